@@ -1,0 +1,173 @@
+//! Long-running jobs (generation, training, evaluation) and their metric time series.
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use crate::error::{parse_json, to_json};
+use crate::{JobState, Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: i64,
+    pub project_id: Option<i64>,
+    pub kind: String,
+    pub state: JobState,
+    /// 0..=1
+    pub progress: f64,
+    pub message: String,
+    pub error: Option<String>,
+    pub params: serde_json::Value,
+    pub result: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    project_id: Option<i64>,
+    kind: String,
+    state: JobState,
+    progress: f64,
+    message: String,
+    error: Option<String>,
+    params: String,
+    result: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Self> {
+        Ok(Job {
+            id: r.id,
+            project_id: r.project_id,
+            kind: r.kind,
+            state: r.state,
+            progress: r.progress,
+            message: r.message,
+            error: r.error,
+            params: parse_json("jobs.params", &r.params)?,
+            result: r.result.as_deref().map(|t| parse_json("jobs.result", t)).transpose()?,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, project_id, kind, state, progress, message, error, params, result, created_at, updated_at";
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+pub async fn create(conn: &mut SqliteConnection, project_id: Option<i64>, kind: &str, params: &serde_json::Value) -> Result<Job> {
+    let row: JobRow =
+        sqlx::query_as(&format!("INSERT INTO jobs (project_id, kind, params) VALUES (?, ?, ?) RETURNING {COLUMNS}"))
+            .bind(project_id)
+            .bind(kind)
+            .bind(to_json("jobs.params", params)?)
+            .fetch_one(&mut *conn)
+            .await?;
+    row.try_into()
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Job> {
+    let row: JobRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("job", id))?;
+    row.try_into()
+}
+
+pub async fn list(conn: &mut SqliteConnection, project_id: Option<i64>) -> Result<Vec<Job>> {
+    let rows: Vec<JobRow> =
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"))
+            .bind(project_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    rows.into_iter().map(Job::try_from).collect()
+}
+
+/// Moves a job to `state` with its progress and a message.
+pub async fn update(conn: &mut SqliteConnection, id: i64, state: JobState, progress: f64, message: &str) -> Result<()> {
+    let done = sqlx::query(&format!("UPDATE jobs SET state = ?, progress = ?, message = ?, updated_at = {NOW} WHERE id = ?"))
+        .bind(state)
+        .bind(progress.clamp(0.0, 1.0))
+        .bind(message)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("job", id));
+    }
+    Ok(())
+}
+
+/// Ends a job: succeeded with a result, or failed/cancelled with an error.
+pub async fn finish(
+    conn: &mut SqliteConnection,
+    id: i64,
+    state: JobState,
+    result: Option<&serde_json::Value>,
+    error: Option<&str>,
+) -> Result<()> {
+    let result = result.map(|r| to_json("jobs.result", r)).transpose()?;
+    let progress_sql = if state == JobState::Succeeded { "1.0" } else { "progress" };
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = ?, result = ?, error = ?, progress = {progress_sql}, updated_at = {NOW} WHERE id = ?"
+    ))
+    .bind(state)
+    .bind(result)
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("job", id));
+    }
+    Ok(())
+}
+
+/// Marks every queued or running job as interrupted (called when a workspace opens: whatever
+/// ran before belongs to a process that is gone). Returns how many were marked.
+pub async fn mark_interrupted(conn: &mut SqliteConnection) -> Result<u64> {
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE state IN ('queued', 'running')"
+    ))
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// One point of a metric curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct MetricPoint {
+    pub name: String,
+    pub step: i64,
+    pub value: f64,
+}
+
+/// Records points; a point at an existing (name, step) replaces it (a resumed run re-logs).
+pub async fn record_metrics(conn: &mut SqliteConnection, job_id: i64, points: &[MetricPoint]) -> Result<()> {
+    for p in points {
+        sqlx::query("INSERT OR REPLACE INTO metric_points (job_id, name, step, value) VALUES (?, ?, ?, ?)")
+            .bind(job_id)
+            .bind(&p.name)
+            .bind(p.step)
+            .bind(p.value)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The job's curves, by metric name then step; `name` narrows to one metric.
+pub async fn metrics(conn: &mut SqliteConnection, job_id: i64, name: Option<&str>) -> Result<Vec<MetricPoint>> {
+    Ok(sqlx::query_as(
+        "SELECT name, step, value FROM metric_points WHERE job_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name, step",
+    )
+    .bind(job_id)
+    .bind(name)
+    .fetch_all(&mut *conn)
+    .await?)
+}

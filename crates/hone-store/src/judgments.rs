@@ -1,0 +1,399 @@
+//! Judgments: what every kind shares (annotator, time spent, order shown, guideline version,
+//! critique) in `judgments`, and the kind-specific part in one table per kind.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::error::{parse_json, to_json};
+use crate::{Choice, JudgmentKind, Result, StoreError};
+
+/// A marked character range of a response (Unicode scalar offsets, end exclusive).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanMark {
+    pub start: i64,
+    pub end: i64,
+    pub label: String,
+    pub note: Option<String>,
+}
+
+/// The kind-specific content of a judgment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JudgmentBody {
+    /// Response A against response B of the same prompt; A and B are as shown (left, right).
+    Comparison { response_a: i64, response_b: i64, choice: Choice, strength: Option<i64>, reason: Option<String> },
+    /// Responses best first.
+    Ranking { ranked: Vec<i64> },
+    /// One score per project criterion.
+    Rating { response_id: i64, scores: BTreeMap<String, i64> },
+    /// The corrected text is stored as its own response; `diff` is unified, original → corrected.
+    Edit { response_id: i64, corrected_response_id: i64, diff: String },
+    Span { response_id: i64, spans: Vec<SpanMark> },
+    /// A binary verdict: desirable or not.
+    Thumbs { response_id: i64, up: bool },
+    /// The response is a reference answer to imitate.
+    Demonstration { response_id: i64 },
+    /// Free text only (in the judgment's `critique`).
+    Critique { response_id: i64 },
+}
+
+impl JudgmentBody {
+    pub fn kind(&self) -> JudgmentKind {
+        match self {
+            JudgmentBody::Comparison { .. } => JudgmentKind::Comparison,
+            JudgmentBody::Ranking { .. } => JudgmentKind::Ranking,
+            JudgmentBody::Rating { .. } => JudgmentKind::Rating,
+            JudgmentBody::Edit { .. } => JudgmentKind::Edit,
+            JudgmentBody::Span { .. } => JudgmentKind::Span,
+            JudgmentBody::Thumbs { .. } => JudgmentKind::Thumbs,
+            JudgmentBody::Demonstration { .. } => JudgmentKind::Demonstration,
+            JudgmentBody::Critique { .. } => JudgmentKind::Critique,
+        }
+    }
+
+    /// The responses this judgment is about (for an edit: the original only).
+    pub fn response_ids(&self) -> Vec<i64> {
+        match self {
+            JudgmentBody::Comparison { response_a, response_b, .. } => vec![*response_a, *response_b],
+            JudgmentBody::Ranking { ranked } => ranked.clone(),
+            JudgmentBody::Rating { response_id, .. }
+            | JudgmentBody::Edit { response_id, .. }
+            | JudgmentBody::Span { response_id, .. }
+            | JudgmentBody::Thumbs { response_id, .. }
+            | JudgmentBody::Demonstration { response_id }
+            | JudgmentBody::Critique { response_id } => vec![*response_id],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewJudgment {
+    pub project_id: i64,
+    pub prompt_id: i64,
+    pub annotator_id: i64,
+    pub time_spent_ms: i64,
+    /// Response ids in the order the annotator saw them.
+    pub shown_order: Vec<i64>,
+    pub guideline_version: Option<i64>,
+    pub critique: Option<String>,
+    pub body: JudgmentBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgment {
+    pub id: i64,
+    pub project_id: i64,
+    pub prompt_id: i64,
+    pub annotator_id: i64,
+    pub time_spent_ms: i64,
+    pub shown_order: Vec<i64>,
+    pub guideline_version: Option<i64>,
+    pub critique: Option<String>,
+    pub created_at: String,
+    pub body: JudgmentBody,
+}
+
+impl Judgment {
+    pub fn kind(&self) -> JudgmentKind {
+        self.body.kind()
+    }
+}
+
+/// Writes the judgment and its kind-specific rows atomically (a savepoint inside the caller's
+/// transaction, or a transaction of its own). Returns the new id.
+pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i64> {
+    let mut tx = conn.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(new.project_id)
+    .bind(new.prompt_id)
+    .bind(new.body.kind())
+    .bind(new.annotator_id)
+    .bind(new.time_spent_ms)
+    .bind(to_json("judgments.shown_order", &new.shown_order)?)
+    .bind(new.guideline_version)
+    .bind(&new.critique)
+    .fetch_one(&mut *tx)
+    .await?;
+
+    match &new.body {
+        JudgmentBody::Comparison { response_a, response_b, choice, strength, reason } => {
+            sqlx::query("INSERT INTO comparisons (judgment_id, response_a, response_b, choice, strength, reason) VALUES (?, ?, ?, ?, ?, ?)")
+                .bind(id)
+                .bind(response_a)
+                .bind(response_b)
+                .bind(choice)
+                .bind(strength)
+                .bind(reason)
+                .execute(&mut *tx)
+                .await?;
+        }
+        JudgmentBody::Ranking { ranked } => {
+            for (rank, response_id) in ranked.iter().enumerate() {
+                sqlx::query("INSERT INTO ranking_entries (judgment_id, rank, response_id) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(rank as i64)
+                    .bind(response_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        body => {
+            let response_id = body.response_ids()[0];
+            sqlx::query("INSERT INTO judged_responses (judgment_id, response_id) VALUES (?, ?)")
+                .bind(id)
+                .bind(response_id)
+                .execute(&mut *tx)
+                .await?;
+            insert_single_response_details(&mut tx, id, body).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn insert_single_response_details(conn: &mut SqliteConnection, id: i64, body: &JudgmentBody) -> Result<()> {
+    match body {
+        JudgmentBody::Rating { scores, .. } => {
+            for (criterion, value) in scores {
+                sqlx::query("INSERT INTO rating_scores (judgment_id, criterion, value) VALUES (?, ?, ?)")
+                    .bind(id)
+                    .bind(criterion)
+                    .bind(value)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        JudgmentBody::Edit { corrected_response_id, diff, .. } => {
+            sqlx::query("INSERT INTO edits (judgment_id, corrected_response_id, diff) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(corrected_response_id)
+                .bind(diff)
+                .execute(&mut *conn)
+                .await?;
+        }
+        JudgmentBody::Span { spans, .. } => {
+            for (position, span) in spans.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO span_annotations (judgment_id, position, char_start, char_end, label, note) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(position as i64)
+                .bind(span.start)
+                .bind(span.end)
+                .bind(&span.label)
+                .bind(&span.note)
+                .execute(&mut *conn)
+                .await?;
+            }
+        }
+        JudgmentBody::Thumbs { up, .. } => {
+            sqlx::query("INSERT INTO thumbs (judgment_id, up) VALUES (?, ?)")
+                .bind(id)
+                .bind(*up)
+                .execute(&mut *conn)
+                .await?;
+        }
+        JudgmentBody::Demonstration { .. } | JudgmentBody::Critique { .. } => {}
+        JudgmentBody::Comparison { .. } | JudgmentBody::Ranking { .. } => unreachable!("not a single-response kind"),
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct BaseRow {
+    id: i64,
+    project_id: i64,
+    prompt_id: i64,
+    kind: JudgmentKind,
+    annotator_id: i64,
+    time_spent_ms: i64,
+    shown_order: String,
+    guideline_version: Option<i64>,
+    critique: Option<String>,
+    created_at: String,
+}
+
+const BASE_COLUMNS: &str =
+    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at";
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
+    get_many(conn, &[id]).await?.pop().ok_or_else(|| StoreError::not_found("judgment", id))
+}
+
+/// The judgments with these ids, in id order; ids that do not exist are left out.
+pub async fn get_many(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<Judgment>> {
+    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+    ))
+    .bind(to_json("ids", &ids)?)
+    .fetch_all(&mut *conn)
+    .await?;
+    hydrate(conn, rows).await
+}
+
+/// The project's judgments in id order, optionally of one kind.
+pub async fn list(conn: &mut SqliteConnection, project_id: i64, kind: Option<JudgmentKind>) -> Result<Vec<Judgment>> {
+    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) ORDER BY id"
+    ))
+    .bind(project_id)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    hydrate(conn, rows).await
+}
+
+/// Deletes a judgment (undo). Refused by the schema when a dataset snapshot holds it.
+pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM judgments WHERE id = ?").bind(id).execute(&mut *conn).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("judgment", id));
+    }
+    Ok(())
+}
+
+/// Number of judgments per (kind, annotator id) in the project.
+pub async fn counts(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<(JudgmentKind, i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn hydrate(conn: &mut SqliteConnection, rows: Vec<BaseRow>) -> Result<Vec<Judgment>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids = to_json("ids", &rows.iter().map(|r| r.id).collect::<Vec<_>>())?;
+    let details = Details::load(conn, &ids).await?;
+    rows.into_iter().map(|row| details.assemble(row)).collect()
+}
+
+/// The kind-specific rows of a set of judgments, keyed by judgment id.
+#[derive(Default)]
+struct Details {
+    comparisons: HashMap<i64, (i64, i64, Choice, Option<i64>, Option<String>)>,
+    rankings: HashMap<i64, Vec<i64>>,
+    responses: HashMap<i64, i64>,
+    scores: HashMap<i64, BTreeMap<String, i64>>,
+    edits: HashMap<i64, (i64, String)>,
+    spans: HashMap<i64, Vec<SpanMark>>,
+    thumbs: HashMap<i64, bool>,
+}
+
+impl Details {
+    async fn load(conn: &mut SqliteConnection, ids_json: &str) -> Result<Self> {
+        const IN_IDS: &str = "judgment_id IN (SELECT value FROM json_each(?))";
+        let mut details = Details::default();
+
+        let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {IN_IDS}"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, a, b, choice, strength, reason) in rows {
+            details.comparisons.insert(id, (a, b, choice, strength, reason));
+        }
+
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {IN_IDS} ORDER BY judgment_id, rank"))
+                .bind(ids_json)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (id, response_id) in rows {
+            details.rankings.entry(id).or_default().push(response_id);
+        }
+
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!("SELECT judgment_id, response_id FROM judged_responses WHERE {IN_IDS}"))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+        details.responses.extend(rows);
+
+        let rows: Vec<(i64, String, i64)> =
+            sqlx::query_as(&format!("SELECT judgment_id, criterion, value FROM rating_scores WHERE {IN_IDS}"))
+                .bind(ids_json)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (id, criterion, value) in rows {
+            details.scores.entry(id).or_default().insert(criterion, value);
+        }
+
+        let rows: Vec<(i64, i64, String)> =
+            sqlx::query_as(&format!("SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {IN_IDS}"))
+                .bind(ids_json)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (id, corrected, diff) in rows {
+            details.edits.insert(id, (corrected, diff));
+        }
+
+        let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {IN_IDS} ORDER BY judgment_id, position"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
+        for (id, start, end, label, note) in rows {
+            details.spans.entry(id).or_default().push(SpanMark { start, end, label, note });
+        }
+
+        let rows: Vec<(i64, bool)> = sqlx::query_as(&format!("SELECT judgment_id, up FROM thumbs WHERE {IN_IDS}"))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+        details.thumbs.extend(rows);
+        Ok(details)
+    }
+
+    fn assemble(&self, row: BaseRow) -> Result<Judgment> {
+        let id = row.id;
+        let missing = || StoreError::not_found("judgment details", id);
+        let response_id = || self.responses.get(&id).copied().ok_or_else(missing);
+        let body = match row.kind {
+            JudgmentKind::Comparison => {
+                let (response_a, response_b, choice, strength, reason) = self.comparisons.get(&id).cloned().ok_or_else(missing)?;
+                JudgmentBody::Comparison { response_a, response_b, choice, strength, reason }
+            }
+            JudgmentKind::Ranking => JudgmentBody::Ranking { ranked: self.rankings.get(&id).cloned().ok_or_else(missing)? },
+            JudgmentKind::Rating => JudgmentBody::Rating {
+                response_id: response_id()?,
+                scores: self.scores.get(&id).cloned().unwrap_or_default(),
+            },
+            JudgmentKind::Edit => {
+                let (corrected_response_id, diff) = self.edits.get(&id).cloned().ok_or_else(missing)?;
+                JudgmentBody::Edit { response_id: response_id()?, corrected_response_id, diff }
+            }
+            JudgmentKind::Span => JudgmentBody::Span {
+                response_id: response_id()?,
+                spans: self.spans.get(&id).cloned().unwrap_or_default(),
+            },
+            JudgmentKind::Thumbs => JudgmentBody::Thumbs {
+                response_id: response_id()?,
+                up: self.thumbs.get(&id).copied().ok_or_else(missing)?,
+            },
+            JudgmentKind::Demonstration => JudgmentBody::Demonstration { response_id: response_id()? },
+            JudgmentKind::Critique => JudgmentBody::Critique { response_id: response_id()? },
+        };
+        Ok(Judgment {
+            id,
+            project_id: row.project_id,
+            prompt_id: row.prompt_id,
+            annotator_id: row.annotator_id,
+            time_spent_ms: row.time_spent_ms,
+            shown_order: parse_json("judgments.shown_order", &row.shown_order)?,
+            guideline_version: row.guideline_version,
+            critique: row.critique,
+            created_at: row.created_at,
+            body,
+        })
+    }
+}

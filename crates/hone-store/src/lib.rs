@@ -1,0 +1,86 @@
+//! Hone's feedback store: one SQLite file per workspace (WAL, foreign keys on, `synchronous=FULL`
+//! so that a committed judgment survives a crash), migrations embedded with `sqlx::migrate!`.
+//!
+//! Every query is a free function in the module of its table family and takes
+//! `&mut SqliteConnection`, so callers choose the transaction: a pooled connection for one
+//! statement, or `store.begin()` to make several writes atomic (an import, a judgment with its
+//! kind-specific rows). Validation of domain rules (a ranking is a permutation, a rating is on
+//! the scale, …) belongs to `hone-core`; the schema's CHECK constraints are the last guard.
+
+mod error;
+pub mod annotators;
+pub mod jobs;
+pub mod judgments;
+pub mod models;
+pub mod projects;
+pub mod prompts;
+pub mod responses;
+pub mod snapshots;
+mod types;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+pub use sqlx::{SqliteConnection, SqlitePool, Transaction};
+
+pub use error::StoreError;
+pub use types::*;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The file name of the database inside a workspace folder.
+pub const DATABASE_FILE: &str = "hone.sqlite";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// An open workspace database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(StoreError::Sqlx)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, path: path.to_owned() })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A pooled connection for reads and single-statement writes.
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// A transaction; dropped without `commit()` it rolls back.
+    pub async fn begin(&self) -> Result<Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,192 @@
+//! Projects and what belongs to them alone: versioned guidelines, rating criteria, span labels.
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Project {
+    pub id: i64,
+    pub name: String,
+    pub task_description: String,
+    pub rating_min: i64,
+    pub rating_max: i64,
+    pub kto_threshold: f64,
+    pub overlap: i64,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewProject {
+    pub name: String,
+    pub task_description: String,
+    pub rating_min: i64,
+    pub rating_max: i64,
+    pub kto_threshold: f64,
+    pub overlap: i64,
+}
+
+impl NewProject {
+    /// A project with the defaults: ratings 1–7, desirable from 5, one annotator per item.
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            task_description: String::new(),
+            rating_min: 1,
+            rating_max: 7,
+            kto_threshold: 5.0,
+            overlap: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Guideline {
+    pub version: i64,
+    pub text: String,
+    pub created_at: String,
+}
+
+/// A rating criterion or a span label: a name the project defines, with a description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct NamedItem {
+    pub name: String,
+    pub description: String,
+}
+
+const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at";
+
+pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Project> {
+    let sql = format!(
+        "INSERT INTO projects (name, task_description, rating_min, rating_max, kto_threshold, overlap)
+         VALUES (?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+    );
+    sqlx::query_as(&sql)
+        .bind(&new.name)
+        .bind(&new.task_description)
+        .bind(new.rating_min)
+        .bind(new.rating_max)
+        .bind(new.kto_threshold)
+        .bind(new.overlap)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(StoreError::unique("project", &new.name))
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Project> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("project", id))
+}
+
+pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Project> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("project", format!("{name:?}")))
+}
+
+pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Project>> {
+    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects ORDER BY id"))
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Replaces the tunable settings (everything but the name).
+pub async fn update_settings(conn: &mut SqliteConnection, id: i64, settings: &NewProject) -> Result<Project> {
+    sqlx::query_as(&format!(
+        "UPDATE projects SET task_description = ?, rating_min = ?, rating_max = ?, kto_threshold = ?, overlap = ?
+         WHERE id = ? RETURNING {COLUMNS}"
+    ))
+    .bind(&settings.task_description)
+    .bind(settings.rating_min)
+    .bind(settings.rating_max)
+    .bind(settings.kto_threshold)
+    .bind(settings.overlap)
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("project", id))
+}
+
+/// Adds a new guideline version (1, 2, …) and returns it; old versions stay, judgments cite them.
+pub async fn add_guideline(conn: &mut SqliteConnection, project_id: i64, text: &str) -> Result<Guideline> {
+    Ok(sqlx::query_as(
+        "INSERT INTO guidelines (project_id, version, text)
+         VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM guidelines WHERE project_id = ?1), ?2)
+         RETURNING version, text, created_at",
+    )
+    .bind(project_id)
+    .bind(text)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn latest_guideline(conn: &mut SqliteConnection, project_id: i64) -> Result<Option<Guideline>> {
+    Ok(sqlx::query_as(
+        "SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version DESC LIMIT 1",
+    )
+    .bind(project_id)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+pub async fn guidelines(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Guideline>> {
+    Ok(sqlx::query_as("SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version")
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Which list of names a project keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameList {
+    RatingCriteria,
+    SpanLabels,
+}
+
+impl NameList {
+    fn table(self) -> &'static str {
+        match self {
+            NameList::RatingCriteria => "rating_criteria",
+            NameList::SpanLabels => "span_labels",
+        }
+    }
+
+    fn entity(self) -> &'static str {
+        match self {
+            NameList::RatingCriteria => "rating criterion",
+            NameList::SpanLabels => "span label",
+        }
+    }
+}
+
+/// Appends a rating criterion or span label at the end of the project's list.
+pub async fn add_name(conn: &mut SqliteConnection, project_id: i64, list: NameList, item: &NamedItem) -> Result<()> {
+    let table = list.table();
+    sqlx::query(&format!(
+        "INSERT INTO {table} (project_id, name, description, position)
+         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM {table} WHERE project_id = ?1))"
+    ))
+    .bind(project_id)
+    .bind(&item.name)
+    .bind(&item.description)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::unique(list.entity(), &item.name))?;
+    Ok(())
+}
+
+pub async fn names(conn: &mut SqliteConnection, project_id: i64, list: NameList) -> Result<Vec<NamedItem>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT name, description FROM {} WHERE project_id = ? ORDER BY position",
+        list.table()
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -1,0 +1,177 @@
+//! Prompts: plain text or a chat conversation, with tags and a train/held-out split.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::SqliteConnection;
+
+use crate::error::{parse_json, to_json};
+use crate::{Result, Split, StoreError};
+
+/// One chat turn, as Hugging Face chat templates and TRL's conversational datasets spell it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChatMessage {
+    pub role: String,
+    pub content: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub id: i64,
+    pub project_id: i64,
+    /// The plain text; for a chat prompt, the content of its last user message.
+    pub text: String,
+    /// The conversation, when the prompt is a chat; `None` for a plain text prompt.
+    pub messages: Option<Vec<ChatMessage>>,
+    pub split: Split,
+    pub tags: Vec<String>,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewPrompt {
+    pub text: String,
+    pub messages: Option<Vec<ChatMessage>>,
+    pub split: Split,
+    pub tags: Vec<String>,
+}
+
+impl NewPrompt {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: text.into(), messages: None, split: Split::Train, tags: Vec::new() }
+    }
+
+    /// sha256 over the canonical content (the conversation's JSON, or the text).
+    pub fn content_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        match &self.messages {
+            Some(messages) => {
+                hasher.update(b"chat\0");
+                hasher.update(serde_json::to_vec(messages).expect("messages serialize"));
+            }
+            None => {
+                hasher.update(b"text\0");
+                hasher.update(self.text.as_bytes());
+            }
+        }
+        hex::encode(hasher.finalize())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct PromptRow {
+    id: i64,
+    project_id: i64,
+    text: String,
+    messages: Option<String>,
+    split: Split,
+    created_at: String,
+}
+
+const COLUMNS: &str = "id, project_id, text, messages, split, created_at";
+
+async fn hydrate(conn: &mut SqliteConnection, row: PromptRow) -> Result<Prompt> {
+    let messages = row.messages.as_deref().map(|m| parse_json("prompts.messages", m)).transpose()?;
+    let tags = tags(conn, row.id).await?;
+    Ok(Prompt {
+        id: row.id,
+        project_id: row.project_id,
+        text: row.text,
+        messages,
+        split: row.split,
+        tags,
+        created_at: row.created_at,
+    })
+}
+
+/// Inserts the prompt, or finds the project's prompt with the same content (adding any new
+/// tags to it; its split is left as it was). Returns the prompt and whether it was created.
+pub async fn insert_or_get(conn: &mut SqliteConnection, project_id: i64, new: &NewPrompt) -> Result<(Prompt, bool)> {
+    let hash = new.content_hash();
+    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?")
+        .bind(project_id)
+        .bind(&hash)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let (id, created) = match existing {
+        Some(id) => (id, false),
+        None => {
+            let messages = new.messages.as_ref().map(|m| to_json("prompts.messages", m)).transpose()?;
+            let id = sqlx::query_scalar(
+                "INSERT INTO prompts (project_id, text, messages, split, content_hash) VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(project_id)
+            .bind(&new.text)
+            .bind(messages)
+            .bind(new.split)
+            .bind(&hash)
+            .fetch_one(&mut *conn)
+            .await?;
+            (id, true)
+        }
+    };
+    for tag in &new.tags {
+        add_tag(conn, id, tag).await?;
+    }
+    Ok((get(conn, id).await?, created))
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Prompt> {
+    let row: PromptRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM prompts WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("prompt", id))?;
+    hydrate(conn, row).await
+}
+
+/// The project's prompts in insertion order, optionally of one split only.
+pub async fn list(conn: &mut SqliteConnection, project_id: i64, split: Option<Split>) -> Result<Vec<Prompt>> {
+    let rows: Vec<PromptRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2) ORDER BY id"
+    ))
+    .bind(project_id)
+    .bind(split)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut prompts = Vec::with_capacity(rows.len());
+    for row in rows {
+        prompts.push(hydrate(conn, row).await?);
+    }
+    Ok(prompts)
+}
+
+pub async fn count(conn: &mut SqliteConnection, project_id: i64, split: Option<Split>) -> Result<i64> {
+    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2)")
+        .bind(project_id)
+        .bind(split)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+pub async fn set_split(conn: &mut SqliteConnection, id: i64, split: Split) -> Result<()> {
+    let done = sqlx::query("UPDATE prompts SET split = ? WHERE id = ?")
+        .bind(split)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("prompt", id));
+    }
+    Ok(())
+}
+
+pub async fn add_tag(conn: &mut SqliteConnection, prompt_id: i64, tag: &str) -> Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO prompt_tags (prompt_id, tag) VALUES (?, ?)")
+        .bind(prompt_id)
+        .bind(tag)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn tags(conn: &mut SqliteConnection, prompt_id: i64) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = ? ORDER BY tag")
+        .bind(prompt_id)
+        .fetch_all(&mut *conn)
+        .await?)
+}

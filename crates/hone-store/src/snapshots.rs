@@ -1,0 +1,75 @@
+//! Dataset snapshots: a frozen list of judgment ids and the hash of the rows they produced.
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, SqliteConnection};
+
+use crate::error::{parse_json, to_json};
+use crate::{Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub id: i64,
+    pub project_id: i64,
+    pub content_hash: String,
+    /// The filter and row counts that produced it.
+    pub description: serde_json::Value,
+    pub judgment_ids: Vec<i64>,
+    pub created_at: String,
+}
+
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    judgment_ids: &[i64],
+    content_hash: &str,
+    description: &serde_json::Value,
+) -> Result<Snapshot> {
+    let mut tx = conn.begin().await?;
+    let id: i64 =
+        sqlx::query_scalar("INSERT INTO dataset_snapshots (project_id, content_hash, description) VALUES (?, ?, ?) RETURNING id")
+            .bind(project_id)
+            .bind(content_hash)
+            .bind(to_json("dataset_snapshots.description", description)?)
+            .fetch_one(&mut *tx)
+            .await?;
+    sqlx::query("INSERT INTO snapshot_judgments (snapshot_id, judgment_id) SELECT ?, value FROM json_each(?)")
+        .bind(id)
+        .bind(to_json("ids", &judgment_ids)?)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    get(conn, id).await
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Snapshot> {
+    let (project_id, content_hash, description, created_at): (i64, String, String, String) =
+        sqlx::query_as("SELECT project_id, content_hash, description, created_at FROM dataset_snapshots WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| StoreError::not_found("dataset snapshot", id))?;
+    let judgment_ids = sqlx::query_scalar("SELECT judgment_id FROM snapshot_judgments WHERE snapshot_id = ? ORDER BY judgment_id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(Snapshot {
+        id,
+        project_id,
+        content_hash,
+        description: parse_json("dataset_snapshots.description", &description)?,
+        judgment_ids,
+        created_at,
+    })
+}
+
+pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Snapshot>> {
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = ? ORDER BY id")
+        .bind(project_id)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut snapshots = Vec::with_capacity(ids.len());
+    for id in ids {
+        snapshots.push(get(conn, id).await?);
+    }
+    Ok(snapshots)
+}

@@ -1,0 +1,93 @@
+//! Small enums stored as TEXT columns; their spelling is the schema's CHECK lists.
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
+        #[serde(rename_all = "snake_case")]
+        #[sqlx(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} {s:?}; expected one of: {}",
+                        stringify!($name),
+                        [$($text),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Train prompts feed fine-tunes; held-out prompts only evaluate them.
+    Split { Train => "train", Heldout => "heldout" }
+);
+
+text_enum!(
+    /// Where a response came from.
+    ResponseSource { Model => "model", Human => "human", Import => "import" }
+);
+
+text_enum!(
+    AnnotatorKind { Human => "human", Simulated => "simulated", Import => "import" }
+);
+
+text_enum!(
+    /// The kinds of feedback. `thumbs` (a binary verdict) and `demonstration` (a reference
+    /// answer) carry the unpaired KTO and SFT rows that TRL datasets hold; `critique` is
+    /// free text on a response.
+    JudgmentKind {
+        Comparison => "comparison",
+        Ranking => "ranking",
+        Rating => "rating",
+        Edit => "edit",
+        Span => "span",
+        Thumbs => "thumbs",
+        Demonstration => "demonstration",
+        Critique => "critique",
+    }
+);
+
+text_enum!(
+    /// The verdict of a comparison of response A with response B.
+    Choice { A => "a", B => "b", Tie => "tie", BothBad => "both_bad" }
+);
+
+text_enum!(
+    JobState {
+        Queued => "queued",
+        Running => "running",
+        Succeeded => "succeeded",
+        Failed => "failed",
+        Cancelled => "cancelled",
+        Interrupted => "interrupted",
+    }
+);
+
+impl JobState {
+    pub fn is_finished(self) -> bool {
+        matches!(self, JobState::Succeeded | JobState::Failed | JobState::Cancelled)
+    }
+}
