@@ -1,1 +1,28 @@
-pub fn x(){}
+//! Hone's application API: the one entry point that the CLI, the HTTP server and the desktop
+//! shell call. Everything a user can get wrong is validated here and refused with a typed error
+//! that names the field ([`CoreError::Invalid`]).
+//!
+//! - [`Hone`] is an open workspace (one SQLite store plus files beside it).
+//! - [`projects`] create and configure projects (guidelines, criteria, span labels).
+//! - [`feedback`] validates and records judgments of every kind.
+//! - [`queue`] hands an annotator the next item to judge.
+//! - [`dataset`] turns judgments into training rows and freezes them into snapshots.
+//! - [`agreement`] measures inter-annotator agreement.
+//! - [`import`] and [`export`] read and write prompts and TRL datasets.
+
+pub mod agreement;
+pub mod content;
+pub mod dataset;
+mod error;
+pub mod export;
+pub mod feedback;
+pub mod import;
+pub mod projects;
+pub mod queue;
+pub mod stats;
+mod workspace;
+
+pub use error::{CoreError, Result};
+pub use hone_store as store;
+pub use hone_store::{AnnotatorKind, Choice, JobState, JudgmentKind, ResponseSource, Split};
+pub use workspace::{resolve_workspace_dir, Hone, WorkspaceSource};

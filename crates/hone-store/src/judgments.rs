@@ -363,7 +363,8 @@ impl Details {
                 let (response_a, response_b, choice, strength, reason) = self.comparisons.get(&id).cloned().ok_or_else(missing)?;
                 JudgmentBody::Comparison { response_a, response_b, choice, strength, reason }
             }
-            JudgmentKind::Ranking => JudgmentBody::Ranking { ranked: self.rankings.get(&id).cloned().ok_or_else(missing)? },
+            // Like rating scores and spans, a ranking has no row of its own: zero entries is an empty list.
+            JudgmentKind::Ranking => JudgmentBody::Ranking { ranked: self.rankings.get(&id).cloned().unwrap_or_default() },
             JudgmentKind::Rating => JudgmentBody::Rating {
                 response_id: response_id()?,
                 scores: self.scores.get(&id).cloned().unwrap_or_default(),
@@ -396,4 +397,12 @@ impl Details {
             body,
         })
     }
+}
+
+/// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
+pub async fn snapshots_holding(conn: &mut SqliteConnection, id: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar("SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = ? ORDER BY snapshot_id")
+        .bind(id)
+        .fetch_all(&mut *conn)
+        .await?)
 }

@@ -1,0 +1,221 @@
+//! Judgments → training rows.
+//!
+//! | judgment | rows |
+//! |---|---|
+//! | comparison a/b | a vote for the pair (winner ≻ loser); `tie` gives nothing; `both_bad` two undesirable votes |
+//! | ranking of k | a vote for each of its k(k−1)/2 pairs |
+//! | rating | a desirable vote if the mean over criteria ≥ the project's `kto_threshold`, else undesirable |
+//! | edit | an SFT row (prompt, corrected) and a vote corrected ≻ original |
+//! | span annotation | an undesirable vote for the response |
+//! | thumbs | a desirable or undesirable vote |
+//! | demonstration | an SFT row |
+//!
+//! Votes about the same pair (or the same response's desirability) are pooled across judgments
+//! and annotators: the majority wins, an even split is dropped, and any disagreement is
+//! reported as a [`Conflict`]. Rows come out in the order of their first vote.
+
+use std::collections::{BTreeSet, HashMap};
+
+use hone_store::judgments::{Judgment, JudgmentBody};
+use hone_store::prompts::Prompt;
+use hone_store::responses::Response;
+use hone_store::Choice;
+use serde::{Deserialize, Serialize};
+
+use super::rows::{KtoRow, PreferenceRow, PromptContent, SftRow};
+use crate::{CoreError, Result};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingData {
+    pub preferences: Vec<PreferenceRow>,
+    pub sft: Vec<SftRow>,
+    pub kto: Vec<KtoRow>,
+    pub conflicts: Vec<Conflict>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "about", rename_all = "snake_case")]
+pub enum ConflictSubject {
+    /// Votes that `first` ≻ `second` against votes that `second` ≻ `first`.
+    Pair { first: i64, second: i64 },
+    /// Votes that the response is desirable against votes that it is not.
+    Desirability { response_id: i64 },
+}
+
+/// Judgments that disagree about the same thing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub prompt_id: i64,
+    pub subject: ConflictSubject,
+    /// Votes for the first reading (`first` ≻ `second`, or desirable).
+    pub votes_for: usize,
+    pub votes_against: usize,
+    pub annotator_ids: Vec<i64>,
+    pub judgment_ids: Vec<i64>,
+    /// `true` when the majority decided; `false` when the split was even and the item was dropped.
+    pub resolved: bool,
+}
+
+#[derive(Default)]
+struct Votes {
+    /// (judgment id, annotator id) per vote.
+    yes: Vec<(i64, i64)>,
+    no: Vec<(i64, i64)>,
+}
+
+impl Votes {
+    fn push(&mut self, yes: bool, judgment: &Judgment) {
+        let vote = (judgment.id, judgment.annotator_id);
+        if yes {
+            self.yes.push(vote)
+        } else {
+            self.no.push(vote)
+        }
+    }
+
+    /// The majority verdict and its supporting judgments, or `None` on an even split.
+    fn majority(&self) -> Option<(bool, Vec<i64>)> {
+        let ids = |v: &[(i64, i64)]| v.iter().map(|(j, _)| *j).collect::<BTreeSet<_>>().into_iter().collect();
+        match self.yes.len().cmp(&self.no.len()) {
+            std::cmp::Ordering::Greater => Some((true, ids(&self.yes))),
+            std::cmp::Ordering::Less => Some((false, ids(&self.no))),
+            std::cmp::Ordering::Equal => None,
+        }
+    }
+
+    fn conflict(&self, prompt_id: i64, subject: ConflictSubject) -> Option<Conflict> {
+        if self.yes.is_empty() || self.no.is_empty() {
+            return None;
+        }
+        let all = self.yes.iter().chain(&self.no);
+        Some(Conflict {
+            prompt_id,
+            subject,
+            votes_for: self.yes.len(),
+            votes_against: self.no.len(),
+            annotator_ids: all.clone().map(|(_, a)| *a).collect::<BTreeSet<_>>().into_iter().collect(),
+            judgment_ids: all.map(|(j, _)| *j).collect::<BTreeSet<_>>().into_iter().collect(),
+            resolved: self.yes.len() != self.no.len(),
+        })
+    }
+}
+
+/// Keeps keys in the order they were first seen.
+struct Ordered<K, V> {
+    index: HashMap<K, usize>,
+    entries: Vec<(K, V)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Default> Ordered<K, V> {
+    fn new() -> Self {
+        Self { index: HashMap::new(), entries: Vec::new() }
+    }
+
+    fn entry(&mut self, key: K) -> &mut V {
+        let i = *self.index.entry(key.clone()).or_insert_with(|| {
+            self.entries.push((key, V::default()));
+            self.entries.len() - 1
+        });
+        &mut self.entries[i].1
+    }
+}
+
+/// Builds the rows from `judgments` (in id order), looking up texts in `prompts` and
+/// `responses`. `kto_threshold` is the project's: a rating whose mean reaches it is desirable.
+pub fn build_training_data(
+    judgments: &[Judgment],
+    prompts: &HashMap<i64, Prompt>,
+    responses: &HashMap<i64, Response>,
+    kto_threshold: f64,
+) -> Result<TrainingData> {
+    // (prompt, lower id, higher id) → votes that lower ≻ higher.
+    let mut pairs: Ordered<(i64, i64, i64), Votes> = Ordered::new();
+    // (prompt, response) → votes that it is desirable.
+    let mut desirability: Ordered<(i64, i64), Votes> = Ordered::new();
+    // (prompt, response) → supporting judgments.
+    let mut demonstrations: Ordered<(i64, i64), Vec<i64>> = Ordered::new();
+
+    let mut prefer = |j: &Judgment, winner: i64, loser: i64| {
+        let (lo, hi) = (winner.min(loser), winner.max(loser));
+        pairs.entry((j.prompt_id, lo, hi)).push(winner == lo, j);
+    };
+
+    for j in judgments {
+        match &j.body {
+            JudgmentBody::Comparison { response_a, response_b, choice, .. } => match choice {
+                Choice::A => prefer(j, *response_a, *response_b),
+                Choice::B => prefer(j, *response_b, *response_a),
+                Choice::Tie => {}
+                Choice::BothBad => {
+                    desirability.entry((j.prompt_id, *response_a)).push(false, j);
+                    desirability.entry((j.prompt_id, *response_b)).push(false, j);
+                }
+            },
+            JudgmentBody::Ranking { ranked } => {
+                for (i, better) in ranked.iter().enumerate() {
+                    for worse in &ranked[i + 1..] {
+                        prefer(j, *better, *worse);
+                    }
+                }
+            }
+            JudgmentBody::Rating { response_id, scores } => {
+                if !scores.is_empty() {
+                    let mean = scores.values().sum::<i64>() as f64 / scores.len() as f64;
+                    desirability.entry((j.prompt_id, *response_id)).push(mean >= kto_threshold, j);
+                }
+            }
+            JudgmentBody::Edit { response_id, corrected_response_id, .. } => {
+                prefer(j, *corrected_response_id, *response_id);
+                demonstrations.entry((j.prompt_id, *corrected_response_id)).push(j.id);
+            }
+            JudgmentBody::Span { response_id, .. } => desirability.entry((j.prompt_id, *response_id)).push(false, j),
+            JudgmentBody::Thumbs { response_id, up } => desirability.entry((j.prompt_id, *response_id)).push(*up, j),
+            JudgmentBody::Demonstration { response_id } => demonstrations.entry((j.prompt_id, *response_id)).push(j.id),
+            JudgmentBody::Critique { .. } => {}
+        }
+    }
+
+    let prompt = |id: i64| -> Result<PromptContent> {
+        prompts.get(&id).map(PromptContent::from).ok_or_else(|| CoreError::NotFound { entity: "prompt", key: id.to_string() })
+    };
+    let text = |id: i64| -> Result<String> {
+        responses.get(&id).map(|r| r.text.clone()).ok_or_else(|| CoreError::NotFound { entity: "response", key: id.to_string() })
+    };
+
+    let mut data = TrainingData::default();
+    for ((prompt_id, lo, hi), votes) in &pairs.entries {
+        data.conflicts.extend(votes.conflict(*prompt_id, ConflictSubject::Pair { first: *lo, second: *hi }));
+        if let Some((lo_wins, judgment_ids)) = votes.majority() {
+            let (chosen, rejected) = if lo_wins { (*lo, *hi) } else { (*hi, *lo) };
+            data.preferences.push(PreferenceRow {
+                prompt: prompt(*prompt_id)?,
+                chosen: text(chosen)?,
+                rejected: text(rejected)?,
+                chosen_response_id: chosen,
+                rejected_response_id: rejected,
+                judgment_ids,
+            });
+        }
+    }
+    for ((prompt_id, response_id), judgment_ids) in &demonstrations.entries {
+        data.sft.push(SftRow {
+            prompt: prompt(*prompt_id)?,
+            completion: text(*response_id)?,
+            response_id: *response_id,
+            judgment_ids: judgment_ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect(),
+        });
+    }
+    for ((prompt_id, response_id), votes) in &desirability.entries {
+        data.conflicts.extend(votes.conflict(*prompt_id, ConflictSubject::Desirability { response_id: *response_id }));
+        if let Some((label, judgment_ids)) = votes.majority() {
+            data.kto.push(KtoRow {
+                prompt: prompt(*prompt_id)?,
+                completion: text(*response_id)?,
+                label,
+                response_id: *response_id,
+                judgment_ids,
+            });
+        }
+    }
+    Ok(data)
+}

@@ -1,0 +1,14 @@
+//! Feedback → training data.
+//!
+//! - [`rows`]: the three kinds of training rows (preference pairs, SFT examples, unpaired KTO
+//!   examples) and their canonical TRL JSON form.
+//! - [`build`]: turns judgments into rows, with majority resolution of conflicting votes.
+//! - [`snapshot`]: freezes a project's judgments into a hashed dataset snapshot.
+
+pub mod build;
+pub mod rows;
+pub mod snapshot;
+
+pub use build::{build_training_data, Conflict, ConflictSubject, TrainingData};
+pub use rows::{KtoRow, PreferenceRow, PromptContent, SftRow, TrlFormat};
+pub use snapshot::SnapshotFilter;

@@ -1,0 +1,146 @@
+//! Training rows and their canonical JSON in TRL's dataset formats.
+//!
+//! A text prompt gives TRL's "standard" form (`{"prompt": "...", "chosen": "..."}`); a chat
+//! prompt gives the "conversational" form (lists of `{"role","content"}` messages). The key
+//! order and spelling here are the canonical form that export → import → export keeps.
+
+use hone_store::prompts::{ChatMessage, Prompt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The prompt side of a row.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct PromptContent {
+    pub text: String,
+    pub messages: Option<Vec<ChatMessage>>,
+}
+
+impl From<&Prompt> for PromptContent {
+    fn from(p: &Prompt) -> Self {
+        Self { text: p.text.clone(), messages: p.messages.clone() }
+    }
+}
+
+impl PromptContent {
+    fn to_json(&self) -> Value {
+        match &self.messages {
+            Some(messages) => json!(messages),
+            None => json!(self.text),
+        }
+    }
+
+    /// A completion in the prompt's form: a string, or one assistant message in a list.
+    fn completion_json(&self, completion: &str) -> Value {
+        match &self.messages {
+            Some(_) => json!([{"role": "assistant", "content": completion}]),
+            None => json!(completion),
+        }
+    }
+}
+
+/// `chosen` is preferred to `rejected` for `prompt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreferenceRow {
+    pub prompt: PromptContent,
+    pub chosen: String,
+    pub rejected: String,
+    pub chosen_response_id: i64,
+    pub rejected_response_id: i64,
+    /// The judgments whose votes made this row.
+    pub judgment_ids: Vec<i64>,
+}
+
+/// A demonstration: imitate `completion` for `prompt`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SftRow {
+    pub prompt: PromptContent,
+    pub completion: String,
+    pub response_id: i64,
+    pub judgment_ids: Vec<i64>,
+}
+
+/// An unpaired example: `completion` is desirable (`label` true) or not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KtoRow {
+    pub prompt: PromptContent,
+    pub completion: String,
+    pub label: bool,
+    pub response_id: i64,
+    pub judgment_ids: Vec<i64>,
+}
+
+impl PreferenceRow {
+    pub fn to_trl(&self) -> Value {
+        json!({
+            "prompt": self.prompt.to_json(),
+            "chosen": self.prompt.completion_json(&self.chosen),
+            "rejected": self.prompt.completion_json(&self.rejected),
+        })
+    }
+}
+
+impl SftRow {
+    pub fn to_trl(&self) -> Value {
+        match &self.prompt.messages {
+            Some(messages) => {
+                let mut all = messages.clone();
+                all.push(ChatMessage { role: "assistant".into(), content: self.completion.clone() });
+                json!({ "messages": all })
+            }
+            None => json!({ "prompt": self.prompt.text, "completion": self.completion }),
+        }
+    }
+}
+
+impl KtoRow {
+    pub fn to_trl(&self) -> Value {
+        json!({
+            "prompt": self.prompt.to_json(),
+            "completion": self.prompt.completion_json(&self.completion),
+            "label": self.label,
+        })
+    }
+}
+
+/// The three TRL dataset formats Hone reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrlFormat {
+    Preference,
+    Sft,
+    Kto,
+}
+
+impl TrlFormat {
+    pub const ALL: [TrlFormat; 3] = [TrlFormat::Preference, TrlFormat::Sft, TrlFormat::Kto];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrlFormat::Preference => "preference",
+            TrlFormat::Sft => "sft",
+            TrlFormat::Kto => "kto",
+        }
+    }
+}
+
+impl std::str::FromStr for TrlFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "preference" => Ok(TrlFormat::Preference),
+            "sft" => Ok(TrlFormat::Sft),
+            "kto" => Ok(TrlFormat::Kto),
+            _ => Err(format!("unknown format {s:?}; expected preference, sft or kto")),
+        }
+    }
+}
+
+/// One JSON object per line, each line ending in `\n`.
+pub fn to_jsonl(values: impl IntoIterator<Item = Value>) -> String {
+    let mut out = String::new();
+    for v in values {
+        out.push_str(&serde_json::to_string(&v).expect("JSON values serialize"));
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,125 @@
+//! Dataset snapshots: the judgments a fine-tune uses, frozen and hashed.
+//!
+//! The hash covers the exact training rows the judgments produce (their canonical TRL JSONL),
+//! so a snapshot re-read later is checked to still produce the same data.
+
+use std::collections::HashMap;
+
+use hone_store::judgments::{self, Judgment};
+use hone_store::snapshots::{self, Snapshot};
+use hone_store::{annotators, projects, prompts, responses, JudgmentKind, Split, SqliteConnection};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::build::{build_training_data, TrainingData};
+use super::rows::to_jsonl;
+use crate::{CoreError, Hone, Result};
+
+/// Which judgments a snapshot takes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotFilter {
+    /// Only judgments of prompts in this split; `None` takes both. Default: train.
+    pub split: Option<Split>,
+    /// Judgments by these annotators (names) are left out.
+    #[serde(default)]
+    pub exclude_annotators: Vec<String>,
+}
+
+impl Default for SnapshotFilter {
+    fn default() -> Self {
+        Self { split: Some(Split::Train), exclude_annotators: Vec::new() }
+    }
+}
+
+/// sha256 of the rows' canonical JSONL, the three formats in a fixed order.
+pub fn content_hash(data: &TrainingData) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"preference\n");
+    hasher.update(to_jsonl(data.preferences.iter().map(|r| r.to_trl())));
+    hasher.update(b"sft\n");
+    hasher.update(to_jsonl(data.sft.iter().map(|r| r.to_trl())));
+    hasher.update(b"kto\n");
+    hasher.update(to_jsonl(data.kto.iter().map(|r| r.to_trl())));
+    hex::encode(hasher.finalize())
+}
+
+/// `kto_threshold` defaults to the project's current one; a snapshot keeps the one it was frozen with.
+async fn rows_for(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    judgments: &[Judgment],
+    kto_threshold: Option<f64>,
+) -> Result<TrainingData> {
+    let project = projects::get(conn, project_id).await?;
+    let prompts: HashMap<_, _> = prompts::list(conn, project_id, None).await?.into_iter().map(|p| (p.id, p)).collect();
+    let responses: HashMap<_, _> =
+        responses::list_for_project(conn, project_id).await?.into_iter().map(|r| (r.id, r)).collect();
+    build_training_data(judgments, &prompts, &responses, kto_threshold.unwrap_or(project.kto_threshold))
+}
+
+async fn select(conn: &mut SqliteConnection, project_id: i64, filter: &SnapshotFilter) -> Result<Vec<Judgment>> {
+    let mut excluded = Vec::new();
+    for name in &filter.exclude_annotators {
+        match annotators::get_by_name(conn, name).await {
+            Ok(a) => excluded.push(a.id),
+            Err(hone_store::StoreError::NotFound { .. }) => {
+                return Err(CoreError::invalid("exclude_annotators", format!("no annotator is named {name:?}")))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let prompt_split: HashMap<i64, Split> =
+        prompts::list(conn, project_id, None).await?.into_iter().map(|p| (p.id, p.split)).collect();
+    Ok(judgments::list(conn, project_id, None)
+        .await?
+        .into_iter()
+        .filter(|j| j.kind() != JudgmentKind::Critique)
+        .filter(|j| !excluded.contains(&j.annotator_id))
+        .filter(|j| filter.split.is_none_or(|s| prompt_split.get(&j.prompt_id) == Some(&s)))
+        .collect())
+}
+
+impl Hone {
+    /// The rows the project's judgments produce now, without freezing anything.
+    pub async fn training_data(&self, project_id: i64, filter: &SnapshotFilter) -> Result<TrainingData> {
+        let mut conn = self.store().conn().await?;
+        let judgments = select(&mut conn, project_id, filter).await?;
+        rows_for(&mut conn, project_id, &judgments, None).await
+    }
+
+    /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
+    pub async fn freeze_snapshot(&self, project_id: i64, filter: &SnapshotFilter) -> Result<(Snapshot, TrainingData)> {
+        let mut tx = self.store().begin().await?;
+        let judgments = select(&mut tx, project_id, filter).await?;
+        let kto_threshold = projects::get(&mut tx, project_id).await?.kto_threshold;
+        let data = rows_for(&mut tx, project_id, &judgments, Some(kto_threshold)).await?;
+        let ids: Vec<i64> = judgments.iter().map(|j| j.id).collect();
+        let description = serde_json::json!({
+            "filter": filter,
+            "kto_threshold": kto_threshold,
+            "judgments": ids.len(),
+            "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
+            "conflicts": data.conflicts.len(),
+        });
+        let snapshot = snapshots::insert(&mut tx, project_id, &ids, &content_hash(&data), &description).await?;
+        tx.commit().await?;
+        Ok((snapshot, data))
+    }
+
+    /// The rows of a snapshot, checked against its hash.
+    pub async fn snapshot_data(&self, snapshot_id: i64) -> Result<(Snapshot, TrainingData)> {
+        let mut conn = self.store().conn().await?;
+        let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
+        let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;
+        let kto_threshold = snapshot.description.get("kto_threshold").and_then(|t| t.as_f64());
+        let data = rows_for(&mut conn, snapshot.project_id, &judgments, kto_threshold).await?;
+        let hash = content_hash(&data);
+        if hash != snapshot.content_hash {
+            return Err(CoreError::invalid(
+                "snapshot",
+                format!("snapshot {snapshot_id} no longer produces the rows it froze (hash {hash} ≠ {})", snapshot.content_hash),
+            ));
+        }
+        Ok((snapshot, data))
+    }
+}

@@ -1,0 +1,69 @@
+use std::path::PathBuf;
+
+use hone_store::StoreError;
+
+/// Errors of the application API. Front doors map them to `{code, message}` with [`CoreError::code`];
+/// the CLI exits with 2 for [`CoreError::is_bad_input`] and 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    /// A value the caller gave is not acceptable; `field` names it (e.g. `ranking.ranked[2]`).
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{entity} {key} does not exist")]
+    NotFound { entity: &'static str, key: String },
+    #[error("{entity} {key} already exists")]
+    Duplicate { entity: &'static str, key: String },
+    /// An import refused because of its content; nothing was written.
+    #[error("{0}")]
+    Import(#[from] crate::import::ImportError),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl CoreError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid { field: field.into(), message: message.into() }
+    }
+
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Self::Io { path, source }
+    }
+
+    /// A stable machine-readable code; the UI branches on it, never on the message.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::Invalid { .. } => "invalid",
+            CoreError::NotFound { .. } => "not_found",
+            CoreError::Duplicate { .. } => "duplicate",
+            CoreError::Import(_) => "bad_import",
+            CoreError::Io { .. } => "io",
+            CoreError::Store(_) => "store",
+        }
+    }
+
+    /// Whether the user's input is at fault (as opposed to the machine or a bug).
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, CoreError::Invalid { .. } | CoreError::NotFound { .. } | CoreError::Duplicate { .. } | CoreError::Import(_))
+    }
+}
+
+impl From<StoreError> for CoreError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::NotFound { entity, key } => CoreError::NotFound { entity, key },
+            StoreError::Duplicate { entity, key } => CoreError::Duplicate { entity, key },
+            other => CoreError::Store(other),
+        }
+    }
+}
+
+impl From<sqlx::Error> for CoreError {
+    fn from(err: sqlx::Error) -> Self {
+        CoreError::Store(StoreError::Sqlx(err))
+    }
+}
+
+pub type Result<T, E = CoreError> = std::result::Result<T, E>;

@@ -1,0 +1,377 @@
+//! Recording feedback. Every judgment is validated here and committed before the call returns.
+
+use std::collections::{BTreeMap, HashSet};
+
+use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
+use hone_store::projects::{self, NameList};
+use hone_store::responses::{self, NewResponse, Response};
+use hone_store::{annotators, prompts, AnnotatorKind, Choice, ResponseSource, SqliteConnection};
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Hone, Result};
+
+/// One piece of feedback as a front door submits it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackInput {
+    pub project_id: i64,
+    /// The annotator's name; created on first use.
+    pub annotator: String,
+    #[serde(default)]
+    pub time_spent_ms: i64,
+    /// Response ids in the order they were shown; empty means "as given in `kind`".
+    #[serde(default)]
+    pub shown_order: Vec<i64>,
+    #[serde(default)]
+    pub critique: Option<String>,
+    pub kind: FeedbackKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeedbackKind {
+    Comparison { response_a: i64, response_b: i64, choice: Choice, strength: Option<i64>, reason: Option<String> },
+    /// Best first; must be a permutation of the responses shown (k ≥ 3).
+    Ranking { ranked: Vec<i64> },
+    Rating { response_id: i64, scores: BTreeMap<String, i64> },
+    /// The expert's corrected version of the response.
+    Edit { response_id: i64, corrected: String },
+    Span { response_id: i64, spans: Vec<SpanMark> },
+    Thumbs { response_id: i64, up: bool },
+    /// A reference answer the expert wrote (or imported) for the prompt.
+    Demonstration { prompt_id: i64, text: String },
+    /// Free text about a response, in `critique`.
+    Critique { response_id: i64 },
+}
+
+/// What recording a judgment created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub judgment_id: i64,
+    pub prompt_id: i64,
+    /// The response made from an edit's corrected text or a demonstration.
+    pub new_response_id: Option<i64>,
+}
+
+impl Hone {
+    /// Validates and records one judgment; it is durable (committed, fsynced) when this returns.
+    pub async fn record_feedback(&self, input: &FeedbackInput) -> Result<Recorded> {
+        let mut tx = self.store().begin().await?;
+        let recorded = record_in(&mut tx, input, AnnotatorKind::Human).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// Undoes a judgment by deleting it, unless a dataset snapshot (and so perhaps a model
+    /// version) already holds it.
+    pub async fn undo_judgment(&self, judgment_id: i64) -> Result<()> {
+        let mut tx = self.store().begin().await?;
+        let holding = judgments::snapshots_holding(&mut tx, judgment_id).await?;
+        if !holding.is_empty() {
+            return Err(CoreError::invalid(
+                "judgment_id",
+                format!("judgment {judgment_id} is part of dataset snapshot(s) {holding:?} and can no longer be undone"),
+            ));
+        }
+        judgments::delete(&mut tx, judgment_id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Validates and writes a judgment inside the caller's transaction (imports batch many).
+pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput, kind: AnnotatorKind) -> Result<Recorded> {
+    if input.annotator.trim().is_empty() {
+        return Err(CoreError::invalid("annotator", "must not be empty"));
+    }
+    if input.time_spent_ms < 0 {
+        return Err(CoreError::invalid("time_spent_ms", "must not be negative"));
+    }
+    if input.critique.as_deref().is_some_and(|c| c.trim().is_empty()) {
+        return Err(CoreError::invalid("critique", "is empty; leave it out instead"));
+    }
+    let project = projects::get(conn, input.project_id).await?;
+    let Prepared { prompt_id, body, shown, new_response_id } = prepare(conn, input).await?;
+    let prompt = prompts::get(conn, prompt_id).await?;
+    if prompt.project_id != project.id {
+        return Err(CoreError::invalid(
+            "prompt",
+            format!("prompt {prompt_id} belongs to project {}, not to project {}", prompt.project_id, project.id),
+        ));
+    }
+    let shown_order = check_shown_order(&input.shown_order, shown)?;
+    let annotator = annotators::get_or_create(conn, input.annotator.trim(), kind).await?;
+    let guideline_version = projects::latest_guideline(conn, project.id).await?.map(|g| g.version);
+    let judgment_id = judgments::insert(
+        conn,
+        &NewJudgment {
+            project_id: project.id,
+            prompt_id,
+            annotator_id: annotator.id,
+            time_spent_ms: input.time_spent_ms,
+            shown_order,
+            guideline_version,
+            critique: input.critique.clone(),
+            body,
+        },
+    )
+    .await?;
+    Ok(Recorded { judgment_id, prompt_id, new_response_id })
+}
+
+struct Prepared {
+    prompt_id: i64,
+    body: JudgmentBody,
+    /// The responses the judgment is about, in the order given.
+    shown: Vec<i64>,
+    new_response_id: Option<i64>,
+}
+
+async fn response(conn: &mut SqliteConnection, field: &str, id: i64) -> Result<Response> {
+    match responses::get(conn, id).await {
+        Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(field, format!("response {id} does not exist"))),
+        other => Ok(other?),
+    }
+}
+
+/// All responses must answer the same prompt; returns it.
+fn same_prompt(field: &str, responses: &[Response]) -> Result<i64> {
+    let first = &responses[0];
+    for (i, r) in responses.iter().enumerate().skip(1) {
+        if r.prompt_id != first.prompt_id {
+            return Err(CoreError::invalid(
+                format!("{field}[{i}]"),
+                format!(
+                    "response {} answers prompt {}, but response {} answers prompt {}",
+                    r.id, r.prompt_id, first.id, first.prompt_id
+                ),
+            ));
+        }
+    }
+    Ok(first.prompt_id)
+}
+
+async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<Prepared> {
+    match &input.kind {
+        FeedbackKind::Comparison { response_a, response_b, choice, strength, reason } => {
+            if response_a == response_b {
+                return Err(CoreError::invalid("comparison.response_b", "must differ from response_a"));
+            }
+            if let Some(s) = strength {
+                if !(1..=3).contains(s) {
+                    return Err(CoreError::invalid("comparison.strength", format!("{s} is not 1, 2 or 3")));
+                }
+                if matches!(choice, Choice::Tie | Choice::BothBad) {
+                    return Err(CoreError::invalid("comparison.strength", format!("has no meaning for the choice {choice}")));
+                }
+            }
+            let a = response(conn, "comparison.response_a", *response_a).await?;
+            let b = response(conn, "comparison.response_b", *response_b).await?;
+            if a.prompt_id != b.prompt_id {
+                return Err(CoreError::invalid(
+                    "comparison.response_b",
+                    format!(
+                        "response {} answers prompt {}, but response_a ({}) answers prompt {}: a comparison is between two answers to the same prompt",
+                        b.id, b.prompt_id, a.id, a.prompt_id
+                    ),
+                ));
+            }
+            let reason = reason.clone().filter(|r| !r.trim().is_empty());
+            Ok(Prepared {
+                prompt_id: a.prompt_id,
+                body: JudgmentBody::Comparison {
+                    response_a: a.id,
+                    response_b: b.id,
+                    choice: *choice,
+                    strength: *strength,
+                    reason,
+                },
+                shown: vec![a.id, b.id],
+                new_response_id: None,
+            })
+        }
+        FeedbackKind::Ranking { ranked } => {
+            if ranked.len() < 3 {
+                return Err(CoreError::invalid(
+                    "ranking.ranked",
+                    format!("ranks {} responses; a ranking needs at least 3 (use a comparison for 2)", ranked.len()),
+                ));
+            }
+            let mut seen = HashSet::new();
+            for (i, id) in ranked.iter().enumerate() {
+                if !seen.insert(id) {
+                    return Err(CoreError::invalid(
+                        format!("ranking.ranked[{i}]"),
+                        format!("response {id} appears twice: a ranking must be a permutation of the responses shown"),
+                    ));
+                }
+            }
+            if !input.shown_order.is_empty() {
+                let shown: HashSet<_> = input.shown_order.iter().collect();
+                if shown != seen || input.shown_order.len() != ranked.len() {
+                    return Err(CoreError::invalid(
+                        "ranking.ranked",
+                        format!("{ranked:?} is not a permutation of the responses shown {:?}", input.shown_order),
+                    ));
+                }
+            }
+            let mut rs = Vec::with_capacity(ranked.len());
+            for (i, id) in ranked.iter().enumerate() {
+                rs.push(response(conn, &format!("ranking.ranked[{i}]"), *id).await?);
+            }
+            let prompt_id = same_prompt("ranking.ranked", &rs)?;
+            Ok(Prepared {
+                prompt_id,
+                body: JudgmentBody::Ranking { ranked: ranked.clone() },
+                shown: ranked.clone(),
+                new_response_id: None,
+            })
+        }
+        FeedbackKind::Rating { response_id, scores } => {
+            let r = response(conn, "rating.response_id", *response_id).await?;
+            let project = projects::get(conn, input.project_id).await?;
+            let criteria = projects::names(conn, input.project_id, NameList::RatingCriteria).await?;
+            if scores.is_empty() {
+                return Err(CoreError::invalid("rating.scores", "no criterion was scored"));
+            }
+            for (criterion, value) in scores {
+                if !criteria.iter().any(|c| &c.name == criterion) {
+                    let known: Vec<_> = criteria.iter().map(|c| c.name.as_str()).collect();
+                    return Err(CoreError::invalid(
+                        format!("rating.scores.{criterion}"),
+                        format!("unknown criterion; the project's criteria are: {}", known.join(", ")),
+                    ));
+                }
+                if !(project.rating_min..=project.rating_max).contains(value) {
+                    return Err(CoreError::invalid(
+                        format!("rating.scores.{criterion}"),
+                        format!("{value} is outside the project's scale {}–{}", project.rating_min, project.rating_max),
+                    ));
+                }
+            }
+            Ok(Prepared {
+                prompt_id: r.prompt_id,
+                body: JudgmentBody::Rating { response_id: r.id, scores: scores.clone() },
+                shown: vec![r.id],
+                new_response_id: None,
+            })
+        }
+        FeedbackKind::Edit { response_id, corrected } => {
+            let original = response(conn, "edit.response_id", *response_id).await?;
+            if corrected.trim().is_empty() {
+                return Err(CoreError::invalid("edit.corrected", "the corrected text is empty"));
+            }
+            if corrected == &original.text {
+                return Err(CoreError::invalid("edit.corrected", "is identical to the original response; nothing was edited"));
+            }
+            let diff = similar::TextDiff::from_lines(&original.text, corrected)
+                .unified_diff()
+                .header("original", "corrected")
+                .to_string();
+            let corrected_response =
+                responses::insert(conn, &NewResponse::new(original.prompt_id, corrected.clone(), ResponseSource::Human)).await?;
+            Ok(Prepared {
+                prompt_id: original.prompt_id,
+                body: JudgmentBody::Edit { response_id: original.id, corrected_response_id: corrected_response.id, diff },
+                shown: vec![original.id],
+                new_response_id: Some(corrected_response.id),
+            })
+        }
+        FeedbackKind::Span { response_id, spans } => {
+            let r = response(conn, "span.response_id", *response_id).await?;
+            if spans.is_empty() {
+                return Err(CoreError::invalid("span.spans", "no span was marked"));
+            }
+            let labels = projects::names(conn, input.project_id, NameList::SpanLabels).await?;
+            let length = r.text.chars().count() as i64;
+            for (i, span) in spans.iter().enumerate() {
+                let field = format!("span.spans[{i}]");
+                if span.start < 0 || span.end <= span.start {
+                    return Err(CoreError::invalid(
+                        field,
+                        format!("start {} and end {} do not make a non-empty range", span.start, span.end),
+                    ));
+                }
+                if span.end > length {
+                    return Err(CoreError::invalid(
+                        format!("{field}.end"),
+                        format!("{} is past the end of the response ({length} characters)", span.end),
+                    ));
+                }
+                if !labels.iter().any(|l| l.name == span.label) {
+                    let known: Vec<_> = labels.iter().map(|l| l.name.as_str()).collect();
+                    return Err(CoreError::invalid(
+                        format!("{field}.label"),
+                        format!("{:?} is not one of the project's labels: {}", span.label, known.join(", ")),
+                    ));
+                }
+            }
+            Ok(Prepared {
+                prompt_id: r.prompt_id,
+                body: JudgmentBody::Span { response_id: r.id, spans: spans.clone() },
+                shown: vec![r.id],
+                new_response_id: None,
+            })
+        }
+        FeedbackKind::Thumbs { response_id, up } => {
+            let r = response(conn, "thumbs.response_id", *response_id).await?;
+            Ok(Prepared {
+                prompt_id: r.prompt_id,
+                body: JudgmentBody::Thumbs { response_id: r.id, up: *up },
+                shown: vec![r.id],
+                new_response_id: None,
+            })
+        }
+        FeedbackKind::Demonstration { prompt_id, text } => {
+            if text.trim().is_empty() {
+                return Err(CoreError::invalid("demonstration.text", "the answer is empty"));
+            }
+            let prompt = match prompts::get(conn, *prompt_id).await {
+                Err(hone_store::StoreError::NotFound { .. }) => {
+                    return Err(CoreError::invalid("demonstration.prompt_id", format!("prompt {prompt_id} does not exist")))
+                }
+                other => other?,
+            };
+            let existing = responses::find_by_text(conn, prompt.id, text).await?;
+            let r = match existing {
+                Some(r) => r,
+                None => responses::insert(conn, &NewResponse::new(prompt.id, text.clone(), ResponseSource::Human)).await?,
+            };
+            Ok(Prepared {
+                prompt_id: prompt.id,
+                body: JudgmentBody::Demonstration { response_id: r.id },
+                shown: vec![r.id],
+                new_response_id: Some(r.id),
+            })
+        }
+        FeedbackKind::Critique { response_id } => {
+            if input.critique.is_none() {
+                return Err(CoreError::invalid("critique", "a critique judgment needs its text"));
+            }
+            let r = response(conn, "critique.response_id", *response_id).await?;
+            Ok(Prepared {
+                prompt_id: r.prompt_id,
+                body: JudgmentBody::Critique { response_id: r.id },
+                shown: vec![r.id],
+                new_response_id: None,
+            })
+        }
+    }
+}
+
+/// The order shown must be a permutation of the judged responses; empty means as given.
+fn check_shown_order(shown_order: &[i64], judged: Vec<i64>) -> Result<Vec<i64>> {
+    if shown_order.is_empty() {
+        return Ok(judged);
+    }
+    let mut a = shown_order.to_vec();
+    let mut b = judged.clone();
+    a.sort_unstable();
+    b.sort_unstable();
+    if a != b {
+        return Err(CoreError::invalid(
+            "shown_order",
+            format!("{shown_order:?} is not an order of the judged responses {judged:?}"),
+        ));
+    }
+    Ok(shown_order.to_vec())
+}

@@ -1,0 +1,47 @@
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// What is wrong with one line of an imported file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based line number in the file.
+    pub line: usize,
+    /// The field at fault (`chosen`, `prompt[1].role`, …), when one is.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "line {}: field `{field}`: {}", self.line, self.message),
+            None => write!(f, "line {}: {}", self.line, self.message),
+        }
+    }
+}
+
+/// Why a file was refused. Nothing of a refused file is written.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: cannot tell the format from the extension; give --format jsonl, csv or text", path.display())]
+    UnknownFormat { path: PathBuf },
+    #[error("{}: the file is {bytes} bytes, over the import limit of {limit} bytes (raise it with --max-bytes)", path.display())]
+    TooLarge { path: PathBuf, bytes: u64, limit: u64 },
+    #[error("{}: the file is empty", path.display())]
+    Empty { path: PathBuf },
+    #[error("{}: line {line}: the file is not valid UTF-8 (byte {byte})", path.display())]
+    NotUtf8 { path: PathBuf, line: usize, byte: usize },
+    #[error("{}: {} invalid line(s); nothing was imported (--skip-invalid imports the rest):\n{}",
+        path.display(), errors.len(), list(path, errors))]
+    BadLines { path: PathBuf, errors: Vec<LineError> },
+}
+
+fn list(path: &std::path::Path, errors: &[LineError]) -> String {
+    const SHOWN: usize = 20;
+    let mut lines: Vec<String> = errors.iter().take(SHOWN).map(|e| format!("  {}: {e}", path.display())).collect();
+    if errors.len() > SHOWN {
+        lines.push(format!("  … and {} more", errors.len() - SHOWN));
+    }
+    lines.join("\n")
+}

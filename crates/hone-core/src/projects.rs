@@ -1,0 +1,154 @@
+//! Projects: the task, its guidelines (versioned), rating criteria and span labels.
+
+use hone_store::projects::{self, Guideline, NameList, NamedItem, NewProject, Project};
+use serde::{Deserialize, Serialize};
+
+use crate::{CoreError, Hone, Result};
+
+/// Everything needed to create a project; `ProjectSpec::named` gives the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectSpec {
+    pub settings: NewProject,
+    pub guidelines: Option<String>,
+    /// Empty means the single criterion `overall`.
+    pub criteria: Vec<NamedItem>,
+    /// Empty means the default labels (see [`DEFAULT_SPAN_LABELS`]).
+    pub span_labels: Vec<NamedItem>,
+}
+
+pub const DEFAULT_CRITERION: &str = "overall";
+pub const DEFAULT_SPAN_LABELS: &[(&str, &str)] = &[
+    ("factual_error", "states something false"),
+    ("unsafe", "harmful or dangerous content"),
+    ("off_topic", "does not address the request"),
+    ("style", "tone, verbosity or formatting problem"),
+];
+
+impl ProjectSpec {
+    pub fn named(name: impl Into<String>) -> Self {
+        Self { settings: NewProject::named(name), guidelines: None, criteria: Vec::new(), span_labels: Vec::new() }
+    }
+}
+
+/// A project with the lists that belong to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProjectDetails {
+    pub project: Project,
+    pub guideline: Option<Guideline>,
+    pub criteria: Vec<NamedItem>,
+    pub span_labels: Vec<NamedItem>,
+}
+
+fn validate_settings(s: &NewProject) -> Result<()> {
+    if s.name.trim().is_empty() {
+        return Err(CoreError::invalid("project.name", "must not be empty"));
+    }
+    if s.rating_min >= s.rating_max {
+        return Err(CoreError::invalid(
+            "project.rating_max",
+            format!("must be above rating_min ({} ≥ {})", s.rating_min, s.rating_max),
+        ));
+    }
+    if !(s.rating_min as f64..=s.rating_max as f64).contains(&s.kto_threshold) {
+        return Err(CoreError::invalid(
+            "project.kto_threshold",
+            format!("{} is outside the rating scale {}–{}", s.kto_threshold, s.rating_min, s.rating_max),
+        ));
+    }
+    if s.overlap < 1 {
+        return Err(CoreError::invalid("project.overlap", "must be at least 1"));
+    }
+    Ok(())
+}
+
+fn validate_names(field: &str, items: &[NamedItem]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (i, item) in items.iter().enumerate() {
+        if item.name.trim().is_empty() {
+            return Err(CoreError::invalid(format!("{field}[{i}].name"), "must not be empty"));
+        }
+        if !seen.insert(item.name.as_str()) {
+            return Err(CoreError::invalid(format!("{field}[{i}].name"), format!("{:?} appears twice", item.name)));
+        }
+    }
+    Ok(())
+}
+
+impl Hone {
+    pub async fn create_project(&self, spec: &ProjectSpec) -> Result<ProjectDetails> {
+        validate_settings(&spec.settings)?;
+        validate_names("criteria", &spec.criteria)?;
+        validate_names("span_labels", &spec.span_labels)?;
+        let default_criteria = [NamedItem { name: DEFAULT_CRITERION.into(), description: "overall quality".into() }];
+        let criteria = if spec.criteria.is_empty() { &default_criteria[..] } else { &spec.criteria[..] };
+        let default_labels: Vec<NamedItem> = DEFAULT_SPAN_LABELS
+            .iter()
+            .map(|(name, description)| NamedItem { name: (*name).into(), description: (*description).into() })
+            .collect();
+        let labels = if spec.span_labels.is_empty() { &default_labels[..] } else { &spec.span_labels[..] };
+
+        let mut tx = self.store().begin().await?;
+        let project = projects::create(&mut tx, &spec.settings).await?;
+        for item in criteria {
+            projects::add_name(&mut tx, project.id, NameList::RatingCriteria, item).await?;
+        }
+        for item in labels {
+            projects::add_name(&mut tx, project.id, NameList::SpanLabels, item).await?;
+        }
+        if let Some(text) = &spec.guidelines {
+            projects::add_guideline(&mut tx, project.id, text).await?;
+        }
+        tx.commit().await?;
+        self.project_details(project.id).await
+    }
+
+    /// Finds a project by name, or by id when `key` is a number.
+    pub async fn find_project(&self, key: &str) -> Result<Project> {
+        let mut conn = self.store().conn().await?;
+        match projects::get_by_name(&mut conn, key).await {
+            Err(hone_store::StoreError::NotFound { .. }) if key.parse::<i64>().is_ok() => {
+                Ok(projects::get(&mut conn, key.parse().expect("checked")).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub async fn list_projects(&self) -> Result<Vec<Project>> {
+        Ok(projects::list(&mut *self.store().conn().await?).await?)
+    }
+
+    pub async fn project_details(&self, project_id: i64) -> Result<ProjectDetails> {
+        let mut conn = self.store().conn().await?;
+        Ok(ProjectDetails {
+            project: projects::get(&mut conn, project_id).await?,
+            guideline: projects::latest_guideline(&mut conn, project_id).await?,
+            criteria: projects::names(&mut conn, project_id, NameList::RatingCriteria).await?,
+            span_labels: projects::names(&mut conn, project_id, NameList::SpanLabels).await?,
+        })
+    }
+
+    /// Publishes a new guideline version; judgments made from now on cite it.
+    pub async fn set_guidelines(&self, project_id: i64, text: &str) -> Result<Guideline> {
+        if text.trim().is_empty() {
+            return Err(CoreError::invalid("guidelines", "must not be empty"));
+        }
+        let mut conn = self.store().conn().await?;
+        projects::get(&mut conn, project_id).await?;
+        Ok(projects::add_guideline(&mut conn, project_id, text).await?)
+    }
+
+    pub async fn update_project_settings(&self, project_id: i64, settings: &NewProject) -> Result<Project> {
+        validate_settings(settings)?;
+        Ok(projects::update_settings(&mut *self.store().conn().await?, project_id, settings).await?)
+    }
+
+    pub async fn add_rating_criterion(&self, project_id: i64, item: &NamedItem) -> Result<()> {
+        validate_names("criterion", std::slice::from_ref(item))?;
+        Ok(projects::add_name(&mut *self.store().conn().await?, project_id, NameList::RatingCriteria, item).await?)
+    }
+
+    pub async fn add_span_label(&self, project_id: i64, item: &NamedItem) -> Result<()> {
+        validate_names("span_label", std::slice::from_ref(item))?;
+        Ok(projects::add_name(&mut *self.store().conn().await?, project_id, NameList::SpanLabels, item).await?)
+    }
+}

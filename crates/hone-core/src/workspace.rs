@@ -1,0 +1,73 @@
+//! An open workspace: the folder that holds the database and, later, model files and adapters.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use hone_store::{jobs, Store, DATABASE_FILE};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+
+use crate::{CoreError, Result};
+
+/// Where the workspace folder came from, so the CLI can say why it chose it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkspaceSource {
+    Flag,
+    Environment,
+    PlatformDataDir,
+}
+
+/// The workspace folder: `--workspace DIR` if given, else `$HONE_WORKSPACE`, else the
+/// platform's data directory (e.g. `~/.local/share/hone` on Linux).
+pub fn resolve_workspace_dir(flag: Option<&Path>) -> Result<(PathBuf, WorkspaceSource)> {
+    if let Some(dir) = flag {
+        return Ok((dir.to_owned(), WorkspaceSource::Flag));
+    }
+    if let Some(dir) = std::env::var_os("HONE_WORKSPACE").filter(|d| !d.is_empty()) {
+        return Ok((PathBuf::from(dir), WorkspaceSource::Environment));
+    }
+    let dirs = directories::ProjectDirs::from("dev", "hone", "hone").ok_or_else(|| {
+        CoreError::invalid("workspace", "no home directory found; pass --workspace DIR or set HONE_WORKSPACE")
+    })?;
+    Ok((dirs.data_dir().to_owned(), WorkspaceSource::PlatformDataDir))
+}
+
+/// An open workspace.
+#[derive(Debug)]
+pub struct Hone {
+    store: Store,
+    dir: PathBuf,
+    /// Shuffles the order items are shown in; seedable so tests are repeatable.
+    pub(crate) rng: Mutex<StdRng>,
+}
+
+impl Hone {
+    /// Opens the workspace in `dir`, creating the folder and database if needed. Jobs left
+    /// queued or running by a process that is gone are marked `interrupted`.
+    pub async fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
+        let store = Store::open(&dir.join(DATABASE_FILE)).await?;
+        let interrupted = jobs::mark_interrupted(&mut *store.conn().await?).await?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "jobs from an earlier run were interrupted; they can be resumed");
+        }
+        Ok(Self { store, dir: dir.to_owned(), rng: Mutex::new(StdRng::from_os_rng()) })
+    }
+
+    /// Makes the shuffling of shown order repeatable.
+    pub fn with_seed(self, seed: u64) -> Self {
+        Self { rng: Mutex::new(StdRng::seed_from_u64(seed)), ..self }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub async fn close(self) {
+        self.store.close().await;
+    }
+}

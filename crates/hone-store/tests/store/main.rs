@@ -1,0 +1,94 @@
+//! Integration tests of hone-store against a real SQLite file in a temporary folder.
+//! One test binary; the modules mirror `src/`.
+
+mod annotators;
+mod jobs;
+mod judgments;
+mod models;
+mod open;
+mod projects;
+mod prompts;
+mod responses;
+mod snapshots;
+
+use hone_store::{
+    annotators as annotators_q, projects as projects_q, prompts as prompts_q, responses as responses_q, AnnotatorKind,
+    ResponseSource, Store, StoreError, DATABASE_FILE,
+};
+use sqlx::error::ErrorKind;
+use tempfile::TempDir;
+
+/// A store on `hone.sqlite` in a fresh temporary folder. Keep the `TempDir` alive as long as the store.
+pub async fn open_store() -> (TempDir, Store) {
+    let dir = TempDir::new().expect("create a temporary folder");
+    let store = Store::open(&dir.path().join(DATABASE_FILE)).await.expect("open a store on a fresh file");
+    (dir, store)
+}
+
+/// Asserts `err` is `NotFound` of `entity` with `key`.
+#[track_caller]
+pub fn assert_not_found(err: StoreError, entity: &str, key: &str) {
+    match err {
+        StoreError::NotFound { entity: e, key: k } => {
+            assert_eq!(e, entity, "NotFound must name the entity that was looked up");
+            assert_eq!(k, key, "NotFound must carry the key that was looked up");
+        }
+        other => panic!("expected NotFound {entity} {key}, got {other:?}"),
+    }
+}
+
+/// Asserts `err` is `Duplicate` of `entity` with `key`.
+#[track_caller]
+pub fn assert_duplicate(err: StoreError, entity: &str, key: &str) {
+    match err {
+        StoreError::Duplicate { entity: e, key: k } => {
+            assert_eq!(e, entity, "Duplicate must name the entity that clashed");
+            assert_eq!(k, key, "Duplicate must carry the clashing key");
+        }
+        other => panic!("expected Duplicate {entity} {key}, got {other:?}"),
+    }
+}
+
+/// Asserts `err` is a database constraint violation of this kind (CHECK, FOREIGN KEY, UNIQUE, …).
+#[track_caller]
+pub fn assert_constraint(err: StoreError, kind: ErrorKind) {
+    match &err {
+        StoreError::Sqlx(sqlx::Error::Database(db)) => {
+            assert_eq!(db.kind(), kind, "wrong kind of constraint violation: {}", db.message())
+        }
+        other => panic!("expected a {kind:?} database error, got {other:?}"),
+    }
+}
+
+/// Rows in `table` (a fixed name from the schema).
+pub async fn count_rows(conn: &mut hone_store::SqliteConnection, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap_or_else(|e| panic!("count rows of {table}: {e}"))
+}
+
+/// A project with one prompt, one annotator and `responses` responses to the prompt.
+pub struct Seed {
+    pub project_id: i64,
+    pub prompt_id: i64,
+    pub annotator_id: i64,
+    pub response_ids: Vec<i64>,
+}
+
+pub async fn seed(conn: &mut hone_store::SqliteConnection, project: &str, responses: usize) -> Seed {
+    let project = projects_q::create(conn, &projects_q::NewProject::named(project)).await.expect("create project");
+    let (prompt, _) = prompts_q::insert_or_get(conn, project.id, &prompts_q::NewPrompt::text(format!("prompt of {}", project.name)))
+        .await
+        .expect("insert prompt");
+    let annotator =
+        annotators_q::get_or_create(conn, &format!("expert of {}", project.name), AnnotatorKind::Human).await.expect("annotator");
+    let mut response_ids = Vec::new();
+    for i in 0..responses {
+        let r = responses_q::insert(conn, &responses_q::NewResponse::new(prompt.id, format!("answer {i}"), ResponseSource::Import))
+            .await
+            .expect("insert response");
+        response_ids.push(r.id);
+    }
+    Seed { project_id: project.id, prompt_id: prompt.id, annotator_id: annotator.id, response_ids }
+}
