@@ -1,1 +1,69 @@
-fn main(){}
+//! `hone`: the command line of Hone. Each subcommand parses its arguments, calls `hone-core`
+//! and prints the result (a table, or JSON with `--json`).
+//!
+//! Exit codes: 0 success, 2 bad input (a file, a flag or a value the user gave), 1 anything else.
+
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use hone_core::CoreError;
+
+#[derive(Parser)]
+#[command(name = "hone", version, about = "Turn expert feedback into fine-tuned local language models")]
+struct Cli {
+    /// Workspace folder (default: $HONE_WORKSPACE, else the platform data folder).
+    #[arg(long, global = true, value_name = "DIR")]
+    workspace: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create (or open) the workspace and say where it is.
+    Init(commands::init::Args),
+    /// Create, list and show projects.
+    #[command(subcommand)]
+    Project(commands::project::Command),
+    /// Import prompts (JSONL, CSV, text) or TRL datasets (preference, SFT, KTO).
+    Import(commands::import::Args),
+    /// Freeze a dataset snapshot and export it as TRL JSONL.
+    Export(commands::export::Args),
+    /// Counts per kind and annotator, agreement, and the training data it makes.
+    Stats(commands::stats::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HONE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            let bad_input = err.chain().any(|cause| cause.downcast_ref::<CoreError>().is_some_and(CoreError::is_bad_input))
+                || err.downcast_ref::<commands::BadInput>().is_some();
+            ExitCode::from(if bad_input { 2 } else { 1 })
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let workspace = cli.workspace.as_deref();
+    match cli.command {
+        Command::Init(args) => commands::init::run(workspace, args).await,
+        Command::Project(command) => commands::project::run(workspace, command).await,
+        Command::Import(args) => commands::import::run(workspace, args).await,
+        Command::Export(args) => commands::export::run(workspace, args).await,
+        Command::Stats(args) => commands::stats::run(workspace, args).await,
+    }
+}

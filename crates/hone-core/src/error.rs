@@ -14,10 +14,11 @@ pub enum CoreError {
     #[error("{entity} {key} already exists")]
     Duplicate { entity: &'static str, key: String },
     /// An import refused because of its content; nothing was written.
-    #[error("{0}")]
+    #[error(transparent)]
     Import(#[from] crate::import::ImportError),
-    #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    /// The I/O error is part of the message (not a `source`), so it is printed once.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Store(StoreError),
 }
@@ -29,7 +30,7 @@ impl CoreError {
 
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| Self::Io { path, source }
+        move |error| Self::Io { path, error }
     }
 
     /// A stable machine-readable code; the UI branches on it, never on the message.

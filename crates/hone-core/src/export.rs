@@ -39,7 +39,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(CoreError::io(dir))?;
     tmp.write_all(bytes).map_err(CoreError::io(tmp.path()))?;
     tmp.as_file().sync_all().map_err(CoreError::io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| CoreError::Io { path: path.to_owned(), source: e.error })?;
+    tmp.persist(path).map_err(|e| CoreError::Io { path: path.to_owned(), error: e.error })?;
     Ok(())
 }
 

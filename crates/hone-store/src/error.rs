@@ -3,15 +3,15 @@ use std::path::PathBuf;
 /// Errors of the store. Domain validation errors belong to `hone-core`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {}: {source}", path.display())]
+    #[error("cannot open the database {}", path.display())]
     Open { path: PathBuf, source: sqlx::Error },
-    #[error("database migration failed: {0}")]
+    #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{entity} {key} does not exist")]
     NotFound { entity: &'static str, key: String },
     #[error("{entity} {key} already exists")]
     Duplicate { entity: &'static str, key: String },
-    #[error("stored JSON in {column} is invalid: {source}")]
+    #[error("stored JSON in {column} is invalid")]
     Json { column: &'static str, source: serde_json::Error },
     #[error(transparent)]
     Sqlx(#[from] sqlx::Error),

@@ -1,0 +1,61 @@
+use std::path::{Path, PathBuf};
+
+use hone_core::dataset::{SnapshotFilter, TrlFormat};
+
+use super::BadInput;
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The project (name or id).
+    #[arg(long)]
+    project: String,
+    /// preference, sft, kto, or all (then --out is a folder that gets one file per format).
+    #[arg(long)]
+    format: String,
+    /// The file (or folder, with --format all) to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Export this existing snapshot instead of freezing a new one.
+    #[arg(long)]
+    snapshot: Option<i64>,
+    /// Freeze judgments on held-out prompts too (default: train only).
+    #[arg(long)]
+    include_heldout: bool,
+    /// Leave out judgments by these annotators (comma separated).
+    #[arg(long, value_delimiter = ',')]
+    exclude_annotator: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    let formats: Vec<TrlFormat> = match args.format.as_str() {
+        "all" => TrlFormat::ALL.to_vec(),
+        one => vec![one.parse().map_err(|e: String| BadInput(format!("--format: {e}, or all")))?],
+    };
+    let hone = super::open(workspace).await?;
+    let project = super::project(&hone, &args.project).await?;
+    let snapshot_id = match args.snapshot {
+        Some(id) => id,
+        None => {
+            let filter = SnapshotFilter {
+                split: if args.include_heldout { None } else { SnapshotFilter::default().split },
+                exclude_annotators: args.exclude_annotator,
+            };
+            hone.freeze_snapshot(project.id, &filter).await?.0.id
+        }
+    };
+    let mut reports = Vec::new();
+    for format in formats {
+        let path = if args.format == "all" { args.out.join(format!("{}.jsonl", format.as_str())) } else { args.out.clone() };
+        reports.push(hone.export_snapshot(snapshot_id, format, &path).await?);
+    }
+    if args.json {
+        return output::json(&reports);
+    }
+    for r in &reports {
+        println!("wrote {} {} row(s) of snapshot {} to {}", r.rows, r.format.as_str(), r.snapshot_id, r.path.display());
+    }
+    Ok(())
+}

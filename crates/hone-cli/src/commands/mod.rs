@@ -1,0 +1,28 @@
+//! One module per subcommand.
+
+pub mod export;
+pub mod import;
+pub mod init;
+pub mod project;
+pub mod stats;
+
+use std::path::Path;
+
+use anyhow::Context;
+use hone_core::{resolve_workspace_dir, Hone};
+
+/// A mistake in the command line that clap cannot see (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Opens the workspace the flags and environment point to.
+pub async fn open(workspace: Option<&Path>) -> anyhow::Result<Hone> {
+    let (dir, _) = resolve_workspace_dir(workspace)?;
+    Hone::open(&dir).await.with_context(|| format!("cannot open the workspace {}", dir.display()))
+}
+
+/// The project named (or numbered) `key`.
+pub async fn project(hone: &Hone, key: &str) -> anyhow::Result<hone_core::store::projects::Project> {
+    Ok(hone.find_project(key).await?)
+}

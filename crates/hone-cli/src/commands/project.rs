@@ -1,0 +1,119 @@
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use hone_core::projects::ProjectSpec;
+use hone_core::store::projects::NamedItem;
+
+use super::BadInput;
+use crate::output;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a project.
+    Create(CreateArgs),
+    /// List the workspace's projects.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a project's settings, guidelines, criteria and span labels.
+    Show {
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct CreateArgs {
+    name: String,
+    /// What the model should do, in a sentence or two.
+    #[arg(long, default_value = "")]
+    description: String,
+    /// A file with the labeling guidelines (version 1).
+    #[arg(long, value_name = "FILE")]
+    guidelines: Option<PathBuf>,
+    /// Rating criteria, comma separated (default: overall).
+    #[arg(long, value_delimiter = ',')]
+    criteria: Vec<String>,
+    /// Span labels, comma separated (default: factual_error, unsafe, off_topic, style).
+    #[arg(long, value_delimiter = ',')]
+    span_labels: Vec<String>,
+    /// The rating scale, as MIN-MAX.
+    #[arg(long, default_value = "1-7")]
+    scale: String,
+    /// A rating whose mean reaches this is a desirable example (default: 5 on 1–7).
+    #[arg(long)]
+    kto_threshold: Option<f64>,
+    /// How many annotators judge each item.
+    #[arg(long, default_value_t = 1)]
+    overlap: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+fn named(names: &[String]) -> Vec<NamedItem> {
+    names.iter().map(|n| NamedItem { name: n.trim().to_owned(), description: String::new() }).collect()
+}
+
+pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    match command {
+        Command::Create(args) => {
+            let (min, max) = args
+                .scale
+                .split_once('-')
+                .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)))
+                .ok_or_else(|| BadInput(format!("--scale {:?}: expected MIN-MAX, e.g. 1-7", args.scale)))?;
+            let mut spec = ProjectSpec::named(&args.name);
+            spec.settings.task_description = args.description;
+            spec.settings.rating_min = min;
+            spec.settings.rating_max = max;
+            spec.settings.kto_threshold = args.kto_threshold.unwrap_or(spec.settings.kto_threshold.clamp(min as f64, max as f64));
+            spec.settings.overlap = args.overlap;
+            spec.criteria = named(&args.criteria);
+            spec.span_labels = named(&args.span_labels);
+            if let Some(path) = &args.guidelines {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read the guidelines file {}", path.display()))
+                    .map_err(|e| BadInput(format!("{e:#}")))?;
+                spec.guidelines = Some(text);
+            }
+            let details = hone.create_project(&spec).await?;
+            if args.json {
+                return output::json(&details);
+            }
+            println!("created project {:?} (id {})", details.project.name, details.project.id);
+        }
+        Command::List { json } => {
+            let projects = hone.list_projects().await?;
+            if json {
+                return output::json(&projects);
+            }
+            let rows: Vec<Vec<String>> = projects
+                .iter()
+                .map(|p| vec![p.id.to_string(), p.name.clone(), p.task_description.clone(), p.created_at.clone()])
+                .collect();
+            output::table(&["id", "name", "task", "created"], &rows);
+        }
+        Command::Show { project, json } => {
+            let project = super::project(&hone, &project).await?;
+            let details = hone.project_details(project.id).await?;
+            if json {
+                return output::json(&details);
+            }
+            let p = &details.project;
+            println!("project   {} (id {})", p.name, p.id);
+            println!("task      {}", p.task_description);
+            println!("ratings   {}–{}, desirable from {}, overlap {}", p.rating_min, p.rating_max, p.kto_threshold, p.overlap);
+            let names = |items: &[NamedItem]| items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
+            println!("criteria  {}", names(&details.criteria));
+            println!("labels    {}", names(&details.span_labels));
+            match &details.guideline {
+                Some(g) => println!("guidelines v{}:\n{}", g.version, g.text),
+                None => println!("guidelines (none yet)"),
+            }
+        }
+    }
+    Ok(())
+}

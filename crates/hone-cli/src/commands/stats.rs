@@ -1,0 +1,57 @@
+use std::path::Path;
+
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The project (name or id).
+    #[arg(long)]
+    project: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let project = super::project(&hone, &args.project).await?;
+    let stats = hone.stats(project.id).await?;
+    if args.json {
+        return output::json(&stats);
+    }
+    println!("project {}", stats.project);
+    println!("prompts {} train, {} held-out; {} responses", stats.prompts_train, stats.prompts_heldout, stats.responses);
+    println!();
+    let kinds: Vec<Vec<String>> = stats.judgments.iter().map(|(k, n)| vec![k.to_string(), n.to_string()]).collect();
+    output::table(&["judgments", "count"], &kinds);
+    println!();
+    let annotators: Vec<Vec<String>> = stats
+        .annotators
+        .iter()
+        .map(|a| {
+            let kinds = a.judgments.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
+            vec![a.name.clone(), a.total.to_string(), format!("{:.1}", a.mean_time_ms / 1000.0), kinds]
+        })
+        .collect();
+    output::table(&["annotator", "total", "s/judgment", "by kind"], &annotators);
+    println!();
+    let agreement: Vec<Vec<String>> = stats
+        .agreement
+        .iter()
+        .map(|a| {
+            vec![
+                a.kind.to_string(),
+                format!("{:?}", a.level).to_lowercase(),
+                a.units.to_string(),
+                output::figure(a.alpha),
+                output::figure(a.percent_agreement),
+            ]
+        })
+        .collect();
+    output::table(&["agreement on", "level", "shared items", "krippendorff alpha", "percent agreement"], &agreement);
+    println!();
+    println!(
+        "training data (train split): {} preference pairs, {} SFT examples, {} KTO examples; {} conflict(s)",
+        stats.rows_preference, stats.rows_sft, stats.rows_kto, stats.conflicts
+    );
+    Ok(())
+}
