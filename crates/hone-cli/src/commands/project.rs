@@ -42,7 +42,7 @@ pub struct CreateArgs {
     /// The rating scale, as MIN-MAX.
     #[arg(long, default_value = "1-7")]
     scale: String,
-    /// A rating whose mean reaches this is a desirable example (default: 5 on 1–7).
+    /// A rating whose mean reaches this is a desirable example (default: the upper third, 5 on 1–7).
     #[arg(long)]
     kto_threshold: Option<f64>,
     /// How many annotators judge each item.
@@ -50,6 +50,11 @@ pub struct CreateArgs {
     overlap: i64,
     #[arg(long)]
     json: bool,
+}
+
+/// The upper third of the scale counts as desirable: 5 on 1–7, 4 on 1–5, 7 on 1–10.
+fn default_kto_threshold(min: i64, max: i64) -> f64 {
+    (min as f64 + (max - min) as f64 * 2.0 / 3.0).ceil()
 }
 
 fn named(names: &[String]) -> Vec<NamedItem> {
@@ -69,7 +74,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             spec.settings.task_description = args.description;
             spec.settings.rating_min = min;
             spec.settings.rating_max = max;
-            spec.settings.kto_threshold = args.kto_threshold.unwrap_or(spec.settings.kto_threshold.clamp(min as f64, max as f64));
+            spec.settings.kto_threshold = args.kto_threshold.unwrap_or_else(|| default_kto_threshold(min, max));
             spec.settings.overlap = args.overlap;
             spec.criteria = named(&args.criteria);
             spec.span_labels = named(&args.span_labels);

@@ -26,6 +26,8 @@ impl std::fmt::Display for LineError {
 pub enum ImportError {
     #[error("{}: cannot tell the format from the extension; give --format jsonl, csv or text", path.display())]
     UnknownFormat { path: PathBuf },
+    #[error("{}: cannot read the file: {message}", path.display())]
+    Unreadable { path: PathBuf, message: String },
     #[error("{}: the file is {bytes} bytes, over the import limit of {limit} bytes (raise it with --max-bytes)", path.display())]
     TooLarge { path: PathBuf, bytes: u64, limit: u64 },
     #[error("{}: the file is empty", path.display())]

@@ -13,7 +13,11 @@ use crate::{CoreError, Result};
 
 /// Reads the file as UTF-8 text, refusing one over `max_bytes`, empty, or not UTF-8.
 pub(crate) fn read_checked(path: &Path, max_bytes: u64) -> Result<String> {
-    let file = std::fs::File::open(path).map_err(CoreError::io(path))?;
+    let unreadable = |e: std::io::Error| ImportError::Unreadable { path: path.to_owned(), message: e.to_string() };
+    let file = std::fs::File::open(path).map_err(unreadable)?;
+    if file.metadata().map_err(unreadable)?.is_dir() {
+        return Err(ImportError::Unreadable { path: path.to_owned(), message: "it is a folder".into() }.into());
+    }
     let bytes = file.metadata().map_err(CoreError::io(path))?.len();
     if bytes > max_bytes {
         return Err(ImportError::TooLarge { path: path.to_owned(), bytes, limit: max_bytes }.into());
