@@ -33,10 +33,13 @@ pub fn trl_jsonl(data: &TrainingData, format: TrlFormat) -> String {
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".hone-export-")
-        .tempfile_in(dir)
-        .map_err(CoreError::io(dir))?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".hone-export-");
+    // A temporary file is owner-only (0600); the export is an ordinary file, with the mode a
+    // plain write gives (0666 less the umask).
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(dir).map_err(CoreError::io(dir))?;
     tmp.write_all(bytes).map_err(CoreError::io(tmp.path()))?;
     tmp.as_file().sync_all().map_err(CoreError::io(tmp.path()))?;
     tmp.persist(path).map_err(|e| CoreError::Io { path: path.to_owned(), error: e.error })?;

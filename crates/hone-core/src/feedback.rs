@@ -62,7 +62,8 @@ impl Hone {
     }
 
     /// Undoes a judgment by deleting it, unless a dataset snapshot (and so perhaps a model
-    /// version) already holds it.
+    /// version) already holds it. The response an edit (its correction) or a demonstration (a
+    /// human answer) made goes with it, unless another judgment refers to it.
     pub async fn undo_judgment(&self, judgment_id: i64) -> Result<()> {
         let mut tx = self.store().begin().await?;
         let holding = judgments::snapshots_holding(&mut tx, judgment_id).await?;
@@ -72,7 +73,20 @@ impl Hone {
                 format!("judgment {judgment_id} is part of dataset snapshot(s) {holding:?} and can no longer be undone"),
             ));
         }
+        let judgment = judgments::get(&mut tx, judgment_id).await?;
         judgments::delete(&mut tx, judgment_id).await?;
+        let made = match judgment.body {
+            JudgmentBody::Edit { corrected_response_id, .. } => Some(corrected_response_id),
+            JudgmentBody::Demonstration { response_id }
+                if responses::get(&mut tx, response_id).await?.source == ResponseSource::Human =>
+            {
+                Some(response_id)
+            }
+            _ => None,
+        };
+        if let Some(response_id) = made {
+            responses::delete_if_unjudged(&mut tx, response_id).await?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -16,7 +16,7 @@ use hone_store::{annotators, projects, JudgmentKind, ResponseSource, StoreError}
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::{Hone, Result};
+use crate::{CoreError, Hone, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
@@ -55,6 +55,11 @@ fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: i64) -> UnitKey {
 impl Hone {
     /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
     pub async fn next_item(&self, project_id: i64, annotator: &str, kind: JudgmentKind) -> Result<Option<QueueItem>> {
+        // The same name `record_feedback` stores (it trims), so that "alice " is alice.
+        let annotator = annotator.trim();
+        if annotator.is_empty() {
+            return Err(CoreError::invalid("annotator", "must not be empty"));
+        }
         let mut conn = self.store().conn().await?;
         let project = projects::get(&mut conn, project_id).await?;
         let overlap = project.overlap.max(1) as usize;

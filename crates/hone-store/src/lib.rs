@@ -75,9 +75,15 @@ impl Store {
         Ok(self.pool.acquire().await?)
     }
 
-    /// A transaction; dropped without `commit()` it rolls back.
+    /// A write transaction; dropped without `commit()` it rolls back.
+    ///
+    /// It is `BEGIN IMMEDIATE`: it takes the write lock at once, waiting (up to the busy
+    /// timeout) while another connection writes. A plain (deferred) `BEGIN` would read first
+    /// and upgrade to a write lock later, and SQLite refuses that upgrade with `SQLITE_BUSY`
+    /// at once, busy timeout or not, when another connection wrote in between: concurrent
+    /// writers (two annotators recording at the same moment) would fail with "database is locked".
     pub async fn begin(&self) -> Result<Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin().await?)
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
 
     pub async fn close(self) {

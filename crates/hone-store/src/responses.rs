@@ -117,6 +117,22 @@ pub async fn list_for_prompt(conn: &mut SqliteConnection, prompt_id: i64) -> Res
     rows.into_iter().map(Response::try_from).collect()
 }
 
+/// Deletes the response unless a judgment refers to it (compares, ranks, judges or made it as a
+/// correction). Returns whether it was deleted. Undo uses it to remove the response a judgment made.
+pub async fn delete_if_unjudged(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "DELETE FROM responses WHERE id = ?1
+           AND NOT EXISTS (SELECT 1 FROM comparisons WHERE response_a = ?1 OR response_b = ?1)
+           AND NOT EXISTS (SELECT 1 FROM ranking_entries WHERE response_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM judged_responses WHERE response_id = ?1)
+           AND NOT EXISTS (SELECT 1 FROM edits WHERE corrected_response_id = ?1)",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() > 0)
+}
+
 /// Every response of the project's prompts, in id order.
 pub async fn list_for_project(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Response>> {
     let rows: Vec<ResponseRow> = sqlx::query_as(&format!(

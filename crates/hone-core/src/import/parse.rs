@@ -121,6 +121,11 @@ fn parse_csv(text: &str, split: Split) -> (Vec<(usize, Record)>, Vec<LineError>)
             };
             object.insert(header.clone(), value);
         }
+        // A blank label cell beside a completion is a missing label (as `"label": null` is in
+        // JSONL), not a row without one: a KTO row must not turn into an SFT demonstration.
+        if headers.iter().any(|h| h == "label") && object.contains_key("completion") {
+            object.entry("label").or_insert(Value::Null);
+        }
         match bad_cell.map_or_else(|| classify(number, &object, split), Err) {
             Ok(record) => records.push((number, record)),
             Err(e) => errors.push(e),

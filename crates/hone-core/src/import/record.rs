@@ -144,8 +144,8 @@ impl Line<'_> {
                 "false" | "0" | "no" => Ok(false),
                 _ => Err(self.error("label", format!("{s:?} is not true or false"))),
             },
+            Some(Value::Null) | None => Err(self.error("label", "is missing")),
             Some(other) => Err(self.error("label", format!("must be true or false, found {}", kind_of(other)))),
-            None => Err(self.error("label", "is missing")),
         }
     }
 }

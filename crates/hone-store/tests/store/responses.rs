@@ -117,3 +117,28 @@ async fn list_for_prompt_and_for_project_filter_and_order_by_id() {
     assert_eq!(ids(responses::list_for_project(&mut conn, b.project_id).await.unwrap()), b.response_ids, "the other project's responses only");
     assert!(responses::list_for_project(&mut conn, 999).await.unwrap().is_empty(), "a missing project has no responses");
 }
+
+#[tokio::test]
+async fn delete_if_unjudged_keeps_a_response_that_a_judgment_refers_to() {
+    use hone_store::judgments::{self, JudgmentBody, NewJudgment};
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let seed = crate::seed(&mut conn, "p", 2).await;
+    let (a, b) = (seed.response_ids[0], seed.response_ids[1]);
+    let judged = |body| NewJudgment {
+        project_id: seed.project_id,
+        prompt_id: seed.prompt_id,
+        annotator_id: seed.annotator_id,
+        time_spent_ms: 0,
+        shown_order: vec![],
+        guideline_version: None,
+        critique: None,
+        body,
+    };
+    judgments::insert(&mut conn, &judged(JudgmentBody::Thumbs { response_id: a, up: true })).await.unwrap();
+    assert!(!responses::delete_if_unjudged(&mut conn, a).await.unwrap(), "a judged response is kept");
+    assert!(responses::get(&mut conn, a).await.is_ok());
+    assert!(responses::delete_if_unjudged(&mut conn, b).await.unwrap(), "an unjudged response is deleted");
+    assert_not_found(responses::get(&mut conn, b).await.unwrap_err(), "response", &b.to_string());
+    assert!(!responses::delete_if_unjudged(&mut conn, b).await.unwrap(), "deleting twice deletes nothing");
+}

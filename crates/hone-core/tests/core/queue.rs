@@ -1,0 +1,222 @@
+use std::collections::HashSet;
+
+use hone_core::feedback::FeedbackKind;
+use hone_core::queue::{QueueItem, MAX_RANKED};
+use hone_core::store::responses::NewResponse;
+use hone_core::{Choice, Hone, JudgmentKind, ResponseSource};
+
+use crate::{compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record};
+
+fn ids(item: &QueueItem) -> Vec<i64> {
+    item.responses.iter().map(|r| r.id).collect()
+}
+
+fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+    v.sort_unstable();
+    v
+}
+
+async fn next(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
+    hone.next_item(p, who, kind).await.expect("next_item")
+}
+
+/// Judges a queue item with feedback of its kind, sending back the order shown.
+async fn answer(hone: &Hone, p: i64, who: &str, item: &QueueItem) {
+    let shown = ids(item);
+    let kind = match item.kind {
+        JudgmentKind::Comparison => compare(shown[0], shown[1], Choice::A),
+        JudgmentKind::Ranking => FeedbackKind::Ranking { ranked: shown.clone() },
+        JudgmentKind::Thumbs => FeedbackKind::Thumbs { response_id: shown[0], up: true },
+        JudgmentKind::Demonstration => FeedbackKind::Demonstration { prompt_id: item.prompt.id, text: format!("by {who}") },
+        other => panic!("no answer written for {other}"),
+    };
+    let mut feedback = input(p, who, kind);
+    if item.kind != JudgmentKind::Demonstration {
+        feedback.shown_order = shown;
+    }
+    record(hone, &feedback).await;
+}
+
+#[tokio::test]
+async fn the_queue_skips_what_the_annotator_judged_and_counts_down() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (prompt, r) = prompt_n(&ws, p, "P", 3).await;
+    let mut seen = Vec::new();
+    for expected_remaining in (1..=3).rev() {
+        let item = next(&ws, p, "alice", JudgmentKind::Thumbs).await.expect("units are left");
+        assert_eq!(item.remaining, expected_remaining, "remaining counts this unit and those after it");
+        assert_eq!(item.prompt.id, prompt);
+        assert_eq!((item.judged_by, item.overlap), (0, 1));
+        assert_eq!(item.responses.len(), 1, "a thumbs unit is one response");
+        assert!(!seen.contains(&item.responses[0].id), "a unit the annotator judged must not come back");
+        seen.push(item.responses[0].id);
+        answer(&ws, p, "alice", &item).await;
+    }
+    assert_eq!(seen, r, "with nothing started, units come in prompt and response order");
+    assert!(next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(), "all judged: the queue is empty");
+    assert!(next(&ws, p, "bob", JudgmentKind::Thumbs).await.is_none(), "overlap 1: a judged unit is done for everyone");
+    assert!(next(&ws, p, "alice", JudgmentKind::Comparison).await.is_some(), "the queue is per kind");
+}
+
+#[tokio::test]
+async fn with_overlap_two_a_unit_goes_to_a_second_annotator_but_not_a_third() {
+    let ws = open().await;
+    let p = project_with_overlap(&ws, "law", 2).await;
+    let (_, r) = prompt_n(&ws, p, "P", 3).await;
+    // Alice judges the second response first; it is now started.
+    judge(&ws, p, "alice", FeedbackKind::Thumbs { response_id: r[1], up: true }).await;
+
+    let bob = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&bob), vec![r[1]], "a unit started by another annotator comes before unstarted ones");
+    assert_eq!((bob.judged_by, bob.overlap, bob.remaining), (1, 2, 3));
+    let alice = next(&ws, p, "alice", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&alice), vec![r[0]], "alice is not offered her own unit again");
+    assert_eq!(alice.remaining, 2);
+
+    answer(&ws, p, "bob", &bob).await;
+    let carol = next(&ws, p, "carol", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&carol), vec![r[0]], "a unit judged by `overlap` annotators is not offered to a third");
+    assert_eq!(carol.remaining, 2, "r[1] is complete; r[0] and r[2] are left for carol");
+
+    // Bob's next: r[0] and r[2], unstarted, in order.
+    let bob = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&bob), vec![r[0]]);
+    answer(&ws, p, "bob", &bob).await;
+    let carol = next(&ws, p, "carol", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&carol), vec![r[0]], "bob started r[0]: it comes first for carol");
+    assert_eq!(carol.judged_by, 1);
+}
+
+#[tokio::test]
+async fn comparisons_pair_responses_of_one_prompt_and_rankings_need_three() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (two, r2) = prompt_n(&ws, p, "two answers", 2).await;
+    let (four, r4) = prompt_n(&ws, p, "four answers", 4).await;
+    let (eight, r8) = prompt_n(&ws, p, "eight answers", 8).await;
+
+    // Comparisons: 1 + 6 + 28 pairs, every one of them two responses of the same prompt.
+    let mut pairs = HashSet::new();
+    while let Some(item) = next(&ws, p, "alice", JudgmentKind::Comparison).await {
+        assert_eq!(item.responses.len(), 2, "a comparison shows two responses");
+        assert!(item.responses.iter().all(|r| r.prompt_id == item.prompt.id), "both answer the item's prompt");
+        assert_ne!(item.responses[0].id, item.responses[1].id, "two different responses");
+        assert!(pairs.insert(sorted(ids(&item))), "a pair is offered once to the same annotator");
+        answer(&ws, p, "alice", &item).await;
+    }
+    assert_eq!(pairs.len(), 1 + 6 + 28, "every pair of each prompt's responses");
+
+    let item = next(&ws, p, "alice", JudgmentKind::Ranking).await.unwrap();
+    assert_eq!(item.prompt.id, four, "a prompt with 2 responses cannot be ranked");
+    assert_eq!(sorted(ids(&item)), r4, "a ranking shows the prompt's responses");
+    assert_eq!(item.remaining, 2);
+    answer(&ws, p, "alice", &item).await;
+    let item = next(&ws, p, "alice", JudgmentKind::Ranking).await.unwrap();
+    assert_eq!(item.prompt.id, eight);
+    assert_eq!(item.responses.len(), MAX_RANKED, "at most MAX_RANKED responses are ranked");
+    assert!(item.responses.iter().all(|r| r8.contains(&r.id)));
+    answer(&ws, p, "alice", &item).await;
+    assert!(next(&ws, p, "alice", JudgmentKind::Ranking).await.is_none());
+
+    // Demonstrations: one per prompt, with no responses.
+    let item = next(&ws, p, "alice", JudgmentKind::Demonstration).await.unwrap();
+    assert_eq!((item.prompt.id, item.responses.len(), item.remaining), (two, 0, 3));
+    let _ = r2;
+}
+
+#[tokio::test]
+async fn human_corrections_are_not_sent_back_for_review_but_are_rated() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (prompt, r) = prompt_n(&ws, p, "P", 1).await;
+    let human = ws.add_response(&NewResponse::new(prompt, "expert answer", ResponseSource::Human)).await.unwrap().id;
+    for kind in [JudgmentKind::Thumbs, JudgmentKind::Span, JudgmentKind::Edit, JudgmentKind::Critique] {
+        let item = next(&ws, p, "alice", kind).await.unwrap();
+        assert_eq!((ids(&item), item.remaining), (vec![r[0]], 1), "{kind}: only the model response is offered");
+    }
+    let item = next(&ws, p, "alice", JudgmentKind::Rating).await.unwrap();
+    assert_eq!(item.remaining, 2, "ratings cover human responses too");
+    judge(&ws, p, "alice", FeedbackKind::Rating { response_id: r[0], scores: [("overall".to_string(), 3)].into() }).await;
+    assert_eq!(ids(&next(&ws, p, "alice", JudgmentKind::Rating).await.unwrap()), vec![human]);
+}
+
+#[tokio::test]
+async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    for i in 0..24 {
+        prompt_n(&ws, p, &format!("prompt {i}"), 2).await;
+    }
+    // Over many items, both orders of a pair occur.
+    let (mut ascending, mut descending) = (0, 0);
+    let mut remaining = 24;
+    while let Some(item) = next(&ws, p, "alice", JudgmentKind::Comparison).await {
+        assert_eq!(item.remaining, remaining, "remaining counts down by one per judged unit");
+        remaining -= 1;
+        let shown = ids(&item);
+        if shown[0] < shown[1] {
+            ascending += 1
+        } else {
+            descending += 1
+        }
+        answer(&ws, p, "alice", &item).await;
+    }
+    assert_eq!(remaining, 0, "every prompt's pair was offered");
+    assert!(ascending > 0 && descending > 0, "a shuffled order shows both sides first: {ascending} vs {descending}");
+
+    // The same item under different seeds is shown in both orders; the same seed repeats.
+    let dir = ws.dir.path().to_owned();
+    let p = project(&ws, "seeds").await;
+    let (first_prompt, r) = &prompt_n(&ws, p, "unjudged", 2).await;
+    let mut orders = HashSet::new();
+    for seed in 0..16 {
+        let hone = Hone::open(&dir).await.unwrap().with_seed(seed);
+        let item = next(&hone, p, "bob", JudgmentKind::Comparison).await.unwrap();
+        assert_eq!(item.prompt.id, *first_prompt);
+        assert_eq!(sorted(ids(&item)), *r);
+        orders.insert(ids(&item));
+        let again = Hone::open(&dir).await.unwrap().with_seed(seed);
+        assert_eq!(ids(&next(&again, p, "bob", JudgmentKind::Comparison).await.unwrap()), ids(&item), "seed {seed} repeats");
+        hone.close().await;
+        again.close().await;
+    }
+    assert_eq!(orders.len(), 2, "different seeds must show the pair in both orders");
+
+    // The same unit asked for twice by one workspace may come in either order (the rng moves on).
+    let hone = open_seeded(3).await;
+    let p = project(&hone, "x").await;
+    let (_, r) = prompt_n(&hone, p, "P", 3).await;
+    let mut shown = HashSet::new();
+    for _ in 0..16 {
+        shown.insert(ids(&next(&hone, p, "alice", JudgmentKind::Ranking).await.unwrap()));
+    }
+    assert!(shown.len() > 1, "repeated calls must not always show the same order of {r:?}");
+}
+
+#[tokio::test]
+async fn an_unknown_project_is_not_found_and_an_unknown_annotator_gets_everything() {
+    let ws = open().await;
+    assert!(matches!(ws.next_item(42, "alice", JudgmentKind::Thumbs).await, Err(hone_core::CoreError::NotFound { .. })));
+    let p = project(&ws, "law").await;
+    assert!(next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(), "no prompts: nothing to judge");
+    prompt_n(&ws, p, "P", 2).await;
+    let item = next(&ws, p, "nobody-yet", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(item.remaining, 2, "a new annotator can judge every unit");
+}
+
+#[tokio::test]
+async fn the_annotator_is_the_trimmed_name_that_feedback_records() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_n(&ws, p, "P", 2).await;
+    // Recorded as " alice " → stored as "alice".
+    judge(&ws, p, " alice ", FeedbackKind::Thumbs { response_id: r[0], up: true }).await;
+    for name in ["alice", " alice", "alice\n"] {
+        let item = next(&ws, p, name, JudgmentKind::Thumbs).await.unwrap();
+        assert_eq!((ids(&item), item.remaining), (vec![r[1]], 1), "{name:?} is alice, who judged r[0] already");
+    }
+    for blank in ["", "  "] {
+        crate::assert_invalid(ws.next_item(p, blank, JudgmentKind::Thumbs).await, "annotator");
+    }
+}
