@@ -76,11 +76,10 @@ impl Hone {
         let judgment = judgments::get(&mut tx, judgment_id).await?;
         judgments::delete(&mut tx, judgment_id).await?;
         let made = match judgment.body {
-            JudgmentBody::Edit { corrected_response_id, .. } => Some(corrected_response_id),
-            JudgmentBody::Demonstration { response_id }
-                if responses::get(&mut tx, response_id).await?.source == ResponseSource::Human =>
-            {
-                Some(response_id)
+            JudgmentBody::Edit { corrected_response_id: response_id, .. } | JudgmentBody::Demonstration { response_id } => {
+                // Only a person's answer goes; one a model wrote or an import brought stays.
+                let response = responses::get(&mut tx, response_id).await?;
+                (response.source == ResponseSource::Human).then_some(response_id)
             }
             _ => None,
         };
@@ -281,8 +280,14 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
                 .unified_diff()
                 .header("original", "corrected")
                 .to_string();
-            let corrected_response =
-                responses::insert(conn, &NewResponse::new(original.prompt_id, corrected.clone(), ResponseSource::Human)).await?;
+            // Two experts who write the same correction make one answer, not two.
+            let corrected_response = match responses::find_by_text(conn, original.prompt_id, corrected).await? {
+                Some(existing) => existing,
+                None => {
+                    responses::insert(conn, &NewResponse::new(original.prompt_id, corrected.clone(), ResponseSource::Human))
+                        .await?
+                }
+            };
             Ok(Prepared {
                 prompt_id: original.prompt_id,
                 body: JudgmentBody::Edit { response_id: original.id, corrected_response_id: corrected_response.id, diff },

@@ -84,7 +84,7 @@ impl Hone {
 
         // Candidate units in prompt order.
         let mut units: Vec<(UnitKey, i64, Vec<Response>)> = Vec::new();
-        for (&prompt_id, _) in &prompts {
+        for &prompt_id in prompts.keys() {
             let rs = by_prompt.get(&prompt_id).cloned().unwrap_or_default();
             match kind {
                 JudgmentKind::Demonstration => units.push((UnitKey::Prompt(prompt_id), prompt_id, Vec::new())),

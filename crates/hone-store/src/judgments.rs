@@ -276,10 +276,13 @@ async fn hydrate(conn: &mut SqliteConnection, rows: Vec<BaseRow>) -> Result<Vec<
     rows.into_iter().map(|row| details.assemble(row)).collect()
 }
 
+/// response_a, response_b, choice, strength, reason
+type ComparisonParts = (i64, i64, Choice, Option<i64>, Option<String>);
+
 /// The kind-specific rows of a set of judgments, keyed by judgment id.
 #[derive(Default)]
 struct Details {
-    comparisons: HashMap<i64, (i64, i64, Choice, Option<i64>, Option<String>)>,
+    comparisons: HashMap<i64, ComparisonParts>,
     rankings: HashMap<i64, Vec<i64>>,
     responses: HashMap<i64, i64>,
     scores: HashMap<i64, BTreeMap<String, i64>>,
@@ -293,15 +296,14 @@ impl Details {
         const IN_IDS: &str = "judgment_id IN (SELECT value FROM json_each(?))";
         let mut details = Details::default();
 
+        #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
         let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
             "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {IN_IDS}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
         .await?;
-        for (id, a, b, choice, strength, reason) in rows {
-            details.comparisons.insert(id, (a, b, choice, strength, reason));
-        }
+        details.comparisons.extend(rows.into_iter().map(|(id, a, b, choice, strength, reason)| (id, (a, b, choice, strength, reason))));
 
         let rows: Vec<(i64, i64)> =
             sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {IN_IDS} ORDER BY judgment_id, rank"))
@@ -405,4 +407,47 @@ pub async fn snapshots_holding(conn: &mut SqliteConnection, id: i64) -> Result<V
         .bind(id)
         .fetch_all(&mut *conn)
         .await?)
+}
+
+/// An existing judgment by `annotator_id` with exactly this verdict, for the kinds an import
+/// creates (comparison, thumbs, demonstration); `None` for other kinds. Re-importing a file
+/// finds its judgments here instead of recording them twice.
+pub async fn find_same_verdict(conn: &mut SqliteConnection, annotator_id: i64, body: &JudgmentBody) -> Result<Option<i64>> {
+    let found = match body {
+        JudgmentBody::Comparison { response_a, response_b, choice, .. } => {
+            sqlx::query_scalar(
+                "SELECT j.id FROM judgments j JOIN comparisons c ON c.judgment_id = j.id
+                 WHERE j.annotator_id = ? AND c.response_a = ? AND c.response_b = ? AND c.choice = ? ORDER BY j.id LIMIT 1",
+            )
+            .bind(annotator_id)
+            .bind(response_a)
+            .bind(response_b)
+            .bind(choice)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        JudgmentBody::Thumbs { response_id, up } => {
+            sqlx::query_scalar(
+                "SELECT j.id FROM judgments j JOIN judged_responses r ON r.judgment_id = j.id JOIN thumbs t ON t.judgment_id = j.id
+                 WHERE j.annotator_id = ? AND r.response_id = ? AND t.up = ? ORDER BY j.id LIMIT 1",
+            )
+            .bind(annotator_id)
+            .bind(response_id)
+            .bind(*up)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        JudgmentBody::Demonstration { response_id } => {
+            sqlx::query_scalar(
+                "SELECT j.id FROM judgments j JOIN judged_responses r ON r.judgment_id = j.id
+                 WHERE j.annotator_id = ? AND j.kind = 'demonstration' AND r.response_id = ? ORDER BY j.id LIMIT 1",
+            )
+            .bind(annotator_id)
+            .bind(response_id)
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        _ => None,
+    };
+    Ok(found)
 }

@@ -56,6 +56,9 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     for (kind, n) in &report.judgments {
         println!("  {n} {kind} judgment(s)");
     }
+    if report.judgments_existing > 0 {
+        println!("  {} judgment(s) were already recorded and were left as they are", report.judgments_existing);
+    }
     if !report.skipped.is_empty() {
         println!("skipped {} invalid line(s):", report.skipped.len());
         for e in &report.skipped {

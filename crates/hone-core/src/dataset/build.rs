@@ -10,9 +10,10 @@
 //! | thumbs | a desirable or undesirable vote |
 //! | demonstration | an SFT row |
 //!
-//! Votes about the same pair (or the same response's desirability) are pooled across judgments
-//! and annotators: the majority wins, an even split is dropped, and any disagreement is
-//! reported as a [`Conflict`]. Rows come out in the order of their first vote.
+//! Votes about the same pair (or the same response's desirability) are pooled across
+//! annotators, one vote each (an annotator's latest judgment replaces their earlier ones): the
+//! majority wins, an even split is dropped, and any disagreement is reported as a
+//! [`Conflict`]. Rows come out in the order of their first vote.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -64,8 +65,12 @@ struct Votes {
 }
 
 impl Votes {
+    /// Adds a vote; an annotator's later vote on the same subject replaces their earlier one
+    /// (a changed mind counts once, as in the agreement figures).
     fn push(&mut self, yes: bool, judgment: &Judgment) {
         let vote = (judgment.id, judgment.annotator_id);
+        self.yes.retain(|(_, a)| *a != judgment.annotator_id);
+        self.no.retain(|(_, a)| *a != judgment.annotator_id);
         if yes {
             self.yes.push(vote)
         } else {

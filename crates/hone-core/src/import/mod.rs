@@ -3,7 +3,9 @@
 //! A file is read whole, checked (size limit, UTF-8, not empty), and every line parsed into a
 //! [`record::Record`] before anything is written. Then all records are written in one
 //! transaction: a file with any bad line imports nothing, unless `skip_invalid` is set, in
-//! which case the bad lines are reported and the rest imported.
+//! which case the bad lines are reported and the rest imported. Prompts, responses and
+//! judgments already in the project are found again, not duplicated: importing a file twice
+//! changes nothing the second time.
 
 mod error;
 mod parse;
@@ -88,6 +90,8 @@ pub struct ImportReport {
     pub prompts_existing: usize,
     pub responses_created: usize,
     pub judgments: BTreeMap<JudgmentKind, usize>,
+    /// Judgments the file holds that this annotator had already recorded (a re-import).
+    pub judgments_existing: usize,
     /// Lines left out under `skip_invalid`, each with its reason.
     pub skipped: Vec<LineError>,
 }

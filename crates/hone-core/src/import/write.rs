@@ -2,7 +2,8 @@
 
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, NewResponse};
-use hone_store::{AnnotatorKind, Choice, JudgmentKind, ResponseSource, SqliteConnection};
+use hone_store::judgments::{self, JudgmentBody};
+use hone_store::{annotators, AnnotatorKind, Choice, ResponseSource, SqliteConnection};
 use sqlx::Connection;
 
 use super::record::Record;
@@ -29,6 +30,7 @@ pub(super) async fn write_records(
                 report.prompts_created += counts.prompts_created;
                 report.prompts_existing += counts.prompts_existing;
                 report.responses_created += counts.responses_created;
+                report.judgments_existing += counts.judgments_existing;
                 for (kind, n) in counts.judgments {
                     *report.judgments.entry(kind).or_default() += n;
                 }
@@ -57,25 +59,35 @@ async fn write_one(
     } else {
         counts.prompts_existing += 1;
     }
-    let (judgment_kind, kind) = match record {
+    let (kind, verdict) = match record {
         Record::Prompt { .. } => return Ok(()),
         Record::Preference { chosen, rejected, .. } => {
             let chosen = response(conn, &prompt, chosen, counts).await?;
             let rejected = response(conn, &prompt, rejected, counts).await?;
-            let kind =
-                FeedbackKind::Comparison { response_a: chosen, response_b: rejected, choice: Choice::A, strength: None, reason: None };
-            (JudgmentKind::Comparison, kind)
+            (
+                FeedbackKind::Comparison { response_a: chosen, response_b: rejected, choice: Choice::A, strength: None, reason: None },
+                JudgmentBody::Comparison { response_a: chosen, response_b: rejected, choice: Choice::A, strength: None, reason: None },
+            )
         }
         Record::Sft { completion, .. } => {
             // Imported first, so that the demonstration finds it with source `import`.
-            response(conn, &prompt, completion, counts).await?;
-            (JudgmentKind::Demonstration, FeedbackKind::Demonstration { prompt_id: prompt.id, text: completion.clone() })
+            let response_id = response(conn, &prompt, completion, counts).await?;
+            (
+                FeedbackKind::Demonstration { prompt_id: prompt.id, text: completion.clone() },
+                JudgmentBody::Demonstration { response_id },
+            )
         }
         Record::Kto { completion, label, .. } => {
             let response_id = response(conn, &prompt, completion, counts).await?;
-            (JudgmentKind::Thumbs, FeedbackKind::Thumbs { response_id, up: *label })
+            (FeedbackKind::Thumbs { response_id, up: *label }, JudgmentBody::Thumbs { response_id, up: *label })
         }
     };
+    // Importing the same file again records nothing twice.
+    let annotator = annotators::get_or_create(conn, options.annotator.trim(), AnnotatorKind::Import).await?;
+    if judgments::find_same_verdict(conn, annotator.id, &verdict).await?.is_some() {
+        counts.judgments_existing += 1;
+        return Ok(());
+    }
     let input = FeedbackInput {
         project_id,
         annotator: options.annotator.clone(),
@@ -85,7 +97,7 @@ async fn write_one(
         kind,
     };
     record_in(conn, &input, AnnotatorKind::Import).await?;
-    *counts.judgments.entry(judgment_kind).or_default() += 1;
+    *counts.judgments.entry(verdict.kind()).or_default() += 1;
     Ok(())
 }
 

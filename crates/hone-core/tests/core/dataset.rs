@@ -7,7 +7,7 @@ use hone_core::store::judgments::SpanMark;
 use hone_core::store::projects::NamedItem;
 use hone_core::{Choice, Hone, Split};
 
-use crate::{assert_invalid, compare, judge, open, project, prompt_with};
+use crate::{assert_invalid, compare, input, judge, open, project, prompt_with, record};
 
 async fn data(hone: &Hone, p: i64) -> TrainingData {
     hone.training_data(p, &SnapshotFilter::default()).await.expect("training data")
@@ -251,4 +251,33 @@ async fn chat_prompts_keep_their_conversation_in_the_rows() {
     assert_eq!(trl["prompt"], serde_json::json!(messages), "a chat prompt gives the conversational form");
     assert_eq!(trl["chosen"], serde_json::json!([{"role": "assistant", "content": "No."}]));
     assert_eq!(trl["rejected"], serde_json::json!([{"role": "assistant", "content": "Yes."}]));
+}
+
+#[tokio::test]
+async fn an_annotator_who_changes_their_mind_counts_once_with_the_latest_verdict() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_with(&ws, p, "Q", &["A", "B"]).await;
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    let latest = judge(&ws, p, "alice", compare(r[0], r[1], Choice::B)).await;
+    judge(&ws, p, "bob", compare(r[0], r[1], Choice::B)).await;
+    let d = data(&ws, p).await;
+    assert_eq!(pairs(&d), vec![("B", "A")], "alice's latest verdict replaces her first");
+    assert!(d.conflicts.is_empty(), "alice's old vote is not a disagreement with bob: {:#?}", d.conflicts);
+    assert!(d.preferences[0].judgment_ids.contains(&latest));
+    assert_eq!(d.preferences[0].judgment_ids.len(), 2, "one vote per annotator: {:?}", d.preferences[0].judgment_ids);
+}
+
+#[tokio::test]
+async fn two_experts_writing_the_same_correction_make_one_sft_row() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_with(&ws, p, "Q", &["wrong", "also wrong"]).await;
+    let first = record(&ws, &input(p, "alice", FeedbackKind::Edit { response_id: r[0], corrected: "right".into() })).await;
+    let second = record(&ws, &input(p, "bob", FeedbackKind::Edit { response_id: r[1], corrected: "right".into() })).await;
+    assert_eq!(first.new_response_id, second.new_response_id, "the same corrected text is the same response");
+    let d = data(&ws, p).await;
+    assert_eq!(d.sft.len(), 1, "one SFT row for one corrected text: {:#?}", d.sft);
+    assert_eq!(d.sft[0].judgment_ids.len(), 2, "both edits support it");
+    assert_eq!(pairs(&d), vec![("right", "wrong"), ("right", "also wrong")]);
 }

@@ -69,6 +69,15 @@ async fn reimporting_a_file_finds_its_prompts_instead_of_duplicating_them() {
     assert_eq!((again.prompts_created, again.prompts_existing), (0, 3), "the same prompts are found again");
     assert_eq!(count_rows(&ws, "prompts").await, 3, "no prompt is duplicated");
 
+    // Judgments too: a preference file imported twice counts its votes once.
+    let prefs = import(&ws, p, &fixture("preference_string.jsonl")).await;
+    let judged = count_rows(&ws, "judgments").await;
+    let again = import(&ws, p, &fixture("preference_string.jsonl")).await;
+    assert!(again.judgments.is_empty(), "nothing new is recorded: {:?}", again.judgments);
+    assert_eq!(again.judgments_existing, prefs.judgments.values().sum::<usize>(), "every judgment is found again");
+    assert_eq!(again.responses_created, 0);
+    assert_eq!(count_rows(&ws, "judgments").await, judged, "no judgment is duplicated");
+
     // Another project is another namespace.
     let q = project(&ws, "other").await;
     assert_eq!(import(&ws, q, &fixture("prompts.jsonl")).await.prompts_created, 3);

@@ -433,3 +433,30 @@ async fn an_empty_ranking_that_was_stored_can_be_read_back() {
     assert_is(&judgments::get(&mut conn, id).await.expect("an empty ranking reads back"), id, &new);
     assert_eq!(judgments::list(&mut conn, f.seed.project_id, None).await.expect("list still works").len(), 1, "listed");
 }
+
+#[tokio::test]
+async fn find_same_verdict_finds_only_the_same_annotators_identical_verdict() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let f = fixture(&mut conn, "p").await;
+    let r = &f.r;
+    let compare = |a, b, choice| JudgmentBody::Comparison { response_a: a, response_b: b, choice, strength: None, reason: None };
+    let cmp = judgments::insert(&mut conn, &new_judgment(&f, compare(r[0], r[1], Choice::A))).await.unwrap();
+    let thumbs = judgments::insert(&mut conn, &new_judgment(&f, JudgmentBody::Thumbs { response_id: r[2], up: true })).await.unwrap();
+    let demo = judgments::insert(&mut conn, &new_judgment(&f, JudgmentBody::Demonstration { response_id: r[3] })).await.unwrap();
+    let me = f.seed.annotator_id;
+    let store = &store;
+    let find = |body: JudgmentBody, annotator: i64| async move {
+        judgments::find_same_verdict(&mut store.conn().await.unwrap(), annotator, &body).await.unwrap()
+    };
+    assert_eq!(find(compare(r[0], r[1], Choice::A), me).await, Some(cmp), "the identical comparison is found");
+    assert_eq!(find(compare(r[0], r[1], Choice::B), me).await, None, "another choice is another verdict");
+    assert_eq!(find(compare(r[1], r[0], Choice::A), me).await, None, "sides matter: A and B swapped is another verdict");
+    assert_eq!(find(JudgmentBody::Thumbs { response_id: r[2], up: true }, me).await, Some(thumbs));
+    assert_eq!(find(JudgmentBody::Thumbs { response_id: r[2], up: false }, me).await, None);
+    assert_eq!(find(JudgmentBody::Demonstration { response_id: r[3] }, me).await, Some(demo));
+    assert_eq!(find(JudgmentBody::Demonstration { response_id: r[2] }, me).await, None, "a thumbs is not a demonstration");
+    let other = annotators::get_or_create(&mut conn, "someone else", AnnotatorKind::Human).await.unwrap().id;
+    assert_eq!(find(compare(r[0], r[1], Choice::A), other).await, None, "another annotator's verdict is theirs");
+    assert_eq!(find(JudgmentBody::Critique { response_id: r[0] }, me).await, None, "kinds an import never makes are not looked up");
+}
