@@ -1,0 +1,138 @@
+//! Text generation with a KV cache: N samples of one prompt decoded as one batch, each with
+//! its own seeded generator (sample i of seed s is the same whatever N is), streamed token by
+//! token through a callback.
+
+use candle_core::{DType, Tensor};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::lora::{Adapter, LoraContext};
+use crate::sampling::{sample, SamplingParams};
+use crate::{KvCache, LoadedModel, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// An end-of-sequence / end-of-turn token.
+    Eos,
+    /// A stop string.
+    Stop,
+    /// `max_new_tokens` reached.
+    Length,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Generation {
+    pub text: String,
+    pub token_ids: Vec<u32>,
+    pub finish_reason: FinishReason,
+}
+
+/// A newly decoded piece of sample `sample`'s text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenEvent<'a> {
+    pub sample: usize,
+    pub token_id: u32,
+    pub text: &'a str,
+}
+
+struct Row {
+    rng: StdRng,
+    ids: Vec<u32>,
+    text: String,
+    finished: Option<FinishReason>,
+}
+
+/// Generates `n` continuations of `prompt_ids`, applying `adapter` when given.
+pub fn generate(
+    lm: &LoadedModel,
+    adapter: Option<&Adapter>,
+    prompt_ids: &[u32],
+    n: usize,
+    params: &SamplingParams,
+    mut on_token: impl FnMut(TokenEvent),
+) -> Result<Vec<Generation>> {
+    params.validate()?;
+    if prompt_ids.is_empty() {
+        return Err(crate::ModelError::invalid("prompt", "is empty (no tokens)"));
+    }
+    if n == 0 {
+        return Err(crate::ModelError::invalid("n", "must be at least 1"));
+    }
+    let model = &lm.model;
+    let device = model.device();
+    let lora = LoraContext::inference(adapter);
+    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    let mut rows: Vec<Row> = (0..n)
+        .map(|i| Row { rng: StdRng::seed_from_u64(params.seed.wrapping_add(i as u64)), ids: Vec::new(), text: String::new(), finished: None })
+        .collect();
+
+    let prompt = Tensor::new(prompt_ids, device)?.unsqueeze(0)?.repeat((n, 1))?;
+    let mut input = prompt;
+    for _ in 0..params.max_new_tokens {
+        let hidden = model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)?;
+        let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
+        let logits = model.logits(&last)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let mut next = Vec::with_capacity(n);
+        for (i, (row, mut row_logits)) in rows.iter_mut().zip(logits).enumerate() {
+            if row.finished.is_some() {
+                // Finished rows keep decoding a pad in the batch; their output is ignored.
+                next.push(*lm.eos_token_ids.first().unwrap_or(&0));
+                continue;
+            }
+            let context: Vec<u32> = prompt_ids.iter().chain(&row.ids).copied().collect();
+            let token = sample(&mut row_logits, &context, params, &mut row.rng);
+            next.push(token);
+            if lm.eos_token_ids.contains(&token) {
+                row.finished = Some(FinishReason::Eos);
+                continue;
+            }
+            row.ids.push(token);
+            let text = lm.tokenizer.decode(&row.ids, true)?;
+            // A token may end inside a multi-byte character: wait for the rest.
+            if text.ends_with('\u{fffd}') {
+                continue;
+            }
+            let previous = row.text.len();
+            row.text = text;
+            // A stop string may end anywhere in the new piece, and may have begun before it.
+            if let Some(cut) = find_stop(&row.text, previous, &params.stop) {
+                row.text.truncate(cut);
+                row.finished = Some(FinishReason::Stop);
+                if cut > previous {
+                    on_token(TokenEvent { sample: i, token_id: token, text: &row.text[previous..] });
+                }
+                continue;
+            }
+            on_token(TokenEvent { sample: i, token_id: token, text: &row.text[previous..] });
+        }
+        if rows.iter().all(|r| r.finished.is_some()) {
+            break;
+        }
+        input = Tensor::new(next.as_slice(), device)?.unsqueeze(1)?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let text = if r.finished.is_none() { lm.tokenizer.decode(&r.ids, true).unwrap_or(r.text) } else { r.text };
+            Generation { text, token_ids: r.ids, finish_reason: r.finished.unwrap_or(FinishReason::Length) }
+        })
+        .collect())
+}
+
+/// The earliest byte offset at which a stop string occurs in `text`, looking only at
+/// occurrences that end after `previous` (the text already checked).
+fn find_stop(text: &str, previous: usize, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|stop| {
+            let mut from = previous.saturating_sub(stop.len() - 1);
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            text[from..].find(stop.as_str()).map(|i| from + i)
+        })
+        .min()
+}

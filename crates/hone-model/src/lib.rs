@@ -1,0 +1,33 @@
+//! Hone's model engine, on candle.
+//!
+//! - [`config`]: a Hugging Face `config.json`, normalised.
+//! - [`llama`]: the Llama-family decoder (Llama 2/3, Mistral, Qwen2) with LoRA-capable projections.
+//! - [`lora`]: adapters in PEFT's layout.
+//! - [`loader`]: a Hugging Face model folder → [`LoadedModel`]; [`device`] picks where it runs.
+//! - [`tokenizer`], [`chat_template`]: text in and out.
+//! - [`generate`] + [`sampling`]: generation with a KV cache; [`score`]: completion log-probs.
+//! - [`tiny`]: tiny random models of the real format, for tests and first steps.
+
+pub mod cache;
+pub mod chat_template;
+pub mod config;
+pub mod device;
+mod error;
+pub mod files;
+pub mod generate;
+pub mod llama;
+pub mod loader;
+pub mod lora;
+pub mod norm;
+pub mod rope;
+pub mod sampling;
+pub mod score;
+pub mod tokenizer;
+mod weights;
+
+pub use cache::KvCache;
+pub use config::Config;
+pub use device::{DeviceChoice, DeviceInfo};
+pub use error::{ModelError, Result};
+pub use llama::Model;
+pub use loader::LoadedModel;

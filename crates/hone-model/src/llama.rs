@@ -1,0 +1,291 @@
+//! The Llama-family decoder: Llama 2/3 (Touvron et al. 2023), Mistral 7B (Jiang et al. 2023)
+//! and Qwen2 (Yang et al. 2024) are the same pre-norm transformer with RMSNorm, SwiGLU,
+//! RoPE and grouped-query attention, differing only in switches read from `config.json`
+//! (q/k/v bias, tied embeddings, RoPE scaling, sliding window).
+//!
+//! Reference: transformers' `modeling_llama.py` / `modeling_qwen2.py`; module paths mirror
+//! PyTorch's (`model.layers.{i}.self_attn.q_proj`) so checkpoints load as they are.
+//! Every projection is a [`LoraLinear`], and the forward pass takes the adapter to apply, so
+//! the same weights serve as policy (adapter on) and reference (adapter off).
+
+use std::sync::Arc;
+
+use candle_core::{DType, Device, Module, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::cache::KvCache;
+use crate::config::Config;
+use crate::lora::{LinearSpec, LoraContext, LoraLinear};
+use crate::norm::RmsNorm;
+use crate::rope::RotaryEmbedding;
+use crate::weights::Weights;
+use crate::Result;
+
+#[derive(Debug, Clone)]
+struct Attention {
+    q_proj: LoraLinear,
+    k_proj: LoraLinear,
+    v_proj: LoraLinear,
+    o_proj: LoraLinear,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    sliding_window: Option<usize>,
+    rope: Arc<RotaryEmbedding>,
+}
+
+impl Attention {
+    fn new(cfg: &Config, w: &Weights, prefix: &str, rope: Arc<RotaryEmbedding>) -> Result<Self> {
+        let h = cfg.hidden_size;
+        let q = cfg.num_attention_heads * cfg.head_dim;
+        let kv = cfg.num_key_value_heads * cfg.head_dim;
+        Ok(Self {
+            q_proj: w.linear(prefix, "q_proj", h, q, cfg.qkv_bias)?,
+            k_proj: w.linear(prefix, "k_proj", h, kv, cfg.qkv_bias)?,
+            v_proj: w.linear(prefix, "v_proj", h, kv, cfg.qkv_bias)?,
+            o_proj: w.linear(prefix, "o_proj", q, h, cfg.o_bias)?,
+            num_heads: cfg.num_attention_heads,
+            num_kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+            sliding_window: cfg.sliding_window,
+            rope,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, offset: usize, cache: Option<&mut KvCache>, layer: usize, lora: &LoraContext) -> Result<Tensor> {
+        let (b, t, _) = x.dims3()?;
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?) };
+        let q = heads(self.q_proj.forward(x, lora)?, self.num_heads)?;
+        let k = heads(self.k_proj.forward(x, lora)?, self.num_kv_heads)?;
+        let v = heads(self.v_proj.forward(x, lora)?, self.num_kv_heads)?;
+        let q = self.rope.apply(&q, offset)?;
+        let k = self.rope.apply(&k, offset)?;
+        let (k, v) = match cache {
+            Some(cache) => cache.append(layer, &k, &v)?,
+            None => (k, v.contiguous()?),
+        };
+        let s = k.dim(2)?;
+
+        // Grouped-query attention without copying K/V: the query heads that share a K/V head
+        // are stacked along the sequence axis.
+        let group = self.num_heads / self.num_kv_heads;
+        let q = q.contiguous()?.reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
+        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
+        let scores = scores.reshape((b, self.num_kv_heads, group, t, s))?;
+        let scores = match causal_mask(t, offset, s, self.sliding_window, x.device())? {
+            Some(mask) => scores.broadcast_add(&mask.to_dtype(scores.dtype())?)?,
+            None => scores,
+        };
+        let probs = softmax_f32(&scores)?.reshape((b, self.num_kv_heads, group * t, s))?;
+        let out = probs.matmul(&v)?.reshape((b, self.num_heads, t, self.head_dim))?;
+        let out = out.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
+        self.o_proj.forward(&out, lora)
+    }
+}
+
+/// `[t, s]` with −∞ where query `offset + i` must not see key `j` (the future, or beyond
+/// the sliding window); `None` when nothing is masked (one new token, no window).
+fn causal_mask(t: usize, offset: usize, s: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
+    let outside_window = |i: usize, j: usize| window.is_some_and(|w| j + w <= i);
+    if t == 1 && (0..s).all(|j| !outside_window(offset, j)) {
+        return Ok(None);
+    }
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..s).map(move |j| (i, j)))
+        .map(|(i, j)| if j > offset + i || outside_window(offset + i, j) { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
+    Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
+}
+
+/// Softmax over the last axis in f32; candle's fused kernel has no backward, so it is used
+/// only when no gradient flows.
+fn softmax_f32(x: &Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
+    let p = if x.track_op() { candle_nn::ops::softmax(&x, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&x.contiguous()?)? };
+    Ok(p.to_dtype(dtype)?)
+}
+
+#[derive(Debug, Clone)]
+struct Mlp {
+    gate_proj: LoraLinear,
+    up_proj: LoraLinear,
+    down_proj: LoraLinear,
+}
+
+impl Mlp {
+    fn new(cfg: &Config, w: &Weights, prefix: &str) -> Result<Self> {
+        let (h, i) = (cfg.hidden_size, cfg.intermediate_size);
+        Ok(Self {
+            gate_proj: w.linear(prefix, "gate_proj", h, i, cfg.mlp_bias)?,
+            up_proj: w.linear(prefix, "up_proj", h, i, cfg.mlp_bias)?,
+            down_proj: w.linear(prefix, "down_proj", i, h, cfg.mlp_bias)?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
+        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x, lora)?)?;
+        let up = self.up_proj.forward(x, lora)?;
+        self.down_proj.forward(&(gate * up)?, lora)
+    }
+}
+
+#[derive(Debug, Clone)]
+struct DecoderLayer {
+    self_attn: Attention,
+    mlp: Mlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
+}
+
+impl DecoderLayer {
+    fn new(cfg: &Config, w: &Weights, i: usize, rope: Arc<RotaryEmbedding>) -> Result<Self> {
+        let prefix = format!("model.layers.{i}");
+        Ok(Self {
+            self_attn: Attention::new(cfg, w, &format!("{prefix}.self_attn"), rope)?,
+            mlp: Mlp::new(cfg, w, &format!("{prefix}.mlp"))?,
+            input_layernorm: RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, w.vb().pp(format!("{prefix}.input_layernorm")))?,
+            post_attention_layernorm: RmsNorm::new(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                w.vb().pp(format!("{prefix}.post_attention_layernorm")),
+            )?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, offset: usize, cache: Option<&mut KvCache>, i: usize, lora: &LoraContext) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, offset, cache, i, lora)?)?;
+        Ok((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?, lora)?)?)
+    }
+}
+
+/// A causal language model: embeddings, decoder layers, final norm, and the LM head (the
+/// embedding matrix itself when tied).
+#[derive(Debug, Clone)]
+pub struct Model {
+    config: Config,
+    embed_tokens: Tensor,
+    layers: Vec<DecoderLayer>,
+    norm: RmsNorm,
+    lm_head: Option<Tensor>,
+    device: Device,
+    dtype: DType,
+}
+
+impl Model {
+    /// Builds the model from `vb` (a checkpoint, or tensors made in memory), with the
+    /// checkpoint's module paths.
+    pub fn new(config: &Config, vb: VarBuilder) -> Result<Self> {
+        Self::from_weights(config, Weights::new(vb))
+    }
+
+    pub(crate) fn from_weights(config: &Config, w: Weights) -> Result<Self> {
+        let device = w.vb().device().clone();
+        let dtype = w.vb().dtype();
+        let rope = Arc::new(RotaryEmbedding::new(config, dtype, &device)?);
+        let embed_tokens = w.tensor("model.embed_tokens.weight", &[config.vocab_size, config.hidden_size])?;
+        let layers =
+            (0..config.num_hidden_layers).map(|i| DecoderLayer::new(config, &w, i, rope.clone())).collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(config.hidden_size, config.rms_norm_eps, w.vb().pp("model.norm"))?;
+        let lm_head = if config.tie_word_embeddings {
+            None
+        } else {
+            Some(w.tensor("lm_head.weight", &[config.vocab_size, config.hidden_size])?)
+        };
+        Ok(Self { config: config.clone(), embed_tokens, layers, norm, lm_head, device, dtype })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Every projection an adapter can target, in layer order.
+    pub fn linear_specs(&self) -> Vec<LinearSpec> {
+        self.linears().map(|l| l.spec().clone()).collect()
+    }
+
+    fn linears(&self) -> impl Iterator<Item = &LoraLinear> {
+        self.layers.iter().flat_map(|l| {
+            let (a, m) = (&l.self_attn, &l.mlp);
+            [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj]
+        })
+    }
+
+    fn linears_mut(&mut self) -> impl Iterator<Item = &mut LoraLinear> {
+        self.layers.iter_mut().flat_map(|l| {
+            let (a, m) = (&mut l.self_attn, &mut l.mlp);
+            [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]
+        })
+    }
+
+    /// Final hidden states `[batch, seq, hidden]` for `input_ids` `[batch, seq]` starting at
+    /// position `offset` (the cache's length when decoding). Right padding needs no mask:
+    /// real tokens come first and attention is causal.
+    pub fn hidden_states(&self, input_ids: &Tensor, offset: usize, mut cache: Option<&mut KvCache>, lora: &LoraContext) -> Result<Tensor> {
+        let (b, t) = input_ids.dims2()?;
+        if offset + t > self.config.max_position_embeddings {
+            return Err(crate::ModelError::invalid(
+                "input",
+                format!("{} positions exceed the model's max_position_embeddings ({})", offset + t, self.config.max_position_embeddings),
+            ));
+        }
+        let mut x = self.embed_tokens.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        for (i, layer) in self.layers.iter().enumerate() {
+            x = layer.forward(&x, offset, cache.as_deref_mut(), i, lora)?;
+        }
+        if let Some(cache) = cache {
+            cache.advance(t);
+        }
+        Ok(self.norm.forward(&x)?)
+    }
+
+    /// Logits `[.., vocab]` of hidden states `[.., hidden]`: apply the LM head only where
+    /// logits are needed (the last position, or the completion's positions).
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        Ok(crate::lora::matmul_t(hidden, head)?)
+    }
+
+    /// Logits at every position, `[batch, seq, vocab]` (tests and small inputs).
+    pub fn forward(&self, input_ids: &Tensor, lora: &LoraContext) -> Result<Tensor> {
+        self.logits(&self.hidden_states(input_ids, 0, None, lora)?)
+    }
+
+    /// The base weights with `adapter` folded in, under the checkpoint's names (export of
+    /// merged full weights).
+    pub fn merged_tensors(&self, adapter: &crate::lora::Adapter) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.clone())];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let prefix = format!("model.layers.{i}");
+            out.push((format!("{prefix}.input_layernorm.weight"), layer.input_layernorm.weight().clone()));
+            out.push((format!("{prefix}.post_attention_layernorm.weight"), layer.post_attention_layernorm.weight().clone()));
+        }
+        for linear in self.linears() {
+            out.push((format!("{}.weight", linear.spec().path), linear.merged_weight(adapter)?));
+            if let Some(bias) = linear.bias() {
+                out.push((format!("{}.bias", linear.spec().path), bias.clone()));
+            }
+        }
+        out.push(("model.norm.weight".into(), self.norm.weight().clone()));
+        if let Some(head) = &self.lm_head {
+            out.push(("lm_head.weight".into(), head.clone()));
+        }
+        Ok(out)
+    }
+
+    /// Folds `adapter` into the base weights (PEFT's merge-and-unload).
+    pub fn merge_adapter(&mut self, adapter: &crate::lora::Adapter) -> Result<()> {
+        for linear in self.linears_mut() {
+            linear.merge(adapter)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Loading a Hugging Face model folder: `config.json`, `generation_config.json`, the
+//! safetensors weights (one file, several, or sharded with an index; memory-mapped),
+//! `tokenizer.json`, and the chat template (`chat_template.jinja`, else `tokenizer_config.json`).
+
+use std::path::{Path, PathBuf};
+
+use candle_nn::VarBuilder;
+use serde_json::Value;
+
+use crate::chat_template::ChatTemplate;
+use crate::config::{token_ids, Config};
+use crate::device::DeviceInfo;
+use crate::tokenizer::Tokenizer;
+use crate::weights::Weights;
+use crate::{Model, ModelError, Result};
+
+/// A loaded model with everything needed to talk to it.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub dir: PathBuf,
+    pub model: Model,
+    pub tokenizer: Tokenizer,
+    pub chat_template: Option<ChatTemplate>,
+    /// Generation stops at any of these (config, generation config and tokenizer together).
+    pub eos_token_ids: Vec<u32>,
+    pub device: DeviceInfo,
+}
+
+fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))
+}
+
+/// The weight files of the folder: the shards named by `model.safetensors.index.json`, or
+/// every `*.safetensors` file (adapters excluded). Each is checked to be a whole safetensors file.
+pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let index = dir.join("model.safetensors.index.json");
+    let mut files: Vec<PathBuf> = if index.is_file() {
+        let json = read_json(&index)?;
+        let map = json
+            .get("weight_map")
+            .and_then(Value::as_object)
+            .ok_or_else(|| ModelError::Config { path: index.clone(), field: "weight_map".into(), message: "is missing".into() })?;
+        let mut names: Vec<&str> = map.values().filter_map(Value::as_str).collect();
+        names.sort_unstable();
+        names.dedup();
+        names.into_iter().map(|n| dir.join(n)).collect()
+    } else {
+        let entries = std::fs::read_dir(dir).map_err(|e| ModelError::file(dir, e))?;
+        let mut found: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
+            .filter(|p| p.file_name().is_some_and(|n| n != crate::lora::WEIGHTS_FILE && n != "expected.safetensors"))
+            .collect();
+        found.sort();
+        found
+    };
+    if files.is_empty() {
+        return Err(ModelError::file(dir, "holds no *.safetensors weights"));
+    }
+    for file in &mut files {
+        if !file.is_file() {
+            return Err(ModelError::file(&*file, "is missing (named by model.safetensors.index.json)"));
+        }
+        // Safety: the file is mapped read-only; Hone never writes model files in place.
+        unsafe { candle_core::safetensors::MmapedSafetensors::new(&*file) }
+            .map_err(|e| ModelError::file(&*file, format!("not a whole safetensors file (truncated or damaged?): {e}")))?;
+    }
+    Ok(files)
+}
+
+/// The chat template source: `chat_template.jinja`, else `tokenizer_config.json`'s
+/// `chat_template` (a string, or a list of named templates of which "default" is used).
+fn chat_template_source(dir: &Path, tokenizer_config: Option<&Value>) -> Result<Option<String>> {
+    let file = dir.join("chat_template.jinja");
+    if file.is_file() {
+        return Ok(Some(std::fs::read_to_string(&file).map_err(|e| ModelError::file(&file, e))?));
+    }
+    Ok(match tokenizer_config.and_then(|c| c.get("chat_template")) {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+            .or(items.first())
+            .and_then(|t| t.get("template"))
+            .and_then(Value::as_str)
+            .map(String::from),
+        _ => None,
+    })
+}
+
+impl LoadedModel {
+    /// Loads the folder onto `device`.
+    pub fn load(dir: &Path, device: DeviceInfo) -> Result<Self> {
+        if !dir.is_dir() {
+            return Err(ModelError::file(dir, "is not a model folder"));
+        }
+        let config = Config::from_file(&dir.join("config.json"))?;
+        let files = weight_files(dir)?;
+        // Safety: as above, read-only maps of files Hone does not modify.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, device.dtype, &device.device)? };
+        let model = Model::from_weights(&config, Weights::with_source(vb, dir.to_owned()))?;
+
+        let tokenizer_config_path = dir.join("tokenizer_config.json");
+        let tokenizer_config = if tokenizer_config_path.is_file() { Some(read_json(&tokenizer_config_path)?) } else { None };
+        let tokenizer = Tokenizer::from_files(&dir.join("tokenizer.json"), tokenizer_config.as_ref())?;
+        let chat_template = match chat_template_source(dir, tokenizer_config.as_ref())? {
+            Some(source) => Some(
+                ChatTemplate::new(
+                    &source,
+                    tokenizer.bos_token.as_deref().unwrap_or(""),
+                    tokenizer.eos_token.as_deref().unwrap_or(""),
+                )
+                .map_err(|e| ModelError::file(dir.join("tokenizer_config.json"), e))?,
+            ),
+            None => None,
+        };
+
+        let mut eos_token_ids = config.eos_token_ids.clone();
+        let generation_config = dir.join("generation_config.json");
+        if generation_config.is_file() {
+            let json = read_json(&generation_config)?;
+            let ids = token_ids(json.get("eos_token_id")).map_err(|message| ModelError::Config {
+                path: generation_config.clone(),
+                field: "eos_token_id".into(),
+                message,
+            })?;
+            eos_token_ids.extend(ids);
+        }
+        eos_token_ids.extend(tokenizer.eos_token_id());
+        eos_token_ids.sort_unstable();
+        eos_token_ids.dedup();
+        Ok(Self { dir: dir.to_owned(), model, tokenizer, chat_template, eos_token_ids, device })
+    }
+
+    /// The chat template, or an error saying the model has none.
+    pub fn template(&self) -> Result<&ChatTemplate> {
+        self.chat_template
+            .as_ref()
+            .ok_or_else(|| ModelError::file(&self.dir, "has no chat template (tokenizer_config.json has no chat_template)"))
+    }
+}
+
+/// Downloads a model by Hub id (e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`) into the Hugging
+/// Face cache and returns its folder. Never used by tests.
+#[cfg(feature = "hub")]
+pub fn download(repo_id: &str) -> Result<PathBuf> {
+    let api = hf_hub::api::sync::Api::new().map_err(|e| ModelError::invalid("hub", e.to_string()))?;
+    let repo = api.model(repo_id.to_owned());
+    let fetch = |name: &str| repo.get(name).map_err(|e| ModelError::invalid("hub", format!("{repo_id}: {name}: {e}")));
+    let config = fetch("config.json")?;
+    for optional in ["generation_config.json", "tokenizer_config.json", "chat_template.jinja"] {
+        let _ = repo.get(optional);
+    }
+    fetch("tokenizer.json")?;
+    match repo.get("model.safetensors.index.json") {
+        Ok(index) => {
+            let json = read_json(&index)?;
+            let mut shards: Vec<String> = json
+                .get("weight_map")
+                .and_then(Value::as_object)
+                .map(|m| m.values().filter_map(Value::as_str).map(String::from).collect())
+                .unwrap_or_default();
+            shards.sort();
+            shards.dedup();
+            for shard in shards {
+                fetch(&shard)?;
+            }
+        }
+        Err(_) => {
+            fetch("model.safetensors")?;
+        }
+    }
+    Ok(config.parent().expect("a file in the snapshot folder").to_owned())
+}

@@ -1,0 +1,124 @@
+//! The linear layer every projection uses: a frozen base weight, and the branch of whichever
+//! adapter the forward pass is given.
+
+use std::sync::Mutex;
+
+use candle_core::{DType, Tensor};
+use rand::rngs::StdRng;
+use rand::Rng;
+
+use super::{Adapter, LinearSpec};
+use crate::Result;
+
+/// Which adapter a forward pass applies, and whether it trains (dropout on).
+/// `LoraContext::default()` is the base model: the reference pass of DPO/KTO/PPO.
+#[derive(Default)]
+pub struct LoraContext<'a> {
+    pub adapter: Option<&'a Adapter>,
+    /// Dropout masks come from this seeded generator, so a training run repeats exactly.
+    pub dropout_rng: Option<&'a Mutex<StdRng>>,
+    /// Whether gradients flow to the adapter. Without, its matrices enter the pass detached:
+    /// no graph is kept and the fused (gradient-cutting) kernels can be used.
+    pub grad: bool,
+}
+
+impl<'a> LoraContext<'a> {
+    /// Applies `adapter` (if any) without gradients: generation, scoring, reference passes.
+    pub fn inference(adapter: Option<&'a Adapter>) -> Self {
+        Self { adapter, dropout_rng: None, grad: false }
+    }
+
+    /// Applies `adapter` with gradients and dropout.
+    pub fn training(adapter: &'a Adapter, dropout_rng: &'a Mutex<StdRng>) -> Self {
+        Self { adapter: Some(adapter), dropout_rng: Some(dropout_rng), grad: true }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoraLinear {
+    spec: LinearSpec,
+    /// `[out, in]`, frozen.
+    weight: Tensor,
+    bias: Option<Tensor>,
+}
+
+/// `x [.., in] · wᵀ [in, out]`, flattening the leading dimensions into one matmul.
+pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    let (lead, inner) = dims.split_at(dims.len() - 1);
+    let rows: usize = lead.iter().product();
+    let y = x.reshape((rows, inner[0]))?.matmul(&w.t()?)?;
+    let mut out_shape = lead.to_vec();
+    out_shape.push(w.dim(0)?);
+    y.reshape(out_shape)
+}
+
+impl LoraLinear {
+    pub fn new(spec: LinearSpec, weight: Tensor, bias: Option<Tensor>) -> Self {
+        Self { spec, weight, bias }
+    }
+
+    pub fn spec(&self) -> &LinearSpec {
+        &self.spec
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn bias(&self) -> Option<&Tensor> {
+        self.bias.as_ref()
+    }
+
+    pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
+        let mut y = matmul_t(x, &self.weight)?;
+        if let Some(bias) = &self.bias {
+            y = y.broadcast_add(bias)?;
+        }
+        let Some((adapter, branch)) = lora.adapter.and_then(|a| a.branch(&self.spec.path).map(|b| (a, b))) else {
+            return Ok(y);
+        };
+        // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
+        let mut h = x.to_dtype(DType::F32)?;
+        let p = adapter.config.lora_dropout;
+        if let (Some(rng), true) = (lora.dropout_rng, p > 0.0) {
+            h = dropout(&h, p, rng)?;
+        }
+        let (a, b) = if lora.grad {
+            (branch.a.as_tensor().clone(), branch.b.as_tensor().clone())
+        } else {
+            (branch.a.as_tensor().detach(), branch.b.as_tensor().detach())
+        };
+        let delta = matmul_t(&matmul_t(&h, &a)?, &b)?;
+        let delta = (delta * adapter.config.scale())?.to_dtype(y.dtype())?;
+        Ok((y + delta)?)
+    }
+
+    /// `W + scale · B A`: the base weight with the adapter folded in.
+    pub fn merged_weight(&self, adapter: &Adapter) -> Result<Tensor> {
+        match adapter.branch(&self.spec.path) {
+            None => Ok(self.weight.clone()),
+            Some(branch) => {
+                let delta = (branch.b.as_tensor().matmul(branch.a.as_tensor())? * adapter.config.scale())?;
+                Ok((self.weight.to_dtype(DType::F32)? + delta)?.to_dtype(self.weight.dtype())?)
+            }
+        }
+    }
+
+    /// Folds the adapter into the base weight for good (merge-and-unload).
+    pub fn merge(&mut self, adapter: &Adapter) -> Result<()> {
+        self.weight = self.merged_weight(adapter)?;
+        Ok(())
+    }
+}
+
+/// Inverted dropout with a mask from the seeded generator.
+fn dropout(x: &Tensor, p: f64, rng: &Mutex<StdRng>) -> Result<Tensor> {
+    let keep = 1.0 - p;
+    let mask: Vec<f32> = {
+        let mut rng = rng.lock().expect("dropout rng");
+        (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect()
+    };
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
+    Ok((x * mask)?)
+}

@@ -1,0 +1,151 @@
+//! Log-probabilities of completions given prompts, batched with right padding. The LM head
+//! runs only at the positions that predict completion tokens, and the log-softmax is a
+//! log-sum-exp and a gather, never a full `[batch, seq, vocab]` tensor. The result is
+//! differentiable: training losses are built on it.
+
+use candle_core::{DType, Tensor, D};
+use serde::{Deserialize, Serialize};
+
+use crate::chat_template::Message;
+use crate::lora::{Adapter, LoraContext};
+use crate::{LoadedModel, Model, ModelError, Result};
+
+/// A tokenised prompt and completion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequencePair {
+    pub prompt: Vec<u32>,
+    pub completion: Vec<u32>,
+}
+
+/// What a prompt is: raw text, or a conversation for the chat template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PromptInput {
+    Raw(String),
+    Chat(Vec<Message>),
+}
+
+impl LoadedModel {
+    /// Tokenises prompt and completion separately. Raw: the prompt with the tokenizer's special
+    /// tokens (BOS), the completion without. Chat: the rendered conversation (which holds its
+    /// own special tokens) and the answer up to and including the end-of-turn token.
+    pub fn encode_pair(&self, prompt: &PromptInput, completion: &str) -> Result<SequencePair> {
+        let (prompt, completion) = match prompt {
+            PromptInput::Raw(text) => (self.tokenizer.encode(text, true)?, self.tokenizer.encode(completion, false)?),
+            PromptInput::Chat(messages) => {
+                let (p, c) = self.template()?.prompt_and_completion(messages, completion)?;
+                (self.tokenizer.encode(&p, false)?, self.tokenizer.encode(&c, false)?)
+            }
+        };
+        Ok(SequencePair { prompt, completion })
+    }
+
+    /// The prompt's token ids, ready for generation (chat: with the generation prompt).
+    pub fn encode_prompt(&self, prompt: &PromptInput) -> Result<Vec<u32>> {
+        match prompt {
+            PromptInput::Raw(text) => self.tokenizer.encode(text, true),
+            PromptInput::Chat(messages) => self.tokenizer.encode(&self.template()?.render(messages, true)?, false),
+        }
+    }
+}
+
+/// Per-token log-probs `[batch, longest completion]`, 0 at padding, and the 0/1 mask.
+#[derive(Debug, Clone)]
+pub struct CompletionLogprobs {
+    pub per_token: Tensor,
+    pub mask: Tensor,
+    pub lengths: Vec<usize>,
+}
+
+impl CompletionLogprobs {
+    /// The sum over each completion's tokens, `[batch]`.
+    pub fn sums(&self) -> Result<Tensor> {
+        Ok(self.per_token.sum(D::Minus1)?)
+    }
+}
+
+/// Log-probs of every completion token given what precedes it.
+pub fn completion_logprobs(model: &Model, batch: &[SequencePair], lora: &LoraContext) -> Result<CompletionLogprobs> {
+    if batch.is_empty() {
+        return Err(ModelError::invalid("batch", "is empty"));
+    }
+    for (i, pair) in batch.iter().enumerate() {
+        if pair.prompt.is_empty() {
+            return Err(ModelError::invalid(format!("batch[{i}].prompt"), "has no tokens"));
+        }
+        if pair.completion.is_empty() {
+            return Err(ModelError::invalid(format!("batch[{i}].completion"), "has no tokens"));
+        }
+    }
+    let device = model.device();
+    let b = batch.len();
+    let seq = batch.iter().map(|p| p.prompt.len() + p.completion.len()).max().unwrap_or(0);
+    let longest = batch.iter().map(|p| p.completion.len()).max().unwrap_or(0);
+
+    let mut ids = Vec::with_capacity(b * seq);
+    let mut positions = Vec::new();
+    let mut targets = Vec::new();
+    for (r, pair) in batch.iter().enumerate() {
+        let row: Vec<u32> = pair.prompt.iter().chain(&pair.completion).copied().collect();
+        ids.extend_from_slice(&row);
+        ids.extend(std::iter::repeat_n(0u32, seq - row.len()));
+        for (j, &token) in pair.completion.iter().enumerate() {
+            // Position p−1+j predicts completion token j.
+            positions.push((r * seq + pair.prompt.len() - 1 + j) as u32);
+            targets.push(token);
+        }
+    }
+    let n = positions.len();
+    let input = Tensor::from_vec(ids, (b, seq), device)?;
+    let hidden = model.hidden_states(&input, 0, None, lora)?;
+    let hidden = hidden.reshape((b * seq, hidden.dim(2)?))?.index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
+    let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
+    // log p(target) = logit[target] − logsumexp(logits); the max shift carries no gradient.
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
+    let flat = (picked - lse)?.squeeze(1)?;
+
+    // Back to [batch, longest], padding from a zero appended at index n.
+    let padded = Tensor::cat(&[&flat, &Tensor::zeros(1, DType::F32, device)?], 0)?;
+    let mut index = Vec::with_capacity(b * longest);
+    let mut mask = Vec::with_capacity(b * longest);
+    let mut start = 0;
+    for pair in batch {
+        let c = pair.completion.len();
+        for j in 0..longest {
+            index.push(if j < c { (start + j) as u32 } else { n as u32 });
+            mask.push(if j < c { 1f32 } else { 0.0 });
+        }
+        start += c;
+    }
+    let per_token = padded.index_select(&Tensor::new(index.as_slice(), device)?, 0)?.reshape((b, longest))?;
+    Ok(CompletionLogprobs {
+        per_token,
+        mask: Tensor::from_vec(mask, (b, longest), device)?,
+        lengths: batch.iter().map(|p| p.completion.len()).collect(),
+    })
+}
+
+/// A completion's tokens and their log-probs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenLogprobs {
+    pub prompt_tokens: usize,
+    pub token_ids: Vec<u32>,
+    pub logprobs: Vec<f32>,
+    pub sum: f32,
+}
+
+/// Scores each pair without building a graph.
+pub fn score(lm: &LoadedModel, adapter: Option<&Adapter>, batch: &[SequencePair]) -> Result<Vec<TokenLogprobs>> {
+    let lp = completion_logprobs(&lm.model, batch, &LoraContext::inference(adapter))?;
+    let rows = lp.per_token.to_vec2::<f32>()?;
+    Ok(batch
+        .iter()
+        .zip(rows)
+        .map(|(pair, row)| {
+            let logprobs = row[..pair.completion.len()].to_vec();
+            TokenLogprobs { prompt_tokens: pair.prompt.len(), token_ids: pair.completion.clone(), sum: logprobs.iter().sum(), logprobs }
+        })
+        .collect())
+}
