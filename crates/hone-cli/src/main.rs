@@ -35,6 +35,13 @@ enum Command {
     Export(commands::export::Args),
     /// Counts per kind and annotator, agreement, and the training data it makes.
     Stats(commands::stats::Args),
+    /// Model folders: make a tiny one, describe one, download one.
+    #[command(subcommand)]
+    Model(commands::model::Command),
+    /// Generate text with a model folder (and an adapter).
+    Generate(commands::generate::GenerateArgs),
+    /// Per-token log-probs of a completion given a prompt.
+    Score(commands::generate::ScoreArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,8 +57,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            let bad_input = err.chain().any(|cause| cause.downcast_ref::<CoreError>().is_some_and(CoreError::is_bad_input))
-                || err.downcast_ref::<commands::BadInput>().is_some();
+            let bad_input = err.chain().any(|cause| {
+                cause.downcast_ref::<CoreError>().is_some_and(CoreError::is_bad_input)
+                    || cause.downcast_ref::<hone_core::model::ModelError>().is_some_and(|e| !matches!(e, hone_core::model::ModelError::Candle(_)))
+            }) || err.downcast_ref::<commands::BadInput>().is_some();
             ExitCode::from(if bad_input { 2 } else { 1 })
         }
     }
@@ -65,5 +74,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(workspace, args).await,
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
+        Command::Model(command) => commands::model::run(command).await,
+        Command::Generate(args) => commands::generate::run_generate(args).await,
+        Command::Score(args) => commands::generate::run_score(args).await,
     }
 }

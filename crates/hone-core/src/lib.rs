@@ -23,6 +23,7 @@ pub mod stats;
 mod workspace;
 
 pub use error::{CoreError, Result};
+pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{AnnotatorKind, Choice, JobState, JudgmentKind, ResponseSource, Split};
 pub use workspace::{resolve_workspace_dir, Hone, WorkspaceSource};

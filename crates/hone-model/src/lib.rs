@@ -22,6 +22,7 @@ pub mod norm;
 pub mod rope;
 pub mod sampling;
 pub mod score;
+pub mod tiny;
 pub mod tokenizer;
 mod weights;
 

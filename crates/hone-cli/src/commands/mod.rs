@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod export;
+pub mod generate;
 pub mod import;
 pub mod init;
+pub mod model;
 pub mod project;
 pub mod stats;
 

@@ -3,6 +3,7 @@
 
 mod errors;
 mod generation;
+mod hone_written;
 mod invariants;
 mod parity;
 mod peft;

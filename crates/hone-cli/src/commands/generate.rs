@@ -1,0 +1,138 @@
+use std::io::Write;
+use std::path::PathBuf;
+
+use hone_core::model::chat_template::Message;
+use hone_core::model::device::DeviceChoice;
+use hone_core::model::generate::generate;
+use hone_core::model::lora::Adapter;
+use hone_core::model::sampling::SamplingParams;
+use hone_core::model::score::{score, PromptInput};
+
+use crate::output;
+
+/// The model, adapter and prompt options `generate` and `score` share.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// A Hugging Face model folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// A PEFT adapter folder to apply.
+    #[arg(long)]
+    adapter: Option<PathBuf>,
+    #[arg(long)]
+    prompt: String,
+    /// Wrap the prompt in the model's chat template as a user message.
+    #[arg(long)]
+    chat: bool,
+    /// A system message (with --chat).
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+}
+
+impl ModelArgs {
+    fn prompt(&self) -> PromptInput {
+        if !self.chat {
+            return PromptInput::Raw(self.prompt.clone());
+        }
+        let mut messages = Vec::new();
+        if let Some(system) = &self.system {
+            messages.push(Message::new("system", system.clone()));
+        }
+        messages.push(Message::new("user", self.prompt.clone()));
+        PromptInput::Chat(messages)
+    }
+
+    fn load(&self) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
+        let lm = super::model::load(&self.model, self.device)?;
+        let adapter = match &self.adapter {
+            Some(dir) => Some(Adapter::load_peft("adapter", dir, &lm.model.linear_specs(), lm.model.device())?),
+            None => None,
+        };
+        Ok((lm, adapter))
+    }
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// 0 is greedy.
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long)]
+    top_k: Option<usize>,
+    #[arg(long, default_value_t = 0.95)]
+    top_p: f64,
+    #[arg(long, default_value_t = 1.0)]
+    repetition_penalty: f64,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// How many samples.
+    #[arg(short, long, default_value_t = 1)]
+    n: usize,
+    /// Stop at this string (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
+    let (lm, adapter) = args.model.load()?;
+    let prompt_ids = lm.encode_prompt(&args.model.prompt())?;
+    let params = SamplingParams {
+        temperature: args.temperature,
+        top_k: args.top_k,
+        top_p: Some(args.top_p),
+        repetition_penalty: args.repetition_penalty,
+        max_new_tokens: args.max_tokens,
+        stop: args.stop,
+        seed: args.seed,
+    };
+    let stream = !args.json && args.n == 1;
+    let generations = generate(&lm, adapter.as_ref(), &prompt_ids, args.n, &params, |event| {
+        if stream {
+            print!("{}", event.text);
+            let _ = std::io::stdout().flush();
+        }
+    })?;
+    if args.json {
+        return output::json(&generations);
+    }
+    if stream {
+        println!();
+    } else {
+        for (i, g) in generations.iter().enumerate() {
+            println!("--- sample {i} ({:?}, {} tokens)\n{}", g.finish_reason, g.token_ids.len(), g.text);
+        }
+    }
+    Ok(())
+}
+
+#[derive(clap::Args)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[arg(long)]
+    completion: String,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
+    let (lm, adapter) = args.model.load()?;
+    let pair = lm.encode_pair(&args.model.prompt(), &args.completion)?;
+    let scored = score(&lm, adapter.as_ref(), std::slice::from_ref(&pair))?.remove(0);
+    if args.json {
+        return output::json(&scored);
+    }
+    for (id, lp) in scored.token_ids.iter().zip(&scored.logprobs) {
+        println!("{id:>8}  {lp:>10.4}  {:?}", lm.tokenizer.decode(&[*id], false)?);
+    }
+    println!("sum {:.4} over {} tokens", scored.sum, scored.token_ids.len());
+    Ok(())
+}

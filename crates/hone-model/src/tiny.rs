@@ -1,0 +1,193 @@
+//! Tiny random models of the real format: a Hugging Face folder (config, safetensors, a BPE
+//! tokenizer trained here on a small corpus, a ChatML chat template) that the engine and
+//! transformers both load. Tests, docs and first-time users use them; nothing is downloaded.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use rand::SeedableRng;
+use rand_distr_free::normal;
+use serde_json::json;
+use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+use tokenizers::models::TrainerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::AddedToken;
+
+use crate::files::write_atomically;
+use crate::{ModelError, Result};
+
+/// The text the tiny tokenizer is trained on.
+pub const CORPUS: &str = include_str!("../assets/tiny-corpus.txt");
+
+/// ChatML, as SmolLM2 and Qwen2.5 use it.
+pub const CHATML_TEMPLATE: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
+
+pub const SPECIAL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TinyArch {
+    Llama,
+    Qwen2,
+}
+
+impl std::str::FromStr for TinyArch {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "llama" => Ok(Self::Llama),
+            "qwen2" => Ok(Self::Qwen2),
+            other => Err(format!("unknown architecture {other:?}; expected llama or qwen2")),
+        }
+    }
+}
+
+/// The sizes of a tiny model.
+#[derive(Debug, Clone, Copy)]
+pub struct TinySize {
+    pub hidden: usize,
+    pub intermediate: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub vocab: usize,
+    pub max_positions: usize,
+}
+
+impl Default for TinySize {
+    fn default() -> Self {
+        Self { hidden: 64, intermediate: 176, layers: 2, heads: 4, kv_heads: 2, vocab: 512, max_positions: 1024 }
+    }
+}
+
+/// Trains a byte-level BPE tokenizer on `texts` with the ChatML special tokens (ids 0, 1, 2).
+pub fn train_tokenizer<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_size: usize) -> Result<tokenizers::Tokenizer> {
+    let err = |e: tokenizers::Error| ModelError::Tokenizer(e.to_string());
+    let mut tokenizer = tokenizers::Tokenizer::new(BPE::default());
+    tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    tokenizer.with_post_processor(Some(ByteLevel::new(false, true, true)));
+    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(t.to_string(), true)).collect();
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .vocab_size(vocab_size)
+        .min_frequency(1)
+        .show_progress(false)
+        .special_tokens(specials.clone())
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    tokenizer.train(&mut trainer, texts).map_err(err)?;
+    tokenizer.add_special_tokens(specials).map_err(err)?;
+    Ok(tokenizer)
+}
+
+/// Writes a tiny random model of `arch` into `out` (created if needed). The same seed gives
+/// the same bytes.
+pub fn write_tiny_model(arch: TinyArch, size: TinySize, out: &Path, seed: u64) -> Result<()> {
+    let tokenizer = train_tokenizer(CORPUS.lines(), size.vocab)?;
+    let vocab = tokenizer.get_vocab_size(true);
+    write_model_folder(arch, TinySize { vocab, ..size }, &tokenizer, out, seed, "tiny")
+}
+
+/// Writes a folder for `tokenizer` with random weights of `size` (N(0, 0.02), norms 1, biases 0,
+/// as transformers initialises). `name` goes into the config's `_name_or_path`.
+pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers::Tokenizer, out: &Path, seed: u64, name: &str) -> Result<()> {
+    let id = |t: &str| tokenizer.token_to_id(t).ok_or_else(|| ModelError::Tokenizer(format!("the tokenizer lacks {t}")));
+    let (bos, eos, pad) = (id("<|endoftext|>")?, id("<|im_end|>")?, id("<|endoftext|>")?);
+    let head_dim = size.hidden / size.heads;
+    let qwen = arch == TinyArch::Qwen2;
+    let config = json!({
+        "architectures": [if qwen { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" }],
+        "model_type": if qwen { "qwen2" } else { "llama" },
+        "_name_or_path": name,
+        "vocab_size": size.vocab,
+        "hidden_size": size.hidden,
+        "intermediate_size": size.intermediate,
+        "num_hidden_layers": size.layers,
+        "num_attention_heads": size.heads,
+        "num_key_value_heads": size.kv_heads,
+        "head_dim": head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": size.max_positions,
+        "rms_norm_eps": if qwen { 1e-6 } else { 1e-5 },
+        "rope_theta": if qwen { 1_000_000.0 } else { 10_000.0 },
+        "tie_word_embeddings": qwen,
+        "attention_bias": false,
+        "use_sliding_window": false,
+        "bos_token_id": bos,
+        "eos_token_id": eos,
+        "pad_token_id": pad,
+        "torch_dtype": "float32",
+    });
+    let generation = json!({ "bos_token_id": bos, "eos_token_id": eos, "pad_token_id": pad });
+    let tokenizer_config = json!({
+        "bos_token": "<|endoftext|>",
+        "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>",
+        "model_max_length": size.max_positions,
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "chat_template": CHATML_TEMPLATE,
+    });
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    let mut random = |name: String, shape: &[usize]| -> Result<()> {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n).map(|_| 0.02 * normal(&mut rng)).collect();
+        tensors.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?));
+        Ok(())
+    };
+    let (h, i, v) = (size.hidden, size.intermediate, size.vocab);
+    let (q, kv) = (size.heads * head_dim, size.kv_heads * head_dim);
+    random("model.embed_tokens.weight".into(), &[v, h])?;
+    for l in 0..size.layers {
+        let p = format!("model.layers.{l}");
+        for (m, o, inp) in [("q_proj", q, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, q)] {
+            random(format!("{p}.self_attn.{m}.weight"), &[o, inp])?;
+        }
+        for (m, o, inp) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
+            random(format!("{p}.mlp.{m}.weight"), &[o, inp])?;
+        }
+    }
+    if !qwen {
+        random("lm_head.weight".into(), &[v, h])?;
+    }
+    for l in 0..size.layers {
+        let p = format!("model.layers.{l}");
+        tensors.push((format!("{p}.input_layernorm.weight"), Tensor::ones(h, DType::F32, &Device::Cpu)?));
+        tensors.push((format!("{p}.post_attention_layernorm.weight"), Tensor::ones(h, DType::F32, &Device::Cpu)?));
+        if qwen {
+            for (m, o) in [("q_proj", q), ("k_proj", kv), ("v_proj", kv)] {
+                tensors.push((format!("{p}.self_attn.{m}.bias"), Tensor::zeros(o, DType::F32, &Device::Cpu)?));
+            }
+        }
+    }
+    tensors.push(("model.norm.weight".into(), Tensor::ones(h, DType::F32, &Device::Cpu)?));
+    write_weights(&out.join("model.safetensors"), &tensors)?;
+
+    let tokenizer_json = tokenizer.to_string(true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    write_atomically(&out.join("tokenizer.json"), tokenizer_json.as_bytes())?;
+    for (file, value) in [("config.json", config), ("generation_config.json", generation), ("tokenizer_config.json", tokenizer_config)] {
+        write_atomically(&out.join(file), &serde_json::to_vec_pretty(&value).expect("JSON"))?;
+    }
+    Ok(())
+}
+
+/// Writes tensors as safetensors (`{"format": "pt"}`), atomically.
+pub fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
+        .map_err(|e| ModelError::file(path, format!("cannot serialise: {e}")))?;
+    write_atomically(path, &bytes)
+}
+
+/// A standard normal draw (Box–Muller), so no extra crate is needed for it.
+mod rand_distr_free {
+    use rand::Rng;
+
+    pub fn normal(rng: &mut impl Rng) -> f32 {
+        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+        let u2: f64 = rng.random();
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
