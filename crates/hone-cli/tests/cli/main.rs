@@ -3,6 +3,7 @@
 mod errors;
 mod export;
 mod import;
+mod model;
 mod project;
 mod workspace;
 
