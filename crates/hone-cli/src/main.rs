@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success, 2 bad input (a file, a flag or a value the user gave), 1 anything else.
 
+mod allocator;
 mod commands;
 mod output;
 
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use hone_core::CoreError;
+
 
 #[derive(Parser)]
 #[command(name = "hone", version, about = "Turn expert feedback into fine-tuned local language models")]
@@ -45,6 +47,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    allocator::keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

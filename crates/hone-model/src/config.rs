@@ -149,6 +149,15 @@ impl Config {
         Self::from_json(path, json)
     }
 
+    /// From a `config.json` already parsed (e.g. built in memory for a benchmark or a test).
+    pub fn from_value(json: Value) -> Result<Self> {
+        let path = Path::new("<config>");
+        match json {
+            Value::Object(map) => Self::from_json(path, map),
+            _ => Err(ModelError::file(path, "expected a JSON object")),
+        }
+    }
+
     pub(crate) fn from_json(path: &Path, json: serde_json::Map<String, Value>) -> Result<Self> {
         let raw = Raw { path, json };
         let model_type = raw.json.get("model_type").and_then(Value::as_str).unwrap_or_default().to_owned();

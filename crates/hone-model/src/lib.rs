@@ -14,6 +14,7 @@ pub mod config;
 pub mod device;
 mod error;
 pub mod files;
+pub mod frozen;
 pub mod generate;
 pub mod llama;
 pub mod loader;

@@ -251,7 +251,7 @@ impl Model {
     /// logits are needed (the last position, or the completion's positions).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        Ok(crate::lora::matmul_t(hidden, head)?)
+        Ok(crate::frozen::frozen_matmul_t(hidden, head)?)
     }
 
     /// Logits at every position, `[batch, seq, vocab]` (tests and small inputs).

@@ -71,7 +71,7 @@ impl LoraLinear {
     }
 
     pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
-        let mut y = matmul_t(x, &self.weight)?;
+        let mut y = crate::frozen::frozen_matmul_t(x, &self.weight)?;
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }

@@ -8,4 +8,3 @@ mod linear;
 pub use adapter::{Adapter, Branch, LinearSpec, WrittenFile, CONFIG_FILE, WEIGHTS_FILE};
 pub use config::{LoraConfig, ALL_LINEAR};
 pub use linear::{LoraContext, LoraLinear};
-pub(crate) use linear::matmul_t;

@@ -1,0 +1,97 @@
+//! `x · Wᵀ` for a frozen weight, as a custom op whose backward returns only the input's
+//! gradient. candle's matmul backward also computes the weight's gradient — a full extra
+//! matmul per projection (and a `[vocab, hidden]` one for the LM head) that LoRA training
+//! throws away. With this op a LoRA step costs what it costs in PyTorch with frozen weights.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Storage, Tensor};
+
+struct FrozenMatmul {
+    /// `[out, in]`
+    weight: Tensor,
+}
+
+impl FrozenMatmul {
+    /// (rows, in, out) and the weight's transposed layout, after checking the shapes.
+    fn plan(&self, layout: &Layout) -> candle_core::Result<(usize, usize, usize, Layout)> {
+        let (m, k) = layout.shape().dims2()?;
+        let (n, k2) = self.weight.dims2()?;
+        if k != k2 {
+            candle_core::bail!("frozen matmul: input has {k} features, weight expects {k2}");
+        }
+        Ok((m, k, n, self.weight.layout().transpose(0, 1)?))
+    }
+}
+
+impl CustomOp1 for FrozenMatmul {
+    fn name(&self) -> &'static str {
+        "frozen-matmul"
+    }
+
+    fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (m, k, n, w_layout) = self.plan(layout)?;
+        let (storage, _) = self.weight.storage_and_layout();
+        let Storage::Cpu(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
+        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+    }
+
+    #[cfg(feature = "cuda")]
+    fn cuda_fwd(&self, x: &candle_core::CudaStorage, layout: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+        let (m, k, n, w_layout) = self.plan(layout)?;
+        let (storage, _) = self.weight.storage_and_layout();
+        let Storage::Cuda(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
+        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+    }
+
+    #[cfg(feature = "metal")]
+    fn metal_fwd(&self, x: &candle_core::MetalStorage, layout: &Layout) -> candle_core::Result<(candle_core::MetalStorage, Shape)> {
+        let (m, k, n, w_layout) = self.plan(layout)?;
+        let (storage, _) = self.weight.storage_and_layout();
+        let Storage::Metal(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
+        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+    }
+
+    /// d(x Wᵀ)/dx = grad · W; nothing for W.
+    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        Ok(Some(grad.matmul(&self.weight)?))
+    }
+}
+
+/// `x [.., in] · wᵀ`, flattening the leading dimensions. When a gradient flows through `x`,
+/// the weight is treated as frozen (no gradient is computed for it).
+pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let dims = x.dims();
+    let (lead, inner) = dims.split_at(dims.len() - 1);
+    let rows: usize = lead.iter().product();
+    let x2 = x.reshape((rows, inner[0]))?;
+    let y = if x.track_op() && !w.track_op() {
+        x2.contiguous()?.apply_op1_arc(std::sync::Arc::new(Box::new(FrozenMatmul { weight: w.contiguous()? })))?
+    } else {
+        x2.matmul(&w.t()?)?
+    };
+    let mut out_shape = lead.to_vec();
+    out_shape.push(w.dim(0)?);
+    y.reshape(out_shape)
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::*;
+
+    #[test]
+    fn forward_and_input_gradient_equal_the_plain_matmul_and_the_weight_gets_none() {
+        let dev = Device::Cpu;
+        let w = Tensor::new(&[[1f32, 2., 3.], [-1., 0.5, 2.], [0., 1., -2.], [3., -1., 1.]], &dev).unwrap();
+        let x = Var::new(&[[[0.5f32, -1., 2.], [1., 1., 1.]]], &dev).unwrap();
+        let frozen = frozen_matmul_t(x.as_tensor(), &w).unwrap();
+        let plain = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
+        assert_eq!(frozen.to_vec3::<f32>().unwrap(), plain.to_vec3::<f32>().unwrap());
+        let g1 = frozen.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let g2 = plain.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+        let (a, b) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
+        assert_eq!(a.to_vec3::<f32>().unwrap(), b.to_vec3::<f32>().unwrap(), "same gradient for x");
+        assert!(g1.get(&w).is_none(), "no gradient is computed for the frozen weight");
+    }
+}
