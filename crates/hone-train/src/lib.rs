@@ -1,0 +1,11 @@
+//! Hone's training, on `hone-model`: the objectives of TRL ([`losses`]), AdamW with a state
+//! that can be saved ([`optim`]), learning-rate schedules ([`schedule`]).
+
+mod error;
+pub mod losses;
+pub mod metrics;
+pub mod optim;
+pub mod schedule;
+
+pub use error::{Result, TrainError};
+pub use metrics::Metrics;

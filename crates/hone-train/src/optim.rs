@@ -1,0 +1,129 @@
+//! AdamW with decoupled weight decay (Loshchilov & Hutter 2019), as `torch.optim.AdamW`
+//! computes it, with gradient clipping by global norm, and a state that can be saved and
+//! restored exactly (candle's `AdamW` keeps its moments private).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::backprop::GradStore;
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+
+use crate::{Result, TrainError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AdamWParams {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Hugging Face's default: 0.0 (candle's is 0.01).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWParams {
+    fn default() -> Self {
+        Self { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+    }
+}
+
+pub struct AdamW {
+    vars: Vec<Var>,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+    step: u64,
+    pub params: AdamWParams,
+}
+
+impl AdamW {
+    pub fn new(vars: Vec<Var>, params: AdamWParams) -> Result<Self> {
+        let m = vars.iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        let v = m.clone();
+        Ok(Self { vars, m, v, step: 0, params })
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.step
+    }
+
+    /// The global L2 norm of the gradients of this optimiser's variables.
+    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
+        let mut total = 0.0;
+        for var in &self.vars {
+            if let Some(g) = grads.get(var.as_tensor()) {
+                total += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            }
+        }
+        Ok(total.sqrt())
+    }
+
+    /// One update with learning rate `lr`, after scaling the gradients so their global norm is
+    /// at most `max_grad_norm` (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before
+    /// clipping. A non-finite norm updates nothing and is an error.
+    pub fn step(&mut self, grads: &GradStore, lr: f64, max_grad_norm: Option<f64>) -> Result<f64> {
+        let norm = self.grad_norm(grads)?;
+        if !norm.is_finite() {
+            return Err(TrainError::NonFinite { what: "gradient norm".into(), step: self.step });
+        }
+        let clip = match max_grad_norm {
+            Some(max) if norm > max => max / (norm + 1e-6),
+            _ => 1.0,
+        };
+        self.step += 1;
+        let p = self.params;
+        let t = self.step as i32;
+        let bias1 = 1.0 - p.beta1.powi(t);
+        let bias2 = 1.0 - p.beta2.powi(t);
+        for (i, var) in self.vars.iter().enumerate() {
+            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let g = (g.to_dtype(DType::F32)? * clip)?;
+            let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
+            let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+            let decayed = (var.as_tensor() * (1.0 - lr * p.weight_decay))?;
+            let denom = ((v.sqrt()? / bias2.sqrt())? + p.eps)?;
+            let update = ((&m / denom)? * (lr / bias1))?;
+            var.set(&(decayed - update)?)?;
+            self.m[i] = m;
+            self.v[i] = v;
+        }
+        Ok(norm)
+    }
+
+    /// The moments and step count, to be restored with [`AdamW::restore`].
+    pub fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
+        let mut out = HashMap::new();
+        for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
+            out.insert(format!("{i}.exp_avg"), m.to_device(&Device::Cpu)?);
+            out.insert(format!("{i}.exp_avg_sq"), v.to_device(&Device::Cpu)?);
+        }
+        out.insert("step".into(), Tensor::new(&[self.step as f64], &Device::Cpu)?);
+        Ok(out)
+    }
+
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let tensors = self.state_tensors()?;
+        let mut items: Vec<(&String, &Tensor)> = tensors.iter().collect();
+        items.sort_by(|a, b| a.0.cmp(b.0));
+        let bytes = safetensors::serialize(items, None).map_err(|e| TrainError::Checkpoint(format!("optimiser state: {e}")))?;
+        hone_model::files::write_atomically(path, &bytes)?;
+        Ok(())
+    }
+
+    /// Restores the state saved by [`AdamW::save`] for the same variables, in the same order.
+    pub fn restore(&mut self, path: &Path) -> Result<()> {
+        let device = self.vars.first().map(|v| v.device().clone()).unwrap_or(Device::Cpu);
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+        let get = |key: &str| tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())));
+        for i in 0..self.vars.len() {
+            let (m, v) = (get(&format!("{i}.exp_avg"))?, get(&format!("{i}.exp_avg_sq"))?);
+            if m.dims() != self.m[i].dims() {
+                return Err(TrainError::Checkpoint(format!("{}: moment {i} has shape {:?}, expected {:?}", path.display(), m.dims(), self.m[i].dims())));
+            }
+            self.m[i] = m.to_device(&device)?;
+            self.v[i] = v.to_device(&device)?;
+        }
+        self.step = get("step")?.to_vec1::<f64>()?[0] as u64;
+        Ok(())
+    }
+}

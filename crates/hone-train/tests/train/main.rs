@@ -1,0 +1,22 @@
+//! hone-train against the reference: every objective, the optimiser and the schedules equal
+//! what PyTorch / transformers / TRL's formulas give on the same numbers (`reference.py` in
+//! this folder printed the expected values pasted here).
+
+mod losses;
+mod optim;
+mod schedule;
+
+use candle_core::{Device, Tensor};
+
+pub fn t(values: &[f32]) -> Tensor {
+    Tensor::new(values, &Device::Cpu).unwrap()
+}
+
+pub fn scalar(x: &Tensor) -> f64 {
+    x.to_dtype(candle_core::DType::F64).unwrap().to_scalar::<f64>().unwrap()
+}
+
+#[track_caller]
+pub fn close(got: f64, want: f64, tol: f64, what: &str) {
+    assert!((got - want).abs() <= tol, "{what}: got {got}, reference {want} (tolerance {tol})");
+}
