@@ -6,6 +6,8 @@ pub mod losses;
 pub mod metrics;
 pub mod optim;
 pub mod schedule;
+pub mod sft;
+pub mod trainer;
 
 pub use error::{Result, TrainError};
 pub use metrics::Metrics;

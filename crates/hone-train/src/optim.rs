@@ -46,22 +46,35 @@ impl AdamW {
         self.step
     }
 
-    /// The global L2 norm of the gradients of this optimiser's variables.
-    pub fn grad_norm(&self, grads: &GradStore) -> Result<f64> {
+    pub fn vars(&self) -> &[Var] {
+        &self.vars
+    }
+
+    /// This optimiser's gradients from a backward pass, in the order of its variables.
+    pub fn grads_from(&self, store: &GradStore) -> Vec<Option<Tensor>> {
+        self.vars.iter().map(|v| store.get(v.as_tensor()).cloned()).collect()
+    }
+
+    /// The global L2 norm of `grads`.
+    pub fn grad_norm(grads: &[Option<Tensor>]) -> Result<f64> {
         let mut total = 0.0;
-        for var in &self.vars {
-            if let Some(g) = grads.get(var.as_tensor()) {
-                total += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            }
+        for g in grads.iter().flatten() {
+            total += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         }
         Ok(total.sqrt())
+    }
+
+    /// One update from a backward pass's gradient store; see [`AdamW::step_with`].
+    pub fn step(&mut self, store: &GradStore, lr: f64, max_grad_norm: Option<f64>) -> Result<f64> {
+        let grads = self.grads_from(store);
+        self.step_with(&grads, lr, max_grad_norm)
     }
 
     /// One update with learning rate `lr`, after scaling the gradients so their global norm is
     /// at most `max_grad_norm` (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before
     /// clipping. A non-finite norm updates nothing and is an error.
-    pub fn step(&mut self, grads: &GradStore, lr: f64, max_grad_norm: Option<f64>) -> Result<f64> {
-        let norm = self.grad_norm(grads)?;
+    pub fn step_with(&mut self, grads: &[Option<Tensor>], lr: f64, max_grad_norm: Option<f64>) -> Result<f64> {
+        let norm = Self::grad_norm(grads)?;
         if !norm.is_finite() {
             return Err(TrainError::NonFinite { what: "gradient norm".into(), step: self.step });
         }
@@ -75,7 +88,7 @@ impl AdamW {
         let bias1 = 1.0 - p.beta1.powi(t);
         let bias2 = 1.0 - p.beta2.powi(t);
         for (i, var) in self.vars.iter().enumerate() {
-            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            let Some(g) = &grads[i] else { continue };
             let g = (g.to_dtype(DType::F32)? * clip)?;
             let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
             let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;

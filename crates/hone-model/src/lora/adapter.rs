@@ -83,6 +83,14 @@ impl Adapter {
         self.branches.values().flat_map(|b| [b.a.clone(), b.b.clone()]).collect()
     }
 
+    /// The trainable variables under PEFT's key names, in a fixed order.
+    pub fn named_vars(&self) -> Vec<(String, Var)> {
+        self.branches
+            .iter()
+            .flat_map(|(path, b)| [(peft_key(path, "A"), b.a.clone()), (peft_key(path, "B"), b.b.clone())])
+            .collect()
+    }
+
     /// The adapter's tensors under PEFT's key names.
     pub fn peft_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         let mut out = BTreeMap::new();

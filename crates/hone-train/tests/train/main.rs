@@ -5,6 +5,7 @@
 mod losses;
 mod optim;
 mod schedule;
+mod trainer;
 
 use candle_core::{Device, Tensor};
 

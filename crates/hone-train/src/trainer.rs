@@ -1,0 +1,296 @@
+//! The training loop shared by every method: batches in a seeded order, gradient
+//! accumulation, AdamW with clipping, a learning-rate schedule, progress events, cancellation
+//! within one step, a NaN guard, and checkpoints that a new process resumes from exactly.
+//!
+//! A checkpoint (`<dir>/checkpoint-<step>/`) holds the adapter in PEFT's layout, the
+//! optimiser's moments and `trainer_state.json`. Data order and dropout masks are functions
+//! of (seed, epoch, step), so a resumed run draws exactly what the uninterrupted run drew.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use candle_core::Tensor;
+use hone_model::lora::{Adapter, LoraContext};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+use crate::optim::{AdamW, AdamWParams};
+use crate::schedule::Schedule;
+use crate::{Result, TrainError};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub learning_rate: f64,
+    pub schedule: Schedule,
+    pub warmup_steps: u64,
+    pub epochs: usize,
+    /// Examples per forward pass.
+    pub batch_size: usize,
+    /// Forward passes per optimiser step.
+    pub gradient_accumulation_steps: usize,
+    pub max_grad_norm: Option<f64>,
+    pub weight_decay: f64,
+    pub seed: u64,
+    /// Save a checkpoint every this many optimiser steps (and always at the end).
+    pub save_steps: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            learning_rate: 2e-4,
+            schedule: Schedule::Linear,
+            warmup_steps: 0,
+            epochs: 1,
+            batch_size: 4,
+            gradient_accumulation_steps: 1,
+            max_grad_norm: Some(1.0),
+            weight_decay: 0.0,
+            seed: 42,
+            save_steps: 50,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, message: &str| Err(TrainError::Invalid { field: field.into(), message: message.into() });
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return bad("learning_rate", "must be a positive number");
+        }
+        if self.epochs == 0 {
+            return bad("epochs", "must be at least 1");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size", "must be at least 1");
+        }
+        if self.gradient_accumulation_steps == 0 {
+            return bad("gradient_accumulation_steps", "must be at least 1");
+        }
+        if self.save_steps == 0 {
+            return bad("save_steps", "must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Optimiser steps for `examples` examples.
+    pub fn total_steps(&self, examples: usize) -> u64 {
+        let batches = examples.div_ceil(self.batch_size);
+        (batches.div_ceil(self.gradient_accumulation_steps) * self.epochs) as u64
+    }
+}
+
+/// What a method computes on a batch of example indices.
+pub trait Objective {
+    /// The loss (a scalar tensor with a graph to the adapter), the metrics, and the number of
+    /// tokens it covered (for tokens/s).
+    fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> Result<(Tensor, Metrics, usize)>;
+}
+
+/// A progress event after each optimiser step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub step: u64,
+    pub total_steps: u64,
+    pub epoch: usize,
+    pub loss: f64,
+    pub learning_rate: f64,
+    pub grad_norm: f64,
+    pub tokens_per_second: f64,
+    pub eta_seconds: f64,
+    pub metrics: Metrics,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrainerState {
+    step: u64,
+    config: TrainConfig,
+    examples: usize,
+}
+
+pub const STATE_FILE: &str = "trainer_state.json";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// The newest complete checkpoint in `dir` (a folder is complete once its state file exists,
+/// which is written last).
+pub fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let step = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
+            e.path().join(STATE_FILE).is_file().then(|| (step, e.path()))
+        })
+        .max_by_key(|(step, _)| *step)
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainOutcome {
+    pub steps: u64,
+    pub resumed_from: Option<u64>,
+    pub final_checkpoint: PathBuf,
+    pub last: Option<Progress>,
+}
+
+/// The order of the examples in `epoch`: a permutation seeded by (seed, epoch).
+fn epoch_order(examples: usize, seed: u64, epoch: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..examples).collect();
+    order.shuffle(&mut StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(epoch as u64 + 1))));
+    order
+}
+
+/// Trains `adapter` with `objective` on `examples` examples, checkpointing into
+/// `checkpoint_dir`; resumes from the newest checkpoint there if one exists.
+pub fn train(
+    adapter: &Adapter,
+    objective: &mut dyn Objective,
+    examples: usize,
+    config: &TrainConfig,
+    checkpoint_dir: &Path,
+    base_model_name: &str,
+    cancel: &AtomicBool,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<TrainOutcome> {
+    config.validate()?;
+    if examples == 0 {
+        return Err(TrainError::Invalid { field: "dataset".into(), message: "has no examples".into() });
+    }
+    let total_steps = config.total_steps(examples);
+    let params = AdamWParams { lr: config.learning_rate, weight_decay: config.weight_decay, ..AdamWParams::default() };
+    let mut optimizer = AdamW::new(adapter.vars(), params)?;
+
+    let mut resumed_from = None;
+    if let Some((step, dir)) = latest_checkpoint(checkpoint_dir) {
+        let state: TrainerState = serde_json::from_slice(&std::fs::read(dir.join(STATE_FILE)).map_err(|e| TrainError::Checkpoint(e.to_string()))?)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join(STATE_FILE).display())))?;
+        if state.examples != examples || state.config != *config {
+            return Err(TrainError::Checkpoint(format!(
+                "{} was made with other data or settings; use a new checkpoint folder",
+                dir.display()
+            )));
+        }
+        restore_adapter(adapter, &dir)?;
+        optimizer.restore(&dir.join(OPTIMIZER_FILE))?;
+        resumed_from = Some(step);
+        tracing::info!(step, "resumed from checkpoint");
+    }
+
+    let batches_per_epoch = examples.div_ceil(config.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(config.gradient_accumulation_steps) as u64;
+    let mut step = resumed_from.unwrap_or(0);
+    let mut last = None;
+    let started = Instant::now();
+    let mut tokens_seen = 0usize;
+    let mut last_checkpoint = resumed_from.map(|s| checkpoint_dir.join(format!("checkpoint-{s}")));
+
+    while step < total_steps {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(TrainError::Cancelled);
+        }
+        let epoch = (step / steps_per_epoch) as usize;
+        let order = epoch_order(examples, config.seed, epoch);
+        let step_in_epoch = (step % steps_per_epoch) as usize;
+        let first_batch = step_in_epoch * config.gradient_accumulation_steps;
+        let last_batch = (first_batch + config.gradient_accumulation_steps).min(batches_per_epoch);
+        let dropout = Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(step.wrapping_mul(1_000_003))));
+        let lora = LoraContext::training(adapter, &dropout);
+
+        // The adapter's gradients summed over the micro-batches (the graphs are dropped).
+        let mut accumulated: Vec<Option<Tensor>> = vec![None; optimizer.vars().len()];
+        let mut loss_sum = 0.0;
+        let mut metrics = Metrics::default();
+        let micro = last_batch - first_batch;
+        for b in first_batch..last_batch {
+            let indices = &order[b * config.batch_size..((b + 1) * config.batch_size).min(examples)];
+            let (loss, m, tokens) = objective.loss(indices, &lora)?;
+            let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
+            if !value.is_finite() {
+                return Err(TrainError::NonFinite { what: "loss".into(), step });
+            }
+            loss_sum += value;
+            tokens_seen += tokens;
+            for (name, v) in m.0 {
+                let prev = metrics.get(&name).unwrap_or(0.0);
+                metrics.insert(&name, prev + v / micro as f64);
+            }
+            let store = (loss / micro as f64)?.backward()?;
+            for (sum, g) in accumulated.iter_mut().zip(optimizer.grads_from(&store)) {
+                *sum = match (sum.take(), g) {
+                    (Some(prev), Some(g)) => Some((prev + g)?),
+                    (prev, g) => prev.or(g),
+                };
+            }
+        }
+        let lr = config.schedule.lr(config.learning_rate, step, config.warmup_steps, total_steps);
+        let grad_norm = optimizer.step_with(&accumulated, lr, config.max_grad_norm).map_err(|e| match e {
+            TrainError::NonFinite { what, .. } => TrainError::NonFinite { what, step },
+            other => other,
+        })?;
+        step += 1;
+
+        let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+        let done = step - resumed_from.unwrap_or(0);
+        let progress = Progress {
+            step,
+            total_steps,
+            epoch,
+            loss: loss_sum / micro as f64,
+            learning_rate: lr,
+            grad_norm,
+            tokens_per_second: tokens_seen as f64 / elapsed,
+            eta_seconds: elapsed / done as f64 * (total_steps - step) as f64,
+            metrics,
+        };
+        on_progress(&progress);
+        last = Some(progress);
+        if step % config.save_steps == 0 || step == total_steps {
+            last_checkpoint = Some(save_checkpoint(adapter, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
+        }
+    }
+    Ok(TrainOutcome {
+        steps: step,
+        resumed_from,
+        final_checkpoint: last_checkpoint.expect("a run ends with a checkpoint"),
+        last,
+    })
+}
+
+fn save_checkpoint(
+    adapter: &Adapter,
+    optimizer: &AdamW,
+    dir: &Path,
+    step: u64,
+    config: &TrainConfig,
+    examples: usize,
+    base_model_name: &str,
+) -> Result<PathBuf> {
+    let folder = dir.join(format!("checkpoint-{step}"));
+    adapter.save_peft(&folder, base_model_name)?;
+    optimizer.save(&folder.join(OPTIMIZER_FILE))?;
+    // Written last: a folder without it is an unfinished checkpoint and is ignored.
+    let state = TrainerState { step, config: config.clone(), examples };
+    hone_model::files::write_atomically(&folder.join(STATE_FILE), &serde_json::to_vec_pretty(&state).expect("JSON"))?;
+    Ok(folder)
+}
+
+/// Copies a checkpoint's A and B into the adapter's variables.
+fn restore_adapter(adapter: &Adapter, dir: &Path) -> Result<()> {
+    let path = dir.join(hone_model::lora::WEIGHTS_FILE);
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+    for (key, var) in adapter.named_vars() {
+        let t = tensors.get(&key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
+        if t.dims() != var.dims() {
+            return Err(TrainError::Checkpoint(format!("{}: {key} has shape {:?}, expected {:?}", path.display(), t.dims(), var.dims())));
+        }
+        var.set(&t.to_device(var.device())?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use candle_core::Tensor;
+use hone_model::lora::{Adapter, LoraConfig, LoraContext};
+use hone_model::score::SequencePair;
+use hone_model::{DeviceInfo, LoadedModel};
+use hone_train::metrics::Metrics;
+use hone_train::sft::Sft;
+use hone_train::trainer::{latest_checkpoint, train, Objective, Progress, TrainConfig};
+use hone_train::TrainError;
+
+fn tiny_llama() -> LoadedModel {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
+}
+
+fn examples() -> Vec<SequencePair> {
+    vec![
+        SequencePair { prompt: vec![0, 10, 11, 12], completion: vec![100, 101, 102, 103, 2] },
+        SequencePair { prompt: vec![0, 20, 21], completion: vec![200, 201, 202, 2] },
+        SequencePair { prompt: vec![0, 30, 31, 32, 33], completion: vec![300, 301, 2] },
+        SequencePair { prompt: vec![0, 40], completion: vec![140, 141, 142, 143, 144, 2] },
+    ]
+}
+
+fn adapter(lm: &LoadedModel) -> Adapter {
+    let config = LoraConfig::new(8, 16.0, 0.05, &["all-linear"], false).unwrap();
+    Adapter::new("sft", config, &lm.model.linear_specs(), 7, lm.model.device()).unwrap()
+}
+
+fn config() -> TrainConfig {
+    TrainConfig { learning_rate: 1e-2, epochs: 12, batch_size: 2, gradient_accumulation_steps: 1, save_steps: 4, warmup_steps: 2, ..TrainConfig::default() }
+}
+
+fn tensors(adapter: &Adapter) -> Vec<Vec<f32>> {
+    adapter.named_vars().into_iter().map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+}
+
+#[test]
+fn sft_halves_the_completion_loss_on_a_small_set() {
+    let lm = tiny_llama();
+    let adapter = adapter(&lm);
+    let data = examples();
+    let before = Sft::evaluate(&lm.model, &data, &LoraContext::inference(Some(&adapter))).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut events: Vec<Progress> = Vec::new();
+    let outcome = train(&adapter, &mut Sft { model: &lm.model, examples: &data }, data.len(), &config(), dir.path(), "tiny-llama", &AtomicBool::new(false), |p| events.push(p.clone())).unwrap();
+    let after = Sft::evaluate(&lm.model, &data, &LoraContext::inference(Some(&adapter))).unwrap();
+    assert!(after < before / 2.0, "SFT must at least halve the completion loss: {before} → {after}");
+    assert_eq!(outcome.steps, 24, "12 epochs × 2 batches");
+    assert_eq!(events.len(), 24, "one progress event per step");
+    assert_eq!(events[0].learning_rate, 0.0, "warmup starts at 0, as transformers' schedule");
+    assert!(events.iter().all(|e| e.tokens_per_second > 0.0 && e.eta_seconds >= 0.0));
+    assert_eq!(events.last().unwrap().eta_seconds, 0.0);
+    assert_eq!(latest_checkpoint(dir.path()).unwrap().0, 24, "the last checkpoint is the end");
+    assert!(outcome.final_checkpoint.join("adapter_model.safetensors").is_file());
+}
+
+#[test]
+fn a_run_stopped_midway_resumes_to_the_same_adapter_as_an_uninterrupted_run() {
+    let lm = tiny_llama();
+    let data = examples();
+    let cfg = TrainConfig { epochs: 4, ..config() };
+
+    let whole = adapter(&lm);
+    let dir_a = tempfile::tempdir().unwrap();
+    train(&whole, &mut Sft { model: &lm.model, examples: &data }, data.len(), &cfg, dir_a.path(), "m", &AtomicBool::new(false), |_| {}).unwrap();
+
+    // Stop after step 6 (checkpoint at 4), then resume in a fresh adapter from the folder.
+    let dir_b = tempfile::tempdir().unwrap();
+    let first = adapter(&lm);
+    let cancel = AtomicBool::new(false);
+    let err = train(&first, &mut Sft { model: &lm.model, examples: &data }, data.len(), &cfg, dir_b.path(), "m", &cancel, |p| {
+        if p.step == 6 {
+            cancel.store(true, Ordering::Relaxed)
+        }
+    })
+    .unwrap_err();
+    assert!(matches!(err, TrainError::Cancelled), "cancellation stops within one step: {err}");
+    assert_eq!(latest_checkpoint(dir_b.path()).unwrap().0, 4);
+    let resumed = adapter(&lm);
+    let outcome = train(&resumed, &mut Sft { model: &lm.model, examples: &data }, data.len(), &cfg, dir_b.path(), "m", &AtomicBool::new(false), |_| {}).unwrap();
+    assert_eq!(outcome.resumed_from, Some(4));
+    let (a, b) = (tensors(&whole), tensors(&resumed));
+    let diff = a.iter().zip(&b).flat_map(|(x, y)| x.iter().zip(y).map(|(p, q)| (p - q).abs())).fold(0f32, f32::max);
+    assert!(diff <= 1e-5, "resumed adapter differs from the uninterrupted one by {diff}");
+}
+
+struct Exploding<'a> {
+    inner: Sft<'a>,
+    calls: usize,
+}
+
+impl Objective for Exploding<'_> {
+    fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> hone_train::Result<(Tensor, Metrics, usize)> {
+        self.calls += 1;
+        let (loss, m, n) = self.inner.loss(batch, lora)?;
+        Ok(if self.calls > 5 { ((loss * f64::NAN)?, m, n) } else { (loss, m, n) })
+    }
+}
+
+#[test]
+fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
+    let lm = tiny_llama();
+    let data = examples();
+    let adapter = adapter(&lm);
+    let dir = tempfile::tempdir().unwrap();
+    let mut objective = Exploding { inner: Sft { model: &lm.model, examples: &data }, calls: 0 };
+    let err = train(&adapter, &mut objective, data.len(), &config(), dir.path(), "m", &AtomicBool::new(false), |_| {}).unwrap_err();
+    assert!(matches!(err, TrainError::NonFinite { step: 5, .. }), "the error says which step: {err}");
+    assert!(err.to_string().contains("last good checkpoint"), "{err}");
+    assert_eq!(latest_checkpoint(dir.path()).unwrap().0, 4, "the checkpoint before the NaN is kept");
+}
+
+#[test]
+fn bad_settings_and_a_foreign_checkpoint_are_refused() {
+    let lm = tiny_llama();
+    let data = examples();
+    let adapter = adapter(&lm);
+    let dir = tempfile::tempdir().unwrap();
+    let err = train(&adapter, &mut Sft { model: &lm.model, examples: &data }, data.len(), &TrainConfig { batch_size: 0, ..config() }, dir.path(), "m", &AtomicBool::new(false), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("batch_size"), "{err}");
+    let short = TrainConfig { epochs: 2, ..config() };
+    train(&adapter, &mut Sft { model: &lm.model, examples: &data }, data.len(), &short, dir.path(), "m", &AtomicBool::new(false), |_| {}).unwrap();
+    let err = train(&adapter, &mut Sft { model: &lm.model, examples: &data[..3] }, 3, &short, dir.path(), "m", &AtomicBool::new(false), |_| {}).unwrap_err();
+    assert!(err.to_string().contains("other data or settings"), "{err}");
+}
