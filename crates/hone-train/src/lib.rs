@@ -5,6 +5,7 @@ mod error;
 pub mod losses;
 pub mod metrics;
 pub mod optim;
+pub mod preference;
 pub mod schedule;
 pub mod sft;
 pub mod trainer;

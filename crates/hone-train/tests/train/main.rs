@@ -4,6 +4,7 @@
 
 mod losses;
 mod optim;
+mod preference;
 mod schedule;
 mod trainer;
 
