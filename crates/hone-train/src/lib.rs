@@ -6,6 +6,7 @@ pub mod losses;
 pub mod metrics;
 pub mod optim;
 pub mod preference;
+pub mod reward;
 pub mod schedule;
 pub mod sft;
 pub mod trainer;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use candle_core::Tensor;
+use candle_core::{Tensor, Var};
 use hone_model::lora::{Adapter, LoraContext};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -90,6 +90,12 @@ pub trait Objective {
     /// The loss (a scalar tensor with a graph to the adapter), the metrics, and the number of
     /// tokens it covered (for tokens/s).
     fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> Result<(Tensor, Metrics, usize)>;
+
+    /// Trainable variables beyond the adapter's (a reward model's score head), by name; they
+    /// are optimised and checkpointed with it.
+    fn extra_vars(&self) -> Vec<(String, Var)> {
+        Vec::new()
+    }
 }
 
 /// A progress event after each optimiser step.
@@ -115,6 +121,8 @@ struct TrainerState {
 
 pub const STATE_FILE: &str = "trainer_state.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The objective's own trainable tensors (e.g. a reward model's `score.weight`).
+pub const EXTRA_FILE: &str = "extra.safetensors";
 
 /// The newest complete checkpoint in `dir` (a folder is complete once its state file exists,
 /// which is written last).
@@ -164,7 +172,10 @@ pub fn train(
     }
     let total_steps = config.total_steps(examples);
     let params = AdamWParams { lr: config.learning_rate, weight_decay: config.weight_decay, ..AdamWParams::default() };
-    let mut optimizer = AdamW::new(adapter.vars(), params)?;
+    let extra = objective.extra_vars();
+    let mut vars = adapter.vars();
+    vars.extend(extra.iter().map(|(_, v)| v.clone()));
+    let mut optimizer = AdamW::new(vars, params)?;
 
     let mut resumed_from = None;
     if let Some((step, dir)) = latest_checkpoint(checkpoint_dir) {
@@ -177,6 +188,7 @@ pub fn train(
             )));
         }
         restore_adapter(adapter, &dir)?;
+        restore_extra(&extra, &dir)?;
         optimizer.restore(&dir.join(OPTIMIZER_FILE))?;
         resumed_from = Some(step);
         tracing::info!(step, "resumed from checkpoint");
@@ -251,7 +263,7 @@ pub fn train(
         on_progress(&progress);
         last = Some(progress);
         if step % config.save_steps == 0 || step == total_steps {
-            last_checkpoint = Some(save_checkpoint(adapter, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
+            last_checkpoint = Some(save_checkpoint(adapter, &extra, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
         }
     }
     Ok(TrainOutcome {
@@ -262,8 +274,10 @@ pub fn train(
     })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn save_checkpoint(
     adapter: &Adapter,
+    extra: &[(String, Var)],
     optimizer: &AdamW,
     dir: &Path,
     step: u64,
@@ -273,6 +287,9 @@ fn save_checkpoint(
 ) -> Result<PathBuf> {
     let folder = dir.join(format!("checkpoint-{step}"));
     adapter.save_peft(&folder, base_model_name)?;
+    if !extra.is_empty() {
+        save_vars(extra, &folder.join(EXTRA_FILE))?;
+    }
     optimizer.save(&folder.join(OPTIMIZER_FILE))?;
     // Written last: a folder without it is an unfinished checkpoint and is ignored.
     let state = TrainerState { step, config: config.clone(), examples };
@@ -290,6 +307,30 @@ fn restore_adapter(adapter: &Adapter, dir: &Path) -> Result<()> {
         if t.dims() != var.dims() {
             return Err(TrainError::Checkpoint(format!("{}: {key} has shape {:?}, expected {:?}", path.display(), t.dims(), var.dims())));
         }
+        var.set(&t.to_device(var.device())?)?;
+    }
+    Ok(())
+}
+
+/// Writes named variables as safetensors, atomically.
+pub fn save_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
+    let tensors = vars
+        .iter()
+        .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&candle_core::Device::Cpu)?)))
+        .collect::<Result<Vec<(String, Tensor)>>>()?;
+    hone_model::tiny::write_weights(path, &tensors)?;
+    Ok(())
+}
+
+fn restore_extra(extra: &[(String, Var)], dir: &Path) -> Result<()> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let path = dir.join(EXTRA_FILE);
+    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
+    for (key, var) in extra {
+        let t = tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
         var.set(&t.to_device(var.device())?)?;
     }
     Ok(())

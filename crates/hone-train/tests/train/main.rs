@@ -5,6 +5,7 @@
 mod losses;
 mod optim;
 mod preference;
+mod reward;
 mod schedule;
 mod trainer;
 
