@@ -64,8 +64,32 @@ impl CompletionLogprobs {
     }
 }
 
+/// What one forward pass over prompt + completion gives, per completion token, padded to
+/// `[batch, longest completion]`.
+#[derive(Debug, Clone)]
+pub struct CompletionOutputs {
+    pub logprobs: CompletionLogprobs,
+    /// The final hidden state at each position that predicts a completion token
+    /// `[batch, longest, hidden]` (a value head reads it), when asked for.
+    pub hidden: Option<Tensor>,
+    /// The entropy of the next-token distribution at those positions, when asked for.
+    pub entropy: Option<Tensor>,
+}
+
 /// Log-probs of every completion token given what precedes it.
 pub fn completion_logprobs(model: &Model, batch: &[SequencePair], lora: &LoraContext) -> Result<CompletionLogprobs> {
+    Ok(completion_outputs(model, batch, lora, false, false)?.logprobs)
+}
+
+/// Log-probs of every completion token, and optionally the hidden states and entropies at the
+/// positions that predict them.
+pub fn completion_outputs(
+    model: &Model,
+    batch: &[SequencePair],
+    lora: &LoraContext,
+    want_hidden: bool,
+    want_entropy: bool,
+) -> Result<CompletionOutputs> {
     if batch.is_empty() {
         return Err(ModelError::invalid("batch", "is empty"));
     }
@@ -98,16 +122,16 @@ pub fn completion_logprobs(model: &Model, batch: &[SequencePair], lora: &LoraCon
     let n = positions.len();
     let input = Tensor::from_vec(ids, (b, seq), device)?;
     let hidden = model.hidden_states(&input, 0, None, lora)?;
-    let hidden = hidden.reshape((b * seq, hidden.dim(2)?))?.index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
+    let hidden_size = hidden.dim(2)?;
+    let hidden = hidden.reshape((b * seq, hidden_size))?.index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
     let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
     // log p(target) = logit[target] − logsumexp(logits); the max shift carries no gradient.
     let max = logits.max_keepdim(D::Minus1)?.detach();
     let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
     let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
-    let flat = (picked - lse)?.squeeze(1)?;
+    let flat = (picked - &lse)?.squeeze(1)?;
 
-    // Back to [batch, longest], padding from a zero appended at index n.
-    let padded = Tensor::cat(&[&flat, &Tensor::zeros(1, DType::F32, device)?], 0)?;
+    // Back to [batch, longest], padding from a zero row appended at index n.
     let mut index = Vec::with_capacity(b * longest);
     let mut mask = Vec::with_capacity(b * longest);
     let mut start = 0;
@@ -119,11 +143,28 @@ pub fn completion_logprobs(model: &Model, batch: &[SequencePair], lora: &LoraCon
         }
         start += c;
     }
-    let per_token = padded.index_select(&Tensor::new(index.as_slice(), device)?, 0)?.reshape((b, longest))?;
-    Ok(CompletionLogprobs {
-        per_token,
-        mask: Tensor::from_vec(mask, (b, longest), device)?,
-        lengths: batch.iter().map(|p| p.completion.len()).collect(),
+    let index = Tensor::new(index.as_slice(), device)?;
+    let pad = |flat: &Tensor| -> Result<Tensor> {
+        let zero = flat.narrow(0, 0, 1)?.zeros_like()?;
+        Ok(Tensor::cat(&[flat, &zero], 0)?.index_select(&index, 0)?)
+    };
+    let per_token = pad(&flat)?.reshape((b, longest))?;
+    let entropy = if want_entropy {
+        let logp = logits.detach().broadcast_sub(&lse.detach())?;
+        let h = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
+        Some(pad(&h)?.reshape((b, longest))?)
+    } else {
+        None
+    };
+    let hidden = if want_hidden { Some(pad(&hidden)?.reshape((b, longest, hidden_size))?) } else { None };
+    Ok(CompletionOutputs {
+        logprobs: CompletionLogprobs {
+            per_token,
+            mask: Tensor::from_vec(mask, (b, longest), device)?,
+            lengths: batch.iter().map(|p| p.completion.len()).collect(),
+        },
+        hidden,
+        entropy,
     })
 }
 

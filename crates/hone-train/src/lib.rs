@@ -5,6 +5,7 @@ mod error;
 pub mod losses;
 pub mod metrics;
 pub mod optim;
+pub mod ppo;
 pub mod preference;
 pub mod reward;
 pub mod schedule;

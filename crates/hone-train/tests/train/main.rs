@@ -4,6 +4,7 @@
 
 mod losses;
 mod optim;
+mod ppo;
 mod preference;
 mod reward;
 mod schedule;
