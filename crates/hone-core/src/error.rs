@@ -21,6 +21,10 @@ pub enum CoreError {
     Io { path: PathBuf, error: std::io::Error },
     #[error(transparent)]
     Store(StoreError),
+    #[error(transparent)]
+    Model(#[from] hone_model::ModelError),
+    #[error(transparent)]
+    Train(#[from] hone_train::TrainError),
 }
 
 impl CoreError {
@@ -42,12 +46,17 @@ impl CoreError {
             CoreError::Import(_) => "bad_import",
             CoreError::Io { .. } => "io",
             CoreError::Store(_) => "store",
+            CoreError::Model(_) => "model",
+            CoreError::Train(hone_train::TrainError::Cancelled) => "cancelled",
+            CoreError::Train(_) => "training",
         }
     }
 
     /// Whether the user's input is at fault (as opposed to the machine or a bug).
     pub fn is_bad_input(&self) -> bool {
         matches!(self, CoreError::Invalid { .. } | CoreError::NotFound { .. } | CoreError::Duplicate { .. } | CoreError::Import(_))
+            || matches!(self, CoreError::Model(e) if !matches!(e, hone_model::ModelError::Candle(_)))
+            || matches!(self, CoreError::Train(hone_train::TrainError::Invalid { .. }))
     }
 }
 

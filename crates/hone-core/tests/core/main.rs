@@ -6,6 +6,7 @@ mod content;
 mod dataset;
 mod export;
 mod feedback;
+mod finetune;
 mod import;
 mod projects;
 mod queue;

@@ -70,6 +70,19 @@ impl Adapter {
         Ok(Self { name: name.into(), config, branches })
     }
 
+    /// A copy with its own variables (a frozen reference: the SFT stage's result that DPO
+    /// then measures against).
+    pub fn duplicate(&self, name: &str) -> Result<Self> {
+        let mut branches = BTreeMap::new();
+        for (path, b) in &self.branches {
+            branches.insert(
+                path.clone(),
+                Branch { a: Var::from_tensor(&b.a.as_tensor().copy()?)?, b: Var::from_tensor(&b.b.as_tensor().copy()?)? },
+            );
+        }
+        Ok(Self { name: name.into(), config: self.config.clone(), branches })
+    }
+
     pub fn branch(&self, path: &str) -> Option<&Branch> {
         self.branches.get(path)
     }

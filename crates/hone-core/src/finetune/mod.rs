@@ -1,0 +1,13 @@
+//! One-click fine-tuning: a recipe turns a frozen dataset snapshot into a new, tracked model
+//! version (a LoRA adapter with its lineage, data, hyper-parameters, curves and files).
+//!
+//! - [`recipe`]: what to train and how, and the `auto` plan from what the feedback holds.
+//! - [`tokens`]: training rows → token sequences for a given model (chat template or raw).
+//! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
+
+pub mod recipe;
+mod run;
+pub mod tokens;
+
+pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
+pub use run::{FineTuneEvent, FineTuneOutcome};

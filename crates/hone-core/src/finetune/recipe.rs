@@ -1,0 +1,157 @@
+//! Recipes and plans.
+
+use std::path::PathBuf;
+
+use hone_model::lora::{LoraConfig, ALL_LINEAR};
+use hone_train::losses::DpoLossType;
+use hone_train::trainer::TrainConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::{SnapshotFilter, TrainingData};
+use crate::{CoreError, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// From what the feedback holds: SFT on demonstrations and edits, then DPO on the pairs;
+    /// KTO when there are unpaired verdicts but no pairs.
+    Auto,
+    Sft,
+    Dpo,
+    Kto,
+}
+
+impl std::str::FromStr for Method {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "sft" => Ok(Self::Sft),
+            "dpo" => Ok(Self::Dpo),
+            "kto" => Ok(Self::Kto),
+            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo or kto (rm and ppo: see `hone train --help`)")),
+        }
+    }
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Sft => "sft",
+            Method::Dpo => "dpo",
+            Method::Kto => "kto",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoraSpec {
+    pub r: usize,
+    pub alpha: f64,
+    pub dropout: f64,
+    pub target_modules: Vec<String>,
+    pub use_rslora: bool,
+}
+
+impl Default for LoraSpec {
+    fn default() -> Self {
+        Self { r: 16, alpha: 32.0, dropout: 0.05, target_modules: ALL_LINEAR.map(String::from).to_vec(), use_rslora: false }
+    }
+}
+
+impl LoraSpec {
+    pub fn config(&self) -> Result<LoraConfig> {
+        let targets: Vec<&str> = self.target_modules.iter().map(String::as_str).collect();
+        LoraConfig::new(self.r, self.alpha, self.dropout, &targets, self.use_rslora).map_err(|e| CoreError::invalid("lora", e.to_string()))
+    }
+}
+
+/// Everything a fine-tune needs. Serialised into its job, so an interrupted job resumes with
+/// exactly the same recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recipe {
+    pub method: Method,
+    /// The base model's Hugging Face folder.
+    pub model_dir: PathBuf,
+    /// Continue from this version's adapter (which is then also the DPO/KTO reference).
+    pub parent_version: Option<i64>,
+    pub lora: LoraSpec,
+    pub sft: TrainConfig,
+    pub preference: TrainConfig,
+    pub beta: f64,
+    pub dpo_loss: DpoLossType,
+    pub label_smoothing: f64,
+    pub filter: SnapshotFilter,
+    /// Defaults to v1, v2, … in the project.
+    pub version_name: Option<String>,
+}
+
+impl Recipe {
+    /// TRL-like defaults for a small model on a laptop.
+    pub fn new(method: Method, model_dir: PathBuf) -> Self {
+        Self {
+            method,
+            model_dir,
+            parent_version: None,
+            lora: LoraSpec::default(),
+            sft: TrainConfig { learning_rate: 2e-4, epochs: 3, batch_size: 4, ..TrainConfig::default() },
+            preference: TrainConfig { learning_rate: 5e-5, epochs: 1, batch_size: 4, ..TrainConfig::default() },
+            beta: 0.1,
+            dpo_loss: DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+            filter: SnapshotFilter::default(),
+            version_name: None,
+        }
+    }
+
+    /// The stages this recipe runs on `data`, in order.
+    pub fn stages(&self, data: &TrainingData) -> Vec<Method> {
+        match self.method {
+            Method::Auto => {
+                let mut stages = Vec::new();
+                if !data.sft.is_empty() {
+                    stages.push(Method::Sft);
+                }
+                if !data.preferences.is_empty() {
+                    stages.push(Method::Dpo);
+                } else if !data.kto.is_empty() {
+                    stages.push(Method::Kto);
+                }
+                stages
+            }
+            m => vec![m],
+        }
+    }
+}
+
+/// One stage of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanStage {
+    pub method: Method,
+    pub examples: usize,
+    pub steps: u64,
+    pub tokens: usize,
+    /// A rough estimate from the model's size and this machine class (see `estimate`).
+    pub estimated_seconds: f64,
+}
+
+/// What a fine-tune will do, shown before it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub stages: Vec<PlanStage>,
+    pub parameters: usize,
+    pub trainable_parameters: usize,
+    /// Weights (f32), adapter and optimiser state, and activations of one batch, in MiB.
+    pub estimated_memory_mib: f64,
+    /// Rows the snapshot holds that no stage uses (e.g. KTO rows when there are pairs).
+    pub unused_rows: usize,
+    pub notes: Vec<String>,
+}
+
+/// Seconds for `tokens` training tokens of a model of `parameters`: a LoRA step costs about
+/// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P), at the
+/// ~100 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
+pub fn estimate_seconds(parameters: usize, tokens: usize) -> f64 {
+    4.0 * parameters as f64 * tokens as f64 / 100e9
+}

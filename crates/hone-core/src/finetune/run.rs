@@ -1,0 +1,341 @@
+//! Running a fine-tune as a job: the snapshot is frozen first, the stages run on a blocking
+//! thread (training is CPU-bound), progress comes back over a channel and is written as the
+//! job's progress and metric curves, and the result becomes a model version.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use hone_model::device::{select, DeviceChoice};
+use hone_model::lora::Adapter;
+use hone_model::LoadedModel;
+use hone_store::jobs::{self, MetricPoint};
+use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
+use hone_store::JobState;
+use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
+use hone_train::sft::Sft;
+use hone_train::trainer::{train, Progress, TrainConfig};
+use hone_train::{Metrics, TrainError};
+use serde::{Deserialize, Serialize};
+
+use super::recipe::{estimate_seconds, Method, Plan, PlanStage, Recipe};
+use super::tokens::{tokenize, TokenizedData};
+use crate::dataset::TrainingData;
+use crate::{CoreError, Hone, Result};
+
+/// What a running fine-tune reports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum FineTuneEvent {
+    Planned { plan: Plan },
+    StageStarted { index: usize, method: Method, examples: usize, steps: u64 },
+    Progress { method: Method, progress: Progress },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FineTuneOutcome {
+    pub job_id: i64,
+    pub version: ModelVersion,
+    pub plan: Plan,
+}
+
+/// The job's parameters: the recipe and the snapshot it trains on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct JobParams {
+    recipe: Recipe,
+    snapshot_id: i64,
+}
+
+fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &LoadedModel) -> Plan {
+    let parameters = lm.model.config().parameter_count();
+    let mut stages = Vec::new();
+    let mut used_rows = 0;
+    for method in recipe.stages(data) {
+        let (examples, tokens_per_epoch, config) = match method {
+            Method::Sft => (tokens.sft.len(), tokens.sft.iter().map(|p| p.prompt.len() + p.completion.len()).sum::<usize>(), &recipe.sft),
+            Method::Dpo => (
+                tokens.pairs.len(),
+                tokens.pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum(),
+                &recipe.preference,
+            ),
+            Method::Kto => (tokens.kto.len(), tokens.kto.iter().map(|e| 2 * (e.prompt.len() + e.completion.len())).sum(), &recipe.preference),
+            Method::Auto => unreachable!("auto expands into stages"),
+        };
+        used_rows += match method {
+            Method::Sft => data.sft.len(),
+            Method::Dpo => data.preferences.len(),
+            _ => data.kto.len(),
+        };
+        let total_tokens = tokens_per_epoch * config.epochs;
+        stages.push(PlanStage {
+            method,
+            examples,
+            steps: if examples == 0 { 0 } else { config.total_steps(examples) },
+            tokens: total_tokens,
+            estimated_seconds: estimate_seconds(parameters, total_tokens),
+        });
+    }
+    let r = recipe.lora.r;
+    let trainable: usize = lm
+        .model
+        .linear_specs()
+        .iter()
+        .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
+        .map(|s| r * (s.in_dim + s.out_dim))
+        .sum();
+    let c = lm.model.config();
+    let batch = recipe.sft.batch_size.max(2 * recipe.preference.batch_size);
+    let seq = tokens.sft.iter().map(|p| p.prompt.len() + p.completion.len()).chain(tokens.pairs.iter().map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len()))).max().unwrap_or(0);
+    // Activations kept for backward: roughly 20 floats per hidden unit per token per layer.
+    let activations = (batch * seq * c.hidden_size * c.num_hidden_layers * 20 * 4) as f64;
+    let memory = (parameters * 4 + trainable * 4 * 4) as f64 + activations;
+    let mut notes = Vec::new();
+    if tokens.too_long > 0 {
+        notes.push(format!("{} row(s) are longer than the model's context and are left out", tokens.too_long));
+    }
+    if stages.is_empty() {
+        notes.push("the snapshot holds no data this recipe can train on".into());
+    }
+    Plan {
+        stages,
+        parameters,
+        trainable_parameters: trainable,
+        estimated_memory_mib: memory / (1024.0 * 1024.0),
+        unused_rows: data.preferences.len() + data.sft.len() + data.kto.len() - used_rows,
+        notes,
+    }
+}
+
+fn load_model(dir: &Path) -> Result<LoadedModel> {
+    let device = select(DeviceChoice::Auto)?;
+    Ok(LoadedModel::load(dir, device)?)
+}
+
+fn validate(recipe: &Recipe) -> Result<()> {
+    recipe.lora.config()?;
+    for (field, config) in [("sft", &recipe.sft), ("preference", &recipe.preference)] {
+        config.validate().map_err(|e| CoreError::invalid(format!("recipe.{field}"), e.to_string()))?;
+    }
+    if !(recipe.beta > 0.0) {
+        return Err(CoreError::invalid("recipe.beta", "must be positive"));
+    }
+    Ok(())
+}
+
+impl Hone {
+    /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
+    pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
+        validate(recipe)?;
+        let data = self.training_data(project_id, &recipe.filter).await?;
+        let dir = recipe.model_dir.clone();
+        let recipe = recipe.clone();
+        tokio::task::spawn_blocking(move || {
+            let lm = load_model(&dir)?;
+            let tokens = tokenize(&lm, &data)?;
+            Ok(plan_for(&recipe, &data, &tokens, &lm))
+        })
+        .await
+        .expect("the planning thread does not panic")
+    }
+
+    /// Freezes a snapshot, trains the recipe's stages and records the new version.
+    pub async fn fine_tune(
+        &self,
+        project_id: i64,
+        recipe: &Recipe,
+        cancel: Arc<AtomicBool>,
+        on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<FineTuneOutcome> {
+        validate(recipe)?;
+        if !recipe.model_dir.join("config.json").is_file() {
+            return Err(CoreError::invalid("recipe.model_dir", format!("{} is not a model folder", recipe.model_dir.display())));
+        }
+        let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
+        let params = JobParams { recipe: recipe.clone(), snapshot_id: snapshot.id };
+        let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;
+        self.run_job(job.id, project_id, params, cancel, on_event).await
+    }
+
+    /// Runs an interrupted, failed or cancelled fine-tune again; it continues from the last
+    /// checkpoint of the stage it was in, on the same snapshot.
+    pub async fn resume_fine_tune(&self, job_id: i64, cancel: Arc<AtomicBool>, on_event: impl FnMut(&FineTuneEvent) + Send) -> Result<FineTuneOutcome> {
+        let job = jobs::get(&mut *self.store().conn().await?, job_id).await?;
+        if job.kind != "fine_tune" {
+            return Err(CoreError::invalid("job", format!("job {job_id} is a {} job, not a fine-tune", job.kind)));
+        }
+        if job.state == JobState::Succeeded {
+            return Err(CoreError::invalid("job", format!("job {job_id} already succeeded")));
+        }
+        let params: JobParams = serde_json::from_value(job.params).map_err(|e| CoreError::invalid("job.params", e.to_string()))?;
+        let project_id = job.project_id.ok_or_else(|| CoreError::invalid("job", "has no project"))?;
+        self.run_job(job_id, project_id, params, cancel, on_event).await
+    }
+
+    async fn run_job(
+        &self,
+        job_id: i64,
+        project_id: i64,
+        params: JobParams,
+        cancel: Arc<AtomicBool>,
+        mut on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<FineTuneOutcome> {
+        let (_, data) = self.snapshot_data(params.snapshot_id).await?;
+        let parent = match params.recipe.parent_version {
+            Some(id) => Some(models::get_version(&mut *self.store().conn().await?, id).await?),
+            None => None,
+        };
+        let parent_dir = parent.as_ref().and_then(|v| v.adapter_dir.as_ref()).map(|d| self.dir().join(d));
+        jobs::update(&mut *self.store().conn().await?, job_id, JobState::Running, 0.0, "loading the model").await?;
+
+        let job_dir = self.dir().join("jobs").join(job_id.to_string());
+        let version_name = match &params.recipe.version_name {
+            Some(name) => name.clone(),
+            None => format!("v{}", models::list_versions(&mut *self.store().conn().await?, project_id).await?.len() + 1),
+        };
+        let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
+        let adapter_dir = self.dir().join(&adapter_rel);
+
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
+        let recipe = params.recipe.clone();
+        let worker = tokio::task::spawn_blocking(move || -> Result<(Plan, Vec<(Method, Metrics)>, Vec<VersionFile>)> {
+            let lm = load_model(&recipe.model_dir)?;
+            let tokens = tokenize(&lm, &data)?;
+            let plan = plan_for(&recipe, &data, &tokens, &lm);
+            let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
+            if plan.stages.iter().all(|s| s.examples == 0) {
+                return Err(CoreError::invalid("snapshot", "holds no examples for this recipe"));
+            }
+            let specs = lm.model.linear_specs();
+            let device = lm.model.device().clone();
+            let adapter = match &parent_dir {
+                Some(dir) => Adapter::load_peft("policy", dir, &specs, &device)?,
+                None => Adapter::new("policy", recipe.lora.config()?, &specs, recipe.sft.seed, &device)?,
+            };
+            // The reference of preference stages: the parent adapter, or after an SFT stage
+            // the SFT result, else the base model.
+            let mut reference: Option<Adapter> = match &parent_dir {
+                Some(_) => Some(adapter.duplicate("reference")?),
+                None => None,
+            };
+            let base_name = recipe.model_dir.display().to_string();
+            let mut finals = Vec::new();
+            for (index, stage) in plan.stages.iter().enumerate() {
+                if stage.examples == 0 {
+                    continue;
+                }
+                let _ = tx.send(FineTuneEvent::StageStarted { index, method: stage.method, examples: stage.examples, steps: stage.steps });
+                let dir = job_dir.join(format!("{index}-{}", stage.method.as_str()));
+                let method = stage.method;
+                let report = |p: &Progress| {
+                    let _ = tx.send(FineTuneEvent::Progress { method, progress: p.clone() });
+                };
+                let run = |objective: &mut dyn hone_train::trainer::Objective, config: &TrainConfig| {
+                    train(&adapter, objective, stage.examples, config, &dir, &base_name, &cancel, report)
+                };
+                let outcome = match method {
+                    Method::Sft => run(&mut Sft { model: &lm.model, examples: &tokens.sft }, &recipe.sft)?,
+                    Method::Dpo => {
+                        let settings = DpoSettings { beta: recipe.beta, loss_type: recipe.dpo_loss, label_smoothing: recipe.label_smoothing };
+                        run(&mut Dpo::new(&lm.model, &tokens.pairs, reference.as_ref(), settings)?, &recipe.preference)?
+                    }
+                    Method::Kto => {
+                        let settings = KtoSettings { beta: recipe.beta, ..KtoSettings::default() };
+                        run(&mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?, &recipe.preference)?
+                    }
+                    Method::Auto => unreachable!("auto expands into stages"),
+                };
+                finals.push((method, outcome.last.map(|p| p.metrics).unwrap_or_default()));
+                if method == Method::Sft {
+                    reference = Some(adapter.duplicate("reference")?);
+                }
+            }
+            let written = adapter.save_peft(&adapter_dir, &base_name)?;
+            let files = written.into_iter().map(|f| VersionFile { path: f.name, sha256: f.sha256, bytes: f.bytes as i64 }).collect();
+            Ok((plan, finals, files))
+        });
+
+        let mut plan_steps = 0u64;
+        let mut done_before_stage = 0u64;
+        let mut stage_steps = 0u64;
+        while let Some(event) = rx.recv().await {
+            match &event {
+                FineTuneEvent::Planned { plan } => plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1),
+                FineTuneEvent::StageStarted { steps, .. } => {
+                    done_before_stage += stage_steps;
+                    stage_steps = *steps;
+                }
+                FineTuneEvent::Progress { method, progress } => {
+                    let mut points = vec![
+                        MetricPoint { name: format!("{}/loss", method.as_str()), step: progress.step as i64, value: progress.loss },
+                        MetricPoint { name: format!("{}/learning_rate", method.as_str()), step: progress.step as i64, value: progress.learning_rate },
+                    ];
+                    points.extend(progress.metrics.0.iter().filter(|(k, _)| k != "loss").map(|(k, v)| MetricPoint {
+                        name: format!("{}/{k}", method.as_str()),
+                        step: progress.step as i64,
+                        value: *v,
+                    }));
+                    let mut conn = self.store().conn().await?;
+                    jobs::record_metrics(&mut conn, job_id, &points).await?;
+                    let fraction = (done_before_stage + progress.step) as f64 / plan_steps as f64;
+                    let message = format!("{} step {}/{}, loss {:.4}", method.as_str(), progress.step, progress.total_steps, progress.loss);
+                    jobs::update(&mut conn, job_id, JobState::Running, fraction.min(1.0), &message).await?;
+                }
+            }
+            on_event(&event);
+        }
+        let result = worker.await.expect("the training thread does not panic");
+        let (plan, finals, files) = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                let state = if matches!(e, CoreError::Train(TrainError::Cancelled)) { JobState::Cancelled } else { JobState::Failed };
+                jobs::finish(&mut *self.store().conn().await?, job_id, state, None, Some(&e.to_string())).await?;
+                return Err(e);
+            }
+        };
+
+        let mut tx = self.store().begin().await?;
+        let base = base_model_for(&mut tx, &params.recipe.model_dir).await?;
+        let methods: Vec<&str> = finals.iter().map(|(m, _)| m.as_str()).collect();
+        let metrics: serde_json::Map<String, serde_json::Value> = finals
+            .iter()
+            .flat_map(|(m, metrics)| metrics.0.iter().map(move |(k, v)| (format!("{}/{k}", m.as_str()), serde_json::json!(v))))
+            .collect();
+        let version = models::insert_version(
+            &mut tx,
+            &NewModelVersion {
+                project_id,
+                name: version_name,
+                parent_id: params.recipe.parent_version,
+                base_model_id: base,
+                method: methods.join("+"),
+                hyperparams: serde_json::to_value(&params.recipe).expect("JSON"),
+                snapshot_id: Some(params.snapshot_id),
+                metrics: serde_json::Value::Object(metrics),
+                adapter_dir: Some(adapter_rel.display().to_string()),
+                job_id: Some(job_id),
+                files,
+            },
+        )
+        .await?;
+        jobs::finish(&mut tx, job_id, JobState::Succeeded, Some(&serde_json::json!({ "version_id": version.id })), None).await?;
+        tx.commit().await?;
+        Ok(FineTuneOutcome { job_id, version, plan })
+    }
+}
+
+/// The base model registered for this folder, registering it on first use.
+async fn base_model_for(conn: &mut hone_store::SqliteConnection, dir: &Path) -> Result<i64> {
+    let location = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()).display().to_string();
+    if let Some(existing) = models::list_bases(conn).await?.into_iter().find(|b| b.location == location) {
+        return Ok(existing.id);
+    }
+    let config: serde_json::Value = std::fs::read(dir.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(serde_json::json!({}));
+    let architecture = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("").to_owned();
+    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    let taken = models::list_bases(conn).await?.iter().any(|b| b.name == folder);
+    let name = if taken { format!("{folder} ({location})") } else { folder };
+    Ok(models::insert_base(conn, &NewBaseModel { name, location, architecture, sha256: None, config }).await?.id)
+}

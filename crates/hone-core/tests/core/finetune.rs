@@ -1,0 +1,131 @@
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hone_core::feedback::FeedbackKind;
+use hone_core::finetune::{FineTuneEvent, Method, Recipe};
+use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
+use hone_core::store::{jobs, models};
+use hone_core::{Choice, CoreError, JobState};
+
+use crate::{compare, judge, open, project, prompt_with, Ws};
+
+/// A project with demonstrations and comparisons, and a tiny model folder.
+async fn setup() -> (Ws, i64, std::path::PathBuf) {
+    let ws = open().await;
+    let p = project(&ws, "support").await;
+    for i in 0..4 {
+        let (prompt, r) = prompt_with(&ws, p, &format!("How do I reset password {i}?"), &["Open settings.", "No idea."]).await;
+        judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+        judge(&ws, p, "alice", FeedbackKind::Demonstration { prompt_id: prompt, text: format!("Open settings, then account {i}.") }).await;
+    }
+    let model = ws.dir.path().join("tiny-model");
+    write_tiny_model(TinyArch::Llama, TinySize::default(), &model, 0).unwrap();
+    (ws, p, model)
+}
+
+fn small(recipe: &mut Recipe) {
+    recipe.lora.r = 4;
+    recipe.sft.epochs = 2;
+    recipe.sft.batch_size = 2;
+    recipe.sft.save_steps = 2;
+    recipe.preference.epochs = 2;
+    recipe.preference.batch_size = 2;
+    recipe.preference.save_steps = 2;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_plans_sft_then_dpo_and_records_a_version_with_its_lineage() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Auto, model.clone());
+    small(&mut recipe);
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let methods: Vec<Method> = plan.stages.iter().map(|s| s.method).collect();
+    assert_eq!(methods, vec![Method::Sft, Method::Dpo], "demonstrations then pairs");
+    assert_eq!((plan.stages[0].examples, plan.stages[1].examples), (4, 4));
+    assert_eq!(plan.stages[0].steps, 4, "4 examples / batch 2 × 2 epochs");
+    assert!(plan.estimated_memory_mib > 0.0 && plan.stages.iter().all(|s| s.estimated_seconds > 0.0));
+
+    let mut events = Vec::new();
+    let outcome = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |e| events.push(e.clone())).await.unwrap();
+    let v = &outcome.version;
+    assert_eq!(v.name, "v1");
+    assert_eq!(v.method, "sft+dpo");
+    assert!(v.snapshot_id.is_some() && v.job_id == Some(outcome.job_id));
+    assert!(v.metrics.get("dpo/rewards/accuracies").is_some(), "final DPO metrics are kept: {}", v.metrics);
+    let names: Vec<&str> = v.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(names, ["adapter_config.json", "adapter_model.safetensors"]);
+    let dir = ws.dir.path().join(v.adapter_dir.as_ref().unwrap());
+    for f in &v.files {
+        let bytes = std::fs::read(dir.join(&f.path)).unwrap();
+        assert_eq!(bytes.len() as i64, f.bytes, "recorded size of {}", f.path);
+    }
+    let progress = events.iter().filter(|e| matches!(e, FineTuneEvent::Progress { .. })).count();
+    assert_eq!(progress, 8, "one event per optimiser step of both stages");
+
+    let mut conn = ws.store().conn().await.unwrap();
+    let job = jobs::get(&mut conn, outcome.job_id).await.unwrap();
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.progress, 1.0);
+    let curve = jobs::metrics(&mut conn, outcome.job_id, Some("sft/loss")).await.unwrap();
+    assert_eq!(curve.iter().map(|p| p.step).collect::<Vec<_>>(), vec![1, 2, 3, 4], "the SFT loss curve");
+    assert_eq!(jobs::metrics(&mut conn, outcome.job_id, Some("dpo/loss")).await.unwrap().len(), 4);
+
+    // A second version continues from the first.
+    let mut child = recipe.clone();
+    child.method = Method::Dpo;
+    child.parent_version = Some(v.id);
+    let second = ws.fine_tune(p, &child, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    assert_eq!((second.name.as_str(), second.parent_id), ("v2", Some(v.id)));
+    assert_eq!(models::list_versions(&mut conn, p).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_fine_tune_resumes_from_its_checkpoint() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Sft, model);
+    small(&mut recipe);
+    recipe.sft.epochs = 4;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let err = ws
+        .fine_tune(p, &recipe, cancel, move |e| {
+            if let FineTuneEvent::Progress { progress, .. } = e {
+                if progress.step == 3 {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "cancelled");
+    let mut conn = ws.store().conn().await.unwrap();
+    let job = jobs::list(&mut conn, Some(p)).await.unwrap().pop().unwrap();
+    assert_eq!(job.state, JobState::Cancelled);
+    drop(conn);
+    let mut steps = Vec::new();
+    let outcome = ws
+        .resume_fine_tune(job.id, Arc::new(AtomicBool::new(false)), |e| {
+            if let FineTuneEvent::Progress { progress, .. } = e {
+                steps.push(progress.step)
+            }
+        })
+        .await
+        .unwrap();
+    // The training thread runs ahead of the events, so it stops a step or so after the flag;
+    // it resumes right after its last checkpoint (every 2 steps) and runs to the end.
+    let first = steps[0];
+    assert!(first > 1 && (first - 1) % 2 == 0, "resumed after a checkpoint, not from scratch: {steps:?}");
+    assert_eq!(steps, (first..=8).collect::<Vec<_>>(), "every remaining step, once");
+    assert_eq!(outcome.job_id, job.id);
+    let err = ws.resume_fine_tune(job.id, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(matches!(err, CoreError::Invalid { .. }), "a finished job cannot be resumed: {err}");
+}
+
+#[tokio::test]
+async fn a_recipe_without_a_model_folder_is_refused_before_anything_is_frozen() {
+    let ws = open().await;
+    let p = project(&ws, "x").await;
+    let err = ws.fine_tune(p, &Recipe::new(Method::Auto, "/no/model".into()), Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(matches!(&err, CoreError::Invalid { field, .. } if field == "recipe.model_dir"), "{err}");
+    assert!(hone_core::store::snapshots::list(&mut *ws.store().conn().await.unwrap(), p).await.unwrap().is_empty());
+}
