@@ -44,6 +44,14 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Per-token log-probs of a completion given a prompt.
     Score(commands::generate::ScoreArgs),
+    /// Fine-tune: freeze the project's feedback and train a new version (LoRA).
+    Train(commands::train::TrainArgs),
+    /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
+    Resume(commands::train::ResumeArgs),
+    /// Long-running jobs and their state.
+    Jobs(commands::train::ListArgs),
+    /// A project's model versions and their lineage.
+    Versions(commands::train::ListArgs),
 }
 
 fn main() -> ExitCode {
@@ -80,5 +88,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Model(command) => commands::model::run(command).await,
         Command::Generate(args) => commands::generate::run_generate(args).await,
         Command::Score(args) => commands::generate::run_score(args).await,
+        Command::Train(args) => commands::train::run_train(workspace, args).await,
+        Command::Resume(args) => commands::train::run_resume(workspace, args).await,
+        Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,
+        Command::Versions(args) => commands::train::run_versions(workspace, args).await,
     }
 }

@@ -1,16 +1,21 @@
 use std::path::{Path, PathBuf};
 
 use hone_core::dataset::{SnapshotFilter, TrlFormat};
+use hone_core::finetune::VersionFormat;
 
 use super::BadInput;
 use crate::output;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The project (name or id).
-    #[arg(long)]
-    project: String,
-    /// preference, sft, kto, or all (then --out is a folder that gets one file per format).
+    /// The project (name or id) whose feedback to export.
+    #[arg(long, required_unless_present = "version")]
+    project: Option<String>,
+    /// Export a model version instead (its id): --format peft, merged or trl, --out a folder.
+    #[arg(long, conflicts_with_all = ["project", "snapshot"])]
+    version: Option<i64>,
+    /// Feedback: preference, sft, kto, or all (then --out is a folder that gets one file per
+    /// format). A version: peft, merged or trl.
     #[arg(long)]
     format: String,
     /// The file (or folder, with --format all) to write.
@@ -30,12 +35,26 @@ pub struct Args {
 }
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    if let Some(version) = args.version {
+        let format: VersionFormat = args.format.parse().map_err(|e: String| BadInput(format!("--format: {e}")))?;
+        let hone = super::open(workspace).await?;
+        let files = hone.export_version(version, format, &args.out).await?;
+        if args.json {
+            return output::json(&files);
+        }
+        println!("exported version {version} as {} to {}", args.format, args.out.display());
+        for f in files {
+            println!("  {}", f.display());
+        }
+        return Ok(());
+    }
+    let project_key = args.project.clone().expect("clap requires --project without --version");
     let formats: Vec<TrlFormat> = match args.format.as_str() {
         "all" => TrlFormat::ALL.to_vec(),
         one => vec![one.parse().map_err(|e: String| BadInput(format!("--format: {e}, or all")))?],
     };
     let hone = super::open(workspace).await?;
-    let project = super::project(&hone, &args.project).await?;
+    let project = super::project(&hone, &project_key).await?;
     let snapshot_id = match args.snapshot {
         Some(id) => id,
         None => {

@@ -7,6 +7,7 @@ pub mod init;
 pub mod model;
 pub mod project;
 pub mod stats;
+pub mod train;
 
 use std::path::Path;
 

@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod model;
 mod project;
+mod train;
 mod workspace;
 
 use std::path::{Path, PathBuf};

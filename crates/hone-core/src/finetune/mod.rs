@@ -6,8 +6,10 @@
 //! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
 
 pub mod recipe;
+pub mod export;
 mod run;
 pub mod tokens;
 
 pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
+pub use export::VersionFormat;
 pub use run::{FineTuneEvent, FineTuneOutcome};

@@ -150,6 +150,26 @@ impl Hone {
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid("recipe.model_dir", format!("{} is not a model folder", recipe.model_dir.display())));
         }
+        let preview = self.training_data(project_id, &recipe.filter).await?;
+        let stages = recipe.stages(&preview);
+        let has_rows = |m: &Method| match m {
+            Method::Sft => !preview.sft.is_empty(),
+            Method::Dpo => !preview.preferences.is_empty(),
+            Method::Kto => !preview.kto.is_empty(),
+            Method::Auto => false,
+        };
+        if stages.is_empty() || !stages.iter().any(has_rows) {
+            return Err(CoreError::invalid(
+                "recipe.method",
+                format!(
+                    "the project's feedback has no rows for {} ({} preference pairs, {} SFT examples, {} KTO examples)",
+                    recipe.method.as_str(),
+                    preview.preferences.len(),
+                    preview.sft.len(),
+                    preview.kto.len()
+                ),
+            ));
+        }
         let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
         let params = JobParams { recipe: recipe.clone(), snapshot_id: snapshot.id };
         let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;

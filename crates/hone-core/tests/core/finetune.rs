@@ -129,3 +129,52 @@ async fn a_recipe_without_a_model_folder_is_refused_before_anything_is_frozen() 
     assert!(matches!(&err, CoreError::Invalid { field, .. } if field == "recipe.model_dir"), "{err}");
     assert!(hone_core::store::snapshots::list(&mut *ws.store().conn().await.unwrap(), p).await.unwrap().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_exports_as_peft_merged_weights_and_trl_data_that_agree() {
+    use hone_core::finetune::VersionFormat;
+    use hone_core::model::lora::{Adapter, LoraContext};
+    use hone_core::model::{DeviceInfo, LoadedModel};
+
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Auto, model.clone());
+    small(&mut recipe);
+    let version = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+
+    let peft = ws.dir.path().join("out-peft");
+    let files = ws.export_version(version.id, VersionFormat::Peft, &peft).await.unwrap();
+    assert_eq!(files.len(), 2);
+    let merged = ws.dir.path().join("out-merged");
+    ws.export_version(version.id, VersionFormat::Merged, &merged).await.unwrap();
+    let trl = ws.dir.path().join("out-trl");
+    ws.export_version(version.id, VersionFormat::Trl, &trl).await.unwrap();
+    assert_eq!(std::fs::read_to_string(trl.join("preference.jsonl")).unwrap().lines().count(), 4, "the version's 4 pairs");
+    assert_eq!(std::fs::read_to_string(trl.join("sft.jsonl")).unwrap().lines().count(), 4, "and its 4 demonstrations");
+
+    let base = LoadedModel::load(&model, DeviceInfo::cpu("test")).unwrap();
+    let adapter = Adapter::load_peft("v1", &peft, &base.model.linear_specs(), base.model.device()).unwrap();
+    let folded = LoadedModel::load(&merged, DeviceInfo::cpu("test")).unwrap();
+    let ids = candle_core::Tensor::new(&[[0u32, 5, 9, 33, 120, 7]], base.model.device()).unwrap();
+    let with_adapter = base.model.forward(&ids, &LoraContext::inference(Some(&adapter))).unwrap();
+    let plain = base.model.forward(&ids, &LoraContext::default()).unwrap();
+    let merged_logits = folded.model.forward(&ids, &LoraContext::default()).unwrap();
+    let diff = |a: &candle_core::Tensor, b: &candle_core::Tensor| (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+    assert!(diff(&with_adapter, &plain) > 1e-4, "the trained adapter changes the model");
+    assert!(diff(&with_adapter, &merged_logits) < 1e-4, "merged weights = base + adapter");
+
+    // A damaged adapter is noticed before it is exported.
+    let stored = ws.dir.path().join(version.adapter_dir.as_ref().unwrap()).join("adapter_config.json");
+    std::fs::write(&stored, b"{}").unwrap();
+    let err = ws.export_version(version.id, VersionFormat::Peft, &ws.dir.path().join("again")).await.unwrap_err();
+    assert!(err.to_string().contains("sha256"), "{err}");
+}
+
+#[tokio::test]
+async fn a_method_without_data_is_refused_before_a_snapshot_or_job_is_made() {
+    let (ws, p, model) = setup().await;
+    let err = ws.fine_tune(p, &Recipe::new(Method::Kto, model), Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(matches!(&err, CoreError::Invalid { field, .. } if field == "recipe.method"), "{err}");
+    let mut conn = ws.store().conn().await.unwrap();
+    assert!(jobs::list(&mut conn, Some(p)).await.unwrap().is_empty(), "no job was created");
+    assert!(hone_core::store::snapshots::list(&mut conn, p).await.unwrap().is_empty(), "no snapshot was frozen");
+}

@@ -1,0 +1,247 @@
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hone_core::finetune::{FineTuneEvent, FineTuneOutcome, Method, Plan, Recipe};
+use hone_core::store::{jobs, models};
+use hone_core::train::losses::DpoLossType;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output;
+
+#[derive(clap::Args)]
+pub struct TrainArgs {
+    #[arg(long)]
+    project: String,
+    /// The base model's Hugging Face folder.
+    #[arg(long)]
+    model: PathBuf,
+    /// auto (SFT on demonstrations and edits, then DPO on pairs), sft, dpo or kto.
+    #[arg(long, default_value = "auto")]
+    method: Method,
+    /// Continue from this version (its id).
+    #[arg(long)]
+    parent: Option<i64>,
+    /// Show the plan and stop.
+    #[arg(long)]
+    plan_only: bool,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long)]
+    lr: Option<f64>,
+    #[arg(long)]
+    batch_size: Option<usize>,
+    #[arg(long)]
+    lora_r: Option<usize>,
+    #[arg(long)]
+    lora_alpha: Option<f64>,
+    #[arg(long)]
+    beta: Option<f64>,
+    /// sigmoid, ipo or hinge.
+    #[arg(long)]
+    dpo_loss: Option<String>,
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Train on held-out prompts too.
+    #[arg(long)]
+    include_heldout: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
+    let mut r = Recipe::new(args.method, args.model.clone());
+    r.parent_version = args.parent;
+    r.version_name = args.name.clone();
+    for config in [&mut r.sft, &mut r.preference] {
+        if let Some(e) = args.epochs {
+            config.epochs = e;
+        }
+        if let Some(b) = args.batch_size {
+            config.batch_size = b;
+        }
+        if let Some(s) = args.seed {
+            config.seed = s;
+        }
+    }
+    if let Some(lr) = args.lr {
+        r.sft.learning_rate = lr;
+        r.preference.learning_rate = lr;
+    }
+    if let Some(rank) = args.lora_r {
+        r.lora.r = rank;
+        r.lora.alpha = args.lora_alpha.unwrap_or(2.0 * rank as f64);
+    } else if let Some(alpha) = args.lora_alpha {
+        r.lora.alpha = alpha;
+    }
+    if let Some(beta) = args.beta {
+        r.beta = beta;
+    }
+    if let Some(loss) = &args.dpo_loss {
+        r.dpo_loss = match loss.as_str() {
+            "sigmoid" => DpoLossType::Sigmoid,
+            "ipo" => DpoLossType::Ipo,
+            "hinge" => DpoLossType::Hinge,
+            other => return Err(super::BadInput(format!("--dpo-loss {other:?}: expected sigmoid, ipo or hinge")).into()),
+        };
+    }
+    if args.include_heldout {
+        r.filter.split = None;
+    }
+    Ok(r)
+}
+
+pub fn print_plan(plan: &Plan) {
+    println!("plan: {:.1}M parameters, {:.2}M trainable (LoRA), about {:.0} MiB", plan.parameters as f64 / 1e6, plan.trainable_parameters as f64 / 1e6, plan.estimated_memory_mib);
+    let rows: Vec<Vec<String>> = plan
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            vec![
+                (i + 1).to_string(),
+                s.method.as_str().into(),
+                s.examples.to_string(),
+                s.steps.to_string(),
+                s.tokens.to_string(),
+                format!("{:.0}", s.estimated_seconds),
+            ]
+        })
+        .collect();
+    output::table(&["stage", "method", "examples", "steps", "tokens", "est. seconds"], &rows);
+    for note in &plan.notes {
+        println!("note: {note}");
+    }
+}
+
+/// Shows the stages as progress bars; returns the callback the fine-tune calls.
+fn progress_bars(quiet: bool) -> impl FnMut(&FineTuneEvent) + Send {
+    let mut bar: Option<ProgressBar> = None;
+    move |event| {
+        if quiet {
+            return;
+        }
+        match event {
+            FineTuneEvent::Planned { plan } => print_plan(plan),
+            FineTuneEvent::StageStarted { method, steps, .. } => {
+                if let Some(b) = bar.take() {
+                    b.finish();
+                }
+                let b = ProgressBar::new(*steps);
+                b.set_style(ProgressStyle::with_template("{prefix:>4} [{bar:30}] {pos}/{len} {msg} ({eta} left)").expect("template").progress_chars("=> "));
+                b.set_prefix(method.as_str());
+                bar = Some(b);
+            }
+            FineTuneEvent::Progress { progress, .. } => {
+                if let Some(b) = &bar {
+                    b.set_position(progress.step);
+                    b.set_message(format!("loss {:.4}, {:.0} tok/s", progress.loss, progress.tokens_per_second));
+                }
+            }
+        }
+    }
+}
+
+fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ncancelling after this step (the job can be resumed with `hone resume`)");
+            flag.store(true, Ordering::Relaxed);
+        }
+    });
+    cancel
+}
+
+fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::json(outcome);
+    }
+    let v = &outcome.version;
+    println!("\nversion {} (id {}) trained with {} on snapshot {} — job {}", v.name, v.id, v.method, v.snapshot_id.unwrap_or_default(), outcome.job_id);
+    if let Some(dir) = &v.adapter_dir {
+        println!("adapter: {dir}");
+    }
+    Ok(())
+}
+
+pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let project = super::project(&hone, &args.project).await?;
+    let recipe = recipe(&args)?;
+    if args.plan_only {
+        let plan = hone.plan_fine_tune(project.id, &recipe).await?;
+        return if args.json { output::json(&plan) } else { Ok(print_plan(&plan)) };
+    }
+    let outcome = hone.fine_tune(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    report(&outcome, args.json)
+}
+
+#[derive(clap::Args)]
+pub struct ResumeArgs {
+    job: i64,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_resume(workspace: Option<&Path>, args: ResumeArgs) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let outcome = hone.resume_fine_tune(args.job, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    report(&outcome, args.json)
+}
+
+#[derive(clap::Args)]
+pub struct ListArgs {
+    #[arg(long)]
+    project: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_jobs(workspace: Option<&Path>, args: ListArgs) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let project = match &args.project {
+        Some(p) => Some(super::project(&hone, p).await?.id),
+        None => None,
+    };
+    let list = jobs::list(&mut *hone.store().conn().await?, project).await?;
+    if args.json {
+        return output::json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|j| vec![j.id.to_string(), j.kind.clone(), j.state.to_string(), format!("{:.0}%", j.progress * 100.0), j.error.clone().unwrap_or_else(|| j.message.clone())])
+        .collect();
+    output::table(&["job", "kind", "state", "progress", "message"], &rows);
+    Ok(())
+}
+
+pub async fn run_versions(workspace: Option<&Path>, args: ListArgs) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let Some(project) = &args.project else {
+        return Err(super::BadInput("--project is required".into()).into());
+    };
+    let project = super::project(&hone, project).await?;
+    let list = models::list_versions(&mut *hone.store().conn().await?, project.id).await?;
+    if args.json {
+        return output::json(&list);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|v| {
+            vec![
+                v.id.to_string(),
+                v.name.clone(),
+                v.parent_id.map_or("base".into(), |p| p.to_string()),
+                v.method.clone(),
+                v.snapshot_id.map_or(String::new(), |s| s.to_string()),
+                v.created_at.clone(),
+            ]
+        })
+        .collect();
+    output::table(&["id", "name", "parent", "method", "snapshot", "created"], &rows);
+    Ok(())
+}
