@@ -16,9 +16,16 @@ pub struct TrainArgs {
     /// The base model's Hugging Face folder.
     #[arg(long)]
     model: PathBuf,
-    /// auto (SFT on demonstrations and edits, then DPO on pairs), sft, dpo or kto.
+    /// auto (SFT on demonstrations and edits, then DPO on pairs), sft, dpo, kto, rm (reward
+    /// model) or ppo (RLHF against --reward-model).
     #[arg(long, default_value = "auto")]
     method: Method,
+    /// PPO: the reward-model version (its id) to optimise against.
+    #[arg(long)]
+    reward_model: Option<i64>,
+    /// PPO iterations.
+    #[arg(long)]
+    ppo_iterations: Option<usize>,
     /// Continue from this version (its id).
     #[arg(long)]
     parent: Option<i64>,
@@ -54,6 +61,10 @@ pub struct TrainArgs {
 fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
     let mut r = Recipe::new(args.method, args.model.clone());
     r.parent_version = args.parent;
+    r.reward_model = args.reward_model;
+    if let Some(n) = args.ppo_iterations {
+        r.ppo_iterations = n;
+    }
     r.version_name = args.name.clone();
     for config in [&mut r.sft, &mut r.preference] {
         if let Some(e) = args.epochs {

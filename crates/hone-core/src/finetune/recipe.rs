@@ -19,6 +19,11 @@ pub enum Method {
     Sft,
     Dpo,
     Kto,
+    /// A reward model: LoRA + a scalar head, Bradley–Terry on the pairs.
+    #[serde(rename = "rm")]
+    RewardModel,
+    /// RLHF: PPO against a reward-model version (`Recipe::reward_model`) on the train prompts.
+    Ppo,
 }
 
 impl std::str::FromStr for Method {
@@ -29,7 +34,9 @@ impl std::str::FromStr for Method {
             "sft" => Ok(Self::Sft),
             "dpo" => Ok(Self::Dpo),
             "kto" => Ok(Self::Kto),
-            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo or kto (rm and ppo: see `hone train --help`)")),
+            "rm" => Ok(Self::RewardModel),
+            "ppo" => Ok(Self::Ppo),
+            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo, kto, rm or ppo")),
         }
     }
 }
@@ -41,6 +48,8 @@ impl Method {
             Method::Sft => "sft",
             Method::Dpo => "dpo",
             Method::Kto => "kto",
+            Method::RewardModel => "rm",
+            Method::Ppo => "ppo",
         }
     }
 }
@@ -85,6 +94,12 @@ pub struct Recipe {
     pub filter: SnapshotFilter,
     /// Defaults to v1, v2, … in the project.
     pub version_name: Option<String>,
+    /// PPO: the reward-model version to optimise against.
+    pub reward_model: Option<i64>,
+    pub ppo: hone_train::ppo::PpoSettings,
+    /// PPO iterations (each samples one response per prompt of a batch).
+    pub ppo_iterations: usize,
+    pub ppo_batch_size: usize,
 }
 
 impl Recipe {
@@ -102,6 +117,10 @@ impl Recipe {
             label_smoothing: 0.0,
             filter: SnapshotFilter::default(),
             version_name: None,
+            reward_model: None,
+            ppo: hone_train::ppo::PpoSettings { learning_rate: 1e-4, max_new_tokens: 48, ..Default::default() },
+            ppo_iterations: 20,
+            ppo_batch_size: 8,
         }
     }
 

@@ -12,7 +12,11 @@ use hone_model::LoadedModel;
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::JobState;
+use hone_train::ppo::{Ppo, RewardModel};
 use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
+use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
+use hone_train::trainer::save_vars;
+use sha2::Digest;
 use hone_train::sft::Sft;
 use hone_train::trainer::{train, Progress, TrainConfig};
 use hone_train::{Metrics, TrainError};
@@ -39,6 +43,9 @@ pub struct FineTuneOutcome {
     pub plan: Plan,
 }
 
+/// A reward-model version's scalar head, beside its adapter.
+pub const SCORE_FILE: &str = "score.safetensors";
+
 /// The job's parameters: the recipe and the snapshot it trains on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct JobParams {
@@ -59,11 +66,29 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
                 &recipe.preference,
             ),
             Method::Kto => (tokens.kto.len(), tokens.kto.iter().map(|e| 2 * (e.prompt.len() + e.completion.len())).sum(), &recipe.preference),
+            Method::RewardModel => (
+                tokens.pairs.len(),
+                tokens.pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum(),
+                &recipe.preference,
+            ),
+            Method::Ppo => {
+                // Each iteration: sampling, 3 scoring passes and ppo_epochs updates per response.
+                let per_prompt = tokens.prompts.iter().map(Vec::len).sum::<usize>() / tokens.prompts.len().max(1) + recipe.ppo.max_new_tokens;
+                let total_tokens = recipe.ppo_iterations * recipe.ppo_batch_size * per_prompt * (4 + recipe.ppo.ppo_epochs);
+                stages.push(PlanStage {
+                    method,
+                    examples: tokens.prompts.len(),
+                    steps: if tokens.prompts.is_empty() { 0 } else { recipe.ppo_iterations as u64 },
+                    tokens: total_tokens,
+                    estimated_seconds: estimate_seconds(parameters, total_tokens),
+                });
+                continue;
+            }
             Method::Auto => unreachable!("auto expands into stages"),
         };
         used_rows += match method {
             Method::Sft => data.sft.len(),
-            Method::Dpo => data.preferences.len(),
+            Method::Dpo | Method::RewardModel => data.preferences.len(),
             _ => data.kto.len(),
         };
         let total_tokens = tokens_per_epoch * config.epochs;
@@ -101,7 +126,7 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
         parameters,
         trainable_parameters: trainable,
         estimated_memory_mib: memory / (1024.0 * 1024.0),
-        unused_rows: data.preferences.len() + data.sft.len() + data.kto.len() - used_rows,
+        unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len()).saturating_sub(used_rows),
         notes,
     }
 }
@@ -123,15 +148,20 @@ fn validate(recipe: &Recipe) -> Result<()> {
 }
 
 impl Hone {
+    async fn train_prompts(&self, project_id: i64) -> Result<Vec<crate::dataset::PromptContent>> {
+        Ok(self.list_prompts(project_id, Some(hone_store::Split::Train)).await?.iter().map(crate::dataset::PromptContent::from).collect())
+    }
+
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
         let data = self.training_data(project_id, &recipe.filter).await?;
+        let prompts = self.train_prompts(project_id).await?;
         let dir = recipe.model_dir.clone();
         let recipe = recipe.clone();
         tokio::task::spawn_blocking(move || {
             let lm = load_model(&dir)?;
-            let tokens = tokenize(&lm, &data)?;
+            let tokens = tokenize(&lm, &data, &prompts)?;
             Ok(plan_for(&recipe, &data, &tokens, &lm))
         })
         .await
@@ -152,10 +182,15 @@ impl Hone {
         }
         let preview = self.training_data(project_id, &recipe.filter).await?;
         let stages = recipe.stages(&preview);
+        if recipe.method == Method::Ppo && recipe.reward_model.is_none() {
+            return Err(CoreError::invalid("recipe.reward_model", "PPO needs a reward-model version to optimise against (train one with method rm)"));
+        }
+        let has_prompts = !self.train_prompts(project_id).await?.is_empty();
         let has_rows = |m: &Method| match m {
             Method::Sft => !preview.sft.is_empty(),
-            Method::Dpo => !preview.preferences.is_empty(),
+            Method::Dpo | Method::RewardModel => !preview.preferences.is_empty(),
             Method::Kto => !preview.kto.is_empty(),
+            Method::Ppo => has_prompts,
             Method::Auto => false,
         };
         if stages.is_empty() || !stages.iter().any(has_rows) {
@@ -205,6 +240,17 @@ impl Hone {
             None => None,
         };
         let parent_dir = parent.as_ref().and_then(|v| v.adapter_dir.as_ref()).map(|d| self.dir().join(d));
+        let reward_dir = match params.recipe.reward_model {
+            Some(id) => {
+                let rm = models::get_version(&mut *self.store().conn().await?, id).await?;
+                if !rm.method.split('+').any(|m| m == "rm") {
+                    return Err(CoreError::invalid("recipe.reward_model", format!("version {} was trained with {}, not as a reward model", rm.name, rm.method)));
+                }
+                rm.adapter_dir.map(|d| self.dir().join(d))
+            }
+            None => None,
+        };
+        let prompts = self.train_prompts(project_id).await?;
         jobs::update(&mut *self.store().conn().await?, job_id, JobState::Running, 0.0, "loading the model").await?;
 
         let job_dir = self.dir().join("jobs").join(job_id.to_string());
@@ -219,7 +265,7 @@ impl Hone {
         let recipe = params.recipe.clone();
         let worker = tokio::task::spawn_blocking(move || -> Result<(Plan, Vec<(Method, Metrics)>, Vec<VersionFile>)> {
             let lm = load_model(&recipe.model_dir)?;
-            let tokens = tokenize(&lm, &data)?;
+            let tokens = tokenize(&lm, &data, &prompts)?;
             let plan = plan_for(&recipe, &data, &tokens, &lm);
             let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
             if plan.stages.iter().all(|s| s.examples == 0) {
@@ -239,6 +285,7 @@ impl Hone {
             };
             let base_name = recipe.model_dir.display().to_string();
             let mut finals = Vec::new();
+            let mut score_head: Option<ScoreHead> = None;
             for (index, stage) in plan.stages.iter().enumerate() {
                 if stage.examples == 0 {
                     continue;
@@ -262,6 +309,52 @@ impl Hone {
                         let settings = KtoSettings { beta: recipe.beta, ..KtoSettings::default() };
                         run(&mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?, &recipe.preference)?
                     }
+                    Method::RewardModel => {
+                        let head = ScoreHead::new(lm.model.config().hidden_size, recipe.preference.seed, &device)?;
+                        let mut objective = RewardModelTraining {
+                            model: &lm.model,
+                            head: &head,
+                            pairs: &tokens.pairs,
+                            margins: None,
+                            center_rewards_coefficient: 0.01,
+                        };
+                        let outcome = run(&mut objective, &recipe.preference)?;
+                        score_head = Some(head);
+                        outcome
+                    }
+                    Method::Ppo => {
+                        let dir = reward_dir.as_ref().ok_or_else(|| CoreError::invalid("recipe.reward_model", "has no adapter files"))?;
+                        let rm_adapter = Adapter::load_peft("reward", dir, &specs, &device)?;
+                        let rm_head = ScoreHead::load(&dir.join(SCORE_FILE), &device)?;
+                        let mut reward = RewardModel { lm: &lm, adapter: &rm_adapter, head: &rm_head };
+                        let mut ppo = Ppo::new(&lm, &adapter, recipe.ppo.clone())?;
+                        let started = std::time::Instant::now();
+                        let mut last = Metrics::default();
+                        for iteration in 0..recipe.ppo_iterations {
+                            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+                                return Err(TrainError::Cancelled.into());
+                            }
+                            let n = tokens.prompts.len();
+                            let batch: Vec<Vec<u32>> =
+                                (0..recipe.ppo_batch_size.min(n)).map(|k| tokens.prompts[(iteration * recipe.ppo_batch_size + k) % n].clone()).collect();
+                            last = ppo.step(&batch, &mut reward, iteration as u64)?;
+                            let done = iteration as u64 + 1;
+                            let elapsed = started.elapsed().as_secs_f64();
+                            report(&Progress {
+                                step: done,
+                                total_steps: recipe.ppo_iterations as u64,
+                                epoch: 0,
+                                loss: last.get("loss/policy").unwrap_or(0.0),
+                                learning_rate: recipe.ppo.learning_rate,
+                                grad_norm: last.get("grad_norm").unwrap_or(0.0),
+                                tokens_per_second: 0.0,
+                                eta_seconds: elapsed / done as f64 * (recipe.ppo_iterations as u64 - done) as f64,
+                                metrics: last.clone(),
+                            });
+                        }
+                        finals.push((method, last));
+                        continue;
+                    }
                     Method::Auto => unreachable!("auto expands into stages"),
                 };
                 finals.push((method, outcome.last.map(|p| p.metrics).unwrap_or_default()));
@@ -270,7 +363,14 @@ impl Hone {
                 }
             }
             let written = adapter.save_peft(&adapter_dir, &base_name)?;
-            let files = written.into_iter().map(|f| VersionFile { path: f.name, sha256: f.sha256, bytes: f.bytes as i64 }).collect();
+            let mut files: Vec<VersionFile> =
+                written.into_iter().map(|f| VersionFile { path: f.name, sha256: f.sha256, bytes: f.bytes as i64 }).collect();
+            if let Some(head) = &score_head {
+                let path = adapter_dir.join(SCORE_FILE);
+                save_vars(&[(SCORE_KEY.to_string(), head.weight.clone())], &path)?;
+                let bytes = std::fs::read(&path).map_err(CoreError::io(&path))?;
+                files.push(VersionFile { path: SCORE_FILE.into(), sha256: hex::encode(sha2::Sha256::digest(&bytes)), bytes: bytes.len() as i64 });
+            }
             Ok((plan, finals, files))
         });
 

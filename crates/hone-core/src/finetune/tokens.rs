@@ -24,12 +24,27 @@ pub struct TokenizedData {
     pub sft: Vec<SequencePair>,
     pub pairs: Vec<TokenPair>,
     pub kto: Vec<LabeledExample>,
+    /// The prompts PPO samples from (the train split's, ready for generation).
+    pub prompts: Vec<Vec<u32>>,
     pub too_long: usize,
 }
 
-pub fn tokenize(lm: &LoadedModel, data: &TrainingData) -> Result<TokenizedData> {
+/// Prompts ready for generation (chat: with the generation prompt).
+pub fn tokenize_prompts(lm: &LoadedModel, prompts: &[PromptContent]) -> Result<Vec<Vec<u32>>> {
     let max = lm.model.config().max_position_embeddings;
-    let mut out = TokenizedData::default();
+    let mut out = Vec::new();
+    for p in prompts {
+        let ids = lm.encode_prompt(&prompt_input(lm, p))?;
+        if ids.len() < max / 2 {
+            out.push(ids);
+        }
+    }
+    Ok(out)
+}
+
+pub fn tokenize(lm: &LoadedModel, data: &TrainingData, prompts: &[PromptContent]) -> Result<TokenizedData> {
+    let max = lm.model.config().max_position_embeddings;
+    let mut out = TokenizedData { prompts: tokenize_prompts(lm, prompts)?, ..TokenizedData::default() };
     for SftRow { prompt, completion, .. } in &data.sft {
         let pair = lm.encode_pair(&prompt_input(lm, prompt), completion)?;
         if pair.prompt.len() + pair.completion.len() > max {

@@ -178,3 +178,46 @@ async fn a_method_without_data_is_refused_before_a_snapshot_or_job_is_made() {
     assert!(jobs::list(&mut conn, Some(p)).await.unwrap().is_empty(), "no job was created");
     assert!(hone_core::store::snapshots::list(&mut conn, p).await.unwrap().is_empty(), "no snapshot was frozen");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reward_model_version_then_ppo_against_it() {
+    let (ws, p, model) = setup().await;
+    let mut rm = Recipe::new(Method::RewardModel, model.clone());
+    small(&mut rm);
+    let rm_version = ws.fine_tune(p, &rm, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    assert_eq!(rm_version.method, "rm");
+    let files: Vec<&str> = rm_version.files.iter().map(|f| f.path.as_str()).collect();
+    assert!(files.contains(&"score.safetensors"), "the score head is a file of the version: {files:?}");
+    assert!(rm_version.metrics.get("rm/accuracy").is_some(), "{}", rm_version.metrics);
+
+    let mut ppo = Recipe::new(Method::Ppo, model.clone());
+    small(&mut ppo);
+    let err = ws.fine_tune(p, &ppo, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(matches!(&err, CoreError::Invalid { field, .. } if field == "recipe.reward_model"), "{err}");
+
+    ppo.reward_model = Some(rm_version.id);
+    ppo.ppo_iterations = 3;
+    ppo.ppo_batch_size = 2;
+    ppo.ppo.max_new_tokens = 6;
+    let mut iterations = 0;
+    let outcome = ws
+        .fine_tune(p, &ppo, Arc::new(AtomicBool::new(false)), |e| {
+            if matches!(e, FineTuneEvent::Progress { .. }) {
+                iterations += 1
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(iterations, 3, "one progress event per PPO iteration");
+    let v = outcome.version;
+    assert_eq!(v.method, "ppo");
+    for key in ["ppo/score", "ppo/kl", "ppo/loss/policy", "ppo/loss/value", "ppo/clipfrac", "ppo/entropy"] {
+        assert!(v.metrics.get(key).is_some(), "PPO reports {key}: {}", v.metrics);
+    }
+
+    // A version that is not a reward model cannot serve as one.
+    let mut wrong = ppo.clone();
+    wrong.reward_model = Some(v.id);
+    let err = ws.fine_tune(p, &wrong, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(err.to_string().contains("not as a reward model"), "{err}");
+}
