@@ -15,6 +15,7 @@ pub mod device;
 mod error;
 pub mod files;
 pub mod frozen;
+pub mod fused;
 pub mod generate;
 pub mod llama;
 pub mod loader;

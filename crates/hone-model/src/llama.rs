@@ -97,12 +97,19 @@ fn causal_mask(t: usize, offset: usize, s: usize, window: Option<usize>, device:
     Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
 }
 
-/// Softmax over the last axis in f32; candle's fused kernel has no backward, so it is used
-/// only when no gradient flows.
+/// Softmax over the last axis in f32. candle's fused kernel has no backward, so it is used
+/// only when no gradient flows; with gradients, Hone's fused op on the CPU and candle's
+/// composition elsewhere.
 fn softmax_f32(x: &Tensor) -> Result<Tensor> {
     let dtype = x.dtype();
     let x = x.to_dtype(DType::F32)?;
-    let p = if x.track_op() { candle_nn::ops::softmax(&x, D::Minus1)? } else { candle_nn::ops::softmax_last_dim(&x.contiguous()?)? };
+    let p = if !x.track_op() {
+        candle_nn::ops::softmax_last_dim(&x.contiguous()?)?
+    } else if crate::fused::supports(&x) {
+        crate::fused::softmax_last_dim(&x)?
+    } else {
+        candle_nn::ops::softmax(&x, D::Minus1)?
+    };
     Ok(p.to_dtype(dtype)?)
 }
 

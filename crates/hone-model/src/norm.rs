@@ -22,12 +22,16 @@ impl RmsNorm {
 }
 
 impl Module for RmsNorm {
-    /// candle's fused kernel has no backward: it is used only when no gradient flows.
+    /// candle's fused kernel has no backward: it is used only when no gradient flows. When
+    /// one flows to the input only (LoRA: the weight is frozen), Hone's fused op on the CPU;
+    /// otherwise candle's composition.
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        if x.track_op() {
-            candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)
-        } else {
+        if !x.track_op() && !self.weight.track_op() {
             candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
+        } else if !self.weight.track_op() && crate::fused::supports(x) && crate::fused::supports(&self.weight) {
+            crate::fused::rms_norm_frozen_weight(x, &self.weight, self.eps)
+        } else {
+            candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)
         }
     }
 }

@@ -113,3 +113,64 @@ fn after_one_optimiser_step_every_lora_matrix_has_a_gradient() {
         assert!(l2 < l1, "{name}: one step must lower the loss ({l1} → {l2})");
     }
 }
+
+/// The training pass (graph kept: Hone's fused differentiable softmax, RMSNorm and RoPE on
+/// the CPU) computes what the inference pass (candle's fused kernels) computes, and its
+/// gradient is the loss's derivative: along a random direction in the adapter's matrices it
+/// equals a finite difference.
+#[test]
+fn the_training_pass_equals_the_inference_pass_and_its_gradient_a_finite_difference() {
+    for name in ["tiny-llama", "tiny-qwen2"] {
+        let lm = load(name);
+        let adapter = fresh_adapter(&lm, 4, 8.0);
+        randomise_b(&adapter);
+        let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(1));
+        let batch = [
+            SequencePair { prompt: vec![1, 40, 41, 42], completion: vec![100, 101, 102, 2] },
+            SequencePair { prompt: vec![1, 50], completion: vec![7, 8, 9, 10, 11, 2] },
+        ];
+        let loss = |lora: &LoraContext| -> Tensor {
+            let lp = completion_logprobs(&lm.model, &batch, lora).unwrap();
+            lp.sums().unwrap().neg().unwrap().mean_all().unwrap()
+        };
+        let train = completion_logprobs(&lm.model, &batch, &LoraContext::training(&adapter, &rng)).unwrap();
+        let infer = completion_logprobs(&lm.model, &batch, &LoraContext::inference(Some(&adapter))).unwrap();
+        let diff = max_diff(&train.per_token, &infer.per_token);
+        assert!(diff < 1e-5, "{name}: training and inference log-probs differ by {diff}");
+
+        let grads = loss(&LoraContext::training(&adapter, &rng)).backward().unwrap();
+        let mut dir_rng = rand::rngs::StdRng::seed_from_u64(9);
+        let vars = adapter.vars();
+        let directions: Vec<Tensor> = vars
+            .iter()
+            .map(|v| {
+                let shape = v.as_tensor().dims().to_vec();
+                let n: usize = shape.iter().product();
+                let values: Vec<f32> = (0..n).map(|_| rand::Rng::random_range(&mut dir_rng, -1.0..1.0)).collect();
+                Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
+            })
+            .collect();
+        let scalar = |t: &Tensor| t.to_dtype(DType::F64).unwrap().to_scalar::<f64>().unwrap();
+        let analytic: f64 = vars
+            .iter()
+            .zip(&directions)
+            .map(|(v, d)| scalar(&(grads.get(v.as_tensor()).unwrap() * d).unwrap().sum_all().unwrap()))
+            .sum();
+        let originals: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().copy().unwrap()).collect();
+        let shifted = |step: f64| -> f64 {
+            for ((v, d), o) in vars.iter().zip(&directions).zip(&originals) {
+                v.set(&(o + (d * step).unwrap()).unwrap()).unwrap();
+            }
+            scalar(&loss(&LoraContext::inference(Some(&adapter))))
+        };
+        let central = |h: f64| (shifted(h) - shifted(-h)) / (2.0 * h);
+        // Richardson's extrapolation cancels the h² term of the central difference.
+        let h = 2e-3;
+        let numeric = (4.0 * central(h / 2.0) - central(h)) / 3.0;
+        for (v, o) in vars.iter().zip(&originals) {
+            v.set(o).unwrap();
+        }
+        let rel = (analytic - numeric).abs() / numeric.abs().max(1e-3);
+        assert!(rel < 1e-2, "{name}: directional derivative {analytic} vs finite difference {numeric}");
+    }
+}
