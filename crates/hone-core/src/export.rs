@@ -3,7 +3,6 @@
 //! Files are written to a temporary name beside the target and renamed, so a reader never
 //! sees half a file.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -29,21 +28,15 @@ pub fn trl_jsonl(data: &TrainingData, format: TrlFormat) -> String {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed.
+/// Writes `bytes` to `path` through a temporary file in the same folder, synced, then renamed
+/// (the engine's helper, so there is one implementation).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".hone-export-");
-    // A temporary file is owner-only (0600); the export is an ordinary file, with the mode a
-    // plain write gives (0666 less the umask).
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(CoreError::io(dir))?;
-    tmp.write_all(bytes).map_err(CoreError::io(tmp.path()))?;
-    tmp.as_file().sync_all().map_err(CoreError::io(tmp.path()))?;
-    tmp.persist(path).map_err(|e| CoreError::Io { path: path.to_owned(), error: e.error })?;
-    Ok(())
+    hone_model::files::write_atomically(path, bytes).map_err(|e| match e {
+        hone_model::ModelError::File { path, message } => {
+            CoreError::Io { path, error: std::io::Error::other(message) }
+        }
+        other => CoreError::Model(other),
+    })
 }
 
 impl Hone {

@@ -156,6 +156,7 @@ fn epoch_order(examples: usize, seed: u64, epoch: usize) -> Vec<usize> {
 
 /// Trains `adapter` with `objective` on `examples` examples, checkpointing into
 /// `checkpoint_dir`; resumes from the newest checkpoint there if one exists.
+#[allow(clippy::too_many_arguments)] // each is a distinct input of a run; a struct would only rename them
 pub fn train(
     adapter: &Adapter,
     objective: &mut dyn Objective,

@@ -185,7 +185,11 @@ pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Res
     let recipe = recipe(&args)?;
     if args.plan_only {
         let plan = hone.plan_fine_tune(project.id, &recipe).await?;
-        return if args.json { output::json(&plan) } else { Ok(print_plan(&plan)) };
+        if args.json {
+            return output::json(&plan);
+        }
+        print_plan(&plan);
+        return Ok(());
     }
     let outcome = hone.fine_tune(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
     report(&outcome, args.json)

@@ -43,6 +43,9 @@ pub struct FineTuneOutcome {
     pub plan: Plan,
 }
 
+/// What the training thread hands back: the plan, each stage's final metrics, the files.
+type Trained = (Plan, Vec<(Method, Metrics)>, Vec<VersionFile>);
+
 /// A reward-model version's scalar head, beside its adapter.
 pub const SCORE_FILE: &str = "score.safetensors";
 
@@ -141,7 +144,7 @@ fn validate(recipe: &Recipe) -> Result<()> {
     for (field, config) in [("sft", &recipe.sft), ("preference", &recipe.preference)] {
         config.validate().map_err(|e| CoreError::invalid(format!("recipe.{field}"), e.to_string()))?;
     }
-    if !(recipe.beta > 0.0) {
+    if recipe.beta.is_nan() || recipe.beta <= 0.0 {
         return Err(CoreError::invalid("recipe.beta", "must be positive"));
     }
     Ok(())
@@ -263,7 +266,7 @@ impl Hone {
 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
         let recipe = params.recipe.clone();
-        let worker = tokio::task::spawn_blocking(move || -> Result<(Plan, Vec<(Method, Metrics)>, Vec<VersionFile>)> {
+        let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
             let lm = load_model(&recipe.model_dir)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let plan = plan_for(&recipe, &data, &tokens, &lm);

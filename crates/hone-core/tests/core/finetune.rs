@@ -127,7 +127,7 @@ async fn a_recipe_without_a_model_folder_is_refused_before_anything_is_frozen() 
     let p = project(&ws, "x").await;
     let err = ws.fine_tune(p, &Recipe::new(Method::Auto, "/no/model".into()), Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
     assert!(matches!(&err, CoreError::Invalid { field, .. } if field == "recipe.model_dir"), "{err}");
-    assert!(hone_core::store::snapshots::list(&mut *ws.store().conn().await.unwrap(), p).await.unwrap().is_empty());
+    assert!(hone_core::store::snapshots::list(&mut ws.store().conn().await.unwrap(), p).await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,3 +1,6 @@
+// The expected values are pasted as PyTorch printed them.
+#![allow(clippy::excessive_precision)]
+
 use candle_core::{Device, Var};
 use hone_train::optim::{AdamW, AdamWParams};
 

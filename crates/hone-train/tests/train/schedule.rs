@@ -1,3 +1,6 @@
+// The expected values are pasted as PyTorch printed them.
+#![allow(clippy::excessive_precision)]
+
 use hone_train::schedule::Schedule;
 
 #[test]
