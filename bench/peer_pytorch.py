@@ -6,6 +6,7 @@ Prints one JSON object with the same keys.
 """
 import argparse
 import json
+import resource
 import statistics
 import time
 
@@ -25,6 +26,8 @@ def config(quick: bool) -> LlamaConfig:
 
 
 def timed(reps, f):
+    if reps == 0:
+        return float("nan")
     f()
     times = []
     for _ in range(reps):
@@ -38,6 +41,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--only", choices=["forward", "train", "dpo", "generate"], help="run one measure (its peak memory alone)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -51,7 +55,8 @@ def main():
         with torch.no_grad():
             model(input_ids=ids)
 
-    forward_s = timed(reps, forward)
+    reps_for = lambda name: reps if args.only in (None, name) else 0
+    forward_s = timed(reps_for("forward"), forward)
 
     peft_model = get_peft_model(
         model,
@@ -71,7 +76,31 @@ def main():
         loss.backward()
         peft_model.zero_grad(set_to_none=True)
 
-    train_s = timed(reps, train_step)
+    train_s = timed(reps_for("train"), train_step)
+
+    # DPO step as TRL computes it: chosen and rejected concatenated in one forward, reference
+    # log-probs precomputed, loss −log σ(β·Δ) (TRL's "sigmoid"), β = 0.1.
+    rejected_ids = ids.clone()
+    rejected_ids[:, half:] = (ids[:, half:] + 1) % cfg.vocab_size
+    both = torch.cat([ids, rejected_ids], 0)
+
+    def completion_logp_sums(model_forward, input_ids):
+        hidden = model_forward(input_ids=input_ids).last_hidden_state
+        logits = peft_model.base_model.model.lm_head(hidden[:, half - 1 : seq - 1, :]).float()
+        targets = input_ids[:, half:]
+        return (logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)).sum(-1)
+
+    with torch.no_grad(), peft_model.disable_adapter():
+        reference = completion_logp_sums(peft_model.base_model.model.model, both)
+
+    def dpo_step():
+        ratios = completion_logp_sums(peft_model.base_model.model.model, both) - reference
+        margin = ratios[:batch] - ratios[batch:]
+        loss = -torch.nn.functional.logsigmoid(0.1 * margin).mean()
+        loss.backward()
+        peft_model.zero_grad(set_to_none=True)
+
+    dpo_s = timed(reps_for("dpo"), dpo_step)
     peft_model.eval()
     base = peft_model.base_model.model
     prompt = ids[:1, :16]
@@ -82,7 +111,7 @@ def main():
                 out = base.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, use_cache=True)
         assert out.shape[1] == 16 + new_tokens
 
-    gen_s = timed(reps, gen)
+    gen_s = timed(reps_for("generate"), gen)
     params = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
     print(json.dumps({
         "engine": f"pytorch {torch.__version__} + transformers + peft",
@@ -91,7 +120,9 @@ def main():
         "forward_tokens_per_s": batch * seq / forward_s,
         "lora_train_tokens_per_s": batch * seq / train_s,
         "generate_tokens_per_s": new_tokens / gen_s,
-        "seconds": {"forward": forward_s, "lora_train": train_s, "generate": gen_s},
+        "dpo_tokens_per_s": 2 * batch * seq / dpo_s,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "seconds": {"forward": forward_s, "lora_train": train_s, "dpo": dpo_s, "generate": gen_s},
         "shape": {"batch": batch, "seq": seq, "new_tokens": new_tokens, "lora_rank": 8},
     }, indent=2))
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Hone's engine benchmark and its PyTorch peer in the same session, with the same
-# threads, and prints a table of tokens/s and ratios (Hone ÷ PyTorch). The peer needs
+# threads, one measure per process (so each peak memory is that measure's), and prints a
+# table of tokens/s, peak memory and ratios (Hone ÷ PyTorch). The peer needs
 # `pip install torch transformers peft` (PYTHON=path/to/python to choose the interpreter).
 #   bash bench/run.sh [--quick]
 set -euo pipefail
@@ -11,17 +12,24 @@ python="${PYTHON:-python3}"
 quick=""
 [ "${1:-}" = "--quick" ] && quick=1
 out=$(mktemp -d)
-BENCH_QUICK=$quick RAYON_NUM_THREADS=$threads cargo bench -q -p hone-model --bench engine > "$out/hone.json"
-"$python" bench/peer_pytorch.py ${quick:+--quick} --threads "$threads" > "$out/peer.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
-"$python" - "$out/hone.json" "$out/peer.json" <<'PY'
+cargo bench -q -p hone-model --bench engine --no-run
+for measure in forward train dpo generate; do
+    BENCH_QUICK=$quick BENCH_ONLY=$measure cargo bench -q -p hone-model --bench engine > "$out/hone-$measure.json"
+    "$python" bench/peer_pytorch.py ${quick:+--quick} --threads "$threads" --only "$measure" > "$out/peer-$measure.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
+done
+"$python" - "$out" <<'PY'
 import json, sys
-hone, peer = (json.load(open(p)) for p in sys.argv[1:3])
-print(f"model: {hone['parameters']/1e6:.0f}M parameters (peer counts {peer['parameters']/1e6:.0f}M), threads: hone {hone['threads']}, peer {peer['threads']}")
+out = sys.argv[1]
+load = lambda who, m: json.load(open(f"{out}/{who}-{m}.json"))
+first = load("hone", "forward"); peer = load("peer", "forward")
+print(f"model: {first['parameters']/1e6:.0f}M parameters (peer counts {peer['parameters']/1e6:.0f}M), threads: hone {first['threads']}, peer {peer['threads']}")
 print(f"peer: {peer['engine']}")
-print("| measure | Hone tokens/s | PyTorch tokens/s | Hone ÷ PyTorch |")
-print("|---|---|---|---|")
-for key, label in [("forward_tokens_per_s", "forward (4×128, no grad)"),
-                   ("lora_train_tokens_per_s", "LoRA r=8 forward+backward (4×128)"),
-                   ("generate_tokens_per_s", "greedy generation (64 new tokens, batch 1)")]:
-    print(f"| {label} | {hone[key]:.0f} | {peer[key]:.0f} | {hone[key]/peer[key]:.2f}× |")
+print("| measure | Hone tokens/s | PyTorch tokens/s | Hone ÷ PyTorch | Hone peak MiB | PyTorch peak MiB | memory ratio |")
+print("|---|---|---|---|---|---|---|")
+for m, key, label in [("forward", "forward_tokens_per_s", "forward (4×128, no grad)"),
+                      ("train", "lora_train_tokens_per_s", "LoRA r=8 SFT step, forward+backward (4×128)"),
+                      ("dpo", "dpo_tokens_per_s", "LoRA r=8 DPO step (4 pairs × 2 × 128)"),
+                      ("generate", "generate_tokens_per_s", "greedy generation (64 new tokens, batch 1)")]:
+    h, p = load("hone", m), load("peer", m)
+    print(f"| {label} | {h[key]:.0f} | {p[key]:.0f} | {h[key]/p[key]:.2f}× | {h['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {h['peak_rss_mib']/p['peak_rss_mib']:.2f}× |")
 PY

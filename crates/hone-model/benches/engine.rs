@@ -59,6 +59,16 @@ fn random_model(cfg: &Config) -> Model {
     Model::new(cfg, VarBuilder::from_tensors(tensors, DType::F32, &dev)).unwrap()
 }
 
+/// The process's peak resident memory (VmHWM), in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
 /// Median seconds of `reps` runs after one warm-up (NaN, and nothing run, when `reps` is 0).
 fn time(reps: usize, mut f: impl FnMut()) -> f64 {
     if reps == 0 {
@@ -86,7 +96,8 @@ fn main() {
     let ids: Vec<u32> = (0..batch * seq).map(|i| (i * 7919 % (cfg.vocab_size - 3) + 3) as u32).collect();
     let input = Tensor::from_vec(ids.clone(), (batch, seq), &Device::Cpu).unwrap();
 
-    // BENCH_ONLY=train (or forward, generate) runs one measure, e.g. under a profiler.
+    // BENCH_ONLY=train (or forward, dpo, generate) runs one measure: under a profiler, or
+    // alone so that the peak memory is that measure's.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     let run = |name: &str| only.is_empty() || only == name;
     let reps_for = |name: &str| if run(name) { reps } else { 0 };
@@ -105,6 +116,26 @@ fn main() {
     let train = time(reps_for("train"), || {
         let lp = completion_logprobs(&model, &pairs, &LoraContext::training(&adapter, &rng)).unwrap();
         let loss = lp.sums().unwrap().neg().unwrap().mean_all().unwrap();
+        loss.backward().unwrap();
+    });
+
+    // DPO step: chosen and rejected of 4 pairs in one forward (as TRL concatenates them), the
+    // reference log-probs cached beforehand (as Hone and TRL's precompute do), sigmoid loss.
+    let dpo_pairs: Vec<SequencePair> = pairs
+        .iter()
+        .flat_map(|p| {
+            let rejected: Vec<u32> = p.completion.iter().map(|t| (t + 1) % cfg.vocab_size as u32).collect();
+            [p.clone(), SequencePair { prompt: p.prompt.clone(), completion: rejected }]
+        })
+        .collect();
+    let reference = completion_logprobs(&model, &dpo_pairs, &LoraContext::default()).unwrap().sums().unwrap().detach();
+    let dpo = time(reps_for("dpo"), || {
+        let lp = completion_logprobs(&model, &dpo_pairs, &LoraContext::training(&adapter, &rng)).unwrap();
+        let ratios = (lp.sums().unwrap() - &reference).unwrap().reshape((batch, 2)).unwrap();
+        let margin = (ratios.narrow(1, 0, 1).unwrap() - ratios.narrow(1, 1, 1).unwrap()).unwrap();
+        // −log σ(βΔ) = softplus(−βΔ), written out with candle ops.
+        let x = (margin * -0.1).unwrap();
+        let loss = (x.relu().unwrap() + (x.abs().unwrap().neg().unwrap().exp().unwrap() + 1.0).unwrap().log().unwrap()).unwrap().mean_all().unwrap();
         loss.backward().unwrap();
     });
 
@@ -130,7 +161,9 @@ fn main() {
         "forward_tokens_per_s": (batch * seq) as f64 / forward,
         "lora_train_tokens_per_s": (batch * seq) as f64 / train,
         "generate_tokens_per_s": new_tokens as f64 / generation,
-        "seconds": { "forward": forward, "lora_train": train, "generate": generation },
+        "dpo_tokens_per_s": (2 * batch * seq) as f64 / dpo,
+        "peak_rss_mib": peak_rss_mib(),
+        "seconds": { "forward": forward, "lora_train": train, "dpo": dpo, "generate": generation },
         "shape": { "batch": batch, "seq": seq, "new_tokens": new_tokens, "lora_rank": 8 },
     });
     println!("{}", serde_json::to_string_pretty(&report).unwrap());
