@@ -33,14 +33,14 @@ fn ppo_raises_a_programmatic_reward_while_the_kl_stays_bounded() {
     let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
     let policy = Adapter::new("policy", config, &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
-    let settings = PpoSettings { learning_rate: 3e-3, max_new_tokens: 8, temperature: 1.0, ..PpoSettings::default() };
+    let settings = PpoSettings { learning_rate: 3e-3, max_new_tokens: 4, temperature: 1.0, ..PpoSettings::default() };
     let mut ppo = Ppo::new(&lm, &policy, settings).unwrap();
     let prompts: Vec<Vec<u32>> = (0..16u32).map(|i| vec![0, 100 + i, 200 + i]).collect();
     // Token X: one the base model already samples now and then (the 3rd most frequent), so
     // that there is a signal to follow and room to grow.
     let mut counts = std::collections::HashMap::new();
     for (i, p) in prompts.iter().enumerate() {
-        let params = hone_model::sampling::SamplingParams { temperature: 1.0, top_p: None, max_new_tokens: 8, seed: 1000 + i as u64, ..Default::default() };
+        let params = hone_model::sampling::SamplingParams { temperature: 1.0, top_p: None, max_new_tokens: 4, seed: 1000 + i as u64, ..Default::default() };
         for t in hone_model::generate::generate(&lm, None, p, 4, &params, |_| {}).unwrap().into_iter().flat_map(|g| g.token_ids) {
             *counts.entry(t).or_insert(0usize) += 1;
         }
@@ -61,10 +61,10 @@ fn ppo_raises_a_programmatic_reward_while_the_kl_stays_bounded() {
     let early: f64 = scores[..6].iter().sum::<f64>() / 6.0;
     let late: f64 = scores[22..].iter().sum::<f64>() / 6.0;
     println!("scores {scores:?}\nkl {kls:?}");
-    // The tiny random model's next-token distributions are nearly flat over 384 tokens, so over
-    // 8-token responses the credit is thin and the rise is slow (0.18 → 0.25 when written);
-    // the single-position test below shows the same updates moving the mass decisively.
-    assert!(late > early + 0.04, "PPO must raise the mean score: {early:.3} → {late:.3}");
+    // The tiny random model's next-token distributions are nearly flat over 384 tokens, so the
+    // credit per token is thin; over 4-token responses the score rose 0.15 → 0.36 when written
+    // (0.18 → 0.25 over 8 tokens). The single-position test below moves the mass decisively.
+    assert!(late > early + 0.1, "PPO must raise the mean score: {early:.3} → {late:.3}");
     assert!(kls.iter().all(|k| k.abs() < 20.0), "the KL to the reference stays bounded: {kls:?}");
 }
 
