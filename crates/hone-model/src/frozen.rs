@@ -21,7 +21,15 @@ impl FrozenMatmul {
         }
         Ok((m, k, n, self.weight.layout().transpose(0, 1)?))
     }
+
+    /// `x · Wᵀ` on one backend's storages (the same for CPU, CUDA and Metal).
+    fn matmul<S: BackendStorage>(&self, x: &S, w: &S, layout: &Layout) -> candle_core::Result<(S, Shape)> {
+        let (m, k, n, w_layout) = self.plan(layout)?;
+        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+    }
 }
+
+const OTHER_DEVICE: &str = "frozen matmul: weight and input on different devices";
 
 impl CustomOp1 for FrozenMatmul {
     fn name(&self) -> &'static str {
@@ -29,26 +37,23 @@ impl CustomOp1 for FrozenMatmul {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (m, k, n, w_layout) = self.plan(layout)?;
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Cpu(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
-        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+        let Storage::Cpu(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        self.matmul(x, w, layout)
     }
 
     #[cfg(feature = "cuda")]
     fn cuda_fwd(&self, x: &candle_core::CudaStorage, layout: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        let (m, k, n, w_layout) = self.plan(layout)?;
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Cuda(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
-        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+        let Storage::Cuda(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        self.matmul(x, w, layout)
     }
 
     #[cfg(feature = "metal")]
     fn metal_fwd(&self, x: &candle_core::MetalStorage, layout: &Layout) -> candle_core::Result<(candle_core::MetalStorage, Shape)> {
-        let (m, k, n, w_layout) = self.plan(layout)?;
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Metal(w) = &*storage else { candle_core::bail!("frozen matmul: weight and input on different devices") };
-        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+        let Storage::Metal(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        self.matmul(x, w, layout)
     }
 
     /// d(x Wᵀ)/dx = grad · W; nothing for W.

@@ -7,7 +7,6 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use rand::SeedableRng;
-use rand_distr_free::normal;
 use serde_json::json;
 use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
 use tokenizers::models::TrainerWrapper;
@@ -133,7 +132,7 @@ pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers
     let mut tensors: Vec<(String, Tensor)> = Vec::new();
     let mut random = |name: String, shape: &[usize]| -> Result<()> {
         let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n).map(|_| 0.02 * normal(&mut rng)).collect();
+        let values: Vec<f32> = (0..n).map(|_| 0.02 * standard_normal(&mut rng)).collect();
         tensors.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?));
         Ok(())
     };
@@ -181,13 +180,10 @@ pub fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     write_atomically(path, &bytes)
 }
 
-/// A standard normal draw (Box–Muller), so no extra crate is needed for it.
-mod rand_distr_free {
-    use rand::Rng;
-
-    pub fn normal(rng: &mut impl Rng) -> f32 {
-        let u1: f64 = rng.random_range(f64::EPSILON..1.0);
-        let u2: f64 = rng.random();
-        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-    }
+/// A standard normal draw (Box–Muller), so no extra crate is needed for it. Seeded weight
+/// initialisation everywhere in Hone draws from it.
+pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
+    let u1: f64 = rng.random_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.random();
+    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }

@@ -8,7 +8,7 @@ use candle_core::{DType, Tensor, Var};
 use hone_model::lora::LoraContext;
 use hone_model::score::SequencePair;
 use hone_model::Model;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use crate::losses::reward_loss;
 use crate::metrics::Metrics;
@@ -28,12 +28,7 @@ impl ScoreHead {
     /// Initialised as transformers does: N(0, initializer_range = 0.02).
     pub fn new(hidden: usize, seed: u64, device: &candle_core::Device) -> Result<Self> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-        let values: Vec<f32> = (0..hidden)
-            .map(|_| {
-                let (u1, u2): (f64, f64) = (rng.random_range(f64::EPSILON..1.0), rng.random());
-                (0.02 * (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-            })
-            .collect();
+        let values: Vec<f32> = (0..hidden).map(|_| 0.02 * hone_model::tiny::standard_normal(&mut rng)).collect();
         Ok(Self { weight: Var::from_tensor(&Tensor::from_vec(values, (1, hidden), device)?)? })
     }
 
