@@ -269,6 +269,29 @@ impl Model {
     /// The base weights with `adapter` folded in, under the checkpoint's names (export of
     /// merged full weights).
     pub fn merged_tensors(&self, adapter: &crate::lora::Adapter) -> Result<Vec<(String, Tensor)>> {
+        self.tensors_with(|linear| linear.merged_weight(adapter))
+    }
+
+    /// The weights under the checkpoint's names (what `model.safetensors` holds).
+    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
+        self.tensors_with(|linear| Ok(linear.weight().clone())).expect("cloning weights cannot fail")
+    }
+
+    /// A copy of this model whose every weight is a trainable variable (full-parameter
+    /// fine-tuning of small models), with the variables under the checkpoint's names. The
+    /// projections then take candle's plain matmul, which computes the weights' gradients.
+    pub fn with_trainable_weights(&self) -> Result<(Model, Vec<(String, candle_core::Var)>)> {
+        let vars = self
+            .named_weights()
+            .into_iter()
+            .map(|(name, t)| Ok((name, candle_core::Var::from_tensor(&t)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let tensors = vars.iter().map(|(name, v)| (name.clone(), v.as_tensor().clone())).collect();
+        let vb = VarBuilder::from_tensors(tensors, self.dtype, &self.device);
+        Ok((Self::new(&self.config, vb)?, vars))
+    }
+
+    fn tensors_with(&self, linear_weight: impl Fn(&LoraLinear) -> Result<Tensor>) -> Result<Vec<(String, Tensor)>> {
         let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.clone())];
         for (i, layer) in self.layers.iter().enumerate() {
             let prefix = format!("model.layers.{i}");
@@ -276,7 +299,7 @@ impl Model {
             out.push((format!("{prefix}.post_attention_layernorm.weight"), layer.post_attention_layernorm.weight().clone()));
         }
         for linear in self.linears() {
-            out.push((format!("{}.weight", linear.spec().path), linear.merged_weight(adapter)?));
+            out.push((format!("{}.weight", linear.spec().path), linear_weight(linear)?));
             if let Some(bias) = linear.bias() {
                 out.push((format!("{}.bias", linear.spec().path), bias.clone()));
             }

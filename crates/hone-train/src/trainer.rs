@@ -2,7 +2,8 @@
 //! accumulation, AdamW with clipping, a learning-rate schedule, progress events, cancellation
 //! within one step, a NaN guard, and checkpoints that a new process resumes from exactly.
 //!
-//! A checkpoint (`<dir>/checkpoint-<step>/`) holds the adapter in PEFT's layout, the
+//! A checkpoint (`<dir>/checkpoint-<step>/`) holds the adapter in PEFT's layout (or, in
+//! full-parameter mode, every weight as `model.safetensors`), the
 //! optimiser's moments and `trainer_state.json`. Data order and dropout masks are functions
 //! of (seed, epoch, step), so a resumed run draws exactly what the uninterrupted run drew.
 
@@ -124,6 +125,61 @@ pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// The objective's own trainable tensors (e.g. a reward model's `score.weight`).
 pub const EXTRA_FILE: &str = "extra.safetensors";
 
+/// What a run optimises.
+#[derive(Clone, Copy)]
+pub enum Trainable<'a> {
+    /// A LoRA adapter on frozen base weights; checkpoints hold it in PEFT's layout.
+    Adapter(&'a Adapter),
+    /// Every weight of a model made by `Model::with_trainable_weights` (full-parameter
+    /// fine-tuning of small models, plain causal-LM loss); checkpoints hold the weights as
+    /// `model.safetensors` under the checkpoint's names.
+    Full(&'a [(String, Var)]),
+}
+
+impl<'a> From<&'a Adapter> for Trainable<'a> {
+    fn from(adapter: &'a Adapter) -> Self {
+        Trainable::Adapter(adapter)
+    }
+}
+
+impl<'a> Trainable<'a> {
+    fn vars(&self) -> Vec<Var> {
+        match self {
+            Trainable::Adapter(adapter) => adapter.vars(),
+            Trainable::Full(vars) => vars.iter().map(|(_, v)| v.clone()).collect(),
+        }
+    }
+
+    /// The forward pass's view of the trainable weights: the adapter with dropout, or no
+    /// adapter (the model's own weights carry the gradient).
+    fn context(&self, dropout: &'a Mutex<StdRng>) -> LoraContext<'a> {
+        match self {
+            Trainable::Adapter(adapter) => LoraContext::training(adapter, dropout),
+            Trainable::Full(_) => LoraContext { adapter: None, dropout_rng: None, grad: true },
+        }
+    }
+
+    fn save(&self, folder: &Path, base_model_name: &str) -> Result<()> {
+        match self {
+            Trainable::Adapter(adapter) => {
+                adapter.save_peft(folder, base_model_name)?;
+            }
+            Trainable::Full(vars) => save_vars(vars, &folder.join(FULL_WEIGHTS_FILE))?,
+        }
+        Ok(())
+    }
+
+    fn restore(&self, folder: &Path) -> Result<()> {
+        match self {
+            Trainable::Adapter(adapter) => restore_vars(&adapter.named_vars(), &folder.join(hone_model::lora::WEIGHTS_FILE)),
+            Trainable::Full(vars) => restore_vars(vars, &folder.join(FULL_WEIGHTS_FILE)),
+        }
+    }
+}
+
+/// A full-parameter checkpoint's weights (Hugging Face's file name).
+pub const FULL_WEIGHTS_FILE: &str = "model.safetensors";
+
 /// The newest complete checkpoint in `dir` (a folder is complete once its state file exists,
 /// which is written last).
 pub fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
@@ -154,11 +210,11 @@ fn epoch_order(examples: usize, seed: u64, epoch: usize) -> Vec<usize> {
     order
 }
 
-/// Trains `adapter` with `objective` on `examples` examples, checkpointing into
+/// Trains `trainable` (an adapter, or a model's own weights) with `objective` on `examples` examples, checkpointing into
 /// `checkpoint_dir`; resumes from the newest checkpoint there if one exists.
 #[allow(clippy::too_many_arguments)] // each is a distinct input of a run; a struct would only rename them
-pub fn train(
-    adapter: &Adapter,
+pub fn train<'a>(
+    trainable: impl Into<Trainable<'a>>,
     objective: &mut dyn Objective,
     examples: usize,
     config: &TrainConfig,
@@ -167,6 +223,7 @@ pub fn train(
     cancel: &AtomicBool,
     mut on_progress: impl FnMut(&Progress),
 ) -> Result<TrainOutcome> {
+    let trainable = trainable.into();
     config.validate()?;
     if examples == 0 {
         return Err(TrainError::Invalid { field: "dataset".into(), message: "has no examples".into() });
@@ -174,7 +231,7 @@ pub fn train(
     let total_steps = config.total_steps(examples);
     let params = AdamWParams { lr: config.learning_rate, weight_decay: config.weight_decay, ..AdamWParams::default() };
     let extra = objective.extra_vars();
-    let mut vars = adapter.vars();
+    let mut vars = trainable.vars();
     vars.extend(extra.iter().map(|(_, v)| v.clone()));
     let mut optimizer = AdamW::new(vars, params)?;
 
@@ -188,8 +245,10 @@ pub fn train(
                 dir.display()
             )));
         }
-        restore_adapter(adapter, &dir)?;
-        restore_extra(&extra, &dir)?;
+        trainable.restore(&dir)?;
+        if !extra.is_empty() {
+            restore_vars(&extra, &dir.join(EXTRA_FILE))?;
+        }
         optimizer.restore(&dir.join(OPTIMIZER_FILE))?;
         resumed_from = Some(step);
         tracing::info!(step, "resumed from checkpoint");
@@ -213,7 +272,7 @@ pub fn train(
         let first_batch = step_in_epoch * config.gradient_accumulation_steps;
         let last_batch = (first_batch + config.gradient_accumulation_steps).min(batches_per_epoch);
         let dropout = Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(step.wrapping_mul(1_000_003))));
-        let lora = LoraContext::training(adapter, &dropout);
+        let lora = trainable.context(&dropout);
 
         // The adapter's gradients summed over the micro-batches (the graphs are dropped).
         let mut accumulated: Vec<Option<Tensor>> = vec![None; optimizer.vars().len()];
@@ -264,7 +323,7 @@ pub fn train(
         on_progress(&progress);
         last = Some(progress);
         if step % config.save_steps == 0 || step == total_steps {
-            last_checkpoint = Some(save_checkpoint(adapter, &extra, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
+            last_checkpoint = Some(save_checkpoint(trainable, &extra, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
         }
     }
     Ok(TrainOutcome {
@@ -277,7 +336,7 @@ pub fn train(
 
 #[allow(clippy::too_many_arguments)]
 fn save_checkpoint(
-    adapter: &Adapter,
+    trainable: Trainable,
     extra: &[(String, Var)],
     optimizer: &AdamW,
     dir: &Path,
@@ -287,7 +346,7 @@ fn save_checkpoint(
     base_model_name: &str,
 ) -> Result<PathBuf> {
     let folder = dir.join(format!("checkpoint-{step}"));
-    adapter.save_peft(&folder, base_model_name)?;
+    trainable.save(&folder, base_model_name)?;
     if !extra.is_empty() {
         save_vars(extra, &folder.join(EXTRA_FILE))?;
     }
@@ -298,17 +357,16 @@ fn save_checkpoint(
     Ok(folder)
 }
 
-/// Copies a checkpoint's A and B into the adapter's variables.
-fn restore_adapter(adapter: &Adapter, dir: &Path) -> Result<()> {
-    let path = dir.join(hone_model::lora::WEIGHTS_FILE);
-    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
+/// Copies the tensors of a checkpoint file into variables of the same names and shapes.
+fn restore_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
+    let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
-    for (key, var) in adapter.named_vars() {
-        let t = tensors.get(&key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
+    for (key, var) in vars {
+        let t = tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
         if t.dims() != var.dims() {
             return Err(TrainError::Checkpoint(format!("{}: {key} has shape {:?}, expected {:?}", path.display(), t.dims(), var.dims())));
         }
-        var.set(&t.to_device(var.device())?)?;
+        var.set(&t.to_device(var.device())?.to_dtype(var.dtype())?)?;
     }
     Ok(())
 }
@@ -320,19 +378,5 @@ pub fn save_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
         .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&candle_core::Device::Cpu)?)))
         .collect::<Result<Vec<(String, Tensor)>>>()?;
     hone_model::tiny::write_weights(path, &tensors)?;
-    Ok(())
-}
-
-fn restore_extra(extra: &[(String, Var)], dir: &Path) -> Result<()> {
-    if extra.is_empty() {
-        return Ok(());
-    }
-    let path = dir.join(EXTRA_FILE);
-    let tensors = candle_core::safetensors::load(&path, &candle_core::Device::Cpu)
-        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
-    for (key, var) in extra {
-        let t = tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
-        var.set(&t.to_device(var.device())?)?;
-    }
     Ok(())
 }
