@@ -40,6 +40,9 @@ enum Command {
     /// Model folders: make a tiny one, describe one, download one.
     #[command(subcommand)]
     Model(commands::model::Command),
+    /// The starter model the demo uses.
+    #[command(subcommand)]
+    Starter(commands::starter::Command),
     /// Generate text with a model folder (and an adapter).
     Generate(commands::generate::GenerateArgs),
     /// Per-token log-probs of a completion given a prompt.
@@ -86,6 +89,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
         Command::Model(command) => commands::model::run(command).await,
+        Command::Starter(command) => commands::starter::run(command).await,
         Command::Generate(args) => commands::generate::run_generate(args).await,
         Command::Score(args) => commands::generate::run_score(args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,

@@ -9,15 +9,20 @@
 //! - [`dataset`] turns judgments into training rows and freezes them into snapshots.
 //! - [`agreement`] measures inter-annotator agreement.
 //! - [`import`] and [`export`] read and write prompts and TRL datasets.
+//! - [`finetune`] turns a snapshot into a model version; [`inference`] loads a base or a
+//!   version, [`generation`] makes candidate answers, [`evaluation`] scores and compares them.
 
 pub mod agreement;
 pub mod content;
 pub mod dataset;
 mod error;
+pub mod evaluation;
 pub mod export;
 pub mod feedback;
 pub mod finetune;
+pub mod generation;
 pub mod import;
+pub mod inference;
 pub mod projects;
 pub mod queue;
 pub mod stats;

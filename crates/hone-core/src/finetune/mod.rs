@@ -12,4 +12,5 @@ pub mod tokens;
 
 pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
 pub use export::VersionFormat;
-pub use run::{FineTuneEvent, FineTuneOutcome};
+pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};
+pub(crate) use run::base_model_for;

@@ -447,7 +447,7 @@ impl Hone {
 }
 
 /// The base model registered for this folder, registering it on first use.
-async fn base_model_for(conn: &mut hone_store::SqliteConnection, dir: &Path) -> Result<i64> {
+pub(crate) async fn base_model_for(conn: &mut hone_store::SqliteConnection, dir: &Path) -> Result<i64> {
     let location = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()).display().to_string();
     if let Some(existing) = models::list_bases(conn).await?.into_iter().find(|b| b.location == location) {
         return Ok(existing.id);

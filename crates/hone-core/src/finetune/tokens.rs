@@ -10,7 +10,7 @@ use crate::Result;
 
 /// A chat prompt goes through the model's chat template; a text prompt too when the model has
 /// one (instruct models expect it), else it is used raw.
-fn prompt_input(lm: &LoadedModel, prompt: &PromptContent) -> PromptInput {
+pub(crate) fn prompt_input(lm: &LoadedModel, prompt: &PromptContent) -> PromptInput {
     match (&prompt.messages, lm.chat_template.is_some()) {
         (Some(messages), true) => PromptInput::Chat(messages.iter().map(|m| Message::new(&m.role, m.content.clone())).collect()),
         (None, true) => PromptInput::Chat(vec![Message::new("user", prompt.text.clone())]),

@@ -1,0 +1,85 @@
+//! Measuring versions on stored responses: a reward model's scores, and a version's KL
+//! divergence from its base model on what it generates.
+
+use hone_model::lora::LoraContext;
+use hone_model::score::{score, SequencePair};
+use hone_store::{prompts, responses};
+use hone_train::reward::rewards;
+use serde::{Deserialize, Serialize};
+
+use crate::inference::{encode_answer, ModelRef};
+use crate::{CoreError, Hone, Result};
+
+/// Responses scored per forward pass.
+const BATCH: usize = 8;
+
+/// A version's divergence from its base on a set of its own answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KlReport {
+    /// Mean over responses of Σ_t [log π(y_t) − log π_base(y_t)]: the sampled estimate of
+    /// KL(π ‖ π_base) per response that TRL logs as `objective/kl`, when the responses were
+    /// sampled from π.
+    pub mean_kl: f64,
+    pub per_response: Vec<f64>,
+}
+
+impl Hone {
+    /// (prompt, response) token pairs for `response_ids`, for the model `lm`.
+    async fn answer_pairs(&self, lm: &hone_model::LoadedModel, response_ids: &[i64]) -> Result<Vec<SequencePair>> {
+        let mut conn = self.store().conn().await?;
+        let mut pairs = Vec::with_capacity(response_ids.len());
+        for &id in response_ids {
+            let r = responses::get(&mut conn, id).await?;
+            let p = prompts::get(&mut conn, r.prompt_id).await?;
+            if r.text.is_empty() {
+                return Err(CoreError::invalid(format!("response {id}"), "is empty; nothing to score"));
+            }
+            pairs.push(encode_answer(lm, &p, &r.text)?);
+        }
+        Ok(pairs)
+    }
+
+    /// The scalar score of each response by reward-model version `reward_model`.
+    pub async fn score_responses(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
+        let resolved = self.resolve_model(&ModelRef::Version { id: reward_model }).await?;
+        let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;
+        if loaded.score_head.is_none() {
+            return Err(CoreError::invalid("reward_model", format!("version {reward_model} is not a reward model (it has no score head)")));
+        }
+        let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
+        tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
+            let head = loaded.score_head.as_ref().expect("checked above");
+            let lora = LoraContext::inference(loaded.adapter.as_ref());
+            let mut out = Vec::with_capacity(pairs.len());
+            for chunk in pairs.chunks(BATCH) {
+                let r = rewards(&loaded.lm.model, head, chunk, &lora)?;
+                out.extend(r.to_vec1::<f32>().map_err(hone_model::ModelError::from)?.into_iter().map(f64::from));
+            }
+            Ok(out)
+        })
+        .await
+        .expect("scoring does not panic")
+    }
+
+    /// KL of version `version_id` to its base, estimated on `response_ids` (answers it sampled).
+    pub async fn kl_to_base(&self, version_id: i64, response_ids: &[i64]) -> Result<KlReport> {
+        if response_ids.is_empty() {
+            return Err(CoreError::invalid("response_ids", "is empty"));
+        }
+        let resolved = self.resolve_model(&ModelRef::Version { id: version_id }).await?;
+        let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;
+        let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
+        tokio::task::spawn_blocking(move || -> Result<KlReport> {
+            let mut per_response = Vec::with_capacity(pairs.len());
+            for chunk in pairs.chunks(BATCH) {
+                let policy = score(&loaded.lm, loaded.adapter.as_ref(), chunk)?;
+                let base = score(&loaded.lm, None, chunk)?;
+                per_response.extend(policy.iter().zip(&base).map(|(p, b)| (p.sum - b.sum) as f64));
+            }
+            let mean_kl = per_response.iter().sum::<f64>() / per_response.len() as f64;
+            Ok(KlReport { mean_kl, per_response })
+        })
+        .await
+        .expect("scoring does not panic")
+    }
+}

@@ -1,0 +1,16 @@
+//! Hone's demo: everything `hone demo` needs to show the human-feedback loop working, offline,
+//! on a laptop CPU.
+//!
+//! - [`domain`]: a help desk whose answer quality a program can judge.
+//! - [`corpus`] and [`starter`]: the starter model, trained here from a generated corpus.
+//! - [`expert`]: the simulated expert that gives feedback through `hone-core`'s API.
+//! - [`eval`]: win / tie / loss with a confidence interval.
+//! - [`demo`]: the whole loop, stage by stage.
+
+pub mod corpus;
+pub mod domain;
+pub mod expert;
+mod error;
+pub mod starter;
+
+pub use error::{DemoError, Result};
