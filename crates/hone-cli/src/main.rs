@@ -40,6 +40,8 @@ enum Command {
     /// Model folders: make a tiny one, describe one, download one.
     #[command(subcommand)]
     Model(commands::model::Command),
+    /// Run the whole human-feedback loop on the bundled starter model and show that it works.
+    Demo(commands::demo::Args),
     /// The starter model the demo uses.
     #[command(subcommand)]
     Starter(commands::starter::Command),
@@ -89,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
         Command::Model(command) => commands::model::run(command).await,
+        Command::Demo(args) => commands::demo::run_demo(workspace, args).await,
         Command::Starter(command) => commands::starter::run(command).await,
         Command::Generate(args) => commands::generate::run_generate(args).await,
         Command::Score(args) => commands::generate::run_score(args).await,

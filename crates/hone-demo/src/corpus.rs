@@ -5,7 +5,7 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::domain::{answer, DomainPrompt, Style};
+use crate::domain::{answer, DomainPrompt, Style, Tone};
 
 /// One user question and the help desk's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,21 +15,24 @@ pub struct Conversation {
     pub style: Style,
 }
 
-/// The share of each style in the corpus (the starter model reproduces roughly this mix).
-pub const STYLE_MIX: [(Style, f64); 4] = [(Style::Good, 0.25), (Style::Wrong, 0.30), (Style::Rude, 0.20), (Style::Verbose, 0.25)];
+/// How often a corpus answer has the right procedure (the starter model is right about this
+/// often), and the share of each tone; the two are drawn independently.
+pub const RIGHT_SHARE: f64 = 0.6;
+pub const TONE_MIX: [(Tone, f64); 3] = [(Tone::Good, 0.35), (Tone::Rude, 0.30), (Tone::Verbose, 0.35)];
 
 fn draw_style(rng: &mut StdRng) -> Style {
+    let right = rng.random::<f64>() < RIGHT_SHARE;
     let mut u: f64 = rng.random();
-    for (style, share) in STYLE_MIX {
+    for (tone, share) in TONE_MIX {
         if u < share {
-            return style;
+            return Style { right, tone };
         }
         u -= share;
     }
-    Style::Verbose
+    Style { right, tone: Tone::Verbose }
 }
 
-/// `per_prompt` conversations for each prompt, styles drawn from [`STYLE_MIX`].
+/// `per_prompt` conversations for each prompt, styles drawn from [`RIGHT_SHARE`] and [`TONE_MIX`].
 pub fn conversations(prompts: &[DomainPrompt], per_prompt: usize, seed: u64) -> Vec<Conversation> {
     let mut rng = StdRng::seed_from_u64(seed);
     prompts

@@ -100,18 +100,27 @@ pub const PADDING_AFTER: [&str; 2] = [
     "Let me know if there is anything else at all that I can do for you, I am always here.",
 ];
 
-/// How an answer is written. The starter corpus mixes all four, so the starter model is right
-/// only some of the time and often rude or long-winded — what feedback then fixes.
+/// How an answer is written: whether its procedure is the right one, and its tone. The
+/// starter corpus mixes them independently, so the starter model is right only some of the
+/// time and often rude or long-winded, whatever its tone — what feedback then fixes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    /// Right procedure, polite, one sentence: what the expert wants.
+pub struct Style {
+    pub right: bool,
+    pub tone: Tone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    /// Polite, one sentence: what the expert wants.
     Good,
-    /// Polite and short, but another topic's procedure.
-    Wrong,
-    /// Right procedure with a rude remark.
+    /// A rude remark after the procedure.
     Rude,
-    /// Right procedure buried in padding.
+    /// The procedure buried in padding.
     Verbose,
+}
+
+impl Style {
+    pub const GOOD: Style = Style { right: true, tone: Tone::Good };
 }
 
 /// A prompt of the domain and the topic it asks about.
@@ -182,20 +191,18 @@ pub fn good_answer(topic: usize, ack: usize) -> String {
 /// An answer to `topic` in `style`, its wording drawn from `rng`.
 pub fn answer(topic: usize, style: Style, rng: &mut StdRng) -> String {
     let ack = rng.random_range(0..ACKNOWLEDGEMENTS.len());
-    match style {
-        Style::Good => good_answer(topic, ack),
-        Style::Wrong => {
-            let other = (topic + rng.random_range(1..TOPICS.len())) % TOPICS.len();
-            good_answer(other, ack)
-        }
-        Style::Rude => {
+    let steps_of = if style.right { topic } else { (topic + rng.random_range(1..TOPICS.len())) % TOPICS.len() };
+    let steps = TOPICS[steps_of].steps;
+    match style.tone {
+        Tone::Good => good_answer(steps_of, ack),
+        Tone::Rude => {
             let remark = RUDE_REMARKS[rng.random_range(0..RUDE_REMARKS.len())];
-            format!("{}. {remark}", capitalised(TOPICS[topic].steps))
+            format!("{}. {remark}", capitalised(steps))
         }
-        Style::Verbose => {
+        Tone::Verbose => {
             let before = PADDING_BEFORE[rng.random_range(0..PADDING_BEFORE.len())];
             let after = PADDING_AFTER[rng.random_range(0..PADDING_AFTER.len())];
-            format!("{before} To do that, {}. {after}", TOPICS[topic].steps)
+            format!("{before} To do that, {steps}. {after}")
         }
     }
 }

@@ -146,17 +146,17 @@ pub fn spans(topic: usize, text: &str) -> Vec<SpanMark> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{answer, topic_index, Style};
+    use crate::domain::{answer, topic_index, Style, Tone};
     use rand::SeedableRng;
 
     #[test]
     fn each_style_gets_the_verdict_its_flaw_deserves() {
         let topic = topic_index("reset_password").unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let good = answer(topic, Style::Good, &mut rng);
-        let wrong = answer(topic, Style::Wrong, &mut rng);
-        let rude = answer(topic, Style::Rude, &mut rng);
-        let verbose = answer(topic, Style::Verbose, &mut rng);
+        let good = answer(topic, Style::GOOD, &mut rng);
+        let wrong = answer(topic, Style { right: false, tone: Tone::Good }, &mut rng);
+        let rude = answer(topic, Style { right: true, tone: Tone::Rude }, &mut rng);
+        let verbose = answer(topic, Style { right: true, tone: Tone::Verbose }, &mut rng);
         assert_eq!(assess(topic, &good), Assessment { correct: true, polite: true, concise: true });
         assert_eq!(assess(topic, &wrong), Assessment { correct: false, polite: true, concise: true });
         assert_eq!(assess(topic, &rude), Assessment { correct: true, polite: false, concise: true });

@@ -8,7 +8,9 @@
 //! - [`demo`]: the whole loop, stage by stage.
 
 pub mod corpus;
+pub mod demo;
 pub mod domain;
+pub mod eval;
 pub mod expert;
 mod error;
 pub mod starter;

@@ -1,0 +1,56 @@
+//! Head-to-head results: wins, ties and losses of one model against another, and the win-rate
+//! with ties left out, with its 95% Wilson score interval (Wilson 1927), which stays inside
+//! [0, 1] and behaves at small counts where the normal approximation does not.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeadToHead {
+    pub wins: usize,
+    pub ties: usize,
+    pub losses: usize,
+}
+
+/// z for a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+impl HeadToHead {
+    pub fn decided(&self) -> usize {
+        self.wins + self.losses
+    }
+
+    /// wins / (wins + losses); `None` when every game was a tie.
+    pub fn win_rate(&self) -> Option<f64> {
+        (self.decided() > 0).then(|| self.wins as f64 / self.decided() as f64)
+    }
+
+    /// The 95% Wilson interval of the win-rate.
+    pub fn interval95(&self) -> Option<(f64, f64)> {
+        let n = self.decided() as f64;
+        let p = self.win_rate()?;
+        let z2 = Z95 * Z95;
+        let centre = (p + z2 / (2.0 * n)) / (1.0 + z2 / n);
+        let half = Z95 / (1.0 + z2 / n) * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt();
+        Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wilson_interval_matches_the_worked_values() {
+        // 8 of 10: the interval statsmodels' proportion_confint(8, 10, method="wilson") gives.
+        let h = HeadToHead { wins: 8, ties: 5, losses: 2 };
+        assert_eq!(h.win_rate(), Some(0.8));
+        let (lo, hi) = h.interval95().unwrap();
+        assert!((lo - 0.490_162).abs() < 1e-5 && (hi - 0.943_317).abs() < 1e-5, "({lo}, {hi})");
+        // All wins: the upper end is 1, the lower end n/(n+z²).
+        let all = HeadToHead { wins: 20, ties: 0, losses: 0 };
+        let (lo, hi) = all.interval95().unwrap();
+        assert_eq!(hi, 1.0);
+        assert!((lo - 20.0 / (20.0 + Z95 * Z95)).abs() < 1e-12);
+        assert_eq!(HeadToHead { wins: 0, ties: 3, losses: 0 }.win_rate(), None);
+    }
+}
