@@ -85,6 +85,9 @@ pub struct DemoOptions {
     pub temperature: f64,
     pub sft: TrainConfig,
     pub dpo: TrainConfig,
+    /// The reward model (with `rlhf`): its score head starts from noise, so it needs a larger
+    /// step than DPO's.
+    pub rm: TrainConfig,
     pub beta: f64,
     pub lora_r: usize,
     /// Also train a reward model and run PPO against it.
@@ -118,6 +121,7 @@ impl DemoOptions {
             // model this small into garbled openings.
             sft: TrainConfig { learning_rate: 2e-3, epochs: 8, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
             dpo: TrainConfig { learning_rate: 1e-4, epochs: 1, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
+            rm: TrainConfig { learning_rate: 2e-3, epochs: 3, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
             beta: 0.1,
             lora_r: 16,
             rlhf: false,
@@ -402,7 +406,7 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
     let mut ppo_version = None;
     if options.rlhf {
         clock.start(Stage::Rlhf);
-        let rm_recipe = Recipe { version_name: Some("rm".into()), ..options.recipe(Method::RewardModel, &starter_dir) };
+        let rm_recipe = Recipe { version_name: Some("rm".into()), preference: options.rm.clone(), ..options.recipe(Method::RewardModel, &starter_dir) };
         let (rm, _) = fine_tune(&hone, project.id, &rm_recipe, Stage::Rlhf, &mut clock).await?;
         let mut ppo_recipe = options.recipe(Method::Ppo, &starter_dir);
         ppo_recipe.version_name = Some("v2".into());

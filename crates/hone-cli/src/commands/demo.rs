@@ -61,6 +61,14 @@ fn print_report(r: &DemoReport) {
     let kinds: Vec<String> = r.judgments.iter().map(|(k, n)| format!("{n} {k}")).collect();
     println!("{} train prompts, {} candidates; the simulated expert gave {}", r.train_prompts, r.candidates, kinds.join(", "));
     println!("version {} ({}), trained on snapshot {}", r.v1.name, r.v1.method, r.v1.snapshot_id.unwrap_or_default());
+    let metric = |k: &str| r.v1.metrics.get(k).and_then(|v| v.as_f64()).map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "  last step: sft loss {}; dpo loss {}, rewards/accuracies {}, rewards/margins {}",
+        metric("sft/loss"),
+        metric("dpo/loss"),
+        metric("dpo/rewards/accuracies"),
+        metric("dpo/rewards/margins")
+    );
     println!();
     println!("held-out answers as the expert sees them ({} prompts):", r.held_out_prompts);
     let mut rows = vec![quality_row("base", &r.v1_eval.base_quality), quality_row(&r.v1.name, &r.v1_eval.version_quality)];
