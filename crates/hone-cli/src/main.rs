@@ -49,6 +49,10 @@ enum Command {
     Generate(commands::generate::GenerateArgs),
     /// Per-token log-probs of a completion given a prompt.
     Score(commands::generate::ScoreArgs),
+    /// Generate candidate answers for a project's prompts with a model or a version, to judge.
+    Candidates(commands::candidates::CandidatesArgs),
+    /// Score responses with a reward-model version.
+    Reward(commands::candidates::RewardArgs),
     /// Fine-tune: freeze the project's feedback and train a new version (LoRA).
     Train(commands::train::TrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
@@ -95,6 +99,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Starter(command) => commands::starter::run(command).await,
         Command::Generate(args) => commands::generate::run_generate(args).await,
         Command::Score(args) => commands::generate::run_score(args).await,
+        Command::Candidates(args) => commands::candidates::run_candidates(workspace, args).await,
+        Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
         Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,

@@ -12,8 +12,11 @@ use hone_model::score::{completion_logprobs, completion_outputs, SequencePair};
 use hone_model::LoadedModel;
 use serde::{Deserialize, Serialize};
 
+use std::path::{Path, PathBuf};
+
 use crate::metrics::Metrics;
 use crate::optim::{AdamW, AdamWParams};
+use crate::trainer::{latest_checkpoint, restore_vars, save_vars, EXTRA_FILE, OPTIMIZER_FILE, STATE_FILE};
 use crate::reward::{rewards, ScoreHead};
 use crate::{Result, TrainError};
 
@@ -71,6 +74,9 @@ impl Reward for RewardModel<'_> {
     }
 }
 
+/// The value head's tensor in a PPO checkpoint (TRL's name).
+pub const VALUE_HEAD_KEY: &str = "v_head.weight";
+
 pub struct Ppo<'a> {
     lm: &'a LoadedModel,
     policy: &'a Adapter,
@@ -118,6 +124,35 @@ impl<'a> Ppo<'a> {
     /// The optimiser's variables (adapter, then value head), for checkpoints.
     pub fn vars(&self) -> &[Var] {
         self.optimizer.vars()
+    }
+
+    /// Saves the state after `iterations` iterations into `<dir>/checkpoint-<iterations>/`: the
+    /// policy adapter (PEFT), the value head, the optimiser's moments, and the state file
+    /// last, as the trainer's checkpoints. Each iteration's draws depend only on its number, so
+    /// a run resumed from here repeats what an uninterrupted run does.
+    pub fn save_checkpoint(&self, dir: &Path, iterations: u64, base_model_name: &str) -> Result<PathBuf> {
+        let folder = dir.join(format!("checkpoint-{iterations}"));
+        self.policy.save_peft(&folder, base_model_name)?;
+        save_vars(&[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())], &folder.join(EXTRA_FILE))?;
+        self.optimizer.save(&folder.join(OPTIMIZER_FILE))?;
+        let state = serde_json::json!({ "step": iterations, "settings": self.settings });
+        hone_model::files::write_atomically(&folder.join(STATE_FILE), &serde_json::to_vec_pretty(&state).expect("JSON"))?;
+        Ok(folder)
+    }
+
+    /// Restores the newest complete checkpoint in `dir`, if any, and returns the iterations it
+    /// had done. A checkpoint made with other settings is refused.
+    pub fn restore_latest(&mut self, dir: &Path) -> Result<Option<u64>> {
+        let Some((iterations, folder)) = latest_checkpoint(dir) else { return Ok(None) };
+        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(STATE_FILE)).map_err(|e| TrainError::Checkpoint(e.to_string()))?)
+            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", folder.join(STATE_FILE).display())))?;
+        if state.get("settings") != Some(&serde_json::to_value(&self.settings).expect("JSON")) {
+            return Err(TrainError::Checkpoint(format!("{} was made with other PPO settings; use a new checkpoint folder", folder.display())));
+        }
+        restore_vars(&self.policy.named_vars(), &folder.join(hone_model::lora::WEIGHTS_FILE))?;
+        restore_vars(&[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())], &folder.join(EXTRA_FILE))?;
+        self.optimizer.restore(&folder.join(OPTIMIZER_FILE))?;
+        Ok(Some(iterations))
     }
 
     fn values(&self, hidden: &Tensor, grad: bool) -> Result<Tensor> {

@@ -358,7 +358,7 @@ fn save_checkpoint(
 }
 
 /// Copies the tensors of a checkpoint file into variables of the same names and shapes.
-fn restore_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
+pub fn restore_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
     let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
     for (key, var) in vars {

@@ -33,3 +33,40 @@ fn train_plans_runs_lists_and_exports_a_version() {
     let stderr = fails(w, &["export", "--version", &id, "--format", "onnx", "--out", "x"], 2);
     assert!(stderr.contains("peft, merged or trl"), "{stderr}");
 }
+
+#[test]
+fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    ok(w, &["import", example("support-prompts.csv").to_str().unwrap(), "--project", "support"]);
+    ok(w, &["import", example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    let model = w.join("tiny");
+    ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    let m = model.to_str().unwrap();
+
+    let made = json(w, &["candidates", "--project", "support", "--model", m, "-n", "3", "--max-tokens", "4", "--split", "train", "--temperature", "1.0"]);
+    let made = made.as_array().unwrap();
+    assert!(!made.is_empty());
+    let ids: Vec<i64> = made.iter().flat_map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap())).collect();
+    assert!(made.iter().all(|c| { let n = c["responses"].as_array().unwrap().len() as u64 + c["duplicates"].as_u64().unwrap(); n == 3 }), "3 samples per prompt, repeats counted");
+    assert_eq!(made[0]["responses"][0]["source"], "model");
+    // The same run again reuses what it made: same seed, same texts, no new responses.
+    let again = json(w, &["candidates", "--project", "support", "--model", m, "-n", "3", "--max-tokens", "4", "--split", "train", "--temperature", "1.0"]);
+    let again_ids: Vec<i64> = again.as_array().unwrap().iter().flat_map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap())).collect();
+    assert_eq!(again_ids, ids);
+
+    let rm = json(w, &["train", "--project", "support", "--model", m, "--method", "rm", "--epochs", "1", "--lora-r", "4"]);
+    assert_eq!(rm["version"]["method"], "rm");
+    let rm_id = rm["version"]["id"].as_i64().unwrap().to_string();
+    let list = format!("{},{}", ids[0], ids[1]);
+    let scores = json(w, &["reward", "--version", &rm_id, "--responses", &list]);
+    assert_eq!(scores.as_array().unwrap().len(), 2);
+    assert!(scores[0]["score"].as_f64().unwrap().is_finite());
+
+    let dpo = json(w, &["train", "--project", "support", "--model", m, "--method", "dpo", "--epochs", "1", "--lora-r", "4"]);
+    let dpo_id = dpo["version"]["id"].as_i64().unwrap().to_string();
+    let stderr = fails(w, &["reward", "--version", &dpo_id, "--responses", &list], 2);
+    assert!(stderr.contains("not a reward model"), "{stderr}");
+    let stderr = fails(w, &["candidates", "--project", "support"], 2);
+    assert!(stderr.contains("--model") || stderr.contains("--version"), "{stderr}");
+}

@@ -331,9 +331,12 @@ impl Hone {
                         let rm_head = ScoreHead::load(&dir.join(SCORE_FILE), &device)?;
                         let mut reward = RewardModel { lm: &lm, adapter: &rm_adapter, head: &rm_head };
                         let mut ppo = Ppo::new(&lm, &adapter, recipe.ppo.clone())?;
+                        // A resumed job continues after the last saved iteration.
+                        let first = ppo.restore_latest(dir)?.unwrap_or(0) as usize;
+                        let save_every = recipe.preference.save_steps.max(1) as usize;
                         let started = std::time::Instant::now();
                         let mut last = Metrics::default();
-                        for iteration in 0..recipe.ppo_iterations {
+                        for iteration in first..recipe.ppo_iterations {
                             if cancel.load(std::sync::atomic::Ordering::Relaxed) {
                                 return Err(TrainError::Cancelled.into());
                             }
@@ -342,6 +345,9 @@ impl Hone {
                                 (0..recipe.ppo_batch_size.min(n)).map(|k| tokens.prompts[(iteration * recipe.ppo_batch_size + k) % n].clone()).collect();
                             last = ppo.step(&batch, &mut reward, iteration as u64)?;
                             let done = iteration as u64 + 1;
+                            if done as usize % save_every == 0 || done as usize == recipe.ppo_iterations {
+                                ppo.save_checkpoint(dir, done, &base_name)?;
+                            }
                             let elapsed = started.elapsed().as_secs_f64();
                             report(&Progress {
                                 step: done,
@@ -351,7 +357,7 @@ impl Hone {
                                 learning_rate: recipe.ppo.learning_rate,
                                 grad_norm: last.get("grad_norm").unwrap_or(0.0),
                                 tokens_per_second: 0.0,
-                                eta_seconds: elapsed / done as f64 * (recipe.ppo_iterations as u64 - done) as f64,
+                                eta_seconds: elapsed / (done - first as u64) as f64 * (recipe.ppo_iterations as u64 - done) as f64,
                                 metrics: last.clone(),
                             });
                         }

@@ -95,3 +95,43 @@ fn ppo_moves_probability_mass_onto_rewarded_tokens() {
     let after = mass(&probs(Some(&policy)));
     assert!(after > 0.8 && before < 0.3, "the rewarded tokens' probability must rise from {before} to above 0.8, got {after}");
 }
+
+/// A PPO run stopped after 2 of 4 iterations and resumed in a fresh `Ppo` from its checkpoint
+/// ends with exactly the adapter and value head of an uninterrupted run.
+#[test]
+fn ppo_resumed_from_a_checkpoint_equals_an_uninterrupted_run() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
+    let config = LoraConfig::new(4, 8.0, 0.0, &["all-linear"], false).unwrap();
+    let settings = PpoSettings { learning_rate: 3e-3, max_new_tokens: 3, temperature: 1.0, ppo_epochs: 2, ..PpoSettings::default() };
+    let prompts: Vec<Vec<u32>> = (0..4u32).map(|i| vec![0, 100 + i, 200 + i]).collect();
+    let mut reward = InSet { set: (300..400).collect() };
+    let values = |ppo: &Ppo| -> Vec<Vec<f32>> { ppo.vars().iter().map(|v| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect() };
+
+    let whole_policy = Adapter::new("policy", config.clone(), &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
+    let mut whole = Ppo::new(&lm, &whole_policy, settings.clone()).unwrap();
+    for iteration in 0..4 {
+        whole.step(&prompts, &mut reward, iteration).unwrap();
+    }
+
+    let checkpoints = tempfile::tempdir().unwrap();
+    let first_policy = Adapter::new("policy", config.clone(), &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
+    let mut first = Ppo::new(&lm, &first_policy, settings.clone()).unwrap();
+    assert_eq!(first.restore_latest(checkpoints.path()).unwrap(), None);
+    for iteration in 0..2 {
+        first.step(&prompts, &mut reward, iteration).unwrap();
+    }
+    first.save_checkpoint(checkpoints.path(), 2, "m").unwrap();
+
+    let resumed_policy = Adapter::new("policy", config.clone(), &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
+    let mut resumed = Ppo::new(&lm, &resumed_policy, settings.clone()).unwrap();
+    assert_eq!(resumed.restore_latest(checkpoints.path()).unwrap(), Some(2));
+    for iteration in 2..4 {
+        resumed.step(&prompts, &mut reward, iteration).unwrap();
+    }
+    assert_eq!(values(&resumed), values(&whole), "resumed = uninterrupted, adapter and value head");
+
+    let other = Adapter::new("policy", config, &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
+    let mut changed = Ppo::new(&lm, &other, PpoSettings { kl_coef: 0.1, ..settings }).unwrap();
+    assert!(changed.restore_latest(checkpoints.path()).is_err(), "a checkpoint of other settings is refused");
+}
