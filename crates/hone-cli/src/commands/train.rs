@@ -17,7 +17,7 @@ pub struct TrainArgs {
     #[arg(long)]
     model: PathBuf,
     /// auto (SFT on demonstrations and edits, then DPO on pairs), sft, dpo, kto, rm (reward
-    /// model) or ppo (RLHF against --reward-model).
+    /// model), ppo (RLHF against --reward-model) or rlhf (a reward model, then PPO against it).
     #[arg(long, default_value = "auto")]
     method: Method,
     /// PPO: the reward-model version (its id) to optimise against.
@@ -190,6 +190,14 @@ pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Res
         }
         print_plan(&plan);
         return Ok(());
+    }
+    if recipe.method == Method::Rlhf {
+        let (rm, ppo) = hone.rlhf(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+        if args.json {
+            return output::json(&serde_json::json!({ "reward_model": rm, "ppo": ppo }));
+        }
+        report(&rm, false)?;
+        return report(&ppo, false);
     }
     let outcome = hone.fine_tune(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
     report(&outcome, args.json)

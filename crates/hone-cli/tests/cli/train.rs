@@ -67,6 +67,12 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     let dpo_id = dpo["version"]["id"].as_i64().unwrap().to_string();
     let stderr = fails(w, &["reward", "--version", &dpo_id, "--responses", &list], 2);
     assert!(stderr.contains("not a reward model"), "{stderr}");
+    let plan = json(w, &["train", "--project", "support", "--model", m, "--method", "rlhf", "--plan-only"]);
+    assert_eq!((plan["stages"][0]["method"].as_str(), plan["stages"][1]["method"].as_str()), (Some("rm"), Some("ppo")));
+    let rlhf = json(w, &["train", "--project", "support", "--model", m, "--method", "rlhf", "--epochs", "1", "--lora-r", "4", "--ppo-iterations", "2", "--name", "r1"]);
+    assert_eq!(rlhf["reward_model"]["version"]["name"], "r1-rm");
+    assert_eq!(rlhf["ppo"]["version"]["method"], "ppo");
+    assert_eq!(rlhf["ppo"]["version"]["hyperparams"]["reward_model"], rlhf["reward_model"]["version"]["id"], "PPO ran against the new reward model");
     let stderr = fails(w, &["candidates", "--project", "support"], 2);
     assert!(stderr.contains("--model") || stderr.contains("--version"), "{stderr}");
 }

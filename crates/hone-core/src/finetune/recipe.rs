@@ -24,6 +24,9 @@ pub enum Method {
     RewardModel,
     /// RLHF: PPO against a reward-model version (`Recipe::reward_model`) on the train prompts.
     Ppo,
+    /// RLHF from scratch: a reward model on the pairs (its own version), then PPO against it
+    /// (`Hone::rlhf`).
+    Rlhf,
 }
 
 impl std::str::FromStr for Method {
@@ -36,7 +39,8 @@ impl std::str::FromStr for Method {
             "kto" => Ok(Self::Kto),
             "rm" => Ok(Self::RewardModel),
             "ppo" => Ok(Self::Ppo),
-            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo, kto, rm or ppo")),
+            "rlhf" => Ok(Self::Rlhf),
+            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo, kto, rm, ppo or rlhf")),
         }
     }
 }
@@ -50,6 +54,7 @@ impl Method {
             Method::Kto => "kto",
             Method::RewardModel => "rm",
             Method::Ppo => "ppo",
+            Method::Rlhf => "rlhf",
         }
     }
 }
@@ -139,6 +144,7 @@ impl Recipe {
                 }
                 stages
             }
+            Method::Rlhf => vec![Method::RewardModel, Method::Ppo],
             m => vec![m],
         }
     }

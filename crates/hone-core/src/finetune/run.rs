@@ -87,7 +87,7 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
                 });
                 continue;
             }
-            Method::Auto => unreachable!("auto expands into stages"),
+            Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
         };
         used_rows += match method {
             Method::Sft => data.sft.len(),
@@ -180,6 +180,9 @@ impl Hone {
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
         validate(recipe)?;
+        if recipe.method == Method::Rlhf {
+            return Err(CoreError::invalid("recipe.method", "rlhf makes two versions; run it with Hone::rlhf"));
+        }
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid("recipe.model_dir", format!("{} is not a model folder", recipe.model_dir.display())));
         }
@@ -194,7 +197,7 @@ impl Hone {
             Method::Dpo | Method::RewardModel => !preview.preferences.is_empty(),
             Method::Kto => !preview.kto.is_empty(),
             Method::Ppo => has_prompts,
-            Method::Auto => false,
+            Method::Auto | Method::Rlhf => false,
         };
         if stages.is_empty() || !stages.iter().any(has_rows) {
             return Err(CoreError::invalid(
@@ -212,6 +215,26 @@ impl Hone {
         let params = JobParams { recipe: recipe.clone(), snapshot_id: snapshot.id };
         let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;
         self.run_job(job.id, project_id, params, cancel, on_event).await
+    }
+
+    /// RLHF: trains a reward model on the pairs (version `<name>-rm`), then PPO against it from
+    /// the recipe's parent (version `<name>`). Returns both outcomes, reward model first.
+    pub async fn rlhf(
+        &self,
+        project_id: i64,
+        recipe: &Recipe,
+        cancel: Arc<AtomicBool>,
+        mut on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<(FineTuneOutcome, FineTuneOutcome)> {
+        let name = match &recipe.version_name {
+            Some(name) => name.clone(),
+            None => format!("v{}", models::list_versions(&mut *self.store().conn().await?, project_id).await?.len() + 1),
+        };
+        let rm_recipe = Recipe { method: Method::RewardModel, version_name: Some(format!("{name}-rm")), parent_version: None, ..recipe.clone() };
+        let rm = self.fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event).await?;
+        let ppo_recipe = Recipe { method: Method::Ppo, version_name: Some(name), reward_model: Some(rm.version.id), ..recipe.clone() };
+        let ppo = self.fine_tune(project_id, &ppo_recipe, cancel, on_event).await?;
+        Ok((rm, ppo))
     }
 
     /// Runs an interrupted, failed or cancelled fine-tune again; it continues from the last
@@ -364,7 +387,7 @@ impl Hone {
                         finals.push((method, last));
                         continue;
                     }
-                    Method::Auto => unreachable!("auto expands into stages"),
+                    Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
                 };
                 finals.push((method, outcome.last.map(|p| p.metrics).unwrap_or_default()));
                 if method == Method::Sft {
