@@ -40,6 +40,8 @@ enum Command {
     /// Model folders: make a tiny one, describe one, download one.
     #[command(subcommand)]
     Model(commands::model::Command),
+    /// Serve the web UI and its API to a browser on this machine.
+    Serve(commands::serve::Args),
     /// Run the whole human-feedback loop on the bundled starter model and show that it works.
     Demo(commands::demo::Args),
     /// The starter model the demo uses.
@@ -95,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
         Command::Model(command) => commands::model::run(command).await,
+        Command::Serve(args) => commands::serve::run(workspace, args).await,
         Command::Demo(args) => commands::demo::run_demo(workspace, args).await,
         Command::Starter(command) => commands::starter::run(command).await,
         Command::Generate(args) => commands::generate::run_generate(args).await,

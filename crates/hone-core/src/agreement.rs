@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Hone, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
@@ -79,6 +80,7 @@ pub fn percent_agreement(units: &[Vec<f64>]) -> Option<f64> {
 }
 
 /// Agreement on one kind of judgment.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgreementReport {
     pub kind: JudgmentKind,

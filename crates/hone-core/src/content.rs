@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CoreError, Hone, Result};
 
 /// A prompt with its candidate responses.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PromptWithResponses {
     pub prompt: Prompt,

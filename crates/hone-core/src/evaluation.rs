@@ -14,6 +14,7 @@ use crate::{CoreError, Hone, Result};
 const BATCH: usize = 8;
 
 /// A version's divergence from its base on a set of its own answers.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KlReport {
     /// Mean over responses of Σ_t [log π(y_t) − log π_base(y_t)]: the sampled estimate of

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CoreError, Hone, Result};
 
 /// One piece of feedback as a front door submits it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackInput {
     pub project_id: i64,
@@ -26,6 +27,7 @@ pub struct FeedbackInput {
     pub kind: FeedbackKind,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeedbackKind {
@@ -44,6 +46,7 @@ pub enum FeedbackKind {
 }
 
 /// What recording a judgment created.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     pub judgment_id: i64,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::inference::{prompt_input, ModelRef};
 use crate::{CoreError, Hone, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub model: ModelRef,
@@ -22,6 +23,7 @@ pub struct GenerationRequest {
 }
 
 /// One prompt's candidates.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidates {
     pub prompt_id: i64,

@@ -17,6 +17,7 @@ use crate::finetune::SCORE_FILE;
 use crate::{CoreError, Hone, Result};
 
 /// Which model answers: a base model folder, or a version of a project.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelRef {

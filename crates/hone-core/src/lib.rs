@@ -13,6 +13,7 @@
 //!   version, [`generation`] makes candidate answers, [`evaluation`] scores and compares them.
 
 pub mod agreement;
+pub mod arena;
 pub mod content;
 pub mod dataset;
 mod error;
@@ -21,6 +22,7 @@ pub mod export;
 pub mod feedback;
 pub mod finetune;
 pub mod generation;
+pub mod head_to_head;
 pub mod import;
 pub mod inference;
 pub mod projects;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CoreError, Hone, Result};
 
 /// Everything needed to create a project; `ProjectSpec::named` gives the defaults.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectSpec {
     pub settings: NewProject,
@@ -31,6 +32,7 @@ impl ProjectSpec {
 }
 
 /// A project with the lists that belong to it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectDetails {
     pub project: Project,

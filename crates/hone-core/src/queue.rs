@@ -21,6 +21,7 @@ use crate::{CoreError, Hone, Result};
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueItem {
     pub kind: JudgmentKind,

@@ -10,6 +10,7 @@ use crate::agreement::AgreementReport;
 use crate::dataset::SnapshotFilter;
 use crate::{Hone, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnnotatorStats {
     pub name: String,
@@ -19,6 +20,7 @@ pub struct AnnotatorStats {
     pub mean_time_ms: f64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProjectStats {
     pub project: String,

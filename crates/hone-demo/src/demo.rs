@@ -24,7 +24,7 @@ use hone_core::{Choice, Hone, JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{prompt_sets, topic_index, DomainPrompt, TOPICS};
-use crate::eval::HeadToHead;
+use hone_core::head_to_head::HeadToHead;
 use crate::expert::{self, assess, Assessment, CRITERIA, SPAN_LABELS};
 use crate::starter::{self, StarterSpec};
 use crate::{DemoError, Result};

@@ -4,13 +4,11 @@
 //! - [`domain`]: a help desk whose answer quality a program can judge.
 //! - [`corpus`] and [`starter`]: the starter model, trained here from a generated corpus.
 //! - [`expert`]: the simulated expert that gives feedback through `hone-core`'s API.
-//! - [`eval`]: win / tie / loss with a confidence interval.
 //! - [`demo`]: the whole loop, stage by stage.
 
 pub mod corpus;
 pub mod demo;
 pub mod domain;
-pub mod eval;
 pub mod expert;
 mod error;
 pub mod starter;

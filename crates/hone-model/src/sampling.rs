@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{ModelError, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SamplingParams {
     /// 0 means greedy (argmax).

@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 use crate::error::{parse_json, to_json};
 use crate::{JobState, Result, StoreError};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: i64,
@@ -140,6 +141,7 @@ pub async fn mark_interrupted(conn: &mut SqliteConnection) -> Result<u64> {
 }
 
 /// One point of a metric curve.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct MetricPoint {
     pub name: String,

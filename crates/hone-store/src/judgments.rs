@@ -10,6 +10,7 @@ use crate::error::{parse_json, to_json};
 use crate::{Choice, JudgmentKind, Result, StoreError};
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpanMark {
     pub start: i64,

@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 use crate::error::{parse_json, to_json};
 use crate::{Result, StoreError};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaseModel {
     pub id: i64,
@@ -87,6 +88,7 @@ pub async fn list_bases(conn: &mut SqliteConnection) -> Result<Vec<BaseModel>> {
 }
 
 /// A file of a version's adapter, relative to its folder, with its content hash.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct VersionFile {
     pub path: String,
@@ -94,6 +96,7 @@ pub struct VersionFile {
     pub bytes: i64,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub id: i64,

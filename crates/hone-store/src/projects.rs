@@ -5,6 +5,7 @@ use sqlx::SqliteConnection;
 
 use crate::{Result, StoreError};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Project {
     pub id: i64,
@@ -17,6 +18,7 @@ pub struct Project {
     pub created_at: String,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewProject {
     pub name: String,
@@ -41,6 +43,7 @@ impl NewProject {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Guideline {
     pub version: i64,
@@ -49,6 +52,7 @@ pub struct Guideline {
 }
 
 /// A rating criterion or a span label: a name the project defines, with a description.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct NamedItem {
     pub name: String,

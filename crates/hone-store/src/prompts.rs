@@ -8,12 +8,14 @@ use crate::error::{parse_json, to_json};
 use crate::{Result, Split, StoreError};
 
 /// One chat turn, as Hugging Face chat templates and TRL's conversational datasets spell it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub role: String,
     pub content: String,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prompt {
     pub id: i64,
@@ -27,6 +29,7 @@ pub struct Prompt {
     pub created_at: String,
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewPrompt {
     pub text: String,

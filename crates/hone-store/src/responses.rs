@@ -6,6 +6,7 @@ use sqlx::SqliteConnection;
 use crate::error::{parse_json, to_json};
 use crate::{ResponseSource, Result, StoreError};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub id: i64,

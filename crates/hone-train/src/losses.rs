@@ -34,6 +34,7 @@ pub fn sft_loss(per_token: &Tensor, mask: &Tensor) -> Result<(Tensor, Metrics)> 
     Ok((loss, metrics))
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum DpoLossType {

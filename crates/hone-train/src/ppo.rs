@@ -21,6 +21,7 @@ use crate::reward::{rewards, ScoreHead};
 use crate::{Result, TrainError};
 
 /// TRL's defaults.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PpoSettings {
     pub kl_coef: f64,

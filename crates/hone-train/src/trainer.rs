@@ -24,6 +24,7 @@ use crate::optim::{AdamW, AdamWParams};
 use crate::schedule::Schedule;
 use crate::{Result, TrainError};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub learning_rate: f64,
@@ -100,6 +101,7 @@ pub trait Objective {
 }
 
 /// A progress event after each optimiser step.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Progress {
     pub step: u64,

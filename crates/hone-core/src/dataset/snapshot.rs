@@ -16,6 +16,7 @@ use super::rows::to_jsonl;
 use crate::{CoreError, Hone, Result};
 
 /// Which judgments a snapshot takes.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SnapshotFilter {
     /// Only judgments of prompts in this split; `None` takes both. Default: train.

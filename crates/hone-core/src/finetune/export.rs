@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use crate::dataset::TrlFormat;
 use crate::{CoreError, Hone, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum VersionFormat {

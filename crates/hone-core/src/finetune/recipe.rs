@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::dataset::{SnapshotFilter, TrainingData};
 use crate::{CoreError, Result};
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
@@ -59,6 +60,7 @@ impl Method {
     }
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoraSpec {
     pub r: usize,
@@ -83,6 +85,7 @@ impl LoraSpec {
 
 /// Everything a fine-tune needs. Serialised into its job, so an interrupted job resumes with
 /// exactly the same recipe.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recipe {
     pub method: Method,
@@ -151,6 +154,7 @@ impl Recipe {
 }
 
 /// One stage of a plan.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanStage {
     pub method: Method,
@@ -162,6 +166,7 @@ pub struct PlanStage {
 }
 
 /// What a fine-tune will do, shown before it starts.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub stages: Vec<PlanStage>,

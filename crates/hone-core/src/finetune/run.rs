@@ -28,6 +28,7 @@ use crate::dataset::TrainingData;
 use crate::{CoreError, Hone, Result};
 
 /// What a running fine-tune reports.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum FineTuneEvent {
@@ -36,6 +37,7 @@ pub enum FineTuneEvent {
     Progress { method: Method, progress: Progress },
 }
 
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneOutcome {
     pub job_id: i64,

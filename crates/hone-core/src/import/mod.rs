@@ -24,6 +24,7 @@ pub use record::Record;
 use crate::{CoreError, Hone, Result};
 
 /// How the file's lines are written.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputFormat {
@@ -81,6 +82,7 @@ impl Default for ImportOptions {
 }
 
 /// What an import did.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ImportReport {
     pub path: PathBuf,

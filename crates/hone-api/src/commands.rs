@@ -1,0 +1,214 @@
+//! The command table: each arm parses its arguments, calls `hone-core`, and serialises the
+//! result. Long work becomes a job (see `jobs.rs`).
+
+use hone_core::feedback::FeedbackInput;
+use hone_core::finetune::{FineTuneEvent, Recipe};
+use hone_core::generation::GenerationRequest;
+use hone_core::import::ImportOptions;
+use hone_core::model::LoadedModel;
+use hone_core::projects::ProjectSpec;
+use hone_core::store::{jobs as stored_jobs, models};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::jobs::{JobEvent, Reporter};
+use crate::types::*;
+use crate::Api;
+
+fn parse<T: DeserializeOwned>(command: &str, args: Value) -> Result<T, ApiError> {
+    serde_json::from_value(args).map_err(|e| ApiError { code: "bad_arguments".into(), message: format!("{command}: {e}"), field: None })
+}
+
+fn json<T: Serialize>(value: T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|e| ApiError::new("internal", e.to_string()))
+}
+
+fn started(job_id: u64) -> Result<Value, ApiError> {
+    json(JobStarted { job_id })
+}
+
+/// What the UI shows about a model folder, loading it to be sure it loads.
+fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
+    let device = hone_core::model::device::select(hone_core::model::DeviceChoice::Auto)?;
+    let lm = LoadedModel::load(dir, device)?;
+    let c = lm.model.config();
+    Ok(ModelInfo {
+        dir: dir.to_owned(),
+        architecture: c.model_type.clone(),
+        parameters: c.parameter_count(),
+        hidden_size: c.hidden_size,
+        layers: c.num_hidden_layers,
+        vocab_size: c.vocab_size,
+        max_positions: c.max_position_embeddings,
+        has_chat_template: lm.chat_template.is_some(),
+        device: lm.device.name(),
+        device_reason: lm.device.reason.clone(),
+    })
+}
+
+/// A file name safe to keep in the workspace's imports folder.
+fn safe_file_name(name: &str) -> String {
+    let base = std::path::Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let cleaned: String = base.chars().map(|c| if c.is_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    if cleaned.trim_matches('.').is_empty() { "import.jsonl".into() } else { cleaned }
+}
+
+pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Value, ApiError> {
+    let hone = api.hone.as_ref();
+    match command {
+        "health" => json("ok"),
+        "workspace_info" => json(WorkspaceInfo {
+            dir: hone.dir().to_owned(),
+            projects: hone.list_projects().await?.len(),
+            starter_dir: api.starter_dir.clone(),
+            starter_built: hone_demo::starter::existing(&api.starter_dir, &hone_demo::starter::StarterSpec::standard()).is_some(),
+        }),
+
+        // Projects
+        "list_projects" => json(hone.list_projects().await?),
+        "create_project" => json(hone.create_project(&parse::<ProjectSpec>(command, args)?).await?),
+        "project_details" => json(hone.project_details(parse::<ProjectArgs>(command, args)?.project_id).await?),
+        "set_guidelines" => {
+            let a: GuidelinesArgs = parse(command, args)?;
+            json(hone.set_guidelines(a.project_id, &a.text).await?)
+        }
+        "add_rating_criterion" => {
+            let a: NamedItemArgs = parse(command, args)?;
+            hone.add_rating_criterion(a.project_id, &a.item).await?;
+            json(hone.project_details(a.project_id).await?)
+        }
+        "add_span_label" => {
+            let a: NamedItemArgs = parse(command, args)?;
+            hone.add_span_label(a.project_id, &a.item).await?;
+            json(hone.project_details(a.project_id).await?)
+        }
+        "project_stats" => json(hone.stats(parse::<ProjectArgs>(command, args)?.project_id).await?),
+
+        // Models
+        "inspect_model" => {
+            let a: DirArgs = parse(command, args)?;
+            json(tokio::task::spawn_blocking(move || model_info(&a.dir)).await.map_err(|e| ApiError::new("internal", e.to_string()))??)
+        }
+        "list_base_models" => json(models::list_bases(&mut *hone.store().conn().await?).await.map_err(hone_core::CoreError::from)?),
+        "build_starter" => {
+            let dir = api.starter_dir.clone();
+            started(api.jobs.spawn(move |reporter: Reporter| async move {
+                let cancel = reporter.cancel_flag();
+                let progress = reporter.clone();
+                let built = tokio::task::spawn_blocking(move || -> Result<ModelInfo, ApiError> {
+                    let spec = hone_demo::starter::StarterSpec::standard();
+                    if hone_demo::starter::existing(&dir, &spec).is_none() {
+                        hone_demo::starter::build(&dir, &spec, &cancel, |p| progress.progress(p.step, p.total_steps, format!("loss {:.3}", p.loss)))?;
+                    }
+                    model_info(&dir)
+                })
+                .await
+                .map_err(|e| ApiError::new("internal", e.to_string()))??;
+                json(built)
+            }))
+        }
+
+        // Prompts and candidates
+        "list_prompts" => {
+            let a: ListPromptsArgs = parse(command, args)?;
+            json(hone.list_prompts(a.project_id, a.split).await?)
+        }
+        "import_text" => {
+            let a: ImportTextArgs = parse(command, args)?;
+            let folder = hone.dir().join("imports");
+            std::fs::create_dir_all(&folder).map_err(|e| ApiError::new("io", format!("{}: {e}", folder.display())))?;
+            let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+            let path = folder.join(format!("{stamp}-{}", safe_file_name(&a.file_name)));
+            hone_core::export::write_atomically(&path, a.content.as_bytes())?;
+            json(hone.import_file(a.project_id, &path, &ImportOptions { split: a.split, ..ImportOptions::default() }).await?)
+        }
+        "set_prompt_split" => {
+            let a: SetSplitArgs = parse(command, args)?;
+            hone.set_prompt_split(a.prompt_id, a.split).await?;
+            json(Value::Null)
+        }
+        "prompt_with_responses" => json(hone.prompt_with_responses(parse::<PromptArgs>(command, args)?.prompt_id).await?),
+        "generate_candidates" => {
+            let request: GenerationRequest = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
+                let out = api.hone.generate_candidates(&request, |done, total| reporter.progress(done as u64, total as u64, "prompts")).await?;
+                json(out)
+            }))
+        }
+
+        // Labeling
+        "next_item" => {
+            let a: NextItemArgs = parse(command, args)?;
+            json(hone.next_item(a.project_id, &a.annotator, a.kind).await?)
+        }
+        "record_feedback" => json(hone.record_feedback(&parse::<FeedbackInput>(command, args)?).await?),
+        "undo_judgment" => {
+            hone.undo_judgment(parse::<JudgmentArgs>(command, args)?.judgment_id).await?;
+            json(Value::Null)
+        }
+
+        // Fine-tuning and jobs
+        "default_recipe" => {
+            let a: DefaultRecipeArgs = parse(command, args)?;
+            json(Recipe::new(a.method, a.model_dir))
+        }
+        "plan_fine_tune" => {
+            let a: FineTuneArgs = parse(command, args)?;
+            json(hone.plan_fine_tune(a.project_id, &a.recipe).await?)
+        }
+        "start_fine_tune" => {
+            let a: FineTuneArgs = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
+                let cancel = reporter.cancel_flag();
+                let send = |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()));
+                let outcome = if a.recipe.method == hone_core::finetune::Method::Rlhf {
+                    json(api.hone.rlhf(a.project_id, &a.recipe, cancel, send).await?)?
+                } else {
+                    json(api.hone.fine_tune(a.project_id, &a.recipe, cancel, send).await?)?
+                };
+                Ok(outcome)
+            }))
+        }
+        "resume_job" => {
+            let a: StoredJobArgs = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
+                let cancel = reporter.cancel_flag();
+                json(api.hone.resume_fine_tune(a.job_id, cancel, |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()))).await?)
+            }))
+        }
+        "cancel_job" => {
+            api.jobs.cancel(parse::<JobArgs>(command, args)?.job_id)?;
+            json(Value::Null)
+        }
+        "list_jobs" => {
+            let a: ListJobsArgs = parse(command, args)?;
+            json(stored_jobs::list(&mut *hone.store().conn().await?, a.project_id).await.map_err(hone_core::CoreError::from)?)
+        }
+        "job_metrics" => {
+            let a: StoredJobArgs = parse(command, args)?;
+            json(stored_jobs::metrics(&mut *hone.store().conn().await?, a.job_id, None).await.map_err(hone_core::CoreError::from)?)
+        }
+
+        // Versions and arena
+        "list_versions" => json(models::list_versions(&mut *hone.store().conn().await?, parse::<ProjectArgs>(command, args)?.project_id).await.map_err(hone_core::CoreError::from)?),
+        "export_version" => {
+            let a: ExportVersionArgs = parse(command, args)?;
+            json(hone.export_version(a.version_id, a.format, &a.out).await?)
+        }
+        "arena_round" => {
+            let a: ArenaArgs = parse(command, args)?;
+            json(hone.arena_round(a.project_id, &a.a, &a.b).await?)
+        }
+        "arena_results" => {
+            let a: ArenaArgs = parse(command, args)?;
+            json(hone.arena_results(a.project_id, &a.a, &a.b).await?)
+        }
+        other => Err(ApiError::new("unknown_command", format!("there is no command {other:?}"))),
+    }
+}
+

@@ -1,0 +1,125 @@
+//! Long work started through the API: each job runs on tokio, its events are kept (the last
+//! [`HISTORY`]) and broadcast, so a front door that subscribes late still sees what happened.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use hone_core::finetune::FineTuneEvent;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::error::ApiError;
+
+/// Events replayed to a late subscriber.
+pub const HISTORY: usize = 200;
+
+/// What a job reports. The stream ends with `finished` or `failed`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JobEvent {
+    Progress { done: u64, total: u64, message: String },
+    FineTune { data: FineTuneEvent },
+    Finished { result: serde_json::Value },
+    Failed { error: ApiError },
+}
+
+impl JobEvent {
+    pub fn is_last(&self) -> bool {
+        matches!(self, JobEvent::Finished { .. } | JobEvent::Failed { .. })
+    }
+}
+
+/// The handle a job's work reports through.
+#[derive(Clone)]
+pub struct Reporter {
+    entry: Arc<Entry>,
+}
+
+impl Reporter {
+    pub fn send(&self, event: JobEvent) {
+        self.entry.push(event);
+    }
+
+    pub fn progress(&self, done: u64, total: u64, message: impl Into<String>) {
+        self.send(JobEvent::Progress { done, total, message: message.into() });
+    }
+
+    /// Set when the user asks to cancel; long work checks it between steps.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.entry.cancel.clone()
+    }
+}
+
+struct Entry {
+    history: Mutex<Vec<JobEvent>>,
+    sender: broadcast::Sender<JobEvent>,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Entry {
+    fn push(&self, event: JobEvent) {
+        let mut history = self.history.lock().expect("job history");
+        if history.len() == HISTORY {
+            // Keep the first events (the plan) and the latest ones.
+            history.remove(1);
+        }
+        history.push(event.clone());
+        // Sent under the lock, so a subscriber's replay and live stream neither miss nor repeat.
+        let _ = self.sender.send(event);
+    }
+}
+
+#[derive(Default, Clone)]
+pub struct Jobs {
+    next: Arc<AtomicU64>,
+    entries: Arc<Mutex<HashMap<u64, Arc<Entry>>>>,
+}
+
+impl Jobs {
+    /// Starts `work` as a job and returns its id at once.
+    pub fn spawn<F, Fut>(&self, work: F) -> u64
+    where
+        F: FnOnce(Reporter) -> Fut,
+        Fut: Future<Output = Result<serde_json::Value, ApiError>> + Send + 'static,
+    {
+        let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
+        let (sender, _) = broadcast::channel(1024);
+        let entry = Arc::new(Entry { history: Mutex::new(Vec::new()), sender, cancel: Arc::new(AtomicBool::new(false)) });
+        self.entries.lock().expect("jobs").insert(id, entry.clone());
+        let reporter = Reporter { entry };
+        let future = work(reporter.clone());
+        tokio::spawn(async move {
+            let last = match future.await {
+                Ok(result) => JobEvent::Finished { result },
+                Err(error) => JobEvent::Failed { error },
+            };
+            reporter.send(last);
+        });
+        id
+    }
+
+    /// The events so far and a receiver of the ones to come.
+    pub fn subscribe(&self, id: u64) -> Result<(Vec<JobEvent>, broadcast::Receiver<JobEvent>), ApiError> {
+        let entry = self.entry(id)?;
+        let history = entry.history.lock().expect("job history");
+        Ok((history.clone(), entry.sender.subscribe()))
+    }
+
+    pub fn cancel(&self, id: u64) -> Result<(), ApiError> {
+        self.entry(id)?.cancel.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn entry(&self, id: u64) -> Result<Arc<Entry>, ApiError> {
+        self.entries.lock().expect("jobs").get(&id).cloned().ok_or_else(|| ApiError::new("not_found", format!("job {id} does not exist")))
+    }
+}
+
+impl From<FineTuneEvent> for JobEvent {
+    fn from(data: FineTuneEvent) -> Self {
+        JobEvent::FineTune { data }
+    }
+}

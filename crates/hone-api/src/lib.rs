@@ -1,0 +1,47 @@
+//! The UI's API: every command the web UI and the desktop shell call, dispatched by name over
+//! `hone-core` (see `API.md`). The HTTP server and the Tauri shell are thin transports around
+//! [`Api::call`] and [`Api::subscribe`]; neither knows a command.
+
+mod commands;
+mod error;
+pub mod jobs;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use hone_core::Hone;
+
+pub use error::ApiError;
+pub use jobs::{JobEvent, Jobs};
+
+/// An open workspace with its running jobs.
+#[derive(Clone)]
+pub struct Api {
+    hone: Arc<Hone>,
+    jobs: Jobs,
+    starter_dir: PathBuf,
+}
+
+impl Api {
+    /// Opens the workspace in `dir`. The starter model lives in `<dir>/models/hone-starter`,
+    /// as `hone demo` puts it.
+    pub async fn open(dir: &Path) -> Result<Self, ApiError> {
+        let hone = Hone::open(dir).await?;
+        Ok(Self { hone: Arc::new(hone), jobs: Jobs::default(), starter_dir: dir.join("models").join("hone-starter") })
+    }
+
+    pub fn hone(&self) -> &Hone {
+        &self.hone
+    }
+
+    /// Runs `command` with `args` (a JSON object) and returns its JSON result.
+    pub async fn call(&self, command: &str, args: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+        commands::dispatch(self, command, args).await
+    }
+
+    /// A job's events so far, and a receiver of the ones to come.
+    pub fn subscribe(&self, job_id: u64) -> Result<(Vec<JobEvent>, tokio::sync::broadcast::Receiver<JobEvent>), ApiError> {
+        self.jobs.subscribe(job_id)
+    }
+}

@@ -1,0 +1,163 @@
+//! Arguments and results of the commands that are not hone-core types themselves.
+
+use std::path::PathBuf;
+
+use hone_core::finetune::{Method, Recipe, VersionFormat};
+use hone_core::inference::ModelRef;
+use hone_core::store::projects::NamedItem;
+use hone_core::{JudgmentKind, Split};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct WorkspaceInfo {
+    pub dir: PathBuf,
+    pub projects: usize,
+    /// Where `build_starter` puts the starter model, and whether it is built.
+    pub starter_dir: PathBuf,
+    pub starter_built: bool,
+}
+
+/// What the UI shows about a model folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ModelInfo {
+    pub dir: PathBuf,
+    pub architecture: String,
+    pub parameters: usize,
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub vocab_size: usize,
+    pub max_positions: usize,
+    pub has_chat_template: bool,
+    pub device: String,
+    pub device_reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct JobStarted {
+    pub job_id: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ProjectArgs {
+    pub project_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct GuidelinesArgs {
+    pub project_id: i64,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct NamedItemArgs {
+    pub project_id: i64,
+    pub item: NamedItem,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct DirArgs {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ListPromptsArgs {
+    pub project_id: i64,
+    #[serde(default)]
+    pub split: Option<Split>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ImportTextArgs {
+    pub project_id: i64,
+    /// Its extension picks the format (.jsonl, .csv, .txt).
+    pub file_name: String,
+    pub content: String,
+    pub split: Split,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct SetSplitArgs {
+    pub prompt_id: i64,
+    pub split: Split,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct PromptArgs {
+    pub prompt_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct NextItemArgs {
+    pub project_id: i64,
+    pub annotator: String,
+    pub kind: JudgmentKind,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct JudgmentArgs {
+    pub judgment_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct DefaultRecipeArgs {
+    pub method: Method,
+    pub model_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct FineTuneArgs {
+    pub project_id: i64,
+    pub recipe: Recipe,
+}
+
+/// A job of this session (`JobStarted::job_id`).
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct JobArgs {
+    pub job_id: u64,
+}
+
+/// A fine-tune job recorded in the workspace (`Job::id`).
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct StoredJobArgs {
+    pub job_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ListJobsArgs {
+    #[serde(default)]
+    pub project_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ExportVersionArgs {
+    pub version_id: i64,
+    pub format: VersionFormat,
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ArenaArgs {
+    pub project_id: i64,
+    pub a: ModelRef,
+    pub b: ModelRef,
+}

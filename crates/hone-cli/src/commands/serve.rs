@@ -1,0 +1,45 @@
+//! `hone serve`: the web UI and its API for a browser on this machine.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use hone_server::{serve, ServeConfig};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The address to listen on; anything but 127.0.0.1/::1 needs --token.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// 0 picks a free port (printed).
+    #[arg(long, default_value_t = 8741)]
+    port: u16,
+    /// The built web UI (default: ui/dist beside the current folder, if built).
+    #[arg(long, value_name = "DIR")]
+    ui: Option<PathBuf>,
+    /// Require `Authorization: Bearer TOKEN` on every API request.
+    #[arg(long, env = "HONE_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    let (dir, _) = hone_core::resolve_workspace_dir(workspace)?;
+    let ui_dir = args.ui.or_else(|| Some(PathBuf::from("ui/dist")).filter(|d| d.join("index.html").is_file()));
+    if let Some(ui) = &ui_dir {
+        if !ui.join("index.html").is_file() {
+            return Err(super::BadInput(format!("--ui {}: no index.html there (build the UI with `npm run build`)", ui.display())).into());
+        }
+    }
+    let api = hone_api::Api::open(&dir).await.map_err(|e| anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message))?;
+    let config = ServeConfig { addr: SocketAddr::new(args.host, args.port), ui_dir: ui_dir.clone(), token: args.token };
+    serve(api, config, |addr| {
+        println!("Hone is serving workspace {} at http://{addr}/", dir.display());
+        if ui_dir.is_none() {
+            println!("(no UI found: build it with `npm run build`, or pass --ui DIR; the API is at /api)");
+        }
+    })
+    .await
+    .map_err(|e| match e {
+        hone_server::ServeError::PublicWithoutToken(_) => anyhow::Error::new(super::BadInput(e.to_string())),
+        other => other.into(),
+    })
+}

@@ -1,0 +1,144 @@
+//! `hone serve`: the UI's commands as `POST /api/<command>`, a job's events as server-sent
+//! events at `GET /api/jobs/<id>/events`, and the UI's built files at `/`.
+//!
+//! It listens on 127.0.0.1 by default. Any other address is refused unless a token is set;
+//! then every `/api` request must carry `Authorization: Bearer <token>` (or `?token=` for the
+//! event stream, which `EventSource` cannot give headers to).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use hone_api::{Api, ApiError, JobEvent};
+use tokio_stream::wrappers::BroadcastStream;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+
+/// The UI's content security policy: only this origin, no remote content.
+pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub addr: SocketAddr,
+    /// The built UI (`ui/dist`); without it only the API is served.
+    pub ui_dir: Option<PathBuf>,
+    pub token: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("refusing to listen on {0}: only 127.0.0.1/::1 are allowed without a token (set --token or HONE_TOKEN)")]
+    PublicWithoutToken(SocketAddr),
+    #[error("cannot listen on {addr}: {error}")]
+    Bind { addr: SocketAddr, error: std::io::Error },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+#[derive(Clone)]
+struct AppState {
+    api: Api,
+    token: Option<String>,
+}
+
+struct Failure(ApiError);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, Json(self.0)).into_response()
+    }
+}
+
+async fn call(State(state): State<AppState>, Path(command): Path<String>, body: Option<Json<serde_json::Value>>) -> Response {
+    let args = body.map(|Json(v)| v).unwrap_or_else(|| serde_json::json!({}));
+    match state.api.call(&command, args).await {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => Failure(e).into_response(),
+    }
+}
+
+async fn health() -> &'static str {
+    "ok"
+}
+
+fn sse_event(event: &JobEvent) -> Event {
+    Event::default().data(serde_json::to_string(event).expect("events serialise"))
+}
+
+/// The job's history, then its live events, ending after the last one.
+async fn job_events(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+    let (history, receiver) = state.api.subscribe(id).map_err(Failure)?;
+    let done = history.iter().any(JobEvent::is_last);
+    let replay = stream::iter(history);
+    let live = BroadcastStream::new(receiver).filter_map(|r| async move { r.ok() });
+    let events: std::pin::Pin<Box<dyn Stream<Item = JobEvent> + Send>> = if done { Box::pin(replay) } else { Box::pin(replay.chain(live)) };
+    // Stop after the last event, so the client's stream closes.
+    let mut finished = false;
+    let stream = events
+        .take_while(move |e| {
+            let keep = !finished;
+            finished |= e.is_last();
+            async move { keep }
+        })
+        .map(|e| Ok(sse_event(&e)));
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[derive(serde::Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+async fn require_token(State(state): State<AppState>, Query(query): Query<TokenQuery>, request: Request, next: Next) -> Response {
+    let Some(expected) = &state.token else { return next.run(request).await };
+    let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    if bearer == Some(expected.as_str()) || query.token.as_deref() == Some(expected.as_str()) {
+        next.run(request).await
+    } else {
+        Failure(ApiError::new("unauthorized", "this server needs a token (Authorization: Bearer …)")).into_response()
+    }
+}
+
+/// The router: the API, the event streams, and the UI's files with a strict CSP.
+pub fn router(api: Api, ui_dir: Option<PathBuf>, token: Option<String>) -> Router {
+    let state = AppState { api, token };
+    let api_routes = Router::new()
+        .route("/api/health", get(health))
+        .route("/api/jobs/{id}/events", get(job_events))
+        .route("/api/{command}", post(call))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .with_state(state);
+    let router = match ui_dir {
+        Some(dir) => {
+            let index = dir.join("index.html");
+            api_routes.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
+        }
+        None => api_routes,
+    };
+    router.layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+}
+
+/// Whether `addr` is only reachable from this machine.
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+/// Serves until the process is stopped; `on_ready` gets the bound address (port 0 picks one).
+pub async fn serve(api: Api, config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    if !is_loopback(&config.addr) && config.token.as_deref().is_none_or(str::is_empty) {
+        return Err(ServeError::PublicWithoutToken(config.addr));
+    }
+    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|error| ServeError::Bind { addr: config.addr, error })?;
+    on_ready(listener.local_addr()?);
+    axum::serve(listener, router(api, config.ui_dir, config.token)).await?;
+    Ok(())
+}
