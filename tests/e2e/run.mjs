@@ -1,0 +1,388 @@
+// End-to-end test of the web UI against a real `hone serve`: headless Chromium (Debian's,
+// driven by playwright-core) does what an expert does — project, prompts, candidates, one
+// judgment of each kind by keyboard, a fine-tune, the new version, an arena round, an export —
+// and every step is checked through the API (and the SQLite file when sqlite3 is installed).
+//
+//   npm run build && npm run test:e2e
+//
+// HONE_BIN (default /var/tmp/hone-target/release/hone), CHROMIUM (default /usr/bin/chromium),
+// HONE_E2E_KEEP=1 keeps the temporary workspace. Screenshots go to tests/e2e/artifacts/.
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const HONE_BIN = process.env.HONE_BIN ?? '/var/tmp/hone-target/release/hone';
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const UI_DIST = join(root, 'ui/dist');
+const ARTIFACTS = join(root, 'tests/e2e/artifacts');
+const STEP_TIMEOUT = 30_000;
+const JOB_TIMEOUT = 300_000;
+
+const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
+
+class Failure extends Error {}
+function check(condition, message) {
+  if (!condition) throw new Failure(message);
+}
+
+function freePort() {
+  return new Promise((resolvePort, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolvePort(port));
+    });
+  });
+}
+
+async function waitForHealth(base, server, deadlineMs) {
+  const until = Date.now() + deadlineMs;
+  while (Date.now() < until) {
+    if (server.exitCode !== null) throw new Failure(`hone serve exited early with code ${server.exitCode}`);
+    try {
+      const r = await fetch(`${base}/api/health`);
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Failure(`GET ${base}/api/health did not return 200 within ${deadlineMs / 1000} s`);
+}
+
+async function api(base, command, args = {}) {
+  const r = await fetch(`${base}/api/${command}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(args) });
+  const body = await r.json();
+  if (!r.ok) throw new Failure(`${command} answered ${r.status}: ${JSON.stringify(body)}`);
+  return body;
+}
+
+function sqliteCount(db, sql) {
+  try {
+    return Number(execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim());
+  } catch {
+    return null; // sqlite3 not installed: the API check stands alone
+  }
+}
+
+async function main() {
+  check(existsSync(HONE_BIN), `HONE_BIN ${HONE_BIN} does not exist: build hone (cargo build --release) or set HONE_BIN`);
+  check(existsSync(CHROMIUM), `${CHROMIUM} does not exist: apt-get install chromium, or set CHROMIUM`);
+  check(existsSync(join(UI_DIST, 'index.html')), `${UI_DIST}/index.html does not exist: run npm run build first`);
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const f of readdirSync(ARTIFACTS)) if (f.startsWith('failure-')) rmSync(join(ARTIFACTS, f));
+
+  const tmp = mkdtempSync(join(tmpdir(), 'hone-e2e-'));
+  const workspace = join(tmp, 'workspace');
+  const tiny = join(tmp, 'tiny');
+  const exportDir = join(tmp, 'export-peft');
+  log('workspace', tmp);
+  execFileSync(HONE_BIN, ['model', 'new-tiny', '--out', tiny], { stdio: 'inherit' });
+
+  // Three train and two held-out prompts; the held-out ones are for the arena.
+  const promptsFile = join(tmp, 'prompts.jsonl');
+  const prompts = [
+    { prompt: 'How do I reset my password?', tags: ['account'] },
+    { prompt: 'How do I export my notes as PDF?', tags: ['export'] },
+    { prompt: 'How do I share a notebook with a colleague?' },
+    { prompt: 'How do I change the app language?', split: 'heldout' },
+    { prompt: 'How do I delete my account?', split: 'heldout' },
+  ];
+  writeFileSync(promptsFile, prompts.map((p) => JSON.stringify(p)).join('\n') + '\n');
+
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const server = spawn(HONE_BIN, ['--workspace', workspace, 'serve', '--port', String(port), '--ui', UI_DIST], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let serverLog = '';
+  server.stdout.on('data', (d) => (serverLog += d));
+  server.stderr.on('data', (d) => (serverLog += d));
+
+  let browser;
+  let page;
+  let failed = false;
+  const pageErrors = [];
+  let step = 'start';
+  const shot = (name) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+  try {
+    await waitForHealth(base, server, 30_000);
+    log('server up at', base);
+
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const context = await browser.newContext({ viewport: { width: 1360, height: 900 } });
+    page = await context.newPage();
+    page.setDefaultTimeout(STEP_TIMEOUT);
+    page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
+    page.on('console', (m) => {
+      if (m.type() === 'error') pageErrors.push(`console error: ${m.text()}`);
+    });
+    const byId = (id) => page.getByTestId(id);
+    const go = async (hash, screen) => {
+      await page.goto(`${base}/#/${hash}`);
+      await byId(`screen-${screen}`).waitFor();
+    };
+    /** Waits for the labeling shell to report the judgment saved. */
+    const saved = () => page.waitForSelector('[data-testid="save-status"][data-state="saved"]');
+
+    // ---- project ----
+    step = 'project';
+    await go('projects', 'projects');
+    await byId('project-form').waitFor();
+    await byId('project-name').fill('e2e-support');
+    await byId('project-description').fill('Answers of a notes app help desk');
+    await byId('project-rating-min').fill('1');
+    await byId('project-rating-max').fill('5');
+    await byId('project-criteria').fill('correctness: the right procedure\ntone: polite and calm');
+    await byId('project-span-labels').fill('wrong: a wrong step\nrude');
+    await byId('project-guidelines').fill('The right procedure first, then a polite tone.');
+    await shot('projects');
+    await byId('project-create').click();
+    await byId('project-page').waitFor();
+    const projects = await api(base, 'list_projects');
+    const project = projects.find((p) => p.name === 'e2e-support');
+    check(project, `the project was not created (list_projects: ${JSON.stringify(projects)})`);
+    // A guideline edit is a new version.
+    await byId('guidelines-editor').fill('The right procedure first, then a polite tone, then one sentence.');
+    await byId('guidelines-save').click();
+    await page.getByText('Saved as version 2').waitFor();
+    await shot('project');
+    await byId('annotator-input').fill('e2e-expert');
+    log('project', project.id, 'created; guidelines version 2');
+
+    // ---- model ----
+    step = 'models';
+    await go('models', 'models');
+    await byId('model-dir').fill(tiny);
+    await byId('model-inspect').click();
+    await byId('model-info').waitFor({ timeout: 60_000 });
+    const arch = await byId('model-arch').textContent();
+    check(arch?.trim() === 'llama', `inspect_model shows architecture ${arch}, expected llama`);
+    await shot('models');
+
+    // ---- prompts: import, split, candidates ----
+    step = 'prompts';
+    await go('prompts', 'prompts');
+    await byId('file-input').setInputFiles(promptsFile);
+    await byId('import-report').waitFor();
+    check((await byId('prompt-row').count()) === 5, 'the prompt list does not show the 5 imported prompts');
+    const listed = await api(base, 'list_prompts', { project_id: project.id, split: 'heldout' });
+    check(listed.length === 2, `expected 2 held-out prompts after import, the API lists ${listed.length}`);
+    // Move the first prompt to held-out and back through the split selector.
+    await byId('prompt-split').first().selectOption('heldout');
+    await expectSplitCount(base, project.id, 3);
+    await byId('prompt-split').first().selectOption('train');
+    await expectSplitCount(base, project.id, 2);
+
+    await byId('gen-model').selectOption({ index: 1 });
+    await byId('gen-n').fill('3');
+    await byId('gen-temperature').fill('1.2');
+    await byId('gen-max-tokens').fill('12');
+    await byId('gen-split').selectOption('train');
+    await byId('gen-start').click();
+    await byId('gen-job').waitFor();
+    await byId('gen-job-done').waitFor({ timeout: JOB_TIMEOUT });
+    await shot('prompts');
+    const stats0 = await api(base, 'project_stats', { project_id: project.id });
+    check(stats0.responses >= 6, `generation made ${stats0.responses} responses for 3 prompts × 3, expected at least 6`);
+    log('candidates:', stats0.responses, 'responses');
+
+    // ---- labeling, one judgment of each kind, by keyboard ----
+    step = 'label-comparison';
+    await go('label/comparison', 'label');
+    await byId('answer-a').waitFor();
+    await page.keyboard.press('g'); // the guidelines beside the pair, and away again
+    await byId('guidelines-panel').getByText('then one sentence').waitFor();
+    await shot('label-comparison');
+    await page.keyboard.press('g');
+    await byId('guidelines-panel').waitFor({ state: 'detached' });
+    await page.keyboard.press('w'); // strength: clearly
+    await page.keyboard.press('1'); // A is better
+    await saved();
+    // Undo brings the pair back; judge it again as a tie.
+    await page.keyboard.press('u');
+    await page.getByText(/^Undone/).waitFor();
+    await byId('answer-a').waitFor();
+    await page.keyboard.press('3');
+    await saved();
+
+    step = 'label-ranking';
+    await go('label/ranking', 'label');
+    const rankable = await Promise.race([
+      byId('rank-answer-1').waitFor().then(() => true),
+      byId('label-done').waitFor().then(() => false),
+    ]);
+    check(rankable, 'no prompt has 3 distinct candidates to rank (the tiny model repeated itself)');
+    await shot('label-ranking');
+    await page.keyboard.press('2');
+    await page.keyboard.press('1');
+    await page.keyboard.press('Enter');
+    await saved();
+
+    step = 'label-rating';
+    await go('label/rating', 'label');
+    await byId('rating-answer').waitFor();
+    await shot('label-rating');
+    await page.keyboard.press('4'); // correctness
+    await page.keyboard.press('2'); // tone
+    await page.keyboard.press('c'); // critique, then leave the field
+    await page.keyboard.type('Polite, but the steps are wrong.');
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Enter');
+    await saved();
+
+    step = 'label-edit';
+    await go('label/edit', 'label');
+    await byId('edit-text').waitFor();
+    await page.keyboard.press('e');
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('Open Settings, choose Account, then Reset password.');
+    await byId('diff-view').locator('ins').first().waitFor();
+    await shot('label-edit');
+    await page.keyboard.press('Control+Enter');
+    await saved();
+
+    step = 'label-span';
+    await go('label/span', 'label');
+    await byId('span-text').waitFor();
+    // Select the answer's text as a mouse drag would, then label it with the keyboard.
+    const selected = await page.evaluate(() => {
+      const el = document.querySelector('[data-testid="span-text"]');
+      const range = document.createRange();
+      range.selectNodeContents(el);
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      return sel.toString();
+    });
+    check(selected.trim().length > 0, 'the answer to mark is empty');
+    await page.keyboard.press('1'); // label "wrong"
+    await byId('span-marks').locator('li').first().waitFor();
+    await shot('label-span');
+    await page.keyboard.press('Enter');
+    await saved();
+
+    step = 'label-check';
+    const stats = await api(base, 'project_stats', { project_id: project.id });
+    for (const kind of ['comparison', 'ranking', 'rating', 'edit', 'span']) {
+      check(stats.judgments[kind] === 1, `project_stats counts ${stats.judgments[kind] ?? 0} ${kind} judgments, expected 1 (${JSON.stringify(stats.judgments)})`);
+    }
+    const db = join(workspace, 'hone.sqlite');
+    const rows = sqliteCount(db, "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = 'e2e-expert'");
+    if (rows !== null) check(rows === 5, `the database holds ${rows} judgments by e2e-expert, expected 5`);
+    const critiqued = sqliteCount(db, "SELECT COUNT(*) FROM judgments WHERE critique = 'Polite, but the steps are wrong.'");
+    if (critiqued !== null) check(critiqued === 1, 'the rating critique is not in the database');
+    log('judgments:', JSON.stringify(stats.judgments), rows === null ? '(sqlite3 not installed)' : `(${rows} rows in SQLite)`);
+
+    // ---- fine-tune ----
+    step = 'finetune';
+    await go('finetune', 'finetune');
+    await byId('plan-stages').locator('tbody tr').first().waitFor({ timeout: 120_000 });
+    // Long enough to cancel mid-way: many SFT epochs (checkpoints every 50 steps).
+    await byId('finetune-settings').click();
+    await byId('finetune-sft-epochs').fill('400');
+    await byId('finetune-replan').click();
+    // The first stage (SFT) now has hundreds of steps.
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="plan-stages"] tbody tr td:nth-child(3)')?.textContent) >= 100, null, { timeout: 60_000 });
+    await shot('finetune-plan');
+    await byId('finetune-start').click();
+    await byId('finetune-run').waitFor();
+    await page.waitForFunction(() => {
+      const label = document.querySelector('[data-testid="finetune-progress"]')?.textContent ?? '';
+      const step = Number(/step (\d+)/.exec(label)?.[1] ?? 0);
+      return step >= 60;
+    }, null, { timeout: JOB_TIMEOUT });
+    await byId('finetune-cancel').click();
+    await byId('finetune-run-error').getByText('Cancelled').waitFor({ timeout: 60_000 });
+    await shot('finetune-cancelled');
+    const resume = page.locator('[data-testid^="finetune-resume-"]').first();
+    await resume.waitFor();
+    await resume.click();
+    await byId('finetune-version').waitFor({ timeout: JOB_TIMEOUT });
+    const jobs = await api(base, 'list_jobs', { project_id: project.id });
+    check(jobs.length === 1 && jobs[0].state === 'succeeded', `the resumed fine-tune job should have succeeded: ${JSON.stringify(jobs.map((j) => [j.id, j.state]))}`);
+    const charts = await page.locator('[data-testid^="chart-"]').count();
+    check(charts > 0, 'no training curve was drawn from the job events');
+    await shot('finetune');
+    const versions = await api(base, 'list_versions', { project_id: project.id });
+    check(versions.length === 1 && versions[0].name === 'v1', `expected version v1, list_versions gives ${JSON.stringify(versions.map((v) => v.name))}`);
+    log('fine-tune made', versions[0].name, versions[0].method, `(${charts} charts)`);
+
+    // ---- versions and export ----
+    step = 'versions';
+    await go('versions', 'versions');
+    await byId('lineage-version-v1').waitFor();
+    await byId('version-details').waitFor();
+    await shot('versions');
+    await byId('export-open').click();
+    await byId('export-format').selectOption('peft');
+    await byId('export-out').fill(exportDir);
+    await byId('export-submit').click();
+    await byId('export-files').waitFor({ timeout: 60_000 });
+    await shot('export');
+    check(existsSync(join(exportDir, 'adapter_model.safetensors')), `${exportDir} has no adapter_model.safetensors`);
+    check(existsSync(join(exportDir, 'adapter_config.json')), `${exportDir} has no adapter_config.json`);
+    await byId('export-close').click();
+
+    // ---- arena ----
+    step = 'arena';
+    await go('versions/arena', 'arena');
+    await byId('arena-a').selectOption(`version:${versions[0].id}`);
+    await byId('arena-b').selectOption(`base:${tiny}`);
+    await byId('arena-start').click();
+    await byId('arena-left').waitFor({ timeout: 120_000 });
+    await shot('arena-round');
+    const before = (await api(base, 'project_stats', { project_id: project.id })).judgments.comparison ?? 0;
+    await page.keyboard.press('1');
+    await byId('arena-revealed').waitFor();
+    await byId('arena-results').waitFor();
+    // Left and right are drawn at random: the pick is a win for v1 only when v1 was on the left.
+    const revealed = (await byId('arena-revealed').textContent()) ?? '';
+    const expected = /Left was v1/.test(revealed) ? '100%' : '0%';
+    const rate = (await byId('arena-winrate').textContent())?.trim();
+    check(rate === expected, `after one round ("${revealed}", left picked) the arena shows win-rate ${rate}, expected ${expected}`);
+    const after = (await api(base, 'project_stats', { project_id: project.id })).judgments.comparison ?? 0;
+    check(after === before + 1, `the arena pick was not recorded as a comparison (${before} → ${after})`);
+    await shot('arena');
+
+    step = 'console';
+    const relevant = pageErrors.filter((e) => !/favicon/.test(e));
+    check(relevant.length === 0, `the page reported errors:\n  ${relevant.join('\n  ')}`);
+    log('all steps passed');
+  } catch (e) {
+    failed = true;
+    console.error(`\n[e2e] FAILED at step "${step}": ${e instanceof Failure ? e.message : e.stack ?? e}`);
+    if (pageErrors.length) console.error(`[e2e] page errors:\n  ${pageErrors.join('\n  ')}`);
+    if (page) await shot(`failure-${step}`).catch(() => {});
+    if (serverLog.trim()) console.error(`[e2e] server output (last 3000 chars):\n${serverLog.slice(-3000)}`);
+  } finally {
+    await browser?.close().catch(() => {});
+    server.kill('SIGTERM');
+    if (!failed && !process.env.HONE_E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
+    else log('kept', tmp);
+  }
+  process.exit(failed ? 1 : 0);
+}
+
+/** Polls list_prompts until the held-out count is `expected` (the split change is async). */
+async function expectSplitCount(base, projectId, expected) {
+  let count = -1;
+  for (let i = 0; i < 50; i++) {
+    count = (await api(base, 'list_prompts', { project_id: projectId, split: 'heldout' })).length;
+    if (count === expected) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Failure(`after changing a split the API lists ${count} held-out prompts, expected ${expected}`);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,153 @@
+// The typed client: one function per command of crates/hone-api/API.md. The types are
+// generated from the Rust types (ts-rs) into ./types; the transport is picked once (HTTP or
+// Tauri) and can be replaced in tests.
+import { HoneError } from './errors';
+import { selectTransport, type Transport } from './transport';
+import type { ArenaArgs } from './types/ArenaArgs';
+import type { ArenaResults } from './types/ArenaResults';
+import type { ArenaRound } from './types/ArenaRound';
+import type { BaseModel } from './types/BaseModel';
+import type { Candidates } from './types/Candidates';
+import type { ExportVersionArgs } from './types/ExportVersionArgs';
+import type { FeedbackInput } from './types/FeedbackInput';
+import type { FineTuneOutcome } from './types/FineTuneOutcome';
+import type { GenerationRequest } from './types/GenerationRequest';
+import type { Guideline } from './types/Guideline';
+import type { ImportReport } from './types/ImportReport';
+import type { ImportTextArgs } from './types/ImportTextArgs';
+import type { Job } from './types/Job';
+import type { JobEvent } from './types/JobEvent';
+import type { JobStarted } from './types/JobStarted';
+import type { Method } from './types/Method';
+import type { MetricPoint } from './types/MetricPoint';
+import type { ModelInfo } from './types/ModelInfo';
+import type { ModelVersion } from './types/ModelVersion';
+import type { NamedItem } from './types/NamedItem';
+import type { NextItemArgs } from './types/NextItemArgs';
+import type { Plan } from './types/Plan';
+import type { Project } from './types/Project';
+import type { ProjectDetails } from './types/ProjectDetails';
+import type { ProjectSpec } from './types/ProjectSpec';
+import type { ProjectStats } from './types/ProjectStats';
+import type { Prompt } from './types/Prompt';
+import type { PromptWithResponses } from './types/PromptWithResponses';
+import type { QueueItem } from './types/QueueItem';
+import type { Recipe } from './types/Recipe';
+import type { Recorded } from './types/Recorded';
+import type { Split } from './types/Split';
+import type { WorkspaceInfo } from './types/WorkspaceInfo';
+
+let transport: Transport | null = null;
+
+function current(): Transport {
+  transport ??= selectTransport();
+  return transport;
+}
+
+/** Replaces the transport (tests; a later desktop-only transport). */
+export function setTransport(next: Transport | null): void {
+  transport = next;
+}
+
+export function transportName(): Transport['name'] {
+  return current().name;
+}
+
+function call<T>(command: string, args: object = {}): Promise<T> {
+  return current().call<T>(command, args);
+}
+
+// ---- jobs ----
+
+export interface JobHandle<T> {
+  /** The job id of this session (what `cancel_job` takes). */
+  readonly id: number;
+  /** Resolves with the `finished` event's result; rejects with the `failed` event's error. */
+  readonly done: Promise<T>;
+  /** Stops listening (the job itself goes on). */
+  stop(): void;
+}
+
+/** Follows a started job: every event to `onEvent`, the outcome as a promise. */
+export function followJob<T>(jobId: number, onEvent?: (event: JobEvent) => void): JobHandle<T> {
+  let stop = () => {};
+  const done = new Promise<T>((resolve, reject) => {
+    stop = current().subscribe(
+      jobId,
+      (event) => {
+        onEvent?.(event);
+        if (event.event === 'finished') resolve(event.result as T);
+        else if (event.event === 'failed') reject(new HoneError(event.error.code, event.error.message, event.error.field));
+      },
+      reject,
+    );
+  });
+  return { id: jobId, done, stop: () => stop() };
+}
+
+async function startJob<T>(command: string, args: object, onEvent?: (event: JobEvent) => void): Promise<JobHandle<T>> {
+  const started = await call<JobStarted>(command, args);
+  return followJob<T>(Number(started.job_id), onEvent);
+}
+
+// ---- workspace and projects ----
+
+export const workspaceInfo = () => call<WorkspaceInfo>('workspace_info');
+export const listProjects = () => call<Project[]>('list_projects');
+export const createProject = (spec: ProjectSpec) => call<ProjectDetails>('create_project', spec);
+export const projectDetails = (projectId: number) => call<ProjectDetails>('project_details', { project_id: projectId });
+export const setGuidelines = (projectId: number, text: string) => call<Guideline>('set_guidelines', { project_id: projectId, text });
+export const addRatingCriterion = (projectId: number, item: NamedItem) =>
+  call<ProjectDetails>('add_rating_criterion', { project_id: projectId, item });
+export const addSpanLabel = (projectId: number, item: NamedItem) => call<ProjectDetails>('add_span_label', { project_id: projectId, item });
+export const projectStats = (projectId: number) => call<ProjectStats>('project_stats', { project_id: projectId });
+
+// ---- models ----
+
+export const inspectModel = (dir: string) => call<ModelInfo>('inspect_model', { dir });
+export const buildStarter = (onEvent?: (e: JobEvent) => void) => startJob<ModelInfo>('build_starter', {}, onEvent);
+export const listBaseModels = () => call<BaseModel[]>('list_base_models');
+
+// ---- prompts and candidates ----
+
+export const listPrompts = (projectId: number, split: Split | null = null) =>
+  call<Prompt[]>('list_prompts', { project_id: projectId, split });
+export const importText = (args: ImportTextArgs) => call<ImportReport>('import_text', args);
+export const setPromptSplit = (promptId: number, split: Split) => call<null>('set_prompt_split', { prompt_id: promptId, split });
+export const promptWithResponses = (promptId: number) => call<PromptWithResponses>('prompt_with_responses', { prompt_id: promptId });
+export const generateCandidates = (request: GenerationRequest, onEvent?: (e: JobEvent) => void) =>
+  startJob<Candidates[]>('generate_candidates', request, onEvent);
+
+// ---- labeling ----
+
+/**
+ * The next unit to judge. `exclude` lists units (their response ids) the UI already holds —
+ * the one on screen and those being saved — so that a prefetch asks for the one after them.
+ * A server that does not know `exclude` ignores it; the labeling session then notices the
+ * repeat and fetches again once the judgment is saved.
+ */
+export const nextItem = (args: NextItemArgs, exclude: number[][] = []) =>
+  call<QueueItem | null>('next_item', exclude.length > 0 ? { ...args, exclude } : args);
+export const recordFeedback = (input: FeedbackInput) => call<Recorded>('record_feedback', input);
+export const undoJudgment = (judgmentId: number) => call<null>('undo_judgment', { judgment_id: judgmentId });
+
+// ---- fine-tuning and jobs ----
+
+export const defaultRecipe = (method: Method, modelDir: string) => call<Recipe>('default_recipe', { method, model_dir: modelDir });
+export const planFineTune = (projectId: number, recipe: Recipe) => call<Plan>('plan_fine_tune', { project_id: projectId, recipe });
+export const startFineTune = (projectId: number, recipe: Recipe, onEvent?: (e: JobEvent) => void) =>
+  startJob<FineTuneOutcome>('start_fine_tune', { project_id: projectId, recipe }, onEvent);
+/** Resumes a fine-tune recorded in the workspace (`Job.id`) as a new job of this session. */
+export const resumeJob = (storedJobId: number, onEvent?: (e: JobEvent) => void) =>
+  startJob<FineTuneOutcome>('resume_job', { job_id: storedJobId }, onEvent);
+/** Cancels a job of this session (`JobHandle.id`). */
+export const cancelJob = (jobId: number) => call<null>('cancel_job', { job_id: jobId });
+export const listJobs = (projectId: number | null = null) => call<Job[]>('list_jobs', { project_id: projectId });
+export const jobMetrics = (storedJobId: number) => call<MetricPoint[]>('job_metrics', { job_id: storedJobId });
+
+// ---- versions and arena ----
+
+export const listVersions = (projectId: number) => call<ModelVersion[]>('list_versions', { project_id: projectId });
+export const exportVersion = (args: ExportVersionArgs) => call<string[]>('export_version', args);
+export const arenaRound = (args: ArenaArgs) => call<ArenaRound>('arena_round', args);
+export const arenaResults = (args: ArenaArgs) => call<ArenaResults>('arena_results', args);

@@ -1,0 +1,205 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HoneError, describeError, toHoneError } from './errors';
+import { HttpTransport, TauriTransport, isTauri, selectTransport, tokenFrom } from './transport';
+import * as api from './api';
+import type { JobEvent } from './types/JobEvent';
+
+function jsonResponse(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+}
+
+describe('transport selection', () => {
+  it('uses Tauri only when the shell injected its internals', () => {
+    expect(isTauri({ __TAURI_INTERNALS__: {} })).toBe(true);
+    expect(isTauri({})).toBe(false);
+    expect(selectTransport({ __TAURI_INTERNALS__: {} }).name).toBe('tauri');
+    expect(selectTransport({}).name).toBe('http');
+  });
+});
+
+describe('HTTP transport', () => {
+  it('posts the arguments as JSON to /api/<command> and returns the JSON result', async () => {
+    const fetchFn = vi.fn(async () => jsonResponse(200, [{ id: 1, name: 'support' }]));
+    const t = new HttpTransport('/api', fetchFn as unknown as typeof fetch);
+    const out = await t.call('list_projects', {});
+    expect(out).toEqual([{ id: 1, name: 'support' }]);
+    const [url, init] = fetchFn.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/list_projects');
+    expect(init.method).toBe('POST');
+    expect(JSON.parse(init.body as string)).toEqual({});
+  });
+
+  it('returns null for a command without a result', async () => {
+    const t = new HttpTransport('/api', (async () => jsonResponse(200, null)) as unknown as typeof fetch);
+    expect(await t.call('set_prompt_split', { prompt_id: 1, split: 'heldout' })).toBeNull();
+  });
+
+  it('throws the server error as a HoneError with code, message and field', async () => {
+    const body = { code: 'invalid', message: 'must be above rating_min (7 ≥ 3)', field: 'project.rating_max' };
+    const t = new HttpTransport('/api', (async () => jsonResponse(400, body)) as unknown as typeof fetch);
+    const error = await t.call('create_project', {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(HoneError);
+    expect(error).toMatchObject({ code: 'invalid', field: 'project.rating_max' });
+    expect((error as HoneError).human).toBe('must be above rating_min (7 ≥ 3) (project.rating_max)');
+  });
+
+  it('names the status when the error body is not the API shape', async () => {
+    const html = new Response('<html>Bad Gateway</html>', { status: 502, statusText: 'Bad Gateway' });
+    const t = new HttpTransport('/api', (async () => html) as unknown as typeof fetch);
+    const error = (await t.call('list_projects', {}).catch((e: unknown) => e)) as HoneError;
+    expect(error.code).toBe('http');
+    expect(error.message).toContain('502');
+  });
+
+  it('reports an unreachable server as a network error', async () => {
+    const t = new HttpTransport('/api', (async () => {
+      throw new TypeError('Failed to fetch');
+    }) as unknown as typeof fetch);
+    const error = (await t.call('list_projects', {}).catch((e: unknown) => e)) as HoneError;
+    expect(error.code).toBe('network');
+    expect(error.message).toContain('Failed to fetch');
+  });
+
+  it('streams job events from /api/jobs/<id>/events and closes after finished', () => {
+    const fake = { onmessage: null as ((m: MessageEvent) => void) | null, onerror: null, readyState: 1, close: vi.fn() };
+    const urls: string[] = [];
+    const t = new HttpTransport('/api', fetch, (url) => {
+      urls.push(url);
+      return fake as unknown as EventSource;
+    });
+    const seen: JobEvent[] = [];
+    t.subscribe(7, (e) => seen.push(e), () => {});
+    expect(urls).toEqual(['/api/jobs/7/events']);
+    fake.onmessage!({ data: JSON.stringify({ event: 'progress', done: 1, total: 2, message: 'prompts' }) } as MessageEvent);
+    expect(fake.close).not.toHaveBeenCalled();
+    fake.onmessage!({ data: JSON.stringify({ event: 'finished', result: [] }) } as MessageEvent);
+    expect(fake.close).toHaveBeenCalled();
+    // A message after the end (a reconnect's replay) is not delivered.
+    fake.onmessage!({ data: JSON.stringify({ event: 'progress', done: 2, total: 2, message: '' }) } as MessageEvent);
+    expect(seen.map((e) => e.event)).toEqual(['progress', 'finished']);
+  });
+});
+
+describe('server token', () => {
+  it('takes the token from ?token= first, else the one kept for the tab', () => {
+    expect(tokenFrom('?token=abc', null)).toBe('abc');
+    expect(tokenFrom('?token=abc', 'old')).toBe('abc');
+    expect(tokenFrom('', 'old')).toBe('old');
+    expect(tokenFrom('?x=1', null)).toBeNull();
+  });
+
+  it('sends it as a bearer header and as a query parameter of the event stream', async () => {
+    const fetchFn = vi.fn(async () => jsonResponse(200, 'ok'));
+    const urls: string[] = [];
+    const source = { onmessage: null, onerror: null, readyState: 1, close: () => {} };
+    const t = new HttpTransport('/api', fetchFn as unknown as typeof fetch, (url) => {
+      urls.push(url);
+      return source as unknown as EventSource;
+    }, 's e/cret');
+    await t.call('health', {});
+    const init = (fetchFn.mock.calls[0] as unknown as [string, RequestInit])[1];
+    expect((init.headers as Record<string, string>).authorization).toBe('Bearer s e/cret');
+    t.subscribe(2, () => {}, () => {});
+    expect(urls).toEqual(['/api/jobs/2/events?token=s%20e%2Fcret']);
+  });
+
+  it('sends no authorization header without a token', async () => {
+    const fetchFn = vi.fn(async () => jsonResponse(200, 'ok'));
+    await new HttpTransport('/api', fetchFn as unknown as typeof fetch).call('health', {});
+    const init = (fetchFn.mock.calls[0] as unknown as [string, RequestInit])[1];
+    expect(init.headers as Record<string, string>).not.toHaveProperty('authorization');
+  });
+});
+
+describe('Tauri transport', () => {
+  it('invokes the one api command with the command name and arguments', async () => {
+    const invokeFn = vi.fn(async () => ({ job_id: 3 }));
+    const t = new TauriTransport(invokeFn as never);
+    expect(await t.call('build_starter', {})).toEqual({ job_id: 3 });
+    expect(invokeFn).toHaveBeenCalledWith('api', { command: 'build_starter', args: {} });
+  });
+
+  it('maps a rejected invoke to the same HoneError', async () => {
+    const invokeFn = vi.fn(async () => {
+      throw { code: 'not_found', message: 'project 9 does not exist', field: null };
+    });
+    const t = new TauriTransport(invokeFn as never);
+    const error = (await t.call('project_details', { project_id: 9 }).catch((e: unknown) => e)) as HoneError;
+    expect(error).toBeInstanceOf(HoneError);
+    expect(error.code).toBe('not_found');
+    expect(error.field).toBeNull();
+  });
+
+  it('subscribes with a channel and delivers its messages', () => {
+    const channel = { onmessage: (_: JobEvent) => {} };
+    const invokeFn = vi.fn(async () => null);
+    const t = new TauriTransport(invokeFn as never, () => channel as never);
+    const seen: string[] = [];
+    t.subscribe(4, (e) => seen.push(e.event), () => {});
+    expect(invokeFn).toHaveBeenCalledWith('subscribe_job', { jobId: 4, onEvent: channel });
+    channel.onmessage({ event: 'failed', error: { code: 'cancelled', message: 'cancelled', field: null } } as JobEvent);
+    channel.onmessage({ event: 'progress', done: 1, total: 1, message: '' } as JobEvent);
+    expect(seen).toEqual(['failed']);
+  });
+});
+
+describe('error mapping', () => {
+  it('turns strings and Errors into HoneErrors', () => {
+    expect(toHoneError('boom')).toMatchObject({ code: 'internal', message: 'boom' });
+    expect(toHoneError(new Error('bad'))).toMatchObject({ code: 'internal', message: 'bad' });
+    expect(describeError({ code: 'duplicate', message: 'project "x" exists', field: 'name' })).toBe('project "x" exists (name)');
+  });
+});
+
+describe('typed client', () => {
+  afterEach(() => api.setTransport(null));
+
+  it('sends each helper as its command with snake_case arguments', async () => {
+    const calls: [string, object][] = [];
+    api.setTransport({
+      name: 'http',
+      call: async <T>(command: string, args: object) => {
+        calls.push([command, args]);
+        return null as T;
+      },
+      subscribe: () => () => {},
+    });
+    await api.projectDetails(4);
+    await api.listPrompts(4);
+    await api.setPromptSplit(9, 'heldout');
+    await api.undoJudgment(12);
+    await api.nextItem({ project_id: 4, annotator: 'ann', kind: 'rating' });
+    await api.nextItem({ project_id: 4, annotator: 'ann', kind: 'rating' }, [[1, 2]]);
+    expect(calls).toEqual([
+      ['project_details', { project_id: 4 }],
+      ['list_prompts', { project_id: 4, split: null }],
+      ['set_prompt_split', { prompt_id: 9, split: 'heldout' }],
+      ['undo_judgment', { judgment_id: 12 }],
+      ['next_item', { project_id: 4, annotator: 'ann', kind: 'rating' }],
+      ['next_item', { project_id: 4, annotator: 'ann', kind: 'rating', exclude: [[1, 2]] }],
+    ]);
+  });
+
+  it('resolves a job with its result and rejects a failed one with its error', async () => {
+    let listener: (e: JobEvent) => void = () => {};
+    api.setTransport({
+      name: 'http',
+      call: async <T>() => ({ job_id: 5 }) as T,
+      subscribe: (_id, onEvent) => {
+        listener = onEvent;
+        return () => {};
+      },
+    });
+    const events: string[] = [];
+    const job = await api.buildStarter((e) => events.push(e.event));
+    expect(job.id).toBe(5);
+    listener({ event: 'progress', done: 1, total: 10, message: 'loss 3.1' } as JobEvent);
+    listener({ event: 'finished', result: { architecture: 'llama' } } as JobEvent);
+    await expect(job.done).resolves.toEqual({ architecture: 'llama' });
+    expect(events).toEqual(['progress', 'finished']);
+
+    const failing = await api.generateCandidates({} as never);
+    listener({ event: 'failed', error: { code: 'invalid', message: 'must be at least 1', field: 'n' } } as JobEvent);
+    await expect(failing.done).rejects.toMatchObject({ code: 'invalid', field: 'n' });
+  });
+});

@@ -1,0 +1,185 @@
+// Keyboard mapping of the labeling screens as pure functions: a key press (plus whether focus
+// is in a text field) → an action, or null to let the browser have the key. The screens only
+// execute actions, so every shortcut is testable without a DOM.
+import type { Choice } from '$lib/api/types/Choice';
+
+export interface KeyInput {
+  key: string;
+  ctrl?: boolean;
+  meta?: boolean;
+  alt?: boolean;
+  shift?: boolean;
+  /** Focus is in a textarea or text input: plain keys are typing, not commands. */
+  inText?: boolean;
+}
+
+export function keyInputOf(e: KeyboardEvent): KeyInput {
+  const t = e.target as HTMLElement | null;
+  const tag = t?.tagName;
+  const textInput =
+    tag === 'TEXTAREA' ||
+    (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'submit', 'range'].includes((t as HTMLInputElement).type)) ||
+    tag === 'SELECT' ||
+    t?.isContentEditable === true;
+  return { key: e.key, ctrl: e.ctrlKey, meta: e.metaKey, alt: e.altKey, shift: e.shiftKey, inText: textInput };
+}
+
+export type CommonAction =
+  | { type: 'undo' }
+  | { type: 'guidelines' }
+  | { type: 'critique' }
+  | { type: 'blur' }
+  | { type: 'submit' };
+
+/** Keys every labeling screen shares. */
+export function commonKey(k: KeyInput): CommonAction | null {
+  const mod = k.ctrl || k.meta;
+  if (mod && !k.alt && k.key === 'Enter') return { type: 'submit' };
+  if (k.key === 'Escape' && k.inText) return { type: 'blur' };
+  if (k.inText || k.alt) return null;
+  if (mod && !k.shift && (k.key === 'z' || k.key === 'Z')) return { type: 'undo' };
+  if (mod) return null;
+  switch (k.key) {
+    case 'u':
+      return { type: 'undo' };
+    case 'g':
+      return { type: 'guidelines' };
+    case 'c':
+      return { type: 'critique' };
+    default:
+      return null;
+  }
+}
+
+/** True for a key press without Ctrl/Meta/Alt outside a text field: a screen's own command. */
+function plain(k: KeyInput): boolean {
+  return !k.inText && !k.ctrl && !k.meta && !k.alt;
+}
+
+/** '1'…'9' → 0…8, else null. */
+export function digitIndex(key: string): number | null {
+  return /^[1-9]$/.test(key) ? Number(key) - 1 : null;
+}
+
+// ---- pairwise ----
+
+export type PairwiseAction =
+  | CommonAction
+  | { type: 'choose'; choice: Choice }
+  | { type: 'strength'; value: 1 | 2 | 3 }
+  | { type: 'reason' };
+
+export const PAIRWISE_CHOICES: { key: string; choice: Choice; label: string }[] = [
+  { key: '1', choice: 'a', label: 'A is better' },
+  { key: '2', choice: 'b', label: 'B is better' },
+  { key: '3', choice: 'tie', label: 'Tie' },
+  { key: '4', choice: 'both_bad', label: 'Both bad' },
+];
+
+export const STRENGTH_KEYS: { key: string; value: 1 | 2 | 3; label: string }[] = [
+  { key: 'q', value: 1, label: 'slightly' },
+  { key: 'w', value: 2, label: 'clearly' },
+  { key: 'e', value: 3, label: 'much' },
+];
+
+export function pairwiseKey(k: KeyInput): PairwiseAction | null {
+  const common = commonKey(k);
+  if (common) return common;
+  if (!plain(k)) return null;
+  const choice = PAIRWISE_CHOICES.find((c) => c.key === k.key);
+  if (choice) return { type: 'choose', choice: choice.choice };
+  const strength = STRENGTH_KEYS.find((s) => s.key === k.key.toLowerCase());
+  if (strength) return { type: 'strength', value: strength.value };
+  if (k.key === 'r') return { type: 'reason' };
+  return null;
+}
+
+// ---- ranking ----
+
+export type RankingAction = CommonAction | { type: 'pick'; index: number } | { type: 'unpick' } | { type: 'reset' };
+
+/** `count` responses are shown; number key n picks response n as the next best. */
+export function rankingKey(k: KeyInput, count: number): RankingAction | null {
+  const common = commonKey(k);
+  if (common) return common;
+  if (!plain(k)) return null;
+  const index = digitIndex(k.key);
+  if (index !== null) return index < count ? { type: 'pick', index } : null;
+  if (k.key === 'Backspace') return { type: 'unpick' };
+  if (k.key === '0' || k.key === 'Delete') return { type: 'reset' };
+  if (k.key === 'Enter') return { type: 'submit' };
+  return null;
+}
+
+// ---- rating ----
+
+export type RatingAction =
+  | CommonAction
+  | { type: 'score'; value: number }
+  | { type: 'step'; delta: 1 | -1 }
+  | { type: 'focus'; delta: 1 | -1 };
+
+/** The score a digit key means on the scale min..max ('0' is 10 on a scale that reaches 10). */
+export function digitScore(key: string, min: number, max: number): number | null {
+  if (!/^[0-9]$/.test(key)) return null;
+  let value = Number(key);
+  if (value === 0 && min > 0) value = 10;
+  return value >= min && value <= max ? value : null;
+}
+
+export function ratingKey(k: KeyInput, min: number, max: number): RatingAction | null {
+  const common = commonKey(k);
+  if (common) return common;
+  if (!plain(k)) return null;
+  const value = digitScore(k.key, min, max);
+  if (value !== null) return { type: 'score', value };
+  switch (k.key) {
+    case 'ArrowUp':
+    case 'k':
+      return { type: 'focus', delta: -1 };
+    case 'ArrowDown':
+    case 'j':
+      return { type: 'focus', delta: 1 };
+    case 'ArrowLeft':
+    case '-':
+      return { type: 'step', delta: -1 };
+    case 'ArrowRight':
+    case '+':
+    case '=':
+      return { type: 'step', delta: 1 };
+    case 'Enter':
+      return { type: 'submit' };
+    default:
+      return null;
+  }
+}
+
+// ---- edit ----
+
+export type EditAction = CommonAction | { type: 'edit' } | { type: 'revert' };
+
+export function editKey(k: KeyInput): EditAction | null {
+  const common = commonKey(k);
+  if (common) return common;
+  if (!plain(k)) return null;
+  if (k.key === 'e' || k.key === 'Enter') return { type: 'edit' };
+  if (k.key === 'r') return { type: 'revert' };
+  return null;
+}
+
+// ---- span ----
+
+export type SpanAction = CommonAction | { type: 'label'; index: number } | { type: 'remove-last' } | { type: 'note' };
+
+/** `labels` span labels exist; number key n marks the selection with label n. */
+export function spanKey(k: KeyInput, labels: number): SpanAction | null {
+  const common = commonKey(k);
+  if (common) return common;
+  if (!plain(k)) return null;
+  const index = digitIndex(k.key);
+  if (index !== null) return index < labels ? { type: 'label', index } : null;
+  if (k.key === 'Backspace' || k.key === 'Delete') return { type: 'remove-last' };
+  if (k.key === 'n') return { type: 'note' };
+  if (k.key === 'Enter') return { type: 'submit' };
+  return null;
+}

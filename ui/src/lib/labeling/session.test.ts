@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
+import type { QueueItem } from '$lib/api/types/QueueItem';
+import { HoneError } from '$lib/api/errors';
+import { LabelSession, unitKey, type SessionDeps } from './session.svelte';
+
+/** A queue item with just what the session reads. */
+function item(...ids: number[]): QueueItem {
+  return {
+    kind: 'comparison',
+    prompt: { id: ids[0] * 100, text: 'p' },
+    responses: ids.map((id) => ({ id, text: `r${id}` })),
+    remaining: 3,
+  } as unknown as QueueItem;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+/** A fake server: hands out units in order, skipping excluded and judged ones. */
+function fakeServer(units: QueueItem[], options: { honoursExclude: boolean }) {
+  const judged = new Set<string>();
+  const recorded: FeedbackInput[] = [];
+  let failNext: HoneError | null = null;
+  let nextJudgment = 1;
+  const byJudgment = new Map<number, string>();
+  let clock = 1000;
+  const deps: SessionDeps = {
+    async next(exclude) {
+      const skip = new Set(options.honoursExclude ? exclude.map((ids) => [...ids].sort((a, b) => a - b).join(',')) : []);
+      return units.find((u) => !judged.has(unitKey(u)) && !skip.has(unitKey(u))) ?? null;
+    },
+    async record(input) {
+      if (failNext) {
+        const e = failNext;
+        failNext = null;
+        throw e;
+      }
+      recorded.push(input);
+      const key = [...input.shown_order].map(Number).sort((a, b) => a - b).join(',');
+      judged.add(key);
+      const id = nextJudgment++;
+      byJudgment.set(id, key);
+      return { judgment_id: id, prompt_id: 1, new_response_id: null } as never;
+    },
+    async undo(judgmentId) {
+      judged.delete(byJudgment.get(judgmentId)!);
+      return null;
+    },
+    now: () => clock,
+  };
+  return {
+    deps,
+    recorded,
+    failWith: (e: HoneError) => (failNext = e),
+    advanceClock: (ms: number) => (clock += ms),
+  };
+}
+
+const choose = { kind: 'comparison', response_a: 0, response_b: 0, choice: 'a', strength: null, reason: null } as never;
+
+describe('LabelSession', () => {
+  it('shows the prefetched item immediately, before the save resolves', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4), item(5, 6)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick(); // the prefetch of the next unit
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    server.advanceClock(1500);
+    const saved = session.submit(choose, 'draft', '');
+    // Synchronously after the key press: the next unit is on screen, the save still pending.
+    expect(unitKey(session.current!.item)).toBe('3,4');
+    expect(session.saveState).toBe('saving');
+    await saved;
+    expect(session.saveState).toBe('saved');
+    expect(session.judged).toBe(1);
+    expect(server.recorded[0].time_spent_ms).toBe(1500);
+    expect(server.recorded[0].annotator).toBe('ann');
+    expect(server.recorded[0].critique).toBeNull();
+  });
+
+  it('falls back to fetching after the save when the server ignores exclude', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4)], { honoursExclude: false });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    const saved = session.submit(choose, 'd', 'a critique');
+    // The prefetch repeated the unit being judged: nothing to show yet.
+    expect(session.current).toBeNull();
+    await saved;
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('3,4');
+    expect(server.recorded[0].critique).toBe('a critique');
+  });
+
+  it('brings a refused judgment back with what was entered, and says why', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.failWith(new HoneError('invalid', 'has no meaning for the choice tie', 'comparison.strength'));
+    await session.submit(choose, 'my reason', 'my critique');
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    expect(session.current!.draft).toBe('my reason');
+    expect(session.current!.critique).toBe('my critique');
+    expect(session.saveState).toBe('error');
+    expect(session.message).toBe('has no meaning for the choice tie (comparison.strength)');
+    expect(session.judged).toBe(0);
+  });
+
+  it('undoes the last judgment and shows its item again', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    await session.submit(choose, 'first', '');
+    expect(session.canUndo).toBe(true);
+    await session.undo();
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    expect(session.current!.draft).toBe('first');
+    expect(session.judged).toBe(0);
+    expect(session.canUndo).toBe(false);
+    await session.undo();
+    expect(session.message).toBe('Nothing to undo');
+  });
+
+  it('finishes when the queue is empty', async () => {
+    const server = fakeServer([item(1, 2)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    await session.submit(choose, '', '');
+    await tick();
+    expect(session.current).toBeNull();
+    expect(session.finished).toBe(true);
+  });
+});

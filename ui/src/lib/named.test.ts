@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { defaultThreshold, parseNamedItems } from './named';
+
+describe('parseNamedItems', () => {
+  it('reads one item per line with an optional description', () => {
+    expect(parseNamedItems('correctness: the right procedure\n\ntone\n')).toEqual([
+      { name: 'correctness', description: 'the right procedure' },
+      { name: 'tone', description: '' },
+    ]);
+  });
+
+  it('reads a comma-separated line of names and drops repeats', () => {
+    expect(parseNamedItems('wrong, rude , wrong')).toEqual([
+      { name: 'wrong', description: '' },
+      { name: 'rude', description: '' },
+    ]);
+    expect(parseNamedItems('   ')).toEqual([]);
+  });
+});
+
+describe('defaultThreshold', () => {
+  it('is two thirds up the scale', () => {
+    expect(defaultThreshold(1, 7)).toBe(5);
+    expect(defaultThreshold(1, 5)).toBe(4);
+    expect(defaultThreshold(0, 10)).toBe(7);
+  });
+});
