@@ -142,7 +142,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         // Labeling
         "next_item" => {
             let a: NextItemArgs = parse(command, args)?;
-            json(hone.next_item(a.project_id, &a.annotator, a.kind).await?)
+            json(hone.next_item_excluding(a.project_id, &a.annotator, a.kind, a.exclude.as_deref().unwrap_or(&[])).await?)
         }
         "record_feedback" => json(hone.record_feedback(&parse::<FeedbackInput>(command, args)?).await?),
         "undo_judgment" => {

@@ -103,6 +103,10 @@ pub struct NextItemArgs {
     pub project_id: i64,
     pub annotator: String,
     pub kind: JudgmentKind,
+    /// Response ids of units to skip (the one on screen, while the next is prefetched).
+    #[serde(default)]
+    #[ts(optional)]
+    pub exclude: Option<Vec<Vec<i64>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -56,6 +56,20 @@ fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: i64) -> UnitKey {
 impl Hone {
     /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
     pub async fn next_item(&self, project_id: i64, annotator: &str, kind: JudgmentKind) -> Result<Option<QueueItem>> {
+        self.next_item_excluding(project_id, annotator, kind, &[]).await
+    }
+
+    /// As [`Hone::next_item`], skipping the units whose response ids (in any order) are in
+    /// `exclude`: a UI prefetches the item after the one on screen while it is being judged.
+    pub async fn next_item_excluding(&self, project_id: i64, annotator: &str, kind: JudgmentKind, exclude: &[Vec<i64>]) -> Result<Option<QueueItem>> {
+        let exclude: HashSet<Vec<i64>> = exclude
+            .iter()
+            .map(|ids| {
+                let mut ids = ids.clone();
+                ids.sort_unstable();
+                ids
+            })
+            .collect();
         // The same name `record_feedback` stores (it trims), so that "alice " is alice.
         let annotator = annotator.trim();
         if annotator.is_empty() {
@@ -114,6 +128,11 @@ impl Hone {
 
         let open: Vec<_> = units
             .into_iter()
+            .filter(|(_, _, shown)| {
+                let mut ids: Vec<i64> = shown.iter().map(|r| r.id).collect();
+                ids.sort_unstable();
+                ids.is_empty() || !exclude.contains(&ids)
+            })
             .filter(|(key, _, _)| {
                 let by = judged.get(key);
                 let count = by.map_or(0, |s| s.len());

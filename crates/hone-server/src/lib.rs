@@ -16,9 +16,9 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use futures_util::stream::{self, Stream, StreamExt};
+use futures_util::stream::{self, Stream};
 use hone_api::{Api, ApiError, JobEvent};
-use tokio_stream::wrappers::BroadcastStream;
+use tokio::sync::broadcast;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -74,22 +74,27 @@ fn sse_event(event: &JobEvent) -> Event {
     Event::default().data(serde_json::to_string(event).expect("events serialise"))
 }
 
-/// The job's history, then its live events, ending after the last one.
+/// The job's history, then its live events; the stream ends right after the last one.
 async fn job_events(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
     let (history, receiver) = state.api.subscribe(id).map_err(Failure)?;
-    let done = history.iter().any(JobEvent::is_last);
-    let replay = stream::iter(history);
-    let live = BroadcastStream::new(receiver).filter_map(|r| async move { r.ok() });
-    let events: std::pin::Pin<Box<dyn Stream<Item = JobEvent> + Send>> = if done { Box::pin(replay) } else { Box::pin(replay.chain(live)) };
-    // Stop after the last event, so the client's stream closes.
-    let mut finished = false;
-    let stream = events
-        .take_while(move |e| {
-            let keep = !finished;
-            finished |= e.is_last();
-            async move { keep }
-        })
-        .map(|e| Ok(sse_event(&e)));
+    let stream = stream::unfold((history.into_iter(), receiver, false), |(mut history, mut live, ended)| async move {
+        if ended {
+            return None;
+        }
+        let event = match history.next() {
+            Some(event) => event,
+            None => loop {
+                match live.recv().await {
+                    Ok(event) => break event,
+                    // A slow reader missed events; carry on with the newest.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
+        };
+        let last = event.is_last();
+        Some((Ok(sse_event(&event)), (history, live, last)))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

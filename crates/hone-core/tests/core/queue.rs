@@ -220,3 +220,21 @@ async fn the_annotator_is_the_trimmed_name_that_feedback_records() {
         crate::assert_invalid(ws.next_item(p, blank, JudgmentKind::Thumbs).await, "annotator");
     }
 }
+
+#[tokio::test]
+async fn a_prefetch_skips_the_units_on_screen() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_n(&ws, p, "P", 3).await;
+    let on_screen = next(&ws, p, "alice", JudgmentKind::Comparison).await.unwrap();
+    let shown = ids(&on_screen);
+    // Reversed, to show the order of the ids does not matter.
+    let prefetched = ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &[shown.iter().rev().copied().collect()]).await.unwrap().unwrap();
+    assert_ne!(sorted(ids(&prefetched)), sorted(shown.clone()), "the unit on screen is skipped");
+    assert_eq!(prefetched.remaining, 2, "three pairs of three responses, one skipped");
+    let both = vec![shown.clone(), ids(&prefetched)];
+    let third = ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &both).await.unwrap().unwrap();
+    assert!(!both.iter().any(|b| sorted(b.clone()) == sorted(ids(&third))));
+    let everything = vec![vec![r[0], r[1]], vec![r[0], r[2]], vec![r[1], r[2]]];
+    assert!(ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &everything).await.unwrap().is_none());
+}

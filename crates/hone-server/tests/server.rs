@@ -1,0 +1,108 @@
+//! The server as a browser meets it: a real listener on a free port, real HTTP.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use hone_api::Api;
+use hone_server::{serve, ServeConfig, ServeError, CSP};
+use serde_json::{json, Value};
+
+async fn start(workspace: &Path, token: Option<&str>) -> String {
+    let api = Api::open(workspace).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = ServeConfig { addr: "127.0.0.1:0".parse().unwrap(), ui_dir: None, token: token.map(String::from) };
+    tokio::spawn(async move {
+        serve(api, config, |addr: SocketAddr| {
+            let _ = tx.send(addr);
+        })
+        .await
+        .unwrap();
+    });
+    format!("http://{}", rx.await.unwrap())
+}
+
+async fn call(client: &reqwest::Client, base: &str, command: &str, args: Value) -> (u16, Value) {
+    let r = client.post(format!("{base}/api/{command}")).json(&args).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// Reads a job's event stream to its end; returns the events.
+async fn events(client: &reqwest::Client, base: &str, job_id: u64) -> Vec<Value> {
+    let text = client.get(format!("{base}/api/jobs/{job_id}/events")).send().await.unwrap().text().await.unwrap();
+    text.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| serde_json::from_str(d.trim()).unwrap()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_errors_and_job_events_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), None).await;
+    let client = reqwest::Client::new();
+
+    let health = client.get(format!("{base}/api/health")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.headers()["content-security-policy"], CSP, "every response carries the CSP");
+
+    let (status, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "support", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    assert_eq!(status, 200, "{project}");
+    let project_id = project["project"]["id"].as_i64().unwrap();
+    let (status, err) = call(&client, &base, "create_project", json!({ "settings": { "name": "support", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    assert_eq!((status, err["code"].as_str()), (409, Some("duplicate")));
+    let (status, err) = call(&client, &base, "project_details", json!({ "project": 1 })).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("bad_arguments")), "{err}");
+    let (status, err) = call(&client, &base, "no_such_thing", json!({})).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("unknown_command")));
+    let (status, err) = call(&client, &base, "set_guidelines", json!({ "project_id": 999, "text": "x" })).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+
+    let (status, report) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": \"How do I reset my password?\"}\n{\"prompt\": \"Hi\", \"split\": \"heldout\"}\n" })).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["prompts_created"], 2);
+    let (_, bad) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": 3}\n" })).await;
+    assert_eq!(bad["code"], "bad_import", "{bad}");
+
+    let model = dir.path().join("tiny");
+    hone_core::model::tiny::write_tiny_model(hone_core::model::tiny::TinyArch::Llama, Default::default(), &model, 1).unwrap();
+    let (_, prompts) = call(&client, &base, "list_prompts", json!({ "project_id": project_id, "split": "train" })).await;
+    let prompt_id = prompts[0]["id"].as_i64().unwrap();
+    let (status, started) = call(&client, &base, "generate_candidates", json!({ "model": { "kind": "base", "dir": model }, "prompt_ids": [prompt_id], "n": 3, "sampling": { "temperature": 1.0, "top_k": null, "top_p": null, "repetition_penalty": 1.0, "max_new_tokens": 4, "stop": [], "seed": 1 } })).await;
+    assert_eq!(status, 200, "{started}");
+    let job = started["job_id"].as_u64().unwrap();
+    let stream = events(&client, &base, job).await;
+    assert_eq!(stream.first().unwrap()["event"], "progress", "{stream:?}");
+    let last = stream.last().unwrap();
+    assert_eq!(last["event"], "finished", "the stream ends with the result: {last}");
+    let responses = last["result"][0]["responses"].as_array().unwrap();
+    assert!(!responses.is_empty());
+    // A late subscriber gets the same events again (replayed).
+    assert_eq!(events(&client, &base, job).await, stream);
+
+    let ids: Vec<i64> = responses.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    if ids.len() >= 2 {
+        let (status, recorded) = call(&client, &base, "record_feedback", json!({ "project_id": project_id, "annotator": "ana", "kind": { "kind": "comparison", "response_a": ids[0], "response_b": ids[1], "choice": "a", "strength": null, "reason": null } })).await;
+        assert_eq!(status, 200, "{recorded}");
+        let (_, stats) = call(&client, &base, "project_stats", json!({ "project_id": project_id })).await;
+        assert_eq!(stats["judgments"]["comparison"], 1, "{stats}");
+    }
+    let (status, err) = call(&client, &base, "record_feedback", json!({ "project_id": project_id, "annotator": "ana", "kind": { "kind": "rating", "response_id": ids[0], "scores": { "overall": 9 } } })).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("rating.scores.overall")), "the field at fault: {err}");
+    let missing = client.get(format!("{base}/api/jobs/999/events")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn a_token_guards_the_api_and_a_public_address_needs_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), Some("s3cret")).await;
+    let client = reqwest::Client::new();
+    let denied = client.post(format!("{base}/api/list_projects")).json(&json!({})).send().await.unwrap();
+    assert_eq!(denied.status(), 401);
+    let body: Value = denied.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+    let allowed = client.post(format!("{base}/api/list_projects")).bearer_auth("s3cret").json(&json!({})).send().await.unwrap();
+    assert_eq!(allowed.status(), 200);
+
+    let api = Api::open(dir.path()).await.unwrap();
+    let config = ServeConfig { addr: "0.0.0.0:0".parse().unwrap(), ui_dir: None, token: None };
+    let refused = serve(api, config, |_| panic!("must not listen")).await;
+    assert!(matches!(refused, Err(ServeError::PublicWithoutToken(_))));
+}
