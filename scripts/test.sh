@@ -1,22 +1,33 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: set up, then run every test. CI runs exactly this.
-#   1. Rust: every crate's tests (release build: candle is ~160x slower in debug), including
-#      the check that the UI's generated TypeScript types are up to date;
-#   2. the web UI: type check, unit tests (Vitest), production build;
-#   3. end to end: the built UI in headless Chromium against a real `hone serve`.
+#   1. the web UI: type check, unit tests (Vitest), production build (the desktop shell embeds it);
+#   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
+#      check that the UI's generated TypeScript types are up to date;
+#   3. end to end: the built UI in headless Chromium against a real `hone serve`, and the
+#      desktop window under Xvfb driven by tauri-driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-HONE_APT_PACKAGES="chromium sqlite3"
+# Chromium for the browser test; Tauri's Linux build packages, Xvfb and WebKit's WebDriver for
+# the desktop shell; sqlite3 to look into workspaces.
+HONE_APT_PACKAGES="chromium sqlite3 libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver"
 source scripts/setup.sh
 if ! command -v npm >/dev/null 2>&1; then
     echo "test: npm is missing; install Node.js 20 or newer with npm and run this again" >&2
     exit 1
 fi
-
-cargo test --workspace --release --locked
+tauri_driver="${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver"
+if [ ! -x "$tauri_driver" ]; then
+    cargo install tauri-driver --locked
+fi
 
 npm ci --no-audit --no-fund
 npm run check
 npm run test:unit
 npm run build
+
+cargo test --workspace --release --locked
+cargo build --release --locked -p hone-cli -p hone-desktop
+
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium npm run test:e2e
+HONE_BIN="$CARGO_TARGET_DIR/release/hone" HONE_DESKTOP="$CARGO_TARGET_DIR/release/hone-desktop" TAURI_DRIVER="$tauri_driver" \
+    xvfb-run -a node tests/desktop/run.mjs

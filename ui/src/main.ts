@@ -1,3 +1,4 @@
+import './locale-guard';
 import { mount } from 'svelte';
 import App from './App.svelte';
 import './app.css';

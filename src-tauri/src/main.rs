@@ -1,0 +1,112 @@
+//! Hone's desktop shell: a window on the web UI, with the UI's commands served in-process.
+//!
+//! It only transports: `api` runs a command of `hone-api` (the same ones `hone serve` serves),
+//! `subscribe_job` streams a job's events through the caller's `Channel`, and a finished
+//! fine-tune is broadcast as the `version-created` event. The workspace comes from the
+//! settings store (`settings.json`: `workspace`), else `$HONE_WORKSPACE`, else Hone's default.
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+use std::path::PathBuf;
+
+use hone_api::{Api, ApiError, JobEvent};
+use serde_json::Value;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_store::StoreExt;
+
+/// The settings file of the store plugin (in the app's config folder).
+const SETTINGS: &str = "settings.json";
+
+/// Runs one of the UI's commands.
+#[tauri::command]
+async fn api(app: AppHandle, state: State<'_, Api>, command: String, args: Value) -> Result<Value, ApiError> {
+    let result = state.call(&command, args).await?;
+    if command == "start_fine_tune" {
+        announce_versions(app, state.inner().clone(), &result);
+    }
+    Ok(result)
+}
+
+/// Broadcasts `version-created` when the fine-tune job in `started` finishes, so every open
+/// view can refresh whoever started it.
+fn announce_versions(app: AppHandle, api: Api, started: &Value) {
+    let Some(job_id) = started.get("job_id").and_then(Value::as_u64) else { return };
+    let Ok((history, mut live)) = api.subscribe(job_id) else { return };
+    tauri::async_runtime::spawn(async move {
+        let mut last = history.into_iter().find(JobEvent::is_last);
+        while last.is_none() {
+            match live.recv().await {
+                Ok(event) if event.is_last() => last = Some(event),
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+        if let Some(JobEvent::Finished { result }) = last {
+            let _ = app.emit("version-created", result);
+        }
+    });
+}
+
+/// Streams job `job_id`'s events (those so far, then the live ones) to `on_event`.
+#[tauri::command]
+async fn subscribe_job(state: State<'_, Api>, job_id: u64, on_event: Channel<JobEvent>) -> Result<(), ApiError> {
+    let (history, mut live) = state.subscribe(job_id)?;
+    let mut ended = false;
+    for event in history {
+        ended |= event.is_last();
+        on_event.send(event).map_err(|e| ApiError::new("internal", e.to_string()))?;
+    }
+    tauri::async_runtime::spawn(async move {
+        while !ended {
+            match live.recv().await {
+                Ok(event) => {
+                    ended = event.is_last();
+                    if on_event.send(event).is_err() {
+                        return;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The workspace folder this window works in.
+#[tauri::command]
+fn workspace(state: State<'_, Api>) -> PathBuf {
+    state.hone().dir().to_owned()
+}
+
+fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>> {
+    let store = app.store(SETTINGS)?;
+    if let Some(dir) = store.get("workspace").and_then(|v| v.as_str().map(PathBuf::from)) {
+        return Ok(dir);
+    }
+    let (dir, _) = hone_core::resolve_workspace_dir(None)?;
+    // Remembered, so the next start opens the same workspace.
+    store.set("workspace", dir.display().to_string());
+    store.save()?;
+    Ok(dir)
+}
+
+fn main() {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HONE_LOG").unwrap_or_else(|_| "warn".into())).init();
+    tauri::Builder::default()
+        .plugin(tauri_plugin_store::Builder::default().build())
+        .setup(|app| {
+            // $HONE_WORKSPACE wins over the stored setting (tests and power users).
+            let dir = match std::env::var_os("HONE_WORKSPACE") {
+                Some(dir) => PathBuf::from(dir),
+                None => workspace_dir(app.handle())?,
+            };
+            let api = tauri::async_runtime::block_on(Api::open(&dir)).map_err(|e| format!("cannot open the workspace {}: {}", dir.display(), e.message))?;
+            app.manage(api);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![api, subscribe_job, workspace])
+        .run(tauri::generate_context!())
+        .expect("the Hone window could not start");
+}

@@ -1,0 +1,123 @@
+// The desktop smoke test: the real Hone window (src-tauri, WebKitGTK) under Xvfb, driven
+// through WebDriver by tauri-driver and Debian's WebKitWebDriver. It opens a prepared
+// workspace, picks the project, records a pairwise judgment with the keyboard, checks the
+// judgment is in the workspace, and saves a screenshot.
+//
+// Run under a display: `xvfb-run -a node tests/desktop/run.mjs`. Variables: HONE_BIN (the CLI),
+// HONE_DESKTOP (the app), TAURI_DRIVER, NATIVE_DRIVER (default /usr/bin/WebKitWebDriver).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const target = process.env.CARGO_TARGET_DIR ?? '/var/tmp/hone-target';
+const HONE_BIN = process.env.HONE_BIN ?? `${target}/release/hone`;
+const HONE_DESKTOP = process.env.HONE_DESKTOP ?? `${target}/release/hone-desktop`;
+const TAURI_DRIVER = process.env.TAURI_DRIVER ?? join(homedir(), '.cargo/bin/tauri-driver');
+const NATIVE_DRIVER = process.env.NATIVE_DRIVER ?? '/usr/bin/WebKitWebDriver';
+const ARTIFACTS = resolve('tests/desktop/artifacts');
+const PORT = 4444;
+const log = (...a) => console.log('[desktop]', ...a);
+
+function fail(message) {
+  console.error(`desktop smoke test FAILED: ${message}`);
+  process.exitCode = 1;
+  throw new Error(message);
+}
+
+for (const [name, path] of [['HONE_BIN', HONE_BIN], ['HONE_DESKTOP', HONE_DESKTOP], ['TAURI_DRIVER', TAURI_DRIVER], ['NATIVE_DRIVER', NATIVE_DRIVER]]) {
+  if (!existsSync(path)) fail(`${name} ${path} does not exist`);
+}
+if (!process.env.DISPLAY) fail('no DISPLAY: run under xvfb-run -a');
+
+// ---- a workspace with a project, prompts and candidates to compare ----
+const ws = mkdtempSync(join(tmpdir(), 'hone-desktop-'));
+const hone = (...args) => execFileSync(HONE_BIN, ['--workspace', ws, ...args], { encoding: 'utf8' });
+hone('project', 'create', 'desk', '--description', 'desktop smoke test');
+const prompts = join(ws, 'prompts.jsonl');
+writeFileSync(prompts, ['How do I reset my password?', 'How do I export my notes?'].map((p) => JSON.stringify({ prompt: p })).join('\n') + '\n');
+hone('import', prompts, '--project', 'desk');
+hone('model', 'new-tiny', '--out', join(ws, 'tiny'));
+hone('candidates', '--project', 'desk', '--model', join(ws, 'tiny'), '-n', '3', '--max-tokens', '8', '--temperature', '1.2', '--json');
+log('workspace ready:', ws);
+
+// ---- tauri-driver, which starts the app for a WebDriver session ----
+const driver = spawn(TAURI_DRIVER, ['--port', String(PORT), '--native-driver', NATIVE_DRIVER], {
+  env: { ...process.env, HONE_WORKSPACE: ws },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function wd(method, path, body) {
+  const r = await fetch(`http://127.0.0.1:${PORT}${path}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const json = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json.value ?? json)}`);
+  return json.value;
+}
+
+let session;
+try {
+  for (let i = 0; ; i++) {
+    try {
+      await wd('GET', '/status');
+      break;
+    } catch (e) {
+      if (i > 100) fail(`tauri-driver did not start: ${e.message}`);
+      await sleep(100);
+    }
+  }
+  const created = await wd('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application: HONE_DESKTOP } } } });
+  session = created.sessionId;
+  const s = (path) => `/session/${session}${path}`;
+  const find = async (css, timeout = 20000) => {
+    const until = Date.now() + timeout;
+    for (;;) {
+      try {
+        const el = await wd('POST', s('/element'), { using: 'css selector', value: css });
+        return Object.values(el)[0];
+      } catch (e) {
+        if (Date.now() > until) fail(`no element ${css}: ${e.message}`);
+        await sleep(200);
+      }
+    }
+  };
+  const script = (code, args = []) => wd('POST', s('/execute/sync'), { script: code, args });
+  const keys = (text) => wd('POST', s('/actions'), { actions: [{ type: 'key', id: 'kbd', actions: [...text].flatMap((c) => [{ type: 'keyDown', value: c }, { type: 'keyUp', value: c }]) }] });
+
+  // The window opened the workspace it was given.
+  await find('[data-testid="nav-projects"]');
+  const title = await wd('GET', s('/title'));
+  log('window title:', title);
+  await script("location.hash = '#/projects'");
+  const open = await find('[data-testid="open-project-desk"]');
+  await wd('POST', s(`/element/${open}/click`), {});
+  const annotator = await find('[data-testid="annotator-input"]');
+  await wd('POST', s(`/element/${annotator}/clear`), {});
+  await wd('POST', s(`/element/${annotator}/value`), { text: 'desktop-expert' });
+
+  // A pairwise judgment with the keyboard: 1 = A is better.
+  await script("location.hash = '#/label/comparison'");
+  await find('[data-testid="answer-a"]');
+  await script('document.activeElement && document.activeElement.blur()');
+  await keys('1');
+  await find('[data-testid="save-status"][data-state="saved"]');
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const png = await wd('GET', s('/screenshot'));
+  writeFileSync(join(ARTIFACTS, 'desktop-pairwise.png'), Buffer.from(png, 'base64'));
+
+  const stats = JSON.parse(hone('stats', '--project', 'desk', '--json'));
+  const comparisons = stats.judgments?.comparison ?? 0;
+  if (comparisons !== 1) fail(`the workspace holds ${comparisons} comparison judgments, expected the 1 just made: ${JSON.stringify(stats.judgments)}`);
+  const annotators = (stats.annotators ?? []).map((a) => a.name ?? a.annotator);
+  if (!annotators.includes('desktop-expert')) fail(`the judgment is not by desktop-expert: ${JSON.stringify(stats.annotators)}`);
+  log('pairwise judgment recorded in the workspace; screenshot in', join(ARTIFACTS, 'desktop-pairwise.png'));
+  log('all steps passed');
+} catch (e) {
+  if (!process.exitCode) {
+    console.error(`desktop smoke test FAILED: ${e.message}`);
+    process.exitCode = 1;
+  }
+} finally {
+  if (session) await wd('DELETE', `/session/${session}`).catch(() => {});
+  driver.kill();
+}
