@@ -91,6 +91,21 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             let a: DirArgs = parse(command, args)?;
             json(tokio::task::spawn_blocking(move || model_info(&a.dir)).await.map_err(|e| ApiError::new("internal", e.to_string()))??)
         }
+        "download_model" => {
+            let a: DownloadArgs = parse(command, args)?;
+            if a.repo_id.trim().is_empty() || !a.repo_id.contains('/') {
+                return Err(ApiError { code: "invalid".into(), message: format!("{:?} is not a Hub id (owner/name)", a.repo_id), field: Some("repo_id".into()) });
+            }
+            started(api.jobs.spawn(move |reporter: Reporter| async move {
+                let progress = reporter.clone();
+                let dir = tokio::task::spawn_blocking(move || {
+                    hone_core::model::loader::download_with_progress(a.repo_id.trim(), |done, total, name| progress.progress(done as u64, total as u64, name))
+                })
+                .await
+                .map_err(|e| ApiError::new("internal", e.to_string()))??;
+                json(tokio::task::spawn_blocking(move || model_info(&dir)).await.map_err(|e| ApiError::new("internal", e.to_string()))??)
+            }))
+        }
         "list_base_models" => json(models::list_bases(&mut *hone.store().conn().await?).await.map_err(hone_core::CoreError::from)?),
         "build_starter" => {
             let dir = api.starter_dir.clone();

@@ -165,3 +165,10 @@ pub struct ArenaArgs {
     pub a: ModelRef,
     pub b: ModelRef,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct DownloadArgs {
+    /// A Hub id such as `HuggingFaceTB/SmolLM2-360M-Instruct`.
+    pub repo_id: String,
+}

@@ -22,7 +22,7 @@ fn export_all(dir: &Path) {
         hone_api::ApiError,
         hone_api::JobEvent,
         WorkspaceInfo, ModelInfo, JobStarted,
-        ProjectArgs, GuidelinesArgs, NamedItemArgs, DirArgs, ListPromptsArgs, ImportTextArgs, SetSplitArgs, PromptArgs,
+        ProjectArgs, DownloadArgs, GuidelinesArgs, NamedItemArgs, DirArgs, ListPromptsArgs, ImportTextArgs, SetSplitArgs, PromptArgs,
         NextItemArgs, JudgmentArgs, DefaultRecipeArgs, FineTuneArgs, JobArgs, StoredJobArgs, ListJobsArgs, ExportVersionArgs, ArenaArgs,
         projects::ProjectSpec, projects::ProjectDetails,
         store::projects::Project, store::projects::Guideline, store::models::BaseModel, store::models::ModelVersion,

@@ -145,14 +145,26 @@ impl LoadedModel {
 /// Face cache and returns its folder. Never used by tests.
 #[cfg(feature = "hub")]
 pub fn download(repo_id: &str) -> Result<PathBuf> {
+    download_with_progress(repo_id, |_, _, _| {})
+}
+
+/// As [`download`], calling `on_file(done, total, name)` after each file (`total` is 0 until
+/// the list of weight shards is known).
+#[cfg(feature = "hub")]
+pub fn download_with_progress(repo_id: &str, mut on_file: impl FnMut(usize, usize, &str)) -> Result<PathBuf> {
     let api = hf_hub::api::sync::Api::new().map_err(|e| ModelError::invalid("hub", e.to_string()))?;
     let repo = api.model(repo_id.to_owned());
-    let fetch = |name: &str| repo.get(name).map_err(|e| ModelError::invalid("hub", format!("{repo_id}: {name}: {e}")));
-    let config = fetch("config.json")?;
+    let mut done = 0;
+    let mut fetched = |name: &str, total: usize, result: std::result::Result<PathBuf, hf_hub::api::sync::ApiError>| {
+        done += 1;
+        on_file(done, total, name);
+        result.map_err(|e| ModelError::invalid("hub", format!("{repo_id}: {name}: {e}")))
+    };
+    let config = fetched("config.json", 0, repo.get("config.json"))?;
     for optional in ["generation_config.json", "tokenizer_config.json", "chat_template.jinja"] {
-        let _ = repo.get(optional);
+        let _ = fetched(optional, 0, repo.get(optional));
     }
-    fetch("tokenizer.json")?;
+    fetched("tokenizer.json", 0, repo.get("tokenizer.json"))?;
     match repo.get("model.safetensors.index.json") {
         Ok(index) => {
             let json = read_json(&index)?;
@@ -163,12 +175,13 @@ pub fn download(repo_id: &str) -> Result<PathBuf> {
                 .unwrap_or_default();
             shards.sort();
             shards.dedup();
+            let total = 5 + shards.len();
             for shard in shards {
-                fetch(&shard)?;
+                fetched(&shard, total, repo.get(&shard))?;
             }
         }
         Err(_) => {
-            fetch("model.safetensors")?;
+            fetched("model.safetensors", 6, repo.get("model.safetensors"))?;
         }
     }
     Ok(config.parent().expect("a file in the snapshot folder").to_owned())

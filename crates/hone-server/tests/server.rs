@@ -85,6 +85,8 @@ async fn commands_errors_and_job_events_over_http() {
     }
     let (status, err) = call(&client, &base, "record_feedback", json!({ "project_id": project_id, "annotator": "ana", "kind": { "kind": "rating", "response_id": ids[0], "scores": { "overall": 9 } } })).await;
     assert_eq!((status, err["field"].as_str()), (400, Some("rating.scores.overall")), "the field at fault: {err}");
+    let (status, err) = call(&client, &base, "download_model", json!({ "repo_id": "not-a-hub-id" })).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("repo_id")), "{err}");
     let missing = client.get(format!("{base}/api/jobs/999/events")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
 }
