@@ -165,6 +165,21 @@ async function main() {
     await byId('model-info').waitFor({ timeout: 60_000 });
     const arch = await byId('model-arch').textContent();
     check(arch?.trim() === 'llama', `inspect_model shows architecture ${arch}, expected llama`);
+    // A Hub id that is not owner/name is refused on the page: a field error, no download_model
+    // request (the test downloads nothing), no job.
+    const downloadRequests = [];
+    const onRequest = (r) => {
+      if (r.url().includes('/api/download_model')) downloadRequests.push(r.url());
+    };
+    page.on('request', onRequest);
+    await byId('hub-id').fill('SmolLM2 360M Instruct');
+    await byId('hub-download').click();
+    const hubError = (await byId('hub-id-error').textContent()) ?? '';
+    check(/owner\/name/.test(hubError) && hubError.includes('(repo_id)'), `an invalid Hub id shows "${hubError}", expected a field error on repo_id`);
+    check((await byId('hub-id').getAttribute('aria-invalid')) === 'true', 'the invalid Hub id input is not marked aria-invalid');
+    page.off('request', onRequest);
+    check(downloadRequests.length === 0, `an invalid Hub id was sent: ${downloadRequests.join(', ')}`);
+    check((await byId('hub-job').count()) === 0, 'an invalid Hub id started a download job');
     await shot('models');
 
     // ---- prompts: import, split, candidates ----

@@ -59,6 +59,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
     Resume(commands::train::ResumeArgs),
+    /// What trained a version (parents, snapshot, judgments, annotators), or what a judgment trained.
+    Provenance(commands::provenance::Args),
     /// Long-running jobs and their state.
     Jobs(commands::train::ListArgs),
     /// A project's model versions and their lineage.
@@ -106,6 +108,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
+        Command::Provenance(args) => commands::provenance::run(workspace, args).await,
         Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,
         Command::Versions(args) => commands::train::run_versions(workspace, args).await,
     }

@@ -26,6 +26,7 @@ pub mod head_to_head;
 pub mod import;
 pub mod inference;
 pub mod projects;
+pub mod provenance;
 pub mod queue;
 pub mod stats;
 mod workspace;

@@ -7,6 +7,7 @@ use crate::error::{parse_json, to_json};
 use crate::{Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Snapshot {
     pub id: i64,
     pub project_id: i64,

@@ -8,6 +8,7 @@ pub mod import;
 pub mod init;
 pub mod model;
 pub mod project;
+pub mod provenance;
 pub mod serve;
 pub mod starter;
 pub mod stats;

@@ -28,6 +28,22 @@ fn train_plans_runs_lists_and_exports_a_version() {
     let text = ok(w, &["generate", "--model", m, "--adapter", out.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "3"]);
     assert!(!text.is_empty());
 
+    // Provenance: the version's judgments are its snapshot's, by the importer; the judgment
+    // trained it; a child version lists it as its parent.
+    let p = json(w, &["provenance", "--version", &id]);
+    assert_eq!(p["judgments"].as_array().unwrap().len(), p["snapshot"]["judgment_ids"].as_array().unwrap().len());
+    assert_eq!(p["annotators"]["import"], 7, "{}", p["annotators"]);
+    assert!(p["ancestors"].as_array().unwrap().is_empty());
+    let first_judgment = p["snapshot"]["judgment_ids"][0].as_i64().unwrap().to_string();
+    let back = json(w, &["provenance", "--judgment", &first_judgment]);
+    assert_eq!(back["versions"][0]["id"], outcome["version"]["id"], "the judgment trained v1");
+    let child = json(w, &["train", "--project", "support", "--model", m, "--method", "dpo", "--epochs", "1", "--lora-r", "4", "--parent", &id]);
+    let child_id = child["version"]["id"].as_i64().unwrap().to_string();
+    let p2 = json(w, &["provenance", "--version", &child_id]);
+    assert_eq!(p2["ancestors"][0]["id"], outcome["version"]["id"], "v2's parent chain starts at v1");
+    let both = json(w, &["provenance", "--judgment", &first_judgment]);
+    assert_eq!(both["versions"].as_array().unwrap().len(), 2, "the judgment trained both versions");
+
     let stderr = fails(w, &["train", "--project", "support", "--model", m, "--method", "sft"], 2);
     assert!(stderr.contains("no rows for sft"), "{stderr}");
     let stderr = fails(w, &["export", "--version", &id, "--format", "onnx", "--out", "x"], 2);

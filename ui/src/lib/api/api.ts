@@ -8,6 +8,7 @@ import type { ArenaResults } from './types/ArenaResults';
 import type { ArenaRound } from './types/ArenaRound';
 import type { BaseModel } from './types/BaseModel';
 import type { Candidates } from './types/Candidates';
+import type { DownloadArgs } from './types/DownloadArgs';
 import type { ExportVersionArgs } from './types/ExportVersionArgs';
 import type { FeedbackInput } from './types/FeedbackInput';
 import type { FineTuneOutcome } from './types/FineTuneOutcome';
@@ -106,6 +107,8 @@ export const projectStats = (projectId: number) => call<ProjectStats>('project_s
 
 export const inspectModel = (dir: string) => call<ModelInfo>('inspect_model', { dir });
 export const buildStarter = (onEvent?: (e: JobEvent) => void) => startJob<ModelInfo>('build_starter', {}, onEvent);
+/** Downloads a Hub model (`owner/name`) into the Hugging Face cache; the result is its folder's ModelInfo. */
+export const downloadModel = (args: DownloadArgs, onEvent?: (e: JobEvent) => void) => startJob<ModelInfo>('download_model', args, onEvent);
 export const listBaseModels = () => call<BaseModel[]>('list_base_models');
 
 // ---- prompts and candidates ----
