@@ -59,6 +59,10 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
     Resume(commands::train::ResumeArgs),
+    /// Evaluate a version on held-out prompts and pairs against its parent (stored with it).
+    Eval(commands::evaluate::EvalArgs),
+    /// Make a version the one the app uses; refused when it regresses, unless --force.
+    Promote(commands::evaluate::PromoteArgs),
     /// What trained a version (parents, snapshot, judgments, annotators), or what a judgment trained.
     Provenance(commands::provenance::Args),
     /// Long-running jobs and their state.
@@ -108,6 +112,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
+        Command::Eval(args) => commands::evaluate::run_eval(workspace, args).await,
+        Command::Promote(args) => commands::evaluate::run_promote(workspace, args).await,
         Command::Provenance(args) => commands::provenance::run(workspace, args).await,
         Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,
         Command::Versions(args) => commands::train::run_versions(workspace, args).await,

@@ -26,9 +26,11 @@ pub mod head_to_head;
 pub mod import;
 pub mod inference;
 pub mod projects;
+pub mod promotion;
 pub mod provenance;
 pub mod queue;
 pub mod stats;
+pub mod version_eval;
 mod workspace;
 
 pub use error::{CoreError, Result};

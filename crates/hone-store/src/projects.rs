@@ -16,6 +16,8 @@ pub struct Project {
     pub kto_threshold: f64,
     pub overlap: i64,
     pub created_at: String,
+    /// The version the app generates with, promoted by the user; `None`: the base model.
+    pub promoted_version_id: Option<i64>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -59,7 +61,16 @@ pub struct NamedItem {
     pub description: String,
 }
 
-const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at";
+const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id";
+
+/// Makes `version_id` (or the base, with `None`) the project's promoted version.
+pub async fn set_promoted(conn: &mut SqliteConnection, project_id: i64, version_id: Option<i64>) -> Result<()> {
+    let done = sqlx::query("UPDATE projects SET promoted_version_id = ? WHERE id = ?").bind(version_id).bind(project_id).execute(&mut *conn).await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("project", project_id));
+    }
+    Ok(())
+}
 
 pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Project> {
     let sql = format!(

@@ -2,6 +2,7 @@
 
 pub mod candidates;
 pub mod demo;
+pub mod evaluate;
 pub mod export;
 pub mod generate;
 pub mod import;

@@ -44,6 +44,16 @@ fn train_plans_runs_lists_and_exports_a_version() {
     let both = json(w, &["provenance", "--judgment", &first_judgment]);
     assert_eq!(both["versions"].as_array().unwrap().len(), 2, "the judgment trained both versions");
 
+    // Evaluation and promotion from the command line (the example has no held-out data: the
+    // measures say n/a, and nothing regresses).
+    let e = json(w, &["eval", "--version", &id]);
+    assert_eq!((e["against"].as_str(), e["held_out_prompts"].as_u64()), (Some("base"), Some(0)));
+    assert!(e["preference_accuracy"].is_null());
+    let promoted = json(w, &["promote", "--version", &id]);
+    assert_eq!(promoted["promoted"], true);
+    let projects = json(w, &["project", "list"]);
+    assert_eq!(projects[0]["promoted_version_id"], outcome["version"]["id"]);
+
     let stderr = fails(w, &["train", "--project", "support", "--model", m, "--method", "sft"], 2);
     assert!(stderr.contains("no rows for sft"), "{stderr}");
     let stderr = fails(w, &["export", "--version", &id, "--format", "onnx", "--out", "x"], 2);

@@ -221,3 +221,68 @@ async fn a_reward_model_version_then_ppo_against_it() {
     let err = ws.fine_tune(p, &wrong, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
     assert!(err.to_string().contains("not as a reward model"), "{err}");
 }
+
+/// Held-out pairs and demonstrations next to the train ones of `setup`.
+async fn add_held_out(ws: &Ws, p: i64) {
+    for i in 0..4 {
+        let (prompt, r) = prompt_with(ws, p, &format!("Where do I reset my password {i}?"), &["Open settings.", "No idea."]).await;
+        ws.set_prompt_split(prompt, hone_core::Split::Heldout).await.unwrap();
+        judge(ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+        judge(ws, p, "alice", FeedbackKind::Demonstration { prompt_id: prompt, text: format!("Open settings, then account {i}.") }).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless_forced() {
+    let (ws, p, model) = setup().await;
+    add_held_out(&ws, p).await;
+    let mut recipe = Recipe::new(Method::Dpo, model.clone());
+    small(&mut recipe);
+    recipe.preference.learning_rate = 5e-3;
+    recipe.preference.epochs = 4;
+    let v1 = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+
+    let e1 = ws.evaluate_version(v1.id).await.unwrap();
+    assert_eq!(e1.against, "base");
+    assert_eq!(e1.held_out_prompts, 4);
+    let acc = e1.preference_accuracy.expect("held-out pairs are scored");
+    assert_eq!(acc.wins + acc.ties + acc.losses, 4, "one verdict per held-out pair");
+    assert!(acc.win_rate().unwrap() >= 0.75, "v1 learned to prefer the chosen answers: {acc:?}");
+    assert_eq!(e1.completion_loss.unwrap().n, 4, "the held-out demonstrations are scored");
+    assert!(e1.kl_to_base.unwrap().is_finite());
+    let stored = models::get_version(&mut *ws.store().conn().await.unwrap(), v1.id).await.unwrap();
+    assert_eq!(stored.metrics["eval/preference_accuracy"].as_f64(), acc.win_rate(), "the evaluation is stored with the version");
+
+    // The same annotator reverses every train verdict (the latest vote counts): v2, trained from
+    // v1 on that, ranks the held-out pairs the wrong way round.
+    let train: Vec<i64> = ws.list_prompts(p, Some(hone_core::Split::Train)).await.unwrap().iter().map(|p| p.id).collect();
+    let pairs: Vec<(i64, i64)> = {
+        let mut conn = ws.store().conn().await.unwrap();
+        hone_core::store::judgments::list(&mut conn, p, Some(hone_core::JudgmentKind::Comparison))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|j| match j.body {
+                hone_core::store::judgments::JudgmentBody::Comparison { response_a, response_b, .. } => Some((j.prompt_id, response_a, response_b)),
+                _ => None,
+            })
+            .filter(|(prompt, _, _)| train.contains(prompt))
+            .map(|(_, a, b)| (a, b))
+            .collect()
+    };
+    for (a, b) in pairs {
+        judge(&ws, p, "alice", compare(a, b, Choice::B)).await;
+    }
+    let mut flipped = recipe.clone();
+    flipped.parent_version = Some(v1.id);
+    let v2 = ws.fine_tune(p, &flipped, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+
+    let refused = ws.promote_version(v2.id, false).await.unwrap();
+    assert!(!refused.promoted, "a regressing version is not promoted without force");
+    assert!(refused.regressions.iter().any(|r| r.contains("preference accuracy")), "{:?}", refused.regressions);
+    let project = ws.find_project("support").await.unwrap();
+    assert_eq!(project.promoted_version_id, None);
+    let forced = ws.promote_version(v2.id, true).await.unwrap();
+    assert!(forced.promoted);
+    assert_eq!(ws.find_project("support").await.unwrap().promoted_version_id, Some(v2.id));
+}
