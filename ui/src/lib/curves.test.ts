@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { FineTuneEvent } from './api/types/FineTuneEvent';
 import type { MetricPoint } from './api/types/MetricPoint';
-import { addEvent, align, curvesFromPoints, lastValue, type Curves } from './curves';
+import { addEvent, align, curvesFromPoints, formatTick, lastValue, type Curves } from './curves';
 
 const progress = (method: string, step: number, loss: number, metrics: [string, number][]) =>
   ({ event: 'progress', method, progress: { step, total_steps: 10, epoch: 0, loss, metrics } }) as unknown as FineTuneEvent;
@@ -52,5 +52,18 @@ describe('curves', () => {
     ]);
     expect(lastValue(a)).toBe(30);
     expect(lastValue(undefined)).toBeNull();
+  });
+});
+
+describe('formatTick', () => {
+  it('keeps small learning rates apart instead of printing 0', () => {
+    expect(formatTick(2e-4)).toBe('2.0e-4');
+    expect(formatTick(1.5e-4)).not.toBe(formatTick(2e-4));
+  });
+  it('prints ordinary values plainly and large ones compactly', () => {
+    expect(formatTick(0.5)).toBe('0.5');
+    expect(formatTick(6.25)).toBe('6.25');
+    expect(formatTick(0)).toBe('0');
+    expect(formatTick(250000)).toBe('2.5e5');
   });
 });

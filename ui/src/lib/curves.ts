@@ -64,3 +64,14 @@ export function lastValue(points: Map<number, number> | undefined): number | nul
   if (!points || points.size === 0) return null;
   return points.get(Math.max(...points.keys())) ?? null;
 }
+
+/**
+ * An axis label that stays readable for any magnitude: learning rates (2e-4) would otherwise
+ * all print as "0".
+ */
+export function formatTick(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return String(value);
+  const magnitude = Math.abs(value);
+  if (magnitude < 1e-2 || magnitude >= 1e5) return value.toExponential(1).replace('e+', 'e');
+  return String(Number(value.toPrecision(3)));
+}

@@ -190,3 +190,14 @@ async fn add_name_twice_is_a_duplicate_of_the_right_entity() {
     );
     assert_eq!(projects::names(&mut conn, p.id, NameList::RatingCriteria).await.unwrap(), vec![item("tone", "")], "the duplicate changed nothing");
 }
+
+#[tokio::test]
+async fn the_promoted_version_is_set_cleared_and_must_exist() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let created = projects::create(&mut conn, &custom("tax")).await.unwrap();
+    assert_eq!(created.promoted_version_id, None, "a new project uses its base model");
+    assert!(projects::set_promoted(&mut conn, created.id, Some(999)).await.is_err(), "a version that does not exist cannot be promoted (foreign key)");
+    projects::set_promoted(&mut conn, created.id, None).await.unwrap();
+    assert!(matches!(projects::set_promoted(&mut conn, 12345, None).await, Err(hone_store::StoreError::NotFound { .. })));
+}
