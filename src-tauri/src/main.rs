@@ -2,13 +2,16 @@
 //!
 //! It only transports: `api` runs a command of `hone-api` (the same ones `hone serve` serves),
 //! `subscribe_job` streams a job's events through the caller's `Channel`, and a finished
-//! fine-tune is broadcast as the `version-created` event. The workspace comes from the
-//! settings store (`settings.json`: `workspace`), else `$HONE_WORKSPACE`, else Hone's default.
+//! fine-tune is broadcast as the `version-created` event. The UI's settings (theme, shortcuts,
+//! workspace) live in tauri-plugin-store (`settings.json`); the workspace comes from
+//! `$HONE_WORKSPACE`, else the store, else Hone's default folder. Folder pickers use
+//! tauri-plugin-dialog.
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
 
+use hone_api::types::UiSettings;
 use hone_api::{Api, ApiError, JobEvent};
 use serde_json::Value;
 use tauri::ipc::Channel;
@@ -80,6 +83,37 @@ fn workspace(state: State<'_, Api>) -> PathBuf {
     state.hone().dir().to_owned()
 }
 
+fn store_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new("io", format!("the settings store: {e}"))
+}
+
+/// The UI's settings (theme, shortcuts, workspace) from the store.
+#[tauri::command]
+fn get_settings(app: AppHandle) -> Result<UiSettings, ApiError> {
+    let store = app.store(SETTINGS).map_err(store_error)?;
+    let defaults = UiSettings::default();
+    Ok(UiSettings {
+        theme: store.get("theme").and_then(|v| v.as_str().map(String::from)).unwrap_or(defaults.theme),
+        shortcuts: store.get("shortcuts").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+        workspace: store.get("workspace").and_then(|v| v.as_str().map(PathBuf::from)),
+    })
+}
+
+/// Saves the UI's settings; a changed workspace is opened at the next start.
+#[tauri::command]
+fn set_settings(app: AppHandle, settings: UiSettings) -> Result<(), ApiError> {
+    if !["system", "light", "dark"].contains(&settings.theme.as_str()) {
+        return Err(ApiError { code: "invalid".into(), message: format!("theme {:?} is not system, light or dark", settings.theme), field: Some("theme".into()) });
+    }
+    let store = app.store(SETTINGS).map_err(store_error)?;
+    store.set("theme", settings.theme);
+    store.set("shortcuts", serde_json::to_value(&settings.shortcuts).expect("JSON"));
+    if let Some(dir) = settings.workspace {
+        store.set("workspace", dir.display().to_string());
+    }
+    store.save().map_err(store_error)
+}
+
 fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let store = app.store(SETTINGS)?;
     if let Some(dir) = store.get("workspace").and_then(|v| v.as_str().map(PathBuf::from)) {
@@ -96,6 +130,7 @@ fn main() {
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HONE_LOG").unwrap_or_else(|_| "warn".into())).init();
     tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::default().build())
+        .plugin(tauri_plugin_dialog::init())
         .setup(|app| {
             // $HONE_WORKSPACE wins over the stored setting (tests and power users).
             let dir = match std::env::var_os("HONE_WORKSPACE") {
@@ -106,7 +141,7 @@ fn main() {
             app.manage(api);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![api, subscribe_job, workspace])
+        .invoke_handler(tauri::generate_handler![api, subscribe_job, workspace, get_settings, set_settings])
         .run(tauri::generate_context!())
         .expect("the Hone window could not start");
 }

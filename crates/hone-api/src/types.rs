@@ -172,3 +172,22 @@ pub struct DownloadArgs {
     /// A Hub id such as `HuggingFaceTB/SmolLM2-360M-Instruct`.
     pub repo_id: String,
 }
+
+/// What the UI remembers between sessions: in the desktop app in tauri-plugin-store
+/// (`settings.json`, beside the last workspace), in a browser in its local storage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct UiSettings {
+    /// `system`, `light` or `dark`.
+    pub theme: String,
+    /// Labeling action → key, for the actions the user rebound (the rest keep their defaults).
+    pub shortcuts: std::collections::BTreeMap<String, String>,
+    /// The desktop app's workspace folder (opened at the next start); `None` in a browser.
+    pub workspace: Option<PathBuf>,
+}
+
+impl Default for UiSettings {
+    fn default() -> Self {
+        Self { theme: "system".into(), shortcuts: Default::default(), workspace: None }
+    }
+}

@@ -21,7 +21,7 @@ fn export_all(dir: &Path) {
     export!(
         hone_api::ApiError,
         hone_api::JobEvent,
-        WorkspaceInfo, ModelInfo, JobStarted,
+        WorkspaceInfo, ModelInfo, JobStarted, UiSettings,
         ProjectArgs, DownloadArgs, GuidelinesArgs, NamedItemArgs, DirArgs, ListPromptsArgs, ImportTextArgs, SetSplitArgs, PromptArgs,
         NextItemArgs, JudgmentArgs, DefaultRecipeArgs, FineTuneArgs, JobArgs, StoredJobArgs, ListJobsArgs, ExportVersionArgs, ArenaArgs,
         projects::ProjectSpec, projects::ProjectDetails,
