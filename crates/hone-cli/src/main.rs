@@ -59,6 +59,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
     Resume(commands::train::ResumeArgs),
+    /// Agreement and bias (position, length, speed) of each annotator of a project.
+    Annotators(commands::annotators::Args),
     /// Evaluate a version on held-out prompts and pairs against its parent (stored with it).
     Eval(commands::evaluate::EvalArgs),
     /// Make a version the one the app uses; refused when it regresses, unless --force.
@@ -112,6 +114,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
+        Command::Annotators(args) => commands::annotators::run(workspace, args).await,
         Command::Eval(args) => commands::evaluate::run_eval(workspace, args).await,
         Command::Promote(args) => commands::evaluate::run_promote(workspace, args).await,
         Command::Provenance(args) => commands::provenance::run(workspace, args).await,

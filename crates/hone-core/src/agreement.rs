@@ -92,7 +92,7 @@ pub struct AgreementReport {
 }
 
 /// A comparison's verdict, made independent of which side each response was shown on.
-fn comparison_value(response_a: i64, response_b: i64, choice: Choice) -> f64 {
+pub(crate) fn comparison_value(response_a: i64, response_b: i64, choice: Choice) -> f64 {
     let a_is_lower = response_a < response_b;
     match choice {
         Choice::A if a_is_lower => 0.0,

@@ -13,6 +13,7 @@
 //!   version, [`generation`] makes candidate answers, [`evaluation`] scores and compares them.
 
 pub mod agreement;
+pub mod annotator_report;
 pub mod arena;
 pub mod content;
 pub mod dataset;

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod annotators;
 pub mod candidates;
 pub mod demo;
 pub mod evaluate;

@@ -64,3 +64,16 @@ fn unreadable_empty_large_and_non_utf8_files_are_refused() {
     let report = json(ws.path(), &["import", odd.to_str().unwrap(), "--project", "support", "--format", "text"]);
     assert_eq!(report["prompts_created"], 1, "--format overrides the extension");
 }
+
+#[test]
+fn the_annotator_report_of_the_examples() {
+    let ws = crate::workspace_with_project();
+    let w = ws.path();
+    crate::ok(w, &["import", crate::example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    let r = crate::json(w, &["annotators", "--project", "support"]);
+    let import = r["annotators"].as_array().unwrap().iter().find(|a| a["name"] == "import").expect("the importer is an annotator");
+    assert_eq!(import["judgments"], 7);
+    assert_eq!(import["position"]["decided"], 7, "every imported pair is decided");
+    assert_eq!(import["position"]["first_wins"], 7, "TRL pairs list the chosen answer first");
+    assert!(crate::ok(w, &["annotators", "--project", "support"]).contains("first shown wins"));
+}

@@ -105,3 +105,49 @@ async fn ratings_use_interval_alpha_and_nothing_pairable_is_none() {
     assert!((alpha - 16.0 / 17.0).abs() < 1e-9, "interval alpha must be 16/17, got {alpha}");
     assert_eq!(rep.percent_agreement, Some(0.5));
 }
+
+/// The annotator report on hand-made verdicts: an annotator who always picks the answer shown
+/// first (and, here, the longer one), two who agree on 3 of 4 units, timings.
+#[tokio::test]
+async fn the_annotator_report_finds_position_and_length_bias_and_pairwise_agreement() {
+    let ws = crate::open().await;
+    let p = crate::project(&ws, "bias").await;
+    // Five answers of growing length: 10 pairs; the first shown is always the longer one.
+    let texts = ["a", "bb bb", "ccc ccc ccc", "dddd dddd dddd dddd", "eeeee eeeee eeeee eeeee eeeee"];
+    let (_, r) = crate::prompt_with(&ws, p, "Q?", &texts).await;
+    let mut pairs = Vec::new();
+    for i in 0..5 {
+        for j in i + 1..5 {
+            pairs.push((r[j], r[i])); // longer first
+        }
+    }
+    for (k, (first, second)) in pairs.iter().enumerate() {
+        let mut f = crate::input(p, "lefty", crate::compare(*first, *second, hone_core::Choice::A));
+        f.shown_order = vec![*first, *second];
+        f.time_spent_ms = 1000 * (k as i64 + 1);
+        crate::record(&ws, &f).await;
+    }
+    // alice and bob on four units: agree on three.
+    for (k, (a, b)) in pairs.iter().take(4).enumerate() {
+        crate::judge(&ws, p, "alice", crate::compare(*a, *b, hone_core::Choice::A)).await;
+        let bob = if k == 3 { hone_core::Choice::B } else { hone_core::Choice::A };
+        crate::judge(&ws, p, "bob", crate::compare(*a, *b, bob)).await;
+    }
+
+    let report = ws.annotator_report(p).await.unwrap();
+    let lefty = report.annotators.iter().find(|a| a.name == "lefty").unwrap();
+    assert_eq!((lefty.position.decided, lefty.position.first_wins), (10, 10));
+    assert_eq!(lefty.position.first_share, Some(1.0));
+    assert!((lefty.position.p_value.unwrap() - 2.0 / 1024.0).abs() < 1e-12, "10 of 10 first: p = 2/1024");
+    assert_eq!(lefty.length.longer_share, Some(1.0), "the longer answer always won");
+    assert_eq!(lefty.judgments, 10);
+    assert_eq!(lefty.median_seconds, Some(5.5), "times 1..10 s: median 5.5");
+
+    let ab = report.pairs.iter().find(|x| (x.a.as_str(), x.b.as_str()) == ("alice", "bob") || (x.a.as_str(), x.b.as_str()) == ("bob", "alice")).unwrap();
+    assert_eq!((ab.units, ab.percent_agreement), (4, Some(0.75)));
+    // On the first three units, bob's verdict agrees with the majority of {alice, lefty}; on
+    // the fourth the two others agree with each other and not with him.
+    let bob = report.annotators.iter().find(|a| a.name == "bob").unwrap();
+    assert_eq!((bob.majority_units, bob.with_majority), (4, Some(0.75)));
+    assert_eq!(report.group.position.decided, 10 + 4 + 4);
+}

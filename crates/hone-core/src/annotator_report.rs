@@ -1,0 +1,257 @@
+//! How each annotator judges, next to the group: agreement with every other annotator and
+//! with the majority, position bias (does the response shown first win more than chance —
+//! an exact two-sided binomial test against ½), length bias (do longer answers win), and
+//! speed. Computed from the comparisons (the kind these biases are known for) and the time
+//! each judgment took.
+
+use std::collections::{BTreeMap, HashMap};
+
+use hone_store::judgments::{self, Judgment, JudgmentBody};
+use hone_store::{annotators, responses, Choice};
+use serde::{Deserialize, Serialize};
+
+use crate::agreement::{comparison_value, krippendorff_alpha, percent_agreement, AgreementReport, Level};
+use crate::{Hone, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PairAgreement {
+    pub a: String,
+    pub b: String,
+    /// Comparison units both judged.
+    pub units: usize,
+    pub percent_agreement: Option<f64>,
+    pub alpha: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct PositionBias {
+    /// Comparisons decided one way (not a tie, not both bad).
+    pub decided: usize,
+    pub first_wins: usize,
+    pub first_share: Option<f64>,
+    /// Exact two-sided binomial test of `first_wins` of `decided` against ½.
+    pub p_value: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct LengthBias {
+    /// Decided comparisons of answers of different lengths.
+    pub decided: usize,
+    pub longer_wins: usize,
+    pub longer_share: Option<f64>,
+    /// Pearson correlation of the verdict (+1 first answer, −1 second) with the relative
+    /// length difference (len₁ − len₂) / (len₁ + len₂).
+    pub correlation: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AnnotatorProfile {
+    /// The annotator's name, or `all` for the group.
+    pub name: String,
+    pub judgments: usize,
+    /// Of this annotator's comparison verdicts on units others judged too, the share equal to
+    /// the others' majority (units where the others split evenly are left out).
+    pub with_majority: Option<f64>,
+    pub majority_units: usize,
+    pub position: PositionBias,
+    pub length: LengthBias,
+    /// Median seconds per judgment (judgments that recorded a time).
+    pub median_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct AnnotatorReport {
+    pub agreement: Vec<AgreementReport>,
+    pub pairs: Vec<PairAgreement>,
+    pub annotators: Vec<AnnotatorProfile>,
+    /// The same measures over everyone, to compare each annotator with.
+    pub group: AnnotatorProfile,
+}
+
+/// ln C(n, k).
+fn ln_choose(n: usize, k: usize) -> f64 {
+    let ln_fact = |m: usize| (1..=m).map(|i| (i as f64).ln()).sum::<f64>();
+    ln_fact(n) - ln_fact(k) - ln_fact(n - k)
+}
+
+/// Exact two-sided binomial test of `k` successes in `n` against p = ½: the probability of an
+/// outcome at most as likely as the one observed.
+pub fn binomial_two_sided(k: usize, n: usize) -> f64 {
+    let p = |i: usize| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp();
+    let observed = p(k);
+    (0..=n).map(p).filter(|&q| q <= observed * (1.0 + 1e-9)).sum::<f64>().min(1.0)
+}
+
+/// Pearson's correlation; `None` without variation.
+pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
+    let n = x.len() as f64;
+    if x.len() < 2 {
+        return None;
+    }
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let syy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+}
+
+/// One decided comparison: which was shown first, and whether the first won.
+struct Verdict {
+    first_won: bool,
+    /// (len first − len second) / (len first + len second)
+    relative_length: f64,
+}
+
+fn profile(name: &str, judgments: &[&Judgment], verdicts: &[Verdict], majority: (usize, usize)) -> AnnotatorProfile {
+    let decided = verdicts.len();
+    let first_wins = verdicts.iter().filter(|v| v.first_won).count();
+    let with_length: Vec<&Verdict> = verdicts.iter().filter(|v| v.relative_length != 0.0).collect();
+    let longer_wins = with_length.iter().filter(|v| v.first_won == (v.relative_length > 0.0)).count();
+    let x: Vec<f64> = verdicts.iter().map(|v| v.relative_length).collect();
+    let y: Vec<f64> = verdicts.iter().map(|v| if v.first_won { 1.0 } else { -1.0 }).collect();
+    let seconds: Vec<f64> = judgments.iter().filter(|j| j.time_spent_ms > 0).map(|j| j.time_spent_ms as f64 / 1000.0).collect();
+    AnnotatorProfile {
+        name: name.to_owned(),
+        judgments: judgments.len(),
+        with_majority: (majority.1 > 0).then(|| majority.0 as f64 / majority.1 as f64),
+        majority_units: majority.1,
+        position: PositionBias {
+            decided,
+            first_wins,
+            first_share: (decided > 0).then(|| first_wins as f64 / decided as f64),
+            p_value: (decided > 0).then(|| binomial_two_sided(first_wins, decided)),
+        },
+        length: LengthBias {
+            decided: with_length.len(),
+            longer_wins,
+            longer_share: (!with_length.is_empty()).then(|| longer_wins as f64 / with_length.len() as f64),
+            correlation: pearson(&x, &y),
+        },
+        median_seconds: median(seconds),
+    }
+}
+
+impl Hone {
+    /// Agreement and bias of every annotator of the project (see the module documentation).
+    pub async fn annotator_report(&self, project_id: i64) -> Result<AnnotatorReport> {
+        let agreement = self.agreement(project_id).await?;
+        let mut conn = self.store().conn().await?;
+        let all = judgments::list(&mut conn, project_id, None).await?;
+        let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id).await?.into_iter().map(|r| (r.id, r.text.chars().count())).collect();
+        let mut names: BTreeMap<i64, String> = BTreeMap::new();
+        for j in &all {
+            if !names.contains_key(&j.annotator_id) {
+                names.insert(j.annotator_id, annotators::get(&mut conn, j.annotator_id).await?.name);
+            }
+        }
+        drop(conn);
+
+        // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
+        let mut units: BTreeMap<(i64, i64), BTreeMap<i64, f64>> = BTreeMap::new();
+        let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
+        for j in &all {
+            let JudgmentBody::Comparison { response_a, response_b, choice, .. } = &j.body else { continue };
+            units.entry((*response_a.min(response_b), *response_a.max(response_b))).or_default().insert(j.annotator_id, comparison_value(*response_a, *response_b, *choice));
+            let winner = match choice {
+                Choice::A => *response_a,
+                Choice::B => *response_b,
+                _ => continue,
+            };
+            let first = j.shown_order.first().copied().filter(|id| id == response_a || id == response_b).unwrap_or(*response_a);
+            let second = if first == *response_a { *response_b } else { *response_a };
+            let (l1, l2) = (lengths.get(&first).copied().unwrap_or(0) as f64, lengths.get(&second).copied().unwrap_or(0) as f64);
+            let relative_length = if l1 + l2 > 0.0 { (l1 - l2) / (l1 + l2) } else { 0.0 };
+            verdicts.entry(j.annotator_id).or_default().push(Verdict { first_won: winner == first, relative_length });
+        }
+
+        // Agreement with the others' majority.
+        let mut majority: HashMap<i64, (usize, usize)> = HashMap::new();
+        for votes in units.values() {
+            for (&who, &mine) in votes {
+                let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+                for (_, v) in votes.iter().filter(|(o, _)| **o != who) {
+                    *counts.entry(v.to_bits()).or_default() += 1;
+                }
+                let mut ranked: Vec<(usize, u64)> = counts.into_iter().map(|(v, c)| (c, v)).collect();
+                ranked.sort_unstable_by(|a, b| b.cmp(a));
+                let clear = match ranked.as_slice() {
+                    [] => None,
+                    [(_, v)] => Some(*v),
+                    [(c1, v), (c2, _), ..] if c1 > c2 => Some(*v),
+                    _ => None,
+                };
+                if let Some(v) = clear {
+                    let entry = majority.entry(who).or_default();
+                    entry.1 += 1;
+                    entry.0 += (v == mine.to_bits()) as usize;
+                }
+            }
+        }
+
+        // Every pair of annotators on the units both judged.
+        let mut pairs = Vec::new();
+        let ids: Vec<i64> = names.keys().copied().collect();
+        for (i, &a) in ids.iter().enumerate() {
+            for &b in &ids[i + 1..] {
+                let shared: Vec<Vec<f64>> = units.values().filter_map(|v| Some(vec![*v.get(&a)?, *v.get(&b)?])).collect();
+                if shared.is_empty() {
+                    continue;
+                }
+                pairs.push(PairAgreement {
+                    a: names[&a].clone(),
+                    b: names[&b].clone(),
+                    units: shared.len(),
+                    percent_agreement: percent_agreement(&shared),
+                    alpha: krippendorff_alpha(&shared, Level::Nominal),
+                });
+            }
+        }
+
+        let by_annotator = |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
+        let annotators = ids
+            .iter()
+            .map(|&id| profile(&names[&id], &by_annotator(id), verdicts.get(&id).map(Vec::as_slice).unwrap_or(&[]), majority.get(&id).copied().unwrap_or((0, 0))))
+            .collect();
+        let everyone: Vec<&Judgment> = all.iter().collect();
+        let all_verdicts: Vec<Verdict> = verdicts.into_values().flatten().collect();
+        let group_majority = majority.values().fold((0, 0), |acc, m| (acc.0 + m.0, acc.1 + m.1));
+        let group = profile("all", &everyone, &all_verdicts, group_majority);
+        Ok(AnnotatorReport { agreement, pairs, annotators, group })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binomial_test_matches_the_hand_computed_values() {
+        // 9 of 10: P(X ≥ 9) + P(X ≤ 1) = 2 · (10 + 1) / 1024.
+        assert!((binomial_two_sided(9, 10) - 22.0 / 1024.0).abs() < 1e-12);
+        // 5 of 10 is the most likely outcome: p = 1.
+        assert!((binomial_two_sided(5, 10) - 1.0).abs() < 1e-12);
+        // 0 of 4: 2 / 16.
+        assert!((binomial_two_sided(0, 4) - 0.125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn pearson_matches_the_hand_computed_value() {
+        // x = (1, 2, 3), y = (1, 3, 2): sxy = 1, sxx = syy = 2 → r = 0.5.
+        assert!((pearson(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0]).unwrap() - 0.5).abs() < 1e-12);
+        assert_eq!(pearson(&[1.0, 1.0], &[0.0, 1.0]), None, "no variation in x");
+    }
+}
