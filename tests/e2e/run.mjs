@@ -1,7 +1,8 @@
 // End-to-end test of the web UI against a real `hone serve`: headless Chromium (Debian's,
 // driven by playwright-core) does what an expert does — project, prompts, candidates, one
-// judgment of each kind by keyboard, a fine-tune, the new version, an arena round, an export —
-// and every step is checked through the API (and the SQLite file when sqlite3 is installed).
+// judgment of each kind by keyboard (one on a key rebound in Settings, in the dark theme), a
+// fine-tune, the new version, an arena round, an export — and every step is checked through
+// the API (and the SQLite file when sqlite3 is installed).
 //
 //   npm run build && npm run test:e2e
 //
@@ -160,6 +161,8 @@ async function main() {
     // ---- model ----
     step = 'models';
     await go('models', 'models');
+    // The native folder picker is the desktop's: a browser shows no "Browse…".
+    check((await byId('model-dir-browse').count()) === 0, 'the Models screen shows a Browse… button in a browser');
     await byId('model-dir').fill(tiny);
     await byId('model-inspect').click();
     await byId('model-info').waitFor({ timeout: 60_000 });
@@ -209,24 +212,71 @@ async function main() {
     check(stats0.responses >= 6, `generation made ${stats0.responses} responses for 3 prompts × 3, expected at least 6`);
     log('candidates:', stats0.responses, 'responses');
 
+    // ---- settings: the dark theme, and "A is better" moved from 1 to a ----
+    step = 'settings';
+    const theme = () => page.evaluate(() => document.documentElement.dataset.theme);
+    const keyCell = (id) => byId(`shortcut-key-${id}`);
+    await page.locator('[data-testid="nav-settings"]').click();
+    await byId('screen-settings').waitFor();
+    await byId('theme-dark').check();
+    check((await theme()) === 'dark', `after choosing Dark, <html data-theme> is ${await theme()}`);
+    await byId('shortcut-change-comparison.a').click();
+    await keyCell('comparison.a').getByText('Press a key').waitFor();
+    await page.keyboard.press('2'); // B's key: refused, nothing changes
+    const refused = (await byId('shortcut-error').textContent()) ?? '';
+    check(/2 is already “B is better”/.test(refused), `binding A to 2 (B's key) shows "${refused}", expected a conflict naming "B is better"`);
+    check((await keyCell('comparison.a').textContent())?.trim() === '1', 'a refused key changed the shortcut of "A is better"');
+    await byId('shortcut-change-comparison.a').click();
+    await keyCell('comparison.a').getByText('Press a key').waitFor();
+    await page.keyboard.press('a');
+    await byId('shortcut-notice').getByText('is now a').waitFor();
+    check((await byId('shortcut-error').count()) === 0, 'the conflict message stayed after a valid key');
+    await shot('settings');
+    // Kept (a browser keeps them in localStorage) and applied at startup.
+    await page.reload();
+    await byId('screen-settings').waitFor();
+    check((await theme()) === 'dark', `after a reload <html data-theme> is ${await theme()}, expected dark`);
+    check((await keyCell('comparison.a').textContent())?.includes('a'), 'after a reload "A is better" is not on a');
+    const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('hone.settings') ?? 'null'));
+    check(stored?.theme === 'dark' && stored?.shortcuts?.['comparison.a'] === 'a', `localStorage hone.settings holds ${JSON.stringify(stored)}`);
+    log('settings: dark theme, A is better on a');
+
     // ---- labeling, one judgment of each kind, by keyboard ----
     step = 'label-comparison';
     await go('label/comparison', 'label');
     await byId('answer-a').waitFor();
+    // The hints show the key in effect.
+    const hintA = (await byId('choose-a').locator('kbd').textContent())?.trim();
+    check(hintA === 'a', `the "A is better" button shows the key ${hintA}, expected the rebound a`);
     await page.keyboard.press('g'); // the guidelines beside the pair, and away again
     await byId('guidelines-panel').getByText('then one sentence').waitFor();
     await shot('label-comparison');
     await page.keyboard.press('g');
     await byId('guidelines-panel').waitFor({ state: 'detached' });
     await page.keyboard.press('w'); // strength: clearly
-    await page.keyboard.press('1'); // A is better
+    const judged = page.waitForRequest((r) => r.url().endsWith('/api/record_feedback'));
+    await page.keyboard.press('a'); // A is better, on its rebound key
+    const sent = (await judged).postDataJSON();
+    check(sent.kind?.choice === 'a' && sent.kind?.strength === 2, `a sent ${JSON.stringify(sent.kind)}, expected choice a with strength 2`);
     await saved();
+    const afterA = await api(base, 'project_stats', { project_id: project.id });
+    check(afterA.judgments.comparison === 1, `after judging with a, project_stats counts ${afterA.judgments.comparison ?? 0} comparisons, expected 1`);
     // Undo brings the pair back; judge it again as a tie.
     await page.keyboard.press('u');
     await page.getByText(/^Undone/).waitFor();
     await byId('answer-a').waitFor();
     await page.keyboard.press('3');
     await saved();
+
+    // Back to the defaults: the other steps (and the arena) use the usual keys.
+    step = 'settings-reset';
+    await go('settings', 'settings');
+    await byId('shortcuts-reset').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="shortcut-key-comparison.a"]')?.textContent?.trim() === '1');
+    await byId('theme-system').check();
+    check((await theme()) === 'system', `after choosing System, <html data-theme> is ${await theme()}`);
+    const reset = await page.evaluate(() => JSON.parse(localStorage.getItem('hone.settings') ?? 'null'));
+    check(reset?.theme === 'system' && Object.keys(reset?.shortcuts ?? { x: 1 }).length === 0, `after the reset hone.settings holds ${JSON.stringify(reset)}`);
 
     step = 'label-ranking';
     await go('label/ranking', 'label');
@@ -338,6 +388,7 @@ async function main() {
     await shot('versions');
     await byId('export-open').click();
     await byId('export-format').selectOption('peft');
+    check((await byId('export-out-browse').count()) === 0, 'the export dialog shows a Browse… button in a browser');
     await byId('export-out').fill(exportDir);
     await byId('export-submit').click();
     await byId('export-files').waitFor({ timeout: 60_000 });

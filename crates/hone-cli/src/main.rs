@@ -57,6 +57,9 @@ enum Command {
     Reward(commands::candidates::RewardArgs),
     /// Fine-tune: freeze the project's feedback and train a new version (LoRA).
     Train(commands::train::TrainArgs),
+    /// Train a version again from the same parent with the same recipe, leaving out an
+    /// annotator, a tag or a time range ("retrain without").
+    Retrain(commands::train::RetrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
     Resume(commands::train::ResumeArgs),
     /// Agreement and bias (position, length, speed) of each annotator of a project.
@@ -113,6 +116,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Candidates(args) => commands::candidates::run_candidates(workspace, args).await,
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
+        Command::Retrain(args) => commands::train::run_retrain(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
         Command::Annotators(args) => commands::annotators::run(workspace, args).await,
         Command::Eval(args) => commands::evaluate::run_eval(workspace, args).await,

@@ -30,6 +30,7 @@ pub mod projects;
 pub mod promotion;
 pub mod provenance;
 pub mod queue;
+pub mod retrain;
 pub mod stats;
 pub mod version_eval;
 mod workspace;

@@ -90,7 +90,7 @@ impl Hone {
             Some(id) => Some(models::get_version(&mut *self.store().conn().await?, id).await?),
             None => None,
         };
-        let data = self.training_data(project_id, &SnapshotFilter { split: Some(Split::Heldout), exclude_annotators: Vec::new() }).await?;
+        let data = self.training_data(project_id, &SnapshotFilter { split: Some(Split::Heldout), ..SnapshotFilter::default() }).await?;
         let held_out = self.list_prompts(project_id, Some(Split::Heldout)).await?;
         let resolved = self.resolve_model(&ModelRef::Version { id: version_id }).await?;
         let parent_dir = parent.as_ref().and_then(|p| p.adapter_dir.as_ref()).map(|d| self.dir().join(d));

@@ -10,6 +10,7 @@ export type RouteName =
   | 'finetune'
   | 'versions'
   | 'arena'
+  | 'settings'
   | 'not-found';
 
 export interface Route {
@@ -38,6 +39,7 @@ export function parseHash(hash: string): Route {
     case 'models':
     case 'prompts':
     case 'finetune':
+    case 'settings':
       return second === null ? { name: head, param: null } : { name: 'not-found', param: null };
     default:
       return { name: 'not-found', param: null };

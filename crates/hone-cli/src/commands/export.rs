@@ -61,6 +61,7 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             let filter = SnapshotFilter {
                 split: if args.include_heldout { None } else { SnapshotFilter::default().split },
                 exclude_annotators: args.exclude_annotator,
+                ..SnapshotFilter::default()
             };
             hone.freeze_snapshot(project.id, &filter).await?.0.id
         }

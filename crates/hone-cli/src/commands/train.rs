@@ -268,3 +268,38 @@ pub async fn run_versions(workspace: Option<&Path>, args: ListArgs) -> anyhow::R
     output::table(&["id", "name", "parent", "method", "snapshot", "created"], &rows);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct RetrainArgs {
+    /// The version to train again (same parent, same recipe).
+    #[arg(long)]
+    version: i64,
+    /// Leave out this annotator's judgments (repeatable).
+    #[arg(long)]
+    exclude_annotator: Vec<String>,
+    /// Leave out the judgments of prompts with this tag (repeatable).
+    #[arg(long)]
+    exclude_tag: Vec<String>,
+    /// Leave out judgments made from this date or time (YYYY-MM-DD or RFC 3339) …
+    #[arg(long)]
+    exclude_from: Option<String>,
+    /// … until this one (exclusive).
+    #[arg(long)]
+    exclude_until: Option<String>,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run_retrain(workspace: Option<&Path>, args: RetrainArgs) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let exclusions = hone_core::retrain::Exclusions {
+        annotators: args.exclude_annotator,
+        tags: args.exclude_tag,
+        from: args.exclude_from,
+        until: args.exclude_until,
+    };
+    let outcome = hone.retrain_without(args.version, &exclusions, args.name, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    report(&outcome, args.json)
+}

@@ -44,6 +44,10 @@ fn train_plans_runs_lists_and_exports_a_version() {
     let both = json(w, &["provenance", "--judgment", &first_judgment]);
     assert_eq!(both["versions"].as_array().unwrap().len(), 2, "the judgment trained both versions");
 
+    // Retrain without the importer: nothing is left to train on, and the error says so.
+    let stderr = fails(w, &["retrain", "--version", &id, "--exclude-annotator", "import"], 2);
+    assert!(stderr.contains("no rows"), "{stderr}");
+
     // Evaluation and promotion from the command line (the example has no held-out data: the
     // measures say n/a, and nothing regresses).
     let e = json(w, &["eval", "--version", &id]);

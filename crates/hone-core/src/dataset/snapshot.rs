@@ -24,11 +24,31 @@ pub struct SnapshotFilter {
     /// Judgments by these annotators (names) are left out.
     #[serde(default)]
     pub exclude_annotators: Vec<String>,
+    /// Judgments of prompts carrying any of these tags are left out.
+    #[serde(default)]
+    pub exclude_tags: Vec<String>,
+    /// Judgments made in this range (RFC 3339 times or dates, `from` inclusive, `until`
+    /// exclusive; either may be open) are left out.
+    #[serde(default)]
+    pub exclude_from: Option<String>,
+    #[serde(default)]
+    pub exclude_until: Option<String>,
 }
 
 impl Default for SnapshotFilter {
     fn default() -> Self {
-        Self { split: Some(Split::Train), exclude_annotators: Vec::new() }
+        Self { split: Some(Split::Train), exclude_annotators: Vec::new(), exclude_tags: Vec::new(), exclude_from: None, exclude_until: None }
+    }
+}
+
+impl SnapshotFilter {
+    /// Whether a judgment made at `created_at` (RFC 3339, UTC) falls in the excluded range.
+    fn excludes_time(&self, created_at: &str) -> bool {
+        if self.exclude_from.is_none() && self.exclude_until.is_none() {
+            return false;
+        }
+        // RFC 3339 UTC times (and plain dates) order as strings.
+        self.exclude_from.as_deref().is_none_or(|from| created_at >= from) && self.exclude_until.as_deref().is_none_or(|until| created_at < until)
     }
 }
 
@@ -69,14 +89,27 @@ async fn select(conn: &mut SqliteConnection, project_id: i64, filter: &SnapshotF
             Err(e) => return Err(e.into()),
         }
     }
-    let prompt_split: HashMap<i64, Split> =
-        prompts::list(conn, project_id, None).await?.into_iter().map(|p| (p.id, p.split)).collect();
+    for (field, value) in [("exclude_from", &filter.exclude_from), ("exclude_until", &filter.exclude_until)] {
+        if let Some(v) = value {
+            let date = v.get(..10).unwrap_or("");
+            let ok = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-' && date.chars().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+            if !ok {
+                return Err(CoreError::invalid(field, format!("{v:?} is not a date (YYYY-MM-DD) or an RFC 3339 time")));
+            }
+        }
+    }
+    let all_prompts = prompts::list(conn, project_id, None).await?;
+    let prompt_split: HashMap<i64, Split> = all_prompts.iter().map(|p| (p.id, p.split)).collect();
+    let tagged_out: std::collections::HashSet<i64> =
+        all_prompts.iter().filter(|p| p.tags.iter().any(|t| filter.exclude_tags.contains(t))).map(|p| p.id).collect();
     Ok(judgments::list(conn, project_id, None)
         .await?
         .into_iter()
         .filter(|j| j.kind() != JudgmentKind::Critique)
         .filter(|j| !excluded.contains(&j.annotator_id))
         .filter(|j| filter.split.is_none_or(|s| prompt_split.get(&j.prompt_id) == Some(&s)))
+        .filter(|j| !tagged_out.contains(&j.prompt_id))
+        .filter(|j| !filter.excludes_time(&j.created_at))
         .collect())
 }
 

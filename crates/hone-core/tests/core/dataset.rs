@@ -209,22 +209,22 @@ async fn held_out_prompts_and_excluded_annotators_are_left_out() {
 
     let d = data(&ws, p).await;
     assert_eq!(pairs(&d), vec![("t1", "t2")], "the default filter takes the train split only");
-    let all = ws.training_data(p, &SnapshotFilter { split: None, exclude_annotators: vec![] }).await.unwrap();
+    let all = ws.training_data(p, &SnapshotFilter { split: None, exclude_annotators: vec![], ..SnapshotFilter::default() }).await.unwrap();
     assert_eq!(pairs(&all), vec![("t1", "t2"), ("h1", "h2")], "split None takes both");
-    let only_held = ws.training_data(p, &SnapshotFilter { split: Some(Split::Heldout), exclude_annotators: vec![] }).await.unwrap();
+    let only_held = ws.training_data(p, &SnapshotFilter { split: Some(Split::Heldout), exclude_annotators: vec![], ..SnapshotFilter::default() }).await.unwrap();
     assert_eq!(pairs(&only_held), vec![("h1", "h2")]);
     assert!(only_held.kto.is_empty());
 
     assert_eq!(kto(&d), vec![("t2", false)]);
     let without_bob =
-        ws.training_data(p, &SnapshotFilter { split: Some(Split::Train), exclude_annotators: vec!["bob".into()] }).await.unwrap();
+        ws.training_data(p, &SnapshotFilter { split: Some(Split::Train), exclude_annotators: vec!["bob".into()], ..SnapshotFilter::default() }).await.unwrap();
     assert!(without_bob.kto.is_empty(), "bob's judgments are left out");
     assert_eq!(pairs(&without_bob), vec![("t1", "t2")], "alice's stay");
     let without_alice =
-        ws.training_data(p, &SnapshotFilter { split: Some(Split::Train), exclude_annotators: vec!["alice".into()] }).await.unwrap();
+        ws.training_data(p, &SnapshotFilter { split: Some(Split::Train), exclude_annotators: vec!["alice".into()], ..SnapshotFilter::default() }).await.unwrap();
     assert!(without_alice.preferences.is_empty());
     assert_invalid(
-        ws.training_data(p, &SnapshotFilter { split: None, exclude_annotators: vec!["zed".into()] }).await,
+        ws.training_data(p, &SnapshotFilter { split: None, exclude_annotators: vec!["zed".into()], ..SnapshotFilter::default() }).await,
         "exclude_annotators",
     );
 }

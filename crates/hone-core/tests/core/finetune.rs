@@ -286,3 +286,39 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
     assert!(forced.promoted);
     assert_eq!(ws.find_project("support").await.unwrap().promoted_version_id, Some(v2.id));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retrain_without_an_annotator_leaves_out_exactly_their_judgments() {
+    let (ws, p, model) = setup().await;
+    // bob adds comparisons on two more prompts, one tagged "legal".
+    let (_, r1) = prompt_with(&ws, p, "How do I close my account?", &["Settings, then Close.", "Call us."]).await;
+    let bob_1 = judge(&ws, p, "bob", compare(r1[0], r1[1], Choice::A)).await;
+    let mut tagged = hone_core::store::prompts::NewPrompt::text("Can I get a refund?");
+    tagged.tags = vec!["legal".into()];
+    let prompt = ws.add_prompt(p, &tagged).await.unwrap();
+    let a = ws.add_response(&hone_core::store::responses::NewResponse::new(prompt.id, "Yes, within 30 days.", hone_core::ResponseSource::Human)).await.unwrap();
+    let b = ws.add_response(&hone_core::store::responses::NewResponse::new(prompt.id, "No.", hone_core::ResponseSource::Human)).await.unwrap();
+    let alice_legal = judge(&ws, p, "alice", compare(a.id, b.id, Choice::A)).await;
+
+    let mut recipe = Recipe::new(Method::Dpo, model.clone());
+    small(&mut recipe);
+    let v1 = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let snapshot_of = |v: &hone_core::store::models::ModelVersion| v.snapshot_id.unwrap();
+    let v1_ids = hone_core::store::snapshots::get(&mut *ws.store().conn().await.unwrap(), snapshot_of(&v1)).await.unwrap().judgment_ids;
+    assert!(v1_ids.contains(&bob_1) && v1_ids.contains(&alice_legal));
+
+    let exclusions = hone_core::retrain::Exclusions { annotators: vec!["bob".into()], tags: vec!["legal".into()], ..Default::default() };
+    let v2 = ws.retrain_without(v1.id, &exclusions, None, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    assert_eq!(v2.name, format!("{}-without", v1.name));
+    assert_eq!((v2.parent_id, v2.method.as_str()), (v1.parent_id, v1.method.as_str()), "same parent, same method");
+    let v2_ids = hone_core::store::snapshots::get(&mut *ws.store().conn().await.unwrap(), snapshot_of(&v2)).await.unwrap().judgment_ids;
+    let expected: Vec<i64> = v1_ids.iter().copied().filter(|id| *id != bob_1 && *id != alice_legal).collect();
+    assert_eq!(v2_ids, expected, "exactly bob's and the tagged prompt's judgments are left out");
+
+    // A time range: everything judged from the start of time is out, so nothing is left to train on.
+    let everything = hone_core::retrain::Exclusions { from: Some("2000-01-01".into()), ..Default::default() };
+    assert!(matches!(ws.retrain_without(v1.id, &everything, Some("empty".into()), Arc::new(AtomicBool::new(false)), |_| {}).await, Err(CoreError::Invalid { .. })));
+    let bad = hone_core::retrain::Exclusions { until: Some("yesterday".into()), ..Default::default() };
+    crate::assert_invalid(ws.retrain_without(v1.id, &bad, None, Arc::new(AtomicBool::new(false)), |_| {}).await, "exclude_until");
+    crate::assert_invalid(ws.retrain_without(v1.id, &Default::default(), None, Arc::new(AtomicBool::new(false)), |_| {}).await, "exclusions");
+}

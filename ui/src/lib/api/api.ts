@@ -36,6 +36,7 @@ import type { QueueItem } from './types/QueueItem';
 import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
 import type { Split } from './types/Split';
+import type { UiSettings } from './types/UiSettings';
 import type { WorkspaceInfo } from './types/WorkspaceInfo';
 
 let transport: Transport | null = null;
@@ -57,6 +58,12 @@ export function transportName(): Transport['name'] {
 function call<T>(command: string, args: object = {}): Promise<T> {
   return current().call<T>(command, args);
 }
+
+// ---- the UI's settings (not an API command: each transport keeps them its own way) ----
+
+/** In the desktop the shell's `get_settings` (its settings store); in a browser localStorage. */
+export const loadSettings = (): Promise<UiSettings> => current().loadSettings();
+export const saveSettings = (settings: UiSettings): Promise<void> => current().saveSettings(settings);
 
 // ---- jobs ----
 

@@ -2,6 +2,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HoneError, describeError, toHoneError } from './errors';
 import { HttpTransport, TauriTransport, isTauri, selectTransport, tokenFrom } from './transport';
 import * as api from './api';
+import { defaultSettings, normalizeSettings, SETTINGS_KEY } from './settings';
+import type { UiSettings } from './types/UiSettings';
 import type { JobEvent } from './types/JobEvent';
 
 function jsonResponse(status: number, body: unknown): Response {
@@ -163,6 +165,8 @@ describe('typed client', () => {
         return null as T;
       },
       subscribe: () => () => {},
+      loadSettings: async () => defaultSettings(),
+      saveSettings: async () => {},
     });
     await api.projectDetails(4);
     await api.listPrompts(4);
@@ -189,6 +193,8 @@ describe('typed client', () => {
         listener = onEvent;
         return () => {};
       },
+      loadSettings: async () => defaultSettings(),
+      saveSettings: async () => {},
     });
     const events: string[] = [];
     const job = await api.buildStarter((e) => events.push(e.event));
@@ -201,5 +207,90 @@ describe('typed client', () => {
     const failing = await api.generateCandidates({} as never);
     listener({ event: 'failed', error: { code: 'invalid', message: 'must be at least 1', field: 'n' } } as JobEvent);
     await expect(failing.done).rejects.toMatchObject({ code: 'invalid', field: 'n' });
+  });
+});
+
+describe('settings behind the transport', () => {
+  function memoryStorage(initial: Record<string, string> = {}) {
+    const data = new Map(Object.entries(initial));
+    return {
+      data,
+      getItem: (k: string) => data.get(k) ?? null,
+      setItem: (k: string, v: string) => void data.set(k, v),
+    };
+  }
+  const mine: UiSettings = { theme: 'dark', shortcuts: { 'comparison.a': 'a' }, workspace: null };
+
+  it('keeps them in a browser under one localStorage key, as the JSON of UiSettings', async () => {
+    const storage = memoryStorage();
+    const t = new HttpTransport('/api', fetch, undefined, null, () => storage);
+    expect(await t.loadSettings()).toEqual(defaultSettings());
+    await t.saveSettings(mine);
+    expect([...storage.data.keys()]).toEqual([SETTINGS_KEY]);
+    expect(JSON.parse(storage.data.get(SETTINGS_KEY)!)).toEqual(mine);
+    expect(await t.loadSettings()).toEqual(mine);
+  });
+
+  it('reads the defaults from storage that is broken, disabled or holds something else', async () => {
+    const junk = new HttpTransport('/api', fetch, undefined, null, () => memoryStorage({ [SETTINGS_KEY]: '{not json' }));
+    expect(await junk.loadSettings()).toEqual(defaultSettings());
+    const off = new HttpTransport('/api', fetch, undefined, null, () => null);
+    expect(await off.loadSettings()).toEqual(defaultSettings());
+    const error = (await off.saveSettings(mine).catch((e: unknown) => e)) as HoneError;
+    expect(error).toBeInstanceOf(HoneError);
+    expect(error.code).toBe('storage');
+    const full = new HttpTransport('/api', fetch, undefined, null, () => ({
+      getItem: () => null,
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+    }));
+    await expect(full.saveSettings(mine)).rejects.toMatchObject({ code: 'storage' });
+  });
+
+  it('reads and writes them in the desktop with the get_settings and set_settings commands', async () => {
+    const stored: UiSettings = { theme: 'light', shortcuts: { undo: 'z' }, workspace: '/home/me/hone' };
+    const invokeFn = vi.fn(async (command: string) => (command === 'get_settings' ? stored : null));
+    const t = new TauriTransport(invokeFn as never);
+    expect(await t.loadSettings()).toEqual(stored);
+    expect(invokeFn).toHaveBeenCalledWith('get_settings');
+    await t.saveSettings(mine);
+    expect(invokeFn).toHaveBeenCalledWith('set_settings', { settings: mine });
+  });
+
+  it('turns a refused set_settings into a HoneError', async () => {
+    const invokeFn = vi.fn(async () => {
+      throw { code: 'invalid', message: 'theme "blue" is not system, light or dark', field: 'theme' };
+    });
+    const error = (await new TauriTransport(invokeFn as never).saveSettings(mine).catch((e: unknown) => e)) as HoneError;
+    expect(error).toMatchObject({ code: 'invalid', field: 'theme' });
+  });
+
+  it('normalizes what was stored: unknown themes, non-string keys and workspaces are dropped', () => {
+    expect(normalizeSettings({ theme: 'blue', shortcuts: { undo: 'x', bad: 3, empty: '' }, workspace: 7 })).toEqual({
+      theme: 'system',
+      shortcuts: { undo: 'x' },
+      workspace: null,
+    });
+    expect(normalizeSettings([])).toEqual(defaultSettings());
+    expect(normalizeSettings({ theme: 'dark', shortcuts: [], workspace: '/w' })).toEqual({ theme: 'dark', shortcuts: {}, workspace: '/w' });
+  });
+
+  it('reaches the transport in use through the typed client', async () => {
+    const saved: UiSettings[] = [];
+    api.setTransport({
+      name: 'tauri',
+      call: async <T>() => null as T,
+      subscribe: () => () => {},
+      loadSettings: async () => mine,
+      saveSettings: async (s) => void saved.push(s),
+    });
+    try {
+      expect(await api.loadSettings()).toEqual(mine);
+      await api.saveSettings(defaultSettings());
+      expect(saved).toEqual([defaultSettings()]);
+    } finally {
+      api.setTransport(null);
+    }
   });
 });

@@ -3,7 +3,9 @@
 // knows which one is in use.
 import { Channel, invoke } from '@tauri-apps/api/core';
 import { HoneError, isApiErrorShape, toHoneError } from './errors';
+import { normalizeSettings, SETTINGS_KEY } from './settings';
 import type { JobEvent } from './types/JobEvent';
+import type { UiSettings } from './types/UiSettings';
 
 export type JobListener = (event: JobEvent) => void;
 
@@ -12,6 +14,19 @@ export interface Transport {
   call<T>(command: string, args: object): Promise<T>;
   /** Delivers the job's events (replayed ones first) until `finished`/`failed`; returns a stop function. */
   subscribe(jobId: number, onEvent: JobListener, onError: (e: HoneError) => void): () => void;
+  /** The UI's settings: in the desktop from its settings store, in a browser from localStorage. */
+  loadSettings(): Promise<UiSettings>;
+  saveSettings(settings: UiSettings): Promise<void>;
+}
+
+type SettingsStorage = Pick<Storage, 'getItem' | 'setItem'>;
+
+function browserStorage(): SettingsStorage | null {
+  try {
+    return globalThis.localStorage ?? null;
+  } catch {
+    return null; // storage disabled (a sandboxed page, some privacy modes)
+  }
 }
 
 export function isLastEvent(event: JobEvent): boolean {
@@ -28,7 +43,34 @@ export class HttpTransport implements Transport {
     private readonly makeSource: (url: string) => EventSource = (url) => new EventSource(url),
     /** A server started with --token wants it on every request. */
     private readonly token: string | null = null,
+    /** Where the settings live in a browser (one key, SETTINGS_KEY). */
+    private readonly storage: () => SettingsStorage | null = browserStorage,
   ) {}
+
+  async loadSettings(): Promise<UiSettings> {
+    let text: string | null = null;
+    try {
+      text = this.storage()?.getItem(SETTINGS_KEY) ?? null;
+    } catch {
+      // storage disabled: the defaults
+    }
+    if (text === null) return normalizeSettings(null);
+    try {
+      return normalizeSettings(JSON.parse(text));
+    } catch {
+      return normalizeSettings(null); // not JSON (edited by hand): the defaults
+    }
+  }
+
+  async saveSettings(settings: UiSettings): Promise<void> {
+    const storage = this.storage();
+    if (!storage) throw new HoneError('storage', 'this browser does not keep settings (its storage is disabled): they last for this page only');
+    try {
+      storage.setItem(SETTINGS_KEY, JSON.stringify(settings));
+    } catch (e) {
+      throw new HoneError('storage', `the settings could not be kept in this browser (${e instanceof Error ? e.message : String(e)})`);
+    }
+  }
 
   async call<T>(command: string, args: object): Promise<T> {
     let response: Response;
@@ -109,6 +151,23 @@ export class TauriTransport implements Transport {
   async call<T>(command: string, args: object): Promise<T> {
     try {
       return await this.invokeFn<T>('api', { command, args });
+    } catch (e) {
+      throw toHoneError(e);
+    }
+  }
+
+  /** The shell's own commands, kept in its settings store (tauri-plugin-store). */
+  async loadSettings(): Promise<UiSettings> {
+    try {
+      return normalizeSettings(await this.invokeFn<UiSettings>('get_settings'));
+    } catch (e) {
+      throw toHoneError(e);
+    }
+  }
+
+  async saveSettings(settings: UiSettings): Promise<void> {
+    try {
+      await this.invokeFn<null>('set_settings', { settings });
     } catch (e) {
       throw toHoneError(e);
     }

@@ -1,7 +1,9 @@
 // Keyboard mapping of the labeling screens as pure functions: a key press (plus whether focus
 // is in a text field) → an action, or null to let the browser have the key. The screens only
-// execute actions, so every shortcut is testable without a DOM.
+// execute actions, so every shortcut is testable without a DOM. Which keys mean what comes from
+// a Keymap (shortcuts.ts: the defaults, overridden by the user's settings).
 import type { Choice } from '$lib/api/types/Choice';
+import { DEFAULT_KEYMAP, isKey, type Keymap, type ShortcutId } from './shortcuts';
 
 export interface KeyInput {
   key: string;
@@ -32,23 +34,17 @@ export type CommonAction =
   | { type: 'submit' };
 
 /** Keys every labeling screen shares. */
-export function commonKey(k: KeyInput): CommonAction | null {
+export function commonKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): CommonAction | null {
   const mod = k.ctrl || k.meta;
   if (mod && !k.alt && k.key === 'Enter') return { type: 'submit' };
   if (k.key === 'Escape' && k.inText) return { type: 'blur' };
   if (k.inText || k.alt) return null;
   if (mod && !k.shift && (k.key === 'z' || k.key === 'Z')) return { type: 'undo' };
   if (mod) return null;
-  switch (k.key) {
-    case 'u':
-      return { type: 'undo' };
-    case 'g':
-      return { type: 'guidelines' };
-    case 'c':
-      return { type: 'critique' };
-    default:
-      return null;
-  }
+  if (isKey(map, 'undo', k.key)) return { type: 'undo' };
+  if (isKey(map, 'guidelines', k.key)) return { type: 'guidelines' };
+  if (isKey(map, 'critique', k.key)) return { type: 'critique' };
+  return null;
 }
 
 /** True for a key press without Ctrl/Meta/Alt outside a text field: a screen's own command. */
@@ -69,28 +65,28 @@ export type PairwiseAction =
   | { type: 'strength'; value: 1 | 2 | 3 }
   | { type: 'reason' };
 
-export const PAIRWISE_CHOICES: { key: string; choice: Choice; label: string }[] = [
-  { key: '1', choice: 'a', label: 'A is better' },
-  { key: '2', choice: 'b', label: 'B is better' },
-  { key: '3', choice: 'tie', label: 'Tie' },
-  { key: '4', choice: 'both_bad', label: 'Both bad' },
+export const PAIRWISE_CHOICES: { action: ShortcutId; choice: Choice; label: string }[] = [
+  { action: 'comparison.a', choice: 'a', label: 'A is better' },
+  { action: 'comparison.b', choice: 'b', label: 'B is better' },
+  { action: 'comparison.tie', choice: 'tie', label: 'Tie' },
+  { action: 'comparison.both_bad', choice: 'both_bad', label: 'Both bad' },
 ];
 
-export const STRENGTH_KEYS: { key: string; value: 1 | 2 | 3; label: string }[] = [
-  { key: 'q', value: 1, label: 'slightly' },
-  { key: 'w', value: 2, label: 'clearly' },
-  { key: 'e', value: 3, label: 'much' },
+export const STRENGTH_KEYS: { action: ShortcutId; value: 1 | 2 | 3; label: string }[] = [
+  { action: 'comparison.slightly', value: 1, label: 'slightly' },
+  { action: 'comparison.clearly', value: 2, label: 'clearly' },
+  { action: 'comparison.much', value: 3, label: 'much' },
 ];
 
-export function pairwiseKey(k: KeyInput): PairwiseAction | null {
-  const common = commonKey(k);
+export function pairwiseKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): PairwiseAction | null {
+  const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
-  const choice = PAIRWISE_CHOICES.find((c) => c.key === k.key);
+  const choice = PAIRWISE_CHOICES.find((c) => isKey(map, c.action, k.key));
   if (choice) return { type: 'choose', choice: choice.choice };
-  const strength = STRENGTH_KEYS.find((s) => s.key === k.key.toLowerCase());
+  const strength = STRENGTH_KEYS.find((s) => isKey(map, s.action, k.key));
   if (strength) return { type: 'strength', value: strength.value };
-  if (k.key === 'r') return { type: 'reason' };
+  if (isKey(map, 'comparison.reason', k.key)) return { type: 'reason' };
   return null;
 }
 
@@ -99,15 +95,15 @@ export function pairwiseKey(k: KeyInput): PairwiseAction | null {
 export type RankingAction = CommonAction | { type: 'pick'; index: number } | { type: 'unpick' } | { type: 'reset' };
 
 /** `count` responses are shown; number key n picks response n as the next best. */
-export function rankingKey(k: KeyInput, count: number): RankingAction | null {
-  const common = commonKey(k);
+export function rankingKey(k: KeyInput, count: number, map: Keymap = DEFAULT_KEYMAP): RankingAction | null {
+  const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
   const index = digitIndex(k.key);
   if (index !== null) return index < count ? { type: 'pick', index } : null;
-  if (k.key === 'Backspace') return { type: 'unpick' };
-  if (k.key === '0' || k.key === 'Delete') return { type: 'reset' };
-  if (k.key === 'Enter') return { type: 'submit' };
+  if (isKey(map, 'ranking.back', k.key)) return { type: 'unpick' };
+  if (isKey(map, 'ranking.reset', k.key)) return { type: 'reset' };
+  if (isKey(map, 'ranking.save', k.key)) return { type: 'submit' };
   return null;
 }
 
@@ -127,43 +123,30 @@ export function digitScore(key: string, min: number, max: number): number | null
   return value >= min && value <= max ? value : null;
 }
 
-export function ratingKey(k: KeyInput, min: number, max: number): RatingAction | null {
-  const common = commonKey(k);
+export function ratingKey(k: KeyInput, min: number, max: number, map: Keymap = DEFAULT_KEYMAP): RatingAction | null {
+  const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
   const value = digitScore(k.key, min, max);
   if (value !== null) return { type: 'score', value };
-  switch (k.key) {
-    case 'ArrowUp':
-    case 'k':
-      return { type: 'focus', delta: -1 };
-    case 'ArrowDown':
-    case 'j':
-      return { type: 'focus', delta: 1 };
-    case 'ArrowLeft':
-    case '-':
-      return { type: 'step', delta: -1 };
-    case 'ArrowRight':
-    case '+':
-    case '=':
-      return { type: 'step', delta: 1 };
-    case 'Enter':
-      return { type: 'submit' };
-    default:
-      return null;
-  }
+  if (isKey(map, 'rating.up', k.key)) return { type: 'focus', delta: -1 };
+  if (isKey(map, 'rating.down', k.key)) return { type: 'focus', delta: 1 };
+  if (isKey(map, 'rating.lower', k.key)) return { type: 'step', delta: -1 };
+  if (isKey(map, 'rating.higher', k.key)) return { type: 'step', delta: 1 };
+  if (isKey(map, 'rating.save', k.key)) return { type: 'submit' };
+  return null;
 }
 
 // ---- edit ----
 
 export type EditAction = CommonAction | { type: 'edit' } | { type: 'revert' };
 
-export function editKey(k: KeyInput): EditAction | null {
-  const common = commonKey(k);
+export function editKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): EditAction | null {
+  const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
-  if (k.key === 'e' || k.key === 'Enter') return { type: 'edit' };
-  if (k.key === 'r') return { type: 'revert' };
+  if (isKey(map, 'edit.edit', k.key)) return { type: 'edit' };
+  if (isKey(map, 'edit.revert', k.key)) return { type: 'revert' };
   return null;
 }
 
@@ -172,14 +155,14 @@ export function editKey(k: KeyInput): EditAction | null {
 export type SpanAction = CommonAction | { type: 'label'; index: number } | { type: 'remove-last' } | { type: 'note' };
 
 /** `labels` span labels exist; number key n marks the selection with label n. */
-export function spanKey(k: KeyInput, labels: number): SpanAction | null {
-  const common = commonKey(k);
+export function spanKey(k: KeyInput, labels: number, map: Keymap = DEFAULT_KEYMAP): SpanAction | null {
+  const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
   const index = digitIndex(k.key);
   if (index !== null) return index < labels ? { type: 'label', index } : null;
-  if (k.key === 'Backspace' || k.key === 'Delete') return { type: 'remove-last' };
-  if (k.key === 'n') return { type: 'note' };
-  if (k.key === 'Enter') return { type: 'submit' };
+  if (isKey(map, 'span.remove', k.key)) return { type: 'remove-last' };
+  if (isKey(map, 'span.note', k.key)) return { type: 'note' };
+  if (isKey(map, 'span.save', k.key)) return { type: 'submit' };
   return null;
 }

@@ -12,4 +12,13 @@ split: Split | null,
 /**
  * Judgments by these annotators (names) are left out.
  */
-exclude_annotators: Array<string>, };
+exclude_annotators: Array<string>, 
+/**
+ * Judgments of prompts carrying any of these tags are left out.
+ */
+exclude_tags: Array<string>, 
+/**
+ * Judgments made in this range (RFC 3339 times or dates, `from` inclusive, `until`
+ * exclusive; either may be open) are left out.
+ */
+exclude_from: string | null, exclude_until: string | null, };
