@@ -87,19 +87,20 @@ fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::new("io", format!("the settings store: {e}"))
 }
 
-/// The UI's settings (theme, shortcuts, workspace) from the store.
+/// The UI's settings (theme, shortcuts) from the store, and the workspace this window opened.
 #[tauri::command]
-fn get_settings(app: AppHandle) -> Result<UiSettings, ApiError> {
+fn get_settings(app: AppHandle, state: State<'_, Api>) -> Result<UiSettings, ApiError> {
     let store = app.store(SETTINGS).map_err(store_error)?;
     let defaults = UiSettings::default();
     Ok(UiSettings {
         theme: store.get("theme").and_then(|v| v.as_str().map(String::from)).unwrap_or(defaults.theme),
         shortcuts: store.get("shortcuts").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
-        workspace: store.get("workspace").and_then(|v| v.as_str().map(PathBuf::from)),
+        workspace: Some(state.hone().dir().to_owned()),
     })
 }
 
-/// Saves the UI's settings; a changed workspace is opened at the next start.
+/// Saves the UI's settings; a changed workspace is opened at the next start (unless
+/// `$HONE_WORKSPACE` names one for this session, which is then not remembered).
 #[tauri::command]
 fn set_settings(app: AppHandle, settings: UiSettings) -> Result<(), ApiError> {
     if !["system", "light", "dark"].contains(&settings.theme.as_str()) {
@@ -108,7 +109,7 @@ fn set_settings(app: AppHandle, settings: UiSettings) -> Result<(), ApiError> {
     let store = app.store(SETTINGS).map_err(store_error)?;
     store.set("theme", settings.theme);
     store.set("shortcuts", serde_json::to_value(&settings.shortcuts).expect("JSON"));
-    if let Some(dir) = settings.workspace {
+    if let (Some(dir), None) = (settings.workspace, std::env::var_os("HONE_WORKSPACE")) {
         store.set("workspace", dir.display().to_string());
     }
     store.save().map_err(store_error)

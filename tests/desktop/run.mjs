@@ -111,6 +111,26 @@ try {
   const annotators = (stats.annotators ?? []).map((a) => a.name ?? a.annotator);
   if (!annotators.includes('desktop-expert')) fail(`the judgment is not by desktop-expert: ${JSON.stringify(stats.annotators)}`);
   log('pairwise judgment recorded in the workspace; screenshot in', join(ARTIFACTS, 'desktop-pairwise.png'));
+
+  // Settings go through the shell's store (get_settings / set_settings): the theme applies,
+  // the store holds it, and the workspace shown is the one this window opened.
+  await script("location.hash = '#/settings'");
+  const dark = await find('[data-testid="theme-dark"]');
+  await wd('POST', s(`/element/${dark}/click`), {});
+  for (let i = 0; ; i++) {
+    const theme = await script('return document.documentElement.dataset.theme');
+    if (theme === 'dark') break;
+    if (i > 50) fail(`after choosing Dark the window's theme is ${theme}`);
+    await sleep(100);
+  }
+  const stored = await wd('POST', s('/execute/async'), { script: "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke('get_settings').then(done, (e) => done({ error: String(e) }))", args: [] });
+  if (stored?.theme !== 'dark') fail(`the settings store holds ${JSON.stringify(stored)}, expected theme dark`);
+  const shown = await wd('GET', s(`/element/${await find('[data-testid="settings-workspace"]')}/text`));
+  if (!shown.includes(ws)) fail(`the Settings screen shows workspace ${shown}, expected ${ws}`);
+  writeFileSync(join(ARTIFACTS, 'desktop-settings.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+  // Back to the default, so the next run starts from it.
+  await wd('POST', s('/execute/async'), { script: "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke('set_settings', { settings: { theme: 'system', shortcuts: {}, workspace: null } }).then(() => done(true), (e) => done(String(e)))", args: [] });
+  log('settings: dark theme stored through tauri-plugin-store; screenshot', join(ARTIFACTS, 'desktop-settings.png'));
   log('all steps passed');
 } catch (e) {
   if (!process.exitCode) {
