@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # Chromium for the browser test; Tauri's Linux build packages, Xvfb and WebKit's WebDriver for
 # the desktop shell; sqlite3 to look into workspaces.
-HONE_APT_PACKAGES="chromium sqlite3 libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver"
+HONE_APT_PACKAGES="chromium fonts-dejavu-core sqlite3 libwebkit2gtk-4.1-dev libxdo-dev librsvg2-dev libayatana-appindicator3-dev xvfb xauth webkit2gtk-driver"
 source scripts/setup.sh
 if ! command -v npm >/dev/null 2>&1; then
     echo "test: npm is missing; install Node.js 20 or newer with npm and run this again" >&2
