@@ -215,6 +215,27 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             let a: ExportVersionArgs = parse(command, args)?;
             json(hone.export_version(a.version_id, a.format, &a.out).await?)
         }
+        "evaluate_version" => {
+            let a: VersionArgs = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |_reporter: Reporter| async move { json(api.hone.evaluate_version(a.version_id).await?) }))
+        }
+        "promote_version" => {
+            let a: PromoteArgs = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |_reporter: Reporter| async move { json(api.hone.promote_version(a.version_id, a.force).await?) }))
+        }
+        "retrain_without" => {
+            let a: RetrainArgs = parse(command, args)?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
+                let cancel = reporter.cancel_flag();
+                json(api.hone.retrain_without(a.version_id, &a.exclusions, a.name, cancel, |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()))).await?)
+            }))
+        }
+        "version_provenance" => json(hone.version_provenance(parse::<VersionArgs>(command, args)?.version_id).await?),
+        "judgment_provenance" => json(hone.judgment_provenance(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
+        "annotator_report" => json(hone.annotator_report(parse::<ProjectArgs>(command, args)?.project_id).await?),
         "arena_round" => {
             let a: ArenaArgs = parse(command, args)?;
             json(hone.arena_round(a.project_id, &a.a, &a.b).await?)

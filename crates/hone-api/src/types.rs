@@ -191,3 +191,28 @@ impl Default for UiSettings {
         Self { theme: "system".into(), shortcuts: Default::default(), workspace: None }
     }
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct VersionArgs {
+    pub version_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct PromoteArgs {
+    pub version_id: i64,
+    /// Promote even when the version regresses against its parent.
+    #[serde(default)]
+    pub force: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct RetrainArgs {
+    pub version_id: i64,
+    pub exclusions: hone_core::retrain::Exclusions,
+    #[serde(default)]
+    #[ts(optional)]
+    pub name: Option<String>,
+}

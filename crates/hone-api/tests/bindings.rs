@@ -32,6 +32,9 @@ fn export_all(dir: &Path) {
         queue::QueueItem, feedback::FeedbackInput, feedback::Recorded,
         finetune::Recipe, finetune::Plan, finetune::FineTuneEvent, finetune::FineTuneOutcome, finetune::VersionFormat,
         arena::ArenaRound, arena::ArenaResults,
+        VersionArgs, PromoteArgs, RetrainArgs,
+        version_eval::VersionEvaluation, promotion::Promotion, provenance::VersionProvenance, provenance::JudgmentProvenance,
+        annotator_report::AnnotatorReport, retrain::Exclusions,
     );
 }
 

@@ -108,3 +108,23 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
     let refused = serve(api, config, |_| panic!("must not listen")).await;
     assert!(matches!(refused, Err(ServeError::PublicWithoutToken(_))));
 }
+
+#[tokio::test]
+async fn trust_commands_answer_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), None).await;
+    let client = reqwest::Client::new();
+    let (_, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "t", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    let project_id = project["project"]["id"].as_i64().unwrap();
+    let (status, report) = call(&client, &base, "annotator_report", json!({ "project_id": project_id })).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["group"]["name"], "all");
+    let (status, err) = call(&client, &base, "version_provenance", json!({ "version_id": 42 })).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    // A job that fails reports it through its stream.
+    let (status, started) = call(&client, &base, "evaluate_version", json!({ "version_id": 42 })).await;
+    assert_eq!(status, 200, "{started}");
+    let stream = events(&client, &base, started["job_id"].as_u64().unwrap()).await;
+    assert_eq!(stream.last().unwrap()["event"], "failed");
+    assert_eq!(stream.last().unwrap()["error"]["code"], "not_found");
+}
