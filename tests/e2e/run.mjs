@@ -397,6 +397,30 @@ async function main() {
     check(existsSync(join(exportDir, 'adapter_config.json')), `${exportDir} has no adapter_config.json`);
     await byId('export-close').click();
 
+    // ---- trust: evaluation, provenance, annotators ----
+    // The tiny model's numbers mean nothing: check that each view is there, not its values.
+    step = 'evaluate';
+    await byId('evaluate').click();
+    await byId('evaluation').waitFor({ timeout: JOB_TIMEOUT });
+    await page.waitForSelector('[data-testid="evaluate-job"][data-status="succeeded"]', { timeout: JOB_TIMEOUT });
+    check((await byId('evaluation').locator('tr').count()) > 0, 'the evaluation table has no rows');
+    const evaluated = (await api(base, 'list_versions', { project_id: project.id }))[0];
+    check(evaluated.metrics['eval/report'] !== undefined, 'the evaluation was not stored in the version metrics (eval/report)');
+    await shot('evaluation');
+
+    step = 'provenance';
+    await byId('provenance-open').click();
+    await byId('provenance-annotator-e2e-expert').waitFor();
+    check(((await byId('provenance-chain').textContent()) ?? '').includes('v1'), 'the provenance chain does not start at v1');
+
+    step = 'annotators';
+    await page.click('[data-testid="nav-annotators"]');
+    await byId('screen-annotators').waitFor();
+    await byId('annotator-row-e2e-expert').waitFor();
+    await byId('annotator-group').waitFor();
+    await shot('annotators');
+    log('trust views: evaluation stored, provenance and annotator report list e2e-expert');
+
     // ---- arena ----
     step = 'arena';
     await go('versions/arena', 'arena');

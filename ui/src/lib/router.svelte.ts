@@ -10,6 +10,7 @@ export type RouteName =
   | 'finetune'
   | 'versions'
   | 'arena'
+  | 'annotators'
   | 'settings'
   | 'not-found';
 
@@ -39,6 +40,7 @@ export function parseHash(hash: string): Route {
     case 'models':
     case 'prompts':
     case 'finetune':
+    case 'annotators':
     case 'settings':
       return second === null ? { name: head, param: null } : { name: 'not-found', param: null };
     default:

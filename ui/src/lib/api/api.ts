@@ -3,6 +3,7 @@
 // Tauri) and can be replaced in tests.
 import { HoneError } from './errors';
 import { selectTransport, type Transport } from './transport';
+import type { AnnotatorReport } from './types/AnnotatorReport';
 import type { ArenaArgs } from './types/ArenaArgs';
 import type { ArenaResults } from './types/ArenaResults';
 import type { ArenaRound } from './types/ArenaRound';
@@ -17,6 +18,7 @@ import type { Guideline } from './types/Guideline';
 import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
+import type { JudgmentProvenance } from './types/JudgmentProvenance';
 import type { JobEvent } from './types/JobEvent';
 import type { JobStarted } from './types/JobStarted';
 import type { Method } from './types/Method';
@@ -27,6 +29,8 @@ import type { NamedItem } from './types/NamedItem';
 import type { NextItemArgs } from './types/NextItemArgs';
 import type { Plan } from './types/Plan';
 import type { Project } from './types/Project';
+import type { Promotion } from './types/Promotion';
+import type { RetrainArgs } from './types/RetrainArgs';
 import type { ProjectDetails } from './types/ProjectDetails';
 import type { ProjectSpec } from './types/ProjectSpec';
 import type { ProjectStats } from './types/ProjectStats';
@@ -37,6 +41,8 @@ import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
 import type { Split } from './types/Split';
 import type { UiSettings } from './types/UiSettings';
+import type { VersionEvaluation } from './types/VersionEvaluation';
+import type { VersionProvenance } from './types/VersionProvenance';
 import type { WorkspaceInfo } from './types/WorkspaceInfo';
 
 let transport: Transport | null = null;
@@ -161,3 +167,13 @@ export const listVersions = (projectId: number) => call<ModelVersion[]>('list_ve
 export const exportVersion = (args: ExportVersionArgs) => call<string[]>('export_version', args);
 export const arenaRound = (args: ArenaArgs) => call<ArenaRound>('arena_round', args);
 export const arenaResults = (args: ArenaArgs) => call<ArenaResults>('arena_results', args);
+
+// ---- trust: evaluation, promotion, provenance, annotators ----
+export const evaluateVersion = (versionId: number, onEvent?: (e: JobEvent) => void) =>
+  startJob<VersionEvaluation>('evaluate_version', { version_id: versionId }, onEvent);
+export const promoteVersion = (versionId: number, force: boolean, onEvent?: (e: JobEvent) => void) =>
+  startJob<Promotion>('promote_version', { version_id: versionId, force }, onEvent);
+export const retrainWithout = (args: RetrainArgs, onEvent?: (e: JobEvent) => void) => startJob<FineTuneOutcome>('retrain_without', args, onEvent);
+export const versionProvenance = (versionId: number) => call<VersionProvenance>('version_provenance', { version_id: versionId });
+export const judgmentProvenance = (judgmentId: number) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
+export const annotatorReport = (projectId: number) => call<AnnotatorReport>('annotator_report', { project_id: projectId });
