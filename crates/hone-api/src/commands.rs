@@ -235,6 +235,10 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
         "version_provenance" => json(hone.version_provenance(parse::<VersionArgs>(command, args)?.version_id).await?),
         "judgment_provenance" => json(hone.judgment_provenance(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
+        "suggestion" => {
+            let a: SuggestionArgs = parse(command, args)?;
+            json(hone.suggestion(a.project_id, &a.response_ids).await?)
+        }
         "annotator_report" => json(hone.annotator_report(parse::<ProjectArgs>(command, args)?.project_id).await?),
         "arena_round" => {
             let a: ArenaArgs = parse(command, args)?;

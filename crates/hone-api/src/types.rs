@@ -216,3 +216,11 @@ pub struct RetrainArgs {
     #[ts(optional)]
     pub name: Option<String>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct SuggestionArgs {
+    pub project_id: i64,
+    /// The answers on screen (one prompt's).
+    pub response_ids: Vec<i64>,
+}

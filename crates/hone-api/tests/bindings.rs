@@ -35,6 +35,7 @@ fn export_all(dir: &Path) {
         VersionArgs, PromoteArgs, RetrainArgs,
         version_eval::VersionEvaluation, promotion::Promotion, provenance::VersionProvenance, provenance::JudgmentProvenance,
         annotator_report::AnnotatorReport, retrain::Exclusions,
+        SuggestionArgs, suggestion::Suggestion,
     );
 }
 

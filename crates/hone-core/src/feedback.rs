@@ -24,6 +24,10 @@ pub struct FeedbackInput {
     pub shown_order: Vec<i64>,
     #[serde(default)]
     pub critique: Option<String>,
+    /// Whether an AI suggestion (`Hone::suggestion`) was on screen; recorded so its influence
+    /// on the verdicts can be measured.
+    #[serde(default)]
+    pub suggestion_visible: bool,
     pub kind: FeedbackKind,
 }
 
@@ -127,6 +131,7 @@ pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput
             shown_order,
             guideline_version,
             critique: input.critique.clone(),
+            suggestion_visible: input.suggestion_visible,
             body,
         },
     )

@@ -32,6 +32,7 @@ pub mod provenance;
 pub mod queue;
 pub mod retrain;
 pub mod stats;
+pub mod suggestion;
 pub mod version_eval;
 mod workspace;
 

@@ -45,6 +45,7 @@ async fn child(dir: &Path) {
             time_spent_ms: i as i64,
             shown_order: vec![responses[1].id, responses[0].id],
             critique: Some(format!("critique {i}")),
+            suggestion_visible: i % 2 == 1,
             kind: FeedbackKind::Comparison {
                 response_a: responses[0].id,
                 response_b: responses[1].id,

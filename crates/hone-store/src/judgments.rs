@@ -79,6 +79,8 @@ pub struct NewJudgment {
     pub shown_order: Vec<i64>,
     pub guideline_version: Option<i64>,
     pub critique: Option<String>,
+    /// An AI suggestion was on screen when it was made.
+    pub suggestion_visible: bool,
     pub body: JudgmentBody,
 }
 
@@ -93,6 +95,8 @@ pub struct Judgment {
     pub guideline_version: Option<i64>,
     pub critique: Option<String>,
     pub created_at: String,
+    /// An AI suggestion was on screen when it was made.
+    pub suggestion_visible: bool,
     pub body: JudgmentBody,
 }
 
@@ -107,8 +111,8 @@ impl Judgment {
 pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i64> {
     let mut tx = conn.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, suggestion_visible)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.project_id)
     .bind(new.prompt_id)
@@ -118,6 +122,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
     .bind(to_json("judgments.shown_order", &new.shown_order)?)
     .bind(new.guideline_version)
     .bind(&new.critique)
+    .bind(new.suggestion_visible)
     .fetch_one(&mut *tx)
     .await?;
 
@@ -217,10 +222,11 @@ struct BaseRow {
     guideline_version: Option<i64>,
     critique: Option<String>,
     created_at: String,
+    suggestion_visible: bool,
 }
 
 const BASE_COLUMNS: &str =
-    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at";
+    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible";
 
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
     get_many(conn, &[id]).await?.pop().ok_or_else(|| StoreError::not_found("judgment", id))
@@ -397,6 +403,7 @@ impl Details {
             guideline_version: row.guideline_version,
             critique: row.critique,
             created_at: row.created_at,
+            suggestion_visible: row.suggestion_visible,
             body,
         })
     }

@@ -94,6 +94,7 @@ async fn write_one(
         time_spent_ms: 0,
         shown_order: Vec::new(),
         critique: None,
+        suggestion_visible: false,
         kind,
     };
     record_in(conn, &input, AnnotatorKind::Import).await?;

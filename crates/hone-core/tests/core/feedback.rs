@@ -225,6 +225,7 @@ async fn a_valid_judgment_of_each_kind_round_trips() {
         (
             FeedbackInput {
                 critique: Some("Ignores the statute of frauds.".into()),
+                suggestion_visible: false,
                 ..input(p, "bob", FeedbackKind::Critique { response_id: r[0] })
             },
             JudgmentBody::Critique { response_id: r[0] },

@@ -322,3 +322,28 @@ async fn retrain_without_an_annotator_leaves_out_exactly_their_judgments() {
     crate::assert_invalid(ws.retrain_without(v1.id, &bad, None, Arc::new(AtomicBool::new(false)), |_| {}).await, "exclude_until");
     crate::assert_invalid(ws.retrain_without(v1.id, &Default::default(), None, Arc::new(AtomicBool::new(false)), |_| {}).await, "exclusions");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
+    let (ws, p, model) = setup().await;
+    let (_, r) = prompt_with(&ws, p, "How do I reset password 9?", &["Open settings.", "No idea."]).await;
+    assert!(matches!(ws.suggestion(p, &r).await, Err(CoreError::Invalid { .. })), "no reward model yet");
+    let mut recipe = Recipe::new(Method::RewardModel, model);
+    small(&mut recipe);
+    recipe.preference.learning_rate = 5e-3;
+    let rm = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+
+    let s = ws.suggestion(p, &r).await.unwrap();
+    assert_eq!(s.reward_model, rm.id);
+    assert_eq!(s.scores.len(), 2);
+    let best = if s.scores[0] >= s.scores[1] { r[0] } else { r[1] };
+    assert_eq!(s.preferred, best, "the preferred response is the best-scored one");
+    assert_eq!(s.scores, ws.score_responses(rm.id, &r).await.unwrap(), "the same scores as the reward model gives");
+
+    let mut seen = crate::input(p, "alice", compare(r[0], r[1], Choice::A));
+    seen.suggestion_visible = true;
+    let id = crate::record(&ws, &seen).await.judgment_id;
+    assert!(crate::stored_judgment(&ws, id).await.suggestion_visible, "the judgment records that a suggestion was shown");
+    let hidden = judge(&ws, p, "bob", compare(r[0], r[1], Choice::A)).await;
+    assert!(!crate::stored_judgment(&ws, hidden).await.suggestion_visible);
+}

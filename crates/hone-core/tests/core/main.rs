@@ -91,6 +91,7 @@ pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackIn
         time_spent_ms: 0,
         shown_order: Vec::new(),
         critique: None,
+        suggestion_visible: false,
         kind,
     }
 }

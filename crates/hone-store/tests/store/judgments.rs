@@ -35,6 +35,7 @@ fn new_judgment(f: &Fixture, body: JudgmentBody) -> NewJudgment {
         shown_order,
         guideline_version: Some(2),
         critique: Some(format!("critique of a {}", body.kind())),
+        suggestion_visible: true,
         body,
     }
 }

@@ -133,6 +133,7 @@ async fn delete_if_unjudged_keeps_a_response_that_a_judgment_refers_to() {
         shown_order: vec![],
         guideline_version: None,
         critique: None,
+        suggestion_visible: false,
         body,
     };
     judgments::insert(&mut conn, &judged(JudgmentBody::Thumbs { response_id: a, up: true })).await.unwrap();

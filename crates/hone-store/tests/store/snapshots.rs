@@ -18,6 +18,7 @@ async fn judgments_for(conn: &mut SqliteConnection, s: &Seed, n: usize) -> Vec<i
             shown_order: vec![],
             guideline_version: None,
             critique: None,
+            suggestion_visible: false,
             body: JudgmentBody::Rating {
                 response_id: s.response_ids[i % s.response_ids.len()],
                 scores: BTreeMap::from([("c".to_string(), i as i64)]),

@@ -91,6 +91,8 @@ export class LabelSession<D> {
       time_spent_ms: spent,
       shown_order: shown.item.responses.map((r) => r.id),
       critique: critique.trim() === '' ? null : critique,
+      // The labeling screens show no AI suggestion yet (API: `suggestion`).
+      suggestion_visible: false,
       kind,
     };
     const key = unitKey(shown.item);

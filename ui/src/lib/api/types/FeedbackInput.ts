@@ -12,4 +12,9 @@ annotator: string, time_spent_ms: number,
 /**
  * Response ids in the order they were shown; empty means "as given in `kind`".
  */
-shown_order: Array<number>, critique: string | null, kind: FeedbackKind, };
+shown_order: Array<number>, critique: string | null, 
+/**
+ * Whether an AI suggestion (`Hone::suggestion`) was on screen; recorded so its influence
+ * on the verdicts can be measured.
+ */
+suggestion_visible: boolean, kind: FeedbackKind, };
