@@ -35,15 +35,11 @@ async fn api(app: AppHandle, state: State<'_, Api>, command: String, args: Value
 /// view can refresh whoever started it.
 fn announce_versions(app: AppHandle, api: Api, started: &Value) {
     let Some(job_id) = started.get("job_id").and_then(Value::as_u64) else { return };
-    let Ok((history, mut live)) = api.subscribe(job_id) else { return };
+    let Ok(mut events) = api.subscribe(job_id) else { return };
     tauri::async_runtime::spawn(async move {
-        let mut last = history.into_iter().find(JobEvent::is_last);
-        while last.is_none() {
-            match live.recv().await {
-                Ok(event) if event.is_last() => last = Some(event),
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return,
-            }
+        let mut last = None;
+        while let Some(event) = events.next().await {
+            last = Some(event);
         }
         if let Some(JobEvent::Finished { result }) = last {
             let _ = app.emit("version-created", result);
@@ -54,23 +50,11 @@ fn announce_versions(app: AppHandle, api: Api, started: &Value) {
 /// Streams job `job_id`'s events (those so far, then the live ones) to `on_event`.
 #[tauri::command]
 async fn subscribe_job(state: State<'_, Api>, job_id: u64, on_event: Channel<JobEvent>) -> Result<(), ApiError> {
-    let (history, mut live) = state.subscribe(job_id)?;
-    let mut ended = false;
-    for event in history {
-        ended |= event.is_last();
-        on_event.send(event).map_err(|e| ApiError::new("internal", e.to_string()))?;
-    }
+    let mut events = state.subscribe(job_id)?;
     tauri::async_runtime::spawn(async move {
-        while !ended {
-            match live.recv().await {
-                Ok(event) => {
-                    ended = event.is_last();
-                    if on_event.send(event).is_err() {
-                        return;
-                    }
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return,
+        while let Some(event) = events.next().await {
+            if on_event.send(event).is_err() {
+                return;
             }
         }
     });

@@ -118,6 +118,40 @@ impl Jobs {
     }
 }
 
+/// A job's events in order — the history, then the live ones — ending right after the last
+/// (`finished` or `failed`). Every front door reads a job through it.
+pub struct JobStream {
+    history: std::vec::IntoIter<JobEvent>,
+    live: broadcast::Receiver<JobEvent>,
+    ended: bool,
+}
+
+impl JobStream {
+    pub fn new(history: Vec<JobEvent>, live: broadcast::Receiver<JobEvent>) -> Self {
+        Self { history: history.into_iter(), live, ended: false }
+    }
+
+    /// The next event, or `None` after the last one.
+    pub async fn next(&mut self) -> Option<JobEvent> {
+        if self.ended {
+            return None;
+        }
+        let event = match self.history.next() {
+            Some(event) => event,
+            None => loop {
+                match self.live.recv().await {
+                    Ok(event) => break event,
+                    // A slow reader missed events; carry on with the newest.
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
+        };
+        self.ended = event.is_last();
+        Some(event)
+    }
+}
+
 impl From<FineTuneEvent> for JobEvent {
     fn from(data: FineTuneEvent) -> Self {
         JobEvent::FineTune { data }

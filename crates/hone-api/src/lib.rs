@@ -13,7 +13,7 @@ use std::sync::Arc;
 use hone_core::Hone;
 
 pub use error::ApiError;
-pub use jobs::{JobEvent, Jobs};
+pub use jobs::{JobEvent, JobStream, Jobs};
 
 /// An open workspace with its running jobs.
 #[derive(Clone)]
@@ -40,8 +40,9 @@ impl Api {
         commands::dispatch(self, command, args).await
     }
 
-    /// A job's events so far, and a receiver of the ones to come.
-    pub fn subscribe(&self, job_id: u64) -> Result<(Vec<JobEvent>, tokio::sync::broadcast::Receiver<JobEvent>), ApiError> {
-        self.jobs.subscribe(job_id)
+    /// A job's events: those so far, then the ones to come, ending after the last.
+    pub fn subscribe(&self, job_id: u64) -> Result<JobStream, ApiError> {
+        let (history, live) = self.jobs.subscribe(job_id)?;
+        Ok(JobStream::new(history, live))
     }
 }

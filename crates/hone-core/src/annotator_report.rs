@@ -152,13 +152,10 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let all = judgments::list(&mut conn, project_id, None).await?;
         let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id).await?.into_iter().map(|r| (r.id, r.text.chars().count())).collect();
-        let mut names: BTreeMap<i64, String> = BTreeMap::new();
-        for j in &all {
-            if !names.contains_key(&j.annotator_id) {
-                names.insert(j.annotator_id, annotators::get(&mut conn, j.annotator_id).await?.name);
-            }
-        }
+        let everyone: HashMap<i64, String> = annotators::list(&mut conn).await?.into_iter().map(|a| (a.id, a.name)).collect();
         drop(conn);
+        // The project's annotators (those with a judgment here), in id order.
+        let names: BTreeMap<i64, String> = all.iter().map(|j| (j.annotator_id, everyone.get(&j.annotator_id).cloned().unwrap_or_default())).collect();
 
         // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
         let mut units: BTreeMap<(i64, i64), BTreeMap<i64, f64>> = BTreeMap::new();

@@ -80,12 +80,13 @@ impl Hone {
         let (ra, rb) = (self.resolve_model(a).await?, self.resolve_model(b).await?);
         let mut conn = self.store().conn().await?;
         let list = judgments::list(&mut conn, project_id, Some(JudgmentKind::Comparison)).await?;
+        let by_id: std::collections::HashMap<i64, Response> = responses::list_for_project(&mut conn, project_id).await?.into_iter().map(|r| (r.id, r)).collect();
         let mut out = Vec::new();
         for j in list {
             let JudgmentBody::Comparison { response_a, response_b, choice, .. } = j.body else { continue };
-            let (x, y) = (responses::get(&mut conn, response_a).await?, responses::get(&mut conn, response_b).await?);
-            let a_first = made_by(&x, a, ra.base_model_id) && made_by(&y, b, rb.base_model_id);
-            let b_first = made_by(&x, b, rb.base_model_id) && made_by(&y, a, ra.base_model_id);
+            let (Some(x), Some(y)) = (by_id.get(&response_a), by_id.get(&response_b)) else { continue };
+            let a_first = made_by(x, a, ra.base_model_id) && made_by(y, b, rb.base_model_id);
+            let b_first = made_by(x, b, rb.base_model_id) && made_by(y, a, ra.base_model_id);
             if !(a_first || b_first) {
                 continue;
             }
@@ -104,11 +105,7 @@ impl Hone {
     pub async fn arena_results(&self, project_id: i64, a: &ModelRef, b: &ModelRef) -> Result<ArenaResults> {
         let mut results = HeadToHead::default();
         for (_, verdict) in self.arena_comparisons(project_id, a, b).await? {
-            match verdict {
-                std::cmp::Ordering::Greater => results.wins += 1,
-                std::cmp::Ordering::Less => results.losses += 1,
-                std::cmp::Ordering::Equal => results.ties += 1,
-            }
+            results.add(verdict);
         }
         Ok(ArenaResults { results, win_rate: results.win_rate(), interval95: results.interval95() })
     }

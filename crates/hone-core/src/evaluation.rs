@@ -11,7 +11,7 @@ use crate::inference::{encode_answer, ModelRef};
 use crate::{CoreError, Hone, Result};
 
 /// Responses scored per forward pass.
-const BATCH: usize = 8;
+pub(crate) const BATCH: usize = 8;
 
 /// A version's divergence from its base on a set of its own answers.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -25,6 +25,15 @@ pub struct KlReport {
 }
 
 impl Hone {
+    /// The project's most recent reward-model version, other than `except`.
+    pub async fn latest_reward_model(&self, project_id: i64, except: Option<i64>) -> Result<Option<hone_store::models::ModelVersion>> {
+        Ok(hone_store::models::list_versions(&mut *self.store().conn().await?, project_id)
+            .await?
+            .into_iter()
+            .filter(|v| Some(v.id) != except && v.trained_with("rm"))
+            .max_by_key(|v| v.id))
+    }
+
     /// (prompt, response) token pairs for `response_ids`, for the model `lm`.
     async fn answer_pairs(&self, lm: &hone_model::LoadedModel, response_ids: &[i64]) -> Result<Vec<SequencePair>> {
         let mut conn = self.store().conn().await?;

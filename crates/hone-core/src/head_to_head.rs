@@ -16,6 +16,15 @@ pub struct HeadToHead {
 const Z95: f64 = 1.959_963_984_540_054;
 
 impl HeadToHead {
+    /// Counts one game: `Greater` is a win, `Less` a loss, `Equal` a tie.
+    pub fn add(&mut self, outcome: std::cmp::Ordering) {
+        match outcome {
+            std::cmp::Ordering::Greater => self.wins += 1,
+            std::cmp::Ordering::Less => self.losses += 1,
+            std::cmp::Ordering::Equal => self.ties += 1,
+        }
+    }
+
     pub fn decided(&self) -> usize {
         self.wins + self.losses
     }

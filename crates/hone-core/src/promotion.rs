@@ -56,7 +56,7 @@ impl Hone {
     /// and `force` is not given: then nothing changes and the regressions are returned.
     pub async fn promote_version(&self, version_id: i64, force: bool) -> Result<Promotion> {
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
-        if version.method.split('+').any(|m| m == "rm") {
+        if version.trained_with("rm") {
             return Err(CoreError::invalid("version", format!("{} is a reward model; it scores answers but does not write them", version.name)));
         }
         let evaluation = self.evaluate_version(version_id).await?;

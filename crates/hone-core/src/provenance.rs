@@ -51,17 +51,14 @@ pub struct JudgmentProvenance {
 impl Hone {
     async fn judgment_sources(&self, ids: &[i64]) -> Result<Vec<JudgmentSource>> {
         let mut conn = self.store().conn().await?;
-        let mut names: BTreeMap<i64, String> = BTreeMap::new();
+        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn).await?.into_iter().map(|a| (a.id, a.name)).collect();
         let mut out = Vec::with_capacity(ids.len());
         for j in judgments::get_many(&mut conn, ids).await? {
-            if !names.contains_key(&j.annotator_id) {
-                names.insert(j.annotator_id, annotators::get(&mut conn, j.annotator_id).await?.name);
-            }
             out.push(JudgmentSource {
                 judgment_id: j.id,
                 kind: j.kind(),
                 prompt_id: j.prompt_id,
-                annotator: names[&j.annotator_id].clone(),
+                annotator: names.get(&j.annotator_id).cloned().unwrap_or_default(),
                 guideline_version: j.guideline_version,
                 created_at: j.created_at.clone(),
             });

@@ -3,7 +3,6 @@
 //! default, never pre-selected), and each judgment records whether it was visible
 //! (`FeedbackInput::suggestion_visible`), so its pull on the verdicts can be measured.
 
-use hone_store::models;
 use hone_store::responses;
 use serde::{Deserialize, Serialize};
 
@@ -35,13 +34,11 @@ impl Hone {
                 return Err(CoreError::invalid("response_ids", "the responses answer different prompts"));
             }
         }
-        let rm = models::list_versions(&mut conn, project_id)
-            .await?
-            .into_iter()
-            .filter(|v| v.method.split('+').any(|m| m == "rm"))
-            .max_by_key(|v| v.id)
-            .ok_or_else(|| CoreError::invalid("project", "has no reward model yet: train one (method rm) to get suggestions"))?;
         drop(conn);
+        let rm = self
+            .latest_reward_model(project_id, None)
+            .await?
+            .ok_or_else(|| CoreError::invalid("project", "has no reward model yet: train one (method rm) to get suggestions"))?;
         let scores = self.score_responses(rm.id, response_ids).await?;
         let best = scores.iter().enumerate().fold(0, |best, (i, s)| if *s > scores[best] { i } else { best });
         Ok(Suggestion { reward_model: rm.id, reward_model_name: rm.name, scores, preferred: response_ids[best] })

@@ -68,7 +68,7 @@ pub struct VersionEvaluation {
 
 fn sums(lm: &hone_model::LoadedModel, adapter: Option<&Adapter>, pairs: &[SequencePair]) -> Result<Vec<f64>> {
     let mut out = Vec::with_capacity(pairs.len());
-    for chunk in pairs.chunks(8) {
+    for chunk in pairs.chunks(crate::evaluation::BATCH) {
         out.extend(score(lm, adapter, chunk)?.into_iter().map(|t| t.sum as f64));
     }
     Ok(out)
@@ -93,8 +93,12 @@ impl Hone {
         let data = self.training_data(project_id, &SnapshotFilter { split: Some(Split::Heldout), ..SnapshotFilter::default() }).await?;
         let held_out = self.list_prompts(project_id, Some(Split::Heldout)).await?;
         let resolved = self.resolve_model(&ModelRef::Version { id: version_id }).await?;
+        let parent_ref = match &parent {
+            Some(p) => ModelRef::Version { id: p.id },
+            None => ModelRef::Base { dir: resolved.base_dir.clone() },
+        };
         let parent_dir = parent.as_ref().and_then(|p| p.adapter_dir.as_ref()).map(|d| self.dir().join(d));
-        let is_reward_model = version.method.split('+').any(|m| m == "rm");
+        let is_reward_model = version.trained_with("rm");
 
         let offline = {
             let data = data.clone();
@@ -115,7 +119,8 @@ impl Hone {
                         let head = loaded.score_head.as_ref().ok_or_else(|| CoreError::invalid("version", "a reward model without its score head"))?;
                         let lora = hone_model::lora::LoraContext::inference(loaded.adapter.as_ref());
                         let mut m = Vec::new();
-                        for (c, r) in chosen.chunks(8).zip(rejected.chunks(8)) {
+                        let batch = crate::evaluation::BATCH;
+                        for (c, r) in chosen.chunks(batch).zip(rejected.chunks(batch)) {
                             let (c, r) = (rewards(&lm.model, head, c, &lora)?.to_vec1::<f32>().map_err(hone_model::ModelError::from)?, rewards(&lm.model, head, r, &lora)?.to_vec1::<f32>().map_err(hone_model::ModelError::from)?);
                             m.extend(c.iter().zip(&r).map(|(a, b)| (a - b) as f64));
                         }
@@ -141,10 +146,6 @@ impl Hone {
             .expect("evaluation does not panic")?
         };
 
-        let parent_ref = match (&parent, &self.resolve_model(&ModelRef::Version { id: version_id }).await?) {
-            (Some(p), _) => ModelRef::Version { id: p.id },
-            (None, r) => ModelRef::Base { dir: r.base_dir.clone() },
-        };
         let mut kl_to_base = None;
         let mut versus_parent = None;
         let mut judged_by = None;
@@ -155,22 +156,13 @@ impl Hone {
             let own = self.generate_candidates(&request(ModelRef::Version { id: version_id }), |_, _| {}).await?;
             let own_ids: Vec<i64> = own.iter().filter_map(|c| c.responses.first().map(|r| r.id)).collect();
             kl_to_base = Some(self.kl_to_base(version_id, &own_ids).await?.mean_kl);
-            let latest_rm = models::list_versions(&mut *self.store().conn().await?, project_id)
-                .await?
-                .into_iter()
-                .filter(|v| v.id != version_id && v.method.split('+').any(|m| m == "rm"))
-                .max_by_key(|v| v.id);
-            if let Some(rm) = latest_rm {
+            if let Some(rm) = self.latest_reward_model(project_id, Some(version_id)).await? {
                 let theirs = self.generate_candidates(&request(parent_ref.clone()), |_, _| {}).await?;
                 let their_ids: Vec<i64> = theirs.iter().filter_map(|c| c.responses.first().map(|r| r.id)).collect();
                 let (a, b) = (self.score_responses(rm.id, &own_ids).await?, self.score_responses(rm.id, &their_ids).await?);
                 let mut h = HeadToHead::default();
                 for (x, y) in a.iter().zip(&b) {
-                    match x.partial_cmp(y) {
-                        Some(std::cmp::Ordering::Greater) => h.wins += 1,
-                        Some(std::cmp::Ordering::Less) => h.losses += 1,
-                        _ => h.ties += 1,
-                    }
+                    h.add(x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal));
                 }
                 versus_parent = Some(h);
                 judged_by = Some(rm.id);

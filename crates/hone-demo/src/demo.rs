@@ -541,11 +541,11 @@ async fn evaluate(
             version_quality.add(assess(topic, &x.1));
             base_quality.add(assess(topic, &y.1));
             let choice = expert::compare(topic, &x.1, &y.1);
-            match choice {
-                Choice::A => h2h.wins += 1,
-                Choice::B => h2h.losses += 1,
-                Choice::Tie | Choice::BothBad => h2h.ties += 1,
-            }
+            h2h.add(match choice {
+                Choice::A => std::cmp::Ordering::Greater,
+                Choice::B => std::cmp::Ordering::Less,
+                Choice::Tie | Choice::BothBad => std::cmp::Ordering::Equal,
+            });
             if x.0 != y.0 {
                 let kind = FeedbackKind::Comparison { response_a: x.0, response_b: y.0, choice, strength: None, reason: Some("held-out evaluation".into()) };
                 hone.record_feedback(&feedback(project_id, kind, vec![x.0, y.0])).await?;

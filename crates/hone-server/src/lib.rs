@@ -18,7 +18,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
 use hone_api::{Api, ApiError, JobEvent};
-use tokio::sync::broadcast;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -76,25 +75,8 @@ fn sse_event(event: &JobEvent) -> Event {
 
 /// The job's history, then its live events; the stream ends right after the last one.
 async fn job_events(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
-    let (history, receiver) = state.api.subscribe(id).map_err(Failure)?;
-    let stream = stream::unfold((history.into_iter(), receiver, false), |(mut history, mut live, ended)| async move {
-        if ended {
-            return None;
-        }
-        let event = match history.next() {
-            Some(event) => event,
-            None => loop {
-                match live.recv().await {
-                    Ok(event) => break event,
-                    // A slow reader missed events; carry on with the newest.
-                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(broadcast::error::RecvError::Closed) => return None,
-                }
-            },
-        };
-        let last = event.is_last();
-        Some((Ok(sse_event(&event)), (history, live, last)))
-    });
+    let events = state.api.subscribe(id).map_err(Failure)?;
+    let stream = stream::unfold(events, |mut events| async move { events.next().await.map(|e| (Ok(sse_event(&e)), events)) });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

@@ -114,6 +114,13 @@ pub struct ModelVersion {
     pub created_at: String,
 }
 
+impl ModelVersion {
+    /// Whether `method` was one of the stages that made this version (`method` is e.g. `sft+dpo`).
+    pub fn trained_with(&self, method: &str) -> bool {
+        self.method.split('+').any(|m| m == method)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewModelVersion {
     pub project_id: i64,

@@ -271,7 +271,7 @@ impl Hone {
         let reward_dir = match params.recipe.reward_model {
             Some(id) => {
                 let rm = models::get_version(&mut *self.store().conn().await?, id).await?;
-                if !rm.method.split('+').any(|m| m == "rm") {
+                if !rm.trained_with("rm") {
                     return Err(CoreError::invalid("recipe.reward_model", format!("version {} was trained with {}, not as a reward model", rm.name, rm.method)));
                 }
                 rm.adapter_dir.map(|d| self.dir().join(d))
