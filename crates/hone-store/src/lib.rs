@@ -9,12 +9,14 @@
 
 mod error;
 pub mod annotators;
+pub mod gold;
 pub mod jobs;
 pub mod judgments;
 pub mod models;
 pub mod projects;
 pub mod prompts;
 pub mod responses;
+pub mod reward_scores;
 pub mod snapshots;
 mod types;
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
 
-use crate::{Result, StoreError};
+use crate::{QueueOrder, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -18,6 +18,9 @@ pub struct Project {
     pub created_at: String,
     /// The version the app generates with, promoted by the user; `None`: the base model.
     pub promoted_version_id: Option<i64>,
+    pub queue_order: QueueOrder,
+    /// The share of queue items drawn from the gold items an annotator has not judged yet.
+    pub gold_rate: f64,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -29,6 +32,14 @@ pub struct NewProject {
     pub rating_max: i64,
     pub kto_threshold: f64,
     pub overlap: i64,
+    #[serde(default = "in_order")]
+    pub queue_order: QueueOrder,
+    #[serde(default)]
+    pub gold_rate: f64,
+}
+
+fn in_order() -> QueueOrder {
+    QueueOrder::InOrder
 }
 
 impl NewProject {
@@ -41,6 +52,8 @@ impl NewProject {
             rating_max: 7,
             kto_threshold: 5.0,
             overlap: 1,
+            queue_order: QueueOrder::InOrder,
+            gold_rate: 0.0,
         }
     }
 }
@@ -61,7 +74,7 @@ pub struct NamedItem {
     pub description: String,
 }
 
-const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id";
+const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id, queue_order, gold_rate";
 
 /// Makes `version_id` (or the base, with `None`) the project's promoted version.
 pub async fn set_promoted(conn: &mut SqliteConnection, project_id: i64, version_id: Option<i64>) -> Result<()> {
@@ -74,8 +87,8 @@ pub async fn set_promoted(conn: &mut SqliteConnection, project_id: i64, version_
 
 pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Project> {
     let sql = format!(
-        "INSERT INTO projects (name, task_description, rating_min, rating_max, kto_threshold, overlap)
-         VALUES (?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+        "INSERT INTO projects (name, task_description, rating_min, rating_max, kto_threshold, overlap, queue_order, gold_rate)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(&new.name)
@@ -84,6 +97,8 @@ pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Pro
         .bind(new.rating_max)
         .bind(new.kto_threshold)
         .bind(new.overlap)
+        .bind(new.queue_order)
+        .bind(new.gold_rate)
         .fetch_one(&mut *conn)
         .await
         .map_err(StoreError::unique("project", &new.name))
@@ -114,14 +129,16 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Project>> {
 /// Replaces the tunable settings (everything but the name).
 pub async fn update_settings(conn: &mut SqliteConnection, id: i64, settings: &NewProject) -> Result<Project> {
     sqlx::query_as(&format!(
-        "UPDATE projects SET task_description = ?, rating_min = ?, rating_max = ?, kto_threshold = ?, overlap = ?
-         WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE projects SET task_description = ?, rating_min = ?, rating_max = ?, kto_threshold = ?, overlap = ?,
+         queue_order = ?, gold_rate = ? WHERE id = ? RETURNING {COLUMNS}"
     ))
     .bind(&settings.task_description)
     .bind(settings.rating_min)
     .bind(settings.rating_max)
     .bind(settings.kto_threshold)
     .bind(settings.overlap)
+    .bind(settings.queue_order)
+    .bind(settings.gold_rate)
     .bind(id)
     .fetch_optional(&mut *conn)
     .await?

@@ -72,6 +72,13 @@ text_enum!(
 );
 
 text_enum!(
+    /// How the labeling queue orders the items still open: in prompt order (units others have
+    /// started first, so that overlap completes), at random, where the latest reward model is
+    /// least sure (smallest score margin first), or where annotators disagree most.
+    QueueOrder { InOrder => "in_order", Random => "random", LeastSure => "least_sure", Disagreement => "disagreement" }
+);
+
+text_enum!(
     /// The verdict of a comparison of response A with response B.
     Choice { A => "a", B => "b", Tie => "tie", BothBad => "both_bad" }
 );

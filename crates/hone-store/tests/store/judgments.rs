@@ -2,7 +2,7 @@ use std::collections::BTreeMap;
 
 use hone_store::judgments::{self, Judgment, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::responses::{self, NewResponse};
-use hone_store::{annotators, snapshots, AnnotatorKind, Choice, JudgmentKind, ResponseSource, SqliteConnection};
+use hone_store::{annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, JudgmentKind, ResponseSource, SqliteConnection};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -460,4 +460,57 @@ async fn find_same_verdict_finds_only_the_same_annotators_identical_verdict() {
     let other = annotators::get_or_create(&mut conn, "someone else", AnnotatorKind::Human).await.unwrap().id;
     assert_eq!(find(compare(r[0], r[1], Choice::A), other).await, None, "another annotator's verdict is theirs");
     assert_eq!(find(JudgmentBody::Critique { response_id: r[0] }, me).await, None, "kinds an import never makes are not looked up");
+}
+
+#[tokio::test]
+async fn gold_marks_are_idempotent_listed_per_project_and_go_with_their_judgment() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let f = fixture(&mut conn, "p").await;
+    let other = fixture(&mut conn, "q").await;
+    let a = judgments::insert(&mut conn, &new_judgment(&f, JudgmentBody::Thumbs { response_id: f.r[0], up: true })).await.unwrap();
+    let b = judgments::insert(&mut conn, &new_judgment(&f, JudgmentBody::Thumbs { response_id: f.r[1], up: false })).await.unwrap();
+    let c = judgments::insert(&mut conn, &new_judgment(&other, JudgmentBody::Thumbs { response_id: other.r[0], up: true })).await.unwrap();
+    for id in [b, a, a, c] {
+        gold::mark(&mut conn, id).await.unwrap();
+    }
+    assert_eq!(gold::list(&mut conn, f.seed.project_id).await.unwrap(), vec![a, b], "one mark each, this project only, in id order");
+    assert_not_found(gold::mark(&mut conn, 9999).await.unwrap_err(), "judgment", "9999");
+    assert!(gold::unmark(&mut conn, b).await.unwrap(), "b was gold");
+    assert!(!gold::unmark(&mut conn, b).await.unwrap(), "b is no longer gold");
+    judgments::delete(&mut conn, a).await.unwrap();
+    assert_eq!(gold::list(&mut conn, f.seed.project_id).await.unwrap(), Vec::<i64>::new(), "undoing a gold judgment unmarks it");
+}
+
+#[tokio::test]
+async fn reward_scores_are_kept_per_version_and_replaced_when_written_again() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let f = fixture(&mut conn, "p").await;
+    use hone_store::models::{self, NewBaseModel, NewModelVersion};
+    let base = NewBaseModel { name: "x".into(), location: "/models/x".into(), architecture: "llama".into(), sha256: None, config: json!({}) };
+    let base = models::insert_base(&mut conn, &base).await.unwrap();
+    let mut versions = Vec::new();
+    for name in ["rm-1", "rm-2"] {
+        let v = NewModelVersion {
+            project_id: f.seed.project_id,
+            name: name.into(),
+            parent_id: None,
+            base_model_id: base.id,
+            method: "rm".into(),
+            hyperparams: json!({}),
+            snapshot_id: None,
+            metrics: json!({}),
+            adapter_dir: None,
+            job_id: None,
+            files: Vec::new(),
+        };
+        versions.push(models::insert_version(&mut conn, &v).await.unwrap().id);
+    }
+    reward_scores::put_many(&mut conn, versions[0], &[(f.r[0], 1.5), (f.r[1], -0.25)]).await.unwrap();
+    reward_scores::put_many(&mut conn, versions[1], &[(f.r[0], 9.0)]).await.unwrap();
+    reward_scores::put_many(&mut conn, versions[0], &[(f.r[1], 0.75)]).await.unwrap();
+    let got = reward_scores::get_many(&mut conn, versions[0], &[f.r[0], f.r[1], f.r[2]]).await.unwrap();
+    assert_eq!(got.len(), 2, "r[2] was never scored");
+    assert_eq!((got[&f.r[0]], got[&f.r[1]]), (1.5, 0.75), "the other version's score is apart; a rewrite replaces");
 }

@@ -1,4 +1,5 @@
 use hone_store::projects::{self, NameList, NamedItem, NewProject};
+use hone_store::QueueOrder;
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_duplicate, assert_not_found, open_store};
@@ -11,6 +12,8 @@ fn custom(name: &str) -> NewProject {
         rating_max: 10,
         kto_threshold: 6.5,
         overlap: 3,
+        queue_order: QueueOrder::LeastSure,
+        gold_rate: 0.25,
     }
 }
 
@@ -98,6 +101,10 @@ async fn update_settings_replaces_everything_but_the_name() {
     assert_eq!(updated.name, "orig", "update_settings must not rename");
     assert_eq!(updated.task_description, "Answer tax questions for Dutch freelancers", "task description updated");
     assert_eq!((updated.rating_min, updated.rating_max, updated.kto_threshold, updated.overlap), (0, 10, 6.5, 3), "settings updated");
+    assert_eq!((updated.queue_order, updated.gold_rate), (QueueOrder::LeastSure, 0.25), "queue order and gold rate updated");
+    assert_eq!((p.queue_order, p.gold_rate), (QueueOrder::InOrder, 0.0), "a new project's queue is in order, without gold");
+    let err = projects::update_settings(&mut conn, p.id, &NewProject { gold_rate: 1.5, ..custom("x") }).await.expect_err("a rate above 1");
+    assert_constraint(err, ErrorKind::CheckViolation);
     assert_eq!(updated.created_at, p.created_at, "created_at is untouched");
     assert_eq!(projects::get(&mut conn, p.id).await.unwrap(), updated, "the update is stored");
 
