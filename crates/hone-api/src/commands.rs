@@ -69,6 +69,10 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         // Projects
         "list_projects" => json(hone.list_projects().await?),
         "create_project" => json(hone.create_project(&parse::<ProjectSpec>(command, args)?).await?),
+        "update_project_settings" => {
+            let a: ProjectSettingsArgs = parse(command, args)?;
+            json(hone.update_project_settings(a.project_id, &a.settings).await?)
+        }
         "project_details" => json(hone.project_details(parse::<ProjectArgs>(command, args)?.project_id).await?),
         "set_guidelines" => {
             let a: GuidelinesArgs = parse(command, args)?;
@@ -160,6 +164,12 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             json(hone.next_item_excluding(a.project_id, &a.annotator, a.kind, a.exclude.as_deref().unwrap_or(&[])).await?)
         }
         "record_feedback" => json(hone.record_feedback(&parse::<FeedbackInput>(command, args)?).await?),
+        "mark_gold" => json(hone.mark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
+        "unmark_gold" => {
+            hone.unmark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id).await?;
+            json(Value::Null)
+        }
+        "gold_items" => json(hone.gold_items(parse::<ProjectArgs>(command, args)?.project_id).await?),
         "undo_judgment" => {
             hone.undo_judgment(parse::<JudgmentArgs>(command, args)?.judgment_id).await?;
             json(Value::Null)

@@ -224,3 +224,11 @@ pub struct SuggestionArgs {
     /// The answers on screen (one prompt's).
     pub response_ids: Vec<i64>,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[derive(ts_rs::TS)]
+pub struct ProjectSettingsArgs {
+    pub project_id: i64,
+    /// Every setting but the name (which is ignored): overlap, queue order, gold rate, scale, …
+    pub settings: hone_core::store::projects::NewProject,
+}

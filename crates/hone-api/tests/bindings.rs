@@ -36,6 +36,8 @@ fn export_all(dir: &Path) {
         version_eval::VersionEvaluation, promotion::Promotion, provenance::VersionProvenance, provenance::JudgmentProvenance,
         annotator_report::AnnotatorReport, retrain::Exclusions,
         SuggestionArgs, suggestion::Suggestion,
+        ProjectSettingsArgs, store::projects::NewProject, store::QueueOrder, gold::GoldItem,
+        annotator_report::GoldAgreement, annotator_report::SuggestionInfluence, annotator_report::PairAgreement,
     );
 }
 

@@ -2,15 +2,19 @@
 //! with the majority, position bias (does the response shown first win more than chance —
 //! an exact two-sided binomial test against ½), length bias (do longer answers win), and
 //! speed. Computed from the comparisons (the kind these biases are known for) and the time
-//! each judgment took.
+//! each judgment took. With gold items, each annotator's agreement with the gold answers; with
+//! a reward model, how often annotators chose what it prefers when its suggestion was on screen
+//! and when it was not (the suggestion's pull on the verdicts).
 
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
-use hone_store::{annotators, responses, Choice};
+use hone_store::{annotators, gold, responses, Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
 use crate::agreement::{comparison_value, krippendorff_alpha, percent_agreement, AgreementReport, Level};
+use crate::queue::{unit_of, UnitKey};
+use crate::verdict::Verdict as VerdictOf;
 use crate::{Hone, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +22,9 @@ use crate::{Hone, Result};
 pub struct PairAgreement {
     pub a: String,
     pub b: String,
-    /// Comparison units both judged.
+    /// Comparisons (nominal verdicts), or ratings (interval: one unit per response and criterion).
+    pub kind: JudgmentKind,
+    /// Units both judged.
     pub units: usize,
     pub percent_agreement: Option<f64>,
     pub alpha: Option<f64>,
@@ -61,6 +67,67 @@ pub struct AnnotatorProfile {
     pub length: LengthBias,
     /// Median seconds per judgment (judgments that recorded a time).
     pub median_seconds: Option<f64>,
+    pub gold: GoldAgreement,
+    pub suggestion: SuggestionInfluence,
+}
+
+/// Verdicts on gold items against their gold answers (see [`crate::verdict::Verdict::agrees_with`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct GoldAgreement {
+    pub items: usize,
+    pub agree: usize,
+    pub share: Option<f64>,
+}
+
+/// Decided comparisons that went the reward model's way, with its suggestion shown and hidden.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct SuggestionInfluence {
+    pub shown: usize,
+    pub shown_agree: usize,
+    pub hidden: usize,
+    pub hidden_agree: usize,
+    pub shown_share: Option<f64>,
+    pub hidden_share: Option<f64>,
+    /// Two-sided two-proportion z-test of shown against hidden (pooled variance).
+    pub p_value: Option<f64>,
+}
+
+impl SuggestionInfluence {
+    fn add(&mut self, shown: bool, agree: bool) {
+        if shown {
+            self.shown += 1;
+            self.shown_agree += usize::from(agree);
+        } else {
+            self.hidden += 1;
+            self.hidden_agree += usize::from(agree);
+        }
+    }
+
+    fn finish(mut self) -> Self {
+        let share = |k: usize, n: usize| (n > 0).then(|| k as f64 / n as f64);
+        self.shown_share = share(self.shown_agree, self.shown);
+        self.hidden_share = share(self.hidden_agree, self.hidden);
+        self.p_value = two_proportion_p(self.shown_agree, self.shown, self.hidden_agree, self.hidden);
+        self
+    }
+}
+
+/// Two-sided p-value of the pooled two-proportion z-test of k1/n1 against k2/n2; `None` when a
+/// group is empty or there is no variation at all.
+pub fn two_proportion_p(k1: usize, n1: usize, k2: usize, n2: usize) -> Option<f64> {
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    let (n1f, n2f) = (n1 as f64, n2 as f64);
+    let pooled = (k1 + k2) as f64 / (n1f + n2f);
+    let se = (pooled * (1.0 - pooled) * (1.0 / n1f + 1.0 / n2f)).sqrt();
+    if se == 0.0 {
+        return None;
+    }
+    let z = (k1 as f64 / n1f - k2 as f64 / n2f) / se;
+    Some(libm::erfc(z.abs() / std::f64::consts::SQRT_2))
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +138,9 @@ pub struct AnnotatorReport {
     pub annotators: Vec<AnnotatorProfile>,
     /// The same measures over everyone, to compare each annotator with.
     pub group: AnnotatorProfile,
+    /// The reward model whose preferences the suggestion measures use; `None`: no reward model.
+    pub reward_model: Option<String>,
+    pub gold_items: usize,
 }
 
 /// ln C(n, k).
@@ -116,7 +186,17 @@ struct Verdict {
     relative_length: f64,
 }
 
-fn profile(name: &str, judgments: &[&Judgment], verdicts: &[Verdict], majority: (usize, usize)) -> AnnotatorProfile {
+/// What a profile is computed from, beyond the judgments.
+#[derive(Default)]
+struct Tallies<'a> {
+    verdicts: &'a [Verdict],
+    majority: (usize, usize),
+    gold: GoldAgreement,
+    suggestion: SuggestionInfluence,
+}
+
+fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile {
+    let (verdicts, majority) = (t.verdicts, t.majority);
     let decided = verdicts.len();
     let first_wins = verdicts.iter().filter(|v| v.first_won).count();
     let with_length: Vec<&Verdict> = verdicts.iter().filter(|v| v.relative_length != 0.0).collect();
@@ -142,6 +222,8 @@ fn profile(name: &str, judgments: &[&Judgment], verdicts: &[Verdict], majority: 
             correlation: pearson(&x, &y),
         },
         median_seconds: median(seconds),
+        gold: GoldAgreement { share: (t.gold.items > 0).then(|| t.gold.agree as f64 / t.gold.items as f64), ..t.gold },
+        suggestion: t.suggestion.finish(),
     }
 }
 
@@ -199,35 +281,128 @@ impl Hone {
             }
         }
 
-        // Every pair of annotators on the units both judged.
-        let mut pairs = Vec::new();
-        let ids: Vec<i64> = names.keys().copied().collect();
-        for (i, &a) in ids.iter().enumerate() {
-            for &b in &ids[i + 1..] {
-                let shared: Vec<Vec<f64>> = units.values().filter_map(|v| Some(vec![*v.get(&a)?, *v.get(&b)?])).collect();
-                if shared.is_empty() {
-                    continue;
+        // Every pair of annotators on the units both judged: comparisons, then ratings.
+        let mut ratings: BTreeMap<(i64, String), BTreeMap<i64, f64>> = BTreeMap::new();
+        for j in &all {
+            if let JudgmentBody::Rating { response_id, scores } = &j.body {
+                for (criterion, value) in scores {
+                    ratings.entry((*response_id, criterion.clone())).or_default().insert(j.annotator_id, *value as f64);
                 }
-                pairs.push(PairAgreement {
-                    a: names[&a].clone(),
-                    b: names[&b].clone(),
-                    units: shared.len(),
-                    percent_agreement: percent_agreement(&shared),
-                    alpha: krippendorff_alpha(&shared, Level::Nominal),
-                });
             }
         }
+        let ids: Vec<i64> = names.keys().copied().collect();
+        let mut pairs = Vec::new();
+        for (kind, level, by_unit) in [
+            (JudgmentKind::Comparison, Level::Nominal, units.values().collect::<Vec<_>>()),
+            (JudgmentKind::Rating, Level::Interval, ratings.values().collect()),
+        ] {
+            for (i, &a) in ids.iter().enumerate() {
+                for &b in &ids[i + 1..] {
+                    let shared: Vec<Vec<f64>> = by_unit.iter().filter_map(|v| Some(vec![*v.get(&a)?, *v.get(&b)?])).collect();
+                    if shared.is_empty() {
+                        continue;
+                    }
+                    pairs.push(PairAgreement {
+                        a: names[&a].clone(),
+                        b: names[&b].clone(),
+                        kind,
+                        units: shared.len(),
+                        percent_agreement: percent_agreement(&shared),
+                        alpha: krippendorff_alpha(&shared, level),
+                    });
+                }
+            }
+        }
+
+        let gold = self.gold_tallies(project_id, &all).await?;
+        let (reward_model, suggestion) = self.suggestion_tallies(project_id, &all).await?;
 
         let by_annotator = |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
         let annotators = ids
             .iter()
-            .map(|&id| profile(&names[&id], &by_annotator(id), verdicts.get(&id).map(Vec::as_slice).unwrap_or(&[]), majority.get(&id).copied().unwrap_or((0, 0))))
+            .map(|&id| {
+                let tallies = Tallies {
+                    verdicts: verdicts.get(&id).map(Vec::as_slice).unwrap_or(&[]),
+                    majority: majority.get(&id).copied().unwrap_or((0, 0)),
+                    gold: gold.1.get(&id).copied().unwrap_or_default(),
+                    suggestion: suggestion.get(&id).copied().unwrap_or_default(),
+                };
+                profile(&names[&id], &by_annotator(id), tallies)
+            })
             .collect();
         let everyone: Vec<&Judgment> = all.iter().collect();
         let all_verdicts: Vec<Verdict> = verdicts.into_values().flatten().collect();
-        let group_majority = majority.values().fold((0, 0), |acc, m| (acc.0 + m.0, acc.1 + m.1));
-        let group = profile("all", &everyone, &all_verdicts, group_majority);
-        Ok(AnnotatorReport { agreement, pairs, annotators, group })
+        let group = Tallies {
+            verdicts: &all_verdicts,
+            majority: majority.values().fold((0, 0), |acc, m| (acc.0 + m.0, acc.1 + m.1)),
+            gold: gold.1.values().fold(GoldAgreement::default(), |acc, g| GoldAgreement { items: acc.items + g.items, agree: acc.agree + g.agree, share: None }),
+            suggestion: suggestion.values().fold(SuggestionInfluence::default(), |acc, s| SuggestionInfluence {
+                shown: acc.shown + s.shown,
+                shown_agree: acc.shown_agree + s.shown_agree,
+                hidden: acc.hidden + s.hidden,
+                hidden_agree: acc.hidden_agree + s.hidden_agree,
+                ..acc
+            }),
+        };
+        let group = profile("all", &everyone, group);
+        Ok(AnnotatorReport { agreement, pairs, annotators, group, reward_model, gold_items: gold.0 })
+    }
+
+    /// The number of gold items, and per annotator their latest verdicts on the gold items
+    /// (other than their own gold answers) against the gold answers.
+    async fn gold_tallies(&self, project_id: i64, all: &[Judgment]) -> Result<(usize, HashMap<i64, GoldAgreement>)> {
+        let gold_ids: std::collections::HashSet<i64> = gold::list(&mut *self.store().conn().await?, project_id).await?.into_iter().collect();
+        // (kind, unit) → (gold author, gold verdict)
+        let mut answers: HashMap<(JudgmentKind, UnitKey), (i64, VerdictOf)> = HashMap::new();
+        for j in all.iter().filter(|j| gold_ids.contains(&j.id)) {
+            if let Some(v) = VerdictOf::of(&j.body) {
+                answers.insert((j.kind(), unit_of(j.kind(), &j.body, j.prompt_id)), (j.annotator_id, v));
+            }
+        }
+        // (annotator, kind, unit) → the latest verdict
+        let mut latest: HashMap<(i64, JudgmentKind, UnitKey), VerdictOf> = HashMap::new();
+        for j in all.iter().filter(|j| !gold_ids.contains(&j.id)) {
+            let key = (j.kind(), unit_of(j.kind(), &j.body, j.prompt_id));
+            match (answers.get(&key), VerdictOf::of(&j.body)) {
+                (Some((author, _)), Some(v)) if *author != j.annotator_id => {
+                    latest.insert((j.annotator_id, key.0, key.1), v);
+                }
+                _ => {}
+            }
+        }
+        let mut out: HashMap<i64, GoldAgreement> = HashMap::new();
+        for ((who, kind, unit), v) in latest {
+            let g = out.entry(who).or_default();
+            g.items += 1;
+            g.agree += usize::from(v.agrees_with(&answers[&(kind, unit)].1));
+        }
+        Ok((answers.len(), out))
+    }
+
+    /// The latest reward model's name, and per annotator their decided comparisons split by
+    /// whether the suggestion was shown, and whether they chose the answer it scores higher.
+    async fn suggestion_tallies(&self, project_id: i64, all: &[Judgment]) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
+        let decided: Vec<(&Judgment, i64, i64)> = all
+            .iter()
+            .filter_map(|j| match &j.body {
+                JudgmentBody::Comparison { response_a, response_b, choice: Choice::A, .. } => Some((j, *response_a, *response_b)),
+                JudgmentBody::Comparison { response_a, response_b, choice: Choice::B, .. } => Some((j, *response_b, *response_a)),
+                _ => None,
+            })
+            .collect();
+        let Some(rm) = self.latest_reward_model(project_id, None).await? else {
+            return Ok((None, HashMap::new()));
+        };
+        let ids: Vec<i64> = decided.iter().flat_map(|(_, w, l)| [*w, *l]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let scores: HashMap<i64, f64> = if ids.is_empty() { HashMap::new() } else { ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect() };
+        let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();
+        for (j, winner, loser) in decided {
+            let (w, l) = (scores[&winner], scores[&loser]);
+            if w != l {
+                out.entry(j.annotator_id).or_default().add(j.suggestion_visible, w > l);
+            }
+        }
+        Ok((Some(rm.name), out))
     }
 }
 
@@ -243,6 +418,17 @@ mod tests {
         assert!((binomial_two_sided(5, 10) - 1.0).abs() < 1e-12);
         // 0 of 4: 2 / 16.
         assert!((binomial_two_sided(0, 4) - 0.125).abs() < 1e-12);
+    }
+
+    #[test]
+    fn the_two_proportion_test_matches_the_hand_computed_value() {
+        // 18/20 against 10/20: pooled 0.7, se = sqrt(0.21 · 0.1) = 0.144914, z = 2.760262,
+        // two-sided p = erfc(z / √2) = 0.005775 (normal table).
+        let p = two_proportion_p(18, 20, 10, 20).unwrap();
+        assert!((p - 0.005775).abs() < 2e-6, "p = {p}");
+        assert!((two_proportion_p(5, 10, 5, 10).unwrap() - 1.0).abs() < 1e-12, "equal shares");
+        assert_eq!(two_proportion_p(3, 3, 4, 4), None, "no variation");
+        assert_eq!(two_proportion_p(1, 2, 0, 0), None, "an empty group");
     }
 
     #[test]

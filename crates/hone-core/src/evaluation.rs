@@ -3,7 +3,7 @@
 
 use hone_model::lora::LoraContext;
 use hone_model::score::{score, SequencePair};
-use hone_store::{prompts, responses};
+use hone_store::{prompts, responses, reward_scores};
 use hone_train::reward::rewards;
 use serde::{Deserialize, Serialize};
 
@@ -49,8 +49,20 @@ impl Hone {
         Ok(pairs)
     }
 
-    /// The scalar score of each response by reward-model version `reward_model`.
+    /// The scalar score of each response by reward-model version `reward_model`. Scores are
+    /// kept in the store once computed (a version never changes), so asking again is cheap.
     pub async fn score_responses(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
+        let mut known = reward_scores::get_many(&mut *self.store().conn().await?, reward_model, response_ids).await?;
+        let missing: Vec<i64> = response_ids.iter().copied().filter(|id| !known.contains_key(id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        if !missing.is_empty() {
+            let fresh: Vec<(i64, f64)> = missing.iter().copied().zip(self.compute_scores(reward_model, &missing).await?).collect();
+            reward_scores::put_many(&mut *self.store().conn().await?, reward_model, &fresh).await?;
+            known.extend(fresh);
+        }
+        Ok(response_ids.iter().map(|id| known[id]).collect())
+    }
+
+    async fn compute_scores(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
         let resolved = self.resolve_model(&ModelRef::Version { id: reward_model }).await?;
         let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;
         if loaded.score_head.is_none() {

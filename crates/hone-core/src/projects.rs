@@ -60,6 +60,9 @@ fn validate_settings(s: &NewProject) -> Result<()> {
     if s.overlap < 1 {
         return Err(CoreError::invalid("project.overlap", "must be at least 1"));
     }
+    if !(0.0..=1.0).contains(&s.gold_rate) {
+        return Err(CoreError::invalid("project.gold_rate", format!("{} is not a share between 0 and 1", s.gold_rate)));
+    }
     Ok(())
 }
 

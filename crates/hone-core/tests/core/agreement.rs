@@ -151,3 +151,23 @@ async fn the_annotator_report_finds_position_and_length_bias_and_pairwise_agreem
     assert_eq!((bob.majority_units, bob.with_majority), (4, Some(0.75)));
     assert_eq!(report.group.position.decided, 10 + 4 + 4);
 }
+
+/// Ratings per pair of annotators, interval level: (5,5), (6,6), (7,3) by hand gives
+/// D_o = 32/6, D_e = 112/30, α = 1 − 10/7 = −3/7; two of three units equal.
+#[tokio::test]
+async fn the_annotator_report_gives_rating_agreement_per_pair() {
+    let ws = crate::open().await;
+    let p = crate::project(&ws, "ratings").await;
+    let (_, r) = crate::prompt_with(&ws, p, "Q?", &["one", "two", "three"]).await;
+    let rate = |id: i64, v: i64| FeedbackKind::Rating { response_id: id, scores: [("overall".to_string(), v)].into() };
+    for (id, (a, b)) in r.iter().zip([(5, 5), (6, 6), (7, 3)]) {
+        crate::judge(&ws, p, "alice", rate(*id, a)).await;
+        crate::judge(&ws, p, "bob", rate(*id, b)).await;
+    }
+    let report = ws.annotator_report(p).await.unwrap();
+    let pair = report.pairs.iter().find(|x| x.kind == hone_core::JudgmentKind::Rating).expect("a rating pair");
+    assert_eq!((pair.a.as_str(), pair.b.as_str(), pair.units), ("alice", "bob", 3));
+    assert!((pair.alpha.unwrap() + 3.0 / 7.0).abs() < 1e-12, "alpha {:?}", pair.alpha);
+    assert!((pair.percent_agreement.unwrap() - 2.0 / 3.0).abs() < 1e-12);
+    assert!(report.pairs.iter().all(|x| x.kind == hone_core::JudgmentKind::Rating), "no comparisons: no comparison pairs");
+}

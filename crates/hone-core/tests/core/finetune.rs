@@ -346,4 +346,85 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
     assert!(crate::stored_judgment(&ws, id).await.suggestion_visible, "the judgment records that a suggestion was shown");
     let hidden = judge(&ws, p, "bob", compare(r[0], r[1], Choice::A)).await;
     assert!(!crate::stored_judgment(&ws, hidden).await.suggestion_visible);
+
+    // The suggestion's pull: alice chose r[0] with it shown, and "Open settings." over "No
+    // idea." on the four setup prompts with it hidden; whether that went the reward model's
+    // way is its scores' order.
+    let report = ws.annotator_report(p).await.unwrap();
+    assert_eq!(report.reward_model.as_deref(), Some(rm.name.as_str()));
+    let mut hidden_agree = 0;
+    for prompt in ws.list_prompts(p, None).await.unwrap().iter().filter(|q| q.text.starts_with("How do I reset password") && !q.text.ends_with("9?")) {
+        let answers: Vec<i64> = ws.prompt_with_responses(prompt.id).await.unwrap().responses.iter().map(|x| x.id).collect();
+        let s = ws.score_responses(rm.id, &answers).await.unwrap();
+        hidden_agree += usize::from(s[0] > s[1]);
+    }
+    let alice = report.annotators.iter().find(|a| a.name == "alice").unwrap().suggestion;
+    assert_eq!((alice.shown, alice.shown_agree), (1, usize::from(s.scores[0] > s.scores[1])));
+    assert_eq!((alice.hidden, alice.hidden_agree), (4, hidden_agree));
+    let bob = report.annotators.iter().find(|a| a.name == "bob").unwrap().suggestion;
+    assert_eq!((bob.shown, bob.hidden, bob.hidden_agree), (0, 1, usize::from(s.scores[0] > s.scores[1])));
+    assert_eq!((report.group.suggestion.shown, report.group.suggestion.hidden), (1, 5));
+}
+
+/// With a reward model and the least-sure order, the queue offers the pair whose scores are
+/// closest, then the next closest; a rating goes to the answer nearest the median score.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_least_sure_order_picks_the_smallest_margin_first() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::RewardModel, model);
+    small(&mut recipe);
+    recipe.preference.learning_rate = 5e-3;
+    let rm = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let (_, r) = prompt_with(&ws, p, "Where is my invoice?", &["In billing.", "Ask finance.", "Nowhere.", "Billing, then invoices."]).await;
+    crate::queue::set_queue(&ws, p, hone_core::QueueOrder::LeastSure, 0.0).await;
+
+    // Every pair of answers to one prompt that nobody has compared yet (overlap 1), with its margin.
+    let judged: Vec<Vec<i64>> = hone_core::store::judgments::list(&mut *ws.store().conn().await.unwrap(), p, Some(hone_core::JudgmentKind::Comparison))
+        .await
+        .unwrap()
+        .iter()
+        .map(|j| {
+            let mut ids = j.body.response_ids();
+            ids.sort_unstable();
+            ids
+        })
+        .collect();
+    let mut pairs: Vec<(f64, Vec<i64>)> = Vec::new();
+    for prompt in ws.list_prompts(p, None).await.unwrap() {
+        let answers: Vec<i64> = ws.prompt_with_responses(prompt.id).await.unwrap().responses.iter().map(|x| x.id).collect();
+        let scores = ws.score_responses(rm.id, &answers).await.unwrap();
+        for i in 0..answers.len() {
+            for j in i + 1..answers.len() {
+                let pair = vec![answers[i].min(answers[j]), answers[i].max(answers[j])];
+                if !judged.contains(&pair) {
+                    pairs.push(((scores[i] - scores[j]).abs(), pair));
+                }
+            }
+        }
+    }
+    assert!(pairs.len() > 6, "the new prompt's six pairs and the setup's answers against their demonstrations");
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    assert!(r.iter().all(|id| pairs.iter().any(|(_, pair)| pair.contains(id))));
+    for (margin, pair) in pairs.iter().take(2) {
+        let item = ws.next_item(p, "bob", hone_core::JudgmentKind::Comparison).await.unwrap().unwrap();
+        let mut got: Vec<i64> = item.responses.iter().map(|x| x.id).collect();
+        got.sort_unstable();
+        assert_eq!(&got, pair, "the smallest margin left is {margin}");
+        assert_eq!(item.reason, format!("the reward model {} is least sure here: the two answers' scores differ by {margin:.3}", rm.name));
+        judge(&ws, p, "bob", compare(got[0], got[1], Choice::A)).await;
+    }
+
+    // Ratings: every answer of the project is open; the one nearest the median score first.
+    let all: Vec<i64> = ws.list_prompts(p, None).await.unwrap().iter().map(|q| q.id).collect();
+    let mut ids = Vec::new();
+    for prompt in all {
+        ids.extend(ws.prompt_with_responses(prompt).await.unwrap().responses.iter().map(|x| x.id));
+    }
+    let s = ws.score_responses(rm.id, &ids).await.unwrap();
+    let mut sorted = s.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
+    let median = (sorted[sorted.len() / 2 - 1] + sorted[sorted.len() / 2]) / 2.0;
+    let nearest = (0..ids.len()).min_by(|&a, &b| (s[a] - median).abs().total_cmp(&(s[b] - median).abs())).unwrap();
+    let item = ws.next_item(p, "bob", hone_core::JudgmentKind::Rating).await.unwrap().unwrap();
+    assert_eq!(item.responses[0].id, ids[nearest], "{} answers, an even number: the median is the mean of the middle two", ids.len());
 }

@@ -3,7 +3,8 @@ use std::collections::HashSet;
 use hone_core::feedback::FeedbackKind;
 use hone_core::queue::{QueueItem, MAX_RANKED};
 use hone_core::store::responses::NewResponse;
-use hone_core::{Choice, Hone, JudgmentKind, ResponseSource};
+use hone_core::store::projects::NewProject;
+use hone_core::{Choice, Hone, JudgmentKind, QueueOrder, ResponseSource};
 
 use crate::{compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record};
 
@@ -237,4 +238,127 @@ async fn a_prefetch_skips_the_units_on_screen() {
     assert!(!both.iter().any(|b| sorted(b.clone()) == sorted(ids(&third))));
     let everything = vec![vec![r[0], r[1]], vec![r[0], r[2]], vec![r[1], r[2]]];
     assert!(ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &everything).await.unwrap().is_none());
+}
+
+/// Sets the project's queue order and gold rate, keeping its other settings.
+pub async fn set_queue(hone: &Hone, p: i64, order: QueueOrder, gold_rate: f64) {
+    let current = hone.project_details(p).await.unwrap().project;
+    let settings = NewProject {
+        name: current.name,
+        task_description: current.task_description,
+        rating_min: current.rating_min,
+        rating_max: current.rating_max,
+        kto_threshold: current.kto_threshold,
+        overlap: current.overlap,
+        queue_order: order,
+        gold_rate,
+    };
+    let updated = hone.update_project_settings(p, &settings).await.unwrap();
+    assert_eq!((updated.queue_order, updated.gold_rate), (order, gold_rate));
+}
+
+#[tokio::test]
+async fn the_queue_says_why_an_item_came_up() {
+    let ws = open().await;
+    let p = project_with_overlap(&ws, "law", 2).await;
+    let (_, r) = prompt_n(&ws, p, "P", 3).await;
+    assert_eq!(next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap().reason, "next in prompt order");
+    judge(&ws, p, "alice", FeedbackKind::Thumbs { response_id: r[2], up: true }).await;
+    let item = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&item), vec![r[2]]);
+    assert_eq!(item.reason, "1 of 2 annotators have judged it: finishing its overlap first");
+    // Without a reward model, the least-sure order says so and falls back to prompt order.
+    set_queue(&ws, p, QueueOrder::LeastSure, 0.0).await;
+    let item = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
+    assert_eq!(ids(&item), vec![r[2]]);
+    assert!(item.reason.starts_with("no reward model yet to rank by; "), "{}", item.reason);
+    crate::assert_invalid(
+        ws.update_project_settings(p, &NewProject { gold_rate: 1.5, ..NewProject::named("law") }).await,
+        "project.gold_rate",
+    );
+}
+
+#[tokio::test]
+async fn the_random_order_reaches_every_open_unit() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_n(&ws, p, "P", 6).await;
+    set_queue(&ws, p, QueueOrder::Random, 0.0).await;
+    let mut firsts = HashSet::new();
+    for _ in 0..60 {
+        let item = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
+        assert_eq!(item.reason, "picked at random");
+        firsts.insert(item.responses[0].id);
+    }
+    assert_eq!(firsts.len(), r.len(), "60 draws over 6 open units reach all of them (fails with probability < 1e-4)");
+}
+
+/// Carol is offered first the pair alice and bob split on, and it stays open past the overlap
+/// of two for her tie-breaking verdict; a pair they agree on is done.
+#[tokio::test]
+async fn the_disagreement_order_puts_split_units_first_and_keeps_them_open_for_a_tie_break() {
+    let ws = open().await;
+    let p = project_with_overlap(&ws, "law", 2).await;
+    let (_, r) = prompt_n(&ws, p, "P", 3).await;
+    set_queue(&ws, p, QueueOrder::Disagreement, 0.0).await;
+    // Pairs (0,1), (0,2), (1,2): alice and bob agree on (0,1), split on (1,2).
+    for who in ["alice", "bob"] {
+        judge(&ws, p, who, compare(r[0], r[1], Choice::A)).await;
+    }
+    judge(&ws, p, "alice", compare(r[1], r[2], Choice::A)).await;
+    judge(&ws, p, "bob", compare(r[1], r[2], Choice::B)).await;
+
+    let item = next(&ws, p, "carol", JudgmentKind::Comparison).await.unwrap();
+    assert_eq!(sorted(ids(&item)), vec![r[1], r[2]], "the split pair comes first");
+    assert_eq!((item.judged_by, item.overlap), (2, 2), "past its overlap, open for a tie-break");
+    assert_eq!(item.reason, "annotators disagree here (2 verdicts split 1–1)");
+    assert_eq!(item.remaining, 2, "the split pair and the unstarted (0,2); the agreed pair is done");
+    answer(&ws, p, "carol", &item).await;
+    let item = next(&ws, p, "dave", JudgmentKind::Comparison).await.unwrap();
+    assert_eq!(sorted(ids(&item)), vec![r[0], r[2]], "2–1 has a majority: the pair is closed");
+    assert!(item.reason.starts_with("no disagreement to resolve; "), "{}", item.reason);
+}
+
+/// Gold items come to every other annotator at the gold rate, whatever their overlap, and are
+/// shown as a random pick; the report scores the verdicts on them against the gold answer.
+#[tokio::test]
+async fn gold_items_are_mixed_in_at_the_rate_and_scored_against_the_gold_answer() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_n(&ws, p, "P", 4).await;
+    let lead = judge(&ws, p, "lead", FeedbackKind::Thumbs { response_id: r[3], up: false }).await;
+    let gold = ws.mark_gold(lead).await.unwrap();
+    assert_eq!((gold.annotator.as_str(), gold.answer.as_str(), gold.response_ids.clone()), ("lead", "thumbs down", vec![r[3]]));
+    assert_eq!(ws.gold_items(p).await.unwrap(), vec![gold.clone()]);
+
+    // Rate 0: r[3] is done (overlap 1) and never offered again.
+    for who in ["bob", "carol"] {
+        assert!(next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap().responses[0].id != r[3]);
+    }
+    set_queue(&ws, p, QueueOrder::InOrder, 1.0).await;
+    for (who, up) in [("bob", true), ("carol", false)] {
+        let item = next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap();
+        assert_eq!(ids(&item), vec![r[3]], "rate 1: the gold item first");
+        assert_eq!(item.reason, "picked at random", "a gold item does not say it is one");
+        judge(&ws, p, who, FeedbackKind::Thumbs { response_id: r[3], up }).await;
+        let after = next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap();
+        assert_ne!(ids(&after), vec![r[3]], "judged once, the gold item does not come back");
+    }
+    assert_eq!(next(&ws, p, "lead", JudgmentKind::Thumbs).await.unwrap().reason, "next in prompt order", "the lead has no gold item left to see");
+
+    let report = ws.annotator_report(p).await.unwrap();
+    assert_eq!(report.gold_items, 1);
+    let of = |name: &str| report.annotators.iter().find(|a| a.name == name).unwrap().gold;
+    assert_eq!((of("bob").items, of("bob").agree, of("bob").share), (1, 0, Some(0.0)));
+    assert_eq!((of("carol").items, of("carol").agree, of("carol").share), (1, 1, Some(1.0)));
+    assert_eq!((of("lead").items, of("lead").share), (0, None), "the gold answer is not scored against itself");
+    assert_eq!((report.group.gold.items, report.group.gold.agree), (2, 1));
+
+    // Only kinds with a verdict can be gold; unmarking ends the mixing.
+    let demo = judge(&ws, p, "lead", FeedbackKind::Demonstration { prompt_id: gold.prompt_id, text: "Like this.".into() }).await;
+    crate::assert_invalid(ws.mark_gold(demo).await, "judgment_id");
+    ws.unmark_gold(lead).await.unwrap();
+    crate::assert_invalid(ws.unmark_gold(lead).await, "judgment_id");
+    assert!(ws.gold_items(p).await.unwrap().is_empty());
+    assert_ne!(ids(&next(&ws, p, "dave", JudgmentKind::Thumbs).await.unwrap()), vec![r[3]], "no longer gold: done at overlap 1");
 }

@@ -7,4 +7,8 @@ export type AnnotatorReport = { agreement: Array<AgreementReport>, pairs: Array<
 /**
  * The same measures over everyone, to compare each annotator with.
  */
-group: AnnotatorProfile, };
+group: AnnotatorProfile, 
+/**
+ * The reward model whose preferences the suggestion measures use; `None`: no reward model.
+ */
+reward_model: string | null, gold_items: number, };

@@ -15,4 +15,8 @@ judged_by: number, overlap: number,
 /**
  * Units this annotator can still judge of this kind, this one included.
  */
-remaining: number, };
+remaining: number, 
+/**
+ * Why this item came up now, in words ("the reward model rm-2 is least sure here: …").
+ */
+reason: string, };
