@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Create (or open) the workspace and say where it is.
     Init(commands::init::Args),
-    /// Create, list and show projects.
+    /// Create, list, show and change projects.
     #[command(subcommand)]
     Project(commands::project::Command),
     /// Import prompts (JSONL, CSV, text) or TRL datasets (preference, SFT, KTO).
@@ -62,6 +62,12 @@ enum Command {
     Retrain(commands::train::RetrainArgs),
     /// Resume an interrupted or cancelled fine-tune from its last checkpoint.
     Resume(commands::train::ResumeArgs),
+    /// The labeling queue: the next item for an annotator, and why it comes up.
+    #[command(subcommand)]
+    Queue(commands::queue::QueueCommand),
+    /// Gold items: judgments whose answer is known, mixed into others' queues to check them.
+    #[command(subcommand)]
+    Gold(commands::queue::GoldCommand),
     /// Agreement and bias (position, length, speed) of each annotator of a project.
     Annotators(commands::annotators::Args),
     /// Evaluate a version on held-out prompts and pairs against its parent (stored with it).
@@ -118,6 +124,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Retrain(args) => commands::train::run_retrain(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,
+        Command::Queue(command) => commands::queue::run_queue(workspace, command).await,
+        Command::Gold(command) => commands::queue::run_gold(workspace, command).await,
         Command::Annotators(args) => commands::annotators::run(workspace, args).await,
         Command::Eval(args) => commands::evaluate::run_eval(workspace, args).await,
         Command::Promote(args) => commands::evaluate::run_promote(workspace, args).await,

@@ -11,6 +11,7 @@ pub mod init;
 pub mod model;
 pub mod project;
 pub mod provenance;
+pub mod queue;
 pub mod serve;
 pub mod starter;
 pub mod stats;

@@ -2,7 +2,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hone_core::projects::ProjectSpec;
-use hone_core::store::projects::NamedItem;
+use hone_core::store::projects::{NamedItem, NewProject};
+use hone_core::QueueOrder;
 
 use super::BadInput;
 use crate::output;
@@ -22,6 +23,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Change a project's settings; those not given stay as they are.
+    Settings(SettingsArgs),
+}
+
+#[derive(clap::Args)]
+pub struct SettingsArgs {
+    project: String,
+    #[arg(long)]
+    description: Option<String>,
+    /// The rating scale, as MIN-MAX.
+    #[arg(long)]
+    scale: Option<String>,
+    #[arg(long)]
+    kto_threshold: Option<f64>,
+    /// How many annotators judge each item.
+    #[arg(long)]
+    overlap: Option<i64>,
+    /// in_order, random, least_sure (the latest reward model's smallest margin first) or
+    /// disagreement (where annotators disagree first).
+    #[arg(long)]
+    queue_order: Option<QueueOrder>,
+    /// The share of queue items drawn from gold items, 0 to 1.
+    #[arg(long)]
+    gold_rate: Option<f64>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -48,8 +75,21 @@ pub struct CreateArgs {
     /// How many annotators judge each item.
     #[arg(long, default_value_t = 1)]
     overlap: i64,
+    /// How the labeling queue orders items: in_order, random, least_sure or disagreement.
+    #[arg(long, default_value = "in_order")]
+    queue_order: QueueOrder,
+    /// The share of queue items drawn from gold items, 0 to 1.
+    #[arg(long, default_value_t = 0.0)]
+    gold_rate: f64,
     #[arg(long)]
     json: bool,
+}
+
+fn parse_scale(scale: &str) -> Result<(i64, i64), BadInput> {
+    scale
+        .split_once('-')
+        .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)))
+        .ok_or_else(|| BadInput(format!("--scale {scale:?}: expected MIN-MAX, e.g. 1-7")))
 }
 
 /// The upper third of the scale counts as desirable: 5 on 1–7, 4 on 1–5, 7 on 1–10.
@@ -65,17 +105,15 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
     let hone = super::open(workspace).await?;
     match command {
         Command::Create(args) => {
-            let (min, max) = args
-                .scale
-                .split_once('-')
-                .and_then(|(a, b)| Some((a.trim().parse::<i64>().ok()?, b.trim().parse::<i64>().ok()?)))
-                .ok_or_else(|| BadInput(format!("--scale {:?}: expected MIN-MAX, e.g. 1-7", args.scale)))?;
+            let (min, max) = parse_scale(&args.scale)?;
             let mut spec = ProjectSpec::named(&args.name);
             spec.settings.task_description = args.description;
             spec.settings.rating_min = min;
             spec.settings.rating_max = max;
             spec.settings.kto_threshold = args.kto_threshold.unwrap_or_else(|| default_kto_threshold(min, max));
             spec.settings.overlap = args.overlap;
+            spec.settings.queue_order = args.queue_order;
+            spec.settings.gold_rate = args.gold_rate;
             spec.criteria = named(&args.criteria);
             spec.span_labels = named(&args.span_labels);
             if let Some(path) = &args.guidelines {
@@ -111,6 +149,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             println!("project   {} (id {})", p.name, p.id);
             println!("task      {}", p.task_description);
             println!("ratings   {}–{}, desirable from {}, overlap {}", p.rating_min, p.rating_max, p.kto_threshold, p.overlap);
+            println!("queue     {}, gold items {:.0}%", p.queue_order, p.gold_rate * 100.0);
             let names = |items: &[NamedItem]| items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
             println!("criteria  {}", names(&details.criteria));
             println!("labels    {}", names(&details.span_labels));
@@ -118,6 +157,37 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 Some(g) => println!("guidelines v{}:\n{}", g.version, g.text),
                 None => println!("guidelines (none yet)"),
             }
+        }
+        Command::Settings(args) => {
+            let p = super::project(&hone, &args.project).await?;
+            let (rating_min, rating_max) = match &args.scale {
+                Some(scale) => parse_scale(scale)?,
+                None => (p.rating_min, p.rating_max),
+            };
+            let settings = NewProject {
+                name: p.name.clone(),
+                task_description: args.description.unwrap_or(p.task_description),
+                rating_min,
+                rating_max,
+                kto_threshold: args.kto_threshold.unwrap_or(p.kto_threshold),
+                overlap: args.overlap.unwrap_or(p.overlap),
+                queue_order: args.queue_order.unwrap_or(p.queue_order),
+                gold_rate: args.gold_rate.unwrap_or(p.gold_rate),
+            };
+            let updated = hone.update_project_settings(p.id, &settings).await?;
+            if args.json {
+                return output::json(&updated);
+            }
+            println!(
+                "project {:?}: overlap {}, queue {}, gold items {:.0}%, ratings {}–{} (desirable from {})",
+                updated.name,
+                updated.overlap,
+                updated.queue_order,
+                updated.gold_rate * 100.0,
+                updated.rating_min,
+                updated.rating_max,
+                updated.kto_threshold
+            );
         }
     }
     Ok(())

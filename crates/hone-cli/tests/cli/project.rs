@@ -47,3 +47,46 @@ fn bad_project_settings_exit_with_2_and_name_the_field() {
     assert!(stderr.contains("criteria[1].name"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "an error is one line: {stderr}");
 }
+
+/// `project settings` changes only what is given; `gold mark` makes an imported judgment a
+/// gold item that `queue next` then hands to another annotator at gold rate 1, as a random pick.
+#[test]
+fn settings_the_queue_and_gold_items_from_the_command_line() {
+    let ws = crate::workspace_with_project();
+    let w = ws.path();
+    ok(w, &["import", crate::example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    let p = json(w, &["project", "settings", "support", "--queue-order", "disagreement", "--overlap", "2"]);
+    assert_eq!((p["queue_order"].as_str(), p["overlap"].as_i64(), p["gold_rate"].as_f64()), (Some("disagreement"), Some(2), Some(0.0)));
+    assert_eq!(p["task_description"], "help desk answers", "what is not given stays");
+    let stderr = fails(w, &["project", "settings", "support", "--gold-rate", "2"], 2);
+    assert!(stderr.contains("project.gold_rate"), "{stderr}");
+    let stderr = fails(w, &["project", "settings", "support", "--queue-order", "sideways"], 2);
+    assert!(stderr.contains("in_order, random, least_sure, disagreement"), "{stderr}");
+    assert!(ok(w, &["project", "show", "support"]).contains("queue     disagreement, gold items 0%"));
+
+    let next = json(w, &["queue", "next", "--project", "support", "--annotator", "bob"]);
+    assert_eq!(next["judged_by"], 1, "overlap 2: the imported pairs go to a second annotator");
+    assert!(next["reason"].as_str().unwrap().starts_with("no disagreement to resolve; "), "{}", next["reason"]);
+
+    let gold = ok(w, &["gold", "mark", "--judgment", "3"]);
+    assert!(gold.contains("judgment 3 is gold: prefers response"), "{gold}");
+    let items = json(w, &["gold", "list", "--project", "support"]);
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    let mut gold_pair: Vec<i64> = items[0]["response_ids"].as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
+    gold_pair.sort_unstable();
+    // Gold items are mixed into open work (overlap 2 leaves every pair open for bob).
+    ok(w, &["project", "settings", "support", "--gold-rate", "1", "--queue-order", "in_order"]);
+    let next = json(w, &["queue", "next", "--project", "support", "--annotator", "bob"]);
+    let mut shown: Vec<i64> = next["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    shown.sort_unstable();
+    assert_eq!((shown, next["reason"].as_str()), (gold_pair, Some("picked at random")));
+    let text = ok(w, &["queue", "next", "--project", "support", "--annotator", "bob"]);
+    assert!(text.contains("why: picked at random"), "{text}");
+    ok(w, &["gold", "unmark", "--judgment", "3"]);
+    let stderr = fails(w, &["gold", "unmark", "--judgment", "3"], 2);
+    assert!(stderr.contains("is not a gold item"), "{stderr}");
+    let text = ok(w, &["queue", "next", "--project", "support", "--annotator", "bob"]);
+    assert!(text.contains("why: 1 of 2 annotators have judged it: finishing its overlap first"), "{text}");
+    let report = ok(w, &["annotators", "--project", "support"]);
+    assert!(report.contains("with gold") && report.contains("reward model for the suggestion columns: none yet"), "{report}");
+}

@@ -1,0 +1,93 @@
+//! `hone queue next`: the item an annotator would be given now, and why; `hone gold`: mark,
+//! unmark and list the gold items (judgments whose answer is known).
+
+use std::path::Path;
+
+use hone_core::JudgmentKind;
+
+use crate::output;
+
+#[derive(clap::Subcommand)]
+pub enum QueueCommand {
+    /// The next item for an annotator, by the project's queue order, with the reason.
+    Next {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        annotator: String,
+        /// comparison, ranking, rating, edit, span, thumbs, demonstration or critique.
+        #[arg(long, default_value = "comparison")]
+        kind: JudgmentKind,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Subcommand)]
+pub enum GoldCommand {
+    /// Mark a judgment as the known answer of its item.
+    Mark {
+        #[arg(long)]
+        judgment: i64,
+    },
+    /// Unmark a gold judgment (the judgment stays).
+    Unmark {
+        #[arg(long)]
+        judgment: i64,
+    },
+    /// A project's gold items.
+    List {
+        #[arg(long)]
+        project: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    let QueueCommand::Next { project, annotator, kind, json } = command;
+    let project = super::project(&hone, &project).await?;
+    let item = hone.next_item(project.id, &annotator, kind).await?;
+    if json {
+        return output::json(&item);
+    }
+    let Some(item) = item else {
+        println!("nothing left for {annotator} to judge ({kind})");
+        return Ok(());
+    };
+    println!("prompt {}: {}", item.prompt.id, item.prompt.text);
+    for (i, r) in item.responses.iter().enumerate() {
+        println!("  {} response {}: {}", (b'A' + i as u8) as char, r.id, r.text);
+    }
+    println!("why: {}", item.reason);
+    println!("judged by {} of {}; {} left for {annotator}", item.judged_by, item.overlap, item.remaining);
+    Ok(())
+}
+
+pub async fn run_gold(workspace: Option<&Path>, command: GoldCommand) -> anyhow::Result<()> {
+    let hone = super::open(workspace).await?;
+    match command {
+        GoldCommand::Mark { judgment } => {
+            let g = hone.mark_gold(judgment).await?;
+            println!("judgment {} is gold: {} ({} by {})", g.judgment_id, g.answer, g.kind, g.annotator);
+        }
+        GoldCommand::Unmark { judgment } => {
+            hone.unmark_gold(judgment).await?;
+            println!("judgment {judgment} is no longer gold");
+        }
+        GoldCommand::List { project, json } => {
+            let project = super::project(&hone, &project).await?;
+            let items = hone.gold_items(project.id).await?;
+            if json {
+                return output::json(&items);
+            }
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|g| vec![g.judgment_id.to_string(), g.kind.to_string(), g.prompt_id.to_string(), g.answer.clone(), g.annotator.clone()])
+                .collect();
+            output::table(&["judgment", "kind", "prompt", "gold answer", "by"], &rows);
+        }
+    }
+    Ok(())
+}
