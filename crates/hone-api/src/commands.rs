@@ -247,7 +247,10 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         "judgment_provenance" => json(hone.judgment_provenance(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
         "suggestion" => {
             let a: SuggestionArgs = parse(command, args)?;
-            json(hone.suggestion(a.project_id, &a.response_ids).await?)
+            match &a.judge {
+                Some(judge) => json(hone.judge_suggestion(a.project_id, &a.response_ids, judge).await?),
+                None => json(hone.suggestion(a.project_id, &a.response_ids).await?),
+            }
         }
         "annotator_report" => json(hone.annotator_report(parse::<ProjectArgs>(command, args)?.project_id).await?),
         "arena_round" => {

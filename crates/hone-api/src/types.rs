@@ -223,6 +223,10 @@ pub struct SuggestionArgs {
     pub project_id: i64,
     /// The answers on screen (one prompt's).
     pub response_ids: Vec<i64>,
+    /// A local judge model to ask instead of the latest reward model.
+    #[serde(default)]
+    #[ts(optional)]
+    pub judge: Option<hone_core::inference::ModelRef>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -55,6 +55,8 @@ enum Command {
     Candidates(commands::candidates::CandidatesArgs),
     /// Score responses with a reward-model version.
     Reward(commands::candidates::RewardArgs),
+    /// The AI suggestion for answers on screen: the latest reward model's, or a judge model's.
+    Suggest(commands::candidates::SuggestArgs),
     /// Fine-tune: freeze the project's feedback and train a new version (LoRA).
     Train(commands::train::TrainArgs),
     /// Train a version again from the same parent with the same recipe, leaving out an
@@ -121,6 +123,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => commands::generate::run_score(args).await,
         Command::Candidates(args) => commands::candidates::run_candidates(workspace, args).await,
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
+        Command::Suggest(args) => commands::candidates::run_suggest(workspace, args).await,
         Command::Train(args) => commands::train::run_train(workspace, args).await,
         Command::Retrain(args) => commands::train::run_retrain(workspace, args).await,
         Command::Resume(args) => commands::train::run_resume(workspace, args).await,

@@ -92,3 +92,48 @@ pub async fn run_reward(workspace: Option<&Path>, args: RewardArgs) -> anyhow::R
     output::table(&["response", "score"], &rows);
     Ok(())
 }
+
+#[derive(clap::Args)]
+pub struct SuggestArgs {
+    #[arg(long)]
+    project: String,
+    /// The answers to one prompt, comma-separated response ids.
+    #[arg(long, value_delimiter = ',', required = true)]
+    responses: Vec<i64>,
+    /// Ask this local model folder as a judge instead of the latest reward model.
+    #[arg(long, value_name = "DIR", conflicts_with = "judge_version")]
+    judge_model: Option<std::path::PathBuf>,
+    /// Ask this version as a judge instead of the latest reward model.
+    #[arg(long, value_name = "ID")]
+    judge_version: Option<i64>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// `hone suggest`: the suggestion an annotator would see for these answers.
+pub async fn run_suggest(workspace: Option<&Path>, args: SuggestArgs) -> anyhow::Result<()> {
+    use hone_core::inference::ModelRef;
+    let hone = super::open(workspace).await?;
+    let project = super::project(&hone, &args.project).await?;
+    let judge = match (args.judge_model, args.judge_version) {
+        (Some(dir), _) => Some(ModelRef::Base { dir }),
+        (None, Some(id)) => Some(ModelRef::Version { id }),
+        (None, None) => None,
+    };
+    let s = match &judge {
+        Some(judge) => hone.judge_suggestion(project.id, &args.responses, judge).await?,
+        None => hone.suggestion(project.id, &args.responses).await?,
+    };
+    if args.json {
+        return output::json(&s);
+    }
+    let rows: Vec<Vec<String>> = args
+        .responses
+        .iter()
+        .zip(&s.scores)
+        .map(|(id, score)| vec![id.to_string(), format!("{score:.4}"), if *id == s.preferred { "preferred".into() } else { String::new() }])
+        .collect();
+    output::table(&["response", "score", ""], &rows);
+    println!("suggested by {}", s.source);
+    Ok(())
+}

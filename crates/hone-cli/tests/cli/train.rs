@@ -93,6 +93,22 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     assert_eq!(scores.as_array().unwrap().len(), 2);
     assert!(scores[0]["score"].as_f64().unwrap().is_finite());
 
+    // The suggestion for two answers to one prompt: by the reward model, then by a judge model.
+    let pair: Vec<String> = made
+        .iter()
+        .map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap().to_string()).collect::<Vec<_>>())
+        .find(|ids| ids.len() >= 2)
+        .expect("a prompt with two different samples");
+    let pair = pair[..2].join(",");
+    let s = json(w, &["suggest", "--project", "support", "--responses", &pair]);
+    assert_eq!((s["source"].as_str(), s["reward_model"].as_i64()), (rm["version"]["name"].as_str(), rm["version"]["id"].as_i64()));
+    assert!(pair.split(',').any(|id| id == s["preferred"].to_string()), "{s}");
+    let j = json(w, &["suggest", "--project", "support", "--responses", &pair, "--judge-model", m]);
+    assert_eq!(j["source"], "judge tiny");
+    let total: f64 = j["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-6, "the judge's letter probabilities sum to 1: {j}");
+    assert!(ok(w, &["suggest", "--project", "support", "--responses", &pair]).contains(&format!("suggested by {}", rm["version"]["name"].as_str().unwrap())));
+
     let dpo = json(w, &["train", "--project", "support", "--model", m, "--method", "dpo", "--epochs", "1", "--lora-r", "4"]);
     let dpo_id = dpo["version"]["id"].as_i64().unwrap().to_string();
     let stderr = fails(w, &["reward", "--version", &dpo_id, "--responses", &list], 2);

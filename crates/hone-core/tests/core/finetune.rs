@@ -334,7 +334,7 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
     let rm = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
 
     let s = ws.suggestion(p, &r).await.unwrap();
-    assert_eq!(s.reward_model, rm.id);
+    assert_eq!((s.reward_model, s.source.as_str()), (Some(rm.id), rm.name.as_str()));
     assert_eq!(s.scores.len(), 2);
     let best = if s.scores[0] >= s.scores[1] { r[0] } else { r[1] };
     assert_eq!(s.preferred, best, "the preferred response is the best-scored one");
@@ -427,4 +427,36 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
     let nearest = (0..ids.len()).min_by(|&a, &b| (s[a] - median).abs().total_cmp(&(s[b] - median).abs())).unwrap();
     let item = ws.next_item(p, "bob", hone_core::JudgmentKind::Rating).await.unwrap().unwrap();
     assert_eq!(item.responses[0].id, ids[nearest], "{} answers, an even number: the median is the mean of the middle two", ids.len());
+}
+
+/// A judge model's suggestion is the probability of each answer's letter as its reply to the
+/// judge prompt: the same log-probs the engine gives for that prompt and reply.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judge_model_suggests_by_the_probability_of_each_answers_letter() {
+    let (ws, p, model) = setup().await;
+    ws.set_guidelines(p, "Correct first, then polite.").await.unwrap();
+    let (prompt, r) = prompt_with(&ws, p, "Where is my invoice?", &["In billing.", "Ask finance.", "Nowhere."]).await;
+    let judge = hone_core::inference::ModelRef::Base { dir: model.clone() };
+    let s = ws.judge_suggestion(p, &r, &judge).await.unwrap();
+    assert_eq!((s.reward_model, s.source.as_str()), (None, "judge tiny-model"));
+    assert!((s.scores.iter().sum::<f64>() - 1.0).abs() < 1e-9, "probabilities over the letters: {:?}", s.scores);
+
+    // The same numbers from the engine directly.
+    let lm = hone_core::model::LoadedModel::load(&model, hone_core::model::device::DeviceInfo::cpu("test")).unwrap();
+    let stored = ws.prompt_with_responses(prompt).await.unwrap().prompt;
+    let text = hone_core::suggestion::judge_prompt("", Some("Correct first, then polite."), "Where is my invoice?", &["In billing.", "Ask finance.", "Nowhere."]);
+    let question = hone_core::store::prompts::Prompt { text, ..stored };
+    let pairs: Vec<_> = ["A", "B", "C"].iter().map(|l| hone_core::inference::encode_answer(&lm, &question, l).unwrap()).collect();
+    let logprobs: Vec<f64> = hone_core::model::score::score(&lm, None, &pairs).unwrap().iter().map(|x| f64::from(x.sum)).collect();
+    let expected = hone_core::suggestion::softmax(&logprobs);
+    for (got, want) in s.scores.iter().zip(&expected) {
+        assert!((got - want).abs() < 1e-6, "{:?} vs {expected:?}", s.scores);
+    }
+    let argmax = (0..3).fold(0, |b, i| if expected[i] > expected[b] { i } else { b });
+    assert_eq!(s.preferred, r[argmax]);
+
+    let (_, other) = prompt_with(&ws, p, "Another?", &["Yes."]).await;
+    crate::assert_invalid(ws.judge_suggestion(p, &[r[0], other[0]], &judge).await, "response_ids");
+    let nowhere = hone_core::inference::ModelRef::Base { dir: ws.dir.path().join("no-such-model") };
+    crate::assert_invalid(ws.judge_suggestion(p, &r, &nowhere).await, "model.dir");
 }

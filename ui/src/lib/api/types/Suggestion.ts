@@ -2,11 +2,16 @@
 
 export type Suggestion = { 
 /**
- * The reward-model version that scored.
+ * Who suggests: the reward model's version name, or "judge <model>".
  */
-reward_model: number, reward_model_name: string, 
+source: string, 
 /**
- * One score per response, in the order given.
+ * The reward-model version that scored; `None` when a judge model did.
+ */
+reward_model: number | null, 
+/**
+ * One score per response, in the order given: the reward model's scalar score, or the
+ * judge's probability of naming that answer the best (they sum to 1).
  */
 scores: Array<number>, 
 /**
