@@ -1,8 +1,10 @@
 // End-to-end test of the web UI against a real `hone serve`: headless Chromium (Debian's,
 // driven by playwright-core) does what an expert does — project, prompts, candidates, one
 // judgment of each kind by keyboard (one on a key rebound in Settings, in the dark theme), a
-// fine-tune, the new version, an arena round, an export — and every step is checked through
-// the API (and the SQLite file when sqlite3 is installed).
+// fine-tune, the new version, an arena round, an export, the project's settings edited, a gold
+// item, a second annotator judging with and without the AI suggestion of a reward model,
+// promotion and a retrain without that annotator — and every step is checked through the API
+// (and the SQLite file when sqlite3 is installed).
 //
 //   npm run build && npm run test:e2e
 //
@@ -62,6 +64,20 @@ async function api(base, command, args = {}) {
   const body = await r.json();
   if (!r.ok) throw new Failure(`${command} answered ${r.status}: ${JSON.stringify(body)}`);
   return body;
+}
+
+/** Follows a job's events (server-sent, the stream ends after `finished` or `failed`) to its result. */
+async function jobResult(base, jobId) {
+  const r = await fetch(`${base}/api/jobs/${jobId}/events`, { signal: AbortSignal.timeout(JOB_TIMEOUT) });
+  check(r.ok, `GET /api/jobs/${jobId}/events answered ${r.status}`);
+  const events = (await r.text())
+    .split('\n')
+    .filter((l) => l.startsWith('data:'))
+    .map((l) => JSON.parse(l.slice(5)));
+  const end = events.findLast((e) => e.event === 'finished' || e.event === 'failed');
+  check(end, `job ${jobId}'s event stream ended without finished or failed (${events.length} events)`);
+  check(end.event === 'finished', `job ${jobId} failed: ${JSON.stringify(end.error)}`);
+  return end.result;
 }
 
 function sqliteCount(db, sql) {
@@ -132,6 +148,25 @@ async function main() {
     };
     /** Waits for the labeling shell to report the judgment saved. */
     const saved = () => page.waitForSelector('[data-testid="save-status"][data-state="saved"]');
+    /** Judges the item on screen with `key`: what was sent, and the judgment id recorded. */
+    const judge = async (key) => {
+      const [request, answer] = await Promise.all([
+        page.waitForRequest((r) => r.url().endsWith('/api/record_feedback')),
+        page.waitForResponse((r) => r.url().endsWith('/api/record_feedback')),
+        page.keyboard.press(key),
+      ]);
+      const sent = request.postDataJSON();
+      check(answer.ok(), `record_feedback answered ${answer.status()}: ${await answer.text()}`);
+      await saved();
+      return { sent, id: (await answer.json()).judgment_id };
+    };
+    /** The labeling screen says why its item came up: "Why this item: …", not empty. */
+    const expectReason = async () => {
+      const line = ((await byId('label-reason').textContent()) ?? '').trim();
+      const reason = line.replace(/^Why this item:\s*/, '');
+      check(line.startsWith('Why this item:') && reason.length > 0, `the labeling screen's reason line reads "${line}"`);
+      return reason;
+    };
 
     // ---- project ----
     step = 'project';
@@ -157,6 +192,42 @@ async function main() {
     await shot('project');
     await byId('annotator-input').fill('e2e-expert');
     log('project', project.id, 'created; guidelines version 2');
+
+    // ---- the project's settings, edited after its creation ----
+    step = 'project-settings';
+    check(project.queue_order === 'in_order' && project.gold_rate === 0, `a new project has queue order ${project.queue_order} and gold rate ${project.gold_rate}`);
+    await byId('settings-edit').click();
+    await byId('settings-form').waitFor();
+    await byId('settings-queue-order').selectOption('disagreement');
+    await byId('settings-queue-order-explanation').getByText(/disagree/).waitFor();
+    // A share above 100% is refused next to its field, without a request.
+    const settingsRequests = [];
+    const onSettingsRequest = (r) => {
+      if (r.url().endsWith('/api/update_project_settings')) settingsRequests.push(r.postDataJSON());
+    };
+    page.on('request', onSettingsRequest);
+    await byId('settings-gold-rate').fill('150');
+    await byId('settings-save').click();
+    const goldRateError = (await byId('settings-error-gold_percent').textContent()) ?? '';
+    check(goldRateError.includes('(project.gold_rate)'), `a gold rate of 150% shows "${goldRateError}", expected a field error on project.gold_rate`);
+    check((await byId('settings-gold-rate').getAttribute('aria-invalid')) === 'true', 'the refused gold rate is not marked aria-invalid');
+    check(settingsRequests.length === 0, `a gold rate of 150% was sent: ${JSON.stringify(settingsRequests)}`);
+    await byId('settings-gold-rate').fill('50');
+    await byId('settings-error-gold_percent').waitFor({ state: 'detached' });
+    await byId('settings-overlap').fill('2');
+    await shot('project-settings');
+    await byId('settings-save').click();
+    await byId('settings-saved').waitFor();
+    page.off('request', onSettingsRequest);
+    check(settingsRequests.length === 1 && settingsRequests[0].settings?.gold_rate === 0.5, `update_project_settings was sent ${JSON.stringify(settingsRequests)}`);
+    const edited = (await api(base, 'project_details', { project_id: project.id })).project;
+    check(
+      edited.queue_order === 'disagreement' && edited.gold_rate === 0.5 && edited.overlap === 2 && edited.name === 'e2e-support',
+      `after saving the settings project_details holds ${JSON.stringify(edited)}`,
+    );
+    check(((await byId('settings-queue-order-value').textContent()) ?? '').includes('Disagreement first'), 'the settings table does not show the new queue order');
+    check(((await byId('settings-gold-rate-value').textContent()) ?? '').includes('50%'), 'the settings table does not show the new gold rate');
+    log('settings: queue order disagreement, gold rate 50%, 2 annotators per item');
 
     // ---- model ----
     step = 'models';
@@ -245,6 +316,8 @@ async function main() {
     step = 'label-comparison';
     await go('label/comparison', 'label');
     await byId('answer-a').waitFor();
+    const firstReason = await expectReason();
+    log('comparison: why this item:', firstReason);
     // The hints show the key in effect.
     const hintA = (await byId('choose-a').locator('kbd').textContent())?.trim();
     check(hintA === 'a', `the "A is better" button shows the key ${hintA}, expected the rebound a`);
@@ -265,8 +338,28 @@ async function main() {
     await page.keyboard.press('u');
     await page.getByText(/^Undone/).waitFor();
     await byId('answer-a').waitFor();
-    await page.keyboard.press('3');
-    await saved();
+    const tie = await judge('3');
+    check(tie.sent.kind?.choice === 'tie' && tie.sent.suggestion_visible === false, `the tie sent ${JSON.stringify(tie.sent)}`);
+
+    // The tie becomes a gold item (the known answer of its pair), is unmarked and marked again.
+    step = 'gold';
+    await byId('gold-mark').click();
+    await byId('gold-marked').waitFor();
+    let gold = await api(base, 'gold_items', { project_id: project.id });
+    check(
+      gold.length === 1 && gold[0].judgment_id === tie.id && gold[0].kind === 'comparison' && gold[0].annotator === 'e2e-expert',
+      `after "Mark as gold" on judgment ${tie.id} gold_items gives ${JSON.stringify(gold)}`,
+    );
+    await shot('gold');
+    await byId('gold-unmark').click();
+    await byId('gold-mark').waitFor();
+    gold = await api(base, 'gold_items', { project_id: project.id });
+    check(gold.length === 0, `after "Unmark" gold_items gives ${JSON.stringify(gold)}`);
+    await byId('gold-mark').click();
+    await byId('gold-marked').waitFor();
+    gold = await api(base, 'gold_items', { project_id: project.id });
+    check(gold.length === 1 && gold[0].judgment_id === tie.id, `after marking again gold_items gives ${JSON.stringify(gold)}`);
+    log('gold item: judgment', tie.id, `(${gold[0].answer})`);
 
     // Back to the defaults: the other steps (and the arena) use the usual keys.
     step = 'settings-reset';
@@ -285,6 +378,7 @@ async function main() {
       byId('label-done').waitFor().then(() => false),
     ]);
     check(rankable, 'no prompt has 3 distinct candidates to rank (the tiny model repeated itself)');
+    await expectReason();
     await shot('label-ranking');
     await page.keyboard.press('2');
     await page.keyboard.press('1');
@@ -294,6 +388,7 @@ async function main() {
     step = 'label-rating';
     await go('label/rating', 'label');
     await byId('rating-answer').waitFor();
+    await expectReason();
     await shot('label-rating');
     await page.keyboard.press('4'); // correctness
     await page.keyboard.press('2'); // tone
@@ -306,6 +401,7 @@ async function main() {
     step = 'label-edit';
     await go('label/edit', 'label');
     await byId('edit-text').waitFor();
+    await expectReason();
     await page.keyboard.press('e');
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type('Open Settings, choose Account, then Reset password.');
@@ -317,6 +413,7 @@ async function main() {
     step = 'label-span';
     await go('label/span', 'label');
     await byId('span-text').waitFor();
+    await expectReason();
     // Select the answer's text as a mouse drag would, then label it with the keyboard.
     const selected = await page.evaluate(() => {
       const el = document.querySelector('[data-testid="span-text"]');
@@ -418,7 +515,6 @@ async function main() {
     await byId('screen-annotators').waitFor();
     await byId('annotator-row-e2e-expert').waitFor();
     await byId('annotator-group').waitFor();
-    await shot('annotators');
     log('trust views: evaluation stored, provenance and annotator report list e2e-expert');
 
     // ---- arena ----
@@ -441,6 +537,141 @@ async function main() {
     const after = (await api(base, 'project_stats', { project_id: project.id })).judgments.comparison ?? 0;
     check(after === before + 1, `the arena pick was not recorded as a comparison (${before} → ${after})`);
     await shot('arena');
+
+    // ---- a second annotator, a reward model, and its suggestion shown and hidden ----
+    step = 'second-annotator';
+    await byId('annotator-input').fill('e2e-second');
+    await byId('annotator-input').blur(); // the labeling keys must not type into the name
+    await go('label/comparison', 'label');
+    await byId('answer-a').waitFor();
+    await expectReason();
+    check(!(await byId('suggestion-toggle').isChecked()), 'the AI suggestion is on before it was asked for');
+    check((await byId('suggestion-box').count()) === 0, 'an AI suggestion is shown with the switch off');
+    const hidden1 = await judge('1');
+    check(hidden1.sent.annotator === 'e2e-second' && hidden1.sent.suggestion_visible === false, `the second annotator sent ${JSON.stringify(hidden1.sent)}`);
+
+    step = 'reward-model';
+    const rmRecipe = await api(base, 'default_recipe', { method: 'rm', model_dir: tiny });
+    const rmJob = await api(base, 'start_fine_tune', { project_id: project.id, recipe: rmRecipe });
+    const rmOutcome = await jobResult(base, rmJob.job_id);
+    const rm = rmOutcome.version;
+    check(rm?.method === 'rm', `the reward-model fine-tune made ${JSON.stringify(rm?.method)}`);
+    log('reward model', rm.name, 'trained');
+
+    step = 'label-suggestion';
+    // A new page load: the switch starts off again, and nothing is asked before it is turned on.
+    const suggestionRequests = [];
+    const onSuggestionRequest = (r) => {
+      if (r.url().endsWith('/api/suggestion')) suggestionRequests.push(r.url());
+    };
+    page.on('request', onSuggestionRequest);
+    await page.reload();
+    await byId('screen-label').waitFor();
+    await byId('answer-a').waitFor();
+    check(!(await byId('suggestion-toggle').isChecked()), 'after a reload the AI suggestion is on');
+    check(suggestionRequests.length === 0, 'the suggestion was asked for before the switch was turned on');
+    page.off('request', onSuggestionRequest);
+    const asked = page.waitForRequest((r) => r.url().endsWith('/api/suggestion'));
+    await byId('suggestion-toggle').check();
+    const askedFor = (await asked).postDataJSON();
+    await byId('suggestion-text').waitFor();
+    const suggestionLine = ((await byId('suggestion-text').textContent()) ?? '').trim();
+    check(
+      new RegExp(`^Reward model ${rm.name} (prefers [AB]|has no preference) \\(-?\\d`).test(suggestionLine),
+      `the suggestion reads "${suggestionLine}", expected "Reward model ${rm.name} prefers A or B (scores)"`,
+    );
+    // Shown, never chosen: no answer is pre-selected or highlighted.
+    const pressed = await page.locator('[data-testid^="choose-"][aria-pressed="true"], [data-testid^="choose-"].selected').count();
+    check(pressed === 0, 'a choice is highlighted while the suggestion is shown');
+    await shot('label-suggestion');
+    const shownJudgment = await judge('1');
+    check(shownJudgment.sent.suggestion_visible === true, `a verdict with the suggestion on screen sent suggestion_visible ${shownJudgment.sent.suggestion_visible}`);
+    check(
+      JSON.stringify(askedFor.response_ids) === JSON.stringify(shownJudgment.sent.shown_order),
+      `the suggestion was asked for ${JSON.stringify(askedFor.response_ids)}, the answers were shown as ${JSON.stringify(shownJudgment.sent.shown_order)}`,
+    );
+    // The switch stays on for the next item; turned off, the next verdict is recorded as without.
+    await byId('suggestion-text').waitFor();
+    await byId('suggestion-toggle').uncheck();
+    await byId('suggestion-box').waitFor({ state: 'detached' });
+    const hidden2 = await judge('2');
+    check(hidden2.sent.suggestion_visible === false, `a verdict with the suggestion switched off sent suggestion_visible ${hidden2.sent.suggestion_visible}`);
+    const visibleOf = (id) => sqliteCount(db, `SELECT suggestion_visible FROM judgments WHERE id = ${Number(id)}`);
+    const visibleFlags = [hidden1, shownJudgment, hidden2].map((j) => visibleOf(j.id));
+    if (visibleFlags[0] !== null) check(JSON.stringify(visibleFlags) === '[0,1,0]', `judgments ${[hidden1.id, shownJudgment.id, hidden2.id]} have suggestion_visible ${JSON.stringify(visibleFlags)} in SQLite, expected [0,1,0]`);
+    // The ranking screen has the same switch: the preferred answer by its number on screen.
+    await go('label/ranking', 'label');
+    const rankingOpen = await Promise.race([
+      byId('rank-answer-1').waitFor().then(() => true),
+      byId('label-done').waitFor().then(() => false),
+    ]);
+    if (rankingOpen) {
+      check(!(await byId('suggestion-toggle').isChecked()), 'the ranking screen starts with the AI suggestion on');
+      await byId('suggestion-toggle').check();
+      await byId('suggestion-text').waitFor();
+      const rankingLine = ((await byId('suggestion-text').textContent()) ?? '').trim();
+      check(new RegExp(`^Reward model ${rm.name} (prefers answer \\d|has no preference)`).test(rankingLine), `the ranking suggestion reads "${rankingLine}"`);
+      log('ranking suggestion:', rankingLine);
+    } else {
+      log('ranking suggestion: no ranking left for e2e-second (skipped)');
+    }
+    const report = await api(base, 'annotator_report', { project_id: project.id });
+    const second = report.annotators.find((a) => a.name === 'e2e-second');
+    check(report.reward_model === rm.name && second?.suggestion.shown === 1, `annotator_report: reward model ${report.reward_model}, e2e-second's suggestion figures ${JSON.stringify(second?.suggestion)}`);
+    log('suggestion:', suggestionLine, visibleFlags[0] === null ? "" : `(suggestion_visible in SQLite: ${visibleFlags.join(', ')})`);
+
+    step = 'annotators-gold';
+    await page.click('[data-testid="nav-annotators"]');
+    await byId('screen-annotators').waitFor();
+    await byId('annotator-row-e2e-second').waitFor();
+    check(((await byId('annotators-reward-model').textContent()) ?? '').includes(rm.name), 'the Annotators screen does not name the reward model');
+    await byId(`gold-item-${tie.id}`).waitFor();
+    check(((await byId(`gold-item-${tie.id}`).textContent()) ?? '').includes('e2e-expert'), 'the gold item does not say who gave it');
+    await shot('annotators');
+    await byId(`gold-item-unmark-${tie.id}`).click();
+    await byId(`gold-item-${tie.id}`).waitFor({ state: 'detached' });
+    gold = await api(base, 'gold_items', { project_id: project.id });
+    check(gold.length === 0, `after "Unmark" on the Annotators screen gold_items gives ${JSON.stringify(gold)}`);
+
+    // ---- promotion and "retrain without" on the Versions screen ----
+    step = 'promote';
+    await go('versions', 'versions');
+    await byId('lineage-version-v1').click();
+    await byId('version-details').getByRole('heading', { name: 'v1', exact: true }).waitFor();
+    await byId('promote').click();
+    await page.waitForSelector('[data-testid="promote-job"]:is([data-status="succeeded"], [data-status="failed"])', { timeout: JOB_TIMEOUT });
+    check((await byId('promote-job').getAttribute('data-status')) === 'succeeded', `promoting v1 failed: ${await byId('promote-job').textContent()}`);
+    let forced = false;
+    if ((await byId('promote-regressions').count()) > 0) {
+      // The tiny model may well regress against the base: promote anyway, as the warning offers.
+      log('promotion refused:', ((await byId('promote-regressions').textContent()) ?? '').replace(/\s+/g, ' ').trim());
+      await byId('promote-force').click();
+      forced = true;
+    }
+    await byId('promoted-badge').waitFor({ timeout: JOB_TIMEOUT });
+    await byId('promoted-version').getByText('Promoted: v1').waitFor();
+    const promoted = (await api(base, 'project_details', { project_id: project.id })).project.promoted_version_id;
+    check(promoted === versions[0].id, `after promoting v1 (id ${versions[0].id}) project_details gives promoted_version_id ${promoted}`);
+    await shot('promote');
+    log('promoted v1', forced ? '(anyway, past its regressions)' : '(no regression)');
+
+    step = 'retrain-without';
+    const withoutName = `${rm.name}-without`;
+    await byId(`lineage-version-${rm.name}`).click();
+    await byId('version-details').getByRole('heading', { name: rm.name, exact: true }).waitFor();
+    await byId('retrain-open').click();
+    await byId('retrain-annotator-e2e-second').check();
+    await byId('retrain-start').click();
+    await byId(`lineage-version-${withoutName}`).waitFor({ timeout: JOB_TIMEOUT });
+    await byId('retrain-job-done').waitFor();
+    await shot('retrain-without');
+    const afterRetrain = await api(base, 'list_versions', { project_id: project.id });
+    const without = afterRetrain.find((v) => v.name === withoutName);
+    check(without?.method === 'rm', `list_versions has no ${withoutName} reward model: ${JSON.stringify(afterRetrain.map((v) => [v.name, v.method]))}`);
+    check(without.hyperparams?.filter?.exclude_annotators?.includes('e2e-second'), `${withoutName} does not leave out e2e-second: ${JSON.stringify(without.hyperparams?.filter)}`);
+    const withoutProvenance = await api(base, 'version_provenance', { version_id: without.id });
+    check(!('e2e-second' in withoutProvenance.annotators), `${withoutName} still learned from e2e-second: ${JSON.stringify(withoutProvenance.annotators)}`);
+    log('retrained', rm.name, 'without e2e-second:', withoutName);
 
     step = 'console';
     const relevant = pageErrors.filter((e) => !/favicon/.test(e));

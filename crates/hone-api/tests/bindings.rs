@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 use ts_rs::TS;
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 /// Every type a command takes or returns; ts-rs follows their fields to the rest.
 fn export_all(dir: &Path) {
     use hone_api::types::*;
@@ -66,7 +71,7 @@ fn generated() -> BTreeMap<String, String> {
 
 #[test]
 fn the_committed_typescript_types_are_the_generated_ones() {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/src/lib/api/types");
+    let target = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../ui/src/lib/api/types");
     let fresh = generated();
     assert!(fresh.contains_key("FeedbackInput.ts") && fresh.contains_key("JobEvent.ts"), "{:?}", fresh.keys().collect::<Vec<_>>());
     if std::env::var_os("HONE_UPDATE_TS").is_some() {

@@ -592,6 +592,7 @@ async fn fine_tune<F: FnMut(&DemoEvent) + Send>(
             total: progress.total_steps,
             message: format!("{} loss {:.4}", method.as_str(), progress.loss),
         }),
+        FineTuneEvent::Evaluating { .. } => clock.emit(DemoEvent::Note { stage, message: "evaluating the new version on held-out data".into() }),
     };
     let outcome = loop {
         tokio::select! {

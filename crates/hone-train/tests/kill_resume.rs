@@ -17,10 +17,15 @@ use hone_model::{DeviceInfo, LoadedModel};
 use hone_train::sft::Sft;
 use hone_train::trainer::{latest_checkpoint, train, TrainConfig};
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 const CHILD_ENV: &str = "HONE_KILL_RESUME_CHILD_DIR";
 
 fn model() -> LoadedModel {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
 }
 

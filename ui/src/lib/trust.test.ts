@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnnotatorProfile } from './api/types/AnnotatorProfile';
 import type { VersionEvaluation } from './api/types/VersionEvaluation';
-import { evaluationRows, headToHead, NA, profileCells, significant, storedEvaluation, wilson95 } from './trust';
+import { byPairKind, evaluationRows, headToHead, NA, pairKind, profileCells, significant, storedEvaluation, wilson95 } from './trust';
 
 const empty: VersionEvaluation = {
   version_id: 2,
@@ -90,6 +90,8 @@ describe('position bias highlight', () => {
       position: { decided: 10, first_wins: 9, first_share: 0.9, p_value: 0.0216 },
       length: { decided: 10, longer_wins: 6, longer_share: 0.6, correlation: 0.123 },
       median_seconds: null,
+      gold: { items: 5, agree: 4, share: 0.8 },
+      suggestion: { shown: 4, shown_agree: 4, hidden: 20, hidden_agree: 6, shown_share: 1, hidden_share: 0.3, p_value: 0.0094 },
     };
     const c = profileCells(a);
     expect(c.withMajority).toBe('75% of 8');
@@ -98,5 +100,45 @@ describe('position bias highlight', () => {
     expect(c.flagged).toBe(true);
     expect(c.length).toBe('60% of 10, r 0.12');
     expect(c.seconds).toBe(NA);
+    expect(c.gold).toBe('80% of 5');
+    expect(c.aiShown).toBe('100% of 4');
+    expect(c.aiHidden).toBe('30% of 20');
+    expect(c.aiP).toBe('0.009');
+    expect(c.aiFlagged).toBe(true);
+  });
+  it('reads missing gold and suggestion figures as n/a', () => {
+    const a = {
+      name: 'new',
+      judgments: 1,
+      with_majority: null,
+      majority_units: 0,
+      position: { decided: 0, first_wins: 0, first_share: null, p_value: null },
+      length: { decided: 0, longer_wins: 0, longer_share: null, correlation: null },
+      median_seconds: 2,
+      gold: { items: 0, agree: 0, share: null },
+      suggestion: { shown: 0, shown_agree: 0, hidden: 1, hidden_agree: 0, shown_share: null, hidden_share: 0, p_value: null },
+    } as unknown as AnnotatorProfile;
+    const c = profileCells(a);
+    expect(c.gold).toBe(NA);
+    expect(c.aiShown).toBe(NA);
+    expect(c.aiHidden).toBe('0% of 1');
+    expect(c.aiP).toBe(NA);
+    expect(c.aiFlagged).toBe(false);
+  });
+});
+
+describe('pair agreement by kind', () => {
+  it('names the kind and its α', () => {
+    expect(pairKind('comparison')).toEqual({ label: 'Comparisons', alpha: 'nominal' });
+    expect(pairKind('rating')).toEqual({ label: 'Ratings', alpha: 'interval' });
+  });
+  it('puts comparisons before ratings, keeping the order within a kind', () => {
+    const pairs = [
+      { kind: 'rating' as const, a: 'x', b: 'y' },
+      { kind: 'comparison' as const, a: 'x', b: 'z' },
+      { kind: 'rating' as const, a: 'x', b: 'z' },
+      { kind: 'comparison' as const, a: 'x', b: 'y' },
+    ];
+    expect(byPairKind(pairs).map((p) => `${p.kind}:${p.b}`)).toEqual(['comparison:z', 'comparison:y', 'rating:y', 'rating:z']);
   });
 });

@@ -3,6 +3,7 @@
 import type { AnnotatorProfile } from './api/types/AnnotatorProfile';
 import type { Estimate } from './api/types/Estimate';
 import type { HeadToHead } from './api/types/HeadToHead';
+import type { JudgmentKind } from './api/types/JudgmentKind';
 import type { VersionEvaluation } from './api/types/VersionEvaluation';
 
 export const NA = 'n/a';
@@ -104,8 +105,25 @@ export function shareOf(share: number | null | undefined, n: number): string {
   return share === null || share === undefined ? NA : `${pct(share)} of ${n}`;
 }
 
+export interface ProfileCells {
+  withMajority: string;
+  position: string;
+  p: string;
+  flagged: boolean;
+  length: string;
+  seconds: string;
+  /** Agreement with the gold answers: "80% of 5". */
+  gold: string;
+  /** Decided comparisons that went the reward model's way with its suggestion shown, and hidden. */
+  aiShown: string;
+  aiHidden: string;
+  /** The two-proportion test of shown against hidden, and whether it is significant. */
+  aiP: string;
+  aiFlagged: boolean;
+}
+
 /** The annotator report's row for one profile. */
-export function profileCells(a: AnnotatorProfile): { withMajority: string; position: string; p: string; flagged: boolean; length: string; seconds: string } {
+export function profileCells(a: AnnotatorProfile): ProfileCells {
   return {
     withMajority: shareOf(a.with_majority, a.majority_units),
     position: shareOf(a.position.first_share, a.position.decided),
@@ -113,5 +131,28 @@ export function profileCells(a: AnnotatorProfile): { withMajority: string; posit
     flagged: significant(a.position.p_value),
     length: `${shareOf(a.length.longer_share, a.length.decided)}${a.length.correlation === null ? '' : `, r ${a.length.correlation.toFixed(2)}`}`,
     seconds: a.median_seconds === null ? NA : a.median_seconds.toFixed(1),
+    gold: shareOf(a.gold.share, a.gold.items),
+    aiShown: shareOf(a.suggestion.shown_share, a.suggestion.shown),
+    aiHidden: shareOf(a.suggestion.hidden_share, a.suggestion.hidden),
+    aiP: pValue(a.suggestion.p_value),
+    aiFlagged: significant(a.suggestion.p_value),
   };
+}
+
+/** What a pair's agreement is measured on, and which α: nominal for verdicts, interval for scores. */
+export function pairKind(kind: JudgmentKind): { label: string; alpha: string } {
+  switch (kind) {
+    case 'comparison':
+      return { label: 'Comparisons', alpha: 'nominal' };
+    case 'rating':
+      return { label: 'Ratings', alpha: 'interval' };
+    default:
+      return { label: kind, alpha: 'nominal' };
+  }
+}
+
+/** Comparisons first, then ratings; within a kind as the server listed them. */
+export function byPairKind<T extends { kind: JudgmentKind }>(pairs: readonly T[]): T[] {
+  const rank = (k: JudgmentKind) => (k === 'comparison' ? 0 : k === 'rating' ? 1 : 2);
+  return pairs.map((p, i) => ({ p, i })).sort((x, y) => rank(x.p.kind) - rank(y.p.kind) || x.i - y.i).map(({ p }) => p);
 }

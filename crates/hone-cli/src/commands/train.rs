@@ -23,6 +23,9 @@ pub struct TrainArgs {
     /// PPO: the reward-model version (its id) to optimise against.
     #[arg(long)]
     reward_model: Option<i64>,
+    /// Do not evaluate the new version on the held-out data after training (`hone eval` later).
+    #[arg(long)]
+    no_eval: bool,
     /// PPO iterations.
     #[arg(long)]
     ppo_iterations: Option<usize>,
@@ -66,6 +69,7 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
         r.ppo_iterations = n;
     }
     r.version_name = args.name.clone();
+    r.evaluate = !args.no_eval;
     for config in [&mut r.sft, &mut r.preference] {
         if let Some(e) = args.epochs {
             config.epochs = e;
@@ -151,6 +155,12 @@ fn progress_bars(quiet: bool) -> impl FnMut(&FineTuneEvent) + Send {
                     b.set_message(format!("loss {:.4}, {:.0} tok/s", progress.loss, progress.tokens_per_second));
                 }
             }
+            FineTuneEvent::Evaluating { .. } => {
+                if let Some(b) = bar.take() {
+                    b.finish();
+                }
+                eprintln!("evaluating the new version on the held-out prompts and pairs…");
+            }
         }
     }
 }
@@ -175,6 +185,10 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
     println!("\nversion {} (id {}) trained with {} on snapshot {} — job {}", v.name, v.id, v.method, v.snapshot_id.unwrap_or_default(), outcome.job_id);
     if let Some(dir) = &v.adapter_dir {
         println!("adapter: {dir}");
+    }
+    if let Some(e) = &outcome.evaluation {
+        println!();
+        super::evaluate::print_evaluation(e);
     }
     Ok(())
 }

@@ -11,9 +11,14 @@ mod workspace;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 /// The repository's example files.
 pub fn example(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../examples").join(name)
 }
 
 /// Runs `hone --workspace DIR args…` with a clean environment for Hone's variables.

@@ -108,6 +108,13 @@ pub struct Recipe {
     /// PPO iterations (each samples one response per prompt of a batch).
     pub ppo_iterations: usize,
     pub ppo_batch_size: usize,
+    /// Evaluate the new version on the held-out data right after training (`evaluate_version`).
+    #[serde(default = "yes")]
+    pub evaluate: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Recipe {
@@ -129,6 +136,7 @@ impl Recipe {
             ppo: hone_train::ppo::PpoSettings { learning_rate: 1e-4, max_new_tokens: 48, ..Default::default() },
             ppo_iterations: 20,
             ppo_batch_size: 8,
+            evaluate: true,
         }
     }
 

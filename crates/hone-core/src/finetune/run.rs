@@ -35,14 +35,20 @@ pub enum FineTuneEvent {
     Planned { plan: Plan },
     StageStarted { index: usize, method: Method, examples: usize, steps: u64 },
     Progress { method: Method, progress: Progress },
+    /// The new version is being evaluated on the held-out data (after training).
+    Evaluating { version_id: i64 },
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneOutcome {
     pub job_id: i64,
+    /// With its `eval/` metrics when it was evaluated.
     pub version: ModelVersion,
     pub plan: Plan,
+    /// The automatic evaluation against the parent (`Recipe::evaluate`); `None` when it was
+    /// off or failed (the version is kept either way; `evaluate_version` can run it again).
+    pub evaluation: Option<crate::version_eval::VersionEvaluation>,
 }
 
 /// What the training thread hands back: the plan, each stage's final metrics, the files.
@@ -434,6 +440,7 @@ impl Hone {
                     let message = format!("{} step {}/{}, loss {:.4}", method.as_str(), progress.step, progress.total_steps, progress.loss);
                     jobs::update(&mut conn, job_id, JobState::Running, fraction.min(1.0), &message).await?;
                 }
+                FineTuneEvent::Evaluating { .. } => {}
             }
             on_event(&event);
         }
@@ -473,7 +480,19 @@ impl Hone {
         .await?;
         jobs::finish(&mut tx, job_id, JobState::Succeeded, Some(&serde_json::json!({ "version_id": version.id })), None).await?;
         tx.commit().await?;
-        Ok(FineTuneOutcome { job_id, version, plan })
+        if !params.recipe.evaluate {
+            return Ok(FineTuneOutcome { job_id, version, plan, evaluation: None });
+        }
+        on_event(&FineTuneEvent::Evaluating { version_id: version.id });
+        let evaluation = match self.evaluate_version(version.id).await {
+            Ok(e) => Some(e),
+            Err(e) => {
+                tracing::warn!(version = version.id, "the automatic evaluation failed: {e}");
+                None
+            }
+        };
+        let version = models::get_version(&mut *self.store().conn().await?, version.id).await?;
+        Ok(FineTuneOutcome { job_id, version, plan, evaluation })
     }
 }
 

@@ -240,9 +240,16 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
     small(&mut recipe);
     recipe.preference.learning_rate = 5e-3;
     recipe.preference.epochs = 4;
-    let v1 = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let mut events = Vec::new();
+    let outcome = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |e| events.push(e.clone())).await.unwrap();
+    let v1 = outcome.version;
+    // Evaluated automatically right after training, and stored with the version.
+    assert!(matches!(events.last(), Some(FineTuneEvent::Evaluating { version_id }) if *version_id == v1.id), "{:?}", events.last());
+    let automatic = outcome.evaluation.expect("a new version is evaluated automatically");
+    assert_eq!(v1.metrics["eval/preference_accuracy"].as_f64(), automatic.preference_accuracy.and_then(|h| h.win_rate()));
 
     let e1 = ws.evaluate_version(v1.id).await.unwrap();
+    assert_eq!(e1.preference_accuracy, automatic.preference_accuracy, "the same measure when run again");
     assert_eq!(e1.against, "base");
     assert_eq!(e1.held_out_prompts, 4);
     let acc = e1.preference_accuracy.expect("held-out pairs are scored");

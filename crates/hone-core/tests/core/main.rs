@@ -23,6 +23,11 @@ use hone_core::store::responses::NewResponse;
 use hone_core::{CoreError, Hone, ResponseSource};
 use tempfile::TempDir;
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 /// An open workspace in a fresh temporary folder. The `Hone` is dropped before the folder.
 pub struct Ws {
     pub hone: Hone,
@@ -49,7 +54,7 @@ pub async fn open_seeded(seed: u64) -> Ws {
 
 /// The folder of the hand-written test files.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("tests/fixtures").join(name)
 }
 
 /// A project with the defaults (scale 1–7, threshold 5, overlap 1, criterion `overall`).

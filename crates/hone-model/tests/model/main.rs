@@ -16,8 +16,13 @@ use std::path::PathBuf;
 use candle_core::{Device, Tensor};
 use hone_model::{DeviceInfo, LoadedModel};
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures")
 }
 
 pub fn model_dir(name: &str) -> PathBuf {

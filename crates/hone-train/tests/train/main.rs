@@ -12,6 +12,11 @@ mod trainer;
 
 use candle_core::{Device, Tensor};
 
+/// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
+/// another checkout of the same workspace (a shared target folder), and a compile-time path
+/// would then point into that other checkout.
+pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
+
 pub fn t(values: &[f32]) -> Tensor {
     Tensor::new(values, &Device::Cpu).unwrap()
 }

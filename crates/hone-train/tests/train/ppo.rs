@@ -29,7 +29,7 @@ fn gae_matches_the_recursion_by_hand() {
 
 #[test]
 fn ppo_raises_a_programmatic_reward_while_the_kl_stays_bounded() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
     let policy = Adapter::new("policy", config, &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
@@ -70,7 +70,7 @@ fn ppo_raises_a_programmatic_reward_while_the_kl_stays_bounded() {
 
 #[test]
 fn ppo_moves_probability_mass_onto_rewarded_tokens() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
     let policy = Adapter::new("policy", config, &lm.model.linear_specs(), 9, lm.model.device()).unwrap();
@@ -100,7 +100,7 @@ fn ppo_moves_probability_mass_onto_rewarded_tokens() {
 /// ends with exactly the adapter and value head of an uninterrupted run.
 #[test]
 fn ppo_resumed_from_a_checkpoint_equals_an_uninterrupted_run() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
     let config = LoraConfig::new(4, 8.0, 0.0, &["all-linear"], false).unwrap();
     let settings = PpoSettings { learning_rate: 3e-3, max_new_tokens: 3, temperature: 1.0, ppo_epochs: 2, ..PpoSettings::default() };

@@ -8,7 +8,7 @@ use hone_train::preference::{logp_sums, Dpo, DpoSettings, Kto, KtoSettings, Labe
 use hone_train::trainer::{train, Progress, TrainConfig};
 
 fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
 }
 

@@ -10,7 +10,7 @@ use hone_train::trainer::{latest_checkpoint, train, Progress, TrainConfig, EXTRA
 
 #[test]
 fn the_reward_model_learns_separable_pairs_and_its_head_is_checkpointed() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-qwen2");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-qwen2");
     let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
     let adapter = Adapter::new("rm", config, &lm.model.linear_specs(), 3, lm.model.device()).unwrap();

@@ -11,7 +11,7 @@ use hone_train::trainer::{latest_checkpoint, train, Objective, Progress, TrainCo
 use hone_train::TrainError;
 
 fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
     LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
 }
 

@@ -14,6 +14,7 @@ import type { ExportVersionArgs } from './types/ExportVersionArgs';
 import type { FeedbackInput } from './types/FeedbackInput';
 import type { FineTuneOutcome } from './types/FineTuneOutcome';
 import type { GenerationRequest } from './types/GenerationRequest';
+import type { GoldItem } from './types/GoldItem';
 import type { Guideline } from './types/Guideline';
 import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
@@ -26,6 +27,7 @@ import type { MetricPoint } from './types/MetricPoint';
 import type { ModelInfo } from './types/ModelInfo';
 import type { ModelVersion } from './types/ModelVersion';
 import type { NamedItem } from './types/NamedItem';
+import type { NewProject } from './types/NewProject';
 import type { NextItemArgs } from './types/NextItemArgs';
 import type { Plan } from './types/Plan';
 import type { Project } from './types/Project';
@@ -40,6 +42,7 @@ import type { QueueItem } from './types/QueueItem';
 import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
 import type { Split } from './types/Split';
+import type { Suggestion } from './types/Suggestion';
 import type { UiSettings } from './types/UiSettings';
 import type { VersionEvaluation } from './types/VersionEvaluation';
 import type { VersionProvenance } from './types/VersionProvenance';
@@ -110,6 +113,9 @@ export const workspaceInfo = () => call<WorkspaceInfo>('workspace_info');
 export const listProjects = () => call<Project[]>('list_projects');
 export const createProject = (spec: ProjectSpec) => call<ProjectDetails>('create_project', spec);
 export const projectDetails = (projectId: number) => call<ProjectDetails>('project_details', { project_id: projectId });
+/** Every setting but the name (which the server ignores, but it must not be empty). */
+export const updateProjectSettings = (projectId: number, settings: NewProject) =>
+  call<Project>('update_project_settings', { project_id: projectId, settings });
 export const setGuidelines = (projectId: number, text: string) => call<Guideline>('set_guidelines', { project_id: projectId, text });
 export const addRatingCriterion = (projectId: number, item: NamedItem) =>
   call<ProjectDetails>('add_rating_criterion', { project_id: projectId, item });
@@ -146,6 +152,16 @@ export const nextItem = (args: NextItemArgs, exclude: number[][] = []) =>
   call<QueueItem | null>('next_item', exclude.length > 0 ? { ...args, exclude } : args);
 export const recordFeedback = (input: FeedbackInput) => call<Recorded>('record_feedback', input);
 export const undoJudgment = (judgmentId: number) => call<null>('undo_judgment', { judgment_id: judgmentId });
+/** Makes a judgment (comparison, ranking, rating, thumbs) the known answer of its item. */
+export const markGold = (judgmentId: number) => call<GoldItem>('mark_gold', { judgment_id: judgmentId });
+export const unmarkGold = (judgmentId: number) => call<null>('unmark_gold', { judgment_id: judgmentId });
+export const goldItems = (projectId: number) => call<GoldItem[]>('gold_items', { project_id: projectId });
+/**
+ * The latest reward model's scores of the answers on screen (in the order shown) and the one it
+ * prefers; `invalid` while the project has no reward model. Shown only on request.
+ */
+export const suggestion = (projectId: number, responseIds: number[]) =>
+  call<Suggestion>('suggestion', { project_id: projectId, response_ids: responseIds });
 
 // ---- fine-tuning and jobs ----
 

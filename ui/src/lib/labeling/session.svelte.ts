@@ -28,9 +28,16 @@ export interface Shown<D> {
 
 export type SaveState = 'idle' | 'saving' | 'saved' | 'error';
 
+/** The last judgment saved in this session (what undo takes back, and what can be marked gold). */
+export interface LastSaved {
+  judgmentId: number;
+  kind: FeedbackKind['kind'];
+}
+
 interface Done<D> {
   item: QueueItem;
   judgmentId: number;
+  kind: FeedbackKind['kind'];
   draft: D;
   critique: string;
 }
@@ -60,6 +67,8 @@ export class LabelSession<D> {
   judged = $state(0);
   /** Milliseconds spent on each saved judgment, for the mean shown beside the counter. */
   times = $state<number[]>([]);
+  /** The judgment undo would take back; null when there is none. */
+  lastSaved = $state<LastSaved | null>(null);
 
   private seq = 0;
   private history: Done<D>[] = [];
@@ -81,8 +90,11 @@ export class LabelSession<D> {
     await this.fetchAndShow();
   }
 
-  /** Records the current item's judgment; shows the next item at once when it is known. */
-  submit(kind: FeedbackKind, draft: D, critique: string): Promise<void> {
+  /**
+   * Records the current item's judgment; shows the next item at once when it is known.
+   * `suggestionVisible`: an AI suggestion was on screen when the verdict was given.
+   */
+  submit(kind: FeedbackKind, draft: D, critique: string, suggestionVisible = false): Promise<void> {
     const shown = this.current;
     if (!shown) return Promise.resolve();
     const spent = Math.max(0, Math.round(this.deps.now() - shown.shownAt));
@@ -91,8 +103,7 @@ export class LabelSession<D> {
       time_spent_ms: spent,
       shown_order: shown.item.responses.map((r) => r.id),
       critique: critique.trim() === '' ? null : critique,
-      // The labeling screens show no AI suggestion yet (API: `suggestion`).
-      suggestion_visible: false,
+      suggestion_visible: suggestionVisible,
       kind,
     };
     const key = unitKey(shown.item);
@@ -104,7 +115,8 @@ export class LabelSession<D> {
     return this.deps.record(input).then(
       (recorded) => {
         this.saving.delete(key);
-        this.history.push({ item: shown.item, judgmentId: Number(recorded.judgment_id), draft, critique });
+        this.history.push({ item: shown.item, judgmentId: Number(recorded.judgment_id), kind: kind.kind, draft, critique });
+        this.lastSaved = this.lastOf();
         this.judged += 1;
         this.times = [...this.times, spent];
         if (this.saving.size === 0) {
@@ -139,11 +151,17 @@ export class LabelSession<D> {
       return;
     }
     this.history.pop();
+    this.lastSaved = this.lastOf();
     this.judged = Math.max(0, this.judged - 1);
     this.times = this.times.slice(0, -1);
     this.saveState = 'idle';
     this.message = `Undone (judgment ${last.judgmentId})`;
     this.restore({ seq: 0, item: last.item, draft: last.draft, critique: last.critique, shownAt: this.deps.now() });
+  }
+
+  private lastOf(): LastSaved | null {
+    const last = this.history[this.history.length - 1];
+    return last ? { judgmentId: last.judgmentId, kind: last.kind } : null;
   }
 
   /** Puts `shown` back on screen; the item it replaces becomes the next one. */

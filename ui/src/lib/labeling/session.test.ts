@@ -123,6 +123,33 @@ describe('LabelSession', () => {
     expect(session.message).toBe('Nothing to undo');
   });
 
+  it('records whether an AI suggestion was on screen (off unless the screen says so)', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4), item(5, 6)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    await session.submit(choose, '', '', true);
+    await tick();
+    await session.submit(choose, '', '');
+    expect(server.recorded.map((r) => r.suggestion_visible)).toEqual([true, false]);
+  });
+
+  it('keeps the last saved judgment for gold marking, and follows undo', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4), item(5, 6)], { honoursExclude: true });
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    expect(session.lastSaved).toBeNull();
+    await session.submit(choose, 'first', '');
+    await tick();
+    await session.submit({ kind: 'rating', response_id: 3, scores: { overall: 4 } }, 'second', '');
+    expect(session.lastSaved).toEqual({ judgmentId: 2, kind: 'rating' });
+    await session.undo();
+    expect(session.lastSaved).toEqual({ judgmentId: 1, kind: 'comparison' });
+    await session.undo();
+    expect(session.lastSaved).toBeNull();
+  });
+
   it('finishes when the queue is empty', async () => {
     const server = fakeServer([item(1, 2)], { honoursExclude: true });
     const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });

@@ -6,4 +6,4 @@ import type { Progress } from "./Progress";
 /**
  * What a running fine-tune reports.
  */
-export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: Method, examples: number, steps: number, } | { "event": "progress", method: Method, progress: Progress, };
+export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: Method, examples: number, steps: number, } | { "event": "progress", method: Method, progress: Progress, } | { "event": "evaluating", version_id: number, };

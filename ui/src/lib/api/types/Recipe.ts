@@ -30,4 +30,8 @@ reward_model: number | null, ppo: PpoSettings,
 /**
  * PPO iterations (each samples one response per prompt of a batch).
  */
-ppo_iterations: number, ppo_batch_size: number, };
+ppo_iterations: number, ppo_batch_size: number, 
+/**
+ * Evaluate the new version on the held-out data right after training (`evaluate_version`).
+ */
+evaluate: boolean, };
