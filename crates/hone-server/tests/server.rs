@@ -128,3 +128,46 @@ async fn trust_commands_answer_over_http() {
     assert_eq!(stream.last().unwrap()["event"], "failed");
     assert_eq!(stream.last().unwrap()["error"]["code"], "not_found");
 }
+
+/// Project settings, the queue's reason, gold items and a judge model's suggestion, over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_gold_and_suggestion_commands_answer_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), None).await;
+    let client = reqwest::Client::new();
+    let (_, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "q", "task_description": "help desk", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    assert_eq!(project["project"]["queue_order"], "in_order", "omitted settings take their defaults: {project}");
+    let project_id = project["project"]["id"].as_i64().unwrap();
+    let settings = json!({ "name": "q", "task_description": "help desk", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 2, "queue_order": "disagreement", "gold_rate": 0.25 });
+    let (status, updated) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": settings })).await;
+    assert_eq!(status, 200, "{updated}");
+    assert_eq!((updated["queue_order"].as_str(), updated["gold_rate"].as_f64(), updated["overlap"].as_i64()), (Some("disagreement"), Some(0.25), Some(2)));
+    let mut bad = settings.clone();
+    bad["gold_rate"] = json!(-0.5);
+    let (status, err) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": bad })).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("project.gold_rate")), "{err}");
+
+    call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": \"Where is my invoice?\", \"chosen\": \"In billing.\", \"rejected\": \"No idea.\"}\n" })).await;
+    let (status, item) = call(&client, &base, "next_item", json!({ "project_id": project_id, "annotator": "bo", "kind": "comparison" })).await;
+    assert_eq!(status, 200, "{item}");
+    assert_eq!(item["reason"], "no disagreement to resolve; 1 of 2 annotators have judged it: finishing its overlap first");
+    let ids: Vec<i64> = item["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+
+    let (status, gold) = call(&client, &base, "mark_gold", json!({ "judgment_id": 1 })).await;
+    assert_eq!((status, gold["kind"].as_str(), gold["annotator"].as_str()), (200, Some("comparison"), Some("import")), "{gold}");
+    let (_, items) = call(&client, &base, "gold_items", json!({ "project_id": project_id })).await;
+    assert_eq!(items.as_array().unwrap().len(), 1);
+    let (status, _) = call(&client, &base, "unmark_gold", json!({ "judgment_id": 1 })).await;
+    assert_eq!(status, 200);
+    let (status, err) = call(&client, &base, "unmark_gold", json!({ "judgment_id": 1 })).await;
+    assert_eq!((status, err["field"].as_str()), (400, Some("judgment_id")), "{err}");
+
+    let (status, err) = call(&client, &base, "suggestion", json!({ "project_id": project_id, "response_ids": ids })).await;
+    assert_eq!((status, err["code"].as_str()), (400, Some("invalid")), "no reward model yet: {err}");
+    let model = dir.path().join("judge");
+    hone_core::model::tiny::write_tiny_model(hone_core::model::tiny::TinyArch::Llama, Default::default(), &model, 1).unwrap();
+    let (status, s) = call(&client, &base, "suggestion", json!({ "project_id": project_id, "response_ids": ids, "judge": { "kind": "base", "dir": model } })).await;
+    assert_eq!((status, s["source"].as_str(), s["reward_model"].is_null()), (200, Some("judge judge"), true), "{s}");
+    let total: f64 = s["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-6, "{s}");
+}
