@@ -2,9 +2,9 @@
 // driven by playwright-core) does what an expert does — project, prompts, candidates, one
 // judgment of each kind by keyboard (one on a key rebound in Settings, in the dark theme), a
 // fine-tune, the new version, an arena round, an export, the project's settings edited, a gold
-// item, a second annotator judging with and without the AI suggestion of a reward model,
-// promotion and a retrain without that annotator — and every step is checked through the API
-// (and the SQLite file when sqlite3 is installed).
+// item, a second annotator judging with and without the AI suggestion of a reward model (and
+// of a judge model chosen under "Suggest with"), promotion and a retrain without that annotator
+// — and every step is checked through the API (and the SQLite file when sqlite3 is installed).
 //
 //   npm run build && npm run test:e2e
 //
@@ -592,8 +592,54 @@ async function main() {
     );
     // The switch stays on for the next item; turned off, the next verdict is recorded as without.
     await byId('suggestion-text').waitFor();
+
+    // "Suggest with" a judge model, the tiny model folder: asked again for the item on screen,
+    // its probabilities shown as percents; then back to the latest reward model.
+    step = 'label-judge';
+    const suggestionLineOf = async () => ((await byId('suggestion-text').textContent()) ?? '').trim();
+    const waitForSuggestion = (prefix) =>
+      page.waitForFunction(
+        (p) => (document.querySelector('[data-testid="suggestion-text"]')?.textContent ?? '').trim().startsWith(p),
+        prefix,
+        { timeout: 60_000 },
+      );
+    check((await byId('suggestion-source').inputValue()) === '', `"Suggest with" starts on ${await byId('suggestion-source').inputValue()}, expected the latest reward model`);
+    const judgeAsked = page.waitForRequest((r) => r.url().endsWith('/api/suggestion') && r.postDataJSON()?.judge !== undefined);
+    await byId('suggestion-source').selectOption(`base:${tiny}`);
+    const judgeArgs = (await judgeAsked).postDataJSON();
+    check(judgeArgs.judge?.kind === 'base' && judgeArgs.judge?.dir === tiny, `the judge's suggestion was asked with ${JSON.stringify(judgeArgs)}`);
+    await waitForSuggestion('Judge');
+    const judgeLine = await suggestionLineOf();
+    check(
+      /^Judge tiny (prefers [AB]|has no preference) \(\d{1,3}% vs \d{1,3}%\)$/.test(judgeLine),
+      `the judge's suggestion reads "${judgeLine}", expected "Judge tiny prefers A or B (x% vs y%)"`,
+    );
+    check(await byId('suggestion-toggle').isChecked(), 'choosing a judge turned the AI suggestion off');
+    const pressedByJudge = await page.locator('[data-testid^="choose-"][aria-pressed="true"], [data-testid^="choose-"].selected').count();
+    check(pressedByJudge === 0, "a choice is highlighted while the judge's suggestion is shown");
+    await shot('label-judge');
+    const rewardAsked = page.waitForRequest((r) => r.url().endsWith('/api/suggestion'));
+    await byId('suggestion-source').selectOption('');
+    check((await rewardAsked).postDataJSON().judge === undefined, 'back on the latest reward model, the suggestion was still asked of the judge');
+    await waitForSuggestion('Reward model');
+    check(new RegExp(`^Reward model ${rm.name} `).test(await suggestionLineOf()), `back on the latest reward model the suggestion reads "${await suggestionLineOf()}"`);
+    log('judge suggestion:', judgeLine);
+
+    step = 'label-suggestion-off';
     await byId('suggestion-toggle').uncheck();
     await byId('suggestion-box').waitFor({ state: 'detached' });
+    // With the switch off, choosing a judge neither turns it on nor asks anything.
+    const offRequests = [];
+    const onOffRequest = (r) => {
+      if (r.url().endsWith('/api/suggestion')) offRequests.push(r.url());
+    };
+    page.on('request', onOffRequest);
+    await byId('suggestion-source').selectOption(`base:${tiny}`);
+    await page.waitForTimeout(300);
+    check(!(await byId('suggestion-toggle').isChecked()) && (await byId('suggestion-box').count()) === 0, 'choosing a judge turned the AI suggestion on');
+    await byId('suggestion-source').selectOption('');
+    page.off('request', onOffRequest);
+    check(offRequests.length === 0, `choosing a judge with the switch off asked for ${offRequests.length} suggestion(s)`);
     const hidden2 = await judge('2');
     check(hidden2.sent.suggestion_visible === false, `a verdict with the suggestion switched off sent suggestion_visible ${hidden2.sent.suggestion_visible}`);
     const visibleOf = (id) => sqliteCount(db, `SELECT suggestion_visible FROM judgments WHERE id = ${Number(id)}`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HoneError } from './api/errors';
 import type { Suggestion } from './api/types/Suggestion';
-import { formatScores, isTie, preferredIndex, suggester, suggestionText, unavailableText } from './suggestion';
+import { askingText, formatScores, isTie, preferredIndex, suggester, suggestionText, unavailableText } from './suggestion';
 
 const pair = (scores: number[], preferred: number): Suggestion => ({ source: 'rm-2', reward_model: 4, scores, preferred });
 
@@ -59,6 +59,13 @@ describe('suggester', () => {
   it("gives a judge's probabilities as percents", () => {
     const judged: Suggestion = { source: 'judge qwen', reward_model: null, scores: [0.27, 0.73], preferred: 2 };
     expect(suggestionText(judged, [1, 2], ['A', 'B'])).toBe('Judge qwen prefers B (73% vs 27%)');
+  });
+});
+
+describe('askingText', () => {
+  it('names who is being asked', () => {
+    expect(askingText(null)).toBe('Asking the latest reward model…');
+    expect(askingText('tiny')).toBe('Asking the judge model tiny…');
   });
 });
 

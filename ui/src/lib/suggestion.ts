@@ -69,6 +69,11 @@ export function suggestionText(s: Suggestion, ids: readonly number[], labels: re
   return `${model} prefers ${preferred} (${scores})`;
 }
 
+/** What the box says while the suggestion is on its way; `judge` names the judge model, if one. */
+export function askingText(judge: string | null): string {
+  return judge ? `Asking the judge model ${judge}…` : 'Asking the latest reward model…';
+}
+
 /** Why there is no suggestion: the server's sentence (no reward model yet, …). */
 export function unavailableText(e: Pick<HoneError, 'message'>): string {
   return `No AI suggestion: ${e.message}`;

@@ -25,6 +25,7 @@ import type { JobStarted } from './types/JobStarted';
 import type { Method } from './types/Method';
 import type { MetricPoint } from './types/MetricPoint';
 import type { ModelInfo } from './types/ModelInfo';
+import type { ModelRef } from './types/ModelRef';
 import type { ModelVersion } from './types/ModelVersion';
 import type { NamedItem } from './types/NamedItem';
 import type { NewProject } from './types/NewProject';
@@ -43,6 +44,7 @@ import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
 import type { Split } from './types/Split';
 import type { Suggestion } from './types/Suggestion';
+import type { SuggestionArgs } from './types/SuggestionArgs';
 import type { UiSettings } from './types/UiSettings';
 import type { VersionEvaluation } from './types/VersionEvaluation';
 import type { VersionProvenance } from './types/VersionProvenance';
@@ -157,11 +159,15 @@ export const markGold = (judgmentId: number) => call<GoldItem>('mark_gold', { ju
 export const unmarkGold = (judgmentId: number) => call<null>('unmark_gold', { judgment_id: judgmentId });
 export const goldItems = (projectId: number) => call<GoldItem[]>('gold_items', { project_id: projectId });
 /**
- * The latest reward model's scores of the answers on screen (in the order shown) and the one it
- * prefers; `invalid` while the project has no reward model. Shown only on request.
+ * The scores of the answers on screen (in the order shown) and the one preferred: by the latest
+ * reward model (`invalid` while the project has none), or with `judge` by that model asked
+ * which answer is best (the scores are probabilities). Shown only on request.
  */
-export const suggestion = (projectId: number, responseIds: number[]) =>
-  call<Suggestion>('suggestion', { project_id: projectId, response_ids: responseIds });
+export const suggestion = (projectId: number, responseIds: number[], judge: ModelRef | null = null) => {
+  const args: SuggestionArgs = { project_id: projectId, response_ids: responseIds };
+  if (judge) args.judge = judge;
+  return call<Suggestion>('suggestion', args);
+};
 
 // ---- fine-tuning and jobs ----
 

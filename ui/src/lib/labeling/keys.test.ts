@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { commonKey, digitScore, editKey, pairwiseKey, rankingKey, ratingKey, spanKey } from './keys';
+import { choiceLabel, commonKey, digitScore, editKey, PAIRWISE_CHOICES, pairwiseKey, rankingKey, ratingKey, spanKey } from './keys';
 
 describe('common keys', () => {
   it('maps u, Ctrl+Z and Cmd+Z to undo, g to guidelines, c to critique', () => {
@@ -42,6 +42,16 @@ describe('pairwise keys', () => {
   it('does not choose while typing a reason', () => {
     expect(pairwiseKey({ key: '1', inText: true })).toBeNull();
     expect(pairwiseKey({ key: '1', ctrl: true })).toBeNull();
+  });
+});
+
+describe('choiceLabel', () => {
+  it('reads as the pairwise choices by default', () => {
+    for (const c of PAIRWISE_CHOICES) expect(choiceLabel(c.choice)).toBe(c.label);
+  });
+  it('names the sides as the screen does, and leaves tie and both bad alone', () => {
+    const sides: [string, string] = ['Left', 'Right'];
+    expect(PAIRWISE_CHOICES.map((c) => choiceLabel(c.choice, sides))).toEqual(['Left is better', 'Right is better', 'Tie', 'Both bad']);
   });
 });
 

@@ -72,6 +72,23 @@ export const PAIRWISE_CHOICES: { action: ShortcutId; choice: Choice; label: stri
   { action: 'comparison.both_bad', choice: 'both_bad', label: 'Both bad' },
 ];
 
+/**
+ * A choice's button label with the two sides named as the screen names them: "A is better"
+ * (by default), "Left is better" in the arena; "Tie" and "Both bad" either way.
+ */
+export function choiceLabel(choice: Choice, sides: readonly [string, string] = ['A', 'B']): string {
+  switch (choice) {
+    case 'a':
+      return `${sides[0]} is better`;
+    case 'b':
+      return `${sides[1]} is better`;
+    case 'tie':
+      return 'Tie';
+    case 'both_bad':
+      return 'Both bad';
+  }
+}
+
 export const STRENGTH_KEYS: { action: ShortcutId; value: 1 | 2 | 3; label: string }[] = [
   { action: 'comparison.slightly', value: 1, label: 'slightly' },
   { action: 'comparison.clearly', value: 2, label: 'clearly' },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HoneError } from '$lib/api/errors';
+import type { ModelRef } from '$lib/api/types/ModelRef';
 import type { Suggestion } from '$lib/api/types/Suggestion';
 import { ItemSuggestion } from './suggestion.svelte';
 
@@ -43,5 +44,53 @@ describe('ItemSuggestion', () => {
     await s.load();
     expect(s.status).toBe('error');
     expect(s.note).toBe('the reward model could not be loaded');
+  });
+
+  it('asks the judge model chosen, again when another is chosen, and keeps each while it stays', async () => {
+    const asked: (ModelRef | null)[] = [];
+    const judged: Suggestion = { source: 'judge tiny', reward_model: null, scores: [0.3, 0.7], preferred: 8 };
+    const s = new ItemSuggestion(async (judge) => {
+      asked.push(judge);
+      return judge ? judged : result;
+    });
+    await s.load();
+    expect(s.result).toEqual(result);
+    const tiny: ModelRef = { kind: 'base', dir: '/tmp/tiny' };
+    await s.load(tiny);
+    expect(s.result).toEqual(judged);
+    await s.load({ kind: 'base', dir: '/tmp/tiny' }); // the same judge: kept
+    await s.load(null); // back to the reward model: asked again
+    expect(asked).toEqual([null, tiny, null]);
+    expect(s.result).toEqual(result);
+    expect(s.visibleWhen(true)).toBe(true);
+  });
+
+  it('drops the answer of a model no longer chosen', async () => {
+    const pending: ((s: Suggestion) => void)[] = [];
+    const s = new ItemSuggestion(() => new Promise<Suggestion>((resolve) => pending.push(resolve)));
+    const first = s.load();
+    const second = s.load({ kind: 'version', id: 3 });
+    expect(s.status).toBe('loading');
+    const judged: Suggestion = { source: 'judge v1', reward_model: null, scores: [0.6, 0.4], preferred: 7 };
+    pending[1](judged);
+    await second;
+    pending[0](result); // the reward model answers late
+    await first;
+    expect(s.status).toBe('shown');
+    expect(s.result).toEqual(judged);
+  });
+
+  it('is not visible while another model is being asked', async () => {
+    let release: () => void = () => {};
+    const s = new ItemSuggestion(async (judge) => {
+      if (judge) await new Promise<void>((r) => (release = r));
+      return result;
+    });
+    await s.load();
+    const asking = s.load({ kind: 'base', dir: '/m' });
+    expect(s.visibleWhen(true)).toBe(false);
+    release();
+    await asking;
+    expect(s.visibleWhen(true)).toBe(true);
   });
 });
