@@ -62,6 +62,24 @@ impl Hone {
         Ok(response_ids.iter().map(|id| known[id]).collect())
     }
 
+    /// Scores every response of the project that the latest reward model has not scored yet,
+    /// so that the active queue and the reports find them ready; returns how many it scored.
+    /// Run after a reward model is trained and after candidates are generated.
+    pub async fn prescore(&self, project_id: i64) -> Result<usize> {
+        let Some(rm) = self.latest_reward_model(project_id, None).await? else {
+            return Ok(0);
+        };
+        let mut conn = self.store().conn().await?;
+        let ids: Vec<i64> = responses::list_for_project(&mut conn, project_id).await?.into_iter().filter(|r| !r.text.is_empty()).map(|r| r.id).collect();
+        let known = reward_scores::get_many(&mut conn, rm.id, &ids).await?;
+        drop(conn);
+        let missing: Vec<i64> = ids.into_iter().filter(|id| !known.contains_key(id)).collect();
+        if !missing.is_empty() {
+            self.score_responses(rm.id, &missing).await?;
+        }
+        Ok(missing.len())
+    }
+
     async fn compute_scores(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
         let resolved = self.resolve_model(&ModelRef::Version { id: reward_model }).await?;
         let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;

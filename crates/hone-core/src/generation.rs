@@ -45,13 +45,14 @@ impl Hone {
             return Err(CoreError::invalid("n", "must be at least 1"));
         }
         request.sampling.validate().map_err(|e| CoreError::invalid("sampling", e.to_string()))?;
-        let mut prompt_list = Vec::with_capacity(request.prompt_ids.len());
+        let mut prompt_list: Vec<hone_store::prompts::Prompt> = Vec::with_capacity(request.prompt_ids.len());
         {
             let mut conn = self.store().conn().await?;
             for &id in &request.prompt_ids {
                 prompt_list.push(prompts::get(&mut conn, id).await?);
             }
         }
+        let project_id = prompt_list.first().map(|p| p.project_id);
         let resolved = self.resolve_model(&request.model).await?;
         let base_model_id = match resolved.base_model_id {
             Some(id) => id,
@@ -101,6 +102,12 @@ impl Hone {
             tx.commit().await?;
             out.push(Candidates { prompt_id: prompt.id, responses: listed, duplicates });
             on_progress(done + 1, total);
+        }
+        // The latest reward model scores the new answers now, not when the queue needs them.
+        if let Some(project_id) = project_id {
+            if let Err(e) = self.prescore(project_id).await {
+                tracing::warn!(project = project_id, "scoring the new candidates with the reward model failed: {e}");
+            }
         }
         Ok(out)
     }

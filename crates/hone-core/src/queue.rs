@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
-use hone_store::{annotators, gold, projects, JudgmentKind, QueueOrder, ResponseSource, StoreError};
+use hone_store::{annotators, gold, projects, reward_scores, JudgmentKind, QueueOrder, ResponseSource, StoreError};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ use crate::{CoreError, Hone, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
+
+/// The most answers the least-sure order scores while choosing the next item.
+pub const INLINE_SCORING: usize = 64;
 
 /// Why the reason for a gold item reads like a random pick: an annotator must not know.
 const PICKED_AT_RANDOM: &str = "picked at random";
@@ -307,8 +310,15 @@ impl Hone {
                 let Some(rm) = self.latest_reward_model(project_id, None).await? else {
                     return Ok(in_order("no reward model yet to rank by; "));
                 };
+                // Answers are scored ahead (after a reward model is trained, after candidates are
+                // generated); the few still unscored are scored here, at most INLINE_SCORING per
+                // call so that the next item never waits long; units with an unscored answer wait.
                 let ids: Vec<i64> = open.iter().flat_map(|u| u.shown.iter().map(|r| r.id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                let scores: HashMap<i64, f64> = ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect();
+                let mut scores = reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
+                let missing: Vec<i64> = ids.iter().copied().filter(|id| !scores.contains_key(id)).take(INLINE_SCORING).collect();
+                if !missing.is_empty() {
+                    scores.extend(missing.iter().copied().zip(self.score_responses(rm.id, &missing).await?));
+                }
                 let mid = median(scores.values().copied().collect());
                 let least = open
                     .iter()
@@ -316,7 +326,7 @@ impl Hone {
                     .filter_map(|(i, u)| Some((i, margin(&u.shown, &scores, mid)?)))
                     .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
                 let Some((i, m)) = least else {
-                    return Ok(in_order("nothing to score; "));
+                    return Ok(in_order("the reward model has not scored these answers yet; "));
                 };
                 let what = match open[i].shown.len() {
                     1 => format!("its score is {m:.3} from the median score"),

@@ -93,8 +93,9 @@ impl Hone {
     }
 
     /// A judge model's suggestion: `judge` is asked [`judge_prompt`] (in its chat template when
-    /// it has one) and each answer's score is the probability of its letter as the reply,
-    /// normalised over the letters.
+    /// it has one) twice, with the answers in the order given and reversed (judges favour a
+    /// position); each answer's score is the mean over the two of the probability of its
+    /// letter as the reply, normalised over the letters.
     pub async fn judge_suggestion(&self, project_id: i64, response_ids: &[i64], judge: &ModelRef) -> Result<Suggestion> {
         let (prompt, answers) = self.answers_on_screen(project_id, response_ids).await?;
         if answers.len() > MAX_JUDGED {
@@ -104,8 +105,10 @@ impl Hone {
         let project = projects::get(&mut conn, project_id).await?;
         let guidelines = projects::latest_guideline(&mut conn, project_id).await?.map(|g| g.text);
         drop(conn);
-        let refs: Vec<&str> = answers.iter().map(String::as_str).collect();
-        let question = Prompt { text: judge_prompt(&project.task_description, guidelines.as_deref(), &prompt.text, &refs), messages: None, ..prompt };
+        let forward: Vec<&str> = answers.iter().map(String::as_str).collect();
+        let backward: Vec<&str> = forward.iter().rev().copied().collect();
+        let ask = |order: &[&str]| Prompt { text: judge_prompt(&project.task_description, guidelines.as_deref(), &prompt.text, order), messages: None, ..prompt.clone() };
+        let questions = [ask(&forward), ask(&backward)];
         let resolved = self.resolve_model(judge).await?;
         let source = match &resolved.version {
             Some(v) => format!("judge {}", v.name),
@@ -114,9 +117,14 @@ impl Hone {
         let n = answers.len();
         let scores = tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
             let loaded = resolved.load()?;
-            let pairs = (0..n).map(|i| encode_answer(&loaded.lm, &question, &letter(i).to_string())).collect::<Result<Vec<_>>>()?;
-            let logprobs: Vec<f64> = score(&loaded.lm, loaded.adapter.as_ref(), &pairs)?.iter().map(|s| f64::from(s.sum)).collect();
-            Ok(softmax(&logprobs))
+            let letter_probabilities = |question: &Prompt| -> Result<Vec<f64>> {
+                let pairs = (0..n).map(|i| encode_answer(&loaded.lm, question, &letter(i).to_string())).collect::<Result<Vec<_>>>()?;
+                let logprobs: Vec<f64> = score(&loaded.lm, loaded.adapter.as_ref(), &pairs)?.iter().map(|s| f64::from(s.sum)).collect();
+                Ok(softmax(&logprobs))
+            };
+            let (forward, backward) = (letter_probabilities(&questions[0])?, letter_probabilities(&questions[1])?);
+            // Answer i is lettered n − 1 − i in the reversed order.
+            Ok((0..n).map(|i| (forward[i] + backward[n - 1 - i]) / 2.0).collect())
         })
         .await
         .expect("judging does not panic")?;

@@ -480,6 +480,12 @@ impl Hone {
         .await?;
         jobs::finish(&mut tx, job_id, JobState::Succeeded, Some(&serde_json::json!({ "version_id": version.id })), None).await?;
         tx.commit().await?;
+        if version.trained_with("rm") {
+            // A new reward model scores the project's answers once, for the active queue.
+            if let Err(e) = self.prescore(project_id).await {
+                tracing::warn!(version = version.id, "scoring the project's answers with the new reward model failed: {e}");
+            }
+        }
         if !params.recipe.evaluate {
             return Ok(FineTuneOutcome { job_id, version, plan, evaluation: None });
         }

@@ -378,10 +378,13 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_least_sure_order_picks_the_smallest_margin_first() {
     let (ws, p, model) = setup().await;
-    let mut recipe = Recipe::new(Method::RewardModel, model);
+    let mut recipe = Recipe::new(Method::RewardModel, model.clone());
     small(&mut recipe);
     recipe.preference.learning_rate = 5e-3;
     let rm = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let answers = crate::count_rows(&ws, "responses").await;
+    assert_eq!(crate::count_rows(&ws, "reward_scores").await, answers, "a new reward model scores the project's answers ahead of the queue");
+    assert_eq!(ws.prescore(p).await.unwrap(), 0, "nothing left to score");
     let (_, r) = prompt_with(&ws, p, "Where is my invoice?", &["In billing.", "Ask finance.", "Nowhere.", "Billing, then invoices."]).await;
     crate::queue::set_queue(&ws, p, hone_core::QueueOrder::LeastSure, 0.0).await;
 
@@ -434,6 +437,14 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
     let nearest = (0..ids.len()).min_by(|&a, &b| (s[a] - median).abs().total_cmp(&(s[b] - median).abs())).unwrap();
     let item = ws.next_item(p, "bob", hone_core::JudgmentKind::Rating).await.unwrap().unwrap();
     assert_eq!(item.responses[0].id, ids[nearest], "{} answers, an even number: the median is the mean of the middle two", ids.len());
+
+    // New candidates are scored as they are generated.
+    let (fresh, _) = prompt_with(&ws, p, "How do I export my notes?", &[]).await;
+    let sampling = hone_core::model::sampling::SamplingParams { max_new_tokens: 4, seed: 3, ..Default::default() };
+    let request = hone_core::generation::GenerationRequest { model: hone_core::inference::ModelRef::Base { dir: model }, prompt_ids: vec![fresh], n: 2, sampling };
+    let made = ws.generate_candidates(&request, |_, _| {}).await.unwrap();
+    assert!(!made[0].responses.is_empty());
+    assert_eq!(crate::count_rows(&ws, "reward_scores").await, crate::count_rows(&ws, "responses").await, "every answer has its score");
 }
 
 /// A judge model's suggestion is the probability of each answer's letter as its reply to the
@@ -451,11 +462,17 @@ async fn a_judge_model_suggests_by_the_probability_of_each_answers_letter() {
     // The same numbers from the engine directly.
     let lm = hone_core::model::LoadedModel::load(&model, hone_core::model::device::DeviceInfo::cpu("test")).unwrap();
     let stored = ws.prompt_with_responses(prompt).await.unwrap().prompt;
-    let text = hone_core::suggestion::judge_prompt("", Some("Correct first, then polite."), "Where is my invoice?", &["In billing.", "Ask finance.", "Nowhere."]);
-    let question = hone_core::store::prompts::Prompt { text, ..stored };
-    let pairs: Vec<_> = ["A", "B", "C"].iter().map(|l| hone_core::inference::encode_answer(&lm, &question, l).unwrap()).collect();
-    let logprobs: Vec<f64> = hone_core::model::score::score(&lm, None, &pairs).unwrap().iter().map(|x| f64::from(x.sum)).collect();
-    let expected = hone_core::suggestion::softmax(&logprobs);
+    // Asked with the answers in order and reversed; each answer's two letter probabilities averaged.
+    let letters = |answers: &[&str]| -> Vec<f64> {
+        let text = hone_core::suggestion::judge_prompt("", Some("Correct first, then polite."), "Where is my invoice?", answers);
+        let question = hone_core::store::prompts::Prompt { text, ..stored.clone() };
+        let pairs: Vec<_> = ["A", "B", "C"].iter().map(|l| hone_core::inference::encode_answer(&lm, &question, l).unwrap()).collect();
+        let logprobs: Vec<f64> = hone_core::model::score::score(&lm, None, &pairs).unwrap().iter().map(|x| f64::from(x.sum)).collect();
+        hone_core::suggestion::softmax(&logprobs)
+    };
+    let (forward, backward) = (letters(&["In billing.", "Ask finance.", "Nowhere."]), letters(&["Nowhere.", "Ask finance.", "In billing."]));
+    let expected: Vec<f64> = (0..3).map(|i| (forward[i] + backward[2 - i]) / 2.0).collect();
+    assert!(forward.iter().zip(&expected).any(|(f, e)| (f - e).abs() > 1e-6), "the reversed order changes the numbers: {forward:?}");
     for (got, want) in s.scores.iter().zip(&expected) {
         assert!((got - want).abs() < 1e-6, "{:?} vs {expected:?}", s.scores);
     }
