@@ -8,6 +8,7 @@
 pub mod recipe;
 pub mod export;
 mod run;
+pub mod timing;
 pub mod tokens;
 
 pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};

@@ -11,7 +11,7 @@ use crate::dataset::{SnapshotFilter, TrainingData};
 use crate::{CoreError, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// From what the feedback holds: SFT on demonstrations and edits, then DPO on the pairs;
@@ -28,6 +28,11 @@ pub enum Method {
     /// RLHF from scratch: a reward model on the pairs (its own version), then PPO against it
     /// (`Hone::rlhf`).
     Rlhf,
+}
+
+impl Method {
+    /// The methods a plan's stages run (`auto` and `rlhf` expand into these).
+    pub const STAGES: &'static [Method] = &[Method::Sft, Method::Dpo, Method::Kto, Method::RewardModel, Method::Ppo];
 }
 
 impl std::str::FromStr for Method {

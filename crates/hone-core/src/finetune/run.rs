@@ -169,14 +169,17 @@ impl Hone {
         let data = self.training_data(project_id, &recipe.filter).await?;
         let prompts = self.train_prompts(project_id).await?;
         let dir = recipe.model_dir.clone();
+        let throughput = self.measured_throughput(&dir).await?;
         let recipe = recipe.clone();
-        tokio::task::spawn_blocking(move || {
+        let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
             let lm = load_model(&dir)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             Ok(plan_for(&recipe, &data, &tokens, &lm))
         })
         .await
-        .expect("the planning thread does not panic")
+        .expect("the planning thread does not panic")?;
+        throughput.apply(&mut plan);
+        Ok(plan)
     }
 
     /// Freezes a snapshot, trains the recipe's stages and records the new version.
@@ -295,6 +298,7 @@ impl Hone {
         let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
         let adapter_dir = self.dir().join(&adapter_rel);
 
+        let throughput = self.measured_throughput(&params.recipe.model_dir).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
         let recipe = params.recipe.clone();
         let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
@@ -327,6 +331,15 @@ impl Hone {
                 let _ = tx.send(FineTuneEvent::StageStarted { index, method: stage.method, examples: stage.examples, steps: stage.steps });
                 let dir = job_dir.join(format!("{index}-{}", stage.method.as_str()));
                 let method = stage.method;
+                // A stage resumed from a checkpoint ran only partly here: its time says nothing.
+                let (timer, fresh) = (std::time::Instant::now(), !dir.exists());
+                let timed = |mut metrics: Metrics| {
+                    if fresh {
+                        metrics.insert(super::timing::SECONDS, timer.elapsed().as_secs_f64());
+                        metrics.insert(super::timing::TOKENS, stage.tokens as f64);
+                    }
+                    metrics
+                };
                 let report = |p: &Progress| {
                     let _ = tx.send(FineTuneEvent::Progress { method, progress: p.clone() });
                 };
@@ -357,13 +370,15 @@ impl Hone {
                         outcome
                     }
                     Method::Ppo => {
-                        let dir = reward_dir.as_ref().ok_or_else(|| CoreError::invalid("recipe.reward_model", "has no adapter files"))?;
-                        let rm_adapter = Adapter::load_peft("reward", dir, &specs, &device)?;
-                        let rm_head = ScoreHead::load(&dir.join(SCORE_FILE), &device)?;
+                        let rm_dir = reward_dir.as_ref().ok_or_else(|| CoreError::invalid("recipe.reward_model", "has no adapter files"))?;
+                        let rm_adapter = Adapter::load_peft("reward", rm_dir, &specs, &device)?;
+                        let rm_head = ScoreHead::load(&rm_dir.join(SCORE_FILE), &device)?;
+                        // Checkpoints go to this job's stage folder (`dir`), never beside the
+                        // reward model: another PPO job against it must not resume from them.
                         let mut reward = RewardModel { lm: &lm, adapter: &rm_adapter, head: &rm_head };
                         let mut ppo = Ppo::new(&lm, &adapter, recipe.ppo.clone())?;
                         // A resumed job continues after the last saved iteration.
-                        let first = ppo.restore_latest(dir)?.unwrap_or(0) as usize;
+                        let first = ppo.restore_latest(&dir)?.unwrap_or(0) as usize;
                         let save_every = recipe.preference.save_steps.max(1) as usize;
                         let started = std::time::Instant::now();
                         let mut last = Metrics::default();
@@ -377,7 +392,7 @@ impl Hone {
                             last = ppo.step(&batch, &mut reward, iteration as u64)?;
                             let done = iteration as u64 + 1;
                             if done as usize % save_every == 0 || done as usize == recipe.ppo_iterations {
-                                ppo.save_checkpoint(dir, done, &base_name)?;
+                                ppo.save_checkpoint(&dir, done, &base_name)?;
                             }
                             let elapsed = started.elapsed().as_secs_f64();
                             report(&Progress {
@@ -392,12 +407,12 @@ impl Hone {
                                 metrics: last.clone(),
                             });
                         }
-                        finals.push((method, last));
+                        finals.push((method, timed(last)));
                         continue;
                     }
                     Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
                 };
-                finals.push((method, outcome.last.map(|p| p.metrics).unwrap_or_default()));
+                finals.push((method, timed(outcome.last.map(|p| p.metrics).unwrap_or_default())));
                 if method == Method::Sft {
                     reference = Some(adapter.duplicate("reference")?);
                 }
@@ -417,7 +432,10 @@ impl Hone {
         let mut plan_steps = 0u64;
         let mut done_before_stage = 0u64;
         let mut stage_steps = 0u64;
-        while let Some(event) = rx.recv().await {
+        while let Some(mut event) = rx.recv().await {
+            if let FineTuneEvent::Planned { plan } = &mut event {
+                throughput.apply(plan);
+            }
             match &event {
                 FineTuneEvent::Planned { plan } => plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1),
                 FineTuneEvent::StageStarted { steps, .. } => {

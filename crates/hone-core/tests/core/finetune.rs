@@ -209,6 +209,23 @@ async fn a_reward_model_version_then_ppo_against_it() {
         .await
         .unwrap();
     assert_eq!(iterations, 3, "one progress event per PPO iteration");
+    // The reward model's folder holds its own files only (PPO checkpoints live in the job).
+    let rm_dir = ws.dir.path().join(rm_version.adapter_dir.as_ref().unwrap());
+    let mut on_disk: Vec<String> = std::fs::read_dir(&rm_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    on_disk.sort();
+    let mut listed: Vec<String> = rm_version.files.iter().map(|f| f.path.clone()).collect();
+    listed.sort();
+    assert_eq!(on_disk, listed, "nothing was written beside the reward model");
+    // A second PPO job against the same reward model trains from the start, not from the first's checkpoints.
+    let mut again = 0;
+    ws.fine_tune(p, &ppo, Arc::new(AtomicBool::new(false)), |e| {
+        if matches!(e, FineTuneEvent::Progress { .. }) {
+            again += 1
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(again, 3, "all three iterations run again");
     let v = outcome.version;
     assert_eq!(v.method, "ppo");
     for key in ["ppo/score", "ppo/kl", "ppo/loss/policy", "ppo/loss/value", "ppo/clipfrac", "ppo/entropy"] {
@@ -483,4 +500,29 @@ async fn a_judge_model_suggests_by_the_probability_of_each_answers_letter() {
     crate::assert_invalid(ws.judge_suggestion(p, &[r[0], other[0]], &judge).await, "response_ids");
     let nowhere = hone_core::inference::ModelRef::Base { dir: ws.dir.path().join("no-such-model") };
     crate::assert_invalid(ws.judge_suggestion(p, &r, &nowhere).await, "model.dir");
+}
+
+/// A stage records its wall time and tokens; the next plan on the same model takes its times
+/// from them instead of the FLOP-count guess.
+#[tokio::test(flavor = "multi_thread")]
+async fn plans_take_their_times_from_this_machines_last_run_of_the_model() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Sft, model.clone());
+    small(&mut recipe);
+    recipe.evaluate = false;
+    let guessed = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    assert!(guessed.notes.iter().all(|n| !n.contains("this machine's last run")), "{:?}", guessed.notes);
+    let v1 = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let seconds = v1.metrics["sft/train_seconds"].as_f64().unwrap();
+    let tokens = v1.metrics["sft/train_tokens"].as_f64().unwrap();
+    assert!(seconds > 0.0);
+    assert_eq!(tokens, guessed.stages[0].tokens as f64, "the stage's planned tokens");
+
+    let measured = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let expected = measured.stages[0].tokens as f64 / (tokens / seconds);
+    assert!((measured.stages[0].estimated_seconds - expected).abs() < 1e-9, "{} vs {expected}", measured.stages[0].estimated_seconds);
+    assert!(measured.notes.iter().any(|n| n == "times of sft are from this machine's last run of that method on this model"), "{:?}", measured.notes);
+    // Another method keeps the guess until it has run here.
+    let dpo = ws.plan_fine_tune(p, &Recipe { method: Method::Dpo, ..recipe.clone() }).await.unwrap();
+    assert!(dpo.notes.iter().all(|n| !n.contains("this machine's last run")), "{:?}", dpo.notes);
 }
