@@ -143,16 +143,15 @@ pub struct AnnotatorReport {
     pub gold_items: usize,
 }
 
-/// ln C(n, k).
-fn ln_choose(n: usize, k: usize) -> f64 {
-    let ln_fact = |m: usize| (1..=m).map(|i| (i as f64).ln()).sum::<f64>();
-    ln_fact(n) - ln_fact(k) - ln_fact(n - k)
-}
-
 /// Exact two-sided binomial test of `k` successes in `n` against p = ½: the probability of an
 /// outcome at most as likely as the one observed.
 pub fn binomial_two_sided(k: usize, n: usize) -> f64 {
-    let p = |i: usize| (ln_choose(n, i) - n as f64 * std::f64::consts::LN_2).exp();
+    // ln m! for m = 0..=n, once: the test then costs O(n), not O(n²).
+    let ln_fact: Vec<f64> = std::iter::once(0.0).chain((1..=n).scan(0.0, |acc, i| {
+        *acc += (i as f64).ln();
+        Some(*acc)
+    })).collect();
+    let p = |i: usize| (ln_fact[n] - ln_fact[i] - ln_fact[n - i] - n as f64 * std::f64::consts::LN_2).exp();
     let observed = p(k);
     (0..=n).map(p).filter(|&q| q <= observed * (1.0 + 1e-9)).sum::<f64>().min(1.0)
 }
@@ -393,6 +392,11 @@ impl Hone {
         let Some(rm) = self.latest_reward_model(project_id, None).await? else {
             return Ok((None, HashMap::new()));
         };
+        // An empty answer cannot be scored: its comparisons say nothing here.
+        let mut conn = self.store().conn().await?;
+        let empty: std::collections::HashSet<i64> = responses::list_for_project(&mut conn, project_id).await?.into_iter().filter(|r| r.text.is_empty()).map(|r| r.id).collect();
+        drop(conn);
+        let decided: Vec<(&Judgment, i64, i64)> = decided.into_iter().filter(|(_, w, l)| !empty.contains(w) && !empty.contains(l)).collect();
         let ids: Vec<i64> = decided.iter().flat_map(|(_, w, l)| [*w, *l]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let scores: HashMap<i64, f64> = if ids.is_empty() { HashMap::new() } else { ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect() };
         let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();

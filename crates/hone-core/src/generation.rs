@@ -31,6 +31,8 @@ pub struct Candidates {
     pub responses: Vec<Response>,
     /// Samples that repeated an answer already listed.
     pub duplicates: usize,
+    /// Samples that were empty (the model ended at once): not stored, nothing to judge.
+    pub empty: usize,
 }
 
 pub fn prompt_seed(seed: u64, prompt_id: i64) -> u64 {
@@ -83,8 +85,12 @@ impl Hone {
 
             let mut tx = self.store().begin().await?;
             let mut listed: Vec<Response> = Vec::new();
-            let mut duplicates = 0;
+            let (mut duplicates, mut empty) = (0, 0);
             for (i, text) in texts.into_iter().enumerate() {
+                if text.is_empty() {
+                    empty += 1;
+                    continue;
+                }
                 if listed.iter().any(|r| r.text == text) {
                     duplicates += 1;
                     continue;
@@ -100,7 +106,7 @@ impl Hone {
                 listed.push(response);
             }
             tx.commit().await?;
-            out.push(Candidates { prompt_id: prompt.id, responses: listed, duplicates });
+            out.push(Candidates { prompt_id: prompt.id, responses: listed, duplicates, empty });
             on_progress(done + 1, total);
         }
         // The latest reward model scores the new answers now, not when the queue needs them.

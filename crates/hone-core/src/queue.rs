@@ -313,7 +313,8 @@ impl Hone {
                 // Answers are scored ahead (after a reward model is trained, after candidates are
                 // generated); the few still unscored are scored here, at most INLINE_SCORING per
                 // call so that the next item never waits long; units with an unscored answer wait.
-                let ids: Vec<i64> = open.iter().flat_map(|u| u.shown.iter().map(|r| r.id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+                // An empty answer cannot be scored; a unit holding one has no margin.
+                let ids: Vec<i64> = open.iter().flat_map(|u| u.shown.iter().filter(|r| !r.text.is_empty()).map(|r| r.id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
                 let mut scores = reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
                 let missing: Vec<i64> = ids.iter().copied().filter(|id| !scores.contains_key(id)).take(INLINE_SCORING).collect();
                 if !missing.is_empty() {

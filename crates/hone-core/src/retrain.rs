@@ -48,10 +48,26 @@ impl Hone {
             return Err(CoreError::invalid("exclusions", "name an annotator, a tag or a time range to leave out"));
         }
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
+        if version.trained_with("ppo") {
+            // PPO learns from its reward model, not from the judgments: leaving some out of its
+            // snapshot would change nothing.
+            return Err(CoreError::invalid(
+                "version",
+                format!("{} was trained with PPO against a reward model: retrain that reward model without them, then run PPO against the new one", version.name),
+            ));
+        }
         let mut recipe: Recipe = serde_json::from_value(version.hyperparams.clone())
             .map_err(|e| CoreError::invalid("version", format!("{} has no recipe to train again ({e})", version.name)))?;
         recipe.parent_version = version.parent_id;
-        recipe.version_name = Some(name.unwrap_or_else(|| format!("{}-without", version.name)));
+        recipe.version_name = Some(match name {
+            Some(name) => name,
+            // `v2-without`, then `v2-without-2`, … (each retrain is its own version).
+            None => {
+                let taken: Vec<String> = models::list_versions(&mut *self.store().conn().await?, version.project_id).await?.into_iter().map(|v| v.name).collect();
+                let base = format!("{}-without", version.name);
+                std::iter::once(base.clone()).chain((2..).map(|k| format!("{base}-{k}"))).find(|n| !taken.contains(n)).expect("a free name")
+            }
+        });
         let f = &mut recipe.filter;
         f.exclude_annotators.extend(exclusions.annotators.iter().cloned());
         f.exclude_tags.extend(exclusions.tags.iter().cloned());

@@ -30,7 +30,8 @@ use crate::{CoreError, Hone, Result};
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Estimate {
     pub mean: f64,
-    pub half_width95: f64,
+    /// `None` from a single value (it says nothing of the spread).
+    pub half_width95: Option<f64>,
     pub n: usize,
 }
 
@@ -41,8 +42,11 @@ impl Estimate {
             return None;
         }
         let mean = values.iter().sum::<f64>() / n as f64;
-        let var = if n > 1 { values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
-        Some(Self { mean, half_width95: 1.959_963_984_540_054 * (var / n as f64).sqrt(), n })
+        if n < 2 {
+            return Some(Self { mean, half_width95: None, n });
+        }
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        Some(Self { mean, half_width95: Some(1.959_963_984_540_054 * (var / n as f64).sqrt()), n })
     }
 }
 
@@ -154,11 +158,19 @@ impl Hone {
             let sampling = SamplingParams { temperature: 0.7, top_p: Some(0.95), max_new_tokens: 128, seed: 7, ..SamplingParams::default() };
             let request = |model: ModelRef| GenerationRequest { model, prompt_ids: held_out.iter().map(|p| p.id).collect(), n: 1, sampling: sampling.clone() };
             let own = self.generate_candidates(&request(ModelRef::Version { id: version_id }), |_, _| {}).await?;
-            let own_ids: Vec<i64> = own.iter().filter_map(|c| c.responses.first().map(|r| r.id)).collect();
-            kl_to_base = Some(self.kl_to_base(version_id, &own_ids).await?.mean_kl);
+            // prompt → its answer (a prompt answered with nothing has none).
+            let first = |c: &[crate::generation::Candidates]| -> std::collections::BTreeMap<i64, i64> {
+                c.iter().filter_map(|c| Some((c.prompt_id, c.responses.first()?.id))).collect()
+            };
+            let own_answers = first(&own);
+            let own_ids: Vec<i64> = own_answers.values().copied().collect();
+            if !own_ids.is_empty() {
+                kl_to_base = Some(self.kl_to_base(version_id, &own_ids).await?.mean_kl);
+            }
             if let Some(rm) = self.latest_reward_model(project_id, Some(version_id)).await? {
-                let theirs = self.generate_candidates(&request(parent_ref.clone()), |_, _| {}).await?;
-                let their_ids: Vec<i64> = theirs.iter().filter_map(|c| c.responses.first().map(|r| r.id)).collect();
+                let theirs = first(&self.generate_candidates(&request(parent_ref.clone()), |_, _| {}).await?);
+                // The two answers to the same prompt, side by side.
+                let (own_ids, their_ids): (Vec<i64>, Vec<i64>) = own_answers.iter().filter_map(|(p, a)| Some((*a, *theirs.get(p)?))).unzip();
                 let (a, b) = (self.score_responses(rm.id, &own_ids).await?, self.score_responses(rm.id, &their_ids).await?);
                 let mut h = HeadToHead::default();
                 for (x, y) in a.iter().zip(&b) {

@@ -104,6 +104,19 @@ pub async fn update(conn: &mut SqliteConnection, id: i64, state: JobState, progr
     Ok(())
 }
 
+/// Takes job `id` to run it again: sets it `running` only when it is failed, cancelled or
+/// interrupted (one statement, so two callers cannot both take it). Returns whether it did.
+pub async fn claim_for_resume(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'running', message = 'resuming', updated_at = {NOW}
+         WHERE id = ? AND state IN ('failed', 'cancelled', 'interrupted')"
+    ))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Ends a job: succeeded with a result, or failed/cancelled with an error.
 pub async fn finish(
     conn: &mut SqliteConnection,

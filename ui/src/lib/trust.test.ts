@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnnotatorProfile } from './api/types/AnnotatorProfile';
 import type { VersionEvaluation } from './api/types/VersionEvaluation';
-import { byPairKind, evaluationRows, headToHead, NA, pairKind, profileCells, significant, storedEvaluation, wilson95 } from './trust';
+import { byPairKind, estimate, evaluationRows, headToHead, NA, pairKind, profileCells, significant, storedEvaluation, wilson95 } from './trust';
 
 const empty: VersionEvaluation = {
   version_id: 2,
@@ -63,6 +63,14 @@ describe('evaluationRows', () => {
   });
   it('reads only ties as n/a', () => {
     expect(headToHead({ wins: 0, ties: 2, losses: 0 })).toBe('n/a (2 ties)');
+  });
+});
+
+describe('estimate', () => {
+  it('shows the interval, or none from a single value', () => {
+    expect(estimate({ mean: 1.5, half_width95: 0.125, n: 10 })).toBe('1.500 ± 0.13 (n 10)');
+    expect(estimate({ mean: 0.25, half_width95: null, n: 1 }, true)).toBe('+0.2500 (n 1)');
+    expect(estimate(null)).toBe(NA);
   });
 });
 

@@ -42,11 +42,11 @@ export function num(x: number | null | undefined, digits = 4): string {
   return Number.isInteger(x) ? String(x) : x.toPrecision(digits);
 }
 
-/** "1.234 ± 0.05 (n 12)"; n/a for null. */
+/** "1.234 ± 0.05 (n 12)"; "1.234 (n 1)" without an interval; n/a for null. */
 export function estimate(e: Estimate | null | undefined, signed = false): string {
   if (!e) return NA;
-  const mean = num(e.mean);
-  return `${signed && e.mean > 0 ? '+' : ''}${mean} ± ${num(e.half_width95, 2)} (n ${e.n})`;
+  const mean = `${signed && e.mean > 0 ? '+' : ''}${num(e.mean)}`;
+  return e.half_width95 === null ? `${mean} (n ${e.n})` : `${mean} ± ${num(e.half_width95, 2)} (n ${e.n})`;
 }
 
 export interface Row {

@@ -65,7 +65,8 @@ pub async fn run_candidates(workspace: Option<&Path>, args: CandidatesArgs) -> a
     }
     let stored: usize = result.iter().map(|c| c.responses.len()).sum();
     let duplicates: usize = result.iter().map(|c| c.duplicates).sum();
-    println!("{stored} candidates for {} prompts ({duplicates} repeated samples left out)", result.len());
+    let empty: usize = result.iter().map(|c| c.empty).sum();
+    println!("{stored} candidates for {} prompts ({duplicates} repeated and {empty} empty samples left out)", result.len());
     Ok(())
 }
 

@@ -36,7 +36,10 @@ fn rate(h: Option<HeadToHead>) -> String {
 
 pub fn print_evaluation(e: &VersionEvaluation) {
     println!("against {} on {} held-out prompts", e.against, e.held_out_prompts);
-    let loss = |x: Option<hone_core::version_eval::Estimate>| x.map_or("n/a".into(), |e| format!("{:.3} ± {:.3} (n={})", e.mean, e.half_width95, e.n));
+    let loss = |x: Option<hone_core::version_eval::Estimate>| x.map_or("n/a".into(), |e| match e.half_width95 {
+        Some(h) => format!("{:.3} ± {:.3} (n={})", e.mean, h, e.n),
+        None => format!("{:.3} (n=1)", e.mean),
+    });
     let rows = vec![
         vec!["preference accuracy (held-out pairs)".into(), rate(e.preference_accuracy)],
         vec!["completion loss (held-out SFT)".into(), loss(e.completion_loss)],

@@ -78,7 +78,7 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     let made = made.as_array().unwrap();
     assert!(!made.is_empty());
     let ids: Vec<i64> = made.iter().flat_map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap())).collect();
-    assert!(made.iter().all(|c| { let n = c["responses"].as_array().unwrap().len() as u64 + c["duplicates"].as_u64().unwrap(); n == 3 }), "3 samples per prompt, repeats counted");
+    assert!(made.iter().all(|c| { let n = c["responses"].as_array().unwrap().len() as u64 + c["duplicates"].as_u64().unwrap() + c["empty"].as_u64().unwrap(); n == 3 }), "3 samples per prompt, repeats and empty ones counted");
     assert_eq!(made[0]["responses"][0]["source"], "model");
     // The same run again reuses what it made: same seed, same texts, no new responses.
     let again = json(w, &["candidates", "--project", "support", "--model", m, "-n", "3", "--max-tokens", "4", "--split", "train", "--temperature", "1.0"]);

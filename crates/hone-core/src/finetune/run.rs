@@ -147,6 +147,19 @@ fn load_model(dir: &Path) -> Result<LoadedModel> {
     Ok(LoadedModel::load(dir, device)?)
 }
 
+/// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
+pub(crate) fn validate_version_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::invalid("recipe.version_name", format!("{name:?}: use 1–64 letters, digits, '-', '_' or '.', not starting with '.'")))
+    }
+}
+
 fn validate(recipe: &Recipe) -> Result<()> {
     recipe.lora.config()?;
     for (field, config) in [("sft", &recipe.sft), ("preference", &recipe.preference)] {
@@ -222,10 +235,48 @@ impl Hone {
                 ),
             ));
         }
+        self.check_lineage(project_id, recipe).await?;
+        // The name is settled (and free) before anything is made; a resumed job keeps it.
+        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), "v").await?;
         let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
-        let params = JobParams { recipe: recipe.clone(), snapshot_id: snapshot.id };
+        let params = JobParams { recipe: Recipe { version_name: Some(name), ..recipe.clone() }, snapshot_id: snapshot.id };
         let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;
         self.run_job(job.id, project_id, params, cancel, on_event).await
+    }
+
+    /// The parent and the reward model must be versions of this project on the recipe's base
+    /// model: an adapter on other base weights would load (same shapes) and mean nothing.
+    async fn check_lineage(&self, project_id: i64, recipe: &Recipe) -> Result<()> {
+        let location = std::fs::canonicalize(&recipe.model_dir).unwrap_or_else(|_| recipe.model_dir.clone()).display().to_string();
+        let mut conn = self.store().conn().await?;
+        for (field, id) in [("recipe.parent_version", recipe.parent_version), ("recipe.reward_model", recipe.reward_model)] {
+            let Some(id) = id else { continue };
+            let v = models::get_version(&mut conn, id).await?;
+            if v.project_id != project_id {
+                return Err(CoreError::invalid(field, format!("version {} belongs to another project", v.name)));
+            }
+            let base = models::get_base(&mut conn, v.base_model_id).await?;
+            if base.location != location {
+                return Err(CoreError::invalid(field, format!("version {} was trained on {}, not on {}", v.name, base.location, recipe.model_dir.display())));
+            }
+        }
+        Ok(())
+    }
+
+    /// `wanted` checked (safe as a folder name, not taken in the project), or the first free
+    /// `<prefix>N` from the number of versions plus one.
+    pub(crate) async fn version_name_for(&self, project_id: i64, wanted: Option<&str>, prefix: &str) -> Result<String> {
+        let taken: Vec<String> = models::list_versions(&mut *self.store().conn().await?, project_id).await?.into_iter().map(|v| v.name).collect();
+        match wanted {
+            Some(name) => {
+                validate_version_name(name)?;
+                if taken.iter().any(|t| t == name) {
+                    return Err(CoreError::Duplicate { entity: "version", key: name.to_owned() });
+                }
+                Ok(name.to_owned())
+            }
+            None => Ok((taken.len() + 1..).map(|k| format!("{prefix}{k}")).find(|n| !taken.contains(n)).expect("a free name")),
+        }
     }
 
     /// RLHF: trains a reward model on the pairs (version `<name>-rm`), then PPO against it from
@@ -237,10 +288,8 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<(FineTuneOutcome, FineTuneOutcome)> {
-        let name = match &recipe.version_name {
-            Some(name) => name.clone(),
-            None => format!("v{}", models::list_versions(&mut *self.store().conn().await?, project_id).await?.len() + 1),
-        };
+        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), "v").await?;
+        self.version_name_for(project_id, Some(&format!("{name}-rm")), "v").await?;
         let rm_recipe = Recipe { method: Method::RewardModel, version_name: Some(format!("{name}-rm")), parent_version: None, ..recipe.clone() };
         let rm = self.fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event).await?;
         let ppo_recipe = Recipe { method: Method::Ppo, version_name: Some(name), reward_model: Some(rm.version.id), ..recipe.clone() };
@@ -260,10 +309,34 @@ impl Hone {
         }
         let params: JobParams = serde_json::from_value(job.params).map_err(|e| CoreError::invalid("job.params", e.to_string()))?;
         let project_id = job.project_id.ok_or_else(|| CoreError::invalid("job", "has no project"))?;
+        // Two resumes of one job would train into the same folders: only one may take it.
+        if !jobs::claim_for_resume(&mut *self.store().conn().await?, job_id).await? {
+            return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed", job.state)));
+        }
         self.run_job(job_id, project_id, params, cancel, on_event).await
     }
 
+    /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
     async fn run_job(
+        &self,
+        job_id: i64,
+        project_id: i64,
+        params: JobParams,
+        cancel: Arc<AtomicBool>,
+        on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<FineTuneOutcome> {
+        let result = self.train_job(job_id, project_id, params, cancel, on_event).await;
+        if let Err(e) = &result {
+            let mut conn = self.store().conn().await?;
+            if !jobs::get(&mut conn, job_id).await?.state.is_finished() {
+                let state = if matches!(e, CoreError::Train(TrainError::Cancelled)) { JobState::Cancelled } else { JobState::Failed };
+                jobs::finish(&mut conn, job_id, state, None, Some(&e.to_string())).await?;
+            }
+        }
+        result
+    }
+
+    async fn train_job(
         &self,
         job_id: i64,
         project_id: i64,
@@ -293,15 +366,21 @@ impl Hone {
         let job_dir = self.dir().join("jobs").join(job_id.to_string());
         let version_name = match &params.recipe.version_name {
             Some(name) => name.clone(),
-            None => format!("v{}", models::list_versions(&mut *self.store().conn().await?, project_id).await?.len() + 1),
+            // Jobs made before names were settled up front.
+            None => self.version_name_for(project_id, None, "v").await?,
         };
         let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
         let adapter_dir = self.dir().join(&adapter_rel);
+        // The adapter is written in the job's folder and moved into place with the version's
+        // row, so a failed or clashing run never touches another version's files.
+        let staged_dir = job_dir.join("adapter");
 
         let throughput = self.measured_throughput(&params.recipe.model_dir).await?;
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
         let recipe = params.recipe.clone();
+        let staged = staged_dir.clone();
         let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
+            let staged_dir = staged;
             let lm = load_model(&recipe.model_dir)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let plan = plan_for(&recipe, &data, &tokens, &lm);
@@ -417,11 +496,14 @@ impl Hone {
                     reference = Some(adapter.duplicate("reference")?);
                 }
             }
-            let written = adapter.save_peft(&adapter_dir, &base_name)?;
+            if staged_dir.exists() {
+                std::fs::remove_dir_all(&staged_dir).map_err(CoreError::io(&staged_dir))?;
+            }
+            let written = adapter.save_peft(&staged_dir, &base_name)?;
             let mut files: Vec<VersionFile> =
                 written.into_iter().map(|f| VersionFile { path: f.name, sha256: f.sha256, bytes: f.bytes as i64 }).collect();
             if let Some(head) = &score_head {
-                let path = adapter_dir.join(SCORE_FILE);
+                let path = staged_dir.join(SCORE_FILE);
                 save_vars(&[(SCORE_KEY.to_string(), head.weight.clone())], &path)?;
                 let bytes = std::fs::read(&path).map_err(CoreError::io(&path))?;
                 files.push(VersionFile { path: SCORE_FILE.into(), sha256: hex::encode(sha2::Sha256::digest(&bytes)), bytes: bytes.len() as i64 });
@@ -462,16 +544,11 @@ impl Hone {
             }
             on_event(&event);
         }
-        let result = worker.await.expect("the training thread does not panic");
-        let (plan, finals, files) = match result {
-            Ok(ok) => ok,
-            Err(e) => {
-                let state = if matches!(e, CoreError::Train(TrainError::Cancelled)) { JobState::Cancelled } else { JobState::Failed };
-                jobs::finish(&mut *self.store().conn().await?, job_id, state, None, Some(&e.to_string())).await?;
-                return Err(e);
-            }
-        };
+        let (plan, finals, files) = worker.await.expect("the training thread does not panic")?;
 
+        if adapter_dir.exists() {
+            return Err(CoreError::Duplicate { entity: "version folder", key: adapter_dir.display().to_string() });
+        }
         let mut tx = self.store().begin().await?;
         let base = base_model_for(&mut tx, &params.recipe.model_dir).await?;
         let methods: Vec<&str> = finals.iter().map(|(m, _)| m.as_str()).collect();
@@ -497,7 +574,15 @@ impl Hone {
         )
         .await?;
         jobs::finish(&mut tx, job_id, JobState::Succeeded, Some(&serde_json::json!({ "version_id": version.id })), None).await?;
-        tx.commit().await?;
+        if let Some(parent) = adapter_dir.parent() {
+            std::fs::create_dir_all(parent).map_err(CoreError::io(parent))?;
+        }
+        std::fs::rename(&staged_dir, &adapter_dir).map_err(CoreError::io(&adapter_dir))?;
+        if let Err(e) = tx.commit().await {
+            // The row is not there: the files go back to the job's folder.
+            let _ = std::fs::rename(&adapter_dir, &staged_dir);
+            return Err(e.into());
+        }
         if version.trained_with("rm") {
             // A new reward model scores the project's answers once, for the active queue.
             if let Err(e) = self.prescore(project_id).await {

@@ -101,6 +101,11 @@ async fn a_cancelled_fine_tune_resumes_from_its_checkpoint() {
     let mut conn = ws.store().conn().await.unwrap();
     let job = jobs::list(&mut conn, Some(p)).await.unwrap().pop().unwrap();
     assert_eq!(job.state, JobState::Cancelled);
+    // While it runs (here: marked running, as a second window would find it), it cannot be resumed again.
+    jobs::update(&mut conn, job.id, JobState::Running, 0.5, "running elsewhere").await.unwrap();
+    let err = ws.resume_fine_tune(job.id, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(err.to_string().contains("is running"), "{err}");
+    jobs::finish(&mut conn, job.id, JobState::Cancelled, None, Some("cancelled")).await.unwrap();
     drop(conn);
     let mut steps = Vec::new();
     let outcome = ws
@@ -231,6 +236,10 @@ async fn a_reward_model_version_then_ppo_against_it() {
     for key in ["ppo/score", "ppo/kl", "ppo/loss/policy", "ppo/loss/value", "ppo/clipfrac", "ppo/entropy"] {
         assert!(v.metrics.get(key).is_some(), "PPO reports {key}: {}", v.metrics);
     }
+
+    // "Retrain without" has nothing to leave out of a PPO version's data: refused with the way.
+    let refused = ws.retrain_without(v.id, &hone_core::retrain::Exclusions { annotators: vec!["alice".into()], ..Default::default() }, None, Arc::new(AtomicBool::new(false)), |_| {}).await;
+    crate::assert_invalid(refused, "version");
 
     // A version that is not a reward model cannot serve as one.
     let mut wrong = ppo.clone();
@@ -525,4 +534,45 @@ async fn plans_take_their_times_from_this_machines_last_run_of_the_model() {
     // Another method keeps the guess until it has run here.
     let dpo = ws.plan_fine_tune(p, &Recipe { method: Method::Dpo, ..recipe.clone() }).await.unwrap();
     assert!(dpo.notes.iter().all(|n| !n.contains("this machine's last run")), "{:?}", dpo.notes);
+}
+
+/// Version names are checked before anything is made: taken or unsafe names are refused, the
+/// default skips taken ones, and each retrain without gets its own name.
+#[tokio::test(flavor = "multi_thread")]
+async fn version_names_are_settled_before_training_and_never_reuse_a_folder() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Sft, model.clone());
+    small(&mut recipe);
+    recipe.evaluate = false;
+    recipe.version_name = Some("v2".into());
+    let v2 = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let jobs_before = jobs::list(&mut *ws.store().conn().await.unwrap(), Some(p)).await.unwrap().len();
+    let err = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap_err();
+    assert!(matches!(&err, CoreError::Duplicate { entity: "version", key } if key == "v2"), "{err}");
+    for bad in ["../escape", ".hidden", "a/b", ""] {
+        recipe.version_name = Some(bad.into());
+        crate::assert_invalid(ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await, "recipe.version_name");
+    }
+    assert_eq!(jobs::list(&mut *ws.store().conn().await.unwrap(), Some(p)).await.unwrap().len(), jobs_before, "no job for a refused name");
+    recipe.version_name = None;
+    let auto = ws.fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    assert_eq!(auto.name, "v3", "v2 is taken");
+    assert!(ws.dir.path().join(auto.adapter_dir.unwrap()).join("adapter_model.safetensors").is_file());
+
+    let (_, extra) = prompt_with(&ws, p, "How do I log out?", &["Menu, then log out.", "Close it."]).await;
+    judge(&ws, p, "bob", compare(extra[0], extra[1], Choice::A)).await;
+    let without = hone_core::retrain::Exclusions { annotators: vec!["bob".into()], ..Default::default() };
+    let first = ws.retrain_without(v2.id, &without, None, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    let second = ws.retrain_without(v2.id, &without, None, Arc::new(AtomicBool::new(false)), |_| {}).await.unwrap().version;
+    assert_eq!((first.name.as_str(), second.name.as_str()), ("v2-without", "v2-without-2"));
+    assert_ne!(first.adapter_dir, second.adapter_dir, "each its own folder");
+
+    // A parent from another project is refused.
+    let other = crate::project(&ws, "other").await;
+    let (_, r) = prompt_with(&ws, other, "Q?", &["A.", "B."]).await;
+    judge(&ws, other, "alice", compare(r[0], r[1], Choice::A)).await;
+    let mut foreign = Recipe::new(Method::Dpo, model);
+    small(&mut foreign);
+    foreign.parent_version = Some(v2.id);
+    crate::assert_invalid(ws.fine_tune(other, &foreign, Arc::new(AtomicBool::new(false)), |_| {}).await, "recipe.parent_version");
 }

@@ -12,4 +12,8 @@ responses: Array<Response>,
 /**
  * Samples that repeated an answer already listed.
  */
-duplicates: number, };
+duplicates: number, 
+/**
+ * Samples that were empty (the model ended at once): not stored, nothing to judge.
+ */
+empty: number, };

@@ -3,4 +3,8 @@
 /**
  * A mean with the half-width of its 95% interval (normal approximation).
  */
-export type Estimate = { mean: number, half_width95: number, n: number, };
+export type Estimate = { mean: number, 
+/**
+ * `None` from a single value (it says nothing of the spread).
+ */
+half_width95: number | null, n: number, };
