@@ -78,6 +78,12 @@ impl Votes {
         }
     }
 
+    /// Takes back `annotator_id`'s vote (they changed their mind to "no preference").
+    fn withdraw(&mut self, annotator_id: i64) {
+        self.yes.retain(|(_, a)| *a != annotator_id);
+        self.no.retain(|(_, a)| *a != annotator_id);
+    }
+
     /// The majority verdict and its supporting judgments, or `None` on an even split.
     fn majority(&self) -> Option<(bool, Vec<i64>)> {
         let ids = |v: &[(i64, i64)]| v.iter().map(|(j, _)| *j).collect::<BTreeSet<_>>().into_iter().collect();
@@ -125,6 +131,12 @@ impl<K: std::hash::Hash + Eq + Clone, V: Default> Ordered<K, V> {
     }
 }
 
+/// A vote of `j` that `winner` ≻ `loser`, kept under the pair's (prompt, lower id, higher id).
+fn prefer(pairs: &mut Ordered<(i64, i64, i64), Votes>, j: &Judgment, winner: i64, loser: i64) {
+    let (lo, hi) = (winner.min(loser), winner.max(loser));
+    pairs.entry((j.prompt_id, lo, hi)).push(winner == lo, j);
+}
+
 /// Builds the rows from `judgments` (in id order), looking up texts in `prompts` and
 /// `responses`. `kto_threshold` is the project's: a rating whose mean reaches it is desirable.
 pub fn build_training_data(
@@ -140,18 +152,17 @@ pub fn build_training_data(
     // (prompt, response) → supporting judgments.
     let mut demonstrations: Ordered<(i64, i64), Vec<i64>> = Ordered::new();
 
-    let mut prefer = |j: &Judgment, winner: i64, loser: i64| {
-        let (lo, hi) = (winner.min(loser), winner.max(loser));
-        pairs.entry((j.prompt_id, lo, hi)).push(winner == lo, j);
-    };
 
     for j in judgments {
         match &j.body {
             JudgmentBody::Comparison { response_a, response_b, choice, .. } => match choice {
-                Choice::A => prefer(j, *response_a, *response_b),
-                Choice::B => prefer(j, *response_b, *response_a),
-                Choice::Tie => {}
+                Choice::A => prefer(&mut pairs, j, *response_a, *response_b),
+                Choice::B => prefer(&mut pairs, j, *response_b, *response_a),
+                // A tie or "both bad" prefers neither: it replaces the annotator's earlier
+                // preference on the pair, as any later verdict does.
+                Choice::Tie => pairs.entry((j.prompt_id, *response_a.min(response_b), *response_a.max(response_b))).withdraw(j.annotator_id),
                 Choice::BothBad => {
+                    pairs.entry((j.prompt_id, *response_a.min(response_b), *response_a.max(response_b))).withdraw(j.annotator_id);
                     desirability.entry((j.prompt_id, *response_a)).push(false, j);
                     desirability.entry((j.prompt_id, *response_b)).push(false, j);
                 }
@@ -159,7 +170,7 @@ pub fn build_training_data(
             JudgmentBody::Ranking { ranked } => {
                 for (i, better) in ranked.iter().enumerate() {
                     for worse in &ranked[i + 1..] {
-                        prefer(j, *better, *worse);
+                        prefer(&mut pairs, j, *better, *worse);
                     }
                 }
             }
@@ -170,7 +181,7 @@ pub fn build_training_data(
                 }
             }
             JudgmentBody::Edit { response_id, corrected_response_id, .. } => {
-                prefer(j, *corrected_response_id, *response_id);
+                prefer(&mut pairs, j, *corrected_response_id, *response_id);
                 demonstrations.entry((j.prompt_id, *corrected_response_id)).push(j.id);
             }
             JudgmentBody::Span { response_id, .. } => desirability.entry((j.prompt_id, *response_id)).push(false, j),

@@ -42,13 +42,40 @@ impl Default for SnapshotFilter {
 }
 
 impl SnapshotFilter {
-    /// Whether a judgment made at `created_at` (RFC 3339, UTC) falls in the excluded range.
+    /// Whether a judgment made at `created_at` (the store's UTC form) falls in the excluded range.
     fn excludes_time(&self, created_at: &str) -> bool {
         if self.exclude_from.is_none() && self.exclude_until.is_none() {
             return false;
         }
-        // RFC 3339 UTC times (and plain dates) order as strings.
-        self.exclude_from.as_deref().is_none_or(|from| created_at >= from) && self.exclude_until.as_deref().is_none_or(|until| created_at < until)
+        // Both bounds in the store's form order as strings; validated before use.
+        let bound = |b: &Option<String>| b.as_deref().and_then(stored_utc);
+        bound(&self.exclude_from).is_none_or(|from| created_at >= from.as_str()) && bound(&self.exclude_until).is_none_or(|until| created_at < until.as_str())
+    }
+}
+
+/// A date (`YYYY-MM-DD`, midnight UTC) or an RFC 3339 time with any offset, in the form the
+/// store writes `created_at` (`2026-11-29T15:32:08.123Z`); `None` when it is neither.
+pub(crate) fn stored_utc(value: &str) -> Option<String> {
+    const FORM: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d") {
+        return Some(date.and_hms_opt(0, 0, 0)?.format(FORM).to_string());
+    }
+    let time = chrono::DateTime::parse_from_rfc3339(value).ok()?;
+    Some(time.with_timezone(&chrono::Utc).format(FORM).to_string())
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::stored_utc;
+
+    #[test]
+    fn bounds_are_read_as_utc_in_the_stores_form() {
+        assert_eq!(stored_utc("2025-01-02").as_deref(), Some("2025-01-02T00:00:00.000Z"));
+        assert_eq!(stored_utc("2025-01-02T09:00:00+02:00").as_deref(), Some("2025-01-02T07:00:00.000Z"), "an offset is taken into account");
+        assert_eq!(stored_utc("2025-01-02T03:04:05Z").as_deref(), Some("2025-01-02T03:04:05.000Z"), "so it sorts before .678");
+        assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
+        assert_eq!(stored_utc("yesterday"), None);
+        assert_eq!(stored_utc("2025-13-01"), None);
     }
 }
 
@@ -91,9 +118,7 @@ async fn select(conn: &mut SqliteConnection, project_id: i64, filter: &SnapshotF
     }
     for (field, value) in [("exclude_from", &filter.exclude_from), ("exclude_until", &filter.exclude_until)] {
         if let Some(v) = value {
-            let date = v.get(..10).unwrap_or("");
-            let ok = date.len() == 10 && date.as_bytes()[4] == b'-' && date.as_bytes()[7] == b'-' && date.chars().enumerate().all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
-            if !ok {
+            if stored_utc(v).is_none() {
                 return Err(CoreError::invalid(field, format!("{v:?} is not a date (YYYY-MM-DD) or an RFC 3339 time")));
             }
         }

@@ -269,6 +269,21 @@ async fn an_annotator_who_changes_their_mind_counts_once_with_the_latest_verdict
 }
 
 #[tokio::test]
+async fn a_later_tie_or_both_bad_takes_back_the_annotators_preference() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_with(&ws, p, "Q", &["A", "B"]).await;
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    judge(&ws, p, "alice", compare(r[1], r[0], Choice::Tie)).await;
+    assert!(data(&ws, p).await.preferences.is_empty(), "alice now prefers neither");
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::BothBad)).await;
+    let d = data(&ws, p).await;
+    assert!(d.preferences.is_empty(), "both bad prefers neither: {:#?}", d.preferences);
+    assert_eq!(d.kto.len(), 2, "both answers are undesirable examples");
+}
+
+#[tokio::test]
 async fn two_experts_writing_the_same_correction_make_one_sft_row() {
     let ws = open().await;
     let p = project(&ws, "law").await;
