@@ -24,6 +24,7 @@ impl ApiError {
         match self.code.as_str() {
             "invalid" | "bad_import" | "bad_arguments" | "unknown_command" | "model" => 400,
             "unauthorized" => 401,
+            "forbidden" => 403,
             "not_found" => 404,
             "duplicate" => 409,
             _ => 500,

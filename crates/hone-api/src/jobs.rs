@@ -92,9 +92,11 @@ impl Jobs {
         let reporter = Reporter { entry };
         let future = work(reporter.clone());
         tokio::spawn(async move {
-            let last = match future.await {
-                Ok(result) => JobEvent::Finished { result },
-                Err(error) => JobEvent::Failed { error },
+            // The work runs in a task of its own so that a panic in it still ends the stream.
+            let last = match tokio::spawn(future).await {
+                Ok(Ok(result)) => JobEvent::Finished { result },
+                Ok(Err(error)) => JobEvent::Failed { error },
+                Err(e) => JobEvent::Failed { error: ApiError::new("internal", format!("the job stopped unexpectedly: {e}")) },
             };
             reporter.send(last);
         });
@@ -155,5 +157,35 @@ impl JobStream {
 impl From<FineTuneEvent> for JobEvent {
     fn from(data: FineTuneEvent) -> Self {
         JobEvent::FineTune { data }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_job_that_panics_still_ends_its_stream_with_a_failure() {
+        let jobs = Jobs::default();
+        let id = jobs.spawn(|reporter: Reporter| async move {
+            reporter.progress(1, 2, "half way");
+            if reporter.cancel_flag().load(Ordering::Relaxed) {
+                return Ok(serde_json::Value::Null);
+            }
+            panic!("a bug in the work");
+        });
+        let (history, live) = jobs.subscribe(id).unwrap();
+        let mut stream = JobStream::new(history, live);
+        let mut events = Vec::new();
+        while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await.expect("the stream ends") {
+            events.push(e);
+        }
+        match events.last() {
+            Some(JobEvent::Failed { error }) => {
+                assert_eq!(error.code, "internal");
+                assert!(error.message.contains("stopped unexpectedly"), "{}", error.message);
+            }
+            other => panic!("the last event must be a failure, got {other:?}"),
+        }
     }
 }

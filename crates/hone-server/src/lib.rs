@@ -3,7 +3,9 @@
 //!
 //! It listens on 127.0.0.1 by default. Any other address is refused unless a token is set;
 //! then every `/api` request must carry `Authorization: Bearer <token>` (or `?token=` for the
-//! event stream, which `EventSource` cannot give headers to).
+//! event stream, which `EventSource` cannot give headers to). Without a token, `/api` answers
+//! only requests addressed to a loopback name (`Host`) and not sent by another site
+//! (`Origin`): a web page elsewhere cannot drive it, even through DNS rebinding.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -85,14 +87,43 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-async fn require_token(State(state): State<AppState>, Query(query): Query<TokenQuery>, request: Request, next: Next) -> Response {
-    let Some(expected) = &state.token else { return next.run(request).await };
-    let bearer = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    if bearer == Some(expected.as_str()) || query.token.as_deref() == Some(expected.as_str()) {
-        next.run(request).await
-    } else {
-        Failure(ApiError::new("unauthorized", "this server needs a token (Authorization: Bearer …)")).into_response()
+/// The host of a `Host` value or of an origin URL, without port or scheme.
+fn host_name(value: &str) -> &str {
+    let value = value.split_once("://").map_or(value, |(_, rest)| rest);
+    let value = value.split('/').next().unwrap_or(value);
+    if let Some(v6) = value.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or(v6);
     }
+    value.rsplit_once(':').map_or(value, |(host, _)| host)
+}
+
+fn is_loopback_name(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn same_token(given: Option<&str>, expected: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
+}
+
+async fn guard(State(state): State<AppState>, Query(query): Query<TokenQuery>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    match &state.token {
+        Some(expected) => {
+            let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            if !same_token(bearer, expected) && !same_token(query.token.as_deref(), expected) {
+                return Failure(ApiError::new("unauthorized", "this server needs a token (Authorization: Bearer …)")).into_response();
+            }
+        }
+        None => {
+            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(host_name);
+            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(host_name);
+            if !host.is_some_and(is_loopback_name) || origin.is_some_and(|o| !is_loopback_name(o)) {
+                return Failure(ApiError::new("forbidden", "without a token this server answers only pages of this machine (http://127.0.0.1 or http://localhost)")).into_response();
+            }
+        }
+    }
+    next.run(request).await
 }
 
 /// The router: the API, the event streams, and the UI's files with a strict CSP.
@@ -102,7 +133,9 @@ pub fn router(api: Api, ui_dir: Option<PathBuf>, token: Option<String>) -> Route
         .route("/api/health", get(health))
         .route("/api/jobs/{id}/events", get(job_events))
         .route("/api/{command}", post(call))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        // Imports send whole files (up to the import limit of 256 MiB).
+        .layer(axum::extract::DefaultBodyLimit::max(300 * 1024 * 1024))
         .with_state(state);
     let router = match ui_dir {
         Some(dir) => {

@@ -171,3 +171,25 @@ async fn queue_gold_and_suggestion_commands_answer_over_http() {
     let total: f64 = s["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
     assert!((total - 1.0).abs() < 1e-6, "{s}");
 }
+
+/// Without a token, only requests addressed to this machine by its own pages are answered: a
+/// page of another site (a foreign Origin) or a rebound DNS name (a foreign Host) is refused.
+#[tokio::test]
+async fn without_a_token_foreign_hosts_and_origins_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start(dir.path(), None).await;
+    let client = reqwest::Client::new();
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let ok = client.post(format!("{base}/api/list_projects")).header("origin", base.as_str()).json(&json!({})).send().await.unwrap();
+    assert_eq!(ok.status(), 200, "the UI's own origin");
+    let localhost = client.post(format!("{base}/api/list_projects")).header("host", format!("localhost:{port}")).json(&json!({})).send().await.unwrap();
+    assert_eq!(localhost.status(), 200, "localhost is this machine");
+    let rebound = client.post(format!("{base}/api/list_projects")).header("host", format!("evil.example:{port}")).json(&json!({})).send().await.unwrap();
+    assert_eq!(rebound.status(), 403, "a DNS-rebound name");
+    let body: Value = rebound.json().await.unwrap();
+    assert_eq!(body["code"], "forbidden");
+    let cross = client.post(format!("{base}/api/build_starter")).header("origin", "https://evil.example").send().await.unwrap();
+    assert_eq!(cross.status(), 403, "another site's page");
+    let events = client.get(format!("{base}/api/jobs/1/events")).header("origin", "http://attacker.test:8080").send().await.unwrap();
+    assert_eq!(events.status(), 403);
+}
