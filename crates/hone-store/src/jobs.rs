@@ -104,12 +104,14 @@ pub async fn update(conn: &mut SqliteConnection, id: i64, state: JobState, progr
     Ok(())
 }
 
-/// Takes job `id` to run it again: sets it `running` only when it is failed, cancelled or
-/// interrupted (one statement, so two callers cannot both take it). Returns whether it did.
+/// Takes job `id` to run it again: sets it `running` only when it is failed, cancelled,
+/// interrupted, or running without a heartbeat for `STALE_SECONDS` (its process is gone) — in
+/// one statement, so two callers cannot both take it. Returns whether it did.
 pub async fn claim_for_resume(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
     let done = sqlx::query(&format!(
         "UPDATE jobs SET state = 'running', message = 'resuming', updated_at = {NOW}
-         WHERE id = ? AND state IN ('failed', 'cancelled', 'interrupted')"
+         WHERE id = ? AND (state IN ('failed', 'cancelled', 'interrupted') OR (state IN ('queued', 'running') AND updated_at < {}))",
+        stale()
     ))
     .bind(id)
     .execute(&mut *conn)
@@ -142,11 +144,29 @@ pub async fn finish(
     Ok(())
 }
 
-/// Marks every queued or running job as interrupted (called when a workspace opens: whatever
-/// ran before belongs to a process that is gone). Returns how many were marked.
+/// A running job's process touches it at least this often (`heartbeat`); one silent for
+/// longer belongs to a process that is gone.
+pub const HEARTBEAT_SECONDS: u32 = 20;
+/// Silence after which a queued or running job counts as interrupted.
+pub const STALE_SECONDS: u32 = 90;
+
+fn stale() -> String {
+    format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{STALE_SECONDS} seconds')")
+}
+
+/// Says that job `id` is still being worked on (its `updated_at` is now, while it runs).
+pub async fn heartbeat(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    sqlx::query(&format!("UPDATE jobs SET updated_at = {NOW} WHERE id = ? AND state = 'running'")).bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Marks the queued or running jobs whose process has gone silent (no heartbeat for
+/// `STALE_SECONDS`) as interrupted; a job another open process is running stays as it is.
+/// Called when a workspace opens. Returns how many were marked.
 pub async fn mark_interrupted(conn: &mut SqliteConnection) -> Result<u64> {
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE state IN ('queued', 'running')"
+        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE state IN ('queued', 'running') AND updated_at < {}",
+        stale()
     ))
     .execute(&mut *conn)
     .await?;

@@ -311,7 +311,15 @@ impl Hone {
         let project_id = job.project_id.ok_or_else(|| CoreError::invalid("job", "has no project"))?;
         // Two resumes of one job would train into the same folders: only one may take it.
         if !jobs::claim_for_resume(&mut *self.store().conn().await?, job_id).await? {
-            return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed", job.state)));
+            let why = if job.state.is_finished() {
+                String::new()
+            } else {
+                format!(
+                    " (another process may still be working on it; if that process stopped, the job can be resumed {} s after its last sign of life)",
+                    jobs::STALE_SECONDS
+                )
+            };
+            return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
         self.run_job(job_id, project_id, params, cancel, on_event).await
     }
@@ -325,7 +333,20 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
+        // While this process works on the job, it says so; another process opening the
+        // workspace then leaves the job alone (see `jobs::mark_interrupted`).
+        let store = self.store().clone();
+        let heartbeat = tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(jobs::HEARTBEAT_SECONDS.into()));
+            loop {
+                every.tick().await;
+                if let Ok(mut conn) = store.conn().await {
+                    let _ = jobs::heartbeat(&mut conn, job_id).await;
+                }
+            }
+        });
         let result = self.train_job(job_id, project_id, params, cancel, on_event).await;
+        heartbeat.abort();
         if let Err(e) = &result {
             let mut conn = self.store().conn().await?;
             if !jobs::get(&mut conn, job_id).await?.state.is_finished() {

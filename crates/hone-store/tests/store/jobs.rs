@@ -132,13 +132,22 @@ async fn mark_interrupted_touches_only_queued_and_running_jobs() {
         }
         ids.push((job.id, state));
     }
+    assert_eq!(jobs::mark_interrupted(&mut conn).await.unwrap(), 0, "a job touched just now belongs to a live process");
+    assert!(!jobs::claim_for_resume(&mut conn, ids[1].0).await.unwrap(), "a live running job cannot be taken");
+    // Two minutes of silence: the process is gone.
+    sqlx::query("UPDATE jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-120 seconds')").execute(&mut *conn).await.unwrap();
     assert_eq!(jobs::mark_interrupted(&mut conn).await.unwrap(), 2, "exactly the queued and the running job are marked");
-    for (id, before) in ids {
+    for &(id, before) in &ids {
         let after = jobs::get(&mut conn, id).await.unwrap().state;
         let expected = if matches!(before, JobState::Queued | JobState::Running) { JobState::Interrupted } else { before };
         assert_eq!(after, expected, "a {before} job must end up {expected}");
     }
     assert_eq!(jobs::mark_interrupted(&mut conn).await.unwrap(), 0, "a second call finds nothing to mark");
+    assert!(jobs::claim_for_resume(&mut conn, ids[1].0).await.unwrap(), "an interrupted job can be taken");
+    assert!(!jobs::claim_for_resume(&mut conn, ids[1].0).await.unwrap(), "once");
+    jobs::heartbeat(&mut conn, ids[1].0).await.unwrap();
+    sqlx::query("UPDATE jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-120 seconds') WHERE id = ?").bind(ids[1].0).execute(&mut *conn).await.unwrap();
+    assert!(jobs::claim_for_resume(&mut conn, ids[1].0).await.unwrap(), "a running job whose process went silent can be taken");
 }
 
 #[tokio::test]
