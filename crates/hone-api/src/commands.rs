@@ -138,8 +138,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             let a: ImportTextArgs = parse(command, args)?;
             let folder = hone.dir().join("imports");
             std::fs::create_dir_all(&folder).map_err(|e| ApiError::new("io", format!("{}: {e}", folder.display())))?;
-            let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-            let path = folder.join(format!("{stamp}-{}", safe_file_name(&a.file_name)));
+            // Nanoseconds and a random part: two uploads of one name never share a file.
+            let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+            let path = folder.join(format!("{stamp}-{:08x}-{}", rand::random::<u32>(), safe_file_name(&a.file_name)));
             hone_core::export::write_atomically(&path, a.content.as_bytes())?;
             json(hone.import_file(a.project_id, &path, &ImportOptions { split: a.split, ..ImportOptions::default() }).await?)
         }

@@ -47,8 +47,10 @@ impl Reporter {
         self.send(JobEvent::Progress { done, total, message: message.into() });
     }
 
-    /// Set when the user asks to cancel; long work checks it between steps.
+    /// Set when the user asks to cancel; long work checks it between steps. Taking the flag
+    /// makes the job cancellable (`Jobs::cancel` refuses the others).
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.entry.cancellable.store(true, Ordering::Relaxed);
         self.entry.cancel.clone()
     }
 }
@@ -57,6 +59,8 @@ struct Entry {
     history: Mutex<Vec<JobEvent>>,
     sender: broadcast::Sender<JobEvent>,
     cancel: Arc<AtomicBool>,
+    /// The work reads `cancel` (it took the flag).
+    cancellable: AtomicBool,
 }
 
 impl Entry {
@@ -87,7 +91,7 @@ impl Jobs {
     {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (sender, _) = broadcast::channel(1024);
-        let entry = Arc::new(Entry { history: Mutex::new(Vec::new()), sender, cancel: Arc::new(AtomicBool::new(false)) });
+        let entry = Arc::new(Entry { history: Mutex::new(Vec::new()), sender, cancel: Arc::new(AtomicBool::new(false)), cancellable: AtomicBool::new(false) });
         self.entries.lock().expect("jobs").insert(id, entry.clone());
         let reporter = Reporter { entry };
         let future = work(reporter.clone());
@@ -110,8 +114,13 @@ impl Jobs {
         Ok((history.clone(), entry.sender.subscribe()))
     }
 
+    /// Asks job `id` to stop; refused for work that cannot stop midway (it ends by itself).
     pub fn cancel(&self, id: u64) -> Result<(), ApiError> {
-        self.entry(id)?.cancel.store(true, Ordering::Relaxed);
+        let entry = self.entry(id)?;
+        if !entry.cancellable.load(Ordering::Relaxed) {
+            return Err(ApiError::new("invalid", format!("job {id} cannot be stopped midway; it ends by itself")));
+        }
+        entry.cancel.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -169,12 +178,15 @@ mod tests {
         let jobs = Jobs::default();
         let id = jobs.spawn(|reporter: Reporter| async move {
             reporter.progress(1, 2, "half way");
-            if reporter.cancel_flag().load(Ordering::Relaxed) {
-                return Ok(serde_json::Value::Null);
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            let bug = true;
+            if bug {
+                panic!("a bug in the work");
             }
-            panic!("a bug in the work");
+            Ok(serde_json::Value::Null)
         });
         let (history, live) = jobs.subscribe(id).unwrap();
+        assert_eq!(jobs.cancel(id).unwrap_err().code, "invalid", "work that never takes the flag cannot be cancelled");
         let mut stream = JobStream::new(history, live);
         let mut events = Vec::new();
         while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await.expect("the stream ends") {

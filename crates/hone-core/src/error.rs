@@ -48,6 +48,7 @@ impl CoreError {
             CoreError::Store(_) => "store",
             CoreError::Model(_) => "model",
             CoreError::Train(hone_train::TrainError::Cancelled) => "cancelled",
+            CoreError::Train(hone_train::TrainError::Invalid { .. }) => "invalid",
             CoreError::Train(_) => "training",
         }
     }

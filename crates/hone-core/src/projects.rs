@@ -142,18 +142,27 @@ impl Hone {
         Ok(projects::add_guideline(&mut conn, project_id, text).await?)
     }
 
+    /// Replaces the settings; `settings.name` is ignored (a project keeps its name).
     pub async fn update_project_settings(&self, project_id: i64, settings: &NewProject) -> Result<Project> {
+        let mut conn = self.store().conn().await?;
+        let current = projects::get(&mut conn, project_id).await?;
+        drop(conn);
+        let settings = &NewProject { name: current.name, ..settings.clone() };
         validate_settings(settings)?;
         Ok(projects::update_settings(&mut *self.store().conn().await?, project_id, settings).await?)
     }
 
     pub async fn add_rating_criterion(&self, project_id: i64, item: &NamedItem) -> Result<()> {
         validate_names("criterion", std::slice::from_ref(item))?;
-        Ok(projects::add_name(&mut *self.store().conn().await?, project_id, NameList::RatingCriteria, item).await?)
+        let mut conn = self.store().conn().await?;
+        projects::get(&mut conn, project_id).await?;
+        Ok(projects::add_name(&mut conn, project_id, NameList::RatingCriteria, item).await?)
     }
 
     pub async fn add_span_label(&self, project_id: i64, item: &NamedItem) -> Result<()> {
         validate_names("span_label", std::slice::from_ref(item))?;
-        Ok(projects::add_name(&mut *self.store().conn().await?, project_id, NameList::SpanLabels, item).await?)
+        let mut conn = self.store().conn().await?;
+        projects::get(&mut conn, project_id).await?;
+        Ok(projects::add_name(&mut conn, project_id, NameList::SpanLabels, item).await?)
     }
 }

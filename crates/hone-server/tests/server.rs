@@ -142,6 +142,14 @@ async fn queue_gold_and_suggestion_commands_answer_over_http() {
     let (status, updated) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": settings })).await;
     assert_eq!(status, 200, "{updated}");
     assert_eq!((updated["queue_order"].as_str(), updated["gold_rate"].as_f64(), updated["overlap"].as_i64()), (Some("disagreement"), Some(0.25), Some(2)));
+    let mut unnamed = settings.clone();
+    unnamed["name"] = json!("");
+    let (status, kept) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": unnamed })).await;
+    assert_eq!((status, kept["name"].as_str()), (200, Some("q")), "the name is not a setting: {kept}");
+    let (status, err) = call(&client, &base, "add_rating_criterion", json!({ "project_id": 999, "item": { "name": "tone", "description": "" } })).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    let (status, err) = call(&client, &base, "cancel_job", json!({ "job_id": 999 })).await;
+    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
     let mut bad = settings.clone();
     bad["gold_rate"] = json!(-0.5);
     let (status, err) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": bad })).await;
