@@ -59,8 +59,16 @@ impl IntoResponse for Failure {
     }
 }
 
-async fn call(State(state): State<AppState>, Path(command): Path<String>, body: Option<Json<serde_json::Value>>) -> Response {
-    let args = body.map(|Json(v)| v).unwrap_or_else(|| serde_json::json!({}));
+async fn call(State(state): State<AppState>, Path(command): Path<String>, body: axum::body::Bytes) -> Response {
+    // Parsed here, not by an extractor, so that a bad body is an ApiError like any other.
+    let args = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(args) => args,
+            Err(e) => return Failure(ApiError::new("bad_arguments", format!("{command}: the body is not JSON ({e})"))).into_response(),
+        }
+    };
     match state.api.call(&command, args).await {
         Ok(value) => Json(value).into_response(),
         Err(e) => Failure(e).into_response(),
@@ -76,7 +84,8 @@ fn sse_event(event: &JobEvent) -> Event {
 }
 
 /// The job's history, then its live events; the stream ends right after the last one.
-async fn job_events(State(state): State<AppState>, Path(id): Path<u64>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+    let id: u64 = id.parse().map_err(|_| Failure(ApiError::new("not_found", format!("job {id:?} does not exist"))))?;
     let events = state.api.subscribe(id).map_err(Failure)?;
     let stream = stream::unfold(events, |mut events| async move { events.next().await.map(|e| (Ok(sse_event(&e)), events)) });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))

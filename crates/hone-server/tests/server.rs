@@ -89,6 +89,13 @@ async fn commands_errors_and_job_events_over_http() {
     assert_eq!((status, err["field"].as_str()), (400, Some("repo_id")), "{err}");
     let missing = client.get(format!("{base}/api/jobs/999/events")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+    // Whatever is wrong with a request, the answer is an ApiError in JSON.
+    let odd = client.get(format!("{base}/api/jobs/abc/events")).send().await.unwrap();
+    assert_eq!(odd.status(), 404);
+    assert_eq!(odd.json::<Value>().await.unwrap()["code"], "not_found");
+    let garbled = client.post(format!("{base}/api/list_prompts")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(garbled.status(), 400);
+    assert_eq!(garbled.json::<Value>().await.unwrap()["code"], "bad_arguments");
 }
 
 #[tokio::test]
