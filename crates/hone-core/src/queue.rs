@@ -122,12 +122,18 @@ fn units_of(kind: JudgmentKind, prompts: &BTreeMap<i64, Prompt>, by_prompt: &BTr
 /// Each annotator's latest verdict on a unit (`None` for kinds without one).
 type Votes = BTreeMap<i64, Option<Verdict>>;
 
-/// How split the votes are: 1 − (largest group ÷ votes); 0 when fewer than two verdicts.
-fn disagreement(votes: &Votes) -> f64 {
-    let mut groups: HashMap<i64, usize> = HashMap::new();
+/// How many verdicts fall in each bucket (see `Verdict::bucket`).
+fn groups(votes: &Votes) -> BTreeMap<i64, usize> {
+    let mut groups = BTreeMap::new();
     for v in votes.values().flatten() {
         *groups.entry(v.bucket()).or_default() += 1;
     }
+    groups
+}
+
+/// How split the votes are: 1 − (largest group ÷ votes); 0 when fewer than two verdicts.
+fn disagreement(votes: &Votes) -> f64 {
+    let groups = groups(votes);
     let total: usize = groups.values().sum();
     if total < 2 {
         return 0.0;
@@ -135,25 +141,22 @@ fn disagreement(votes: &Votes) -> f64 {
     1.0 - *groups.values().max().expect("non-empty") as f64 / total as f64
 }
 
+/// Group sizes, largest first.
+fn sizes(votes: &Votes) -> Vec<usize> {
+    let mut sizes: Vec<usize> = groups(votes).into_values().collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes
+}
+
 /// No verdict has a strict majority (two or more verdicts).
 fn split_evenly(votes: &Votes) -> bool {
-    let mut groups: HashMap<i64, usize> = HashMap::new();
-    for v in votes.values().flatten() {
-        *groups.entry(v.bucket()).or_default() += 1;
-    }
-    let mut sizes: Vec<usize> = groups.into_values().collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let sizes = sizes(votes);
     sizes.len() >= 2 && sizes[0] == sizes[1]
 }
 
-/// "2 of 3 annotators agree", for a reason.
+/// "annotators disagree here (2 verdicts split 1–1)", for a reason.
 fn describe_split(votes: &Votes) -> String {
-    let mut groups: BTreeMap<i64, usize> = BTreeMap::new();
-    for v in votes.values().flatten() {
-        *groups.entry(v.bucket()).or_default() += 1;
-    }
-    let mut sizes: Vec<String> = groups.values().map(|n| n.to_string()).collect();
-    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    let sizes: Vec<String> = sizes(votes).iter().map(usize::to_string).collect();
     format!("annotators disagree here ({} verdicts split {})", votes.len(), sizes.join("–"))
 }
 
