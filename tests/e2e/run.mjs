@@ -587,6 +587,11 @@ async function main() {
     const shownJudgment = await judge('1');
     check(shownJudgment.sent.suggestion_visible === true, `a verdict with the suggestion on screen sent suggestion_visible ${shownJudgment.sent.suggestion_visible}`);
     check(
+      shownJudgment.sent.shown_order.includes(shownJudgment.sent.suggested_response_id),
+      `a verdict with the suggestion on screen sent the answer it preferred, got ${shownJudgment.sent.suggested_response_id}`,
+    );
+    check(hidden1.sent.suggested_response_id === undefined, `a verdict without the suggestion sent suggested_response_id ${hidden1.sent.suggested_response_id}`);
+    check(
       JSON.stringify(askedFor.response_ids) === JSON.stringify(shownJudgment.sent.shown_order),
       `the suggestion was asked for ${JSON.stringify(askedFor.response_ids)}, the answers were shown as ${JSON.stringify(shownJudgment.sent.shown_order)}`,
     );
@@ -644,7 +649,11 @@ async function main() {
     check(hidden2.sent.suggestion_visible === false, `a verdict with the suggestion switched off sent suggestion_visible ${hidden2.sent.suggestion_visible}`);
     const visibleOf = (id) => sqliteCount(db, `SELECT suggestion_visible FROM judgments WHERE id = ${Number(id)}`);
     const visibleFlags = [hidden1, shownJudgment, hidden2].map((j) => visibleOf(j.id));
-    if (visibleFlags[0] !== null) check(JSON.stringify(visibleFlags) === '[0,1,0]', `judgments ${[hidden1.id, shownJudgment.id, hidden2.id]} have suggestion_visible ${JSON.stringify(visibleFlags)} in SQLite, expected [0,1,0]`);
+    if (visibleFlags[0] !== null) {
+      check(JSON.stringify(visibleFlags) === '[0,1,0]', `judgments ${[hidden1.id, shownJudgment.id, hidden2.id]} have suggestion_visible ${JSON.stringify(visibleFlags)} in SQLite, expected [0,1,0]`);
+      const storedSuggested = sqliteCount(db, `SELECT suggested_response_id FROM judgments WHERE id = ${Number(shownJudgment.id)}`);
+      check(storedSuggested === shownJudgment.sent.suggested_response_id, `judgment ${shownJudgment.id} stored suggested_response_id ${storedSuggested}`);
+    }
     // The ranking screen has the same switch: the preferred answer by its number on screen.
     await go('label/ranking', 'label');
     const rankingOpen = await Promise.race([

@@ -80,7 +80,9 @@ pub struct GoldAgreement {
     pub share: Option<f64>,
 }
 
-/// Decided comparisons that went the reward model's way, with its suggestion shown and hidden.
+/// Decided comparisons that went the suggestion's way: when shown, the answer it preferred on
+/// screen (recorded with the judgment; the latest reward model's for older records); when
+/// hidden, the latest reward model's preference.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SuggestionInfluence {
@@ -401,9 +403,17 @@ impl Hone {
         let scores: HashMap<i64, f64> = if ids.is_empty() { HashMap::new() } else { ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect() };
         let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();
         for (j, winner, loser) in decided {
-            let (w, l) = (scores[&winner], scores[&loser]);
-            if w != l {
-                out.entry(j.annotator_id).or_default().add(j.suggestion_visible, w > l);
+            // Shown: against what the suggestion on screen preferred, when it was recorded;
+            // hidden (or not recorded): against the latest reward model's preference.
+            let agree = match (j.suggestion_visible, j.suggested_response_id) {
+                (true, Some(suggested)) => Some(suggested == winner),
+                _ => {
+                    let (w, l) = (scores[&winner], scores[&loser]);
+                    (w != l).then_some(w > l)
+                }
+            };
+            if let Some(agree) = agree {
+                out.entry(j.annotator_id).or_default().add(j.suggestion_visible, agree);
             }
         }
         Ok((Some(rm.name), out))

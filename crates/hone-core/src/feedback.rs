@@ -28,6 +28,11 @@ pub struct FeedbackInput {
     /// on the verdicts can be measured.
     #[serde(default)]
     pub suggestion_visible: bool,
+    /// The answer the suggestion on screen preferred (`Suggestion::preferred`), so that its pull
+    /// is measured against what was shown; only with `suggestion_visible`.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub suggested_response_id: Option<i64>,
     pub kind: FeedbackKind,
 }
 
@@ -119,6 +124,14 @@ pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput
         ));
     }
     let shown_order = check_shown_order(&input.shown_order, shown)?;
+    if let Some(id) = input.suggested_response_id {
+        if !input.suggestion_visible {
+            return Err(CoreError::invalid("suggested_response_id", "is given but no suggestion was visible"));
+        }
+        if !body.response_ids().contains(&id) {
+            return Err(CoreError::invalid("suggested_response_id", format!("response {id} is not one of the answers judged")));
+        }
+    }
     let annotator = annotators::get_or_create(conn, input.annotator.trim(), kind).await?;
     let guideline_version = projects::latest_guideline(conn, project.id).await?.map(|g| g.version);
     let judgment_id = judgments::insert(
@@ -132,6 +145,7 @@ pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput
             guideline_version,
             critique: input.critique.clone(),
             suggestion_visible: input.suggestion_visible,
+            suggested_response_id: input.suggested_response_id,
             body,
         },
     )

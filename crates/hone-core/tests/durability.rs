@@ -46,6 +46,7 @@ async fn child(dir: &Path) {
             shown_order: vec![responses[1].id, responses[0].id],
             critique: Some(format!("critique {i}")),
             suggestion_visible: i % 2 == 1,
+            suggested_response_id: None,
             kind: FeedbackKind::Comparison {
                 response_a: responses[0].id,
                 response_b: responses[1].id,

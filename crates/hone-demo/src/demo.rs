@@ -243,7 +243,7 @@ fn write_prompts(path: &Path, train: &[DomainPrompt], held_out: &[DomainPrompt])
 }
 
 fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<i64>) -> FeedbackInput {
-    FeedbackInput { project_id, annotator: EXPERT.into(), time_spent_ms: 0, shown_order, critique: None, suggestion_visible: false, kind }
+    FeedbackInput { project_id, annotator: EXPERT.into(), time_spent_ms: 0, shown_order, critique: None, suggestion_visible: false, suggested_response_id: None, kind }
 }
 
 /// The expert's judgments on one train prompt's candidates, all five kinds spread over the

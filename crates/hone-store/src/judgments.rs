@@ -81,6 +81,8 @@ pub struct NewJudgment {
     pub critique: Option<String>,
     /// An AI suggestion was on screen when it was made.
     pub suggestion_visible: bool,
+    /// The answer that suggestion preferred.
+    pub suggested_response_id: Option<i64>,
     pub body: JudgmentBody,
 }
 
@@ -97,6 +99,8 @@ pub struct Judgment {
     pub created_at: String,
     /// An AI suggestion was on screen when it was made.
     pub suggestion_visible: bool,
+    /// The answer that suggestion preferred.
+    pub suggested_response_id: Option<i64>,
     pub body: JudgmentBody,
 }
 
@@ -111,8 +115,8 @@ impl Judgment {
 pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i64> {
     let mut tx = conn.begin().await?;
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, suggestion_visible)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, suggestion_visible, suggested_response_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
     )
     .bind(new.project_id)
     .bind(new.prompt_id)
@@ -123,6 +127,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
     .bind(new.guideline_version)
     .bind(&new.critique)
     .bind(new.suggestion_visible)
+    .bind(new.suggested_response_id)
     .fetch_one(&mut *tx)
     .await?;
 
@@ -223,10 +228,11 @@ struct BaseRow {
     critique: Option<String>,
     created_at: String,
     suggestion_visible: bool,
+    suggested_response_id: Option<i64>,
 }
 
 const BASE_COLUMNS: &str =
-    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible";
+    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id";
 
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
     get_many(conn, &[id]).await?.pop().ok_or_else(|| StoreError::not_found("judgment", id))
@@ -404,6 +410,7 @@ impl Details {
             critique: row.critique,
             created_at: row.created_at,
             suggestion_visible: row.suggestion_visible,
+            suggested_response_id: row.suggested_response_id,
             body,
         })
     }

@@ -95,6 +95,7 @@ async fn write_one(
         shown_order: Vec::new(),
         critique: None,
         suggestion_visible: false,
+        suggested_response_id: None,
         kind,
     };
     record_in(conn, &input, AnnotatorKind::Import).await?;

@@ -226,6 +226,7 @@ async fn a_valid_judgment_of_each_kind_round_trips() {
             FeedbackInput {
                 critique: Some("Ignores the statute of frauds.".into()),
                 suggestion_visible: false,
+                suggested_response_id: None,
                 ..input(p, "bob", FeedbackKind::Critique { response_id: r[0] })
             },
             JudgmentBody::Critique { response_id: r[0] },

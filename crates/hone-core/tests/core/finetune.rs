@@ -374,9 +374,16 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
     assert_eq!(s.scores, ws.score_responses(rm.id, &r).await.unwrap(), "the same scores as the reward model gives");
 
     let mut seen = crate::input(p, "alice", compare(r[0], r[1], Choice::A));
+    seen.suggested_response_id = Some(s.preferred);
+    crate::assert_invalid(ws.record_feedback(&seen).await, "suggested_response_id");
     seen.suggestion_visible = true;
+    seen.suggested_response_id = Some(9999);
+    crate::assert_invalid(ws.record_feedback(&seen).await, "suggested_response_id");
+    seen.suggested_response_id = Some(s.preferred);
     let id = crate::record(&ws, &seen).await.judgment_id;
-    assert!(crate::stored_judgment(&ws, id).await.suggestion_visible, "the judgment records that a suggestion was shown");
+    let stored = crate::stored_judgment(&ws, id).await;
+    assert!(stored.suggestion_visible, "the judgment records that a suggestion was shown");
+    assert_eq!(stored.suggested_response_id, Some(s.preferred), "and which answer it preferred");
     let hidden = judge(&ws, p, "bob", compare(r[0], r[1], Choice::A)).await;
     assert!(!crate::stored_judgment(&ws, hidden).await.suggestion_visible);
 
@@ -392,7 +399,7 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
         hidden_agree += usize::from(s[0] > s[1]);
     }
     let alice = report.annotators.iter().find(|a| a.name == "alice").unwrap().suggestion;
-    assert_eq!((alice.shown, alice.shown_agree), (1, usize::from(s.scores[0] > s.scores[1])));
+    assert_eq!((alice.shown, alice.shown_agree), (1, usize::from(s.preferred == r[0])), "against the answer the suggestion on screen preferred");
     assert_eq!((alice.hidden, alice.hidden_agree), (4, hidden_agree));
     let bob = report.annotators.iter().find(|a| a.name == "bob").unwrap().suggestion;
     assert_eq!((bob.shown, bob.hidden, bob.hidden_agree), (0, 1, usize::from(s.scores[0] > s.scores[1])));

@@ -97,6 +97,7 @@ pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackIn
         shown_order: Vec::new(),
         critique: None,
         suggestion_visible: false,
+        suggested_response_id: None,
         kind,
     }
 }

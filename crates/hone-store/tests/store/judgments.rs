@@ -36,6 +36,7 @@ fn new_judgment(f: &Fixture, body: JudgmentBody) -> NewJudgment {
         guideline_version: Some(2),
         critique: Some(format!("critique of a {}", body.kind())),
         suggestion_visible: true,
+        suggested_response_id: None,
         body,
     }
 }

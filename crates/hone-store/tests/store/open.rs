@@ -76,7 +76,7 @@ async fn migrations_create_every_table() {
         .fetch_all(&mut *conn)
         .await
         .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true)], "exactly migrations 0001–0004 must be recorded as applied");
+    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true), (5, true)], "exactly migrations 0001–0005 must be recorded as applied");
 }
 
 #[tokio::test]
@@ -95,7 +95,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
     let found = projects::get_by_name(&mut conn, "kept").await.expect("project survives a reopen");
     assert_eq!(found, created, "reopened store must keep the project exactly as written");
     let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(runs, 4, "reopening must not apply a migration a second time");
+    assert_eq!(runs, 5, "reopening must not apply a migration a second time");
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
     assert_eq!(mode.to_lowercase(), "wal", "a reopened store is still in WAL mode");
 }

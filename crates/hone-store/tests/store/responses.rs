@@ -134,6 +134,7 @@ async fn delete_if_unjudged_keeps_a_response_that_a_judgment_refers_to() {
         guideline_version: None,
         critique: None,
         suggestion_visible: false,
+        suggested_response_id: None,
         body,
     };
     judgments::insert(&mut conn, &judged(JudgmentBody::Thumbs { response_id: a, up: true })).await.unwrap();

@@ -19,6 +19,7 @@ async fn judgments_for(conn: &mut SqliteConnection, s: &Seed, n: usize) -> Vec<i
             guideline_version: None,
             critique: None,
             suggestion_visible: false,
+            suggested_response_id: None,
             body: JudgmentBody::Rating {
                 response_id: s.response_ids[i % s.response_ids.len()],
                 scores: BTreeMap::from([("c".to_string(), i as i64)]),

@@ -31,6 +31,8 @@ export interface Assist {
 export interface SubmitOptions {
   /** An AI suggestion was on screen for this item when the verdict was given. */
   suggestionVisible?: boolean;
+  /** The answer that suggestion preferred. */
+  suggestedResponseId?: number | null;
 }
 
 export interface LabelContext<D> {

@@ -92,9 +92,10 @@ export class LabelSession<D> {
 
   /**
    * Records the current item's judgment; shows the next item at once when it is known.
-   * `suggestionVisible`: an AI suggestion was on screen when the verdict was given.
+   * `suggestionVisible`: an AI suggestion was on screen when the verdict was given;
+   * `suggestedResponseId`: the answer it preferred.
    */
-  submit(kind: FeedbackKind, draft: D, critique: string, suggestionVisible = false): Promise<void> {
+  submit(kind: FeedbackKind, draft: D, critique: string, suggestionVisible = false, suggestedResponseId: number | null = null): Promise<void> {
     const shown = this.current;
     if (!shown) return Promise.resolve();
     const spent = Math.max(0, Math.round(this.deps.now() - shown.shownAt));
@@ -104,6 +105,7 @@ export class LabelSession<D> {
       shown_order: shown.item.responses.map((r) => r.id),
       critique: critique.trim() === '' ? null : critique,
       suggestion_visible: suggestionVisible,
+      ...(suggestionVisible && suggestedResponseId !== null ? { suggested_response_id: suggestedResponseId } : {}),
       kind,
     };
     const key = unitKey(shown.item);

@@ -128,10 +128,11 @@ describe('LabelSession', () => {
     const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
     await session.start();
     await tick();
-    await session.submit(choose, '', '', true);
+    await session.submit(choose, '', '', true, 2);
     await tick();
-    await session.submit(choose, '', '');
+    await session.submit(choose, '', '', false, 4);
     expect(server.recorded.map((r) => r.suggestion_visible)).toEqual([true, false]);
+    expect(server.recorded.map((r) => r.suggested_response_id)).toEqual([2, undefined]);
   });
 
   it('keeps the last saved judgment for gold marking, and follows undo', async () => {

@@ -54,4 +54,10 @@ export class ItemSuggestion {
   visibleWhen(on: boolean): boolean {
     return on && this.status === 'shown' && this.result !== null;
   }
+
+  /** What a judgment records of the suggestion: whether it was on screen and the answer it preferred. */
+  recordWhen(on: boolean): { suggestionVisible: boolean; suggestedResponseId: number | null } {
+    const visible = this.visibleWhen(on);
+    return { suggestionVisible: visible, suggestedResponseId: visible && this.result ? Number(this.result.preferred) : null };
+  }
 }

@@ -14,10 +14,13 @@ describe('ItemSuggestion', () => {
       return result;
     });
     expect(s.visibleWhen(true)).toBe(false);
+    expect(s.recordWhen(true)).toEqual({ suggestionVisible: false, suggestedResponseId: null });
     await s.load();
     expect(s.status).toBe('shown');
     expect(s.visibleWhen(true)).toBe(true);
     expect(s.visibleWhen(false)).toBe(false);
+    expect(s.recordWhen(true)).toEqual({ suggestionVisible: true, suggestedResponseId: 8 });
+    expect(s.recordWhen(false)).toEqual({ suggestionVisible: false, suggestedResponseId: null });
     await s.load(); // kept: not fetched again
     expect(calls).toBe(1);
   });

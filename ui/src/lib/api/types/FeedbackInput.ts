@@ -17,4 +17,9 @@ shown_order: Array<number>, critique: string | null,
  * Whether an AI suggestion (`Hone::suggestion`) was on screen; recorded so its influence
  * on the verdicts can be measured.
  */
-suggestion_visible: boolean, kind: FeedbackKind, };
+suggestion_visible: boolean, 
+/**
+ * The answer the suggestion on screen preferred (`Suggestion::preferred`), so that its pull
+ * is measured against what was shown; only with `suggestion_visible`.
+ */
+suggested_response_id?: number, kind: FeedbackKind, };
