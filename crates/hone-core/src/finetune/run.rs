@@ -62,6 +62,10 @@ pub const SCORE_FILE: &str = "score.safetensors";
 struct JobParams {
     recipe: Recipe,
     snapshot_id: i64,
+    /// The train prompts PPO samples from, frozen with the job (as the snapshot freezes the
+    /// judgments) so a resumed run sees the same ones; `None` in jobs made before.
+    #[serde(default)]
+    prompt_ids: Option<Vec<i64>>,
 }
 
 fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &LoadedModel) -> Plan {
@@ -172,6 +176,13 @@ fn validate(recipe: &Recipe) -> Result<()> {
 }
 
 impl Hone {
+    /// The train prompts, without those whose tags the filter leaves out.
+    async fn train_prompt_list(&self, project_id: i64, filter: &crate::dataset::SnapshotFilter) -> Result<Vec<hone_store::prompts::Prompt>> {
+        let mut prompts = self.list_prompts(project_id, Some(hone_store::Split::Train)).await?;
+        prompts.retain(|p| !p.tags.iter().any(|t| filter.exclude_tags.contains(t)));
+        Ok(prompts)
+    }
+
     async fn train_prompts(&self, project_id: i64) -> Result<Vec<crate::dataset::PromptContent>> {
         Ok(self.list_prompts(project_id, Some(hone_store::Split::Train)).await?.iter().map(crate::dataset::PromptContent::from).collect())
     }
@@ -180,7 +191,7 @@ impl Hone {
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
         let data = self.training_data(project_id, &recipe.filter).await?;
-        let prompts = self.train_prompts(project_id).await?;
+        let prompts: Vec<crate::dataset::PromptContent> = self.train_prompt_list(project_id, &recipe.filter).await?.iter().map(crate::dataset::PromptContent::from).collect();
         let dir = recipe.model_dir.clone();
         let throughput = self.measured_throughput(&dir).await?;
         let recipe = recipe.clone();
@@ -215,7 +226,7 @@ impl Hone {
         if recipe.method == Method::Ppo && recipe.reward_model.is_none() {
             return Err(CoreError::invalid("recipe.reward_model", "PPO needs a reward-model version to optimise against (train one with method rm)"));
         }
-        let has_prompts = !self.train_prompts(project_id).await?.is_empty();
+        let has_prompts = !self.train_prompt_list(project_id, &recipe.filter).await?.is_empty();
         let has_rows = |m: &Method| match m {
             Method::Sft => !preview.sft.is_empty(),
             Method::Dpo | Method::RewardModel => !preview.preferences.is_empty(),
@@ -239,7 +250,8 @@ impl Hone {
         // The name is settled (and free) before anything is made; a resumed job keeps it.
         let name = self.version_name_for(project_id, recipe.version_name.as_deref(), "v").await?;
         let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
-        let params = JobParams { recipe: Recipe { version_name: Some(name), ..recipe.clone() }, snapshot_id: snapshot.id };
+        let prompt_ids = self.train_prompt_list(project_id, &recipe.filter).await?.iter().map(|p| p.id).collect();
+        let params = JobParams { recipe: Recipe { version_name: Some(name), ..recipe.clone() }, snapshot_id: snapshot.id, prompt_ids: Some(prompt_ids) };
         let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;
         self.run_job(job.id, project_id, params, cancel, on_event).await
     }
@@ -381,7 +393,17 @@ impl Hone {
             }
             None => None,
         };
-        let prompts = self.train_prompts(project_id).await?;
+        let prompts: Vec<crate::dataset::PromptContent> = match &params.prompt_ids {
+            Some(ids) => {
+                let mut conn = self.store().conn().await?;
+                let mut list = Vec::with_capacity(ids.len());
+                for &id in ids {
+                    list.push(crate::dataset::PromptContent::from(&hone_store::prompts::get(&mut conn, id).await?));
+                }
+                list
+            }
+            None => self.train_prompts(project_id).await?,
+        };
         jobs::update(&mut *self.store().conn().await?, job_id, JobState::Running, 0.0, "loading the model").await?;
 
         let job_dir = self.dir().join("jobs").join(job_id.to_string());

@@ -214,6 +214,10 @@ async fn a_reward_model_version_then_ppo_against_it() {
         .await
         .unwrap();
     assert_eq!(iterations, 3, "one progress event per PPO iteration");
+    // The prompts PPO samples from are frozen with the job, so a resume sees the same ones.
+    let job = jobs::get(&mut *ws.store().conn().await.unwrap(), outcome.job_id).await.unwrap();
+    let train: Vec<i64> = ws.list_prompts(p, Some(hone_core::Split::Train)).await.unwrap().iter().map(|q| q.id).collect();
+    assert_eq!(job.params["prompt_ids"], serde_json::json!(train));
     // The reward model's folder holds its own files only (PPO checkpoints live in the job).
     let rm_dir = ws.dir.path().join(rm_version.adapter_dir.as_ref().unwrap());
     let mut on_disk: Vec<String> = std::fs::read_dir(&rm_dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
