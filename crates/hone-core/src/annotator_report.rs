@@ -316,7 +316,7 @@ impl Hone {
         }
 
         let gold = self.gold_tallies(project_id, &all).await?;
-        let (reward_model, suggestion) = self.suggestion_tallies(project_id, &all).await?;
+        let (reward_model, suggestion) = self.suggestion_tallies(project_id, &all, &lengths).await?;
 
         let by_annotator = |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
         let annotators = ids
@@ -382,7 +382,7 @@ impl Hone {
 
     /// The latest reward model's name, and per annotator their decided comparisons split by
     /// whether the suggestion was shown, and whether they chose the answer it scores higher.
-    async fn suggestion_tallies(&self, project_id: i64, all: &[Judgment]) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
+    async fn suggestion_tallies(&self, project_id: i64, all: &[Judgment], lengths: &HashMap<i64, usize>) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
         let decided: Vec<(&Judgment, i64, i64)> = all
             .iter()
             .filter_map(|j| match &j.body {
@@ -395,10 +395,8 @@ impl Hone {
             return Ok((None, HashMap::new()));
         };
         // An empty answer cannot be scored: its comparisons say nothing here.
-        let mut conn = self.store().conn().await?;
-        let empty: std::collections::HashSet<i64> = responses::list_for_project(&mut conn, project_id).await?.into_iter().filter(|r| r.text.is_empty()).map(|r| r.id).collect();
-        drop(conn);
-        let decided: Vec<(&Judgment, i64, i64)> = decided.into_iter().filter(|(_, w, l)| !empty.contains(w) && !empty.contains(l)).collect();
+        let empty = |id: &i64| lengths.get(id).is_none_or(|n| *n == 0);
+        let decided: Vec<(&Judgment, i64, i64)> = decided.into_iter().filter(|(_, w, l)| !empty(w) && !empty(l)).collect();
         let ids: Vec<i64> = decided.iter().flat_map(|(_, w, l)| [*w, *l]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let scores: HashMap<i64, f64> = if ids.is_empty() { HashMap::new() } else { ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect() };
         let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();

@@ -59,15 +59,9 @@ impl Hone {
         let mut recipe: Recipe = serde_json::from_value(version.hyperparams.clone())
             .map_err(|e| CoreError::invalid("version", format!("{} has no recipe to train again ({e})", version.name)))?;
         recipe.parent_version = version.parent_id;
-        recipe.version_name = Some(match name {
-            Some(name) => name,
-            // `v2-without`, then `v2-without-2`, … (each retrain is its own version).
-            None => {
-                let taken: Vec<String> = models::list_versions(&mut *self.store().conn().await?, version.project_id).await?.into_iter().map(|v| v.name).collect();
-                let base = format!("{}-without", version.name);
-                std::iter::once(base.clone()).chain((2..).map(|k| format!("{base}-{k}"))).find(|n| !taken.contains(n)).expect("a free name")
-            }
-        });
+        // `v2-without`, then `v2-without-2`, … (each retrain is its own version).
+        let stem = format!("{}-without", version.name);
+        recipe.version_name = Some(self.version_name_for(version.project_id, name.as_deref(), Some(&stem)).await?);
         let f = &mut recipe.filter;
         f.exclude_annotators.extend(exclusions.annotators.iter().cloned());
         f.exclude_tags.extend(exclusions.tags.iter().cloned());

@@ -248,7 +248,7 @@ impl Hone {
         }
         self.check_lineage(project_id, recipe).await?;
         // The name is settled (and free) before anything is made; a resumed job keeps it.
-        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), "v").await?;
+        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), None).await?;
         let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
         let prompt_ids = self.train_prompt_list(project_id, &recipe.filter).await?.iter().map(|p| p.id).collect();
         let params = JobParams { recipe: Recipe { version_name: Some(name), ..recipe.clone() }, snapshot_id: snapshot.id, prompt_ids: Some(prompt_ids) };
@@ -275,19 +275,20 @@ impl Hone {
         Ok(())
     }
 
-    /// `wanted` checked (safe as a folder name, not taken in the project), or the first free
-    /// `<prefix>N` from the number of versions plus one.
-    pub(crate) async fn version_name_for(&self, project_id: i64, wanted: Option<&str>, prefix: &str) -> Result<String> {
+    /// `wanted` checked (safe as a folder name, not taken in the project), or a free default:
+    /// with a `stem`, `<stem>`, `<stem>-2`, …; without, `vN` from the number of versions plus one.
+    pub(crate) async fn version_name_for(&self, project_id: i64, wanted: Option<&str>, stem: Option<&str>) -> Result<String> {
         let taken: Vec<String> = models::list_versions(&mut *self.store().conn().await?, project_id).await?.into_iter().map(|v| v.name).collect();
-        match wanted {
-            Some(name) => {
+        match (wanted, stem) {
+            (Some(name), _) => {
                 validate_version_name(name)?;
                 if taken.iter().any(|t| t == name) {
                     return Err(CoreError::Duplicate { entity: "version", key: name.to_owned() });
                 }
                 Ok(name.to_owned())
             }
-            None => Ok((taken.len() + 1..).map(|k| format!("{prefix}{k}")).find(|n| !taken.contains(n)).expect("a free name")),
+            (None, Some(stem)) => Ok(std::iter::once(stem.to_owned()).chain((2..).map(|k| format!("{stem}-{k}"))).find(|n| !taken.contains(n)).expect("a free name")),
+            (None, None) => Ok((taken.len() + 1..).map(|k| format!("v{k}")).find(|n| !taken.contains(n)).expect("a free name")),
         }
     }
 
@@ -300,8 +301,8 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<(FineTuneOutcome, FineTuneOutcome)> {
-        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), "v").await?;
-        self.version_name_for(project_id, Some(&format!("{name}-rm")), "v").await?;
+        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), None).await?;
+        self.version_name_for(project_id, Some(&format!("{name}-rm")), None).await?;
         let rm_recipe = Recipe { method: Method::RewardModel, version_name: Some(format!("{name}-rm")), parent_version: None, ..recipe.clone() };
         let rm = self.fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event).await?;
         let ppo_recipe = Recipe { method: Method::Ppo, version_name: Some(name), reward_model: Some(rm.version.id), ..recipe.clone() };
@@ -410,7 +411,7 @@ impl Hone {
         let version_name = match &params.recipe.version_name {
             Some(name) => name.clone(),
             // Jobs made before names were settled up front.
-            None => self.version_name_for(project_id, None, "v").await?,
+            None => self.version_name_for(project_id, None, None).await?,
         };
         let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
         let adapter_dir = self.dir().join(&adapter_rel);
