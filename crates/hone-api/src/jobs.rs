@@ -16,14 +16,23 @@ use crate::error::ApiError;
 pub const HISTORY: usize = 200;
 
 /// What a job reports. The stream ends with `finished` or `failed`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum JobEvent {
-    Progress { done: u64, total: u64, message: String },
-    FineTune { data: FineTuneEvent },
-    Finished { result: serde_json::Value },
-    Failed { error: ApiError },
+    Progress {
+        done: u64,
+        total: u64,
+        message: String,
+    },
+    FineTune {
+        data: FineTuneEvent,
+    },
+    Finished {
+        result: serde_json::Value,
+    },
+    Failed {
+        error: ApiError,
+    },
 }
 
 impl JobEvent {
@@ -44,7 +53,11 @@ impl Reporter {
     }
 
     pub fn progress(&self, done: u64, total: u64, message: impl Into<String>) {
-        self.send(JobEvent::Progress { done, total, message: message.into() });
+        self.send(JobEvent::Progress {
+            done,
+            total,
+            message: message.into(),
+        });
     }
 
     /// Set when the user asks to cancel; long work checks it between steps. Taking the flag
@@ -91,7 +104,12 @@ impl Jobs {
     {
         let id = self.next.fetch_add(1, Ordering::Relaxed) + 1;
         let (sender, _) = broadcast::channel(1024);
-        let entry = Arc::new(Entry { history: Mutex::new(Vec::new()), sender, cancel: Arc::new(AtomicBool::new(false)), cancellable: AtomicBool::new(false) });
+        let entry = Arc::new(Entry {
+            history: Mutex::new(Vec::new()),
+            sender,
+            cancel: Arc::new(AtomicBool::new(false)),
+            cancellable: AtomicBool::new(false),
+        });
         self.entries.lock().expect("jobs").insert(id, entry.clone());
         let reporter = Reporter { entry };
         let future = work(reporter.clone());
@@ -100,7 +118,9 @@ impl Jobs {
             let last = match tokio::spawn(future).await {
                 Ok(Ok(result)) => JobEvent::Finished { result },
                 Ok(Err(error)) => JobEvent::Failed { error },
-                Err(e) => JobEvent::Failed { error: ApiError::new("internal", format!("the job stopped unexpectedly: {e}")) },
+                Err(e) => JobEvent::Failed {
+                    error: ApiError::new("internal", format!("the job stopped unexpectedly: {e}")),
+                },
             };
             reporter.send(last);
         });
@@ -108,7 +128,10 @@ impl Jobs {
     }
 
     /// The events so far and a receiver of the ones to come.
-    pub fn subscribe(&self, id: u64) -> Result<(Vec<JobEvent>, broadcast::Receiver<JobEvent>), ApiError> {
+    pub fn subscribe(
+        &self,
+        id: u64,
+    ) -> Result<(Vec<JobEvent>, broadcast::Receiver<JobEvent>), ApiError> {
         let entry = self.entry(id)?;
         let history = entry.history.lock().expect("job history");
         Ok((history.clone(), entry.sender.subscribe()))
@@ -118,14 +141,22 @@ impl Jobs {
     pub fn cancel(&self, id: u64) -> Result<(), ApiError> {
         let entry = self.entry(id)?;
         if !entry.cancellable.load(Ordering::Relaxed) {
-            return Err(ApiError::new("invalid", format!("job {id} cannot be stopped midway; it ends by itself")));
+            return Err(ApiError::new(
+                "invalid",
+                format!("job {id} cannot be stopped midway; it ends by itself"),
+            ));
         }
         entry.cancel.store(true, Ordering::Relaxed);
         Ok(())
     }
 
     fn entry(&self, id: u64) -> Result<Arc<Entry>, ApiError> {
-        self.entries.lock().expect("jobs").get(&id).cloned().ok_or_else(|| ApiError::new("not_found", format!("job {id} does not exist")))
+        self.entries
+            .lock()
+            .expect("jobs")
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| ApiError::new("not_found", format!("job {id} does not exist")))
     }
 }
 
@@ -139,7 +170,11 @@ pub struct JobStream {
 
 impl JobStream {
     pub fn new(history: Vec<JobEvent>, live: broadcast::Receiver<JobEvent>) -> Self {
-        Self { history: history.into_iter(), live, ended: false }
+        Self {
+            history: history.into_iter(),
+            live,
+            ended: false,
+        }
     }
 
     /// The next event, or `None` after the last one.
@@ -186,16 +221,27 @@ mod tests {
             Ok(serde_json::Value::Null)
         });
         let (history, live) = jobs.subscribe(id).unwrap();
-        assert_eq!(jobs.cancel(id).unwrap_err().code, "invalid", "work that never takes the flag cannot be cancelled");
+        assert_eq!(
+            jobs.cancel(id).unwrap_err().code,
+            "invalid",
+            "work that never takes the flag cannot be cancelled"
+        );
         let mut stream = JobStream::new(history, live);
         let mut events = Vec::new();
-        while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await.expect("the stream ends") {
+        while let Some(e) = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+            .await
+            .expect("the stream ends")
+        {
             events.push(e);
         }
         match events.last() {
             Some(JobEvent::Failed { error }) => {
                 assert_eq!(error.code, "internal");
-                assert!(error.message.contains("stopped unexpectedly"), "{}", error.message);
+                assert!(
+                    error.message.contains("stopped unexpectedly"),
+                    "{}",
+                    error.message
+                );
             }
             other => panic!("the last event must be a failure, got {other:?}"),
         }

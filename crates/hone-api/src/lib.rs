@@ -28,7 +28,11 @@ impl Api {
     /// as `hone demo` puts it.
     pub async fn open(dir: &Path) -> Result<Self, ApiError> {
         let hone = Hone::open(dir).await?;
-        Ok(Self { hone: Arc::new(hone), jobs: Jobs::default(), starter_dir: dir.join("models").join("hone-starter") })
+        Ok(Self {
+            hone: Arc::new(hone),
+            jobs: Jobs::default(),
+            starter_dir: dir.join("models").join("hone-starter"),
+        })
     }
 
     pub fn hone(&self) -> &Hone {
@@ -36,7 +40,11 @@ impl Api {
     }
 
     /// Runs `command` with `args` (a JSON object) and returns its JSON result.
-    pub async fn call(&self, command: &str, args: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+    pub async fn call(
+        &self,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
         commands::dispatch(self, command, args).await
     }
 

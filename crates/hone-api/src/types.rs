@@ -8,8 +8,7 @@ use hone_core::store::projects::NamedItem;
 use hone_core::{JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct WorkspaceInfo {
     pub dir: PathBuf,
     pub projects: usize,
@@ -19,8 +18,7 @@ pub struct WorkspaceInfo {
 }
 
 /// What the UI shows about a model folder.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelInfo {
     pub dir: PathBuf,
     pub architecture: String,
@@ -34,48 +32,41 @@ pub struct ModelInfo {
     pub device_reason: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct JobStarted {
     pub job_id: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ProjectArgs {
     pub project_id: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct GuidelinesArgs {
     pub project_id: i64,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct NamedItemArgs {
     pub project_id: i64,
     pub item: NamedItem,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct DirArgs {
     pub dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ListPromptsArgs {
     pub project_id: i64,
     #[serde(default)]
     pub split: Option<Split>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ImportTextArgs {
     pub project_id: i64,
     /// Its extension picks the format (.jsonl, .csv, .txt).
@@ -84,21 +75,18 @@ pub struct ImportTextArgs {
     pub split: Split,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct SetSplitArgs {
     pub prompt_id: i64,
     pub split: Split,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct PromptArgs {
     pub prompt_id: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct NextItemArgs {
     pub project_id: i64,
     pub annotator: String,
@@ -109,65 +97,56 @@ pub struct NextItemArgs {
     pub exclude: Option<Vec<Vec<i64>>>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct JudgmentArgs {
     pub judgment_id: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct DefaultRecipeArgs {
     pub method: Method,
     pub model_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct FineTuneArgs {
     pub project_id: i64,
     pub recipe: Recipe,
 }
 
 /// A job of this session (`JobStarted::job_id`).
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct JobArgs {
     pub job_id: u64,
 }
 
 /// A fine-tune job recorded in the workspace (`Job::id`).
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct StoredJobArgs {
     pub job_id: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ListJobsArgs {
     #[serde(default)]
     pub project_id: Option<i64>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ExportVersionArgs {
     pub version_id: i64,
     pub format: VersionFormat,
     pub out: PathBuf,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ArenaArgs {
     pub project_id: i64,
     pub a: ModelRef,
     pub b: ModelRef,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct DownloadArgs {
     /// A Hub id such as `HuggingFaceTB/SmolLM2-360M-Instruct`.
     pub repo_id: String,
@@ -175,8 +154,7 @@ pub struct DownloadArgs {
 
 /// What the UI remembers between sessions: in the desktop app in tauri-plugin-store
 /// (`settings.json`, beside the last workspace), in a browser in its local storage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct UiSettings {
     /// `system`, `light` or `dark`.
     pub theme: String,
@@ -188,18 +166,20 @@ pub struct UiSettings {
 
 impl Default for UiSettings {
     fn default() -> Self {
-        Self { theme: "system".into(), shortcuts: Default::default(), workspace: None }
+        Self {
+            theme: "system".into(),
+            shortcuts: Default::default(),
+            workspace: None,
+        }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct VersionArgs {
     pub version_id: i64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct PromoteArgs {
     pub version_id: i64,
     /// Promote even when the version regresses against its parent.
@@ -207,8 +187,7 @@ pub struct PromoteArgs {
     pub force: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct RetrainArgs {
     pub version_id: i64,
     pub exclusions: hone_core::retrain::Exclusions,
@@ -217,8 +196,7 @@ pub struct RetrainArgs {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct SuggestionArgs {
     pub project_id: i64,
     /// The answers on screen (one prompt's).
@@ -229,8 +207,7 @@ pub struct SuggestionArgs {
     pub judge: Option<hone_core::inference::ModelRef>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[derive(ts_rs::TS)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ProjectSettingsArgs {
     pub project_id: i64,
     /// Every setting but the name (which is ignored): overlap, queue order, gold rate, scale, …

@@ -26,23 +26,70 @@ fn export_all(dir: &Path) {
     export!(
         hone_api::ApiError,
         hone_api::JobEvent,
-        WorkspaceInfo, ModelInfo, JobStarted, UiSettings,
-        ProjectArgs, DownloadArgs, GuidelinesArgs, NamedItemArgs, DirArgs, ListPromptsArgs, ImportTextArgs, SetSplitArgs, PromptArgs,
-        NextItemArgs, JudgmentArgs, DefaultRecipeArgs, FineTuneArgs, JobArgs, StoredJobArgs, ListJobsArgs, ExportVersionArgs, ArenaArgs,
-        projects::ProjectSpec, projects::ProjectDetails,
-        store::projects::Project, store::projects::Guideline, store::models::BaseModel, store::models::ModelVersion,
-        store::jobs::Job, store::jobs::MetricPoint, store::prompts::Prompt,
-        stats::ProjectStats, content::PromptWithResponses, import::ImportReport,
-        generation::GenerationRequest, generation::Candidates,
-        queue::QueueItem, feedback::FeedbackInput, feedback::Recorded,
-        finetune::Recipe, finetune::Plan, finetune::FineTuneEvent, finetune::FineTuneOutcome, finetune::VersionFormat,
-        arena::ArenaRound, arena::ArenaResults,
-        VersionArgs, PromoteArgs, RetrainArgs,
-        version_eval::VersionEvaluation, promotion::Promotion, provenance::VersionProvenance, provenance::JudgmentProvenance,
-        annotator_report::AnnotatorReport, retrain::Exclusions,
-        SuggestionArgs, suggestion::Suggestion,
-        ProjectSettingsArgs, store::projects::NewProject, store::QueueOrder, gold::GoldItem,
-        annotator_report::GoldAgreement, annotator_report::SuggestionInfluence, annotator_report::PairAgreement,
+        WorkspaceInfo,
+        ModelInfo,
+        JobStarted,
+        UiSettings,
+        ProjectArgs,
+        DownloadArgs,
+        GuidelinesArgs,
+        NamedItemArgs,
+        DirArgs,
+        ListPromptsArgs,
+        ImportTextArgs,
+        SetSplitArgs,
+        PromptArgs,
+        NextItemArgs,
+        JudgmentArgs,
+        DefaultRecipeArgs,
+        FineTuneArgs,
+        JobArgs,
+        StoredJobArgs,
+        ListJobsArgs,
+        ExportVersionArgs,
+        ArenaArgs,
+        projects::ProjectSpec,
+        projects::ProjectDetails,
+        store::projects::Project,
+        store::projects::Guideline,
+        store::models::BaseModel,
+        store::models::ModelVersion,
+        store::jobs::Job,
+        store::jobs::MetricPoint,
+        store::prompts::Prompt,
+        stats::ProjectStats,
+        content::PromptWithResponses,
+        import::ImportReport,
+        generation::GenerationRequest,
+        generation::Candidates,
+        queue::QueueItem,
+        feedback::FeedbackInput,
+        feedback::Recorded,
+        finetune::Recipe,
+        finetune::Plan,
+        finetune::FineTuneEvent,
+        finetune::FineTuneOutcome,
+        finetune::VersionFormat,
+        arena::ArenaRound,
+        arena::ArenaResults,
+        VersionArgs,
+        PromoteArgs,
+        RetrainArgs,
+        version_eval::VersionEvaluation,
+        promotion::Promotion,
+        provenance::VersionProvenance,
+        provenance::JudgmentProvenance,
+        annotator_report::AnnotatorReport,
+        retrain::Exclusions,
+        SuggestionArgs,
+        suggestion::Suggestion,
+        ProjectSettingsArgs,
+        store::projects::NewProject,
+        store::QueueOrder,
+        gold::GoldItem,
+        annotator_report::GoldAgreement,
+        annotator_report::SuggestionInfluence,
+        annotator_report::PairAgreement,
     );
 }
 
@@ -60,20 +107,36 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn read_all(dir: &Path) -> BTreeMap<String, String> {
-    walk(dir).into_iter().map(|p| (p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(), std::fs::read_to_string(&p).unwrap())).collect()
+    walk(dir)
+        .into_iter()
+        .map(|p| {
+            (
+                p.strip_prefix(dir).unwrap().to_string_lossy().into_owned(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn generated() -> BTreeMap<String, String> {
     let dir = tempfile::tempdir().unwrap();
     export_all(dir.path());
-    read_all(dir.path()).into_iter().map(|(name, text)| (name, text.replace("bigint", "number"))).collect()
+    read_all(dir.path())
+        .into_iter()
+        .map(|(name, text)| (name, text.replace("bigint", "number")))
+        .collect()
 }
 
 #[test]
 fn the_committed_typescript_types_are_the_generated_ones() {
-    let target = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../ui/src/lib/api/types");
+    let target = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+        .join("../../ui/src/lib/api/types");
     let fresh = generated();
-    assert!(fresh.contains_key("FeedbackInput.ts") && fresh.contains_key("JobEvent.ts"), "{:?}", fresh.keys().collect::<Vec<_>>());
+    assert!(
+        fresh.contains_key("FeedbackInput.ts") && fresh.contains_key("JobEvent.ts"),
+        "{:?}",
+        fresh.keys().collect::<Vec<_>>()
+    );
     if std::env::var_os("HONE_UPDATE_TS").is_some() {
         if target.exists() {
             std::fs::remove_dir_all(&target).unwrap();
@@ -85,7 +148,18 @@ fn the_committed_typescript_types_are_the_generated_ones() {
         }
         return;
     }
-    let committed = if target.exists() { read_all(&target) } else { BTreeMap::new() };
-    let stale: Vec<&String> = fresh.keys().filter(|k| committed.get(*k) != fresh.get(*k)).chain(committed.keys().filter(|k| !fresh.contains_key(*k))).collect();
-    assert!(stale.is_empty(), "ui/src/lib/api/types is out of date ({stale:?}); run `bash scripts/gen-api-types.sh`");
+    let committed = if target.exists() {
+        read_all(&target)
+    } else {
+        BTreeMap::new()
+    };
+    let stale: Vec<&String> = fresh
+        .keys()
+        .filter(|k| committed.get(*k) != fresh.get(*k))
+        .chain(committed.keys().filter(|k| !fresh.contains_key(*k)))
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "ui/src/lib/api/types is out of date ({stale:?}); run `bash scripts/gen-api-types.sh`"
+    );
 }

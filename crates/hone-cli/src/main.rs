@@ -13,9 +13,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use hone_core::CoreError;
 
-
 #[derive(Parser)]
-#[command(name = "hone", version, about = "Turn expert feedback into fine-tuned local language models")]
+#[command(
+    name = "hone",
+    version,
+    about = "Turn expert feedback into fine-tuned local language models"
+)]
 struct Cli {
     /// Workspace folder (default: $HONE_WORKSPACE, else the platform data folder).
     #[arg(long, global = true, value_name = "DIR")]
@@ -89,18 +92,26 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("HONE_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            tracing_subscriber::EnvFilter::try_from_env("HONE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             let bad_input = err.chain().any(|cause| {
-                cause.downcast_ref::<CoreError>().is_some_and(CoreError::is_bad_input)
-                    || cause.downcast_ref::<hone_core::model::ModelError>().is_some_and(|e| !matches!(e, hone_core::model::ModelError::Candle(_)))
+                cause
+                    .downcast_ref::<CoreError>()
+                    .is_some_and(CoreError::is_bad_input)
+                    || cause
+                        .downcast_ref::<hone_core::model::ModelError>()
+                        .is_some_and(|e| !matches!(e, hone_core::model::ModelError::Candle(_)))
             }) || err.downcast_ref::<commands::BadInput>().is_some();
             ExitCode::from(if bad_input { 2 } else { 1 })
         }

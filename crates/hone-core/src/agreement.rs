@@ -51,7 +51,11 @@ pub fn krippendorff_alpha(units: &[Vec<f64>], level: Level) -> Option<f64> {
     if n < 2.0 {
         return None;
     }
-    let observed: f64 = o.iter().map(|(&(c, k), w)| w * level.delta2(f64::from_bits(c), f64::from_bits(k))).sum::<f64>() / n;
+    let observed: f64 = o
+        .iter()
+        .map(|(&(c, k), w)| w * level.delta2(f64::from_bits(c), f64::from_bits(k)))
+        .sum::<f64>()
+        / n;
     let mut expected = 0.0;
     for (&c, &nc) in &n_c {
         for (&k, &nk) in &n_c {
@@ -114,13 +118,27 @@ impl Hone {
         let mut ratings: BTreeMap<(i64, String), HashMap<i64, f64>> = BTreeMap::new();
         for j in &all {
             match &j.body {
-                JudgmentBody::Comparison { response_a, response_b, choice, .. } => {
+                JudgmentBody::Comparison {
+                    response_a,
+                    response_b,
+                    choice,
+                    ..
+                } => {
                     let unit = (*response_a.min(response_b), *response_a.max(response_b));
-                    comparisons.entry(unit).or_default().insert(j.annotator_id, comparison_value(*response_a, *response_b, *choice));
+                    comparisons.entry(unit).or_default().insert(
+                        j.annotator_id,
+                        comparison_value(*response_a, *response_b, *choice),
+                    );
                 }
-                JudgmentBody::Rating { response_id, scores } => {
+                JudgmentBody::Rating {
+                    response_id,
+                    scores,
+                } => {
                     for (criterion, value) in scores {
-                        ratings.entry((*response_id, criterion.clone())).or_default().insert(j.annotator_id, *value as f64);
+                        ratings
+                            .entry((*response_id, criterion.clone()))
+                            .or_default()
+                            .insert(j.annotator_id, *value as f64);
                     }
                 }
                 _ => {}
@@ -137,8 +155,22 @@ impl Hone {
             }
         };
         Ok(vec![
-            report(JudgmentKind::Comparison, Level::Nominal, comparisons.into_values().map(|m| m.into_values().collect()).collect()),
-            report(JudgmentKind::Rating, Level::Interval, ratings.into_values().map(|m| m.into_values().collect()).collect()),
+            report(
+                JudgmentKind::Comparison,
+                Level::Nominal,
+                comparisons
+                    .into_values()
+                    .map(|m| m.into_values().collect())
+                    .collect(),
+            ),
+            report(
+                JudgmentKind::Rating,
+                Level::Interval,
+                ratings
+                    .into_values()
+                    .map(|m| m.into_values().collect())
+                    .collect(),
+            ),
         ])
     }
 }
@@ -158,19 +190,33 @@ mod tests {
             [nan, 3., 3., 3., 2., 3., 4., 2., 2., 5., 1., nan],
             [1., 2., 3., 3., 2., 4., 4., 1., 2., 5., 1., nan],
         ];
-        (0..12).map(|u| observers.iter().map(|o| o[u]).filter(|v| !v.is_nan()).collect()).collect()
+        (0..12)
+            .map(|u| {
+                observers
+                    .iter()
+                    .map(|o| o[u])
+                    .filter(|v| !v.is_nan())
+                    .collect()
+            })
+            .collect()
     }
 
     #[test]
     fn nominal_alpha_matches_krippendorffs_worked_example() {
         let alpha = krippendorff_alpha(&reliability_data(), Level::Nominal).unwrap();
-        assert!((alpha - 0.743).abs() < 5e-4, "published nominal alpha is 0.743, got {alpha}");
+        assert!(
+            (alpha - 0.743).abs() < 5e-4,
+            "published nominal alpha is 0.743, got {alpha}"
+        );
     }
 
     #[test]
     fn interval_alpha_matches_krippendorffs_worked_example() {
         let alpha = krippendorff_alpha(&reliability_data(), Level::Interval).unwrap();
-        assert!((alpha - 0.849).abs() < 5e-4, "published interval alpha is 0.849, got {alpha}");
+        assert!(
+            (alpha - 0.849).abs() < 5e-4,
+            "published interval alpha is 0.849, got {alpha}"
+        );
     }
 
     #[test]
@@ -179,13 +225,24 @@ mod tests {
         assert_eq!(krippendorff_alpha(&perfect, Level::Nominal), Some(1.0));
         let opposite = vec![vec![1., 2.], vec![2., 1.], vec![1., 2.], vec![2., 1.]];
         let alpha = krippendorff_alpha(&opposite, Level::Nominal).unwrap();
-        assert!(alpha < 0.0, "always disagreeing coders must score below chance, got {alpha}");
+        assert!(
+            alpha < 0.0,
+            "always disagreeing coders must score below chance, got {alpha}"
+        );
     }
 
     #[test]
     fn alpha_is_undefined_without_pairable_values_or_variation() {
-        assert_eq!(krippendorff_alpha(&[vec![1.0], vec![2.0]], Level::Nominal), None, "no unit has two values");
-        assert_eq!(krippendorff_alpha(&[vec![1.0, 1.0], vec![1.0, 1.0]], Level::Nominal), None, "no variation");
+        assert_eq!(
+            krippendorff_alpha(&[vec![1.0], vec![2.0]], Level::Nominal),
+            None,
+            "no unit has two values"
+        );
+        assert_eq!(
+            krippendorff_alpha(&[vec![1.0, 1.0], vec![1.0, 1.0]], Level::Nominal),
+            None,
+            "no variation"
+        );
     }
 
     #[test]
@@ -199,8 +256,17 @@ mod tests {
     #[test]
     fn comparison_value_ignores_the_side_shown() {
         // response 5 preferred, whether it was shown left or right
-        assert_eq!(comparison_value(5, 9, Choice::A), comparison_value(9, 5, Choice::B));
-        assert_ne!(comparison_value(5, 9, Choice::A), comparison_value(5, 9, Choice::B));
-        assert_eq!(comparison_value(5, 9, Choice::Tie), comparison_value(9, 5, Choice::Tie));
+        assert_eq!(
+            comparison_value(5, 9, Choice::A),
+            comparison_value(9, 5, Choice::B)
+        );
+        assert_ne!(
+            comparison_value(5, 9, Choice::A),
+            comparison_value(5, 9, Choice::B)
+        );
+        assert_eq!(
+            comparison_value(5, 9, Choice::Tie),
+            comparison_value(9, 5, Choice::Tie)
+        );
     }
 }

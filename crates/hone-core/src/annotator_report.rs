@@ -12,7 +12,9 @@ use hone_store::judgments::{self, Judgment, JudgmentBody};
 use hone_store::{annotators, gold, responses, Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::agreement::{comparison_value, krippendorff_alpha, percent_agreement, AgreementReport, Level};
+use crate::agreement::{
+    comparison_value, krippendorff_alpha, percent_agreement, AgreementReport, Level,
+};
 use crate::queue::{unit_of, UnitKey};
 use crate::verdict::Verdict as VerdictOf;
 use crate::{Hone, Result};
@@ -111,7 +113,8 @@ impl SuggestionInfluence {
         let share = |k: usize, n: usize| (n > 0).then(|| k as f64 / n as f64);
         self.shown_share = share(self.shown_agree, self.shown);
         self.hidden_share = share(self.hidden_agree, self.hidden);
-        self.p_value = two_proportion_p(self.shown_agree, self.shown, self.hidden_agree, self.hidden);
+        self.p_value =
+            two_proportion_p(self.shown_agree, self.shown, self.hidden_agree, self.hidden);
         self
     }
 }
@@ -149,13 +152,21 @@ pub struct AnnotatorReport {
 /// outcome at most as likely as the one observed.
 pub fn binomial_two_sided(k: usize, n: usize) -> f64 {
     // ln m! for m = 0..=n, once: the test then costs O(n), not O(n²).
-    let ln_fact: Vec<f64> = std::iter::once(0.0).chain((1..=n).scan(0.0, |acc, i| {
-        *acc += (i as f64).ln();
-        Some(*acc)
-    })).collect();
-    let p = |i: usize| (ln_fact[n] - ln_fact[i] - ln_fact[n - i] - n as f64 * std::f64::consts::LN_2).exp();
+    let ln_fact: Vec<f64> = std::iter::once(0.0)
+        .chain((1..=n).scan(0.0, |acc, i| {
+            *acc += (i as f64).ln();
+            Some(*acc)
+        }))
+        .collect();
+    let p = |i: usize| {
+        (ln_fact[n] - ln_fact[i] - ln_fact[n - i] - n as f64 * std::f64::consts::LN_2).exp()
+    };
     let observed = p(k);
-    (0..=n).map(p).filter(|&q| q <= observed * (1.0 + 1e-9)).sum::<f64>().min(1.0)
+    (0..=n)
+        .map(p)
+        .filter(|&q| q <= observed * (1.0 + 1e-9))
+        .sum::<f64>()
+        .min(1.0)
 }
 
 /// Pearson's correlation; `None` without variation.
@@ -177,7 +188,11 @@ fn median(mut v: Vec<f64>) -> Option<f64> {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 })
+    Some(if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    })
 }
 
 /// One decided comparison: which was shown first, and whether the first won.
@@ -200,11 +215,24 @@ fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile 
     let (verdicts, majority) = (t.verdicts, t.majority);
     let decided = verdicts.len();
     let first_wins = verdicts.iter().filter(|v| v.first_won).count();
-    let with_length: Vec<&Verdict> = verdicts.iter().filter(|v| v.relative_length != 0.0).collect();
-    let longer_wins = with_length.iter().filter(|v| v.first_won == (v.relative_length > 0.0)).count();
+    let with_length: Vec<&Verdict> = verdicts
+        .iter()
+        .filter(|v| v.relative_length != 0.0)
+        .collect();
+    let longer_wins = with_length
+        .iter()
+        .filter(|v| v.first_won == (v.relative_length > 0.0))
+        .count();
     let x: Vec<f64> = verdicts.iter().map(|v| v.relative_length).collect();
-    let y: Vec<f64> = verdicts.iter().map(|v| if v.first_won { 1.0 } else { -1.0 }).collect();
-    let seconds: Vec<f64> = judgments.iter().filter(|j| j.time_spent_ms > 0).map(|j| j.time_spent_ms as f64 / 1000.0).collect();
+    let y: Vec<f64> = verdicts
+        .iter()
+        .map(|v| if v.first_won { 1.0 } else { -1.0 })
+        .collect();
+    let seconds: Vec<f64> = judgments
+        .iter()
+        .filter(|j| j.time_spent_ms > 0)
+        .map(|j| j.time_spent_ms as f64 / 1000.0)
+        .collect();
     AnnotatorProfile {
         name: name.to_owned(),
         judgments: judgments.len(),
@@ -219,11 +247,15 @@ fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile 
         length: LengthBias {
             decided: with_length.len(),
             longer_wins,
-            longer_share: (!with_length.is_empty()).then(|| longer_wins as f64 / with_length.len() as f64),
+            longer_share: (!with_length.is_empty())
+                .then(|| longer_wins as f64 / with_length.len() as f64),
             correlation: pearson(&x, &y),
         },
         median_seconds: median(seconds),
-        gold: GoldAgreement { share: (t.gold.items > 0).then(|| t.gold.agree as f64 / t.gold.items as f64), ..t.gold },
+        gold: GoldAgreement {
+            share: (t.gold.items > 0).then(|| t.gold.agree as f64 / t.gold.items as f64),
+            ..t.gold
+        },
         suggestion: t.suggestion.finish(),
     }
 }
@@ -234,28 +266,77 @@ impl Hone {
         let agreement = self.agreement(project_id).await?;
         let mut conn = self.store().conn().await?;
         let all = judgments::list(&mut conn, project_id, None).await?;
-        let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id).await?.into_iter().map(|r| (r.id, r.text.chars().count())).collect();
-        let everyone: HashMap<i64, String> = annotators::list(&mut conn).await?.into_iter().map(|a| (a.id, a.name)).collect();
+        let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r.text.chars().count()))
+            .collect();
+        let everyone: HashMap<i64, String> = annotators::list(&mut conn)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
         drop(conn);
         // The project's annotators (those with a judgment here), in id order.
-        let names: BTreeMap<i64, String> = all.iter().map(|j| (j.annotator_id, everyone.get(&j.annotator_id).cloned().unwrap_or_default())).collect();
+        let names: BTreeMap<i64, String> = all
+            .iter()
+            .map(|j| {
+                (
+                    j.annotator_id,
+                    everyone.get(&j.annotator_id).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
 
         // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
         let mut units: BTreeMap<(i64, i64), BTreeMap<i64, f64>> = BTreeMap::new();
         let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
         for j in &all {
-            let JudgmentBody::Comparison { response_a, response_b, choice, .. } = &j.body else { continue };
-            units.entry((*response_a.min(response_b), *response_a.max(response_b))).or_default().insert(j.annotator_id, comparison_value(*response_a, *response_b, *choice));
+            let JudgmentBody::Comparison {
+                response_a,
+                response_b,
+                choice,
+                ..
+            } = &j.body
+            else {
+                continue;
+            };
+            units
+                .entry((*response_a.min(response_b), *response_a.max(response_b)))
+                .or_default()
+                .insert(
+                    j.annotator_id,
+                    comparison_value(*response_a, *response_b, *choice),
+                );
             let winner = match choice {
                 Choice::A => *response_a,
                 Choice::B => *response_b,
                 _ => continue,
             };
-            let first = j.shown_order.first().copied().filter(|id| id == response_a || id == response_b).unwrap_or(*response_a);
-            let second = if first == *response_a { *response_b } else { *response_a };
-            let (l1, l2) = (lengths.get(&first).copied().unwrap_or(0) as f64, lengths.get(&second).copied().unwrap_or(0) as f64);
-            let relative_length = if l1 + l2 > 0.0 { (l1 - l2) / (l1 + l2) } else { 0.0 };
-            verdicts.entry(j.annotator_id).or_default().push(Verdict { first_won: winner == first, relative_length });
+            let first = j
+                .shown_order
+                .first()
+                .copied()
+                .filter(|id| id == response_a || id == response_b)
+                .unwrap_or(*response_a);
+            let second = if first == *response_a {
+                *response_b
+            } else {
+                *response_a
+            };
+            let (l1, l2) = (
+                lengths.get(&first).copied().unwrap_or(0) as f64,
+                lengths.get(&second).copied().unwrap_or(0) as f64,
+            );
+            let relative_length = if l1 + l2 > 0.0 {
+                (l1 - l2) / (l1 + l2)
+            } else {
+                0.0
+            };
+            verdicts.entry(j.annotator_id).or_default().push(Verdict {
+                first_won: winner == first,
+                relative_length,
+            });
         }
 
         // Agreement with the others' majority.
@@ -266,7 +347,8 @@ impl Hone {
                 for (_, v) in votes.iter().filter(|(o, _)| **o != who) {
                     *counts.entry(v.to_bits()).or_default() += 1;
                 }
-                let mut ranked: Vec<(usize, u64)> = counts.into_iter().map(|(v, c)| (c, v)).collect();
+                let mut ranked: Vec<(usize, u64)> =
+                    counts.into_iter().map(|(v, c)| (c, v)).collect();
                 ranked.sort_unstable_by(|a, b| b.cmp(a));
                 let clear = match ranked.as_slice() {
                     [] => None,
@@ -285,21 +367,39 @@ impl Hone {
         // Every pair of annotators on the units both judged: comparisons, then ratings.
         let mut ratings: BTreeMap<(i64, String), BTreeMap<i64, f64>> = BTreeMap::new();
         for j in &all {
-            if let JudgmentBody::Rating { response_id, scores } = &j.body {
+            if let JudgmentBody::Rating {
+                response_id,
+                scores,
+            } = &j.body
+            {
                 for (criterion, value) in scores {
-                    ratings.entry((*response_id, criterion.clone())).or_default().insert(j.annotator_id, *value as f64);
+                    ratings
+                        .entry((*response_id, criterion.clone()))
+                        .or_default()
+                        .insert(j.annotator_id, *value as f64);
                 }
             }
         }
         let ids: Vec<i64> = names.keys().copied().collect();
         let mut pairs = Vec::new();
         for (kind, level, by_unit) in [
-            (JudgmentKind::Comparison, Level::Nominal, units.values().collect::<Vec<_>>()),
-            (JudgmentKind::Rating, Level::Interval, ratings.values().collect()),
+            (
+                JudgmentKind::Comparison,
+                Level::Nominal,
+                units.values().collect::<Vec<_>>(),
+            ),
+            (
+                JudgmentKind::Rating,
+                Level::Interval,
+                ratings.values().collect(),
+            ),
         ] {
             for (i, &a) in ids.iter().enumerate() {
                 for &b in &ids[i + 1..] {
-                    let shared: Vec<Vec<f64>> = by_unit.iter().filter_map(|v| Some(vec![*v.get(&a)?, *v.get(&b)?])).collect();
+                    let shared: Vec<Vec<f64>> = by_unit
+                        .iter()
+                        .filter_map(|v| Some(vec![*v.get(&a)?, *v.get(&b)?]))
+                        .collect();
                     if shared.is_empty() {
                         continue;
                     }
@@ -316,9 +416,11 @@ impl Hone {
         }
 
         let gold = self.gold_tallies(project_id, &all).await?;
-        let (reward_model, suggestion) = self.suggestion_tallies(project_id, &all, &lengths).await?;
+        let (reward_model, suggestion) =
+            self.suggestion_tallies(project_id, &all, &lengths).await?;
 
-        let by_annotator = |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
+        let by_annotator =
+            |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
         let annotators = ids
             .iter()
             .map(|&id| {
@@ -335,29 +437,60 @@ impl Hone {
         let all_verdicts: Vec<Verdict> = verdicts.into_values().flatten().collect();
         let group = Tallies {
             verdicts: &all_verdicts,
-            majority: majority.values().fold((0, 0), |acc, m| (acc.0 + m.0, acc.1 + m.1)),
-            gold: gold.1.values().fold(GoldAgreement::default(), |acc, g| GoldAgreement { items: acc.items + g.items, agree: acc.agree + g.agree, share: None }),
-            suggestion: suggestion.values().fold(SuggestionInfluence::default(), |acc, s| SuggestionInfluence {
-                shown: acc.shown + s.shown,
-                shown_agree: acc.shown_agree + s.shown_agree,
-                hidden: acc.hidden + s.hidden,
-                hidden_agree: acc.hidden_agree + s.hidden_agree,
-                ..acc
-            }),
+            majority: majority
+                .values()
+                .fold((0, 0), |acc, m| (acc.0 + m.0, acc.1 + m.1)),
+            gold: gold
+                .1
+                .values()
+                .fold(GoldAgreement::default(), |acc, g| GoldAgreement {
+                    items: acc.items + g.items,
+                    agree: acc.agree + g.agree,
+                    share: None,
+                }),
+            suggestion: suggestion
+                .values()
+                .fold(SuggestionInfluence::default(), |acc, s| {
+                    SuggestionInfluence {
+                        shown: acc.shown + s.shown,
+                        shown_agree: acc.shown_agree + s.shown_agree,
+                        hidden: acc.hidden + s.hidden,
+                        hidden_agree: acc.hidden_agree + s.hidden_agree,
+                        ..acc
+                    }
+                }),
         };
         let group = profile("all", &everyone, group);
-        Ok(AnnotatorReport { agreement, pairs, annotators, group, reward_model, gold_items: gold.0 })
+        Ok(AnnotatorReport {
+            agreement,
+            pairs,
+            annotators,
+            group,
+            reward_model,
+            gold_items: gold.0,
+        })
     }
 
     /// The number of gold items, and per annotator their latest verdicts on the gold items
     /// (other than their own gold answers) against the gold answers.
-    async fn gold_tallies(&self, project_id: i64, all: &[Judgment]) -> Result<(usize, HashMap<i64, GoldAgreement>)> {
-        let gold_ids: std::collections::HashSet<i64> = gold::list(&mut *self.store().conn().await?, project_id).await?.into_iter().collect();
+    async fn gold_tallies(
+        &self,
+        project_id: i64,
+        all: &[Judgment],
+    ) -> Result<(usize, HashMap<i64, GoldAgreement>)> {
+        let gold_ids: std::collections::HashSet<i64> =
+            gold::list(&mut *self.store().conn().await?, project_id)
+                .await?
+                .into_iter()
+                .collect();
         // (kind, unit) → (gold author, gold verdict)
         let mut answers: HashMap<(JudgmentKind, UnitKey), (i64, VerdictOf)> = HashMap::new();
         for j in all.iter().filter(|j| gold_ids.contains(&j.id)) {
             if let Some(v) = VerdictOf::of(&j.body) {
-                answers.insert((j.kind(), unit_of(j.kind(), &j.body, j.prompt_id)), (j.annotator_id, v));
+                answers.insert(
+                    (j.kind(), unit_of(j.kind(), &j.body, j.prompt_id)),
+                    (j.annotator_id, v),
+                );
             }
         }
         // (annotator, kind, unit) → the latest verdict
@@ -382,12 +515,27 @@ impl Hone {
 
     /// The latest reward model's name, and per annotator their decided comparisons split by
     /// whether the suggestion was shown, and whether they chose the answer it scores higher.
-    async fn suggestion_tallies(&self, project_id: i64, all: &[Judgment], lengths: &HashMap<i64, usize>) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
+    async fn suggestion_tallies(
+        &self,
+        project_id: i64,
+        all: &[Judgment],
+        lengths: &HashMap<i64, usize>,
+    ) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
         let decided: Vec<(&Judgment, i64, i64)> = all
             .iter()
             .filter_map(|j| match &j.body {
-                JudgmentBody::Comparison { response_a, response_b, choice: Choice::A, .. } => Some((j, *response_a, *response_b)),
-                JudgmentBody::Comparison { response_a, response_b, choice: Choice::B, .. } => Some((j, *response_b, *response_a)),
+                JudgmentBody::Comparison {
+                    response_a,
+                    response_b,
+                    choice: Choice::A,
+                    ..
+                } => Some((j, *response_a, *response_b)),
+                JudgmentBody::Comparison {
+                    response_a,
+                    response_b,
+                    choice: Choice::B,
+                    ..
+                } => Some((j, *response_b, *response_a)),
                 _ => None,
             })
             .collect();
@@ -396,9 +544,24 @@ impl Hone {
         };
         // An empty answer cannot be scored: its comparisons say nothing here.
         let empty = |id: &i64| lengths.get(id).is_none_or(|n| *n == 0);
-        let decided: Vec<(&Judgment, i64, i64)> = decided.into_iter().filter(|(_, w, l)| !empty(w) && !empty(l)).collect();
-        let ids: Vec<i64> = decided.iter().flat_map(|(_, w, l)| [*w, *l]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let scores: HashMap<i64, f64> = if ids.is_empty() { HashMap::new() } else { ids.iter().copied().zip(self.score_responses(rm.id, &ids).await?).collect() };
+        let decided: Vec<(&Judgment, i64, i64)> = decided
+            .into_iter()
+            .filter(|(_, w, l)| !empty(w) && !empty(l))
+            .collect();
+        let ids: Vec<i64> = decided
+            .iter()
+            .flat_map(|(_, w, l)| [*w, *l])
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let scores: HashMap<i64, f64> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            ids.iter()
+                .copied()
+                .zip(self.score_responses(rm.id, &ids).await?)
+                .collect()
+        };
         let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();
         for (j, winner, loser) in decided {
             // Shown: against what the suggestion on screen preferred, when it was recorded;
@@ -411,7 +574,9 @@ impl Hone {
                 }
             };
             if let Some(agree) = agree {
-                out.entry(j.annotator_id).or_default().add(j.suggestion_visible, agree);
+                out.entry(j.annotator_id)
+                    .or_default()
+                    .add(j.suggestion_visible, agree);
             }
         }
         Ok((Some(rm.name), out))
@@ -438,7 +603,10 @@ mod tests {
         // two-sided p = erfc(z / √2) = 0.005775 (normal table).
         let p = two_proportion_p(18, 20, 10, 20).unwrap();
         assert!((p - 0.005775).abs() < 2e-6, "p = {p}");
-        assert!((two_proportion_p(5, 10, 5, 10).unwrap() - 1.0).abs() < 1e-12, "equal shares");
+        assert!(
+            (two_proportion_p(5, 10, 5, 10).unwrap() - 1.0).abs() < 1e-12,
+            "equal shares"
+        );
         assert_eq!(two_proportion_p(3, 3, 4, 4), None, "no variation");
         assert_eq!(two_proportion_p(1, 2, 0, 0), None, "an empty group");
     }

@@ -21,7 +21,10 @@ pub(crate) fn validate_prompt(field: &str, new: &NewPrompt) -> Result<()> {
     }
     if let Some(messages) = &new.messages {
         if messages.is_empty() {
-            return Err(CoreError::invalid(field, "the conversation has no messages"));
+            return Err(CoreError::invalid(
+                field,
+                "the conversation has no messages",
+            ));
         }
         for (i, m) in messages.iter().enumerate() {
             if !matches!(m.role.as_str(), "system" | "user" | "assistant" | "tool") {
@@ -34,7 +37,10 @@ pub(crate) fn validate_prompt(field: &str, new: &NewPrompt) -> Result<()> {
     }
     for (i, tag) in new.tags.iter().enumerate() {
         if tag.trim().is_empty() {
-            return Err(CoreError::invalid(format!("tags[{i}]"), "a tag must not be empty"));
+            return Err(CoreError::invalid(
+                format!("tags[{i}]"),
+                "a tag must not be empty",
+            ));
         }
     }
     Ok(())

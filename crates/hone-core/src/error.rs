@@ -18,7 +18,10 @@ pub enum CoreError {
     Import(#[from] crate::import::ImportError),
     /// The I/O error is part of the message (not a `source`), so it is printed once.
     #[error("{}: {error}", path.display())]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error(transparent)]
     Store(StoreError),
     #[error(transparent)]
@@ -29,7 +32,10 @@ pub enum CoreError {
 
 impl CoreError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
@@ -55,9 +61,17 @@ impl CoreError {
 
     /// Whether the user's input is at fault (as opposed to the machine or a bug).
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, CoreError::Invalid { .. } | CoreError::NotFound { .. } | CoreError::Duplicate { .. } | CoreError::Import(_))
-            || matches!(self, CoreError::Model(e) if !matches!(e, hone_model::ModelError::Candle(_)))
-            || matches!(self, CoreError::Train(hone_train::TrainError::Invalid { .. }))
+        matches!(
+            self,
+            CoreError::Invalid { .. }
+                | CoreError::NotFound { .. }
+                | CoreError::Duplicate { .. }
+                | CoreError::Import(_)
+        ) || matches!(self, CoreError::Model(e) if !matches!(e, hone_model::ModelError::Candle(_)))
+            || matches!(
+                self,
+                CoreError::Train(hone_train::TrainError::Invalid { .. })
+            )
     }
 }
 

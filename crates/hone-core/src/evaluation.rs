@@ -26,23 +26,36 @@ pub struct KlReport {
 
 impl Hone {
     /// The project's most recent reward-model version, other than `except`.
-    pub async fn latest_reward_model(&self, project_id: i64, except: Option<i64>) -> Result<Option<hone_store::models::ModelVersion>> {
-        Ok(hone_store::models::list_versions(&mut *self.store().conn().await?, project_id)
-            .await?
-            .into_iter()
-            .filter(|v| Some(v.id) != except && v.trained_with("rm"))
-            .max_by_key(|v| v.id))
+    pub async fn latest_reward_model(
+        &self,
+        project_id: i64,
+        except: Option<i64>,
+    ) -> Result<Option<hone_store::models::ModelVersion>> {
+        Ok(
+            hone_store::models::list_versions(&mut *self.store().conn().await?, project_id)
+                .await?
+                .into_iter()
+                .filter(|v| Some(v.id) != except && v.trained_with("rm"))
+                .max_by_key(|v| v.id),
+        )
     }
 
     /// (prompt, response) token pairs for `response_ids`, for the model `lm`.
-    async fn answer_pairs(&self, lm: &hone_model::LoadedModel, response_ids: &[i64]) -> Result<Vec<SequencePair>> {
+    async fn answer_pairs(
+        &self,
+        lm: &hone_model::LoadedModel,
+        response_ids: &[i64],
+    ) -> Result<Vec<SequencePair>> {
         let mut conn = self.store().conn().await?;
         let mut pairs = Vec::with_capacity(response_ids.len());
         for &id in response_ids {
             let r = responses::get(&mut conn, id).await?;
             let p = prompts::get(&mut conn, r.prompt_id).await?;
             if r.text.is_empty() {
-                return Err(CoreError::invalid(format!("response {id}"), "is empty; nothing to score"));
+                return Err(CoreError::invalid(
+                    format!("response {id}"),
+                    "is empty; nothing to score",
+                ));
             }
             pairs.push(encode_answer(lm, &p, &r.text)?);
         }
@@ -51,11 +64,27 @@ impl Hone {
 
     /// The scalar score of each response by reward-model version `reward_model`. Scores are
     /// kept in the store once computed (a version never changes), so asking again is cheap.
-    pub async fn score_responses(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
-        let mut known = reward_scores::get_many(&mut *self.store().conn().await?, reward_model, response_ids).await?;
-        let missing: Vec<i64> = response_ids.iter().copied().filter(|id| !known.contains_key(id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    pub async fn score_responses(
+        &self,
+        reward_model: i64,
+        response_ids: &[i64],
+    ) -> Result<Vec<f64>> {
+        let mut known =
+            reward_scores::get_many(&mut *self.store().conn().await?, reward_model, response_ids)
+                .await?;
+        let missing: Vec<i64> = response_ids
+            .iter()
+            .copied()
+            .filter(|id| !known.contains_key(id))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
         if !missing.is_empty() {
-            let fresh: Vec<(i64, f64)> = missing.iter().copied().zip(self.compute_scores(reward_model, &missing).await?).collect();
+            let fresh: Vec<(i64, f64)> = missing
+                .iter()
+                .copied()
+                .zip(self.compute_scores(reward_model, &missing).await?)
+                .collect();
             reward_scores::put_many(&mut *self.store().conn().await?, reward_model, &fresh).await?;
             known.extend(fresh);
         }
@@ -70,10 +99,18 @@ impl Hone {
             return Ok(0);
         };
         let mut conn = self.store().conn().await?;
-        let ids: Vec<i64> = responses::list_for_project(&mut conn, project_id).await?.into_iter().filter(|r| !r.text.is_empty()).map(|r| r.id).collect();
+        let ids: Vec<i64> = responses::list_for_project(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .filter(|r| !r.text.is_empty())
+            .map(|r| r.id)
+            .collect();
         let known = reward_scores::get_many(&mut conn, rm.id, &ids).await?;
         drop(conn);
-        let missing: Vec<i64> = ids.into_iter().filter(|id| !known.contains_key(id)).collect();
+        let missing: Vec<i64> = ids
+            .into_iter()
+            .filter(|id| !known.contains_key(id))
+            .collect();
         if !missing.is_empty() {
             self.score_responses(rm.id, &missing).await?;
         }
@@ -81,10 +118,17 @@ impl Hone {
     }
 
     async fn compute_scores(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
-        let resolved = self.resolve_model(&ModelRef::Version { id: reward_model }).await?;
-        let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;
+        let resolved = self
+            .resolve_model(&ModelRef::Version { id: reward_model })
+            .await?;
+        let loaded = tokio::task::spawn_blocking(move || resolved.load())
+            .await
+            .expect("loading does not panic")?;
         if loaded.score_head.is_none() {
-            return Err(CoreError::invalid("reward_model", format!("version {reward_model} is not a reward model (it has no score head)")));
+            return Err(CoreError::invalid(
+                "reward_model",
+                format!("version {reward_model} is not a reward model (it has no score head)"),
+            ));
         }
         let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
         tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
@@ -93,7 +137,12 @@ impl Hone {
             let mut out = Vec::with_capacity(pairs.len());
             for chunk in pairs.chunks(BATCH) {
                 let r = rewards(&loaded.lm.model, head, chunk, &lora)?;
-                out.extend(r.to_vec1::<f32>().map_err(hone_model::ModelError::from)?.into_iter().map(f64::from));
+                out.extend(
+                    r.to_vec1::<f32>()
+                        .map_err(hone_model::ModelError::from)?
+                        .into_iter()
+                        .map(f64::from),
+                );
             }
             Ok(out)
         })
@@ -106,18 +155,30 @@ impl Hone {
         if response_ids.is_empty() {
             return Err(CoreError::invalid("response_ids", "is empty"));
         }
-        let resolved = self.resolve_model(&ModelRef::Version { id: version_id }).await?;
-        let loaded = tokio::task::spawn_blocking(move || resolved.load()).await.expect("loading does not panic")?;
+        let resolved = self
+            .resolve_model(&ModelRef::Version { id: version_id })
+            .await?;
+        let loaded = tokio::task::spawn_blocking(move || resolved.load())
+            .await
+            .expect("loading does not panic")?;
         let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
         tokio::task::spawn_blocking(move || -> Result<KlReport> {
             let mut per_response = Vec::with_capacity(pairs.len());
             for chunk in pairs.chunks(BATCH) {
                 let policy = score(&loaded.lm, loaded.adapter.as_ref(), chunk)?;
                 let base = score(&loaded.lm, None, chunk)?;
-                per_response.extend(policy.iter().zip(&base).map(|(p, b)| (p.sum - b.sum) as f64));
+                per_response.extend(
+                    policy
+                        .iter()
+                        .zip(&base)
+                        .map(|(p, b)| (p.sum - b.sum) as f64),
+                );
             }
             let mean_kl = per_response.iter().sum::<f64>() / per_response.len() as f64;
-            Ok(KlReport { mean_kl, per_response })
+            Ok(KlReport {
+                mean_kl,
+                per_response,
+            })
         })
         .await
         .expect("scoring does not panic")

@@ -32,19 +32,30 @@ pub fn trl_jsonl(data: &TrainingData, format: TrlFormat) -> String {
 /// (the engine's helper, so there is one implementation).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     hone_model::files::write_atomically(path, bytes).map_err(|e| match e {
-        hone_model::ModelError::File { path, message } => {
-            CoreError::Io { path, error: std::io::Error::other(message) }
-        }
+        hone_model::ModelError::File { path, message } => CoreError::Io {
+            path,
+            error: std::io::Error::other(message),
+        },
         other => CoreError::Model(other),
     })
 }
 
 impl Hone {
     /// Writes one format of a snapshot's rows to `path`.
-    pub async fn export_snapshot(&self, snapshot_id: i64, format: TrlFormat, path: &Path) -> Result<ExportReport> {
+    pub async fn export_snapshot(
+        &self,
+        snapshot_id: i64,
+        format: TrlFormat,
+        path: &Path,
+    ) -> Result<ExportReport> {
         let (_, data) = self.snapshot_data(snapshot_id).await?;
         let text = trl_jsonl(&data, format);
         write_atomically(path, text.as_bytes())?;
-        Ok(ExportReport { snapshot_id, format, path: path.to_owned(), rows: text.lines().count() })
+        Ok(ExportReport {
+            snapshot_id,
+            format,
+            path: path.to_owned(),
+            rows: text.lines().count(),
+        })
     }
 }

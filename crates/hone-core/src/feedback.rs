@@ -40,18 +40,43 @@ pub struct FeedbackInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeedbackKind {
-    Comparison { response_a: i64, response_b: i64, choice: Choice, strength: Option<i64>, reason: Option<String> },
+    Comparison {
+        response_a: i64,
+        response_b: i64,
+        choice: Choice,
+        strength: Option<i64>,
+        reason: Option<String>,
+    },
     /// Best first; must be a permutation of the responses shown (k ≥ 3).
-    Ranking { ranked: Vec<i64> },
-    Rating { response_id: i64, scores: BTreeMap<String, i64> },
+    Ranking {
+        ranked: Vec<i64>,
+    },
+    Rating {
+        response_id: i64,
+        scores: BTreeMap<String, i64>,
+    },
     /// The expert's corrected version of the response.
-    Edit { response_id: i64, corrected: String },
-    Span { response_id: i64, spans: Vec<SpanMark> },
-    Thumbs { response_id: i64, up: bool },
+    Edit {
+        response_id: i64,
+        corrected: String,
+    },
+    Span {
+        response_id: i64,
+        spans: Vec<SpanMark>,
+    },
+    Thumbs {
+        response_id: i64,
+        up: bool,
+    },
     /// A reference answer the expert wrote (or imported) for the prompt.
-    Demonstration { prompt_id: i64, text: String },
+    Demonstration {
+        prompt_id: i64,
+        text: String,
+    },
     /// Free text about a response, in `critique`.
-    Critique { response_id: i64 },
+    Critique {
+        response_id: i64,
+    },
 }
 
 /// What recording a judgment created.
@@ -88,7 +113,11 @@ impl Hone {
         let judgment = judgments::get(&mut tx, judgment_id).await?;
         judgments::delete(&mut tx, judgment_id).await?;
         let made = match judgment.body {
-            JudgmentBody::Edit { corrected_response_id: response_id, .. } | JudgmentBody::Demonstration { response_id } => {
+            JudgmentBody::Edit {
+                corrected_response_id: response_id,
+                ..
+            }
+            | JudgmentBody::Demonstration { response_id } => {
                 // Only a person's answer goes; one a model wrote or an import brought stays.
                 let response = responses::get(&mut tx, response_id).await?;
                 (response.source == ResponseSource::Human).then_some(response_id)
@@ -104,36 +133,63 @@ impl Hone {
 }
 
 /// Validates and writes a judgment inside the caller's transaction (imports batch many).
-pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput, kind: AnnotatorKind) -> Result<Recorded> {
+pub(crate) async fn record_in(
+    conn: &mut SqliteConnection,
+    input: &FeedbackInput,
+    kind: AnnotatorKind,
+) -> Result<Recorded> {
     if input.annotator.trim().is_empty() {
         return Err(CoreError::invalid("annotator", "must not be empty"));
     }
     if input.time_spent_ms < 0 {
         return Err(CoreError::invalid("time_spent_ms", "must not be negative"));
     }
-    if input.critique.as_deref().is_some_and(|c| c.trim().is_empty()) {
-        return Err(CoreError::invalid("critique", "is empty; leave it out instead"));
+    if input
+        .critique
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(CoreError::invalid(
+            "critique",
+            "is empty; leave it out instead",
+        ));
     }
     let project = projects::get(conn, input.project_id).await?;
-    let Prepared { prompt_id, body, shown, new_response_id } = prepare(conn, input).await?;
+    let Prepared {
+        prompt_id,
+        body,
+        shown,
+        new_response_id,
+    } = prepare(conn, input).await?;
     let prompt = prompts::get(conn, prompt_id).await?;
     if prompt.project_id != project.id {
         return Err(CoreError::invalid(
             "prompt",
-            format!("prompt {prompt_id} belongs to project {}, not to project {}", prompt.project_id, project.id),
+            format!(
+                "prompt {prompt_id} belongs to project {}, not to project {}",
+                prompt.project_id, project.id
+            ),
         ));
     }
     let shown_order = check_shown_order(&input.shown_order, shown)?;
     if let Some(id) = input.suggested_response_id {
         if !input.suggestion_visible {
-            return Err(CoreError::invalid("suggested_response_id", "is given but no suggestion was visible"));
+            return Err(CoreError::invalid(
+                "suggested_response_id",
+                "is given but no suggestion was visible",
+            ));
         }
         if !body.response_ids().contains(&id) {
-            return Err(CoreError::invalid("suggested_response_id", format!("response {id} is not one of the answers judged")));
+            return Err(CoreError::invalid(
+                "suggested_response_id",
+                format!("response {id} is not one of the answers judged"),
+            ));
         }
     }
     let annotator = annotators::get_or_create(conn, input.annotator.trim(), kind).await?;
-    let guideline_version = projects::latest_guideline(conn, project.id).await?.map(|g| g.version);
+    let guideline_version = projects::latest_guideline(conn, project.id)
+        .await?
+        .map(|g| g.version);
     let judgment_id = judgments::insert(
         conn,
         &NewJudgment {
@@ -150,7 +206,11 @@ pub(crate) async fn record_in(conn: &mut SqliteConnection, input: &FeedbackInput
         },
     )
     .await?;
-    Ok(Recorded { judgment_id, prompt_id, new_response_id })
+    Ok(Recorded {
+        judgment_id,
+        prompt_id,
+        new_response_id,
+    })
 }
 
 struct Prepared {
@@ -163,7 +223,10 @@ struct Prepared {
 
 async fn response(conn: &mut SqliteConnection, field: &str, id: i64) -> Result<Response> {
     match responses::get(conn, id).await {
-        Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(field, format!("response {id} does not exist"))),
+        Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(
+            field,
+            format!("response {id} does not exist"),
+        )),
         other => Ok(other?),
     }
 }
@@ -187,16 +250,31 @@ fn same_prompt(field: &str, responses: &[Response]) -> Result<i64> {
 
 async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<Prepared> {
     match &input.kind {
-        FeedbackKind::Comparison { response_a, response_b, choice, strength, reason } => {
+        FeedbackKind::Comparison {
+            response_a,
+            response_b,
+            choice,
+            strength,
+            reason,
+        } => {
             if response_a == response_b {
-                return Err(CoreError::invalid("comparison.response_b", "must differ from response_a"));
+                return Err(CoreError::invalid(
+                    "comparison.response_b",
+                    "must differ from response_a",
+                ));
             }
             if let Some(s) = strength {
                 if !(1..=3).contains(s) {
-                    return Err(CoreError::invalid("comparison.strength", format!("{s} is not 1, 2 or 3")));
+                    return Err(CoreError::invalid(
+                        "comparison.strength",
+                        format!("{s} is not 1, 2 or 3"),
+                    ));
                 }
                 if matches!(choice, Choice::Tie | Choice::BothBad) {
-                    return Err(CoreError::invalid("comparison.strength", format!("has no meaning for the choice {choice}")));
+                    return Err(CoreError::invalid(
+                        "comparison.strength",
+                        format!("has no meaning for the choice {choice}"),
+                    ));
                 }
             }
             let a = response(conn, "comparison.response_a", *response_a).await?;
@@ -228,7 +306,10 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
             if ranked.len() < 3 {
                 return Err(CoreError::invalid(
                     "ranking.ranked",
-                    format!("ranks {} responses; a ranking needs at least 3 (use a comparison for 2)", ranked.len()),
+                    format!(
+                        "ranks {} responses; a ranking needs at least 3 (use a comparison for 2)",
+                        ranked.len()
+                    ),
                 ));
             }
             let mut seen = HashSet::new();
@@ -245,7 +326,10 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
                 if shown != seen || input.shown_order.len() != ranked.len() {
                     return Err(CoreError::invalid(
                         "ranking.ranked",
-                        format!("{ranked:?} is not a permutation of the responses shown {:?}", input.shown_order),
+                        format!(
+                            "{ranked:?} is not a permutation of the responses shown {:?}",
+                            input.shown_order
+                        ),
                     ));
                 }
             }
@@ -256,63 +340,102 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
             let prompt_id = same_prompt("ranking.ranked", &rs)?;
             Ok(Prepared {
                 prompt_id,
-                body: JudgmentBody::Ranking { ranked: ranked.clone() },
+                body: JudgmentBody::Ranking {
+                    ranked: ranked.clone(),
+                },
                 shown: ranked.clone(),
                 new_response_id: None,
             })
         }
-        FeedbackKind::Rating { response_id, scores } => {
+        FeedbackKind::Rating {
+            response_id,
+            scores,
+        } => {
             let r = response(conn, "rating.response_id", *response_id).await?;
             let project = projects::get(conn, input.project_id).await?;
-            let criteria = projects::names(conn, input.project_id, NameList::RatingCriteria).await?;
+            let criteria =
+                projects::names(conn, input.project_id, NameList::RatingCriteria).await?;
             if scores.is_empty() {
-                return Err(CoreError::invalid("rating.scores", "no criterion was scored"));
+                return Err(CoreError::invalid(
+                    "rating.scores",
+                    "no criterion was scored",
+                ));
             }
             for (criterion, value) in scores {
                 if !criteria.iter().any(|c| &c.name == criterion) {
                     let known: Vec<_> = criteria.iter().map(|c| c.name.as_str()).collect();
                     return Err(CoreError::invalid(
                         format!("rating.scores.{criterion}"),
-                        format!("unknown criterion; the project's criteria are: {}", known.join(", ")),
+                        format!(
+                            "unknown criterion; the project's criteria are: {}",
+                            known.join(", ")
+                        ),
                     ));
                 }
                 if !(project.rating_min..=project.rating_max).contains(value) {
                     return Err(CoreError::invalid(
                         format!("rating.scores.{criterion}"),
-                        format!("{value} is outside the project's scale {}–{}", project.rating_min, project.rating_max),
+                        format!(
+                            "{value} is outside the project's scale {}–{}",
+                            project.rating_min, project.rating_max
+                        ),
                     ));
                 }
             }
             Ok(Prepared {
                 prompt_id: r.prompt_id,
-                body: JudgmentBody::Rating { response_id: r.id, scores: scores.clone() },
+                body: JudgmentBody::Rating {
+                    response_id: r.id,
+                    scores: scores.clone(),
+                },
                 shown: vec![r.id],
                 new_response_id: None,
             })
         }
-        FeedbackKind::Edit { response_id, corrected } => {
+        FeedbackKind::Edit {
+            response_id,
+            corrected,
+        } => {
             let original = response(conn, "edit.response_id", *response_id).await?;
             if corrected.trim().is_empty() {
-                return Err(CoreError::invalid("edit.corrected", "the corrected text is empty"));
+                return Err(CoreError::invalid(
+                    "edit.corrected",
+                    "the corrected text is empty",
+                ));
             }
             if corrected == &original.text {
-                return Err(CoreError::invalid("edit.corrected", "is identical to the original response; nothing was edited"));
+                return Err(CoreError::invalid(
+                    "edit.corrected",
+                    "is identical to the original response; nothing was edited",
+                ));
             }
             let diff = similar::TextDiff::from_lines(&original.text, corrected)
                 .unified_diff()
                 .header("original", "corrected")
                 .to_string();
             // Two experts who write the same correction make one answer, not two.
-            let corrected_response = match responses::find_by_text(conn, original.prompt_id, corrected).await? {
-                Some(existing) => existing,
-                None => {
-                    responses::insert(conn, &NewResponse::new(original.prompt_id, corrected.clone(), ResponseSource::Human))
+            let corrected_response =
+                match responses::find_by_text(conn, original.prompt_id, corrected).await? {
+                    Some(existing) => existing,
+                    None => {
+                        responses::insert(
+                            conn,
+                            &NewResponse::new(
+                                original.prompt_id,
+                                corrected.clone(),
+                                ResponseSource::Human,
+                            ),
+                        )
                         .await?
-                }
-            };
+                    }
+                };
             Ok(Prepared {
                 prompt_id: original.prompt_id,
-                body: JudgmentBody::Edit { response_id: original.id, corrected_response_id: corrected_response.id, diff },
+                body: JudgmentBody::Edit {
+                    response_id: original.id,
+                    corrected_response_id: corrected_response.id,
+                    diff,
+                },
                 shown: vec![original.id],
                 new_response_id: Some(corrected_response.id),
             })
@@ -329,26 +452,39 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
                 if span.start < 0 || span.end <= span.start {
                     return Err(CoreError::invalid(
                         field,
-                        format!("start {} and end {} do not make a non-empty range", span.start, span.end),
+                        format!(
+                            "start {} and end {} do not make a non-empty range",
+                            span.start, span.end
+                        ),
                     ));
                 }
                 if span.end > length {
                     return Err(CoreError::invalid(
                         format!("{field}.end"),
-                        format!("{} is past the end of the response ({length} characters)", span.end),
+                        format!(
+                            "{} is past the end of the response ({length} characters)",
+                            span.end
+                        ),
                     ));
                 }
                 if !labels.iter().any(|l| l.name == span.label) {
                     let known: Vec<_> = labels.iter().map(|l| l.name.as_str()).collect();
                     return Err(CoreError::invalid(
                         format!("{field}.label"),
-                        format!("{:?} is not one of the project's labels: {}", span.label, known.join(", ")),
+                        format!(
+                            "{:?} is not one of the project's labels: {}",
+                            span.label,
+                            known.join(", ")
+                        ),
                     ));
                 }
             }
             Ok(Prepared {
                 prompt_id: r.prompt_id,
-                body: JudgmentBody::Span { response_id: r.id, spans: spans.clone() },
+                body: JudgmentBody::Span {
+                    response_id: r.id,
+                    spans: spans.clone(),
+                },
                 shown: vec![r.id],
                 new_response_id: None,
             })
@@ -357,25 +493,40 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
             let r = response(conn, "thumbs.response_id", *response_id).await?;
             Ok(Prepared {
                 prompt_id: r.prompt_id,
-                body: JudgmentBody::Thumbs { response_id: r.id, up: *up },
+                body: JudgmentBody::Thumbs {
+                    response_id: r.id,
+                    up: *up,
+                },
                 shown: vec![r.id],
                 new_response_id: None,
             })
         }
         FeedbackKind::Demonstration { prompt_id, text } => {
             if text.trim().is_empty() {
-                return Err(CoreError::invalid("demonstration.text", "the answer is empty"));
+                return Err(CoreError::invalid(
+                    "demonstration.text",
+                    "the answer is empty",
+                ));
             }
             let prompt = match prompts::get(conn, *prompt_id).await {
                 Err(hone_store::StoreError::NotFound { .. }) => {
-                    return Err(CoreError::invalid("demonstration.prompt_id", format!("prompt {prompt_id} does not exist")))
+                    return Err(CoreError::invalid(
+                        "demonstration.prompt_id",
+                        format!("prompt {prompt_id} does not exist"),
+                    ))
                 }
                 other => other?,
             };
             let existing = responses::find_by_text(conn, prompt.id, text).await?;
             let r = match existing {
                 Some(r) => r,
-                None => responses::insert(conn, &NewResponse::new(prompt.id, text.clone(), ResponseSource::Human)).await?,
+                None => {
+                    responses::insert(
+                        conn,
+                        &NewResponse::new(prompt.id, text.clone(), ResponseSource::Human),
+                    )
+                    .await?
+                }
             };
             Ok(Prepared {
                 prompt_id: prompt.id,
@@ -386,7 +537,10 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
         }
         FeedbackKind::Critique { response_id } => {
             if input.critique.is_none() {
-                return Err(CoreError::invalid("critique", "a critique judgment needs its text"));
+                return Err(CoreError::invalid(
+                    "critique",
+                    "a critique judgment needs its text",
+                ));
             }
             let r = response(conn, "critique.response_id", *response_id).await?;
             Ok(Prepared {

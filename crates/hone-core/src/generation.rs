@@ -42,12 +42,20 @@ pub fn prompt_seed(seed: u64, prompt_id: i64) -> u64 {
 impl Hone {
     /// Generates `n` candidates for each prompt and stores them; each prompt's responses are
     /// committed before the next prompt starts. `on_progress(done, total)` after each prompt.
-    pub async fn generate_candidates(&self, request: &GenerationRequest, mut on_progress: impl FnMut(usize, usize) + Send) -> Result<Vec<Candidates>> {
+    pub async fn generate_candidates(
+        &self,
+        request: &GenerationRequest,
+        mut on_progress: impl FnMut(usize, usize) + Send,
+    ) -> Result<Vec<Candidates>> {
         if request.n == 0 {
             return Err(CoreError::invalid("n", "must be at least 1"));
         }
-        request.sampling.validate().map_err(|e| CoreError::invalid("sampling", e.to_string()))?;
-        let mut prompt_list: Vec<hone_store::prompts::Prompt> = Vec::with_capacity(request.prompt_ids.len());
+        request
+            .sampling
+            .validate()
+            .map_err(|e| CoreError::invalid("sampling", e.to_string()))?;
+        let mut prompt_list: Vec<hone_store::prompts::Prompt> =
+            Vec::with_capacity(request.prompt_ids.len());
         {
             let mut conn = self.store().conn().await?;
             for &id in &request.prompt_ids {
@@ -66,7 +74,9 @@ impl Hone {
         let version_id = resolved.version.as_ref().map(|v| v.id);
         let loaded = {
             let resolved = resolved.clone();
-            tokio::task::spawn_blocking(move || resolved.load()).await.expect("the loading thread does not panic")?
+            tokio::task::spawn_blocking(move || resolved.load())
+                .await
+                .expect("the loading thread does not panic")?
         };
         let loaded = std::sync::Arc::new(loaded);
         let total = prompt_list.len();
@@ -78,7 +88,17 @@ impl Hone {
             let settings = params.clone();
             let texts = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
                 let ids = model.lm.encode_prompt(&prompt_input(&model.lm, &p))?;
-                Ok(generate(&model.lm, model.adapter.as_ref(), &ids, n, &settings, |_| {})?.into_iter().map(|g| g.text.trim().to_owned()).collect())
+                Ok(generate(
+                    &model.lm,
+                    model.adapter.as_ref(),
+                    &ids,
+                    n,
+                    &settings,
+                    |_| {},
+                )?
+                .into_iter()
+                .map(|g| g.text.trim().to_owned())
+                .collect())
             })
             .await
             .expect("the generation thread does not panic")?;
@@ -99,20 +119,33 @@ impl Hone {
                     Some(existing) => existing,
                     None => {
                         let generation = serde_json::json!({ "sampling": params, "sample": i, "seed": params.seed.wrapping_add(i as u64) });
-                        let new = NewResponse { model_version_id: version_id, base_model_id: Some(base_model_id), generation, ..NewResponse::new(prompt.id, text, ResponseSource::Model) };
+                        let new = NewResponse {
+                            model_version_id: version_id,
+                            base_model_id: Some(base_model_id),
+                            generation,
+                            ..NewResponse::new(prompt.id, text, ResponseSource::Model)
+                        };
                         responses::insert(&mut tx, &new).await?
                     }
                 };
                 listed.push(response);
             }
             tx.commit().await?;
-            out.push(Candidates { prompt_id: prompt.id, responses: listed, duplicates, empty });
+            out.push(Candidates {
+                prompt_id: prompt.id,
+                responses: listed,
+                duplicates,
+                empty,
+            });
             on_progress(done + 1, total);
         }
         // The latest reward model scores the new answers now, not when the queue needs them.
         if let Some(project_id) = project_id {
             if let Err(e) = self.prescore(project_id).await {
-                tracing::warn!(project = project_id, "scoring the new candidates with the reward model failed: {e}");
+                tracing::warn!(
+                    project = project_id,
+                    "scoring the new candidates with the reward model failed: {e}"
+                );
             }
         }
         Ok(out)

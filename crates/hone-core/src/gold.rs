@@ -11,7 +11,12 @@ use crate::verdict::{describe, Verdict};
 use crate::{CoreError, Hone, Result};
 
 /// The kinds a gold answer can be given for: those with a verdict to compare.
-pub const GOLD_KINDS: &[JudgmentKind] = &[JudgmentKind::Comparison, JudgmentKind::Ranking, JudgmentKind::Rating, JudgmentKind::Thumbs];
+pub const GOLD_KINDS: &[JudgmentKind] = &[
+    JudgmentKind::Comparison,
+    JudgmentKind::Ranking,
+    JudgmentKind::Rating,
+    JudgmentKind::Thumbs,
+];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -27,7 +32,14 @@ pub struct GoldItem {
 }
 
 fn item(j: &Judgment, annotator: String) -> GoldItem {
-    GoldItem { judgment_id: j.id, kind: j.kind(), prompt_id: j.prompt_id, response_ids: j.body.response_ids(), annotator, answer: describe(&j.body) }
+    GoldItem {
+        judgment_id: j.id,
+        kind: j.kind(),
+        prompt_id: j.prompt_id,
+        response_ids: j.body.response_ids(),
+        annotator,
+        answer: describe(&j.body),
+    }
 }
 
 impl Hone {
@@ -37,7 +49,14 @@ impl Hone {
         let j = judgments::get(&mut conn, judgment_id).await?;
         if !GOLD_KINDS.contains(&j.kind()) || Verdict::of(&j.body).is_none() {
             let kinds: Vec<&str> = GOLD_KINDS.iter().map(|k| k.as_str()).collect();
-            return Err(CoreError::invalid("judgment_id", format!("judgment {judgment_id} is a {}; gold answers are {}", j.kind(), kinds.join(", "))));
+            return Err(CoreError::invalid(
+                "judgment_id",
+                format!(
+                    "judgment {judgment_id} is a {}; gold answers are {}",
+                    j.kind(),
+                    kinds.join(", ")
+                ),
+            ));
         }
         gold::mark(&mut conn, judgment_id).await?;
         let name = annotators::get(&mut conn, j.annotator_id).await?.name;
@@ -47,7 +66,10 @@ impl Hone {
     /// Unmarks a gold judgment; the judgment itself stays.
     pub async fn unmark_gold(&self, judgment_id: i64) -> Result<()> {
         if !gold::unmark(&mut *self.store().conn().await?, judgment_id).await? {
-            return Err(CoreError::invalid("judgment_id", format!("judgment {judgment_id} is not a gold item")));
+            return Err(CoreError::invalid(
+                "judgment_id",
+                format!("judgment {judgment_id} is not a gold item"),
+            ));
         }
         Ok(())
     }
@@ -56,7 +78,15 @@ impl Hone {
     pub async fn gold_items(&self, project_id: i64) -> Result<Vec<GoldItem>> {
         let mut conn = self.store().conn().await?;
         let ids = gold::list(&mut conn, project_id).await?;
-        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn).await?.into_iter().map(|a| (a.id, a.name)).collect();
-        Ok(judgments::get_many(&mut conn, &ids).await?.iter().map(|j| item(j, names.get(&j.annotator_id).cloned().unwrap_or_default())).collect())
+        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+        Ok(judgments::get_many(&mut conn, &ids)
+            .await?
+            .iter()
+            .map(|j| item(j, names.get(&j.annotator_id).cloned().unwrap_or_default()))
+            .collect())
     }
 }

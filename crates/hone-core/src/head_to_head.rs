@@ -52,15 +52,34 @@ mod tests {
     #[test]
     fn wilson_interval_matches_the_worked_values() {
         // 8 of 10: the interval statsmodels' proportion_confint(8, 10, method="wilson") gives.
-        let h = HeadToHead { wins: 8, ties: 5, losses: 2 };
+        let h = HeadToHead {
+            wins: 8,
+            ties: 5,
+            losses: 2,
+        };
         assert_eq!(h.win_rate(), Some(0.8));
         let (lo, hi) = h.interval95().unwrap();
-        assert!((lo - 0.490_162).abs() < 1e-5 && (hi - 0.943_317).abs() < 1e-5, "({lo}, {hi})");
+        assert!(
+            (lo - 0.490_162).abs() < 1e-5 && (hi - 0.943_317).abs() < 1e-5,
+            "({lo}, {hi})"
+        );
         // All wins: the upper end is 1, the lower end n/(n+z²).
-        let all = HeadToHead { wins: 20, ties: 0, losses: 0 };
+        let all = HeadToHead {
+            wins: 20,
+            ties: 0,
+            losses: 0,
+        };
         let (lo, hi) = all.interval95().unwrap();
         assert_eq!(hi, 1.0);
         assert!((lo - 20.0 / (20.0 + Z95 * Z95)).abs() < 1e-12);
-        assert_eq!(HeadToHead { wins: 0, ties: 3, losses: 0 }.win_rate(), None);
+        assert_eq!(
+            HeadToHead {
+                wins: 0,
+                ties: 3,
+                losses: 0
+            }
+            .win_rate(),
+            None
+        );
     }
 }

@@ -49,14 +49,27 @@ impl ResolvedModel {
         let lm = LoadedModel::load(&self.base_dir, device)?;
         let (adapter, score_head) = match &self.adapter_dir {
             Some(dir) => {
-                let adapter = Adapter::load_peft("version", dir, &lm.model.linear_specs(), lm.model.device())?;
+                let adapter = Adapter::load_peft(
+                    "version",
+                    dir,
+                    &lm.model.linear_specs(),
+                    lm.model.device(),
+                )?;
                 let head_path = dir.join(SCORE_FILE);
-                let head = if head_path.is_file() { Some(ScoreHead::load(&head_path, lm.model.device())?) } else { None };
+                let head = if head_path.is_file() {
+                    Some(ScoreHead::load(&head_path, lm.model.device())?)
+                } else {
+                    None
+                };
                 (Some(adapter), head)
             }
             None => (None, None),
         };
-        Ok(Loaded { lm, adapter, score_head })
+        Ok(Loaded {
+            lm,
+            adapter,
+            score_head,
+        })
     }
 }
 
@@ -81,19 +94,39 @@ impl Hone {
         match model {
             ModelRef::Base { dir } => {
                 if !dir.join("config.json").is_file() {
-                    return Err(CoreError::invalid("model.dir", format!("{} is not a model folder (no config.json)", dir.display())));
+                    return Err(CoreError::invalid(
+                        "model.dir",
+                        format!("{} is not a model folder (no config.json)", dir.display()),
+                    ));
                 }
-                let location = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone()).display().to_string();
+                let location = std::fs::canonicalize(dir)
+                    .unwrap_or_else(|_| dir.clone())
+                    .display()
+                    .to_string();
                 let mut conn = self.store().conn().await?;
-                let base_model_id = models::list_bases(&mut conn).await?.into_iter().find(|b| b.location == location).map(|b| b.id);
-                Ok(ResolvedModel { base_dir: dir.clone(), base_model_id, version: None, adapter_dir: None })
+                let base_model_id = models::list_bases(&mut conn)
+                    .await?
+                    .into_iter()
+                    .find(|b| b.location == location)
+                    .map(|b| b.id);
+                Ok(ResolvedModel {
+                    base_dir: dir.clone(),
+                    base_model_id,
+                    version: None,
+                    adapter_dir: None,
+                })
             }
             ModelRef::Version { id } => {
                 let mut conn = self.store().conn().await?;
                 let version = models::get_version(&mut conn, *id).await?;
                 let base = models::get_base(&mut conn, version.base_model_id).await?;
                 let adapter_dir = version.adapter_dir.as_ref().map(|d| self.dir().join(d));
-                Ok(ResolvedModel { base_dir: PathBuf::from(&base.location), base_model_id: Some(base.id), version: Some(version), adapter_dir })
+                Ok(ResolvedModel {
+                    base_dir: PathBuf::from(&base.location),
+                    base_model_id: Some(base.id),
+                    version: Some(version),
+                    adapter_dir,
+                })
             }
         }
     }

@@ -41,6 +41,8 @@ mod workspace;
 pub use error::{CoreError, Result};
 pub use hone_model as model;
 pub use hone_store as store;
+pub use hone_store::{
+    AnnotatorKind, Choice, JobState, JudgmentKind, QueueOrder, ResponseSource, Split,
+};
 pub use hone_train as train;
-pub use hone_store::{AnnotatorKind, Choice, JobState, JudgmentKind, QueueOrder, ResponseSource, Split};
 pub use workspace::{resolve_workspace_dir, Hone, WorkspaceSource};

@@ -27,7 +27,12 @@ pub const DEFAULT_SPAN_LABELS: &[(&str, &str)] = &[
 
 impl ProjectSpec {
     pub fn named(name: impl Into<String>) -> Self {
-        Self { settings: NewProject::named(name), guidelines: None, criteria: Vec::new(), span_labels: Vec::new() }
+        Self {
+            settings: NewProject::named(name),
+            guidelines: None,
+            criteria: Vec::new(),
+            span_labels: Vec::new(),
+        }
     }
 }
 
@@ -48,20 +53,29 @@ fn validate_settings(s: &NewProject) -> Result<()> {
     if s.rating_min >= s.rating_max {
         return Err(CoreError::invalid(
             "project.rating_max",
-            format!("must be above rating_min ({} ≥ {})", s.rating_min, s.rating_max),
+            format!(
+                "must be above rating_min ({} ≥ {})",
+                s.rating_min, s.rating_max
+            ),
         ));
     }
     if !(s.rating_min as f64..=s.rating_max as f64).contains(&s.kto_threshold) {
         return Err(CoreError::invalid(
             "project.kto_threshold",
-            format!("{} is outside the rating scale {}–{}", s.kto_threshold, s.rating_min, s.rating_max),
+            format!(
+                "{} is outside the rating scale {}–{}",
+                s.kto_threshold, s.rating_min, s.rating_max
+            ),
         ));
     }
     if s.overlap < 1 {
         return Err(CoreError::invalid("project.overlap", "must be at least 1"));
     }
     if !(0.0..=1.0).contains(&s.gold_rate) {
-        return Err(CoreError::invalid("project.gold_rate", format!("{} is not a share between 0 and 1", s.gold_rate)));
+        return Err(CoreError::invalid(
+            "project.gold_rate",
+            format!("{} is not a share between 0 and 1", s.gold_rate),
+        ));
     }
     Ok(())
 }
@@ -70,10 +84,16 @@ fn validate_names(field: &str, items: &[NamedItem]) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
     for (i, item) in items.iter().enumerate() {
         if item.name.trim().is_empty() {
-            return Err(CoreError::invalid(format!("{field}[{i}].name"), "must not be empty"));
+            return Err(CoreError::invalid(
+                format!("{field}[{i}].name"),
+                "must not be empty",
+            ));
         }
         if !seen.insert(item.name.as_str()) {
-            return Err(CoreError::invalid(format!("{field}[{i}].name"), format!("{:?} appears twice", item.name)));
+            return Err(CoreError::invalid(
+                format!("{field}[{i}].name"),
+                format!("{:?} appears twice", item.name),
+            ));
         }
     }
     Ok(())
@@ -84,13 +104,27 @@ impl Hone {
         validate_settings(&spec.settings)?;
         validate_names("criteria", &spec.criteria)?;
         validate_names("span_labels", &spec.span_labels)?;
-        let default_criteria = [NamedItem { name: DEFAULT_CRITERION.into(), description: "overall quality".into() }];
-        let criteria = if spec.criteria.is_empty() { &default_criteria[..] } else { &spec.criteria[..] };
+        let default_criteria = [NamedItem {
+            name: DEFAULT_CRITERION.into(),
+            description: "overall quality".into(),
+        }];
+        let criteria = if spec.criteria.is_empty() {
+            &default_criteria[..]
+        } else {
+            &spec.criteria[..]
+        };
         let default_labels: Vec<NamedItem> = DEFAULT_SPAN_LABELS
             .iter()
-            .map(|(name, description)| NamedItem { name: (*name).into(), description: (*description).into() })
+            .map(|(name, description)| NamedItem {
+                name: (*name).into(),
+                description: (*description).into(),
+            })
             .collect();
-        let labels = if spec.span_labels.is_empty() { &default_labels[..] } else { &spec.span_labels[..] };
+        let labels = if spec.span_labels.is_empty() {
+            &default_labels[..]
+        } else {
+            &spec.span_labels[..]
+        };
 
         let mut tx = self.store().begin().await?;
         let project = projects::create(&mut tx, &spec.settings).await?;
@@ -143,13 +177,23 @@ impl Hone {
     }
 
     /// Replaces the settings; `settings.name` is ignored (a project keeps its name).
-    pub async fn update_project_settings(&self, project_id: i64, settings: &NewProject) -> Result<Project> {
+    pub async fn update_project_settings(
+        &self,
+        project_id: i64,
+        settings: &NewProject,
+    ) -> Result<Project> {
         let mut conn = self.store().conn().await?;
         let current = projects::get(&mut conn, project_id).await?;
         drop(conn);
-        let settings = &NewProject { name: current.name, ..settings.clone() };
+        let settings = &NewProject {
+            name: current.name,
+            ..settings.clone()
+        };
         validate_settings(settings)?;
-        Ok(projects::update_settings(&mut *self.store().conn().await?, project_id, settings).await?)
+        Ok(
+            projects::update_settings(&mut *self.store().conn().await?, project_id, settings)
+                .await?,
+        )
     }
 
     pub async fn add_rating_criterion(&self, project_id: i64, item: &NamedItem) -> Result<()> {

@@ -36,7 +36,10 @@ pub fn regressions(e: &VersionEvaluation) -> Vec<String> {
             }
         }
     }
-    if let Some((change, half_width)) = e.completion_loss_change.and_then(|c| Some((c, c.half_width95?))) {
+    if let Some((change, half_width)) = e
+        .completion_loss_change
+        .and_then(|c| Some((c, c.half_width95?)))
+    {
         if change.mean - half_width > 0.0 {
             out.push(format!("completion loss on held-out examples is higher than {}'s by {:.3} ± {:.3} nats per token", e.against, change.mean, half_width));
         }
@@ -44,14 +47,24 @@ pub fn regressions(e: &VersionEvaluation) -> Vec<String> {
     if let Some(h) = e.versus_parent {
         if let (Some(w), Some((_, hi))) = (h.win_rate(), h.interval95()) {
             if hi < 0.5 {
-                out.push(format!("the reward model prefers {}'s answers: win-rate {} (95% interval up to {})", e.against, pct(w), pct(hi)));
+                out.push(format!(
+                    "the reward model prefers {}'s answers: win-rate {} (95% interval up to {})",
+                    e.against,
+                    pct(w),
+                    pct(hi)
+                ));
             }
         }
     }
     if let Some(a) = &e.arena_versus_parent {
         if let (Some(w), Some((_, hi))) = (a.win_rate, a.interval95) {
             if hi < 0.5 {
-                out.push(format!("the arena prefers {}: win-rate {} (95% interval up to {})", e.against, pct(w), pct(hi)));
+                out.push(format!(
+                    "the arena prefers {}: win-rate {} (95% interval up to {})",
+                    e.against,
+                    pct(w),
+                    pct(hi)
+                ));
             }
         }
     }
@@ -64,15 +77,31 @@ impl Hone {
     pub async fn promote_version(&self, version_id: i64, force: bool) -> Result<Promotion> {
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
         if version.trained_with("rm") {
-            return Err(CoreError::invalid("version", format!("{} is a reward model; it scores answers but does not write them", version.name)));
+            return Err(CoreError::invalid(
+                "version",
+                format!(
+                    "{} is a reward model; it scores answers but does not write them",
+                    version.name
+                ),
+            ));
         }
         let evaluation = self.evaluate_version(version_id).await?;
         let regressions = regressions(&evaluation);
         let promoted = regressions.is_empty() || force;
         if promoted {
-            projects::set_promoted(&mut *self.store().conn().await?, version.project_id, Some(version_id)).await?;
+            projects::set_promoted(
+                &mut *self.store().conn().await?,
+                version.project_id,
+                Some(version_id),
+            )
+            .await?;
         }
-        Ok(Promotion { version_id, promoted, regressions, evaluation })
+        Ok(Promotion {
+            version_id,
+            promoted,
+            regressions,
+            evaluation,
+        })
     }
 }
 
@@ -87,7 +116,11 @@ mod tests {
             version_id: 2,
             against: "v1".into(),
             held_out_prompts: 10,
-            preference_accuracy: Some(HeadToHead { wins: accuracy.0, ties: 0, losses: accuracy.1 }),
+            preference_accuracy: Some(HeadToHead {
+                wins: accuracy.0,
+                ties: 0,
+                losses: accuracy.1,
+            }),
             completion_loss: None,
             parent_completion_loss: None,
             completion_loss_change: loss_change,
@@ -105,7 +138,10 @@ mod tests {
         // 0 of 10: Wilson upper bound 27.8% < 50%.
         let r = regressions(&evaluation((0, 10), None));
         assert_eq!(r.len(), 1, "{r:?}");
-        assert!(r[0].starts_with("preference accuracy on held-out pairs against v1 is 0%"), "{r:?}");
+        assert!(
+            r[0].starts_with("preference accuracy on held-out pairs against v1 is 0%"),
+            "{r:?}"
+        );
         // 3 of 10: upper bound 60.8%, not beyond chance.
         assert!(regressions(&evaluation((3, 7), None)).is_empty());
     }
@@ -114,8 +150,15 @@ mod tests {
     fn a_single_example_gives_no_interval_and_no_loss_regression() {
         let one = Estimate::of(&[0.4]).unwrap();
         assert_eq!((one.mean, one.half_width95, one.n), (0.4, None, 1));
-        assert!(regressions(&evaluation((5, 5), Some(one))).is_empty(), "one held-out example cannot show a regression");
+        assert!(
+            regressions(&evaluation((5, 5), Some(one))).is_empty(),
+            "one held-out example cannot show a regression"
+        );
         let many = Estimate::of(&[0.4, 0.5, 0.6, 0.5]).unwrap();
-        assert_eq!(regressions(&evaluation((5, 5), Some(many))).len(), 1, "a consistent loss increase is one");
+        assert_eq!(
+            regressions(&evaluation((5, 5), Some(many))).len(),
+            1,
+            "a consistent loss increase is one"
+        );
     }
 }

@@ -51,7 +51,11 @@ pub struct JudgmentProvenance {
 impl Hone {
     async fn judgment_sources(&self, ids: &[i64]) -> Result<Vec<JudgmentSource>> {
         let mut conn = self.store().conn().await?;
-        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn).await?.into_iter().map(|a| (a.id, a.name)).collect();
+        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn)
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
         let mut out = Vec::with_capacity(ids.len());
         for j in judgments::get_many(&mut conn, ids).await? {
             out.push(JudgmentSource {
@@ -91,14 +95,32 @@ impl Hone {
         let mut guideline_versions = BTreeMap::new();
         for j in &judgments {
             *annotators.entry(j.annotator.clone()).or_default() += 1;
-            *guideline_versions.entry(j.guideline_version.map_or("none".to_string(), |v| v.to_string())).or_default() += 1;
+            *guideline_versions
+                .entry(
+                    j.guideline_version
+                        .map_or("none".to_string(), |v| v.to_string()),
+                )
+                .or_default() += 1;
         }
-        Ok(VersionProvenance { version, ancestors, base, snapshot, judgments, annotators, guideline_versions })
+        Ok(VersionProvenance {
+            version,
+            ancestors,
+            base,
+            snapshot,
+            judgments,
+            annotators,
+            guideline_versions,
+        })
     }
 
     /// The versions judgment `judgment_id` trained.
     pub async fn judgment_provenance(&self, judgment_id: i64) -> Result<JudgmentProvenance> {
-        let judgment = self.judgment_sources(&[judgment_id]).await?.pop().ok_or(crate::CoreError::NotFound { entity: "judgment", key: judgment_id.to_string() })?;
+        let judgment = self.judgment_sources(&[judgment_id]).await?.pop().ok_or(
+            crate::CoreError::NotFound {
+                entity: "judgment",
+                key: judgment_id.to_string(),
+            },
+        )?;
         let mut conn = self.store().conn().await?;
         let snapshot_ids = judgments::snapshots_holding(&mut conn, judgment_id).await?;
         let project_id = judgments::get(&mut conn, judgment_id).await?.project_id;
@@ -107,6 +129,10 @@ impl Hone {
             .into_iter()
             .filter(|v| v.snapshot_id.is_some_and(|s| snapshot_ids.contains(&s)))
             .collect();
-        Ok(JudgmentProvenance { judgment, snapshot_ids, versions })
+        Ok(JudgmentProvenance {
+            judgment,
+            snapshot_ids,
+            versions,
+        })
     }
 }

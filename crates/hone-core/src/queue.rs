@@ -22,7 +22,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
-use hone_store::{annotators, gold, projects, reward_scores, JudgmentKind, QueueOrder, ResponseSource, StoreError};
+use hone_store::{
+    annotators, gold, projects, reward_scores, JudgmentKind, QueueOrder, ResponseSource, StoreError,
+};
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -89,29 +91,55 @@ impl Unit {
 }
 
 /// Every unit of `kind` over the project's prompts, in prompt order.
-fn units_of(kind: JudgmentKind, prompts: &BTreeMap<i64, Prompt>, by_prompt: &BTreeMap<i64, Vec<Response>>) -> Vec<Unit> {
+fn units_of(
+    kind: JudgmentKind,
+    prompts: &BTreeMap<i64, Prompt>,
+    by_prompt: &BTreeMap<i64, Vec<Response>>,
+) -> Vec<Unit> {
     let mut units = Vec::new();
     for &prompt_id in prompts.keys() {
         let rs = by_prompt.get(&prompt_id).cloned().unwrap_or_default();
         match kind {
-            JudgmentKind::Demonstration => units.push(Unit { key: UnitKey::Prompt(prompt_id), prompt_id, shown: Vec::new() }),
+            JudgmentKind::Demonstration => units.push(Unit {
+                key: UnitKey::Prompt(prompt_id),
+                prompt_id,
+                shown: Vec::new(),
+            }),
             JudgmentKind::Ranking => {
                 if rs.len() >= 3 {
-                    units.push(Unit { key: UnitKey::Prompt(prompt_id), prompt_id, shown: rs.into_iter().take(MAX_RANKED).collect() });
+                    units.push(Unit {
+                        key: UnitKey::Prompt(prompt_id),
+                        prompt_id,
+                        shown: rs.into_iter().take(MAX_RANKED).collect(),
+                    });
                 }
             }
             JudgmentKind::Comparison => {
                 for i in 0..rs.len() {
                     for j in i + 1..rs.len() {
-                        let key = UnitKey::Responses(vec![rs[i].id.min(rs[j].id), rs[i].id.max(rs[j].id)]);
-                        units.push(Unit { key, prompt_id, shown: vec![rs[i].clone(), rs[j].clone()] });
+                        let key = UnitKey::Responses(vec![
+                            rs[i].id.min(rs[j].id),
+                            rs[i].id.max(rs[j].id),
+                        ]);
+                        units.push(Unit {
+                            key,
+                            prompt_id,
+                            shown: vec![rs[i].clone(), rs[j].clone()],
+                        });
                     }
                 }
             }
             _ => {
                 // A person's own correction is not sent back for review.
-                for r in rs.into_iter().filter(|r| kind == JudgmentKind::Rating || r.source != ResponseSource::Human) {
-                    units.push(Unit { key: UnitKey::Responses(vec![r.id]), prompt_id, shown: vec![r] });
+                for r in rs
+                    .into_iter()
+                    .filter(|r| kind == JudgmentKind::Rating || r.source != ResponseSource::Human)
+                {
+                    units.push(Unit {
+                        key: UnitKey::Responses(vec![r.id]),
+                        prompt_id,
+                        shown: vec![r],
+                    });
                 }
             }
         }
@@ -157,19 +185,29 @@ fn split_evenly(votes: &Votes) -> bool {
 /// "annotators disagree here (2 verdicts split 1–1)", for a reason.
 fn describe_split(votes: &Votes) -> String {
     let sizes: Vec<String> = sizes(votes).iter().map(usize::to_string).collect();
-    format!("annotators disagree here ({} verdicts split {})", votes.len(), sizes.join("–"))
+    format!(
+        "annotators disagree here ({} verdicts split {})",
+        votes.len(),
+        sizes.join("–")
+    )
 }
 
 /// The reward model's uncertainty about a unit: the smaller, the less sure.
 fn margin(shown: &[Response], scores: &HashMap<i64, f64>, median: f64) -> Option<f64> {
-    let s: Vec<f64> = shown.iter().map(|r| scores.get(&r.id).copied()).collect::<Option<_>>()?;
+    let s: Vec<f64> = shown
+        .iter()
+        .map(|r| scores.get(&r.id).copied())
+        .collect::<Option<_>>()?;
     match s.as_slice() {
         [] => None,
         [one] => Some((one - median).abs()),
         many => {
             let mut sorted = many.to_vec();
             sorted.sort_by(|a, b| a.total_cmp(b));
-            sorted.windows(2).map(|w| w[1] - w[0]).min_by(|a, b| a.total_cmp(b))
+            sorted
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .min_by(|a, b| a.total_cmp(b))
         }
     }
 }
@@ -189,13 +227,25 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 impl Hone {
     /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
-    pub async fn next_item(&self, project_id: i64, annotator: &str, kind: JudgmentKind) -> Result<Option<QueueItem>> {
-        self.next_item_excluding(project_id, annotator, kind, &[]).await
+    pub async fn next_item(
+        &self,
+        project_id: i64,
+        annotator: &str,
+        kind: JudgmentKind,
+    ) -> Result<Option<QueueItem>> {
+        self.next_item_excluding(project_id, annotator, kind, &[])
+            .await
     }
 
     /// As [`Hone::next_item`], skipping the units whose response ids (in any order) are in
     /// `exclude`: a UI prefetches the item after the one on screen while it is being judged.
-    pub async fn next_item_excluding(&self, project_id: i64, annotator: &str, kind: JudgmentKind, exclude: &[Vec<i64>]) -> Result<Option<QueueItem>> {
+    pub async fn next_item_excluding(
+        &self,
+        project_id: i64,
+        annotator: &str,
+        kind: JudgmentKind,
+        exclude: &[Vec<i64>],
+    ) -> Result<Option<QueueItem>> {
         let exclude: HashSet<Vec<i64>> = exclude
             .iter()
             .map(|ids| {
@@ -222,14 +272,26 @@ impl Hone {
         let mut votes: HashMap<UnitKey, Votes> = HashMap::new();
         let kind_judgments = judgments::list(&mut conn, project_id, Some(kind)).await?;
         for j in &kind_judgments {
-            votes.entry(unit_of(kind, &j.body, j.prompt_id)).or_default().insert(j.annotator_id, Verdict::of(&j.body));
+            votes
+                .entry(unit_of(kind, &j.body, j.prompt_id))
+                .or_default()
+                .insert(j.annotator_id, Verdict::of(&j.body));
         }
-        let gold_ids: HashSet<i64> = gold::list(&mut conn, project_id).await?.into_iter().collect();
-        let gold_units: HashSet<UnitKey> =
-            kind_judgments.iter().filter(|j| gold_ids.contains(&j.id)).map(|j| unit_of(kind, &j.body, j.prompt_id)).collect();
+        let gold_ids: HashSet<i64> = gold::list(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .collect();
+        let gold_units: HashSet<UnitKey> = kind_judgments
+            .iter()
+            .filter(|j| gold_ids.contains(&j.id))
+            .map(|j| unit_of(kind, &j.body, j.prompt_id))
+            .collect();
 
-        let prompts: BTreeMap<i64, Prompt> =
-            prompts::list(&mut conn, project_id, None).await?.into_iter().map(|p| (p.id, p)).collect();
+        let prompts: BTreeMap<i64, Prompt> = prompts::list(&mut conn, project_id, None)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, p))
+            .collect();
         let mut by_prompt: BTreeMap<i64, Vec<Response>> = BTreeMap::new();
         for r in responses::list_for_project(&mut conn, project_id).await? {
             by_prompt.entry(r.prompt_id).or_default().push(r);
@@ -237,7 +299,9 @@ impl Hone {
         drop(conn);
 
         let judged_by = |key: &UnitKey| votes.get(key).map_or(0, |v| v.len());
-        let mine = |key: &UnitKey| annotator_id.is_some_and(|id| votes.get(key).is_some_and(|v| v.contains_key(&id)));
+        let mine = |key: &UnitKey| {
+            annotator_id.is_some_and(|id| votes.get(key).is_some_and(|v| v.contains_key(&id)))
+        };
         let candidates: Vec<Unit> = units_of(kind, &prompts, &by_prompt)
             .into_iter()
             .filter(|u| !mine(&u.key) && (u.shown.is_empty() || !exclude.contains(&u.sorted_ids())))
@@ -245,25 +309,37 @@ impl Hone {
         // A split unit stays open past its overlap (up to twice it, plus one) when the queue
         // resolves disagreement.
         let tie_break = |key: &UnitKey| {
-            project.queue_order == QueueOrder::Disagreement && judged_by(key) < 2 * overlap + 1 && votes.get(key).is_some_and(split_evenly)
+            project.queue_order == QueueOrder::Disagreement
+                && judged_by(key) < 2 * overlap + 1
+                && votes.get(key).is_some_and(split_evenly)
         };
-        let (open, rest): (Vec<Unit>, Vec<Unit>) = candidates.into_iter().partition(|u| judged_by(&u.key) < overlap || tie_break(&u.key));
+        let (open, rest): (Vec<Unit>, Vec<Unit>) = candidates
+            .into_iter()
+            .partition(|u| judged_by(&u.key) < overlap || tie_break(&u.key));
         if open.is_empty() {
             return Ok(None);
         }
         let remaining = open.len();
         // Gold items this annotator has not judged, whether or not their overlap is complete.
-        let gold: Vec<&Unit> = open.iter().chain(&rest).filter(|u| gold_units.contains(&u.key)).collect();
+        let gold: Vec<&Unit> = open
+            .iter()
+            .chain(&rest)
+            .filter(|u| gold_units.contains(&u.key))
+            .collect();
 
         let gold_pick = {
             let mut rng = self.rng.lock().expect("rng lock");
             let draw: f64 = rng.random();
-            (draw < project.gold_rate).then(|| gold.choose(&mut *rng).copied()).flatten()
+            (draw < project.gold_rate)
+                .then(|| gold.choose(&mut *rng).copied())
+                .flatten()
         };
         let (unit, reason) = match gold_pick {
             Some(unit) => (unit, PICKED_AT_RANDOM.to_owned()),
             None => {
-                let (i, reason) = self.choose(project_id, project.queue_order, &open, &votes, overlap).await?;
+                let (i, reason) = self
+                    .choose(project_id, project.queue_order, &open, &votes, overlap)
+                    .await?;
                 (&open[i], reason)
             }
         };
@@ -281,19 +357,38 @@ impl Hone {
     }
 
     /// The index in `open` (non-empty) of the unit `order` puts first, and why.
-    async fn choose(&self, project_id: i64, order: QueueOrder, open: &[Unit], votes: &HashMap<UnitKey, Votes>, overlap: usize) -> Result<(usize, String)> {
+    async fn choose(
+        &self,
+        project_id: i64,
+        order: QueueOrder,
+        open: &[Unit],
+        votes: &HashMap<UnitKey, Votes>,
+        overlap: usize,
+    ) -> Result<(usize, String)> {
         let in_order = |prefix: &str| {
             let started = |u: &Unit| votes.get(&u.key).map_or(0, |v| v.len());
-            let (i, u) = open.iter().enumerate().min_by_key(|(i, u)| (started(u) == 0, *i)).expect("open is not empty");
+            let (i, u) = open
+                .iter()
+                .enumerate()
+                .min_by_key(|(i, u)| (started(u) == 0, *i))
+                .expect("open is not empty");
             let why = match started(u) {
                 0 => "next in prompt order".to_owned(),
-                n => format!("{n} of {overlap} annotators have judged it: finishing its overlap first"),
+                n => format!(
+                    "{n} of {overlap} annotators have judged it: finishing its overlap first"
+                ),
             };
             (i, format!("{prefix}{why}"))
         };
         match order {
             QueueOrder::InOrder => Ok(in_order("")),
-            QueueOrder::Random => Ok((self.rng.lock().expect("rng lock").random_range(0..open.len()), PICKED_AT_RANDOM.to_owned())),
+            QueueOrder::Random => Ok((
+                self.rng
+                    .lock()
+                    .expect("rng lock")
+                    .random_range(0..open.len()),
+                PICKED_AT_RANDOM.to_owned(),
+            )),
             QueueOrder::Disagreement => {
                 let most = open
                     .iter()
@@ -317,11 +412,27 @@ impl Hone {
                 // generated); the few still unscored are scored here, at most INLINE_SCORING per
                 // call so that the next item never waits long; units with an unscored answer wait.
                 // An empty answer cannot be scored; a unit holding one has no margin.
-                let ids: Vec<i64> = open.iter().flat_map(|u| u.shown.iter().filter(|r| !r.text.is_empty()).map(|r| r.id)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-                let mut scores = reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
-                let missing: Vec<i64> = ids.iter().copied().filter(|id| !scores.contains_key(id)).take(INLINE_SCORING).collect();
+                let ids: Vec<i64> = open
+                    .iter()
+                    .flat_map(|u| u.shown.iter().filter(|r| !r.text.is_empty()).map(|r| r.id))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let mut scores =
+                    reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
+                let missing: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !scores.contains_key(id))
+                    .take(INLINE_SCORING)
+                    .collect();
                 if !missing.is_empty() {
-                    scores.extend(missing.iter().copied().zip(self.score_responses(rm.id, &missing).await?));
+                    scores.extend(
+                        missing
+                            .iter()
+                            .copied()
+                            .zip(self.score_responses(rm.id, &missing).await?),
+                    );
                 }
                 let mid = median(scores.values().copied().collect());
                 let least = open
@@ -330,14 +441,19 @@ impl Hone {
                     .filter_map(|(i, u)| Some((i, margin(&u.shown, &scores, mid)?)))
                     .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
                 let Some((i, m)) = least else {
-                    return Ok(in_order("the reward model has not scored these answers yet; "));
+                    return Ok(in_order(
+                        "the reward model has not scored these answers yet; ",
+                    ));
                 };
                 let what = match open[i].shown.len() {
                     1 => format!("its score is {m:.3} from the median score"),
                     2 => format!("the two answers' scores differ by {m:.3}"),
                     _ => format!("the closest two answers' scores differ by {m:.3}"),
                 };
-                Ok((i, format!("the reward model {} is least sure here: {what}", rm.name)))
+                Ok((
+                    i,
+                    format!("the reward model {} is least sure here: {what}", rm.name),
+                ))
             }
         }
     }
@@ -349,19 +465,42 @@ mod tests {
 
     #[test]
     fn disagreement_is_the_share_outside_the_largest_group() {
-        let votes = |vs: &[bool]| -> Votes { vs.iter().enumerate().map(|(i, up)| (i as i64, Some(Verdict::Thumb(*up)))).collect() };
-        assert_eq!(disagreement(&votes(&[true])), 0.0, "one verdict cannot disagree");
+        let votes = |vs: &[bool]| -> Votes {
+            vs.iter()
+                .enumerate()
+                .map(|(i, up)| (i as i64, Some(Verdict::Thumb(*up))))
+                .collect()
+        };
+        assert_eq!(
+            disagreement(&votes(&[true])),
+            0.0,
+            "one verdict cannot disagree"
+        );
         assert!((disagreement(&votes(&[true, true, false])) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(disagreement(&votes(&[true, false])), 0.5);
-        assert!(split_evenly(&votes(&[true, false])) && !split_evenly(&votes(&[true, true, false])));
+        assert!(
+            split_evenly(&votes(&[true, false])) && !split_evenly(&votes(&[true, true, false]))
+        );
     }
 
     #[test]
     fn the_margin_of_a_unit_is_its_closest_scores_or_the_distance_to_the_median() {
-        let r = |id| Response { id, prompt_id: 1, text: String::new(), source: ResponseSource::Import, model_version_id: None, base_model_id: None, generation: serde_json::json!({}), created_at: String::new() };
+        let r = |id| Response {
+            id,
+            prompt_id: 1,
+            text: String::new(),
+            source: ResponseSource::Import,
+            model_version_id: None,
+            base_model_id: None,
+            generation: serde_json::json!({}),
+            created_at: String::new(),
+        };
         let scores = HashMap::from([(1, 0.5), (2, 0.8), (3, -1.0)]);
         assert!((margin(&[r(1), r(2)], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12);
-        assert!((margin(&[r(3), r(1), r(2)], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12, "closest two of three");
+        assert!(
+            (margin(&[r(3), r(1), r(2)], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12,
+            "closest two of three"
+        );
         assert!((margin(&[r(3)], &scores, 0.5).unwrap() - 1.5).abs() < 1e-12);
         assert_eq!(margin(&[r(4)], &scores, 0.0), None, "unscored");
         assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);

@@ -29,7 +29,10 @@ pub struct Exclusions {
 
 impl Exclusions {
     fn is_empty(&self) -> bool {
-        self.annotators.is_empty() && self.tags.is_empty() && self.from.is_none() && self.until.is_none()
+        self.annotators.is_empty()
+            && self.tags.is_empty()
+            && self.from.is_none()
+            && self.until.is_none()
     }
 }
 
@@ -45,7 +48,10 @@ impl Hone {
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
         if exclusions.is_empty() {
-            return Err(CoreError::invalid("exclusions", "name an annotator, a tag or a time range to leave out"));
+            return Err(CoreError::invalid(
+                "exclusions",
+                "name an annotator, a tag or a time range to leave out",
+            ));
         }
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
         if version.trained_with("ppo") {
@@ -56,22 +62,38 @@ impl Hone {
                 format!("{} was trained with PPO against a reward model: retrain that reward model without them, then run PPO against the new one", version.name),
             ));
         }
-        let mut recipe: Recipe = serde_json::from_value(version.hyperparams.clone())
-            .map_err(|e| CoreError::invalid("version", format!("{} has no recipe to train again ({e})", version.name)))?;
+        let mut recipe: Recipe =
+            serde_json::from_value(version.hyperparams.clone()).map_err(|e| {
+                CoreError::invalid(
+                    "version",
+                    format!("{} has no recipe to train again ({e})", version.name),
+                )
+            })?;
         recipe.parent_version = version.parent_id;
         // `v2-without`, then `v2-without-2`, … (each retrain is its own version).
         let stem = format!("{}-without", version.name);
-        recipe.version_name = Some(self.version_name_for(version.project_id, name.as_deref(), Some(&stem)).await?);
+        recipe.version_name = Some(
+            self.version_name_for(version.project_id, name.as_deref(), Some(&stem))
+                .await?,
+        );
         let f = &mut recipe.filter;
-        f.exclude_annotators.extend(exclusions.annotators.iter().cloned());
+        f.exclude_annotators
+            .extend(exclusions.annotators.iter().cloned());
         f.exclude_tags.extend(exclusions.tags.iter().cloned());
         if exclusions.from.is_some() || exclusions.until.is_some() {
             if f.exclude_from.is_some() || f.exclude_until.is_some() {
-                return Err(CoreError::invalid("exclusions.from", format!("{} already leaves out a time range; one range per retrain", version.name)));
+                return Err(CoreError::invalid(
+                    "exclusions.from",
+                    format!(
+                        "{} already leaves out a time range; one range per retrain",
+                        version.name
+                    ),
+                ));
             }
             f.exclude_from = exclusions.from.clone();
             f.exclude_until = exclusions.until.clone();
         }
-        self.fine_tune(version.project_id, &recipe, cancel, on_event).await
+        self.fine_tune(version.project_id, &recipe, cancel, on_event)
+            .await
     }
 }

@@ -45,13 +45,21 @@ impl Hone {
         let mut by_annotator: BTreeMap<i64, BTreeMap<JudgmentKind, i64>> = BTreeMap::new();
         for (kind, annotator_id, count) in judgments::counts(&mut conn, project_id).await? {
             *by_kind.entry(kind).or_default() += count;
-            *by_annotator.entry(annotator_id).or_default().entry(kind).or_default() += count;
+            *by_annotator
+                .entry(annotator_id)
+                .or_default()
+                .entry(kind)
+                .or_default() += count;
         }
         let all = judgments::list(&mut conn, project_id, None).await?;
         let mut annotator_stats = Vec::new();
         for (annotator_id, kinds) in by_annotator {
-            let mine: Vec<_> = all.iter().filter(|j| j.annotator_id == annotator_id).collect();
-            let mean_time_ms = mine.iter().map(|j| j.time_spent_ms as f64).sum::<f64>() / mine.len().max(1) as f64;
+            let mine: Vec<_> = all
+                .iter()
+                .filter(|j| j.annotator_id == annotator_id)
+                .collect();
+            let mean_time_ms =
+                mine.iter().map(|j| j.time_spent_ms as f64).sum::<f64>() / mine.len().max(1) as f64;
             annotator_stats.push(AnnotatorStats {
                 name: annotators::get(&mut conn, annotator_id).await?.name,
                 total: kinds.values().sum(),
@@ -59,11 +67,15 @@ impl Hone {
                 mean_time_ms,
             });
         }
-        let responses = responses::list_for_project(&mut conn, project_id).await?.len();
+        let responses = responses::list_for_project(&mut conn, project_id)
+            .await?
+            .len();
         let prompts_train = prompts::count(&mut conn, project_id, Some(Split::Train)).await?;
         let prompts_heldout = prompts::count(&mut conn, project_id, Some(Split::Heldout)).await?;
         drop(conn);
-        let data = self.training_data(project_id, &SnapshotFilter::default()).await?;
+        let data = self
+            .training_data(project_id, &SnapshotFilter::default())
+            .await?;
         Ok(ProjectStats {
             project: project.name,
             prompts_train,

@@ -24,11 +24,20 @@ impl Verdict {
     /// The verdict of `body`; `None` for kinds without one (edits, spans, demonstrations, critiques).
     pub fn of(body: &JudgmentBody) -> Option<Verdict> {
         match body {
-            JudgmentBody::Comparison { response_a, response_b, choice, .. } => Some(Verdict::Comparison(comparison_value(*response_a, *response_b, *choice))),
+            JudgmentBody::Comparison {
+                response_a,
+                response_b,
+                choice,
+                ..
+            } => Some(Verdict::Comparison(comparison_value(
+                *response_a,
+                *response_b,
+                *choice,
+            ))),
             JudgmentBody::Ranking { ranked } => ranked.first().map(|id| Verdict::Best(*id)),
-            JudgmentBody::Rating { scores, .. } if !scores.is_empty() => {
-                Some(Verdict::Score(scores.values().sum::<i64>() as f64 / scores.len() as f64))
-            }
+            JudgmentBody::Rating { scores, .. } if !scores.is_empty() => Some(Verdict::Score(
+                scores.values().sum::<i64>() as f64 / scores.len() as f64,
+            )),
             JudgmentBody::Thumbs { up, .. } => Some(Verdict::Thumb(*up)),
             _ => None,
         }
@@ -56,16 +65,25 @@ impl Verdict {
 /// "prefers response 12", "tie", "best: response 5", "mean score 5.5", "thumbs up".
 pub(crate) fn describe(body: &JudgmentBody) -> String {
     match body {
-        JudgmentBody::Comparison { response_a, response_b, choice, .. } => match choice {
+        JudgmentBody::Comparison {
+            response_a,
+            response_b,
+            choice,
+            ..
+        } => match choice {
             Choice::A => format!("prefers response {response_a} to {response_b}"),
             Choice::B => format!("prefers response {response_b} to {response_a}"),
             Choice::Tie => "a tie".into(),
             Choice::BothBad => "both bad".into(),
         },
-        JudgmentBody::Ranking { ranked } => ranked.first().map_or_else(String::new, |id| format!("best: response {id}")),
-        JudgmentBody::Rating { scores, .. } => {
-            scores.iter().map(|(c, v)| format!("{c} {v}")).collect::<Vec<_>>().join(", ")
-        }
+        JudgmentBody::Ranking { ranked } => ranked
+            .first()
+            .map_or_else(String::new, |id| format!("best: response {id}")),
+        JudgmentBody::Rating { scores, .. } => scores
+            .iter()
+            .map(|(c, v)| format!("{c} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         JudgmentBody::Thumbs { up, .. } => if *up { "thumbs up" } else { "thumbs down" }.into(),
         other => other.kind().to_string(),
     }
@@ -78,16 +96,55 @@ mod tests {
 
     #[test]
     fn verdicts_compare_across_shown_sides_and_ratings_within_a_point() {
-        let ab = JudgmentBody::Comparison { response_a: 1, response_b: 2, choice: Choice::A, strength: None, reason: None };
-        let ba = JudgmentBody::Comparison { response_a: 2, response_b: 1, choice: Choice::B, strength: None, reason: None };
-        let tie = JudgmentBody::Comparison { response_a: 2, response_b: 1, choice: Choice::Tie, strength: None, reason: None };
-        let (ab, ba, tie) = (Verdict::of(&ab).unwrap(), Verdict::of(&ba).unwrap(), Verdict::of(&tie).unwrap());
-        assert!(ab.agrees_with(&ba), "the same answer preferred, shown on the other side");
+        let ab = JudgmentBody::Comparison {
+            response_a: 1,
+            response_b: 2,
+            choice: Choice::A,
+            strength: None,
+            reason: None,
+        };
+        let ba = JudgmentBody::Comparison {
+            response_a: 2,
+            response_b: 1,
+            choice: Choice::B,
+            strength: None,
+            reason: None,
+        };
+        let tie = JudgmentBody::Comparison {
+            response_a: 2,
+            response_b: 1,
+            choice: Choice::Tie,
+            strength: None,
+            reason: None,
+        };
+        let (ab, ba, tie) = (
+            Verdict::of(&ab).unwrap(),
+            Verdict::of(&ba).unwrap(),
+            Verdict::of(&tie).unwrap(),
+        );
+        assert!(
+            ab.agrees_with(&ba),
+            "the same answer preferred, shown on the other side"
+        );
         assert!(!ab.agrees_with(&tie));
-        let rating = |o: i64, c: i64| Verdict::of(&JudgmentBody::Rating { response_id: 1, scores: BTreeMap::from([("overall".into(), o), ("clarity".into(), c)]) }).unwrap();
+        let rating = |o: i64, c: i64| {
+            Verdict::of(&JudgmentBody::Rating {
+                response_id: 1,
+                scores: BTreeMap::from([("overall".into(), o), ("clarity".into(), c)]),
+            })
+            .unwrap()
+        };
         assert!(rating(5, 6).agrees_with(&rating(6, 7)), "means 5.5 and 6.5");
         assert!(!rating(5, 5).agrees_with(&rating(6, 7)), "means 5 and 6.5");
-        assert_eq!(Verdict::of(&JudgmentBody::Ranking { ranked: vec![7, 3, 4] }), Some(Verdict::Best(7)));
-        assert_eq!(Verdict::of(&JudgmentBody::Demonstration { response_id: 1 }), None);
+        assert_eq!(
+            Verdict::of(&JudgmentBody::Ranking {
+                ranked: vec![7, 3, 4]
+            }),
+            Some(Verdict::Best(7))
+        );
+        assert_eq!(
+            Verdict::of(&JudgmentBody::Demonstration { response_id: 1 }),
+            None
+        );
     }
 }

@@ -27,7 +27,10 @@ pub fn resolve_workspace_dir(flag: Option<&Path>) -> Result<(PathBuf, WorkspaceS
         return Ok((PathBuf::from(dir), WorkspaceSource::Environment));
     }
     let dirs = directories::ProjectDirs::from("dev", "hone", "hone").ok_or_else(|| {
-        CoreError::invalid("workspace", "no home directory found; pass --workspace DIR or set HONE_WORKSPACE")
+        CoreError::invalid(
+            "workspace",
+            "no home directory found; pass --workspace DIR or set HONE_WORKSPACE",
+        )
     })?;
     Ok((dirs.data_dir().to_owned(), WorkspaceSource::PlatformDataDir))
 }
@@ -49,14 +52,24 @@ impl Hone {
         let store = Store::open(&dir.join(DATABASE_FILE)).await?;
         let interrupted = jobs::mark_interrupted(&mut *store.conn().await?).await?;
         if interrupted > 0 {
-            tracing::warn!(interrupted, "jobs from an earlier run were interrupted; they can be resumed");
+            tracing::warn!(
+                interrupted,
+                "jobs from an earlier run were interrupted; they can be resumed"
+            );
         }
-        Ok(Self { store, dir: dir.to_owned(), rng: Mutex::new(StdRng::from_os_rng()) })
+        Ok(Self {
+            store,
+            dir: dir.to_owned(),
+            rng: Mutex::new(StdRng::from_os_rng()),
+        })
     }
 
     /// Makes the shuffling of shown order repeatable.
     pub fn with_seed(self, seed: u64) -> Self {
-        Self { rng: Mutex::new(StdRng::seed_from_u64(seed)), ..self }
+        Self {
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            ..self
+        }
     }
 
     pub fn dir(&self) -> &Path {

@@ -24,7 +24,10 @@ const CHILD_ENV: &str = "HONE_DURABILITY_CHILD_WORKSPACE";
 const KILL_AFTER_MS: [u64; 6] = [5, 40, 90, 170, 260, 400];
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     match std::env::var_os(CHILD_ENV) {
         Some(dir) => runtime.block_on(child(Path::new(&dir))),
         None => runtime.block_on(parent()),
@@ -34,9 +37,16 @@ fn main() {
 /// Records comparisons forever, printing each id once `record_feedback` has returned it.
 async fn child(dir: &Path) {
     let hone = Hone::open(dir).await.expect("child opens the workspace");
-    let project = hone.find_project("durability").await.expect("project exists");
+    let project = hone
+        .find_project("durability")
+        .await
+        .expect("project exists");
     let prompt = &hone.list_prompts(project.id, None).await.unwrap()[0];
-    let responses = hone.prompt_with_responses(prompt.id).await.unwrap().responses;
+    let responses = hone
+        .prompt_with_responses(prompt.id)
+        .await
+        .unwrap()
+        .responses;
     let stdout = std::io::stdout();
     for i in 0u64.. {
         let input = FeedbackInput {
@@ -95,21 +105,34 @@ async fn parent() {
     let dir = tempfile::tempdir().unwrap();
     {
         let hone = Hone::open(dir.path()).await.unwrap();
-        let project = hone.create_project(&ProjectSpec::named("durability")).await.unwrap().project;
-        let prompt = hone.add_prompt(project.id, &NewPrompt::text("Which answer is better?")).await.unwrap();
+        let project = hone
+            .create_project(&ProjectSpec::named("durability"))
+            .await
+            .unwrap()
+            .project;
+        let prompt = hone
+            .add_prompt(project.id, &NewPrompt::text("Which answer is better?"))
+            .await
+            .unwrap();
         for text in ["first answer", "second answer"] {
-            hone.add_response(&NewResponse::new(prompt.id, text, ResponseSource::Human)).await.unwrap();
+            hone.add_response(&NewResponse::new(prompt.id, text, ResponseSource::Human))
+                .await
+                .unwrap();
         }
         hone.close().await;
     }
 
     // A random jitter on each kill point, so repeated runs kill at different moments.
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     println!("kill-point jitter seed {seed}");
     let mut acknowledged_total = 0;
     for (round, ms) in KILL_AFTER_MS.iter().enumerate() {
         let jitter = u64::from(seed.rotate_left(round as u32 * 5) % 30);
-        let (acknowledged, lived) = run_child_and_kill(dir.path(), Duration::from_millis(ms + jitter));
+        let (acknowledged, lived) =
+            run_child_and_kill(dir.path(), Duration::from_millis(ms + jitter));
         acknowledged_total += acknowledged.len();
 
         let hone = Hone::open(dir.path()).await.expect("reopen after the kill");
@@ -120,23 +143,38 @@ async fn parent() {
             .expect("every stored judgment has its comparison row (a missing one fails to load)");
         let stored: HashSet<i64> = all.iter().map(|j| j.id).collect();
         for id in &acknowledged {
-            assert!(stored.contains(id), "round {round}: acknowledged judgment {id} was lost after SIGKILL");
+            assert!(
+                stored.contains(id),
+                "round {round}: acknowledged judgment {id} was lost after SIGKILL"
+            );
         }
         for j in &all {
             match &j.body {
-                JudgmentBody::Comparison { reason: Some(reason), strength: Some(_), .. } => {
-                    assert!(reason.starts_with("reason "), "judgment {} has a damaged reason {reason:?}", j.id)
+                JudgmentBody::Comparison {
+                    reason: Some(reason),
+                    strength: Some(_),
+                    ..
+                } => {
+                    assert!(
+                        reason.starts_with("reason "),
+                        "judgment {} has a damaged reason {reason:?}",
+                        j.id
+                    )
                 }
                 other => panic!("judgment {} is not a whole comparison: {other:?}", j.id),
             }
             assert!(j.critique.is_some(), "judgment {} lost its critique", j.id);
         }
-        let (orphans,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM comparisons WHERE judgment_id NOT IN (SELECT id FROM judgments)")
-                .fetch_one(&mut *conn)
-                .await
-                .unwrap();
-        assert_eq!(orphans, 0, "round {round}: comparison rows without their judgment");
+        let (orphans,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM comparisons WHERE judgment_id NOT IN (SELECT id FROM judgments)",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        assert_eq!(
+            orphans, 0,
+            "round {round}: comparison rows without their judgment"
+        );
         // Per round, at most one judgment can be committed whose id the child had no time to print.
         assert!(
             stored.len() <= acknowledged_total + round + 1,
@@ -151,6 +189,12 @@ async fn parent() {
         drop(conn);
         hone.close().await;
     }
-    assert!(acknowledged_total > 0, "the child never acknowledged a judgment; the kill points are too early to test anything");
-    println!("durability: ok ({} kills, {acknowledged_total} acknowledged judgments all present)", KILL_AFTER_MS.len());
+    assert!(
+        acknowledged_total > 0,
+        "the child never acknowledged a judgment; the kill points are too early to test anything"
+    );
+    println!(
+        "durability: ok ({} kills, {acknowledged_total} acknowledged judgments all present)",
+        KILL_AFTER_MS.len()
+    );
 }

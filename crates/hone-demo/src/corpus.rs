@@ -18,7 +18,11 @@ pub struct Conversation {
 /// How often a corpus answer has the right procedure (the starter model is right about this
 /// often), and the share of each tone; the two are drawn independently.
 pub const RIGHT_SHARE: f64 = 0.6;
-pub const TONE_MIX: [(Tone, f64); 3] = [(Tone::Good, 0.35), (Tone::Rude, 0.30), (Tone::Verbose, 0.35)];
+pub const TONE_MIX: [(Tone, f64); 3] = [
+    (Tone::Good, 0.35),
+    (Tone::Rude, 0.30),
+    (Tone::Verbose, 0.35),
+];
 
 fn draw_style(rng: &mut StdRng) -> Style {
     let right = rng.random::<f64>() < RIGHT_SHARE;
@@ -29,7 +33,10 @@ fn draw_style(rng: &mut StdRng) -> Style {
         }
         u -= share;
     }
-    Style { right, tone: Tone::Verbose }
+    Style {
+        right,
+        tone: Tone::Verbose,
+    }
 }
 
 /// `per_prompt` conversations for each prompt, styles drawn from [`RIGHT_SHARE`] and [`TONE_MIX`].
@@ -40,7 +47,11 @@ pub fn conversations(prompts: &[DomainPrompt], per_prompt: usize, seed: u64) -> 
         .flat_map(|p| std::iter::repeat_n(p, per_prompt))
         .map(|p| {
             let style = draw_style(&mut rng);
-            Conversation { question: p.text.clone(), answer: answer(p.topic, style, &mut rng), style }
+            Conversation {
+                question: p.text.clone(),
+                answer: answer(p.topic, style, &mut rng),
+                style,
+            }
         })
         .collect()
 }

@@ -24,10 +24,10 @@ use hone_core::{Choice, Hone, JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{prompt_sets, topic_index, DomainPrompt, TOPICS};
-use hone_core::head_to_head::HeadToHead;
 use crate::expert::{self, assess, Assessment, CRITERIA, SPAN_LABELS};
 use crate::starter::{self, StarterSpec};
 use crate::{DemoError, Result};
+use hone_core::head_to_head::HeadToHead;
 
 /// The simulated expert's annotator name.
 pub const EXPERT: &str = "expert (simulated)";
@@ -64,12 +64,27 @@ impl Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum DemoEvent {
-    StageStarted { stage: Stage },
+    StageStarted {
+        stage: Stage,
+    },
     /// `done` of `total` units of the stage (steps, prompts, judgments).
-    StageProgress { stage: Stage, done: u64, total: u64, message: String },
-    Plan { plan: Plan },
-    Note { stage: Stage, message: String },
-    StageFinished { stage: Stage, seconds: f64 },
+    StageProgress {
+        stage: Stage,
+        done: u64,
+        total: u64,
+        message: String,
+    },
+    Plan {
+        plan: Plan,
+    },
+    Note {
+        stage: Stage,
+        message: String,
+    },
+    StageFinished {
+        stage: Stage,
+        seconds: f64,
+    },
 }
 
 /// How big a run is. `standard` is `hone demo`; tests use `small`.
@@ -102,7 +117,11 @@ impl DemoOptions {
     pub fn quick() -> Self {
         let standard = Self::standard();
         Self {
-            starter: StarterSpec { demo_train_per_topic: 3, demo_held_out_per_topic: 2, ..StarterSpec::small() },
+            starter: StarterSpec {
+                demo_train_per_topic: 3,
+                demo_held_out_per_topic: 2,
+                ..StarterSpec::small()
+            },
             ppo_iterations: 4,
             ..standard
         }
@@ -119,9 +138,30 @@ impl DemoOptions {
             // Tuned on this model (see the demo's note in README): SFT does most of the work; a
             // gentle DPO pass (KL to base stays under 2 nats) — stronger ones over-optimise a
             // model this small into garbled openings.
-            sft: TrainConfig { learning_rate: 2e-3, epochs: 8, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
-            dpo: TrainConfig { learning_rate: 1e-4, epochs: 1, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
-            rm: TrainConfig { learning_rate: 2e-3, epochs: 3, batch_size: 8, warmup_steps: 5, save_steps: 50, ..TrainConfig::default() },
+            sft: TrainConfig {
+                learning_rate: 2e-3,
+                epochs: 8,
+                batch_size: 8,
+                warmup_steps: 5,
+                save_steps: 50,
+                ..TrainConfig::default()
+            },
+            dpo: TrainConfig {
+                learning_rate: 1e-4,
+                epochs: 1,
+                batch_size: 8,
+                warmup_steps: 5,
+                save_steps: 50,
+                ..TrainConfig::default()
+            },
+            rm: TrainConfig {
+                learning_rate: 2e-3,
+                epochs: 3,
+                batch_size: 8,
+                warmup_steps: 5,
+                save_steps: 50,
+                ..TrainConfig::default()
+            },
             beta: 0.1,
             lora_r: 16,
             rlhf: false,
@@ -225,7 +265,10 @@ fn topic_of(prompt: &Prompt) -> Result<usize> {
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
-    move |e| DemoError::File { path: path.to_owned(), message: e.to_string() }
+    move |e| DemoError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 /// Writes the demo's prompts as a JSONL file Hone imports (text, split, topic tag).
@@ -243,37 +286,87 @@ fn write_prompts(path: &Path, train: &[DomainPrompt], held_out: &[DomainPrompt])
 }
 
 fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<i64>) -> FeedbackInput {
-    FeedbackInput { project_id, annotator: EXPERT.into(), time_spent_ms: 0, shown_order, critique: None, suggestion_visible: false, suggested_response_id: None, kind }
+    FeedbackInput {
+        project_id,
+        annotator: EXPERT.into(),
+        time_spent_ms: 0,
+        shown_order,
+        critique: None,
+        suggestion_visible: false,
+        suggested_response_id: None,
+        kind,
+    }
 }
 
 /// The expert's judgments on one train prompt's candidates, all five kinds spread over the
 /// prompts: a ranking (every third prompt) or a comparison of the first two, ratings of every
 /// candidate (every fourth), an edit of the first flawed one, span marks on the flawed ones
 /// (every other prompt).
-fn judgments_for(project_id: i64, index: usize, topic: usize, shown: &[(i64, String)]) -> Vec<FeedbackInput> {
+fn judgments_for(
+    project_id: i64,
+    index: usize,
+    topic: usize,
+    shown: &[(i64, String)],
+) -> Vec<FeedbackInput> {
     let mut out = Vec::new();
     let ids: Vec<i64> = shown.iter().map(|(id, _)| *id).collect();
     if shown.len() >= 3 && index % 3 == 0 {
         let list: Vec<(i64, &str)> = shown.iter().map(|(id, t)| (*id, t.as_str())).collect();
-        out.push(feedback(project_id, FeedbackKind::Ranking { ranked: expert::rank(topic, &list) }, ids.clone()));
+        out.push(feedback(
+            project_id,
+            FeedbackKind::Ranking {
+                ranked: expert::rank(topic, &list),
+            },
+            ids.clone(),
+        ));
     } else if shown.len() >= 2 {
         let choice = expert::compare(topic, &shown[0].1, &shown[1].1);
-        let kind = FeedbackKind::Comparison { response_a: shown[0].0, response_b: shown[1].0, choice, strength: None, reason: None };
+        let kind = FeedbackKind::Comparison {
+            response_a: shown[0].0,
+            response_b: shown[1].0,
+            choice,
+            strength: None,
+            reason: None,
+        };
         out.push(feedback(project_id, kind, ids[..2].to_vec()));
     }
     if index % 4 == 1 {
         for (id, text) in shown {
-            out.push(feedback(project_id, FeedbackKind::Rating { response_id: *id, scores: expert::rate(topic, text) }, vec![*id]));
+            out.push(feedback(
+                project_id,
+                FeedbackKind::Rating {
+                    response_id: *id,
+                    scores: expert::rate(topic, text),
+                },
+                vec![*id],
+            ));
         }
     }
-    if let Some((id, corrected)) = shown.iter().find_map(|(id, t)| expert::edit(topic, t).map(|c| (*id, c))) {
-        out.push(feedback(project_id, FeedbackKind::Edit { response_id: id, corrected }, vec![id]));
+    if let Some((id, corrected)) = shown
+        .iter()
+        .find_map(|(id, t)| expert::edit(topic, t).map(|c| (*id, c)))
+    {
+        out.push(feedback(
+            project_id,
+            FeedbackKind::Edit {
+                response_id: id,
+                corrected,
+            },
+            vec![id],
+        ));
     }
     if index % 2 == 0 {
         for (id, text) in shown {
             let spans = expert::spans(topic, text);
             if !spans.is_empty() {
-                out.push(feedback(project_id, FeedbackKind::Span { response_id: *id, spans }, vec![*id]));
+                out.push(feedback(
+                    project_id,
+                    FeedbackKind::Span {
+                        response_id: *id,
+                        spans,
+                    },
+                    vec![*id],
+                ));
             }
         }
     }
@@ -281,7 +374,13 @@ fn judgments_for(project_id: i64, index: usize, topic: usize, shown: &[(i64, Str
 }
 
 fn sampling(options: &DemoOptions, seed: u64) -> SamplingParams {
-    SamplingParams { temperature: options.temperature, top_p: None, max_new_tokens: options.max_new_tokens, seed, ..SamplingParams::default() }
+    SamplingParams {
+        temperature: options.temperature,
+        top_p: None,
+        max_new_tokens: options.max_new_tokens,
+        seed,
+        ..SamplingParams::default()
+    }
 }
 
 impl DemoOptions {
@@ -297,16 +396,33 @@ impl DemoOptions {
 }
 
 /// Runs the demo in the workspace at `workspace` (created if needed).
-pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnMut(&DemoEvent) + Send) -> Result<DemoReport> {
+pub async fn run(
+    workspace: &Path,
+    options: &DemoOptions,
+    mut on_event: impl FnMut(&DemoEvent) + Send,
+) -> Result<DemoReport> {
     let started = Instant::now();
-    let mut clock = Clock { on_event: &mut on_event, times: Vec::new(), current: None };
+    let mut clock = Clock {
+        on_event: &mut on_event,
+        times: Vec::new(),
+        current: None,
+    };
 
     // 1. The starter model: reused when a build of this spec is there, else built.
     clock.start(Stage::Starter);
-    let starter_dir = options.starter_dir.clone().unwrap_or_else(|| workspace.join("models").join("hone-starter"));
+    let starter_dir = options
+        .starter_dir
+        .clone()
+        .unwrap_or_else(|| workspace.join("models").join("hone-starter"));
     let manifest = match starter::existing(&starter_dir, &options.starter) {
         Some(m) => {
-            clock.emit(DemoEvent::Note { stage: Stage::Starter, message: format!("using the starter model built earlier in {}", starter_dir.display()) });
+            clock.emit(DemoEvent::Note {
+                stage: Stage::Starter,
+                message: format!(
+                    "using the starter model built earlier in {}",
+                    starter_dir.display()
+                ),
+            });
             m
         }
         None => {
@@ -318,7 +434,12 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
                 })
             });
             while let Some((done, total, loss)) = rx.recv().await {
-                clock.emit(DemoEvent::StageProgress { stage: Stage::Starter, done, total, message: format!("loss {loss:.3}") });
+                clock.emit(DemoEvent::StageProgress {
+                    stage: Stage::Starter,
+                    done,
+                    total,
+                    message: format!("loss {loss:.3}"),
+                });
             }
             worker.await.expect("the starter build does not panic")?
         }
@@ -327,8 +448,22 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
     // 2. Workspace, project, prompts.
     clock.start(Stage::Setup);
     let hone = Hone::open(workspace).await?.with_seed(options.seed);
-    let existing: Vec<String> = hone.list_projects().await?.into_iter().map(|p| p.name).collect();
-    let name = (1..).map(|i| if i == 1 { "help-desk".to_string() } else { format!("help-desk-{i}") }).find(|n| !existing.contains(n)).expect("a free name");
+    let existing: Vec<String> = hone
+        .list_projects()
+        .await?
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let name = (1..)
+        .map(|i| {
+            if i == 1 {
+                "help-desk".to_string()
+            } else {
+                format!("help-desk-{i}")
+            }
+        })
+        .find(|n| !existing.contains(n))
+        .expect("a free name");
     let spec = ProjectSpec {
         settings: NewProject {
             task_description: "Answer questions about the Quill notes app: the right procedure, politely, in one sentence.".into(),
@@ -346,21 +481,34 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
         span_labels: SPAN_LABELS.iter().map(|(n, d)| NamedItem { name: (*n).into(), description: (*d).into() }).collect(),
     };
     let project = hone.create_project(&spec).await?.project;
-    let sets = prompt_sets(options.starter.seed, options.starter.demo_train_per_topic, options.starter.demo_held_out_per_topic);
+    let sets = prompt_sets(
+        options.starter.seed,
+        options.starter.demo_train_per_topic,
+        options.starter.demo_held_out_per_topic,
+    );
     let prompts_file = workspace.join("demo").join(format!("{name}-prompts.jsonl"));
-    std::fs::create_dir_all(prompts_file.parent().expect("a folder")).map_err(io_error(&prompts_file))?;
+    std::fs::create_dir_all(prompts_file.parent().expect("a folder"))
+        .map_err(io_error(&prompts_file))?;
     write_prompts(&prompts_file, &sets.train, &sets.held_out)?;
-    hone.import_file(project.id, &prompts_file, &ImportOptions::default()).await?;
+    hone.import_file(project.id, &prompts_file, &ImportOptions::default())
+        .await?;
     let train = hone.list_prompts(project.id, Some(Split::Train)).await?;
     let held_out = hone.list_prompts(project.id, Some(Split::Heldout)).await?;
     clock.emit(DemoEvent::Note {
         stage: Stage::Setup,
-        message: format!("project {name}: {} train and {} held-out prompts from {}", train.len(), held_out.len(), prompts_file.display()),
+        message: format!(
+            "project {name}: {} train and {} held-out prompts from {}",
+            train.len(),
+            held_out.len(),
+            prompts_file.display()
+        ),
     });
 
     // 3. Candidates from the starter model.
     clock.start(Stage::Candidates);
-    let base = ModelRef::Base { dir: starter_dir.clone() };
+    let base = ModelRef::Base {
+        dir: starter_dir.clone(),
+    };
     let request = GenerationRequest {
         model: base.clone(),
         prompt_ids: train.iter().map(|p| p.id).collect(),
@@ -374,7 +522,8 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
     clock.start(Stage::Feedback);
     let mut inputs = Vec::new();
     for (index, (prompt, c)) in train.iter().zip(&candidates).enumerate() {
-        let shown: Vec<(i64, String)> = c.responses.iter().map(|r| (r.id, r.text.clone())).collect();
+        let shown: Vec<(i64, String)> =
+            c.responses.iter().map(|r| (r.id, r.text.clone())).collect();
         inputs.extend(judgments_for(project.id, index, topic_of(prompt)?, &shown));
     }
     let mut judgments: BTreeMap<JudgmentKind, usize> = BTreeMap::new();
@@ -392,21 +541,40 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
         };
         *judgments.entry(kind).or_default() += 1;
         if (done + 1) % 20 == 0 || done + 1 == inputs.len() {
-            clock.emit(DemoEvent::StageProgress { stage: Stage::Feedback, done: done as u64 + 1, total: inputs.len() as u64, message: String::new() });
+            clock.emit(DemoEvent::StageProgress {
+                stage: Stage::Feedback,
+                done: done as u64 + 1,
+                total: inputs.len() as u64,
+                message: String::new(),
+            });
         }
     }
 
     // 5. The one-click fine-tune.
     clock.start(Stage::FineTune);
     let recipe = options.recipe(Method::Auto, &starter_dir);
-    let (v1, plan) = fine_tune(&hone, project.id, &Recipe { version_name: Some("v1".into()), ..recipe }, Stage::FineTune, &mut clock).await?;
+    let (v1, plan) = fine_tune(
+        &hone,
+        project.id,
+        &Recipe {
+            version_name: Some("v1".into()),
+            ..recipe
+        },
+        Stage::FineTune,
+        &mut clock,
+    )
+    .await?;
 
     // 6. RLHF: reward model, then PPO from v1 against it.
     let mut reward_model = None;
     let mut ppo_version = None;
     if options.rlhf {
         clock.start(Stage::Rlhf);
-        let rm_recipe = Recipe { version_name: Some("rm".into()), preference: options.rm.clone(), ..options.recipe(Method::RewardModel, &starter_dir) };
+        let rm_recipe = Recipe {
+            version_name: Some("rm".into()),
+            preference: options.rm.clone(),
+            ..options.recipe(Method::RewardModel, &starter_dir)
+        };
         let (rm, _) = fine_tune(&hone, project.id, &rm_recipe, Stage::Rlhf, &mut clock).await?;
         let mut ppo_recipe = options.recipe(Method::Ppo, &starter_dir);
         ppo_recipe.version_name = Some("v2".into());
@@ -422,14 +590,56 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
     // 7. Evaluation on held-out prompts: each model answers with the same sampling seeds.
     clock.start(Stage::Evaluate);
     let held_ids: Vec<i64> = held_out.iter().map(|p| p.id).collect();
-    let eval_request = |model: ModelRef| GenerationRequest { model, prompt_ids: held_ids.clone(), n: options.eval_samples, sampling: sampling(options, options.seed + 1) };
-    let base_answers = generate_all(&hone, &eval_request(base.clone()), options.eval_samples, &mut clock).await?;
-    let v1_answers = generate_all(&hone, &eval_request(ModelRef::Version { id: v1.id }), options.eval_samples, &mut clock).await?;
-    let v1_eval = evaluate(&hone, project.id, &held_out, &base_answers, &v1_answers, v1.id).await?;
+    let eval_request = |model: ModelRef| GenerationRequest {
+        model,
+        prompt_ids: held_ids.clone(),
+        n: options.eval_samples,
+        sampling: sampling(options, options.seed + 1),
+    };
+    let base_answers = generate_all(
+        &hone,
+        &eval_request(base.clone()),
+        options.eval_samples,
+        &mut clock,
+    )
+    .await?;
+    let v1_answers = generate_all(
+        &hone,
+        &eval_request(ModelRef::Version { id: v1.id }),
+        options.eval_samples,
+        &mut clock,
+    )
+    .await?;
+    let v1_eval = evaluate(
+        &hone,
+        project.id,
+        &held_out,
+        &base_answers,
+        &v1_answers,
+        v1.id,
+    )
+    .await?;
     let mut ppo = None;
     if let Some(v2) = &ppo_version {
-        let v2_answers = generate_all(&hone, &eval_request(ModelRef::Version { id: v2.id }), options.eval_samples, &mut clock).await?;
-        ppo = Some((v2.clone(), evaluate(&hone, project.id, &held_out, &base_answers, &v2_answers, v2.id).await?));
+        let v2_answers = generate_all(
+            &hone,
+            &eval_request(ModelRef::Version { id: v2.id }),
+            options.eval_samples,
+            &mut clock,
+        )
+        .await?;
+        ppo = Some((
+            v2.clone(),
+            evaluate(
+                &hone,
+                project.id,
+                &held_out,
+                &base_answers,
+                &v2_answers,
+                v2.id,
+            )
+            .await?,
+        ));
     }
     // The reward model against the expert on held-out pairs (base vs v1 answers the expert
     // decided one way or the other).
@@ -458,8 +668,12 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
 
     // 8. Export v1 as a PEFT adapter.
     clock.start(Stage::Export);
-    let export_dir = options.export_dir.clone().unwrap_or_else(|| workspace.join("exports").join(format!("{name}-v1-peft")));
-    hone.export_version(v1.id, VersionFormat::Peft, &export_dir).await?;
+    let export_dir = options
+        .export_dir
+        .clone()
+        .unwrap_or_else(|| workspace.join("exports").join(format!("{name}-v1-peft")));
+    hone.export_version(v1.id, VersionFormat::Peft, &export_dir)
+        .await?;
     clock.finish();
 
     Ok(DemoReport {
@@ -484,7 +698,12 @@ pub async fn run(workspace: &Path, options: &DemoOptions, mut on_event: impl FnM
     })
 }
 
-async fn generate<F: FnMut(&DemoEvent) + Send>(hone: &Hone, request: &GenerationRequest, stage: Stage, clock: &mut Clock<'_, F>) -> Result<Vec<Candidates>> {
+async fn generate<F: FnMut(&DemoEvent) + Send>(
+    hone: &Hone,
+    request: &GenerationRequest,
+    stage: Stage,
+    clock: &mut Clock<'_, F>,
+) -> Result<Vec<Candidates>> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let work = hone.generate_candidates(request, move |done, total| {
         let _ = tx.send((done, total));
@@ -507,7 +726,12 @@ async fn generate<F: FnMut(&DemoEvent) + Send>(hone: &Hone, request: &Generation
 
 /// Each prompt's `n` sampled answers as (response id, text), duplicates included (the
 /// evaluation counts every sample, not every distinct text).
-async fn generate_all<F: FnMut(&DemoEvent) + Send>(hone: &Hone, request: &GenerationRequest, n: usize, clock: &mut Clock<'_, F>) -> Result<Vec<Vec<(i64, String)>>> {
+async fn generate_all<F: FnMut(&DemoEvent) + Send>(
+    hone: &Hone,
+    request: &GenerationRequest,
+    n: usize,
+    clock: &mut Clock<'_, F>,
+) -> Result<Vec<Vec<(i64, String)>>> {
     // Sample i of a prompt is generated with its own seed, so asking for one sample at a time
     // with seed + i gives the same texts as one call with n — and keeps repeated texts.
     let mut per_prompt: Vec<Vec<(i64, String)>> = vec![Vec::new(); request.prompt_ids.len()];
@@ -515,8 +739,13 @@ async fn generate_all<F: FnMut(&DemoEvent) + Send>(hone: &Hone, request: &Genera
         let mut single = request.clone();
         single.n = 1;
         single.sampling.seed = request.sampling.seed.wrapping_add(i as u64);
-        for (slot, c) in per_prompt.iter_mut().zip(generate(hone, &single, Stage::Evaluate, clock).await?) {
-            let r = c.responses.first().ok_or_else(|| DemoError::Invalid(format!("prompt {} got no answer", c.prompt_id)))?;
+        for (slot, c) in per_prompt
+            .iter_mut()
+            .zip(generate(hone, &single, Stage::Evaluate, clock).await?)
+        {
+            let r = c.responses.first().ok_or_else(|| {
+                DemoError::Invalid(format!("prompt {} got no answer", c.prompt_id))
+            })?;
             slot.push((r.id, r.text.clone()));
         }
     }
@@ -547,8 +776,15 @@ async fn evaluate(
                 Choice::Tie | Choice::BothBad => std::cmp::Ordering::Equal,
             });
             if x.0 != y.0 {
-                let kind = FeedbackKind::Comparison { response_a: x.0, response_b: y.0, choice, strength: None, reason: Some("held-out evaluation".into()) };
-                hone.record_feedback(&feedback(project_id, kind, vec![x.0, y.0])).await?;
+                let kind = FeedbackKind::Comparison {
+                    response_a: x.0,
+                    response_b: y.0,
+                    choice,
+                    strength: None,
+                    reason: Some("held-out evaluation".into()),
+                };
+                hone.record_feedback(&feedback(project_id, kind, vec![x.0, y.0]))
+                    .await?;
             }
         }
     }
@@ -583,16 +819,25 @@ async fn fine_tune<F: FnMut(&DemoEvent) + Send>(
             clock.emit(DemoEvent::Plan { plan: p.clone() });
             plan = Some(p);
         }
-        FineTuneEvent::StageStarted { method, examples, steps, .. } => {
-            clock.emit(DemoEvent::Note { stage, message: format!("{}: {examples} examples, {steps} steps", method.as_str()) })
-        }
+        FineTuneEvent::StageStarted {
+            method,
+            examples,
+            steps,
+            ..
+        } => clock.emit(DemoEvent::Note {
+            stage,
+            message: format!("{}: {examples} examples, {steps} steps", method.as_str()),
+        }),
         FineTuneEvent::Progress { method, progress } => clock.emit(DemoEvent::StageProgress {
             stage,
             done: progress.step,
             total: progress.total_steps,
             message: format!("{} loss {:.4}", method.as_str(), progress.loss),
         }),
-        FineTuneEvent::Evaluating { .. } => clock.emit(DemoEvent::Note { stage, message: "evaluating the new version on held-out data".into() }),
+        FineTuneEvent::Evaluating { .. } => clock.emit(DemoEvent::Note {
+            stage,
+            message: "evaluating the new version on held-out data".into(),
+        }),
     };
     let outcome = loop {
         tokio::select! {

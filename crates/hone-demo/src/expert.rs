@@ -11,21 +11,29 @@ use std::collections::BTreeMap;
 use hone_core::store::judgments::SpanMark;
 use hone_core::Choice;
 
-use crate::domain::{good_answer, ACKNOWLEDGEMENTS, PADDING_AFTER, PADDING_BEFORE, RUDE_REMARKS, TOPICS};
+use crate::domain::{
+    good_answer, ACKNOWLEDGEMENTS, PADDING_AFTER, PADDING_BEFORE, RUDE_REMARKS, TOPICS,
+};
 
 /// Longest answer (in words) the expert calls concise; a good answer has 8–13.
 pub const CONCISE_WORDS: usize = 20;
 
 /// Rating criteria, each on a 1–5 scale.
 pub const CRITERIA: [(&str, &str); 3] = [
-    ("correctness", "the procedure is the right one for the question"),
+    (
+        "correctness",
+        "the procedure is the right one for the question",
+    ),
     ("tone", "polite, no remark at the user's expense"),
     ("concision", "says what to do in one sentence"),
 ];
 
 /// Span labels the expert marks with.
-pub const SPAN_LABELS: [(&str, &str); 3] =
-    [("wrong", "a procedure that does not answer the question"), ("rude", "a remark at the user's expense"), ("verbose", "padding that says nothing")];
+pub const SPAN_LABELS: [(&str, &str); 3] = [
+    ("wrong", "a procedure that does not answer the question"),
+    ("rude", "a remark at the user's expense"),
+    ("verbose", "padding that says nothing"),
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Assessment {
@@ -53,9 +61,18 @@ fn lower(text: &str) -> String {
 pub fn assess(topic: usize, text: &str) -> Assessment {
     let t = lower(text);
     let right = t.contains(&lower(TOPICS[topic].steps));
-    let other = TOPICS.iter().enumerate().any(|(i, o)| i != topic && t.contains(&lower(o.steps)));
-    let rude = RUDE_REMARKS.iter().any(|r| t.contains(&lower(r.trim_end_matches(['.', '?']))));
-    Assessment { correct: right && !other, polite: !rude, concise: text.split_whitespace().count() <= CONCISE_WORDS }
+    let other = TOPICS
+        .iter()
+        .enumerate()
+        .any(|(i, o)| i != topic && t.contains(&lower(o.steps)));
+    let rude = RUDE_REMARKS
+        .iter()
+        .any(|r| t.contains(&lower(r.trim_end_matches(['.', '?']))));
+    Assessment {
+        correct: right && !other,
+        polite: !rude,
+        concise: text.split_whitespace().count() <= CONCISE_WORDS,
+    }
 }
 
 /// A pairwise verdict: both bad when neither is correct, else the higher score, a tie if equal.
@@ -74,7 +91,11 @@ pub fn compare(topic: usize, a: &str, b: &str) -> Choice {
 
 /// Best first; equal scores keep the order they were shown in.
 pub fn rank(topic: usize, shown: &[(i64, &str)]) -> Vec<i64> {
-    let mut scored: Vec<(u8, usize, i64)> = shown.iter().enumerate().map(|(i, (id, text))| (assess(topic, text).score(), i, *id)).collect();
+    let mut scored: Vec<(u8, usize, i64)> = shown
+        .iter()
+        .enumerate()
+        .map(|(i, (id, text))| (assess(topic, text).score(), i, *id))
+        .collect();
     scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     scored.into_iter().map(|(_, _, id)| id).collect()
 }
@@ -96,7 +117,10 @@ pub fn edit(topic: usize, text: &str) -> Option<String> {
     if assess(topic, text).is_perfect() {
         return None;
     }
-    let ack = ACKNOWLEDGEMENTS.iter().position(|a| text.starts_with(a)).unwrap_or(0);
+    let ack = ACKNOWLEDGEMENTS
+        .iter()
+        .position(|a| text.starts_with(a))
+        .unwrap_or(0);
     Some(good_answer(topic, ack))
 }
 
@@ -121,22 +145,39 @@ pub fn spans(topic: usize, text: &str) -> Vec<SpanMark> {
     let a = assess(topic, text);
     let mut marks = Vec::new();
     let mark = |marks: &mut Vec<SpanMark>, (start, end): (usize, usize), label: &str| {
-        marks.push(SpanMark { start: start as i64, end: end as i64, label: label.into(), note: None })
+        marks.push(SpanMark {
+            start: start as i64,
+            end: end as i64,
+            label: label.into(),
+            note: None,
+        })
     };
     for (i, other) in TOPICS.iter().enumerate() {
         if i != topic {
-            find_all(text, other.steps).into_iter().for_each(|r| mark(&mut marks, r, "wrong"));
+            find_all(text, other.steps)
+                .into_iter()
+                .for_each(|r| mark(&mut marks, r, "wrong"));
         }
     }
     for remark in RUDE_REMARKS {
-        find_all(text, remark.trim_end_matches(['.', '?'])).into_iter().for_each(|r| mark(&mut marks, r, "rude"));
+        find_all(text, remark.trim_end_matches(['.', '?']))
+            .into_iter()
+            .for_each(|r| mark(&mut marks, r, "rude"));
     }
     for padding in PADDING_BEFORE.iter().chain(&PADDING_AFTER) {
-        find_all(text, padding).into_iter().for_each(|r| mark(&mut marks, r, "verbose"));
+        find_all(text, padding)
+            .into_iter()
+            .for_each(|r| mark(&mut marks, r, "verbose"));
     }
     let length = text.chars().count();
     if marks.is_empty() && !a.is_perfect() && length > 0 {
-        let label = if !a.correct { "wrong" } else if !a.polite { "rude" } else { "verbose" };
+        let label = if !a.correct {
+            "wrong"
+        } else if !a.polite {
+            "rude"
+        } else {
+            "verbose"
+        };
         mark(&mut marks, (0, length), label);
     }
     marks.sort_by_key(|m| (m.start, m.end));
@@ -154,20 +195,75 @@ mod tests {
         let topic = topic_index("reset_password").unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         let good = answer(topic, Style::GOOD, &mut rng);
-        let wrong = answer(topic, Style { right: false, tone: Tone::Good }, &mut rng);
-        let rude = answer(topic, Style { right: true, tone: Tone::Rude }, &mut rng);
-        let verbose = answer(topic, Style { right: true, tone: Tone::Verbose }, &mut rng);
-        assert_eq!(assess(topic, &good), Assessment { correct: true, polite: true, concise: true });
-        assert_eq!(assess(topic, &wrong), Assessment { correct: false, polite: true, concise: true });
-        assert_eq!(assess(topic, &rude), Assessment { correct: true, polite: false, concise: true });
-        assert_eq!(assess(topic, &verbose), Assessment { correct: true, polite: true, concise: false });
+        let wrong = answer(
+            topic,
+            Style {
+                right: false,
+                tone: Tone::Good,
+            },
+            &mut rng,
+        );
+        let rude = answer(
+            topic,
+            Style {
+                right: true,
+                tone: Tone::Rude,
+            },
+            &mut rng,
+        );
+        let verbose = answer(
+            topic,
+            Style {
+                right: true,
+                tone: Tone::Verbose,
+            },
+            &mut rng,
+        );
+        assert_eq!(
+            assess(topic, &good),
+            Assessment {
+                correct: true,
+                polite: true,
+                concise: true
+            }
+        );
+        assert_eq!(
+            assess(topic, &wrong),
+            Assessment {
+                correct: false,
+                polite: true,
+                concise: true
+            }
+        );
+        assert_eq!(
+            assess(topic, &rude),
+            Assessment {
+                correct: true,
+                polite: false,
+                concise: true
+            }
+        );
+        assert_eq!(
+            assess(topic, &verbose),
+            Assessment {
+                correct: true,
+                polite: true,
+                concise: false
+            }
+        );
         // Correctness first, then tone, then length.
         assert_eq!(compare(topic, &good, &rude), Choice::A);
         assert_eq!(compare(topic, &rude, &verbose), Choice::B);
         assert_eq!(compare(topic, &wrong, &verbose), Choice::B);
-        assert_eq!(compare(topic, &wrong, "Open the Trash and click Restore."), Choice::BothBad);
+        assert_eq!(
+            compare(topic, &wrong, "Open the Trash and click Restore."),
+            Choice::BothBad
+        );
         assert_eq!(compare(topic, &good, &good), Choice::Tie);
-        assert_eq!(rank(topic, &[(1, &wrong), (2, &rude), (3, &good), (4, &verbose)]), vec![3, 4, 2, 1]);
+        assert_eq!(
+            rank(topic, &[(1, &wrong), (2, &rude), (3, &good), (4, &verbose)]),
+            vec![3, 4, 2, 1]
+        );
         assert_eq!(rate(topic, &rude)["tone"], 1);
         assert_eq!(rate(topic, &good).values().sum::<i64>(), 15);
     }
@@ -177,20 +273,34 @@ mod tests {
         let topic = topic_index("dark_mode").unwrap();
         let wrong = "Happy to help. Open Billing, choose Plan and click Cancel plan.";
         let fixed = edit(topic, wrong).unwrap();
-        assert_eq!(fixed, "Happy to help. Open Settings, choose Appearance and pick Dark.");
+        assert_eq!(
+            fixed,
+            "Happy to help. Open Settings, choose Appearance and pick Dark."
+        );
         assert!(assess(topic, &fixed).is_perfect());
         assert_eq!(edit(topic, &fixed), None);
         let marks = spans(topic, wrong);
         assert_eq!(marks.len(), 1);
-        let marked: String = wrong.chars().skip(marks[0].start as usize).take((marks[0].end - marks[0].start) as usize).collect();
+        let marked: String = wrong
+            .chars()
+            .skip(marks[0].start as usize)
+            .take((marks[0].end - marks[0].start) as usize)
+            .collect();
         assert_eq!(marked, "Open Billing, choose Plan and click Cancel plan");
         assert_eq!(marks[0].label, "wrong");
         let rude = "Open Settings, choose Appearance and pick Dark. Ugh, again?";
         let marks = spans(topic, rude);
         assert_eq!((marks.len(), marks[0].label.as_str()), (1, "rude"));
-        assert_eq!(&rude[marks[0].start as usize..marks[0].end as usize], "Ugh, again");
+        assert_eq!(
+            &rude[marks[0].start as usize..marks[0].end as usize],
+            "Ugh, again"
+        );
         let garbled = "Open Sett";
-        assert_eq!(spans(topic, garbled)[0].end, 9, "an unrecognisable wrong answer is marked whole");
+        assert_eq!(
+            spans(topic, garbled)[0].end,
+            9,
+            "an unrecognisable wrong answer is marked whole"
+        );
         assert!(spans(topic, &fixed).is_empty());
     }
 }

@@ -9,8 +9,8 @@
 pub mod corpus;
 pub mod demo;
 pub mod domain;
-pub mod expert;
 mod error;
+pub mod expert;
 pub mod starter;
 
 pub use error::{DemoError, Result};

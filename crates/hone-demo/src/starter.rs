@@ -8,7 +8,9 @@ use std::sync::atomic::AtomicBool;
 
 use hone_core::model::chat_template::ChatTemplate;
 use hone_core::model::score::SequencePair;
-use hone_core::model::tiny::{train_tokenizer, write_model_folder, write_weights, TinyArch, TinySize, CHATML_TEMPLATE};
+use hone_core::model::tiny::{
+    train_tokenizer, write_model_folder, write_weights, TinyArch, TinySize, CHATML_TEMPLATE,
+};
 use hone_core::model::{DeviceInfo, LoadedModel};
 use hone_core::train::schedule::Schedule;
 use hone_core::train::sft::Sft;
@@ -70,7 +72,18 @@ impl StarterSpec {
 
     /// A smaller model for the quick demo and its test: the same corpus, half the width.
     pub fn small() -> Self {
-        Self { hidden: 96, intermediate: 256, layers: 2, heads: 4, kv_heads: 2, train: TrainConfig { epochs: 3, ..Self::standard().train }, ..Self::standard() }
+        Self {
+            hidden: 96,
+            intermediate: 256,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            train: TrainConfig {
+                epochs: 3,
+                ..Self::standard().train
+            },
+            ..Self::standard()
+        }
     }
 
     /// A very small build for tests (seconds).
@@ -83,7 +96,13 @@ impl StarterSpec {
             kv_heads: 1,
             vocab: 400,
             conversations_per_prompt: 1,
-            train: TrainConfig { epochs: 1, batch_size: 32, warmup_steps: 2, save_steps: 4, ..Self::standard().train },
+            train: TrainConfig {
+                epochs: 1,
+                batch_size: 32,
+                warmup_steps: 2,
+                save_steps: 4,
+                ..Self::standard().train
+            },
             ..Self::standard()
         }
     }
@@ -102,7 +121,11 @@ impl StarterSpec {
 
     /// The corpus this spec trains on.
     pub fn corpus(&self) -> Vec<Conversation> {
-        let sets = prompt_sets(self.seed, self.demo_train_per_topic, self.demo_held_out_per_topic);
+        let sets = prompt_sets(
+            self.seed,
+            self.demo_train_per_topic,
+            self.demo_held_out_per_topic,
+        );
         conversations(&sets.corpus, self.conversations_per_prompt, self.seed)
     }
 }
@@ -124,22 +147,34 @@ pub const MANIFEST_FILE: &str = "starter.json";
 
 /// The manifest of a finished starter folder, if `dir` holds one built from `spec`.
 pub fn existing(dir: &Path, spec: &StarterSpec) -> Option<StarterManifest> {
-    let manifest: StarterManifest = serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).ok()?).ok()?;
+    let manifest: StarterManifest =
+        serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).ok()?).ok()?;
     (manifest.spec == *spec && dir.join("model.safetensors").is_file()).then_some(manifest)
 }
 
 fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| DemoError::File { path: path.to_owned(), message: e.to_string() })?;
+    let bytes = std::fs::read(path).map_err(|e| DemoError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
     Ok(hex::encode(Sha256::digest(&bytes)))
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
-    move |e| DemoError::File { path: path.to_owned(), message: e.to_string() }
+    move |e| DemoError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
 }
 
 /// Builds the starter model into `out` (replacing an older build there), reporting each
 /// training step. Resumes an interrupted build of the same spec.
-pub fn build(out: &Path, spec: &StarterSpec, cancel: &AtomicBool, mut on_progress: impl FnMut(&Progress)) -> Result<StarterManifest> {
+pub fn build(
+    out: &Path,
+    spec: &StarterSpec,
+    cancel: &AtomicBool,
+    mut on_progress: impl FnMut(&Progress),
+) -> Result<StarterManifest> {
     let partial = PathBuf::from(format!("{}.partial", out.display()));
     std::fs::create_dir_all(&partial).map_err(io_error(&partial))?;
 
@@ -148,22 +183,41 @@ pub fn build(out: &Path, spec: &StarterSpec, cancel: &AtomicBool, mut on_progres
     let texts: Vec<String> = corpus
         .iter()
         .map(|c| {
-            let messages = [hone_core::model::chat_template::Message::new("user", c.question.clone())];
+            let messages = [hone_core::model::chat_template::Message::new(
+                "user",
+                c.question.clone(),
+            )];
             let (prompt, completion) = template.prompt_and_completion(&messages, &c.answer)?;
             Ok(format!("{prompt}{completion}"))
         })
         .collect::<Result<_>>()?;
     let tokenizer = train_tokenizer(texts.iter().map(String::as_str), spec.vocab)?;
-    let size = TinySize { vocab: tokenizer.get_vocab_size(true), ..spec.size() };
-    write_model_folder(TinyArch::Llama, size, &tokenizer, &partial, spec.seed, "hone-starter")?;
+    let size = TinySize {
+        vocab: tokenizer.get_vocab_size(true),
+        ..spec.size()
+    };
+    write_model_folder(
+        TinyArch::Llama,
+        size,
+        &tokenizer,
+        &partial,
+        spec.seed,
+        "hone-starter",
+    )?;
 
-    let lm = LoadedModel::load(&partial, DeviceInfo::cpu("the starter build trains on the CPU so its bytes are reproducible"))?;
+    let lm = LoadedModel::load(
+        &partial,
+        DeviceInfo::cpu("the starter build trains on the CPU so its bytes are reproducible"),
+    )?;
     // Plain causal-LM loss: the whole conversation after its first token.
     let examples: Vec<SequencePair> = texts
         .iter()
         .map(|t| {
             let ids = lm.tokenizer.encode(t, false)?;
-            Ok(SequencePair { prompt: ids[..1].to_vec(), completion: ids[1..].to_vec() })
+            Ok(SequencePair {
+                prompt: ids[..1].to_vec(),
+                completion: ids[1..].to_vec(),
+            })
         })
         .collect::<Result<_>>()?;
     let (model, vars) = lm.model.with_trainable_weights()?;
@@ -171,7 +225,10 @@ pub fn build(out: &Path, spec: &StarterSpec, cancel: &AtomicBool, mut on_progres
     let mut last_loss = f64::NAN;
     let outcome = train(
         Trainable::Full(&vars),
-        &mut Sft { model: &model, examples: &examples },
+        &mut Sft {
+            model: &model,
+            examples: &examples,
+        },
         examples.len(),
         &spec.train,
         &checkpoints,
@@ -184,14 +241,21 @@ pub fn build(out: &Path, spec: &StarterSpec, cancel: &AtomicBool, mut on_progres
     )?;
     let final_loss = outcome.last.as_ref().map(|p| p.loss).unwrap_or(last_loss);
 
-    let tensors: Vec<(String, candle_core::Tensor)> = vars.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
+    let tensors: Vec<(String, candle_core::Tensor)> = vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
     write_weights(&partial.join("model.safetensors"), &tensors)?;
     std::fs::remove_dir_all(&checkpoints).map_err(io_error(&checkpoints))?;
 
     let mut sha256 = std::collections::BTreeMap::new();
     for entry in std::fs::read_dir(&partial).map_err(io_error(&partial))? {
         let path = entry.map_err(io_error(&partial))?.path();
-        let name = path.file_name().expect("a file name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("a file name")
+            .to_string_lossy()
+            .into_owned();
         if path.is_file() && name != MANIFEST_FILE {
             sha256.insert(name, sha256_file(&path)?);
         }
@@ -205,7 +269,10 @@ pub fn build(out: &Path, spec: &StarterSpec, cancel: &AtomicBool, mut on_progres
         sha256,
         command: format!("hone starter build --out {}", out.display()),
     };
-    hone_core::model::files::write_atomically(&partial.join(MANIFEST_FILE), &serde_json::to_vec_pretty(&manifest).expect("JSON"))?;
+    hone_core::model::files::write_atomically(
+        &partial.join(MANIFEST_FILE),
+        &serde_json::to_vec_pretty(&manifest).expect("JSON"),
+    )?;
     if out.exists() {
         std::fs::remove_dir_all(out).map_err(io_error(out))?;
     }

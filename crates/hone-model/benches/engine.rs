@@ -26,7 +26,11 @@ use rand::SeedableRng;
 use serde_json::json;
 
 fn config(quick: bool) -> serde_json::Value {
-    let (hidden, layers, inter, vocab, heads) = if quick { (256, 4, 688, 8000, 8) } else { (768, 12, 2048, 32000, 12) };
+    let (hidden, layers, inter, vocab, heads) = if quick {
+        (256, 4, 688, 8000, 8)
+    } else {
+        (768, 12, 2048, 32000, 12)
+    };
     json!({
         "model_type": "llama", "vocab_size": vocab, "hidden_size": hidden, "intermediate_size": inter,
         "num_hidden_layers": layers, "num_attention_heads": heads, "num_key_value_heads": 4, "head_dim": hidden / heads,
@@ -41,12 +45,20 @@ fn random_model(cfg: &Config) -> Model {
     let random = |shape: &[usize]| Tensor::randn(0f32, 0.02, shape, &Device::Cpu).unwrap();
     let ones = |n: usize| Tensor::ones(n, DType::F32, &Device::Cpu).unwrap();
     let (h, i, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (q, kv) = (cfg.num_attention_heads * cfg.head_dim, cfg.num_key_value_heads * cfg.head_dim);
+    let (q, kv) = (
+        cfg.num_attention_heads * cfg.head_dim,
+        cfg.num_key_value_heads * cfg.head_dim,
+    );
     tensors.insert("model.embed_tokens.weight".to_string(), random(&[v, h]));
     tensors.insert("lm_head.weight".into(), random(&[v, h]));
     for l in 0..cfg.num_hidden_layers {
         let p = format!("model.layers.{l}");
-        for (m, o, inp) in [("q_proj", q, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, q)] {
+        for (m, o, inp) in [
+            ("q_proj", q, h),
+            ("k_proj", kv, h),
+            ("v_proj", kv, h),
+            ("o_proj", h, q),
+        ] {
             tensors.insert(format!("{p}.self_attn.{m}.weight"), random(&[o, inp]));
         }
         for (m, o, inp) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
@@ -93,7 +105,9 @@ fn main() {
     let cfg = Config::from_value(config(quick)).unwrap();
     let model = random_model(&cfg);
     let (batch, seq, reps) = (4usize, 128usize, 5usize);
-    let ids: Vec<u32> = (0..batch * seq).map(|i| (i * 7919 % (cfg.vocab_size - 3) + 3) as u32).collect();
+    let ids: Vec<u32> = (0..batch * seq)
+        .map(|i| (i * 7919 % (cfg.vocab_size - 3) + 3) as u32)
+        .collect();
     let input = Tensor::from_vec(ids.clone(), (batch, seq), &Device::Cpu).unwrap();
 
     // BENCH_ONLY=train (or forward, dpo, generate) runs one measure: under a profiler, or
@@ -102,7 +116,9 @@ fn main() {
     let run = |name: &str| only.is_empty() || only == name;
     let reps_for = |name: &str| if run(name) { reps } else { 0 };
     let forward = time(reps_for("forward"), || {
-        let h = model.hidden_states(&input, 0, None, &LoraContext::default()).unwrap();
+        let h = model
+            .hidden_states(&input, 0, None, &LoraContext::default())
+            .unwrap();
         model.logits(&h).unwrap();
     });
 
@@ -111,10 +127,14 @@ fn main() {
     let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(0));
     let pairs: Vec<SequencePair> = ids
         .chunks(seq)
-        .map(|row| SequencePair { prompt: row[..seq / 2].to_vec(), completion: row[seq / 2..].to_vec() })
+        .map(|row| SequencePair {
+            prompt: row[..seq / 2].to_vec(),
+            completion: row[seq / 2..].to_vec(),
+        })
         .collect();
     let train = time(reps_for("train"), || {
-        let lp = completion_logprobs(&model, &pairs, &LoraContext::training(&adapter, &rng)).unwrap();
+        let lp =
+            completion_logprobs(&model, &pairs, &LoraContext::training(&adapter, &rng)).unwrap();
         let loss = lp.sums().unwrap().neg().unwrap().mean_all().unwrap();
         loss.backward().unwrap();
     });
@@ -124,18 +144,43 @@ fn main() {
     let dpo_pairs: Vec<SequencePair> = pairs
         .iter()
         .flat_map(|p| {
-            let rejected: Vec<u32> = p.completion.iter().map(|t| (t + 1) % cfg.vocab_size as u32).collect();
-            [p.clone(), SequencePair { prompt: p.prompt.clone(), completion: rejected }]
+            let rejected: Vec<u32> = p
+                .completion
+                .iter()
+                .map(|t| (t + 1) % cfg.vocab_size as u32)
+                .collect();
+            [
+                p.clone(),
+                SequencePair {
+                    prompt: p.prompt.clone(),
+                    completion: rejected,
+                },
+            ]
         })
         .collect();
-    let reference = completion_logprobs(&model, &dpo_pairs, &LoraContext::default()).unwrap().sums().unwrap().detach();
+    let reference = completion_logprobs(&model, &dpo_pairs, &LoraContext::default())
+        .unwrap()
+        .sums()
+        .unwrap()
+        .detach();
     let dpo = time(reps_for("dpo"), || {
-        let lp = completion_logprobs(&model, &dpo_pairs, &LoraContext::training(&adapter, &rng)).unwrap();
-        let ratios = (lp.sums().unwrap() - &reference).unwrap().reshape((batch, 2)).unwrap();
+        let lp = completion_logprobs(&model, &dpo_pairs, &LoraContext::training(&adapter, &rng))
+            .unwrap();
+        let ratios = (lp.sums().unwrap() - &reference)
+            .unwrap()
+            .reshape((batch, 2))
+            .unwrap();
         let margin = (ratios.narrow(1, 0, 1).unwrap() - ratios.narrow(1, 1, 1).unwrap()).unwrap();
         // −log σ(βΔ) = softplus(−βΔ), written out with candle ops.
         let x = (margin * -0.1).unwrap();
-        let loss = (x.relu().unwrap() + (x.abs().unwrap().neg().unwrap().exp().unwrap() + 1.0).unwrap().log().unwrap()).unwrap().mean_all().unwrap();
+        let loss = (x.relu().unwrap()
+            + (x.abs().unwrap().neg().unwrap().exp().unwrap() + 1.0)
+                .unwrap()
+                .log()
+                .unwrap())
+        .unwrap()
+        .mean_all()
+        .unwrap();
         loss.backward().unwrap();
     });
 
@@ -143,14 +188,24 @@ fn main() {
     let lm = hone_model::LoadedModel {
         dir: "bench".into(),
         model: model.clone(),
-        tokenizer: hone_model::tokenizer::Tokenizer::from_tokenizer(tokenizers::Tokenizer::new(tokenizers::models::bpe::BPE::default())),
+        tokenizer: hone_model::tokenizer::Tokenizer::from_tokenizer(tokenizers::Tokenizer::new(
+            tokenizers::models::bpe::BPE::default(),
+        )),
         chat_template: None,
         eos_token_ids: vec![],
         device: DeviceInfo::cpu("bench"),
     };
     let prompt: Vec<u32> = ids[..16].to_vec();
     let generation = time(reps_for("generate"), || {
-        let out = generate(&lm, None, &prompt, 1, &SamplingParams::greedy(new_tokens), |_| {}).unwrap();
+        let out = generate(
+            &lm,
+            None,
+            &prompt,
+            1,
+            &SamplingParams::greedy(new_tokens),
+            |_| {},
+        )
+        .unwrap();
         assert_eq!(out[0].token_ids.len(), new_tokens);
     });
 

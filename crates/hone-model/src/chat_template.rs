@@ -18,7 +18,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: impl Into<String>) -> Self {
-        Self { role: role.into(), content: content.into() }
+        Self {
+            role: role.into(),
+            content: content.into(),
+        }
     }
 }
 
@@ -44,21 +47,39 @@ impl ChatTemplate {
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
-        env.add_function("raise_exception", |message: String| -> std::result::Result<Value, Error> {
-            Err(Error::new(ErrorKind::InvalidOperation, message))
+        env.add_function(
+            "raise_exception",
+            |message: String| -> std::result::Result<Value, Error> {
+                Err(Error::new(ErrorKind::InvalidOperation, message))
+            },
+        );
+        env.add_function("strftime_now", |format: String| {
+            strftime(&format, now_utc())
         });
-        env.add_function("strftime_now", |format: String| strftime(&format, now_utc()));
         env.add_filter("tojson", tojson);
-        env.add_template_owned("chat", source.to_owned()).map_err(|e| ModelError::Template(describe(&e)))?;
-        Ok(Self { env, bos_token: bos_token.into(), eos_token: eos_token.into() })
+        env.add_template_owned("chat", source.to_owned())
+            .map_err(|e| ModelError::Template(describe(&e)))?;
+        Ok(Self {
+            env,
+            bos_token: bos_token.into(),
+            eos_token: eos_token.into(),
+        })
     }
 
     /// Renders the conversation; with `add_generation_prompt` it ends where the assistant's
     /// answer begins.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let template = self.env.get_template("chat").map_err(|e| ModelError::Template(describe(&e)))?;
+        let template = self
+            .env
+            .get_template("chat")
+            .map_err(|e| ModelError::Template(describe(&e)))?;
         template
-            .render(Context { messages, add_generation_prompt, bos_token: &self.bos_token, eos_token: &self.eos_token })
+            .render(Context {
+                messages,
+                add_generation_prompt,
+                bos_token: &self.bos_token,
+                eos_token: &self.eos_token,
+            })
             .map_err(|e| ModelError::Template(describe(&e)))
     }
 
@@ -66,7 +87,11 @@ impl ChatTemplate {
     /// exactly the conversation with the answer, end-of-turn token included. Found as the
     /// suffix the answer adds to the rendered conversation; where a template does not extend
     /// its own generation prompt that way, the answer followed by the EOS token.
-    pub fn prompt_and_completion(&self, messages: &[Message], answer: &str) -> Result<(String, String)> {
+    pub fn prompt_and_completion(
+        &self,
+        messages: &[Message],
+        answer: &str,
+    ) -> Result<(String, String)> {
         let prompt = self.render(messages, true)?;
         let mut with_answer = messages.to_vec();
         with_answer.push(Message::new("assistant", answer));
@@ -98,13 +123,20 @@ fn tojson(value: Value, kwargs: Kwargs) -> std::result::Result<Value, Error> {
     let indent: Option<usize> = kwargs.get("indent")?;
     let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
     kwargs.assert_all_used()?;
-    let json = serde_json::to_value(&value).map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
+    let json = serde_json::to_value(&value)
+        .map_err(|e| Error::new(ErrorKind::BadSerialization, e.to_string()))?;
     let mut out = String::new();
     python_json(&json, indent, sort_keys.unwrap_or(false), 0, &mut out);
     Ok(Value::from_safe_string(out))
 }
 
-fn python_json(v: &serde_json::Value, indent: Option<usize>, sort: bool, depth: usize, out: &mut String) {
+fn python_json(
+    v: &serde_json::Value,
+    indent: Option<usize>,
+    sort: bool,
+    depth: usize,
+    out: &mut String,
+) {
     use serde_json::Value as J;
     let newline = |out: &mut String, depth: usize| {
         if let Some(n) = indent {
@@ -150,7 +182,9 @@ fn python_json(v: &serde_json::Value, indent: Option<usize>, sort: bool, depth: 
 
 /// Civil UTC date-time now: (year, month 1–12, day, hour, minute, second, weekday 0=Monday, day of year 1–366).
 fn now_utc() -> [i64; 8] {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     civil(secs)
 }
 
@@ -171,14 +205,43 @@ fn civil(secs: i64) -> [i64; 8] {
     let cumulative = [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334];
     let yday = cumulative[(month - 1) as usize] + day + i64::from(leap && month > 2);
     let weekday = (days + 3).rem_euclid(7); // 1970-01-01 was a Thursday
-    [year, month, day, rem / 3600, rem % 3600 / 60, rem % 60, weekday, yday]
+    [
+        year,
+        month,
+        day,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        weekday,
+        yday,
+    ]
 }
 
 /// Python's `strftime` for the directives chat templates use.
 fn strftime(format: &str, t: [i64; 8]) -> std::result::Result<String, Error> {
-    const MONTHS: [&str; 12] =
-        ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
-    const DAYS: [&str; 7] = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    const DAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
     let [year, month, day, hour, minute, second, weekday, yday] = t;
     let mut out = String::new();
     let mut chars = format.chars();
@@ -206,7 +269,13 @@ fn strftime(format: &str, t: [i64; 8]) -> std::result::Result<String, Error> {
             Some('j') => out.push_str(&format!("{yday:03}")),
             Some('%') => out.push('%'),
             other => {
-                return Err(Error::new(ErrorKind::InvalidOperation, format!("strftime_now: unsupported directive %{}", other.unwrap_or(' '))))
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "strftime_now: unsupported directive %{}",
+                        other.unwrap_or(' ')
+                    ),
+                ))
             }
         }
     }
@@ -222,7 +291,10 @@ mod tests {
         // 2000-02-29 12:34:56 UTC is 951827696; a Tuesday, day 60 of a leap year.
         assert_eq!(civil(951_827_696), [2000, 2, 29, 12, 34, 56, 1, 60]);
         assert_eq!(civil(0), [1970, 1, 1, 0, 0, 0, 3, 1]);
-        assert_eq!(strftime("%d %b %Y, %A %H:%M", civil(951_827_696)).unwrap(), "29 Feb 2000, Tuesday 12:34");
+        assert_eq!(
+            strftime("%d %b %Y, %A %H:%M", civil(951_827_696)).unwrap(),
+            "29 Feb 2000, Tuesday 12:34"
+        );
     }
 
     #[test]
@@ -234,8 +306,14 @@ mod tests {
         };
         let ctx = minijinja::context! { x => serde_json::json!({"b": [1, "é"], "a": null}) };
         let compact = env.render_str("{{ x | tojson }}", &ctx).unwrap();
-        assert_eq!(compact, r#"{"b": [1, "é"], "a": null}"#, "Python separators, no ASCII escaping, key order kept");
+        assert_eq!(
+            compact, r#"{"b": [1, "é"], "a": null}"#,
+            "Python separators, no ASCII escaping, key order kept"
+        );
         let indented = env.render_str("{{ x | tojson(indent=2) }}", &ctx).unwrap();
-        assert_eq!(indented, "{\n  \"b\": [\n    1,\n    \"é\"\n  ],\n  \"a\": null\n}");
+        assert_eq!(
+            indented,
+            "{\n  \"b\": [\n    1,\n    \"é\"\n  ],\n  \"a\": null\n}"
+        );
     }
 }

@@ -19,7 +19,12 @@ pub enum RopeScaling {
     /// Plain RoPE.
     Default,
     /// Llama 3.1+: low frequencies divided by `factor`, high ones kept, a smooth ramp between.
-    Llama3 { factor: f64, low_freq_factor: f64, high_freq_factor: f64, original_max_position_embeddings: usize },
+    Llama3 {
+        factor: f64,
+        low_freq_factor: f64,
+        high_freq_factor: f64,
+        original_max_position_embeddings: usize,
+    },
 }
 
 /// The decoder's configuration, normalised from `config.json`.
@@ -57,19 +62,25 @@ struct Raw<'a> {
 
 impl Raw<'_> {
     fn err(&self, field: &str, message: impl Into<String>) -> ModelError {
-        ModelError::Config { path: self.path.to_owned(), field: field.into(), message: message.into() }
+        ModelError::Config {
+            path: self.path.to_owned(),
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     fn usize(&self, field: &str) -> Result<usize> {
-        self.opt_usize(field)?.ok_or_else(|| self.err(field, "is missing"))
+        self.opt_usize(field)?
+            .ok_or_else(|| self.err(field, "is missing"))
     }
 
     fn opt_usize(&self, field: &str) -> Result<Option<usize>> {
         match self.json.get(field) {
             None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => {
-                n.as_u64().map(|v| Some(v as usize)).ok_or_else(|| self.err(field, format!("{n} is not a non-negative integer")))
-            }
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(|v| Some(v as usize))
+                .ok_or_else(|| self.err(field, format!("{n} is not a non-negative integer"))),
             Some(other) => Err(self.err(field, format!("expected an integer, found {other}"))),
         }
     }
@@ -96,7 +107,10 @@ impl Raw<'_> {
 
     /// `rope_scaling` (transformers ≤ 4) or `rope_parameters` (≥ 5); `None` / "default" is plain.
     fn rope(&self) -> Result<(Option<f64>, RopeScaling)> {
-        let (field, value) = match (self.json.get("rope_parameters"), self.json.get("rope_scaling")) {
+        let (field, value) = match (
+            self.json.get("rope_parameters"),
+            self.json.get("rope_scaling"),
+        ) {
             (Some(v), _) if !v.is_null() => ("rope_parameters", v),
             (_, Some(v)) if !v.is_null() => ("rope_scaling", v),
             _ => return Ok((None, RopeScaling::Default)),
@@ -105,9 +119,15 @@ impl Raw<'_> {
             return Err(self.err(field, "expected an object"));
         };
         let theta = map.get("rope_theta").and_then(Value::as_f64);
-        let kind = map.get("rope_type").or_else(|| map.get("type")).and_then(Value::as_str).unwrap_or("default");
+        let kind = map
+            .get("rope_type")
+            .or_else(|| map.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("default");
         let number = |key: &str| {
-            map.get(key).and_then(Value::as_f64).ok_or_else(|| self.err(&format!("{field}.{key}"), "is missing"))
+            map.get(key)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| self.err(&format!("{field}.{key}"), "is missing"))
         };
         let scaling = match kind {
             "default" => RopeScaling::Default,
@@ -115,10 +135,14 @@ impl Raw<'_> {
                 factor: number("factor")?,
                 low_freq_factor: number("low_freq_factor")?,
                 high_freq_factor: number("high_freq_factor")?,
-                original_max_position_embeddings: number("original_max_position_embeddings")? as usize,
+                original_max_position_embeddings: number("original_max_position_embeddings")?
+                    as usize,
             },
             other => {
-                return Err(self.err(&format!("{field}.rope_type"), format!("{other:?} is not supported (default, llama3)")))
+                return Err(self.err(
+                    &format!("{field}.rope_type"),
+                    format!("{other:?} is not supported (default, llama3)"),
+                ))
             }
         };
         Ok((theta, scaling))
@@ -129,12 +153,21 @@ impl Raw<'_> {
 pub(crate) fn token_ids(value: Option<&Value>) -> std::result::Result<Vec<u32>, String> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Number(n)) => n.as_u64().map(|v| vec![v as u32]).ok_or_else(|| format!("{n} is not a token id")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(|v| vec![v as u32])
+            .ok_or_else(|| format!("{n} is not a token id")),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_u64().map(|v| v as u32).ok_or_else(|| format!("{v} is not a token id")))
+            .map(|v| {
+                v.as_u64()
+                    .map(|v| v as u32)
+                    .ok_or_else(|| format!("{v} is not a token id"))
+            })
             .collect(),
-        Some(other) => Err(format!("expected a token id or a list of them, found {other}")),
+        Some(other) => Err(format!(
+            "expected a token id or a list of them, found {other}"
+        )),
     }
 }
 
@@ -142,7 +175,8 @@ impl Config {
     /// Reads and checks `config.json`.
     pub fn from_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
         let Value::Object(json) = json else {
             return Err(ModelError::file(path, "expected a JSON object"));
         };
@@ -160,9 +194,17 @@ impl Config {
 
     pub(crate) fn from_json(path: &Path, json: serde_json::Map<String, Value>) -> Result<Self> {
         let raw = Raw { path, json };
-        let model_type = raw.json.get("model_type").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let model_type = raw
+            .json
+            .get("model_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
         if !SUPPORTED_MODEL_TYPES.contains(&model_type.as_str()) {
-            return Err(ModelError::UnsupportedArchitecture { found: model_type, supported: SUPPORTED_MODEL_TYPES.to_vec() });
+            return Err(ModelError::UnsupportedArchitecture {
+                found: model_type,
+                supported: SUPPORTED_MODEL_TYPES.to_vec(),
+            });
         }
         if let Some(act) = raw.json.get("hidden_act").and_then(Value::as_str) {
             if act != "silu" {
@@ -174,7 +216,9 @@ impl Config {
         if num_attention_heads == 0 {
             return Err(raw.err("num_attention_heads", "must be at least 1"));
         }
-        let num_key_value_heads = raw.opt_usize("num_key_value_heads")?.unwrap_or(num_attention_heads);
+        let num_key_value_heads = raw
+            .opt_usize("num_key_value_heads")?
+            .unwrap_or(num_attention_heads);
         if num_key_value_heads == 0 || num_attention_heads % num_key_value_heads != 0 {
             return Err(raw.err(
                 "num_key_value_heads",
@@ -184,18 +228,31 @@ impl Config {
         let head_dim = match raw.opt_usize("head_dim")? {
             Some(d) => d,
             None if hidden_size % num_attention_heads == 0 => hidden_size / num_attention_heads,
-            None => return Err(raw.err("hidden_size", "is not a multiple of num_attention_heads and head_dim is not given")),
+            None => {
+                return Err(raw.err(
+                    "hidden_size",
+                    "is not a multiple of num_attention_heads and head_dim is not given",
+                ))
+            }
         };
         if head_dim % 2 != 0 {
-            return Err(raw.err("head_dim", format!("{head_dim} is odd; RoPE needs an even head dimension")));
+            return Err(raw.err(
+                "head_dim",
+                format!("{head_dim} is odd; RoPE needs an even head dimension"),
+            ));
         }
         let (rope_theta_nested, rope_scaling) = raw.rope()?;
-        let rope_theta = raw.opt_f64("rope_theta")?.or(rope_theta_nested).unwrap_or(10_000.0);
+        let rope_theta = raw
+            .opt_f64("rope_theta")?
+            .or(rope_theta_nested)
+            .unwrap_or(10_000.0);
         let is_qwen2 = model_type == "qwen2";
         let attention_bias = raw.bool_or("attention_bias", false)?;
         let sliding_window = match model_type.as_str() {
             "mistral" => raw.opt_usize("sliding_window")?,
-            "qwen2" if raw.bool_or("use_sliding_window", false)? => raw.opt_usize("sliding_window")?,
+            "qwen2" if raw.bool_or("use_sliding_window", false)? => {
+                raw.opt_usize("sliding_window")?
+            }
             _ => None,
         };
         Ok(Config {

@@ -26,7 +26,9 @@ impl std::str::FromStr for DeviceChoice {
             "cuda" => Ok(Self::Cuda(0)),
             other => match other.strip_prefix("cuda:").and_then(|n| n.parse().ok()) {
                 Some(n) => Ok(Self::Cuda(n)),
-                None => Err(format!("unknown device {other:?}; expected auto, cpu, cuda, cuda:N or metal")),
+                None => Err(format!(
+                    "unknown device {other:?}; expected auto, cpu, cuda, cuda:N or metal"
+                )),
             },
         }
     }
@@ -50,7 +52,11 @@ pub struct DeviceReport {
 impl DeviceInfo {
     pub fn cpu(reason: &str) -> Self {
         // CPU matmul has no bf16 kernel: f32.
-        Self { device: Device::Cpu, dtype: DType::F32, reason: reason.into() }
+        Self {
+            device: Device::Cpu,
+            dtype: DType::F32,
+            reason: reason.into(),
+        }
     }
 
     pub fn name(&self) -> String {
@@ -62,7 +68,11 @@ impl DeviceInfo {
     }
 
     pub fn report(&self) -> DeviceReport {
-        DeviceReport { device: self.name(), dtype: format!("{:?}", self.dtype).to_lowercase(), reason: self.reason.clone() }
+        DeviceReport {
+            device: self.name(),
+            dtype: format!("{:?}", self.dtype).to_lowercase(),
+            reason: self.reason.clone(),
+        }
     }
 }
 
@@ -72,25 +82,47 @@ pub fn select(choice: DeviceChoice) -> Result<DeviceInfo> {
         DeviceChoice::Cpu => Ok(DeviceInfo::cpu("asked for the CPU")),
         DeviceChoice::Cuda(n) => {
             if !candle_core::utils::cuda_is_available() {
-                return Err(crate::ModelError::invalid("device", "this build of Hone has no CUDA support (build with --features cuda)"));
+                return Err(crate::ModelError::invalid(
+                    "device",
+                    "this build of Hone has no CUDA support (build with --features cuda)",
+                ));
             }
-            Ok(DeviceInfo { device: Device::new_cuda(n)?, dtype: DType::BF16, reason: format!("asked for cuda:{n}") })
+            Ok(DeviceInfo {
+                device: Device::new_cuda(n)?,
+                dtype: DType::BF16,
+                reason: format!("asked for cuda:{n}"),
+            })
         }
         DeviceChoice::Metal => {
             if !candle_core::utils::metal_is_available() {
-                return Err(crate::ModelError::invalid("device", "this build of Hone has no Metal support (build with --features metal)"));
+                return Err(crate::ModelError::invalid(
+                    "device",
+                    "this build of Hone has no Metal support (build with --features metal)",
+                ));
             }
-            Ok(DeviceInfo { device: Device::new_metal(0)?, dtype: DType::F16, reason: "asked for metal".into() })
+            Ok(DeviceInfo {
+                device: Device::new_metal(0)?,
+                dtype: DType::F16,
+                reason: "asked for metal".into(),
+            })
         }
         DeviceChoice::Auto => {
             if candle_core::utils::cuda_is_available() {
                 if let Ok(device) = Device::new_cuda(0) {
-                    return Ok(DeviceInfo { device, dtype: DType::BF16, reason: "a CUDA GPU is present".into() });
+                    return Ok(DeviceInfo {
+                        device,
+                        dtype: DType::BF16,
+                        reason: "a CUDA GPU is present".into(),
+                    });
                 }
             }
             if candle_core::utils::metal_is_available() {
                 if let Ok(device) = Device::new_metal(0) {
-                    return Ok(DeviceInfo { device, dtype: DType::F16, reason: "a Metal GPU is present".into() });
+                    return Ok(DeviceInfo {
+                        device,
+                        dtype: DType::F16,
+                        reason: "a Metal GPU is present".into(),
+                    });
                 }
             }
             let why = if cfg!(any(feature = "cuda", feature = "metal")) {

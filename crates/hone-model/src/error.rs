@@ -6,11 +6,22 @@ pub enum ModelError {
     #[error("{}: {message}", path.display())]
     File { path: PathBuf, message: String },
     #[error("{}: field `{field}`: {message}", path.display())]
-    Config { path: PathBuf, field: String, message: String },
+    Config {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
     #[error("model_type {found:?} is not supported; supported: {}", supported.join(", "))]
-    UnsupportedArchitecture { found: String, supported: Vec<&'static str> },
+    UnsupportedArchitecture {
+        found: String,
+        supported: Vec<&'static str>,
+    },
     #[error("tensor `{name}`: expected shape {expected:?}, found {found:?}")]
-    Shape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     #[error("tensor `{name}` is missing from {}", path.display())]
     MissingTensor { name: String, path: PathBuf },
     #[error("chat template: {0}")]
@@ -27,11 +38,17 @@ pub enum ModelError {
 
 impl ModelError {
     pub fn file(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
-        Self::File { path: path.into(), message: message.to_string() }
+        Self::File {
+            path: path.into(),
+            message: message.to_string(),
+        }
     }
 
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::Invalid { field: field.into(), message: message.into() }
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 

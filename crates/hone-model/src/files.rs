@@ -7,15 +7,24 @@ use crate::{ModelError, Result};
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, and renames it over `path`.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| ModelError::file(dir, e))?;
     let mut builder = tempfile::Builder::new();
     builder.prefix(".hone-");
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| ModelError::file(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| ModelError::file(tmp.path(), e))?;
-    tmp.as_file().sync_all().map_err(|e| ModelError::file(tmp.path(), e))?;
-    tmp.persist(path).map_err(|e| ModelError::file(path, e.error))?;
+    let mut tmp = builder
+        .tempfile_in(dir)
+        .map_err(|e| ModelError::file(dir, e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| ModelError::file(tmp.path(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| ModelError::file(tmp.path(), e))?;
+    tmp.persist(path)
+        .map_err(|e| ModelError::file(path, e.error))?;
     Ok(())
 }

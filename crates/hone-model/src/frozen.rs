@@ -23,9 +23,17 @@ impl FrozenMatmul {
     }
 
     /// `x · Wᵀ` on one backend's storages (the same for CPU, CUDA and Metal).
-    fn matmul<S: BackendStorage>(&self, x: &S, w: &S, layout: &Layout) -> candle_core::Result<(S, Shape)> {
+    fn matmul<S: BackendStorage>(
+        &self,
+        x: &S,
+        w: &S,
+        layout: &Layout,
+    ) -> candle_core::Result<(S, Shape)> {
         let (m, k, n, w_layout) = self.plan(layout)?;
-        Ok((x.matmul(w, (1, m, n, k), layout, &w_layout)?, Shape::from((m, n))))
+        Ok((
+            x.matmul(w, (1, m, n, k), layout, &w_layout)?,
+            Shape::from((m, n)),
+        ))
     }
 }
 
@@ -38,26 +46,45 @@ impl CustomOp1 for FrozenMatmul {
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Cpu(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        let Storage::Cpu(w) = &*storage else {
+            return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
+        };
         self.matmul(x, w, layout)
     }
 
     #[cfg(feature = "cuda")]
-    fn cuda_fwd(&self, x: &candle_core::CudaStorage, layout: &Layout) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
+    fn cuda_fwd(
+        &self,
+        x: &candle_core::CudaStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Cuda(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        let Storage::Cuda(w) = &*storage else {
+            return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
+        };
         self.matmul(x, w, layout)
     }
 
     #[cfg(feature = "metal")]
-    fn metal_fwd(&self, x: &candle_core::MetalStorage, layout: &Layout) -> candle_core::Result<(candle_core::MetalStorage, Shape)> {
+    fn metal_fwd(
+        &self,
+        x: &candle_core::MetalStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(candle_core::MetalStorage, Shape)> {
         let (storage, _) = self.weight.storage_and_layout();
-        let Storage::Metal(w) = &*storage else { return Err(candle_core::Error::Msg(OTHER_DEVICE.into())) };
+        let Storage::Metal(w) = &*storage else {
+            return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
+        };
         self.matmul(x, w, layout)
     }
 
     /// d(x Wᵀ)/dx = grad · W; nothing for W.
-    fn bwd(&self, _x: &Tensor, _res: &Tensor, grad: &Tensor) -> candle_core::Result<Option<Tensor>> {
+    fn bwd(
+        &self,
+        _x: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<Option<Tensor>> {
         Ok(Some(grad.matmul(&self.weight)?))
     }
 }
@@ -70,7 +97,10 @@ pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
     let rows: usize = lead.iter().product();
     let x2 = x.reshape((rows, inner[0]))?;
     let y = if x.track_op() && !w.track_op() {
-        x2.contiguous()?.apply_op1_arc(std::sync::Arc::new(Box::new(FrozenMatmul { weight: w.contiguous()? })))?
+        x2.contiguous()?
+            .apply_op1_arc(std::sync::Arc::new(Box::new(FrozenMatmul {
+                weight: w.contiguous()?,
+            })))?
     } else {
         x2.matmul(&w.t()?)?
     };
@@ -88,15 +118,32 @@ mod tests {
     #[test]
     fn forward_and_input_gradient_equal_the_plain_matmul_and_the_weight_gets_none() {
         let dev = Device::Cpu;
-        let w = Tensor::new(&[[1f32, 2., 3.], [-1., 0.5, 2.], [0., 1., -2.], [3., -1., 1.]], &dev).unwrap();
+        let w = Tensor::new(
+            &[[1f32, 2., 3.], [-1., 0.5, 2.], [0., 1., -2.], [3., -1., 1.]],
+            &dev,
+        )
+        .unwrap();
         let x = Var::new(&[[[0.5f32, -1., 2.], [1., 1., 1.]]], &dev).unwrap();
         let frozen = frozen_matmul_t(x.as_tensor(), &w).unwrap();
         let plain = x.as_tensor().broadcast_matmul(&w.t().unwrap()).unwrap();
-        assert_eq!(frozen.to_vec3::<f32>().unwrap(), plain.to_vec3::<f32>().unwrap());
+        assert_eq!(
+            frozen.to_vec3::<f32>().unwrap(),
+            plain.to_vec3::<f32>().unwrap()
+        );
         let g1 = frozen.sqr().unwrap().sum_all().unwrap().backward().unwrap();
         let g2 = plain.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-        let (a, b) = (g1.get(x.as_tensor()).unwrap(), g2.get(x.as_tensor()).unwrap());
-        assert_eq!(a.to_vec3::<f32>().unwrap(), b.to_vec3::<f32>().unwrap(), "same gradient for x");
-        assert!(g1.get(&w).is_none(), "no gradient is computed for the frozen weight");
+        let (a, b) = (
+            g1.get(x.as_tensor()).unwrap(),
+            g2.get(x.as_tensor()).unwrap(),
+        );
+        assert_eq!(
+            a.to_vec3::<f32>().unwrap(),
+            b.to_vec3::<f32>().unwrap(),
+            "same gradient for x"
+        );
+        assert!(
+            g1.get(&w).is_none(),
+            "no gradient is computed for the frozen weight"
+        );
     }
 }

@@ -23,7 +23,11 @@ pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// `x / sqrt(mean(x²) + eps) · weight` over the last axis, differentiable in `x` only (the
 /// weight is treated as frozen); f32 on the CPU.
-pub fn rms_norm_frozen_weight(x: &Tensor, weight: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
+pub fn rms_norm_frozen_weight(
+    x: &Tensor,
+    weight: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
     let weight = weight.detach().contiguous()?;
     x.contiguous()?.apply_op1(RmsNorm { weight, eps })
 }
@@ -33,9 +37,19 @@ pub fn rms_norm_frozen_weight(x: &Tensor, weight: &Tensor, eps: f32) -> candle_c
 pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
     let (_, _, t, d) = x.dims4()?;
     if d % 2 != 0 || cos.dims2()? != (t, d / 2) || sin.dims2()? != (t, d / 2) {
-        bail!("fused rope: x {:?} needs cos/sin [{t}, {}], got {:?} and {:?}", x.shape(), d / 2, cos.shape(), sin.shape());
+        bail!(
+            "fused rope: x {:?} needs cos/sin [{t}, {}], got {:?} and {:?}",
+            x.shape(),
+            d / 2,
+            cos.shape(),
+            sin.shape()
+        );
     }
-    let op = Rope { cos: cos.detach().contiguous()?, sin: sin.detach().contiguous()?, inverse: false };
+    let op = Rope {
+        cos: cos.detach().contiguous()?,
+        sin: sin.detach().contiguous()?,
+        inverse: false,
+    };
     x.contiguous()?.apply_op1(op)
 }
 
@@ -52,7 +66,9 @@ fn each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync)
     let rows_per_chunk = (GRAIN / width).max(1);
     let chunk_len = rows_per_chunk * width;
     if out.len() <= chunk_len {
-        out.chunks_mut(width).enumerate().for_each(|(i, row)| f(i, row));
+        out.chunks_mut(width)
+            .enumerate()
+            .for_each(|(i, row)| f(i, row));
         return;
     }
     // Each chunk is taken by exactly one thread: its lock is never contended.
@@ -69,7 +85,9 @@ fn each_row(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync)
 
 /// The f32 elements of a contiguous tensor's storage, from its layout's start offset.
 fn f32s<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(all) = storage else { bail!("fused op: expects f32, got {:?}", storage.dtype()) };
+    let CpuStorage::F32(all) = storage else {
+        bail!("fused op: expects f32, got {:?}", storage.dtype())
+    };
     match layout.contiguous_offsets() {
         Some((start, end)) => Ok(&all[start..end]),
         None => bail!("fused op: expects a contiguous tensor"),
@@ -77,9 +95,14 @@ fn f32s<'a>(storage: &'a CpuStorage, layout: &Layout) -> candle_core::Result<&'a
 }
 
 /// Runs `f` on the f32 elements of a contiguous CPU tensor.
-fn with_f32s<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> candle_core::Result<R>) -> candle_core::Result<R> {
+fn with_f32s<R>(
+    t: &Tensor,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
-    let Storage::Cpu(cpu) = &*storage else { bail!("fused op: tensor is not on the CPU") };
+    let Storage::Cpu(cpu) = &*storage else {
+        bail!("fused op: tensor is not on the CPU")
+    };
     f(f32s(cpu, layout)?)
 }
 
@@ -104,9 +127,20 @@ impl<F: Fn(&[f32], &[f32], &mut [f32]) + Sync> CustomOp2 for RowKernel2<F> {
         self.name
     }
 
-    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         if l1.shape() != l2.shape() {
-            bail!("{}: shapes {:?} and {:?} differ", self.name, l1.shape(), l2.shape());
+            bail!(
+                "{}: shapes {:?} and {:?} differ",
+                self.name,
+                l1.shape(),
+                l2.shape()
+            );
         }
         let (a, b) = (f32s(s1, l1)?, f32s(s2, l2)?);
         let width = last_dim(l1)?;
@@ -120,8 +154,14 @@ impl<F: Fn(&[f32], &[f32], &mut [f32]) + Sync> CustomOp2 for RowKernel2<F> {
 }
 
 /// `apply_op2_no_bwd` with a row kernel, after making both operands contiguous.
-fn row_kernel2(name: &'static str, a: &Tensor, b: &Tensor, row: impl Fn(&[f32], &[f32], &mut [f32]) + Sync) -> candle_core::Result<Tensor> {
-    a.contiguous()?.apply_op2_no_bwd(&b.contiguous()?, &RowKernel2 { name, row })
+fn row_kernel2(
+    name: &'static str,
+    a: &Tensor,
+    b: &Tensor,
+    row: impl Fn(&[f32], &[f32], &mut [f32]) + Sync,
+) -> candle_core::Result<Tensor> {
+    a.contiguous()?
+        .apply_op2_no_bwd(&b.contiguous()?, &RowKernel2 { name, row })
 }
 
 struct Softmax;
@@ -131,7 +171,11 @@ impl CustomOp1 for Softmax {
         "hone-softmax-last-dim"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32s(storage, layout)?;
         let width = last_dim(layout)?;
         let mut y = vec![0f32; x.len()];
@@ -174,14 +218,21 @@ fn row_max(row: &[f32]) -> f32 {
             acc[k] = if c[k] > acc[k] { c[k] } else { acc[k] };
         }
     }
-    acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
+    acc.iter()
+        .chain(rest)
+        .fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m })
 }
 
 /// `Σ f(aᵢ, bᵢ)` over two rows of the same length.
 fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
-    let rest = ca.remainder().iter().zip(cb.remainder()).map(|(&x, &y)| f(x, y)).sum::<f32>();
+    let rest = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(&x, &y)| f(x, y))
+        .sum::<f32>();
     for (x, y) in ca.zip(cb) {
         for k in 0..LANES {
             acc[k] += f(x[k], y[k]);
@@ -193,8 +244,18 @@ fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
 /// `Σ f(aᵢ, bᵢ, cᵢ)` over three rows of the same length.
 fn sum_triples(a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
-    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    let rest = ca.remainder().iter().zip(cb.remainder()).zip(cc.remainder()).map(|((&x, &y), &z)| f(x, y, z)).sum::<f32>();
+    let (ca, cb, cc) = (
+        a.chunks_exact(LANES),
+        b.chunks_exact(LANES),
+        c.chunks_exact(LANES),
+    );
+    let rest = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .zip(cc.remainder())
+        .map(|((&x, &y), &z)| f(x, y, z))
+        .sum::<f32>();
     for ((x, y), z) in ca.zip(cb).zip(cc) {
         for k in 0..LANES {
             acc[k] += f(x[k], y[k], z[k]);
@@ -218,7 +279,10 @@ struct RmsNorm {
 impl RmsNorm {
     fn check(&self, width: usize) -> candle_core::Result<()> {
         if self.weight.dims() != [width] {
-            bail!("fused rms-norm: input has {width} features, weight is {:?}", self.weight.shape());
+            bail!(
+                "fused rms-norm: input has {width} features, weight is {:?}",
+                self.weight.shape()
+            );
         }
         Ok(())
     }
@@ -229,7 +293,11 @@ impl CustomOp1 for RmsNorm {
         "hone-rms-norm"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32s(storage, layout)?;
         let width = last_dim(layout)?;
         self.check(width)?;
@@ -280,12 +348,20 @@ impl CustomOp1 for Rope {
         "hone-rope"
     }
 
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
         let x = f32s(storage, layout)?;
         let (_, _, t, d) = layout.shape().dims4()?;
         let half = d / 2;
         if self.cos.dims() != [t, half] || self.sin.dims() != [t, half] || d % 2 != 0 {
-            bail!("fused rope: x {:?} and cos/sin {:?} do not match", layout.shape(), self.cos.shape());
+            bail!(
+                "fused rope: x {:?} and cos/sin {:?} do not match",
+                layout.shape(),
+                self.cos.shape()
+            );
         }
         let mut y = vec![0f32; x.len()];
         let sign = if self.inverse { -1f32 } else { 1f32 };
@@ -311,7 +387,11 @@ impl CustomOp1 for Rope {
 
     /// The rotation is orthogonal: its backward rotates the gradient back.
     fn bwd(&self, _x: &Tensor, _y: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
-        let back = Rope { cos: self.cos.clone(), sin: self.sin.clone(), inverse: !self.inverse };
+        let back = Rope {
+            cos: self.cos.clone(),
+            sin: self.sin.clone(),
+            inverse: !self.inverse,
+        };
         Ok(Some(dy.contiguous()?.apply_op1_no_bwd(&back)?))
     }
 }
@@ -332,7 +412,16 @@ mod tests {
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.shape(), b.shape());
-        (a - b).unwrap().abs().unwrap().flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .max(0)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap()
     }
 
     /// Runs `fused` and `slow` on the same variable: the outputs, and the gradients of
@@ -349,7 +438,17 @@ mod tests {
         let forward = max_diff(&a, &b);
         assert!(forward <= 1e-6, "forward differs by {forward}");
         let r = random(rng, a.dims());
-        let grad = |y: &Tensor| (y * &r).unwrap().sum_all().unwrap().backward().unwrap().get(x.as_tensor()).unwrap().clone();
+        let grad = |y: &Tensor| {
+            (y * &r)
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap()
+                .get(x.as_tensor())
+                .unwrap()
+                .clone()
+        };
         let backward = max_diff(&grad(&a), &grad(&b));
         assert!(backward <= 1e-5, "input gradient differs by {backward}");
     }
@@ -359,18 +458,38 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let x = random(&mut rng, &[2, 3, 5, 7]);
         let same = |x: &Tensor| x.clone();
-        check(&mut rng, x, same, |x| softmax_last_dim(x).unwrap(), |x| candle_nn::ops::softmax(x, D::Minus1).unwrap());
+        check(
+            &mut rng,
+            x,
+            same,
+            |x| softmax_last_dim(x).unwrap(),
+            |x| candle_nn::ops::softmax(x, D::Minus1).unwrap(),
+        );
     }
 
     #[test]
     fn softmax_of_a_causally_masked_score_matrix_matches_the_composed_path() {
         let mut rng = StdRng::seed_from_u64(2);
         let (t, s) = (6, 6);
-        let mask: Vec<f32> = (0..t * s).map(|k| if k % s > k / s { f32::NEG_INFINITY } else { 0.0 }).collect();
+        let mask: Vec<f32> = (0..t * s)
+            .map(|k| {
+                if k % s > k / s {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+            .collect();
         let mask = Tensor::from_vec(mask, (t, s), &Device::Cpu).unwrap();
         let masked = |x: &Tensor| x.broadcast_add(&mask).unwrap();
         let x = random(&mut rng, &[2, t, s]);
-        check(&mut rng, x, masked, |x| softmax_last_dim(x).unwrap(), |x| candle_nn::ops::softmax(x, D::Minus1).unwrap());
+        check(
+            &mut rng,
+            x,
+            masked,
+            |x| softmax_last_dim(x).unwrap(),
+            |x| candle_nn::ops::softmax(x, D::Minus1).unwrap(),
+        );
     }
 
     #[test]
@@ -379,7 +498,13 @@ mod tests {
         let x = random(&mut rng, &[3, 20, 700]);
         assert!(x.elem_count() > 2 * GRAIN, "several tasks");
         let same = |x: &Tensor| x.clone();
-        check(&mut rng, x, same, |x| softmax_last_dim(x).unwrap(), |x| candle_nn::ops::softmax(x, D::Minus1).unwrap());
+        check(
+            &mut rng,
+            x,
+            same,
+            |x| softmax_last_dim(x).unwrap(),
+            |x| candle_nn::ops::softmax(x, D::Minus1).unwrap(),
+        );
     }
 
     #[test]
@@ -388,7 +513,13 @@ mod tests {
         let w = random(&mut rng, &[16]);
         let x = random(&mut rng, &[2, 5, 16]);
         let same = |x: &Tensor| x.clone();
-        check(&mut rng, x, same, |x| rms_norm_frozen_weight(x, &w, 1e-5).unwrap(), |x| candle_nn::ops::rms_norm_slow(x, &w, 1e-5).unwrap());
+        check(
+            &mut rng,
+            x,
+            same,
+            |x| rms_norm_frozen_weight(x, &w, 1e-5).unwrap(),
+            |x| candle_nn::ops::rms_norm_slow(x, &w, 1e-5).unwrap(),
+        );
     }
 
     #[test]
@@ -396,7 +527,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(4);
         let w = Var::from_tensor(&random(&mut rng, &[8])).unwrap();
         let x = Var::from_tensor(&random(&mut rng, &[3, 8])).unwrap();
-        let grads = rms_norm_frozen_weight(x.as_tensor(), w.as_tensor(), 1e-6).unwrap().sum_all().unwrap().backward().unwrap();
+        let grads = rms_norm_frozen_weight(x.as_tensor(), w.as_tensor(), 1e-6)
+            .unwrap()
+            .sum_all()
+            .unwrap()
+            .backward()
+            .unwrap();
         assert!(grads.get(x.as_tensor()).is_some());
         assert!(grads.get(w.as_tensor()).is_none());
     }
@@ -406,8 +542,12 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(5);
         let (b, h, t, d, positions, offset) = (2, 3, 4, 8, 10, 3);
         // As rope.rs passes them: rows `offset..offset + t` of the full tables.
-        let cos = random(&mut rng, &[positions, d / 2]).narrow(0, offset, t).unwrap();
-        let sin = random(&mut rng, &[positions, d / 2]).narrow(0, offset, t).unwrap();
+        let cos = random(&mut rng, &[positions, d / 2])
+            .narrow(0, offset, t)
+            .unwrap();
+        let sin = random(&mut rng, &[positions, d / 2])
+            .narrow(0, offset, t)
+            .unwrap();
         // `[b, t, h, d]` seen as `[b, h, t, d]`, as the attention's heads are.
         let x = random(&mut rng, &[b, t, h, d]);
         let heads = |x: &Tensor| x.transpose(1, 2).unwrap();

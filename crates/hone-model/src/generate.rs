@@ -65,15 +65,25 @@ pub fn generate(
     let lora = LoraContext::inference(adapter);
     let mut cache = KvCache::new(model.config().num_hidden_layers);
     let mut rows: Vec<Row> = (0..n)
-        .map(|i| Row { rng: StdRng::seed_from_u64(params.seed.wrapping_add(i as u64)), ids: Vec::new(), text: String::new(), finished: None })
+        .map(|i| Row {
+            rng: StdRng::seed_from_u64(params.seed.wrapping_add(i as u64)),
+            ids: Vec::new(),
+            text: String::new(),
+            finished: None,
+        })
         .collect();
 
-    let prompt = Tensor::new(prompt_ids, device)?.unsqueeze(0)?.repeat((n, 1))?;
+    let prompt = Tensor::new(prompt_ids, device)?
+        .unsqueeze(0)?
+        .repeat((n, 1))?;
     let mut input = prompt;
     for _ in 0..params.max_new_tokens {
         let hidden = model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
-        let logits = model.logits(&last)?.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let logits = model
+            .logits(&last)?
+            .to_dtype(DType::F32)?
+            .to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(n);
         for (i, (row, mut row_logits)) in rows.iter_mut().zip(logits).enumerate() {
             if row.finished.is_some() {
@@ -101,11 +111,19 @@ pub fn generate(
                 row.text.truncate(cut);
                 row.finished = Some(FinishReason::Stop);
                 if cut > previous {
-                    on_token(TokenEvent { sample: i, token_id: token, text: &row.text[previous..] });
+                    on_token(TokenEvent {
+                        sample: i,
+                        token_id: token,
+                        text: &row.text[previous..],
+                    });
                 }
                 continue;
             }
-            on_token(TokenEvent { sample: i, token_id: token, text: &row.text[previous..] });
+            on_token(TokenEvent {
+                sample: i,
+                token_id: token,
+                text: &row.text[previous..],
+            });
         }
         if rows.iter().all(|r| r.finished.is_some()) {
             break;
@@ -115,8 +133,16 @@ pub fn generate(
     Ok(rows
         .into_iter()
         .map(|r| {
-            let text = if r.finished.is_none() { lm.tokenizer.decode(&r.ids, true).unwrap_or(r.text) } else { r.text };
-            Generation { text, token_ids: r.ids, finish_reason: r.finished.unwrap_or(FinishReason::Length) }
+            let text = if r.finished.is_none() {
+                lm.tokenizer.decode(&r.ids, true).unwrap_or(r.text)
+            } else {
+                r.text
+            };
+            Generation {
+                text,
+                token_ids: r.ids,
+                finish_reason: r.finished.unwrap_or(FinishReason::Length),
+            }
         })
         .collect())
 }

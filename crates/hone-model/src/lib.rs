@@ -6,6 +6,7 @@
 //! - [`loader`]: a Hugging Face model folder → [`LoadedModel`]; [`device`] picks where it runs.
 //! - [`tokenizer`], [`chat_template`]: text in and out.
 //! - [`generate`] + [`sampling`]: generation with a KV cache; [`score`]: completion log-probs.
+//! - [`gguf`]: llama.cpp's GGUF files imported as Hugging Face folders.
 //! - [`tiny`]: tiny random models of the real format, for tests and first steps.
 
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod files;
 pub mod frozen;
 pub mod fused;
 pub mod generate;
+pub mod gguf;
 pub mod llama;
 pub mod loader;
 pub mod lora;

@@ -52,9 +52,18 @@ impl Attention {
         })
     }
 
-    fn forward(&self, x: &Tensor, offset: usize, cache: Option<&mut KvCache>, layer: usize, lora: &LoraContext) -> Result<Tensor> {
+    fn forward(
+        &self,
+        x: &Tensor,
+        offset: usize,
+        cache: Option<&mut KvCache>,
+        layer: usize,
+        lora: &LoraContext,
+    ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
-        let heads = |y: Tensor, n: usize| -> Result<Tensor> { Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?) };
+        let heads = |y: Tensor, n: usize| -> Result<Tensor> {
+            Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?)
+        };
         let q = heads(self.q_proj.forward(x, lora)?, self.num_heads)?;
         let k = heads(self.k_proj.forward(x, lora)?, self.num_kv_heads)?;
         let v = heads(self.v_proj.forward(x, lora)?, self.num_kv_heads)?;
@@ -69,7 +78,9 @@ impl Attention {
         // Grouped-query attention without copying K/V: the query heads that share a K/V head
         // are stacked along the sequence axis.
         let group = self.num_heads / self.num_kv_heads;
-        let q = q.contiguous()?.reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
+        let q = q
+            .contiguous()?
+            .reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let scores = scores.reshape((b, self.num_kv_heads, group, t, s))?;
         let scores = match causal_mask(t, offset, s, self.sliding_window, x.device())? {
@@ -77,22 +88,38 @@ impl Attention {
             None => scores,
         };
         let probs = softmax_f32(&scores)?.reshape((b, self.num_kv_heads, group * t, s))?;
-        let out = probs.matmul(&v)?.reshape((b, self.num_heads, t, self.head_dim))?;
-        let out = out.transpose(1, 2)?.reshape((b, t, self.num_heads * self.head_dim))?;
+        let out = probs
+            .matmul(&v)?
+            .reshape((b, self.num_heads, t, self.head_dim))?;
+        let out = out
+            .transpose(1, 2)?
+            .reshape((b, t, self.num_heads * self.head_dim))?;
         self.o_proj.forward(&out, lora)
     }
 }
 
 /// `[t, s]` with −∞ where query `offset + i` must not see key `j` (the future, or beyond
 /// the sliding window); `None` when nothing is masked (one new token, no window).
-fn causal_mask(t: usize, offset: usize, s: usize, window: Option<usize>, device: &Device) -> Result<Option<Tensor>> {
+fn causal_mask(
+    t: usize,
+    offset: usize,
+    s: usize,
+    window: Option<usize>,
+    device: &Device,
+) -> Result<Option<Tensor>> {
     let outside_window = |i: usize, j: usize| window.is_some_and(|w| j + w <= i);
     if t == 1 && (0..s).all(|j| !outside_window(offset, j)) {
         return Ok(None);
     }
     let mask: Vec<f32> = (0..t)
         .flat_map(|i| (0..s).map(move |j| (i, j)))
-        .map(|(i, j)| if j > offset + i || outside_window(offset + i, j) { f32::NEG_INFINITY } else { 0.0 })
+        .map(|(i, j)| {
+            if j > offset + i || outside_window(offset + i, j) {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
         .collect();
     Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
 }
@@ -151,7 +178,11 @@ impl DecoderLayer {
         Ok(Self {
             self_attn: Attention::new(cfg, w, &format!("{prefix}.self_attn"), rope)?,
             mlp: Mlp::new(cfg, w, &format!("{prefix}.mlp"))?,
-            input_layernorm: RmsNorm::new(cfg.hidden_size, cfg.rms_norm_eps, w.vb().pp(format!("{prefix}.input_layernorm")))?,
+            input_layernorm: RmsNorm::new(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                w.vb().pp(format!("{prefix}.input_layernorm")),
+            )?,
             post_attention_layernorm: RmsNorm::new(
                 cfg.hidden_size,
                 cfg.rms_norm_eps,
@@ -160,9 +191,25 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, x: &Tensor, offset: usize, cache: Option<&mut KvCache>, i: usize, lora: &LoraContext) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(&self.input_layernorm.forward(x)?, offset, cache, i, lora)?)?;
-        Ok((&h + self.mlp.forward(&self.post_attention_layernorm.forward(&h)?, lora)?)?)
+    fn forward(
+        &self,
+        x: &Tensor,
+        offset: usize,
+        cache: Option<&mut KvCache>,
+        i: usize,
+        lora: &LoraContext,
+    ) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(
+            &self.input_layernorm.forward(x)?,
+            offset,
+            cache,
+            i,
+            lora,
+        )?)?;
+        Ok((&h
+            + self
+                .mlp
+                .forward(&self.post_attention_layernorm.forward(&h)?, lora)?)?)
     }
 }
 
@@ -190,16 +237,32 @@ impl Model {
         let device = w.vb().device().clone();
         let dtype = w.vb().dtype();
         let rope = Arc::new(RotaryEmbedding::new(config, dtype, &device)?);
-        let embed_tokens = w.tensor("model.embed_tokens.weight", &[config.vocab_size, config.hidden_size])?;
-        let layers =
-            (0..config.num_hidden_layers).map(|i| DecoderLayer::new(config, &w, i, rope.clone())).collect::<Result<Vec<_>>>()?;
-        let norm = RmsNorm::new(config.hidden_size, config.rms_norm_eps, w.vb().pp("model.norm"))?;
+        let embed_tokens = w.tensor(
+            "model.embed_tokens.weight",
+            &[config.vocab_size, config.hidden_size],
+        )?;
+        let layers = (0..config.num_hidden_layers)
+            .map(|i| DecoderLayer::new(config, &w, i, rope.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::new(
+            config.hidden_size,
+            config.rms_norm_eps,
+            w.vb().pp("model.norm"),
+        )?;
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
             Some(w.tensor("lm_head.weight", &[config.vocab_size, config.hidden_size])?)
         };
-        Ok(Self { config: config.clone(), embed_tokens, layers, norm, lm_head, device, dtype })
+        Ok(Self {
+            config: config.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            device,
+            dtype,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -222,29 +285,58 @@ impl Model {
     fn linears(&self) -> impl Iterator<Item = &LoraLinear> {
         self.layers.iter().flat_map(|l| {
             let (a, m) = (&l.self_attn, &l.mlp);
-            [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj]
+            [
+                &a.q_proj,
+                &a.k_proj,
+                &a.v_proj,
+                &a.o_proj,
+                &m.gate_proj,
+                &m.up_proj,
+                &m.down_proj,
+            ]
         })
     }
 
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut LoraLinear> {
         self.layers.iter_mut().flat_map(|l| {
             let (a, m) = (&mut l.self_attn, &mut l.mlp);
-            [&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]
+            [
+                &mut a.q_proj,
+                &mut a.k_proj,
+                &mut a.v_proj,
+                &mut a.o_proj,
+                &mut m.gate_proj,
+                &mut m.up_proj,
+                &mut m.down_proj,
+            ]
         })
     }
 
     /// Final hidden states `[batch, seq, hidden]` for `input_ids` `[batch, seq]` starting at
     /// position `offset` (the cache's length when decoding). Right padding needs no mask:
     /// real tokens come first and attention is causal.
-    pub fn hidden_states(&self, input_ids: &Tensor, offset: usize, mut cache: Option<&mut KvCache>, lora: &LoraContext) -> Result<Tensor> {
+    pub fn hidden_states(
+        &self,
+        input_ids: &Tensor,
+        offset: usize,
+        mut cache: Option<&mut KvCache>,
+        lora: &LoraContext,
+    ) -> Result<Tensor> {
         let (b, t) = input_ids.dims2()?;
         if offset + t > self.config.max_position_embeddings {
             return Err(crate::ModelError::invalid(
                 "input",
-                format!("{} positions exceed the model's max_position_embeddings ({})", offset + t, self.config.max_position_embeddings),
+                format!(
+                    "{} positions exceed the model's max_position_embeddings ({})",
+                    offset + t,
+                    self.config.max_position_embeddings
+                ),
             ));
         }
-        let mut x = self.embed_tokens.index_select(&input_ids.flatten_all()?, 0)?.reshape((b, t, self.config.hidden_size))?;
+        let mut x = self
+            .embed_tokens
+            .index_select(&input_ids.flatten_all()?, 0)?
+            .reshape((b, t, self.config.hidden_size))?;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x, offset, cache.as_deref_mut(), i, lora)?;
         }
@@ -274,7 +366,8 @@ impl Model {
 
     /// The weights under the checkpoint's names (what `model.safetensors` holds).
     pub fn named_weights(&self) -> Vec<(String, Tensor)> {
-        self.tensors_with(|linear| Ok(linear.weight().clone())).expect("cloning weights cannot fail")
+        self.tensors_with(|linear| Ok(linear.weight().clone()))
+            .expect("cloning weights cannot fail")
     }
 
     /// A copy of this model whose every weight is a trainable variable (full-parameter
@@ -286,20 +379,38 @@ impl Model {
             .into_iter()
             .map(|(name, t)| Ok((name, candle_core::Var::from_tensor(&t)?)))
             .collect::<Result<Vec<_>>>()?;
-        let tensors = vars.iter().map(|(name, v)| (name.clone(), v.as_tensor().clone())).collect();
+        let tensors = vars
+            .iter()
+            .map(|(name, v)| (name.clone(), v.as_tensor().clone()))
+            .collect();
         let vb = VarBuilder::from_tensors(tensors, self.dtype, &self.device);
         Ok((Self::new(&self.config, vb)?, vars))
     }
 
-    fn tensors_with(&self, linear_weight: impl Fn(&LoraLinear) -> Result<Tensor>) -> Result<Vec<(String, Tensor)>> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), self.embed_tokens.clone())];
+    fn tensors_with(
+        &self,
+        linear_weight: impl Fn(&LoraLinear) -> Result<Tensor>,
+    ) -> Result<Vec<(String, Tensor)>> {
+        let mut out = vec![(
+            "model.embed_tokens.weight".to_string(),
+            self.embed_tokens.clone(),
+        )];
         for (i, layer) in self.layers.iter().enumerate() {
             let prefix = format!("model.layers.{i}");
-            out.push((format!("{prefix}.input_layernorm.weight"), layer.input_layernorm.weight().clone()));
-            out.push((format!("{prefix}.post_attention_layernorm.weight"), layer.post_attention_layernorm.weight().clone()));
+            out.push((
+                format!("{prefix}.input_layernorm.weight"),
+                layer.input_layernorm.weight().clone(),
+            ));
+            out.push((
+                format!("{prefix}.post_attention_layernorm.weight"),
+                layer.post_attention_layernorm.weight().clone(),
+            ));
         }
         for linear in self.linears() {
-            out.push((format!("{}.weight", linear.spec().path), linear_weight(linear)?));
+            out.push((
+                format!("{}.weight", linear.spec().path),
+                linear_weight(linear)?,
+            ));
             if let Some(bias) = linear.bias() {
                 out.push((format!("{}.bias", linear.spec().path), bias.clone()));
             }

@@ -40,7 +40,11 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let map = json
             .get("weight_map")
             .and_then(Value::as_object)
-            .ok_or_else(|| ModelError::Config { path: index.clone(), field: "weight_map".into(), message: "is missing".into() })?;
+            .ok_or_else(|| ModelError::Config {
+                path: index.clone(),
+                field: "weight_map".into(),
+                message: "is missing".into(),
+            })?;
         let mut names: Vec<&str> = map.values().filter_map(Value::as_str).collect();
         names.sort_unstable();
         names.dedup();
@@ -50,7 +54,10 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let mut found: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| p.extension().is_some_and(|e| e == "safetensors"))
-            .filter(|p| p.file_name().is_some_and(|n| n != crate::lora::WEIGHTS_FILE && n != "expected.safetensors"))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n != crate::lora::WEIGHTS_FILE && n != "expected.safetensors")
+            })
             .collect();
         found.sort();
         found
@@ -60,11 +67,18 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     for file in &mut files {
         if !file.is_file() {
-            return Err(ModelError::file(&*file, "is missing (named by model.safetensors.index.json)"));
+            return Err(ModelError::file(
+                &*file,
+                "is missing (named by model.safetensors.index.json)",
+            ));
         }
         // Safety: the file is mapped read-only; Hone never writes model files in place.
-        unsafe { candle_core::safetensors::MmapedSafetensors::new(&*file) }
-            .map_err(|e| ModelError::file(&*file, format!("not a whole safetensors file (truncated or damaged?): {e}")))?;
+        unsafe { candle_core::safetensors::MmapedSafetensors::new(&*file) }.map_err(|e| {
+            ModelError::file(
+                &*file,
+                format!("not a whole safetensors file (truncated or damaged?): {e}"),
+            )
+        })?;
     }
     Ok(files)
 }
@@ -74,19 +88,23 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
 fn chat_template_source(dir: &Path, tokenizer_config: Option<&Value>) -> Result<Option<String>> {
     let file = dir.join("chat_template.jinja");
     if file.is_file() {
-        return Ok(Some(std::fs::read_to_string(&file).map_err(|e| ModelError::file(&file, e))?));
+        return Ok(Some(
+            std::fs::read_to_string(&file).map_err(|e| ModelError::file(&file, e))?,
+        ));
     }
-    Ok(match tokenizer_config.and_then(|c| c.get("chat_template")) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Array(items)) => items
-            .iter()
-            .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
-            .or(items.first())
-            .and_then(|t| t.get("template"))
-            .and_then(Value::as_str)
-            .map(String::from),
-        _ => None,
-    })
+    Ok(
+        match tokenizer_config.and_then(|c| c.get("chat_template")) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .find(|t| t.get("name").and_then(Value::as_str) == Some("default"))
+                .or(items.first())
+                .and_then(|t| t.get("template"))
+                .and_then(Value::as_str)
+                .map(String::from),
+            _ => None,
+        },
+    )
 }
 
 impl LoadedModel {
@@ -98,12 +116,18 @@ impl LoadedModel {
         let config = Config::from_file(&dir.join("config.json"))?;
         let files = weight_files(dir)?;
         // Safety: as above, read-only maps of files Hone does not modify.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&files, device.dtype, &device.device)? };
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&files, device.dtype, &device.device)? };
         let model = Model::from_weights(&config, Weights::with_source(vb, dir.to_owned()))?;
 
         let tokenizer_config_path = dir.join("tokenizer_config.json");
-        let tokenizer_config = if tokenizer_config_path.is_file() { Some(read_json(&tokenizer_config_path)?) } else { None };
-        let tokenizer = Tokenizer::from_files(&dir.join("tokenizer.json"), tokenizer_config.as_ref())?;
+        let tokenizer_config = if tokenizer_config_path.is_file() {
+            Some(read_json(&tokenizer_config_path)?)
+        } else {
+            None
+        };
+        let tokenizer =
+            Tokenizer::from_files(&dir.join("tokenizer.json"), tokenizer_config.as_ref())?;
         let chat_template = match chat_template_source(dir, tokenizer_config.as_ref())? {
             Some(source) => Some(
                 ChatTemplate::new(
@@ -120,24 +144,35 @@ impl LoadedModel {
         let generation_config = dir.join("generation_config.json");
         if generation_config.is_file() {
             let json = read_json(&generation_config)?;
-            let ids = token_ids(json.get("eos_token_id")).map_err(|message| ModelError::Config {
-                path: generation_config.clone(),
-                field: "eos_token_id".into(),
-                message,
-            })?;
+            let ids =
+                token_ids(json.get("eos_token_id")).map_err(|message| ModelError::Config {
+                    path: generation_config.clone(),
+                    field: "eos_token_id".into(),
+                    message,
+                })?;
             eos_token_ids.extend(ids);
         }
         eos_token_ids.extend(tokenizer.eos_token_id());
         eos_token_ids.sort_unstable();
         eos_token_ids.dedup();
-        Ok(Self { dir: dir.to_owned(), model, tokenizer, chat_template, eos_token_ids, device })
+        Ok(Self {
+            dir: dir.to_owned(),
+            model,
+            tokenizer,
+            chat_template,
+            eos_token_ids,
+            device,
+        })
     }
 
     /// The chat template, or an error saying the model has none.
     pub fn template(&self) -> Result<&ChatTemplate> {
-        self.chat_template
-            .as_ref()
-            .ok_or_else(|| ModelError::file(&self.dir, "has no chat template (tokenizer_config.json has no chat_template)"))
+        self.chat_template.as_ref().ok_or_else(|| {
+            ModelError::file(
+                &self.dir,
+                "has no chat template (tokenizer_config.json has no chat_template)",
+            )
+        })
     }
 }
 
@@ -151,17 +186,28 @@ pub fn download(repo_id: &str) -> Result<PathBuf> {
 /// As [`download`], calling `on_file(done, total, name)` after each file (`total` is 0 until
 /// the list of weight shards is known).
 #[cfg(feature = "hub")]
-pub fn download_with_progress(repo_id: &str, mut on_file: impl FnMut(usize, usize, &str)) -> Result<PathBuf> {
-    let api = hf_hub::api::sync::Api::new().map_err(|e| ModelError::invalid("hub", e.to_string()))?;
+pub fn download_with_progress(
+    repo_id: &str,
+    mut on_file: impl FnMut(usize, usize, &str),
+) -> Result<PathBuf> {
+    let api =
+        hf_hub::api::sync::Api::new().map_err(|e| ModelError::invalid("hub", e.to_string()))?;
     let repo = api.model(repo_id.to_owned());
     let mut done = 0;
-    let mut fetched = |name: &str, total: usize, result: std::result::Result<PathBuf, hf_hub::api::sync::ApiError>| {
-        done += 1;
-        on_file(done, total, name);
-        result.map_err(|e| ModelError::invalid("hub", format!("{repo_id}: {name}: {e}")))
-    };
+    let mut fetched =
+        |name: &str,
+         total: usize,
+         result: std::result::Result<PathBuf, hf_hub::api::sync::ApiError>| {
+            done += 1;
+            on_file(done, total, name);
+            result.map_err(|e| ModelError::invalid("hub", format!("{repo_id}: {name}: {e}")))
+        };
     let config = fetched("config.json", 0, repo.get("config.json"))?;
-    for optional in ["generation_config.json", "tokenizer_config.json", "chat_template.jinja"] {
+    for optional in [
+        "generation_config.json",
+        "tokenizer_config.json",
+        "chat_template.jinja",
+    ] {
         let _ = fetched(optional, 0, repo.get(optional));
     }
     fetched("tokenizer.json", 0, repo.get("tokenizer.json"))?;
@@ -171,7 +217,12 @@ pub fn download_with_progress(repo_id: &str, mut on_file: impl FnMut(usize, usiz
             let mut shards: Vec<String> = json
                 .get("weight_map")
                 .and_then(Value::as_object)
-                .map(|m| m.values().filter_map(Value::as_str).map(String::from).collect())
+                .map(|m| {
+                    m.values()
+                        .filter_map(Value::as_str)
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             shards.sort();
             shards.dedup();
@@ -184,5 +235,8 @@ pub fn download_with_progress(repo_id: &str, mut on_file: impl FnMut(usize, usiz
             fetched("model.safetensors", 6, repo.get("model.safetensors"))?;
         }
     }
-    Ok(config.parent().expect("a file in the snapshot folder").to_owned())
+    Ok(config
+        .parent()
+        .expect("a file in the snapshot folder")
+        .to_owned())
 }

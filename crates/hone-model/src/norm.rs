@@ -13,7 +13,10 @@ pub struct RmsNorm {
 
 impl RmsNorm {
     pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { weight: vb.get(size, "weight")?, eps: eps as f32 })
+        Ok(Self {
+            weight: vb.get(size, "weight")?,
+            eps: eps as f32,
+        })
     }
 
     pub fn weight(&self) -> &Tensor {
@@ -28,7 +31,10 @@ impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         if !x.track_op() && !self.weight.track_op() {
             candle_nn::ops::rms_norm(&x.contiguous()?, &self.weight, self.eps)
-        } else if !self.weight.track_op() && crate::fused::supports(x) && crate::fused::supports(&self.weight) {
+        } else if !self.weight.track_op()
+            && crate::fused::supports(x)
+            && crate::fused::supports(&self.weight)
+        {
             crate::fused::rms_norm_frozen_weight(x, &self.weight, self.eps)
         } else {
             candle_nn::ops::rms_norm_slow(x, &self.weight, self.eps)

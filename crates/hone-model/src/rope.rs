@@ -17,10 +17,17 @@ pub struct RotaryEmbedding {
 /// and `_compute_llama3_parameters`).
 pub fn inverse_frequencies(cfg: &Config) -> Vec<f64> {
     let dim = cfg.head_dim;
-    let base: Vec<f64> = (0..dim / 2).map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / dim as f64)).collect();
+    let base: Vec<f64> = (0..dim / 2)
+        .map(|i| 1.0 / cfg.rope_theta.powf((2 * i) as f64 / dim as f64))
+        .collect();
     match cfg.rope_scaling {
         RopeScaling::Default => base,
-        RopeScaling::Llama3 { factor, low_freq_factor, high_freq_factor, original_max_position_embeddings } => {
+        RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        } => {
             let old_context = original_max_position_embeddings as f64;
             let low_freq_wavelen = old_context / low_freq_factor;
             let high_freq_wavelen = old_context / high_freq_factor;
@@ -32,7 +39,8 @@ pub fn inverse_frequencies(cfg: &Config) -> Vec<f64> {
                     } else if wavelen > low_freq_wavelen {
                         freq / factor
                     } else {
-                        let smooth = (old_context / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor);
+                        let smooth = (old_context / wavelen - low_freq_factor)
+                            / (high_freq_factor - low_freq_factor);
                         (1.0 - smooth) * freq / factor + smooth * freq
                     }
                 })

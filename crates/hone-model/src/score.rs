@@ -31,10 +31,18 @@ impl LoadedModel {
     /// own special tokens) and the answer up to and including the end-of-turn token.
     pub fn encode_pair(&self, prompt: &PromptInput, completion: &str) -> Result<SequencePair> {
         let (prompt, completion) = match prompt {
-            PromptInput::Raw(text) => (self.tokenizer.encode(text, true)?, self.tokenizer.encode(completion, false)?),
+            PromptInput::Raw(text) => (
+                self.tokenizer.encode(text, true)?,
+                self.tokenizer.encode(completion, false)?,
+            ),
             PromptInput::Chat(messages) => {
-                let (p, c) = self.template()?.prompt_and_completion(messages, completion)?;
-                (self.tokenizer.encode(&p, false)?, self.tokenizer.encode(&c, false)?)
+                let (p, c) = self
+                    .template()?
+                    .prompt_and_completion(messages, completion)?;
+                (
+                    self.tokenizer.encode(&p, false)?,
+                    self.tokenizer.encode(&c, false)?,
+                )
             }
         };
         Ok(SequencePair { prompt, completion })
@@ -44,7 +52,9 @@ impl LoadedModel {
     pub fn encode_prompt(&self, prompt: &PromptInput) -> Result<Vec<u32>> {
         match prompt {
             PromptInput::Raw(text) => self.tokenizer.encode(text, true),
-            PromptInput::Chat(messages) => self.tokenizer.encode(&self.template()?.render(messages, true)?, false),
+            PromptInput::Chat(messages) => self
+                .tokenizer
+                .encode(&self.template()?.render(messages, true)?, false),
         }
     }
 }
@@ -77,7 +87,11 @@ pub struct CompletionOutputs {
 }
 
 /// Log-probs of every completion token given what precedes it.
-pub fn completion_logprobs(model: &Model, batch: &[SequencePair], lora: &LoraContext) -> Result<CompletionLogprobs> {
+pub fn completion_logprobs(
+    model: &Model,
+    batch: &[SequencePair],
+    lora: &LoraContext,
+) -> Result<CompletionLogprobs> {
     Ok(completion_outputs(model, batch, lora, false, false)?.logprobs)
 }
 
@@ -95,22 +109,37 @@ pub fn completion_outputs(
     }
     for (i, pair) in batch.iter().enumerate() {
         if pair.prompt.is_empty() {
-            return Err(ModelError::invalid(format!("batch[{i}].prompt"), "has no tokens"));
+            return Err(ModelError::invalid(
+                format!("batch[{i}].prompt"),
+                "has no tokens",
+            ));
         }
         if pair.completion.is_empty() {
-            return Err(ModelError::invalid(format!("batch[{i}].completion"), "has no tokens"));
+            return Err(ModelError::invalid(
+                format!("batch[{i}].completion"),
+                "has no tokens",
+            ));
         }
     }
     let device = model.device();
     let b = batch.len();
-    let seq = batch.iter().map(|p| p.prompt.len() + p.completion.len()).max().unwrap_or(0);
+    let seq = batch
+        .iter()
+        .map(|p| p.prompt.len() + p.completion.len())
+        .max()
+        .unwrap_or(0);
     let longest = batch.iter().map(|p| p.completion.len()).max().unwrap_or(0);
 
     let mut ids = Vec::with_capacity(b * seq);
     let mut positions = Vec::new();
     let mut targets = Vec::new();
     for (r, pair) in batch.iter().enumerate() {
-        let row: Vec<u32> = pair.prompt.iter().chain(&pair.completion).copied().collect();
+        let row: Vec<u32> = pair
+            .prompt
+            .iter()
+            .chain(&pair.completion)
+            .copied()
+            .collect();
         ids.extend_from_slice(&row);
         ids.extend(std::iter::repeat_n(0u32, seq - row.len()));
         for (j, &token) in pair.completion.iter().enumerate() {
@@ -123,11 +152,18 @@ pub fn completion_outputs(
     let input = Tensor::from_vec(ids, (b, seq), device)?;
     let hidden = model.hidden_states(&input, 0, None, lora)?;
     let hidden_size = hidden.dim(2)?;
-    let hidden = hidden.reshape((b * seq, hidden_size))?.index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
+    let hidden = hidden
+        .reshape((b * seq, hidden_size))?
+        .index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
     let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
     // log p(target) = logit[target] − logsumexp(logits); the max shift carries no gradient.
     let max = logits.max_keepdim(D::Minus1)?.detach();
-    let lse = (logits.broadcast_sub(&max)?.exp()?.sum_keepdim(D::Minus1)?.log()? + &max)?;
+    let lse = (logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + &max)?;
     let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
     let flat = (picked - &lse)?.squeeze(1)?;
 
@@ -156,7 +192,11 @@ pub fn completion_outputs(
     } else {
         None
     };
-    let hidden = if want_hidden { Some(pad(&hidden)?.reshape((b, longest, hidden_size))?) } else { None };
+    let hidden = if want_hidden {
+        Some(pad(&hidden)?.reshape((b, longest, hidden_size))?)
+    } else {
+        None
+    };
     Ok(CompletionOutputs {
         logprobs: CompletionLogprobs {
             per_token,
@@ -178,7 +218,11 @@ pub struct TokenLogprobs {
 }
 
 /// Scores each pair without building a graph.
-pub fn score(lm: &LoadedModel, adapter: Option<&Adapter>, batch: &[SequencePair]) -> Result<Vec<TokenLogprobs>> {
+pub fn score(
+    lm: &LoadedModel,
+    adapter: Option<&Adapter>,
+    batch: &[SequencePair],
+) -> Result<Vec<TokenLogprobs>> {
     let lp = completion_logprobs(&lm.model, batch, &LoraContext::inference(adapter))?;
     let rows = lp.per_token.to_vec2::<f32>()?;
     Ok(batch
@@ -186,7 +230,12 @@ pub fn score(lm: &LoadedModel, adapter: Option<&Adapter>, batch: &[SequencePair]
         .zip(rows)
         .map(|(pair, row)| {
             let logprobs = row[..pair.completion.len()].to_vec();
-            TokenLogprobs { prompt_tokens: pair.prompt.len(), token_ids: pair.completion.clone(), sum: logprobs.iter().sum(), logprobs }
+            TokenLogprobs {
+                prompt_tokens: pair.prompt.len(),
+                token_ids: pair.completion.clone(),
+                sum: logprobs.iter().sum(),
+                logprobs,
+            }
         })
         .collect())
 }

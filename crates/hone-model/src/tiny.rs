@@ -36,7 +36,9 @@ impl std::str::FromStr for TinyArch {
         match s {
             "llama" => Ok(Self::Llama),
             "qwen2" => Ok(Self::Qwen2),
-            other => Err(format!("unknown architecture {other:?}; expected llama or qwen2")),
+            other => Err(format!(
+                "unknown architecture {other:?}; expected llama or qwen2"
+            )),
         }
     }
 }
@@ -55,18 +57,32 @@ pub struct TinySize {
 
 impl Default for TinySize {
     fn default() -> Self {
-        Self { hidden: 64, intermediate: 176, layers: 2, heads: 4, kv_heads: 2, vocab: 512, max_positions: 1024 }
+        Self {
+            hidden: 64,
+            intermediate: 176,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            vocab: 512,
+            max_positions: 1024,
+        }
     }
 }
 
 /// Trains a byte-level BPE tokenizer on `texts` with the ChatML special tokens (ids 0, 1, 2).
-pub fn train_tokenizer<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_size: usize) -> Result<tokenizers::Tokenizer> {
+pub fn train_tokenizer<'a>(
+    texts: impl Iterator<Item = &'a str> + Send,
+    vocab_size: usize,
+) -> Result<tokenizers::Tokenizer> {
     let err = |e: tokenizers::Error| ModelError::Tokenizer(e.to_string());
     let mut tokenizer = tokenizers::Tokenizer::new(BPE::default());
     tokenizer.with_pre_tokenizer(Some(ByteLevel::new(false, true, true)));
     tokenizer.with_decoder(Some(ByteLevel::default()));
     tokenizer.with_post_processor(Some(ByteLevel::new(false, true, true)));
-    let specials: Vec<AddedToken> = SPECIAL_TOKENS.iter().map(|t| AddedToken::from(t.to_string(), true)).collect();
+    let specials: Vec<AddedToken> = SPECIAL_TOKENS
+        .iter()
+        .map(|t| AddedToken::from(t.to_string(), true))
+        .collect();
     let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(1)
@@ -85,14 +101,36 @@ pub fn train_tokenizer<'a>(texts: impl Iterator<Item = &'a str> + Send, vocab_si
 pub fn write_tiny_model(arch: TinyArch, size: TinySize, out: &Path, seed: u64) -> Result<()> {
     let tokenizer = train_tokenizer(CORPUS.lines(), size.vocab)?;
     let vocab = tokenizer.get_vocab_size(true);
-    write_model_folder(arch, TinySize { vocab, ..size }, &tokenizer, out, seed, "tiny")
+    write_model_folder(
+        arch,
+        TinySize { vocab, ..size },
+        &tokenizer,
+        out,
+        seed,
+        "tiny",
+    )
 }
 
 /// Writes a folder for `tokenizer` with random weights of `size` (N(0, 0.02), norms 1, biases 0,
 /// as transformers initialises). `name` goes into the config's `_name_or_path`.
-pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers::Tokenizer, out: &Path, seed: u64, name: &str) -> Result<()> {
-    let id = |t: &str| tokenizer.token_to_id(t).ok_or_else(|| ModelError::Tokenizer(format!("the tokenizer lacks {t}")));
-    let (bos, eos, pad) = (id("<|endoftext|>")?, id("<|im_end|>")?, id("<|endoftext|>")?);
+pub fn write_model_folder(
+    arch: TinyArch,
+    size: TinySize,
+    tokenizer: &tokenizers::Tokenizer,
+    out: &Path,
+    seed: u64,
+    name: &str,
+) -> Result<()> {
+    let id = |t: &str| {
+        tokenizer
+            .token_to_id(t)
+            .ok_or_else(|| ModelError::Tokenizer(format!("the tokenizer lacks {t}")))
+    };
+    let (bos, eos, pad) = (
+        id("<|endoftext|>")?,
+        id("<|im_end|>")?,
+        id("<|endoftext|>")?,
+    );
     let head_dim = size.hidden / size.heads;
     let qwen = arch == TinyArch::Qwen2;
     let config = json!({
@@ -141,7 +179,12 @@ pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers
     random("model.embed_tokens.weight".into(), &[v, h])?;
     for l in 0..size.layers {
         let p = format!("model.layers.{l}");
-        for (m, o, inp) in [("q_proj", q, h), ("k_proj", kv, h), ("v_proj", kv, h), ("o_proj", h, q)] {
+        for (m, o, inp) in [
+            ("q_proj", q, h),
+            ("k_proj", kv, h),
+            ("v_proj", kv, h),
+            ("o_proj", h, q),
+        ] {
             random(format!("{p}.self_attn.{m}.weight"), &[o, inp])?;
         }
         for (m, o, inp) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
@@ -153,21 +196,42 @@ pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers
     }
     for l in 0..size.layers {
         let p = format!("model.layers.{l}");
-        tensors.push((format!("{p}.input_layernorm.weight"), Tensor::ones(h, DType::F32, &Device::Cpu)?));
-        tensors.push((format!("{p}.post_attention_layernorm.weight"), Tensor::ones(h, DType::F32, &Device::Cpu)?));
+        tensors.push((
+            format!("{p}.input_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu)?,
+        ));
+        tensors.push((
+            format!("{p}.post_attention_layernorm.weight"),
+            Tensor::ones(h, DType::F32, &Device::Cpu)?,
+        ));
         if qwen {
             for (m, o) in [("q_proj", q), ("k_proj", kv), ("v_proj", kv)] {
-                tensors.push((format!("{p}.self_attn.{m}.bias"), Tensor::zeros(o, DType::F32, &Device::Cpu)?));
+                tensors.push((
+                    format!("{p}.self_attn.{m}.bias"),
+                    Tensor::zeros(o, DType::F32, &Device::Cpu)?,
+                ));
             }
         }
     }
-    tensors.push(("model.norm.weight".into(), Tensor::ones(h, DType::F32, &Device::Cpu)?));
+    tensors.push((
+        "model.norm.weight".into(),
+        Tensor::ones(h, DType::F32, &Device::Cpu)?,
+    ));
     write_weights(&out.join("model.safetensors"), &tensors)?;
 
-    let tokenizer_json = tokenizer.to_string(true).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    let tokenizer_json = tokenizer
+        .to_string(true)
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
     write_atomically(&out.join("tokenizer.json"), tokenizer_json.as_bytes())?;
-    for (file, value) in [("config.json", config), ("generation_config.json", generation), ("tokenizer_config.json", tokenizer_config)] {
-        write_atomically(&out.join(file), &serde_json::to_vec_pretty(&value).expect("JSON"))?;
+    for (file, value) in [
+        ("config.json", config),
+        ("generation_config.json", generation),
+        ("tokenizer_config.json", tokenizer_config),
+    ] {
+        write_atomically(
+            &out.join(file),
+            &serde_json::to_vec_pretty(&value).expect("JSON"),
+        )?;
     }
     Ok(())
 }
@@ -175,8 +239,9 @@ pub fn write_model_folder(arch: TinyArch, size: TinySize, tokenizer: &tokenizers
 /// Writes tensors as safetensors (`{"format": "pt"}`), atomically.
 pub fn write_weights(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    let bytes = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
-        .map_err(|e| ModelError::file(path, format!("cannot serialise: {e}")))?;
+    let bytes =
+        safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
+            .map_err(|e| ModelError::file(path, format!("cannot serialise: {e}")))?;
     write_atomically(path, &bytes)
 }
 

@@ -30,14 +30,25 @@ impl Tokenizer {
         if !tokenizer_json.is_file() {
             return Err(ModelError::file(tokenizer_json, "is missing"));
         }
-        let inner = tokenizers::Tokenizer::from_file(tokenizer_json)
-            .map_err(|e| ModelError::file(tokenizer_json, format!("not a readable tokenizer: {e}")))?;
+        let inner = tokenizers::Tokenizer::from_file(tokenizer_json).map_err(|e| {
+            ModelError::file(tokenizer_json, format!("not a readable tokenizer: {e}"))
+        })?;
         let get = |key: &str| token_string(tokenizer_config.and_then(|c| c.get(key)));
-        Ok(Self { inner, bos_token: get("bos_token"), eos_token: get("eos_token"), pad_token: get("pad_token") })
+        Ok(Self {
+            inner,
+            bos_token: get("bos_token"),
+            eos_token: get("eos_token"),
+            pad_token: get("pad_token"),
+        })
     }
 
     pub fn from_tokenizer(inner: tokenizers::Tokenizer) -> Self {
-        Self { inner, bos_token: None, eos_token: None, pad_token: None }
+        Self {
+            inner,
+            bos_token: None,
+            eos_token: None,
+            pad_token: None,
+        }
     }
 
     pub fn inner(&self) -> &tokenizers::Tokenizer {
@@ -48,12 +59,17 @@ impl Tokenizer {
     /// for Llama). Text rendered by a chat template already holds its special tokens: encode
     /// it without, so BOS is not added twice.
     pub fn encode(&self, text: &str, add_special_tokens: bool) -> Result<Vec<u32>> {
-        let encoding = self.inner.encode(text, add_special_tokens).map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let encoding = self
+            .inner
+            .encode(text, add_special_tokens)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
     }
 
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special_tokens).map_err(|e| ModelError::Tokenizer(e.to_string()))
+        self.inner
+            .decode(ids, skip_special_tokens)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
@@ -69,6 +85,9 @@ impl Tokenizer {
     }
 
     pub fn pad_token_id(&self) -> Option<u32> {
-        self.pad_token.as_deref().and_then(|t| self.token_id(t)).or_else(|| self.eos_token_id())
+        self.pad_token
+            .as_deref()
+            .and_then(|t| self.token_id(t))
+            .or_else(|| self.eos_token_id())
     }
 }

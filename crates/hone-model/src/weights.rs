@@ -16,7 +16,10 @@ pub(crate) struct Weights<'a> {
 
 impl<'a> Weights<'a> {
     pub fn new(vb: VarBuilder<'a>) -> Self {
-        Self { vb, source: PathBuf::from("the checkpoint") }
+        Self {
+            vb,
+            source: PathBuf::from("the checkpoint"),
+        }
     }
 
     pub fn with_source(vb: VarBuilder<'a>, source: PathBuf) -> Self {
@@ -30,20 +33,47 @@ impl<'a> Weights<'a> {
     /// The tensor `name` (a full path), which must have `shape`.
     pub fn tensor(&self, name: &str, shape: &[usize]) -> Result<Tensor> {
         if !self.vb.contains_tensor(name) {
-            return Err(ModelError::MissingTensor { name: name.into(), path: self.source.clone() });
+            return Err(ModelError::MissingTensor {
+                name: name.into(),
+                path: self.source.clone(),
+            });
         }
         let t = self.vb.get_unchecked(name)?;
         if t.dims() != shape {
-            return Err(ModelError::Shape { name: name.into(), expected: shape.to_vec(), found: t.dims().to_vec() });
+            return Err(ModelError::Shape {
+                name: name.into(),
+                expected: shape.to_vec(),
+                found: t.dims().to_vec(),
+            });
         }
         Ok(t)
     }
 
     /// The projection `{prefix}.{module}`: weight `[out, in]` and, if `bias`, bias `[out]`.
-    pub fn linear(&self, prefix: &str, module: &'static str, in_dim: usize, out_dim: usize, bias: bool) -> Result<LoraLinear> {
+    pub fn linear(
+        &self,
+        prefix: &str,
+        module: &'static str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+    ) -> Result<LoraLinear> {
         let path = format!("{prefix}.{module}");
         let weight = self.tensor(&format!("{path}.weight"), &[out_dim, in_dim])?;
-        let bias = if bias { Some(self.tensor(&format!("{path}.bias"), &[out_dim])?) } else { None };
-        Ok(LoraLinear::new(LinearSpec { path, module, in_dim, out_dim }, weight, bias))
+        let bias = if bias {
+            Some(self.tensor(&format!("{path}.bias"), &[out_dim])?)
+        } else {
+            None
+        };
+        Ok(LoraLinear::new(
+            LinearSpec {
+                path,
+                module,
+                in_dim,
+                out_dim,
+            },
+            weight,
+            bias,
+        ))
     }
 }

@@ -39,7 +39,10 @@ pub enum ServeError {
     #[error("refusing to listen on {0}: only 127.0.0.1/::1 are allowed without a token (set --token or HONE_TOKEN)")]
     PublicWithoutToken(SocketAddr),
     #[error("cannot listen on {addr}: {error}")]
-    Bind { addr: SocketAddr, error: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -54,19 +57,30 @@ struct Failure(ApiError);
 
 impl IntoResponse for Failure {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, Json(self.0)).into_response()
     }
 }
 
-async fn call(State(state): State<AppState>, Path(command): Path<String>, body: axum::body::Bytes) -> Response {
+async fn call(
+    State(state): State<AppState>,
+    Path(command): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
     // Parsed here, not by an extractor, so that a bad body is an ApiError like any other.
     let args = if body.iter().all(u8::is_ascii_whitespace) {
         serde_json::json!({})
     } else {
         match serde_json::from_slice(&body) {
             Ok(args) => args,
-            Err(e) => return Failure(ApiError::new("bad_arguments", format!("{command}: the body is not JSON ({e})"))).into_response(),
+            Err(e) => {
+                return Failure(ApiError::new(
+                    "bad_arguments",
+                    format!("{command}: the body is not JSON ({e})"),
+                ))
+                .into_response()
+            }
         }
     };
     match state.api.call(&command, args).await {
@@ -84,10 +98,20 @@ fn sse_event(event: &JobEvent) -> Event {
 }
 
 /// The job's history, then its live events; the stream ends right after the last one.
-async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
-    let id: u64 = id.parse().map_err(|_| Failure(ApiError::new("not_found", format!("job {id:?} does not exist"))))?;
+async fn job_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, Failure> {
+    let id: u64 = id.parse().map_err(|_| {
+        Failure(ApiError::new(
+            "not_found",
+            format!("job {id:?} does not exist"),
+        ))
+    })?;
     let events = state.api.subscribe(id).map_err(Failure)?;
-    let stream = stream::unfold(events, |mut events| async move { events.next().await.map(|e| (Ok(sse_event(&e)), events)) });
+    let stream = stream::unfold(events, |mut events| async move {
+        events.next().await.map(|e| (Ok(sse_event(&e)), events))
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 
@@ -107,7 +131,10 @@ fn host_name(value: &str) -> &str {
 }
 
 fn is_loopback_name(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn same_token(given: Option<&str>, expected: &str) -> bool {
@@ -115,18 +142,36 @@ fn same_token(given: Option<&str>, expected: &str) -> bool {
     given.is_some_and(|g| bool::from(g.as_bytes().ct_eq(expected.as_bytes())))
 }
 
-async fn guard(State(state): State<AppState>, Query(query): Query<TokenQuery>, request: Request, next: Next) -> Response {
+async fn guard(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+    request: Request,
+    next: Next,
+) -> Response {
     let headers = request.headers();
     match &state.token {
         Some(expected) => {
-            let bearer = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+            let bearer = headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "));
             if !same_token(bearer, expected) && !same_token(query.token.as_deref(), expected) {
-                return Failure(ApiError::new("unauthorized", "this server needs a token (Authorization: Bearer …)")).into_response();
+                return Failure(ApiError::new(
+                    "unauthorized",
+                    "this server needs a token (Authorization: Bearer …)",
+                ))
+                .into_response();
             }
         }
         None => {
-            let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(host_name);
-            let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(host_name);
+            let host = headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(host_name);
+            let origin = headers
+                .get(header::ORIGIN)
+                .and_then(|v| v.to_str().ok())
+                .map(host_name);
             if !host.is_some_and(is_loopback_name) || origin.is_some_and(|o| !is_loopback_name(o)) {
                 return Failure(ApiError::new("forbidden", "without a token this server answers only pages of this machine (http://127.0.0.1 or http://localhost)")).into_response();
             }
@@ -153,7 +198,10 @@ pub fn router(api: Api, ui_dir: Option<PathBuf>, token: Option<String>) -> Route
         }
         None => api_routes,
     };
-    router.layer(SetResponseHeaderLayer::overriding(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP)))
+    router.layer(SetResponseHeaderLayer::overriding(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    ))
 }
 
 /// Whether `addr` is only reachable from this machine.
@@ -162,11 +210,20 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 }
 
 /// Serves until the process is stopped; `on_ready` gets the bound address (port 0 picks one).
-pub async fn serve(api: Api, config: ServeConfig, on_ready: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+pub async fn serve(
+    api: Api,
+    config: ServeConfig,
+    on_ready: impl FnOnce(SocketAddr),
+) -> Result<(), ServeError> {
     if !is_loopback(&config.addr) && config.token.as_deref().is_none_or(str::is_empty) {
         return Err(ServeError::PublicWithoutToken(config.addr));
     }
-    let listener = tokio::net::TcpListener::bind(config.addr).await.map_err(|error| ServeError::Bind { addr: config.addr, error })?;
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(|error| ServeError::Bind {
+            addr: config.addr,
+            error,
+        })?;
     on_ready(listener.local_addr()?);
     axum::serve(listener, router(api, config.ui_dir, config.token)).await?;
     Ok(())

@@ -10,7 +10,11 @@ use serde_json::{json, Value};
 async fn start(workspace: &Path, token: Option<&str>) -> String {
     let api = Api::open(workspace).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let config = ServeConfig { addr: "127.0.0.1:0".parse().unwrap(), ui_dir: None, token: token.map(String::from) };
+    let config = ServeConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ui_dir: None,
+        token: token.map(String::from),
+    };
     tokio::spawn(async move {
         serve(api, config, |addr: SocketAddr| {
             let _ = tx.send(addr);
@@ -22,14 +26,29 @@ async fn start(workspace: &Path, token: Option<&str>) -> String {
 }
 
 async fn call(client: &reqwest::Client, base: &str, command: &str, args: Value) -> (u16, Value) {
-    let r = client.post(format!("{base}/api/{command}")).json(&args).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/api/{command}"))
+        .json(&args)
+        .send()
+        .await
+        .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
 /// Reads a job's event stream to its end; returns the events.
 async fn events(client: &reqwest::Client, base: &str, job_id: u64) -> Vec<Value> {
-    let text = client.get(format!("{base}/api/jobs/{job_id}/events")).send().await.unwrap().text().await.unwrap();
-    text.lines().filter_map(|l| l.strip_prefix("data:")).map(|d| serde_json::from_str(d.trim()).unwrap()).collect()
+    let text = client
+        .get(format!("{base}/api/jobs/{job_id}/events"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).unwrap())
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,9 +57,17 @@ async fn commands_errors_and_job_events_over_http() {
     let base = start(dir.path(), None).await;
     let client = reqwest::Client::new();
 
-    let health = client.get(format!("{base}/api/health")).send().await.unwrap();
+    let health = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(health.headers()["content-security-policy"], CSP, "every response carries the CSP");
+    assert_eq!(
+        health.headers()["content-security-policy"],
+        CSP,
+        "every response carries the CSP"
+    );
 
     let (status, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "support", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
     assert_eq!(status, 200, "{project}");
@@ -48,11 +75,28 @@ async fn commands_errors_and_job_events_over_http() {
     let (status, err) = call(&client, &base, "create_project", json!({ "settings": { "name": "support", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
     assert_eq!((status, err["code"].as_str()), (409, Some("duplicate")));
     let (status, err) = call(&client, &base, "project_details", json!({ "project": 1 })).await;
-    assert_eq!((status, err["code"].as_str()), (400, Some("bad_arguments")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("bad_arguments")),
+        "{err}"
+    );
     let (status, err) = call(&client, &base, "no_such_thing", json!({})).await;
-    assert_eq!((status, err["code"].as_str()), (400, Some("unknown_command")));
-    let (status, err) = call(&client, &base, "set_guidelines", json!({ "project_id": 999, "text": "x" })).await;
-    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("unknown_command"))
+    );
+    let (status, err) = call(
+        &client,
+        &base,
+        "set_guidelines",
+        json!({ "project_id": 999, "text": "x" }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
 
     let (status, report) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": \"How do I reset my password?\"}\n{\"prompt\": \"Hi\", \"split\": \"heldout\"}\n" })).await;
     assert_eq!(status, 200, "{report}");
@@ -61,8 +105,20 @@ async fn commands_errors_and_job_events_over_http() {
     assert_eq!(bad["code"], "bad_import", "{bad}");
 
     let model = dir.path().join("tiny");
-    hone_core::model::tiny::write_tiny_model(hone_core::model::tiny::TinyArch::Llama, Default::default(), &model, 1).unwrap();
-    let (_, prompts) = call(&client, &base, "list_prompts", json!({ "project_id": project_id, "split": "train" })).await;
+    hone_core::model::tiny::write_tiny_model(
+        hone_core::model::tiny::TinyArch::Llama,
+        Default::default(),
+        &model,
+        1,
+    )
+    .unwrap();
+    let (_, prompts) = call(
+        &client,
+        &base,
+        "list_prompts",
+        json!({ "project_id": project_id, "split": "train" }),
+    )
+    .await;
     let prompt_id = prompts[0]["id"].as_i64().unwrap();
     let (status, started) = call(&client, &base, "generate_candidates", json!({ "model": { "kind": "base", "dir": model }, "prompt_ids": [prompt_id], "n": 3, "sampling": { "temperature": 1.0, "top_k": null, "top_p": null, "repetition_penalty": 1.0, "max_new_tokens": 4, "stop": [], "seed": 1 } })).await;
     assert_eq!(status, 200, "{started}");
@@ -70,32 +126,75 @@ async fn commands_errors_and_job_events_over_http() {
     let stream = events(&client, &base, job).await;
     assert_eq!(stream.first().unwrap()["event"], "progress", "{stream:?}");
     let last = stream.last().unwrap();
-    assert_eq!(last["event"], "finished", "the stream ends with the result: {last}");
+    assert_eq!(
+        last["event"], "finished",
+        "the stream ends with the result: {last}"
+    );
     let responses = last["result"][0]["responses"].as_array().unwrap();
     assert!(!responses.is_empty());
     // A late subscriber gets the same events again (replayed).
     assert_eq!(events(&client, &base, job).await, stream);
 
-    let ids: Vec<i64> = responses.iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    let ids: Vec<i64> = responses
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
     if ids.len() >= 2 {
         let (status, recorded) = call(&client, &base, "record_feedback", json!({ "project_id": project_id, "annotator": "ana", "kind": { "kind": "comparison", "response_a": ids[0], "response_b": ids[1], "choice": "a", "strength": null, "reason": null } })).await;
         assert_eq!(status, 200, "{recorded}");
-        let (_, stats) = call(&client, &base, "project_stats", json!({ "project_id": project_id })).await;
+        let (_, stats) = call(
+            &client,
+            &base,
+            "project_stats",
+            json!({ "project_id": project_id }),
+        )
+        .await;
         assert_eq!(stats["judgments"]["comparison"], 1, "{stats}");
     }
     let (status, err) = call(&client, &base, "record_feedback", json!({ "project_id": project_id, "annotator": "ana", "kind": { "kind": "rating", "response_id": ids[0], "scores": { "overall": 9 } } })).await;
-    assert_eq!((status, err["field"].as_str()), (400, Some("rating.scores.overall")), "the field at fault: {err}");
-    let (status, err) = call(&client, &base, "download_model", json!({ "repo_id": "not-a-hub-id" })).await;
-    assert_eq!((status, err["field"].as_str()), (400, Some("repo_id")), "{err}");
-    let missing = client.get(format!("{base}/api/jobs/999/events")).send().await.unwrap();
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("rating.scores.overall")),
+        "the field at fault: {err}"
+    );
+    let (status, err) = call(
+        &client,
+        &base,
+        "download_model",
+        json!({ "repo_id": "not-a-hub-id" }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("repo_id")),
+        "{err}"
+    );
+    let missing = client
+        .get(format!("{base}/api/jobs/999/events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 404);
     // Whatever is wrong with a request, the answer is an ApiError in JSON.
-    let odd = client.get(format!("{base}/api/jobs/abc/events")).send().await.unwrap();
+    let odd = client
+        .get(format!("{base}/api/jobs/abc/events"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(odd.status(), 404);
     assert_eq!(odd.json::<Value>().await.unwrap()["code"], "not_found");
-    let garbled = client.post(format!("{base}/api/list_prompts")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let garbled = client
+        .post(format!("{base}/api/list_prompts"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(garbled.status(), 400);
-    assert_eq!(garbled.json::<Value>().await.unwrap()["code"], "bad_arguments");
+    assert_eq!(
+        garbled.json::<Value>().await.unwrap()["code"],
+        "bad_arguments"
+    );
 }
 
 #[tokio::test]
@@ -103,15 +202,30 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
     let dir = tempfile::tempdir().unwrap();
     let base = start(dir.path(), Some("s3cret")).await;
     let client = reqwest::Client::new();
-    let denied = client.post(format!("{base}/api/list_projects")).json(&json!({})).send().await.unwrap();
+    let denied = client
+        .post(format!("{base}/api/list_projects"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(denied.status(), 401);
     let body: Value = denied.json().await.unwrap();
     assert_eq!(body["code"], "unauthorized");
-    let allowed = client.post(format!("{base}/api/list_projects")).bearer_auth("s3cret").json(&json!({})).send().await.unwrap();
+    let allowed = client
+        .post(format!("{base}/api/list_projects"))
+        .bearer_auth("s3cret")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(allowed.status(), 200);
 
     let api = Api::open(dir.path()).await.unwrap();
-    let config = ServeConfig { addr: "0.0.0.0:0".parse().unwrap(), ui_dir: None, token: None };
+    let config = ServeConfig {
+        addr: "0.0.0.0:0".parse().unwrap(),
+        ui_dir: None,
+        token: None,
+    };
     let refused = serve(api, config, |_| panic!("must not listen")).await;
     assert!(matches!(refused, Err(ServeError::PublicWithoutToken(_))));
 }
@@ -123,13 +237,35 @@ async fn trust_commands_answer_over_http() {
     let client = reqwest::Client::new();
     let (_, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "t", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
     let project_id = project["project"]["id"].as_i64().unwrap();
-    let (status, report) = call(&client, &base, "annotator_report", json!({ "project_id": project_id })).await;
+    let (status, report) = call(
+        &client,
+        &base,
+        "annotator_report",
+        json!({ "project_id": project_id }),
+    )
+    .await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["group"]["name"], "all");
-    let (status, err) = call(&client, &base, "version_provenance", json!({ "version_id": 42 })).await;
-    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    let (status, err) = call(
+        &client,
+        &base,
+        "version_provenance",
+        json!({ "version_id": 42 }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
     // A job that fails reports it through its stream.
-    let (status, started) = call(&client, &base, "evaluate_version", json!({ "version_id": 42 })).await;
+    let (status, started) = call(
+        &client,
+        &base,
+        "evaluate_version",
+        json!({ "version_id": 42 }),
+    )
+    .await;
     assert_eq!(status, 200, "{started}");
     let stream = events(&client, &base, started["job_id"].as_u64().unwrap()).await;
     assert_eq!(stream.last().unwrap()["event"], "failed");
@@ -143,47 +279,150 @@ async fn queue_gold_and_suggestion_commands_answer_over_http() {
     let base = start(dir.path(), None).await;
     let client = reqwest::Client::new();
     let (_, project) = call(&client, &base, "create_project", json!({ "settings": { "name": "q", "task_description": "help desk", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
-    assert_eq!(project["project"]["queue_order"], "in_order", "omitted settings take their defaults: {project}");
+    assert_eq!(
+        project["project"]["queue_order"], "in_order",
+        "omitted settings take their defaults: {project}"
+    );
     let project_id = project["project"]["id"].as_i64().unwrap();
     let settings = json!({ "name": "q", "task_description": "help desk", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 2, "queue_order": "disagreement", "gold_rate": 0.25 });
-    let (status, updated) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": settings })).await;
+    let (status, updated) = call(
+        &client,
+        &base,
+        "update_project_settings",
+        json!({ "project_id": project_id, "settings": settings }),
+    )
+    .await;
     assert_eq!(status, 200, "{updated}");
-    assert_eq!((updated["queue_order"].as_str(), updated["gold_rate"].as_f64(), updated["overlap"].as_i64()), (Some("disagreement"), Some(0.25), Some(2)));
+    assert_eq!(
+        (
+            updated["queue_order"].as_str(),
+            updated["gold_rate"].as_f64(),
+            updated["overlap"].as_i64()
+        ),
+        (Some("disagreement"), Some(0.25), Some(2))
+    );
     let mut unnamed = settings.clone();
     unnamed["name"] = json!("");
-    let (status, kept) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": unnamed })).await;
-    assert_eq!((status, kept["name"].as_str()), (200, Some("q")), "the name is not a setting: {kept}");
-    let (status, err) = call(&client, &base, "add_rating_criterion", json!({ "project_id": 999, "item": { "name": "tone", "description": "" } })).await;
-    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    let (status, kept) = call(
+        &client,
+        &base,
+        "update_project_settings",
+        json!({ "project_id": project_id, "settings": unnamed }),
+    )
+    .await;
+    assert_eq!(
+        (status, kept["name"].as_str()),
+        (200, Some("q")),
+        "the name is not a setting: {kept}"
+    );
+    let (status, err) = call(
+        &client,
+        &base,
+        "add_rating_criterion",
+        json!({ "project_id": 999, "item": { "name": "tone", "description": "" } }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
     let (status, err) = call(&client, &base, "cancel_job", json!({ "job_id": 999 })).await;
-    assert_eq!((status, err["code"].as_str()), (404, Some("not_found")), "{err}");
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (404, Some("not_found")),
+        "{err}"
+    );
     let mut bad = settings.clone();
     bad["gold_rate"] = json!(-0.5);
-    let (status, err) = call(&client, &base, "update_project_settings", json!({ "project_id": project_id, "settings": bad })).await;
-    assert_eq!((status, err["field"].as_str()), (400, Some("project.gold_rate")), "{err}");
+    let (status, err) = call(
+        &client,
+        &base,
+        "update_project_settings",
+        json!({ "project_id": project_id, "settings": bad }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("project.gold_rate")),
+        "{err}"
+    );
 
     call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": \"Where is my invoice?\", \"chosen\": \"In billing.\", \"rejected\": \"No idea.\"}\n" })).await;
-    let (status, item) = call(&client, &base, "next_item", json!({ "project_id": project_id, "annotator": "bo", "kind": "comparison" })).await;
+    let (status, item) = call(
+        &client,
+        &base,
+        "next_item",
+        json!({ "project_id": project_id, "annotator": "bo", "kind": "comparison" }),
+    )
+    .await;
     assert_eq!(status, 200, "{item}");
-    assert_eq!(item["reason"], "no disagreement to resolve; 1 of 2 annotators have judged it: finishing its overlap first");
-    let ids: Vec<i64> = item["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(
+        item["reason"],
+        "no disagreement to resolve; 1 of 2 annotators have judged it: finishing its overlap first"
+    );
+    let ids: Vec<i64> = item["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
 
     let (status, gold) = call(&client, &base, "mark_gold", json!({ "judgment_id": 1 })).await;
-    assert_eq!((status, gold["kind"].as_str(), gold["annotator"].as_str()), (200, Some("comparison"), Some("import")), "{gold}");
-    let (_, items) = call(&client, &base, "gold_items", json!({ "project_id": project_id })).await;
+    assert_eq!(
+        (status, gold["kind"].as_str(), gold["annotator"].as_str()),
+        (200, Some("comparison"), Some("import")),
+        "{gold}"
+    );
+    let (_, items) = call(
+        &client,
+        &base,
+        "gold_items",
+        json!({ "project_id": project_id }),
+    )
+    .await;
     assert_eq!(items.as_array().unwrap().len(), 1);
     let (status, _) = call(&client, &base, "unmark_gold", json!({ "judgment_id": 1 })).await;
     assert_eq!(status, 200);
     let (status, err) = call(&client, &base, "unmark_gold", json!({ "judgment_id": 1 })).await;
-    assert_eq!((status, err["field"].as_str()), (400, Some("judgment_id")), "{err}");
+    assert_eq!(
+        (status, err["field"].as_str()),
+        (400, Some("judgment_id")),
+        "{err}"
+    );
 
-    let (status, err) = call(&client, &base, "suggestion", json!({ "project_id": project_id, "response_ids": ids })).await;
-    assert_eq!((status, err["code"].as_str()), (400, Some("invalid")), "no reward model yet: {err}");
+    let (status, err) = call(
+        &client,
+        &base,
+        "suggestion",
+        json!({ "project_id": project_id, "response_ids": ids }),
+    )
+    .await;
+    assert_eq!(
+        (status, err["code"].as_str()),
+        (400, Some("invalid")),
+        "no reward model yet: {err}"
+    );
     let model = dir.path().join("judge");
-    hone_core::model::tiny::write_tiny_model(hone_core::model::tiny::TinyArch::Llama, Default::default(), &model, 1).unwrap();
+    hone_core::model::tiny::write_tiny_model(
+        hone_core::model::tiny::TinyArch::Llama,
+        Default::default(),
+        &model,
+        1,
+    )
+    .unwrap();
     let (status, s) = call(&client, &base, "suggestion", json!({ "project_id": project_id, "response_ids": ids, "judge": { "kind": "base", "dir": model } })).await;
-    assert_eq!((status, s["source"].as_str(), s["reward_model"].is_null()), (200, Some("judge judge"), true), "{s}");
-    let total: f64 = s["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+    assert_eq!(
+        (status, s["source"].as_str(), s["reward_model"].is_null()),
+        (200, Some("judge judge"), true),
+        "{s}"
+    );
+    let total: f64 = s["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
     assert!((total - 1.0).abs() < 1e-6, "{s}");
 }
 
@@ -195,16 +434,44 @@ async fn without_a_token_foreign_hosts_and_origins_are_refused() {
     let base = start(dir.path(), None).await;
     let client = reqwest::Client::new();
     let port = base.rsplit(':').next().unwrap().to_owned();
-    let ok = client.post(format!("{base}/api/list_projects")).header("origin", base.as_str()).json(&json!({})).send().await.unwrap();
+    let ok = client
+        .post(format!("{base}/api/list_projects"))
+        .header("origin", base.as_str())
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200, "the UI's own origin");
-    let localhost = client.post(format!("{base}/api/list_projects")).header("host", format!("localhost:{port}")).json(&json!({})).send().await.unwrap();
+    let localhost = client
+        .post(format!("{base}/api/list_projects"))
+        .header("host", format!("localhost:{port}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(localhost.status(), 200, "localhost is this machine");
-    let rebound = client.post(format!("{base}/api/list_projects")).header("host", format!("evil.example:{port}")).json(&json!({})).send().await.unwrap();
+    let rebound = client
+        .post(format!("{base}/api/list_projects"))
+        .header("host", format!("evil.example:{port}"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(rebound.status(), 403, "a DNS-rebound name");
     let body: Value = rebound.json().await.unwrap();
     assert_eq!(body["code"], "forbidden");
-    let cross = client.post(format!("{base}/api/build_starter")).header("origin", "https://evil.example").send().await.unwrap();
+    let cross = client
+        .post(format!("{base}/api/build_starter"))
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(cross.status(), 403, "another site's page");
-    let events = client.get(format!("{base}/api/jobs/1/events")).header("origin", "http://attacker.test:8080").send().await.unwrap();
+    let events = client
+        .get(format!("{base}/api/jobs/1/events"))
+        .header("origin", "http://attacker.test:8080")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(events.status(), 403);
 }

@@ -14,7 +14,11 @@ pub struct Annotator {
 }
 
 /// The annotator with this name, created with `kind` if new.
-pub async fn get_or_create(conn: &mut SqliteConnection, name: &str, kind: AnnotatorKind) -> Result<Annotator> {
+pub async fn get_or_create(
+    conn: &mut SqliteConnection,
+    name: &str,
+    kind: AnnotatorKind,
+) -> Result<Annotator> {
     sqlx::query("INSERT OR IGNORE INTO annotators (name, kind) VALUES (?, ?)")
         .bind(name)
         .bind(kind)
@@ -40,7 +44,9 @@ pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Anno
 }
 
 pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Annotator>> {
-    Ok(sqlx::query_as("SELECT id, name, kind, created_at FROM annotators ORDER BY id")
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_as("SELECT id, name, kind, created_at FROM annotators ORDER BY id")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }

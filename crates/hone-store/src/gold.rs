@@ -17,7 +17,10 @@ pub async fn mark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<()> {
     .await?;
     if done.rows_affected() == 0 {
         // Either already gold, or no such judgment.
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM judgments WHERE id = ?").bind(judgment_id).fetch_optional(&mut *conn).await?;
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM judgments WHERE id = ?")
+            .bind(judgment_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         exists.ok_or_else(|| StoreError::not_found("judgment", judgment_id))?;
     }
     Ok(())
@@ -25,14 +28,19 @@ pub async fn mark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<()> {
 
 /// Unmarks judgment `judgment_id`; returns whether it was gold.
 pub async fn unmark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM gold_items WHERE judgment_id = ?").bind(judgment_id).execute(&mut *conn).await?;
+    let done = sqlx::query("DELETE FROM gold_items WHERE judgment_id = ?")
+        .bind(judgment_id)
+        .execute(&mut *conn)
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// The project's gold judgments, oldest first.
 pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar("SELECT judgment_id FROM gold_items WHERE project_id = ? ORDER BY judgment_id")
-        .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT judgment_id FROM gold_items WHERE project_id = ? ORDER BY judgment_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }

@@ -50,24 +50,35 @@ impl TryFrom<JobRow> for Job {
             message: r.message,
             error: r.error,
             params: parse_json("jobs.params", &r.params)?,
-            result: r.result.as_deref().map(|t| parse_json("jobs.result", t)).transpose()?,
+            result: r
+                .result
+                .as_deref()
+                .map(|t| parse_json("jobs.result", t))
+                .transpose()?,
             created_at: r.created_at,
             updated_at: r.updated_at,
         })
     }
 }
 
-const COLUMNS: &str = "id, project_id, kind, state, progress, message, error, params, result, created_at, updated_at";
+const COLUMNS: &str =
+    "id, project_id, kind, state, progress, message, error, params, result, created_at, updated_at";
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-pub async fn create(conn: &mut SqliteConnection, project_id: Option<i64>, kind: &str, params: &serde_json::Value) -> Result<Job> {
-    let row: JobRow =
-        sqlx::query_as(&format!("INSERT INTO jobs (project_id, kind, params) VALUES (?, ?, ?) RETURNING {COLUMNS}"))
-            .bind(project_id)
-            .bind(kind)
-            .bind(to_json("jobs.params", params)?)
-            .fetch_one(&mut *conn)
-            .await?;
+pub async fn create(
+    conn: &mut SqliteConnection,
+    project_id: Option<i64>,
+    kind: &str,
+    params: &serde_json::Value,
+) -> Result<Job> {
+    let row: JobRow = sqlx::query_as(&format!(
+        "INSERT INTO jobs (project_id, kind, params) VALUES (?, ?, ?) RETURNING {COLUMNS}"
+    ))
+    .bind(project_id)
+    .bind(kind)
+    .bind(to_json("jobs.params", params)?)
+    .fetch_one(&mut *conn)
+    .await?;
     row.try_into()
 }
 
@@ -81,23 +92,32 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Job> {
 }
 
 pub async fn list(conn: &mut SqliteConnection, project_id: Option<i64>) -> Result<Vec<Job>> {
-    let rows: Vec<JobRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"))
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?;
+    let rows: Vec<JobRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.into_iter().map(Job::try_from).collect()
 }
 
 /// Moves a job to `state` with its progress and a message.
-pub async fn update(conn: &mut SqliteConnection, id: i64, state: JobState, progress: f64, message: &str) -> Result<()> {
-    let done = sqlx::query(&format!("UPDATE jobs SET state = ?, progress = ?, message = ?, updated_at = {NOW} WHERE id = ?"))
-        .bind(state)
-        .bind(progress.clamp(0.0, 1.0))
-        .bind(message)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: i64,
+    state: JobState,
+    progress: f64,
+    message: &str,
+) -> Result<()> {
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = ?, progress = ?, message = ?, updated_at = {NOW} WHERE id = ?"
+    ))
+    .bind(state)
+    .bind(progress.clamp(0.0, 1.0))
+    .bind(message)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("job", id));
     }
@@ -128,7 +148,11 @@ pub async fn finish(
     error: Option<&str>,
 ) -> Result<()> {
     let result = result.map(|r| to_json("jobs.result", r)).transpose()?;
-    let progress_sql = if state == JobState::Succeeded { "1.0" } else { "progress" };
+    let progress_sql = if state == JobState::Succeeded {
+        "1.0"
+    } else {
+        "progress"
+    };
     let done = sqlx::query(&format!(
         "UPDATE jobs SET state = ?, result = ?, error = ?, progress = {progress_sql}, updated_at = {NOW} WHERE id = ?"
     ))
@@ -156,7 +180,12 @@ fn stale() -> String {
 
 /// Says that job `id` is still being worked on (its `updated_at` is now, while it runs).
 pub async fn heartbeat(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    sqlx::query(&format!("UPDATE jobs SET updated_at = {NOW} WHERE id = ? AND state = 'running'")).bind(id).execute(&mut *conn).await?;
+    sqlx::query(&format!(
+        "UPDATE jobs SET updated_at = {NOW} WHERE id = ? AND state = 'running'"
+    ))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -183,21 +212,31 @@ pub struct MetricPoint {
 }
 
 /// Records points; a point at an existing (name, step) replaces it (a resumed run re-logs).
-pub async fn record_metrics(conn: &mut SqliteConnection, job_id: i64, points: &[MetricPoint]) -> Result<()> {
+pub async fn record_metrics(
+    conn: &mut SqliteConnection,
+    job_id: i64,
+    points: &[MetricPoint],
+) -> Result<()> {
     for p in points {
-        sqlx::query("INSERT OR REPLACE INTO metric_points (job_id, name, step, value) VALUES (?, ?, ?, ?)")
-            .bind(job_id)
-            .bind(&p.name)
-            .bind(p.step)
-            .bind(p.value)
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO metric_points (job_id, name, step, value) VALUES (?, ?, ?, ?)",
+        )
+        .bind(job_id)
+        .bind(&p.name)
+        .bind(p.step)
+        .bind(p.value)
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
 
 /// The job's curves, by metric name then step; `name` narrows to one metric.
-pub async fn metrics(conn: &mut SqliteConnection, job_id: i64, name: Option<&str>) -> Result<Vec<MetricPoint>> {
+pub async fn metrics(
+    conn: &mut SqliteConnection,
+    job_id: i64,
+    name: Option<&str>,
+) -> Result<Vec<MetricPoint>> {
     Ok(sqlx::query_as(
         "SELECT name, step, value FROM metric_points WHERE job_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name, step",
     )

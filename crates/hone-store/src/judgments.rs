@@ -24,14 +24,30 @@ pub struct SpanMark {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum JudgmentBody {
     /// Response A against response B of the same prompt; A and B are as shown (left, right).
-    Comparison { response_a: i64, response_b: i64, choice: Choice, strength: Option<i64>, reason: Option<String> },
+    Comparison {
+        response_a: i64,
+        response_b: i64,
+        choice: Choice,
+        strength: Option<i64>,
+        reason: Option<String>,
+    },
     /// Responses best first.
     Ranking { ranked: Vec<i64> },
     /// One score per project criterion.
-    Rating { response_id: i64, scores: BTreeMap<String, i64> },
+    Rating {
+        response_id: i64,
+        scores: BTreeMap<String, i64>,
+    },
     /// The corrected text is stored as its own response; `diff` is unified, original → corrected.
-    Edit { response_id: i64, corrected_response_id: i64, diff: String },
-    Span { response_id: i64, spans: Vec<SpanMark> },
+    Edit {
+        response_id: i64,
+        corrected_response_id: i64,
+        diff: String,
+    },
+    Span {
+        response_id: i64,
+        spans: Vec<SpanMark>,
+    },
     /// A binary verdict: desirable or not.
     Thumbs { response_id: i64, up: bool },
     /// The response is a reference answer to imitate.
@@ -57,7 +73,11 @@ impl JudgmentBody {
     /// The responses this judgment is about (for an edit: the original only).
     pub fn response_ids(&self) -> Vec<i64> {
         match self {
-            JudgmentBody::Comparison { response_a, response_b, .. } => vec![*response_a, *response_b],
+            JudgmentBody::Comparison {
+                response_a,
+                response_b,
+                ..
+            } => vec![*response_a, *response_b],
             JudgmentBody::Ranking { ranked } => ranked.clone(),
             JudgmentBody::Rating { response_id, .. }
             | JudgmentBody::Edit { response_id, .. }
@@ -132,7 +152,13 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
     .await?;
 
     match &new.body {
-        JudgmentBody::Comparison { response_a, response_b, choice, strength, reason } => {
+        JudgmentBody::Comparison {
+            response_a,
+            response_b,
+            choice,
+            strength,
+            reason,
+        } => {
             sqlx::query("INSERT INTO comparisons (judgment_id, response_a, response_b, choice, strength, reason) VALUES (?, ?, ?, ?, ?, ?)")
                 .bind(id)
                 .bind(response_a)
@@ -145,12 +171,14 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
         }
         JudgmentBody::Ranking { ranked } => {
             for (rank, response_id) in ranked.iter().enumerate() {
-                sqlx::query("INSERT INTO ranking_entries (judgment_id, rank, response_id) VALUES (?, ?, ?)")
-                    .bind(id)
-                    .bind(rank as i64)
-                    .bind(response_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO ranking_entries (judgment_id, rank, response_id) VALUES (?, ?, ?)",
+                )
+                .bind(id)
+                .bind(rank as i64)
+                .bind(response_id)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         body => {
@@ -167,25 +195,37 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
     Ok(id)
 }
 
-async fn insert_single_response_details(conn: &mut SqliteConnection, id: i64, body: &JudgmentBody) -> Result<()> {
+async fn insert_single_response_details(
+    conn: &mut SqliteConnection,
+    id: i64,
+    body: &JudgmentBody,
+) -> Result<()> {
     match body {
         JudgmentBody::Rating { scores, .. } => {
             for (criterion, value) in scores {
-                sqlx::query("INSERT INTO rating_scores (judgment_id, criterion, value) VALUES (?, ?, ?)")
-                    .bind(id)
-                    .bind(criterion)
-                    .bind(value)
-                    .execute(&mut *conn)
-                    .await?;
-            }
-        }
-        JudgmentBody::Edit { corrected_response_id, diff, .. } => {
-            sqlx::query("INSERT INTO edits (judgment_id, corrected_response_id, diff) VALUES (?, ?, ?)")
+                sqlx::query(
+                    "INSERT INTO rating_scores (judgment_id, criterion, value) VALUES (?, ?, ?)",
+                )
                 .bind(id)
-                .bind(corrected_response_id)
-                .bind(diff)
+                .bind(criterion)
+                .bind(value)
                 .execute(&mut *conn)
                 .await?;
+            }
+        }
+        JudgmentBody::Edit {
+            corrected_response_id,
+            diff,
+            ..
+        } => {
+            sqlx::query(
+                "INSERT INTO edits (judgment_id, corrected_response_id, diff) VALUES (?, ?, ?)",
+            )
+            .bind(id)
+            .bind(corrected_response_id)
+            .bind(diff)
+            .execute(&mut *conn)
+            .await?;
         }
         JudgmentBody::Span { spans, .. } => {
             for (position, span) in spans.iter().enumerate() {
@@ -210,7 +250,9 @@ async fn insert_single_response_details(conn: &mut SqliteConnection, id: i64, bo
                 .await?;
         }
         JudgmentBody::Demonstration { .. } | JudgmentBody::Critique { .. } => {}
-        JudgmentBody::Comparison { .. } | JudgmentBody::Ranking { .. } => unreachable!("not a single-response kind"),
+        JudgmentBody::Comparison { .. } | JudgmentBody::Ranking { .. } => {
+            unreachable!("not a single-response kind")
+        }
     }
     Ok(())
 }
@@ -235,7 +277,10 @@ const BASE_COLUMNS: &str =
     "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id";
 
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
-    get_many(conn, &[id]).await?.pop().ok_or_else(|| StoreError::not_found("judgment", id))
+    get_many(conn, &[id])
+        .await?
+        .pop()
+        .ok_or_else(|| StoreError::not_found("judgment", id))
 }
 
 /// The judgments with these ids, in id order; ids that do not exist are left out.
@@ -250,7 +295,11 @@ pub async fn get_many(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<Ju
 }
 
 /// The project's judgments in id order, optionally of one kind.
-pub async fn list(conn: &mut SqliteConnection, project_id: i64, kind: Option<JudgmentKind>) -> Result<Vec<Judgment>> {
+pub async fn list(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    kind: Option<JudgmentKind>,
+) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
         "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) ORDER BY id"
     ))
@@ -263,7 +312,10 @@ pub async fn list(conn: &mut SqliteConnection, project_id: i64, kind: Option<Jud
 
 /// Deletes a judgment (undo). Refused by the schema when a dataset snapshot holds it.
 pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM judgments WHERE id = ?").bind(id).execute(&mut *conn).await?;
+    let done = sqlx::query("DELETE FROM judgments WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("judgment", id));
     }
@@ -271,7 +323,10 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
 }
 
 /// Number of judgments per (kind, annotator id) in the project.
-pub async fn counts(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<(JudgmentKind, i64, i64)>> {
+pub async fn counts(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+) -> Result<Vec<(JudgmentKind, i64, i64)>> {
     Ok(sqlx::query_as(
         "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
     )
@@ -316,7 +371,10 @@ impl Details {
         .bind(ids_json)
         .fetch_all(&mut *conn)
         .await?;
-        details.comparisons.extend(rows.into_iter().map(|(id, a, b, choice, strength, reason)| (id, (a, b, choice, strength, reason))));
+        details.comparisons.extend(
+            rows.into_iter()
+                .map(|(id, a, b, choice, strength, reason)| (id, (a, b, choice, strength, reason))),
+        );
 
         let rows: Vec<(i64, i64)> =
             sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {IN_IDS} ORDER BY judgment_id, rank"))
@@ -327,26 +385,34 @@ impl Details {
             details.rankings.entry(id).or_default().push(response_id);
         }
 
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!("SELECT judgment_id, response_id FROM judged_responses WHERE {IN_IDS}"))
-            .bind(ids_json)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, response_id FROM judged_responses WHERE {IN_IDS}"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
         details.responses.extend(rows);
 
-        let rows: Vec<(i64, String, i64)> =
-            sqlx::query_as(&format!("SELECT judgment_id, criterion, value FROM rating_scores WHERE {IN_IDS}"))
-                .bind(ids_json)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, criterion, value FROM rating_scores WHERE {IN_IDS}"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
         for (id, criterion, value) in rows {
-            details.scores.entry(id).or_default().insert(criterion, value);
+            details
+                .scores
+                .entry(id)
+                .or_default()
+                .insert(criterion, value);
         }
 
-        let rows: Vec<(i64, i64, String)> =
-            sqlx::query_as(&format!("SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {IN_IDS}"))
-                .bind(ids_json)
-                .fetch_all(&mut *conn)
-                .await?;
+        let rows: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {IN_IDS}"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
         for (id, corrected, diff) in rows {
             details.edits.insert(id, (corrected, diff));
         }
@@ -358,13 +424,20 @@ impl Details {
         .fetch_all(&mut *conn)
         .await?;
         for (id, start, end, label, note) in rows {
-            details.spans.entry(id).or_default().push(SpanMark { start, end, label, note });
+            details.spans.entry(id).or_default().push(SpanMark {
+                start,
+                end,
+                label,
+                note,
+            });
         }
 
-        let rows: Vec<(i64, bool)> = sqlx::query_as(&format!("SELECT judgment_id, up FROM thumbs WHERE {IN_IDS}"))
-            .bind(ids_json)
-            .fetch_all(&mut *conn)
-            .await?;
+        let rows: Vec<(i64, bool)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, up FROM thumbs WHERE {IN_IDS}"
+        ))
+        .bind(ids_json)
+        .fetch_all(&mut *conn)
+        .await?;
         details.thumbs.extend(rows);
         Ok(details)
     }
@@ -375,18 +448,32 @@ impl Details {
         let response_id = || self.responses.get(&id).copied().ok_or_else(missing);
         let body = match row.kind {
             JudgmentKind::Comparison => {
-                let (response_a, response_b, choice, strength, reason) = self.comparisons.get(&id).cloned().ok_or_else(missing)?;
-                JudgmentBody::Comparison { response_a, response_b, choice, strength, reason }
+                let (response_a, response_b, choice, strength, reason) =
+                    self.comparisons.get(&id).cloned().ok_or_else(missing)?;
+                JudgmentBody::Comparison {
+                    response_a,
+                    response_b,
+                    choice,
+                    strength,
+                    reason,
+                }
             }
             // Like rating scores and spans, a ranking has no row of its own: zero entries is an empty list.
-            JudgmentKind::Ranking => JudgmentBody::Ranking { ranked: self.rankings.get(&id).cloned().unwrap_or_default() },
+            JudgmentKind::Ranking => JudgmentBody::Ranking {
+                ranked: self.rankings.get(&id).cloned().unwrap_or_default(),
+            },
             JudgmentKind::Rating => JudgmentBody::Rating {
                 response_id: response_id()?,
                 scores: self.scores.get(&id).cloned().unwrap_or_default(),
             },
             JudgmentKind::Edit => {
-                let (corrected_response_id, diff) = self.edits.get(&id).cloned().ok_or_else(missing)?;
-                JudgmentBody::Edit { response_id: response_id()?, corrected_response_id, diff }
+                let (corrected_response_id, diff) =
+                    self.edits.get(&id).cloned().ok_or_else(missing)?;
+                JudgmentBody::Edit {
+                    response_id: response_id()?,
+                    corrected_response_id,
+                    diff,
+                }
             }
             JudgmentKind::Span => JudgmentBody::Span {
                 response_id: response_id()?,
@@ -396,8 +483,12 @@ impl Details {
                 response_id: response_id()?,
                 up: self.thumbs.get(&id).copied().ok_or_else(missing)?,
             },
-            JudgmentKind::Demonstration => JudgmentBody::Demonstration { response_id: response_id()? },
-            JudgmentKind::Critique => JudgmentBody::Critique { response_id: response_id()? },
+            JudgmentKind::Demonstration => JudgmentBody::Demonstration {
+                response_id: response_id()?,
+            },
+            JudgmentKind::Critique => JudgmentBody::Critique {
+                response_id: response_id()?,
+            },
         };
         Ok(Judgment {
             id,
@@ -418,16 +509,22 @@ impl Details {
 
 /// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
 pub async fn snapshots_holding(conn: &mut SqliteConnection, id: i64) -> Result<Vec<i64>> {
-    Ok(sqlx::query_scalar("SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = ? ORDER BY snapshot_id")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = ? ORDER BY snapshot_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// An existing judgment by `annotator_id` with exactly this verdict, for the kinds an import
 /// creates (comparison, thumbs, demonstration); `None` for other kinds. Re-importing a file
 /// finds its judgments here instead of recording them twice.
-pub async fn find_same_verdict(conn: &mut SqliteConnection, annotator_id: i64, body: &JudgmentBody) -> Result<Option<i64>> {
+pub async fn find_same_verdict(
+    conn: &mut SqliteConnection,
+    annotator_id: i64,
+    body: &JudgmentBody,
+) -> Result<Option<i64>> {
     let found = match body {
         JudgmentBody::Comparison { response_a, response_b, choice, .. } => {
             sqlx::query_scalar(

@@ -7,8 +7,8 @@
 //! kind-specific rows). Validation of domain rules (a ranking is a permutation, a rating is on
 //! the scale, …) belongs to `hone-core`; the schema's CHECK constraints are the last guard.
 
-mod error;
 pub mod annotators;
+mod error;
 pub mod gold;
 pub mod jobs;
 pub mod judgments;
@@ -59,9 +59,15 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, path: path.to_owned() })
+        Ok(Self {
+            pool,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {

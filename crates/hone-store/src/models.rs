@@ -72,18 +72,22 @@ pub async fn insert_base(conn: &mut SqliteConnection, new: &NewBaseModel) -> Res
 }
 
 pub async fn get_base(conn: &mut SqliteConnection, id: i64) -> Result<BaseModel> {
-    let row: BaseModelRow = sqlx::query_as(&format!("SELECT {BASE_COLUMNS} FROM base_models WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("base model", id))?;
+    let row: BaseModelRow = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM base_models WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("base model", id))?;
     row.try_into()
 }
 
 pub async fn list_bases(conn: &mut SqliteConnection) -> Result<Vec<BaseModel>> {
-    let rows: Vec<BaseModelRow> = sqlx::query_as(&format!("SELECT {BASE_COLUMNS} FROM base_models ORDER BY id"))
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<BaseModelRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM base_models ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?;
     rows.into_iter().map(BaseModel::try_from).collect()
 }
 
@@ -156,10 +160,12 @@ const VERSION_COLUMNS: &str =
     "id, project_id, name, parent_id, base_model_id, method, hyperparams, snapshot_id, metrics, adapter_dir, job_id, created_at";
 
 async fn hydrate(conn: &mut SqliteConnection, r: VersionRow) -> Result<ModelVersion> {
-    let files = sqlx::query_as("SELECT path, sha256, bytes FROM version_files WHERE version_id = ? ORDER BY path")
-        .bind(r.id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let files = sqlx::query_as(
+        "SELECT path, sha256, bytes FROM version_files WHERE version_id = ? ORDER BY path",
+    )
+    .bind(r.id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(ModelVersion {
         id: r.id,
         project_id: r.project_id,
@@ -177,7 +183,10 @@ async fn hydrate(conn: &mut SqliteConnection, r: VersionRow) -> Result<ModelVers
     })
 }
 
-pub async fn insert_version(conn: &mut SqliteConnection, new: &NewModelVersion) -> Result<ModelVersion> {
+pub async fn insert_version(
+    conn: &mut SqliteConnection,
+    new: &NewModelVersion,
+) -> Result<ModelVersion> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
     let id: i64 = sqlx::query_scalar(
@@ -198,33 +207,41 @@ pub async fn insert_version(conn: &mut SqliteConnection, new: &NewModelVersion) 
     .await
     .map_err(StoreError::unique("model version", &new.name))?;
     for file in &new.files {
-        sqlx::query("INSERT INTO version_files (version_id, path, sha256, bytes) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(&file.path)
-            .bind(&file.sha256)
-            .bind(file.bytes)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO version_files (version_id, path, sha256, bytes) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(&file.path)
+        .bind(&file.sha256)
+        .bind(file.bytes)
+        .execute(&mut *tx)
+        .await?;
     }
     tx.commit().await?;
     get_version(conn, id).await
 }
 
 pub async fn get_version(conn: &mut SqliteConnection, id: i64) -> Result<ModelVersion> {
-    let row: VersionRow = sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = ?"))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .ok_or_else(|| StoreError::not_found("model version", id))?;
+    let row: VersionRow = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("model version", id))?;
     hydrate(conn, row).await
 }
 
-pub async fn list_versions(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<ModelVersion>> {
-    let rows: Vec<VersionRow> =
-        sqlx::query_as(&format!("SELECT {VERSION_COLUMNS} FROM model_versions WHERE project_id = ? ORDER BY id"))
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?;
+pub async fn list_versions(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+) -> Result<Vec<ModelVersion>> {
+    let rows: Vec<VersionRow> = sqlx::query_as(&format!(
+        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE project_id = ? ORDER BY id"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?;
     let mut versions = Vec::with_capacity(rows.len());
     for row in rows {
         versions.push(hydrate(conn, row).await?);
@@ -233,7 +250,11 @@ pub async fn list_versions(conn: &mut SqliteConnection, project_id: i64) -> Resu
 }
 
 /// Replaces a version's metrics (evaluation results arrive after training).
-pub async fn set_version_metrics(conn: &mut SqliteConnection, id: i64, metrics: &serde_json::Value) -> Result<()> {
+pub async fn set_version_metrics(
+    conn: &mut SqliteConnection,
+    id: i64,
+    metrics: &serde_json::Value,
+) -> Result<()> {
     let done = sqlx::query("UPDATE model_versions SET metrics = ? WHERE id = ?")
         .bind(to_json("model_versions.metrics", metrics)?)
         .bind(id)

@@ -77,8 +77,16 @@ pub struct NamedItem {
 const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id, queue_order, gold_rate";
 
 /// Makes `version_id` (or the base, with `None`) the project's promoted version.
-pub async fn set_promoted(conn: &mut SqliteConnection, project_id: i64, version_id: Option<i64>) -> Result<()> {
-    let done = sqlx::query("UPDATE projects SET promoted_version_id = ? WHERE id = ?").bind(version_id).bind(project_id).execute(&mut *conn).await?;
+pub async fn set_promoted(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    version_id: Option<i64>,
+) -> Result<()> {
+    let done = sqlx::query("UPDATE projects SET promoted_version_id = ? WHERE id = ?")
+        .bind(version_id)
+        .bind(project_id)
+        .execute(&mut *conn)
+        .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::not_found("project", project_id));
     }
@@ -121,13 +129,19 @@ pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Proj
 }
 
 pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Project>> {
-    Ok(sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects ORDER BY id"))
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects ORDER BY id"))
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }
 
 /// Replaces the tunable settings (everything but the name).
-pub async fn update_settings(conn: &mut SqliteConnection, id: i64, settings: &NewProject) -> Result<Project> {
+pub async fn update_settings(
+    conn: &mut SqliteConnection,
+    id: i64,
+    settings: &NewProject,
+) -> Result<Project> {
     sqlx::query_as(&format!(
         "UPDATE projects SET task_description = ?, rating_min = ?, rating_max = ?, kto_threshold = ?, overlap = ?,
          queue_order = ?, gold_rate = ? WHERE id = ? RETURNING {COLUMNS}"
@@ -146,7 +160,11 @@ pub async fn update_settings(conn: &mut SqliteConnection, id: i64, settings: &Ne
 }
 
 /// Adds a new guideline version (1, 2, …) and returns it; old versions stay, judgments cite them.
-pub async fn add_guideline(conn: &mut SqliteConnection, project_id: i64, text: &str) -> Result<Guideline> {
+pub async fn add_guideline(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    text: &str,
+) -> Result<Guideline> {
     Ok(sqlx::query_as(
         "INSERT INTO guidelines (project_id, version, text)
          VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM guidelines WHERE project_id = ?1), ?2)
@@ -158,7 +176,10 @@ pub async fn add_guideline(conn: &mut SqliteConnection, project_id: i64, text: &
     .await?)
 }
 
-pub async fn latest_guideline(conn: &mut SqliteConnection, project_id: i64) -> Result<Option<Guideline>> {
+pub async fn latest_guideline(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+) -> Result<Option<Guideline>> {
     Ok(sqlx::query_as(
         "SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version DESC LIMIT 1",
     )
@@ -168,10 +189,12 @@ pub async fn latest_guideline(conn: &mut SqliteConnection, project_id: i64) -> R
 }
 
 pub async fn guidelines(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Guideline>> {
-    Ok(sqlx::query_as("SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version")
-        .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(sqlx::query_as(
+        "SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
 }
 
 /// Which list of names a project keeps.
@@ -198,7 +221,12 @@ impl NameList {
 }
 
 /// Appends a rating criterion or span label at the end of the project's list.
-pub async fn add_name(conn: &mut SqliteConnection, project_id: i64, list: NameList, item: &NamedItem) -> Result<()> {
+pub async fn add_name(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    list: NameList,
+    item: &NamedItem,
+) -> Result<()> {
     let table = list.table();
     sqlx::query(&format!(
         "INSERT INTO {table} (project_id, name, description, position)
@@ -213,7 +241,11 @@ pub async fn add_name(conn: &mut SqliteConnection, project_id: i64, list: NameLi
     Ok(())
 }
 
-pub async fn names(conn: &mut SqliteConnection, project_id: i64, list: NameList) -> Result<Vec<NamedItem>> {
+pub async fn names(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    list: NameList,
+) -> Result<Vec<NamedItem>> {
     Ok(sqlx::query_as(&format!(
         "SELECT name, description FROM {} WHERE project_id = ? ORDER BY position",
         list.table()

@@ -40,7 +40,12 @@ pub struct NewPrompt {
 
 impl NewPrompt {
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), messages: None, split: Split::Train, tags: Vec::new() }
+        Self {
+            text: text.into(),
+            messages: None,
+            split: Split::Train,
+            tags: Vec::new(),
+        }
     }
 
     /// sha256 over the canonical content (the conversation's JSON, or the text).
@@ -73,7 +78,11 @@ struct PromptRow {
 const COLUMNS: &str = "id, project_id, text, messages, split, created_at";
 
 async fn hydrate(conn: &mut SqliteConnection, row: PromptRow) -> Result<Prompt> {
-    let messages = row.messages.as_deref().map(|m| parse_json("prompts.messages", m)).transpose()?;
+    let messages = row
+        .messages
+        .as_deref()
+        .map(|m| parse_json("prompts.messages", m))
+        .transpose()?;
     let tags = tags(conn, row.id).await?;
     Ok(Prompt {
         id: row.id,
@@ -88,17 +97,26 @@ async fn hydrate(conn: &mut SqliteConnection, row: PromptRow) -> Result<Prompt> 
 
 /// Inserts the prompt, or finds the project's prompt with the same content (adding any new
 /// tags to it; its split is left as it was). Returns the prompt and whether it was created.
-pub async fn insert_or_get(conn: &mut SqliteConnection, project_id: i64, new: &NewPrompt) -> Result<(Prompt, bool)> {
+pub async fn insert_or_get(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    new: &NewPrompt,
+) -> Result<(Prompt, bool)> {
     let hash = new.content_hash();
-    let existing: Option<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?")
-        .bind(project_id)
-        .bind(&hash)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?")
+            .bind(project_id)
+            .bind(&hash)
+            .fetch_optional(&mut *conn)
+            .await?;
     let (id, created) = match existing {
         Some(id) => (id, false),
         None => {
-            let messages = new.messages.as_ref().map(|m| to_json("prompts.messages", m)).transpose()?;
+            let messages = new
+                .messages
+                .as_ref()
+                .map(|m| to_json("prompts.messages", m))
+                .transpose()?;
             let id = sqlx::query_scalar(
                 "INSERT INTO prompts (project_id, text, messages, split, content_hash) VALUES (?, ?, ?, ?, ?) RETURNING id",
             )
@@ -128,7 +146,11 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Prompt> {
 }
 
 /// The project's prompts in insertion order, optionally of one split only.
-pub async fn list(conn: &mut SqliteConnection, project_id: i64, split: Option<Split>) -> Result<Vec<Prompt>> {
+pub async fn list(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    split: Option<Split>,
+) -> Result<Vec<Prompt>> {
     let rows: Vec<PromptRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2) ORDER BY id"
     ))
@@ -143,12 +165,18 @@ pub async fn list(conn: &mut SqliteConnection, project_id: i64, split: Option<Sp
     Ok(prompts)
 }
 
-pub async fn count(conn: &mut SqliteConnection, project_id: i64, split: Option<Split>) -> Result<i64> {
-    Ok(sqlx::query_scalar("SELECT COUNT(*) FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2)")
-        .bind(project_id)
-        .bind(split)
-        .fetch_one(&mut *conn)
-        .await?)
+pub async fn count(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    split: Option<Split>,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2)",
+    )
+    .bind(project_id)
+    .bind(split)
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 pub async fn set_split(conn: &mut SqliteConnection, id: i64, split: Split) -> Result<()> {
@@ -173,8 +201,10 @@ pub async fn add_tag(conn: &mut SqliteConnection, prompt_id: i64, tag: &str) -> 
 }
 
 pub async fn tags(conn: &mut SqliteConnection, prompt_id: i64) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = ? ORDER BY tag")
-        .bind(prompt_id)
-        .fetch_all(&mut *conn)
-        .await?)
+    Ok(
+        sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = ? ORDER BY tag")
+            .bind(prompt_id)
+            .fetch_all(&mut *conn)
+            .await?,
+    )
 }

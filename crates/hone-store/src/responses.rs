@@ -72,7 +72,8 @@ impl TryFrom<ResponseRow> for Response {
     }
 }
 
-const COLUMNS: &str = "id, prompt_id, text, source, model_version_id, base_model_id, generation, created_at";
+const COLUMNS: &str =
+    "id, prompt_id, text, source, model_version_id, base_model_id, generation, created_at";
 
 pub async fn insert(conn: &mut SqliteConnection, new: &NewResponse) -> Result<Response> {
     let row: ResponseRow = sqlx::query_as(&format!(
@@ -91,13 +92,18 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewResponse) -> Result<Re
 }
 
 /// The prompt's earliest response with exactly this text, if any (imports reuse it).
-pub async fn find_by_text(conn: &mut SqliteConnection, prompt_id: i64, text: &str) -> Result<Option<Response>> {
-    let row: Option<ResponseRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM responses WHERE prompt_id = ? AND text = ? ORDER BY id LIMIT 1"))
-            .bind(prompt_id)
-            .bind(text)
-            .fetch_optional(&mut *conn)
-            .await?;
+pub async fn find_by_text(
+    conn: &mut SqliteConnection,
+    prompt_id: i64,
+    text: &str,
+) -> Result<Option<Response>> {
+    let row: Option<ResponseRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM responses WHERE prompt_id = ? AND text = ? ORDER BY id LIMIT 1"
+    ))
+    .bind(prompt_id)
+    .bind(text)
+    .fetch_optional(&mut *conn)
+    .await?;
     row.map(Response::try_from).transpose()
 }
 
@@ -111,10 +117,12 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Response> {
 }
 
 pub async fn list_for_prompt(conn: &mut SqliteConnection, prompt_id: i64) -> Result<Vec<Response>> {
-    let rows: Vec<ResponseRow> = sqlx::query_as(&format!("SELECT {COLUMNS} FROM responses WHERE prompt_id = ? ORDER BY id"))
-        .bind(prompt_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let rows: Vec<ResponseRow> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM responses WHERE prompt_id = ? ORDER BY id"
+    ))
+    .bind(prompt_id)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.into_iter().map(Response::try_from).collect()
 }
 
@@ -135,7 +143,10 @@ pub async fn delete_if_unjudged(conn: &mut SqliteConnection, id: i64) -> Result<
 }
 
 /// Every response of the project's prompts, in id order.
-pub async fn list_for_project(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Response>> {
+pub async fn list_for_project(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+) -> Result<Vec<Response>> {
     let rows: Vec<ResponseRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = ?) ORDER BY id"
     ))

@@ -8,7 +8,11 @@ use sqlx::SqliteConnection;
 use crate::Result;
 
 /// The stored scores by `version_id` of those of `response_ids` it has scored.
-pub async fn get_many(conn: &mut SqliteConnection, version_id: i64, response_ids: &[i64]) -> Result<HashMap<i64, f64>> {
+pub async fn get_many(
+    conn: &mut SqliteConnection,
+    version_id: i64,
+    response_ids: &[i64],
+) -> Result<HashMap<i64, f64>> {
     let mut out = HashMap::with_capacity(response_ids.len());
     // SQLite limits bound parameters; 500 ids per query stays well below.
     for chunk in response_ids.chunks(500) {
@@ -24,7 +28,11 @@ pub async fn get_many(conn: &mut SqliteConnection, version_id: i64, response_ids
 }
 
 /// Stores `scores` (response id, score) of `version_id`, replacing any earlier value.
-pub async fn put_many(conn: &mut SqliteConnection, version_id: i64, scores: &[(i64, f64)]) -> Result<()> {
+pub async fn put_many(
+    conn: &mut SqliteConnection,
+    version_id: i64,
+    scores: &[(i64, f64)],
+) -> Result<()> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for (response_id, score) in scores {
         sqlx::query("INSERT OR REPLACE INTO reward_scores (version_id, response_id, score) VALUES (?, ?, ?)")

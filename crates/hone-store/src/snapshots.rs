@@ -49,10 +49,12 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Snapshot> {
             .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| StoreError::not_found("dataset snapshot", id))?;
-    let judgment_ids = sqlx::query_scalar("SELECT judgment_id FROM snapshot_judgments WHERE snapshot_id = ? ORDER BY judgment_id")
-        .bind(id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let judgment_ids = sqlx::query_scalar(
+        "SELECT judgment_id FROM snapshot_judgments WHERE snapshot_id = ? ORDER BY judgment_id",
+    )
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
     Ok(Snapshot {
         id,
         project_id,
@@ -64,10 +66,11 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Snapshot> {
 }
 
 pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Snapshot>> {
-    let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = ? ORDER BY id")
-        .bind(project_id)
-        .fetch_all(&mut *conn)
-        .await?;
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = ? ORDER BY id")
+            .bind(project_id)
+            .fetch_all(&mut *conn)
+            .await?;
     let mut snapshots = Vec::with_capacity(ids.len());
     for id in ids {
         snapshots.push(get(conn, id).await?);

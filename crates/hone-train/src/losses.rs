@@ -21,7 +21,9 @@ pub fn sigmoid(x: &Tensor) -> Result<Tensor> {
 }
 
 fn mean(x: &Tensor) -> Result<f64> {
-    Ok(x.mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?)
+    Ok(x.mean_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?)
 }
 
 /// Masked mean negative log-likelihood of completion tokens: the SFT loss (prompt masked).
@@ -30,7 +32,10 @@ pub fn sft_loss(per_token: &Tensor, mask: &Tensor) -> Result<(Tensor, Metrics)> 
     let tokens = mask.sum_all()?;
     let loss = (per_token.mul(mask)?.sum_all()?.neg()? / tokens)?;
     let mut metrics = Metrics::default();
-    metrics.insert("loss", loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+    metrics.insert(
+        "loss",
+        loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?,
+    );
     Ok((loss, metrics))
 }
 
@@ -59,7 +64,12 @@ pub struct PreferenceLogps<'a> {
 }
 
 /// DPO and its variants. `label_smoothing` ε gives cDPO for the sigmoid loss.
-pub fn dpo_loss(x: &PreferenceLogps, loss_type: DpoLossType, beta: f64, label_smoothing: f64) -> Result<(Tensor, Metrics)> {
+pub fn dpo_loss(
+    x: &PreferenceLogps,
+    loss_type: DpoLossType,
+    beta: f64,
+    label_smoothing: f64,
+) -> Result<(Tensor, Metrics)> {
     let chosen_ratio = (x.policy_chosen - x.reference_chosen)?;
     let rejected_ratio = (x.policy_rejected - x.reference_rejected)?;
     let losses = match loss_type {
@@ -69,9 +79,13 @@ pub fn dpo_loss(x: &PreferenceLogps, loss_type: DpoLossType, beta: f64, label_sm
             let neg = (log_sigmoid(&logits.neg()?)? * -label_smoothing)?;
             (pos + neg)?
         }
-        DpoLossType::Hinge => ((&chosen_ratio - &rejected_ratio)? * -beta)?.affine(1.0, 1.0)?.relu()?,
+        DpoLossType::Hinge => ((&chosen_ratio - &rejected_ratio)? * -beta)?
+            .affine(1.0, 1.0)?
+            .relu()?,
         DpoLossType::Ipo => {
-            let logits = ((chosen_ratio.div(x.chosen_tokens)? - rejected_ratio.div(x.rejected_tokens)?)? - 1.0 / (2.0 * beta))?;
+            let logits = ((chosen_ratio.div(x.chosen_tokens)?
+                - rejected_ratio.div(x.rejected_tokens)?)?
+                - 1.0 / (2.0 * beta))?;
             logits.sqr()?
         }
     };
@@ -82,8 +96,18 @@ pub fn dpo_loss(x: &PreferenceLogps, loss_type: DpoLossType, beta: f64, label_sm
     m.insert("loss", mean(&loss)?);
     m.insert("rewards/chosen", mean(&chosen_rewards)?);
     m.insert("rewards/rejected", mean(&rejected_rewards)?);
-    m.insert("rewards/accuracies", mean(&chosen_rewards.gt(&rejected_rewards)?.to_dtype(candle_core::DType::F32)?)?);
-    m.insert("rewards/margins", mean(&(&chosen_rewards - &rejected_rewards)?)?);
+    m.insert(
+        "rewards/accuracies",
+        mean(
+            &chosen_rewards
+                .gt(&rejected_rewards)?
+                .to_dtype(candle_core::DType::F32)?,
+        )?,
+    );
+    m.insert(
+        "rewards/margins",
+        mean(&(&chosen_rewards - &rejected_rewards)?)?,
+    );
     m.insert("logps/chosen", mean(&x.policy_chosen.detach())?);
     m.insert("logps/rejected", mean(&x.policy_rejected.detach())?);
     Ok((loss, m))
@@ -91,7 +115,12 @@ pub fn dpo_loss(x: &PreferenceLogps, loss_type: DpoLossType, beta: f64, label_sm
 
 /// Bradley–Terry reward-model loss: −log σ(rc − rr − margin) + λ·mean((rc + rr)²), λ being
 /// `center_rewards_coefficient` (0 disables it). `margin` is `[batch]` or `None`.
-pub fn reward_loss(chosen: &Tensor, rejected: &Tensor, margin: Option<&Tensor>, center_rewards_coefficient: f64) -> Result<(Tensor, Metrics)> {
+pub fn reward_loss(
+    chosen: &Tensor,
+    rejected: &Tensor,
+    margin: Option<&Tensor>,
+    center_rewards_coefficient: f64,
+) -> Result<(Tensor, Metrics)> {
     let mut diff = (chosen - rejected)?;
     if let Some(margin) = margin {
         diff = (diff - margin)?;
@@ -104,11 +133,24 @@ pub fn reward_loss(chosen: &Tensor, rejected: &Tensor, margin: Option<&Tensor>, 
     let all = Tensor::cat(&[&c, &r], 0)?;
     let mut m = Metrics::default();
     m.insert("loss", mean(&loss)?);
-    m.insert("accuracy", mean(&c.gt(&r)?.to_dtype(candle_core::DType::F32)?)?);
+    m.insert(
+        "accuracy",
+        mean(&c.gt(&r)?.to_dtype(candle_core::DType::F32)?)?,
+    );
     m.insert("margin", mean(&(&c - &r)?)?);
     m.insert("reward/mean", mean(&all)?);
-    m.insert("reward/min", all.min(D::Minus1)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
-    m.insert("reward/max", all.max(D::Minus1)?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?);
+    m.insert(
+        "reward/min",
+        all.min(D::Minus1)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?,
+    );
+    m.insert(
+        "reward/max",
+        all.max(D::Minus1)?
+            .to_dtype(candle_core::DType::F64)?
+            .to_scalar::<f64>()?,
+    );
     Ok((loss, m))
 }
 
@@ -124,8 +166,19 @@ pub struct KtoInputs<'a> {
 
 /// KTO (Ethayarajh et al. 2024): desirable λD·(1 − σ(β(ℓ − z))), undesirable
 /// λU·(1 − σ(β(z − ℓ))), mean over all examples.
-pub fn kto_loss(x: &KtoInputs, beta: f64, desirable_weight: f64, undesirable_weight: f64) -> Result<(Tensor, Metrics)> {
-    let z = x.kl_pairs.detach().mean_all()?.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?.max(0.0);
+pub fn kto_loss(
+    x: &KtoInputs,
+    beta: f64,
+    desirable_weight: f64,
+    undesirable_weight: f64,
+) -> Result<(Tensor, Metrics)> {
+    let z = x
+        .kl_pairs
+        .detach()
+        .mean_all()?
+        .to_dtype(candle_core::DType::F64)?
+        .to_scalar::<f64>()?
+        .max(0.0);
     let mut parts = Vec::new();
     if x.desirable.elem_count() > 0 {
         let s = sigmoid(&((x.desirable - z)? * beta)?)?;
@@ -136,7 +189,10 @@ pub fn kto_loss(x: &KtoInputs, beta: f64, desirable_weight: f64, undesirable_wei
         parts.push((s.affine(-1.0, 1.0)? * undesirable_weight)?);
     }
     if parts.is_empty() {
-        return Err(crate::TrainError::Invalid { field: "batch".into(), message: "has no KTO example".into() });
+        return Err(crate::TrainError::Invalid {
+            field: "batch".into(),
+            message: "has no KTO example".into(),
+        });
     }
     let loss = Tensor::cat(&parts, 0)?.mean_all()?;
     let mut m = Metrics::default();

@@ -23,7 +23,13 @@ pub struct AdamWParams {
 
 impl Default for AdamWParams {
     fn default() -> Self {
-        Self { lr: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        Self {
+            lr: 1e-4,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+        }
     }
 }
 
@@ -37,9 +43,18 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn new(vars: Vec<Var>, params: AdamWParams) -> Result<Self> {
-        let m = vars.iter().map(|v| v.as_tensor().zeros_like()).collect::<candle_core::Result<Vec<_>>>()?;
+        let m = vars
+            .iter()
+            .map(|v| v.as_tensor().zeros_like())
+            .collect::<candle_core::Result<Vec<_>>>()?;
         let v = m.clone();
-        Ok(Self { vars, m, v, step: 0, params })
+        Ok(Self {
+            vars,
+            m,
+            v,
+            step: 0,
+            params,
+        })
     }
 
     pub fn steps(&self) -> u64 {
@@ -52,14 +67,21 @@ impl AdamW {
 
     /// This optimiser's gradients from a backward pass, in the order of its variables.
     pub fn grads_from(&self, store: &GradStore) -> Vec<Option<Tensor>> {
-        self.vars.iter().map(|v| store.get(v.as_tensor()).cloned()).collect()
+        self.vars
+            .iter()
+            .map(|v| store.get(v.as_tensor()).cloned())
+            .collect()
     }
 
     /// The global L2 norm of `grads`.
     pub fn grad_norm(grads: &[Option<Tensor>]) -> Result<f64> {
         let mut total = 0.0;
         for g in grads.iter().flatten() {
-            total += g.sqr()?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+            total += g
+                .sqr()?
+                .sum_all()?
+                .to_dtype(DType::F64)?
+                .to_scalar::<f64>()?;
         }
         Ok(total.sqrt())
     }
@@ -73,10 +95,18 @@ impl AdamW {
     /// One update with learning rate `lr`, after scaling the gradients so their global norm is
     /// at most `max_grad_norm` (as `torch.nn.utils.clip_grad_norm_`). Returns the norm before
     /// clipping. A non-finite norm updates nothing and is an error.
-    pub fn step_with(&mut self, grads: &[Option<Tensor>], lr: f64, max_grad_norm: Option<f64>) -> Result<f64> {
+    pub fn step_with(
+        &mut self,
+        grads: &[Option<Tensor>],
+        lr: f64,
+        max_grad_norm: Option<f64>,
+    ) -> Result<f64> {
         let norm = Self::grad_norm(grads)?;
         if !norm.is_finite() {
-            return Err(TrainError::NonFinite { what: "gradient norm".into(), step: self.step });
+            return Err(TrainError::NonFinite {
+                what: "gradient norm".into(),
+                step: self.step,
+            });
         }
         let clip = match max_grad_norm {
             Some(max) if norm > max => max / (norm + 1e-6),
@@ -109,7 +139,10 @@ impl AdamW {
             out.insert(format!("{i}.exp_avg"), m.to_device(&Device::Cpu)?);
             out.insert(format!("{i}.exp_avg_sq"), v.to_device(&Device::Cpu)?);
         }
-        out.insert("step".into(), Tensor::new(&[self.step as f64], &Device::Cpu)?);
+        out.insert(
+            "step".into(),
+            Tensor::new(&[self.step as f64], &Device::Cpu)?,
+        );
         Ok(out)
     }
 
@@ -117,21 +150,38 @@ impl AdamW {
         let tensors = self.state_tensors()?;
         let mut items: Vec<(&String, &Tensor)> = tensors.iter().collect();
         items.sort_by(|a, b| a.0.cmp(b.0));
-        let bytes = safetensors::serialize(items, None).map_err(|e| TrainError::Checkpoint(format!("optimiser state: {e}")))?;
+        let bytes = safetensors::serialize(items, None)
+            .map_err(|e| TrainError::Checkpoint(format!("optimiser state: {e}")))?;
         hone_model::files::write_atomically(path, &bytes)?;
         Ok(())
     }
 
     /// Restores the state saved by [`AdamW::save`] for the same variables, in the same order.
     pub fn restore(&mut self, path: &Path) -> Result<()> {
-        let device = self.vars.first().map(|v| v.device().clone()).unwrap_or(Device::Cpu);
+        let device = self
+            .vars
+            .first()
+            .map(|v| v.device().clone())
+            .unwrap_or(Device::Cpu);
         let tensors = candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
-        let get = |key: &str| tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())));
+        let get = |key: &str| {
+            tensors.get(key).ok_or_else(|| {
+                TrainError::Checkpoint(format!("{}: no tensor {key}", path.display()))
+            })
+        };
         for i in 0..self.vars.len() {
-            let (m, v) = (get(&format!("{i}.exp_avg"))?, get(&format!("{i}.exp_avg_sq"))?);
+            let (m, v) = (
+                get(&format!("{i}.exp_avg"))?,
+                get(&format!("{i}.exp_avg_sq"))?,
+            );
             if m.dims() != self.m[i].dims() {
-                return Err(TrainError::Checkpoint(format!("{}: moment {i} has shape {:?}, expected {:?}", path.display(), m.dims(), self.m[i].dims())));
+                return Err(TrainError::Checkpoint(format!(
+                    "{}: moment {i} has shape {:?}, expected {:?}",
+                    path.display(),
+                    m.dims(),
+                    self.m[i].dims()
+                )));
             }
             self.m[i] = m.to_device(&device)?;
             self.v[i] = v.to_device(&device)?;

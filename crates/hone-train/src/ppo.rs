@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use crate::metrics::Metrics;
 use crate::optim::{AdamW, AdamWParams};
-use crate::trainer::{latest_checkpoint, restore_vars, save_vars, EXTRA_FILE, OPTIMIZER_FILE, STATE_FILE};
 use crate::reward::{rewards, ScoreHead};
+use crate::trainer::{
+    latest_checkpoint, restore_vars, save_vars, EXTRA_FILE, OPTIMIZER_FILE, STATE_FILE,
+};
 use crate::{Result, TrainError};
 
 /// TRL's defaults.
@@ -71,7 +73,13 @@ pub struct RewardModel<'a> {
 
 impl Reward for RewardModel<'_> {
     fn score(&mut self, batch: &[SequencePair]) -> Result<Vec<f32>> {
-        Ok(rewards(&self.lm.model, self.head, batch, &LoraContext::inference(Some(self.adapter)))?.to_vec1::<f32>()?)
+        Ok(rewards(
+            &self.lm.model,
+            self.head,
+            batch,
+            &LoraContext::inference(Some(self.adapter)),
+        )?
+        .to_vec1::<f32>()?)
     }
 }
 
@@ -111,11 +119,27 @@ pub fn gae(rewards: &[f32], values: &[f32], gamma: f64, lam: f64) -> (Vec<f32>, 
 
 impl<'a> Ppo<'a> {
     pub fn new(lm: &'a LoadedModel, policy: &'a Adapter, settings: PpoSettings) -> Result<Self> {
-        let value_head = ScoreHead::new(lm.model.config().hidden_size, settings.seed ^ 0xA11CE, lm.model.device())?;
+        let value_head = ScoreHead::new(
+            lm.model.config().hidden_size,
+            settings.seed ^ 0xA11CE,
+            lm.model.device(),
+        )?;
         let mut vars = policy.vars();
         vars.push(value_head.weight.clone());
-        let optimizer = AdamW::new(vars, AdamWParams { lr: settings.learning_rate, ..AdamWParams::default() })?;
-        Ok(Self { lm, policy, value_head, optimizer, settings })
+        let optimizer = AdamW::new(
+            vars,
+            AdamWParams {
+                lr: settings.learning_rate,
+                ..AdamWParams::default()
+            },
+        )?;
+        Ok(Self {
+            lm,
+            policy,
+            value_head,
+            optimizer,
+            settings,
+        })
     }
 
     pub fn value_head(&self) -> &ScoreHead {
@@ -131,41 +155,84 @@ impl<'a> Ppo<'a> {
     /// policy adapter (PEFT), the value head, the optimiser's moments, and the state file
     /// last, as the trainer's checkpoints. Each iteration's draws depend only on its number, so
     /// a run resumed from here repeats what an uninterrupted run does.
-    pub fn save_checkpoint(&self, dir: &Path, iterations: u64, base_model_name: &str) -> Result<PathBuf> {
+    pub fn save_checkpoint(
+        &self,
+        dir: &Path,
+        iterations: u64,
+        base_model_name: &str,
+    ) -> Result<PathBuf> {
         let folder = dir.join(format!("checkpoint-{iterations}"));
         self.policy.save_peft(&folder, base_model_name)?;
-        save_vars(&[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())], &folder.join(EXTRA_FILE))?;
+        save_vars(
+            &[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())],
+            &folder.join(EXTRA_FILE),
+        )?;
         self.optimizer.save(&folder.join(OPTIMIZER_FILE))?;
         let state = serde_json::json!({ "step": iterations, "settings": self.settings });
-        hone_model::files::write_atomically(&folder.join(STATE_FILE), &serde_json::to_vec_pretty(&state).expect("JSON"))?;
+        hone_model::files::write_atomically(
+            &folder.join(STATE_FILE),
+            &serde_json::to_vec_pretty(&state).expect("JSON"),
+        )?;
         Ok(folder)
     }
 
     /// Restores the newest complete checkpoint in `dir`, if any, and returns the iterations it
     /// had done. A checkpoint made with other settings is refused.
     pub fn restore_latest(&mut self, dir: &Path) -> Result<Option<u64>> {
-        let Some((iterations, folder)) = latest_checkpoint(dir) else { return Ok(None) };
-        let state: serde_json::Value = serde_json::from_slice(&std::fs::read(folder.join(STATE_FILE)).map_err(|e| TrainError::Checkpoint(e.to_string()))?)
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", folder.join(STATE_FILE).display())))?;
+        let Some((iterations, folder)) = latest_checkpoint(dir) else {
+            return Ok(None);
+        };
+        let state: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(folder.join(STATE_FILE))
+                .map_err(|e| TrainError::Checkpoint(e.to_string()))?,
+        )
+        .map_err(|e| {
+            TrainError::Checkpoint(format!("{}: {e}", folder.join(STATE_FILE).display()))
+        })?;
         if state.get("settings") != Some(&serde_json::to_value(&self.settings).expect("JSON")) {
-            return Err(TrainError::Checkpoint(format!("{} was made with other PPO settings; use a new checkpoint folder", folder.display())));
+            return Err(TrainError::Checkpoint(format!(
+                "{} was made with other PPO settings; use a new checkpoint folder",
+                folder.display()
+            )));
         }
-        restore_vars(&self.policy.named_vars(), &folder.join(hone_model::lora::WEIGHTS_FILE))?;
-        restore_vars(&[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())], &folder.join(EXTRA_FILE))?;
+        restore_vars(
+            &self.policy.named_vars(),
+            &folder.join(hone_model::lora::WEIGHTS_FILE),
+        )?;
+        restore_vars(
+            &[(VALUE_HEAD_KEY.to_string(), self.value_head.weight.clone())],
+            &folder.join(EXTRA_FILE),
+        )?;
         self.optimizer.restore(&folder.join(OPTIMIZER_FILE))?;
         Ok(Some(iterations))
     }
 
     fn values(&self, hidden: &Tensor, grad: bool) -> Result<Tensor> {
-        let w = if grad { self.value_head.weight.as_tensor().clone() } else { self.value_head.weight.as_tensor().detach() };
+        let w = if grad {
+            self.value_head.weight.as_tensor().clone()
+        } else {
+            self.value_head.weight.as_tensor().detach()
+        };
         let (b, c, h) = hidden.dims3()?;
-        Ok(hidden.to_dtype(candle_core::DType::F32)?.reshape((b * c, h))?.matmul(&w.t()?)?.reshape((b, c))?)
+        Ok(hidden
+            .to_dtype(candle_core::DType::F32)?
+            .reshape((b * c, h))?
+            .matmul(&w.t()?)?
+            .reshape((b, c))?)
     }
 
     /// One PPO iteration on `prompts`: rollouts, rewards, advantages, `ppo_epochs` updates.
-    pub fn step(&mut self, prompts: &[Vec<u32>], reward: &mut dyn Reward, iteration: u64) -> Result<Metrics> {
+    pub fn step(
+        &mut self,
+        prompts: &[Vec<u32>],
+        reward: &mut dyn Reward,
+        iteration: u64,
+    ) -> Result<Metrics> {
         if prompts.is_empty() {
-            return Err(TrainError::Invalid { field: "prompts".into(), message: "no prompt to sample from".into() });
+            return Err(TrainError::Invalid {
+                field: "prompts".into(),
+                message: "no prompt to sample from".into(),
+            });
         }
         let s = self.settings.clone();
         // 1. Rollouts from the policy.
@@ -179,7 +246,10 @@ impl<'a> Ppo<'a> {
                 repetition_penalty: 1.0,
                 max_new_tokens: s.max_new_tokens,
                 stop: Vec::new(),
-                seed: s.seed.wrapping_add(iteration.wrapping_mul(100_003)).wrapping_add(i as u64),
+                seed: s
+                    .seed
+                    .wrapping_add(iteration.wrapping_mul(100_003))
+                    .wrapping_add(i as u64),
             };
             let g = generate(self.lm, Some(self.policy), prompt, 1, &params, |_| {})?.remove(0);
             let mut response = g.token_ids;
@@ -190,12 +260,21 @@ impl<'a> Ppo<'a> {
             if response.is_empty() {
                 response.push(eos.unwrap_or(0));
             }
-            batch.push(SequencePair { prompt: prompt.clone(), completion: response });
+            batch.push(SequencePair {
+                prompt: prompt.clone(),
+                completion: response,
+            });
         }
 
         // 2. Old log-probs and values (policy), reference log-probs (adapter off), scores.
         let model = &self.lm.model;
-        let old = completion_outputs(model, &batch, &LoraContext::inference(Some(self.policy)), true, true)?;
+        let old = completion_outputs(
+            model,
+            &batch,
+            &LoraContext::inference(Some(self.policy)),
+            true,
+            true,
+        )?;
         let mask = old.logprobs.mask.clone();
         let old_logp = old.logprobs.per_token.clone();
         let old_values = self.values(old.hidden.as_ref().expect("asked for hidden"), false)?;
@@ -211,11 +290,17 @@ impl<'a> Ppo<'a> {
         let mut advantages = Vec::with_capacity(batch.len() * longest);
         let mut returns = Vec::with_capacity(batch.len() * longest);
         for (r, len) in lengths.iter().enumerate() {
-            let mut rewards: Vec<f32> = kl_rows[r][..*len].iter().map(|k| (-s.kl_coef * *k as f64) as f32).collect();
+            let mut rewards: Vec<f32> = kl_rows[r][..*len]
+                .iter()
+                .map(|k| (-s.kl_coef * *k as f64) as f32)
+                .collect();
             rewards[len - 1] += scores[r];
             let (a, ret) = gae(&rewards, &value_rows[r][..*len], s.gamma, s.lam);
             advantages.extend(a.into_iter().chain(std::iter::repeat_n(0.0, longest - len)));
-            returns.extend(ret.into_iter().chain(std::iter::repeat_n(0.0, longest - len)));
+            returns.extend(
+                ret.into_iter()
+                    .chain(std::iter::repeat_n(0.0, longest - len)),
+            );
         }
         let device = model.device();
         let advantages = Tensor::from_vec(advantages, (batch.len(), longest), device)?;
@@ -228,26 +313,44 @@ impl<'a> Ppo<'a> {
         // 4. PPO epochs.
         let mut last = Metrics::default();
         for epoch in 0..s.ppo_epochs {
-            let rng = std::sync::Mutex::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(s.seed ^ (iteration * 31 + epoch as u64)));
-            let out = completion_outputs(model, &batch, &LoraContext::training(self.policy, &rng), true, false)?;
+            let rng =
+                std::sync::Mutex::new(<rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+                    s.seed ^ (iteration * 31 + epoch as u64),
+                ));
+            let out = completion_outputs(
+                model,
+                &batch,
+                &LoraContext::training(self.policy, &rng),
+                true,
+                false,
+            )?;
             let new_logp = out.logprobs.per_token;
             let vpred = self.values(out.hidden.as_ref().expect("asked for hidden"), true)?;
             let ratio = (&new_logp - &old_logp)?.exp()?;
             let pg1 = (advantages.neg()? * &ratio)?;
             let pg2 = (advantages.neg()? * ratio.clamp(1.0 - s.cliprange, 1.0 + s.cliprange)?)?;
             let pg_loss = masked_mean(&pg1.maximum(&pg2)?, &mask)?;
-            let vclipped = (&old_values + (&vpred - &old_values)?.clamp(-s.cliprange_value, s.cliprange_value)?)?;
+            let vclipped = (&old_values
+                + (&vpred - &old_values)?.clamp(-s.cliprange_value, s.cliprange_value)?)?;
             let vf1 = (&vpred - &returns)?.sqr()?;
             let vf2 = (&vclipped - &returns)?.sqr()?;
             let vf_loss = (masked_mean(&vf1.maximum(&vf2)?, &mask)? * 0.5)?;
             let loss = (&pg_loss + (&vf_loss * s.vf_coef)?)?;
             let value = scalar(&loss)?;
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { what: "PPO loss".into(), step: iteration });
+                return Err(TrainError::NonFinite {
+                    what: "PPO loss".into(),
+                    step: iteration,
+                });
             }
             let grads = loss.backward()?;
-            let grad_norm = self.optimizer.step(&grads, s.learning_rate, s.max_grad_norm)?;
-            let clipped = (&ratio - 1.0)?.abs()?.gt(s.cliprange)?.to_dtype(candle_core::DType::F32)?;
+            let grad_norm = self
+                .optimizer
+                .step(&grads, s.learning_rate, s.max_grad_norm)?;
+            let clipped = (&ratio - 1.0)?
+                .abs()?
+                .gt(s.cliprange)?
+                .to_dtype(candle_core::DType::F32)?;
             last = Metrics::default();
             last.insert("loss/policy", scalar(&pg_loss)?);
             last.insert("loss/value", scalar(&vf_loss)?);
@@ -255,10 +358,22 @@ impl<'a> Ppo<'a> {
             last.insert("grad_norm", grad_norm);
         }
         let mut metrics = Metrics::default();
-        metrics.insert("score", scores.iter().map(|v| *v as f64).sum::<f64>() / scores.len() as f64);
+        metrics.insert(
+            "score",
+            scores.iter().map(|v| *v as f64).sum::<f64>() / scores.len() as f64,
+        );
         metrics.insert("kl", scalar(&kl.sum(1)?.mean_all()?)?);
-        metrics.insert("entropy", scalar(&masked_mean(old.entropy.as_ref().expect("asked for entropy"), &mask)?)?);
-        metrics.insert("response_length", lengths.iter().sum::<usize>() as f64 / lengths.len() as f64);
+        metrics.insert(
+            "entropy",
+            scalar(&masked_mean(
+                old.entropy.as_ref().expect("asked for entropy"),
+                &mask,
+            )?)?,
+        );
+        metrics.insert(
+            "response_length",
+            lengths.iter().sum::<usize>() as f64 / lengths.len() as f64,
+        );
         for (k, v) in last.0 {
             metrics.insert(&k, v);
         }

@@ -22,19 +22,34 @@ pub struct TokenPair {
 
 impl TokenPair {
     fn chosen(&self) -> SequencePair {
-        SequencePair { prompt: self.prompt.clone(), completion: self.chosen.clone() }
+        SequencePair {
+            prompt: self.prompt.clone(),
+            completion: self.chosen.clone(),
+        }
     }
 
     fn rejected(&self) -> SequencePair {
-        SequencePair { prompt: self.prompt.clone(), completion: self.rejected.clone() }
+        SequencePair {
+            prompt: self.prompt.clone(),
+            completion: self.rejected.clone(),
+        }
     }
 }
 
 /// Sums of completion log-probs of `sequences` under `lora`, in batches, without a graph.
-pub fn logp_sums(model: &Model, sequences: &[SequencePair], lora: &LoraContext, batch_size: usize) -> Result<Vec<f32>> {
+pub fn logp_sums(
+    model: &Model,
+    sequences: &[SequencePair],
+    lora: &LoraContext,
+    batch_size: usize,
+) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(sequences.len());
     for chunk in sequences.chunks(batch_size.max(1)) {
-        out.extend(completion_logprobs(model, chunk, lora)?.sums()?.to_vec1::<f32>()?);
+        out.extend(
+            completion_logprobs(model, chunk, lora)?
+                .sums()?
+                .to_vec1::<f32>()?,
+        );
     }
     Ok(out)
 }
@@ -47,7 +62,11 @@ pub struct DpoSettings {
 
 impl Default for DpoSettings {
     fn default() -> Self {
-        Self { beta: 0.1, loss_type: DpoLossType::Sigmoid, label_smoothing: 0.0 }
+        Self {
+            beta: 0.1,
+            loss_type: DpoLossType::Sigmoid,
+            label_smoothing: 0.0,
+        }
     }
 }
 
@@ -61,14 +80,37 @@ pub struct Dpo<'a> {
 
 impl<'a> Dpo<'a> {
     /// Caches the reference log-probs: the base model, or `reference` (a parent adapter).
-    pub fn new(model: &'a Model, pairs: &'a [TokenPair], reference: Option<&Adapter>, settings: DpoSettings) -> Result<Self> {
+    pub fn new(
+        model: &'a Model,
+        pairs: &'a [TokenPair],
+        reference: Option<&Adapter>,
+        settings: DpoSettings,
+    ) -> Result<Self> {
         if pairs.is_empty() {
-            return Err(TrainError::Invalid { field: "pairs".into(), message: "no preference pair to train on".into() });
+            return Err(TrainError::Invalid {
+                field: "pairs".into(),
+                message: "no preference pair to train on".into(),
+            });
         }
         let lora = LoraContext::inference(reference);
-        let chosen = logp_sums(model, &pairs.iter().map(TokenPair::chosen).collect::<Vec<_>>(), &lora, 8)?;
-        let rejected = logp_sums(model, &pairs.iter().map(TokenPair::rejected).collect::<Vec<_>>(), &lora, 8)?;
-        Ok(Self { model, pairs, reference: chosen.into_iter().zip(rejected).collect(), settings })
+        let chosen = logp_sums(
+            model,
+            &pairs.iter().map(TokenPair::chosen).collect::<Vec<_>>(),
+            &lora,
+            8,
+        )?;
+        let rejected = logp_sums(
+            model,
+            &pairs.iter().map(TokenPair::rejected).collect::<Vec<_>>(),
+            &lora,
+            8,
+        )?;
+        Ok(Self {
+            model,
+            pairs,
+            reference: chosen.into_iter().zip(rejected).collect(),
+            settings,
+        })
     }
 }
 
@@ -76,17 +118,39 @@ impl Objective for Dpo<'_> {
     fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> Result<(Tensor, Metrics, usize)> {
         let n = batch.len();
         // Chosen and rejected in one forward pass: the first n rows, then the next n.
-        let mut sequences: Vec<SequencePair> = batch.iter().map(|&i| self.pairs[i].chosen()).collect();
+        let mut sequences: Vec<SequencePair> =
+            batch.iter().map(|&i| self.pairs[i].chosen()).collect();
         sequences.extend(batch.iter().map(|&i| self.pairs[i].rejected()));
-        let tokens = sequences.iter().map(|s| s.prompt.len() + s.completion.len()).sum();
+        let tokens = sequences
+            .iter()
+            .map(|s| s.prompt.len() + s.completion.len())
+            .sum();
         let lp = completion_logprobs(self.model, &sequences, lora)?;
         let sums = lp.sums()?;
         let device = sums.device().clone();
         let vec = |values: Vec<f32>, device: &Device| Tensor::new(values.as_slice(), device);
-        let ref_chosen = vec(batch.iter().map(|&i| self.reference[i].0).collect(), &device)?;
-        let ref_rejected = vec(batch.iter().map(|&i| self.reference[i].1).collect(), &device)?;
-        let chosen_tokens = vec(batch.iter().map(|&i| self.pairs[i].chosen.len() as f32).collect(), &device)?;
-        let rejected_tokens = vec(batch.iter().map(|&i| self.pairs[i].rejected.len() as f32).collect(), &device)?;
+        let ref_chosen = vec(
+            batch.iter().map(|&i| self.reference[i].0).collect(),
+            &device,
+        )?;
+        let ref_rejected = vec(
+            batch.iter().map(|&i| self.reference[i].1).collect(),
+            &device,
+        )?;
+        let chosen_tokens = vec(
+            batch
+                .iter()
+                .map(|&i| self.pairs[i].chosen.len() as f32)
+                .collect(),
+            &device,
+        )?;
+        let rejected_tokens = vec(
+            batch
+                .iter()
+                .map(|&i| self.pairs[i].rejected.len() as f32)
+                .collect(),
+            &device,
+        )?;
         let policy_chosen = sums.narrow(0, 0, n)?;
         let policy_rejected = sums.narrow(0, n, n)?;
         let inputs = PreferenceLogps {
@@ -97,7 +161,12 @@ impl Objective for Dpo<'_> {
             chosen_tokens: &chosen_tokens,
             rejected_tokens: &rejected_tokens,
         };
-        let (loss, metrics) = dpo_loss(&inputs, self.settings.loss_type, self.settings.beta, self.settings.label_smoothing)?;
+        let (loss, metrics) = dpo_loss(
+            &inputs,
+            self.settings.loss_type,
+            self.settings.beta,
+            self.settings.label_smoothing,
+        )?;
         Ok((loss, metrics, tokens))
     }
 }
@@ -118,7 +187,11 @@ pub struct KtoSettings {
 
 impl Default for KtoSettings {
     fn default() -> Self {
-        Self { beta: 0.1, desirable_weight: 1.0, undesirable_weight: 1.0 }
+        Self {
+            beta: 0.1,
+            desirable_weight: 1.0,
+            undesirable_weight: 1.0,
+        }
     }
 }
 
@@ -131,14 +204,33 @@ pub struct Kto<'a> {
 }
 
 impl<'a> Kto<'a> {
-    pub fn new(model: &'a Model, examples: &'a [LabeledExample], reference: Option<&'a Adapter>, settings: KtoSettings) -> Result<Self> {
+    pub fn new(
+        model: &'a Model,
+        examples: &'a [LabeledExample],
+        reference: Option<&'a Adapter>,
+        settings: KtoSettings,
+    ) -> Result<Self> {
         if examples.is_empty() {
-            return Err(TrainError::Invalid { field: "examples".into(), message: "no KTO example to train on".into() });
+            return Err(TrainError::Invalid {
+                field: "examples".into(),
+                message: "no KTO example to train on".into(),
+            });
         }
-        let sequences: Vec<SequencePair> =
-            examples.iter().map(|e| SequencePair { prompt: e.prompt.clone(), completion: e.completion.clone() }).collect();
+        let sequences: Vec<SequencePair> = examples
+            .iter()
+            .map(|e| SequencePair {
+                prompt: e.prompt.clone(),
+                completion: e.completion.clone(),
+            })
+            .collect();
         let reference_logps = logp_sums(model, &sequences, &LoraContext::inference(reference), 8)?;
-        Ok(Self { model, examples, reference_adapter: reference, reference: reference_logps, settings })
+        Ok(Self {
+            model,
+            examples,
+            reference_adapter: reference,
+            reference: reference_logps,
+            settings,
+        })
     }
 }
 
@@ -146,23 +238,58 @@ impl Objective for Kto<'_> {
     fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> Result<(Tensor, Metrics, usize)> {
         let sequences: Vec<SequencePair> = batch
             .iter()
-            .map(|&i| SequencePair { prompt: self.examples[i].prompt.clone(), completion: self.examples[i].completion.clone() })
+            .map(|&i| SequencePair {
+                prompt: self.examples[i].prompt.clone(),
+                completion: self.examples[i].completion.clone(),
+            })
             .collect();
         // KL estimate: each prompt with the next example's completion (TRL's mismatched pairs),
         // policy and reference both without a graph (z is detached).
         let mismatched: Vec<SequencePair> = (0..batch.len())
-            .map(|k| SequencePair { prompt: sequences[k].prompt.clone(), completion: sequences[(k + 1) % batch.len()].completion.clone() })
+            .map(|k| SequencePair {
+                prompt: sequences[k].prompt.clone(),
+                completion: sequences[(k + 1) % batch.len()].completion.clone(),
+            })
             .collect();
-        let policy_kl = logp_sums(self.model, &mismatched, &LoraContext::inference(lora.adapter), batch.len())?;
-        let reference_kl = logp_sums(self.model, &mismatched, &LoraContext::inference(self.reference_adapter), batch.len())?;
-        let kl: Vec<f32> = policy_kl.iter().zip(&reference_kl).map(|(p, r)| p - r).collect();
+        let policy_kl = logp_sums(
+            self.model,
+            &mismatched,
+            &LoraContext::inference(lora.adapter),
+            batch.len(),
+        )?;
+        let reference_kl = logp_sums(
+            self.model,
+            &mismatched,
+            &LoraContext::inference(self.reference_adapter),
+            batch.len(),
+        )?;
+        let kl: Vec<f32> = policy_kl
+            .iter()
+            .zip(&reference_kl)
+            .map(|(p, r)| p - r)
+            .collect();
 
-        let tokens = sequences.iter().map(|s| s.prompt.len() + s.completion.len()).sum();
+        let tokens = sequences
+            .iter()
+            .map(|s| s.prompt.len() + s.completion.len())
+            .sum();
         let sums = completion_logprobs(self.model, &sequences, lora)?.sums()?;
-        let reference = Tensor::new(batch.iter().map(|&i| self.reference[i]).collect::<Vec<_>>().as_slice(), sums.device())?;
+        let reference = Tensor::new(
+            batch
+                .iter()
+                .map(|&i| self.reference[i])
+                .collect::<Vec<_>>()
+                .as_slice(),
+            sums.device(),
+        )?;
         let ratios = (sums - reference)?;
         let pick = |want: bool| -> Result<Tensor> {
-            let idx: Vec<u32> = batch.iter().enumerate().filter(|(_, &i)| self.examples[i].label == want).map(|(k, _)| k as u32).collect();
+            let idx: Vec<u32> = batch
+                .iter()
+                .enumerate()
+                .filter(|(_, &i)| self.examples[i].label == want)
+                .map(|(k, _)| k as u32)
+                .collect();
             if idx.is_empty() {
                 return Ok(Tensor::zeros(0, candle_core::DType::F32, ratios.device())?);
             }
@@ -170,8 +297,17 @@ impl Objective for Kto<'_> {
         };
         let (desirable, undesirable) = (pick(true)?, pick(false)?);
         let kl = Tensor::new(kl.as_slice(), ratios.device())?;
-        let inputs = KtoInputs { desirable: &desirable, undesirable: &undesirable, kl_pairs: &kl };
-        let (loss, metrics) = kto_loss(&inputs, self.settings.beta, self.settings.desirable_weight, self.settings.undesirable_weight)?;
+        let inputs = KtoInputs {
+            desirable: &desirable,
+            undesirable: &undesirable,
+            kl_pairs: &kl,
+        };
+        let (loss, metrics) = kto_loss(
+            &inputs,
+            self.settings.beta,
+            self.settings.desirable_weight,
+            self.settings.undesirable_weight,
+        )?;
         Ok((loss, metrics, tokens))
     }
 }

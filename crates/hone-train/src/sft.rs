@@ -28,7 +28,10 @@ impl Sft<'_> {
 impl Objective for Sft<'_> {
     fn loss(&mut self, batch: &[usize], lora: &LoraContext) -> Result<(Tensor, Metrics, usize)> {
         let pairs: Vec<SequencePair> = batch.iter().map(|&i| self.examples[i].clone()).collect();
-        let tokens = pairs.iter().map(|p| p.prompt.len() + p.completion.len()).sum();
+        let tokens = pairs
+            .iter()
+            .map(|p| p.prompt.len() + p.completion.len())
+            .sum();
         let lp = completion_logprobs(self.model, &pairs, lora)?;
         let (loss, metrics) = sft_loss(&lp.per_token, &lp.mask)?;
         Ok((loss, metrics, tokens))

@@ -61,7 +61,12 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, message: &str| Err(TrainError::Invalid { field: field.into(), message: message.into() });
+        let bad = |field: &str, message: &str| {
+            Err(TrainError::Invalid {
+                field: field.into(),
+                message: message.into(),
+            })
+        };
         if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
             return bad("learning_rate", "must be a positive number");
         }
@@ -157,7 +162,11 @@ impl<'a> Trainable<'a> {
     fn context(&self, dropout: &'a Mutex<StdRng>) -> LoraContext<'a> {
         match self {
             Trainable::Adapter(adapter) => LoraContext::training(adapter, dropout),
-            Trainable::Full(_) => LoraContext { adapter: None, dropout_rng: None, grad: true },
+            Trainable::Full(_) => LoraContext {
+                adapter: None,
+                dropout_rng: None,
+                grad: true,
+            },
         }
     }
 
@@ -173,7 +182,10 @@ impl<'a> Trainable<'a> {
 
     fn restore(&self, folder: &Path) -> Result<()> {
         match self {
-            Trainable::Adapter(adapter) => restore_vars(&adapter.named_vars(), &folder.join(hone_model::lora::WEIGHTS_FILE)),
+            Trainable::Adapter(adapter) => restore_vars(
+                &adapter.named_vars(),
+                &folder.join(hone_model::lora::WEIGHTS_FILE),
+            ),
             Trainable::Full(vars) => restore_vars(vars, &folder.join(FULL_WEIGHTS_FILE)),
         }
     }
@@ -191,7 +203,10 @@ pub fn latest_checkpoint(dir: &Path) -> Option<(u64, PathBuf)> {
         .filter_map(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             let step = name.strip_prefix("checkpoint-")?.parse::<u64>().ok()?;
-            e.path().join(STATE_FILE).is_file().then(|| (step, e.path()))
+            e.path()
+                .join(STATE_FILE)
+                .is_file()
+                .then(|| (step, e.path()))
         })
         .max_by_key(|(step, _)| *step)
 }
@@ -208,7 +223,9 @@ pub struct TrainOutcome {
 /// The order of the examples in `epoch`: a permutation seeded by (seed, epoch).
 fn epoch_order(examples: usize, seed: u64, epoch: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..examples).collect();
-    order.shuffle(&mut StdRng::seed_from_u64(seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(epoch as u64 + 1))));
+    order.shuffle(&mut StdRng::seed_from_u64(
+        seed ^ (0x9E37_79B9_7F4A_7C15u64.wrapping_mul(epoch as u64 + 1)),
+    ));
     order
 }
 
@@ -228,10 +245,17 @@ pub fn train<'a>(
     let trainable = trainable.into();
     config.validate()?;
     if examples == 0 {
-        return Err(TrainError::Invalid { field: "dataset".into(), message: "has no examples".into() });
+        return Err(TrainError::Invalid {
+            field: "dataset".into(),
+            message: "has no examples".into(),
+        });
     }
     let total_steps = config.total_steps(examples);
-    let params = AdamWParams { lr: config.learning_rate, weight_decay: config.weight_decay, ..AdamWParams::default() };
+    let params = AdamWParams {
+        lr: config.learning_rate,
+        weight_decay: config.weight_decay,
+        ..AdamWParams::default()
+    };
     let extra = objective.extra_vars();
     let mut vars = trainable.vars();
     vars.extend(extra.iter().map(|(_, v)| v.clone()));
@@ -239,8 +263,11 @@ pub fn train<'a>(
 
     let mut resumed_from = None;
     if let Some((step, dir)) = latest_checkpoint(checkpoint_dir) {
-        let state: TrainerState = serde_json::from_slice(&std::fs::read(dir.join(STATE_FILE)).map_err(|e| TrainError::Checkpoint(e.to_string()))?)
-            .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join(STATE_FILE).display())))?;
+        let state: TrainerState = serde_json::from_slice(
+            &std::fs::read(dir.join(STATE_FILE))
+                .map_err(|e| TrainError::Checkpoint(e.to_string()))?,
+        )
+        .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join(STATE_FILE).display())))?;
         if state.examples != examples || state.config != *config {
             return Err(TrainError::Checkpoint(format!(
                 "{} was made with other data or settings; use a new checkpoint folder",
@@ -273,7 +300,9 @@ pub fn train<'a>(
         let step_in_epoch = (step % steps_per_epoch) as usize;
         let first_batch = step_in_epoch * config.gradient_accumulation_steps;
         let last_batch = (first_batch + config.gradient_accumulation_steps).min(batches_per_epoch);
-        let dropout = Mutex::new(StdRng::seed_from_u64(config.seed.wrapping_add(step.wrapping_mul(1_000_003))));
+        let dropout = Mutex::new(StdRng::seed_from_u64(
+            config.seed.wrapping_add(step.wrapping_mul(1_000_003)),
+        ));
         let lora = trainable.context(&dropout);
 
         // The adapter's gradients summed over the micro-batches (the graphs are dropped).
@@ -282,11 +311,15 @@ pub fn train<'a>(
         let mut metrics = Metrics::default();
         let micro = last_batch - first_batch;
         for b in first_batch..last_batch {
-            let indices = &order[b * config.batch_size..((b + 1) * config.batch_size).min(examples)];
+            let indices =
+                &order[b * config.batch_size..((b + 1) * config.batch_size).min(examples)];
             let (loss, m, tokens) = objective.loss(indices, &lora)?;
             let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
             if !value.is_finite() {
-                return Err(TrainError::NonFinite { what: "loss".into(), step });
+                return Err(TrainError::NonFinite {
+                    what: "loss".into(),
+                    step,
+                });
             }
             loss_sum += value;
             tokens_seen += tokens;
@@ -302,11 +335,15 @@ pub fn train<'a>(
                 };
             }
         }
-        let lr = config.schedule.lr(config.learning_rate, step, config.warmup_steps, total_steps);
-        let grad_norm = optimizer.step_with(&accumulated, lr, config.max_grad_norm).map_err(|e| match e {
-            TrainError::NonFinite { what, .. } => TrainError::NonFinite { what, step },
-            other => other,
-        })?;
+        let lr = config
+            .schedule
+            .lr(config.learning_rate, step, config.warmup_steps, total_steps);
+        let grad_norm = optimizer
+            .step_with(&accumulated, lr, config.max_grad_norm)
+            .map_err(|e| match e {
+                TrainError::NonFinite { what, .. } => TrainError::NonFinite { what, step },
+                other => other,
+            })?;
         step += 1;
 
         let elapsed = started.elapsed().as_secs_f64().max(1e-9);
@@ -325,7 +362,16 @@ pub fn train<'a>(
         on_progress(&progress);
         last = Some(progress);
         if step % config.save_steps == 0 || step == total_steps {
-            last_checkpoint = Some(save_checkpoint(trainable, &extra, &optimizer, checkpoint_dir, step, config, examples, base_model_name)?);
+            last_checkpoint = Some(save_checkpoint(
+                trainable,
+                &extra,
+                &optimizer,
+                checkpoint_dir,
+                step,
+                config,
+                examples,
+                base_model_name,
+            )?);
         }
     }
     Ok(TrainOutcome {
@@ -354,8 +400,15 @@ fn save_checkpoint(
     }
     optimizer.save(&folder.join(OPTIMIZER_FILE))?;
     // Written last: a folder without it is an unfinished checkpoint and is ignored.
-    let state = TrainerState { step, config: config.clone(), examples };
-    hone_model::files::write_atomically(&folder.join(STATE_FILE), &serde_json::to_vec_pretty(&state).expect("JSON"))?;
+    let state = TrainerState {
+        step,
+        config: config.clone(),
+        examples,
+    };
+    hone_model::files::write_atomically(
+        &folder.join(STATE_FILE),
+        &serde_json::to_vec_pretty(&state).expect("JSON"),
+    )?;
     Ok(folder)
 }
 
@@ -364,9 +417,16 @@ pub fn restore_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
     let tensors = candle_core::safetensors::load(path, &candle_core::Device::Cpu)
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", path.display())))?;
     for (key, var) in vars {
-        let t = tensors.get(key).ok_or_else(|| TrainError::Checkpoint(format!("{}: no tensor {key}", path.display())))?;
+        let t = tensors.get(key).ok_or_else(|| {
+            TrainError::Checkpoint(format!("{}: no tensor {key}", path.display()))
+        })?;
         if t.dims() != var.dims() {
-            return Err(TrainError::Checkpoint(format!("{}: {key} has shape {:?}, expected {:?}", path.display(), t.dims(), var.dims())));
+            return Err(TrainError::Checkpoint(format!(
+                "{}: {key} has shape {:?}, expected {:?}",
+                path.display(),
+                t.dims(),
+                var.dims()
+            )));
         }
         var.set(&t.to_device(var.device())?.to_dtype(var.dtype())?)?;
     }
@@ -377,7 +437,12 @@ pub fn restore_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
 pub fn save_vars(vars: &[(String, Var)], path: &Path) -> Result<()> {
     let tensors = vars
         .iter()
-        .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&candle_core::Device::Cpu)?)))
+        .map(|(k, v)| {
+            Ok((
+                k.clone(),
+                v.as_tensor().to_device(&candle_core::Device::Cpu)?,
+            ))
+        })
         .collect::<Result<Vec<(String, Tensor)>>>()?;
     hone_model::tiny::write_weights(path, &tensors)?;
     Ok(())

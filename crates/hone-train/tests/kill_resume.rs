@@ -25,26 +25,52 @@ pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
 const CHILD_ENV: &str = "HONE_KILL_RESUME_CHILD_DIR";
 
 fn model() -> LoadedModel {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+        .join("../../tests/fixtures/models/tiny-llama");
     LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
 }
 
 fn examples() -> Vec<SequencePair> {
-    (0..12u32).map(|i| SequencePair { prompt: vec![0, 10 + i, 20 + i], completion: vec![100 + i, 150 + i, 200 + i, 2] }).collect()
+    (0..12u32)
+        .map(|i| SequencePair {
+            prompt: vec![0, 10 + i, 20 + i],
+            completion: vec![100 + i, 150 + i, 200 + i, 2],
+        })
+        .collect()
 }
 
 fn config() -> TrainConfig {
-    TrainConfig { learning_rate: 5e-3, epochs: 20, batch_size: 2, save_steps: 1, warmup_steps: 3, ..TrainConfig::default() }
+    TrainConfig {
+        learning_rate: 5e-3,
+        epochs: 20,
+        batch_size: 2,
+        save_steps: 1,
+        warmup_steps: 3,
+        ..TrainConfig::default()
+    }
 }
 
 /// Trains to the end in `dir` (resuming if it holds checkpoints) and returns the adapter.
 fn run(dir: &Path) -> Adapter {
     let lm = model();
     let lora = LoraConfig::new(4, 8.0, 0.1, &["all-linear"], false).unwrap();
-    let adapter = Adapter::new("sft", lora, &lm.model.linear_specs(), 1, lm.model.device()).unwrap();
+    let adapter =
+        Adapter::new("sft", lora, &lm.model.linear_specs(), 1, lm.model.device()).unwrap();
     let data = examples();
-    train(&adapter, &mut Sft { model: &lm.model, examples: &data }, data.len(), &config(), dir, "tiny-llama", &AtomicBool::new(false), |_| {})
-        .unwrap();
+    train(
+        &adapter,
+        &mut Sft {
+            model: &lm.model,
+            examples: &data,
+        },
+        data.len(),
+        &config(),
+        dir,
+        "tiny-llama",
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
     adapter
 }
 
@@ -53,7 +79,17 @@ fn child(dir: PathBuf) {
 }
 
 fn values(adapter: &Adapter) -> Vec<f32> {
-    adapter.named_vars().into_iter().flat_map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()).collect()
+    adapter
+        .named_vars()
+        .into_iter()
+        .flat_map(|(_, v)| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
+        .collect()
 }
 
 fn main() {
@@ -64,31 +100,63 @@ fn main() {
     let reference = values(&run(reference_dir.path()));
     let total = config().total_steps(examples().len());
 
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
     for round in 0..3u32 {
         let dir = tempfile::tempdir().unwrap();
-        let spawn = || Command::new(std::env::current_exe().unwrap()).env(CHILD_ENV, dir.path()).spawn().unwrap();
+        let spawn = || {
+            Command::new(std::env::current_exe().unwrap())
+                .env(CHILD_ENV, dir.path())
+                .spawn()
+                .unwrap()
+        };
         let mut first = spawn();
         // Wait for a checkpoint early, midway or late in the run, then kill at a jittered moment.
         let target = [3, total / 2, total - 30][round as usize];
         let started = Instant::now();
-        while latest_checkpoint(dir.path()).is_none_or(|(step, _)| step < target) && started.elapsed() < Duration::from_secs(120) {
+        while latest_checkpoint(dir.path()).is_none_or(|(step, _)| step < target)
+            && started.elapsed() < Duration::from_secs(120)
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
-        std::thread::sleep(Duration::from_millis(u64::from(seed.rotate_left(round * 7) % 5)));
+        std::thread::sleep(Duration::from_millis(u64::from(
+            seed.rotate_left(round * 7) % 5,
+        )));
         first.kill().unwrap();
         first.wait().unwrap();
-        let (killed_at, _) = latest_checkpoint(dir.path()).expect("a checkpoint was written before the kill");
-        assert!(killed_at < total, "round {round}: the child finished before it could be killed; nothing was tested");
+        let (killed_at, _) =
+            latest_checkpoint(dir.path()).expect("a checkpoint was written before the kill");
+        assert!(
+            killed_at < total,
+            "round {round}: the child finished before it could be killed; nothing was tested"
+        );
         let status = spawn().wait().unwrap();
         assert!(status.success(), "round {round}: the resumed child failed");
         let (last, checkpoint) = latest_checkpoint(dir.path()).unwrap();
-        assert_eq!(last, total, "round {round}: the resumed run reached the end");
+        assert_eq!(
+            last, total,
+            "round {round}: the resumed run reached the end"
+        );
         let lm = model();
-        let resumed = Adapter::load_peft("resumed", &checkpoint, &lm.model.linear_specs(), lm.model.device()).unwrap();
-        let diff = values(&resumed).iter().zip(&reference).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        let resumed = Adapter::load_peft(
+            "resumed",
+            &checkpoint,
+            &lm.model.linear_specs(),
+            lm.model.device(),
+        )
+        .unwrap();
+        let diff = values(&resumed)
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         println!("round {round}: killed after checkpoint {killed_at} of {total}; resumed adapter differs by {diff:e}");
-        assert!(diff <= 1e-5, "round {round}: resumed adapter differs from the uninterrupted one by {diff}");
+        assert!(
+            diff <= 1e-5,
+            "round {round}: resumed adapter differs from the uninterrupted one by {diff}"
+        );
     }
     println!("kill_resume: ok (jitter seed {seed})");
 }

@@ -32,9 +32,23 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
                 a.name.clone(),
                 a.judgments.to_string(),
                 format!("{} of {}", pct(a.with_majority), a.majority_units),
-                format!("{} of {} (p={})", pct(a.position.first_share), a.position.decided, a.position.p_value.map_or("n/a".into(), |p| format!("{p:.3}"))),
-                format!("{} (r={})", pct(a.length.longer_share), a.length.correlation.map_or("n/a".into(), |c| format!("{c:.2}"))),
-                a.median_seconds.map_or("n/a".into(), |s| format!("{s:.1} s")),
+                format!(
+                    "{} of {} (p={})",
+                    pct(a.position.first_share),
+                    a.position.decided,
+                    a.position
+                        .p_value
+                        .map_or("n/a".into(), |p| format!("{p:.3}"))
+                ),
+                format!(
+                    "{} (r={})",
+                    pct(a.length.longer_share),
+                    a.length
+                        .correlation
+                        .map_or("n/a".into(), |c| format!("{c:.2}"))
+                ),
+                a.median_seconds
+                    .map_or("n/a".into(), |s| format!("{s:.1} s")),
                 format!("{} of {}", pct(a.gold.share), a.gold.items),
                 format!(
                     "{} of {} / {} of {} (p={})",
@@ -42,13 +56,24 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
                     a.suggestion.shown,
                     pct(a.suggestion.hidden_share),
                     a.suggestion.hidden,
-                    a.suggestion.p_value.map_or("n/a".into(), |p| format!("{p:.3}"))
+                    a.suggestion
+                        .p_value
+                        .map_or("n/a".into(), |p| format!("{p:.3}"))
                 ),
             ]
         })
         .collect();
     output::table(
-        &["annotator", "judgments", "with majority", "first shown wins", "longer wins", "median time", "with gold", "with RM: shown / hidden"],
+        &[
+            "annotator",
+            "judgments",
+            "with majority",
+            "first shown wins",
+            "longer wins",
+            "median time",
+            "with gold",
+            "with RM: shown / hidden",
+        ],
         &rows,
     );
     println!(
@@ -61,9 +86,20 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         let rows: Vec<Vec<String>> = r
             .pairs
             .iter()
-            .map(|p| vec![format!("{} · {}", p.a, p.b), p.kind.to_string(), p.units.to_string(), pct(p.percent_agreement), p.alpha.map_or("n/a".into(), |a| format!("{a:.3}"))])
+            .map(|p| {
+                vec![
+                    format!("{} · {}", p.a, p.b),
+                    p.kind.to_string(),
+                    p.units.to_string(),
+                    pct(p.percent_agreement),
+                    p.alpha.map_or("n/a".into(), |a| format!("{a:.3}")),
+                ]
+            })
             .collect();
-        output::table(&["pair", "kind", "shared units", "agreement", "alpha"], &rows);
+        output::table(
+            &["pair", "kind", "shared units", "agreement", "alpha"],
+            &rows,
+        );
     }
     Ok(())
 }

@@ -44,21 +44,42 @@ pub async fn run_candidates(workspace: Option<&Path>, args: CandidatesArgs) -> a
     let model = match (args.model, args.version) {
         (Some(dir), _) => ModelRef::Base { dir },
         (None, Some(id)) => ModelRef::Version { id },
-        (None, None) => return Err(super::BadInput("give --model DIR or --version ID".into()).into()),
+        (None, None) => {
+            return Err(super::BadInput("give --model DIR or --version ID".into()).into())
+        }
     };
     let prompts = hone.list_prompts(project.id, args.split).await?;
     if prompts.is_empty() {
-        return Err(super::BadInput(format!("project {} has no prompts{}", project.name, args.split.map(|s| format!(" in the {s} split")).unwrap_or_default())).into());
+        return Err(super::BadInput(format!(
+            "project {} has no prompts{}",
+            project.name,
+            args.split
+                .map(|s| format!(" in the {s} split"))
+                .unwrap_or_default()
+        ))
+        .into());
     }
     let request = GenerationRequest {
         model,
         prompt_ids: prompts.iter().map(|p| p.id).collect(),
         n: args.n,
-        sampling: SamplingParams { temperature: args.temperature, top_p: Some(args.top_p), max_new_tokens: args.max_tokens, seed: args.seed, ..SamplingParams::default() },
+        sampling: SamplingParams {
+            temperature: args.temperature,
+            top_p: Some(args.top_p),
+            max_new_tokens: args.max_tokens,
+            seed: args.seed,
+            ..SamplingParams::default()
+        },
     };
-    let bar = if args.json { indicatif::ProgressBar::hidden() } else { super::starter::step_bar(prompts.len() as u64, "prompts") };
+    let bar = if args.json {
+        indicatif::ProgressBar::hidden()
+    } else {
+        super::starter::step_bar(prompts.len() as u64, "prompts")
+    };
     let progress = bar.clone();
-    let result = hone.generate_candidates(&request, move |done, _| progress.set_position(done as u64)).await?;
+    let result = hone
+        .generate_candidates(&request, move |done, _| progress.set_position(done as u64))
+        .await?;
     bar.finish();
     if args.json {
         return output::json(&result);
@@ -86,10 +107,20 @@ pub async fn run_reward(workspace: Option<&Path>, args: RewardArgs) -> anyhow::R
     let hone = super::open(workspace).await?;
     let scores = hone.score_responses(args.version, &args.responses).await?;
     if args.json {
-        let rows: Vec<serde_json::Value> = args.responses.iter().zip(&scores).map(|(id, s)| serde_json::json!({ "response_id": id, "score": s })).collect();
+        let rows: Vec<serde_json::Value> = args
+            .responses
+            .iter()
+            .zip(&scores)
+            .map(|(id, s)| serde_json::json!({ "response_id": id, "score": s }))
+            .collect();
         return output::json(&rows);
     }
-    let rows: Vec<Vec<String>> = args.responses.iter().zip(&scores).map(|(id, s)| vec![id.to_string(), format!("{s:.4}")]).collect();
+    let rows: Vec<Vec<String>> = args
+        .responses
+        .iter()
+        .zip(&scores)
+        .map(|(id, s)| vec![id.to_string(), format!("{s:.4}")])
+        .collect();
     output::table(&["response", "score"], &rows);
     Ok(())
 }
@@ -122,7 +153,10 @@ pub async fn run_suggest(workspace: Option<&Path>, args: SuggestArgs) -> anyhow:
         (None, None) => None,
     };
     let s = match &judge {
-        Some(judge) => hone.judge_suggestion(project.id, &args.responses, judge).await?,
+        Some(judge) => {
+            hone.judge_suggestion(project.id, &args.responses, judge)
+                .await?
+        }
         None => hone.suggestion(project.id, &args.responses).await?,
     };
     if args.json {
@@ -132,7 +166,17 @@ pub async fn run_suggest(workspace: Option<&Path>, args: SuggestArgs) -> anyhow:
         .responses
         .iter()
         .zip(&s.scores)
-        .map(|(id, score)| vec![id.to_string(), format!("{score:.4}"), if *id == s.preferred { "preferred".into() } else { String::new() }])
+        .map(|(id, score)| {
+            vec![
+                id.to_string(),
+                format!("{score:.4}"),
+                if *id == s.preferred {
+                    "preferred".into()
+                } else {
+                    String::new()
+                },
+            ]
+        })
         .collect();
     output::table(&["response", "score", ""], &rows);
     println!("suggested by {}", s.source);

@@ -39,12 +39,21 @@ fn percent(part: usize, whole: usize) -> String {
 }
 
 fn quality_row(name: &str, q: &Quality) -> Vec<String> {
-    vec![name.into(), q.answers.to_string(), percent(q.correct, q.answers), percent(q.polite, q.answers), percent(q.concise, q.answers), percent(q.perfect, q.answers)]
+    vec![
+        name.into(),
+        q.answers.to_string(),
+        percent(q.correct, q.answers),
+        percent(q.polite, q.answers),
+        percent(q.concise, q.answers),
+        percent(q.perfect, q.answers),
+    ]
 }
 
 fn evaluation_lines(name: &str, e: &Evaluation) {
     let h = e.versus_base;
-    let interval = e.interval95.map_or("n/a".to_string(), |(lo, hi)| format!("{:.0}%–{:.0}%", lo * 100.0, hi * 100.0));
+    let interval = e.interval95.map_or("n/a".to_string(), |(lo, hi)| {
+        format!("{:.0}%–{:.0}%", lo * 100.0, hi * 100.0)
+    });
     println!(
         "{name} vs base on held-out prompts: {} wins, {} ties, {} losses → win-rate {} (ties excluded; 95% interval {interval}); KL to base {:.2} nats per answer",
         h.wins,
@@ -57,11 +66,36 @@ fn evaluation_lines(name: &str, e: &Evaluation) {
 
 fn print_report(r: &DemoReport) {
     println!("\n== Hone demo: summary ==");
-    println!("workspace {} · project {} · starter model {} ({:.2}M parameters)", r.workspace.display(), r.project, r.starter_dir.display(), r.starter_parameters as f64 / 1e6);
-    let kinds: Vec<String> = r.judgments.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    println!("{} train prompts, {} candidates; the simulated expert gave {}", r.train_prompts, r.candidates, kinds.join(", "));
-    println!("version {} ({}), trained on snapshot {}", r.v1.name, r.v1.method, r.v1.snapshot_id.unwrap_or_default());
-    let metric = |k: &str| r.v1.metrics.get(k).and_then(|v| v.as_f64()).map_or("n/a".to_string(), |v| format!("{v:.3}"));
+    println!(
+        "workspace {} · project {} · starter model {} ({:.2}M parameters)",
+        r.workspace.display(),
+        r.project,
+        r.starter_dir.display(),
+        r.starter_parameters as f64 / 1e6
+    );
+    let kinds: Vec<String> = r
+        .judgments
+        .iter()
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    println!(
+        "{} train prompts, {} candidates; the simulated expert gave {}",
+        r.train_prompts,
+        r.candidates,
+        kinds.join(", ")
+    );
+    println!(
+        "version {} ({}), trained on snapshot {}",
+        r.v1.name,
+        r.v1.method,
+        r.v1.snapshot_id.unwrap_or_default()
+    );
+    let metric = |k: &str| {
+        r.v1.metrics
+            .get(k)
+            .and_then(|v| v.as_f64())
+            .map_or("n/a".to_string(), |v| format!("{v:.3}"))
+    };
     println!(
         "  last step: sft loss {}; dpo loss {}, rewards/accuracies {}, rewards/margins {}",
         metric("sft/loss"),
@@ -70,23 +104,48 @@ fn print_report(r: &DemoReport) {
         metric("dpo/rewards/margins")
     );
     println!();
-    println!("held-out answers as the expert sees them ({} prompts):", r.held_out_prompts);
-    let mut rows = vec![quality_row("base", &r.v1_eval.base_quality), quality_row(&r.v1.name, &r.v1_eval.version_quality)];
+    println!(
+        "held-out answers as the expert sees them ({} prompts):",
+        r.held_out_prompts
+    );
+    let mut rows = vec![
+        quality_row("base", &r.v1_eval.base_quality),
+        quality_row(&r.v1.name, &r.v1_eval.version_quality),
+    ];
     if let Some((v2, e)) = &r.ppo {
         rows.push(quality_row(&v2.name, &e.version_quality));
     }
-    output::table(&["model", "answers", "correct", "polite", "concise", "all three"], &rows);
+    output::table(
+        &[
+            "model",
+            "answers",
+            "correct",
+            "polite",
+            "concise",
+            "all three",
+        ],
+        &rows,
+    );
     println!();
     evaluation_lines(&r.v1.name, &r.v1_eval);
     if let (Some(rm), Some(acc)) = (&r.reward_model, r.reward_model_accuracy) {
-        println!("reward model {}: accuracy {:.0}% on {} held-out pairs the expert decided", rm.name, acc * 100.0, r.held_out_pairs);
+        println!(
+            "reward model {}: accuracy {:.0}% on {} held-out pairs the expert decided",
+            rm.name,
+            acc * 100.0,
+            r.held_out_pairs
+        );
     }
     if let Some((v2, e)) = &r.ppo {
         evaluation_lines(&v2.name, e);
     }
     println!("v1's PEFT adapter: {}", r.export_dir.display());
     println!();
-    let rows: Vec<Vec<String>> = r.stage_seconds.iter().map(|(s, t)| vec![s.label().to_string(), format!("{t:.1} s")]).collect();
+    let rows: Vec<Vec<String>> = r
+        .stage_seconds
+        .iter()
+        .map(|(s, t)| vec![s.label().to_string(), format!("{t:.1} s")])
+        .collect();
     output::table(&["stage", "time"], &rows);
     println!("total {:.1} s", r.total_seconds);
 }
@@ -95,8 +154,10 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
     let (dir, _) = hone_core::resolve_workspace_dir(workspace)?;
     let mut options = match &args.options {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| super::BadInput(format!("{}: {e}", path.display())))?;
-            serde_json::from_str(&text).map_err(|e| super::BadInput(format!("{}: {e}", path.display())))?
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| super::BadInput(format!("{}: {e}", path.display())))?;
+            serde_json::from_str(&text)
+                .map_err(|e| super::BadInput(format!("{}: {e}", path.display())))?
         }
         None if args.quick => DemoOptions::quick(),
         None => DemoOptions::standard(),
@@ -104,12 +165,22 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
     options.rlhf = args.rlhf;
     options.starter_dir = args.starter;
     options.export_dir = args.export;
-    eprintln!("Hone demo in {} — the human-feedback loop on the bundled starter model", dir.display());
+    eprintln!(
+        "Hone demo in {} — the human-feedback loop on the bundled starter model",
+        dir.display()
+    );
     let mut bar: Option<(Stage, ProgressBar)> = None;
     let report = run(&dir, &options, |event| match event {
         DemoEvent::StageStarted { stage } => eprintln!("\n▸ {}", stage.label()),
-        DemoEvent::StageProgress { stage, done, total, message } => {
-            if bar.as_ref().is_none_or(|(s, b)| s != stage || b.length() != Some(*total) || b.position() > *done) {
+        DemoEvent::StageProgress {
+            stage,
+            done,
+            total,
+            message,
+        } => {
+            if bar.as_ref().is_none_or(|(s, b)| {
+                s != stage || b.length() != Some(*total) || b.position() > *done
+            }) {
                 if let Some((_, b)) = bar.take() {
                     b.finish();
                 }

@@ -36,22 +36,34 @@ pub struct Args {
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if let Some(version) = args.version {
-        let format: VersionFormat = args.format.parse().map_err(|e: String| BadInput(format!("--format: {e}")))?;
+        let format: VersionFormat = args
+            .format
+            .parse()
+            .map_err(|e: String| BadInput(format!("--format: {e}")))?;
         let hone = super::open(workspace).await?;
         let files = hone.export_version(version, format, &args.out).await?;
         if args.json {
             return output::json(&files);
         }
-        println!("exported version {version} as {} to {}", args.format, args.out.display());
+        println!(
+            "exported version {version} as {} to {}",
+            args.format,
+            args.out.display()
+        );
         for f in files {
             println!("  {}", f.display());
         }
         return Ok(());
     }
-    let project_key = args.project.clone().expect("clap requires --project without --version");
+    let project_key = args
+        .project
+        .clone()
+        .expect("clap requires --project without --version");
     let formats: Vec<TrlFormat> = match args.format.as_str() {
         "all" => TrlFormat::ALL.to_vec(),
-        one => vec![one.parse().map_err(|e: String| BadInput(format!("--format: {e}, or all")))?],
+        one => vec![one
+            .parse()
+            .map_err(|e: String| BadInput(format!("--format: {e}, or all")))?],
     };
     let hone = super::open(workspace).await?;
     let project = super::project(&hone, &project_key).await?;
@@ -59,7 +71,11 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         Some(id) => id,
         None => {
             let filter = SnapshotFilter {
-                split: if args.include_heldout { None } else { SnapshotFilter::default().split },
+                split: if args.include_heldout {
+                    None
+                } else {
+                    SnapshotFilter::default().split
+                },
                 exclude_annotators: args.exclude_annotator,
                 ..SnapshotFilter::default()
             };
@@ -68,14 +84,24 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     };
     let mut reports = Vec::new();
     for format in formats {
-        let path = if args.format == "all" { args.out.join(format!("{}.jsonl", format.as_str())) } else { args.out.clone() };
+        let path = if args.format == "all" {
+            args.out.join(format!("{}.jsonl", format.as_str()))
+        } else {
+            args.out.clone()
+        };
         reports.push(hone.export_snapshot(snapshot_id, format, &path).await?);
     }
     if args.json {
         return output::json(&reports);
     }
     for r in &reports {
-        println!("wrote {} {} row(s) of snapshot {} to {}", r.rows, r.format.as_str(), r.snapshot_id, r.path.display());
+        println!(
+            "wrote {} {} row(s) of snapshot {} to {}",
+            r.rows,
+            r.format.as_str(),
+            r.snapshot_id,
+            r.path.display()
+        );
     }
     Ok(())
 }

@@ -47,7 +47,12 @@ impl ModelArgs {
     fn load(&self) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
         let lm = super::model::load(&self.model, self.device)?;
         let adapter = match &self.adapter {
-            Some(dir) => Some(Adapter::load_peft("adapter", dir, &lm.model.linear_specs(), lm.model.device())?),
+            Some(dir) => Some(Adapter::load_peft(
+                "adapter",
+                dir,
+                &lm.model.linear_specs(),
+                lm.model.device(),
+            )?),
             None => None,
         };
         Ok((lm, adapter))
@@ -94,12 +99,19 @@ pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         seed: args.seed,
     };
     let stream = !args.json && args.n == 1;
-    let generations = generate(&lm, adapter.as_ref(), &prompt_ids, args.n, &params, |event| {
-        if stream {
-            print!("{}", event.text);
-            let _ = std::io::stdout().flush();
-        }
-    })?;
+    let generations = generate(
+        &lm,
+        adapter.as_ref(),
+        &prompt_ids,
+        args.n,
+        &params,
+        |event| {
+            if stream {
+                print!("{}", event.text);
+                let _ = std::io::stdout().flush();
+            }
+        },
+    )?;
     if args.json {
         return output::json(&generations);
     }
@@ -107,7 +119,12 @@ pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
         println!();
     } else {
         for (i, g) in generations.iter().enumerate() {
-            println!("--- sample {i} ({:?}, {} tokens)\n{}", g.finish_reason, g.token_ids.len(), g.text);
+            println!(
+                "--- sample {i} ({:?}, {} tokens)\n{}",
+                g.finish_reason,
+                g.token_ids.len(),
+                g.text
+            );
         }
     }
     Ok(())
@@ -131,8 +148,15 @@ pub async fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
         return output::json(&scored);
     }
     for (id, lp) in scored.token_ids.iter().zip(&scored.logprobs) {
-        println!("{id:>8}  {lp:>10.4}  {:?}", lm.tokenizer.decode(&[*id], false)?);
+        println!(
+            "{id:>8}  {lp:>10.4}  {:?}",
+            lm.tokenizer.decode(&[*id], false)?
+        );
     }
-    println!("sum {:.4} over {} tokens", scored.sum, scored.token_ids.len());
+    println!(
+        "sum {:.4} over {} tokens",
+        scored.sum,
+        scored.token_ids.len()
+    );
     Ok(())
 }

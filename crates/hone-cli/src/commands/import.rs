@@ -57,7 +57,10 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         println!("  {n} {kind} judgment(s)");
     }
     if report.judgments_existing > 0 {
-        println!("  {} judgment(s) were already recorded and were left as they are", report.judgments_existing);
+        println!(
+            "  {} judgment(s) were already recorded and were left as they are",
+            report.judgments_existing
+        );
     }
     if !report.skipped.is_empty() {
         println!("skipped {} invalid line(s):", report.skipped.len());

@@ -18,10 +18,14 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let why = match source {
         WorkspaceSource::Flag => "from --workspace",
         WorkspaceSource::Environment => "from $HONE_WORKSPACE",
-        WorkspaceSource::PlatformDataDir => "the platform data folder (set --workspace or $HONE_WORKSPACE to choose another)",
+        WorkspaceSource::PlatformDataDir => {
+            "the platform data folder (set --workspace or $HONE_WORKSPACE to choose another)"
+        }
     };
     if args.json {
-        return output::json(&json!({ "workspace": dir, "database": hone.store().path(), "projects": projects }));
+        return output::json(
+            &json!({ "workspace": dir, "database": hone.store().path(), "projects": projects }),
+        );
     }
     println!("workspace {} ({why})", dir.display());
     println!("database  {}", hone.store().path().display());

@@ -30,10 +30,15 @@ pub struct BadInput(pub String);
 /// Opens the workspace the flags and environment point to.
 pub async fn open(workspace: Option<&Path>) -> anyhow::Result<Hone> {
     let (dir, _) = resolve_workspace_dir(workspace)?;
-    Hone::open(&dir).await.with_context(|| format!("cannot open the workspace {}", dir.display()))
+    Hone::open(&dir)
+        .await
+        .with_context(|| format!("cannot open the workspace {}", dir.display()))
 }
 
 /// The project named (or numbered) `key`.
-pub async fn project(hone: &Hone, key: &str) -> anyhow::Result<hone_core::store::projects::Project> {
+pub async fn project(
+    hone: &Hone,
+    key: &str,
+) -> anyhow::Result<hone_core::store::projects::Project> {
     Ok(hone.find_project(key).await?)
 }

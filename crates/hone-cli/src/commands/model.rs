@@ -55,7 +55,12 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             if json {
                 return output::json(&report);
             }
-            println!("{} ({}), {:.1}M parameters", dir.display(), c.model_type, c.parameter_count() as f64 / 1e6);
+            println!(
+                "{} ({}), {:.1}M parameters",
+                dir.display(),
+                c.model_type,
+                c.parameter_count() as f64 / 1e6
+            );
             println!(
                 "{} layers, hidden {}, {} heads ({} key/value), vocabulary {}{}",
                 c.num_hidden_layers,
@@ -63,10 +68,26 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 c.num_attention_heads,
                 c.num_key_value_heads,
                 c.vocab_size,
-                if c.tie_word_embeddings { ", tied embeddings" } else { "" }
+                if c.tie_word_embeddings {
+                    ", tied embeddings"
+                } else {
+                    ""
+                }
             );
-            println!("chat template: {}", if lm.chat_template.is_some() { "yes" } else { "no" });
-            println!("device: {} ({:?}) — {}", lm.device.name(), lm.device.dtype, lm.device.reason);
+            println!(
+                "chat template: {}",
+                if lm.chat_template.is_some() {
+                    "yes"
+                } else {
+                    "no"
+                }
+            );
+            println!(
+                "device: {} ({:?}) — {}",
+                lm.device.name(),
+                lm.device.dtype,
+                lm.device.reason
+            );
         }
         Command::Download { hub_id } => {
             let dir = hone_core::model::loader::download(&hub_id)?;

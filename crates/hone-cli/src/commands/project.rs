@@ -98,7 +98,13 @@ fn default_kto_threshold(min: i64, max: i64) -> f64 {
 }
 
 fn named(names: &[String]) -> Vec<NamedItem> {
-    names.iter().map(|n| NamedItem { name: n.trim().to_owned(), description: String::new() }).collect()
+    names
+        .iter()
+        .map(|n| NamedItem {
+            name: n.trim().to_owned(),
+            description: String::new(),
+        })
+        .collect()
 }
 
 pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
@@ -110,7 +116,9 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             spec.settings.task_description = args.description;
             spec.settings.rating_min = min;
             spec.settings.rating_max = max;
-            spec.settings.kto_threshold = args.kto_threshold.unwrap_or_else(|| default_kto_threshold(min, max));
+            spec.settings.kto_threshold = args
+                .kto_threshold
+                .unwrap_or_else(|| default_kto_threshold(min, max));
             spec.settings.overlap = args.overlap;
             spec.settings.queue_order = args.queue_order;
             spec.settings.gold_rate = args.gold_rate;
@@ -126,7 +134,10 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             if args.json {
                 return output::json(&details);
             }
-            println!("created project {:?} (id {})", details.project.name, details.project.id);
+            println!(
+                "created project {:?} (id {})",
+                details.project.name, details.project.id
+            );
         }
         Command::List { json } => {
             let projects = hone.list_projects().await?;
@@ -135,7 +146,14 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             }
             let rows: Vec<Vec<String>> = projects
                 .iter()
-                .map(|p| vec![p.id.to_string(), p.name.clone(), p.task_description.clone(), p.created_at.clone()])
+                .map(|p| {
+                    vec![
+                        p.id.to_string(),
+                        p.name.clone(),
+                        p.task_description.clone(),
+                        p.created_at.clone(),
+                    ]
+                })
                 .collect();
             output::table(&["id", "name", "task", "created"], &rows);
         }
@@ -148,9 +166,22 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             let p = &details.project;
             println!("project   {} (id {})", p.name, p.id);
             println!("task      {}", p.task_description);
-            println!("ratings   {}–{}, desirable from {}, overlap {}", p.rating_min, p.rating_max, p.kto_threshold, p.overlap);
-            println!("queue     {}, gold items {:.0}%", p.queue_order, p.gold_rate * 100.0);
-            let names = |items: &[NamedItem]| items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>().join(", ");
+            println!(
+                "ratings   {}–{}, desirable from {}, overlap {}",
+                p.rating_min, p.rating_max, p.kto_threshold, p.overlap
+            );
+            println!(
+                "queue     {}, gold items {:.0}%",
+                p.queue_order,
+                p.gold_rate * 100.0
+            );
+            let names = |items: &[NamedItem]| {
+                items
+                    .iter()
+                    .map(|i| i.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             println!("criteria  {}", names(&details.criteria));
             println!("labels    {}", names(&details.span_labels));
             match &details.guideline {

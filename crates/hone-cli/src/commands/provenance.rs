@@ -7,7 +7,11 @@ use crate::output;
 #[derive(clap::Args)]
 pub struct Args {
     /// A version (its id): its parents, base, snapshot and the judgments behind it.
-    #[arg(long, conflicts_with = "judgment", required_unless_present = "judgment")]
+    #[arg(
+        long,
+        conflicts_with = "judgment",
+        required_unless_present = "judgment"
+    )]
     version: Option<i64>,
     /// A judgment (its id): the versions it trained.
     #[arg(long)]
@@ -23,15 +27,36 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         if args.json {
             return output::json(&p);
         }
-        let chain: Vec<String> = std::iter::once(p.version.name.clone()).chain(p.ancestors.iter().map(|v| v.name.clone())).chain([p.base.name.clone()]).collect();
-        println!("{} ({}): {}", p.version.name, p.version.method, chain.join(" ← "));
+        let chain: Vec<String> = std::iter::once(p.version.name.clone())
+            .chain(p.ancestors.iter().map(|v| v.name.clone()))
+            .chain([p.base.name.clone()])
+            .collect();
+        println!(
+            "{} ({}): {}",
+            p.version.name,
+            p.version.method,
+            chain.join(" ← ")
+        );
         match &p.snapshot {
-            Some(s) => println!("snapshot {} (sha256 {}): {} judgments", s.id, &s.content_hash[..12.min(s.content_hash.len())], p.judgments.len()),
+            Some(s) => println!(
+                "snapshot {} (sha256 {}): {} judgments",
+                s.id,
+                &s.content_hash[..12.min(s.content_hash.len())],
+                p.judgments.len()
+            ),
             None => println!("no snapshot"),
         }
-        let rows: Vec<Vec<String>> = p.annotators.iter().map(|(name, n)| vec![name.clone(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> = p
+            .annotators
+            .iter()
+            .map(|(name, n)| vec![name.clone(), n.to_string()])
+            .collect();
         output::table(&["annotator", "judgments"], &rows);
-        let rows: Vec<Vec<String>> = p.guideline_versions.iter().map(|(v, n)| vec![v.clone(), n.to_string()]).collect();
+        let rows: Vec<Vec<String>> = p
+            .guideline_versions
+            .iter()
+            .map(|(v, n)| vec![v.clone(), n.to_string()])
+            .collect();
         output::table(&["guidelines", "judgments"], &rows);
         return Ok(());
     }
@@ -40,8 +65,15 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if args.json {
         return output::json(&p);
     }
-    println!("judgment {} ({} by {} on prompt {}), in snapshots {:?}", id, p.judgment.kind, p.judgment.annotator, p.judgment.prompt_id, p.snapshot_ids);
-    let rows: Vec<Vec<String>> = p.versions.iter().map(|v| vec![v.id.to_string(), v.name.clone(), v.method.clone()]).collect();
+    println!(
+        "judgment {} ({} by {} on prompt {}), in snapshots {:?}",
+        id, p.judgment.kind, p.judgment.annotator, p.judgment.prompt_id, p.snapshot_ids
+    );
+    let rows: Vec<Vec<String>> = p
+        .versions
+        .iter()
+        .map(|v| vec![v.id.to_string(), v.name.clone(), v.method.clone()])
+        .collect();
     output::table(&["version", "name", "method"], &rows);
     Ok(())
 }

@@ -46,7 +46,12 @@ pub enum GoldCommand {
 
 pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
-    let QueueCommand::Next { project, annotator, kind, json } = command;
+    let QueueCommand::Next {
+        project,
+        annotator,
+        kind,
+        json,
+    } = command;
     let project = super::project(&hone, &project).await?;
     let item = hone.next_item(project.id, &annotator, kind).await?;
     if json {
@@ -58,10 +63,18 @@ pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyho
     };
     println!("prompt {}: {}", item.prompt.id, item.prompt.text);
     for (i, r) in item.responses.iter().enumerate() {
-        println!("  {} response {}: {}", (b'A' + i as u8) as char, r.id, r.text);
+        println!(
+            "  {} response {}: {}",
+            (b'A' + i as u8) as char,
+            r.id,
+            r.text
+        );
     }
     println!("why: {}", item.reason);
-    println!("judged by {} of {}; {} left for {annotator}", item.judged_by, item.overlap, item.remaining);
+    println!(
+        "judged by {} of {}; {} left for {annotator}",
+        item.judged_by, item.overlap, item.remaining
+    );
     Ok(())
 }
 
@@ -70,7 +83,10 @@ pub async fn run_gold(workspace: Option<&Path>, command: GoldCommand) -> anyhow:
     match command {
         GoldCommand::Mark { judgment } => {
             let g = hone.mark_gold(judgment).await?;
-            println!("judgment {} is gold: {} ({} by {})", g.judgment_id, g.answer, g.kind, g.annotator);
+            println!(
+                "judgment {} is gold: {} ({} by {})",
+                g.judgment_id, g.answer, g.kind, g.annotator
+            );
         }
         GoldCommand::Unmark { judgment } => {
             hone.unmark_gold(judgment).await?;
@@ -84,7 +100,15 @@ pub async fn run_gold(workspace: Option<&Path>, command: GoldCommand) -> anyhow:
             }
             let rows: Vec<Vec<String>> = items
                 .iter()
-                .map(|g| vec![g.judgment_id.to_string(), g.kind.to_string(), g.prompt_id.to_string(), g.answer.clone(), g.annotator.clone()])
+                .map(|g| {
+                    vec![
+                        g.judgment_id.to_string(),
+                        g.kind.to_string(),
+                        g.prompt_id.to_string(),
+                        g.answer.clone(),
+                        g.annotator.clone(),
+                    ]
+                })
                 .collect();
             output::table(&["judgment", "kind", "prompt", "gold answer", "by"], &rows);
         }

@@ -23,14 +23,26 @@ pub struct Args {
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let (dir, _) = hone_core::resolve_workspace_dir(workspace)?;
-    let ui_dir = args.ui.or_else(|| Some(PathBuf::from("ui/dist")).filter(|d| d.join("index.html").is_file()));
+    let ui_dir = args
+        .ui
+        .or_else(|| Some(PathBuf::from("ui/dist")).filter(|d| d.join("index.html").is_file()));
     if let Some(ui) = &ui_dir {
         if !ui.join("index.html").is_file() {
-            return Err(super::BadInput(format!("--ui {}: no index.html there (build the UI with `npm run build`)", ui.display())).into());
+            return Err(super::BadInput(format!(
+                "--ui {}: no index.html there (build the UI with `npm run build`)",
+                ui.display()
+            ))
+            .into());
         }
     }
-    let api = hone_api::Api::open(&dir).await.map_err(|e| anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message))?;
-    let config = ServeConfig { addr: SocketAddr::new(args.host, args.port), ui_dir: ui_dir.clone(), token: args.token };
+    let api = hone_api::Api::open(&dir).await.map_err(|e| {
+        anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message)
+    })?;
+    let config = ServeConfig {
+        addr: SocketAddr::new(args.host, args.port),
+        ui_dir: ui_dir.clone(),
+        token: args.token,
+    };
     serve(api, config, |addr| {
         println!("Hone is serving workspace {} at http://{addr}/", dir.display());
         if ui_dir.is_none() {

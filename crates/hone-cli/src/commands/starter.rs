@@ -23,18 +23,32 @@ pub enum Command {
 
 pub fn step_bar(total: u64, prefix: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
-    bar.set_style(ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({eta} left)").expect("template").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len} {msg} ({eta} left)")
+            .expect("template")
+            .progress_chars("=> "),
+    );
     bar.set_prefix(prefix.to_owned());
     bar
 }
 
 pub async fn run(command: Command) -> anyhow::Result<()> {
     let Command::Build { out, tiny, json } = command;
-    let spec = if tiny { StarterSpec::tiny() } else { StarterSpec::standard() };
+    let spec = if tiny {
+        StarterSpec::tiny()
+    } else {
+        StarterSpec::standard()
+    };
     let manifest = tokio::task::spawn_blocking(move || {
         let mut bar: Option<ProgressBar> = None;
         let result = build(&out, &spec, &AtomicBool::new(false), |p| {
-            let b = bar.get_or_insert_with(|| if json { ProgressBar::hidden() } else { step_bar(p.total_steps, "starter") });
+            let b = bar.get_or_insert_with(|| {
+                if json {
+                    ProgressBar::hidden()
+                } else {
+                    step_bar(p.total_steps, "starter")
+                }
+            });
             b.set_position(p.step);
             b.set_message(format!("loss {:.3}", p.loss));
         });
@@ -56,6 +70,13 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         manifest.steps,
         manifest.final_loss
     );
-    println!("model.safetensors sha256 {}", manifest.sha256.get("model.safetensors").map(String::as_str).unwrap_or("?"));
+    println!(
+        "model.safetensors sha256 {}",
+        manifest
+            .sha256
+            .get("model.safetensors")
+            .map(String::as_str)
+            .unwrap_or("?")
+    );
     Ok(())
 }

@@ -19,20 +19,40 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         return output::json(&stats);
     }
     println!("project {}", stats.project);
-    println!("prompts {} train, {} held-out; {} responses", stats.prompts_train, stats.prompts_heldout, stats.responses);
+    println!(
+        "prompts {} train, {} held-out; {} responses",
+        stats.prompts_train, stats.prompts_heldout, stats.responses
+    );
     println!();
-    let kinds: Vec<Vec<String>> = stats.judgments.iter().map(|(k, n)| vec![k.to_string(), n.to_string()]).collect();
+    let kinds: Vec<Vec<String>> = stats
+        .judgments
+        .iter()
+        .map(|(k, n)| vec![k.to_string(), n.to_string()])
+        .collect();
     output::table(&["judgments", "count"], &kinds);
     println!();
     let annotators: Vec<Vec<String>> = stats
         .annotators
         .iter()
         .map(|a| {
-            let kinds = a.judgments.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
-            vec![a.name.clone(), a.total.to_string(), format!("{:.1}", a.mean_time_ms / 1000.0), kinds]
+            let kinds = a
+                .judgments
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![
+                a.name.clone(),
+                a.total.to_string(),
+                format!("{:.1}", a.mean_time_ms / 1000.0),
+                kinds,
+            ]
         })
         .collect();
-    output::table(&["annotator", "total", "s/judgment", "by kind"], &annotators);
+    output::table(
+        &["annotator", "total", "s/judgment", "by kind"],
+        &annotators,
+    );
     println!();
     let agreement: Vec<Vec<String>> = stats
         .agreement
@@ -47,7 +67,16 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             ]
         })
         .collect();
-    output::table(&["agreement on", "level", "shared items", "krippendorff alpha", "percent agreement"], &agreement);
+    output::table(
+        &[
+            "agreement on",
+            "level",
+            "shared items",
+            "krippendorff alpha",
+            "percent agreement",
+        ],
+        &agreement,
+    );
     println!();
     println!(
         "training data (train split): {} preference pairs, {} SFT examples, {} KTO examples; {} conflict(s)",

@@ -99,7 +99,12 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
             "sigmoid" => DpoLossType::Sigmoid,
             "ipo" => DpoLossType::Ipo,
             "hinge" => DpoLossType::Hinge,
-            other => return Err(super::BadInput(format!("--dpo-loss {other:?}: expected sigmoid, ipo or hinge")).into()),
+            other => {
+                return Err(super::BadInput(format!(
+                    "--dpo-loss {other:?}: expected sigmoid, ipo or hinge"
+                ))
+                .into())
+            }
         };
     }
     if args.include_heldout {
@@ -109,7 +114,12 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
 }
 
 pub fn print_plan(plan: &Plan) {
-    println!("plan: {:.1}M parameters, {:.2}M trainable (LoRA), about {:.0} MiB", plan.parameters as f64 / 1e6, plan.trainable_parameters as f64 / 1e6, plan.estimated_memory_mib);
+    println!(
+        "plan: {:.1}M parameters, {:.2}M trainable (LoRA), about {:.0} MiB",
+        plan.parameters as f64 / 1e6,
+        plan.trainable_parameters as f64 / 1e6,
+        plan.estimated_memory_mib
+    );
     let rows: Vec<Vec<String>> = plan
         .stages
         .iter()
@@ -125,7 +135,17 @@ pub fn print_plan(plan: &Plan) {
             ]
         })
         .collect();
-    output::table(&["stage", "method", "examples", "steps", "tokens", "est. seconds"], &rows);
+    output::table(
+        &[
+            "stage",
+            "method",
+            "examples",
+            "steps",
+            "tokens",
+            "est. seconds",
+        ],
+        &rows,
+    );
     for note in &plan.notes {
         println!("note: {note}");
     }
@@ -145,14 +165,23 @@ fn progress_bars(quiet: bool) -> impl FnMut(&FineTuneEvent) + Send {
                     b.finish();
                 }
                 let b = ProgressBar::new(*steps);
-                b.set_style(ProgressStyle::with_template("{prefix:>4} [{bar:30}] {pos}/{len} {msg} ({eta} left)").expect("template").progress_chars("=> "));
+                b.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix:>4} [{bar:30}] {pos}/{len} {msg} ({eta} left)",
+                    )
+                    .expect("template")
+                    .progress_chars("=> "),
+                );
                 b.set_prefix(method.as_str());
                 bar = Some(b);
             }
             FineTuneEvent::Progress { progress, .. } => {
                 if let Some(b) = &bar {
                     b.set_position(progress.step);
-                    b.set_message(format!("loss {:.4}, {:.0} tok/s", progress.loss, progress.tokens_per_second));
+                    b.set_message(format!(
+                        "loss {:.4}, {:.0} tok/s",
+                        progress.loss, progress.tokens_per_second
+                    ));
                 }
             }
             FineTuneEvent::Evaluating { .. } => {
@@ -182,7 +211,14 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
         return output::json(outcome);
     }
     let v = &outcome.version;
-    println!("\nversion {} (id {}) trained with {} on snapshot {} — job {}", v.name, v.id, v.method, v.snapshot_id.unwrap_or_default(), outcome.job_id);
+    println!(
+        "\nversion {} (id {}) trained with {} on snapshot {} — job {}",
+        v.name,
+        v.id,
+        v.method,
+        v.snapshot_id.unwrap_or_default(),
+        outcome.job_id
+    );
     if let Some(dir) = &v.adapter_dir {
         println!("adapter: {dir}");
     }
@@ -206,14 +242,28 @@ pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Res
         return Ok(());
     }
     if recipe.method == Method::Rlhf {
-        let (rm, ppo) = hone.rlhf(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+        let (rm, ppo) = hone
+            .rlhf(
+                project.id,
+                &recipe,
+                cancel_on_ctrl_c(),
+                progress_bars(args.json),
+            )
+            .await?;
         if args.json {
             return output::json(&serde_json::json!({ "reward_model": rm, "ppo": ppo }));
         }
         report(&rm, false)?;
         return report(&ppo, false);
     }
-    let outcome = hone.fine_tune(project.id, &recipe, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    let outcome = hone
+        .fine_tune(
+            project.id,
+            &recipe,
+            cancel_on_ctrl_c(),
+            progress_bars(args.json),
+        )
+        .await?;
     report(&outcome, args.json)
 }
 
@@ -226,7 +276,9 @@ pub struct ResumeArgs {
 
 pub async fn run_resume(workspace: Option<&Path>, args: ResumeArgs) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
-    let outcome = hone.resume_fine_tune(args.job, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    let outcome = hone
+        .resume_fine_tune(args.job, cancel_on_ctrl_c(), progress_bars(args.json))
+        .await?;
     report(&outcome, args.json)
 }
 
@@ -250,7 +302,15 @@ pub async fn run_jobs(workspace: Option<&Path>, args: ListArgs) -> anyhow::Resul
     }
     let rows: Vec<Vec<String>> = list
         .iter()
-        .map(|j| vec![j.id.to_string(), j.kind.clone(), j.state.to_string(), format!("{:.0}%", j.progress * 100.0), j.error.clone().unwrap_or_else(|| j.message.clone())])
+        .map(|j| {
+            vec![
+                j.id.to_string(),
+                j.kind.clone(),
+                j.state.to_string(),
+                format!("{:.0}%", j.progress * 100.0),
+                j.error.clone().unwrap_or_else(|| j.message.clone()),
+            ]
+        })
         .collect();
     output::table(&["job", "kind", "state", "progress", "message"], &rows);
     Ok(())
@@ -279,7 +339,10 @@ pub async fn run_versions(workspace: Option<&Path>, args: ListArgs) -> anyhow::R
             ]
         })
         .collect();
-    output::table(&["id", "name", "parent", "method", "snapshot", "created"], &rows);
+    output::table(
+        &["id", "name", "parent", "method", "snapshot", "created"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -314,6 +377,14 @@ pub async fn run_retrain(workspace: Option<&Path>, args: RetrainArgs) -> anyhow:
         from: args.exclude_from,
         until: args.exclude_until,
     };
-    let outcome = hone.retrain_without(args.version, &exclusions, args.name, cancel_on_ctrl_c(), progress_bars(args.json)).await?;
+    let outcome = hone
+        .retrain_without(
+            args.version,
+            &exclusions,
+            args.name,
+            cancel_on_ctrl_c(),
+            progress_bars(args.json),
+        )
+        .await?;
     report(&outcome, args.json)
 }

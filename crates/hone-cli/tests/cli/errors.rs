@@ -21,5 +21,8 @@ fn a_workspace_that_cannot_be_created_is_a_failure_not_bad_input() {
     let out = hone(&file, &["init"]);
     assert_eq!(out.status.code(), Some(1), "an I/O failure exits with 1");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("a-file"), "the error names the path: {stderr}");
+    assert!(
+        stderr.contains("a-file"),
+        "the error names the path: {stderr}"
+    );
 }

@@ -3,20 +3,45 @@ use crate::{example, fails, json, ok, workspace_with_project};
 #[test]
 fn importing_the_examples_feeds_stats() {
     let ws = workspace_with_project();
-    let report = json(ws.path(), &["import", example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    let report = json(
+        ws.path(),
+        &[
+            "import",
+            example("support-preferences.jsonl").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
     assert_eq!(report["prompts_created"], 7);
     assert_eq!(report["judgments"]["comparison"], 7);
-    let report = json(ws.path(), &["import", example("support-prompts.csv").to_str().unwrap(), "--project", "support"]);
+    let report = json(
+        ws.path(),
+        &[
+            "import",
+            example("support-prompts.csv").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
     assert_eq!(report["prompts_created"], 4);
 
     let stats = json(ws.path(), &["stats", "--project", "support"]);
-    assert_eq!(stats["prompts_train"], 9, "7 preference prompts + 2 train prompts from the CSV");
-    assert_eq!(stats["prompts_heldout"], 2, "the CSV puts 2 prompts in held-out");
+    assert_eq!(
+        stats["prompts_train"], 9,
+        "7 preference prompts + 2 train prompts from the CSV"
+    );
+    assert_eq!(
+        stats["prompts_heldout"], 2,
+        "the CSV puts 2 prompts in held-out"
+    );
     assert_eq!(stats["judgments"]["comparison"], 7);
     assert_eq!(stats["rows_preference"], 7);
     assert_eq!(stats["annotators"][0]["name"], "import");
     let text = ok(ws.path(), &["stats", "--project", "support"]);
-    assert!(text.contains("7 preference pairs"), "the table names the training data:\n{text}");
+    assert!(
+        text.contains("7 preference pairs"),
+        "the table names the training data:\n{text}"
+    );
 }
 
 #[test]
@@ -24,14 +49,36 @@ fn a_file_with_a_bad_line_imports_nothing_and_exits_2() {
     let ws = workspace_with_project();
     let file = ws.path().join("mixed.jsonl");
     std::fs::write(&file, "{\"prompt\": \"fine\"}\n{\"prompt\": \"p\", \"chosen\": \"same\", \"rejected\": \"same\"}\n").unwrap();
-    let stderr = fails(ws.path(), &["import", file.to_str().unwrap(), "--project", "support"], 2);
-    assert!(stderr.contains("line 2: field `rejected`: is identical to chosen"), "the error names line and field:\n{stderr}");
+    let stderr = fails(
+        ws.path(),
+        &["import", file.to_str().unwrap(), "--project", "support"],
+        2,
+    );
+    assert!(
+        stderr.contains("line 2: field `rejected`: is identical to chosen"),
+        "the error names line and field:\n{stderr}"
+    );
     assert!(stderr.contains("nothing was imported"), "{stderr}");
     let stats = json(ws.path(), &["stats", "--project", "support"]);
-    assert_eq!(stats["prompts_train"], 0, "the good line must not be imported either");
+    assert_eq!(
+        stats["prompts_train"], 0,
+        "the good line must not be imported either"
+    );
 
-    let report = json(ws.path(), &["import", file.to_str().unwrap(), "--project", "support", "--skip-invalid"]);
-    assert_eq!(report["prompts_created"], 1, "--skip-invalid imports the good line");
+    let report = json(
+        ws.path(),
+        &[
+            "import",
+            file.to_str().unwrap(),
+            "--project",
+            "support",
+            "--skip-invalid",
+        ],
+    );
+    assert_eq!(
+        report["prompts_created"], 1,
+        "--skip-invalid imports the good line"
+    );
     assert_eq!(report["skipped"][0]["line"], 2);
     assert_eq!(report["skipped"][0]["field"], "rejected");
 }
@@ -39,41 +86,111 @@ fn a_file_with_a_bad_line_imports_nothing_and_exits_2() {
 #[test]
 fn unreadable_empty_large_and_non_utf8_files_are_refused() {
     let ws = workspace_with_project();
-    let stderr = fails(ws.path(), &["import", "/no/such/file.jsonl", "--project", "support"], 2);
-    assert!(stderr.contains("/no/such/file.jsonl: cannot read the file"), "{stderr}");
+    let stderr = fails(
+        ws.path(),
+        &["import", "/no/such/file.jsonl", "--project", "support"],
+        2,
+    );
+    assert!(
+        stderr.contains("/no/such/file.jsonl: cannot read the file"),
+        "{stderr}"
+    );
 
     let empty = ws.path().join("empty.txt");
     std::fs::write(&empty, "\n  \n").unwrap();
-    let stderr = fails(ws.path(), &["import", empty.to_str().unwrap(), "--project", "support"], 2);
+    let stderr = fails(
+        ws.path(),
+        &["import", empty.to_str().unwrap(), "--project", "support"],
+        2,
+    );
     assert!(stderr.contains("the file is empty"), "{stderr}");
 
     let big = ws.path().join("big.txt");
     std::fs::write(&big, "a prompt\n".repeat(100)).unwrap();
-    let stderr = fails(ws.path(), &["import", big.to_str().unwrap(), "--project", "support", "--max-bytes", "500"], 2);
-    assert!(stderr.contains("900 bytes, over the import limit of 500"), "{stderr}");
+    let stderr = fails(
+        ws.path(),
+        &[
+            "import",
+            big.to_str().unwrap(),
+            "--project",
+            "support",
+            "--max-bytes",
+            "500",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("900 bytes, over the import limit of 500"),
+        "{stderr}"
+    );
 
     let latin1 = ws.path().join("latin1.txt");
     std::fs::write(&latin1, b"first line\ncaf\xe9\n").unwrap();
-    let stderr = fails(ws.path(), &["import", latin1.to_str().unwrap(), "--project", "support"], 2);
-    assert!(stderr.contains("line 2: the file is not valid UTF-8"), "{stderr}");
+    let stderr = fails(
+        ws.path(),
+        &["import", latin1.to_str().unwrap(), "--project", "support"],
+        2,
+    );
+    assert!(
+        stderr.contains("line 2: the file is not valid UTF-8"),
+        "{stderr}"
+    );
 
     let odd = ws.path().join("data.xlsx");
     std::fs::write(&odd, "x").unwrap();
-    let stderr = fails(ws.path(), &["import", odd.to_str().unwrap(), "--project", "support"], 2);
+    let stderr = fails(
+        ws.path(),
+        &["import", odd.to_str().unwrap(), "--project", "support"],
+        2,
+    );
     assert!(stderr.contains("--format jsonl, csv or text"), "{stderr}");
-    let report = json(ws.path(), &["import", odd.to_str().unwrap(), "--project", "support", "--format", "text"]);
-    assert_eq!(report["prompts_created"], 1, "--format overrides the extension");
+    let report = json(
+        ws.path(),
+        &[
+            "import",
+            odd.to_str().unwrap(),
+            "--project",
+            "support",
+            "--format",
+            "text",
+        ],
+    );
+    assert_eq!(
+        report["prompts_created"], 1,
+        "--format overrides the extension"
+    );
 }
 
 #[test]
 fn the_annotator_report_of_the_examples() {
     let ws = crate::workspace_with_project();
     let w = ws.path();
-    crate::ok(w, &["import", crate::example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    crate::ok(
+        w,
+        &[
+            "import",
+            crate::example("support-preferences.jsonl")
+                .to_str()
+                .unwrap(),
+            "--project",
+            "support",
+        ],
+    );
     let r = crate::json(w, &["annotators", "--project", "support"]);
-    let import = r["annotators"].as_array().unwrap().iter().find(|a| a["name"] == "import").expect("the importer is an annotator");
+    let import = r["annotators"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "import")
+        .expect("the importer is an annotator");
     assert_eq!(import["judgments"], 7);
-    assert_eq!(import["position"]["decided"], 7, "every imported pair is decided");
-    assert_eq!(import["position"]["first_wins"], 7, "TRL pairs list the chosen answer first");
+    assert_eq!(
+        import["position"]["decided"], 7,
+        "every imported pair is decided"
+    );
+    assert_eq!(
+        import["position"]["first_wins"], 7,
+        "TRL pairs list the chosen answer first"
+    );
     assert!(crate::ok(w, &["annotators", "--project", "support"]).contains("first shown wins"));
 }

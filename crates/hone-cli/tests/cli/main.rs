@@ -18,13 +18,19 @@ pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
 
 /// The repository's example files.
 pub fn example(name: &str) -> PathBuf {
-    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../examples").join(name)
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+        .join("../../examples")
+        .join(name)
 }
 
 /// Runs `hone --workspace DIR args…` with a clean environment for Hone's variables.
 pub fn hone(workspace: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hone"));
-    command.arg("--workspace").arg(workspace).args(args).env_remove("HONE_WORKSPACE");
+    command
+        .arg("--workspace")
+        .arg(workspace)
+        .args(args)
+        .env_remove("HONE_WORKSPACE");
     command.output().expect("run hone")
 }
 
@@ -45,20 +51,34 @@ pub fn json(workspace: &Path, args: &[&str]) -> serde_json::Value {
     let mut args = args.to_vec();
     args.push("--json");
     let text = ok(workspace, &args);
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("hone {args:?} printed invalid JSON ({e}):\n{text}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("hone {args:?} printed invalid JSON ({e}):\n{text}"))
 }
 
 /// Runs and expects failure with `code`; returns stderr.
 pub fn fails(workspace: &Path, args: &[&str], code: i32) -> String {
     let out = hone(workspace, args);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "hone {args:?} should exit with {code}; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "hone {args:?} should exit with {code}; stderr:\n{stderr}"
+    );
     stderr
 }
 
 /// A workspace with the project `support`.
 pub fn workspace_with_project() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    ok(dir.path(), &["project", "create", "support", "--description", "help desk answers"]);
+    ok(
+        dir.path(),
+        &[
+            "project",
+            "create",
+            "support",
+            "--description",
+            "help desk answers",
+        ],
+    );
     dir
 }

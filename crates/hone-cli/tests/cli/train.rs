@@ -4,17 +4,49 @@ use crate::{example, fails, json, ok, workspace_with_project};
 fn train_plans_runs_lists_and_exports_a_version() {
     let ws = workspace_with_project();
     let w = ws.path();
-    ok(w, &["import", example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    ok(
+        w,
+        &[
+            "import",
+            example("support-preferences.jsonl").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
     let model = w.join("tiny");
     ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
     let m = model.to_str().unwrap();
 
-    let plan = json(w, &["train", "--project", "support", "--model", m, "--plan-only"]);
-    assert_eq!(plan["stages"][0]["method"], "dpo", "the example file holds only pairs: {plan}");
+    let plan = json(
+        w,
+        &["train", "--project", "support", "--model", m, "--plan-only"],
+    );
+    assert_eq!(
+        plan["stages"][0]["method"], "dpo",
+        "the example file holds only pairs: {plan}"
+    );
     assert_eq!(plan["stages"][0]["examples"], 7);
-    assert!(json(w, &["jobs"]).as_array().unwrap().is_empty(), "a plan trains nothing");
+    assert!(
+        json(w, &["jobs"]).as_array().unwrap().is_empty(),
+        "a plan trains nothing"
+    );
 
-    let outcome = json(w, &["train", "--project", "support", "--model", m, "--epochs", "1", "--batch-size", "4", "--lora-r", "4"]);
+    let outcome = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--lora-r",
+            "4",
+        ],
+    );
     assert_eq!(outcome["version"]["name"], "v1");
     let versions = json(w, &["versions", "--project", "support"]);
     assert_eq!(versions.as_array().unwrap().len(), 1);
@@ -23,44 +55,124 @@ fn train_plans_runs_lists_and_exports_a_version() {
 
     let id = outcome["version"]["id"].as_i64().unwrap().to_string();
     let out = w.join("peft");
-    ok(w, &["export", "--version", &id, "--format", "peft", "--out", out.to_str().unwrap()]);
+    ok(
+        w,
+        &[
+            "export",
+            "--version",
+            &id,
+            "--format",
+            "peft",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     assert!(out.join("adapter_model.safetensors").is_file());
-    let text = ok(w, &["generate", "--model", m, "--adapter", out.to_str().unwrap(), "--prompt", "hi", "--max-tokens", "3"]);
+    let text = ok(
+        w,
+        &[
+            "generate",
+            "--model",
+            m,
+            "--adapter",
+            out.to_str().unwrap(),
+            "--prompt",
+            "hi",
+            "--max-tokens",
+            "3",
+        ],
+    );
     assert!(!text.is_empty());
 
     // Provenance: the version's judgments are its snapshot's, by the importer; the judgment
     // trained it; a child version lists it as its parent.
     let p = json(w, &["provenance", "--version", &id]);
-    assert_eq!(p["judgments"].as_array().unwrap().len(), p["snapshot"]["judgment_ids"].as_array().unwrap().len());
+    assert_eq!(
+        p["judgments"].as_array().unwrap().len(),
+        p["snapshot"]["judgment_ids"].as_array().unwrap().len()
+    );
     assert_eq!(p["annotators"]["import"], 7, "{}", p["annotators"]);
     assert!(p["ancestors"].as_array().unwrap().is_empty());
-    let first_judgment = p["snapshot"]["judgment_ids"][0].as_i64().unwrap().to_string();
+    let first_judgment = p["snapshot"]["judgment_ids"][0]
+        .as_i64()
+        .unwrap()
+        .to_string();
     let back = json(w, &["provenance", "--judgment", &first_judgment]);
-    assert_eq!(back["versions"][0]["id"], outcome["version"]["id"], "the judgment trained v1");
-    let child = json(w, &["train", "--project", "support", "--model", m, "--method", "dpo", "--epochs", "1", "--lora-r", "4", "--parent", &id]);
+    assert_eq!(
+        back["versions"][0]["id"], outcome["version"]["id"],
+        "the judgment trained v1"
+    );
+    let child = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "dpo",
+            "--epochs",
+            "1",
+            "--lora-r",
+            "4",
+            "--parent",
+            &id,
+        ],
+    );
     let child_id = child["version"]["id"].as_i64().unwrap().to_string();
     let p2 = json(w, &["provenance", "--version", &child_id]);
-    assert_eq!(p2["ancestors"][0]["id"], outcome["version"]["id"], "v2's parent chain starts at v1");
+    assert_eq!(
+        p2["ancestors"][0]["id"], outcome["version"]["id"],
+        "v2's parent chain starts at v1"
+    );
     let both = json(w, &["provenance", "--judgment", &first_judgment]);
-    assert_eq!(both["versions"].as_array().unwrap().len(), 2, "the judgment trained both versions");
+    assert_eq!(
+        both["versions"].as_array().unwrap().len(),
+        2,
+        "the judgment trained both versions"
+    );
 
     // Retrain without the importer: nothing is left to train on, and the error says so.
-    let stderr = fails(w, &["retrain", "--version", &id, "--exclude-annotator", "import"], 2);
+    let stderr = fails(
+        w,
+        &["retrain", "--version", &id, "--exclude-annotator", "import"],
+        2,
+    );
     assert!(stderr.contains("no rows"), "{stderr}");
 
     // Evaluation and promotion from the command line (the example has no held-out data: the
     // measures say n/a, and nothing regresses).
     let e = json(w, &["eval", "--version", &id]);
-    assert_eq!((e["against"].as_str(), e["held_out_prompts"].as_u64()), (Some("base"), Some(0)));
+    assert_eq!(
+        (e["against"].as_str(), e["held_out_prompts"].as_u64()),
+        (Some("base"), Some(0))
+    );
     assert!(e["preference_accuracy"].is_null());
     let promoted = json(w, &["promote", "--version", &id]);
     assert_eq!(promoted["promoted"], true);
     let projects = json(w, &["project", "list"]);
     assert_eq!(projects[0]["promoted_version_id"], outcome["version"]["id"]);
 
-    let stderr = fails(w, &["train", "--project", "support", "--model", m, "--method", "sft"], 2);
+    let stderr = fails(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "sft",
+        ],
+        2,
+    );
     assert!(stderr.contains("no rows for sft"), "{stderr}");
-    let stderr = fails(w, &["export", "--version", &id, "--format", "onnx", "--out", "x"], 2);
+    let stderr = fails(
+        w,
+        &["export", "--version", &id, "--format", "onnx", "--out", "x"],
+        2,
+    );
     assert!(stderr.contains("peft, merged or trl"), "{stderr}");
 }
 
@@ -68,24 +180,117 @@ fn train_plans_runs_lists_and_exports_a_version() {
 fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     let ws = workspace_with_project();
     let w = ws.path();
-    ok(w, &["import", example("support-prompts.csv").to_str().unwrap(), "--project", "support"]);
-    ok(w, &["import", example("support-preferences.jsonl").to_str().unwrap(), "--project", "support"]);
+    ok(
+        w,
+        &[
+            "import",
+            example("support-prompts.csv").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
+    ok(
+        w,
+        &[
+            "import",
+            example("support-preferences.jsonl").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
     let model = w.join("tiny");
     ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
     let m = model.to_str().unwrap();
 
-    let made = json(w, &["candidates", "--project", "support", "--model", m, "-n", "3", "--max-tokens", "4", "--split", "train", "--temperature", "1.0"]);
+    let made = json(
+        w,
+        &[
+            "candidates",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "-n",
+            "3",
+            "--max-tokens",
+            "4",
+            "--split",
+            "train",
+            "--temperature",
+            "1.0",
+        ],
+    );
     let made = made.as_array().unwrap();
     assert!(!made.is_empty());
-    let ids: Vec<i64> = made.iter().flat_map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap())).collect();
-    assert!(made.iter().all(|c| { let n = c["responses"].as_array().unwrap().len() as u64 + c["duplicates"].as_u64().unwrap() + c["empty"].as_u64().unwrap(); n == 3 }), "3 samples per prompt, repeats and empty ones counted");
+    let ids: Vec<i64> = made
+        .iter()
+        .flat_map(|c| {
+            c["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+        })
+        .collect();
+    assert!(
+        made.iter().all(|c| {
+            let n = c["responses"].as_array().unwrap().len() as u64
+                + c["duplicates"].as_u64().unwrap()
+                + c["empty"].as_u64().unwrap();
+            n == 3
+        }),
+        "3 samples per prompt, repeats and empty ones counted"
+    );
     assert_eq!(made[0]["responses"][0]["source"], "model");
     // The same run again reuses what it made: same seed, same texts, no new responses.
-    let again = json(w, &["candidates", "--project", "support", "--model", m, "-n", "3", "--max-tokens", "4", "--split", "train", "--temperature", "1.0"]);
-    let again_ids: Vec<i64> = again.as_array().unwrap().iter().flat_map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap())).collect();
+    let again = json(
+        w,
+        &[
+            "candidates",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "-n",
+            "3",
+            "--max-tokens",
+            "4",
+            "--split",
+            "train",
+            "--temperature",
+            "1.0",
+        ],
+    );
+    let again_ids: Vec<i64> = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| {
+            c["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap())
+        })
+        .collect();
     assert_eq!(again_ids, ids);
 
-    let rm = json(w, &["train", "--project", "support", "--model", m, "--method", "rm", "--epochs", "1", "--lora-r", "4"]);
+    let rm = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "rm",
+            "--epochs",
+            "1",
+            "--lora-r",
+            "4",
+        ],
+    );
     assert_eq!(rm["version"]["method"], "rm");
     let rm_id = rm["version"]["id"].as_i64().unwrap().to_string();
     let list = format!("{},{}", ids[0], ids[1]);
@@ -96,29 +301,134 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     // The suggestion for two answers to one prompt: by the reward model, then by a judge model.
     let pair: Vec<String> = made
         .iter()
-        .map(|c| c["responses"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap().to_string()).collect::<Vec<_>>())
+        .map(|c| {
+            c["responses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_i64().unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
         .find(|ids| ids.len() >= 2)
         .expect("a prompt with two different samples");
     let pair = pair[..2].join(",");
-    let s = json(w, &["suggest", "--project", "support", "--responses", &pair]);
-    assert_eq!((s["source"].as_str(), s["reward_model"].as_i64()), (rm["version"]["name"].as_str(), rm["version"]["id"].as_i64()));
-    assert!(pair.split(',').any(|id| id == s["preferred"].to_string()), "{s}");
-    let j = json(w, &["suggest", "--project", "support", "--responses", &pair, "--judge-model", m]);
+    let s = json(
+        w,
+        &["suggest", "--project", "support", "--responses", &pair],
+    );
+    assert_eq!(
+        (s["source"].as_str(), s["reward_model"].as_i64()),
+        (rm["version"]["name"].as_str(), rm["version"]["id"].as_i64())
+    );
+    assert!(
+        pair.split(',').any(|id| id == s["preferred"].to_string()),
+        "{s}"
+    );
+    let j = json(
+        w,
+        &[
+            "suggest",
+            "--project",
+            "support",
+            "--responses",
+            &pair,
+            "--judge-model",
+            m,
+        ],
+    );
     assert_eq!(j["source"], "judge tiny");
-    let total: f64 = j["scores"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
-    assert!((total - 1.0).abs() < 1e-6, "the judge's letter probabilities sum to 1: {j}");
-    assert!(ok(w, &["suggest", "--project", "support", "--responses", &pair]).contains(&format!("suggested by {}", rm["version"]["name"].as_str().unwrap())));
+    let total: f64 = j["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .sum();
+    assert!(
+        (total - 1.0).abs() < 1e-6,
+        "the judge's letter probabilities sum to 1: {j}"
+    );
+    assert!(ok(
+        w,
+        &["suggest", "--project", "support", "--responses", &pair]
+    )
+    .contains(&format!(
+        "suggested by {}",
+        rm["version"]["name"].as_str().unwrap()
+    )));
 
-    let dpo = json(w, &["train", "--project", "support", "--model", m, "--method", "dpo", "--epochs", "1", "--lora-r", "4"]);
+    let dpo = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "dpo",
+            "--epochs",
+            "1",
+            "--lora-r",
+            "4",
+        ],
+    );
     let dpo_id = dpo["version"]["id"].as_i64().unwrap().to_string();
-    let stderr = fails(w, &["reward", "--version", &dpo_id, "--responses", &list], 2);
+    let stderr = fails(
+        w,
+        &["reward", "--version", &dpo_id, "--responses", &list],
+        2,
+    );
     assert!(stderr.contains("not a reward model"), "{stderr}");
-    let plan = json(w, &["train", "--project", "support", "--model", m, "--method", "rlhf", "--plan-only"]);
-    assert_eq!((plan["stages"][0]["method"].as_str(), plan["stages"][1]["method"].as_str()), (Some("rm"), Some("ppo")));
-    let rlhf = json(w, &["train", "--project", "support", "--model", m, "--method", "rlhf", "--epochs", "1", "--lora-r", "4", "--ppo-iterations", "2", "--name", "r1"]);
+    let plan = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "rlhf",
+            "--plan-only",
+        ],
+    );
+    assert_eq!(
+        (
+            plan["stages"][0]["method"].as_str(),
+            plan["stages"][1]["method"].as_str()
+        ),
+        (Some("rm"), Some("ppo"))
+    );
+    let rlhf = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "rlhf",
+            "--epochs",
+            "1",
+            "--lora-r",
+            "4",
+            "--ppo-iterations",
+            "2",
+            "--name",
+            "r1",
+        ],
+    );
     assert_eq!(rlhf["reward_model"]["version"]["name"], "r1-rm");
     assert_eq!(rlhf["ppo"]["version"]["method"], "ppo");
-    assert_eq!(rlhf["ppo"]["version"]["hyperparams"]["reward_model"], rlhf["reward_model"]["version"]["id"], "PPO ran against the new reward model");
+    assert_eq!(
+        rlhf["ppo"]["version"]["hyperparams"]["reward_model"],
+        rlhf["reward_model"]["version"]["id"],
+        "PPO ran against the new reward model"
+    );
     let stderr = fails(w, &["candidates", "--project", "support"], 2);
-    assert!(stderr.contains("--model") || stderr.contains("--version"), "{stderr}");
+    assert!(
+        stderr.contains("--model") || stderr.contains("--version"),
+        "{stderr}"
+    );
 }

@@ -86,7 +86,13 @@ impl Votes {
 
     /// The majority verdict and its supporting judgments, or `None` on an even split.
     fn majority(&self) -> Option<(bool, Vec<i64>)> {
-        let ids = |v: &[(i64, i64)]| v.iter().map(|(j, _)| *j).collect::<BTreeSet<_>>().into_iter().collect();
+        let ids = |v: &[(i64, i64)]| {
+            v.iter()
+                .map(|(j, _)| *j)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect()
+        };
         match self.yes.len().cmp(&self.no.len()) {
             std::cmp::Ordering::Greater => Some((true, ids(&self.yes))),
             std::cmp::Ordering::Less => Some((false, ids(&self.no))),
@@ -104,8 +110,17 @@ impl Votes {
             subject,
             votes_for: self.yes.len(),
             votes_against: self.no.len(),
-            annotator_ids: all.clone().map(|(_, a)| *a).collect::<BTreeSet<_>>().into_iter().collect(),
-            judgment_ids: all.map(|(j, _)| *j).collect::<BTreeSet<_>>().into_iter().collect(),
+            annotator_ids: all
+                .clone()
+                .map(|(_, a)| *a)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+            judgment_ids: all
+                .map(|(j, _)| *j)
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
             resolved: self.yes.len() != self.no.len(),
         })
     }
@@ -119,7 +134,10 @@ struct Ordered<K, V> {
 
 impl<K: std::hash::Hash + Eq + Clone, V: Default> Ordered<K, V> {
     fn new() -> Self {
-        Self { index: HashMap::new(), entries: Vec::new() }
+        Self {
+            index: HashMap::new(),
+            entries: Vec::new(),
+        }
     }
 
     fn entry(&mut self, key: K) -> &mut V {
@@ -152,19 +170,39 @@ pub fn build_training_data(
     // (prompt, response) → supporting judgments.
     let mut demonstrations: Ordered<(i64, i64), Vec<i64>> = Ordered::new();
 
-
     for j in judgments {
         match &j.body {
-            JudgmentBody::Comparison { response_a, response_b, choice, .. } => match choice {
+            JudgmentBody::Comparison {
+                response_a,
+                response_b,
+                choice,
+                ..
+            } => match choice {
                 Choice::A => prefer(&mut pairs, j, *response_a, *response_b),
                 Choice::B => prefer(&mut pairs, j, *response_b, *response_a),
                 // A tie or "both bad" prefers neither: it replaces the annotator's earlier
                 // preference on the pair, as any later verdict does.
-                Choice::Tie => pairs.entry((j.prompt_id, *response_a.min(response_b), *response_a.max(response_b))).withdraw(j.annotator_id),
+                Choice::Tie => pairs
+                    .entry((
+                        j.prompt_id,
+                        *response_a.min(response_b),
+                        *response_a.max(response_b),
+                    ))
+                    .withdraw(j.annotator_id),
                 Choice::BothBad => {
-                    pairs.entry((j.prompt_id, *response_a.min(response_b), *response_a.max(response_b))).withdraw(j.annotator_id);
-                    desirability.entry((j.prompt_id, *response_a)).push(false, j);
-                    desirability.entry((j.prompt_id, *response_b)).push(false, j);
+                    pairs
+                        .entry((
+                            j.prompt_id,
+                            *response_a.min(response_b),
+                            *response_a.max(response_b),
+                        ))
+                        .withdraw(j.annotator_id);
+                    desirability
+                        .entry((j.prompt_id, *response_a))
+                        .push(false, j);
+                    desirability
+                        .entry((j.prompt_id, *response_b))
+                        .push(false, j);
                 }
             },
             JudgmentBody::Ranking { ranked } => {
@@ -174,33 +212,68 @@ pub fn build_training_data(
                     }
                 }
             }
-            JudgmentBody::Rating { response_id, scores } => {
+            JudgmentBody::Rating {
+                response_id,
+                scores,
+            } => {
                 if !scores.is_empty() {
                     let mean = scores.values().sum::<i64>() as f64 / scores.len() as f64;
-                    desirability.entry((j.prompt_id, *response_id)).push(mean >= kto_threshold, j);
+                    desirability
+                        .entry((j.prompt_id, *response_id))
+                        .push(mean >= kto_threshold, j);
                 }
             }
-            JudgmentBody::Edit { response_id, corrected_response_id, .. } => {
+            JudgmentBody::Edit {
+                response_id,
+                corrected_response_id,
+                ..
+            } => {
                 prefer(&mut pairs, j, *corrected_response_id, *response_id);
-                demonstrations.entry((j.prompt_id, *corrected_response_id)).push(j.id);
+                demonstrations
+                    .entry((j.prompt_id, *corrected_response_id))
+                    .push(j.id);
             }
-            JudgmentBody::Span { response_id, .. } => desirability.entry((j.prompt_id, *response_id)).push(false, j),
-            JudgmentBody::Thumbs { response_id, up } => desirability.entry((j.prompt_id, *response_id)).push(*up, j),
-            JudgmentBody::Demonstration { response_id } => demonstrations.entry((j.prompt_id, *response_id)).push(j.id),
+            JudgmentBody::Span { response_id, .. } => desirability
+                .entry((j.prompt_id, *response_id))
+                .push(false, j),
+            JudgmentBody::Thumbs { response_id, up } => {
+                desirability.entry((j.prompt_id, *response_id)).push(*up, j)
+            }
+            JudgmentBody::Demonstration { response_id } => {
+                demonstrations.entry((j.prompt_id, *response_id)).push(j.id)
+            }
             JudgmentBody::Critique { .. } => {}
         }
     }
 
     let prompt = |id: i64| -> Result<PromptContent> {
-        prompts.get(&id).map(PromptContent::from).ok_or_else(|| CoreError::NotFound { entity: "prompt", key: id.to_string() })
+        prompts
+            .get(&id)
+            .map(PromptContent::from)
+            .ok_or_else(|| CoreError::NotFound {
+                entity: "prompt",
+                key: id.to_string(),
+            })
     };
     let text = |id: i64| -> Result<String> {
-        responses.get(&id).map(|r| r.text.clone()).ok_or_else(|| CoreError::NotFound { entity: "response", key: id.to_string() })
+        responses
+            .get(&id)
+            .map(|r| r.text.clone())
+            .ok_or_else(|| CoreError::NotFound {
+                entity: "response",
+                key: id.to_string(),
+            })
     };
 
     let mut data = TrainingData::default();
     for ((prompt_id, lo, hi), votes) in &pairs.entries {
-        data.conflicts.extend(votes.conflict(*prompt_id, ConflictSubject::Pair { first: *lo, second: *hi }));
+        data.conflicts.extend(votes.conflict(
+            *prompt_id,
+            ConflictSubject::Pair {
+                first: *lo,
+                second: *hi,
+            },
+        ));
         if let Some((lo_wins, judgment_ids)) = votes.majority() {
             let (chosen, rejected) = if lo_wins { (*lo, *hi) } else { (*hi, *lo) };
             data.preferences.push(PreferenceRow {
@@ -218,11 +291,21 @@ pub fn build_training_data(
             prompt: prompt(*prompt_id)?,
             completion: text(*response_id)?,
             response_id: *response_id,
-            judgment_ids: judgment_ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect(),
+            judgment_ids: judgment_ids
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         });
     }
     for ((prompt_id, response_id), votes) in &desirability.entries {
-        data.conflicts.extend(votes.conflict(*prompt_id, ConflictSubject::Desirability { response_id: *response_id }));
+        data.conflicts.extend(votes.conflict(
+            *prompt_id,
+            ConflictSubject::Desirability {
+                response_id: *response_id,
+            },
+        ));
         if let Some((label, judgment_ids)) = votes.majority() {
             data.kto.push(KtoRow {
                 prompt: prompt(*prompt_id)?,

@@ -17,7 +17,10 @@ pub struct PromptContent {
 
 impl From<&Prompt> for PromptContent {
     fn from(p: &Prompt) -> Self {
-        Self { text: p.text.clone(), messages: p.messages.clone() }
+        Self {
+            text: p.text.clone(),
+            messages: p.messages.clone(),
+        }
     }
 }
 
@@ -84,7 +87,10 @@ impl SftRow {
         match &self.prompt.messages {
             Some(messages) => {
                 let mut all = messages.clone();
-                all.push(ChatMessage { role: "assistant".into(), content: self.completion.clone() });
+                all.push(ChatMessage {
+                    role: "assistant".into(),
+                    content: self.completion.clone(),
+                });
                 json!({ "messages": all })
             }
             None => json!({ "prompt": self.prompt.text, "completion": self.completion }),
@@ -130,7 +136,9 @@ impl std::str::FromStr for TrlFormat {
             "preference" => Ok(TrlFormat::Preference),
             "sft" => Ok(TrlFormat::Sft),
             "kto" => Ok(TrlFormat::Kto),
-            _ => Err(format!("unknown format {s:?}; expected preference, sft or kto")),
+            _ => Err(format!(
+                "unknown format {s:?}; expected preference, sft or kto"
+            )),
         }
     }
 }

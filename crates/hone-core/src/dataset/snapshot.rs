@@ -37,7 +37,13 @@ pub struct SnapshotFilter {
 
 impl Default for SnapshotFilter {
     fn default() -> Self {
-        Self { split: Some(Split::Train), exclude_annotators: Vec::new(), exclude_tags: Vec::new(), exclude_from: None, exclude_until: None }
+        Self {
+            split: Some(Split::Train),
+            exclude_annotators: Vec::new(),
+            exclude_tags: Vec::new(),
+            exclude_from: None,
+            exclude_until: None,
+        }
     }
 }
 
@@ -49,7 +55,8 @@ impl SnapshotFilter {
         }
         // Both bounds in the store's form order as strings; validated before use.
         let bound = |b: &Option<String>| b.as_deref().and_then(stored_utc);
-        bound(&self.exclude_from).is_none_or(|from| created_at >= from.as_str()) && bound(&self.exclude_until).is_none_or(|until| created_at < until.as_str())
+        bound(&self.exclude_from).is_none_or(|from| created_at >= from.as_str())
+            && bound(&self.exclude_until).is_none_or(|until| created_at < until.as_str())
     }
 }
 
@@ -70,9 +77,20 @@ mod time_tests {
 
     #[test]
     fn bounds_are_read_as_utc_in_the_stores_form() {
-        assert_eq!(stored_utc("2025-01-02").as_deref(), Some("2025-01-02T00:00:00.000Z"));
-        assert_eq!(stored_utc("2025-01-02T09:00:00+02:00").as_deref(), Some("2025-01-02T07:00:00.000Z"), "an offset is taken into account");
-        assert_eq!(stored_utc("2025-01-02T03:04:05Z").as_deref(), Some("2025-01-02T03:04:05.000Z"), "so it sorts before .678");
+        assert_eq!(
+            stored_utc("2025-01-02").as_deref(),
+            Some("2025-01-02T00:00:00.000Z")
+        );
+        assert_eq!(
+            stored_utc("2025-01-02T09:00:00+02:00").as_deref(),
+            Some("2025-01-02T07:00:00.000Z"),
+            "an offset is taken into account"
+        );
+        assert_eq!(
+            stored_utc("2025-01-02T03:04:05Z").as_deref(),
+            Some("2025-01-02T03:04:05.000Z"),
+            "so it sorts before .678"
+        );
         assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
         assert_eq!(stored_utc("yesterday"), None);
         assert_eq!(stored_utc("2025-13-01"), None);
@@ -99,40 +117,72 @@ async fn rows_for(
     kto_threshold: Option<f64>,
 ) -> Result<TrainingData> {
     let project = projects::get(conn, project_id).await?;
-    let prompts: HashMap<_, _> = prompts::list(conn, project_id, None).await?.into_iter().map(|p| (p.id, p)).collect();
-    let responses: HashMap<_, _> =
-        responses::list_for_project(conn, project_id).await?.into_iter().map(|r| (r.id, r)).collect();
-    build_training_data(judgments, &prompts, &responses, kto_threshold.unwrap_or(project.kto_threshold))
+    let prompts: HashMap<_, _> = prompts::list(conn, project_id, None)
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p))
+        .collect();
+    let responses: HashMap<_, _> = responses::list_for_project(conn, project_id)
+        .await?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    build_training_data(
+        judgments,
+        &prompts,
+        &responses,
+        kto_threshold.unwrap_or(project.kto_threshold),
+    )
 }
 
-async fn select(conn: &mut SqliteConnection, project_id: i64, filter: &SnapshotFilter) -> Result<Vec<Judgment>> {
+async fn select(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    filter: &SnapshotFilter,
+) -> Result<Vec<Judgment>> {
     let mut excluded = Vec::new();
     for name in &filter.exclude_annotators {
         match annotators::get_by_name(conn, name).await {
             Ok(a) => excluded.push(a.id),
             Err(hone_store::StoreError::NotFound { .. }) => {
-                return Err(CoreError::invalid("exclude_annotators", format!("no annotator is named {name:?}")))
+                return Err(CoreError::invalid(
+                    "exclude_annotators",
+                    format!("no annotator is named {name:?}"),
+                ))
             }
             Err(e) => return Err(e.into()),
         }
     }
-    for (field, value) in [("exclude_from", &filter.exclude_from), ("exclude_until", &filter.exclude_until)] {
+    for (field, value) in [
+        ("exclude_from", &filter.exclude_from),
+        ("exclude_until", &filter.exclude_until),
+    ] {
         if let Some(v) = value {
             if stored_utc(v).is_none() {
-                return Err(CoreError::invalid(field, format!("{v:?} is not a date (YYYY-MM-DD) or an RFC 3339 time")));
+                return Err(CoreError::invalid(
+                    field,
+                    format!("{v:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"),
+                ));
             }
         }
     }
     let all_prompts = prompts::list(conn, project_id, None).await?;
     let prompt_split: HashMap<i64, Split> = all_prompts.iter().map(|p| (p.id, p.split)).collect();
-    let tagged_out: std::collections::HashSet<i64> =
-        all_prompts.iter().filter(|p| p.tags.iter().any(|t| filter.exclude_tags.contains(t))).map(|p| p.id).collect();
+    let tagged_out: std::collections::HashSet<i64> = all_prompts
+        .iter()
+        .filter(|p| p.tags.iter().any(|t| filter.exclude_tags.contains(t)))
+        .map(|p| p.id)
+        .collect();
     Ok(judgments::list(conn, project_id, None)
         .await?
         .into_iter()
         .filter(|j| j.kind() != JudgmentKind::Critique)
         .filter(|j| !excluded.contains(&j.annotator_id))
-        .filter(|j| filter.split.is_none_or(|s| prompt_split.get(&j.prompt_id) == Some(&s)))
+        .filter(|j| {
+            filter
+                .split
+                .is_none_or(|s| prompt_split.get(&j.prompt_id) == Some(&s))
+        })
         .filter(|j| !tagged_out.contains(&j.prompt_id))
         .filter(|j| !filter.excludes_time(&j.created_at))
         .collect())
@@ -140,14 +190,22 @@ async fn select(conn: &mut SqliteConnection, project_id: i64, filter: &SnapshotF
 
 impl Hone {
     /// The rows the project's judgments produce now, without freezing anything.
-    pub async fn training_data(&self, project_id: i64, filter: &SnapshotFilter) -> Result<TrainingData> {
+    pub async fn training_data(
+        &self,
+        project_id: i64,
+        filter: &SnapshotFilter,
+    ) -> Result<TrainingData> {
         let mut conn = self.store().conn().await?;
         let judgments = select(&mut conn, project_id, filter).await?;
         rows_for(&mut conn, project_id, &judgments, None).await
     }
 
     /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
-    pub async fn freeze_snapshot(&self, project_id: i64, filter: &SnapshotFilter) -> Result<(Snapshot, TrainingData)> {
+    pub async fn freeze_snapshot(
+        &self,
+        project_id: i64,
+        filter: &SnapshotFilter,
+    ) -> Result<(Snapshot, TrainingData)> {
         let mut tx = self.store().begin().await?;
         let judgments = select(&mut tx, project_id, filter).await?;
         let kto_threshold = projects::get(&mut tx, project_id).await?.kto_threshold;
@@ -160,7 +218,14 @@ impl Hone {
             "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
             "conflicts": data.conflicts.len(),
         });
-        let snapshot = snapshots::insert(&mut tx, project_id, &ids, &content_hash(&data), &description).await?;
+        let snapshot = snapshots::insert(
+            &mut tx,
+            project_id,
+            &ids,
+            &content_hash(&data),
+            &description,
+        )
+        .await?;
         tx.commit().await?;
         Ok((snapshot, data))
     }
@@ -170,7 +235,10 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
         let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;
-        let kto_threshold = snapshot.description.get("kto_threshold").and_then(|t| t.as_f64());
+        let kto_threshold = snapshot
+            .description
+            .get("kto_threshold")
+            .and_then(|t| t.as_f64());
         let data = rows_for(&mut conn, snapshot.project_id, &judgments, kto_threshold).await?;
         let hash = content_hash(&data);
         if hash != snapshot.content_hash {

@@ -5,13 +5,13 @@
 //! - [`tokens`]: training rows → token sequences for a given model (chat template or raw).
 //! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
 
-pub mod recipe;
 pub mod export;
+pub mod recipe;
 mod run;
 pub mod timing;
 pub mod tokens;
 
-pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
 pub use export::VersionFormat;
-pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};
+pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
 pub(crate) use run::base_model_for;
+pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};

@@ -32,7 +32,13 @@ pub enum Method {
 
 impl Method {
     /// The methods a plan's stages run (`auto` and `rlhf` expand into these).
-    pub const STAGES: &'static [Method] = &[Method::Sft, Method::Dpo, Method::Kto, Method::RewardModel, Method::Ppo];
+    pub const STAGES: &'static [Method] = &[
+        Method::Sft,
+        Method::Dpo,
+        Method::Kto,
+        Method::RewardModel,
+        Method::Ppo,
+    ];
 }
 
 impl std::str::FromStr for Method {
@@ -46,7 +52,9 @@ impl std::str::FromStr for Method {
             "rm" => Ok(Self::RewardModel),
             "ppo" => Ok(Self::Ppo),
             "rlhf" => Ok(Self::Rlhf),
-            other => Err(format!("unknown method {other:?}; expected auto, sft, dpo, kto, rm, ppo or rlhf")),
+            other => Err(format!(
+                "unknown method {other:?}; expected auto, sft, dpo, kto, rm, ppo or rlhf"
+            )),
         }
     }
 }
@@ -77,14 +85,21 @@ pub struct LoraSpec {
 
 impl Default for LoraSpec {
     fn default() -> Self {
-        Self { r: 16, alpha: 32.0, dropout: 0.05, target_modules: ALL_LINEAR.map(String::from).to_vec(), use_rslora: false }
+        Self {
+            r: 16,
+            alpha: 32.0,
+            dropout: 0.05,
+            target_modules: ALL_LINEAR.map(String::from).to_vec(),
+            use_rslora: false,
+        }
     }
 }
 
 impl LoraSpec {
     pub fn config(&self) -> Result<LoraConfig> {
         let targets: Vec<&str> = self.target_modules.iter().map(String::as_str).collect();
-        LoraConfig::new(self.r, self.alpha, self.dropout, &targets, self.use_rslora).map_err(|e| CoreError::invalid("lora", e.to_string()))
+        LoraConfig::new(self.r, self.alpha, self.dropout, &targets, self.use_rslora)
+            .map_err(|e| CoreError::invalid("lora", e.to_string()))
     }
 }
 
@@ -130,15 +145,29 @@ impl Recipe {
             model_dir,
             parent_version: None,
             lora: LoraSpec::default(),
-            sft: TrainConfig { learning_rate: 2e-4, epochs: 3, batch_size: 4, ..TrainConfig::default() },
-            preference: TrainConfig { learning_rate: 5e-5, epochs: 1, batch_size: 4, ..TrainConfig::default() },
+            sft: TrainConfig {
+                learning_rate: 2e-4,
+                epochs: 3,
+                batch_size: 4,
+                ..TrainConfig::default()
+            },
+            preference: TrainConfig {
+                learning_rate: 5e-5,
+                epochs: 1,
+                batch_size: 4,
+                ..TrainConfig::default()
+            },
             beta: 0.1,
             dpo_loss: DpoLossType::Sigmoid,
             label_smoothing: 0.0,
             filter: SnapshotFilter::default(),
             version_name: None,
             reward_model: None,
-            ppo: hone_train::ppo::PpoSettings { learning_rate: 1e-4, max_new_tokens: 48, ..Default::default() },
+            ppo: hone_train::ppo::PpoSettings {
+                learning_rate: 1e-4,
+                max_new_tokens: 48,
+                ..Default::default()
+            },
             ppo_iterations: 20,
             ppo_batch_size: 8,
             evaluate: true,

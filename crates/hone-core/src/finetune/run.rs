@@ -15,12 +15,12 @@ use hone_store::JobState;
 use hone_train::ppo::{Ppo, RewardModel};
 use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
-use hone_train::trainer::save_vars;
-use sha2::Digest;
 use hone_train::sft::Sft;
+use hone_train::trainer::save_vars;
 use hone_train::trainer::{train, Progress, TrainConfig};
 use hone_train::{Metrics, TrainError};
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use super::recipe::{estimate_seconds, Method, Plan, PlanStage, Recipe};
 use super::tokens::{tokenize, TokenizedData};
@@ -32,11 +32,23 @@ use crate::{CoreError, Hone, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum FineTuneEvent {
-    Planned { plan: Plan },
-    StageStarted { index: usize, method: Method, examples: usize, steps: u64 },
-    Progress { method: Method, progress: Progress },
+    Planned {
+        plan: Plan,
+    },
+    StageStarted {
+        index: usize,
+        method: Method,
+        examples: usize,
+        steps: u64,
+    },
+    Progress {
+        method: Method,
+        progress: Progress,
+    },
     /// The new version is being evaluated on the held-out data (after training).
-    Evaluating { version_id: i64 },
+    Evaluating {
+        version_id: i64,
+    },
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -68,32 +80,70 @@ struct JobParams {
     prompt_ids: Option<Vec<i64>>,
 }
 
-fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &LoadedModel) -> Plan {
+fn plan_for(
+    recipe: &Recipe,
+    data: &TrainingData,
+    tokens: &TokenizedData,
+    lm: &LoadedModel,
+) -> Plan {
     let parameters = lm.model.config().parameter_count();
     let mut stages = Vec::new();
     let mut used_rows = 0;
     for method in recipe.stages(data) {
         let (examples, tokens_per_epoch, config) = match method {
-            Method::Sft => (tokens.sft.len(), tokens.sft.iter().map(|p| p.prompt.len() + p.completion.len()).sum::<usize>(), &recipe.sft),
+            Method::Sft => (
+                tokens.sft.len(),
+                tokens
+                    .sft
+                    .iter()
+                    .map(|p| p.prompt.len() + p.completion.len())
+                    .sum::<usize>(),
+                &recipe.sft,
+            ),
             Method::Dpo => (
                 tokens.pairs.len(),
-                tokens.pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum(),
+                tokens
+                    .pairs
+                    .iter()
+                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                    .sum(),
                 &recipe.preference,
             ),
-            Method::Kto => (tokens.kto.len(), tokens.kto.iter().map(|e| 2 * (e.prompt.len() + e.completion.len())).sum(), &recipe.preference),
+            Method::Kto => (
+                tokens.kto.len(),
+                tokens
+                    .kto
+                    .iter()
+                    .map(|e| 2 * (e.prompt.len() + e.completion.len()))
+                    .sum(),
+                &recipe.preference,
+            ),
             Method::RewardModel => (
                 tokens.pairs.len(),
-                tokens.pairs.iter().map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len()).sum(),
+                tokens
+                    .pairs
+                    .iter()
+                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                    .sum(),
                 &recipe.preference,
             ),
             Method::Ppo => {
                 // Each iteration: sampling, 3 scoring passes and ppo_epochs updates per response.
-                let per_prompt = tokens.prompts.iter().map(Vec::len).sum::<usize>() / tokens.prompts.len().max(1) + recipe.ppo.max_new_tokens;
-                let total_tokens = recipe.ppo_iterations * recipe.ppo_batch_size * per_prompt * (4 + recipe.ppo.ppo_epochs);
+                let per_prompt = tokens.prompts.iter().map(Vec::len).sum::<usize>()
+                    / tokens.prompts.len().max(1)
+                    + recipe.ppo.max_new_tokens;
+                let total_tokens = recipe.ppo_iterations
+                    * recipe.ppo_batch_size
+                    * per_prompt
+                    * (4 + recipe.ppo.ppo_epochs);
                 stages.push(PlanStage {
                     method,
                     examples: tokens.prompts.len(),
-                    steps: if tokens.prompts.is_empty() { 0 } else { recipe.ppo_iterations as u64 },
+                    steps: if tokens.prompts.is_empty() {
+                        0
+                    } else {
+                        recipe.ppo_iterations as u64
+                    },
                     tokens: total_tokens,
                     estimated_seconds: estimate_seconds(parameters, total_tokens),
                 });
@@ -110,7 +160,11 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
         stages.push(PlanStage {
             method,
             examples,
-            steps: if examples == 0 { 0 } else { config.total_steps(examples) },
+            steps: if examples == 0 {
+                0
+            } else {
+                config.total_steps(examples)
+            },
             tokens: total_tokens,
             estimated_seconds: estimate_seconds(parameters, total_tokens),
         });
@@ -125,13 +179,27 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
         .sum();
     let c = lm.model.config();
     let batch = recipe.sft.batch_size.max(2 * recipe.preference.batch_size);
-    let seq = tokens.sft.iter().map(|p| p.prompt.len() + p.completion.len()).chain(tokens.pairs.iter().map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len()))).max().unwrap_or(0);
+    let seq = tokens
+        .sft
+        .iter()
+        .map(|p| p.prompt.len() + p.completion.len())
+        .chain(
+            tokens
+                .pairs
+                .iter()
+                .map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len())),
+        )
+        .max()
+        .unwrap_or(0);
     // Activations kept for backward: roughly 20 floats per hidden unit per token per layer.
     let activations = (batch * seq * c.hidden_size * c.num_hidden_layers * 20 * 4) as f64;
     let memory = (parameters * 4 + trainable * 4 * 4) as f64 + activations;
     let mut notes = Vec::new();
     if tokens.too_long > 0 {
-        notes.push(format!("{} row(s) are longer than the model's context and are left out", tokens.too_long));
+        notes.push(format!(
+            "{} row(s) are longer than the model's context and are left out",
+            tokens.too_long
+        ));
     }
     if stages.is_empty() {
         notes.push("the snapshot holds no data this recipe can train on".into());
@@ -141,7 +209,8 @@ fn plan_for(recipe: &Recipe, data: &TrainingData, tokens: &TokenizedData, lm: &L
         parameters,
         trainable_parameters: trainable,
         estimated_memory_mib: memory / (1024.0 * 1024.0),
-        unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len()).saturating_sub(used_rows),
+        unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len())
+            .saturating_sub(used_rows),
         notes,
     }
 }
@@ -156,18 +225,25 @@ pub(crate) fn validate_version_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(CoreError::invalid("recipe.version_name", format!("{name:?}: use 1–64 letters, digits, '-', '_' or '.', not starting with '.'")))
+        Err(CoreError::invalid(
+            "recipe.version_name",
+            format!("{name:?}: use 1–64 letters, digits, '-', '_' or '.', not starting with '.'"),
+        ))
     }
 }
 
 fn validate(recipe: &Recipe) -> Result<()> {
     recipe.lora.config()?;
     for (field, config) in [("sft", &recipe.sft), ("preference", &recipe.preference)] {
-        config.validate().map_err(|e| CoreError::invalid(format!("recipe.{field}"), e.to_string()))?;
+        config
+            .validate()
+            .map_err(|e| CoreError::invalid(format!("recipe.{field}"), e.to_string()))?;
     }
     if recipe.beta.is_nan() || recipe.beta <= 0.0 {
         return Err(CoreError::invalid("recipe.beta", "must be positive"));
@@ -177,21 +253,37 @@ fn validate(recipe: &Recipe) -> Result<()> {
 
 impl Hone {
     /// The train prompts, without those whose tags the filter leaves out.
-    async fn train_prompt_list(&self, project_id: i64, filter: &crate::dataset::SnapshotFilter) -> Result<Vec<hone_store::prompts::Prompt>> {
-        let mut prompts = self.list_prompts(project_id, Some(hone_store::Split::Train)).await?;
+    async fn train_prompt_list(
+        &self,
+        project_id: i64,
+        filter: &crate::dataset::SnapshotFilter,
+    ) -> Result<Vec<hone_store::prompts::Prompt>> {
+        let mut prompts = self
+            .list_prompts(project_id, Some(hone_store::Split::Train))
+            .await?;
         prompts.retain(|p| !p.tags.iter().any(|t| filter.exclude_tags.contains(t)));
         Ok(prompts)
     }
 
     async fn train_prompts(&self, project_id: i64) -> Result<Vec<crate::dataset::PromptContent>> {
-        Ok(self.list_prompts(project_id, Some(hone_store::Split::Train)).await?.iter().map(crate::dataset::PromptContent::from).collect())
+        Ok(self
+            .list_prompts(project_id, Some(hone_store::Split::Train))
+            .await?
+            .iter()
+            .map(crate::dataset::PromptContent::from)
+            .collect())
     }
 
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
         let data = self.training_data(project_id, &recipe.filter).await?;
-        let prompts: Vec<crate::dataset::PromptContent> = self.train_prompt_list(project_id, &recipe.filter).await?.iter().map(crate::dataset::PromptContent::from).collect();
+        let prompts: Vec<crate::dataset::PromptContent> = self
+            .train_prompt_list(project_id, &recipe.filter)
+            .await?
+            .iter()
+            .map(crate::dataset::PromptContent::from)
+            .collect();
         let dir = recipe.model_dir.clone();
         let throughput = self.measured_throughput(&dir).await?;
         let recipe = recipe.clone();
@@ -216,17 +308,29 @@ impl Hone {
     ) -> Result<FineTuneOutcome> {
         validate(recipe)?;
         if recipe.method == Method::Rlhf {
-            return Err(CoreError::invalid("recipe.method", "rlhf makes two versions; run it with Hone::rlhf"));
+            return Err(CoreError::invalid(
+                "recipe.method",
+                "rlhf makes two versions; run it with Hone::rlhf",
+            ));
         }
         if !recipe.model_dir.join("config.json").is_file() {
-            return Err(CoreError::invalid("recipe.model_dir", format!("{} is not a model folder", recipe.model_dir.display())));
+            return Err(CoreError::invalid(
+                "recipe.model_dir",
+                format!("{} is not a model folder", recipe.model_dir.display()),
+            ));
         }
         let preview = self.training_data(project_id, &recipe.filter).await?;
         let stages = recipe.stages(&preview);
         if recipe.method == Method::Ppo && recipe.reward_model.is_none() {
-            return Err(CoreError::invalid("recipe.reward_model", "PPO needs a reward-model version to optimise against (train one with method rm)"));
+            return Err(CoreError::invalid(
+                "recipe.reward_model",
+                "PPO needs a reward-model version to optimise against (train one with method rm)",
+            ));
         }
-        let has_prompts = !self.train_prompt_list(project_id, &recipe.filter).await?.is_empty();
+        let has_prompts = !self
+            .train_prompt_list(project_id, &recipe.filter)
+            .await?
+            .is_empty();
         let has_rows = |m: &Method| match m {
             Method::Sft => !preview.sft.is_empty(),
             Method::Dpo | Method::RewardModel => !preview.preferences.is_empty(),
@@ -248,28 +352,66 @@ impl Hone {
         }
         self.check_lineage(project_id, recipe).await?;
         // The name is settled (and free) before anything is made; a resumed job keeps it.
-        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), None).await?;
+        let name = self
+            .version_name_for(project_id, recipe.version_name.as_deref(), None)
+            .await?;
         let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
-        let prompt_ids = self.train_prompt_list(project_id, &recipe.filter).await?.iter().map(|p| p.id).collect();
-        let params = JobParams { recipe: Recipe { version_name: Some(name), ..recipe.clone() }, snapshot_id: snapshot.id, prompt_ids: Some(prompt_ids) };
-        let job = jobs::create(&mut *self.store().conn().await?, Some(project_id), "fine_tune", &serde_json::to_value(&params).expect("JSON")).await?;
-        self.run_job(job.id, project_id, params, cancel, on_event).await
+        let prompt_ids = self
+            .train_prompt_list(project_id, &recipe.filter)
+            .await?
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        let params = JobParams {
+            recipe: Recipe {
+                version_name: Some(name),
+                ..recipe.clone()
+            },
+            snapshot_id: snapshot.id,
+            prompt_ids: Some(prompt_ids),
+        };
+        let job = jobs::create(
+            &mut *self.store().conn().await?,
+            Some(project_id),
+            "fine_tune",
+            &serde_json::to_value(&params).expect("JSON"),
+        )
+        .await?;
+        self.run_job(job.id, project_id, params, cancel, on_event)
+            .await
     }
 
     /// The parent and the reward model must be versions of this project on the recipe's base
     /// model: an adapter on other base weights would load (same shapes) and mean nothing.
     async fn check_lineage(&self, project_id: i64, recipe: &Recipe) -> Result<()> {
-        let location = std::fs::canonicalize(&recipe.model_dir).unwrap_or_else(|_| recipe.model_dir.clone()).display().to_string();
+        let location = std::fs::canonicalize(&recipe.model_dir)
+            .unwrap_or_else(|_| recipe.model_dir.clone())
+            .display()
+            .to_string();
         let mut conn = self.store().conn().await?;
-        for (field, id) in [("recipe.parent_version", recipe.parent_version), ("recipe.reward_model", recipe.reward_model)] {
+        for (field, id) in [
+            ("recipe.parent_version", recipe.parent_version),
+            ("recipe.reward_model", recipe.reward_model),
+        ] {
             let Some(id) = id else { continue };
             let v = models::get_version(&mut conn, id).await?;
             if v.project_id != project_id {
-                return Err(CoreError::invalid(field, format!("version {} belongs to another project", v.name)));
+                return Err(CoreError::invalid(
+                    field,
+                    format!("version {} belongs to another project", v.name),
+                ));
             }
             let base = models::get_base(&mut conn, v.base_model_id).await?;
             if base.location != location {
-                return Err(CoreError::invalid(field, format!("version {} was trained on {}, not on {}", v.name, base.location, recipe.model_dir.display())));
+                return Err(CoreError::invalid(
+                    field,
+                    format!(
+                        "version {} was trained on {}, not on {}",
+                        v.name,
+                        base.location,
+                        recipe.model_dir.display()
+                    ),
+                ));
             }
         }
         Ok(())
@@ -277,18 +419,37 @@ impl Hone {
 
     /// `wanted` checked (safe as a folder name, not taken in the project), or a free default:
     /// with a `stem`, `<stem>`, `<stem>-2`, …; without, `vN` from the number of versions plus one.
-    pub(crate) async fn version_name_for(&self, project_id: i64, wanted: Option<&str>, stem: Option<&str>) -> Result<String> {
-        let taken: Vec<String> = models::list_versions(&mut *self.store().conn().await?, project_id).await?.into_iter().map(|v| v.name).collect();
+    pub(crate) async fn version_name_for(
+        &self,
+        project_id: i64,
+        wanted: Option<&str>,
+        stem: Option<&str>,
+    ) -> Result<String> {
+        let taken: Vec<String> =
+            models::list_versions(&mut *self.store().conn().await?, project_id)
+                .await?
+                .into_iter()
+                .map(|v| v.name)
+                .collect();
         match (wanted, stem) {
             (Some(name), _) => {
                 validate_version_name(name)?;
                 if taken.iter().any(|t| t == name) {
-                    return Err(CoreError::Duplicate { entity: "version", key: name.to_owned() });
+                    return Err(CoreError::Duplicate {
+                        entity: "version",
+                        key: name.to_owned(),
+                    });
                 }
                 Ok(name.to_owned())
             }
-            (None, Some(stem)) => Ok(std::iter::once(stem.to_owned()).chain((2..).map(|k| format!("{stem}-{k}"))).find(|n| !taken.contains(n)).expect("a free name")),
-            (None, None) => Ok((taken.len() + 1..).map(|k| format!("v{k}")).find(|n| !taken.contains(n)).expect("a free name")),
+            (None, Some(stem)) => Ok(std::iter::once(stem.to_owned())
+                .chain((2..).map(|k| format!("{stem}-{k}")))
+                .find(|n| !taken.contains(n))
+                .expect("a free name")),
+            (None, None) => Ok((taken.len() + 1..)
+                .map(|k| format!("v{k}"))
+                .find(|n| !taken.contains(n))
+                .expect("a free name")),
         }
     }
 
@@ -301,27 +462,58 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<(FineTuneOutcome, FineTuneOutcome)> {
-        let name = self.version_name_for(project_id, recipe.version_name.as_deref(), None).await?;
-        self.version_name_for(project_id, Some(&format!("{name}-rm")), None).await?;
-        let rm_recipe = Recipe { method: Method::RewardModel, version_name: Some(format!("{name}-rm")), parent_version: None, ..recipe.clone() };
-        let rm = self.fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event).await?;
-        let ppo_recipe = Recipe { method: Method::Ppo, version_name: Some(name), reward_model: Some(rm.version.id), ..recipe.clone() };
-        let ppo = self.fine_tune(project_id, &ppo_recipe, cancel, on_event).await?;
+        let name = self
+            .version_name_for(project_id, recipe.version_name.as_deref(), None)
+            .await?;
+        self.version_name_for(project_id, Some(&format!("{name}-rm")), None)
+            .await?;
+        let rm_recipe = Recipe {
+            method: Method::RewardModel,
+            version_name: Some(format!("{name}-rm")),
+            parent_version: None,
+            ..recipe.clone()
+        };
+        let rm = self
+            .fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event)
+            .await?;
+        let ppo_recipe = Recipe {
+            method: Method::Ppo,
+            version_name: Some(name),
+            reward_model: Some(rm.version.id),
+            ..recipe.clone()
+        };
+        let ppo = self
+            .fine_tune(project_id, &ppo_recipe, cancel, on_event)
+            .await?;
         Ok((rm, ppo))
     }
 
     /// Runs an interrupted, failed or cancelled fine-tune again; it continues from the last
     /// checkpoint of the stage it was in, on the same snapshot.
-    pub async fn resume_fine_tune(&self, job_id: i64, cancel: Arc<AtomicBool>, on_event: impl FnMut(&FineTuneEvent) + Send) -> Result<FineTuneOutcome> {
+    pub async fn resume_fine_tune(
+        &self,
+        job_id: i64,
+        cancel: Arc<AtomicBool>,
+        on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<FineTuneOutcome> {
         let job = jobs::get(&mut *self.store().conn().await?, job_id).await?;
         if job.kind != "fine_tune" {
-            return Err(CoreError::invalid("job", format!("job {job_id} is a {} job, not a fine-tune", job.kind)));
+            return Err(CoreError::invalid(
+                "job",
+                format!("job {job_id} is a {} job, not a fine-tune", job.kind),
+            ));
         }
         if job.state == JobState::Succeeded {
-            return Err(CoreError::invalid("job", format!("job {job_id} already succeeded")));
+            return Err(CoreError::invalid(
+                "job",
+                format!("job {job_id} already succeeded"),
+            ));
         }
-        let params: JobParams = serde_json::from_value(job.params).map_err(|e| CoreError::invalid("job.params", e.to_string()))?;
-        let project_id = job.project_id.ok_or_else(|| CoreError::invalid("job", "has no project"))?;
+        let params: JobParams = serde_json::from_value(job.params)
+            .map_err(|e| CoreError::invalid("job.params", e.to_string()))?;
+        let project_id = job
+            .project_id
+            .ok_or_else(|| CoreError::invalid("job", "has no project"))?;
         // Two resumes of one job would train into the same folders: only one may take it.
         if !jobs::claim_for_resume(&mut *self.store().conn().await?, job_id).await? {
             let why = if job.state.is_finished() {
@@ -334,7 +526,8 @@ impl Hone {
             };
             return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
-        self.run_job(job_id, project_id, params, cancel, on_event).await
+        self.run_job(job_id, project_id, params, cancel, on_event)
+            .await
     }
 
     /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
@@ -350,7 +543,9 @@ impl Hone {
         // workspace then leaves the job alone (see `jobs::mark_interrupted`).
         let store = self.store().clone();
         let heartbeat = tokio::spawn(async move {
-            let mut every = tokio::time::interval(std::time::Duration::from_secs(jobs::HEARTBEAT_SECONDS.into()));
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(
+                jobs::HEARTBEAT_SECONDS.into(),
+            ));
             loop {
                 every.tick().await;
                 if let Ok(mut conn) = store.conn().await {
@@ -358,12 +553,18 @@ impl Hone {
                 }
             }
         });
-        let result = self.train_job(job_id, project_id, params, cancel, on_event).await;
+        let result = self
+            .train_job(job_id, project_id, params, cancel, on_event)
+            .await;
         heartbeat.abort();
         if let Err(e) = &result {
             let mut conn = self.store().conn().await?;
             if !jobs::get(&mut conn, job_id).await?.state.is_finished() {
-                let state = if matches!(e, CoreError::Train(TrainError::Cancelled)) { JobState::Cancelled } else { JobState::Failed };
+                let state = if matches!(e, CoreError::Train(TrainError::Cancelled)) {
+                    JobState::Cancelled
+                } else {
+                    JobState::Failed
+                };
                 jobs::finish(&mut conn, job_id, state, None, Some(&e.to_string())).await?;
             }
         }
@@ -383,12 +584,21 @@ impl Hone {
             Some(id) => Some(models::get_version(&mut *self.store().conn().await?, id).await?),
             None => None,
         };
-        let parent_dir = parent.as_ref().and_then(|v| v.adapter_dir.as_ref()).map(|d| self.dir().join(d));
+        let parent_dir = parent
+            .as_ref()
+            .and_then(|v| v.adapter_dir.as_ref())
+            .map(|d| self.dir().join(d));
         let reward_dir = match params.recipe.reward_model {
             Some(id) => {
                 let rm = models::get_version(&mut *self.store().conn().await?, id).await?;
                 if !rm.trained_with("rm") {
-                    return Err(CoreError::invalid("recipe.reward_model", format!("version {} was trained with {}, not as a reward model", rm.name, rm.method)));
+                    return Err(CoreError::invalid(
+                        "recipe.reward_model",
+                        format!(
+                            "version {} was trained with {}, not as a reward model",
+                            rm.name, rm.method
+                        ),
+                    ));
                 }
                 rm.adapter_dir.map(|d| self.dir().join(d))
             }
@@ -399,13 +609,22 @@ impl Hone {
                 let mut conn = self.store().conn().await?;
                 let mut list = Vec::with_capacity(ids.len());
                 for &id in ids {
-                    list.push(crate::dataset::PromptContent::from(&hone_store::prompts::get(&mut conn, id).await?));
+                    list.push(crate::dataset::PromptContent::from(
+                        &hone_store::prompts::get(&mut conn, id).await?,
+                    ));
                 }
                 list
             }
             None => self.train_prompts(project_id).await?,
         };
-        jobs::update(&mut *self.store().conn().await?, job_id, JobState::Running, 0.0, "loading the model").await?;
+        jobs::update(
+            &mut *self.store().conn().await?,
+            job_id,
+            JobState::Running,
+            0.0,
+            "loading the model",
+        )
+        .await?;
 
         let job_dir = self.dir().join("jobs").join(job_id.to_string());
         let version_name = match &params.recipe.version_name {
@@ -430,13 +649,22 @@ impl Hone {
             let plan = plan_for(&recipe, &data, &tokens, &lm);
             let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
             if plan.stages.iter().all(|s| s.examples == 0) {
-                return Err(CoreError::invalid("snapshot", "holds no examples for this recipe"));
+                return Err(CoreError::invalid(
+                    "snapshot",
+                    "holds no examples for this recipe",
+                ));
             }
             let specs = lm.model.linear_specs();
             let device = lm.model.device().clone();
             let adapter = match &parent_dir {
                 Some(dir) => Adapter::load_peft("policy", dir, &specs, &device)?,
-                None => Adapter::new("policy", recipe.lora.config()?, &specs, recipe.sft.seed, &device)?,
+                None => Adapter::new(
+                    "policy",
+                    recipe.lora.config()?,
+                    &specs,
+                    recipe.sft.seed,
+                    &device,
+                )?,
             };
             // The reference of preference stages: the parent adapter, or after an SFT stage
             // the SFT result, else the base model.
@@ -451,7 +679,12 @@ impl Hone {
                 if stage.examples == 0 {
                     continue;
                 }
-                let _ = tx.send(FineTuneEvent::StageStarted { index, method: stage.method, examples: stage.examples, steps: stage.steps });
+                let _ = tx.send(FineTuneEvent::StageStarted {
+                    index,
+                    method: stage.method,
+                    examples: stage.examples,
+                    steps: stage.steps,
+                });
                 let dir = job_dir.join(format!("{index}-{}", stage.method.as_str()));
                 let method = stage.method;
                 // A stage resumed from a checkpoint ran only partly here: its time says nothing.
@@ -464,23 +697,59 @@ impl Hone {
                     metrics
                 };
                 let report = |p: &Progress| {
-                    let _ = tx.send(FineTuneEvent::Progress { method, progress: p.clone() });
+                    let _ = tx.send(FineTuneEvent::Progress {
+                        method,
+                        progress: p.clone(),
+                    });
                 };
-                let run = |objective: &mut dyn hone_train::trainer::Objective, config: &TrainConfig| {
-                    train(&adapter, objective, stage.examples, config, &dir, &base_name, &cancel, report)
+                let run = |objective: &mut dyn hone_train::trainer::Objective,
+                           config: &TrainConfig| {
+                    train(
+                        &adapter,
+                        objective,
+                        stage.examples,
+                        config,
+                        &dir,
+                        &base_name,
+                        &cancel,
+                        report,
+                    )
                 };
                 let outcome = match method {
-                    Method::Sft => run(&mut Sft { model: &lm.model, examples: &tokens.sft }, &recipe.sft)?,
+                    Method::Sft => run(
+                        &mut Sft {
+                            model: &lm.model,
+                            examples: &tokens.sft,
+                        },
+                        &recipe.sft,
+                    )?,
                     Method::Dpo => {
-                        let settings = DpoSettings { beta: recipe.beta, loss_type: recipe.dpo_loss, label_smoothing: recipe.label_smoothing };
-                        run(&mut Dpo::new(&lm.model, &tokens.pairs, reference.as_ref(), settings)?, &recipe.preference)?
+                        let settings = DpoSettings {
+                            beta: recipe.beta,
+                            loss_type: recipe.dpo_loss,
+                            label_smoothing: recipe.label_smoothing,
+                        };
+                        run(
+                            &mut Dpo::new(&lm.model, &tokens.pairs, reference.as_ref(), settings)?,
+                            &recipe.preference,
+                        )?
                     }
                     Method::Kto => {
-                        let settings = KtoSettings { beta: recipe.beta, ..KtoSettings::default() };
-                        run(&mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?, &recipe.preference)?
+                        let settings = KtoSettings {
+                            beta: recipe.beta,
+                            ..KtoSettings::default()
+                        };
+                        run(
+                            &mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?,
+                            &recipe.preference,
+                        )?
                     }
                     Method::RewardModel => {
-                        let head = ScoreHead::new(lm.model.config().hidden_size, recipe.preference.seed, &device)?;
+                        let head = ScoreHead::new(
+                            lm.model.config().hidden_size,
+                            recipe.preference.seed,
+                            &device,
+                        )?;
                         let mut objective = RewardModelTraining {
                             model: &lm.model,
                             head: &head,
@@ -493,12 +762,18 @@ impl Hone {
                         outcome
                     }
                     Method::Ppo => {
-                        let rm_dir = reward_dir.as_ref().ok_or_else(|| CoreError::invalid("recipe.reward_model", "has no adapter files"))?;
+                        let rm_dir = reward_dir.as_ref().ok_or_else(|| {
+                            CoreError::invalid("recipe.reward_model", "has no adapter files")
+                        })?;
                         let rm_adapter = Adapter::load_peft("reward", rm_dir, &specs, &device)?;
                         let rm_head = ScoreHead::load(&rm_dir.join(SCORE_FILE), &device)?;
                         // Checkpoints go to this job's stage folder (`dir`), never beside the
                         // reward model: another PPO job against it must not resume from them.
-                        let mut reward = RewardModel { lm: &lm, adapter: &rm_adapter, head: &rm_head };
+                        let mut reward = RewardModel {
+                            lm: &lm,
+                            adapter: &rm_adapter,
+                            head: &rm_head,
+                        };
                         let mut ppo = Ppo::new(&lm, &adapter, recipe.ppo.clone())?;
                         // A resumed job continues after the last saved iteration.
                         let first = ppo.restore_latest(&dir)?.unwrap_or(0) as usize;
@@ -510,11 +785,17 @@ impl Hone {
                                 return Err(TrainError::Cancelled.into());
                             }
                             let n = tokens.prompts.len();
-                            let batch: Vec<Vec<u32>> =
-                                (0..recipe.ppo_batch_size.min(n)).map(|k| tokens.prompts[(iteration * recipe.ppo_batch_size + k) % n].clone()).collect();
+                            let batch: Vec<Vec<u32>> = (0..recipe.ppo_batch_size.min(n))
+                                .map(|k| {
+                                    tokens.prompts[(iteration * recipe.ppo_batch_size + k) % n]
+                                        .clone()
+                                })
+                                .collect();
                             last = ppo.step(&batch, &mut reward, iteration as u64)?;
                             let done = iteration as u64 + 1;
-                            if done as usize % save_every == 0 || done as usize == recipe.ppo_iterations {
+                            if done as usize % save_every == 0
+                                || done as usize == recipe.ppo_iterations
+                            {
                                 ppo.save_checkpoint(&dir, done, &base_name)?;
                             }
                             let elapsed = started.elapsed().as_secs_f64();
@@ -526,7 +807,8 @@ impl Hone {
                                 learning_rate: recipe.ppo.learning_rate,
                                 grad_norm: last.get("grad_norm").unwrap_or(0.0),
                                 tokens_per_second: 0.0,
-                                eta_seconds: elapsed / (done - first as u64) as f64 * (recipe.ppo_iterations as u64 - done) as f64,
+                                eta_seconds: elapsed / (done - first as u64) as f64
+                                    * (recipe.ppo_iterations as u64 - done) as f64,
                                 metrics: last.clone(),
                             });
                         }
@@ -535,7 +817,10 @@ impl Hone {
                     }
                     Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
                 };
-                finals.push((method, timed(outcome.last.map(|p| p.metrics).unwrap_or_default())));
+                finals.push((
+                    method,
+                    timed(outcome.last.map(|p| p.metrics).unwrap_or_default()),
+                ));
                 if method == Method::Sft {
                     reference = Some(adapter.duplicate("reference")?);
                 }
@@ -544,13 +829,23 @@ impl Hone {
                 std::fs::remove_dir_all(&staged_dir).map_err(CoreError::io(&staged_dir))?;
             }
             let written = adapter.save_peft(&staged_dir, &base_name)?;
-            let mut files: Vec<VersionFile> =
-                written.into_iter().map(|f| VersionFile { path: f.name, sha256: f.sha256, bytes: f.bytes as i64 }).collect();
+            let mut files: Vec<VersionFile> = written
+                .into_iter()
+                .map(|f| VersionFile {
+                    path: f.name,
+                    sha256: f.sha256,
+                    bytes: f.bytes as i64,
+                })
+                .collect();
             if let Some(head) = &score_head {
                 let path = staged_dir.join(SCORE_FILE);
                 save_vars(&[(SCORE_KEY.to_string(), head.weight.clone())], &path)?;
                 let bytes = std::fs::read(&path).map_err(CoreError::io(&path))?;
-                files.push(VersionFile { path: SCORE_FILE.into(), sha256: hex::encode(sha2::Sha256::digest(&bytes)), bytes: bytes.len() as i64 });
+                files.push(VersionFile {
+                    path: SCORE_FILE.into(),
+                    sha256: hex::encode(sha2::Sha256::digest(&bytes)),
+                    bytes: bytes.len() as i64,
+                });
             }
             Ok((plan, finals, files))
         });
@@ -563,26 +858,51 @@ impl Hone {
                 throughput.apply(plan);
             }
             match &event {
-                FineTuneEvent::Planned { plan } => plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1),
+                FineTuneEvent::Planned { plan } => {
+                    plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1)
+                }
                 FineTuneEvent::StageStarted { steps, .. } => {
                     done_before_stage += stage_steps;
                     stage_steps = *steps;
                 }
                 FineTuneEvent::Progress { method, progress } => {
                     let mut points = vec![
-                        MetricPoint { name: format!("{}/loss", method.as_str()), step: progress.step as i64, value: progress.loss },
-                        MetricPoint { name: format!("{}/learning_rate", method.as_str()), step: progress.step as i64, value: progress.learning_rate },
+                        MetricPoint {
+                            name: format!("{}/loss", method.as_str()),
+                            step: progress.step as i64,
+                            value: progress.loss,
+                        },
+                        MetricPoint {
+                            name: format!("{}/learning_rate", method.as_str()),
+                            step: progress.step as i64,
+                            value: progress.learning_rate,
+                        },
                     ];
-                    points.extend(progress.metrics.0.iter().filter(|(k, _)| k != "loss").map(|(k, v)| MetricPoint {
-                        name: format!("{}/{k}", method.as_str()),
-                        step: progress.step as i64,
-                        value: *v,
-                    }));
+                    points.extend(progress.metrics.0.iter().filter(|(k, _)| k != "loss").map(
+                        |(k, v)| MetricPoint {
+                            name: format!("{}/{k}", method.as_str()),
+                            step: progress.step as i64,
+                            value: *v,
+                        },
+                    ));
                     let mut conn = self.store().conn().await?;
                     jobs::record_metrics(&mut conn, job_id, &points).await?;
                     let fraction = (done_before_stage + progress.step) as f64 / plan_steps as f64;
-                    let message = format!("{} step {}/{}, loss {:.4}", method.as_str(), progress.step, progress.total_steps, progress.loss);
-                    jobs::update(&mut conn, job_id, JobState::Running, fraction.min(1.0), &message).await?;
+                    let message = format!(
+                        "{} step {}/{}, loss {:.4}",
+                        method.as_str(),
+                        progress.step,
+                        progress.total_steps,
+                        progress.loss
+                    );
+                    jobs::update(
+                        &mut conn,
+                        job_id,
+                        JobState::Running,
+                        fraction.min(1.0),
+                        &message,
+                    )
+                    .await?;
                 }
                 FineTuneEvent::Evaluating { .. } => {}
             }
@@ -591,14 +911,22 @@ impl Hone {
         let (plan, finals, files) = worker.await.expect("the training thread does not panic")?;
 
         if adapter_dir.exists() {
-            return Err(CoreError::Duplicate { entity: "version folder", key: adapter_dir.display().to_string() });
+            return Err(CoreError::Duplicate {
+                entity: "version folder",
+                key: adapter_dir.display().to_string(),
+            });
         }
         let mut tx = self.store().begin().await?;
         let base = base_model_for(&mut tx, &params.recipe.model_dir).await?;
         let methods: Vec<&str> = finals.iter().map(|(m, _)| m.as_str()).collect();
         let metrics: serde_json::Map<String, serde_json::Value> = finals
             .iter()
-            .flat_map(|(m, metrics)| metrics.0.iter().map(move |(k, v)| (format!("{}/{k}", m.as_str()), serde_json::json!(v))))
+            .flat_map(|(m, metrics)| {
+                metrics
+                    .0
+                    .iter()
+                    .map(move |(k, v)| (format!("{}/{k}", m.as_str()), serde_json::json!(v)))
+            })
             .collect();
         let version = models::insert_version(
             &mut tx,
@@ -617,7 +945,14 @@ impl Hone {
             },
         )
         .await?;
-        jobs::finish(&mut tx, job_id, JobState::Succeeded, Some(&serde_json::json!({ "version_id": version.id })), None).await?;
+        jobs::finish(
+            &mut tx,
+            job_id,
+            JobState::Succeeded,
+            Some(&serde_json::json!({ "version_id": version.id })),
+            None,
+        )
+        .await?;
         if let Some(parent) = adapter_dir.parent() {
             std::fs::create_dir_all(parent).map_err(CoreError::io(parent))?;
         }
@@ -630,13 +965,23 @@ impl Hone {
         if version.trained_with("rm") {
             // A new reward model scores the project's answers once, for the active queue.
             if let Err(e) = self.prescore(project_id).await {
-                tracing::warn!(version = version.id, "scoring the project's answers with the new reward model failed: {e}");
+                tracing::warn!(
+                    version = version.id,
+                    "scoring the project's answers with the new reward model failed: {e}"
+                );
             }
         }
         if !params.recipe.evaluate {
-            return Ok(FineTuneOutcome { job_id, version, plan, evaluation: None });
+            return Ok(FineTuneOutcome {
+                job_id,
+                version,
+                plan,
+                evaluation: None,
+            });
         }
-        on_event(&FineTuneEvent::Evaluating { version_id: version.id });
+        on_event(&FineTuneEvent::Evaluating {
+            version_id: version.id,
+        });
         let evaluation = match self.evaluate_version(version.id).await {
             Ok(e) => Some(e),
             Err(e) => {
@@ -645,23 +990,63 @@ impl Hone {
             }
         };
         let version = models::get_version(&mut *self.store().conn().await?, version.id).await?;
-        Ok(FineTuneOutcome { job_id, version, plan, evaluation })
+        Ok(FineTuneOutcome {
+            job_id,
+            version,
+            plan,
+            evaluation,
+        })
     }
 }
 
 /// The base model registered for this folder, registering it on first use.
-pub(crate) async fn base_model_for(conn: &mut hone_store::SqliteConnection, dir: &Path) -> Result<i64> {
-    let location = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_owned()).display().to_string();
-    if let Some(existing) = models::list_bases(conn).await?.into_iter().find(|b| b.location == location) {
+pub(crate) async fn base_model_for(
+    conn: &mut hone_store::SqliteConnection,
+    dir: &Path,
+) -> Result<i64> {
+    let location = std::fs::canonicalize(dir)
+        .unwrap_or_else(|_| dir.to_owned())
+        .display()
+        .to_string();
+    if let Some(existing) = models::list_bases(conn)
+        .await?
+        .into_iter()
+        .find(|b| b.location == location)
+    {
         return Ok(existing.id);
     }
     let config: serde_json::Value = std::fs::read(dir.join("config.json"))
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or(serde_json::json!({}));
-    let architecture = config.get("model_type").and_then(|v| v.as_str()).unwrap_or("").to_owned();
-    let folder = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    let taken = models::list_bases(conn).await?.iter().any(|b| b.name == folder);
-    let name = if taken { format!("{folder} ({location})") } else { folder };
-    Ok(models::insert_base(conn, &NewBaseModel { name, location, architecture, sha256: None, config }).await?.id)
+    let architecture = config
+        .get("model_type")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_owned();
+    let folder = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    let taken = models::list_bases(conn)
+        .await?
+        .iter()
+        .any(|b| b.name == folder);
+    let name = if taken {
+        format!("{folder} ({location})")
+    } else {
+        folder
+    };
+    Ok(models::insert_base(
+        conn,
+        &NewBaseModel {
+            name,
+            location,
+            architecture,
+            sha256: None,
+            config,
+        },
+    )
+    .await?
+    .id)
 }

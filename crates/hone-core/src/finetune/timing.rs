@@ -31,7 +31,10 @@ impl Throughput {
             }
         }
         if !measured.is_empty() {
-            plan.notes.push(format!("times of {} are from this machine's last run of that method on this model", measured.join(", ")));
+            plan.notes.push(format!(
+                "times of {} are from this machine's last run of that method on this model",
+                measured.join(", ")
+            ));
         }
     }
 }
@@ -40,20 +43,40 @@ impl Hone {
     /// The latest measured throughput of each method on the base model in `model_dir`, over
     /// every project's versions.
     pub async fn measured_throughput(&self, model_dir: &Path) -> Result<Throughput> {
-        let location = std::fs::canonicalize(model_dir).unwrap_or_else(|_| model_dir.to_owned()).display().to_string();
+        let location = std::fs::canonicalize(model_dir)
+            .unwrap_or_else(|_| model_dir.to_owned())
+            .display()
+            .to_string();
         let mut conn = self.store().conn().await?;
-        let Some(base) = models::list_bases(&mut conn).await?.into_iter().find(|b| b.location == location) else {
+        let Some(base) = models::list_bases(&mut conn)
+            .await?
+            .into_iter()
+            .find(|b| b.location == location)
+        else {
             return Ok(Throughput::default());
         };
         let mut versions = Vec::new();
         for project in hone_store::projects::list(&mut conn).await? {
-            versions.extend(models::list_versions(&mut conn, project.id).await?.into_iter().filter(|v| v.base_model_id == base.id));
+            versions.extend(
+                models::list_versions(&mut conn, project.id)
+                    .await?
+                    .into_iter()
+                    .filter(|v| v.base_model_id == base.id),
+            );
         }
         versions.sort_by_key(|v| std::cmp::Reverse(v.id));
         let mut rates = HashMap::new();
         for method in Method::STAGES {
-            let metric = |v: &models::ModelVersion, name: &str| v.metrics.get(format!("{}/{name}", method.as_str())).and_then(|x| x.as_f64());
-            if let Some((seconds, tokens)) = versions.iter().find_map(|v| Some((metric(v, SECONDS)?, metric(v, TOKENS)?))).filter(|(s, _)| *s > 0.0) {
+            let metric = |v: &models::ModelVersion, name: &str| {
+                v.metrics
+                    .get(format!("{}/{name}", method.as_str()))
+                    .and_then(|x| x.as_f64())
+            };
+            if let Some((seconds, tokens)) = versions
+                .iter()
+                .find_map(|v| Some((metric(v, SECONDS)?, metric(v, TOKENS)?)))
+                .filter(|(s, _)| *s > 0.0)
+            {
                 rates.insert(*method, tokens / seconds);
             }
         }

@@ -12,7 +12,12 @@ use crate::Result;
 /// one (instruct models expect it), else it is used raw.
 pub(crate) fn prompt_input(lm: &LoadedModel, prompt: &PromptContent) -> PromptInput {
     match (&prompt.messages, lm.chat_template.is_some()) {
-        (Some(messages), true) => PromptInput::Chat(messages.iter().map(|m| Message::new(&m.role, m.content.clone())).collect()),
+        (Some(messages), true) => PromptInput::Chat(
+            messages
+                .iter()
+                .map(|m| Message::new(&m.role, m.content.clone()))
+                .collect(),
+        ),
         (None, true) => PromptInput::Chat(vec![Message::new("user", prompt.text.clone())]),
         (_, false) => PromptInput::Raw(prompt.text.clone()),
     }
@@ -42,10 +47,20 @@ pub fn tokenize_prompts(lm: &LoadedModel, prompts: &[PromptContent]) -> Result<V
     Ok(out)
 }
 
-pub fn tokenize(lm: &LoadedModel, data: &TrainingData, prompts: &[PromptContent]) -> Result<TokenizedData> {
+pub fn tokenize(
+    lm: &LoadedModel,
+    data: &TrainingData,
+    prompts: &[PromptContent],
+) -> Result<TokenizedData> {
     let max = lm.model.config().max_position_embeddings;
-    let mut out = TokenizedData { prompts: tokenize_prompts(lm, prompts)?, ..TokenizedData::default() };
-    for SftRow { prompt, completion, .. } in &data.sft {
+    let mut out = TokenizedData {
+        prompts: tokenize_prompts(lm, prompts)?,
+        ..TokenizedData::default()
+    };
+    for SftRow {
+        prompt, completion, ..
+    } in &data.sft
+    {
         let pair = lm.encode_pair(&prompt_input(lm, prompt), completion)?;
         if pair.prompt.len() + pair.completion.len() > max {
             out.too_long += 1;
@@ -53,7 +68,13 @@ pub fn tokenize(lm: &LoadedModel, data: &TrainingData, prompts: &[PromptContent]
         }
         out.sft.push(pair);
     }
-    for PreferenceRow { prompt, chosen, rejected, .. } in &data.preferences {
+    for PreferenceRow {
+        prompt,
+        chosen,
+        rejected,
+        ..
+    } in &data.preferences
+    {
         let input = prompt_input(lm, prompt);
         let c = lm.encode_pair(&input, chosen)?;
         let r = lm.encode_pair(&input, rejected)?;
@@ -61,15 +82,29 @@ pub fn tokenize(lm: &LoadedModel, data: &TrainingData, prompts: &[PromptContent]
             out.too_long += 1;
             continue;
         }
-        out.pairs.push(TokenPair { prompt: c.prompt, chosen: c.completion, rejected: r.completion });
+        out.pairs.push(TokenPair {
+            prompt: c.prompt,
+            chosen: c.completion,
+            rejected: r.completion,
+        });
     }
-    for KtoRow { prompt, completion, label, .. } in &data.kto {
+    for KtoRow {
+        prompt,
+        completion,
+        label,
+        ..
+    } in &data.kto
+    {
         let pair = lm.encode_pair(&prompt_input(lm, prompt), completion)?;
         if pair.prompt.len() + pair.completion.len() > max {
             out.too_long += 1;
             continue;
         }
-        out.kto.push(LabeledExample { prompt: pair.prompt, completion: pair.completion, label: *label });
+        out.kto.push(LabeledExample {
+            prompt: pair.prompt,
+            completion: pair.completion,
+            label: *label,
+        });
     }
     Ok(out)
 }

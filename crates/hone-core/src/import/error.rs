@@ -30,19 +30,34 @@ pub enum ImportError {
     #[error("{}: cannot read the file: {message}", path.display())]
     Unreadable { path: PathBuf, message: String },
     #[error("{}: the file is {bytes} bytes, over the import limit of {limit} bytes (raise it with --max-bytes)", path.display())]
-    TooLarge { path: PathBuf, bytes: u64, limit: u64 },
+    TooLarge {
+        path: PathBuf,
+        bytes: u64,
+        limit: u64,
+    },
     #[error("{}: the file is empty", path.display())]
     Empty { path: PathBuf },
     #[error("{}: line {line}: the file is not valid UTF-8 (byte {byte})", path.display())]
-    NotUtf8 { path: PathBuf, line: usize, byte: usize },
+    NotUtf8 {
+        path: PathBuf,
+        line: usize,
+        byte: usize,
+    },
     #[error("{}: {} invalid line(s); nothing was imported (--skip-invalid imports the rest):\n{}",
         path.display(), errors.len(), list(path, errors))]
-    BadLines { path: PathBuf, errors: Vec<LineError> },
+    BadLines {
+        path: PathBuf,
+        errors: Vec<LineError>,
+    },
 }
 
 fn list(path: &std::path::Path, errors: &[LineError]) -> String {
     const SHOWN: usize = 20;
-    let mut lines: Vec<String> = errors.iter().take(SHOWN).map(|e| format!("  {}: {e}", path.display())).collect();
+    let mut lines: Vec<String> = errors
+        .iter()
+        .take(SHOWN)
+        .map(|e| format!("  {}: {e}", path.display()))
+        .collect();
     if errors.len() > SHOWN {
         lines.push(format!("  … and {} more", errors.len() - SHOWN));
     }

@@ -55,7 +55,9 @@ impl std::str::FromStr for InputFormat {
             "jsonl" => Ok(InputFormat::Jsonl),
             "csv" => Ok(InputFormat::Csv),
             "text" | "txt" => Ok(InputFormat::Text),
-            _ => Err(format!("unknown input format {s:?}; expected jsonl, csv or text")),
+            _ => Err(format!(
+                "unknown input format {s:?}; expected jsonl, csv or text"
+            )),
         }
     }
 }
@@ -77,7 +79,13 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { format: None, split: Split::Train, annotator: "import".into(), skip_invalid: false, max_bytes: DEFAULT_MAX_BYTES }
+        Self {
+            format: None,
+            split: Split::Train,
+            annotator: "import".into(),
+            skip_invalid: false,
+            max_bytes: DEFAULT_MAX_BYTES,
+        }
     }
 }
 
@@ -100,10 +108,17 @@ pub struct ImportReport {
 
 impl Hone {
     /// Imports `path` into the project; see the module documentation for the rules.
-    pub async fn import_file(&self, project_id: i64, path: &Path, options: &ImportOptions) -> Result<ImportReport> {
+    pub async fn import_file(
+        &self,
+        project_id: i64,
+        path: &Path,
+        options: &ImportOptions,
+    ) -> Result<ImportReport> {
         let format = match options.format {
             Some(f) => f,
-            None => InputFormat::from_path(path).ok_or_else(|| ImportError::UnknownFormat { path: path.to_owned() })?,
+            None => InputFormat::from_path(path).ok_or_else(|| ImportError::UnknownFormat {
+                path: path.to_owned(),
+            })?,
         };
         if options.annotator.trim().is_empty() {
             return Err(CoreError::invalid("annotator", "must not be empty"));
@@ -111,17 +126,33 @@ impl Hone {
         let text = parse::read_checked(path, options.max_bytes)?;
         let (records, mut bad) = parse::parse(&text, format, options.split);
         if records.is_empty() && bad.is_empty() {
-            return Err(ImportError::Empty { path: path.to_owned() }.into());
+            return Err(ImportError::Empty {
+                path: path.to_owned(),
+            }
+            .into());
         }
         if !bad.is_empty() && !options.skip_invalid {
-            return Err(ImportError::BadLines { path: path.to_owned(), errors: bad }.into());
+            return Err(ImportError::BadLines {
+                path: path.to_owned(),
+                errors: bad,
+            }
+            .into());
         }
-        let mut report = ImportReport { path: path.to_owned(), records: records.len() + bad.len(), ..Default::default() };
+        let mut report = ImportReport {
+            path: path.to_owned(),
+            records: records.len() + bad.len(),
+            ..Default::default()
+        };
         let mut tx = self.store().begin().await?;
         hone_store::projects::get(&mut tx, project_id).await?;
-        let write_errors = write::write_records(&mut tx, project_id, &records, options, &mut report).await?;
+        let write_errors =
+            write::write_records(&mut tx, project_id, &records, options, &mut report).await?;
         if !write_errors.is_empty() && !options.skip_invalid {
-            return Err(ImportError::BadLines { path: path.to_owned(), errors: write_errors }.into());
+            return Err(ImportError::BadLines {
+                path: path.to_owned(),
+                errors: write_errors,
+            }
+            .into());
         }
         bad.extend(write_errors);
         bad.sort_by_key(|e| e.line);

@@ -12,19 +12,31 @@ pub enum Record {
     /// A prompt alone (`prompt` or `text`, or `messages` without a final assistant turn).
     Prompt { prompt: NewPrompt },
     /// TRL preference: `{"prompt", "chosen", "rejected"}`.
-    Preference { prompt: NewPrompt, chosen: String, rejected: String },
+    Preference {
+        prompt: NewPrompt,
+        chosen: String,
+        rejected: String,
+    },
     /// TRL SFT: `{"messages"}` ending with the assistant's turn, or `{"prompt", "completion"}`.
-    Sft { prompt: NewPrompt, completion: String },
+    Sft {
+        prompt: NewPrompt,
+        completion: String,
+    },
     /// TRL unpaired KTO: `{"prompt", "completion", "label"}`.
-    Kto { prompt: NewPrompt, completion: String, label: bool },
+    Kto {
+        prompt: NewPrompt,
+        completion: String,
+        label: bool,
+    },
 }
 
 impl Record {
     pub fn prompt(&self) -> &NewPrompt {
         match self {
-            Record::Prompt { prompt } | Record::Preference { prompt, .. } | Record::Sft { prompt, .. } | Record::Kto { prompt, .. } => {
-                prompt
-            }
+            Record::Prompt { prompt }
+            | Record::Preference { prompt, .. }
+            | Record::Sft { prompt, .. }
+            | Record::Kto { prompt, .. } => prompt,
         }
     }
 }
@@ -36,7 +48,11 @@ struct Line<'a> {
 
 impl Line<'_> {
     fn error(&self, field: &str, message: impl Into<String>) -> LineError {
-        LineError { line: self.number, field: Some(field.to_owned()), message: message.into() }
+        LineError {
+            line: self.number,
+            field: Some(field.to_owned()),
+            message: message.into(),
+        }
     }
 
     fn non_empty_string(&self, field: &str, value: &Value) -> Result<String, LineError> {
@@ -49,7 +65,10 @@ impl Line<'_> {
 
     fn messages(&self, field: &str, value: &Value) -> Result<Vec<ChatMessage>, LineError> {
         let Value::Array(items) = value else {
-            return Err(self.error(field, format!("must be a list of messages, found {}", kind_of(value))));
+            return Err(self.error(
+                field,
+                format!("must be a list of messages, found {}", kind_of(value)),
+            ));
         };
         if items.is_empty() {
             return Err(self.error(field, "has no messages"));
@@ -60,17 +79,35 @@ impl Line<'_> {
             .map(|(i, item)| {
                 let at = format!("{field}[{i}]");
                 let Value::Object(m) = item else {
-                    return Err(self.error(&at, format!("must be an object {{\"role\", \"content\"}}, found {}", kind_of(item))));
+                    return Err(self.error(
+                        &at,
+                        format!(
+                            "must be an object {{\"role\", \"content\"}}, found {}",
+                            kind_of(item)
+                        ),
+                    ));
                 };
-                let role = m.get("role").ok_or_else(|| self.error(&format!("{at}.role"), "is missing"))?;
+                let role = m
+                    .get("role")
+                    .ok_or_else(|| self.error(&format!("{at}.role"), "is missing"))?;
                 let role = self.non_empty_string(&format!("{at}.role"), role)?;
                 if !matches!(role.as_str(), "system" | "user" | "assistant" | "tool") {
-                    return Err(self.error(&format!("{at}.role"), format!("{role:?} is not one of system, user, assistant, tool")));
+                    return Err(self.error(
+                        &format!("{at}.role"),
+                        format!("{role:?} is not one of system, user, assistant, tool"),
+                    ));
                 }
-                let content = m.get("content").ok_or_else(|| self.error(&format!("{at}.content"), "is missing"))?;
+                let content = m
+                    .get("content")
+                    .ok_or_else(|| self.error(&format!("{at}.content"), "is missing"))?;
                 let content = match content {
                     Value::String(s) => s.clone(),
-                    other => return Err(self.error(&format!("{at}.content"), format!("must be a string, found {}", kind_of(other)))),
+                    other => {
+                        return Err(self.error(
+                            &format!("{at}.content"),
+                            format!("must be a string, found {}", kind_of(other)),
+                        ))
+                    }
                 };
                 Ok(ChatMessage { role, content })
             })
@@ -78,20 +115,39 @@ impl Line<'_> {
     }
 
     /// `prompt` as a string or a conversation.
-    fn prompt(&self, field: &str, value: &Value, split: Split, tags: Vec<String>) -> Result<NewPrompt, LineError> {
+    fn prompt(
+        &self,
+        field: &str,
+        value: &Value,
+        split: Split,
+        tags: Vec<String>,
+    ) -> Result<NewPrompt, LineError> {
         match value {
             Value::Array(_) => {
                 let messages = self.messages(field, value)?;
-                Ok(NewPrompt { text: prompt_text(&messages), messages: Some(messages), split, tags })
+                Ok(NewPrompt {
+                    text: prompt_text(&messages),
+                    messages: Some(messages),
+                    split,
+                    tags,
+                })
             }
-            _ => Ok(NewPrompt { text: self.non_empty_string(field, value)?, messages: None, split, tags }),
+            _ => Ok(NewPrompt {
+                text: self.non_empty_string(field, value)?,
+                messages: None,
+                split,
+                tags,
+            }),
         }
     }
 
     /// A completion in the prompt's form: a string for a text prompt, a single assistant
     /// message for a conversation.
     fn completion(&self, field: &str, prompt: &NewPrompt) -> Result<String, LineError> {
-        let value = self.object.get(field).ok_or_else(|| self.error(field, "is missing"))?;
+        let value = self
+            .object
+            .get(field)
+            .ok_or_else(|| self.error(field, "is missing"))?;
         if prompt.messages.is_none() {
             if value.is_array() {
                 return Err(self.error(field, "is a list of messages, but the prompt is a plain string; use the same form for both"));
@@ -99,13 +155,21 @@ impl Line<'_> {
             return self.non_empty_string(field, value);
         }
         if !value.is_array() {
-            return Err(self.error(field, "must be a list with one assistant message, because the prompt is a conversation"));
+            return Err(self.error(
+                field,
+                "must be a list with one assistant message, because the prompt is a conversation",
+            ));
         }
         let messages = self.messages(field, value)?;
         match messages.as_slice() {
             [m] if m.role == "assistant" && !m.content.trim().is_empty() => Ok(m.content.clone()),
-            [m] if m.role == "assistant" => Err(self.error(&format!("{field}[0].content"), "is empty")),
-            _ => Err(self.error(field, "must hold exactly one message, with role \"assistant\"")),
+            [m] if m.role == "assistant" => {
+                Err(self.error(&format!("{field}[0].content"), "is empty"))
+            }
+            _ => Err(self.error(
+                field,
+                "must hold exactly one message, with role \"assistant\"",
+            )),
         }
     }
 
@@ -117,7 +181,10 @@ impl Line<'_> {
                 "heldout" | "held_out" | "held-out" | "test" | "eval" => Ok(Split::Heldout),
                 _ => Err(self.error("split", format!("{s:?} is not train or heldout"))),
             },
-            Some(other) => Err(self.error("split", format!("must be a string, found {}", kind_of(other)))),
+            Some(other) => Err(self.error(
+                "split",
+                format!("must be a string, found {}", kind_of(other)),
+            )),
         }
     }
 
@@ -125,13 +192,23 @@ impl Line<'_> {
         let tags: Vec<String> = match self.object.get("tags") {
             None | Some(Value::Null) => Vec::new(),
             // CSV cells hold tags separated by ';'
-            Some(Value::String(s)) => s.split(';').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect(),
+            Some(Value::String(s)) => s
+                .split(';')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect(),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
                 .map(|(i, t)| self.non_empty_string(&format!("tags[{i}]"), t))
                 .collect::<Result<_, _>>()?,
-            Some(other) => return Err(self.error("tags", format!("must be a list of strings, found {}", kind_of(other)))),
+            Some(other) => {
+                return Err(self.error(
+                    "tags",
+                    format!("must be a list of strings, found {}", kind_of(other)),
+                ))
+            }
         };
         Ok(tags)
     }
@@ -145,14 +222,23 @@ impl Line<'_> {
                 _ => Err(self.error("label", format!("{s:?} is not true or false"))),
             },
             Some(Value::Null) | None => Err(self.error("label", "is missing")),
-            Some(other) => Err(self.error("label", format!("must be true or false, found {}", kind_of(other)))),
+            Some(other) => Err(self.error(
+                "label",
+                format!("must be true or false, found {}", kind_of(other)),
+            )),
         }
     }
 }
 
 /// The text shown for a chat prompt: its last user message (or last message).
 pub(crate) fn prompt_text(messages: &[ChatMessage]) -> String {
-    messages.iter().rev().find(|m| m.role == "user").or(messages.last()).map(|m| m.content.clone()).unwrap_or_default()
+    messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .or(messages.last())
+        .map(|m| m.content.clone())
+        .unwrap_or_default()
 }
 
 fn kind_of(value: &Value) -> &'static str {
@@ -167,7 +253,11 @@ fn kind_of(value: &Value) -> &'static str {
 }
 
 /// Classifies one JSON object (a JSONL line or a CSV row) and checks its fields.
-pub(crate) fn classify(number: usize, object: &Map<String, Value>, default_split: Split) -> Result<Record, LineError> {
+pub(crate) fn classify(
+    number: usize,
+    object: &Map<String, Value>,
+    default_split: Split,
+) -> Result<Record, LineError> {
     let line = Line { number, object };
     let split = line.split(default_split)?;
     let tags = line.tags()?;
@@ -183,22 +273,45 @@ pub(crate) fn classify(number: usize, object: &Map<String, Value>, default_split
         if chosen == rejected {
             return Err(line.error("rejected", "is identical to chosen"));
         }
-        return Ok(Record::Preference { prompt, chosen, rejected });
+        return Ok(Record::Preference {
+            prompt,
+            chosen,
+            rejected,
+        });
     }
     if has("messages") {
         let mut messages = line.messages("messages", &object["messages"])?;
         if messages.last().is_some_and(|m| m.role == "assistant") {
             let answer = messages.pop().expect("checked non-empty");
             if answer.content.trim().is_empty() {
-                return Err(line.error(&format!("messages[{}].content", messages.len()), "the assistant's answer is empty"));
+                return Err(line.error(
+                    &format!("messages[{}].content", messages.len()),
+                    "the assistant's answer is empty",
+                ));
             }
             if messages.is_empty() {
-                return Err(line.error("messages", "holds only the assistant's answer; there is no prompt before it"));
+                return Err(line.error(
+                    "messages",
+                    "holds only the assistant's answer; there is no prompt before it",
+                ));
             }
-            let prompt = NewPrompt { text: prompt_text(&messages), messages: Some(messages), split, tags };
-            return Ok(Record::Sft { prompt, completion: answer.content });
+            let prompt = NewPrompt {
+                text: prompt_text(&messages),
+                messages: Some(messages),
+                split,
+                tags,
+            };
+            return Ok(Record::Sft {
+                prompt,
+                completion: answer.content,
+            });
         }
-        let prompt = NewPrompt { text: prompt_text(&messages), messages: Some(messages), split, tags };
+        let prompt = NewPrompt {
+            text: prompt_text(&messages),
+            messages: Some(messages),
+            split,
+            tags,
+        };
         return Ok(Record::Prompt { prompt });
     }
     let prompt_key = if has("prompt") {
@@ -216,12 +329,19 @@ pub(crate) fn classify(number: usize, object: &Map<String, Value>, default_split
     if has("completion") {
         let completion = line.completion("completion", &prompt)?;
         if object.contains_key("label") {
-            return Ok(Record::Kto { label: line.label()?, prompt, completion });
+            return Ok(Record::Kto {
+                label: line.label()?,
+                prompt,
+                completion,
+            });
         }
         return Ok(Record::Sft { prompt, completion });
     }
     if object.contains_key("label") {
-        return Err(line.error("completion", "is missing: a KTO row needs prompt, completion and label"));
+        return Err(line.error(
+            "completion",
+            "is missing: a KTO row needs prompt, completion and label",
+        ));
     }
     Ok(Record::Prompt { prompt })
 }

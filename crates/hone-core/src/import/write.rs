@@ -1,8 +1,8 @@
 //! Writing parsed records inside the import's transaction, one savepoint per record.
 
+use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, NewResponse};
-use hone_store::judgments::{self, JudgmentBody};
 use hone_store::{annotators, AnnotatorKind, Choice, ResponseSource, SqliteConnection};
 use sqlx::Connection;
 
@@ -37,7 +37,11 @@ pub(super) async fn write_records(
             }
             Err(CoreError::Invalid { field, message }) => {
                 savepoint.rollback().await?;
-                errors.push(LineError { line: *line, field: Some(field), message });
+                errors.push(LineError {
+                    line: *line,
+                    field: Some(field),
+                    message,
+                });
             }
             Err(other) => return Err(other),
         }
@@ -61,30 +65,62 @@ async fn write_one(
     }
     let (kind, verdict) = match record {
         Record::Prompt { .. } => return Ok(()),
-        Record::Preference { chosen, rejected, .. } => {
+        Record::Preference {
+            chosen, rejected, ..
+        } => {
             let chosen = response(conn, &prompt, chosen, counts).await?;
             let rejected = response(conn, &prompt, rejected, counts).await?;
             (
-                FeedbackKind::Comparison { response_a: chosen, response_b: rejected, choice: Choice::A, strength: None, reason: None },
-                JudgmentBody::Comparison { response_a: chosen, response_b: rejected, choice: Choice::A, strength: None, reason: None },
+                FeedbackKind::Comparison {
+                    response_a: chosen,
+                    response_b: rejected,
+                    choice: Choice::A,
+                    strength: None,
+                    reason: None,
+                },
+                JudgmentBody::Comparison {
+                    response_a: chosen,
+                    response_b: rejected,
+                    choice: Choice::A,
+                    strength: None,
+                    reason: None,
+                },
             )
         }
         Record::Sft { completion, .. } => {
             // Imported first, so that the demonstration finds it with source `import`.
             let response_id = response(conn, &prompt, completion, counts).await?;
             (
-                FeedbackKind::Demonstration { prompt_id: prompt.id, text: completion.clone() },
+                FeedbackKind::Demonstration {
+                    prompt_id: prompt.id,
+                    text: completion.clone(),
+                },
                 JudgmentBody::Demonstration { response_id },
             )
         }
-        Record::Kto { completion, label, .. } => {
+        Record::Kto {
+            completion, label, ..
+        } => {
             let response_id = response(conn, &prompt, completion, counts).await?;
-            (FeedbackKind::Thumbs { response_id, up: *label }, JudgmentBody::Thumbs { response_id, up: *label })
+            (
+                FeedbackKind::Thumbs {
+                    response_id,
+                    up: *label,
+                },
+                JudgmentBody::Thumbs {
+                    response_id,
+                    up: *label,
+                },
+            )
         }
     };
     // Importing the same file again records nothing twice.
-    let annotator = annotators::get_or_create(conn, options.annotator.trim(), AnnotatorKind::Import).await?;
-    if judgments::find_same_verdict(conn, annotator.id, &verdict).await?.is_some() {
+    let annotator =
+        annotators::get_or_create(conn, options.annotator.trim(), AnnotatorKind::Import).await?;
+    if judgments::find_same_verdict(conn, annotator.id, &verdict)
+        .await?
+        .is_some()
+    {
         counts.judgments_existing += 1;
         return Ok(());
     }
@@ -104,10 +140,20 @@ async fn write_one(
 }
 
 /// The prompt's response with this text, imported if new.
-async fn response(conn: &mut SqliteConnection, prompt: &Prompt, text: &str, counts: &mut ImportReport) -> Result<i64> {
+async fn response(
+    conn: &mut SqliteConnection,
+    prompt: &Prompt,
+    text: &str,
+    counts: &mut ImportReport,
+) -> Result<i64> {
     if let Some(existing) = responses::find_by_text(conn, prompt.id, text).await? {
         return Ok(existing.id);
     }
     counts.responses_created += 1;
-    Ok(responses::insert(conn, &NewResponse::new(prompt.id, text, ResponseSource::Import)).await?.id)
+    Ok(responses::insert(
+        conn,
+        &NewResponse::new(prompt.id, text, ResponseSource::Import),
+    )
+    .await?
+    .id)
 }

@@ -6,7 +6,10 @@ use crate::{compare, judge, open, project, prompt_n};
 
 async fn report(hone: &Hone, p: i64, kind: JudgmentKind) -> AgreementReport {
     let reports = hone.agreement(p).await.expect("agreement");
-    reports.into_iter().find(|r| r.kind == kind).unwrap_or_else(|| panic!("a report on {kind}"))
+    reports
+        .into_iter()
+        .find(|r| r.kind == kind)
+        .unwrap_or_else(|| panic!("a report on {kind}"))
 }
 
 /// Three prompts with two responses each.
@@ -61,9 +64,15 @@ async fn one_disagreement_gives_the_hand_computed_alpha() {
     let r = report(&ws, p, JudgmentKind::Comparison).await;
     assert_eq!(r.units, 3, "units judged by at least two annotators");
     let alpha = r.alpha.expect("alpha is defined");
-    assert!((alpha - 4.0 / 9.0).abs() < 1e-9, "alpha must be 4/9, got {alpha}");
+    assert!(
+        (alpha - 4.0 / 9.0).abs() < 1e-9,
+        "alpha must be 4/9, got {alpha}"
+    );
     let percent = r.percent_agreement.unwrap();
-    assert!((percent - 2.0 / 3.0).abs() < 1e-9, "2 of 3 pairs agree, got {percent}");
+    assert!(
+        (percent - 2.0 / 3.0).abs() < 1e-9,
+        "2 of 3 pairs agree, got {percent}"
+    );
 }
 
 #[tokio::test]
@@ -77,7 +86,11 @@ async fn a_changed_mind_counts_once_with_the_latest_verdict() {
     judge(&ws, p, "alice", compare(u[1][0], u[1][1], Choice::B)).await;
     judge(&ws, p, "bob", compare(u[1][0], u[1][1], Choice::B)).await;
     let r = report(&ws, p, JudgmentKind::Comparison).await;
-    assert_eq!(r.percent_agreement, Some(1.0), "only alice's latest verdict counts");
+    assert_eq!(
+        r.percent_agreement,
+        Some(1.0),
+        "only alice's latest verdict counts"
+    );
     assert_eq!(r.alpha, Some(1.0));
 }
 
@@ -86,10 +99,17 @@ async fn ratings_use_interval_alpha_and_nothing_pairable_is_none() {
     let ws = open().await;
     let p = project(&ws, "law").await;
     let r0 = report(&ws, p, JudgmentKind::Rating).await;
-    assert_eq!((r0.level, r0.units, r0.alpha, r0.percent_agreement), (Level::Interval, 0, None, None), "no data: undefined");
+    assert_eq!(
+        (r0.level, r0.units, r0.alpha, r0.percent_agreement),
+        (Level::Interval, 0, None, None),
+        "no data: undefined"
+    );
 
     let (_, r) = prompt_n(&ws, p, "Q", 2).await;
-    let rate = |id: i64, v: i64| FeedbackKind::Rating { response_id: id, scores: [("overall".to_string(), v)].into() };
+    let rate = |id: i64, v: i64| FeedbackKind::Rating {
+        response_id: id,
+        scores: [("overall".to_string(), v)].into(),
+    };
     // Units (r0: 2, 2), (r1: 6, 5). n = 4 values {2, 2, 6, 5}.
     // D_o = 2·(6−5)² / 4 = 1/2 (the ordered pairs (6,5) and (5,6) each weigh 1).
     // D_e = Σ_c Σ_k n_c n_k (c−k)² / (n(n−1)) with n_2 = 2, n_5 = 1, n_6 = 1:
@@ -102,7 +122,10 @@ async fn ratings_use_interval_alpha_and_nothing_pairable_is_none() {
     let rep = report(&ws, p, JudgmentKind::Rating).await;
     assert_eq!(rep.units, 2);
     let alpha = rep.alpha.unwrap();
-    assert!((alpha - 16.0 / 17.0).abs() < 1e-9, "interval alpha must be 16/17, got {alpha}");
+    assert!(
+        (alpha - 16.0 / 17.0).abs() < 1e-9,
+        "interval alpha must be 16/17, got {alpha}"
+    );
     assert_eq!(rep.percent_agreement, Some(0.5));
 }
 
@@ -113,7 +136,13 @@ async fn the_annotator_report_finds_position_and_length_bias_and_pairwise_agreem
     let ws = crate::open().await;
     let p = crate::project(&ws, "bias").await;
     // Five answers of growing length: 10 pairs; the first shown is always the longer one.
-    let texts = ["a", "bb bb", "ccc ccc ccc", "dddd dddd dddd dddd", "eeeee eeeee eeeee eeeee eeeee"];
+    let texts = [
+        "a",
+        "bb bb",
+        "ccc ccc ccc",
+        "dddd dddd dddd dddd",
+        "eeeee eeeee eeeee eeeee eeeee",
+    ];
     let (_, r) = crate::prompt_with(&ws, p, "Q?", &texts).await;
     let mut pairs = Vec::new();
     for i in 0..5 {
@@ -122,28 +151,63 @@ async fn the_annotator_report_finds_position_and_length_bias_and_pairwise_agreem
         }
     }
     for (k, (first, second)) in pairs.iter().enumerate() {
-        let mut f = crate::input(p, "lefty", crate::compare(*first, *second, hone_core::Choice::A));
+        let mut f = crate::input(
+            p,
+            "lefty",
+            crate::compare(*first, *second, hone_core::Choice::A),
+        );
         f.shown_order = vec![*first, *second];
         f.time_spent_ms = 1000 * (k as i64 + 1);
         crate::record(&ws, &f).await;
     }
     // alice and bob on four units: agree on three.
     for (k, (a, b)) in pairs.iter().take(4).enumerate() {
-        crate::judge(&ws, p, "alice", crate::compare(*a, *b, hone_core::Choice::A)).await;
-        let bob = if k == 3 { hone_core::Choice::B } else { hone_core::Choice::A };
+        crate::judge(
+            &ws,
+            p,
+            "alice",
+            crate::compare(*a, *b, hone_core::Choice::A),
+        )
+        .await;
+        let bob = if k == 3 {
+            hone_core::Choice::B
+        } else {
+            hone_core::Choice::A
+        };
         crate::judge(&ws, p, "bob", crate::compare(*a, *b, bob)).await;
     }
 
     let report = ws.annotator_report(p).await.unwrap();
-    let lefty = report.annotators.iter().find(|a| a.name == "lefty").unwrap();
-    assert_eq!((lefty.position.decided, lefty.position.first_wins), (10, 10));
+    let lefty = report
+        .annotators
+        .iter()
+        .find(|a| a.name == "lefty")
+        .unwrap();
+    assert_eq!(
+        (lefty.position.decided, lefty.position.first_wins),
+        (10, 10)
+    );
     assert_eq!(lefty.position.first_share, Some(1.0));
-    assert!((lefty.position.p_value.unwrap() - 2.0 / 1024.0).abs() < 1e-12, "10 of 10 first: p = 2/1024");
-    assert_eq!(lefty.length.longer_share, Some(1.0), "the longer answer always won");
+    assert!(
+        (lefty.position.p_value.unwrap() - 2.0 / 1024.0).abs() < 1e-12,
+        "10 of 10 first: p = 2/1024"
+    );
+    assert_eq!(
+        lefty.length.longer_share,
+        Some(1.0),
+        "the longer answer always won"
+    );
     assert_eq!(lefty.judgments, 10);
     assert_eq!(lefty.median_seconds, Some(5.5), "times 1..10 s: median 5.5");
 
-    let ab = report.pairs.iter().find(|x| (x.a.as_str(), x.b.as_str()) == ("alice", "bob") || (x.a.as_str(), x.b.as_str()) == ("bob", "alice")).unwrap();
+    let ab = report
+        .pairs
+        .iter()
+        .find(|x| {
+            (x.a.as_str(), x.b.as_str()) == ("alice", "bob")
+                || (x.a.as_str(), x.b.as_str()) == ("bob", "alice")
+        })
+        .unwrap();
     assert_eq!((ab.units, ab.percent_agreement), (4, Some(0.75)));
     // On the first three units, bob's verdict agrees with the majority of {alice, lefty}; on
     // the fourth the two others agree with each other and not with him.
@@ -159,15 +223,35 @@ async fn the_annotator_report_gives_rating_agreement_per_pair() {
     let ws = crate::open().await;
     let p = crate::project(&ws, "ratings").await;
     let (_, r) = crate::prompt_with(&ws, p, "Q?", &["one", "two", "three"]).await;
-    let rate = |id: i64, v: i64| FeedbackKind::Rating { response_id: id, scores: [("overall".to_string(), v)].into() };
+    let rate = |id: i64, v: i64| FeedbackKind::Rating {
+        response_id: id,
+        scores: [("overall".to_string(), v)].into(),
+    };
     for (id, (a, b)) in r.iter().zip([(5, 5), (6, 6), (7, 3)]) {
         crate::judge(&ws, p, "alice", rate(*id, a)).await;
         crate::judge(&ws, p, "bob", rate(*id, b)).await;
     }
     let report = ws.annotator_report(p).await.unwrap();
-    let pair = report.pairs.iter().find(|x| x.kind == hone_core::JudgmentKind::Rating).expect("a rating pair");
-    assert_eq!((pair.a.as_str(), pair.b.as_str(), pair.units), ("alice", "bob", 3));
-    assert!((pair.alpha.unwrap() + 3.0 / 7.0).abs() < 1e-12, "alpha {:?}", pair.alpha);
+    let pair = report
+        .pairs
+        .iter()
+        .find(|x| x.kind == hone_core::JudgmentKind::Rating)
+        .expect("a rating pair");
+    assert_eq!(
+        (pair.a.as_str(), pair.b.as_str(), pair.units),
+        ("alice", "bob", 3)
+    );
+    assert!(
+        (pair.alpha.unwrap() + 3.0 / 7.0).abs() < 1e-12,
+        "alpha {:?}",
+        pair.alpha
+    );
     assert!((pair.percent_agreement.unwrap() - 2.0 / 3.0).abs() < 1e-12);
-    assert!(report.pairs.iter().all(|x| x.kind == hone_core::JudgmentKind::Rating), "no comparisons: no comparison pairs");
+    assert!(
+        report
+            .pairs
+            .iter()
+            .all(|x| x.kind == hone_core::JudgmentKind::Rating),
+        "no comparisons: no comparison pairs"
+    );
 }

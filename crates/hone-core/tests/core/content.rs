@@ -5,7 +5,10 @@ use hone_core::{CoreError, ResponseSource, Split};
 use crate::{assert_invalid, count_rows, open, project};
 
 fn chat(role: &str, content: &str) -> ChatMessage {
-    ChatMessage { role: role.into(), content: content.into() }
+    ChatMessage {
+        role: role.into(),
+        content: content.into(),
+    }
 }
 
 #[tokio::test]
@@ -18,9 +21,20 @@ async fn the_same_prompt_added_twice_is_one_prompt_with_merged_tags() {
     new.tags = vec!["oral".into()];
     new.split = Split::Heldout;
     let second = ws.add_prompt(p, &new).await.unwrap();
-    assert_eq!(first.id, second.id, "the same content must find the existing prompt");
-    assert_eq!(second.tags, vec!["contracts", "oral"], "new tags are added to the existing prompt");
-    assert_eq!(second.split, Split::Train, "the existing prompt keeps its split");
+    assert_eq!(
+        first.id, second.id,
+        "the same content must find the existing prompt"
+    );
+    assert_eq!(
+        second.tags,
+        vec!["contracts", "oral"],
+        "new tags are added to the existing prompt"
+    );
+    assert_eq!(
+        second.split,
+        Split::Train,
+        "the existing prompt keeps its split"
+    );
     assert_eq!(count_rows(&ws, "prompts").await, 1);
 
     let conversation = NewPrompt {
@@ -30,7 +44,10 @@ async fn the_same_prompt_added_twice_is_one_prompt_with_merged_tags() {
         tags: vec![],
     };
     let as_chat = ws.add_prompt(p, &conversation).await.unwrap();
-    assert_ne!(as_chat.id, first.id, "a conversation is different content from the same plain text");
+    assert_ne!(
+        as_chat.id, first.id,
+        "a conversation is different content from the same plain text"
+    );
 }
 
 #[tokio::test]
@@ -47,16 +64,39 @@ async fn bad_prompts_and_responses_are_refused_naming_the_field() {
     let mut bad_tag = NewPrompt::text("q");
     bad_tag.tags = vec!["ok".into(), " ".into()];
     assert_invalid(ws.add_prompt(p, &bad_tag).await, "tags[1]");
-    assert!(matches!(ws.add_prompt(999, &NewPrompt::text("q")).await, Err(CoreError::NotFound { .. })));
-    assert_eq!(count_rows(&ws, "prompts").await, 0, "no refused prompt may be written");
+    assert!(matches!(
+        ws.add_prompt(999, &NewPrompt::text("q")).await,
+        Err(CoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        count_rows(&ws, "prompts").await,
+        0,
+        "no refused prompt may be written"
+    );
 
     let prompt = ws.add_prompt(p, &NewPrompt::text("q")).await.unwrap();
-    assert_invalid(ws.add_response(&NewResponse::new(prompt.id, " \n", ResponseSource::Model)).await, "response.text");
+    assert_invalid(
+        ws.add_response(&NewResponse::new(prompt.id, " \n", ResponseSource::Model))
+            .await,
+        "response.text",
+    );
     assert!(matches!(
-        ws.add_response(&NewResponse::new(prompt.id + 100, "a", ResponseSource::Model)).await,
-        Err(CoreError::NotFound { entity: "prompt", .. })
+        ws.add_response(&NewResponse::new(
+            prompt.id + 100,
+            "a",
+            ResponseSource::Model
+        ))
+        .await,
+        Err(CoreError::NotFound {
+            entity: "prompt",
+            ..
+        })
     ));
-    assert_eq!(count_rows(&ws, "responses").await, 0, "no refused response may be written");
+    assert_eq!(
+        count_rows(&ws, "responses").await,
+        0,
+        "no refused response may be written"
+    );
 }
 
 #[tokio::test]
@@ -66,11 +106,21 @@ async fn prompts_list_by_split_and_come_with_their_responses() {
     let (a, ra) = crate::prompt_with(&ws, p, "A?", &["a1", "a2"]).await;
     let (b, _) = crate::prompt_with(&ws, p, "B?", &["b1"]).await;
     ws.set_prompt_split(b, Split::Heldout).await.unwrap();
-    let ids = |v: Vec<hone_core::store::prompts::Prompt>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
+    let ids =
+        |v: Vec<hone_core::store::prompts::Prompt>| v.into_iter().map(|p| p.id).collect::<Vec<_>>();
     assert_eq!(ids(ws.list_prompts(p, None).await.unwrap()), vec![a, b]);
-    assert_eq!(ids(ws.list_prompts(p, Some(Split::Train)).await.unwrap()), vec![a]);
-    assert_eq!(ids(ws.list_prompts(p, Some(Split::Heldout)).await.unwrap()), vec![b]);
+    assert_eq!(
+        ids(ws.list_prompts(p, Some(Split::Train)).await.unwrap()),
+        vec![a]
+    );
+    assert_eq!(
+        ids(ws.list_prompts(p, Some(Split::Heldout)).await.unwrap()),
+        vec![b]
+    );
     let with = ws.prompt_with_responses(a).await.unwrap();
     assert_eq!(with.responses.iter().map(|r| r.id).collect::<Vec<_>>(), ra);
-    assert!(matches!(ws.set_prompt_split(999, Split::Train).await, Err(CoreError::NotFound { .. })));
+    assert!(matches!(
+        ws.set_prompt_split(999, Split::Train).await,
+        Err(CoreError::NotFound { .. })
+    ));
 }

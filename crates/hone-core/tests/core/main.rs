@@ -48,34 +48,57 @@ pub async fn open() -> Ws {
 
 pub async fn open_seeded(seed: u64) -> Ws {
     let dir = TempDir::new().expect("create a temporary folder");
-    let hone = Hone::open(dir.path()).await.expect("open a workspace in a fresh folder").with_seed(seed);
+    let hone = Hone::open(dir.path())
+        .await
+        .expect("open a workspace in a fresh folder")
+        .with_seed(seed);
     Ws { hone, dir }
 }
 
 /// The folder of the hand-written test files.
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("tests/fixtures").join(name)
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// A project with the defaults (scale 1–7, threshold 5, overlap 1, criterion `overall`).
 pub async fn project(hone: &Hone, name: &str) -> i64 {
-    hone.create_project(&ProjectSpec::named(name)).await.expect("create project").project.id
+    hone.create_project(&ProjectSpec::named(name))
+        .await
+        .expect("create project")
+        .project
+        .id
 }
 
 /// A project with the defaults but `overlap`.
 pub async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> i64 {
     let mut spec = ProjectSpec::named(name);
     spec.settings.overlap = overlap;
-    hone.create_project(&spec).await.expect("create project").project.id
+    hone.create_project(&spec)
+        .await
+        .expect("create project")
+        .project
+        .id
 }
 
 /// A text prompt with model responses; returns (prompt id, response ids in the order given).
-pub async fn prompt_with(hone: &Hone, project_id: i64, text: &str, responses: &[&str]) -> (i64, Vec<i64>) {
-    let prompt = hone.add_prompt(project_id, &NewPrompt::text(text)).await.expect("add prompt");
+pub async fn prompt_with(
+    hone: &Hone,
+    project_id: i64,
+    text: &str,
+    responses: &[&str],
+) -> (i64, Vec<i64>) {
+    let prompt = hone
+        .add_prompt(project_id, &NewPrompt::text(text))
+        .await
+        .expect("add prompt");
     let mut ids = Vec::new();
     for r in responses {
-        let response =
-            hone.add_response(&NewResponse::new(prompt.id, *r, ResponseSource::Model)).await.expect("add response");
+        let response = hone
+            .add_response(&NewResponse::new(prompt.id, *r, ResponseSource::Model))
+            .await
+            .expect("add response");
         ids.push(response.id);
     }
     (prompt.id, ids)
@@ -103,22 +126,34 @@ pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackIn
 }
 
 pub async fn record(hone: &Hone, input: &FeedbackInput) -> Recorded {
-    hone.record_feedback(input).await.unwrap_or_else(|e| panic!("a valid judgment must be recorded: {e}\n{input:?}"))
+    hone.record_feedback(input)
+        .await
+        .unwrap_or_else(|e| panic!("a valid judgment must be recorded: {e}\n{input:?}"))
 }
 
 /// Records `kind` by `annotator` and returns the judgment id.
 pub async fn judge(hone: &Hone, project_id: i64, annotator: &str, kind: FeedbackKind) -> i64 {
-    record(hone, &input(project_id, annotator, kind)).await.judgment_id
+    record(hone, &input(project_id, annotator, kind))
+        .await
+        .judgment_id
 }
 
 pub fn compare(a: i64, b: i64, choice: hone_core::Choice) -> FeedbackKind {
-    FeedbackKind::Comparison { response_a: a, response_b: b, choice, strength: None, reason: None }
+    FeedbackKind::Comparison {
+        response_a: a,
+        response_b: b,
+        choice,
+        strength: None,
+        reason: None,
+    }
 }
 
 /// The judgment as the store reads it back.
 pub async fn stored_judgment(hone: &Hone, id: i64) -> Judgment {
     let mut conn = hone.store().conn().await.expect("connection");
-    judgments::get(&mut conn, id).await.unwrap_or_else(|e| panic!("judgment {id} must be stored: {e}"))
+    judgments::get(&mut conn, id)
+        .await
+        .unwrap_or_else(|e| panic!("judgment {id} must be stored: {e}"))
 }
 
 /// Rows in `table` (a fixed name from the schema), across all projects.
@@ -135,7 +170,10 @@ pub async fn count_rows(hone: &Hone, table: &str) -> i64 {
 pub fn assert_invalid<T: std::fmt::Debug>(result: hone_core::Result<T>, field: &str) {
     match result {
         Err(CoreError::Invalid { field: f, message }) => {
-            assert_eq!(f, field, "the error must name the field at fault (message: {message})");
+            assert_eq!(
+                f, field,
+                "the error must name the field at fault (message: {message})"
+            );
             assert!(!message.is_empty(), "an Invalid error must say why");
         }
         other => panic!("expected Invalid {{ field: {field:?} }}, got {other:?}"),

@@ -2,11 +2,13 @@ use std::collections::HashSet;
 
 use hone_core::feedback::FeedbackKind;
 use hone_core::queue::{QueueItem, MAX_RANKED};
-use hone_core::store::responses::NewResponse;
 use hone_core::store::projects::NewProject;
+use hone_core::store::responses::NewResponse;
 use hone_core::{Choice, Hone, JudgmentKind, QueueOrder, ResponseSource};
 
-use crate::{compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record};
+use crate::{
+    compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record,
+};
 
 fn ids(item: &QueueItem) -> Vec<i64> {
     item.responses.iter().map(|r| r.id).collect()
@@ -26,9 +28,17 @@ async fn answer(hone: &Hone, p: i64, who: &str, item: &QueueItem) {
     let shown = ids(item);
     let kind = match item.kind {
         JudgmentKind::Comparison => compare(shown[0], shown[1], Choice::A),
-        JudgmentKind::Ranking => FeedbackKind::Ranking { ranked: shown.clone() },
-        JudgmentKind::Thumbs => FeedbackKind::Thumbs { response_id: shown[0], up: true },
-        JudgmentKind::Demonstration => FeedbackKind::Demonstration { prompt_id: item.prompt.id, text: format!("by {who}") },
+        JudgmentKind::Ranking => FeedbackKind::Ranking {
+            ranked: shown.clone(),
+        },
+        JudgmentKind::Thumbs => FeedbackKind::Thumbs {
+            response_id: shown[0],
+            up: true,
+        },
+        JudgmentKind::Demonstration => FeedbackKind::Demonstration {
+            prompt_id: item.prompt.id,
+            text: format!("by {who}"),
+        },
         other => panic!("no answer written for {other}"),
     };
     let mut feedback = input(p, who, kind);
@@ -45,19 +55,41 @@ async fn the_queue_skips_what_the_annotator_judged_and_counts_down() {
     let (prompt, r) = prompt_n(&ws, p, "P", 3).await;
     let mut seen = Vec::new();
     for expected_remaining in (1..=3).rev() {
-        let item = next(&ws, p, "alice", JudgmentKind::Thumbs).await.expect("units are left");
-        assert_eq!(item.remaining, expected_remaining, "remaining counts this unit and those after it");
+        let item = next(&ws, p, "alice", JudgmentKind::Thumbs)
+            .await
+            .expect("units are left");
+        assert_eq!(
+            item.remaining, expected_remaining,
+            "remaining counts this unit and those after it"
+        );
         assert_eq!(item.prompt.id, prompt);
         assert_eq!((item.judged_by, item.overlap), (0, 1));
         assert_eq!(item.responses.len(), 1, "a thumbs unit is one response");
-        assert!(!seen.contains(&item.responses[0].id), "a unit the annotator judged must not come back");
+        assert!(
+            !seen.contains(&item.responses[0].id),
+            "a unit the annotator judged must not come back"
+        );
         seen.push(item.responses[0].id);
         answer(&ws, p, "alice", &item).await;
     }
-    assert_eq!(seen, r, "with nothing started, units come in prompt and response order");
-    assert!(next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(), "all judged: the queue is empty");
-    assert!(next(&ws, p, "bob", JudgmentKind::Thumbs).await.is_none(), "overlap 1: a judged unit is done for everyone");
-    assert!(next(&ws, p, "alice", JudgmentKind::Comparison).await.is_some(), "the queue is per kind");
+    assert_eq!(
+        seen, r,
+        "with nothing started, units come in prompt and response order"
+    );
+    assert!(
+        next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(),
+        "all judged: the queue is empty"
+    );
+    assert!(
+        next(&ws, p, "bob", JudgmentKind::Thumbs).await.is_none(),
+        "overlap 1: a judged unit is done for everyone"
+    );
+    assert!(
+        next(&ws, p, "alice", JudgmentKind::Comparison)
+            .await
+            .is_some(),
+        "the queue is per kind"
+    );
 }
 
 #[tokio::test]
@@ -66,26 +98,54 @@ async fn with_overlap_two_a_unit_goes_to_a_second_annotator_but_not_a_third() {
     let p = project_with_overlap(&ws, "law", 2).await;
     let (_, r) = prompt_n(&ws, p, "P", 3).await;
     // Alice judges the second response first; it is now started.
-    judge(&ws, p, "alice", FeedbackKind::Thumbs { response_id: r[1], up: true }).await;
+    judge(
+        &ws,
+        p,
+        "alice",
+        FeedbackKind::Thumbs {
+            response_id: r[1],
+            up: true,
+        },
+    )
+    .await;
 
     let bob = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
-    assert_eq!(ids(&bob), vec![r[1]], "a unit started by another annotator comes before unstarted ones");
+    assert_eq!(
+        ids(&bob),
+        vec![r[1]],
+        "a unit started by another annotator comes before unstarted ones"
+    );
     assert_eq!((bob.judged_by, bob.overlap, bob.remaining), (1, 2, 3));
     let alice = next(&ws, p, "alice", JudgmentKind::Thumbs).await.unwrap();
-    assert_eq!(ids(&alice), vec![r[0]], "alice is not offered her own unit again");
+    assert_eq!(
+        ids(&alice),
+        vec![r[0]],
+        "alice is not offered her own unit again"
+    );
     assert_eq!(alice.remaining, 2);
 
     answer(&ws, p, "bob", &bob).await;
     let carol = next(&ws, p, "carol", JudgmentKind::Thumbs).await.unwrap();
-    assert_eq!(ids(&carol), vec![r[0]], "a unit judged by `overlap` annotators is not offered to a third");
-    assert_eq!(carol.remaining, 2, "r[1] is complete; r[0] and r[2] are left for carol");
+    assert_eq!(
+        ids(&carol),
+        vec![r[0]],
+        "a unit judged by `overlap` annotators is not offered to a third"
+    );
+    assert_eq!(
+        carol.remaining, 2,
+        "r[1] is complete; r[0] and r[2] are left for carol"
+    );
 
     // Bob's next: r[0] and r[2], unstarted, in order.
     let bob = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
     assert_eq!(ids(&bob), vec![r[0]]);
     answer(&ws, p, "bob", &bob).await;
     let carol = next(&ws, p, "carol", JudgmentKind::Thumbs).await.unwrap();
-    assert_eq!(ids(&carol), vec![r[0]], "bob started r[0]: it comes first for carol");
+    assert_eq!(
+        ids(&carol),
+        vec![r[0]],
+        "bob started r[0]: it comes first for carol"
+    );
     assert_eq!(carol.judged_by, 1);
 }
 
@@ -101,28 +161,57 @@ async fn comparisons_pair_responses_of_one_prompt_and_rankings_need_three() {
     let mut pairs = HashSet::new();
     while let Some(item) = next(&ws, p, "alice", JudgmentKind::Comparison).await {
         assert_eq!(item.responses.len(), 2, "a comparison shows two responses");
-        assert!(item.responses.iter().all(|r| r.prompt_id == item.prompt.id), "both answer the item's prompt");
-        assert_ne!(item.responses[0].id, item.responses[1].id, "two different responses");
-        assert!(pairs.insert(sorted(ids(&item))), "a pair is offered once to the same annotator");
+        assert!(
+            item.responses.iter().all(|r| r.prompt_id == item.prompt.id),
+            "both answer the item's prompt"
+        );
+        assert_ne!(
+            item.responses[0].id, item.responses[1].id,
+            "two different responses"
+        );
+        assert!(
+            pairs.insert(sorted(ids(&item))),
+            "a pair is offered once to the same annotator"
+        );
         answer(&ws, p, "alice", &item).await;
     }
-    assert_eq!(pairs.len(), 1 + 6 + 28, "every pair of each prompt's responses");
+    assert_eq!(
+        pairs.len(),
+        1 + 6 + 28,
+        "every pair of each prompt's responses"
+    );
 
     let item = next(&ws, p, "alice", JudgmentKind::Ranking).await.unwrap();
-    assert_eq!(item.prompt.id, four, "a prompt with 2 responses cannot be ranked");
-    assert_eq!(sorted(ids(&item)), r4, "a ranking shows the prompt's responses");
+    assert_eq!(
+        item.prompt.id, four,
+        "a prompt with 2 responses cannot be ranked"
+    );
+    assert_eq!(
+        sorted(ids(&item)),
+        r4,
+        "a ranking shows the prompt's responses"
+    );
     assert_eq!(item.remaining, 2);
     answer(&ws, p, "alice", &item).await;
     let item = next(&ws, p, "alice", JudgmentKind::Ranking).await.unwrap();
     assert_eq!(item.prompt.id, eight);
-    assert_eq!(item.responses.len(), MAX_RANKED, "at most MAX_RANKED responses are ranked");
+    assert_eq!(
+        item.responses.len(),
+        MAX_RANKED,
+        "at most MAX_RANKED responses are ranked"
+    );
     assert!(item.responses.iter().all(|r| r8.contains(&r.id)));
     answer(&ws, p, "alice", &item).await;
     assert!(next(&ws, p, "alice", JudgmentKind::Ranking).await.is_none());
 
     // Demonstrations: one per prompt, with no responses.
-    let item = next(&ws, p, "alice", JudgmentKind::Demonstration).await.unwrap();
-    assert_eq!((item.prompt.id, item.responses.len(), item.remaining), (two, 0, 3));
+    let item = next(&ws, p, "alice", JudgmentKind::Demonstration)
+        .await
+        .unwrap();
+    assert_eq!(
+        (item.prompt.id, item.responses.len(), item.remaining),
+        (two, 0, 3)
+    );
     let _ = r2;
 }
 
@@ -131,15 +220,44 @@ async fn human_corrections_are_not_sent_back_for_review_but_are_rated() {
     let ws = open().await;
     let p = project(&ws, "law").await;
     let (prompt, r) = prompt_n(&ws, p, "P", 1).await;
-    let human = ws.add_response(&NewResponse::new(prompt, "expert answer", ResponseSource::Human)).await.unwrap().id;
-    for kind in [JudgmentKind::Thumbs, JudgmentKind::Span, JudgmentKind::Edit, JudgmentKind::Critique] {
+    let human = ws
+        .add_response(&NewResponse::new(
+            prompt,
+            "expert answer",
+            ResponseSource::Human,
+        ))
+        .await
+        .unwrap()
+        .id;
+    for kind in [
+        JudgmentKind::Thumbs,
+        JudgmentKind::Span,
+        JudgmentKind::Edit,
+        JudgmentKind::Critique,
+    ] {
         let item = next(&ws, p, "alice", kind).await.unwrap();
-        assert_eq!((ids(&item), item.remaining), (vec![r[0]], 1), "{kind}: only the model response is offered");
+        assert_eq!(
+            (ids(&item), item.remaining),
+            (vec![r[0]], 1),
+            "{kind}: only the model response is offered"
+        );
     }
     let item = next(&ws, p, "alice", JudgmentKind::Rating).await.unwrap();
     assert_eq!(item.remaining, 2, "ratings cover human responses too");
-    judge(&ws, p, "alice", FeedbackKind::Rating { response_id: r[0], scores: [("overall".to_string(), 3)].into() }).await;
-    assert_eq!(ids(&next(&ws, p, "alice", JudgmentKind::Rating).await.unwrap()), vec![human]);
+    judge(
+        &ws,
+        p,
+        "alice",
+        FeedbackKind::Rating {
+            response_id: r[0],
+            scores: [("overall".to_string(), 3)].into(),
+        },
+    )
+    .await;
+    assert_eq!(
+        ids(&next(&ws, p, "alice", JudgmentKind::Rating).await.unwrap()),
+        vec![human]
+    );
 }
 
 #[tokio::test]
@@ -153,7 +271,10 @@ async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
     let (mut ascending, mut descending) = (0, 0);
     let mut remaining = 24;
     while let Some(item) = next(&ws, p, "alice", JudgmentKind::Comparison).await {
-        assert_eq!(item.remaining, remaining, "remaining counts down by one per judged unit");
+        assert_eq!(
+            item.remaining, remaining,
+            "remaining counts down by one per judged unit"
+        );
         remaining -= 1;
         let shown = ids(&item);
         if shown[0] < shown[1] {
@@ -164,7 +285,10 @@ async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
         answer(&ws, p, "alice", &item).await;
     }
     assert_eq!(remaining, 0, "every prompt's pair was offered");
-    assert!(ascending > 0 && descending > 0, "a shuffled order shows both sides first: {ascending} vs {descending}");
+    assert!(
+        ascending > 0 && descending > 0,
+        "a shuffled order shows both sides first: {ascending} vs {descending}"
+    );
 
     // The same item under different seeds is shown in both orders; the same seed repeats.
     let dir = ws.dir.path().to_owned();
@@ -173,16 +297,28 @@ async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
     let mut orders = HashSet::new();
     for seed in 0..16 {
         let hone = Hone::open(&dir).await.unwrap().with_seed(seed);
-        let item = next(&hone, p, "bob", JudgmentKind::Comparison).await.unwrap();
+        let item = next(&hone, p, "bob", JudgmentKind::Comparison)
+            .await
+            .unwrap();
         assert_eq!(item.prompt.id, *first_prompt);
         assert_eq!(sorted(ids(&item)), *r);
         orders.insert(ids(&item));
         let again = Hone::open(&dir).await.unwrap().with_seed(seed);
-        assert_eq!(ids(&next(&again, p, "bob", JudgmentKind::Comparison).await.unwrap()), ids(&item), "seed {seed} repeats");
+        assert_eq!(
+            ids(&next(&again, p, "bob", JudgmentKind::Comparison)
+                .await
+                .unwrap()),
+            ids(&item),
+            "seed {seed} repeats"
+        );
         hone.close().await;
         again.close().await;
     }
-    assert_eq!(orders.len(), 2, "different seeds must show the pair in both orders");
+    assert_eq!(
+        orders.len(),
+        2,
+        "different seeds must show the pair in both orders"
+    );
 
     // The same unit asked for twice by one workspace may come in either order (the rng moves on).
     let hone = open_seeded(3).await;
@@ -190,19 +326,32 @@ async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
     let (_, r) = prompt_n(&hone, p, "P", 3).await;
     let mut shown = HashSet::new();
     for _ in 0..16 {
-        shown.insert(ids(&next(&hone, p, "alice", JudgmentKind::Ranking).await.unwrap()));
+        shown.insert(ids(&next(&hone, p, "alice", JudgmentKind::Ranking)
+            .await
+            .unwrap()));
     }
-    assert!(shown.len() > 1, "repeated calls must not always show the same order of {r:?}");
+    assert!(
+        shown.len() > 1,
+        "repeated calls must not always show the same order of {r:?}"
+    );
 }
 
 #[tokio::test]
 async fn an_unknown_project_is_not_found_and_an_unknown_annotator_gets_everything() {
     let ws = open().await;
-    assert!(matches!(ws.next_item(42, "alice", JudgmentKind::Thumbs).await, Err(hone_core::CoreError::NotFound { .. })));
+    assert!(matches!(
+        ws.next_item(42, "alice", JudgmentKind::Thumbs).await,
+        Err(hone_core::CoreError::NotFound { .. })
+    ));
     let p = project(&ws, "law").await;
-    assert!(next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(), "no prompts: nothing to judge");
+    assert!(
+        next(&ws, p, "alice", JudgmentKind::Thumbs).await.is_none(),
+        "no prompts: nothing to judge"
+    );
     prompt_n(&ws, p, "P", 2).await;
-    let item = next(&ws, p, "nobody-yet", JudgmentKind::Thumbs).await.unwrap();
+    let item = next(&ws, p, "nobody-yet", JudgmentKind::Thumbs)
+        .await
+        .unwrap();
     assert_eq!(item.remaining, 2, "a new annotator can judge every unit");
 }
 
@@ -212,13 +361,29 @@ async fn the_annotator_is_the_trimmed_name_that_feedback_records() {
     let p = project(&ws, "law").await;
     let (_, r) = prompt_n(&ws, p, "P", 2).await;
     // Recorded as " alice " → stored as "alice".
-    judge(&ws, p, " alice ", FeedbackKind::Thumbs { response_id: r[0], up: true }).await;
+    judge(
+        &ws,
+        p,
+        " alice ",
+        FeedbackKind::Thumbs {
+            response_id: r[0],
+            up: true,
+        },
+    )
+    .await;
     for name in ["alice", " alice", "alice\n"] {
         let item = next(&ws, p, name, JudgmentKind::Thumbs).await.unwrap();
-        assert_eq!((ids(&item), item.remaining), (vec![r[1]], 1), "{name:?} is alice, who judged r[0] already");
+        assert_eq!(
+            (ids(&item), item.remaining),
+            (vec![r[1]], 1),
+            "{name:?} is alice, who judged r[0] already"
+        );
     }
     for blank in ["", "  "] {
-        crate::assert_invalid(ws.next_item(p, blank, JudgmentKind::Thumbs).await, "annotator");
+        crate::assert_invalid(
+            ws.next_item(p, blank, JudgmentKind::Thumbs).await,
+            "annotator",
+        );
     }
 }
 
@@ -227,17 +392,45 @@ async fn a_prefetch_skips_the_units_on_screen() {
     let ws = open().await;
     let p = project(&ws, "law").await;
     let (_, r) = prompt_n(&ws, p, "P", 3).await;
-    let on_screen = next(&ws, p, "alice", JudgmentKind::Comparison).await.unwrap();
+    let on_screen = next(&ws, p, "alice", JudgmentKind::Comparison)
+        .await
+        .unwrap();
     let shown = ids(&on_screen);
     // Reversed, to show the order of the ids does not matter.
-    let prefetched = ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &[shown.iter().rev().copied().collect()]).await.unwrap().unwrap();
-    assert_ne!(sorted(ids(&prefetched)), sorted(shown.clone()), "the unit on screen is skipped");
-    assert_eq!(prefetched.remaining, 2, "three pairs of three responses, one skipped");
+    let prefetched = ws
+        .next_item_excluding(
+            p,
+            "alice",
+            JudgmentKind::Comparison,
+            &[shown.iter().rev().copied().collect()],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(
+        sorted(ids(&prefetched)),
+        sorted(shown.clone()),
+        "the unit on screen is skipped"
+    );
+    assert_eq!(
+        prefetched.remaining, 2,
+        "three pairs of three responses, one skipped"
+    );
     let both = vec![shown.clone(), ids(&prefetched)];
-    let third = ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &both).await.unwrap().unwrap();
-    assert!(!both.iter().any(|b| sorted(b.clone()) == sorted(ids(&third))));
+    let third = ws
+        .next_item_excluding(p, "alice", JudgmentKind::Comparison, &both)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!both
+        .iter()
+        .any(|b| sorted(b.clone()) == sorted(ids(&third))));
     let everything = vec![vec![r[0], r[1]], vec![r[0], r[2]], vec![r[1], r[2]]];
-    assert!(ws.next_item_excluding(p, "alice", JudgmentKind::Comparison, &everything).await.unwrap().is_none());
+    assert!(ws
+        .next_item_excluding(p, "alice", JudgmentKind::Comparison, &everything)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Sets the project's queue order and gold rate, keeping its other settings.
@@ -262,18 +455,47 @@ async fn the_queue_says_why_an_item_came_up() {
     let ws = open().await;
     let p = project_with_overlap(&ws, "law", 2).await;
     let (_, r) = prompt_n(&ws, p, "P", 3).await;
-    assert_eq!(next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap().reason, "next in prompt order");
-    judge(&ws, p, "alice", FeedbackKind::Thumbs { response_id: r[2], up: true }).await;
+    assert_eq!(
+        next(&ws, p, "bob", JudgmentKind::Thumbs)
+            .await
+            .unwrap()
+            .reason,
+        "next in prompt order"
+    );
+    judge(
+        &ws,
+        p,
+        "alice",
+        FeedbackKind::Thumbs {
+            response_id: r[2],
+            up: true,
+        },
+    )
+    .await;
     let item = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
     assert_eq!(ids(&item), vec![r[2]]);
-    assert_eq!(item.reason, "1 of 2 annotators have judged it: finishing its overlap first");
+    assert_eq!(
+        item.reason,
+        "1 of 2 annotators have judged it: finishing its overlap first"
+    );
     // Without a reward model, the least-sure order says so and falls back to prompt order.
     set_queue(&ws, p, QueueOrder::LeastSure, 0.0).await;
     let item = next(&ws, p, "bob", JudgmentKind::Thumbs).await.unwrap();
     assert_eq!(ids(&item), vec![r[2]]);
-    assert!(item.reason.starts_with("no reward model yet to rank by; "), "{}", item.reason);
+    assert!(
+        item.reason.starts_with("no reward model yet to rank by; "),
+        "{}",
+        item.reason
+    );
     crate::assert_invalid(
-        ws.update_project_settings(p, &NewProject { gold_rate: 1.5, ..NewProject::named("law") }).await,
+        ws.update_project_settings(
+            p,
+            &NewProject {
+                gold_rate: 1.5,
+                ..NewProject::named("law")
+            },
+        )
+        .await,
         "project.gold_rate",
     );
 }
@@ -290,7 +512,11 @@ async fn the_random_order_reaches_every_open_unit() {
         assert_eq!(item.reason, "picked at random");
         firsts.insert(item.responses[0].id);
     }
-    assert_eq!(firsts.len(), r.len(), "60 draws over 6 open units reach all of them (fails with probability < 1e-4)");
+    assert_eq!(
+        firsts.len(),
+        r.len(),
+        "60 draws over 6 open units reach all of them (fails with probability < 1e-4)"
+    );
 }
 
 /// Carol is offered first the pair alice and bob split on, and it stays open past the overlap
@@ -308,15 +534,41 @@ async fn the_disagreement_order_puts_split_units_first_and_keeps_them_open_for_a
     judge(&ws, p, "alice", compare(r[1], r[2], Choice::A)).await;
     judge(&ws, p, "bob", compare(r[1], r[2], Choice::B)).await;
 
-    let item = next(&ws, p, "carol", JudgmentKind::Comparison).await.unwrap();
-    assert_eq!(sorted(ids(&item)), vec![r[1], r[2]], "the split pair comes first");
-    assert_eq!((item.judged_by, item.overlap), (2, 2), "past its overlap, open for a tie-break");
-    assert_eq!(item.reason, "annotators disagree here (2 verdicts split 1–1)");
-    assert_eq!(item.remaining, 2, "the split pair and the unstarted (0,2); the agreed pair is done");
+    let item = next(&ws, p, "carol", JudgmentKind::Comparison)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(ids(&item)),
+        vec![r[1], r[2]],
+        "the split pair comes first"
+    );
+    assert_eq!(
+        (item.judged_by, item.overlap),
+        (2, 2),
+        "past its overlap, open for a tie-break"
+    );
+    assert_eq!(
+        item.reason,
+        "annotators disagree here (2 verdicts split 1–1)"
+    );
+    assert_eq!(
+        item.remaining, 2,
+        "the split pair and the unstarted (0,2); the agreed pair is done"
+    );
     answer(&ws, p, "carol", &item).await;
-    let item = next(&ws, p, "dave", JudgmentKind::Comparison).await.unwrap();
-    assert_eq!(sorted(ids(&item)), vec![r[0], r[2]], "2–1 has a majority: the pair is closed");
-    assert!(item.reason.starts_with("no disagreement to resolve; "), "{}", item.reason);
+    let item = next(&ws, p, "dave", JudgmentKind::Comparison)
+        .await
+        .unwrap();
+    assert_eq!(
+        sorted(ids(&item)),
+        vec![r[0], r[2]],
+        "2–1 has a majority: the pair is closed"
+    );
+    assert!(
+        item.reason.starts_with("no disagreement to resolve; "),
+        "{}",
+        item.reason
+    );
 }
 
 /// Gold items come to every other annotator at the gold rate, whatever their overlap, and are
@@ -326,39 +578,115 @@ async fn gold_items_are_mixed_in_at_the_rate_and_scored_against_the_gold_answer(
     let ws = open().await;
     let p = project(&ws, "law").await;
     let (_, r) = prompt_n(&ws, p, "P", 4).await;
-    let lead = judge(&ws, p, "lead", FeedbackKind::Thumbs { response_id: r[3], up: false }).await;
+    let lead = judge(
+        &ws,
+        p,
+        "lead",
+        FeedbackKind::Thumbs {
+            response_id: r[3],
+            up: false,
+        },
+    )
+    .await;
     let gold = ws.mark_gold(lead).await.unwrap();
-    assert_eq!((gold.annotator.as_str(), gold.answer.as_str(), gold.response_ids.clone()), ("lead", "thumbs down", vec![r[3]]));
+    assert_eq!(
+        (
+            gold.annotator.as_str(),
+            gold.answer.as_str(),
+            gold.response_ids.clone()
+        ),
+        ("lead", "thumbs down", vec![r[3]])
+    );
     assert_eq!(ws.gold_items(p).await.unwrap(), vec![gold.clone()]);
 
     // Rate 0: r[3] is done (overlap 1) and never offered again.
     for who in ["bob", "carol"] {
-        assert!(next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap().responses[0].id != r[3]);
+        assert!(
+            next(&ws, p, who, JudgmentKind::Thumbs)
+                .await
+                .unwrap()
+                .responses[0]
+                .id
+                != r[3]
+        );
     }
     set_queue(&ws, p, QueueOrder::InOrder, 1.0).await;
     for (who, up) in [("bob", true), ("carol", false)] {
         let item = next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap();
         assert_eq!(ids(&item), vec![r[3]], "rate 1: the gold item first");
-        assert_eq!(item.reason, "picked at random", "a gold item does not say it is one");
-        judge(&ws, p, who, FeedbackKind::Thumbs { response_id: r[3], up }).await;
+        assert_eq!(
+            item.reason, "picked at random",
+            "a gold item does not say it is one"
+        );
+        judge(
+            &ws,
+            p,
+            who,
+            FeedbackKind::Thumbs {
+                response_id: r[3],
+                up,
+            },
+        )
+        .await;
         let after = next(&ws, p, who, JudgmentKind::Thumbs).await.unwrap();
-        assert_ne!(ids(&after), vec![r[3]], "judged once, the gold item does not come back");
+        assert_ne!(
+            ids(&after),
+            vec![r[3]],
+            "judged once, the gold item does not come back"
+        );
     }
-    assert_eq!(next(&ws, p, "lead", JudgmentKind::Thumbs).await.unwrap().reason, "next in prompt order", "the lead has no gold item left to see");
+    assert_eq!(
+        next(&ws, p, "lead", JudgmentKind::Thumbs)
+            .await
+            .unwrap()
+            .reason,
+        "next in prompt order",
+        "the lead has no gold item left to see"
+    );
 
     let report = ws.annotator_report(p).await.unwrap();
     assert_eq!(report.gold_items, 1);
-    let of = |name: &str| report.annotators.iter().find(|a| a.name == name).unwrap().gold;
-    assert_eq!((of("bob").items, of("bob").agree, of("bob").share), (1, 0, Some(0.0)));
-    assert_eq!((of("carol").items, of("carol").agree, of("carol").share), (1, 1, Some(1.0)));
-    assert_eq!((of("lead").items, of("lead").share), (0, None), "the gold answer is not scored against itself");
+    let of = |name: &str| {
+        report
+            .annotators
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .gold
+    };
+    assert_eq!(
+        (of("bob").items, of("bob").agree, of("bob").share),
+        (1, 0, Some(0.0))
+    );
+    assert_eq!(
+        (of("carol").items, of("carol").agree, of("carol").share),
+        (1, 1, Some(1.0))
+    );
+    assert_eq!(
+        (of("lead").items, of("lead").share),
+        (0, None),
+        "the gold answer is not scored against itself"
+    );
     assert_eq!((report.group.gold.items, report.group.gold.agree), (2, 1));
 
     // Only kinds with a verdict can be gold; unmarking ends the mixing.
-    let demo = judge(&ws, p, "lead", FeedbackKind::Demonstration { prompt_id: gold.prompt_id, text: "Like this.".into() }).await;
+    let demo = judge(
+        &ws,
+        p,
+        "lead",
+        FeedbackKind::Demonstration {
+            prompt_id: gold.prompt_id,
+            text: "Like this.".into(),
+        },
+    )
+    .await;
     crate::assert_invalid(ws.mark_gold(demo).await, "judgment_id");
     ws.unmark_gold(lead).await.unwrap();
     crate::assert_invalid(ws.unmark_gold(lead).await, "judgment_id");
     assert!(ws.gold_items(p).await.unwrap().is_empty());
-    assert_ne!(ids(&next(&ws, p, "dave", JudgmentKind::Thumbs).await.unwrap()), vec![r[3]], "no longer gold: done at overlap 1");
+    assert_ne!(
+        ids(&next(&ws, p, "dave", JudgmentKind::Thumbs).await.unwrap()),
+        vec![r[3]],
+        "no longer gold: done at overlap 1"
+    );
 }

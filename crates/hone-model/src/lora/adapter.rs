@@ -54,20 +54,38 @@ fn peft_key(path: &str, matrix: &str) -> String {
 impl Adapter {
     /// A fresh adapter, initialised as PEFT does: A ~ U(−1/√in, 1/√in) (kaiming-uniform with
     /// a = √5), B = 0, so it starts as the identity of the base model.
-    pub fn new(name: &str, config: LoraConfig, targets: &[LinearSpec], seed: u64, device: &Device) -> Result<Self> {
+    pub fn new(
+        name: &str,
+        config: LoraConfig,
+        targets: &[LinearSpec],
+        seed: u64,
+        device: &Device,
+    ) -> Result<Self> {
         let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
         let mut branches = BTreeMap::new();
-        for spec in targets.iter().filter(|s| config.target_modules.iter().any(|t| t == s.module)) {
+        for spec in targets
+            .iter()
+            .filter(|s| config.target_modules.iter().any(|t| t == s.module))
+        {
             let bound = 1.0 / (spec.in_dim as f32).sqrt();
-            let a: Vec<f32> = (0..config.r * spec.in_dim).map(|_| rng.random_range(-bound..bound)).collect();
+            let a: Vec<f32> = (0..config.r * spec.in_dim)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect();
             let a = Var::from_tensor(&Tensor::from_vec(a, (config.r, spec.in_dim), device)?)?;
             let b = Var::zeros((spec.out_dim, config.r), DType::F32, device)?;
             branches.insert(spec.path.clone(), Branch { a, b });
         }
         if branches.is_empty() {
-            return Err(ModelError::Adapter { name: name.into(), message: "no projection of the model is targeted".into() });
+            return Err(ModelError::Adapter {
+                name: name.into(),
+                message: "no projection of the model is targeted".into(),
+            });
         }
-        Ok(Self { name: name.into(), config, branches })
+        Ok(Self {
+            name: name.into(),
+            config,
+            branches,
+        })
     }
 
     /// A copy with its own variables (a frozen reference: the SFT stage's result that DPO
@@ -77,10 +95,17 @@ impl Adapter {
         for (path, b) in &self.branches {
             branches.insert(
                 path.clone(),
-                Branch { a: Var::from_tensor(&b.a.as_tensor().copy()?)?, b: Var::from_tensor(&b.b.as_tensor().copy()?)? },
+                Branch {
+                    a: Var::from_tensor(&b.a.as_tensor().copy()?)?,
+                    b: Var::from_tensor(&b.b.as_tensor().copy()?)?,
+                },
             );
         }
-        Ok(Self { name: name.into(), config: self.config.clone(), branches })
+        Ok(Self {
+            name: name.into(),
+            config: self.config.clone(),
+            branches,
+        })
     }
 
     pub fn branch(&self, path: &str) -> Option<&Branch> {
@@ -93,14 +118,22 @@ impl Adapter {
 
     /// The trainable variables (every A and B), in a fixed order.
     pub fn vars(&self) -> Vec<Var> {
-        self.branches.values().flat_map(|b| [b.a.clone(), b.b.clone()]).collect()
+        self.branches
+            .values()
+            .flat_map(|b| [b.a.clone(), b.b.clone()])
+            .collect()
     }
 
     /// The trainable variables under PEFT's key names, in a fixed order.
     pub fn named_vars(&self) -> Vec<(String, Var)> {
         self.branches
             .iter()
-            .flat_map(|(path, b)| [(peft_key(path, "A"), b.a.clone()), (peft_key(path, "B"), b.b.clone())])
+            .flat_map(|(path, b)| {
+                [
+                    (peft_key(path, "A"), b.a.clone()),
+                    (peft_key(path, "B"), b.b.clone()),
+                ]
+            })
             .collect()
     }
 
@@ -108,8 +141,14 @@ impl Adapter {
     pub fn peft_tensors(&self) -> Result<BTreeMap<String, Tensor>> {
         let mut out = BTreeMap::new();
         for (path, branch) in &self.branches {
-            out.insert(peft_key(path, "A"), branch.a.as_tensor().to_dtype(DType::F32)?);
-            out.insert(peft_key(path, "B"), branch.b.as_tensor().to_dtype(DType::F32)?);
+            out.insert(
+                peft_key(path, "A"),
+                branch.a.as_tensor().to_dtype(DType::F32)?,
+            );
+            out.insert(
+                peft_key(path, "B"),
+                branch.b.as_tensor().to_dtype(DType::F32)?,
+            );
         }
         Ok(out)
     }
@@ -118,19 +157,28 @@ impl Adapter {
     /// temporary name, then renamed) and returns them with their sha256.
     pub fn save_peft(&self, dir: &Path, base_model_name_or_path: &str) -> Result<Vec<WrittenFile>> {
         std::fs::create_dir_all(dir).map_err(|e| ModelError::file(dir, e))?;
-        let config = serde_json::to_vec_pretty(&self.config.to_peft_json(base_model_name_or_path)).expect("JSON");
+        let config = serde_json::to_vec_pretty(&self.config.to_peft_json(base_model_name_or_path))
+            .expect("JSON");
         let tensors = self
             .peft_tensors()?
             .into_iter()
             .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?)))
             .collect::<Result<Vec<(String, Tensor)>>>()?;
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let weights = safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
-            .map_err(|e| ModelError::Adapter { name: self.name.clone(), message: format!("cannot serialise: {e}") })?;
+        let weights =
+            safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
+                .map_err(|e| ModelError::Adapter {
+                    name: self.name.clone(),
+                    message: format!("cannot serialise: {e}"),
+                })?;
         let mut written = Vec::new();
         for (file, bytes) in [(CONFIG_FILE, config), (WEIGHTS_FILE, weights)] {
             write_atomically(&dir.join(file), &bytes)?;
-            written.push(WrittenFile { name: file.into(), sha256: hex::encode(Sha256::digest(&bytes)), bytes: bytes.len() as u64 });
+            written.push(WrittenFile {
+                name: file.into(),
+                sha256: hex::encode(Sha256::digest(&bytes)),
+                bytes: bytes.len() as u64,
+            });
         }
         Ok(written)
     }
@@ -138,21 +186,42 @@ impl Adapter {
     /// Loads a PEFT adapter folder for a model whose projections are `targets`. Every key the
     /// config implies must be there with the right shape, and no other key may be: PEFT itself
     /// would silently ignore a misnamed key and apply nothing.
-    pub fn load_peft(name: &str, dir: &Path, targets: &[LinearSpec], device: &Device) -> Result<Self> {
+    pub fn load_peft(
+        name: &str,
+        dir: &Path,
+        targets: &[LinearSpec],
+        device: &Device,
+    ) -> Result<Self> {
         let config = LoraConfig::from_peft_file(&dir.join(CONFIG_FILE))?;
         let weights_path = dir.join(WEIGHTS_FILE);
         if !weights_path.is_file() {
             return Err(ModelError::file(&weights_path, "is missing"));
         }
-        let mut tensors = candle_core::safetensors::load(&weights_path, device)
-            .map_err(|e| ModelError::file(&weights_path, format!("not a readable safetensors file: {e}")))?;
+        let mut tensors = candle_core::safetensors::load(&weights_path, device).map_err(|e| {
+            ModelError::file(
+                &weights_path,
+                format!("not a readable safetensors file: {e}"),
+            )
+        })?;
         let mut branches = BTreeMap::new();
-        for spec in targets.iter().filter(|s| config.target_modules.iter().any(|t| t == s.module)) {
+        for spec in targets
+            .iter()
+            .filter(|s| config.target_modules.iter().any(|t| t == s.module))
+        {
             let mut take = |matrix: &str, shape: (usize, usize)| -> Result<Var> {
                 let key = peft_key(&spec.path, matrix);
-                let t = tensors.remove(&key).ok_or_else(|| ModelError::MissingTensor { name: key.clone(), path: weights_path.clone() })?;
+                let t = tensors
+                    .remove(&key)
+                    .ok_or_else(|| ModelError::MissingTensor {
+                        name: key.clone(),
+                        path: weights_path.clone(),
+                    })?;
                 if t.dims() != [shape.0, shape.1] {
-                    return Err(ModelError::Shape { name: key, expected: vec![shape.0, shape.1], found: t.dims().to_vec() });
+                    return Err(ModelError::Shape {
+                        name: key,
+                        expected: vec![shape.0, shape.1],
+                        found: t.dims().to_vec(),
+                    });
                 }
                 Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
             };
@@ -165,12 +234,23 @@ impl Adapter {
             unexpected.sort();
             return Err(ModelError::Adapter {
                 name: name.into(),
-                message: format!("{} holds tensors this model has no place for: {}", weights_path.display(), unexpected.join(", ")),
+                message: format!(
+                    "{} holds tensors this model has no place for: {}",
+                    weights_path.display(),
+                    unexpected.join(", ")
+                ),
             });
         }
         if branches.is_empty() {
-            return Err(ModelError::Adapter { name: name.into(), message: "targets no projection of this model".into() });
+            return Err(ModelError::Adapter {
+                name: name.into(),
+                message: "targets no projection of this model".into(),
+            });
         }
-        Ok(Self { name: name.into(), config, branches })
+        Ok(Self {
+            name: name.into(),
+            config,
+            branches,
+        })
     }
 }

@@ -8,7 +8,15 @@ use crate::{ModelError, Result};
 
 /// Every linear projection of a Llama-family decoder layer (PEFT's "all-linear" for these
 /// models: `lm_head` is never targeted).
-pub const ALL_LINEAR: [&str; 7] = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+pub const ALL_LINEAR: [&str; 7] = [
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoraConfig {
@@ -23,13 +31,25 @@ pub struct LoraConfig {
 
 impl Default for LoraConfig {
     fn default() -> Self {
-        Self { r: 8, lora_alpha: 16.0, lora_dropout: 0.05, target_modules: ALL_LINEAR.map(String::from).to_vec(), use_rslora: false }
+        Self {
+            r: 8,
+            lora_alpha: 16.0,
+            lora_dropout: 0.05,
+            target_modules: ALL_LINEAR.map(String::from).to_vec(),
+            use_rslora: false,
+        }
     }
 }
 
 impl LoraConfig {
     /// Checks the values and expands `all-linear`.
-    pub fn new(r: usize, lora_alpha: f64, lora_dropout: f64, target_modules: &[&str], use_rslora: bool) -> Result<Self> {
+    pub fn new(
+        r: usize,
+        lora_alpha: f64,
+        lora_dropout: f64,
+        target_modules: &[&str],
+        use_rslora: bool,
+    ) -> Result<Self> {
         let config = Self {
             r,
             lora_alpha,
@@ -38,7 +58,9 @@ impl LoraConfig {
                 .map_err(|m| ModelError::invalid("target_modules", m))?,
             use_rslora,
         };
-        config.validate().map_err(|(field, message)| ModelError::invalid(field, message))?;
+        config
+            .validate()
+            .map_err(|(field, message)| ModelError::invalid(field, message))?;
         Ok(config)
     }
 
@@ -47,10 +69,16 @@ impl LoraConfig {
             return Err(("r", "the rank must be at least 1".into()));
         }
         if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
-            return Err(("lora_alpha", format!("{} is not a positive number", self.lora_alpha)));
+            return Err((
+                "lora_alpha",
+                format!("{} is not a positive number", self.lora_alpha),
+            ));
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
-            return Err(("lora_dropout", format!("{} is not in [0, 1)", self.lora_dropout)));
+            return Err((
+                "lora_dropout",
+                format!("{} is not in [0, 1)", self.lora_dropout),
+            ));
         }
         Ok(())
     }
@@ -89,21 +117,38 @@ impl LoraConfig {
     /// Reads PEFT's `adapter_config.json`, refusing what this engine cannot apply faithfully.
     pub fn from_peft_file(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
-        let json: Value = serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
-        let err = |field: &str, message: String| ModelError::Config { path: path.to_owned(), field: field.into(), message };
+        let json: Value = serde_json::from_str(&text)
+            .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
+        let err = |field: &str, message: String| ModelError::Config {
+            path: path.to_owned(),
+            field: field.into(),
+            message,
+        };
         let get = |k: &str| json.get(k).filter(|v| !v.is_null());
         match get("peft_type").and_then(Value::as_str) {
             Some("LORA") => {}
             other => return Err(err("peft_type", format!("{other:?} is not \"LORA\""))),
         }
-        let r = get("r").and_then(Value::as_u64).ok_or_else(|| err("r", "is missing or not an integer".into()))? as usize;
+        let r = get("r")
+            .and_then(Value::as_u64)
+            .ok_or_else(|| err("r", "is missing or not an integer".into()))?
+            as usize;
         let lora_alpha = get("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0);
         let lora_dropout = get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0);
         let use_rslora = get("use_rslora").and_then(Value::as_bool).unwrap_or(false);
         let targets = match get("target_modules") {
-            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(String::from).collect(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
             Some(Value::String(s)) if s == "all-linear" => vec![s.clone()],
-            Some(Value::String(s)) => return Err(err("target_modules", format!("the pattern {s:?} is not supported; list the module names"))),
+            Some(Value::String(s)) => {
+                return Err(err(
+                    "target_modules",
+                    format!("the pattern {s:?} is not supported; list the module names"),
+                ))
+            }
             _ => return Err(err("target_modules", "is missing".into())),
         };
         let target_modules = expand_targets(targets).map_err(|m| err("target_modules", m))?;
@@ -117,16 +162,30 @@ impl LoraConfig {
         }
         for key in ["modules_to_save", "layers_to_transform"] {
             if get(key).is_some_and(|v| v.as_array().is_none_or(|a| !a.is_empty())) {
-                return Err(err(key, "is set; adapters with it are not supported".into()));
+                return Err(err(
+                    key,
+                    "is set; adapters with it are not supported".into(),
+                ));
             }
         }
         for key in ["rank_pattern", "alpha_pattern"] {
             if get(key).is_some_and(|v| v.as_object().is_none_or(|o| !o.is_empty())) {
-                return Err(err(key, "is set; per-layer ranks and alphas are not supported".into()));
+                return Err(err(
+                    key,
+                    "is set; per-layer ranks and alphas are not supported".into(),
+                ));
             }
         }
-        let config = Self { r, lora_alpha, lora_dropout, target_modules, use_rslora };
-        config.validate().map_err(|(field, message)| err(field, message))?;
+        let config = Self {
+            r,
+            lora_alpha,
+            lora_dropout,
+            target_modules,
+            use_rslora,
+        };
+        config
+            .validate()
+            .map_err(|(field, message)| err(field, message))?;
         Ok(config)
     }
 }
@@ -141,7 +200,10 @@ fn expand_targets(targets: Vec<String>) -> std::result::Result<Vec<String>, Stri
     let mut out: Vec<String> = Vec::new();
     for t in targets {
         if !ALL_LINEAR.contains(&t.as_str()) {
-            return Err(format!("{t:?} is not a linear module of this model ({})", ALL_LINEAR.join(", ")));
+            return Err(format!(
+                "{t:?} is not a linear module of this model ({})",
+                ALL_LINEAR.join(", ")
+            ));
         }
         if !out.contains(&t) {
             out.push(t);

@@ -25,12 +25,20 @@ pub struct LoraContext<'a> {
 impl<'a> LoraContext<'a> {
     /// Applies `adapter` (if any) without gradients: generation, scoring, reference passes.
     pub fn inference(adapter: Option<&'a Adapter>) -> Self {
-        Self { adapter, dropout_rng: None, grad: false }
+        Self {
+            adapter,
+            dropout_rng: None,
+            grad: false,
+        }
     }
 
     /// Applies `adapter` with gradients and dropout.
     pub fn training(adapter: &'a Adapter, dropout_rng: &'a Mutex<StdRng>) -> Self {
-        Self { adapter: Some(adapter), dropout_rng: Some(dropout_rng), grad: true }
+        Self {
+            adapter: Some(adapter),
+            dropout_rng: Some(dropout_rng),
+            grad: true,
+        }
     }
 }
 
@@ -75,7 +83,10 @@ impl LoraLinear {
         if let Some(bias) = &self.bias {
             y = y.broadcast_add(bias)?;
         }
-        let Some((adapter, branch)) = lora.adapter.and_then(|a| a.branch(&self.spec.path).map(|b| (a, b))) else {
+        let Some((adapter, branch)) = lora
+            .adapter
+            .and_then(|a| a.branch(&self.spec.path).map(|b| (a, b)))
+        else {
             return Ok(y);
         };
         // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
@@ -99,7 +110,8 @@ impl LoraLinear {
         match adapter.branch(&self.spec.path) {
             None => Ok(self.weight.clone()),
             Some(branch) => {
-                let delta = (branch.b.as_tensor().matmul(branch.a.as_tensor())? * adapter.config.scale())?;
+                let delta =
+                    (branch.b.as_tensor().matmul(branch.a.as_tensor())? * adapter.config.scale())?;
                 Ok((self.weight.to_dtype(DType::F32)? + delta)?.to_dtype(self.weight.dtype())?)
             }
         }
@@ -117,7 +129,15 @@ fn dropout(x: &Tensor, p: f64, rng: &Mutex<StdRng>) -> Result<Tensor> {
     let keep = 1.0 - p;
     let mask: Vec<f32> = {
         let mut rng = rng.lock().expect("dropout rng");
-        (0..x.elem_count()).map(|_| if rng.random::<f64>() < keep { (1.0 / keep) as f32 } else { 0.0 }).collect()
+        (0..x.elem_count())
+            .map(|_| {
+                if rng.random::<f64>() < keep {
+                    (1.0 / keep) as f32
+                } else {
+                    0.0
+                }
+            })
+            .collect()
     };
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
     Ok((x * mask)?)

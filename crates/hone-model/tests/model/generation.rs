@@ -10,14 +10,30 @@ const PROMPT: [u32; 5] = [0, 45, 120, 33, 210];
 #[test]
 fn greedy_decoding_with_the_cache_follows_the_argmax_of_the_full_forward() {
     let lm = load("tiny-llama");
-    let out = generate(&lm, None, &PROMPT, 1, &SamplingParams::greedy(10), |_| {}).unwrap().remove(0);
+    let out = generate(&lm, None, &PROMPT, 1, &SamplingParams::greedy(10), |_| {})
+        .unwrap()
+        .remove(0);
     // Recompute each step without a cache.
     let mut seq = PROMPT.to_vec();
     let mut want = Vec::new();
     for _ in 0..out.token_ids.len() + usize::from(out.finish_reason == FinishReason::Eos) {
-        let ids = Tensor::new(seq.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
-        let logits = lm.model.forward(&ids, &LoraContext::default()).unwrap().squeeze(0).unwrap();
-        let last = logits.get(seq.len() - 1).unwrap().argmax(0).unwrap().to_scalar::<u32>().unwrap();
+        let ids = Tensor::new(seq.as_slice(), &Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits = lm
+            .model
+            .forward(&ids, &LoraContext::default())
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let last = logits
+            .get(seq.len() - 1)
+            .unwrap()
+            .argmax(0)
+            .unwrap()
+            .to_scalar::<u32>()
+            .unwrap();
         want.push(last);
         seq.push(last);
     }
@@ -25,28 +41,64 @@ fn greedy_decoding_with_the_cache_follows_the_argmax_of_the_full_forward() {
     if out.finish_reason == FinishReason::Eos {
         got.push(*want.last().unwrap());
     }
-    assert_eq!(got, want, "greedy generation must pick the full forward's argmax at every step");
+    assert_eq!(
+        got, want,
+        "greedy generation must pick the full forward's argmax at every step"
+    );
 }
 
 #[test]
 fn the_same_seed_gives_the_same_samples_and_sample_i_does_not_depend_on_n() {
     let lm = load("tiny-qwen2");
-    let params = SamplingParams { temperature: 1.0, top_p: Some(0.95), top_k: Some(50), max_new_tokens: 12, seed: 42, ..SamplingParams::default() };
+    let params = SamplingParams {
+        temperature: 1.0,
+        top_p: Some(0.95),
+        top_k: Some(50),
+        max_new_tokens: 12,
+        seed: 42,
+        ..SamplingParams::default()
+    };
     let a = generate(&lm, None, &PROMPT, 3, &params, |_| {}).unwrap();
     let b = generate(&lm, None, &PROMPT, 3, &params, |_| {}).unwrap();
     assert_eq!(a, b, "same seed, same samples");
-    let second_alone = generate(&lm, None, &PROMPT, 1, &SamplingParams { seed: 43, ..params.clone() }, |_| {}).unwrap();
-    assert_eq!(a[1], second_alone[0], "sample 1 of seed 42 is sample 0 of seed 43");
+    let second_alone = generate(
+        &lm,
+        None,
+        &PROMPT,
+        1,
+        &SamplingParams {
+            seed: 43,
+            ..params.clone()
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(
+        a[1], second_alone[0],
+        "sample 1 of seed 42 is sample 0 of seed 43"
+    );
     let distinct: std::collections::HashSet<_> = a.iter().map(|g| g.token_ids.clone()).collect();
-    assert!(distinct.len() > 1, "three samples at temperature 1 should not all be equal");
+    assert!(
+        distinct.len() > 1,
+        "three samples at temperature 1 should not all be equal"
+    );
 }
 
 #[test]
 fn streamed_pieces_add_up_to_the_text_and_limits_are_reported() {
     let lm = load("tiny-llama");
     let mut streamed = String::new();
-    let params = SamplingParams { temperature: 0.8, max_new_tokens: 15, seed: 1, ..SamplingParams::default() };
-    let out = generate(&lm, None, &PROMPT, 1, &params, |e| streamed.push_str(e.text)).unwrap().remove(0);
+    let params = SamplingParams {
+        temperature: 0.8,
+        max_new_tokens: 15,
+        seed: 1,
+        ..SamplingParams::default()
+    };
+    let out = generate(&lm, None, &PROMPT, 1, &params, |e| {
+        streamed.push_str(e.text)
+    })
+    .unwrap()
+    .remove(0);
     assert_eq!(streamed, out.text, "the streamed pieces are the text");
     if out.finish_reason == FinishReason::Length {
         assert_eq!(out.token_ids.len(), 15, "stopped by max_new_tokens");
@@ -56,28 +108,70 @@ fn streamed_pieces_add_up_to_the_text_and_limits_are_reported() {
 #[test]
 fn a_stop_string_ends_the_sample_and_is_cut() {
     let lm = load("tiny-llama");
-    let greedy = generate(&lm, None, &PROMPT, 1, &SamplingParams::greedy(12), |_| {}).unwrap().remove(0);
+    let greedy = generate(&lm, None, &PROMPT, 1, &SamplingParams::greedy(12), |_| {})
+        .unwrap()
+        .remove(0);
     let chars: Vec<char> = greedy.text.chars().collect();
     assert!(chars.len() >= 4, "need some text to cut: {:?}", greedy.text);
     let stop: String = chars[2..4].iter().collect();
-    let cut = generate(&lm, None, &PROMPT, 1, &SamplingParams { stop: vec![stop.clone()], ..SamplingParams::greedy(12) }, |_| {})
-        .unwrap()
-        .remove(0);
+    let cut = generate(
+        &lm,
+        None,
+        &PROMPT,
+        1,
+        &SamplingParams {
+            stop: vec![stop.clone()],
+            ..SamplingParams::greedy(12)
+        },
+        |_| {},
+    )
+    .unwrap()
+    .remove(0);
     assert_eq!(cut.finish_reason, FinishReason::Stop);
     let end = greedy.text.find(&stop).unwrap();
-    assert_eq!(cut.text, greedy.text[..end], "text up to the stop string, without it");
+    assert_eq!(
+        cut.text,
+        greedy.text[..end],
+        "text up to the stop string, without it"
+    );
 }
 
 #[test]
 fn bad_sampling_settings_are_refused() {
     let lm = load("tiny-llama");
     for (params, field) in [
-        (SamplingParams { temperature: -1.0, ..SamplingParams::default() }, "temperature"),
-        (SamplingParams { top_p: Some(1.5), ..SamplingParams::default() }, "top_p"),
-        (SamplingParams { top_k: Some(0), ..SamplingParams::default() }, "top_k"),
-        (SamplingParams { max_new_tokens: 0, ..SamplingParams::default() }, "max_new_tokens"),
+        (
+            SamplingParams {
+                temperature: -1.0,
+                ..SamplingParams::default()
+            },
+            "temperature",
+        ),
+        (
+            SamplingParams {
+                top_p: Some(1.5),
+                ..SamplingParams::default()
+            },
+            "top_p",
+        ),
+        (
+            SamplingParams {
+                top_k: Some(0),
+                ..SamplingParams::default()
+            },
+            "top_k",
+        ),
+        (
+            SamplingParams {
+                max_new_tokens: 0,
+                ..SamplingParams::default()
+            },
+            "max_new_tokens",
+        ),
     ] {
-        let err = generate(&lm, None, &PROMPT, 1, &params, |_| {}).unwrap_err().to_string();
+        let err = generate(&lm, None, &PROMPT, 1, &params, |_| {})
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(field), "the error names {field}: {err}");
     }
 }

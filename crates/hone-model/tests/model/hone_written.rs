@@ -44,49 +44,104 @@ fn assert_same_as_fixture(made: &Path, fixture: &Path) {
 }
 
 fn read_check(path: PathBuf) -> (Value, std::collections::HashMap<String, Tensor>) {
-    let json: Value = serde_json::from_slice(&std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap();
+    let json: Value = serde_json::from_slice(
+        &std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap();
     let tensors = expected(PathBuf::from(format!("{}.safetensors", path.display())));
     (json, tensors)
 }
 
-pub const SMALL: TinySize = TinySize { hidden: 32, intermediate: 64, layers: 2, heads: 4, kv_heads: 2, vocab: 384, max_positions: 128 };
+pub const SMALL: TinySize = TinySize {
+    hidden: 32,
+    intermediate: 64,
+    layers: 2,
+    heads: 4,
+    kv_heads: 2,
+    vocab: 384,
+    max_positions: 128,
+};
 
 #[test]
 fn a_tiny_model_written_by_hone_loads_in_transformers_with_the_same_tokens_template_and_logits() {
-    for (arch, name) in [(TinyArch::Llama, "tiny-llama"), (TinyArch::Qwen2, "tiny-qwen2")] {
+    for (arch, name) in [
+        (TinyArch::Llama, "tiny-llama"),
+        (TinyArch::Qwen2, "tiny-qwen2"),
+    ] {
         let made = tempfile::tempdir().unwrap();
         write_tiny_model(arch, SMALL, made.path(), 0).unwrap();
         let fixture = written(name);
         assert_same_as_fixture(made.path(), &fixture);
 
         let (check, tensors) = read_check(fixture.join("transformers-check.json"));
-        let warnings: Vec<&str> = check["warnings"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+        let warnings: Vec<&str> = check["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
         assert!(
-            !warnings.iter().any(|w| w.contains("newly initialized") || w.contains("not used") || w.contains("missing")),
+            !warnings.iter().any(|w| w.contains("newly initialized")
+                || w.contains("not used")
+                || w.contains("missing")),
             "{name}: transformers did not load every weight: {warnings:?}"
         );
         let lm = LoadedModel::load(made.path(), DeviceInfo::cpu("tests")).unwrap();
-        let ids = lm.tokenizer.encode(check["text"].as_str().unwrap(), true).unwrap();
-        let theirs: Vec<u32> = check["input_ids"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as u32).collect();
-        assert_eq!(ids, theirs, "{name}: transformers' tokenizer gives the same ids");
-        let messages: Vec<Message> = serde_json::from_value(check["chat_messages"].clone()).unwrap();
-        assert_eq!(lm.template().unwrap().render(&messages, true).unwrap(), check["chat_text"].as_str().unwrap(), "{name}: chat template");
-        let input = Tensor::new(ids.as_slice(), lm.model.device()).unwrap().unsqueeze(0).unwrap();
+        let ids = lm
+            .tokenizer
+            .encode(check["text"].as_str().unwrap(), true)
+            .unwrap();
+        let theirs: Vec<u32> = check["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            ids, theirs,
+            "{name}: transformers' tokenizer gives the same ids"
+        );
+        let messages: Vec<Message> =
+            serde_json::from_value(check["chat_messages"].clone()).unwrap();
+        assert_eq!(
+            lm.template().unwrap().render(&messages, true).unwrap(),
+            check["chat_text"].as_str().unwrap(),
+            "{name}: chat template"
+        );
+        let input = Tensor::new(ids.as_slice(), lm.model.device())
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
         let logits = lm.model.forward(&input, &LoraContext::default()).unwrap();
         let diff = max_diff(&logits, &tensors["logits"]);
-        assert!(diff < PARITY_TOL, "{name}: transformers' logits on Hone's folder differ by {diff}");
+        assert!(
+            diff < PARITY_TOL,
+            "{name}: transformers' logits on Hone's folder differ by {diff}"
+        );
     }
 }
 
 /// The adapter Hone writes for the check: seeded A, and B filled with seeded noise.
 fn seeded_adapter(lm: &LoadedModel) -> Adapter {
     let config = LoraConfig::new(4, 16.0, 0.0, &["q_proj", "v_proj", "down_proj"], false).unwrap();
-    let adapter = Adapter::new("hone", config, &lm.model.linear_specs(), 21, lm.model.device()).unwrap();
+    let adapter = Adapter::new(
+        "hone",
+        config,
+        &lm.model.linear_specs(),
+        21,
+        lm.model.device(),
+    )
+    .unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(22);
     for (_, branch) in adapter.branches() {
         let dims = branch.b.as_tensor().dims().to_vec();
-        let values: Vec<f32> = (0..dims.iter().product::<usize>()).map(|_| rng.random_range(-0.2..0.2)).collect();
-        branch.b.set(&Tensor::from_vec(values, dims, lm.model.device()).unwrap()).unwrap();
+        let values: Vec<f32> = (0..dims.iter().product::<usize>())
+            .map(|_| rng.random_range(-0.2..0.2))
+            .collect();
+        branch
+            .b
+            .set(&Tensor::from_vec(values, dims, lm.model.device()).unwrap())
+            .unwrap();
     }
     adapter
 }
@@ -101,15 +156,35 @@ fn an_adapter_saved_by_hone_loads_in_peft_without_missing_keys_and_gives_the_sam
     assert_same_as_fixture(made.path(), &fixture);
 
     let (check, tensors) = read_check(fixture.join("peft-check.json"));
-    assert_eq!(check["missing_keys"], Value::Array(vec![]), "PEFT found every key it expected");
-    assert_eq!(check["unexpected_keys"], Value::Array(vec![]), "PEFT found no key it could not place");
+    assert_eq!(
+        check["missing_keys"],
+        Value::Array(vec![]),
+        "PEFT found every key it expected"
+    );
+    assert_eq!(
+        check["unexpected_keys"],
+        Value::Array(vec![]),
+        "PEFT found no key it could not place"
+    );
     let warnings = check["warnings"].to_string();
-    assert!(!warnings.contains("missing adapter keys"), "no missing-key warning: {warnings}");
+    assert!(
+        !warnings.contains("missing adapter keys"),
+        "no missing-key warning: {warnings}"
+    );
 
     let base = expected(model_dir("tiny-llama").join("expected.safetensors"));
     let ids = base["input_ids"].to_dtype(DType::U32).unwrap();
-    let ours = lm.model.forward(&ids, &LoraContext::inference(Some(&adapter))).unwrap();
+    let ours = lm
+        .model
+        .forward(&ids, &LoraContext::inference(Some(&adapter)))
+        .unwrap();
     let diff = max_diff_masked(&ours, &tensors["logits"], Some(&base["attention_mask"]));
-    assert!(diff < PARITY_TOL, "PEFT's logits with Hone's adapter differ from Hone's by {diff}");
-    assert!(max_diff_masked(&ours, &base["logits"], Some(&base["attention_mask"])) > 0.1, "the adapter must matter");
+    assert!(
+        diff < PARITY_TOL,
+        "PEFT's logits with Hone's adapter differ from Hone's by {diff}"
+    );
+    assert!(
+        max_diff_masked(&ours, &base["logits"], Some(&base["attention_mask"])) > 0.1,
+        "the adapter must matter"
+    );
 }

@@ -3,6 +3,7 @@
 
 mod errors;
 mod generation;
+mod gguf;
 mod hone_written;
 mod invariants;
 mod parity;
@@ -22,7 +23,8 @@ use hone_model::{DeviceInfo, LoadedModel};
 pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
 
 pub fn fixtures() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+        .join("../../tests/fixtures")
 }
 
 pub fn model_dir(name: &str) -> PathBuf {
@@ -30,11 +32,13 @@ pub fn model_dir(name: &str) -> PathBuf {
 }
 
 pub fn load(name: &str) -> LoadedModel {
-    LoadedModel::load(&model_dir(name), DeviceInfo::cpu("tests")).unwrap_or_else(|e| panic!("load fixture {name}: {e}"))
+    LoadedModel::load(&model_dir(name), DeviceInfo::cpu("tests"))
+        .unwrap_or_else(|e| panic!("load fixture {name}: {e}"))
 }
 
 pub fn expected(path: PathBuf) -> HashMap<String, Tensor> {
-    candle_core::safetensors::load(&path, &Device::Cpu).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    candle_core::safetensors::load(&path, &Device::Cpu)
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
 /// Largest |a − b| over the positions where `mask` (`[batch, seq]`, 0/1) is 1.
@@ -44,16 +48,44 @@ pub fn max_diff_masked(a: &Tensor, b: &Tensor, mask: Option<&Tensor>) -> f32 {
     assert_eq!(a.dims(), b.dims(), "shapes differ");
     let diff = (a - b).unwrap().abs().unwrap();
     let diff = match mask {
-        Some(mask) => diff.broadcast_mul(&mask.to_dtype(candle_core::DType::F32).unwrap().unsqueeze(2).unwrap()).unwrap(),
+        Some(mask) => diff
+            .broadcast_mul(
+                &mask
+                    .to_dtype(candle_core::DType::F32)
+                    .unwrap()
+                    .unsqueeze(2)
+                    .unwrap(),
+            )
+            .unwrap(),
         None => diff,
     };
-    diff.flatten_all().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    diff.flatten_all()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 pub fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    let a = a.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap();
-    let b = b.to_dtype(candle_core::DType::F32).unwrap().flatten_all().unwrap();
-    (a - b).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap()
+    let a = a
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    let b = b
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap();
+    (a - b)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max(0)
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
 }
 
 /// The tolerance for f32 parity with transformers.

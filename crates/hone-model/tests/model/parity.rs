@@ -12,13 +12,19 @@ fn assert_logits_match(name: &str, reference: &str) {
     let logits = lm.model.forward(&ids, &LoraContext::default()).unwrap();
     let diff = max_diff_masked(&logits, &exp["logits"], Some(mask));
     println!("{name}: max |Δlogit| = {diff:e}");
-    assert!(diff < PARITY_TOL, "{name}: logits differ from transformers by {diff} (tolerance {PARITY_TOL})");
+    assert!(
+        diff < PARITY_TOL,
+        "{name}: logits differ from transformers by {diff} (tolerance {PARITY_TOL})"
+    );
 
     let long = exp["input_ids_long"].to_dtype(DType::U32).unwrap();
     let logits = lm.model.forward(&long, &LoraContext::default()).unwrap();
     let diff = max_diff_masked(&logits, &exp["logits_long"], None);
     println!("{name}: 80 positions, max |Δlogit| = {diff:e}");
-    assert!(diff < PARITY_TOL, "{name}: logits over 80 positions differ by {diff}");
+    assert!(
+        diff < PARITY_TOL,
+        "{name}: logits over 80 positions differ by {diff}"
+    );
 }
 
 #[test]
@@ -35,7 +41,10 @@ fn llama3_rope_scaling_and_tied_embeddings_match_transformers() {
 
 #[test]
 fn qwen2_with_qkv_bias_matches_transformers() {
-    assert!(load("tiny-qwen2").model.config().qkv_bias, "Qwen2 has q/k/v biases");
+    assert!(
+        load("tiny-qwen2").model.config().qkv_bias,
+        "Qwen2 has q/k/v biases"
+    );
     assert_logits_match("tiny-qwen2", "tiny-qwen2");
 }
 
@@ -46,6 +55,8 @@ fn mistral_matches_transformers() {
 
 #[test]
 fn a_sharded_checkpoint_loads_through_its_index() {
-    assert!(model_dir("tiny-llama-sharded").join("model.safetensors.index.json").is_file());
+    assert!(model_dir("tiny-llama-sharded")
+        .join("model.safetensors.index.json")
+        .is_file());
     assert_logits_match("tiny-llama-sharded", "tiny-llama");
 }

@@ -6,26 +6,45 @@ use crate::{expected, load, max_diff, max_diff_masked, model_dir, PARITY_TOL};
 fn assert_peft_adapter_matches(model: &str, adapter_dir: &str) {
     let mut lm = load(model);
     let dir = model_dir(model).join(adapter_dir);
-    let adapter = Adapter::load_peft("peft", &dir, &lm.model.linear_specs(), lm.model.device()).unwrap();
+    let adapter =
+        Adapter::load_peft("peft", &dir, &lm.model.linear_specs(), lm.model.device()).unwrap();
     let base = expected(model_dir(model).join("expected.safetensors"));
     let exp = expected(dir.join("expected.safetensors"));
     let ids = base["input_ids"].to_dtype(DType::U32).unwrap();
     let mask = &base["attention_mask"];
-    let logits = lm.model.forward(&ids, &LoraContext::inference(Some(&adapter))).unwrap();
+    let logits = lm
+        .model
+        .forward(&ids, &LoraContext::inference(Some(&adapter)))
+        .unwrap();
     let diff = max_diff_masked(&logits, &exp["logits"], Some(mask));
     println!("{model}/{adapter_dir}: max |Δlogit| vs PEFT = {diff:e}");
-    assert!(diff < PARITY_TOL, "{model}/{adapter_dir}: logits differ from PEFT's by {diff}");
+    assert!(
+        diff < PARITY_TOL,
+        "{model}/{adapter_dir}: logits differ from PEFT's by {diff}"
+    );
     let moved = max_diff_masked(&logits, &base["logits"], Some(mask));
-    assert!(moved > 1.0, "the adapter must change the logits (moved {moved}), or the test proves nothing");
+    assert!(
+        moved > 1.0,
+        "the adapter must change the logits (moved {moved}), or the test proves nothing"
+    );
 
     let off = lm.model.forward(&ids, &LoraContext::default()).unwrap();
-    assert!(max_diff_masked(&off, &base["logits"], Some(mask)) < PARITY_TOL, "adapter off must be the base model");
+    assert!(
+        max_diff_masked(&off, &base["logits"], Some(mask)) < PARITY_TOL,
+        "adapter off must be the base model"
+    );
 
     lm.model.merge_adapter(&adapter).unwrap();
     let merged = lm.model.forward(&ids, &LoraContext::default()).unwrap();
     let diff = max_diff_masked(&merged, &exp["logits_merged"], Some(mask));
-    assert!(diff < PARITY_TOL, "merged weights differ from PEFT's merge_and_unload by {diff}");
-    assert!(max_diff(&merged, &logits) < 1e-3, "merged must equal unmerged");
+    assert!(
+        diff < PARITY_TOL,
+        "merged weights differ from PEFT's merge_and_unload by {diff}"
+    );
+    assert!(
+        max_diff(&merged, &logits) < 1e-3,
+        "merged must equal unmerged"
+    );
 }
 
 #[test]
@@ -47,15 +66,21 @@ fn a_peft_adapter_on_qwen2_gives_pefts_logits() {
 fn save_then_load_keeps_pefts_keys_and_the_outputs() {
     let lm = load("tiny-llama");
     let src = model_dir("tiny-llama").join("peft-adapter");
-    let adapter = Adapter::load_peft("peft", &src, &lm.model.linear_specs(), lm.model.device()).unwrap();
+    let adapter =
+        Adapter::load_peft("peft", &src, &lm.model.linear_specs(), lm.model.device()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let written = adapter.save_peft(out.path(), "tiny-llama").unwrap();
     assert_eq!(written.len(), 2, "config and weights");
     for file in &written {
         let bytes = std::fs::read(out.path().join(&file.name)).unwrap();
         assert_eq!(bytes.len() as u64, file.bytes);
-        let digest = sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes));
-        assert_eq!(hex::encode(digest), file.sha256, "the recorded sha256 is the file's");
+        let digest =
+            sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes));
+        assert_eq!(
+            hex::encode(digest),
+            file.sha256,
+            "the recorded sha256 is the file's"
+        );
     }
     let theirs = expected(src.join("adapter_model.safetensors"));
     let ours = expected(out.path().join("adapter_model.safetensors"));
@@ -67,15 +92,35 @@ fn save_then_load_keeps_pefts_keys_and_the_outputs() {
     for (k, t) in &theirs {
         assert_eq!(t.dims(), ours[k].dims(), "{k}: PEFT's shape");
     }
-    let reloaded = Adapter::load_peft("again", out.path(), &lm.model.linear_specs(), lm.model.device()).unwrap();
-    let ids = expected(model_dir("tiny-llama").join("expected.safetensors"))["input_ids"].to_dtype(DType::U32).unwrap();
-    let a = lm.model.forward(&ids, &LoraContext::inference(Some(&adapter))).unwrap();
-    let b = lm.model.forward(&ids, &LoraContext::inference(Some(&reloaded))).unwrap();
+    let reloaded = Adapter::load_peft(
+        "again",
+        out.path(),
+        &lm.model.linear_specs(),
+        lm.model.device(),
+    )
+    .unwrap();
+    let ids = expected(model_dir("tiny-llama").join("expected.safetensors"))["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap();
+    let a = lm
+        .model
+        .forward(&ids, &LoraContext::inference(Some(&adapter)))
+        .unwrap();
+    let b = lm
+        .model
+        .forward(&ids, &LoraContext::inference(Some(&reloaded)))
+        .unwrap();
     assert_eq!(max_diff(&a, &b), 0.0, "save → load gives identical outputs");
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("adapter_config.json")).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("adapter_config.json")).unwrap())
+            .unwrap();
     assert_eq!(config["peft_type"], "LORA");
     assert_eq!(config["r"], 4);
-    assert_eq!(config["target_modules"].as_array().unwrap().len(), 7, "target_modules always explicit");
+    assert_eq!(
+        config["target_modules"].as_array().unwrap().len(),
+        7,
+        "target_modules always explicit"
+    );
 }
 
 #[test]
@@ -83,12 +128,23 @@ fn a_misnamed_adapter_key_is_refused_not_silently_ignored() {
     let lm = load("tiny-llama");
     let src = model_dir("tiny-llama").join("peft-adapter");
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(src.join("adapter_config.json"), dir.path().join("adapter_config.json")).unwrap();
+    std::fs::copy(
+        src.join("adapter_config.json"),
+        dir.path().join("adapter_config.json"),
+    )
+    .unwrap();
     let mut tensors = expected(src.join("adapter_model.safetensors"));
     let key = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
     let t = tensors.remove(key).unwrap();
     tensors.insert("model.layers.0.self_attn.q_proj.lora_A.weight".into(), t);
     candle_core::safetensors::save(&tensors, dir.path().join("adapter_model.safetensors")).unwrap();
-    let err = Adapter::load_peft("bad", dir.path(), &lm.model.linear_specs(), lm.model.device()).unwrap_err().to_string();
+    let err = Adapter::load_peft(
+        "bad",
+        dir.path(),
+        &lm.model.linear_specs(),
+        lm.model.device(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains(key), "the error names the missing key: {err}");
 }

@@ -5,7 +5,9 @@ use crate::fixtures;
 
 #[test]
 fn chat_templates_render_as_transformers_apply_chat_template() {
-    let cases: Vec<Value> = serde_json::from_slice(&std::fs::read(fixtures().join("chat_templates.json")).unwrap()).unwrap();
+    let cases: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(fixtures().join("chat_templates.json")).unwrap())
+            .unwrap();
     assert!(cases.len() >= 20, "the fixture holds the cases");
     for case in &cases {
         let name = case["name"].as_str().unwrap();
@@ -19,13 +21,23 @@ fn chat_templates_render_as_transformers_apply_chat_template() {
         let rendered = template.render(&messages, case["add_generation_prompt"].as_bool().unwrap());
         if let Some(error) = case.get("expected_error").and_then(Value::as_str) {
             let err = rendered.expect_err(name).to_string();
-            assert!(err.contains(error), "{name}: the template's own exception message: {err}");
+            assert!(
+                err.contains(error),
+                "{name}: the template's own exception message: {err}"
+            );
         } else if let Some(expected) = case["expected"].as_str() {
-            assert_eq!(rendered.unwrap_or_else(|e| panic!("{name}: {e}")), expected, "{name}");
+            assert_eq!(
+                rendered.unwrap_or_else(|e| panic!("{name}: {e}")),
+                expected,
+                "{name}"
+            );
         } else {
             let pattern = regex::Regex::new(case["expected_pattern"].as_str().unwrap()).unwrap();
             let text = rendered.unwrap_or_else(|e| panic!("{name}: {e}"));
-            assert!(pattern.is_match(&text), "{name}: {text:?} does not match {pattern}");
+            assert!(
+                pattern.is_match(&text),
+                "{name}: {text:?} does not match {pattern}"
+            );
         }
     }
 }

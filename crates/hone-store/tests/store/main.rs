@@ -12,8 +12,8 @@ mod responses;
 mod snapshots;
 
 use hone_store::{
-    annotators as annotators_q, projects as projects_q, prompts as prompts_q, responses as responses_q, AnnotatorKind,
-    ResponseSource, Store, StoreError, DATABASE_FILE,
+    annotators as annotators_q, projects as projects_q, prompts as prompts_q,
+    responses as responses_q, AnnotatorKind, ResponseSource, Store, StoreError, DATABASE_FILE,
 };
 use sqlx::error::ErrorKind;
 use tempfile::TempDir;
@@ -21,7 +21,9 @@ use tempfile::TempDir;
 /// A store on `hone.sqlite` in a fresh temporary folder. Keep the `TempDir` alive as long as the store.
 pub async fn open_store() -> (TempDir, Store) {
     let dir = TempDir::new().expect("create a temporary folder");
-    let store = Store::open(&dir.path().join(DATABASE_FILE)).await.expect("open a store on a fresh file");
+    let store = Store::open(&dir.path().join(DATABASE_FILE))
+        .await
+        .expect("open a store on a fresh file");
     (dir, store)
 }
 
@@ -30,7 +32,10 @@ pub async fn open_store() -> (TempDir, Store) {
 pub fn assert_not_found(err: StoreError, entity: &str, key: &str) {
     match err {
         StoreError::NotFound { entity: e, key: k } => {
-            assert_eq!(e, entity, "NotFound must name the entity that was looked up");
+            assert_eq!(
+                e, entity,
+                "NotFound must name the entity that was looked up"
+            );
             assert_eq!(k, key, "NotFound must carry the key that was looked up");
         }
         other => panic!("expected NotFound {entity} {key}, got {other:?}"),
@@ -54,7 +59,12 @@ pub fn assert_duplicate(err: StoreError, entity: &str, key: &str) {
 pub fn assert_constraint(err: StoreError, kind: ErrorKind) {
     match &err {
         StoreError::Sqlx(sqlx::Error::Database(db)) => {
-            assert_eq!(db.kind(), kind, "wrong kind of constraint violation: {}", db.message())
+            assert_eq!(
+                db.kind(),
+                kind,
+                "wrong kind of constraint violation: {}",
+                db.message()
+            )
         }
         other => panic!("expected a {kind:?} database error, got {other:?}"),
     }
@@ -76,19 +86,46 @@ pub struct Seed {
     pub response_ids: Vec<i64>,
 }
 
-pub async fn seed(conn: &mut hone_store::SqliteConnection, project: &str, responses: usize) -> Seed {
-    let project = projects_q::create(conn, &projects_q::NewProject::named(project)).await.expect("create project");
-    let (prompt, _) = prompts_q::insert_or_get(conn, project.id, &prompts_q::NewPrompt::text(format!("prompt of {}", project.name)))
+pub async fn seed(
+    conn: &mut hone_store::SqliteConnection,
+    project: &str,
+    responses: usize,
+) -> Seed {
+    let project = projects_q::create(conn, &projects_q::NewProject::named(project))
         .await
-        .expect("insert prompt");
-    let annotator =
-        annotators_q::get_or_create(conn, &format!("expert of {}", project.name), AnnotatorKind::Human).await.expect("annotator");
+        .expect("create project");
+    let (prompt, _) = prompts_q::insert_or_get(
+        conn,
+        project.id,
+        &prompts_q::NewPrompt::text(format!("prompt of {}", project.name)),
+    )
+    .await
+    .expect("insert prompt");
+    let annotator = annotators_q::get_or_create(
+        conn,
+        &format!("expert of {}", project.name),
+        AnnotatorKind::Human,
+    )
+    .await
+    .expect("annotator");
     let mut response_ids = Vec::new();
     for i in 0..responses {
-        let r = responses_q::insert(conn, &responses_q::NewResponse::new(prompt.id, format!("answer {i}"), ResponseSource::Import))
-            .await
-            .expect("insert response");
+        let r = responses_q::insert(
+            conn,
+            &responses_q::NewResponse::new(
+                prompt.id,
+                format!("answer {i}"),
+                ResponseSource::Import,
+            ),
+        )
+        .await
+        .expect("insert response");
         response_ids.push(r.id);
     }
-    Seed { project_id: project.id, prompt_id: prompt.id, annotator_id: annotator.id, response_ids }
+    Seed {
+        project_id: project.id,
+        prompt_id: prompt.id,
+        annotator_id: annotator.id,
+        response_ids,
+    }
 }

@@ -37,10 +37,19 @@ async fn open_creates_the_file_at_the_given_path() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join(DATABASE_FILE);
     assert!(!path.exists(), "precondition: no database file yet");
-    let store = Store::open(&path).await.expect("open must create a missing file");
+    let store = Store::open(&path)
+        .await
+        .expect("open must create a missing file");
     assert!(path.is_file(), "Store::open must create the database file");
-    assert_eq!(store.path(), path.as_path(), "store.path() must be the path it was opened on");
-    assert_eq!(DATABASE_FILE, "hone.sqlite", "the workspace database file name is part of the workspace format");
+    assert_eq!(
+        store.path(),
+        path.as_path(),
+        "store.path() must be the path it was opened on"
+    );
+    assert_eq!(
+        DATABASE_FILE, "hone.sqlite",
+        "the workspace database file name is part of the workspace format"
+    );
 }
 
 #[tokio::test]
@@ -52,12 +61,24 @@ async fn every_connection_has_wal_foreign_keys_and_full_sync() {
         conns.push(store.conn().await.unwrap());
     }
     for conn in &mut conns {
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut **conn).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
         assert_eq!(mode.to_lowercase(), "wal", "the store must run in WAL mode");
-        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut **conn).await.unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
         assert_eq!(fk, 1, "foreign keys must be enforced on every connection");
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut **conn).await.unwrap();
-        assert_eq!(sync, 2, "synchronous must be FULL (2) so a committed judgment survives a crash");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **conn)
+            .await
+            .unwrap();
+        assert_eq!(
+            sync, 2,
+            "synchronous must be FULL (2) so a committed judgment survives a crash"
+        );
     }
 }
 
@@ -65,18 +86,27 @@ async fn every_connection_has_wal_foreign_keys_and_full_sync() {
 async fn migrations_create_every_table() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    let tables: Vec<String> = sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
     for table in TABLES {
-        assert!(tables.iter().any(|t| t == table), "migration must create table {table}; have {tables:?}");
+        assert!(
+            tables.iter().any(|t| t == table),
+            "migration must create table {table}; have {tables:?}"
+        );
     }
-    let applied: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    assert_eq!(applied, vec![(1, true), (2, true), (3, true), (4, true), (5, true)], "exactly migrations 0001–0005 must be recorded as applied");
+    let applied: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        applied,
+        vec![(1, true), (2, true), (3, true), (4, true), (5, true)],
+        "exactly migrations 0001–0005 must be recorded as applied"
+    );
 }
 
 #[tokio::test]
@@ -86,27 +116,53 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
     let store = Store::open(&path).await.unwrap();
     let created = {
         let mut conn = store.conn().await.unwrap();
-        projects::create(&mut conn, &NewProject::named("kept")).await.unwrap()
+        projects::create(&mut conn, &NewProject::named("kept"))
+            .await
+            .unwrap()
     };
     store.close().await;
 
-    let reopened = Store::open(&path).await.expect("reopening an existing database must work");
+    let reopened = Store::open(&path)
+        .await
+        .expect("reopening an existing database must work");
     let mut conn = reopened.conn().await.unwrap();
-    let found = projects::get_by_name(&mut conn, "kept").await.expect("project survives a reopen");
-    assert_eq!(found, created, "reopened store must keep the project exactly as written");
-    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(runs, 5, "reopening must not apply a migration a second time");
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
-    assert_eq!(mode.to_lowercase(), "wal", "a reopened store is still in WAL mode");
+    let found = projects::get_by_name(&mut conn, "kept")
+        .await
+        .expect("project survives a reopen");
+    assert_eq!(
+        found, created,
+        "reopened store must keep the project exactly as written"
+    );
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        runs, 5,
+        "reopening must not apply a migration a second time"
+    );
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        mode.to_lowercase(),
+        "wal",
+        "a reopened store is still in WAL mode"
+    );
 }
 
 #[tokio::test]
 async fn open_in_a_missing_folder_is_an_open_error_naming_the_path() {
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("no-such-folder").join(DATABASE_FILE);
-    let err = Store::open(&path).await.expect_err("a file in a missing folder cannot be created");
+    let err = Store::open(&path)
+        .await
+        .expect_err("a file in a missing folder cannot be created");
     match err {
-        StoreError::Open { path: p, .. } => assert_eq!(p, path, "the Open error must name the path it tried"),
+        StoreError::Open { path: p, .. } => {
+            assert_eq!(p, path, "the Open error must name the path it tried")
+        }
         other => panic!("expected StoreError::Open, got {other:?}"),
     }
 }
@@ -116,14 +172,27 @@ async fn a_transaction_dropped_without_commit_rolls_back() {
     let (_dir, store) = open_store().await;
     {
         let mut tx = store.begin().await.unwrap();
-        projects::create(&mut tx, &NewProject::named("rolled back")).await.unwrap();
+        projects::create(&mut tx, &NewProject::named("rolled back"))
+            .await
+            .unwrap();
         // dropped here
     }
     let mut tx = store.begin().await.unwrap();
-    projects::create(&mut tx, &NewProject::named("committed")).await.unwrap();
+    projects::create(&mut tx, &NewProject::named("committed"))
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 
     let mut conn = store.conn().await.unwrap();
-    let names: Vec<String> = projects::list(&mut conn).await.unwrap().into_iter().map(|p| p.name).collect();
-    assert_eq!(names, vec!["committed".to_string()], "only the committed transaction's project may remain");
+    let names: Vec<String> = projects::list(&mut conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["committed".to_string()],
+        "only the committed transaction's project may remain"
+    );
 }

@@ -36,14 +36,37 @@ async fn insert_and_get_round_trip_with_sorted_judgment_ids() {
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "p", 2).await;
     let j = judgments_for(&mut conn, &s, 4).await;
-    let description = json!({"kinds": ["rating"], "rows": {"sft": 3, "kto": 4}, "min_annotators": 1});
-    let snap = snapshots::insert(&mut conn, s.project_id, &[j[3], j[0], j[2]], "deadbeef", &description).await.unwrap();
-    assert_eq!(snap.project_id, s.project_id, "snapshot belongs to the project");
+    let description =
+        json!({"kinds": ["rating"], "rows": {"sft": 3, "kto": 4}, "min_annotators": 1});
+    let snap = snapshots::insert(
+        &mut conn,
+        s.project_id,
+        &[j[3], j[0], j[2]],
+        "deadbeef",
+        &description,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        snap.project_id, s.project_id,
+        "snapshot belongs to the project"
+    );
     assert_eq!(snap.content_hash, "deadbeef", "content hash as written");
-    assert_eq!(snap.description, description, "description JSON round-trips");
-    assert_eq!(snap.judgment_ids, vec![j[0], j[2], j[3]], "judgment ids come back sorted, only those given");
+    assert_eq!(
+        snap.description, description,
+        "description JSON round-trips"
+    );
+    assert_eq!(
+        snap.judgment_ids,
+        vec![j[0], j[2], j[3]],
+        "judgment ids come back sorted, only those given"
+    );
     assert!(snap.created_at.ends_with('Z'), "created_at is UTC");
-    assert_eq!(snapshots::get(&mut conn, snap.id).await.unwrap(), snap, "get returns what insert returned");
+    assert_eq!(
+        snapshots::get(&mut conn, snap.id).await.unwrap(),
+        snap,
+        "get returns what insert returned"
+    );
 }
 
 #[tokio::test]
@@ -51,15 +74,24 @@ async fn a_snapshot_may_be_empty() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "p", 1).await;
-    let snap = snapshots::insert(&mut conn, s.project_id, &[], "e3b0", &json!({})).await.unwrap();
-    assert!(snap.judgment_ids.is_empty(), "no judgments given, none held");
+    let snap = snapshots::insert(&mut conn, s.project_id, &[], "e3b0", &json!({}))
+        .await
+        .unwrap();
+    assert!(
+        snap.judgment_ids.is_empty(),
+        "no judgments given, none held"
+    );
 }
 
 #[tokio::test]
 async fn get_of_a_missing_snapshot_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    assert_not_found(snapshots::get(&mut conn, 6).await.unwrap_err(), "dataset snapshot", "6");
+    assert_not_found(
+        snapshots::get(&mut conn, 6).await.unwrap_err(),
+        "dataset snapshot",
+        "6",
+    );
 }
 
 #[tokio::test]
@@ -70,12 +102,29 @@ async fn list_is_per_project_in_insertion_order() {
     let b = seed(&mut conn, "b", 1).await;
     let ja = judgments_for(&mut conn, &a, 2).await;
     let jb = judgments_for(&mut conn, &b, 1).await;
-    let s1 = snapshots::insert(&mut conn, a.project_id, &[ja[0]], "h1", &json!({"n": 1})).await.unwrap();
-    let sb = snapshots::insert(&mut conn, b.project_id, &jb, "hb", &json!({})).await.unwrap();
-    let s2 = snapshots::insert(&mut conn, a.project_id, &ja, "h2", &json!({"n": 2})).await.unwrap();
-    assert_eq!(snapshots::list(&mut conn, a.project_id).await.unwrap(), vec![s1, s2], "project a's snapshots, oldest first, with their ids");
-    assert_eq!(snapshots::list(&mut conn, b.project_id).await.unwrap(), vec![sb], "project b's only");
-    assert!(snapshots::list(&mut conn, 999).await.unwrap().is_empty(), "a missing project has none");
+    let s1 = snapshots::insert(&mut conn, a.project_id, &[ja[0]], "h1", &json!({"n": 1}))
+        .await
+        .unwrap();
+    let sb = snapshots::insert(&mut conn, b.project_id, &jb, "hb", &json!({}))
+        .await
+        .unwrap();
+    let s2 = snapshots::insert(&mut conn, a.project_id, &ja, "h2", &json!({"n": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshots::list(&mut conn, a.project_id).await.unwrap(),
+        vec![s1, s2],
+        "project a's snapshots, oldest first, with their ids"
+    );
+    assert_eq!(
+        snapshots::list(&mut conn, b.project_id).await.unwrap(),
+        vec![sb],
+        "project b's only"
+    );
+    assert!(
+        snapshots::list(&mut conn, 999).await.unwrap().is_empty(),
+        "a missing project has none"
+    );
 }
 
 #[tokio::test]
@@ -84,11 +133,23 @@ async fn a_snapshot_of_a_missing_judgment_is_refused_entirely() {
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "p", 1).await;
     let j = judgments_for(&mut conn, &s, 1).await;
-    let err = snapshots::insert(&mut conn, s.project_id, &[j[0], 9_999], "h", &json!({})).await.unwrap_err();
+    let err = snapshots::insert(&mut conn, s.project_id, &[j[0], 9_999], "h", &json!({}))
+        .await
+        .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
-    assert_eq!(count_rows(&mut conn, "dataset_snapshots").await, 0, "a refused snapshot leaves no snapshot row");
-    assert_eq!(count_rows(&mut conn, "snapshot_judgments").await, 0, "nor any of its links");
+    assert_eq!(
+        count_rows(&mut conn, "dataset_snapshots").await,
+        0,
+        "a refused snapshot leaves no snapshot row"
+    );
+    assert_eq!(
+        count_rows(&mut conn, "snapshot_judgments").await,
+        0,
+        "nor any of its links"
+    );
 
-    let err = snapshots::insert(&mut conn, 9_999, &[], "h", &json!({})).await.unwrap_err();
+    let err = snapshots::insert(&mut conn, 9_999, &[], "h", &json!({}))
+        .await
+        .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
 }

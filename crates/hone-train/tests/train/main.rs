@@ -22,10 +22,16 @@ pub fn t(values: &[f32]) -> Tensor {
 }
 
 pub fn scalar(x: &Tensor) -> f64 {
-    x.to_dtype(candle_core::DType::F64).unwrap().to_scalar::<f64>().unwrap()
+    x.to_dtype(candle_core::DType::F64)
+        .unwrap()
+        .to_scalar::<f64>()
+        .unwrap()
 }
 
 #[track_caller]
 pub fn close(got: f64, want: f64, tol: f64, what: &str) {
-    assert!((got - want).abs() <= tol, "{what}: got {got}, reference {want} (tolerance {tol})");
+    assert!(
+        (got - want).abs() <= tol,
+        "{what}: got {got}, reference {want} (tolerance {tol})"
+    );
 }

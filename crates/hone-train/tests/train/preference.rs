@@ -4,23 +4,37 @@ use std::sync::atomic::AtomicBool;
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::SequencePair;
 use hone_model::{DeviceInfo, LoadedModel};
-use hone_train::preference::{logp_sums, Dpo, DpoSettings, Kto, KtoSettings, LabeledExample, TokenPair};
+use hone_train::preference::{
+    logp_sums, Dpo, DpoSettings, Kto, KtoSettings, LabeledExample, TokenPair,
+};
 use hone_train::trainer::{train, Progress, TrainConfig};
 
 fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR)).join("../../tests/fixtures/models/tiny-llama");
+    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR))
+        .join("../../tests/fixtures/models/tiny-llama");
     LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
 }
 
 fn adapter(lm: &LoadedModel) -> Adapter {
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
-    Adapter::new("pref", config, &lm.model.linear_specs(), 5, lm.model.device()).unwrap()
+    Adapter::new(
+        "pref",
+        config,
+        &lm.model.linear_specs(),
+        5,
+        lm.model.device(),
+    )
+    .unwrap()
 }
 
 /// Pairs where the chosen answer always contains token 250 and the rejected one token 90.
 fn pairs() -> Vec<TokenPair> {
     (0..8u32)
-        .map(|i| TokenPair { prompt: vec![0, 10 + i, 20 + i], chosen: vec![250, 30 + i, 250, 2], rejected: vec![90, 30 + i, 90, 2] })
+        .map(|i| TokenPair {
+            prompt: vec![0, 10 + i, 20 + i],
+            chosen: vec![250, 30 + i, 250, 2],
+            rejected: vec![90, 30 + i, 90, 2],
+        })
         .collect()
 }
 
@@ -31,22 +45,68 @@ fn dpo_separates_chosen_from_rejected() {
     let data = pairs();
     let margin = |a: Option<&Adapter>| {
         let lora = LoraContext::inference(a);
-        let c = logp_sums(&lm.model, &data.iter().map(|p| SequencePair { prompt: p.prompt.clone(), completion: p.chosen.clone() }).collect::<Vec<_>>(), &lora, 8).unwrap();
-        let r = logp_sums(&lm.model, &data.iter().map(|p| SequencePair { prompt: p.prompt.clone(), completion: p.rejected.clone() }).collect::<Vec<_>>(), &lora, 8).unwrap();
+        let c = logp_sums(
+            &lm.model,
+            &data
+                .iter()
+                .map(|p| SequencePair {
+                    prompt: p.prompt.clone(),
+                    completion: p.chosen.clone(),
+                })
+                .collect::<Vec<_>>(),
+            &lora,
+            8,
+        )
+        .unwrap();
+        let r = logp_sums(
+            &lm.model,
+            &data
+                .iter()
+                .map(|p| SequencePair {
+                    prompt: p.prompt.clone(),
+                    completion: p.rejected.clone(),
+                })
+                .collect::<Vec<_>>(),
+            &lora,
+            8,
+        )
+        .unwrap();
         c.iter().zip(&r).map(|(c, r)| c - r).sum::<f32>() / c.len() as f32
     };
     let before = margin(None);
     let mut objective = Dpo::new(&lm.model, &data, None, DpoSettings::default()).unwrap();
-    let config = TrainConfig { learning_rate: 5e-3, epochs: 10, batch_size: 4, save_steps: 100, ..TrainConfig::default() };
+    let config = TrainConfig {
+        learning_rate: 5e-3,
+        epochs: 10,
+        batch_size: 4,
+        save_steps: 100,
+        ..TrainConfig::default()
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut last: Option<Progress> = None;
-    train(&adapter, &mut objective, data.len(), &config, dir.path(), "m", &AtomicBool::new(false), |p| last = Some(p.clone())).unwrap();
+    train(
+        &adapter,
+        &mut objective,
+        data.len(),
+        &config,
+        dir.path(),
+        "m",
+        &AtomicBool::new(false),
+        |p| last = Some(p.clone()),
+    )
+    .unwrap();
     let last = last.unwrap();
     let accuracy = last.metrics.get("rewards/accuracies").unwrap();
-    assert!(accuracy >= 0.95, "rewards/accuracies must reach 0.95, got {accuracy}");
+    assert!(
+        accuracy >= 0.95,
+        "rewards/accuracies must reach 0.95, got {accuracy}"
+    );
     assert!(last.metrics.get("rewards/margins").unwrap() > 0.0);
     let after = margin(Some(&adapter));
-    assert!(after > before + 1.0, "the chosen-minus-rejected log-prob margin must rise: {before} → {after}");
+    assert!(
+        after > before + 1.0,
+        "the chosen-minus-rejected log-prob margin must rise: {before} → {after}"
+    );
 }
 
 #[test]
@@ -56,25 +116,61 @@ fn kto_raises_desirable_and_lowers_undesirable_log_probs() {
     let examples: Vec<LabeledExample> = (0..8u32)
         .map(|i| LabeledExample {
             prompt: vec![0, 40 + i],
-            completion: if i % 2 == 0 { vec![250, 251, 2] } else { vec![90, 91, 2] },
+            completion: if i % 2 == 0 {
+                vec![250, 251, 2]
+            } else {
+                vec![90, 91, 2]
+            },
             label: i % 2 == 0,
         })
         .collect();
     let sums = |a: Option<&Adapter>| {
-        let seq: Vec<SequencePair> = examples.iter().map(|e| SequencePair { prompt: e.prompt.clone(), completion: e.completion.clone() }).collect();
+        let seq: Vec<SequencePair> = examples
+            .iter()
+            .map(|e| SequencePair {
+                prompt: e.prompt.clone(),
+                completion: e.completion.clone(),
+            })
+            .collect();
         logp_sums(&lm.model, &seq, &LoraContext::inference(a), 8).unwrap()
     };
     let before = sums(None);
     let mut objective = Kto::new(&lm.model, &examples, None, KtoSettings::default()).unwrap();
-    let config = TrainConfig { learning_rate: 5e-3, epochs: 10, batch_size: 4, save_steps: 100, ..TrainConfig::default() };
+    let config = TrainConfig {
+        learning_rate: 5e-3,
+        epochs: 10,
+        batch_size: 4,
+        save_steps: 100,
+        ..TrainConfig::default()
+    };
     let dir = tempfile::tempdir().unwrap();
-    train(&adapter, &mut objective, examples.len(), &config, dir.path(), "m", &AtomicBool::new(false), |_| {}).unwrap();
+    train(
+        &adapter,
+        &mut objective,
+        examples.len(),
+        &config,
+        dir.path(),
+        "m",
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
     let after = sums(Some(&adapter));
     for (i, e) in examples.iter().enumerate() {
         if e.label {
-            assert!(after[i] > before[i], "desirable example {i}: {} → {}", before[i], after[i]);
+            assert!(
+                after[i] > before[i],
+                "desirable example {i}: {} → {}",
+                before[i],
+                after[i]
+            );
         } else {
-            assert!(after[i] < before[i], "undesirable example {i}: {} → {}", before[i], after[i]);
+            assert!(
+                after[i] < before[i],
+                "undesirable example {i}: {} → {}",
+                before[i],
+                after[i]
+            );
         }
     }
 }

