@@ -40,6 +40,7 @@ fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
     let c = lm.model.config();
     Ok(ModelInfo {
         dir: dir.to_owned(),
+        gguf_file: hone_core::model::gguf::GgufSource::read(dir).map(|s| s.path),
         architecture: c.model_type.clone(),
         parameters: c.parameter_count(),
         hidden_size: c.hidden_size,
@@ -129,8 +130,13 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         // Models
         "inspect_model" => {
             let a: DirArgs = parse(command, args)?;
+            // A .gguf file is imported into the workspace once, then inspected as a folder.
+            let dir = hone
+                .model_folder(&a.dir)
+                .await
+                .map_err(|e| e.for_field("dir"))?;
             json(
-                tokio::task::spawn_blocking(move || model_info(&a.dir))
+                tokio::task::spawn_blocking(move || model_info(&dir))
                     .await
                     .map_err(|e| ApiError::new("internal", e.to_string()))??,
             )
@@ -363,7 +369,11 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         ),
         "export_version" => {
             let a: ExportVersionArgs = parse(command, args)?;
-            json(hone.export_version(a.version_id, a.format, &a.out).await?)
+            let quant = a.quant.unwrap_or(hone_core::model::gguf::GgufQuant::F16);
+            json(
+                hone.export_version_as(a.version_id, a.format, &a.out, quant)
+                    .await?,
+            )
         }
         "evaluate_version" => {
             let a: VersionArgs = parse(command, args)?;

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
+use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::NamedItem;
 use hone_core::{JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
@@ -20,7 +21,10 @@ pub struct WorkspaceInfo {
 /// What the UI shows about a model folder.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
 pub struct ModelInfo {
+    /// The model's folder (for a GGUF file, its imported copy in the workspace).
     pub dir: PathBuf,
+    /// The GGUF file the folder was imported from, if it was.
+    pub gguf_file: Option<PathBuf>,
     pub architecture: String,
     pub parameters: usize,
     pub hidden_size: usize,
@@ -137,6 +141,10 @@ pub struct ExportVersionArgs {
     pub version_id: i64,
     pub format: VersionFormat,
     pub out: PathBuf,
+    /// The element type of a `gguf` export; f16 when absent.
+    #[serde(default)]
+    #[ts(optional)]
+    pub quant: Option<GgufQuant>,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

@@ -50,7 +50,7 @@ enum Command {
     /// The starter model the demo uses.
     #[command(subcommand)]
     Starter(commands::starter::Command),
-    /// Generate text with a model folder (and an adapter).
+    /// Generate text with a model (a folder or a .gguf file) and an adapter.
     Generate(commands::generate::GenerateArgs),
     /// Per-token log-probs of a completion given a prompt.
     Score(commands::generate::ScoreArgs),
@@ -126,12 +126,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(workspace, args).await,
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
-        Command::Model(command) => commands::model::run(command).await,
+        Command::Model(command) => commands::model::run(workspace, command).await,
         Command::Serve(args) => commands::serve::run(workspace, args).await,
         Command::Demo(args) => commands::demo::run_demo(workspace, args).await,
         Command::Starter(command) => commands::starter::run(command).await,
-        Command::Generate(args) => commands::generate::run_generate(args).await,
-        Command::Score(args) => commands::generate::run_score(args).await,
+        Command::Generate(args) => commands::generate::run_generate(workspace, args).await,
+        Command::Score(args) => commands::generate::run_score(workspace, args).await,
         Command::Candidates(args) => commands::candidates::run_candidates(workspace, args).await,
         Command::Reward(args) => commands::candidates::run_reward(workspace, args).await,
         Command::Suggest(args) => commands::candidates::run_suggest(workspace, args).await,

@@ -43,6 +43,17 @@ impl CoreError {
         move |error| Self::Io { path, error }
     }
 
+    /// A model file the user named turned out unusable: said as a problem with `field`, the
+    /// engine's message (file, key or tensor) kept whole. Other errors pass unchanged.
+    pub fn for_field(self, field: &str) -> Self {
+        match self {
+            CoreError::Model(e) if !matches!(e, hone_model::ModelError::Candle(_)) => {
+                CoreError::invalid(field, e.to_string())
+            }
+            other => other,
+        }
+    }
+
     /// A stable machine-readable code; the UI branches on it, never on the message.
     pub fn code(&self) -> &'static str {
         match self {

@@ -93,6 +93,10 @@ impl Hone {
     pub async fn resolve_model(&self, model: &ModelRef) -> Result<ResolvedModel> {
         match model {
             ModelRef::Base { dir } => {
+                let dir = &self
+                    .model_folder(dir)
+                    .await
+                    .map_err(|e| e.for_field("model.dir"))?;
                 if !dir.join("config.json").is_file() {
                     return Err(CoreError::invalid(
                         "model.dir",

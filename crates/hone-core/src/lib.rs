@@ -27,6 +27,7 @@ pub mod gold;
 pub mod head_to_head;
 pub mod import;
 pub mod inference;
+pub mod model_files;
 pub mod projects;
 pub mod promotion;
 pub mod provenance;

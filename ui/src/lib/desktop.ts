@@ -13,3 +13,15 @@ export async function pickFolder(title: string, startAt?: string): Promise<strin
   const picked = await open({ directory: true, multiple: false, title, defaultPath: startAt?.trim() || undefined });
   return typeof picked === 'string' ? picked : null;
 }
+
+/** Asks for a GGUF model file (what LM Studio, Ollama and llama.cpp keep); null when cancelled. */
+export async function pickGgufFile(title: string, startAt?: string): Promise<string | null> {
+  const picked = await open({
+    directory: false,
+    multiple: false,
+    title,
+    defaultPath: startAt?.trim() || undefined,
+    filters: [{ name: 'GGUF model', extensions: ['gguf'] }],
+  });
+  return typeof picked === 'string' ? picked : null;
+}

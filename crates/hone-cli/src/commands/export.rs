@@ -11,13 +11,18 @@ pub struct Args {
     /// The project (name or id) whose feedback to export.
     #[arg(long, required_unless_present = "version")]
     project: Option<String>,
-    /// Export a model version instead (its id): --format peft, merged or trl, --out a folder.
+    /// Export a model version instead (its id): --format peft, merged, gguf, gguf-lora or trl,
+    /// --out a folder.
     #[arg(long, conflicts_with_all = ["project", "snapshot"])]
     version: Option<i64>,
     /// Feedback: preference, sft, kto, or all (then --out is a folder that gets one file per
-    /// format). A version: peft, merged or trl.
+    /// format). A version: peft, merged, gguf (the merged model for llama.cpp/Ollama/LM Studio),
+    /// gguf-lora (a llama.cpp adapter and an Ollama Modelfile) or trl.
     #[arg(long)]
     format: String,
+    /// With --format gguf: the element type, f16 (default), f32, q8_0, q4_0 or q4_k.
+    #[arg(long, default_value = "f16")]
+    quant: hone_core::model::gguf::GgufQuant,
     /// The file (or folder, with --format all) to write.
     #[arg(long)]
     out: PathBuf,
@@ -41,7 +46,9 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             .parse()
             .map_err(|e: String| BadInput(format!("--format: {e}")))?;
         let hone = super::open(workspace).await?;
-        let files = hone.export_version(version, format, &args.out).await?;
+        let files = hone
+            .export_version_as(version, format, &args.out, args.quant)
+            .await?;
         if args.json {
             return output::json(&files);
         }

@@ -13,7 +13,7 @@ use crate::output;
 /// The model, adapter and prompt options `generate` and `score` share.
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// A Hugging Face model folder.
+    /// A Hugging Face model folder or a GGUF file (imported once into the workspace).
     #[arg(long)]
     model: PathBuf,
     /// A PEFT adapter folder to apply.
@@ -44,8 +44,11 @@ impl ModelArgs {
         PromptInput::Chat(messages)
     }
 
-    fn load(&self) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
-        let lm = super::model::load(&self.model, self.device)?;
+    fn load(
+        &self,
+        workspace: Option<&std::path::Path>,
+    ) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
+        let lm = super::model::load(workspace, &self.model, self.device)?;
         let adapter = match &self.adapter {
             Some(dir) => Some(Adapter::load_peft(
                 "adapter",
@@ -86,8 +89,11 @@ pub struct GenerateArgs {
     json: bool,
 }
 
-pub async fn run_generate(args: GenerateArgs) -> anyhow::Result<()> {
-    let (lm, adapter) = args.model.load()?;
+pub async fn run_generate(
+    workspace: Option<&std::path::Path>,
+    args: GenerateArgs,
+) -> anyhow::Result<()> {
+    let (lm, adapter) = args.model.load(workspace)?;
     let prompt_ids = lm.encode_prompt(&args.model.prompt())?;
     let params = SamplingParams {
         temperature: args.temperature,
@@ -140,12 +146,14 @@ pub struct ScoreArgs {
     json: bool,
 }
 
-pub async fn run_score(args: ScoreArgs) -> anyhow::Result<()> {
-    let (lm, adapter) = args.model.load()?;
+pub async fn run_score(workspace: Option<&std::path::Path>, args: ScoreArgs) -> anyhow::Result<()> {
+    let (lm, adapter) = args.model.load(workspace)?;
     let pair = lm.encode_pair(&args.model.prompt(), &args.completion)?;
     let scored = score(&lm, adapter.as_ref(), std::slice::from_ref(&pair))?.remove(0);
     if args.json {
-        return output::json(&scored);
+        let mut value = serde_json::to_value(&scored)?;
+        value["prompt_token_ids"] = serde_json::json!(pair.prompt);
+        return output::json(&value);
     }
     for (id, lp) in scored.token_ids.iter().zip(&scored.logprobs) {
         println!(

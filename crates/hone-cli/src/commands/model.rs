@@ -1,6 +1,7 @@
 use std::path::{Path, PathBuf};
 
 use hone_core::model::device::{select, DeviceChoice};
+use hone_core::model::gguf::import_gguf;
 use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::model::LoadedModel;
 use serde_json::json;
@@ -18,7 +19,7 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
-    /// Load a model folder and describe it: architecture, size, device.
+    /// Load a model (a folder or a .gguf file) and describe it: architecture, size, device.
     Info {
         dir: PathBuf,
         #[arg(long, default_value = "auto")]
@@ -28,16 +29,26 @@ pub enum Command {
     },
     /// Download a model by Hugging Face Hub id into the Hub cache; prints its folder.
     Download { hub_id: String },
+    /// Turn a GGUF file (LM Studio's, Ollama's, llama.cpp's) into a Hugging Face model folder:
+    /// config, f32 safetensors, tokenizer, chat template, and the source's sha256.
+    ImportGguf {
+        file: PathBuf,
+        /// The folder to create (must not exist or be empty).
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-pub async fn run(command: Command) -> anyhow::Result<()> {
+pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
     match command {
         Command::NewTiny { arch, out, seed } => {
             write_tiny_model(arch, TinySize::default(), &out, seed)?;
             println!("wrote a tiny {arch:?} model to {}", out.display());
         }
         Command::Info { dir, device, json } => {
-            let lm = load(&dir, device)?;
+            let lm = load(workspace, &dir, device)?;
             let c = lm.model.config();
             let report = json!({
                 "folder": dir,
@@ -89,6 +100,29 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 lm.device.reason
             );
         }
+        Command::ImportGguf { file, out, json } => {
+            let report = tokio::task::spawn_blocking(move || import_gguf(&file, &out))
+                .await
+                .expect("the import thread does not panic")?;
+            if json {
+                return output::json(&report);
+            }
+            let types: Vec<String> = report
+                .source
+                .tensor_types
+                .iter()
+                .map(|(t, n)| format!("{n} {t}"))
+                .collect();
+            println!(
+                "imported {} ({}, {:.1}M parameters; tensors {}) into {}",
+                report.source.file_name,
+                report.source.architecture,
+                report.parameters as f64 / 1e6,
+                types.join(", "),
+                report.out.display()
+            );
+            println!("source sha256 {}", report.source.sha256);
+        }
         Command::Download { hub_id } => {
             let dir = hone_core::model::loader::download(&hub_id)?;
             println!("{}", dir.display());
@@ -97,9 +131,20 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the folder on the chosen device, saying on stderr what was chosen and why.
-pub fn load(dir: &Path, device: DeviceChoice) -> anyhow::Result<LoadedModel> {
+/// Loads a model folder, or a GGUF file through the workspace's import cache, on the chosen
+/// device, saying on stderr what was chosen and why.
+pub fn load(
+    workspace: Option<&Path>,
+    path: &Path,
+    device: DeviceChoice,
+) -> anyhow::Result<LoadedModel> {
+    let dir = if path.is_dir() {
+        path.to_owned()
+    } else {
+        let (workspace, _) = hone_core::resolve_workspace_dir(workspace)?;
+        hone_core::model_files::model_folder_in(&workspace, path)?
+    };
     let device = select(device)?;
     tracing::info!(device = %device.name(), reason = %device.reason, "device");
-    Ok(LoadedModel::load(dir, device)?)
+    Ok(LoadedModel::load(&dir, device)?)
 }

@@ -5,6 +5,7 @@ mod export;
 mod import;
 mod model;
 mod project;
+mod real_model;
 mod train;
 mod workspace;
 

@@ -277,6 +277,7 @@ impl Hone {
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
+        let recipe = &self.recipe_on_folder(recipe).await?;
         let data = self.training_data(project_id, &recipe.filter).await?;
         let prompts: Vec<crate::dataset::PromptContent> = self
             .train_prompt_list(project_id, &recipe.filter)
@@ -313,6 +314,7 @@ impl Hone {
                 "rlhf makes two versions; run it with Hone::rlhf",
             ));
         }
+        let recipe = &self.recipe_on_folder(recipe).await?;
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid(
                 "recipe.model_dir",
@@ -793,7 +795,7 @@ impl Hone {
                                 .collect();
                             last = ppo.step(&batch, &mut reward, iteration as u64)?;
                             let done = iteration as u64 + 1;
-                            if done as usize % save_every == 0
+                            if (done as usize).is_multiple_of(save_every)
                                 || done as usize == recipe.ppo_iterations
                             {
                                 ppo.save_checkpoint(&dir, done, &base_name)?;

@@ -23,7 +23,8 @@ use crate::lora::Adapter;
 use crate::{ModelError, Result};
 
 /// The element type of a whole-model export's matrices.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GgufQuant {
     F32,
@@ -338,8 +339,13 @@ fn quantize(
 }
 
 /// Writes the model in the Hugging Face folder `dir` (an adapter already merged into it, if
-/// any) as one GGUF file with its tokenizer and chat template.
-pub fn export_model_gguf(dir: &Path, out: &Path, quant: GgufQuant) -> Result<GgufExport> {
+/// any) as one GGUF file with its tokenizer and chat template; `name` is its `general.name`.
+pub fn export_model_gguf(
+    dir: &Path,
+    out: &Path,
+    quant: GgufQuant,
+    name: &str,
+) -> Result<GgufExport> {
     let config = Config::from_file(&dir.join("config.json"))?;
     let arch = gguf_architecture(&config.model_type)?;
     let files = crate::loader::weight_files(dir)?;
@@ -347,14 +353,7 @@ pub fn export_model_gguf(dir: &Path, out: &Path, quant: GgufQuant) -> Result<Ggu
     let st = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files)? };
     let mut metadata = vec![
         ("general.type".to_string(), Value::String("model".into())),
-        (
-            "general.name".to_string(),
-            Value::String(
-                dir.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
-        ),
+        ("general.name".to_string(), Value::String(name.into())),
         (
             "general.file_type".to_string(),
             Value::U32(quant.file_type()),
@@ -364,8 +363,8 @@ pub fn export_model_gguf(dir: &Path, out: &Path, quant: GgufQuant) -> Result<Ggu
     metadata.extend(architecture_metadata(arch, &config));
     metadata.extend(tokenizer_metadata(dir, &config)?);
 
-    let mut names: Vec<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
-    names.sort_by_key(|n| {
+    let mut tensor_names: Vec<String> = st.tensors().into_iter().map(|(name, _)| name).collect();
+    tensor_names.sort_by_key(|n| {
         (
             TensorName::from_hf(n)
                 .and_then(|t| t.layer)
@@ -375,7 +374,7 @@ pub fn export_model_gguf(dir: &Path, out: &Path, quant: GgufQuant) -> Result<Ggu
     });
     let mut tensors = Vec::new();
     let mut kept_f16 = Vec::new();
-    for name in names {
+    for name in tensor_names {
         let parsed = TensorName::from_hf(&name)
             .ok_or_else(|| ModelError::file(dir, format!("tensor `{name}` has no GGUF name")))?;
         if parsed.gguf_module == "output" && config.tie_word_embeddings {

@@ -19,7 +19,7 @@ use crate::{expected, max_diff_masked, model_dir, PARITY_TOL};
 
 fn exported(name: &str, quant: GgufQuant, dir: &Path) -> PathBuf {
     let file = dir.join(format!("{name}.gguf"));
-    export_model_gguf(&model_dir(name), &file, quant)
+    export_model_gguf(&model_dir(name), &file, quant, name)
         .unwrap_or_else(|e| panic!("export {name}: {e}"));
     file
 }

@@ -3,4 +3,12 @@
 /**
  * What the UI shows about a model folder.
  */
-export type ModelInfo = { dir: string, architecture: string, parameters: number, hidden_size: number, layers: number, vocab_size: number, max_positions: number, has_chat_template: boolean, device: string, device_reason: string, };
+export type ModelInfo = { 
+/**
+ * The model's folder (for a GGUF file, its imported copy in the workspace).
+ */
+dir: string, 
+/**
+ * The GGUF file the folder was imported from, if it was.
+ */
+gguf_file: string | null, architecture: string, parameters: number, hidden_size: number, layers: number, vocab_size: number, max_positions: number, has_chat_template: boolean, device: string, device_reason: string, };
