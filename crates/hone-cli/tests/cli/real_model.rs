@@ -360,7 +360,7 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
         "llama.cpp and Hone disagree on the base model by {base_gap} nats"
     );
     assert!(
-        effect_gap < 0.25,
+        effect_gap < 0.5,
         "the adapter changes llama.cpp's log-probs unlike Hone's (max gap {effect_gap})"
     );
     assert!(
