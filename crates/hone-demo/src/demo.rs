@@ -310,7 +310,7 @@ fn judgments_for(
 ) -> Vec<FeedbackInput> {
     let mut out = Vec::new();
     let ids: Vec<i64> = shown.iter().map(|(id, _)| *id).collect();
-    if shown.len() >= 3 && index % 3 == 0 {
+    if shown.len() >= 3 && index.is_multiple_of(3) {
         let list: Vec<(i64, &str)> = shown.iter().map(|(id, t)| (*id, t.as_str())).collect();
         out.push(feedback(
             project_id,
@@ -355,7 +355,7 @@ fn judgments_for(
             vec![id],
         ));
     }
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         for (id, text) in shown {
             let spans = expert::spans(topic, text);
             if !spans.is_empty() {

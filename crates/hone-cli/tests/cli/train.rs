@@ -320,10 +320,7 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         (s["source"].as_str(), s["reward_model"].as_i64()),
         (rm["version"]["name"].as_str(), rm["version"]["id"].as_i64())
     );
-    assert!(
-        pair.split(',').any(|id| id == s["preferred"].to_string()),
-        "{s}"
-    );
+    assert!(pair.split(',').any(|id| id == s["preferred"]), "{s}");
     let j = json(
         w,
         &[

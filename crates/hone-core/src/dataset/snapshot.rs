@@ -71,32 +71,6 @@ pub(crate) fn stored_utc(value: &str) -> Option<String> {
     Some(time.with_timezone(&chrono::Utc).format(FORM).to_string())
 }
 
-#[cfg(test)]
-mod time_tests {
-    use super::stored_utc;
-
-    #[test]
-    fn bounds_are_read_as_utc_in_the_stores_form() {
-        assert_eq!(
-            stored_utc("2025-01-02").as_deref(),
-            Some("2025-01-02T00:00:00.000Z")
-        );
-        assert_eq!(
-            stored_utc("2025-01-02T09:00:00+02:00").as_deref(),
-            Some("2025-01-02T07:00:00.000Z"),
-            "an offset is taken into account"
-        );
-        assert_eq!(
-            stored_utc("2025-01-02T03:04:05Z").as_deref(),
-            Some("2025-01-02T03:04:05.000Z"),
-            "so it sorts before .678"
-        );
-        assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
-        assert_eq!(stored_utc("yesterday"), None);
-        assert_eq!(stored_utc("2025-13-01"), None);
-    }
-}
-
 /// sha256 of the rows' canonical JSONL, the three formats in a fixed order.
 pub fn content_hash(data: &TrainingData) -> String {
     let mut hasher = Sha256::new();
@@ -248,5 +222,31 @@ impl Hone {
             ));
         }
         Ok((snapshot, data))
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::stored_utc;
+
+    #[test]
+    fn bounds_are_read_as_utc_in_the_stores_form() {
+        assert_eq!(
+            stored_utc("2025-01-02").as_deref(),
+            Some("2025-01-02T00:00:00.000Z")
+        );
+        assert_eq!(
+            stored_utc("2025-01-02T09:00:00+02:00").as_deref(),
+            Some("2025-01-02T07:00:00.000Z"),
+            "an offset is taken into account"
+        );
+        assert_eq!(
+            stored_utc("2025-01-02T03:04:05Z").as_deref(),
+            Some("2025-01-02T03:04:05.000Z"),
+            "so it sorts before .678"
+        );
+        assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
+        assert_eq!(stored_utc("yesterday"), None);
+        assert_eq!(stored_utc("2025-13-01"), None);
     }
 }

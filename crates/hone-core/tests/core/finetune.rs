@@ -406,7 +406,7 @@ async fn a_reward_model_version_then_ppo_against_it() {
         .unwrap();
     assert_eq!(iterations, 3, "one progress event per PPO iteration");
     // The prompts PPO samples from are frozen with the job, so a resume sees the same ones.
-    let job = jobs::get(&mut *ws.store().conn().await.unwrap(), outcome.job_id)
+    let job = jobs::get(&mut ws.store().conn().await.unwrap(), outcome.job_id)
         .await
         .unwrap();
     let train: Vec<i64> = ws
@@ -562,7 +562,7 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
         "the held-out demonstrations are scored"
     );
     assert!(e1.kl_to_base.unwrap().is_finite());
-    let stored = models::get_version(&mut *ws.store().conn().await.unwrap(), v1.id)
+    let stored = models::get_version(&mut ws.store().conn().await.unwrap(), v1.id)
         .await
         .unwrap();
     assert_eq!(
@@ -677,7 +677,7 @@ async fn retrain_without_an_annotator_leaves_out_exactly_their_judgments() {
         .version;
     let snapshot_of = |v: &hone_core::store::models::ModelVersion| v.snapshot_id.unwrap();
     let v1_ids =
-        hone_core::store::snapshots::get(&mut *ws.store().conn().await.unwrap(), snapshot_of(&v1))
+        hone_core::store::snapshots::get(&mut ws.store().conn().await.unwrap(), snapshot_of(&v1))
             .await
             .unwrap()
             .judgment_ids;
@@ -706,7 +706,7 @@ async fn retrain_without_an_annotator_leaves_out_exactly_their_judgments() {
         "same parent, same method"
     );
     let v2_ids =
-        hone_core::store::snapshots::get(&mut *ws.store().conn().await.unwrap(), snapshot_of(&v2))
+        hone_core::store::snapshots::get(&mut ws.store().conn().await.unwrap(), snapshot_of(&v2))
             .await
             .unwrap()
             .judgment_ids;
@@ -914,7 +914,7 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
 
     // Every pair of answers to one prompt that nobody has compared yet (overlap 1), with its margin.
     let judged: Vec<Vec<i64>> = hone_core::store::judgments::list(
-        &mut *ws.store().conn().await.unwrap(),
+        &mut ws.store().conn().await.unwrap(),
         p,
         Some(hone_core::JudgmentKind::Comparison),
     )
@@ -1196,7 +1196,7 @@ async fn version_names_are_settled_before_training_and_never_reuse_a_folder() {
         .await
         .unwrap()
         .version;
-    let jobs_before = jobs::list(&mut *ws.store().conn().await.unwrap(), Some(p))
+    let jobs_before = jobs::list(&mut ws.store().conn().await.unwrap(), Some(p))
         .await
         .unwrap()
         .len();
@@ -1217,7 +1217,7 @@ async fn version_names_are_settled_before_training_and_never_reuse_a_folder() {
         );
     }
     assert_eq!(
-        jobs::list(&mut *ws.store().conn().await.unwrap(), Some(p))
+        jobs::list(&mut ws.store().conn().await.unwrap(), Some(p))
             .await
             .unwrap()
             .len(),

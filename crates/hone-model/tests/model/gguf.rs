@@ -134,6 +134,7 @@ fn quantized_exports_stay_close_and_rows_that_do_not_fill_blocks_stay_f16() {
         &model_dir("tiny-llama"),
         &tmp.path().join("k.gguf"),
         GgufQuant::Q4K,
+        "k",
     )
     .unwrap();
     assert!(
