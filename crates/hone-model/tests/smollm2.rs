@@ -216,3 +216,133 @@ fn greedy_generation_answers_a_simple_question() {
         out[0].text
     );
 }
+
+/// The adapter Hone writes for SmolLM2, the same bytes every time: LoRA r=8, alpha 16 on all
+/// seven projections, A as PEFT initialises it (seed 1234), B drawn N(0, 0.02²) (seed 99) so it
+/// changes the model.
+fn seeded_adapter(lm: &LoadedModel) -> hone_model::lora::Adapter {
+    use rand::SeedableRng;
+    let modules = [
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ];
+    let config = hone_model::lora::LoraConfig::new(8, 16.0, 0.0, &modules, false).unwrap();
+    let adapter = hone_model::lora::Adapter::new(
+        "smollm2-check",
+        config,
+        &lm.model.linear_specs(),
+        1234,
+        lm.model.device(),
+    )
+    .unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(99);
+    for (_, branch) in adapter.branches() {
+        let shape = branch.b.as_tensor().dims().to_vec();
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| 0.02 * hone_model::tiny::standard_normal(&mut rng))
+            .collect();
+        branch
+            .b
+            .set(&Tensor::from_vec(values, shape, lm.model.device()).unwrap())
+            .unwrap();
+    }
+    adapter
+}
+
+/// PEFT loaded the adapter Hone writes for the real model (`make_reference.py peft`): no key
+/// missing or unexpected, and its log-probs with the adapter equal Hone's.
+#[test]
+fn a_peft_adapter_hone_writes_for_smollm2_gives_pefts_numbers() {
+    let lm = model();
+    let adapter = seeded_adapter(lm);
+    let tmp = tempfile::tempdir().unwrap();
+    adapter
+        .save_peft(tmp.path(), "SmolLM2-135M-Instruct")
+        .unwrap();
+    if let Some(out) = std::env::var_os("HONE_SMOLLM2_ADAPTER_OUT") {
+        // For make_reference.py: the exact files PEFT is asked to load.
+        std::fs::create_dir_all(&out).unwrap();
+        for f in ["adapter_config.json", "adapter_model.safetensors"] {
+            std::fs::copy(tmp.path().join(f), PathBuf::from(&out).join(f)).unwrap();
+        }
+    }
+    let peft = &reference()["peft"];
+    let sha = hone_model::gguf::sha256_file(&tmp.path().join("adapter_model.safetensors")).unwrap();
+    assert_eq!(
+        sha,
+        peft["adapter_sha256"].as_str().unwrap(),
+        "PEFT checked other bytes: Hone's adapter changed; rerun make_reference.py peft"
+    );
+    assert_eq!(
+        peft["missing_keys"],
+        serde_json::json!([]),
+        "PEFT found keys missing"
+    );
+    assert_eq!(
+        peft["unexpected_keys"],
+        serde_json::json!([]),
+        "PEFT found unexpected keys"
+    );
+
+    let mut worst = 0f32;
+    let mut moved = 0f32;
+    for (case, base) in peft["logprobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(reference()["logprobs"].as_array().unwrap())
+    {
+        let ids: Vec<u32> = base["input_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let expected: Vec<f32> = case
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let input = Tensor::new(ids.as_slice(), &candle_core::Device::Cpu)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let logits = lm
+            .model
+            .forward(&input, &LoraContext::inference(Some(&adapter)))
+            .unwrap()
+            .squeeze(0)
+            .unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let without: Vec<f32> = base["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        for (i, want) in expected.iter().enumerate() {
+            let got = logp[i][ids[i + 1] as usize];
+            worst = worst.max((got - want).abs());
+            moved = moved.max((want - without[i]).abs());
+        }
+    }
+    println!("with the adapter: max |Δ log p| vs PEFT {worst:e}; the adapter moves log-probs by up to {moved:.3}");
+    assert!(
+        moved > 0.05,
+        "the adapter must change the model for this check to mean something"
+    );
+    assert!(
+        worst < 1e-4,
+        "Hone's adapted log-probs differ from PEFT's by up to {worst}"
+    );
+}
