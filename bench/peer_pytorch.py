@@ -2,7 +2,10 @@
 (random weights), the same shapes and the same thread count, in PyTorch + transformers + PEFT.
 Prints one JSON object with the same keys.
 
-    python bench/peer_pytorch.py [--quick] [--threads N]
+    python bench/peer_pytorch.py [--quick] [--threads N] [--model DIR]
+
+With --model, a real model folder (f32) instead of the random one (bench/run.sh --real passes
+SmolLM2-135M-Instruct imported from its GGUF).
 """
 import argparse
 import json
@@ -12,7 +15,7 @@ import time
 
 import torch
 from peft import LoraConfig, get_peft_model
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
 
 def config(quick: bool) -> LlamaConfig:
@@ -41,12 +44,17 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--model", help="a Hugging Face model folder instead of the random model")
     parser.add_argument("--only", choices=["forward", "train", "dpo", "generate"], help="run one measure (its peak memory alone)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    cfg = config(args.quick)
-    model = LlamaForCausalLM(cfg).eval()
+    if args.model:
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+        cfg = model.config
+    else:
+        cfg = config(args.quick)
+        model = LlamaForCausalLM(cfg).eval()
     model.config._attn_implementation = "sdpa"
     batch, seq, reps, new_tokens = 4, 128, 5, 64
     ids = torch.tensor([(i * 7919 % (cfg.vocab_size - 3) + 3) for i in range(batch * seq)]).reshape(batch, seq)

@@ -3,22 +3,38 @@
 # threads, one measure per process (so each peak memory is that measure's), and prints a
 # table of tokens/s, peak memory and ratios (Hone ÷ PyTorch). The peer needs
 # `pip install torch transformers peft` (PYTHON=path/to/python to choose the interpreter).
-#   bash bench/run.sh [--quick]
+#   bash bench/run.sh [--quick | --real]
+# --real measures SmolLM2-135M-Instruct (its GGUF from PyPI, imported by `hone model import-gguf`;
+# transformers loads the same folder) instead of the random 125M model, and adds llama.cpp's
+# generation on the GGUF file itself (llama-cpp-python from scripts/setup-llama-cpp.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
 threads="${THREADS:-$(nproc)}"
 python="${PYTHON:-python3}"
 quick=""
+real=""
 [ "${1:-}" = "--quick" ] && quick=1
+[ "${1:-}" = "--real" ] && real=1
 out=$(mktemp -d)
+model=""
+if [ -n "$real" ]; then
+    gguf="$(bash scripts/fetch-smollm2.sh)"
+    model="${HONE_CACHE:-/var/tmp/hone-cache}/smollm2-hf"
+    if [ ! -f "$model/config.json" ]; then
+        cargo build -q --release -p hone-cli
+        "$CARGO_TARGET_DIR/release/hone" model import-gguf "$gguf" --out "$model" >&2
+    fi
+    llama_python="$(bash scripts/setup-llama-cpp.sh)"
+    "$llama_python" bench/peer_llama_cpp.py "$gguf" --threads "$threads" > "$out/llama-generate.json"
+fi
 cargo bench -q -p hone-model --bench engine --no-run
 for measure in forward train dpo generate; do
-    BENCH_QUICK=$quick BENCH_ONLY=$measure cargo bench -q -p hone-model --bench engine > "$out/hone-$measure.json"
-    "$python" bench/peer_pytorch.py ${quick:+--quick} --threads "$threads" --only "$measure" > "$out/peer-$measure.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
+    BENCH_MODEL=$model BENCH_QUICK=$quick BENCH_ONLY=$measure cargo bench -q -p hone-model --bench engine > "$out/hone-$measure.json"
+    "$python" bench/peer_pytorch.py ${quick:+--quick} ${model:+--model "$model"} --threads "$threads" --only "$measure" > "$out/peer-$measure.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
 done
 "$python" - "$out" <<'PY'
-import json, sys
+import json, os, sys
 out = sys.argv[1]
 load = lambda who, m: json.load(open(f"{out}/{who}-{m}.json"))
 first = load("hone", "forward"); peer = load("peer", "forward")
@@ -32,4 +48,9 @@ for m, key, label in [("forward", "forward_tokens_per_s", "forward (4×128, no g
                       ("generate", "generate_tokens_per_s", "greedy generation (64 new tokens, batch 1)")]:
     h, p = load("hone", m), load("peer", m)
     print(f"| {label} | {h[key]:.0f} | {p[key]:.0f} | {h[key]/p[key]:.2f}× | {h['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {h['peak_rss_mib']/p['peak_rss_mib']:.2f}× |")
+if os.path.exists(f"{out}/llama-generate.json"):
+    h, l = load("hone", "generate"), json.load(open(f"{out}/llama-generate.json"))
+    key = "generate_tokens_per_s"
+    print(f"\n{l['engine']} on the GGUF file (Q4_1): greedy generation {l[key]:.0f} tokens/s, peak {l['peak_rss_mib']:.0f} MiB; "
+          f"Hone (f32 import) {h[key]:.0f} tokens/s = {h[key]/l[key]:.2f}× llama.cpp, peak {h['peak_rss_mib']:.0f} MiB")
 PY

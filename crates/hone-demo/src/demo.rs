@@ -93,6 +93,9 @@ pub struct DemoOptions {
     pub starter: StarterSpec,
     /// Where the starter model is built (reused when it matches the spec).
     pub starter_dir: Option<PathBuf>,
+    /// Run the loop on this model (a folder or a GGUF file) instead of the starter model.
+    #[serde(default)]
+    pub base: Option<PathBuf>,
     pub candidates_per_prompt: usize,
     /// Answers per held-out prompt from each model in the evaluation.
     pub eval_samples: usize,
@@ -127,10 +130,39 @@ impl DemoOptions {
         }
     }
 
+    /// The loop on a pretrained instruction model (`base`): the help-desk domain and the expert
+    /// as in `standard` (or `quick`), with LoRA steps sized for a model that already writes
+    /// well: a gentler SFT (it must learn the fictional app's procedures without forgetting how
+    /// to answer) and DPO at TRL's usual rate.
+    pub fn for_pretrained(quick: bool) -> Self {
+        let base = if quick {
+            Self::quick()
+        } else {
+            Self::standard()
+        };
+        Self {
+            sft: TrainConfig {
+                learning_rate: 5e-4,
+                epochs: 3,
+                batch_size: 8,
+                ..base.sft.clone()
+            },
+            dpo: TrainConfig {
+                learning_rate: 5e-5,
+                epochs: 1,
+                batch_size: 8,
+                ..base.dpo.clone()
+            },
+            temperature: 0.7,
+            ..base
+        }
+    }
+
     pub fn standard() -> Self {
         Self {
             starter: StarterSpec::standard(),
             starter_dir: None,
+            base: None,
             candidates_per_prompt: 4,
             eval_samples: 2,
             max_new_tokens: 64,
@@ -408,40 +440,36 @@ pub async fn run(
         current: None,
     };
 
-    // 1. The starter model: reused when a build of this spec is there, else built.
+    // 1. The base model: the one given (a GGUF file is imported into the workspace once), or
+    //    the starter model, reused when a build of this spec is there, else built.
     clock.start(Stage::Starter);
-    let starter_dir = options
-        .starter_dir
-        .clone()
-        .unwrap_or_else(|| workspace.join("models").join("hone-starter"));
-    let manifest = match starter::existing(&starter_dir, &options.starter) {
-        Some(m) => {
+    let (starter_dir, starter_parameters) = match &options.base {
+        Some(base) => {
+            let (ws, given) = (workspace.to_owned(), base.clone());
+            let dir = tokio::task::spawn_blocking(move || {
+                hone_core::model_files::model_folder_in(&ws, &given)
+            })
+            .await
+            .expect("the import does not panic")?;
+            let config = hone_core::model::Config::from_file(&dir.join("config.json"))?;
             clock.emit(DemoEvent::Note {
                 stage: Stage::Starter,
                 message: format!(
-                    "using the starter model built earlier in {}",
-                    starter_dir.display()
+                    "using {} ({}, {:.1}M parameters) instead of the starter model",
+                    base.display(),
+                    config.model_type,
+                    config.parameter_count() as f64 / 1e6
                 ),
             });
-            m
+            (dir, config.parameter_count())
         }
         None => {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let (dir, spec) = (starter_dir.clone(), options.starter.clone());
-            let worker = tokio::task::spawn_blocking(move || {
-                starter::build(&dir, &spec, &AtomicBool::new(false), |p| {
-                    let _ = tx.send((p.step, p.total_steps, p.loss));
-                })
-            });
-            while let Some((done, total, loss)) = rx.recv().await {
-                clock.emit(DemoEvent::StageProgress {
-                    stage: Stage::Starter,
-                    done,
-                    total,
-                    message: format!("loss {loss:.3}"),
-                });
-            }
-            worker.await.expect("the starter build does not panic")?
+            let starter_dir = options
+                .starter_dir
+                .clone()
+                .unwrap_or_else(|| workspace.join("models").join("hone-starter"));
+            let parameters = starter_model(&starter_dir, &options.starter, &mut clock).await?;
+            (starter_dir, parameters)
         }
     };
 
@@ -680,7 +708,7 @@ pub async fn run(
         workspace: workspace.to_owned(),
         project: name,
         starter_dir,
-        starter_parameters: manifest.parameters,
+        starter_parameters,
         train_prompts: train.len(),
         held_out_prompts: held_out.len(),
         candidates: candidate_count,
@@ -851,4 +879,42 @@ async fn fine_tune<F: FnMut(&DemoEvent) + Send>(
         }
     };
     Ok((outcome.version, plan))
+}
+
+/// The starter model in `starter_dir`: reused when a build of `spec` is there, else built (with
+/// progress). Returns its parameter count.
+async fn starter_model<F: FnMut(&DemoEvent) + Send>(
+    starter_dir: &Path,
+    spec: &StarterSpec,
+    clock: &mut Clock<'_, F>,
+) -> Result<usize> {
+    if let Some(manifest) = starter::existing(starter_dir, spec) {
+        clock.emit(DemoEvent::Note {
+            stage: Stage::Starter,
+            message: format!(
+                "using the starter model built earlier in {}",
+                starter_dir.display()
+            ),
+        });
+        return Ok(manifest.parameters);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (dir, spec) = (starter_dir.to_owned(), spec.clone());
+    let worker = tokio::task::spawn_blocking(move || {
+        starter::build(&dir, &spec, &AtomicBool::new(false), |p| {
+            let _ = tx.send((p.step, p.total_steps, p.loss));
+        })
+    });
+    while let Some((done, total, loss)) = rx.recv().await {
+        clock.emit(DemoEvent::StageProgress {
+            stage: Stage::Starter,
+            done,
+            total,
+            message: format!("loss {loss:.3}"),
+        });
+    }
+    Ok(worker
+        .await
+        .expect("the starter build does not panic")?
+        .parameters)
 }

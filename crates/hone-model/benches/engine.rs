@@ -3,7 +3,8 @@
 //! `bench/run.sh` runs it beside the PyTorch + transformers + PEFT peer
 //! (`bench/peer_pytorch.py`) with the same sizes and threads, and prints the ratios.
 //!
-//! `cargo bench -p hone-model --bench engine` (set BENCH_QUICK=1 for a smaller config).
+//! `cargo bench -p hone-model --bench engine` (set BENCH_QUICK=1 for a smaller config, or
+//! BENCH_MODEL=DIR to measure a real model folder, e.g. SmolLM2 imported from its GGUF).
 
 use std::collections::HashMap;
 
@@ -102,8 +103,15 @@ fn main() {
     // Safety: sets a process-wide allocator option.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| !v.is_empty());
-    let cfg = Config::from_value(config(quick)).unwrap();
-    let model = random_model(&cfg);
+    let model = match std::env::var_os("BENCH_MODEL").filter(|v| !v.is_empty()) {
+        Some(dir) => {
+            hone_model::LoadedModel::load(std::path::Path::new(&dir), DeviceInfo::cpu("bench"))
+                .unwrap_or_else(|e| panic!("BENCH_MODEL: {e}"))
+                .model
+        }
+        None => random_model(&Config::from_value(config(quick)).unwrap()),
+    };
+    let cfg = model.config().clone();
     let (batch, seq, reps) = (4usize, 128usize, 5usize);
     let ids: Vec<u32> = (0..batch * seq)
         .map(|i| (i * 7919 % (cfg.vocab_size - 3) + 3) as u32)

@@ -21,6 +21,11 @@ pub struct Args {
     /// A reduced run (fewer prompts, a smaller starter): the same code path in a minute.
     #[arg(long)]
     quick: bool,
+    /// Run the loop on this model instead of the starter: a Hugging Face folder or a GGUF file
+    /// (LM Studio's, Ollama's; imported into the workspace once), with settings for a
+    /// pretrained model (see `DemoOptions::for_pretrained`).
+    #[arg(long, value_name = "PATH")]
+    base: Option<PathBuf>,
     /// Settings as JSON (every field of the demo's options: sizes, hyper-parameters, seed),
     /// instead of the standard ones.
     #[arg(long, value_name = "FILE")]
@@ -67,7 +72,7 @@ fn evaluation_lines(name: &str, e: &Evaluation) {
 fn print_report(r: &DemoReport) {
     println!("\n== Hone demo: summary ==");
     println!(
-        "workspace {} · project {} · starter model {} ({:.2}M parameters)",
+        "workspace {} · project {} · base model {} ({:.2}M parameters)",
         r.workspace.display(),
         r.project,
         r.starter_dir.display(),
@@ -159,15 +164,25 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
             serde_json::from_str(&text)
                 .map_err(|e| super::BadInput(format!("{}: {e}", path.display())))?
         }
+        None if args.base.is_some() => DemoOptions::for_pretrained(args.quick),
         None if args.quick => DemoOptions::quick(),
         None => DemoOptions::standard(),
     };
+    if args.base.is_some() {
+        options.base = args.base.clone();
+    }
     options.rlhf = args.rlhf;
     options.starter_dir = args.starter;
     options.export_dir = args.export;
     eprintln!(
-        "Hone demo in {} — the human-feedback loop on the bundled starter model",
-        dir.display()
+        "Hone demo in {} — the human-feedback loop on {}",
+        dir.display(),
+        options
+            .base
+            .as_ref()
+            .map_or("the bundled starter model".to_string(), |b| b
+                .display()
+                .to_string())
     );
     let mut bar: Option<(Stage, ProgressBar)> = None;
     let report = run(&dir, &options, |event| match event {
