@@ -173,7 +173,10 @@ fn train_plans_runs_lists_and_exports_a_version() {
         &["export", "--version", &id, "--format", "onnx", "--out", "x"],
         2,
     );
-    assert!(stderr.contains("peft, merged or trl"), "{stderr}");
+    assert!(
+        stderr.contains("peft, merged, gguf, gguf-lora or trl"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -320,7 +323,9 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         (s["source"].as_str(), s["reward_model"].as_i64()),
         (rm["version"]["name"].as_str(), rm["version"]["id"].as_i64())
     );
-    assert!(pair.split(',').any(|id| id == s["preferred"]), "{s}");
+    // `preferred` is a number; the ids in `pair` are text.
+    let preferred = s["preferred"].as_i64().expect("a response id").to_string();
+    assert!(pair.split(',').any(|id| id == preferred), "{s}");
     let j = json(
         w,
         &[

@@ -457,3 +457,71 @@ fn a_gguf_path_resolves_to_one_cached_import_keyed_by_its_sha256() {
         "{err}"
     );
 }
+
+/// Every tensor type llama.cpp files use dequantizes on import: a random model with 256-wide rows
+/// (a K-quant block) written with its matrices in each type gives logits near the f32 model's.
+#[test]
+fn every_quantized_type_llama_cpp_writes_imports() {
+    use candle_core::quantized::GgmlDType;
+    use hone_model::tiny::{train_tokenizer, write_model_folder, TinyArch, TinySize, CORPUS};
+    let tmp = tempfile::tempdir().unwrap();
+    let tokenizer = train_tokenizer(CORPUS.lines(), 512).unwrap();
+    let size = TinySize {
+        hidden: 256,
+        intermediate: 512,
+        layers: 2,
+        heads: 4,
+        kv_heads: 2,
+        vocab: tokenizer.get_vocab_size(true),
+        max_positions: 256,
+    };
+    let folder = tmp.path().join("wide");
+    write_model_folder(TinyArch::Llama, size, &tokenizer, &folder, 3, "wide").unwrap();
+    let f32_file = tmp.path().join("wide-f32.gguf");
+    export_model_gguf(&folder, &f32_file, GgufQuant::F32, "wide").unwrap();
+
+    let reference = LoadedModel::load(&folder, DeviceInfo::cpu("tests")).unwrap();
+    let ids = Tensor::new(&[[5u32, 80, 17, 200, 33, 9, 140, 61]], &Device::Cpu).unwrap();
+    let expected = reference
+        .model
+        .forward(&ids, &LoraContext::default())
+        .unwrap();
+    for dtype in [
+        GgmlDType::F16,
+        GgmlDType::BF16,
+        GgmlDType::Q4_0,
+        GgmlDType::Q4_1,
+        GgmlDType::Q5_0,
+        GgmlDType::Q5_1,
+        GgmlDType::Q8_0,
+        GgmlDType::Q2K,
+        GgmlDType::Q3K,
+        GgmlDType::Q4K,
+        GgmlDType::Q5K,
+        GgmlDType::Q6K,
+    ] {
+        let file = tmp.path().join(format!("wide-{dtype:?}.gguf"));
+        rewrite(&f32_file, &file, |_, tensors| {
+            for (name, t) in tensors.iter_mut() {
+                if t.shape().rank() == 2 {
+                    let values = t.dequantize(&Device::Cpu).unwrap();
+                    *t = QTensor::quantize(&values, dtype)
+                        .unwrap_or_else(|e| panic!("{name} as {dtype:?}: {e}"));
+                }
+            }
+        });
+        let out = tmp.path().join(format!("imported-{dtype:?}"));
+        let report = import_gguf(&file, &out).unwrap_or_else(|e| panic!("{dtype:?}: {e}"));
+        assert_eq!(
+            report.source.tensor_types.get(&format!("{dtype:?}")),
+            Some(&(2 * 7 + 1)),
+            "{dtype:?}: 14 projections and the embedding"
+        );
+        let lm = LoadedModel::load(&out, DeviceInfo::cpu("tests")).unwrap();
+        let logits = lm.model.forward(&ids, &LoraContext::default()).unwrap();
+        let diff = crate::max_diff(&logits, &expected);
+        println!("{dtype:?}: max |Δlogit| vs f32 = {diff:e}");
+        // Random N(0, 0.02) weights give logits of a few hundredths; 2-bit blocks are coarse.
+        assert!(diff > 0.0 && diff < 0.05, "{dtype:?}: max |Δlogit| {diff}");
+    }
+}
