@@ -101,6 +101,9 @@ async function main() {
   const exportDir = join(tmp, 'export-peft');
   log('workspace', tmp);
   execFileSync(HONE_BIN, ['model', 'new-tiny', '--out', tiny], { stdio: 'inherit' });
+  // The same model as one GGUF file, as LM Studio or Ollama would hold it.
+  const tinyGguf = join(dirname(tiny), 'tiny.gguf');
+  execFileSync(HONE_BIN, ['model', 'to-gguf', tiny, '--out', tinyGguf], { stdio: 'inherit' });
 
   // Three train and two held-out prompts; the held-out ones are for the arena.
   const promptsFile = join(tmp, 'prompts.jsonl');
@@ -234,8 +237,16 @@ async function main() {
     await go('models', 'models');
     // The native folder picker is the desktop's: a browser shows no "Browse…".
     check((await byId('model-dir-browse').count()) === 0, 'the Models screen shows a Browse… button in a browser');
+    // A GGUF file is taken as a model: imported into the workspace once, its source shown.
+    await byId('model-dir').fill(tinyGguf);
+    await byId('model-inspect').click();
+    await byId('model-gguf-file').waitFor({ timeout: 60_000 });
+    const ggufShown = ((await byId('model-gguf-file').textContent()) ?? '').trim();
+    check(ggufShown === tinyGguf, `the Models screen shows the GGUF file ${ggufShown}, expected ${tinyGguf}`);
+    await shot('model-gguf');
     await byId('model-dir').fill(tiny);
     await byId('model-inspect').click();
+    await byId('model-gguf-file').waitFor({ state: 'detached', timeout: 60_000 });
     await byId('model-info').waitFor({ timeout: 60_000 });
     const arch = await byId('model-arch').textContent();
     check(arch?.trim() === 'llama', `inspect_model shows architecture ${arch}, expected llama`);

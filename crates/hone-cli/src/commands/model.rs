@@ -29,6 +29,17 @@ pub enum Command {
     },
     /// Download a model by Hugging Face Hub id into the Hub cache; prints its folder.
     Download { hub_id: String },
+    /// Write a model folder as one GGUF file for llama.cpp, Ollama and LM Studio.
+    ToGguf {
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        /// f16 (default), f32, q8_0, q4_0 or q4_k.
+        #[arg(long, default_value = "f16")]
+        quant: hone_core::model::gguf::GgufQuant,
+        #[arg(long)]
+        json: bool,
+    },
     /// Turn a GGUF file (LM Studio's, Ollama's, llama.cpp's) into a Hugging Face model folder:
     /// config, f32 safetensors, tokenizer, chat template, and the source's sha256.
     ImportGguf {
@@ -122,6 +133,32 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 report.out.display()
             );
             println!("source sha256 {}", report.source.sha256);
+        }
+        Command::ToGguf {
+            dir,
+            out,
+            quant,
+            json,
+        } => {
+            let name = dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "model".into());
+            let report = tokio::task::spawn_blocking(move || {
+                hone_core::model::gguf::export_model_gguf(&dir, &out, quant, &name)
+            })
+            .await
+            .expect("the export thread does not panic")?;
+            if json {
+                return output::json(&report);
+            }
+            println!(
+                "wrote {} ({} tensors, {:.1} MB)",
+                report.file.display(),
+                report.tensors,
+                report.bytes as f64 / 1e6
+            );
         }
         Command::Download { hub_id } => {
             let dir = hone_core::model::loader::download(&hub_id)?;

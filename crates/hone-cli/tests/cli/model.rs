@@ -169,3 +169,95 @@ fn model_errors_are_bad_input() {
     );
     assert!(stderr.contains("/no/adapter"), "{stderr}");
 }
+
+#[test]
+fn a_folder_written_as_gguf_is_a_model_again_and_bad_files_exit_2() {
+    let ws = tempfile::tempdir().unwrap();
+    let w = ws.path();
+    let tiny = w.join("tiny");
+    ok(
+        w,
+        &[
+            "model",
+            "new-tiny",
+            "--arch",
+            "qwen2",
+            "--out",
+            tiny.to_str().unwrap(),
+        ],
+    );
+    let gguf = w.join("tiny.gguf");
+    let report = json(
+        w,
+        &[
+            "model",
+            "to-gguf",
+            tiny.to_str().unwrap(),
+            "--out",
+            gguf.to_str().unwrap(),
+            "--quant",
+            "q8_0",
+        ],
+    );
+    assert_eq!(report["file"], gguf.to_str().unwrap());
+    let from_folder = json(w, &["model", "info", tiny.to_str().unwrap()]);
+    let from_file = json(w, &["model", "info", gguf.to_str().unwrap()]);
+    for key in [
+        "model_type",
+        "parameters",
+        "layers",
+        "heads",
+        "kv_heads",
+        "vocab_size",
+        "tied_embeddings",
+    ] {
+        assert_eq!(from_file[key], from_folder[key], "{key} of the GGUF file");
+    }
+    let imported = w.join("imported");
+    let report = json(
+        w,
+        &[
+            "model",
+            "import-gguf",
+            gguf.to_str().unwrap(),
+            "--out",
+            imported.to_str().unwrap(),
+        ],
+    );
+    // down_proj's 176-wide rows do not fill 32-value blocks: kept in f16.
+    assert_eq!(
+        (
+            report["source"]["tensor_types"]["Q8_0"].as_u64(),
+            report["source"]["tensor_types"]["F16"].as_u64()
+        ),
+        (Some(13), Some(2)),
+        "the embedding and 12 projections in q8_0, the two down_proj in f16"
+    );
+    let stderr = fails(
+        w,
+        &[
+            "model",
+            "import-gguf",
+            gguf.to_str().unwrap(),
+            "--out",
+            imported.to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(stderr.contains("not empty"), "{stderr}");
+    let not_gguf = w.join("notes.gguf");
+    std::fs::write(&not_gguf, "just text").unwrap();
+    let stderr = fails(
+        w,
+        &[
+            "model",
+            "import-gguf",
+            not_gguf.to_str().unwrap(),
+            "--out",
+            w.join("x").to_str().unwrap(),
+        ],
+        2,
+    );
+    assert!(stderr.contains("is not a GGUF file"), "{stderr}");
+    assert!(!w.join("x").exists(), "nothing written for a refused file");
+}
