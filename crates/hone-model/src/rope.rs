@@ -91,3 +91,17 @@ impl RotaryEmbedding {
         self.cos.dim(0).unwrap_or(0)
     }
 }
+
+/// How much each frequency is slowed by the config's scaling (base ÷ scaled inverse frequency;
+/// all 1 without scaling): what llama.cpp stores as `rope_freqs.weight`.
+pub fn scaling_factors(cfg: &Config) -> Vec<f64> {
+    let unscaled = Config {
+        rope_scaling: RopeScaling::Default,
+        ..cfg.clone()
+    };
+    inverse_frequencies(&unscaled)
+        .into_iter()
+        .zip(inverse_frequencies(cfg))
+        .map(|(base, scaled)| base / scaled)
+        .collect()
+}

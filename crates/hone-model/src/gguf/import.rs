@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::file::{sha256_file, GgufFile};
 use super::names::TensorName;
-use super::{permute, tokenizer};
+use super::{permute, rope_freqs, tokenizer};
 use crate::config::Config;
 use crate::files::write_atomically;
 use crate::{ModelError, Result};
@@ -187,11 +187,16 @@ fn plan(gguf: &GgufFile, s: &Sizes) -> Result<(Vec<Planned>, bool, bool)> {
     let mut planned = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for gguf_name in gguf.tensor_names() {
-        if gguf_name == "rope_freqs.weight" {
-            return Err(ModelError::file(
-                gguf.path(),
-                "tensor `rope_freqs.weight` (Llama 3.1-style RoPE scaling stored as frequency factors) is not supported yet",
-            ));
+        if gguf_name == rope_freqs::TENSOR {
+            // Not a weight: read into the config's RoPE scaling (see `rope_scaling`).
+            let found = gguf.shape(gguf_name).expect("listed");
+            if found != [s.head_dim / 2] {
+                return Err(ModelError::file(
+                    gguf.path(),
+                    format!("tensor `{gguf_name}` has shape {found:?}, not [{}] (half the head dimension)", s.head_dim / 2),
+                ));
+            }
+            continue;
         }
         let name = TensorName::from_gguf(gguf_name).ok_or_else(|| {
             ModelError::file(
@@ -414,6 +419,40 @@ fn tokenizer_config(
     Ok(config)
 }
 
+/// Sets `config`'s `rope_scaling` to the Llama 3 parameters that explain `rope_freqs.weight`.
+fn rope_scaling(gguf: &GgufFile, s: &Sizes, config: &mut Value) -> Result<()> {
+    let stored = gguf.dequantized(rope_freqs::TENSOR)?.to_vec1::<f32>()?;
+    let original = gguf.opt_usize(&format!("{}.rope.scaling.original_context_length", s.arch))?;
+    let unscaled = Config::from_value(config.clone())?;
+    match rope_freqs::recover(&unscaled, &stored, original) {
+        Some(crate::config::RopeScaling::Default) => Ok(()),
+        Some(crate::config::RopeScaling::Llama3 {
+            factor,
+            low_freq_factor,
+            high_freq_factor,
+            original_max_position_embeddings,
+        }) => {
+            config["rope_scaling"] = json!({
+                "rope_type": "llama3",
+                "factor": factor,
+                "low_freq_factor": low_freq_factor,
+                "high_freq_factor": high_freq_factor,
+                "original_max_position_embeddings": original_max_position_embeddings,
+            });
+            Config::from_value(config.clone())?;
+            Ok(())
+        }
+        None => Err(ModelError::file(
+            gguf.path(),
+            format!(
+                "tensor `{}`: these RoPE frequency factors match no Llama 3 scaling (factor = the largest, frequency band 1–4, original context {})",
+                rope_freqs::TENSOR,
+                original.map_or("8192".to_string(), |o| format!("{o} or 8192"))
+            ),
+        )),
+    }
+}
+
 /// Imports `file` into the folder `out`, which must not exist or be empty.
 pub fn import_gguf(file: &Path, out: &Path) -> Result<ImportReport> {
     let gguf = GgufFile::open(file)?;
@@ -432,7 +471,10 @@ pub fn import_gguf(file: &Path, out: &Path) -> Result<ImportReport> {
             ),
         ));
     }
-    let config = config_json(&gguf, &s, tied, qkv_bias, &special)?;
+    let mut config = config_json(&gguf, &s, tied, qkv_bias, &special)?;
+    if gguf.tensor_info(rope_freqs::TENSOR).is_some() {
+        rope_scaling(&gguf, &s, &mut config)?;
+    }
     let tokenizer_config = tokenizer_config(&gguf, &s, &special)?;
     let generation_config = json!({"bos_token_id": special.bos_id, "eos_token_id": special.eos_id, "pad_token_id": special.pad_id});
 

@@ -4,7 +4,8 @@
 //! - [`export`]: a model folder or a LoRA adapter → GGUF for llama.cpp and Ollama.
 //! - [`import`]: a GGUF model → a Hugging Face folder the engine loads ([`import_gguf`]).
 //! - [`tokenizer`]: `tokenizer.ggml.*` → `tokenizer.json`.
-//! - [`names`], [`permute`]: llama.cpp's tensor names and its Q/K row order.
+//! - [`names`], [`permute`]: llama.cpp's tensor names and its Q/K row order; [`rope_freqs`]:
+//!   Llama 3.1-style RoPE scaling as llama.cpp stores it.
 //! - [`model_folder`]: any model path (folder or `.gguf`) → a folder, importing a GGUF file
 //!   once into a cache keyed by its sha256.
 
@@ -13,6 +14,7 @@ pub mod file;
 pub mod import;
 pub mod names;
 pub mod permute;
+pub mod rope_freqs;
 pub mod tokenizer;
 
 use std::path::{Path, PathBuf};

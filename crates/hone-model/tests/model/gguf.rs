@@ -36,7 +36,12 @@ fn logits_diff(folder: &Path, reference: &str) -> f32 {
 #[test]
 fn an_f32_round_trip_through_gguf_gives_transformers_logits_for_llama_and_qwen2() {
     let tmp = tempfile::tempdir().unwrap();
-    for name in ["tiny-llama", "tiny-qwen2", "tiny-mistral"] {
+    for name in [
+        "tiny-llama",
+        "tiny-qwen2",
+        "tiny-mistral",
+        "tiny-llama3-tied",
+    ] {
         let file = exported(name, GgufQuant::F32, tmp.path());
         let folder = tmp.path().join(format!("{name}-imported"));
         let report = import_gguf(&file, &folder).unwrap_or_else(|e| panic!("import {name}: {e}"));
@@ -555,4 +560,149 @@ fn every_quantized_type_llama_cpp_writes_imports() {
         error_of(GgmlDType::Q6K) < error_of(GgmlDType::Q2K),
         "6-bit K-quants err less than 2-bit"
     );
+}
+
+/// Llama 3.1-style RoPE scaling travels as llama.cpp stores it (`rope_freqs.weight`) and comes
+/// back as the config's `rope_scaling`: transformers' logits at positions past the original
+/// context again; factors no Llama 3 scaling explains are refused.
+#[test]
+fn llama3_rope_scaling_round_trips_through_rope_freqs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = exported("tiny-llama3-tied", GgufQuant::F32, tmp.path());
+    let gguf = GgufFile::open(&file).unwrap();
+    let factors = gguf
+        .dequantized("rope_freqs.weight")
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    assert_eq!(factors.len(), 8, "head_dim 16 → 8 frequencies");
+    assert!(
+        factors[0] == 1.0 && *factors.last().unwrap() == 8.0,
+        "high frequencies kept, low ones slowed by the factor: {factors:?}"
+    );
+
+    let folder = tmp.path().join("imported");
+    import_gguf(&file, &folder).unwrap();
+    let config = hone_model::Config::from_file(&folder.join("config.json")).unwrap();
+    assert_eq!(
+        config.rope_scaling,
+        hone_model::config::RopeScaling::Llama3 {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 64
+        }
+    );
+    let lm = LoadedModel::load(&folder, DeviceInfo::cpu("tests")).unwrap();
+    let exp = expected(model_dir("tiny-llama3-tied").join("expected.safetensors"));
+    let long = exp["input_ids_long"].to_dtype(DType::U32).unwrap();
+    let logits = lm.model.forward(&long, &LoraContext::default()).unwrap();
+    let diff = max_diff_masked(&logits, &exp["logits_long"], None);
+    assert!(
+        diff < PARITY_TOL,
+        "80 positions (past the original 64) differ from transformers by {diff}"
+    );
+
+    let odd = tmp.path().join("odd").join("model.gguf");
+    std::fs::create_dir_all(odd.parent().unwrap()).unwrap();
+    rewrite(&file, &odd, |_, tensors| {
+        let t = tensors
+            .iter_mut()
+            .find(|(n, _)| n == "rope_freqs.weight")
+            .unwrap();
+        let values: Vec<f32> = (0..8).map(|i| 1.0 + i as f32).collect();
+        t.1 = QTensor::quantize(
+            &Tensor::new(values, &Device::Cpu).unwrap(),
+            candle_core::quantized::GgmlDType::F32,
+        )
+        .unwrap();
+    });
+    let err = import_error(&odd);
+    assert!(
+        err.contains("rope_freqs.weight") && err.contains("match no Llama 3 scaling"),
+        "{err}"
+    );
+}
+
+/// llama.cpp itself (`HONE_LLAMA_CPP_PYTHON`, set by scripts/test.sh) runs the fixture models as
+/// Hone exports them to f32 GGUF and gives transformers' log-probs: llama's Q/K order, qwen2's
+/// biases and tied embeddings, Llama 3 scaling through `rope_freqs.weight` past the original
+/// context, and the tokenizer metadata (its ids for a text equal Hone's).
+#[test]
+fn llama_cpp_runs_exported_fixture_models_as_transformers_does() {
+    let python = std::env::var_os("HONE_LLAMA_CPP_PYTHON").unwrap_or_else(|| {
+        panic!("HONE_LLAMA_CPP_PYTHON is not set: run `export HONE_LLAMA_CPP_PYTHON=$(bash scripts/setup-llama-cpp.sh)` (or scripts/test.sh)")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let script = crate::fixtures().join("../llama_cpp/check.py");
+    let text = "Hello there, how are you? 12345";
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-llama3-tied"] {
+        let file = exported(name, GgufQuant::F32, tmp.path());
+        let exp = expected(model_dir(name).join("expected.safetensors"));
+        let tokens: Vec<u32> = exp["input_ids_long"]
+            .to_dtype(DType::U32)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        let request = serde_json::json!({"runs": [{"name": name, "model": file}], "tokens": tokens, "start": 1, "texts": [text]});
+        let (req, ans) = (
+            tmp.path().join(format!("{name}-req.json")),
+            tmp.path().join(format!("{name}-ans.json")),
+        );
+        std::fs::write(&req, request.to_string()).unwrap();
+        let out = std::process::Command::new(&python)
+            .arg(&script)
+            .arg(&req)
+            .arg(&ans)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "llama.cpp on {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let answer: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&ans).unwrap()).unwrap();
+        let run = &answer["runs"][name];
+
+        let logp = candle_nn::ops::log_softmax(&exp["logits_long"].squeeze(0).unwrap(), 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        let llama: Vec<f64> = run["logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(llama.len(), tokens.len() - 1);
+        let worst = llama
+            .iter()
+            .enumerate()
+            .map(|(i, lp)| (lp - logp[i][tokens[i + 1] as usize] as f64).abs())
+            .fold(0.0, f64::max);
+        println!("{name}: llama.cpp vs transformers, max |Δ log p| over 80 positions = {worst:e}");
+        // llama.cpp keeps its KV cache in f16: ~1e-2 at most; a wrong Q/K order or RoPE would
+        // be off by whole nats.
+        assert!(
+            worst < 0.05,
+            "{name}: llama.cpp's log-probs differ from transformers' by {worst}"
+        );
+
+        let lm = LoadedModel::load(&model_dir(name), DeviceInfo::cpu("tests")).unwrap();
+        let ids: Vec<u64> = lm
+            .tokenizer
+            .encode(text, false)
+            .unwrap()
+            .into_iter()
+            .map(u64::from)
+            .collect();
+        assert_eq!(
+            run["tokens"][0],
+            serde_json::json!(ids),
+            "{name}: llama.cpp tokenizes with the vocabulary Hone wrote as Hone does"
+        );
+    }
 }
