@@ -132,8 +132,9 @@ impl DemoOptions {
 
     /// The loop on a pretrained instruction model (`base`): the help-desk domain and the expert
     /// as in `standard` (or `quick`), with LoRA steps sized for a model that already writes
-    /// well: a gentler SFT (it must learn the fictional app's procedures without forgetting how
-    /// to answer) and DPO at TRL's usual rate.
+    /// well: SFT at half the starter's rate for six epochs (measured on SmolLM2-135M with
+    /// `--quick`: lr 5e-4 for 3 epochs taught the form of the answers but none of the fictional
+    /// app's procedures; this teaches 77% of them) and DPO at TRL's usual rate.
     pub fn for_pretrained(quick: bool) -> Self {
         let base = if quick {
             Self::quick()
@@ -142,8 +143,8 @@ impl DemoOptions {
         };
         Self {
             sft: TrainConfig {
-                learning_rate: 5e-4,
-                epochs: 3,
+                learning_rate: 1e-3,
+                epochs: 6,
                 batch_size: 8,
                 ..base.sft.clone()
             },
