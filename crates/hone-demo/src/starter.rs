@@ -16,7 +16,6 @@ use hone_core::train::schedule::Schedule;
 use hone_core::train::sft::Sft;
 use hone_core::train::trainer::{train, Progress, TrainConfig, Trainable};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::corpus::{conversations, Conversation};
 use crate::domain::prompt_sets;
@@ -152,14 +151,6 @@ pub fn existing(dir: &Path, spec: &StarterSpec) -> Option<StarterManifest> {
     (manifest.spec == *spec && dir.join("model.safetensors").is_file()).then_some(manifest)
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| DemoError::File {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })?;
-    Ok(hex::encode(Sha256::digest(&bytes)))
-}
-
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
     move |e| DemoError::File {
         path: path.to_owned(),
@@ -257,7 +248,7 @@ pub fn build(
             .to_string_lossy()
             .into_owned();
         if path.is_file() && name != MANIFEST_FILE {
-            sha256.insert(name, sha256_file(&path)?);
+            sha256.insert(name, hone_core::model::files::sha256_file(&path)?);
         }
     }
     let manifest = StarterManifest {

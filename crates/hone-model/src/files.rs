@@ -1,6 +1,7 @@
-//! Writing files so that a reader never sees half of one.
+//! Writing files so that a reader never sees half of one, and hashing them.
 
-use std::io::Write;
+use std::fs::File;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::{ModelError, Result};
@@ -27,4 +28,20 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| ModelError::file(path, e.error))?;
     Ok(())
+}
+
+/// The sha256 of a file, read in chunks (a model file can be many GiB).
+pub fn sha256_file(path: &Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut file = File::open(path).map_err(|e| ModelError::file(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| ModelError::file(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }

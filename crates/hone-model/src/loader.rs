@@ -26,7 +26,7 @@ pub struct LoadedModel {
     pub device: DeviceInfo,
 }
 
-fn read_json(path: &Path) -> Result<Value> {
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
     let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
     serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))
 }

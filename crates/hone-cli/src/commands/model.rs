@@ -175,12 +175,8 @@ pub fn load(
     path: &Path,
     device: DeviceChoice,
 ) -> anyhow::Result<LoadedModel> {
-    let dir = if path.is_dir() {
-        path.to_owned()
-    } else {
-        let (workspace, _) = hone_core::resolve_workspace_dir(workspace)?;
-        hone_core::model_files::model_folder_in(&workspace, path)?
-    };
+    let (workspace, _) = hone_core::resolve_workspace_dir(workspace)?;
+    let dir = hone_core::model_files::model_folder_in(&workspace, path)?;
     let device = select(device)?;
     tracing::info!(device = %device.name(), reason = %device.reason, "device");
     Ok(LoadedModel::load(&dir, device)?)

@@ -203,7 +203,7 @@ fn write_merged_gguf(
             std::fs::copy(&src, staging.path().join(file)).map_err(CoreError::io(&src))?;
         }
     }
-    let file_name = format!("{name}-{}.gguf", quant_name(quant));
+    let file_name = format!("{name}-{}.gguf", quant.as_str());
     let gguf = out.join(&file_name);
     export_model_gguf(staging.path(), &gguf, quant, name)?;
     let modelfile = out.join(MODELFILE);
@@ -252,14 +252,4 @@ fn write_lora_gguf(
     crate::export::write_atomically(&modelfile, text.as_bytes())?;
     written.push(modelfile);
     Ok(written)
-}
-
-fn quant_name(quant: GgufQuant) -> &'static str {
-    match quant {
-        GgufQuant::F32 => "f32",
-        GgufQuant::F16 => "f16",
-        GgufQuant::Q8_0 => "q8_0",
-        GgufQuant::Q4_0 => "q4_0",
-        GgufQuant::Q4K => "q4_k",
-    }
 }

@@ -19,6 +19,7 @@ use serde_json::Value as Json;
 use super::names::TensorName;
 use super::{permute, rope_freqs, tokenizer};
 use crate::config::{Config, RopeScaling};
+use crate::loader::read_json;
 use crate::lora::Adapter;
 use crate::{ModelError, Result};
 
@@ -53,6 +54,17 @@ impl std::str::FromStr for GgufQuant {
 }
 
 impl GgufQuant {
+    /// The name `--quant` takes and export file names carry (`q8_0`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Q8_0 => "q8_0",
+            Self::Q4_0 => "q4_0",
+            Self::Q4K => "q4_k",
+        }
+    }
+
     fn dtype(self) -> GgmlDType {
         match self {
             Self::F32 => GgmlDType::F32,
@@ -133,11 +145,6 @@ fn write_gguf(
         tensors: tensors.len(),
         kept_f16: Vec::new(),
     })
-}
-
-fn read_json(path: &Path) -> Result<Json> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
-    serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))
 }
 
 /// The architecture keys llama.cpp reads.

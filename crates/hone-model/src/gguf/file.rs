@@ -275,19 +275,3 @@ impl GgufFile {
         self.tensor_info(name).map(|t| t.ggml_dtype)
     }
 }
-
-/// The sha256 of a file, read in chunks (a model file can be many GiB).
-pub fn sha256_file(path: &Path) -> Result<String> {
-    use sha2::{Digest, Sha256};
-    let mut file = File::open(path).map_err(|e| ModelError::file(path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(|e| ModelError::file(path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}

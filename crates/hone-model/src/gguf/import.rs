@@ -15,11 +15,11 @@ use std::sync::Mutex;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::file::{sha256_file, GgufFile};
+use super::file::GgufFile;
 use super::names::TensorName;
 use super::{permute, rope_freqs, tokenizer};
 use crate::config::Config;
-use crate::files::write_atomically;
+use crate::files::{sha256_file, write_atomically};
 use crate::{ModelError, Result};
 
 /// The architectures whose tensors this engine knows (Mistral files say `llama`).

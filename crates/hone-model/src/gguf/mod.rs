@@ -19,8 +19,9 @@ pub mod tokenizer;
 
 use std::path::{Path, PathBuf};
 
+pub use crate::files::sha256_file;
 pub use export::{export_lora_gguf, export_model_gguf, ollama_modelfile, GgufExport, GgufQuant};
-pub use file::{is_gguf, sha256_file, GgufFile};
+pub use file::{is_gguf, GgufFile};
 pub use import::{import_gguf, GgufSource, ImportReport, SOURCE_FILE};
 
 use crate::files::write_atomically;
