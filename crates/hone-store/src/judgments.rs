@@ -121,6 +121,10 @@ pub struct Judgment {
     pub suggestion_visible: bool,
     /// The answer that suggestion preferred.
     pub suggested_response_id: Option<i64>,
+    /// The judgment that replaced this one (a re-judgment by the same annotator); a superseded
+    /// judgment is kept but no longer counts.
+    #[serde(default)]
+    pub superseded_by: Option<i64>,
     pub body: JudgmentBody,
 }
 
@@ -271,10 +275,11 @@ struct BaseRow {
     created_at: String,
     suggestion_visible: bool,
     suggested_response_id: Option<i64>,
+    superseded_by: Option<i64>,
 }
 
 const BASE_COLUMNS: &str =
-    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id";
+    "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id, superseded_by";
 
 pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
     get_many(conn, &[id])
@@ -310,6 +315,73 @@ pub async fn list(
     hydrate(conn, rows).await
 }
 
+/// The project's judgments that count now (not superseded by a re-judgment), in id order,
+/// optionally of one kind.
+pub async fn list_current(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    kind: Option<JudgmentKind>,
+) -> Result<Vec<Judgment>> {
+    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) AND superseded_by IS NULL ORDER BY id"
+    ))
+    .bind(project_id)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    hydrate(conn, rows).await
+}
+
+/// Marks judgment `old` as replaced by judgment `new`. Refused (`Duplicate`) when `old` was
+/// already superseded; `NotFound` when it does not exist. The domain's rules (same annotator,
+/// project and kind) are checked by the caller.
+pub async fn supersede(conn: &mut SqliteConnection, old: i64, new: i64) -> Result<()> {
+    let done = sqlx::query(
+        "UPDATE judgments SET superseded_by = ?2 WHERE id = ?1 AND superseded_by IS NULL",
+    )
+    .bind(old)
+    .bind(new)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::unique("superseding judgment", new))?;
+    if done.rows_affected() == 0 {
+        let by: Option<Option<i64>> =
+            sqlx::query_scalar("SELECT superseded_by FROM judgments WHERE id = ?")
+                .bind(old)
+                .fetch_optional(&mut *conn)
+                .await?;
+        return Err(match by {
+            None => StoreError::not_found("judgment", old),
+            Some(_) => StoreError::Duplicate {
+                entity: "supersession of judgment",
+                key: old.to_string(),
+            },
+        });
+    }
+    Ok(())
+}
+
+/// The judgment that `id` replaced, if any.
+pub async fn superseded_by_this(conn: &mut SqliteConnection, id: i64) -> Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM judgments WHERE superseded_by = ?")
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// The ids of the project's judgments that some dataset snapshot holds.
+pub async fn held_by_snapshots(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<i64>> {
+    Ok(sqlx::query_scalar(
+        "SELECT DISTINCT sj.judgment_id FROM snapshot_judgments sj JOIN judgments j ON j.id = sj.judgment_id
+         WHERE j.project_id = ? ORDER BY sj.judgment_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Deletes a judgment (undo). Refused by the schema when a dataset snapshot holds it.
 pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     let done = sqlx::query("DELETE FROM judgments WHERE id = ?")
@@ -322,13 +394,13 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Number of judgments per (kind, annotator id) in the project.
+/// Number of judgments per (kind, annotator id) in the project, superseded ones left out.
 pub async fn counts(
     conn: &mut SqliteConnection,
     project_id: i64,
 ) -> Result<Vec<(JudgmentKind, i64, i64)>> {
     Ok(sqlx::query_as(
-        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
+        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? AND superseded_by IS NULL GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -502,6 +574,7 @@ impl Details {
             created_at: row.created_at,
             suggestion_visible: row.suggestion_visible,
             suggested_response_id: row.suggested_response_id,
+            superseded_by: row.superseded_by,
             body,
         })
     }

@@ -9,6 +9,7 @@
 
 pub mod annotators;
 mod error;
+pub mod flags;
 pub mod gold;
 pub mod jobs;
 pub mod judgments;
@@ -17,6 +18,7 @@ pub mod projects;
 pub mod prompts;
 pub mod responses;
 pub mod reward_scores;
+pub mod skips;
 pub mod snapshots;
 mod types;
 

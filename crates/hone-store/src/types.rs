@@ -84,6 +84,31 @@ text_enum!(
 );
 
 text_enum!(
+    /// Why an annotator flagged a unit instead of judging it: the prompt is broken (garbled,
+    /// truncated, not a question), off topic for the project, outside the annotator's expertise,
+    /// or unsafe (the prompt or an answer).
+    FlagReason {
+        BrokenPrompt => "broken_prompt",
+        OffTopic => "off_topic",
+        NotMyExpertise => "not_my_expertise",
+        Unsafe => "unsafe",
+    }
+);
+
+impl FlagReason {
+    /// Reasons about the prompt itself: a flag for one of them hides all of the prompt's units
+    /// (of every kind) from the flagger, not only the unit flagged.
+    pub fn is_about_prompt(self) -> bool {
+        !matches!(self, FlagReason::Unsafe)
+    }
+
+    /// Reasons the stats report the prompt for (to fix or remove it).
+    pub fn is_reported(self) -> bool {
+        matches!(self, FlagReason::BrokenPrompt | FlagReason::Unsafe)
+    }
+}
+
+text_enum!(
     JobState {
         Queued => "queued",
         Running => "running",

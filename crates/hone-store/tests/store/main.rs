@@ -10,6 +10,7 @@ mod projects;
 mod prompts;
 mod responses;
 mod snapshots;
+mod triage;
 
 use hone_store::{
     annotators as annotators_q, projects as projects_q, prompts as prompts_q,

@@ -30,6 +30,8 @@ const TABLES: &[&str] = &[
     "snapshot_judgments",
     "jobs",
     "metric_points",
+    "skips",
+    "flags",
 ];
 
 #[tokio::test]
@@ -104,8 +106,15 @@ async fn migrations_create_every_table() {
             .unwrap();
     assert_eq!(
         applied,
-        vec![(1, true), (2, true), (3, true), (4, true), (5, true)],
-        "exactly migrations 0001–0005 must be recorded as applied"
+        vec![
+            (1, true),
+            (2, true),
+            (3, true),
+            (4, true),
+            (5, true),
+            (6, true)
+        ],
+        "exactly migrations 0001–0006 must be recorded as applied"
     );
 }
 
@@ -138,7 +147,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 5,
+        runs, 6,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

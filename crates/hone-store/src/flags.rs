@@ -1,0 +1,123 @@
+//! Flags: an annotator marked a queue unit as not to be judged (broken prompt, off topic, not
+//! their expertise, unsafe), with an optional note. One flag per annotator and unit.
+
+use sqlx::SqliteConnection;
+
+use crate::error::{parse_json, to_json};
+use crate::skips::UnitRow;
+use crate::{FlagReason, JudgmentKind, Result, StoreError};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFlag {
+    pub id: i64,
+    pub project_id: i64,
+    pub annotator_id: i64,
+    pub unit: UnitRow,
+    pub reason: FlagReason,
+    pub note: Option<String>,
+    pub created_at: String,
+}
+
+type Row = (
+    i64,
+    i64,
+    i64,
+    JudgmentKind,
+    i64,
+    String,
+    FlagReason,
+    Option<String>,
+    String,
+);
+
+const COLUMNS: &str =
+    "id, project_id, annotator_id, kind, prompt_id, response_ids, reason, note, created_at";
+
+fn assemble(row: Row) -> Result<StoredFlag> {
+    let (id, project_id, annotator_id, kind, prompt_id, ids, reason, note, created_at) = row;
+    Ok(StoredFlag {
+        id,
+        project_id,
+        annotator_id,
+        unit: UnitRow::new(kind, prompt_id, parse_json("flags.response_ids", &ids)?),
+        reason,
+        note,
+        created_at,
+    })
+}
+
+/// Flags `unit` for `annotator_id`; flagging the same unit again replaces the reason, the note
+/// and the time. Returns the flag.
+pub async fn upsert(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    annotator_id: i64,
+    unit: &UnitRow,
+    reason: FlagReason,
+    note: Option<&str>,
+) -> Result<StoredFlag> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO flags (project_id, annotator_id, kind, prompt_id, response_ids, reason, note) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (annotator_id, kind, prompt_id, response_ids) DO UPDATE SET
+           reason = excluded.reason, note = excluded.note, created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         RETURNING id",
+    )
+    .bind(project_id)
+    .bind(annotator_id)
+    .bind(unit.kind)
+    .bind(unit.prompt_id)
+    .bind(to_json("flags.response_ids", &unit.response_ids)?)
+    .bind(reason)
+    .bind(note)
+    .fetch_one(&mut *conn)
+    .await?;
+    get(conn, id).await
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<StoredFlag> {
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM flags WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("flag", id))?;
+    assemble(row)
+}
+
+/// The project's flags, oldest first.
+pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<StoredFlag>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM flags WHERE project_id = ? ORDER BY id"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(assemble).collect()
+}
+
+/// The flags `annotator_id` set in the project, oldest first.
+pub async fn list_by(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    annotator_id: i64,
+) -> Result<Vec<StoredFlag>> {
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM flags WHERE project_id = ? AND annotator_id = ? ORDER BY id"
+    ))
+    .bind(project_id)
+    .bind(annotator_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(assemble).collect()
+}
+
+/// Removes a flag (the unit comes back to its flagger's queue).
+pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM flags WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("flag", id));
+    }
+    Ok(())
+}

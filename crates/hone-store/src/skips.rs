@@ -1,0 +1,85 @@
+//! Skips: an annotator passed over a queue unit for now. One row per skip; a unit is (kind,
+//! prompt, sorted response ids), with no response ids for a prompt-level unit.
+
+use sqlx::SqliteConnection;
+
+use crate::error::{parse_json, to_json};
+use crate::{JudgmentKind, Result};
+
+/// A unit of the queue as skips and flags record it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnitRow {
+    pub kind: JudgmentKind,
+    pub prompt_id: i64,
+    /// Sorted; empty for a prompt-level unit (ranking, demonstration).
+    pub response_ids: Vec<i64>,
+}
+
+impl UnitRow {
+    /// The unit with its response ids sorted.
+    pub fn new(kind: JudgmentKind, prompt_id: i64, mut response_ids: Vec<i64>) -> Self {
+        response_ids.sort_unstable();
+        Self {
+            kind,
+            prompt_id,
+            response_ids,
+        }
+    }
+}
+
+/// Records that `annotator_id` skipped `unit`; returns the skip's id (later skips have larger ids).
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    annotator_id: i64,
+    unit: &UnitRow,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO skips (project_id, annotator_id, kind, prompt_id, response_ids) VALUES (?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(project_id)
+    .bind(annotator_id)
+    .bind(unit.kind)
+    .bind(unit.prompt_id)
+    .bind(to_json("skips.response_ids", &unit.response_ids)?)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// The units of `kind` that `annotator_id` skipped in the project, each with the id of their
+/// latest skip (the later the skip, the larger), oldest latest skip first.
+pub async fn latest(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    annotator_id: i64,
+    kind: JudgmentKind,
+) -> Result<Vec<(UnitRow, i64)>> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT prompt_id, response_ids, MAX(id) AS last FROM skips
+         WHERE project_id = ? AND annotator_id = ? AND kind = ?
+         GROUP BY prompt_id, response_ids ORDER BY last",
+    )
+    .bind(project_id)
+    .bind(annotator_id)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|(prompt_id, ids, last)| {
+            Ok((
+                UnitRow::new(kind, prompt_id, parse_json("skips.response_ids", &ids)?),
+                last,
+            ))
+        })
+        .collect()
+}
+
+/// Number of skips per annotator id in the project (every skip counts, repeats included).
+pub async fn counts(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT annotator_id, COUNT(*) FROM skips WHERE project_id = ? GROUP BY annotator_id ORDER BY annotator_id",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
