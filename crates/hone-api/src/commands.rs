@@ -4,10 +4,12 @@
 use hone_core::feedback::FeedbackInput;
 use hone_core::finetune::{FineTuneEvent, Recipe};
 use hone_core::generation::GenerationRequest;
+use hone_core::history::HistoryQuery;
 use hone_core::import::ImportOptions;
 use hone_core::model::LoadedModel;
 use hone_core::projects::ProjectSpec;
 use hone_core::store::{jobs as stored_jobs, models};
+use hone_core::triage::{FlagInput, SkipInput};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -280,6 +282,28 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
         "gold_items" => json(
             hone.gold_items(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
+        "skip_item" => {
+            hone.skip_item(&parse::<SkipInput>(command, args)?).await?;
+            json(Value::Null)
+        }
+        "flag_item" => json(hone.flag_item(&parse::<FlagInput>(command, args)?).await?),
+        "unflag_item" => {
+            hone.unflag_item(parse::<FlagArgs>(command, args)?.flag_id)
+                .await?;
+            json(Value::Null)
+        }
+        "list_flags" => json(
+            hone.list_flags(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
+        "judgment_history" => json(
+            hone.judgment_history(&parse::<HistoryQuery>(command, args)?)
+                .await?,
+        ),
+        "judgment_detail" => json(
+            hone.judgment_detail(parse::<JudgmentArgs>(command, args)?.judgment_id)
                 .await?,
         ),
         "undo_judgment" => {

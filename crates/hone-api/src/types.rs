@@ -107,6 +107,11 @@ pub struct JudgmentArgs {
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct FlagArgs {
+    pub flag_id: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct DefaultRecipeArgs {
     pub method: Method,
     pub model_dir: PathBuf,

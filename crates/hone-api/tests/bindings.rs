@@ -90,6 +90,15 @@ fn export_all(dir: &Path) {
         annotator_report::GoldAgreement,
         annotator_report::SuggestionInfluence,
         annotator_report::PairAgreement,
+        FlagArgs,
+        triage::SkipInput,
+        triage::FlagInput,
+        triage::Flag,
+        FlagReason,
+        history::HistoryQuery,
+        history::HistoryPage,
+        history::JudgmentDetail,
+        stats::FlaggedPrompt,
     );
 }
 

@@ -112,7 +112,8 @@ impl Hone {
     /// (one unit per response and criterion). An annotator who judged a unit twice counts once,
     /// with the latest verdict.
     pub async fn agreement(&self, project_id: i64) -> Result<Vec<AgreementReport>> {
-        let all = judgments::list(&mut *self.store().conn().await?, project_id, None).await?;
+        let all =
+            judgments::list_current(&mut *self.store().conn().await?, project_id, None).await?;
         // unit → annotator → value (latest wins, judgments come in id order)
         let mut comparisons: BTreeMap<(i64, i64), HashMap<i64, f64>> = BTreeMap::new();
         let mut ratings: BTreeMap<(i64, String), HashMap<i64, f64>> = BTreeMap::new();

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
-use hone_store::{annotators, gold, responses, Choice, JudgmentKind};
+use hone_store::{annotators, flags, gold, responses, skips, Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
 use crate::agreement::{
@@ -71,6 +71,9 @@ pub struct AnnotatorProfile {
     pub median_seconds: Option<f64>,
     pub gold: GoldAgreement,
     pub suggestion: SuggestionInfluence,
+    /// Times they skipped a unit (repeats included) and units they flagged.
+    pub skips: usize,
+    pub flags: usize,
 }
 
 /// Verdicts on gold items against their gold answers (see [`crate::verdict::Verdict::agrees_with`]).
@@ -209,6 +212,8 @@ struct Tallies<'a> {
     majority: (usize, usize),
     gold: GoldAgreement,
     suggestion: SuggestionInfluence,
+    skips: usize,
+    flags: usize,
 }
 
 fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile {
@@ -257,6 +262,8 @@ fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile 
             ..t.gold
         },
         suggestion: t.suggestion.finish(),
+        skips: t.skips,
+        flags: t.flags,
     }
 }
 
@@ -265,7 +272,7 @@ impl Hone {
     pub async fn annotator_report(&self, project_id: i64) -> Result<AnnotatorReport> {
         let agreement = self.agreement(project_id).await?;
         let mut conn = self.store().conn().await?;
-        let all = judgments::list(&mut conn, project_id, None).await?;
+        let all = judgments::list_current(&mut conn, project_id, None).await?;
         let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id)
             .await?
             .into_iter()
@@ -276,16 +283,23 @@ impl Hone {
             .into_iter()
             .map(|a| (a.id, a.name))
             .collect();
+        let skip_counts: HashMap<i64, usize> = skips::counts(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .map(|(id, n)| (id, n as usize))
+            .collect();
+        let mut flag_counts: HashMap<i64, usize> = HashMap::new();
+        for f in flags::list(&mut conn, project_id).await? {
+            *flag_counts.entry(f.annotator_id).or_default() += 1;
+        }
         drop(conn);
-        // The project's annotators (those with a judgment here), in id order.
+        // The project's annotators (those with a judgment, a skip or a flag here), in id order.
         let names: BTreeMap<i64, String> = all
             .iter()
-            .map(|j| {
-                (
-                    j.annotator_id,
-                    everyone.get(&j.annotator_id).cloned().unwrap_or_default(),
-                )
-            })
+            .map(|j| j.annotator_id)
+            .chain(skip_counts.keys().copied())
+            .chain(flag_counts.keys().copied())
+            .map(|id| (id, everyone.get(&id).cloned().unwrap_or_default()))
             .collect();
 
         // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
@@ -429,6 +443,8 @@ impl Hone {
                     majority: majority.get(&id).copied().unwrap_or((0, 0)),
                     gold: gold.1.get(&id).copied().unwrap_or_default(),
                     suggestion: suggestion.get(&id).copied().unwrap_or_default(),
+                    skips: skip_counts.get(&id).copied().unwrap_or(0),
+                    flags: flag_counts.get(&id).copied().unwrap_or(0),
                 };
                 profile(&names[&id], &by_annotator(id), tallies)
             })
@@ -459,6 +475,8 @@ impl Hone {
                         ..acc
                     }
                 }),
+            skips: skip_counts.values().sum(),
+            flags: flag_counts.values().sum(),
         };
         let group = profile("all", &everyone, group);
         Ok(AnnotatorReport {

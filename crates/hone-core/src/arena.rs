@@ -140,7 +140,8 @@ impl Hone {
     ) -> Result<Vec<(i64, std::cmp::Ordering)>> {
         let (ra, rb) = (self.resolve_model(a).await?, self.resolve_model(b).await?);
         let mut conn = self.store().conn().await?;
-        let list = judgments::list(&mut conn, project_id, Some(JudgmentKind::Comparison)).await?;
+        let list =
+            judgments::list_current(&mut conn, project_id, Some(JudgmentKind::Comparison)).await?;
         let by_id: std::collections::HashMap<i64, Response> =
             responses::list_for_project(&mut conn, project_id)
                 .await?

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::projects::{self, NameList};
 use hone_store::responses::{self, NewResponse, Response};
-use hone_store::{annotators, prompts, AnnotatorKind, Choice, ResponseSource, SqliteConnection};
+use hone_store::{
+    annotators, prompts, AnnotatorKind, Choice, JudgmentKind, ResponseSource, SqliteConnection,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Hone, Result};
@@ -33,6 +35,12 @@ pub struct FeedbackInput {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub suggested_response_id: Option<i64>,
+    /// A re-judgment: the id of the annotator's own earlier judgment (same project, kind and
+    /// prompt, not superseded yet) that this one replaces. Both are kept; the old one stops
+    /// counting (queue, agreement, training data built from now on).
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub supersedes: Option<i64>,
     pub kind: FeedbackKind,
 }
 
@@ -55,11 +63,13 @@ pub enum FeedbackKind {
         response_id: i64,
         scores: BTreeMap<String, i64>,
     },
-    /// The expert's corrected version of the response.
+    /// The expert's corrected version of the response. The original text unchanged (line
+    /// endings and trailing white space aside) accepts the answer as it is ("already good").
     Edit {
         response_id: i64,
         corrected: String,
     },
+    /// Marked problems; no spans at all accepts the answer as it is ("nothing wrong").
     Span {
         response_id: i64,
         spans: Vec<SpanMark>,
@@ -79,13 +89,29 @@ pub enum FeedbackKind {
     },
 }
 
+impl FeedbackKind {
+    pub fn kind(&self) -> JudgmentKind {
+        match self {
+            FeedbackKind::Comparison { .. } => JudgmentKind::Comparison,
+            FeedbackKind::Ranking { .. } => JudgmentKind::Ranking,
+            FeedbackKind::Rating { .. } => JudgmentKind::Rating,
+            FeedbackKind::Edit { .. } => JudgmentKind::Edit,
+            FeedbackKind::Span { .. } => JudgmentKind::Span,
+            FeedbackKind::Thumbs { .. } => JudgmentKind::Thumbs,
+            FeedbackKind::Demonstration { .. } => JudgmentKind::Demonstration,
+            FeedbackKind::Critique { .. } => JudgmentKind::Critique,
+        }
+    }
+}
+
 /// What recording a judgment created.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     pub judgment_id: i64,
     pub prompt_id: i64,
-    /// The response made from an edit's corrected text or a demonstration.
+    /// The response made from an edit's corrected text or a demonstration (`None` for an edit
+    /// that left the answer as it was).
     pub new_response_id: Option<i64>,
 }
 
@@ -99,7 +125,8 @@ impl Hone {
     }
 
     /// Undoes a judgment by deleting it, unless a dataset snapshot (and so perhaps a model
-    /// version) already holds it. The response an edit (its correction) or a demonstration (a
+    /// version) already holds it (a re-judgment with `supersedes` is the way to change one).
+    /// Undoing a re-judgment brings back the judgment it replaced. The response an edit (its correction) or a demonstration (a
     /// human answer) made goes with it, unless another judgment refers to it.
     pub async fn undo_judgment(&self, judgment_id: i64) -> Result<()> {
         let mut tx = self.store().begin().await?;
@@ -113,6 +140,12 @@ impl Hone {
         let judgment = judgments::get(&mut tx, judgment_id).await?;
         judgments::delete(&mut tx, judgment_id).await?;
         let made = match judgment.body {
+            // An edit that accepted the answer as it was made no response.
+            JudgmentBody::Edit {
+                response_id,
+                corrected_response_id,
+                ..
+            } if corrected_response_id == response_id => None,
             JudgmentBody::Edit {
                 corrected_response_id: response_id,
                 ..
@@ -186,6 +219,9 @@ pub(crate) async fn record_in(
             ));
         }
     }
+    if let Some(old) = input.supersedes {
+        check_supersedes(conn, input, old, prompt_id).await?;
+    }
     let annotator = annotators::get_or_create(conn, input.annotator.trim(), kind).await?;
     let guideline_version = projects::latest_guideline(conn, project.id)
         .await?
@@ -206,11 +242,67 @@ pub(crate) async fn record_in(
         },
     )
     .await?;
+    if let Some(old) = input.supersedes {
+        judgments::supersede(conn, old, judgment_id).await?;
+    }
     Ok(Recorded {
         judgment_id,
         prompt_id,
         new_response_id,
     })
+}
+
+/// A re-judgment replaces the same annotator's own judgment of the same project, kind and
+/// prompt, once.
+async fn check_supersedes(
+    conn: &mut SqliteConnection,
+    input: &FeedbackInput,
+    old: i64,
+    prompt_id: i64,
+) -> Result<()> {
+    let refuse = |message: String| Err(CoreError::invalid("supersedes", message));
+    let judgment = match judgments::get(conn, old).await {
+        Err(hone_store::StoreError::NotFound { .. }) => {
+            return refuse(format!("judgment {old} does not exist"))
+        }
+        other => other?,
+    };
+    if judgment.project_id != input.project_id {
+        return refuse(format!(
+            "judgment {old} belongs to project {}, not to project {}",
+            judgment.project_id, input.project_id
+        ));
+    }
+    let by = annotators::get(conn, judgment.annotator_id).await?.name;
+    if by != input.annotator.trim() {
+        return refuse(format!(
+            "judgment {old} was made by {by:?}; only its author can re-judge it"
+        ));
+    }
+    let kind = input.kind.kind();
+    if judgment.kind() != kind {
+        return refuse(format!(
+            "judgment {old} is a {}; a {kind} cannot replace it",
+            judgment.kind()
+        ));
+    }
+    if judgment.prompt_id != prompt_id {
+        return refuse(format!(
+            "judgment {old} is about prompt {}, not prompt {prompt_id}",
+            judgment.prompt_id
+        ));
+    }
+    if let Some(by) = judgment.superseded_by {
+        return refuse(format!(
+            "judgment {old} was already replaced by judgment {by}; re-judge that one instead"
+        ));
+    }
+    Ok(())
+}
+
+/// The same text but for line endings and trailing white space (a text box may change both).
+fn same_text(a: &str, b: &str) -> bool {
+    a.replace("\r\n", "\n").trim_end() == b.replace("\r\n", "\n").trim_end()
 }
 
 struct Prepared {
@@ -403,11 +495,18 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
                     "the corrected text is empty",
                 ));
             }
-            if corrected == &original.text {
-                return Err(CoreError::invalid(
-                    "edit.corrected",
-                    "is identical to the original response; nothing was edited",
-                ));
+            if same_text(corrected, &original.text) {
+                // "Already good": the answer is accepted as it is; no new response, no diff.
+                return Ok(Prepared {
+                    prompt_id: original.prompt_id,
+                    body: JudgmentBody::Edit {
+                        response_id: original.id,
+                        corrected_response_id: original.id,
+                        diff: String::new(),
+                    },
+                    shown: vec![original.id],
+                    new_response_id: None,
+                });
             }
             let diff = similar::TextDiff::from_lines(&original.text, corrected)
                 .unified_diff()
@@ -441,10 +540,8 @@ async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<P
             })
         }
         FeedbackKind::Span { response_id, spans } => {
+            // No span at all is "nothing wrong": the answer is accepted as it is.
             let r = response(conn, "span.response_id", *response_id).await?;
-            if spans.is_empty() {
-                return Err(CoreError::invalid("span.spans", "no span was marked"));
-            }
             let labels = projects::names(conn, input.project_id, NameList::SpanLabels).await?;
             let length = r.text.chars().count() as i64;
             for (i, span) in spans.iter().enumerate() {

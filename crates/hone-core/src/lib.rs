@@ -5,7 +5,8 @@
 //! - [`Hone`] is an open workspace (one SQLite store plus files beside it).
 //! - [`projects`] create and configure projects (guidelines, criteria, span labels).
 //! - [`feedback`] validates and records judgments of every kind.
-//! - [`queue`] hands an annotator the next item to judge.
+//! - [`queue`] hands an annotator the next item to judge; [`triage`] records skips and flags.
+//! - [`history`] lists an annotator's judgments and shows one as recorded, to re-judge it.
 //! - [`dataset`] turns judgments into training rows and freezes them into snapshots.
 //! - [`agreement`] measures inter-annotator agreement.
 //! - [`import`] and [`export`] read and write prompts and TRL datasets.
@@ -25,6 +26,7 @@ pub mod finetune;
 pub mod generation;
 pub mod gold;
 pub mod head_to_head;
+pub mod history;
 pub mod import;
 pub mod inference;
 pub mod model_files;
@@ -35,6 +37,7 @@ pub mod queue;
 pub mod retrain;
 pub mod stats;
 pub mod suggestion;
+pub mod triage;
 pub mod verdict;
 pub mod version_eval;
 mod workspace;
@@ -43,7 +46,7 @@ pub use error::{CoreError, Result};
 pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{
-    AnnotatorKind, Choice, JobState, JudgmentKind, QueueOrder, ResponseSource, Split,
+    AnnotatorKind, Choice, FlagReason, JobState, JudgmentKind, QueueOrder, ResponseSource, Split,
 };
 pub use hone_train as train;
 pub use workspace::{resolve_workspace_dir, Hone, WorkspaceSource};

@@ -12,6 +12,11 @@
 //! - `disagreement`: the units whose annotators disagree most first; a unit whose annotators
 //!   split evenly stays open past its overlap for a tie-breaking verdict.
 //!
+//! Units the annotator skipped (see [`crate::triage`]) wait at the back of their queue: they
+//! come up only when nothing else is open, the one skipped longest ago first. Units they
+//! flagged never come up for them (for a flag about the prompt, none of the prompt's units).
+//! Only judgments that count (not superseded by a re-judgment) are votes.
+//!
 //! Gold items (see [`crate::gold`]) are mixed in at the project's `gold_rate`, shown as picked
 //! at random so that the annotator cannot tell them apart. Every item says why it came up
 //! (`reason`). The order the responses are shown in is shuffled; the front door sends it back
@@ -23,7 +28,8 @@ use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
 use hone_store::{
-    annotators, gold, projects, reward_scores, JudgmentKind, QueueOrder, ResponseSource, StoreError,
+    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder,
+    ResponseSource, StoreError,
 };
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
@@ -270,7 +276,7 @@ impl Hone {
 
         // Who judged which unit, and what they said (judgments come in id order: latest wins).
         let mut votes: HashMap<UnitKey, Votes> = HashMap::new();
-        let kind_judgments = judgments::list(&mut conn, project_id, Some(kind)).await?;
+        let kind_judgments = judgments::list_current(&mut conn, project_id, Some(kind)).await?;
         for j in &kind_judgments {
             votes
                 .entry(unit_of(kind, &j.body, j.prompt_id))
@@ -296,6 +302,23 @@ impl Hone {
         for r in responses::list_for_project(&mut conn, project_id).await? {
             by_prompt.entry(r.prompt_id).or_default().push(r);
         }
+        // This annotator's skips (unit → its latest skip; later skips have larger ids) and flags.
+        let mut skipped_at: HashMap<UnitKey, i64> = HashMap::new();
+        let mut flagged: HashSet<UnitKey> = HashSet::new();
+        let mut flagged_prompts: HashSet<i64> = HashSet::new();
+        if let Some(id) = annotator_id {
+            for (unit, last) in skips::latest(&mut conn, project_id, id, kind).await? {
+                skipped_at.insert(crate::triage::unit_key(&unit), last);
+            }
+            for f in flags::list_by(&mut conn, project_id, id).await? {
+                if f.reason.is_about_prompt() {
+                    flagged_prompts.insert(f.unit.prompt_id);
+                }
+                if f.unit.kind == kind {
+                    flagged.insert(crate::triage::unit_key(&f.unit));
+                }
+            }
+        }
         drop(conn);
 
         let judged_by = |key: &UnitKey| votes.get(key).map_or(0, |v| v.len());
@@ -305,6 +328,7 @@ impl Hone {
         let candidates: Vec<Unit> = units_of(kind, &prompts, &by_prompt)
             .into_iter()
             .filter(|u| !mine(&u.key) && (u.shown.is_empty() || !exclude.contains(&u.sorted_ids())))
+            .filter(|u| !flagged.contains(&u.key) && !flagged_prompts.contains(&u.prompt_id))
             .collect();
         // A split unit stays open past its overlap (up to twice it, plus one) when the queue
         // resolves disagreement.
@@ -320,10 +344,30 @@ impl Hone {
             return Ok(None);
         }
         let remaining = open.len();
-        // Gold items this annotator has not judged, whether or not their overlap is complete.
+        // Skipped units wait until nothing else is open; then the one skipped longest ago.
+        let (open, skipped): (Vec<Unit>, Vec<Unit>) = open
+            .into_iter()
+            .partition(|u| !skipped_at.contains_key(&u.key));
+        if open.is_empty() {
+            let unit = skipped
+                .iter()
+                .min_by_key(|u| skipped_at[&u.key])
+                .expect("skipped is not empty");
+            return Ok(Some(self.item(
+                kind,
+                &prompts,
+                unit,
+                judged_by(&unit.key),
+                overlap,
+                remaining,
+                "you skipped it earlier; nothing else is open".to_owned(),
+            )));
+        }
+        // Gold items this annotator has not judged (nor skipped), whether or not their overlap
+        // is complete.
         let gold: Vec<&Unit> = open
             .iter()
-            .chain(&rest)
+            .chain(rest.iter().filter(|u| !skipped_at.contains_key(&u.key)))
             .filter(|u| gold_units.contains(&u.key))
             .collect();
 
@@ -343,17 +387,40 @@ impl Hone {
                 (&open[i], reason)
             }
         };
-        let mut shown = unit.shown.clone();
-        shown.shuffle(&mut *self.rng.lock().expect("rng lock"));
-        Ok(Some(QueueItem {
+        Ok(Some(self.item(
             kind,
-            prompt: prompts[&unit.prompt_id].clone(),
-            responses: shown,
-            judged_by: judged_by(&unit.key),
+            &prompts,
+            unit,
+            judged_by(&unit.key),
             overlap,
             remaining,
             reason,
-        }))
+        )))
+    }
+
+    /// The item showing `unit`, its responses shuffled.
+    #[allow(clippy::too_many_arguments)] // the item's fields, named at the call sites
+    fn item(
+        &self,
+        kind: JudgmentKind,
+        prompts: &BTreeMap<i64, Prompt>,
+        unit: &Unit,
+        judged_by: usize,
+        overlap: usize,
+        remaining: usize,
+        reason: String,
+    ) -> QueueItem {
+        let mut shown = unit.shown.clone();
+        shown.shuffle(&mut *self.rng.lock().expect("rng lock"));
+        QueueItem {
+            kind,
+            prompt: prompts[&unit.prompt_id].clone(),
+            responses: shown,
+            judged_by,
+            overlap,
+            remaining,
+            reason,
+        }
     }
 
     /// The index in `open` (non-empty) of the unit `order` puts first, and why.

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use hone_store::{annotators, judgments, projects, prompts, responses, JudgmentKind, Split};
+use hone_store::{
+    annotators, flags, judgments, projects, prompts, responses, skips, FlagReason, JudgmentKind,
+    Split,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::agreement::AgreementReport;
@@ -18,6 +21,25 @@ pub struct AnnotatorStats {
     pub total: i64,
     /// Mean time spent per judgment, in ms (imports record 0).
     pub mean_time_ms: f64,
+    /// Times they skipped a unit (each skip, repeats included).
+    pub skips: i64,
+    /// Units they flagged.
+    pub flags: i64,
+}
+
+/// A prompt someone flagged `broken_prompt` or `unsafe`: for the lead to fix or remove.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FlaggedPrompt {
+    pub prompt_id: i64,
+    /// Cut to 200 characters.
+    pub text: String,
+    /// Every flag on the prompt's units, by reason.
+    pub flags: BTreeMap<FlagReason, i64>,
+    /// The flags' notes, oldest first.
+    pub notes: Vec<String>,
+    /// Who flagged it.
+    pub annotators: Vec<String>,
 }
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -27,8 +49,15 @@ pub struct ProjectStats {
     pub prompts_train: i64,
     pub prompts_heldout: i64,
     pub responses: usize,
+    /// Judgments that count (a re-judged judgment is left out), by kind.
     pub judgments: BTreeMap<JudgmentKind, i64>,
     pub annotators: Vec<AnnotatorStats>,
+    /// Skips, all annotators together.
+    pub skips: i64,
+    /// Flags by reason.
+    pub flags: BTreeMap<FlagReason, i64>,
+    /// Prompts flagged `broken_prompt` or `unsafe` by anyone, most flagged first.
+    pub flagged_prompts: Vec<FlaggedPrompt>,
     pub agreement: Vec<AgreementReport>,
     /// Rows the train split's judgments make now.
     pub rows_preference: usize,
@@ -51,7 +80,20 @@ impl Hone {
                 .entry(kind)
                 .or_default() += count;
         }
-        let all = judgments::list(&mut conn, project_id, None).await?;
+        let all = judgments::list_current(&mut conn, project_id, None).await?;
+        let skip_counts: BTreeMap<i64, i64> = skips::counts(&mut conn, project_id)
+            .await?
+            .into_iter()
+            .collect();
+        let all_flags = flags::list(&mut conn, project_id).await?;
+        let mut flag_counts: BTreeMap<i64, i64> = BTreeMap::new();
+        for f in &all_flags {
+            *flag_counts.entry(f.annotator_id).or_default() += 1;
+        }
+        // Annotators who only skipped or flagged have a row too.
+        for id in skip_counts.keys().chain(flag_counts.keys()) {
+            by_annotator.entry(*id).or_default();
+        }
         let mut annotator_stats = Vec::new();
         for (annotator_id, kinds) in by_annotator {
             let mine: Vec<_> = all
@@ -65,8 +107,45 @@ impl Hone {
                 total: kinds.values().sum(),
                 judgments: kinds,
                 mean_time_ms,
+                skips: skip_counts.get(&annotator_id).copied().unwrap_or(0),
+                flags: flag_counts.get(&annotator_id).copied().unwrap_or(0),
             });
         }
+        let mut flags_by_reason: BTreeMap<FlagReason, i64> = BTreeMap::new();
+        let mut by_prompt: BTreeMap<i64, FlaggedPrompt> = BTreeMap::new();
+        for f in &all_flags {
+            *flags_by_reason.entry(f.reason).or_default() += 1;
+        }
+        let reported: std::collections::BTreeSet<i64> = all_flags
+            .iter()
+            .filter(|f| f.reason.is_reported())
+            .map(|f| f.unit.prompt_id)
+            .collect();
+        for f in all_flags
+            .iter()
+            .filter(|f| reported.contains(&f.unit.prompt_id))
+        {
+            let entry = match by_prompt.entry(f.unit.prompt_id) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => e.insert(FlaggedPrompt {
+                    prompt_id: f.unit.prompt_id,
+                    text: crate::triage::preview(
+                        &prompts::get(&mut conn, f.unit.prompt_id).await?.text,
+                    ),
+                    flags: BTreeMap::new(),
+                    notes: Vec::new(),
+                    annotators: Vec::new(),
+                }),
+            };
+            *entry.flags.entry(f.reason).or_default() += 1;
+            entry.notes.extend(f.note.clone());
+            let name = annotators::get(&mut conn, f.annotator_id).await?.name;
+            if !entry.annotators.contains(&name) {
+                entry.annotators.push(name);
+            }
+        }
+        let mut flagged_prompts: Vec<FlaggedPrompt> = by_prompt.into_values().collect();
+        flagged_prompts.sort_by_key(|p| std::cmp::Reverse(p.flags.values().sum::<i64>()));
         let responses = responses::list_for_project(&mut conn, project_id)
             .await?
             .len();
@@ -83,6 +162,9 @@ impl Hone {
             responses,
             judgments: by_kind,
             annotators: annotator_stats,
+            skips: skip_counts.values().sum(),
+            flags: flags_by_reason,
+            flagged_prompts,
             agreement: self.agreement(project_id).await?,
             rows_preference: data.preferences.len(),
             rows_sft: data.sft.len(),

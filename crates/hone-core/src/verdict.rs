@@ -62,7 +62,44 @@ impl Verdict {
     }
 }
 
-/// "prefers response 12", "tie", "best: response 5", "mean score 5.5", "thumbs up".
+/// The verdict strings of the judgment history's filter, one per judgment (see [`label`]).
+pub const VERDICT_LABELS: &[&str] = &[
+    "a", "b", "tie", "both_bad", "ranked", "rated", "edited", "accepted", "marked", "up", "down",
+    "written", "critique",
+];
+
+/// A judgment's verdict in one word, as the judgment history filters it: a comparison's choice
+/// as recorded (`a`, `b` — the sides as shown —, `tie`, `both_bad`); `ranked`; `rated`; an edit
+/// `edited`, or `accepted` when the answer was left as it was ("already good"); a span
+/// annotation `marked`, or `accepted` with no span ("nothing wrong"); thumbs `up` / `down`; a
+/// demonstration `written`; `critique`.
+pub fn label(body: &JudgmentBody) -> &'static str {
+    match body {
+        JudgmentBody::Comparison { choice, .. } => match choice {
+            Choice::A => "a",
+            Choice::B => "b",
+            Choice::Tie => "tie",
+            Choice::BothBad => "both_bad",
+        },
+        JudgmentBody::Ranking { .. } => "ranked",
+        JudgmentBody::Rating { .. } => "rated",
+        JudgmentBody::Edit {
+            response_id,
+            corrected_response_id,
+            ..
+        } if response_id == corrected_response_id => "accepted",
+        JudgmentBody::Edit { .. } => "edited",
+        JudgmentBody::Span { spans, .. } if spans.is_empty() => "accepted",
+        JudgmentBody::Span { .. } => "marked",
+        JudgmentBody::Thumbs { up: true, .. } => "up",
+        JudgmentBody::Thumbs { up: false, .. } => "down",
+        JudgmentBody::Demonstration { .. } => "written",
+        JudgmentBody::Critique { .. } => "critique",
+    }
+}
+
+/// "prefers response 12 to 13", "a tie", "best: response 5", "overall 5, clarity 4",
+/// "thumbs up", "accepted as it is", "2 spans: factual_error, style", …
 pub(crate) fn describe(body: &JudgmentBody) -> String {
     match body {
         JudgmentBody::Comparison {
@@ -85,7 +122,36 @@ pub(crate) fn describe(body: &JudgmentBody) -> String {
             .collect::<Vec<_>>()
             .join(", "),
         JudgmentBody::Thumbs { up, .. } => if *up { "thumbs up" } else { "thumbs down" }.into(),
-        other => other.kind().to_string(),
+        JudgmentBody::Edit {
+            response_id,
+            corrected_response_id,
+            ..
+        } if response_id == corrected_response_id => "accepted as it is (already good)".into(),
+        JudgmentBody::Edit { diff, .. } => {
+            let changed = diff
+                .lines()
+                .filter(|l| {
+                    (l.starts_with('+') && !l.starts_with("+++"))
+                        || (l.starts_with('-') && !l.starts_with("---"))
+                })
+                .count();
+            format!(
+                "corrected ({changed} line{} changed)",
+                if changed == 1 { "" } else { "s" }
+            )
+        }
+        JudgmentBody::Span { spans, .. } if spans.is_empty() => "nothing wrong".into(),
+        JudgmentBody::Span { spans, .. } => {
+            let labels: Vec<&str> = spans.iter().map(|s| s.label.as_str()).collect();
+            format!(
+                "{} span{}: {}",
+                spans.len(),
+                if spans.len() == 1 { "" } else { "s" },
+                labels.join(", ")
+            )
+        }
+        JudgmentBody::Demonstration { .. } => "wrote a reference answer".into(),
+        JudgmentBody::Critique { .. } => "critique".into(),
     }
 }
 

@@ -57,6 +57,7 @@ async fn child(dir: &Path) {
             critique: Some(format!("critique {i}")),
             suggestion_visible: i % 2 == 1,
             suggested_response_id: None,
+            supersedes: None,
             kind: FeedbackKind::Comparison {
                 response_a: responses[0].id,
                 response_b: responses[1].id,

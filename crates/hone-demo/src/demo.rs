@@ -327,6 +327,7 @@ fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<i64>) -> Feedb
         critique: None,
         suggestion_visible: false,
         suggested_response_id: None,
+        supersedes: None,
         kind,
     }
 }

@@ -6,14 +6,18 @@
 //! | ranking of k | a vote for each of its k(k−1)/2 pairs |
 //! | rating | a desirable vote if the mean over criteria ≥ the project's `kto_threshold`, else undesirable |
 //! | edit | an SFT row (prompt, corrected) and a vote corrected ≻ original |
+//! | edit left unchanged ("already good") | an SFT row (prompt, original) and a desirable vote |
 //! | span annotation | an undesirable vote for the response |
+//! | span annotation with no span ("nothing wrong") | a desirable vote, as a thumbs-up |
 //! | thumbs | a desirable or undesirable vote |
 //! | demonstration | an SFT row |
 //!
 //! Votes about the same pair (or the same response's desirability) are pooled across
 //! annotators, one vote each (an annotator's latest judgment replaces their earlier ones): the
 //! majority wins, an even split is dropped, and any disagreement is reported as a
-//! [`Conflict`]. Rows come out in the order of their first vote.
+//! [`Conflict`]. Rows come out in the order of their first vote. Superseded judgments (replaced
+//! by a re-judgment) are left out by the caller when it selects judgments, not here: a frozen
+//! snapshot that holds one must still rebuild its rows.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -223,6 +227,17 @@ pub fn build_training_data(
                         .push(mean >= kto_threshold, j);
                 }
             }
+            // Accepted as it is: the answer is a good example and a desirable one.
+            JudgmentBody::Edit {
+                response_id,
+                corrected_response_id,
+                ..
+            } if corrected_response_id == response_id => {
+                desirability
+                    .entry((j.prompt_id, *response_id))
+                    .push(true, j);
+                demonstrations.entry((j.prompt_id, *response_id)).push(j.id);
+            }
             JudgmentBody::Edit {
                 response_id,
                 corrected_response_id,
@@ -233,9 +248,10 @@ pub fn build_training_data(
                     .entry((j.prompt_id, *corrected_response_id))
                     .push(j.id);
             }
-            JudgmentBody::Span { response_id, .. } => desirability
+            // No span marked: nothing wrong, a desirable vote.
+            JudgmentBody::Span { response_id, spans } => desirability
                 .entry((j.prompt_id, *response_id))
-                .push(false, j),
+                .push(spans.is_empty(), j),
             JudgmentBody::Thumbs { response_id, up } => {
                 desirability.entry((j.prompt_id, *response_id)).push(*up, j)
             }

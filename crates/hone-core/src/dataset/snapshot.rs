@@ -147,7 +147,7 @@ async fn select(
         .filter(|p| p.tags.iter().any(|t| filter.exclude_tags.contains(t)))
         .map(|p| p.id)
         .collect();
-    Ok(judgments::list(conn, project_id, None)
+    Ok(judgments::list_current(conn, project_id, None)
         .await?
         .into_iter()
         .filter(|j| j.kind() != JudgmentKind::Critique)

@@ -132,6 +132,7 @@ async fn write_one(
         critique: None,
         suggestion_visible: false,
         suggested_response_id: None,
+        supersedes: None,
         kind,
     };
     record_in(conn, &input, AnnotatorKind::Import).await?;

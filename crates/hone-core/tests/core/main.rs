@@ -7,11 +7,13 @@ mod dataset;
 mod export;
 mod feedback;
 mod finetune;
+mod history;
 mod import;
 mod projects;
 mod queue;
 mod snapshot;
 mod stats;
+mod triage;
 
 use std::path::PathBuf;
 
@@ -121,6 +123,7 @@ pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackIn
         critique: None,
         suggestion_visible: false,
         suggested_response_id: None,
+        supersedes: None,
         kind,
     }
 }

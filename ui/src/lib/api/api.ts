@@ -8,17 +8,24 @@ import type { ArenaArgs } from './types/ArenaArgs';
 import type { ArenaResults } from './types/ArenaResults';
 import type { ArenaRound } from './types/ArenaRound';
 import type { BaseModel } from './types/BaseModel';
+import type { CandidateAdded } from './types/CandidateAdded';
+import type { CandidateInput } from './types/CandidateInput';
 import type { Candidates } from './types/Candidates';
 import type { DownloadArgs } from './types/DownloadArgs';
 import type { ExportVersionArgs } from './types/ExportVersionArgs';
 import type { FeedbackInput } from './types/FeedbackInput';
+import type { Flag } from './types/Flag';
+import type { FlagInput } from './types/FlagInput';
 import type { FineTuneOutcome } from './types/FineTuneOutcome';
 import type { GenerationRequest } from './types/GenerationRequest';
 import type { GoldItem } from './types/GoldItem';
 import type { Guideline } from './types/Guideline';
+import type { HistoryPage } from './types/HistoryPage';
+import type { HistoryQuery } from './types/HistoryQuery';
 import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
+import type { JudgmentDetail } from './types/JudgmentDetail';
 import type { JudgmentProvenance } from './types/JudgmentProvenance';
 import type { JobEvent } from './types/JobEvent';
 import type { JobStarted } from './types/JobStarted';
@@ -38,10 +45,13 @@ import type { ProjectDetails } from './types/ProjectDetails';
 import type { ProjectSpec } from './types/ProjectSpec';
 import type { ProjectStats } from './types/ProjectStats';
 import type { Prompt } from './types/Prompt';
+import type { PlaygroundAnswer } from './types/PlaygroundAnswer';
+import type { PlaygroundRequest } from './types/PlaygroundRequest';
 import type { PromptWithResponses } from './types/PromptWithResponses';
 import type { QueueItem } from './types/QueueItem';
 import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
+import type { SkipInput } from './types/SkipInput';
 import type { Split } from './types/Split';
 import type { Suggestion } from './types/Suggestion';
 import type { SuggestionArgs } from './types/SuggestionArgs';
@@ -152,8 +162,23 @@ export const generateCandidates = (request: GenerationRequest, onEvent?: (e: Job
  */
 export const nextItem = (args: NextItemArgs, exclude: number[][] = []) =>
   call<QueueItem | null>('next_item', exclude.length > 0 ? { ...args, exclude } : args);
+/** Records a judgment; with `supersedes` (the annotator's own earlier judgment id) it re-judges. */
 export const recordFeedback = (input: FeedbackInput) => call<Recorded>('record_feedback', input);
 export const undoJudgment = (judgmentId: number) => call<null>('undo_judgment', { judgment_id: judgmentId });
+/** Puts the unit at the back of this annotator's queue (it comes back when nothing else is open). */
+export const skipItem = (input: SkipInput) => call<null>('skip_item', input);
+/** Flags the unit (broken prompt, off topic, not my expertise, unsafe): it never comes back to this annotator. */
+export const flagItem = (input: FlagInput) => call<Flag>('flag_item', input);
+export const unflagItem = (flagId: number) => call<null>('unflag_item', { flag_id: flagId });
+/** A free prompt answered by a base model or version; `token` events carry the text as it comes. */
+export const playground = (request: PlaygroundRequest, onEvent?: (e: JobEvent) => void) => startJob<PlaygroundAnswer>('playground', request, onEvent);
+/** An answer (from the playground) added to the project as a candidate of its prompt (created when new). */
+export const addCandidate = (input: CandidateInput) => call<CandidateAdded>('add_candidate', input);
+export const listFlags = (projectId: number) => call<Flag[]>('list_flags', { project_id: projectId });
+/** A page of judgments, newest first; see HistoryQuery for the filters (`verdict`: a, b, tie, both_bad, ranked, rated, edited, accepted, marked, up, down, written, critique). */
+export const judgmentHistory = (query: HistoryQuery) => call<HistoryPage>('judgment_history', query);
+/** One judgment as recorded; change its `feedback` and send it with `supersedes` to re-judge. */
+export const judgmentDetail = (judgmentId: number) => call<JudgmentDetail>('judgment_detail', { judgment_id: judgmentId });
 /** Makes a judgment (comparison, ranking, rating, thumbs) the known answer of its item. */
 export const markGold = (judgmentId: number) => call<GoldItem>('mark_gold', { judgment_id: judgmentId });
 export const unmarkGold = (judgmentId: number) => call<null>('unmark_gold', { judgment_id: judgmentId });

@@ -17,4 +17,8 @@ with_majority: number | null, majority_units: number, position: PositionBias, le
 /**
  * Median seconds per judgment (judgments that recorded a time).
  */
-median_seconds: number | null, gold: GoldAgreement, suggestion: SuggestionInfluence, };
+median_seconds: number | null, gold: GoldAgreement, suggestion: SuggestionInfluence, 
+/**
+ * Times they skipped a unit (repeats included) and units they flagged.
+ */
+skips: number, flags: number, };

@@ -5,4 +5,12 @@ export type AnnotatorStats = { name: string, judgments: { [key in JudgmentKind]?
 /**
  * Mean time spent per judgment, in ms (imports record 0).
  */
-mean_time_ms: number, };
+mean_time_ms: number, 
+/**
+ * Times they skipped a unit (each skip, repeats included).
+ */
+skips: number, 
+/**
+ * Units they flagged.
+ */
+flags: number, };

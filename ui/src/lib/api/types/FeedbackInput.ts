@@ -22,4 +22,10 @@ suggestion_visible: boolean,
  * The answer the suggestion on screen preferred (`Suggestion::preferred`), so that its pull
  * is measured against what was shown; only with `suggestion_visible`.
  */
-suggested_response_id?: number, kind: FeedbackKind, };
+suggested_response_id?: number, 
+/**
+ * A re-judgment: the id of the annotator's own earlier judgment (same project, kind and
+ * prompt, not superseded yet) that this one replaces. Both are kept; the old one stops
+ * counting (queue, agreement, training data built from now on).
+ */
+supersedes?: number, kind: FeedbackKind, };

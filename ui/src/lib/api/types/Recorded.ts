@@ -5,6 +5,7 @@
  */
 export type Recorded = { judgment_id: number, prompt_id: number, 
 /**
- * The response made from an edit's corrected text or a demonstration.
+ * The response made from an edit's corrected text or a demonstration (`None` for an edit
+ * that left the answer as it was).
  */
 new_response_id: number | null, };
