@@ -75,6 +75,8 @@ enum Command {
     Gold(commands::queue::GoldCommand),
     /// Agreement and bias (position, length, speed) of each annotator of a project.
     Annotators(commands::annotators::Args),
+    /// A project's judgments, newest first: by annotator, kind, verdict, time, tag, text.
+    History(commands::history::Args),
     /// Evaluate a version on held-out prompts and pairs against its parent (stored with it).
     Eval(commands::evaluate::EvalArgs),
     /// Make a version the one the app uses; refused when it regresses, unless --force.
@@ -126,6 +128,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => commands::import::run(workspace, args).await,
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
+        Command::History(args) => commands::history::run(workspace, args).await,
         Command::Model(command) => commands::model::run(workspace, command).await,
         Command::Serve(args) => commands::serve::run(workspace, args).await,
         Command::Demo(args) => commands::demo::run_demo(workspace, args).await,

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod evaluate;
 pub mod export;
 pub mod generate;
+pub mod history;
 pub mod import;
 pub mod init;
 pub mod model;

@@ -53,6 +53,37 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         &["annotator", "total", "s/judgment", "by kind"],
         &annotators,
     );
+    if stats.skips > 0 || !stats.flags.is_empty() {
+        let flags = stats
+            .flags
+            .iter()
+            .map(|(reason, n)| format!("{reason} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!();
+        println!(
+            "skipped {} time(s); flags: {}",
+            stats.skips,
+            if flags.is_empty() { "none" } else { &flags }
+        );
+        for p in &stats.flagged_prompts {
+            let reasons = p
+                .flags
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            println!(
+                "  prompt {} ({reasons}; by {}): {}",
+                p.prompt_id,
+                p.annotators.join(", "),
+                p.text
+            );
+            for note in &p.notes {
+                println!("    note: {note}");
+            }
+        }
+    }
     println!();
     let agreement: Vec<Vec<String>> = stats
         .agreement

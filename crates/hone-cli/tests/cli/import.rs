@@ -194,3 +194,60 @@ fn the_annotator_report_of_the_examples() {
     );
     assert!(crate::ok(w, &["annotators", "--project", "support"]).contains("first shown wins"));
 }
+
+#[test]
+fn the_history_lists_and_filters_the_judgments() {
+    let ws = crate::workspace_with_project();
+    let w = ws.path();
+    crate::ok(
+        w,
+        &[
+            "import",
+            crate::example("support-preferences.jsonl")
+                .to_str()
+                .unwrap(),
+            "--project",
+            "support",
+        ],
+    );
+    let page = crate::json(w, &["history", "--project", "support"]);
+    assert_eq!(page["total"], 7);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 7);
+    assert!(entries
+        .iter()
+        .all(|e| e["kind"] == "comparison" && e["annotator"] == "import"));
+    assert!(
+        entries[0]["judgment_id"].as_i64() > entries[6]["judgment_id"].as_i64(),
+        "newest first"
+    );
+    let page = crate::json(
+        w,
+        &[
+            "history",
+            "--project",
+            "support",
+            "--annotator",
+            "import",
+            "--kind",
+            "comparison",
+            "--text",
+            "PASSWORD",
+            "--limit",
+            "3",
+        ],
+    );
+    assert_eq!(page["total"], 1);
+    assert_eq!(
+        page["entries"][0]["prompt_text"],
+        "How do I reset my password?"
+    );
+    let table = crate::ok(w, &["history", "--project", "support", "--limit", "2"]);
+    assert!(table.contains("2 of 7 judgment(s) shown"), "{table}");
+    let stderr = crate::fails(
+        w,
+        &["history", "--project", "support", "--verdict", "maybe"],
+        2,
+    );
+    assert!(stderr.contains("verdict"), "{stderr}");
+}
