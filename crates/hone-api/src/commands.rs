@@ -7,6 +7,7 @@ use hone_core::generation::GenerationRequest;
 use hone_core::history::HistoryQuery;
 use hone_core::import::ImportOptions;
 use hone_core::model::LoadedModel;
+use hone_core::playground::{CandidateInput, PlaygroundRequest};
 use hone_core::projects::ProjectSpec;
 use hone_core::store::{jobs as stored_jobs, models};
 use hone_core::triage::{FlagInput, SkipInput};
@@ -253,6 +254,32 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                     }),
             )
         }
+        "playground" => {
+            let request: PlaygroundRequest = parse(command, args)?;
+            // An empty or oversized prompt is refused now, not as the job's failure.
+            request.validate()?;
+            let api = api.clone();
+            started(api.clone().jobs.spawn(move |reporter: Reporter| {
+                // Taken before the work starts, so `cancel_job` right after the start
+                // is not refused.
+                let cancel = reporter.cancel_flag();
+                async move {
+                    let answer = api
+                        .hone
+                        .playground_until(&request, cancel, move |text| {
+                            reporter.send(JobEvent::Token {
+                                text: text.to_owned(),
+                            })
+                        })
+                        .await?;
+                    json(answer)
+                }
+            }))
+        }
+        "add_candidate" => json(
+            hone.add_candidate(&parse::<CandidateInput>(command, args)?)
+                .await?,
+        ),
 
         // Labeling
         "next_item" => {

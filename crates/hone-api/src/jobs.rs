@@ -27,6 +27,10 @@ pub enum JobEvent {
     FineTune {
         data: FineTuneEvent,
     },
+    /// A newly decoded piece of a streamed answer (the playground).
+    Token {
+        text: String,
+    },
     Finished {
         result: serde_json::Value,
     },

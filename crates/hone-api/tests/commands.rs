@@ -1,7 +1,9 @@
-//! The labeling-at-scale commands through `Api::call`, as the UI sends them: skip, flag,
-//! unflag, list flags, history, detail, and a re-judgment with `supersedes`.
+//! Commands through `Api::call`, as the UI sends them: the labeling-at-scale ones (skip, flag,
+//! unflag, list flags, history, detail, and a re-judgment with `supersedes`), and the
+//! playground (a job streaming `token` events) with `add_candidate`.
 
-use hone_api::Api;
+use hone_api::{Api, JobEvent};
+use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::projects::ProjectSpec;
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
@@ -186,4 +188,133 @@ async fn the_labeling_at_scale_commands_dispatch() {
         .await
         .unwrap_err();
     assert_eq!(err.code, "not_found");
+}
+
+/// Every event of job `job_id`, the last one `finished` or `failed`.
+async fn job_events(api: &Api, started: &Value) -> Vec<JobEvent> {
+    let mut stream = api
+        .subscribe(started["job_id"].as_u64().expect("a job id"))
+        .unwrap();
+    let mut out = Vec::new();
+    while let Some(event) = tokio::time::timeout(std::time::Duration::from_secs(120), stream.next())
+        .await
+        .expect("the job ends")
+    {
+        out.push(event);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_playground_streams_tokens_and_its_answer_becomes_a_candidate() {
+    let dir = tempfile::tempdir().unwrap();
+    let model_dir = dir.path().join("tiny-model");
+    write_tiny_model(TinyArch::Llama, TinySize::default(), &model_dir, 0).unwrap();
+    let api = Api::open(&dir.path().join("ws")).await.unwrap();
+    let p = api
+        .hone()
+        .create_project(&ProjectSpec::named("help"))
+        .await
+        .unwrap()
+        .project
+        .id;
+    let model = json!({ "kind": "base", "dir": model_dir });
+    let sampling = |max: usize| json!({ "temperature": 1.0, "top_k": null, "top_p": null, "repetition_penalty": 1.0, "max_new_tokens": max, "stop": [], "seed": 11 });
+    let prompt = "How do I share a notebook?";
+
+    let started = call(
+        &api,
+        "playground",
+        json!({ "model": model, "prompt": prompt, "sampling": sampling(24) }),
+    )
+    .await;
+    let events = job_events(&api, &started).await;
+    let (last, before) = events.split_last().unwrap();
+    let tokens: Vec<&str> = before
+        .iter()
+        .map(|e| match e {
+            JobEvent::Token { text } => text.as_str(),
+            other => panic!("only token events before the end: {other:?}"),
+        })
+        .collect();
+    assert!(!tokens.is_empty(), "at least one token event");
+    assert_eq!(
+        serde_json::to_value(&before[0]).unwrap(),
+        json!({ "event": "token", "text": tokens[0] })
+    );
+    let answer = match last {
+        JobEvent::Finished { result } => result.clone(),
+        other => panic!("the job finishes: {other:?}"),
+    };
+    assert_eq!(answer["text"], tokens.concat().trim());
+    assert_eq!(answer["sampling"], sampling(24));
+    assert!(["eos", "length"].contains(&answer["finish_reason"].as_str().unwrap()));
+    assert!(answer["new_tokens"].as_u64().unwrap() > 0);
+    assert!(answer["seconds"].as_f64().unwrap() >= 0.0);
+
+    // Refused at once, naming the field.
+    let err = api
+        .call(
+            "playground",
+            json!({ "model": model, "prompt": "  ", "sampling": sampling(24) }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.field.as_deref()),
+        ("invalid", Some("prompt"))
+    );
+
+    // cancel_job stops it within a token; the answer is the text so far.
+    let started = call(
+        &api,
+        "playground",
+        json!({ "model": model, "prompt": prompt, "sampling": sampling(1000) }),
+    )
+    .await;
+    assert_eq!(
+        call(&api, "cancel_job", json!({ "job_id": started["job_id"] })).await,
+        Value::Null
+    );
+    match job_events(&api, &started).await.last() {
+        Some(JobEvent::Finished { result }) => {
+            assert_eq!(result["finish_reason"], "cancelled", "{result}");
+            assert!(result["new_tokens"].as_u64().unwrap() < 1000);
+        }
+        other => panic!("a cancelled playground finishes: {other:?}"),
+    }
+
+    // add_candidate: the prompt is created, then found; the same text is the same response.
+    let input = json!({ "project_id": p, "prompt": prompt, "text": answer["text"], "model": model, "sampling": answer["sampling"] });
+    let added = call(&api, "add_candidate", input.clone()).await;
+    assert_eq!(added["new_prompt"], true);
+    let again = call(&api, "add_candidate", input).await;
+    assert_eq!(
+        again,
+        json!({ "prompt_id": added["prompt_id"], "response_id": added["response_id"], "new_prompt": false })
+    );
+    let stored = call(
+        &api,
+        "prompt_with_responses",
+        json!({ "prompt_id": added["prompt_id"] }),
+    )
+    .await;
+    assert_eq!(stored["prompt"]["text"], prompt);
+    assert_eq!(stored["responses"][0]["text"], answer["text"]);
+    assert_eq!(stored["responses"][0]["source"], "model");
+    assert_eq!(
+        stored["responses"][0]["generation"]["sampling"],
+        sampling(24)
+    );
+    let err = api
+        .call(
+            "add_candidate",
+            json!({ "project_id": p, "prompt": prompt, "text": "", "model": model }),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.code.as_str(), err.field.as_deref()),
+        ("invalid", Some("text"))
+    );
 }

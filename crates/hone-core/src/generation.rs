@@ -7,7 +7,7 @@ use hone_store::responses::{self, NewResponse, Response};
 use hone_store::{prompts, ResponseSource};
 use serde::{Deserialize, Serialize};
 
-use crate::inference::{prompt_input, ModelRef};
+use crate::inference::{prompt_input, ModelRef, ResolvedModel};
 use crate::{CoreError, Hone, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -39,6 +39,56 @@ pub fn prompt_seed(seed: u64, prompt_id: i64) -> u64 {
     seed.wrapping_add((prompt_id as u64).wrapping_mul(7919))
 }
 
+/// The model an answer came from, and the settings that drew it, as a response records them.
+pub(crate) struct MadeBy {
+    pub version_id: Option<i64>,
+    pub base_model_id: i64,
+    /// `responses.generation`: see [`generation_settings`].
+    pub generation: serde_json::Value,
+}
+
+/// What a response generated as sample `sample` with `params` records of its making.
+pub(crate) fn generation_settings(params: &SamplingParams, sample: usize) -> serde_json::Value {
+    serde_json::json!({
+        "sampling": params,
+        "sample": sample,
+        "seed": params.seed.wrapping_add(sample as u64),
+    })
+}
+
+/// The version (if any) and the base model id (the base registered on first use) that
+/// answers come from when `resolved` generates them.
+pub(crate) async fn generating_model(
+    conn: &mut hone_store::SqliteConnection,
+    resolved: &ResolvedModel,
+) -> Result<(Option<i64>, i64)> {
+    let base_model_id = match resolved.base_model_id {
+        Some(id) => id,
+        None => crate::finetune::base_model_for(conn, &resolved.base_dir).await?,
+    };
+    Ok((resolved.version.as_ref().map(|v| v.id), base_model_id))
+}
+
+/// Stores `text` (not empty, already trimmed) as a `model` answer to prompt `prompt_id`, or
+/// returns the prompt's answer with that very text. `true` when the response is new.
+pub(crate) async fn store_answer(
+    conn: &mut hone_store::SqliteConnection,
+    prompt_id: i64,
+    text: String,
+    made_by: &MadeBy,
+) -> Result<(Response, bool)> {
+    if let Some(existing) = responses::find_by_text(conn, prompt_id, &text).await? {
+        return Ok((existing, false));
+    }
+    let new = NewResponse {
+        model_version_id: made_by.version_id,
+        base_model_id: Some(made_by.base_model_id),
+        generation: made_by.generation.clone(),
+        ..NewResponse::new(prompt_id, text, ResponseSource::Model)
+    };
+    Ok((responses::insert(conn, &new).await?, true))
+}
+
 impl Hone {
     /// Generates `n` candidates for each prompt and stores them; each prompt's responses are
     /// committed before the next prompt starts. `on_progress(done, total)` after each prompt.
@@ -64,14 +114,10 @@ impl Hone {
         }
         let project_id = prompt_list.first().map(|p| p.project_id);
         let resolved = self.resolve_model(&request.model).await?;
-        let base_model_id = match resolved.base_model_id {
-            Some(id) => id,
-            None => {
-                let mut conn = self.store().conn().await?;
-                crate::finetune::base_model_for(&mut conn, &resolved.base_dir).await?
-            }
+        let (version_id, base_model_id) = {
+            let mut conn = self.store().conn().await?;
+            generating_model(&mut conn, &resolved).await?
         };
-        let version_id = resolved.version.as_ref().map(|v| v.id);
         let loaded = {
             let resolved = resolved.clone();
             tokio::task::spawn_blocking(move || resolved.load())
@@ -115,20 +161,12 @@ impl Hone {
                     duplicates += 1;
                     continue;
                 }
-                let response = match responses::find_by_text(&mut tx, prompt.id, &text).await? {
-                    Some(existing) => existing,
-                    None => {
-                        let generation = serde_json::json!({ "sampling": params, "sample": i, "seed": params.seed.wrapping_add(i as u64) });
-                        let new = NewResponse {
-                            model_version_id: version_id,
-                            base_model_id: Some(base_model_id),
-                            generation,
-                            ..NewResponse::new(prompt.id, text, ResponseSource::Model)
-                        };
-                        responses::insert(&mut tx, &new).await?
-                    }
+                let made_by = MadeBy {
+                    version_id,
+                    base_model_id,
+                    generation: generation_settings(&params, i),
                 };
-                listed.push(response);
+                listed.push(store_answer(&mut tx, prompt.id, text, &made_by).await?.0);
             }
             tx.commit().await?;
             out.push(Candidates {

@@ -2,6 +2,8 @@
 //! its own seeded generator (sample i of seed s is the same whatever N is), streamed token by
 //! token through a callback.
 
+use std::ops::ControlFlow;
+
 use candle_core::{DType, Tensor};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -20,6 +22,8 @@ pub enum FinishReason {
     Stop,
     /// `max_new_tokens` reached.
     Length,
+    /// The caller stopped it (its `on_token` answered [`ControlFlow::Break`]).
+    Cancelled,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +57,23 @@ pub fn generate(
     params: &SamplingParams,
     mut on_token: impl FnMut(TokenEvent),
 ) -> Result<Vec<Generation>> {
+    generate_until(lm, adapter, prompt_ids, n, params, |event| {
+        on_token(event);
+        ControlFlow::Continue(())
+    })
+}
+
+/// [`generate`], stoppable: when `on_token` answers [`ControlFlow::Break`], decoding ends
+/// there and every unfinished sample keeps the text it has, finished as
+/// [`FinishReason::Cancelled`].
+pub fn generate_until(
+    lm: &LoadedModel,
+    adapter: Option<&Adapter>,
+    prompt_ids: &[u32],
+    n: usize,
+    params: &SamplingParams,
+    mut on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
+) -> Result<Vec<Generation>> {
     params.validate()?;
     if prompt_ids.is_empty() {
         return Err(crate::ModelError::invalid("prompt", "is empty (no tokens)"));
@@ -85,6 +106,7 @@ pub fn generate(
             .to_dtype(DType::F32)?
             .to_vec2::<f32>()?;
         let mut next = Vec::with_capacity(n);
+        let mut stopped = false;
         for (i, (row, mut row_logits)) in rows.iter_mut().zip(logits).enumerate() {
             if row.finished.is_some() {
                 // Finished rows keep decoding a pad in the batch; their output is ignored.
@@ -111,19 +133,26 @@ pub fn generate(
                 row.text.truncate(cut);
                 row.finished = Some(FinishReason::Stop);
                 if cut > previous {
-                    on_token(TokenEvent {
+                    stopped |= on_token(TokenEvent {
                         sample: i,
                         token_id: token,
                         text: &row.text[previous..],
-                    });
+                    })
+                    .is_break();
                 }
                 continue;
             }
-            on_token(TokenEvent {
+            stopped |= on_token(TokenEvent {
                 sample: i,
                 token_id: token,
                 text: &row.text[previous..],
-            });
+            })
+            .is_break();
+        }
+        if stopped {
+            for row in rows.iter_mut().filter(|r| r.finished.is_none()) {
+                row.finished = Some(FinishReason::Cancelled);
+            }
         }
         if rows.iter().all(|r| r.finished.is_some()) {
             break;

@@ -9,6 +9,7 @@ mod feedback;
 mod finetune;
 mod history;
 mod import;
+mod playground;
 mod projects;
 mod queue;
 mod snapshot;

@@ -1,5 +1,7 @@
 use candle_core::{Device, Tensor};
-use hone_model::generate::{generate, FinishReason};
+use std::ops::ControlFlow;
+
+use hone_model::generate::{generate, generate_until, FinishReason};
 use hone_model::lora::LoraContext;
 use hone_model::sampling::SamplingParams;
 
@@ -103,6 +105,44 @@ fn streamed_pieces_add_up_to_the_text_and_limits_are_reported() {
     if out.finish_reason == FinishReason::Length {
         assert_eq!(out.token_ids.len(), 15, "stopped by max_new_tokens");
     }
+}
+
+#[test]
+fn a_caller_that_breaks_stops_decoding_and_keeps_the_text_so_far() {
+    let lm = load("tiny-llama");
+    let params = SamplingParams {
+        temperature: 1.0,
+        top_p: None,
+        max_new_tokens: 40,
+        seed: 5,
+        ..SamplingParams::default()
+    };
+    let full = generate(&lm, None, &PROMPT, 1, &params, |_| {})
+        .unwrap()
+        .remove(0);
+    assert!(full.token_ids.len() >= 3, "need a few tokens: {full:?}");
+    let (mut pieces, mut streamed) = (0, String::new());
+    let stopped = generate_until(&lm, None, &PROMPT, 1, &params, |e| {
+        pieces += 1;
+        streamed.push_str(e.text);
+        if pieces == 2 {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        }
+    })
+    .unwrap()
+    .remove(0);
+    assert_eq!(pieces, 2, "no piece after the break");
+    assert_eq!(stopped.finish_reason, FinishReason::Cancelled);
+    assert_eq!(stopped.text, streamed, "the text streamed before the break");
+    assert!(
+        full.token_ids.starts_with(&stopped.token_ids)
+            && stopped.token_ids.len() < full.token_ids.len(),
+        "the same draws, cut short: {:?} vs {:?}",
+        stopped.token_ids,
+        full.token_ids
+    );
 }
 
 #[test]

@@ -6,4 +6,4 @@ import type { JsonValue } from "./serde_json/JsonValue";
 /**
  * What a job reports. The stream ends with `finished` or `failed`.
  */
-export type JobEvent = { "event": "progress", done: number, total: number, message: string, } | { "event": "fine_tune", data: FineTuneEvent, } | { "event": "finished", result: JsonValue, } | { "event": "failed", error: ApiError, };
+export type JobEvent = { "event": "progress", done: number, total: number, message: string, } | { "event": "fine_tune", data: FineTuneEvent, } | { "event": "token", text: string, } | { "event": "finished", result: JsonValue, } | { "event": "failed", error: ApiError, };
