@@ -3,8 +3,10 @@
 #   1. the web UI: type check, unit tests (Vitest), production build (the desktop shell embeds it);
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
 #      check that the UI's generated TypeScript types are up to date;
-#   3. end to end: the built UI in headless Chromium against a real `hone serve`, and the
-#      desktop window under Xvfb driven by tauri-driver.
+#   3. end to end: the built UI in headless Chromium against a real `hone serve` (the UI built
+#      into the binary; the labeling test checks reach, rendering, XSS, axe-core and the
+#      keyboard paths), then the desktop app packaged as a .deb, installed on this machine, and
+#      its window under Xvfb driven by tauri-driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Chromium for the browser test; Tauri's Linux build packages, Xvfb and WebKit's WebDriver for
@@ -33,8 +35,17 @@ npm run test:unit
 npm run build
 
 cargo test --workspace --release --locked
-cargo build --release --locked -p hone-cli -p hone-desktop
+cargo build --release --locked -p hone-cli
 
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium npm run test:e2e
-HONE_BIN="$CARGO_TARGET_DIR/release/hone" HONE_DESKTOP="$CARGO_TARGET_DIR/release/hone-desktop" TAURI_DRIVER="$tauri_driver" \
+HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/labeling.mjs
+
+# The desktop app as users get it: the .deb built, installed, and its installed binary driven.
+npm run package:deb -- --ci
+deb="$(ls -t "$CARGO_TARGET_DIR"/release/bundle/deb/*.deb | head -n 1)"
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+$sudo_cmd apt-get install -y -q --reinstall "$deb"
+installed="$(dpkg-query -L hone | grep -m 1 '^/usr/bin/')"
+HONE_BIN="$CARGO_TARGET_DIR/release/hone" HONE_DESKTOP="$installed" TAURI_DRIVER="$tauri_driver" \
     xvfb-run -a node tests/desktop/run.mjs

@@ -12,11 +12,11 @@
 // HONE_E2E_KEEP=1 keeps the temporary workspace. Screenshots go to tests/e2e/artifacts/.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { api, check, Failure, freePort, JOB_TIMEOUT, jobResult, logger, sqliteCount, waitForHealth } from './lib.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const HONE_BIN = process.env.HONE_BIN ?? '/var/tmp/hone-target/release/hone';
@@ -24,69 +24,8 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const UI_DIST = join(root, 'ui/dist');
 const ARTIFACTS = join(root, 'tests/e2e/artifacts');
 const STEP_TIMEOUT = 30_000;
-const JOB_TIMEOUT = 300_000;
 
-const log = (...a) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}]`, ...a);
-
-class Failure extends Error {}
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-function freePort() {
-  return new Promise((resolvePort, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolvePort(port));
-    });
-  });
-}
-
-async function waitForHealth(base, server, deadlineMs) {
-  const until = Date.now() + deadlineMs;
-  while (Date.now() < until) {
-    if (server.exitCode !== null) throw new Failure(`hone serve exited early with code ${server.exitCode}`);
-    try {
-      const r = await fetch(`${base}/api/health`);
-      if (r.status === 200) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Failure(`GET ${base}/api/health did not return 200 within ${deadlineMs / 1000} s`);
-}
-
-async function api(base, command, args = {}) {
-  const r = await fetch(`${base}/api/${command}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(args) });
-  const body = await r.json();
-  if (!r.ok) throw new Failure(`${command} answered ${r.status}: ${JSON.stringify(body)}`);
-  return body;
-}
-
-/** Follows a job's events (server-sent, the stream ends after `finished` or `failed`) to its result. */
-async function jobResult(base, jobId) {
-  const r = await fetch(`${base}/api/jobs/${jobId}/events`, { signal: AbortSignal.timeout(JOB_TIMEOUT) });
-  check(r.ok, `GET /api/jobs/${jobId}/events answered ${r.status}`);
-  const events = (await r.text())
-    .split('\n')
-    .filter((l) => l.startsWith('data:'))
-    .map((l) => JSON.parse(l.slice(5)));
-  const end = events.findLast((e) => e.event === 'finished' || e.event === 'failed');
-  check(end, `job ${jobId}'s event stream ended without finished or failed (${events.length} events)`);
-  check(end.event === 'finished', `job ${jobId} failed: ${JSON.stringify(end.error)}`);
-  return end.result;
-}
-
-function sqliteCount(db, sql) {
-  try {
-    return Number(execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim());
-  } catch {
-    return null; // sqlite3 not installed: the API check stands alone
-  }
-}
+const log = logger('e2e');
 
 async function main() {
   check(existsSync(HONE_BIN), `HONE_BIN ${HONE_BIN} does not exist: build hone (cargo build --release) or set HONE_BIN`);
@@ -413,7 +352,7 @@ async function main() {
     await go('label/edit', 'label');
     await byId('edit-text').waitFor();
     await expectReason();
-    await page.keyboard.press('e');
+    await page.keyboard.press('i'); // the editor
     await page.keyboard.press('ControlOrMeta+a');
     await page.keyboard.type('Open Settings, choose Account, then Reset password.');
     await byId('diff-view').locator('ins').first().waitFor();

@@ -1,5 +1,6 @@
 //! `hone serve`: the UI's commands as `POST /api/<command>`, a job's events as server-sent
-//! events at `GET /api/jobs/<id>/events`, and the UI's built files at `/`.
+//! events at `GET /api/jobs/<id>/events`, and the UI's built files at `/` (embedded in the
+//! binary, or a folder given).
 //!
 //! It listens on 127.0.0.1 by default. Any other address is refused unless a token is set;
 //! then every `/api` request must carry `Authorization: Bearer <token>` (or `?token=` for the
@@ -23,15 +24,27 @@ use hone_api::{Api, ApiError, JobEvent};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
+pub mod embedded_ui;
+
 /// The UI's content security policy: only this origin, no remote content.
 pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
 
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
     pub addr: SocketAddr,
-    /// The built UI (`ui/dist`); without it only the API is served.
-    pub ui_dir: Option<PathBuf>,
+    pub ui: UiFiles,
     pub token: Option<String>,
+}
+
+/// Where the UI's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UiFiles {
+    /// The UI built into this binary ([`embedded_ui`]).
+    Embedded,
+    /// A built UI folder (`ui/dist` of a checkout, while working on the UI).
+    Dir(PathBuf),
+    /// Only the API.
+    None,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,7 +194,7 @@ async fn guard(
 }
 
 /// The router: the API, the event streams, and the UI's files with a strict CSP.
-pub fn router(api: Api, ui_dir: Option<PathBuf>, token: Option<String>) -> Router {
+pub fn router(api: Api, ui: UiFiles, token: Option<String>) -> Router {
     let state = AppState { api, token };
     let api_routes = Router::new()
         .route("/api/health", get(health))
@@ -191,12 +204,13 @@ pub fn router(api: Api, ui_dir: Option<PathBuf>, token: Option<String>) -> Route
         // Imports send whole files (up to the import limit of 256 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(300 * 1024 * 1024))
         .with_state(state);
-    let router = match ui_dir {
-        Some(dir) => {
+    let router = match ui {
+        UiFiles::Dir(dir) => {
             let index = dir.join("index.html");
             api_routes.fallback_service(ServeDir::new(dir).fallback(ServeFile::new(index)))
         }
-        None => api_routes,
+        UiFiles::Embedded => api_routes.fallback(embedded_ui::serve),
+        UiFiles::None => api_routes,
     };
     router.layer(SetResponseHeaderLayer::overriding(
         header::CONTENT_SECURITY_POLICY,
@@ -225,6 +239,6 @@ pub async fn serve(
             error,
         })?;
     on_ready(listener.local_addr()?);
-    axum::serve(listener, router(api, config.ui_dir, config.token)).await?;
+    axum::serve(listener, router(api, config.ui, config.token)).await?;
     Ok(())
 }

@@ -4,15 +4,19 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use hone_api::Api;
-use hone_server::{serve, ServeConfig, ServeError, CSP};
+use hone_server::{serve, ServeConfig, ServeError, UiFiles, CSP};
 use serde_json::{json, Value};
 
 async fn start(workspace: &Path, token: Option<&str>) -> String {
+    start_with_ui(workspace, token, UiFiles::None).await
+}
+
+async fn start_with_ui(workspace: &Path, token: Option<&str>, ui: UiFiles) -> String {
     let api = Api::open(workspace).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let config = ServeConfig {
         addr: "127.0.0.1:0".parse().unwrap(),
-        ui_dir: None,
+        ui,
         token: token.map(String::from),
     };
     tokio::spawn(async move {
@@ -223,7 +227,7 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
     let api = Api::open(dir.path()).await.unwrap();
     let config = ServeConfig {
         addr: "0.0.0.0:0".parse().unwrap(),
-        ui_dir: None,
+        ui: UiFiles::None,
         token: None,
     };
     let refused = serve(api, config, |_| panic!("must not listen")).await;
@@ -474,4 +478,59 @@ async fn without_a_token_foreign_hosts_and_origins_are_refused() {
         .await
         .unwrap();
     assert_eq!(events.status(), 403);
+}
+
+/// The UI built into the binary answers every page path with the app, its hashed assets as
+/// immutable, under the CSP; a binary built without the UI says so (CI builds the UI first).
+#[tokio::test]
+async fn the_embedded_ui_is_served_from_any_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = start_with_ui(dir.path(), None, UiFiles::Embedded).await;
+    let client = reqwest::Client::new();
+    let page = client.get(format!("{base}/")).send().await.unwrap();
+    if !hone_server::embedded_ui::available() {
+        assert_eq!(page.status(), 404);
+        assert!(page.text().await.unwrap().contains("without its web UI"));
+        return;
+    }
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-security-policy"], CSP);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(page.headers()["cache-control"], "no-cache");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<div id=\"app\""), "{html}");
+    // The first script the page loads is one of the embedded assets.
+    let script = html
+        .split("src=\"./")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page loads a script")
+        .to_string();
+    let asset = client.get(format!("{base}/{script}")).send().await.unwrap();
+    assert_eq!(asset.status(), 200);
+    assert!(asset.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .contains("javascript"));
+    assert!(asset.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .contains("immutable"));
+    // A deep link is the app too; the API is still the API.
+    let deep = client
+        .get(format!("{base}/label/comparison"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deep.status(), 200);
+    assert!(deep.text().await.unwrap().contains("<div id=\"app\""));
+    let health = client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 }

@@ -1,7 +1,9 @@
-// The state of one job as a screen shows it: progress from `progress` events, the outcome,
-// and the error in words. Fine-tune specifics (curves, stages) are handled by the screen
-// through `onEvent`.
+// The state of one job as a screen shows it: progress from `progress` events (and a
+// fine-tune's steps and loss), the outcome, and the error in words. Fine-tune specifics
+// (curves, stages) are handled by the screen through `onEvent`. A job started with a `tray`
+// label is listed in the job tray on every screen.
 import { describeError } from './api/errors';
+import { jobTray } from './tray.svelte';
 import type { JobHandle } from './api/api';
 import type { JobEvent } from './api/types/JobEvent';
 
@@ -16,6 +18,9 @@ export class JobRun<T> {
   errorCode = $state('');
   result = $state<T | null>(null);
   id = $state<number | null>(null);
+  /** The training loss after each step (fine-tunes), for the tray's sparkline. */
+  losses = $state<number[]>([]);
+  finishedAt = $state<number | null>(null);
 
   get running(): boolean {
     return this.status === 'starting' || this.status === 'running';
@@ -27,7 +32,11 @@ export class JobRun<T> {
   }
 
   /** Starts the job with `start` (which subscribes with the listener it is given). */
-  async run(start: (onEvent: (e: JobEvent) => void) => Promise<JobHandle<T>>, onEvent?: (e: JobEvent) => void): Promise<T | null> {
+  async run(
+    start: (onEvent: (e: JobEvent) => void) => Promise<JobHandle<T>>,
+    onEvent?: (e: JobEvent) => void,
+    tray?: { label: string; href: string },
+  ): Promise<T | null> {
     this.status = 'starting';
     this.done = 0;
     this.total = 0;
@@ -35,12 +44,21 @@ export class JobRun<T> {
     this.error = '';
     this.errorCode = '';
     this.result = null;
+    this.losses = [];
+    this.finishedAt = null;
+    if (tray) jobTray.add(this as JobRun<unknown>, tray.label, tray.href);
     try {
       const handle = await start((e) => {
         if (e.event === 'progress') {
           this.done = Number(e.done);
           this.total = Number(e.total);
           this.message = e.message;
+        } else if (e.event === 'fine_tune' && e.data.event === 'progress') {
+          const p = e.data.progress;
+          this.done = Number(p.step);
+          this.total = Number(p.total_steps);
+          this.message = `${e.data.method} step ${p.step} of ${p.total_steps}, loss ${Number(p.loss).toFixed(3)}`;
+          this.losses = [...this.losses.slice(-199), Number(p.loss)];
         }
         onEvent?.(e);
       });
@@ -56,6 +74,8 @@ export class JobRun<T> {
       this.error = describeError(e);
       this.errorCode = (e as { code?: string }).code ?? '';
       return null;
+    } finally {
+      this.finishedAt = Date.now();
     }
   }
 }

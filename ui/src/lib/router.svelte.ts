@@ -11,16 +11,19 @@ export type RouteName =
   | 'versions'
   | 'arena'
   | 'annotators'
+  | 'history'
+  | 'rejudge'
+  | 'playground'
   | 'settings'
   | 'not-found';
 
 export interface Route {
   name: RouteName;
-  /** `project`: the project id; `label`: the judgment kind. */
+  /** `project`: the project id; `label`: the judgment kind; `history` (optional), `rejudge`: a judgment id. */
   param: string | null;
 }
 
-const LABEL_KINDS = ['comparison', 'ranking', 'rating', 'edit', 'span'];
+const LABEL_KINDS = ['comparison', 'ranking', 'rating', 'edit', 'span', 'thumbs', 'demonstration'];
 
 export function parseHash(hash: string): Route {
   const path = hash.replace(/^#/, '').replace(/^\/+|\/+$/g, '');
@@ -34,10 +37,16 @@ export function parseHash(hash: string): Route {
     case 'label':
       if (second === null) return { name: 'label', param: null };
       return LABEL_KINDS.includes(second) ? { name: 'label', param: second } : { name: 'not-found', param: null };
+    case 'history':
+      if (second === null) return { name: 'history', param: null };
+      return /^\d+$/.test(second) ? { name: 'history', param: second } : { name: 'not-found', param: null };
+    case 'rejudge':
+      return second !== null && /^\d+$/.test(second) ? { name: 'rejudge', param: second } : { name: 'not-found', param: null };
     case 'versions':
       if (second === 'arena') return { name: 'arena', param: null };
       return second === null ? { name: 'versions', param: null } : { name: 'not-found', param: null };
     case 'models':
+    case 'playground':
     case 'prompts':
     case 'finetune':
     case 'annotators':
@@ -56,6 +65,10 @@ export function href(name: Exclude<RouteName, 'not-found'>, param: string | numb
       return param === null ? '#/label' : `#/label/${param}`;
     case 'arena':
       return '#/versions/arena';
+    case 'history':
+      return param === null ? '#/history' : `#/history/${param}`;
+    case 'rejudge':
+      return `#/rejudge/${param}`;
     default:
       return `#/${name}`;
   }

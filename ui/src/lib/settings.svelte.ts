@@ -1,6 +1,6 @@
 // What the UI remembers between visits. Two kinds:
-// - per browser (localStorage, as before): who is labeling, the project in use and the model
-//   folder last chosen;
+// - per browser (localStorage, as before): who is labeling, the project in use, the model
+//   folder last chosen, and how answers are viewed (raw or rendered, scrolling together);
 // - the app's settings (UiSettings: theme, keyboard shortcuts, the desktop's workspace), kept
 //   through the transport: by the desktop shell in its settings store, in a browser in
 //   localStorage under one key. Nothing here is workspace data.
@@ -11,7 +11,13 @@ import type { UiSettings } from './api/types/UiSettings';
 import { keymapOf, type Keymap, type Shortcuts } from './labeling/shortcuts';
 import { applyTheme } from './theme';
 
-const KEYS = { annotator: 'hone.annotator', projectId: 'hone.projectId', modelDir: 'hone.modelDir' } as const;
+const KEYS = {
+  annotator: 'hone.annotator',
+  projectId: 'hone.projectId',
+  modelDir: 'hone.modelDir',
+  rawText: 'hone.rawText',
+  syncScroll: 'hone.syncScroll',
+} as const;
 
 function read(key: string): string | null {
   try {
@@ -34,6 +40,8 @@ class Settings {
   #annotator = $state(read(KEYS.annotator) ?? '');
   #projectId = $state<number | null>(Number(read(KEYS.projectId)) || null);
   #modelDir = $state(read(KEYS.modelDir) ?? '');
+  #rawText = $state(read(KEYS.rawText) === '1');
+  #syncScroll = $state(read(KEYS.syncScroll) === '1');
 
   #theme = $state<Theme>('system');
   #shortcuts = $state<Shortcuts>({});
@@ -72,6 +80,24 @@ class Settings {
   set modelDir(dir: string) {
     this.#modelDir = dir;
     write(KEYS.modelDir, dir.trim());
+  }
+
+  /** Answers shown as the model wrote them (raw text) instead of rendered Markdown. */
+  get rawText() {
+    return this.#rawText;
+  }
+  set rawText(on: boolean) {
+    this.#rawText = on;
+    write(KEYS.rawText, on ? '1' : null);
+  }
+
+  /** Side-by-side answers scroll together. */
+  get syncScroll() {
+    return this.#syncScroll;
+  }
+  set syncScroll(on: boolean) {
+    this.#syncScroll = on;
+    write(KEYS.syncScroll, on ? '1' : null);
   }
 
   /** `system`, `light` or `dark`; applied to the page at once. */

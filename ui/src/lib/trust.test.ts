@@ -100,6 +100,8 @@ describe('position bias highlight', () => {
       median_seconds: null,
       gold: { items: 5, agree: 4, share: 0.8 },
       suggestion: { shown: 4, shown_agree: 4, hidden: 20, hidden_agree: 6, shown_share: 1, hidden_share: 0.3, p_value: 0.0094 },
+      skips: 0,
+      flags: 0,
     };
     const c = profileCells(a);
     expect(c.withMajority).toBe('75% of 8');

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use hone_server::{serve, ServeConfig};
+use hone_server::{embedded_ui, serve, ServeConfig, UiFiles};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,7 +13,7 @@ pub struct Args {
     /// 0 picks a free port (printed).
     #[arg(long, default_value_t = 8741)]
     port: u16,
-    /// The built web UI (default: ui/dist beside the current folder, if built).
+    /// A built web UI folder to serve instead of the one built into hone (for UI work).
     #[arg(long, value_name = "DIR")]
     ui: Option<PathBuf>,
     /// Require `Authorization: Bearer TOKEN` on every API request.
@@ -23,30 +23,30 @@ pub struct Args {
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let (dir, _) = hone_core::resolve_workspace_dir(workspace)?;
-    let ui_dir = args
-        .ui
-        .or_else(|| Some(PathBuf::from("ui/dist")).filter(|d| d.join("index.html").is_file()));
-    if let Some(ui) = &ui_dir {
-        if !ui.join("index.html").is_file() {
+    let ui = match args.ui {
+        Some(dir) if !dir.join("index.html").is_file() => {
             return Err(super::BadInput(format!(
                 "--ui {}: no index.html there (build the UI with `npm run build`)",
-                ui.display()
+                dir.display()
             ))
             .into());
         }
-    }
+        Some(dir) => UiFiles::Dir(dir),
+        None if embedded_ui::available() => UiFiles::Embedded,
+        None => UiFiles::None,
+    };
     let api = hone_api::Api::open(&dir).await.map_err(|e| {
         anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message)
     })?;
     let config = ServeConfig {
         addr: SocketAddr::new(args.host, args.port),
-        ui_dir: ui_dir.clone(),
+        ui: ui.clone(),
         token: args.token,
     };
     serve(api, config, |addr| {
         println!("Hone is serving workspace {} at http://{addr}/", dir.display());
-        if ui_dir.is_none() {
-            println!("(no UI found: build it with `npm run build`, or pass --ui DIR; the API is at /api)");
+        if ui == UiFiles::None {
+            println!("(this hone was built without its web UI: run `npm run build`, then build hone again, or pass --ui DIR; the API is at /api)");
         }
     })
     .await

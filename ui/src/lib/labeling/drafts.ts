@@ -24,3 +24,9 @@ export interface EditDraft {
 export interface SpanDraft {
   marks: Mark[];
 }
+
+export type ThumbsDraft = Record<string, never>;
+
+export interface DemonstrationDraft {
+  text: string;
+}

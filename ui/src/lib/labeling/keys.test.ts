@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { choiceLabel, commonKey, digitScore, editKey, PAIRWISE_CHOICES, pairwiseKey, rankingKey, ratingKey, spanKey } from './keys';
+import { choiceLabel, commonKey, demonstrationKey, digitScore, editKey, PAIRWISE_CHOICES, pairwiseKey, rankingKey, ratingKey, spanKey, thumbsKey } from './keys';
 
 describe('common keys', () => {
   it('maps u, Ctrl+Z and Cmd+Z to undo, g to guidelines, c to critique', () => {
@@ -8,6 +8,20 @@ describe('common keys', () => {
     expect(commonKey({ key: 'z', meta: true })).toEqual({ type: 'undo' });
     expect(commonKey({ key: 'g' })).toEqual({ type: 'guidelines' });
     expect(commonKey({ key: 'c' })).toEqual({ type: 'critique' });
+  });
+
+  it('skips with s, flags with f, toggles the raw text with m and shows the keys with ?', () => {
+    expect(commonKey({ key: 's' })).toEqual({ type: 'skip' });
+    expect(commonKey({ key: 'f' })).toEqual({ type: 'flag' });
+    expect(commonKey({ key: 'm' })).toEqual({ type: 'raw' });
+    expect(commonKey({ key: '?', shift: true })).toEqual({ type: 'help' });
+    expect(commonKey({ key: 's', inText: true })).toBeNull();
+  });
+
+  it('leaves every key to an open dialog, Escape and digits included', () => {
+    expect(commonKey({ key: 'Escape', inText: true, modal: true })).toBeNull();
+    expect(pairwiseKey({ key: '1', inText: true, modal: true })).toBeNull();
+    expect(commonKey({ key: 'Enter', ctrl: true, inText: true, modal: true })).toBeNull();
   });
 
   it('leaves typing alone in a text field, but Escape leaves it and Ctrl+Enter submits', () => {
@@ -33,10 +47,12 @@ describe('pairwise keys', () => {
     expect(pairwiseKey({ key: '5' })).toBeNull();
   });
 
-  it('sets the strength with q w e and focuses the reason with r', () => {
+  it('sets the strength with q w e, focuses the reason with n and shows the differences with d', () => {
     expect(pairwiseKey({ key: 'q' })).toEqual({ type: 'strength', value: 1 });
     expect(pairwiseKey({ key: 'E', shift: true })).toEqual({ type: 'strength', value: 3 });
-    expect(pairwiseKey({ key: 'r' })).toEqual({ type: 'reason' });
+    expect(pairwiseKey({ key: 'n' })).toEqual({ type: 'reason' });
+    expect(pairwiseKey({ key: 'd' })).toEqual({ type: 'diff' });
+    expect(pairwiseKey({ key: 'r' })).toBeNull();
   });
 
   it('does not choose while typing a reason', () => {
@@ -62,9 +78,10 @@ describe('ranking keys', () => {
     expect(rankingKey({ key: '5' }, 4)).toBeNull();
   });
 
-  it('takes back with Backspace, resets with 0, submits with Enter', () => {
+  it('takes back with Backspace, resets with Delete, submits with Enter', () => {
     expect(rankingKey({ key: 'Backspace' }, 3)).toEqual({ type: 'unpick' });
-    expect(rankingKey({ key: '0' }, 3)).toEqual({ type: 'reset' });
+    expect(rankingKey({ key: 'Delete' }, 3)).toEqual({ type: 'reset' });
+    expect(rankingKey({ key: '0' }, 3)).toBeNull();
     expect(rankingKey({ key: 'Enter' }, 3)).toEqual({ type: 'submit' });
     expect(rankingKey({ key: 'Backspace', inText: true }, 3)).toBeNull();
   });
@@ -93,16 +110,18 @@ describe('rating keys', () => {
 });
 
 describe('edit keys', () => {
-  it('enters the editor with e or Enter and reverts with r', () => {
-    expect(editKey({ key: 'e' })).toEqual({ type: 'edit' });
-    expect(editKey({ key: 'Enter' })).toEqual({ type: 'edit' });
-    expect(editKey({ key: 'r' })).toEqual({ type: 'revert' });
+  it('enters the editor with i, accepts with a, saves with Enter; no key reverts', () => {
+    expect(editKey({ key: 'i' })).toEqual({ type: 'edit' });
+    expect(editKey({ key: 'a' })).toEqual({ type: 'accept' });
+    expect(editKey({ key: 'Enter' })).toEqual({ type: 'submit' });
+    expect(editKey({ key: 'r' })).toBeNull();
+    expect(editKey({ key: 'e' })).toBeNull();
   });
 
   it('submits with Ctrl+Enter from inside the editor and leaves other keys to typing', () => {
     expect(editKey({ key: 'Enter', ctrl: true, inText: true })).toEqual({ type: 'submit' });
     expect(editKey({ key: 'Enter', inText: true })).toBeNull();
-    expect(editKey({ key: 'e', inText: true })).toBeNull();
+    expect(editKey({ key: 'i', inText: true })).toBeNull();
   });
 });
 
@@ -118,5 +137,28 @@ describe('span keys', () => {
     expect(spanKey({ key: 'n' }, 2)).toEqual({ type: 'note' });
     expect(spanKey({ key: 'Enter' }, 2)).toEqual({ type: 'submit' });
     expect(spanKey({ key: 'g' }, 2)).toEqual({ type: 'guidelines' });
+    expect(spanKey({ key: 'a' }, 2)).toEqual({ type: 'accept' });
+  });
+
+  it('moves and extends the keyboard selection with the arrows', () => {
+    expect(spanKey({ key: 'ArrowRight' }, 2)).toEqual({ type: 'move', delta: 1, extend: false });
+    expect(spanKey({ key: 'ArrowLeft', shift: true }, 2)).toEqual({ type: 'move', delta: -1, extend: true });
+    expect(spanKey({ key: 'ArrowLeft', inText: true }, 2)).toBeNull();
+  });
+});
+
+describe('thumbs and demonstration keys', () => {
+  it('give a thumb with 1 (up) and 2 (down)', () => {
+    expect(thumbsKey({ key: '1' })).toEqual({ type: 'thumb', up: true });
+    expect(thumbsKey({ key: '2' })).toEqual({ type: 'thumb', up: false });
+    expect(thumbsKey({ key: '3' })).toBeNull();
+    expect(thumbsKey({ key: '1', inText: true })).toBeNull();
+  });
+
+  it('enter the editor with i and save with Enter (Ctrl+Enter while writing)', () => {
+    expect(demonstrationKey({ key: 'i' })).toEqual({ type: 'edit' });
+    expect(demonstrationKey({ key: 'Enter' })).toEqual({ type: 'submit' });
+    expect(demonstrationKey({ key: 'Enter', inText: true })).toBeNull();
+    expect(demonstrationKey({ key: 'Enter', ctrl: true, inText: true })).toEqual({ type: 'submit' });
   });
 });

@@ -13,38 +13,55 @@ export interface KeyInput {
   shift?: boolean;
   /** Focus is in a textarea or text input: plain keys are typing, not commands. */
   inText?: boolean;
+  /** A dialog is open (help, flag): every key is its own, Escape included. */
+  modal?: boolean;
 }
 
 export function keyInputOf(e: KeyboardEvent): KeyInput {
   const t = e.target as HTMLElement | null;
   const tag = t?.tagName;
+  // While a dialog (help, flag) is open its keys are its own: the screen behind takes none.
+  const modal = typeof document !== 'undefined' && document.querySelector('dialog[open]') !== null;
   const textInput =
     tag === 'TEXTAREA' ||
     (tag === 'INPUT' && !['checkbox', 'radio', 'button', 'submit', 'range'].includes((t as HTMLInputElement).type)) ||
     tag === 'SELECT' ||
     t?.isContentEditable === true;
-  return { key: e.key, ctrl: e.ctrlKey, meta: e.metaKey, alt: e.altKey, shift: e.shiftKey, inText: textInput };
+  return { key: e.key, ctrl: e.ctrlKey, meta: e.metaKey, alt: e.altKey, shift: e.shiftKey, inText: textInput || modal, modal };
 }
 
 export type CommonAction =
   | { type: 'undo' }
   | { type: 'guidelines' }
   | { type: 'critique' }
+  | { type: 'skip' }
+  | { type: 'flag' }
+  | { type: 'raw' }
+  | { type: 'help' }
   | { type: 'blur' }
   | { type: 'submit' };
 
+const COMMON: { id: ShortcutId; type: 'undo' | 'guidelines' | 'critique' | 'skip' | 'flag' | 'raw' | 'help' }[] = [
+  { id: 'undo', type: 'undo' },
+  { id: 'guidelines', type: 'guidelines' },
+  { id: 'critique', type: 'critique' },
+  { id: 'skip', type: 'skip' },
+  { id: 'flag', type: 'flag' },
+  { id: 'raw', type: 'raw' },
+  { id: 'help', type: 'help' },
+];
+
 /** Keys every labeling screen shares. */
 export function commonKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): CommonAction | null {
+  if (k.modal) return null;
   const mod = k.ctrl || k.meta;
   if (mod && !k.alt && k.key === 'Enter') return { type: 'submit' };
   if (k.key === 'Escape' && k.inText) return { type: 'blur' };
   if (k.inText || k.alt) return null;
   if (mod && !k.shift && (k.key === 'z' || k.key === 'Z')) return { type: 'undo' };
   if (mod) return null;
-  if (isKey(map, 'undo', k.key)) return { type: 'undo' };
-  if (isKey(map, 'guidelines', k.key)) return { type: 'guidelines' };
-  if (isKey(map, 'critique', k.key)) return { type: 'critique' };
-  return null;
+  const common = COMMON.find((c) => isKey(map, c.id, k.key));
+  return common ? { type: common.type } : null;
 }
 
 /** True for a key press without Ctrl/Meta/Alt outside a text field: a screen's own command. */
@@ -63,7 +80,8 @@ export type PairwiseAction =
   | CommonAction
   | { type: 'choose'; choice: Choice }
   | { type: 'strength'; value: 1 | 2 | 3 }
-  | { type: 'reason' };
+  | { type: 'reason' }
+  | { type: 'diff' };
 
 export const PAIRWISE_CHOICES: { action: ShortcutId; choice: Choice; label: string }[] = [
   { action: 'comparison.a', choice: 'a', label: 'A is better' },
@@ -104,6 +122,7 @@ export function pairwiseKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): Pairwise
   const strength = STRENGTH_KEYS.find((s) => isKey(map, s.action, k.key));
   if (strength) return { type: 'strength', value: strength.value };
   if (isKey(map, 'comparison.reason', k.key)) return { type: 'reason' };
+  if (isKey(map, 'comparison.diff', k.key)) return { type: 'diff' };
   return null;
 }
 
@@ -156,20 +175,29 @@ export function ratingKey(k: KeyInput, min: number, max: number, map: Keymap = D
 
 // ---- edit ----
 
-export type EditAction = CommonAction | { type: 'edit' } | { type: 'revert' };
+// No key reverts a rewrite: that takes the Revert button and a confirmation.
+export type EditAction = CommonAction | { type: 'edit' } | { type: 'accept' };
 
 export function editKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): EditAction | null {
   const common = commonKey(k, map);
   if (common) return common;
   if (!plain(k)) return null;
   if (isKey(map, 'edit.edit', k.key)) return { type: 'edit' };
-  if (isKey(map, 'edit.revert', k.key)) return { type: 'revert' };
+  if (isKey(map, 'edit.accept', k.key)) return { type: 'accept' };
+  if (isKey(map, 'edit.save', k.key)) return { type: 'submit' };
   return null;
 }
 
 // ---- span ----
 
-export type SpanAction = CommonAction | { type: 'label'; index: number } | { type: 'remove-last' } | { type: 'note' };
+export type SpanAction =
+  | CommonAction
+  | { type: 'label'; index: number }
+  | { type: 'remove-last' }
+  | { type: 'note' }
+  | { type: 'accept' }
+  /** Move the keyboard selection one word (`extend`: grow or shrink it instead). */
+  | { type: 'move'; delta: 1 | -1; extend: boolean };
 
 /** `labels` span labels exist; number key n marks the selection with label n. */
 export function spanKey(k: KeyInput, labels: number, map: Keymap = DEFAULT_KEYMAP): SpanAction | null {
@@ -178,8 +206,36 @@ export function spanKey(k: KeyInput, labels: number, map: Keymap = DEFAULT_KEYMA
   if (!plain(k)) return null;
   const index = digitIndex(k.key);
   if (index !== null) return index < labels ? { type: 'label', index } : null;
+  if (k.key === 'ArrowLeft' || k.key === 'ArrowRight') return { type: 'move', delta: k.key === 'ArrowLeft' ? -1 : 1, extend: k.shift === true };
+  if (isKey(map, 'span.accept', k.key)) return { type: 'accept' };
   if (isKey(map, 'span.remove', k.key)) return { type: 'remove-last' };
   if (isKey(map, 'span.note', k.key)) return { type: 'note' };
   if (isKey(map, 'span.save', k.key)) return { type: 'submit' };
+  return null;
+}
+
+// ---- thumbs ----
+
+export type ThumbsAction = CommonAction | { type: 'thumb'; up: boolean };
+
+export function thumbsKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): ThumbsAction | null {
+  const common = commonKey(k, map);
+  if (common) return common;
+  if (!plain(k)) return null;
+  if (isKey(map, 'thumbs.up', k.key)) return { type: 'thumb', up: true };
+  if (isKey(map, 'thumbs.down', k.key)) return { type: 'thumb', up: false };
+  return null;
+}
+
+// ---- demonstration ----
+
+export type DemonstrationAction = CommonAction | { type: 'edit' };
+
+export function demonstrationKey(k: KeyInput, map: Keymap = DEFAULT_KEYMAP): DemonstrationAction | null {
+  const common = commonKey(k, map);
+  if (common) return common;
+  if (!plain(k)) return null;
+  if (isKey(map, 'demonstration.write', k.key)) return { type: 'edit' };
+  if (isKey(map, 'demonstration.save', k.key)) return { type: 'submit' };
   return null;
 }

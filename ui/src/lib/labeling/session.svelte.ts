@@ -4,6 +4,7 @@
 // comes back on screen with what the expert had entered.
 import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
 import type { FeedbackKind } from '$lib/api/types/FeedbackKind';
+import type { FlagReason } from '$lib/api/types/FlagReason';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 import type { Recorded } from '$lib/api/types/Recorded';
 import { describeError } from '$lib/api/errors';
@@ -13,7 +14,17 @@ export interface SessionDeps {
   next(exclude: number[][]): Promise<QueueItem | null>;
   record(input: FeedbackInput): Promise<Recorded>;
   undo(judgmentId: number): Promise<unknown>;
+  /** Puts the unit at the back of this annotator's queue (it comes back when nothing else is open). */
+  skip(item: QueueItem): Promise<unknown>;
+  /** Takes the unit out of this annotator's queue, with why. */
+  flag(item: QueueItem, reason: FlagReason, note: string | null): Promise<unknown>;
   now(): number;
+  /**
+   * This annotator's earlier judgments of this kind that undo may still take back (newest
+   * last), so that undo survives a reload; and the item of one of them, to show it again.
+   */
+  earlier?(): Promise<{ judgmentId: number; kind: FeedbackKind['kind'] }[]>;
+  itemOf?(judgmentId: number): Promise<QueueItem>;
 }
 
 export interface Shown<D> {
@@ -35,7 +46,8 @@ export interface LastSaved {
 }
 
 interface Done<D> {
-  item: QueueItem;
+  /** Null for a judgment of an earlier visit: fetched when undone. */
+  item: QueueItem | null;
   judgmentId: number;
   kind: FeedbackKind['kind'];
   draft: D;
@@ -67,11 +79,16 @@ export class LabelSession<D> {
   judged = $state(0);
   /** Milliseconds spent on each saved judgment, for the mean shown beside the counter. */
   times = $state<number[]>([]);
+  /** Items skipped and flagged in this session. */
+  skipped = $state(0);
+  flagged = $state(0);
   /** The judgment undo would take back; null when there is none. */
   lastSaved = $state<LastSaved | null>(null);
 
   private seq = 0;
   private history: Done<D>[] = [];
+  /** The undo history as it was before this visit, loaded with `start`. */
+  private earlierLoaded = false;
   private saving = new Map<string, QueueItem>();
   /** The prefetched next item: a promise while in flight, then its value. */
   private upcoming: { ready: boolean; item: QueueItem | null; promise: Promise<QueueItem | null> } | null = null;
@@ -87,7 +104,23 @@ export class LabelSession<D> {
 
   async start(): Promise<void> {
     this.loading = true;
-    await this.fetchAndShow();
+    await Promise.all([this.fetchAndShow(), this.loadEarlier()]);
+  }
+
+  private async loadEarlier() {
+    if (this.earlierLoaded || !this.deps.earlier) return;
+    this.earlierLoaded = true;
+    try {
+      const earlier = await this.deps.earlier();
+      const mine = new Set(this.history.map((d) => d.judgmentId));
+      const old: Done<D>[] = earlier
+        .filter((e) => !mine.has(e.judgmentId))
+        .map((e) => ({ item: null, judgmentId: e.judgmentId, kind: e.kind, draft: null as D, critique: '' }));
+      this.history = [...old, ...this.history];
+      this.lastSaved = this.lastOf();
+    } catch {
+      // Undo then reaches this visit's judgments only.
+    }
   }
 
   /**
@@ -137,6 +170,41 @@ export class LabelSession<D> {
     );
   }
 
+  /** Skips the item on screen: the server moves it to the back of this annotator's queue. */
+  skip(): Promise<void> {
+    return this.setAside((item) => this.deps.skip(item), () => {
+      this.skipped += 1;
+      return 'Skipped: it comes back after the rest';
+    });
+  }
+
+  /** Flags the item on screen with why; it does not come back to this annotator. */
+  flag(reason: FlagReason, note: string | null): Promise<void> {
+    return this.setAside((item) => this.deps.flag(item, reason, note), () => {
+      this.flagged += 1;
+      return `Flagged (${reason.replaceAll('_', ' ')})`;
+    });
+  }
+
+  /** Records a skip or flag first (so the next fetch knows), then shows the next item. */
+  private async setAside(record: (item: QueueItem) => Promise<unknown>, done: () => string): Promise<void> {
+    const shown = this.current;
+    if (!shown) return;
+    try {
+      await record(shown.item);
+    } catch (error) {
+      this.saveState = 'error';
+      this.message = describeError(error);
+      return;
+    }
+    if (this.current !== shown) return;
+    this.saveState = 'idle';
+    this.message = done();
+    // The prefetched item was chosen before the skip: only a different unit may be used.
+    this.advance();
+    if (!this.current && !this.upcoming) void this.fetchAndShow();
+  }
+
   /** Takes back the last saved judgment and shows its item again with what was entered. */
   async undo(): Promise<void> {
     const last = this.history[this.history.length - 1];
@@ -145,6 +213,10 @@ export class LabelSession<D> {
       this.message = 'Nothing to undo';
       return;
     }
+    const thisVisit = last.item !== null;
+    // A judgment of an earlier visit: its item is read before the judgment goes.
+    let item = last.item;
+    if (!item && this.deps.itemOf) item = await this.deps.itemOf(last.judgmentId).catch(() => null);
     try {
       await this.deps.undo(last.judgmentId);
     } catch (error) {
@@ -154,11 +226,13 @@ export class LabelSession<D> {
     }
     this.history.pop();
     this.lastSaved = this.lastOf();
-    this.judged = Math.max(0, this.judged - 1);
-    this.times = this.times.slice(0, -1);
+    if (thisVisit) {
+      this.judged = Math.max(0, this.judged - 1);
+      this.times = this.times.slice(0, -1);
+    }
     this.saveState = 'idle';
     this.message = `Undone (judgment ${last.judgmentId})`;
-    this.restore({ seq: 0, item: last.item, draft: last.draft, critique: last.critique, shownAt: this.deps.now() });
+    if (item) this.restore({ seq: 0, item, draft: thisVisit ? last.draft : null, critique: last.critique, shownAt: this.deps.now() });
   }
 
   private lastOf(): LastSaved | null {

@@ -19,6 +19,9 @@ const tick = () => new Promise((r) => setTimeout(r, 0));
 /** A fake server: hands out units in order, skipping excluded and judged ones. */
 function fakeServer(units: QueueItem[], options: { honoursExclude: boolean }) {
   const judged = new Set<string>();
+  /** Skipped units, last skipped last: they come after every other open unit. */
+  const skipped: string[] = [];
+  const flagged = new Set<string>();
   const recorded: FeedbackInput[] = [];
   let failNext: HoneError | null = null;
   let nextJudgment = 1;
@@ -27,7 +30,19 @@ function fakeServer(units: QueueItem[], options: { honoursExclude: boolean }) {
   const deps: SessionDeps = {
     async next(exclude) {
       const skip = new Set(options.honoursExclude ? exclude.map((ids) => [...ids].sort((a, b) => a - b).join(',')) : []);
-      return units.find((u) => !judged.has(unitKey(u)) && !skip.has(unitKey(u))) ?? null;
+      const open = units.filter((u) => !judged.has(unitKey(u)) && !skip.has(unitKey(u)) && !flagged.has(unitKey(u)));
+      const rank = (u: QueueItem) => skipped.indexOf(unitKey(u));
+      return open.sort((a, b) => rank(a) - rank(b))[0] ?? null;
+    },
+    async skip(it) {
+      const key = unitKey(it);
+      skipped.splice(skipped.indexOf(key) >>> 0, skipped.includes(key) ? 1 : 0);
+      skipped.push(key);
+      return null;
+    },
+    async flag(it) {
+      flagged.add(unitKey(it));
+      return null;
     },
     async record(input) {
       if (failNext) {
@@ -160,5 +175,73 @@ describe('LabelSession', () => {
     await tick();
     expect(session.current).toBeNull();
     expect(session.finished).toBe(true);
+  });
+});
+
+describe('skip and flag', () => {
+  it('skips to the next unit; the skipped one comes back after the rest', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4), item(5, 6)], { honoursExclude: true });
+    const session = new LabelSession(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    await session.skip();
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('3,4');
+    expect(session.skipped).toBe(1);
+    expect(session.message).toMatch(/Skipped/);
+    void session.submit(choose, {}, '');
+    await tick();
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('5,6');
+    void session.submit(choose, {}, '');
+    await tick();
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('1,2');
+  });
+
+  it('brings a lone skipped unit straight back, and a flagged one never', async () => {
+    const server = fakeServer([item(1, 2)], { honoursExclude: true });
+    const session = new LabelSession(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    await session.skip();
+    await tick();
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    await session.flag('off_topic', null);
+    await tick();
+    expect(session.current).toBeNull();
+    expect(session.finished).toBe(true);
+    expect(session.flagged).toBe(1);
+  });
+});
+
+describe('undo across a reload', () => {
+  it('takes back a judgment of an earlier visit, showing its item again', async () => {
+    const server = fakeServer([item(1, 2), item(3, 4)], { honoursExclude: true });
+    const undone: number[] = [];
+    const deps: SessionDeps = {
+      ...server.deps,
+      async undo(id) {
+        undone.push(id);
+        return null;
+      },
+      earlier: async () => [
+        { judgmentId: 7, kind: 'comparison' },
+        { judgmentId: 9, kind: 'comparison' },
+      ],
+      itemOf: async (id) => (id === 9 ? item(5, 6) : item(7, 8)),
+    };
+    const session = new LabelSession(deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    expect(session.lastSaved).toEqual({ judgmentId: 9, kind: 'comparison' });
+    expect(session.canUndo).toBe(true);
+    await session.undo();
+    expect(undone).toEqual([9]);
+    expect(unitKey(session.current!.item)).toBe('5,6');
+    expect(session.current!.draft).toBeNull();
+    expect(session.judged).toBe(0);
+    expect(session.lastSaved).toEqual({ judgmentId: 7, kind: 'comparison' });
   });
 });

@@ -48,7 +48,7 @@ describe('an override', () => {
   });
 
   it('applies to the key presses of the screens', () => {
-    const map = keymapOf({ 'comparison.a': 'a', undo: 'z', 'ranking.save': ' ', 'rating.save': 's', 'edit.revert': 'x', 'span.note': 'm' });
+    const map = keymapOf({ 'comparison.a': 'a', undo: 'z', 'ranking.save': ' ', 'rating.save': 'x', 'edit.edit': 'x', 'span.note': 'y' });
     expect(pairwiseKey({ key: 'a' }, map)).toEqual({ type: 'choose', choice: 'a' });
     expect(pairwiseKey({ key: 'A', shift: true }, map)).toEqual({ type: 'choose', choice: 'a' }); // Caps Lock / Shift
     expect(pairwiseKey({ key: '1' }, map)).toBeNull(); // the old key is free
@@ -58,10 +58,10 @@ describe('an override', () => {
     expect(commonKey({ key: 'z', ctrl: true }, map)).toEqual({ type: 'undo' }); // Ctrl+Z stays
     expect(rankingKey({ key: ' ' }, 3, map)).toEqual({ type: 'submit' });
     expect(rankingKey({ key: 'Enter' }, 3, map)).toBeNull();
-    expect(ratingKey({ key: 's' }, 1, 5, map)).toEqual({ type: 'submit' });
-    expect(editKey({ key: 'x' }, map)).toEqual({ type: 'revert' });
-    expect(spanKey({ key: 'm' }, 2, map)).toEqual({ type: 'note' });
-    expect(spanKey({ key: 'a', inText: true }, 2, map)).toBeNull(); // typing stays typing
+    expect(ratingKey({ key: 'x' }, 1, 5, map)).toEqual({ type: 'submit' });
+    expect(editKey({ key: 'x' }, map)).toEqual({ type: 'edit' });
+    expect(spanKey({ key: 'y' }, 2, map)).toEqual({ type: 'note' });
+    expect(spanKey({ key: 'y', inText: true }, 2, map)).toBeNull(); // typing stays typing
   });
 
   it('is stored only while it differs from the default', () => {
@@ -83,9 +83,9 @@ describe('conflicts', () => {
     const taken = rebind({}, 'comparison.reason', 'u');
     expect(taken.ok).toBe(false);
     if (!taken.ok) expect(taken.message).toContain('“Undo the last judgment” on every labeling screen');
-    const mine = rebind({}, 'undo', 'n'); // span's note
+    const mine = rebind({}, 'undo', 'd'); // comparison's differences
     expect(mine.ok).toBe(false);
-    if (!mine.ok) expect(mine.message).toContain('on the Spans screen');
+    if (!mine.ok) expect(mine.message).toContain('on the Compare screen');
   });
 
   it('refuse the keys a screen keeps for itself', () => {
@@ -96,9 +96,9 @@ describe('conflicts', () => {
   });
 
   it('allow the same key on different screens', () => {
-    // r is "reason" when comparing and "revert" when editing; e is strength and edit.
+    // The defaults give a key one meaning everywhere, but a user may choose otherwise.
     expect(rebind({}, 'comparison.reason', 'x').ok).toBe(true);
-    expect(rebound({}, 'edit.revert', 'q')).toEqual({ 'edit.revert': 'q' }); // q is a compare key only
+    expect(rebound({}, 'edit.edit', 'q')).toEqual({ 'edit.edit': 'q' }); // q is a compare key only
   });
 
   it('refuse keys with modifiers and keys that cannot be told apart', () => {
@@ -111,10 +111,10 @@ describe('conflicts', () => {
   });
 
   it('are found in stored settings that clash (an older version, a hand-edited file)', () => {
-    const clashes = findConflicts({ 'comparison.a': 'r', undo: 'g' });
+    const clashes = findConflicts({ 'comparison.a': 'n', undo: 'g' });
     expect(clashes.map((c) => [c.key, c.screen, c.first.label, c.second.label])).toEqual([
       ['g', 'common', 'Undo the last judgment', 'Show or hide the guidelines'],
-      ['r', 'comparison', 'A is better', 'Write the reason'],
+      ['n', 'comparison', 'A is better', 'Write the reason'],
     ]);
   });
 });
@@ -147,5 +147,23 @@ describe('hints', () => {
     expect(keyLabel('ArrowRight')).toBe('→');
     expect(keyLabel('Delete')).toBe('Del');
     expect(keyLabel('x')).toBe('x');
+  });
+});
+
+describe('one key, one meaning', () => {
+  it('gives a default key the same meaning on every screen', () => {
+    const meaningOf = new Map<string, { meaning: string; id: string }>();
+    for (const action of SHORTCUT_ACTIONS) {
+      for (const key of action.defaults) {
+        const seen = meaningOf.get(key);
+        if (seen) expect(`${key}: ${action.id} means ${action.meaning}`).toBe(`${key}: ${action.id} means ${seen.meaning}`);
+        else meaningOf.set(key, { meaning: action.meaning, id: action.id });
+      }
+    }
+    expect(meaningOf.get('Enter')?.meaning).toBe('save');
+  });
+
+  it('has no conflicts with the defaults', () => {
+    expect(findConflicts({})).toEqual([]);
   });
 });

@@ -4,10 +4,10 @@
 // keys.ts turns a key press into an action through the effective mapping.
 
 /** Where an action applies: `common` actions apply on every labeling screen. */
-export type ShortcutScreen = 'common' | 'comparison' | 'ranking' | 'rating' | 'edit' | 'span';
+export type ShortcutScreen = 'common' | 'comparison' | 'ranking' | 'rating' | 'edit' | 'span' | 'thumbs' | 'demonstration';
 
 /** The labeling screens (a `common` action is on each of them). */
-export const LABEL_SCREENS = ['comparison', 'ranking', 'rating', 'edit', 'span'] as const;
+export const LABEL_SCREENS = ['comparison', 'ranking', 'rating', 'edit', 'span', 'thumbs', 'demonstration'] as const;
 
 export const SHORTCUT_SCREENS: { id: ShortcutScreen; label: string }[] = [
   { id: 'common', label: 'Every labeling screen' },
@@ -16,6 +16,8 @@ export const SHORTCUT_SCREENS: { id: ShortcutScreen; label: string }[] = [
   { id: 'rating', label: 'Rate' },
   { id: 'edit', label: 'Edit' },
   { id: 'span', label: 'Spans' },
+  { id: 'thumbs', label: 'Thumbs' },
+  { id: 'demonstration', label: 'Write' },
 ];
 
 export interface ShortcutAction {
@@ -24,38 +26,57 @@ export interface ShortcutAction {
   label: string;
   /** The default keys (`KeyboardEvent.key`, letters lower case); the first one is shown. */
   defaults: readonly string[];
+  /**
+   * What the key means, the same on every screen: two actions may share a default key only
+   * when they share this (Enter saves wherever there is something to save, n writes the
+   * note, a accepts the answer as it is, ⌫ takes back the last step). Tested.
+   */
+  meaning: string;
 }
 
 export const SHORTCUT_ACTIONS = [
-  { id: 'undo', screen: 'common', label: 'Undo the last judgment', defaults: ['u'] },
-  { id: 'guidelines', screen: 'common', label: 'Show or hide the guidelines', defaults: ['g'] },
-  { id: 'critique', screen: 'common', label: 'Write a critique', defaults: ['c'] },
+  { id: 'undo', screen: 'common', label: 'Undo the last judgment', defaults: ['u'], meaning: 'undo' },
+  { id: 'guidelines', screen: 'common', label: 'Show or hide the guidelines', defaults: ['g'], meaning: 'guidelines' },
+  { id: 'critique', screen: 'common', label: 'Write a critique', defaults: ['c'], meaning: 'critique' },
+  { id: 'skip', screen: 'common', label: 'Skip this item (it comes back last)', defaults: ['s'], meaning: 'skip' },
+  { id: 'flag', screen: 'common', label: 'Flag this item (broken, off-topic, not my field, unsafe)', defaults: ['f'], meaning: 'flag' },
+  { id: 'raw', screen: 'common', label: 'Show the raw text or the formatted answer', defaults: ['m'], meaning: 'raw' },
+  { id: 'help', screen: 'common', label: 'Show the keys', defaults: ['?'], meaning: 'help' },
 
-  { id: 'comparison.a', screen: 'comparison', label: 'A is better', defaults: ['1'] },
-  { id: 'comparison.b', screen: 'comparison', label: 'B is better', defaults: ['2'] },
-  { id: 'comparison.tie', screen: 'comparison', label: 'Tie', defaults: ['3'] },
-  { id: 'comparison.both_bad', screen: 'comparison', label: 'Both bad', defaults: ['4'] },
-  { id: 'comparison.slightly', screen: 'comparison', label: 'Strength: slightly', defaults: ['q'] },
-  { id: 'comparison.clearly', screen: 'comparison', label: 'Strength: clearly', defaults: ['w'] },
-  { id: 'comparison.much', screen: 'comparison', label: 'Strength: much', defaults: ['e'] },
-  { id: 'comparison.reason', screen: 'comparison', label: 'Write the reason', defaults: ['r'] },
+  { id: 'comparison.a', screen: 'comparison', label: 'A is better', defaults: ['1'], meaning: 'option-1' },
+  { id: 'comparison.b', screen: 'comparison', label: 'B is better', defaults: ['2'], meaning: 'option-2' },
+  { id: 'comparison.tie', screen: 'comparison', label: 'Tie', defaults: ['3'], meaning: 'option-3' },
+  { id: 'comparison.both_bad', screen: 'comparison', label: 'Both bad', defaults: ['4'], meaning: 'option-4' },
+  { id: 'comparison.slightly', screen: 'comparison', label: 'Strength: slightly', defaults: ['q'], meaning: 'strength-1' },
+  { id: 'comparison.clearly', screen: 'comparison', label: 'Strength: clearly', defaults: ['w'], meaning: 'strength-2' },
+  { id: 'comparison.much', screen: 'comparison', label: 'Strength: much', defaults: ['e'], meaning: 'strength-3' },
+  { id: 'comparison.reason', screen: 'comparison', label: 'Write the reason', defaults: ['n'], meaning: 'note' },
+  { id: 'comparison.diff', screen: 'comparison', label: 'Show the differences between A and B', defaults: ['d'], meaning: 'diff' },
 
-  { id: 'ranking.back', screen: 'ranking', label: 'Take back the last pick', defaults: ['Backspace'] },
-  { id: 'ranking.reset', screen: 'ranking', label: 'Start the ranking over', defaults: ['0', 'Delete'] },
-  { id: 'ranking.save', screen: 'ranking', label: 'Save the ranking', defaults: ['Enter'] },
+  { id: 'ranking.back', screen: 'ranking', label: 'Take back the last pick', defaults: ['Backspace'], meaning: 'take-back' },
+  { id: 'ranking.reset', screen: 'ranking', label: 'Start the ranking over', defaults: ['Delete'], meaning: 'start-over' },
+  { id: 'ranking.save', screen: 'ranking', label: 'Save the ranking', defaults: ['Enter'], meaning: 'save' },
 
-  { id: 'rating.up', screen: 'rating', label: 'Previous criterion', defaults: ['ArrowUp', 'k'] },
-  { id: 'rating.down', screen: 'rating', label: 'Next criterion', defaults: ['ArrowDown', 'j'] },
-  { id: 'rating.lower', screen: 'rating', label: 'Lower the score', defaults: ['ArrowLeft', '-'] },
-  { id: 'rating.higher', screen: 'rating', label: 'Raise the score', defaults: ['ArrowRight', '+', '='] },
-  { id: 'rating.save', screen: 'rating', label: 'Save the rating', defaults: ['Enter'] },
+  { id: 'rating.up', screen: 'rating', label: 'Previous criterion', defaults: ['ArrowUp', 'k'], meaning: 'previous' },
+  { id: 'rating.down', screen: 'rating', label: 'Next criterion', defaults: ['ArrowDown', 'j'], meaning: 'next' },
+  { id: 'rating.lower', screen: 'rating', label: 'Lower the score', defaults: ['ArrowLeft', '-'], meaning: 'lower' },
+  { id: 'rating.higher', screen: 'rating', label: 'Raise the score', defaults: ['ArrowRight', '+', '='], meaning: 'higher' },
+  { id: 'rating.save', screen: 'rating', label: 'Save the rating', defaults: ['Enter'], meaning: 'save' },
 
-  { id: 'edit.edit', screen: 'edit', label: 'Go to the editor', defaults: ['e', 'Enter'] },
-  { id: 'edit.revert', screen: 'edit', label: 'Revert to the original', defaults: ['r'] },
+  { id: 'edit.edit', screen: 'edit', label: 'Go to the editor', defaults: ['i'], meaning: 'editor' },
+  { id: 'edit.accept', screen: 'edit', label: 'Already good: accept the answer as it is', defaults: ['a'], meaning: 'accept' },
+  { id: 'edit.save', screen: 'edit', label: 'Save the edit', defaults: ['Enter'], meaning: 'save' },
 
-  { id: 'span.remove', screen: 'span', label: 'Remove the last mark', defaults: ['Backspace', 'Delete'] },
-  { id: 'span.note', screen: 'span', label: "Write the last mark's note", defaults: ['n'] },
-  { id: 'span.save', screen: 'span', label: 'Save the marks', defaults: ['Enter'] },
+  { id: 'span.accept', screen: 'span', label: 'Nothing wrong: accept the answer as it is', defaults: ['a'], meaning: 'accept' },
+  { id: 'span.remove', screen: 'span', label: 'Remove the last mark (restorable)', defaults: ['Backspace'], meaning: 'take-back' },
+  { id: 'span.note', screen: 'span', label: "Write the last mark's note", defaults: ['n'], meaning: 'note' },
+  { id: 'span.save', screen: 'span', label: 'Save the marks', defaults: ['Enter'], meaning: 'save' },
+
+  { id: 'thumbs.up', screen: 'thumbs', label: 'Thumbs up: a good answer', defaults: ['1'], meaning: 'option-1' },
+  { id: 'thumbs.down', screen: 'thumbs', label: 'Thumbs down: a bad answer', defaults: ['2'], meaning: 'option-2' },
+
+  { id: 'demonstration.write', screen: 'demonstration', label: 'Go to the editor', defaults: ['i'], meaning: 'editor' },
+  { id: 'demonstration.save', screen: 'demonstration', label: 'Save the answer', defaults: ['Enter'], meaning: 'save' },
 ] as const satisfies readonly ShortcutAction[];
 
 export type ShortcutId = (typeof SHORTCUT_ACTIONS)[number]['id'];
@@ -79,6 +100,7 @@ export const FIXED_KEYS: FixedKeys[] = [
   { screen: 'ranking', label: 'Pick answer n as the next best', display: '1…9', keys: DIGITS_1_9 },
   { screen: 'rating', label: 'Score the focused criterion', display: '0…9', keys: ['0', ...DIGITS_1_9] },
   { screen: 'span', label: 'Label the selection with label n', display: '1…9', keys: DIGITS_1_9 },
+  { screen: 'span', label: 'Move the keyboard selection by a word (Shift: extend it)', display: '← → / Shift+← →', keys: ['ArrowLeft', 'ArrowRight'] },
 ];
 
 /** UiSettings.shortcuts: action → key, for the rebound actions only. */

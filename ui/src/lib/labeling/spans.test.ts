@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { markText, scalarToUtf16, segments, selectionToRange, utf16ToScalar } from './spans';
+import { markText, moveSelection, scalarToUtf16, segments, selectionRange, selectionToRange, utf16ToScalar, wordRanges } from './spans';
 
 const emoji = 'a😀b'; // 😀 is 2 UTF-16 units, 1 scalar
 
@@ -51,5 +51,36 @@ describe('segments', () => {
       { text: 'b', marks: [] },
     ]);
     expect(markText(emoji, marks[0])).toBe('😀');
+  });
+});
+
+describe('keyboard selection', () => {
+  const text = 'The 🦀 crab  is red.';
+  const words = wordRanges(text);
+
+  it('steps over words', () => {
+    expect(words.map((w) => text.slice(w.from, w.to))).toEqual(['The', '🦀', 'crab', 'is', 'red.']);
+    expect(wordRanges('   ')).toEqual([]);
+  });
+
+  it('starts at the first word, moves, extends and stays inside the text', () => {
+    let sel = moveSelection(null, words.length, 1, false);
+    expect(sel).toEqual({ anchor: 0, focus: 0 });
+    sel = moveSelection(sel, words.length, -1, false);
+    expect(sel).toEqual({ anchor: 0, focus: 0 });
+    sel = moveSelection(sel, words.length, 1, false);
+    sel = moveSelection(sel, words.length, 1, true);
+    expect(sel).toEqual({ anchor: 1, focus: 2 });
+    sel = moveSelection(sel, words.length, 1, true);
+    sel = moveSelection(sel, words.length, 1, true);
+    sel = moveSelection(sel, words.length, 1, true);
+    expect(sel).toEqual({ anchor: 1, focus: 4 });
+    expect(moveSelection(null, 0, 1, false)).toBeNull();
+  });
+
+  it('gives the mark range in scalars, whichever way it was extended', () => {
+    const range = selectionRange(text, words, { anchor: 2, focus: 1 });
+    expect(range).toEqual({ start: 4, end: 10 });
+    expect(markText(text, { ...range, label: 'x', note: '' })).toBe('🦀 crab');
   });
 });

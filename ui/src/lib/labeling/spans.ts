@@ -78,3 +78,32 @@ export function selectionToRange(text: string, from: number, to: number): { star
 export function markText(text: string, mark: Mark): string {
   return text.slice(scalarToUtf16(text, mark.start), scalarToUtf16(text, mark.end));
 }
+
+/** The words of a text (runs of non-space), as UTF-16 ranges: the steps of keyboard selection. */
+export function wordRanges(text: string): { from: number; to: number }[] {
+  return [...text.matchAll(/\S+/g)].map((m) => ({ from: m.index, to: m.index + m[0].length }));
+}
+
+/** A keyboard selection: word indices, the fixed end (`anchor`) and the moving end (`focus`). */
+export interface WordSelection {
+  anchor: number;
+  focus: number;
+}
+
+/**
+ * One arrow press: the selection moved (or, with `extend`, grown or shrunk) by one word,
+ * kept inside the text. The first press selects the first word.
+ */
+export function moveSelection(sel: WordSelection | null, words: number, delta: 1 | -1, extend: boolean): WordSelection | null {
+  if (words === 0) return null;
+  if (sel === null) return { anchor: 0, focus: 0 };
+  const focus = Math.max(0, Math.min(words - 1, sel.focus + delta));
+  return extend ? { anchor: sel.anchor, focus } : { anchor: focus, focus };
+}
+
+/** The selected words as a mark range (scalars, end exclusive). */
+export function selectionRange(text: string, words: readonly { from: number; to: number }[], sel: WordSelection): { start: number; end: number } {
+  const first = words[Math.min(sel.anchor, sel.focus)];
+  const last = words[Math.max(sel.anchor, sel.focus)];
+  return { start: utf16ToScalar(text, first.from), end: utf16ToScalar(text, last.to) };
+}
