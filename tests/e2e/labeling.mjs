@@ -10,7 +10,7 @@
 //   npm run build && node tests/e2e/labeling.mjs
 //
 // HONE_BIN, CHROMIUM and HONE_E2E_KEEP as for run.mjs; HONE_E2E_UI_DIR=ui/dist while working on the UI.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -66,7 +66,9 @@ async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
   const tmp = mkdtempSync(join(tmpdir(), 'hone-e2e-labeling-'));
   const workspace = join(tmp, 'workspace');
+  const tiny = join(tmp, 'tiny');
   log('workspace', tmp);
+  execFileSync(HONE_BIN, ['model', 'new-tiny', '--out', tiny], { stdio: 'inherit' });
 
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
@@ -114,11 +116,12 @@ async function main() {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] });
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     await context.addInitScript(
-      ([annotator, project]) => {
+      ([annotator, project, model]) => {
         if (!localStorage.getItem('hone.annotator')) localStorage.setItem('hone.annotator', annotator);
         localStorage.setItem('hone.projectId', String(project));
+        localStorage.setItem('hone.modelDir', model);
       },
-      [ANNOTATOR, projectId],
+      [ANNOTATOR, projectId, tiny],
     );
     page = await context.newPage();
     page.setDefaultTimeout(30_000);
@@ -363,6 +366,63 @@ async function main() {
     check(old?.superseded_by === redone.id, `the old rating is not superseded by the new one: ${JSON.stringify(history.entries)}`);
     await page.screenshot({ path: join(ARTIFACTS, 'history-1280x720-light.png') });
     log('undo after reload; history and re-judgment');
+
+    // ---- thumbs and demonstration, by keyboard ----
+    step = 'thumbs';
+    await go('label/thumbs', 'label');
+    await byId('thumbs-answer').waitFor();
+    await verdictsInView('thumbs', { width: 1280, height: 720 });
+    const thumbed = await judge('2');
+    check(thumbed.sent.kind.kind === 'thumbs' && thumbed.sent.kind.up === false, `2 on the thumbs screen sent ${JSON.stringify(thumbed.sent.kind)}`);
+    step = 'demonstration';
+    await go('label/demonstration', 'label');
+    await byId('demonstration-text').waitFor();
+    await page.keyboard.press('i');
+    await page.keyboard.type('## Steps\n\n1. Close the valve.');
+    await page.locator('[aria-label="Preview"] h2').waitFor();
+    const written = await judge('Control+Enter');
+    check(written.sent.kind.kind === 'demonstration' && written.sent.kind.text.startsWith('## Steps'), `the demonstration sent ${JSON.stringify(written.sent.kind)}`);
+    log('thumbs down and a written answer by keyboard');
+
+    // ---- the job tray: a job started on Prompts stays in view on other screens ----
+    step = 'job tray';
+    await go('prompts', 'prompts');
+    await byId('gen-model').selectOption({ index: 1 });
+    await byId('gen-n').fill('2');
+    await byId('gen-max-tokens').fill('400');
+    await byId('gen-split').selectOption('all');
+    await byId('gen-start').click();
+    await byId('tray-job').first().waitFor();
+    await go('history', 'history');
+    check((await byId('tray-job').count()) === 1, 'the job tray is gone after leaving the Prompts screen');
+    await page.waitForSelector('[data-testid="tray-job"][data-status="succeeded"]', { timeout: 300_000 });
+    await byId('tray-open').click();
+    await byId('screen-prompts').waitFor();
+    await byId('gen-job-done').waitFor();
+    log('the candidate job followed in the tray from another screen, and back to its screen');
+
+    // ---- playground: two answers side by side, one sent into the project ----
+    step = 'playground';
+    await go('playground', 'playground');
+    await byId('playground-prompt').fill('How do I check the torque of a flange bolt?');
+    await byId('playground-compare').check();
+    await byId('playground-model-1').selectOption({ index: 1 });
+    const tokens = [];
+    page.on('request', (r) => r.url().endsWith('/api/playground') && tokens.push(r.postDataJSON()));
+    await byId('playground-prompt').press('Control+Enter');
+    await byId('playground-stats-0').waitFor({ timeout: 120_000 });
+    await byId('playground-stats-1').waitFor({ timeout: 120_000 });
+    check(tokens.length === 2, `the playground asked ${tokens.length} times for two models`);
+    await byId('playground-send-0').click();
+    await byId('playground-sent-0').waitFor();
+    const sentLine = (await byId('playground-sent-0').textContent()) ?? '';
+    const promptId = Number(/prompt (\d+)/.exec(sentLine)?.[1]);
+    const withResponses = await api(base, 'prompt_with_responses', { prompt_id: promptId });
+    const answerShown = ((await byId('playground-answer-0').locator('.markdown, .raw').first().textContent()) ?? '').trim();
+    check(withResponses.prompt.text === 'How do I check the torque of a flange bolt?' && withResponses.responses.length === 1, `the candidate is not in the project: ${JSON.stringify(withResponses).slice(0, 300)}`);
+    check(answerShown.length > 0, 'the playground shows no answer text');
+    await page.screenshot({ path: join(ARTIFACTS, 'playground-1280x720-light.png') });
+    log('playground: two models side by side, one answer added as a candidate');
 
     check(pageErrors.length === 0, `the page reported errors:\n${pageErrors.join('\n')}`);
     log('passed');
