@@ -296,7 +296,12 @@ async function main() {
     check(others >= 1, 'the skipped pair came back before the other open pairs');
     await judge('1');
     await byId('label-done').waitFor();
-    log('skip (back last), comparison, flag by keyboard');
+    // The lead sees the flag on the Annotators screen.
+    await go('annotators', 'annotators');
+    await byId(`flag-${flags[0].id}`).waitFor();
+    check(((await byId(`flag-${flags[0].id}`).textContent()) ?? '').includes('off topic'), 'the Annotators screen does not show the flag\'s reason');
+    await go('label/comparison', 'label');
+    log('skip (back last), comparison, flag by keyboard; the flag listed for the lead');
 
     step = 'ranking';
     await go('label/ranking', 'label');
