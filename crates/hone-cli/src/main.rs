@@ -89,9 +89,24 @@ enum Command {
     Versions(commands::train::ListArgs),
 }
 
+/// Like other Unix tools, end quietly when the reader of the output goes away (`hone export … |
+/// head`): Rust ignores SIGPIPE, so printing to the closed pipe would panic. `serve` keeps it
+/// ignored: a browser closing a connection must not stop the server.
+#[cfg(unix)]
+fn end_quietly_on_closed_pipe() {
+    // SAFETY: called at startup, before any other thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
     let cli = Cli::parse();
+    #[cfg(unix)]
+    if !matches!(cli.command, Command::Serve(_)) {
+        end_quietly_on_closed_pipe();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HONE_LOG")

@@ -3,8 +3,10 @@
 //! binary, or a folder given).
 //!
 //! It listens on 127.0.0.1 by default. Any other address is refused unless a token is set;
-//! then every `/api` request must carry `Authorization: Bearer <token>` (or `?token=` for the
-//! event stream, which `EventSource` cannot give headers to). Without a token, `/api` answers
+//! then every `/api` request must carry `Authorization: Bearer <token>` (or `?token=` for a
+//! read — the event stream, which `EventSource` cannot give headers to —, never for a command:
+//! a token in a link or a cross-site form cannot act). A token shorter than
+//! [`MIN_TOKEN_CHARS`] (an empty `HONE_TOKEN` included) is refused at start. Without a token, `/api` answers
 //! only requests addressed to a loopback name (`Host`) and not sent by another site
 //! (`Origin`): a web page elsewhere cannot drive it, even through DNS rebinding.
 
@@ -47,8 +49,13 @@ pub enum UiFiles {
     None,
 }
 
+/// The shortest token `serve` accepts: long enough not to be guessed over HTTP.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    #[error("refusing a token of {0} characters: use at least {MIN_TOKEN_CHARS} (for example `openssl rand -hex 16`)")]
+    WeakToken(usize),
     #[error("refusing to listen on {0}: only 127.0.0.1/::1 are allowed without a token (set --token or HONE_TOKEN)")]
     PublicWithoutToken(SocketAddr),
     #[error("cannot listen on {addr}: {error}")]
@@ -168,7 +175,10 @@ async fn guard(
                 .get(header::AUTHORIZATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "));
-            if !same_token(bearer, expected) && !same_token(query.token.as_deref(), expected) {
+            // The query string carries a token only for reads (GET): the event stream.
+            let by_query = request.method() == axum::http::Method::GET
+                && same_token(query.token.as_deref(), expected);
+            if !same_token(bearer, expected) && !by_query {
                 return Failure(ApiError::new(
                     "unauthorized",
                     "this server needs a token (Authorization: Bearer …)",
@@ -229,7 +239,13 @@ pub async fn serve(
     config: ServeConfig,
     on_ready: impl FnOnce(SocketAddr),
 ) -> Result<(), ServeError> {
-    if !is_loopback(&config.addr) && config.token.as_deref().is_none_or(str::is_empty) {
+    if let Some(token) = &config.token {
+        let chars = token.chars().count();
+        if chars < MIN_TOKEN_CHARS {
+            return Err(ServeError::WeakToken(chars));
+        }
+    }
+    if !is_loopback(&config.addr) && config.token.is_none() {
         return Err(ServeError::PublicWithoutToken(config.addr));
     }
     let listener = tokio::net::TcpListener::bind(config.addr)

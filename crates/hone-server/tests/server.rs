@@ -29,6 +29,22 @@ async fn start_with_ui(workspace: &Path, token: Option<&str>, ui: UiFiles) -> St
     format!("http://{}", rx.await.unwrap())
 }
 
+async fn call_with_token(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    command: &str,
+) -> (u16, Value) {
+    let r = client
+        .post(format!("{base}/api/{command}"))
+        .bearer_auth(token)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 async fn call(client: &reqwest::Client, base: &str, command: &str, args: Value) -> (u16, Value) {
     let r = client
         .post(format!("{base}/api/{command}"))
@@ -203,8 +219,9 @@ async fn commands_errors_and_job_events_over_http() {
 
 #[tokio::test]
 async fn a_token_guards_the_api_and_a_public_address_needs_one() {
+    const TOKEN: &str = "s3cret-s3cret-s3cret";
     let dir = tempfile::tempdir().unwrap();
-    let base = start(dir.path(), Some("s3cret")).await;
+    let base = start(dir.path(), Some(TOKEN)).await;
     let client = reqwest::Client::new();
     let denied = client
         .post(format!("{base}/api/list_projects"))
@@ -217,12 +234,44 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
     assert_eq!(body["code"], "unauthorized");
     let allowed = client
         .post(format!("{base}/api/list_projects"))
-        .bearer_auth("s3cret")
+        .bearer_auth(TOKEN)
         .json(&json!({}))
         .send()
         .await
         .unwrap();
     assert_eq!(allowed.status(), 200);
+    // In the query string the token opens reads (the event stream), never a command: a link or
+    // a cross-site form that carries it cannot act.
+    let by_query = client
+        .post(format!("{base}/api/create_project?token={TOKEN}"))
+        .json(&json!({ "settings": { "name": "x", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_query.status(), 401);
+    let health = client
+        .get(format!("{base}/api/health?token={TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let (_, projects) = call_with_token(&client, &base, TOKEN, "list_projects").await;
+    assert_eq!(projects, json!([]));
+
+    // An empty or short token is refused at start (an empty HONE_TOKEN once disabled the checks).
+    for weak in ["", "short"] {
+        let api = Api::open(dir.path()).await.unwrap();
+        let config = ServeConfig {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            ui: UiFiles::None,
+            token: Some(weak.to_owned()),
+        };
+        let refused = serve(api, config, |_| panic!("must not listen")).await;
+        assert!(
+            matches!(refused, Err(ServeError::WeakToken(n)) if n == weak.len()),
+            "{weak:?}: {refused:?}"
+        );
+    }
 
     let api = Api::open(dir.path()).await.unwrap();
     let config = ServeConfig {

@@ -51,7 +51,9 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| match e {
-        hone_server::ServeError::PublicWithoutToken(_) => anyhow::Error::new(super::BadInput(e.to_string())),
+        hone_server::ServeError::PublicWithoutToken(_) | hone_server::ServeError::WeakToken(_) => {
+            anyhow::Error::new(super::BadInput(e.to_string()))
+        }
         other => other.into(),
     })
 }

@@ -26,3 +26,37 @@ fn a_workspace_that_cannot_be_created_is_a_failure_not_bad_input() {
         "the error names the path: {stderr}"
     );
 }
+
+/// `hone … | head`: when the reader goes away, hone ends as other Unix tools do (SIGPIPE),
+/// without a panic message; before, it exited 101 with "failed printing to stdout".
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hone"))
+        .arg("--workspace")
+        .arg(dir.path().join("ws"))
+        .arg("init")
+        .env_remove("HONE_WORKSPACE")
+        .stdout(writer)
+        .output()
+        .expect("run hone");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc_sigpipe()),
+        "{:?}: {stderr}",
+        out.status
+    );
+    // The work was done: the workspace exists.
+    assert!(dir.path().join("ws/hone.sqlite").is_file());
+}
+
+#[cfg(unix)]
+fn libc_sigpipe() -> i32 {
+    13 // SIGPIPE on Linux and macOS
+}
