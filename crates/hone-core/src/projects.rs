@@ -46,6 +46,12 @@ pub struct ProjectDetails {
     pub span_labels: Vec<NamedItem>,
 }
 
+/// Digits only (after trimming): what the CLI reads as a project id.
+fn is_id_like(name: &str) -> bool {
+    let name = name.trim();
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn validate_settings(s: &NewProject) -> Result<()> {
     if s.name.trim().is_empty() {
         return Err(CoreError::invalid("project.name", "must not be empty"));
@@ -102,6 +108,12 @@ fn validate_names(field: &str, items: &[NamedItem]) -> Result<()> {
 impl Hone {
     pub async fn create_project(&self, spec: &ProjectSpec) -> Result<ProjectDetails> {
         validate_settings(&spec.settings)?;
+        if is_id_like(&spec.settings.name) {
+            return Err(CoreError::invalid(
+                "project.name",
+                "must not be digits only: it would read as a project id (add a letter)",
+            ));
+        }
         validate_names("criteria", &spec.criteria)?;
         validate_names("span_labels", &spec.span_labels)?;
         let default_criteria = [NamedItem {
@@ -141,15 +153,20 @@ impl Hone {
         self.project_details(project.id).await
     }
 
-    /// Finds a project by name, or by id when `key` is a number.
+    /// Finds a project by id when `key` is digits, else by name. New names cannot be digits
+    /// only, so the two never meet; a digits-only name from an older workspace is still found
+    /// when no project has that id.
     pub async fn find_project(&self, key: &str) -> Result<Project> {
         let mut conn = self.store().conn().await?;
-        match projects::get_by_name(&mut conn, key).await {
-            Err(hone_store::StoreError::NotFound { .. }) if key.parse::<i64>().is_ok() => {
-                Ok(projects::get(&mut conn, key.parse().expect("checked")).await?)
+        if is_id_like(key) {
+            if let Ok(id) = key.trim().parse::<i64>() {
+                match projects::get(&mut conn, id).await {
+                    Err(hone_store::StoreError::NotFound { .. }) => {}
+                    other => return Ok(other?),
+                }
             }
-            other => Ok(other?),
         }
+        Ok(projects::get_by_name(&mut conn, key).await?)
     }
 
     pub async fn list_projects(&self) -> Result<Vec<Project>> {

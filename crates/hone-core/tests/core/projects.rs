@@ -213,3 +213,36 @@ async fn guidelines_are_versioned_and_settings_updated() {
         "a new label is appended"
     );
 }
+
+/// A project named "2" once shadowed project id 2 in the CLI: digits-only names are refused,
+/// and a number finds the project with that id.
+#[tokio::test]
+async fn project_names_and_ids_never_meet() {
+    let ws = open().await;
+    let first = ws
+        .create_project(&ProjectSpec::named("alpha"))
+        .await
+        .unwrap();
+    let second = ws
+        .create_project(&ProjectSpec::named("beta"))
+        .await
+        .unwrap();
+    assert_invalid(
+        ws.create_project(&ProjectSpec::named("2")).await,
+        "project.name",
+    );
+    assert_invalid(
+        ws.create_project(&ProjectSpec::named(" 17 ")).await,
+        "project.name",
+    );
+    // Names with digits and a letter are fine.
+    ws.create_project(&ProjectSpec::named("2b")).await.unwrap();
+    let by_id = ws
+        .find_project(&second.project.id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(by_id.name, "beta");
+    assert_eq!(ws.find_project("alpha").await.unwrap().id, first.project.id);
+    assert_eq!(ws.find_project("2b").await.unwrap().name, "2b");
+    assert!(ws.find_project("999").await.is_err());
+}
