@@ -17,7 +17,7 @@ if ((${#need_apt[@]})); then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-    echo "setup: cargo is missing; install the Rust toolchain (https://rustup.rs, 1.85 or newer) and run this again" >&2
+    echo "setup: cargo is missing; install the Rust toolchain (https://rustup.rs, 1.89 or newer) and run this again" >&2
     exit 1
 fi
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: set up, then run every test. CI runs exactly this.
 #   1. the web UI: type check, unit tests (Vitest), production build (the desktop shell embeds it);
+#      then rustfmt and clippy (-D warnings) over the whole workspace;
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
 #      check that the UI's generated TypeScript types are up to date;
 #   3. end to end: the built UI in headless Chromium against a real `hone serve` (the UI built
@@ -33,6 +34,13 @@ npm ci --no-audit --no-fund
 npm run check
 npm run test:unit
 npm run build
+
+# Style and lints gate every submission (the desktop crate needs ui/dist, built above).
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    rustup component add rustfmt clippy
+fi
+cargo fmt --all --check
+cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
 cargo test --workspace --release --locked
 cargo build --release --locked -p hone-cli

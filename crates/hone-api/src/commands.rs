@@ -58,6 +58,9 @@ fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
 
 /// A file name safe to keep in the workspace's imports folder.
 fn safe_file_name(name: &str) -> String {
+    /// Characters of the name kept: with the stamp in front, well under the 255 bytes a file
+    /// name may have (a longer upload name once failed with a 500).
+    const KEPT: usize = 80;
     let base = std::path::Path::new(name)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -65,17 +68,23 @@ fn safe_file_name(name: &str) -> String {
     let cleaned: String = base
         .chars()
         .map(|c| {
-            if c.is_alphanumeric() || ".-_".contains(c) {
+            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
                 c
             } else {
                 '_'
             }
         })
         .collect();
-    if cleaned.trim_matches('.').is_empty() {
-        "import.jsonl".into()
+    // Keep the extension (it tells the format) and the start of the stem.
+    let (stem, ext) = match cleaned.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => (stem, format!(".{ext}")),
+        _ => (cleaned.as_str(), String::new()),
+    };
+    let stem: String = stem.chars().take(KEPT).collect();
+    if stem.trim_matches('.').is_empty() {
+        format!("import{}", if ext.is_empty() { ".jsonl" } else { &ext })
     } else {
-        cleaned
+        format!("{stem}{ext}")
     }
 }
 
@@ -216,8 +225,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 safe_file_name(&a.file_name)
             ));
             hone_core::export::write_atomically(&path, a.content.as_bytes())?;
-            json(
-                hone.import_file(
+            drop(a.content);
+            let result = hone
+                .import_file(
                     a.project_id,
                     &path,
                     &ImportOptions {
@@ -225,8 +235,11 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                         ..ImportOptions::default()
                     },
                 )
-                .await?,
-            )
+                .await;
+            // The upload was only the import's input: the import run names it, the data is
+            // in the database (or was refused), and the file goes.
+            let _ = std::fs::remove_file(&path);
+            json(result?)
         }
         "set_prompt_split" => {
             let a: SetSplitArgs = parse(command, args)?;

@@ -36,6 +36,8 @@ enum Command {
     Project(commands::project::Command),
     /// Import prompts (JSONL, CSV, text) or TRL datasets (preference, SFT, KTO).
     Import(commands::import::Args),
+    /// A project's imports: done, or undone after a failure or an interruption.
+    Imports(commands::imports::Args),
     /// Freeze a dataset snapshot and export it as TRL JSONL.
     Export(commands::export::Args),
     /// Counts per kind and annotator, agreement, and the training data it makes.
@@ -121,7 +123,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", output::escape_controls(&format!("{err:#}")));
             let bad_input = err.chain().any(|cause| {
                 cause
                     .downcast_ref::<CoreError>()
@@ -141,6 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => commands::init::run(workspace, args).await,
         Command::Project(command) => commands::project::run(workspace, command).await,
         Command::Import(args) => commands::import::run(workspace, args).await,
+        Command::Imports(args) => commands::imports::run(workspace, args).await,
         Command::Export(args) => commands::export::run(workspace, args).await,
         Command::Stats(args) => commands::stats::run(workspace, args).await,
         Command::History(args) => commands::history::run(workspace, args).await,

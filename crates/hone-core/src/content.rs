@@ -19,6 +19,16 @@ pub(crate) fn validate_prompt(field: &str, new: &NewPrompt) -> Result<()> {
     if new.text.trim().is_empty() {
         return Err(CoreError::invalid(field, "the prompt text is empty"));
     }
+    if new
+        .text
+        .chars()
+        .all(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(CoreError::invalid(
+            field,
+            "the prompt text has no visible characters (only control characters)",
+        ));
+    }
     if let Some(messages) = &new.messages {
         if messages.is_empty() {
             return Err(CoreError::invalid(
@@ -33,6 +43,12 @@ pub(crate) fn validate_prompt(field: &str, new: &NewPrompt) -> Result<()> {
                     format!("{:?} is not one of system, user, assistant, tool", m.role),
                 ));
             }
+        }
+        if !messages.iter().any(|m| m.role == "user") {
+            return Err(CoreError::invalid(
+                field,
+                "the conversation has no user message: there is nothing for the model to answer",
+            ));
         }
     }
     for (i, tag) in new.tags.iter().enumerate() {

@@ -28,7 +28,7 @@ use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
 use hone_store::{
-    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder,
+    annotators, flags, gold, imports, projects, reward_scores, skips, JudgmentKind, QueueOrder,
     ResponseSource, StoreError,
 };
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -293,14 +293,19 @@ impl Hone {
             .map(|j| unit_of(kind, &j.body, j.prompt_id))
             .collect();
 
+        // What an import still under way wrote is not there yet: it may be undone.
+        let pending = imports::pending_rows(&mut conn, project_id).await?;
         let prompts: BTreeMap<i64, Prompt> = prompts::list(&mut conn, project_id, None)
             .await?
             .into_iter()
+            .filter(|p| !pending.prompts.contains(&p.id))
             .map(|p| (p.id, p))
             .collect();
         let mut by_prompt: BTreeMap<i64, Vec<Response>> = BTreeMap::new();
         for r in responses::list_for_project(&mut conn, project_id).await? {
-            by_prompt.entry(r.prompt_id).or_default().push(r);
+            if !pending.responses.contains(&r.id) {
+                by_prompt.entry(r.prompt_id).or_default().push(r);
+            }
         }
         // This annotator's skips (unit → its latest skip; later skips have larger ids) and flags.
         let mut skipped_at: HashMap<UnitKey, i64> = HashMap::new();

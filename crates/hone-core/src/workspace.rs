@@ -57,6 +57,13 @@ impl Hone {
                 "jobs from an earlier run were interrupted; they can be resumed"
             );
         }
+        let undone = crate::import::recover_runs(&store, dir).await?;
+        if undone > 0 {
+            tracing::warn!(
+                undone,
+                "imports from an earlier run were interrupted and undone"
+            );
+        }
         Ok(Self {
             store,
             dir: dir.to_owned(),

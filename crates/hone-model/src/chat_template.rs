@@ -25,6 +25,14 @@ impl Message {
     }
 }
 
+/// Instructions one render may run. A real template spends tens per message; a template that
+/// loops for ever (or nearly) stops here with a clear error instead of hanging.
+pub const TEMPLATE_FUEL: u64 = 5_000_000;
+
+/// Bytes a render may write beyond twice the messages' own text: enough for any real
+/// template's markup, and a hostile one cannot fill memory with output.
+pub const TEMPLATE_OUTPUT_SLACK: usize = 16 * 1024 * 1024;
+
 #[derive(Debug)]
 pub struct ChatTemplate {
     env: Environment<'static>,
@@ -46,6 +54,7 @@ impl ChatTemplate {
         let mut env = Environment::new();
         env.set_trim_blocks(true);
         env.set_lstrip_blocks(true);
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
@@ -73,14 +82,34 @@ impl ChatTemplate {
             .env
             .get_template("chat")
             .map_err(|e| ModelError::Template(describe(&e)))?;
-        template
-            .render(Context {
-                messages,
-                add_generation_prompt,
-                bos_token: &self.bos_token,
-                eos_token: &self.eos_token,
-            })
-            .map_err(|e| ModelError::Template(describe(&e)))
+        let text: usize = messages
+            .iter()
+            .map(|m| m.content.len() + m.role.len())
+            .sum();
+        let mut out = Bounded {
+            bytes: Vec::new(),
+            limit: 2 * text + TEMPLATE_OUTPUT_SLACK,
+        };
+        let context = Context {
+            messages,
+            add_generation_prompt,
+            bos_token: &self.bos_token,
+            eos_token: &self.eos_token,
+        };
+        match template.render_captured_to(context, &mut out) {
+            Ok(_) => String::from_utf8(out.bytes)
+                .map_err(|_| ModelError::Template("the template wrote invalid UTF-8".into())),
+            Err(e) if e.kind() == ErrorKind::OutOfFuel => Err(ModelError::Template(format!(
+                "the chat template ran more than {TEMPLATE_FUEL} steps for {} message(s) and was stopped (a loop that does not end?)",
+                messages.len()
+            ))),
+            Err(_) if out.bytes.len() >= out.limit => Err(ModelError::Template(format!(
+                "the chat template wrote more than {} bytes for {} message(s) and was stopped",
+                out.limit,
+                messages.len()
+            ))),
+            Err(e) => Err(ModelError::Template(describe(&e))),
+        }
     }
 
     /// The prompt text and the completion text for `answer`, so that prompt + completion is
@@ -101,6 +130,28 @@ impl ChatTemplate {
             _ => format!("{answer}{}", self.eos_token),
         };
         Ok((prompt, completion))
+    }
+}
+
+/// The render's output, refused past `limit` bytes.
+struct Bounded {
+    bytes: Vec<u8>,
+    limit: usize,
+}
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len() + buf.len() > self.limit {
+            self.bytes
+                .extend_from_slice(&buf[..self.limit - self.bytes.len()]);
+            return Err(std::io::Error::other("the rendered prompt is too long"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -285,6 +336,45 @@ fn strftime(format: &str, t: [i64; 8]) -> std::result::Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const LOOP: &str = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}";
+
+    #[test]
+    fn a_template_that_runs_for_ever_is_stopped_with_a_clear_error() {
+        let endless =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let t = ChatTemplate::new(endless, "", "").unwrap();
+        let err = t.render(&[Message::new("user", "hi")], true).unwrap_err();
+        assert!(err.to_string().contains("steps"), "{err}");
+    }
+
+    #[test]
+    fn a_template_that_writes_without_end_is_stopped_at_its_output_bound() {
+        let flood = "{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}";
+        let t = ChatTemplate::new(flood, "", "").unwrap();
+        let err = t.render(&[Message::new("user", "hi")], true).unwrap_err();
+        assert!(err.to_string().contains("wrote more than"), "{err}");
+    }
+
+    #[test]
+    fn long_conversations_and_long_messages_stay_within_the_bounds() {
+        let t = ChatTemplate::new(LOOP, "", "").unwrap();
+        let many: Vec<Message> = (0..5_000)
+            .map(|i| {
+                Message::new(
+                    if i % 2 == 0 { "user" } else { "assistant" },
+                    format!("turn {i}"),
+                )
+            })
+            .collect();
+        let text = t.render(&many, false).unwrap();
+        assert_eq!(text.lines().count(), 5_000);
+        let long = vec![Message::new("user", "y".repeat(40 * 1024 * 1024))];
+        assert_eq!(
+            t.render(&long, false).unwrap().len(),
+            40 * 1024 * 1024 + "<|user|>\n".len()
+        );
+    }
 
     #[test]
     fn civil_dates_match_known_days() {

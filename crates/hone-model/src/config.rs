@@ -212,6 +212,9 @@ impl Config {
             }
         }
         let hidden_size = raw.usize("hidden_size")?;
+        if hidden_size == 0 {
+            return Err(raw.err("hidden_size", "must be at least 1"));
+        }
         let num_attention_heads = raw.usize("num_attention_heads")?;
         if num_attention_heads == 0 {
             return Err(raw.err("num_attention_heads", "must be at least 1"));
@@ -255,18 +258,42 @@ impl Config {
             }
             _ => None,
         };
+        // Values that load without complaint and give NaN scores or a wrong model later.
+        let rms_norm_eps = raw.opt_f64("rms_norm_eps")?.unwrap_or(1e-6);
+        if !(rms_norm_eps.is_finite() && rms_norm_eps > 0.0 && rms_norm_eps < 1.0) {
+            return Err(raw.err(
+                "rms_norm_eps",
+                format!("{rms_norm_eps} is not a small positive number (1e-6 or 1e-5 are usual)"),
+            ));
+        }
+        if !(rope_theta.is_finite() && rope_theta > 1.0) {
+            return Err(raw.err(
+                "rope_theta",
+                format!("{rope_theta} is not a base above 1 (10000 is usual)"),
+            ));
+        }
+        let positive = |field: &str| -> Result<usize> {
+            match raw.usize(field)? {
+                0 => Err(raw.err(field, "must be at least 1")),
+                v => Ok(v),
+            }
+        };
+        let max_position_embeddings = raw.opt_usize("max_position_embeddings")?.unwrap_or(4096);
+        if max_position_embeddings == 0 {
+            return Err(raw.err("max_position_embeddings", "must be at least 1"));
+        }
         Ok(Config {
-            vocab_size: raw.usize("vocab_size")?,
+            vocab_size: positive("vocab_size")?,
             hidden_size,
-            intermediate_size: raw.usize("intermediate_size")?,
-            num_hidden_layers: raw.usize("num_hidden_layers")?,
+            intermediate_size: positive("intermediate_size")?,
+            num_hidden_layers: positive("num_hidden_layers")?,
             num_attention_heads,
             num_key_value_heads,
             head_dim,
-            rms_norm_eps: raw.opt_f64("rms_norm_eps")?.unwrap_or(1e-6),
+            rms_norm_eps,
             rope_theta,
             rope_scaling,
-            max_position_embeddings: raw.opt_usize("max_position_embeddings")?.unwrap_or(4096),
+            max_position_embeddings,
             tie_word_embeddings: raw.bool_or("tie_word_embeddings", false)?,
             qkv_bias: is_qwen2 || attention_bias,
             o_bias: !is_qwen2 && attention_bias,

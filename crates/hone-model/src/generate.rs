@@ -81,6 +81,19 @@ pub fn generate_until(
     if n == 0 {
         return Err(crate::ModelError::invalid("n", "must be at least 1"));
     }
+    // Said now rather than after minutes of decoding, when the positions run out.
+    let room = lm.model.config().max_position_embeddings;
+    if prompt_ids.len() + params.max_new_tokens > room {
+        return Err(crate::ModelError::invalid(
+            "max_new_tokens",
+            format!(
+                "the prompt's {} tokens and {} new ones exceed the model's context of {room} positions; ask for at most {}",
+                prompt_ids.len(),
+                params.max_new_tokens,
+                room.saturating_sub(prompt_ids.len())
+            ),
+        ));
+    }
     let model = &lm.model;
     let device = model.device();
     let lora = LoraContext::inference(adapter);

@@ -15,6 +15,7 @@ pub mod config;
 pub mod device;
 mod error;
 pub mod files;
+mod finite;
 pub mod frozen;
 pub mod fused;
 pub mod generate;

@@ -48,6 +48,19 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let mut names: Vec<&str> = map.values().filter_map(Value::as_str).collect();
         names.sort_unstable();
         names.dedup();
+        // A shard is a file of this folder: "../x" or "/etc/x" would read outside it.
+        for name in &names {
+            let plain = Path::new(name)
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)));
+            if !plain || name.contains(['/', '\\']) {
+                return Err(ModelError::Config {
+                    path: index.clone(),
+                    field: "weight_map".into(),
+                    message: format!("{name:?} is not a file name in the model folder"),
+                });
+            }
+        }
         names.into_iter().map(|n| dir.join(n)).collect()
     } else {
         let entries = std::fs::read_dir(dir).map_err(|e| ModelError::file(dir, e))?;
@@ -73,12 +86,21 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
             ));
         }
         // Safety: the file is mapped read-only; Hone never writes model files in place.
-        unsafe { candle_core::safetensors::MmapedSafetensors::new(&*file) }.map_err(|e| {
-            ModelError::file(
+        let mapped =
+            unsafe { candle_core::safetensors::MmapedSafetensors::new(&*file) }.map_err(|e| {
+                ModelError::file(
+                    &*file,
+                    format!("not a whole safetensors file (truncated or damaged?): {e}"),
+                )
+            })?;
+        // One pass over the bytes (the load reads them all anyway): NaN or infinite weights
+        // would load silently and give NaN scores much later.
+        if let Some(name) = crate::finite::first_non_finite(&mapped) {
+            return Err(ModelError::file(
                 &*file,
-                format!("not a whole safetensors file (truncated or damaged?): {e}"),
-            )
-        })?;
+                format!("tensor {name} holds NaN or infinite values; the checkpoint is damaged"),
+            ));
+        }
     }
     Ok(files)
 }

@@ -123,6 +123,16 @@ async fn commands_errors_and_job_events_over_http() {
     assert_eq!(report["prompts_created"], 2);
     let (_, bad) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": "p.jsonl", "split": "train", "content": "{\"prompt\": 3}\n" })).await;
     assert_eq!(bad["code"], "bad_import", "{bad}");
+    // A 300-character name (once a 500: too long for the file system) imports; uploads are
+    // not kept once imported or refused.
+    let long_name = format!("{}.jsonl", "é".repeat(300));
+    let (status, report) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": long_name, "split": "train", "content": "{\"prompt\": \"A long-named question?\"}\n" })).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["prompts_created"], 1);
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("imports"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "uploads left behind: {left:?}");
 
     let model = dir.path().join("tiny");
     hone_core::model::tiny::write_tiny_model(

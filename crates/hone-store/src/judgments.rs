@@ -315,15 +315,19 @@ pub async fn list(
     hydrate(conn, rows).await
 }
 
-/// The project's judgments that count now (not superseded by a re-judgment), in id order,
-/// optionally of one kind.
+/// Leaves out the judgments of an import run that is not done (see `imports`).
+const NOT_PENDING: &str =
+    "(import_id IS NULL OR import_id NOT IN (SELECT id FROM imports WHERE state <> 'done'))";
+
+/// The project's judgments that count now (not superseded by a re-judgment, not part of an
+/// import still under way), in id order, optionally of one kind.
 pub async fn list_current(
     conn: &mut SqliteConnection,
     project_id: i64,
     kind: Option<JudgmentKind>,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) AND superseded_by IS NULL ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) AND superseded_by IS NULL AND {NOT_PENDING} ORDER BY id"
     ))
     .bind(project_id)
     .bind(kind)
@@ -394,14 +398,15 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
-/// Number of judgments per (kind, annotator id) in the project, superseded ones left out.
+/// Number of judgments per (kind, annotator id) in the project, superseded ones and those of
+/// an import under way left out.
 pub async fn counts(
     conn: &mut SqliteConnection,
     project_id: i64,
 ) -> Result<Vec<(JudgmentKind, i64, i64)>> {
-    Ok(sqlx::query_as(
-        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? AND superseded_by IS NULL GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
-    )
+    Ok(sqlx::query_as(&format!(
+        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? AND superseded_by IS NULL AND {NOT_PENDING} GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
+    ))
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await?)
@@ -590,49 +595,168 @@ pub async fn snapshots_holding(conn: &mut SqliteConnection, id: i64) -> Result<V
     .await?)
 }
 
-/// An existing judgment by `annotator_id` with exactly this verdict, for the kinds an import
-/// creates (comparison, thumbs, demonstration); `None` for other kinds. Re-importing a file
-/// finds its judgments here instead of recording them twice.
-pub async fn find_same_verdict(
+/// A verdict an import creates, as re-imports compare them: a comparison's chosen answer A
+/// over B (strength and reason aside), a thumbs verdict, a demonstration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ImportedVerdict {
+    Preferred { chosen: i64, rejected: i64 },
+    Thumbs { response_id: i64, up: bool },
+    Demonstration { response_id: i64 },
+}
+
+impl ImportedVerdict {
+    pub fn kind(self) -> JudgmentKind {
+        match self {
+            ImportedVerdict::Preferred { .. } => JudgmentKind::Comparison,
+            ImportedVerdict::Thumbs { .. } => JudgmentKind::Thumbs,
+            ImportedVerdict::Demonstration { .. } => JudgmentKind::Demonstration,
+        }
+    }
+}
+
+/// The verdicts of these kinds that `annotator_id` already recorded on these responses (as a
+/// comparison's A, or the judged response), in one query per kind and chunk of ids. The
+/// `CROSS JOIN`s make SQLite start from the responses (indexed) rather than from the
+/// annotator's judgments: an import's annotator has them all, and that scan made imports
+/// quadratic. A
+/// re-import finds its judgments here instead of recording them twice.
+pub async fn verdicts_on(
     conn: &mut SqliteConnection,
     annotator_id: i64,
-    body: &JudgmentBody,
-) -> Result<Option<i64>> {
-    let found = match body {
-        JudgmentBody::Comparison { response_a, response_b, choice, .. } => {
-            sqlx::query_scalar(
-                "SELECT j.id FROM judgments j JOIN comparisons c ON c.judgment_id = j.id
-                 WHERE j.annotator_id = ? AND c.response_a = ? AND c.response_b = ? AND c.choice = ? ORDER BY j.id LIMIT 1",
-            )
-            .bind(annotator_id)
-            .bind(response_a)
-            .bind(response_b)
-            .bind(choice)
-            .fetch_optional(&mut *conn)
-            .await?
+    response_ids: &[i64],
+) -> Result<std::collections::HashSet<ImportedVerdict>> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in response_ids.chunks(crate::prompts::BATCH_ROWS) {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT c.response_a, c.response_b FROM comparisons c CROSS JOIN judgments j ON j.id = c.judgment_id WHERE c.choice = 'a' AND j.annotator_id = ",
+        );
+        query.push_bind(annotator_id).push(" AND c.response_a IN (");
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
         }
-        JudgmentBody::Thumbs { response_id, up } => {
-            sqlx::query_scalar(
-                "SELECT j.id FROM judgments j JOIN judged_responses r ON r.judgment_id = j.id JOIN thumbs t ON t.judgment_id = j.id
-                 WHERE j.annotator_id = ? AND r.response_id = ? AND t.up = ? ORDER BY j.id LIMIT 1",
-            )
-            .bind(annotator_id)
-            .bind(response_id)
-            .bind(*up)
-            .fetch_optional(&mut *conn)
-            .await?
+        query.push(")");
+        let pairs: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        found.extend(
+            pairs
+                .into_iter()
+                .map(|(chosen, rejected)| ImportedVerdict::Preferred { chosen, rejected }),
+        );
+
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT r.response_id, j.kind, t.up FROM judged_responses r CROSS JOIN judgments j ON j.id = r.judgment_id LEFT JOIN thumbs t ON t.judgment_id = j.id WHERE j.kind IN ('thumbs', 'demonstration') AND j.annotator_id = ",
+        );
+        query
+            .push_bind(annotator_id)
+            .push(" AND r.response_id IN (");
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
         }
-        JudgmentBody::Demonstration { response_id } => {
-            sqlx::query_scalar(
-                "SELECT j.id FROM judgments j JOIN judged_responses r ON r.judgment_id = j.id
-                 WHERE j.annotator_id = ? AND j.kind = 'demonstration' AND r.response_id = ? ORDER BY j.id LIMIT 1",
-            )
-            .bind(annotator_id)
-            .bind(response_id)
-            .fetch_optional(&mut *conn)
-            .await?
-        }
-        _ => None,
-    };
+        query.push(")");
+        let singles: Vec<(i64, JudgmentKind, Option<bool>)> =
+            query.build_query_as().fetch_all(&mut *conn).await?;
+        found.extend(
+            singles
+                .into_iter()
+                .map(|(response_id, kind, up)| match kind {
+                    JudgmentKind::Thumbs => ImportedVerdict::Thumbs {
+                        response_id,
+                        up: up.unwrap_or(false),
+                    },
+                    _ => ImportedVerdict::Demonstration { response_id },
+                }),
+        );
+    }
     Ok(found)
+}
+
+/// One judgment of an import run, attributed to the run's annotator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedJudgment {
+    pub prompt_id: i64,
+    pub verdict: ImportedVerdict,
+}
+
+/// Writes an import run's judgments (no time spent, nothing shown, no critique) in a few
+/// statements; returns their ids, in order. It assigns ids, so it needs the caller's write
+/// transaction (`BEGIN IMMEDIATE`).
+pub async fn insert_imported(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    annotator_id: i64,
+    guideline_version: Option<i64>,
+    import_id: i64,
+    news: &[ImportedJudgment],
+) -> Result<Vec<i64>> {
+    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM judgments")
+        .fetch_one(&mut *conn)
+        .await?;
+    let rows: Vec<(i64, &ImportedJudgment)> = (first..).zip(news).collect();
+    for chunk in rows.chunks(crate::prompts::BATCH_ROWS) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO judgments (id, project_id, prompt_id, kind, annotator_id, guideline_version, import_id) ",
+        );
+        query.push_values(chunk, |mut row, (id, new)| {
+            row.push_bind(*id)
+                .push_bind(project_id)
+                .push_bind(new.prompt_id)
+                .push_bind(new.verdict.kind())
+                .push_bind(annotator_id)
+                .push_bind(guideline_version)
+                .push_bind(import_id);
+        });
+        query.build().execute(&mut *conn).await?;
+
+        let pairs: Vec<(i64, i64, i64)> = chunk
+            .iter()
+            .filter_map(|(id, new)| match new.verdict {
+                ImportedVerdict::Preferred { chosen, rejected } => Some((*id, chosen, rejected)),
+                _ => None,
+            })
+            .collect();
+        if !pairs.is_empty() {
+            let mut query = sqlx::QueryBuilder::new(
+                "INSERT INTO comparisons (judgment_id, response_a, response_b, choice) ",
+            );
+            query.push_values(&pairs, |mut row, (id, chosen, rejected)| {
+                row.push_bind(*id)
+                    .push_bind(*chosen)
+                    .push_bind(*rejected)
+                    .push_bind(Choice::A);
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        let singles: Vec<(i64, i64)> = chunk
+            .iter()
+            .filter_map(|(id, new)| match new.verdict {
+                ImportedVerdict::Thumbs { response_id, .. }
+                | ImportedVerdict::Demonstration { response_id } => Some((*id, response_id)),
+                ImportedVerdict::Preferred { .. } => None,
+            })
+            .collect();
+        if !singles.is_empty() {
+            let mut query =
+                sqlx::QueryBuilder::new("INSERT INTO judged_responses (judgment_id, response_id) ");
+            query.push_values(&singles, |mut row, (id, response)| {
+                row.push_bind(*id).push_bind(*response);
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+        let thumbs: Vec<(i64, bool)> = chunk
+            .iter()
+            .filter_map(|(id, new)| match new.verdict {
+                ImportedVerdict::Thumbs { up, .. } => Some((*id, up)),
+                _ => None,
+            })
+            .collect();
+        if !thumbs.is_empty() {
+            let mut query = sqlx::QueryBuilder::new("INSERT INTO thumbs (judgment_id, up) ");
+            query.push_values(&thumbs, |mut row, (id, up)| {
+                row.push_bind(*id).push_bind(*up);
+            });
+            query.build().execute(&mut *conn).await?;
+        }
+    }
+    Ok(rows.into_iter().map(|(id, _)| id).collect())
 }

@@ -11,6 +11,7 @@ pub mod annotators;
 mod error;
 pub mod flags;
 pub mod gold;
+pub mod imports;
 pub mod jobs;
 pub mod judgments;
 pub mod models;
@@ -24,6 +25,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -44,6 +46,40 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// This process's writers take turns here, first come first served, before they ask
+    /// SQLite for the write lock (see [`Store::begin`]).
+    writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// A write transaction holding this process's writer turn; dropped without
+/// [`commit`](WriteTx::commit) it rolls back. It derefs to the connection, so every query
+/// function takes `&mut tx`.
+pub struct WriteTx {
+    tx: Transaction<'static, sqlx::Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl WriteTx {
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.tx.commit().await?)
+    }
+
+    pub async fn rollback(self) -> Result<()> {
+        Ok(self.tx.rollback().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = Transaction<'static, sqlx::Sqlite>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl Store {
@@ -56,7 +92,7 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(30));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -69,6 +105,7 @@ impl Store {
         Ok(Self {
             pool,
             path: path.to_owned(),
+            writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -92,8 +129,16 @@ impl Store {
     /// and upgrade to a write lock later, and SQLite refuses that upgrade with `SQLITE_BUSY`
     /// at once, busy timeout or not, when another connection wrote in between: concurrent
     /// writers (two annotators recording at the same moment) would fail with "database is locked".
-    pub async fn begin(&self) -> Result<Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    ///
+    /// Before that, the transaction waits for this process's writer turn: the process's writes
+    /// are serialized in arrival order, so a judgment saved while an import runs waits for at
+    /// most the import's current chunk, instead of polling SQLite's lock against a writer that
+    /// takes it again the moment it lets go. Keep write transactions short (an import commits
+    /// in chunks) and do no slow work (a model, a file) while one is open.
+    pub async fn begin(&self) -> Result<WriteTx> {
+        let turn = self.writer.clone().lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(WriteTx { tx, _turn: turn })
     }
 
     pub async fn close(self) {

@@ -208,3 +208,81 @@ pub async fn tags(conn: &mut SqliteConnection, prompt_id: i64) -> Result<Vec<Str
             .await?,
     )
 }
+
+/// Rows per multi-row statement in the batch functions (SQLite allows 32,766 parameters).
+pub(crate) const BATCH_ROWS: usize = 500;
+
+/// The project's prompts with these content hashes: hash → id.
+pub async fn ids_by_hash(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    hashes: &[String],
+) -> Result<std::collections::HashMap<String, i64>> {
+    let mut found = std::collections::HashMap::new();
+    for chunk in hashes.chunks(BATCH_ROWS) {
+        let mut query =
+            sqlx::QueryBuilder::new("SELECT content_hash, id FROM prompts WHERE project_id = ");
+        query.push_bind(project_id).push(" AND content_hash IN (");
+        let mut list = query.separated(", ");
+        for hash in chunk {
+            list.push_bind(hash);
+        }
+        query.push(")");
+        let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Inserts new prompts of an import run in a few statements (tags are left to
+/// [`add_tags_batch`]); returns their ids, in order. The caller has checked they are new (see [`ids_by_hash`]) and holds a write transaction
+/// (`BEGIN IMMEDIATE`): ids are assigned here, after the largest one in the table.
+pub async fn insert_batch(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    import_id: i64,
+    news: &[&NewPrompt],
+) -> Result<Vec<i64>> {
+    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM prompts")
+        .fetch_one(&mut *conn)
+        .await?;
+    let ids: Vec<i64> = (first..first + news.len() as i64).collect();
+    let mut rows = Vec::with_capacity(news.len());
+    for (id, new) in ids.iter().zip(news) {
+        let messages = new
+            .messages
+            .as_ref()
+            .map(|m| to_json("prompts.messages", m))
+            .transpose()?;
+        rows.push((*id, *new, messages, new.content_hash()));
+    }
+    for chunk in rows.chunks(BATCH_ROWS) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO prompts (id, project_id, text, messages, split, content_hash, import_id) ",
+        );
+        query.push_values(chunk, |mut row, (id, new, messages, hash)| {
+            row.push_bind(*id)
+                .push_bind(project_id)
+                .push_bind(&new.text)
+                .push_bind(messages)
+                .push_bind(new.split)
+                .push_bind(hash)
+                .push_bind(import_id);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(ids)
+}
+
+/// Adds (prompt, tag) pairs; pairs already there are left as they are.
+pub async fn add_tags_batch(conn: &mut SqliteConnection, tags: &[(i64, &str)]) -> Result<()> {
+    for chunk in tags.chunks(BATCH_ROWS) {
+        let mut query =
+            sqlx::QueryBuilder::new("INSERT OR IGNORE INTO prompt_tags (prompt_id, tag) ");
+        query.push_values(chunk, |mut row, (id, tag)| {
+            row.push_bind(*id).push_bind(*tag);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -155,3 +155,57 @@ pub async fn list_for_project(
     .await?;
     rows.into_iter().map(Response::try_from).collect()
 }
+
+/// The responses of these prompts as (id, prompt id, text), oldest first.
+pub async fn texts_of_prompts(
+    conn: &mut SqliteConnection,
+    prompt_ids: &[i64],
+) -> Result<Vec<(i64, i64, String)>> {
+    let mut found = Vec::new();
+    for chunk in prompt_ids.chunks(crate::prompts::BATCH_ROWS) {
+        let mut query = sqlx::QueryBuilder::new(
+            "SELECT id, prompt_id, text FROM responses WHERE prompt_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        query.push(") ORDER BY id");
+        let rows: Vec<(i64, i64, String)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Inserts an import run's new responses (prompt id, text; source `import`) in a few
+/// statements; returns their ids, in order. Like `prompts::insert_batch`, it assigns ids and
+/// needs the caller's write transaction.
+pub async fn insert_batch(
+    conn: &mut SqliteConnection,
+    import_id: i64,
+    news: &[(i64, &str)],
+) -> Result<Vec<i64>> {
+    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM responses")
+        .fetch_one(&mut *conn)
+        .await?;
+    let ids: Vec<i64> = (first..first + news.len() as i64).collect();
+    let rows: Vec<(i64, i64, &str)> = ids
+        .iter()
+        .zip(news)
+        .map(|(id, (prompt, text))| (*id, *prompt, *text))
+        .collect();
+    for chunk in rows.chunks(crate::prompts::BATCH_ROWS) {
+        let mut query = sqlx::QueryBuilder::new(
+            "INSERT INTO responses (id, prompt_id, text, source, import_id) ",
+        );
+        query.push_values(chunk, |mut row, (id, prompt, text)| {
+            row.push_bind(*id)
+                .push_bind(*prompt)
+                .push_bind(*text)
+                .push_bind(ResponseSource::Import)
+                .push_bind(import_id);
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(ids)
+}

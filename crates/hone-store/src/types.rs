@@ -127,3 +127,9 @@ impl JobState {
         )
     }
 }
+
+text_enum!(
+    /// An import run: its rows are pending while `running`, count once `done`, and are gone
+    /// (but for rows others' judgments refer to) once `rolled_back`.
+    ImportState { Running => "running", Done => "done", RolledBack => "rolled_back" }
+);

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -76,13 +77,13 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         ],
         &rows,
     );
-    println!(
+    say!(
         "gold items: {}; reward model for the suggestion columns: {}",
         r.gold_items,
         r.reward_model.as_deref().unwrap_or("none yet")
     );
     if !r.pairs.is_empty() {
-        println!();
+        say!();
         let rows: Vec<Vec<String>> = r
             .pairs
             .iter()

@@ -9,6 +9,7 @@ use hone_core::model::sampling::SamplingParams;
 use hone_core::Split;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct CandidatesArgs {
@@ -87,7 +88,7 @@ pub async fn run_candidates(workspace: Option<&Path>, args: CandidatesArgs) -> a
     let stored: usize = result.iter().map(|c| c.responses.len()).sum();
     let duplicates: usize = result.iter().map(|c| c.duplicates).sum();
     let empty: usize = result.iter().map(|c| c.empty).sum();
-    println!("{stored} candidates for {} prompts ({duplicates} repeated and {empty} empty samples left out)", result.len());
+    say!("{stored} candidates for {} prompts ({duplicates} repeated and {empty} empty samples left out)", result.len());
     Ok(())
 }
 
@@ -179,6 +180,6 @@ pub async fn run_suggest(workspace: Option<&Path>, args: SuggestArgs) -> anyhow:
         })
         .collect();
     output::table(&["response", "score", ""], &rows);
-    println!("suggested by {}", s.source);
+    say!("suggested by {}", s.source);
     Ok(())
 }

@@ -6,6 +6,7 @@ use hone_demo::demo::{run, DemoEvent, DemoOptions, DemoReport, Evaluation, Quali
 use indicatif::ProgressBar;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -59,7 +60,7 @@ fn evaluation_lines(name: &str, e: &Evaluation) {
     let interval = e.interval95.map_or("n/a".to_string(), |(lo, hi)| {
         format!("{:.0}%–{:.0}%", lo * 100.0, hi * 100.0)
     });
-    println!(
+    say!(
         "{name} vs base on held-out prompts: {} wins, {} ties, {} losses → win-rate {} (ties excluded; 95% interval {interval}); KL to base {:.2} nats per answer",
         h.wins,
         h.ties,
@@ -70,8 +71,8 @@ fn evaluation_lines(name: &str, e: &Evaluation) {
 }
 
 fn print_report(r: &DemoReport) {
-    println!("\n== Hone demo: summary ==");
-    println!(
+    say!("\n== Hone demo: summary ==");
+    say!(
         "workspace {} · project {} · base model {} ({:.2}M parameters)",
         r.workspace.display(),
         r.project,
@@ -83,13 +84,13 @@ fn print_report(r: &DemoReport) {
         .iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    println!(
+    say!(
         "{} train prompts, {} candidates; the simulated expert gave {}",
         r.train_prompts,
         r.candidates,
         kinds.join(", ")
     );
-    println!(
+    say!(
         "version {} ({}), trained on snapshot {}",
         r.v1.name,
         r.v1.method,
@@ -101,15 +102,15 @@ fn print_report(r: &DemoReport) {
             .and_then(|v| v.as_f64())
             .map_or("n/a".to_string(), |v| format!("{v:.3}"))
     };
-    println!(
+    say!(
         "  last step: sft loss {}; dpo loss {}, rewards/accuracies {}, rewards/margins {}",
         metric("sft/loss"),
         metric("dpo/loss"),
         metric("dpo/rewards/accuracies"),
         metric("dpo/rewards/margins")
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "held-out answers as the expert sees them ({} prompts):",
         r.held_out_prompts
     );
@@ -131,10 +132,10 @@ fn print_report(r: &DemoReport) {
         ],
         &rows,
     );
-    println!();
+    say!();
     evaluation_lines(&r.v1.name, &r.v1_eval);
     if let (Some(rm), Some(acc)) = (&r.reward_model, r.reward_model_accuracy) {
-        println!(
+        say!(
             "reward model {}: accuracy {:.0}% on {} held-out pairs the expert decided",
             rm.name,
             acc * 100.0,
@@ -144,15 +145,15 @@ fn print_report(r: &DemoReport) {
     if let Some((v2, e)) = &r.ppo {
         evaluation_lines(&v2.name, e);
     }
-    println!("v1's PEFT adapter: {}", r.export_dir.display());
-    println!();
+    say!("v1's PEFT adapter: {}", r.export_dir.display());
+    say!();
     let rows: Vec<Vec<String>> = r
         .stage_seconds
         .iter()
         .map(|(s, t)| vec![s.label().to_string(), format!("{t:.1} s")])
         .collect();
     output::table(&["stage", "time"], &rows);
-    println!("total {:.1} s", r.total_seconds);
+    say!("total {:.1} s", r.total_seconds);
 }
 
 pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {

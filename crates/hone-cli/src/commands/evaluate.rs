@@ -7,6 +7,7 @@ use hone_core::head_to_head::HeadToHead;
 use hone_core::version_eval::VersionEvaluation;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct EvalArgs {
@@ -47,9 +48,10 @@ fn rate(h: Option<HeadToHead>) -> String {
 }
 
 pub fn print_evaluation(e: &VersionEvaluation) {
-    println!(
+    say!(
         "against {} on {} held-out prompts",
-        e.against, e.held_out_prompts
+        e.against,
+        e.held_out_prompts
     );
     let loss = |x: Option<hone_core::version_eval::Estimate>| {
         x.map_or("n/a".into(), |e| match e.half_width95 {
@@ -108,9 +110,9 @@ pub async fn run_promote(workspace: Option<&Path>, args: PromoteArgs) -> anyhow:
     } else {
         print_evaluation(&p.evaluation);
         for r in &p.regressions {
-            println!("warning: {r}");
+            say!("warning: {r}");
         }
-        println!(
+        say!(
             "{}",
             if p.promoted {
                 format!("version {} is now the promoted version", args.version)

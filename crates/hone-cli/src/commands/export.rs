@@ -5,6 +5,7 @@ use hone_core::finetune::VersionFormat;
 
 use super::BadInput;
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,13 +53,13 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         if args.json {
             return output::json(&files);
         }
-        println!(
+        say!(
             "exported version {version} as {} to {}",
             args.format,
             args.out.display()
         );
         for f in files {
-            println!("  {}", f.display());
+            say!("  {}", f.display());
         }
         return Ok(());
     }
@@ -102,7 +103,7 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         return output::json(&reports);
     }
     for r in &reports {
-        println!(
+        say!(
             "wrote {} {} row(s) of snapshot {} to {}",
             r.rows,
             r.format.as_str(),

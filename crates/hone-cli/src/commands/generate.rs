@@ -9,6 +9,7 @@ use hone_core::model::sampling::SamplingParams;
 use hone_core::model::score::{score, PromptInput};
 
 use crate::output;
+use crate::output::say;
 
 /// The model, adapter and prompt options `generate` and `score` share.
 #[derive(clap::Args)]
@@ -113,7 +114,7 @@ pub async fn run_generate(
         &params,
         |event| {
             if stream {
-                print!("{}", event.text);
+                print!("{}", crate::output::escape_controls(event.text));
                 let _ = std::io::stdout().flush();
             }
         },
@@ -122,10 +123,10 @@ pub async fn run_generate(
         return output::json(&generations);
     }
     if stream {
-        println!();
+        say!();
     } else {
         for (i, g) in generations.iter().enumerate() {
-            println!(
+            say!(
                 "--- sample {i} ({:?}, {} tokens)\n{}",
                 g.finish_reason,
                 g.token_ids.len(),
@@ -156,12 +157,12 @@ pub async fn run_score(workspace: Option<&std::path::Path>, args: ScoreArgs) -> 
         return output::json(&value);
     }
     for (id, lp) in scored.token_ids.iter().zip(&scored.logprobs) {
-        println!(
+        say!(
             "{id:>8}  {lp:>10.4}  {:?}",
             lm.tokenizer.decode(&[*id], false)?
         );
     }
-    println!(
+    say!(
         "sum {:.4} over {} tokens",
         scored.sum,
         scored.token_ids.len()

@@ -7,6 +7,7 @@ use hone_core::history::HistoryQuery;
 use hone_core::JudgmentKind;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -121,6 +122,6 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         ],
         &rows,
     );
-    println!("{} of {} judgment(s) shown", page.entries.len(), page.total);
+    say!("{} of {} judgment(s) shown", page.entries.len(), page.total);
     Ok(())
 }

@@ -1,9 +1,13 @@
 use std::path::{Path, PathBuf};
 
-use hone_core::import::{ImportOptions, InputFormat, DEFAULT_MAX_BYTES};
+use hone_core::import::{
+    ImportOptions, ImportProgress, ImportStage, InputFormat, DEFAULT_MAX_BYTES,
+};
 use hone_core::Split;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,31 +45,69 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         skip_invalid: args.skip_invalid,
         max_bytes: args.max_bytes,
     };
-    let report = hone.import_file(project.id, &args.file, &options).await?;
+    // A bar over the file's bytes, once for checking and once for writing (on stderr; hidden
+    // when that is not a terminal, so scripts and --json output stay clean).
+    let bar = if args.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta} left)",
+        )
+        .expect("template")
+        .progress_chars("=> "),
+    );
+    let shown = bar.clone();
+    let progress = move |p: ImportProgress| {
+        let prefix = match p.stage {
+            ImportStage::Checking => "checking",
+            ImportStage::Writing => "writing",
+        };
+        if shown.prefix() != prefix {
+            shown.reset();
+            shown.set_prefix(prefix);
+        }
+        shown.set_length(p.bytes_total);
+        shown.set_position(p.bytes_done);
+        shown.set_message(format!("{} records", p.records));
+    };
+    let result = hone
+        .import_file_with_progress(project.id, &args.file, &options, &progress)
+        .await;
+    bar.finish_and_clear();
+    let report = result?;
     if args.json {
         return output::json(&report);
     }
-    println!(
+    say!(
         "imported {}: {} record(s), {} new prompt(s) ({} already there), {} new response(s)",
         report.path.display(),
-        report.records - report.skipped.len(),
+        report.records - report.skipped_total,
         report.prompts_created,
         report.prompts_existing,
         report.responses_created
     );
     for (kind, n) in &report.judgments {
-        println!("  {n} {kind} judgment(s)");
+        say!("  {n} {kind} judgment(s)");
     }
     if report.judgments_existing > 0 {
-        println!(
+        say!(
             "  {} judgment(s) were already recorded and were left as they are",
             report.judgments_existing
         );
     }
-    if !report.skipped.is_empty() {
-        println!("skipped {} invalid line(s):", report.skipped.len());
+    if report.skipped_total > 0 {
+        say!("skipped {} invalid line(s):", report.skipped_total);
         for e in &report.skipped {
-            println!("  {}: {e}", report.path.display());
+            say!("  {}: {e}", report.path.display());
+        }
+        if report.skipped_total > report.skipped.len() {
+            say!(
+                "  … and {} more",
+                report.skipped_total - report.skipped.len()
+            );
         }
     }
     Ok(())

@@ -4,6 +4,7 @@ use hone_core::{resolve_workspace_dir, WorkspaceSource};
 use serde_json::json;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -27,8 +28,8 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             &json!({ "workspace": dir, "database": hone.store().path(), "projects": projects }),
         );
     }
-    println!("workspace {} ({why})", dir.display());
-    println!("database  {}", hone.store().path().display());
-    println!("{projects} project(s)");
+    say!("workspace {} ({why})", dir.display());
+    say!("database  {}", hone.store().path().display());
+    say!("{projects} project(s)");
     Ok(())
 }

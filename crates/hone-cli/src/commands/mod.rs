@@ -8,6 +8,7 @@ pub mod export;
 pub mod generate;
 pub mod history;
 pub mod import;
+pub mod imports;
 pub mod init;
 pub mod model;
 pub mod project;

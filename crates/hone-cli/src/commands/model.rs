@@ -7,6 +7,7 @@ use hone_core::model::LoadedModel;
 use serde_json::json;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -56,7 +57,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
     match command {
         Command::NewTiny { arch, out, seed } => {
             write_tiny_model(arch, TinySize::default(), &out, seed)?;
-            println!("wrote a tiny {arch:?} model to {}", out.display());
+            say!("wrote a tiny {arch:?} model to {}", out.display());
         }
         Command::Info { dir, device, json } => {
             let lm = load(workspace, &dir, device)?;
@@ -77,13 +78,13 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             if json {
                 return output::json(&report);
             }
-            println!(
+            say!(
                 "{} ({}), {:.1}M parameters",
                 dir.display(),
                 c.model_type,
                 c.parameter_count() as f64 / 1e6
             );
-            println!(
+            say!(
                 "{} layers, hidden {}, {} heads ({} key/value), vocabulary {}{}",
                 c.num_hidden_layers,
                 c.hidden_size,
@@ -96,7 +97,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                     ""
                 }
             );
-            println!(
+            say!(
                 "chat template: {}",
                 if lm.chat_template.is_some() {
                     "yes"
@@ -104,7 +105,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                     "no"
                 }
             );
-            println!(
+            say!(
                 "device: {} ({:?}) — {}",
                 lm.device.name(),
                 lm.device.dtype,
@@ -124,7 +125,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 .iter()
                 .map(|(t, n)| format!("{n} {t}"))
                 .collect();
-            println!(
+            say!(
                 "imported {} ({}, {:.1}M parameters; tensors {}) into {}",
                 report.source.file_name,
                 report.source.architecture,
@@ -132,7 +133,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 types.join(", "),
                 report.out.display()
             );
-            println!("source sha256 {}", report.source.sha256);
+            say!("source sha256 {}", report.source.sha256);
         }
         Command::ToGguf {
             dir,
@@ -153,7 +154,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             if json {
                 return output::json(&report);
             }
-            println!(
+            say!(
                 "wrote {} ({} tensors, {:.1} MB)",
                 report.file.display(),
                 report.tensors,
@@ -162,7 +163,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
         }
         Command::Download { hub_id } => {
             let dir = hone_core::model::loader::download(&hub_id)?;
-            println!("{}", dir.display());
+            say!("{}", dir.display());
         }
     }
     Ok(())

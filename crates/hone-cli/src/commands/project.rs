@@ -7,6 +7,7 @@ use hone_core::QueueOrder;
 
 use super::BadInput;
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -134,9 +135,10 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             if args.json {
                 return output::json(&details);
             }
-            println!(
+            say!(
                 "created project {:?} (id {})",
-                details.project.name, details.project.id
+                details.project.name,
+                details.project.id
             );
         }
         Command::List { json } => {
@@ -164,13 +166,16 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 return output::json(&details);
             }
             let p = &details.project;
-            println!("project   {} (id {})", p.name, p.id);
-            println!("task      {}", p.task_description);
-            println!(
+            say!("project   {} (id {})", p.name, p.id);
+            say!("task      {}", p.task_description);
+            say!(
                 "ratings   {}–{}, desirable from {}, overlap {}",
-                p.rating_min, p.rating_max, p.kto_threshold, p.overlap
+                p.rating_min,
+                p.rating_max,
+                p.kto_threshold,
+                p.overlap
             );
-            println!(
+            say!(
                 "queue     {}, gold items {:.0}%",
                 p.queue_order,
                 p.gold_rate * 100.0
@@ -182,11 +187,11 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                     .collect::<Vec<_>>()
                     .join(", ")
             };
-            println!("criteria  {}", names(&details.criteria));
-            println!("labels    {}", names(&details.span_labels));
+            say!("criteria  {}", names(&details.criteria));
+            say!("labels    {}", names(&details.span_labels));
             match &details.guideline {
-                Some(g) => println!("guidelines v{}:\n{}", g.version, g.text),
-                None => println!("guidelines (none yet)"),
+                Some(g) => say!("guidelines v{}:\n{}", g.version, g.text),
+                None => say!("guidelines (none yet)"),
             }
         }
         Command::Settings(args) => {
@@ -209,7 +214,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             if args.json {
                 return output::json(&updated);
             }
-            println!(
+            say!(
                 "project {:?}: overlap {}, queue {}, gold items {:.0}%, ratings {}–{} (desirable from {})",
                 updated.name,
                 updated.overlap,

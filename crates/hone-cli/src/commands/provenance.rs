@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,20 +32,20 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             .chain(p.ancestors.iter().map(|v| v.name.clone()))
             .chain([p.base.name.clone()])
             .collect();
-        println!(
+        say!(
             "{} ({}): {}",
             p.version.name,
             p.version.method,
             chain.join(" ← ")
         );
         match &p.snapshot {
-            Some(s) => println!(
+            Some(s) => say!(
                 "snapshot {} (sha256 {}): {} judgments",
                 s.id,
                 &s.content_hash[..12.min(s.content_hash.len())],
                 p.judgments.len()
             ),
-            None => println!("no snapshot"),
+            None => say!("no snapshot"),
         }
         let rows: Vec<Vec<String>> = p
             .annotators
@@ -65,9 +66,13 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if args.json {
         return output::json(&p);
     }
-    println!(
+    say!(
         "judgment {} ({} by {} on prompt {}), in snapshots {:?}",
-        id, p.judgment.kind, p.judgment.annotator, p.judgment.prompt_id, p.snapshot_ids
+        id,
+        p.judgment.kind,
+        p.judgment.annotator,
+        p.judgment.prompt_id,
+        p.snapshot_ids
     );
     let rows: Vec<Vec<String>> = p
         .versions

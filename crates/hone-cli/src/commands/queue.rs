@@ -6,6 +6,7 @@ use std::path::Path;
 use hone_core::JudgmentKind;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Subcommand)]
 pub enum QueueCommand {
@@ -58,22 +59,24 @@ pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyho
         return output::json(&item);
     }
     let Some(item) = item else {
-        println!("nothing left for {annotator} to judge ({kind})");
+        say!("nothing left for {annotator} to judge ({kind})");
         return Ok(());
     };
-    println!("prompt {}: {}", item.prompt.id, item.prompt.text);
+    say!("prompt {}: {}", item.prompt.id, item.prompt.text);
     for (i, r) in item.responses.iter().enumerate() {
-        println!(
+        say!(
             "  {} response {}: {}",
             (b'A' + i as u8) as char,
             r.id,
             r.text
         );
     }
-    println!("why: {}", item.reason);
-    println!(
+    say!("why: {}", item.reason);
+    say!(
         "judged by {} of {}; {} left for {annotator}",
-        item.judged_by, item.overlap, item.remaining
+        item.judged_by,
+        item.overlap,
+        item.remaining
     );
     Ok(())
 }
@@ -83,14 +86,17 @@ pub async fn run_gold(workspace: Option<&Path>, command: GoldCommand) -> anyhow:
     match command {
         GoldCommand::Mark { judgment } => {
             let g = hone.mark_gold(judgment).await?;
-            println!(
+            say!(
                 "judgment {} is gold: {} ({} by {})",
-                g.judgment_id, g.answer, g.kind, g.annotator
+                g.judgment_id,
+                g.answer,
+                g.kind,
+                g.annotator
             );
         }
         GoldCommand::Unmark { judgment } => {
             hone.unmark_gold(judgment).await?;
-            println!("judgment {judgment} is no longer gold");
+            say!("judgment {judgment} is no longer gold");
         }
         GoldCommand::List { project, json } => {
             let project = super::project(&hone, &project).await?;

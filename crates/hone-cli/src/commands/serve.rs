@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::output::say;
 use hone_server::{embedded_ui, serve, ServeConfig, UiFiles};
 
 #[derive(clap::Args)]
@@ -44,9 +45,9 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         token: args.token,
     };
     serve(api, config, |addr| {
-        println!("Hone is serving workspace {} at http://{addr}/", dir.display());
+        say!("Hone is serving workspace {} at http://{addr}/", dir.display());
         if ui == UiFiles::None {
-            println!("(this hone was built without its web UI: run `npm run build`, then build hone again, or pass --ui DIR; the API is at /api)");
+            say!("(this hone was built without its web UI: run `npm run build`, then build hone again, or pass --ui DIR; the API is at /api)");
         }
     })
     .await

@@ -5,6 +5,7 @@ use hone_demo::starter::{build, StarterSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -62,7 +63,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
     if json {
         return output::json(&manifest);
     }
-    println!(
+    say!(
         "starter model: {} ({:.2}M parameters, {} conversations, {} steps, final loss {:.3})",
         out.display(),
         manifest.parameters as f64 / 1e6,
@@ -70,7 +71,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         manifest.steps,
         manifest.final_loss
     );
-    println!(
+    say!(
         "model.safetensors sha256 {}",
         manifest
             .sha256

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,19 +19,21 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     if args.json {
         return output::json(&stats);
     }
-    println!("project {}", stats.project);
-    println!(
+    say!("project {}", stats.project);
+    say!(
         "prompts {} train, {} held-out; {} responses",
-        stats.prompts_train, stats.prompts_heldout, stats.responses
+        stats.prompts_train,
+        stats.prompts_heldout,
+        stats.responses
     );
-    println!();
+    say!();
     let kinds: Vec<Vec<String>> = stats
         .judgments
         .iter()
         .map(|(k, n)| vec![k.to_string(), n.to_string()])
         .collect();
     output::table(&["judgments", "count"], &kinds);
-    println!();
+    say!();
     let annotators: Vec<Vec<String>> = stats
         .annotators
         .iter()
@@ -60,8 +63,8 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
             .map(|(reason, n)| format!("{reason} {n}"))
             .collect::<Vec<_>>()
             .join(", ");
-        println!();
-        println!(
+        say!();
+        say!(
             "skipped {} time(s); flags: {}",
             stats.skips,
             if flags.is_empty() { "none" } else { &flags }
@@ -73,18 +76,18 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
                 .map(|(reason, n)| format!("{reason} {n}"))
                 .collect::<Vec<_>>()
                 .join(", ");
-            println!(
+            say!(
                 "  prompt {} ({reasons}; by {}): {}",
                 p.prompt_id,
                 p.annotators.join(", "),
                 p.text
             );
             for note in &p.notes {
-                println!("    note: {note}");
+                say!("    note: {note}");
             }
         }
     }
-    println!();
+    say!();
     let agreement: Vec<Vec<String>> = stats
         .agreement
         .iter()
@@ -108,8 +111,8 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         ],
         &agreement,
     );
-    println!();
-    println!(
+    say!();
+    say!(
         "training data (train split): {} preference pairs, {} SFT examples, {} KTO examples; {} conflict(s)",
         stats.rows_preference, stats.rows_sft, stats.rows_kto, stats.conflicts
     );

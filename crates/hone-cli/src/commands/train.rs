@@ -8,6 +8,7 @@ use hone_core::train::losses::DpoLossType;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output;
+use crate::output::say;
 
 #[derive(clap::Args)]
 pub struct TrainArgs {
@@ -114,7 +115,7 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
 }
 
 pub fn print_plan(plan: &Plan) {
-    println!(
+    say!(
         "plan: {:.1}M parameters, {:.2}M trainable (LoRA), about {:.0} MiB",
         plan.parameters as f64 / 1e6,
         plan.trainable_parameters as f64 / 1e6,
@@ -147,7 +148,7 @@ pub fn print_plan(plan: &Plan) {
         &rows,
     );
     for note in &plan.notes {
-        println!("note: {note}");
+        say!("note: {note}");
     }
 }
 
@@ -211,7 +212,7 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
         return output::json(outcome);
     }
     let v = &outcome.version;
-    println!(
+    say!(
         "\nversion {} (id {}) trained with {} on snapshot {} — job {}",
         v.name,
         v.id,
@@ -220,10 +221,10 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
         outcome.job_id
     );
     if let Some(dir) = &v.adapter_dir {
-        println!("adapter: {dir}");
+        say!("adapter: {dir}");
     }
     if let Some(e) = &outcome.evaluation {
-        println!();
+        say!();
         super::evaluate::print_evaluation(e);
     }
     Ok(())

@@ -60,3 +60,27 @@ fn a_closed_output_pipe_ends_quietly() {
 fn libc_sigpipe() -> i32 {
     13 // SIGPIPE on Linux and macOS
 }
+
+#[test]
+fn escape_codes_in_imported_text_are_printed_as_escapes_not_obeyed() {
+    let ws = crate::workspace_with_project();
+    let file = ws.path().join("hostile.jsonl");
+    std::fs::write(
+        &file,
+        "{\"prompt\": \"Clear \\u001b[2J\\u001b]0;owned\\u0007 and \\u202eright-to-left\", \"chosen\": \"a\", \"rejected\": \"b\"}\n",
+    )
+    .unwrap();
+    crate::ok(
+        ws.path(),
+        &["import", file.to_str().unwrap(), "--project", "support"],
+    );
+    let out = crate::ok(ws.path(), &["history", "--project", "support"]);
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{7}') && !out.contains('\u{202e}'),
+        "no raw control character reaches the terminal: {out:?}"
+    );
+    assert!(
+        out.contains("\\u{1b}[2J") && out.contains("\\u{202e}right-to-left"),
+        "they are shown as escapes: {out}"
+    );
+}

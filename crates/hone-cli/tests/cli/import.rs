@@ -251,3 +251,85 @@ fn the_history_lists_and_filters_the_judgments() {
     );
     assert!(stderr.contains("verdict"), "{stderr}");
 }
+
+/// A preference file of `n` distinct pairs.
+fn pairs_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"prompt\": \"Question {i}?\", \"chosen\": \"Good answer {i}.\", \"rejected\": \"Bad answer {i}.\"}}\n"
+        ));
+    }
+    let path = dir.join("pairs.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The fault test of imports: `hone import` killed (SIGKILL) at moments spread over its
+/// writing stage; whatever the moment, the next command finds the file imported whole or
+/// not at all, and says which in `hone imports`.
+#[test]
+fn an_import_killed_at_any_moment_lands_all_or_nothing() {
+    const PAIRS: usize = 30_000;
+    let files = tempfile::tempdir().unwrap();
+    let file = pairs_file(files.path(), PAIRS);
+    let mut outcomes = Vec::new();
+    for round in 0..6u64 {
+        let ws = workspace_with_project();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hone"))
+            .arg("--workspace")
+            .arg(ws.path())
+            .args([
+                "import",
+                file.to_str().unwrap(),
+                "--project",
+                "support",
+                "--json",
+            ])
+            .env_remove("HONE_WORKSPACE")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for the writing stage (its lock file), then a different moment each round.
+        let locks = ws.path().join("locks");
+        let started = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none()
+            && std::fs::read_dir(&locks).map_or(true, |mut d| d.next().is_none())
+            && started.elapsed() < std::time::Duration::from_secs(60)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(round * 150));
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        let runs = json(ws.path(), &["imports", "--project", "support"]);
+        let state = runs[0]["state"].as_str().unwrap().to_owned();
+        let stats = json(ws.path(), &["stats", "--project", "support"]);
+        let (prompts, comparisons) = (
+            stats["prompts_train"].as_u64().unwrap(),
+            stats["judgments"]["comparison"].as_u64().unwrap_or(0),
+        );
+        match state.as_str() {
+            "done" => assert_eq!((prompts, comparisons), (PAIRS as u64, PAIRS as u64)),
+            "rolled_back" => {
+                assert_eq!(
+                    (prompts, comparisons),
+                    (0, 0),
+                    "round {round}: nothing left"
+                );
+                assert!(
+                    runs[0]["error"].as_str().unwrap().contains("interrupted"),
+                    "{runs}"
+                );
+            }
+            other => panic!("round {round}: the run is {other} after the next command: {runs}"),
+        }
+        outcomes.push(state);
+    }
+    assert!(
+        outcomes.iter().any(|s| s == "rolled_back"),
+        "at least one kill landed while writing: {outcomes:?}"
+    );
+}

@@ -37,29 +37,40 @@ pub enum ImportError {
     },
     #[error("{}: the file is empty", path.display())]
     Empty { path: PathBuf },
-    #[error("{}: line {line}: the file is not valid UTF-8 (byte {byte})", path.display())]
+    #[error("{}: line {line}: the file is not valid UTF-8 ({at})", path.display())]
     NotUtf8 {
         path: PathBuf,
         line: usize,
-        byte: usize,
+        /// Where in the line: "byte 4" or, in a CSV row, "cell 2, byte 4".
+        at: String,
     },
-    #[error("{}: {} invalid line(s); nothing was imported (--skip-invalid imports the rest):\n{}",
-        path.display(), errors.len(), list(path, errors))]
+    #[error("{}: line {line} is longer than {limit} bytes; is it one record per line?", path.display())]
+    LineTooLong {
+        path: PathBuf,
+        line: usize,
+        limit: usize,
+    },
+    #[error("{}: the file changed while it was imported (line {line}); nothing of it was kept", path.display())]
+    Changed { path: PathBuf, line: usize },
+    #[error("{}: {total} invalid line(s); nothing was imported (--skip-invalid imports the rest):\n{}",
+        path.display(), list(path, errors, *total))]
     BadLines {
         path: PathBuf,
+        /// The first [`KEPT_LINE_ERRORS`](super::KEPT_LINE_ERRORS) of them.
         errors: Vec<LineError>,
+        total: usize,
     },
 }
 
-fn list(path: &std::path::Path, errors: &[LineError]) -> String {
+fn list(path: &std::path::Path, errors: &[LineError], total: usize) -> String {
     const SHOWN: usize = 20;
     let mut lines: Vec<String> = errors
         .iter()
         .take(SHOWN)
         .map(|e| format!("  {}: {e}", path.display()))
         .collect();
-    if errors.len() > SHOWN {
-        lines.push(format!("  … and {} more", errors.len() - SHOWN));
+    if total > SHOWN.min(errors.len()) {
+        lines.push(format!("  … and {} more", total - SHOWN.min(errors.len())));
     }
     lines.join("\n")
 }

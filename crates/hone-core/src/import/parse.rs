@@ -1,7 +1,15 @@
-//! Reading a file and turning its lines into records, with every problem located.
+//! Reading a file as a stream of records, with every problem located.
+//!
+//! Memory stays bounded whatever the file: lines are read one at a time (a JSONL or text line
+//! may be at most [`MAX_LINE_BYTES`]), CSV rows one at a time, and at most `max_bytes` are
+//! read in all. Only regular files are read (not `/dev/zero`, a pipe or a folder).
 
-use std::io::Read;
-use std::path::Path;
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use hone_store::prompts::NewPrompt;
 use hone_store::Split;
@@ -11,221 +19,465 @@ use super::record::{classify, Record};
 use super::{ImportError, InputFormat, LineError};
 use crate::{CoreError, Result};
 
-/// Reads the file as UTF-8 text, refusing one over `max_bytes`, empty, or not UTF-8.
-pub(crate) fn read_checked(path: &Path, max_bytes: u64) -> Result<String> {
-    let unreadable = |e: std::io::Error| ImportError::Unreadable {
+/// The longest JSONL or text line read (a record's prompt and answers together).
+pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// One step of the stream: a record, or a line that is not one.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Item {
+    Record(usize, Record),
+    Bad(LineError),
+}
+
+/// Opens the file for import: a regular file, not over `max_bytes`. Returns it and its size.
+pub(crate) fn open_checked(path: &Path, max_bytes: u64) -> Result<(File, u64)> {
+    let unreadable = |message: String| ImportError::Unreadable {
         path: path.to_owned(),
-        message: e.to_string(),
+        message,
     };
-    let file = std::fs::File::open(path).map_err(unreadable)?;
-    if file.metadata().map_err(unreadable)?.is_dir() {
-        return Err(ImportError::Unreadable {
-            path: path.to_owned(),
-            message: "it is a folder".into(),
-        }
+    let file = File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| unreadable(e.to_string()))?;
+    if meta.is_dir() {
+        return Err(unreadable("it is a folder".into()).into());
+    }
+    if !meta.is_file() {
+        return Err(unreadable(
+            "it is not a regular file (a device, pipe or socket); save the data to a file first"
+                .into(),
+        )
         .into());
     }
-    let bytes = file.metadata().map_err(CoreError::io(path))?.len();
-    if bytes > max_bytes {
+    if meta.len() > max_bytes {
         return Err(ImportError::TooLarge {
             path: path.to_owned(),
-            bytes,
+            bytes: meta.len(),
             limit: max_bytes,
         }
         .into());
     }
-    let mut data = Vec::with_capacity(bytes as usize);
-    // Read at most one byte past the limit, in case the file grows while we read.
-    file.take(max_bytes + 1)
-        .read_to_end(&mut data)
-        .map_err(CoreError::io(path))?;
-    if data.len() as u64 > max_bytes {
-        return Err(ImportError::TooLarge {
-            path: path.to_owned(),
-            bytes: data.len() as u64,
-            limit: max_bytes,
-        }
-        .into());
-    }
-    let text = String::from_utf8(data).map_err(|e| {
-        let byte = e.utf8_error().valid_up_to();
-        let line = e.as_bytes()[..byte].iter().filter(|&&b| b == b'\n').count() + 1;
-        ImportError::NotUtf8 {
-            path: path.to_owned(),
-            line,
-            byte,
-        }
-    })?;
-    let text = text
-        .strip_prefix('\u{feff}')
-        .map(str::to_owned)
-        .unwrap_or(text);
-    if text.trim().is_empty() {
+    if meta.len() == 0 {
         return Err(ImportError::Empty {
             path: path.to_owned(),
         }
         .into());
     }
-    Ok(text)
+    Ok((file, meta.len()))
 }
 
-/// Parses every line; returns the good records (with their line numbers) and the bad lines.
-pub(crate) fn parse(
-    text: &str,
-    format: InputFormat,
+/// Counts the bytes read through it (for progress) and stops one byte past the limit.
+struct Counted {
+    inner: std::io::Take<File>,
+    read: Arc<AtomicU64>,
+}
+
+impl Read for Counted {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// The records of a file, in file order, read as they are needed.
+pub(crate) struct Records {
+    path: PathBuf,
+    max_bytes: u64,
+    read: Arc<AtomicU64>,
+    source: Source,
     split: Split,
-) -> (Vec<(usize, Record)>, Vec<LineError>) {
-    match format {
-        InputFormat::Jsonl => parse_jsonl(text, split),
-        InputFormat::Csv => parse_csv(text, split),
-        InputFormat::Text => (parse_text(text, split), Vec::new()),
-    }
+    done: bool,
 }
 
-fn parse_jsonl(text: &str, split: Split) -> (Vec<(usize, Record)>, Vec<LineError>) {
-    let (mut records, mut errors) = (Vec::new(), Vec::new());
-    for (i, line) in text.lines().enumerate() {
-        let number = i + 1;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let result = match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(object)) => classify(number, &object, split),
-            Ok(other) => Err(LineError {
-                line: number,
-                field: None,
-                message: format!(
-                    "expected a JSON object, found {}",
-                    if other.is_array() {
-                        "a list"
-                    } else {
-                        "a plain value"
-                    }
-                ),
-            }),
-            Err(e) => Err(LineError {
-                line: number,
-                field: None,
-                message: format!("not valid JSON: {e}"),
-            }),
+enum Source {
+    Lines {
+        reader: BufReader<Counted>,
+        number: usize,
+        buf: Vec<u8>,
+        text_format: bool,
+    },
+    Csv {
+        reader: Box<csv::Reader<Counted>>,
+        headers: Option<Vec<String>>,
+        has_label: bool,
+        /// Where the last row began, to check at the end that its quotes were closed.
+        last_row: Option<(usize, u64)>,
+        file_len: u64,
+    },
+}
+
+impl Records {
+    pub(crate) fn open(
+        path: &Path,
+        format: InputFormat,
+        split: Split,
+        max_bytes: u64,
+    ) -> Result<Self> {
+        let (file, file_len) = open_checked(path, max_bytes)?;
+        let read = Arc::new(AtomicU64::new(0));
+        let counted = Counted {
+            inner: file.take(max_bytes + 1),
+            read: read.clone(),
         };
-        match result {
-            Ok(record) => records.push((number, record)),
-            Err(e) => errors.push(e),
-        }
+        let source = match format {
+            InputFormat::Jsonl | InputFormat::Text => Source::Lines {
+                reader: BufReader::with_capacity(1 << 16, counted),
+                number: 0,
+                buf: Vec::new(),
+                text_format: format == InputFormat::Text,
+            },
+            InputFormat::Csv => Source::Csv {
+                reader: Box::new(
+                    csv::ReaderBuilder::new()
+                        .has_headers(false)
+                        .flexible(false)
+                        .from_reader(counted),
+                ),
+                headers: None,
+                has_label: false,
+                last_row: None,
+                file_len,
+            },
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            max_bytes,
+            read,
+            source,
+            split,
+            done: false,
+        })
     }
-    (records, errors)
+
+    /// Bytes read so far.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    fn too_large(&self) -> CoreError {
+        ImportError::TooLarge {
+            path: self.path.clone(),
+            bytes: self.bytes_read(),
+            limit: self.max_bytes,
+        }
+        .into()
+    }
+
+    fn next_item(&mut self) -> Result<Option<Item>> {
+        let split = self.split;
+        let path = self.path.clone();
+        let item = match &mut self.source {
+            Source::Lines {
+                reader,
+                number,
+                buf,
+                text_format,
+            } => loop {
+                buf.clear();
+                let n = reader
+                    .by_ref()
+                    .take(MAX_LINE_BYTES as u64 + 1)
+                    .read_until(b'\n', buf)
+                    .map_err(CoreError::io(&path))?;
+                if n == 0 {
+                    break None;
+                }
+                *number += 1;
+                if buf.len() > MAX_LINE_BYTES {
+                    return Err(ImportError::LineTooLong {
+                        path,
+                        line: *number,
+                        limit: MAX_LINE_BYTES,
+                    }
+                    .into());
+                }
+                let mut bytes = buf.as_slice();
+                if *number == 1 {
+                    bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+                }
+                let line = std::str::from_utf8(bytes).map_err(|e| ImportError::NotUtf8 {
+                    path: path.clone(),
+                    line: *number,
+                    at: format!("byte {}", e.valid_up_to() + 1),
+                })?;
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.trim().is_empty() {
+                    continue;
+                }
+                break Some(if *text_format {
+                    text_item(*number, line, split)
+                } else {
+                    jsonl_item(*number, line, split)
+                });
+            },
+            Source::Csv {
+                reader,
+                headers,
+                has_label,
+                last_row,
+                file_len,
+            } => loop {
+                let mut row = csv::ByteRecord::new();
+                let more = match reader.read_byte_record(&mut row) {
+                    Ok(more) => more,
+                    Err(e) => {
+                        let (line, start) = e
+                            .position()
+                            .map_or((0, 0), |p| (p.line() as usize, p.byte()));
+                        if let csv::ErrorKind::Io(io) = e.kind() {
+                            return Err(CoreError::Io {
+                                path,
+                                error: std::io::Error::new(io.kind(), io.to_string()),
+                            });
+                        }
+                        // A row that ran to the end of the file may be an unclosed quote.
+                        if reader.position().byte() >= *file_len {
+                            *last_row = None;
+                            if let Some(bad) = unclosed_quote(&path, line, start)? {
+                                break Some(Item::Bad(bad));
+                            }
+                        }
+                        break Some(Item::Bad(LineError {
+                            line,
+                            field: None,
+                            message: format!("unreadable CSV row: {e}"),
+                        }));
+                    }
+                };
+                if !more {
+                    if let Some((line, start)) = *last_row {
+                        if let Some(bad) = unclosed_quote(&path, line, start)? {
+                            *last_row = None;
+                            break Some(Item::Bad(bad));
+                        }
+                    }
+                    break None;
+                }
+                let (line, start) = row
+                    .position()
+                    .map_or((0, 0), |p| (p.line() as usize, p.byte()));
+                *last_row = Some((line, start));
+                let cells: Vec<&str> = match row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, cell)| std::str::from_utf8(cell).map_err(|e| (i, e.valid_up_to())))
+                    .collect()
+                {
+                    Ok(cells) => cells,
+                    Err((cell, byte)) => {
+                        return Err(ImportError::NotUtf8 {
+                            path,
+                            line,
+                            at: format!("cell {}, byte {}", cell + 1, byte + 1),
+                        }
+                        .into())
+                    }
+                };
+                let Some(names) = headers else {
+                    match csv_header(line, &cells) {
+                        Ok(names) => {
+                            *has_label = names.iter().any(|h| h == "label");
+                            *headers = Some(names);
+                            continue;
+                        }
+                        Err(bad) => {
+                            // Without a header no row can be read: report it and stop.
+                            self.done = true;
+                            return Ok(Some(Item::Bad(bad)));
+                        }
+                    }
+                };
+                if cells.iter().all(|cell| cell.trim().is_empty()) {
+                    continue;
+                }
+                break Some(csv_item(line, names, *has_label, &cells, split));
+            },
+        };
+        if self.bytes_read() > self.max_bytes {
+            return Err(self.too_large());
+        }
+        Ok(item)
+    }
 }
 
-fn parse_csv(text: &str, split: Split) -> (Vec<(usize, Record)>, Vec<LineError>) {
-    let (mut records, mut errors) = (Vec::new(), Vec::new());
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .from_reader(text.as_bytes());
-    let headers: Vec<String> = match reader.headers() {
-        Ok(h) => h.iter().map(|s| s.trim().to_owned()).collect(),
-        Err(e) => {
-            return (
-                records,
-                vec![LineError {
-                    line: 1,
-                    field: None,
-                    message: format!("unreadable CSV header: {e}"),
-                }],
-            )
+impl Iterator for Records {
+    type Item = Result<Item>;
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
         }
+        let next = self.next_item().transpose();
+        if matches!(next, None | Some(Err(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+fn text_item(number: usize, line: &str, split: Split) -> Item {
+    let prompt = NewPrompt {
+        text: line.to_owned(),
+        messages: None,
+        split,
+        tags: Vec::new(),
     };
-    if !headers
+    checked(number, Record::Prompt { prompt })
+}
+
+fn jsonl_item(number: usize, line: &str, split: Split) -> Item {
+    let result = match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(object)) => classify(number, &object, split),
+        Ok(other) => Err(LineError {
+            line: number,
+            field: None,
+            message: format!(
+                "expected a JSON object, found {}",
+                if other.is_array() {
+                    "a list"
+                } else {
+                    "a plain value"
+                }
+            ),
+        }),
+        Err(e) => Err(LineError {
+            line: number,
+            field: None,
+            message: format!("not valid JSON: {e}"),
+        }),
+    };
+    match result {
+        Ok(record) => checked(number, record),
+        Err(e) => Item::Bad(e),
+    }
+}
+
+/// A record also meets the rules a prompt added by hand meets.
+fn checked(number: usize, record: Record) -> Item {
+    match crate::content::validate_prompt("prompt", record.prompt()) {
+        Ok(()) => Item::Record(number, record),
+        Err(CoreError::Invalid { field, message }) => Item::Bad(LineError {
+            line: number,
+            field: Some(field),
+            message,
+        }),
+        Err(other) => Item::Bad(LineError {
+            line: number,
+            field: None,
+            message: other.to_string(),
+        }),
+    }
+}
+
+fn csv_header(line: usize, cells: &[&str]) -> std::result::Result<Vec<String>, LineError> {
+    let names: Vec<String> = cells.iter().map(|s| s.trim().to_owned()).collect();
+    let mut seen = HashSet::new();
+    for name in &names {
+        if !name.is_empty() && !seen.insert(name.as_str()) {
+            return Err(LineError {
+                line,
+                field: Some(name.clone()),
+                message: format!("the header names the column {name:?} twice"),
+            });
+        }
+    }
+    if !names
         .iter()
         .any(|h| matches!(h.as_str(), "prompt" | "text" | "messages"))
     {
-        let message = format!(
-            "the header ({}) has no `prompt`, `text` or `messages` column",
-            headers.join(", ")
-        );
-        return (
-            records,
-            vec![LineError {
-                line: 1,
-                field: None,
-                message,
-            }],
-        );
+        return Err(LineError {
+            line,
+            field: None,
+            message: format!(
+                "the header ({}) has no `prompt`, `text` or `messages` column",
+                names.join(", ")
+            ),
+        });
     }
-    for row in reader.records() {
-        let row = match row {
-            Ok(row) => row,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                errors.push(LineError {
-                    line,
-                    field: None,
-                    message: format!("unreadable CSV row: {e}"),
-                });
-                continue;
-            }
-        };
-        let number = row.position().map_or(0, |p| p.line() as usize);
-        if row.iter().all(|cell| cell.trim().is_empty()) {
-            continue;
-        }
-        let mut object = Map::new();
-        let mut bad_cell = None;
-        for (header, cell) in headers.iter().zip(row.iter()) {
-            if cell.is_empty() {
-                continue;
-            }
-            // A conversation in a CSV cell is written as its JSON list.
-            let value = if header == "messages" {
-                match serde_json::from_str(cell) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        bad_cell = Some(LineError {
-                            line: number,
-                            field: Some("messages".into()),
-                            message: format!("must be a JSON list of messages: {e}"),
-                        });
-                        break;
-                    }
-                }
-            } else {
-                Value::String(cell.to_owned())
-            };
-            object.insert(header.clone(), value);
-        }
-        // A blank label cell beside a completion is a missing label (as `"label": null` is in
-        // JSONL), not a row without one: a KTO row must not turn into an SFT demonstration.
-        if headers.iter().any(|h| h == "label") && object.contains_key("completion") {
-            object.entry("label").or_insert(Value::Null);
-        }
-        match bad_cell.map_or_else(|| classify(number, &object, split), Err) {
-            Ok(record) => records.push((number, record)),
-            Err(e) => errors.push(e),
-        }
-    }
-    (records, errors)
+    Ok(names)
 }
 
-fn parse_text(text: &str, split: Split) -> Vec<(usize, Record)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| {
-            let prompt = NewPrompt {
-                text: line.trim_end_matches('\r').to_owned(),
-                messages: None,
-                split,
-                tags: Vec::new(),
-            };
-            (i + 1, Record::Prompt { prompt })
-        })
-        .collect()
+fn csv_item(
+    line: usize,
+    headers: &[String],
+    has_label: bool,
+    cells: &[&str],
+    split: Split,
+) -> Item {
+    let mut object = Map::new();
+    for (header, cell) in headers.iter().zip(cells) {
+        if cell.is_empty() || header.is_empty() {
+            continue;
+        }
+        // A conversation in a CSV cell is written as its JSON list.
+        let value = if header == "messages" {
+            match serde_json::from_str(cell) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Item::Bad(LineError {
+                        line,
+                        field: Some("messages".into()),
+                        message: format!("must be a JSON list of messages: {e}"),
+                    })
+                }
+            }
+        } else {
+            Value::String((*cell).to_owned())
+        };
+        object.insert(header.clone(), value);
+    }
+    // A blank label cell beside a completion is a missing label (as `"label": null` is in
+    // JSONL), not a row without one: a KTO row must not turn into an SFT demonstration.
+    if has_label && object.contains_key("completion") {
+        object.entry("label").or_insert(Value::Null);
+    }
+    match classify(line, &object, split) {
+        Ok(record) => checked(line, record),
+        Err(e) => Item::Bad(e),
+    }
+}
+
+/// The csv reader ends a quoted field at the end of the file without a word; an odd number of
+/// quote characters from the last row's start to the end means its quote was never closed.
+fn unclosed_quote(path: &Path, line: usize, start: u64) -> Result<Option<LineError>> {
+    let mut file = File::open(path).map_err(CoreError::io(path))?;
+    file.seek(SeekFrom::Start(start))
+        .map_err(CoreError::io(path))?;
+    let mut quotes = 0u64;
+    let mut buf = [0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).map_err(CoreError::io(path))?;
+        if n == 0 {
+            break;
+        }
+        quotes += buf[..n].iter().filter(|&&b| b == b'"').count() as u64;
+    }
+    Ok((quotes % 2 == 1).then(|| LineError {
+        line,
+        field: None,
+        message: "a quoted cell is never closed (a \" is missing); the rest of the file would be one cell".into(),
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(
+        text: &str,
+        format: InputFormat,
+        split: Split,
+    ) -> (Vec<(usize, Record)>, Vec<LineError>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        std::fs::write(&path, text).unwrap();
+        let (mut records, mut errors) = (Vec::new(), Vec::new());
+        for item in Records::open(&path, format, split, 1 << 20).unwrap() {
+            match item.unwrap() {
+                Item::Record(line, record) => records.push((line, record)),
+                Item::Bad(e) => errors.push(e),
+            }
+        }
+        (records, errors)
+    }
 
     #[test]
     fn jsonl_lines_are_classified_by_their_keys() {
@@ -263,9 +515,11 @@ mod tests {
             "not json\n",
             "{\"prompt\": \"p\", \"completion\": \"c\", \"label\": \"maybe\"}\n",
             "{\"question\": \"p\"}\n",
+            "{\"messages\": [{\"role\": \"system\", \"content\": \"be brief\"}]}\n",
+            "{\"prompt\": \"\\u0000\\u0000\"}\n",
         );
         let (records, errors) = parse(text, InputFormat::Jsonl, Split::Train);
-        assert!(records.is_empty(), "every line is bad");
+        assert!(records.is_empty(), "every line is bad: {records:?}");
         let located: Vec<(usize, Option<&str>)> = errors
             .iter()
             .map(|e| (e.line, e.field.as_deref()))
@@ -278,8 +532,20 @@ mod tests {
                 (3, Some("prompt[0].role")),
                 (4, None),
                 (5, Some("label")),
-                (6, None)
+                (6, None),
+                (7, Some("prompt")),
+                (8, Some("prompt")),
             ]
+        );
+        assert!(
+            errors[6].message.contains("no user message"),
+            "{}",
+            errors[6].message
+        );
+        assert!(
+            errors[7].message.contains("visible"),
+            "{}",
+            errors[7].message
         );
     }
 
@@ -313,12 +579,36 @@ mod tests {
     }
 
     #[test]
-    fn csv_without_a_prompt_column_is_refused_at_the_header() {
+    fn csv_without_a_prompt_column_or_with_a_repeated_one_is_refused_at_the_header() {
         let (records, errors) = parse("question,answer\nq,a\n", InputFormat::Csv, Split::Train);
         assert!(records.is_empty());
+        assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].line, 1);
         assert!(
             errors[0].message.contains("no `prompt`"),
+            "{}",
+            errors[0].message
+        );
+        let (records, errors) = parse("prompt,prompt\nq,a\n", InputFormat::Csv, Split::Train);
+        assert!(records.is_empty());
+        assert_eq!(
+            (errors[0].line, errors[0].field.as_deref()),
+            (1, Some("prompt"))
+        );
+    }
+
+    #[test]
+    fn a_csv_quote_left_open_is_a_bad_line_not_one_long_cell() {
+        let (records, errors) = parse(
+            "prompt,completion\nfine,yes\n\"open,no\nlater,row\n",
+            InputFormat::Csv,
+            Split::Train,
+        );
+        assert_eq!(records.len(), 1, "{records:?}");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 3);
+        assert!(
+            errors[0].message.contains("never closed"),
             "{}",
             errors[0].message
         );
@@ -326,12 +616,65 @@ mod tests {
 
     #[test]
     fn text_files_give_one_prompt_per_non_empty_line() {
-        let (records, errors) = parse("first\n\n  \nsecond\r\n", InputFormat::Text, Split::Train);
+        let (records, errors) = parse(
+            "\u{feff}first\n\n  \nsecond\r\n",
+            InputFormat::Text,
+            Split::Train,
+        );
         assert!(errors.is_empty());
         let texts: Vec<(usize, &str)> = records
             .iter()
             .map(|(l, r)| (*l, r.prompt().text.as_str()))
             .collect();
         assert_eq!(texts, vec![(1, "first"), (4, "second")]);
+    }
+
+    #[test]
+    fn devices_and_overlong_files_are_refused_before_reading() {
+        let err = Records::open(
+            Path::new("/dev/zero"),
+            InputFormat::Jsonl,
+            Split::Train,
+            1 << 20,
+        )
+        .err()
+        .expect("a device is refused");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.txt");
+        std::fs::write(&path, "a\n".repeat(100)).unwrap();
+        let err = Records::open(&path, InputFormat::Text, Split::Train, 10)
+            .err()
+            .expect("over the limit");
+        assert!(
+            matches!(
+                err,
+                CoreError::Import(ImportError::TooLarge {
+                    bytes: 200,
+                    limit: 10,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.txt");
+        std::fs::write(&path, b"ok\nfine\nbad \xff here\n").unwrap();
+        let result: Result<Vec<Item>> =
+            Records::open(&path, InputFormat::Text, Split::Train, 1 << 20)
+                .unwrap()
+                .collect();
+        let err = result.expect_err("not UTF-8");
+        assert!(
+            matches!(
+                err,
+                CoreError::Import(ImportError::NotUtf8 { line: 3, ref at, .. }) if at == "byte 5"
+            ),
+            "{err:?}"
+        );
     }
 }

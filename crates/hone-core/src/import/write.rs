@@ -1,160 +1,176 @@
-//! Writing parsed records inside the import's transaction, one savepoint per record.
+//! Writing checked records, one chunk per short transaction, in a few statements per chunk.
+//!
+//! Per chunk: the prompts already in the project are found by content hash in one query, the
+//! new ones inserted together; likewise the responses (by prompt and text) and the verdicts
+//! this annotator already recorded (a re-import records nothing twice). Rows carry the run's
+//! id, so they stay pending until the run finishes.
 
-use hone_store::judgments::{self, JudgmentBody};
-use hone_store::prompts::{self, Prompt};
-use hone_store::responses::{self, NewResponse};
-use hone_store::{annotators, AnnotatorKind, Choice, ResponseSource, SqliteConnection};
-use sqlx::Connection;
+use std::collections::{HashMap, HashSet};
+
+use hone_store::judgments::{self, ImportedJudgment, ImportedVerdict};
+use hone_store::{imports, prompts, responses, Store};
 
 use super::record::Record;
-use super::{ImportOptions, ImportReport, LineError};
-use crate::feedback::{record_in, FeedbackInput, FeedbackKind};
-use crate::{CoreError, Result};
+use super::ImportReport;
+use crate::Result;
 
-/// Writes every record; a record the domain rules refuse is rolled back alone and returned
-/// as a line error. Errors of the database itself abort the whole import.
-pub(super) async fn write_records(
-    tx: &mut SqliteConnection,
-    project_id: i64,
-    records: &[(usize, Record)],
-    options: &ImportOptions,
-    report: &mut ImportReport,
-) -> Result<Vec<LineError>> {
-    let mut errors = Vec::new();
-    for (line, record) in records {
-        let mut savepoint = tx.begin().await?;
-        let mut counts = ImportReport::default();
-        match write_one(&mut savepoint, project_id, record, options, &mut counts).await {
-            Ok(()) => {
-                savepoint.commit().await?;
-                report.prompts_created += counts.prompts_created;
-                report.prompts_existing += counts.prompts_existing;
-                report.responses_created += counts.responses_created;
-                report.judgments_existing += counts.judgments_existing;
-                for (kind, n) in counts.judgments {
-                    *report.judgments.entry(kind).or_default() += n;
-                }
-            }
-            Err(CoreError::Invalid { field, message }) => {
-                savepoint.rollback().await?;
-                errors.push(LineError {
-                    line: *line,
-                    field: Some(field),
-                    message,
-                });
-            }
-            Err(other) => return Err(other),
-        }
-    }
-    Ok(errors)
+/// Records per transaction: long enough to amortize a commit, short enough (tens of
+/// milliseconds) that a judgment saved meanwhile hardly waits.
+pub(super) const CHUNK_RECORDS: usize = 1_000;
+
+/// What stays the same for every chunk of a run.
+pub(super) struct Target {
+    pub project_id: i64,
+    pub import_id: i64,
+    pub annotator_id: i64,
+    pub guideline_version: Option<i64>,
 }
 
-async fn write_one(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    record: &Record,
-    options: &ImportOptions,
-    counts: &mut ImportReport,
+/// Writes one chunk of records in one transaction and adds what it did to `report`.
+pub(super) async fn write_chunk(
+    store: &Store,
+    target: &Target,
+    records: &[(usize, Record)],
+    written_before: i64,
+    report: &mut ImportReport,
 ) -> Result<()> {
-    crate::content::validate_prompt("prompt", record.prompt())?;
-    let (prompt, created) = prompts::insert_or_get(conn, project_id, record.prompt()).await?;
-    if created {
-        counts.prompts_created += 1;
-    } else {
-        counts.prompts_existing += 1;
+    let mut tx = store.begin().await?;
+
+    // Prompts: found by content hash, or created (first appearance in the chunk wins).
+    let hashes: Vec<String> = records
+        .iter()
+        .map(|(_, r)| r.prompt().content_hash())
+        .collect();
+    let mut prompt_ids = prompts::ids_by_hash(&mut tx, target.project_id, &hashes).await?;
+    let existed: HashSet<i64> = prompt_ids.values().copied().collect();
+    let mut new_prompts = Vec::new();
+    let mut new_hashes: Vec<&String> = Vec::new();
+    let mut chunk_new: HashSet<&String> = HashSet::new();
+    for ((_, record), hash) in records.iter().zip(&hashes) {
+        if prompt_ids.contains_key(hash) || !chunk_new.insert(hash) {
+            report.prompts_existing += 1;
+        } else {
+            new_prompts.push(record.prompt());
+            new_hashes.push(hash);
+            report.prompts_created += 1;
+        }
     }
-    let (kind, verdict) = match record {
-        Record::Prompt { .. } => return Ok(()),
-        Record::Preference {
-            chosen, rejected, ..
-        } => {
-            let chosen = response(conn, &prompt, chosen, counts).await?;
-            let rejected = response(conn, &prompt, rejected, counts).await?;
-            (
-                FeedbackKind::Comparison {
-                    response_a: chosen,
-                    response_b: rejected,
-                    choice: Choice::A,
-                    strength: None,
-                    reason: None,
-                },
-                JudgmentBody::Comparison {
-                    response_a: chosen,
-                    response_b: rejected,
-                    choice: Choice::A,
-                    strength: None,
-                    reason: None,
-                },
-            )
-        }
-        Record::Sft { completion, .. } => {
-            // Imported first, so that the demonstration finds it with source `import`.
-            let response_id = response(conn, &prompt, completion, counts).await?;
-            (
-                FeedbackKind::Demonstration {
-                    prompt_id: prompt.id,
-                    text: completion.clone(),
-                },
-                JudgmentBody::Demonstration { response_id },
-            )
-        }
-        Record::Kto {
-            completion, label, ..
-        } => {
-            let response_id = response(conn, &prompt, completion, counts).await?;
-            (
-                FeedbackKind::Thumbs {
-                    response_id,
-                    up: *label,
-                },
-                JudgmentBody::Thumbs {
-                    response_id,
-                    up: *label,
-                },
-            )
-        }
-    };
-    // Importing the same file again records nothing twice.
-    let annotator =
-        annotators::get_or_create(conn, options.annotator.trim(), AnnotatorKind::Import).await?;
-    if judgments::find_same_verdict(conn, annotator.id, &verdict)
-        .await?
-        .is_some()
-    {
-        counts.judgments_existing += 1;
-        return Ok(());
+    let created =
+        prompts::insert_batch(&mut tx, target.project_id, target.import_id, &new_prompts).await?;
+    prompt_ids.extend(new_hashes.into_iter().cloned().zip(created));
+    let record_prompts: Vec<i64> = hashes.iter().map(|h| prompt_ids[h]).collect();
+    let tags: Vec<(i64, &str)> = records
+        .iter()
+        .zip(&record_prompts)
+        .flat_map(|((_, r), id)| r.prompt().tags.iter().map(move |t| (*id, t.as_str())))
+        .collect();
+    prompts::add_tags_batch(&mut tx, &tags).await?;
+
+    // Responses: an existing prompt's response with the same text is the same response.
+    let wanted: Vec<(i64, &str)> = records
+        .iter()
+        .zip(&record_prompts)
+        .flat_map(|((_, r), prompt)| answers(r).into_iter().map(move |t| (*prompt, t)))
+        .collect();
+    let old_prompts: Vec<i64> = record_prompts
+        .iter()
+        .filter(|id| existed.contains(id))
+        .copied()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut response_ids: HashMap<(i64, &str), i64> = HashMap::new();
+    let existing = responses::texts_of_prompts(&mut tx, &old_prompts).await?;
+    for (id, prompt, text) in &existing {
+        response_ids.entry((*prompt, text.as_str())).or_insert(*id);
     }
-    let input = FeedbackInput {
-        project_id,
-        annotator: options.annotator.clone(),
-        time_spent_ms: 0,
-        shown_order: Vec::new(),
-        critique: None,
-        suggestion_visible: false,
-        suggested_response_id: None,
-        supersedes: None,
-        kind,
-    };
-    record_in(conn, &input, AnnotatorKind::Import).await?;
-    *counts.judgments.entry(verdict.kind()).or_default() += 1;
+    let mut new_responses = Vec::new();
+    let mut seen = HashSet::new();
+    for key in &wanted {
+        if !response_ids.contains_key(key) && seen.insert(*key) {
+            new_responses.push(*key);
+        }
+    }
+    report.responses_created += new_responses.len();
+    let created = responses::insert_batch(&mut tx, target.import_id, &new_responses).await?;
+    response_ids.extend(new_responses.into_iter().zip(created));
+
+    // Verdicts: skip what this annotator already said (earlier chunk, earlier import, or a
+    // line repeated in this chunk).
+    let mut verdicts: Vec<ImportedJudgment> = Vec::new();
+    for ((_, record), prompt_id) in records.iter().zip(&record_prompts) {
+        let id = |text: &str| response_ids[&(*prompt_id, text)];
+        let verdict = match record {
+            Record::Prompt { .. } => continue,
+            Record::Preference {
+                chosen, rejected, ..
+            } => ImportedVerdict::Preferred {
+                chosen: id(chosen),
+                rejected: id(rejected),
+            },
+            Record::Sft { completion, .. } => ImportedVerdict::Demonstration {
+                response_id: id(completion),
+            },
+            Record::Kto {
+                completion, label, ..
+            } => ImportedVerdict::Thumbs {
+                response_id: id(completion),
+                up: *label,
+            },
+        };
+        verdicts.push(ImportedJudgment {
+            prompt_id: *prompt_id,
+            verdict,
+        });
+    }
+    let judged: Vec<i64> = verdicts
+        .iter()
+        .map(|j| match j.verdict {
+            ImportedVerdict::Preferred { chosen, .. } => chosen,
+            ImportedVerdict::Thumbs { response_id, .. }
+            | ImportedVerdict::Demonstration { response_id } => response_id,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut already = judgments::verdicts_on(&mut tx, target.annotator_id, &judged).await?;
+    let mut new_judgments = Vec::new();
+    for judgment in verdicts {
+        if already.insert(judgment.verdict) {
+            *report.judgments.entry(judgment.verdict.kind()).or_default() += 1;
+            new_judgments.push(judgment);
+        } else {
+            report.judgments_existing += 1;
+        }
+    }
+    judgments::insert_imported(
+        &mut tx,
+        target.project_id,
+        target.annotator_id,
+        target.guideline_version,
+        target.import_id,
+        &new_judgments,
+    )
+    .await?;
+    imports::set_records(
+        &mut tx,
+        target.import_id,
+        written_before + records.len() as i64,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(())
 }
 
-/// The prompt's response with this text, imported if new.
-async fn response(
-    conn: &mut SqliteConnection,
-    prompt: &Prompt,
-    text: &str,
-    counts: &mut ImportReport,
-) -> Result<i64> {
-    if let Some(existing) = responses::find_by_text(conn, prompt.id, text).await? {
-        return Ok(existing.id);
+/// The answers a record carries (none for a prompt alone).
+fn answers(record: &Record) -> Vec<&str> {
+    match record {
+        Record::Prompt { .. } => Vec::new(),
+        Record::Preference {
+            chosen, rejected, ..
+        } => vec![chosen.as_str(), rejected.as_str()],
+        Record::Sft { completion, .. } | Record::Kto { completion, .. } => {
+            vec![completion.as_str()]
+        }
     }
-    counts.responses_created += 1;
-    Ok(responses::insert(
-        conn,
-        &NewResponse::new(prompt.id, text, ResponseSource::Import),
-    )
-    .await?
-    .id)
 }

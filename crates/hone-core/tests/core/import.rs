@@ -470,7 +470,12 @@ async fn a_file_with_one_bad_line_imports_nothing_and_names_line_and_field() {
         .import_file(p, &fixture("one_bad_line.jsonl"), &ImportOptions::default())
         .await
     {
-        Err(CoreError::Import(ImportError::BadLines { path, errors })) => {
+        Err(CoreError::Import(ImportError::BadLines {
+            path,
+            errors,
+            total,
+        })) => {
+            assert_eq!(total, 1);
             assert_eq!(path, fixture("one_bad_line.jsonl"));
             assert_eq!(errors.len(), 1, "{errors:?}");
             assert_eq!(
@@ -528,7 +533,7 @@ async fn a_file_with_one_bad_line_imports_nothing_and_names_line_and_field() {
 }
 
 #[tokio::test]
-async fn a_line_refused_while_writing_rolls_back_the_whole_file_unless_skipped() {
+async fn a_line_the_prompt_rules_refuse_refuses_the_whole_file_unless_skipped() {
     let ws = open().await;
     let p = project(&ws, "q").await;
     let before = counts(&ws).await;
@@ -551,7 +556,7 @@ async fn a_line_refused_while_writing_rolls_back_the_whole_file_unless_skipped()
     assert_eq!(
         counts(&ws).await,
         before,
-        "line 1 was written in the transaction and must be rolled back"
+        "line 1 is fine, but nothing of a refused file is written"
     );
 
     let options = ImportOptions {
@@ -576,12 +581,12 @@ async fn a_line_refused_while_writing_rolls_back_the_whole_file_unless_skipped()
     assert_eq!(
         count_rows(&ws, "prompts").await,
         1,
-        "the refused line's prompt is rolled back alone"
+        "the refused line's prompt is left out alone"
     );
     assert_eq!(
         count_rows(&ws, "responses").await,
         1,
-        "the refused line's response is rolled back alone"
+        "the refused line's response is left out alone"
     );
     assert_eq!(count_rows(&ws, "judgments").await, 1);
 }
@@ -597,11 +602,12 @@ async fn unreadable_files_are_refused_before_anything_is_written() {
     bytes.extend_from_slice(b"\xe9\"}\n");
     let path = write(&ws, "latin1.jsonl", &bytes);
     match ws.import_file(p, &path, &ImportOptions::default()).await {
-        Err(CoreError::Import(ImportError::NotUtf8 { line, byte, .. })) => {
+        Err(CoreError::Import(ImportError::NotUtf8 { line, at, .. })) => {
+            let line_start = b"{\"prompt\": \"fine\"}\n".len();
             assert_eq!(
-                (line, byte),
-                (2, bad_at),
-                "the error locates the first invalid byte"
+                (line, at),
+                (2, format!("byte {}", bad_at - line_start + 1)),
+                "the error locates the first invalid byte in its line"
             );
         }
         other => panic!("expected NotUtf8, got {other:?}"),

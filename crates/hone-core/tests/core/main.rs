@@ -9,6 +9,7 @@ mod feedback;
 mod finetune;
 mod history;
 mod import;
+mod import_runs;
 mod playground;
 mod projects;
 mod queue;

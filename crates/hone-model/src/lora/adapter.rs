@@ -223,6 +223,15 @@ impl Adapter {
                         found: t.dims().to_vec(),
                     });
                 }
+                if crate::finite::tensor_has_non_finite(&t)? {
+                    return Err(ModelError::Adapter {
+                        name: name.into(),
+                        message: format!(
+                            "{}: tensor {key} holds NaN or infinite values",
+                            weights_path.display()
+                        ),
+                    });
+                }
                 Ok(Var::from_tensor(&t.to_dtype(DType::F32)?)?)
             };
             let a = take("A", (config.r, spec.in_dim))?;

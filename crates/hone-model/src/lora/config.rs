@@ -8,6 +8,13 @@ use crate::{ModelError, Result};
 
 /// Every linear projection of a Llama-family decoder layer (PEFT's "all-linear" for these
 /// models: `lm_head` is never targeted).
+/// The largest LoRA rank accepted (PEFT's largest in practice is a few hundred).
+pub const MAX_RANK: usize = 4096;
+
+/// The largest `lora_alpha` accepted: far above any real adapter's, far below what turns the
+/// branch's scale into overflow.
+pub const MAX_ALPHA: f64 = 1e6;
+
 pub const ALL_LINEAR: [&str; 7] = [
     "q_proj",
     "k_proj",
@@ -68,10 +75,19 @@ impl LoraConfig {
         if self.r == 0 {
             return Err(("r", "the rank must be at least 1".into()));
         }
-        if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0) {
+        if self.r > MAX_RANK {
+            return Err((
+                "r",
+                format!("{} is over the largest rank, {MAX_RANK}", self.r),
+            ));
+        }
+        if !(self.lora_alpha.is_finite() && self.lora_alpha > 0.0 && self.lora_alpha <= MAX_ALPHA) {
             return Err((
                 "lora_alpha",
-                format!("{} is not a positive number", self.lora_alpha),
+                format!(
+                    "{} is not a positive number up to {MAX_ALPHA}",
+                    self.lora_alpha
+                ),
             ));
         }
         if !(0.0..1.0).contains(&self.lora_dropout) {
@@ -133,9 +149,26 @@ impl LoraConfig {
             .and_then(Value::as_u64)
             .ok_or_else(|| err("r", "is missing or not an integer".into()))?
             as usize;
-        let lora_alpha = get("lora_alpha").and_then(Value::as_f64).unwrap_or(8.0);
-        let lora_dropout = get("lora_dropout").and_then(Value::as_f64).unwrap_or(0.0);
-        let use_rslora = get("use_rslora").and_then(Value::as_bool).unwrap_or(false);
+        // PEFT's defaults where a key is absent; a key of the wrong type is an error, not the
+        // default (a string "lora_alpha" once gave a silently different adapter).
+        let number = |k: &str, default: f64| match get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_f64()
+                .ok_or_else(|| err(k, format!("expected a number, found {v}"))),
+        };
+        let lora_alpha = number("lora_alpha", 8.0)?;
+        let lora_dropout = number("lora_dropout", 0.0)?;
+        let use_rslora = match get("use_rslora") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(err(
+                    "use_rslora",
+                    format!("expected true or false, found {v}"),
+                ))
+            }
+        };
         let targets = match get("target_modules") {
             Some(Value::Array(items)) => items
                 .iter()

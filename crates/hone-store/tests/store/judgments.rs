@@ -1,6 +1,6 @@
 use std::collections::BTreeMap;
 
-use hone_store::judgments::{self, Judgment, JudgmentBody, NewJudgment, SpanMark};
+use hone_store::judgments::{self, ImportedVerdict, Judgment, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::responses::{self, NewResponse};
 use hone_store::{
     annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, JudgmentKind,
@@ -1055,7 +1055,7 @@ async fn an_empty_ranking_that_was_stored_can_be_read_back() {
 }
 
 #[tokio::test]
-async fn find_same_verdict_finds_only_the_same_annotators_identical_verdict() {
+async fn verdicts_on_finds_only_the_same_annotators_verdicts_of_import_kinds() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     let f = fixture(&mut conn, "p").await;
@@ -1064,96 +1064,58 @@ async fn find_same_verdict_finds_only_the_same_annotators_identical_verdict() {
         response_a: a,
         response_b: b,
         choice,
-        strength: None,
+        strength: Some(2),
         reason: None,
     };
-    let cmp = judgments::insert(&mut conn, &new_judgment(&f, compare(r[0], r[1], Choice::A)))
+    for body in [
+        compare(r[0], r[1], Choice::A),
+        compare(r[1], r[2], Choice::B),
+        JudgmentBody::Thumbs {
+            response_id: r[2],
+            up: true,
+        },
+        JudgmentBody::Demonstration { response_id: r[3] },
+        JudgmentBody::Critique { response_id: r[0] },
+    ] {
+        judgments::insert(&mut conn, &new_judgment(&f, body))
+            .await
+            .unwrap();
+    }
+    let me = f.seed.annotator_id;
+    let found = judgments::verdicts_on(&mut conn, me, r).await.unwrap();
+    let expected: std::collections::HashSet<ImportedVerdict> = [
+        ImportedVerdict::Preferred {
+            chosen: r[0],
+            rejected: r[1],
+        },
+        ImportedVerdict::Thumbs {
+            response_id: r[2],
+            up: true,
+        },
+        ImportedVerdict::Demonstration { response_id: r[3] },
+    ]
+    .into();
+    assert_eq!(
+        found, expected,
+        "A-over-B comparisons (strength aside), thumbs and demonstrations; not B choices or critiques"
+    );
+    let only_second = judgments::verdicts_on(&mut conn, me, &r[1..2])
         .await
         .unwrap();
-    let thumbs = judgments::insert(
-        &mut conn,
-        &new_judgment(
-            &f,
-            JudgmentBody::Thumbs {
-                response_id: r[2],
-                up: true,
-            },
-        ),
-    )
-    .await
-    .unwrap();
-    let demo = judgments::insert(
-        &mut conn,
-        &new_judgment(&f, JudgmentBody::Demonstration { response_id: r[3] }),
-    )
-    .await
-    .unwrap();
-    let me = f.seed.annotator_id;
-    let store = &store;
-    let find = |body: JudgmentBody, annotator: i64| async move {
-        judgments::find_same_verdict(&mut store.conn().await.unwrap(), annotator, &body)
-            .await
-            .unwrap()
-    };
-    assert_eq!(
-        find(compare(r[0], r[1], Choice::A), me).await,
-        Some(cmp),
-        "the identical comparison is found"
-    );
-    assert_eq!(
-        find(compare(r[0], r[1], Choice::B), me).await,
-        None,
-        "another choice is another verdict"
-    );
-    assert_eq!(
-        find(compare(r[1], r[0], Choice::A), me).await,
-        None,
-        "sides matter: A and B swapped is another verdict"
-    );
-    assert_eq!(
-        find(
-            JudgmentBody::Thumbs {
-                response_id: r[2],
-                up: true
-            },
-            me
-        )
-        .await,
-        Some(thumbs)
-    );
-    assert_eq!(
-        find(
-            JudgmentBody::Thumbs {
-                response_id: r[2],
-                up: false
-            },
-            me
-        )
-        .await,
-        None
-    );
-    assert_eq!(
-        find(JudgmentBody::Demonstration { response_id: r[3] }, me).await,
-        Some(demo)
-    );
-    assert_eq!(
-        find(JudgmentBody::Demonstration { response_id: r[2] }, me).await,
-        None,
-        "a thumbs is not a demonstration"
+    assert!(
+        only_second.is_empty(),
+        "a comparison is found by its chosen answer, a single verdict by its response: {only_second:?}"
     );
     let other = annotators::get_or_create(&mut conn, "someone else", AnnotatorKind::Human)
         .await
         .unwrap()
         .id;
-    assert_eq!(
-        find(compare(r[0], r[1], Choice::A), other).await,
-        None,
-        "another annotator's verdict is theirs"
-    );
-    assert_eq!(
-        find(JudgmentBody::Critique { response_id: r[0] }, me).await,
-        None,
-        "kinds an import never makes are not looked up"
+    assert!(
+        judgments::verdicts_on(&mut conn, other, r)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another annotator's verdicts are theirs"
     );
 }
 

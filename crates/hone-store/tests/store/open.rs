@@ -6,6 +6,7 @@ use crate::open_store;
 
 const TABLES: &[&str] = &[
     "projects",
+    "imports",
     "gold_items",
     "reward_scores",
     "guidelines",
@@ -112,9 +113,10 @@ async fn migrations_create_every_table() {
             (3, true),
             (4, true),
             (5, true),
-            (6, true)
+            (6, true),
+            (7, true)
         ],
-        "exactly migrations 0001–0006 must be recorded as applied"
+        "exactly migrations 0001–0007 must be recorded as applied"
     );
 }
 
@@ -147,7 +149,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 6,
+        runs, 7,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

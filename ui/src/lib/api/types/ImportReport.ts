@@ -15,6 +15,11 @@ records: number, prompts_created: number, prompts_existing: number, responses_cr
  */
 judgments_existing: number, 
 /**
- * Lines left out under `skip_invalid`, each with its reason.
+ * Lines left out under `skip_invalid`, each with its reason (the first
+ * [`KEPT_LINE_ERRORS`]; `skipped_total` counts them all).
  */
-skipped: Array<LineError>, };
+skipped: Array<LineError>, skipped_total: number, 
+/**
+ * The import run that wrote it (`hone_store::imports`).
+ */
+import_id: number | null, };

@@ -1,0 +1,159 @@
+//! An import run's life: started with a lock file its process holds, finished in one short
+//! write, or undone — on an error, when the import is dropped half-way, or, after its process
+//! died, the next time the workspace opens.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use hone_store::{imports, Store};
+
+use crate::{CoreError, Result};
+
+/// Rows deleted per transaction while undoing a run (short, so labeling goes on meanwhile).
+const UNDO_ROWS: i64 = 2_000;
+
+/// A started run. Dropped before [`Run::finish`], it is undone in the background.
+pub(super) struct Run {
+    store: Store,
+    pub id: i64,
+    lock_path: PathBuf,
+    /// Held while this process works on the run: a dead process's lock is free at once.
+    _lock: Option<File>,
+    settled: bool,
+}
+
+/// The folder of the lock files of import runs.
+fn lock_folder(workspace: &Path) -> PathBuf {
+    workspace.join("locks")
+}
+
+fn lock_path(workspace: &Path, id: i64) -> PathBuf {
+    lock_folder(workspace).join(format!("import-{id}.lock"))
+}
+
+impl Run {
+    pub(super) async fn start(
+        store: &Store,
+        workspace: &Path,
+        project_id: i64,
+        path: &Path,
+        annotator: &str,
+    ) -> Result<Self> {
+        let folder = lock_folder(workspace);
+        std::fs::create_dir_all(&folder).map_err(CoreError::io(&folder))?;
+        let mut tx = store.begin().await?;
+        let id =
+            imports::start(&mut tx, project_id, &path.display().to_string(), annotator).await?;
+        // Locked before the run is visible as running, so nobody can take it for dead.
+        let lock_path = lock_path(workspace, id);
+        let lock = File::create(&lock_path).map_err(CoreError::io(&lock_path))?;
+        lock.lock().map_err(CoreError::io(&lock_path))?;
+        tx.commit().await?;
+        Ok(Self {
+            store: store.clone(),
+            id,
+            lock_path,
+            _lock: Some(lock),
+            settled: false,
+        })
+    }
+
+    /// Makes the run's rows count.
+    pub(super) async fn finish(mut self, records: i64) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        imports::finish(&mut tx, self.id, records).await?;
+        tx.commit().await?;
+        self.settled = true;
+        let _ = std::fs::remove_file(&self.lock_path);
+        Ok(())
+    }
+
+    /// Undoes the run now, saying why.
+    pub(super) async fn undo(mut self, why: &str) -> Result<()> {
+        self.settled = true;
+        undo(&self.store, self.id, why).await?;
+        let _ = std::fs::remove_file(&self.lock_path);
+        Ok(())
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        // The import's future was dropped half-way (a closed connection, a cancelled task).
+        let (store, id, lock_path) = (self.store.clone(), self.id, self.lock_path.clone());
+        let lock = self._lock.take();
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(e) = undo(&store, id, "the import was stopped before it finished").await
+                {
+                    tracing::error!(import = id, error = %e, "could not undo a stopped import");
+                }
+                drop(lock);
+                let _ = std::fs::remove_file(lock_path);
+            });
+        }
+        // Without a runtime the lock goes with the process and the next open undoes the run.
+    }
+}
+
+/// Deletes a run's rows in short transactions, then marks it rolled back.
+pub(crate) async fn undo(store: &Store, id: i64, why: &str) -> Result<()> {
+    loop {
+        let mut tx = store.begin().await?;
+        let deleted = imports::undo_step(&mut tx, id, UNDO_ROWS).await?;
+        if deleted == 0 {
+            imports::mark_rolled_back(&mut tx, id, why).await?;
+            tx.commit().await?;
+            return Ok(());
+        }
+        tx.commit().await?;
+    }
+}
+
+/// Undoes the runs left `running` by a process that is gone (its lock file is free). Runs
+/// another live process is writing are left alone. Returns how many were undone.
+pub(crate) async fn recover(store: &Store, workspace: &Path) -> Result<usize> {
+    let running = imports::running(&mut *store.conn().await?).await?;
+    let mut undone = 0;
+    for run in running {
+        let path = lock_path(workspace, run.id);
+        let lock = match File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+        {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!(import = run.id, error = %e, "cannot check an import's lock");
+                continue;
+            }
+        };
+        match lock.try_lock() {
+            Ok(()) => {
+                tracing::warn!(
+                    import = run.id,
+                    path = %run.path,
+                    "an import was interrupted; undoing what it wrote"
+                );
+                undo(
+                    store,
+                    run.id,
+                    "the import was interrupted (its process ended)",
+                )
+                .await?;
+                drop(lock);
+                let _ = std::fs::remove_file(&path);
+                undone += 1;
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => {
+                tracing::warn!(import = run.id, error = %e, "cannot check an import's lock");
+            }
+        }
+    }
+    Ok(undone)
+}

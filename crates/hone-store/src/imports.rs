@@ -1,0 +1,201 @@
+//! Import runs: a file written in many short transactions that still lands all or nothing.
+//!
+//! Every prompt, response and judgment a run creates carries the run's id (`import_id`).
+//! While the run is `running` its rows are pending: [`pending_rows`] tells the queue what to
+//! leave out, and `judgments::list_current` leaves its judgments out. A run that fails, or
+//! whose process died, is undone by [`undo_step`] (its judgments, then the responses and
+//! prompts nothing else refers to) and marked `rolled_back`.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use crate::{ImportState, Result, StoreError};
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct ImportRun {
+    pub id: i64,
+    pub project_id: i64,
+    pub path: String,
+    pub annotator: String,
+    pub state: ImportState,
+    /// Records written so far; when done, in all.
+    pub records: i64,
+    /// Why the run was rolled back.
+    pub error: Option<String>,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, project_id, path, annotator, state, records, error, started_at, finished_at";
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+/// Starts a run; its rows stay pending until [`finish`].
+pub async fn start(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    path: &str,
+    annotator: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO imports (project_id, path, annotator, state) VALUES (?, ?, ?, 'running') RETURNING id",
+    )
+    .bind(project_id)
+    .bind(path)
+    .bind(annotator)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<ImportRun> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM imports WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("import", id))
+}
+
+/// The project's runs, newest first.
+pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<ImportRun>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM imports WHERE project_id = ? ORDER BY id DESC"
+    ))
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Every run still `running`, of any project (the caller tells live ones from dead ones).
+pub async fn running(conn: &mut SqliteConnection) -> Result<Vec<ImportRun>> {
+    Ok(sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM imports WHERE state = 'running' ORDER BY id"
+    ))
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Records how many records the run has written so far.
+pub async fn set_records(conn: &mut SqliteConnection, id: i64, records: i64) -> Result<()> {
+    sqlx::query("UPDATE imports SET records = ? WHERE id = ?")
+        .bind(records)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Makes the run's rows count: one short write, however big the file was.
+pub async fn finish(conn: &mut SqliteConnection, id: i64, records: i64) -> Result<()> {
+    let done = sqlx::query(&format!(
+        "UPDATE imports SET state = 'done', records = ?, finished_at = {NOW} WHERE id = ? AND state = 'running'"
+    ))
+    .bind(records)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::not_found("running import", id));
+    }
+    Ok(())
+}
+
+/// The ids of the project's rows that belong to runs not done (running or being undone).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PendingRows {
+    pub prompts: HashSet<i64>,
+    pub responses: HashSet<i64>,
+}
+
+impl PendingRows {
+    pub fn is_empty(&self) -> bool {
+        self.prompts.is_empty() && self.responses.is_empty()
+    }
+}
+
+/// The project's pending rows (empty, and one indexed query, when no run is under way).
+pub async fn pending_rows(conn: &mut SqliteConnection, project_id: i64) -> Result<PendingRows> {
+    let runs: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM imports WHERE project_id = ? AND state = 'running'")
+            .bind(project_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    let mut pending = PendingRows::default();
+    for run in runs {
+        let prompts: Vec<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE import_id = ?")
+            .bind(run)
+            .fetch_all(&mut *conn)
+            .await?;
+        let responses: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM responses WHERE import_id = ?")
+                .bind(run)
+                .fetch_all(&mut *conn)
+                .await?;
+        pending.prompts.extend(prompts);
+        pending.responses.extend(responses);
+    }
+    Ok(pending)
+}
+
+/// Undoes up to `limit` rows of a run that is not done; returns how many were deleted
+/// (0: nothing is left). Call it in short transactions until it returns 0, then
+/// [`mark_rolled_back`]. Responses and prompts that a judgment outside the run refers to are
+/// kept: nobody's judgment is deleted by undoing an import.
+pub async fn undo_step(conn: &mut SqliteConnection, id: i64, limit: i64) -> Result<u64> {
+    let state: Option<ImportState> = sqlx::query_scalar("SELECT state FROM imports WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    match state {
+        None => return Err(StoreError::not_found("import", id)),
+        Some(ImportState::Done) => return Err(StoreError::not_found("unfinished import", id)),
+        Some(_) => {}
+    }
+    let steps = [
+        "DELETE FROM judgments WHERE id IN (SELECT id FROM judgments WHERE import_id = ?1 LIMIT ?2)",
+        "DELETE FROM responses WHERE id IN (SELECT r.id FROM responses r WHERE r.import_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM comparisons c WHERE c.response_a = r.id OR c.response_b = r.id)
+           AND NOT EXISTS (SELECT 1 FROM judged_responses j WHERE j.response_id = r.id)
+           AND NOT EXISTS (SELECT 1 FROM ranking_entries e WHERE e.response_id = r.id)
+           AND NOT EXISTS (SELECT 1 FROM edits e WHERE e.corrected_response_id = r.id)
+           AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.suggested_response_id = r.id)
+           LIMIT ?2)",
+        "DELETE FROM prompts WHERE id IN (SELECT p.id FROM prompts p WHERE p.import_id = ?1
+           AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.prompt_id = p.id)
+           AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id)
+           LIMIT ?2)",
+    ];
+    for sql in steps {
+        let done = sqlx::query(sql)
+            .bind(id)
+            .bind(limit)
+            .execute(&mut *conn)
+            .await?;
+        if done.rows_affected() > 0 {
+            return Ok(done.rows_affected());
+        }
+    }
+    Ok(0)
+}
+
+/// Marks an undone run, with why; what it kept (rows others' judgments refer to) is released.
+pub async fn mark_rolled_back(conn: &mut SqliteConnection, id: i64, error: &str) -> Result<()> {
+    for table in ["prompts", "responses"] {
+        sqlx::query(&format!(
+            "UPDATE {table} SET import_id = NULL WHERE import_id = ?"
+        ))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    }
+    sqlx::query(&format!(
+        "UPDATE imports SET state = 'rolled_back', error = ?, finished_at = {NOW} WHERE id = ?"
+    ))
+    .bind(error)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
