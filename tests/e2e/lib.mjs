@@ -62,11 +62,17 @@ export async function jobResult(base, jobId) {
   return end.result;
 }
 
+/** One number read straight from the workspace's SQLite file (the sqlite3 tool; scripts/test.sh
+ * installs it). A read-back that cannot run fails the test: it never silently checks nothing. */
 export function sqliteCount(db, sql) {
+  let out;
   try {
-    return Number(execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim());
-  } catch {
-    return null; // sqlite3 not installed: the API check stands alone
+    out = execFileSync('sqlite3', [db, sql], { encoding: 'utf8' }).trim();
+  } catch (e) {
+    throw new Failure(`cannot read ${db} with sqlite3 (${e.message.split('\n')[0]}); install sqlite3`);
   }
+  const value = Number(out);
+  check(out !== '' && Number.isFinite(value), `sqlite3 answered ${JSON.stringify(out)} to ${sql}`);
+  return value;
 }
 

@@ -388,10 +388,10 @@ async function main() {
     }
     const db = join(workspace, 'hone.sqlite');
     const rows = sqliteCount(db, "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = 'e2e-expert'");
-    if (rows !== null) check(rows === 5, `the database holds ${rows} judgments by e2e-expert, expected 5`);
+    check(rows === 5, `the database holds ${rows} judgments by e2e-expert, expected 5`);
     const critiqued = sqliteCount(db, "SELECT COUNT(*) FROM judgments WHERE critique = 'Polite, but the steps are wrong.'");
-    if (critiqued !== null) check(critiqued === 1, 'the rating critique is not in the database');
-    log('judgments:', JSON.stringify(stats.judgments), rows === null ? '(sqlite3 not installed)' : `(${rows} rows in SQLite)`);
+    check(critiqued === 1, 'the rating critique is not in the database');
+    log('judgments:', JSON.stringify(stats.judgments), `(${rows} rows in SQLite)`);
 
     // ---- fine-tune ----
     step = 'finetune';
@@ -599,11 +599,9 @@ async function main() {
     check(hidden2.sent.suggestion_visible === false, `a verdict with the suggestion switched off sent suggestion_visible ${hidden2.sent.suggestion_visible}`);
     const visibleOf = (id) => sqliteCount(db, `SELECT suggestion_visible FROM judgments WHERE id = ${Number(id)}`);
     const visibleFlags = [hidden1, shownJudgment, hidden2].map((j) => visibleOf(j.id));
-    if (visibleFlags[0] !== null) {
-      check(JSON.stringify(visibleFlags) === '[0,1,0]', `judgments ${[hidden1.id, shownJudgment.id, hidden2.id]} have suggestion_visible ${JSON.stringify(visibleFlags)} in SQLite, expected [0,1,0]`);
-      const storedSuggested = sqliteCount(db, `SELECT suggested_response_id FROM judgments WHERE id = ${Number(shownJudgment.id)}`);
-      check(storedSuggested === shownJudgment.sent.suggested_response_id, `judgment ${shownJudgment.id} stored suggested_response_id ${storedSuggested}`);
-    }
+    check(JSON.stringify(visibleFlags) === '[0,1,0]', `judgments ${[hidden1.id, shownJudgment.id, hidden2.id]} have suggestion_visible ${JSON.stringify(visibleFlags)} in SQLite, expected [0,1,0]`);
+    const storedSuggested = sqliteCount(db, `SELECT suggested_response_id FROM judgments WHERE id = ${Number(shownJudgment.id)}`);
+    check(storedSuggested === shownJudgment.sent.suggested_response_id, `judgment ${shownJudgment.id} stored suggested_response_id ${storedSuggested}`);
     // The ranking screen has the same switch: the preferred answer by its number on screen.
     await go('label/ranking', 'label');
     const rankingOpen = await Promise.race([

@@ -189,6 +189,18 @@ pub async fn heartbeat(conn: &mut SqliteConnection, id: i64) -> Result<()> {
     Ok(())
 }
 
+/// Marks job `id` interrupted if it is queued or running: its owner is known to be gone (the
+/// caller checked the owner's lock). Returns whether it did.
+pub async fn mark_one_interrupted(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+    let done = sqlx::query(&format!(
+        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE id = ? AND state IN ('queued', 'running')"
+    ))
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Marks the queued or running jobs whose process has gone silent (no heartbeat for
 /// `STALE_SECONDS`) as interrupted; a job another open process is running stays as it is.
 /// Called when a workspace opens. Returns how many were marked.

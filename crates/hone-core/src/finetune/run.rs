@@ -251,6 +251,9 @@ fn validate(recipe: &Recipe) -> Result<()> {
     Ok(())
 }
 
+/// The kind of task in a fine-tune job's lock file name (`crate::owner_lock`).
+const JOB_LOCK: &str = "job";
+
 impl Hone {
     /// The train prompts, without those whose tags the filter leaves out.
     async fn train_prompt_list(
@@ -516,15 +519,17 @@ impl Hone {
         let project_id = job
             .project_id
             .ok_or_else(|| CoreError::invalid("job", "has no project"))?;
+        // A job left running by a process that is gone (its lock is free) is interrupted now,
+        // not after the heartbeat's silence runs out.
+        if !job.state.is_finished() && !crate::owner_lock::is_held(self.dir(), JOB_LOCK, job_id)? {
+            jobs::mark_one_interrupted(&mut *self.store().conn().await?, job_id).await?;
+        }
         // Two resumes of one job would train into the same folders: only one may take it.
         if !jobs::claim_for_resume(&mut *self.store().conn().await?, job_id).await? {
             let why = if job.state.is_finished() {
                 String::new()
             } else {
-                format!(
-                    " (another process may still be working on it; if that process stopped, the job can be resumed {} s after its last sign of life)",
-                    jobs::STALE_SECONDS
-                )
+                " (another process is working on it)".to_owned()
             };
             return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
@@ -541,8 +546,13 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
-        // While this process works on the job, it says so; another process opening the
-        // workspace then leaves the job alone (see `jobs::mark_interrupted`).
+        // While this process works on the job it holds the job's lock (a resume elsewhere
+        // knows at once whether it is alive) and says so in a heartbeat (another process
+        // opening the workspace then leaves the job alone, see `jobs::mark_interrupted`).
+        let owner =
+            crate::owner_lock::OwnerLock::take(self.dir(), JOB_LOCK, job_id)?.ok_or_else(|| {
+                CoreError::invalid("job", format!("job {job_id} is run by another process"))
+            })?;
         let store = self.store().clone();
         let heartbeat = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(
@@ -559,6 +569,7 @@ impl Hone {
             .train_job(job_id, project_id, params, cancel, on_event)
             .await;
         heartbeat.abort();
+        owner.release();
         if let Err(e) = &result {
             let mut conn = self.store().conn().await?;
             if !jobs::get(&mut conn, job_id).await?.state.is_finished() {

@@ -2,12 +2,15 @@
 //! write, or undone — on an error, when the import is dropped half-way, or, after its process
 //! died, the next time the workspace opens.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use hone_store::{imports, Store};
 
+use crate::owner_lock::OwnerLock;
 use crate::{CoreError, Result};
+
+/// The kind of task in the lock file's name.
+const LOCK_KIND: &str = "import";
 
 /// Rows deleted per transaction while undoing a run (short, so labeling goes on meanwhile).
 const UNDO_ROWS: i64 = 2_000;
@@ -16,19 +19,9 @@ const UNDO_ROWS: i64 = 2_000;
 pub(super) struct Run {
     store: Store,
     pub id: i64,
-    lock_path: PathBuf,
     /// Held while this process works on the run: a dead process's lock is free at once.
-    _lock: Option<File>,
+    lock: Option<OwnerLock>,
     settled: bool,
-}
-
-/// The folder of the lock files of import runs.
-fn lock_folder(workspace: &Path) -> PathBuf {
-    workspace.join("locks")
-}
-
-fn lock_path(workspace: &Path, id: i64) -> PathBuf {
-    lock_folder(workspace).join(format!("import-{id}.lock"))
 }
 
 impl Run {
@@ -39,21 +32,21 @@ impl Run {
         path: &Path,
         annotator: &str,
     ) -> Result<Self> {
-        let folder = lock_folder(workspace);
-        std::fs::create_dir_all(&folder).map_err(CoreError::io(&folder))?;
         let mut tx = store.begin().await?;
         let id =
             imports::start(&mut tx, project_id, &path.display().to_string(), annotator).await?;
         // Locked before the run is visible as running, so nobody can take it for dead.
-        let lock_path = lock_path(workspace, id);
-        let lock = File::create(&lock_path).map_err(CoreError::io(&lock_path))?;
-        lock.lock().map_err(CoreError::io(&lock_path))?;
+        let lock = OwnerLock::take(workspace, LOCK_KIND, id)?.ok_or_else(|| {
+            CoreError::invalid(
+                "import",
+                format!("import run {id} is locked by another process"),
+            )
+        })?;
         tx.commit().await?;
         Ok(Self {
             store: store.clone(),
             id,
-            lock_path,
-            _lock: Some(lock),
+            lock: Some(lock),
             settled: false,
         })
     }
@@ -64,7 +57,9 @@ impl Run {
         imports::finish(&mut tx, self.id, records).await?;
         tx.commit().await?;
         self.settled = true;
-        let _ = std::fs::remove_file(&self.lock_path);
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
         Ok(())
     }
 
@@ -72,7 +67,9 @@ impl Run {
     pub(super) async fn undo(mut self, why: &str) -> Result<()> {
         self.settled = true;
         undo(&self.store, self.id, why).await?;
-        let _ = std::fs::remove_file(&self.lock_path);
+        if let Some(lock) = self.lock.take() {
+            lock.release();
+        }
         Ok(())
     }
 }
@@ -83,16 +80,17 @@ impl Drop for Run {
             return;
         }
         // The import's future was dropped half-way (a closed connection, a cancelled task).
-        let (store, id, lock_path) = (self.store.clone(), self.id, self.lock_path.clone());
-        let lock = self._lock.take();
+        let (store, id) = (self.store.clone(), self.id);
+        let lock = self.lock.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(e) = undo(&store, id, "the import was stopped before it finished").await
                 {
                     tracing::error!(import = id, error = %e, "could not undo a stopped import");
                 }
-                drop(lock);
-                let _ = std::fs::remove_file(lock_path);
+                if let Some(lock) = lock {
+                    lock.release();
+                }
             });
         }
         // Without a runtime the lock goes with the process and the next open undoes the run.
@@ -119,41 +117,22 @@ pub(crate) async fn recover(store: &Store, workspace: &Path) -> Result<usize> {
     let running = imports::running(&mut *store.conn().await?).await?;
     let mut undone = 0;
     for run in running {
-        let path = lock_path(workspace, run.id);
-        let lock = match File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-        {
-            Ok(file) => file,
-            Err(e) => {
-                tracing::warn!(import = run.id, error = %e, "cannot check an import's lock");
-                continue;
-            }
+        let Some(lock) = OwnerLock::take(workspace, LOCK_KIND, run.id)? else {
+            continue; // a live process is writing it
         };
-        match lock.try_lock() {
-            Ok(()) => {
-                tracing::warn!(
-                    import = run.id,
-                    path = %run.path,
-                    "an import was interrupted; undoing what it wrote"
-                );
-                undo(
-                    store,
-                    run.id,
-                    "the import was interrupted (its process ended)",
-                )
-                .await?;
-                drop(lock);
-                let _ = std::fs::remove_file(&path);
-                undone += 1;
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => {
-                tracing::warn!(import = run.id, error = %e, "cannot check an import's lock");
-            }
-        }
+        tracing::warn!(
+            import = run.id,
+            path = %run.path,
+            "an import was interrupted; undoing what it wrote"
+        );
+        undo(
+            store,
+            run.id,
+            "the import was interrupted (its process ended)",
+        )
+        .await?;
+        lock.release();
+        undone += 1;
     }
     Ok(undone)
 }

@@ -24,6 +24,10 @@ fn written(name: &str) -> PathBuf {
 /// Asserts that every file in `made` equals the committed fixture (or updates the fixture).
 fn assert_same_as_fixture(made: &Path, fixture: &Path) {
     let update = std::env::var_os("HONE_UPDATE_FIXTURES").is_some();
+    assert!(
+        !(update && std::env::var_os("CI").is_some()),
+        "HONE_UPDATE_FIXTURES rewrites the fixtures instead of checking them; it is refused under CI"
+    );
     if update {
         std::fs::create_dir_all(fixture).unwrap();
     }
