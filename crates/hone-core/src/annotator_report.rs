@@ -185,19 +185,6 @@ pub fn pearson(x: &[f64], y: &[f64]) -> Option<f64> {
     (sxx > 0.0 && syy > 0.0).then(|| sxy / (sxx * syy).sqrt())
 }
 
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    })
-}
-
 /// One decided comparison: which was shown first, and whether the first won.
 struct Verdict {
     first_won: bool,
@@ -256,7 +243,7 @@ fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile 
                 .then(|| longer_wins as f64 / with_length.len() as f64),
             correlation: pearson(&x, &y),
         },
-        median_seconds: median(seconds),
+        median_seconds: crate::numbers::median(seconds),
         gold: GoldAgreement {
             share: (t.gold.items > 0).then(|| t.gold.agree as f64 / t.gold.items as f64),
             ..t.gold

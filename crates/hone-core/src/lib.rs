@@ -30,6 +30,7 @@ pub mod history;
 pub mod import;
 pub mod inference;
 pub mod model_files;
+mod numbers;
 mod owner_lock;
 pub mod playground;
 pub mod projects;

@@ -218,19 +218,6 @@ fn margin(shown: &[Response], scores: &HashMap<i64, f64>, median: f64) -> Option
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = v.len() / 2;
-    if v.len() % 2 == 1 {
-        v[m]
-    } else {
-        (v[m - 1] + v[m]) / 2.0
-    }
-}
-
 impl Hone {
     /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
     pub async fn next_item(
@@ -506,7 +493,7 @@ impl Hone {
                             .zip(self.score_responses(rm.id, &missing).await?),
                     );
                 }
-                let mid = median(scores.values().copied().collect());
+                let mid = crate::numbers::median(scores.values().copied().collect()).unwrap_or(0.0);
                 let least = open
                     .iter()
                     .enumerate()
@@ -575,6 +562,5 @@ mod tests {
         );
         assert!((margin(&[r(3)], &scores, 0.5).unwrap() - 1.5).abs() < 1e-12);
         assert_eq!(margin(&[r(4)], &scores, 0.0), None, "unscored");
-        assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), 2.5);
     }
 }
