@@ -246,17 +246,10 @@ impl Hone {
             records: good as usize + bad.total,
             ..Default::default()
         };
-        let target = {
-            let mut conn = self.store().conn().await?;
-            write::Target {
-                project_id,
-                import_id: 0,
-                annotator_id: 0,
-                guideline_version: hone_store::projects::latest_guideline(&mut conn, project_id)
-                    .await?
-                    .map(|g| g.version),
-            }
-        };
+        let guideline_version =
+            hone_store::projects::latest_guideline(&mut *self.store().conn().await?, project_id)
+                .await?
+                .map(|g| g.version);
         let annotator_id = {
             let mut tx = self.store().begin().await?;
             let a = hone_store::annotators::get_or_create(
@@ -270,9 +263,10 @@ impl Hone {
         };
         let run = run::Run::start(self.store(), self.dir(), project_id, path, annotator).await?;
         let target = write::Target {
+            project_id,
             import_id: run.id,
             annotator_id,
-            ..target
+            guideline_version,
         };
         match self
             .write_records(
