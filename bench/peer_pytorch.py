@@ -1,11 +1,13 @@
-"""The peer of `cargo bench -p hone-model --bench engine`: the same ~125M-parameter Llama
-(random weights), the same shapes and the same thread count, in PyTorch + transformers + PEFT.
-Prints one JSON object with the same keys.
+"""The peer of `hone bench engine`: the same model, the same shapes, token ids and thread
+count, in PyTorch + transformers + PEFT. Prints one JSON object with the same keys.
 
-    python bench/peer_pytorch.py [--quick] [--threads N] [--model DIR]
+    python bench/peer_pytorch.py [--quick] [--threads N] [--model DIR] [--device cuda --dtype bfloat16]
 
-With --model, a real model folder (f32) instead of the random one (bench/run.sh --real passes
-SmolLM2-135M-Instruct imported from its GGUF).
+Without --model, the ~125M-parameter random Llama of bench/run.sh (the shape `hone model
+new-tiny --shape bench-125m` writes); with it, a model folder (bench/run.sh --real passes
+SmolLM2-135M-Instruct imported from its GGUF; scripts/gpu-check.sh the random models of real
+shapes it builds). On CUDA the frozen base is in --dtype and PEFT keeps the LoRA weights in
+float32 (its autocast_adapter_dtype default), as Hone does.
 """
 import argparse
 import json
@@ -28,14 +30,21 @@ def config(quick: bool) -> LlamaConfig:
     )
 
 
+def synchronize():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def timed(reps, f):
     if reps == 0:
         return float("nan")
     f()
+    synchronize()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         f()
+        synchronize()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -46,18 +55,25 @@ def main():
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model", help="a Hugging Face model folder instead of the random model")
     parser.add_argument("--only", choices=["forward", "train", "dpo", "generate"], help="run one measure (its peak memory alone)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"], help="the frozen base's dtype")
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--seq", type=int, default=128)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     if args.model:
-        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_pretrained(args.model, dtype=dtype).to(device).eval()
         cfg = model.config
     else:
         cfg = config(args.quick)
-        model = LlamaForCausalLM(cfg).eval()
+        model = LlamaForCausalLM(cfg).to(device=device, dtype=dtype).eval()
     model.config._attn_implementation = "sdpa"
-    batch, seq, reps, new_tokens = 4, 128, 5, 64
-    ids = torch.tensor([(i * 7919 % (cfg.vocab_size - 3) + 3) for i in range(batch * seq)]).reshape(batch, seq)
+    batch, seq, reps, new_tokens = args.batch, args.seq, args.reps, args.new_tokens
+    ids = torch.tensor([(i * 7919 % (cfg.vocab_size - 3) + 3) for i in range(batch * seq)]).reshape(batch, seq).to(device)
 
     def forward():
         with torch.no_grad():
@@ -121,8 +137,10 @@ def main():
 
     gen_s = timed(reps_for("generate"), gen)
     params = sum(p.numel() for n, p in model.named_parameters() if "lora_" not in n)
+    on_gpu = device.type == "cuda"
     print(json.dumps({
-        "engine": f"pytorch {torch.__version__} + transformers + peft",
+        "engine": f"pytorch {torch.__version__} + transformers + peft ({args.dtype})",
+        "device": torch.cuda.get_device_name(device) if on_gpu else "cpu",
         "parameters": params,
         "threads": torch.get_num_threads(),
         "forward_tokens_per_s": batch * seq / forward_s,
@@ -130,6 +148,9 @@ def main():
         "generate_tokens_per_s": new_tokens / gen_s,
         "dpo_tokens_per_s": 2 * batch * seq / dpo_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        # What PyTorch's caching allocator handed out at most (Hone reports the device's memory
+        # in use, which includes the CUDA context: compare with care).
+        "peak_device_mib": torch.cuda.max_memory_allocated(device) / 2**20 if on_gpu else None,
         "seconds": {"forward": forward_s, "lora_train": train_s, "dpo": dpo_s, "generate": gen_s},
         "shape": {"batch": batch, "seq": seq, "new_tokens": new_tokens, "lora_rank": 8},
     }, indent=2))

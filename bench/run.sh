@@ -1,37 +1,42 @@
 #!/usr/bin/env bash
-# Runs Hone's engine benchmark and its PyTorch peer in the same session, with the same
-# threads, one measure per process (so each peak memory is that measure's), and prints a
-# table of tokens/s, peak memory and ratios (Hone ÷ PyTorch). The peer needs
-# `pip install torch transformers peft` (PYTHON=path/to/python to choose the interpreter).
+# Runs Hone's engine benchmark (`hone bench engine`) and its PyTorch peer in the same session,
+# on the same model folder, with the same threads, one measure per process (so each peak
+# memory is that measure's), and prints a table of tokens/s, peak memory and ratios (Hone ÷
+# PyTorch). The peer needs `pip install torch transformers peft` (PYTHON=path/to/python to
+# choose the interpreter).
 #   bash bench/run.sh [--quick | --real]
-# --real measures SmolLM2-135M-Instruct (its GGUF from PyPI, imported by `hone model import-gguf`;
-# transformers loads the same folder) instead of the random 125M model, and adds llama.cpp's
-# generation on the GGUF file itself (llama-cpp-python from scripts/setup-llama-cpp.sh).
+# The model is a random Llama of ~125M parameters (`hone model new-tiny --shape bench-125m`,
+# written once into the cache); --quick uses the tiny shape; --real measures
+# SmolLM2-135M-Instruct (its GGUF from PyPI, imported by `hone model import-gguf`) and adds
+# llama.cpp's generation on the GGUF file itself (llama-cpp-python from
+# scripts/setup-llama-cpp.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
+cache="${HONE_CACHE:-/var/tmp/hone-cache}"
 threads="${THREADS:-$(nproc)}"
 python="${PYTHON:-python3}"
-quick=""
-real=""
-[ "${1:-}" = "--quick" ] && quick=1
-[ "${1:-}" = "--real" ] && real=1
+mode="${1:-}"
 out=$(mktemp -d)
-model=""
-if [ -n "$real" ]; then
-    gguf="$(bash scripts/fetch-smollm2.sh)"
-    model="${HONE_CACHE:-/var/tmp/hone-cache}/smollm2-hf"
-    if [ ! -f "$model/config.json" ]; then
-        cargo build -q --release -p hone-cli
-        "$CARGO_TARGET_DIR/release/hone" model import-gguf "$gguf" --out "$model" >&2
-    fi
-    llama_python="$(bash scripts/setup-llama-cpp.sh)"
-    "$llama_python" bench/peer_llama_cpp.py "$gguf" --threads "$threads" > "$out/llama-generate.json"
-fi
-cargo bench -q -p hone-model --bench engine --no-run
+cargo build -q --release --locked -p hone-cli
+hone="$CARGO_TARGET_DIR/release/hone"
+case "$mode" in
+    --real)
+        gguf="$(bash scripts/fetch-smollm2.sh)"
+        model="$cache/smollm2-hf"
+        [ -f "$model/config.json" ] || "$hone" model import-gguf "$gguf" --out "$model" >&2
+        llama_python="$(bash scripts/setup-llama-cpp.sh)"
+        "$llama_python" bench/peer_llama_cpp.py "$gguf" --threads "$threads" > "$out/llama-generate.json"
+        ;;
+    --quick) model="$out/tiny"; "$hone" model new-tiny --shape tiny --out "$model" >&2 ;;
+    *)
+        model="$cache/bench-125m"
+        [ -f "$model/config.json" ] || "$hone" model new-tiny --shape bench-125m --out "$model" >&2
+        ;;
+esac
 for measure in forward train dpo generate; do
-    BENCH_MODEL=$model BENCH_QUICK=$quick BENCH_ONLY=$measure cargo bench -q -p hone-model --bench engine > "$out/hone-$measure.json"
-    "$python" bench/peer_pytorch.py ${quick:+--quick} ${model:+--model "$model"} --threads "$threads" --only "$measure" > "$out/peer-$measure.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
+    RAYON_NUM_THREADS="$threads" "$hone" --device cpu bench engine --model "$model" --only "$measure" --json > "$out/hone-$measure.json"
+    "$python" bench/peer_pytorch.py --model "$model" --threads "$threads" --only "$measure" > "$out/peer-$measure.json" 2> "$out/peer.err" || { cat "$out/peer.err"; exit 1; }
 done
 "$python" - "$out" <<'PY'
 import json, os, sys

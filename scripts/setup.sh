@@ -23,3 +23,19 @@ fi
 
 # One warm build folder outside the clone, shared by the demo, the tests and CI.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
+
+# A machine whose `nvidia-smi` lists a GPU builds `hone` with CUDA (HONE_CUDA=0 to build for
+# the CPU only): the CUDA 13.0 compiler and libraries come from PyPI into the cache
+# (scripts/setup-cuda.sh), the kernels are compiled for that GPU's compute capability.
+# HONE_CARGO_FEATURES is what demo.sh passes to cargo.
+HONE_CARGO_FEATURES=""
+if [ "${HONE_CUDA:-1}" != 0 ] && command -v nvidia-smi >/dev/null 2>&1 &&
+    gpu="$(nvidia-smi --query-gpu=name,compute_cap --format=csv,noheader 2>/dev/null | head -n 1)" && [ -n "$gpu" ]; then
+    cap="${gpu##*, }"
+    export CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-${cap/./}}"
+    cuda_prefix="$(bash "$(dirname "${BASH_SOURCE[0]}")/setup-cuda.sh")"
+    export CUDA_PATH="$cuda_prefix" PATH="$cuda_prefix/bin:$PATH"
+    HONE_CARGO_FEATURES="--features cuda"
+    echo "setup: nvidia-smi found ${gpu%%, *} (compute capability $cap): building with CUDA for compute capability $CUDA_COMPUTE_CAP" >&2
+fi
+export HONE_CARGO_FEATURES

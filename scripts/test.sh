@@ -3,7 +3,9 @@
 #   1. the web UI: type check, unit tests (Vitest), production build (the desktop shell embeds it);
 #      then rustfmt and clippy (-D warnings) over the whole workspace;
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
-#      check that the UI's generated TypeScript types are up to date;
+#      check that the UI's generated TypeScript types are up to date; the CUDA build (and its
+#      clippy), the Metal code checked for macOS, and the GPU check script run with the CUDA
+#      build (on the GPU if there is one, else on the CPU with tiny shapes);
 #   3. end to end: the built UI in headless Chromium against a real `hone serve` (the UI built
 #      into the binary; the labeling test checks reach, rendering, XSS, axe-core and the
 #      keyboard paths), then the desktop app packaged as a .deb, installed on this machine, and
@@ -43,7 +45,40 @@ cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
 
 cargo test --workspace --release --locked
+
+# The CUDA build compiles on every run, GPU or not: CUDA 13.0's compiler and libraries from
+# PyPI (scripts/setup-cuda.sh), kernels for CUDA_COMPUTE_CAP (the GPU's when nvidia-smi lists
+# one, else 90, Hopper), linked against a stub of the driver library. Its binary is kept as
+# $CARGO_TARGET_DIR/hone-cuda; the CPU build below puts the usual one back in release/.
+cuda_prefix="$(bash scripts/setup-cuda.sh)"
+(
+    export CUDA_PATH="$cuda_prefix" PATH="$cuda_prefix/bin:$PATH" CUDA_COMPUTE_CAP="${CUDA_COMPUTE_CAP:-90}"
+    cargo build --release --locked -p hone-cli --features cuda
+    cargo clippy --release --locked -p hone-cli --features cuda -- -D warnings
+)
+cp "$CARGO_TARGET_DIR/release/hone" "$CARGO_TARGET_DIR/hone-cuda"
 cargo build --release --locked -p hone-cli
+
+# Metal cannot be built on Linux, but its code can be checked: the engine with the metal
+# feature, for Apple's target (cargo check needs no linker and candle compiles its Metal
+# shaders at run time). The Hub download feature is left out: its TLS needs a macOS C compiler.
+rustup target list --installed | grep -qx aarch64-apple-darwin || rustup target add aarch64-apple-darwin
+cargo clippy --release --locked --target aarch64-apple-darwin -p hone-model --no-default-features --features metal -- -D warnings
+
+# The GPU check (scripts/gpu-check.sh), with the CUDA build: on the GPU when nvidia-smi lists
+# one; else on the CPU with tiny shapes, the driver stub standing in for the driver (so the
+# CUDA build must start, find no GPU, and fall back to the CPU with its reason).
+if [ -n "$HONE_CARGO_FEATURES" ]; then
+    bash scripts/gpu-check.sh --hone "$CARGO_TARGET_DIR/hone-cuda" --device cuda --out "$CARGO_TARGET_DIR/gpu-check"
+else
+    (
+        export LD_LIBRARY_PATH="$cuda_prefix/lib/stubs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+        info="$("$CARGO_TARGET_DIR/hone-cuda" model info tests/fixtures/models/tiny-llama --json)"
+        grep -q '"reason": "no GPU was found"' <<<"$info" || { echo "test: the CUDA build did not fall back to the CPU: $info" >&2; exit 1; }
+        bash scripts/gpu-check.sh --hone "$CARGO_TARGET_DIR/hone-cuda" --device cpu --shapes tiny --steps 3 \
+            --out "$CARGO_TARGET_DIR/gpu-check-cpu"
+    )
+fi
 
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium npm run test:e2e
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/labeling.mjs

@@ -156,7 +156,15 @@ fn main() {
                 Some(dir) => PathBuf::from(dir),
                 None => workspace_dir(app.handle())?,
             };
-            let api = tauri::async_runtime::block_on(Api::open(&dir)).map_err(|e| {
+            // Models run on `auto` (a GPU when this build has one and it is present), or on
+            // what $HONE_DEVICE says, as for the CLI.
+            let device = match std::env::var("HONE_DEVICE") {
+                Ok(text) if !text.is_empty() => text
+                    .parse()
+                    .map_err(|e| format!("HONE_DEVICE={text:?}: {e}"))?,
+                _ => Default::default(),
+            };
+            let api = tauri::async_runtime::block_on(Api::open_on(&dir, device)).map_err(|e| {
                 format!("cannot open the workspace {}: {}", dir.display(), e.message)
             })?;
             app.manage(api);

@@ -397,6 +397,9 @@ async function main() {
     step = 'finetune';
     await go('finetune', 'finetune');
     await byId('plan-stages').locator('tbody tr').first().waitFor({ timeout: 120_000 });
+    // The plan names its device and precision (this machine has no GPU: the CPU, in f32).
+    const device = await byId('plan-device').textContent();
+    check(/^on cpu \(CPU, \d+ threads(, \d+ [MG]iB)?\), base weights in f32$/.test(device.trim()), `the plan's device reads ${JSON.stringify(device)}`);
     // Long enough to cancel mid-way: many SFT epochs (checkpoints every 50 steps).
     await byId('finetune-settings').click();
     await byId('finetune-sft-epochs').fill('400');

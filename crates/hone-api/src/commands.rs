@@ -37,8 +37,11 @@ fn started(job_id: u64) -> Result<Value, ApiError> {
 }
 
 /// What the UI shows about a model folder, loading it to be sure it loads.
-fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
-    let device = hone_core::model::device::select(hone_core::model::DeviceChoice::Auto)?;
+fn model_info(
+    dir: &std::path::Path,
+    device: hone_core::model::DeviceChoice,
+) -> Result<ModelInfo, ApiError> {
+    let device = hone_core::model::device::select(device)?;
     let lm = LoadedModel::load(dir, device)?;
     let c = lm.model.config();
     Ok(ModelInfo {
@@ -52,6 +55,8 @@ fn model_info(dir: &std::path::Path) -> Result<ModelInfo, ApiError> {
         max_positions: c.max_position_embeddings,
         has_chat_template: lm.chat_template.is_some(),
         device: lm.device.name(),
+        device_description: lm.device.description.clone(),
+        device_dtype: hone_core::model::device::dtype_name(lm.device.dtype).into(),
         device_reason: lm.device.reason.clone(),
     })
 }
@@ -147,8 +152,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 .model_folder(&a.dir)
                 .await
                 .map_err(|e| e.for_field("dir"))?;
+            let device = hone.device_choice();
             json(
-                tokio::task::spawn_blocking(move || model_info(&dir))
+                tokio::task::spawn_blocking(move || model_info(&dir, device))
                     .await
                     .map_err(|e| ApiError::new("internal", e.to_string()))??,
             )
@@ -162,6 +168,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                     field: Some("repo_id".into()),
                 });
             }
+            let device = hone.device_choice();
             started(api.jobs.spawn(move |reporter: Reporter| async move {
                 let progress = reporter.clone();
                 let dir = tokio::task::spawn_blocking(move || {
@@ -173,7 +180,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 .await
                 .map_err(|e| ApiError::new("internal", e.to_string()))??;
                 json(
-                    tokio::task::spawn_blocking(move || model_info(&dir))
+                    tokio::task::spawn_blocking(move || model_info(&dir, device))
                         .await
                         .map_err(|e| ApiError::new("internal", e.to_string()))??,
                 )
@@ -186,6 +193,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         ),
         "build_starter" => {
             let dir = api.starter_dir.clone();
+            let device = hone.device_choice();
             started(api.jobs.spawn(move |reporter: Reporter| async move {
                 let cancel = reporter.cancel_flag();
                 let progress = reporter.clone();
@@ -196,7 +204,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                             progress.progress(p.step, p.total_steps, format!("loss {:.3}", p.loss))
                         })?;
                     }
-                    model_info(&dir)
+                    model_info(&dir, device)
                 })
                 .await
                 .map_err(|e| ApiError::new("internal", e.to_string()))??;

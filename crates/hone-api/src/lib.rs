@@ -27,7 +27,15 @@ impl Api {
     /// Opens the workspace in `dir`. The starter model lives in `<dir>/models/hone-starter`,
     /// as `hone demo` puts it.
     pub async fn open(dir: &Path) -> Result<Self, ApiError> {
-        let hone = Hone::open(dir).await?;
+        Self::open_on(dir, hone_core::model::DeviceChoice::Auto).await
+    }
+
+    /// Opens the workspace in `dir`, running its models on `device`.
+    pub async fn open_on(
+        dir: &Path,
+        device: hone_core::model::DeviceChoice,
+    ) -> Result<Self, ApiError> {
+        let hone = Hone::open(dir).await?.with_device(device);
         Ok(Self {
             hone: Arc::new(hone),
             jobs: Jobs::default(),

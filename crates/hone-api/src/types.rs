@@ -32,7 +32,12 @@ pub struct ModelInfo {
     pub vocab_size: usize,
     pub max_positions: usize,
     pub has_chat_template: bool,
+    /// `cpu`, `cuda:N` or `metal`.
     pub device: String,
+    /// The GPU's name and compute capability, or the CPU's threads.
+    pub device_description: String,
+    /// The base weights' dtype there: f32 on the CPU, bf16 or f16 on a GPU.
+    pub device_dtype: String,
     pub device_reason: String,
 }
 

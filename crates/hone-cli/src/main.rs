@@ -23,6 +23,16 @@ struct Cli {
     /// Workspace folder (default: $HONE_WORKSPACE, else the platform data folder).
     #[arg(long, global = true, value_name = "DIR")]
     workspace: Option<PathBuf>,
+    /// Where commands that run a model run it: auto (a CUDA or Metal GPU when this build has
+    /// one and it is present, else the CPU), cpu, cuda, cuda:N or metal.
+    #[arg(
+        long,
+        global = true,
+        env = "HONE_DEVICE",
+        default_value = "auto",
+        value_name = "DEVICE"
+    )]
+    device: hone_core::model::DeviceChoice,
     #[command(subcommand)]
     command: Command,
 }
@@ -89,6 +99,9 @@ enum Command {
     Jobs(commands::train::ListArgs),
     /// A project's model versions and their lineage.
     Versions(commands::train::ListArgs),
+    /// Measure the engine on --device: speed (beside PyTorch in bench/run.sh) and parity with the CPU.
+    #[command(subcommand)]
+    Bench(commands::bench::Command),
 }
 
 /// Like other Unix tools, end quietly when the reader of the output goes away (`hone export … |
@@ -139,6 +152,7 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let workspace = cli.workspace.as_deref();
+    commands::set_device(cli.device);
     match cli.command {
         Command::Init(args) => commands::init::run(workspace, args).await,
         Command::Project(command) => commands::project::run(workspace, command).await,
@@ -167,5 +181,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Provenance(args) => commands::provenance::run(workspace, args).await,
         Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,
         Command::Versions(args) => commands::train::run_versions(workspace, args).await,
+        Command::Bench(command) => commands::bench::run(command).await,
     }
 }

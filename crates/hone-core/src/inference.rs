@@ -32,6 +32,8 @@ pub struct ResolvedModel {
     pub base_model_id: Option<i64>,
     pub version: Option<ModelVersion>,
     pub adapter_dir: Option<PathBuf>,
+    /// Where it will run (the workspace's choice).
+    pub device: hone_model::DeviceChoice,
 }
 
 /// A model loaded for inference: the base weights, the version's adapter, and a reward model's
@@ -43,9 +45,9 @@ pub struct Loaded {
 }
 
 impl ResolvedModel {
-    /// Loads the weights (on the best device) and the adapter.
+    /// Loads the weights (on the chosen device) and the adapter.
     pub fn load(&self) -> Result<Loaded> {
-        let device = hone_model::device::select(hone_model::DeviceChoice::Auto)?;
+        let device = hone_model::device::select(self.device)?;
         let lm = LoadedModel::load(&self.base_dir, device)?;
         let (adapter, score_head) = match &self.adapter_dir {
             Some(dir) => {
@@ -118,6 +120,7 @@ impl Hone {
                     base_model_id,
                     version: None,
                     adapter_dir: None,
+                    device: self.device_choice(),
                 })
             }
             ModelRef::Version { id } => {
@@ -130,6 +133,7 @@ impl Hone {
                     base_model_id: Some(base.id),
                     version: Some(version),
                     adapter_dir,
+                    device: self.device_choice(),
                 })
             }
         }

@@ -12,10 +12,12 @@
 //! - [`import`] and [`export`] read and write prompts and TRL datasets.
 //! - [`finetune`] turns a snapshot into a model version; [`inference`] loads a base or a
 //!   version, [`generation`] makes candidate answers, [`evaluation`] scores and compares them.
+//! - [`bench`] measures the engine on a device (`hone bench`, `scripts/gpu-check.sh`).
 
 pub mod agreement;
 pub mod annotator_report;
 pub mod arena;
+pub mod bench;
 pub mod content;
 pub mod dataset;
 mod error;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use hone_model::{DeviceChoice, DeviceInfo};
 use hone_store::{jobs, Store, DATABASE_FILE};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -42,6 +43,8 @@ pub struct Hone {
     dir: PathBuf,
     /// Shuffles the order items are shown in; seedable so tests are repeatable.
     pub(crate) rng: Mutex<StdRng>,
+    /// Where models run (`--device`, `HONE_DEVICE`); `auto` by default.
+    device: DeviceChoice,
 }
 
 impl Hone {
@@ -68,6 +71,7 @@ impl Hone {
             store,
             dir: dir.to_owned(),
             rng: Mutex::new(StdRng::from_os_rng()),
+            device: DeviceChoice::Auto,
         })
     }
 
@@ -77,6 +81,20 @@ impl Hone {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
             ..self
         }
+    }
+
+    /// Runs every model (inference, plans, fine-tunes) on `device`.
+    pub fn with_device(self, device: DeviceChoice) -> Self {
+        Self { device, ..self }
+    }
+
+    pub fn device_choice(&self) -> DeviceChoice {
+        self.device
+    }
+
+    /// The device models will run on now, resolved from the choice.
+    pub fn device(&self) -> Result<DeviceInfo> {
+        Ok(hone_model::device::select(self.device)?)
     }
 
     pub fn dir(&self) -> &Path {

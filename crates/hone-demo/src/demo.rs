@@ -113,6 +113,10 @@ pub struct DemoOptions {
     pub ppo_iterations: usize,
     pub seed: u64,
     pub export_dir: Option<PathBuf>,
+    /// Where the loop's models run (the starter model is always built on the CPU, so its
+    /// bytes are reproducible).
+    #[serde(default)]
+    pub device: hone_core::model::DeviceChoice,
 }
 
 impl DemoOptions {
@@ -201,6 +205,7 @@ impl DemoOptions {
             ppo_iterations: 12,
             seed: 2026,
             export_dir: None,
+            device: Default::default(),
         }
     }
 }
@@ -477,7 +482,10 @@ pub async fn run(
 
     // 2. Workspace, project, prompts.
     clock.start(Stage::Setup);
-    let hone = Hone::open(workspace).await?.with_seed(options.seed);
+    let hone = Hone::open(workspace)
+        .await?
+        .with_seed(options.seed)
+        .with_device(options.device);
     let existing: Vec<String> = hone
         .list_projects()
         .await?

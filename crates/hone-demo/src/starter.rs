@@ -115,6 +115,7 @@ impl StarterSpec {
             kv_heads: self.kv_heads,
             vocab: self.vocab,
             max_positions: 256,
+            tie_embeddings: false,
         }
     }
 

@@ -4,16 +4,38 @@
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations; these ops make one each way.
 //!
-//! Only f32 tensors on the CPU are handled ([`supports`]); callers keep candle's composed
-//! paths for every other dtype and device.
+//! Only f32 tensors on the CPU are handled ([`supports`]); callers choose at run time and keep
+//! candle's composed paths for every other dtype and device (bf16 on CUDA, f16 on Metal).
+//! [`composed`] forces the composed paths on the CPU too, so tests check them against the
+//! fused ones on a machine without a GPU.
 
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Shape, Storage, Tensor};
+use std::cell::Cell;
 use std::sync::Mutex;
 
-/// Whether the fused ops can run on `x`: f32 on the CPU.
+thread_local! {
+    /// Set inside [`composed`]: the fused ops are declined on this thread.
+    static COMPOSED_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the fused ops can run on `x`: f32 on the CPU, outside [`composed`].
 pub fn supports(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32
+    x.device().is_cpu() && x.dtype() == DType::F32 && !COMPOSED_ONLY.with(Cell::get)
+}
+
+/// Runs `f` with the fused ops declined on this thread: every op takes the composed path a GPU
+/// takes (the model's forward and backward run on the calling thread; only the fused kernels'
+/// insides use worker threads).
+pub fn composed<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            COMPOSED_ONLY.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(COMPOSED_ONLY.with(|c| c.replace(true)));
+    f()
 }
 
 /// Softmax over the last axis, differentiable; `x` must be f32 on the CPU.

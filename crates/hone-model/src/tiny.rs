@@ -53,6 +53,8 @@ pub struct TinySize {
     pub kv_heads: usize,
     pub vocab: usize,
     pub max_positions: usize,
+    /// The LM head shares the input embedding (always so for Qwen2's tiny models).
+    pub tie_embeddings: bool,
 }
 
 impl Default for TinySize {
@@ -65,8 +67,83 @@ impl Default for TinySize {
             kv_heads: 2,
             vocab: 512,
             max_positions: 1024,
+            tie_embeddings: false,
         }
     }
+}
+
+/// The shapes of real models, for random models of real cost (benchmarks and the GPU check):
+/// the weights are random, the sizes are the real model's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// [`TinySize::default`]: 2 layers, hidden 64 (tests).
+    Tiny,
+    /// The ~125M Llama of `bench/run.sh` (12 layers, hidden 768, vocabulary 32,000).
+    Bench125m,
+    /// SmolLM2-135M-Instruct (30 layers, hidden 576, 9 heads / 3 key-value, vocabulary 49,152,
+    /// tied embeddings).
+    Smollm2_135m,
+    /// Llama-3.2-1B's body with SmolLM2's vocabulary (16 layers, hidden 2048, 32 heads / 8
+    /// key-value, MLP 8192, tied embeddings): 1.07B parameters, the 1B shape of issue 16.
+    Llama1b,
+}
+
+impl std::str::FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "tiny" => Ok(Self::Tiny),
+            "bench-125m" => Ok(Self::Bench125m),
+            "smollm2-135m" => Ok(Self::Smollm2_135m),
+            "llama-1b" => Ok(Self::Llama1b),
+            other => Err(format!(
+                "unknown shape {other:?}; expected tiny, bench-125m, smollm2-135m or llama-1b"
+            )),
+        }
+    }
+}
+
+impl Shape {
+    pub fn size(self) -> TinySize {
+        let real =
+            |hidden, intermediate, layers, heads, kv_heads, vocab, tie_embeddings| TinySize {
+                hidden,
+                intermediate,
+                layers,
+                heads,
+                kv_heads,
+                vocab,
+                max_positions: 8192,
+                tie_embeddings,
+            };
+        match self {
+            Self::Tiny => TinySize::default(),
+            Self::Bench125m => TinySize {
+                max_positions: 1024,
+                ..real(768, 2048, 12, 12, 4, 32_000, false)
+            },
+            Self::Smollm2_135m => real(576, 1536, 30, 9, 3, 49_152, true),
+            Self::Llama1b => real(2048, 8192, 16, 32, 8, 49_152, true),
+        }
+    }
+}
+
+/// Writes a random Llama of `shape` into `out`: the tiny tokenizer (its few hundred tokens are
+/// enough to talk to it; the embedding has the shape's full vocabulary, which benchmarks use
+/// through token ids). The same seed gives the same bytes.
+pub fn write_shape_model(shape: Shape, out: &Path, seed: u64) -> Result<()> {
+    if shape == Shape::Tiny {
+        return write_tiny_model(TinyArch::Llama, TinySize::default(), out, seed);
+    }
+    let tokenizer = train_tokenizer(CORPUS.lines(), 512)?;
+    write_model_folder(
+        TinyArch::Llama,
+        shape.size(),
+        &tokenizer,
+        out,
+        seed,
+        "random",
+    )
 }
 
 /// Trains a byte-level BPE tokenizer on `texts` with the ChatML special tokens (ids 0, 1, 2).
@@ -148,7 +225,7 @@ pub fn write_model_folder(
         "max_position_embeddings": size.max_positions,
         "rms_norm_eps": if qwen { 1e-6 } else { 1e-5 },
         "rope_theta": if qwen { 1_000_000.0 } else { 10_000.0 },
-        "tie_word_embeddings": qwen,
+        "tie_word_embeddings": qwen || size.tie_embeddings,
         "attention_bias": false,
         "use_sliding_window": false,
         "bos_token_id": bos,
@@ -191,7 +268,7 @@ pub fn write_model_folder(
             random(format!("{p}.mlp.{m}.weight"), &[o, inp])?;
         }
     }
-    if !qwen {
+    if !(qwen || size.tie_embeddings) {
         random("lm_head.weight".into(), &[v, h])?;
     }
     for l in 0..size.layers {
@@ -251,4 +328,43 @@ pub fn standard_normal(rng: &mut impl rand::Rng) -> f32 {
     let u1: f64 = rng.random_range(f64::EPSILON..1.0);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The parameter count a config of `shape`'s size declares.
+    fn parameters(shape: Shape) -> usize {
+        let size = shape.size();
+        crate::Config::from_value(json!({
+            "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
+            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
+            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "max_position_embeddings": size.max_positions,
+            "tie_word_embeddings": size.tie_embeddings,
+        }))
+        .unwrap()
+        .parameter_count()
+    }
+
+    #[test]
+    fn real_shapes_have_their_models_parameter_counts() {
+        // SmolLM2-135M-Instruct: 134,515,008 parameters (transformers' count).
+        assert_eq!(parameters(Shape::Smollm2_135m), 134_515_008);
+        // Llama-3.2-1B's body with a 49,152-token vocabulary: 1.07B.
+        let llama = parameters(Shape::Llama1b) as f64 / 1e9;
+        assert!((1.06..1.08).contains(&llama), "{llama}");
+        let bench = parameters(Shape::Bench125m) as f64 / 1e6;
+        assert!((120.0..130.0).contains(&bench), "{bench}");
+        for name in ["tiny", "bench-125m", "smollm2-135m", "llama-1b"] {
+            assert!(name.parse::<Shape>().is_ok(), "{name}");
+        }
+        let err = "llama-7b".parse::<Shape>().unwrap_err();
+        assert!(
+            err.contains("expected tiny, bench-125m, smollm2-135m or llama-1b"),
+            "{err}"
+        );
+    }
 }

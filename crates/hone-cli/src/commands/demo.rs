@@ -175,6 +175,7 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
     options.rlhf = args.rlhf;
     options.starter_dir = args.starter;
     options.export_dir = args.export;
+    options.device = super::device();
     eprintln!(
         "Hone demo in {} — the human-feedback loop on {}",
         dir.display(),

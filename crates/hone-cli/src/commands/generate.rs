@@ -2,7 +2,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use hone_core::model::chat_template::Message;
-use hone_core::model::device::DeviceChoice;
 use hone_core::model::generate::generate;
 use hone_core::model::lora::Adapter;
 use hone_core::model::sampling::SamplingParams;
@@ -28,8 +27,6 @@ pub struct ModelArgs {
     /// A system message (with --chat).
     #[arg(long, requires = "chat")]
     system: Option<String>,
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
 }
 
 impl ModelArgs {
@@ -49,7 +46,7 @@ impl ModelArgs {
         &self,
         workspace: Option<&std::path::Path>,
     ) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
-        let lm = super::model::load(workspace, &self.model, self.device)?;
+        let lm = super::model::load(workspace, &self.model, super::device())?;
         let adapter = match &self.adapter {
             Some(dir) => Some(Adapter::load_peft(
                 "adapter",

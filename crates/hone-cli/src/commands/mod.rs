@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod annotators;
+pub mod bench;
 pub mod candidates;
 pub mod demo;
 pub mod evaluate;
@@ -20,8 +21,10 @@ pub mod stats;
 pub mod train;
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use anyhow::Context;
+use hone_core::model::DeviceChoice;
 use hone_core::{resolve_workspace_dir, Hone};
 
 /// A mistake in the command line that clap cannot see (exit code 2).
@@ -29,12 +32,25 @@ use hone_core::{resolve_workspace_dir, Hone};
 #[error("{0}")]
 pub struct BadInput(pub String);
 
-/// Opens the workspace the flags and environment point to.
+/// The `--device` of this command line (set once, in `main`).
+static DEVICE: OnceLock<DeviceChoice> = OnceLock::new();
+
+pub fn set_device(choice: DeviceChoice) {
+    let _ = DEVICE.set(choice);
+}
+
+/// Where this command runs models (`--device`, `HONE_DEVICE`; `auto` by default).
+pub fn device() -> DeviceChoice {
+    DEVICE.get().copied().unwrap_or_default()
+}
+
+/// Opens the workspace the flags and environment point to, running models on `--device`.
 pub async fn open(workspace: Option<&Path>) -> anyhow::Result<Hone> {
     let (dir, _) = resolve_workspace_dir(workspace)?;
-    Hone::open(&dir)
+    Ok(Hone::open(&dir)
         .await
-        .with_context(|| format!("cannot open the workspace {}", dir.display()))
+        .with_context(|| format!("cannot open the workspace {}", dir.display()))?
+        .with_device(device()))
 }
 
 /// The project named (or numbered) `key`.

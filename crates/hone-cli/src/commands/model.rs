@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use hone_core::model::device::{select, DeviceChoice};
 use hone_core::model::gguf::import_gguf;
-use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
+use hone_core::model::tiny::{write_shape_model, write_tiny_model, Shape, TinyArch, TinySize};
 use hone_core::model::LoadedModel;
 use serde_json::json;
 
@@ -11,10 +11,14 @@ use crate::output::say;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Write a tiny random model of the real format (for tests and first steps).
+    /// Write a tiny random model of the real format (for tests and first steps), or with
+    /// --shape a random Llama of a real model's size (for benchmarks and the GPU check).
     NewTiny {
         #[arg(long, default_value = "llama")]
         arch: TinyArch,
+        /// tiny, bench-125m, smollm2-135m or llama-1b (a Llama; --arch is then ignored).
+        #[arg(long)]
+        shape: Option<Shape>,
         #[arg(long)]
         out: PathBuf,
         #[arg(long, default_value_t = 0)]
@@ -23,8 +27,6 @@ pub enum Command {
     /// Load a model (a folder or a .gguf file) and describe it: architecture, size, device.
     Info {
         dir: PathBuf,
-        #[arg(long, default_value = "auto")]
-        device: DeviceChoice,
         #[arg(long)]
         json: bool,
     },
@@ -55,12 +57,30 @@ pub enum Command {
 
 pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
     match command {
-        Command::NewTiny { arch, out, seed } => {
+        Command::NewTiny {
+            shape: Some(shape),
+            out,
+            seed,
+            ..
+        } => {
+            let folder = out.clone();
+            tokio::task::spawn_blocking(move || write_shape_model(shape, &folder, seed)).await??;
+            say!(
+                "wrote a random Llama of shape {shape:?} to {}",
+                out.display()
+            );
+        }
+        Command::NewTiny {
+            arch,
+            shape: None,
+            out,
+            seed,
+        } => {
             write_tiny_model(arch, TinySize::default(), &out, seed)?;
             say!("wrote a tiny {arch:?} model to {}", out.display());
         }
-        Command::Info { dir, device, json } => {
-            let lm = load(workspace, &dir, device)?;
+        Command::Info { dir, json } => {
+            let lm = load(workspace, &dir, super::device())?;
             let c = lm.model.config();
             let report = json!({
                 "folder": dir,
@@ -106,9 +126,10 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 }
             );
             say!(
-                "device: {} ({:?}) — {}",
-                lm.device.name(),
-                lm.device.dtype,
+                "device: {} — {}, base weights in {} — {}",
+                lm.device.name,
+                lm.device.description,
+                hone_core::model::device::dtype_name(lm.device.dtype),
                 lm.device.reason
             );
         }

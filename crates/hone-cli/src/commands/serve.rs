@@ -36,9 +36,11 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         None if embedded_ui::available() => UiFiles::Embedded,
         None => UiFiles::None,
     };
-    let api = hone_api::Api::open(&dir).await.map_err(|e| {
-        anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message)
-    })?;
+    let api = hone_api::Api::open_on(&dir, super::device())
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message)
+        })?;
     let config = ServeConfig {
         addr: SocketAddr::new(args.host, args.port),
         ui: ui.clone(),

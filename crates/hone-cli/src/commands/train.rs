@@ -121,6 +121,17 @@ pub fn print_plan(plan: &Plan) {
         plan.trainable_parameters as f64 / 1e6,
         plan.estimated_memory_mib
     );
+    let d = &plan.device;
+    say!(
+        "device: {} — {}{}, base weights in {} — {}",
+        d.name,
+        d.description,
+        d.memory_mib
+            .map(|m| format!(", {:.1} GiB", m / 1024.0))
+            .unwrap_or_default(),
+        d.dtype,
+        d.reason
+    );
     let rows: Vec<Vec<String>> = plan
         .stages
         .iter()

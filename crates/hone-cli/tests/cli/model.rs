@@ -261,3 +261,99 @@ fn a_folder_written_as_gguf_is_a_model_again_and_bad_files_exit_2() {
     assert!(stderr.contains("is not a GGUF file"), "{stderr}");
     assert!(!w.join("x").exists(), "nothing written for a refused file");
 }
+
+#[test]
+fn the_device_flag_is_global_checked_and_read_from_the_environment() {
+    let ws = tempfile::tempdir().unwrap();
+    let model = ws.path().join("m");
+    ok(
+        ws.path(),
+        &["model", "new-tiny", "--out", model.to_str().unwrap()],
+    );
+    let err = fails(
+        ws.path(),
+        &["--device", "gpu", "model", "info", model.to_str().unwrap()],
+        2,
+    );
+    assert!(
+        err.contains("expected auto, cpu, cuda, cuda:N or metal"),
+        "{err}"
+    );
+    // This build has no CUDA: asking for it says how to get it, naming the field.
+    let err = fails(
+        ws.path(),
+        &["model", "info", model.to_str().unwrap(), "--device", "cuda"],
+        2,
+    );
+    assert!(
+        err.contains("device") && err.contains("--features cuda"),
+        "{err}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hone"))
+        .args(["--workspace", ws.path().to_str().unwrap()])
+        .args(["model", "info", model.to_str().unwrap(), "--json"])
+        .env("HONE_DEVICE", "cpu")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(info["device"]["reason"], "asked for the CPU");
+}
+
+#[test]
+fn bench_measures_speed_and_parity_on_a_shaped_model() {
+    let ws = tempfile::tempdir().unwrap();
+    let model = ws.path().join("shaped");
+    ok(
+        ws.path(),
+        &[
+            "model",
+            "new-tiny",
+            "--shape",
+            "tiny",
+            "--out",
+            model.to_str().unwrap(),
+        ],
+    );
+    let m = model.to_str().unwrap();
+    let parity = json(
+        ws.path(),
+        &[
+            "--device", "cpu", "bench", "parity", "--model", m, "--steps", "3",
+        ],
+    );
+    assert_eq!(parity["device"]["device"], "cpu");
+    assert_eq!(parity["low_dtype"], "bf16");
+    let f32_diff = parity["f32_max_abs_diff"].as_f64().unwrap();
+    assert!(f32_diff < 1e-4, "composed vs fused f32: {f32_diff}");
+    let low = parity["low_max_abs_diff"].as_f64().unwrap();
+    assert!(low > 0.0 && low < 0.5, "bf16 vs f32: {low}");
+    for stage in ["sft", "dpo"] {
+        let c = &parity[stage];
+        assert_eq!(c["reference"].as_array().unwrap().len(), 3, "{stage}");
+        assert_eq!(c["device"].as_array().unwrap().len(), 3, "{stage}");
+        assert!(c["max_abs_diff"].as_f64().unwrap() < 0.1, "{stage}: {c}");
+    }
+    let engine = json(
+        ws.path(),
+        &[
+            "bench", "engine", "--model", m, "--only", "train", "--seq", "16", "--reps", "1",
+        ],
+    );
+    assert!(engine["lora_train_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(
+        engine["forward_tokens_per_s"].is_null(),
+        "only the train measure ran"
+    );
+    let mfu = engine["train_mfu_of_measured_peak"].as_f64().unwrap();
+    assert!(mfu > 0.0 && mfu < 1.5, "{mfu}");
+    let err = fails(
+        ws.path(),
+        &["bench", "engine", "--model", m, "--only", "backward"],
+        2,
+    );
+    assert!(
+        err.contains("expected forward, train, dpo or generate"),
+        "{err}"
+    );
+}

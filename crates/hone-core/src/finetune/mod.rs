@@ -4,7 +4,9 @@
 //! - [`recipe`]: what to train and how, and the `auto` plan from what the feedback holds.
 //! - [`tokens`]: training rows → token sequences for a given model (chat template or raw).
 //! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
+//! - [`device_speed`]: the training speed a plan assumes on its device before one is measured.
 
+pub mod device_speed;
 pub mod export;
 pub mod recipe;
 mod run;
@@ -12,6 +14,6 @@ pub mod timing;
 pub mod tokens;
 
 pub use export::VersionFormat;
-pub use recipe::{LoraSpec, Method, Plan, PlanStage, Recipe};
+pub use recipe::{LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe};
 pub(crate) use run::base_model_for;
 pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};

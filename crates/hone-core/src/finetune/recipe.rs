@@ -207,6 +207,49 @@ pub struct PlanStage {
     pub estimated_seconds: f64,
 }
 
+/// The device a plan runs on, as the plan shows it.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanDevice {
+    /// `cpu`, `cuda:N` or `metal`.
+    pub name: String,
+    /// The GPU's name and compute capability, or the CPU's threads.
+    pub description: String,
+    /// The frozen base weights' dtype: `f32` on the CPU, `bf16` (or `f16`) on a GPU. LoRA
+    /// weights, gradients, optimiser state and the loss are f32 everywhere.
+    pub dtype: String,
+    /// The device's memory (the machine's RAM for the CPU), when known.
+    pub memory_mib: Option<f64>,
+    /// Why this device: asked for, or what `auto` found.
+    pub reason: String,
+}
+
+impl Default for PlanDevice {
+    /// What plans made before devices were shown ran on.
+    fn default() -> Self {
+        Self {
+            name: "cpu".into(),
+            description: "CPU".into(),
+            dtype: "f32".into(),
+            memory_mib: None,
+            reason: String::new(),
+        }
+    }
+}
+
+impl From<&hone_model::DeviceInfo> for PlanDevice {
+    fn from(info: &hone_model::DeviceInfo) -> Self {
+        let r = info.report();
+        Self {
+            name: r.device,
+            description: r.description,
+            dtype: r.dtype,
+            memory_mib: r.memory_mib,
+            reason: r.reason,
+        }
+    }
+}
+
 /// What a fine-tune will do, shown before it starts.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -214,16 +257,38 @@ pub struct Plan {
     pub stages: Vec<PlanStage>,
     pub parameters: usize,
     pub trainable_parameters: usize,
-    /// Weights (f32), adapter and optimiser state, and activations of one batch, in MiB.
+    /// Base weights (in the device's dtype), adapter with its gradients and optimiser state
+    /// (f32), and activations of one batch, in MiB.
     pub estimated_memory_mib: f64,
     /// Rows the snapshot holds that no stage uses (e.g. KTO rows when there are pairs).
     pub unused_rows: usize,
     pub notes: Vec<String>,
+    #[serde(default)]
+    pub device: PlanDevice,
 }
 
+/// Training throughput assumed before this machine has measured any: FLOP/s a LoRA step
+/// sustains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// The ~100 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
+    Cpu,
+    /// A GPU whose matmul peak in the base dtype was measured (`device_probe`): a LoRA step
+    /// reaches about [`GPU_STEP_EFFICIENCY`] of it (small batches, f32 LoRA branches, the
+    /// loss in f32).
+    Gpu { matmul_flops: f64 },
+}
+
+/// The share of a GPU's measured matmul peak a LoRA step is assumed to reach until a run on
+/// it measures the real throughput.
+pub const GPU_STEP_EFFICIENCY: f64 = 0.3;
+
 /// Seconds for `tokens` training tokens of a model of `parameters`: a LoRA step costs about
-/// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P), at the
-/// ~100 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
-pub fn estimate_seconds(parameters: usize, tokens: usize) -> f64 {
-    4.0 * parameters as f64 * tokens as f64 / 100e9
+/// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P).
+pub fn estimate_seconds(parameters: usize, tokens: usize, speed: Speed) -> f64 {
+    let flops = match speed {
+        Speed::Cpu => 100e9,
+        Speed::Gpu { matmul_flops } => matmul_flops * GPU_STEP_EFFICIENCY,
+    };
+    4.0 * parameters as f64 * tokens as f64 / flops
 }

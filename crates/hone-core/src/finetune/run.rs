@@ -22,7 +22,7 @@ use hone_train::{Metrics, TrainError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::recipe::{estimate_seconds, Method, Plan, PlanStage, Recipe};
+use super::recipe::{estimate_seconds, Method, Plan, PlanDevice, PlanStage, Recipe, Speed};
 use super::tokens::{tokenize, TokenizedData};
 use crate::dataset::TrainingData;
 use crate::{CoreError, Hone, Result};
@@ -85,6 +85,7 @@ fn plan_for(
     data: &TrainingData,
     tokens: &TokenizedData,
     lm: &LoadedModel,
+    speed: Speed,
 ) -> Plan {
     let parameters = lm.model.config().parameter_count();
     let mut stages = Vec::new();
@@ -145,7 +146,7 @@ fn plan_for(
                         recipe.ppo_iterations as u64
                     },
                     tokens: total_tokens,
-                    estimated_seconds: estimate_seconds(parameters, total_tokens),
+                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
                 });
                 continue;
             }
@@ -166,7 +167,7 @@ fn plan_for(
                 config.total_steps(examples)
             },
             tokens: total_tokens,
-            estimated_seconds: estimate_seconds(parameters, total_tokens),
+            estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
         });
     }
     let r = recipe.lora.r;
@@ -191,10 +192,32 @@ fn plan_for(
         )
         .max()
         .unwrap_or(0);
-    // Activations kept for backward: roughly 20 floats per hidden unit per token per layer.
-    let activations = (batch * seq * c.hidden_size * c.num_hidden_layers * 20 * 4) as f64;
-    let memory = (parameters * 4 + trainable * 4 * 4) as f64 + activations;
+    // Base weights and activations in the device's dtype; LoRA weights, gradients and
+    // AdamW's two moments in f32. Activations kept for backward: roughly 20 values per hidden
+    // unit per token per layer.
+    let width = lm.device.dtype.size_in_bytes();
+    let activations = (batch * seq * c.hidden_size * c.num_hidden_layers * 20 * width) as f64;
+    let memory = (parameters * width + trainable * 4 * 4) as f64 + activations;
+    let device = PlanDevice::from(&lm.device);
     let mut notes = Vec::new();
+    if let Some(available) = device.memory_mib {
+        let needed = memory / (1024.0 * 1024.0);
+        if needed > available {
+            notes.push(format!(
+                "the estimated {needed:.0} MiB exceed {}'s {available:.0} MiB: lower the batch size or train on a larger device",
+                device.name
+            ));
+        }
+    }
+    if let Speed::Gpu { matmul_flops } = speed {
+        notes.push(format!(
+            "times on {} assume {:.0}% of its measured {:.0} TFLOP/s {} matmul peak until a run on it is measured",
+            device.name,
+            super::recipe::GPU_STEP_EFFICIENCY * 100.0,
+            matmul_flops / 1e12,
+            device.dtype
+        ));
+    }
     if tokens.too_long > 0 {
         notes.push(format!(
             "{} row(s) are longer than the model's context and are left out",
@@ -212,12 +235,12 @@ fn plan_for(
         unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len())
             .saturating_sub(used_rows),
         notes,
+        device,
     }
 }
 
-fn load_model(dir: &Path) -> Result<LoadedModel> {
-    let device = select(DeviceChoice::Auto)?;
-    Ok(LoadedModel::load(dir, device)?)
+fn load_model(dir: &Path, device: DeviceChoice) -> Result<LoadedModel> {
+    Ok(LoadedModel::load(dir, select(device)?)?)
 }
 
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
@@ -291,10 +314,12 @@ impl Hone {
         let dir = recipe.model_dir.clone();
         let throughput = self.measured_throughput(&dir).await?;
         let recipe = recipe.clone();
+        let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
-            let lm = load_model(&dir)?;
+            let lm = load_model(&dir, device)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
-            Ok(plan_for(&recipe, &data, &tokens, &lm))
+            let speed = super::device_speed::speed(&workspace, &lm.device);
+            Ok(plan_for(&recipe, &data, &tokens, &lm, speed))
         })
         .await
         .expect("the planning thread does not panic")?;
@@ -655,11 +680,13 @@ impl Hone {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
         let recipe = params.recipe.clone();
         let staged = staged_dir.clone();
+        let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
             let staged_dir = staged;
-            let lm = load_model(&recipe.model_dir)?;
+            let lm = load_model(&recipe.model_dir, device)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
-            let plan = plan_for(&recipe, &data, &tokens, &lm);
+            let speed = super::device_speed::speed(&workspace, &lm.device);
+            let plan = plan_for(&recipe, &data, &tokens, &lm, speed);
             let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
             if plan.stages.iter().all(|s| s.examples == 0) {
                 return Err(CoreError::invalid(
@@ -949,7 +976,12 @@ impl Hone {
                 parent_id: params.recipe.parent_version,
                 base_model_id: base,
                 method: methods.join("+"),
-                hyperparams: serde_json::to_value(&params.recipe).expect("JSON"),
+                hyperparams: {
+                    // The recipe, and the device it ran on (whose throughput the timings are).
+                    let mut h = serde_json::to_value(&params.recipe).expect("JSON");
+                    h[super::timing::DEVICE] = serde_json::to_value(&plan.device).expect("JSON");
+                    h
+                },
                 snapshot_id: Some(params.snapshot_id),
                 metrics: serde_json::Value::Object(metrics),
                 adapter_dir: Some(adapter_rel.display().to_string()),

@@ -1,8 +1,8 @@
 //! How long a plan's stages will take, from what this machine measured: every stage records
 //! its wall time and training tokens with the version (`<method>/train_seconds`,
-//! `<method>/train_tokens`), and a new plan on the same base model takes the latest such
-//! throughput per method instead of the FLOP-count guess (which is far off for small models,
-//! where per-step overheads dominate).
+//! `<method>/train_tokens`, the device in its hyper-parameters' `device`), and a new plan on
+//! the same base model and device takes the latest such throughput per method instead of the
+//! FLOP-count guess (which is far off for small models, where per-step overheads dominate).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,17 +15,27 @@ use crate::{Hone, Result};
 /// Metric names a stage records about itself (beside its training metrics).
 pub const SECONDS: &str = "train_seconds";
 pub const TOKENS: &str = "train_tokens";
+/// The key of a version's hyper-parameters that holds the device it trained on (a
+/// [`super::PlanDevice`]; versions made before it trained on the CPU).
+pub const DEVICE: &str = "device";
 
-/// Training tokens per second, per method, measured on one base model.
+/// Training tokens per second, per device name (`cpu`, `cuda:0`) and method, measured on one
+/// base model.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Throughput(pub HashMap<Method, f64>);
+pub struct Throughput(pub HashMap<(String, Method), f64>);
 
 impl Throughput {
-    /// Replaces the guessed times of the stages this machine has measured, and says so.
+    /// Replaces the guessed times of the stages this machine has measured on the plan's
+    /// device, and says so.
     pub fn apply(&self, plan: &mut Plan) {
         let mut measured = Vec::new();
+        let device = plan.device.name.clone();
         for stage in &mut plan.stages {
-            if let Some(rate) = self.0.get(&stage.method).filter(|r| **r > 0.0) {
+            if let Some(rate) = self
+                .0
+                .get(&(device.clone(), stage.method))
+                .filter(|r| **r > 0.0)
+            {
                 stage.estimated_seconds = stage.tokens as f64 / rate;
                 measured.push(stage.method.as_str());
             }
@@ -65,6 +75,14 @@ impl Hone {
             );
         }
         versions.sort_by_key(|v| std::cmp::Reverse(v.id));
+        let device_of = |v: &models::ModelVersion| {
+            v.hyperparams
+                .get(DEVICE)
+                .and_then(|d| d.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("cpu")
+                .to_string()
+        };
         let mut rates = HashMap::new();
         for method in Method::STAGES {
             let metric = |v: &models::ModelVersion, name: &str| {
@@ -72,14 +90,61 @@ impl Hone {
                     .get(format!("{}/{name}", method.as_str()))
                     .and_then(|x| x.as_f64())
             };
-            if let Some((seconds, tokens)) = versions
-                .iter()
-                .find_map(|v| Some((metric(v, SECONDS)?, metric(v, TOKENS)?)))
-                .filter(|(s, _)| *s > 0.0)
-            {
-                rates.insert(*method, tokens / seconds);
+            // Versions are newest first: the first seen per device is its latest measure.
+            for v in &versions {
+                let (Some(seconds), Some(tokens)) = (metric(v, SECONDS), metric(v, TOKENS)) else {
+                    continue;
+                };
+                if seconds > 0.0 {
+                    rates
+                        .entry((device_of(v), *method))
+                        .or_insert(tokens / seconds);
+                }
             }
         }
         Ok(Throughput(rates))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finetune::recipe::{PlanDevice, PlanStage};
+
+    fn plan_on(device: &str) -> Plan {
+        Plan {
+            stages: vec![PlanStage {
+                method: Method::Sft,
+                examples: 10,
+                steps: 5,
+                tokens: 1000,
+                estimated_seconds: 99.0,
+            }],
+            parameters: 1,
+            trainable_parameters: 1,
+            estimated_memory_mib: 1.0,
+            unused_rows: 0,
+            notes: Vec::new(),
+            device: PlanDevice {
+                name: device.into(),
+                ..PlanDevice::default()
+            },
+        }
+    }
+
+    #[test]
+    fn a_throughput_measured_on_one_device_times_plans_on_that_device_only() {
+        let measured = Throughput(HashMap::from([(("cpu".to_string(), Method::Sft), 50.0)]));
+        let mut cpu = plan_on("cpu");
+        measured.apply(&mut cpu);
+        assert_eq!(cpu.stages[0].estimated_seconds, 20.0, "1000 tokens at 50/s");
+        assert_eq!(cpu.notes.len(), 1);
+        let mut gpu = plan_on("cuda:0");
+        measured.apply(&mut gpu);
+        assert_eq!(
+            gpu.stages[0].estimated_seconds, 99.0,
+            "the CPU's rate says nothing of a GPU"
+        );
+        assert!(gpu.notes.is_empty());
     }
 }

@@ -65,6 +65,15 @@ async fn auto_plans_sft_then_dpo_and_records_a_version_with_its_lineage() {
     assert!(
         plan.estimated_memory_mib > 0.0 && plan.stages.iter().all(|s| s.estimated_seconds > 0.0)
     );
+    // This machine has no GPU (and this build no CUDA): auto plans on the CPU, in f32.
+    assert_eq!(
+        (plan.device.name.as_str(), plan.device.dtype.as_str()),
+        ("cpu", "f32"),
+        "{:?}",
+        plan.device
+    );
+    assert!(plan.device.memory_mib.is_some_and(|m| m > 0.0));
+    assert!(!plan.device.reason.is_empty());
 
     let mut events = Vec::new();
     let outcome = ws

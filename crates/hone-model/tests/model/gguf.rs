@@ -479,6 +479,7 @@ fn every_quantized_type_llama_cpp_writes_imports() {
         kv_heads: 2,
         vocab: tokenizer.get_vocab_size(true),
         max_positions: 256,
+        tie_embeddings: false,
     };
     let folder = tmp.path().join("wide");
     write_model_folder(TinyArch::Llama, size, &tokenizer, &folder, 3, "wide").unwrap();

@@ -64,6 +64,7 @@ pub const SMALL: TinySize = TinySize {
     kv_heads: 2,
     vocab: 384,
     max_positions: 128,
+    tie_embeddings: false,
 };
 
 #[test]

@@ -8,6 +8,7 @@ mod hone_written;
 mod invariants;
 mod parity;
 mod peft;
+mod precision;
 mod scoring;
 mod templates;
 

@@ -5,6 +5,7 @@
 mod losses;
 mod optim;
 mod ppo;
+mod precision;
 mod preference;
 mod reward;
 mod schedule;

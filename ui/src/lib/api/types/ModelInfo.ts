@@ -11,4 +11,16 @@ dir: string,
 /**
  * The GGUF file the folder was imported from, if it was.
  */
-gguf_file: string | null, architecture: string, parameters: number, hidden_size: number, layers: number, vocab_size: number, max_positions: number, has_chat_template: boolean, device: string, device_reason: string, };
+gguf_file: string | null, architecture: string, parameters: number, hidden_size: number, layers: number, vocab_size: number, max_positions: number, has_chat_template: boolean, 
+/**
+ * `cpu`, `cuda:N` or `metal`.
+ */
+device: string, 
+/**
+ * The GPU's name and compute capability, or the CPU's threads.
+ */
+device_description: string, 
+/**
+ * The base weights' dtype there: f32 on the CPU, bf16 or f16 on a GPU.
+ */
+device_dtype: string, device_reason: string, };
