@@ -189,6 +189,8 @@ async function main() {
     await byId('model-info').waitFor({ timeout: 60_000 });
     const arch = await byId('model-arch').textContent();
     check(arch?.trim() === 'llama', `inspect_model shows architecture ${arch}, expected llama`);
+    const modelDevice = (await byId('model-device').textContent())?.trim() ?? '';
+    check(/^cpu \(CPU, \d+ threads\), base weights in f32 — /.test(modelDevice), `the model's device reads ${JSON.stringify(modelDevice)}`);
     // A Hub id that is not owner/name is refused on the page: a field error, no download_model
     // request (the test downloads nothing), no job.
     const downloadRequests = [];
