@@ -5,13 +5,8 @@ use std::path::Path;
 use crate::output;
 use crate::output::say;
 
-#[derive(clap::Args)]
-pub struct Args {
-    #[arg(long)]
-    project: String,
-    #[arg(long)]
-    json: bool,
-}
+/// A project and `--json`: all this command takes.
+pub type Args = super::ProjectArgs;
 
 fn pct(x: Option<f64>) -> String {
     x.map_or("n/a".into(), |v| format!("{:.0}%", v * 100.0))

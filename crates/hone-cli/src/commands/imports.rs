@@ -5,14 +5,8 @@ use std::path::Path;
 use crate::output;
 use crate::output::say;
 
-#[derive(clap::Args)]
-pub struct Args {
-    /// The project (name or id).
-    #[arg(long)]
-    project: String,
-    #[arg(long)]
-    json: bool,
-}
+/// A project and `--json`: all this command takes.
+pub type Args = super::ProjectArgs;
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;

@@ -27,6 +27,16 @@ use anyhow::Context;
 use hone_core::model::DeviceChoice;
 use hone_core::{resolve_workspace_dir, Hone};
 
+/// The arguments of the commands that report on one project: which, and whether as JSON.
+#[derive(clap::Args)]
+pub struct ProjectArgs {
+    /// The project (name or id).
+    #[arg(long)]
+    pub project: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A mistake in the command line that clap cannot see (exit code 2).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
