@@ -158,9 +158,14 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
-        let gate = candle_nn::ops::silu(&self.gate_proj.forward(x, lora)?)?;
+        let gate = self.gate_proj.forward(x, lora)?;
         let up = self.up_proj.forward(x, lora)?;
-        self.down_proj.forward(&(gate * up)?, lora)
+        let hidden = if crate::fused::supports(&gate) {
+            crate::fused::swiglu(&gate, &up)?
+        } else {
+            (candle_nn::ops::silu(&gate)? * up)?
+        };
+        self.down_proj.forward(&hidden, lora)
     }
 }
 

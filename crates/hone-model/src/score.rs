@@ -156,16 +156,15 @@ pub fn completion_outputs(
         .reshape((b * seq, hidden_size))?
         .index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
     let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
-    // log p(target) = logit[target] − logsumexp(logits); the max shift carries no gradient.
-    let max = logits.max_keepdim(D::Minus1)?.detach();
-    let lse = (logits
-        .broadcast_sub(&max)?
-        .exp()?
-        .sum_keepdim(D::Minus1)?
-        .log()?
-        + &max)?;
-    let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
-    let flat = (picked - &lse)?.squeeze(1)?;
+    // log p(target) = logit[target] − logsumexp(logits), fused on the CPU (one pass; one [n, vocab]
+    // tensor kept for the backward instead of three).
+    let flat = if crate::fused::supports(&logits) {
+        crate::fused::target_logprobs(&logits, &targets)?
+    } else {
+        let lse = log_sum_exp(&logits)?;
+        let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
+        (picked - &lse)?.squeeze(1)?
+    };
 
     // Back to [batch, longest], padding from a zero row appended at index n.
     let mut index = Vec::with_capacity(b * longest);
@@ -186,7 +185,8 @@ pub fn completion_outputs(
     };
     let per_token = pad(&flat)?.reshape((b, longest))?;
     let entropy = if want_entropy {
-        let logp = logits.detach().broadcast_sub(&lse.detach())?;
+        let logits = logits.detach();
+        let logp = logits.broadcast_sub(&log_sum_exp(&logits)?)?;
         let h = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;
         Some(pad(&h)?.reshape((b, longest))?)
     } else {
@@ -206,6 +206,17 @@ pub fn completion_outputs(
         hidden,
         entropy,
     })
+}
+
+/// `logsumexp` over the last axis, `[n, 1]`; the max shift carries no gradient.
+fn log_sum_exp(logits: &Tensor) -> Result<Tensor> {
+    let max = logits.max_keepdim(D::Minus1)?.detach();
+    Ok((logits
+        .broadcast_sub(&max)?
+        .exp()?
+        .sum_keepdim(D::Minus1)?
+        .log()?
+        + &max)?)
 }
 
 /// A completion's tokens and their log-probs.

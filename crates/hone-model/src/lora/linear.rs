@@ -79,15 +79,18 @@ impl LoraLinear {
     }
 
     pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
-        let mut y = crate::frozen::frozen_matmul_t(x, &self.weight)?;
-        if let Some(bias) = &self.bias {
-            y = y.broadcast_add(bias)?;
-        }
+        let base = || -> Result<Tensor> {
+            let y = crate::frozen::frozen_matmul_t(x, &self.weight)?;
+            Ok(match &self.bias {
+                Some(bias) => y.broadcast_add(bias)?,
+                None => y,
+            })
+        };
         let Some((adapter, branch)) = lora
             .adapter
             .and_then(|a| a.branch(&self.spec.path).map(|b| (a, b)))
         else {
-            return Ok(y);
+            return base();
         };
         // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
         let mut h = x.to_dtype(DType::F32)?;
@@ -100,8 +103,23 @@ impl LoraLinear {
         } else {
             (branch.a.as_tensor().detach(), branch.b.as_tensor().detach())
         };
-        let delta = matmul_t(&matmul_t(&h, &a)?, &b)?;
-        let delta = (delta * adapter.config.scale())?.to_dtype(y.dtype())?;
+        let xa = matmul_t(&h, &a)?;
+        // One op for base and branch when every operand is f32 (the CPU's training dtype):
+        // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
+        // dtypes with the f32 branch, and a trainable base weight needs its own gradient:
+        // those compose.
+        if x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && !self.weight.track_op() {
+            return Ok(super::fused_linear::lora_matmul_t(
+                x,
+                &xa,
+                &b,
+                &self.weight,
+                self.bias.as_ref(),
+                adapter.config.scale(),
+            )?);
+        }
+        let y = base()?;
+        let delta = (matmul_t(&xa, &b)? * adapter.config.scale())?.to_dtype(y.dtype())?;
         Ok((y + delta)?)
     }
 

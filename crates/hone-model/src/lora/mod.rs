@@ -3,6 +3,7 @@
 
 mod adapter;
 mod config;
+mod fused_linear;
 mod linear;
 
 pub use adapter::{Adapter, Branch, LinearSpec, WrittenFile, CONFIG_FILE, WEIGHTS_FILE};

@@ -1,0 +1,91 @@
+//! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
+//! with a frozen weight, half-rotation RoPE, SwiGLU's `silu(gate)·up`, and the log-prob of
+//! target tokens under logits, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
+//! compositions of broadcast ops whose forward and backward make a dozen passes and
+//! allocations, and every intermediate they create stays alive until the backward ends; these
+//! ops make one each way and keep only their inputs.
+//!
+//! Only f32 tensors on the CPU are handled ([`supports`]); callers choose at run time and keep
+//! candle's composed paths for every other dtype and device (bf16 on CUDA, f16 on Metal).
+//! [`composed`] forces the composed paths on the CPU too, so tests check them against the
+//! fused ones on a machine without a GPU.
+
+use std::cell::Cell;
+
+use candle_core::{bail, DType, Tensor};
+
+mod kernels;
+mod rms_norm;
+mod rotary;
+mod softmax;
+mod swiglu;
+mod target_logprobs;
+#[cfg(test)]
+mod tests;
+
+use rms_norm::RmsNorm;
+use rotary::Rope;
+use softmax::Softmax;
+pub use swiglu::swiglu;
+pub use target_logprobs::target_logprobs;
+
+thread_local! {
+    /// Set inside [`composed`]: the fused ops are declined on this thread.
+    static COMPOSED_ONLY: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the fused ops can run on `x`: f32 on the CPU, outside [`composed`].
+pub fn supports(x: &Tensor) -> bool {
+    x.device().is_cpu() && x.dtype() == DType::F32 && !COMPOSED_ONLY.with(Cell::get)
+}
+
+/// Runs `f` with the fused ops declined on this thread: every op takes the composed path a GPU
+/// takes (the model's forward and backward run on the calling thread; only the fused kernels'
+/// insides use worker threads).
+pub fn composed<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            COMPOSED_ONLY.with(|c| c.set(self.0));
+        }
+    }
+    let _restore = Restore(COMPOSED_ONLY.with(|c| c.replace(true)));
+    f()
+}
+
+/// Softmax over the last axis, differentiable; `x` must be f32 on the CPU.
+pub fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op1(Softmax)
+}
+
+/// `x / sqrt(mean(x²) + eps) · weight` over the last axis, differentiable in `x` only (the
+/// weight is treated as frozen); f32 on the CPU.
+pub fn rms_norm_frozen_weight(
+    x: &Tensor,
+    weight: &Tensor,
+    eps: f32,
+) -> candle_core::Result<Tensor> {
+    let weight = weight.detach().contiguous()?;
+    x.contiguous()?.apply_op1(RmsNorm { weight, eps })
+}
+
+/// Rotates `x` `[batch, heads, seq, head_dim]` by `cos`/`sin` `[seq, head_dim / 2]` in the
+/// half-rotation layout (`x·cos + rotate_half(x)·sin`), differentiable in `x`; f32 on the CPU.
+pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    let (_, _, t, d) = x.dims4()?;
+    if d % 2 != 0 || cos.dims2()? != (t, d / 2) || sin.dims2()? != (t, d / 2) {
+        bail!(
+            "fused rope: x {:?} needs cos/sin [{t}, {}], got {:?} and {:?}",
+            x.shape(),
+            d / 2,
+            cos.shape(),
+            sin.shape()
+        );
+    }
+    let op = Rope {
+        cos: cos.detach().contiguous()?,
+        sin: sin.detach().contiguous()?,
+        inverse: false,
+    };
+    x.contiguous()?.apply_op1(op)
+}

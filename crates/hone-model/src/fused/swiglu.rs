@@ -1,0 +1,115 @@
+//! SwiGLU's gate, `silu(gate) · up` (Shazeer 2020), as one op: the composition keeps
+//! `silu(gate)` alive beside its inputs and makes three passes each way; this op keeps only
+//! `gate` and `up` and makes one.
+
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
+
+use super::kernels::{each_row, f32s};
+
+/// `silu(gate) · up` for same-shaped f32 CPU tensors, differentiable in both.
+pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
+    gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Rows of this many elements are handed to worker threads (the ops are element-wise).
+const ROW: usize = 1024;
+
+fn same_shape(name: &str, a: &Layout, b: &Layout) -> candle_core::Result<()> {
+    if a.shape() != b.shape() {
+        bail!("{name}: shapes {:?} and {:?} differ", a.shape(), b.shape());
+    }
+    Ok(())
+}
+
+struct SwiGlu;
+
+impl CustomOp2 for SwiGlu {
+    fn name(&self) -> &'static str {
+        "hone-swiglu"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        same_shape(self.name(), l1, l2)?;
+        let (gate, up) = (f32s(s1, l1)?, f32s(s2, l2)?);
+        let mut out = vec![0f32; gate.len()];
+        each_row(&mut out, ROW, |i, o| {
+            let start = i * ROW;
+            let (g, u) = (&gate[start..start + o.len()], &up[start..start + o.len()]);
+            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
+                *o = g * sigmoid(g) * u;
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+
+    /// With `s = σ(gate)`: `d gate = dy · up · s · (1 + gate · (1 − s))`, `d up = dy · gate · s`.
+    fn bwd(
+        &self,
+        gate: &Tensor,
+        up: &Tensor,
+        _res: &Tensor,
+        dy: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let both = gate.contiguous()?.apply_op3_no_bwd(
+            &up.contiguous()?,
+            &dy.contiguous()?,
+            &SwiGluBackward,
+        )?;
+        Ok((Some(both.get(0)?), Some(both.get(1)?)))
+    }
+}
+
+/// Both input gradients in one pass, stacked `[2, ..]` (gate's, then up's).
+struct SwiGluBackward;
+
+impl CustomOp3 for SwiGluBackward {
+    fn name(&self) -> &'static str {
+        "hone-swiglu-bwd"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        same_shape(self.name(), l1, l2)?;
+        same_shape(self.name(), l1, l3)?;
+        let (gate, up, dy) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
+        let n = gate.len();
+        let mut out = vec![0f32; 2 * n];
+        let (d_gate, d_up) = out.split_at_mut(n);
+        each_row(d_gate, ROW, |i, o| {
+            let start = i * ROW;
+            let span = start..start + o.len();
+            let (g, u, d) = (&gate[span.clone()], &up[span.clone()], &dy[span]);
+            for (((o, &g), &u), &d) in o.iter_mut().zip(g).zip(u).zip(d) {
+                let s = sigmoid(g);
+                *o = d * u * s * (1.0 + g * (1.0 - s));
+            }
+        });
+        each_row(d_up, ROW, |i, o| {
+            let start = i * ROW;
+            let span = start..start + o.len();
+            for ((o, &g), &d) in o.iter_mut().zip(&gate[span.clone()]).zip(&dy[span]) {
+                *o = d * g * sigmoid(g);
+            }
+        });
+        let mut dims = vec![2];
+        dims.extend_from_slice(l1.dims());
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
