@@ -69,6 +69,10 @@ impl Attention {
         let v = heads(self.v_proj.forward(x, lora)?, self.num_kv_heads)?;
         let q = self.rope.apply(&q, offset)?;
         let k = self.rope.apply(&k, offset)?;
+        if cache.is_none() && crate::fused::supports(&q) {
+            let out = crate::fused::causal_attention(&q, &k, &v, offset, self.sliding_window)?;
+            return self.o_proj.forward(&out, lora);
+        }
         let (k, v) = match cache {
             Some(cache) => cache.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),

@@ -14,6 +14,7 @@ use std::cell::Cell;
 
 use candle_core::{bail, DType, Tensor};
 
+mod attention;
 mod kernels;
 mod rms_norm;
 mod rotary;
@@ -23,6 +24,7 @@ mod target_logprobs;
 #[cfg(test)]
 mod tests;
 
+pub use attention::causal_attention;
 use rms_norm::RmsNorm;
 use rotary::Rope;
 use softmax::Softmax;

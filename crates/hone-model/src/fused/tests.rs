@@ -243,3 +243,102 @@ fn target_logprobs_refuse_a_token_outside_the_vocabulary() {
         "{err}"
     );
 }
+
+/// Attention as llama.rs composes it without the fused op: GQA heads stacked on the sequence
+/// axis, scores, additive mask, softmax, `[b, t, heads · d]` out.
+fn composed_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    offset: usize,
+    window: Option<usize>,
+) -> Tensor {
+    let (b, h, t, d) = q.dims4().unwrap();
+    let (_, kvh, s, _) = k.dims4().unwrap();
+    let group = h / kvh;
+    let q = q
+        .contiguous()
+        .unwrap()
+        .reshape((b, kvh, group * t, d))
+        .unwrap();
+    let scores = (q.matmul(&k.t().unwrap()).unwrap() / (d as f64).sqrt()).unwrap();
+    let scores = scores.reshape((b, kvh, group, t, s)).unwrap();
+    let mask: Vec<f32> = (0..t * s)
+        .map(|x| {
+            let (i, j) = (x / s, x % s);
+            let hidden = j > offset + i || window.is_some_and(|w| j + w <= offset + i);
+            if hidden {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let mask = Tensor::from_vec(mask, (t, s), &Device::Cpu).unwrap();
+    let probs = candle_nn::ops::softmax(&scores.broadcast_add(&mask).unwrap(), D::Minus1)
+        .unwrap()
+        .reshape((b, kvh, group * t, s))
+        .unwrap();
+    probs
+        .matmul(&v.contiguous().unwrap())
+        .unwrap()
+        .reshape((b, h, t, d))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape((b, t, h * d))
+        .unwrap()
+}
+
+fn check_attention(
+    seed: u64,
+    (b, h, kvh, t, s, d): (usize, usize, usize, usize, usize, usize),
+    window: Option<usize>,
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let offset = s - t;
+    let q = Var::from_tensor(&random(&mut rng, &[b, h, t, d])).unwrap();
+    let k = Var::from_tensor(&random(&mut rng, &[b, kvh, s, d])).unwrap();
+    let v = Var::from_tensor(&random(&mut rng, &[b, kvh, s, d])).unwrap();
+    let fused =
+        causal_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window).unwrap();
+    let composed = composed_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window);
+    let forward = max_diff(&fused, &composed);
+    assert!(forward <= 1e-5, "forward differs by {forward}");
+    let r = random(&mut rng, fused.dims());
+    let grads = |y: &Tensor| {
+        let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        [q.as_tensor(), k.as_tensor(), v.as_tensor()].map(|x| g.get(x).unwrap().clone())
+    };
+    let (f, c) = (grads(&fused), grads(&composed));
+    for (name, (f, c)) in ["q", "k", "v"].iter().zip(f.iter().zip(c.iter())) {
+        let diff = max_diff(f, c);
+        assert!(diff <= 1e-5, "the gradient of {name} differs by {diff}");
+    }
+}
+
+#[test]
+fn attention_and_its_gradients_equal_the_composed_attention_with_grouped_heads() {
+    check_attention(21, (3, 6, 2, 9, 9, 8), None);
+}
+
+#[test]
+fn attention_with_a_cache_offset_and_a_sliding_window_matches_the_composed_masks() {
+    check_attention(22, (2, 4, 4, 5, 12, 16), None);
+    check_attention(23, (2, 4, 1, 10, 10, 8), Some(3));
+}
+
+#[test]
+fn attention_refuses_keys_that_do_not_match_queries_and_offset() {
+    let z = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
+    let err = causal_attention(
+        &z(&[1, 2, 4, 8]),
+        &z(&[1, 1, 5, 8]),
+        &z(&[1, 1, 5, 8]),
+        0,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("need 4 keys, got 5"), "{err}");
+}
