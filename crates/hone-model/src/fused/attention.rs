@@ -300,6 +300,9 @@ impl CustomOp3 for Attention {
     }
 }
 
+/// One (batch, K/V head)'s share of the gradients: its query heads' dQ, its dK and dV.
+type HeadGradients<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
 impl Attention {
     /// The three gradients, flat and stacked `[dq | dk | dv]`.
     fn backward(
@@ -325,7 +328,7 @@ impl Attention {
         let (dq, rest) = all.split_at_mut(nq);
         let (dk, dv) = rest.split_at_mut(nk);
         // One task per (batch, K/V head): it owns that head's dK, dV and its query heads' dQ.
-        let tasks: Vec<Mutex<(&mut [f32], &mut [f32], &mut [f32])>> = dq
+        let tasks: Vec<Mutex<HeadGradients>> = dq
             .chunks_mut(group * t * d)
             .zip(dk.chunks_mut(s * d))
             .zip(dv.chunks_mut(s * d))
