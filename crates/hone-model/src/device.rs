@@ -133,10 +133,20 @@ pub fn dtype_name(dtype: DType) -> &'static str {
 
 /// The machine's RAM, from /proc/meminfo (None elsewhere).
 fn machine_memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    proc_kib_field("/proc/meminfo", "MemTotal:")
+}
+
+/// This process's peak resident memory so far (Linux's `VmHWM`), in bytes; `None` elsewhere.
+pub fn process_peak_memory_bytes() -> Option<u64> {
+    proc_kib_field("/proc/self/status", "VmHWM:")
+}
+
+/// A `kB` field of a `/proc` file, in bytes.
+fn proc_kib_field(path: &str, key: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
     let kib: u64 = text
         .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()

@@ -1,5 +1,19 @@
 use crate::{example, fails, json, ok, workspace_with_project};
 
+/// The plan's memory estimate against the peak the `hone train` process measured (its
+/// `VmHWM`): within ±25%, as issue 16 asks.
+pub(crate) fn plan_memory_is_within_a_quarter_of_the_measured_peak(outcome: &serde_json::Value) {
+    let estimated = outcome["plan"]["estimated_memory_mib"].as_f64().unwrap();
+    let measured = outcome["peak_memory_mib"]
+        .as_f64()
+        .expect("Linux reports the process's peak memory");
+    let ratio = estimated / measured;
+    assert!(
+        (0.75..=1.25).contains(&ratio),
+        "the plan estimated {estimated:.0} MiB, the run peaked at {measured:.0} MiB"
+    );
+}
+
 #[test]
 fn train_plans_runs_lists_and_exports_a_version() {
     let ws = workspace_with_project();
@@ -48,6 +62,7 @@ fn train_plans_runs_lists_and_exports_a_version() {
         ],
     );
     assert_eq!(outcome["version"]["name"], "v1");
+    plan_memory_is_within_a_quarter_of_the_measured_peak(&outcome);
     let versions = json(w, &["versions", "--project", "support"]);
     assert_eq!(versions.as_array().unwrap().len(), 1);
     let jobs = json(w, &["jobs"]);

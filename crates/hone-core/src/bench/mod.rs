@@ -38,16 +38,7 @@ pub(crate) fn median_seconds(
 
 /// The process's peak resident memory (VmHWM), in MiB; `None` where /proc is missing.
 pub(crate) fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib / 1024.0)
+    hone_model::device::process_peak_memory_bytes().map(|b| b as f64 / (1024.0 * 1024.0))
 }
 
 /// Deterministic token ids in `[3, vocab)`, as the PyTorch peer makes them

@@ -4,10 +4,12 @@
 //! - [`recipe`]: what to train and how, and the `auto` plan from what the feedback holds.
 //! - [`tokens`]: training rows → token sequences for a given model (chat template or raw).
 //! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
+//! - [`memory`]: the peak memory a plan states.
 //! - [`device_speed`]: the training speed a plan assumes on its device before one is measured.
 
 pub mod device_speed;
 pub mod export;
+pub mod memory;
 pub mod recipe;
 mod run;
 pub mod timing;

@@ -257,8 +257,9 @@ pub struct Plan {
     pub stages: Vec<PlanStage>,
     pub parameters: usize,
     pub trainable_parameters: usize,
-    /// Base weights (in the device's dtype), adapter with its gradients and optimiser state
-    /// (f32), and activations of one batch, in MiB.
+    /// The run's peak memory in MiB: the process, base weights (in the device's dtype),
+    /// adapter with its gradients and optimiser state (f32), a batch's activations and
+    /// logits (`finetune::memory`).
     pub estimated_memory_mib: f64,
     /// Rows the snapshot holds that no stage uses (e.g. KTO rows when there are pairs).
     pub unused_rows: usize,

@@ -178,26 +178,34 @@ fn plan_for(
         .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
         .map(|s| r * (s.in_dim + s.out_dim))
         .sum();
-    let c = lm.model.config();
-    let batch = recipe.sft.batch_size.max(2 * recipe.preference.batch_size);
-    let seq = tokens
-        .sft
-        .iter()
-        .map(|p| p.prompt.len() + p.completion.len())
-        .chain(
-            tokens
-                .pairs
-                .iter()
-                .map(|p| p.prompt.len() + p.chosen.len().max(p.rejected.len())),
-        )
-        .max()
-        .unwrap_or(0);
-    // Base weights and activations in the device's dtype; LoRA weights, gradients and
-    // AdamW's two moments in f32. Activations kept for backward: roughly 20 values per hidden
-    // unit per token per layer.
-    let width = lm.device.dtype.size_in_bytes();
-    let activations = (batch * seq * c.hidden_size * c.num_hidden_layers * 20 * width) as f64;
-    let memory = (parameters * width + trainable * 4 * 4) as f64 + activations;
+    let longest = |f: &dyn Fn(usize, usize) -> usize| {
+        tokens
+            .sft
+            .iter()
+            .map(|p| f(p.prompt.len(), p.completion.len()))
+            .chain(
+                tokens
+                    .pairs
+                    .iter()
+                    .map(|p| f(p.prompt.len(), p.chosen.len().max(p.rejected.len()))),
+            )
+            .max()
+            .unwrap_or(0)
+    };
+    let batch = super::memory::BatchShape {
+        rows: recipe.sft.batch_size.max(2 * recipe.preference.batch_size),
+        tokens: longest(&|prompt, completion| prompt + completion),
+        completion_tokens: longest(&|_, completion| completion),
+    };
+    let fused = lm.device.device.is_cpu() && lm.device.dtype == candle_core::DType::F32;
+    let memory = super::memory::peak_bytes(
+        lm.model.config(),
+        parameters,
+        trainable,
+        lm.device.dtype.size_in_bytes(),
+        fused,
+        batch,
+    );
     let device = PlanDevice::from(&lm.device);
     let mut notes = Vec::new();
     if let Some(available) = device.memory_mib {

@@ -7,8 +7,9 @@ import type { PlanStage } from "./PlanStage";
  */
 export type Plan = { stages: Array<PlanStage>, parameters: number, trainable_parameters: number, 
 /**
- * Base weights (in the device's dtype), adapter with its gradients and optimiser state
- * (f32), and activations of one batch, in MiB.
+ * The run's peak memory in MiB: the process, base weights (in the device's dtype),
+ * adapter with its gradients and optimiser state (f32), a batch's activations and
+ * logits (`finetune::memory`).
  */
 estimated_memory_mib: number, 
 /**

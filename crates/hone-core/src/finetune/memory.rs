@@ -1,0 +1,72 @@
+//! The memory a LoRA fine-tune holds at its peak, as the plan states it before the run.
+//!
+//! The peak comes at the end of a training step's forward pass, when every activation the
+//! backward needs is alive, plus the backward's first gradients. Its parts:
+//! - the process itself (code, tokenizer, the runtime's buffers): [`RUNTIME_MIB`];
+//! - the frozen base weights in the device's dtype;
+//! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);
+//! - the activations of one batch: per token and layer, what the fused CPU path keeps
+//!   (counted below from the layer's sizes) times [`BACKWARD_FACTOR`] for what the backward
+//!   allocates before the forward's tensors are freed;
+//! - the completion positions' logits over the vocabulary, and their gradient (f32).
+//!
+//! The constants were fitted on measured runs (`hone bench engine`, SmolLM2-135M's shape at
+//! 512 and 1,024 tokens a batch; BENCHMARKS.md "Plan estimates"), and the estimate is checked
+//! against a measured `hone train` run by the CLI tests.
+
+use hone_model::config::Config;
+
+/// What a `hone` process holds before it loads a model (MiB).
+pub const RUNTIME_MIB: f64 = 110.0;
+
+/// Peak activation memory over the activations a step's forward keeps.
+pub const BACKWARD_FACTOR: f64 = 1.6;
+
+/// One batch of a training stage, as the plan sizes it.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchShape {
+    /// Sequences a forward pass holds (DPO: chosen and rejected of each pair).
+    pub rows: usize,
+    /// The longest sequence (rows are padded to it).
+    pub tokens: usize,
+    /// The longest completion (the LM head runs at completion positions only).
+    pub completion_tokens: usize,
+}
+
+/// Values one token keeps per decoder layer for the backward on the fused path: the two
+/// norms' outputs, q/k/v and their RoPE copies, attention's output, the projections'
+/// outputs and the residual sums (10 × hidden and 5 × the K/V width), and the MLP's gate, up
+/// and product (3 × intermediate). A GPU's composed path keeps more: each LoRA branch's
+/// intermediates (3 × every projection's output) and the attention scores.
+fn values_per_token_layer(c: &Config, fused: bool, tokens: usize) -> f64 {
+    let (h, i) = (c.hidden_size as f64, c.intermediate_size as f64);
+    let kv = (c.num_key_value_heads * c.head_dim) as f64;
+    let q = (c.num_attention_heads * c.head_dim) as f64;
+    let kept = 10.0 * h + 5.0 * kv + 3.0 * i;
+    if fused {
+        kept
+    } else {
+        let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
+        let scores = 4.0 * c.num_attention_heads as f64 * tokens as f64;
+        kept + branches + scores
+    }
+}
+
+/// The estimated peak in bytes.
+pub fn peak_bytes(
+    c: &Config,
+    parameters: usize,
+    trainable: usize,
+    base_dtype_bytes: usize,
+    fused: bool,
+    batch: BatchShape,
+) -> f64 {
+    let weights = (parameters * base_dtype_bytes) as f64;
+    let adapter = (trainable * 4 * 4) as f64;
+    let per_token = values_per_token_layer(c, fused, batch.tokens)
+        * c.num_hidden_layers as f64
+        * base_dtype_bytes as f64;
+    let activations = BACKWARD_FACTOR * per_token * (batch.rows * batch.tokens) as f64;
+    let logits = 2.0 * 4.0 * (batch.rows * batch.completion_tokens * c.vocab_size) as f64;
+    RUNTIME_MIB * 1024.0 * 1024.0 + weights + adapter + activations + logits
+}
