@@ -66,10 +66,14 @@ impl AdamW {
     }
 
     /// This optimiser's gradients from a backward pass, in the order of its variables.
+    /// The variables' gradients, detached: candle's backward builds a variable's gradient from
+    /// forward tensors (a matmul's gradient is `xᵀ·g`), so an undetached gradient carries the
+    /// step's whole forward graph, and the moments built from it would keep every step's
+    /// graph alive (measured: ~1 GiB more per step on SmolLM2).
     pub fn grads_from(&self, store: &GradStore) -> Vec<Option<Tensor>> {
         self.vars
             .iter()
-            .map(|v| store.get(v.as_tensor()).cloned())
+            .map(|v| store.get(v.as_tensor()).map(Tensor::detach))
             .collect()
     }
 
@@ -119,15 +123,15 @@ impl AdamW {
         let bias2 = 1.0 - p.beta2.powi(t);
         for (i, var) in self.vars.iter().enumerate() {
             let Some(g) = &grads[i] else { continue };
-            let g = (g.to_dtype(DType::F32)? * clip)?;
+            let g = (g.detach().to_dtype(DType::F32)? * clip)?;
             let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
             let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let decayed = (var.as_tensor() * (1.0 - lr * p.weight_decay))?;
             let denom = ((v.sqrt()? / bias2.sqrt())? + p.eps)?;
             let update = ((&m / denom)? * (lr / bias1))?;
             var.set(&(decayed - update)?)?;
-            self.m[i] = m;
-            self.v[i] = v;
+            self.m[i] = m.detach();
+            self.v[i] = v.detach();
         }
         Ok(norm)
     }

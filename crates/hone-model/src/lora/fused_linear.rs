@@ -170,6 +170,8 @@ impl CustomOp3 for LoraMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Detached: a gradient built on forward tensors would carry their graph.
+        let (grad, xa, b) = (grad.detach(), xa.detach(), b.detach());
         let dx = grad.matmul(&self.weight)?;
         let d_xa = grad.matmul(&(b * self.scale)?)?;
         let d_b = grad.t()?.matmul(&(xa * self.scale)?)?;

@@ -127,3 +127,33 @@ fn a_non_finite_gradient_updates_nothing_and_is_an_error() {
         "the weights are untouched"
     );
 }
+
+/// candle builds a variable's gradient from forward tensors (`d(x·a)/da = xᵀ·g`), so the
+/// gradient it stores carries the forward graph. Taken as it is, the moments built from it
+/// kept every step's graph alive: a run's memory grew by a step's activations per step.
+#[test]
+fn gradients_taken_for_the_optimizer_carry_no_graph() {
+    let dev = Device::Cpu;
+    let a = Var::new(&[[1f32, 2.], [3., 4.]], &dev).unwrap();
+    let x = Var::new(&[[0.5f32, -1.], [2., 1.]], &dev).unwrap();
+    let y = x
+        .as_tensor()
+        .sqr()
+        .unwrap()
+        .matmul(a.as_tensor())
+        .unwrap()
+        .sum_all()
+        .unwrap();
+    let store = y.backward().unwrap();
+    assert!(
+        store.get(a.as_tensor()).unwrap().track_op(),
+        "candle's stored gradient holds the forward graph"
+    );
+    let mut opt = AdamW::new(vec![a.clone()], AdamWParams::default()).unwrap();
+    let grads = opt.grads_from(&store);
+    assert!(!grads[0].as_ref().unwrap().track_op());
+    opt.step(&store, 1e-3, None).unwrap();
+    for (name, t) in opt.state_tensors().unwrap() {
+        assert!(!t.track_op(), "optimizer state {name} holds a graph");
+    }
+}
