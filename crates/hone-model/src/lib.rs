@@ -27,6 +27,8 @@ pub mod norm;
 pub mod rope;
 pub mod sampling;
 pub mod score;
+#[cfg(test)]
+mod test_tensors;
 pub mod tiny;
 pub mod tokenizer;
 mod weights;

@@ -1,29 +1,10 @@
 use candle_core::{Device, Var, D};
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 use super::kernels::GRAIN;
 use super::*;
-
-fn random(rng: &mut StdRng, shape: &[usize]) -> Tensor {
-    let n = shape.iter().product();
-    let values: Vec<f32> = (0..n).map(|_| rng.random_range(-2.0f32..2.0)).collect();
-    Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-}
-
-fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-    assert_eq!(a.shape(), b.shape());
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
+use crate::test_tensors::{assert_same_output_and_gradients, max_diff, random};
 
 /// Runs `fused` and `slow` on the same variable: the outputs, and the gradients of
 /// `Σ op(x)·r` for a random `r`, must agree.
@@ -193,17 +174,8 @@ fn swiglu_and_both_its_gradients_equal_the_composed_silu_times_up() {
     let up = Var::from_tensor(&random(&mut rng, &[3, 17, 700])).unwrap();
     let fused = swiglu(gate.as_tensor(), up.as_tensor()).unwrap();
     let composed = (candle_nn::ops::silu(gate.as_tensor()).unwrap() * up.as_tensor()).unwrap();
-    assert!(max_diff(&fused, &composed) <= 1e-6);
-    let r = random(&mut rng, fused.dims());
-    let grads = |y: &Tensor| {
-        let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        [gate.as_tensor(), up.as_tensor()].map(|v| g.get(v).unwrap().clone())
-    };
-    let (f, c) = (grads(&fused), grads(&composed));
-    for (name, (f, c)) in ["gate", "up"].iter().zip(f.iter().zip(c.iter())) {
-        let d = max_diff(f, c);
-        assert!(d <= 1e-5, "the gradient of {name} differs by {d}");
-    }
+    let vars = [("gate", &gate), ("up", &up)];
+    assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-6, 1e-5));
 }
 
 #[test]
@@ -303,18 +275,8 @@ fn check_attention(
     let fused =
         causal_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window).unwrap();
     let composed = composed_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window);
-    let forward = max_diff(&fused, &composed);
-    assert!(forward <= 1e-5, "forward differs by {forward}");
-    let r = random(&mut rng, fused.dims());
-    let grads = |y: &Tensor| {
-        let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-        [q.as_tensor(), k.as_tensor(), v.as_tensor()].map(|x| g.get(x).unwrap().clone())
-    };
-    let (f, c) = (grads(&fused), grads(&composed));
-    for (name, (f, c)) in ["q", "k", "v"].iter().zip(f.iter().zip(c.iter())) {
-        let diff = max_diff(f, c);
-        assert!(diff <= 1e-5, "the gradient of {name} differs by {diff}");
-    }
+    let vars = [("q", &q), ("k", &k), ("v", &v)];
+    assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
 }
 
 #[test]

@@ -181,42 +181,24 @@ impl CustomOp3 for LoraMatmul {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::{Device, Var};
+    use candle_core::Var;
     use rand::rngs::StdRng;
-    use rand::{Rng, SeedableRng};
+    use rand::SeedableRng;
 
     use super::*;
-
-    fn random(rng: &mut StdRng, shape: &[usize]) -> Tensor {
-        let n = shape.iter().product();
-        let values: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect();
-        Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
-    }
-
-    fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        assert_eq!(a.shape(), b.shape());
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
-    }
+    use crate::test_tensors::{assert_same_output_and_gradients, random};
 
     #[test]
     fn output_and_the_gradients_of_x_a_and_b_equal_candles_composition() {
         let mut rng = StdRng::seed_from_u64(11);
         let (batch, seq, input, out, rank, scale) = (2, 5, 12, 7, 3, 2.5);
+        // Values in [−1, 1): the products stay small enough for f32 sums to agree to 1e-5.
+        let random = |rng: &mut StdRng, shape: &[usize]| (random(rng, shape) * 0.5).unwrap();
         let weight = random(&mut rng, &[out, input]);
         let bias = random(&mut rng, &[out]);
         let x = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
         let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
         let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
-        let r = random(&mut rng, &[batch, seq, out]);
         let xa = |x: &Tensor| x.broadcast_matmul(&a.as_tensor().t().unwrap()).unwrap();
         let fused = lora_matmul_t(
             x.as_tensor(),
@@ -239,17 +221,7 @@ mod tests {
                 .unwrap();
             (base + (delta * scale).unwrap()).unwrap()
         };
-        assert!(max_diff(&fused, &composed) <= 1e-5);
-        let grads = |y: &Tensor| {
-            let g = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
-            [x.as_tensor(), a.as_tensor(), b.as_tensor()].map(|v| g.get(v).unwrap().clone())
-        };
-        for (name, (f, c)) in ["x", "A", "B"]
-            .iter()
-            .zip(grads(&fused).iter().zip(grads(&composed).iter()))
-        {
-            let d = max_diff(f, c);
-            assert!(d <= 1e-5, "the gradient of {name} differs by {d}");
-        }
+        let vars = [("x", &x), ("A", &a), ("B", &b)];
+        assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
     }
 }
