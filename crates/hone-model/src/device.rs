@@ -141,6 +141,17 @@ pub fn process_peak_memory_bytes() -> Option<u64> {
     proc_kib_field("/proc/self/status", "VmHWM:")
 }
 
+/// This process's resident memory now (Linux's `VmRSS`), in bytes; `None` elsewhere.
+pub fn process_resident_memory_bytes() -> Option<u64> {
+    proc_kib_field("/proc/self/status", "VmRSS:")
+}
+
+/// Starts this process's peak resident memory over from what it holds now (Linux: writing 5
+/// to `/proc/self/clear_refs` resets `VmHWM`); does nothing elsewhere or when refused.
+pub fn reset_process_peak_memory() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 /// A `kB` field of a `/proc` file, in bytes.
 fn proc_kib_field(path: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(path).ok()?;

@@ -219,13 +219,8 @@ fn cancel_on_ctrl_c() -> Arc<AtomicBool> {
 }
 
 fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
-    // This process ran only the fine-tune (and its evaluation), so its peak is the run's.
-    let peak_mib =
-        hone_core::model::device::process_peak_memory_bytes().map(|b| b as f64 / (1024.0 * 1024.0));
     if json {
-        let mut value = serde_json::to_value(outcome)?;
-        value["peak_memory_mib"] = serde_json::json!(peak_mib);
-        return output::json(&value);
+        return output::json(outcome);
     }
     let v = &outcome.version;
     say!(
@@ -239,9 +234,9 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
     if let Some(dir) = &v.adapter_dir {
         say!("adapter: {dir}");
     }
-    if let Some(peak) = peak_mib {
+    if let Some(peak) = outcome.peak_memory_mib {
         say!(
-            "peak memory {peak:.0} MiB (the plan estimated {:.0} MiB)",
+            "training peak memory {peak:.0} MiB (the plan estimated {:.0} MiB)",
             outcome.plan.estimated_memory_mib
         );
     }

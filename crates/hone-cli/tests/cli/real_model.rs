@@ -189,6 +189,7 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
         ],
     );
     assert_eq!(outcome["version"]["name"], "v1");
+    crate::train::plan_memory_is_within_a_quarter_of_the_measured_peak(&outcome);
     let id = outcome["version"]["id"].as_i64().unwrap().to_string();
 
     // Out: PEFT, llama.cpp adapter + Modelfile, merged GGUF.

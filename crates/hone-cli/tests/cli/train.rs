@@ -8,6 +8,7 @@ pub(crate) fn plan_memory_is_within_a_quarter_of_the_measured_peak(outcome: &ser
         .as_f64()
         .expect("Linux reports the process's peak memory");
     let ratio = estimated / measured;
+    eprintln!("plan memory: estimated {estimated:.0} MiB, measured {measured:.0} MiB");
     assert!(
         (0.75..=1.25).contains(&ratio),
         "the plan estimated {estimated:.0} MiB, the run peaked at {measured:.0} MiB"

@@ -61,10 +61,19 @@ pub struct FineTuneOutcome {
     /// The automatic evaluation against the parent (`Recipe::evaluate`); `None` when it was
     /// off or failed (the version is kept either way; `evaluate_version` can run it again).
     pub evaluation: Option<crate::version_eval::VersionEvaluation>,
+    /// The process's peak resident memory while it trained (MiB; Linux only), to set beside
+    /// the plan's `estimated_memory_mib`. The evaluation after it is not counted.
+    pub peak_memory_mib: Option<f64>,
 }
 
-/// What the training thread hands back: the plan, each stage's final metrics, the files.
-type Trained = (Plan, Vec<(Method, Metrics)>, Vec<VersionFile>);
+/// What the training thread hands back.
+struct Trained {
+    plan: Plan,
+    /// Each stage's final metrics.
+    finals: Vec<(Method, Metrics)>,
+    files: Vec<VersionFile>,
+    peak_memory_mib: Option<f64>,
+}
 
 /// A reward-model version's scalar head, beside its adapter.
 pub const SCORE_FILE: &str = "score.safetensors";
@@ -86,6 +95,7 @@ fn plan_for(
     tokens: &TokenizedData,
     lm: &LoadedModel,
     speed: Speed,
+    runtime_bytes: f64,
 ) -> Plan {
     let parameters = lm.model.config().parameter_count();
     let mut stages = Vec::new();
@@ -197,8 +207,13 @@ fn plan_for(
         tokens: longest(&|prompt, completion| prompt + completion),
         completion_tokens: longest(&|_, completion| completion),
     };
-    let fused = lm.device.device.is_cpu() && lm.device.dtype == candle_core::DType::F32;
+    let fused = hone_model::fused::runs_on(&lm.device.device, lm.device.dtype);
+    tracing::debug!(
+        runtime_mib = runtime_bytes / (1024.0 * 1024.0),
+        "the process's memory before loading the model"
+    );
     let memory = super::memory::peak_bytes(
+        runtime_bytes,
         lm.model.config(),
         parameters,
         trainable,
@@ -324,10 +339,11 @@ impl Hone {
         let recipe = recipe.clone();
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
+            let runtime = super::memory::runtime_bytes();
             let lm = load_model(&dir, device)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
-            Ok(plan_for(&recipe, &data, &tokens, &lm, speed))
+            Ok(plan_for(&recipe, &data, &tokens, &lm, speed, runtime))
         })
         .await
         .expect("the planning thread does not panic")?;
@@ -691,10 +707,13 @@ impl Hone {
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
             let staged_dir = staged;
+            // The peak from here on is the training's (a server may have peaked before).
+            hone_model::device::reset_process_peak_memory();
+            let runtime = super::memory::runtime_bytes();
             let lm = load_model(&recipe.model_dir, device)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
-            let plan = plan_for(&recipe, &data, &tokens, &lm, speed);
+            let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);
             let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
             if plan.stages.iter().all(|s| s.examples == 0) {
                 return Err(CoreError::invalid(
@@ -895,7 +914,14 @@ impl Hone {
                     bytes: bytes.len() as i64,
                 });
             }
-            Ok((plan, finals, files))
+            let peak_memory_mib = hone_model::device::process_peak_memory_bytes()
+                .map(|b| b as f64 / (1024.0 * 1024.0));
+            Ok(Trained {
+                plan,
+                finals,
+                files,
+                peak_memory_mib,
+            })
         });
 
         let mut plan_steps = 0u64;
@@ -956,7 +982,12 @@ impl Hone {
             }
             on_event(&event);
         }
-        let (plan, finals, files) = worker.await.expect("the training thread does not panic")?;
+        let Trained {
+            plan,
+            finals,
+            files,
+            peak_memory_mib,
+        } = worker.await.expect("the training thread does not panic")?;
 
         if adapter_dir.exists() {
             return Err(CoreError::Duplicate {
@@ -1030,6 +1061,7 @@ impl Hone {
                 version,
                 plan,
                 evaluation: None,
+                peak_memory_mib,
             });
         }
         on_event(&FineTuneEvent::Evaluating {
@@ -1048,6 +1080,7 @@ impl Hone {
             version,
             plan,
             evaluation,
+            peak_memory_mib,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
-//! with a frozen weight, half-rotation RoPE, SwiGLU's `silu(gate)·up`, and the log-prob of
-//! target tokens under logits, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
+//! with a frozen weight, half-rotation RoPE, SwiGLU's `silu(gate)·up`, the log-prob of
+//! target tokens under logits, causal attention, and LoRA's `dropout(x)·Aᵀ`, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations, and every intermediate they create stays alive until the backward ends; these
 //! ops make one each way and keep only their inputs.
@@ -12,9 +12,10 @@
 
 use std::cell::Cell;
 
-use candle_core::{bail, DType, Tensor};
+use candle_core::{bail, DType, Device, Tensor};
 
 mod attention;
+mod dropout_matmul;
 mod kernels;
 mod rms_norm;
 mod rotary;
@@ -25,6 +26,7 @@ mod target_logprobs;
 mod tests;
 
 pub use attention::causal_attention;
+pub use dropout_matmul::{dropout_matmul_t, Dropout};
 use rms_norm::RmsNorm;
 use rotary::Rope;
 use softmax::Softmax;
@@ -36,9 +38,16 @@ thread_local! {
     static COMPOSED_ONLY: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Whether the fused ops can run on `x`: f32 on the CPU, outside [`composed`].
+/// Whether the fused ops run for tensors of `dtype` on `device` (f32 on the CPU): what a
+/// plan needs to know before there is a tensor.
+pub fn runs_on(device: &Device, dtype: DType) -> bool {
+    device.is_cpu() && dtype == DType::F32
+}
+
+/// Whether the fused ops can run on `x`: [`runs_on`] its device and dtype, outside
+/// [`composed`].
 pub fn supports(x: &Tensor) -> bool {
-    x.device().is_cpu() && x.dtype() == DType::F32 && !COMPOSED_ONLY.with(Cell::get)
+    runs_on(x.device(), x.dtype()) && !COMPOSED_ONLY.with(Cell::get)
 }
 
 /// Runs `f` with the fused ops declined on this thread: every op takes the composed path a GPU

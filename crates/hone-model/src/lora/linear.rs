@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::{Adapter, LinearSpec};
+use crate::fused::{self, Dropout};
 use crate::Result;
 
 /// Which adapter a forward pass applies, and whether it trains (dropout on).
@@ -93,17 +94,25 @@ impl LoraLinear {
             return base();
         };
         // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
-        let mut h = x.to_dtype(DType::F32)?;
-        let p = adapter.config.lora_dropout;
-        if let (Some(rng), true) = (lora.dropout_rng, p > 0.0) {
-            h = dropout(&h, p, rng)?;
-        }
+        let h = x.to_dtype(DType::F32)?;
         let (a, b) = if lora.grad {
             (branch.a.as_tensor().clone(), branch.b.as_tensor().clone())
         } else {
             (branch.a.as_tensor().detach(), branch.b.as_tensor().detach())
         };
-        let xa = matmul_t(&h, &a)?;
+        let p = adapter.config.lora_dropout;
+        let xa = match lora.dropout_rng {
+            Some(rng) if p > 0.0 => {
+                let seed = rng.lock().expect("dropout rng").random::<u64>();
+                let dropout = Dropout::new(p, seed);
+                if fused::supports(&h) {
+                    fused::dropout_matmul_t(&h, &a, dropout)?
+                } else {
+                    matmul_t(&(&h * dropout.mask(h.shape(), h.device())?)?, &a)?
+                }
+            }
+            _ => matmul_t(&h, &a)?,
+        };
         // One op for base and branch when every operand is f32 (the CPU's training dtype):
         // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
         // dtypes with the f32 branch, and a trainable base weight needs its own gradient:
@@ -140,23 +149,4 @@ impl LoraLinear {
         self.weight = self.merged_weight(adapter)?;
         Ok(())
     }
-}
-
-/// Inverted dropout with a mask from the seeded generator.
-fn dropout(x: &Tensor, p: f64, rng: &Mutex<StdRng>) -> Result<Tensor> {
-    let keep = 1.0 - p;
-    let mask: Vec<f32> = {
-        let mut rng = rng.lock().expect("dropout rng");
-        (0..x.elem_count())
-            .map(|_| {
-                if rng.random::<f64>() < keep {
-                    (1.0 / keep) as f32
-                } else {
-                    0.0
-                }
-            })
-            .collect()
-    };
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?;
-    Ok((x * mask)?)
 }

@@ -12,4 +12,9 @@ version: ModelVersion, plan: Plan,
  * The automatic evaluation against the parent (`Recipe::evaluate`); `None` when it was
  * off or failed (the version is kept either way; `evaluate_version` can run it again).
  */
-evaluation: VersionEvaluation | null, };
+evaluation: VersionEvaluation | null, 
+/**
+ * The process's peak resident memory while it trained (MiB; Linux only), to set beside
+ * the plan's `estimated_memory_mib`. The evaluation after it is not counted.
+ */
+peak_memory_mib: number | null, };
