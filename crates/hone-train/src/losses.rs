@@ -11,9 +11,12 @@ use crate::Result;
 
 /// log σ(x), computed stably as min(x, 0) − log(1 + e^−|x|).
 pub fn log_sigmoid(x: &Tensor) -> Result<Tensor> {
-    let zero = x.zeros_like()?;
-    let neg_abs = x.abs()?.neg()?;
-    Ok((x.minimum(&zero)? - (neg_abs.exp()? + 1.0)?.log()?)?)
+    // min(x, 0) written as (x − |x|)/2: candle's |x| has slope 1 at 0 and its minimum halves
+    // the gradient at a tie, which together gave log σ a slope of 1 instead of ½ at exactly 0
+    // (where DPO's first step is when policy and reference compute the same log-probs).
+    let abs = x.abs()?;
+    let min_zero = ((x - &abs)? * 0.5)?;
+    Ok((min_zero - (abs.neg()?.exp()? + 1.0)?.log()?)?)
 }
 
 pub fn sigmoid(x: &Tensor) -> Result<Tensor> {

@@ -112,6 +112,11 @@ impl<'a> Dpo<'a> {
             settings,
         })
     }
+
+    /// The cached reference log-prob sums of pair `i`: (chosen, rejected).
+    pub fn reference_logps(&self, i: usize) -> (f32, f32) {
+        self.reference[i]
+    }
 }
 
 impl Objective for Dpo<'_> {

@@ -51,6 +51,49 @@ fn peft_key(path: &str, matrix: &str) -> String {
     format!("base_model.model.{path}.lora_{matrix}.weight")
 }
 
+/// A config that lists module paths (PEFT writes "all-linear" so) must list every layer's
+/// module of each kind it targets: Hone's adapters target kinds, not single layers.
+fn check_listed_paths(
+    config_path: &Path,
+    config: &LoraConfig,
+    targets: &[LinearSpec],
+) -> Result<()> {
+    let listed = super::config::listed_module_paths(config_path)?;
+    if listed.is_empty() {
+        return Ok(());
+    }
+    let invalid = |message: String| ModelError::Config {
+        path: config_path.to_owned(),
+        field: "target_modules".into(),
+        message,
+    };
+    // PEFT matches an entry to the module of that name or whose name ends with ".entry".
+    let matches = |spec: &LinearSpec, entry: &str| {
+        spec.path == entry || spec.path.ends_with(&format!(".{entry}"))
+    };
+    if let Some(unknown) = listed
+        .iter()
+        .find(|e| !targets.iter().any(|s| matches(s, e)))
+    {
+        return Err(invalid(format!(
+            "{unknown:?} is not a module of this model"
+        )));
+    }
+    let left_out: Vec<&str> = targets
+        .iter()
+        .filter(|s| config.target_modules.iter().any(|t| t == s.module))
+        .filter(|s| !listed.iter().any(|e| matches(s, e)))
+        .map(|s| s.path.as_str())
+        .collect();
+    if let Some(first) = left_out.first() {
+        return Err(invalid(format!(
+            "targets some layers' modules but not {} others ({first}, …); adapters on part of the layers are not supported",
+            left_out.len()
+        )));
+    }
+    Ok(())
+}
+
 impl Adapter {
     /// A fresh adapter, initialised as PEFT does: A ~ U(−1/√in, 1/√in) (kaiming-uniform with
     /// a = √5), B = 0, so it starts as the identity of the base model.
@@ -192,7 +235,9 @@ impl Adapter {
         targets: &[LinearSpec],
         device: &Device,
     ) -> Result<Self> {
-        let config = LoraConfig::from_peft_file(&dir.join(CONFIG_FILE))?;
+        let config_path = dir.join(CONFIG_FILE);
+        let config = LoraConfig::from_peft_file(&config_path)?;
+        check_listed_paths(&config_path, &config, targets)?;
         let weights_path = dir.join(WEIGHTS_FILE);
         if !weights_path.is_file() {
             return Err(ModelError::file(&weights_path, "is missing"));

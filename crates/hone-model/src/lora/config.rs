@@ -223,6 +223,10 @@ impl LoraConfig {
     }
 }
 
+/// The projection kinds `targets` name. PEFT matches an entry against a module's name or its
+/// last dotted part, and writes "all-linear" out as every matched module's full path
+/// (`model.layers.0.self_attn.q_proj`), so an entry names its kind by its last part; whether
+/// listed paths cover every layer is checked against the model ([`listed_module_paths`]).
 fn expand_targets(targets: Vec<String>) -> std::result::Result<Vec<String>, String> {
     if targets.iter().any(|t| t == "all-linear") {
         return Ok(ALL_LINEAR.map(String::from).to_vec());
@@ -232,17 +236,35 @@ fn expand_targets(targets: Vec<String>) -> std::result::Result<Vec<String>, Stri
     }
     let mut out: Vec<String> = Vec::new();
     for t in targets {
-        if !ALL_LINEAR.contains(&t.as_str()) {
+        let kind = t.rsplit('.').next().unwrap_or(&t).to_owned();
+        if !ALL_LINEAR.contains(&kind.as_str()) {
             return Err(format!(
                 "{t:?} is not a linear module of this model ({})",
                 ALL_LINEAR.join(", ")
             ));
         }
-        if !out.contains(&t) {
-            out.push(t);
+        if !out.contains(&kind) {
+            out.push(kind);
         }
     }
     // The canonical order, so that a saved config does not depend on the order given.
     out.sort_by_key(|t| ALL_LINEAR.iter().position(|a| a == t));
     Ok(out)
+}
+
+/// The entries of a PEFT config's `target_modules` that name a module by its path (they hold
+/// a dot); empty when it lists kinds or says "all-linear".
+pub(crate) fn listed_module_paths(path: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e.to_string()))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
+    Ok(match value.get("target_modules") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|t| t.contains('.'))
+            .map(String::from)
+            .collect(),
+        _ => Vec::new(),
+    })
 }

@@ -148,3 +148,58 @@ fn a_misnamed_adapter_key_is_refused_not_silently_ignored() {
     .to_string();
     assert!(err.contains(key), "the error names the missing key: {err}");
 }
+
+/// PEFT ≥ 0.20 writes "all-linear" out as every matched module's path
+/// (`model.layers.0.self_attn.q_proj`, …): such an adapter (here TRL's fixture, saved by PEFT
+/// 0.21) loads; a list that leaves out some layers' modules, or names a module the model does
+/// not have, is refused with the field and the module named.
+#[test]
+fn target_modules_listed_as_module_paths_load_when_they_cover_every_layer() {
+    let lm = load("tiny-llama");
+    let src = model_dir("tiny-llama").join("../../trl/initial-adapter");
+    let adapter =
+        Adapter::load_peft("trl", &src, &lm.model.linear_specs(), lm.model.device()).unwrap();
+    assert_eq!(adapter.config.target_modules.len(), 7);
+    assert_eq!(adapter.branches().count(), 14, "7 projections × 2 layers");
+
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("adapter_config.json")).unwrap())
+            .unwrap();
+    let with_targets = |targets: Vec<String>| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config.clone();
+        c["target_modules"] = serde_json::json!(targets);
+        std::fs::write(dir.path().join("adapter_config.json"), c.to_string()).unwrap();
+        std::fs::copy(
+            src.join("adapter_model.safetensors"),
+            dir.path().join("adapter_model.safetensors"),
+        )
+        .unwrap();
+        Adapter::load_peft("t", dir.path(), &lm.model.linear_specs(), lm.model.device())
+            .unwrap_err()
+            .to_string()
+    };
+    let listed: Vec<String> = config["target_modules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    let without_one: Vec<String> = listed
+        .iter()
+        .filter(|t| *t != "model.layers.1.self_attn.q_proj")
+        .cloned()
+        .collect();
+    let err = with_targets(without_one);
+    assert!(
+        err.contains("target_modules") && err.contains("model.layers.1.self_attn.q_proj"),
+        "{err}"
+    );
+    let mut unknown = listed.clone();
+    unknown.push("model.layers.7.self_attn.q_proj".into());
+    let err = with_targets(unknown);
+    assert!(
+        err.contains("\"model.layers.7.self_attn.q_proj\" is not a module of this model"),
+        "{err}"
+    );
+}

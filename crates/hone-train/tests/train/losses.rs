@@ -200,3 +200,51 @@ fn log_sigmoid_is_stable_at_the_extremes_and_sft_masks_the_padding() {
     let (loss, _) = sft_loss(&per_token, &mask).unwrap();
     close(scalar(&loss), 2.0, 1e-7, "mean NLL over the 3 real tokens");
 }
+
+/// d/dx log σ(x) = σ(−x), at 0 too: DPO's first step has policy and reference log-probs that
+/// are bit for bit equal (a fresh adapter's B is 0; TRL's reference is the initial adapter),
+/// so Δ = 0 exactly, where a slope of 1 instead of ½ doubled that step's gradient.
+#[test]
+fn log_sigmoid_has_the_slope_of_sigma_minus_x_at_zero_and_elsewhere() {
+    let xs = [-3.0f32, -0.5, 0.0, 0.5, 3.0];
+    let x = candle_core::Var::from_tensor(&t(&xs)).unwrap();
+    let grads = log_sigmoid(x.as_tensor())
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let slope = grads.get(x.as_tensor()).unwrap().to_vec1::<f32>().unwrap();
+    for (x, s) in xs.iter().zip(slope) {
+        let want = 1.0 / (1.0 + x.exp());
+        close(s as f64, want as f64, 1e-6, &format!("slope at {x}"));
+    }
+
+    // DPO at Δ = 0: dL/dℓc = −β·σ(0)/n = −β/(2n).
+    let (beta, n) = (0.1, 4usize);
+    let same = t(&[-10.0, -12.5, -7.25, -20.0]);
+    let policy_chosen = candle_core::Var::from_tensor(&same).unwrap();
+    let (loss, _) = dpo_loss(
+        &PreferenceLogps {
+            policy_chosen: policy_chosen.as_tensor(),
+            policy_rejected: &same,
+            reference_chosen: &same,
+            reference_rejected: &same,
+            chosen_tokens: &same,
+            rejected_tokens: &same,
+        },
+        DpoLossType::Sigmoid,
+        beta,
+        0.0,
+    )
+    .unwrap();
+    let g = loss.backward().unwrap();
+    for v in g
+        .get(policy_chosen.as_tensor())
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap()
+    {
+        close(v as f64, -beta / (2.0 * n as f64), 1e-7, "dL/dℓc at Δ = 0");
+    }
+}

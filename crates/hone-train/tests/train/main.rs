@@ -10,6 +10,7 @@ mod preference;
 mod reward;
 mod schedule;
 mod trainer;
+mod trl_parity;
 
 use candle_core::{Device, Tensor};
 
