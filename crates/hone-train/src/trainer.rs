@@ -90,6 +90,24 @@ impl TrainConfig {
         let batches = examples.div_ceil(self.batch_size);
         (batches.div_ceil(self.gradient_accumulation_steps) * self.epochs) as u64
     }
+
+    /// The token positions a run computes, padding included: each batch, in the order the
+    /// run draws it (the seeded shuffle of each epoch), is `rows_per_example` rows per
+    /// example padded to its longest example (`lengths[i]`: example i's longest row).
+    pub fn padded_tokens(&self, lengths: &[usize], rows_per_example: usize) -> usize {
+        let batch = self.batch_size.max(1);
+        (0..self.epochs)
+            .map(|epoch| {
+                epoch_order(lengths.len(), self.seed, epoch)
+                    .chunks(batch)
+                    .map(|b| {
+                        let longest = b.iter().map(|&i| lengths[i]).max().unwrap_or(0);
+                        b.len() * rows_per_example * longest
+                    })
+                    .sum::<usize>()
+            })
+            .sum()
+    }
 }
 
 /// What a method computes on a batch of example indices.

@@ -13,7 +13,7 @@ use hone_store::jobs::{self, MetricPoint};
 use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::JobState;
 use hone_train::ppo::{Ppo, RewardModel};
-use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
+use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings, TokenPair};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
 use hone_train::sft::Sft;
 use hone_train::trainer::save_vars;
@@ -87,6 +87,38 @@ struct JobParams {
     /// judgments) so a resumed run sees the same ones; `None` in jobs made before.
     #[serde(default)]
     prompt_ids: Option<Vec<i64>>,
+}
+
+/// The training-token equivalents a stage computes: every batch's rows padded to its longest
+/// (in the order the run draws them), and for DPO and KTO the reference pass made once before
+/// training (a forward without backward: half a training token's work per token).
+fn computed_tokens(method: Method, tokens: &TokenizedData, config: &TrainConfig) -> usize {
+    let pairs = |f: &dyn Fn(&TokenPair) -> usize| tokens.pairs.iter().map(f).collect::<Vec<_>>();
+    let longest_pair = pairs(&|p| p.prompt.len() + p.chosen.len().max(p.rejected.len()));
+    let pair_tokens: usize = pairs(&|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+        .iter()
+        .sum();
+    match method {
+        Method::Sft => {
+            let lengths: Vec<usize> = tokens
+                .sft
+                .iter()
+                .map(|p| p.prompt.len() + p.completion.len())
+                .collect();
+            config.padded_tokens(&lengths, 1)
+        }
+        Method::Dpo => config.padded_tokens(&longest_pair, 2) + pair_tokens / 2,
+        Method::RewardModel => config.padded_tokens(&longest_pair, 2),
+        Method::Kto => {
+            let lengths: Vec<usize> = tokens
+                .kto
+                .iter()
+                .map(|e| e.prompt.len() + e.completion.len())
+                .collect();
+            config.padded_tokens(&lengths, 2) + lengths.iter().sum::<usize>() / 2
+        }
+        Method::Ppo | Method::Auto | Method::Rlhf => 0,
+    }
 }
 
 fn plan_for(
@@ -177,7 +209,11 @@ fn plan_for(
                 config.total_steps(examples)
             },
             tokens: total_tokens,
-            estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
+            estimated_seconds: estimate_seconds(
+                parameters,
+                computed_tokens(method, tokens, config),
+                speed,
+            ),
         });
     }
     let r = recipe.lora.r;

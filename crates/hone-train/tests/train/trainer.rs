@@ -409,3 +409,67 @@ fn full_parameter_training_moves_every_weight_and_resumes_exactly() {
         assert!(diff <= 1e-6, "{name}: resumed run differs by {diff}");
     }
 }
+
+/// Records the batches the trainer draws, and otherwise is the objective it wraps.
+struct Recording<'a> {
+    inner: Sft<'a>,
+    batches: Vec<Vec<usize>>,
+}
+
+impl Objective for Recording<'_> {
+    fn loss(
+        &mut self,
+        batch: &[usize],
+        lora: &LoraContext,
+    ) -> hone_train::Result<(Tensor, Metrics, usize)> {
+        self.batches.push(batch.to_vec());
+        self.inner.loss(batch, lora)
+    }
+}
+
+/// The plan's count of padded token positions is the run's: the same seeded batches, each
+/// padded to its longest example.
+#[test]
+fn padded_tokens_count_the_batches_the_run_draws() {
+    let lm = tiny_llama();
+    let adapter = adapter(&lm);
+    let data = examples();
+    let lengths: Vec<usize> = data
+        .iter()
+        .map(|p| p.prompt.len() + p.completion.len())
+        .collect();
+    let config = TrainConfig {
+        epochs: 3,
+        batch_size: 3,
+        ..config()
+    };
+    let mut objective = Recording {
+        inner: Sft {
+            model: &lm.model,
+            examples: &data,
+        },
+        batches: Vec::new(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    train(
+        &adapter,
+        &mut objective,
+        data.len(),
+        &config,
+        dir.path(),
+        "m",
+        &AtomicBool::new(false),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(objective.batches.len(), 6, "2 batches (3 + 1) × 3 epochs");
+    let drawn: usize = objective
+        .batches
+        .iter()
+        .map(|b| b.len() * b.iter().map(|&i| lengths[i]).max().unwrap())
+        .sum();
+    assert_eq!(config.padded_tokens(&lengths, 1), drawn);
+    assert_eq!(config.padded_tokens(&lengths, 2), 2 * drawn);
+    let unpadded = 3 * lengths.iter().sum::<usize>();
+    assert!(drawn > unpadded, "uneven lengths pad: {drawn} vs {unpadded}");
+}
