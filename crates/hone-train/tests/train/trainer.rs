@@ -471,5 +471,8 @@ fn padded_tokens_count_the_batches_the_run_draws() {
     assert_eq!(config.padded_tokens(&lengths, 1), drawn);
     assert_eq!(config.padded_tokens(&lengths, 2), 2 * drawn);
     let unpadded = 3 * lengths.iter().sum::<usize>();
-    assert!(drawn > unpadded, "uneven lengths pad: {drawn} vs {unpadded}");
+    assert!(
+        drawn > unpadded,
+        "uneven lengths pad: {drawn} vs {unpadded}"
+    );
 }
