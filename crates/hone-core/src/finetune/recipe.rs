@@ -293,3 +293,19 @@ pub fn estimate_seconds(parameters: usize, tokens: usize, speed: Speed) -> f64 {
     };
     4.0 * parameters as f64 * tokens as f64 / flops
 }
+
+/// What a CPU spends per sequence row and decoder layer beyond the matmuls (norms, RoPE,
+/// attention's softmax, element-wise ops and each op's dispatch), in seconds: fitted on six
+/// `hone train` runs on a 2-core VM (SmolLM2-135M and the starter, SFT and DPO, BENCHMARKS.md
+/// "Plan estimates"), where it was 20–35% of a run.
+pub const CPU_SECONDS_PER_ROW_LAYER: f64 = 3.0e-3;
+
+/// The seconds [`CPU_SECONDS_PER_ROW_LAYER`] adds for `rows` sequence rows (every epoch's,
+/// each DPO pair counting two) through `layers` decoder layers; none on a GPU, whose
+/// efficiency factor covers it.
+pub fn row_overhead_seconds(rows: usize, layers: usize, speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu => (rows * layers) as f64 * CPU_SECONDS_PER_ROW_LAYER,
+        Speed::Gpu { .. } => 0.0,
+    }
+}

@@ -105,19 +105,88 @@ fn computed_tokens(method: Method, tokens: &TokenizedData, config: &TrainConfig)
                 .iter()
                 .map(|p| p.prompt.len() + p.completion.len())
                 .collect();
-            config.padded_tokens(&lengths, 1)
+            config.padded_tokens(&lengths, rows_per_example(method))
         }
-        Method::Dpo => config.padded_tokens(&longest_pair, 2) + pair_tokens / 2,
-        Method::RewardModel => config.padded_tokens(&longest_pair, 2),
+        Method::Dpo => {
+            config.padded_tokens(&longest_pair, rows_per_example(method)) + pair_tokens / 2
+        }
+        Method::RewardModel => config.padded_tokens(&longest_pair, rows_per_example(method)),
         Method::Kto => {
             let lengths: Vec<usize> = tokens
                 .kto
                 .iter()
                 .map(|e| e.prompt.len() + e.completion.len())
                 .collect();
-            config.padded_tokens(&lengths, 2) + lengths.iter().sum::<usize>() / 2
+            config.padded_tokens(&lengths, rows_per_example(method))
+                + lengths.iter().sum::<usize>() / 2
         }
         Method::Ppo | Method::Auto | Method::Rlhf => 0,
+    }
+}
+
+/// The largest batch a stage runs with a graph: its rows (a pair's chosen and rejected; KTO's
+/// KL rows run without one), the longest row and the longest completion.
+fn batch_shape(
+    method: Method,
+    recipe: &Recipe,
+    tokens: &TokenizedData,
+) -> super::memory::BatchShape {
+    let longest = |rows: &mut dyn Iterator<Item = (usize, usize)>| {
+        rows.fold((0, 0), |(all, completion), (p, c)| {
+            (all.max(p + c), completion.max(c))
+        })
+    };
+    let (rows, (all, completion)) = match method {
+        Method::Sft => (
+            recipe.sft.batch_size.min(tokens.sft.len()),
+            longest(
+                &mut tokens
+                    .sft
+                    .iter()
+                    .map(|p| (p.prompt.len(), p.completion.len())),
+            ),
+        ),
+        Method::Kto => (
+            recipe.preference.batch_size.min(tokens.kto.len()),
+            longest(
+                &mut tokens
+                    .kto
+                    .iter()
+                    .map(|e| (e.prompt.len(), e.completion.len())),
+            ),
+        ),
+        Method::Ppo => (
+            recipe.ppo_batch_size,
+            longest(
+                &mut tokens
+                    .prompts
+                    .iter()
+                    .map(|p| (p.len(), recipe.ppo.max_new_tokens)),
+            ),
+        ),
+        Method::Dpo | Method::RewardModel | Method::Auto | Method::Rlhf => (
+            2 * recipe.preference.batch_size.min(tokens.pairs.len()),
+            longest(
+                &mut tokens
+                    .pairs
+                    .iter()
+                    .map(|p| (p.prompt.len(), p.chosen.len().max(p.rejected.len()))),
+            ),
+        ),
+    };
+    super::memory::BatchShape {
+        rows,
+        tokens: all,
+        completion_tokens: completion,
+    }
+}
+
+/// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
+/// KTO's completion and its mismatched KL row.
+fn rows_per_example(method: Method) -> usize {
+    match method {
+        Method::Sft => 1,
+        _ => 2,
     }
 }
 
@@ -213,6 +282,10 @@ fn plan_for(
                 parameters,
                 computed_tokens(method, tokens, config),
                 speed,
+            ) + super::recipe::row_overhead_seconds(
+                examples * rows_per_example(method) * config.epochs,
+                lm.model.config().num_hidden_layers,
+                speed,
             ),
         });
     }
@@ -224,39 +297,28 @@ fn plan_for(
         .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
         .map(|s| r * (s.in_dim + s.out_dim))
         .sum();
-    let longest = |f: &dyn Fn(usize, usize) -> usize| {
-        tokens
-            .sft
-            .iter()
-            .map(|p| f(p.prompt.len(), p.completion.len()))
-            .chain(
-                tokens
-                    .pairs
-                    .iter()
-                    .map(|p| f(p.prompt.len(), p.chosen.len().max(p.rejected.len()))),
-            )
-            .max()
-            .unwrap_or(0)
-    };
-    let batch = super::memory::BatchShape {
-        rows: recipe.sft.batch_size.max(2 * recipe.preference.batch_size),
-        tokens: longest(&|prompt, completion| prompt + completion),
-        completion_tokens: longest(&|_, completion| completion),
-    };
     let fused = hone_model::fused::runs_on(&lm.device.device, lm.device.dtype);
     tracing::debug!(
         runtime_mib = runtime_bytes / (1024.0 * 1024.0),
         "the process's memory before loading the model"
     );
-    let memory = super::memory::peak_bytes(
-        runtime_bytes,
-        lm.model.config(),
-        parameters,
-        trainable,
-        lm.device.dtype.size_in_bytes(),
-        fused,
-        batch,
-    );
+    // The run's peak is its most demanding stage's.
+    let memory = stages
+        .iter()
+        .filter(|s| s.examples > 0)
+        .map(|s| batch_shape(s.method, recipe, tokens))
+        .map(|batch| {
+            super::memory::peak_bytes(
+                runtime_bytes,
+                lm.model.config(),
+                parameters,
+                trainable,
+                lm.device.dtype.size_in_bytes(),
+                fused,
+                batch,
+            )
+        })
+        .fold(0.0, f64::max);
     let device = PlanDevice::from(&lm.device);
     let mut notes = Vec::new();
     if let Some(available) = device.memory_mib {
