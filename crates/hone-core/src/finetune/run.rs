@@ -302,23 +302,30 @@ fn plan_for(
         runtime_mib = runtime_bytes / (1024.0 * 1024.0),
         "the process's memory before loading the model"
     );
-    // The run's peak is its most demanding stage's.
+    let peak = |batch| {
+        super::memory::peak_bytes(
+            runtime_bytes,
+            lm.model.config(),
+            parameters,
+            trainable,
+            lm.device.dtype.size_in_bytes(),
+            fused,
+            batch,
+        )
+    };
+    // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
     let memory = stages
         .iter()
         .filter(|s| s.examples > 0)
-        .map(|s| batch_shape(s.method, recipe, tokens))
-        .map(|batch| {
-            super::memory::peak_bytes(
-                runtime_bytes,
-                lm.model.config(),
-                parameters,
-                trainable,
-                lm.device.dtype.size_in_bytes(),
-                fused,
-                batch,
-            )
-        })
-        .fold(0.0, f64::max);
+        .map(|s| peak(batch_shape(s.method, recipe, tokens)))
+        .fold(
+            peak(super::memory::BatchShape {
+                rows: 0,
+                tokens: 0,
+                completion_tokens: 0,
+            }),
+            f64::max,
+        );
     let device = PlanDevice::from(&lm.device);
     let mut notes = Vec::new();
     if let Some(available) = device.memory_mib {
