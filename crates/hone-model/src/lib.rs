@@ -24,6 +24,7 @@ pub mod llama;
 pub mod loader;
 pub mod lora;
 pub mod norm;
+mod released_weights;
 pub mod rope;
 pub mod sampling;
 pub mod score;

@@ -138,8 +138,12 @@ impl LoadedModel {
         let config = Config::from_file(&dir.join("config.json"))?;
         let files = weight_files(dir)?;
         // Safety: as above, read-only maps of files Hone does not modify.
-        let vb =
-            unsafe { VarBuilder::from_mmaped_safetensors(&files, device.dtype, &device.device)? };
+        let mapped = unsafe { candle_core::safetensors::MmapedSafetensors::multi(&files)? };
+        let vb = VarBuilder::from_backend(
+            Box::new(crate::released_weights::ReleasedSafetensors(mapped)),
+            device.dtype,
+            device.device.clone(),
+        );
         let model = Model::from_weights(&config, Weights::with_source(vb, dir.to_owned()))?;
 
         let tokenizer_config_path = dir.join("tokenizer_config.json");
