@@ -3,7 +3,7 @@
 //!
 //! A mapped file's resident pages count in the process's memory while the map lives, so
 //! loading through candle's `MmapedSafetensors` held every weight twice at its end: the pages
-//! read and the tensors copied from them (a 4.1 GiB Llama-1B peaked at 8.3 GiB just loading).
+//! read and the tensors copied from them (a 4.0 GiB Llama-1B peaked at 8.1 GiB just loading).
 //! Releasing each tensor's pages after its copy keeps the load's peak at the weights plus one
 //! tensor. The file is untouched: a later read of the same tensor (tied embeddings) faults its
 //! pages in again from the page cache.
