@@ -45,10 +45,11 @@ pub struct Loaded {
 }
 
 impl ResolvedModel {
-    /// Loads the weights (on the chosen device) and the adapter.
+    /// Loads the weights (on the chosen device; a GGUF model's quantized ones on the CPU) and
+    /// the adapter.
     pub fn load(&self) -> Result<Loaded> {
         let device = hone_model::device::select(self.device)?;
-        let lm = LoadedModel::load(&self.base_dir, device)?;
+        let lm = LoadedModel::load_for_inference(&self.base_dir, device)?;
         let (adapter, score_head) = match &self.adapter_dir {
             Some(dir) => {
                 let adapter = Adapter::load_peft(

@@ -4,11 +4,13 @@
 //! - [`llama`]: the Llama-family decoder (Llama 2/3, Mistral, Qwen2) with LoRA-capable projections.
 //! - [`lora`]: adapters in PEFT's layout.
 //! - [`loader`]: a Hugging Face model folder → [`LoadedModel`]; [`device`] picks where it runs.
+//! - [`base_weight`]: a frozen projection weight, dense or a GGUF file's quantized blocks.
 //! - [`tokenizer`], [`chat_template`]: text in and out.
 //! - [`generate`] + [`sampling`]: generation with a KV cache; [`score`]: completion log-probs.
 //! - [`gguf`]: llama.cpp's GGUF files imported as Hugging Face folders.
 //! - [`tiny`]: tiny random models of the real format, for tests and first steps.
 
+pub mod base_weight;
 pub mod cache;
 pub mod chat_template;
 pub mod config;
@@ -24,6 +26,7 @@ pub mod llama;
 pub mod loader;
 pub mod lora;
 pub mod norm;
+mod q4_1_kernel;
 mod released_weights;
 pub mod rope;
 pub mod sampling;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
 
+use crate::base_weight::BaseWeight;
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::lora::{LinearSpec, LoraContext, LoraLinear};
@@ -227,10 +228,10 @@ impl DecoderLayer {
 #[derive(Debug, Clone)]
 pub struct Model {
     config: Config,
-    embed_tokens: Tensor,
+    embed_tokens: BaseWeight,
     layers: Vec<DecoderLayer>,
     norm: RmsNorm,
-    lm_head: Option<Tensor>,
+    lm_head: Option<BaseWeight>,
     device: Device,
     dtype: DType,
 }
@@ -246,7 +247,7 @@ impl Model {
         let device = w.vb().device().clone();
         let dtype = w.vb().dtype();
         let rope = Arc::new(RotaryEmbedding::new(config, dtype, &device)?);
-        let embed_tokens = w.tensor(
+        let embed_tokens = w.base_weight(
             "model.embed_tokens.weight",
             &[config.vocab_size, config.hidden_size],
         )?;
@@ -261,7 +262,7 @@ impl Model {
         let lm_head = if config.tie_word_embeddings {
             None
         } else {
-            Some(w.tensor("lm_head.weight", &[config.vocab_size, config.hidden_size])?)
+            Some(w.base_weight("lm_head.weight", &[config.vocab_size, config.hidden_size])?)
         };
         Ok(Self {
             config: config.clone(),
@@ -342,10 +343,11 @@ impl Model {
                 ),
             ));
         }
-        let mut x = self
-            .embed_tokens
-            .index_select(&input_ids.flatten_all()?, 0)?
-            .reshape((b, t, self.config.hidden_size))?;
+        let mut x = self.embed_tokens.rows(input_ids, self.dtype)?.reshape((
+            b,
+            t,
+            self.config.hidden_size,
+        ))?;
         for (i, layer) in self.layers.iter().enumerate() {
             x = layer.forward(&x, offset, cache.as_deref_mut(), i, lora)?;
         }
@@ -359,7 +361,7 @@ impl Model {
     /// logits are needed (the last position, or the completion's positions).
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
-        Ok(crate::frozen::frozen_matmul_t(hidden, head)?)
+        head.matmul_t(hidden)
     }
 
     /// Logits at every position, `[batch, seq, vocab]` (tests and small inputs).
@@ -370,13 +372,18 @@ impl Model {
     /// The base weights with `adapter` folded in, under the checkpoint's names (export of
     /// merged full weights).
     pub fn merged_tensors(&self, adapter: &crate::lora::Adapter) -> Result<Vec<(String, Tensor)>> {
-        self.tensors_with(|linear| linear.merged_weight(adapter))
+        self.tensors_with(|linear| linear.merged_weight(adapter, self.dtype))
     }
 
-    /// The weights under the checkpoint's names (what `model.safetensors` holds).
-    pub fn named_weights(&self) -> Vec<(String, Tensor)> {
-        self.tensors_with(|linear| Ok(linear.weight().clone()))
-            .expect("cloning weights cannot fail")
+    /// The weights under the checkpoint's names (what `model.safetensors` holds), dense
+    /// (dequantized when the model runs from quantized weights).
+    pub fn named_weights(&self) -> Result<Vec<(String, Tensor)>> {
+        self.tensors_with(|linear| linear.dense_weight(self.dtype))
+    }
+
+    /// Whether the projections run from quantized weights (a GGUF file's).
+    pub fn is_quantized(&self) -> bool {
+        self.embed_tokens.is_quantized() || self.linears().any(|l| l.weight().is_quantized())
     }
 
     /// A copy of this model whose every weight is a trainable variable (full-parameter
@@ -384,7 +391,7 @@ impl Model {
     /// projections then take candle's plain matmul, which computes the weights' gradients.
     pub fn with_trainable_weights(&self) -> Result<(Model, Vec<(String, candle_core::Var)>)> {
         let vars = self
-            .named_weights()
+            .named_weights()?
             .into_iter()
             .map(|(name, t)| Ok((name, candle_core::Var::from_tensor(&t)?)))
             .collect::<Result<Vec<_>>>()?;
@@ -402,7 +409,7 @@ impl Model {
     ) -> Result<Vec<(String, Tensor)>> {
         let mut out = vec![(
             "model.embed_tokens.weight".to_string(),
-            self.embed_tokens.clone(),
+            self.embed_tokens.dense(self.dtype)?,
         )];
         for (i, layer) in self.layers.iter().enumerate() {
             let prefix = format!("model.layers.{i}");
@@ -426,15 +433,16 @@ impl Model {
         }
         out.push(("model.norm.weight".into(), self.norm.weight().clone()));
         if let Some(head) = &self.lm_head {
-            out.push(("lm_head.weight".into(), head.clone()));
+            out.push(("lm_head.weight".into(), head.dense(self.dtype)?));
         }
         Ok(out)
     }
 
     /// Folds `adapter` into the base weights (PEFT's merge-and-unload).
     pub fn merge_adapter(&mut self, adapter: &crate::lora::Adapter) -> Result<()> {
+        let dtype = self.dtype;
         for linear in self.linears_mut() {
-            linear.merge(adapter)?;
+            linear.merge(adapter, dtype)?;
         }
         Ok(())
     }

@@ -130,7 +130,7 @@ fn chat_template_source(dir: &Path, tokenizer_config: Option<&Value>) -> Result<
 }
 
 impl LoadedModel {
-    /// Loads the folder onto `device`.
+    /// Loads the folder onto `device`, every weight dense (what training needs).
     pub fn load(dir: &Path, device: DeviceInfo) -> Result<Self> {
         if !dir.is_dir() {
             return Err(ModelError::file(dir, "is not a model folder"));
@@ -145,7 +145,35 @@ impl LoadedModel {
             device.device.clone(),
         );
         let model = Model::from_weights(&config, Weights::with_source(vb, dir.to_owned()))?;
+        Self::with_model(dir, model, device)
+    }
 
+    /// Loads the folder for generation and scoring: from its GGUF file's quantized weights
+    /// when it was imported from one that is still there unchanged and the device is the CPU
+    /// (memory bandwidth bounds generation there; see [`crate::base_weight`]); else as
+    /// [`Self::load`]. `model.is_quantized()` tells which.
+    pub fn load_for_inference(dir: &Path, device: DeviceInfo) -> Result<Self> {
+        match quantized_source(dir) {
+            Some(file) if device.device.is_cpu() => Self::load_quantized(dir, &file, device),
+            _ => Self::load(dir, device),
+        }
+    }
+
+    /// Loads an imported folder with its matrices from `gguf` (its source file), kept quantized.
+    pub fn load_quantized(dir: &Path, gguf: &Path, device: DeviceInfo) -> Result<Self> {
+        let config = Config::from_file(&dir.join("config.json"))?;
+        let file = crate::gguf::GgufFile::open(gguf)?;
+        file.check_tensor_bounds()?;
+        let tensors = crate::gguf::quantized::read(&file, &device.device, device.dtype)?;
+        let vb = VarBuilder::from_tensors(tensors.dense, device.dtype, &device.device);
+        let weights = Weights::with_quantized(vb, gguf.to_owned(), tensors.quantized);
+        let model = Model::from_weights(&config, weights)?;
+        Self::with_model(dir, model, device)
+    }
+
+    /// The folder's tokenizer, chat template and stop tokens around `model`.
+    fn with_model(dir: &Path, model: Model, device: DeviceInfo) -> Result<Self> {
+        let config = model.config().clone();
         let tokenizer_config_path = dir.join("tokenizer_config.json");
         let tokenizer_config = if tokenizer_config_path.is_file() {
             Some(read_json(&tokenizer_config_path)?)
@@ -200,6 +228,19 @@ impl LoadedModel {
             )
         })
     }
+}
+
+/// The GGUF file a folder was imported from, when it is still there with the size it had
+/// (its sha256 was taken at import; hashing a multi-GiB file on every load would cost seconds),
+/// and holds at least one quantized matrix.
+pub fn quantized_source(dir: &Path) -> Option<PathBuf> {
+    let source = crate::gguf::GgufSource::read(dir)?;
+    let size = std::fs::metadata(&source.path).ok()?.len();
+    let quantized = source
+        .tensor_types
+        .keys()
+        .any(|t| !matches!(t.as_str(), "F32" | "F16" | "BF16"));
+    (size == source.size && quantized).then_some(source.path)
 }
 
 /// Downloads a model by Hub id (e.g. `HuggingFaceTB/SmolLM2-135M-Instruct`) into the Hugging

@@ -239,6 +239,179 @@ fn greedy_generation_answers_a_simple_question() {
     );
 }
 
+/// The same folder run from its GGUF file's quantized blocks, as generation and scoring load it.
+fn quantized() -> &'static LoadedModel {
+    static MODEL: OnceLock<LoadedModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let lm = LoadedModel::load_for_inference(&model().dir, DeviceInfo::cpu("tests")).unwrap();
+        assert!(
+            lm.model.is_quantized(),
+            "an imported folder whose GGUF file is still there loads its quantized weights"
+        );
+        lm
+    })
+}
+
+/// log p(ids[i+1] | ids[..=i]) from `lm` fed one token at a time after a prefill of
+/// `prefill` tokens: decoding, where each product runs on the quantized blocks.
+fn decoded_logprobs(lm: &LoadedModel, ids: &[u32], prefill: usize) -> Vec<f32> {
+    let device = candle_core::Device::Cpu;
+    let mut cache = hone_model::KvCache::new(lm.model.config().num_hidden_layers);
+    let ctx = LoraContext::default();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    while fed < ids.len() - 1 {
+        let step = if fed == 0 { prefill } else { 1 };
+        let input = Tensor::new(&ids[fed..fed + step], &device)
+            .unwrap()
+            .unsqueeze(0)
+            .unwrap();
+        let h = lm
+            .model
+            .hidden_states(&input, fed, Some(&mut cache), &ctx)
+            .unwrap();
+        let logits = lm.model.logits(&h).unwrap().squeeze(0).unwrap();
+        let logp = candle_nn::ops::log_softmax(&logits, 1)
+            .unwrap()
+            .to_vec2::<f32>()
+            .unwrap();
+        for (i, row) in logp.iter().enumerate() {
+            out.push(row[ids[fed + i + 1] as usize]);
+        }
+        fed += step;
+    }
+    out
+}
+
+/// llama.cpp (`HONE_LLAMA_CPP_PYTHON`, set by scripts/test.sh) on the GGUF file itself:
+/// log p(ids[i] | ids[..i]) for i from `start`, and `new_tokens` greedy tokens after `prompt`.
+fn llama_cpp(ids: &[u32], start: usize, prompt: &[u32], new_tokens: usize) -> (Vec<f32>, Vec<u32>) {
+    let python = std::env::var_os("HONE_LLAMA_CPP_PYTHON").unwrap_or_else(|| {
+        panic!("HONE_LLAMA_CPP_PYTHON is not set: run `export HONE_LLAMA_CPP_PYTHON=$(bash scripts/setup-llama-cpp.sh)` (or scripts/test.sh)")
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let (req, ans) = (tmp.path().join("req.json"), tmp.path().join("ans.json"));
+    let request = serde_json::json!({
+        "runs": [{"name": "q", "model": gguf()}], "tokens": ids, "start": start,
+        "generate": {"prompt": prompt, "new_tokens": new_tokens},
+    });
+    std::fs::write(&req, request.to_string()).unwrap();
+    let script = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../../tests/llama_cpp/check.py");
+    let out = std::process::Command::new(python)
+        .args([&script, &req, &ans])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "llama.cpp: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_str(&std::fs::read_to_string(&ans).unwrap()).unwrap();
+    let run = &answer["runs"]["q"];
+    (f32s(&run["logprobs"]), u32s(&run["generated"]))
+}
+
+/// (max, mean) of |a − b|.
+fn deviation(a: &[f32], b: &[f32]) -> (f32, f32) {
+    assert_eq!(a.len(), b.len());
+    let d: Vec<f32> = a.iter().zip(b).map(|(x, y)| (x - y).abs()).collect();
+    (
+        d.iter().fold(0f32, |m, v| m.max(*v)),
+        d.iter().sum::<f32>() / d.len() as f32,
+    )
+}
+
+/// Generation from the GGUF file's quantized blocks is what llama.cpp computes: against
+/// transformers on the dequantized weights, the answer tokens' log-probs move by about what
+/// llama.cpp's move, and greedy decoding follows llama.cpp's tokens.
+#[test]
+fn quantized_weights_cost_the_log_probs_llama_cpp_pays_and_greedy_decoding_follows_it() {
+    let lm = quantized();
+    let prompt = lm
+        .tokenizer
+        .encode(
+            &lm.template()
+                .unwrap()
+                .render(
+                    &[Message::new("user", "What is the capital of France?")],
+                    true,
+                )
+                .unwrap(),
+            false,
+        )
+        .unwrap();
+    let new_tokens = 24;
+    let (mut hone_decoded, mut hone_scored, mut llama, mut want) = (vec![], vec![], vec![], vec![]);
+    let mut llama_greedy = Vec::new();
+    for case in reference()["logprobs"].as_array().unwrap() {
+        let ids = u32s(&case["input_ids"]);
+        let expected = f32s(&case["token_logprobs"]);
+        let p = case["prompt_tokens"].as_u64().unwrap() as usize;
+        want.extend_from_slice(&expected[p - 1..]);
+        // Decoding the answer token by token: every product on the quantized blocks.
+        hone_decoded.extend_from_slice(&decoded_logprobs(lm, &ids, p)[p - 1..]);
+        // Scoring: the prompt's products dequantize; the answer's few LM-head rows do not.
+        let pair = hone_model::score::SequencePair {
+            prompt: ids[..p].to_vec(),
+            completion: ids[p..].to_vec(),
+        };
+        hone_scored.extend(
+            hone_model::score::score(lm, None, &[pair]).unwrap()[0]
+                .logprobs
+                .clone(),
+        );
+        let (logprobs, greedy) = llama_cpp(&ids, p, &prompt, new_tokens);
+        llama.extend(logprobs);
+        llama_greedy = greedy;
+    }
+    let (hone_max, hone_mean) = deviation(&hone_decoded, &want);
+    let (scored_max, scored_mean) = deviation(&hone_scored, &want);
+    let (llama_max, llama_mean) = deviation(&llama, &want);
+    println!(
+        "|Δ log p| vs transformers over {} answer tokens: Hone decoding max {hone_max:.4} mean {hone_mean:.4}; \
+         Hone scoring max {scored_max:.4} mean {scored_mean:.4}; llama.cpp max {llama_max:.4} mean {llama_mean:.4}",
+        want.len()
+    );
+    assert!(
+        hone_max > 0.0,
+        "the quantized kernels ran (8-bit activations are not exact)"
+    );
+    assert!(
+        hone_mean <= 1.5 * llama_mean + 0.01 && hone_max <= 1.5 * llama_max + 0.05,
+        "Hone's quantized decoding costs more than llama.cpp's"
+    );
+    assert!(
+        scored_max <= 1.5 * llama_max + 0.05,
+        "scoring costs {scored_max}"
+    );
+
+    let out = generate(
+        lm,
+        None,
+        &prompt,
+        1,
+        &SamplingParams::greedy(new_tokens),
+        |_| {},
+    )
+    .unwrap();
+    let same = out[0]
+        .token_ids
+        .iter()
+        .zip(&llama_greedy)
+        .take_while(|(a, b)| a == b)
+        .count();
+    println!(
+        "greedy: Hone {:?}; the first {same} of {new_tokens} tokens are llama.cpp's ({:?})",
+        out[0].text,
+        lm.tokenizer.decode(&llama_greedy, false).unwrap()
+    );
+    assert!(
+        same >= 12,
+        "greedy decoding leaves llama.cpp's tokens after {same}"
+    );
+}
+
 /// The adapter Hone writes for SmolLM2, the same bytes every time: LoRA r=8, alpha 16 on all
 /// seven projections, A as PEFT initialises it (seed 1234), B drawn N(0, 0.02²) (seed 99) so it
 /// changes the model.

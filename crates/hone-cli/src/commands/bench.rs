@@ -28,6 +28,10 @@ pub enum Command {
         new_tokens: usize,
         #[arg(long, default_value_t = 5)]
         reps: usize,
+        /// Run from the quantized weights of the GGUF file the folder was imported from (as
+        /// `hone generate` does), instead of the folder's dense ones.
+        #[arg(long)]
+        quantized: bool,
         #[arg(long)]
         json: bool,
     },
@@ -58,6 +62,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             seq,
             new_tokens,
             reps,
+            quantized,
             json,
         } => {
             let options = EngineOptions {
@@ -69,7 +74,17 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 ..EngineOptions::default()
             };
             let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let lm = LoadedModel::load(&model, device)?;
+                let lm = if quantized {
+                    let Some(gguf) = hone_core::model::loader::quantized_source(&model) else {
+                        anyhow::bail!(
+                            "{}: --quantized needs a folder imported from a quantized GGUF file that is still where it was",
+                            model.display()
+                        );
+                    };
+                    LoadedModel::load_quantized(&model, &gguf, device)?
+                } else {
+                    LoadedModel::load(&model, device)?
+                };
                 Ok(engine::run(&lm, &options)?)
             })
             .await??;

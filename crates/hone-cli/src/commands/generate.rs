@@ -27,6 +27,10 @@ pub struct ModelArgs {
     /// A system message (with --chat).
     #[arg(long, requires = "chat")]
     system: Option<String>,
+    /// Run from dense f32 weights even when the model came as a quantized GGUF file (by
+    /// default its quantized weights run on the CPU, as in llama.cpp).
+    #[arg(long)]
+    dense: bool,
 }
 
 impl ModelArgs {
@@ -46,7 +50,7 @@ impl ModelArgs {
         &self,
         workspace: Option<&std::path::Path>,
     ) -> anyhow::Result<(hone_core::model::LoadedModel, Option<Adapter>)> {
-        let lm = super::model::load(workspace, &self.model, super::device())?;
+        let lm = super::model::load(workspace, &self.model, super::device(), !self.dense)?;
         let adapter = match &self.adapter {
             Some(dir) => Some(Adapter::load_peft(
                 "adapter",

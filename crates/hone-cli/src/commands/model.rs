@@ -80,7 +80,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             say!("wrote a tiny {arch:?} model to {}", out.display());
         }
         Command::Info { dir, json } => {
-            let lm = load(workspace, &dir, super::device())?;
+            let lm = load(workspace, &dir, super::device(), true)?;
             let c = lm.model.config();
             let report = json!({
                 "folder": dir,
@@ -93,6 +93,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 "vocab_size": c.vocab_size,
                 "tied_embeddings": c.tie_word_embeddings,
                 "chat_template": lm.chat_template.is_some(),
+                "quantized": lm.model.is_quantized(),
                 "device": lm.device.report(),
             });
             if json {
@@ -129,7 +130,11 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 "device: {} — {}, base weights in {} — {}",
                 lm.device.name,
                 lm.device.description,
-                hone_core::model::device::dtype_name(lm.device.dtype),
+                if lm.model.is_quantized() {
+                    "the GGUF file's quantized blocks"
+                } else {
+                    hone_core::model::device::dtype_name(lm.device.dtype)
+                },
                 lm.device.reason
             );
         }
@@ -191,15 +196,23 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
 }
 
 /// Loads a model folder, or a GGUF file through the workspace's import cache, on the chosen
-/// device, saying on stderr what was chosen and why.
+/// device, saying on stderr what was chosen and why. `inference`: from the GGUF file's
+/// quantized weights where [`LoadedModel::load_for_inference`] would.
 pub fn load(
     workspace: Option<&Path>,
     path: &Path,
     device: DeviceChoice,
+    inference: bool,
 ) -> anyhow::Result<LoadedModel> {
     let (workspace, _) = hone_core::resolve_workspace_dir(workspace)?;
     let dir = hone_core::model_files::model_folder_in(&workspace, path)?;
     let device = select(device)?;
     tracing::info!(device = %device.name(), reason = %device.reason, "device");
-    Ok(LoadedModel::load(&dir, device)?)
+    let lm = if inference {
+        LoadedModel::load_for_inference(&dir, device)?
+    } else {
+        LoadedModel::load(&dir, device)?
+    };
+    tracing::info!(quantized = lm.model.is_quantized(), "weights");
+    Ok(lm)
 }

@@ -268,7 +268,11 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
         engine: format!(
             "hone {} (candle, {})",
             env!("CARGO_PKG_VERSION"),
-            dtype_name(lm.device.dtype)
+            if model.is_quantized() {
+                "the GGUF file's quantized weights"
+            } else {
+                dtype_name(lm.device.dtype)
+            }
         ),
         device: lm.device.report(),
         parameters: cfg.parameter_count(),

@@ -64,11 +64,11 @@ pub struct ImportReport {
 
 /// One tensor to write: its GGUF name, its Hugging Face name and shape, and the heads of the
 /// rotary permutation to undo (Q and K of llama files).
-struct Planned {
-    gguf_name: String,
-    hf_name: String,
-    shape: Vec<usize>,
-    unpermute_heads: Option<usize>,
+pub(crate) struct Planned {
+    pub gguf_name: String,
+    pub hf_name: String,
+    pub shape: Vec<usize>,
+    pub unpermute_heads: Option<usize>,
 }
 
 /// The model's sizes read from the metadata, each from the key that llama.cpp writes.
@@ -180,6 +180,12 @@ fn expected_shape(s: &Sizes, name: &TensorName) -> (Vec<usize>, &'static str) {
         ),
         other => unreachable!("names.rs lists no module {other}"),
     }
+}
+
+/// Every tensor of a supported GGUF model file, with its Hugging Face name and the Q/K rows
+/// to un-permute, checked as an import checks them.
+pub(crate) fn planned_tensors(gguf: &GgufFile) -> Result<Vec<Planned>> {
+    Ok(plan(gguf, &sizes(gguf)?)?.0)
 }
 
 /// Plans every tensor: known name, expected shape, nothing missing, nothing unknown.

@@ -3,6 +3,7 @@
 //! - [`file`]: an open GGUF file, read by candle's reader, with typed metadata look-ups.
 //! - [`export`]: a model folder or a LoRA adapter → GGUF for llama.cpp and Ollama.
 //! - [`import`]: a GGUF model → a Hugging Face folder the engine loads ([`import_gguf`]).
+//! - [`quantized`]: a GGUF model's matrices kept quantized, for generation and scoring.
 //! - [`tokenizer`]: `tokenizer.ggml.*` → `tokenizer.json`.
 //! - [`names`], [`permute`]: llama.cpp's tensor names and its Q/K row order; [`rope_freqs`]:
 //!   Llama 3.1-style RoPE scaling as llama.cpp stores it.
@@ -14,6 +15,7 @@ pub mod file;
 pub mod import;
 pub mod names;
 pub mod permute;
+pub mod quantized;
 pub mod rope_freqs;
 pub mod tokenizer;
 

@@ -8,6 +8,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 
 use super::{Adapter, LinearSpec};
+use crate::base_weight::BaseWeight;
 use crate::fused::{self, Dropout};
 use crate::Result;
 
@@ -47,7 +48,7 @@ impl<'a> LoraContext<'a> {
 pub struct LoraLinear {
     spec: LinearSpec,
     /// `[out, in]`, frozen.
-    weight: Tensor,
+    weight: BaseWeight,
     bias: Option<Tensor>,
 }
 
@@ -63,7 +64,7 @@ pub(crate) fn matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 impl LoraLinear {
-    pub fn new(spec: LinearSpec, weight: Tensor, bias: Option<Tensor>) -> Self {
+    pub fn new(spec: LinearSpec, weight: BaseWeight, bias: Option<Tensor>) -> Self {
         Self { spec, weight, bias }
     }
 
@@ -71,7 +72,7 @@ impl LoraLinear {
         &self.spec
     }
 
-    pub fn weight(&self) -> &Tensor {
+    pub fn weight(&self) -> &BaseWeight {
         &self.weight
     }
 
@@ -81,7 +82,7 @@ impl LoraLinear {
 
     pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
         let base = || -> Result<Tensor> {
-            let y = crate::frozen::frozen_matmul_t(x, &self.weight)?;
+            let y = self.weight.matmul_t(x)?;
             Ok(match &self.bias {
                 Some(bias) => y.broadcast_add(bias)?,
                 None => y,
@@ -117,12 +118,16 @@ impl LoraLinear {
         // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
         // dtypes with the f32 branch, and a trainable base weight needs its own gradient:
         // those compose.
-        if x.dtype() == DType::F32 && self.weight.dtype() == DType::F32 && !self.weight.track_op() {
+        let dense_f32 = self
+            .weight
+            .as_dense()
+            .filter(|w| w.dtype() == DType::F32 && !w.track_op());
+        if let (DType::F32, Some(weight)) = (x.dtype(), dense_f32) {
             return Ok(super::fused_linear::lora_matmul_t(
                 x,
                 &xa,
                 &b,
-                &self.weight,
+                weight,
                 self.bias.as_ref(),
                 adapter.config.scale(),
             )?);
@@ -132,21 +137,28 @@ impl LoraLinear {
         Ok((y + delta)?)
     }
 
-    /// `W + scale · B A`: the base weight with the adapter folded in.
-    pub fn merged_weight(&self, adapter: &Adapter) -> Result<Tensor> {
+    /// The base weight as a dense tensor in `dtype` (dequantized when quantized).
+    pub fn dense_weight(&self, dtype: DType) -> Result<Tensor> {
+        self.weight.dense(dtype)
+    }
+
+    /// `W + scale · B A`: the base weight with the adapter folded in, in `dtype`.
+    pub fn merged_weight(&self, adapter: &Adapter, dtype: DType) -> Result<Tensor> {
+        let weight = self.dense_weight(dtype)?;
         match adapter.branch(&self.spec.path) {
-            None => Ok(self.weight.clone()),
+            None => Ok(weight),
             Some(branch) => {
                 let delta =
                     (branch.b.as_tensor().matmul(branch.a.as_tensor())? * adapter.config.scale())?;
-                Ok((self.weight.to_dtype(DType::F32)? + delta)?.to_dtype(self.weight.dtype())?)
+                Ok((weight.to_dtype(DType::F32)? + delta)?.to_dtype(dtype)?)
             }
         }
     }
 
-    /// Folds the adapter into the base weight for good (merge-and-unload).
-    pub fn merge(&mut self, adapter: &Adapter) -> Result<()> {
-        self.weight = self.merged_weight(adapter)?;
+    /// Folds the adapter into the base weight for good (merge-and-unload). A quantized base
+    /// becomes dense: the sum is not on the quantization grid.
+    pub fn merge(&mut self, adapter: &Adapter, dtype: DType) -> Result<()> {
+        self.weight = BaseWeight::Dense(self.merged_weight(adapter, dtype)?);
         Ok(())
     }
 }

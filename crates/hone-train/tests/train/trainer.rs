@@ -367,7 +367,7 @@ fn full_parameter_training_moves_every_weight_and_resumes_exactly() {
     let outcome = outcome.unwrap();
     assert_eq!(
         vars.len(),
-        lm.model.named_weights().len(),
+        lm.model.named_weights().unwrap().len(),
         "one variable per weight"
     );
     let before = Sft::evaluate(&lm.model, &data, &LoraContext::default()).unwrap();
@@ -376,7 +376,7 @@ fn full_parameter_training_moves_every_weight_and_resumes_exactly() {
         after < before * 0.7,
         "the causal-LM loss must fall: {before} → {after}"
     );
-    for ((name, var), (_, original)) in vars.iter().zip(lm.model.named_weights()) {
+    for ((name, var), (_, original)) in vars.iter().zip(lm.model.named_weights().unwrap()) {
         let moved = (var.as_tensor() - &original)
             .unwrap()
             .abs()
