@@ -39,6 +39,14 @@ impl BaseWeight {
         }
     }
 
+    /// The bytes it holds.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::Dense(t) => t.elem_count() * t.dtype().size_in_bytes(),
+            Self::Quantized(q) => q.storage_size_in_bytes(),
+        }
+    }
+
     pub fn is_quantized(&self) -> bool {
         matches!(self, Self::Quantized(_))
     }

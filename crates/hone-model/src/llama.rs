@@ -381,6 +381,22 @@ impl Model {
         self.tensors_with(|linear| linear.dense_weight(self.dtype))
     }
 
+    /// The bytes the weights hold (quantized matrices at their stored size).
+    pub fn weight_bytes(&self) -> usize {
+        let dense = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+        let mut bytes = self.embed_tokens.bytes()
+            + self.lm_head.as_ref().map_or(0, BaseWeight::bytes)
+            + dense(self.norm.weight());
+        for layer in &self.layers {
+            bytes += dense(layer.input_layernorm.weight())
+                + dense(layer.post_attention_layernorm.weight());
+        }
+        for linear in self.linears() {
+            bytes += linear.weight().bytes() + linear.bias().map_or(0, dense);
+        }
+        bytes
+    }
+
     /// Whether the projections run from quantized weights (a GGUF file's).
     pub fn is_quantized(&self) -> bool {
         self.embed_tokens.is_quantized() || self.linears().any(|l| l.weight().is_quantized())

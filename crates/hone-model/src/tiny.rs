@@ -86,7 +86,23 @@ pub enum Shape {
     /// Llama-3.2-1B's body with SmolLM2's vocabulary (16 layers, hidden 2048, 32 heads / 8
     /// key-value, MLP 8192, tied embeddings): 1.07B parameters, the 1B shape of issue 16.
     Llama1b,
+    /// Llama-3.2-3B (28 layers, hidden 3072, 24 heads / 8 key-value, MLP 8192, vocabulary
+    /// 128,256, tied embeddings): 3.21B parameters. For plans; writing one takes 12.8 GB.
+    Llama3b,
+    /// Llama-3.1-8B (32 layers, hidden 4096, 32 heads / 8 key-value, MLP 14,336, vocabulary
+    /// 128,256): 8.03B parameters. For plans; writing one takes 32 GB.
+    Llama8b,
 }
+
+/// The names [`Shape`] parses, in order.
+pub const SHAPE_NAMES: &[&str] = &[
+    "tiny",
+    "bench-125m",
+    "smollm2-135m",
+    "llama-1b",
+    "llama-3b",
+    "llama-8b",
+];
 
 impl std::str::FromStr for Shape {
     type Err = String;
@@ -96,8 +112,11 @@ impl std::str::FromStr for Shape {
             "bench-125m" => Ok(Self::Bench125m),
             "smollm2-135m" => Ok(Self::Smollm2_135m),
             "llama-1b" => Ok(Self::Llama1b),
+            "llama-3b" => Ok(Self::Llama3b),
+            "llama-8b" => Ok(Self::Llama8b),
             other => Err(format!(
-                "unknown shape {other:?}; expected tiny, bench-125m, smollm2-135m or llama-1b"
+                "unknown shape {other:?}; expected {}",
+                SHAPE_NAMES.join(", ")
             )),
         }
     }
@@ -124,7 +143,23 @@ impl Shape {
             },
             Self::Smollm2_135m => real(576, 1536, 30, 9, 3, 49_152, true),
             Self::Llama1b => real(2048, 8192, 16, 32, 8, 49_152, true),
+            Self::Llama3b => real(3072, 8192, 28, 24, 8, 128_256, true),
+            Self::Llama8b => real(4096, 14_336, 32, 32, 8, 128_256, false),
         }
+    }
+
+    /// The config of a Llama of this shape (what its `config.json` would say).
+    pub fn config(self) -> crate::Config {
+        let size = self.size();
+        crate::Config::from_value(json!({
+            "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
+            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
+            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "max_position_embeddings": size.max_positions,
+            "tie_word_embeddings": size.tie_embeddings,
+        }))
+        .expect("the shapes are valid configs")
     }
 }
 
@@ -336,17 +371,7 @@ mod tests {
 
     /// The parameter count a config of `shape`'s size declares.
     fn parameters(shape: Shape) -> usize {
-        let size = shape.size();
-        crate::Config::from_value(json!({
-            "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
-            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
-            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
-            "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-            "max_position_embeddings": size.max_positions,
-            "tie_word_embeddings": size.tie_embeddings,
-        }))
-        .unwrap()
-        .parameter_count()
+        shape.config().parameter_count()
     }
 
     #[test]
@@ -358,12 +383,15 @@ mod tests {
         assert!((1.06..1.08).contains(&llama), "{llama}");
         let bench = parameters(Shape::Bench125m) as f64 / 1e6;
         assert!((120.0..130.0).contains(&bench), "{bench}");
-        for name in ["tiny", "bench-125m", "smollm2-135m", "llama-1b"] {
+        // Llama-3.2-3B: 3,212,749,824; Llama-3.1-8B: 8,030,261,248 (their model cards' counts).
+        assert_eq!(parameters(Shape::Llama3b), 3_212_749_824);
+        assert_eq!(parameters(Shape::Llama8b), 8_030_261_248);
+        for name in SHAPE_NAMES {
             assert!(name.parse::<Shape>().is_ok(), "{name}");
         }
         let err = "llama-7b".parse::<Shape>().unwrap_err();
         assert!(
-            err.contains("expected tiny, bench-125m, smollm2-135m or llama-1b"),
+            err.contains("expected tiny, bench-125m, smollm2-135m, llama-1b, llama-3b, llama-8b"),
             "{err}"
         );
     }

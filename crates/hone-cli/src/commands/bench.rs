@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use hone_core::bench::engine::{self, EngineOptions, Measure};
 use hone_core::bench::parity::{self, ParityOptions};
+use hone_core::bench::plan_memory;
 use hone_core::model::device::select;
 use hone_core::model::LoadedModel;
 
@@ -32,6 +33,21 @@ pub enum Command {
         /// `hone generate` does), instead of the folder's dense ones.
         #[arg(long)]
         quantized: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The plan's predicted training peak for the 1B, 3B and 8B Llama shapes with an f32, bf16
+    /// or Q4_K_M (GGUF, --base-weights quantized) frozen base: one LoRA step of a batch.
+    PlanMemory {
+        /// Sequences in the batch (DPO: chosen and rejected of each pair).
+        #[arg(long, default_value_t = 4)]
+        rows: usize,
+        #[arg(long, default_value_t = 256)]
+        tokens: usize,
+        #[arg(long, default_value_t = 128)]
+        completion_tokens: usize,
+        #[arg(long, default_value_t = 16)]
+        lora_r: usize,
         #[arg(long)]
         json: bool,
     },
@@ -118,6 +134,35 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                     .map(|m| format!("; device memory in use at most {m:.0} MiB"))
                     .unwrap_or_default()
             );
+        }
+        Command::PlanMemory {
+            rows,
+            tokens,
+            completion_tokens,
+            lora_r,
+            json,
+        } => {
+            let batch = hone_core::finetune::memory::BatchShape {
+                rows,
+                tokens,
+                completion_tokens,
+            };
+            let table = plan_memory::llama_table(batch, lora_r);
+            if json {
+                return output::json(&table);
+            }
+            say!("| shape | parameters | base | weights MiB | predicted peak MiB |");
+            say!("|---|---|---|---|---|");
+            for p in &table {
+                say!(
+                    "| {} | {:.2}B | {} | {:.0} | {:.0} |",
+                    p.shape,
+                    p.parameters as f64 / 1e9,
+                    p.mode.name(),
+                    p.weights_mib,
+                    p.peak_mib
+                );
+            }
         }
         Command::Parity {
             model,

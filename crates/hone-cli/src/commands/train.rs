@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hone_core::finetune::{FineTuneEvent, FineTuneOutcome, Method, Plan, Recipe};
+use hone_core::finetune::{BaseWeights, FineTuneEvent, FineTuneOutcome, Method, Plan, Recipe};
 use hone_core::store::{jobs, models};
 use hone_core::train::losses::DpoLossType;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -58,6 +58,10 @@ pub struct TrainArgs {
     /// Train on held-out prompts too.
     #[arg(long)]
     include_heldout: bool,
+    /// dense (the device's dtype) or quantized: the frozen base stays in the quantized blocks
+    /// of the GGUF file the model was imported from (QLoRA-style; far less memory).
+    #[arg(long, default_value = "dense")]
+    base_weights: BaseWeights,
     #[arg(long)]
     json: bool,
 }
@@ -71,6 +75,7 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
     }
     r.version_name = args.name.clone();
     r.evaluate = !args.no_eval;
+    r.base_weights = args.base_weights;
     for config in [&mut r.sft, &mut r.preference] {
         if let Some(e) = args.epochs {
             config.epochs = e;

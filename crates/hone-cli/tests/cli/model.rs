@@ -213,6 +213,11 @@ fn a_folder_written_as_gguf_is_a_model_again_and_bad_files_exit_2() {
     ] {
         assert_eq!(from_file[key], from_folder[key], "{key} of the GGUF file");
     }
+    assert_eq!(from_folder["quantized"], false);
+    assert_eq!(
+        from_file["quantized"], true,
+        "the q8_0 file runs from its blocks"
+    );
     let imported = w.join("imported");
     let report = json(
         w,

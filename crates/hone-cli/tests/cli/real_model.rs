@@ -102,9 +102,11 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
     assert!(folder.join("tokenizer.json").is_file() && folder.join("gguf_source.json").is_file());
 
     // The .gguf file itself works wherever a model is taken: imported once into the workspace.
-    let text = ok(
-        w,
-        &[
+    // Generation runs from its quantized blocks as llama.cpp does (whose greedy answer from this
+    // Q4_1 file is not Paris: see crates/hone-model/tests/smollm2.rs); --dense runs the f32
+    // import, which knows.
+    let generate = |dense: bool| {
+        let mut args = vec![
             "generate",
             "--model",
             gguf.to_str().unwrap(),
@@ -115,9 +117,20 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
             "0",
             "--max-tokens",
             "16",
-        ],
+        ];
+        if dense {
+            args.push("--dense");
+        }
+        ok(w, &args)
+    };
+    let quantized = generate(false);
+    assert!(
+        quantized.split_whitespace().count() >= 3,
+        "greedy answer: {quantized:?}"
     );
+    let text = generate(true);
     assert!(text.contains("Paris"), "greedy answer: {text:?}");
+    assert_ne!(quantized, text, "the default is not the f32 import");
     let cached: Vec<_> = std::fs::read_dir(w.join("models/gguf"))
         .unwrap()
         .filter_map(|e| e.ok())
@@ -126,6 +139,10 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
     assert_eq!(cached.len(), 1, "one imported copy in the workspace");
     let info = json(w, &["model", "info", gguf.to_str().unwrap()]);
     assert_eq!(info["layers"], 30);
+    assert_eq!(
+        info["quantized"], true,
+        "a GGUF model runs from its blocks: {info}"
+    );
 
     // A project with pairs and demonstrations; one-click fine-tune on the .gguf.
     ok(w, &["project", "create", "support"]);

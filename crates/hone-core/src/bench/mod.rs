@@ -6,9 +6,12 @@
 //!   generation, with peak memory and the share of the device's matmul peak reached.
 //! - [`parity`]: the device against the CPU on the same weights: log-probs in f32 and in the
 //!   device's low precision, and the loss curves of a few SFT and DPO steps.
+//! - [`plan_memory`]: the plan's predicted training peak for 1B, 3B and 8B Llama shapes with
+//!   an f32, bf16 or Q4_K_M base.
 
 pub mod engine;
 pub mod parity;
+pub mod plan_memory;
 
 use std::time::Instant;
 

@@ -49,40 +49,56 @@ pub struct BatchShape {
     pub completion_tokens: usize,
 }
 
+/// How a training step runs, which decides what its forward keeps for the backward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepPath {
+    /// The CPU's fused ops throughout, on dense f32 base weights.
+    Fused,
+    /// The same on a quantized base: each matrix is dequantized for its product only, the
+    /// LM head (the largest) included.
+    QuantizedBase,
+    /// candle's composition (GPUs, and dense bf16/f16 bases).
+    Composed,
+}
+
 /// Values one token keeps per decoder layer for the backward on the fused path: the two
 /// norms' outputs, q/k/v and their RoPE copies, attention's output, the projections'
 /// outputs and the residual sums (10 × hidden and 5 × the K/V width), and the MLP's gate, up
-/// and product (3 × intermediate). A GPU's composed path keeps more: each LoRA branch's
-/// intermediates (3 × every projection's output) and the attention scores.
-fn values_per_token_layer(c: &Config, fused: bool, tokens: usize) -> f64 {
+/// and product (3 × intermediate). A composed projection keeps more: its LoRA branch's
+/// intermediates (3 × every projection's output); composed attention keeps its scores.
+fn values_per_token_layer(c: &Config, path: StepPath, tokens: usize) -> f64 {
     let (h, i) = (c.hidden_size as f64, c.intermediate_size as f64);
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let q = (c.num_attention_heads * c.head_dim) as f64;
     let kept = 10.0 * h + 5.0 * kv + 3.0 * i;
-    if fused {
-        kept
-    } else {
-        let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
-        let scores = 4.0 * c.num_attention_heads as f64 * tokens as f64;
-        kept + branches + scores
+    let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
+    let scores = 4.0 * c.num_attention_heads as f64 * tokens as f64;
+    match path {
+        StepPath::Fused | StepPath::QuantizedBase => kept,
+        StepPath::Composed => kept + branches + scores,
     }
 }
 
-/// The estimated peak in bytes.
+/// The estimated peak in bytes. `weight_bytes`: what the loaded base weights hold (quantized
+/// matrices at their stored size); `activation_bytes`: the size of an activation value.
 pub fn peak_bytes(
     runtime_bytes: f64,
     c: &Config,
-    parameters: usize,
+    weight_bytes: usize,
     trainable: usize,
-    base_dtype_bytes: usize,
-    fused: bool,
+    activation_bytes: usize,
+    path: StepPath,
     batch: BatchShape,
 ) -> f64 {
-    let weights = (parameters * base_dtype_bytes) as f64;
+    let mut weights = weight_bytes as f64;
+    if path == StepPath::QuantizedBase && batch.rows > 0 {
+        // The LM head dequantized to f32 for the backward's first product.
+        weights += (c.vocab_size * c.hidden_size * 4) as f64;
+    }
     let adapter = (trainable * 4 * 4) as f64;
-    let per_token = values_per_token_layer(c, fused, batch.tokens)
+    let per_token = values_per_token_layer(c, path, batch.tokens)
         * c.num_hidden_layers as f64
-        * base_dtype_bytes as f64;
+        * activation_bytes as f64;
     let activations = BACKWARD_FACTOR * per_token * (batch.rows * batch.tokens) as f64;
     let logits = 2.0 * 4.0 * (batch.rows * batch.completion_tokens * c.vocab_size) as f64;
     runtime_bytes + ALLOCATOR_MIB * 1024.0 * 1024.0 + weights + adapter + activations + logits

@@ -16,6 +16,6 @@ pub mod timing;
 pub mod tokens;
 
 pub use export::VersionFormat;
-pub use recipe::{LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe};
+pub use recipe::{BaseWeights, LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe};
 pub(crate) use run::base_model_for;
 pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};

@@ -103,6 +103,33 @@ impl LoraSpec {
     }
 }
 
+/// What the frozen base weights are during training. LoRA's matrices, their gradients and
+/// the optimizer's moments are f32 either way.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaseWeights {
+    /// Dense, in the device's dtype (f32 on the CPU, bf16/f16 on a GPU).
+    #[default]
+    Dense,
+    /// The quantized blocks of the GGUF file the model was imported from (QLoRA-style): a
+    /// quarter to an eighth of f32's memory; each matrix is dequantized only for its product.
+    Quantized,
+}
+
+impl std::str::FromStr for BaseWeights {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "dense" => Ok(Self::Dense),
+            "quantized" => Ok(Self::Quantized),
+            other => Err(format!(
+                "unknown base weights {other:?}; expected dense or quantized"
+            )),
+        }
+    }
+}
+
 /// Everything a fine-tune needs. Serialised into its job, so an interrupted job resumes with
 /// exactly the same recipe.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -131,6 +158,8 @@ pub struct Recipe {
     /// Evaluate the new version on the held-out data right after training (`evaluate_version`).
     #[serde(default = "yes")]
     pub evaluate: bool,
+    #[serde(default)]
+    pub base_weights: BaseWeights,
 }
 
 fn yes() -> bool {
@@ -171,6 +200,7 @@ impl Recipe {
             ppo_iterations: 20,
             ppo_batch_size: 8,
             evaluate: true,
+            base_weights: BaseWeights::Dense,
         }
     }
 

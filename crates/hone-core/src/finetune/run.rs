@@ -22,7 +22,9 @@ use hone_train::{Metrics, TrainError};
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::recipe::{estimate_seconds, Method, Plan, PlanDevice, PlanStage, Recipe, Speed};
+use super::recipe::{
+    estimate_seconds, BaseWeights, Method, Plan, PlanDevice, PlanStage, Recipe, Speed,
+};
 use super::tokens::{tokenize, TokenizedData};
 use crate::dataset::TrainingData;
 use crate::{CoreError, Hone, Result};
@@ -297,7 +299,13 @@ fn plan_for(
         .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
         .map(|s| r * (s.in_dim + s.out_dim))
         .sum();
-    let fused = hone_model::fused::runs_on(&lm.device.device, lm.device.dtype);
+    let path = if lm.model.is_quantized() {
+        super::memory::StepPath::QuantizedBase
+    } else if hone_model::fused::runs_on(&lm.device.device, lm.device.dtype) {
+        super::memory::StepPath::Fused
+    } else {
+        super::memory::StepPath::Composed
+    };
     tracing::debug!(
         runtime_mib = runtime_bytes / (1024.0 * 1024.0),
         "the process's memory before loading the model"
@@ -306,10 +314,10 @@ fn plan_for(
         super::memory::peak_bytes(
             runtime_bytes,
             lm.model.config(),
-            parameters,
+            lm.model.weight_bytes(),
             trainable,
             lm.device.dtype.size_in_bytes(),
-            fused,
+            path,
             batch,
         )
     };
@@ -367,8 +375,23 @@ fn plan_for(
     }
 }
 
-fn load_model(dir: &Path, device: DeviceChoice) -> Result<LoadedModel> {
-    Ok(LoadedModel::load(dir, select(device)?)?)
+fn load_model(dir: &Path, device: DeviceChoice, base: BaseWeights) -> Result<LoadedModel> {
+    let device = select(device)?;
+    match base {
+        BaseWeights::Dense => Ok(LoadedModel::load(dir, device)?),
+        BaseWeights::Quantized => {
+            let gguf = hone_model::loader::quantized_source(dir).ok_or_else(|| {
+                CoreError::invalid(
+                    "recipe.base_weights",
+                    format!(
+                        "quantized base weights need a model imported from a quantized GGUF file that is still where it was; {} is not",
+                        dir.display()
+                    ),
+                )
+            })?;
+            Ok(LoadedModel::load_quantized(dir, &gguf, device)?)
+        }
+    }
 }
 
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
@@ -445,7 +468,7 @@ impl Hone {
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
             let runtime = super::memory::runtime_bytes();
-            let lm = load_model(&dir, device)?;
+            let lm = load_model(&dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
             Ok(plan_for(&recipe, &data, &tokens, &lm, speed, runtime))
@@ -815,7 +838,7 @@ impl Hone {
             // The peak from here on is the training's (a server may have peaked before).
             hone_model::device::reset_process_peak_memory();
             let runtime = super::memory::runtime_bytes();
-            let lm = load_model(&recipe.model_dir, device)?;
+            let lm = load_model(&recipe.model_dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
             let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);

@@ -8,11 +8,15 @@
 //! `xa` is `[tokens, rank]`) and its output. Its backward returns the gradients of `x`
 //! (through the frozen weight only: the branch's share reaches `x` through `xa`), `xa` and
 //! B; the weight and bias are frozen. It runs on every backend (it is made of the backend's
-//! own matmul, affine and add); the caller uses it when all operands share one dtype.
+//! own matmul, affine and add); the caller uses it when all operands share one dtype. A
+//! quantized weight is dequantized for the forward's product and again for the backward's,
+//! and dropped after each (QLoRA-style training keeps only the quantized blocks).
 
 use candle_core::backend::BackendStorage;
 use candle_core::op::Add;
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor};
+
+use crate::base_weight::BaseWeight;
 
 /// `x [.., in] · wᵀ (+ bias) + scale · xa [.., r] · bᵀ`, flattening the leading dimensions.
 /// `weight` `[out, in]` and `bias` `[out]` are frozen; `b` is `[out, r]`.
@@ -20,7 +24,7 @@ pub(crate) fn lora_matmul_t(
     x: &Tensor,
     xa: &Tensor,
     b: &Tensor,
-    weight: &Tensor,
+    weight: &BaseWeight,
     bias: Option<&Tensor>,
     scale: f64,
 ) -> candle_core::Result<Tensor> {
@@ -30,20 +34,24 @@ pub(crate) fn lora_matmul_t(
     let rank = b.dim(1)?;
     let x2 = x.reshape((rows, inner[0]))?.contiguous()?;
     let xa2 = xa.reshape((rows, rank))?.contiguous()?;
+    let out = weight.dims()[0];
     let op = LoraMatmul {
-        weight: weight.detach().contiguous()?,
+        weight: match weight {
+            BaseWeight::Dense(w) => BaseWeight::Dense(w.detach().contiguous()?),
+            quantized => quantized.clone(),
+        },
         bias: bias.map(|b| b.detach().contiguous()).transpose()?,
         scale,
     };
     let y = x2.apply_op3(&xa2, &b.contiguous()?, op)?;
     let mut out_shape = lead.to_vec();
-    out_shape.push(weight.dim(0)?);
+    out_shape.push(out);
     y.reshape(out_shape)
 }
 
 struct LoraMatmul {
     /// `[out, in]`
-    weight: Tensor,
+    weight: BaseWeight,
     /// `[out]`
     bias: Option<Tensor>,
     scale: f64,
@@ -52,10 +60,20 @@ struct LoraMatmul {
 const OTHER_DEVICE: &str = "LoRA matmul: weight and input on different devices";
 
 impl LoraMatmul {
-    /// The forward on one backend's storages, with the frozen weight's (and bias') storage.
+    /// The frozen weight as a dense tensor on `device` (dequantized when quantized).
+    fn dense_weight(&self, device: &Device) -> candle_core::Result<Tensor> {
+        match &self.weight {
+            BaseWeight::Dense(w) => Ok(w.clone()),
+            BaseWeight::Quantized(q) => q.dequantize(device),
+        }
+    }
+
+    /// The forward on one backend's storages, with the frozen weight `w` (and its storage) and
+    /// the bias' storage.
     #[allow(clippy::too_many_arguments)]
     fn forward<S: BackendStorage>(
         &self,
+        w: &Tensor,
         x: &S,
         x_l: &Layout,
         xa: &S,
@@ -66,7 +84,7 @@ impl LoraMatmul {
         bias: Option<&S>,
     ) -> candle_core::Result<(S, Shape)> {
         let (m, k) = x_l.shape().dims2()?;
-        let (n, k2) = self.weight.dims2()?;
+        let (n, k2) = w.dims2()?;
         let (m2, r) = xa_l.shape().dims2()?;
         let (n2, r2) = b_l.shape().dims2()?;
         if k != k2 || m != m2 || n != n2 || r != r2 {
@@ -75,11 +93,11 @@ impl LoraMatmul {
                 x_l.shape(),
                 xa_l.shape(),
                 b_l.shape(),
-                self.weight.shape()
+                w.shape()
             );
         }
         let out_l = Layout::contiguous((m, n));
-        let w_t = self.weight.layout().transpose(0, 1)?;
+        let w_t = w.layout().transpose(0, 1)?;
         let y = x.matmul(weight, (1, m, n, k), x_l, &w_t)?;
         // Scale the thin `[m, r]` factor rather than the `[m, n]` product.
         let xa_scaled = xa.affine(xa_l, self.scale, 0.0)?;
@@ -98,10 +116,12 @@ impl LoraMatmul {
     }
 }
 
-/// The storages of the frozen weight and bias on the backend `pick` selects.
+/// The frozen weight (dense, on `$device`) and the storages of it and the bias on the
+/// backend `$variant`.
 macro_rules! frozen_storages {
-    ($self:ident, $variant:path, |$w:ident, $bias:ident| $body:expr) => {{
-        let (w_guard, _) = $self.weight.storage_and_layout();
+    ($self:ident, $device:expr, $variant:path, |$t:ident, $w:ident, $bias:ident| $body:expr) => {{
+        let $t = $self.dense_weight(&$device)?;
+        let (w_guard, _) = $t.storage_and_layout();
         let $variant($w) = &*w_guard else {
             return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
         };
@@ -129,8 +149,8 @@ impl CustomOp3 for LoraMatmul {
         b: &CpuStorage,
         b_l: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        frozen_storages!(self, Storage::Cpu, |w, bias| self
-            .forward(x, x_l, xa, xa_l, b, b_l, w, bias))
+        frozen_storages!(self, Device::Cpu, Storage::Cpu, |t, w, bias| self
+            .forward(&t, x, x_l, xa, xa_l, b, b_l, w, bias))
     }
 
     #[cfg(feature = "cuda")]
@@ -143,8 +163,12 @@ impl CustomOp3 for LoraMatmul {
         b: &candle_core::CudaStorage,
         b_l: &Layout,
     ) -> candle_core::Result<(candle_core::CudaStorage, Shape)> {
-        frozen_storages!(self, Storage::Cuda, |w, bias| self
-            .forward(x, x_l, xa, xa_l, b, b_l, w, bias))
+        frozen_storages!(
+            self,
+            Device::Cuda(x.device().clone()),
+            Storage::Cuda,
+            |t, w, bias| self.forward(&t, x, x_l, xa, xa_l, b, b_l, w, bias)
+        )
     }
 
     #[cfg(feature = "metal")]
@@ -157,8 +181,12 @@ impl CustomOp3 for LoraMatmul {
         b: &candle_core::MetalStorage,
         b_l: &Layout,
     ) -> candle_core::Result<(candle_core::MetalStorage, Shape)> {
-        frozen_storages!(self, Storage::Metal, |w, bias| self
-            .forward(x, x_l, xa, xa_l, b, b_l, w, bias))
+        frozen_storages!(
+            self,
+            Device::Metal(x.device().clone()),
+            Storage::Metal,
+            |t, w, bias| self.forward(&t, x, x_l, xa, xa_l, b, b_l, w, bias)
+        )
     }
 
     /// `dx = g·W`, `d xa = scale · g·B`, `dB = scale · gᵀ·xa`; nothing for W and the bias.
@@ -172,7 +200,7 @@ impl CustomOp3 for LoraMatmul {
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         // Detached: a gradient built on forward tensors would carry their graph.
         let (grad, xa, b) = (grad.detach(), xa.detach(), b.detach());
-        let dx = grad.matmul(&self.weight)?;
+        let dx = grad.matmul(&self.dense_weight(grad.device())?)?;
         let d_xa = grad.matmul(&(b * self.scale)?)?;
         let d_b = grad.t()?.matmul(&(xa * self.scale)?)?;
         Ok((Some(dx), Some(d_xa), Some(d_b)))
@@ -204,7 +232,7 @@ mod tests {
             x.as_tensor(),
             &xa(x.as_tensor()),
             b.as_tensor(),
-            &weight,
+            &BaseWeight::Dense(weight.clone()),
             Some(&bias),
             scale,
         )
@@ -223,5 +251,39 @@ mod tests {
         };
         let vars = [("x", &x), ("A", &a), ("B", &b)];
         assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
+    }
+
+    #[test]
+    fn a_quantized_weight_gives_what_its_dequantized_matrix_gives_with_every_gradient() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let mut rng = StdRng::seed_from_u64(12);
+        let (rows, input, out, rank) = (20, 64, 8, 4);
+        let q = QTensor::quantize(&random(&mut rng, &[out, input]), GgmlDType::Q4_1).unwrap();
+        let dense = q.dequantize(&candle_core::Device::Cpu).unwrap();
+        let quantized = BaseWeight::Quantized(std::sync::Arc::new(q));
+        let x = Var::from_tensor(&random(&mut rng, &[rows, input])).unwrap();
+        let xa = Var::from_tensor(&random(&mut rng, &[rows, rank])).unwrap();
+        let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+        let run = |w: &BaseWeight| {
+            let y =
+                lora_matmul_t(x.as_tensor(), xa.as_tensor(), b.as_tensor(), w, None, 2.0).unwrap();
+            let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let g = |v: &Var| {
+                grads
+                    .get(v.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            (
+                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                g(&x),
+                g(&xa),
+                g(&b),
+            )
+        };
+        assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));
     }
 }

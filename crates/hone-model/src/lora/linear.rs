@@ -118,16 +118,18 @@ impl LoraLinear {
         // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
         // dtypes with the f32 branch, and a trainable base weight needs its own gradient:
         // those compose.
-        let dense_f32 = self
-            .weight
-            .as_dense()
-            .filter(|w| w.dtype() == DType::F32 && !w.track_op());
-        if let (DType::F32, Some(weight)) = (x.dtype(), dense_f32) {
+        // A quantized base takes it too when training (its matrix dequantized per product);
+        // decoding with an adapter composes, so the base product stays on the quantized kernels.
+        let fused_base = match &self.weight {
+            BaseWeight::Dense(w) => w.dtype() == DType::F32 && !w.track_op(),
+            BaseWeight::Quantized(_) => lora.grad,
+        };
+        if x.dtype() == DType::F32 && fused_base {
             return Ok(super::fused_linear::lora_matmul_t(
                 x,
                 &xa,
                 &b,
-                weight,
+                &self.weight,
                 self.bias.as_ref(),
                 adapter.config.scale(),
             )?);
