@@ -13,7 +13,7 @@ use hone_store::jobs::{self, MetricPoint};
 use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::JobState;
 use hone_train::ppo::{Ppo, RewardModel};
-use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings, TokenPair};
+use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
 use hone_train::sft::Sft;
 use hone_train::trainer::save_vars;
@@ -91,37 +91,49 @@ struct JobParams {
     prompt_ids: Option<Vec<i64>>,
 }
 
+/// Each example's (prompt, longest completion) in tokens, for the stages that train on
+/// examples (a pair's completion is the longer of chosen and rejected).
+fn example_lengths(method: Method, tokens: &TokenizedData) -> Vec<(usize, usize)> {
+    match method {
+        Method::Sft => tokens
+            .sft
+            .iter()
+            .map(|p| (p.prompt.len(), p.completion.len()))
+            .collect(),
+        Method::Kto => tokens
+            .kto
+            .iter()
+            .map(|e| (e.prompt.len(), e.completion.len()))
+            .collect(),
+        Method::Dpo | Method::RewardModel | Method::Auto | Method::Rlhf => tokens
+            .pairs
+            .iter()
+            .map(|p| (p.prompt.len(), p.chosen.len().max(p.rejected.len())))
+            .collect(),
+        Method::Ppo => Vec::new(),
+    }
+}
+
 /// The training-token equivalents a stage computes: every batch's rows padded to its longest
 /// (in the order the run draws them), and for DPO and KTO the reference pass made once before
 /// training (a forward without backward: half a training token's work per token).
 fn computed_tokens(method: Method, tokens: &TokenizedData, config: &TrainConfig) -> usize {
-    let pairs = |f: &dyn Fn(&TokenPair) -> usize| tokens.pairs.iter().map(f).collect::<Vec<_>>();
-    let longest_pair = pairs(&|p| p.prompt.len() + p.chosen.len().max(p.rejected.len()));
-    let pair_tokens: usize = pairs(&|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+    let longest: Vec<usize> = example_lengths(method, tokens)
         .iter()
-        .sum();
+        .map(|(p, c)| p + c)
+        .collect();
+    let padded = config.padded_tokens(&longest, rows_per_example(method));
     match method {
-        Method::Sft => {
-            let lengths: Vec<usize> = tokens
-                .sft
-                .iter()
-                .map(|p| p.prompt.len() + p.completion.len())
-                .collect();
-            config.padded_tokens(&lengths, rows_per_example(method))
-        }
+        Method::Sft | Method::RewardModel => padded,
         Method::Dpo => {
-            config.padded_tokens(&longest_pair, rows_per_example(method)) + pair_tokens / 2
-        }
-        Method::RewardModel => config.padded_tokens(&longest_pair, rows_per_example(method)),
-        Method::Kto => {
-            let lengths: Vec<usize> = tokens
-                .kto
+            let pair_tokens: usize = tokens
+                .pairs
                 .iter()
-                .map(|e| e.prompt.len() + e.completion.len())
-                .collect();
-            config.padded_tokens(&lengths, rows_per_example(method))
-                + lengths.iter().sum::<usize>() / 2
+                .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                .sum();
+            padded + pair_tokens / 2
         }
+        Method::Kto => padded + longest.iter().sum::<usize>() / 2,
         Method::Ppo | Method::Auto | Method::Rlhf => 0,
     }
 }
@@ -133,49 +145,31 @@ fn batch_shape(
     recipe: &Recipe,
     tokens: &TokenizedData,
 ) -> super::memory::BatchShape {
-    let longest = |rows: &mut dyn Iterator<Item = (usize, usize)>| {
-        rows.fold((0, 0), |(all, completion), (p, c)| {
-            (all.max(p + c), completion.max(c))
-        })
-    };
-    let (rows, (all, completion)) = match method {
+    let (rows, lengths) = match method {
         Method::Sft => (
             recipe.sft.batch_size.min(tokens.sft.len()),
-            longest(
-                &mut tokens
-                    .sft
-                    .iter()
-                    .map(|p| (p.prompt.len(), p.completion.len())),
-            ),
+            example_lengths(method, tokens),
         ),
         Method::Kto => (
             recipe.preference.batch_size.min(tokens.kto.len()),
-            longest(
-                &mut tokens
-                    .kto
-                    .iter()
-                    .map(|e| (e.prompt.len(), e.completion.len())),
-            ),
+            example_lengths(method, tokens),
         ),
         Method::Ppo => (
             recipe.ppo_batch_size,
-            longest(
-                &mut tokens
-                    .prompts
-                    .iter()
-                    .map(|p| (p.len(), recipe.ppo.max_new_tokens)),
-            ),
+            tokens
+                .prompts
+                .iter()
+                .map(|p| (p.len(), recipe.ppo.max_new_tokens))
+                .collect(),
         ),
         Method::Dpo | Method::RewardModel | Method::Auto | Method::Rlhf => (
             2 * recipe.preference.batch_size.min(tokens.pairs.len()),
-            longest(
-                &mut tokens
-                    .pairs
-                    .iter()
-                    .map(|p| (p.prompt.len(), p.chosen.len().max(p.rejected.len()))),
-            ),
+            example_lengths(method, tokens),
         ),
     };
+    let (all, completion) = lengths.iter().fold((0, 0), |(all, completion), (p, c)| {
+        (all.max(p + c), completion.max(*c))
+    });
     super::memory::BatchShape {
         rows,
         tokens: all,

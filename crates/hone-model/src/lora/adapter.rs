@@ -56,9 +56,9 @@ fn peft_key(path: &str, matrix: &str) -> String {
 fn check_listed_paths(
     config_path: &Path,
     config: &LoraConfig,
+    listed: &[String],
     targets: &[LinearSpec],
 ) -> Result<()> {
-    let listed = super::config::listed_module_paths(config_path)?;
     if listed.is_empty() {
         return Ok(());
     }
@@ -236,8 +236,11 @@ impl Adapter {
         device: &Device,
     ) -> Result<Self> {
         let config_path = dir.join(CONFIG_FILE);
-        let config = LoraConfig::from_peft_file(&config_path)?;
-        check_listed_paths(&config_path, &config, targets)?;
+        // Read once: the config, and the module paths it may list.
+        let json = super::config::read_peft_json(&config_path)?;
+        let config = LoraConfig::from_peft_json(&config_path, &json)?;
+        let listed = super::config::listed_module_paths(&json);
+        check_listed_paths(&config_path, &config, &listed, targets)?;
         let weights_path = dir.join(WEIGHTS_FILE);
         if !weights_path.is_file() {
             return Err(ModelError::file(&weights_path, "is missing"));

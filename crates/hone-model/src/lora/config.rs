@@ -132,9 +132,11 @@ impl LoraConfig {
 
     /// Reads PEFT's `adapter_config.json`, refusing what this engine cannot apply faithfully.
     pub fn from_peft_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
-        let json: Value = serde_json::from_str(&text)
-            .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
+        Self::from_peft_json(path, &read_peft_json(path)?)
+    }
+
+    /// [`Self::from_peft_file`] on the file's parsed JSON (`path` names it in errors).
+    pub(crate) fn from_peft_json(path: &Path, json: &Value) -> Result<Self> {
         let err = |field: &str, message: String| ModelError::Config {
             path: path.to_owned(),
             field: field.into(),
@@ -254,11 +256,8 @@ fn expand_targets(targets: Vec<String>) -> std::result::Result<Vec<String>, Stri
 
 /// The entries of a PEFT config's `target_modules` that name a module by its path (they hold
 /// a dot); empty when it lists kinds or says "all-linear".
-pub(crate) fn listed_module_paths(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e.to_string()))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))?;
-    Ok(match value.get("target_modules") {
+pub(crate) fn listed_module_paths(json: &Value) -> Vec<String> {
+    match json.get("target_modules") {
         Some(Value::Array(items)) => items
             .iter()
             .filter_map(Value::as_str)
@@ -266,5 +265,11 @@ pub(crate) fn listed_module_paths(path: &Path) -> Result<Vec<String>> {
             .map(String::from)
             .collect(),
         _ => Vec::new(),
-    })
+    }
+}
+
+/// `adapter_config.json` parsed, with errors that name the file.
+pub(crate) fn read_peft_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| ModelError::file(path, e))?;
+    serde_json::from_str(&text).map_err(|e| ModelError::file(path, format!("not valid JSON: {e}")))
 }
