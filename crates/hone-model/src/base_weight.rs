@@ -240,13 +240,7 @@ mod tests {
         let y = base.matmul_t(x.as_tensor()).unwrap();
         let dense = x.as_tensor().matmul(&deq.t().unwrap()).unwrap();
         let diff = max_diff(&y, &dense);
-        let scale = dense
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let scale = crate::test_tensors::max_abs(&dense);
         assert!(
             diff < 0.02 * scale,
             "quantized product off by {diff} (scale {scale})"

@@ -204,13 +204,7 @@ mod tests {
             .unwrap();
         let got = Tensor::from_vec(got, (m, n), &Device::Cpu).unwrap();
         // Only the activations' 8-bit rounding separates the two: under 1% of the scale.
-        let scale = want
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
+        let scale = crate::test_tensors::max_abs(&want);
         let diff = crate::test_tensors::max_diff(&got, &want);
         assert!(diff < 0.01 * scale, "off by {diff} (scale {scale})");
 

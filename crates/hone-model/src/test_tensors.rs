@@ -12,6 +12,16 @@ pub(crate) fn random(rng: &mut StdRng, shape: &[usize]) -> Tensor {
     Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
 }
 
+/// The largest absolute value of `t` (the scale a tolerance is taken of).
+pub(crate) fn max_abs(t: &Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
+
 pub(crate) fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
     assert_eq!(a.shape(), b.shape());
     (a - b)

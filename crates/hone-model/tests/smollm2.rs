@@ -214,22 +214,20 @@ fn log_probs_equal_transformers_on_the_dequantized_weights() {
     );
 }
 
+/// The token ids of `question` as a user message in the chat template, ready for an answer.
+fn chat_prompt(lm: &LoadedModel, question: &str) -> Vec<u32> {
+    let text = lm
+        .template()
+        .unwrap()
+        .render(&[Message::new("user", question)], true)
+        .unwrap();
+    lm.tokenizer.encode(&text, false).unwrap()
+}
+
 #[test]
 fn greedy_generation_answers_a_simple_question() {
     let lm = model();
-    let prompt = lm
-        .tokenizer
-        .encode(
-            &lm.template()
-                .unwrap()
-                .render(
-                    &[Message::new("user", "What is the capital of France?")],
-                    true,
-                )
-                .unwrap(),
-            false,
-        )
-        .unwrap();
+    let prompt = chat_prompt(lm, "What is the capital of France?");
     let out = generate(lm, None, &prompt, 1, &SamplingParams::greedy(24), |_| {}).unwrap();
     println!("{:?}", out[0].text);
     assert!(
@@ -328,19 +326,7 @@ fn deviation(a: &[f32], b: &[f32]) -> (f32, f32) {
 #[test]
 fn quantized_weights_cost_the_log_probs_llama_cpp_pays_and_greedy_decoding_follows_it() {
     let lm = quantized();
-    let prompt = lm
-        .tokenizer
-        .encode(
-            &lm.template()
-                .unwrap()
-                .render(
-                    &[Message::new("user", "What is the capital of France?")],
-                    true,
-                )
-                .unwrap(),
-            false,
-        )
-        .unwrap();
+    let prompt = chat_prompt(lm, "What is the capital of France?");
     let new_tokens = 24;
     let (mut hone_decoded, mut hone_scored, mut llama, mut want) = (vec![], vec![], vec![], vec![]);
     let mut llama_greedy = Vec::new();

@@ -184,6 +184,39 @@ fn train_plans_runs_lists_and_exports_a_version() {
         2,
     );
     assert!(stderr.contains("no rows for sft"), "{stderr}");
+    // A quantized base needs the GGUF file the folder came from; this folder came from none.
+    let stderr = fails(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--base-weights",
+            "quantized",
+            "--plan-only",
+        ],
+        2,
+    );
+    assert!(
+        stderr.contains("recipe.base_weights") && stderr.contains("GGUF"),
+        "{stderr}"
+    );
+    let stderr = fails(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--base-weights",
+            "q4",
+        ],
+        2,
+    );
+    assert!(stderr.contains("expected dense or quantized"), "{stderr}");
     let stderr = fails(
         w,
         &["export", "--version", &id, "--format", "onnx", "--out", "x"],
