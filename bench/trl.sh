@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# A whole DPO run, Hone beside TRL, on SmolLM2-135M-Instruct (its GGUF from PyPI imported by
+# A whole DPO (or, with METHOD=sft, SFT) run, Hone beside TRL, on SmolLM2-135M-Instruct (its GGUF from PyPI imported by
 # `hone model import-gguf`): 16 short support pairs (bench/data/support-16.jsonl), LoRA r 16
 # alpha 32 dropout 0.05 on all linear layers, batch 4, 3 epochs, lr 5e-5, reference log-probs
-# computed once, the same threads, one process after the other. Prints each side's training
+# computed once (SFT: the chosen answers as prompt-completion pairs), the same threads, one process after the other. Prints each side's training
 # time, process time and peak memory, the ratios, and the losses of the first and last steps.
 # The peer needs trl, datasets and peft (PYTHON=path/to/python; tests/fixtures/README.md).
-#   THREADS=2 PYTHON=/var/tmp/hone-py/bin/python bash bench/trl.sh [--bf16]
+#   [METHOD=sft] THREADS=2 PYTHON=/var/tmp/hone-py/bin/python bash bench/trl.sh [--bf16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
 cache="${HONE_CACHE:-/var/tmp/hone-cache}"
 threads="${THREADS:-$(nproc)}"
 python="${PYTHON:-python3}"
+method="${METHOD:-dpo}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cargo build -q --release --locked -p hone-cli
@@ -22,30 +23,40 @@ model="$cache/smollm2-hf"
 data=bench/data/support-16.jsonl
 export HONE_WORKSPACE="$out/ws"
 "$hone" project create bench >/dev/null
-"$hone" import "$data" --project bench >/dev/null
+if [ "$method" = sft ]; then
+    # TRL's prompt-completion rows: each pair's chosen answer is the demonstration.
+    "$python" -c 'import json,sys
+for line in open(sys.argv[1]):
+    if line.strip():
+        r = json.loads(line); print(json.dumps({"prompt": r["prompt"], "completion": r["chosen"]}))' \
+        "$data" > "$out/sft.jsonl"
+    "$hone" import "$out/sft.jsonl" --project bench >/dev/null
+else
+    "$hone" import "$data" --project bench >/dev/null
+fi
 start=$(date +%s.%N)
 RAYON_NUM_THREADS="$threads" "$hone" --device cpu train --project bench --model "$model" \
-    --method dpo --epochs 3 --batch-size 4 --lr 5e-5 --lora-r 16 --lora-alpha 32 --no-eval \
+    --method "$method" --epochs 3 --batch-size 4 --lr 5e-5 --lora-r 16 --lora-alpha 32 --no-eval \
     --json > "$out/hone.json"
 end=$(date +%s.%N)
 echo "$start $end" > "$out/hone-time.txt"
-"$python" bench/peer_trl.py --model "$model" --data "$data" --threads "$threads" "$@" \
+"$python" bench/peer_trl.py --model "$model" --data "$data" --method "$method" --threads "$threads" "$@" \
     > "$out/trl.json" 2> "$out/trl.err" || { cat "$out/trl.err"; exit 1; }
-"$python" - "$out" <<'PY'
+"$python" - "$out" "$method" <<'PY'
 import json, sys
-out = sys.argv[1]
+out, method = sys.argv[1], sys.argv[2]
 h = json.load(open(f"{out}/hone.json"))
 start, end = map(float, open(f"{out}/hone-time.txt").read().split())
 ht = {"process_seconds": end - start}
 t = json.load(open(f"{out}/trl.json"))
 m = h["version"]["metrics"]
-hone_train = m["dpo/train_seconds"]
-print(f"SmolLM2-135M-Instruct, DPO on {t['pairs']} pairs, {t['steps']} steps, {t['threads']} threads; peer: {t['engine']}")
+hone_train = m[f"{method}/train_seconds"]
+print(f"SmolLM2-135M-Instruct, {method.upper()} on {t['pairs']} pairs, {t['steps']} steps, {t['threads']} threads; peer: {t['engine']}")
 print("| | TRL + PEFT | Hone | Hone ÷ TRL speed | Hone ÷ TRL memory |")
 print("|---|---|---|---|---|")
 print(f"| training (s) | {t['train_seconds']:.1f} | {hone_train:.1f} | {t['train_seconds']/hone_train:.2f}× | |")
 print(f"| whole process (s) | {t['process_seconds']:.1f} | {ht['process_seconds']:.1f} | {t['process_seconds']/ht['process_seconds']:.2f}× | |")
 print(f"| peak memory (MiB) | {t['peak_rss_mib']:.0f} | {h['peak_memory_mib']:.0f} | | {h['peak_memory_mib']/t['peak_rss_mib']:.2f}× |")
 print(f"| the plan's estimate | | {h['plan']['stages'][0]['estimated_seconds']:.1f} s, {h['plan']['estimated_memory_mib']:.0f} MiB | | |")
-print(f"\nTRL loss: first {t['losses'][0]:.4f}, last {t['losses'][-1]:.4f}; Hone's last-step loss {m['dpo/loss']:.4f}")
+print(f"\nTRL loss: first {t['losses'][0]:.4f}, last {t['losses'][-1]:.4f}; Hone's last-step loss {m[f'{method}/loss']:.4f}")
 PY

@@ -12,6 +12,7 @@ use hone_core::model::tiny::{
     train_tokenizer, write_model_folder, write_weights, TinyArch, TinySize, CHATML_TEMPLATE,
 };
 use hone_core::model::{DeviceInfo, LoadedModel};
+use hone_core::train::checkpointing::Checkpointing;
 use hone_core::train::schedule::Schedule;
 use hone_core::train::sft::Sft;
 use hone_core::train::trainer::{train, Progress, TrainConfig, Trainable};
@@ -63,6 +64,7 @@ impl StarterSpec {
                 weight_decay: 0.0,
                 seed: 7,
                 save_steps: 100,
+                gradient_checkpointing: Checkpointing::Auto,
             },
             demo_train_per_topic: 8,
             demo_held_out_per_topic: 4,

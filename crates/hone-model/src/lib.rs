@@ -13,6 +13,7 @@
 pub mod base_weight;
 pub mod cache;
 pub mod chat_template;
+mod checkpoint;
 pub mod config;
 pub mod device;
 mod error;

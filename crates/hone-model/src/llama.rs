@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use candle_core::{DType, Device, Module, Tensor, D};
 use candle_nn::VarBuilder;
+use rand::Rng;
 
 use crate::base_weight::BaseWeight;
 use crate::cache::KvCache;
@@ -183,6 +184,20 @@ struct DecoderLayer {
 }
 
 impl DecoderLayer {
+    fn linears(&self) -> impl Iterator<Item = &LoraLinear> {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
+        .into_iter()
+    }
+
     fn new(cfg: &Config, w: &Weights, i: usize, rope: Arc<RotaryEmbedding>) -> Result<Self> {
         let prefix = format!("model.layers.{i}");
         Ok(Self {
@@ -293,18 +308,7 @@ impl Model {
     }
 
     fn linears(&self) -> impl Iterator<Item = &LoraLinear> {
-        self.layers.iter().flat_map(|l| {
-            let (a, m) = (&l.self_attn, &l.mlp);
-            [
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.o_proj,
-                &m.gate_proj,
-                &m.up_proj,
-                &m.down_proj,
-            ]
-        })
+        self.layers.iter().flat_map(DecoderLayer::linears)
     }
 
     fn linears_mut(&mut self) -> impl Iterator<Item = &mut LoraLinear> {
@@ -348,8 +352,44 @@ impl Model {
             t,
             self.config.hidden_size,
         ))?;
+        let checkpointed = match lora.adapter {
+            Some(adapter) if lora.grad && lora.checkpoint_layers && cache.is_none() => {
+                Some(adapter)
+            }
+            _ => None,
+        };
         for (i, layer) in self.layers.iter().enumerate() {
-            x = layer.forward(&x, offset, cache.as_deref_mut(), i, lora)?;
+            // One dropout seed per layer, so a checkpointed layer's recomputation draws the
+            // masks of its first pass (and checkpointing changes no result).
+            let seed = lora
+                .dropout_rng
+                .map(|rng| rng.lock().expect("dropout rng").random::<u64>());
+            x = match checkpointed {
+                Some(adapter) => {
+                    let paths: Vec<&str> =
+                        layer.linears().map(|l| l.spec().path.as_str()).collect();
+                    let layer = layer.clone();
+                    crate::checkpoint::checkpointed_layer(
+                        &x,
+                        adapter,
+                        &paths,
+                        seed,
+                        Arc::new(move |x: &Tensor, lora: &LoraContext| {
+                            layer.forward(x, offset, None, i, lora)
+                        }),
+                    )?
+                }
+                None => {
+                    let rng = seed.map(crate::checkpoint::layer_rng);
+                    let layer_lora = LoraContext {
+                        adapter: lora.adapter,
+                        dropout_rng: rng.as_ref(),
+                        grad: lora.grad,
+                        checkpoint_layers: false,
+                    };
+                    layer.forward(&x, offset, cache.as_deref_mut(), i, &layer_lora)?
+                }
+            };
         }
         if let Some(cache) = cache {
             cache.advance(t);

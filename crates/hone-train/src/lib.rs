@@ -1,6 +1,7 @@
 //! Hone's training, on `hone-model`: the objectives of TRL ([`losses`]), AdamW with a state
 //! that can be saved ([`optim`]), learning-rate schedules ([`schedule`]).
 
+pub mod checkpointing;
 mod error;
 pub mod losses;
 pub mod metrics;

@@ -19,6 +19,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::checkpointing::Checkpointing;
 use crate::metrics::Metrics;
 use crate::optim::{AdamW, AdamWParams};
 use crate::schedule::Schedule;
@@ -40,6 +41,9 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Save a checkpoint every this many optimiser steps (and always at the end).
     pub save_steps: u64,
+    /// Recompute each decoder layer in the backward (LoRA only; it changes no result).
+    #[serde(default)]
+    pub gradient_checkpointing: Checkpointing,
 }
 
 impl Default for TrainConfig {
@@ -55,11 +59,22 @@ impl Default for TrainConfig {
             weight_decay: 0.0,
             seed: 42,
             save_steps: 50,
+            gradient_checkpointing: Checkpointing::Auto,
         }
     }
 }
 
 impl TrainConfig {
+    /// Whether a checkpoint made under `other` continues this run: the same settings, up to
+    /// gradient checkpointing (which changes memory and time, not results).
+    fn same_run(&self, other: &TrainConfig) -> bool {
+        let plain = |c: &TrainConfig| TrainConfig {
+            gradient_checkpointing: Checkpointing::Auto,
+            ..c.clone()
+        };
+        plain(self) == plain(other)
+    }
+
     pub fn validate(&self) -> Result<()> {
         let bad = |field: &str, message: &str| {
             Err(TrainError::Invalid {
@@ -184,6 +199,7 @@ impl<'a> Trainable<'a> {
                 adapter: None,
                 dropout_rng: None,
                 grad: true,
+                checkpoint_layers: false,
             },
         }
     }
@@ -286,7 +302,7 @@ pub fn train<'a>(
                 .map_err(|e| TrainError::Checkpoint(e.to_string()))?,
         )
         .map_err(|e| TrainError::Checkpoint(format!("{}: {e}", dir.join(STATE_FILE).display())))?;
-        if state.examples != examples || state.config != *config {
+        if state.examples != examples || !state.config.same_run(config) {
             return Err(TrainError::Checkpoint(format!(
                 "{} was made with other data or settings; use a new checkpoint folder",
                 dir.display()
@@ -321,7 +337,9 @@ pub fn train<'a>(
         let dropout = Mutex::new(StdRng::seed_from_u64(
             config.seed.wrapping_add(step.wrapping_mul(1_000_003)),
         ));
-        let lora = trainable.context(&dropout);
+        let lora = trainable
+            .context(&dropout)
+            .checkpointing(config.gradient_checkpointing.is_on());
 
         // The adapter's gradients summed over the micro-batches (the graphs are dropped).
         let mut accumulated: Vec<Option<Tensor>> = vec![None; optimizer.vars().len()];

@@ -151,16 +151,17 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             if json {
                 return output::json(&table);
             }
-            say!("| shape | parameters | base | weights MiB | predicted peak MiB |");
-            say!("|---|---|---|---|---|");
+            say!("| shape | parameters | base | weights MiB | predicted peak MiB | with gradient checkpointing |");
+            say!("|---|---|---|---|---|---|");
             for p in &table {
                 say!(
-                    "| {} | {:.2}B | {} | {:.0} | {:.0} |",
+                    "| {} | {:.2}B | {} | {:.0} | {:.0} | {:.0} |",
                     p.shape,
                     p.parameters as f64 / 1e9,
                     p.mode.name(),
                     p.weights_mib,
-                    p.peak_mib
+                    p.peak_mib,
+                    p.checkpointed_peak_mib
                 );
             }
         }

@@ -483,3 +483,79 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         "{stderr}"
     );
 }
+
+/// `--gradient-checkpointing on` recomputes each layer in the backward: the plan says so and
+/// needs less memory, and the run ends at the loss of the plain run (dropout on: the
+/// recomputation draws the first pass's masks).
+#[test]
+fn gradient_checkpointing_trains_to_the_same_loss_in_a_smaller_plan() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    ok(
+        w,
+        &[
+            "import",
+            example("support-preferences.jsonl").to_str().unwrap(),
+            "--project",
+            "support",
+        ],
+    );
+    let model = w.join("tiny");
+    ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    let m = model.to_str().unwrap();
+    let run = |setting: &str| {
+        json(
+            w,
+            &[
+                "train",
+                "--project",
+                "support",
+                "--model",
+                m,
+                "--method",
+                "dpo",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--lora-r",
+                "4",
+                "--no-eval",
+                "--gradient-checkpointing",
+                setting,
+            ],
+        )
+    };
+    let (plain, ckpt) = (run("off"), run("on"));
+    assert_eq!(plain["plan"]["stages"][0]["gradient_checkpointing"], false);
+    assert_eq!(ckpt["plan"]["stages"][0]["gradient_checkpointing"], true);
+    let memory = |o: &serde_json::Value| o["plan"]["estimated_memory_mib"].as_f64().unwrap();
+    assert!(
+        memory(&ckpt) < memory(&plain),
+        "checkpointing plans {} MiB, plain {} MiB",
+        memory(&ckpt),
+        memory(&plain)
+    );
+    plan_memory_is_within_a_quarter_of_the_measured_peak(&ckpt);
+    let loss = |o: &serde_json::Value| o["version"]["metrics"]["dpo/loss"].as_f64().unwrap();
+    assert!(
+        (loss(&plain) - loss(&ckpt)).abs() < 1e-5,
+        "loss {} plain, {} checkpointed",
+        loss(&plain),
+        loss(&ckpt)
+    );
+    let stderr = fails(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--gradient-checkpointing",
+            "sometimes",
+        ],
+        2,
+    );
+    assert!(stderr.contains("expected auto, on or off"), "{stderr}");
+}

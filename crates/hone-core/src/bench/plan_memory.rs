@@ -8,7 +8,7 @@ use hone_model::config::Config;
 use hone_model::tiny::Shape;
 use serde::Serialize;
 
-use crate::finetune::memory::{peak_bytes, BatchShape, StepPath, RUNTIME_MIB};
+use crate::finetune::memory::{peak_bytes, BatchShape, StepKind, StepPath, RUNTIME_MIB};
 
 /// llama.cpp's Q4_K_M: bits per weight over a Llama-3 8B file (Q4_K for most matrices, Q6_K
 /// for half of `attn_v` and `ffn_down` and for the output).
@@ -67,6 +67,8 @@ pub struct Prediction {
     pub mode: BaseMode,
     pub weights_mib: f64,
     pub peak_mib: f64,
+    /// The same with gradient checkpointing.
+    pub checkpointed_peak_mib: f64,
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -76,21 +78,28 @@ pub fn predict(shape: &str, c: &Config, mode: BaseMode, batch: BatchShape, r: us
     let parameters = c.parameter_count();
     let weights = mode.weight_bytes(parameters);
     let (path, activation_bytes) = mode.path();
-    let peak = peak_bytes(
-        RUNTIME_MIB * MIB,
-        c,
-        weights,
-        lora_parameters(c, r),
-        activation_bytes,
+    let step = |checkpointed| StepKind {
         path,
-        batch,
-    );
+        activation_bytes,
+        checkpointed,
+    };
+    let peak = |checkpointed| {
+        peak_bytes(
+            RUNTIME_MIB * MIB,
+            c,
+            weights,
+            lora_parameters(c, r),
+            step(checkpointed),
+            batch,
+        ) / MIB
+    };
     Prediction {
         shape: shape.into(),
         parameters,
         mode,
         weights_mib: weights as f64 / MIB,
-        peak_mib: peak / MIB,
+        peak_mib: peak(false),
+        checkpointed_peak_mib: peak(true),
     }
 }
 
@@ -146,5 +155,11 @@ mod tests {
             );
         }
         assert!(peak("llama-8b", BaseMode::F32) > 24.0 * 1024.0);
+        for p in &table {
+            assert!(
+                p.checkpointed_peak_mib < p.peak_mib && p.checkpointed_peak_mib > p.weights_mib,
+                "{p:?}: checkpointing keeps less than the plain step, more than the weights"
+            );
+        }
     }
 }

@@ -235,6 +235,10 @@ pub struct PlanStage {
     pub tokens: usize,
     /// A rough estimate from the model's size and this machine class (see `estimate`).
     pub estimated_seconds: f64,
+    /// Whether the stage recomputes each layer in the backward: asked for by the recipe's
+    /// `gradient_checkpointing`, or turned on by the plan when memory needs it.
+    #[serde(default)]
+    pub gradient_checkpointing: bool,
 }
 
 /// The device a plan runs on, as the plan shows it.
@@ -313,6 +317,10 @@ pub enum Speed {
 /// The share of a GPU's measured matmul peak a LoRA step is assumed to reach until a run on
 /// it measures the real throughput.
 pub const GPU_STEP_EFFICIENCY: f64 = 0.3;
+
+/// A step's time with gradient checkpointing over its time without: one more forward pass
+/// per step, measured on SmolLM2-135M (BENCHMARKS.md "Gradient checkpointing").
+pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.45;
 
 /// Seconds for `tokens` training tokens of a model of `parameters`: a LoRA step costs about
 /// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P).

@@ -12,6 +12,7 @@ use hone_model::LoadedModel;
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::JobState;
+use hone_train::checkpointing::Checkpointing;
 use hone_train::ppo::{Ppo, RewardModel};
 use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
@@ -186,6 +187,8 @@ fn rows_per_example(method: Method) -> usize {
     }
 }
 
+const MIB: f64 = 1024.0 * 1024.0;
+
 fn plan_for(
     recipe: &Recipe,
     data: &TrainingData,
@@ -194,6 +197,53 @@ fn plan_for(
     speed: Speed,
     runtime_bytes: f64,
 ) -> Plan {
+    let r = recipe.lora.r;
+    let trainable: usize = lm
+        .model
+        .linear_specs()
+        .iter()
+        .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
+        .map(|s| r * (s.in_dim + s.out_dim))
+        .sum();
+    let path = if lm.model.is_quantized() {
+        super::memory::StepPath::QuantizedBase
+    } else if hone_model::fused::runs_on(&lm.device.device, lm.device.dtype) {
+        super::memory::StepPath::Fused
+    } else {
+        super::memory::StepPath::Composed
+    };
+    tracing::debug!(
+        runtime_mib = runtime_bytes / (1024.0 * 1024.0),
+        "the process's memory before loading the model"
+    );
+    let peak = |batch, checkpointed| {
+        super::memory::peak_bytes(
+            runtime_bytes,
+            lm.model.config(),
+            lm.model.weight_bytes(),
+            trainable,
+            super::memory::StepKind {
+                path,
+                activation_bytes: lm.device.dtype.size_in_bytes(),
+                checkpointed,
+            },
+            batch,
+        )
+    };
+    let device = PlanDevice::from(&lm.device);
+    let mut notes = Vec::new();
+    // Gradient checkpointing where the recipe asks for it, or (auto) where the step would
+    // not fit in the device's memory without it.
+    let mut checkpointing = |method: Method, config: &TrainConfig| -> bool {
+        let needed = peak(batch_shape(method, recipe, tokens), false) / MIB;
+        let (on, note) =
+            super::memory::checkpointing(config.gradient_checkpointing, needed, device.memory_mib);
+        if let Some(note) = note {
+            notes.push(format!("{} on {}: {note}", method.as_str(), device.name));
+        }
+        on
+    };
+
     let parameters = lm.model.config().parameter_count();
     let mut stages = Vec::new();
     let mut used_rows = 0;
@@ -254,6 +304,7 @@ fn plan_for(
                     },
                     tokens: total_tokens,
                     estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
+                    gradient_checkpointing: false,
                 });
                 continue;
             }
@@ -265,9 +316,11 @@ fn plan_for(
             _ => data.kto.len(),
         };
         let total_tokens = tokens_per_epoch * config.epochs;
+        let checkpointed = examples > 0 && checkpointing(method, config);
         stages.push(PlanStage {
             method,
             examples,
+            gradient_checkpointing: checkpointed,
             steps: if examples == 0 {
                 0
             } else {
@@ -278,60 +331,40 @@ fn plan_for(
                 parameters,
                 computed_tokens(method, tokens, config),
                 speed,
-            ) + super::recipe::row_overhead_seconds(
+            ) * if checkpointed {
+                super::recipe::CHECKPOINTING_TIME_FACTOR
+            } else {
+                1.0
+            } + super::recipe::row_overhead_seconds(
                 examples * rows_per_example(method) * config.epochs,
                 lm.model.config().num_hidden_layers,
                 speed,
             ),
         });
     }
-    let r = recipe.lora.r;
-    let trainable: usize = lm
-        .model
-        .linear_specs()
-        .iter()
-        .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
-        .map(|s| r * (s.in_dim + s.out_dim))
-        .sum();
-    let path = if lm.model.is_quantized() {
-        super::memory::StepPath::QuantizedBase
-    } else if hone_model::fused::runs_on(&lm.device.device, lm.device.dtype) {
-        super::memory::StepPath::Fused
-    } else {
-        super::memory::StepPath::Composed
-    };
-    tracing::debug!(
-        runtime_mib = runtime_bytes / (1024.0 * 1024.0),
-        "the process's memory before loading the model"
-    );
-    let peak = |batch| {
-        super::memory::peak_bytes(
-            runtime_bytes,
-            lm.model.config(),
-            lm.model.weight_bytes(),
-            trainable,
-            lm.device.dtype.size_in_bytes(),
-            path,
-            batch,
-        )
-    };
     // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
     let memory = stages
         .iter()
         .filter(|s| s.examples > 0)
-        .map(|s| peak(batch_shape(s.method, recipe, tokens)))
+        .map(|s| {
+            peak(
+                batch_shape(s.method, recipe, tokens),
+                s.gradient_checkpointing,
+            )
+        })
         .fold(
-            peak(super::memory::BatchShape {
-                rows: 0,
-                tokens: 0,
-                completion_tokens: 0,
-            }),
+            peak(
+                super::memory::BatchShape {
+                    rows: 0,
+                    tokens: 0,
+                    completion_tokens: 0,
+                },
+                false,
+            ),
             f64::max,
         );
-    let device = PlanDevice::from(&lm.device);
-    let mut notes = Vec::new();
     if let Some(available) = device.memory_mib {
-        let needed = memory / (1024.0 * 1024.0);
+        let needed = memory / MIB;
         if needed > available {
             notes.push(format!(
                 "the estimated {needed:.0} MiB exceed {}'s {available:.0} MiB: lower the batch size or train on a larger device",
@@ -361,7 +394,7 @@ fn plan_for(
         stages,
         parameters,
         trainable_parameters: trainable,
-        estimated_memory_mib: memory / (1024.0 * 1024.0),
+        estimated_memory_mib: memory / MIB,
         unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len())
             .saturating_sub(used_rows),
         notes,
@@ -882,6 +915,9 @@ impl Hone {
                     if fresh {
                         metrics.insert(super::timing::SECONDS, timer.elapsed().as_secs_f64());
                         metrics.insert(super::timing::TOKENS, stage.tokens as f64);
+                        if stage.gradient_checkpointing {
+                            metrics.insert(super::timing::CHECKPOINTING, 1.0);
+                        }
                     }
                     metrics
                 };
@@ -890,6 +926,15 @@ impl Hone {
                         method,
                         progress: p.clone(),
                     });
+                };
+                // The plan's decision on gradient checkpointing, not the recipe's `auto`.
+                let planned = |config: &TrainConfig| TrainConfig {
+                    gradient_checkpointing: if stage.gradient_checkpointing {
+                        Checkpointing::On
+                    } else {
+                        Checkpointing::Off
+                    },
+                    ..config.clone()
                 };
                 let run = |objective: &mut dyn hone_train::trainer::Objective,
                            config: &TrainConfig| {
@@ -910,7 +955,7 @@ impl Hone {
                             model: &lm.model,
                             examples: &tokens.sft,
                         },
-                        &recipe.sft,
+                        &planned(&recipe.sft),
                     )?,
                     Method::Dpo => {
                         let settings = DpoSettings {
@@ -920,7 +965,7 @@ impl Hone {
                         };
                         run(
                             &mut Dpo::new(&lm.model, &tokens.pairs, reference.as_ref(), settings)?,
-                            &recipe.preference,
+                            &planned(&recipe.preference),
                         )?
                     }
                     Method::Kto => {
@@ -930,7 +975,7 @@ impl Hone {
                         };
                         run(
                             &mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?,
-                            &recipe.preference,
+                            &planned(&recipe.preference),
                         )?
                     }
                     Method::RewardModel => {
@@ -946,7 +991,7 @@ impl Hone {
                             margins: None,
                             center_rewards_coefficient: 0.01,
                         };
-                        let outcome = run(&mut objective, &recipe.preference)?;
+                        let outcome = run(&mut objective, &planned(&recipe.preference))?;
                         score_head = Some(head);
                         outcome
                     }

@@ -9,12 +9,16 @@ use std::path::Path;
 
 use hone_store::models;
 
-use super::recipe::{Method, Plan};
+use super::recipe::{Method, Plan, CHECKPOINTING_TIME_FACTOR};
 use crate::{Hone, Result};
 
 /// Metric names a stage records about itself (beside its training metrics).
 pub const SECONDS: &str = "train_seconds";
 pub const TOKENS: &str = "train_tokens";
+/// 1 when the stage ran with gradient checkpointing: its rate is scaled back to a plain
+/// step's by [`super::recipe::CHECKPOINTING_TIME_FACTOR`], and scaled again for a plan that
+/// checkpoints.
+pub const CHECKPOINTING: &str = "gradient_checkpointing";
 /// The key of a version's hyper-parameters that holds the device it trained on (a
 /// [`super::PlanDevice`]; versions made before it trained on the CPU).
 pub const DEVICE: &str = "device";
@@ -36,7 +40,12 @@ impl Throughput {
                 .get(&(device.clone(), stage.method))
                 .filter(|r| **r > 0.0)
             {
-                stage.estimated_seconds = stage.tokens as f64 / rate;
+                let factor = if stage.gradient_checkpointing {
+                    CHECKPOINTING_TIME_FACTOR
+                } else {
+                    1.0
+                };
+                stage.estimated_seconds = stage.tokens as f64 / rate * factor;
                 measured.push(stage.method.as_str());
             }
         }
@@ -95,10 +104,15 @@ impl Hone {
                 let (Some(seconds), Some(tokens)) = (metric(v, SECONDS), metric(v, TOKENS)) else {
                     continue;
                 };
+                let factor = if metric(v, CHECKPOINTING) == Some(1.0) {
+                    CHECKPOINTING_TIME_FACTOR
+                } else {
+                    1.0
+                };
                 if seconds > 0.0 {
                     rates
                         .entry((device_of(v), *method))
-                        .or_insert(tokens / seconds);
+                        .or_insert(tokens * factor / seconds);
                 }
             }
         }
@@ -119,6 +133,7 @@ mod tests {
                 steps: 5,
                 tokens: 1000,
                 estimated_seconds: 99.0,
+                gradient_checkpointing: false,
             }],
             parameters: 1,
             trainable_parameters: 1,
@@ -146,5 +161,17 @@ mod tests {
             "the CPU's rate says nothing of a GPU"
         );
         assert!(gpu.notes.is_empty());
+    }
+
+    #[test]
+    fn a_checkpointed_stage_takes_the_measured_rate_times_the_recomputation() {
+        let measured = Throughput(HashMap::from([(("cpu".to_string(), Method::Sft), 50.0)]));
+        let mut plan = plan_on("cpu");
+        plan.stages[0].gradient_checkpointing = true;
+        measured.apply(&mut plan);
+        assert_eq!(
+            plan.stages[0].estimated_seconds,
+            20.0 * CHECKPOINTING_TIME_FACTOR
+        );
     }
 }

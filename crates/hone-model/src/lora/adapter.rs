@@ -151,6 +151,20 @@ impl Adapter {
         })
     }
 
+    /// The branches of the projections under `paths`, sharing this adapter's variables (their
+    /// gradients are this adapter's): what one decoder layer applies.
+    pub(crate) fn subset<'p>(&self, paths: impl IntoIterator<Item = &'p str>) -> Self {
+        let branches = paths
+            .into_iter()
+            .filter_map(|p| self.branches.get(p).map(|b| (p.to_string(), b.clone())))
+            .collect();
+        Self {
+            name: self.name.clone(),
+            config: self.config.clone(),
+            branches,
+        }
+    }
+
     pub fn branch(&self, path: &str) -> Option<&Branch> {
         self.branches.get(path)
     }

@@ -22,6 +22,9 @@ pub struct LoraContext<'a> {
     /// Whether gradients flow to the adapter. Without, its matrices enter the pass detached:
     /// no graph is kept and the fused (gradient-cutting) kernels can be used.
     pub grad: bool,
+    /// Gradient checkpointing: a training pass keeps each decoder layer's input only and the
+    /// backward runs the layer again ([`crate::checkpoint`]). Ignored without gradients.
+    pub checkpoint_layers: bool,
 }
 
 impl<'a> LoraContext<'a> {
@@ -31,6 +34,7 @@ impl<'a> LoraContext<'a> {
             adapter,
             dropout_rng: None,
             grad: false,
+            checkpoint_layers: false,
         }
     }
 
@@ -40,6 +44,15 @@ impl<'a> LoraContext<'a> {
             adapter: Some(adapter),
             dropout_rng: Some(dropout_rng),
             grad: true,
+            checkpoint_layers: false,
+        }
+    }
+
+    /// The same pass with gradient checkpointing on or off.
+    pub fn checkpointing(self, on: bool) -> Self {
+        Self {
+            checkpoint_layers: on,
+            ..self
         }
     }
 }

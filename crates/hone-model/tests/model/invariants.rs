@@ -316,3 +316,75 @@ fn the_training_pass_equals_the_inference_pass_and_its_gradient_a_finite_differe
         );
     }
 }
+
+/// Gradient checkpointing recomputes each layer in the backward with the masks of its first
+/// pass: the loss and every adapter gradient are those of the plain pass, dropout on, on
+/// models with biases and tied embeddings too.
+#[test]
+fn checkpointed_layers_give_the_loss_and_gradients_of_the_plain_pass() {
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-llama3-tied"] {
+        let lm = load(name);
+        let config = LoraConfig::new(4, 8.0, 0.2, &["all-linear"], false).unwrap();
+        let adapter = Adapter::new(
+            "ckpt",
+            config,
+            &lm.model.linear_specs(),
+            3,
+            lm.model.device(),
+        )
+        .unwrap();
+        randomise_b(&adapter);
+        let batch = [
+            SequencePair {
+                prompt: vec![1, 40, 41, 42],
+                completion: vec![100, 101, 102, 2],
+            },
+            SequencePair {
+                prompt: vec![1, 50],
+                completion: vec![7, 8, 9, 10, 11, 2],
+            },
+        ];
+        let run = |checkpoint: bool| {
+            let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(11));
+            let lora = LoraContext::training(&adapter, &rng).checkpointing(checkpoint);
+            let loss = completion_logprobs(&lm.model, &batch, &lora)
+                .unwrap()
+                .sums()
+                .unwrap()
+                .neg()
+                .unwrap()
+                .mean_all()
+                .unwrap();
+            let grads = loss.backward().unwrap();
+            let grads: Vec<Tensor> = adapter
+                .vars()
+                .iter()
+                .map(|v| grads.get(v.as_tensor()).expect("a gradient").clone())
+                .collect();
+            (loss.to_scalar::<f32>().unwrap(), grads)
+        };
+        let (plain_loss, plain) = run(false);
+        let (ckpt_loss, ckpt) = run(true);
+        assert!(
+            (plain_loss - ckpt_loss).abs() < 1e-5,
+            "{name}: loss {plain_loss} plain, {ckpt_loss} checkpointed"
+        );
+        let mut largest = 0f32;
+        for (i, (p, c)) in plain.iter().zip(&ckpt).enumerate() {
+            let scale = p
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(scale > 0.0, "{name}: var {i} has a zero gradient");
+            let diff = max_diff(p, c);
+            largest = largest.max(diff / scale);
+        }
+        assert!(
+            largest < 1e-4,
+            "{name}: checkpointed gradients differ by {largest} (relative to the largest entry)"
+        );
+    }
+}

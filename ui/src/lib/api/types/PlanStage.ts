@@ -8,4 +8,9 @@ export type PlanStage = { method: Method, examples: number, steps: number, token
 /**
  * A rough estimate from the model's size and this machine class (see `estimate`).
  */
-estimated_seconds: number, };
+estimated_seconds: number, 
+/**
+ * Whether the stage recomputes each layer in the backward: asked for by the recipe's
+ * `gradient_checkpointing`, or turned on by the plan when memory needs it.
+ */
+gradient_checkpointing: boolean, };
