@@ -53,7 +53,7 @@ pub fn checkpointing(
         (Checkpointing::Auto, Some(available)) => {
             if needed_mib > MEMORY_HEADROOM * available {
                 let note = format!(
-                    "gradient checkpointing is on: without it the estimated {needed_mib:.0} MiB exceed {:.0}% of the device's {available:.0} MiB; each layer's forward runs again in the backward (about half again the time)",
+                    "gradient checkpointing is on: without it the estimated {needed_mib:.0} MiB exceed {:.0}% of the device's {available:.0} MiB; each layer's forward runs again in the backward (about 40% more time)",
                     MEMORY_HEADROOM * 100.0
                 );
                 (true, Some(note))

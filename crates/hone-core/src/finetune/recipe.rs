@@ -320,7 +320,7 @@ pub const GPU_STEP_EFFICIENCY: f64 = 0.3;
 
 /// A step's time with gradient checkpointing over its time without: one more forward pass
 /// per step, measured on SmolLM2-135M (BENCHMARKS.md "Gradient checkpointing").
-pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.45;
+pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.4;
 
 /// Seconds for `tokens` training tokens of a model of `parameters`: a LoRA step costs about
 /// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P).
