@@ -4,12 +4,51 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Serialised with its win-rate and interval ([`HeadToHeadReport`]), so every front end
+/// shows the figures computed here instead of computing them again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(into = "HeadToHeadReport", from = "HeadToHeadReport")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(as = "HeadToHeadReport"))]
 pub struct HeadToHead {
     pub wins: usize,
     pub ties: usize,
     pub losses: usize,
+}
+
+/// A head-to-head result as it is written: the counts, and the win-rate and its 95% Wilson
+/// interval derived from them (ignored when read back: the counts decide).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct HeadToHeadReport {
+    pub wins: usize,
+    pub ties: usize,
+    pub losses: usize,
+    #[serde(default)]
+    pub win_rate: Option<f64>,
+    #[serde(default)]
+    pub interval95: Option<(f64, f64)>,
+}
+
+impl From<HeadToHead> for HeadToHeadReport {
+    fn from(h: HeadToHead) -> Self {
+        Self {
+            wins: h.wins,
+            ties: h.ties,
+            losses: h.losses,
+            win_rate: h.win_rate(),
+            interval95: h.interval95(),
+        }
+    }
+}
+
+impl From<HeadToHeadReport> for HeadToHead {
+    fn from(r: HeadToHeadReport) -> Self {
+        Self {
+            wins: r.wins,
+            ties: r.ties,
+            losses: r.losses,
+        }
+    }
 }
 
 /// z for a two-sided 95% interval.
@@ -81,5 +120,24 @@ mod tests {
             .win_rate(),
             None
         );
+    }
+
+    #[test]
+    fn the_written_form_carries_the_rate_and_interval_and_reads_back_from_counts() {
+        let h = HeadToHead {
+            wins: 8,
+            ties: 5,
+            losses: 2,
+        };
+        let json = serde_json::to_value(h).unwrap();
+        assert_eq!(json["win_rate"], 0.8);
+        let (lo, hi) = h.interval95().unwrap();
+        assert_eq!(json["interval95"], serde_json::json!([lo, hi]));
+        // Stored before the derived fields existed: the counts alone read back.
+        let old: HeadToHead =
+            serde_json::from_value(serde_json::json!({"wins": 8, "ties": 5, "losses": 2})).unwrap();
+        assert_eq!(old, h);
+        let none = serde_json::to_value(HeadToHead::default()).unwrap();
+        assert!(none["win_rate"].is_null() && none["interval95"].is_null());
     }
 }

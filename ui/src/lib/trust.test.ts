@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AnnotatorProfile } from './api/types/AnnotatorProfile';
 import type { VersionEvaluation } from './api/types/VersionEvaluation';
-import { byPairKind, estimate, evaluationRows, headToHead, NA, pairKind, profileCells, significant, storedEvaluation, wilson95 } from './trust';
+import { byPairKind, estimate, evaluationRows, headToHead, NA, pairKind, profileCells, significant, storedEvaluation } from './trust';
 
 const empty: VersionEvaluation = {
   version_id: 2,
@@ -17,23 +17,6 @@ const empty: VersionEvaluation = {
   arena_versus_parent: null,
 };
 
-describe('wilson95', () => {
-  it('gives 0.490–0.943 for 8 wins and 2 losses', () => {
-    const [lo, hi] = wilson95(8, 2)!;
-    expect(lo).toBeCloseTo(0.49, 3);
-    expect(hi).toBeCloseTo(0.943, 3);
-  });
-  it('stays within 0–1 at the extremes', () => {
-    const [lo, hi] = wilson95(5, 0)!;
-    expect(lo).toBeGreaterThan(0.5);
-    expect(hi).toBe(1);
-    expect(wilson95(0, 3)![0]).toBeCloseTo(0, 12);
-  });
-  it('is null with nothing decided', () => {
-    expect(wilson95(0, 0)).toBeNull();
-  });
-});
-
 describe('evaluationRows', () => {
   it('prints n/a for every missing measure', () => {
     const rows = evaluationRows(empty);
@@ -47,11 +30,11 @@ describe('evaluationRows', () => {
     const rows = evaluationRows({
       ...empty,
       against: 'v1',
-      preference_accuracy: { wins: 8, ties: 1, losses: 2 },
+      preference_accuracy: { wins: 8, ties: 1, losses: 2, win_rate: 0.8, interval95: [0.490162, 0.943317] },
       completion_loss: { mean: 1.5, half_width95: 0.125, n: 10 },
       completion_loss_change: { mean: 0.25, half_width95: 0.1, n: 10 },
       kl_to_base: 0.03125,
-      versus_parent: { wins: 3, ties: 0, losses: 1 },
+      versus_parent: { wins: 3, ties: 0, losses: 1, win_rate: 0.75, interval95: [0.300636, 0.954414] },
       judged_by: 7,
     });
     const byLabel = Object.fromEntries(rows.map((r) => [r.label, r.value]));
@@ -62,7 +45,11 @@ describe('evaluationRows', () => {
     expect(byLabel['Win-rate vs parent']).toContain('reward model #7');
   });
   it('reads only ties as n/a', () => {
-    expect(headToHead({ wins: 0, ties: 2, losses: 0 })).toBe('n/a (2 ties)');
+    expect(headToHead({ wins: 0, ties: 2, losses: 0, win_rate: null, interval95: null })).toBe('n/a (2 ties)');
+  });
+  it('shows the counts alone from a report stored before the core wrote the rate', () => {
+    const old = { wins: 8, ties: 1, losses: 2 } as unknown as Parameters<typeof headToHead>[0];
+    expect(headToHead(old)).toBe('8–2, 1 tie');
   });
 });
 

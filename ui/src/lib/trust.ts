@@ -1,5 +1,6 @@
-// How the trust views read: a version's evaluation as label/value rows, Wilson intervals for
-// head-to-head counts, and the annotator report's figures. Pure, with unit tests beside it.
+// How the trust views read: a version's evaluation as label/value rows, head-to-head counts with
+// the win-rate and Wilson interval the core computed (hone-core's head_to_head.rs), and the
+// annotator report's figures. Pure, with unit tests beside it.
 import type { AnnotatorProfile } from './api/types/AnnotatorProfile';
 import type { Estimate } from './api/types/Estimate';
 import type { HeadToHead } from './api/types/HeadToHead';
@@ -7,19 +8,6 @@ import type { JudgmentKind } from './api/types/JudgmentKind';
 import type { VersionEvaluation } from './api/types/VersionEvaluation';
 
 export const NA = 'n/a';
-
-/** The Wilson score interval (95%) of `wins` out of `wins + losses`; null when both are 0. */
-export function wilson95(wins: number, losses: number): [number, number] | null {
-  const n = wins + losses;
-  if (n <= 0) return null;
-  const z = 1.959963984540054;
-  const p = wins / n;
-  const z2 = z * z;
-  const denom = 1 + z2 / n;
-  const center = (p + z2 / (2 * n)) / denom;
-  const half = (z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n))) / denom;
-  return [Math.max(0, center - half), Math.min(1, center + half)];
-}
 
 export function pct(x: number, digits = 0): string {
   return `${(x * 100).toFixed(digits)}%`;
@@ -31,10 +19,12 @@ export function headToHead(h: HeadToHead | null | undefined): string {
   const w = Number(h.wins);
   const l = Number(h.losses);
   const t = Number(h.ties);
-  const ci = wilson95(w, l);
-  if (ci === null) return t > 0 ? `${NA} (${t} tie${t === 1 ? '' : 's'})` : NA;
   const ties = t > 0 ? `, ${t} tie${t === 1 ? '' : 's'}` : '';
-  return `${pct(w / (w + l))} (95% CI ${pct(ci[0])}–${pct(ci[1])}), ${w}–${l}${ties}`;
+  if (w + l === 0) return t > 0 ? `${NA} (${t} tie${t === 1 ? '' : 's'})` : NA;
+  // Reports stored before the core wrote the rate carry only the counts.
+  const ci = h.interval95;
+  if (h.win_rate == null || ci == null) return `${w}–${l}${ties}`;
+  return `${pct(h.win_rate)} (95% CI ${pct(ci[0])}–${pct(ci[1])}), ${w}–${l}${ties}`;
 }
 
 export function num(x: number | null | undefined, digits = 4): string {

@@ -348,7 +348,23 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
     let list = format!("{},{}", ids[0], ids[1]);
     let scores = json(w, &["reward", "--version", &rm_id, "--responses", &list]);
     assert_eq!(scores.as_array().unwrap().len(), 2);
-    assert!(scores[0]["score"].as_f64().unwrap().is_finite());
+    // A response's score is its own: asked in the other order, each gets the same value.
+    let reversed = format!("{},{}", ids[1], ids[0]);
+    let swapped = json(
+        w,
+        &["reward", "--version", &rm_id, "--responses", &reversed],
+    );
+    let score = |v: &serde_json::Value, i: usize| v[i]["score"].as_f64().unwrap();
+    assert!(
+        (score(&scores, 0) - score(&swapped, 1)).abs() < 1e-5
+            && (score(&scores, 1) - score(&swapped, 0)).abs() < 1e-5,
+        "{scores} then {swapped}"
+    );
+    assert_ne!(
+        score(&scores, 0),
+        score(&scores, 1),
+        "two texts, two scores"
+    );
 
     // The suggestion for two answers to one prompt: by the reward model, then by a judge model.
     let pair: Vec<String> = made

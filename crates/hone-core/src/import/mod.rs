@@ -12,6 +12,8 @@
 
 mod error;
 mod parse;
+#[cfg(test)]
+mod properties;
 mod record;
 mod run;
 mod write;

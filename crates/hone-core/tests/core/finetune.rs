@@ -572,7 +572,11 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
         4,
         "the held-out demonstrations are scored"
     );
-    assert!(e1.kl_to_base.unwrap().is_finite());
+    let kl = e1.kl_to_base.unwrap();
+    assert!(
+        kl > 0.0 && kl < 50.0,
+        "v1's adapter moved the model from the base, by a bounded KL: {kl}"
+    );
     let stored = models::get_version(&mut ws.store().conn().await.unwrap(), v1.id)
         .await
         .unwrap();

@@ -9,6 +9,7 @@ mod invariants;
 mod parity;
 mod peft;
 mod precision;
+mod properties;
 mod scoring;
 mod templates;
 

@@ -1,0 +1,145 @@
+//! Property tests of the importers' parsing (issue 17): any bytes in any format give records
+//! or errors that name a line of the file, never a panic; and what a TRL-format writer writes
+//! (serde_json for JSONL, the csv crate for CSV) reads back as the same records.
+
+use proptest::prelude::*;
+
+use super::parse::{Item, Records};
+use super::{InputFormat, Record};
+use hone_store::Split;
+
+/// Every item of `bytes` read as `format`: records and line errors, then the whole-file error
+/// that ended the reading, if one did.
+fn read(bytes: &[u8], format: InputFormat) -> (Vec<(usize, Record)>, Vec<usize>, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data");
+    std::fs::write(&path, bytes).unwrap();
+    let (mut records, mut bad_lines, mut failed) = (Vec::new(), Vec::new(), false);
+    for item in Records::open(&path, format, Split::Train, 1 << 20).unwrap() {
+        match item {
+            Ok(Item::Record(line, record)) => records.push((line, record)),
+            Ok(Item::Bad(e)) => bad_lines.push(e.line),
+            Err(_) => {
+                assert!(!failed, "reading goes on after a whole-file error");
+                failed = true;
+            }
+        }
+    }
+    (records, bad_lines, failed)
+}
+
+/// Bytes that look like the formats often enough to reach their deeper paths.
+fn file_bytes() -> impl Strategy<Value = Vec<u8>> {
+    let pieces = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ":",
+        ",",
+        "\n",
+        "\r\n",
+        "\\",
+        "\"prompt\"",
+        "\"chosen\"",
+        "\"rejected\"",
+        "\"completion\"",
+        "\"label\"",
+        "\"messages\"",
+        "\"role\"",
+        "\"user\"",
+        "\"assistant\"",
+        "\"content\"",
+        "true",
+        "null",
+        "1e999",
+        "prompt,chosen,rejected\n",
+        "a",
+        " ",
+        "é",
+        "\u{0}",
+        "\u{202e}",
+    ]);
+    prop_oneof![
+        prop::collection::vec(any::<u8>(), 0..512),
+        prop::collection::vec(pieces, 0..120).prop_map(|p| p.concat().into_bytes()),
+    ]
+}
+
+/// Text a person could have written: quotes, commas, escapes, non-ASCII and inner newlines,
+/// with at least one visible character.
+fn text() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9 ,;\"'\\\\é中\n]{0,24}[a-zA-Z中]".prop_map(|s| s.trim_start().to_string())
+}
+
+fn line_count(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count() + 1
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_give_records_or_errors_that_name_a_line(bytes in file_bytes()) {
+        for format in [InputFormat::Jsonl, InputFormat::Csv, InputFormat::Text] {
+            let (records, bad_lines, _) = read(&bytes, format);
+            let lines = line_count(&bytes);
+            for line in records.iter().map(|(l, _)| *l).chain(bad_lines.iter().copied()) {
+                prop_assert!(
+                    (1..=lines).contains(&line),
+                    "{format:?}: line {line} of a {lines}-line file"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn preference_rows_written_as_jsonl_read_back_the_same(
+        rows in prop::collection::vec((text(), text(), text()), 1..12)
+    ) {
+        let jsonl: String = rows
+            .iter()
+            .map(|(p, c, r)| {
+                serde_json::json!({ "prompt": p, "chosen": c, "rejected": r }).to_string() + "\n"
+            })
+            .collect();
+        let (records, bad_lines, failed) = read(jsonl.as_bytes(), InputFormat::Jsonl);
+        prop_assert!(bad_lines.is_empty() && !failed, "bad lines {bad_lines:?}");
+        prop_assert_eq!(records.len(), rows.len());
+        for (i, ((line, record), (p, c, r))) in records.iter().zip(&rows).enumerate() {
+            prop_assert_eq!(*line, i + 1);
+            match record {
+                Record::Preference { prompt, chosen, rejected } => {
+                    prop_assert_eq!(&prompt.text, p);
+                    prop_assert_eq!((chosen, rejected), (c, r));
+                }
+                other => prop_assert!(false, "line {line}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn sft_rows_written_as_csv_read_back_the_same(
+        rows in prop::collection::vec((text(), text()), 1..12)
+    ) {
+        let mut writer = csv::Writer::from_writer(Vec::new());
+        writer.write_record(["prompt", "completion"]).unwrap();
+        for (p, c) in &rows {
+            writer.write_record([p, c]).unwrap();
+        }
+        let bytes = writer.into_inner().unwrap();
+        let (records, bad_lines, failed) = read(&bytes, InputFormat::Csv);
+        prop_assert!(bad_lines.is_empty() && !failed, "bad lines {bad_lines:?}");
+        prop_assert_eq!(records.len(), rows.len());
+        for ((_, record), (p, c)) in records.iter().zip(&rows) {
+            match record {
+                Record::Sft { prompt, completion } => {
+                    prop_assert_eq!(&prompt.text, p);
+                    prop_assert_eq!(completion, c);
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}
