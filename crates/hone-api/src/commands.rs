@@ -5,7 +5,6 @@ use hone_core::feedback::FeedbackInput;
 use hone_core::finetune::{FineTuneEvent, Recipe};
 use hone_core::generation::GenerationRequest;
 use hone_core::history::HistoryQuery;
-use hone_core::import::ImportOptions;
 use hone_core::model::LoadedModel;
 use hone_core::playground::{CandidateInput, PlaygroundRequest};
 use hone_core::projects::ProjectSpec;
@@ -59,38 +58,6 @@ fn model_info(
         device_dtype: hone_core::model::device::dtype_name(lm.device.dtype).into(),
         device_reason: lm.device.reason.clone(),
     })
-}
-
-/// A file name safe to keep in the workspace's imports folder.
-fn safe_file_name(name: &str) -> String {
-    /// Characters of the name kept: with the stamp in front, well under the 255 bytes a file
-    /// name may have (a longer upload name once failed with a 500).
-    const KEPT: usize = 80;
-    let base = std::path::Path::new(name)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let cleaned: String = base
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || ".-_".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    // Keep the extension (it tells the format) and the start of the stem.
-    let (stem, ext) = match cleaned.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => (stem, format!(".{ext}")),
-        _ => (cleaned.as_str(), String::new()),
-    };
-    let stem: String = stem.chars().take(KEPT).collect();
-    if stem.trim_matches('.').is_empty() {
-        format!("import{}", if ext.is_empty() { ".jsonl" } else { &ext })
-    } else {
-        format!("{stem}{ext}")
-    }
 }
 
 pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Value, ApiError> {
@@ -219,35 +186,10 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
         "import_text" => {
             let a: ImportTextArgs = parse(command, args)?;
-            let folder = hone.dir().join("imports");
-            std::fs::create_dir_all(&folder)
-                .map_err(|e| ApiError::new("io", format!("{}: {e}", folder.display())))?;
-            // Nanoseconds and a random part: two uploads of one name never share a file.
-            let stamp = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0);
-            let path = folder.join(format!(
-                "{stamp}-{:08x}-{}",
-                rand::random::<u32>(),
-                safe_file_name(&a.file_name)
-            ));
+            let path = api.upload_path(&a.file_name)?;
             hone_core::export::write_atomically(&path, a.content.as_bytes())?;
             drop(a.content);
-            let result = hone
-                .import_file(
-                    a.project_id,
-                    &path,
-                    &ImportOptions {
-                        split: a.split,
-                        ..ImportOptions::default()
-                    },
-                )
-                .await;
-            // The upload was only the import's input: the import run names it, the data is
-            // in the database (or was refused), and the file goes.
-            let _ = std::fs::remove_file(&path);
-            json(result?)
+            json(api.import_upload(a.project_id, &path, a.split).await?)
         }
         "set_prompt_split" => {
             let a: SetSplitArgs = parse(command, args)?;

@@ -30,6 +30,7 @@ impl ApiError {
             "forbidden" => 403,
             "not_found" => 404,
             "duplicate" => 409,
+            "too_large" => 413,
             _ => 500,
         }
     }

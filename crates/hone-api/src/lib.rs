@@ -6,6 +6,7 @@ mod commands;
 mod error;
 pub mod jobs;
 pub mod types;
+mod uploads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use hone_core::Hone;
 
 pub use error::ApiError;
 pub use jobs::{JobEvent, JobStream, Jobs};
+pub use uploads::{Split, UPLOAD_LIMIT_BYTES};
 
 /// An open workspace with its running jobs.
 #[derive(Clone)]

@@ -27,6 +27,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub mod embedded_ui;
+mod upload;
 
 /// The UI's content security policy: only this origin, no remote content.
 pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
@@ -209,9 +210,11 @@ pub fn router(api: Api, ui: UiFiles, token: Option<String>) -> Router {
     let api_routes = Router::new()
         .route("/api/health", get(health))
         .route("/api/jobs/{id}/events", get(job_events))
+        // Streamed to disk and limited by the handler itself (a raw body has no default limit).
+        .route("/api/upload/import", post(upload::import_upload))
         .route("/api/{command}", post(call))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
-        // Imports send whole files (up to the import limit of 256 MiB).
+        // `import_text` sends whole files inside its JSON (up to the import limit of 256 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(300 * 1024 * 1024))
         .with_state(state);
     let router = match ui {

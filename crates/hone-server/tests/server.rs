@@ -129,6 +129,48 @@ async fn commands_errors_and_job_events_over_http() {
     let (status, report) = call(&client, &base, "import_text", json!({ "project_id": project_id, "file_name": long_name, "split": "train", "content": "{\"prompt\": \"A long-named question?\"}\n" })).await;
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["prompts_created"], 1);
+    // The browser's upload: the file as the raw body, streamed to disk, then imported.
+    let upload = |query: String, body: &'static str| {
+        client
+            .post(format!("{base}/api/upload/import?{query}"))
+            .body(body)
+            .send()
+    };
+    let r = upload(
+        format!("project_id={project_id}&file_name=pairs.jsonl&split=heldout"),
+        "{\"prompt\": \"Streamed question?\"}\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await.unwrap();
+    assert_eq!(report["prompts_created"], 1, "{report}");
+    let (_, held_out) = call(
+        &client,
+        &base,
+        "list_prompts",
+        json!({ "project_id": project_id, "split": "heldout" }),
+    )
+    .await;
+    assert!(
+        held_out
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["text"] == "Streamed question?"),
+        "the upload's split is kept: {held_out}"
+    );
+    let r = upload(
+        format!("project_id={project_id}&file_name=bad.jsonl"),
+        "{\"prompt\": 3}\n",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let bad: Value = r.json().await.unwrap();
+    assert_eq!(bad["code"], "bad_import", "{bad}");
+    let r = upload("file_name=p.jsonl".into(), "{}\n").await.unwrap();
+    assert_eq!(r.status(), 400, "a missing project id is a bad request");
     let left: Vec<_> = std::fs::read_dir(dir.path().join("imports"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.file_name())).collect())
         .unwrap_or_default();

@@ -78,12 +78,16 @@ struct PromptRow {
 const COLUMNS: &str = "id, project_id, text, messages, split, created_at";
 
 async fn hydrate(conn: &mut SqliteConnection, row: PromptRow) -> Result<Prompt> {
+    let tags = tags(conn, row.id).await?;
+    prompt_of(row, tags)
+}
+
+fn prompt_of(row: PromptRow, tags: Vec<String>) -> Result<Prompt> {
     let messages = row
         .messages
         .as_deref()
         .map(|m| parse_json("prompts.messages", m))
         .transpose()?;
-    let tags = tags(conn, row.id).await?;
     Ok(Prompt {
         id: row.id,
         project_id: row.project_id,
@@ -158,11 +162,25 @@ pub async fn list(
     .bind(split)
     .fetch_all(&mut *conn)
     .await?;
-    let mut prompts = Vec::with_capacity(rows.len());
-    for row in rows {
-        prompts.push(hydrate(conn, row).await?);
+    // Every tag of the project's prompts in one query, not one query per prompt (the queue
+    // lists all prompts on each "next item").
+    let tag_rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT t.prompt_id, t.tag FROM prompt_tags t JOIN prompts p ON p.id = t.prompt_id \
+         WHERE p.project_id = ? ORDER BY t.prompt_id, t.tag",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut tags: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    for (prompt_id, tag) in tag_rows {
+        tags.entry(prompt_id).or_default().push(tag);
     }
-    Ok(prompts)
+    rows.into_iter()
+        .map(|row| {
+            let tags = tags.remove(&row.id).unwrap_or_default();
+            prompt_of(row, tags)
+        })
+        .collect()
 }
 
 pub async fn count(

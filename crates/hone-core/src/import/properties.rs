@@ -14,8 +14,13 @@ fn read(bytes: &[u8], format: InputFormat) -> (Vec<(usize, Record)>, Vec<usize>,
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
     std::fs::write(&path, bytes).unwrap();
-    let (mut records, mut bad_lines, mut failed) = (Vec::new(), Vec::new(), false);
-    for item in Records::open(&path, format, Split::Train, 1 << 20).unwrap() {
+    let (mut records, mut bad_lines) = (Vec::new(), Vec::new());
+    // An empty file is refused at open, as a whole-file error.
+    let Ok(items) = Records::open(&path, format, Split::Train, 1 << 20) else {
+        return (records, bad_lines, true);
+    };
+    let mut failed = false;
+    for item in items {
         match item {
             Ok(Item::Record(line, record)) => records.push((line, record)),
             Ok(Item::Bad(e)) => bad_lines.push(e.line),

@@ -147,6 +147,16 @@ export const listBaseModels = () => call<BaseModel[]>('list_base_models');
 export const listPrompts = (projectId: number, split: Split | null = null) =>
   call<Prompt[]>('list_prompts', { project_id: projectId, split });
 export const importText = (args: ImportTextArgs) => call<ImportReport>('import_text', args);
+
+/** Imports a file the user picked: streamed to the server over HTTP; in the desktop shell its
+ * text is sent with `import_text`. */
+export async function importFile(projectId: number, file: File, split: Split): Promise<ImportReport> {
+  const t = current();
+  if (t.upload) {
+    return t.upload<ImportReport>('upload/import', { project_id: String(projectId), file_name: file.name, split }, file);
+  }
+  return importText({ project_id: projectId, file_name: file.name, content: await file.text(), split });
+}
 export const setPromptSplit = (promptId: number, split: Split) => call<null>('set_prompt_split', { prompt_id: promptId, split });
 export const promptWithResponses = (promptId: number) => call<PromptWithResponses>('prompt_with_responses', { prompt_id: promptId });
 export const generateCandidates = (request: GenerationRequest, onEvent?: (e: JobEvent) => void) =>

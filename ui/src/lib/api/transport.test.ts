@@ -31,6 +31,19 @@ describe('HTTP transport', () => {
     expect(JSON.parse(init.body as string)).toEqual({});
   });
 
+  it('uploads a file as the raw body to /api/<path>?<query> and maps a refusal', async () => {
+    const fetchFn = vi.fn(async () => jsonResponse(200, { imported: 2 }));
+    const t = new HttpTransport('/api', fetchFn as unknown as typeof fetch);
+    const file = new Blob(['{"prompt": "a"}\n{"prompt": "b"}\n']);
+    expect(await t.upload('upload/import', { project_id: '3', file_name: 'p q.jsonl', split: 'train' }, file)).toEqual({ imported: 2 });
+    const [url, init] = fetchFn.mock.calls[0] as unknown as [string, RequestInit];
+    expect(url).toBe('/api/upload/import?project_id=3&file_name=p+q.jsonl&split=train');
+    expect(init.body).toBe(file);
+    expect((init.headers as Record<string, string>)['content-type']).toBe('application/octet-stream');
+    const refusing = new HttpTransport('/api', (async () => jsonResponse(413, { code: 'too_large', message: 'the file is larger than the import limit of 256 MiB', field: null })) as unknown as typeof fetch);
+    await expect(refusing.upload('upload/import', {}, file)).rejects.toMatchObject({ code: 'too_large' });
+  });
+
   it('returns null for a command without a result', async () => {
     const t = new HttpTransport('/api', (async () => jsonResponse(200, null)) as unknown as typeof fetch);
     expect(await t.call('set_prompt_split', { prompt_id: 1, split: 'heldout' })).toBeNull();

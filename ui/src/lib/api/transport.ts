@@ -12,6 +12,9 @@ export type JobListener = (event: JobEvent) => void;
 export interface Transport {
   readonly name: 'http' | 'tauri';
   call<T>(command: string, args: object): Promise<T>;
+  /** Sends `body` as the raw request body to `/api/<path>?<query>` (HTTP only: the file is
+   * streamed to the server instead of being read into the page and sent inside JSON). */
+  upload?<T>(path: string, query: Record<string, string>, body: Blob): Promise<T>;
   /** Delivers the job's events (replayed ones first) until `finished`/`failed`; returns a stop function. */
   subscribe(jobId: number, onEvent: JobListener, onError: (e: HoneError) => void): () => void;
   /** The UI's settings: in the desktop from its settings store, in a browser from localStorage. */
@@ -72,17 +75,25 @@ export class HttpTransport implements Transport {
     }
   }
 
-  async call<T>(command: string, args: object): Promise<T> {
+  call<T>(command: string, args: object): Promise<T> {
+    return this.post<T>(command, `${this.base}/${command}`, 'application/json', JSON.stringify(args));
+  }
+
+  upload<T>(path: string, query: Record<string, string>, body: Blob): Promise<T> {
+    return this.post<T>(path, `${this.base}/${path}?${new URLSearchParams(query)}`, 'application/octet-stream', body);
+  }
+
+  private async post<T>(command: string, url: string, contentType: string, payload: BodyInit): Promise<T> {
     let response: Response;
     try {
-      response = await this.fetchFn(`${this.base}/${command}`, {
+      response = await this.fetchFn(url, {
         method: 'POST',
         headers: {
-          'content-type': 'application/json',
+          'content-type': contentType,
           accept: 'application/json',
           ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
         },
-        body: JSON.stringify(args),
+        body: payload,
       });
     } catch (e) {
       throw new HoneError('network', `cannot reach the Hone server (${e instanceof Error ? e.message : String(e)})`);

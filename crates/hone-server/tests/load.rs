@@ -1,0 +1,213 @@
+//! Load test (issue 17): 50 simulated annotators label against a real `hone serve` listener
+//! (fetch the next item, save a comparison, again) while an import and a fine-tune run in the
+//! same server. No request may get a 5xx; the latencies of "next item" and "save judgment" are
+//! printed (p50, p99, max) — BENCHMARKS.md's table is made with larger settings:
+//!
+//!   HONE_LOAD_PAIRS=100000 HONE_LOAD_SECONDS=30 cargo test --release -p hone-server --test load
+//!
+//! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hone_core::finetune::{Method, Recipe};
+use serde_json::{json, Value};
+
+const ANNOTATORS: usize = 50;
+
+fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run());
+}
+
+#[derive(Default)]
+struct Seen {
+    next_item_ms: Vec<f64>,
+    save_ms: Vec<f64>,
+    server_errors: Vec<String>,
+    empty_queues: usize,
+}
+
+async fn post(
+    client: &reqwest::Client,
+    base: &str,
+    command: &str,
+    args: &Value,
+) -> (u16, Value, f64) {
+    let started = Instant::now();
+    let r = client
+        .post(format!("{base}/api/{command}"))
+        .json(args)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{command}: {e}"));
+    let status = r.status().as_u16();
+    let body = r.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body, started.elapsed().as_secs_f64() * 1e3)
+}
+
+async fn annotator(
+    base: String,
+    project_id: i64,
+    who: usize,
+    until: Instant,
+    seen: Arc<Mutex<Seen>>,
+) {
+    let client = reqwest::Client::new();
+    let name = format!("annotator-{who}");
+    while Instant::now() < until {
+        let (status, item, ms) = post(
+            &client,
+            &base,
+            "next_item",
+            &json!({ "project_id": project_id, "annotator": name, "kind": "comparison" }),
+        )
+        .await;
+        let record = |what: &str,
+                      status: u16,
+                      body: &Value,
+                      ms: f64,
+                      times: fn(&mut Seen) -> &mut Vec<f64>| {
+            let mut seen = seen.lock().unwrap();
+            if status >= 500 {
+                seen.server_errors.push(format!("{what} {status}: {body}"));
+            }
+            times(&mut seen).push(ms);
+        };
+        record("next_item", status, &item, ms, |s| &mut s.next_item_ms);
+        if status != 200 || item.is_null() {
+            seen.lock().unwrap().empty_queues += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        }
+        let responses = item["responses"]
+            .as_array()
+            .expect("a comparison shows responses");
+        let (a, b) = (
+            responses[0]["id"].as_i64().unwrap(),
+            responses[1]["id"].as_i64().unwrap(),
+        );
+        let (status, body, ms) = post(&client, &base, "record_feedback", &json!({ "project_id": project_id, "annotator": name, "time_spent_ms": 1000, "kind": { "kind": "comparison", "response_a": a, "response_b": b, "choice": if who.is_multiple_of(2) { "a" } else { "b" }, "strength": null, "reason": null } })).await;
+        record("record_feedback", status, &body, ms, |s| &mut s.save_ms);
+    }
+}
+
+fn pairs(n: u64, tag: &str) -> String {
+    (0..n)
+        .map(|i| json!({ "prompt": format!("{tag} question {i}?"), "chosen": format!("Good answer {i}."), "rejected": format!("Bad answer {i}.") }).to_string() + "\n")
+        .collect()
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+async fn run() {
+    let judged = setting("HONE_LOAD_PAIRS", 2_000);
+    let seconds = setting("HONE_LOAD_SECONDS", 10);
+    let dir = tempfile::tempdir().unwrap();
+    let api = hone_api::Api::open(dir.path()).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = hone_server::ServeConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ui: hone_server::UiFiles::None,
+        token: None,
+    };
+    tokio::spawn(async move {
+        hone_server::serve(api, config, |addr: SocketAddr| {
+            let _ = tx.send(addr);
+        })
+        .await
+        .unwrap();
+    });
+    let base = format!("http://{}", rx.await.unwrap());
+    let client = reqwest::Client::new();
+
+    // A project whose pairs were each judged once by the import (overlap 3: everyone can
+    // still judge each of them), and a tiny model to fine-tune meanwhile.
+    let (_, project, _) = post(&client, &base, "create_project", &json!({ "settings": { "name": "load", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 3 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    let project_id = project["project"]["id"].as_i64().expect("a project");
+    let loaded = Instant::now();
+    let (status, report, _) = post(&client, &base, "import_text", &json!({ "project_id": project_id, "file_name": "judged.jsonl", "split": "train", "content": pairs(judged, "judged") })).await;
+    assert_eq!(status, 200, "{report}");
+    println!(
+        "{judged} judged pairs imported in {:.1} s",
+        loaded.elapsed().as_secs_f64()
+    );
+    let model = dir.path().join("tiny");
+    hone_core::model::tiny::write_tiny_model(
+        hone_core::model::tiny::TinyArch::Llama,
+        Default::default(),
+        &model,
+        1,
+    )
+    .unwrap();
+    let mut recipe = Recipe::new(Method::Dpo, model);
+    recipe.evaluate = false;
+    recipe.lora.r = 4;
+
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let mut tasks = Vec::new();
+    for who in 0..ANNOTATORS {
+        tasks.push(tokio::spawn(annotator(
+            base.clone(),
+            project_id,
+            who,
+            until,
+            seen.clone(),
+        )));
+    }
+    // Meanwhile: a second import, and a fine-tune on what was judged so far.
+    let (import_base, import_client) = (base.clone(), client.clone());
+    let import = tokio::spawn(async move {
+        post(&import_client, &import_base, "import_text", &json!({ "project_id": project_id, "file_name": "more.jsonl", "split": "train", "content": pairs(judged.min(20_000), "more") })).await
+    });
+    if setting("HONE_LOAD_TRAIN", 1) == 1 {
+        let (status, job, _) = post(
+            &client,
+            &base,
+            "start_fine_tune",
+            &json!({ "project_id": project_id, "recipe": serde_json::to_value(&recipe).unwrap() }),
+        )
+        .await;
+        assert_eq!(status, 200, "{job}");
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let (status, report, import_ms) = import.await.unwrap();
+    assert_eq!(status, 200, "the concurrent import: {report}");
+
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert!(
+        seen.server_errors.is_empty(),
+        "5xx answers: {:?}",
+        &seen.server_errors[..seen.server_errors.len().min(5)]
+    );
+    let summary = |name: &str, mut ms: Vec<f64>| {
+        assert!(!ms.is_empty(), "no {name} request was answered");
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "{name}: {} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            ms.len(),
+            percentile(&ms, 0.5),
+            percentile(&ms, 0.99),
+            ms[ms.len() - 1]
+        );
+    };
+    println!("load: {ANNOTATORS} annotators for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; {} empty queues", judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues);
+    summary("next_item", seen.next_item_ms);
+    summary("record_feedback", seen.save_ms);
+}
