@@ -95,9 +95,11 @@ async fn the_quick_demo_runs_every_stage_and_v1_beats_the_base() {
     assert!(report
         .reward_model_accuracy
         .is_some_and(|a| (0.0..=1.0).contains(&a)));
+    // The k1 estimate over v2's own answers: non-zero and bounded (its sign varies with few
+    // samples).
     assert!(
-        v2_eval.kl_to_base > 0.0 && v2_eval.kl_to_base < 50.0,
-        "PPO moved v2 from the base by a bounded KL: {}",
+        v2_eval.kl_to_base != 0.0 && v2_eval.kl_to_base.abs() < 50.0,
+        "PPO moved v2 from the base by a bounded amount: {}",
         v2_eval.kl_to_base
     );
 

@@ -45,6 +45,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The one connection write transactions use ([`Store::begin`]): a writer never waits for
+    /// a pooled connection that long reads (the labeling queue's) hold.
+    writer_pool: SqlitePool,
     path: PathBuf,
     /// This process's writers take turns here, first come first served, before they ask
     /// SQLite for the write lock (see [`Store::begin`]).
@@ -93,17 +96,25 @@ impl Store {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(30));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
+        let open = |connections: u32| {
+            let options = options.clone();
+            async move {
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .connect_with(options)
+                    .await
+                    .map_err(|source| StoreError::Open {
+                        path: path.to_owned(),
+                        source,
+                    })
+            }
+        };
+        let pool = open(4).await?;
         MIGRATOR.run(&pool).await?;
+        let writer_pool = open(1).await?;
         Ok(Self {
             pool,
+            writer_pool,
             path: path.to_owned(),
             writer: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -137,11 +148,12 @@ impl Store {
     /// in chunks) and do no slow work (a model, a file) while one is open.
     pub async fn begin(&self) -> Result<WriteTx> {
         let turn = self.writer.clone().lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = self.writer_pool.begin_with("BEGIN IMMEDIATE").await?;
         Ok(WriteTx { tx, _turn: turn })
     }
 
     pub async fn close(self) {
+        self.writer_pool.close().await;
         self.pool.close().await;
     }
 }

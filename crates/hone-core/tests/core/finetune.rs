@@ -572,10 +572,12 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
         4,
         "the held-out demonstrations are scored"
     );
+    // The k1 estimate (log-ratio averaged over v1's own sampled answers): non-zero when the
+    // adapter moved the model, bounded, and, over a handful of samples, of either sign.
     let kl = e1.kl_to_base.unwrap();
     assert!(
-        kl > 0.0 && kl < 50.0,
-        "v1's adapter moved the model from the base, by a bounded KL: {kl}"
+        kl != 0.0 && kl.abs() < 50.0,
+        "v1's adapter moved the model from the base, by a bounded amount: {kl}"
     );
     let stored = models::get_version(&mut ws.store().conn().await.unwrap(), v1.id)
         .await
