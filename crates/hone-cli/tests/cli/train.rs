@@ -15,10 +15,9 @@ pub(crate) fn plan_memory_is_within_a_quarter_of_the_measured_peak(outcome: &ser
     );
 }
 
-#[test]
-fn train_plans_runs_lists_and_exports_a_version() {
-    let ws = workspace_with_project();
-    let w = ws.path();
+/// Imports the example preference pairs into the project `support` of workspace `w` and
+/// writes a tiny random model beside it; returns the model's folder.
+fn example_pairs_and_tiny_model(w: &std::path::Path) -> std::path::PathBuf {
     ok(
         w,
         &[
@@ -30,6 +29,14 @@ fn train_plans_runs_lists_and_exports_a_version() {
     );
     let model = w.join("tiny");
     ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    model
+}
+
+#[test]
+fn train_plans_runs_lists_and_exports_a_version() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    let model = example_pairs_and_tiny_model(w);
     let m = model.to_str().unwrap();
 
     let plan = json(
@@ -241,17 +248,7 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
             "support",
         ],
     );
-    ok(
-        w,
-        &[
-            "import",
-            example("support-preferences.jsonl").to_str().unwrap(),
-            "--project",
-            "support",
-        ],
-    );
-    let model = w.join("tiny");
-    ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    let model = example_pairs_and_tiny_model(w);
     let m = model.to_str().unwrap();
 
     let made = json(
@@ -507,17 +504,7 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
 fn gradient_checkpointing_trains_to_the_same_loss_in_a_smaller_plan() {
     let ws = workspace_with_project();
     let w = ws.path();
-    ok(
-        w,
-        &[
-            "import",
-            example("support-preferences.jsonl").to_str().unwrap(),
-            "--project",
-            "support",
-        ],
-    );
-    let model = w.join("tiny");
-    ok(w, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    let model = example_pairs_and_tiny_model(w);
     let m = model.to_str().unwrap();
     let run = |setting: &str| {
         json(

@@ -67,6 +67,20 @@ fn fresh_adapter(lm: &hone_model::LoadedModel, r: usize, alpha: f64) -> Adapter 
 }
 
 /// Fills every B with noise, so the adapter does something.
+/// Two prompt/completion rows of different lengths (the batch is padded).
+fn two_sequences() -> [SequencePair; 2] {
+    [
+        SequencePair {
+            prompt: vec![1, 40, 41, 42],
+            completion: vec![100, 101, 102, 2],
+        },
+        SequencePair {
+            prompt: vec![1, 50],
+            completion: vec![7, 8, 9, 10, 11, 2],
+        },
+    ]
+}
+
 fn randomise_b(adapter: &Adapter) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
     for (_, branch) in adapter.branches() {
@@ -168,16 +182,7 @@ fn after_one_optimiser_step_every_lora_matrix_has_a_gradient() {
         )
         .unwrap();
         let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(1));
-        let batch = [
-            SequencePair {
-                prompt: vec![1, 40, 41, 42],
-                completion: vec![100, 101, 102, 2],
-            },
-            SequencePair {
-                prompt: vec![1, 50],
-                completion: vec![7, 8, 9, 10, 11, 2],
-            },
-        ];
+        let batch = two_sequences();
         let loss = |adapter: &Adapter| -> Tensor {
             let lp = completion_logprobs(&lm.model, &batch, &LoraContext::training(adapter, &rng))
                 .unwrap();
@@ -242,16 +247,7 @@ fn the_training_pass_equals_the_inference_pass_and_its_gradient_a_finite_differe
         let adapter = fresh_adapter(&lm, 4, 8.0);
         randomise_b(&adapter);
         let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(1));
-        let batch = [
-            SequencePair {
-                prompt: vec![1, 40, 41, 42],
-                completion: vec![100, 101, 102, 2],
-            },
-            SequencePair {
-                prompt: vec![1, 50],
-                completion: vec![7, 8, 9, 10, 11, 2],
-            },
-        ];
+        let batch = two_sequences();
         let loss = |lora: &LoraContext| -> Tensor {
             let lp = completion_logprobs(&lm.model, &batch, lora).unwrap();
             lp.sums().unwrap().neg().unwrap().mean_all().unwrap()
@@ -334,16 +330,7 @@ fn checkpointed_layers_give_the_loss_and_gradients_of_the_plain_pass() {
         )
         .unwrap();
         randomise_b(&adapter);
-        let batch = [
-            SequencePair {
-                prompt: vec![1, 40, 41, 42],
-                completion: vec![100, 101, 102, 2],
-            },
-            SequencePair {
-                prompt: vec![1, 50],
-                completion: vec![7, 8, 9, 10, 11, 2],
-            },
-        ];
+        let batch = two_sequences();
         let run = |checkpoint: bool| {
             let rng = Mutex::new(rand::rngs::StdRng::seed_from_u64(11));
             let lora = LoraContext::training(&adapter, &rng).checkpointing(checkpoint);
