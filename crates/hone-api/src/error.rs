@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 #[error("{message}")]
 pub struct ApiError {
     /// `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `model`, `training`,
-    /// `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `internal`.
+    /// `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `too_large`, `internal`.
     pub code: String,
     pub message: String,
     pub field: Option<String>,

@@ -36,7 +36,10 @@ pub(crate) async fn import_upload(
         let path = state.api.upload_path(&query.file_name)?;
         if let Err(e) = write_body(&path, body, UPLOAD_LIMIT_BYTES).await {
             let _ = std::fs::remove_file(&path);
-            return Err(e);
+            return Err(ApiError {
+                message: format!("{}: {}", query.file_name, e.message),
+                ..e
+            });
         }
         state
             .api

@@ -3,6 +3,6 @@
 export type ApiError = { 
 /**
  * `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `model`, `training`,
- * `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `internal`.
+ * `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `too_large`, `internal`.
  */
 code: string, message: string, field: string | null, };
