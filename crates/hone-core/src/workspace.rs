@@ -45,6 +45,8 @@ pub struct Hone {
     pub(crate) rng: Mutex<StdRng>,
     /// Where models run (`--device`, `HONE_DEVICE`); `auto` by default.
     device: DeviceChoice,
+    /// The labeling queue's per-project indexes (see `queue`).
+    pub(crate) queue_indexes: crate::queue::QueueIndexes,
 }
 
 impl Hone {
@@ -72,6 +74,7 @@ impl Hone {
             dir: dir.to_owned(),
             rng: Mutex::new(StdRng::from_os_rng()),
             device: DeviceChoice::Auto,
+            queue_indexes: Default::default(),
         })
     }
 

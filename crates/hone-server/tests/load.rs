@@ -1,10 +1,13 @@
 //! Load test (issue 17): 50 simulated annotators label against a real `hone serve` listener
 //! (fetch the next item, save a comparison, again) while an import and a fine-tune run in the
-//! same server. No request may get a 5xx; the latencies of "next item" and "save judgment" are
-//! printed (p50, p99, max) — BENCHMARKS.md's table is made with larger settings:
+//! same server. No request may get a 5xx, and no annotator may be offered a pair they already
+//! judged; the latencies of "next item" and "save judgment" are printed (p50, p99, max), and
+//! the judgments saved per second. BENCHMARKS.md's table is made with larger settings:
 //!
 //!   HONE_LOAD_PAIRS=100000 HONE_LOAD_SECONDS=30 cargo test --release -p hone-server --test load
 //!
+//! `HONE_LOAD_THINK_MS` makes each annotator pause that long after each save, as a person
+//! reading the next answers would (default 0: as fast as the server answers, its saturation).
 //! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
 
 use std::net::SocketAddr;
@@ -33,10 +36,14 @@ fn main() {
 
 #[derive(Default)]
 struct Seen {
+    /// Each annotator's first "next item" (the first of all builds the queue's index).
+    first_next_item_ms: Vec<f64>,
     next_item_ms: Vec<f64>,
     save_ms: Vec<f64>,
     server_errors: Vec<String>,
     empty_queues: usize,
+    /// "annotator-3 was offered [5, 6] again".
+    offered_again: Vec<String>,
 }
 
 async fn post(
@@ -66,6 +73,10 @@ async fn annotator(
 ) {
     let client = reqwest::Client::new();
     let name = format!("annotator-{who}");
+    let think = Duration::from_millis(setting("HONE_LOAD_THINK_MS", 0));
+    // Staggered starts, so that paced annotators do not all ask at once.
+    tokio::time::sleep(think * who as u32 / ANNOTATORS as u32).await;
+    let mut judged: std::collections::HashSet<(i64, i64)> = Default::default();
     while Instant::now() < until {
         let (status, item, ms) = post(
             &client,
@@ -85,7 +96,13 @@ async fn annotator(
             }
             times(&mut seen).push(ms);
         };
-        record("next_item", status, &item, ms, |s| &mut s.next_item_ms);
+        if judged.is_empty() {
+            record("next_item", status, &item, ms, |s| {
+                &mut s.first_next_item_ms
+            });
+        } else {
+            record("next_item", status, &item, ms, |s| &mut s.next_item_ms);
+        }
         if status != 200 || item.is_null() {
             seen.lock().unwrap().empty_queues += 1;
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -98,8 +115,13 @@ async fn annotator(
             responses[0]["id"].as_i64().unwrap(),
             responses[1]["id"].as_i64().unwrap(),
         );
+        if !judged.insert((a.min(b), a.max(b))) {
+            let again = format!("{name} was offered [{a}, {b}] again");
+            seen.lock().unwrap().offered_again.push(again);
+        }
         let (status, body, ms) = post(&client, &base, "record_feedback", &json!({ "project_id": project_id, "annotator": name, "time_spent_ms": 1000, "kind": { "kind": "comparison", "response_a": a, "response_b": b, "choice": if who.is_multiple_of(2) { "a" } else { "b" }, "strength": null, "reason": null } })).await;
         record("record_feedback", status, &body, ms, |s| &mut s.save_ms);
+        tokio::time::sleep(think).await;
     }
 }
 
@@ -196,6 +218,12 @@ async fn run() {
         "5xx answers: {:?}",
         &seen.server_errors[..seen.server_errors.len().min(5)]
     );
+    assert!(
+        seen.offered_again.is_empty(),
+        "the queue offered judged pairs again: {:?}",
+        &seen.offered_again[..seen.offered_again.len().min(5)]
+    );
+    let saved_per_second = seen.save_ms.len() as f64 / seconds as f64;
     let summary = |name: &str, mut ms: Vec<f64>| {
         assert!(!ms.is_empty(), "no {name} request was answered");
         ms.sort_by(f64::total_cmp);
@@ -207,7 +235,8 @@ async fn run() {
             ms[ms.len() - 1]
         );
     };
-    println!("load: {ANNOTATORS} annotators for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; {} empty queues", judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues);
+    println!("load: {ANNOTATORS} annotators (pausing {} ms after each save) for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; no pair offered twice to one annotator; {} empty queues; {saved_per_second:.0} judgments saved per second", setting("HONE_LOAD_THINK_MS", 0), judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues);
+    summary("first next_item", seen.first_next_item_ms);
     summary("next_item", seen.next_item_ms);
     summary("record_feedback", seen.save_ms);
 }

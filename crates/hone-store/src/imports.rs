@@ -1,12 +1,10 @@
 //! Import runs: a file written in many short transactions that still lands all or nothing.
 //!
 //! Every prompt, response and judgment a run creates carries the run's id (`import_id`).
-//! While the run is `running` its rows are pending: [`pending_rows`] tells the queue what to
-//! leave out, and `judgments::list_current` leaves its judgments out. A run that fails, or
+//! While the run is `running` its rows are pending: the queue's index keeps them aside
+//! (`queue_rows` gives each row's run), and `judgments::list_current` leaves its judgments out. A run that fails, or
 //! whose process died, is undone by [`undo_step`] (its judgments, then the responses and
 //! prompts nothing else refers to) and marked `rolled_back`.
-
-use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 use sqlx::SqliteConnection;
@@ -100,43 +98,6 @@ pub async fn finish(conn: &mut SqliteConnection, id: i64, records: i64) -> Resul
         return Err(StoreError::not_found("running import", id));
     }
     Ok(())
-}
-
-/// The ids of the project's rows that belong to runs not done (running or being undone).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PendingRows {
-    pub prompts: HashSet<i64>,
-    pub responses: HashSet<i64>,
-}
-
-impl PendingRows {
-    pub fn is_empty(&self) -> bool {
-        self.prompts.is_empty() && self.responses.is_empty()
-    }
-}
-
-/// The project's pending rows (empty, and one indexed query, when no run is under way).
-pub async fn pending_rows(conn: &mut SqliteConnection, project_id: i64) -> Result<PendingRows> {
-    let runs: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM imports WHERE project_id = ? AND state = 'running'")
-            .bind(project_id)
-            .fetch_all(&mut *conn)
-            .await?;
-    let mut pending = PendingRows::default();
-    for run in runs {
-        let prompts: Vec<i64> = sqlx::query_scalar("SELECT id FROM prompts WHERE import_id = ?")
-            .bind(run)
-            .fetch_all(&mut *conn)
-            .await?;
-        let responses: Vec<i64> =
-            sqlx::query_scalar("SELECT id FROM responses WHERE import_id = ?")
-                .bind(run)
-                .fetch_all(&mut *conn)
-                .await?;
-        pending.prompts.extend(prompts);
-        pending.responses.extend(responses);
-    }
-    Ok(pending)
 }
 
 /// Undoes up to `limit` rows of a run that is not done; returns how many were deleted

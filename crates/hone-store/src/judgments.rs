@@ -336,6 +336,25 @@ pub async fn list_current(
     hydrate(conn, rows).await
 }
 
+/// The project's judgments of `kind` with ids above `after` that are not superseded, whether or
+/// not their import run is done, in id order (for the queue's index: see `queue_rows`).
+pub async fn list_current_after(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    kind: JudgmentKind,
+    after: i64,
+) -> Result<Vec<Judgment>> {
+    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND kind = ? AND id > ? AND superseded_by IS NULL ORDER BY id"
+    ))
+    .bind(project_id)
+    .bind(kind)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await?;
+    hydrate(conn, rows).await
+}
+
 /// Marks judgment `old` as replaced by judgment `new`. Refused (`Duplicate`) when `old` was
 /// already superseded; `NotFound` when it does not exist. The domain's rules (same annotator,
 /// project and kind) are checked by the caller.

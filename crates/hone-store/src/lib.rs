@@ -17,6 +17,7 @@ pub mod judgments;
 pub mod models;
 pub mod projects;
 pub mod prompts;
+pub mod queue_rows;
 pub mod responses;
 pub mod reward_scores;
 pub mod skips;
@@ -131,6 +132,13 @@ impl Store {
     /// A pooled connection for reads and single-statement writes.
     pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
         Ok(self.pool.acquire().await?)
+    }
+
+    /// A read transaction: every query in it sees the database as it was at its first read
+    /// (WAL readers do not block writers, nor wait for them). For work that must read many
+    /// tables consistently without holding the writer's turn while it does (a snapshot's rows).
+    pub async fn read(&self) -> Result<Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin().await?)
     }
 
     /// A write transaction; dropped without `commit()` it rolls back.

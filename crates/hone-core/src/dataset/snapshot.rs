@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use hone_store::judgments::{self, Judgment};
+use hone_store::queue_rows;
 use hone_store::snapshots::{self, Snapshot};
 use hone_store::{annotators, projects, prompts, responses, JudgmentKind, Split, SqliteConnection};
 use serde::{Deserialize, Serialize};
@@ -162,6 +163,26 @@ async fn select(
         .collect())
 }
 
+/// What a snapshot of `filter` holds now: its judgment ids, rows' hash, description, rows.
+async fn frozen_rows(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    filter: &SnapshotFilter,
+) -> Result<(Vec<i64>, String, serde_json::Value, TrainingData)> {
+    let judgments = select(conn, project_id, filter).await?;
+    let kto_threshold = projects::get(conn, project_id).await?.kto_threshold;
+    let data = rows_for(conn, project_id, &judgments, Some(kto_threshold)).await?;
+    let ids: Vec<i64> = judgments.iter().map(|j| j.id).collect();
+    let description = serde_json::json!({
+        "filter": filter,
+        "kto_threshold": kto_threshold,
+        "judgments": ids.len(),
+        "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
+        "conflicts": data.conflicts.len(),
+    });
+    Ok((ids, content_hash(&data), description, data))
+}
+
 impl Hone {
     /// The rows the project's judgments produce now, without freezing anything.
     pub async fn training_data(
@@ -175,31 +196,35 @@ impl Hone {
     }
 
     /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
+    ///
+    /// The judgments and their rows are read in a read transaction (one consistent view), not
+    /// under the writer's turn: at 100k judgments that read takes seconds, and annotators'
+    /// saves would wait for it. The write then only inserts the snapshot, if no judgment of the
+    /// project was deleted or superseded meanwhile (the revision migration 0008 keeps); if one
+    /// was, it reads again, and the last try reads under the writer's turn.
     pub async fn freeze_snapshot(
         &self,
         project_id: i64,
         filter: &SnapshotFilter,
     ) -> Result<(Snapshot, TrainingData)> {
+        const OPTIMISTIC_TRIES: usize = 3;
+        for _ in 0..OPTIMISTIC_TRIES {
+            let mut read = self.store().read().await?;
+            let revision = queue_rows::revision(&mut read, project_id).await?;
+            let (ids, hash, description, data) = frozen_rows(&mut read, project_id, filter).await?;
+            read.rollback().await?;
+            let mut tx = self.store().begin().await?;
+            if queue_rows::revision(&mut tx, project_id).await? != revision {
+                continue;
+            }
+            let snapshot =
+                snapshots::insert(&mut tx, project_id, &ids, &hash, &description).await?;
+            tx.commit().await?;
+            return Ok((snapshot, data));
+        }
         let mut tx = self.store().begin().await?;
-        let judgments = select(&mut tx, project_id, filter).await?;
-        let kto_threshold = projects::get(&mut tx, project_id).await?.kto_threshold;
-        let data = rows_for(&mut tx, project_id, &judgments, Some(kto_threshold)).await?;
-        let ids: Vec<i64> = judgments.iter().map(|j| j.id).collect();
-        let description = serde_json::json!({
-            "filter": filter,
-            "kto_threshold": kto_threshold,
-            "judgments": ids.len(),
-            "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
-            "conflicts": data.conflicts.len(),
-        });
-        let snapshot = snapshots::insert(
-            &mut tx,
-            project_id,
-            &ids,
-            &content_hash(&data),
-            &description,
-        )
-        .await?;
+        let (ids, hash, description, data) = frozen_rows(&mut tx, project_id, filter).await?;
+        let snapshot = snapshots::insert(&mut tx, project_id, &ids, &hash, &description).await?;
         tx.commit().await?;
         Ok((snapshot, data))
     }

@@ -690,3 +690,80 @@ async fn gold_items_are_mixed_in_at_the_rate_and_scored_against_the_gold_answer(
         "no longer gold: done at overlap 1"
     );
 }
+
+#[tokio::test]
+async fn the_queue_follows_what_another_process_writes_undoes_and_changes() {
+    // The queue keeps an index in memory and reads only what is new: a second workspace handle
+    // on the same folder stands for another process (`hone` on the command line, a second
+    // server) writing, deleting and changing settings under it.
+    let ws = open().await;
+    let other = Hone::open(ws.dir()).await.expect("a second handle");
+    let p = project(&ws, "law").await;
+    let (_, r) = prompt_n(&ws, p, "P", 2).await;
+    let unit = sorted(r.clone());
+    let first = next(&ws, p, "bob", JudgmentKind::Comparison)
+        .await
+        .expect("the one pair is open");
+    assert_eq!((sorted(ids(&first)), first.remaining), (unit.clone(), 1));
+
+    // Alice judges it elsewhere: with overlap 1 it is done for Bob here.
+    let judged = judge(&other, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    assert!(
+        next(&ws, p, "bob", JudgmentKind::Comparison)
+            .await
+            .is_none(),
+        "a judgment written by another process closes the unit"
+    );
+    // A new prompt written elsewhere appears; its pair is the only one open.
+    let (_, r2) = prompt_n(&other, p, "Q", 2).await;
+    let item = next(&ws, p, "bob", JudgmentKind::Comparison)
+        .await
+        .expect("the new prompt's pair");
+    assert_eq!(
+        (sorted(ids(&item)), item.remaining),
+        (sorted(r2.clone()), 1)
+    );
+
+    // Undone elsewhere (a deletion): the first pair is open again, and comes first.
+    other.undo_judgment(judged).await.expect("undo");
+    let item = next(&ws, p, "bob", JudgmentKind::Comparison)
+        .await
+        .expect("open again");
+    assert_eq!((sorted(ids(&item)), item.remaining), (unit.clone(), 2));
+
+    // Judged again, then the overlap raised elsewhere: open for a second annotator.
+    judge(&other, p, "alice", compare(r[0], r[1], Choice::B)).await;
+    assert_eq!(
+        next(&ws, p, "bob", JudgmentKind::Comparison)
+            .await
+            .map(|i| i.remaining),
+        Some(1)
+    );
+    let current = other.project_details(p).await.unwrap().project;
+    let settings = NewProject {
+        name: current.name,
+        task_description: current.task_description,
+        rating_min: current.rating_min,
+        rating_max: current.rating_max,
+        kto_threshold: current.kto_threshold,
+        overlap: 2,
+        queue_order: current.queue_order,
+        gold_rate: current.gold_rate,
+    };
+    other.update_project_settings(p, &settings).await.unwrap();
+    let item = next(&ws, p, "bob", JudgmentKind::Comparison)
+        .await
+        .expect("overlap 2");
+    assert_eq!(
+        (sorted(ids(&item)), item.judged_by, item.remaining),
+        (unit, 1, 2),
+        "the started pair comes first, and both pairs are Bob's to judge"
+    );
+    assert!(
+        next(&ws, p, "alice", JudgmentKind::Comparison)
+            .await
+            .is_some_and(|i| sorted(ids(&i)) == sorted(r2.clone()) && i.remaining == 1),
+        "Alice judged the first pair: only the second is hers"
+    );
+    other.close().await;
+}

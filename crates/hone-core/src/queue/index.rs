@@ -1,0 +1,474 @@
+//! The queue's in-memory index of one project and judgment kind: every unit in prompt order
+//! with the votes on it, kept up to date from the rows added since the last call (see
+//! `hone_store::queue_rows`) instead of reading the whole project on every "next item".
+//!
+//! The open units (fewer votes than the overlap, or split and kept open for a tie-break) are
+//! kept in ordered sets — started, not started, split — and each annotator's count of open
+//! units they voted on, so that picking the next unit walks only past what this annotator
+//! cannot take, and "remaining" is a subtraction, not a pass over the project.
+//!
+//! A row of an import run still under way waits aside until its run is done (then it counts)
+//! or undone (then it is deleted, which bumps the project's revision). A deletion or a
+//! superseded judgment bumps the revision, and the index is built again from nothing: rare
+//! events (an undo, a re-judgment, an import rolled back) pay one full read; labeling pays
+//! a few indexed reads of the new rows.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use hone_store::judgments::Judgment;
+use hone_store::queue_rows::{self, PromptRow, ResponseRow};
+use hone_store::{JudgmentKind, QueueOrder, ResponseSource, SqliteConnection};
+use rand::Rng;
+
+use super::votes::{disagreement, split_evenly, Vote, Votes};
+use super::{unit_of, UnitKey, MAX_RANKED};
+use crate::verdict::Verdict;
+use crate::Result;
+
+/// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
+/// ordering units the way `in_order` offers them.
+pub(super) type Pos = (i64, u32);
+
+/// A response as shown in a unit: its id, and whether it has text to score.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shown {
+    pub id: i64,
+    pub empty: bool,
+}
+
+/// A unit that can be offered, with the votes on it.
+#[derive(Debug, Clone)]
+pub(super) struct Unit {
+    pub key: UnitKey,
+    pub prompt_id: i64,
+    /// The responses to show, in the order units are built (empty for a demonstration).
+    pub shown: Vec<Shown>,
+    /// The shown responses' ids sorted (what a UI's prefetch exclusion names).
+    pub sorted: Vec<i64>,
+    pub votes: Votes,
+    /// Whether it is open now (see [`QueueIndex::is_open`]).
+    pub open: bool,
+}
+
+/// One project's units and votes of one kind.
+#[derive(Debug)]
+pub(super) struct QueueIndex {
+    project_id: i64,
+    kind: JudgmentKind,
+    /// The project's queue revision the index was built at.
+    revision: i64,
+    /// The largest prompt, response and judgment ids read so far.
+    after: (i64, i64, i64),
+    /// Counted responses by prompt, in id order.
+    responses: HashMap<i64, Vec<ResponseRow>>,
+    /// Counted prompts in id order, each with its units.
+    units: BTreeMap<i64, Vec<Unit>>,
+    /// What a unit's openness depends on besides its votes.
+    overlap: usize,
+    order: QueueOrder,
+    /// Where each offered unit is, by key and by its sorted response ids.
+    by_key: HashMap<UnitKey, Pos>,
+    by_shown: HashMap<Vec<i64>, Pos>,
+    /// Open units with votes, and without, in prompt order.
+    started: BTreeSet<Pos>,
+    fresh: BTreeSet<Pos>,
+    /// Open units whose votes disagree, most split first (the f64's bits order as it does).
+    split: BTreeSet<(Reverse<u64>, Pos)>,
+    /// Every open unit, in no order, to draw from at random (`open_at` finds one's place).
+    open_list: Vec<Pos>,
+    open_at: HashMap<Pos, usize>,
+    /// How many open units each annotator has a vote on.
+    mine_open: HashMap<i64, usize>,
+    /// Votes on units that are not offered (yet): a unit of a prompt not counted yet, a human
+    /// correction's rating.
+    orphans: HashMap<UnitKey, Votes>,
+    /// Each counted judgment's unit, for gold items.
+    judged: HashMap<i64, UnitKey>,
+    /// Rows of import runs still under way: counted once their run is done.
+    waiting: Waiting,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    prompts: Vec<PromptRow>,
+    responses: Vec<ResponseRow>,
+    judgments: Vec<(Option<i64>, Judgment)>,
+}
+
+impl QueueIndex {
+    fn new(project_id: i64, kind: JudgmentKind, revision: i64) -> Self {
+        Self {
+            project_id,
+            kind,
+            revision,
+            after: (0, 0, 0),
+            responses: HashMap::new(),
+            units: BTreeMap::new(),
+            overlap: 1,
+            order: QueueOrder::InOrder,
+            by_key: HashMap::new(),
+            by_shown: HashMap::new(),
+            started: BTreeSet::new(),
+            fresh: BTreeSet::new(),
+            split: BTreeSet::new(),
+            open_list: Vec::new(),
+            open_at: HashMap::new(),
+            mine_open: HashMap::new(),
+            orphans: HashMap::new(),
+            judged: HashMap::new(),
+            waiting: Waiting::default(),
+        }
+    }
+
+    /// Reads what changed since the last call (everything, when the revision moved), with the
+    /// project's overlap and order as they are now.
+    pub async fn refresh(
+        &mut self,
+        conn: &mut SqliteConnection,
+        overlap: usize,
+        order: QueueOrder,
+    ) -> Result<()> {
+        let revision = queue_rows::revision(conn, self.project_id).await?;
+        if revision != self.revision {
+            *self = Self::new(self.project_id, self.kind, revision);
+        }
+        if (overlap, order) != (self.overlap, self.order) {
+            (self.overlap, self.order) = (overlap, order);
+            let all: Vec<Pos> = self.positions().collect();
+            for &pos in &all {
+                self.detach(pos);
+            }
+            for pos in all {
+                self.attach(pos);
+            }
+        }
+        let running = queue_rows::unfinished_imports(conn, self.project_id).await?;
+        let (prompts_after, responses_after, judgments_after) = self.after;
+        let prompts = queue_rows::prompts_after(conn, self.project_id, prompts_after).await?;
+        let responses = queue_rows::responses_after(conn, self.project_id, responses_after).await?;
+        let judgments =
+            queue_rows::judgments_after(conn, self.project_id, self.kind, judgments_after).await?;
+        self.after = (
+            prompts.last().map_or(prompts_after, |p| p.id),
+            responses.last().map_or(responses_after, |r| r.id),
+            judgments.last().map_or(judgments_after, |(j, _)| j.id),
+        );
+
+        let waits = |run: Option<i64>| run.is_some_and(|run| running.contains(&run));
+        let waiting = std::mem::take(&mut self.waiting);
+        let mut dirty: HashSet<i64> = HashSet::new();
+        for p in waiting.prompts.into_iter().chain(prompts) {
+            if waits(p.import_id) {
+                self.waiting.prompts.push(p);
+            } else {
+                self.units.entry(p.id).or_default();
+                dirty.insert(p.id);
+            }
+        }
+        for r in waiting.responses.into_iter().chain(responses) {
+            if waits(r.import_id) {
+                self.waiting.responses.push(r);
+            } else {
+                let list = self.responses.entry(r.prompt_id).or_default();
+                // Waiting rows come back out of id order.
+                let at = list.partition_point(|x| x.id < r.id);
+                list.insert(at, r);
+                dirty.insert(r.prompt_id);
+            }
+        }
+        for prompt_id in dirty {
+            self.rebuild_units(prompt_id);
+        }
+        for (run, j) in waiting
+            .judgments
+            .into_iter()
+            .chain(judgments.into_iter().map(|(j, run)| (run, j)))
+        {
+            if waits(run) {
+                self.waiting.judgments.push((run, j));
+            } else {
+                self.count(&j);
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a judgment's vote: the annotator's latest judgment on the unit wins.
+    fn count(&mut self, j: &Judgment) {
+        let key = unit_of(self.kind, &j.body, j.prompt_id);
+        self.judged.insert(j.id, key.clone());
+        let vote = Vote {
+            judgment: j.id,
+            verdict: Verdict::of(&j.body),
+        };
+        let newer = |votes: &Votes| {
+            votes
+                .get(&j.annotator_id)
+                .is_none_or(|v| v.judgment < vote.judgment)
+        };
+        match self.by_key.get(&key).copied() {
+            Some(pos) => {
+                if newer(&self.unit(pos).votes) {
+                    self.detach(pos);
+                    self.unit_mut(pos).votes.insert(j.annotator_id, vote);
+                    self.attach(pos);
+                }
+            }
+            None => {
+                let votes = self.orphans.entry(key).or_default();
+                if newer(votes) {
+                    votes.insert(j.annotator_id, vote);
+                }
+            }
+        }
+    }
+
+    /// Builds a counted prompt's units again from its counted responses, keeping their votes.
+    fn rebuild_units(&mut self, prompt_id: i64) {
+        let Some(n) = self.units.get(&prompt_id).map(Vec::len) else {
+            return; // the prompt is not counted yet; its responses wait in `responses`
+        };
+        for i in 0..n {
+            self.detach((prompt_id, i as u32));
+        }
+        let mut votes: HashMap<UnitKey, Votes> = self
+            .units
+            .insert(prompt_id, Vec::new())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| (u.key, u.votes))
+            .collect();
+        let responses = self
+            .responses
+            .get(&prompt_id)
+            .map_or(&[][..], Vec::as_slice);
+        let mut units = units_of(self.kind, prompt_id, responses);
+        for unit in &mut units {
+            unit.votes = votes
+                .remove(&unit.key)
+                .or_else(|| self.orphans.remove(&unit.key))
+                .unwrap_or_default();
+        }
+        self.orphans.extend(votes);
+        let n = units.len();
+        self.units.insert(prompt_id, units);
+        for i in 0..n {
+            self.attach((prompt_id, i as u32));
+        }
+    }
+
+    /// Whether a unit with these votes is open: fewer than the overlap, or (when the queue
+    /// resolves disagreement) split evenly and fewer than twice the overlap, plus one.
+    fn is_open(&self, votes: &Votes) -> bool {
+        votes.len() < self.overlap
+            || (self.order == QueueOrder::Disagreement
+                && votes.len() < 2 * self.overlap + 1
+                && split_evenly(votes))
+    }
+
+    /// Takes a unit out of the lookups and open sets (before its votes or place change).
+    fn detach(&mut self, pos: Pos) {
+        let unit = &self.units[&pos.0][pos.1 as usize];
+        let (key, sorted, open) = (unit.key.clone(), unit.sorted.clone(), unit.open);
+        let voters: Vec<i64> = unit.votes.keys().copied().collect();
+        let split = disagreement(&unit.votes);
+        self.by_key.remove(&key);
+        if !sorted.is_empty() {
+            self.by_shown.remove(&sorted);
+        }
+        if !open {
+            return;
+        }
+        self.started.remove(&pos);
+        self.fresh.remove(&pos);
+        self.split.remove(&(Reverse(split.to_bits()), pos));
+        if let Some(at) = self.open_at.remove(&pos) {
+            self.open_list.swap_remove(at);
+            if let Some(&moved) = self.open_list.get(at) {
+                self.open_at.insert(moved, at);
+            }
+        }
+        for voter in voters {
+            if let Some(n) = self.mine_open.get_mut(&voter) {
+                *n -= 1;
+            }
+        }
+        self.unit_mut(pos).open = false;
+    }
+
+    /// Puts a unit (back) into the lookups, and into the open sets when it is open.
+    fn attach(&mut self, pos: Pos) {
+        let unit = &self.units[&pos.0][pos.1 as usize];
+        let open = self.is_open(&unit.votes);
+        let (key, sorted) = (unit.key.clone(), unit.sorted.clone());
+        let voters: Vec<i64> = unit.votes.keys().copied().collect();
+        let split = disagreement(&unit.votes);
+        self.by_key.insert(key, pos);
+        if !sorted.is_empty() {
+            self.by_shown.insert(sorted, pos);
+        }
+        self.unit_mut(pos).open = open;
+        if !open {
+            return;
+        }
+        if voters.is_empty() {
+            self.fresh.insert(pos);
+        } else {
+            self.started.insert(pos);
+        }
+        if split > 0.0 {
+            self.split.insert((Reverse(split.to_bits()), pos));
+        }
+        self.open_at.insert(pos, self.open_list.len());
+        self.open_list.push(pos);
+        for voter in voters {
+            *self.mine_open.entry(voter).or_default() += 1;
+        }
+    }
+
+    fn unit_mut(&mut self, pos: Pos) -> &mut Unit {
+        &mut self.units.get_mut(&pos.0).expect("a counted prompt")[pos.1 as usize]
+    }
+
+    /// The unit at `pos` (a position this index gave out).
+    pub fn unit(&self, pos: Pos) -> &Unit {
+        &self.units[&pos.0][pos.1 as usize]
+    }
+
+    /// Every unit's position, in prompt order.
+    pub fn positions(&self) -> impl Iterator<Item = Pos> + '_ {
+        self.units
+            .iter()
+            .flat_map(|(&p, units)| (0..units.len() as u32).map(move |i| (p, i)))
+    }
+
+    /// The position of the unit with this key, or showing these (sorted) response ids.
+    pub fn find(&self, key: &UnitKey) -> Option<Pos> {
+        self.by_key.get(key).copied()
+    }
+
+    pub fn find_shown(&self, sorted: &[i64]) -> Option<Pos> {
+        self.by_shown.get(sorted).copied()
+    }
+
+    /// The positions of a prompt's units.
+    pub fn units_of_prompt(&self, prompt_id: i64) -> impl Iterator<Item = Pos> + '_ {
+        let n = self.units.get(&prompt_id).map_or(0, Vec::len) as u32;
+        (0..n).map(move |i| (prompt_id, i))
+    }
+
+    /// The overlap the open sets were made with.
+    pub fn overlap(&self) -> usize {
+        self.overlap
+    }
+
+    /// How many units are open, and how many of them `annotator` has a vote on.
+    pub fn open_count(&self) -> usize {
+        self.open_list.len()
+    }
+
+    pub fn mine_open(&self, annotator: Option<i64>) -> usize {
+        annotator.map_or(0, |a| self.mine_open.get(&a).copied().unwrap_or(0))
+    }
+
+    /// Open units with votes, then those without, each in prompt order.
+    pub fn open_in_order(&self) -> impl Iterator<Item = Pos> + '_ {
+        self.started.iter().chain(self.fresh.iter()).copied()
+    }
+
+    /// Open units whose votes disagree, most split first (ties in prompt order).
+    pub fn most_split(&self) -> impl Iterator<Item = Pos> + '_ {
+        self.split.iter().map(|(_, pos)| *pos)
+    }
+
+    /// An open unit drawn uniformly, if any is open.
+    pub fn draw_open(&self, rng: &mut impl Rng) -> Option<Pos> {
+        (!self.open_list.is_empty())
+            .then(|| self.open_list[rng.random_range(0..self.open_list.len())])
+    }
+
+    /// The unit a counted judgment is on (for gold items).
+    pub fn unit_of_judgment(&self, judgment_id: i64) -> Option<&UnitKey> {
+        self.judged.get(&judgment_id)
+    }
+}
+
+/// A prompt's units of `kind`, from its responses in id order.
+fn units_of(kind: JudgmentKind, prompt_id: i64, responses: &[ResponseRow]) -> Vec<Unit> {
+    let unit = |key: UnitKey, shown: Vec<&ResponseRow>| {
+        let shown: Vec<Shown> = shown
+            .into_iter()
+            .map(|r| Shown {
+                id: r.id,
+                empty: r.empty,
+            })
+            .collect();
+        let mut sorted: Vec<i64> = shown.iter().map(|s| s.id).collect();
+        sorted.sort_unstable();
+        Unit {
+            key,
+            prompt_id,
+            shown,
+            sorted,
+            votes: Votes::new(),
+            open: false,
+        }
+    };
+    match kind {
+        JudgmentKind::Demonstration => vec![unit(UnitKey::Prompt(prompt_id), Vec::new())],
+        JudgmentKind::Ranking if responses.len() >= 3 => vec![unit(
+            UnitKey::Prompt(prompt_id),
+            responses.iter().take(MAX_RANKED).collect(),
+        )],
+        JudgmentKind::Ranking => Vec::new(),
+        JudgmentKind::Comparison => {
+            let mut units = Vec::new();
+            for (i, a) in responses.iter().enumerate() {
+                for b in &responses[i + 1..] {
+                    let key = UnitKey::Responses(vec![a.id.min(b.id), a.id.max(b.id)]);
+                    units.push(unit(key, vec![a, b]));
+                }
+            }
+            units
+        }
+        // A person's own correction is not sent back for review.
+        _ => responses
+            .iter()
+            .filter(|r| kind == JudgmentKind::Rating || r.source != ResponseSource::Human)
+            .map(|r| unit(UnitKey::Responses(vec![r.id]), vec![r]))
+            .collect(),
+    }
+}
+
+/// The indexes of this workspace's projects, one per project and kind, each behind its own
+/// lock: annotators of one project take turns reading the new rows; projects do not wait for
+/// each other.
+#[derive(Default)]
+pub(crate) struct QueueIndexes(Mutex<HashMap<(i64, JudgmentKind), SharedIndex>>);
+
+pub(super) type SharedIndex = Arc<tokio::sync::Mutex<QueueIndex>>;
+
+impl std::fmt::Debug for QueueIndexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.0.lock().map_or(0, |m| m.len());
+        write!(f, "QueueIndexes({n} indexes)")
+    }
+}
+
+impl QueueIndexes {
+    pub(super) fn get(&self, project_id: i64, kind: JudgmentKind) -> SharedIndex {
+        self.0
+            .lock()
+            .expect("queue index map lock")
+            .entry((project_id, kind))
+            .or_insert_with(|| {
+                // Revision -1: the first refresh reads everything.
+                Arc::new(tokio::sync::Mutex::new(QueueIndex::new(
+                    project_id, kind, -1,
+                )))
+            })
+            .clone()
+    }
+}

@@ -1,0 +1,416 @@
+//! The labeling queue: the next item an annotator should judge.
+//!
+//! An item ("unit") depends on the kind: a pair of responses for a comparison, a prompt's
+//! responses for a ranking, a prompt for a demonstration, one response otherwise. A unit is
+//! offered to an annotator who has not judged it yet, while fewer than the project's `overlap`
+//! annotators have. Which open unit comes next is the project's [`QueueOrder`]:
+//!
+//! - `in_order`: units others have started first (so that overlap completes), then prompt order;
+//! - `random`: any open unit;
+//! - `least_sure`: the latest reward model's smallest score margin first (the two answers of a
+//!   pair, the closest two of a ranking, a single answer's distance to the median score);
+//! - `disagreement`: the units whose annotators disagree most first; a unit whose annotators
+//!   split evenly stays open past its overlap for a tie-breaking verdict.
+//!
+//! Units the annotator skipped (see [`crate::triage`]) wait at the back of their queue: they
+//! come up only when nothing else is open, the one skipped longest ago first. Units they
+//! flagged never come up for them (for a flag about the prompt, none of the prompt's units).
+//! Only judgments that count (not superseded by a re-judgment) are votes.
+//!
+//! Gold items (see [`crate::gold`]) are mixed in at the project's `gold_rate`, shown as picked
+//! at random so that the annotator cannot tell them apart. Every item says why it came up
+//! (`reason`). The order the responses are shown in is shuffled; the front door sends it back
+//! as `shown_order` with the judgment.
+
+mod index;
+
+use std::collections::{HashMap, HashSet};
+
+use hone_store::judgments::JudgmentBody;
+use hone_store::prompts::{self, Prompt};
+use hone_store::responses::{self, Response};
+use hone_store::{
+    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder, StoreError,
+};
+
+mod votes;
+
+pub(crate) use index::QueueIndexes;
+use index::{Pos, QueueIndex, Unit};
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use votes::describe_split;
+
+use crate::{CoreError, Hone, Result};
+
+/// The most responses shown in one ranking.
+pub const MAX_RANKED: usize = 6;
+
+/// The most answers the least-sure order scores while choosing the next item.
+pub const INLINE_SCORING: usize = 64;
+
+/// How many times the random order draws an open unit before it lists the eligible ones.
+const RANDOM_DRAWS: usize = 64;
+
+/// Why the reason for a gold item reads like a random pick: an annotator must not know.
+const PICKED_AT_RANDOM: &str = "picked at random";
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueItem {
+    pub kind: JudgmentKind,
+    pub prompt: Prompt,
+    /// In the order to show them (already shuffled); empty for a demonstration.
+    pub responses: Vec<Response>,
+    /// How many annotators have judged this unit so far, and how many the project wants.
+    pub judged_by: usize,
+    pub overlap: usize,
+    /// Units this annotator can still judge of this kind, this one included.
+    pub remaining: usize,
+    /// Why this item came up now, in words ("the reward model rm-2 is least sure here: …").
+    pub reason: String,
+}
+
+/// What identifies a unit: sorted response ids, or the prompt for a prompt-level kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum UnitKey {
+    Responses(Vec<i64>),
+    Prompt(i64),
+}
+
+pub(crate) fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: i64) -> UnitKey {
+    match kind {
+        JudgmentKind::Ranking | JudgmentKind::Demonstration => UnitKey::Prompt(prompt_id),
+        _ => {
+            let mut ids = body.response_ids();
+            ids.sort_unstable();
+            UnitKey::Responses(ids)
+        }
+    }
+}
+
+/// The reward model's uncertainty about a unit (its responses' ids): the smaller, the less sure.
+fn margin(shown: &[i64], scores: &HashMap<i64, f64>, median: f64) -> Option<f64> {
+    let s: Vec<f64> = shown
+        .iter()
+        .map(|id| scores.get(id).copied())
+        .collect::<Option<_>>()?;
+    match s.as_slice() {
+        [] => None,
+        [one] => Some((one - median).abs()),
+        many => {
+            let mut sorted = many.to_vec();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            sorted
+                .windows(2)
+                .map(|w| w[1] - w[0])
+                .min_by(|a, b| a.total_cmp(b))
+        }
+    }
+}
+
+impl Hone {
+    /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
+    pub async fn next_item(
+        &self,
+        project_id: i64,
+        annotator: &str,
+        kind: JudgmentKind,
+    ) -> Result<Option<QueueItem>> {
+        self.next_item_excluding(project_id, annotator, kind, &[])
+            .await
+    }
+
+    /// As [`Hone::next_item`], skipping the units whose response ids (in any order) are in
+    /// `exclude`: a UI prefetches the item after the one on screen while it is being judged.
+    pub async fn next_item_excluding(
+        &self,
+        project_id: i64,
+        annotator: &str,
+        kind: JudgmentKind,
+        exclude: &[Vec<i64>],
+    ) -> Result<Option<QueueItem>> {
+        let exclude: HashSet<Vec<i64>> = exclude
+            .iter()
+            .map(|ids| {
+                let mut ids = ids.clone();
+                ids.sort_unstable();
+                ids
+            })
+            .collect();
+        // The same name `record_feedback` stores (it trims), so that "alice " is alice.
+        let annotator = annotator.trim();
+        if annotator.is_empty() {
+            return Err(CoreError::invalid("annotator", "must not be empty"));
+        }
+        let mut conn = self.store().conn().await?;
+        let project = projects::get(&mut conn, project_id).await?;
+        let overlap = project.overlap.max(1) as usize;
+        let annotator_id = match annotators::get_by_name(&mut conn, annotator).await {
+            Ok(a) => Some(a.id),
+            Err(StoreError::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let gold_ids = gold::list(&mut conn, project_id).await?;
+        // This annotator's skips (unit → its latest skip; later skips have larger ids) and flags.
+        let mut skipped_at: HashMap<UnitKey, i64> = HashMap::new();
+        let mut flagged: HashSet<UnitKey> = HashSet::new();
+        let mut flagged_prompts: HashSet<i64> = HashSet::new();
+        if let Some(id) = annotator_id {
+            for (unit, last) in skips::latest(&mut conn, project_id, id, kind).await? {
+                skipped_at.insert(crate::triage::unit_key(&unit), last);
+            }
+            for f in flags::list_by(&mut conn, project_id, id).await? {
+                if f.reason.is_about_prompt() {
+                    flagged_prompts.insert(f.unit.prompt_id);
+                }
+                if f.unit.kind == kind {
+                    flagged.insert(crate::triage::unit_key(&f.unit));
+                }
+            }
+        }
+        drop(conn);
+        // The project's units and votes, brought up to date from the rows added since the
+        // last call. No connection is held while waiting for the index: the one holding it
+        // needs one.
+        let index = self.queue_indexes.get(project_id, kind);
+        let mut index = index.lock().await;
+        index
+            .refresh(
+                &mut *self.store().conn().await?,
+                overlap,
+                project.queue_order,
+            )
+            .await?;
+
+        // Open units this annotator cannot take: theirs (the index counts those), and those
+        // they flagged or have on screen (a few, looked up).
+        let mine =
+            |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
+        let mut hidden: HashSet<Pos> = HashSet::new();
+        hidden.extend(flagged.iter().filter_map(|key| index.find(key)));
+        for &prompt_id in &flagged_prompts {
+            hidden.extend(index.units_of_prompt(prompt_id));
+        }
+        hidden.extend(exclude.iter().filter_map(|ids| index.find_shown(ids)));
+        hidden.retain(|&pos| !mine(pos));
+        let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
+        let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
+        let remaining = index.open_count() - index.mine_open(annotator_id) - hidden_open;
+        if remaining == 0 {
+            return Ok(None);
+        }
+        // Skipped units wait until nothing else is open; then the one skipped longest ago.
+        let skipped: Vec<(i64, Pos)> = skipped_at
+            .iter()
+            .filter_map(|(key, &at)| Some((at, index.find(key)?)))
+            .filter(|&(_, pos)| index.unit(pos).open && offered(pos))
+            .collect();
+        if skipped.len() == remaining {
+            let (_, pos) = *skipped.iter().min().expect("skipped is not empty");
+            let unit = index.unit(pos).clone();
+            drop(index);
+            let why = "you skipped it earlier; nothing else is open".to_owned();
+            return self
+                .item(kind, &unit, overlap, remaining, why)
+                .await
+                .map(Some);
+        }
+        let eligible = |pos: Pos| {
+            offered(pos)
+                && (skipped_at.is_empty() || !skipped_at.contains_key(&index.unit(pos).key))
+        };
+        // Gold items this annotator has not judged (nor skipped), whether or not their overlap
+        // is complete: open ones first, each in prompt order.
+        let mut gold: Vec<(bool, Pos)> = gold_ids
+            .iter()
+            .filter_map(|&id| index.find(index.unit_of_judgment(id)?))
+            .filter(|&pos| eligible(pos))
+            .map(|pos| (!index.unit(pos).open, pos))
+            .collect();
+        gold.sort_unstable();
+        gold.dedup();
+        let gold_pick = {
+            let mut rng = self.rng.lock().expect("rng lock");
+            let draw: f64 = rng.random();
+            (draw < project.gold_rate)
+                .then(|| gold.choose(&mut *rng).map(|&(_, pos)| pos))
+                .flatten()
+        };
+        let (pos, reason) = match gold_pick {
+            Some(pos) => (pos, PICKED_AT_RANDOM.to_owned()),
+            None => {
+                self.choose(project_id, project.queue_order, &index, &eligible)
+                    .await?
+            }
+        };
+        let unit = index.unit(pos).clone();
+        drop(index);
+        self.item(kind, &unit, overlap, remaining, reason)
+            .await
+            .map(Some)
+    }
+
+    /// The item showing `unit`: its prompt and responses read now, the responses shuffled.
+    async fn item(
+        &self,
+        kind: JudgmentKind,
+        unit: &Unit,
+        overlap: usize,
+        remaining: usize,
+        reason: String,
+    ) -> Result<QueueItem> {
+        let mut conn = self.store().conn().await?;
+        let prompt = prompts::get(&mut conn, unit.prompt_id).await?;
+        let mut by_id: HashMap<i64, Response> =
+            responses::list_for_prompt(&mut conn, unit.prompt_id)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
+        let mut shown: Vec<Response> = unit
+            .shown
+            .iter()
+            .map(|s| {
+                by_id.remove(&s.id).ok_or_else(|| CoreError::NotFound {
+                    entity: "response",
+                    key: s.id.to_string(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        shown.shuffle(&mut *self.rng.lock().expect("rng lock"));
+        Ok(QueueItem {
+            kind,
+            prompt,
+            responses: shown,
+            judged_by: unit.votes.len(),
+            overlap,
+            remaining,
+            reason,
+        })
+    }
+
+    /// The eligible open unit `order` puts first (at least one is open), and why.
+    async fn choose(
+        &self,
+        project_id: i64,
+        order: QueueOrder,
+        index: &QueueIndex,
+        eligible: &(dyn Fn(Pos) -> bool + Sync),
+    ) -> Result<(Pos, String)> {
+        let overlap = index.overlap();
+        let in_order = |prefix: &str| {
+            let pos = index
+                .open_in_order()
+                .find(|&pos| eligible(pos))
+                .expect("an eligible unit is open");
+            let why = match index.unit(pos).votes.len() {
+                0 => "next in prompt order".to_owned(),
+                n => format!(
+                    "{n} of {overlap} annotators have judged it: finishing its overlap first"
+                ),
+            };
+            (pos, format!("{prefix}{why}"))
+        };
+        match order {
+            QueueOrder::InOrder => Ok(in_order("")),
+            QueueOrder::Random => {
+                // Draws until one is eligible (uniform over the eligible ones); when most open
+                // units are not, picks among them all.
+                let mut rng = self.rng.lock().expect("rng lock");
+                let drawn = (0..RANDOM_DRAWS)
+                    .filter_map(|_| index.draw_open(&mut *rng))
+                    .find(|&pos| eligible(pos));
+                let pos = match drawn {
+                    Some(pos) => pos,
+                    None => *index
+                        .open_in_order()
+                        .filter(|&pos| eligible(pos))
+                        .collect::<Vec<_>>()
+                        .choose(&mut *rng)
+                        .expect("an eligible unit is open"),
+                };
+                Ok((pos, PICKED_AT_RANDOM.to_owned()))
+            }
+            QueueOrder::Disagreement => Ok(match index.most_split().find(|&pos| eligible(pos)) {
+                Some(pos) => (pos, describe_split(&index.unit(pos).votes)),
+                None => in_order("no disagreement to resolve; "),
+            }),
+            QueueOrder::LeastSure => {
+                let mut open: Vec<Pos> = index.open_in_order().filter(|&p| eligible(p)).collect();
+                open.sort_unstable();
+                let unit = |i: usize| index.unit(open[i]);
+                if open.iter().all(|&pos| index.unit(pos).shown.is_empty()) {
+                    return Ok(in_order("nothing to score; "));
+                }
+                let Some(rm) = self.latest_reward_model(project_id, None).await? else {
+                    return Ok(in_order("no reward model yet to rank by; "));
+                };
+                // Answers are scored ahead (after a reward model is trained, after candidates are
+                // generated); the few still unscored are scored here, at most INLINE_SCORING per
+                // call so that the next item never waits long; units with an unscored answer wait.
+                // An empty answer cannot be scored; a unit holding one has no margin.
+                let ids: Vec<i64> = (0..open.len())
+                    .flat_map(|i| unit(i).shown.iter().filter(|r| !r.empty).map(|r| r.id))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let mut scores =
+                    reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
+                let missing: Vec<i64> = ids
+                    .iter()
+                    .copied()
+                    .filter(|id| !scores.contains_key(id))
+                    .take(INLINE_SCORING)
+                    .collect();
+                if !missing.is_empty() {
+                    scores.extend(
+                        missing
+                            .iter()
+                            .copied()
+                            .zip(self.score_responses(rm.id, &missing).await?),
+                    );
+                }
+                let mid = crate::numbers::median(scores.values().copied().collect()).unwrap_or(0.0);
+                let least = (0..open.len())
+                    .filter_map(|i| {
+                        let ids: Vec<i64> = unit(i).shown.iter().map(|s| s.id).collect();
+                        Some((i, margin(&ids, &scores, mid)?))
+                    })
+                    .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                let Some((i, m)) = least else {
+                    return Ok(in_order(
+                        "the reward model has not scored these answers yet; ",
+                    ));
+                };
+                let what = match unit(i).shown.len() {
+                    1 => format!("its score is {m:.3} from the median score"),
+                    2 => format!("the two answers' scores differ by {m:.3}"),
+                    _ => format!("the closest two answers' scores differ by {m:.3}"),
+                };
+                Ok((
+                    open[i],
+                    format!("the reward model {} is least sure here: {what}", rm.name),
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_margin_of_a_unit_is_its_closest_scores_or_the_distance_to_the_median() {
+        let scores = HashMap::from([(1, 0.5), (2, 0.8), (3, -1.0)]);
+        assert!((margin(&[1, 2], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12);
+        assert!(
+            (margin(&[3, 1, 2], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12,
+            "closest two of three"
+        );
+        assert!((margin(&[3], &scores, 0.5).unwrap() - 1.5).abs() < 1e-12);
+        assert_eq!(margin(&[4], &scores, 0.0), None, "unscored");
+    }
+}

@@ -1,0 +1,121 @@
+//! What the labeling queue's in-memory index is kept up to date from: the project's revision
+//! (bumped by triggers when a row is deleted or a judgment superseded, see migration 0008) and
+//! the rows added after the largest ids the index has seen, without their texts.
+//!
+//! Rows only ever get larger ids (this process's writers take turns, and batch inserts number
+//! after the table's largest), so "after id N" is everything new unless something was deleted,
+//! and then the revision says so.
+
+use std::collections::HashSet;
+
+use sqlx::SqliteConnection;
+
+use crate::judgments::{self, Judgment};
+use crate::{JudgmentKind, ResponseSource, Result};
+
+/// The project's queue revision: 0 until a row of it is deleted or a judgment superseded.
+pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT revision FROM queue_revisions WHERE project_id = ?")
+            .bind(project_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .unwrap_or(0),
+    )
+}
+
+/// A prompt as the queue needs it: its id and the import run that wrote it, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct PromptRow {
+    pub id: i64,
+    pub import_id: Option<i64>,
+}
+
+/// The project's prompts with ids above `after`, in id order.
+pub async fn prompts_after(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    after: i64,
+) -> Result<Vec<PromptRow>> {
+    // `+project_id`: walk the rowid range, not the (project_id, content_hash) index, which
+    // would visit every prompt of the project to find the few new ones.
+    Ok(sqlx::query_as(
+        "SELECT id, import_id FROM prompts WHERE id > ? AND +project_id = ? ORDER BY id",
+    )
+    .bind(after)
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A response as the queue needs it: no text, only whether it is empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResponseRow {
+    pub id: i64,
+    pub prompt_id: i64,
+    pub source: ResponseSource,
+    pub import_id: Option<i64>,
+    pub empty: bool,
+}
+
+/// The responses to the project's prompts with ids above `after`, in id order.
+pub async fn responses_after(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    after: i64,
+) -> Result<Vec<ResponseRow>> {
+    // CROSS JOIN: SQLite keeps `responses` outside, walking its rowid range, instead of
+    // visiting every prompt of the project.
+    Ok(sqlx::query_as(
+        "SELECT r.id, r.prompt_id, r.source, r.import_id, length(r.text) = 0 AS empty \
+         FROM responses r CROSS JOIN prompts p ON p.id = r.prompt_id \
+         WHERE r.id > ? AND p.project_id = ? ORDER BY r.id",
+    )
+    .bind(after)
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The project's judgments of `kind` with ids above `after` that are not superseded, in id
+/// order, each with the import run that wrote it (whether that run is done or not).
+pub async fn judgments_after(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    kind: JudgmentKind,
+    after: i64,
+) -> Result<Vec<(Judgment, Option<i64>)>> {
+    let imported: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT id, import_id FROM judgments WHERE project_id = ? AND kind = ? AND id > ? \
+         AND superseded_by IS NULL AND import_id IS NOT NULL",
+    )
+    .bind(project_id)
+    .bind(kind)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await?;
+    let imported: std::collections::HashMap<i64, i64> = imported.into_iter().collect();
+    Ok(judgments::list_current_after(conn, project_id, kind, after)
+        .await?
+        .into_iter()
+        .map(|j| {
+            let run = imported.get(&j.id).copied();
+            (j, run)
+        })
+        .collect())
+}
+
+/// The project's import runs still running (or being undone): their rows do not count yet. An
+/// undone run's rows are deleted (which bumps the revision) or, where others' judgments hold
+/// them, released from the run.
+pub async fn unfinished_imports(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+) -> Result<HashSet<i64>> {
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM imports WHERE project_id = ? AND state = 'running'")
+            .bind(project_id)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(ids.into_iter().collect())
+}
