@@ -3,8 +3,8 @@
 //!
 //! The binary plays three roles: the parent (no environment variable), a child that trains
 //! into a checkpoint folder until it is killed or done, and the same child started again,
-//! which resumes. The parent kills the first child at a random moment after its first
-//! checkpoint, lets the second finish, and compares with a run it does itself.
+//! which resumes. The parent kills the first child after a checkpoint at a random step (three
+//! rounds), lets the second finish, and compares with a run it does itself.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,10 +100,16 @@ fn main() {
     let reference = values(&run(reference_dir.path()));
     let total = config().total_steps(examples().len());
 
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
+    // Random kill steps; `HONE_KILL_SEED` repeats a run's.
+    let seed: u32 = std::env::var("HONE_KILL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        });
     for round in 0..3u32 {
         let dir = tempfile::tempdir().unwrap();
         let spawn = || {
@@ -113,8 +119,9 @@ fn main() {
                 .unwrap()
         };
         let mut first = spawn();
-        // Wait for a checkpoint early, midway or late in the run, then kill at a jittered moment.
-        let target = [3, total / 2, total - 30][round as usize];
+        // Wait for a checkpoint at a random step (far enough from the end that the kill lands
+        // before it), then kill at a jittered moment.
+        let target = 1 + u64::from(seed.rotate_left(round * 11)) % (total - 30);
         let started = Instant::now();
         while latest_checkpoint(dir.path()).is_none_or(|(step, _)| step < target)
             && started.elapsed() < Duration::from_secs(120)
@@ -158,5 +165,5 @@ fn main() {
             "round {round}: resumed adapter differs from the uninterrupted one by {diff}"
         );
     }
-    println!("kill_resume: ok (jitter seed {seed})");
+    println!("kill_resume: ok (seed {seed}: HONE_KILL_SEED={seed} repeats it)");
 }

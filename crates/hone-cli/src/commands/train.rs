@@ -56,6 +56,10 @@ pub struct TrainArgs {
     dpo_loss: Option<String>,
     #[arg(long)]
     seed: Option<u64>,
+    /// Write a checkpoint every this many steps (a stopped or killed job resumes from the
+    /// last one with `hone resume`); default 50, and always at a stage's end.
+    #[arg(long)]
+    save_steps: Option<u64>,
     /// Train on held-out prompts too.
     #[arg(long)]
     include_heldout: bool,
@@ -91,6 +95,9 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
         }
         if let Some(s) = args.seed {
             config.seed = s;
+        }
+        if let Some(n) = args.save_steps {
+            config.save_steps = n;
         }
         config.gradient_checkpointing = args.gradient_checkpointing;
     }

@@ -7,6 +7,7 @@ mod model;
 mod project;
 mod real_model;
 mod train;
+mod train_kill;
 mod workspace;
 
 use std::path::{Path, PathBuf};

@@ -17,7 +17,7 @@ pub(crate) fn plan_memory_is_within_a_quarter_of_the_measured_peak(outcome: &ser
 
 /// Imports the example preference pairs into the project `support` of workspace `w` and
 /// writes a tiny random model beside it; returns the model's folder.
-fn example_pairs_and_tiny_model(w: &std::path::Path) -> std::path::PathBuf {
+pub fn example_pairs_and_tiny_model(w: &std::path::Path) -> std::path::PathBuf {
     ok(
         w,
         &[
