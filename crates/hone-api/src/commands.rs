@@ -8,7 +8,6 @@ use hone_core::history::HistoryQuery;
 use hone_core::model::LoadedModel;
 use hone_core::playground::{CandidateInput, PlaygroundRequest};
 use hone_core::projects::ProjectSpec;
-use hone_core::store::{jobs as stored_jobs, models};
 use hone_core::triage::{FlagInput, SkipInput};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -153,11 +152,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 )
             }))
         }
-        "list_base_models" => json(
-            models::list_bases(&mut *hone.store().conn().await?)
-                .await
-                .map_err(hone_core::CoreError::from)?,
-        ),
+        "list_base_models" => json(hone.base_models().await?),
         "build_starter" => {
             let dir = api.starter_dir.clone();
             let device = hone.device_choice();
@@ -357,29 +352,17 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
         "list_jobs" => {
             let a: ListJobsArgs = parse(command, args)?;
-            json(
-                stored_jobs::list(&mut *hone.store().conn().await?, a.project_id)
-                    .await
-                    .map_err(hone_core::CoreError::from)?,
-            )
+            json(hone.jobs(a.project_id).await?)
         }
         "job_metrics" => {
             let a: StoredJobArgs = parse(command, args)?;
-            json(
-                stored_jobs::metrics(&mut *hone.store().conn().await?, a.job_id, None)
-                    .await
-                    .map_err(hone_core::CoreError::from)?,
-            )
+            json(hone.job_metrics(a.job_id).await?)
         }
 
         // Versions and arena
         "list_versions" => json(
-            models::list_versions(
-                &mut *hone.store().conn().await?,
-                parse::<ProjectArgs>(command, args)?.project_id,
-            )
-            .await
-            .map_err(hone_core::CoreError::from)?,
+            hone.versions(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
         ),
         "export_version" => {
             let a: ExportVersionArgs = parse(command, args)?;

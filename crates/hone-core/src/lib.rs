@@ -18,6 +18,7 @@ pub mod agreement;
 pub mod annotator_report;
 pub mod arena;
 pub mod bench;
+mod catalog;
 pub mod content;
 pub mod dataset;
 mod error;

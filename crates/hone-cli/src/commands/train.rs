@@ -3,7 +3,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hone_core::finetune::{BaseWeights, FineTuneEvent, FineTuneOutcome, Method, Plan, Recipe};
-use hone_core::store::{jobs, models};
 use hone_core::train::checkpointing::Checkpointing;
 use hone_core::train::losses::DpoLossType;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -340,7 +339,7 @@ pub async fn run_jobs(workspace: Option<&Path>, args: ListArgs) -> anyhow::Resul
         Some(p) => Some(super::project(&hone, p).await?.id),
         None => None,
     };
-    let list = jobs::list(&mut *hone.store().conn().await?, project).await?;
+    let list = hone.jobs(project).await?;
     if args.json {
         return output::json(&list);
     }
@@ -366,7 +365,7 @@ pub async fn run_versions(workspace: Option<&Path>, args: ListArgs) -> anyhow::R
         return Err(super::BadInput("--project is required".into()).into());
     };
     let project = super::project(&hone, project).await?;
-    let list = models::list_versions(&mut *hone.store().conn().await?, project.id).await?;
+    let list = hone.versions(project.id).await?;
     if args.json {
         return output::json(&list);
     }
