@@ -8,6 +8,7 @@ mod models;
 mod open;
 mod projects;
 mod prompts;
+mod queue_rows;
 mod responses;
 mod snapshots;
 mod triage;

@@ -6,6 +6,7 @@ use crate::open_store;
 
 const TABLES: &[&str] = &[
     "projects",
+    "queue_revisions",
     "imports",
     "gold_items",
     "reward_scores",
@@ -114,9 +115,10 @@ async fn migrations_create_every_table() {
             (4, true),
             (5, true),
             (6, true),
-            (7, true)
+            (7, true),
+            (8, true)
         ],
-        "exactly migrations 0001–0007 must be recorded as applied"
+        "exactly migrations 0001–0008 must be recorded as applied"
     );
 }
 
@@ -149,7 +151,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 7,
+        runs, 8,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

@@ -1,0 +1,105 @@
+//! What the queue's index reads: rows after a watermark, and the revision that triggers bump
+//! when rows go away or a judgment is superseded (and only then).
+
+use hone_store::judgments::{self, JudgmentBody, NewJudgment};
+use hone_store::queue_rows;
+use hone_store::responses;
+use hone_store::{JudgmentKind, SqliteConnection};
+
+use crate::{open_store, seed, Seed};
+
+async fn revision(conn: &mut SqliteConnection, project_id: i64) -> i64 {
+    queue_rows::revision(conn, project_id).await.unwrap()
+}
+
+async fn thumb(conn: &mut SqliteConnection, s: &Seed, response: usize) -> i64 {
+    judgments::insert(
+        conn,
+        &NewJudgment {
+            project_id: s.project_id,
+            prompt_id: s.prompt_id,
+            annotator_id: s.annotator_id,
+            time_spent_ms: 0,
+            shown_order: vec![s.response_ids[response]],
+            guideline_version: None,
+            critique: None,
+            suggestion_visible: false,
+            suggested_response_id: None,
+            body: JudgmentBody::Thumbs {
+                response_id: s.response_ids[response],
+                up: true,
+            },
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn rows_after_a_watermark_and_a_revision_moved_only_by_removals() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "law", 3).await;
+    let other = seed(&mut conn, "medicine", 2).await;
+
+    // Rows after a watermark, of this project only.
+    let prompts = queue_rows::prompts_after(&mut conn, s.project_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        prompts.iter().map(|p| p.id).collect::<Vec<_>>(),
+        vec![s.prompt_id]
+    );
+    let after_first = queue_rows::responses_after(&mut conn, s.project_id, s.response_ids[0])
+        .await
+        .unwrap();
+    assert_eq!(
+        after_first.iter().map(|r| r.id).collect::<Vec<_>>(),
+        s.response_ids[1..].to_vec(),
+        "the other project's responses are not listed"
+    );
+    assert!(after_first
+        .iter()
+        .all(|r| !r.empty && r.import_id.is_none()));
+
+    // Inserting moves nothing; the new judgment is read after the watermark.
+    let first = thumb(&mut conn, &s, 0).await;
+    let second = thumb(&mut conn, &s, 1).await;
+    assert_eq!(revision(&mut conn, s.project_id).await, 0);
+    let new = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, first)
+        .await
+        .unwrap();
+    assert_eq!(
+        new.iter().map(|(j, run)| (j.id, *run)).collect::<Vec<_>>(),
+        vec![(second, None)]
+    );
+
+    // A re-judgment (supersede) and an undo (delete) each move the revision; the superseded
+    // judgment is no longer listed.
+    judgments::supersede(&mut conn, first, second)
+        .await
+        .unwrap();
+    assert_eq!(revision(&mut conn, s.project_id).await, 1);
+    let listed = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|(j, _)| j.id).collect::<Vec<_>>(),
+        vec![second]
+    );
+    // Undoing the re-judgment deletes it and brings the old one back (its `superseded_by`
+    // is cleared by the foreign key): two changes.
+    judgments::delete(&mut conn, second).await.unwrap();
+    assert_eq!(revision(&mut conn, s.project_id).await, 3);
+
+    // A response deleted moves its project's revision, not another's.
+    assert!(responses::delete_if_unjudged(&mut conn, s.response_ids[2])
+        .await
+        .unwrap());
+    assert_eq!(revision(&mut conn, s.project_id).await, 4);
+    assert_eq!(revision(&mut conn, other.project_id).await, 0);
+    assert!(queue_rows::unfinished_imports(&mut conn, s.project_id)
+        .await
+        .unwrap()
+        .is_empty());
+}
