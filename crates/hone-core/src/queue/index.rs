@@ -9,9 +9,10 @@
 //!
 //! A row of an import run still under way waits aside until its run is done (then it counts)
 //! or undone (then it is deleted, which bumps the project's revision). A deletion or a
-//! superseded judgment bumps the revision, and the index is built again from nothing: rare
-//! events (an undo, a re-judgment, an import rolled back) pay one full read; labeling pays
-//! a few indexed reads of the new rows.
+//! superseded judgment bumps the revision, and the index is built again from nothing: an
+//! undo, a re-judgment or an import rolled back pays one full read (seconds at 100k
+//! judgments, while the project's annotators wait on this index); labeling pays a few indexed
+//! reads of the new rows. Applying removals in place, as additions are, is left to do.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -30,7 +30,8 @@ use hone_store::judgments::JudgmentBody;
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
 use hone_store::{
-    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder, StoreError,
+    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder,
+    SqliteConnection, StoreError,
 };
 
 mod votes;
@@ -173,15 +174,14 @@ impl Hone {
         drop(conn);
         // The project's units and votes, brought up to date from the rows added since the
         // last call. No connection is held while waiting for the index: the one holding it
-        // needs one.
+        // needs one. The refresh and the chosen item's texts are read in one read transaction:
+        // an import batch committed half-way through the refresh, or a row deleted before the
+        // texts are read, cannot be seen by one read and missed by the next.
         let index = self.queue_indexes.get(project_id, kind);
         let mut index = index.lock().await;
+        let mut read = self.store().read().await?;
         index
-            .refresh(
-                &mut *self.store().conn().await?,
-                overlap,
-                project.queue_order,
-            )
+            .refresh(&mut read, overlap, project.queue_order)
             .await?;
 
         // Open units this annotator cannot take: theirs (the index counts those), and those
@@ -197,7 +197,9 @@ impl Hone {
         hidden.retain(|&pos| !mine(pos));
         let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
         let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
-        let remaining = index.open_count() - index.mine_open(annotator_id) - hidden_open;
+        let remaining = index
+            .open_count()
+            .saturating_sub(index.mine_open(annotator_id) + hidden_open);
         if remaining == 0 {
             return Ok(None);
         }
@@ -213,7 +215,7 @@ impl Hone {
             drop(index);
             let why = "you skipped it earlier; nothing else is open".to_owned();
             return self
-                .item(kind, &unit, overlap, remaining, why)
+                .item(&mut read, kind, &unit, overlap, remaining, why)
                 .await
                 .map(Some);
         }
@@ -247,7 +249,7 @@ impl Hone {
         };
         let unit = index.unit(pos).clone();
         drop(index);
-        self.item(kind, &unit, overlap, remaining, reason)
+        self.item(&mut read, kind, &unit, overlap, remaining, reason)
             .await
             .map(Some)
     }
@@ -255,20 +257,19 @@ impl Hone {
     /// The item showing `unit`: its prompt and responses read now, the responses shuffled.
     async fn item(
         &self,
+        conn: &mut SqliteConnection,
         kind: JudgmentKind,
         unit: &Unit,
         overlap: usize,
         remaining: usize,
         reason: String,
     ) -> Result<QueueItem> {
-        let mut conn = self.store().conn().await?;
-        let prompt = prompts::get(&mut conn, unit.prompt_id).await?;
-        let mut by_id: HashMap<i64, Response> =
-            responses::list_for_prompt(&mut conn, unit.prompt_id)
-                .await?
-                .into_iter()
-                .map(|r| (r.id, r))
-                .collect();
+        let prompt = prompts::get(conn, unit.prompt_id).await?;
+        let mut by_id: HashMap<i64, Response> = responses::list_for_prompt(conn, unit.prompt_id)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
         let mut shown: Vec<Response> = unit
             .shown
             .iter()
