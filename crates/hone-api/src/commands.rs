@@ -67,9 +67,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             dir: hone.dir().to_owned(),
             projects: hone.list_projects().await?.len(),
             starter_dir: api.starter_dir.clone(),
-            starter_built: hone_demo::starter::existing(
+            starter_built: hone_starter::starter::existing(
                 &api.starter_dir,
-                &hone_demo::starter::StarterSpec::standard(),
+                &hone_starter::starter::StarterSpec::standard(),
             )
             .is_some(),
         }),
@@ -160,9 +160,9 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 let cancel = reporter.cancel_flag();
                 let progress = reporter.clone();
                 let built = tokio::task::spawn_blocking(move || -> Result<ModelInfo, ApiError> {
-                    let spec = hone_demo::starter::StarterSpec::standard();
-                    if hone_demo::starter::existing(&dir, &spec).is_none() {
-                        hone_demo::starter::build(&dir, &spec, &cancel, |p| {
+                    let spec = hone_starter::starter::StarterSpec::standard();
+                    if hone_starter::starter::existing(&dir, &spec).is_none() {
+                        hone_starter::starter::build(&dir, &spec, &cancel, |p| {
                             progress.progress(p.step, p.total_steps, format!("loss {:.3}", p.loss))
                         })?;
                     }

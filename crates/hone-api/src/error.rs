@@ -55,10 +55,10 @@ impl From<hone_core::CoreError> for ApiError {
     }
 }
 
-impl From<hone_demo::DemoError> for ApiError {
-    fn from(e: hone_demo::DemoError) -> Self {
+impl From<hone_starter::StarterError> for ApiError {
+    fn from(e: hone_starter::StarterError) -> Self {
         match e {
-            hone_demo::DemoError::Core(core) => core.into(),
+            hone_starter::StarterError::Model(model) => model.into(),
             other => ApiError::new("internal", other.to_string()),
         }
     }

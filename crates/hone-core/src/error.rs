@@ -28,6 +28,9 @@ pub enum CoreError {
     Model(#[from] hone_model::ModelError),
     #[error(transparent)]
     Train(#[from] hone_train::TrainError),
+    /// A panic in the training thread (a bug), caught so that its job ends failed.
+    #[error("the training stopped on an internal error: {0}")]
+    TrainingPanicked(String),
 }
 
 impl CoreError {
@@ -66,7 +69,7 @@ impl CoreError {
             CoreError::Model(_) => "model",
             CoreError::Train(hone_train::TrainError::Cancelled) => "cancelled",
             CoreError::Train(hone_train::TrainError::Invalid { .. }) => "invalid",
-            CoreError::Train(_) => "training",
+            CoreError::Train(_) | CoreError::TrainingPanicked(_) => "training",
         }
     }
 

@@ -35,7 +35,10 @@ impl Hone {
             hone_store::models::list_versions(&mut *self.store().conn().await?, project_id)
                 .await?
                 .into_iter()
-                .filter(|v| Some(v.id) != except && v.trained_with("rm"))
+                .filter(|v| {
+                    Some(v.id) != except
+                        && v.trained_with(crate::finetune::StageMethod::RewardModel.as_str())
+                })
                 .max_by_key(|v| v.id),
         )
     }

@@ -76,7 +76,7 @@ impl Hone {
     /// and `force` is not given: then nothing changes and the regressions are returned.
     pub async fn promote_version(&self, version_id: i64, force: bool) -> Result<Promotion> {
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
-        if version.trained_with("rm") {
+        if version.trained_with(crate::finetune::StageMethod::RewardModel.as_str()) {
             return Err(CoreError::invalid(
                 "version",
                 format!(

@@ -129,7 +129,8 @@ impl Hone {
             .as_ref()
             .and_then(|p| p.adapter_dir.as_ref())
             .map(|d| self.dir().join(d));
-        let is_reward_model = version.trained_with("rm");
+        let is_reward_model =
+            version.trained_with(crate::finetune::StageMethod::RewardModel.as_str());
 
         let offline = {
             let data = data.clone();

@@ -8,6 +8,8 @@ pub enum DemoError {
     Model(#[from] hone_core::model::ModelError),
     #[error(transparent)]
     Train(#[from] hone_core::train::TrainError),
+    #[error(transparent)]
+    Starter(#[from] hone_starter::StarterError),
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
     #[error("{0}")]

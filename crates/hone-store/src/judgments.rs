@@ -355,6 +355,25 @@ pub async fn list_current_after(
     hydrate(conn, rows).await
 }
 
+/// `annotator_id`'s judgments of `kind` on `prompt_id` that are not superseded, in id order
+/// (the queue re-reads them when one of them goes away).
+pub async fn list_current_by_on_prompt(
+    conn: &mut SqliteConnection,
+    prompt_id: i64,
+    annotator_id: i64,
+    kind: JudgmentKind,
+) -> Result<Vec<Judgment>> {
+    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE prompt_id = ? AND annotator_id = ? AND kind = ? AND superseded_by IS NULL ORDER BY id"
+    ))
+    .bind(prompt_id)
+    .bind(annotator_id)
+    .bind(kind)
+    .fetch_all(&mut *conn)
+    .await?;
+    hydrate(conn, rows).await
+}
+
 /// Marks judgment `old` as replaced by judgment `new`. Refused (`Duplicate`) when `old` was
 /// already superseded; `NotFound` when it does not exist. The domain's rules (same annotator,
 /// project and kind) are checked by the caller.

@@ -1,10 +1,12 @@
-//! What the labeling queue's in-memory index is kept up to date from: the project's revision
-//! (bumped by triggers when a row is deleted or a judgment superseded, see migration 0008) and
-//! the rows added after the largest ids the index has seen, without their texts.
+//! What the labeling queue's in-memory index is kept up to date from (see migration 0008): the
+//! rows added after the largest ids the index has seen, without their texts; the judgments
+//! deleted, superseded or made current again since its last look (`queue_changes`, logged by
+//! triggers); and the project's revision, bumped by triggers when a prompt or response is
+//! deleted.
 //!
-//! Rows only ever get larger ids (this process's writers take turns, and batch inserts number
-//! after the table's largest), so "after id N" is everything new unless something was deleted,
-//! and then the revision says so.
+//! New rows get ids above the table's largest (SQLite's writers take turns, and batch inserts
+//! number after the table's largest), so "after id N" is everything new, except a judgment
+//! that takes the id of one just deleted: that is logged as a change too.
 
 use std::collections::HashSet;
 
@@ -13,7 +15,7 @@ use sqlx::SqliteConnection;
 use crate::judgments::{self, Judgment};
 use crate::{JudgmentKind, ResponseSource, Result};
 
-/// The project's queue revision: 0 until a row of it is deleted or a judgment superseded.
+/// The project's queue revision: 0 until a prompt or response of it is deleted.
 pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT revision FROM queue_revisions WHERE project_id = ?")
@@ -22,6 +24,42 @@ pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i6
             .await?
             .unwrap_or(0),
     )
+}
+
+/// The judgments of the project deleted, superseded or made current again after change `after`
+/// (a sequence number of `queue_changes`), as (sequence number, judgment id), in order.
+pub async fn changes_after(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    after: i64,
+) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT seq, judgment_id FROM queue_changes WHERE project_id = ? AND seq > ? ORDER BY seq",
+    )
+    .bind(project_id)
+    .bind(after)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// The project's last change's sequence number (0 before any): where an index built now
+/// starts reading changes.
+pub async fn last_change(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
+    Ok(
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM queue_changes WHERE project_id = ?")
+            .bind(project_id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Where the project's removals stand: its revision and its last change. Equal marks read at
+/// two moments mean no row of the project was deleted and no judgment changed in between.
+pub async fn removals_mark(conn: &mut SqliteConnection, project_id: i64) -> Result<(i64, i64)> {
+    Ok((
+        revision(conn, project_id).await?,
+        last_change(conn, project_id).await?,
+    ))
 }
 
 /// A prompt as the queue needs it: its id and the import run that wrote it, if any.
@@ -100,6 +138,29 @@ pub async fn judgments_after(
         .into_iter()
         .map(|j| {
             let run = imported.get(&j.id).copied();
+            (j, run)
+        })
+        .collect())
+}
+
+/// The judgments with these ids that still exist, each with the import run that wrote it, in
+/// id order (whether superseded or not: the queue looks at what changed).
+pub async fn judgments_by_id(
+    conn: &mut SqliteConnection,
+    ids: &[i64],
+) -> Result<Vec<(Judgment, Option<i64>)>> {
+    let list = judgments::get_many(conn, ids).await?;
+    let runs: Vec<(i64, Option<i64>)> = sqlx::query_as(
+        "SELECT id, import_id FROM judgments WHERE id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(serde_json::to_string(ids).expect("ids as JSON"))
+    .fetch_all(&mut *conn)
+    .await?;
+    let runs: std::collections::HashMap<i64, Option<i64>> = runs.into_iter().collect();
+    Ok(list
+        .into_iter()
+        .map(|j| {
+            let run = runs.get(&j.id).copied().flatten();
             (j, run)
         })
         .collect())

@@ -13,12 +13,14 @@ use hone_model::LoadedModel;
 use serde::{Deserialize, Serialize};
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use crate::metrics::Metrics;
 use crate::optim::{AdamW, AdamWParams};
 use crate::reward::{rewards, ScoreHead};
 use crate::trainer::{
-    latest_checkpoint, restore_vars, save_vars, EXTRA_FILE, OPTIMIZER_FILE, STATE_FILE,
+    latest_checkpoint, restore_vars, save_vars, Progress, EXTRA_FILE, OPTIMIZER_FILE, STATE_FILE,
 };
 use crate::{Result, TrainError};
 
@@ -378,5 +380,68 @@ impl<'a> Ppo<'a> {
             metrics.insert(&k, v);
         }
         Ok(metrics)
+    }
+}
+
+/// How long a PPO run goes: its iterations, the prompts each samples from, how often it saves.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PpoSchedule {
+    pub iterations: usize,
+    pub batch_size: usize,
+    /// A checkpoint every this many iterations, and after the last.
+    pub save_every: usize,
+}
+
+impl Ppo<'_> {
+    /// Runs `schedule` over `prompts`, iteration `i` sampling the `batch_size` prompts from
+    /// `i * batch_size` on (wrapping around). A checkpoint in `dir` is continued from; each
+    /// iteration reports its progress. Returns the last iteration's metrics.
+    #[allow(clippy::too_many_arguments)]
+    pub fn train(
+        &mut self,
+        prompts: &[Vec<u32>],
+        reward: &mut dyn Reward,
+        schedule: PpoSchedule,
+        dir: &Path,
+        base_model_name: &str,
+        cancel: &AtomicBool,
+        mut on_progress: impl FnMut(&Progress),
+    ) -> Result<Metrics> {
+        if prompts.is_empty() {
+            return Err(TrainError::Invalid {
+                field: "prompts".into(),
+                message: "no prompt to sample from".into(),
+            });
+        }
+        let first = self.restore_latest(dir)?.unwrap_or(0) as usize;
+        let save_every = schedule.save_every.max(1);
+        let started = Instant::now();
+        let mut last = Metrics::default();
+        for iteration in first..schedule.iterations {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(TrainError::Cancelled);
+            }
+            let batch: Vec<Vec<u32>> = (0..schedule.batch_size.min(prompts.len()))
+                .map(|k| prompts[(iteration * schedule.batch_size + k) % prompts.len()].clone())
+                .collect();
+            last = self.step(&batch, reward, iteration as u64)?;
+            let done = iteration + 1;
+            if done.is_multiple_of(save_every) || done == schedule.iterations {
+                self.save_checkpoint(dir, done as u64, base_model_name)?;
+            }
+            let per_iteration = started.elapsed().as_secs_f64() / (done - first) as f64;
+            on_progress(&Progress {
+                step: done as u64,
+                total_steps: schedule.iterations as u64,
+                epoch: 0,
+                loss: last.get("loss/policy").unwrap_or(0.0),
+                learning_rate: self.settings.learning_rate,
+                grad_norm: last.get("grad_norm").unwrap_or(0.0),
+                tokens_per_second: 0.0,
+                eta_seconds: per_iteration * (schedule.iterations - done) as f64,
+                metrics: last.clone(),
+            });
+        }
+        Ok(last)
     }
 }

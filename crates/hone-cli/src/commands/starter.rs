@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
-use hone_demo::starter::{build, StarterSpec};
+use hone_starter::starter::{build, StarterSpec};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output;

@@ -200,7 +200,7 @@ impl Hone {
     /// The judgments and their rows are read in a read transaction (one consistent view), not
     /// under the writer's turn: at 100k judgments that read takes seconds, and annotators'
     /// saves would wait for it. The write then only inserts the snapshot, if no judgment of the
-    /// project was deleted or superseded meanwhile (the revision migration 0008 keeps); if one
+    /// project was deleted or superseded meanwhile (what migration 0008's triggers log); if one
     /// was, it reads again, and the last try reads under the writer's turn.
     pub async fn freeze_snapshot(
         &self,
@@ -210,11 +210,11 @@ impl Hone {
         const OPTIMISTIC_TRIES: usize = 3;
         for _ in 0..OPTIMISTIC_TRIES {
             let mut read = self.store().read().await?;
-            let revision = queue_rows::revision(&mut read, project_id).await?;
+            let removals = queue_rows::removals_mark(&mut read, project_id).await?;
             let (ids, hash, description, data) = frozen_rows(&mut read, project_id, filter).await?;
             read.rollback().await?;
             let mut tx = self.store().begin().await?;
-            if queue_rows::revision(&mut tx, project_id).await? != revision {
+            if queue_rows::removals_mark(&mut tx, project_id).await? != removals {
                 continue;
             }
             let snapshot =

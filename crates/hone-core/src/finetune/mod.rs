@@ -3,19 +3,23 @@
 //!
 //! - [`recipe`]: what to train and how, and the `auto` plan from what the feedback holds.
 //! - [`tokens`]: training rows → token sequences for a given model (chat template or raw).
-//! - [`run`]: the job: snapshot, stages on a blocking thread, progress, the version.
+//! - [`run`]: the job: snapshot, progress and metric curves, the version, its evaluation.
+//! - `stages`: the training of a job's stages on a blocking thread, and `plan`: what they
+//!   will take (examples, steps, time, memory).
 //! - [`memory`]: the peak memory a plan states.
 //! - [`device_speed`]: the training speed a plan assumes on its device before one is measured.
 
 pub mod device_speed;
 pub mod export;
 pub mod memory;
+mod plan;
 pub mod recipe;
 mod run;
+mod stages;
 pub mod timing;
 pub mod tokens;
 
 pub use export::VersionFormat;
-pub use recipe::{BaseWeights, LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe};
+pub use recipe::{BaseWeights, LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe, StageMethod};
 pub(crate) use run::base_model_for;
-pub use run::{FineTuneEvent, FineTuneOutcome, SCORE_FILE};
+pub use run::{FineTuneEvent, FineTuneOutcome, FINE_TUNE_JOB, SCORE_FILE};

@@ -30,15 +30,45 @@ pub enum Method {
     Rlhf,
 }
 
-impl Method {
-    /// The methods a plan's stages run (`auto` and `rlhf` expand into these).
-    pub const STAGES: &'static [Method] = &[
-        Method::Sft,
-        Method::Dpo,
-        Method::Kto,
-        Method::RewardModel,
-        Method::Ppo,
+/// What one stage of a plan trains: the methods [`Method::Auto`] and [`Method::Rlhf`] expand
+/// into, and the others stand for. Stored and sent under the names `Method` uses.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageMethod {
+    Sft,
+    Dpo,
+    Kto,
+    #[serde(rename = "rm")]
+    RewardModel,
+    Ppo,
+}
+
+impl StageMethod {
+    pub const ALL: &'static [StageMethod] = &[
+        StageMethod::Sft,
+        StageMethod::Dpo,
+        StageMethod::Kto,
+        StageMethod::RewardModel,
+        StageMethod::Ppo,
     ];
+
+    /// The name in version methods (`sft+dpo`), metric names (`dpo/loss`) and stage folders.
+    pub fn as_str(self) -> &'static str {
+        Method::from(self).as_str()
+    }
+}
+
+impl From<StageMethod> for Method {
+    fn from(stage: StageMethod) -> Self {
+        match stage {
+            StageMethod::Sft => Method::Sft,
+            StageMethod::Dpo => Method::Dpo,
+            StageMethod::Kto => Method::Kto,
+            StageMethod::RewardModel => Method::RewardModel,
+            StageMethod::Ppo => Method::Ppo,
+        }
+    }
 }
 
 impl std::str::FromStr for Method {
@@ -205,22 +235,26 @@ impl Recipe {
     }
 
     /// The stages this recipe runs on `data`, in order.
-    pub fn stages(&self, data: &TrainingData) -> Vec<Method> {
+    pub fn stages(&self, data: &TrainingData) -> Vec<StageMethod> {
         match self.method {
             Method::Auto => {
                 let mut stages = Vec::new();
                 if !data.sft.is_empty() {
-                    stages.push(Method::Sft);
+                    stages.push(StageMethod::Sft);
                 }
                 if !data.preferences.is_empty() {
-                    stages.push(Method::Dpo);
+                    stages.push(StageMethod::Dpo);
                 } else if !data.kto.is_empty() {
-                    stages.push(Method::Kto);
+                    stages.push(StageMethod::Kto);
                 }
                 stages
             }
-            Method::Rlhf => vec![Method::RewardModel, Method::Ppo],
-            m => vec![m],
+            Method::Rlhf => vec![StageMethod::RewardModel, StageMethod::Ppo],
+            Method::Sft => vec![StageMethod::Sft],
+            Method::Dpo => vec![StageMethod::Dpo],
+            Method::Kto => vec![StageMethod::Kto],
+            Method::RewardModel => vec![StageMethod::RewardModel],
+            Method::Ppo => vec![StageMethod::Ppo],
         }
     }
 }
@@ -229,7 +263,7 @@ impl Recipe {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanStage {
-    pub method: Method,
+    pub method: StageMethod,
     pub examples: usize,
     pub steps: u64,
     pub tokens: usize,

@@ -6,29 +6,19 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use hone_model::device::{select, DeviceChoice};
-use hone_model::lora::Adapter;
-use hone_model::LoadedModel;
 use hone_store::jobs::{self, MetricPoint};
-use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion, VersionFile};
+use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion};
 use hone_store::JobState;
-use hone_train::checkpointing::Checkpointing;
-use hone_train::ppo::{Ppo, RewardModel};
-use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
-use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
-use hone_train::sft::Sft;
-use hone_train::trainer::save_vars;
-use hone_train::trainer::{train, Progress, TrainConfig};
-use hone_train::{Metrics, TrainError};
+use hone_train::trainer::Progress;
+use hone_train::TrainError;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
-use super::recipe::{
-    estimate_seconds, BaseWeights, Method, Plan, PlanDevice, PlanStage, Recipe, Speed,
-};
-use super::tokens::{tokenize, TokenizedData};
-use crate::dataset::TrainingData;
+use super::plan::plan_for;
+use super::recipe::{Method, Plan, Recipe, StageMethod};
+use super::stages::{self, load_model, StageInputs, Trained};
+use super::tokens::tokenize;
 use crate::{CoreError, Hone, Result};
+use crate::dataset::PromptContent;
 
 /// What a running fine-tune reports.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -40,12 +30,12 @@ pub enum FineTuneEvent {
     },
     StageStarted {
         index: usize,
-        method: Method,
+        method: StageMethod,
         examples: usize,
         steps: u64,
     },
     Progress {
-        method: Method,
+        method: StageMethod,
         progress: Progress,
     },
     /// The new version is being evaluated on the held-out data (after training).
@@ -69,15 +59,6 @@ pub struct FineTuneOutcome {
     pub peak_memory_mib: Option<f64>,
 }
 
-/// What the training thread hands back.
-struct Trained {
-    plan: Plan,
-    /// Each stage's final metrics.
-    finals: Vec<(Method, Metrics)>,
-    files: Vec<VersionFile>,
-    peak_memory_mib: Option<f64>,
-}
-
 /// A reward-model version's scalar head, beside its adapter.
 pub const SCORE_FILE: &str = "score.safetensors";
 
@@ -90,335 +71,6 @@ struct JobParams {
     /// judgments) so a resumed run sees the same ones; `None` in jobs made before.
     #[serde(default)]
     prompt_ids: Option<Vec<i64>>,
-}
-
-/// Each example's (prompt, longest completion) in tokens, for the stages that train on
-/// examples (a pair's completion is the longer of chosen and rejected).
-fn example_lengths(method: Method, tokens: &TokenizedData) -> Vec<(usize, usize)> {
-    match method {
-        Method::Sft => tokens
-            .sft
-            .iter()
-            .map(|p| (p.prompt.len(), p.completion.len()))
-            .collect(),
-        Method::Kto => tokens
-            .kto
-            .iter()
-            .map(|e| (e.prompt.len(), e.completion.len()))
-            .collect(),
-        Method::Dpo | Method::RewardModel | Method::Auto | Method::Rlhf => tokens
-            .pairs
-            .iter()
-            .map(|p| (p.prompt.len(), p.chosen.len().max(p.rejected.len())))
-            .collect(),
-        Method::Ppo => Vec::new(),
-    }
-}
-
-/// The training-token equivalents a stage computes: every batch's rows padded to its longest
-/// (in the order the run draws them), and for DPO and KTO the reference pass made once before
-/// training (a forward without backward: half a training token's work per token).
-fn computed_tokens(method: Method, tokens: &TokenizedData, config: &TrainConfig) -> usize {
-    let longest: Vec<usize> = example_lengths(method, tokens)
-        .iter()
-        .map(|(p, c)| p + c)
-        .collect();
-    let padded = config.padded_tokens(&longest, rows_per_example(method));
-    match method {
-        Method::Sft | Method::RewardModel => padded,
-        Method::Dpo => {
-            let pair_tokens: usize = tokens
-                .pairs
-                .iter()
-                .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
-                .sum();
-            padded + pair_tokens / 2
-        }
-        Method::Kto => padded + longest.iter().sum::<usize>() / 2,
-        Method::Ppo | Method::Auto | Method::Rlhf => 0,
-    }
-}
-
-/// The largest batch a stage runs with a graph: its rows (a pair's chosen and rejected; KTO's
-/// KL rows run without one), the longest row and the longest completion.
-fn batch_shape(
-    method: Method,
-    recipe: &Recipe,
-    tokens: &TokenizedData,
-) -> super::memory::BatchShape {
-    let (rows, lengths) = match method {
-        Method::Sft => (
-            recipe.sft.batch_size.min(tokens.sft.len()),
-            example_lengths(method, tokens),
-        ),
-        Method::Kto => (
-            recipe.preference.batch_size.min(tokens.kto.len()),
-            example_lengths(method, tokens),
-        ),
-        Method::Ppo => (
-            recipe.ppo_batch_size,
-            tokens
-                .prompts
-                .iter()
-                .map(|p| (p.len(), recipe.ppo.max_new_tokens))
-                .collect(),
-        ),
-        Method::Dpo | Method::RewardModel | Method::Auto | Method::Rlhf => (
-            2 * recipe.preference.batch_size.min(tokens.pairs.len()),
-            example_lengths(method, tokens),
-        ),
-    };
-    let (all, completion) = lengths.iter().fold((0, 0), |(all, completion), (p, c)| {
-        (all.max(p + c), completion.max(*c))
-    });
-    super::memory::BatchShape {
-        rows,
-        tokens: all,
-        completion_tokens: completion,
-    }
-}
-
-/// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
-/// KTO's completion and its mismatched KL row.
-fn rows_per_example(method: Method) -> usize {
-    match method {
-        Method::Sft => 1,
-        _ => 2,
-    }
-}
-
-const MIB: f64 = 1024.0 * 1024.0;
-
-fn plan_for(
-    recipe: &Recipe,
-    data: &TrainingData,
-    tokens: &TokenizedData,
-    lm: &LoadedModel,
-    speed: Speed,
-    runtime_bytes: f64,
-) -> Plan {
-    let r = recipe.lora.r;
-    let trainable: usize = lm
-        .model
-        .linear_specs()
-        .iter()
-        .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
-        .map(|s| r * (s.in_dim + s.out_dim))
-        .sum();
-    let path = if lm.model.is_quantized() {
-        super::memory::StepPath::QuantizedBase
-    } else if hone_model::fused::runs_on(&lm.device.device, lm.device.dtype) {
-        super::memory::StepPath::Fused
-    } else {
-        super::memory::StepPath::Composed
-    };
-    tracing::debug!(
-        runtime_mib = runtime_bytes / (1024.0 * 1024.0),
-        "the process's memory before loading the model"
-    );
-    let peak = |batch, checkpointed| {
-        super::memory::peak_bytes(
-            runtime_bytes,
-            lm.model.config(),
-            lm.model.weight_bytes(),
-            trainable,
-            super::memory::StepKind {
-                path,
-                activation_bytes: lm.device.dtype.size_in_bytes(),
-                checkpointed,
-            },
-            batch,
-        )
-    };
-    let device = PlanDevice::from(&lm.device);
-    let mut notes = Vec::new();
-    // Gradient checkpointing where the recipe asks for it, or (auto) where the step would
-    // not fit in the device's memory without it.
-    let mut checkpointing = |method: Method, config: &TrainConfig| -> bool {
-        let needed = peak(batch_shape(method, recipe, tokens), false) / MIB;
-        let (on, note) =
-            super::memory::checkpointing(config.gradient_checkpointing, needed, device.memory_mib);
-        if let Some(note) = note {
-            notes.push(format!("{} on {}: {note}", method.as_str(), device.name));
-        }
-        on
-    };
-
-    let parameters = lm.model.config().parameter_count();
-    let mut stages = Vec::new();
-    let mut used_rows = 0;
-    for method in recipe.stages(data) {
-        let (examples, tokens_per_epoch, config) = match method {
-            Method::Sft => (
-                tokens.sft.len(),
-                tokens
-                    .sft
-                    .iter()
-                    .map(|p| p.prompt.len() + p.completion.len())
-                    .sum::<usize>(),
-                &recipe.sft,
-            ),
-            Method::Dpo => (
-                tokens.pairs.len(),
-                tokens
-                    .pairs
-                    .iter()
-                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
-                    .sum(),
-                &recipe.preference,
-            ),
-            Method::Kto => (
-                tokens.kto.len(),
-                tokens
-                    .kto
-                    .iter()
-                    .map(|e| 2 * (e.prompt.len() + e.completion.len()))
-                    .sum(),
-                &recipe.preference,
-            ),
-            Method::RewardModel => (
-                tokens.pairs.len(),
-                tokens
-                    .pairs
-                    .iter()
-                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
-                    .sum(),
-                &recipe.preference,
-            ),
-            Method::Ppo => {
-                // Each iteration: sampling, 3 scoring passes and ppo_epochs updates per response.
-                let per_prompt = tokens.prompts.iter().map(Vec::len).sum::<usize>()
-                    / tokens.prompts.len().max(1)
-                    + recipe.ppo.max_new_tokens;
-                let total_tokens = recipe.ppo_iterations
-                    * recipe.ppo_batch_size
-                    * per_prompt
-                    * (4 + recipe.ppo.ppo_epochs);
-                stages.push(PlanStage {
-                    method,
-                    examples: tokens.prompts.len(),
-                    steps: if tokens.prompts.is_empty() {
-                        0
-                    } else {
-                        recipe.ppo_iterations as u64
-                    },
-                    tokens: total_tokens,
-                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
-                    gradient_checkpointing: false,
-                });
-                continue;
-            }
-            Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
-        };
-        used_rows += match method {
-            Method::Sft => data.sft.len(),
-            Method::Dpo | Method::RewardModel => data.preferences.len(),
-            _ => data.kto.len(),
-        };
-        let total_tokens = tokens_per_epoch * config.epochs;
-        let checkpointed = examples > 0 && checkpointing(method, config);
-        stages.push(PlanStage {
-            method,
-            examples,
-            gradient_checkpointing: checkpointed,
-            steps: if examples == 0 {
-                0
-            } else {
-                config.total_steps(examples)
-            },
-            tokens: total_tokens,
-            estimated_seconds: estimate_seconds(
-                parameters,
-                computed_tokens(method, tokens, config),
-                speed,
-            ) * if checkpointed {
-                super::recipe::CHECKPOINTING_TIME_FACTOR
-            } else {
-                1.0
-            } + super::recipe::row_overhead_seconds(
-                examples * rows_per_example(method) * config.epochs,
-                lm.model.config().num_hidden_layers,
-                speed,
-            ),
-        });
-    }
-    // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
-    let memory = stages
-        .iter()
-        .filter(|s| s.examples > 0)
-        .map(|s| {
-            peak(
-                batch_shape(s.method, recipe, tokens),
-                s.gradient_checkpointing,
-            )
-        })
-        .fold(
-            peak(
-                super::memory::BatchShape {
-                    rows: 0,
-                    tokens: 0,
-                    completion_tokens: 0,
-                },
-                false,
-            ),
-            f64::max,
-        );
-    if let Some(available) = device.memory_mib {
-        let needed = memory / MIB;
-        if needed > available {
-            notes.push(format!(
-                "the estimated {needed:.0} MiB exceed {}'s {available:.0} MiB: lower the batch size or train on a larger device",
-                device.name
-            ));
-        }
-    }
-    if let Speed::Gpu { matmul_flops } = speed {
-        notes.push(format!(
-            "times on {} assume {:.0}% of its measured {:.0} TFLOP/s {} matmul peak until a run on it is measured",
-            device.name,
-            super::recipe::GPU_STEP_EFFICIENCY * 100.0,
-            matmul_flops / 1e12,
-            device.dtype
-        ));
-    }
-    if tokens.too_long > 0 {
-        notes.push(format!(
-            "{} row(s) are longer than the model's context and are left out",
-            tokens.too_long
-        ));
-    }
-    if stages.is_empty() {
-        notes.push("the snapshot holds no data this recipe can train on".into());
-    }
-    Plan {
-        stages,
-        parameters,
-        trainable_parameters: trainable,
-        estimated_memory_mib: memory / MIB,
-        unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len())
-            .saturating_sub(used_rows),
-        notes,
-        device,
-    }
-}
-
-fn load_model(dir: &Path, device: DeviceChoice, base: BaseWeights) -> Result<LoadedModel> {
-    let device = select(device)?;
-    match base {
-        BaseWeights::Dense => Ok(LoadedModel::load(dir, device)?),
-        BaseWeights::Quantized => {
-            let gguf = hone_model::loader::quantized_source(dir).ok_or_else(|| {
-                CoreError::invalid(
-                    "recipe.base_weights",
-                    format!(
-                        "quantized base weights need a model imported from a quantized GGUF file that is still where it was; {} is not",
-                        dir.display()
-                    ),
-                )
-            })?;
-            Ok(LoadedModel::load_quantized(dir, &gguf, device)?)
-        }
-    }
 }
 
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
@@ -452,6 +104,9 @@ fn validate(recipe: &Recipe) -> Result<()> {
     Ok(())
 }
 
+/// The kind of a fine-tune's row in `jobs`.
+pub const FINE_TUNE_JOB: &str = "fine_tune";
+
 /// The kind of task in a fine-tune job's lock file name (`crate::owner_lock`).
 const JOB_LOCK: &str = "job";
 
@@ -469,12 +124,12 @@ impl Hone {
         Ok(prompts)
     }
 
-    async fn train_prompts(&self, project_id: i64) -> Result<Vec<crate::dataset::PromptContent>> {
+    async fn train_prompts(&self, project_id: i64) -> Result<Vec<PromptContent>> {
         Ok(self
             .list_prompts(project_id, Some(hone_store::Split::Train))
             .await?
             .iter()
-            .map(crate::dataset::PromptContent::from)
+            .map(PromptContent::from)
             .collect())
     }
 
@@ -483,11 +138,11 @@ impl Hone {
         validate(recipe)?;
         let recipe = &self.recipe_on_folder(recipe).await?;
         let data = self.training_data(project_id, &recipe.filter).await?;
-        let prompts: Vec<crate::dataset::PromptContent> = self
+        let prompts: Vec<PromptContent> = self
             .train_prompt_list(project_id, &recipe.filter)
             .await?
             .iter()
-            .map(crate::dataset::PromptContent::from)
+            .map(PromptContent::from)
             .collect();
         let dir = recipe.model_dir.clone();
         let throughput = self.measured_throughput(&dir).await?;
@@ -540,12 +195,11 @@ impl Hone {
             .train_prompt_list(project_id, &recipe.filter)
             .await?
             .is_empty();
-        let has_rows = |m: &Method| match m {
-            Method::Sft => !preview.sft.is_empty(),
-            Method::Dpo | Method::RewardModel => !preview.preferences.is_empty(),
-            Method::Kto => !preview.kto.is_empty(),
-            Method::Ppo => has_prompts,
-            Method::Auto | Method::Rlhf => false,
+        let has_rows = |m: &StageMethod| match m {
+            StageMethod::Sft => !preview.sft.is_empty(),
+            StageMethod::Dpo | StageMethod::RewardModel => !preview.preferences.is_empty(),
+            StageMethod::Kto => !preview.kto.is_empty(),
+            StageMethod::Ppo => has_prompts,
         };
         if stages.is_empty() || !stages.iter().any(has_rows) {
             return Err(CoreError::invalid(
@@ -582,7 +236,7 @@ impl Hone {
         let job = jobs::create(
             &mut *self.store().conn().await?,
             Some(project_id),
-            "fine_tune",
+            FINE_TUNE_JOB,
             &serde_json::to_value(&params).expect("JSON"),
         )
         .await?;
@@ -706,7 +360,7 @@ impl Hone {
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
         let job = jobs::get(&mut *self.store().conn().await?, job_id).await?;
-        if job.kind != "fine_tune" {
+        if job.kind != FINE_TUNE_JOB {
             return Err(CoreError::invalid(
                 "job",
                 format!("job {job_id} is a {} job, not a fine-tune", job.kind),
@@ -758,7 +412,8 @@ impl Hone {
                 CoreError::invalid("job", format!("job {job_id} is run by another process"))
             })?;
         let store = self.store().clone();
-        let heartbeat = tokio::spawn(async move {
+        // Stopped however this call ends: returned, failed, or unwound by a panic.
+        let heartbeat = AbortOnDrop(tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(
                 jobs::HEARTBEAT_SECONDS.into(),
             ));
@@ -768,11 +423,11 @@ impl Hone {
                     let _ = jobs::heartbeat(&mut conn, job_id).await;
                 }
             }
-        });
+        }));
         let result = self
             .train_job(job_id, project_id, params, cancel, on_event)
             .await;
-        heartbeat.abort();
+        drop(heartbeat);
         owner.release();
         if let Err(e) = &result {
             let mut conn = self.store().conn().await?;
@@ -788,6 +443,9 @@ impl Hone {
         result
     }
 
+    /// The job's stages: what they read is gathered here, the training runs on a blocking
+    /// thread (`stages`), its events are recorded as they come, and the adapter becomes the
+    /// version; the version is then evaluated when the recipe asks.
     async fn train_job(
         &self,
         job_id: i64,
@@ -796,19 +454,99 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
+        let job_dir = self.dir().join("jobs").join(job_id.to_string());
+        // The adapter is written in the job's folder and moved into place with the version's
+        // row, so a failed or clashing run never touches another version's files.
+        let staged_dir = job_dir.join("adapter");
+        let inputs = self
+            .stage_inputs(project_id, &params, job_dir, staged_dir.clone())
+            .await?;
+        jobs::update(
+            &mut *self.store().conn().await?,
+            job_id,
+            JobState::Running,
+            0.0,
+            "loading the model",
+        )
+        .await?;
+        let throughput = self.measured_throughput(&params.recipe.model_dir).await?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
+        let stop = cancel.clone();
+        let worker =
+            tokio::task::spawn_blocking(move || stages::train_stages(inputs, &cancel, &tx));
+        if let Err(e) = self
+            .record_progress(job_id, rx, &throughput, &mut on_event)
+            .await
+        {
+            // Progress that cannot be recorded stops the training (it would not be seen).
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = worker.await;
+            return Err(e);
+        }
+        let trained = joined(worker.await)?;
+        let plan = trained.plan.clone();
+        let peak_memory_mib = trained.peak_memory_mib;
+        let version = self
+            .record_version(job_id, project_id, &params, trained, &staged_dir)
+            .await?;
+        if version.trained_with(StageMethod::RewardModel.as_str()) {
+            // A new reward model scores the project's answers once, for the active queue.
+            if let Err(e) = self.prescore(project_id).await {
+                tracing::warn!(
+                    version = version.id,
+                    "scoring the project's answers with the new reward model failed: {e}"
+                );
+            }
+        }
+        let mut outcome = FineTuneOutcome {
+            job_id,
+            version,
+            plan,
+            evaluation: None,
+            peak_memory_mib,
+        };
+        if params.recipe.evaluate {
+            on_event(&FineTuneEvent::Evaluating {
+                version_id: outcome.version.id,
+            });
+            outcome.evaluation = match self.evaluate_version(outcome.version.id).await {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(
+                        version = outcome.version.id,
+                        "the automatic evaluation failed: {e}"
+                    );
+                    None
+                }
+            };
+            outcome.version =
+                models::get_version(&mut *self.store().conn().await?, outcome.version.id).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// What the stages train on: the frozen snapshot's rows, the job's prompts, the parent's
+    /// and the reward model's adapters.
+    async fn stage_inputs(
+        &self,
+        project_id: i64,
+        params: &JobParams,
+        job_dir: PathBuf,
+        staged_dir: PathBuf,
+    ) -> Result<StageInputs> {
         let (_, data) = self.snapshot_data(params.snapshot_id).await?;
-        let parent = match params.recipe.parent_version {
-            Some(id) => Some(models::get_version(&mut *self.store().conn().await?, id).await?),
+        let mut conn = self.store().conn().await?;
+        let parent_dir = match params.recipe.parent_version {
+            Some(id) => models::get_version(&mut conn, id)
+                .await?
+                .adapter_dir
+                .map(|d| self.dir().join(d)),
             None => None,
         };
-        let parent_dir = parent
-            .as_ref()
-            .and_then(|v| v.adapter_dir.as_ref())
-            .map(|d| self.dir().join(d));
         let reward_dir = match params.recipe.reward_model {
             Some(id) => {
-                let rm = models::get_version(&mut *self.store().conn().await?, id).await?;
-                if !rm.trained_with("rm") {
+                let rm = models::get_version(&mut conn, id).await?;
+                if !rm.trained_with(StageMethod::RewardModel.as_str()) {
                     return Err(CoreError::invalid(
                         "recipe.reward_model",
                         format!(
@@ -821,285 +559,50 @@ impl Hone {
             }
             None => None,
         };
-        let prompts: Vec<crate::dataset::PromptContent> = match &params.prompt_ids {
+        let prompts = match &params.prompt_ids {
             Some(ids) => {
-                let mut conn = self.store().conn().await?;
                 let mut list = Vec::with_capacity(ids.len());
                 for &id in ids {
-                    list.push(crate::dataset::PromptContent::from(
+                    list.push(PromptContent::from(
                         &hone_store::prompts::get(&mut conn, id).await?,
                     ));
                 }
                 list
             }
-            None => self.train_prompts(project_id).await?,
+            None => {
+                drop(conn);
+                self.train_prompts(project_id).await?
+            }
         };
-        jobs::update(
-            &mut *self.store().conn().await?,
-            job_id,
-            JobState::Running,
-            0.0,
-            "loading the model",
-        )
-        .await?;
+        Ok(StageInputs {
+            recipe: params.recipe.clone(),
+            data,
+            prompts,
+            parent_dir,
+            reward_dir,
+            job_dir,
+            staged_dir,
+            device: self.device_choice(),
+            workspace: self.dir().to_owned(),
+        })
+    }
 
-        let job_dir = self.dir().join("jobs").join(job_id.to_string());
-        let version_name = match &params.recipe.version_name {
-            Some(name) => name.clone(),
-            // Jobs made before names were settled up front.
-            None => self.version_name_for(project_id, None, None).await?,
-        };
-        let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
-        let adapter_dir = self.dir().join(&adapter_rel);
-        // The adapter is written in the job's folder and moved into place with the version's
-        // row, so a failed or clashing run never touches another version's files.
-        let staged_dir = job_dir.join("adapter");
-
-        let throughput = self.measured_throughput(&params.recipe.model_dir).await?;
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
-        let recipe = params.recipe.clone();
-        let staged = staged_dir.clone();
-        let (device, workspace) = (self.device_choice(), self.dir().to_owned());
-        let worker = tokio::task::spawn_blocking(move || -> Result<Trained> {
-            let staged_dir = staged;
-            // The peak from here on is the training's (a server may have peaked before).
-            hone_model::device::reset_process_peak_memory();
-            let runtime = super::memory::runtime_bytes();
-            let lm = load_model(&recipe.model_dir, device, recipe.base_weights)?;
-            let tokens = tokenize(&lm, &data, &prompts)?;
-            let speed = super::device_speed::speed(&workspace, &lm.device);
-            let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);
-            let _ = tx.send(FineTuneEvent::Planned { plan: plan.clone() });
-            if plan.stages.iter().all(|s| s.examples == 0) {
-                return Err(CoreError::invalid(
-                    "snapshot",
-                    "holds no examples for this recipe",
-                ));
-            }
-            let specs = lm.model.linear_specs();
-            let device = lm.model.device().clone();
-            let adapter = match &parent_dir {
-                Some(dir) => Adapter::load_peft("policy", dir, &specs, &device)?,
-                None => Adapter::new(
-                    "policy",
-                    recipe.lora.config()?,
-                    &specs,
-                    recipe.sft.seed,
-                    &device,
-                )?,
-            };
-            // The reference of preference stages: the parent adapter, or after an SFT stage
-            // the SFT result, else the base model.
-            let mut reference: Option<Adapter> = match &parent_dir {
-                Some(_) => Some(adapter.duplicate("reference")?),
-                None => None,
-            };
-            let base_name = recipe.model_dir.display().to_string();
-            let mut finals = Vec::new();
-            let mut score_head: Option<ScoreHead> = None;
-            for (index, stage) in plan.stages.iter().enumerate() {
-                if stage.examples == 0 {
-                    continue;
-                }
-                let _ = tx.send(FineTuneEvent::StageStarted {
-                    index,
-                    method: stage.method,
-                    examples: stage.examples,
-                    steps: stage.steps,
-                });
-                let dir = job_dir.join(format!("{index}-{}", stage.method.as_str()));
-                let method = stage.method;
-                // A stage resumed from a checkpoint ran only partly here: its time says nothing.
-                let (timer, fresh) = (std::time::Instant::now(), !dir.exists());
-                let timed = |mut metrics: Metrics| {
-                    if fresh {
-                        metrics.insert(super::timing::SECONDS, timer.elapsed().as_secs_f64());
-                        metrics.insert(super::timing::TOKENS, stage.tokens as f64);
-                        if stage.gradient_checkpointing {
-                            metrics.insert(super::timing::CHECKPOINTING, 1.0);
-                        }
-                    }
-                    metrics
-                };
-                let report = |p: &Progress| {
-                    let _ = tx.send(FineTuneEvent::Progress {
-                        method,
-                        progress: p.clone(),
-                    });
-                };
-                // The plan's decision on gradient checkpointing, not the recipe's `auto`.
-                let planned = |config: &TrainConfig| TrainConfig {
-                    gradient_checkpointing: if stage.gradient_checkpointing {
-                        Checkpointing::On
-                    } else {
-                        Checkpointing::Off
-                    },
-                    ..config.clone()
-                };
-                let run = |objective: &mut dyn hone_train::trainer::Objective,
-                           config: &TrainConfig| {
-                    train(
-                        &adapter,
-                        objective,
-                        stage.examples,
-                        config,
-                        &dir,
-                        &base_name,
-                        &cancel,
-                        report,
-                    )
-                };
-                let outcome = match method {
-                    Method::Sft => run(
-                        &mut Sft {
-                            model: &lm.model,
-                            examples: &tokens.sft,
-                        },
-                        &planned(&recipe.sft),
-                    )?,
-                    Method::Dpo => {
-                        let settings = DpoSettings {
-                            beta: recipe.beta,
-                            loss_type: recipe.dpo_loss,
-                            label_smoothing: recipe.label_smoothing,
-                        };
-                        run(
-                            &mut Dpo::new(&lm.model, &tokens.pairs, reference.as_ref(), settings)?,
-                            &planned(&recipe.preference),
-                        )?
-                    }
-                    Method::Kto => {
-                        let settings = KtoSettings {
-                            beta: recipe.beta,
-                            ..KtoSettings::default()
-                        };
-                        run(
-                            &mut Kto::new(&lm.model, &tokens.kto, reference.as_ref(), settings)?,
-                            &planned(&recipe.preference),
-                        )?
-                    }
-                    Method::RewardModel => {
-                        let head = ScoreHead::new(
-                            lm.model.config().hidden_size,
-                            recipe.preference.seed,
-                            &device,
-                        )?;
-                        let mut objective = RewardModelTraining {
-                            model: &lm.model,
-                            head: &head,
-                            pairs: &tokens.pairs,
-                            margins: None,
-                            center_rewards_coefficient: 0.01,
-                        };
-                        let outcome = run(&mut objective, &planned(&recipe.preference))?;
-                        score_head = Some(head);
-                        outcome
-                    }
-                    Method::Ppo => {
-                        let rm_dir = reward_dir.as_ref().ok_or_else(|| {
-                            CoreError::invalid("recipe.reward_model", "has no adapter files")
-                        })?;
-                        let rm_adapter = Adapter::load_peft("reward", rm_dir, &specs, &device)?;
-                        let rm_head = ScoreHead::load(&rm_dir.join(SCORE_FILE), &device)?;
-                        // Checkpoints go to this job's stage folder (`dir`), never beside the
-                        // reward model: another PPO job against it must not resume from them.
-                        let mut reward = RewardModel {
-                            lm: &lm,
-                            adapter: &rm_adapter,
-                            head: &rm_head,
-                        };
-                        let mut ppo = Ppo::new(&lm, &adapter, recipe.ppo.clone())?;
-                        // A resumed job continues after the last saved iteration.
-                        let first = ppo.restore_latest(&dir)?.unwrap_or(0) as usize;
-                        let save_every = recipe.preference.save_steps.max(1) as usize;
-                        let started = std::time::Instant::now();
-                        let mut last = Metrics::default();
-                        for iteration in first..recipe.ppo_iterations {
-                            if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-                                return Err(TrainError::Cancelled.into());
-                            }
-                            let n = tokens.prompts.len();
-                            let batch: Vec<Vec<u32>> = (0..recipe.ppo_batch_size.min(n))
-                                .map(|k| {
-                                    tokens.prompts[(iteration * recipe.ppo_batch_size + k) % n]
-                                        .clone()
-                                })
-                                .collect();
-                            last = ppo.step(&batch, &mut reward, iteration as u64)?;
-                            let done = iteration as u64 + 1;
-                            if (done as usize).is_multiple_of(save_every)
-                                || done as usize == recipe.ppo_iterations
-                            {
-                                ppo.save_checkpoint(&dir, done, &base_name)?;
-                            }
-                            let elapsed = started.elapsed().as_secs_f64();
-                            report(&Progress {
-                                step: done,
-                                total_steps: recipe.ppo_iterations as u64,
-                                epoch: 0,
-                                loss: last.get("loss/policy").unwrap_or(0.0),
-                                learning_rate: recipe.ppo.learning_rate,
-                                grad_norm: last.get("grad_norm").unwrap_or(0.0),
-                                tokens_per_second: 0.0,
-                                eta_seconds: elapsed / (done - first as u64) as f64
-                                    * (recipe.ppo_iterations as u64 - done) as f64,
-                                metrics: last.clone(),
-                            });
-                        }
-                        finals.push((method, timed(last)));
-                        continue;
-                    }
-                    Method::Auto | Method::Rlhf => unreachable!("auto and rlhf expand into stages"),
-                };
-                finals.push((
-                    method,
-                    timed(outcome.last.map(|p| p.metrics).unwrap_or_default()),
-                ));
-                if method == Method::Sft {
-                    reference = Some(adapter.duplicate("reference")?);
-                }
-            }
-            if staged_dir.exists() {
-                std::fs::remove_dir_all(&staged_dir).map_err(CoreError::io(&staged_dir))?;
-            }
-            let written = adapter.save_peft(&staged_dir, &base_name)?;
-            let mut files: Vec<VersionFile> = written
-                .into_iter()
-                .map(|f| VersionFile {
-                    path: f.name,
-                    sha256: f.sha256,
-                    bytes: f.bytes as i64,
-                })
-                .collect();
-            if let Some(head) = &score_head {
-                let path = staged_dir.join(SCORE_FILE);
-                save_vars(&[(SCORE_KEY.to_string(), head.weight.clone())], &path)?;
-                let bytes = std::fs::read(&path).map_err(CoreError::io(&path))?;
-                files.push(VersionFile {
-                    path: SCORE_FILE.into(),
-                    sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-                    bytes: bytes.len() as i64,
-                });
-            }
-            let peak_memory_mib = hone_model::device::process_peak_memory_bytes()
-                .map(|b| b as f64 / (1024.0 * 1024.0));
-            Ok(Trained {
-                plan,
-                finals,
-                files,
-                peak_memory_mib,
-            })
-        });
-
-        let mut plan_steps = 0u64;
+    /// Records the training's events as they come (the job's progress and message, its metric
+    /// curves) and hands each on; a plan's times are replaced by this machine's measures.
+    async fn record_progress(
+        &self,
+        job_id: i64,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<FineTuneEvent>,
+        throughput: &super::timing::Throughput,
+        on_event: &mut (impl FnMut(&FineTuneEvent) + Send),
+    ) -> Result<()> {
+        let mut plan_steps = 1u64;
         let mut done_before_stage = 0u64;
         let mut stage_steps = 0u64;
-        while let Some(mut event) = rx.recv().await {
-            if let FineTuneEvent::Planned { plan } = &mut event {
-                throughput.apply(plan);
-            }
-            match &event {
+        while let Some(mut event) = events.recv().await {
+            match &mut event {
                 FineTuneEvent::Planned { plan } => {
+                    throughput.apply(plan);
                     plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1)
                 }
                 FineTuneEvent::StageStarted { steps, .. } => {
@@ -1107,34 +610,31 @@ impl Hone {
                     stage_steps = *steps;
                 }
                 FineTuneEvent::Progress { method, progress } => {
+                    let name = method.as_str();
+                    let step = progress.step as i64;
+                    let point = |metric: &str, value: f64| MetricPoint {
+                        name: format!("{name}/{metric}"),
+                        step,
+                        value,
+                    };
                     let mut points = vec![
-                        MetricPoint {
-                            name: format!("{}/loss", method.as_str()),
-                            step: progress.step as i64,
-                            value: progress.loss,
-                        },
-                        MetricPoint {
-                            name: format!("{}/learning_rate", method.as_str()),
-                            step: progress.step as i64,
-                            value: progress.learning_rate,
-                        },
+                        point("loss", progress.loss),
+                        point("learning_rate", progress.learning_rate),
                     ];
-                    points.extend(progress.metrics.0.iter().filter(|(k, _)| k != "loss").map(
-                        |(k, v)| MetricPoint {
-                            name: format!("{}/{k}", method.as_str()),
-                            step: progress.step as i64,
-                            value: *v,
-                        },
-                    ));
+                    points.extend(
+                        progress
+                            .metrics
+                            .0
+                            .iter()
+                            .filter(|(k, _)| k != "loss")
+                            .map(|(k, v)| point(k, *v)),
+                    );
                     let mut conn = self.store().conn().await?;
                     jobs::record_metrics(&mut conn, job_id, &points).await?;
                     let fraction = (done_before_stage + progress.step) as f64 / plan_steps as f64;
                     let message = format!(
-                        "{} step {}/{}, loss {:.4}",
-                        method.as_str(),
-                        progress.step,
-                        progress.total_steps,
-                        progress.loss
+                        "{name} step {}/{}, loss {:.4}",
+                        progress.step, progress.total_steps, progress.loss
                     );
                     jobs::update(
                         &mut conn,
@@ -1149,13 +649,27 @@ impl Hone {
             }
             on_event(&event);
         }
-        let Trained {
-            plan,
-            finals,
-            files,
-            peak_memory_mib,
-        } = worker.await.expect("the training thread does not panic")?;
+        Ok(())
+    }
 
+    /// The trained adapter becomes the project's new version: its row (lineage, recipe and
+    /// device, each stage's final metrics, files) and the job's success commit together with
+    /// the adapter's move from the job's folder into `versions/`.
+    async fn record_version(
+        &self,
+        job_id: i64,
+        project_id: i64,
+        params: &JobParams,
+        trained: Trained,
+        staged_dir: &Path,
+    ) -> Result<ModelVersion> {
+        let version_name = match &params.recipe.version_name {
+            Some(name) => name.clone(),
+            // Jobs made before names were settled up front.
+            None => self.version_name_for(project_id, None, None).await?,
+        };
+        let adapter_rel = PathBuf::from("versions").join(format!("{project_id}-{version_name}"));
+        let adapter_dir = self.dir().join(&adapter_rel);
         if adapter_dir.exists() {
             return Err(CoreError::Duplicate {
                 entity: "version folder",
@@ -1164,8 +678,9 @@ impl Hone {
         }
         let mut tx = self.store().begin().await?;
         let base = base_model_for(&mut tx, &params.recipe.model_dir).await?;
-        let methods: Vec<&str> = finals.iter().map(|(m, _)| m.as_str()).collect();
-        let metrics: serde_json::Map<String, serde_json::Value> = finals
+        let methods: Vec<&str> = trained.finals.iter().map(|(m, _)| m.as_str()).collect();
+        let metrics: serde_json::Map<String, serde_json::Value> = trained
+            .finals
             .iter()
             .flat_map(|(m, metrics)| {
                 metrics
@@ -1174,6 +689,10 @@ impl Hone {
                     .map(move |(k, v)| (format!("{}/{k}", m.as_str()), serde_json::json!(v)))
             })
             .collect();
+        // The recipe, and the device it ran on (whose throughput the timings are).
+        let mut hyperparams = serde_json::to_value(&params.recipe).expect("JSON");
+        hyperparams[super::timing::DEVICE] =
+            serde_json::to_value(&trained.plan.device).expect("JSON");
         let version = models::insert_version(
             &mut tx,
             &NewModelVersion {
@@ -1182,17 +701,12 @@ impl Hone {
                 parent_id: params.recipe.parent_version,
                 base_model_id: base,
                 method: methods.join("+"),
-                hyperparams: {
-                    // The recipe, and the device it ran on (whose throughput the timings are).
-                    let mut h = serde_json::to_value(&params.recipe).expect("JSON");
-                    h[super::timing::DEVICE] = serde_json::to_value(&plan.device).expect("JSON");
-                    h
-                },
+                hyperparams,
                 snapshot_id: Some(params.snapshot_id),
                 metrics: serde_json::Value::Object(metrics),
                 adapter_dir: Some(adapter_rel.display().to_string()),
                 job_id: Some(job_id),
-                files,
+                files: trained.files,
             },
         )
         .await?;
@@ -1207,48 +721,40 @@ impl Hone {
         if let Some(parent) = adapter_dir.parent() {
             std::fs::create_dir_all(parent).map_err(CoreError::io(parent))?;
         }
-        std::fs::rename(&staged_dir, &adapter_dir).map_err(CoreError::io(&adapter_dir))?;
+        std::fs::rename(staged_dir, &adapter_dir).map_err(CoreError::io(&adapter_dir))?;
         if let Err(e) = tx.commit().await {
             // The row is not there: the files go back to the job's folder.
-            let _ = std::fs::rename(&adapter_dir, &staged_dir);
+            let _ = std::fs::rename(&adapter_dir, staged_dir);
             return Err(e.into());
         }
-        if version.trained_with("rm") {
-            // A new reward model scores the project's answers once, for the active queue.
-            if let Err(e) = self.prescore(project_id).await {
-                tracing::warn!(
-                    version = version.id,
-                    "scoring the project's answers with the new reward model failed: {e}"
-                );
-            }
+        Ok(version)
+    }
+}
+
+/// A task aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The training thread's result; a panic in it is the job's error (the job then ends failed
+/// and its heartbeat stops, as for any other error), not a panic of the caller.
+fn joined(result: std::result::Result<Result<Trained>, tokio::task::JoinError>) -> Result<Trained> {
+    match result {
+        Ok(trained) => trained,
+        Err(e) if e.is_panic() => {
+            let payload = e.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Err(CoreError::TrainingPanicked(message))
         }
-        if !params.recipe.evaluate {
-            return Ok(FineTuneOutcome {
-                job_id,
-                version,
-                plan,
-                evaluation: None,
-                peak_memory_mib,
-            });
-        }
-        on_event(&FineTuneEvent::Evaluating {
-            version_id: version.id,
-        });
-        let evaluation = match self.evaluate_version(version.id).await {
-            Ok(e) => Some(e),
-            Err(e) => {
-                tracing::warn!(version = version.id, "the automatic evaluation failed: {e}");
-                None
-            }
-        };
-        let version = models::get_version(&mut *self.store().conn().await?, version.id).await?;
-        Ok(FineTuneOutcome {
-            job_id,
-            version,
-            plan,
-            evaluation,
-            peak_memory_mib,
-        })
+        Err(e) => Err(CoreError::TrainingPanicked(e.to_string())),
     }
 }
 
@@ -1302,4 +808,49 @@ pub(crate) async fn base_model_for(
     )
     .await?
     .id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_the_training_thread_is_the_jobs_error() {
+        let worker = tokio::task::spawn_blocking(|| -> Result<Trained> { panic!("stage 2 broke") });
+        let error = joined(worker.await).err().expect("an error, not a panic");
+        assert_eq!(error.code(), "training");
+        assert_eq!(
+            error.to_string(),
+            "the training stopped on an internal error: stage 2 broke"
+        );
+        let formatted =
+            tokio::task::spawn_blocking(|| -> Result<Trained> { panic!("step {} of {}", 3, 9) });
+        let error = joined(formatted.await).err().expect("an error");
+        assert!(error.to_string().ends_with("step 3 of 9"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_heartbeat_stops_when_its_guard_is_dropped() {
+        let beats = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = beats.clone();
+        let guard = AbortOnDrop(tokio::spawn(async move {
+            loop {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let handle_finished = {
+            drop(guard);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            beats.load(std::sync::atomic::Ordering::SeqCst)
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(handle_finished > 0, "it beat while held");
+        assert_eq!(
+            beats.load(std::sync::atomic::Ordering::SeqCst),
+            handle_finished,
+            "no beat after the guard is gone"
+        );
+    }
 }

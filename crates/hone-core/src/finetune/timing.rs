@@ -9,7 +9,7 @@ use std::path::Path;
 
 use hone_store::models;
 
-use super::recipe::{Method, Plan, CHECKPOINTING_TIME_FACTOR};
+use super::recipe::{Plan, StageMethod, CHECKPOINTING_TIME_FACTOR};
 use crate::{Hone, Result};
 
 /// Metric names a stage records about itself (beside its training metrics).
@@ -26,7 +26,7 @@ pub const DEVICE: &str = "device";
 /// Training tokens per second, per device name (`cpu`, `cuda:0`) and method, measured on one
 /// base model.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Throughput(pub HashMap<(String, Method), f64>);
+pub struct Throughput(pub HashMap<(String, StageMethod), f64>);
 
 impl Throughput {
     /// Replaces the guessed times of the stages this machine has measured on the plan's
@@ -93,7 +93,7 @@ impl Hone {
                 .to_string()
         };
         let mut rates = HashMap::new();
-        for method in Method::STAGES {
+        for method in StageMethod::ALL {
             let metric = |v: &models::ModelVersion, name: &str| {
                 v.metrics
                     .get(format!("{}/{name}", method.as_str()))
@@ -128,7 +128,7 @@ mod tests {
     fn plan_on(device: &str) -> Plan {
         Plan {
             stages: vec![PlanStage {
-                method: Method::Sft,
+                method: StageMethod::Sft,
                 examples: 10,
                 steps: 5,
                 tokens: 1000,
@@ -149,7 +149,10 @@ mod tests {
 
     #[test]
     fn a_throughput_measured_on_one_device_times_plans_on_that_device_only() {
-        let measured = Throughput(HashMap::from([(("cpu".to_string(), Method::Sft), 50.0)]));
+        let measured = Throughput(HashMap::from([(
+            ("cpu".to_string(), StageMethod::Sft),
+            50.0,
+        )]));
         let mut cpu = plan_on("cpu");
         measured.apply(&mut cpu);
         assert_eq!(cpu.stages[0].estimated_seconds, 20.0, "1000 tokens at 50/s");
@@ -165,7 +168,10 @@ mod tests {
 
     #[test]
     fn a_checkpointed_stage_takes_the_measured_rate_times_the_recomputation() {
-        let measured = Throughput(HashMap::from([(("cpu".to_string(), Method::Sft), 50.0)]));
+        let measured = Throughput(HashMap::from([(
+            ("cpu".to_string(), StageMethod::Sft),
+            50.0,
+        )]));
         let mut plan = plan_on("cpu");
         plan.stages[0].gradient_checkpointing = true;
         measured.apply(&mut plan);

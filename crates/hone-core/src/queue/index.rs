@@ -8,17 +8,18 @@
 //! cannot take, and "remaining" is a subtraction, not a pass over the project.
 //!
 //! A row of an import run still under way waits aside until its run is done (then it counts)
-//! or undone (then it is deleted, which bumps the project's revision). A deletion or a
-//! superseded judgment bumps the revision, and the index is built again from nothing: an
-//! undo, a re-judgment or an import rolled back pays one full read (seconds at 100k
-//! judgments, while the project's annotators wait on this index); labeling pays a few indexed
-//! reads of the new rows. Applying removals in place, as additions are, is left to do.
+//! or undone (then it is deleted). A judgment deleted (an undo), superseded (a re-judgment) or
+//! made current again (the undo of a re-judgment) is logged by a trigger, and the refresh moves
+//! that annotator's vote on its unit in place, from their current judgments on the prompt. A
+//! prompt or response deleted (an import rolled back) bumps the project's revision, and the
+//! index is built again from nothing, as it is when more judgments changed than are worth
+//! applying one by one.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use hone_store::judgments::Judgment;
+use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows::{self, PromptRow, ResponseRow};
 use hone_store::{JudgmentKind, QueueOrder, ResponseSource, SqliteConnection};
 use rand::Rng;
@@ -53,6 +54,18 @@ pub(super) struct Unit {
     pub open: bool,
 }
 
+/// Past this many changed judgments in one refresh the index is built again instead (each
+/// change applied in place costs a read).
+const MOST_CHANGES_IN_PLACE: usize = 256;
+
+/// A counted judgment: the unit it votes on, and whose vote it is.
+#[derive(Debug, Clone)]
+struct Counted {
+    key: UnitKey,
+    prompt_id: i64,
+    annotator: i64,
+}
+
 /// One project's units and votes of one kind.
 #[derive(Debug)]
 pub(super) struct QueueIndex {
@@ -62,6 +75,8 @@ pub(super) struct QueueIndex {
     revision: i64,
     /// The largest prompt, response and judgment ids read so far.
     after: (i64, i64, i64),
+    /// The last judgment change (`queue_changes`) applied.
+    changes_after: i64,
     /// Counted responses by prompt, in id order.
     responses: HashMap<i64, Vec<ResponseRow>>,
     /// Counted prompts in id order, each with its units.
@@ -85,8 +100,8 @@ pub(super) struct QueueIndex {
     /// Votes on units that are not offered (yet): a unit of a prompt not counted yet, a human
     /// correction's rating.
     orphans: HashMap<UnitKey, Votes>,
-    /// Each counted judgment's unit, for gold items.
-    judged: HashMap<i64, UnitKey>,
+    /// Each counted judgment's unit and annotator (for gold items, and to take its vote back).
+    judged: HashMap<i64, Counted>,
     /// Rows of import runs still under way: counted once their run is done.
     waiting: Waiting,
 }
@@ -105,6 +120,7 @@ impl QueueIndex {
             kind,
             revision,
             after: (0, 0, 0),
+            changes_after: 0,
             responses: HashMap::new(),
             units: BTreeMap::new(),
             overlap: 1,
@@ -132,8 +148,17 @@ impl QueueIndex {
         order: QueueOrder,
     ) -> Result<()> {
         let revision = queue_rows::revision(conn, self.project_id).await?;
-        if revision != self.revision {
+        let mut changes = if revision == self.revision {
+            queue_rows::changes_after(conn, self.project_id, self.changes_after).await?
+        } else {
+            Vec::new()
+        };
+        if revision != self.revision || changes.len() > MOST_CHANGES_IN_PLACE {
             *self = Self::new(self.project_id, self.kind, revision);
+            self.changes_after = queue_rows::last_change(conn, self.project_id).await?;
+            changes.clear();
+        } else if let Some(&(last, _)) = changes.last() {
+            self.changes_after = last;
         }
         if (overlap, order) != (self.overlap, self.order) {
             (self.overlap, self.order) = (overlap, order);
@@ -193,13 +218,125 @@ impl QueueIndex {
                 self.count(&j);
             }
         }
+        let mut changed: Vec<i64> = changes.into_iter().map(|(_, id)| id).collect();
+        changed.sort_unstable();
+        changed.dedup();
+        if !changed.is_empty() {
+            self.apply_changes(conn, &changed, &running).await?;
+        }
         Ok(())
+    }
+
+    /// Moves the votes of judgments deleted, superseded, made current again or whose id was
+    /// given to a new judgment: the vote of the annotator a changed judgment was counted for
+    /// becomes their latest counted judgment on that unit, or none; a judgment that is
+    /// current now is counted (or waits for its import run).
+    async fn apply_changes(
+        &mut self,
+        conn: &mut SqliteConnection,
+        changed: &[i64],
+        running: &HashSet<i64>,
+    ) -> Result<()> {
+        let rows: HashMap<i64, (Judgment, Option<i64>)> =
+            queue_rows::judgments_by_id(conn, changed)
+                .await?
+                .into_iter()
+                .map(|(j, run)| (j.id, (j, run)))
+                .collect();
+        for id in changed {
+            let row = rows.get(id).filter(|(j, _)| j.kind() == self.kind);
+            // A row that waited for its run and is gone or replaced no longer waits; one that
+            // is current again is looked at below.
+            self.waiting.judgments.retain(|(_, j)| j.id != *id);
+            let was = self.judged.remove(id).or_else(|| {
+                row.map(|(j, _)| Counted {
+                    key: unit_of(self.kind, &j.body, j.prompt_id),
+                    prompt_id: j.prompt_id,
+                    annotator: j.annotator_id,
+                })
+            });
+            if let Some(counted) = was {
+                self.recount(conn, &counted).await?;
+            }
+            // Current (again, or a new judgment under a reused id) and already read past.
+            if let Some((j, run)) = row.filter(|(j, _)| j.superseded_by.is_none()) {
+                if j.id > self.after.2 {
+                    continue; // read with the new rows
+                }
+                if run.is_some_and(|run| running.contains(&run)) {
+                    self.waiting.judgments.push((*run, j.clone()));
+                } else {
+                    self.count(j);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets an annotator's vote on a unit to their latest counted judgment there, from their
+    /// current judgments on its prompt.
+    async fn recount(&mut self, conn: &mut SqliteConnection, counted: &Counted) -> Result<()> {
+        let waiting: HashSet<i64> = self.waiting.judgments.iter().map(|(_, j)| j.id).collect();
+        let latest = judgments::list_current_by_on_prompt(
+            conn,
+            counted.prompt_id,
+            counted.annotator,
+            self.kind,
+        )
+        .await?
+        .into_iter()
+        // Those after the watermark are counted when they are read, waiting ones when their
+        // run is done.
+        .filter(|j| j.id <= self.after.2 && !waiting.contains(&j.id))
+        .rfind(|j| unit_of(self.kind, &j.body, j.prompt_id) == counted.key);
+        let vote = latest.map(|j| {
+            self.judged.insert(j.id, counted.clone());
+            Vote {
+                judgment: j.id,
+                verdict: Verdict::of(&j.body),
+            }
+        });
+        self.set_vote(&counted.key, counted.annotator, vote);
+        Ok(())
+    }
+
+    /// Sets `annotator`'s vote on the unit `key` (taking it away with `None`).
+    fn set_vote(&mut self, key: &UnitKey, annotator: i64, vote: Option<Vote>) {
+        let put = |votes: &mut Votes| match vote {
+            Some(vote) => {
+                votes.insert(annotator, vote);
+            }
+            None => {
+                votes.remove(&annotator);
+            }
+        };
+        match self.by_key.get(key).copied() {
+            Some(pos) => {
+                self.detach(pos);
+                put(&mut self.unit_mut(pos).votes);
+                self.attach(pos);
+            }
+            None => {
+                let votes = self.orphans.entry(key.clone()).or_default();
+                put(votes);
+                if votes.is_empty() {
+                    self.orphans.remove(key);
+                }
+            }
+        }
     }
 
     /// Counts a judgment's vote: the annotator's latest judgment on the unit wins.
     fn count(&mut self, j: &Judgment) {
         let key = unit_of(self.kind, &j.body, j.prompt_id);
-        self.judged.insert(j.id, key.clone());
+        self.judged.insert(
+            j.id,
+            Counted {
+                key: key.clone(),
+                prompt_id: j.prompt_id,
+                annotator: j.annotator_id,
+            },
+        );
         let vote = Vote {
             judgment: j.id,
             verdict: Verdict::of(&j.body),
@@ -392,7 +529,7 @@ impl QueueIndex {
 
     /// The unit a counted judgment is on (for gold items).
     pub fn unit_of_judgment(&self, judgment_id: i64) -> Option<&UnitKey> {
-        self.judged.get(&judgment_id)
+        self.judged.get(&judgment_id).map(|c| &c.key)
     }
 }
 

@@ -2,7 +2,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hone_core::feedback::FeedbackKind;
-use hone_core::finetune::{FineTuneEvent, Method, Recipe};
+use hone_core::finetune::{FineTuneEvent, Method, Recipe, StageMethod};
 use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::store::{jobs, models};
 use hone_core::{Choice, CoreError, JobState};
@@ -54,10 +54,10 @@ async fn auto_plans_sft_then_dpo_and_records_a_version_with_its_lineage() {
     let mut recipe = Recipe::new(Method::Auto, model.clone());
     small(&mut recipe);
     let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
-    let methods: Vec<Method> = plan.stages.iter().map(|s| s.method).collect();
+    let methods: Vec<StageMethod> = plan.stages.iter().map(|s| s.method).collect();
     assert_eq!(
         methods,
-        vec![Method::Sft, Method::Dpo],
+        vec![StageMethod::Sft, StageMethod::Dpo],
         "demonstrations then pairs"
     );
     assert_eq!((plan.stages[0].examples, plan.stages[1].examples), (4, 4));

@@ -767,3 +767,102 @@ async fn the_queue_follows_what_another_process_writes_undoes_and_changes() {
     );
     other.close().await;
 }
+
+#[tokio::test]
+async fn undos_and_rejudgments_move_votes_in_place_as_a_fresh_index_counts_them() {
+    // The live handle keeps its index through judgments, undos, re-judgments and the undo of
+    // re-judgments (votes moved in place from the logged changes); a handle opened after a
+    // step builds its index from nothing. Every annotator must be offered the same by both.
+    // Some steps are not looked at, so that several changes come in one refresh (an undo of
+    // the newest judgment and the next judgment, which takes its id, among them).
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+    let ws = open().await;
+    let p = project_with_overlap(&ws, "law", 2).await;
+    set_queue(&ws, p, QueueOrder::Disagreement, 0.0).await;
+    let mut pairs = Vec::new();
+    for k in 0..3 {
+        let (_, r) = prompt_n(&ws, p, &format!("P{k}"), 3).await;
+        pairs.extend([(r[0], r[1]), (r[0], r[2]), (r[1], r[2])]);
+    }
+    let annotators = ["ann", "bo", "cy"];
+    let choices = [Choice::A, Choice::B, Choice::Tie];
+    // The current judgments (id, author, pair), and what each re-judgment replaced.
+    let mut current: Vec<(i64, &str, (i64, i64))> = Vec::new();
+    let mut replaced: std::collections::HashMap<i64, (i64, &str, (i64, i64))> =
+        std::collections::HashMap::new();
+    let mut rng = StdRng::seed_from_u64(17);
+    let (mut undos, mut rejudgments, mut undone_rejudgments) = (0, 0, 0);
+    // Ids given again after an undo, and whether the live index had read the undone one.
+    let mut undone: HashSet<i64> = HashSet::new();
+    let mut reused = 0;
+    for step in 0..100 {
+        let op = rng.random_range(0..10);
+        if op < 5 || current.is_empty() {
+            let who = annotators[rng.random_range(0..annotators.len())];
+            let (a, b) = pairs[rng.random_range(0..pairs.len())];
+            let choice = choices[rng.random_range(0..choices.len())];
+            let id = judge(&ws, p, who, compare(a, b, choice)).await;
+            reused += usize::from(undone.contains(&id));
+            current.push((id, who, (a, b)));
+        } else if op == 9 {
+            // The newest judgment undone and another one made at once: it takes the same id.
+            let newest = (0..current.len())
+                .max_by_key(|&k| current[k].0)
+                .expect("a judgment");
+            let (id, who, _) = current.swap_remove(newest);
+            ws.undo_judgment(id).await.expect("undo");
+            undone.insert(id);
+            undos += 1;
+            if let Some(old) = replaced.remove(&id) {
+                current.push(old);
+                undone_rejudgments += 1;
+            }
+            let other = annotators.iter().find(|a| **a != who).expect("another");
+            let (a, b) = pairs[rng.random_range(0..pairs.len())];
+            let again = judge(&ws, p, other, compare(a, b, Choice::A)).await;
+            reused += usize::from(undone.contains(&again));
+            current.push((again, other, (a, b)));
+        } else if op < 7 {
+            let (id, ..) = current.swap_remove(rng.random_range(0..current.len()));
+            ws.undo_judgment(id).await.expect("undo");
+            undone.insert(id);
+            undos += 1;
+            if let Some(old) = replaced.remove(&id) {
+                current.push(old);
+                undone_rejudgments += 1;
+            }
+        } else {
+            let k = rng.random_range(0..current.len());
+            let (old, who, (a, b)) = current[k];
+            let mut again = input(
+                p,
+                who,
+                compare(a, b, choices[rng.random_range(0..choices.len())]),
+            );
+            again.supersedes = Some(old);
+            let new = record(&ws, &again).await.judgment_id;
+            reused += usize::from(undone.contains(&new));
+            replaced.insert(new, current[k]);
+            current[k] = (new, who, (a, b));
+            rejudgments += 1;
+        }
+        if step < 99 && rng.random_range(0..10) < 4 {
+            continue;
+        }
+        let fresh = Hone::open(ws.dir()).await.expect("a fresh handle");
+        for who in annotators.iter().chain(&["newcomer"]) {
+            let offered = |item: Option<QueueItem>| {
+                item.map(|i| (sorted(ids(&i)), i.judged_by, i.remaining, i.reason))
+            };
+            let live = offered(next(&ws, p, who, JudgmentKind::Comparison).await);
+            let built = offered(next(&fresh, p, who, JudgmentKind::Comparison).await);
+            assert_eq!(live, built, "step {step}: what {who} is offered");
+        }
+        fresh.close().await;
+    }
+    assert!(
+        undos >= 5 && rejudgments >= 5 && undone_rejudgments >= 1 && reused >= 3,
+        "the walk must exercise every change ({undos} undos, {rejudgments} re-judgments, {undone_rejudgments} undone, {reused} ids given again)"
+    );
+}

@@ -7,6 +7,7 @@ use crate::open_store;
 const TABLES: &[&str] = &[
     "projects",
     "queue_revisions",
+    "queue_changes",
     "imports",
     "gold_items",
     "reward_scores",

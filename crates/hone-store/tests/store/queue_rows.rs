@@ -1,5 +1,6 @@
-//! What the queue's index reads: rows after a watermark, and the revision that triggers bump
-//! when rows go away or a judgment is superseded (and only then).
+//! What the queue's index reads: rows after a watermark, the judgments changed (deleted,
+//! superseded, current again) after a change number, and the revision that triggers bump when
+//! a prompt or response goes away (and only then).
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment};
 use hone_store::queue_rows;
@@ -36,7 +37,7 @@ async fn thumb(conn: &mut SqliteConnection, s: &Seed, response: usize) -> i64 {
 }
 
 #[tokio::test]
-async fn rows_after_a_watermark_and_a_revision_moved_only_by_removals() {
+async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "law", 3).await;
@@ -74,12 +75,22 @@ async fn rows_after_a_watermark_and_a_revision_moved_only_by_removals() {
         vec![(second, None)]
     );
 
-    // A re-judgment (supersede) and an undo (delete) each move the revision; the superseded
-    // judgment is no longer listed.
+    // A re-judgment (supersede) is logged as a change of the superseded judgment, and moves
+    // no revision; the superseded judgment is no longer listed.
+    assert_eq!(
+        queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
+        0
+    );
     judgments::supersede(&mut conn, first, second)
         .await
         .unwrap();
-    assert_eq!(revision(&mut conn, s.project_id).await, 1);
+    assert_eq!(revision(&mut conn, s.project_id).await, 0);
+    let changes = queue_rows::changes_after(&mut conn, s.project_id, 0)
+        .await
+        .unwrap();
+    assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![first]);
     let listed = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, 0)
         .await
         .unwrap();
@@ -88,15 +99,67 @@ async fn rows_after_a_watermark_and_a_revision_moved_only_by_removals() {
         vec![second]
     );
     // Undoing the re-judgment deletes it and brings the old one back (its `superseded_by`
-    // is cleared by the foreign key): two changes.
+    // is cleared by the foreign key): two changes, read after the first.
     judgments::delete(&mut conn, second).await.unwrap();
-    assert_eq!(revision(&mut conn, s.project_id).await, 3);
+    let mut later: Vec<i64> = queue_rows::changes_after(&mut conn, s.project_id, changes[0].0)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.1)
+        .collect();
+    later.sort_unstable();
+    assert_eq!(later, vec![first, second]);
+    assert_eq!(
+        queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
+        changes[0].0 + 2
+    );
+    // The annotator's current judgments on the prompt: the one brought back.
+    let current = judgments::list_current_by_on_prompt(
+        &mut conn,
+        s.prompt_id,
+        s.annotator_id,
+        JudgmentKind::Thumbs,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        current.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![first]
+    );
 
+    // The next judgment takes the undone one's id (SQLite numbers after the largest left): a
+    // queue that read past that id must be told, and is.
+    let mark = queue_rows::last_change(&mut conn, s.project_id).await.unwrap();
+    let third = thumb(&mut conn, &s, 1).await;
+    assert_eq!(third, second, "precondition: SQLite gives the id again");
+    assert_eq!(
+        queue_rows::changes_after(&mut conn, s.project_id, mark)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.1)
+            .collect::<Vec<_>>(),
+        vec![third]
+    );
+    // A judgment under a fresh id is not a change.
+    let mark = queue_rows::last_change(&mut conn, s.project_id).await.unwrap();
+    thumb(&mut conn, &s, 0).await;
+    assert_eq!(
+        queue_rows::last_change(&mut conn, s.project_id).await.unwrap(),
+        mark
+    );
+    assert!(queue_rows::changes_after(&mut conn, other.project_id, 0)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(revision(&mut conn, s.project_id).await, 0);
     // A response deleted moves its project's revision, not another's.
     assert!(responses::delete_if_unjudged(&mut conn, s.response_ids[2])
         .await
         .unwrap());
-    assert_eq!(revision(&mut conn, s.project_id).await, 4);
+    assert_eq!(revision(&mut conn, s.project_id).await, 1);
     assert_eq!(revision(&mut conn, other.project_id).await, 0);
     assert!(queue_rows::unfinished_imports(&mut conn, s.project_id)
         .await

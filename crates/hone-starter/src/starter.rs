@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::corpus::{conversations, Conversation};
 use crate::domain::prompt_sets;
-use crate::{DemoError, Result};
+use crate::{Result, StarterError};
 
 /// What the starter build is made of; everything that changes the bytes is here.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,8 +154,8 @@ pub fn existing(dir: &Path, spec: &StarterSpec) -> Option<StarterManifest> {
     (manifest.spec == *spec && dir.join("model.safetensors").is_file()).then_some(manifest)
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DemoError + '_ {
-    move |e| DemoError::File {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StarterError + '_ {
+    move |e| StarterError::File {
         path: path.to_owned(),
         message: e.to_string(),
     }

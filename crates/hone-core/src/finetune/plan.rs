@@ -1,0 +1,318 @@
+//! A fine-tune's plan: its stages' examples, steps and tokens, the time they will take on
+//! this device and the run's peak memory, from the tokenized data and the loaded model.
+
+use hone_model::LoadedModel;
+use hone_train::trainer::TrainConfig;
+
+use super::recipe::{estimate_seconds, Plan, PlanDevice, PlanStage, Recipe, Speed, StageMethod};
+use super::tokens::TokenizedData;
+use crate::dataset::TrainingData;
+
+/// Each example's (prompt, longest completion) in tokens, for the stages that train on
+/// examples (a pair's completion is the longer of chosen and rejected).
+fn example_lengths(method: StageMethod, tokens: &TokenizedData) -> Vec<(usize, usize)> {
+    match method {
+        StageMethod::Sft => tokens
+            .sft
+            .iter()
+            .map(|p| (p.prompt.len(), p.completion.len()))
+            .collect(),
+        StageMethod::Kto => tokens
+            .kto
+            .iter()
+            .map(|e| (e.prompt.len(), e.completion.len()))
+            .collect(),
+        StageMethod::Dpo | StageMethod::RewardModel => tokens
+            .pairs
+            .iter()
+            .map(|p| (p.prompt.len(), p.chosen.len().max(p.rejected.len())))
+            .collect(),
+        StageMethod::Ppo => Vec::new(),
+    }
+}
+
+/// The training-token equivalents a stage computes: every batch's rows padded to its longest
+/// (in the order the run draws them), and for DPO and KTO the reference pass made once before
+/// training (a forward without backward: half a training token's work per token).
+fn computed_tokens(method: StageMethod, tokens: &TokenizedData, config: &TrainConfig) -> usize {
+    let longest: Vec<usize> = example_lengths(method, tokens)
+        .iter()
+        .map(|(p, c)| p + c)
+        .collect();
+    let padded = config.padded_tokens(&longest, rows_per_example(method));
+    match method {
+        StageMethod::Sft | StageMethod::RewardModel => padded,
+        StageMethod::Dpo => {
+            let pair_tokens: usize = tokens
+                .pairs
+                .iter()
+                .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                .sum();
+            padded + pair_tokens / 2
+        }
+        StageMethod::Kto => padded + longest.iter().sum::<usize>() / 2,
+        StageMethod::Ppo => 0,
+    }
+}
+
+/// The largest batch a stage runs with a graph: its rows (a pair's chosen and rejected; KTO's
+/// KL rows run without one), the longest row and the longest completion.
+fn batch_shape(
+    method: StageMethod,
+    recipe: &Recipe,
+    tokens: &TokenizedData,
+) -> super::memory::BatchShape {
+    let (rows, lengths) = match method {
+        StageMethod::Sft => (
+            recipe.sft.batch_size.min(tokens.sft.len()),
+            example_lengths(method, tokens),
+        ),
+        StageMethod::Kto => (
+            recipe.preference.batch_size.min(tokens.kto.len()),
+            example_lengths(method, tokens),
+        ),
+        StageMethod::Ppo => (
+            recipe.ppo_batch_size,
+            tokens
+                .prompts
+                .iter()
+                .map(|p| (p.len(), recipe.ppo.max_new_tokens))
+                .collect(),
+        ),
+        StageMethod::Dpo | StageMethod::RewardModel => (
+            2 * recipe.preference.batch_size.min(tokens.pairs.len()),
+            example_lengths(method, tokens),
+        ),
+    };
+    let (all, completion) = lengths.iter().fold((0, 0), |(all, completion), (p, c)| {
+        (all.max(p + c), completion.max(*c))
+    });
+    super::memory::BatchShape {
+        rows,
+        tokens: all,
+        completion_tokens: completion,
+    }
+}
+
+/// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
+/// KTO's completion and its mismatched KL row.
+fn rows_per_example(method: StageMethod) -> usize {
+    match method {
+        StageMethod::Sft => 1,
+        _ => 2,
+    }
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+pub(super) fn plan_for(
+    recipe: &Recipe,
+    data: &TrainingData,
+    tokens: &TokenizedData,
+    lm: &LoadedModel,
+    speed: Speed,
+    runtime_bytes: f64,
+) -> Plan {
+    let r = recipe.lora.r;
+    let trainable: usize = lm
+        .model
+        .linear_specs()
+        .iter()
+        .filter(|s| recipe.lora.target_modules.iter().any(|t| t == s.module))
+        .map(|s| r * (s.in_dim + s.out_dim))
+        .sum();
+    let path = if lm.model.is_quantized() {
+        super::memory::StepPath::QuantizedBase
+    } else if hone_model::fused::runs_on(&lm.device.device, lm.device.dtype) {
+        super::memory::StepPath::Fused
+    } else {
+        super::memory::StepPath::Composed
+    };
+    tracing::debug!(
+        runtime_mib = runtime_bytes / (1024.0 * 1024.0),
+        "the process's memory before loading the model"
+    );
+    let peak = |batch, checkpointed| {
+        super::memory::peak_bytes(
+            runtime_bytes,
+            lm.model.config(),
+            lm.model.weight_bytes(),
+            trainable,
+            super::memory::StepKind {
+                path,
+                activation_bytes: lm.device.dtype.size_in_bytes(),
+                checkpointed,
+            },
+            batch,
+        )
+    };
+    let device = PlanDevice::from(&lm.device);
+    let mut notes = Vec::new();
+    // Gradient checkpointing where the recipe asks for it, or (auto) where the step would
+    // not fit in the device's memory without it.
+    let mut checkpointing = |method: StageMethod, config: &TrainConfig| -> bool {
+        let needed = peak(batch_shape(method, recipe, tokens), false) / MIB;
+        let (on, note) =
+            super::memory::checkpointing(config.gradient_checkpointing, needed, device.memory_mib);
+        if let Some(note) = note {
+            notes.push(format!("{} on {}: {note}", method.as_str(), device.name));
+        }
+        on
+    };
+
+    let parameters = lm.model.config().parameter_count();
+    let mut stages = Vec::new();
+    let mut used_rows = 0;
+    for method in recipe.stages(data) {
+        let (examples, tokens_per_epoch, config) = match method {
+            StageMethod::Sft => (
+                tokens.sft.len(),
+                tokens
+                    .sft
+                    .iter()
+                    .map(|p| p.prompt.len() + p.completion.len())
+                    .sum::<usize>(),
+                &recipe.sft,
+            ),
+            StageMethod::Dpo => (
+                tokens.pairs.len(),
+                tokens
+                    .pairs
+                    .iter()
+                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                    .sum(),
+                &recipe.preference,
+            ),
+            StageMethod::Kto => (
+                tokens.kto.len(),
+                tokens
+                    .kto
+                    .iter()
+                    .map(|e| 2 * (e.prompt.len() + e.completion.len()))
+                    .sum(),
+                &recipe.preference,
+            ),
+            StageMethod::RewardModel => (
+                tokens.pairs.len(),
+                tokens
+                    .pairs
+                    .iter()
+                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+                    .sum(),
+                &recipe.preference,
+            ),
+            StageMethod::Ppo => {
+                // Each iteration: sampling, 3 scoring passes and ppo_epochs updates per response.
+                let per_prompt = tokens.prompts.iter().map(Vec::len).sum::<usize>()
+                    / tokens.prompts.len().max(1)
+                    + recipe.ppo.max_new_tokens;
+                let total_tokens = recipe.ppo_iterations
+                    * recipe.ppo_batch_size
+                    * per_prompt
+                    * (4 + recipe.ppo.ppo_epochs);
+                stages.push(PlanStage {
+                    method,
+                    examples: tokens.prompts.len(),
+                    steps: if tokens.prompts.is_empty() {
+                        0
+                    } else {
+                        recipe.ppo_iterations as u64
+                    },
+                    tokens: total_tokens,
+                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
+                    gradient_checkpointing: false,
+                });
+                continue;
+            }
+        };
+        used_rows += match method {
+            StageMethod::Sft => data.sft.len(),
+            StageMethod::Dpo | StageMethod::RewardModel => data.preferences.len(),
+            _ => data.kto.len(),
+        };
+        let total_tokens = tokens_per_epoch * config.epochs;
+        let checkpointed = examples > 0 && checkpointing(method, config);
+        stages.push(PlanStage {
+            method,
+            examples,
+            gradient_checkpointing: checkpointed,
+            steps: if examples == 0 {
+                0
+            } else {
+                config.total_steps(examples)
+            },
+            tokens: total_tokens,
+            estimated_seconds: estimate_seconds(
+                parameters,
+                computed_tokens(method, tokens, config),
+                speed,
+            ) * if checkpointed {
+                super::recipe::CHECKPOINTING_TIME_FACTOR
+            } else {
+                1.0
+            } + super::recipe::row_overhead_seconds(
+                examples * rows_per_example(method) * config.epochs,
+                lm.model.config().num_hidden_layers,
+                speed,
+            ),
+        });
+    }
+    // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
+    let memory = stages
+        .iter()
+        .filter(|s| s.examples > 0)
+        .map(|s| {
+            peak(
+                batch_shape(s.method, recipe, tokens),
+                s.gradient_checkpointing,
+            )
+        })
+        .fold(
+            peak(
+                super::memory::BatchShape {
+                    rows: 0,
+                    tokens: 0,
+                    completion_tokens: 0,
+                },
+                false,
+            ),
+            f64::max,
+        );
+    if let Some(available) = device.memory_mib {
+        let needed = memory / MIB;
+        if needed > available {
+            notes.push(format!(
+                "the estimated {needed:.0} MiB exceed {}'s {available:.0} MiB: lower the batch size or train on a larger device",
+                device.name
+            ));
+        }
+    }
+    if let Speed::Gpu { matmul_flops } = speed {
+        notes.push(format!(
+            "times on {} assume {:.0}% of its measured {:.0} TFLOP/s {} matmul peak until a run on it is measured",
+            device.name,
+            super::recipe::GPU_STEP_EFFICIENCY * 100.0,
+            matmul_flops / 1e12,
+            device.dtype
+        ));
+    }
+    if tokens.too_long > 0 {
+        notes.push(format!(
+            "{} row(s) are longer than the model's context and are left out",
+            tokens.too_long
+        ));
+    }
+    if stages.is_empty() {
+        notes.push("the snapshot holds no data this recipe can train on".into());
+    }
+    Plan {
+        stages,
+        parameters,
+        trainable_parameters: trainable,
+        estimated_memory_mib: memory / MIB,
+        unused_rows: (data.preferences.len() + data.sft.len() + data.kto.len())
+            .saturating_sub(used_rows),
+        notes,
+        device,
+    }
+}
