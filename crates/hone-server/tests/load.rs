@@ -8,6 +8,9 @@
 //!
 //! `HONE_LOAD_THINK_MS` makes each annotator pause that long after each save, as a person
 //! reading the next answers would (default 0: as fast as the server answers, its saturation).
+//! `HONE_LOAD_UNDO_EVERY` (default 10): each annotator undoes every such save at once, and
+//! re-judges the save half-way between (the other answer, superseding it): the queue moves
+//! those votes in place, so the next items after them must stay as fast.
 //! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
 
 use std::net::SocketAddr;
@@ -40,6 +43,8 @@ struct Seen {
     first_next_item_ms: Vec<f64>,
     next_item_ms: Vec<f64>,
     save_ms: Vec<f64>,
+    /// Undos and re-judgments.
+    change_ms: Vec<f64>,
     server_errors: Vec<String>,
     empty_queues: usize,
     /// "annotator-3 was offered [5, 6] again".
@@ -77,6 +82,8 @@ async fn annotator(
     // Staggered starts, so that paced annotators do not all ask at once.
     tokio::time::sleep(think * who as u32 / ANNOTATORS as u32).await;
     let mut judged: std::collections::HashSet<(i64, i64)> = Default::default();
+    let undo_every = setting("HONE_LOAD_UNDO_EVERY", 10);
+    let mut saves = 0u64;
     while Instant::now() < until {
         let (status, item, ms) = post(
             &client,
@@ -96,7 +103,7 @@ async fn annotator(
             }
             times(&mut seen).push(ms);
         };
-        if judged.is_empty() {
+        if saves == 0 {
             record("next_item", status, &item, ms, |s| {
                 &mut s.first_next_item_ms
             });
@@ -119,8 +126,31 @@ async fn annotator(
             let again = format!("{name} was offered [{a}, {b}] again");
             seen.lock().unwrap().offered_again.push(again);
         }
-        let (status, body, ms) = post(&client, &base, "record_feedback", &json!({ "project_id": project_id, "annotator": name, "time_spent_ms": 1000, "kind": { "kind": "comparison", "response_a": a, "response_b": b, "choice": if who.is_multiple_of(2) { "a" } else { "b" }, "strength": null, "reason": null } })).await;
+        let comparison = |choice: &str, supersedes: Option<i64>| json!({ "project_id": project_id, "annotator": name, "time_spent_ms": 1000, "supersedes": supersedes, "kind": { "kind": "comparison", "response_a": a, "response_b": b, "choice": choice, "strength": null, "reason": null } });
+        let choice = if who.is_multiple_of(2) { "a" } else { "b" };
+        let (status, body, ms) =
+            post(&client, &base, "record_feedback", &comparison(choice, None)).await;
         record("record_feedback", status, &body, ms, |s| &mut s.save_ms);
+        saves += 1;
+        if let (Some(id), true) = (body["judgment_id"].as_i64(), undo_every > 0) {
+            if saves.is_multiple_of(undo_every) {
+                let args = json!({ "judgment_id": id });
+                let (status, body, ms) = post(&client, &base, "undo_judgment", &args).await;
+                record("undo_judgment", status, &body, ms, |s| &mut s.change_ms);
+                // Undone: offering the pair again is right.
+                judged.remove(&(a.min(b), a.max(b)));
+            } else if saves % undo_every == undo_every / 2 {
+                let other = if choice == "a" { "b" } else { "a" };
+                let (status, body, ms) = post(
+                    &client,
+                    &base,
+                    "record_feedback",
+                    &comparison(other, Some(id)),
+                )
+                .await;
+                record("re-judgment", status, &body, ms, |s| &mut s.change_ms);
+            }
+        }
         tokio::time::sleep(think).await;
     }
 }
@@ -235,8 +265,11 @@ async fn run() {
             ms[ms.len() - 1]
         );
     };
-    println!("load: {ANNOTATORS} annotators (pausing {} ms after each save) for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; no pair offered twice to one annotator; {} empty queues; {saved_per_second:.0} judgments saved per second", setting("HONE_LOAD_THINK_MS", 0), judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues);
+    println!("load: {ANNOTATORS} annotators (pausing {} ms after each save) for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; no pair offered twice to one annotator; {} empty queues; {saved_per_second:.0} judgments saved per second; every {}th save undone, every {}th re-judged", setting("HONE_LOAD_THINK_MS", 0), judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues, setting("HONE_LOAD_UNDO_EVERY", 10), setting("HONE_LOAD_UNDO_EVERY", 10));
     summary("first next_item", seen.first_next_item_ms);
     summary("next_item", seen.next_item_ms);
     summary("record_feedback", seen.save_ms);
+    if setting("HONE_LOAD_UNDO_EVERY", 10) > 0 {
+        summary("undo or re-judgment", seen.change_ms);
+    }
 }

@@ -17,8 +17,8 @@ use super::plan::plan_for;
 use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
 use super::tokens::tokenize;
-use crate::{CoreError, Hone, Result};
 use crate::dataset::PromptContent;
+use crate::{CoreError, Hone, Result};
 
 /// What a running fine-tune reports.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

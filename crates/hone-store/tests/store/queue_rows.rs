@@ -131,7 +131,9 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
 
     // The next judgment takes the undone one's id (SQLite numbers after the largest left): a
     // queue that read past that id must be told, and is.
-    let mark = queue_rows::last_change(&mut conn, s.project_id).await.unwrap();
+    let mark = queue_rows::last_change(&mut conn, s.project_id)
+        .await
+        .unwrap();
     let third = thumb(&mut conn, &s, 1).await;
     assert_eq!(third, second, "precondition: SQLite gives the id again");
     assert_eq!(
@@ -144,10 +146,14 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
         vec![third]
     );
     // A judgment under a fresh id is not a change.
-    let mark = queue_rows::last_change(&mut conn, s.project_id).await.unwrap();
+    let mark = queue_rows::last_change(&mut conn, s.project_id)
+        .await
+        .unwrap();
     thumb(&mut conn, &s, 0).await;
     assert_eq!(
-        queue_rows::last_change(&mut conn, s.project_id).await.unwrap(),
+        queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
         mark
     );
     assert!(queue_rows::changes_after(&mut conn, other.project_id, 0)
