@@ -258,6 +258,12 @@ pub async fn serve(
             error,
         })?;
     on_ready(listener.local_addr()?);
+    // The queue's indexes are built while the first annotators open the app. A failure here
+    // only means the first `next_item` builds its index (and reports what went wrong).
+    let warming = api.clone();
+    tokio::spawn(async move {
+        let _ = warming.hone().warm_queues().await;
+    });
     axum::serve(listener, router(api, config.ui, config.token)).await?;
     Ok(())
 }

@@ -34,8 +34,14 @@ CREATE TRIGGER queue_change_judgment_superseded AFTER UPDATE OF superseded_by ON
     INSERT INTO queue_changes (project_id, judgment_id) VALUES (NEW.project_id, NEW.id);
 END;
 
+-- The largest judgment id when this migration ran: an id at or below it may have been deleted
+-- before deletions were logged, so a new judgment taking it is logged as a change too.
+CREATE TABLE queue_judgment_ids_before (last_id INTEGER NOT NULL);
+INSERT INTO queue_judgment_ids_before (last_id) SELECT COALESCE(MAX(id), 0) FROM judgments;
+
 CREATE TRIGGER queue_change_judgment_id_reused AFTER INSERT ON judgments
-WHEN EXISTS (SELECT 1 FROM queue_changes WHERE judgment_id = NEW.id) BEGIN
+WHEN NEW.id <= (SELECT last_id FROM queue_judgment_ids_before)
+    OR EXISTS (SELECT 1 FROM queue_changes WHERE judgment_id = NEW.id) BEGIN
     INSERT INTO queue_changes (project_id, judgment_id) VALUES (NEW.project_id, NEW.id);
 END;
 

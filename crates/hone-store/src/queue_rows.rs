@@ -26,6 +26,16 @@ pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i6
     )
 }
 
+/// Every (project, kind) that has judgments, in order: the queue indexes worth building when a
+/// server starts.
+pub async fn judged_kinds(conn: &mut SqliteConnection) -> Result<Vec<(i64, JudgmentKind)>> {
+    Ok(
+        sqlx::query_as("SELECT DISTINCT project_id, kind FROM judgments ORDER BY project_id, kind")
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
 /// The judgments of the project deleted, superseded or made current again after change `after`
 /// (a sequence number of `queue_changes`), as (sequence number, judgment id), in order.
 pub async fn changes_after(

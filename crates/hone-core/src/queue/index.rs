@@ -54,6 +54,9 @@ pub(super) struct Unit {
     pub open: bool,
 }
 
+/// The revision of an index not (or not wholly) read: its next refresh builds it again.
+const UNKNOWN_REVISION: i64 = -1;
+
 /// Past this many changed judgments in one refresh the index is built again instead (each
 /// change applied in place costs a read).
 const MOST_CHANGES_IN_PLACE: usize = 256;
@@ -147,14 +150,31 @@ impl QueueIndex {
         overlap: usize,
         order: QueueOrder,
     ) -> Result<()> {
+        // A refresh stopped half-way (an error, or the caller's future dropped while it waits
+        // on the database) has moved watermarks past what it applied: until one finishes,
+        // the index is marked unknown, and the next refresh builds it again.
+        let known = std::mem::replace(&mut self.revision, UNKNOWN_REVISION);
+        let revision = self.read_changes(conn, known, overlap, order).await?;
+        self.revision = revision;
+        Ok(())
+    }
+
+    /// The refresh, from an index built at revision `known`; returns the revision it read.
+    async fn read_changes(
+        &mut self,
+        conn: &mut SqliteConnection,
+        known: i64,
+        overlap: usize,
+        order: QueueOrder,
+    ) -> Result<i64> {
         let revision = queue_rows::revision(conn, self.project_id).await?;
-        let mut changes = if revision == self.revision {
+        let mut changes = if revision == known {
             queue_rows::changes_after(conn, self.project_id, self.changes_after).await?
         } else {
             Vec::new()
         };
-        if revision != self.revision || changes.len() > MOST_CHANGES_IN_PLACE {
-            *self = Self::new(self.project_id, self.kind, revision);
+        if revision != known || changes.len() > MOST_CHANGES_IN_PLACE {
+            *self = Self::new(self.project_id, self.kind, UNKNOWN_REVISION);
             self.changes_after = queue_rows::last_change(conn, self.project_id).await?;
             changes.clear();
         } else if let Some(&(last, _)) = changes.last() {
@@ -224,7 +244,7 @@ impl QueueIndex {
         if !changed.is_empty() {
             self.apply_changes(conn, &changed, &running).await?;
         }
-        Ok(())
+        Ok(revision)
     }
 
     /// Moves the votes of judgments deleted, superseded, made current again or whose id was
@@ -241,13 +261,28 @@ impl QueueIndex {
             queue_rows::judgments_by_id(conn, changed)
                 .await?
                 .into_iter()
+                // Ids are shared by projects: a reused id may now be another project's row.
+                .filter(|(j, _)| j.project_id == self.project_id && j.kind() == self.kind)
                 .map(|(j, run)| (j.id, (j, run)))
                 .collect();
+        // Current rows already read past (current again, or new under a reused id).
+        let current: Vec<&(Judgment, Option<i64>)> = changed
+            .iter()
+            .filter_map(|id| rows.get(id))
+            .filter(|(j, _)| j.superseded_by.is_none() && j.id <= self.after.2)
+            .collect();
+        // First what waits for its import run, so that no recount below counts it early: a
+        // changed row waits again only if it is current and its run still running.
+        self.waiting
+            .judgments
+            .retain(|(_, j)| changed.binary_search(&j.id).is_err());
+        for (j, run) in &current {
+            if run.is_some_and(|run| running.contains(&run)) {
+                self.waiting.judgments.push((*run, j.clone()));
+            }
+        }
         for id in changed {
-            let row = rows.get(id).filter(|(j, _)| j.kind() == self.kind);
-            // A row that waited for its run and is gone or replaced no longer waits; one that
-            // is current again is looked at below.
-            self.waiting.judgments.retain(|(_, j)| j.id != *id);
+            let row = rows.get(id);
             let was = self.judged.remove(id).or_else(|| {
                 row.map(|(j, _)| Counted {
                     key: unit_of(self.kind, &j.body, j.prompt_id),
@@ -258,16 +293,10 @@ impl QueueIndex {
             if let Some(counted) = was {
                 self.recount(conn, &counted).await?;
             }
-            // Current (again, or a new judgment under a reused id) and already read past.
-            if let Some((j, run)) = row.filter(|(j, _)| j.superseded_by.is_none()) {
-                if j.id > self.after.2 {
-                    continue; // read with the new rows
-                }
-                if run.is_some_and(|run| running.contains(&run)) {
-                    self.waiting.judgments.push((*run, j.clone()));
-                } else {
-                    self.count(j);
-                }
+        }
+        for (j, run) in current {
+            if !run.is_some_and(|run| running.contains(&run)) {
+                self.count(j);
             }
         }
         Ok(())
@@ -602,11 +631,187 @@ impl QueueIndexes {
             .expect("queue index map lock")
             .entry((project_id, kind))
             .or_insert_with(|| {
-                // Revision -1: the first refresh reads everything.
+                // The first refresh reads everything.
                 Arc::new(tokio::sync::Mutex::new(QueueIndex::new(
-                    project_id, kind, -1,
+                    project_id,
+                    kind,
+                    UNKNOWN_REVISION,
                 )))
             })
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hone_store::prompts::NewPrompt;
+    use hone_store::responses::NewResponse;
+
+    use super::*;
+    use crate::feedback::{FeedbackInput, FeedbackKind};
+    use crate::projects::ProjectSpec;
+    use crate::{Choice, Hone};
+
+    async fn project_with_a_pair(hone: &Hone, name: &str) -> (i64, i64, i64) {
+        let (project, _, a, b) = project_prompt_pair(hone, name).await;
+        (project, a, b)
+    }
+
+    async fn project_prompt_pair(hone: &Hone, name: &str) -> (i64, i64, i64, i64) {
+        let project = hone
+            .create_project(&ProjectSpec::named(name))
+            .await
+            .unwrap()
+            .project
+            .id;
+        let prompt = hone
+            .add_prompt(project, &NewPrompt::text(format!("{name}?")))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for text in ["one", "two"] {
+            let r = NewResponse::new(prompt.id, text, ResponseSource::Model);
+            ids.push(hone.add_response(&r).await.unwrap().id);
+        }
+        (project, prompt.id, ids[0], ids[1])
+    }
+
+    fn comparison(project_id: i64, a: i64, b: i64) -> FeedbackInput {
+        FeedbackInput {
+            project_id,
+            annotator: "alice".into(),
+            time_spent_ms: 0,
+            shown_order: Vec::new(),
+            critique: None,
+            suggestion_visible: false,
+            suggested_response_id: None,
+            supersedes: None,
+            kind: FeedbackKind::Comparison {
+                response_a: a,
+                response_b: b,
+                choice: Choice::A,
+                strength: None,
+                reason: None,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn an_id_reused_by_another_project_is_not_counted_here() {
+        // Ids are shared by projects: project A's index has read judgment X (the newest of
+        // all), X is undone, and project B's next judgment takes X's id. A must take back
+        // its vote and count nothing of B's.
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (a, a1, a2) = project_with_a_pair(&hone, "a").await;
+        let (b, b1, b2) = project_with_a_pair(&hone, "b").await;
+        let x = hone
+            .record_feedback(&comparison(a, a1, a2))
+            .await
+            .unwrap()
+            .judgment_id;
+        let kind = JudgmentKind::Comparison;
+        assert!(hone.next_item(a, "bob", kind).await.unwrap().is_none());
+        hone.undo_judgment(x).await.unwrap();
+        let y = hone
+            .record_feedback(&comparison(b, b1, b2))
+            .await
+            .unwrap()
+            .judgment_id;
+        assert_eq!(y, x, "precondition: SQLite gives the id again");
+        let item = hone.next_item(a, "bob", kind).await.unwrap();
+        assert!(item.is_some(), "A's pair is open again");
+        let index = hone.queue_indexes.get(a, kind);
+        let index = index.lock().await;
+        assert!(
+            !index.judged.contains_key(&x) && index.orphans.is_empty(),
+            "B's judgment was counted in A's index: {:?} {:?}",
+            index.judged,
+            index.orphans
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refresh_stopped_half_way_leaves_the_index_to_be_built_again() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (a, ..) = project_with_a_pair(&hone, "a").await;
+        let kind = JudgmentKind::Comparison;
+        assert!(hone.next_item(a, "bob", kind).await.unwrap().is_some());
+        let index = hone.queue_indexes.get(a, kind);
+        let mut index = index.lock().await;
+        assert_eq!(index.revision, 0, "built at the project's revision");
+        // A refresh that fails half-way: the revision is read, the change log is not (on a
+        // workspace whose log table is gone).
+        let broken_dir = tempfile::TempDir::new().unwrap();
+        let broken = Hone::open(broken_dir.path()).await.unwrap();
+        let mut conn = broken.store().conn().await.unwrap();
+        sqlx::query("DROP TABLE queue_changes")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        let failed = index.refresh(&mut conn, 1, QueueOrder::InOrder).await;
+        assert!(failed.is_err(), "precondition: the refresh failed");
+        assert_eq!(index.revision, UNKNOWN_REVISION, "marked to be built again");
+        let mut read = hone.store().read().await.unwrap();
+        index
+            .refresh(&mut read, 1, QueueOrder::InOrder)
+            .await
+            .unwrap();
+        assert_eq!(index.revision, 0);
+        assert_eq!(index.open_count(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_running_imports_judgment_under_a_reused_id_waits_for_its_run() {
+        use hone_store::judgments::{ImportedJudgment, ImportedVerdict};
+        use hone_store::{annotators, imports, AnnotatorKind};
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (a, prompt_id, r1, r2) = project_prompt_pair(&hone, "a").await;
+        let kind = JudgmentKind::Comparison;
+        let x = hone
+            .record_feedback(&comparison(a, r1, r2))
+            .await
+            .unwrap()
+            .judgment_id;
+        assert!(hone.next_item(a, "bob", kind).await.unwrap().is_none());
+        hone.undo_judgment(x).await.unwrap();
+        // An import run starts and writes a verdict on the same pair: it takes X's id.
+        let mut tx = hone.store().begin().await.unwrap();
+        let run = imports::start(&mut tx, a, "pairs.jsonl", "import")
+            .await
+            .unwrap();
+        let by = annotators::get_or_create(&mut tx, "import", AnnotatorKind::Import)
+            .await
+            .unwrap()
+            .id;
+        let verdict = ImportedVerdict::Preferred {
+            chosen: r1,
+            rejected: r2,
+        };
+        let ids = judgments::insert_imported(
+            &mut tx,
+            a,
+            by,
+            None,
+            run,
+            &[ImportedJudgment { prompt_id, verdict }],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(ids, vec![x], "precondition: SQLite gives the id again");
+        assert!(
+            hone.next_item(a, "bob", kind).await.unwrap().is_some(),
+            "while its run runs, the import's verdict does not count"
+        );
+        let mut tx = hone.store().begin().await.unwrap();
+        imports::finish(&mut tx, run, 1).await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            hone.next_item(a, "bob", kind).await.unwrap().is_none(),
+            "counted once the run is done"
+        );
     }
 }

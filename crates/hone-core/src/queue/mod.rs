@@ -30,7 +30,7 @@ use hone_store::judgments::JudgmentBody;
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
 use hone_store::{
-    annotators, flags, gold, projects, reward_scores, skips, JudgmentKind, QueueOrder,
+    annotators, flags, gold, projects, queue_rows, reward_scores, skips, JudgmentKind, QueueOrder,
     SqliteConnection, StoreError,
 };
 
@@ -252,6 +252,27 @@ impl Hone {
         self.item(&mut read, kind, &unit, overlap, remaining, reason)
             .await
             .map(Some)
+    }
+
+    /// Builds the queue index of every project and kind that has judgments, so that the first
+    /// annotators after a start do not wait for it (seconds at 100k judgments); `hone serve`
+    /// runs it in the background when it starts. Returns the (project, kind) pairs built.
+    pub async fn warm_queues(&self) -> Result<Vec<(i64, JudgmentKind)>> {
+        let judged = queue_rows::judged_kinds(&mut *self.store().conn().await?).await?;
+        for &(project_id, kind) in &judged {
+            let project = projects::get(&mut *self.store().conn().await?, project_id).await?;
+            let index = self.queue_indexes.get(project_id, kind);
+            let mut index = index.lock().await;
+            let mut read = self.store().read().await?;
+            index
+                .refresh(
+                    &mut read,
+                    project.overlap.max(1) as usize,
+                    project.queue_order,
+                )
+                .await?;
+        }
+        Ok(judged)
     }
 
     /// The item showing `unit`: its prompt and responses read now, the responses shuffled.

@@ -866,3 +866,42 @@ async fn undos_and_rejudgments_move_votes_in_place_as_a_fresh_index_counts_them(
         "the walk must exercise every change ({undos} undos, {rejudgments} re-judgments, {undone_rejudgments} undone, {reused} ids given again)"
     );
 }
+
+#[tokio::test]
+async fn warming_builds_the_indexes_of_the_kinds_judged_and_the_queue_answers_from_them() {
+    let ws = open().await;
+    let p = project(&ws, "law").await;
+    let q = project(&ws, "medicine").await;
+    let (_, r) = prompt_n(&ws, p, "P", 3).await;
+    prompt_n(&ws, q, "Q", 2).await;
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    let thumb = FeedbackKind::Thumbs {
+        response_id: r[2],
+        up: true,
+    };
+    judge(&ws, p, "alice", thumb).await;
+    // A server starting on this workspace: only what has judgments is built.
+    let started = Hone::open(ws.dir()).await.expect("a second handle");
+    let mut built = started.warm_queues().await.expect("warm");
+    built.sort_by_key(|(project, kind)| (*project, kind.as_str()));
+    assert_eq!(
+        built,
+        vec![(p, JudgmentKind::Comparison), (p, JudgmentKind::Thumbs)]
+    );
+    // Three pairs, one judged (overlap 1): two left, for Alice and for Bob.
+    for who in ["alice", "bob"] {
+        let item = next(&started, p, who, JudgmentKind::Comparison)
+            .await
+            .expect("open pairs");
+        assert_eq!(item.remaining, 2, "{who}");
+    }
+    // A judgment after warming is read as a new row.
+    judge(&ws, p, "bob", compare(r[0], r[2], Choice::B)).await;
+    assert_eq!(
+        next(&started, p, "alice", JudgmentKind::Comparison)
+            .await
+            .map(|i| i.remaining),
+        Some(1)
+    );
+    started.close().await;
+}
