@@ -104,6 +104,24 @@ impl FeedbackKind {
     }
 }
 
+impl FeedbackInput {
+    /// `kind` by `annotator`, with what a front door may leave out at its defaults: no time,
+    /// the order as given, no critique, no suggestion on screen, not a re-judgment.
+    pub fn new(project_id: i64, annotator: impl Into<String>, kind: FeedbackKind) -> Self {
+        Self {
+            project_id,
+            annotator: annotator.into(),
+            time_spent_ms: 0,
+            shown_order: Vec::new(),
+            critique: None,
+            suggestion_visible: false,
+            suggested_response_id: None,
+            supersedes: None,
+            kind,
+        }
+    }
+}
+
 /// What recording a judgment created.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -325,15 +325,8 @@ fn write_prompts(path: &Path, train: &[DomainPrompt], held_out: &[DomainPrompt])
 
 fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<i64>) -> FeedbackInput {
     FeedbackInput {
-        project_id,
-        annotator: EXPERT.into(),
-        time_spent_ms: 0,
         shown_order,
-        critique: None,
-        suggestion_visible: false,
-        suggested_response_id: None,
-        supersedes: None,
-        kind,
+        ..FeedbackInput::new(project_id, EXPERT, kind)
     }
 }
 

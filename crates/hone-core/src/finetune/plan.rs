@@ -31,6 +31,15 @@ fn example_lengths(method: StageMethod, tokens: &TokenizedData) -> Vec<(usize, u
     }
 }
 
+/// The tokens of every pair, its prompt once with each answer.
+fn pair_tokens(tokens: &TokenizedData) -> usize {
+    tokens
+        .pairs
+        .iter()
+        .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
+        .sum()
+}
+
 /// The training-token equivalents a stage computes: every batch's rows padded to its longest
 /// (in the order the run draws them), and for DPO and KTO the reference pass made once before
 /// training (a forward without backward: half a training token's work per token).
@@ -42,14 +51,7 @@ fn computed_tokens(method: StageMethod, tokens: &TokenizedData, config: &TrainCo
     let padded = config.padded_tokens(&longest, rows_per_example(method));
     match method {
         StageMethod::Sft | StageMethod::RewardModel => padded,
-        StageMethod::Dpo => {
-            let pair_tokens: usize = tokens
-                .pairs
-                .iter()
-                .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
-                .sum();
-            padded + pair_tokens / 2
-        }
+        StageMethod::Dpo => padded + pair_tokens(tokens) / 2,
         StageMethod::Kto => padded + longest.iter().sum::<usize>() / 2,
         StageMethod::Ppo => 0,
     }
@@ -174,30 +176,15 @@ pub(super) fn plan_for(
                     .sum::<usize>(),
                 &recipe.sft,
             ),
-            StageMethod::Dpo => (
-                tokens.pairs.len(),
-                tokens
-                    .pairs
-                    .iter()
-                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
-                    .sum(),
-                &recipe.preference,
-            ),
+            StageMethod::Dpo | StageMethod::RewardModel => {
+                (tokens.pairs.len(), pair_tokens(tokens), &recipe.preference)
+            }
             StageMethod::Kto => (
                 tokens.kto.len(),
                 tokens
                     .kto
                     .iter()
                     .map(|e| 2 * (e.prompt.len() + e.completion.len()))
-                    .sum(),
-                &recipe.preference,
-            ),
-            StageMethod::RewardModel => (
-                tokens.pairs.len(),
-                tokens
-                    .pairs
-                    .iter()
-                    .map(|p| 2 * p.prompt.len() + p.chosen.len() + p.rejected.len())
                     .sum(),
                 &recipe.preference,
             ),

@@ -677,23 +677,14 @@ mod tests {
     }
 
     fn comparison(project_id: i64, a: i64, b: i64) -> FeedbackInput {
-        FeedbackInput {
-            project_id,
-            annotator: "alice".into(),
-            time_spent_ms: 0,
-            shown_order: Vec::new(),
-            critique: None,
-            suggestion_visible: false,
-            suggested_response_id: None,
-            supersedes: None,
-            kind: FeedbackKind::Comparison {
-                response_a: a,
-                response_b: b,
-                choice: Choice::A,
-                strength: None,
-                reason: None,
-            },
-        }
+        let kind = FeedbackKind::Comparison {
+            response_a: a,
+            response_b: b,
+            choice: Choice::A,
+            strength: None,
+            reason: None,
+        };
+        FeedbackInput::new(project_id, "alice", kind)
     }
 
     #[tokio::test]

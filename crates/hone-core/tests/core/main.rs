@@ -117,17 +117,7 @@ pub async fn prompt_n(hone: &Hone, project_id: i64, text: &str, n: usize) -> (i6
 
 /// Feedback with no time, no critique and the order "as given".
 pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackInput {
-    FeedbackInput {
-        project_id,
-        annotator: annotator.into(),
-        time_spent_ms: 0,
-        shown_order: Vec::new(),
-        critique: None,
-        suggestion_visible: false,
-        suggested_response_id: None,
-        supersedes: None,
-        kind,
-    }
+    FeedbackInput::new(project_id, annotator, kind)
 }
 
 pub async fn record(hone: &Hone, input: &FeedbackInput) -> Recorded {

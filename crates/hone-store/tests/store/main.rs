@@ -131,3 +131,32 @@ pub async fn seed(
         response_ids,
     }
 }
+
+/// A thumbs verdict by the seed's annotator on one of its responses.
+pub async fn thumbs(
+    conn: &mut hone_store::SqliteConnection,
+    s: &Seed,
+    response: usize,
+    up: bool,
+) -> i64 {
+    hone_store::judgments::insert(
+        conn,
+        &hone_store::judgments::NewJudgment {
+            project_id: s.project_id,
+            prompt_id: s.prompt_id,
+            annotator_id: s.annotator_id,
+            time_spent_ms: 0,
+            shown_order: vec![s.response_ids[response]],
+            guideline_version: None,
+            critique: None,
+            suggestion_visible: false,
+            suggested_response_id: None,
+            body: hone_store::judgments::JudgmentBody::Thumbs {
+                response_id: s.response_ids[response],
+                up,
+            },
+        },
+    )
+    .await
+    .unwrap()
+}

@@ -2,38 +2,15 @@
 //! superseded, current again) after a change number, and the revision that triggers bump when
 //! a prompt or response goes away (and only then).
 
-use hone_store::judgments::{self, JudgmentBody, NewJudgment};
+use hone_store::judgments;
 use hone_store::queue_rows;
 use hone_store::responses;
 use hone_store::{JudgmentKind, SqliteConnection};
 
-use crate::{open_store, seed, Seed};
+use crate::{open_store, seed, thumbs};
 
 async fn revision(conn: &mut SqliteConnection, project_id: i64) -> i64 {
     queue_rows::revision(conn, project_id).await.unwrap()
-}
-
-async fn thumb(conn: &mut SqliteConnection, s: &Seed, response: usize) -> i64 {
-    judgments::insert(
-        conn,
-        &NewJudgment {
-            project_id: s.project_id,
-            prompt_id: s.prompt_id,
-            annotator_id: s.annotator_id,
-            time_spent_ms: 0,
-            shown_order: vec![s.response_ids[response]],
-            guideline_version: None,
-            critique: None,
-            suggestion_visible: false,
-            suggested_response_id: None,
-            body: JudgmentBody::Thumbs {
-                response_id: s.response_ids[response],
-                up: true,
-            },
-        },
-    )
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -64,8 +41,8 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
         .all(|r| !r.empty && r.import_id.is_none()));
 
     // Inserting moves nothing; the new judgment is read after the watermark.
-    let first = thumb(&mut conn, &s, 0).await;
-    let second = thumb(&mut conn, &s, 1).await;
+    let first = thumbs(&mut conn, &s, 0, true).await;
+    let second = thumbs(&mut conn, &s, 1, true).await;
     assert_eq!(revision(&mut conn, s.project_id).await, 0);
     let new = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, first)
         .await
@@ -134,7 +111,7 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     let mark = queue_rows::last_change(&mut conn, s.project_id)
         .await
         .unwrap();
-    let third = thumb(&mut conn, &s, 1).await;
+    let third = thumbs(&mut conn, &s, 1, true).await;
     assert_eq!(third, second, "precondition: SQLite gives the id again");
     assert_eq!(
         queue_rows::changes_after(&mut conn, s.project_id, mark)
@@ -149,7 +126,7 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     let mark = queue_rows::last_change(&mut conn, s.project_id)
         .await
         .unwrap();
-    thumb(&mut conn, &s, 0).await;
+    thumbs(&mut conn, &s, 0, true).await;
     assert_eq!(
         queue_rows::last_change(&mut conn, s.project_id)
             .await

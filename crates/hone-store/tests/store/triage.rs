@@ -1,33 +1,10 @@
 //! Skips, flags and superseded judgments on a real SQLite file.
 
-use hone_store::judgments::{self, JudgmentBody, NewJudgment};
+use hone_store::judgments;
 use hone_store::skips::{self, UnitRow};
-use hone_store::{flags, FlagReason, JudgmentKind, SqliteConnection};
+use hone_store::{flags, FlagReason, JudgmentKind};
 
-use crate::{assert_duplicate, assert_not_found, count_rows, open_store, seed, Seed};
-
-async fn thumbs(conn: &mut SqliteConnection, s: &Seed, response: usize, up: bool) -> i64 {
-    judgments::insert(
-        conn,
-        &NewJudgment {
-            project_id: s.project_id,
-            prompt_id: s.prompt_id,
-            annotator_id: s.annotator_id,
-            time_spent_ms: 0,
-            shown_order: vec![s.response_ids[response]],
-            guideline_version: None,
-            critique: None,
-            suggestion_visible: false,
-            suggested_response_id: None,
-            body: JudgmentBody::Thumbs {
-                response_id: s.response_ids[response],
-                up,
-            },
-        },
-    )
-    .await
-    .unwrap()
-}
+use crate::{assert_duplicate, assert_not_found, count_rows, open_store, seed, thumbs};
 
 #[tokio::test]
 async fn a_judgment_is_superseded_once_and_comes_back_when_its_replacement_goes() {
