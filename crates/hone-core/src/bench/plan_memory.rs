@@ -8,7 +8,7 @@ use hone_model::config::Config;
 use hone_model::tiny::Shape;
 use serde::Serialize;
 
-use crate::finetune::memory::{peak_bytes, BatchShape, StepKind, StepPath, RUNTIME_MIB};
+use crate::finetune::memory::{peak_bytes, BatchShape, Resident, StepKind, StepPath, RUNTIME_MIB};
 
 /// llama.cpp's Q4_K_M: bits per weight over a Llama-3 8B file (Q4_K for most matrices, Q6_K
 /// for half of `attn_v` and `ffn_down` and for the output).
@@ -85,9 +85,11 @@ pub fn predict(shape: &str, c: &Config, mode: BaseMode, batch: BatchShape, r: us
     };
     let peak = |checkpointed| {
         peak_bytes(
-            RUNTIME_MIB * MIB,
+            Resident::Host {
+                runtime_bytes: RUNTIME_MIB * MIB,
+                weight_bytes: weights,
+            },
             c,
-            weights,
             lora_parameters(c, r),
             step(checkpointed),
             batch,

@@ -2,15 +2,16 @@
 //!
 //! The peak comes at the end of a training step's forward pass, when every activation the
 //! backward needs is alive, plus the backward's first gradients. Its parts:
-//! - what the process holds before it loads the model (code, the runtime's buffers, whatever
-//!   else a server holds): measured when the plan is made ([`runtime_bytes`]), and what the
-//!   allocator commits beyond live data ([`ALLOCATOR_MIB`]);
-//! - the frozen base weights in the device's dtype;
+//! - what is resident before the first step ([`Resident`]): on the CPU, what the process holds
+//!   before it loads the model (code, the runtime's buffers, whatever else a server holds),
+//!   measured when the plan is made ([`runtime_bytes`]), what the allocator commits beyond
+//!   live data ([`ALLOCATOR_MIB`]) and the frozen base weights; on a GPU, the device's memory
+//!   in use once the model is loaded, read when the plan is made;
 //! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);
-//! - the activations of one batch: per token and layer, what the fused CPU path keeps
-//!   (counted below from the layer's sizes) times [`BACKWARD_FACTOR`] for what the backward
-//!   allocates before the forward's tensors are freed;
-//! - the completion positions' logits over the vocabulary, and their gradient (f32).
+//! - the activations of one batch: per token and layer, what the step's path keeps (counted
+//!   below from the layer's sizes) times [`BACKWARD_FACTOR`] for what the backward allocates
+//!   before the forward's tensors are freed;
+//! - the completion positions' logits over the vocabulary, and their gradient.
 //!
 //! The constants were fitted on measured runs (`hone bench engine`, SmolLM2-135M's shape at
 //! 512 and 1,024 tokens a batch; BENCHMARKS.md "Plan estimates"), and the estimate is checked
@@ -90,23 +91,35 @@ pub enum StepPath {
     Composed,
 }
 
-/// Values one token keeps per decoder layer for the backward on the fused path: the two
-/// norms' outputs, q/k/v and their RoPE copies, attention's output, the projections'
-/// outputs and the residual sums (10 × hidden and 5 × the K/V width), and the MLP's gate, up
-/// and product (3 × intermediate). A composed projection keeps more: its LoRA branch's
-/// intermediates (3 × every projection's output); composed attention keeps its scores.
-fn values_per_token_layer(c: &Config, path: StepPath, tokens: usize) -> f64 {
+/// Values one token keeps per decoder layer for the backward, in the base dtype and in f32.
+///
+/// The fused path: the two norms' outputs, q/k/v and their RoPE copies, attention's output,
+/// the projections' outputs and the residual sums (10 × hidden and 5 × the K/V width), and the
+/// MLP's gate, up and product (3 × intermediate), in the base dtype.
+///
+/// The composed path (a GPU's) keeps those and, in f32 whatever the base dtype: each LoRA
+/// branch's intermediates (3 × every projection's output) and the f32 copy of its input (the
+/// attention input once per q, k and v, the MLP input once per gate and up), candle's RMSNorm
+/// composition (3 × hidden per norm) and attention's scores (4 × heads × tokens). Counted
+/// from the code; on an H200 a bf16 SmolLM2-shaped step measured 196 KB a token and layer
+/// against the 219 KB this gives with [`BACKWARD_FACTOR`] (BENCHMARKS.md "GPU check").
+fn values_per_token_layer(c: &Config, path: StepPath, tokens: usize) -> (f64, f64) {
     let (h, i) = (c.hidden_size as f64, c.intermediate_size as f64);
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let q = (c.num_attention_heads * c.head_dim) as f64;
     let kept = 10.0 * h + 5.0 * kv + 3.0 * i;
     let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
+    let branch_inputs = 5.0 * h + q + i;
+    let norms = 2.0 * 3.0 * h;
     let scores = 4.0 * c.num_attention_heads as f64 * tokens as f64;
     match path {
-        StepPath::Fused | StepPath::QuantizedBase => kept,
-        StepPath::Composed => kept + branches + scores,
+        StepPath::Fused | StepPath::QuantizedBase => (kept, 0.0),
+        StepPath::Composed => (kept, branches + branch_inputs + norms + scores),
     }
 }
+
+/// Bytes a value of the composed path's f32 intermediates holds.
+const F32_BYTES: f64 = 4.0;
 
 /// How a training step keeps its activations for the backward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,34 +132,61 @@ pub struct StepKind {
     pub checkpointed: bool,
 }
 
-/// The estimated peak in bytes. `weight_bytes`: what the loaded base weights hold (quantized
-/// matrices at their stored size).
+/// What is resident before the first step.
+#[derive(Debug, Clone, Copy)]
+pub enum Resident {
+    /// The CPU: the process as measured before it loaded the model ([`runtime_bytes`]), the
+    /// allocator's slack ([`ALLOCATOR_MIB`]) and the loaded base weights (quantized matrices at
+    /// their stored size).
+    Host {
+        runtime_bytes: f64,
+        weight_bytes: usize,
+    },
+    /// A GPU: the device's memory in use once the model is loaded (the CUDA context, its
+    /// libraries' workspaces, the weights, and every other process's), as the plan reads it.
+    Device { in_use_bytes: f64 },
+}
+
+/// The estimated peak in bytes: host memory on the CPU, the device's on a GPU.
 pub fn peak_bytes(
-    runtime_bytes: f64,
+    resident: Resident,
     c: &Config,
-    weight_bytes: usize,
     trainable: usize,
     step: StepKind,
     batch: BatchShape,
 ) -> f64 {
-    let mut weights = weight_bytes as f64;
+    let mut before = match resident {
+        Resident::Host {
+            runtime_bytes,
+            weight_bytes,
+        } => runtime_bytes + ALLOCATOR_MIB * 1024.0 * 1024.0 + weight_bytes as f64,
+        Resident::Device { in_use_bytes } => in_use_bytes,
+    };
     if step.path == StepPath::QuantizedBase && batch.rows > 0 {
         // The LM head dequantized to f32 for the backward's first product.
-        weights += (c.vocab_size * c.hidden_size * 4) as f64;
+        before += (c.vocab_size * c.hidden_size * 4) as f64;
     }
     let adapter = (trainable * 4 * 4) as f64;
-    let layer = values_per_token_layer(c, step.path, batch.tokens);
+    let (kept, f32_values) = values_per_token_layer(c, step.path, batch.tokens);
+    let layer = kept * step.activation_bytes as f64 + f32_values * F32_BYTES;
     let layers = c.num_hidden_layers as f64;
     let per_token = if step.checkpointed {
         // Each layer's input, and its gradient (candle's backward keeps every node's
         // gradient until it returns).
-        2.0 * layers * c.hidden_size as f64 + BACKWARD_FACTOR * layer
+        2.0 * layers * (c.hidden_size * step.activation_bytes) as f64 + BACKWARD_FACTOR * layer
     } else {
         BACKWARD_FACTOR * layer * layers
-    } * step.activation_bytes as f64;
+    };
     let activations = per_token * (batch.rows * batch.tokens) as f64;
-    let logits = 2.0 * 4.0 * (batch.rows * batch.completion_tokens * c.vocab_size) as f64;
-    runtime_bytes + ALLOCATOR_MIB * 1024.0 * 1024.0 + weights + adapter + activations + logits
+    // The completion positions' logits over the vocabulary: fused, the f32 logits and their
+    // gradient; composed, the base dtype's logits, their f32 copy, its shifted and
+    // exponentiated copies, and two f32 gradients at a time in the backward.
+    let logit_bytes = match step.path {
+        StepPath::Composed => step.activation_bytes as f64 + 5.0 * F32_BYTES,
+        StepPath::Fused | StepPath::QuantizedBase => 2.0 * F32_BYTES,
+    };
+    let logits = logit_bytes * (batch.rows * batch.completion_tokens * c.vocab_size) as f64;
+    before + adapter + activations + logits
 }
 
 #[cfg(test)]
@@ -188,9 +228,11 @@ mod tests {
         };
         let peak = |checkpointed| {
             peak_bytes(
-                0.0,
+                Resident::Host {
+                    runtime_bytes: 0.0,
+                    weight_bytes: 0,
+                },
                 &c,
-                0,
                 0,
                 StepKind {
                     path: StepPath::Fused,
@@ -204,5 +246,64 @@ mod tests {
         // 30 layers: the plain step keeps 30 layers' activations, the checkpointed one a
         // layer's and 30 hidden states and their gradients.
         assert!(ckpt < 0.5 * plain, "{ckpt} vs {plain}");
+    }
+
+    #[test]
+    fn a_gpu_step_starts_from_the_devices_memory_in_use_and_keeps_what_an_h200_measured() {
+        let c = hone_model::tiny::Shape::Smollm2_135m.config();
+        // `hone bench engine --only train` on an H200 (BENCHMARKS.md "GPU check"): 4 rows of
+        // 128 tokens, 64 of them completion; nvidia-smi's peak 3,921 MiB, its forward-only
+        // process 1,069 MiB; the DPO step (8 rows) 6,865 MiB: 196 KB a token and layer.
+        let batch = BatchShape {
+            rows: 4,
+            tokens: 128,
+            completion_tokens: 64,
+        };
+        let in_use = 1_069.0 * 1024.0 * 1024.0;
+        let gpu = StepKind {
+            path: StepPath::Composed,
+            activation_bytes: 2,
+            checkpointed: false,
+        };
+        let peak = peak_bytes(
+            Resident::Device {
+                in_use_bytes: in_use,
+            },
+            &c,
+            0,
+            gpu,
+            batch,
+        );
+        let measured = 3_921.0 * 1024.0 * 1024.0;
+        assert!(
+            (peak / measured - 1.0).abs() < 0.25,
+            "estimated {:.0} MiB against 3,921 measured",
+            peak / 1024.0 / 1024.0
+        );
+        // Without the f32 intermediates (the estimate before the H200 run) it was far under.
+        let fused_like = peak_bytes(
+            Resident::Device {
+                in_use_bytes: in_use,
+            },
+            &c,
+            0,
+            StepKind {
+                path: StepPath::Fused,
+                ..gpu
+            },
+            batch,
+        );
+        assert!(fused_like < 0.6 * measured, "{fused_like}");
+        // The device's memory in use is the whole of what is resident: no host runtime added.
+        let more = peak_bytes(
+            Resident::Device {
+                in_use_bytes: in_use + 1e9,
+            },
+            &c,
+            0,
+            gpu,
+            batch,
+        );
+        assert!((more - peak - 1e9).abs() < 1.0);
     }
 }

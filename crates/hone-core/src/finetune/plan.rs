@@ -134,11 +134,20 @@ pub(super) fn plan_for(
         runtime_mib = runtime_bytes / (1024.0 * 1024.0),
         "the process's memory before loading the model"
     );
+    // On a GPU the plan sizes the device's memory: what it holds now, the model loaded.
+    let resident = match hone_model::device::memory_in_use(&lm.device) {
+        Some(in_use) => super::memory::Resident::Device {
+            in_use_bytes: in_use as f64,
+        },
+        None => super::memory::Resident::Host {
+            runtime_bytes,
+            weight_bytes: lm.model.weight_bytes(),
+        },
+    };
     let peak = |batch, checkpointed| {
         super::memory::peak_bytes(
-            runtime_bytes,
+            resident,
             lm.model.config(),
-            lm.model.weight_bytes(),
             trainable,
             super::memory::StepKind {
                 path,
@@ -153,7 +162,16 @@ pub(super) fn plan_for(
     // Gradient checkpointing where the recipe asks for it, or (auto) where the step would
     // not fit in the device's memory without it.
     let mut checkpointing = |method: StageMethod, config: &TrainConfig| -> bool {
-        let needed = peak(batch_shape(method, recipe, tokens), false) / MIB;
+        let batch = batch_shape(method, recipe, tokens);
+        let needed = peak(batch, false) / MIB;
+        tracing::debug!(
+            method = method.as_str(),
+            rows = batch.rows,
+            tokens = batch.tokens,
+            completion_tokens = batch.completion_tokens,
+            needed_mib = needed,
+            "a stage's largest batch"
+        );
         let (on, note) =
             super::memory::checkpointing(config.gradient_checkpointing, needed, device.memory_mib);
         if let Some(note) = note {

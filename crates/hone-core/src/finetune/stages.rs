@@ -98,6 +98,7 @@ pub(super) fn train_stages(
     hone_model::device::reset_process_peak_memory();
     let runtime = super::memory::runtime_bytes();
     let lm = load_model(&recipe.model_dir, device, recipe.base_weights)?;
+    trace_memory(&lm, "model loaded");
     let tokens = tokenize(&lm, &data, &prompts)?;
     let speed = super::device_speed::speed(&workspace, &lm.device);
     let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);
@@ -218,6 +219,7 @@ impl StageRun<'_> {
                     label_smoothing: recipe.label_smoothing,
                 };
                 let mut dpo = Dpo::new(model, &self.tokens.pairs, self.reference, settings)?;
+                trace_memory(self.lm, "reference log-probs computed");
                 self.run(&mut dpo, &recipe.preference)
             }
             StageMethod::Kto => {
@@ -307,10 +309,22 @@ impl StageRun<'_> {
     }
 
     fn report(&self, progress: &Progress) {
+        trace_memory(self.lm, "step done");
         let _ = self.events.send(FineTuneEvent::Progress {
             method: self.stage.method,
             progress: progress.clone(),
         });
+    }
+}
+
+/// A debug event (`HONE_LOG=hone_core=debug`) with the device's memory in use (a GPU's) at a
+/// phase of the run, to see where a run's memory goes.
+fn trace_memory(lm: &LoadedModel, phase: &str) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        let device_mib = hone_model::device::memory_in_use(&lm.device).map(|b| b / (1024 * 1024));
+        let resident_mib =
+            hone_model::device::process_resident_memory_bytes().map(|b| b / (1024 * 1024));
+        tracing::debug!(device_mib, resident_mib, "{phase}");
     }
 }
 
