@@ -9,15 +9,26 @@ use hone_model::Model;
 
 use crate::losses::{dpo_loss, kto_loss, DpoLossType, KtoInputs, PreferenceLogps};
 use crate::metrics::Metrics;
+use crate::token_losses::{masked_sums, padded};
 use crate::trainer::Objective;
 use crate::{Result, TrainError};
 
 /// A tokenised preference pair: the same prompt, a chosen and a rejected completion.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenPair {
     pub prompt: Vec<u32>,
     pub chosen: Vec<u32>,
     pub rejected: Vec<u32>,
+    /// Token-level DPO: the tokens the margin is computed on (an edit's changed tokens);
+    /// `None`, every completion token.
+    pub focus: Option<PairFocus>,
+}
+
+/// 0/1 per completion token of each side of a pair: which tokens its log-prob sums keep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairFocus {
+    pub chosen: Vec<f32>,
+    pub rejected: Vec<f32>,
 }
 
 impl TokenPair {
@@ -34,6 +45,14 @@ impl TokenPair {
             completion: self.rejected.clone(),
         }
     }
+
+    fn chosen_focus(&self) -> Option<&[f32]> {
+        self.focus.as_ref().map(|f| f.chosen.as_slice())
+    }
+
+    fn rejected_focus(&self) -> Option<&[f32]> {
+        self.focus.as_ref().map(|f| f.rejected.as_slice())
+    }
 }
 
 /// Sums of completion log-probs of `sequences` under `lora`, in batches, without a graph.
@@ -43,15 +62,47 @@ pub fn logp_sums(
     lora: &LoraContext,
     batch_size: usize,
 ) -> Result<Vec<f32>> {
+    let everything = vec![None; sequences.len()];
+    focused_logp_sums(model, sequences, &everything, lora, batch_size)
+}
+
+/// [`logp_sums`] over the tokens each sequence's focus keeps (every token where it has none).
+fn focused_logp_sums(
+    model: &Model,
+    sequences: &[SequencePair],
+    focus: &[Option<&[f32]>],
+    lora: &LoraContext,
+    batch_size: usize,
+) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(sequences.len());
-    for chunk in sequences.chunks(batch_size.max(1)) {
-        out.extend(
-            completion_logprobs(model, chunk, lora)?
-                .sums()?
-                .to_vec1::<f32>()?,
-        );
+    let size = batch_size.max(1);
+    for (chunk, focus) in sequences.chunks(size).zip(focus.chunks(size)) {
+        let lp = completion_logprobs(model, chunk, lora)?;
+        let sums = focused_sums(&lp, chunk, focus)?;
+        out.extend(sums.0.to_vec1::<f32>()?);
     }
     Ok(out)
+}
+
+/// Each row's log-prob sum over its focus (or all its tokens), and how many tokens it kept.
+fn focused_sums(
+    lp: &hone_model::score::CompletionLogprobs,
+    rows: &[SequencePair],
+    focus: &[Option<&[f32]>],
+) -> Result<(Tensor, Vec<f32>)> {
+    if focus.iter().all(Option::is_none) {
+        let counts = rows.iter().map(|r| r.completion.len() as f32).collect();
+        return Ok((lp.sums()?, counts));
+    }
+    let ones: Vec<Vec<f32>> = rows.iter().map(|r| vec![1.0; r.completion.len()]).collect();
+    let masks: Vec<&[f32]> = focus
+        .iter()
+        .zip(&ones)
+        .map(|(f, all)| f.unwrap_or(all.as_slice()))
+        .collect();
+    let counts = masks.iter().map(|m| m.iter().sum()).collect();
+    let mask = padded(&masks, lp.per_token.dim(1)?, lp.per_token.device())?;
+    Ok((masked_sums(&lp.per_token, &mask)?, counts))
 }
 
 pub struct DpoSettings {
@@ -92,16 +143,36 @@ impl<'a> Dpo<'a> {
                 message: "no preference pair to train on".into(),
             });
         }
+        for (i, pair) in pairs.iter().enumerate() {
+            if let Some(focus) = &pair.focus {
+                let sides = [
+                    ("chosen", &focus.chosen, pair.chosen.len()),
+                    ("rejected", &focus.rejected, pair.rejected.len()),
+                ];
+                for (side, mask, len) in sides {
+                    if mask.len() != len || !mask.iter().any(|m| *m > 0.0) {
+                        return Err(TrainError::Invalid {
+                            field: format!("pairs[{i}].focus.{side}"),
+                            message: format!(
+                                "needs one 0/1 value per completion token ({len}) and at least one 1"
+                            ),
+                        });
+                    }
+                }
+            }
+        }
         let lora = LoraContext::inference(reference);
-        let chosen = logp_sums(
+        let chosen = focused_logp_sums(
             model,
             &pairs.iter().map(TokenPair::chosen).collect::<Vec<_>>(),
+            &pairs.iter().map(|p| p.chosen_focus()).collect::<Vec<_>>(),
             &lora,
             8,
         )?;
-        let rejected = logp_sums(
+        let rejected = focused_logp_sums(
             model,
             &pairs.iter().map(TokenPair::rejected).collect::<Vec<_>>(),
+            &pairs.iter().map(|p| p.rejected_focus()).collect::<Vec<_>>(),
             &lora,
             8,
         )?;
@@ -130,8 +201,13 @@ impl Objective for Dpo<'_> {
             .iter()
             .map(|s| s.prompt.len() + s.completion.len())
             .sum();
+        let mut focus: Vec<Option<&[f32]>> = batch
+            .iter()
+            .map(|&i| self.pairs[i].chosen_focus())
+            .collect();
+        focus.extend(batch.iter().map(|&i| self.pairs[i].rejected_focus()));
         let lp = completion_logprobs(self.model, &sequences, lora)?;
-        let sums = lp.sums()?;
+        let (sums, counts) = focused_sums(&lp, &sequences, &focus)?;
         let device = sums.device().clone();
         let vec = |values: Vec<f32>, device: &Device| Tensor::new(values.as_slice(), device);
         let ref_chosen = vec(
@@ -142,20 +218,9 @@ impl Objective for Dpo<'_> {
             batch.iter().map(|&i| self.reference[i].1).collect(),
             &device,
         )?;
-        let chosen_tokens = vec(
-            batch
-                .iter()
-                .map(|&i| self.pairs[i].chosen.len() as f32)
-                .collect(),
-            &device,
-        )?;
-        let rejected_tokens = vec(
-            batch
-                .iter()
-                .map(|&i| self.pairs[i].rejected.len() as f32)
-                .collect(),
-            &device,
-        )?;
+        // The tokens each side's sum covers (IPO averages over them).
+        let chosen_tokens = vec(counts[..n].to_vec(), &device)?;
+        let rejected_tokens = vec(counts[n..].to_vec(), &device)?;
         let policy_chosen = sums.narrow(0, 0, n)?;
         let policy_rejected = sums.narrow(0, n, n)?;
         let inputs = PreferenceLogps {

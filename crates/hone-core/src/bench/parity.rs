@@ -117,6 +117,7 @@ pub fn run(dir: &Path, device: &DeviceInfo, options: &ParityOptions) -> Result<P
                 .iter()
                 .map(|t| (t + 1) % vocab as u32)
                 .collect(),
+            focus: None,
         })
         .collect();
     let dpo = Curves::new(

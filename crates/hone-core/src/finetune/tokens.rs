@@ -86,6 +86,7 @@ pub fn tokenize(
             prompt: c.prompt,
             chosen: c.completion,
             rejected: r.completion,
+            focus: None,
         });
     }
     for KtoRow {

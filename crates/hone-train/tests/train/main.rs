@@ -9,6 +9,7 @@ mod precision;
 mod preference;
 mod reward;
 mod schedule;
+mod token_level;
 mod trainer;
 mod trl_parity;
 

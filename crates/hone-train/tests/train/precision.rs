@@ -119,6 +119,7 @@ fn dpo_on_a_bf16_base_follows_the_f32_loss_curve() {
             prompt: vec![0, 10 + i, 20 + i],
             chosen: vec![250, 30 + i, 250, 2],
             rejected: vec![90, 30 + i, 90, 2],
+            focus: None,
         })
         .collect();
     let run = |dtype| {

@@ -34,6 +34,7 @@ fn pairs() -> Vec<TokenPair> {
             prompt: vec![0, 10 + i, 20 + i],
             chosen: vec![250, 30 + i, 250, 2],
             rejected: vec![90, 30 + i, 90, 2],
+            focus: None,
         })
         .collect()
 }

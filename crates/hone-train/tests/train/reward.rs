@@ -23,6 +23,7 @@ fn the_reward_model_learns_separable_pairs_and_its_head_is_checkpointed() {
             prompt: vec![0, 10 + i],
             chosen: vec![30 + i, 250],
             rejected: vec![30 + i, 90],
+            focus: None,
         })
         .collect();
     let mut objective = RewardModelTraining {

@@ -113,6 +113,7 @@ fn dpo_steps_equal_trls_on_the_same_adapter_and_tokens() {
             prompt: ids(&t["prompt_ids"]),
             chosen: ids(&t["chosen_ids"]),
             rejected: ids(&t["rejected_ids"]),
+            focus: None,
         })
         .collect();
     let dpo = &r["dpo"];
