@@ -137,7 +137,12 @@ impl Hone {
             tokio::task::spawn_blocking(move || -> Result<Offline> {
                 let loaded = resolved.load()?;
                 let lm = &loaded.lm;
-                let tokens = crate::finetune::tokens::tokenize(lm, &data, &[])?;
+                let tokens = crate::finetune::tokens::tokenize(
+                    lm,
+                    &data,
+                    &[],
+                    &crate::finetune::TokenLevel::default(),
+                )?;
                 let parent_adapter = match &parent_dir {
                     Some(dir) => Some(Adapter::load_peft(
                         "parent",

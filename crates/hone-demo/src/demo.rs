@@ -117,6 +117,10 @@ pub struct DemoOptions {
     /// bytes are reproducible).
     #[serde(default)]
     pub device: hone_core::model::DeviceChoice,
+    /// Token-level feedback for the fine-tune (edits and marked spans trained on their
+    /// tokens); off as in the app's default recipe.
+    #[serde(default)]
+    pub token_level: hone_core::finetune::TokenLevel,
 }
 
 impl DemoOptions {
@@ -206,6 +210,7 @@ impl DemoOptions {
             seed: 2026,
             export_dir: None,
             device: Default::default(),
+            token_level: Default::default(),
         }
     }
 }
@@ -423,6 +428,7 @@ impl DemoOptions {
         r.beta = self.beta;
         r.lora.r = self.lora_r;
         r.lora.alpha = 2.0 * self.lora_r as f64;
+        r.token_level = self.token_level;
         r
     }
 }

@@ -48,6 +48,49 @@ impl LoadedModel {
         Ok(SequencePair { prompt, completion })
     }
 
+    /// [`Self::encode_pair`] with each completion token's character range in `answer`
+    /// (`start..end`, clipped to the answer), `None` for a token outside it: a chat template's
+    /// end of turn, or one that only touches the answer's edge. Token-level feedback maps an
+    /// expert's marked characters to tokens with it.
+    pub fn encode_pair_with_answer_ranges(
+        &self,
+        prompt: &PromptInput,
+        answer: &str,
+    ) -> Result<AnswerTokens> {
+        let (prompt, completion_text) = match prompt {
+            PromptInput::Raw(text) => (self.tokenizer.encode(text, true)?, answer.to_owned()),
+            PromptInput::Chat(messages) => {
+                let (p, c) = self.template()?.prompt_and_completion(messages, answer)?;
+                (self.tokenizer.encode(&p, false)?, c)
+            }
+        };
+        let (completion, ranges) = self
+            .tokenizer
+            .encode_with_char_ranges(&completion_text, false)?;
+        // Where the answer sits in the completion text (chat: before the end of turn).
+        let start = completion_text
+            .find(answer)
+            .map(|byte| completion_text[..byte].chars().count())
+            .ok_or_else(|| {
+                ModelError::invalid(
+                    "answer",
+                    "is not found verbatim in the chat template's rendering of it",
+                )
+            })?;
+        let end = start + answer.chars().count();
+        let ranges = ranges
+            .into_iter()
+            .map(|(s, e)| {
+                let (s, e) = (s.max(start), e.min(end));
+                (s < e).then(|| (s - start, e - start))
+            })
+            .collect();
+        Ok(AnswerTokens {
+            pair: SequencePair { prompt, completion },
+            ranges,
+        })
+    }
+
     /// The prompt's token ids, ready for generation (chat: with the generation prompt).
     pub fn encode_prompt(&self, prompt: &PromptInput) -> Result<Vec<u32>> {
         match prompt {
@@ -57,6 +100,14 @@ impl LoadedModel {
                 .encode(&self.template()?.render(messages, true)?, false),
         }
     }
+}
+
+/// A tokenised prompt and answer, with each completion token's character range in the
+/// answer (see [`LoadedModel::encode_pair_with_answer_ranges`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerTokens {
+    pub pair: SequencePair,
+    pub ranges: Vec<Option<(usize, usize)>>,
 }
 
 /// Per-token log-probs `[batch, longest completion]`, 0 at padding, and the 0/1 mask.

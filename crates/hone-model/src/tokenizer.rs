@@ -7,6 +7,8 @@ use serde_json::Value;
 
 use crate::{ModelError, Result};
 
+/// A token's `start..end` in the text it was encoded from, in characters.
+pub type CharRange = (usize, usize);
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
@@ -64,6 +66,20 @@ impl Tokenizer {
             .encode(text, add_special_tokens)
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         Ok(encoding.get_ids().to_vec())
+    }
+
+    /// [`Self::encode`] with each token's range in `text`, in characters (`start..end`; an
+    /// added special token's range is empty).
+    pub fn encode_with_char_ranges(
+        &self,
+        text: &str,
+        add_special_tokens: bool,
+    ) -> Result<(Vec<u32>, Vec<CharRange>)> {
+        let encoding = self
+            .inner
+            .encode_char_offsets(text, add_special_tokens)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok((encoding.get_ids().to_vec(), encoding.get_offsets().to_vec()))
     }
 
     pub fn decode(&self, ids: &[u32], skip_special_tokens: bool) -> Result<String> {

@@ -31,6 +31,10 @@ pub struct Args {
     /// instead of the standard ones.
     #[arg(long, value_name = "FILE")]
     options: Option<PathBuf>,
+    /// Token-level feedback for the loop's fine-tune (as `hone train --token-level`): edits,
+    /// spans, pairs or all, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    token_level: Vec<super::train::TokenLevelPart>,
     /// Print the report as JSON (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -173,6 +177,7 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
         options.base = args.base.clone();
     }
     options.rlhf = args.rlhf;
+    super::train::enable_token_level(&args.token_level, &mut options.token_level);
     options.starter_dir = args.starter;
     options.export_dir = args.export;
     options.device = super::device();

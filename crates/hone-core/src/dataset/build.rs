@@ -12,6 +12,11 @@
 //! | thumbs | a desirable or undesirable vote |
 //! | demonstration | an SFT row |
 //!
+//! For token-level training (a recipe's `token_level`), an edit also gives an [`EditRow`]
+//! (original and correction), and a response with marked spans a [`SpanRow`]: the characters
+//! a majority of the annotators who span-annotated it marked (one who marked nothing counts
+//! as marking nothing; an annotator's latest judgment replaces their earlier ones).
+//!
 //! Votes about the same pair (or the same response's desirability) are pooled across
 //! annotators, one vote each (an annotator's latest judgment replaces their earlier ones): the
 //! majority wins, an even split is dropped, and any disagreement is reported as a
@@ -27,7 +32,7 @@ use hone_store::responses::Response;
 use hone_store::Choice;
 use serde::{Deserialize, Serialize};
 
-use super::rows::{KtoRow, PreferenceRow, PromptContent, SftRow};
+use super::rows::{EditRow, KtoRow, PreferenceRow, PromptContent, SftRow, SpanRow};
 use crate::{CoreError, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +41,10 @@ pub struct TrainingData {
     pub sft: Vec<SftRow>,
     pub kto: Vec<KtoRow>,
     pub conflicts: Vec<Conflict>,
+    #[serde(default)]
+    pub edits: Vec<EditRow>,
+    #[serde(default)]
+    pub spans: Vec<SpanRow>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +139,9 @@ impl Votes {
     }
 }
 
+/// One annotator's latest marks on a response: (judgment id, annotator id, character ranges).
+type AnnotatorMarks = (i64, i64, Vec<(usize, usize)>);
+
 /// Keeps keys in the order they were first seen.
 struct Ordered<K, V> {
     index: HashMap<K, usize>,
@@ -173,6 +185,10 @@ pub fn build_training_data(
     let mut desirability: Ordered<(i64, i64), Votes> = Ordered::new();
     // (prompt, response) → supporting judgments.
     let mut demonstrations: Ordered<(i64, i64), Vec<i64>> = Ordered::new();
+    // (judgment, prompt, original, corrected) of each edit that changed its answer.
+    let mut edits: Vec<(i64, i64, i64, i64)> = Vec::new();
+    // (prompt, response) → each span-annotating annotator's latest marks.
+    let mut marks: Ordered<(i64, i64), Vec<AnnotatorMarks>> = Ordered::new();
 
     for j in judgments {
         match &j.body {
@@ -243,15 +259,25 @@ pub fn build_training_data(
                 corrected_response_id,
                 ..
             } => {
+                edits.push((j.id, j.prompt_id, *response_id, *corrected_response_id));
                 prefer(&mut pairs, j, *corrected_response_id, *response_id);
                 demonstrations
                     .entry((j.prompt_id, *corrected_response_id))
                     .push(j.id);
             }
             // No span marked: nothing wrong, a desirable vote.
-            JudgmentBody::Span { response_id, spans } => desirability
-                .entry((j.prompt_id, *response_id))
-                .push(spans.is_empty(), j),
+            JudgmentBody::Span { response_id, spans } => {
+                desirability
+                    .entry((j.prompt_id, *response_id))
+                    .push(spans.is_empty(), j);
+                let by_annotator = marks.entry((j.prompt_id, *response_id));
+                by_annotator.retain(|(_, annotator, _)| *annotator != j.annotator_id);
+                let ranges = spans
+                    .iter()
+                    .map(|s| (s.start.max(0) as usize, s.end.max(0) as usize))
+                    .collect();
+                by_annotator.push((j.id, j.annotator_id, ranges));
+            }
             JudgmentBody::Thumbs { response_id, up } => {
                 desirability.entry((j.prompt_id, *response_id)).push(*up, j)
             }
@@ -315,6 +341,30 @@ pub fn build_training_data(
                 .collect(),
         });
     }
+    for (judgment_id, prompt_id, original, corrected) in edits {
+        data.edits.push(EditRow {
+            prompt: prompt(prompt_id)?,
+            original: text(original)?,
+            corrected: text(corrected)?,
+            original_response_id: original,
+            corrected_response_id: corrected,
+            judgment_ids: vec![judgment_id],
+        });
+    }
+    for ((prompt_id, response_id), by_annotator) in &marks.entries {
+        let marked = majority_marks(by_annotator.iter().map(|(_, _, ranges)| ranges.as_slice()));
+        if !marked.is_empty() {
+            let mut judgment_ids: Vec<i64> = by_annotator.iter().map(|(j, _, _)| *j).collect();
+            judgment_ids.sort_unstable();
+            data.spans.push(SpanRow {
+                prompt: prompt(*prompt_id)?,
+                completion: text(*response_id)?,
+                marked,
+                response_id: *response_id,
+                judgment_ids,
+            });
+        }
+    }
     for ((prompt_id, response_id), votes) in &desirability.entries {
         data.conflicts.extend(votes.conflict(
             *prompt_id,
@@ -333,4 +383,75 @@ pub fn build_training_data(
         }
     }
     Ok(data)
+}
+
+/// The character ranges that more than half of the annotators marked (each annotator's marks
+/// as `start..end` ranges; one with none counts against), merged and in order.
+fn majority_marks<'a>(
+    annotators: impl Iterator<Item = &'a [(usize, usize)]>,
+) -> Vec<(usize, usize)> {
+    // +1 where an annotator's marks begin covering a character, −1 where they stop.
+    let mut edges: Vec<(usize, i64)> = Vec::new();
+    let mut count = 0usize;
+    for ranges in annotators {
+        count += 1;
+        let mut own: Vec<(usize, usize)> = ranges.iter().copied().filter(|(s, e)| s < e).collect();
+        own.sort_unstable();
+        // An annotator's overlapping spans count once.
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for (s, e) in own {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        for (s, e) in merged {
+            edges.push((s, 1));
+            edges.push((e, -1));
+        }
+    }
+    edges.sort_unstable();
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    let mut depth = 0i64;
+    let mut start = None;
+    for (position, delta) in edges {
+        depth += delta;
+        let majority = 2 * depth > count as i64;
+        match (majority, start) {
+            (true, None) => start = Some(position),
+            (false, Some(s)) => {
+                if s < position {
+                    match out.last_mut() {
+                        Some(last) if last.1 == s => last.1 = position,
+                        _ => out.push((s, position)),
+                    }
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::majority_marks;
+
+    #[test]
+    fn a_character_is_marked_when_most_annotators_marked_it() {
+        // One annotator: their spans, overlapping ones merged.
+        let one: &[(usize, usize)] = &[(5, 9), (2, 4), (3, 6)];
+        assert_eq!(majority_marks([one].into_iter()), vec![(2, 9)]);
+        // Three annotators: 2..6 by two of them, 10..12 by one only.
+        let a: &[(usize, usize)] = &[(0, 6)];
+        let b: &[(usize, usize)] = &[(2, 8), (10, 12)];
+        let c: &[(usize, usize)] = &[];
+        assert_eq!(majority_marks([a, b, c].into_iter()), vec![(2, 6)]);
+        // Two annotators: a tie is no majority.
+        assert!(majority_marks([a, c].into_iter()).is_empty());
+        // Empty and reversed ranges mark nothing.
+        let odd: &[(usize, usize)] = &[(4, 4), (7, 3)];
+        assert!(majority_marks([odd].into_iter()).is_empty());
+    }
 }

@@ -72,6 +72,30 @@ pub struct KtoRow {
     pub judgment_ids: Vec<i64>,
 }
 
+/// An expert's correction of an answer, for token-level training: the tokens they changed.
+/// (The same edit also gives an [`SftRow`] of the correction and a [`PreferenceRow`].)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditRow {
+    pub prompt: PromptContent,
+    pub original: String,
+    pub corrected: String,
+    pub original_response_id: i64,
+    pub corrected_response_id: i64,
+    pub judgment_ids: Vec<i64>,
+}
+
+/// An answer with the characters its annotators marked as wrong (`start..end`, in the
+/// answer's characters, merged and in order): those a majority of the annotators who marked
+/// spans on it marked. (The same judgments also give an undesirable [`KtoRow`].)
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpanRow {
+    pub prompt: PromptContent,
+    pub completion: String,
+    pub marked: Vec<(usize, usize)>,
+    pub response_id: i64,
+    pub judgment_ids: Vec<i64>,
+}
+
 impl PreferenceRow {
     pub fn to_trl(&self) -> Value {
         json!({

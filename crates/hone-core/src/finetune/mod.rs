@@ -20,6 +20,8 @@ pub mod timing;
 pub mod tokens;
 
 pub use export::VersionFormat;
-pub use recipe::{BaseWeights, LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe, StageMethod};
+pub use recipe::{
+    BaseWeights, LoraSpec, Method, Plan, PlanDevice, PlanStage, Recipe, StageMethod, TokenLevel,
+};
 pub(crate) use run::base_model_for;
 pub use run::{FineTuneEvent, FineTuneOutcome, FINE_TUNE_JOB, SCORE_FILE};

@@ -15,6 +15,7 @@ fn example_lengths(method: StageMethod, tokens: &TokenizedData) -> Vec<(usize, u
         StageMethod::Sft => tokens
             .sft
             .iter()
+            .chain(tokens.weighted.iter().map(|w| &w.pair))
             .map(|p| (p.prompt.len(), p.completion.len()))
             .collect(),
         StageMethod::Kto => tokens
@@ -66,7 +67,7 @@ fn batch_shape(
 ) -> super::memory::BatchShape {
     let (rows, lengths) = match method {
         StageMethod::Sft => (
-            recipe.sft.batch_size.min(tokens.sft.len()),
+            recipe.sft.batch_size.min(tokens.sft_stage_len()),
             example_lengths(method, tokens),
         ),
         StageMethod::Kto => (
@@ -186,11 +187,10 @@ pub(super) fn plan_for(
     for method in recipe.stages(data) {
         let (examples, tokens_per_epoch, config) = match method {
             StageMethod::Sft => (
-                tokens.sft.len(),
-                tokens
-                    .sft
+                tokens.sft_stage_len(),
+                example_lengths(method, tokens)
                     .iter()
-                    .map(|p| p.prompt.len() + p.completion.len())
+                    .map(|(p, c)| p + c)
                     .sum::<usize>(),
                 &recipe.sft,
             ),
@@ -301,6 +301,7 @@ pub(super) fn plan_for(
             device.dtype
         ));
     }
+    notes.extend(token_level_notes(recipe, tokens));
     if tokens.too_long > 0 {
         notes.push(format!(
             "{} row(s) are longer than the model's context and are left out",
@@ -320,4 +321,44 @@ pub(super) fn plan_for(
         notes,
         device,
     }
+}
+
+/// What token-level feedback feeds, said in the plan: which judgments feed which loss, how
+/// many tokens carry weight, and why.
+fn token_level_notes(recipe: &Recipe, tokens: &TokenizedData) -> Vec<String> {
+    let counts = tokens.token_level;
+    let mut notes = Vec::new();
+    if counts.edits + counts.marked_answers > 0 {
+        let mut sources = Vec::new();
+        if counts.edits > 0 {
+            sources.push(format!(
+                "{} edit(s) on the tokens the expert changed (instead of their whole corrections)",
+                counts.edits
+            ));
+        }
+        if counts.marked_answers > 0 {
+            sources.push(format!(
+                "{} marked answer(s) on their marked tokens (instead of whole-answer undesirable examples)",
+                counts.marked_answers
+            ));
+        }
+        notes.push(format!(
+            "token-level SFT: {}; {} token(s) asked for, {} asked against (unlikelihood)",
+            sources.join(" and "),
+            counts.likelihood_tokens,
+            counts.unlikelihood_tokens
+        ));
+    }
+    if counts.focused_pairs > 0 {
+        notes.push(format!(
+            "token-level DPO: {} edit pair(s) compare only the tokens the expert changed, so the tokens both answers share do not drown the correction",
+            counts.focused_pairs
+        ));
+    }
+    if recipe.token_level.any() && notes.is_empty() {
+        notes.push(
+            "token-level feedback is on, but no edit or marked span is in this snapshot".into(),
+        );
+    }
+    notes
 }

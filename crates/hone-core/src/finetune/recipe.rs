@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use hone_model::lora::{LoraConfig, ALL_LINEAR};
 use hone_train::losses::DpoLossType;
+use hone_train::token_weights::{EditWeights, SpanWeights};
 use hone_train::trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 
@@ -190,6 +191,40 @@ pub struct Recipe {
     pub evaluate: bool,
     #[serde(default)]
     pub base_weights: BaseWeights,
+    #[serde(default)]
+    pub token_level: TokenLevel,
+}
+
+/// Token-level feedback: which judgments train through losses on the exact tokens they point
+/// at, instead of whole-answer rows, and how much each token counts (`hone_train::
+/// token_weights`). Off by default until the ablation (`bench/token-level.sh`) shows it at
+/// least as good as the whole-answer mapping.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct TokenLevel {
+    /// An edit trains the SFT stage on the tokens the expert changed (likelihood on what they
+    /// added, unlikelihood on what they removed) instead of the whole corrected answer.
+    #[serde(default)]
+    pub edits: bool,
+    /// A marked answer trains the SFT stage with unlikelihood on its marked tokens, instead of
+    /// being a whole-answer undesirable example (which the auto recipe uses only without pairs).
+    #[serde(default)]
+    pub spans: bool,
+    /// An edit's preference pair (correction ≻ original) compares only the changed tokens
+    /// (token-level DPO).
+    #[serde(default)]
+    pub edit_pairs: bool,
+    #[serde(default)]
+    pub edit_weights: EditWeights,
+    #[serde(default)]
+    pub span_weights: SpanWeights,
+}
+
+impl TokenLevel {
+    /// Whether any judgment trains through token-level losses.
+    pub fn any(&self) -> bool {
+        self.edits || self.spans || self.edit_pairs
+    }
 }
 
 fn yes() -> bool {
@@ -231,6 +266,7 @@ impl Recipe {
             ppo_batch_size: 8,
             evaluate: true,
             base_weights: BaseWeights::Dense,
+            token_level: TokenLevel::default(),
         }
     }
 
@@ -239,7 +275,8 @@ impl Recipe {
         match self.method {
             Method::Auto => {
                 let mut stages = Vec::new();
-                if !data.sft.is_empty() {
+                let marked = self.token_level.spans && !data.spans.is_empty();
+                if !data.sft.is_empty() || marked {
                     stages.push(StageMethod::Sft);
                 }
                 if !data.preferences.is_empty() {

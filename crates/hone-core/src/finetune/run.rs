@@ -101,6 +101,22 @@ fn validate(recipe: &Recipe) -> Result<()> {
     if recipe.beta.is_nan() || recipe.beta <= 0.0 {
         return Err(CoreError::invalid("recipe.beta", "must be positive"));
     }
+    let t = &recipe.token_level;
+    for (field, weight) in [
+        ("edit_weights.added", t.edit_weights.added),
+        ("edit_weights.kept", t.edit_weights.kept),
+        ("edit_weights.removed", t.edit_weights.removed),
+        ("span_weights.inside", t.span_weights.inside),
+        ("span_weights.outside", t.span_weights.outside),
+    ] {
+        // A weight is how much a token counts in its direction; the direction is the kind's.
+        if !weight.is_finite() || !(0.0..=100.0).contains(&weight) {
+            return Err(CoreError::invalid(
+                format!("recipe.token_level.{field}"),
+                format!("{weight} is not a weight from 0 to 100"),
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -151,7 +167,7 @@ impl Hone {
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
             let runtime = super::memory::runtime_bytes();
             let lm = load_model(&dir, device, recipe.base_weights)?;
-            let tokens = tokenize(&lm, &data, &prompts)?;
+            let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
             Ok(plan_for(&recipe, &data, &tokens, &lm, speed, runtime))
         })
@@ -196,7 +212,9 @@ impl Hone {
             .await?
             .is_empty();
         let has_rows = |m: &StageMethod| match m {
-            StageMethod::Sft => !preview.sft.is_empty(),
+            StageMethod::Sft => {
+                !preview.sft.is_empty() || (recipe.token_level.spans && !preview.spans.is_empty())
+            }
             StageMethod::Dpo | StageMethod::RewardModel => !preview.preferences.is_empty(),
             StageMethod::Kto => !preview.kto.is_empty(),
             StageMethod::Ppo => has_prompts,

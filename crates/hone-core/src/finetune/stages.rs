@@ -15,6 +15,7 @@ use hone_train::ppo::{Ppo, PpoSchedule, RewardModel};
 use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
 use hone_train::sft::Sft;
+use hone_train::token_losses::TokenWeighted;
 use hone_train::trainer::{save_vars, train, Objective, Progress, TrainConfig};
 use hone_train::Metrics;
 use sha2::Digest;
@@ -99,7 +100,7 @@ pub(super) fn train_stages(
     let runtime = super::memory::runtime_bytes();
     let lm = load_model(&recipe.model_dir, device, recipe.base_weights)?;
     trace_memory(&lm, "model loaded");
-    let tokens = tokenize(&lm, &data, &prompts)?;
+    let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
     let speed = super::device_speed::speed(&workspace, &lm.device);
     let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);
     let _ = events.send(FineTuneEvent::Planned { plan: plan.clone() });
@@ -205,10 +206,18 @@ impl StageRun<'_> {
         let recipe = self.recipe;
         let model = &self.lm.model;
         match self.stage.method {
-            StageMethod::Sft => self.run(
+            StageMethod::Sft if self.tokens.weighted.is_empty() => self.run(
                 &mut Sft {
                     model,
                     examples: &self.tokens.sft,
+                },
+                &recipe.sft,
+            ),
+            // Token-level rows beside the demonstrations (which weigh 1 on every token).
+            StageMethod::Sft => self.run(
+                &mut TokenWeighted {
+                    model,
+                    examples: &self.tokens.sft_stage(),
                 },
                 &recipe.sft,
             ),

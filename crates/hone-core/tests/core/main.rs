@@ -15,6 +15,7 @@ mod projects;
 mod queue;
 mod snapshot;
 mod stats;
+mod token_level;
 mod triage;
 
 use std::path::PathBuf;

@@ -105,3 +105,43 @@ fn chat_pairs_split_at_the_generation_prompt_and_end_with_the_end_of_turn_token(
         "generation uses the same prompt tokens"
     );
 }
+
+#[test]
+fn answer_ranges_cover_the_answer_and_leave_the_end_of_turn_out() {
+    let lm = load("tiny-llama");
+    let answer = "Paris is in Italy.";
+    for prompt in [
+        PromptInput::Chat(vec![Message::new("user", "Where is Paris?")]),
+        PromptInput::Raw("Where is Paris?".into()),
+    ] {
+        let tokens = lm.encode_pair_with_answer_ranges(&prompt, answer).unwrap();
+        // The same tokens as the pair training scores.
+        assert_eq!(tokens.pair, lm.encode_pair(&prompt, answer).unwrap());
+        assert_eq!(tokens.ranges.len(), tokens.pair.completion.len());
+        // Every character of the answer but spaces lies in some token's range, and each
+        // range's text is what its token decodes to (less a leading space).
+        let chars: Vec<char> = answer.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            let covered = tokens
+                .ranges
+                .iter()
+                .flatten()
+                .any(|(s, e)| (*s..*e).contains(&i));
+            assert!(covered || *c == ' ', "character {i} ({c:?}) in no token");
+        }
+        for (id, range) in tokens.pair.completion.iter().zip(&tokens.ranges) {
+            if let Some((s, e)) = range {
+                let text: String = chars[*s..*e].iter().collect();
+                let decoded = lm.tokenizer.decode(&[*id], false).unwrap();
+                assert_eq!(decoded.trim_start(), text.trim_start(), "{prompt:?}");
+            }
+        }
+        if matches!(prompt, PromptInput::Chat(_)) {
+            assert_eq!(
+                *tokens.ranges.last().unwrap(),
+                None,
+                "the end of turn is outside"
+            );
+        }
+    }
+}

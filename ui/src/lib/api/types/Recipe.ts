@@ -5,6 +5,7 @@ import type { LoraSpec } from "./LoraSpec";
 import type { Method } from "./Method";
 import type { PpoSettings } from "./PpoSettings";
 import type { SnapshotFilter } from "./SnapshotFilter";
+import type { TokenLevel } from "./TokenLevel";
 import type { TrainConfig } from "./TrainConfig";
 
 /**
@@ -35,4 +36,4 @@ ppo_iterations: number, ppo_batch_size: number,
 /**
  * Evaluate the new version on the held-out data right after training (`evaluate_version`).
  */
-evaluate: boolean, base_weights: BaseWeights, };
+evaluate: boolean, base_weights: BaseWeights, token_level: TokenLevel, };

@@ -1,0 +1,194 @@
+//! Token-level feedback through the core: edits and marked spans become token-level rows, the
+//! one-click recipe trains them in its SFT stage, and the plan says what feeds which loss.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use hone_core::dataset::{SnapshotFilter, TrainingData};
+use hone_core::feedback::FeedbackKind;
+use hone_core::finetune::{Method, Recipe, StageMethod};
+use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
+use hone_core::store::judgments::SpanMark;
+use hone_core::Hone;
+
+use crate::{assert_invalid, judge, open, project, prompt_with, record};
+
+async fn data(hone: &Hone, p: i64) -> TrainingData {
+    hone.training_data(p, &SnapshotFilter::default())
+        .await
+        .expect("training data")
+}
+
+fn span(start: i64, end: i64) -> SpanMark {
+    SpanMark {
+        start,
+        end,
+        label: "factual_error".into(),
+        note: None,
+    }
+}
+
+fn marks(response_id: i64, spans: Vec<SpanMark>) -> FeedbackKind {
+    FeedbackKind::Span { response_id, spans }
+}
+
+#[tokio::test]
+async fn an_edit_and_a_majority_of_marks_give_token_level_rows() {
+    let ws = open().await;
+    let p = project(&ws, "geo").await;
+    let (_, r) = prompt_with(
+        &ws,
+        p,
+        "Where is Paris?",
+        &["Paris is in Italy.", "In France."],
+    )
+    .await;
+    let recorded = record(
+        &ws,
+        &crate::input(
+            p,
+            "alice",
+            FeedbackKind::Edit {
+                response_id: r[0],
+                corrected: "Paris is in France.".into(),
+            },
+        ),
+    )
+    .await;
+    // Three annotators mark the first answer: "Italy" (12..17) by alice and bob (bob's span
+    // runs on to the full stop), "Paris" by carol alone.
+    let a = judge(&ws, p, "alice", marks(r[0], vec![span(12, 17)])).await;
+    let b = judge(&ws, p, "bob", marks(r[0], vec![span(11, 18)])).await;
+    let c = judge(&ws, p, "carol", marks(r[0], vec![span(0, 5)])).await;
+    // One annotator marks the second answer; then says it is fine after all.
+    judge(&ws, p, "dave", marks(r[1], vec![span(0, 2)])).await;
+    judge(&ws, p, "dave", marks(r[1], vec![])).await;
+
+    let d = data(&ws, p).await;
+    assert_eq!(d.edits.len(), 1);
+    let edit = &d.edits[0];
+    assert_eq!(
+        (edit.original.as_str(), edit.corrected.as_str()),
+        ("Paris is in Italy.", "Paris is in France.")
+    );
+    assert_eq!(
+        (edit.original_response_id, edit.corrected_response_id),
+        (r[0], recorded.new_response_id.unwrap())
+    );
+    assert_eq!(edit.judgment_ids, vec![recorded.judgment_id]);
+    assert_eq!(
+        d.spans.len(),
+        1,
+        "dave's second judgment replaced his marks"
+    );
+    let row = &d.spans[0];
+    assert_eq!(row.response_id, r[0]);
+    assert_eq!(row.marked, vec![(12, 17)], "what two of the three marked");
+    assert_eq!(row.judgment_ids, vec![a, b, c]);
+}
+
+/// Four prompts, each answer corrected by an edit ("settings" → "account") and a second
+/// answer with "idea" marked wrong.
+async fn setup() -> (crate::Ws, i64, std::path::PathBuf) {
+    let ws = open().await;
+    let p = project(&ws, "support").await;
+    for i in 0..4 {
+        let (_, r) = prompt_with(
+            &ws,
+            p,
+            &format!("How do I reset password {i}?"),
+            &["Open the settings page.", "No idea, sorry."],
+        )
+        .await;
+        judge(
+            &ws,
+            p,
+            "alice",
+            FeedbackKind::Edit {
+                response_id: r[0],
+                corrected: "Open the account page.".into(),
+            },
+        )
+        .await;
+        judge(&ws, p, "alice", marks(r[1], vec![span(3, 7)])).await;
+    }
+    let model = ws.dir.path().join("tiny-model");
+    write_tiny_model(TinyArch::Llama, TinySize::default(), &model, 0).unwrap();
+    (ws, p, model)
+}
+
+fn small(recipe: &mut Recipe) {
+    recipe.lora.r = 4;
+    for config in [&mut recipe.sft, &mut recipe.preference] {
+        config.epochs = 1;
+        config.batch_size = 4;
+        config.save_steps = 10;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_one_click_recipe_trains_edits_and_marks_on_their_tokens_and_says_so() {
+    let (ws, p, model) = setup().await;
+    let mut recipe = Recipe::new(Method::Auto, model);
+    small(&mut recipe);
+
+    // Off (the default): the corrections are demonstrations, the edit pairs go to DPO, the
+    // marked answers are unused undesirable examples (there are pairs).
+    let plain = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let shape = |plan: &hone_core::finetune::Plan| -> Vec<(StageMethod, usize)> {
+        plan.stages.iter().map(|s| (s.method, s.examples)).collect()
+    };
+    assert_eq!(
+        shape(&plain),
+        vec![(StageMethod::Sft, 4), (StageMethod::Dpo, 4)]
+    );
+    assert!(!plain.notes.iter().any(|n| n.contains("token-level")));
+
+    // On: each edit gives its correction (likelihood on the added tokens) and its original
+    // (unlikelihood on the removed ones) instead of the correction as a whole, and each marked
+    // answer a row with unlikelihood on its marked tokens.
+    recipe.token_level.edits = true;
+    recipe.token_level.spans = true;
+    recipe.token_level.edit_pairs = true;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    assert_eq!(
+        shape(&plan),
+        vec![(StageMethod::Sft, 12), (StageMethod::Dpo, 4)]
+    );
+    let note = |what: &str| {
+        plan.notes
+            .iter()
+            .find(|n| n.starts_with(what))
+            .unwrap_or_else(|| panic!("no {what:?} note in {:?}", plan.notes))
+            .clone()
+    };
+    let sft = note("token-level SFT");
+    assert!(
+        sft.contains("4 edit(s)") && sft.contains("4 marked answer(s)"),
+        "{sft}"
+    );
+    assert!(note("token-level DPO").contains("4 edit pair(s)"));
+
+    let outcome = ws
+        .fine_tune(p, &recipe, Arc::new(AtomicBool::new(false)), |_| {})
+        .await
+        .unwrap();
+    let metrics = &outcome.version.metrics;
+    let metric = |name: &str| {
+        metrics
+            .get(name)
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    // The last SFT batch (4 of the 12 rows) asked for and against some tokens.
+    assert!(metric("sft/loss").is_finite());
+    assert!(metric("sft/likelihood_tokens") + metric("sft/unlikelihood_tokens") > 0.0);
+    assert!(metric("dpo/loss").is_finite());
+
+    // A weight outside 0..=100 is refused, naming it.
+    recipe.token_level.edit_weights.removed = -1.0;
+    assert_invalid(
+        ws.plan_fine_tune(p, &recipe).await,
+        "recipe.token_level.edit_weights.removed",
+    );
+}
