@@ -1,12 +1,18 @@
 //! Losses on the tokens an expert pointed at ([`crate::token_weights`] says which and how
 //! much):
 //!
-//! - **weighted likelihood / unlikelihood** over completion tokens with a weight each:
-//!   `L = Σ [w⁺·(−log p) + w⁻·(−log(1 − p))] / Σ |w|`, where `w⁺ = max(w, 0)` and
-//!   `w⁻ = max(−w, 0)`. With every weight 1 it is the SFT loss (mean NLL). The unlikelihood
-//!   term is Welleck et al.'s (2019), with `1 − p` clamped to at least [`MIN_ONE_MINUS_P`] as
-//!   their reference code does (its gradient is 0 there, where `p` is already ~1).
-//!   Edits weighted this way follow FIGA (Guo et al. 2023);
+//! - **weighted likelihood, and a term against** each completion token with a weight:
+//!   `L = Σ [w⁺·(−log p) + w⁻·against(p)] / Σ |w|`, where `w⁺ = max(w, 0)` and
+//!   `w⁻ = max(−w, 0)`. With every weight 1 it is the SFT loss (mean NLL). Edits weighted this
+//!   way follow FIGA (Guo et al. 2023). The term against a token ([`NegativeTerm`]) is
+//!   Welleck et al.'s (2019) unlikelihood `−log(1 − p)` (the default; `1 − p` clamped to at
+//!   least [`MIN_ONE_MINUS_P`] as their reference code does), or NPO's bounded form (Zhang et
+//!   al. 2024, "Negative Preference Optimization") per token and anchored to the reference
+//!   model: `(2/β)·log(1 + (p/p_ref)^β)`. NPO's gradient is at most 2 where unlikelihood's,
+//!   `p/(1 − p)`, is unbounded; but per token at β 0.1 it keeps pushing until a token is ~10
+//!   nats below the reference, and on the demo's loop it drove the model further from its
+//!   base than unlikelihood did (KL 78 and 184 nats against 27 and 25, `bench/token-level.sh`
+//!   in BENCHMARKS.md);
 //! - **token-level DPO**: the preference margin over the tokens the two answers do not share
 //!   (masked sums of log-probs for policy and reference), so a two-word correction is not
 //!   drowned by the hundred tokens the answers have in common ([`masked_sums`], used by
@@ -16,6 +22,7 @@ use candle_core::{DType, Tensor, D};
 use hone_model::lora::LoraContext;
 use hone_model::score::{completion_logprobs, SequencePair};
 use hone_model::Model;
+use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 use crate::trainer::Objective;
@@ -24,10 +31,34 @@ use crate::{Result, TrainError};
 /// The smallest `1 − p` the unlikelihood term takes the log of.
 pub const MIN_ONE_MINUS_P: f64 = 1e-5;
 
+/// The loss a negative weight puts on its token.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NegativeTerm {
+    /// `−log(1 − p)` (Welleck et al. 2019).
+    #[default]
+    Unlikelihood,
+    /// `(2/β)·log(1 + (p/p_ref)^β)`, per token (NPO, Zhang et al. 2024): bounded, and anchored
+    /// to the reference model's probability of the token.
+    Npo { beta: f64 },
+}
+
 /// The weighted likelihood / unlikelihood loss of `per_token` log-probs `[batch, tokens]`
 /// under `weights` of the same shape (0 at padding). A batch in which no token carries
 /// weight is refused: its loss would be 0/0.
 pub fn weighted_token_loss(per_token: &Tensor, weights: &Tensor) -> Result<(Tensor, Metrics)> {
+    weighted_token_loss_with(per_token, weights, NegativeTerm::Unlikelihood, None)
+}
+
+/// [`weighted_token_loss`] with the term against a token chosen; `reference` (the reference
+/// model's per-token log-probs, same shape) is what NPO compares with.
+pub fn weighted_token_loss_with(
+    per_token: &Tensor,
+    weights: &Tensor,
+    term: NegativeTerm,
+    reference: Option<&Tensor>,
+) -> Result<(Tensor, Metrics)> {
     let positive = weights.relu()?;
     let negative = weights.neg()?.relu()?;
     let total = (&positive + &negative)?.sum_all()?;
@@ -39,12 +70,24 @@ pub fn weighted_token_loss(per_token: &Tensor, weights: &Tensor) -> Result<(Tens
         });
     }
     let likelihood = per_token.neg()?.mul(&positive)?.sum_all()?;
-    let one_minus_p = per_token
-        .exp()?
-        .neg()?
-        .affine(1.0, 1.0)?
-        .clamp(MIN_ONE_MINUS_P, 1.0)?;
-    let unlikelihood = one_minus_p.log()?.neg()?.mul(&negative)?.sum_all()?;
+    let against = match term {
+        NegativeTerm::Unlikelihood => per_token
+            .exp()?
+            .neg()?
+            .affine(1.0, 1.0)?
+            .clamp(MIN_ONE_MINUS_P, 1.0)?
+            .log()?
+            .neg()?,
+        NegativeTerm::Npo { beta } => {
+            let reference = reference.ok_or_else(|| TrainError::Invalid {
+                field: "reference".into(),
+                message: "NPO compares with the reference's log-probs; none were given".into(),
+            })?;
+            let x = ((per_token - reference.detach())? * beta)?;
+            (softplus(&x)? * (2.0 / beta))?
+        }
+    };
+    let unlikelihood = against.mul(&negative)?.sum_all()?;
     let loss = ((likelihood + unlikelihood)? / total_value)?;
     let count = |w: &Tensor| -> Result<f64> {
         Ok(w.gt(0.0)?
@@ -57,6 +100,11 @@ pub fn weighted_token_loss(per_token: &Tensor, weights: &Tensor) -> Result<(Tens
     metrics.insert("likelihood_tokens", count(&positive)?);
     metrics.insert("unlikelihood_tokens", count(&negative)?);
     Ok((loss, metrics))
+}
+
+/// log(1 + eˣ), computed stably as max(x, 0) + log(1 + e^−|x|).
+fn softplus(x: &Tensor) -> Result<Tensor> {
+    Ok((x.relu()? + (x.abs()?.neg()?.exp()? + 1.0)?.log()?)?)
 }
 
 /// Each row's sum of `per_token` log-probs over the tokens `mask` keeps, `[batch]`.
@@ -82,6 +130,29 @@ pub struct WeightedSequence {
     pub weights: Vec<f32>,
 }
 
+/// The reference's per-token log-probs of each example that has a token against (NPO's
+/// anchor), computed once without a graph, 8 sequences a pass.
+pub fn reference_logprobs(
+    model: &Model,
+    examples: &[WeightedSequence],
+    reference: &LoraContext,
+) -> Result<Vec<Option<Vec<f32>>>> {
+    let wanted: Vec<usize> = (0..examples.len())
+        .filter(|&i| examples[i].weights.iter().any(|w| *w < 0.0))
+        .collect();
+    let mut out = vec![None; examples.len()];
+    for chunk in wanted.chunks(8) {
+        let pairs: Vec<SequencePair> = chunk.iter().map(|&i| examples[i].pair.clone()).collect();
+        let rows = completion_logprobs(model, &pairs, reference)?
+            .per_token
+            .to_vec2::<f32>()?;
+        for (&i, row) in chunk.iter().zip(rows) {
+            out[i] = Some(row[..examples[i].pair.completion.len()].to_vec());
+        }
+    }
+    Ok(out)
+}
+
 impl WeightedSequence {
     /// A demonstration: every completion token asked for with weight 1 (the SFT loss).
     pub fn demonstration(pair: SequencePair) -> Self {
@@ -99,6 +170,33 @@ impl WeightedSequence {
 pub struct TokenWeighted<'a> {
     pub model: &'a Model,
     pub examples: &'a [WeightedSequence],
+    pub negative: NegativeTerm,
+    /// [`reference_logprobs`] of the examples (NPO needs them where a token is against).
+    pub reference: Vec<Option<Vec<f32>>>,
+}
+
+impl<'a> TokenWeighted<'a> {
+    /// The objective with the term against tokens `negative`; NPO's reference log-probs are
+    /// computed here, under `reference` (the base model, or a parent adapter).
+    pub fn new(
+        model: &'a Model,
+        examples: &'a [WeightedSequence],
+        negative: NegativeTerm,
+        reference: Option<&hone_model::lora::Adapter>,
+    ) -> Result<Self> {
+        let reference = match negative {
+            NegativeTerm::Npo { .. } => {
+                reference_logprobs(model, examples, &LoraContext::inference(reference))?
+            }
+            NegativeTerm::Unlikelihood => vec![None; examples.len()],
+        };
+        Ok(Self {
+            model,
+            examples,
+            negative,
+            reference,
+        })
+    }
 }
 
 impl Objective for TokenWeighted<'_> {
@@ -112,8 +210,21 @@ impl Objective for TokenWeighted<'_> {
         let lp = completion_logprobs(self.model, &pairs, lora)?;
         let longest = lp.per_token.dim(1)?;
         let rows: Vec<&[f32]> = examples.iter().map(|e| e.weights.as_slice()).collect();
-        let weights = padded(&rows, longest, lp.per_token.device())?;
-        let (loss, metrics) = weighted_token_loss(&lp.per_token, &weights)?;
+        let device = lp.per_token.device();
+        let weights = padded(&rows, longest, device)?;
+        let reference = match self.negative {
+            NegativeTerm::Npo { .. } => {
+                // Rows without a token against have no reference; their NPO term weighs 0.
+                let refs: Vec<&[f32]> = batch
+                    .iter()
+                    .map(|&i| self.reference[i].as_deref().unwrap_or(&[]))
+                    .collect();
+                Some(padded(&refs, longest, device)?)
+            }
+            NegativeTerm::Unlikelihood => None,
+        };
+        let (loss, metrics) =
+            weighted_token_loss_with(&lp.per_token, &weights, self.negative, reference.as_ref())?;
         Ok((loss, metrics, tokens))
     }
 }
@@ -219,6 +330,48 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no token"), "{err}");
+    }
+
+    #[test]
+    fn npo_against_a_token_is_bounded_and_anchored_to_the_reference() {
+        // One token against, log p = −0.5, reference log p = −1.0, β = 0.1:
+        // (2/0.1)·log(1 + e^(0.1·0.5)) = 20·log(1 + e^0.05) = 14.369193.
+        let lp = Var::new(&[[-0.5f64]], &Device::Cpu).unwrap();
+        let reference = Tensor::new(&[[-1.0f64]], &Device::Cpu).unwrap();
+        let w = Tensor::new(&[[-1.0f64]], &Device::Cpu).unwrap();
+        let term = NegativeTerm::Npo { beta: 0.1 };
+        let (loss, _) =
+            weighted_token_loss_with(lp.as_tensor(), &w, term, Some(&reference)).unwrap();
+        let value = loss.to_scalar::<f64>().unwrap();
+        assert!((value - 14.369193).abs() < 1e-5, "{value}");
+        // Its gradient is 2·σ(β(lp − ref)) = 2·σ(0.05) = 1.024995: at most 2, never the
+        // unlikelihood's p/(1 − p).
+        let grad = loss
+            .backward()
+            .unwrap()
+            .get(lp.as_tensor())
+            .unwrap()
+            .clone();
+        let grad = grad.flatten_all().unwrap().to_vec1::<f64>().unwrap()[0];
+        assert!((grad - 1.024995).abs() < 1e-5, "{grad}");
+        // A token the model is sure of: unlikelihood pushes with p/(1 − p) ≈ 5e4, NPO with < 2.
+        let sure = Var::new(&[[-2e-5f64]], &Device::Cpu).unwrap();
+        let push = |term| {
+            let (loss, _) =
+                weighted_token_loss_with(sure.as_tensor(), &w, term, Some(&reference)).unwrap();
+            let g = loss
+                .backward()
+                .unwrap()
+                .get(sure.as_tensor())
+                .unwrap()
+                .clone();
+            g.flatten_all().unwrap().to_vec1::<f64>().unwrap()[0]
+        };
+        assert!(push(term) < 2.0);
+        assert!(push(NegativeTerm::Unlikelihood) > 1e4);
+        // Without a reference NPO is refused.
+        let err = weighted_token_loss_with(lp.as_tensor(), &w, term, None).unwrap_err();
+        assert!(err.to_string().contains("reference"), "{err}");
     }
 
     #[test]

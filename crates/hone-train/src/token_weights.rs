@@ -18,9 +18,9 @@
 use serde::{Deserialize, Serialize};
 use similar::{capture_diff_slices_deadline, Algorithm, DiffTag};
 
-/// How much each token of an edit counts. Defaults: the added tokens fully, the kept ones not
-/// at all (the demonstration stage already teaches a whole correction), the removed ones
-/// fully against.
+/// How much each token of an edit counts. Defaults: every token of the correction fully (it is
+/// still a whole demonstration: with the kept tokens at 0 the demo's loop lost what its SFT
+/// stage teaches, `bench/token-level.sh`), the removed ones fully against.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EditWeights {
@@ -36,7 +36,7 @@ impl Default for EditWeights {
     fn default() -> Self {
         Self {
             added: 1.0,
-            kept: 0.0,
+            kept: 1.0,
             removed: 1.0,
         }
     }
@@ -144,6 +144,16 @@ mod tests {
         let corrected = [10, 21, 12, 13, 24];
         let (old, new) = edit_token_weights(&original, &corrected, EditWeights::default());
         assert_eq!(old, vec![0.0, -1.0, 0.0, 0.0]);
+        assert_eq!(
+            new,
+            vec![1.0; 5],
+            "the correction stays a whole demonstration"
+        );
+        let changed_only = EditWeights {
+            kept: 0.0,
+            ..EditWeights::default()
+        };
+        let (_, new) = edit_token_weights(&original, &corrected, changed_only);
         assert_eq!(new, vec![0.0, 1.0, 0.0, 0.0, 1.0]);
         let custom = EditWeights {
             added: 2.0,

@@ -31,10 +31,9 @@ pub struct Args {
     /// instead of the standard ones.
     #[arg(long, value_name = "FILE")]
     options: Option<PathBuf>,
-    /// Token-level feedback for the loop's fine-tune (as `hone train --token-level`): edits,
-    /// spans, pairs or all, comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    token_level: Vec<super::train::TokenLevelPart>,
+    /// Token-level feedback for the loop's fine-tune, as `hone train` takes it.
+    #[command(flatten)]
+    token_level: super::token_level::TokenLevelArgs,
     /// Print the report as JSON (progress still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -177,7 +176,7 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
         options.base = args.base.clone();
     }
     options.rlhf = args.rlhf;
-    super::train::enable_token_level(&args.token_level, &mut options.token_level);
+    args.token_level.apply(&mut options.token_level)?;
     options.starter_dir = args.starter;
     options.export_dir = args.export;
     options.device = super::device();
@@ -192,6 +191,7 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
                 .to_string())
     );
     let mut bar: Option<(Stage, ProgressBar)> = None;
+    let json = args.json;
     let report = run(&dir, &options, |event| match event {
         DemoEvent::StageStarted { stage } => eprintln!("\n▸ {}", stage.label()),
         DemoEvent::StageProgress {
@@ -217,7 +217,10 @@ pub async fn run_demo(workspace: Option<&Path>, args: Args) -> anyhow::Result<()
             if let Some((_, b)) = bar.take() {
                 b.finish();
             }
-            super::train::print_plan(plan)
+            // With --json stdout is the report alone (which holds the plan).
+            if !json {
+                super::train::print_plan(plan)
+            }
         }
         DemoEvent::Note { message, .. } => {
             if let Some((_, b)) = bar.take() {

@@ -18,6 +18,7 @@ pub mod queue;
 pub mod serve;
 pub mod starter;
 pub mod stats;
+pub mod token_level;
 pub mod train;
 
 use std::path::Path;

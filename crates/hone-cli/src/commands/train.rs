@@ -5,7 +5,6 @@ use std::sync::Arc;
 use hone_core::finetune::{BaseWeights, FineTuneEvent, FineTuneOutcome, Method, Plan, Recipe};
 use hone_core::train::checkpointing::Checkpointing;
 use hone_core::train::losses::DpoLossType;
-use hone_core::train::token_weights::{EditWeights, SpanWeights};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::output;
@@ -72,40 +71,10 @@ pub struct TrainArgs {
     /// estimate would not fit the device otherwise.
     #[arg(long, default_value = "auto")]
     gradient_checkpointing: Checkpointing,
-    /// Token-level feedback, a comma-separated list: `edits` (an edit trains on the tokens the
-    /// expert changed: likelihood on added, unlikelihood on removed), `spans` (unlikelihood on
-    /// marked tokens), `pairs` (an edit's DPO pair compares only the changed tokens), or `all`.
-    #[arg(long, value_delimiter = ',')]
-    token_level: Vec<TokenLevelPart>,
-    /// Token-level edit weights: added,kept,removed (default 1,0,1).
-    #[arg(long, value_delimiter = ',')]
-    edit_weights: Option<Vec<f32>>,
-    /// Token-level span weights: inside,outside (default 1,0).
-    #[arg(long, value_delimiter = ',')]
-    span_weights: Option<Vec<f32>>,
+    #[command(flatten)]
+    token_level: super::token_level::TokenLevelArgs,
     #[arg(long)]
     json: bool,
-}
-
-/// A part of token-level feedback `--token-level` turns on.
-#[derive(Clone, Copy, clap::ValueEnum)]
-pub enum TokenLevelPart {
-    Edits,
-    Spans,
-    Pairs,
-    All,
-}
-
-/// Turns on the `parts` of `token_level`.
-pub fn enable_token_level(parts: &[TokenLevelPart], t: &mut hone_core::finetune::TokenLevel) {
-    for part in parts {
-        match part {
-            TokenLevelPart::Edits => t.edits = true,
-            TokenLevelPart::Spans => t.spans = true,
-            TokenLevelPart::Pairs => t.edit_pairs = true,
-            TokenLevelPart::All => (t.edits, t.spans, t.edit_pairs) = (true, true, true),
-        }
-    }
 }
 
 fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
@@ -162,29 +131,7 @@ fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
     if args.include_heldout {
         r.filter.split = None;
     }
-    enable_token_level(&args.token_level, &mut r.token_level);
-    let count = |flag: &str, w: &[f32], n: usize, names: &str| match w.len() == n {
-        true => Ok(()),
-        false => Err(super::BadInput(format!(
-            "{flag} takes {n} comma-separated numbers ({names}), not {}",
-            w.len()
-        ))),
-    };
-    if let Some(w) = &args.edit_weights {
-        count("--edit-weights", w, 3, "added,kept,removed")?;
-        r.token_level.edit_weights = EditWeights {
-            added: w[0],
-            kept: w[1],
-            removed: w[2],
-        };
-    }
-    if let Some(w) = &args.span_weights {
-        count("--span-weights", w, 2, "inside,outside")?;
-        r.token_level.span_weights = SpanWeights {
-            inside: w[0],
-            outside: w[1],
-        };
-    }
+    args.token_level.apply(&mut r.token_level)?;
     Ok(r)
 }
 

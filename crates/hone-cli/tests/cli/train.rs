@@ -562,3 +562,54 @@ fn gradient_checkpointing_trains_to_the_same_loss_in_a_smaller_plan() {
     );
     assert!(stderr.contains("expected auto, on or off"), "{stderr}");
 }
+
+#[test]
+fn token_level_flags_reach_the_plan_and_bad_weights_are_refused_by_name() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    let model = example_pairs_and_tiny_model(w);
+    let m = model.to_str().unwrap();
+    let plan = |extra: &[&str]| {
+        let mut args = vec!["train", "--project", "support", "--model", m, "--plan-only"];
+        args.extend_from_slice(extra);
+        json(w, &args)
+    };
+    let notes = |plan: &serde_json::Value| -> Vec<String> {
+        plan["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect()
+    };
+    // Off by default; on, the plan says that this snapshot (pairs only) holds nothing for it.
+    assert!(!notes(&plan(&[])).iter().any(|n| n.contains("token-level")));
+    let on = plan(&["--token-level", "edits,spans", "--edit-weights", "1,0.1,1"]);
+    assert!(
+        notes(&on)
+            .iter()
+            .any(|n| n.contains("no edit or marked span")),
+        "{on}"
+    );
+    let run = |weights: &str| {
+        let args = [
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--plan-only",
+            "--token-level",
+            "all",
+            "--edit-weights",
+            weights,
+        ];
+        fails(w, &args, 2)
+    };
+    assert!(run("1,0").contains("--edit-weights takes 3"));
+    let err = run("1,-1,1");
+    assert!(
+        err.contains("recipe.token_level.edit_weights.kept"),
+        "{err}"
+    );
+}

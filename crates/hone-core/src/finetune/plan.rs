@@ -332,7 +332,7 @@ fn token_level_notes(recipe: &Recipe, tokens: &TokenizedData) -> Vec<String> {
         let mut sources = Vec::new();
         if counts.edits > 0 {
             sources.push(format!(
-                "{} edit(s) on the tokens the expert changed (instead of their whole corrections)",
+                "{} edit(s) token by token (the correction's tokens weighted as added or kept, the removed ones against)",
                 counts.edits
             ));
         }
@@ -342,8 +342,14 @@ fn token_level_notes(recipe: &Recipe, tokens: &TokenizedData) -> Vec<String> {
                 counts.marked_answers
             ));
         }
+        let against = match recipe.token_level.negative {
+            hone_train::token_losses::NegativeTerm::Unlikelihood => "unlikelihood".to_string(),
+            hone_train::token_losses::NegativeTerm::Npo { beta } => {
+                format!("NPO, β {beta}, anchored to the reference")
+            }
+        };
         notes.push(format!(
-            "token-level SFT: {}; {} token(s) asked for, {} asked against (unlikelihood)",
+            "token-level SFT: {}; {} token(s) asked for, {} asked against ({against})",
             sources.join(" and "),
             counts.likelihood_tokens,
             counts.unlikelihood_tokens

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use hone_model::lora::{LoraConfig, ALL_LINEAR};
 use hone_train::losses::DpoLossType;
+use hone_train::token_losses::NegativeTerm;
 use hone_train::token_weights::{EditWeights, SpanWeights};
 use hone_train::trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
@@ -218,6 +219,10 @@ pub struct TokenLevel {
     pub edit_weights: EditWeights,
     #[serde(default)]
     pub span_weights: SpanWeights,
+    /// The loss against a token the expert removed or marked: unlikelihood (the default), or
+    /// NPO's bounded term anchored to the reference.
+    #[serde(default)]
+    pub negative: NegativeTerm,
 }
 
 impl TokenLevel {

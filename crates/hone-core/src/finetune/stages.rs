@@ -214,13 +214,16 @@ impl StageRun<'_> {
                 &recipe.sft,
             ),
             // Token-level rows beside the demonstrations (which weigh 1 on every token).
-            StageMethod::Sft => self.run(
-                &mut TokenWeighted {
+            StageMethod::Sft => {
+                let examples = self.tokens.sft_stage();
+                let mut objective = TokenWeighted::new(
                     model,
-                    examples: &self.tokens.sft_stage(),
-                },
-                &recipe.sft,
-            ),
+                    &examples,
+                    recipe.token_level.negative,
+                    self.reference,
+                )?;
+                self.run(&mut objective, &recipe.sft)
+            }
             StageMethod::Dpo => {
                 let settings = DpoSettings {
                     beta: recipe.beta,

@@ -8,7 +8,7 @@ use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::{completion_logprobs, SequencePair};
 use hone_model::{DeviceInfo, LoadedModel};
 use hone_train::preference::{Dpo, DpoSettings, PairFocus, TokenPair};
-use hone_train::token_losses::{TokenWeighted, WeightedSequence};
+use hone_train::token_losses::{NegativeTerm, TokenWeighted, WeightedSequence};
 use hone_train::token_weights::{edit_token_weights, EditWeights};
 use hone_train::trainer::{train, TrainConfig};
 
@@ -101,6 +101,12 @@ fn token_level_dpo_sums_only_the_tokens_its_focus_keeps() {
 
 #[test]
 fn weighted_training_lowers_the_removed_tokens_and_raises_the_added_ones() {
+    for negative in [NegativeTerm::Unlikelihood, NegativeTerm::Npo { beta: 0.1 }] {
+        weighted_training_moves_the_weighted_tokens(negative);
+    }
+}
+
+fn weighted_training_moves_the_weighted_tokens(negative: NegativeTerm) {
     let lm = tiny_llama();
     let adapter = adapter(&lm);
     // Eight edits: the expert replaced token 90 by 250 in the middle of each answer.
@@ -115,7 +121,12 @@ fn weighted_training_lowers_the_removed_tokens_and_raises_the_added_ones() {
         .collect();
     let mut examples = Vec::new();
     for (prompt, original, corrected) in &edits {
-        let (old, new) = edit_token_weights(original, corrected, EditWeights::default());
+        let changed_only = EditWeights {
+            added: 1.0,
+            kept: 0.0,
+            removed: 1.0,
+        };
+        let (old, new) = edit_token_weights(original, corrected, changed_only);
         assert_eq!(old, vec![0.0, -1.0, 0.0, 0.0]);
         assert_eq!(new, vec![0.0, 1.0, 0.0, 0.0]);
         for (completion, weights) in [(original, old), (corrected, new)] {
@@ -151,10 +162,7 @@ fn weighted_training_lowers_the_removed_tokens_and_raises_the_added_ones() {
     let mut last = None;
     train(
         &adapter,
-        &mut TokenWeighted {
-            model: &lm.model,
-            examples: &examples,
-        },
+        &mut TokenWeighted::new(&lm.model, &examples, negative, None).unwrap(),
         examples.len(),
         &config,
         dir.path(),
@@ -169,12 +177,12 @@ fn weighted_training_lowers_the_removed_tokens_and_raises_the_added_ones() {
         let (removed, added) = (removed_lp(Some(&adapter), e), added_lp(Some(&adapter), e));
         assert!(
             removed < removed_before[e] - 0.5,
-            "edit {e}: the removed token's log-prob must fall: {} → {removed}",
+            "{negative:?}, edit {e}: the removed token's log-prob must fall: {} → {removed}",
             removed_before[e]
         );
         assert!(
             added > added_before[e] + 0.5,
-            "edit {e}: the added token's log-prob must rise: {} → {added}",
+            "{negative:?}, edit {e}: the added token's log-prob must rise: {} → {added}",
             added_before[e]
         );
     }

@@ -1,0 +1,88 @@
+//! The token-level feedback flags `hone train` and `hone demo` share.
+
+use hone_core::finetune::TokenLevel;
+use hone_core::train::token_losses::NegativeTerm;
+use hone_core::train::token_weights::{EditWeights, SpanWeights};
+
+#[derive(clap::Args)]
+pub struct TokenLevelArgs {
+    /// Token-level feedback, a comma-separated list: `edits` (an edit trains on the tokens the
+    /// expert changed: likelihood on added, unlikelihood on removed), `spans` (unlikelihood on
+    /// marked tokens), `pairs` (an edit's DPO pair compares only the changed tokens), or `all`.
+    #[arg(long, value_delimiter = ',')]
+    token_level: Vec<TokenLevelPart>,
+    /// Token-level edit weights: added,kept,removed (default 1,1,1).
+    #[arg(long, value_delimiter = ',')]
+    edit_weights: Option<Vec<f32>>,
+    /// Token-level span weights: inside,outside (default 1,0).
+    #[arg(long, value_delimiter = ',')]
+    span_weights: Option<Vec<f32>>,
+    /// The loss against a removed or marked token: unlikelihood (the default) or npo (bounded,
+    /// anchored to the model before training).
+    #[arg(long)]
+    negative_loss: Option<NegativeLoss>,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum NegativeLoss {
+    Npo,
+    Unlikelihood,
+}
+
+/// A part of token-level feedback `--token-level` turns on.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TokenLevelPart {
+    Edits,
+    Spans,
+    Pairs,
+    All,
+}
+
+/// `--flag`'s values, `n` of them (named `names`), or a clear error.
+fn exactly<'a>(flag: &str, values: &'a [f32], names: &[&str]) -> anyhow::Result<&'a [f32]> {
+    if values.len() != names.len() {
+        return Err(super::BadInput(format!(
+            "{flag} takes {} comma-separated numbers ({}), not {}",
+            names.len(),
+            names.join(","),
+            values.len()
+        ))
+        .into());
+    }
+    Ok(values)
+}
+
+impl TokenLevelArgs {
+    /// Applies the flags to `t` (a recipe's or the demo's).
+    pub fn apply(&self, t: &mut TokenLevel) -> anyhow::Result<()> {
+        for part in &self.token_level {
+            match part {
+                TokenLevelPart::Edits => t.edits = true,
+                TokenLevelPart::Spans => t.spans = true,
+                TokenLevelPart::Pairs => t.edit_pairs = true,
+                TokenLevelPart::All => (t.edits, t.spans, t.edit_pairs) = (true, true, true),
+            }
+        }
+        match self.negative_loss {
+            Some(NegativeLoss::Npo) => t.negative = NegativeTerm::Npo { beta: 0.1 },
+            Some(NegativeLoss::Unlikelihood) => t.negative = NegativeTerm::Unlikelihood,
+            None => {}
+        }
+        if let Some(w) = &self.edit_weights {
+            let w = exactly("--edit-weights", w, &["added", "kept", "removed"])?;
+            t.edit_weights = EditWeights {
+                added: w[0],
+                kept: w[1],
+                removed: w[2],
+            };
+        }
+        if let Some(w) = &self.span_weights {
+            let w = exactly("--span-weights", w, &["inside", "outside"])?;
+            t.span_weights = SpanWeights {
+                inside: w[0],
+                outside: w[1],
+            };
+        }
+        Ok(())
+    }
+}
