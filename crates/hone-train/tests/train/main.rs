@@ -20,6 +20,14 @@ use candle_core::{Device, Tensor};
 /// would then point into that other checkout.
 pub const RUNTIME_MANIFEST_DIR: &str = "cargo test sets CARGO_MANIFEST_DIR";
 
+/// The hand-made tiny Llama of `tests/fixtures/models/tiny-llama`, on the CPU.
+pub fn tiny_llama() -> hone_model::LoadedModel {
+    let dir =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(RUNTIME_MANIFEST_DIR))
+            .join("../../tests/fixtures/models/tiny-llama");
+    hone_model::LoadedModel::load(&dir, hone_model::DeviceInfo::cpu("tests")).unwrap()
+}
+
 pub fn t(values: &[f32]) -> Tensor {
     Tensor::new(values, &Device::Cpu).unwrap()
 }

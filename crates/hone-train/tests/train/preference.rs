@@ -1,21 +1,17 @@
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::SequencePair;
-use hone_model::{DeviceInfo, LoadedModel};
+use hone_model::LoadedModel;
 use hone_train::preference::{
     logp_sums, Dpo, DpoSettings, Kto, KtoSettings, LabeledExample, TokenPair,
 };
 use hone_train::trainer::{train, Progress, TrainConfig};
 
-fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR))
-        .join("../../tests/fixtures/models/tiny-llama");
-    LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
-}
+use crate::tiny_llama;
 
-fn adapter(lm: &LoadedModel) -> Adapter {
+/// A rank-8 LoRA adapter on every projection, without dropout.
+pub(crate) fn adapter(lm: &LoadedModel) -> Adapter {
     let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
     Adapter::new(
         "pref",

@@ -1,34 +1,18 @@
 //! Token-level objectives on the tiny model: token-level DPO sums only the focused tokens, and
 //! weighted training moves exactly the tokens it weighs.
 
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use hone_model::lora::{Adapter, LoraConfig, LoraContext};
+use hone_model::lora::{Adapter, LoraContext};
 use hone_model::score::{completion_logprobs, SequencePair};
-use hone_model::{DeviceInfo, LoadedModel};
+use hone_model::LoadedModel;
 use hone_train::preference::{Dpo, DpoSettings, PairFocus, TokenPair};
 use hone_train::token_losses::{NegativeTerm, TokenWeighted, WeightedSequence};
 use hone_train::token_weights::{edit_token_weights, EditWeights};
 use hone_train::trainer::{train, TrainConfig};
 
-fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR))
-        .join("../../tests/fixtures/models/tiny-llama");
-    LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
-}
-
-fn adapter(lm: &LoadedModel) -> Adapter {
-    let config = LoraConfig::new(8, 16.0, 0.0, &["all-linear"], false).unwrap();
-    Adapter::new(
-        "tok",
-        config,
-        &lm.model.linear_specs(),
-        5,
-        lm.model.device(),
-    )
-    .unwrap()
-}
+use crate::preference::adapter;
+use crate::tiny_llama;
 
 /// Per-token log-probs of `completion` after `prompt` under `adapter`.
 fn per_token(

@@ -1,20 +1,15 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use crate::tiny_llama;
 use candle_core::Tensor;
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::SequencePair;
-use hone_model::{DeviceInfo, LoadedModel};
+use hone_model::LoadedModel;
 use hone_train::metrics::Metrics;
 use hone_train::sft::Sft;
 use hone_train::trainer::{latest_checkpoint, train, Objective, Progress, TrainConfig};
 use hone_train::TrainError;
-
-fn tiny_llama() -> LoadedModel {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR))
-        .join("../../tests/fixtures/models/tiny-llama");
-    LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap()
-}
 
 fn examples() -> Vec<SequencePair> {
     vec![
