@@ -35,7 +35,10 @@ fi
 # files Hone writes.
 HONE_SMOLLM2_GGUF="$(bash scripts/fetch-smollm2.sh)"
 HONE_LLAMA_CPP_PYTHON="$(bash scripts/setup-llama-cpp.sh)"
-export HONE_SMOLLM2_GGUF HONE_LLAMA_CPP_PYTHON
+# TRL itself (with PEFT, accelerate and PyTorch, cached there too) runs the training jobs Hone
+# exports for a cluster, on one CPU process, and PEFT checks the adapters they bring back.
+HONE_TRL_PYTHON="$(bash scripts/setup-trl.sh)"
+export HONE_SMOLLM2_GGUF HONE_LLAMA_CPP_PYTHON HONE_TRL_PYTHON
 
 npm ci --no-audit --no-fund
 npm run check

@@ -97,8 +97,9 @@ enum Command {
     Provenance(commands::provenance::Args),
     /// Long-running jobs and their state.
     Jobs(commands::train::ListArgs),
-    /// A project's model versions and their lineage.
-    Versions(commands::train::ListArgs),
+    /// A project's model versions and their lineage; `versions import` takes back an adapter
+    /// trained elsewhere.
+    Versions(commands::train::VersionsArgs),
     /// Measure the engine on --device: speed (beside PyTorch in bench/run.sh) and parity with the CPU.
     #[command(subcommand)]
     Bench(commands::bench::Command),

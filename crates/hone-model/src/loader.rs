@@ -105,6 +105,22 @@ pub fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Whether the model folder has a chat template (without loading the model): a prompt given as
+/// text is then one user turn through it, as [`LoadedModel`]'s callers render it.
+pub fn has_chat_template(dir: &Path) -> Result<bool> {
+    let path = dir.join("tokenizer_config.json");
+    let config: Option<Value> = if path.is_file() {
+        let bytes = std::fs::read(&path).map_err(|e| ModelError::file(&path, e))?;
+        Some(
+            serde_json::from_slice(&bytes)
+                .map_err(|e| ModelError::file(&path, format!("not JSON: {e}")))?,
+        )
+    } else {
+        None
+    };
+    Ok(chat_template_source(dir, config.as_ref())?.is_some())
+}
+
 /// The chat template source: `chat_template.jinja`, else `tokenizer_config.json`'s
 /// `chat_template` (a string, or a list of named templates of which "default" is used).
 fn chat_template_source(dir: &Path, tokenizer_config: Option<&Value>) -> Result<Option<String>> {

@@ -12,13 +12,15 @@ pub struct Args {
     /// The project (name or id) whose feedback to export.
     #[arg(long, required_unless_present = "version")]
     project: Option<String>,
-    /// Export a model version instead (its id): --format peft, merged, gguf, gguf-lora or trl,
-    /// --out a folder.
+    /// Export a model version instead (its id): --format peft, merged, gguf, gguf-lora, trl or
+    /// trl-job (its training as a TRL job to run on a cluster), --out a folder.
     #[arg(long, conflicts_with_all = ["project", "snapshot"])]
     version: Option<i64>,
     /// Feedback: preference, sft, kto, or all (then --out is a folder that gets one file per
     /// format). A version: peft, merged, gguf (the merged model for llama.cpp/Ollama/LM Studio),
-    /// gguf-lora (a llama.cpp adapter and an Ollama Modelfile) or trl.
+    /// gguf-lora (a llama.cpp adapter and an Ollama Modelfile), trl, or trl-job (the version's
+    /// snapshot, recipe and parent as a job for TRL + accelerate elsewhere; `hone versions
+    /// import` takes its adapter back).
     #[arg(long)]
     format: String,
     /// With --format gguf: the element type, f16 (default), f32, q8_0, q4_0 or q4_k.
@@ -41,6 +43,17 @@ pub struct Args {
 }
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
+    if args.format == "trl-job" {
+        let Some(version) = args.version else {
+            return Err(BadInput(
+                "--format trl-job exports a version's training (--version); for the project's feedback now, use hone train --project P --model M … --trl-job DIR".into(),
+            )
+            .into());
+        };
+        let hone = super::open(workspace).await?;
+        let source = hone_core::finetune::TrlJobSource::Version(version);
+        return super::trl_job::export(&hone, source, &args.out, args.json).await;
+    }
     if let Some(version) = args.version {
         let format: VersionFormat = args
             .format

@@ -20,6 +20,7 @@ pub mod starter;
 pub mod stats;
 pub mod token_level;
 pub mod train;
+pub mod trl_job;
 
 use std::path::Path;
 use std::sync::OnceLock;

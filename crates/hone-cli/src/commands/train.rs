@@ -73,6 +73,10 @@ pub struct TrainArgs {
     gradient_checkpointing: Checkpointing,
     #[command(flatten)]
     token_level: super::token_level::TokenLevelArgs,
+    /// Do not train here: write this recipe as a TRL job into this new folder, to train on a
+    /// cluster (TRL, PEFT, accelerate; README.md inside), then `hone versions import --from`.
+    #[arg(long, conflicts_with = "plan_only")]
+    trl_job: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -279,6 +283,13 @@ pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Res
     let hone = super::open(workspace).await?;
     let project = super::project(&hone, &args.project).await?;
     let recipe = recipe(&args)?;
+    if let Some(out) = &args.trl_job {
+        let source = hone_core::finetune::TrlJobSource::Project {
+            project_id: project.id,
+            recipe: Box::new(recipe),
+        };
+        return super::trl_job::export(&hone, source, out, args.json).await;
+    }
     if args.plan_only {
         let plan = hone.plan_fine_tune(project.id, &recipe).await?;
         if args.json {
@@ -362,7 +373,22 @@ pub async fn run_jobs(workspace: Option<&Path>, args: ListArgs) -> anyhow::Resul
     Ok(())
 }
 
-pub async fn run_versions(workspace: Option<&Path>, args: ListArgs) -> anyhow::Result<()> {
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct VersionsArgs {
+    #[command(subcommand)]
+    command: Option<super::trl_job::VersionsCommand>,
+    #[command(flatten)]
+    list: ListArgs,
+}
+
+pub async fn run_versions(workspace: Option<&Path>, args: VersionsArgs) -> anyhow::Result<()> {
+    let args = match args.command {
+        Some(super::trl_job::VersionsCommand::Import(import)) => {
+            return super::trl_job::import(workspace, import).await
+        }
+        None => args.list,
+    };
     let hone = super::open(workspace).await?;
     let Some(project) = &args.project else {
         return Err(super::BadInput("--project is required".into()).into());

@@ -8,6 +8,7 @@ mod project;
 mod real_model;
 mod train;
 mod train_kill;
+mod trl_job;
 mod workspace;
 
 use std::path::{Path, PathBuf};

@@ -8,6 +8,8 @@
 //!   will take (examples, steps, time, memory).
 //! - [`memory`]: the peak memory a plan states.
 //! - [`device_speed`]: the training speed a plan assumes on its device before one is measured.
+//! - [`trl_job`]: a job folder that trains the recipe with TRL elsewhere (a cluster), and
+//!   `version_import`: its adapter taken back as a version.
 
 pub mod device_speed;
 pub mod export;
@@ -18,6 +20,8 @@ mod run;
 mod stages;
 pub mod timing;
 pub mod tokens;
+pub mod trl_job;
+mod version_import;
 
 pub use export::VersionFormat;
 pub use recipe::{
@@ -25,3 +29,5 @@ pub use recipe::{
 };
 pub(crate) use run::base_model_for;
 pub use run::{FineTuneEvent, FineTuneOutcome, FINE_TUNE_JOB, SCORE_FILE};
+pub use trl_job::{JobManifest, TrlJobReport, TrlJobSource};
+pub use version_import::ImportVersion;

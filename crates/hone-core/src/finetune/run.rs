@@ -91,7 +91,7 @@ pub(crate) fn validate_version_name(name: &str) -> Result<()> {
     }
 }
 
-fn validate(recipe: &Recipe) -> Result<()> {
+pub(crate) fn validate(recipe: &Recipe) -> Result<()> {
     recipe.lora.config()?;
     for (field, config) in [("sft", &recipe.sft), ("preference", &recipe.preference)] {
         config
@@ -264,7 +264,7 @@ impl Hone {
 
     /// The parent and the reward model must be versions of this project on the recipe's base
     /// model: an adapter on other base weights would load (same shapes) and mean nothing.
-    async fn check_lineage(&self, project_id: i64, recipe: &Recipe) -> Result<()> {
+    pub(crate) async fn check_lineage(&self, project_id: i64, recipe: &Recipe) -> Result<()> {
         let location = std::fs::canonicalize(&recipe.model_dir)
             .unwrap_or_else(|_| recipe.model_dir.clone())
             .display()
