@@ -240,6 +240,21 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         ),
 
         // Labeling
+        // Team accounts (owners; `roles`)
+        "list_users" => json(hone.list_users().await?),
+        "add_user" => {
+            let a: AddUserArgs = parse(command, args)?;
+            json(hone.add_user(&a.name, a.role).await?)
+        }
+        "new_token" => json(
+            hone.new_token(&parse::<UserArgs>(command, args)?.name)
+                .await?,
+        ),
+        "revoke_user" => json(
+            hone.revoke_user(&parse::<UserArgs>(command, args)?.name)
+                .await?,
+        ),
+
         "next_item" => {
             let a: NextItemArgs = parse(command, args)?;
             json(

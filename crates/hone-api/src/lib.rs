@@ -5,6 +5,7 @@
 mod commands;
 mod error;
 pub mod jobs;
+pub mod roles;
 pub mod types;
 mod uploads;
 
@@ -15,6 +16,7 @@ use hone_core::Hone;
 
 pub use error::ApiError;
 pub use jobs::{JobEvent, JobStream, Jobs};
+pub use roles::Caller;
 pub use uploads::{Split, UPLOAD_LIMIT_BYTES};
 
 /// An open workspace with its running jobs.
@@ -49,12 +51,33 @@ impl Api {
         &self.hone
     }
 
-    /// Runs `command` with `args` (a JSON object) and returns its JSON result.
+    /// Runs `command` with `args` (a JSON object) and returns its JSON result, as the
+    /// workspace's own user (the desktop, a server without accounts).
     pub async fn call(
         &self,
         command: &str,
         args: serde_json::Value,
     ) -> Result<serde_json::Value, ApiError> {
+        self.call_as(&Caller::Local, command, args).await
+    }
+
+    /// [`Api::call`] for `caller`: refused when their role does not allow it (see `roles`);
+    /// a team account labels under its own name.
+    pub async fn call_as(
+        &self,
+        caller: &Caller,
+        command: &str,
+        mut args: serde_json::Value,
+    ) -> Result<serde_json::Value, ApiError> {
+        roles::authorize(self, caller, command, &mut args).await?;
+        if command == "whoami" {
+            return Ok(match caller {
+                Caller::Local => serde_json::Value::Null,
+                Caller::Account(account) => {
+                    serde_json::to_value(account).expect("an account serialises")
+                }
+            });
+        }
         commands::dispatch(self, command, args).await
     }
 

@@ -106,6 +106,19 @@ pub struct NextItemArgs {
     pub exclude: Option<Vec<Vec<i64>>>,
 }
 
+/// `add_user`: a team account (owners only).
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct AddUserArgs {
+    pub name: String,
+    pub role: hone_core::accounts::Role,
+}
+
+/// `new_token`, `revoke_user`.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct UserArgs {
+    pub name: String,
+}
+
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct JudgmentArgs {
     pub judgment_id: i64,

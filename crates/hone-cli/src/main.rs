@@ -55,8 +55,11 @@ enum Command {
     /// Model folders: make a tiny one, describe one, download one.
     #[command(subcommand)]
     Model(commands::model::Command),
-    /// Serve the web UI and its API to a browser on this machine.
+    /// Serve the web UI and its API to a browser on this machine (or to a team: --team).
     Serve(commands::serve::Args),
+    /// A team server's accounts: add (prints a token), list, token, revoke.
+    #[command(subcommand)]
+    Users(commands::users::Command),
     /// Run the whole human-feedback loop on the bundled starter model and show that it works.
     Demo(commands::demo::Args),
     /// The starter model the demo uses.
@@ -181,6 +184,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Promote(args) => commands::evaluate::run_promote(workspace, args).await,
         Command::Provenance(args) => commands::provenance::run(workspace, args).await,
         Command::Jobs(args) => commands::train::run_jobs(workspace, args).await,
+        Command::Users(command) => commands::users::run(workspace, command).await,
         Command::Versions(args) => commands::train::run_versions(workspace, args).await,
         Command::Bench(command) => commands::bench::run(command).await,
     }

@@ -14,6 +14,7 @@
 //!   version, [`generation`] makes candidate answers, [`evaluation`] scores and compares them.
 //! - [`bench`] measures the engine on a device (`hone bench`, `scripts/gpu-check.sh`).
 
+pub mod accounts;
 pub mod agreement;
 pub mod annotator_report;
 pub mod arena;

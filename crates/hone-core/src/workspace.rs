@@ -47,6 +47,8 @@ pub struct Hone {
     device: DeviceChoice,
     /// The labeling queue's per-project indexes (see `queue`).
     pub(crate) queue_indexes: crate::queue::QueueIndexes,
+    /// Tokens whose argon2 hash was checked in this process (see `accounts`).
+    pub(crate) verified_tokens: crate::accounts::VerifiedTokens,
 }
 
 impl Hone {
@@ -75,6 +77,7 @@ impl Hone {
             rng: Mutex::new(StdRng::from_os_rng()),
             device: DeviceChoice::Auto,
             queue_indexes: Default::default(),
+            verified_tokens: Default::default(),
         })
     }
 

@@ -9,6 +9,10 @@
 //! [`MIN_TOKEN_CHARS`] (an empty `HONE_TOKEN` included) is refused at start. Without a token, `/api` answers
 //! only requests addressed to a loopback name (`Host`) and not sent by another site
 //! (`Origin`): a web page elsewhere cannot drive it, even through DNS rebinding.
+//!
+//! In team mode (`--team`, issue 18) there is no shared token: every `/api` request carries
+//! the token of an account (`hone users add`), the account's role decides what it may call
+//! (`hone_api::roles`), and it may listen on any address. Uploads and job events need a lead.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -22,7 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::stream::{self, Stream};
-use hone_api::{Api, ApiError, JobEvent};
+use hone_api::{Api, ApiError, Caller, JobEvent};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -37,6 +41,8 @@ pub struct ServeConfig {
     pub addr: SocketAddr,
     pub ui: UiFiles,
     pub token: Option<String>,
+    /// Accounts and roles instead of one shared token.
+    pub team: bool,
 }
 
 /// Where the UI's files come from.
@@ -57,8 +63,16 @@ pub const MIN_TOKEN_CHARS: usize = 16;
 pub enum ServeError {
     #[error("refusing a token of {0} characters: use at least {MIN_TOKEN_CHARS} (for example `openssl rand -hex 16`)")]
     WeakToken(usize),
-    #[error("refusing to listen on {0}: only 127.0.0.1/::1 are allowed without a token (set --token or HONE_TOKEN)")]
+    #[error("refusing to listen on {0}: only 127.0.0.1/::1 are allowed without a token (set --token or HONE_TOKEN, or use --team with accounts)")]
     PublicWithoutToken(SocketAddr),
+    #[error("team mode needs an owner's account first: hone users add NAME --role owner")]
+    TeamWithoutOwner,
+    #[error(
+        "--team and --token do not go together: in team mode every account has its own tokens"
+    )]
+    TeamWithSharedToken,
+    #[error(transparent)]
+    Api(#[from] ApiError),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
@@ -72,6 +86,7 @@ pub enum ServeError {
 struct AppState {
     api: Api,
     token: Option<String>,
+    team: bool,
 }
 
 struct Failure(ApiError);
@@ -86,6 +101,7 @@ impl IntoResponse for Failure {
 
 async fn call(
     State(state): State<AppState>,
+    axum::Extension(caller): axum::Extension<Caller>,
     Path(command): Path<String>,
     body: axum::body::Bytes,
 ) -> Response {
@@ -104,7 +120,7 @@ async fn call(
             }
         }
     };
-    match state.api.call(&command, args).await {
+    match state.api.call_as(&caller, &command, args).await {
         Ok(value) => Json(value).into_response(),
         Err(e) => Failure(e).into_response(),
     }
@@ -166,47 +182,106 @@ fn same_token(given: Option<&str>, expected: &str) -> bool {
 async fn guard(
     State(state): State<AppState>,
     Query(query): Query<TokenQuery>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let headers = request.headers();
-    match &state.token {
-        Some(expected) => {
-            let bearer = headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            // The query string carries a token only for reads (GET): the event stream.
-            let by_query = request.method() == axum::http::Method::GET
-                && same_token(query.token.as_deref(), expected);
-            if !same_token(bearer, expected) && !by_query {
-                return Failure(ApiError::new(
-                    "unauthorized",
-                    "this server needs a token (Authorization: Bearer …)",
-                ))
-                .into_response();
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // The query string carries a token only for reads (GET): the event stream.
+    let by_query = (request.method() == axum::http::Method::GET)
+        .then_some(query.token.as_deref())
+        .flatten();
+    let caller = if state.team {
+        let account = match bearer.or(by_query) {
+            Some(token) => match state.api.hone().authenticate(token).await {
+                Ok(account) => account,
+                Err(e) => return Failure(e.into()).into_response(),
+            },
+            None => None,
+        };
+        let Some(account) = account else {
+            return Failure(ApiError::new(
+                "unauthorized",
+                "this team server needs your account's token (Authorization: Bearer hone_…)",
+            ))
+            .into_response();
+        };
+        // Routes outside the command table: imports and job events are a lead's.
+        let path = request.uri().path();
+        let lead_route = path.starts_with("/api/upload/") || path.starts_with("/api/jobs/");
+        if lead_route && account.role < hone_core::accounts::Role::Lead {
+            return Failure(ApiError::new(
+                "forbidden",
+                format!(
+                    "{} is an annotator; {path} needs a lead or an owner",
+                    account.name
+                ),
+            ))
+            .into_response();
+        }
+        Caller::Account(account)
+    } else {
+        match &state.token {
+            Some(expected) => {
+                let by_query = by_query.is_some_and(|q| same_token(Some(q), expected));
+                if !same_token(bearer, expected) && !by_query {
+                    return Failure(ApiError::new(
+                        "unauthorized",
+                        "this server needs a token (Authorization: Bearer …)",
+                    ))
+                    .into_response();
+                }
+            }
+            None => {
+                let host = headers
+                    .get(header::HOST)
+                    .and_then(|v| v.to_str().ok())
+                    .map(host_name);
+                let origin = headers
+                    .get(header::ORIGIN)
+                    .and_then(|v| v.to_str().ok())
+                    .map(host_name);
+                if !host.is_some_and(is_loopback_name)
+                    || origin.is_some_and(|o| !is_loopback_name(o))
+                {
+                    return Failure(ApiError::new("forbidden", "without a token this server answers only pages of this machine (http://127.0.0.1 or http://localhost)")).into_response();
+                }
             }
         }
-        None => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(host_name);
-            let origin = headers
-                .get(header::ORIGIN)
-                .and_then(|v| v.to_str().ok())
-                .map(host_name);
-            if !host.is_some_and(is_loopback_name) || origin.is_some_and(|o| !is_loopback_name(o)) {
-                return Failure(ApiError::new("forbidden", "without a token this server answers only pages of this machine (http://127.0.0.1 or http://localhost)")).into_response();
-            }
-        }
-    }
+        Caller::Local
+    };
+    request.extensions_mut().insert(caller);
     next.run(request).await
 }
 
 /// The router: the API, the event streams, and the UI's files with a strict CSP.
 pub fn router(api: Api, ui: UiFiles, token: Option<String>) -> Router {
-    let state = AppState { api, token };
+    build_router(
+        AppState {
+            api,
+            token,
+            team: false,
+        },
+        ui,
+    )
+}
+
+/// [`router`] in team mode: accounts' tokens and roles.
+pub fn team_router(api: Api, ui: UiFiles) -> Router {
+    build_router(
+        AppState {
+            api,
+            token: None,
+            team: true,
+        },
+        ui,
+    )
+}
+
+fn build_router(state: AppState, ui: UiFiles) -> Router {
     let api_routes = Router::new()
         .route("/api/health", get(health))
         .route("/api/jobs/{id}/events", get(job_events))
@@ -248,7 +323,18 @@ pub async fn serve(
             return Err(ServeError::WeakToken(chars));
         }
     }
-    if !is_loopback(&config.addr) && config.token.is_none() {
+    if config.team {
+        if config.token.is_some() {
+            return Err(ServeError::TeamWithSharedToken);
+        }
+        let users = api.hone().list_users().await.map_err(ApiError::from)?;
+        if !users
+            .iter()
+            .any(|u| u.role == "owner" && u.revoked_at.is_none())
+        {
+            return Err(ServeError::TeamWithoutOwner);
+        }
+    } else if !is_loopback(&config.addr) && config.token.is_none() {
         return Err(ServeError::PublicWithoutToken(config.addr));
     }
     let listener = tokio::net::TcpListener::bind(config.addr)
@@ -264,6 +350,11 @@ pub async fn serve(
     tokio::spawn(async move {
         let _ = warming.hone().warm_queues().await;
     });
-    axum::serve(listener, router(api, config.ui, config.token)).await?;
+    let app = if config.team {
+        team_router(api, config.ui)
+    } else {
+        router(api, config.ui, config.token)
+    };
+    axum::serve(listener, app).await?;
     Ok(())
 }

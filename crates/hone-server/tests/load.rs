@@ -175,6 +175,7 @@ async fn run() {
         addr: "127.0.0.1:0".parse().unwrap(),
         ui: hone_server::UiFiles::None,
         token: None,
+        team: false,
     };
     tokio::spawn(async move {
         hone_server::serve(api, config, |addr: SocketAddr| {

@@ -50,6 +50,7 @@ async fn child(dir: &Path) {
         addr: "127.0.0.1:0".parse().unwrap(),
         ui: hone_server::UiFiles::None,
         token: None,
+        team: false,
     };
     hone_server::serve(api, config, |addr: SocketAddr| {
         println!("{addr}");

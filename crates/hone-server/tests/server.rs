@@ -18,6 +18,7 @@ async fn start_with_ui(workspace: &Path, token: Option<&str>, ui: UiFiles) -> St
         addr: "127.0.0.1:0".parse().unwrap(),
         ui,
         token: token.map(String::from),
+        team: false,
     };
     tokio::spawn(async move {
         serve(api, config, |addr: SocketAddr| {
@@ -317,6 +318,7 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
             addr: "127.0.0.1:0".parse().unwrap(),
             ui: UiFiles::None,
             token: Some(weak.to_owned()),
+            team: false,
         };
         let refused = serve(api, config, |_| panic!("must not listen")).await;
         assert!(
@@ -330,6 +332,7 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
         addr: "0.0.0.0:0".parse().unwrap(),
         ui: UiFiles::None,
         token: None,
+        team: false,
     };
     let refused = serve(api, config, |_| panic!("must not listen")).await;
     assert!(matches!(refused, Err(ServeError::PublicWithoutToken(_))));

@@ -23,6 +23,7 @@ pub mod reward_scores;
 pub mod skips;
 pub mod snapshots;
 mod types;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

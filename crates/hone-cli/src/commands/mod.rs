@@ -21,6 +21,7 @@ pub mod stats;
 pub mod token_level;
 pub mod train;
 pub mod trl_job;
+pub mod users;
 
 use std::path::Path;
 use std::sync::OnceLock;

@@ -8,7 +8,7 @@ use hone_server::{embedded_ui, serve, ServeConfig, UiFiles};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The address to listen on; anything but 127.0.0.1/::1 needs --token.
+    /// The address to listen on; anything but 127.0.0.1/::1 needs --token or --team.
     #[arg(long, default_value = "127.0.0.1")]
     host: IpAddr,
     /// 0 picks a free port (printed).
@@ -20,6 +20,10 @@ pub struct Args {
     /// Require `Authorization: Bearer TOKEN` on every API request.
     #[arg(long, env = "HONE_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Team mode: every request carries an account's own token (`hone users add`), its role
+    /// decides what it may do, and annotators label under their account's name.
+    #[arg(long, conflicts_with = "token")]
+    team: bool,
 }
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
@@ -45,6 +49,7 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         addr: SocketAddr::new(args.host, args.port),
         ui: ui.clone(),
         token: args.token,
+        team: args.team,
     };
     serve(api, config, |addr| {
         say!("Hone is serving workspace {} at http://{addr}/", dir.display());
@@ -54,7 +59,10 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     })
     .await
     .map_err(|e| match e {
-        hone_server::ServeError::PublicWithoutToken(_) | hone_server::ServeError::WeakToken(_) => {
+        hone_server::ServeError::PublicWithoutToken(_)
+        | hone_server::ServeError::WeakToken(_)
+        | hone_server::ServeError::TeamWithoutOwner
+        | hone_server::ServeError::TeamWithSharedToken => {
             anyhow::Error::new(super::BadInput(e.to_string()))
         }
         other => other.into(),

@@ -9,6 +9,7 @@ mod real_model;
 mod train;
 mod train_kill;
 mod trl_job;
+mod users;
 mod workspace;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,127 @@
+//! Who may call what (issue 18). A local caller — the desktop, or `hone serve` without team
+//! mode — owns the workspace and may call everything. In team mode every call comes from an
+//! account: an annotator labels what the queue gives them under their own name and sees only
+//! their own judgments; a lead does everything but accounts; an owner everything.
+
+use hone_core::accounts::{Account, Role};
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::Api;
+
+/// Who is calling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// The workspace's own user (no accounts).
+    Local,
+    /// A team account, signed in with its token.
+    Account(Account),
+}
+
+/// What an annotator may call; anything else needs a lead.
+const ANNOTATOR_COMMANDS: &[&str] = &[
+    "health",
+    "whoami",
+    "list_projects",
+    "project_details",
+    "next_item",
+    "record_feedback",
+    "skip_item",
+    "flag_item",
+    "judgment_history",
+    "judgment_detail",
+    "undo_judgment",
+    "suggestion",
+    "prompt_with_responses",
+];
+
+/// Commands whose `annotator` is the account's own name in team mode, whatever the role.
+const LABELING_COMMANDS: &[&str] = &["next_item", "record_feedback", "skip_item", "flag_item"];
+
+/// Commands about accounts: owners only.
+pub(crate) const OWNER_COMMANDS: &[&str] = &["list_users", "add_user", "revoke_user", "new_token"];
+
+/// The least role a command needs.
+pub fn required_role(command: &str) -> Role {
+    if OWNER_COMMANDS.contains(&command) {
+        Role::Owner
+    } else if ANNOTATOR_COMMANDS.contains(&command) {
+        Role::Annotator
+    } else {
+        Role::Lead
+    }
+}
+
+fn forbidden(message: String) -> ApiError {
+    ApiError::new("forbidden", message)
+}
+
+/// Refuses a call the caller's role does not allow, and puts the account's name where a
+/// labeling command names its annotator (a different name given is refused, not replaced).
+pub(crate) async fn authorize(
+    api: &Api,
+    caller: &Caller,
+    command: &str,
+    args: &mut Value,
+) -> Result<(), ApiError> {
+    let Caller::Account(account) = caller else {
+        return Ok(());
+    };
+    let needed = required_role(command);
+    if account.role < needed {
+        let who = match needed {
+            Role::Owner => "an owner",
+            _ => "a lead or an owner",
+        };
+        return Err(forbidden(format!(
+            "{} is {} {}; {command} needs {who}",
+            account.name,
+            article(account.role),
+            account.role.as_str()
+        )));
+    }
+    let own_name_only = LABELING_COMMANDS.contains(&command)
+        || (command == "judgment_history" && account.role == Role::Annotator);
+    if own_name_only {
+        let Some(object) = args.as_object_mut() else {
+            return Ok(()); // the command's own parsing says what is wrong
+        };
+        match object.get("annotator") {
+            Some(Value::String(name)) if name != &account.name => {
+                return Err(forbidden(format!(
+                    "in team mode {} acts as themself, not as {name:?}",
+                    account.name
+                )));
+            }
+            _ => {
+                object.insert("annotator".into(), Value::String(account.name.clone()));
+            }
+        }
+    }
+    if account.role == Role::Annotator && matches!(command, "judgment_detail" | "undo_judgment") {
+        let id = args
+            .get("judgment_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                ApiError::new(
+                    "bad_arguments",
+                    format!("{command}: judgment_id is missing"),
+                )
+            })?;
+        let detail = api.hone().judgment_detail(id).await?;
+        if detail.annotator != account.name {
+            return Err(forbidden(format!(
+                "judgment {id} is not {}'s",
+                account.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn article(role: Role) -> &'static str {
+    match role {
+        Role::Annotator => "an",
+        Role::Lead | Role::Owner => "a",
+    }
+}

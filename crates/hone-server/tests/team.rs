@@ -1,0 +1,233 @@
+//! Team mode (issue 18) over real HTTP: accounts with their own tokens, roles enforced on every
+//! command and route, annotators labeling under their account's name and seeing only their
+//! own judgments, revocation at once.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use hone_api::Api;
+use hone_core::accounts::Role;
+use hone_server::{serve, ServeConfig, ServeError, UiFiles};
+use serde_json::{json, Value};
+
+async fn start_team(workspace: &Path) -> Result<String, ServeError> {
+    let api = Api::open(workspace).await.unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let config = ServeConfig {
+        // Team mode may listen beyond loopback; the test stays on it.
+        addr: "127.0.0.1:0".parse().unwrap(),
+        ui: UiFiles::None,
+        token: None,
+        team: true,
+    };
+    let server = tokio::spawn(async move {
+        serve(api, config, |addr: SocketAddr| {
+            let _ = tx.send(addr);
+        })
+        .await
+    });
+    match rx.await {
+        Ok(addr) => Ok(format!("http://{addr}")),
+        Err(_) => Err(server.await.unwrap().unwrap_err()),
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn call(&self, command: &str, args: Value) -> (u16, Value) {
+        let mut request = self
+            .http
+            .post(format!("{}/api/{command}", self.base))
+            .json(&args);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    async fn ok(&self, command: &str, args: Value) -> Value {
+        let (status, body) = self.call(command, args).await;
+        assert_eq!(status, 200, "{command}: {body}");
+        body
+    }
+
+    async fn refused(&self, command: &str, args: Value) -> (u16, String) {
+        let (status, body) = self.call(command, args).await;
+        assert_ne!(status, 200, "{command} should be refused: {body}");
+        (
+            status,
+            body["message"].as_str().unwrap_or_default().to_owned(),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselves() {
+    let dir = tempfile::tempdir().unwrap();
+    // A team server starts only once it has an owner.
+    let refused = start_team(dir.path()).await.unwrap_err();
+    assert!(matches!(refused, ServeError::TeamWithoutOwner), "{refused}");
+
+    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
+    let owner = hone.add_user("olivia", Role::Owner).await.unwrap().token;
+    let lead = hone.add_user("lee", Role::Lead).await.unwrap().token;
+    let ana = hone.add_user("ana", Role::Annotator).await.unwrap().token;
+    let bo = hone.add_user("bo", Role::Annotator).await.unwrap().token;
+    // Only a hash is stored: no token appears in the database file.
+    let db = std::fs::read(dir.path().join("hone.sqlite")).unwrap();
+    for token in [&owner, &lead, &ana, &bo] {
+        let secret = token.rsplit('_').next().unwrap();
+        assert!(!db.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    }
+    drop(hone);
+
+    let base = start_team(dir.path()).await.unwrap();
+    let as_ = |token: &str| Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: Some(token.to_owned()),
+    };
+    let (owner, lead, ana, bo) = (as_(&owner), as_(&lead), as_(&ana), as_(&bo));
+    let nobody = Client {
+        http: reqwest::Client::new(),
+        base: base.clone(),
+        token: None,
+    };
+
+    // No token, or a made-up one with a real lookup part: 401, without saying which.
+    assert_eq!(nobody.refused("list_projects", json!({})).await.0, 401);
+    let forged = Client {
+        token: Some(format!(
+            "{}_{}",
+            ana.token.as_ref().unwrap().rsplit_once('_').unwrap().0,
+            "0".repeat(64)
+        )),
+        ..as_("x")
+    };
+    assert_eq!(forged.refused("list_projects", json!({})).await.0, 401);
+    assert_eq!(ana.ok("whoami", json!({})).await["role"], "annotator");
+
+    // The lead sets up a project whose pairs each of three people should judge.
+    let project = lead.ok("create_project", json!({ "settings": { "name": "support", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 3 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    let project_id = project["project"]["id"].as_i64().unwrap();
+    let pairs = "{\"prompt\": \"How do I reset my password?\", \"chosen\": \"Settings > Account.\", \"rejected\": \"No idea.\"}\n{\"prompt\": \"Is the store open on Sunday?\", \"chosen\": \"Yes, ten to four.\", \"rejected\": \"Stores sell things.\"}\n";
+    lead.ok("import_text", json!({ "project_id": project_id, "file_name": "pairs.jsonl", "split": "train", "content": pairs })).await;
+
+    // An annotator may not set up, import, train or manage accounts.
+    for (command, args) in [
+        ("create_project", json!({})),
+        ("import_text", json!({ "project_id": project_id })),
+        ("start_fine_tune", json!({ "project_id": project_id })),
+        ("project_stats", json!({ "project_id": project_id })),
+        ("add_user", json!({ "name": "eve", "role": "owner" })),
+    ] {
+        let (status, message) = ana.refused(command, args).await;
+        assert_eq!(status, 403, "{command}: {message}");
+        assert!(message.contains("ana is an annotator"), "{message}");
+    }
+    // Routes outside the command table too: uploads and job events are a lead's.
+    let upload = ana
+        .http
+        .post(format!(
+            "{base}/api/upload/import?project_id={project_id}&file_name=p.jsonl"
+        ))
+        .bearer_auth(ana.token.as_ref().unwrap())
+        .body(pairs)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 403);
+    // A lead may do all that, but not manage accounts.
+    let (status, message) = lead.refused("list_users", json!({})).await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("needs an owner"), "{message}");
+
+    // Annotators label under their own name: the queue needs no name, another name is refused.
+    let item = ana
+        .ok(
+            "next_item",
+            json!({ "project_id": project_id, "kind": "comparison" }),
+        )
+        .await;
+    let ids: Vec<i64> = item["responses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    let comparison = |annotator: Option<&str>| {
+        let mut args = json!({ "project_id": project_id, "kind": { "kind": "comparison", "response_a": ids[0], "response_b": ids[1], "choice": "a", "strength": null, "reason": null } });
+        if let Some(name) = annotator {
+            args["annotator"] = json!(name);
+        }
+        args
+    };
+    let (status, message) = ana.refused("record_feedback", comparison(Some("bo"))).await;
+    assert_eq!(status, 403);
+    assert!(message.contains("not as \"bo\""), "{message}");
+    let anas = ana.ok("record_feedback", comparison(None)).await["judgment_id"]
+        .as_i64()
+        .unwrap();
+    let bos = bo.ok("record_feedback", comparison(Some("bo"))).await["judgment_id"]
+        .as_i64()
+        .unwrap();
+    // The unit ana judged is not offered to her again; bo still has both.
+    let next = ana
+        .ok(
+            "next_item",
+            json!({ "project_id": project_id, "kind": "comparison" }),
+        )
+        .await;
+    assert_eq!(next["remaining"], 1, "{next}");
+
+    // Each annotator's history is their own; another's is refused, as are its details.
+    let history = ana
+        .ok("judgment_history", json!({ "project_id": project_id }))
+        .await;
+    let rows = history["entries"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{history}");
+    assert_eq!(rows[0]["judgment_id"].as_i64(), Some(anas));
+    let (status, _) = ana
+        .refused(
+            "judgment_history",
+            json!({ "project_id": project_id, "annotator": "bo" }),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        ana.refused("judgment_detail", json!({ "judgment_id": bos }))
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        ana.refused("undo_judgment", json!({ "judgment_id": bos }))
+            .await
+            .0,
+        403
+    );
+    ana.ok("judgment_detail", json!({ "judgment_id": anas }))
+        .await;
+    // The lead sees everyone's (the import's two and the two annotators').
+    let all = lead
+        .ok("judgment_history", json!({ "project_id": project_id }))
+        .await;
+    assert_eq!(all["total"], 4, "{all}");
+
+    // The owner manages accounts; a revoked account is out at once.
+    let listed = owner.ok("list_users", json!({})).await;
+    assert_eq!(listed.as_array().unwrap().len(), 4);
+    owner.ok("revoke_user", json!({ "name": "bo" })).await;
+    assert_eq!(bo.refused("whoami", json!({})).await.0, 401);
+    let issued = owner
+        .ok("add_user", json!({ "name": "cy", "role": "annotator" }))
+        .await;
+    let cy = as_(issued["token"].as_str().unwrap());
+    assert_eq!(cy.ok("whoami", json!({})).await["name"], "cy");
+}

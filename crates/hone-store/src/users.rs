@@ -1,0 +1,123 @@
+//! Team accounts and their API tokens (migration 0009). The store keeps what it is given: the
+//! token's hash is made and checked by `hone-core`.
+
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+use crate::{Result, StoreError};
+
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    /// `owner`, `lead` or `annotator`.
+    pub role: String,
+    pub created_at: String,
+    /// Set when the account was revoked: its tokens no longer sign in.
+    pub revoked_at: Option<String>,
+}
+
+/// A token's stored form.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub lookup: String,
+    pub hash: String,
+    pub revoked_at: Option<String>,
+}
+
+const USER_COLUMNS: &str = "id, name, role, created_at, revoked_at";
+
+pub async fn insert(conn: &mut SqliteConnection, name: &str, role: &str) -> Result<User> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if exists.is_some() {
+        return Err(StoreError::Duplicate {
+            entity: "user",
+            key: format!("{name:?}"),
+        });
+    }
+    Ok(sqlx::query_as(&format!(
+        "INSERT INTO users (name, role) VALUES (?, ?) RETURNING {USER_COLUMNS}"
+    ))
+    .bind(name)
+    .bind(role)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<User> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", id))
+}
+
+pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<User> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?"))
+        .bind(name)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| StoreError::not_found("user", format!("{name:?}")))
+}
+
+pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<User>> {
+    Ok(
+        sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
+            .fetch_all(&mut *conn)
+            .await?,
+    )
+}
+
+/// Revokes the account and every token it has.
+pub async fn revoke(conn: &mut SqliteConnection, user_id: i64) -> Result<()> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query(
+        "UPDATE users SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE user_id = ? AND revoked_at IS NULL",
+    )
+    .bind(user_id)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn insert_token(
+    conn: &mut SqliteConnection,
+    user_id: i64,
+    lookup: &str,
+    hash: &str,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO api_tokens (user_id, lookup, hash) VALUES (?, ?, ?) RETURNING id",
+    )
+    .bind(user_id)
+    .bind(lookup)
+    .bind(hash)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+pub async fn token_by_lookup(
+    conn: &mut SqliteConnection,
+    lookup: &str,
+) -> Result<Option<TokenRow>> {
+    Ok(sqlx::query_as(
+        "SELECT id, user_id, lookup, hash, revoked_at FROM api_tokens WHERE lookup = ?",
+    )
+    .bind(lookup)
+    .fetch_optional(&mut *conn)
+    .await?)
+}
