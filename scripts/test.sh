@@ -93,6 +93,7 @@ fi
 
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium npm run test:e2e
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/labeling.mjs
+HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/team.mjs
 
 # The desktop app as users get it: the .deb built, installed, and its installed binary driven.
 npm run package:deb -- --ci

@@ -31,6 +31,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
 pub mod embedded_ui;
+mod session;
 mod upload;
 
 /// The UI's content security policy: only this origin, no remote content.
@@ -87,6 +88,7 @@ struct AppState {
     api: Api,
     token: Option<String>,
     team: bool,
+    sessions: std::sync::Arc<session::Sessions>,
 }
 
 struct Failure(ApiError);
@@ -195,7 +197,25 @@ async fn guard(
         .then_some(query.token.as_deref())
         .flatten();
     let caller = if state.team {
-        let account = match bearer.or(by_query) {
+        // The web UI signs in once and then sends its session cookie (session.rs); other
+        // clients send their token.
+        let given = bearer.or(by_query).map(str::to_owned);
+        let from_cookie = if given.is_none() {
+            state.sessions.token(headers)
+        } else {
+            None
+        };
+        if from_cookie.is_some()
+            && request.method() != axum::http::Method::GET
+            && !session::same_origin(headers)
+        {
+            return Failure(ApiError::new(
+                "forbidden",
+                "a command signed with the session cookie must come from this server's own pages",
+            ))
+            .into_response();
+        }
+        let account = match given.as_deref().or(from_cookie.as_deref()) {
             Some(token) => match state.api.hone().authenticate(token).await {
                 Ok(account) => account,
                 Err(e) => return Failure(e.into()).into_response(),
@@ -205,7 +225,7 @@ async fn guard(
         let Some(account) = account else {
             return Failure(ApiError::new(
                 "unauthorized",
-                "this team server needs your account's token (Authorization: Bearer hone_…)",
+                "this team server needs you to sign in with your account's token (POST /api/session, or Authorization: Bearer hone_…)",
             ))
             .into_response();
         };
@@ -264,6 +284,7 @@ pub fn router(api: Api, ui: UiFiles, token: Option<String>) -> Router {
             api,
             token,
             team: false,
+            sessions: Default::default(),
         },
         ui,
     )
@@ -276,6 +297,7 @@ pub fn team_router(api: Api, ui: UiFiles) -> Router {
             api,
             token: None,
             team: true,
+            sessions: Default::default(),
         },
         ui,
     )
@@ -289,6 +311,9 @@ fn build_router(state: AppState, ui: UiFiles) -> Router {
         .route("/api/upload/import", post(upload::import_upload))
         .route("/api/{command}", post(call))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
+        // Signing in and out (team mode) need no account yet: after the guard's layer.
+        .route("/api/session", post(session::sign_in))
+        .route("/api/session/end", post(session::sign_out))
         // `import_text` sends whole files inside its JSON (up to the import limit of 256 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(300 * 1024 * 1024))
         .with_state(state);

@@ -231,3 +231,116 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     let cy = as_(issued["token"].as_str().unwrap());
     assert_eq!(cy.ok("whoami", json!({})).await["name"], "cy");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
+    let owner = hone.add_user("olivia", Role::Owner).await.unwrap().token;
+    let ana = hone.add_user("ana", Role::Annotator).await.unwrap().token;
+    drop(hone);
+    let base = start_team(dir.path()).await.unwrap();
+    let http = reqwest::Client::new();
+    let sign_in = |token: String| {
+        http.post(format!("{base}/api/session"))
+            .json(&json!({ "token": token }))
+            .send()
+    };
+    let whoami = |cookie: String, origin: Option<&'static str>| {
+        let mut r = http
+            .post(format!("{base}/api/whoami"))
+            .header("cookie", cookie)
+            .json(&json!({}));
+        if let Some(origin) = origin {
+            r = r.header("origin", origin);
+        }
+        r.send()
+    };
+
+    let wrong = sign_in(format!("hone_{}_{}", "0".repeat(16), "0".repeat(64)))
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let signed = sign_in(ana.clone()).await.unwrap();
+    assert_eq!(signed.status().as_u16(), 200);
+    let set_cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let account: Value = signed.json().await.unwrap();
+    assert_eq!(account["name"], "ana");
+
+    // The cookie alone signs the UI's commands, from this server's own page only.
+    let r = whoami(cookie.clone(), None).await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["name"], "ana");
+    let own_origin: &'static str = Box::leak(base.clone().into_boxed_str());
+    assert_eq!(
+        whoami(cookie.clone(), Some(own_origin))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        whoami(cookie.clone(), Some("http://elsewhere.example"))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        403
+    );
+    // A made-up session is nobody.
+    assert_eq!(
+        whoami("hone_session=abc".into(), None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+
+    // Signing out ends the session.
+    let out = http
+        .post(format!("{base}/api/session/end"))
+        .header("cookie", cookie.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(out.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    assert_eq!(whoami(cookie, None).await.unwrap().status().as_u16(), 401);
+
+    // Revoking the account ends its live sessions at their next request.
+    let again = sign_in(ana).await.unwrap();
+    let cookie = again.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        whoami(cookie.clone(), None)
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let revoke = http
+        .post(format!("{base}/api/revoke_user"))
+        .bearer_auth(owner)
+        .json(&json!({ "name": "ana" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoke.status().as_u16(), 200);
+    assert_eq!(whoami(cookie, None).await.unwrap().status().as_u16(), 401);
+}

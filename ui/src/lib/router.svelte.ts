@@ -15,6 +15,7 @@ export type RouteName =
   | 'rejudge'
   | 'playground'
   | 'settings'
+  | 'team'
   | 'not-found';
 
 export interface Route {
@@ -51,6 +52,7 @@ export function parseHash(hash: string): Route {
     case 'finetune':
     case 'annotators':
     case 'settings':
+    case 'team':
       return second === null ? { name: head, param: null } : { name: 'not-found', param: null };
     default:
       return { name: 'not-found', param: null };

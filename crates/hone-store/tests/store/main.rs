@@ -12,6 +12,7 @@ mod queue_rows;
 mod responses;
 mod snapshots;
 mod triage;
+mod users;
 
 use hone_store::{
     annotators as annotators_q, projects as projects_q, prompts as prompts_q,

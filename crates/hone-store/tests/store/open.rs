@@ -6,6 +6,8 @@ use crate::open_store;
 
 const TABLES: &[&str] = &[
     "projects",
+    "users",
+    "api_tokens",
     "queue_revisions",
     "queue_changes",
     "imports",
@@ -117,9 +119,10 @@ async fn migrations_create_every_table() {
             (5, true),
             (6, true),
             (7, true),
-            (8, true)
+            (8, true),
+            (9, true)
         ],
-        "exactly migrations 0001–0008 must be recorded as applied"
+        "exactly migrations 0001–0009 must be recorded as applied"
     );
 }
 
@@ -152,7 +155,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 8,
+        runs, 9,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

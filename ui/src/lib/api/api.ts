@@ -3,6 +3,10 @@
 // Tauri) and can be replaced in tests.
 import { HoneError } from './errors';
 import { selectTransport, type Transport } from './transport';
+import type { Account } from './types/Account';
+import type { IssuedToken } from './types/IssuedToken';
+import type { Role } from './types/Role';
+import type { User } from './types/User';
 import type { AnnotatorReport } from './types/AnnotatorReport';
 import type { ArenaArgs } from './types/ArenaArgs';
 import type { ArenaResults } from './types/ArenaResults';
@@ -118,6 +122,18 @@ async function startJob<T>(command: string, args: object, onEvent?: (event: JobE
   const started = await call<JobStarted>(command, args);
   return followJob<T>(Number(started.job_id), onEvent);
 }
+
+// ---- team accounts (hone serve --team) ----
+
+/** The signed-in account; `null` outside team mode (the desktop, a local server). */
+export const whoami = () => call<Account | null>('whoami');
+/** Exchanges an account's token for the server's session cookie (HTTP only). */
+export const signIn = (token: string) => call<Account>('session', { token });
+export const signOut = () => call<null>('session/end');
+export const listUsers = () => call<User[]>('list_users');
+export const addUser = (name: string, role: Role) => call<IssuedToken>('add_user', { name, role });
+export const newToken = (name: string) => call<IssuedToken>('new_token', { name });
+export const revokeUser = (name: string) => call<User>('revoke_user', { name });
 
 // ---- workspace and projects ----
 
