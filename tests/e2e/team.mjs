@@ -138,6 +138,26 @@ async function main() {
     const authors = new Set(all.entries.map((e) => e.annotator));
     check(authors.has('ana') && authors.has('bo'), `the lead's history holds ${JSON.stringify([...authors])}`);
 
+    step = "the lead's progress view";
+    {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      await context.addInitScript((project) => localStorage.setItem('hone.projectId', String(project)), projectId);
+      const page = await context.newPage();
+      page.setDefaultTimeout(30_000);
+      page.on('pageerror', (e) => pageErrors.push(`lee: page error: ${e.message}`));
+      await page.goto(`${base}/`);
+      await page.getByTestId('signin-token').fill(tokens.lee);
+      await page.getByTestId('signin-submit').click();
+      check((await page.getByTestId('nav-team').count()) === 0, 'a lead sees the Team screen');
+      await page.goto(`${base}/#/annotators`);
+      const row = page.getByTestId('progress-comparison');
+      await row.waitFor();
+      const cells = (await row.locator('td').allTextContents()).map((t) => t.trim());
+      // Two pairs, each with the import's verdict; ana and bo judged one each: 4 verdicts of 6.
+      check(cells[0] === '2' && cells[5] === '4', `the lead's progress row reads ${JSON.stringify(cells)}`);
+      await context.close();
+    }
+
     step = 'the owner manages the accounts';
     const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
     const page = await context.newPage();

@@ -255,6 +255,10 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
                 .await?,
         ),
 
+        "queue_progress" => {
+            let a: QueueProgressArgs = parse(command, args)?;
+            json(hone.queue_progress(a.project_id, a.kind).await?)
+        }
         "next_item" => {
             let a: NextItemArgs = parse(command, args)?;
             json(

@@ -39,7 +39,8 @@ impl Api {
         dir: &Path,
         device: hone_core::model::DeviceChoice,
     ) -> Result<Self, ApiError> {
-        let hone = Hone::open(dir).await?.with_device(device);
+        // Leases: annotators of a shared server asking at once get different units.
+        let hone = Hone::open(dir).await?.with_device(device).with_leases();
         Ok(Self {
             hone: Arc::new(hone),
             jobs: Jobs::default(),

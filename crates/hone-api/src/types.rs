@@ -106,6 +106,13 @@ pub struct NextItemArgs {
     pub exclude: Option<Vec<Vec<i64>>>,
 }
 
+/// `queue_progress`: one kind's labeling progress in a project (a lead's view).
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct QueueProgressArgs {
+    pub project_id: i64,
+    pub kind: JudgmentKind,
+}
+
 /// `add_user`: a team account (owners only).
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct AddUserArgs {

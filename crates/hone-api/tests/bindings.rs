@@ -42,6 +42,8 @@ fn export_all(dir: &Path) {
         NextItemArgs,
         JudgmentArgs,
         AddUserArgs,
+        QueueProgressArgs,
+        queue::progress::KindProgress,
         UserArgs,
         accounts::Account,
         accounts::IssuedToken,

@@ -47,6 +47,9 @@ pub struct Hone {
     device: DeviceChoice,
     /// The labeling queue's per-project indexes (see `queue`).
     pub(crate) queue_indexes: crate::queue::QueueIndexes,
+    /// Units held for the annotators they were given to (`queue::leases`); off unless
+    /// [`Hone::with_leases`].
+    pub(crate) queue_leases: Option<crate::queue::QueueLeases>,
     /// Tokens whose argon2 hash was checked in this process (see `accounts`).
     pub(crate) verified_tokens: crate::accounts::VerifiedTokens,
 }
@@ -77,6 +80,7 @@ impl Hone {
             rng: Mutex::new(StdRng::from_os_rng()),
             device: DeviceChoice::Auto,
             queue_indexes: Default::default(),
+            queue_leases: None,
             verified_tokens: Default::default(),
         })
     }
@@ -85,6 +89,16 @@ impl Hone {
     pub fn with_seed(self, seed: u64) -> Self {
         Self {
             rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            ..self
+        }
+    }
+
+    /// Holds each unit the queue gives for its annotator a while (`queue::leases`), so that
+    /// annotators asking at once get different units: what a server shared by several
+    /// annotators wants (`hone serve`), not a desktop with one.
+    pub fn with_leases(self) -> Self {
+        Self {
+            queue_leases: Some(Default::default()),
             ..self
         }
     }

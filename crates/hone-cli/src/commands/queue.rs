@@ -22,6 +22,16 @@ pub enum QueueCommand {
         #[arg(long)]
         json: bool,
     },
+    /// How far labeling has come: per kind, units complete, under way, untouched and held now.
+    Progress {
+        #[arg(long)]
+        project: String,
+        /// Kinds, comma separated (default: every kind).
+        #[arg(long, value_delimiter = ',')]
+        kind: Vec<JudgmentKind>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -47,12 +57,19 @@ pub enum GoldCommand {
 
 pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
-    let QueueCommand::Next {
-        project,
-        annotator,
-        kind,
-        json,
-    } = command;
+    let (project, annotator, kind, json) = match command {
+        QueueCommand::Next {
+            project,
+            annotator,
+            kind,
+            json,
+        } => (project, annotator, kind, json),
+        QueueCommand::Progress {
+            project,
+            kind,
+            json,
+        } => return progress(&hone, &project, kind, json).await,
+    };
     let project = super::project(&hone, &project).await?;
     let item = hone.next_item(project.id, &annotator, kind).await?;
     if json {
@@ -78,6 +95,61 @@ pub async fn run_queue(workspace: Option<&Path>, command: QueueCommand) -> anyho
         item.overlap,
         item.remaining
     );
+    Ok(())
+}
+
+async fn progress(
+    hone: &hone_core::Hone,
+    project: &str,
+    kinds: Vec<JudgmentKind>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let project = super::project(hone, project).await?;
+    let kinds = if kinds.is_empty() {
+        // The kinds the queue offers (a critique is written beside another judgment).
+        JudgmentKind::ALL
+            .iter()
+            .copied()
+            .filter(|k| *k != JudgmentKind::Critique)
+            .collect()
+    } else {
+        kinds
+    };
+    let mut all = Vec::new();
+    for kind in kinds {
+        all.push(hone.queue_progress(project.id, kind).await?);
+    }
+    if json {
+        return output::json(&all);
+    }
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .filter(|p| p.units > 0)
+        .map(|p| {
+            vec![
+                p.kind.to_string(),
+                p.units.to_string(),
+                p.complete.to_string(),
+                p.started.to_string(),
+                p.untouched.to_string(),
+                p.held.to_string(),
+                p.verdicts.to_string(),
+            ]
+        })
+        .collect();
+    output::table(
+        &[
+            "kind",
+            "units",
+            "complete",
+            "under way",
+            "untouched",
+            "held",
+            "verdicts",
+        ],
+        &rows,
+    );
+    say!("overlap {}", all.first().map_or(1, |p| p.overlap));
     Ok(())
 }
 

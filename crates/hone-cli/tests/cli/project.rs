@@ -269,6 +269,35 @@ fn settings_the_queue_and_gold_items_from_the_command_line() {
         text.contains("why: 1 of 2 annotators have judged it: finishing its overlap first"),
         "{text}"
     );
+    // The lead's progress: the 7 imported pairs, each with the import's verdict of the 2 wanted.
+    let progress = json(
+        w,
+        &[
+            "queue",
+            "progress",
+            "--project",
+            "support",
+            "--kind",
+            "comparison",
+        ],
+    );
+    let comparison = &progress[0];
+    assert_eq!(
+        (
+            comparison["units"].as_i64(),
+            comparison["complete"].as_i64(),
+            comparison["started"].as_i64(),
+            comparison["verdicts"].as_i64(),
+            comparison["overlap"].as_i64()
+        ),
+        (Some(7), Some(0), Some(7), Some(7), Some(2)),
+        "{progress}"
+    );
+    let table = ok(w, &["queue", "progress", "--project", "support"]);
+    assert!(
+        table.contains("comparison") && table.contains("under way"),
+        "{table}"
+    );
     let report = ok(w, &["annotators", "--project", "support"]);
     assert!(
         report.contains("with gold")

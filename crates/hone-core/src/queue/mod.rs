@@ -17,12 +17,17 @@
 //! flagged never come up for them (for a flag about the prompt, none of the prompt's units).
 //! Only judgments that count (not superseded by a re-judgment) are votes.
 //!
+//! On a server (`Hone::with_leases`), a unit given to an annotator is held for them a while
+//! ([`leases`]), so that annotators asking at once get different units.
+//!
 //! Gold items (see [`crate::gold`]) are mixed in at the project's `gold_rate`, shown as picked
 //! at random so that the annotator cannot tell them apart. Every item says why it came up
 //! (`reason`). The order the responses are shown in is shuffled; the front door sends it back
 //! as `shown_order` with the judgment.
 
 mod index;
+pub mod leases;
+pub mod progress;
 
 use std::collections::{HashMap, HashSet};
 
@@ -38,6 +43,7 @@ mod votes;
 
 pub(crate) use index::QueueIndexes;
 use index::{Pos, QueueIndex, Unit};
+pub(crate) use leases::QueueLeases;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -213,15 +219,42 @@ impl Hone {
             let (_, pos) = *skipped.iter().min().expect("skipped is not empty");
             let unit = index.unit(pos).clone();
             drop(index);
+            self.hold(project_id, kind, &unit, annotator, annotator_id);
             let why = "you skipped it earlier; nothing else is open".to_owned();
             return self
                 .item(&mut read, kind, &unit, overlap, remaining, why)
                 .await
                 .map(Some);
         }
+        let not_skipped =
+            |pos: Pos| skipped_at.is_empty() || !skipped_at.contains_key(&index.unit(pos).key);
+        // Units others hold (leases) whose verdicts and holders reach the overlap: given to
+        // this annotator only when every other open unit is held too.
+        let now = std::time::Instant::now();
+        let held_full: HashSet<Pos> = match &self.queue_leases {
+            None => HashSet::new(),
+            Some(leases) => leases
+                .held_by_others(project_id, kind, annotator, now)
+                .iter()
+                .filter_map(|(key, holders)| {
+                    let pos = index.find(key)?;
+                    let unit = index.unit(pos);
+                    let pending = holders
+                        .iter()
+                        .filter(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
+                        .count();
+                    (unit.open
+                        && offered(pos)
+                        && not_skipped(pos)
+                        && unit.votes.len() + pending >= overlap)
+                        .then_some(pos)
+                })
+                .collect(),
+        };
+        let open_not_skipped = remaining - skipped.len();
+        let avoid_held = held_full.len() < open_not_skipped;
         let eligible = |pos: Pos| {
-            offered(pos)
-                && (skipped_at.is_empty() || !skipped_at.contains_key(&index.unit(pos).key))
+            offered(pos) && not_skipped(pos) && !(avoid_held && held_full.contains(&pos))
         };
         // Gold items this annotator has not judged (nor skipped), whether or not their overlap
         // is complete: open ones first, each in prompt order.
@@ -249,9 +282,31 @@ impl Hone {
         };
         let unit = index.unit(pos).clone();
         drop(index);
+        self.hold(project_id, kind, &unit, annotator, annotator_id);
         self.item(&mut read, kind, &unit, overlap, remaining, reason)
             .await
             .map(Some)
+    }
+
+    /// Holds `unit` for `annotator` when this workspace keeps leases.
+    fn hold(
+        &self,
+        project_id: i64,
+        kind: JudgmentKind,
+        unit: &Unit,
+        annotator: &str,
+        annotator_id: Option<i64>,
+    ) {
+        if let Some(leases) = &self.queue_leases {
+            leases.hold(
+                project_id,
+                kind,
+                unit.key.clone(),
+                annotator,
+                annotator_id,
+                std::time::Instant::now(),
+            );
+        }
     }
 
     /// Builds the queue index of every project and kind that has judgments, so that the first

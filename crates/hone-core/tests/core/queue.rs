@@ -905,3 +905,79 @@ async fn warming_builds_the_indexes_of_the_kinds_judged_and_the_queue_answers_fr
     );
     started.close().await;
 }
+
+/// Leases (issue 18): annotators asking at once get different units while the overlap of the
+/// held ones is reached by their holders; without leases (a desktop) they would share one.
+#[tokio::test]
+async fn with_leases_annotators_asking_at_once_get_different_units_and_none_idles() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let hone = Hone::open(dir.path())
+        .await
+        .unwrap()
+        .with_seed(7)
+        .with_leases();
+    let p = project(&hone, "law").await;
+    prompt_n(&hone, p, "P", 2).await;
+    prompt_n(&hone, p, "Q", 2).await;
+    let thumbs = JudgmentKind::Thumbs;
+    // Four units of one answer each, overlap 1.
+    let ana = next(&hone, p, "ana", thumbs).await.unwrap();
+    let bo = next(&hone, p, "bo", thumbs).await.unwrap();
+    let cy = next(&hone, p, "cy", thumbs).await.unwrap();
+    let units: HashSet<Vec<i64>> = [&ana, &bo, &cy].iter().map(|i| ids(i)).collect();
+    assert_eq!(
+        units.len(),
+        3,
+        "three annotators at once share a unit: {units:?}"
+    );
+    // Asking again (a reload) gives ana the unit she holds, not a new one.
+    assert_eq!(
+        ids(&next(&hone, p, "ana", thumbs).await.unwrap()),
+        ids(&ana)
+    );
+
+    // A fourth takes the last free unit; a fifth, with every unit held, still gets one.
+    let di = next(&hone, p, "di", thumbs).await.unwrap();
+    assert!(!units.contains(&ids(&di)));
+    let ed = next(&hone, p, "ed", thumbs)
+        .await
+        .expect("a held unit rather than nothing");
+    assert_eq!(ed.remaining, 4);
+
+    // Once ana has judged, her unit is done (overlap 1): it is offered to no one, lease or not.
+    answer(&hone, p, "ana", &ana).await;
+    for who in ["fay", "gus", "hal"] {
+        let item = next(&hone, p, who, thumbs).await.unwrap();
+        assert_ne!(
+            ids(&item),
+            ids(&ana),
+            "{who} got a unit already judged to its overlap"
+        );
+    }
+
+    // The lead's progress view counts the same units.
+    let progress = hone.queue_progress(p, thumbs).await.unwrap();
+    assert_eq!(
+        (
+            progress.units,
+            progress.complete,
+            progress.started,
+            progress.untouched
+        ),
+        (4, 1, 0, 3)
+    );
+    assert_eq!(
+        (progress.held, progress.verdicts, progress.overlap),
+        (3, 1, 1)
+    );
+
+    // The same calls without leases: everyone gets the first unit in order.
+    let plain = open().await;
+    let p = project(&plain, "law").await;
+    prompt_n(&plain, p, "P", 2).await;
+    let first = next(&plain, p, "ana", thumbs).await.unwrap();
+    assert_eq!(
+        ids(&next(&plain, p, "bo", thumbs).await.unwrap()),
+        ids(&first)
+    );
+}

@@ -30,6 +30,8 @@ import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
 import type { JudgmentDetail } from './types/JudgmentDetail';
+import type { JudgmentKind } from './types/JudgmentKind';
+import type { KindProgress } from './types/KindProgress';
 import type { JudgmentProvenance } from './types/JudgmentProvenance';
 import type { JobEvent } from './types/JobEvent';
 import type { JobStarted } from './types/JobStarted';
@@ -249,4 +251,7 @@ export const promoteVersion = (versionId: number, force: boolean, onEvent?: (e: 
 export const retrainWithout = (args: RetrainArgs, onEvent?: (e: JobEvent) => void) => startJob<FineTuneOutcome>('retrain_without', args, onEvent);
 export const versionProvenance = (versionId: number) => call<VersionProvenance>('version_provenance', { version_id: versionId });
 export const judgmentProvenance = (judgmentId: number) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
+/** One kind's labeling progress (a lead's view): units complete, under way, untouched, held now. */
+export const queueProgress = (projectId: number, kind: JudgmentKind) =>
+  call<KindProgress>('queue_progress', { project_id: projectId, kind });
 export const annotatorReport = (projectId: number) => call<AnnotatorReport>('annotator_report', { project_id: projectId });
