@@ -32,7 +32,6 @@ const ANNOTATOR_COMMANDS: &[&str] = &[
     "judgment_detail",
     "undo_judgment",
     "suggestion",
-    "prompt_with_responses",
 ];
 
 /// Commands whose `annotator` is the account's own name in team mode, whatever the role.
@@ -67,6 +66,14 @@ pub(crate) async fn authorize(
     let Caller::Account(account) = caller else {
         return Ok(());
     };
+    // Every command takes an object: another shape (an array fills a struct's fields in order)
+    // would slip past the checks below.
+    if !args.is_object() {
+        return Err(ApiError::new(
+            "bad_arguments",
+            format!("{command}: the arguments must be a JSON object"),
+        ));
+    }
     let needed = required_role(command);
     if account.role < needed {
         let who = match needed {
@@ -80,12 +87,21 @@ pub(crate) async fn authorize(
             account.role.as_str()
         )));
     }
+    // The AI suggestion an annotator sees is the project's reward model's; naming a judge model
+    // (a folder on the server, any version) is a lead's.
+    if account.role == Role::Annotator
+        && command == "suggestion"
+        && args.get("judge").is_some_and(|j| !j.is_null())
+    {
+        return Err(forbidden(format!(
+            "{} is an annotator; choosing the suggestion's judge model needs a lead or an owner",
+            account.name
+        )));
+    }
     let own_name_only = LABELING_COMMANDS.contains(&command)
         || (command == "judgment_history" && account.role == Role::Annotator);
     if own_name_only {
-        let Some(object) = args.as_object_mut() else {
-            return Ok(()); // the command's own parsing says what is wrong
-        };
+        let object = args.as_object_mut().expect("checked above");
         match object.get("annotator") {
             Some(Value::String(name)) if name != &account.name => {
                 return Err(forbidden(format!(

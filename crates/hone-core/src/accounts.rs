@@ -91,13 +91,19 @@ fn account(user: &User) -> Result<Account> {
     })
 }
 
-/// A user name is an annotator name: 1–64 characters, no control characters, not only spaces.
+/// A user name is an annotator name: 1–64 characters, no control characters, no spaces around
+/// it (labeling trims names: "bob " would be bob).
 fn validate_name(name: &str) -> Result<()> {
     let chars = name.chars().count();
-    if chars == 0 || chars > 64 || name.trim().is_empty() || name.chars().any(char::is_control) {
+    if chars == 0
+        || chars > 64
+        || name.trim().is_empty()
+        || name.trim() != name
+        || name.chars().any(char::is_control)
+    {
         return Err(CoreError::invalid(
             "name",
-            format!("{name:?}: use 1–64 visible characters"),
+            format!("{name:?}: use 1–64 visible characters, with no spaces around them"),
         ));
     }
     Ok(())
@@ -109,11 +115,16 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
-/// The lookup and secret parts of a token in Hone's form.
+/// The lookup and secret parts of a token in Hone's form (16 and 64 hex digits).
 fn split_token(token: &str) -> Option<(&str, &str)> {
     let (lookup, secret) = token.strip_prefix(PREFIX)?.split_once('_')?;
-    (lookup.len() == 16 && !secret.is_empty()).then_some((lookup, secret))
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(lookup, 16) && hex(secret, 64)).then_some((lookup, secret))
 }
+
+/// argon2 checks running at once: each takes ~19 MiB and tens of milliseconds by design, so
+/// wrong tokens sent in a flood queue here instead of filling the blocking pool.
+static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 impl Hone {
     /// Creates an account and its first token.
@@ -185,6 +196,10 @@ impl Hone {
             .get(&digest)
             == Some(&row.id);
         if !known {
+            let _turn = VERIFYING
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
             let (hash, secret) = (row.hash.clone(), secret.to_owned());
             let ok = tokio::task::spawn_blocking(move || {
                 PasswordHash::new(&hash).is_ok_and(|parsed| {

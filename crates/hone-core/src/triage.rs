@@ -220,7 +220,15 @@ impl Hone {
         let annotator = annotators::get_or_create(&mut tx, name, AnnotatorKind::Human).await?;
         skips::insert(&mut tx, input.project_id, annotator.id, &unit).await?;
         tx.commit().await?;
+        self.release_lease(input.project_id, name, &unit);
         Ok(())
+    }
+
+    /// A skipped or flagged unit is no longer held for its annotator (`queue::leases`).
+    fn release_lease(&self, project_id: i64, annotator: &str, unit: &UnitRow) {
+        if let Some(leases) = &self.queue_leases {
+            leases.release(project_id, unit.kind, annotator, &unit_key(unit));
+        }
     }
 
     /// Flags a unit: it never comes back to this annotator (see the module documentation).
@@ -253,6 +261,7 @@ impl Hone {
         .await?;
         let flag = flag_view(&mut tx, stored).await?;
         tx.commit().await?;
+        self.release_lease(input.project_id, name, &unit);
         Ok(flag)
     }
 

@@ -312,7 +312,10 @@ fn build_router(state: AppState, ui: UiFiles) -> Router {
         .route("/api/{command}", post(call))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard))
         // Signing in and out (team mode) need no account yet: after the guard's layer.
-        .route("/api/session", post(session::sign_in))
+        .route(
+            "/api/session",
+            post(session::sign_in).layer(axum::extract::DefaultBodyLimit::max(4096)),
+        )
         .route("/api/session/end", post(session::sign_out))
         // `import_text` sends whole files inside its JSON (up to the import limit of 256 MiB).
         .layer(axum::extract::DefaultBodyLimit::max(300 * 1024 * 1024))

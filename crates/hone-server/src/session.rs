@@ -29,8 +29,13 @@ pub(crate) struct Sessions(Mutex<HashMap<[u8; 32], Session>>);
 
 struct Session {
     token: String,
+    account_id: i64,
     expires: Instant,
 }
+
+/// Sessions one account may hold (browsers, devices); signing in again past it ends the
+/// oldest, so that signing in in a loop cannot grow the store.
+const SESSIONS_PER_ACCOUNT: usize = 16;
 
 #[derive(serde::Deserialize)]
 pub(crate) struct SignIn {
@@ -67,17 +72,29 @@ impl Sessions {
         }
     }
 
-    fn open(&self, token: String) -> String {
+    fn open(&self, token: String, account_id: i64) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = hex::encode(bytes);
         let mut sessions = self.0.lock().expect("sessions are never poisoned");
         let now = Instant::now();
         sessions.retain(|_, s| s.expires > now);
+        let mut theirs: Vec<([u8; 32], Instant)> = sessions
+            .iter()
+            .filter(|(_, s)| s.account_id == account_id)
+            .map(|(k, s)| (*k, s.expires))
+            .collect();
+        if theirs.len() >= SESSIONS_PER_ACCOUNT {
+            theirs.sort_by_key(|&(_, expires)| expires);
+            for (key, _) in &theirs[..=theirs.len() - SESSIONS_PER_ACCOUNT] {
+                sessions.remove(key);
+            }
+        }
         sessions.insert(
             digest(&id),
             Session {
                 token,
+                account_id,
                 expires: now + LIFETIME,
             },
         );
@@ -131,7 +148,9 @@ pub(crate) async fn sign_in(
         }
         Err(e) => return Failure(e.into()).into_response(),
     };
-    let id = state.sessions.open(body.token.trim().to_owned());
+    let id = state
+        .sessions
+        .open(body.token.trim().to_owned(), account.id);
     let mut response = Json(account).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
@@ -151,12 +170,16 @@ pub(crate) async fn sign_out(State(state): State<AppState>, headers: HeaderMap) 
 }
 
 /// A command sent with the cookie must come from this server's own pages: its `Origin`, when
-/// the browser sends one, names the host the request was sent to.
+/// the browser sends one, names the host the request was sent to (as the browser addressed it:
+/// a reverse proxy that rewrites `Host` says the original in `X-Forwarded-Host`).
 pub(crate) fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get(header::HOST))
+        .and_then(|v| v.to_str().ok());
     let authority = origin.split_once("://").map_or(origin, |(_, rest)| rest);
     host.is_some_and(|h| h.eq_ignore_ascii_case(authority))
 }

@@ -131,6 +131,23 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
         assert_eq!(status, 403, "{command}: {message}");
         assert!(message.contains("ana is an annotator"), "{message}");
     }
+    // Found by review: an array body fills a struct's fields in order and would have skipped
+    // the name check; a judge model names server folders; prompts of any project by id.
+    let (status, message) = ana
+        .refused("next_item", json!([project_id, "bo", "comparison"]))
+        .await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("must be a JSON object"), "{message}");
+    let (status, message) = ana
+        .refused("suggestion", json!({ "project_id": project_id, "response_ids": [1, 2], "judge": { "kind": "base", "dir": "/etc" } }))
+        .await;
+    assert_eq!(status, 403, "{message}");
+    assert_eq!(
+        ana.refused("prompt_with_responses", json!({ "prompt_id": 1 }))
+            .await
+            .0,
+        403
+    );
     // Routes outside the command table too: uploads and job events are a lead's.
     let upload = ana
         .http
@@ -316,6 +333,19 @@ async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_us
         .unwrap()
         .contains("Max-Age=0"));
     assert_eq!(whoami(cookie, None).await.unwrap().status().as_u16(), 401);
+
+    // Signing in again and again keeps at most 16 sessions per account: the oldest ends.
+    let first = sign_in(ana.clone()).await.unwrap().headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    for _ in 0..16 {
+        assert_eq!(sign_in(ana.clone()).await.unwrap().status().as_u16(), 200);
+    }
+    assert_eq!(whoami(first, None).await.unwrap().status().as_u16(), 401);
 
     // Revoking the account ends its live sessions at their next request.
     let again = sign_in(ana).await.unwrap();

@@ -2,8 +2,8 @@
 //! needs one more verdict would be given to all of them, and the overlap overshot. A unit given
 //! to an annotator is therefore held for them: others get other units while it is held and
 //! its verdicts plus its holders reach the overlap. A lease ends when its holder has judged the
-//! unit (their vote counts instead), when they have asked for [`HELD_PER_ANNOTATOR`] newer
-//! units, or after [`LEASE_DURATION`] (an annotator who walked away). When every open unit is
+//! unit (their vote counts instead), skipped or flagged it, asked for [`HELD_PER_ANNOTATOR`]
+//! newer units, or after [`LEASE_DURATION`] (an annotator who walked away). When every open unit is
 //! held, the queue gives a held one rather than nothing.
 //!
 //! Leases live in the server's memory (`Hone::with_leases`, which `hone serve` turns on); a
@@ -92,6 +92,33 @@ impl QueueLeases {
     }
 }
 
+impl QueueLeases {
+    /// Gives `annotator`'s leases their annotator id once they have one (their first verdict),
+    /// so that a unit they then judge counts their vote instead of their lease.
+    pub(crate) fn identify(&self, annotator: &str, id: i64) {
+        let mut all = self.0.lock().expect("the leases are never poisoned");
+        for lease in all.values_mut().flatten() {
+            if lease.holder == annotator {
+                lease.holder_id = Some(id);
+            }
+        }
+    }
+
+    /// Ends `annotator`'s lease on `unit` (they skipped or flagged it).
+    pub(crate) fn release(
+        &self,
+        project_id: i64,
+        kind: JudgmentKind,
+        annotator: &str,
+        unit: &UnitKey,
+    ) {
+        let mut all = self.0.lock().expect("the leases are never poisoned");
+        if let Some(leases) = all.get_mut(&(project_id, kind)) {
+            leases.retain(|l| !(l.holder == annotator && &l.unit == unit));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +176,13 @@ mod tests {
         leases.hold(1, KIND, unit(5), "cy", Some(9), t0 + Duration::from_secs(6));
         let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
         assert_eq!(held[&unit(5)], vec![None, Some(9)]);
+        // A first verdict gives ana's leases her id; a skip ends her lease on that unit.
+        leases.identify("ana", 4);
+        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
+        assert_eq!(held[&unit(5)], vec![Some(4), Some(9)]);
+        leases.release(1, KIND, "ana", &unit(5));
+        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
+        assert_eq!(held[&unit(5)], vec![Some(9)]);
+        assert_eq!(held.len(), 2, "ana still holds unit 3");
     }
 }

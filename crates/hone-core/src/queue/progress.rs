@@ -70,10 +70,16 @@ impl Hone {
             } else {
                 progress.started += 1;
             }
-            if held_units
+            // Held by someone who has not answered it yet.
+            let held = held_units
                 .as_ref()
-                .is_some_and(|h| h.contains_key(&unit.key))
-            {
+                .and_then(|h| h.get(&unit.key))
+                .is_some_and(|holders| {
+                    holders
+                        .iter()
+                        .any(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
+                });
+            if held {
                 progress.held += 1;
             }
         }

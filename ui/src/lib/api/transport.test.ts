@@ -103,6 +103,13 @@ describe('server token', () => {
     expect(tokenFrom('?x=1', null)).toBeNull();
   });
 
+  it("never takes a team account's token from a link (it is typed on the sign-in page)", () => {
+    const account = `hone_${'a'.repeat(16)}_${'b'.repeat(64)}`;
+    expect(tokenFrom(`?token=${account}`, null)).toBeNull();
+    expect(tokenFrom(`?token=${account}`, 'old')).toBe('old');
+    expect(tokenFrom('', account)).toBeNull();
+  });
+
   it('sends it as a bearer header and as a query parameter of the event stream', async () => {
     const fetchFn = vi.fn(async () => jsonResponse(200, 'ok'));
     const urls: string[] = [];

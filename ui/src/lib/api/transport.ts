@@ -216,8 +216,10 @@ const TOKEN_KEY = 'hone.token';
  * tab (sessionStorage) and taken out of the address bar, so it does not end up in bookmarks.
  */
 export function tokenFrom(search: string, stored: string | null): string | null {
-  const fromUrl = new URLSearchParams(search).get('token');
-  return fromUrl && fromUrl.trim() !== '' ? fromUrl : stored;
+  // A team account's token (hone_…) is typed on the sign-in page, never taken from a link:
+  // a link carrying someone else's would make the person who opens it work as them.
+  const shared = (t: string | null) => (t && t.trim() !== '' && !t.startsWith('hone_') ? t : null);
+  return shared(new URLSearchParams(search).get('token')) ?? shared(stored);
 }
 
 function browserToken(): string | null {
