@@ -139,9 +139,9 @@ impl Hone {
         let mut tx = self.store().begin().await?;
         let recorded = record_in(&mut tx, input, AnnotatorKind::Human).await?;
         tx.commit().await?;
-        if let Some(leases) = &self.queue_leases {
+        let name = input.annotator.trim();
+        if let Some(leases) = self.queue_leases.as_ref().filter(|l| l.lacks_id(name)) {
             // A first verdict gives the annotator an id: their leases learn it (see leases).
-            let name = input.annotator.trim();
             let mut conn = self.store().conn().await?;
             if let Ok(annotator) = hone_store::annotators::get_by_name(&mut conn, name).await {
                 leases.identify(name, annotator.id);

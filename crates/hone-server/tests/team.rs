@@ -32,6 +32,12 @@ async fn start_team(workspace: &Path) -> Result<String, ServeError> {
     }
 }
 
+/// The `name=value` part of a sign-in's `Set-Cookie`, as a browser sends it back.
+fn session_cookie(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().unwrap();
+    set_cookie.split(';').next().unwrap().to_owned()
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -286,7 +292,7 @@ async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_us
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api"] {
         assert!(set_cookie.contains(attribute), "{set_cookie}");
     }
-    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let cookie = session_cookie(&signed);
     let account: Value = signed.json().await.unwrap();
     assert_eq!(account["name"], "ana");
 
@@ -335,27 +341,14 @@ async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_us
     assert_eq!(whoami(cookie, None).await.unwrap().status().as_u16(), 401);
 
     // Signing in again and again keeps at most 16 sessions per account: the oldest ends.
-    let first = sign_in(ana.clone()).await.unwrap().headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let first = session_cookie(&sign_in(ana.clone()).await.unwrap());
     for _ in 0..16 {
         assert_eq!(sign_in(ana.clone()).await.unwrap().status().as_u16(), 200);
     }
     assert_eq!(whoami(first, None).await.unwrap().status().as_u16(), 401);
 
     // Revoking the account ends its live sessions at their next request.
-    let again = sign_in(ana).await.unwrap();
-    let cookie = again.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = session_cookie(&sign_in(ana).await.unwrap());
     assert_eq!(
         whoami(cookie.clone(), None)
             .await

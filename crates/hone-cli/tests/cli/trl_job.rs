@@ -52,6 +52,23 @@ fn run_trl_env(program: &str, args: &[&str], dir: &Path) {
     );
 }
 
+/// v1: one epoch of DPO in Hone on the example pairs; returns its id.
+fn train_v1(w: &Path, model: &str) -> i64 {
+    let args = [
+        "train",
+        "--project",
+        "support",
+        "--model",
+        model,
+        "--method",
+        "dpo",
+        "--epochs",
+        "1",
+        "--no-eval",
+    ];
+    json(w, &args)["version"]["id"].as_i64().unwrap()
+}
+
 fn floats(v: &Value) -> Vec<f64> {
     v.as_array()
         .expect("a list")
@@ -114,23 +131,7 @@ fn a_job_trained_by_trl_comes_back_as_a_version_with_its_lineage_and_peft_s_numb
     let w = ws.path();
     let model = example_pairs_and_tiny_model(w);
     let m = model.to_str().unwrap();
-    let v1 = json(
-        w,
-        &[
-            "train",
-            "--project",
-            "support",
-            "--model",
-            m,
-            "--method",
-            "dpo",
-            "--epochs",
-            "1",
-            "--no-eval",
-        ],
-    )["version"]["id"]
-        .as_i64()
-        .unwrap();
+    let v1 = train_v1(w, m);
 
     // A job that continues v1: TRL starts from v1's adapter (train.py --init_adapter).
     let job = w.join("job");
@@ -283,21 +284,7 @@ fn an_import_refuses_a_changed_dataset_another_parent_a_foreign_base_and_a_folde
     let w = ws.path();
     let model = example_pairs_and_tiny_model(w);
     let m = model.to_str().unwrap();
-    json(
-        w,
-        &[
-            "train",
-            "--project",
-            "support",
-            "--model",
-            m,
-            "--method",
-            "dpo",
-            "--epochs",
-            "1",
-            "--no-eval",
-        ],
-    );
+    train_v1(w, m);
     let job = w.join("job");
     json(
         w,

@@ -384,10 +384,14 @@ fn check_methods(methods: &[StageMethod], recipe: &Recipe) -> Result<()> {
 
 /// Refuses a job none of whose stages has rows.
 fn check_rows(methods: &[StageMethod], recipe: &Recipe, data: &TrainingData) -> Result<()> {
-    if methods
-        .iter()
-        .any(|m| !stage_rows(*m, data, false).1.is_empty())
-    {
+    // Counted, not built: the rows are written once, by the stage that uses them.
+    let rows = |m: &StageMethod| match m {
+        StageMethod::Sft => data.sft.len(),
+        StageMethod::Dpo => data.preferences.len(),
+        StageMethod::Kto => data.kto.len(),
+        StageMethod::RewardModel | StageMethod::Ppo => 0,
+    };
+    if methods.iter().any(|m| rows(m) > 0) {
         return Ok(());
     }
     Err(CoreError::invalid(

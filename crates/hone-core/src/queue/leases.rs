@@ -90,9 +90,15 @@ impl QueueLeases {
             leases.remove(oldest);
         }
     }
-}
 
-impl QueueLeases {
+    /// Whether some lease of `annotator` was made before they had an annotator id.
+    pub(crate) fn lacks_id(&self, annotator: &str) -> bool {
+        let all = self.0.lock().expect("the leases are never poisoned");
+        all.values()
+            .flatten()
+            .any(|l| l.holder == annotator && l.holder_id.is_none())
+    }
+
     /// Gives `annotator`'s leases their annotator id once they have one (their first verdict),
     /// so that a unit they then judge counts their vote instead of their lease.
     pub(crate) fn identify(&self, annotator: &str, id: i64) {

@@ -183,11 +183,8 @@ impl Hone {
         // needs one. The refresh and the chosen item's texts are read in one read transaction:
         // an import batch committed half-way through the refresh, or a row deleted before the
         // texts are read, cannot be seen by one read and missed by the next.
-        let index = self.queue_indexes.get(project_id, kind);
-        let mut index = index.lock().await;
-        let mut read = self.store().read().await?;
-        index
-            .refresh(&mut read, overlap, project.queue_order)
+        let (index, mut read) = self
+            .refreshed_index(project_id, kind, overlap, project.queue_order)
             .await?;
 
         // Open units this annotator cannot take: theirs (the index counts those), and those
@@ -316,18 +313,29 @@ impl Hone {
         let judged = queue_rows::judged_kinds(&mut *self.store().conn().await?).await?;
         for &(project_id, kind) in &judged {
             let project = projects::get(&mut *self.store().conn().await?, project_id).await?;
-            let index = self.queue_indexes.get(project_id, kind);
-            let mut index = index.lock().await;
-            let mut read = self.store().read().await?;
-            index
-                .refresh(
-                    &mut read,
-                    project.overlap.max(1) as usize,
-                    project.queue_order,
-                )
+            let overlap = project.overlap.max(1) as usize;
+            self.refreshed_index(project_id, kind, overlap, project.queue_order)
                 .await?;
         }
         Ok(judged)
+    }
+
+    /// The project's index for `kind`, locked and brought up to date, with the read
+    /// transaction the refresh used (the caller reads the chosen item's texts in it).
+    pub(in crate::queue) async fn refreshed_index(
+        &self,
+        project_id: i64,
+        kind: JudgmentKind,
+        overlap: usize,
+        order: QueueOrder,
+    ) -> Result<(
+        tokio::sync::OwnedMutexGuard<QueueIndex>,
+        hone_store::Transaction<'static, sqlx::Sqlite>,
+    )> {
+        let mut index = self.queue_indexes.get(project_id, kind).lock_owned().await;
+        let mut read = self.store().read().await?;
+        index.refresh(&mut read, overlap, order).await?;
+        Ok((index, read))
     }
 
     /// The item showing `unit`: its prompt and responses read now, the responses shuffled.

@@ -36,11 +36,8 @@ impl Hone {
     ) -> Result<KindProgress> {
         let project = projects::get(&mut *self.store().conn().await?, project_id).await?;
         let overlap = project.overlap.max(1) as usize;
-        let index = self.queue_indexes.get(project_id, kind);
-        let mut index = index.lock().await;
-        let mut read = self.store().read().await?;
-        index
-            .refresh(&mut read, overlap, project.queue_order)
+        let (index, read) = self
+            .refreshed_index(project_id, kind, overlap, project.queue_order)
             .await?;
         drop(read);
         let held_units = self
