@@ -13,12 +13,13 @@
 //! those votes in place, so the next items after them must stay as fast.
 //! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hone_core::finetune::{Method, Recipe};
 use serde_json::{json, Value};
+
+mod common;
 
 const ANNOTATORS: usize = 50;
 
@@ -169,22 +170,9 @@ async fn run() {
     let judged = setting("HONE_LOAD_PAIRS", 2_000);
     let seconds = setting("HONE_LOAD_SECONDS", 10);
     let dir = tempfile::tempdir().unwrap();
-    let api = hone_api::Api::open(dir.path()).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let config = hone_server::ServeConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        ui: hone_server::UiFiles::None,
-        token: None,
-        team: false,
-    };
-    tokio::spawn(async move {
-        hone_server::serve(api, config, |addr: SocketAddr| {
-            let _ = tx.send(addr);
-        })
+    let base = common::start(dir.path(), common::loopback(None, false))
         .await
         .unwrap();
-    });
-    let base = format!("http://{}", rx.await.unwrap());
     let client = reqwest::Client::new();
 
     // A project whose pairs were each judged once by the import (overlap 3: everyone can

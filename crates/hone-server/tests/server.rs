@@ -1,33 +1,22 @@
 //! The server as a browser meets it: a real listener on a free port, real HTTP.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
-use hone_api::Api;
-use hone_server::{serve, ServeConfig, ServeError, UiFiles, CSP};
+use hone_server::{ServeConfig, ServeError, UiFiles, CSP};
 use serde_json::{json, Value};
+
+mod common;
 
 async fn start(workspace: &Path, token: Option<&str>) -> String {
     start_with_ui(workspace, token, UiFiles::None).await
 }
 
 async fn start_with_ui(workspace: &Path, token: Option<&str>, ui: UiFiles) -> String {
-    let api = Api::open(workspace).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
     let config = ServeConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
         ui,
-        token: token.map(String::from),
-        team: false,
+        ..common::loopback(token, false)
     };
-    tokio::spawn(async move {
-        serve(api, config, |addr: SocketAddr| {
-            let _ = tx.send(addr);
-        })
-        .await
-        .unwrap();
-    });
-    format!("http://{}", rx.await.unwrap())
+    common::start(workspace, config).await.unwrap()
 }
 
 async fn call_with_token(
@@ -313,28 +302,18 @@ async fn a_token_guards_the_api_and_a_public_address_needs_one() {
 
     // An empty or short token is refused at start (an empty HONE_TOKEN once disabled the checks).
     for weak in ["", "short"] {
-        let api = Api::open(dir.path()).await.unwrap();
-        let config = ServeConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
-            ui: UiFiles::None,
-            token: Some(weak.to_owned()),
-            team: false,
-        };
-        let refused = serve(api, config, |_| panic!("must not listen")).await;
+        let refused = common::start(dir.path(), common::loopback(Some(weak), false)).await;
         assert!(
             matches!(refused, Err(ServeError::WeakToken(n)) if n == weak.len()),
             "{weak:?}: {refused:?}"
         );
     }
 
-    let api = Api::open(dir.path()).await.unwrap();
     let config = ServeConfig {
         addr: "0.0.0.0:0".parse().unwrap(),
-        ui: UiFiles::None,
-        token: None,
-        team: false,
+        ..common::loopback(None, false)
     };
-    let refused = serve(api, config, |_| panic!("must not listen")).await;
+    let refused = common::start(dir.path(), config).await;
     assert!(matches!(refused, Err(ServeError::PublicWithoutToken(_))));
 }
 

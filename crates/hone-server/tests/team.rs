@@ -2,34 +2,17 @@
 //! command and route, annotators labeling under their account's name and seeing only their
 //! own judgments, revocation at once.
 
-use std::net::SocketAddr;
 use std::path::Path;
 
-use hone_api::Api;
 use hone_core::accounts::Role;
-use hone_server::{serve, ServeConfig, ServeError, UiFiles};
+use hone_server::ServeError;
 use serde_json::{json, Value};
 
+mod common;
+
+/// Team mode may listen beyond loopback; the tests stay on it.
 async fn start_team(workspace: &Path) -> Result<String, ServeError> {
-    let api = Api::open(workspace).await.unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let config = ServeConfig {
-        // Team mode may listen beyond loopback; the test stays on it.
-        addr: "127.0.0.1:0".parse().unwrap(),
-        ui: UiFiles::None,
-        token: None,
-        team: true,
-    };
-    let server = tokio::spawn(async move {
-        serve(api, config, |addr: SocketAddr| {
-            let _ = tx.send(addr);
-        })
-        .await
-    });
-    match rx.await {
-        Ok(addr) => Ok(format!("http://{addr}")),
-        Err(_) => Err(server.await.unwrap().unwrap_err()),
-    }
+    common::start(workspace, common::loopback(None, true)).await
 }
 
 /// The `name=value` part of a sign-in's `Set-Cookie`, as a browser sends it back.

@@ -17,7 +17,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows::{self, PromptRow, ResponseRow};
@@ -55,7 +55,7 @@ pub(super) struct Unit {
 }
 
 /// The revision of an index not (or not wholly) read: its next refresh builds it again.
-const UNKNOWN_REVISION: i64 = -1;
+pub(super) const UNKNOWN_REVISION: i64 = -1;
 
 /// Past this many changed judgments in one refresh the index is built again instead (each
 /// change applied in place costs a read).
@@ -117,7 +117,7 @@ struct Waiting {
 }
 
 impl QueueIndex {
-    fn new(project_id: i64, kind: JudgmentKind, revision: i64) -> Self {
+    pub(super) fn new(project_id: i64, kind: JudgmentKind, revision: i64) -> Self {
         Self {
             project_id,
             kind,
@@ -609,38 +609,7 @@ fn units_of(kind: JudgmentKind, prompt_id: i64, responses: &[ResponseRow]) -> Ve
     }
 }
 
-/// The indexes of this workspace's projects, one per project and kind, each behind its own
-/// lock: annotators of one project take turns reading the new rows; projects do not wait for
-/// each other.
-#[derive(Default)]
-pub(crate) struct QueueIndexes(Mutex<HashMap<(i64, JudgmentKind), SharedIndex>>);
-
 pub(super) type SharedIndex = Arc<tokio::sync::Mutex<QueueIndex>>;
-
-impl std::fmt::Debug for QueueIndexes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let n = self.0.lock().map_or(0, |m| m.len());
-        write!(f, "QueueIndexes({n} indexes)")
-    }
-}
-
-impl QueueIndexes {
-    pub(super) fn get(&self, project_id: i64, kind: JudgmentKind) -> SharedIndex {
-        self.0
-            .lock()
-            .expect("queue index map lock")
-            .entry((project_id, kind))
-            .or_insert_with(|| {
-                // The first refresh reads everything.
-                Arc::new(tokio::sync::Mutex::new(QueueIndex::new(
-                    project_id,
-                    kind,
-                    UNKNOWN_REVISION,
-                )))
-            })
-            .clone()
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -26,6 +26,7 @@
 //! as `shown_order` with the judgment.
 
 mod index;
+mod indexes;
 pub mod leases;
 pub mod progress;
 
@@ -41,8 +42,8 @@ use hone_store::{
 
 mod votes;
 
-pub(crate) use index::QueueIndexes;
 use index::{Pos, QueueIndex, Unit};
+pub(crate) use indexes::QueueIndexes;
 pub(crate) use leases::QueueLeases;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
