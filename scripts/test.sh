@@ -4,7 +4,8 @@
 #      then rustfmt, clippy (-D warnings) and cargo-machete (unused dependencies) over the
 #      whole workspace;
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
-#      check that the UI's generated TypeScript types are up to date; the CUDA build (and its
+#      check that the UI's generated TypeScript types are up to date; the fuzz targets, each for
+#      a bounded time (scripts/fuzz.sh); the CUDA build (and its
 #      clippy), the Metal code checked for macOS, and the GPU check script run with the CUDA
 #      build (on the GPU if there is one, else on the CPU with tiny shapes);
 #   3. end to end: the built UI in headless Chromium against a real `hone serve` (the UI built
@@ -56,6 +57,11 @@ cargo clippy --release --locked --workspace --all-targets -- -D warnings
 "$cargo_machete"
 
 cargo test --workspace --release --locked
+
+# Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every parser of outside input, each target
+# 20 seconds from the committed seeds (fuzz/corpus); its build is cached under /var/tmp.
+cargo fmt --manifest-path fuzz/Cargo.toml --check
+bash scripts/fuzz.sh 20
 
 # The CUDA build compiles on every run, GPU or not: CUDA 13.0's compiler and libraries from
 # PyPI (scripts/setup-cuda.sh), kernels for CUDA_COMPUTE_CAP (the GPU's when nvidia-smi lists

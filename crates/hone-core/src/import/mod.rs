@@ -14,6 +14,8 @@ mod error;
 mod parse;
 #[cfg(test)]
 mod properties;
+#[cfg(any(test, fuzzing))]
+pub mod read_back;
 mod record;
 mod run;
 mod write;
