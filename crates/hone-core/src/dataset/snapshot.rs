@@ -207,12 +207,25 @@ impl Hone {
         project_id: i64,
         filter: &SnapshotFilter,
     ) -> Result<(Snapshot, TrainingData)> {
+        self.freeze_snapshot_with(project_id, filter, async |_| {})
+            .await
+    }
+
+    /// [`Self::freeze_snapshot`], calling `between` after each optimistic read (with the try's
+    /// number), before the write: the tests change the project there.
+    async fn freeze_snapshot_with(
+        &self,
+        project_id: i64,
+        filter: &SnapshotFilter,
+        mut between: impl AsyncFnMut(usize),
+    ) -> Result<(Snapshot, TrainingData)> {
         const OPTIMISTIC_TRIES: usize = 3;
-        for _ in 0..OPTIMISTIC_TRIES {
+        for attempt in 0..OPTIMISTIC_TRIES {
             let mut read = self.store().read().await?;
             let removals = queue_rows::removals_mark(&mut read, project_id).await?;
             let (ids, hash, description, data) = frozen_rows(&mut read, project_id, filter).await?;
             read.rollback().await?;
+            between(attempt).await;
             let mut tx = self.store().begin().await?;
             if queue_rows::removals_mark(&mut tx, project_id).await? != removals {
                 continue;
@@ -273,5 +286,86 @@ mod time_tests {
         assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
         assert_eq!(stored_utc("yesterday"), None);
         assert_eq!(stored_utc("2025-13-01"), None);
+    }
+}
+
+#[cfg(test)]
+mod optimistic_tests {
+    use hone_store::prompts::NewPrompt;
+    use hone_store::responses::NewResponse;
+    use hone_store::ResponseSource;
+
+    use super::*;
+    use crate::feedback::{FeedbackInput, FeedbackKind};
+    use crate::projects::ProjectSpec;
+    use crate::Choice;
+
+    /// A project with `n` prompts, each a pair judged by alice; the judgments' ids.
+    async fn judged_pairs(hone: &Hone, n: usize) -> (i64, Vec<i64>) {
+        let spec = ProjectSpec::named("freeze");
+        let project = hone.create_project(&spec).await.unwrap().project.id;
+        let mut judgments = Vec::new();
+        for i in 0..n {
+            let prompt = NewPrompt::text(format!("question {i}?"));
+            let prompt = hone.add_prompt(project, &prompt).await.unwrap();
+            let mut pair = Vec::new();
+            for text in ["a good answer", "a bad answer"] {
+                let response = NewResponse::new(prompt.id, text, ResponseSource::Model);
+                pair.push(hone.add_response(&response).await.unwrap().id);
+            }
+            let kind = FeedbackKind::Comparison {
+                response_a: pair[0],
+                response_b: pair[1],
+                choice: Choice::A,
+                strength: None,
+                reason: None,
+            };
+            let input = FeedbackInput::new(project, "alice", kind);
+            judgments.push(hone.record_feedback(&input).await.unwrap().judgment_id);
+        }
+        (project, judgments)
+    }
+
+    /// Undoes one judgment after each of the first `tries` reads; the snapshot frozen then.
+    async fn freeze_while_undoing(tries: usize) -> (Vec<i64>, Snapshot, TrainingData) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (project, judgments) = judged_pairs(&hone, 4).await;
+        let mut undone = Vec::new();
+        let filter = SnapshotFilter::default();
+        let (snapshot, data) = hone
+            .freeze_snapshot_with(project, &filter, async |attempt| {
+                if attempt < tries {
+                    hone.undo_judgment(judgments[attempt]).await.unwrap();
+                    undone.push(judgments[attempt]);
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(undone.len(), tries.min(3));
+        let kept: Vec<i64> = judgments
+            .into_iter()
+            .filter(|j| !undone.contains(j))
+            .collect();
+        // What the store holds now is what a fresh freeze reads: the snapshot must match it.
+        let fresh = hone.training_data(project, &filter).await.unwrap();
+        assert_eq!(content_hash(&data), content_hash(&fresh));
+        (kept, snapshot, data)
+    }
+
+    #[tokio::test]
+    async fn a_judgment_undone_between_the_read_and_the_write_is_not_frozen() {
+        let (kept, snapshot, data) = freeze_while_undoing(1).await;
+        assert_eq!(snapshot.judgment_ids, kept, "read again after the undo");
+        assert_eq!(data.preferences.len(), 3);
+        assert_eq!(snapshot.content_hash, content_hash(&data));
+    }
+
+    #[tokio::test]
+    async fn past_its_optimistic_tries_the_freeze_reads_under_the_writers_turn() {
+        // An undo after every optimistic read: the last read is made with the writer's turn.
+        let (kept, snapshot, data) = freeze_while_undoing(3).await;
+        assert_eq!(snapshot.judgment_ids, kept);
+        assert_eq!(data.preferences.len(), 1);
     }
 }
