@@ -94,6 +94,9 @@ pub struct Ppo<'a> {
     value_head: ScoreHead,
     optimizer: AdamW,
     pub settings: PpoSettings,
+    /// Gradient checkpointing in the policy updates: the same results, less memory, one more
+    /// forward pass per update (not a setting of the run: a checkpoint resumes either way).
+    checkpoint_layers: bool,
 }
 
 fn masked_mean(x: &Tensor, mask: &Tensor) -> Result<Tensor> {
@@ -141,7 +144,17 @@ impl<'a> Ppo<'a> {
             value_head,
             optimizer,
             settings,
+            checkpoint_layers: false,
         })
+    }
+
+    /// Recomputes each decoder layer's activations in the updates' backward pass instead of
+    /// keeping them (see `hone_model::checkpoint`).
+    pub fn checkpointing(self, on: bool) -> Self {
+        Self {
+            checkpoint_layers: on,
+            ..self
+        }
     }
 
     pub fn value_head(&self) -> &ScoreHead {
@@ -322,7 +335,7 @@ impl<'a> Ppo<'a> {
             let out = completion_outputs(
                 model,
                 &batch,
-                &LoraContext::training(self.policy, &rng),
+                &LoraContext::training(self.policy, &rng).checkpointing(self.checkpoint_layers),
                 true,
                 false,
             )?;

@@ -463,6 +463,29 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         ),
         (Some("rm"), Some("ppo"))
     );
+    // PPO's updates follow the preference stages' gradient checkpointing.
+    assert_eq!(plan["stages"][1]["gradient_checkpointing"], false);
+    let checkpointed = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "rlhf",
+            "--gradient-checkpointing",
+            "on",
+            "--plan-only",
+        ],
+    );
+    assert_eq!(checkpointed["stages"][1]["gradient_checkpointing"], true);
+    assert!(
+        checkpointed["stages"][1]["estimated_seconds"].as_f64()
+            > plan["stages"][1]["estimated_seconds"].as_f64(),
+        "recomputing layers takes longer"
+    );
     let rlhf = json(
         w,
         &[
@@ -479,6 +502,8 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
             "4",
             "--ppo-iterations",
             "2",
+            "--gradient-checkpointing",
+            "on",
             "--name",
             "r1",
         ],

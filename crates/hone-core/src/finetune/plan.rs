@@ -215,6 +215,9 @@ pub(super) fn plan_for(
                     * recipe.ppo_batch_size
                     * per_prompt
                     * (4 + recipe.ppo.ppo_epochs);
+                // The updates follow the preference stages' setting (PPO has no TrainConfig).
+                let checkpointed =
+                    !tokens.prompts.is_empty() && checkpointing(method, &recipe.preference);
                 stages.push(PlanStage {
                     method,
                     examples: tokens.prompts.len(),
@@ -224,8 +227,13 @@ pub(super) fn plan_for(
                         recipe.ppo_iterations as u64
                     },
                     tokens: total_tokens,
-                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed),
-                    gradient_checkpointing: false,
+                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed)
+                        * if checkpointed {
+                            super::recipe::CHECKPOINTING_TIME_FACTOR
+                        } else {
+                            1.0
+                        },
+                    gradient_checkpointing: checkpointed,
                 });
                 continue;
             }

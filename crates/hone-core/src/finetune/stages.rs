@@ -303,7 +303,8 @@ impl StageRun<'_> {
             adapter: &rm_adapter,
             head: &rm_head,
         };
-        let mut ppo = Ppo::new(self.lm, self.adapter, recipe.ppo.clone())?;
+        let mut ppo = Ppo::new(self.lm, self.adapter, recipe.ppo.clone())?
+            .checkpointing(self.stage.gradient_checkpointing);
         let schedule = PpoSchedule {
             iterations: recipe.ppo_iterations,
             batch_size: recipe.ppo_batch_size,
