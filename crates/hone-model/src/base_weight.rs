@@ -116,21 +116,86 @@ struct QuantizedMatmul {
     weight: Arc<QTensor>,
 }
 
+/// The most bytes of a quantized weight dequantized at once for a long input's product (and
+/// its backward): the weight goes through in bands of rows. An 8B model's LM head is 2 GiB in
+/// f32; a band is 32 MiB, and costs the same arithmetic.
+pub const DEQUANTIZED_BAND_BYTES: usize = 32 << 20;
+
+/// Rows of a `[rows, cols]` weight per band of at most `band_bytes` dequantized.
+fn band_rows(cols: usize, band_bytes: usize) -> usize {
+    (band_bytes / (cols * std::mem::size_of::<f32>())).max(1)
+}
+
+/// Rows `[start, start + len)` of a quantized matrix on the CPU, dequantized. Blocks run along
+/// a row, so a band of rows is a byte range of the data.
+fn dequantize_band(
+    q: &QTensor,
+    data: &[u8],
+    start: usize,
+    len: usize,
+) -> candle_core::Result<Tensor> {
+    let (_, cols) = q.shape().dims2()?;
+    let dtype = q.dtype();
+    let row_bytes = cols / dtype.block_size() * dtype.type_size();
+    let bytes = &data[start * row_bytes..(start + len) * row_bytes];
+    let band = QTensor::new(
+        QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, dtype)?,
+        (len, cols),
+    )?;
+    band.dequantize(&Device::Cpu)
+}
+
 impl QuantizedMatmul {
+    /// `x [m, k] · Wᵀ` with `W` dequantized a band of rows at a time.
     fn dense_cpu(
         &self,
         x: &CpuStorage,
         layout: &Layout,
         m: usize,
+        band_bytes: usize,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let w = self.weight.dequantize(&Device::Cpu)?;
-        let (n, k) = w.dims2()?;
-        let (storage, w_layout) = w.storage_and_layout();
-        let candle_core::Storage::Cpu(w) = &*storage else {
-            candle_core::bail!("quantized matmul: the dequantized weight is not on the CPU");
-        };
-        let y = x.matmul(w, (1, m, n, k), layout, &w_layout.transpose(0, 1)?)?;
-        Ok((y, Shape::from((m, n))))
+        let (n, k) = self.weight.shape().dims2()?;
+        let data = self.weight.data()?;
+        let band = band_rows(k, band_bytes);
+        let mut y = vec![0f32; m * n];
+        for start in (0..n).step_by(band) {
+            let len = band.min(n - start);
+            let w = dequantize_band(&self.weight, &data, start, len)?;
+            let (storage, w_layout) = w.storage_and_layout();
+            let candle_core::Storage::Cpu(w) = &*storage else {
+                candle_core::bail!("quantized matmul: the dequantized weight is not on the CPU");
+            };
+            let part = x.matmul(w, (1, m, len, k), layout, &w_layout.transpose(0, 1)?)?;
+            let CpuStorage::F32(part) = part else {
+                candle_core::bail!("quantized matmul: expects f32 input");
+            };
+            for (row, out) in part.chunks_exact(len).zip(y.chunks_exact_mut(n)) {
+                out[start..start + len].copy_from_slice(row);
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((m, n))))
+    }
+
+    /// `grad [m, n] · W`, on the CPU a band of `W`'s rows at a time.
+    fn input_gradient(&self, grad: &Tensor, band_bytes: usize) -> candle_core::Result<Tensor> {
+        if !grad.device().is_cpu() {
+            let w = self.weight.dequantize(grad.device())?;
+            return grad.matmul(&w);
+        }
+        let (n, k) = self.weight.shape().dims2()?;
+        let data = self.weight.data()?;
+        let band = band_rows(k, band_bytes);
+        let mut sum: Option<Tensor> = None;
+        for start in (0..n).step_by(band) {
+            let len = band.min(n - start);
+            let w = dequantize_band(&self.weight, &data, start, len)?;
+            let part = grad.narrow(1, start, len)?.contiguous()?.matmul(&w)?;
+            sum = Some(match sum {
+                Some(s) => (s + part)?,
+                None => part,
+            });
+        }
+        sum.ok_or_else(|| candle_core::Error::Msg("quantized matmul: an empty weight".into()))
     }
 }
 
@@ -142,7 +207,7 @@ impl CustomOp1 for QuantizedMatmul {
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
         if m > QUANTIZED_ROWS {
-            return self.dense_cpu(x, layout, m);
+            return self.dense_cpu(x, layout, m, DEQUANTIZED_BAND_BYTES);
         }
         if self.weight.dtype() == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd() {
             let CpuStorage::F32(all) = x else {
@@ -183,8 +248,7 @@ impl CustomOp1 for QuantizedMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
-        let w = self.weight.dequantize(grad.device())?;
-        Ok(Some(grad.matmul(&w)?))
+        Ok(Some(self.input_gradient(grad, DEQUANTIZED_BAND_BYTES)?))
     }
 }
 
@@ -253,6 +317,40 @@ mod tests {
             .matmul(&deq)
             .unwrap();
         assert!(max_diff(got, &want) < 1e-4);
+    }
+
+    #[test]
+    fn a_weight_dequantized_in_bands_gives_the_whole_weights_product_and_gradient() {
+        // 40 rows in bands of 7 (the last one of 5): every band boundary is crossed.
+        let (n, k, m) = (40, 64, QUANTIZED_ROWS + 3);
+        let q = Arc::new(QTensor::quantize(&random(n, k, 6), GgmlDType::Q4_1).unwrap());
+        let deq = q.dequantize(&Device::Cpu).unwrap();
+        let op = QuantizedMatmul { weight: q };
+        let band_bytes = 7 * k * 4;
+        assert_eq!(band_rows(k, band_bytes), 7);
+        let x = random(m, k, 7);
+        let (storage, layout) = x.storage_and_layout();
+        let candle_core::Storage::Cpu(cpu) = &*storage else {
+            unreachable!("a CPU tensor")
+        };
+        let (y, shape) = op.dense_cpu(cpu, layout, m, band_bytes).unwrap();
+        let y =
+            Tensor::from_vec(y.as_slice::<f32>().unwrap().to_vec(), shape, &Device::Cpu).unwrap();
+        let whole = x.matmul(&deq.t().unwrap()).unwrap();
+        assert!(
+            max_diff(&y, &whole) < 1e-5,
+            "product off by {}",
+            max_diff(&y, &whole)
+        );
+
+        let grad = random(m, n, 8);
+        let banded = op.input_gradient(&grad, band_bytes).unwrap();
+        let whole = grad.matmul(&deq).unwrap();
+        assert!(
+            max_diff(&banded, &whole) < 1e-4,
+            "gradient off by {}",
+            max_diff(&banded, &whole)
+        );
     }
 
     #[test]

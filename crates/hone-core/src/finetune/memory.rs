@@ -163,8 +163,10 @@ pub fn peak_bytes(
         Resident::Device { in_use_bytes } => in_use_bytes,
     };
     if step.path == StepPath::QuantizedBase && batch.rows > 0 {
-        // The LM head dequantized to f32 for the backward's first product.
-        before += (c.vocab_size * c.hidden_size * 4) as f64;
+        // A band of the LM head's rows dequantized to f32 for a product (the whole head once,
+        // 2 GiB at 8B; `hone_model::base_weight::DEQUANTIZED_BAND_BYTES` since).
+        let head = c.vocab_size * c.hidden_size * 4;
+        before += head.min(hone_model::base_weight::DEQUANTIZED_BAND_BYTES) as f64;
     }
     let adapter = (trainable * 4 * 4) as f64;
     let (kept, f32_values) = values_per_token_layer(c, step.path, batch.tokens);
