@@ -69,6 +69,29 @@ async function main() {
 
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'] });
 
+    step = 'the lead makes ana and bo members of the project';
+    {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+      await context.addInitScript((project) => localStorage.setItem('hone.projectId', String(project)), projectId);
+      const page = await context.newPage();
+      page.setDefaultTimeout(30_000);
+      page.on('pageerror', (e) => pageErrors.push(`lee: page error: ${e.message}`));
+      await page.goto(`${base}/`);
+      await page.getByTestId('signin-token').fill(tokens.lee);
+      await page.getByTestId('signin-submit').click();
+      await page.goto(`${base}/#/annotators`);
+      const members = page.getByTestId('members');
+      await members.getByText('No members yet.').waitFor();
+      for (const name of ['ana', 'bo']) {
+        await members.locator('input').fill(name);
+        await members.locator('button[type="submit"]').click();
+        await members.locator('li', { hasText: name }).waitFor();
+      }
+      const listed = await apiAs(base, tokens.lee, 'list_members', { project_id: projectId });
+      check(listed.map((u) => u.name).join() === 'ana,bo', `the project's members are ${JSON.stringify(listed)}`);
+      await context.close();
+    }
+
     /** One annotator's browser: signs in, labels a pair, checks what they may see and do. */
     const annotatorSession = async (name) => {
       step = `${name} signs in`;

@@ -244,7 +244,23 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         "list_users" => json(hone.list_users().await?),
         "add_user" => {
             let a: AddUserArgs = parse(command, args)?;
-            json(hone.add_user(&a.name, a.role).await?)
+            json(
+                hone.add_user(&a.name, a.role, a.claim.unwrap_or(false))
+                    .await?,
+            )
+        }
+        // Project membership (leads): the projects an annotator account sees.
+        "list_members" => json(
+            hone.project_members(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
+        "add_member" => {
+            let a: MemberArgs = parse(command, args)?;
+            json(hone.add_member(a.project_id, &a.name).await?)
+        }
+        "remove_member" => {
+            let a: MemberArgs = parse(command, args)?;
+            json(hone.remove_member(a.project_id, &a.name).await?)
         }
         "new_token" => json(
             hone.new_token(&parse::<UserArgs>(command, args)?.name)

@@ -79,7 +79,8 @@ impl Api {
                 }
             });
         }
-        commands::dispatch(self, command, args).await
+        let answer = commands::dispatch(self, command, args).await?;
+        roles::visible(self, caller, command, answer).await
     }
 
     /// A job's events: those so far, then the ones to come, ending after the last.

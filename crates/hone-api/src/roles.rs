@@ -34,6 +34,18 @@ const ANNOTATOR_COMMANDS: &[&str] = &[
     "suggestion",
 ];
 
+/// Annotator commands about one project (`project_id`): an annotator must be its member.
+/// (`judgment_detail` and `undo_judgment` reach only the annotator's own judgments.)
+const PROJECT_COMMANDS: &[&str] = &[
+    "project_details",
+    "next_item",
+    "record_feedback",
+    "skip_item",
+    "flag_item",
+    "judgment_history",
+    "suggestion",
+];
+
 /// Commands whose `annotator` is the account's own name in team mode, whatever the role.
 const LABELING_COMMANDS: &[&str] = &["next_item", "record_feedback", "skip_item", "flag_item"];
 
@@ -98,6 +110,20 @@ pub(crate) async fn authorize(
             account.name
         )));
     }
+    if account.role == Role::Annotator && PROJECT_COMMANDS.contains(&command) {
+        let project_id = args
+            .get("project_id")
+            .and_then(Value::as_i64)
+            .ok_or_else(|| {
+                ApiError::new("bad_arguments", format!("{command}: project_id is missing"))
+            })?;
+        if !api.hone().is_member(project_id, account.id).await? {
+            return Err(forbidden(format!(
+                "{} is not a member of project {project_id}; a lead adds annotators to projects",
+                account.name
+            )));
+        }
+    }
     let own_name_only = LABELING_COMMANDS.contains(&command)
         || (command == "judgment_history" && account.role == Role::Annotator);
     if own_name_only {
@@ -139,5 +165,32 @@ fn article(role: Role) -> &'static str {
     match role {
         Role::Annotator => "an",
         Role::Lead | Role::Owner => "a",
+    }
+}
+
+/// What a command answered, cut to what the caller may see: an annotator's project list is
+/// their projects.
+pub(crate) async fn visible(
+    api: &Api,
+    caller: &Caller,
+    command: &str,
+    answer: Value,
+) -> Result<Value, ApiError> {
+    match caller {
+        Caller::Account(account)
+            if account.role == Role::Annotator && command == "list_projects" =>
+        {
+            let mine = api.hone().member_projects(account.id).await?;
+            let Value::Array(projects) = answer else {
+                return Ok(answer);
+            };
+            Ok(Value::Array(
+                projects
+                    .into_iter()
+                    .filter(|p| p["id"].as_i64().is_some_and(|id| mine.contains(&id)))
+                    .collect(),
+            ))
+        }
+        _ => Ok(answer),
     }
 }

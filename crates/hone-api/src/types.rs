@@ -118,6 +118,17 @@ pub struct QueueProgressArgs {
 pub struct AddUserArgs {
     pub name: String,
     pub role: hone_core::accounts::Role,
+    /// Make the judgments already made under this name the new account's.
+    #[serde(default)]
+    #[ts(optional)]
+    pub claim: Option<bool>,
+}
+
+/// `add_member`, `remove_member`: an account joining or leaving a project.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct MemberArgs {
+    pub project_id: i64,
+    pub name: String,
 }
 
 /// `new_token`, `revoke_user`.

@@ -45,6 +45,7 @@ fn export_all(dir: &Path) {
         QueueProgressArgs,
         queue::progress::KindProgress,
         UserArgs,
+        MemberArgs,
         accounts::Account,
         accounts::IssuedToken,
         store::users::User,

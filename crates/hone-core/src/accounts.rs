@@ -127,10 +127,22 @@ fn split_token(token: &str) -> Option<(&str, &str)> {
 static VERIFYING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 impl Hone {
-    /// Creates an account and its first token.
-    pub async fn add_user(&self, name: &str, role: Role) -> Result<IssuedToken> {
+    /// Creates an account and its first token. An account's name is the annotator name its
+    /// judgments carry, so a name that has judgments already (labeled before team mode, say)
+    /// is refused unless `claim` says those judgments are this account's.
+    pub async fn add_user(&self, name: &str, role: Role, claim: bool) -> Result<IssuedToken> {
         validate_name(name)?;
         let mut tx = self.store().begin().await?;
+        let judged = hone_store::annotators::judgment_count(&mut tx, name).await?;
+        if judged > 0 && !claim {
+            return Err(CoreError::invalid(
+                "name",
+                format!(
+                    "the annotator {name:?} already has {judged} judgment(s) in this workspace; \
+                     choose another name, or claim them for the new account"
+                ),
+            ));
+        }
         let user = users::insert(&mut tx, name, role.as_str()).await?;
         let token = issue_token(&mut tx, user.id).await?;
         tx.commit().await?;

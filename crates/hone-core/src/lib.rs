@@ -33,6 +33,7 @@ pub mod head_to_head;
 pub mod history;
 pub mod import;
 pub mod inference;
+pub mod members;
 pub mod model_files;
 mod numbers;
 mod owner_lock;

@@ -64,10 +64,22 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     assert!(matches!(refused, ServeError::TeamWithoutOwner), "{refused}");
 
     let hone = hone_core::Hone::open(dir.path()).await.unwrap();
-    let owner = hone.add_user("olivia", Role::Owner).await.unwrap().token;
-    let lead = hone.add_user("lee", Role::Lead).await.unwrap().token;
-    let ana = hone.add_user("ana", Role::Annotator).await.unwrap().token;
-    let bo = hone.add_user("bo", Role::Annotator).await.unwrap().token;
+    let owner = hone
+        .add_user("olivia", Role::Owner, false)
+        .await
+        .unwrap()
+        .token;
+    let lead = hone.add_user("lee", Role::Lead, false).await.unwrap().token;
+    let ana = hone
+        .add_user("ana", Role::Annotator, false)
+        .await
+        .unwrap()
+        .token;
+    let bo = hone
+        .add_user("bo", Role::Annotator, false)
+        .await
+        .unwrap()
+        .token;
     // Only a hash is stored: no token appears in the database file.
     let db = std::fs::read(dir.path().join("hone.sqlite")).unwrap();
     for token in [&owner, &lead, &ana, &bo] {
@@ -154,6 +166,62 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     assert_eq!(status, 403, "{message}");
     assert!(message.contains("needs an owner"), "{message}");
 
+    // An annotator sees and labels only the projects a lead made them a member of.
+    assert_eq!(ana.ok("list_projects", json!({})).await, json!([]));
+    let (status, message) = ana
+        .refused(
+            "next_item",
+            json!({ "project_id": project_id, "kind": "comparison" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("not a member of project"), "{message}");
+    let (status, _) = ana
+        .refused(
+            "add_member",
+            json!({ "project_id": project_id, "name": "ana" }),
+        )
+        .await;
+    assert_eq!(status, 403);
+    lead.ok(
+        "add_member",
+        json!({ "project_id": project_id, "name": "ana" }),
+    )
+    .await;
+    let members = lead
+        .ok(
+            "add_member",
+            json!({ "project_id": project_id, "name": "bo" }),
+        )
+        .await;
+    let names: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ana", "bo"]);
+    let other = lead.ok("create_project", json!({ "settings": { "name": "private", "task_description": "", "rating_min": 1, "rating_max": 5, "kto_threshold": 4.0, "overlap": 1 }, "guidelines": null, "criteria": [], "span_labels": [] })).await;
+    let other_id = other["project"]["id"].as_i64().unwrap();
+    let visible = ana.ok("list_projects", json!({})).await;
+    assert_eq!(visible.as_array().unwrap().len(), 1, "{visible}");
+    assert_eq!(visible[0]["id"].as_i64(), Some(project_id));
+    assert_eq!(
+        lead.ok("list_projects", json!({}))
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "a lead sees every project"
+    );
+    for command in ["project_details", "judgment_history"] {
+        let (status, _) = ana
+            .refused(command, json!({ "project_id": other_id }))
+            .await;
+        assert_eq!(status, 403, "{command} of a project ana is not in");
+    }
+
     // Annotators label under their own name: the queue needs no name, another name is refused.
     let item = ana
         .ok(
@@ -220,6 +288,22 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     );
     ana.ok("judgment_detail", json!({ "judgment_id": anas }))
         .await;
+    // Taken off the project, bo can no longer label it; his judgment stays.
+    lead.ok(
+        "remove_member",
+        json!({ "project_id": project_id, "name": "bo" }),
+    )
+    .await;
+    assert_eq!(
+        bo.refused(
+            "next_item",
+            json!({ "project_id": project_id, "kind": "comparison" })
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(bo.ok("list_projects", json!({})).await, json!([]));
     // The lead sees everyone's (the import's two and the two annotators').
     let all = lead
         .ok("judgment_history", json!({ "project_id": project_id }))
@@ -236,14 +320,44 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
         .await;
     let cy = as_(issued["token"].as_str().unwrap());
     assert_eq!(cy.ok("whoami", json!({})).await["name"], "cy");
+    // The import's judgments carry an annotator name; a new account of that name would take
+    // them over: refused unless the owner claims them for it.
+    let importer = lead
+        .ok("judgment_history", json!({ "project_id": project_id }))
+        .await["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["annotator"].as_str().unwrap().to_owned())
+        .find(|name| name != "ana" && name != "bo")
+        .expect("the import's annotator");
+    let (status, message) = owner
+        .refused("add_user", json!({ "name": importer, "role": "annotator" }))
+        .await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("already has 2 judgment(s)"), "{message}");
+    owner
+        .ok(
+            "add_user",
+            json!({ "name": importer, "role": "annotator", "claim": true }),
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_use() {
     let dir = tempfile::tempdir().unwrap();
     let hone = hone_core::Hone::open(dir.path()).await.unwrap();
-    let owner = hone.add_user("olivia", Role::Owner).await.unwrap().token;
-    let ana = hone.add_user("ana", Role::Annotator).await.unwrap().token;
+    let owner = hone
+        .add_user("olivia", Role::Owner, false)
+        .await
+        .unwrap()
+        .token;
+    let ana = hone
+        .add_user("ana", Role::Annotator, false)
+        .await
+        .unwrap()
+        .token;
     drop(hone);
     let base = start_team(dir.path()).await.unwrap();
     let http = reqwest::Client::new();

@@ -50,3 +50,13 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Annotator>> {
             .await?,
     )
 }
+
+/// How many judgments the annotator called `name` has made (0 when there is none).
+pub async fn judgment_count(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = ?",
+    )
+    .bind(name)
+    .fetch_one(&mut *conn)
+    .await?)
+}

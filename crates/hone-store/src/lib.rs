@@ -14,6 +14,7 @@ pub mod gold;
 pub mod imports;
 pub mod jobs;
 pub mod judgments;
+pub mod members;
 pub mod models;
 pub mod projects;
 pub mod prompts;

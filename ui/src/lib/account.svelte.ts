@@ -11,12 +11,17 @@ export type AccountState =
   | { kind: 'unknown' }
   | { kind: 'local' }
   | { kind: 'signed-in'; account: Account }
-  | { kind: 'signed-out' };
+  | { kind: 'signed-out' }
+  | { kind: 'unreachable'; message: string };
 
-/** What a `whoami` answer (or its error) means for the page. */
+/** What a `whoami` answer (or its error) means for the page: a server that refuses the page
+ *  or cannot be reached is said so, not taken for a local workspace (whose calls would all
+ *  fail after it); only a server too old to know `whoami` is one. */
 export function accountStateOf(answer: Account | null | HoneError): AccountState {
   if (answer instanceof HoneError) {
-    return answer.code === 'unauthorized' ? { kind: 'signed-out' } : { kind: 'local' };
+    if (answer.code === 'unauthorized') return { kind: 'signed-out' };
+    if (answer.code === 'unknown_command') return { kind: 'local' };
+    return { kind: 'unreachable', message: describeError(answer) };
   }
   return answer === null ? { kind: 'local' } : { kind: 'signed-in', account: answer };
 }

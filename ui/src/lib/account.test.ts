@@ -28,7 +28,12 @@ describe('who is signed in to a team server', () => {
       account: { id: 2, name: 'ana', role: 'annotator' },
     });
     expect(accountStateOf(new HoneError('unauthorized', 'sign in'))).toEqual({ kind: 'signed-out' });
-    expect(accountStateOf(new HoneError('network', 'down'))).toEqual({ kind: 'local' });
+    expect(accountStateOf(new HoneError('unknown_command', 'no whoami'))).toEqual({ kind: 'local' });
+    for (const code of ['network', 'forbidden', 'internal']) {
+      const state = accountStateOf(new HoneError(code, 'refused here'));
+      expect(state.kind).toBe('unreachable');
+      expect(state.kind === 'unreachable' && state.message).toContain('refused here');
+    }
   });
 
   it('signs in with a token, labels under the account name, and signs out', async () => {

@@ -17,6 +17,34 @@ pub enum Command {
         /// (labels what is assigned, sees only their own history).
         #[arg(long)]
         role: Role,
+        /// The name already has judgments (labeled before team mode): make them this account's.
+        #[arg(long)]
+        claim: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Let annotator accounts see and label a project (leads and owners see every project).
+    Join {
+        #[arg(long)]
+        project: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Take a project away from accounts; their judgments stay.
+    Leave {
+        #[arg(long)]
+        project: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The accounts that are members of a project.
+    Members {
+        #[arg(long)]
+        project: String,
         #[arg(long)]
         json: bool,
     },
@@ -55,8 +83,13 @@ fn print_token(issued: &hone_core::accounts::IssuedToken) {
 pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
     match command {
-        Command::Add { name, role, json } => {
-            let issued = hone.add_user(&name, role).await?;
+        Command::Add {
+            name,
+            role,
+            claim,
+            json,
+        } => {
+            let issued = hone.add_user(&name, role, claim).await?;
             if json {
                 return output::json(&issued);
             }
@@ -88,6 +121,35 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                 .collect();
             output::table(&["id", "name", "role", "created", "revoked"], &rows);
         }
+        Command::Join {
+            project,
+            names,
+            json,
+        } => {
+            let project = super::project(&hone, &project).await?;
+            let mut members = Vec::new();
+            for name in &names {
+                members = hone.add_member(project.id, name).await?;
+            }
+            print_members(&project.name, &members, json)?;
+        }
+        Command::Leave {
+            project,
+            names,
+            json,
+        } => {
+            let project = super::project(&hone, &project).await?;
+            let mut members = hone.project_members(project.id).await?;
+            for name in &names {
+                members = hone.remove_member(project.id, name).await?;
+            }
+            print_members(&project.name, &members, json)?;
+        }
+        Command::Members { project, json } => {
+            let project = super::project(&hone, &project).await?;
+            let members = hone.project_members(project.id).await?;
+            print_members(&project.name, &members, json)?;
+        }
         Command::Revoke { name, json } => {
             let user = hone.revoke_user(&name).await?;
             if json {
@@ -95,6 +157,23 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             }
             say!("{} revoked: their tokens no longer sign in", user.name);
         }
+    }
+    Ok(())
+}
+
+fn print_members(
+    project: &str,
+    members: &[hone_core::store::users::User],
+    json: bool,
+) -> anyhow::Result<()> {
+    if json {
+        return output::json(&members);
+    }
+    let names: Vec<&str> = members.iter().map(|u| u.name.as_str()).collect();
+    if names.is_empty() {
+        say!("{project}: no members (annotators see it only once they join)");
+    } else {
+        say!("{project}: {}", names.join(", "));
     }
     Ok(())
 }

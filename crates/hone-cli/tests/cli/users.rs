@@ -35,3 +35,51 @@ fn accounts_are_added_with_a_token_shown_once_listed_and_revoked() {
     let unknown = fails(w, &["users", "revoke", "nobody"], 2);
     assert!(unknown.contains("does not exist"), "{unknown}");
 }
+
+#[test]
+fn annotators_join_and_leave_projects_and_a_judged_name_must_be_claimed() {
+    let ws = crate::workspace_with_project();
+    let w = ws.path();
+    ok(w, &["users", "add", "ana", "--role", "annotator"]);
+    ok(w, &["users", "add", "bo", "--role", "annotator"]);
+    let none = ok(w, &["users", "members", "--project", "support"]);
+    assert!(none.contains("no members"), "{none}");
+    let members = json(w, &["users", "join", "--project", "support", "ana", "bo"]);
+    let names: Vec<&str> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ana", "bo"]);
+    let after = json(w, &["users", "leave", "--project", "support", "bo"]);
+    assert_eq!(after.as_array().unwrap().len(), 1);
+    let not_member = fails(w, &["users", "leave", "--project", "support", "bo"], 2);
+    assert!(not_member.contains("not a member"), "{not_member}");
+    let unknown = fails(w, &["users", "join", "--project", "support", "cy"], 2);
+    assert!(unknown.contains("does not exist"), "{unknown}");
+    let no_project = fails(w, &["users", "join", "--project", "nowhere", "ana"], 2);
+    assert!(no_project.contains("nowhere"), "{no_project}");
+
+    // Judgments made under a name before it had an account are claimed, not taken silently.
+    ok(
+        w,
+        &[
+            "import",
+            crate::example("support-preferences.jsonl")
+                .to_str()
+                .unwrap(),
+            "--project",
+            "support",
+            "--annotator",
+            "dana",
+        ],
+    );
+    let refused = fails(w, &["users", "add", "dana", "--role", "annotator"], 2);
+    assert!(refused.contains("already has"), "{refused}");
+    let claimed = json(
+        w,
+        &["users", "add", "dana", "--role", "annotator", "--claim"],
+    );
+    assert_eq!(claimed["account"]["name"], "dana");
+}

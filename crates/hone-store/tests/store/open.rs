@@ -8,6 +8,7 @@ const TABLES: &[&str] = &[
     "projects",
     "users",
     "api_tokens",
+    "project_members",
     "queue_revisions",
     "queue_changes",
     "imports",
@@ -120,9 +121,10 @@ async fn migrations_create_every_table() {
             (6, true),
             (7, true),
             (8, true),
-            (9, true)
+            (9, true),
+            (10, true)
         ],
-        "exactly migrations 0001–0009 must be recorded as applied"
+        "exactly migrations 0001–0010 must be recorded as applied"
     );
 }
 
@@ -155,7 +157,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 9,
+        runs, 10,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

@@ -64,3 +64,44 @@ async fn accounts_and_tokens_are_kept_found_by_lookup_and_revoked_together() {
         "\"nobody\"",
     );
 }
+
+#[tokio::test]
+async fn members_are_kept_per_project_once_and_leave_with_their_project() {
+    use hone_store::members;
+    use hone_store::projects::{self, NewProject};
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let a = projects::create(&mut conn, &NewProject::named("a"))
+        .await
+        .unwrap()
+        .id;
+    let b = projects::create(&mut conn, &NewProject::named("b"))
+        .await
+        .unwrap()
+        .id;
+    let ana = users::insert(&mut conn, "ana", "annotator").await.unwrap();
+    let bo = users::insert(&mut conn, "bo", "annotator").await.unwrap();
+    assert!(members::add(&mut conn, a, ana.id).await.unwrap());
+    assert!(!members::add(&mut conn, a, ana.id).await.unwrap(), "once");
+    assert!(members::add(&mut conn, b, ana.id).await.unwrap());
+    assert!(members::add(&mut conn, a, bo.id).await.unwrap());
+    let names = |users: Vec<users::User>| users.into_iter().map(|u| u.name).collect::<Vec<_>>();
+    assert_eq!(
+        names(members::of_project(&mut conn, a).await.unwrap()),
+        ["ana", "bo"]
+    );
+    assert_eq!(
+        members::projects_of(&mut conn, ana.id).await.unwrap(),
+        [a, b]
+    );
+    assert!(members::is_member(&mut conn, b, ana.id).await.unwrap());
+    assert!(!members::is_member(&mut conn, b, bo.id).await.unwrap());
+    // An unknown project or account is refused by the schema.
+    assert!(members::add(&mut conn, 999, ana.id).await.is_err());
+    assert!(members::remove(&mut conn, a, bo.id).await.unwrap());
+    assert!(!members::remove(&mut conn, a, bo.id).await.unwrap());
+    assert_eq!(
+        names(members::of_project(&mut conn, a).await.unwrap()),
+        ["ana"]
+    );
+}

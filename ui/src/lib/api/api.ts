@@ -136,6 +136,10 @@ export const listUsers = () => call<User[]>('list_users');
 export const addUser = (name: string, role: Role) => call<IssuedToken>('add_user', { name, role });
 export const newToken = (name: string) => call<IssuedToken>('new_token', { name });
 export const revokeUser = (name: string) => call<User>('revoke_user', { name });
+export const listMembers = (projectId: number) => call<User[]>('list_members', { project_id: projectId });
+export const addMember = (projectId: number, name: string) => call<User[]>('add_member', { project_id: projectId, name });
+export const removeMember = (projectId: number, name: string) =>
+  call<User[]>('remove_member', { project_id: projectId, name });
 
 // ---- workspace and projects ----
 

@@ -4,4 +4,8 @@ import type { Role } from "./Role";
 /**
  * `add_user`: a team account (owners only).
  */
-export type AddUserArgs = { name: string, role: Role, };
+export type AddUserArgs = { name: string, role: Role, 
+/**
+ * Make the judgments already made under this name the new account's.
+ */
+claim?: boolean, };
