@@ -5,6 +5,7 @@
 mod commands;
 mod error;
 pub mod jobs;
+pub mod paths;
 pub mod roles;
 pub mod types;
 mod uploads;
@@ -25,6 +26,8 @@ pub struct Api {
     hone: Arc<Hone>,
     jobs: Jobs,
     starter_dir: PathBuf,
+    /// Folders besides the workspace that team accounts may name models in (`paths`).
+    model_roots: Arc<Vec<PathBuf>>,
 }
 
 impl Api {
@@ -45,7 +48,18 @@ impl Api {
             hone: Arc::new(hone),
             jobs: Jobs::default(),
             starter_dir: dir.join("models").join("hone-starter"),
+            model_roots: Arc::default(),
         })
+    }
+
+    /// Lets team accounts name models inside `roots` too (`hone serve --team --models DIR`).
+    pub fn with_model_roots(mut self, roots: Vec<PathBuf>) -> Self {
+        self.model_roots = Arc::new(roots);
+        self
+    }
+
+    pub(crate) fn model_roots(&self) -> &[PathBuf] {
+        &self.model_roots
     }
 
     pub fn hone(&self) -> &Hone {

@@ -158,7 +158,9 @@ pub(crate) async fn authorize(
             )));
         }
     }
-    Ok(())
+    // Files on the server's machine: models from known folders only, exports under the
+    // workspace.
+    crate::paths::confine(api, command, args).await
 }
 
 fn article(role: Role) -> &'static str {

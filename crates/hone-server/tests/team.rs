@@ -166,6 +166,39 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     assert_eq!(status, 403, "{message}");
     assert!(message.contains("needs an owner"), "{message}");
 
+    // Files on the server: models from the workspace (or `--models` folders) only, exports
+    // under its exports/ folder; the rest of the machine is not a team account's to read or
+    // write.
+    let model = dir.path().join("models").join("tiny");
+    hone_core::model::tiny::write_tiny_model(
+        hone_core::model::tiny::TinyArch::Llama,
+        Default::default(),
+        &model,
+        1,
+    )
+    .unwrap();
+    lead.ok("inspect_model", json!({ "dir": model })).await;
+    for dir in ["/etc", "/nonexistent/model"] {
+        let (status, message) = lead.refused("inspect_model", json!({ "dir": dir })).await;
+        assert_eq!(status, 403, "{dir}: {message}");
+        assert!(message.starts_with(dir), "{message}");
+    }
+    let (status, message) = lead
+        .refused(
+            "start_fine_tune",
+            json!({ "project_id": project_id, "recipe": { "model_dir": "/usr" } }),
+        )
+        .await;
+    assert_eq!(status, 403, "{message}");
+    let (status, message) = lead
+        .refused(
+            "export_version",
+            json!({ "version_id": 1, "format": "peft", "out": "/tmp/elsewhere" }),
+        )
+        .await;
+    assert_eq!(status, 403, "{message}");
+    assert!(message.contains("exports go under"), "{message}");
+
     // An annotator sees and labels only the projects a lead made them a member of.
     assert_eq!(ana.ok("list_projects", json!({})).await, json!([]));
     let (status, message) = ana

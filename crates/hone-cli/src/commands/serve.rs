@@ -24,6 +24,10 @@ pub struct Args {
     /// decides what it may do, and annotators label under their account's name.
     #[arg(long, conflicts_with = "token")]
     team: bool,
+    /// Team mode: a folder of models accounts may name, besides the workspace and its known
+    /// base models (repeatable). Exports go under the workspace's `exports/` folder.
+    #[arg(long = "models", value_name = "DIR", requires = "team")]
+    model_roots: Vec<PathBuf>,
 }
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
@@ -45,6 +49,14 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("cannot open the workspace {}: {}", dir.display(), e.message)
         })?;
+    for root in &args.model_roots {
+        if !root.is_dir() {
+            return Err(
+                super::BadInput(format!("--models {}: not a folder", root.display())).into(),
+            );
+        }
+    }
+    let api = api.with_model_roots(args.model_roots.clone());
     let config = ServeConfig {
         addr: SocketAddr::new(args.host, args.port),
         ui: ui.clone(),

@@ -96,6 +96,28 @@ pub struct SpanRow {
     pub judgment_ids: Vec<i64>,
 }
 
+impl EditRow {
+    /// What the snapshot's hash covers: the texts on both sides (the ids are the store's).
+    pub(crate) fn to_hashed(&self) -> Value {
+        json!({
+            "prompt": self.prompt.to_json(),
+            "original": self.original,
+            "corrected": self.corrected,
+        })
+    }
+}
+
+impl SpanRow {
+    /// What the snapshot's hash covers: the answer and the characters marked in it.
+    pub(crate) fn to_hashed(&self) -> Value {
+        json!({
+            "prompt": self.prompt.to_json(),
+            "completion": self.completion,
+            "marked": self.marked,
+        })
+    }
+}
+
 impl PreferenceRow {
     pub fn to_trl(&self) -> Value {
         json!({

@@ -72,8 +72,33 @@ pub(crate) fn stored_utc(value: &str) -> Option<String> {
     Some(time.with_timezone(&chrono::Utc).format(FORM).to_string())
 }
 
-/// sha256 of the rows' canonical JSONL, the three formats in a fixed order.
+/// sha256 of the rows' canonical JSONL, the three formats in a fixed order, then the rows
+/// token-level training reads (where the marks are, what an edit changed), when there are any.
+///
+/// Those last two sections came with token-level feedback (issue 19): two snapshots whose marks
+/// sit on different characters train differently and must not share a hash. A snapshot without
+/// spans or edits keeps the hash it always had; one frozen before with them still verifies
+/// against [`legacy_content_hash`].
 pub fn content_hash(data: &TrainingData) -> String {
+    let mut hasher = trl_rows_hasher(data);
+    if !data.spans.is_empty() {
+        hasher.update(b"spans\n");
+        hasher.update(to_jsonl(data.spans.iter().map(|r| r.to_hashed())));
+    }
+    if !data.edits.is_empty() {
+        hasher.update(b"edits\n");
+        hasher.update(to_jsonl(data.edits.iter().map(|r| r.to_hashed())));
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The hash of the three TRL formats only: what snapshots frozen before the spans and edits
+/// were hashed carry.
+pub fn legacy_content_hash(data: &TrainingData) -> String {
+    hex::encode(trl_rows_hasher(data).finalize())
+}
+
+fn trl_rows_hasher(data: &TrainingData) -> Sha256 {
     let mut hasher = Sha256::new();
     hasher.update(b"preference\n");
     hasher.update(to_jsonl(data.preferences.iter().map(|r| r.to_trl())));
@@ -81,7 +106,7 @@ pub fn content_hash(data: &TrainingData) -> String {
     hasher.update(to_jsonl(data.sft.iter().map(|r| r.to_trl())));
     hasher.update(b"kto\n");
     hasher.update(to_jsonl(data.kto.iter().map(|r| r.to_trl())));
-    hex::encode(hasher.finalize())
+    hasher
 }
 
 /// `kto_threshold` defaults to the project's current one; a snapshot keeps the one it was frozen with.
@@ -253,7 +278,7 @@ impl Hone {
             .and_then(|t| t.as_f64());
         let data = rows_for(&mut conn, snapshot.project_id, &judgments, kto_threshold).await?;
         let hash = content_hash(&data);
-        if hash != snapshot.content_hash {
+        if hash != snapshot.content_hash && legacy_content_hash(&data) != snapshot.content_hash {
             return Err(CoreError::invalid(
                 "snapshot",
                 format!("snapshot {snapshot_id} no longer produces the rows it froze (hash {hash} ≠ {})", snapshot.content_hash),
@@ -286,6 +311,63 @@ mod time_tests {
         assert!("2025-01-02T03:04:05.000Z" < "2025-01-02T03:04:05.678Z");
         assert_eq!(stored_utc("yesterday"), None);
         assert_eq!(stored_utc("2025-13-01"), None);
+    }
+}
+
+#[cfg(test)]
+mod hash_tests {
+    use super::super::rows::{EditRow, PromptContent, SpanRow};
+    use super::*;
+
+    fn prompt() -> PromptContent {
+        PromptContent {
+            text: "How do I reset my password?".into(),
+            messages: None,
+        }
+    }
+
+    #[test]
+    fn marks_on_other_characters_or_another_edit_change_the_hash_and_the_store_ids_do_not() {
+        let mut data = TrainingData::default();
+        assert_eq!(
+            content_hash(&data),
+            legacy_content_hash(&data),
+            "without spans or edits the hash is the one snapshots always had"
+        );
+        data.spans.push(SpanRow {
+            prompt: prompt(),
+            completion: "Open Settings, then Account.".into(),
+            marked: vec![(0, 4)],
+            response_id: 1,
+            judgment_ids: vec![1],
+        });
+        let first = content_hash(&data);
+        assert_ne!(first, legacy_content_hash(&data));
+        data.spans[0].marked = vec![(5, 13)];
+        let moved = content_hash(&data);
+        assert_ne!(
+            moved, first,
+            "the same answer marked elsewhere trains differently"
+        );
+        data.spans[0].response_id = 7;
+        data.spans[0].judgment_ids = vec![8, 9];
+        assert_eq!(
+            content_hash(&data),
+            moved,
+            "ids are the store's, not the data's"
+        );
+        data.edits.push(EditRow {
+            prompt: prompt(),
+            original: "Make a new account.".into(),
+            corrected: "Open Settings, then Account.".into(),
+            original_response_id: 1,
+            corrected_response_id: 2,
+            judgment_ids: vec![3],
+        });
+        let edited = content_hash(&data);
+        assert_ne!(edited, moved);
+        data.edits[0].corrected = "Open Settings.".into();
+        assert_ne!(content_hash(&data), edited);
     }
 }
 

@@ -188,3 +188,63 @@ async fn an_unknown_snapshot_is_not_found() {
         Err(CoreError::NotFound { .. })
     ));
 }
+
+/// A snapshot with marked spans is hashed with where the marks are (issue 19); one frozen
+/// before that, whose stored hash covers only the TRL rows, still verifies; any other hash is
+/// refused.
+#[tokio::test]
+async fn marks_are_in_the_hash_and_a_snapshot_hashed_before_still_verifies() {
+    use hone_core::dataset::snapshot::legacy_content_hash;
+    use hone_core::store::judgments::SpanMark;
+    let ws = open().await;
+    // The same answer marked on other characters, in two projects: other rows for
+    // token-level training, so other hashes.
+    let mut frozen = Vec::new();
+    for (name, start, end) in [("law", 2, 6), ("law2", 7, 15)] {
+        let p = project(&ws, name).await;
+        let (_, r) = prompt_with(&ws, p, "Q", &["A cake is a contract.", "b"]).await;
+        let span = FeedbackKind::Span {
+            response_id: r[0],
+            spans: vec![SpanMark {
+                start,
+                end,
+                label: "factual_error".into(),
+                note: None,
+            }],
+        };
+        judge(&ws, p, "carol", span).await;
+        let (snapshot, data) = ws
+            .freeze_snapshot(p, &SnapshotFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(snapshot.content_hash, content_hash(&data));
+        assert_ne!(snapshot.content_hash, legacy_content_hash(&data));
+        frozen.push((snapshot, legacy_content_hash(&data)));
+    }
+    assert_ne!(frozen[0].0.content_hash, frozen[1].0.content_hash);
+    assert_eq!(frozen[0].1, frozen[1].1, "the TRL rows alone are the same");
+    let second = frozen.pop().unwrap().0;
+
+    let set_hash = |hash: String| {
+        let ws = &ws;
+        async move {
+            let mut conn = ws.store().conn().await.unwrap();
+            sqlx::query("UPDATE dataset_snapshots SET content_hash = ? WHERE id = ?")
+                .bind(hash)
+                .bind(second.id)
+                .execute(&mut *conn)
+                .await
+                .unwrap();
+        }
+    };
+    let (_, data) = ws.snapshot_data(second.id).await.unwrap();
+    set_hash(legacy_content_hash(&data)).await;
+    ws.snapshot_data(second.id)
+        .await
+        .expect("a hash from before spans were hashed still verifies");
+    set_hash("0".repeat(64)).await;
+    assert!(matches!(
+        ws.snapshot_data(second.id).await,
+        Err(CoreError::Invalid { .. })
+    ));
+}
