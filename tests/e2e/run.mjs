@@ -404,6 +404,13 @@ async function main() {
     check(/^on cpu \(CPU, \d+ threads(, \d+ [MG]iB)?\), base weights in f32$/.test(device.trim()), `the plan's device reads ${JSON.stringify(device)}`);
     // Long enough to cancel mid-way: many SFT epochs (checkpoints every 50 steps).
     await byId('finetune-settings').click();
+    // Token-level feedback is the project's setting: kept from here, read back over the API.
+    await byId('finetune-token-spans').check();
+    await byId('finetune-token-keep').click();
+    await page.getByText("kept for this project's fine-tunes").waitFor();
+    const tokenLevel = await api(base, 'project_token_level', { project_id: project.id });
+    check(tokenLevel.spans === true && tokenLevel.edits === false, `the project's token-level settings are ${JSON.stringify(tokenLevel)}`);
+    await byId('finetune-token-spans').uncheck();
     await byId('finetune-sft-epochs').fill('400');
     await byId('finetune-replan').click();
     // The first stage (SFT) now has hundreds of steps.

@@ -333,6 +333,17 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
         }
 
         // Fine-tuning and jobs
+        "project_token_level" => json(
+            hone.project_token_level(parse::<ProjectArgs>(command, args)?.project_id)
+                .await?,
+        ),
+        "set_project_token_level" => {
+            let a: ProjectTokenLevelArgs = parse(command, args)?;
+            json(
+                hone.set_project_token_level(a.project_id, &a.settings)
+                    .await?,
+            )
+        }
         "default_recipe" => {
             let a: DefaultRecipeArgs = parse(command, args)?;
             json(Recipe::new(a.method, a.model_dir))

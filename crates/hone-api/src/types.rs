@@ -262,3 +262,10 @@ pub struct ProjectSettingsArgs {
     /// Every setting but the name (which is ignored): overlap, queue order, gold rate, scale, …
     pub settings: hone_core::store::projects::NewProject,
 }
+
+/// `set_project_token_level`: a project's token-level feedback settings.
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct ProjectTokenLevelArgs {
+    pub project_id: i64,
+    pub settings: hone_core::finetune::TokenLevel,
+}

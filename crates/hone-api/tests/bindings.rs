@@ -46,6 +46,7 @@ fn export_all(dir: &Path) {
         queue::progress::KindProgress,
         UserArgs,
         MemberArgs,
+        ProjectTokenLevelArgs,
         accounts::Account,
         accounts::IssuedToken,
         store::users::User,

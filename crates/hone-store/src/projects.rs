@@ -254,3 +254,31 @@ pub async fn names(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// The project's token-level feedback settings as stored (JSON), if it has any.
+pub async fn token_level(conn: &mut SqliteConnection, project_id: i64) -> Result<Option<String>> {
+    Ok(
+        sqlx::query_scalar("SELECT settings FROM project_token_level WHERE project_id = ?")
+            .bind(project_id)
+            .fetch_optional(&mut *conn)
+            .await?,
+    )
+}
+
+/// Stores the project's token-level feedback settings (JSON), replacing any before.
+pub async fn set_token_level(
+    conn: &mut SqliteConnection,
+    project_id: i64,
+    settings: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO project_token_level (project_id, settings) VALUES (?, ?) \
+         ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, \
+         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+    )
+    .bind(project_id)
+    .bind(settings)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

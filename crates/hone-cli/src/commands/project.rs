@@ -26,6 +26,15 @@ pub enum Command {
     },
     /// Change a project's settings; those not given stay as they are.
     Settings(SettingsArgs),
+    /// Show the project's token-level feedback settings, or change them with the flags
+    /// `hone train` takes (its fine-tunes then start from them).
+    TokenLevel {
+        project: String,
+        #[command(flatten)]
+        token_level: super::token_level::TokenLevelArgs,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -111,6 +120,22 @@ fn named(names: &[String]) -> Vec<NamedItem> {
 pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
     match command {
+        Command::TokenLevel {
+            project,
+            token_level,
+            json,
+        } => {
+            let project = super::project(&hone, &project).await?;
+            let mut settings = hone.project_token_level(project.id).await?;
+            if !token_level.is_empty() {
+                token_level.apply(&mut settings)?;
+                settings = hone.set_project_token_level(project.id, &settings).await?;
+            }
+            if json {
+                return output::json(&settings);
+            }
+            super::token_level::print(&project.name, &settings);
+        }
         Command::Create(args) => {
             let (min, max) = parse_scale(&args.scale)?;
             let mut spec = ProjectSpec::named(&args.name);

@@ -8,7 +8,8 @@ use hone_core::train::token_weights::{EditWeights, SpanWeights};
 pub struct TokenLevelArgs {
     /// Token-level feedback, a comma-separated list: `edits` (an edit trains on the tokens the
     /// expert changed: likelihood on added, unlikelihood on removed), `spans` (unlikelihood on
-    /// marked tokens), `pairs` (an edit's DPO pair compares only the changed tokens), or `all`.
+    /// marked tokens), `pairs` (an edit's DPO pair compares only the changed tokens), `all`, or
+    /// `none`. Without it, a project's own settings (`hone project token-level`).
     #[arg(long, value_delimiter = ',')]
     token_level: Vec<TokenLevelPart>,
     /// Token-level edit weights: added,kept,removed (default 1,1,1).
@@ -36,6 +37,7 @@ enum TokenLevelPart {
     Spans,
     Pairs,
     All,
+    None,
 }
 
 /// `--flag`'s values, `n` of them (named `names`), or a clear error.
@@ -53,6 +55,14 @@ fn exactly<'a>(flag: &str, values: &'a [f32], names: &[&str]) -> anyhow::Result<
 }
 
 impl TokenLevelArgs {
+    /// Whether no flag was given.
+    pub fn is_empty(&self) -> bool {
+        self.token_level.is_empty()
+            && self.edit_weights.is_none()
+            && self.span_weights.is_none()
+            && self.negative_loss.is_none()
+    }
+
     /// Applies the flags to `t` (a recipe's or the demo's).
     pub fn apply(&self, t: &mut TokenLevel) -> anyhow::Result<()> {
         for part in &self.token_level {
@@ -61,6 +71,7 @@ impl TokenLevelArgs {
                 TokenLevelPart::Spans => t.spans = true,
                 TokenLevelPart::Pairs => t.edit_pairs = true,
                 TokenLevelPart::All => (t.edits, t.spans, t.edit_pairs) = (true, true, true),
+                TokenLevelPart::None => (t.edits, t.spans, t.edit_pairs) = (false, false, false),
             }
         }
         match self.negative_loss {
@@ -85,4 +96,29 @@ impl TokenLevelArgs {
         }
         Ok(())
     }
+}
+
+/// A project's token-level settings, as `hone project token-level` shows them.
+pub fn print(project: &str, t: &TokenLevel) {
+    let on: Vec<&str> = [
+        (t.edits, "edits"),
+        (t.spans, "spans"),
+        (t.edit_pairs, "pairs"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    let negative = match t.negative {
+        NegativeTerm::Unlikelihood => "unlikelihood".to_owned(),
+        NegativeTerm::Npo { beta } => format!("npo (beta {beta})"),
+    };
+    crate::output::say!(
+        "{project}: token-level {}; edit weights added {} kept {} removed {}; span weights inside {} outside {}; against a token: {negative}",
+        if on.is_empty() { "off".to_owned() } else { on.join(", ") },
+        t.edit_weights.added,
+        t.edit_weights.kept,
+        t.edit_weights.removed,
+        t.span_weights.inside,
+        t.span_weights.outside,
+    );
 }

@@ -81,8 +81,13 @@ pub struct TrainArgs {
     json: bool,
 }
 
-fn recipe(args: &TrainArgs) -> anyhow::Result<Recipe> {
+/// The recipe the flags say, token-level feedback starting from the project's settings.
+fn recipe(
+    args: &TrainArgs,
+    token_level: hone_core::finetune::TokenLevel,
+) -> anyhow::Result<Recipe> {
     let mut r = Recipe::new(args.method, args.model.clone());
+    r.token_level = token_level;
     r.parent_version = args.parent;
     r.reward_model = args.reward_model;
     if let Some(n) = args.ppo_iterations {
@@ -282,7 +287,7 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
 pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
     let project = super::project(&hone, &args.project).await?;
-    let recipe = recipe(&args)?;
+    let recipe = recipe(&args, hone.project_token_level(project.id).await?)?;
     if let Some(out) = &args.trl_job {
         let source = hone_core::finetune::TrlJobSource::Project {
             project_id: project.id,

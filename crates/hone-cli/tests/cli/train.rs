@@ -638,3 +638,71 @@ fn token_level_flags_reach_the_plan_and_bad_weights_are_refused_by_name() {
         "{err}"
     );
 }
+
+/// Token-level feedback is a project setting: `hone project token-level` shows and sets it,
+/// `hone train` starts from it, and `--token-level none` turns it off for one run.
+#[test]
+fn a_projects_token_level_settings_are_kept_and_its_fine_tunes_start_from_them() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    let model = example_pairs_and_tiny_model(w);
+    let m = model.to_str().unwrap();
+    let shown = ok(w, &["project", "token-level", "support"]);
+    assert!(shown.contains("token-level off"), "{shown}");
+    let set = json(
+        w,
+        &[
+            "project",
+            "token-level",
+            "support",
+            "--token-level",
+            "edits,spans",
+            "--span-weights",
+            "2,0.1",
+        ],
+    );
+    assert_eq!(
+        (set["edits"].as_bool(), set["spans"].as_bool()),
+        (Some(true), Some(true))
+    );
+    assert_eq!(set["span_weights"]["inside"], 2.0);
+    let kept = json(w, &["project", "token-level", "support"]);
+    assert_eq!(kept, set, "kept with the project");
+    let notes = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["train", "--project", "support", "--model", m, "--plan-only"];
+        args.extend_from_slice(extra);
+        json(w, &args)["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        notes(&[]).iter().any(|n| n.contains("token-level")),
+        "the project's settings reach the plan"
+    );
+    assert!(
+        !notes(&["--token-level", "none"])
+            .iter()
+            .any(|n| n.contains("token-level")),
+        "one run can turn them off"
+    );
+    let refused = fails(
+        w,
+        &[
+            "project",
+            "token-level",
+            "support",
+            "--edit-weights",
+            "1,1,200",
+        ],
+        2,
+    );
+    assert!(
+        refused.contains("settings.edit_weights.removed"),
+        "{refused}"
+    );
+    let after = json(w, &["project", "token-level", "support"]);
+    assert_eq!(after, set, "a refused change stores nothing");
+}

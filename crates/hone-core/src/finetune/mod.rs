@@ -15,6 +15,7 @@ pub mod device_speed;
 pub mod export;
 pub mod memory;
 mod plan;
+mod project_token_level;
 pub mod recipe;
 mod run;
 mod stages;

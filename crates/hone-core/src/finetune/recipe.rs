@@ -230,6 +230,34 @@ impl TokenLevel {
     pub fn any(&self) -> bool {
         self.edits || self.spans || self.edit_pairs
     }
+
+    /// Refuses a weight outside 0–100, naming it under `at` (`recipe.token_level`, …).
+    pub fn validate(&self, at: &str) -> crate::Result<()> {
+        for (field, weight) in [
+            ("edit_weights.added", self.edit_weights.added),
+            ("edit_weights.kept", self.edit_weights.kept),
+            ("edit_weights.removed", self.edit_weights.removed),
+            ("span_weights.inside", self.span_weights.inside),
+            ("span_weights.outside", self.span_weights.outside),
+        ] {
+            // A weight is how much a token counts in its direction; the direction is the kind's.
+            if !weight.is_finite() || !(0.0..=100.0).contains(&weight) {
+                return Err(crate::CoreError::invalid(
+                    format!("{at}.{field}"),
+                    format!("{weight} is not a weight from 0 to 100"),
+                ));
+            }
+        }
+        if let crate::train::token_losses::NegativeTerm::Npo { beta } = self.negative {
+            if !beta.is_finite() || beta <= 0.0 {
+                return Err(crate::CoreError::invalid(
+                    format!("{at}.negative.beta"),
+                    format!("{beta} is not a positive number"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn yes() -> bool {

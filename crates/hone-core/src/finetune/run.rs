@@ -101,23 +101,7 @@ pub(crate) fn validate(recipe: &Recipe) -> Result<()> {
     if recipe.beta.is_nan() || recipe.beta <= 0.0 {
         return Err(CoreError::invalid("recipe.beta", "must be positive"));
     }
-    let t = &recipe.token_level;
-    for (field, weight) in [
-        ("edit_weights.added", t.edit_weights.added),
-        ("edit_weights.kept", t.edit_weights.kept),
-        ("edit_weights.removed", t.edit_weights.removed),
-        ("span_weights.inside", t.span_weights.inside),
-        ("span_weights.outside", t.span_weights.outside),
-    ] {
-        // A weight is how much a token counts in its direction; the direction is the kind's.
-        if !weight.is_finite() || !(0.0..=100.0).contains(&weight) {
-            return Err(CoreError::invalid(
-                format!("recipe.token_level.{field}"),
-                format!("{weight} is not a weight from 0 to 100"),
-            ));
-        }
-    }
-    Ok(())
+    recipe.token_level.validate("recipe.token_level")
 }
 
 /// The kind of a fine-tune's row in `jobs`.

@@ -9,6 +9,7 @@ const TABLES: &[&str] = &[
     "users",
     "api_tokens",
     "project_members",
+    "project_token_level",
     "queue_revisions",
     "queue_changes",
     "imports",
@@ -122,9 +123,10 @@ async fn migrations_create_every_table() {
             (7, true),
             (8, true),
             (9, true),
-            (10, true)
+            (10, true),
+            (11, true)
         ],
-        "exactly migrations 0001–0010 must be recorded as applied"
+        "exactly migrations 0001–0011 must be recorded as applied"
     );
 }
 
@@ -157,7 +159,7 @@ async fn reopening_an_existing_file_keeps_data_and_does_not_rerun_migrations() {
         .await
         .unwrap();
     assert_eq!(
-        runs, 10,
+        runs, 11,
         "reopening must not apply a migration a second time"
     );
     let mode: String = sqlx::query_scalar("PRAGMA journal_mode")

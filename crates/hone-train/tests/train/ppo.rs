@@ -185,41 +185,15 @@ fn ppo_resumed_from_a_checkpoint_equals_an_uninterrupted_run() {
     let mut reward = InSet {
         set: (300..400).collect(),
     };
-    let values = |ppo: &Ppo| -> Vec<Vec<f32>> {
-        ppo.vars()
-            .iter()
-            .map(|v| {
-                v.as_tensor()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
-            .collect()
-    };
 
-    let whole_policy = Adapter::new(
-        "policy",
-        config.clone(),
-        &lm.model.linear_specs(),
-        9,
-        lm.model.device(),
-    )
-    .unwrap();
+    let whole_policy = policy(&lm, &config);
     let mut whole = Ppo::new(&lm, &whole_policy, settings.clone()).unwrap();
     for iteration in 0..4 {
         whole.step(&prompts, &mut reward, iteration).unwrap();
     }
 
     let checkpoints = tempfile::tempdir().unwrap();
-    let first_policy = Adapter::new(
-        "policy",
-        config.clone(),
-        &lm.model.linear_specs(),
-        9,
-        lm.model.device(),
-    )
-    .unwrap();
+    let first_policy = policy(&lm, &config);
     let mut first = Ppo::new(&lm, &first_policy, settings.clone()).unwrap();
     assert_eq!(first.restore_latest(checkpoints.path()).unwrap(), None);
     for iteration in 0..2 {
@@ -227,33 +201,19 @@ fn ppo_resumed_from_a_checkpoint_equals_an_uninterrupted_run() {
     }
     first.save_checkpoint(checkpoints.path(), 2, "m").unwrap();
 
-    let resumed_policy = Adapter::new(
-        "policy",
-        config.clone(),
-        &lm.model.linear_specs(),
-        9,
-        lm.model.device(),
-    )
-    .unwrap();
+    let resumed_policy = policy(&lm, &config);
     let mut resumed = Ppo::new(&lm, &resumed_policy, settings.clone()).unwrap();
     assert_eq!(resumed.restore_latest(checkpoints.path()).unwrap(), Some(2));
     for iteration in 2..4 {
         resumed.step(&prompts, &mut reward, iteration).unwrap();
     }
     assert_eq!(
-        values(&resumed),
-        values(&whole),
+        trained_values(&resumed),
+        trained_values(&whole),
         "resumed = uninterrupted, adapter and value head"
     );
 
-    let other = Adapter::new(
-        "policy",
-        config,
-        &lm.model.linear_specs(),
-        9,
-        lm.model.device(),
-    )
-    .unwrap();
+    let other = policy(&lm, &config);
     let mut changed = Ppo::new(
         &lm,
         &other,
@@ -269,88 +229,20 @@ fn ppo_resumed_from_a_checkpoint_equals_an_uninterrupted_run() {
     );
 }
 
-#[test]
-fn ppo_updates_with_gradient_checkpointing_equal_the_plain_ones() {
-    let dir = Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect(crate::RUNTIME_MANIFEST_DIR))
-        .join("../../tests/fixtures/models/tiny-llama");
-    let lm = LoadedModel::load(&dir, DeviceInfo::cpu("tests")).unwrap();
-    // Dropout on: the recomputed forward must draw the same masks as the first.
-    let config = LoraConfig::new(4, 8.0, 0.1, &["all-linear"], false).unwrap();
-    let settings = PpoSettings {
-        learning_rate: 3e-3,
-        max_new_tokens: 3,
-        temperature: 1.0,
-        ppo_epochs: 2,
-        ..PpoSettings::default()
-    };
-    let prompts: Vec<Vec<u32>> = (0..3u32).map(|i| vec![0, 100 + i, 200 + i]).collect();
-    let run = |checkpointing: bool| -> (Vec<f32>, Vec<f64>) {
-        let policy = Adapter::new(
-            "policy",
-            config.clone(),
-            &lm.model.linear_specs(),
-            9,
-            lm.model.device(),
-        )
-        .unwrap();
-        let mut ppo = Ppo::new(&lm, &policy, settings.clone())
-            .unwrap()
-            .checkpointing(checkpointing);
-        let mut reward = InSet {
-            set: (300..400).collect(),
-        };
-        let mut losses = Vec::new();
-        for iteration in 0..2 {
-            let metrics = ppo.step(&prompts, &mut reward, iteration).unwrap();
-            losses.push(metrics.get("loss/policy").unwrap());
-        }
-        let weights = ppo
-            .vars()
-            .iter()
-            .flat_map(|v| {
-                v.as_tensor()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
-            .collect();
-        (weights, losses)
-    };
-    let (plain, plain_losses) = run(false);
-    let (checkpointed, checkpointed_losses) = run(true);
-    let untrained = run_untrained(&lm, &config);
-    let moved = plain
-        .iter()
-        .zip(&untrained)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(
-        moved > 1e-4,
-        "precondition: the updates moved the weights ({moved})"
-    );
-    let differ = plain
-        .iter()
-        .zip(&checkpointed)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0f32, f32::max);
-    assert!(differ < 1e-6, "checkpointed weights differ by {differ}");
-    for (a, b) in plain_losses.iter().zip(&checkpointed_losses) {
-        assert!((a - b).abs() < 1e-6, "policy loss {a} vs {b}");
-    }
-}
-
-/// The policy's and value head's weights before any update (as `Ppo::new` makes them).
-fn run_untrained(lm: &LoadedModel, config: &LoraConfig) -> Vec<f32> {
-    let policy = Adapter::new(
+/// A fresh policy adapter of `config` on `lm`, seeded as every test here seeds it.
+fn policy(lm: &LoadedModel, config: &LoraConfig) -> Adapter {
+    Adapter::new(
         "policy",
         config.clone(),
         &lm.model.linear_specs(),
         9,
         lm.model.device(),
     )
-    .unwrap();
-    let ppo = Ppo::new(lm, &policy, PpoSettings::default()).unwrap();
+    .unwrap()
+}
+
+/// Every variable the PPO optimiser trains (adapter, then value head), flattened.
+fn trained_values(ppo: &Ppo) -> Vec<f32> {
     ppo.vars()
         .iter()
         .flat_map(|v| {
@@ -361,4 +253,55 @@ fn run_untrained(lm: &LoadedModel, config: &LoraConfig) -> Vec<f32> {
                 .unwrap()
         })
         .collect()
+}
+
+#[test]
+fn ppo_updates_with_gradient_checkpointing_equal_the_plain_ones() {
+    let lm = crate::tiny_llama();
+    // Dropout on: the recomputed forward must draw the same masks as the first.
+    let config = LoraConfig::new(4, 8.0, 0.1, &["all-linear"], false).unwrap();
+    let settings = PpoSettings {
+        learning_rate: 3e-3,
+        max_new_tokens: 3,
+        temperature: 1.0,
+        ppo_epochs: 2,
+        ..PpoSettings::default()
+    };
+    let prompts: Vec<Vec<u32>> = (0..3u32).map(|i| vec![0, 100 + i, 200 + i]).collect();
+    let untrained =
+        trained_values(&Ppo::new(&lm, &policy(&lm, &config), settings.clone()).unwrap());
+    let run = |checkpointing: bool| -> (Vec<f32>, Vec<f64>) {
+        let policy = policy(&lm, &config);
+        let mut ppo = Ppo::new(&lm, &policy, settings.clone())
+            .unwrap()
+            .checkpointing(checkpointing);
+        let mut reward = InSet {
+            set: (300..400).collect(),
+        };
+        let losses = (0..2)
+            .map(|iteration| {
+                let metrics = ppo.step(&prompts, &mut reward, iteration).unwrap();
+                metrics.get("loss/policy").unwrap()
+            })
+            .collect();
+        (trained_values(&ppo), losses)
+    };
+    let (plain, plain_losses) = run(false);
+    let (checkpointed, checkpointed_losses) = run(true);
+    let largest = |a: &[f32], b: &[f32]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0f32, f32::max)
+    };
+    let moved = largest(&plain, &untrained);
+    assert!(
+        moved > 1e-4,
+        "precondition: the updates moved the weights ({moved})"
+    );
+    let differ = largest(&plain, &checkpointed);
+    assert!(differ < 1e-6, "checkpointed weights differ by {differ}");
+    for (a, b) in plain_losses.iter().zip(&checkpointed_losses) {
+        assert!((a - b).abs() < 1e-6, "policy loss {a} vs {b}");
+    }
 }

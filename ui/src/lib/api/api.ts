@@ -3,6 +3,7 @@
 // Tauri) and can be replaced in tests.
 import { HoneError } from './errors';
 import { selectTransport, type Transport } from './transport';
+import type { TokenLevel } from './types/TokenLevel';
 import type { Account } from './types/Account';
 import type { IssuedToken } from './types/IssuedToken';
 import type { Role } from './types/Role';
@@ -136,6 +137,9 @@ export const listUsers = () => call<User[]>('list_users');
 export const addUser = (name: string, role: Role) => call<IssuedToken>('add_user', { name, role });
 export const newToken = (name: string) => call<IssuedToken>('new_token', { name });
 export const revokeUser = (name: string) => call<User>('revoke_user', { name });
+export const projectTokenLevel = (projectId: number) => call<TokenLevel>('project_token_level', { project_id: projectId });
+export const setProjectTokenLevel = (projectId: number, settings: TokenLevel) =>
+  call<TokenLevel>('set_project_token_level', { project_id: projectId, settings });
 export const listMembers = (projectId: number) => call<User[]>('list_members', { project_id: projectId });
 export const addMember = (projectId: number, name: string) => call<User[]>('add_member', { project_id: projectId, name });
 export const removeMember = (projectId: number, name: string) =>
