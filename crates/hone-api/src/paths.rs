@@ -24,46 +24,81 @@ fn forbidden(field: &str, message: String) -> ApiError {
     }
 }
 
-/// The model paths a command's arguments name, with the field each is in: the folders of
-/// `inspect_model`, a recipe's, and every base model reference (`{ "kind": "base", "dir" }`).
-fn model_paths(command: &str, args: &Value) -> Vec<(String, String)> {
+/// A model path in a command's arguments: where it is (a JSON pointer, to put the resolved
+/// path back), the field to name in an error, and the path as given.
+#[derive(Debug, PartialEq)]
+struct Named {
+    pointer: String,
+    field: String,
+    path: String,
+}
+
+/// The model paths a command's arguments name: the folders of `inspect_model`, a recipe's,
+/// and every base model reference. serde also fills a struct or a tagged enum from an array
+/// (in field order, the tag first), so a reference is looked for in both shapes:
+/// `{ "kind": "base", "dir": D }` and `["base", D]`; a recipe must be an object.
+fn model_paths(command: &str, args: &Value) -> Result<Vec<Named>, ApiError> {
     let mut found = Vec::new();
-    let mut take = |field: &str, value: Option<&Value>| {
-        if let Some(Value::String(path)) = value {
-            found.push((field.to_owned(), path.clone()));
+    let mut take = |pointer: &str, field: &str| {
+        if let Some(Value::String(path)) = args.pointer(pointer) {
+            found.push(Named {
+                pointer: pointer.into(),
+                field: field.into(),
+                path: path.clone(),
+            });
         }
     };
     match command {
-        "inspect_model" => take("dir", args.get("dir")),
-        "default_recipe" => take("model_dir", args.get("model_dir")),
-        "plan_fine_tune" | "start_fine_tune" => take(
-            "recipe.model_dir",
-            args.get("recipe").and_then(|r| r.get("model_dir")),
-        ),
+        "inspect_model" => take("/dir", "dir"),
+        "default_recipe" => take("/model_dir", "model_dir"),
+        "plan_fine_tune" | "start_fine_tune" => {
+            if args.get("recipe").is_some_and(|r| !r.is_object()) {
+                return Err(ApiError {
+                    code: "bad_arguments".into(),
+                    message: format!("{command}: the recipe must be a JSON object"),
+                    field: Some("recipe".into()),
+                });
+            }
+            take("/recipe/model_dir", "recipe.model_dir")
+        }
         _ => {}
     }
     base_model_refs(args, "", &mut found);
-    found
+    Ok(found)
 }
 
-fn base_model_refs(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+fn base_model_refs(value: &Value, at: &str, found: &mut Vec<Named>) {
+    let field = |pointer: &str| pointer.trim_start_matches('/').replace('/', ".");
     match value {
         Value::Object(map) => {
             if map.get("kind").and_then(Value::as_str) == Some("base") {
                 if let Some(Value::String(dir)) = map.get("dir") {
-                    found.push((
-                        format!("{at}.dir").trim_start_matches('.').into(),
-                        dir.clone(),
-                    ));
+                    let pointer = format!("{at}/dir");
+                    found.push(Named {
+                        field: field(&pointer),
+                        pointer,
+                        path: dir.clone(),
+                    });
                 }
             }
             for (key, inner) in map {
-                base_model_refs(inner, &format!("{at}.{key}"), found);
+                let key = key.replace('~', "~0").replace('/', "~1");
+                base_model_refs(inner, &format!("{at}/{key}"), found);
             }
         }
         Value::Array(items) => {
+            if let [Value::String(tag), Value::String(dir), ..] = items.as_slice() {
+                if tag == "base" {
+                    let pointer = format!("{at}/1");
+                    found.push(Named {
+                        field: field(&pointer),
+                        pointer,
+                        path: dir.clone(),
+                    });
+                }
+            }
             for (i, inner) in items.iter().enumerate() {
-                base_model_refs(inner, &format!("{at}[{i}]"), found);
+                base_model_refs(inner, &format!("{at}/{i}"), found);
             }
         }
         _ => {}
@@ -110,7 +145,7 @@ pub(crate) async fn confine(api: &Api, command: &str, args: &mut Value) -> Resul
             args["out"] = Value::String(target.to_string_lossy().into_owned());
         }
     }
-    let paths = model_paths(command, args);
+    let paths = model_paths(command, args)?;
     if paths.is_empty() {
         return Ok(());
     }
@@ -125,7 +160,12 @@ pub(crate) async fn confine(api: &Api, command: &str, args: &mut Value) -> Resul
         .iter()
         .filter_map(|m| Path::new(&m.location).canonicalize().ok())
         .collect();
-    for (field, path) in paths {
+    for Named {
+        pointer,
+        field,
+        path,
+    } in paths
+    {
         // Relative paths are the server's business, not the browser's: as given, from the
         // server's working folder.
         let resolved = Path::new(&path).canonicalize().map_err(|_| {
@@ -146,6 +186,11 @@ pub(crate) async fn confine(api: &Api, command: &str, args: &mut Value) -> Resul
                     allowed.join(", ")
                 ),
             ));
+        }
+        // The command (and a job resumed later) uses the path checked, not a link that could
+        // point elsewhere by then.
+        if let Some(slot) = args.pointer_mut(&pointer) {
+            *slot = Value::String(resolved.to_string_lossy().into_owned());
         }
     }
     Ok(())
@@ -184,27 +229,40 @@ mod tests {
     }
 
     #[test]
-    fn every_model_path_of_a_command_is_found_with_its_field() {
+    fn every_model_path_of_a_command_is_found_with_its_field_in_either_shape() {
         let args = json!({
             "recipe": { "model_dir": "/models/a" },
             "a": { "kind": "base", "dir": "/models/b" },
             "b": { "kind": "version", "id": 3 },
             "judges": [{ "kind": "base", "dir": "/models/c" }],
+            "c": ["base", "/models/d"],
         });
-        let mut found = model_paths("start_fine_tune", &args);
+        let mut found: Vec<(String, String, String)> = model_paths("start_fine_tune", &args)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.pointer, n.field, n.path))
+            .collect();
         found.sort();
+        let row = |p: &str, f: &str, d: &str| (p.to_owned(), f.to_owned(), d.to_owned());
         assert_eq!(
             found,
             [
-                ("a.dir".to_owned(), "/models/b".to_owned()),
-                ("judges[0].dir".to_owned(), "/models/c".to_owned()),
-                ("recipe.model_dir".to_owned(), "/models/a".to_owned()),
+                row("/a/dir", "a.dir", "/models/b"),
+                row("/c/1", "c.1", "/models/d"),
+                row("/judges/0/dir", "judges.0.dir", "/models/c"),
+                row("/recipe/model_dir", "recipe.model_dir", "/models/a"),
             ]
         );
+        let inspect = model_paths("inspect_model", &json!({ "dir": "/etc" })).unwrap();
         assert_eq!(
-            model_paths("inspect_model", &json!({ "dir": "/etc" })),
-            [("dir".to_owned(), "/etc".to_owned())]
+            (inspect[0].field.as_str(), inspect[0].path.as_str()),
+            ("dir", "/etc")
         );
-        assert!(model_paths("next_item", &json!({ "project_id": 1 })).is_empty());
+        assert!(model_paths("next_item", &json!({ "project_id": 1 }))
+            .unwrap()
+            .is_empty());
+        // A recipe as an array would fill `Recipe` in field order, its model folder unchecked.
+        let refused = model_paths("plan_fine_tune", &json!({ "recipe": ["sft", "/x"] }));
+        assert_eq!(refused.unwrap_err().field.as_deref(), Some("recipe"));
     }
 }

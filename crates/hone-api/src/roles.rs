@@ -150,12 +150,18 @@ pub(crate) async fn authorize(
                     format!("{command}: judgment_id is missing"),
                 )
             })?;
-        let detail = api.hone().judgment_detail(id).await?;
-        if detail.annotator != account.name {
-            return Err(forbidden(format!(
-                "judgment {id} is not {}'s",
-                account.name
-            )));
+        // Unknown, someone else's, or in a project they are no longer a member of: one answer,
+        // so that the refusal does not tell which ids exist.
+        let not_theirs = || forbidden(format!("judgment {id} is not {}'s", account.name));
+        let detail = match api.hone().judgment_detail(id).await {
+            Ok(detail) => detail,
+            Err(hone_core::CoreError::NotFound { .. }) => return Err(not_theirs()),
+            Err(e) => return Err(e.into()),
+        };
+        if detail.annotator != account.name
+            || !api.hone().is_member(detail.project_id, account.id).await?
+        {
+            return Err(not_theirs());
         }
     }
     // Files on the server's machine: models from known folders only, exports under the

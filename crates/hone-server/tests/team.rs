@@ -198,6 +198,22 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
         .await;
     assert_eq!(status, 403, "{message}");
     assert!(message.contains("exports go under"), "{message}");
+    // Found by review: serde fills a struct or a tagged enum from an array too, which the
+    // object-shaped checks would not have seen.
+    let (status, message) = lead
+        .refused(
+            "playground",
+            json!({ "model": ["base", "/usr"], "prompt": "hi", "sampling": { "temperature": 0.0, "top_k": null, "top_p": null, "repetition_penalty": 1.0, "max_new_tokens": 4, "stop": [], "seed": 1 } }),
+        )
+        .await;
+    assert_eq!(status, 403, "{message}");
+    let (status, message) = lead
+        .refused(
+            "plan_fine_tune",
+            json!({ "project_id": project_id, "recipe": ["sft", "/usr"] }),
+        )
+        .await;
+    assert_eq!(status, 400, "{message}");
 
     // An annotator sees and labels only the projects a lead made them a member of.
     assert_eq!(ana.ok("list_projects", json!({})).await, json!([]));
@@ -337,6 +353,14 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
         403
     );
     assert_eq!(bo.ok("list_projects", json!({})).await, json!([]));
+    // His judgments there are out of reach too; an unknown id gets the same answer.
+    for id in [bos, 99_999] {
+        let (status, message) = bo
+            .refused("judgment_detail", json!({ "judgment_id": id }))
+            .await;
+        assert_eq!(status, 403, "{message}");
+        assert_eq!(message, format!("judgment {id} is not bo's"));
+    }
     // The lead sees everyone's (the import's two and the two annotators').
     let all = lead
         .ok("judgment_history", json!({ "project_id": project_id }))
