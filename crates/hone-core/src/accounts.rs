@@ -236,7 +236,7 @@ impl Hone {
 }
 
 /// Makes a token for `user_id` and stores its hash.
-async fn issue_token(conn: &mut hone_store::SqliteConnection, user_id: i64) -> Result<String> {
+async fn issue_token(conn: &mut hone_store::Conn, user_id: i64) -> Result<String> {
     let (lookup, secret) = (random_hex(8), random_hex(32));
     let salt_bytes: [u8; 16] = {
         let mut b = [0u8; 16];

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::projects::{self, NameList};
 use hone_store::responses::{self, NewResponse, Response};
-use hone_store::{
-    annotators, prompts, AnnotatorKind, Choice, JudgmentKind, ResponseSource, SqliteConnection,
-};
+use hone_store::{annotators, prompts, AnnotatorKind, Choice, Conn, JudgmentKind, ResponseSource};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Hone, Result};
@@ -193,7 +191,7 @@ impl Hone {
 
 /// Validates and writes a judgment inside the caller's transaction (imports batch many).
 pub(crate) async fn record_in(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     input: &FeedbackInput,
     kind: AnnotatorKind,
 ) -> Result<Recorded> {
@@ -281,7 +279,7 @@ pub(crate) async fn record_in(
 /// A re-judgment replaces the same annotator's own judgment of the same project, kind and
 /// prompt, once.
 async fn check_supersedes(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     input: &FeedbackInput,
     old: i64,
     prompt_id: i64,
@@ -339,7 +337,7 @@ struct Prepared {
     new_response_id: Option<i64>,
 }
 
-async fn response(conn: &mut SqliteConnection, field: &str, id: i64) -> Result<Response> {
+async fn response(conn: &mut Conn, field: &str, id: i64) -> Result<Response> {
     match responses::get(conn, id).await {
         Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(
             field,
@@ -366,7 +364,7 @@ fn same_prompt(field: &str, responses: &[Response]) -> Result<i64> {
     Ok(first.prompt_id)
 }
 
-async fn prepare(conn: &mut SqliteConnection, input: &FeedbackInput) -> Result<Prepared> {
+async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
     match &input.kind {
         FeedbackKind::Comparison {
             response_a,

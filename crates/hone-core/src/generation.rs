@@ -59,7 +59,7 @@ pub(crate) fn generation_settings(params: &SamplingParams, sample: usize) -> ser
 /// The version (if any) and the base model id (the base registered on first use) that
 /// answers come from when `resolved` generates them.
 pub(crate) async fn generating_model(
-    conn: &mut hone_store::SqliteConnection,
+    conn: &mut hone_store::Conn,
     resolved: &ResolvedModel,
 ) -> Result<(Option<i64>, i64)> {
     let base_model_id = match resolved.base_model_id {
@@ -72,7 +72,7 @@ pub(crate) async fn generating_model(
 /// Stores `text` (not empty, already trimmed) as a `model` answer to prompt `prompt_id`, or
 /// returns the prompt's answer with that very text. `true` when the response is new.
 pub(crate) async fn store_answer(
-    conn: &mut hone_store::SqliteConnection,
+    conn: &mut hone_store::Conn,
     prompt_id: i64,
     text: String,
     made_by: &MadeBy,

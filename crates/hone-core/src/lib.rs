@@ -57,4 +57,7 @@ pub use hone_store::{
     AnnotatorKind, Choice, FlagReason, JobState, JudgmentKind, QueueOrder, ResponseSource, Split,
 };
 pub use hone_train as train;
-pub use workspace::{resolve_workspace_dir, Hone, WorkspaceSource};
+pub use workspace::{
+    bind_database, database_location, resolve_workspace_dir, Hone, WorkspaceSource,
+    DATABASE_URL_FILE,
+};

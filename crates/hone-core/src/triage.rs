@@ -20,7 +20,7 @@ use hone_store::flags::{self, StoredFlag};
 use hone_store::responses;
 use hone_store::skips::{self, UnitRow};
 use hone_store::{annotators, projects, prompts, AnnotatorKind, FlagReason, JudgmentKind};
-use hone_store::{SqliteConnection, StoreError};
+use hone_store::{Conn, StoreError};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Hone, Result};
@@ -103,7 +103,7 @@ fn prompt_level(kind: JudgmentKind) -> bool {
 
 /// Checks that the named unit exists in the project and returns it in its stored form.
 async fn resolve_unit(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     kind: JudgmentKind,
     prompt_id: Option<i64>,
@@ -188,7 +188,7 @@ fn annotator_name(annotator: &str) -> Result<&str> {
     Ok(name)
 }
 
-async fn flag_view(conn: &mut SqliteConnection, f: StoredFlag) -> Result<Flag> {
+async fn flag_view(conn: &mut Conn, f: StoredFlag) -> Result<Flag> {
     Ok(Flag {
         id: f.id,
         project_id: f.project_id,

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use hone_model::{DeviceChoice, DeviceInfo};
-use hone_store::{jobs, Store, DATABASE_FILE};
+use hone_store::{jobs, Location, Store, DATABASE_FILE};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
@@ -54,12 +54,81 @@ pub struct Hone {
     pub(crate) verified_tokens: crate::accounts::VerifiedTokens,
 }
 
+/// The file that binds a workspace folder to a PostgreSQL database: its URL on one line.
+/// Every process that opens the folder (the server, the CLI, a training job it starts) then
+/// uses that database; without the file the workspace keeps its feedback in `hone.sqlite`.
+pub const DATABASE_URL_FILE: &str = "database.url";
+
+/// Where the workspace in `dir` keeps its feedback.
+pub fn database_location(dir: &Path) -> Result<Location> {
+    let file = dir.join(DATABASE_URL_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(text) => match Location::parse(text.trim()) {
+            postgres @ Location::Postgres(_) => Ok(postgres),
+            Location::File(_) => Err(CoreError::invalid(
+                "database.url",
+                format!(
+                    "{} must hold a postgres:// URL, not {:?}",
+                    file.display(),
+                    text.trim()
+                ),
+            )),
+        },
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Location::File(dir.join(DATABASE_FILE)))
+        }
+        Err(err) => Err(CoreError::io(&file)(err)),
+    }
+}
+
+/// Binds the workspace in `dir` to the PostgreSQL database at `url` (written to
+/// [`DATABASE_URL_FILE`], readable by its owner only). Refused for a workspace whose feedback
+/// is already in `hone.sqlite`: nothing is moved between databases, so its judgments would
+/// seem lost.
+pub fn bind_database(dir: &Path, url: &str) -> Result<()> {
+    if !matches!(Location::parse(url), Location::Postgres(_)) {
+        return Err(CoreError::invalid(
+            "database",
+            format!("expected a postgres:// URL, got {url:?}"),
+        ));
+    }
+    if dir.join(DATABASE_FILE).exists() {
+        return Err(CoreError::invalid(
+            "database",
+            format!(
+                "the workspace {} keeps its feedback in {DATABASE_FILE}; a PostgreSQL database \
+                 needs a workspace folder of its own (feedback is not moved between databases)",
+                dir.display()
+            ),
+        ));
+    }
+    std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
+    let file = dir.join(DATABASE_URL_FILE);
+    let staged = dir.join(format!(".{DATABASE_URL_FILE}.tmp"));
+    write_private(&staged, &format!("{url}\n")).map_err(CoreError::io(&staged))?;
+    std::fs::rename(&staged, &file).map_err(CoreError::io(&file))?;
+    Ok(())
+}
+
+/// Writes `text` to a new file only its owner can read (the URL may hold a password).
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
 impl Hone {
-    /// Opens the workspace in `dir`, creating the folder and database if needed. Jobs left
-    /// queued or running by a process that is gone are marked `interrupted`.
+    /// Opens the workspace in `dir`, creating the folder and database if needed (its
+    /// `hone.sqlite`, or the PostgreSQL database it is bound to: see [`bind_database`]). Jobs
+    /// left queued or running by a process that is gone are marked `interrupted`.
     pub async fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
-        let store = Store::open(&dir.join(DATABASE_FILE)).await?;
+        let store = Store::open_at(database_location(dir)?).await?;
         let interrupted = jobs::mark_interrupted(&mut *store.conn().await?).await?;
         if interrupted > 0 {
             tracing::warn!(

@@ -1,7 +1,7 @@
 //! The people (and stand-ins) who give feedback.
 
+use crate::Conn;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::{AnnotatorKind, Result, StoreError};
 
@@ -14,12 +14,8 @@ pub struct Annotator {
 }
 
 /// The annotator with this name, created with `kind` if new.
-pub async fn get_or_create(
-    conn: &mut SqliteConnection,
-    name: &str,
-    kind: AnnotatorKind,
-) -> Result<Annotator> {
-    sqlx::query("INSERT OR IGNORE INTO annotators (name, kind) VALUES (?, ?)")
+pub async fn get_or_create(conn: &mut Conn, name: &str, kind: AnnotatorKind) -> Result<Annotator> {
+    sqlx::query("INSERT INTO annotators (name, kind) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(name)
         .bind(kind)
         .execute(&mut *conn)
@@ -27,23 +23,23 @@ pub async fn get_or_create(
     get_by_name(conn, name).await
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Annotator> {
-    sqlx::query_as("SELECT id, name, kind, created_at FROM annotators WHERE id = ?")
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Annotator> {
+    sqlx::query_as("SELECT id, name, kind, created_at FROM annotators WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("annotator", id))
 }
 
-pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Annotator> {
-    sqlx::query_as("SELECT id, name, kind, created_at FROM annotators WHERE name = ?")
+pub async fn get_by_name(conn: &mut Conn, name: &str) -> Result<Annotator> {
+    sqlx::query_as("SELECT id, name, kind, created_at FROM annotators WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("annotator", format!("{name:?}")))
 }
 
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Annotator>> {
+pub async fn list(conn: &mut Conn) -> Result<Vec<Annotator>> {
     Ok(
         sqlx::query_as("SELECT id, name, kind, created_at FROM annotators ORDER BY id")
             .fetch_all(&mut *conn)
@@ -52,9 +48,9 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Annotator>> {
 }
 
 /// How many judgments the annotator called `name` has made (0 when there is none).
-pub async fn judgment_count(conn: &mut SqliteConnection, name: &str) -> Result<i64> {
+pub async fn judgment_count(conn: &mut Conn, name: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = ?",
+        "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = $1",
     )
     .bind(name)
     .fetch_one(&mut *conn)

@@ -1,10 +1,11 @@
-use std::path::PathBuf;
-
 /// Errors of the store. Domain validation errors belong to `hone-core`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the database {}", path.display())]
-    Open { path: PathBuf, source: sqlx::Error },
+    #[error("cannot open the database {location}")]
+    Open {
+        location: String,
+        source: sqlx::Error,
+    },
     #[error("database migration failed")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{entity} {key} does not exist")]

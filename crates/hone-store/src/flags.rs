@@ -1,7 +1,7 @@
 //! Flags: an annotator marked a queue unit as not to be judged (broken prompt, off topic, not
 //! their expertise, unsafe), with an optional note. One flag per annotator and unit.
 
-use sqlx::SqliteConnection;
+use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
 use crate::skips::UnitRow;
@@ -49,19 +49,20 @@ fn assemble(row: Row) -> Result<StoredFlag> {
 /// Flags `unit` for `annotator_id`; flagging the same unit again replaces the reason, the note
 /// and the time. Returns the flag.
 pub async fn upsert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     annotator_id: i64,
     unit: &UnitRow,
     reason: FlagReason,
     note: Option<&str>,
 ) -> Result<StoredFlag> {
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO flags (project_id, annotator_id, kind, prompt_id, response_ids, reason, note) VALUES (?, ?, ?, ?, ?, ?, ?)
+    let now = dialect::backend(conn).now();
+    let id: i64 = sqlx::query_scalar(&format!(
+        "INSERT INTO flags (project_id, annotator_id, kind, prompt_id, response_ids, reason, note) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (annotator_id, kind, prompt_id, response_ids) DO UPDATE SET
-           reason = excluded.reason, note = excluded.note, created_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-         RETURNING id",
-    )
+           reason = excluded.reason, note = excluded.note, created_at = {now}
+         RETURNING id"
+    ))
     .bind(project_id)
     .bind(annotator_id)
     .bind(unit.kind)
@@ -74,8 +75,8 @@ pub async fn upsert(
     get(conn, id).await
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<StoredFlag> {
-    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM flags WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<StoredFlag> {
+    let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM flags WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -84,9 +85,9 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<StoredFlag> {
 }
 
 /// The project's flags, oldest first.
-pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<StoredFlag>> {
+pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<StoredFlag>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM flags WHERE project_id = ? ORDER BY id"
+        "SELECT {COLUMNS} FROM flags WHERE project_id = $1 ORDER BY id"
     ))
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -96,12 +97,12 @@ pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<St
 
 /// The flags `annotator_id` set in the project, oldest first.
 pub async fn list_by(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     annotator_id: i64,
 ) -> Result<Vec<StoredFlag>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM flags WHERE project_id = ? AND annotator_id = ? ORDER BY id"
+        "SELECT {COLUMNS} FROM flags WHERE project_id = $1 AND annotator_id = $2 ORDER BY id"
     ))
     .bind(project_id)
     .bind(annotator_id)
@@ -111,8 +112,8 @@ pub async fn list_by(
 }
 
 /// Removes a flag (the unit comes back to its flagger's queue).
-pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM flags WHERE id = ?")
+pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM flags WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;

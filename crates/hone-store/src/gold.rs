@@ -2,22 +2,22 @@
 //! their items into other annotators' work, and each annotator's verdicts on them are scored
 //! against the gold answer.
 
-use sqlx::SqliteConnection;
+use crate::Conn;
 
 use crate::{Result, StoreError};
 
 /// Marks judgment `judgment_id` as gold; marking it again changes nothing.
-pub async fn mark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<()> {
+pub async fn mark(conn: &mut Conn, judgment_id: i64) -> Result<()> {
     let done = sqlx::query(
         "INSERT INTO gold_items (judgment_id, project_id)
-         SELECT id, project_id FROM judgments WHERE id = ? ON CONFLICT (judgment_id) DO NOTHING",
+         SELECT id, project_id FROM judgments WHERE id = $1 ON CONFLICT (judgment_id) DO NOTHING",
     )
     .bind(judgment_id)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         // Either already gold, or no such judgment.
-        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM judgments WHERE id = ?")
+        let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM judgments WHERE id = $1")
             .bind(judgment_id)
             .fetch_optional(&mut *conn)
             .await?;
@@ -27,8 +27,8 @@ pub async fn mark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<()> {
 }
 
 /// Unmarks judgment `judgment_id`; returns whether it was gold.
-pub async fn unmark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<bool> {
-    let done = sqlx::query("DELETE FROM gold_items WHERE judgment_id = ?")
+pub async fn unmark(conn: &mut Conn, judgment_id: i64) -> Result<bool> {
+    let done = sqlx::query("DELETE FROM gold_items WHERE judgment_id = $1")
         .bind(judgment_id)
         .execute(&mut *conn)
         .await?;
@@ -36,9 +36,9 @@ pub async fn unmark(conn: &mut SqliteConnection, judgment_id: i64) -> Result<boo
 }
 
 /// The project's gold judgments, oldest first.
-pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<i64>> {
+pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT judgment_id FROM gold_items WHERE project_id = ? ORDER BY judgment_id",
+        "SELECT judgment_id FROM gold_items WHERE project_id = $1 ORDER BY judgment_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)

@@ -6,8 +6,8 @@
 //! whose process died, is undone by [`undo_step`] (its judgments, then the responses and
 //! prompts nothing else refers to) and marked `rolled_back`.
 
+use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::{ImportState, Result, StoreError};
 
@@ -29,17 +29,11 @@ pub struct ImportRun {
 
 const COLUMNS: &str =
     "id, project_id, path, annotator, state, records, error, started_at, finished_at";
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 /// Starts a run; its rows stay pending until [`finish`].
-pub async fn start(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    path: &str,
-    annotator: &str,
-) -> Result<i64> {
+pub async fn start(conn: &mut Conn, project_id: i64, path: &str, annotator: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO imports (project_id, path, annotator, state) VALUES (?, ?, ?, 'running') RETURNING id",
+        "INSERT INTO imports (project_id, path, annotator, state) VALUES ($1, $2, $3, 'running') RETURNING id",
     )
     .bind(project_id)
     .bind(path)
@@ -48,8 +42,8 @@ pub async fn start(
     .await?)
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<ImportRun> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM imports WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<ImportRun> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM imports WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -57,9 +51,9 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<ImportRun> {
 }
 
 /// The project's runs, newest first.
-pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<ImportRun>> {
+pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<ImportRun>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM imports WHERE project_id = ? ORDER BY id DESC"
+        "SELECT {COLUMNS} FROM imports WHERE project_id = $1 ORDER BY id DESC"
     ))
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -67,7 +61,7 @@ pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Im
 }
 
 /// Every run still `running`, of any project (the caller tells live ones from dead ones).
-pub async fn running(conn: &mut SqliteConnection) -> Result<Vec<ImportRun>> {
+pub async fn running(conn: &mut Conn) -> Result<Vec<ImportRun>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM imports WHERE state = 'running' ORDER BY id"
     ))
@@ -76,8 +70,8 @@ pub async fn running(conn: &mut SqliteConnection) -> Result<Vec<ImportRun>> {
 }
 
 /// Records how many records the run has written so far.
-pub async fn set_records(conn: &mut SqliteConnection, id: i64, records: i64) -> Result<()> {
-    sqlx::query("UPDATE imports SET records = ? WHERE id = ?")
+pub async fn set_records(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
+    sqlx::query("UPDATE imports SET records = $1 WHERE id = $2")
         .bind(records)
         .bind(id)
         .execute(&mut *conn)
@@ -86,9 +80,10 @@ pub async fn set_records(conn: &mut SqliteConnection, id: i64, records: i64) -> 
 }
 
 /// Makes the run's rows count: one short write, however big the file was.
-pub async fn finish(conn: &mut SqliteConnection, id: i64, records: i64) -> Result<()> {
+pub async fn finish(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
+    let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
-        "UPDATE imports SET state = 'done', records = ?, finished_at = {NOW} WHERE id = ? AND state = 'running'"
+        "UPDATE imports SET state = 'done', records = $1, finished_at = {now} WHERE id = $2 AND state = 'running'"
     ))
     .bind(records)
     .bind(id)
@@ -104,8 +99,8 @@ pub async fn finish(conn: &mut SqliteConnection, id: i64, records: i64) -> Resul
 /// (0: nothing is left). Call it in short transactions until it returns 0, then
 /// [`mark_rolled_back`]. Responses and prompts that a judgment outside the run refers to are
 /// kept: nobody's judgment is deleted by undoing an import.
-pub async fn undo_step(conn: &mut SqliteConnection, id: i64, limit: i64) -> Result<u64> {
-    let state: Option<ImportState> = sqlx::query_scalar("SELECT state FROM imports WHERE id = ?")
+pub async fn undo_step(conn: &mut Conn, id: i64, limit: i64) -> Result<u64> {
+    let state: Option<ImportState> = sqlx::query_scalar("SELECT state FROM imports WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?;
@@ -115,18 +110,18 @@ pub async fn undo_step(conn: &mut SqliteConnection, id: i64, limit: i64) -> Resu
         Some(_) => {}
     }
     let steps = [
-        "DELETE FROM judgments WHERE id IN (SELECT id FROM judgments WHERE import_id = ?1 LIMIT ?2)",
-        "DELETE FROM responses WHERE id IN (SELECT r.id FROM responses r WHERE r.import_id = ?1
+        "DELETE FROM judgments WHERE id IN (SELECT id FROM judgments WHERE import_id = $1 LIMIT $2)",
+        "DELETE FROM responses WHERE id IN (SELECT r.id FROM responses r WHERE r.import_id = $1
            AND NOT EXISTS (SELECT 1 FROM comparisons c WHERE c.response_a = r.id OR c.response_b = r.id)
            AND NOT EXISTS (SELECT 1 FROM judged_responses j WHERE j.response_id = r.id)
            AND NOT EXISTS (SELECT 1 FROM ranking_entries e WHERE e.response_id = r.id)
            AND NOT EXISTS (SELECT 1 FROM edits e WHERE e.corrected_response_id = r.id)
            AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.suggested_response_id = r.id)
-           LIMIT ?2)",
-        "DELETE FROM prompts WHERE id IN (SELECT p.id FROM prompts p WHERE p.import_id = ?1
+           LIMIT $2)",
+        "DELETE FROM prompts WHERE id IN (SELECT p.id FROM prompts p WHERE p.import_id = $1
            AND NOT EXISTS (SELECT 1 FROM judgments j WHERE j.prompt_id = p.id)
            AND NOT EXISTS (SELECT 1 FROM responses r WHERE r.prompt_id = p.id)
-           LIMIT ?2)",
+           LIMIT $2)",
     ];
     for sql in steps {
         let done = sqlx::query(sql)
@@ -142,17 +137,18 @@ pub async fn undo_step(conn: &mut SqliteConnection, id: i64, limit: i64) -> Resu
 }
 
 /// Marks an undone run, with why; what it kept (rows others' judgments refer to) is released.
-pub async fn mark_rolled_back(conn: &mut SqliteConnection, id: i64, error: &str) -> Result<()> {
+pub async fn mark_rolled_back(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
+    let now = dialect::backend(conn).now();
     for table in ["prompts", "responses"] {
         sqlx::query(&format!(
-            "UPDATE {table} SET import_id = NULL WHERE import_id = ?"
+            "UPDATE {table} SET import_id = NULL WHERE import_id = $1"
         ))
         .bind(id)
         .execute(&mut *conn)
         .await?;
     }
     sqlx::query(&format!(
-        "UPDATE imports SET state = 'rolled_back', error = ?, finished_at = {NOW} WHERE id = ?"
+        "UPDATE imports SET state = 'rolled_back', error = $1, finished_at = {now} WHERE id = $2"
     ))
     .bind(error)
     .bind(id)

@@ -1,7 +1,7 @@
 //! Long-running jobs (generation, training, evaluation) and their metric time series.
 
+use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::error::{parse_json, to_json};
 use crate::{JobState, Result, StoreError};
@@ -63,16 +63,15 @@ impl TryFrom<JobRow> for Job {
 
 const COLUMNS: &str =
     "id, project_id, kind, state, progress, message, error, params, result, created_at, updated_at";
-const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 pub async fn create(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: Option<i64>,
     kind: &str,
     params: &serde_json::Value,
 ) -> Result<Job> {
     let row: JobRow = sqlx::query_as(&format!(
-        "INSERT INTO jobs (project_id, kind, params) VALUES (?, ?, ?) RETURNING {COLUMNS}"
+        "INSERT INTO jobs (project_id, kind, params) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
     ))
     .bind(project_id)
     .bind(kind)
@@ -82,8 +81,8 @@ pub async fn create(
     row.try_into()
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Job> {
-    let row: JobRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Job> {
+    let row: JobRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -91,9 +90,9 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Job> {
     row.try_into()
 }
 
-pub async fn list(conn: &mut SqliteConnection, project_id: Option<i64>) -> Result<Vec<Job>> {
+pub async fn list(conn: &mut Conn, project_id: Option<i64>) -> Result<Vec<Job>> {
     let rows: Vec<JobRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM jobs WHERE ?1 IS NULL OR project_id = ?1 ORDER BY id"
+        "SELECT {COLUMNS} FROM jobs WHERE $1 IS NULL OR project_id = $1 ORDER BY id"
     ))
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -103,14 +102,15 @@ pub async fn list(conn: &mut SqliteConnection, project_id: Option<i64>) -> Resul
 
 /// Moves a job to `state` with its progress and a message.
 pub async fn update(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     state: JobState,
     progress: f64,
     message: &str,
 ) -> Result<()> {
+    let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = ?, progress = ?, message = ?, updated_at = {NOW} WHERE id = ?"
+        "UPDATE jobs SET state = $1, progress = $2, message = $3, updated_at = {now} WHERE id = $4"
     ))
     .bind(state)
     .bind(progress.clamp(0.0, 1.0))
@@ -127,11 +127,12 @@ pub async fn update(
 /// Takes job `id` to run it again: sets it `running` only when it is failed, cancelled,
 /// interrupted, or running without a heartbeat for `STALE_SECONDS` (its process is gone) — in
 /// one statement, so two callers cannot both take it. Returns whether it did.
-pub async fn claim_for_resume(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+pub async fn claim_for_resume(conn: &mut Conn, id: i64) -> Result<bool> {
+    let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = 'running', message = 'resuming', updated_at = {NOW}
-         WHERE id = ? AND (state IN ('failed', 'cancelled', 'interrupted') OR (state IN ('queued', 'running') AND updated_at < {}))",
-        stale()
+        "UPDATE jobs SET state = 'running', message = 'resuming', updated_at = {now}
+         WHERE id = $1 AND (state IN ('failed', 'cancelled', 'interrupted') OR (state IN ('queued', 'running') AND updated_at < {}))",
+        dialect::backend(conn).seconds_ago(STALE_SECONDS)
     ))
     .bind(id)
     .execute(&mut *conn)
@@ -141,12 +142,13 @@ pub async fn claim_for_resume(conn: &mut SqliteConnection, id: i64) -> Result<bo
 
 /// Ends a job: succeeded with a result, or failed/cancelled with an error.
 pub async fn finish(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     state: JobState,
     result: Option<&serde_json::Value>,
     error: Option<&str>,
 ) -> Result<()> {
+    let now = dialect::backend(conn).now();
     let result = result.map(|r| to_json("jobs.result", r)).transpose()?;
     let progress_sql = if state == JobState::Succeeded {
         "1.0"
@@ -154,7 +156,7 @@ pub async fn finish(
         "progress"
     };
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = ?, result = ?, error = ?, progress = {progress_sql}, updated_at = {NOW} WHERE id = ?"
+        "UPDATE jobs SET state = $1, result = $2, error = $3, progress = {progress_sql}, updated_at = {now} WHERE id = $4"
     ))
     .bind(state)
     .bind(result)
@@ -174,14 +176,11 @@ pub const HEARTBEAT_SECONDS: u32 = 20;
 /// Silence after which a queued or running job counts as interrupted.
 pub const STALE_SECONDS: u32 = 90;
 
-fn stale() -> String {
-    format!("strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-{STALE_SECONDS} seconds')")
-}
-
 /// Says that job `id` is still being worked on (its `updated_at` is now, while it runs).
-pub async fn heartbeat(conn: &mut SqliteConnection, id: i64) -> Result<()> {
+pub async fn heartbeat(conn: &mut Conn, id: i64) -> Result<()> {
+    let now = dialect::backend(conn).now();
     sqlx::query(&format!(
-        "UPDATE jobs SET updated_at = {NOW} WHERE id = ? AND state = 'running'"
+        "UPDATE jobs SET updated_at = {now} WHERE id = $1 AND state = 'running'"
     ))
     .bind(id)
     .execute(&mut *conn)
@@ -191,9 +190,10 @@ pub async fn heartbeat(conn: &mut SqliteConnection, id: i64) -> Result<()> {
 
 /// Marks job `id` interrupted if it is queued or running: its owner is known to be gone (the
 /// caller checked the owner's lock). Returns whether it did.
-pub async fn mark_one_interrupted(conn: &mut SqliteConnection, id: i64) -> Result<bool> {
+pub async fn mark_one_interrupted(conn: &mut Conn, id: i64) -> Result<bool> {
+    let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE id = ? AND state IN ('queued', 'running')"
+        "UPDATE jobs SET state = 'interrupted', updated_at = {now} WHERE id = $1 AND state IN ('queued', 'running')"
     ))
     .bind(id)
     .execute(&mut *conn)
@@ -204,10 +204,11 @@ pub async fn mark_one_interrupted(conn: &mut SqliteConnection, id: i64) -> Resul
 /// Marks the queued or running jobs whose process has gone silent (no heartbeat for
 /// `STALE_SECONDS`) as interrupted; a job another open process is running stays as it is.
 /// Called when a workspace opens. Returns how many were marked.
-pub async fn mark_interrupted(conn: &mut SqliteConnection) -> Result<u64> {
+pub async fn mark_interrupted(conn: &mut Conn) -> Result<u64> {
+    let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
-        "UPDATE jobs SET state = 'interrupted', updated_at = {NOW} WHERE state IN ('queued', 'running') AND updated_at < {}",
-        stale()
+        "UPDATE jobs SET state = 'interrupted', updated_at = {now} WHERE state IN ('queued', 'running') AND updated_at < {}",
+        dialect::backend(conn).seconds_ago(STALE_SECONDS)
     ))
     .execute(&mut *conn)
     .await?;
@@ -224,14 +225,10 @@ pub struct MetricPoint {
 }
 
 /// Records points; a point at an existing (name, step) replaces it (a resumed run re-logs).
-pub async fn record_metrics(
-    conn: &mut SqliteConnection,
-    job_id: i64,
-    points: &[MetricPoint],
-) -> Result<()> {
+pub async fn record_metrics(conn: &mut Conn, job_id: i64, points: &[MetricPoint]) -> Result<()> {
     for p in points {
         sqlx::query(
-            "INSERT OR REPLACE INTO metric_points (job_id, name, step, value) VALUES (?, ?, ?, ?)",
+            "INSERT INTO metric_points (job_id, name, step, value) VALUES ($1, $2, $3, $4) ON CONFLICT (job_id, name, step) DO UPDATE SET value = excluded.value",
         )
         .bind(job_id)
         .bind(&p.name)
@@ -244,13 +241,9 @@ pub async fn record_metrics(
 }
 
 /// The job's curves, by metric name then step; `name` narrows to one metric.
-pub async fn metrics(
-    conn: &mut SqliteConnection,
-    job_id: i64,
-    name: Option<&str>,
-) -> Result<Vec<MetricPoint>> {
+pub async fn metrics(conn: &mut Conn, job_id: i64, name: Option<&str>) -> Result<Vec<MetricPoint>> {
     Ok(sqlx::query_as(
-        "SELECT name, step, value FROM metric_points WHERE job_id = ?1 AND (?2 IS NULL OR name = ?2) ORDER BY name, step",
+        "SELECT name, step, value FROM metric_points WHERE job_id = $1 AND ($2 IS NULL OR name = $2) ORDER BY name, step",
     )
     .bind(job_id)
     .bind(name)

@@ -4,8 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::Connection;
 
+use crate::Conn;
+
+use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
 use crate::{Choice, JudgmentKind, Result, StoreError};
 
@@ -136,11 +139,11 @@ impl Judgment {
 
 /// Writes the judgment and its kind-specific rows atomically (a savepoint inside the caller's
 /// transaction, or a transaction of its own). Returns the new id.
-pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i64> {
+pub async fn insert(conn: &mut Conn, new: &NewJudgment) -> Result<i64> {
     let mut tx = conn.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, suggestion_visible, suggested_response_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(new.project_id)
     .bind(new.prompt_id)
@@ -150,7 +153,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
     .bind(to_json("judgments.shown_order", &new.shown_order)?)
     .bind(new.guideline_version)
     .bind(&new.critique)
-    .bind(new.suggestion_visible)
+    .bind(i64::from(new.suggestion_visible))
     .bind(new.suggested_response_id)
     .fetch_one(&mut *tx)
     .await?;
@@ -163,7 +166,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
             strength,
             reason,
         } => {
-            sqlx::query("INSERT INTO comparisons (judgment_id, response_a, response_b, choice, strength, reason) VALUES (?, ?, ?, ?, ?, ?)")
+            sqlx::query("INSERT INTO comparisons (judgment_id, response_a, response_b, choice, strength, reason) VALUES ($1, $2, $3, $4, $5, $6)")
                 .bind(id)
                 .bind(response_a)
                 .bind(response_b)
@@ -176,7 +179,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
         JudgmentBody::Ranking { ranked } => {
             for (rank, response_id) in ranked.iter().enumerate() {
                 sqlx::query(
-                    "INSERT INTO ranking_entries (judgment_id, rank, response_id) VALUES (?, ?, ?)",
+                    "INSERT INTO ranking_entries (judgment_id, rank, response_id) VALUES ($1, $2, $3)",
                 )
                 .bind(id)
                 .bind(rank as i64)
@@ -187,7 +190,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
         }
         body => {
             let response_id = body.response_ids()[0];
-            sqlx::query("INSERT INTO judged_responses (judgment_id, response_id) VALUES (?, ?)")
+            sqlx::query("INSERT INTO judged_responses (judgment_id, response_id) VALUES ($1, $2)")
                 .bind(id)
                 .bind(response_id)
                 .execute(&mut *tx)
@@ -200,7 +203,7 @@ pub async fn insert(conn: &mut SqliteConnection, new: &NewJudgment) -> Result<i6
 }
 
 async fn insert_single_response_details(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     body: &JudgmentBody,
 ) -> Result<()> {
@@ -208,7 +211,7 @@ async fn insert_single_response_details(
         JudgmentBody::Rating { scores, .. } => {
             for (criterion, value) in scores {
                 sqlx::query(
-                    "INSERT INTO rating_scores (judgment_id, criterion, value) VALUES (?, ?, ?)",
+                    "INSERT INTO rating_scores (judgment_id, criterion, value) VALUES ($1, $2, $3)",
                 )
                 .bind(id)
                 .bind(criterion)
@@ -223,7 +226,7 @@ async fn insert_single_response_details(
             ..
         } => {
             sqlx::query(
-                "INSERT INTO edits (judgment_id, corrected_response_id, diff) VALUES (?, ?, ?)",
+                "INSERT INTO edits (judgment_id, corrected_response_id, diff) VALUES ($1, $2, $3)",
             )
             .bind(id)
             .bind(corrected_response_id)
@@ -234,7 +237,7 @@ async fn insert_single_response_details(
         JudgmentBody::Span { spans, .. } => {
             for (position, span) in spans.iter().enumerate() {
                 sqlx::query(
-                    "INSERT INTO span_annotations (judgment_id, position, char_start, char_end, label, note) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO span_annotations (judgment_id, position, char_start, char_end, label, note) VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(id)
                 .bind(position as i64)
@@ -247,9 +250,9 @@ async fn insert_single_response_details(
             }
         }
         JudgmentBody::Thumbs { up, .. } => {
-            sqlx::query("INSERT INTO thumbs (judgment_id, up) VALUES (?, ?)")
+            sqlx::query("INSERT INTO thumbs (judgment_id, up) VALUES ($1, $2)")
                 .bind(id)
-                .bind(*up)
+                .bind(i64::from(*up))
                 .execute(&mut *conn)
                 .await?;
         }
@@ -273,7 +276,7 @@ struct BaseRow {
     guideline_version: Option<i64>,
     critique: Option<String>,
     created_at: String,
-    suggestion_visible: bool,
+    suggestion_visible: i64,
     suggested_response_id: Option<i64>,
     superseded_by: Option<i64>,
 }
@@ -281,7 +284,7 @@ struct BaseRow {
 const BASE_COLUMNS: &str =
     "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id, superseded_by";
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Judgment> {
     get_many(conn, &[id])
         .await?
         .pop()
@@ -289,9 +292,10 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Judgment> {
 }
 
 /// The judgments with these ids, in id order; ids that do not exist are left out.
-pub async fn get_many(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<Judgment>> {
+pub async fn get_many(conn: &mut Conn, ids: &[i64]) -> Result<Vec<Judgment>> {
+    let ids_in = dialect::backend(conn).json_ids(1);
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE id IN ({ids_in}) ORDER BY id"
     ))
     .bind(to_json("ids", &ids)?)
     .fetch_all(&mut *conn)
@@ -301,12 +305,12 @@ pub async fn get_many(conn: &mut SqliteConnection, ids: &[i64]) -> Result<Vec<Ju
 
 /// The project's judgments in id order, optionally of one kind.
 pub async fn list(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     kind: Option<JudgmentKind>,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = $1 AND ($2 IS NULL OR kind = $2) ORDER BY id"
     ))
     .bind(project_id)
     .bind(kind)
@@ -322,12 +326,12 @@ const NOT_PENDING: &str =
 /// The project's judgments that count now (not superseded by a re-judgment, not part of an
 /// import still under way), in id order, optionally of one kind.
 pub async fn list_current(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     kind: Option<JudgmentKind>,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND (?2 IS NULL OR kind = ?2) AND superseded_by IS NULL AND {NOT_PENDING} ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = $1 AND ($2 IS NULL OR kind = $2) AND superseded_by IS NULL AND {NOT_PENDING} ORDER BY id"
     ))
     .bind(project_id)
     .bind(kind)
@@ -339,13 +343,13 @@ pub async fn list_current(
 /// The project's judgments of `kind` with ids above `after` that are not superseded, whether or
 /// not their import run is done, in id order (for the queue's index: see `queue_rows`).
 pub async fn list_current_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     kind: JudgmentKind,
     after: i64,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = ? AND kind = ? AND id > ? AND superseded_by IS NULL ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 AND superseded_by IS NULL ORDER BY id"
     ))
     .bind(project_id)
     .bind(kind)
@@ -358,13 +362,13 @@ pub async fn list_current_after(
 /// `annotator_id`'s judgments of `kind` on `prompt_id` that are not superseded, in id order
 /// (the queue re-reads them when one of them goes away).
 pub async fn list_current_by_on_prompt(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     prompt_id: i64,
     annotator_id: i64,
     kind: JudgmentKind,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE prompt_id = ? AND annotator_id = ? AND kind = ? AND superseded_by IS NULL ORDER BY id"
+        "SELECT {BASE_COLUMNS} FROM judgments WHERE prompt_id = $1 AND annotator_id = $2 AND kind = $3 AND superseded_by IS NULL ORDER BY id"
     ))
     .bind(prompt_id)
     .bind(annotator_id)
@@ -377,9 +381,9 @@ pub async fn list_current_by_on_prompt(
 /// Marks judgment `old` as replaced by judgment `new`. Refused (`Duplicate`) when `old` was
 /// already superseded; `NotFound` when it does not exist. The domain's rules (same annotator,
 /// project and kind) are checked by the caller.
-pub async fn supersede(conn: &mut SqliteConnection, old: i64, new: i64) -> Result<()> {
+pub async fn supersede(conn: &mut Conn, old: i64, new: i64) -> Result<()> {
     let done = sqlx::query(
-        "UPDATE judgments SET superseded_by = ?2 WHERE id = ?1 AND superseded_by IS NULL",
+        "UPDATE judgments SET superseded_by = $2 WHERE id = $1 AND superseded_by IS NULL",
     )
     .bind(old)
     .bind(new)
@@ -388,7 +392,7 @@ pub async fn supersede(conn: &mut SqliteConnection, old: i64, new: i64) -> Resul
     .map_err(StoreError::unique("superseding judgment", new))?;
     if done.rows_affected() == 0 {
         let by: Option<Option<i64>> =
-            sqlx::query_scalar("SELECT superseded_by FROM judgments WHERE id = ?")
+            sqlx::query_scalar("SELECT superseded_by FROM judgments WHERE id = $1")
                 .bind(old)
                 .fetch_optional(&mut *conn)
                 .await?;
@@ -404,9 +408,9 @@ pub async fn supersede(conn: &mut SqliteConnection, old: i64, new: i64) -> Resul
 }
 
 /// The judgment that `id` replaced, if any.
-pub async fn superseded_by_this(conn: &mut SqliteConnection, id: i64) -> Result<Option<i64>> {
+pub async fn superseded_by_this(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
     Ok(
-        sqlx::query_scalar("SELECT id FROM judgments WHERE superseded_by = ?")
+        sqlx::query_scalar("SELECT id FROM judgments WHERE superseded_by = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?,
@@ -414,10 +418,10 @@ pub async fn superseded_by_this(conn: &mut SqliteConnection, id: i64) -> Result<
 }
 
 /// The ids of the project's judgments that some dataset snapshot holds.
-pub async fn held_by_snapshots(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<i64>> {
+pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT sj.judgment_id FROM snapshot_judgments sj JOIN judgments j ON j.id = sj.judgment_id
-         WHERE j.project_id = ? ORDER BY sj.judgment_id",
+         WHERE j.project_id = $1 ORDER BY sj.judgment_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -425,8 +429,8 @@ pub async fn held_by_snapshots(conn: &mut SqliteConnection, project_id: i64) -> 
 }
 
 /// Deletes a judgment (undo). Refused by the schema when a dataset snapshot holds it.
-pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
-    let done = sqlx::query("DELETE FROM judgments WHERE id = ?")
+pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
+    let done = sqlx::query("DELETE FROM judgments WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await?;
@@ -438,19 +442,16 @@ pub async fn delete(conn: &mut SqliteConnection, id: i64) -> Result<()> {
 
 /// Number of judgments per (kind, annotator id) in the project, superseded ones and those of
 /// an import under way left out.
-pub async fn counts(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-) -> Result<Vec<(JudgmentKind, i64, i64)>> {
+pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(JudgmentKind, i64, i64)>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = ? AND superseded_by IS NULL AND {NOT_PENDING} GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
+        "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = $1 AND superseded_by IS NULL AND {NOT_PENDING} GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
     ))
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await?)
 }
 
-async fn hydrate(conn: &mut SqliteConnection, rows: Vec<BaseRow>) -> Result<Vec<Judgment>> {
+async fn hydrate(conn: &mut Conn, rows: Vec<BaseRow>) -> Result<Vec<Judgment>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
@@ -475,13 +476,13 @@ struct Details {
 }
 
 impl Details {
-    async fn load(conn: &mut SqliteConnection, ids_json: &str) -> Result<Self> {
-        const IN_IDS: &str = "judgment_id IN (SELECT value FROM json_each(?))";
+    async fn load(conn: &mut Conn, ids_json: &str) -> Result<Self> {
+        let in_ids = format!("judgment_id IN ({})", dialect::backend(conn).json_ids(1));
         let mut details = Details::default();
 
         #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
         let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {IN_IDS}"
+            "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {in_ids}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
@@ -492,7 +493,7 @@ impl Details {
         );
 
         let rows: Vec<(i64, i64)> =
-            sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {IN_IDS} ORDER BY judgment_id, rank"))
+            sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {in_ids} ORDER BY judgment_id, rank"))
                 .bind(ids_json)
                 .fetch_all(&mut *conn)
                 .await?;
@@ -501,7 +502,7 @@ impl Details {
         }
 
         let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, response_id FROM judged_responses WHERE {IN_IDS}"
+            "SELECT judgment_id, response_id FROM judged_responses WHERE {in_ids}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
@@ -509,7 +510,7 @@ impl Details {
         details.responses.extend(rows);
 
         let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, criterion, value FROM rating_scores WHERE {IN_IDS}"
+            "SELECT judgment_id, criterion, value FROM rating_scores WHERE {in_ids}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
@@ -523,7 +524,7 @@ impl Details {
         }
 
         let rows: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {IN_IDS}"
+            "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {in_ids}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
@@ -533,7 +534,7 @@ impl Details {
         }
 
         let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {IN_IDS} ORDER BY judgment_id, position"
+            "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {in_ids} ORDER BY judgment_id, position"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
@@ -547,13 +548,15 @@ impl Details {
             });
         }
 
-        let rows: Vec<(i64, bool)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, up FROM thumbs WHERE {IN_IDS}"
+        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            "SELECT judgment_id, up FROM thumbs WHERE {in_ids}"
         ))
         .bind(ids_json)
         .fetch_all(&mut *conn)
         .await?;
-        details.thumbs.extend(rows);
+        details
+            .thumbs
+            .extend(rows.into_iter().map(|(id, up)| (id, up != 0)));
         Ok(details)
     }
 
@@ -615,7 +618,7 @@ impl Details {
             guideline_version: row.guideline_version,
             critique: row.critique,
             created_at: row.created_at,
-            suggestion_visible: row.suggestion_visible,
+            suggestion_visible: row.suggestion_visible != 0,
             suggested_response_id: row.suggested_response_id,
             superseded_by: row.superseded_by,
             body,
@@ -624,9 +627,9 @@ impl Details {
 }
 
 /// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
-pub async fn snapshots_holding(conn: &mut SqliteConnection, id: i64) -> Result<Vec<i64>> {
+pub async fn snapshots_holding(conn: &mut Conn, id: i64) -> Result<Vec<i64>> {
     Ok(sqlx::query_scalar(
-        "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = ? ORDER BY snapshot_id",
+        "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = $1 ORDER BY snapshot_id",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -659,48 +662,43 @@ impl ImportedVerdict {
 /// quadratic. A
 /// re-import finds its judgments here instead of recording them twice.
 pub async fn verdicts_on(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     annotator_id: i64,
     response_ids: &[i64],
 ) -> Result<std::collections::HashSet<ImportedVerdict>> {
     let mut found = std::collections::HashSet::new();
+    let cross_join = dialect::backend(conn).cross_join();
     for chunk in response_ids.chunks(crate::prompts::BATCH_ROWS) {
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT c.response_a, c.response_b FROM comparisons c CROSS JOIN judgments j ON j.id = c.judgment_id WHERE c.choice = 'a' AND j.annotator_id = ",
+        let list = dialect::params(2, chunk.len());
+        let sql = format!(
+            "SELECT c.response_a, c.response_b FROM comparisons c {cross_join} judgments j ON j.id = c.judgment_id WHERE c.choice = 'a' AND j.annotator_id = $1 AND c.response_a IN ({list})"
         );
-        query.push_bind(annotator_id).push(" AND c.response_a IN (");
-        let mut list = query.separated(", ");
+        let mut query = sqlx::query_as(&sql).bind(annotator_id);
         for id in chunk {
-            list.push_bind(*id);
+            query = query.bind(*id);
         }
-        query.push(")");
-        let pairs: Vec<(i64, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        let pairs: Vec<(i64, i64)> = query.fetch_all(&mut *conn).await?;
         found.extend(
             pairs
                 .into_iter()
                 .map(|(chosen, rejected)| ImportedVerdict::Preferred { chosen, rejected }),
         );
 
-        let mut query = sqlx::QueryBuilder::new(
-            "SELECT r.response_id, j.kind, t.up FROM judged_responses r CROSS JOIN judgments j ON j.id = r.judgment_id LEFT JOIN thumbs t ON t.judgment_id = j.id WHERE j.kind IN ('thumbs', 'demonstration') AND j.annotator_id = ",
+        let sql = format!(
+            "SELECT r.response_id, j.kind, t.up FROM judged_responses r {cross_join} judgments j ON j.id = r.judgment_id LEFT JOIN thumbs t ON t.judgment_id = j.id WHERE j.kind IN ('thumbs', 'demonstration') AND j.annotator_id = $1 AND r.response_id IN ({list})"
         );
-        query
-            .push_bind(annotator_id)
-            .push(" AND r.response_id IN (");
-        let mut list = query.separated(", ");
+        let mut query = sqlx::query_as(&sql).bind(annotator_id);
         for id in chunk {
-            list.push_bind(*id);
+            query = query.bind(*id);
         }
-        query.push(")");
-        let singles: Vec<(i64, JudgmentKind, Option<bool>)> =
-            query.build_query_as().fetch_all(&mut *conn).await?;
+        let singles: Vec<(i64, JudgmentKind, Option<i64>)> = query.fetch_all(&mut *conn).await?;
         found.extend(
             singles
                 .into_iter()
                 .map(|(response_id, kind, up)| match kind {
                     JudgmentKind::Thumbs => ImportedVerdict::Thumbs {
                         response_id,
-                        up: up.unwrap_or(false),
+                        up: up.is_some_and(|up| up != 0),
                     },
                     _ => ImportedVerdict::Demonstration { response_id },
                 }),
@@ -720,81 +718,58 @@ pub struct ImportedJudgment {
 /// statements; returns their ids, in order. It assigns ids, so it needs the caller's write
 /// transaction (`BEGIN IMMEDIATE`).
 pub async fn insert_imported(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     annotator_id: i64,
     guideline_version: Option<i64>,
     import_id: i64,
     news: &[ImportedJudgment],
 ) -> Result<Vec<i64>> {
-    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM judgments")
-        .fetch_one(&mut *conn)
-        .await?;
-    let rows: Vec<(i64, &ImportedJudgment)> = (first..).zip(news).collect();
+    let ids = dialect::allocate_ids(conn, "judgments", news.len()).await?;
+    let rows: Vec<(i64, &ImportedJudgment)> = ids.into_iter().zip(news).collect();
     for chunk in rows.chunks(crate::prompts::BATCH_ROWS) {
-        let mut query = sqlx::QueryBuilder::new(
+        let mut insert = Rows::new(
             "INSERT INTO judgments (id, project_id, prompt_id, kind, annotator_id, guideline_version, import_id) ",
         );
-        query.push_values(chunk, |mut row, (id, new)| {
-            row.push_bind(*id)
-                .push_bind(project_id)
-                .push_bind(new.prompt_id)
-                .push_bind(new.verdict.kind())
-                .push_bind(annotator_id)
-                .push_bind(guideline_version)
-                .push_bind(import_id);
-        });
-        query.build().execute(&mut *conn).await?;
+        for (id, new) in chunk {
+            insert.row([
+                Value::from(*id),
+                project_id.into(),
+                new.prompt_id.into(),
+                new.verdict.kind().as_str().into(),
+                annotator_id.into(),
+                guideline_version.into(),
+                import_id.into(),
+            ]);
+        }
+        insert.execute(conn).await?;
 
-        let pairs: Vec<(i64, i64, i64)> = chunk
-            .iter()
-            .filter_map(|(id, new)| match new.verdict {
-                ImportedVerdict::Preferred { chosen, rejected } => Some((*id, chosen, rejected)),
-                _ => None,
-            })
-            .collect();
-        if !pairs.is_empty() {
-            let mut query = sqlx::QueryBuilder::new(
-                "INSERT INTO comparisons (judgment_id, response_a, response_b, choice) ",
-            );
-            query.push_values(&pairs, |mut row, (id, chosen, rejected)| {
-                row.push_bind(*id)
-                    .push_bind(*chosen)
-                    .push_bind(*rejected)
-                    .push_bind(Choice::A);
-            });
-            query.build().execute(&mut *conn).await?;
+        let mut comparisons =
+            Rows::new("INSERT INTO comparisons (judgment_id, response_a, response_b, choice) ");
+        let mut singles = Rows::new("INSERT INTO judged_responses (judgment_id, response_id) ");
+        let mut thumbs = Rows::new("INSERT INTO thumbs (judgment_id, up) ");
+        for (id, new) in chunk {
+            match new.verdict {
+                ImportedVerdict::Preferred { chosen, rejected } => {
+                    comparisons.row([
+                        Value::from(*id),
+                        chosen.into(),
+                        rejected.into(),
+                        Choice::A.as_str().into(),
+                    ]);
+                }
+                ImportedVerdict::Thumbs { response_id, up } => {
+                    singles.row([Value::from(*id), response_id.into()]);
+                    thumbs.row([Value::from(*id), up.into()]);
+                }
+                ImportedVerdict::Demonstration { response_id } => {
+                    singles.row([Value::from(*id), response_id.into()]);
+                }
+            }
         }
-        let singles: Vec<(i64, i64)> = chunk
-            .iter()
-            .filter_map(|(id, new)| match new.verdict {
-                ImportedVerdict::Thumbs { response_id, .. }
-                | ImportedVerdict::Demonstration { response_id } => Some((*id, response_id)),
-                ImportedVerdict::Preferred { .. } => None,
-            })
-            .collect();
-        if !singles.is_empty() {
-            let mut query =
-                sqlx::QueryBuilder::new("INSERT INTO judged_responses (judgment_id, response_id) ");
-            query.push_values(&singles, |mut row, (id, response)| {
-                row.push_bind(*id).push_bind(*response);
-            });
-            query.build().execute(&mut *conn).await?;
-        }
-        let thumbs: Vec<(i64, bool)> = chunk
-            .iter()
-            .filter_map(|(id, new)| match new.verdict {
-                ImportedVerdict::Thumbs { up, .. } => Some((*id, up)),
-                _ => None,
-            })
-            .collect();
-        if !thumbs.is_empty() {
-            let mut query = sqlx::QueryBuilder::new("INSERT INTO thumbs (judgment_id, up) ");
-            query.push_values(&thumbs, |mut row, (id, up)| {
-                row.push_bind(*id).push_bind(*up);
-            });
-            query.build().execute(&mut *conn).await?;
-        }
+        comparisons.execute(conn).await?;
+        singles.execute(conn).await?;
+        thumbs.execute(conn).await?;
     }
     Ok(rows.into_iter().map(|(id, _)| id).collect())
 }

@@ -1,13 +1,18 @@
 //! Hone's feedback store: one SQLite file per workspace (WAL, foreign keys on, `synchronous=FULL`
-//! so that a committed judgment survives a crash), migrations embedded with `sqlx::migrate!`.
+//! so that a committed judgment survives a crash), or a PostgreSQL database for a team server;
+//! migrations for both embedded with `sqlx::migrate!` (`migrations/`, `migrations-pg/`, kept in
+//! step by the store's schema test).
 //!
-//! Every query is a free function in the module of its table family and takes
-//! `&mut SqliteConnection`, so callers choose the transaction: a pooled connection for one
+//! Both go through sqlx's `Any` driver, so every query is written once: `$N` placeholders,
+//! integers for booleans, and the few spellings that differ (the time now, a JSON list of ids,
+//! id allocation) in [`dialect`]. Every query is a free function in the module of its table
+//! family and takes `&mut Conn`, so callers choose the transaction: a pooled connection for one
 //! statement, or `store.begin()` to make several writes atomic (an import, a judgment with its
 //! kind-specific rows). Validation of domain rules (a ranking is a permutation, a rating is on
 //! the scale, …) belongs to `hone-core`; the schema's CHECK constraints are the last guard.
 
 pub mod annotators;
+pub mod dialect;
 mod error;
 pub mod flags;
 pub mod gold;
@@ -28,32 +33,79 @@ pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-pub use sqlx::{SqliteConnection, SqlitePool, Transaction};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::ConnectOptions;
+pub use sqlx::{AnyConnection as Conn, AnyPool, Transaction};
 
+pub use dialect::Backend;
 pub use error::StoreError;
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A read transaction ([`Store::read`]).
+pub type ReadTx = Transaction<'static, sqlx::Any>;
+
 /// The file name of the database inside a workspace folder.
 pub const DATABASE_FILE: &str = "hone.sqlite";
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations-pg");
+
+/// Pragmas every SQLite connection gets: WAL (readers never wait for the writer),
+/// `synchronous=FULL` (a committed judgment survives a power cut), foreign keys, and a busy
+/// timeout for another process's writer.
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 30000;";
+
+/// Where a store lives: a SQLite file, or a PostgreSQL database named by its URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…` is a server; anything else is a file path.
+    pub fn parse(text: &str) -> Self {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Self::Postgres(text.to_owned())
+        } else {
+            Self::File(PathBuf::from(text))
+        }
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            // The URL may carry a password: show the server and database only.
+            Self::Postgres(url) => {
+                let rest = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+                let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+                let rest = rest.split_once('?').map_or(rest, |(before, _)| before);
+                write!(f, "postgres://{rest}")
+            }
+        }
+    }
+}
 
 /// An open workspace database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
     /// The one connection write transactions use ([`Store::begin`]): a writer never waits for
     /// a pooled connection that long reads (the labeling queue's) hold.
-    writer_pool: SqlitePool,
-    path: PathBuf,
+    writer_pool: AnyPool,
+    location: Location,
+    backend: Backend,
     /// This process's writers take turns here, first come first served, before they ask
-    /// SQLite for the write lock (see [`Store::begin`]).
+    /// the database for the write lock (see [`Store::begin`]).
     writer: Arc<tokio::sync::Mutex<()>>,
 }
 
@@ -61,7 +113,7 @@ pub struct Store {
 /// [`commit`](WriteTx::commit) it rolls back. It derefs to the connection, so every query
 /// function takes `&mut tx`.
 pub struct WriteTx {
-    tx: Transaction<'static, sqlx::Sqlite>,
+    tx: Transaction<'static, sqlx::Any>,
     _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
@@ -76,7 +128,7 @@ impl WriteTx {
 }
 
 impl std::ops::Deref for WriteTx {
-    type Target = Transaction<'static, sqlx::Sqlite>;
+    type Target = Transaction<'static, sqlx::Any>;
     fn deref(&self) -> &Self::Target {
         &self.tx
     }
@@ -88,77 +140,146 @@ impl std::ops::DerefMut for WriteTx {
     }
 }
 
+fn install_drivers() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(sqlx::any::install_default_drivers);
+}
+
 impl Store {
-    /// Opens (creating if needed) the database file at `path` and applies pending migrations.
+    /// Opens (creating if needed) the SQLite database file at `path` and applies pending
+    /// migrations.
     pub async fn open(path: &Path) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(StoreError::Sqlx)?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(30));
+        Self::open_at(Location::File(path.to_owned())).await
+    }
+
+    /// Opens the store at `location`: a SQLite file (created if needed) or a PostgreSQL
+    /// database (which must exist; its tables are created by the migrations).
+    pub async fn open_at(location: Location) -> Result<Self> {
+        install_drivers();
+        let open_error = |source| StoreError::Open {
+            location: location.to_string(),
+            source,
+        };
+        let (options, backend) = match &location {
+            Location::File(path) => {
+                let sqlite = SqliteConnectOptions::from_str("sqlite://")
+                    .map_err(open_error)?
+                    .filename(path)
+                    .create_if_missing(true);
+                let url = sqlite.to_url_lossy();
+                (
+                    AnyConnectOptions::from_url(&url).map_err(open_error)?,
+                    Backend::Sqlite,
+                )
+            }
+            Location::Postgres(url) => (
+                AnyConnectOptions::from_str(url).map_err(open_error)?,
+                Backend::Postgres,
+            ),
+        };
         let open = |connections: u32| {
             let options = options.clone();
             async move {
-                SqlitePoolOptions::new()
+                let mut pool = AnyPoolOptions::new()
                     .max_connections(connections)
-                    .connect_with(options)
-                    .await
-                    .map_err(|source| StoreError::Open {
-                        path: path.to_owned(),
-                        source,
-                    })
+                    .acquire_timeout(Duration::from_secs(60));
+                if backend == Backend::Sqlite {
+                    pool = pool.after_connect(|conn, _| {
+                        Box::pin(async move {
+                            sqlx::Executor::execute(&mut *conn, SQLITE_PRAGMAS).await?;
+                            Ok(())
+                        })
+                    });
+                }
+                pool.connect_with(options).await
             }
         };
-        let pool = open(4).await?;
-        MIGRATOR.run(&pool).await?;
-        let writer_pool = open(1).await?;
+        let pool = open(match backend {
+            Backend::Sqlite => 4,
+            // A team server's readers: one per request in flight, up to this many.
+            Backend::Postgres => 16,
+        })
+        .await
+        .map_err(open_error)?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        let writer_pool = open(1).await.map_err(open_error)?;
         Ok(Self {
             pool,
             writer_pool,
-            path: path.to_owned(),
+            location,
+            backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// The SQLite file, or `None` for a PostgreSQL store.
+    pub fn path(&self) -> Option<&Path> {
+        match &self.location {
+            Location::File(path) => Some(path),
+            Location::Postgres(_) => None,
+        }
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
     }
 
     /// A pooled connection for reads and single-statement writes.
-    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.pool.acquire().await?)
     }
 
     /// A read transaction: every query in it sees the database as it was at its first read
-    /// (WAL readers do not block writers, nor wait for them). For work that must read many
-    /// tables consistently without holding the writer's turn while it does (a snapshot's rows).
-    pub async fn read(&self) -> Result<Transaction<'static, sqlx::Sqlite>> {
-        Ok(self.pool.begin().await?)
+    /// (SQLite's WAL readers, PostgreSQL's repeatable read: readers do not block writers, nor
+    /// wait for them). For work that must read many tables consistently without holding the
+    /// writer's turn while it does (a snapshot's rows).
+    pub async fn read(&self) -> Result<ReadTx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin().await?,
+            Backend::Postgres => {
+                self.pool
+                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    .await?
+            }
+        })
     }
 
     /// A write transaction; dropped without `commit()` it rolls back.
     ///
-    /// It is `BEGIN IMMEDIATE`: it takes the write lock at once, waiting (up to the busy
-    /// timeout) while another connection writes. A plain (deferred) `BEGIN` would read first
-    /// and upgrade to a write lock later, and SQLite refuses that upgrade with `SQLITE_BUSY`
-    /// at once, busy timeout or not, when another connection wrote in between: concurrent
-    /// writers (two annotators recording at the same moment) would fail with "database is locked".
+    /// Writers are serialized, as SQLite does with one writer at a time, so the store's
+    /// read-then-write steps (the next guideline version, an import's ids) need no retry:
+    /// SQLite's is `BEGIN IMMEDIATE`, which takes the write lock at once, waiting (up to the
+    /// busy timeout) while another connection writes (a plain deferred `BEGIN` would upgrade
+    /// later, and SQLite refuses that upgrade with `SQLITE_BUSY` at once when another
+    /// connection wrote in between); PostgreSQL's takes a transaction-level advisory lock
+    /// that every Hone process's writers share.
     ///
     /// Before that, the transaction waits for this process's writer turn: the process's writes
     /// are serialized in arrival order, so a judgment saved while an import runs waits for at
-    /// most the import's current chunk, instead of polling SQLite's lock against a writer that
+    /// most the import's current chunk, instead of polling the lock against a writer that
     /// takes it again the moment it lets go. Keep write transactions short (an import commits
     /// in chunks) and do no slow work (a model, a file) while one is open.
     pub async fn begin(&self) -> Result<WriteTx> {
         let turn = self.writer.clone().lock_owned().await;
-        let tx = self.writer_pool.begin_with("BEGIN IMMEDIATE").await?;
+        let tx = match self.backend {
+            Backend::Sqlite => self.writer_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => {
+                let mut tx = self.writer_pool.begin().await?;
+                dialect::take_writer_lock(&mut tx).await?;
+                tx
+            }
+        };
         Ok(WriteTx { tx, _turn: turn })
     }
 

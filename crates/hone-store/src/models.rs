@@ -1,7 +1,7 @@
 //! Base models and the model versions (LoRA adapters) trained on them, with their files.
 
+use crate::Conn;
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::error::{parse_json, to_json};
 use crate::{Result, StoreError};
@@ -56,9 +56,9 @@ impl TryFrom<BaseModelRow> for BaseModel {
 
 const BASE_COLUMNS: &str = "id, name, location, architecture, sha256, config, created_at";
 
-pub async fn insert_base(conn: &mut SqliteConnection, new: &NewBaseModel) -> Result<BaseModel> {
+pub async fn insert_base(conn: &mut Conn, new: &NewBaseModel) -> Result<BaseModel> {
     let row: BaseModelRow = sqlx::query_as(&format!(
-        "INSERT INTO base_models (name, location, architecture, sha256, config) VALUES (?, ?, ?, ?, ?) RETURNING {BASE_COLUMNS}"
+        "INSERT INTO base_models (name, location, architecture, sha256, config) VALUES ($1, $2, $3, $4, $5) RETURNING {BASE_COLUMNS}"
     ))
     .bind(&new.name)
     .bind(&new.location)
@@ -71,9 +71,9 @@ pub async fn insert_base(conn: &mut SqliteConnection, new: &NewBaseModel) -> Res
     row.try_into()
 }
 
-pub async fn get_base(conn: &mut SqliteConnection, id: i64) -> Result<BaseModel> {
+pub async fn get_base(conn: &mut Conn, id: i64) -> Result<BaseModel> {
     let row: BaseModelRow = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM base_models WHERE id = ?"
+        "SELECT {BASE_COLUMNS} FROM base_models WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -82,7 +82,7 @@ pub async fn get_base(conn: &mut SqliteConnection, id: i64) -> Result<BaseModel>
     row.try_into()
 }
 
-pub async fn list_bases(conn: &mut SqliteConnection) -> Result<Vec<BaseModel>> {
+pub async fn list_bases(conn: &mut Conn) -> Result<Vec<BaseModel>> {
     let rows: Vec<BaseModelRow> = sqlx::query_as(&format!(
         "SELECT {BASE_COLUMNS} FROM base_models ORDER BY id"
     ))
@@ -159,9 +159,9 @@ struct VersionRow {
 const VERSION_COLUMNS: &str =
     "id, project_id, name, parent_id, base_model_id, method, hyperparams, snapshot_id, metrics, adapter_dir, job_id, created_at";
 
-async fn hydrate(conn: &mut SqliteConnection, r: VersionRow) -> Result<ModelVersion> {
+async fn hydrate(conn: &mut Conn, r: VersionRow) -> Result<ModelVersion> {
     let files = sqlx::query_as(
-        "SELECT path, sha256, bytes FROM version_files WHERE version_id = ? ORDER BY path",
+        "SELECT path, sha256, bytes FROM version_files WHERE version_id = $1 ORDER BY path",
     )
     .bind(r.id)
     .fetch_all(&mut *conn)
@@ -183,15 +183,12 @@ async fn hydrate(conn: &mut SqliteConnection, r: VersionRow) -> Result<ModelVers
     })
 }
 
-pub async fn insert_version(
-    conn: &mut SqliteConnection,
-    new: &NewModelVersion,
-) -> Result<ModelVersion> {
+pub async fn insert_version(conn: &mut Conn, new: &NewModelVersion) -> Result<ModelVersion> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO model_versions (project_id, name, parent_id, base_model_id, method, hyperparams, snapshot_id, metrics, adapter_dir, job_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
     .bind(new.project_id)
     .bind(&new.name)
@@ -208,7 +205,7 @@ pub async fn insert_version(
     .map_err(StoreError::unique("model version", &new.name))?;
     for file in &new.files {
         sqlx::query(
-            "INSERT INTO version_files (version_id, path, sha256, bytes) VALUES (?, ?, ?, ?)",
+            "INSERT INTO version_files (version_id, path, sha256, bytes) VALUES ($1, $2, $3, $4)",
         )
         .bind(id)
         .bind(&file.path)
@@ -221,9 +218,9 @@ pub async fn insert_version(
     get_version(conn, id).await
 }
 
-pub async fn get_version(conn: &mut SqliteConnection, id: i64) -> Result<ModelVersion> {
+pub async fn get_version(conn: &mut Conn, id: i64) -> Result<ModelVersion> {
     let row: VersionRow = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = ?"
+        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = $1"
     ))
     .bind(id)
     .fetch_optional(&mut *conn)
@@ -232,12 +229,9 @@ pub async fn get_version(conn: &mut SqliteConnection, id: i64) -> Result<ModelVe
     hydrate(conn, row).await
 }
 
-pub async fn list_versions(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-) -> Result<Vec<ModelVersion>> {
+pub async fn list_versions(conn: &mut Conn, project_id: i64) -> Result<Vec<ModelVersion>> {
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
-        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE project_id = ? ORDER BY id"
+        "SELECT {VERSION_COLUMNS} FROM model_versions WHERE project_id = $1 ORDER BY id"
     ))
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -251,11 +245,11 @@ pub async fn list_versions(
 
 /// Replaces a version's metrics (evaluation results arrive after training).
 pub async fn set_version_metrics(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     id: i64,
     metrics: &serde_json::Value,
 ) -> Result<()> {
-    let done = sqlx::query("UPDATE model_versions SET metrics = ? WHERE id = ?")
+    let done = sqlx::query("UPDATE model_versions SET metrics = $1 WHERE id = $2")
         .bind(to_json("model_versions.metrics", metrics)?)
         .bind(id)
         .execute(&mut *conn)

@@ -1,7 +1,7 @@
 //! Projects and what belongs to them alone: versioned guidelines, rating criteria, span labels.
 
+use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::{QueueOrder, Result, StoreError};
 
@@ -77,12 +77,8 @@ pub struct NamedItem {
 const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id, queue_order, gold_rate";
 
 /// Makes `version_id` (or the base, with `None`) the project's promoted version.
-pub async fn set_promoted(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    version_id: Option<i64>,
-) -> Result<()> {
-    let done = sqlx::query("UPDATE projects SET promoted_version_id = ? WHERE id = ?")
+pub async fn set_promoted(conn: &mut Conn, project_id: i64, version_id: Option<i64>) -> Result<()> {
+    let done = sqlx::query("UPDATE projects SET promoted_version_id = $1 WHERE id = $2")
         .bind(version_id)
         .bind(project_id)
         .execute(&mut *conn)
@@ -93,10 +89,10 @@ pub async fn set_promoted(
     Ok(())
 }
 
-pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Project> {
+pub async fn create(conn: &mut Conn, new: &NewProject) -> Result<Project> {
     let sql = format!(
         "INSERT INTO projects (name, task_description, rating_min, rating_max, kto_threshold, overlap, queue_order, gold_rate)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING {COLUMNS}"
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
         .bind(&new.name)
@@ -112,23 +108,23 @@ pub async fn create(conn: &mut SqliteConnection, new: &NewProject) -> Result<Pro
         .map_err(StoreError::unique("project", &new.name))
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Project> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Project> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("project", id))
 }
 
-pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Project> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE name = ?"))
+pub async fn get_by_name(conn: &mut Conn, name: &str) -> Result<Project> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE name = $1"))
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("project", format!("{name:?}")))
 }
 
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Project>> {
+pub async fn list(conn: &mut Conn) -> Result<Vec<Project>> {
     Ok(
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects ORDER BY id"))
             .fetch_all(&mut *conn)
@@ -137,14 +133,10 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<Project>> {
 }
 
 /// Replaces the tunable settings (everything but the name).
-pub async fn update_settings(
-    conn: &mut SqliteConnection,
-    id: i64,
-    settings: &NewProject,
-) -> Result<Project> {
+pub async fn update_settings(conn: &mut Conn, id: i64, settings: &NewProject) -> Result<Project> {
     sqlx::query_as(&format!(
-        "UPDATE projects SET task_description = ?, rating_min = ?, rating_max = ?, kto_threshold = ?, overlap = ?,
-         queue_order = ?, gold_rate = ? WHERE id = ? RETURNING {COLUMNS}"
+        "UPDATE projects SET task_description = $1, rating_min = $2, rating_max = $3, kto_threshold = $4, overlap = $5,
+         queue_order = $6, gold_rate = $7 WHERE id = $8 RETURNING {COLUMNS}"
     ))
     .bind(&settings.task_description)
     .bind(settings.rating_min)
@@ -160,14 +152,10 @@ pub async fn update_settings(
 }
 
 /// Adds a new guideline version (1, 2, …) and returns it; old versions stay, judgments cite them.
-pub async fn add_guideline(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    text: &str,
-) -> Result<Guideline> {
+pub async fn add_guideline(conn: &mut Conn, project_id: i64, text: &str) -> Result<Guideline> {
     Ok(sqlx::query_as(
         "INSERT INTO guidelines (project_id, version, text)
-         VALUES (?1, (SELECT COALESCE(MAX(version), 0) + 1 FROM guidelines WHERE project_id = ?1), ?2)
+         VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM guidelines WHERE project_id = $1), $2)
          RETURNING version, text, created_at",
     )
     .bind(project_id)
@@ -176,21 +164,18 @@ pub async fn add_guideline(
     .await?)
 }
 
-pub async fn latest_guideline(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-) -> Result<Option<Guideline>> {
+pub async fn latest_guideline(conn: &mut Conn, project_id: i64) -> Result<Option<Guideline>> {
     Ok(sqlx::query_as(
-        "SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version DESC LIMIT 1",
+        "SELECT version, text, created_at FROM guidelines WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
     )
     .bind(project_id)
     .fetch_optional(&mut *conn)
     .await?)
 }
 
-pub async fn guidelines(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Guideline>> {
+pub async fn guidelines(conn: &mut Conn, project_id: i64) -> Result<Vec<Guideline>> {
     Ok(sqlx::query_as(
-        "SELECT version, text, created_at FROM guidelines WHERE project_id = ? ORDER BY version",
+        "SELECT version, text, created_at FROM guidelines WHERE project_id = $1 ORDER BY version",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -222,7 +207,7 @@ impl NameList {
 
 /// Appends a rating criterion or span label at the end of the project's list.
 pub async fn add_name(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     list: NameList,
     item: &NamedItem,
@@ -230,7 +215,7 @@ pub async fn add_name(
     let table = list.table();
     sqlx::query(&format!(
         "INSERT INTO {table} (project_id, name, description, position)
-         VALUES (?1, ?2, ?3, (SELECT COALESCE(MAX(position), -1) + 1 FROM {table} WHERE project_id = ?1))"
+         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM {table} WHERE project_id = $1))"
     ))
     .bind(project_id)
     .bind(&item.name)
@@ -241,13 +226,9 @@ pub async fn add_name(
     Ok(())
 }
 
-pub async fn names(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    list: NameList,
-) -> Result<Vec<NamedItem>> {
+pub async fn names(conn: &mut Conn, project_id: i64, list: NameList) -> Result<Vec<NamedItem>> {
     Ok(sqlx::query_as(&format!(
-        "SELECT name, description FROM {} WHERE project_id = ? ORDER BY position",
+        "SELECT name, description FROM {} WHERE project_id = $1 ORDER BY position",
         list.table()
     ))
     .bind(project_id)
@@ -256,9 +237,9 @@ pub async fn names(
 }
 
 /// The project's token-level feedback settings as stored (JSON), if it has any.
-pub async fn token_level(conn: &mut SqliteConnection, project_id: i64) -> Result<Option<String>> {
+pub async fn token_level(conn: &mut Conn, project_id: i64) -> Result<Option<String>> {
     Ok(
-        sqlx::query_scalar("SELECT settings FROM project_token_level WHERE project_id = ?")
+        sqlx::query_scalar("SELECT settings FROM project_token_level WHERE project_id = $1")
             .bind(project_id)
             .fetch_optional(&mut *conn)
             .await?,
@@ -266,16 +247,12 @@ pub async fn token_level(conn: &mut SqliteConnection, project_id: i64) -> Result
 }
 
 /// Stores the project's token-level feedback settings (JSON), replacing any before.
-pub async fn set_token_level(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    settings: &str,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO project_token_level (project_id, settings) VALUES (?, ?) \
-         ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, \
-         updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
-    )
+pub async fn set_token_level(conn: &mut Conn, project_id: i64, settings: &str) -> Result<()> {
+    let now = dialect::backend(conn).now();
+    sqlx::query(&format!(
+        "INSERT INTO project_token_level (project_id, settings) VALUES ($1, $2) \
+         ON CONFLICT (project_id) DO UPDATE SET settings = excluded.settings, updated_at = {now}"
+    ))
     .bind(project_id)
     .bind(settings)
     .execute(&mut *conn)

@@ -1,8 +1,9 @@
 //! Prompts: plain text or a chat conversation, with tags and a train/held-out split.
 
+use crate::dialect::{self, Rows, Value};
+use crate::Conn;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use sqlx::SqliteConnection;
 
 use crate::error::{parse_json, to_json};
 use crate::{Result, Split, StoreError};
@@ -77,7 +78,7 @@ struct PromptRow {
 
 const COLUMNS: &str = "id, project_id, text, messages, split, created_at";
 
-async fn hydrate(conn: &mut SqliteConnection, row: PromptRow) -> Result<Prompt> {
+async fn hydrate(conn: &mut Conn, row: PromptRow) -> Result<Prompt> {
     let tags = tags(conn, row.id).await?;
     prompt_of(row, tags)
 }
@@ -102,13 +103,13 @@ fn prompt_of(row: PromptRow, tags: Vec<String>) -> Result<Prompt> {
 /// Inserts the prompt, or finds the project's prompt with the same content (adding any new
 /// tags to it; its split is left as it was). Returns the prompt and whether it was created.
 pub async fn insert_or_get(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     new: &NewPrompt,
 ) -> Result<(Prompt, bool)> {
     let hash = new.content_hash();
     let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = ? AND content_hash = ?")
+        sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = $1 AND content_hash = $2")
             .bind(project_id)
             .bind(&hash)
             .fetch_optional(&mut *conn)
@@ -122,7 +123,7 @@ pub async fn insert_or_get(
                 .map(|m| to_json("prompts.messages", m))
                 .transpose()?;
             let id = sqlx::query_scalar(
-                "INSERT INTO prompts (project_id, text, messages, split, content_hash) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO prompts (project_id, text, messages, split, content_hash) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             )
             .bind(project_id)
             .bind(&new.text)
@@ -140,8 +141,8 @@ pub async fn insert_or_get(
     Ok((get(conn, id).await?, created))
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Prompt> {
-    let row: PromptRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM prompts WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Prompt> {
+    let row: PromptRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM prompts WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
@@ -150,13 +151,9 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Prompt> {
 }
 
 /// The project's prompts in insertion order, optionally of one split only.
-pub async fn list(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    split: Option<Split>,
-) -> Result<Vec<Prompt>> {
+pub async fn list(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Result<Vec<Prompt>> {
     let rows: Vec<PromptRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2) ORDER BY id"
+        "SELECT {COLUMNS} FROM prompts WHERE project_id = $1 AND ($2 IS NULL OR split = $2) ORDER BY id"
     ))
     .bind(project_id)
     .bind(split)
@@ -166,7 +163,7 @@ pub async fn list(
     // lists all prompts on each "next item").
     let tag_rows: Vec<(i64, String)> = sqlx::query_as(
         "SELECT t.prompt_id, t.tag FROM prompt_tags t JOIN prompts p ON p.id = t.prompt_id \
-         WHERE p.project_id = ? ORDER BY t.prompt_id, t.tag",
+         WHERE p.project_id = $1 ORDER BY t.prompt_id, t.tag",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -183,13 +180,9 @@ pub async fn list(
         .collect()
 }
 
-pub async fn count(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    split: Option<Split>,
-) -> Result<i64> {
+pub async fn count(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "SELECT COUNT(*) FROM prompts WHERE project_id = ? AND (?2 IS NULL OR split = ?2)",
+        "SELECT COUNT(*) FROM prompts WHERE project_id = $1 AND ($2 IS NULL OR split = $2)",
     )
     .bind(project_id)
     .bind(split)
@@ -197,8 +190,8 @@ pub async fn count(
     .await?)
 }
 
-pub async fn set_split(conn: &mut SqliteConnection, id: i64, split: Split) -> Result<()> {
-    let done = sqlx::query("UPDATE prompts SET split = ? WHERE id = ?")
+pub async fn set_split(conn: &mut Conn, id: i64, split: Split) -> Result<()> {
+    let done = sqlx::query("UPDATE prompts SET split = $1 WHERE id = $2")
         .bind(split)
         .bind(id)
         .execute(&mut *conn)
@@ -209,8 +202,8 @@ pub async fn set_split(conn: &mut SqliteConnection, id: i64, split: Split) -> Re
     Ok(())
 }
 
-pub async fn add_tag(conn: &mut SqliteConnection, prompt_id: i64, tag: &str) -> Result<()> {
-    sqlx::query("INSERT OR IGNORE INTO prompt_tags (prompt_id, tag) VALUES (?, ?)")
+pub async fn add_tag(conn: &mut Conn, prompt_id: i64, tag: &str) -> Result<()> {
+    sqlx::query("INSERT INTO prompt_tags (prompt_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(prompt_id)
         .bind(tag)
         .execute(&mut *conn)
@@ -218,9 +211,9 @@ pub async fn add_tag(conn: &mut SqliteConnection, prompt_id: i64, tag: &str) -> 
     Ok(())
 }
 
-pub async fn tags(conn: &mut SqliteConnection, prompt_id: i64) -> Result<Vec<String>> {
+pub async fn tags(conn: &mut Conn, prompt_id: i64) -> Result<Vec<String>> {
     Ok(
-        sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = ? ORDER BY tag")
+        sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = $1 ORDER BY tag")
             .bind(prompt_id)
             .fetch_all(&mut *conn)
             .await?,
@@ -232,21 +225,21 @@ pub(crate) const BATCH_ROWS: usize = 500;
 
 /// The project's prompts with these content hashes: hash → id.
 pub async fn ids_by_hash(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     hashes: &[String],
 ) -> Result<std::collections::HashMap<String, i64>> {
     let mut found = std::collections::HashMap::new();
     for chunk in hashes.chunks(BATCH_ROWS) {
-        let mut query =
-            sqlx::QueryBuilder::new("SELECT content_hash, id FROM prompts WHERE project_id = ");
-        query.push_bind(project_id).push(" AND content_hash IN (");
-        let mut list = query.separated(", ");
+        let sql = format!(
+            "SELECT content_hash, id FROM prompts WHERE project_id = $1 AND content_hash IN ({})",
+            dialect::params(2, chunk.len())
+        );
+        let mut query = sqlx::query_as(&sql).bind(project_id);
         for hash in chunk {
-            list.push_bind(hash);
+            query = query.bind(hash);
         }
-        query.push(")");
-        let rows: Vec<(String, i64)> = query.build_query_as().fetch_all(&mut *conn).await?;
+        let rows: Vec<(String, i64)> = query.fetch_all(&mut *conn).await?;
         found.extend(rows);
     }
     Ok(found)
@@ -254,17 +247,14 @@ pub async fn ids_by_hash(
 
 /// Inserts new prompts of an import run in a few statements (tags are left to
 /// [`add_tags_batch`]); returns their ids, in order. The caller has checked they are new (see [`ids_by_hash`]) and holds a write transaction
-/// (`BEGIN IMMEDIATE`): ids are assigned here, after the largest one in the table.
+/// ([`crate::Store::begin`]): ids are assigned here ([`dialect::allocate_ids`]).
 pub async fn insert_batch(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     import_id: i64,
     news: &[&NewPrompt],
 ) -> Result<Vec<i64>> {
-    let first: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM prompts")
-        .fetch_one(&mut *conn)
-        .await?;
-    let ids: Vec<i64> = (first..first + news.len() as i64).collect();
+    let ids = dialect::allocate_ids(conn, "prompts", news.len()).await?;
     let mut rows = Vec::with_capacity(news.len());
     for (id, new) in ids.iter().zip(news) {
         let messages = new
@@ -275,32 +265,34 @@ pub async fn insert_batch(
         rows.push((*id, *new, messages, new.content_hash()));
     }
     for chunk in rows.chunks(BATCH_ROWS) {
-        let mut query = sqlx::QueryBuilder::new(
+        let mut insert = Rows::new(
             "INSERT INTO prompts (id, project_id, text, messages, split, content_hash, import_id) ",
         );
-        query.push_values(chunk, |mut row, (id, new, messages, hash)| {
-            row.push_bind(*id)
-                .push_bind(project_id)
-                .push_bind(&new.text)
-                .push_bind(messages)
-                .push_bind(new.split)
-                .push_bind(hash)
-                .push_bind(import_id);
-        });
-        query.build().execute(&mut *conn).await?;
+        for (id, new, messages, hash) in chunk {
+            insert.row([
+                Value::from(*id),
+                project_id.into(),
+                new.text.as_str().into(),
+                messages.clone().into(),
+                new.split.as_str().into(),
+                hash.clone().into(),
+                import_id.into(),
+            ]);
+        }
+        insert.execute(conn).await?;
     }
     Ok(ids)
 }
 
 /// Adds (prompt, tag) pairs; pairs already there are left as they are.
-pub async fn add_tags_batch(conn: &mut SqliteConnection, tags: &[(i64, &str)]) -> Result<()> {
+pub async fn add_tags_batch(conn: &mut Conn, tags: &[(i64, &str)]) -> Result<()> {
     for chunk in tags.chunks(BATCH_ROWS) {
-        let mut query =
-            sqlx::QueryBuilder::new("INSERT OR IGNORE INTO prompt_tags (prompt_id, tag) ");
-        query.push_values(chunk, |mut row, (id, tag)| {
-            row.push_bind(*id).push_bind(*tag);
-        });
-        query.build().execute(&mut *conn).await?;
+        let mut insert = Rows::new("INSERT INTO prompt_tags (prompt_id, tag) ");
+        for (id, tag) in chunk {
+            insert.row([Value::from(*id), (*tag).into()]);
+        }
+        insert.tail("ON CONFLICT DO NOTHING");
+        insert.execute(conn).await?;
     }
     Ok(())
 }

@@ -10,15 +10,15 @@
 
 use std::collections::HashSet;
 
-use sqlx::SqliteConnection;
+use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
 use crate::{JudgmentKind, ResponseSource, Result};
 
 /// The project's queue revision: 0 until a prompt or response of it is deleted.
-pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
+pub async fn revision(conn: &mut Conn, project_id: i64) -> Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT revision FROM queue_revisions WHERE project_id = ?")
+        sqlx::query_scalar("SELECT revision FROM queue_revisions WHERE project_id = $1")
             .bind(project_id)
             .fetch_optional(&mut *conn)
             .await?
@@ -28,7 +28,7 @@ pub async fn revision(conn: &mut SqliteConnection, project_id: i64) -> Result<i6
 
 /// Every (project, kind) that has judgments, in order: the queue indexes worth building when a
 /// server starts.
-pub async fn judged_kinds(conn: &mut SqliteConnection) -> Result<Vec<(i64, JudgmentKind)>> {
+pub async fn judged_kinds(conn: &mut Conn) -> Result<Vec<(i64, JudgmentKind)>> {
     Ok(
         sqlx::query_as("SELECT DISTINCT project_id, kind FROM judgments ORDER BY project_id, kind")
             .fetch_all(&mut *conn)
@@ -39,12 +39,12 @@ pub async fn judged_kinds(conn: &mut SqliteConnection) -> Result<Vec<(i64, Judgm
 /// The judgments of the project deleted, superseded or made current again after change `after`
 /// (a sequence number of `queue_changes`), as (sequence number, judgment id), in order.
 pub async fn changes_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     after: i64,
 ) -> Result<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(
-        "SELECT seq, judgment_id FROM queue_changes WHERE project_id = ? AND seq > ? ORDER BY seq",
+        "SELECT seq, judgment_id FROM queue_changes WHERE project_id = $1 AND seq > $2 ORDER BY seq",
     )
     .bind(project_id)
     .bind(after)
@@ -54,9 +54,9 @@ pub async fn changes_after(
 
 /// The project's last change's sequence number (0 before any): where an index built now
 /// starts reading changes.
-pub async fn last_change(conn: &mut SqliteConnection, project_id: i64) -> Result<i64> {
+pub async fn last_change(conn: &mut Conn, project_id: i64) -> Result<i64> {
     Ok(
-        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM queue_changes WHERE project_id = ?")
+        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM queue_changes WHERE project_id = $1")
             .bind(project_id)
             .fetch_one(&mut *conn)
             .await?,
@@ -65,7 +65,7 @@ pub async fn last_change(conn: &mut SqliteConnection, project_id: i64) -> Result
 
 /// Where the project's removals stand: its revision and its last change. Equal marks read at
 /// two moments mean no row of the project was deleted and no judgment changed in between.
-pub async fn removals_mark(conn: &mut SqliteConnection, project_id: i64) -> Result<(i64, i64)> {
+pub async fn removals_mark(conn: &mut Conn, project_id: i64) -> Result<(i64, i64)> {
     Ok((
         revision(conn, project_id).await?,
         last_change(conn, project_id).await?,
@@ -80,15 +80,11 @@ pub struct PromptRow {
 }
 
 /// The project's prompts with ids above `after`, in id order.
-pub async fn prompts_after(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-    after: i64,
-) -> Result<Vec<PromptRow>> {
+pub async fn prompts_after(conn: &mut Conn, project_id: i64, after: i64) -> Result<Vec<PromptRow>> {
     // `+project_id`: walk the rowid range, not the (project_id, content_hash) index, which
     // would visit every prompt of the project to find the few new ones.
     Ok(sqlx::query_as(
-        "SELECT id, import_id FROM prompts WHERE id > ? AND +project_id = ? ORDER BY id",
+        "SELECT id, import_id FROM prompts WHERE id > $1 AND +project_id = $2 ORDER BY id",
     )
     .bind(after)
     .bind(project_id)
@@ -103,22 +99,25 @@ pub struct ResponseRow {
     pub prompt_id: i64,
     pub source: ResponseSource,
     pub import_id: Option<i64>,
+    #[sqlx(try_from = "dialect::IntBool")]
     pub empty: bool,
 }
 
 /// The responses to the project's prompts with ids above `after`, in id order.
 pub async fn responses_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     after: i64,
 ) -> Result<Vec<ResponseRow>> {
     // CROSS JOIN: SQLite keeps `responses` outside, walking its rowid range, instead of
     // visiting every prompt of the project.
-    Ok(sqlx::query_as(
-        "SELECT r.id, r.prompt_id, r.source, r.import_id, length(r.text) = 0 AS empty \
-         FROM responses r CROSS JOIN prompts p ON p.id = r.prompt_id \
-         WHERE r.id > ? AND p.project_id = ? ORDER BY r.id",
-    )
+    let cross_join = dialect::backend(conn).cross_join();
+    Ok(sqlx::query_as(&format!(
+        "SELECT r.id, r.prompt_id, r.source, r.import_id, \
+         CASE WHEN length(r.text) = 0 THEN 1 ELSE 0 END AS empty \
+         FROM responses r {cross_join} prompts p ON p.id = r.prompt_id \
+         WHERE r.id > $1 AND p.project_id = $2 ORDER BY r.id"
+    ))
     .bind(after)
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -128,13 +127,13 @@ pub async fn responses_after(
 /// The project's judgments of `kind` with ids above `after` that are not superseded, in id
 /// order, each with the import run that wrote it (whether that run is done or not).
 pub async fn judgments_after(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     kind: JudgmentKind,
     after: i64,
 ) -> Result<Vec<(Judgment, Option<i64>)>> {
     let imported: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT id, import_id FROM judgments WHERE project_id = ? AND kind = ? AND id > ? \
+        "SELECT id, import_id FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 \
          AND superseded_by IS NULL AND import_id IS NOT NULL",
     )
     .bind(project_id)
@@ -155,14 +154,12 @@ pub async fn judgments_after(
 
 /// The judgments with these ids that still exist, each with the import run that wrote it, in
 /// id order (whether superseded or not: the queue looks at what changed).
-pub async fn judgments_by_id(
-    conn: &mut SqliteConnection,
-    ids: &[i64],
-) -> Result<Vec<(Judgment, Option<i64>)>> {
+pub async fn judgments_by_id(conn: &mut Conn, ids: &[i64]) -> Result<Vec<(Judgment, Option<i64>)>> {
     let list = judgments::get_many(conn, ids).await?;
-    let runs: Vec<(i64, Option<i64>)> = sqlx::query_as(
-        "SELECT id, import_id FROM judgments WHERE id IN (SELECT value FROM json_each(?))",
-    )
+    let ids_in = dialect::backend(conn).json_ids(1);
+    let runs: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+        "SELECT id, import_id FROM judgments WHERE id IN ({ids_in})"
+    ))
     .bind(serde_json::to_string(ids).expect("ids as JSON"))
     .fetch_all(&mut *conn)
     .await?;
@@ -179,12 +176,9 @@ pub async fn judgments_by_id(
 /// The project's import runs still running (or being undone): their rows do not count yet. An
 /// undone run's rows are deleted (which bumps the revision) or, where others' judgments hold
 /// them, released from the run.
-pub async fn unfinished_imports(
-    conn: &mut SqliteConnection,
-    project_id: i64,
-) -> Result<HashSet<i64>> {
+pub async fn unfinished_imports(conn: &mut Conn, project_id: i64) -> Result<HashSet<i64>> {
     let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM imports WHERE project_id = ? AND state = 'running'")
+        sqlx::query_scalar("SELECT id FROM imports WHERE project_id = $1 AND state = 'running'")
             .bind(project_id)
             .fetch_all(&mut *conn)
             .await?;

@@ -1,7 +1,7 @@
 //! Skips: an annotator passed over a queue unit for now. One row per skip; a unit is (kind,
 //! prompt, sorted response ids), with no response ids for a prompt-level unit.
 
-use sqlx::SqliteConnection;
+use crate::Conn;
 
 use crate::error::{parse_json, to_json};
 use crate::{JudgmentKind, Result};
@@ -29,13 +29,13 @@ impl UnitRow {
 
 /// Records that `annotator_id` skipped `unit`; returns the skip's id (later skips have larger ids).
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     annotator_id: i64,
     unit: &UnitRow,
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO skips (project_id, annotator_id, kind, prompt_id, response_ids) VALUES (?, ?, ?, ?, ?) RETURNING id",
+        "INSERT INTO skips (project_id, annotator_id, kind, prompt_id, response_ids) VALUES ($1, $2, $3, $4, $5) RETURNING id",
     )
     .bind(project_id)
     .bind(annotator_id)
@@ -49,14 +49,14 @@ pub async fn insert(
 /// The units of `kind` that `annotator_id` skipped in the project, each with the id of their
 /// latest skip (the later the skip, the larger), oldest latest skip first.
 pub async fn latest(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     annotator_id: i64,
     kind: JudgmentKind,
 ) -> Result<Vec<(UnitRow, i64)>> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT prompt_id, response_ids, MAX(id) AS last FROM skips
-         WHERE project_id = ? AND annotator_id = ? AND kind = ?
+         WHERE project_id = $1 AND annotator_id = $2 AND kind = $3
          GROUP BY prompt_id, response_ids ORDER BY last",
     )
     .bind(project_id)
@@ -75,9 +75,9 @@ pub async fn latest(
 }
 
 /// Number of skips per annotator id in the project (every skip counts, repeats included).
-pub async fn counts(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<(i64, i64)>> {
+pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(
-        "SELECT annotator_id, COUNT(*) FROM skips WHERE project_id = ? GROUP BY annotator_id ORDER BY annotator_id",
+        "SELECT annotator_id, COUNT(*) FROM skips WHERE project_id = $1 GROUP BY annotator_id ORDER BY annotator_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)

@@ -1,7 +1,9 @@
 //! Dataset snapshots: a frozen list of judgment ids and the hash of the rows they produced.
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Connection, SqliteConnection};
+use sqlx::Connection;
+
+use crate::Conn;
 
 use crate::error::{parse_json, to_json};
 use crate::{Result, StoreError};
@@ -19,7 +21,7 @@ pub struct Snapshot {
 }
 
 pub async fn insert(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     judgment_ids: &[i64],
     content_hash: &str,
@@ -27,13 +29,16 @@ pub async fn insert(
 ) -> Result<Snapshot> {
     let mut tx = conn.begin().await?;
     let id: i64 =
-        sqlx::query_scalar("INSERT INTO dataset_snapshots (project_id, content_hash, description) VALUES (?, ?, ?) RETURNING id")
+        sqlx::query_scalar("INSERT INTO dataset_snapshots (project_id, content_hash, description) VALUES ($1, $2, $3) RETURNING id")
             .bind(project_id)
             .bind(content_hash)
             .bind(to_json("dataset_snapshots.description", description)?)
             .fetch_one(&mut *tx)
             .await?;
-    sqlx::query("INSERT INTO snapshot_judgments (snapshot_id, judgment_id) SELECT ?, value FROM json_each(?)")
+    let ids = crate::dialect::backend(&tx).json_ids(2);
+    sqlx::query(&format!(
+        "INSERT INTO snapshot_judgments (snapshot_id, judgment_id) SELECT $1, id FROM ({ids}) AS ids"
+    ))
         .bind(id)
         .bind(to_json("ids", &judgment_ids)?)
         .execute(&mut *tx)
@@ -42,15 +47,15 @@ pub async fn insert(
     get(conn, id).await
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Snapshot> {
+pub async fn get(conn: &mut Conn, id: i64) -> Result<Snapshot> {
     let (project_id, content_hash, description, created_at): (i64, String, String, String) =
-        sqlx::query_as("SELECT project_id, content_hash, description, created_at FROM dataset_snapshots WHERE id = ?")
+        sqlx::query_as("SELECT project_id, content_hash, description, created_at FROM dataset_snapshots WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| StoreError::not_found("dataset snapshot", id))?;
     let judgment_ids = sqlx::query_scalar(
-        "SELECT judgment_id FROM snapshot_judgments WHERE snapshot_id = ? ORDER BY judgment_id",
+        "SELECT judgment_id FROM snapshot_judgments WHERE snapshot_id = $1 ORDER BY judgment_id",
     )
     .bind(id)
     .fetch_all(&mut *conn)
@@ -65,9 +70,9 @@ pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<Snapshot> {
     })
 }
 
-pub async fn list(conn: &mut SqliteConnection, project_id: i64) -> Result<Vec<Snapshot>> {
+pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<Snapshot>> {
     let ids: Vec<i64> =
-        sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = ? ORDER BY id")
+        sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = $1 ORDER BY id")
             .bind(project_id)
             .fetch_all(&mut *conn)
             .await?;

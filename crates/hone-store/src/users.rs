@@ -1,8 +1,8 @@
 //! Team accounts and their API tokens (migration 0009). The store keeps what it is given: the
 //! token's hash is made and checked by `hone-core`.
 
+use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
-use sqlx::SqliteConnection;
 
 use crate::{Result, StoreError};
 
@@ -30,8 +30,8 @@ pub struct TokenRow {
 
 const USER_COLUMNS: &str = "id, name, role, created_at, revoked_at";
 
-pub async fn insert(conn: &mut SqliteConnection, name: &str, role: &str) -> Result<User> {
-    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = ?")
+pub async fn insert(conn: &mut Conn, name: &str, role: &str) -> Result<User> {
+    let exists: Option<i64> = sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?;
@@ -42,7 +42,7 @@ pub async fn insert(conn: &mut SqliteConnection, name: &str, role: &str) -> Resu
         });
     }
     Ok(sqlx::query_as(&format!(
-        "INSERT INTO users (name, role) VALUES (?, ?) RETURNING {USER_COLUMNS}"
+        "INSERT INTO users (name, role) VALUES ($1, $2) RETURNING {USER_COLUMNS}"
     ))
     .bind(name)
     .bind(role)
@@ -50,23 +50,23 @@ pub async fn insert(conn: &mut SqliteConnection, name: &str, role: &str) -> Resu
     .await?)
 }
 
-pub async fn get(conn: &mut SqliteConnection, id: i64) -> Result<User> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+pub async fn get(conn: &mut Conn, id: i64) -> Result<User> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("user", id))
 }
 
-pub async fn get_by_name(conn: &mut SqliteConnection, name: &str) -> Result<User> {
-    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?"))
+pub async fn get_by_name(conn: &mut Conn, name: &str) -> Result<User> {
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1"))
         .bind(name)
         .fetch_optional(&mut *conn)
         .await?
         .ok_or_else(|| StoreError::not_found("user", format!("{name:?}")))
 }
 
-pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<User>> {
+pub async fn list(conn: &mut Conn) -> Result<Vec<User>> {
     Ok(
         sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))
             .fetch_all(&mut *conn)
@@ -75,18 +75,19 @@ pub async fn list(conn: &mut SqliteConnection) -> Result<Vec<User>> {
 }
 
 /// Revokes the account and every token it has.
-pub async fn revoke(conn: &mut SqliteConnection, user_id: i64) -> Result<()> {
+pub async fn revoke(conn: &mut Conn, user_id: i64) -> Result<()> {
     use sqlx::Connection;
+    let now = dialect::backend(conn).now();
     let mut tx = conn.begin().await?;
-    sqlx::query(
-        "UPDATE users SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND revoked_at IS NULL",
-    )
+    sqlx::query(&format!(
+        "UPDATE users SET revoked_at = {now} WHERE id = $1 AND revoked_at IS NULL"
+    ))
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE api_tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE user_id = ? AND revoked_at IS NULL",
-    )
+    sqlx::query(&format!(
+        "UPDATE api_tokens SET revoked_at = {now} WHERE user_id = $1 AND revoked_at IS NULL"
+    ))
     .bind(user_id)
     .execute(&mut *tx)
     .await?;
@@ -94,14 +95,9 @@ pub async fn revoke(conn: &mut SqliteConnection, user_id: i64) -> Result<()> {
     Ok(())
 }
 
-pub async fn insert_token(
-    conn: &mut SqliteConnection,
-    user_id: i64,
-    lookup: &str,
-    hash: &str,
-) -> Result<i64> {
+pub async fn insert_token(conn: &mut Conn, user_id: i64, lookup: &str, hash: &str) -> Result<i64> {
     Ok(sqlx::query_scalar(
-        "INSERT INTO api_tokens (user_id, lookup, hash) VALUES (?, ?, ?) RETURNING id",
+        "INSERT INTO api_tokens (user_id, lookup, hash) VALUES ($1, $2, $3) RETURNING id",
     )
     .bind(user_id)
     .bind(lookup)
@@ -110,12 +106,9 @@ pub async fn insert_token(
     .await?)
 }
 
-pub async fn token_by_lookup(
-    conn: &mut SqliteConnection,
-    lookup: &str,
-) -> Result<Option<TokenRow>> {
+pub async fn token_by_lookup(conn: &mut Conn, lookup: &str) -> Result<Option<TokenRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, user_id, lookup, hash, revoked_at FROM api_tokens WHERE lookup = ?",
+        "SELECT id, user_id, lookup, hash, revoked_at FROM api_tokens WHERE lookup = $1",
     )
     .bind(lookup)
     .fetch_optional(&mut *conn)

@@ -28,10 +28,22 @@ pub struct Args {
     /// base models (repeatable). Exports go under the workspace's `exports/` folder.
     #[arg(long = "models", value_name = "DIR", requires = "team")]
     model_roots: Vec<PathBuf>,
+    /// Keep the workspace's feedback in this PostgreSQL database, as `hone init --database`
+    /// does (remembered by the workspace folder).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HONE_DATABASE",
+        hide_env_values = true
+    )]
+    database: Option<String>,
 }
 
 pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     let (dir, _) = hone_core::resolve_workspace_dir(workspace)?;
+    if let Some(url) = &args.database {
+        hone_core::bind_database(&dir, url)?;
+    }
     let ui = match args.ui {
         Some(dir) if !dir.join("index.html").is_file() => {
             return Err(super::BadInput(format!(
@@ -65,6 +77,9 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
     };
     serve(api, config, |addr| {
         say!("Hone is serving workspace {} at http://{addr}/", dir.display());
+        if let Ok(location @ hone_core::store::Location::Postgres(_)) = hone_core::database_location(&dir) {
+            say!("feedback is kept in {location}");
+        }
         if ui == UiFiles::None {
             say!("(this hone was built without its web UI: run `npm run build`, then build hone again, or pass --ui DIR; the API is at /api)");
         }

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows;
 use hone_store::snapshots::{self, Snapshot};
-use hone_store::{annotators, projects, prompts, responses, JudgmentKind, Split, SqliteConnection};
+use hone_store::{annotators, projects, prompts, responses, Conn, JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -111,7 +111,7 @@ fn trl_rows_hasher(data: &TrainingData) -> Sha256 {
 
 /// `kto_threshold` defaults to the project's current one; a snapshot keeps the one it was frozen with.
 async fn rows_for(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     judgments: &[Judgment],
     kto_threshold: Option<f64>,
@@ -136,7 +136,7 @@ async fn rows_for(
 }
 
 async fn select(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     filter: &SnapshotFilter,
 ) -> Result<Vec<Judgment>> {
@@ -190,7 +190,7 @@ async fn select(
 
 /// What a snapshot of `filter` holds now: its judgment ids, rows' hash, description, rows.
 async fn frozen_rows(
-    conn: &mut SqliteConnection,
+    conn: &mut Conn,
     project_id: i64,
     filter: &SnapshotFilter,
 ) -> Result<(Vec<i64>, String, serde_json::Value, TrainingData)> {

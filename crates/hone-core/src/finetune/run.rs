@@ -761,10 +761,7 @@ fn joined(result: std::result::Result<Result<Trained>, tokio::task::JoinError>) 
 }
 
 /// The base model registered for this folder, registering it on first use.
-pub(crate) async fn base_model_for(
-    conn: &mut hone_store::SqliteConnection,
-    dir: &Path,
-) -> Result<i64> {
+pub(crate) async fn base_model_for(conn: &mut hone_store::Conn, dir: &Path) -> Result<i64> {
     let location = std::fs::canonicalize(dir)
         .unwrap_or_else(|_| dir.to_owned())
         .display()

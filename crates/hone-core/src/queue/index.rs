@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows::{self, PromptRow, ResponseRow};
-use hone_store::{JudgmentKind, QueueOrder, ResponseSource, SqliteConnection};
+use hone_store::{Conn, JudgmentKind, QueueOrder, ResponseSource};
 use rand::Rng;
 
 use super::votes::{disagreement, split_evenly, Vote, Votes};
@@ -146,7 +146,7 @@ impl QueueIndex {
     /// project's overlap and order as they are now.
     pub async fn refresh(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         overlap: usize,
         order: QueueOrder,
     ) -> Result<()> {
@@ -162,7 +162,7 @@ impl QueueIndex {
     /// The refresh, from an index built at revision `known`; returns the revision it read.
     async fn read_changes(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         known: i64,
         overlap: usize,
         order: QueueOrder,
@@ -253,7 +253,7 @@ impl QueueIndex {
     /// current now is counted (or waits for its import run).
     async fn apply_changes(
         &mut self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         changed: &[i64],
         running: &HashSet<i64>,
     ) -> Result<()> {
@@ -304,7 +304,7 @@ impl QueueIndex {
 
     /// Sets an annotator's vote on a unit to their latest counted judgment there, from their
     /// current judgments on its prompt.
-    async fn recount(&mut self, conn: &mut SqliteConnection, counted: &Counted) -> Result<()> {
+    async fn recount(&mut self, conn: &mut Conn, counted: &Counted) -> Result<()> {
         let waiting: HashSet<i64> = self.waiting.judgments.iter().map(|(_, j)| j.id).collect();
         let latest = judgments::list_current_by_on_prompt(
             conn,

@@ -36,8 +36,8 @@ use hone_store::judgments::JudgmentBody;
 use hone_store::prompts::{self, Prompt};
 use hone_store::responses::{self, Response};
 use hone_store::{
-    annotators, flags, gold, projects, queue_rows, reward_scores, skips, JudgmentKind, QueueOrder,
-    SqliteConnection, StoreError,
+    annotators, flags, gold, projects, queue_rows, reward_scores, skips, Conn, JudgmentKind,
+    QueueOrder, StoreError,
 };
 
 mod votes;
@@ -329,10 +329,7 @@ impl Hone {
         kind: JudgmentKind,
         overlap: usize,
         order: QueueOrder,
-    ) -> Result<(
-        tokio::sync::OwnedMutexGuard<QueueIndex>,
-        hone_store::Transaction<'static, sqlx::Sqlite>,
-    )> {
+    ) -> Result<(tokio::sync::OwnedMutexGuard<QueueIndex>, hone_store::ReadTx)> {
         let mut index = self.queue_indexes.get(project_id, kind).lock_owned().await;
         let mut read = self.store().read().await?;
         index.refresh(&mut read, overlap, order).await?;
@@ -342,7 +339,7 @@ impl Hone {
     /// The item showing `unit`: its prompt and responses read now, the responses shuffled.
     async fn item(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut Conn,
         kind: JudgmentKind,
         unit: &Unit,
         overlap: usize,

@@ -56,7 +56,7 @@ async fn tagged(hone: &Hone, p: i64, text: &str, tags: &[&str], answers: &[&str]
 
 async fn set_created_at(hone: &Hone, id: i64, at: &str) {
     let mut conn = hone.store().conn().await.unwrap();
-    sqlx::query("UPDATE judgments SET created_at = ? WHERE id = ?")
+    sqlx::query("UPDATE judgments SET created_at = $1 WHERE id = $2")
         .bind(at)
         .bind(id)
         .execute(&mut *conn)

@@ -229,7 +229,7 @@ async fn marks_are_in_the_hash_and_a_snapshot_hashed_before_still_verifies() {
         let ws = &ws;
         async move {
             let mut conn = ws.store().conn().await.unwrap();
-            sqlx::query("UPDATE dataset_snapshots SET content_hash = ? WHERE id = ?")
+            sqlx::query("UPDATE dataset_snapshots SET content_hash = $1 WHERE id = $2")
                 .bind(hash)
                 .bind(second.id)
                 .execute(&mut *conn)

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::projects::{self, NewProject};
-use hone_store::{JobState, SqliteConnection};
+use hone_store::{Conn, JobState};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -16,7 +16,7 @@ fn point(name: &str, step: i64, value: f64) -> MetricPoint {
     }
 }
 
-async fn project(conn: &mut SqliteConnection, name: &str) -> i64 {
+async fn project(conn: &mut Conn, name: &str) -> i64 {
     projects::create(conn, &NewProject::named(name))
         .await
         .unwrap()
@@ -280,9 +280,10 @@ async fn mark_interrupted_touches_only_queued_and_running_jobs() {
         "a live running job cannot be taken"
     );
     // Two minutes of silence: the process is gone.
-    sqlx::query(
-        "UPDATE jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-120 seconds')",
-    )
+    sqlx::query(&format!(
+        "UPDATE jobs SET updated_at = {}",
+        store.backend().seconds_ago(120)
+    ))
     .execute(&mut *conn)
     .await
     .unwrap();
@@ -314,7 +315,14 @@ async fn mark_interrupted_touches_only_queued_and_running_jobs() {
         "once"
     );
     jobs::heartbeat(&mut conn, ids[1].0).await.unwrap();
-    sqlx::query("UPDATE jobs SET updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-120 seconds') WHERE id = ?").bind(ids[1].0).execute(&mut *conn).await.unwrap();
+    sqlx::query(&format!(
+        "UPDATE jobs SET updated_at = {} WHERE id = $1",
+        store.backend().seconds_ago(120)
+    ))
+    .bind(ids[1].0)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
     assert!(
         jobs::claim_for_resume(&mut conn, ids[1].0).await.unwrap(),
         "a running job whose process went silent can be taken"

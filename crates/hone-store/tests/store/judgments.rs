@@ -3,8 +3,8 @@ use std::collections::BTreeMap;
 use hone_store::judgments::{self, ImportedVerdict, Judgment, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::responses::{self, NewResponse};
 use hone_store::{
-    annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, JudgmentKind,
-    ResponseSource, SqliteConnection,
+    annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, Conn, JudgmentKind,
+    ResponseSource,
 };
 use serde_json::json;
 use sqlx::error::ErrorKind;
@@ -18,7 +18,7 @@ struct Fixture {
     corrected: i64,
 }
 
-async fn fixture(conn: &mut SqliteConnection, project: &str) -> Fixture {
+async fn fixture(conn: &mut Conn, project: &str) -> Fixture {
     let seed = seed(conn, project, 4).await;
     let corrected = responses::insert(
         conn,
@@ -612,12 +612,7 @@ async fn delete_is_refused_while_a_snapshot_holds_the_judgment() {
 }
 
 /// Inserts `new`, expects a constraint violation of `kind`, and checks that nothing was written.
-async fn assert_refused_atomically(
-    conn: &mut SqliteConnection,
-    new: &NewJudgment,
-    kind: ErrorKind,
-    why: &str,
-) {
+async fn assert_refused_atomically(conn: &mut Conn, new: &NewJudgment, kind: ErrorKind, why: &str) {
     let before = count_rows(conn, "judgments").await;
     let err = judgments::insert(conn, new)
         .await

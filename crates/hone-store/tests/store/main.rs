@@ -1,5 +1,7 @@
-//! Integration tests of hone-store against a real SQLite file in a temporary folder.
-//! One test binary; the modules mirror `src/`.
+//! Integration tests of hone-store against a real SQLite file in a temporary folder, or, when
+//! `HONE_TEST_DATABASE` names a PostgreSQL server (`postgres://…`), against a fresh database
+//! on it per test (scripts/test.sh runs the binary both ways). One test binary; the modules
+//! mirror `src/`.
 
 mod annotators;
 mod jobs;
@@ -21,13 +23,42 @@ use hone_store::{
 use sqlx::error::ErrorKind;
 use tempfile::TempDir;
 
-/// A store on `hone.sqlite` in a fresh temporary folder. Keep the `TempDir` alive as long as the store.
-pub async fn open_store() -> (TempDir, Store) {
+/// A fresh store: `hone.sqlite` in a new temporary folder, or a new database on the
+/// PostgreSQL server `HONE_TEST_DATABASE` names. Keep the first value alive as long as the
+/// store (it holds the temporary folder).
+pub async fn open_store() -> (Option<TempDir>, Store) {
+    if let Some(server) = std::env::var("HONE_TEST_DATABASE")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        let url = hone_store::dialect::create_postgres_database(&server, &fresh_database_name())
+            .await
+            .expect("create a database on HONE_TEST_DATABASE's server");
+        let store = Store::open_at(hone_store::Location::Postgres(url))
+            .await
+            .expect("open a store on a fresh PostgreSQL database");
+        return (None, store);
+    }
     let dir = TempDir::new().expect("create a temporary folder");
     let store = Store::open(&dir.path().join(DATABASE_FILE))
         .await
         .expect("open a store on a fresh file");
-    (dir, store)
+    (Some(dir), store)
+}
+
+/// A database name no other test (of this run or an earlier one) has used.
+fn fresh_database_name() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!(
+        "hone_store_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Asserts `err` is `NotFound` of `entity` with `key`.
@@ -74,7 +105,7 @@ pub fn assert_constraint(err: StoreError, kind: ErrorKind) {
 }
 
 /// Rows in `table` (a fixed name from the schema).
-pub async fn count_rows(conn: &mut hone_store::SqliteConnection, table: &str) -> i64 {
+pub async fn count_rows(conn: &mut hone_store::Conn, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
         .fetch_one(&mut *conn)
         .await
@@ -89,11 +120,7 @@ pub struct Seed {
     pub response_ids: Vec<i64>,
 }
 
-pub async fn seed(
-    conn: &mut hone_store::SqliteConnection,
-    project: &str,
-    responses: usize,
-) -> Seed {
+pub async fn seed(conn: &mut hone_store::Conn, project: &str, responses: usize) -> Seed {
     let project = projects_q::create(conn, &projects_q::NewProject::named(project))
         .await
         .expect("create project");
@@ -134,12 +161,7 @@ pub async fn seed(
 }
 
 /// A thumbs verdict by the seed's annotator on one of its responses.
-pub async fn thumbs(
-    conn: &mut hone_store::SqliteConnection,
-    s: &Seed,
-    response: usize,
-    up: bool,
-) -> i64 {
+pub async fn thumbs(conn: &mut hone_store::Conn, s: &Seed, response: usize, up: bool) -> i64 {
     hone_store::judgments::insert(
         conn,
         &hone_store::judgments::NewJudgment {

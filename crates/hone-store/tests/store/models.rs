@@ -1,6 +1,6 @@
 use hone_store::models::{self, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::projects::{self, NewProject};
-use hone_store::{jobs, snapshots, SqliteConnection};
+use hone_store::{jobs, snapshots, Conn};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -40,7 +40,7 @@ fn version(project_id: i64, base_model_id: i64, name: &str) -> NewModelVersion {
     }
 }
 
-async fn project_and_base(conn: &mut SqliteConnection) -> (i64, i64) {
+async fn project_and_base(conn: &mut Conn) -> (i64, i64) {
     let p = projects::create(conn, &NewProject::named("p"))
         .await
         .unwrap();

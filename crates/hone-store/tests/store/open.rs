@@ -1,5 +1,5 @@
 use hone_store::projects::{self, NewProject};
-use hone_store::{Store, StoreError, DATABASE_FILE};
+use hone_store::{Backend, Store, StoreError, DATABASE_FILE};
 use tempfile::TempDir;
 
 use crate::open_store;
@@ -52,7 +52,7 @@ async fn open_creates_the_file_at_the_given_path() {
     assert!(path.is_file(), "Store::open must create the database file");
     assert_eq!(
         store.path(),
-        path.as_path(),
+        Some(path.as_path()),
         "store.path() must be the path it was opened on"
     );
     assert_eq!(
@@ -70,6 +70,16 @@ async fn every_connection_has_wal_foreign_keys_and_full_sync() {
         conns.push(store.conn().await.unwrap());
     }
     for conn in &mut conns {
+        if store.backend() == Backend::Postgres {
+            // Foreign keys are always enforced there; durability is the server's setting.
+            let sync: String =
+                sqlx::query_scalar("SELECT CAST(current_setting('synchronous_commit') AS TEXT)")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+            assert_eq!(sync, "on", "a committed judgment must survive a crash");
+            continue;
+        }
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
             .fetch_one(&mut **conn)
             .await
@@ -95,37 +105,24 @@ async fn every_connection_has_wal_foreign_keys_and_full_sync() {
 async fn migrations_create_every_table() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    let tables: Vec<String> =
-        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
+    let tables = table_names(&store).await;
     for table in TABLES {
         assert!(
             tables.iter().any(|t| t == table),
             "migration must create table {table}; have {tables:?}"
         );
     }
-    let applied: Vec<(i64, bool)> =
-        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
+    // `success` is a BOOLEAN both ways, which the Any driver reads back from SQLite as an
+    // integer only.
+    let applied: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT version, CAST(success AS INTEGER) FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
     assert_eq!(
         applied,
-        vec![
-            (1, true),
-            (2, true),
-            (3, true),
-            (4, true),
-            (5, true),
-            (6, true),
-            (7, true),
-            (8, true),
-            (9, true),
-            (10, true),
-            (11, true)
-        ],
+        (1..=11).map(|version| (version, 1)).collect::<Vec<_>>(),
         "exactly migrations 0001–0011 must be recorded as applied"
     );
 }
@@ -181,9 +178,11 @@ async fn open_in_a_missing_folder_is_an_open_error_naming_the_path() {
         .await
         .expect_err("a file in a missing folder cannot be created");
     match err {
-        StoreError::Open { path: p, .. } => {
-            assert_eq!(p, path, "the Open error must name the path it tried")
-        }
+        StoreError::Open { location, .. } => assert_eq!(
+            location,
+            path.display().to_string(),
+            "the Open error must name the path it tried"
+        ),
         other => panic!("expected StoreError::Open, got {other:?}"),
     }
 }
@@ -216,4 +215,99 @@ async fn a_transaction_dropped_without_commit_rolls_back() {
         vec!["committed".to_string()],
         "only the committed transaction's project may remain"
     );
+}
+
+/// The store's tables (not sqlx's own).
+async fn table_names(store: &Store) -> Vec<String> {
+    let sql = match store.backend() {
+        Backend::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+        Backend::Postgres => {
+            "SELECT CAST(tablename AS TEXT) FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        }
+    };
+    let mut conn = store.conn().await.unwrap();
+    sqlx::query_scalar(sql)
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|name: &String| !name.starts_with("_sqlx") && !name.starts_with("sqlite_"))
+        .collect()
+}
+
+/// Each table's columns in order, with whether they may be NULL.
+async fn columns(store: &Store, table: &str) -> Vec<(String, bool)> {
+    let mut conn = store.conn().await.unwrap();
+    match store.backend() {
+        Backend::Sqlite => {
+            let rows: Vec<(String, i64)> = sqlx::query_as(&format!(
+                "SELECT name, \"notnull\" FROM pragma_table_info('{table}') ORDER BY cid"
+            ))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            // An INTEGER PRIMARY KEY is NOT NULL whatever the pragma says.
+            let pk: Vec<String> = sqlx::query_scalar(&format!(
+                "SELECT name FROM pragma_table_info('{table}') WHERE pk > 0"
+            ))
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            rows.into_iter()
+                .map(|(name, not_null)| {
+                    let nullable = not_null == 0 && !pk.contains(&name);
+                    (name, nullable)
+                })
+                .collect()
+        }
+        Backend::Postgres => {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT CAST(column_name AS TEXT), CAST(is_nullable AS TEXT) FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            )
+            .bind(table)
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+            rows.into_iter()
+                .map(|(name, nullable)| (name, nullable == "YES"))
+                .collect()
+        }
+    }
+}
+
+fn migration_names(folder: &str) -> Vec<String> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The PostgreSQL migrations are the SQLite ones' twins: the same files (versions and names),
+/// and, on a PostgreSQL run, the same tables with the same columns in the same order, NULL
+/// where SQLite allows NULL.
+#[tokio::test]
+async fn the_postgres_migrations_keep_in_step_with_the_sqlite_ones() {
+    assert_eq!(
+        migration_names("migrations-pg"),
+        migration_names("migrations"),
+        "every migration needs its PostgreSQL twin under the same name"
+    );
+    let (_dir, store) = open_store().await;
+    let sqlite_dir = TempDir::new().unwrap();
+    let sqlite = Store::open(&sqlite_dir.path().join(DATABASE_FILE))
+        .await
+        .unwrap();
+    let tables = table_names(&sqlite).await;
+    assert_eq!(table_names(&store).await, tables, "the same tables");
+    for table in &tables {
+        assert_eq!(
+            columns(&store, table).await,
+            columns(&sqlite, table).await,
+            "the columns of {table}"
+        );
+    }
 }

@@ -19,7 +19,7 @@ fn tagged(text: &str, tags: &[&str]) -> NewPrompt {
     }
 }
 
-async fn project(conn: &mut hone_store::SqliteConnection, name: &str) -> i64 {
+async fn project(conn: &mut hone_store::Conn, name: &str) -> i64 {
     projects::create(conn, &NewProject::named(name))
         .await
         .unwrap()

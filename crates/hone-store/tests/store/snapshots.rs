@@ -1,13 +1,13 @@
 use std::collections::BTreeMap;
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment};
-use hone_store::{snapshots, SqliteConnection};
+use hone_store::{snapshots, Conn};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_not_found, count_rows, open_store, seed, Seed};
 
-async fn judgments_for(conn: &mut SqliteConnection, s: &Seed, n: usize) -> Vec<i64> {
+async fn judgments_for(conn: &mut Conn, s: &Seed, n: usize) -> Vec<i64> {
     let mut ids = Vec::new();
     for i in 0..n {
         let new = NewJudgment {
