@@ -4,7 +4,8 @@
 #      then rustfmt, clippy (-D warnings) and cargo-machete (unused dependencies) over the
 #      whole workspace;
 #   2. Rust: every crate's tests (release build: candle is ~160x slower in debug), including the
-#      check that the UI's generated TypeScript types are up to date; the fuzz targets, each for
+#      check that the UI's generated TypeScript types are up to date; the store's and the team
+#      server's tests again on PostgreSQL; the fuzz targets, each for
 #      a bounded time (scripts/fuzz.sh); the CUDA build (and its
 #      clippy), the Metal code checked for macOS, and the GPU check script run with the CUDA
 #      build (on the GPU if there is one, else on the CPU with tiny shapes);
@@ -57,6 +58,12 @@ cargo clippy --release --locked --workspace --all-targets -- -D warnings
 "$cargo_machete"
 
 cargo test --workspace --release --locked
+# The store and the team server again on PostgreSQL (a throwaway server from Debian's packages,
+# on 127.0.0.1 only: scripts/postgres.sh): every store test, each on a fresh database, and the
+# team-mode tests over HTTP against a workspace bound to one.
+HONE_TEST_DATABASE="$(bash scripts/postgres.sh)"
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-store
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every parser of outside input, each target
 # 20 seconds from the committed seeds (fuzz/corpus); its build is cached under /var/tmp.

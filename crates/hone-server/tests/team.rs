@@ -58,12 +58,17 @@ impl Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselves() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::workspace().await;
     // A team server starts only once it has an owner.
     let refused = start_team(dir.path()).await.unwrap_err();
     assert!(matches!(refused, ServeError::TeamWithoutOwner), "{refused}");
 
     let hone = hone_core::Hone::open(dir.path()).await.unwrap();
+    assert_eq!(
+        hone.store().backend() == hone_core::store::Backend::Postgres,
+        std::env::var("HONE_TEST_DATABASE").is_ok_and(|url| !url.is_empty()),
+        "the run is on the database it was asked for"
+    );
     let owner = hone
         .add_user("olivia", Role::Owner, false)
         .await
@@ -403,7 +408,7 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_use() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::workspace().await;
     let hone = hone_core::Hone::open(dir.path()).await.unwrap();
     let owner = hone
         .add_user("olivia", Role::Owner, false)

@@ -87,12 +87,14 @@ pub async fn allocate_ids(conn: &mut Conn, table: &'static str, count: usize) ->
                     .await?;
             (first..first + count as i64).collect()
         }
-        Backend::Postgres => sqlx::query_scalar(&format!(
+        Backend::Postgres => {
+            sqlx::query_scalar(&format!(
             "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, $1)"
         ))
-        .bind(count as i64)
-        .fetch_all(&mut *conn)
-        .await?,
+            .bind(count as i64)
+            .fetch_all(&mut *conn)
+            .await?
+        }
     })
 }
 

@@ -32,3 +32,29 @@ pub async fn start(workspace: &Path, config: ServeConfig) -> Result<String, Serv
         Err(_) => Err(server.await.unwrap().unwrap_err()),
     }
 }
+
+/// A fresh workspace folder; when `HONE_TEST_DATABASE` names a PostgreSQL server
+/// (`postgres://…`, as scripts/test.sh sets for a second run), bound to a new database on it,
+/// so the same test runs against PostgreSQL.
+#[allow(dead_code)] // not every test file runs on both databases
+pub async fn workspace() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if let Some(server) = std::env::var("HONE_TEST_DATABASE")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        let name = format!(
+            "hone_server_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let url = hone_core::store::dialect::create_postgres_database(&server, &name)
+            .await
+            .expect("create a database on HONE_TEST_DATABASE's server");
+        hone_core::bind_database(dir.path(), &url).unwrap();
+    }
+    dir
+}
