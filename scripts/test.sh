@@ -60,10 +60,11 @@ cargo clippy --release --locked --workspace --all-targets -- -D warnings
 cargo test --workspace --release --locked
 # The store and the team server again on PostgreSQL (a throwaway server from Debian's packages,
 # on 127.0.0.1 only: scripts/postgres.sh): every store test, each on a fresh database, and the
-# team-mode tests over HTTP against a workspace bound to one.
+# team-mode tests over HTTP, the server killed at random moments and the load test against a
+# workspace bound to one.
 HONE_TEST_DATABASE="$(bash scripts/postgres.sh)"
 HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-store
-HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team --test serve_kill --test load
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every parser of outside input, each target
 # 20 seconds from the committed seeds (fuzz/corpus); its build is cached under /var/tmp.
@@ -107,6 +108,8 @@ fi
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium npm run test:e2e
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/labeling.mjs
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/team.mjs
+# The team again, on a PostgreSQL-backed server.
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" HONE_BIN="$CARGO_TARGET_DIR/release/hone" CHROMIUM=/usr/bin/chromium node tests/e2e/team.mjs
 
 # The desktop app as users get it: the .deb built, installed, and its installed binary driven.
 npm run package:deb -- --ci

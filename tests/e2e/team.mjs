@@ -6,7 +6,9 @@
 //
 //   npm run build && cargo build --release && node tests/e2e/team.mjs
 //
-// HONE_BIN, CHROMIUM and HONE_E2E_KEEP as for run.mjs.
+// HONE_BIN, CHROMIUM and HONE_E2E_KEEP as for run.mjs. With HONE_TEST_DATABASE set to a
+// PostgreSQL server (postgres://…, as scripts/postgres.sh prints), the workspace is bound to a
+// new database there (`hone init --database`), so the team works against PostgreSQL.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,6 +37,15 @@ async function main() {
   check(existsSync(CHROMIUM), `${CHROMIUM} does not exist: apt-get install chromium, or set CHROMIUM`);
   const tmp = mkdtempSync(join(tmpdir(), 'hone-e2e-team-'));
   const workspace = join(tmp, 'workspace');
+  const database = process.env.HONE_TEST_DATABASE;
+  if (database) {
+    const name = `hone_e2e_team_${process.pid}_${Date.now()}`;
+    execFileSync('psql', [database, '-q', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE ${name}`]);
+    const url = database.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+    const init = JSON.parse(execFileSync(HONE_BIN, ['--workspace', workspace, 'init', '--database', url, '--json'], { encoding: 'utf8' }));
+    check(init.database.startsWith('postgres://'), `the workspace is on PostgreSQL: ${JSON.stringify(init)}`);
+    log(`on PostgreSQL: ${init.database}`);
+  }
   const add = (name, role) =>
     JSON.parse(execFileSync(HONE_BIN, ['--workspace', workspace, 'users', 'add', name, '--role', role, '--json'], { encoding: 'utf8' })).token;
   const tokens = { olivia: add('olivia', 'owner'), lee: add('lee', 'lead'), ana: add('ana', 'annotator'), bo: add('bo', 'annotator') };

@@ -169,7 +169,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 async fn run() {
     let judged = setting("HONE_LOAD_PAIRS", 2_000);
     let seconds = setting("HONE_LOAD_SECONDS", 10);
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::workspace().await;
     let base = common::start(dir.path(), common::loopback(None, false))
         .await
         .unwrap();
@@ -254,7 +254,11 @@ async fn run() {
             ms[ms.len() - 1]
         );
     };
-    println!("load: {ANNOTATORS} annotators (pausing {} ms after each save) for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; no pair offered twice to one annotator; {} empty queues; {saved_per_second:.0} judgments saved per second; every {}th save undone, every {}th re-judged", setting("HONE_LOAD_THINK_MS", 0), judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues, setting("HONE_LOAD_UNDO_EVERY", 10), setting("HONE_LOAD_UNDO_EVERY", 10));
+    let database = match hone_core::database_location(dir.path()).unwrap() {
+        hone_core::store::Location::Postgres(_) => "PostgreSQL",
+        hone_core::store::Location::File(_) => "SQLite",
+    };
+    println!("load: on {database}, {ANNOTATORS} annotators (pausing {} ms after each save) for {seconds} s on {judged} judged pairs, an import of {} pairs ({:.1} s) and {} alongside; no 5xx; no pair offered twice to one annotator; {} empty queues; {saved_per_second:.0} judgments saved per second; every {}th save undone, every {}th re-judged", setting("HONE_LOAD_THINK_MS", 0), judged.min(20_000), import_ms / 1e3, if setting("HONE_LOAD_TRAIN", 1) == 1 { "a DPO job" } else { "no training" }, seen.empty_queues, setting("HONE_LOAD_UNDO_EVERY", 10), setting("HONE_LOAD_UNDO_EVERY", 10));
     summary("first next_item", seen.first_next_item_ms);
     summary("next_item", seen.next_item_ms);
     summary("record_feedback", seen.save_ms);

@@ -6,7 +6,8 @@
 //! (the environment variable set) it serves the workspace on a free loopback port and prints
 //! the address. As the parent it prepares a workspace, then for each round starts the child,
 //! runs four labeling clients and one importing client against it, kills the child after a
-//! pseudo-random delay, and checks the workspace. Loopback only; about half a minute.
+//! pseudo-random delay, and checks the workspace. Loopback only; about half a minute. With
+//! `HONE_TEST_DATABASE` (scripts/test.sh's PostgreSQL run) the workspace is on PostgreSQL.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
@@ -22,6 +23,8 @@ use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
 use hone_core::{Hone, ResponseSource};
 use serde_json::{json, Value};
+
+mod common;
 
 const CHILD_ENV: &str = "HONE_SERVE_KILL_CHILD_WORKSPACE";
 const ROUNDS: u64 = 100;
@@ -147,7 +150,7 @@ fn start_child(dir: &Path) -> (std::process::Child, String) {
 
 async fn parent() {
     let started = Instant::now();
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::workspace().await;
     let (project_id, a, b) = {
         let hone = Hone::open(dir.path()).await.unwrap();
         let project = hone

@@ -1,4 +1,7 @@
-//! What the server's test files share: a real `hone serve` on a free loopback port.
+//! What the server's test files share: a real `hone serve` on a free loopback port, and a
+//! workspace on the database the run asks for.
+// Each test file uses some of these.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -36,7 +39,6 @@ pub async fn start(workspace: &Path, config: ServeConfig) -> Result<String, Serv
 /// A fresh workspace folder; when `HONE_TEST_DATABASE` names a PostgreSQL server
 /// (`postgres://…`, as scripts/test.sh sets for a second run), bound to a new database on it,
 /// so the same test runs against PostgreSQL.
-#[allow(dead_code)] // not every test file runs on both databases
 pub async fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     if let Some(server) = std::env::var("HONE_TEST_DATABASE")
