@@ -267,8 +267,12 @@ async fn parent() {
         !acknowledged.is_empty(),
         "no judgment was ever acknowledged: the kills came too early"
     );
+    let database = match hone_core::database_location(dir.path()).unwrap() {
+        hone_core::store::Location::Postgres(_) => "PostgreSQL",
+        hone_core::store::Location::File(_) => "SQLite",
+    };
     println!(
-        "serve kill: ok ({ROUNDS} kills in {:.1} s, {} acknowledged judgments all present, {imports_acknowledged} imports acknowledged and whole, {imports_undone} cut and undone)",
+        "serve kill on {database}: ok ({ROUNDS} kills in {:.1} s, {} acknowledged judgments all present, {imports_acknowledged} imports acknowledged and whole, {imports_undone} cut and undone)",
         started.elapsed().as_secs_f64(),
         acknowledged.len()
     );
