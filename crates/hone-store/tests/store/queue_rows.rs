@@ -171,7 +171,7 @@ fn prompt(text: &str) -> hone_store::prompts::NewPrompt {
 #[tokio::test]
 async fn an_insert_outside_a_write_transaction_draws_its_id_after_the_writer_commits() {
     let (_dir, store) = open_store().await;
-    let project_id = seed(&mut *store.conn().await.unwrap(), "order", 1)
+    let project_id = seed(&mut store.conn().await.unwrap(), "order", 1)
         .await
         .project_id;
     let mut tx = store.begin().await.unwrap();
