@@ -64,7 +64,8 @@ cargo test --workspace --release --locked
 # workspace bound to one.
 HONE_TEST_DATABASE="$(bash scripts/postgres.sh)"
 HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-store
-HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team --test serve_kill --test load
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team --test tls --test serve_kill --test load
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-cli --test cli -- workspace::init_binds
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every parser of outside input, each target
 # 20 seconds from the committed seeds (fuzz/corpus); its build is cached under /var/tmp.

@@ -32,7 +32,10 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 pub mod embedded_ui;
 mod session;
+mod tls;
 mod upload;
+
+pub use tls::{TlsError, TlsFiles};
 
 /// The UI's content security policy: only this origin, no remote content.
 pub const CSP: &str = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; script-src 'self'; object-src 'none'; frame-ancestors 'none'";
@@ -44,6 +47,8 @@ pub struct ServeConfig {
     pub token: Option<String>,
     /// Accounts and roles instead of one shared token.
     pub team: bool,
+    /// HTTPS with this certificate and key instead of plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Where the UI's files come from.
@@ -79,6 +84,8 @@ pub enum ServeError {
         addr: SocketAddr,
         error: std::io::Error,
     },
+    #[error("cannot use the TLS certificate: {0}")]
+    Tls(#[from] TlsError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -88,6 +95,8 @@ struct AppState {
     api: Api,
     token: Option<String>,
     team: bool,
+    /// Served over HTTPS itself: session cookies are `Secure`.
+    tls: bool,
     sessions: std::sync::Arc<session::Sessions>,
 }
 
@@ -284,6 +293,7 @@ pub fn router(api: Api, ui: UiFiles, token: Option<String>) -> Router {
             api,
             token,
             team: false,
+            tls: false,
             sessions: Default::default(),
         },
         ui,
@@ -297,6 +307,7 @@ pub fn team_router(api: Api, ui: UiFiles) -> Router {
             api,
             token: None,
             team: true,
+            tls: false,
             sessions: Default::default(),
         },
         ui,
@@ -365,12 +376,13 @@ pub async fn serve(
     } else if !is_loopback(&config.addr) && config.token.is_none() {
         return Err(ServeError::PublicWithoutToken(config.addr));
     }
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
-        .map_err(|error| ServeError::Bind {
-            addr: config.addr,
-            error,
-        })?;
+    // A certificate that cannot be used is refused before anything listens.
+    let tls = config.tls.as_ref().map(TlsFiles::load).transpose()?;
+    let listener = std::net::TcpListener::bind(config.addr).map_err(|error| ServeError::Bind {
+        addr: config.addr,
+        error,
+    })?;
+    listener.set_nonblocking(true)?;
     on_ready(listener.local_addr()?);
     // The queue's indexes are built while the first annotators open the app. A failure here
     // only means the first `next_item` builds its index (and reports what went wrong).
@@ -378,11 +390,23 @@ pub async fn serve(
     tokio::spawn(async move {
         let _ = warming.hone().warm_queues().await;
     });
-    let app = if config.team {
-        team_router(api, config.ui)
-    } else {
-        router(api, config.ui, config.token)
-    };
-    axum::serve(listener, app).await?;
+    let app = build_router(
+        AppState {
+            api,
+            token: if config.team { None } else { config.token },
+            team: config.team,
+            tls: tls.is_some(),
+            sessions: Default::default(),
+        },
+        config.ui,
+    );
+    match tls {
+        None => axum::serve(tokio::net::TcpListener::from_std(listener)?, app).await?,
+        Some(tls) => {
+            axum_server::from_tcp_rustls(listener, tls)
+                .serve(app.into_make_service())
+                .await?
+        }
+    }
     Ok(())
 }

@@ -111,12 +111,14 @@ impl Sessions {
     }
 }
 
-/// `Secure` when the browser reached the server over HTTPS (behind a TLS proxy that says so).
-fn cookie(value: &str, max_age: u64, headers: &HeaderMap) -> HeaderValue {
-    let secure = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+/// `Secure` when the browser reached the server over HTTPS: the server's own (`tls`), or a TLS
+/// proxy's that says so.
+fn cookie(value: &str, max_age: u64, headers: &HeaderMap, tls: bool) -> HeaderValue {
+    let secure = tls
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
     let text = format!(
         "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/api; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
@@ -154,7 +156,7 @@ pub(crate) async fn sign_in(
     let mut response = Json(account).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie(&id, LIFETIME.as_secs(), &headers),
+        cookie(&id, LIFETIME.as_secs(), &headers, state.tls),
     );
     response
 }
@@ -165,7 +167,7 @@ pub(crate) async fn sign_out(State(state): State<AppState>, headers: HeaderMap) 
     let mut response = Json(serde_json::Value::Null).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0, &headers));
+        .insert(header::SET_COOKIE, cookie("", 0, &headers, state.tls));
     response
 }
 

@@ -54,6 +54,7 @@ async fn child(dir: &Path) {
         ui: hone_server::UiFiles::None,
         token: None,
         team: false,
+        tls: None,
     };
     hone_server::serve(api, config, |addr: SocketAddr| {
         println!("{addr}");

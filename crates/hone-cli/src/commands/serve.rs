@@ -28,6 +28,12 @@ pub struct Args {
     /// base models (repeatable). Exports go under the workspace's `exports/` folder.
     #[arg(long = "models", value_name = "DIR", requires = "team")]
     model_roots: Vec<PathBuf>,
+    /// Serve HTTPS with this certificate (PEM, its chain leaf first); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Keep the workspace's feedback in this PostgreSQL database, as `hone init --database`
     /// does (remembered by the workspace folder).
     #[arg(
@@ -74,9 +80,18 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         ui: ui.clone(),
         token: args.token,
         team: args.team,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(hone_server::TlsFiles { cert, key }),
+            _ => None,
+        },
+    };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
     };
     serve(api, config, |addr| {
-        say!("Hone is serving workspace {} at http://{addr}/", dir.display());
+        say!("Hone is serving workspace {} at {scheme}://{addr}/", dir.display());
         if let Ok(location @ hone_core::store::Location::Postgres(_)) = hone_core::database_location(&dir) {
             say!("feedback is kept in {location}");
         }
@@ -89,7 +104,8 @@ pub async fn run(workspace: Option<&Path>, args: Args) -> anyhow::Result<()> {
         hone_server::ServeError::PublicWithoutToken(_)
         | hone_server::ServeError::WeakToken(_)
         | hone_server::ServeError::TeamWithoutOwner
-        | hone_server::ServeError::TeamWithSharedToken => {
+        | hone_server::ServeError::TeamWithSharedToken
+        | hone_server::ServeError::Tls(_) => {
             anyhow::Error::new(super::BadInput(e.to_string()))
         }
         other => other.into(),

@@ -34,7 +34,8 @@ pub fn hone(workspace: &Path, args: &[&str]) -> Output {
         .arg("--workspace")
         .arg(workspace)
         .args(args)
-        .env_remove("HONE_WORKSPACE");
+        .env_remove("HONE_WORKSPACE")
+        .env_remove("HONE_DATABASE");
     command.output().expect("run hone")
 }
 

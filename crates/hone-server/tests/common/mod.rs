@@ -16,12 +16,18 @@ pub fn loopback(token: Option<&str>, team: bool) -> ServeConfig {
         ui: UiFiles::None,
         token: token.map(String::from),
         team,
+        tls: None,
     }
 }
 
 /// Serves `workspace` with `config` in the background; its base URL once it listens, or why
 /// it would not start.
 pub async fn start(workspace: &Path, config: ServeConfig) -> Result<String, ServeError> {
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let api = Api::open(workspace).await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel();
     let server = tokio::spawn(async move {
@@ -31,7 +37,7 @@ pub async fn start(workspace: &Path, config: ServeConfig) -> Result<String, Serv
         .await
     });
     match rx.await {
-        Ok(addr) => Ok(format!("http://{addr}")),
+        Ok(addr) => Ok(format!("{scheme}://{addr}")),
         Err(_) => Err(server.await.unwrap().unwrap_err()),
     }
 }
