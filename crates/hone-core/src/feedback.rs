@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashSet};
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
 use hone_store::projects::{self, NameList};
 use hone_store::responses::{self, NewResponse, Response};
-use hone_store::{annotators, prompts, AnnotatorKind, Choice, Conn, JudgmentKind, ResponseSource};
+use hone_store::{
+    annotators, prompts, submissions, AnnotatorKind, Choice, Conn, JudgmentKind, ResponseSource,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Hone, Result};
@@ -39,6 +41,12 @@ pub struct FeedbackInput {
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
     pub supersedes: Option<i64>,
+    /// The client's own id for this submission (8–100 letters, digits, `-` or `_`, e.g. a
+    /// UUID): sent again — the answer was lost, an outbox retried after the connection came
+    /// back — it gets the first recording's answer instead of a second judgment.
+    #[serde(default)]
+    #[cfg_attr(feature = "ts", ts(optional))]
+    pub submission_id: Option<String>,
     pub kind: FeedbackKind,
 }
 
@@ -115,6 +123,7 @@ impl FeedbackInput {
             suggestion_visible: false,
             suggested_response_id: None,
             supersedes: None,
+            submission_id: None,
             kind,
         }
     }
@@ -133,9 +142,22 @@ pub struct Recorded {
 
 impl Hone {
     /// Validates and records one judgment; it is durable (committed, fsynced) when this returns.
+    /// With a `submission_id` sent before by the same annotator, nothing is recorded and the
+    /// first recording's answer is returned.
     pub async fn record_feedback(&self, input: &FeedbackInput) -> Result<Recorded> {
         let mut tx = self.store().begin().await?;
+        if let Some(id) = &input.submission_id {
+            check_submission_id(id)?;
+            if let Some(before) = submissions::find(&mut tx, id).await? {
+                return recorded_before(&mut tx, input, before).await;
+            }
+        }
         let recorded = record_in(&mut tx, input, AnnotatorKind::Human).await?;
+        if let Some(id) = &input.submission_id {
+            let annotator = annotators::get_by_name(&mut tx, input.annotator.trim()).await?;
+            let answer = serde_json::to_string(&recorded).expect("Recorded is plain data");
+            submissions::insert(&mut tx, id, recorded.judgment_id, annotator.id, &answer).await?;
+        }
         tx.commit().await?;
         let name = input.annotator.trim();
         if let Some(leases) = self.queue_leases.as_ref().filter(|l| l.lacks_id(name)) {
@@ -187,6 +209,42 @@ impl Hone {
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn check_submission_id(id: &str) -> Result<()> {
+    let fits = (8..=100).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if fits {
+        Ok(())
+    } else {
+        Err(CoreError::invalid(
+            "submission_id",
+            "must be 8 to 100 letters, digits, '-' or '_' (a UUID fits)",
+        ))
+    }
+}
+
+/// The answer to a submission sent again: the first one's, if it was the same annotator's.
+async fn recorded_before(
+    conn: &mut Conn,
+    input: &FeedbackInput,
+    before: submissions::Submission,
+) -> Result<Recorded> {
+    let sender = annotators::get(conn, before.annotator_id).await?;
+    if sender.name != input.annotator.trim() {
+        return Err(CoreError::invalid(
+            "submission_id",
+            "was already used by another annotator; give each submission an id of its own",
+        ));
+    }
+    serde_json::from_str(&before.recorded).map_err(|e| {
+        CoreError::invalid(
+            "submission_id",
+            format!("its stored answer is unreadable: {e}"),
+        )
+    })
 }
 
 /// Validates and writes a judgment inside the caller's transaction (imports batch many).

@@ -58,6 +58,7 @@ async fn child(dir: &Path) {
             suggestion_visible: i % 2 == 1,
             suggested_response_id: None,
             supersedes: None,
+            submission_id: None,
             kind: FeedbackKind::Comparison {
                 response_a: responses[0].id,
                 response_b: responses[1].id,

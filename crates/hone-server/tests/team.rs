@@ -312,9 +312,21 @@ async fn roles_decide_what_each_account_may_do_and_annotators_label_as_themselve
     let (status, message) = ana.refused("record_feedback", comparison(Some("bo"))).await;
     assert_eq!(status, 403);
     assert!(message.contains("not as \"bo\""), "{message}");
-    let anas = ana.ok("record_feedback", comparison(None)).await["judgment_id"]
+    // Sent with a submission id, and sent again (a lost answer, an outbox's retry): one
+    // judgment, the same answer.
+    let mut submitted = comparison(None);
+    submitted["submission_id"] = json!("c0ffee00-0000-4000-8000-000000000001");
+    let anas = ana.ok("record_feedback", submitted.clone()).await["judgment_id"]
         .as_i64()
         .unwrap();
+    let retried = ana.ok("record_feedback", submitted.clone()).await;
+    assert_eq!(retried["judgment_id"].as_i64(), Some(anas), "{retried}");
+    // Another account cannot take it over.
+    let mut borrowed = submitted.clone();
+    borrowed["annotator"] = json!("bo");
+    let (status, message) = bo.refused("record_feedback", borrowed).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("another annotator"), "{message}");
     let bos = bo.ok("record_feedback", comparison(Some("bo"))).await["judgment_id"]
         .as_i64()
         .unwrap();

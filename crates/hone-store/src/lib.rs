@@ -28,6 +28,7 @@ pub mod responses;
 pub mod reward_scores;
 pub mod skips;
 pub mod snapshots;
+pub mod submissions;
 mod types;
 pub mod users;
 

@@ -945,3 +945,53 @@ async fn undoing_an_edit_or_demonstration_removes_the_response_it_made() {
         "a model answer is never removed by an undo"
     );
 }
+
+/// A submission sent again under its id (the answer was lost, an outbox retried) gets the first
+/// recording's answer and records nothing; an edit's new response is not made twice either.
+/// Another annotator cannot reuse the id, an id that is not one is refused, and undoing the
+/// judgment forgets the submission.
+#[tokio::test]
+async fn a_submission_sent_again_is_recorded_once() {
+    let f = fixture().await;
+    let edit = FeedbackInput {
+        submission_id: Some("5f0c7c1e-9a1b-4c55-8d11-0a2b3c4d5e6f".into()),
+        ..input(
+            f.p,
+            "alice",
+            FeedbackKind::Edit {
+                response_id: f.r[0],
+                corrected: "Yes, usually, if its terms are clear.".into(),
+            },
+        )
+    };
+    let first = record(&f.ws, &edit).await;
+    assert!(first.new_response_id.is_some(), "an edit makes a response");
+    let (judgments, responses) = (
+        count_rows(&f.ws, "judgments").await,
+        count_rows(&f.ws, "responses").await,
+    );
+    let again = record(&f.ws, &edit).await;
+    assert_eq!(again, first, "the same answer as the first time");
+    assert_eq!(count_rows(&f.ws, "judgments").await, judgments);
+    assert_eq!(count_rows(&f.ws, "responses").await, responses);
+
+    let borrowed = FeedbackInput {
+        annotator: "bob".into(),
+        ..edit.clone()
+    };
+    refused(&f, borrowed, "submission_id").await;
+    for bad in ["short", "has spaces in it", &"x".repeat(101)] {
+        let odd = FeedbackInput {
+            submission_id: Some(bad.to_string()),
+            ..edit.clone()
+        };
+        refused(&f, odd, "submission_id").await;
+    }
+
+    f.ws.undo_judgment(first.judgment_id).await.unwrap();
+    assert_eq!(count_rows(&f.ws, "submissions").await, 0);
+    // Sent again after the undo, it is a judgment again.
+    record(&f.ws, &edit).await;
+    assert_eq!(count_rows(&f.ws, "judgments").await, judgments);
+    assert_eq!(count_rows(&f.ws, "submissions").await, 1);
+}

@@ -39,6 +39,7 @@ const TABLES: &[&str] = &[
     "metric_points",
     "skips",
     "flags",
+    "submissions",
 ];
 
 #[tokio::test]
@@ -122,8 +123,8 @@ async fn migrations_create_every_table() {
     .unwrap();
     assert_eq!(
         applied,
-        (1..=11).map(|version| (version, 1)).collect::<Vec<_>>(),
-        "exactly migrations 0001–0011 must be recorded as applied"
+        (1..=12).map(|version| (version, 1)).collect::<Vec<_>>(),
+        "exactly migrations 0001–0012 must be recorded as applied"
     );
 }
 

@@ -28,4 +28,10 @@ suggested_response_id?: number,
  * prompt, not superseded yet) that this one replaces. Both are kept; the old one stops
  * counting (queue, agreement, training data built from now on).
  */
-supersedes?: number, kind: FeedbackKind, };
+supersedes?: number, 
+/**
+ * The client's own id for this submission (8–100 letters, digits, `-` or `_`, e.g. a
+ * UUID): sent again — the answer was lost, an outbox retried after the connection came
+ * back — it gets the first recording's answer instead of a second judgment.
+ */
+submission_id?: string, kind: FeedbackKind, };

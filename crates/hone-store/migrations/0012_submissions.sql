@@ -1,0 +1,13 @@
+-- Idempotent submissions (issue 18): a client that sends a judgment gives it an id of its own;
+-- sending it again (the answer was lost, the connection dropped, an outbox retried) finds the
+-- judgment recorded the first time instead of recording it twice. `recorded` is what the
+-- first call answered (JSON), so the retry gets the same answer. Undoing the judgment forgets
+-- its submission.
+CREATE TABLE submissions (
+    submission_id  TEXT PRIMARY KEY CHECK (length(submission_id) BETWEEN 8 AND 100),
+    judgment_id    INTEGER NOT NULL REFERENCES judgments(id) ON DELETE CASCADE,
+    annotator_id   INTEGER NOT NULL REFERENCES annotators(id),
+    recorded       TEXT NOT NULL,
+    created_at     TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX submissions_by_judgment ON submissions(judgment_id);
