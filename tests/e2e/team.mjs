@@ -141,6 +141,25 @@ async function main() {
       check(!request.headers().authorization, 'the page sent a token instead of its session cookie');
       await page.waitForSelector('[data-testid="save-status"][data-state="saved"]');
 
+      if (name === 'ana') {
+        step = 'ana labels while the connection is down';
+        // The second pair is on screen; the network goes away before she decides.
+        await byId('answer-a').waitFor();
+        await context.setOffline(true);
+        await page.keyboard.press('1');
+        await page.waitForSelector('[data-testid="save-status"][data-state="waiting"]');
+        const waiting = ((await byId('label-waiting').textContent()) ?? '').trim();
+        check(waiting === '1 not sent yet', `the waiting badge says ${JSON.stringify(waiting)}`);
+        const kept = await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('hone.outbox.')).map((k) => JSON.parse(localStorage.getItem(k)).length));
+        check(kept.length === 1 && kept[0] === 1, `the outbox in localStorage holds ${JSON.stringify(kept)}`);
+        // Back online: the browser says so and the kept judgment goes, once.
+        await context.setOffline(false);
+        await page.waitForSelector('[data-testid="save-status"][data-state="saved"]');
+        check((await byId('label-waiting').count()) === 0, 'the waiting badge stays after the judgment was sent');
+        const mine = await apiAs(base, tokens.lee, 'judgment_history', { project_id: projectId, annotator: 'ana' });
+        check(mine.entries.length === 2, `ana has ${mine.entries.length} judgment(s) after the connection came back, expected 2`);
+      }
+
       step = `${name} sees only their own`;
       const fromPage = (command, args) =>
         page.evaluate(

@@ -1,13 +1,16 @@
 // A labeling session: the item on screen, the next one fetched while the expert judges, the
 // judgments being saved, and the undo history. The next item appears as soon as the expert
 // decides; the judgment shows as saved only when record_feedback resolved, and a refused one
-// comes back on screen with what the expert had entered.
+// comes back on screen with what the expert had entered. With an outbox, every judgment is kept
+// on this device until the server has it: one the server could not be reached for waits there
+// (the expert goes on) and is sent again, under its submission id, until it lands.
 import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
 import type { FeedbackKind } from '$lib/api/types/FeedbackKind';
 import type { FlagReason } from '$lib/api/types/FlagReason';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 import type { Recorded } from '$lib/api/types/Recorded';
-import { describeError } from '$lib/api/errors';
+import { describeError, toHoneError } from '$lib/api/errors';
+import { isTransient, newSubmissionId, type Outbox, type Pending } from './outbox';
 
 export interface SessionDeps {
   /** The next unit, skipping `exclude` (units as response ids) when the server can. */
@@ -25,7 +28,16 @@ export interface SessionDeps {
    */
   earlier?(): Promise<{ judgmentId: number; kind: FeedbackKind['kind'] }[]>;
   itemOf?(judgmentId: number): Promise<QueueItem>;
+  /** Where judgments wait until the server has them (see `outbox.ts`); none: a failed save comes back on screen. */
+  outbox?: Outbox;
+  /** A fresh submission id (tests make them predictable). */
+  newSubmissionId?(): string;
+  /** Runs `retry` after `ms` (a timer; tests run it by hand). */
+  later?(retry: () => void, ms: number): void;
 }
+
+/** How long a judgment kept on this device waits before it is sent again. */
+export const RETRY_MS = 5000;
 
 export interface Shown<D> {
   /** Changes with every item shown, so screens can rebuild their input state. */
@@ -37,7 +49,7 @@ export interface Shown<D> {
   shownAt: number;
 }
 
-export type SaveState = 'idle' | 'saving' | 'saved' | 'error';
+export type SaveState = 'idle' | 'saving' | 'saved' | 'error' | 'waiting';
 
 /** The last judgment saved in this session (what undo takes back, and what can be marked gold). */
 export interface LastSaved {
@@ -84,12 +96,20 @@ export class LabelSession<D> {
   flagged = $state(0);
   /** The judgment undo would take back; null when there is none. */
   lastSaved = $state<LastSaved | null>(null);
+  /** Judgments kept on this device that the server does not have yet. */
+  waiting = $state(0);
 
   private seq = 0;
   private history: Done<D>[] = [];
   /** The undo history as it was before this visit, loaded with `start`. */
   private earlierLoaded = false;
   private saving = new Map<string, QueueItem>();
+  /** Units of judgments in the outbox, by submission id (not to be handed out again). */
+  private queued = new Map<string, { item: QueueItem; kind: FeedbackKind['kind']; draft: D; critique: string; spent: number }>();
+  /** Submission ids whose first send has not answered yet. */
+  private inFlight = new Set<string>();
+  private retrying = false;
+  private retryScheduled = false;
   /** The prefetched next item: a promise while in flight, then its value. */
   private upcoming: { ready: boolean; item: QueueItem | null; promise: Promise<QueueItem | null> } | null = null;
 
@@ -104,6 +124,9 @@ export class LabelSession<D> {
 
   async start(): Promise<void> {
     this.loading = true;
+    this.waiting = this.deps.outbox?.size ?? 0;
+    // Judgments an earlier visit kept on this device go first (their units are held meanwhile).
+    await this.sendWaiting();
     await Promise.all([this.fetchAndShow(), this.loadEarlier()]);
   }
 
@@ -140,34 +163,122 @@ export class LabelSession<D> {
       suggestion_visible: suggestionVisible,
       ...(suggestionVisible && suggestedResponseId !== null ? { suggested_response_id: suggestedResponseId } : {}),
       kind,
+      submission_id: (this.deps.newSubmissionId ?? newSubmissionId)(),
     };
+    const submissionId = input.submission_id as string;
+    // Kept on this device before it is sent: a page closed mid-save sends it next visit.
+    this.deps.outbox?.add(input as Pending);
     const key = unitKey(shown.item);
     this.saving.set(key, shown.item);
     this.saveState = 'saving';
     this.message = 'Saving…';
     this.advance();
 
+    this.inFlight.add(submissionId);
     return this.deps.record(input).then(
       (recorded) => {
+        this.inFlight.delete(submissionId);
+        this.deps.outbox?.remove(submissionId);
         this.saving.delete(key);
-        this.history.push({ item: shown.item, judgmentId: Number(recorded.judgment_id), kind: kind.kind, draft, critique });
-        this.lastSaved = this.lastOf();
-        this.judged += 1;
-        this.times = [...this.times, spent];
-        if (this.saving.size === 0) {
+        this.saved(shown.item, recorded, kind.kind, draft, critique, spent);
+        if (this.saving.size === 0 && this.queued.size === 0) {
           this.saveState = 'saved';
           this.message = `Saved (judgment ${recorded.judgment_id})`;
         }
         // Nothing could be shown while this unit was unsaved: ask again now.
         if (!this.current && !this.finished) void this.fetchAndShow();
       },
-      (error: unknown) => {
+      (caught: unknown) => {
+        this.inFlight.delete(submissionId);
         this.saving.delete(key);
+        const error = toHoneError(caught);
+        if (this.deps.outbox && isTransient(error)) {
+          // Not lost: it waits on this device and goes again shortly; the expert goes on.
+          this.queued.set(submissionId, { item: shown.item, kind: kind.kind, draft, critique, spent });
+          this.waiting = this.deps.outbox.size;
+          this.saveState = 'waiting';
+          this.message = this.waitingMessage(error.message);
+          this.scheduleRetry();
+          if (!this.current && !this.finished) void this.fetchAndShow();
+          return;
+        }
+        this.deps.outbox?.remove(submissionId);
+        this.waiting = this.deps.outbox?.size ?? 0;
         this.saveState = 'error';
-        this.message = describeError(error);
+        this.message = error.human;
         this.restore({ ...shown, draft, critique });
       },
     );
+  }
+
+  /** A judgment the server recorded: it counts, and undo can take it back. */
+  private saved(item: QueueItem | null, recorded: Recorded, kind: FeedbackKind['kind'], draft: D, critique: string, spent: number | null) {
+    this.history.push({ item, judgmentId: Number(recorded.judgment_id), kind, draft, critique });
+    this.lastSaved = this.lastOf();
+    this.judged += 1;
+    if (spent !== null) this.times = [...this.times, spent];
+  }
+
+  private waitingMessage(why: string): string {
+    const n = this.waiting;
+    return `${n} judgment${n === 1 ? '' : 's'} kept on this device until the server can be reached (${why}); sending again shortly`;
+  }
+
+  private scheduleRetry() {
+    if (this.retryScheduled) return;
+    this.retryScheduled = true;
+    const later = this.deps.later ?? ((retry: () => void, ms: number) => void setTimeout(retry, ms));
+    later(() => {
+      this.retryScheduled = false;
+      void this.sendWaiting();
+    }, RETRY_MS);
+  }
+
+  /**
+   * Sends the judgments kept on this device, oldest first, until one cannot reach the server
+   * (then it tries again later). Also what the screen calls when the browser says it is
+   * online again.
+   */
+  async sendWaiting(): Promise<void> {
+    const outbox = this.deps.outbox;
+    if (!outbox || this.retrying) return;
+    this.retrying = true;
+    try {
+      for (const pending of outbox.list()) {
+        if (this.inFlight.has(pending.submission_id) || !outbox.has(pending.submission_id)) continue;
+        const queued = this.queued.get(pending.submission_id);
+        try {
+          const recorded = await this.deps.record(pending);
+          // Counted once: by whichever send answered first.
+          if (!outbox.has(pending.submission_id)) continue;
+          outbox.remove(pending.submission_id);
+          this.queued.delete(pending.submission_id);
+          this.saved(queued?.item ?? null, recorded, pending.kind.kind, (queued?.draft ?? null) as D, queued?.critique ?? '', queued?.spent ?? null);
+          this.saveState = 'saved';
+          this.message = `Sent (judgment ${recorded.judgment_id})`;
+        } catch (caught) {
+          const error = toHoneError(caught);
+          if (isTransient(error)) {
+            this.waiting = outbox.size;
+            this.saveState = 'waiting';
+            this.message = this.waitingMessage(error.message);
+            this.scheduleRetry();
+            return;
+          }
+          // Refused by the server: nothing more to send for it; its item comes back if known.
+          outbox.remove(pending.submission_id);
+          this.queued.delete(pending.submission_id);
+          this.saveState = 'error';
+          this.message = `A judgment kept on this device was refused: ${error.human}`;
+          if (queued) this.restore({ seq: 0, item: queued.item, draft: queued.draft, critique: queued.critique, shownAt: this.deps.now() });
+        } finally {
+          this.waiting = outbox.size;
+        }
+      }
+      if (!this.current && !this.finished && !this.loading) void this.fetchAndShow();
+    } finally {
+      this.retrying = false;
+    }
   }
 
   /** Skips the item on screen: the server moves it to the back of this annotator's queue. */
@@ -259,16 +370,24 @@ export class LabelSession<D> {
     this.prefetch();
   }
 
-  /** Units the server must not hand out again now: on screen, or being saved. */
+  /** Units the server must not hand out again now: on screen, being saved, or waiting to be sent. */
   private held(): number[][] {
-    const units = [...this.saving.values()].map(unitIds);
+    const units = [...this.saving.values(), ...[...this.queued.values()].map((q) => q.item)].map(unitIds);
+    // An earlier visit's kept judgments: their shown order is their unit's responses.
+    for (const pending of this.deps.outbox?.list() ?? []) units.push([...pending.shown_order].map(Number).sort((a, b) => a - b));
     if (this.current) units.push(unitIds(this.current.item));
     return units;
   }
 
   private isHeld(item: QueueItem): boolean {
     const key = unitKey(item);
-    return this.saving.has(key) || (this.current !== null && unitKey(this.current.item) === key);
+    const kept = (this.deps.outbox?.list() ?? []).some((p) => [...p.shown_order].map(Number).sort((a, b) => a - b).join(',') === key);
+    return (
+      kept ||
+      this.saving.has(key) ||
+      [...this.queued.values()].some((q) => unitKey(q.item) === key) ||
+      (this.current !== null && unitKey(this.current.item) === key)
+    );
   }
 
   private prefetch() {

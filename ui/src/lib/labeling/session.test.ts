@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 import { HoneError } from '$lib/api/errors';
+import { Outbox } from './outbox';
 import { LabelSession, unitKey, type SessionDeps } from './session.svelte';
 
 /** A queue item with just what the session reads. */
@@ -243,5 +244,187 @@ describe('undo across a reload', () => {
     expect(session.current!.draft).toBeNull();
     expect(session.judged).toBe(0);
     expect(session.lastSaved).toEqual({ judgmentId: 7, kind: 'comparison' });
+  });
+});
+
+describe('judgments kept on this device', () => {
+  /** localStorage's part the outbox uses, in memory. */
+  function memoryStorage() {
+    const map = new Map<string, string>();
+    return {
+      map,
+      storage: () => ({
+        getItem: (k: string) => map.get(k) ?? null,
+        setItem: (k: string, v: string) => void map.set(k, v),
+        removeItem: (k: string) => void map.delete(k),
+      }),
+    };
+  }
+
+  /**
+   * A server that can be down (every call fails as the transport does when it cannot reach
+   * it), can lose its answer after recording (`loseAnswer`), and records a submission id once,
+   * as Hone does.
+   */
+  function flakyServer(units: QueueItem[]) {
+    const state = { down: false, loseAnswer: false, refuse: null as HoneError | null };
+    const bySubmission = new Map<string, number>();
+    const judged = new Set<string>();
+    let nextId = 1;
+    let ids = 0;
+    const retries: (() => void)[] = [];
+    const unreachable = () => new HoneError('network', 'cannot reach the Hone server (Failed to fetch)');
+    const deps: SessionDeps = {
+      async next(exclude) {
+        if (state.down) throw unreachable();
+        const skip = new Set(exclude.map((u) => [...u].sort((a, b) => a - b).join(',')));
+        return units.find((u) => !judged.has(unitKey(u)) && !skip.has(unitKey(u))) ?? null;
+      },
+      async record(input) {
+        if (state.down) throw unreachable();
+        if (state.refuse) throw state.refuse;
+        const sid = input.submission_id!;
+        let id = bySubmission.get(sid);
+        if (id === undefined) {
+          id = nextId++;
+          bySubmission.set(sid, id);
+          judged.add([...input.shown_order].map(Number).sort((a, b) => a - b).join(','));
+        }
+        if (state.loseAnswer) {
+          state.loseAnswer = false;
+          throw unreachable();
+        }
+        return { judgment_id: id, prompt_id: 1, new_response_id: null } as never;
+      },
+      async undo() {
+        return null;
+      },
+      async skip() {
+        return null;
+      },
+      async flag() {
+        return null;
+      },
+      now: () => 1000,
+      newSubmissionId: () => `submission-${++ids}`,
+      later: (retry) => void retries.push(retry),
+    };
+    return {
+      state,
+      deps,
+      recordedCount: () => bySubmission.size,
+      /** Runs the retries the session asked for. */
+      async retry() {
+        const due = retries.splice(0);
+        due.forEach((r) => r());
+        await tick();
+        await tick();
+      },
+      retriesAsked: () => retries.length,
+    };
+  }
+
+  it('keeps a judgment the server could not be reached for, and sends it when it is back', async () => {
+    const { map, storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4), item(5, 6)]);
+    const outbox = Outbox.for(1, 'ann', 'comparison', storage);
+    const session = new LabelSession<string>({ ...server.deps, outbox }, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.down = true;
+    await session.submit(choose, 'draft', '');
+    // Not brought back for the expert to redo: it waits, and the expert goes on.
+    expect(session.saveState).toBe('waiting');
+    expect(session.waiting).toBe(1);
+    expect(unitKey(session.current!.item)).toBe('3,4');
+    expect(session.message).toContain('kept on this device');
+    const stored = JSON.parse(map.get('hone.outbox.1.comparison.ann')!);
+    expect(stored).toHaveLength(1);
+    expect(stored[0].submission_id).toBe('submission-1');
+    expect(server.retriesAsked()).toBe(1);
+
+    await server.retry(); // still down
+    expect(session.waiting).toBe(1);
+    expect(server.retriesAsked()).toBe(1);
+
+    server.state.down = false;
+    await server.retry();
+    expect(session.waiting).toBe(0);
+    expect(session.judged).toBe(1);
+    expect(session.saveState).toBe('saved');
+    expect(session.message).toBe('Sent (judgment 1)');
+    expect(map.has('hone.outbox.1.comparison.ann')).toBe(false);
+    expect(server.recordedCount()).toBe(1);
+    expect(session.canUndo).toBe(true);
+  });
+
+  it('records once when the server recorded it but its answer was lost', async () => {
+    const { storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4)]);
+    const session = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.loseAnswer = true;
+    await session.submit(choose, 'd', '');
+    expect(session.waiting).toBe(1);
+    await server.retry();
+    expect(session.waiting).toBe(0);
+    expect(session.judged).toBe(1);
+    expect(server.recordedCount()).toBe(1);
+  });
+
+  it('sends what an earlier visit kept, when the screen opens again', async () => {
+    const { map, storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4)]);
+    const first = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    await first.start();
+    await tick();
+    server.state.down = true;
+    await first.submit(choose, 'd', '');
+    expect(map.size).toBe(1);
+
+    // The page is closed and opened again once the server is back.
+    server.state.down = false;
+    const second = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    expect(second.waiting).toBe(0);
+    await second.start();
+    await tick();
+    expect(second.waiting).toBe(0);
+    expect(second.judged).toBe(1);
+    expect(map.size).toBe(0);
+    expect(server.recordedCount()).toBe(1);
+    // The unit it judged is not handed out again.
+    expect(unitKey(second.current!.item)).toBe('3,4');
+  });
+
+  it('brings a kept judgment back on screen when the server refuses it', async () => {
+    const { map, storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4)]);
+    const session = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.down = true;
+    await session.submit(choose, 'my draft', 'my critique');
+    server.state.down = false;
+    server.state.refuse = new HoneError('forbidden', 'ana is not a member of this project');
+    await server.retry();
+    expect(session.waiting).toBe(0);
+    expect(map.size).toBe(0);
+    expect(session.saveState).toBe('error');
+    expect(session.message).toContain('was refused: ana is not a member');
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    expect(session.current!.draft).toBe('my draft');
+  });
+
+  it('without an outbox, a save the server could not be reached for comes back on screen', async () => {
+    const server = flakyServer([item(1, 2), item(3, 4)]);
+    const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.down = true;
+    await session.submit(choose, 'd', '');
+    expect(session.saveState).toBe('error');
+    expect(unitKey(session.current!.item)).toBe('1,2');
+    expect(session.waiting).toBe(0);
   });
 });
