@@ -1,4 +1,6 @@
-//! Hone's desktop shell: a window on the web UI, with the UI's commands served in-process.
+//! Hone's desktop shell: a window on the web UI, with the UI's commands served in-process —
+//! or, once connected to a team server (`connect_team_server`: its URL and an account's
+//! token, kept in the settings store), sent there (`hone_api::RemoteApi`).
 //!
 //! It only transports: `api` runs a command of `hone-api` (the same ones `hone serve` serves),
 //! `subscribe_job` streams a job's events through the caller's `Channel`, and a finished
@@ -10,9 +12,10 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use hone_api::types::UiSettings;
-use hone_api::{Api, ApiError, JobEvent};
+use hone_api::{Api, ApiError, JobEvent, RemoteApi};
 use serde_json::Value;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager, State};
@@ -20,15 +23,35 @@ use tauri_plugin_store::StoreExt;
 
 /// The settings file of the store plugin (in the app's config folder).
 const SETTINGS: &str = "settings.json";
+/// The store's key of the team server (`{url, token}`) this window works with.
+const TEAM_SERVER: &str = "team_server";
 
-/// Runs one of the UI's commands.
+/// The team server this window works with instead of its workspace, if any.
+#[derive(Default)]
+struct TeamServer(Mutex<Option<RemoteApi>>);
+
+impl TeamServer {
+    fn get(&self) -> Option<RemoteApi> {
+        self.0.lock().expect("never poisoned").clone()
+    }
+
+    fn set(&self, remote: Option<RemoteApi>) {
+        *self.0.lock().expect("never poisoned") = remote;
+    }
+}
+
+/// Runs one of the UI's commands: on the team server when connected to one, else here.
 #[tauri::command]
 async fn api(
     app: AppHandle,
     state: State<'_, Api>,
+    team: State<'_, TeamServer>,
     command: String,
     args: Value,
 ) -> Result<Value, ApiError> {
+    if let Some(remote) = team.get() {
+        return remote.call(&command, args).await;
+    }
     let result = state.call(&command, args).await?;
     if command == "start_fine_tune" {
         announce_versions(app, state.inner().clone(), &result);
@@ -60,9 +83,19 @@ fn announce_versions(app: AppHandle, api: Api, started: &Value) {
 #[tauri::command]
 async fn subscribe_job(
     state: State<'_, Api>,
+    team: State<'_, TeamServer>,
     job_id: u64,
     on_event: Channel<JobEvent>,
 ) -> Result<(), ApiError> {
+    if let Some(remote) = team.get() {
+        return Err(ApiError::new(
+            "unsupported",
+            format!(
+                "a team server's jobs are followed in its web UI ({}), not here",
+                remote.url()
+            ),
+        ));
+    }
     let mut events = state.subscribe(job_id)?;
     tauri::async_runtime::spawn(async move {
         while let Some(event) = events.next().await {
@@ -78,6 +111,53 @@ async fn subscribe_job(
 #[tauri::command]
 fn workspace(state: State<'_, Api>) -> PathBuf {
     state.hone().dir().to_owned()
+}
+
+/// Where this window's commands go: `{kind: "local", workspace}` or `{kind: "team", url}`.
+#[tauri::command]
+fn connection(state: State<'_, Api>, team: State<'_, TeamServer>) -> Value {
+    match team.get() {
+        Some(remote) => serde_json::json!({ "kind": "team", "url": remote.url() }),
+        None => serde_json::json!({ "kind": "local", "workspace": state.hone().dir() }),
+    }
+}
+
+/// Works with the team server at `url` as the account of `token` from now on (remembered for
+/// the next start): refused, and nothing changed, unless the server answers in team mode and
+/// takes the token. Returns the account.
+#[tauri::command]
+async fn connect_team_server(
+    app: AppHandle,
+    team: State<'_, TeamServer>,
+    url: String,
+    token: String,
+) -> Result<Value, ApiError> {
+    let (remote, account) = RemoteApi::connect(&url, &token).await?;
+    let store = app.store(SETTINGS).map_err(store_error)?;
+    store.set(
+        TEAM_SERVER,
+        serde_json::json!({ "url": remote.url(), "token": token.trim() }),
+    );
+    store.save().map_err(store_error)?;
+    team.set(Some(remote));
+    Ok(account)
+}
+
+/// Back to this machine's workspace (forgets the team server and its token).
+#[tauri::command]
+fn disconnect_team_server(app: AppHandle, team: State<'_, TeamServer>) -> Result<(), ApiError> {
+    let store = app.store(SETTINGS).map_err(store_error)?;
+    store.delete(TEAM_SERVER);
+    store.save().map_err(store_error)?;
+    team.set(None);
+    Ok(())
+}
+
+/// The team server remembered in the store, if any (not contacted: a server that is down
+/// now is still the one to work with; calls say `network` until it answers).
+fn remembered_team_server(app: &AppHandle) -> Option<RemoteApi> {
+    let saved = app.store(SETTINGS).ok()?.get(TEAM_SERVER)?;
+    RemoteApi::new(saved.get("url")?.as_str()?, saved.get("token")?.as_str()?).ok()
 }
 
 fn store_error(e: impl std::fmt::Display) -> ApiError {
@@ -168,6 +248,7 @@ fn main() {
                 format!("cannot open the workspace {}: {}", dir.display(), e.message)
             })?;
             app.manage(api);
+            app.manage(TeamServer(Mutex::new(remembered_team_server(app.handle()))));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -175,7 +256,10 @@ fn main() {
             subscribe_job,
             workspace,
             get_settings,
-            set_settings
+            set_settings,
+            connection,
+            connect_team_server,
+            disconnect_team_server
         ])
         .run(tauri::generate_context!())
         .expect("the Hone window could not start");

@@ -1,7 +1,10 @@
 // The desktop smoke test: the real Hone window (src-tauri, WebKitGTK) under Xvfb, driven
 // through WebDriver by tauri-driver and Debian's WebKitWebDriver. It opens a prepared
 // workspace, picks the project, records a pairwise judgment with the keyboard, checks the
-// judgment is in the workspace, and saves a screenshot.
+// judgment is in the workspace, and saves a screenshot. Then it connects the window to a team
+// server (`hone serve --team`, started here) with an annotator's token from the Settings
+// screen, labels there under the account's name, checks the judgment is in the server's
+// workspace, and goes back to its own.
 //
 // Run under a display: `xvfb-run -a node tests/desktop/run.mjs`. Variables: HONE_BIN (the CLI),
 // HONE_DESKTOP (the app), TAURI_DRIVER, NATIVE_DRIVER (default /usr/bin/WebKitWebDriver).
@@ -9,6 +12,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir, homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { freePort } from '../e2e/lib.mjs';
 
 const target = process.env.CARGO_TARGET_DIR ?? '/var/tmp/hone-target';
 const HONE_BIN = process.env.HONE_BIN ?? `${target}/release/hone`;
@@ -40,6 +44,20 @@ hone('import', prompts, '--project', 'desk');
 hone('model', 'new-tiny', '--out', join(ws, 'tiny'));
 hone('candidates', '--project', 'desk', '--model', join(ws, 'tiny'), '-n', '3', '--max-tokens', '8', '--temperature', '1.2', '--json');
 log('workspace ready:', ws);
+
+// ---- a team server with an owner, an annotator (dana) and a project of one pair ----
+const teamWs = mkdtempSync(join(tmpdir(), 'hone-desktop-team-'));
+const team = (...args) => execFileSync(HONE_BIN, ['--workspace', teamWs, ...args], { encoding: 'utf8' });
+team('users', 'add', 'olivia', '--role', 'owner');
+const danaToken = JSON.parse(team('users', 'add', 'dana', '--role', 'annotator', '--json')).token;
+team('project', 'create', 'teamdesk', '--description', 'a team project');
+const pairs = join(teamWs, 'pairs.jsonl');
+writeFileSync(pairs, JSON.stringify({ prompt: 'Is the office open on Friday?', chosen: 'Yes, until five.', rejected: 'Offices exist.' }) + '\n');
+team('import', pairs, '--project', 'teamdesk');
+team('users', 'join', '--project', 'teamdesk', 'dana');
+const teamPort = await freePort();
+const server = spawn(HONE_BIN, ['--workspace', teamWs, 'serve', '--team', '--port', String(teamPort)], { stdio: ['ignore', 'inherit', 'inherit'] });
+const teamUrl = `http://127.0.0.1:${teamPort}`;
 
 // ---- tauri-driver, which starts the app for a WebDriver session ----
 const driver = spawn(TAURI_DRIVER, ['--port', String(PORT), '--native-driver', NATIVE_DRIVER], {
@@ -131,6 +149,45 @@ try {
   // Back to the default, so the next run starts from it.
   await wd('POST', s('/execute/async'), { script: "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke('set_settings', { settings: { theme: 'system', shortcuts: {}, workspace: null } }).then(() => done(true), (e) => done(String(e)))", args: [] });
   log('settings: dark theme stored through tauri-plugin-store; screenshot', join(ARTIFACTS, 'desktop-settings.png'));
+
+  // ---- the window as a team server's client ----
+  for (let i = 0; ; i++) {
+    const up = await fetch(`${teamUrl}/api/whoami`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${danaToken}` }, body: '{}' }).then((r) => r.ok, () => false);
+    if (up) break;
+    if (i > 100) fail(`the team server at ${teamUrl} did not start`);
+    await sleep(100);
+  }
+  await script("location.hash = '#/settings'");
+  const address = await find('[data-testid="team-server-address"]');
+  await wd('POST', s(`/element/${address}/value`), { text: teamUrl });
+  const tokenBox = await find('[data-testid="team-server-token"]');
+  await wd('POST', s(`/element/${tokenBox}/value`), { text: danaToken });
+  await wd('POST', s(`/element/${await find('[data-testid="team-server-connect"]')}/click`), {});
+  // The page reloads: the sidebar now names the account the token belongs to.
+  const signedIn = await wd('GET', s(`/element/${await find('[data-testid="signed-in-as"]')}/text`));
+  if (!signedIn.includes('dana')) fail(`after connecting, the sidebar says ${JSON.stringify(signedIn)}`);
+  await script("location.hash = '#/settings'");
+  const connectedTo = await wd('GET', s(`/element/${await find('[data-testid="team-server-url"]')}/text`));
+  if (connectedTo !== teamUrl) fail(`the Settings screen says it works with ${connectedTo}, expected ${teamUrl}`);
+  await script("location.hash = '#/projects'");
+  await wd('POST', s(`/element/${await find('[data-testid="open-project-teamdesk"]')}/click`), {});
+  await script("location.hash = '#/label/comparison'");
+  await find('[data-testid="answer-a"]');
+  await script('document.activeElement && document.activeElement.blur()');
+  await keys('1');
+  await find('[data-testid="save-status"][data-state="saved"]');
+  writeFileSync(join(ARTIFACTS, 'desktop-team.png'), Buffer.from(await wd('GET', s('/screenshot')), 'base64'));
+  const teamStats = JSON.parse(team('stats', '--project', 'teamdesk', '--json'));
+  const byDana = (teamStats.annotators ?? []).map((a) => a.name ?? a.annotator);
+  if ((teamStats.judgments?.comparison ?? 0) < 2 || !byDana.includes('dana')) fail(`the team server's workspace holds ${JSON.stringify(teamStats.judgments)} by ${JSON.stringify(byDana)}, expected dana's comparison beside the import's`);
+  const localStats = JSON.parse(hone('stats', '--project', 'desk', '--json'));
+  if ((localStats.judgments?.comparison ?? 0) !== 1) fail(`the local workspace changed while connected: ${JSON.stringify(localStats.judgments)}`);
+  log("team server: dana's judgment made in the window is in the server's workspace; screenshot", join(ARTIFACTS, 'desktop-team.png'));
+
+  await script("location.hash = '#/settings'");
+  await wd('POST', s(`/element/${await find('[data-testid="team-server-disconnect"]')}/click`), {});
+  await find('[data-testid="team-server-connect"]');
+  log('back to the local workspace');
   log('all steps passed');
 } catch (e) {
   if (!process.exitCode) {
@@ -138,6 +195,11 @@ try {
     process.exitCode = 1;
   }
 } finally {
-  if (session) await wd('DELETE', `/session/${session}`).catch(() => {});
+  if (session) {
+    // Whatever happened, the next start works with its own workspace again.
+    await wd('POST', `/session/${session}/execute/async`, { script: "const done = arguments[arguments.length - 1]; window.__TAURI_INTERNALS__.invoke('disconnect_team_server').then(() => done(true), () => done(false))", args: [] }).catch(() => {});
+    await wd('DELETE', `/session/${session}`).catch(() => {});
+  }
   driver.kill();
+  server.kill();
 }

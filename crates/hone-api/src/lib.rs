@@ -6,6 +6,7 @@ mod commands;
 mod error;
 pub mod jobs;
 pub mod paths;
+pub mod remote;
 pub mod roles;
 pub mod types;
 mod uploads;
@@ -17,6 +18,7 @@ use hone_core::Hone;
 
 pub use error::ApiError;
 pub use jobs::{JobEvent, JobStream, Jobs};
+pub use remote::RemoteApi;
 pub use roles::Caller;
 pub use uploads::{Split, UPLOAD_LIMIT_BYTES};
 

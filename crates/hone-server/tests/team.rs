@@ -551,3 +551,60 @@ async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_us
     assert_eq!(revoke.status().as_u16(), 200);
     assert_eq!(whoami(cookie, None).await.unwrap().status().as_u16(), 401);
 }
+
+/// The desktop app connected to a team server calls it through `hone_api::RemoteApi`: the
+/// account's token is checked at connect, commands answer as over HTTP (a refusal as the server
+/// put it), and a server that cannot be reached is `network` (what the UI's outbox waits out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_desktop_calls_a_team_server_through_remote_api() {
+    use hone_api::RemoteApi;
+    let dir = common::workspace().await;
+    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
+    hone.add_user("olivia", Role::Owner, false).await.unwrap();
+    let ana = hone
+        .add_user("ana", Role::Annotator, false)
+        .await
+        .unwrap()
+        .token;
+    drop(hone);
+    let base = start_team(dir.path()).await.unwrap();
+
+    let (remote, account) = RemoteApi::connect(&format!("{base}/"), &ana).await.unwrap();
+    assert_eq!(account["name"], "ana", "{account}");
+    assert_eq!(remote.url(), base, "the trailing slash is dropped");
+    let projects = remote.call("list_projects", json!({})).await.unwrap();
+    assert_eq!(projects, json!([]), "ana is a member of no project yet");
+    let refused = remote
+        .call("start_fine_tune", json!({ "project_id": 1 }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code, "forbidden", "{refused:?}");
+
+    let wrong = RemoteApi::connect(&base, "hone_0000000000000000_wrong")
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.code, "unauthorized", "{wrong:?}");
+    let not_a_url = RemoteApi::connect("ftp://example.org", &ana).await.unwrap_err();
+    assert_eq!(not_a_url.field.as_deref(), Some("url"));
+
+    // A server that is not in team mode is not one to connect to.
+    let local = tempfile::tempdir().unwrap();
+    let shared = "a-shared-token-of-enough-length";
+    let plain = common::start(local.path(), common::loopback(Some(shared), false))
+        .await
+        .unwrap();
+    let solo = RemoteApi::connect(&plain, shared).await.unwrap_err();
+    assert!(solo.message.contains("not in team mode"), "{solo:?}");
+
+    // Nothing listens on a port just given back.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let gone = RemoteApi::new(&format!("http://{closed}"), &ana)
+        .unwrap()
+        .call("whoami", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code, "network", "{gone:?}");
+}

@@ -1,5 +1,7 @@
 // What only the desktop shell can do: its native folder picker (tauri-plugin-dialog; the shell
-// grants `dialog:allow-open`). In a browser none of this is shown.
+// grants `dialog:allow-open`), and working with a team server instead of this machine's
+// workspace (the shell's connect_team_server). In a browser none of this is shown.
+import { invoke } from '@tauri-apps/api/core';
 import { open } from '@tauri-apps/plugin-dialog';
 import { isTauri } from './api/transport';
 
@@ -24,4 +26,21 @@ export async function pickGgufFile(title: string, startAt?: string): Promise<str
     filters: [{ name: 'GGUF model', extensions: ['gguf'] }],
   });
   return typeof picked === 'string' ? picked : null;
+}
+
+/** Where the desktop's commands go: this machine's workspace, or a team server. */
+export type Connection = { kind: 'local'; workspace: string } | { kind: 'team'; url: string };
+
+export async function connection(): Promise<Connection> {
+  return invoke<Connection>('connection');
+}
+
+/** Works with the team server at `url` as the account of `token` (checked first); the account. */
+export async function connectTeamServer(url: string, token: string): Promise<{ name: string; role: string }> {
+  return invoke('connect_team_server', { url, token });
+}
+
+/** Back to this machine's workspace. */
+export async function disconnectTeamServer(): Promise<void> {
+  await invoke('disconnect_team_server');
 }
