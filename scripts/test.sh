@@ -63,9 +63,11 @@ cargo test --workspace --release --locked
 # team-mode tests over HTTP, the server killed at random moments and the load test against a
 # workspace bound to one.
 HONE_TEST_DATABASE="$(bash scripts/postgres.sh)"
-HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-store
-HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-server --test team --test tls --test serve_kill --test load
-HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --release --locked -p hone-cli --test cli -- workspace::init_binds
+# (`--workspace` with test names, not `-p`: the same features as the run above, so nothing is
+# built again.)
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --workspace --release --locked \
+    --test store --test team --test tls --test serve_kill --test load
+HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --workspace --release --locked --test cli -- workspace::init_binds
 
 # Coverage-guided fuzzing (cargo-fuzz, libFuzzer) of every parser of outside input, each target
 # 20 seconds from the committed seeds (fuzz/corpus); its build is cached under /var/tmp.
