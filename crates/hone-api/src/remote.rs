@@ -27,7 +27,10 @@ impl RemoteApi {
     pub fn new(url: &str, token: &str) -> Result<Self, ApiError> {
         let base = url.trim().trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(invalid("url", "a team server's address starts with http:// or https://"));
+            return Err(invalid(
+                "url",
+                "a team server's address starts with http:// or https://",
+            ));
         }
         let token = token.trim().to_owned();
         if token.is_empty() {
@@ -43,7 +46,9 @@ impl RemoteApi {
     /// Checks that the server answers and takes the token: the account it belongs to.
     pub async fn connect(url: &str, token: &str) -> Result<(Self, RemoteAccount), ApiError> {
         let remote = Self::new(url, token)?;
-        let account = remote.call("whoami", Value::Object(Default::default())).await?;
+        let account = remote
+            .call("whoami", Value::Object(Default::default()))
+            .await?;
         if account.is_null() {
             return Err(invalid(
                 "url",

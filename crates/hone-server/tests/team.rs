@@ -584,7 +584,9 @@ async fn the_desktop_calls_a_team_server_through_remote_api() {
         .await
         .unwrap_err();
     assert_eq!(wrong.code, "unauthorized", "{wrong:?}");
-    let not_a_url = RemoteApi::connect("ftp://example.org", &ana).await.unwrap_err();
+    let not_a_url = RemoteApi::connect("ftp://example.org", &ana)
+        .await
+        .unwrap_err();
     assert_eq!(not_a_url.field.as_deref(), Some("url"));
 
     // A server that is not in team mode is not one to connect to.

@@ -456,7 +456,8 @@ async fn hydrate(conn: &mut Conn, rows: Vec<BaseRow>) -> Result<Vec<Judgment>> {
         return Ok(Vec::new());
     }
     let ids = to_json("ids", &rows.iter().map(|r| r.id).collect::<Vec<_>>())?;
-    let details = Details::load(conn, &ids).await?;
+    let kinds: std::collections::HashSet<JudgmentKind> = rows.iter().map(|r| r.kind).collect();
+    let details = Details::load(conn, &ids, &kinds).await?;
     rows.into_iter().map(|row| details.assemble(row)).collect()
 }
 
@@ -476,87 +477,117 @@ struct Details {
 }
 
 impl Details {
-    async fn load(conn: &mut Conn, ids_json: &str) -> Result<Self> {
+    /// Reads only the tables of `kinds`: each query is a round trip to a database server, and
+    /// the labeling queue's index, which reads new judgments of one kind often, needs one table.
+    async fn load(
+        conn: &mut Conn,
+        ids_json: &str,
+        kinds: &std::collections::HashSet<JudgmentKind>,
+    ) -> Result<Self> {
+        use JudgmentKind as K;
+        let any = |wanted: &[JudgmentKind]| wanted.iter().any(|k| kinds.contains(k));
         let in_ids = format!("judgment_id IN ({})", dialect::backend(conn).json_ids(1));
         let mut details = Details::default();
 
-        #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
-        let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {in_ids}"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        details.comparisons.extend(
-            rows.into_iter()
-                .map(|(id, a, b, choice, strength, reason)| (id, (a, b, choice, strength, reason))),
-        );
-
-        let rows: Vec<(i64, i64)> =
-            sqlx::query_as(&format!("SELECT judgment_id, response_id FROM ranking_entries WHERE {in_ids} ORDER BY judgment_id, rank"))
-                .bind(ids_json)
-                .fetch_all(&mut *conn)
-                .await?;
-        for (id, response_id) in rows {
-            details.rankings.entry(id).or_default().push(response_id);
+        if any(&[K::Comparison]) {
+            #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
+            let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {in_ids}"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            details.comparisons.extend(rows.into_iter().map(
+                |(id, a, b, choice, strength, reason)| (id, (a, b, choice, strength, reason)),
+            ));
         }
 
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, response_id FROM judged_responses WHERE {in_ids}"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        details.responses.extend(rows);
+        if any(&[K::Ranking]) {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, response_id FROM ranking_entries WHERE {in_ids} ORDER BY judgment_id, rank"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (id, response_id) in rows {
+                details.rankings.entry(id).or_default().push(response_id);
+            }
+        }
 
-        let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, criterion, value FROM rating_scores WHERE {in_ids}"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (id, criterion, value) in rows {
+        let single = [
+            K::Rating,
+            K::Edit,
+            K::Span,
+            K::Thumbs,
+            K::Demonstration,
+            K::Critique,
+        ];
+        if any(&single) {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, response_id FROM judged_responses WHERE {in_ids}"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            details.responses.extend(rows);
+        }
+
+        if any(&[K::Rating]) {
+            let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, criterion, value FROM rating_scores WHERE {in_ids}"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (id, criterion, value) in rows {
+                details
+                    .scores
+                    .entry(id)
+                    .or_default()
+                    .insert(criterion, value);
+            }
+        }
+
+        if any(&[K::Edit]) {
+            let rows: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {in_ids}"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (id, corrected, diff) in rows {
+                details.edits.insert(id, (corrected, diff));
+            }
+        }
+
+        if any(&[K::Span]) {
+            let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {in_ids} ORDER BY judgment_id, position"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
+            for (id, start, end, label, note) in rows {
+                details.spans.entry(id).or_default().push(SpanMark {
+                    start,
+                    end,
+                    label,
+                    note,
+                });
+            }
+        }
+
+        if any(&[K::Thumbs]) {
+            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT judgment_id, up FROM thumbs WHERE {in_ids}"
+            ))
+            .bind(ids_json)
+            .fetch_all(&mut *conn)
+            .await?;
             details
-                .scores
-                .entry(id)
-                .or_default()
-                .insert(criterion, value);
+                .thumbs
+                .extend(rows.into_iter().map(|(id, up)| (id, up != 0)));
         }
-
-        let rows: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {in_ids}"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (id, corrected, diff) in rows {
-            details.edits.insert(id, (corrected, diff));
-        }
-
-        let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {in_ids} ORDER BY judgment_id, position"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (id, start, end, label, note) in rows {
-            details.spans.entry(id).or_default().push(SpanMark {
-                start,
-                end,
-                label,
-                note,
-            });
-        }
-
-        let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
-            "SELECT judgment_id, up FROM thumbs WHERE {in_ids}"
-        ))
-        .bind(ids_json)
-        .fetch_all(&mut *conn)
-        .await?;
-        details
-            .thumbs
-            .extend(rows.into_iter().map(|(id, up)| (id, up != 0)));
         Ok(details)
     }
 
