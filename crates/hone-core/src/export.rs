@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::rows::to_jsonl;
+use crate::dataset::rows::{to_jsonl, TrlRow};
 use crate::dataset::{TrainingData, TrlFormat};
 use crate::{CoreError, Hone, Result};
 
@@ -19,12 +19,27 @@ pub struct ExportReport {
     pub rows: usize,
 }
 
-/// The canonical JSONL of one format of `data`.
+/// The JSONL of one format of `data`, in one of TRL's two forms: conversational when any row's
+/// prompt is a chat (a plain prompt then becomes one user message), standard otherwise. TRL's
+/// trainers refuse a file that mixes them. (The snapshot's content hash is computed from the
+/// rows as stored, `to_trl()` of each, not from this file.)
 pub fn trl_jsonl(data: &TrainingData, format: TrlFormat) -> String {
+    fn one_form<R: TrlRow + Clone>(rows: &[R]) -> String {
+        let chat = rows.iter().any(|r| r.prompt().messages.is_some());
+        to_jsonl(rows.iter().map(|row| {
+            if chat && row.prompt().messages.is_none() {
+                let mut row = row.clone();
+                row.prompt_mut().make_chat();
+                row.to_trl()
+            } else {
+                row.to_trl()
+            }
+        }))
+    }
     match format {
-        TrlFormat::Preference => to_jsonl(data.preferences.iter().map(|r| r.to_trl())),
-        TrlFormat::Sft => to_jsonl(data.sft.iter().map(|r| r.to_trl())),
-        TrlFormat::Kto => to_jsonl(data.kto.iter().map(|r| r.to_trl())),
+        TrlFormat::Preference => one_form(&data.preferences),
+        TrlFormat::Sft => one_form(&data.sft),
+        TrlFormat::Kto => one_form(&data.kto),
     }
 }
 

@@ -25,6 +25,16 @@ impl From<&Prompt> for PromptContent {
 }
 
 impl PromptContent {
+    /// A plain prompt as the one user message of a chat (a chat stays as it is).
+    pub fn make_chat(&mut self) {
+        if self.messages.is_none() {
+            self.messages = Some(vec![ChatMessage {
+                role: "user".into(),
+                content: self.text.clone(),
+            }]);
+        }
+    }
+
     fn to_json(&self) -> Value {
         match &self.messages {
             Some(messages) => json!(messages),
@@ -153,6 +163,30 @@ impl KtoRow {
         })
     }
 }
+
+/// A row of one of TRL's formats, with its prompt.
+pub trait TrlRow {
+    fn prompt(&self) -> &PromptContent;
+    fn prompt_mut(&mut self) -> &mut PromptContent;
+    fn to_trl(&self) -> Value;
+}
+
+macro_rules! trl_row {
+    ($($row:ty),+) => {$(
+        impl TrlRow for $row {
+            fn prompt(&self) -> &PromptContent {
+                &self.prompt
+            }
+            fn prompt_mut(&mut self) -> &mut PromptContent {
+                &mut self.prompt
+            }
+            fn to_trl(&self) -> Value {
+                <$row>::to_trl(self)
+            }
+        }
+    )+};
+}
+trl_row!(PreferenceRow, SftRow, KtoRow);
 
 /// The three TRL dataset formats Hone reads and writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

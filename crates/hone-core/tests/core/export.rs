@@ -223,13 +223,27 @@ async fn export_import_export_is_byte_identical_for_every_format() {
         );
         assert!(report.rows > 0, "{format:?}: something to round-trip");
         let text = String::from_utf8(bytes.clone()).unwrap();
-        let (string_form, chat_form) = match format {
-            TrlFormat::Sft => ("{\"prompt\":\"", "{\"messages\":["),
-            _ => ("{\"prompt\":\"", "{\"prompt\":["),
+        // The snapshot holds plain and chat prompts; TRL refuses a file that mixes the two
+        // forms, so every row is conversational, a plain prompt as one user message.
+        let chat_form = match format {
+            TrlFormat::Sft => "{\"messages\":[",
+            _ => "{\"prompt\":[",
         };
         assert!(
-            text.contains(string_form) && text.contains(chat_form),
-            "{format:?}: both prompt forms are exercised:\n{text}"
+            text.lines().all(|line| line.starts_with(chat_form)),
+            "{format:?}: one form, conversational:\n{text}"
+        );
+        let plain = data
+            .preferences
+            .iter()
+            .find(|r| r.prompt.messages.is_none())
+            .unwrap();
+        assert!(
+            text.contains(&format!(
+                "{{\"role\":\"user\",\"content\":{}}}",
+                serde_json::to_string(&plain.prompt.text).unwrap()
+            )) || format != TrlFormat::Preference,
+            "a plain prompt becomes one user message:\n{text}"
         );
 
         // Into a new workspace, and out again.
