@@ -278,11 +278,12 @@ pub(crate) async fn record_in(
     } = prepare(conn, input).await?;
     let prompt = prompts::get(conn, prompt_id).await?;
     if prompt.project_id != project.id {
+        // Said as for a prompt that does not exist: nothing of the other project shows.
         return Err(CoreError::invalid(
             "prompt",
             format!(
-                "prompt {prompt_id} belongs to project {}, not to project {}",
-                prompt.project_id, project.id
+                "prompt {prompt_id} does not exist in project {}",
+                project.id
             ),
         ));
     }
@@ -395,11 +396,13 @@ struct Prepared {
     new_response_id: Option<i64>,
 }
 
-async fn response(conn: &mut Conn, field: &str, id: i64) -> Result<Response> {
-    match responses::get(conn, id).await {
+/// Response `id` of the judgment's project; one of another project is refused as one that does
+/// not exist, so that nothing of it (its prompt, its length) shows in the refusal.
+async fn response(conn: &mut Conn, project_id: i64, field: &str, id: i64) -> Result<Response> {
+    match responses::get_in_project(conn, id, project_id).await {
         Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(
             field,
-            format!("response {id} does not exist"),
+            format!("response {id} does not exist in project {project_id}"),
         )),
         other => Ok(other?),
     }
@@ -451,8 +454,8 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
                     ));
                 }
             }
-            let a = response(conn, "comparison.response_a", *response_a).await?;
-            let b = response(conn, "comparison.response_b", *response_b).await?;
+            let a = response(conn, input.project_id, "comparison.response_a", *response_a).await?;
+            let b = response(conn, input.project_id, "comparison.response_b", *response_b).await?;
             if a.prompt_id != b.prompt_id {
                 return Err(CoreError::invalid(
                     "comparison.response_b",
@@ -509,7 +512,9 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
             }
             let mut rs = Vec::with_capacity(ranked.len());
             for (i, id) in ranked.iter().enumerate() {
-                rs.push(response(conn, &format!("ranking.ranked[{i}]"), *id).await?);
+                rs.push(
+                    response(conn, input.project_id, &format!("ranking.ranked[{i}]"), *id).await?,
+                );
             }
             let prompt_id = same_prompt("ranking.ranked", &rs)?;
             Ok(Prepared {
@@ -525,7 +530,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
             response_id,
             scores,
         } => {
-            let r = response(conn, "rating.response_id", *response_id).await?;
+            let r = response(conn, input.project_id, "rating.response_id", *response_id).await?;
             let project = projects::get(conn, input.project_id).await?;
             let criteria =
                 projects::names(conn, input.project_id, NameList::RatingCriteria).await?;
@@ -570,7 +575,8 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
             response_id,
             corrected,
         } => {
-            let original = response(conn, "edit.response_id", *response_id).await?;
+            let original =
+                response(conn, input.project_id, "edit.response_id", *response_id).await?;
             if corrected.trim().is_empty() {
                 return Err(CoreError::invalid(
                     "edit.corrected",
@@ -623,7 +629,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
         }
         FeedbackKind::Span { response_id, spans } => {
             // No span at all is "nothing wrong": the answer is accepted as it is.
-            let r = response(conn, "span.response_id", *response_id).await?;
+            let r = response(conn, input.project_id, "span.response_id", *response_id).await?;
             let labels = projects::names(conn, input.project_id, NameList::SpanLabels).await?;
             let length = r.text.chars().count() as i64;
             for (i, span) in spans.iter().enumerate() {
@@ -669,7 +675,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
             })
         }
         FeedbackKind::Thumbs { response_id, up } => {
-            let r = response(conn, "thumbs.response_id", *response_id).await?;
+            let r = response(conn, input.project_id, "thumbs.response_id", *response_id).await?;
             Ok(Prepared {
                 prompt_id: r.prompt_id,
                 body: JudgmentBody::Thumbs {
@@ -721,7 +727,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
                     "a critique judgment needs its text",
                 ));
             }
-            let r = response(conn, "critique.response_id", *response_id).await?;
+            let r = response(conn, input.project_id, "critique.response_id", *response_id).await?;
             Ok(Prepared {
                 prompt_id: r.prompt_id,
                 body: JudgmentBody::Critique { response_id: r.id },

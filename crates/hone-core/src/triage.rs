@@ -138,11 +138,12 @@ async fn resolve_unit(
     let mut prompt = prompt_id;
     for (i, id) in response_ids.iter().enumerate() {
         let field = format!("response_ids[{i}]");
-        let r = match responses::get(conn, *id).await {
+        // One of another project is refused as one that does not exist (nothing of it shows).
+        let r = match responses::get_in_project(conn, *id, project_id).await {
             Err(StoreError::NotFound { .. }) => {
                 return Err(CoreError::invalid(
                     field,
-                    format!("response {id} does not exist"),
+                    format!("response {id} does not exist in project {project_id}"),
                 ))
             }
             other => other?,

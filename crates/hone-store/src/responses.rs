@@ -114,6 +114,22 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Response> {
     row.try_into()
 }
 
+/// Response `id` if it answers a prompt of `project_id`; `NotFound` otherwise, whether it does
+/// not exist or belongs to another project (a caller limited to one project learns nothing of
+/// the others).
+pub async fn get_in_project(conn: &mut Conn, id: i64, project_id: i64) -> Result<Response> {
+    let row: ResponseRow = sqlx::query_as(
+        "SELECT r.id, r.prompt_id, r.text, r.source, r.model_version_id, r.base_model_id, r.generation, r.created_at \
+         FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = $1 AND p.project_id = $2",
+    )
+    .bind(id)
+    .bind(project_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::not_found("response", id))?;
+    row.try_into()
+}
+
 pub async fn list_for_prompt(conn: &mut Conn, prompt_id: i64) -> Result<Vec<Response>> {
     let rows: Vec<ResponseRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM responses WHERE prompt_id = $1 ORDER BY id"

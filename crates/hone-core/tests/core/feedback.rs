@@ -348,7 +348,8 @@ async fn single_response_kinds_are_validated_at_the_boundary() {
 async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused() {
     let f = fixture().await;
     let (p, r) = (f.p, &f.r);
-    // The response belongs to the other project's prompt: refused, and no corrected response stays behind.
+    // The response belongs to the other project's prompt: refused as one that does not exist
+    // here (nothing of the other project shows), and no corrected response stays behind.
     refused(
         &f,
         input(
@@ -359,9 +360,25 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
                 up: true,
             },
         ),
-        "prompt",
+        "thumbs.response_id",
     )
     .await;
+    let leak =
+        f.ws.record_feedback(&input(
+            p,
+            "ann",
+            FeedbackKind::Thumbs {
+                response_id: f.o,
+                up: true,
+            },
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        leak.contains("does not exist in project") && !leak.contains("prompt"),
+        "{leak}"
+    );
     refused(
         &f,
         input(
@@ -372,7 +389,7 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
                 corrected: "A high temperature.".into(),
             },
         ),
-        "prompt",
+        "edit.response_id",
     )
     .await;
     let other_prompt = stored_prompt_of(&f, f.o).await;
@@ -392,7 +409,7 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
     refused(
         &f,
         input(f.other_project, "ann", compare(r[0], r[1], Choice::A)),
-        "prompt",
+        "comparison.response_a",
     )
     .await;
 

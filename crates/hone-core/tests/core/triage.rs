@@ -162,7 +162,7 @@ async fn units_of_every_shape_can_be_skipped_and_bad_units_are_refused() {
     assert_invalid(
         ws.skip_item(&skip(other, "alice", JudgmentKind::Thumbs, vec![r[0]]))
             .await,
-        "prompt_id",
+        "response_ids[0]",
     );
 }
 
