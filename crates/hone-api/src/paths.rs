@@ -130,6 +130,26 @@ pub fn confined_export(workspace: &Path, out: &Path) -> Result<PathBuf, ApiError
             ),
         ));
     }
+    // A link under exports/ would carry the write elsewhere: none may be on the way.
+    let mut below = exports.clone();
+    for part in target
+        .strip_prefix(&exports)
+        .expect("checked above")
+        .components()
+    {
+        below.push(part);
+        if std::fs::symlink_metadata(&below).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(forbidden(
+                "out",
+                format!(
+                    "{}: {} is a link; in team mode exports are written under {} itself",
+                    out.display(),
+                    below.display(),
+                    exports.display()
+                ),
+            ));
+        }
+    }
     Ok(target)
 }
 
@@ -200,6 +220,24 @@ pub(crate) async fn confine(api: &Api, command: &str, args: &mut Value) -> Resul
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_export_through_a_link_under_exports_is_refused() {
+        let ws = tempfile::tempdir().unwrap();
+        let elsewhere = tempfile::tempdir().unwrap();
+        let exports = ws.path().join(EXPORTS_FOLDER);
+        std::fs::create_dir_all(&exports).unwrap();
+        std::os::unix::fs::symlink(elsewhere.path(), exports.join("link")).unwrap();
+        let refused = confined_export(ws.path(), Path::new("link/v1-peft")).unwrap_err();
+        assert_eq!(refused.code, "forbidden");
+        assert!(refused.message.contains("is a link"), "{}", refused.message);
+        // A real folder there is fine.
+        std::fs::create_dir_all(exports.join("real")).unwrap();
+        assert_eq!(
+            confined_export(ws.path(), Path::new("real/v1-peft")).unwrap(),
+            exports.join("real/v1-peft")
+        );
+    }
 
     #[test]
     fn exports_stay_under_the_workspace_exports_folder() {
