@@ -50,7 +50,7 @@ const teamWs = mkdtempSync(join(tmpdir(), 'hone-desktop-team-'));
 const team = (...args) => execFileSync(HONE_BIN, ['--workspace', teamWs, ...args], { encoding: 'utf8' });
 team('users', 'add', 'olivia', '--role', 'owner');
 const danaToken = JSON.parse(team('users', 'add', 'dana', '--role', 'annotator', '--json')).token;
-team('project', 'create', 'teamdesk', '--description', 'a team project');
+team('project', 'create', 'teamdesk', '--description', 'a team project', '--overlap', '3');
 const pairs = join(teamWs, 'pairs.jsonl');
 writeFileSync(pairs, JSON.stringify({ prompt: 'Is the office open on Friday?', chosen: 'Yes, until five.', rejected: 'Offices exist.' }) + '\n');
 team('import', pairs, '--project', 'teamdesk');
