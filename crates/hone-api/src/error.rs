@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, ts_rs::TS)]
 #[error("{message}")]
 pub struct ApiError {
-    /// `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `model`, `training`,
+    /// `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `unavailable` (the
+    /// database out of reach or busy: send again), `model`, `training`,
     /// `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `too_large`, `internal`.
     pub code: String,
     pub message: String,
@@ -31,6 +32,8 @@ impl ApiError {
             "not_found" => 404,
             "duplicate" => 409,
             "too_large" => 413,
+            // The database was out of reach or busy: try again (the UI's outbox does).
+            "unavailable" => 503,
             _ => 500,
         }
     }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::ApiError;
 
-/// A team server and the account that calls it.
-#[derive(Clone, Debug)]
+/// A team server and the account that calls it (its `Debug` leaves the token out).
+#[derive(Clone)]
 pub struct RemoteApi {
     /// `https://host:port`, without a trailing slash.
     base: String,
@@ -20,6 +20,14 @@ pub struct RemoteApi {
 
 /// Who the remote server says the token belongs to (its `whoami`).
 pub type RemoteAccount = Value;
+
+impl std::fmt::Debug for RemoteApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteApi")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
 
 impl RemoteApi {
     /// A client for the server at `url` (`http://` or `https://`), signing every call with
@@ -38,6 +46,8 @@ impl RemoteApi {
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            // A hung server ends as `network` (the outbox then sends the judgment again).
+            .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| ApiError::new("internal", format!("an HTTP client: {e}")))?;
         Ok(Self { base, token, http })

@@ -65,6 +65,7 @@ impl CoreError {
             CoreError::Duplicate { .. } => "duplicate",
             CoreError::Import(_) => "bad_import",
             CoreError::Io { .. } => "io",
+            CoreError::Store(e) if e.is_unavailable() => "unavailable",
             CoreError::Store(_) => "store",
             CoreError::Model(_) => "model",
             CoreError::Train(hone_train::TrainError::Cancelled) => "cancelled",

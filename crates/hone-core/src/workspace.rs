@@ -67,11 +67,7 @@ pub fn database_location(dir: &Path) -> Result<Location> {
             postgres @ Location::Postgres(_) => Ok(postgres),
             Location::File(_) => Err(CoreError::invalid(
                 "database.url",
-                format!(
-                    "{} must hold a postgres:// URL, not {:?}",
-                    file.display(),
-                    text.trim()
-                ),
+                format!("{} must hold a postgres:// URL", file.display()),
             )),
         },
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
@@ -87,10 +83,8 @@ pub fn database_location(dir: &Path) -> Result<Location> {
 /// seem lost.
 pub fn bind_database(dir: &Path, url: &str) -> Result<()> {
     if !matches!(Location::parse(url), Location::Postgres(_)) {
-        return Err(CoreError::invalid(
-            "database",
-            format!("expected a postgres:// URL, got {url:?}"),
-        ));
+        // Not echoed: it may hold a password.
+        return Err(CoreError::invalid("database", "expected a postgres:// URL"));
     }
     if dir.join(DATABASE_FILE).exists() {
         return Err(CoreError::invalid(
@@ -105,6 +99,8 @@ pub fn bind_database(dir: &Path, url: &str) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(CoreError::io(dir))?;
     let file = dir.join(DATABASE_URL_FILE);
     let staged = dir.join(format!(".{DATABASE_URL_FILE}.tmp"));
+    // A leftover would keep its permissions: the file must be new to be the owner's only.
+    let _ = std::fs::remove_file(&staged);
     write_private(&staged, &format!("{url}\n")).map_err(CoreError::io(&staged))?;
     std::fs::rename(&staged, &file).map_err(CoreError::io(&file))?;
     Ok(())

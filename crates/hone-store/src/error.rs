@@ -22,6 +22,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// The database could not be reached or was busy for a while (a lost connection, a full
+    /// pool, a server shutting down, a lock held too long, a serialization conflict): the same
+    /// request may succeed when sent again, unlike a refused one.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Open { .. } => true,
+            Self::Sqlx(e) => match e {
+                sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::WorkerCrashed => true,
+                sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                    // PostgreSQL: connection exceptions (08…), shutdown (57P0x), serialization
+                    // failure and deadlock; SQLite: busy and locked, with their extended codes.
+                    code.starts_with("08")
+                        || code.starts_with("57P0")
+                        || matches!(
+                            &*code,
+                            "40001" | "40P01" | "5" | "6" | "261" | "262" | "517"
+                        )
+                }),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     pub(crate) fn not_found(entity: &'static str, key: impl ToString) -> Self {
         Self::NotFound {
             entity,
@@ -56,4 +85,17 @@ pub(crate) fn to_json<T: serde::Serialize>(
     value: &T,
 ) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|source| StoreError::Json { column, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreError;
+
+    #[test]
+    fn a_database_out_of_reach_is_unavailable_and_a_refusal_is_not() {
+        assert!(StoreError::Sqlx(sqlx::Error::PoolTimedOut).is_unavailable());
+        assert!(StoreError::Sqlx(sqlx::Error::Io(std::io::Error::other("reset"))).is_unavailable());
+        assert!(!StoreError::Sqlx(sqlx::Error::RowNotFound).is_unavailable());
+        assert!(!StoreError::not_found("judgment", 1).is_unavailable());
+    }
 }

@@ -87,11 +87,29 @@ export class Outbox {
 
 /**
  * Whether a failed save may succeed if sent again unchanged: the server could not be reached,
- * or something between (a proxy) answered instead of it. A refusal by Hone itself (invalid,
- * forbidden) is final.
+ * something between (a proxy) answered instead of it, its database was out of reach
+ * (`unavailable`), or the sign-in ended (a server restart forgets sessions: once the expert
+ * signs in again, it goes). A refusal by Hone itself (invalid, forbidden) is final.
  */
 export function isTransient(error: HoneError): boolean {
-  return error.code === 'network' || error.code === 'http';
+  return ['network', 'http', 'unavailable', 'unauthorized'].includes(error.code);
+}
+
+/** How many judgments every labeling screen of this device still keeps for the server. */
+export function waitingOnThisDevice(): number {
+  try {
+    if (typeof localStorage === 'undefined') return 0;
+    let n = 0;
+    for (let i = 0; i < localStorage.length; i++) {
+      const key = localStorage.key(i);
+      if (!key?.startsWith('hone.outbox.')) continue;
+      const list: unknown = JSON.parse(localStorage.getItem(key) ?? '[]');
+      if (Array.isArray(list)) n += list.length;
+    }
+    return n;
+  } catch {
+    return 0;
+  }
 }
 
 /** A fresh submission id. */

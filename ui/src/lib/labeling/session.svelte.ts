@@ -109,6 +109,8 @@ export class LabelSession<D> {
   /** Submission ids whose first send has not answered yet. */
   private inFlight = new Set<string>();
   private retrying = false;
+  /** Asked to send while a send was under way: go round once more. */
+  private again = false;
   private retryScheduled = false;
   /** The prefetched next item: a promise while in flight, then its value. */
   private upcoming: { ready: boolean; item: QueueItem | null; promise: Promise<QueueItem | null> } | null = null;
@@ -179,6 +181,7 @@ export class LabelSession<D> {
       (recorded) => {
         this.inFlight.delete(submissionId);
         this.deps.outbox?.remove(submissionId);
+        this.waiting = this.deps.outbox?.size ?? 0;
         this.saving.delete(key);
         this.saved(shown.item, recorded, kind.kind, draft, critique, spent);
         if (this.saving.size === 0 && this.queued.size === 0) {
@@ -241,44 +244,63 @@ export class LabelSession<D> {
    */
   async sendWaiting(): Promise<void> {
     const outbox = this.deps.outbox;
-    if (!outbox || this.retrying) return;
+    if (!outbox) return;
+    if (this.retrying) {
+      this.again = true;
+      return;
+    }
     this.retrying = true;
     try {
-      for (const pending of outbox.list()) {
-        if (this.inFlight.has(pending.submission_id) || !outbox.has(pending.submission_id)) continue;
-        const queued = this.queued.get(pending.submission_id);
-        try {
-          const recorded = await this.deps.record(pending);
-          // Counted once: by whichever send answered first.
-          if (!outbox.has(pending.submission_id)) continue;
-          outbox.remove(pending.submission_id);
-          this.queued.delete(pending.submission_id);
-          this.saved(queued?.item ?? null, recorded, pending.kind.kind, (queued?.draft ?? null) as D, queued?.critique ?? '', queued?.spent ?? null);
-          this.saveState = 'saved';
-          this.message = `Sent (judgment ${recorded.judgment_id})`;
-        } catch (caught) {
-          const error = toHoneError(caught);
-          if (isTransient(error)) {
-            this.waiting = outbox.size;
-            this.saveState = 'waiting';
-            this.message = this.waitingMessage(error.message);
-            this.scheduleRetry();
-            return;
-          }
-          // Refused by the server: nothing more to send for it; its item comes back if known.
-          outbox.remove(pending.submission_id);
-          this.queued.delete(pending.submission_id);
-          this.saveState = 'error';
-          this.message = `A judgment kept on this device was refused: ${error.human}`;
-          if (queued) this.restore({ seq: 0, item: queued.item, draft: queued.draft, critique: queued.critique, shownAt: this.deps.now() });
-        } finally {
-          this.waiting = outbox.size;
-        }
-      }
+      do {
+        this.again = false;
+        if (!(await this.sendEachWaiting(outbox))) return;
+      } while (this.again);
       if (!this.current && !this.finished && !this.loading) void this.fetchAndShow();
     } finally {
       this.retrying = false;
     }
+  }
+
+  /** One pass over the outbox; false when it stopped (the server out of reach, or a refusal on screen). */
+  private async sendEachWaiting(outbox: Outbox): Promise<boolean> {
+    for (const pending of outbox.list()) {
+      if (this.inFlight.has(pending.submission_id) || !outbox.has(pending.submission_id)) continue;
+      const queued = this.queued.get(pending.submission_id);
+      try {
+        const recorded = await this.deps.record(pending);
+        // Counted once: by whichever send answered first.
+        if (!outbox.has(pending.submission_id)) continue;
+        outbox.remove(pending.submission_id);
+        this.queued.delete(pending.submission_id);
+        this.saved(queued?.item ?? null, recorded, pending.kind.kind, (queued?.draft ?? null) as D, queued?.critique ?? '', queued?.spent ?? null);
+        this.saveState = 'saved';
+        this.message = `Sent (judgment ${recorded.judgment_id})`;
+      } catch (caught) {
+        const error = toHoneError(caught);
+        if (isTransient(error)) {
+          this.waiting = outbox.size;
+          this.saveState = 'waiting';
+          this.message = this.waitingMessage(error.message);
+          this.scheduleRetry();
+          return false;
+        }
+        // Refused by the server: nothing more to send for it; its item comes back if known,
+        // and the others wait until the expert has dealt with it (one item on screen at a time).
+        outbox.remove(pending.submission_id);
+        this.queued.delete(pending.submission_id);
+        this.saveState = 'error';
+        this.message = `A judgment kept on this device was refused: ${error.human}`;
+        if (queued) {
+          this.restore({ seq: 0, item: queued.item, draft: queued.draft, critique: queued.critique, shownAt: this.deps.now() });
+          this.waiting = outbox.size;
+          if (outbox.size > 0) this.scheduleRetry();
+          return false;
+        }
+      } finally {
+        this.waiting = outbox.size;
+      }
+    }
+    return true;
   }
 
   /** Skips the item on screen: the server moves it to the back of this annotator's queue. */

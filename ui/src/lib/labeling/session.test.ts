@@ -416,6 +416,48 @@ describe('judgments kept on this device', () => {
     expect(session.current!.draft).toBe('my draft');
   });
 
+  it('keeps judgments when the sign-in ended (a server restart) and sends them once signed in again', async () => {
+    const { map, storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4), item(5, 6)]);
+    const session = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.refuse = new HoneError('unauthorized', 'sign in again');
+    await session.submit(choose, 'a', '');
+    await tick();
+    await session.submit(choose, 'b', '');
+    expect(session.waiting).toBe(2);
+    expect(JSON.parse(map.get('hone.outbox.1.comparison.ann')!)).toHaveLength(2);
+    server.state.refuse = null;
+    await server.retry();
+    await tick();
+    expect(session.waiting).toBe(0);
+    expect(session.judged).toBe(2);
+    expect(server.recordedCount()).toBe(2);
+  });
+
+  it('stops at the first kept judgment the server refuses, leaving the rest kept', async () => {
+    const { storage } = memoryStorage();
+    const server = flakyServer([item(1, 2), item(3, 4), item(5, 6)]);
+    const session = new LabelSession<string>({ ...server.deps, outbox: Outbox.for(1, 'ann', 'comparison', storage) }, { project_id: 1, annotator: 'ann' });
+    await session.start();
+    await tick();
+    server.state.down = true;
+    await session.submit(choose, 'first', '');
+    await session.submit(choose, 'second', '');
+    expect(session.waiting).toBe(2);
+    server.state.down = false;
+    server.state.refuse = new HoneError('invalid', 'no longer open');
+    await server.retry();
+    // The first comes back on screen with its draft; the second still waits.
+    expect(session.current!.draft).toBe('first');
+    expect(session.waiting).toBe(1);
+    server.state.refuse = null;
+    await server.retry();
+    expect(session.waiting).toBe(0);
+    expect(session.judged).toBe(1);
+  });
+
   it('without an outbox, a save the server could not be reached for comes back on screen', async () => {
     const server = flakyServer([item(1, 2), item(3, 4)]);
     const session = new LabelSession<string>(server.deps, { project_id: 1, annotator: 'ann' });
