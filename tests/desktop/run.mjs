@@ -171,6 +171,12 @@ try {
   if (connectedTo !== teamUrl) fail(`the Settings screen says it works with ${connectedTo}, expected ${teamUrl}`);
   await script("location.hash = '#/projects'");
   await wd('POST', s(`/element/${await find('[data-testid="open-project-teamdesk"]')}/click`), {});
+  // Opening goes to the project's page: wait for it before going to the labeling screen.
+  for (let i = 0; ; i++) {
+    if ((await script('return location.hash')) !== '#/projects') break;
+    if (i > 100) fail('opening the team project did not leave the projects screen');
+    await sleep(100);
+  }
   await script("location.hash = '#/label/comparison'");
   await find('[data-testid="answer-a"]');
   await script('document.activeElement && document.activeElement.blur()');
@@ -190,6 +196,15 @@ try {
   log('back to the local workspace');
   log('all steps passed');
 } catch (e) {
+  // What the window showed when it failed.
+  if (session) {
+    await wd('GET', `/session/${session}/screenshot`)
+      .then((png) => {
+        mkdirSync(ARTIFACTS, { recursive: true });
+        writeFileSync(join(ARTIFACTS, 'desktop-failure.png'), Buffer.from(png, 'base64'));
+      })
+      .catch(() => {});
+  }
   if (!process.exitCode) {
     console.error(`desktop smoke test FAILED: ${e.message}`);
     process.exitCode = 1;
