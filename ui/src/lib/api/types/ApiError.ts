@@ -2,7 +2,8 @@
 
 export type ApiError = { 
 /**
- * `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `model`, `training`,
+ * `invalid`, `not_found`, `duplicate`, `bad_import`, `io`, `store`, `unavailable` (the
+ * database out of reach or busy: send again), `model`, `training`,
  * `cancelled`, `unknown_command`, `bad_arguments`, `unauthorized`, `too_large`, `internal`.
  */
 code: string, message: string, field: string | null, };
