@@ -558,15 +558,7 @@ async fn the_web_ui_signs_in_for_a_session_cookie_that_only_its_own_pages_can_us
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_desktop_calls_a_team_server_through_remote_api() {
     use hone_api::RemoteApi;
-    let dir = common::workspace().await;
-    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
-    hone.add_user("olivia", Role::Owner, false).await.unwrap();
-    let ana = hone
-        .add_user("ana", Role::Annotator, false)
-        .await
-        .unwrap()
-        .token;
-    drop(hone);
+    let (dir, ana) = common::team_workspace().await;
     let base = start_team(dir.path()).await.unwrap();
 
     let (remote, account) = RemoteApi::connect(&format!("{base}/"), &ana).await.unwrap();

@@ -33,17 +33,9 @@ fn team_over_tls(tls: TlsFiles) -> ServeConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_server_serves_https_with_a_secure_session_cookie_and_refuses_plain_http() {
-    let dir = common::workspace().await;
+    let (dir, ana) = common::team_workspace().await;
     let certs = tempfile::tempdir().unwrap();
     let (files, cert_pem) = certificate(certs.path());
-    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
-    hone.add_user("olivia", Role::Owner, false).await.unwrap();
-    let ana = hone
-        .add_user("ana", Role::Annotator, false)
-        .await
-        .unwrap()
-        .token;
-    drop(hone);
 
     let base = common::start(dir.path(), team_over_tls(files))
         .await

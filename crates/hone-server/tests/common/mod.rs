@@ -66,3 +66,19 @@ pub async fn workspace() -> tempfile::TempDir {
     }
     dir
 }
+
+/// A fresh [`workspace`] with a team: the owner olivia and the annotator ana, whose token it
+/// returns.
+pub async fn team_workspace() -> (tempfile::TempDir, String) {
+    let dir = workspace().await;
+    let hone = hone_core::Hone::open(dir.path()).await.unwrap();
+    let owner = hone_core::accounts::Role::Owner;
+    hone.add_user("olivia", owner, false).await.unwrap();
+    let ana = hone
+        .add_user("ana", hone_core::accounts::Role::Annotator, false)
+        .await
+        .unwrap()
+        .token;
+    hone.close().await;
+    (dir, ana)
+}
