@@ -15,6 +15,72 @@ use crate::{dialect, Conn};
 use crate::judgments::{self, Judgment};
 use crate::{JudgmentKind, ResponseSource, Result};
 
+/// Where an index stands: the largest ids it has read of each table, and the last change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Watermarks {
+    pub change: i64,
+    pub prompt: i64,
+    pub response: i64,
+    pub judgment: i64,
+}
+
+/// What a project holds beyond an index's [`Watermarks`], read in one statement: a refresh
+/// then reads only the tables that moved (on PostgreSQL every query is a round trip, made
+/// under the index's lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct Moved {
+    pub revision: i64,
+    #[sqlx(try_from = "dialect::IntBool")]
+    pub changes: bool,
+    #[sqlx(try_from = "dialect::IntBool")]
+    pub prompts: bool,
+    #[sqlx(try_from = "dialect::IntBool")]
+    pub responses: bool,
+    #[sqlx(try_from = "dialect::IntBool")]
+    pub judgments: bool,
+    /// Whether an import of the project is running (its rows wait until it is done).
+    #[sqlx(try_from = "dialect::IntBool")]
+    pub imports_running: bool,
+}
+
+/// What moved in the project beyond `marks` (judgments of `kind` only), and its revision. The
+/// same conditions as [`changes_after`], [`prompts_after`], [`responses_after`],
+/// [`judgments_after`] and [`unfinished_imports`], so in one transaction a `false` here means
+/// that query would return nothing.
+pub async fn moved(
+    conn: &mut Conn,
+    project_id: i64,
+    kind: JudgmentKind,
+    marks: Watermarks,
+) -> Result<Moved> {
+    let cross_join = dialect::backend(conn).cross_join();
+    let flag =
+        |exists: &str| format!("CAST(CASE WHEN EXISTS ({exists}) THEN 1 ELSE 0 END AS BIGINT)");
+    let sql = format!(
+        "SELECT COALESCE((SELECT revision FROM queue_revisions WHERE project_id = $1), 0) AS revision,          {} AS changes, {} AS prompts, {} AS responses, {} AS judgments, {} AS imports_running",
+        flag("SELECT 1 FROM queue_changes WHERE project_id = $1 AND seq > $2"),
+        flag("SELECT 1 FROM prompts WHERE id > $3 AND +project_id = $1"),
+        flag(&format!(
+            "SELECT 1 FROM responses r {cross_join} prompts p ON p.id = r.prompt_id \
+             WHERE r.id > $4 AND p.project_id = $1"
+        )),
+        flag(
+            "SELECT 1 FROM judgments WHERE project_id = $1 AND kind = $5 AND id > $6 \
+             AND superseded_by IS NULL"
+        ),
+        flag("SELECT 1 FROM imports WHERE project_id = $1 AND state = 'running'"),
+    );
+    Ok(sqlx::query_as(&sql)
+        .bind(project_id)
+        .bind(marks.change)
+        .bind(marks.prompt)
+        .bind(marks.response)
+        .bind(kind)
+        .bind(marks.judgment)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
 /// The project's queue revision: 0 until a prompt or response of it is deleted.
 pub async fn revision(conn: &mut Conn, project_id: i64) -> Result<i64> {
     Ok(

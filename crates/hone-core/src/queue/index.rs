@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use hone_store::judgments::{self, Judgment};
-use hone_store::queue_rows::{self, PromptRow, ResponseRow};
+use hone_store::queue_rows::{self, PromptRow, ResponseRow, Watermarks};
 use hone_store::{Conn, JudgmentKind, QueueOrder, ResponseSource};
 use rand::Rng;
 
@@ -167,13 +167,29 @@ impl QueueIndex {
         overlap: usize,
         order: QueueOrder,
     ) -> Result<i64> {
-        let revision = queue_rows::revision(conn, self.project_id).await?;
-        let mut changes = if revision == known {
+        // One statement says which tables moved; the reads below skip the others (they would
+        // find nothing in this transaction), and a rebuild reads everything.
+        let (prompts_after, responses_after, judgments_after) = self.after;
+        let moved = queue_rows::moved(
+            conn,
+            self.project_id,
+            self.kind,
+            Watermarks {
+                change: self.changes_after,
+                prompt: prompts_after,
+                response: responses_after,
+                judgment: judgments_after,
+            },
+        )
+        .await?;
+        let revision = moved.revision;
+        let mut changes = if revision == known && moved.changes {
             queue_rows::changes_after(conn, self.project_id, self.changes_after).await?
         } else {
             Vec::new()
         };
-        if revision != known || changes.len() > MOST_CHANGES_IN_PLACE {
+        let rebuilt = revision != known || changes.len() > MOST_CHANGES_IN_PLACE;
+        if rebuilt {
             *self = Self::new(self.project_id, self.kind, UNKNOWN_REVISION);
             self.changes_after = queue_rows::last_change(conn, self.project_id).await?;
             changes.clear();
@@ -190,12 +206,34 @@ impl QueueIndex {
                 self.attach(pos);
             }
         }
-        let running = queue_rows::unfinished_imports(conn, self.project_id).await?;
         let (prompts_after, responses_after, judgments_after) = self.after;
-        let prompts = queue_rows::prompts_after(conn, self.project_id, prompts_after).await?;
-        let responses = queue_rows::responses_after(conn, self.project_id, responses_after).await?;
-        let judgments =
-            queue_rows::judgments_after(conn, self.project_id, self.kind, judgments_after).await?;
+        let running = match rebuilt || moved.imports_running {
+            true => queue_rows::unfinished_imports(conn, self.project_id).await?,
+            false => HashSet::new(),
+        };
+        let prompts = match rebuilt || moved.prompts {
+            true => queue_rows::prompts_after(conn, self.project_id, prompts_after).await?,
+            false => Vec::new(),
+        };
+        let responses = match rebuilt || moved.responses {
+            true => queue_rows::responses_after(conn, self.project_id, responses_after).await?,
+            false => Vec::new(),
+        };
+        let judgments = match (rebuilt || moved.judgments, running.is_empty()) {
+            (false, _) => Vec::new(),
+            (true, false) => {
+                queue_rows::judgments_after(conn, self.project_id, self.kind, judgments_after)
+                    .await?
+            }
+            // No import running: no judgment waits, so their import runs are not needed.
+            (true, true) => {
+                judgments::list_current_after(conn, self.project_id, self.kind, judgments_after)
+                    .await?
+                    .into_iter()
+                    .map(|j| (j, None))
+                    .collect()
+            }
+        };
         self.after = (
             prompts.last().map_or(prompts_after, |p| p.id),
             responses.last().map_or(responses_after, |r| r.id),
