@@ -120,6 +120,7 @@ async function main() {
     await byId('project-rating-max').fill('5');
     await byId('project-criteria').fill('correctness: the right procedure\ntone: polite and calm');
     await byId('project-span-labels').fill('wrong: a wrong step\nrude');
+    await byId('project-good-span-labels').fill('right: the right step');
     await byId('project-guidelines').fill('The right procedure first, then a polite tone.');
     await shot('projects');
     await byId('project-create').click();
@@ -127,6 +128,11 @@ async function main() {
     const projects = await api(base, 'list_projects');
     const project = projects.find((p) => p.name === 'e2e-support');
     check(project, `the project was not created (list_projects: ${JSON.stringify(projects)})`);
+    const labels = (await api(base, 'project_details', { project_id: project.id })).span_labels;
+    check(
+      JSON.stringify(labels.map((l) => [l.name, l.polarity])) === JSON.stringify([['wrong', 'error'], ['rude', 'error'], ['right', 'good']]),
+      `the project's span labels are ${JSON.stringify(labels)}`,
+    );
     // A guideline edit is a new version.
     await byId('guidelines-editor').fill('The right procedure first, then a polite tone, then one sentence.');
     await byId('guidelines-save').click();
@@ -379,6 +385,17 @@ async function main() {
     check(selected.trim().length > 0, 'the answer to mark is empty');
     await page.keyboard.press('1'); // label "wrong"
     await byId('span-marks').locator('li').first().waitFor();
+    // The same words marked right too, with the good label (the third): shown with its ✓.
+    await page.evaluate(() => {
+      const range = document.createRange();
+      range.selectNodeContents(document.querySelector('[data-testid="span-text"]'));
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+    });
+    await page.keyboard.press('3');
+    await byId('span-marks').locator('li').nth(1).waitFor();
+    const goodBadge = (await byId('span-marks').locator('li').nth(1).locator('.badge').textContent()).trim();
+    check(goodBadge === '✓ right', `the good mark's badge reads ${JSON.stringify(goodBadge)}`);
     await shot('label-span');
     await page.keyboard.press('Enter');
     await saved();
@@ -391,6 +408,8 @@ async function main() {
     const db = join(workspace, 'hone.sqlite');
     const rows = sqliteCount(db, "SELECT COUNT(*) FROM judgments j JOIN annotators a ON a.id = j.annotator_id WHERE a.name = 'e2e-expert'");
     check(rows === 5, `the database holds ${rows} judgments by e2e-expert, expected 5`);
+    const goodMarks = sqliteCount(db, "SELECT COUNT(*) FROM span_annotations WHERE label = 'right'");
+    check(goodMarks === 1, `the database holds ${goodMarks} marks under the good label, expected 1`);
     const critiqued = sqliteCount(db, "SELECT COUNT(*) FROM judgments WHERE critique = 'Polite, but the steps are wrong.'");
     check(critiqued === 1, 'the rating critique is not in the database');
     log('judgments:', JSON.stringify(stats.judgments), `(${rows} rows in SQLite)`);

@@ -101,7 +101,7 @@ pub(crate) async fn dispatch(api: &Api, command: &str, args: Value) -> Result<Va
             json(hone.project_details(a.project_id).await?)
         }
         "add_span_label" => {
-            let a: NamedItemArgs = parse(command, args)?;
+            let a: SpanLabelArgs = parse(command, args)?;
             hone.add_span_label(a.project_id, &a.item).await?;
             json(hone.project_details(a.project_id).await?)
         }

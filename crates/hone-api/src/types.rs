@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
-use hone_core::store::projects::NamedItem;
+use hone_core::store::projects::{NamedItem, SpanLabel};
 use hone_core::{JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,12 @@ pub struct GuidelinesArgs {
 pub struct NamedItemArgs {
     pub project_id: i64,
     pub item: NamedItem,
+}
+
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
+pub struct SpanLabelArgs {
+    pub project_id: i64,
+    pub item: SpanLabel,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

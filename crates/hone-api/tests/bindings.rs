@@ -34,6 +34,7 @@ fn export_all(dir: &Path) {
         DownloadArgs,
         GuidelinesArgs,
         NamedItemArgs,
+        SpanLabelArgs,
         DirArgs,
         ListPromptsArgs,
         ImportTextArgs,

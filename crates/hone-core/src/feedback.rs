@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
-use hone_store::projects::{self, NameList};
+use hone_store::projects;
 use hone_store::responses::{self, NewResponse, Response};
 use hone_store::{
     annotators, prompts, submissions, AnnotatorKind, Choice, Conn, JudgmentKind, ResponseSource,
@@ -532,8 +532,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
         } => {
             let r = response(conn, input.project_id, "rating.response_id", *response_id).await?;
             let project = projects::get(conn, input.project_id).await?;
-            let criteria =
-                projects::names(conn, input.project_id, NameList::RatingCriteria).await?;
+            let criteria = projects::criteria(conn, input.project_id).await?;
             if scores.is_empty() {
                 return Err(CoreError::invalid(
                     "rating.scores",
@@ -630,7 +629,7 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
         FeedbackKind::Span { response_id, spans } => {
             // No span at all is "nothing wrong": the answer is accepted as it is.
             let r = response(conn, input.project_id, "span.response_id", *response_id).await?;
-            let labels = projects::names(conn, input.project_id, NameList::SpanLabels).await?;
+            let labels = projects::span_labels(conn, input.project_id).await?;
             let length = r.text.chars().count() as i64;
             for (i, span) in spans.iter().enumerate() {
                 let field = format!("span.spans[{i}]");

@@ -1,6 +1,7 @@
 //! Projects: the task, its guidelines (versioned), rating criteria and span labels.
 
-use hone_store::projects::{self, Guideline, NameList, NamedItem, NewProject, Project};
+use hone_store::projects::{self, Guideline, NamedItem, NewProject, Project, SpanLabel};
+use hone_store::SpanPolarity;
 use serde::{Deserialize, Serialize};
 
 use crate::{CoreError, Hone, Result};
@@ -13,8 +14,9 @@ pub struct ProjectSpec {
     pub guidelines: Option<String>,
     /// Empty means the single criterion `overall`.
     pub criteria: Vec<NamedItem>,
-    /// Empty means the default labels (see [`DEFAULT_SPAN_LABELS`]).
-    pub span_labels: Vec<NamedItem>,
+    /// Without an error label (empty, or good labels only), the default error labels (see
+    /// [`DEFAULT_SPAN_LABELS`]) come first.
+    pub span_labels: Vec<SpanLabel>,
 }
 
 pub const DEFAULT_CRITERION: &str = "overall";
@@ -43,7 +45,7 @@ pub struct ProjectDetails {
     pub project: Project,
     pub guideline: Option<Guideline>,
     pub criteria: Vec<NamedItem>,
-    pub span_labels: Vec<NamedItem>,
+    pub span_labels: Vec<SpanLabel>,
 }
 
 /// Digits only (after trimming): what the CLI reads as a project id.
@@ -86,19 +88,19 @@ fn validate_settings(s: &NewProject) -> Result<()> {
     Ok(())
 }
 
-fn validate_names(field: &str, items: &[NamedItem]) -> Result<()> {
+fn validate_names<'a>(field: &str, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
     let mut seen = std::collections::HashSet::new();
-    for (i, item) in items.iter().enumerate() {
-        if item.name.trim().is_empty() {
+    for (i, name) in names.into_iter().enumerate() {
+        if name.trim().is_empty() {
             return Err(CoreError::invalid(
                 format!("{field}[{i}].name"),
                 "must not be empty",
             ));
         }
-        if !seen.insert(item.name.as_str()) {
+        if !seen.insert(name) {
             return Err(CoreError::invalid(
                 format!("{field}[{i}].name"),
-                format!("{:?} appears twice", item.name),
+                format!("{name:?} appears twice"),
             ));
         }
     }
@@ -114,8 +116,11 @@ impl Hone {
                 "must not be digits only: it would read as a project id (add a letter)",
             ));
         }
-        validate_names("criteria", &spec.criteria)?;
-        validate_names("span_labels", &spec.span_labels)?;
+        validate_names("criteria", spec.criteria.iter().map(|c| c.name.as_str()))?;
+        validate_names(
+            "span_labels",
+            spec.span_labels.iter().map(|l| l.name.as_str()),
+        )?;
         let default_criteria = [NamedItem {
             name: DEFAULT_CRITERION.into(),
             description: "overall quality".into(),
@@ -125,26 +130,27 @@ impl Hone {
         } else {
             &spec.criteria[..]
         };
-        let default_labels: Vec<NamedItem> = DEFAULT_SPAN_LABELS
+        let default_labels: Vec<SpanLabel> = DEFAULT_SPAN_LABELS
             .iter()
-            .map(|(name, description)| NamedItem {
-                name: (*name).into(),
-                description: (*description).into(),
-            })
+            .map(|(name, description)| SpanLabel::error(*name, *description))
             .collect();
-        let labels = if spec.span_labels.is_empty() {
-            &default_labels[..]
-        } else {
-            &spec.span_labels[..]
+        // Without an error label the defaults come first: a project always has some.
+        let has_error_label = spec
+            .span_labels
+            .iter()
+            .any(|l| l.polarity == SpanPolarity::Error);
+        let labels: Vec<&SpanLabel> = match has_error_label {
+            true => spec.span_labels.iter().collect(),
+            false => default_labels.iter().chain(&spec.span_labels).collect(),
         };
 
         let mut tx = self.store().begin().await?;
         let project = projects::create(&mut tx, &spec.settings).await?;
         for item in criteria {
-            projects::add_name(&mut tx, project.id, NameList::RatingCriteria, item).await?;
+            projects::add_criterion(&mut tx, project.id, item).await?;
         }
         for item in labels {
-            projects::add_name(&mut tx, project.id, NameList::SpanLabels, item).await?;
+            projects::add_span_label(&mut tx, project.id, item).await?;
         }
         if let Some(text) = &spec.guidelines {
             projects::add_guideline(&mut tx, project.id, text).await?;
@@ -178,8 +184,8 @@ impl Hone {
         Ok(ProjectDetails {
             project: projects::get(&mut conn, project_id).await?,
             guideline: projects::latest_guideline(&mut conn, project_id).await?,
-            criteria: projects::names(&mut conn, project_id, NameList::RatingCriteria).await?,
-            span_labels: projects::names(&mut conn, project_id, NameList::SpanLabels).await?,
+            criteria: projects::criteria(&mut conn, project_id).await?,
+            span_labels: projects::span_labels(&mut conn, project_id).await?,
         })
     }
 
@@ -214,16 +220,18 @@ impl Hone {
     }
 
     pub async fn add_rating_criterion(&self, project_id: i64, item: &NamedItem) -> Result<()> {
-        validate_names("criterion", std::slice::from_ref(item))?;
+        validate_names("criterion", [item.name.as_str()])?;
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
-        Ok(projects::add_name(&mut conn, project_id, NameList::RatingCriteria, item).await?)
+        Ok(projects::add_criterion(&mut conn, project_id, item).await?)
     }
 
-    pub async fn add_span_label(&self, project_id: i64, item: &NamedItem) -> Result<()> {
-        validate_names("span_label", std::slice::from_ref(item))?;
+    /// Adds a span label; one of [`SpanPolarity::Good`](hone_store::SpanPolarity::Good)
+    /// marks what is right (its marks train for their tokens).
+    pub async fn add_span_label(&self, project_id: i64, label: &SpanLabel) -> Result<()> {
+        validate_names("span_label", [label.name.as_str()])?;
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
-        Ok(projects::add_name(&mut conn, project_id, NameList::SpanLabels, item).await?)
+        Ok(projects::add_span_label(&mut conn, project_id, label).await?)
     }
 }

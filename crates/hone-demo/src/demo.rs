@@ -17,7 +17,7 @@ use hone_core::inference::ModelRef;
 use hone_core::model::sampling::SamplingParams;
 use hone_core::projects::ProjectSpec;
 use hone_core::store::models::ModelVersion;
-use hone_core::store::projects::{NamedItem, NewProject};
+use hone_core::store::projects::{NamedItem, NewProject, SpanLabel};
 use hone_core::store::prompts::Prompt;
 use hone_core::train::trainer::TrainConfig;
 use hone_core::{Choice, Hone, JudgmentKind, Split};
@@ -515,7 +515,7 @@ pub async fn run(
                 .into(),
         ),
         criteria: CRITERIA.iter().map(|(n, d)| NamedItem { name: (*n).into(), description: (*d).into() }).collect(),
-        span_labels: SPAN_LABELS.iter().map(|(n, d)| NamedItem { name: (*n).into(), description: (*d).into() }).collect(),
+        span_labels: SPAN_LABELS.iter().map(|(n, d)| SpanLabel::error(*n, *d)).collect(),
     };
     let project = hone.create_project(&spec).await?.project;
     let sets = prompt_sets(

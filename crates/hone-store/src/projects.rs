@@ -3,7 +3,7 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{QueueOrder, Result, StoreError};
+use crate::{QueueOrder, Result, SpanPolarity, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -66,12 +66,34 @@ pub struct Guideline {
     pub created_at: String,
 }
 
-/// A rating criterion or a span label: a name the project defines, with a description.
+/// A rating criterion: a name the project defines, with a description.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct NamedItem {
     pub name: String,
     pub description: String,
+}
+
+/// A span label: a name the project defines, with a description, and whether its marks point
+/// at something wrong (the default) or something good.
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct SpanLabel {
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub polarity: SpanPolarity,
+}
+
+impl SpanLabel {
+    /// A label for something wrong.
+    pub fn error(name: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            description: description.into(),
+            polarity: SpanPolarity::Error,
+        }
+    }
 }
 
 const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id, queue_order, gold_rate";
@@ -182,55 +204,52 @@ pub async fn guidelines(conn: &mut Conn, project_id: i64) -> Result<Vec<Guidelin
     .await?)
 }
 
-/// Which list of names a project keeps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameList {
-    RatingCriteria,
-    SpanLabels,
-}
-
-impl NameList {
-    fn table(self) -> &'static str {
-        match self {
-            NameList::RatingCriteria => "rating_criteria",
-            NameList::SpanLabels => "span_labels",
-        }
-    }
-
-    fn entity(self) -> &'static str {
-        match self {
-            NameList::RatingCriteria => "rating criterion",
-            NameList::SpanLabels => "span label",
-        }
-    }
-}
-
-/// Appends a rating criterion or span label at the end of the project's list.
-pub async fn add_name(
-    conn: &mut Conn,
-    project_id: i64,
-    list: NameList,
-    item: &NamedItem,
-) -> Result<()> {
-    let table = list.table();
-    sqlx::query(&format!(
-        "INSERT INTO {table} (project_id, name, description, position)
-         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM {table} WHERE project_id = $1))"
-    ))
+/// Appends a rating criterion at the end of the project's list.
+pub async fn add_criterion(conn: &mut Conn, project_id: i64, item: &NamedItem) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rating_criteria (project_id, name, description, position)
+         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM rating_criteria WHERE project_id = $1))",
+    )
     .bind(project_id)
     .bind(&item.name)
     .bind(&item.description)
     .execute(&mut *conn)
     .await
-    .map_err(StoreError::unique(list.entity(), &item.name))?;
+    .map_err(StoreError::unique("rating criterion", &item.name))?;
     Ok(())
 }
 
-pub async fn names(conn: &mut Conn, project_id: i64, list: NameList) -> Result<Vec<NamedItem>> {
-    Ok(sqlx::query_as(&format!(
-        "SELECT name, description FROM {} WHERE project_id = $1 ORDER BY position",
-        list.table()
-    ))
+/// The project's rating criteria, in order.
+pub async fn criteria(conn: &mut Conn, project_id: i64) -> Result<Vec<NamedItem>> {
+    Ok(sqlx::query_as(
+        "SELECT name, description FROM rating_criteria WHERE project_id = $1 ORDER BY position",
+    )
+    .bind(project_id)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Appends a span label at the end of the project's list.
+pub async fn add_span_label(conn: &mut Conn, project_id: i64, label: &SpanLabel) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO span_labels (project_id, name, description, polarity, position)
+         VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(position), -1) + 1 FROM span_labels WHERE project_id = $1))",
+    )
+    .bind(project_id)
+    .bind(&label.name)
+    .bind(&label.description)
+    .bind(label.polarity)
+    .execute(&mut *conn)
+    .await
+    .map_err(StoreError::unique("span label", &label.name))?;
+    Ok(())
+}
+
+/// The project's span labels, in order.
+pub async fn span_labels(conn: &mut Conn, project_id: i64) -> Result<Vec<SpanLabel>> {
+    Ok(sqlx::query_as(
+        "SELECT name, description, polarity FROM span_labels WHERE project_id = $1 ORDER BY position",
+    )
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await?)

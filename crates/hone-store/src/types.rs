@@ -3,12 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
 
         // Stored as its text (sqlx's derive has no `Any` impl for text enums).
         impl sqlx::Type<sqlx::Any> for $name {
@@ -129,6 +129,13 @@ impl FlagReason {
         matches!(self, FlagReason::BrokenPrompt | FlagReason::Unsafe)
     }
 }
+
+text_enum!(
+    /// What a span label says of the characters it marks: something wrong (every label before
+    /// issue 19 was one) or something good.
+    #[derive(Default)]
+    SpanPolarity { #[default] Error => "error", Good => "good" }
+);
 
 text_enum!(
     JobState {

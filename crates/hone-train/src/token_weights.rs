@@ -12,8 +12,11 @@
 //!   neighbour; the diff then counts the merged token as changed, which is what a word diff
 //!   mapped to tokens would give.
 //! - A **marked span** (characters of the answer) covers every token whose characters overlap
-//!   it: those get −[`SpanWeights::inside`] (unlikelihood, Welleck et al. 2019, "Neural Text
-//!   Generation with Unlikelihood Training"), the rest of the answer [`SpanWeights::outside`].
+//!   it: a span under an error label gives its tokens −[`SpanWeights::inside`] (unlikelihood,
+//!   Welleck et al. 2019, "Neural Text Generation with Unlikelihood Training"), a span under a
+//!   good label [`SpanWeights::good`] (likelihood: the expert pointed at what is right), and the
+//!   rest of the answer gets [`SpanWeights::outside`]. A token both marked wrong and marked good
+//!   (by different annotators' majorities) counts as wrong.
 
 use serde::{Deserialize, Serialize};
 use similar::{capture_diff_slices_deadline, Algorithm, DiffTag};
@@ -42,15 +45,23 @@ impl Default for EditWeights {
     }
 }
 
-/// How much each token of a marked answer counts. Defaults: unlikelihood on the marked tokens,
-/// nothing on the rest (the expert said nothing about them).
+/// How much each token of a marked answer counts. Defaults: unlikelihood on the tokens marked
+/// wrong, likelihood on those marked good, nothing on the rest (the expert said nothing about
+/// them).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpanWeights {
-    /// Unlikelihood weight of a token inside a marked span (applied as −inside).
+    /// Unlikelihood weight of a token inside a span marked wrong (applied as −inside).
     pub inside: f32,
-    /// Likelihood weight of the answer's other tokens.
+    /// Likelihood weight of the answer's unmarked tokens.
     pub outside: f32,
+    /// Likelihood weight of a token inside a span marked good (a project's good labels).
+    #[serde(default = "one")]
+    pub good: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 impl Default for SpanWeights {
@@ -58,6 +69,7 @@ impl Default for SpanWeights {
         Self {
             inside: 1.0,
             outside: 0.0,
+            good: 1.0,
         }
     }
 }
@@ -107,28 +119,28 @@ pub fn edit_token_weights(
     (old, new)
 }
 
-/// Per-token weights of an answer with `marked` character ranges (`start..end`, in the
-/// answer's characters), given each token's character range in the answer (`None` for a
-/// token outside it, such as the chat template's end of turn, which gets no weight).
+/// Per-token weights of an answer with character ranges (`start..end`, in the answer's
+/// characters) marked wrong (`marked`) and marked good (`good`), given each token's character
+/// range in the answer (`None` for a token outside it, such as the chat template's end of
+/// turn, which gets no weight).
 pub fn span_token_weights(
     token_ranges: &[Option<(usize, usize)>],
     marked: &[(usize, usize)],
+    good: &[(usize, usize)],
     weights: SpanWeights,
 ) -> Vec<f32> {
+    let overlaps = |spans: &[(usize, usize)], start: usize, end: usize| {
+        spans
+            .iter()
+            .any(|(m_start, m_end)| start < *m_end && *m_start < end)
+    };
     token_ranges
         .iter()
-        .map(|range| match range {
+        .map(|range| match *range {
             None => 0.0,
-            Some((start, end)) => {
-                let overlaps = marked
-                    .iter()
-                    .any(|(m_start, m_end)| start < m_end && m_start < end);
-                if overlaps {
-                    -weights.inside
-                } else {
-                    weights.outside
-                }
-            }
+            Some((start, end)) if overlaps(marked, start, end) => -weights.inside,
+            Some((start, end)) if overlaps(good, start, end) => weights.good,
+            Some(_) => weights.outside,
         })
         .collect()
 }
@@ -190,19 +202,50 @@ mod tests {
             None,
         ];
         // The expert marked "Italy" (12..17): one token; and "s i" (7..10): two half-covered.
-        let w = span_token_weights(&ranges, &[(12, 17)], SpanWeights::default());
+        let w = span_token_weights(&ranges, &[(12, 17)], &[], SpanWeights::default());
         assert_eq!(w, vec![0.0, 0.0, 0.0, -1.0, 0.0, 0.0]);
         let w = span_token_weights(
             &ranges,
             &[(7, 10), (12, 17)],
+            &[],
             SpanWeights {
                 inside: 2.0,
                 outside: 0.1,
+                good: 1.0,
             },
         );
         assert_eq!(w, vec![0.1, -2.0, -2.0, -2.0, 0.1, 0.0]);
         // A span that touches a token's boundary without covering a character leaves it.
-        let w = span_token_weights(&ranges, &[(5, 5)], SpanWeights::default());
+        let w = span_token_weights(&ranges, &[(5, 5)], &[], SpanWeights::default());
         assert!(w.iter().all(|x| *x == 0.0));
+    }
+
+    #[test]
+    fn a_span_marked_good_asks_for_its_tokens_and_a_wrong_mark_wins_where_both_are() {
+        // "Paris is in France.": "Paris"(0..5) " is"(5..8) " in"(8..11) " France"(11..18)
+        // "."(18..19); the expert marked "Paris" good and "is in" (6..11) wrong, another
+        // majority " in France" (9..18) good.
+        let ranges = [
+            Some((0, 5)),
+            Some((5, 8)),
+            Some((8, 11)),
+            Some((11, 18)),
+            Some((18, 19)),
+            None,
+        ];
+        let weights = SpanWeights {
+            inside: 1.0,
+            outside: 0.1,
+            good: 2.0,
+        };
+        let w = span_token_weights(&ranges, &[(6, 11)], &[(0, 5), (9, 18)], weights);
+        assert_eq!(w, vec![2.0, -1.0, -1.0, 2.0, 0.1, 0.0]);
+        // Good marks alone: likelihood on them, the rest as unmarked.
+        let w = span_token_weights(&ranges, &[], &[(0, 5)], SpanWeights::default());
+        assert_eq!(w, vec![1.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        // Settings saved before good labels existed read with the default good weight.
+        let old: SpanWeights = serde_json::from_str(r#"{"inside":0.5,"outside":0}"#).unwrap();
+        assert_eq!(old.good, 1.0);
+        assert_eq!(old.inside, 0.5);
     }
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { defaultThreshold, parseNamedItems } from './named';
+import { defaultThreshold, parseNamedItems, parseSpanLabels } from './named';
 
 describe('parseNamedItems', () => {
   it('reads one item per line with an optional description', () => {
@@ -15,6 +15,21 @@ describe('parseNamedItems', () => {
       { name: 'rude', description: '' },
     ]);
     expect(parseNamedItems('   ')).toEqual([]);
+  });
+});
+
+describe('parseSpanLabels', () => {
+  it('gives error labels, then good ones, each name once', () => {
+    expect(parseSpanLabels('wrong: a wrong step\nrude', 'clear: a clear step, wrong')).toEqual([
+      { name: 'wrong', description: 'a wrong step', polarity: 'error' },
+      { name: 'rude', description: '', polarity: 'error' },
+      { name: 'clear', description: 'a clear step, wrong', polarity: 'good' },
+    ]);
+    expect(parseSpanLabels('', 'clear, wrong')).toEqual([
+      { name: 'clear', description: '', polarity: 'good' },
+      { name: 'wrong', description: '', polarity: 'good' },
+    ]);
+    expect(parseSpanLabels('a', 'a')).toEqual([{ name: 'a', description: '', polarity: 'error' }]);
   });
 });
 

@@ -1,6 +1,7 @@
 // Criteria and span labels typed as text: one per line ("name: what it means"), or a
 // comma-separated list of names on one line.
 import type { NamedItem } from './api/types/NamedItem';
+import type { SpanLabel } from './api/types/SpanLabel';
 
 export function parseNamedItems(text: string): NamedItem[] {
   const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -13,6 +14,17 @@ export function parseNamedItems(text: string): NamedItem[] {
     if (name && !items.some((i) => i.name === name)) items.push({ name, description });
   }
   return items;
+}
+
+/** Span labels from two texts: labels for what is wrong, then labels for what is good (a name
+ * in both counts once, as an error label). Without an error label the server puts its default
+ * ones first. */
+export function parseSpanLabels(errors: string, good: string): SpanLabel[] {
+  const wrong = parseNamedItems(errors).map((i): SpanLabel => ({ ...i, polarity: 'error' }));
+  const right = parseNamedItems(good)
+    .filter((i) => !wrong.some((w) => w.name === i.name))
+    .map((i): SpanLabel => ({ ...i, polarity: 'good' }));
+  return [...wrong, ...right];
 }
 
 /** The default "good from" on a scale: two thirds of the way up (5 on 1–7). */

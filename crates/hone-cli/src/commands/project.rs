@@ -2,7 +2,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use hone_core::projects::ProjectSpec;
-use hone_core::store::projects::{NamedItem, NewProject};
+use hone_core::store::projects::{NamedItem, NewProject, SpanLabel};
+use hone_core::store::SpanPolarity;
 use hone_core::QueueOrder;
 
 use super::BadInput;
@@ -73,9 +74,14 @@ pub struct CreateArgs {
     /// Rating criteria, comma separated (default: overall).
     #[arg(long, value_delimiter = ',')]
     criteria: Vec<String>,
-    /// Span labels, comma separated (default: factual_error, unsafe, off_topic, style).
+    /// Span labels for what is wrong, comma separated (default: factual_error, unsafe,
+    /// off_topic, style).
     #[arg(long, value_delimiter = ',')]
     span_labels: Vec<String>,
+    /// Span labels for what is right, comma separated (none by default): their marks train
+    /// for the tokens they cover. Added after --span-labels (or after the default labels).
+    #[arg(long, value_delimiter = ',')]
+    good_span_labels: Vec<String>,
     /// The rating scale, as MIN-MAX.
     #[arg(long, default_value = "1-7")]
     scale: String,
@@ -117,6 +123,17 @@ fn named(names: &[String]) -> Vec<NamedItem> {
         .collect()
 }
 
+/// The project's span labels: the error labels, then the good ones (the core puts the default
+/// error labels first when none is given).
+fn span_labels(errors: &[String], good: &[String]) -> Vec<SpanLabel> {
+    let error = errors.iter().map(|n| SpanLabel::error(n.trim(), ""));
+    let good = good.iter().map(|n| SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..SpanLabel::error(n.trim(), "")
+    });
+    error.chain(good).collect()
+}
+
 pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<()> {
     let hone = super::open(workspace).await?;
     match command {
@@ -149,7 +166,7 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
             spec.settings.queue_order = args.queue_order;
             spec.settings.gold_rate = args.gold_rate;
             spec.criteria = named(&args.criteria);
-            spec.span_labels = named(&args.span_labels);
+            spec.span_labels = span_labels(&args.span_labels, &args.good_span_labels);
             if let Some(path) = &args.guidelines {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read the guidelines file {}", path.display()))
@@ -213,7 +230,23 @@ pub async fn run(workspace: Option<&Path>, command: Command) -> anyhow::Result<(
                     .join(", ")
             };
             say!("criteria  {}", names(&details.criteria));
-            say!("labels    {}", names(&details.span_labels));
+            let labels = |polarity: SpanPolarity| {
+                details
+                    .span_labels
+                    .iter()
+                    .filter(|l| l.polarity == polarity)
+                    .map(|l| l.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            say!("labels    {}", labels(SpanPolarity::Error));
+            if details
+                .span_labels
+                .iter()
+                .any(|l| l.polarity == SpanPolarity::Good)
+            {
+                say!("good      {}", labels(SpanPolarity::Good));
+            }
             match &details.guideline {
                 Some(g) => say!("guidelines v{}:\n{}", g.version, g.text),
                 None => say!("guidelines (none yet)"),

@@ -8,14 +8,15 @@ use hone_core::train::token_weights::{EditWeights, SpanWeights};
 pub struct TokenLevelArgs {
     /// Token-level feedback, a comma-separated list: `edits` (an edit trains on the tokens the
     /// expert changed: likelihood on added, unlikelihood on removed), `spans` (unlikelihood on
-    /// marked tokens), `pairs` (an edit's DPO pair compares only the changed tokens), `all`, or
+    /// tokens marked wrong, likelihood on tokens marked good), `pairs` (an edit's DPO pair compares only the changed tokens), `all`, or
     /// `none`. Without it, a project's own settings (`hone project token-level`).
     #[arg(long, value_delimiter = ',')]
     token_level: Vec<TokenLevelPart>,
     /// Token-level edit weights: added,kept,removed (default 1,1,1).
     #[arg(long, value_delimiter = ',')]
     edit_weights: Option<Vec<f32>>,
-    /// Token-level span weights: inside,outside (default 1,0).
+    /// Token-level span weights: inside,outside[,good] (default 1,0,1): a token marked wrong,
+    /// an unmarked token, a token marked good.
     #[arg(long, value_delimiter = ',')]
     span_weights: Option<Vec<f32>>,
     /// The loss against a removed or marked token: unlikelihood (the default) or npo (bounded,
@@ -88,10 +89,16 @@ impl TokenLevelArgs {
             };
         }
         if let Some(w) = &self.span_weights {
-            let w = exactly("--span-weights", w, &["inside", "outside"])?;
+            // The good weight is optional: it came after the other two.
+            let names: &[&str] = match w.len() {
+                3 => &["inside", "outside", "good"],
+                _ => &["inside", "outside"],
+            };
+            let w = exactly("--span-weights", w, names)?;
             t.span_weights = SpanWeights {
                 inside: w[0],
                 outside: w[1],
+                good: w.get(2).copied().unwrap_or(t.span_weights.good),
             };
         }
         Ok(())
@@ -113,12 +120,13 @@ pub fn print(project: &str, t: &TokenLevel) {
         NegativeTerm::Npo { beta } => format!("npo (beta {beta})"),
     };
     crate::output::say!(
-        "{project}: token-level {}; edit weights added {} kept {} removed {}; span weights inside {} outside {}; against a token: {negative}",
+        "{project}: token-level {}; edit weights added {} kept {} removed {}; span weights inside {} outside {} good {}; against a token: {negative}",
         if on.is_empty() { "off".to_owned() } else { on.join(", ") },
         t.edit_weights.added,
         t.edit_weights.kept,
         t.edit_weights.removed,
         t.span_weights.inside,
         t.span_weights.outside,
+        t.span_weights.good,
     );
 }

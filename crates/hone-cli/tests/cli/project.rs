@@ -75,6 +75,38 @@ fn create_list_and_show_projects() {
         defaults.contains(&"factual_error"),
         "a project without labels gets the default ones: {defaults:?}"
     );
+
+    // Good labels: after the default error labels when no error label is given.
+    let praised = json(
+        dir.path(),
+        &[
+            "project",
+            "create",
+            "praised",
+            "--good-span-labels",
+            "right_step,clear",
+        ],
+    );
+    let labels: Vec<(&str, &str)> = praised["span_labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["name"].as_str().unwrap(), l["polarity"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        labels[labels.len() - 3..],
+        [
+            ("style", "error"),
+            ("right_step", "good"),
+            ("clear", "good")
+        ],
+        "{labels:?}"
+    );
+    let shown = ok(dir.path(), &["project", "show", "praised"]);
+    assert!(
+        shown.contains("good      right_step, clear"),
+        "show names the good labels apart:\n{shown}"
+    );
 }
 
 #[test]

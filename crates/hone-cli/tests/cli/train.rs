@@ -705,4 +705,31 @@ fn a_projects_token_level_settings_are_kept_and_its_fine_tunes_start_from_them()
     );
     let after = json(w, &["project", "token-level", "support"]);
     assert_eq!(after, set, "a refused change stores nothing");
+    assert_eq!(
+        set["span_weights"]["good"], 1.0,
+        "two span weights keep the good one"
+    );
+    let good = json(
+        w,
+        &[
+            "project",
+            "token-level",
+            "support",
+            "--span-weights",
+            "2,0.1,0.5",
+        ],
+    );
+    assert_eq!(good["span_weights"]["good"], 0.5);
+    let refused = fails(
+        w,
+        &[
+            "project",
+            "token-level",
+            "support",
+            "--span-weights",
+            "1,2,3,4",
+        ],
+        2,
+    );
+    assert!(refused.contains("--span-weights"), "{refused}");
 }

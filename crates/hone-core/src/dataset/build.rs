@@ -7,15 +7,16 @@
 //! | rating | a desirable vote if the mean over criteria ≥ the project's `kto_threshold`, else undesirable |
 //! | edit | an SFT row (prompt, corrected) and a vote corrected ≻ original |
 //! | edit left unchanged ("already good") | an SFT row (prompt, original) and a desirable vote |
-//! | span annotation | an undesirable vote for the response |
-//! | span annotation with no span ("nothing wrong") | a desirable vote, as a thumbs-up |
+//! | span annotation with a span under an error label | an undesirable vote for the response |
+//! | span annotation with no span ("nothing wrong"), or only spans under good labels | a desirable vote, as a thumbs-up |
 //! | thumbs | a desirable or undesirable vote |
 //! | demonstration | an SFT row |
 //!
 //! For token-level training (a recipe's `token_level`), an edit also gives an [`EditRow`]
 //! (original and correction), and a response with marked spans a [`SpanRow`]: the characters
-//! a majority of the annotators who span-annotated it marked (one who marked nothing counts
-//! as marking nothing; an annotator's latest judgment replaces their earlier ones).
+//! a majority of the annotators who span-annotated it marked under an error label, and those a
+//! majority marked under a good label (one who marked nothing counts as marking nothing; an
+//! annotator's latest judgment replaces their earlier ones).
 //!
 //! Votes about the same pair (or the same response's desirability) are pooled across
 //! annotators, one vote each (an annotator's latest judgment replaces their earlier ones): the
@@ -26,7 +27,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hone_store::judgments::{Judgment, JudgmentBody};
+use hone_store::judgments::{Judgment, JudgmentBody, SpanMark};
 use hone_store::prompts::Prompt;
 use hone_store::responses::Response;
 use hone_store::Choice;
@@ -139,8 +140,25 @@ impl Votes {
     }
 }
 
-/// One annotator's latest marks on a response: (judgment id, annotator id, character ranges).
-type AnnotatorMarks = (i64, i64, Vec<(usize, usize)>);
+/// One annotator's latest marks on a response.
+struct AnnotatorMarks {
+    judgment_id: i64,
+    annotator_id: i64,
+    /// Character ranges marked with an error label.
+    errors: Vec<(usize, usize)>,
+    /// Character ranges marked with a good label.
+    good: Vec<(usize, usize)>,
+}
+
+/// What turns judgments into rows besides the judgments themselves: the project's settings, as
+/// a snapshot froze them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RowRules {
+    /// A rating whose mean over criteria reaches this is a desirable vote.
+    pub kto_threshold: f64,
+    /// The span labels that mark what is good; every other label marks an error.
+    pub good_labels: BTreeSet<String>,
+}
 
 /// Keeps keys in the order they were first seen.
 struct Ordered<K, V> {
@@ -172,12 +190,12 @@ fn prefer(pairs: &mut Ordered<(i64, i64, i64), Votes>, j: &Judgment, winner: i64
 }
 
 /// Builds the rows from `judgments` (in id order), looking up texts in `prompts` and
-/// `responses`. `kto_threshold` is the project's: a rating whose mean reaches it is desirable.
+/// `responses`, by the project's `rules`.
 pub fn build_training_data(
     judgments: &[Judgment],
     prompts: &HashMap<i64, Prompt>,
     responses: &HashMap<i64, Response>,
-    kto_threshold: f64,
+    rules: &RowRules,
 ) -> Result<TrainingData> {
     // (prompt, lower id, higher id) → votes that lower ≻ higher.
     let mut pairs: Ordered<(i64, i64, i64), Votes> = Ordered::new();
@@ -240,7 +258,7 @@ pub fn build_training_data(
                     let mean = scores.values().sum::<i64>() as f64 / scores.len() as f64;
                     desirability
                         .entry((j.prompt_id, *response_id))
-                        .push(mean >= kto_threshold, j);
+                        .push(mean >= rules.kto_threshold, j);
                 }
             }
             // Accepted as it is: the answer is a good example and a desirable one.
@@ -265,18 +283,28 @@ pub fn build_training_data(
                     .entry((j.prompt_id, *corrected_response_id))
                     .push(j.id);
             }
-            // No span marked: nothing wrong, a desirable vote.
+            // No error marked (nothing, or only what is good): a desirable vote.
             JudgmentBody::Span { response_id, spans } => {
+                let (good, errors): (Vec<_>, Vec<_>) = spans
+                    .iter()
+                    .partition(|s| rules.good_labels.contains(&s.label));
                 desirability
                     .entry((j.prompt_id, *response_id))
-                    .push(spans.is_empty(), j);
+                    .push(errors.is_empty(), j);
                 let by_annotator = marks.entry((j.prompt_id, *response_id));
-                by_annotator.retain(|(_, annotator, _)| *annotator != j.annotator_id);
-                let ranges = spans
-                    .iter()
-                    .map(|s| (s.start.max(0) as usize, s.end.max(0) as usize))
-                    .collect();
-                by_annotator.push((j.id, j.annotator_id, ranges));
+                by_annotator.retain(|m| m.annotator_id != j.annotator_id);
+                let ranges = |marks: Vec<&SpanMark>| {
+                    marks
+                        .iter()
+                        .map(|s| (s.start.max(0) as usize, s.end.max(0) as usize))
+                        .collect()
+                };
+                by_annotator.push(AnnotatorMarks {
+                    judgment_id: j.id,
+                    annotator_id: j.annotator_id,
+                    errors: ranges(errors),
+                    good: ranges(good),
+                });
             }
             JudgmentBody::Thumbs { response_id, up } => {
                 desirability.entry((j.prompt_id, *response_id)).push(*up, j)
@@ -352,14 +380,16 @@ pub fn build_training_data(
         });
     }
     for ((prompt_id, response_id), by_annotator) in &marks.entries {
-        let marked = majority_marks(by_annotator.iter().map(|(_, _, ranges)| ranges.as_slice()));
-        if !marked.is_empty() {
-            let mut judgment_ids: Vec<i64> = by_annotator.iter().map(|(j, _, _)| *j).collect();
+        let marked = majority_marks(by_annotator.iter().map(|m| m.errors.as_slice()));
+        let good = majority_marks(by_annotator.iter().map(|m| m.good.as_slice()));
+        if !marked.is_empty() || !good.is_empty() {
+            let mut judgment_ids: Vec<i64> = by_annotator.iter().map(|m| m.judgment_id).collect();
             judgment_ids.sort_unstable();
             data.spans.push(SpanRow {
                 prompt: prompt(*prompt_id)?,
                 completion: text(*response_id)?,
                 marked,
+                good,
                 response_id: *response_id,
                 judgment_ids,
             });

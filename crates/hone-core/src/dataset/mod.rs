@@ -10,6 +10,6 @@ pub mod build;
 pub mod rows;
 pub mod snapshot;
 
-pub use build::{build_training_data, Conflict, ConflictSubject, TrainingData};
+pub use build::{build_training_data, Conflict, ConflictSubject, RowRules, TrainingData};
 pub use rows::{EditRow, KtoRow, PreferenceRow, PromptContent, SftRow, SpanRow, TrlFormat};
 pub use snapshot::SnapshotFilter;

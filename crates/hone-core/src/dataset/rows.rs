@@ -94,14 +94,18 @@ pub struct EditRow {
     pub judgment_ids: Vec<i64>,
 }
 
-/// An answer with the characters its annotators marked as wrong (`start..end`, in the
-/// answer's characters, merged and in order): those a majority of the annotators who marked
-/// spans on it marked. (The same judgments also give an undesirable [`KtoRow`].)
+/// An answer with the characters its annotators marked (`start..end`, in the answer's
+/// characters, merged and in order): those a majority of the annotators who marked spans on it
+/// marked. (The same judgments also give a [`KtoRow`]: undesirable when errors are marked.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpanRow {
     pub prompt: PromptContent,
     pub completion: String,
+    /// Marked under an error label.
     pub marked: Vec<(usize, usize)>,
+    /// Marked under a good label (a project's labels of [`SpanPolarity::Good`](hone_store::SpanPolarity::Good)).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub good: Vec<(usize, usize)>,
     pub response_id: i64,
     pub judgment_ids: Vec<i64>,
 }
@@ -118,13 +122,18 @@ impl EditRow {
 }
 
 impl SpanRow {
-    /// What the snapshot's hash covers: the answer and the characters marked in it.
+    /// What the snapshot's hash covers: the answer and the characters marked in it (the good
+    /// ones only when there are, so rows from before good labels hash as they did).
     pub(crate) fn to_hashed(&self) -> Value {
-        json!({
+        let mut hashed = json!({
             "prompt": self.prompt.to_json(),
             "completion": self.completion,
             "marked": self.marked,
-        })
+        });
+        if !self.good.is_empty() {
+            hashed["good"] = json!(self.good);
+        }
+        hashed
     }
 }
 

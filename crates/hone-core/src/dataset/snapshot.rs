@@ -8,11 +8,13 @@ use std::collections::HashMap;
 use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows;
 use hone_store::snapshots::{self, Snapshot};
-use hone_store::{annotators, projects, prompts, responses, Conn, JudgmentKind, Split};
+use hone_store::{
+    annotators, projects, prompts, responses, Conn, JudgmentKind, SpanPolarity, Split,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::build::{build_training_data, TrainingData};
+use super::build::{build_training_data, RowRules, TrainingData};
 use super::rows::to_jsonl;
 use crate::{CoreError, Hone, Result};
 
@@ -109,14 +111,50 @@ fn trl_rows_hasher(data: &TrainingData) -> Sha256 {
     hasher
 }
 
-/// `kto_threshold` defaults to the project's current one; a snapshot keeps the one it was frozen with.
+/// The project's rules as they are now: what a new snapshot freezes.
+async fn current_rules(conn: &mut Conn, project_id: i64) -> Result<RowRules> {
+    Ok(RowRules {
+        kto_threshold: projects::get(conn, project_id).await?.kto_threshold,
+        good_labels: projects::span_labels(conn, project_id)
+            .await?
+            .into_iter()
+            .filter(|l| l.polarity == SpanPolarity::Good)
+            .map(|l| l.name)
+            .collect(),
+    })
+}
+
+/// The rules a snapshot froze, from its description: its KTO threshold (the project's current
+/// one for a snapshot that recorded none) and its good span labels (none before they existed).
+async fn frozen_rules(conn: &mut Conn, snapshot: &Snapshot) -> Result<RowRules> {
+    let description = &snapshot.description;
+    let kto_threshold = match description.get("kto_threshold").and_then(|t| t.as_f64()) {
+        Some(t) => t,
+        None => {
+            projects::get(conn, snapshot.project_id)
+                .await?
+                .kto_threshold
+        }
+    };
+    let good_labels = description
+        .get("good_span_labels")
+        .and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str().map(str::to_owned))
+        .collect();
+    Ok(RowRules {
+        kto_threshold,
+        good_labels,
+    })
+}
+
 async fn rows_for(
     conn: &mut Conn,
     project_id: i64,
     judgments: &[Judgment],
-    kto_threshold: Option<f64>,
+    rules: &RowRules,
 ) -> Result<TrainingData> {
-    let project = projects::get(conn, project_id).await?;
     let prompts: HashMap<_, _> = prompts::list(conn, project_id, None)
         .await?
         .into_iter()
@@ -127,12 +165,7 @@ async fn rows_for(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    build_training_data(
-        judgments,
-        &prompts,
-        &responses,
-        kto_threshold.unwrap_or(project.kto_threshold),
-    )
+    build_training_data(judgments, &prompts, &responses, rules)
 }
 
 async fn select(
@@ -195,12 +228,13 @@ async fn frozen_rows(
     filter: &SnapshotFilter,
 ) -> Result<(Vec<i64>, String, serde_json::Value, TrainingData)> {
     let judgments = select(conn, project_id, filter).await?;
-    let kto_threshold = projects::get(conn, project_id).await?.kto_threshold;
-    let data = rows_for(conn, project_id, &judgments, Some(kto_threshold)).await?;
+    let rules = current_rules(conn, project_id).await?;
+    let data = rows_for(conn, project_id, &judgments, &rules).await?;
     let ids: Vec<i64> = judgments.iter().map(|j| j.id).collect();
     let description = serde_json::json!({
         "filter": filter,
-        "kto_threshold": kto_threshold,
+        "kto_threshold": rules.kto_threshold,
+        "good_span_labels": rules.good_labels,
         "judgments": ids.len(),
         "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
         "conflicts": data.conflicts.len(),
@@ -217,7 +251,8 @@ impl Hone {
     ) -> Result<TrainingData> {
         let mut conn = self.store().conn().await?;
         let judgments = select(&mut conn, project_id, filter).await?;
-        rows_for(&mut conn, project_id, &judgments, None).await
+        let rules = current_rules(&mut conn, project_id).await?;
+        rows_for(&mut conn, project_id, &judgments, &rules).await
     }
 
     /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
@@ -272,11 +307,8 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
         let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;
-        let kto_threshold = snapshot
-            .description
-            .get("kto_threshold")
-            .and_then(|t| t.as_f64());
-        let data = rows_for(&mut conn, snapshot.project_id, &judgments, kto_threshold).await?;
+        let rules = frozen_rules(&mut conn, &snapshot).await?;
+        let data = rows_for(&mut conn, snapshot.project_id, &judgments, &rules).await?;
         let hash = content_hash(&data);
         if hash != snapshot.content_hash && legacy_content_hash(&data) != snapshot.content_hash {
             return Err(CoreError::invalid(
@@ -338,6 +370,7 @@ mod hash_tests {
             prompt: prompt(),
             completion: "Open Settings, then Account.".into(),
             marked: vec![(0, 4)],
+            good: vec![],
             response_id: 1,
             judgment_ids: vec![1],
         });
@@ -368,6 +401,14 @@ mod hash_tests {
         assert_ne!(edited, moved);
         data.edits[0].corrected = "Open Settings.".into();
         assert_ne!(content_hash(&data), edited);
+        data.edits[0].corrected = "Open Settings, then Account.".into();
+        assert_eq!(content_hash(&data), edited);
+        data.spans[0].good = vec![(14, 27)];
+        assert_ne!(
+            content_hash(&data),
+            edited,
+            "what is marked good trains too"
+        );
     }
 }
 

@@ -346,7 +346,7 @@ fn token_level_notes(recipe: &Recipe, tokens: &TokenizedData) -> Vec<String> {
         }
         if counts.marked_answers > 0 {
             sources.push(format!(
-                "{} marked answer(s) on their marked tokens (instead of whole-answer undesirable examples)",
+                "{} marked answer(s) on their marked tokens, against those marked wrong and for those marked good (instead of whole-answer examples)",
                 counts.marked_answers
             ));
         }

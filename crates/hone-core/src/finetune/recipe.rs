@@ -207,8 +207,9 @@ pub struct TokenLevel {
     /// added, unlikelihood on what they removed) instead of the whole corrected answer.
     #[serde(default)]
     pub edits: bool,
-    /// A marked answer trains the SFT stage with unlikelihood on its marked tokens, instead of
-    /// being a whole-answer undesirable example (which the auto recipe uses only without pairs).
+    /// A marked answer trains the SFT stage on its marked tokens (unlikelihood on those marked
+    /// wrong, likelihood on those marked good), instead of being a whole-answer KTO example
+    /// (which the auto recipe uses only without pairs).
     #[serde(default)]
     pub spans: bool,
     /// An edit's preference pair (correction ≻ original) compares only the changed tokens
@@ -239,6 +240,7 @@ impl TokenLevel {
             ("edit_weights.removed", self.edit_weights.removed),
             ("span_weights.inside", self.span_weights.inside),
             ("span_weights.outside", self.span_weights.outside),
+            ("span_weights.good", self.span_weights.good),
         ] {
             // A weight is how much a token counts in its direction; the direction is the kind's.
             if !weight.is_finite() || !(0.0..=100.0).contains(&weight) {
@@ -312,9 +314,14 @@ impl Recipe {
                 if !data.sft.is_empty() || marked {
                     stages.push(StageMethod::Sft);
                 }
+                // A marked answer's KTO row gives way to its token-level row.
+                let whole_answer_kto = data
+                    .kto
+                    .iter()
+                    .any(|k| !marked || !data.spans.iter().any(|s| s.response_id == k.response_id));
                 if !data.preferences.is_empty() {
                     stages.push(StageMethod::Dpo);
-                } else if !data.kto.is_empty() {
+                } else if whole_answer_kto {
                     stages.push(StageMethod::Kto);
                 }
                 stages

@@ -50,7 +50,8 @@ pub struct TokenizedData {
 pub struct TokenLevelCounts {
     /// Edits trained on their changed tokens.
     pub edits: usize,
-    /// Marked answers trained with unlikelihood on their marked tokens.
+    /// Marked answers trained on their marked tokens (unlikelihood on those marked wrong,
+    /// likelihood on those marked good).
     pub marked_answers: usize,
     /// Tokens asked for (positive weight) and against (negative weight).
     pub likelihood_tokens: usize,
@@ -191,7 +192,12 @@ pub fn tokenize(
                 out.too_long += 1;
                 continue;
             }
-            let weights = span_token_weights(&tokens.ranges, &row.marked, token_level.span_weights);
+            let weights = span_token_weights(
+                &tokens.ranges,
+                &row.marked,
+                &row.good,
+                token_level.span_weights,
+            );
             out.token_level.marked_answers += 1;
             out.push_weighted(WeightedSequence {
                 pair: tokens.pair,
@@ -232,7 +238,7 @@ pub fn tokenize(
         ..
     } in &data.kto
     {
-        if !label && marked.contains(response_id) {
+        if marked.contains(response_id) {
             continue;
         }
         let pair = lm.encode_pair(&prompt_input(lm, prompt), completion)?;

@@ -1,5 +1,6 @@
 use hone_core::projects::{ProjectSpec, DEFAULT_CRITERION, DEFAULT_SPAN_LABELS};
-use hone_core::store::projects::NamedItem;
+use hone_core::store::projects::{NamedItem, SpanLabel};
+use hone_core::store::SpanPolarity;
 use hone_core::CoreError;
 
 use crate::{assert_invalid, count_rows, open};
@@ -9,6 +10,10 @@ fn item(name: &str) -> NamedItem {
         name: name.into(),
         description: format!("about {name}"),
     }
+}
+
+fn label(name: &str) -> SpanLabel {
+    SpanLabel::error(name, format!("about {name}"))
 }
 
 #[tokio::test]
@@ -43,7 +48,13 @@ async fn given_criteria_labels_and_guidelines_are_kept_in_order() {
     let ws = open().await;
     let mut spec = ProjectSpec::named("medicine");
     spec.criteria = vec![item("accuracy"), item("clarity")];
-    spec.span_labels = vec![item("dosage_error")];
+    spec.span_labels = vec![
+        label("dosage_error"),
+        SpanLabel {
+            polarity: SpanPolarity::Good,
+            ..label("cites_source")
+        },
+    ];
     spec.guidelines = Some("Cite the source.".into());
     let details = ws.create_project(&spec).await.unwrap();
     assert_eq!(
@@ -52,13 +63,31 @@ async fn given_criteria_labels_and_guidelines_are_kept_in_order() {
     );
     assert_eq!(
         details.span_labels, spec.span_labels,
-        "labels replace the defaults"
+        "labels replace the defaults, with their polarity"
     );
     let guideline = details.guideline.expect("the guidelines were given");
     assert_eq!(
         (guideline.version, guideline.text.as_str()),
         (1, "Cite the source.")
     );
+}
+
+#[tokio::test]
+async fn good_labels_alone_come_after_the_default_error_labels() {
+    let ws = open().await;
+    let mut spec = ProjectSpec::named("praise");
+    let good = SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..label("clear_step")
+    };
+    spec.span_labels = vec![good.clone()];
+    let details = ws.create_project(&spec).await.unwrap();
+    let mut expected: Vec<SpanLabel> = DEFAULT_SPAN_LABELS
+        .iter()
+        .map(|(n, d)| SpanLabel::error(*n, *d))
+        .collect();
+    expected.push(good);
+    assert_eq!(details.span_labels, expected);
 }
 
 #[tokio::test]
@@ -82,7 +111,7 @@ async fn bad_settings_are_refused_naming_the_field_and_nothing_is_created() {
         ),
         (
             "span_labels[0].name",
-            Box::new(|s| s.span_labels = vec![item(" ")]),
+            Box::new(|s| s.span_labels = vec![label(" ")]),
         ),
     ];
     for (field, change) in cases {
@@ -200,7 +229,12 @@ async fn guidelines_are_versioned_and_settings_updated() {
         ws.add_rating_criterion(id, &item("tone")).await,
         Err(CoreError::Duplicate { .. })
     ));
-    ws.add_span_label(id, &item("legal_error")).await.unwrap();
+    ws.add_span_label(id, &label("legal_error")).await.unwrap();
+    let good = SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..label("well_argued")
+    };
+    ws.add_span_label(id, &good).await.unwrap();
     let details = ws.project_details(id).await.unwrap();
     assert_eq!(
         details.criteria.last().unwrap().name,
@@ -208,9 +242,9 @@ async fn guidelines_are_versioned_and_settings_updated() {
         "a new criterion is appended"
     );
     assert_eq!(
-        details.span_labels.last().unwrap().name,
-        "legal_error",
-        "a new label is appended"
+        details.span_labels[details.span_labels.len() - 2..],
+        [label("legal_error"), good],
+        "new labels are appended, with their polarity"
     );
 }
 

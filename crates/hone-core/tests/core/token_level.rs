@@ -9,6 +9,8 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::finetune::{Method, Recipe, StageMethod};
 use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::store::judgments::SpanMark;
+use hone_core::store::projects::SpanLabel;
+use hone_core::store::SpanPolarity;
 use hone_core::Hone;
 
 use crate::{assert_invalid, judge, open, project, prompt_with, record};
@@ -85,6 +87,128 @@ async fn an_edit_and_a_majority_of_marks_give_token_level_rows() {
     assert_eq!(row.response_id, r[0]);
     assert_eq!(row.marked, vec![(12, 17)], "what two of the three marked");
     assert_eq!(row.judgment_ids, vec![a, b, c]);
+}
+
+/// A project with a good label: marks under it say what is right. An answer with only good
+/// marks is a desirable one; its token-level row asks for the marked tokens and nothing against;
+/// a snapshot keeps the labels it was frozen with.
+#[tokio::test(flavor = "multi_thread")]
+async fn marks_under_a_good_label_ask_for_their_tokens_and_leave_the_answer_desirable() {
+    let ws = open().await;
+    let p = project(&ws, "good-marks").await;
+    let good = SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..SpanLabel::error("right_step", "the step that answers the question")
+    };
+    ws.add_span_label(p, &good).await.unwrap();
+    let (_, r) = prompt_with(
+        &ws,
+        p,
+        "How do I reset my password?",
+        &[
+            "Open Settings, then Account.",
+            "Open Settings, then Billing.",
+        ],
+    )
+    .await;
+    let right = |start, end| SpanMark {
+        label: "right_step".into(),
+        ..span(start, end)
+    };
+    // The first answer: its first step marked good, nothing wrong. The second: the same step
+    // good, "Billing" (20..27) wrong.
+    judge(&ws, p, "alice", marks(r[0], vec![right(0, 13)])).await;
+    judge(
+        &ws,
+        p,
+        "alice",
+        marks(r[1], vec![right(0, 13), span(20, 27)]),
+    )
+    .await;
+
+    let d = data(&ws, p).await;
+    let kto: Vec<(i64, bool)> = d.kto.iter().map(|k| (k.response_id, k.label)).collect();
+    assert_eq!(
+        kto,
+        vec![(r[0], true), (r[1], false)],
+        "only an error mark makes an answer undesirable"
+    );
+    let spans: Vec<_> = d
+        .spans
+        .iter()
+        .map(|s| (s.response_id, s.marked.clone(), s.good.clone()))
+        .collect();
+    assert_eq!(
+        spans,
+        vec![
+            (r[0], vec![], vec![(0, 13)]),
+            (r[1], vec![(20, 27)], vec![(0, 13)])
+        ]
+    );
+
+    // A snapshot freezes the good labels with the rows; its rows read back the same.
+    let (snapshot, frozen) = ws
+        .freeze_snapshot(p, &SnapshotFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        snapshot.description["good_span_labels"],
+        serde_json::json!(["right_step"])
+    );
+    assert_eq!(frozen.spans, d.spans);
+    let (_, again) = ws.snapshot_data(snapshot.id).await.unwrap();
+    assert_eq!(again, frozen);
+
+    // Token-level spans: the answer marked only good trains for its marked tokens (nothing
+    // against), and the whole-answer examples of both marked answers are replaced.
+    let model = ws.dir.path().join("tiny-model");
+    write_tiny_model(TinyArch::Llama, TinySize::default(), &model, 0).unwrap();
+    let mut recipe = Recipe::new(Method::Sft, model);
+    small(&mut recipe);
+    recipe.token_level.spans = true;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.starts_with("token-level SFT"))
+        .unwrap_or_else(|| panic!("no token-level note in {:?}", plan.notes));
+    assert!(note.contains("2 marked answer(s)"), "{note}");
+    let count = |before: &str| -> usize {
+        let at = note
+            .find(before)
+            .unwrap_or_else(|| panic!("{before:?} in {note}"));
+        note[..at]
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("a count before {before:?} in {note}"))
+    };
+    let asked_for = count(" token(s) asked for");
+    let asked_against = count(" asked against");
+    assert!(asked_for > 0, "{note}");
+    assert!(asked_against > 0, "Billing is asked against: {note}");
+    // Without the wrong mark, nothing is asked against.
+    judge(&ws, p, "alice", marks(r[1], vec![right(0, 13)])).await;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let note = plan
+        .notes
+        .iter()
+        .find(|n| n.starts_with("token-level SFT"))
+        .unwrap();
+    assert!(note.contains(", 0 asked against"), "{note}");
+    // The one-click recipe: the marked answers' rows replace their KTO rows, so no KTO stage.
+    recipe.method = Method::Auto;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let stages: Vec<_> = plan.stages.iter().map(|s| (s.method, s.examples)).collect();
+    assert_eq!(stages, vec![(StageMethod::Sft, 2)]);
+    recipe.token_level.spans = false;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let stages: Vec<_> = plan.stages.iter().map(|s| (s.method, s.examples)).collect();
+    assert_eq!(
+        stages,
+        vec![(StageMethod::Kto, 2)],
+        "whole answers: both desirable"
+    );
 }
 
 /// Four prompts, each answer corrected by an edit ("settings" → "account") and a second

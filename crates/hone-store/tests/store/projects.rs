@@ -1,5 +1,6 @@
-use hone_store::projects::{self, NameList, NamedItem, NewProject};
+use hone_store::projects::{self, NamedItem, NewProject, SpanLabel};
 use hone_store::QueueOrder;
+use hone_store::SpanPolarity;
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_duplicate, assert_not_found, open_store};
@@ -318,112 +319,120 @@ async fn names_keep_insertion_order_per_list_and_project() {
         item("brevity", ""),
     ];
     for c in &criteria {
-        projects::add_name(&mut conn, a.id, NameList::RatingCriteria, c)
-            .await
-            .unwrap();
+        projects::add_criterion(&mut conn, a.id, c).await.unwrap();
     }
-    projects::add_name(
+    let good = SpanLabel {
+        name: "clarity".into(),
+        description: "a clear passage".into(),
+        polarity: SpanPolarity::Good,
+    };
+    projects::add_span_label(
         &mut conn,
         a.id,
-        NameList::SpanLabels,
-        &item("hallucination", "made up"),
+        &SpanLabel::error("hallucination", "made up"),
     )
     .await
     .unwrap();
     // The same name in the other list, and in another project, is fine.
-    projects::add_name(
-        &mut conn,
-        a.id,
-        NameList::SpanLabels,
-        &item("clarity", "unclear passage"),
-    )
-    .await
-    .unwrap();
-    projects::add_name(
-        &mut conn,
-        b.id,
-        NameList::RatingCriteria,
-        &item("clarity", "b's"),
-    )
-    .await
-    .unwrap();
+    projects::add_span_label(&mut conn, a.id, &good)
+        .await
+        .unwrap();
+    projects::add_criterion(&mut conn, b.id, &item("clarity", "b's"))
+        .await
+        .unwrap();
 
     assert_eq!(
-        projects::names(&mut conn, a.id, NameList::RatingCriteria)
-            .await
-            .unwrap(),
+        projects::criteria(&mut conn, a.id).await.unwrap(),
         criteria,
         "criteria in insertion order, not sorted"
     );
     assert_eq!(
-        projects::names(&mut conn, a.id, NameList::SpanLabels)
-            .await
-            .unwrap(),
-        vec![
-            item("hallucination", "made up"),
-            item("clarity", "unclear passage")
-        ],
-        "span labels are a separate list"
+        projects::span_labels(&mut conn, a.id).await.unwrap(),
+        vec![SpanLabel::error("hallucination", "made up"), good],
+        "span labels are a separate list, with their polarity"
     );
     assert_eq!(
-        projects::names(&mut conn, b.id, NameList::RatingCriteria)
-            .await
-            .unwrap(),
+        projects::criteria(&mut conn, b.id).await.unwrap(),
         vec![item("clarity", "b's")],
         "each project keeps its own list"
     );
 }
 
 #[tokio::test]
-async fn add_name_twice_is_a_duplicate_of_the_right_entity() {
+async fn a_name_added_twice_is_a_duplicate_of_the_right_entity() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     let p = projects::create(&mut conn, &NewProject::named("p"))
         .await
         .unwrap();
-    projects::add_name(&mut conn, p.id, NameList::RatingCriteria, &item("tone", ""))
+    projects::add_criterion(&mut conn, p.id, &item("tone", ""))
         .await
         .unwrap();
-    projects::add_name(&mut conn, p.id, NameList::SpanLabels, &item("typo", ""))
+    projects::add_span_label(&mut conn, p.id, &SpanLabel::error("typo", ""))
         .await
         .unwrap();
     assert_duplicate(
-        projects::add_name(
-            &mut conn,
-            p.id,
-            NameList::RatingCriteria,
-            &item("tone", "again"),
-        )
-        .await
-        .unwrap_err(),
+        projects::add_criterion(&mut conn, p.id, &item("tone", "again"))
+            .await
+            .unwrap_err(),
         "rating criterion",
         "tone",
     );
+    // Another polarity does not make it another label.
+    let again = SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..SpanLabel::error("typo", "again")
+    };
     assert_duplicate(
-        projects::add_name(
-            &mut conn,
-            p.id,
-            NameList::SpanLabels,
-            &item("typo", "again"),
-        )
-        .await
-        .unwrap_err(),
+        projects::add_span_label(&mut conn, p.id, &again)
+            .await
+            .unwrap_err(),
         "span label",
         "typo",
     );
     assert_constraint(
-        projects::add_name(&mut conn, p.id, NameList::SpanLabels, &item(" ", ""))
+        projects::add_span_label(&mut conn, p.id, &SpanLabel::error(" ", ""))
             .await
             .unwrap_err(),
         ErrorKind::CheckViolation,
     );
     assert_eq!(
-        projects::names(&mut conn, p.id, NameList::RatingCriteria)
-            .await
-            .unwrap(),
+        projects::criteria(&mut conn, p.id).await.unwrap(),
         vec![item("tone", "")],
         "the duplicate changed nothing"
     );
+    assert_eq!(
+        projects::span_labels(&mut conn, p.id).await.unwrap(),
+        vec![SpanLabel::error("typo", "")],
+    );
+}
+
+#[tokio::test]
+async fn a_span_labels_polarity_is_one_the_schema_knows() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let p = projects::create(&mut conn, &NewProject::named("p"))
+        .await
+        .unwrap();
+    // A row written without a polarity (as before migration 0013) marks an error.
+    sqlx::query("INSERT INTO span_labels (project_id, name, position) VALUES ($1, 'old', 0)")
+        .bind(p.id)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        projects::span_labels(&mut conn, p.id).await.unwrap()[0].polarity,
+        SpanPolarity::Error
+    );
+    let err = sqlx::query(
+        "INSERT INTO span_labels (project_id, name, position, polarity) VALUES ($1, 'odd', 1, 'neutral')",
+    )
+    .bind(p.id)
+    .execute(&mut *conn)
+    .await
+    .map_err(hone_store::StoreError::from)
+    .unwrap_err();
+    assert_constraint(err, ErrorKind::CheckViolation);
 }
 
 #[tokio::test]

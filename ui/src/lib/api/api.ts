@@ -42,6 +42,7 @@ import type { ModelInfo } from './types/ModelInfo';
 import type { ModelRef } from './types/ModelRef';
 import type { ModelVersion } from './types/ModelVersion';
 import type { NamedItem } from './types/NamedItem';
+import type { SpanLabel } from './types/SpanLabel';
 import type { NewProject } from './types/NewProject';
 import type { NextItemArgs } from './types/NextItemArgs';
 import type { Plan } from './types/Plan';
@@ -157,7 +158,7 @@ export const updateProjectSettings = (projectId: number, settings: NewProject) =
 export const setGuidelines = (projectId: number, text: string) => call<Guideline>('set_guidelines', { project_id: projectId, text });
 export const addRatingCriterion = (projectId: number, item: NamedItem) =>
   call<ProjectDetails>('add_rating_criterion', { project_id: projectId, item });
-export const addSpanLabel = (projectId: number, item: NamedItem) => call<ProjectDetails>('add_span_label', { project_id: projectId, item });
+export const addSpanLabel = (projectId: number, item: SpanLabel) => call<ProjectDetails>('add_span_label', { project_id: projectId, item });
 export const projectStats = (projectId: number) => call<ProjectStats>('project_stats', { project_id: projectId });
 
 // ---- models ----

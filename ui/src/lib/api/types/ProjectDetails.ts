@@ -2,8 +2,9 @@
 import type { Guideline } from "./Guideline";
 import type { NamedItem } from "./NamedItem";
 import type { Project } from "./Project";
+import type { SpanLabel } from "./SpanLabel";
 
 /**
  * A project with the lists that belong to it.
  */
-export type ProjectDetails = { project: Project, guideline: Guideline | null, criteria: Array<NamedItem>, span_labels: Array<NamedItem>, };
+export type ProjectDetails = { project: Project, guideline: Guideline | null, criteria: Array<NamedItem>, span_labels: Array<SpanLabel>, };

@@ -16,8 +16,9 @@ export type TokenLevel = {
  */
 edits: boolean, 
 /**
- * A marked answer trains the SFT stage with unlikelihood on its marked tokens, instead of
- * being a whole-answer undesirable example (which the auto recipe uses only without pairs).
+ * A marked answer trains the SFT stage on its marked tokens (unlikelihood on those marked
+ * wrong, likelihood on those marked good), instead of being a whole-answer KTO example
+ * (which the auto recipe uses only without pairs).
  */
 spans: boolean, 
 /**
