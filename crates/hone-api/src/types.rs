@@ -6,7 +6,7 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JudgmentKind, Split};
+use hone_core::{JobId, JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -174,7 +174,7 @@ pub struct JobArgs {
 /// A fine-tune job recorded in the workspace (`Job::id`).
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct StoredJobArgs {
-    pub job_id: i64,
+    pub job_id: JobId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

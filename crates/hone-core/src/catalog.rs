@@ -4,6 +4,7 @@
 
 use hone_store::jobs::{self, Job, MetricPoint};
 use hone_store::models::{self, BaseModel, ModelVersion};
+use hone_store::JobId;
 
 use crate::{Hone, Result};
 
@@ -24,7 +25,7 @@ impl Hone {
     }
 
     /// Every metric point a job logged (losses, learning rate, …), in step order.
-    pub async fn job_metrics(&self, job_id: i64) -> Result<Vec<MetricPoint>> {
+    pub async fn job_metrics(&self, job_id: JobId) -> Result<Vec<MetricPoint>> {
         Ok(jobs::metrics(&mut *self.store().conn().await?, job_id, None).await?)
     }
 }

@@ -3,6 +3,7 @@
 //! lock the moment that process ends, however it ends (a kill -9 included). No timeout to
 //! wait out, unlike a heartbeat.
 
+use std::fmt::Display;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -14,7 +15,7 @@ pub(crate) struct OwnerLock {
     path: PathBuf,
 }
 
-fn lock_path(workspace: &Path, kind: &str, id: i64) -> PathBuf {
+fn lock_path(workspace: &Path, kind: &str, id: impl Display) -> PathBuf {
     workspace.join("locks").join(format!("{kind}-{id}.lock"))
 }
 
@@ -31,7 +32,7 @@ fn open(path: &Path) -> Result<File> {
 
 impl OwnerLock {
     /// Takes the task's lock; `None` when a live process holds it.
-    pub(crate) fn take(workspace: &Path, kind: &str, id: i64) -> Result<Option<Self>> {
+    pub(crate) fn take(workspace: &Path, kind: &str, id: impl Display) -> Result<Option<Self>> {
         let path = lock_path(workspace, kind, id);
         let file = open(&path)?;
         match file.try_lock() {
@@ -48,6 +49,6 @@ impl OwnerLock {
 }
 
 /// Whether a live process holds the task's lock.
-pub(crate) fn is_held(workspace: &Path, kind: &str, id: i64) -> Result<bool> {
+pub(crate) fn is_held(workspace: &Path, kind: &str, id: impl Display) -> Result<bool> {
     Ok(OwnerLock::take(workspace, kind, id)?.is_none())
 }

@@ -4,12 +4,12 @@ use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{JobState, Result, StoreError};
+use crate::{JobId, JobState, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
-    pub id: i64,
+    pub id: JobId,
     pub project_id: Option<i64>,
     pub kind: String,
     pub state: JobState,
@@ -25,7 +25,7 @@ pub struct Job {
 
 #[derive(sqlx::FromRow)]
 struct JobRow {
-    id: i64,
+    id: JobId,
     project_id: Option<i64>,
     kind: String,
     state: JobState,
@@ -81,7 +81,7 @@ pub async fn create(
     row.try_into()
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Job> {
+pub async fn get(conn: &mut Conn, id: JobId) -> Result<Job> {
     let row: JobRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM jobs WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -103,7 +103,7 @@ pub async fn list(conn: &mut Conn, project_id: Option<i64>) -> Result<Vec<Job>> 
 /// Moves a job to `state` with its progress and a message.
 pub async fn update(
     conn: &mut Conn,
-    id: i64,
+    id: JobId,
     state: JobState,
     progress: f64,
     message: &str,
@@ -127,7 +127,7 @@ pub async fn update(
 /// Takes job `id` to run it again: sets it `running` only when it is failed, cancelled,
 /// interrupted, or running without a heartbeat for `STALE_SECONDS` (its process is gone) — in
 /// one statement, so two callers cannot both take it. Returns whether it did.
-pub async fn claim_for_resume(conn: &mut Conn, id: i64) -> Result<bool> {
+pub async fn claim_for_resume(conn: &mut Conn, id: JobId) -> Result<bool> {
     let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
         "UPDATE jobs SET state = 'running', message = 'resuming', updated_at = {now}
@@ -143,7 +143,7 @@ pub async fn claim_for_resume(conn: &mut Conn, id: i64) -> Result<bool> {
 /// Ends a job: succeeded with a result, or failed/cancelled with an error.
 pub async fn finish(
     conn: &mut Conn,
-    id: i64,
+    id: JobId,
     state: JobState,
     result: Option<&serde_json::Value>,
     error: Option<&str>,
@@ -177,7 +177,7 @@ pub const HEARTBEAT_SECONDS: u32 = 20;
 pub const STALE_SECONDS: u32 = 90;
 
 /// Says that job `id` is still being worked on (its `updated_at` is now, while it runs).
-pub async fn heartbeat(conn: &mut Conn, id: i64) -> Result<()> {
+pub async fn heartbeat(conn: &mut Conn, id: JobId) -> Result<()> {
     let now = dialect::backend(conn).now();
     sqlx::query(&format!(
         "UPDATE jobs SET updated_at = {now} WHERE id = $1 AND state = 'running'"
@@ -190,7 +190,7 @@ pub async fn heartbeat(conn: &mut Conn, id: i64) -> Result<()> {
 
 /// Marks job `id` interrupted if it is queued or running: its owner is known to be gone (the
 /// caller checked the owner's lock). Returns whether it did.
-pub async fn mark_one_interrupted(conn: &mut Conn, id: i64) -> Result<bool> {
+pub async fn mark_one_interrupted(conn: &mut Conn, id: JobId) -> Result<bool> {
     let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
         "UPDATE jobs SET state = 'interrupted', updated_at = {now} WHERE id = $1 AND state IN ('queued', 'running')"
@@ -225,7 +225,7 @@ pub struct MetricPoint {
 }
 
 /// Records points; a point at an existing (name, step) replaces it (a resumed run re-logs).
-pub async fn record_metrics(conn: &mut Conn, job_id: i64, points: &[MetricPoint]) -> Result<()> {
+pub async fn record_metrics(conn: &mut Conn, job_id: JobId, points: &[MetricPoint]) -> Result<()> {
     for p in points {
         sqlx::query(
             "INSERT INTO metric_points (job_id, name, step, value) VALUES ($1, $2, $3, $4) ON CONFLICT (job_id, name, step) DO UPDATE SET value = excluded.value",
@@ -241,7 +241,11 @@ pub async fn record_metrics(conn: &mut Conn, job_id: i64, points: &[MetricPoint]
 }
 
 /// The job's curves, by metric name then step; `name` narrows to one metric.
-pub async fn metrics(conn: &mut Conn, job_id: i64, name: Option<&str>) -> Result<Vec<MetricPoint>> {
+pub async fn metrics(
+    conn: &mut Conn,
+    job_id: JobId,
+    name: Option<&str>,
+) -> Result<Vec<MetricPoint>> {
     Ok(sqlx::query_as(
         "SELECT name, step, value FROM metric_points WHERE job_id = $1 AND ($2 IS NULL OR name = $2) ORDER BY name, step",
     )

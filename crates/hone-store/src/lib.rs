@@ -16,6 +16,7 @@ pub mod dialect;
 mod error;
 pub mod flags;
 pub mod gold;
+mod ids;
 pub mod imports;
 pub mod jobs;
 pub mod judgments;
@@ -44,6 +45,7 @@ pub use sqlx::{AnyConnection as Conn, AnyPool, Transaction};
 
 pub use dialect::Backend;
 pub use error::StoreError;
+pub use ids::JobId;
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -4,7 +4,7 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{Result, StoreError};
+use crate::{JobId, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,7 +113,7 @@ pub struct ModelVersion {
     pub snapshot_id: Option<i64>,
     pub metrics: serde_json::Value,
     pub adapter_dir: Option<String>,
-    pub job_id: Option<i64>,
+    pub job_id: Option<JobId>,
     pub files: Vec<VersionFile>,
     pub created_at: String,
 }
@@ -136,7 +136,7 @@ pub struct NewModelVersion {
     pub snapshot_id: Option<i64>,
     pub metrics: serde_json::Value,
     pub adapter_dir: Option<String>,
-    pub job_id: Option<i64>,
+    pub job_id: Option<JobId>,
     pub files: Vec<VersionFile>,
 }
 
@@ -152,7 +152,7 @@ struct VersionRow {
     snapshot_id: Option<i64>,
     metrics: String,
     adapter_dir: Option<String>,
-    job_id: Option<i64>,
+    job_id: Option<JobId>,
     created_at: String,
 }
 

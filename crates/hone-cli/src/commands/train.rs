@@ -331,7 +331,7 @@ pub async fn run_train(workspace: Option<&Path>, args: TrainArgs) -> anyhow::Res
 
 #[derive(clap::Args)]
 pub struct ResumeArgs {
-    job: i64,
+    job: hone_core::JobId,
     #[arg(long)]
     json: bool,
 }

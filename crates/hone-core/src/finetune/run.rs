@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::models::{self, ModelVersion, NewBaseModel, NewModelVersion};
-use hone_store::JobState;
+use hone_store::{JobId, JobState};
 use hone_train::trainer::Progress;
 use hone_train::TrainError;
 use serde::{Deserialize, Serialize};
@@ -47,7 +47,7 @@ pub enum FineTuneEvent {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FineTuneOutcome {
-    pub job_id: i64,
+    pub job_id: JobId,
     /// With its `eval/` metrics when it was evaluated.
     pub version: ModelVersion,
     pub plan: Plan,
@@ -357,7 +357,7 @@ impl Hone {
     /// checkpoint of the stage it was in, on the same snapshot.
     pub async fn resume_fine_tune(
         &self,
-        job_id: i64,
+        job_id: JobId,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -400,7 +400,7 @@ impl Hone {
     /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
     async fn run_job(
         &self,
-        job_id: i64,
+        job_id: JobId,
         project_id: i64,
         params: JobParams,
         cancel: Arc<AtomicBool>,
@@ -450,7 +450,7 @@ impl Hone {
     /// version; the version is then evaluated when the recipe asks.
     async fn train_job(
         &self,
-        job_id: i64,
+        job_id: JobId,
         project_id: i64,
         params: JobParams,
         cancel: Arc<AtomicBool>,
@@ -593,7 +593,7 @@ impl Hone {
     /// curves) and hands each on; a plan's times are replaced by this machine's measures.
     async fn record_progress(
         &self,
-        job_id: i64,
+        job_id: JobId,
         mut events: tokio::sync::mpsc::UnboundedReceiver<FineTuneEvent>,
         throughput: &super::timing::Throughput,
         on_event: &mut (impl FnMut(&FineTuneEvent) + Send),
@@ -659,7 +659,7 @@ impl Hone {
     /// the adapter's move from the job's folder into `versions/`.
     async fn record_version(
         &self,
-        job_id: i64,
+        job_id: JobId,
         project_id: i64,
         params: &JobParams,
         trained: Trained,

@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::projects::{self, NewProject};
-use hone_store::{Conn, JobState};
+use hone_store::{Conn, JobId, JobState};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -62,7 +62,11 @@ async fn create_starts_queued_and_get_round_trips() {
         .await
         .unwrap();
     assert_eq!(global.project_id, None, "a job may belong to no project");
-    assert_not_found(jobs::get(&mut conn, 1234).await.unwrap_err(), "job", "1234");
+    assert_not_found(
+        jobs::get(&mut conn, JobId(1234)).await.unwrap_err(),
+        "job",
+        "1234",
+    );
     assert_constraint(
         jobs::create(&mut conn, Some(777), "train", &json!({}))
             .await
@@ -150,7 +154,7 @@ async fn update_sets_state_progress_message_and_touches_updated_at() {
     );
 
     assert_not_found(
-        jobs::update(&mut conn, 555, JobState::Running, 0.5, "")
+        jobs::update(&mut conn, JobId(555), JobState::Running, 0.5, "")
             .await
             .unwrap_err(),
         "job",
@@ -233,7 +237,7 @@ async fn finish_failure_keeps_progress_and_records_the_error() {
     );
 
     assert_not_found(
-        jobs::finish(&mut conn, 321, JobState::Succeeded, None, None)
+        jobs::finish(&mut conn, JobId(321), JobState::Succeeded, None, None)
             .await
             .unwrap_err(),
         "job",
@@ -419,7 +423,7 @@ async fn recording_a_point_at_an_existing_step_replaces_it() {
         ],
         "the re-logged step replaces the old value, no duplicate point"
     );
-    let err = jobs::record_metrics(&mut conn, 999, &[point("loss", 1, 1.0)])
+    let err = jobs::record_metrics(&mut conn, JobId(999), &[point("loss", 1, 1.0)])
         .await
         .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);

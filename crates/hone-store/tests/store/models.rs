@@ -1,6 +1,6 @@
 use hone_store::models::{self, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::projects::{self, NewProject};
-use hone_store::{jobs, snapshots, Conn};
+use hone_store::{jobs, snapshots, Conn, JobId};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -293,7 +293,7 @@ async fn versions_refuse_missing_references() {
         ),
         (
             NewModelVersion {
-                job_id: Some(404),
+                job_id: Some(JobId(404)),
                 ..version(p, b, "no job")
             },
             "missing job",

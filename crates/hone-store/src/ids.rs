@@ -1,0 +1,74 @@
+//! Typed ids: a row's id as its own type where it crosses crates, so a job's id cannot be
+//! passed where a project's is meant. Each is an `i64` in the database, in JSON (a bare
+//! number, `serde(transparent)`) and in TypeScript (`number`).
+//!
+//! Converted so far: [`JobId`]. The other tables' ids are still `i64` (issue 17 goes on).
+
+/// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, serde,
+/// ts-rs, `Display` and `FromStr` (for the CLI).
+macro_rules! typed_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl sqlx::Type<sqlx::Any> for $name {
+            fn type_info() -> sqlx::any::AnyTypeInfo {
+                <i64 as sqlx::Type<sqlx::Any>>::type_info()
+            }
+        }
+
+        impl<'q> sqlx::Encode<'q, sqlx::Any> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <i64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.0, buf)
+            }
+        }
+
+        impl<'r> sqlx::Decode<'r, sqlx::Any> for $name {
+            fn decode(
+                value: <sqlx::Any as sqlx::Database>::ValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                <i64 as sqlx::Decode<'r, sqlx::Any>>::decode(value).map($name)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.trim().parse().map($name)
+            }
+        }
+    };
+}
+
+typed_id!(
+    /// A job of the workspace (`jobs.id`): a training, evaluation or generation run, kept
+    /// across restarts. Not the id of a job stream of one API session (hone-api's `u64`).
+    JobId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::JobId;
+
+    #[test]
+    fn an_id_is_a_bare_number_in_json_and_text() {
+        assert_eq!(serde_json::to_string(&JobId(42)).unwrap(), "42");
+        assert_eq!(serde_json::from_str::<JobId>("7").unwrap(), JobId(7));
+        assert!(serde_json::from_str::<JobId>("\"7\"").is_err());
+        assert_eq!(" 12 ".parse::<JobId>().unwrap(), JobId(12));
+        assert!("twelve".parse::<JobId>().is_err());
+        assert_eq!(JobId(3).to_string(), "3");
+    }
+}
