@@ -75,7 +75,8 @@ pub enum FeedbackKind {
         response_id: i64,
         corrected: String,
     },
-    /// Marked problems; no spans at all accepts the answer as it is ("nothing wrong").
+    /// Marked spans, each under one of the project's labels (an error, or with a good label
+    /// what is right); no spans at all accepts the answer as it is ("nothing wrong").
     Span {
         response_id: i64,
         spans: Vec<SpanMark>,

@@ -149,6 +149,8 @@ impl Hone {
         for item in criteria {
             projects::add_criterion(&mut tx, project.id, item).await?;
         }
+        // A good label may not take a default error label's name.
+        validate_names("span_labels", labels.iter().map(|l| l.name.as_str()))?;
         for item in labels {
             projects::add_span_label(&mut tx, project.id, item).await?;
         }

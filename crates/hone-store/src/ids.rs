@@ -18,6 +18,11 @@ macro_rules! typed_id {
             fn type_info() -> sqlx::any::AnyTypeInfo {
                 <i64 as sqlx::Type<sqlx::Any>>::type_info()
             }
+
+            // Whatever integer column an `i64` reads, so does the id.
+            fn compatible(ty: &sqlx::any::AnyTypeInfo) -> bool {
+                <i64 as sqlx::Type<sqlx::Any>>::compatible(ty)
+            }
         }
 
         impl<'q> sqlx::Encode<'q, sqlx::Any> for $name {
@@ -53,8 +58,8 @@ macro_rules! typed_id {
 }
 
 typed_id!(
-    /// A job of the workspace (`jobs.id`): a training, evaluation or generation run, kept
-    /// across restarts. Not the id of a job stream of one API session (hone-api's `u64`).
+    /// A job of the workspace (`jobs.id`): a fine-tune run, kept across restarts (and resumed
+    /// by it). Not the id of a job stream of one API session (hone-api's `u64`).
     JobId
 );
 

@@ -17,13 +17,11 @@ export function parseNamedItems(text: string): NamedItem[] {
 }
 
 /** Span labels from two texts: labels for what is wrong, then labels for what is good (a name
- * in both counts once, as an error label). Without an error label the server puts its default
- * ones first. */
+ * in both is sent twice, and the server refuses it naming the field). Without an error label
+ * the server puts its default ones first. */
 export function parseSpanLabels(errors: string, good: string): SpanLabel[] {
   const wrong = parseNamedItems(errors).map((i): SpanLabel => ({ ...i, polarity: 'error' }));
-  const right = parseNamedItems(good)
-    .filter((i) => !wrong.some((w) => w.name === i.name))
-    .map((i): SpanLabel => ({ ...i, polarity: 'good' }));
+  const right = parseNamedItems(good).map((i): SpanLabel => ({ ...i, polarity: 'good' }));
   return [...wrong, ...right];
 }
 

@@ -90,11 +90,13 @@ impl TokenLevelArgs {
         }
         if let Some(w) = &self.span_weights {
             // The good weight is optional: it came after the other two.
-            let names: &[&str] = match w.len() {
-                3 => &["inside", "outside", "good"],
-                _ => &["inside", "outside"],
-            };
-            let w = exactly("--span-weights", w, names)?;
+            if !(2..=3).contains(&w.len()) {
+                return Err(super::BadInput(format!(
+                    "--span-weights takes 2 or 3 comma-separated numbers (inside,outside[,good]), not {}",
+                    w.len()
+                ))
+                .into());
+            }
             t.span_weights = SpanWeights {
                 inside: w[0],
                 outside: w[1],

@@ -25,7 +25,7 @@
 //! by a re-judgment) are left out by the caller when it selects judgments, not here: a frozen
 //! snapshot that holds one must still rebuild its rows.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use hone_store::judgments::{Judgment, JudgmentBody, SpanMark};
 use hone_store::prompts::Prompt;
@@ -46,6 +46,19 @@ pub struct TrainingData {
     pub edits: Vec<EditRow>,
     #[serde(default)]
     pub spans: Vec<SpanRow>,
+}
+
+impl TrainingData {
+    /// The KTO rows (response, label) that marked answers' token-level rows stand for when
+    /// token-level spans are on: an answer's undesirable row when errors are marked in it, its
+    /// desirable row when only what is good is. A row the marks disagree with (a majority of
+    /// thumbs down on an answer marked only good) stays a whole-answer example.
+    pub fn kto_rows_replaced_by_spans(&self) -> HashSet<(i64, bool)> {
+        self.spans
+            .iter()
+            .map(|s| (s.response_id, s.marked.is_empty()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

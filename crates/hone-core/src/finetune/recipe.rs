@@ -315,10 +315,14 @@ impl Recipe {
                     stages.push(StageMethod::Sft);
                 }
                 // A marked answer's KTO row gives way to its token-level row.
+                let replaced = match marked {
+                    true => data.kto_rows_replaced_by_spans(),
+                    false => Default::default(),
+                };
                 let whole_answer_kto = data
                     .kto
                     .iter()
-                    .any(|k| !marked || !data.spans.iter().any(|s| s.response_id == k.response_id));
+                    .any(|k| !replaced.contains(&(k.response_id, k.label)));
                 if !data.preferences.is_empty() {
                     stages.push(StageMethod::Dpo);
                 } else if whole_answer_kto {

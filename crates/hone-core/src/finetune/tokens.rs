@@ -101,8 +101,9 @@ pub fn tokenize_prompts(lm: &LoadedModel, prompts: &[PromptContent]) -> Result<V
 }
 
 /// Tokenizes a snapshot's rows for `lm`; `token_level` says which judgments train through
-/// token-level losses (an edit's SFT row and a marked answer's undesirable row are then
-/// replaced by their token-weighted rows).
+/// token-level losses (an edit's SFT row and a marked answer's KTO row, when the marks say the
+/// same, are then replaced by their token-weighted rows:
+/// [`TrainingData::kto_rows_replaced_by_spans`]).
 pub fn tokenize(
     lm: &LoadedModel,
     data: &TrainingData,
@@ -120,8 +121,8 @@ pub fn tokenize(
         true => data.edits.iter().map(|e| e.corrected_response_id).collect(),
         false => HashSet::new(),
     };
-    let marked: HashSet<i64> = match token_level.spans {
-        true => data.spans.iter().map(|s| s.response_id).collect(),
+    let marked: HashSet<(i64, bool)> = match token_level.spans {
+        true => data.kto_rows_replaced_by_spans(),
         false => HashSet::new(),
     };
     for SftRow {
@@ -238,7 +239,7 @@ pub fn tokenize(
         ..
     } in &data.kto
     {
-        if marked.contains(response_id) {
+        if marked.contains(&(*response_id, *label)) {
             continue;
         }
         let pair = lm.encode_pair(&prompt_input(lm, prompt), completion)?;

@@ -178,7 +178,12 @@ impl Hone {
                 let recipe = self.recipe_on_folder(&recipe).await?;
                 self.check_lineage(project_id, &recipe).await?;
                 let preview = self.training_data(project_id, &recipe.filter).await?;
-                let methods = recipe.stages(&preview);
+                // TRL trains edits and marked answers as whole answers (its datasets' rows).
+                let whole_answers = Recipe {
+                    token_level: super::TokenLevel::default(),
+                    ..recipe.clone()
+                };
+                let methods = whole_answers.stages(&preview);
                 check_methods(&methods, &recipe)?;
                 check_rows(&methods, &recipe, &preview)?;
                 let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;

@@ -739,12 +739,18 @@ mod tests {
         let index = hone.queue_indexes.get(a, kind);
         let mut index = index.lock().await;
         assert_eq!(index.revision, 0, "built at the project's revision");
-        // A refresh that fails half-way: the revision is read, the change log is not (on a
-        // workspace whose log table is gone).
+        // A refresh that fails half-way: what moved is read, the new judgment's details are
+        // not (on another workspace, with a judgment past the index's watermark, whose
+        // comparisons table is gone).
         let broken_dir = tempfile::TempDir::new().unwrap();
         let broken = Hone::open(broken_dir.path()).await.unwrap();
+        let (b, _, r1, r2) = project_prompt_pair(&broken, "b").await;
+        broken
+            .record_feedback(&comparison(b, r1, r2))
+            .await
+            .unwrap();
         let mut conn = broken.store().conn().await.unwrap();
-        sqlx::query("DROP TABLE queue_changes")
+        sqlx::query("DROP TABLE comparisons")
             .execute(&mut *conn)
             .await
             .unwrap();

@@ -88,6 +88,13 @@ async fn good_labels_alone_come_after_the_default_error_labels() {
         .collect();
     expected.push(good);
     assert_eq!(details.span_labels, expected);
+    // A good label may not take a default error label's name.
+    let mut clash = ProjectSpec::named("clash");
+    clash.span_labels = vec![SpanLabel {
+        polarity: SpanPolarity::Good,
+        ..label("style")
+    }];
+    assert_invalid(ws.create_project(&clash).await, "span_labels[4].name");
 }
 
 #[tokio::test]

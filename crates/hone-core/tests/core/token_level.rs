@@ -209,6 +209,32 @@ async fn marks_under_a_good_label_ask_for_their_tokens_and_leave_the_answer_desi
         vec![(StageMethod::Kto, 2)],
         "whole answers: both desirable"
     );
+    // Two thumbs down on the answer alice marked only good: its row (undesirable, by the
+    // majority) says what its marks do not, so it stays a whole-answer example.
+    judge(
+        &ws,
+        p,
+        "bob",
+        FeedbackKind::Thumbs {
+            response_id: r[0],
+            up: false,
+        },
+    )
+    .await;
+    judge(
+        &ws,
+        p,
+        "carol",
+        FeedbackKind::Thumbs {
+            response_id: r[0],
+            up: false,
+        },
+    )
+    .await;
+    recipe.token_level.spans = true;
+    let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
+    let stages: Vec<_> = plan.stages.iter().map(|s| (s.method, s.examples)).collect();
+    assert_eq!(stages, vec![(StageMethod::Sft, 2), (StageMethod::Kto, 1)]);
 }
 
 /// Four prompts, each answer corrected by an edit ("settings" → "account") and a second

@@ -202,3 +202,136 @@ async fn an_insert_outside_a_write_transaction_draws_its_id_after_the_writer_com
         inside.id
     );
 }
+
+async fn moved(
+    conn: &mut Conn,
+    project_id: i64,
+    kind: JudgmentKind,
+    marks: hone_store::queue_rows::Watermarks,
+) -> hone_store::queue_rows::Moved {
+    queue_rows::moved(conn, project_id, kind, marks)
+        .await
+        .unwrap()
+}
+
+/// `moved` says, in one statement, whether each query the index's refresh may skip would find
+/// something past the watermarks: each flag turns on with its own kind of row, and only then.
+#[tokio::test]
+async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
+    use hone_store::queue_rows::{Moved, Watermarks};
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "law", 2).await;
+    let other = seed(&mut conn, "medicine", 2).await;
+    let marks = Watermarks {
+        change: queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
+        prompt: s.prompt_id.max(other.prompt_id),
+        response: *other
+            .response_ids
+            .iter()
+            .chain(&s.response_ids)
+            .max()
+            .unwrap(),
+        judgment: 0,
+    };
+    let still = Moved {
+        revision: 0,
+        changes: false,
+        prompts: false,
+        responses: false,
+        judgments: false,
+        imports_running: false,
+    };
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        still
+    );
+    // Another project's rows move nothing here.
+    thumbs(&mut conn, &other, 0, true).await;
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        still
+    );
+    // A judgment of the kind, past the watermark; not one of another kind.
+    let judged = thumbs(&mut conn, &s, 0, true).await;
+    let now = moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await;
+    assert_eq!(
+        now,
+        Moved {
+            judgments: true,
+            ..still
+        }
+    );
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Rating, marks).await,
+        still
+    );
+    let marks = Watermarks {
+        judgment: judged,
+        ..marks
+    };
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        still
+    );
+    // A prompt and a response of the project past theirs.
+    let (prompt, _) = hone_store::prompts::insert_or_get(&mut conn, s.project_id, &prompt("new"))
+        .await
+        .unwrap();
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            prompts: true,
+            ..still
+        }
+    );
+    let marks = Watermarks {
+        prompt: prompt.id,
+        ..marks
+    };
+    let response = responses::insert(
+        &mut conn,
+        &responses::NewResponse::new(prompt.id, "an answer", hone_store::ResponseSource::Human),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            responses: true,
+            ..still
+        }
+    );
+    let marks = Watermarks {
+        response: response.id,
+        ..marks
+    };
+    // A judgment undone: logged as a change.
+    judgments::delete(&mut conn, judged).await.unwrap();
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            changes: true,
+            ..still
+        }
+    );
+    let marks = Watermarks {
+        change: queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
+        ..marks
+    };
+    // An import running.
+    hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
+        .await
+        .unwrap();
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            imports_running: true,
+            ..still
+        }
+    );
+}

@@ -30,6 +30,7 @@ import type { HistoryQuery } from './types/HistoryQuery';
 import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
+import type { JobId } from './types/JobId';
 import type { JudgmentDetail } from './types/JudgmentDetail';
 import type { JudgmentKind } from './types/JudgmentKind';
 import type { KindProgress } from './types/KindProgress';
@@ -238,12 +239,12 @@ export const planFineTune = (projectId: number, recipe: Recipe) => call<Plan>('p
 export const startFineTune = (projectId: number, recipe: Recipe, onEvent?: (e: JobEvent) => void) =>
   startJob<FineTuneOutcome>('start_fine_tune', { project_id: projectId, recipe }, onEvent);
 /** Resumes a fine-tune recorded in the workspace (`Job.id`) as a new job of this session. */
-export const resumeJob = (storedJobId: number, onEvent?: (e: JobEvent) => void) =>
+export const resumeJob = (storedJobId: JobId, onEvent?: (e: JobEvent) => void) =>
   startJob<FineTuneOutcome>('resume_job', { job_id: storedJobId }, onEvent);
 /** Cancels a job of this session (`JobHandle.id`). */
 export const cancelJob = (jobId: number) => call<null>('cancel_job', { job_id: jobId });
 export const listJobs = (projectId: number | null = null) => call<Job[]>('list_jobs', { project_id: projectId });
-export const jobMetrics = (storedJobId: number) => call<MetricPoint[]>('job_metrics', { job_id: storedJobId });
+export const jobMetrics = (storedJobId: JobId) => call<MetricPoint[]>('job_metrics', { job_id: storedJobId });
 
 // ---- versions and arena ----
 
