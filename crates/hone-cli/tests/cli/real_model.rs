@@ -101,7 +101,72 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
     );
     assert!(folder.join("tokenizer.json").is_file() && folder.join("gguf_source.json").is_file());
 
-    // The .gguf file itself works wherever a model is taken: imported once into the workspace.
+    // A project with pairs and demonstrations; one-click fine-tune on the .gguf, its first use
+    // in the workspace: the training imports it, and the plan's memory leaves out what the
+    // import freed (the allocator keeps it, and the training reuses it).
+    ok(w, &["project", "create", "support"]);
+    ok(
+        w,
+        &[
+            "import",
+            crate::example("support-preferences.jsonl")
+                .to_str()
+                .unwrap(),
+            "--project",
+            "support",
+        ],
+    );
+    let sft = w.join("sft.jsonl");
+    let rows: Vec<String> = std::fs::read_to_string(crate::example("support-preferences.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            j!({"prompt": v["prompt"], "completion": v["chosen"]}).to_string()
+        })
+        .collect();
+    std::fs::write(&sft, rows.join("\n")).unwrap();
+    ok(
+        w,
+        &["import", sft.to_str().unwrap(), "--project", "support"],
+    );
+    let outcome = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            gguf.to_str().unwrap(),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "4",
+            "--lr",
+            "1e-3",
+            "--lora-r",
+            "8",
+            "--lora-alpha",
+            "16",
+            "--no-eval",
+        ],
+    );
+    assert_eq!(outcome["version"]["name"], "v1");
+    crate::train::plan_memory_is_within_a_quarter_of_the_measured_peak(&outcome);
+    let plan = json(
+        w,
+        &[
+            "train",
+            "--project",
+            "support",
+            "--model",
+            gguf.to_str().unwrap(),
+            "--plan-only",
+        ],
+    );
+    assert_eq!(plan["stages"][0]["method"], "sft", "{plan}");
+    assert_eq!(plan["stages"][1]["method"], "dpo", "{plan}");
+    // The .gguf file works wherever a model is taken, imported once into the workspace.
     // Generation runs from its quantized blocks as llama.cpp does (whose greedy answer from this
     // Q4_1 file is not Paris: see crates/hone-model/tests/smollm2.rs); --dense runs the f32
     // import, which knows.
@@ -144,69 +209,6 @@ fn a_gguf_model_is_imported_fine_tuned_and_exported_for_llama_cpp_and_ollama() {
         "a GGUF model runs from its blocks: {info}"
     );
 
-    // A project with pairs and demonstrations; one-click fine-tune on the .gguf.
-    ok(w, &["project", "create", "support"]);
-    ok(
-        w,
-        &[
-            "import",
-            crate::example("support-preferences.jsonl")
-                .to_str()
-                .unwrap(),
-            "--project",
-            "support",
-        ],
-    );
-    let sft = w.join("sft.jsonl");
-    let rows: Vec<String> = std::fs::read_to_string(crate::example("support-preferences.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: Value = serde_json::from_str(l).unwrap();
-            j!({"prompt": v["prompt"], "completion": v["chosen"]}).to_string()
-        })
-        .collect();
-    std::fs::write(&sft, rows.join("\n")).unwrap();
-    ok(
-        w,
-        &["import", sft.to_str().unwrap(), "--project", "support"],
-    );
-    let plan = json(
-        w,
-        &[
-            "train",
-            "--project",
-            "support",
-            "--model",
-            gguf.to_str().unwrap(),
-            "--plan-only",
-        ],
-    );
-    assert_eq!(plan["stages"][0]["method"], "sft", "{plan}");
-    assert_eq!(plan["stages"][1]["method"], "dpo", "{plan}");
-    let outcome = json(
-        w,
-        &[
-            "train",
-            "--project",
-            "support",
-            "--model",
-            gguf.to_str().unwrap(),
-            "--epochs",
-            "2",
-            "--batch-size",
-            "4",
-            "--lr",
-            "1e-3",
-            "--lora-r",
-            "8",
-            "--lora-alpha",
-            "16",
-            "--no-eval",
-        ],
-    );
-    assert_eq!(outcome["version"]["name"], "v1");
-    crate::train::plan_memory_is_within_a_quarter_of_the_measured_peak(&outcome);
     let id = outcome["version"]["id"].as_i64().unwrap().to_string();
 
     // Out: PEFT, llama.cpp adapter + Modelfile, merged GGUF.

@@ -4,7 +4,8 @@
 //! backward needs is alive, plus the backward's first gradients. Its parts:
 //! - what is resident before the first step ([`Resident`]): on the CPU, what the process holds
 //!   before it loads the model (code, the runtime's buffers, whatever else a server holds),
-//!   measured when the plan is made ([`runtime_bytes`]), what the allocator commits beyond
+//!   measured before the model is loaded or a GGUF file imported ([`runtime_bytes`]: the
+//!   allocator keeps what the import freed, and the training reuses it), what the allocator commits beyond
 //!   live data ([`ALLOCATOR_MIB`]) and the frozen base weights; on a GPU, the device's memory
 //!   in use once the model is loaded, read when the plan is made;
 //! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);

@@ -136,6 +136,9 @@ impl Hone {
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
+        // Measured before a GGUF file's first import, whose freed buffers the allocator keeps
+        // and the training reuses: they are not the process's own.
+        let runtime = super::memory::runtime_bytes();
         let recipe = &self.recipe_on_folder(recipe).await?;
         let data = self.training_data(project_id, &recipe.filter).await?;
         let prompts: Vec<PromptContent> = self
@@ -149,7 +152,6 @@ impl Hone {
         let recipe = recipe.clone();
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
-            let runtime = super::memory::runtime_bytes();
             let lm = load_model(&dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
@@ -176,6 +178,8 @@ impl Hone {
                 "rlhf makes two versions; run it with Hone::rlhf",
             ));
         }
+        // Before a GGUF file's first import (see `plan_fine_tune`).
+        let runtime = super::memory::runtime_bytes();
         let recipe = &self.recipe_on_folder(recipe).await?;
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid(
@@ -242,7 +246,7 @@ impl Hone {
             &serde_json::to_value(&params).expect("JSON"),
         )
         .await?;
-        self.run_job(job.id, project_id, params, cancel, on_event)
+        self.run_job(job.id, project_id, params, runtime, cancel, on_event)
             .await
     }
 
@@ -393,16 +397,19 @@ impl Hone {
             };
             return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
-        self.run_job(job_id, project_id, params, cancel, on_event)
+        let runtime = super::memory::runtime_bytes();
+        self.run_job(job_id, project_id, params, runtime, cancel, on_event)
             .await
     }
 
     /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
+    /// `runtime_bytes` is the process's memory before any model work ([`super::memory::runtime_bytes`]).
     async fn run_job(
         &self,
         job_id: JobId,
         project_id: i64,
         params: JobParams,
+        runtime_bytes: f64,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -427,7 +434,7 @@ impl Hone {
             }
         }));
         let result = self
-            .train_job(job_id, project_id, params, cancel, on_event)
+            .train_job(job_id, project_id, params, runtime_bytes, cancel, on_event)
             .await;
         drop(heartbeat);
         owner.release();
@@ -453,6 +460,7 @@ impl Hone {
         job_id: JobId,
         project_id: i64,
         params: JobParams,
+        runtime_bytes: f64,
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -461,7 +469,13 @@ impl Hone {
         // row, so a failed or clashing run never touches another version's files.
         let staged_dir = job_dir.join("adapter");
         let inputs = self
-            .stage_inputs(project_id, &params, job_dir, staged_dir.clone())
+            .stage_inputs(
+                project_id,
+                &params,
+                job_dir,
+                staged_dir.clone(),
+                runtime_bytes,
+            )
             .await?;
         jobs::update(
             &mut *self.store().conn().await?,
@@ -535,6 +549,7 @@ impl Hone {
         params: &JobParams,
         job_dir: PathBuf,
         staged_dir: PathBuf,
+        runtime_bytes: f64,
     ) -> Result<StageInputs> {
         let (_, data) = self.snapshot_data(params.snapshot_id).await?;
         let mut conn = self.store().conn().await?;
@@ -586,6 +601,7 @@ impl Hone {
             staged_dir,
             device: self.device_choice(),
             workspace: self.dir().to_owned(),
+            runtime_bytes,
         })
     }
 
