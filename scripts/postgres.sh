@@ -5,6 +5,8 @@
 # run again: a running server is left alone, a stopped one (the machine restarted) is started.
 #   scripts/postgres.sh        start it, print the URL
 #   scripts/postgres.sh stop   stop it (the data stays)
+#   scripts/postgres.sh clean  start it, drop the test databases earlier runs left (each test
+#                              makes its own and never drops it; one in use is kept), print the URL
 # HONE_PG_DIR (default /var/tmp/hone-pg) holds the data (data/), the socket (run/) and the log
 # (postgres.log); HONE_PG_PORT (default 54329) is the TCP port, on 127.0.0.1 only. Trust
 # authentication, for the socket and 127.0.0.1 only: a test server, never a real one.
@@ -18,9 +20,9 @@ log="$dir/postgres.log"
 url="postgres://hone@127.0.0.1:$port/hone"
 action="${1:-start}"
 case "$action" in
-    start | stop) ;;
+    start | stop | clean) ;;
     *)
-        echo "usage: $0 [start|stop]" >&2
+        echo "usage: $0 [start|stop|clean]" >&2
         exit 2
         ;;
 esac
@@ -126,6 +128,14 @@ fi
 query() { "$psql" -X -q -v ON_ERROR_STOP=1 -h "$run" -p "$port" -U hone -d postgres -Atc "$1"; }
 if [ -z "$(query "SELECT 1 FROM pg_database WHERE datname = 'hone'")" ]; then
     query "CREATE DATABASE hone" >&2
+fi
+if [ "$action" = clean ]; then
+    dropped=0
+    for db in $(query "SELECT datname FROM pg_database WHERE datname ~ '^hone_[a-z]+_test_[0-9_]+$'"); do
+        # Refused while a test is connected to it: that one stays.
+        if query "DROP DATABASE \"$db\"" >/dev/null 2>&1; then dropped=$((dropped + 1)); fi
+    done
+    echo "postgres: dropped $dropped test databases of earlier runs" >&2
 fi
 
 echo "$url"

@@ -61,8 +61,8 @@ cargo test --workspace --release --locked
 # The store and the team server again on PostgreSQL (a throwaway server from Debian's packages,
 # on 127.0.0.1 only: scripts/postgres.sh): every store test, each on a fresh database, and the
 # team-mode tests over HTTP, the server killed at random moments and the load test against a
-# workspace bound to one.
-HONE_TEST_DATABASE="$(bash scripts/postgres.sh)"
+# workspace bound to one. `clean` drops the databases earlier runs' tests left behind.
+HONE_TEST_DATABASE="$(bash scripts/postgres.sh clean)"
 # (`--workspace` with test names, not `-p`: the same features as the run above, so nothing is
 # built again.)
 HONE_TEST_DATABASE="$HONE_TEST_DATABASE" cargo test --workspace --release --locked \

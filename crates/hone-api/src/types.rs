@@ -6,7 +6,7 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JobId, JudgmentKind, Split};
+use hone_core::{JobId, JudgmentKind, Split, VersionId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -185,7 +185,7 @@ pub struct ListJobsArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ExportVersionArgs {
-    pub version_id: i64,
+    pub version_id: VersionId,
     pub format: VersionFormat,
     pub out: PathBuf,
     /// The element type of a `gguf` export; f16 when absent.
@@ -231,12 +231,12 @@ impl Default for UiSettings {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct VersionArgs {
-    pub version_id: i64,
+    pub version_id: VersionId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct PromoteArgs {
-    pub version_id: i64,
+    pub version_id: VersionId,
     /// Promote even when the version regresses against its parent.
     #[serde(default)]
     pub force: bool,
@@ -244,7 +244,7 @@ pub struct PromoteArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct RetrainArgs {
-    pub version_id: i64,
+    pub version_id: VersionId,
     pub exclusions: hone_core::retrain::Exclusions,
     #[serde(default)]
     #[ts(optional)]

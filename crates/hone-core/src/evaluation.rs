@@ -1,6 +1,7 @@
 //! Measuring versions on stored responses: a reward model's scores, and a version's KL
 //! divergence from its base model on what it generates.
 
+use crate::VersionId;
 use hone_model::lora::LoraContext;
 use hone_model::score::{score, SequencePair};
 use hone_store::{prompts, responses, reward_scores};
@@ -29,7 +30,7 @@ impl Hone {
     pub async fn latest_reward_model(
         &self,
         project_id: i64,
-        except: Option<i64>,
+        except: Option<VersionId>,
     ) -> Result<Option<hone_store::models::ModelVersion>> {
         Ok(
             hone_store::models::list_versions(&mut *self.store().conn().await?, project_id)
@@ -69,7 +70,7 @@ impl Hone {
     /// kept in the store once computed (a version never changes), so asking again is cheap.
     pub async fn score_responses(
         &self,
-        reward_model: i64,
+        reward_model: VersionId,
         response_ids: &[i64],
     ) -> Result<Vec<f64>> {
         let mut known =
@@ -120,7 +121,11 @@ impl Hone {
         Ok(missing.len())
     }
 
-    async fn compute_scores(&self, reward_model: i64, response_ids: &[i64]) -> Result<Vec<f64>> {
+    async fn compute_scores(
+        &self,
+        reward_model: VersionId,
+        response_ids: &[i64],
+    ) -> Result<Vec<f64>> {
         let resolved = self
             .resolve_model(&ModelRef::Version { id: reward_model })
             .await?;
@@ -154,7 +159,11 @@ impl Hone {
     }
 
     /// KL of version `version_id` to its base, estimated on `response_ids` (answers it sampled).
-    pub async fn kl_to_base(&self, version_id: i64, response_ids: &[i64]) -> Result<KlReport> {
+    pub async fn kl_to_base(
+        &self,
+        version_id: VersionId,
+        response_ids: &[i64],
+    ) -> Result<KlReport> {
         if response_ids.is_empty() {
             return Err(CoreError::invalid("response_ids", "is empty"));
         }

@@ -3,6 +3,7 @@
 //! Files are written to a temporary name beside the target and renamed, so a reader never
 //! sees half a file.
 
+use crate::SnapshotId;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,7 +14,7 @@ use crate::{CoreError, Hone, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportReport {
-    pub snapshot_id: i64,
+    pub snapshot_id: SnapshotId,
     pub format: TrlFormat,
     pub path: PathBuf,
     pub rows: usize,
@@ -59,7 +60,7 @@ impl Hone {
     /// Writes one format of a snapshot's rows to `path`.
     pub async fn export_snapshot(
         &self,
-        snapshot_id: i64,
+        snapshot_id: SnapshotId,
         format: TrlFormat,
         path: &Path,
     ) -> Result<ExportReport> {

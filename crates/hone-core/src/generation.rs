@@ -1,6 +1,7 @@
 //! Generating candidate answers for prompts with the base model or a version, stored as
 //! responses (source `model`) with the settings that made them, ready to be judged.
 
+use crate::{BaseModelId, VersionId};
 use hone_model::generate::generate;
 use hone_model::sampling::SamplingParams;
 use hone_store::responses::{self, NewResponse, Response};
@@ -41,8 +42,8 @@ pub fn prompt_seed(seed: u64, prompt_id: i64) -> u64 {
 
 /// The model an answer came from, and the settings that drew it, as a response records them.
 pub(crate) struct MadeBy {
-    pub version_id: Option<i64>,
-    pub base_model_id: i64,
+    pub version_id: Option<VersionId>,
+    pub base_model_id: BaseModelId,
     /// `responses.generation`: see [`generation_settings`].
     pub generation: serde_json::Value,
 }
@@ -61,7 +62,7 @@ pub(crate) fn generation_settings(params: &SamplingParams, sample: usize) -> ser
 pub(crate) async fn generating_model(
     conn: &mut hone_store::Conn,
     resolved: &ResolvedModel,
-) -> Result<(Option<i64>, i64)> {
+) -> Result<(Option<VersionId>, BaseModelId)> {
     let base_model_id = match resolved.base_model_id {
         Some(id) => id,
         None => crate::finetune::base_model_for(conn, &resolved.base_dir).await?,

@@ -9,6 +9,7 @@
 //! asked for. [`Hone::judgment_detail`] gives one judgment as it was recorded, with the texts,
 //! as a [`FeedbackKind`] a re-judgment can start from (`FeedbackInput::supersedes`).
 
+use crate::SnapshotId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
@@ -157,7 +158,7 @@ pub struct JudgmentDetail {
     pub superseded_by: Option<i64>,
     pub supersedes: Option<i64>,
     /// The dataset snapshots that hold it.
-    pub snapshot_ids: Vec<i64>,
+    pub snapshot_ids: Vec<SnapshotId>,
     pub gold: bool,
 }
 

@@ -2,6 +2,7 @@
 //! Generating candidates for prompts (stored as responses), scoring responses with a
 //! reward-model version, and measuring a version's KL to its base all start here.
 
+use crate::{BaseModelId, VersionId};
 use std::path::PathBuf;
 
 use hone_model::chat_template::Message;
@@ -22,14 +23,14 @@ use crate::{CoreError, Hone, Result};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ModelRef {
     Base { dir: PathBuf },
-    Version { id: i64 },
+    Version { id: VersionId },
 }
 
 /// A [`ModelRef`] looked up: the base folder and, for a version, its record and adapter folder.
 #[derive(Debug, Clone)]
 pub struct ResolvedModel {
     pub base_dir: PathBuf,
-    pub base_model_id: Option<i64>,
+    pub base_model_id: Option<BaseModelId>,
     pub version: Option<ModelVersion>,
     pub adapter_dir: Option<PathBuf>,
     /// Where it will run (the workspace's choice).

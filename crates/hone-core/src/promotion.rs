@@ -2,6 +2,7 @@
 //! evaluation is compared with its parent's, and a regression beyond the interval on any
 //! measure is reported; promoting a regressing version takes an explicit `force`.
 
+use crate::VersionId;
 use hone_store::{models, projects};
 use serde::{Deserialize, Serialize};
 
@@ -11,7 +12,7 @@ use crate::{CoreError, Hone, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Promotion {
-    pub version_id: i64,
+    pub version_id: VersionId,
     pub promoted: bool,
     /// Each measure on which the version is worse than its parent beyond its interval.
     pub regressions: Vec<String>,
@@ -74,7 +75,7 @@ pub fn regressions(e: &VersionEvaluation) -> Vec<String> {
 impl Hone {
     /// Evaluates version `version_id` and promotes it, unless it regresses against its parent
     /// and `force` is not given: then nothing changes and the regressions are returned.
-    pub async fn promote_version(&self, version_id: i64, force: bool) -> Result<Promotion> {
+    pub async fn promote_version(&self, version_id: VersionId, force: bool) -> Result<Promotion> {
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
         if version.trained_with(crate::finetune::StageMethod::RewardModel.as_str()) {
             return Err(CoreError::invalid(
@@ -113,7 +114,7 @@ mod tests {
 
     fn evaluation(accuracy: (usize, usize), loss_change: Option<Estimate>) -> VersionEvaluation {
         VersionEvaluation {
-            version_id: 2,
+            version_id: VersionId(2),
             against: "v1".into(),
             held_out_prompts: 10,
             preference_accuracy: Some(HeadToHead {

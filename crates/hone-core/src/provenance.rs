@@ -2,6 +2,8 @@
 //! them under which guideline version, and the chain of parents; from a judgment, the
 //! versions it trained.
 
+use crate::SnapshotId;
+use crate::VersionId;
 use std::collections::BTreeMap;
 
 use hone_store::judgments;
@@ -44,7 +46,7 @@ pub struct VersionProvenance {
 pub struct JudgmentProvenance {
     pub judgment: JudgmentSource,
     /// The snapshots that hold it, and the versions trained on them.
-    pub snapshot_ids: Vec<i64>,
+    pub snapshot_ids: Vec<SnapshotId>,
     pub versions: Vec<ModelVersion>,
 }
 
@@ -71,7 +73,7 @@ impl Hone {
     }
 
     /// Where version `version_id` comes from.
-    pub async fn version_provenance(&self, version_id: i64) -> Result<VersionProvenance> {
+    pub async fn version_provenance(&self, version_id: VersionId) -> Result<VersionProvenance> {
         let mut conn = self.store().conn().await?;
         let version = models::get_version(&mut conn, version_id).await?;
         let mut ancestors = Vec::new();

@@ -2,6 +2,7 @@
 //! snapshot that leaves out an annotator, a tag or a time range, so the two versions can be
 //! compared (in the arena, or with `evaluate_version`).
 
+use crate::VersionId;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -41,7 +42,7 @@ impl Hone {
     /// new version is named `name` (default `<version>-without`).
     pub async fn retrain_without(
         &self,
-        version_id: i64,
+        version_id: VersionId,
         exclusions: &Exclusions,
         name: Option<String>,
         cancel: Arc<AtomicBool>,

@@ -5,6 +5,7 @@
 //! whether it was visible (`FeedbackInput::suggestion_visible`), so its pull on the verdicts can
 //! be measured (`annotator_report`).
 
+use crate::VersionId;
 use hone_model::score::score;
 use hone_store::prompts::Prompt;
 use hone_store::{projects, prompts, responses};
@@ -19,7 +20,7 @@ pub struct Suggestion {
     /// Who suggests: the reward model's version name, or "judge <model>".
     pub source: String,
     /// The reward-model version that scored; `None` when a judge model did.
-    pub reward_model: Option<i64>,
+    pub reward_model: Option<VersionId>,
     /// One score per response, in the order given: the reward model's scalar score, or the
     /// judge's probability of naming that answer the best (they sum to 1).
     pub scores: Vec<f64>,

@@ -10,6 +10,7 @@
 //!
 //! The figures are stored in the version's metrics under `eval/`.
 
+use crate::VersionId;
 use hone_model::lora::Adapter;
 use hone_model::sampling::SamplingParams;
 use hone_model::score::{score, SequencePair};
@@ -61,7 +62,7 @@ impl Estimate {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct VersionEvaluation {
-    pub version_id: i64,
+    pub version_id: VersionId,
     /// The parent's name, or `base`.
     pub against: String,
     pub held_out_prompts: usize,
@@ -74,7 +75,7 @@ pub struct VersionEvaluation {
     pub kl_to_base: Option<f64>,
     /// Wins of the version's answers over the parent's by the reward model `judged_by`.
     pub versus_parent: Option<HeadToHead>,
-    pub judged_by: Option<i64>,
+    pub judged_by: Option<VersionId>,
     pub arena_versus_parent: Option<ArenaResults>,
 }
 
@@ -99,7 +100,7 @@ struct Offline {
 
 impl Hone {
     /// Evaluates version `version_id` (see the module documentation) and stores the figures.
-    pub async fn evaluate_version(&self, version_id: i64) -> Result<VersionEvaluation> {
+    pub async fn evaluate_version(&self, version_id: VersionId) -> Result<VersionEvaluation> {
         let version = models::get_version(&mut *self.store().conn().await?, version_id).await?;
         let project_id = version.project_id;
         let parent = match version.parent_id {

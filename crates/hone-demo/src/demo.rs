@@ -797,7 +797,7 @@ async fn evaluate(
     held_out: &[Prompt],
     base_answers: &[Vec<(i64, String)>],
     answers: &[Vec<(i64, String)>],
-    version_id: i64,
+    version_id: hone_core::VersionId,
 ) -> Result<Evaluation> {
     let mut h2h = HeadToHead::default();
     let (mut base_quality, mut version_quality) = (Quality::default(), Quality::default());

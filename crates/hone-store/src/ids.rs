@@ -2,7 +2,8 @@
 //! passed where a project's is meant. Each is an `i64` in the database, in JSON (a bare
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
-//! Converted so far: [`JobId`]. The other tables' ids are still `i64` (issue 17 goes on).
+//! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`]. The other
+//! tables' ids are still `i64` (issue 17 goes on).
 
 /// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, serde,
 /// ts-rs, `Display` and `FromStr` (for the CLI).
@@ -61,6 +62,22 @@ typed_id!(
     /// A job of the workspace (`jobs.id`): a fine-tune run, kept across restarts (and resumed
     /// by it). Not the id of a job stream of one API session (hone-api's `u64`).
     JobId
+);
+
+typed_id!(
+    /// A model version (`model_versions.id`): a LoRA adapter trained on a base model, or
+    /// imported.
+    VersionId
+);
+
+typed_id!(
+    /// A dataset snapshot (`dataset_snapshots.id`): the frozen judgments a version trained on.
+    SnapshotId
+);
+
+typed_id!(
+    /// A base model the workspace knows (`base_models.id`): a model folder versions train on.
+    BaseModelId
 );
 
 #[cfg(test)]

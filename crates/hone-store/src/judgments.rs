@@ -658,7 +658,7 @@ impl Details {
 }
 
 /// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
-pub async fn snapshots_holding(conn: &mut Conn, id: i64) -> Result<Vec<i64>> {
+pub async fn snapshots_holding(conn: &mut Conn, id: i64) -> Result<Vec<crate::SnapshotId>> {
     Ok(sqlx::query_scalar(
         "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = $1 ORDER BY snapshot_id",
     )

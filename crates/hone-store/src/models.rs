@@ -4,12 +4,12 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{JobId, Result, StoreError};
+use crate::{BaseModelId, JobId, Result, SnapshotId, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BaseModel {
-    pub id: i64,
+    pub id: BaseModelId,
     pub name: String,
     /// A local Hugging Face folder or a Hub id.
     pub location: String,
@@ -30,7 +30,7 @@ pub struct NewBaseModel {
 
 #[derive(sqlx::FromRow)]
 struct BaseModelRow {
-    id: i64,
+    id: BaseModelId,
     name: String,
     location: String,
     architecture: String,
@@ -71,7 +71,7 @@ pub async fn insert_base(conn: &mut Conn, new: &NewBaseModel) -> Result<BaseMode
     row.try_into()
 }
 
-pub async fn get_base(conn: &mut Conn, id: i64) -> Result<BaseModel> {
+pub async fn get_base(conn: &mut Conn, id: BaseModelId) -> Result<BaseModel> {
     let row: BaseModelRow = sqlx::query_as(&format!(
         "SELECT {BASE_COLUMNS} FROM base_models WHERE id = $1"
     ))
@@ -103,14 +103,14 @@ pub struct VersionFile {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
-    pub id: i64,
+    pub id: VersionId,
     pub project_id: i64,
     pub name: String,
-    pub parent_id: Option<i64>,
-    pub base_model_id: i64,
+    pub parent_id: Option<VersionId>,
+    pub base_model_id: BaseModelId,
     pub method: String,
     pub hyperparams: serde_json::Value,
-    pub snapshot_id: Option<i64>,
+    pub snapshot_id: Option<SnapshotId>,
     pub metrics: serde_json::Value,
     pub adapter_dir: Option<String>,
     pub job_id: Option<JobId>,
@@ -129,11 +129,11 @@ impl ModelVersion {
 pub struct NewModelVersion {
     pub project_id: i64,
     pub name: String,
-    pub parent_id: Option<i64>,
-    pub base_model_id: i64,
+    pub parent_id: Option<VersionId>,
+    pub base_model_id: BaseModelId,
     pub method: String,
     pub hyperparams: serde_json::Value,
-    pub snapshot_id: Option<i64>,
+    pub snapshot_id: Option<SnapshotId>,
     pub metrics: serde_json::Value,
     pub adapter_dir: Option<String>,
     pub job_id: Option<JobId>,
@@ -142,14 +142,14 @@ pub struct NewModelVersion {
 
 #[derive(sqlx::FromRow)]
 struct VersionRow {
-    id: i64,
+    id: VersionId,
     project_id: i64,
     name: String,
-    parent_id: Option<i64>,
-    base_model_id: i64,
+    parent_id: Option<VersionId>,
+    base_model_id: BaseModelId,
     method: String,
     hyperparams: String,
-    snapshot_id: Option<i64>,
+    snapshot_id: Option<SnapshotId>,
     metrics: String,
     adapter_dir: Option<String>,
     job_id: Option<JobId>,
@@ -186,7 +186,7 @@ async fn hydrate(conn: &mut Conn, r: VersionRow) -> Result<ModelVersion> {
 pub async fn insert_version(conn: &mut Conn, new: &NewModelVersion) -> Result<ModelVersion> {
     use sqlx::Connection;
     let mut tx = conn.begin().await?;
-    let id: i64 = sqlx::query_scalar(
+    let id: VersionId = sqlx::query_scalar(
         "INSERT INTO model_versions (project_id, name, parent_id, base_model_id, method, hyperparams, snapshot_id, metrics, adapter_dir, job_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
@@ -218,7 +218,7 @@ pub async fn insert_version(conn: &mut Conn, new: &NewModelVersion) -> Result<Mo
     get_version(conn, id).await
 }
 
-pub async fn get_version(conn: &mut Conn, id: i64) -> Result<ModelVersion> {
+pub async fn get_version(conn: &mut Conn, id: VersionId) -> Result<ModelVersion> {
     let row: VersionRow = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions WHERE id = $1"
     ))
@@ -246,7 +246,7 @@ pub async fn list_versions(conn: &mut Conn, project_id: i64) -> Result<Vec<Model
 /// Replaces a version's metrics (evaluation results arrive after training).
 pub async fn set_version_metrics(
     conn: &mut Conn,
-    id: i64,
+    id: VersionId,
     metrics: &serde_json::Value,
 ) -> Result<()> {
     let done = sqlx::query("UPDATE model_versions SET metrics = $1 WHERE id = $2")

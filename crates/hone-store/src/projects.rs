@@ -3,7 +3,7 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{QueueOrder, Result, SpanPolarity, StoreError};
+use crate::{QueueOrder, Result, SpanPolarity, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
@@ -17,7 +17,7 @@ pub struct Project {
     pub overlap: i64,
     pub created_at: String,
     /// The version the app generates with, promoted by the user; `None`: the base model.
-    pub promoted_version_id: Option<i64>,
+    pub promoted_version_id: Option<VersionId>,
     pub queue_order: QueueOrder,
     /// The share of queue items drawn from the gold items an annotator has not judged yet.
     pub gold_rate: f64,
@@ -99,7 +99,11 @@ impl SpanLabel {
 const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_threshold, overlap, created_at, promoted_version_id, queue_order, gold_rate";
 
 /// Makes `version_id` (or the base, with `None`) the project's promoted version.
-pub async fn set_promoted(conn: &mut Conn, project_id: i64, version_id: Option<i64>) -> Result<()> {
+pub async fn set_promoted(
+    conn: &mut Conn,
+    project_id: i64,
+    version_id: Option<VersionId>,
+) -> Result<()> {
     let done = sqlx::query("UPDATE projects SET promoted_version_id = $1 WHERE id = $2")
         .bind(version_id)
         .bind(project_id)

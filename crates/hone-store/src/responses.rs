@@ -5,7 +5,7 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{ResponseSource, Result, StoreError};
+use crate::{BaseModelId, ResponseSource, Result, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -15,8 +15,8 @@ pub struct Response {
     pub text: String,
     pub source: ResponseSource,
     /// The version that generated it (source `model`); `None` with a base model id = the base itself.
-    pub model_version_id: Option<i64>,
-    pub base_model_id: Option<i64>,
+    pub model_version_id: Option<VersionId>,
+    pub base_model_id: Option<BaseModelId>,
     /// Sampling settings used to generate it (temperature, top_p, seed, …).
     pub generation: serde_json::Value,
     pub created_at: String,
@@ -27,8 +27,8 @@ pub struct NewResponse {
     pub prompt_id: i64,
     pub text: String,
     pub source: ResponseSource,
-    pub model_version_id: Option<i64>,
-    pub base_model_id: Option<i64>,
+    pub model_version_id: Option<VersionId>,
+    pub base_model_id: Option<BaseModelId>,
     pub generation: serde_json::Value,
 }
 
@@ -51,8 +51,8 @@ struct ResponseRow {
     prompt_id: i64,
     text: String,
     source: ResponseSource,
-    model_version_id: Option<i64>,
-    base_model_id: Option<i64>,
+    model_version_id: Option<VersionId>,
+    base_model_id: Option<BaseModelId>,
     generation: String,
     created_at: String,
 }

@@ -5,12 +5,12 @@ use std::collections::HashMap;
 
 use crate::Conn;
 
-use crate::Result;
+use crate::{Result, VersionId};
 
 /// The stored scores by `version_id` of those of `response_ids` it has scored.
 pub async fn get_many(
     conn: &mut Conn,
-    version_id: i64,
+    version_id: VersionId,
     response_ids: &[i64],
 ) -> Result<HashMap<i64, f64>> {
     let mut out = HashMap::with_capacity(response_ids.len());
@@ -28,7 +28,7 @@ pub async fn get_many(
 }
 
 /// Stores `scores` (response id, score) of `version_id`, replacing any earlier value.
-pub async fn put_many(conn: &mut Conn, version_id: i64, scores: &[(i64, f64)]) -> Result<()> {
+pub async fn put_many(conn: &mut Conn, version_id: VersionId, scores: &[(i64, f64)]) -> Result<()> {
     let mut tx = sqlx::Connection::begin(&mut *conn).await?;
     for (response_id, score) in scores {
         sqlx::query("INSERT INTO reward_scores (version_id, response_id, score) VALUES ($1, $2, $3) ON CONFLICT (version_id, response_id) DO UPDATE SET score = excluded.score")

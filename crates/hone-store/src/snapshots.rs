@@ -6,12 +6,12 @@ use sqlx::Connection;
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{Result, StoreError};
+use crate::{Result, SnapshotId, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Snapshot {
-    pub id: i64,
+    pub id: SnapshotId,
     pub project_id: i64,
     pub content_hash: String,
     /// The filter and row counts that produced it.
@@ -28,7 +28,7 @@ pub async fn insert(
     description: &serde_json::Value,
 ) -> Result<Snapshot> {
     let mut tx = conn.begin().await?;
-    let id: i64 =
+    let id: SnapshotId =
         sqlx::query_scalar("INSERT INTO dataset_snapshots (project_id, content_hash, description) VALUES ($1, $2, $3) RETURNING id")
             .bind(project_id)
             .bind(content_hash)
@@ -47,7 +47,7 @@ pub async fn insert(
     get(conn, id).await
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Snapshot> {
+pub async fn get(conn: &mut Conn, id: SnapshotId) -> Result<Snapshot> {
     let (project_id, content_hash, description, created_at): (i64, String, String, String) =
         sqlx::query_as("SELECT project_id, content_hash, description, created_at FROM dataset_snapshots WHERE id = $1")
             .bind(id)
@@ -71,7 +71,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Snapshot> {
 }
 
 pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<Snapshot>> {
-    let ids: Vec<i64> =
+    let ids: Vec<SnapshotId> =
         sqlx::query_scalar("SELECT id FROM dataset_snapshots WHERE project_id = $1 ORDER BY id")
             .bind(project_id)
             .fetch_all(&mut *conn)

@@ -20,7 +20,7 @@ pub struct CandidatesArgs {
     model: Option<PathBuf>,
     /// A version (its id): the base with its adapter.
     #[arg(long)]
-    version: Option<i64>,
+    version: Option<hone_core::VersionId>,
     /// Candidates per prompt.
     #[arg(short, long, default_value_t = 4)]
     n: usize,
@@ -96,7 +96,7 @@ pub async fn run_candidates(workspace: Option<&Path>, args: CandidatesArgs) -> a
 pub struct RewardArgs {
     /// The reward-model version (its id).
     #[arg(long)]
-    version: i64,
+    version: hone_core::VersionId,
     /// Response ids, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
     responses: Vec<i64>,
@@ -138,7 +138,7 @@ pub struct SuggestArgs {
     judge_model: Option<std::path::PathBuf>,
     /// Ask this version as a judge instead of the latest reward model.
     #[arg(long, value_name = "ID")]
-    judge_version: Option<i64>,
+    judge_version: Option<hone_core::VersionId>,
     #[arg(long)]
     json: bool,
 }

@@ -97,7 +97,8 @@ fn print_report(r: &DemoReport) {
         "version {} ({}), trained on snapshot {}",
         r.v1.name,
         r.v1.method,
-        r.v1.snapshot_id.unwrap_or_default()
+        r.v1.snapshot_id
+            .map_or_else(|| "none".to_owned(), |s| s.to_string())
     );
     let metric = |k: &str| {
         r.v1.metrics

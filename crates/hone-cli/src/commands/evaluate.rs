@@ -12,7 +12,7 @@ use crate::output::say;
 #[derive(clap::Args)]
 pub struct EvalArgs {
     #[arg(long)]
-    version: i64,
+    version: hone_core::VersionId,
     #[arg(long)]
     json: bool,
 }
@@ -20,7 +20,7 @@ pub struct EvalArgs {
 #[derive(clap::Args)]
 pub struct PromoteArgs {
     #[arg(long)]
-    version: i64,
+    version: hone_core::VersionId,
     /// Promote even when the version regresses against its parent.
     #[arg(long)]
     force: bool,

@@ -15,7 +15,7 @@ pub struct Args {
     /// Export a model version instead (its id): --format peft, merged, gguf, gguf-lora, trl or
     /// trl-job (its training as a TRL job to run on a cluster), --out a folder.
     #[arg(long, conflicts_with_all = ["project", "snapshot"])]
-    version: Option<i64>,
+    version: Option<hone_core::VersionId>,
     /// Feedback: preference, sft, kto, or all (then --out is a folder that gets one file per
     /// format). A version: peft, merged, gguf (the merged model for llama.cpp/Ollama/LM Studio),
     /// gguf-lora (a llama.cpp adapter and an Ollama Modelfile), trl, or trl-job (the version's
@@ -31,7 +31,7 @@ pub struct Args {
     out: PathBuf,
     /// Export this existing snapshot instead of freezing a new one.
     #[arg(long)]
-    snapshot: Option<i64>,
+    snapshot: Option<hone_core::SnapshotId>,
     /// Freeze judgments on held-out prompts too (default: train only).
     #[arg(long)]
     include_heldout: bool,

@@ -13,7 +13,7 @@ pub struct Args {
         conflicts_with = "judgment",
         required_unless_present = "judgment"
     )]
-    version: Option<i64>,
+    version: Option<hone_core::VersionId>,
     /// A judgment (its id): the versions it trained.
     #[arg(long)]
     judgment: Option<i64>,

@@ -23,7 +23,7 @@ pub struct TrainArgs {
     method: Method,
     /// PPO: the reward-model version (its id) to optimise against.
     #[arg(long)]
-    reward_model: Option<i64>,
+    reward_model: Option<hone_core::VersionId>,
     /// Do not evaluate the new version on the held-out data after training (`hone eval` later).
     #[arg(long)]
     no_eval: bool,
@@ -32,7 +32,7 @@ pub struct TrainArgs {
     ppo_iterations: Option<usize>,
     /// Continue from this version (its id).
     #[arg(long)]
-    parent: Option<i64>,
+    parent: Option<hone_core::VersionId>,
     /// Show the plan and stop.
     #[arg(long)]
     plan_only: bool,
@@ -265,7 +265,8 @@ fn report(outcome: &FineTuneOutcome, json: bool) -> anyhow::Result<()> {
         v.name,
         v.id,
         v.method,
-        v.snapshot_id.unwrap_or_default(),
+        v.snapshot_id
+            .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         outcome.job_id
     );
     if let Some(dir) = &v.adapter_dir {
@@ -427,7 +428,7 @@ pub async fn run_versions(workspace: Option<&Path>, args: VersionsArgs) -> anyho
 pub struct RetrainArgs {
     /// The version to train again (same parent, same recipe).
     #[arg(long)]
-    version: i64,
+    version: hone_core::VersionId,
     /// Leave out this annotator's judgments (repeatable).
     #[arg(long)]
     exclude_annotator: Vec<String>,

@@ -70,7 +70,7 @@ pub struct ImportArgs {
     from: PathBuf,
     /// The parent version (its id), to confirm the job's: refused when it differs.
     #[arg(long)]
-    parent: Option<i64>,
+    parent: Option<hone_core::VersionId>,
     /// The new version's name (default vN).
     #[arg(long)]
     name: Option<String>,
@@ -107,7 +107,9 @@ pub async fn import(workspace: Option<&Path>, args: ImportArgs) -> anyhow::Resul
         version.name,
         version.id,
         version.method,
-        version.snapshot_id.unwrap_or_default(),
+        version
+            .snapshot_id
+            .map_or_else(|| "none".to_owned(), |s| s.to_string()),
         version
             .parent_id
             .map_or("none (the base model)".into(), |p| p.to_string())

@@ -3,6 +3,7 @@
 //! The hash covers the exact training rows the judgments produce (their canonical TRL JSONL),
 //! so a snapshot re-read later is checked to still produce the same data.
 
+use crate::SnapshotId;
 use std::collections::HashMap;
 
 use hone_store::judgments::{self, Judgment};
@@ -303,7 +304,7 @@ impl Hone {
     }
 
     /// The rows of a snapshot, checked against its hash.
-    pub async fn snapshot_data(&self, snapshot_id: i64) -> Result<(Snapshot, TrainingData)> {
+    pub async fn snapshot_data(&self, snapshot_id: SnapshotId) -> Result<(Snapshot, TrainingData)> {
         let mut conn = self.store().conn().await?;
         let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
         let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;

@@ -2,6 +2,7 @@
 //! in (a plain Hugging Face folder), the merged model as one GGUF file or the adapter as a
 //! llama.cpp LoRA GGUF (each with an Ollama `Modelfile`), or its training data as TRL JSONL.
 
+use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_model::gguf::{
@@ -62,7 +63,7 @@ impl Hone {
     /// export of the merged model is f16.
     pub async fn export_version(
         &self,
-        version_id: i64,
+        version_id: VersionId,
         format: VersionFormat,
         out: &Path,
     ) -> Result<Vec<PathBuf>> {
@@ -74,7 +75,7 @@ impl Hone {
     /// [`VersionFormat::Gguf`] only).
     pub async fn export_version_as(
         &self,
-        version_id: i64,
+        version_id: VersionId,
         format: VersionFormat,
         out: &Path,
         quant: GgufQuant,

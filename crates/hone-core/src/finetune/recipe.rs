@@ -1,5 +1,6 @@
 //! Recipes and plans.
 
+use crate::VersionId;
 use std::path::PathBuf;
 
 use hone_model::lora::{LoraConfig, ALL_LINEAR};
@@ -171,7 +172,7 @@ pub struct Recipe {
     /// The base model's Hugging Face folder.
     pub model_dir: PathBuf,
     /// Continue from this version's adapter (which is then also the DPO/KTO reference).
-    pub parent_version: Option<i64>,
+    pub parent_version: Option<VersionId>,
     pub lora: LoraSpec,
     pub sft: TrainConfig,
     pub preference: TrainConfig,
@@ -182,7 +183,7 @@ pub struct Recipe {
     /// Defaults to v1, v2, … in the project.
     pub version_name: Option<String>,
     /// PPO: the reward-model version to optimise against.
-    pub reward_model: Option<i64>,
+    pub reward_model: Option<VersionId>,
     pub ppo: hone_train::ppo::PpoSettings,
     /// PPO iterations (each samples one response per prompt of a batch).
     pub ppo_iterations: usize,

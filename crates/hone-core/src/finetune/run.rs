@@ -2,6 +2,7 @@
 //! thread (training is CPU-bound), progress comes back over a channel and is written as the
 //! job's progress and metric curves, and the result becomes a model version.
 
+use crate::{BaseModelId, SnapshotId, VersionId};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub enum FineTuneEvent {
     },
     /// The new version is being evaluated on the held-out data (after training).
     Evaluating {
-        version_id: i64,
+        version_id: VersionId,
     },
 }
 
@@ -66,7 +67,7 @@ pub const SCORE_FILE: &str = "score.safetensors";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct JobParams {
     recipe: Recipe,
-    snapshot_id: i64,
+    snapshot_id: SnapshotId,
     /// The train prompts PPO samples from, frozen with the job (as the snapshot freezes the
     /// judgments) so a resumed run sees the same ones; `None` in jobs made before.
     #[serde(default)]
@@ -509,7 +510,7 @@ impl Hone {
             // A new reward model scores the project's answers once, for the active queue.
             if let Err(e) = self.prescore(project_id).await {
                 tracing::warn!(
-                    version = version.id,
+                    version = %version.id,
                     "scoring the project's answers with the new reward model failed: {e}"
                 );
             }
@@ -529,7 +530,7 @@ impl Hone {
                 Ok(e) => Some(e),
                 Err(e) => {
                     tracing::warn!(
-                        version = outcome.version.id,
+                        version = %outcome.version.id,
                         "the automatic evaluation failed: {e}"
                     );
                     None
@@ -777,7 +778,7 @@ fn joined(result: std::result::Result<Result<Trained>, tokio::task::JoinError>) 
 }
 
 /// The base model registered for this folder, registering it on first use.
-pub(crate) async fn base_model_for(conn: &mut hone_store::Conn, dir: &Path) -> Result<i64> {
+pub(crate) async fn base_model_for(conn: &mut hone_store::Conn, dir: &Path) -> Result<BaseModelId> {
     let location = std::fs::canonicalize(dir)
         .unwrap_or_else(|_| dir.to_owned())
         .display()

@@ -12,6 +12,8 @@
 //! Nothing in it refers back to the workspace but the base model's path, which the README
 //! says to change on the cluster.
 
+use crate::SnapshotId;
+use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_store::models;
@@ -72,7 +74,7 @@ pub enum TrlJobSource {
         recipe: Box<Recipe>,
     },
     /// An existing version's training again: its snapshot, recipe, stages and parent.
-    Version(i64),
+    Version(VersionId),
 }
 
 /// `hone-job.json`: what the job was made from, so that its adapter can come back as a
@@ -111,7 +113,7 @@ pub struct JobEntity {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobSnapshot {
-    pub id: i64,
+    pub id: SnapshotId,
     pub content_hash: String,
 }
 
@@ -220,7 +222,7 @@ impl Hone {
                     .collect::<Result<Vec<_>>>()?;
                 check_methods(&methods, &recipe)?;
                 let retrains = JobEntity {
-                    id: version.id,
+                    id: version.id.0,
                     name: version.name.clone(),
                 };
                 (
@@ -321,7 +323,7 @@ impl Hone {
                 model_name_or_path: model_name_or_path.clone(),
             },
             parent: parent.as_ref().map(|p| JobEntity {
-                id: p.id,
+                id: p.id.0,
                 name: p.name.clone(),
             }),
             retrains,

@@ -3,6 +3,7 @@
 //! lineage the job was exported with (its snapshot, its parent), after checks that the adapter
 //! fits the base and that the job's data is the snapshot's.
 
+use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_model::lora::Adapter;
@@ -24,7 +25,7 @@ pub struct ImportVersion {
     /// The job folder (with `hone-job.json`).
     pub from: PathBuf,
     /// The parent the new version claims; must be the job's (given to confirm it).
-    pub parent: Option<i64>,
+    pub parent: Option<VersionId>,
     /// The version's name (default `vN`).
     pub name: Option<String>,
     /// The adapter folder, when it is not where the job left it (`final_adapter`).
@@ -85,7 +86,7 @@ impl Hone {
                 ));
             }
         }
-        let parent_id = manifest.parent.as_ref().map(|p| p.id);
+        let parent_id = manifest.parent.as_ref().map(|p| VersionId(p.id));
         if let Some(wanted) = request.parent {
             if Some(wanted) != parent_id {
                 return Err(CoreError::invalid(

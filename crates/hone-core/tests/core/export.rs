@@ -358,7 +358,8 @@ async fn exports_replace_files_atomically_and_create_folders() {
         "a failed write leaves no temporary file"
     );
     assert!(matches!(
-        ws.export_snapshot(99, TrlFormat::Kto, &path).await,
+        ws.export_snapshot(hone_core::SnapshotId(99), TrlFormat::Kto, &path)
+            .await,
         Err(hone_core::CoreError::NotFound { .. })
     ));
 }

@@ -184,7 +184,7 @@ async fn a_snapshot_keeps_the_threshold_it_was_frozen_with() {
 async fn an_unknown_snapshot_is_not_found() {
     let ws = open().await;
     assert!(matches!(
-        ws.snapshot_data(7).await,
+        ws.snapshot_data(hone_core::SnapshotId(7)).await,
         Err(CoreError::NotFound { .. })
     ));
 }

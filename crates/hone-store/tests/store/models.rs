@@ -1,6 +1,6 @@
 use hone_store::models::{self, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::projects::{self, NewProject};
-use hone_store::{jobs, snapshots, Conn, JobId};
+use hone_store::{jobs, snapshots, BaseModelId, Conn, JobId, SnapshotId, VersionId};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -24,7 +24,7 @@ fn file(path: &str, bytes: i64) -> VersionFile {
     }
 }
 
-fn version(project_id: i64, base_model_id: i64, name: &str) -> NewModelVersion {
+fn version(project_id: i64, base_model_id: BaseModelId, name: &str) -> NewModelVersion {
     NewModelVersion {
         project_id,
         name: name.into(),
@@ -40,7 +40,7 @@ fn version(project_id: i64, base_model_id: i64, name: &str) -> NewModelVersion {
     }
 }
 
-async fn project_and_base(conn: &mut Conn) -> (i64, i64) {
+async fn project_and_base(conn: &mut Conn) -> (i64, BaseModelId) {
     let p = projects::create(conn, &NewProject::named("p"))
         .await
         .unwrap();
@@ -112,7 +112,9 @@ async fn base_model_names_are_unique_and_missing_ids_not_found() {
         "the duplicate is not stored"
     );
     assert_not_found(
-        models::get_base(&mut conn, 50).await.unwrap_err(),
+        models::get_base(&mut conn, BaseModelId(50))
+            .await
+            .unwrap_err(),
         "base model",
         "50",
     );
@@ -277,16 +279,19 @@ async fn versions_refuse_missing_references() {
     let cases = [
         (
             NewModelVersion {
-                parent_id: Some(404),
+                parent_id: Some(VersionId(404)),
                 ..version(p, b, "orphan")
             },
             "missing parent",
         ),
-        (version(p, 404, "no base"), "missing base model"),
+        (
+            version(p, BaseModelId(404), "no base"),
+            "missing base model",
+        ),
         (version(404, b, "no project"), "missing project"),
         (
             NewModelVersion {
-                snapshot_id: Some(404),
+                snapshot_id: Some(SnapshotId(404)),
                 ..version(p, b, "no snap")
             },
             "missing snapshot",
@@ -312,7 +317,9 @@ async fn versions_refuse_missing_references() {
         "no refused version is stored"
     );
     assert_not_found(
-        models::get_version(&mut conn, 404).await.unwrap_err(),
+        models::get_version(&mut conn, VersionId(404))
+            .await
+            .unwrap_err(),
         "model version",
         "404",
     );
@@ -340,7 +347,7 @@ async fn set_version_metrics_replaces_the_metrics() {
     assert_eq!(got.metrics, eval, "metrics are replaced, not merged");
     assert_eq!(got.name, v.name, "nothing else changes");
     assert_not_found(
-        models::set_version_metrics(&mut conn, 999, &eval)
+        models::set_version_metrics(&mut conn, VersionId(999), &eval)
             .await
             .unwrap_err(),
         "model version",

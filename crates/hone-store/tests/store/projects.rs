@@ -445,7 +445,7 @@ async fn the_promoted_version_is_set_cleared_and_must_exist() {
         "a new project uses its base model"
     );
     assert!(
-        projects::set_promoted(&mut conn, created.id, Some(999))
+        projects::set_promoted(&mut conn, created.id, Some(hone_store::VersionId(999)))
             .await
             .is_err(),
         "a version that does not exist cannot be promoted (foreign key)"

@@ -107,7 +107,7 @@ async fn insert_refuses_missing_prompt_or_model_version() {
     .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
     let bad_version = NewResponse {
-        model_version_id: Some(77),
+        model_version_id: Some(hone_store::VersionId(77)),
         ..NewResponse::new(s.prompt_id, "x", ResponseSource::Model)
     };
     assert_constraint(

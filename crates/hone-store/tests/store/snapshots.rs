@@ -88,7 +88,9 @@ async fn get_of_a_missing_snapshot_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     assert_not_found(
-        snapshots::get(&mut conn, 6).await.unwrap_err(),
+        snapshots::get(&mut conn, hone_store::SnapshotId(6))
+            .await
+            .unwrap_err(),
         "dataset snapshot",
         "6",
     );

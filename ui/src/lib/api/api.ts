@@ -31,6 +31,7 @@ import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
 import type { JobId } from './types/JobId';
+import type { VersionId } from './types/VersionId';
 import type { JudgmentDetail } from './types/JudgmentDetail';
 import type { JudgmentKind } from './types/JudgmentKind';
 import type { KindProgress } from './types/KindProgress';
@@ -254,12 +255,12 @@ export const arenaRound = (args: ArenaArgs) => call<ArenaRound>('arena_round', a
 export const arenaResults = (args: ArenaArgs) => call<ArenaResults>('arena_results', args);
 
 // ---- trust: evaluation, promotion, provenance, annotators ----
-export const evaluateVersion = (versionId: number, onEvent?: (e: JobEvent) => void) =>
+export const evaluateVersion = (versionId: VersionId, onEvent?: (e: JobEvent) => void) =>
   startJob<VersionEvaluation>('evaluate_version', { version_id: versionId }, onEvent);
-export const promoteVersion = (versionId: number, force: boolean, onEvent?: (e: JobEvent) => void) =>
+export const promoteVersion = (versionId: VersionId, force: boolean, onEvent?: (e: JobEvent) => void) =>
   startJob<Promotion>('promote_version', { version_id: versionId, force }, onEvent);
 export const retrainWithout = (args: RetrainArgs, onEvent?: (e: JobEvent) => void) => startJob<FineTuneOutcome>('retrain_without', args, onEvent);
-export const versionProvenance = (versionId: number) => call<VersionProvenance>('version_provenance', { version_id: versionId });
+export const versionProvenance = (versionId: VersionId) => call<VersionProvenance>('version_provenance', { version_id: versionId });
 export const judgmentProvenance = (judgmentId: number) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
 /** One kind's labeling progress (a lead's view): units complete, under way, untouched, held now. */
 export const queueProgress = (projectId: number, kind: JudgmentKind) =>

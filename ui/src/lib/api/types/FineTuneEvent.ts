@@ -2,8 +2,9 @@
 import type { Plan } from "./Plan";
 import type { Progress } from "./Progress";
 import type { StageMethod } from "./StageMethod";
+import type { VersionId } from "./VersionId";
 
 /**
  * What a running fine-tune reports.
  */
-export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: StageMethod, examples: number, steps: number, } | { "event": "progress", method: StageMethod, progress: Progress, } | { "event": "evaluating", version_id: number, };
+export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: StageMethod, examples: number, steps: number, } | { "event": "progress", method: StageMethod, progress: Progress, } | { "event": "evaluating", version_id: VersionId, };

@@ -3,6 +3,7 @@ import type { FeedbackKind } from "./FeedbackKind";
 import type { JudgmentKind } from "./JudgmentKind";
 import type { Prompt } from "./Prompt";
 import type { Response } from "./Response";
+import type { SnapshotId } from "./SnapshotId";
 
 /**
  * One judgment as it was recorded, with everything needed to show it and to re-judge it.
@@ -25,4 +26,4 @@ diff: string | null, critique: string | null, shown_order: Array<number>, guidel
 /**
  * The dataset snapshots that hold it.
  */
-snapshot_ids: Array<number>, gold: boolean, };
+snapshot_ids: Array<SnapshotId>, gold: boolean, };

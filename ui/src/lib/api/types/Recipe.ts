@@ -7,6 +7,7 @@ import type { PpoSettings } from "./PpoSettings";
 import type { SnapshotFilter } from "./SnapshotFilter";
 import type { TokenLevel } from "./TokenLevel";
 import type { TrainConfig } from "./TrainConfig";
+import type { VersionId } from "./VersionId";
 
 /**
  * Everything a fine-tune needs. Serialised into its job, so an interrupted job resumes with
@@ -20,7 +21,7 @@ model_dir: string,
 /**
  * Continue from this version's adapter (which is then also the DPO/KTO reference).
  */
-parent_version: number | null, lora: LoraSpec, sft: TrainConfig, preference: TrainConfig, beta: number, dpo_loss: DpoLossType, label_smoothing: number, filter: SnapshotFilter, 
+parent_version: VersionId | null, lora: LoraSpec, sft: TrainConfig, preference: TrainConfig, beta: number, dpo_loss: DpoLossType, label_smoothing: number, filter: SnapshotFilter, 
 /**
  * Defaults to v1, v2, … in the project.
  */
@@ -28,7 +29,7 @@ version_name: string | null,
 /**
  * PPO: the reward-model version to optimise against.
  */
-reward_model: number | null, ppo: PpoSettings, 
+reward_model: VersionId | null, ppo: PpoSettings, 
 /**
  * PPO iterations (each samples one response per prompt of a batch).
  */

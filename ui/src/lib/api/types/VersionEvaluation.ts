@@ -2,8 +2,9 @@
 import type { ArenaResults } from "./ArenaResults";
 import type { Estimate } from "./Estimate";
 import type { HeadToHead } from "./HeadToHead";
+import type { VersionId } from "./VersionId";
 
-export type VersionEvaluation = { version_id: number, 
+export type VersionEvaluation = { version_id: VersionId, 
 /**
  * The parent's name, or `base`.
  */
@@ -19,4 +20,4 @@ completion_loss_change: Estimate | null, kl_to_base: number | null,
 /**
  * Wins of the version's answers over the parent's by the reward model `judged_by`.
  */
-versus_parent: HeadToHead | null, judged_by: number | null, arena_versus_parent: ArenaResults | null, };
+versus_parent: HeadToHead | null, judged_by: VersionId | null, arena_versus_parent: ArenaResults | null, };
