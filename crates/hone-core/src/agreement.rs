@@ -5,6 +5,7 @@
 //! α = 1 − D_o / D_e with the squared difference δ² of the chosen level of measurement
 //! (nominal: 0 if equal else 1; interval: (c − k)²). Missing values are simply absent.
 
+use crate::AnnotatorId;
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, JudgmentBody};
@@ -115,8 +116,8 @@ impl Hone {
         let all =
             judgments::list_current(&mut *self.store().conn().await?, project_id, None).await?;
         // unit → annotator → value (latest wins, judgments come in id order)
-        let mut comparisons: BTreeMap<(i64, i64), HashMap<i64, f64>> = BTreeMap::new();
-        let mut ratings: BTreeMap<(i64, String), HashMap<i64, f64>> = BTreeMap::new();
+        let mut comparisons: BTreeMap<(i64, i64), HashMap<AnnotatorId, f64>> = BTreeMap::new();
+        let mut ratings: BTreeMap<(i64, String), HashMap<AnnotatorId, f64>> = BTreeMap::new();
         for j in &all {
             match &j.body {
                 JudgmentBody::Comparison {

@@ -6,6 +6,7 @@
 //! a reward model, how often annotators chose what it prefers when its suggestion was on screen
 //! and when it was not (the suggestion's pull on the verdicts).
 
+use crate::AnnotatorId;
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
@@ -265,23 +266,23 @@ impl Hone {
             .into_iter()
             .map(|r| (r.id, r.text.chars().count()))
             .collect();
-        let everyone: HashMap<i64, String> = annotators::list(&mut conn)
+        let everyone: HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
             .map(|a| (a.id, a.name))
             .collect();
-        let skip_counts: HashMap<i64, usize> = skips::counts(&mut conn, project_id)
+        let skip_counts: HashMap<AnnotatorId, usize> = skips::counts(&mut conn, project_id)
             .await?
             .into_iter()
             .map(|(id, n)| (id, n as usize))
             .collect();
-        let mut flag_counts: HashMap<i64, usize> = HashMap::new();
+        let mut flag_counts: HashMap<AnnotatorId, usize> = HashMap::new();
         for f in flags::list(&mut conn, project_id).await? {
             *flag_counts.entry(f.annotator_id).or_default() += 1;
         }
         drop(conn);
         // The project's annotators (those with a judgment, a skip or a flag here), in id order.
-        let names: BTreeMap<i64, String> = all
+        let names: BTreeMap<AnnotatorId, String> = all
             .iter()
             .map(|j| j.annotator_id)
             .chain(skip_counts.keys().copied())
@@ -290,8 +291,8 @@ impl Hone {
             .collect();
 
         // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
-        let mut units: BTreeMap<(i64, i64), BTreeMap<i64, f64>> = BTreeMap::new();
-        let mut verdicts: HashMap<i64, Vec<Verdict>> = HashMap::new();
+        let mut units: BTreeMap<(i64, i64), BTreeMap<AnnotatorId, f64>> = BTreeMap::new();
+        let mut verdicts: HashMap<AnnotatorId, Vec<Verdict>> = HashMap::new();
         for j in &all {
             let JudgmentBody::Comparison {
                 response_a,
@@ -341,7 +342,7 @@ impl Hone {
         }
 
         // Agreement with the others' majority.
-        let mut majority: HashMap<i64, (usize, usize)> = HashMap::new();
+        let mut majority: HashMap<AnnotatorId, (usize, usize)> = HashMap::new();
         for votes in units.values() {
             for (&who, &mine) in votes {
                 let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
@@ -366,7 +367,7 @@ impl Hone {
         }
 
         // Every pair of annotators on the units both judged: comparisons, then ratings.
-        let mut ratings: BTreeMap<(i64, String), BTreeMap<i64, f64>> = BTreeMap::new();
+        let mut ratings: BTreeMap<(i64, String), BTreeMap<AnnotatorId, f64>> = BTreeMap::new();
         for j in &all {
             if let JudgmentBody::Rating {
                 response_id,
@@ -381,7 +382,7 @@ impl Hone {
                 }
             }
         }
-        let ids: Vec<i64> = names.keys().copied().collect();
+        let ids: Vec<AnnotatorId> = names.keys().copied().collect();
         let mut pairs = Vec::new();
         for (kind, level, by_unit) in [
             (
@@ -420,8 +421,9 @@ impl Hone {
         let (reward_model, suggestion) =
             self.suggestion_tallies(project_id, &all, &lengths).await?;
 
-        let by_annotator =
-            |id: i64| -> Vec<&Judgment> { all.iter().filter(|j| j.annotator_id == id).collect() };
+        let by_annotator = |id: AnnotatorId| -> Vec<&Judgment> {
+            all.iter().filter(|j| j.annotator_id == id).collect()
+        };
         let annotators = ids
             .iter()
             .map(|&id| {
@@ -482,14 +484,15 @@ impl Hone {
         &self,
         project_id: i64,
         all: &[Judgment],
-    ) -> Result<(usize, HashMap<i64, GoldAgreement>)> {
+    ) -> Result<(usize, HashMap<AnnotatorId, GoldAgreement>)> {
         let gold_ids: std::collections::HashSet<i64> =
             gold::list(&mut *self.store().conn().await?, project_id)
                 .await?
                 .into_iter()
                 .collect();
         // (kind, unit) → (gold author, gold verdict)
-        let mut answers: HashMap<(JudgmentKind, UnitKey), (i64, VerdictOf)> = HashMap::new();
+        let mut answers: HashMap<(JudgmentKind, UnitKey), (AnnotatorId, VerdictOf)> =
+            HashMap::new();
         for j in all.iter().filter(|j| gold_ids.contains(&j.id)) {
             if let Some(v) = VerdictOf::of(&j.body) {
                 answers.insert(
@@ -499,7 +502,7 @@ impl Hone {
             }
         }
         // (annotator, kind, unit) → the latest verdict
-        let mut latest: HashMap<(i64, JudgmentKind, UnitKey), VerdictOf> = HashMap::new();
+        let mut latest: HashMap<(AnnotatorId, JudgmentKind, UnitKey), VerdictOf> = HashMap::new();
         for j in all.iter().filter(|j| !gold_ids.contains(&j.id)) {
             let key = (j.kind(), unit_of(j.kind(), &j.body, j.prompt_id));
             match (answers.get(&key), VerdictOf::of(&j.body)) {
@@ -509,7 +512,7 @@ impl Hone {
                 _ => {}
             }
         }
-        let mut out: HashMap<i64, GoldAgreement> = HashMap::new();
+        let mut out: HashMap<AnnotatorId, GoldAgreement> = HashMap::new();
         for ((who, kind, unit), v) in latest {
             let g = out.entry(who).or_default();
             g.items += 1;
@@ -525,7 +528,7 @@ impl Hone {
         project_id: i64,
         all: &[Judgment],
         lengths: &HashMap<i64, usize>,
-    ) -> Result<(Option<String>, HashMap<i64, SuggestionInfluence>)> {
+    ) -> Result<(Option<String>, HashMap<AnnotatorId, SuggestionInfluence>)> {
         let decided: Vec<(&Judgment, i64, i64)> = all
             .iter()
             .filter_map(|j| match &j.body {
@@ -567,7 +570,7 @@ impl Hone {
                 .zip(self.score_responses(rm.id, &ids).await?)
                 .collect()
         };
-        let mut out: HashMap<i64, SuggestionInfluence> = HashMap::new();
+        let mut out: HashMap<AnnotatorId, SuggestionInfluence> = HashMap::new();
         for (j, winner, loser) in decided {
             // Shown: against what the suggestion on screen preferred, when it was recorded;
             // hidden (or not recorded): against the latest reward model's preference.

@@ -3,6 +3,7 @@
 //! (without saying which they are), and the annotator report scores each annotator's verdicts
 //! on them against the gold answer (see [`crate::verdict`] for what counts as agreeing).
 
+use crate::AnnotatorId;
 use hone_store::judgments::{self, Judgment};
 use hone_store::{annotators, gold, JudgmentKind};
 use serde::{Deserialize, Serialize};
@@ -78,7 +79,7 @@ impl Hone {
     pub async fn gold_items(&self, project_id: i64) -> Result<Vec<GoldItem>> {
         let mut conn = self.store().conn().await?;
         let ids = gold::list(&mut conn, project_id).await?;
-        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn)
+        let names: std::collections::HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
             .map(|a| (a.id, a.name))

@@ -9,6 +9,7 @@
 //! asked for. [`Hone::judgment_detail`] gives one judgment as it was recorded, with the texts,
 //! as a [`FeedbackKind`] a re-judgment can start from (`FeedbackInput::supersedes`).
 
+use crate::AnnotatorId;
 use crate::SnapshotId;
 use std::collections::{HashMap, HashSet};
 
@@ -243,7 +244,7 @@ impl Hone {
 
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, query.project_id).await?;
-        let names: HashMap<i64, String> = annotators::list(&mut conn)
+        let names: HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
             .map(|a| (a.id, a.name))

@@ -2,6 +2,7 @@
 //! them under which guideline version, and the chain of parents; from a judgment, the
 //! versions it trained.
 
+use crate::AnnotatorId;
 use crate::SnapshotId;
 use crate::VersionId;
 use std::collections::BTreeMap;
@@ -53,7 +54,7 @@ pub struct JudgmentProvenance {
 impl Hone {
     async fn judgment_sources(&self, ids: &[i64]) -> Result<Vec<JudgmentSource>> {
         let mut conn = self.store().conn().await?;
-        let names: std::collections::HashMap<i64, String> = annotators::list(&mut conn)
+        let names: std::collections::HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
             .map(|a| (a.id, a.name))

@@ -1,6 +1,7 @@
 //! A project's numbers at a glance: what was collected, by whom, how much annotators agree,
 //! and what training data it makes.
 
+use crate::AnnotatorId;
 use std::collections::BTreeMap;
 
 use hone_store::{
@@ -71,7 +72,7 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let project = projects::get(&mut conn, project_id).await?;
         let mut by_kind = BTreeMap::new();
-        let mut by_annotator: BTreeMap<i64, BTreeMap<JudgmentKind, i64>> = BTreeMap::new();
+        let mut by_annotator: BTreeMap<AnnotatorId, BTreeMap<JudgmentKind, i64>> = BTreeMap::new();
         for (kind, annotator_id, count) in judgments::counts(&mut conn, project_id).await? {
             *by_kind.entry(kind).or_default() += count;
             *by_annotator
@@ -81,12 +82,12 @@ impl Hone {
                 .or_default() += count;
         }
         let all = judgments::list_current(&mut conn, project_id, None).await?;
-        let skip_counts: BTreeMap<i64, i64> = skips::counts(&mut conn, project_id)
+        let skip_counts: BTreeMap<AnnotatorId, i64> = skips::counts(&mut conn, project_id)
             .await?
             .into_iter()
             .collect();
         let all_flags = flags::list(&mut conn, project_id).await?;
-        let mut flag_counts: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut flag_counts: BTreeMap<AnnotatorId, i64> = BTreeMap::new();
         for f in &all_flags {
             *flag_counts.entry(f.annotator_id).or_default() += 1;
         }

@@ -3,11 +3,11 @@
 use crate::Conn;
 use serde::{Deserialize, Serialize};
 
-use crate::{AnnotatorKind, Result, StoreError};
+use crate::{AnnotatorId, AnnotatorKind, Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Annotator {
-    pub id: i64,
+    pub id: AnnotatorId,
     pub name: String,
     pub kind: AnnotatorKind,
     pub created_at: String,
@@ -23,7 +23,7 @@ pub async fn get_or_create(conn: &mut Conn, name: &str, kind: AnnotatorKind) -> 
     get_by_name(conn, name).await
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Annotator> {
+pub async fn get(conn: &mut Conn, id: AnnotatorId) -> Result<Annotator> {
     sqlx::query_as("SELECT id, name, kind, created_at FROM annotators WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)

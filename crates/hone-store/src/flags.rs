@@ -1,6 +1,7 @@
 //! Flags: an annotator marked a queue unit as not to be judged (broken prompt, off topic, not
 //! their expertise, unsafe), with an optional note. One flag per annotator and unit.
 
+use crate::AnnotatorId;
 use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
@@ -11,7 +12,7 @@ use crate::{FlagReason, JudgmentKind, Result, StoreError};
 pub struct StoredFlag {
     pub id: i64,
     pub project_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: AnnotatorId,
     pub unit: UnitRow,
     pub reason: FlagReason,
     pub note: Option<String>,
@@ -21,7 +22,7 @@ pub struct StoredFlag {
 type Row = (
     i64,
     i64,
-    i64,
+    AnnotatorId,
     JudgmentKind,
     i64,
     String,
@@ -51,7 +52,7 @@ fn assemble(row: Row) -> Result<StoredFlag> {
 pub async fn upsert(
     conn: &mut Conn,
     project_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     unit: &UnitRow,
     reason: FlagReason,
     note: Option<&str>,
@@ -99,7 +100,7 @@ pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<StoredFlag>> {
 pub async fn list_by(
     conn: &mut Conn,
     project_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
 ) -> Result<Vec<StoredFlag>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM flags WHERE project_id = $1 AND annotator_id = $2 ORDER BY id"

@@ -2,11 +2,11 @@
 //! passed where a project's is meant. Each is an `i64` in the database, in JSON (a bare
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
-//! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`]. The other
-//! tables' ids are still `i64` (issue 17 goes on).
+//! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`],
+//! [`AnnotatorId`]. The other tables' ids are still `i64` (issue 17 goes on).
 
-/// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, serde,
-/// ts-rs, `Display` and `FromStr` (for the CLI).
+/// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, a value of
+/// a multi-row insert, serde, ts-rs, `Display` and `FromStr` (for the CLI).
 macro_rules! typed_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -40,6 +40,18 @@ macro_rules! typed_id {
                 value: <sqlx::Any as sqlx::Database>::ValueRef<'r>,
             ) -> Result<Self, sqlx::error::BoxDynError> {
                 <i64 as sqlx::Decode<'r, sqlx::Any>>::decode(value).map($name)
+            }
+        }
+
+        impl From<$name> for crate::dialect::Value {
+            fn from(id: $name) -> Self {
+                id.0.into()
+            }
+        }
+
+        impl From<Option<$name>> for crate::dialect::Value {
+            fn from(id: Option<$name>) -> Self {
+                id.map(|id| id.0).into()
             }
         }
 
@@ -78,6 +90,12 @@ typed_id!(
 typed_id!(
     /// A base model the workspace knows (`base_models.id`): a model folder versions train on.
     BaseModelId
+);
+
+typed_id!(
+    /// An annotator (`annotators.id`): a person, a team member's account or a stand-in (an
+    /// import, a model, the demo's simulated expert) whose judgments are kept apart.
+    AnnotatorId
 );
 
 #[cfg(test)]

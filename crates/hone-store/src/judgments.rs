@@ -1,6 +1,7 @@
 //! Judgments: what every kind shares (annotator, time spent, order shown, guideline version,
 //! critique) in `judgments`, and the kind-specific part in one table per kind.
 
+use crate::AnnotatorId;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -96,7 +97,7 @@ impl JudgmentBody {
 pub struct NewJudgment {
     pub project_id: i64,
     pub prompt_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
     /// Response ids in the order the annotator saw them.
     pub shown_order: Vec<i64>,
@@ -114,7 +115,7 @@ pub struct Judgment {
     pub id: i64,
     pub project_id: i64,
     pub prompt_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
     pub shown_order: Vec<i64>,
     pub guideline_version: Option<i64>,
@@ -270,7 +271,7 @@ struct BaseRow {
     project_id: i64,
     prompt_id: i64,
     kind: JudgmentKind,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     time_spent_ms: i64,
     shown_order: String,
     guideline_version: Option<i64>,
@@ -364,7 +365,7 @@ pub async fn list_current_after(
 pub async fn list_current_by_on_prompt(
     conn: &mut Conn,
     prompt_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     kind: JudgmentKind,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
@@ -442,7 +443,10 @@ pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
 
 /// Number of judgments per (kind, annotator id) in the project, superseded ones and those of
 /// an import under way left out.
-pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(JudgmentKind, i64, i64)>> {
+pub async fn counts(
+    conn: &mut Conn,
+    project_id: i64,
+) -> Result<Vec<(JudgmentKind, AnnotatorId, i64)>> {
     Ok(sqlx::query_as(&format!(
         "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = $1 AND superseded_by IS NULL AND {NOT_PENDING} GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
     ))
@@ -694,7 +698,7 @@ impl ImportedVerdict {
 /// re-import finds its judgments here instead of recording them twice.
 pub async fn verdicts_on(
     conn: &mut Conn,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     response_ids: &[i64],
 ) -> Result<std::collections::HashSet<ImportedVerdict>> {
     let mut found = std::collections::HashSet::new();
@@ -751,7 +755,7 @@ pub struct ImportedJudgment {
 pub async fn insert_imported(
     conn: &mut Conn,
     project_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     guideline_version: Option<i64>,
     import_id: i64,
     news: &[ImportedJudgment],

@@ -1,6 +1,7 @@
 //! Skips: an annotator passed over a queue unit for now. One row per skip; a unit is (kind,
 //! prompt, sorted response ids), with no response ids for a prompt-level unit.
 
+use crate::AnnotatorId;
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
@@ -31,7 +32,7 @@ impl UnitRow {
 pub async fn insert(
     conn: &mut Conn,
     project_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     unit: &UnitRow,
 ) -> Result<i64> {
     Ok(sqlx::query_scalar(
@@ -51,7 +52,7 @@ pub async fn insert(
 pub async fn latest(
     conn: &mut Conn,
     project_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     kind: JudgmentKind,
 ) -> Result<Vec<(UnitRow, i64)>> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(
@@ -75,7 +76,7 @@ pub async fn latest(
 }
 
 /// Number of skips per annotator id in the project (every skip counts, repeats included).
-pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(i64, i64)>> {
+pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(AnnotatorId, i64)>> {
     Ok(sqlx::query_as(
         "SELECT annotator_id, COUNT(*) FROM skips WHERE project_id = $1 GROUP BY annotator_id ORDER BY annotator_id",
     )

@@ -1,13 +1,14 @@
 //! Idempotent submissions: a judgment sent again under the id its client gave it is found, not
 //! recorded twice (see migration 0012).
 
+use crate::AnnotatorId;
 use crate::{Conn, Result};
 
 /// A submission recorded before: who sent it and what recording it answered (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Submission {
     pub judgment_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: AnnotatorId,
     pub recorded: String,
 }
 
@@ -25,7 +26,7 @@ pub async fn insert(
     conn: &mut Conn,
     submission_id: &str,
     judgment_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     recorded: &str,
 ) -> Result<()> {
     sqlx::query(

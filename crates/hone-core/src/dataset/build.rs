@@ -25,6 +25,7 @@
 //! by a re-judgment) are left out by the caller when it selects judgments, not here: a frozen
 //! snapshot that holds one must still rebuild its rows.
 
+use crate::AnnotatorId;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use hone_store::judgments::{Judgment, JudgmentBody, SpanMark};
@@ -78,7 +79,7 @@ pub struct Conflict {
     /// Votes for the first reading (`first` ≻ `second`, or desirable).
     pub votes_for: usize,
     pub votes_against: usize,
-    pub annotator_ids: Vec<i64>,
+    pub annotator_ids: Vec<AnnotatorId>,
     pub judgment_ids: Vec<i64>,
     /// `true` when the majority decided; `false` when the split was even and the item was dropped.
     pub resolved: bool,
@@ -87,8 +88,8 @@ pub struct Conflict {
 #[derive(Default)]
 struct Votes {
     /// (judgment id, annotator id) per vote.
-    yes: Vec<(i64, i64)>,
-    no: Vec<(i64, i64)>,
+    yes: Vec<(i64, AnnotatorId)>,
+    no: Vec<(i64, AnnotatorId)>,
 }
 
 impl Votes {
@@ -106,14 +107,14 @@ impl Votes {
     }
 
     /// Takes back `annotator_id`'s vote (they changed their mind to "no preference").
-    fn withdraw(&mut self, annotator_id: i64) {
+    fn withdraw(&mut self, annotator_id: AnnotatorId) {
         self.yes.retain(|(_, a)| *a != annotator_id);
         self.no.retain(|(_, a)| *a != annotator_id);
     }
 
     /// The majority verdict and its supporting judgments, or `None` on an even split.
     fn majority(&self) -> Option<(bool, Vec<i64>)> {
-        let ids = |v: &[(i64, i64)]| {
+        let ids = |v: &[(i64, AnnotatorId)]| {
             v.iter()
                 .map(|(j, _)| *j)
                 .collect::<BTreeSet<_>>()
@@ -156,7 +157,7 @@ impl Votes {
 /// One annotator's latest marks on a response.
 struct AnnotatorMarks {
     judgment_id: i64,
-    annotator_id: i64,
+    annotator_id: AnnotatorId,
     /// Character ranges marked with an error label.
     errors: Vec<(usize, usize)>,
     /// Character ranges marked with a good label.

@@ -5,6 +5,7 @@
 //! this annotator already recorded (a re-import records nothing twice). Rows carry the run's
 //! id, so they stay pending until the run finishes.
 
+use crate::AnnotatorId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::{self, ImportedJudgment, ImportedVerdict};
@@ -22,7 +23,7 @@ pub(super) const CHUNK_RECORDS: usize = 1_000;
 pub(super) struct Target {
     pub project_id: i64,
     pub import_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: AnnotatorId,
     pub guideline_version: Option<i64>,
 }
 

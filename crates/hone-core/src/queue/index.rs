@@ -15,6 +15,7 @@
 //! index is built again from nothing, as it is when more judgments changed than are worth
 //! applying one by one.
 
+use crate::AnnotatorId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -66,7 +67,7 @@ const MOST_CHANGES_IN_PLACE: usize = 256;
 struct Counted {
     key: UnitKey,
     prompt_id: i64,
-    annotator: i64,
+    annotator: AnnotatorId,
 }
 
 /// One project's units and votes of one kind.
@@ -99,7 +100,7 @@ pub(super) struct QueueIndex {
     open_list: Vec<Pos>,
     open_at: HashMap<Pos, usize>,
     /// How many open units each annotator has a vote on.
-    mine_open: HashMap<i64, usize>,
+    mine_open: HashMap<AnnotatorId, usize>,
     /// Votes on units that are not offered (yet): a unit of a prompt not counted yet, a human
     /// correction's rating.
     orphans: HashMap<UnitKey, Votes>,
@@ -368,7 +369,7 @@ impl QueueIndex {
     }
 
     /// Sets `annotator`'s vote on the unit `key` (taking it away with `None`).
-    fn set_vote(&mut self, key: &UnitKey, annotator: i64, vote: Option<Vote>) {
+    fn set_vote(&mut self, key: &UnitKey, annotator: AnnotatorId, vote: Option<Vote>) {
         let put = |votes: &mut Votes| match vote {
             Some(vote) => {
                 votes.insert(annotator, vote);
@@ -477,7 +478,7 @@ impl QueueIndex {
     fn detach(&mut self, pos: Pos) {
         let unit = &self.units[&pos.0][pos.1 as usize];
         let (key, sorted, open) = (unit.key.clone(), unit.sorted.clone(), unit.open);
-        let voters: Vec<i64> = unit.votes.keys().copied().collect();
+        let voters: Vec<AnnotatorId> = unit.votes.keys().copied().collect();
         let split = disagreement(&unit.votes);
         self.by_key.remove(&key);
         if !sorted.is_empty() {
@@ -508,7 +509,7 @@ impl QueueIndex {
         let unit = &self.units[&pos.0][pos.1 as usize];
         let open = self.is_open(&unit.votes);
         let (key, sorted) = (unit.key.clone(), unit.sorted.clone());
-        let voters: Vec<i64> = unit.votes.keys().copied().collect();
+        let voters: Vec<AnnotatorId> = unit.votes.keys().copied().collect();
         let split = disagreement(&unit.votes);
         self.by_key.insert(key, pos);
         if !sorted.is_empty() {
@@ -574,7 +575,7 @@ impl QueueIndex {
         self.open_list.len()
     }
 
-    pub fn mine_open(&self, annotator: Option<i64>) -> usize {
+    pub fn mine_open(&self, annotator: Option<AnnotatorId>) -> usize {
         annotator.map_or(0, |a| self.mine_open.get(&a).copied().unwrap_or(0))
     }
 

@@ -9,6 +9,7 @@
 //! Leases live in the server's memory (`Hone::with_leases`, which `hone serve` turns on); a
 //! restart forgets them, which only means a unit may be judged once more than needed.
 
+use crate::AnnotatorId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ pub(crate) struct Lease {
     pub unit: UnitKey,
     pub holder: String,
     /// The holder's annotator id when they had one (a first-time annotator has none yet).
-    pub holder_id: Option<i64>,
+    pub holder_id: Option<AnnotatorId>,
     pub until: Instant,
 }
 
@@ -46,13 +47,13 @@ impl QueueLeases {
         kind: JudgmentKind,
         annotator: &str,
         now: Instant,
-    ) -> HashMap<UnitKey, Vec<Option<i64>>> {
+    ) -> HashMap<UnitKey, Vec<Option<AnnotatorId>>> {
         let mut all = self.0.lock().expect("the leases are never poisoned");
         let Some(leases) = all.get_mut(&(project_id, kind)) else {
             return HashMap::new();
         };
         leases.retain(|l| l.until > now);
-        let mut held: HashMap<UnitKey, Vec<Option<i64>>> = HashMap::new();
+        let mut held: HashMap<UnitKey, Vec<Option<AnnotatorId>>> = HashMap::new();
         for lease in leases.iter().filter(|l| l.holder != annotator) {
             held.entry(lease.unit.clone())
                 .or_default()
@@ -69,7 +70,7 @@ impl QueueLeases {
         kind: JudgmentKind,
         unit: UnitKey,
         annotator: &str,
-        holder_id: Option<i64>,
+        holder_id: Option<AnnotatorId>,
         now: Instant,
     ) {
         let mut all = self.0.lock().expect("the leases are never poisoned");
@@ -101,7 +102,7 @@ impl QueueLeases {
 
     /// Gives `annotator`'s leases their annotator id once they have one (their first verdict),
     /// so that a unit they then judge counts their vote instead of their lease.
-    pub(crate) fn identify(&self, annotator: &str, id: i64) {
+    pub(crate) fn identify(&self, annotator: &str, id: AnnotatorId) {
         let mut all = self.0.lock().expect("the leases are never poisoned");
         for lease in all.values_mut().flatten() {
             if lease.holder == annotator {
@@ -139,10 +140,10 @@ mod tests {
     fn a_lease_is_seen_by_others_only_and_ends_after_its_duration() {
         let leases = QueueLeases::default();
         let t0 = Instant::now();
-        leases.hold(1, KIND, unit(1), "ana", Some(7), t0);
+        leases.hold(1, KIND, unit(1), "ana", Some(AnnotatorId(7)), t0);
         assert!(leases.held_by_others(1, KIND, "ana", t0).is_empty());
         let held = leases.held_by_others(1, KIND, "bo", t0);
-        assert_eq!(held.get(&unit(1)), Some(&vec![Some(7)]));
+        assert_eq!(held.get(&unit(1)), Some(&vec![Some(AnnotatorId(7))]));
         // Another project or kind is not held.
         assert!(leases.held_by_others(2, KIND, "bo", t0).is_empty());
         assert!(leases
@@ -179,16 +180,26 @@ mod tests {
         assert_eq!(held.len(), 2);
         assert_eq!(held[&unit(5)].len(), 1);
         // Two annotators on one unit are two holders.
-        leases.hold(1, KIND, unit(5), "cy", Some(9), t0 + Duration::from_secs(6));
+        leases.hold(
+            1,
+            KIND,
+            unit(5),
+            "cy",
+            Some(AnnotatorId(9)),
+            t0 + Duration::from_secs(6),
+        );
         let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
-        assert_eq!(held[&unit(5)], vec![None, Some(9)]);
+        assert_eq!(held[&unit(5)], vec![None, Some(AnnotatorId(9))]);
         // A first verdict gives ana's leases her id; a skip ends her lease on that unit.
-        leases.identify("ana", 4);
+        leases.identify("ana", AnnotatorId(4));
         let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
-        assert_eq!(held[&unit(5)], vec![Some(4), Some(9)]);
+        assert_eq!(
+            held[&unit(5)],
+            vec![Some(AnnotatorId(4)), Some(AnnotatorId(9))]
+        );
         leases.release(1, KIND, "ana", &unit(5));
         let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
-        assert_eq!(held[&unit(5)], vec![Some(9)]);
+        assert_eq!(held[&unit(5)], vec![Some(AnnotatorId(9))]);
         assert_eq!(held.len(), 2, "ana still holds unit 3");
     }
 }

@@ -30,6 +30,7 @@ mod indexes;
 pub mod leases;
 pub mod progress;
 
+use crate::AnnotatorId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::JudgmentBody;
@@ -293,7 +294,7 @@ impl Hone {
         kind: JudgmentKind,
         unit: &Unit,
         annotator: &str,
-        annotator_id: Option<i64>,
+        annotator_id: Option<AnnotatorId>,
     ) {
         if let Some(leases) = &self.queue_leases {
             leases.hold(

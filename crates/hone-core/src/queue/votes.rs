@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::verdict::Verdict;
+use crate::AnnotatorId;
 
 /// An annotator's latest counted judgment on a unit.
 #[derive(Debug, Clone, Copy)]
@@ -13,7 +14,7 @@ pub(super) struct Vote {
 }
 
 /// Each annotator's latest vote on a unit, by annotator id.
-pub(super) type Votes = BTreeMap<i64, Vote>;
+pub(super) type Votes = BTreeMap<AnnotatorId, Vote>;
 
 /// How many verdicts fall in each bucket (see `Verdict::bucket`).
 fn groups(votes: &Votes) -> BTreeMap<i64, usize> {
@@ -71,7 +72,7 @@ mod tests {
                         judgment: i as i64,
                         verdict: Some(Verdict::Thumb(*up)),
                     };
-                    (i as i64, vote)
+                    (AnnotatorId(i as i64), vote)
                 })
                 .collect()
         };

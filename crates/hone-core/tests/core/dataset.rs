@@ -32,7 +32,7 @@ fn kto(d: &TrainingData) -> Vec<(&str, bool)> {
 }
 
 /// The ids of these annotators, sorted.
-pub async fn annotator_ids(hone: &Hone, names: &[&str]) -> Vec<i64> {
+pub async fn annotator_ids(hone: &Hone, names: &[&str]) -> Vec<hone_core::AnnotatorId> {
     let mut conn = hone.store().conn().await.unwrap();
     let mut v = Vec::new();
     for n in names {

@@ -50,9 +50,11 @@ async fn get_and_get_by_name_find_the_annotator_or_say_not_found() {
         "get by name"
     );
     assert_not_found(
-        annotators::get(&mut conn, bob.id + 100).await.unwrap_err(),
+        annotators::get(&mut conn, hone_store::AnnotatorId(bob.id.0 + 100))
+            .await
+            .unwrap_err(),
         "annotator",
-        &(bob.id + 100).to_string(),
+        &(bob.id.0 + 100).to_string(),
     );
     assert_not_found(
         annotators::get_by_name(&mut conn, "carol")

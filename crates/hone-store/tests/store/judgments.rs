@@ -424,7 +424,7 @@ async fn counts_group_by_kind_and_annotator_within_the_project() {
         .unwrap()
         .id;
     assert!(alice < bob, "precondition: alice was created first");
-    let by = |annotator_id: i64, body: JudgmentBody| NewJudgment {
+    let by = |annotator_id: hone_store::AnnotatorId, body: JudgmentBody| NewJudgment {
         annotator_id,
         ..new_judgment(&f, body)
     };
@@ -806,7 +806,7 @@ async fn base_rows_that_violate_constraints_are_refused() {
     )
     .await;
     let missing_annotator = NewJudgment {
-        annotator_id: 9_999,
+        annotator_id: hone_store::AnnotatorId(9_999),
         ..new_judgment(&f, body())
     };
     assert_refused_atomically(

@@ -116,7 +116,7 @@ pub async fn count_rows(conn: &mut hone_store::Conn, table: &str) -> i64 {
 pub struct Seed {
     pub project_id: i64,
     pub prompt_id: i64,
-    pub annotator_id: i64,
+    pub annotator_id: hone_store::AnnotatorId,
     pub response_ids: Vec<i64>,
 }
 
