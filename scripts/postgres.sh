@@ -6,7 +6,8 @@
 #   scripts/postgres.sh        start it, print the URL
 #   scripts/postgres.sh stop   stop it (the data stays)
 #   scripts/postgres.sh clean  start it, drop the test databases earlier runs left (each test
-#                              makes its own and never drops it; one in use is kept), print the URL
+#                              makes its own and never drops it; those of a test process still
+#                              running are kept), print the URL
 # HONE_PG_DIR (default /var/tmp/hone-pg) holds the data (data/), the socket (run/) and the log
 # (postgres.log); HONE_PG_PORT (default 54329) is the TCP port, on 127.0.0.1 only. Trust
 # authentication, for the socket and 127.0.0.1 only: a test server, never a real one.
@@ -131,8 +132,13 @@ if [ -z "$(query "SELECT 1 FROM pg_database WHERE datname = 'hone'")" ]; then
 fi
 if [ "$action" = clean ]; then
     dropped=0
-    for db in $(query "SELECT datname FROM pg_database WHERE datname ~ '^hone_[a-z]+_test_[0-9_]+$'"); do
-        # Refused while a test is connected to it: that one stays.
+    tests="$(query "SELECT datname FROM pg_database WHERE datname ~ '^hone_[a-z]+_test_[0-9_]+$'")"
+    for db in $tests; do
+        # The number after `test_` is the test process's id: while it runs, its database stays
+        # (and one a client is connected to is refused anyway).
+        pid="${db#hone_*_test_}"
+        pid="${pid%%_*}"
+        [ -d "/proc/$pid" ] && continue
         if query "DROP DATABASE \"$db\"" >/dev/null 2>&1; then dropped=$((dropped + 1)); fi
     done
     echo "postgres: dropped $dropped test databases of earlier runs" >&2

@@ -3,9 +3,9 @@
 //! The peak comes at the end of a training step's forward pass, when every activation the
 //! backward needs is alive, plus the backward's first gradients. Its parts:
 //! - what is resident before the first step ([`Resident`]): on the CPU, what the process holds
-//!   before it loads the model (code, the runtime's buffers, whatever else a server holds),
-//!   measured before the model is loaded or a GGUF file imported ([`runtime_bytes`]: the
-//!   allocator keeps what the import freed, and the training reuses it), what the allocator commits beyond
+//!   before it loads the model (code, the runtime's buffers, the training data, whatever else
+//!   a server holds), measured when the plan is made ([`runtime_bytes`]) less what a GGUF
+//!   file's import just before left with the allocator ([`ImportLeftover`]), what the allocator commits beyond
 //!   live data ([`ALLOCATOR_MIB`]) and the frozen base weights; on a GPU, the device's memory
 //!   in use once the model is loaded, read when the plan is made;
 //! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);
@@ -36,6 +36,27 @@ pub fn runtime_bytes() -> f64 {
     hone_model::device::process_resident_memory_bytes()
         .map(|b| b as f64)
         .unwrap_or(RUNTIME_MIB * 1024.0 * 1024.0)
+}
+
+/// What a GGUF file's first import, done just before a plan or a training, left in the
+/// process: the allocator keeps the import's freed buffers (it never returns memory) and the
+/// training reuses them, so they are not counted as the process's own. Zero when the model was
+/// a folder or imported before.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ImportLeftover(pub f64);
+
+impl ImportLeftover {
+    /// The process's growth across `import`, which makes sure the model is a folder.
+    pub async fn across<T>(import: impl std::future::Future<Output = T>) -> (T, Self) {
+        let before = runtime_bytes();
+        let out = import.await;
+        (out, Self((runtime_bytes() - before).max(0.0)))
+    }
+
+    /// [`runtime_bytes`] without the leftover.
+    pub fn runtime_bytes(self) -> f64 {
+        (runtime_bytes() - self.0).max(0.0)
+    }
 }
 
 /// The share of the device's memory a plan fills before it turns gradient checkpointing on

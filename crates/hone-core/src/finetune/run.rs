@@ -137,10 +137,9 @@ impl Hone {
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
-        // Measured before a GGUF file's first import, whose freed buffers the allocator keeps
-        // and the training reuses: they are not the process's own.
-        let runtime = super::memory::runtime_bytes();
-        let recipe = &self.recipe_on_folder(recipe).await?;
+        let (recipe, leftover) =
+            super::memory::ImportLeftover::across(self.recipe_on_folder(recipe)).await;
+        let recipe = &recipe?;
         let data = self.training_data(project_id, &recipe.filter).await?;
         let prompts: Vec<PromptContent> = self
             .train_prompt_list(project_id, &recipe.filter)
@@ -153,6 +152,7 @@ impl Hone {
         let recipe = recipe.clone();
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
         let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
+            let runtime = leftover.runtime_bytes();
             let lm = load_model(&dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
@@ -179,9 +179,9 @@ impl Hone {
                 "rlhf makes two versions; run it with Hone::rlhf",
             ));
         }
-        // Before a GGUF file's first import (see `plan_fine_tune`).
-        let runtime = super::memory::runtime_bytes();
-        let recipe = &self.recipe_on_folder(recipe).await?;
+        let (recipe, leftover) =
+            super::memory::ImportLeftover::across(self.recipe_on_folder(recipe)).await;
+        let recipe = &recipe?;
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid(
                 "recipe.model_dir",
@@ -247,7 +247,7 @@ impl Hone {
             &serde_json::to_value(&params).expect("JSON"),
         )
         .await?;
-        self.run_job(job.id, project_id, params, runtime, cancel, on_event)
+        self.run_job(job.id, project_id, params, leftover, cancel, on_event)
             .await
     }
 
@@ -398,19 +398,20 @@ impl Hone {
             };
             return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
-        let runtime = super::memory::runtime_bytes();
-        self.run_job(job_id, project_id, params, runtime, cancel, on_event)
+        // The stored recipe names the imported folder: nothing to import.
+        let leftover = super::memory::ImportLeftover::default();
+        self.run_job(job_id, project_id, params, leftover, cancel, on_event)
             .await
     }
 
     /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
-    /// `runtime_bytes` is the process's memory before any model work ([`super::memory::runtime_bytes`]).
+    /// `leftover` is what a GGUF import just before left with the allocator, for the plan.
     async fn run_job(
         &self,
         job_id: JobId,
         project_id: i64,
         params: JobParams,
-        runtime_bytes: f64,
+        leftover: super::memory::ImportLeftover,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -435,7 +436,7 @@ impl Hone {
             }
         }));
         let result = self
-            .train_job(job_id, project_id, params, runtime_bytes, cancel, on_event)
+            .train_job(job_id, project_id, params, leftover, cancel, on_event)
             .await;
         drop(heartbeat);
         owner.release();
@@ -461,7 +462,7 @@ impl Hone {
         job_id: JobId,
         project_id: i64,
         params: JobParams,
-        runtime_bytes: f64,
+        leftover: super::memory::ImportLeftover,
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -470,13 +471,7 @@ impl Hone {
         // row, so a failed or clashing run never touches another version's files.
         let staged_dir = job_dir.join("adapter");
         let inputs = self
-            .stage_inputs(
-                project_id,
-                &params,
-                job_dir,
-                staged_dir.clone(),
-                runtime_bytes,
-            )
+            .stage_inputs(project_id, &params, job_dir, staged_dir.clone(), leftover)
             .await?;
         jobs::update(
             &mut *self.store().conn().await?,
@@ -550,7 +545,7 @@ impl Hone {
         params: &JobParams,
         job_dir: PathBuf,
         staged_dir: PathBuf,
-        runtime_bytes: f64,
+        leftover: super::memory::ImportLeftover,
     ) -> Result<StageInputs> {
         let (_, data) = self.snapshot_data(params.snapshot_id).await?;
         let mut conn = self.store().conn().await?;
@@ -602,7 +597,7 @@ impl Hone {
             staged_dir,
             device: self.device_choice(),
             workspace: self.dir().to_owned(),
-            runtime_bytes,
+            leftover,
         })
     }
 

@@ -44,8 +44,8 @@ pub(super) struct StageInputs {
     pub staged_dir: PathBuf,
     pub device: DeviceChoice,
     pub workspace: PathBuf,
-    /// The process's memory before any model work, for the plan ([`super::memory::runtime_bytes`]).
-    pub runtime_bytes: f64,
+    /// What a GGUF import just before left with the allocator, for the plan.
+    pub leftover: super::memory::ImportLeftover,
 }
 
 /// What the training thread hands back.
@@ -96,10 +96,11 @@ pub(super) fn train_stages(
         staged_dir,
         device,
         workspace,
-        runtime_bytes: runtime,
+        leftover,
     } = inputs;
     // The peak from here on is the training's (a server may have peaked before).
     hone_model::device::reset_process_peak_memory();
+    let runtime = leftover.runtime_bytes();
     let lm = load_model(&recipe.model_dir, device, recipe.base_weights)?;
     trace_memory(&lm, "model loaded");
     let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
