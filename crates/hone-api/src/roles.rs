@@ -144,6 +144,7 @@ pub(crate) async fn authorize(
         let id = args
             .get("judgment_id")
             .and_then(Value::as_i64)
+            .map(hone_core::JudgmentId)
             .ok_or_else(|| {
                 ApiError::new(
                     "bad_arguments",

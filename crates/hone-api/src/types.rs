@@ -6,7 +6,7 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JobId, JudgmentKind, Split, VersionId};
+use hone_core::{JobId, JudgmentId, JudgmentKind, Split, VersionId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -145,7 +145,7 @@ pub struct UserArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct JudgmentArgs {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

@@ -7,6 +7,7 @@
 //! and when it was not (the suggestion's pull on the verdicts).
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
@@ -485,7 +486,7 @@ impl Hone {
         project_id: i64,
         all: &[Judgment],
     ) -> Result<(usize, HashMap<AnnotatorId, GoldAgreement>)> {
-        let gold_ids: std::collections::HashSet<i64> =
+        let gold_ids: std::collections::HashSet<JudgmentId> =
             gold::list(&mut *self.store().conn().await?, project_id)
                 .await?
                 .into_iter()

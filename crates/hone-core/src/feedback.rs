@@ -1,5 +1,6 @@
 //! Recording feedback. Every judgment is validated here and committed before the call returns.
 
+use crate::JudgmentId;
 use std::collections::{BTreeMap, HashSet};
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
@@ -40,7 +41,7 @@ pub struct FeedbackInput {
     /// counting (queue, agreement, training data built from now on).
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
-    pub supersedes: Option<i64>,
+    pub supersedes: Option<JudgmentId>,
     /// The client's own id for this submission (8–100 letters, digits, `-` or `_`, e.g. a
     /// UUID): sent again — the answer was lost, an outbox retried after the connection came
     /// back — it gets the first recording's answer instead of a second judgment.
@@ -134,7 +135,7 @@ impl FeedbackInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub prompt_id: i64,
     /// The response made from an edit's corrected text or a demonstration (`None` for an edit
     /// that left the answer as it was).
@@ -175,7 +176,7 @@ impl Hone {
     /// version) already holds it (a re-judgment with `supersedes` is the way to change one).
     /// Undoing a re-judgment brings back the judgment it replaced. The response an edit (its correction) or a demonstration (a
     /// human answer) made goes with it, unless another judgment refers to it.
-    pub async fn undo_judgment(&self, judgment_id: i64) -> Result<()> {
+    pub async fn undo_judgment(&self, judgment_id: JudgmentId) -> Result<()> {
         let mut tx = self.store().begin().await?;
         let holding = judgments::snapshots_holding(&mut tx, judgment_id).await?;
         if !holding.is_empty() {
@@ -341,7 +342,7 @@ pub(crate) async fn record_in(
 async fn check_supersedes(
     conn: &mut Conn,
     input: &FeedbackInput,
-    old: i64,
+    old: JudgmentId,
     prompt_id: i64,
 ) -> Result<()> {
     let refuse = |message: String| Err(CoreError::invalid("supersedes", message));

@@ -4,6 +4,7 @@
 //! on them against the gold answer (see [`crate::verdict`] for what counts as agreeing).
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use hone_store::judgments::{self, Judgment};
 use hone_store::{annotators, gold, JudgmentKind};
 use serde::{Deserialize, Serialize};
@@ -22,7 +23,7 @@ pub const GOLD_KINDS: &[JudgmentKind] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GoldItem {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub kind: JudgmentKind,
     pub prompt_id: i64,
     pub response_ids: Vec<i64>,
@@ -45,7 +46,7 @@ fn item(j: &Judgment, annotator: String) -> GoldItem {
 
 impl Hone {
     /// Marks judgment `judgment_id` as the gold answer of its item (again: no change).
-    pub async fn mark_gold(&self, judgment_id: i64) -> Result<GoldItem> {
+    pub async fn mark_gold(&self, judgment_id: JudgmentId) -> Result<GoldItem> {
         let mut conn = self.store().conn().await?;
         let j = judgments::get(&mut conn, judgment_id).await?;
         if !GOLD_KINDS.contains(&j.kind()) || Verdict::of(&j.body).is_none() {
@@ -65,7 +66,7 @@ impl Hone {
     }
 
     /// Unmarks a gold judgment; the judgment itself stays.
-    pub async fn unmark_gold(&self, judgment_id: i64) -> Result<()> {
+    pub async fn unmark_gold(&self, judgment_id: JudgmentId) -> Result<()> {
         if !gold::unmark(&mut *self.store().conn().await?, judgment_id).await? {
             return Err(CoreError::invalid(
                 "judgment_id",

@@ -10,6 +10,7 @@
 //! as a [`FeedbackKind`] a re-judgment can start from (`FeedbackInput::supersedes`).
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use crate::SnapshotId;
 use std::collections::{HashMap, HashSet};
 
@@ -97,7 +98,7 @@ impl HistoryQuery {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub kind: JudgmentKind,
     pub annotator: String,
     pub created_at: String,
@@ -110,9 +111,9 @@ pub struct HistoryEntry {
     pub summary: String,
     pub time_spent_ms: i64,
     /// The re-judgment that replaced this one.
-    pub superseded_by: Option<i64>,
+    pub superseded_by: Option<JudgmentId>,
     /// The judgment this one replaced.
-    pub supersedes: Option<i64>,
+    pub supersedes: Option<JudgmentId>,
     /// A dataset snapshot holds it (it can no longer be undone, only superseded).
     pub in_snapshot: bool,
     /// It is the gold answer of its item.
@@ -134,7 +135,7 @@ pub struct HistoryPage {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgmentDetail {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub project_id: i64,
     pub kind: JudgmentKind,
     pub annotator: String,
@@ -156,8 +157,8 @@ pub struct JudgmentDetail {
     pub suggested_response_id: Option<i64>,
     pub verdict: String,
     pub summary: String,
-    pub superseded_by: Option<i64>,
-    pub supersedes: Option<i64>,
+    pub superseded_by: Option<JudgmentId>,
+    pub supersedes: Option<JudgmentId>,
     /// The dataset snapshots that hold it.
     pub snapshot_ids: Vec<SnapshotId>,
     pub gold: bool,
@@ -284,17 +285,17 @@ impl Hone {
         } else {
             HashMap::new()
         };
-        let held: HashSet<i64> = judgments::held_by_snapshots(&mut conn, query.project_id)
+        let held: HashSet<JudgmentId> = judgments::held_by_snapshots(&mut conn, query.project_id)
             .await?
             .into_iter()
             .collect();
-        let golds: HashSet<i64> = gold::list(&mut conn, query.project_id)
+        let golds: HashSet<JudgmentId> = gold::list(&mut conn, query.project_id)
             .await?
             .into_iter()
             .collect();
         drop(conn);
         // Every supersession in the project (the kind filter keeps both ends: same kind).
-        let supersedes: HashMap<i64, i64> = all
+        let supersedes: HashMap<JudgmentId, JudgmentId> = all
             .iter()
             .filter_map(|j| Some((j.superseded_by?, j.id)))
             .collect();
@@ -352,7 +353,7 @@ impl Hone {
     }
 
     /// One judgment as it was recorded (see [`JudgmentDetail`]).
-    pub async fn judgment_detail(&self, judgment_id: i64) -> Result<JudgmentDetail> {
+    pub async fn judgment_detail(&self, judgment_id: JudgmentId) -> Result<JudgmentDetail> {
         let mut conn = self.store().conn().await?;
         let j = match judgments::get(&mut conn, judgment_id).await {
             Err(StoreError::NotFound { .. }) => {

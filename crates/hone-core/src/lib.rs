@@ -54,8 +54,8 @@ pub use error::{CoreError, Result};
 pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{
-    AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagReason, JobId, JobState, JudgmentKind,
-    QueueOrder, ResponseSource, SnapshotId, Split, VersionId,
+    AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagReason, JobId, JobState, JudgmentId,
+    JudgmentKind, QueueOrder, ResponseSource, SnapshotId, Split, VersionId,
 };
 pub use hone_train as train;
 pub use workspace::{

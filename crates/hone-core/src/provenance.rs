@@ -3,6 +3,7 @@
 //! versions it trained.
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use crate::SnapshotId;
 use crate::VersionId;
 use std::collections::BTreeMap;
@@ -19,7 +20,7 @@ use crate::{Hone, Result};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct JudgmentSource {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub kind: JudgmentKind,
     pub prompt_id: i64,
     pub annotator: String,
@@ -52,7 +53,7 @@ pub struct JudgmentProvenance {
 }
 
 impl Hone {
-    async fn judgment_sources(&self, ids: &[i64]) -> Result<Vec<JudgmentSource>> {
+    async fn judgment_sources(&self, ids: &[JudgmentId]) -> Result<Vec<JudgmentSource>> {
         let mut conn = self.store().conn().await?;
         let names: std::collections::HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
@@ -117,7 +118,7 @@ impl Hone {
     }
 
     /// The versions judgment `judgment_id` trained.
-    pub async fn judgment_provenance(&self, judgment_id: i64) -> Result<JudgmentProvenance> {
+    pub async fn judgment_provenance(&self, judgment_id: JudgmentId) -> Result<JudgmentProvenance> {
         let judgment = self.judgment_sources(&[judgment_id]).await?.pop().ok_or(
             crate::CoreError::NotFound {
                 entity: "judgment",

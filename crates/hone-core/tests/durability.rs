@@ -143,7 +143,7 @@ async fn parent() {
         let all = judgments::list(&mut conn, project.id, None)
             .await
             .expect("every stored judgment has its comparison row (a missing one fails to load)");
-        let stored: HashSet<i64> = all.iter().map(|j| j.id).collect();
+        let stored: HashSet<i64> = all.iter().map(|j| j.id.0).collect(); // as the child printed them
         for id in &acknowledged {
             assert!(
                 stored.contains(id),

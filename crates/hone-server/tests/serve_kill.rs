@@ -231,7 +231,7 @@ async fn parent() {
             .await
             .expect("every stored judgment loads whole")
             .iter()
-            .map(|j| j.id)
+            .map(|j| j.id.0) // the ids the server answered with, as JSON numbers
             .collect();
         for id in &seen.judgments {
             assert!(

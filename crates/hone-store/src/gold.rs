@@ -3,11 +3,12 @@
 //! against the gold answer.
 
 use crate::Conn;
+use crate::JudgmentId;
 
 use crate::{Result, StoreError};
 
 /// Marks judgment `judgment_id` as gold; marking it again changes nothing.
-pub async fn mark(conn: &mut Conn, judgment_id: i64) -> Result<()> {
+pub async fn mark(conn: &mut Conn, judgment_id: JudgmentId) -> Result<()> {
     let done = sqlx::query(
         "INSERT INTO gold_items (judgment_id, project_id)
          SELECT id, project_id FROM judgments WHERE id = $1 ON CONFLICT (judgment_id) DO NOTHING",
@@ -27,7 +28,7 @@ pub async fn mark(conn: &mut Conn, judgment_id: i64) -> Result<()> {
 }
 
 /// Unmarks judgment `judgment_id`; returns whether it was gold.
-pub async fn unmark(conn: &mut Conn, judgment_id: i64) -> Result<bool> {
+pub async fn unmark(conn: &mut Conn, judgment_id: JudgmentId) -> Result<bool> {
     let done = sqlx::query("DELETE FROM gold_items WHERE judgment_id = $1")
         .bind(judgment_id)
         .execute(&mut *conn)
@@ -36,7 +37,7 @@ pub async fn unmark(conn: &mut Conn, judgment_id: i64) -> Result<bool> {
 }
 
 /// The project's gold judgments, oldest first.
-pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<i64>> {
+pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<JudgmentId>> {
     Ok(sqlx::query_scalar(
         "SELECT judgment_id FROM gold_items WHERE project_id = $1 ORDER BY judgment_id",
     )

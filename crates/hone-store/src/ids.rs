@@ -3,7 +3,7 @@
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
 //! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`],
-//! [`AnnotatorId`]. The other tables' ids are still `i64` (issue 17 goes on).
+//! [`AnnotatorId`], [`JudgmentId`]. The other tables' ids are still `i64` (issue 17 goes on).
 
 /// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, a value of
 /// a multi-row insert, serde, ts-rs, `Display` and `FromStr` (for the CLI).
@@ -96,6 +96,12 @@ typed_id!(
     /// An annotator (`annotators.id`): a person, a team member's account or a stand-in (an
     /// import, a model, the demo's simulated expert) whose judgments are kept apart.
     AnnotatorId
+);
+
+typed_id!(
+    /// A judgment (`judgments.id`): one annotator's verdict on one unit. The queue's
+    /// watermarks ("every judgment after id N") stay plain numbers.
+    JudgmentId
 );
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::Conn;
 
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
-use crate::{Choice, JudgmentKind, Result, StoreError};
+use crate::{Choice, JudgmentId, JudgmentKind, Result, StoreError};
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -112,7 +112,7 @@ pub struct NewJudgment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgment {
-    pub id: i64,
+    pub id: JudgmentId,
     pub project_id: i64,
     pub prompt_id: i64,
     pub annotator_id: AnnotatorId,
@@ -128,7 +128,7 @@ pub struct Judgment {
     /// The judgment that replaced this one (a re-judgment by the same annotator); a superseded
     /// judgment is kept but no longer counts.
     #[serde(default)]
-    pub superseded_by: Option<i64>,
+    pub superseded_by: Option<JudgmentId>,
     pub body: JudgmentBody,
 }
 
@@ -140,9 +140,9 @@ impl Judgment {
 
 /// Writes the judgment and its kind-specific rows atomically (a savepoint inside the caller's
 /// transaction, or a transaction of its own). Returns the new id.
-pub async fn insert(conn: &mut Conn, new: &NewJudgment) -> Result<i64> {
+pub async fn insert(conn: &mut Conn, new: &NewJudgment) -> Result<JudgmentId> {
     let mut tx = conn.begin().await?;
-    let id: i64 = sqlx::query_scalar(
+    let id: JudgmentId = sqlx::query_scalar(
         "INSERT INTO judgments (project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, suggestion_visible, suggested_response_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
     )
@@ -205,7 +205,7 @@ pub async fn insert(conn: &mut Conn, new: &NewJudgment) -> Result<i64> {
 
 async fn insert_single_response_details(
     conn: &mut Conn,
-    id: i64,
+    id: JudgmentId,
     body: &JudgmentBody,
 ) -> Result<()> {
     match body {
@@ -267,7 +267,7 @@ async fn insert_single_response_details(
 
 #[derive(sqlx::FromRow)]
 struct BaseRow {
-    id: i64,
+    id: JudgmentId,
     project_id: i64,
     prompt_id: i64,
     kind: JudgmentKind,
@@ -279,13 +279,13 @@ struct BaseRow {
     created_at: String,
     suggestion_visible: i64,
     suggested_response_id: Option<i64>,
-    superseded_by: Option<i64>,
+    superseded_by: Option<JudgmentId>,
 }
 
 const BASE_COLUMNS: &str =
     "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id, superseded_by";
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Judgment> {
+pub async fn get(conn: &mut Conn, id: JudgmentId) -> Result<Judgment> {
     get_many(conn, &[id])
         .await?
         .pop()
@@ -293,7 +293,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Judgment> {
 }
 
 /// The judgments with these ids, in id order; ids that do not exist are left out.
-pub async fn get_many(conn: &mut Conn, ids: &[i64]) -> Result<Vec<Judgment>> {
+pub async fn get_many(conn: &mut Conn, ids: &[JudgmentId]) -> Result<Vec<Judgment>> {
     let ids_in = dialect::backend(conn).json_ids(1);
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
         "SELECT {BASE_COLUMNS} FROM judgments WHERE id IN ({ids_in}) ORDER BY id"
@@ -382,7 +382,7 @@ pub async fn list_current_by_on_prompt(
 /// Marks judgment `old` as replaced by judgment `new`. Refused (`Duplicate`) when `old` was
 /// already superseded; `NotFound` when it does not exist. The domain's rules (same annotator,
 /// project and kind) are checked by the caller.
-pub async fn supersede(conn: &mut Conn, old: i64, new: i64) -> Result<()> {
+pub async fn supersede(conn: &mut Conn, old: JudgmentId, new: JudgmentId) -> Result<()> {
     let done = sqlx::query(
         "UPDATE judgments SET superseded_by = $2 WHERE id = $1 AND superseded_by IS NULL",
     )
@@ -409,7 +409,7 @@ pub async fn supersede(conn: &mut Conn, old: i64, new: i64) -> Result<()> {
 }
 
 /// The judgment that `id` replaced, if any.
-pub async fn superseded_by_this(conn: &mut Conn, id: i64) -> Result<Option<i64>> {
+pub async fn superseded_by_this(conn: &mut Conn, id: JudgmentId) -> Result<Option<JudgmentId>> {
     Ok(
         sqlx::query_scalar("SELECT id FROM judgments WHERE superseded_by = $1")
             .bind(id)
@@ -419,7 +419,7 @@ pub async fn superseded_by_this(conn: &mut Conn, id: i64) -> Result<Option<i64>>
 }
 
 /// The ids of the project's judgments that some dataset snapshot holds.
-pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<i64>> {
+pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<JudgmentId>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT sj.judgment_id FROM snapshot_judgments sj JOIN judgments j ON j.id = sj.judgment_id
          WHERE j.project_id = $1 ORDER BY sj.judgment_id",
@@ -430,7 +430,7 @@ pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<i
 }
 
 /// Deletes a judgment (undo). Refused by the schema when a dataset snapshot holds it.
-pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
+pub async fn delete(conn: &mut Conn, id: JudgmentId) -> Result<()> {
     let done = sqlx::query("DELETE FROM judgments WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)
@@ -471,13 +471,13 @@ type ComparisonParts = (i64, i64, Choice, Option<i64>, Option<String>);
 /// The kind-specific rows of a set of judgments, keyed by judgment id.
 #[derive(Default)]
 struct Details {
-    comparisons: HashMap<i64, ComparisonParts>,
-    rankings: HashMap<i64, Vec<i64>>,
-    responses: HashMap<i64, i64>,
-    scores: HashMap<i64, BTreeMap<String, i64>>,
-    edits: HashMap<i64, (i64, String)>,
-    spans: HashMap<i64, Vec<SpanMark>>,
-    thumbs: HashMap<i64, bool>,
+    comparisons: HashMap<JudgmentId, ComparisonParts>,
+    rankings: HashMap<JudgmentId, Vec<i64>>,
+    responses: HashMap<JudgmentId, i64>,
+    scores: HashMap<JudgmentId, BTreeMap<String, i64>>,
+    edits: HashMap<JudgmentId, (i64, String)>,
+    spans: HashMap<JudgmentId, Vec<SpanMark>>,
+    thumbs: HashMap<JudgmentId, bool>,
 }
 
 impl Details {
@@ -495,7 +495,7 @@ impl Details {
 
         if any(&[K::Comparison]) {
             #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
-            let rows: Vec<(i64, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -507,7 +507,7 @@ impl Details {
         }
 
         if any(&[K::Ranking]) {
-            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_id FROM ranking_entries WHERE {in_ids} ORDER BY judgment_id, rank"
             ))
             .bind(ids_json)
@@ -527,7 +527,7 @@ impl Details {
             K::Critique,
         ];
         if any(&single) {
-            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_id FROM judged_responses WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -537,7 +537,7 @@ impl Details {
         }
 
         if any(&[K::Rating]) {
-            let rows: Vec<(i64, String, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, String, i64)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, criterion, value FROM rating_scores WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -553,7 +553,7 @@ impl Details {
         }
 
         if any(&[K::Edit]) {
-            let rows: Vec<(i64, i64, String)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64, String)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -565,7 +565,7 @@ impl Details {
         }
 
         if any(&[K::Span]) {
-            let rows: Vec<(i64, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64, i64, String, Option<String>)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, char_start, char_end, label, note FROM span_annotations WHERE {in_ids} ORDER BY judgment_id, position"
             ))
             .bind(ids_json)
@@ -582,7 +582,7 @@ impl Details {
         }
 
         if any(&[K::Thumbs]) {
-            let rows: Vec<(i64, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, i64)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, up FROM thumbs WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -662,7 +662,7 @@ impl Details {
 }
 
 /// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
-pub async fn snapshots_holding(conn: &mut Conn, id: i64) -> Result<Vec<crate::SnapshotId>> {
+pub async fn snapshots_holding(conn: &mut Conn, id: JudgmentId) -> Result<Vec<crate::SnapshotId>> {
     Ok(sqlx::query_scalar(
         "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = $1 ORDER BY snapshot_id",
     )
@@ -759,9 +759,10 @@ pub async fn insert_imported(
     guideline_version: Option<i64>,
     import_id: i64,
     news: &[ImportedJudgment],
-) -> Result<Vec<i64>> {
+) -> Result<Vec<JudgmentId>> {
     let ids = dialect::allocate_ids(conn, "judgments", news.len()).await?;
-    let rows: Vec<(i64, &ImportedJudgment)> = ids.into_iter().zip(news).collect();
+    let rows: Vec<(JudgmentId, &ImportedJudgment)> =
+        ids.into_iter().map(JudgmentId).zip(news).collect();
     for chunk in rows.chunks(crate::prompts::BATCH_ROWS) {
         let mut insert = Rows::new(
             "INSERT INTO judgments (id, project_id, prompt_id, kind, annotator_id, guideline_version, import_id) ",

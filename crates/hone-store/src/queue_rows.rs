@@ -8,6 +8,7 @@
 //! number after the table's largest), so "after id N" is everything new, except a judgment
 //! that takes the id of one just deleted: that is logged as a change too.
 
+use crate::JudgmentId;
 use std::collections::HashSet;
 
 use crate::{dialect, Conn};
@@ -108,7 +109,7 @@ pub async fn changes_after(
     conn: &mut Conn,
     project_id: i64,
     after: i64,
-) -> Result<Vec<(i64, i64)>> {
+) -> Result<Vec<(i64, JudgmentId)>> {
     Ok(sqlx::query_as(
         "SELECT seq, judgment_id FROM queue_changes WHERE project_id = $1 AND seq > $2 ORDER BY seq",
     )
@@ -198,7 +199,7 @@ pub async fn judgments_after(
     kind: JudgmentKind,
     after: i64,
 ) -> Result<Vec<(Judgment, Option<i64>)>> {
-    let imported: Vec<(i64, i64)> = sqlx::query_as(
+    let imported: Vec<(JudgmentId, i64)> = sqlx::query_as(
         "SELECT id, import_id FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 \
          AND superseded_by IS NULL AND import_id IS NOT NULL",
     )
@@ -207,7 +208,7 @@ pub async fn judgments_after(
     .bind(after)
     .fetch_all(&mut *conn)
     .await?;
-    let imported: std::collections::HashMap<i64, i64> = imported.into_iter().collect();
+    let imported: std::collections::HashMap<JudgmentId, i64> = imported.into_iter().collect();
     Ok(judgments::list_current_after(conn, project_id, kind, after)
         .await?
         .into_iter()
@@ -220,16 +221,19 @@ pub async fn judgments_after(
 
 /// The judgments with these ids that still exist, each with the import run that wrote it, in
 /// id order (whether superseded or not: the queue looks at what changed).
-pub async fn judgments_by_id(conn: &mut Conn, ids: &[i64]) -> Result<Vec<(Judgment, Option<i64>)>> {
+pub async fn judgments_by_id(
+    conn: &mut Conn,
+    ids: &[JudgmentId],
+) -> Result<Vec<(Judgment, Option<i64>)>> {
     let list = judgments::get_many(conn, ids).await?;
     let ids_in = dialect::backend(conn).json_ids(1);
-    let runs: Vec<(i64, Option<i64>)> = sqlx::query_as(&format!(
+    let runs: Vec<(JudgmentId, Option<i64>)> = sqlx::query_as(&format!(
         "SELECT id, import_id FROM judgments WHERE id IN ({ids_in})"
     ))
     .bind(serde_json::to_string(ids).expect("ids as JSON"))
     .fetch_all(&mut *conn)
     .await?;
-    let runs: std::collections::HashMap<i64, Option<i64>> = runs.into_iter().collect();
+    let runs: std::collections::HashMap<JudgmentId, Option<i64>> = runs.into_iter().collect();
     Ok(list
         .into_iter()
         .map(|j| {

@@ -1,5 +1,6 @@
 //! Dataset snapshots: a frozen list of judgment ids and the hash of the rows they produced.
 
+use crate::JudgmentId;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
@@ -16,14 +17,14 @@ pub struct Snapshot {
     pub content_hash: String,
     /// The filter and row counts that produced it.
     pub description: serde_json::Value,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
     pub created_at: String,
 }
 
 pub async fn insert(
     conn: &mut Conn,
     project_id: i64,
-    judgment_ids: &[i64],
+    judgment_ids: &[JudgmentId],
     content_hash: &str,
     description: &serde_json::Value,
 ) -> Result<Snapshot> {

@@ -2,12 +2,13 @@
 //! recorded twice (see migration 0012).
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use crate::{Conn, Result};
 
 /// A submission recorded before: who sent it and what recording it answered (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Submission {
-    pub judgment_id: i64,
+    pub judgment_id: JudgmentId,
     pub annotator_id: AnnotatorId,
     pub recorded: String,
 }
@@ -25,7 +26,7 @@ pub async fn find(conn: &mut Conn, submission_id: &str) -> Result<Option<Submiss
 pub async fn insert(
     conn: &mut Conn,
     submission_id: &str,
-    judgment_id: i64,
+    judgment_id: JudgmentId,
     annotator_id: AnnotatorId,
     recorded: &str,
 ) -> Result<()> {

@@ -16,7 +16,7 @@ pub struct Args {
     version: Option<hone_core::VersionId>,
     /// A judgment (its id): the versions it trained.
     #[arg(long)]
-    judgment: Option<i64>,
+    judgment: Option<hone_core::JudgmentId>,
     #[arg(long)]
     json: bool,
 }

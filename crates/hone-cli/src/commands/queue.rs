@@ -39,12 +39,12 @@ pub enum GoldCommand {
     /// Mark a judgment as the known answer of its item.
     Mark {
         #[arg(long)]
-        judgment: i64,
+        judgment: hone_core::JudgmentId,
     },
     /// Unmark a gold judgment (the judgment stays).
     Unmark {
         #[arg(long)]
-        judgment: i64,
+        judgment: hone_core::JudgmentId,
     },
     /// A project's gold items.
     List {

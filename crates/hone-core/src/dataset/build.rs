@@ -26,6 +26,7 @@
 //! snapshot that holds one must still rebuild its rows.
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use hone_store::judgments::{Judgment, JudgmentBody, SpanMark};
@@ -80,7 +81,7 @@ pub struct Conflict {
     pub votes_for: usize,
     pub votes_against: usize,
     pub annotator_ids: Vec<AnnotatorId>,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
     /// `true` when the majority decided; `false` when the split was even and the item was dropped.
     pub resolved: bool,
 }
@@ -88,8 +89,8 @@ pub struct Conflict {
 #[derive(Default)]
 struct Votes {
     /// (judgment id, annotator id) per vote.
-    yes: Vec<(i64, AnnotatorId)>,
-    no: Vec<(i64, AnnotatorId)>,
+    yes: Vec<(JudgmentId, AnnotatorId)>,
+    no: Vec<(JudgmentId, AnnotatorId)>,
 }
 
 impl Votes {
@@ -113,8 +114,8 @@ impl Votes {
     }
 
     /// The majority verdict and its supporting judgments, or `None` on an even split.
-    fn majority(&self) -> Option<(bool, Vec<i64>)> {
-        let ids = |v: &[(i64, AnnotatorId)]| {
+    fn majority(&self) -> Option<(bool, Vec<JudgmentId>)> {
+        let ids = |v: &[(JudgmentId, AnnotatorId)]| {
             v.iter()
                 .map(|(j, _)| *j)
                 .collect::<BTreeSet<_>>()
@@ -156,7 +157,7 @@ impl Votes {
 
 /// One annotator's latest marks on a response.
 struct AnnotatorMarks {
-    judgment_id: i64,
+    judgment_id: JudgmentId,
     annotator_id: AnnotatorId,
     /// Character ranges marked with an error label.
     errors: Vec<(usize, usize)>,
@@ -216,9 +217,9 @@ pub fn build_training_data(
     // (prompt, response) → votes that it is desirable.
     let mut desirability: Ordered<(i64, i64), Votes> = Ordered::new();
     // (prompt, response) → supporting judgments.
-    let mut demonstrations: Ordered<(i64, i64), Vec<i64>> = Ordered::new();
+    let mut demonstrations: Ordered<(i64, i64), Vec<JudgmentId>> = Ordered::new();
     // (judgment, prompt, original, corrected) of each edit that changed its answer.
-    let mut edits: Vec<(i64, i64, i64, i64)> = Vec::new();
+    let mut edits: Vec<(JudgmentId, i64, i64, i64)> = Vec::new();
     // (prompt, response) → each span-annotating annotator's latest marks.
     let mut marks: Ordered<(i64, i64), Vec<AnnotatorMarks>> = Ordered::new();
 
@@ -397,7 +398,8 @@ pub fn build_training_data(
         let marked = majority_marks(by_annotator.iter().map(|m| m.errors.as_slice()));
         let good = majority_marks(by_annotator.iter().map(|m| m.good.as_slice()));
         if !marked.is_empty() || !good.is_empty() {
-            let mut judgment_ids: Vec<i64> = by_annotator.iter().map(|m| m.judgment_id).collect();
+            let mut judgment_ids: Vec<JudgmentId> =
+                by_annotator.iter().map(|m| m.judgment_id).collect();
             judgment_ids.sort_unstable();
             data.spans.push(SpanRow {
                 prompt: prompt(*prompt_id)?,

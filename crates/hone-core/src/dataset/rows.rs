@@ -4,6 +4,7 @@
 //! prompt gives the "conversational" form (lists of `{"role","content"}` messages). The key
 //! order and spelling here are the canonical form that export → import → export keeps.
 
+use crate::JudgmentId;
 use hone_store::prompts::{ChatMessage, Prompt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -60,7 +61,7 @@ pub struct PreferenceRow {
     pub chosen_response_id: i64,
     pub rejected_response_id: i64,
     /// The judgments whose votes made this row.
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
 }
 
 /// A demonstration: imitate `completion` for `prompt`.
@@ -69,7 +70,7 @@ pub struct SftRow {
     pub prompt: PromptContent,
     pub completion: String,
     pub response_id: i64,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
 }
 
 /// An unpaired example: `completion` is desirable (`label` true) or not.
@@ -79,7 +80,7 @@ pub struct KtoRow {
     pub completion: String,
     pub label: bool,
     pub response_id: i64,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
 }
 
 /// An expert's correction of an answer, for token-level training: the tokens they changed.
@@ -91,7 +92,7 @@ pub struct EditRow {
     pub corrected: String,
     pub original_response_id: i64,
     pub corrected_response_id: i64,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
 }
 
 /// An answer with the characters its annotators marked (`start..end`, in the answer's
@@ -107,7 +108,7 @@ pub struct SpanRow {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub good: Vec<(usize, usize)>,
     pub response_id: i64,
-    pub judgment_ids: Vec<i64>,
+    pub judgment_ids: Vec<JudgmentId>,
 }
 
 impl EditRow {

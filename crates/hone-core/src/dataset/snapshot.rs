@@ -3,6 +3,7 @@
 //! The hash covers the exact training rows the judgments produce (their canonical TRL JSONL),
 //! so a snapshot re-read later is checked to still produce the same data.
 
+use crate::JudgmentId;
 use crate::SnapshotId;
 use std::collections::HashMap;
 
@@ -227,11 +228,11 @@ async fn frozen_rows(
     conn: &mut Conn,
     project_id: i64,
     filter: &SnapshotFilter,
-) -> Result<(Vec<i64>, String, serde_json::Value, TrainingData)> {
+) -> Result<(Vec<JudgmentId>, String, serde_json::Value, TrainingData)> {
     let judgments = select(conn, project_id, filter).await?;
     let rules = current_rules(conn, project_id).await?;
     let data = rows_for(conn, project_id, &judgments, &rules).await?;
-    let ids: Vec<i64> = judgments.iter().map(|j| j.id).collect();
+    let ids: Vec<JudgmentId> = judgments.iter().map(|j| j.id).collect();
     let description = serde_json::json!({
         "filter": filter,
         "kto_threshold": rules.kto_threshold,
@@ -373,7 +374,7 @@ mod hash_tests {
             marked: vec![(0, 4)],
             good: vec![],
             response_id: 1,
-            judgment_ids: vec![1],
+            judgment_ids: vec![JudgmentId(1)],
         });
         let first = content_hash(&data);
         assert_ne!(first, legacy_content_hash(&data));
@@ -384,7 +385,7 @@ mod hash_tests {
             "the same answer marked elsewhere trains differently"
         );
         data.spans[0].response_id = 7;
-        data.spans[0].judgment_ids = vec![8, 9];
+        data.spans[0].judgment_ids = vec![JudgmentId(8), JudgmentId(9)];
         assert_eq!(
             content_hash(&data),
             moved,
@@ -396,7 +397,7 @@ mod hash_tests {
             corrected: "Open Settings, then Account.".into(),
             original_response_id: 1,
             corrected_response_id: 2,
-            judgment_ids: vec![3],
+            judgment_ids: vec![JudgmentId(3)],
         });
         let edited = content_hash(&data);
         assert_ne!(edited, moved);
@@ -425,7 +426,7 @@ mod optimistic_tests {
     use crate::Choice;
 
     /// A project with `n` prompts, each a pair judged by alice; the judgments' ids.
-    async fn judged_pairs(hone: &Hone, n: usize) -> (i64, Vec<i64>) {
+    async fn judged_pairs(hone: &Hone, n: usize) -> (i64, Vec<JudgmentId>) {
         let spec = ProjectSpec::named("freeze");
         let project = hone.create_project(&spec).await.unwrap().project.id;
         let mut judgments = Vec::new();
@@ -451,7 +452,7 @@ mod optimistic_tests {
     }
 
     /// Undoes one judgment after each of the first `tries` reads; the snapshot frozen then.
-    async fn freeze_while_undoing(tries: usize) -> (Vec<i64>, Snapshot, TrainingData) {
+    async fn freeze_while_undoing(tries: usize) -> (Vec<JudgmentId>, Snapshot, TrainingData) {
         let dir = tempfile::TempDir::new().unwrap();
         let hone = Hone::open(dir.path()).await.unwrap();
         let (project, judgments) = judged_pairs(&hone, 4).await;
@@ -467,7 +468,7 @@ mod optimistic_tests {
             .await
             .unwrap();
         assert_eq!(undone.len(), tries.min(3));
-        let kept: Vec<i64> = judgments
+        let kept: Vec<JudgmentId> = judgments
             .into_iter()
             .filter(|j| !undone.contains(j))
             .collect();

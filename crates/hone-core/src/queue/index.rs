@@ -16,6 +16,7 @@
 //! applying one by one.
 
 use crate::AnnotatorId;
+use crate::JudgmentId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -105,7 +106,7 @@ pub(super) struct QueueIndex {
     /// correction's rating.
     orphans: HashMap<UnitKey, Votes>,
     /// Each counted judgment's unit and annotator (for gold items, and to take its vote back).
-    judged: HashMap<i64, Counted>,
+    judged: HashMap<JudgmentId, Counted>,
     /// Rows of import runs still under way: counted once their run is done.
     waiting: Waiting,
 }
@@ -238,7 +239,7 @@ impl QueueIndex {
         self.after = (
             prompts.last().map_or(prompts_after, |p| p.id),
             responses.last().map_or(responses_after, |r| r.id),
-            judgments.last().map_or(judgments_after, |(j, _)| j.id),
+            judgments.last().map_or(judgments_after, |(j, _)| j.id.0),
         );
 
         let waits = |run: Option<i64>| run.is_some_and(|run| running.contains(&run));
@@ -277,7 +278,7 @@ impl QueueIndex {
                 self.count(&j);
             }
         }
-        let mut changed: Vec<i64> = changes.into_iter().map(|(_, id)| id).collect();
+        let mut changed: Vec<JudgmentId> = changes.into_iter().map(|(_, id)| id).collect();
         changed.sort_unstable();
         changed.dedup();
         if !changed.is_empty() {
@@ -293,10 +294,10 @@ impl QueueIndex {
     async fn apply_changes(
         &mut self,
         conn: &mut Conn,
-        changed: &[i64],
+        changed: &[JudgmentId],
         running: &HashSet<i64>,
     ) -> Result<()> {
-        let rows: HashMap<i64, (Judgment, Option<i64>)> =
+        let rows: HashMap<JudgmentId, (Judgment, Option<i64>)> =
             queue_rows::judgments_by_id(conn, changed)
                 .await?
                 .into_iter()
@@ -308,7 +309,7 @@ impl QueueIndex {
         let current: Vec<&(Judgment, Option<i64>)> = changed
             .iter()
             .filter_map(|id| rows.get(id))
-            .filter(|(j, _)| j.superseded_by.is_none() && j.id <= self.after.2)
+            .filter(|(j, _)| j.superseded_by.is_none() && j.id.0 <= self.after.2)
             .collect();
         // First what waits for its import run, so that no recount below counts it early: a
         // changed row waits again only if it is current and its run still running.
@@ -344,7 +345,8 @@ impl QueueIndex {
     /// Sets an annotator's vote on a unit to their latest counted judgment there, from their
     /// current judgments on its prompt.
     async fn recount(&mut self, conn: &mut Conn, counted: &Counted) -> Result<()> {
-        let waiting: HashSet<i64> = self.waiting.judgments.iter().map(|(_, j)| j.id).collect();
+        let waiting: HashSet<JudgmentId> =
+            self.waiting.judgments.iter().map(|(_, j)| j.id).collect();
         let latest = judgments::list_current_by_on_prompt(
             conn,
             counted.prompt_id,
@@ -355,7 +357,7 @@ impl QueueIndex {
         .into_iter()
         // Those after the watermark are counted when they are read, waiting ones when their
         // run is done.
-        .filter(|j| j.id <= self.after.2 && !waiting.contains(&j.id))
+        .filter(|j| j.id.0 <= self.after.2 && !waiting.contains(&j.id))
         .rfind(|j| unit_of(self.kind, &j.body, j.prompt_id) == counted.key);
         let vote = latest.map(|j| {
             self.judged.insert(j.id, counted.clone());
@@ -596,7 +598,7 @@ impl QueueIndex {
     }
 
     /// The unit a counted judgment is on (for gold items).
-    pub fn unit_of_judgment(&self, judgment_id: i64) -> Option<&UnitKey> {
+    pub fn unit_of_judgment(&self, judgment_id: JudgmentId) -> Option<&UnitKey> {
         self.judged.get(&judgment_id).map(|c| &c.key)
     }
 }

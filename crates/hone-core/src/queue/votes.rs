@@ -1,5 +1,6 @@
 //! Votes on a unit and how split they are (the disagreement order, tie-breaks, reasons).
 
+use crate::JudgmentId;
 use std::collections::BTreeMap;
 
 use crate::verdict::Verdict;
@@ -8,7 +9,7 @@ use crate::AnnotatorId;
 /// An annotator's latest counted judgment on a unit.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Vote {
-    pub judgment: i64,
+    pub judgment: JudgmentId,
     /// `None` for kinds without a verdict.
     pub verdict: Option<Verdict>,
 }
@@ -69,7 +70,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, up)| {
                     let vote = Vote {
-                        judgment: i as i64,
+                        judgment: JudgmentId(i as i64),
                         verdict: Some(Verdict::Thumb(*up)),
                     };
                     (AnnotatorId(i as i64), vote)

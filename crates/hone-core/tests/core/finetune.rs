@@ -727,7 +727,7 @@ async fn retrain_without_an_annotator_leaves_out_exactly_their_judgments() {
             .await
             .unwrap()
             .judgment_ids;
-    let expected: Vec<i64> = v1_ids
+    let expected: Vec<hone_core::JudgmentId> = v1_ids
         .iter()
         .copied()
         .filter(|id| *id != bob_1 && *id != alice_legal)

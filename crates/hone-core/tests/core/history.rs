@@ -5,6 +5,7 @@ use hone_core::feedback::{FeedbackInput, FeedbackKind};
 use hone_core::history::{HistoryPage, HistoryQuery};
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
+use hone_core::JudgmentId;
 use hone_core::{Choice, Hone, JudgmentKind, ResponseSource};
 
 use crate::{
@@ -21,7 +22,7 @@ async fn history(hone: &Hone, q: &HistoryQuery) -> HistoryPage {
 }
 
 /// The judgment ids of the page, newest first.
-async fn ids(hone: &Hone, q: &HistoryQuery) -> Vec<i64> {
+async fn ids(hone: &Hone, q: &HistoryQuery) -> Vec<JudgmentId> {
     history(hone, q)
         .await
         .entries
@@ -54,7 +55,7 @@ async fn tagged(hone: &Hone, p: i64, text: &str, tags: &[&str], answers: &[&str]
     ids
 }
 
-async fn set_created_at(hone: &Hone, id: i64, at: &str) {
+async fn set_created_at(hone: &Hone, id: JudgmentId, at: &str) {
     let mut conn = hone.store().conn().await.unwrap();
     sqlx::query("UPDATE judgments SET created_at = $1 WHERE id = $2")
         .bind(at)
@@ -64,7 +65,7 @@ async fn set_created_at(hone: &Hone, id: i64, at: &str) {
         .unwrap();
 }
 
-fn supersede(mut feedback: FeedbackInput, old: i64) -> FeedbackInput {
+fn supersede(mut feedback: FeedbackInput, old: JudgmentId) -> FeedbackInput {
     feedback.supersedes = Some(old);
     feedback
 }
@@ -151,7 +152,7 @@ async fn the_history_filters_by_kind_verdict_time_tag_text_and_pages() {
     assert_eq!(ids(&ws, &verdict("down")).await, vec![j3]);
     assert_eq!(ids(&ws, &verdict("tie")).await, vec![j4]);
     assert_eq!(ids(&ws, &verdict("accepted")).await, vec![j5]);
-    assert_eq!(ids(&ws, &verdict("b")).await, Vec::<i64>::new());
+    assert_eq!(ids(&ws, &verdict("b")).await, Vec::<JudgmentId>::new());
     assert_invalid(ws.judgment_history(&verdict("maybe")).await, "verdict");
     // Time: since inclusive, until exclusive; dates or RFC 3339 times with any offset.
     let q = HistoryQuery {
@@ -191,7 +192,7 @@ async fn the_history_filters_by_kind_verdict_time_tag_text_and_pages() {
         vec![j1],
         "an answer judged"
     );
-    assert_eq!(ids(&ws, &text("nowhere")).await, Vec::<i64>::new());
+    assert_eq!(ids(&ws, &text("nowhere")).await, Vec::<JudgmentId>::new());
     // Pages.
     let q = HistoryQuery {
         limit: Some(2),
@@ -332,7 +333,7 @@ async fn the_detail_is_the_judgment_as_recorded_and_can_be_sent_back() {
         assert_eq!(new.supersedes, Some(id));
     }
     assert!(matches!(
-        ws.judgment_detail(9_999).await,
+        ws.judgment_detail(JudgmentId(9_999)).await,
         Err(hone_core::CoreError::NotFound { .. })
     ));
 }
@@ -345,7 +346,8 @@ async fn only_the_author_re_judges_once_the_same_kind_and_prompt() {
     let (_, other_prompt) = prompt_n(&ws, p, "Q", 1).await;
     let first = judge(&ws, p, "alice", thumbs(r[0], true)).await;
 
-    let refused = |who: &str, kind: FeedbackKind, old: i64| supersede(input(p, who, kind), old);
+    let refused =
+        |who: &str, kind: FeedbackKind, old: JudgmentId| supersede(input(p, who, kind), old);
     assert_invalid(
         ws.record_feedback(&refused("bob", thumbs(r[0], false), first))
             .await,
@@ -362,7 +364,7 @@ async fn only_the_author_re_judges_once_the_same_kind_and_prompt() {
         "supersedes",
     );
     assert_invalid(
-        ws.record_feedback(&refused("alice", thumbs(r[0], false), 9_999))
+        ws.record_feedback(&refused("alice", thumbs(r[0], false), JudgmentId(9_999)))
             .await,
         "supersedes",
     );

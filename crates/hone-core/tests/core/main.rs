@@ -128,7 +128,12 @@ pub async fn record(hone: &Hone, input: &FeedbackInput) -> Recorded {
 }
 
 /// Records `kind` by `annotator` and returns the judgment id.
-pub async fn judge(hone: &Hone, project_id: i64, annotator: &str, kind: FeedbackKind) -> i64 {
+pub async fn judge(
+    hone: &Hone,
+    project_id: i64,
+    annotator: &str,
+    kind: FeedbackKind,
+) -> hone_core::JudgmentId {
     record(hone, &input(project_id, annotator, kind))
         .await
         .judgment_id
@@ -145,7 +150,7 @@ pub fn compare(a: i64, b: i64, choice: hone_core::Choice) -> FeedbackKind {
 }
 
 /// The judgment as the store reads it back.
-pub async fn stored_judgment(hone: &Hone, id: i64) -> Judgment {
+pub async fn stored_judgment(hone: &Hone, id: hone_core::JudgmentId) -> Judgment {
     let mut conn = hone.store().conn().await.expect("connection");
     judgments::get(&mut conn, id)
         .await

@@ -788,13 +788,15 @@ async fn undos_and_rejudgments_move_votes_in_place_as_a_fresh_index_counts_them(
     let annotators = ["ann", "bo", "cy"];
     let choices = [Choice::A, Choice::B, Choice::Tie];
     // The current judgments (id, author, pair), and what each re-judgment replaced.
-    let mut current: Vec<(i64, &str, (i64, i64))> = Vec::new();
-    let mut replaced: std::collections::HashMap<i64, (i64, &str, (i64, i64))> =
-        std::collections::HashMap::new();
+    let mut current: Vec<(hone_core::JudgmentId, &str, (i64, i64))> = Vec::new();
+    let mut replaced: std::collections::HashMap<
+        hone_core::JudgmentId,
+        (hone_core::JudgmentId, &str, (i64, i64)),
+    > = std::collections::HashMap::new();
     let mut rng = StdRng::seed_from_u64(17);
     let (mut undos, mut rejudgments, mut undone_rejudgments) = (0, 0, 0);
     // Ids given again after an undo, and whether the live index had read the undone one.
-    let mut undone: HashSet<i64> = HashSet::new();
+    let mut undone: HashSet<hone_core::JudgmentId> = HashSet::new();
     let mut reused = 0;
     for step in 0..100 {
         let op = rng.random_range(0..10);

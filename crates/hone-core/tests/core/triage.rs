@@ -363,7 +363,7 @@ async fn nothing_wrong_and_already_good_accept_the_answer_as_it_is() {
         .training_data(p, &SnapshotFilter::default())
         .await
         .unwrap();
-    let kto: Vec<(&str, bool, Vec<i64>)> = d
+    let kto: Vec<(&str, bool, Vec<hone_core::JudgmentId>)> = d
         .kto
         .iter()
         .map(|k| (k.completion.as_str(), k.label, k.judgment_ids.clone()))
@@ -393,7 +393,7 @@ async fn nothing_wrong_and_already_good_accept_the_answer_as_it_is() {
     let mut q = hone_core::history::HistoryQuery::new(p);
     q.verdict = Some("accepted".into());
     let page = ws.judgment_history(&q).await.unwrap();
-    let ids: Vec<i64> = page.entries.iter().map(|e| e.judgment_id).collect();
+    let ids: Vec<hone_core::JudgmentId> = page.entries.iter().map(|e| e.judgment_id).collect();
     assert_eq!(ids, vec![already_good, nothing_wrong]);
     assert_eq!(page.entries[1].summary, "nothing wrong");
 

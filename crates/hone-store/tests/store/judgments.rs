@@ -117,7 +117,7 @@ fn every_kind(f: &Fixture) -> Vec<JudgmentBody> {
 }
 
 #[track_caller]
-fn assert_is(j: &Judgment, id: i64, new: &NewJudgment) {
+fn assert_is(j: &Judgment, id: hone_store::JudgmentId, new: &NewJudgment) {
     let kind = new.body.kind();
     assert_eq!(j.id, id, "{kind}: id is the one insert returned");
     assert_eq!(j.kind(), kind, "{kind}: kind is derived from the body");
@@ -247,7 +247,9 @@ async fn get_of_a_missing_judgment_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     assert_not_found(
-        judgments::get(&mut conn, 3).await.unwrap_err(),
+        judgments::get(&mut conn, hone_store::JudgmentId(3))
+            .await
+            .unwrap_err(),
         "judgment",
         "3",
     );
@@ -266,8 +268,14 @@ async fn get_many_returns_id_order_skips_missing_and_ignores_repeats() {
                 .unwrap(),
         );
     }
-    let asked = [ids[6], ids[1], 99_999, ids[4], ids[1]];
-    let got: Vec<i64> = judgments::get_many(&mut conn, &asked)
+    let asked = [
+        ids[6],
+        ids[1],
+        hone_store::JudgmentId(99_999),
+        ids[4],
+        ids[1],
+    ];
+    let got: Vec<hone_store::JudgmentId> = judgments::get_many(&mut conn, &asked)
         .await
         .unwrap()
         .iter()
@@ -295,7 +303,7 @@ async fn get_many_returns_id_order_skips_missing_and_ignores_repeats() {
         "no ids, no judgments"
     );
     assert!(
-        judgments::get_many(&mut conn, &[424_242])
+        judgments::get_many(&mut conn, &[hone_store::JudgmentId(424_242)])
             .await
             .unwrap()
             .is_empty(),
@@ -875,7 +883,7 @@ async fn inside_a_caller_transaction_a_failed_insert_rolls_back_only_itself() {
         .expect("the caller's transaction survives a failed judgment insert");
 
     let mut conn = store.conn().await.unwrap();
-    let ids: Vec<i64> = judgments::list(&mut conn, f.seed.project_id, None)
+    let ids: Vec<hone_store::JudgmentId> = judgments::list(&mut conn, f.seed.project_id, None)
         .await
         .unwrap()
         .iter()
@@ -1015,7 +1023,7 @@ async fn snapshots_holding_lists_the_snapshots_that_hold_a_judgment() {
         "b is in s1 and s2, by id"
     );
     assert!(
-        judgments::snapshots_holding(&mut conn, 9_999)
+        judgments::snapshots_holding(&mut conn, hone_store::JudgmentId(9_999))
             .await
             .unwrap()
             .is_empty(),
@@ -1165,7 +1173,9 @@ async fn gold_marks_are_idempotent_listed_per_project_and_go_with_their_judgment
         "one mark each, this project only, in id order"
     );
     assert_not_found(
-        gold::mark(&mut conn, 9999).await.unwrap_err(),
+        gold::mark(&mut conn, hone_store::JudgmentId(9999))
+            .await
+            .unwrap_err(),
         "judgment",
         "9999",
     );
@@ -1177,7 +1187,7 @@ async fn gold_marks_are_idempotent_listed_per_project_and_go_with_their_judgment
     judgments::delete(&mut conn, a).await.unwrap();
     assert_eq!(
         gold::list(&mut conn, f.seed.project_id).await.unwrap(),
-        Vec::<i64>::new(),
+        Vec::<hone_store::JudgmentId>::new(),
         "undoing a gold judgment unmarks it"
     );
 }

@@ -161,7 +161,12 @@ pub async fn seed(conn: &mut hone_store::Conn, project: &str, responses: usize) 
 }
 
 /// A thumbs verdict by the seed's annotator on one of its responses.
-pub async fn thumbs(conn: &mut hone_store::Conn, s: &Seed, response: usize, up: bool) -> i64 {
+pub async fn thumbs(
+    conn: &mut hone_store::Conn,
+    s: &Seed,
+    response: usize,
+    up: bool,
+) -> hone_store::JudgmentId {
     hone_store::judgments::insert(
         conn,
         &hone_store::judgments::NewJudgment {

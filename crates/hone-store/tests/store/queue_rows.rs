@@ -44,7 +44,7 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     let first = thumbs(&mut conn, &s, 0, true).await;
     let second = thumbs(&mut conn, &s, 1, true).await;
     assert_eq!(revision(&mut conn, s.project_id).await, 0);
-    let new = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, first)
+    let new = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, first.0)
         .await
         .unwrap();
     assert_eq!(
@@ -78,12 +78,13 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     // Undoing the re-judgment deletes it and brings the old one back (its `superseded_by`
     // is cleared by the foreign key): two changes, read after the first.
     judgments::delete(&mut conn, second).await.unwrap();
-    let mut later: Vec<i64> = queue_rows::changes_after(&mut conn, s.project_id, changes[0].0)
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.1)
-        .collect();
+    let mut later: Vec<hone_store::JudgmentId> =
+        queue_rows::changes_after(&mut conn, s.project_id, changes[0].0)
+            .await
+            .unwrap()
+            .iter()
+            .map(|c| c.1)
+            .collect();
     later.sort_unstable();
     assert_eq!(later, vec![first, second]);
     assert_eq!(
@@ -269,7 +270,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
         still
     );
     let marks = Watermarks {
-        judgment: judged,
+        judgment: judged.0,
         ..marks
     };
     assert_eq!(

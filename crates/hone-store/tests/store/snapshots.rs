@@ -7,7 +7,7 @@ use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_not_found, count_rows, open_store, seed, Seed};
 
-async fn judgments_for(conn: &mut Conn, s: &Seed, n: usize) -> Vec<i64> {
+async fn judgments_for(conn: &mut Conn, s: &Seed, n: usize) -> Vec<hone_store::JudgmentId> {
     let mut ids = Vec::new();
     for i in 0..n {
         let new = NewJudgment {
@@ -135,9 +135,15 @@ async fn a_snapshot_of_a_missing_judgment_is_refused_entirely() {
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "p", 1).await;
     let j = judgments_for(&mut conn, &s, 1).await;
-    let err = snapshots::insert(&mut conn, s.project_id, &[j[0], 9_999], "h", &json!({}))
-        .await
-        .unwrap_err();
+    let err = snapshots::insert(
+        &mut conn,
+        s.project_id,
+        &[j[0], hone_store::JudgmentId(9_999)],
+        "h",
+        &json!({}),
+    )
+    .await
+    .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
     assert_eq!(
         count_rows(&mut conn, "dataset_snapshots").await,

@@ -31,18 +31,19 @@ async fn a_judgment_is_superseded_once_and_comes_back_when_its_replacement_goes(
         &old.to_string(),
     );
     assert_not_found(
-        judgments::supersede(&mut conn, 999, other)
+        judgments::supersede(&mut conn, hone_store::JudgmentId(999), other)
             .await
             .unwrap_err(),
         "judgment",
         "999",
     );
-    let current: Vec<i64> = judgments::list_current(&mut conn, s.project_id, None)
-        .await
-        .unwrap()
-        .iter()
-        .map(|j| j.id)
-        .collect();
+    let current: Vec<hone_store::JudgmentId> =
+        judgments::list_current(&mut conn, s.project_id, None)
+            .await
+            .unwrap()
+            .iter()
+            .map(|j| j.id)
+            .collect();
     assert_eq!(current, vec![new, other]);
     assert_eq!(
         judgments::list(&mut conn, s.project_id, None)

@@ -31,7 +31,7 @@ import type { ImportReport } from './types/ImportReport';
 import type { ImportTextArgs } from './types/ImportTextArgs';
 import type { Job } from './types/Job';
 import type { JobId } from './types/JobId';
-import type { VersionId } from './types/VersionId';
+import type { JudgmentId } from './types/JudgmentId';
 import type { JudgmentDetail } from './types/JudgmentDetail';
 import type { JudgmentKind } from './types/JudgmentKind';
 import type { KindProgress } from './types/KindProgress';
@@ -67,6 +67,7 @@ import type { Suggestion } from './types/Suggestion';
 import type { SuggestionArgs } from './types/SuggestionArgs';
 import type { UiSettings } from './types/UiSettings';
 import type { VersionEvaluation } from './types/VersionEvaluation';
+import type { VersionId } from './types/VersionId';
 import type { VersionProvenance } from './types/VersionProvenance';
 import type { WorkspaceInfo } from './types/WorkspaceInfo';
 
@@ -203,7 +204,7 @@ export const nextItem = (args: NextItemArgs, exclude: number[][] = []) =>
   call<QueueItem | null>('next_item', exclude.length > 0 ? { ...args, exclude } : args);
 /** Records a judgment; with `supersedes` (the annotator's own earlier judgment id) it re-judges. */
 export const recordFeedback = (input: FeedbackInput) => call<Recorded>('record_feedback', input);
-export const undoJudgment = (judgmentId: number) => call<null>('undo_judgment', { judgment_id: judgmentId });
+export const undoJudgment = (judgmentId: JudgmentId) => call<null>('undo_judgment', { judgment_id: judgmentId });
 /** Puts the unit at the back of this annotator's queue (it comes back when nothing else is open). */
 export const skipItem = (input: SkipInput) => call<null>('skip_item', input);
 /** Flags the unit (broken prompt, off topic, not my expertise, unsafe): it never comes back to this annotator. */
@@ -217,10 +218,10 @@ export const listFlags = (projectId: number) => call<Flag[]>('list_flags', { pro
 /** A page of judgments, newest first; see HistoryQuery for the filters (`verdict`: a, b, tie, both_bad, ranked, rated, edited, accepted, marked, up, down, written, critique). */
 export const judgmentHistory = (query: HistoryQuery) => call<HistoryPage>('judgment_history', query);
 /** One judgment as recorded; change its `feedback` and send it with `supersedes` to re-judge. */
-export const judgmentDetail = (judgmentId: number) => call<JudgmentDetail>('judgment_detail', { judgment_id: judgmentId });
+export const judgmentDetail = (judgmentId: JudgmentId) => call<JudgmentDetail>('judgment_detail', { judgment_id: judgmentId });
 /** Makes a judgment (comparison, ranking, rating, thumbs) the known answer of its item. */
-export const markGold = (judgmentId: number) => call<GoldItem>('mark_gold', { judgment_id: judgmentId });
-export const unmarkGold = (judgmentId: number) => call<null>('unmark_gold', { judgment_id: judgmentId });
+export const markGold = (judgmentId: JudgmentId) => call<GoldItem>('mark_gold', { judgment_id: judgmentId });
+export const unmarkGold = (judgmentId: JudgmentId) => call<null>('unmark_gold', { judgment_id: judgmentId });
 export const goldItems = (projectId: number) => call<GoldItem[]>('gold_items', { project_id: projectId });
 /**
  * The scores of the answers on screen (in the order shown) and the one preferred: by the latest
@@ -261,7 +262,7 @@ export const promoteVersion = (versionId: VersionId, force: boolean, onEvent?: (
   startJob<Promotion>('promote_version', { version_id: versionId, force }, onEvent);
 export const retrainWithout = (args: RetrainArgs, onEvent?: (e: JobEvent) => void) => startJob<FineTuneOutcome>('retrain_without', args, onEvent);
 export const versionProvenance = (versionId: VersionId) => call<VersionProvenance>('version_provenance', { version_id: versionId });
-export const judgmentProvenance = (judgmentId: number) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
+export const judgmentProvenance = (judgmentId: JudgmentId) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
 /** One kind's labeling progress (a lead's view): units complete, under way, untouched, held now. */
 export const queueProgress = (projectId: number, kind: JudgmentKind) =>
   call<KindProgress>('queue_progress', { project_id: projectId, kind });
