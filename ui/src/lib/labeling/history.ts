@@ -3,6 +3,7 @@
 // and the judgments undo may still take back after a reload.
 import type { HistoryEntry } from '$lib/api/types/HistoryEntry';
 import type { JudgmentDetail } from '$lib/api/types/JudgmentDetail';
+import type { JudgmentId } from '$lib/api/types/JudgmentId';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 
 /** The item a judgment was made on, its answers in the order they were shown. */
@@ -22,7 +23,7 @@ export function itemOfJudgment(detail: JudgmentDetail, reason: string): QueueIte
  * The judgments undo can still take back, oldest first: not replaced by a re-judgment and
  * not frozen in a dataset snapshot (the server refuses those).
  */
-export function undoable(entries: readonly HistoryEntry[]): { judgmentId: number; kind: HistoryEntry['kind'] }[] {
+export function undoable(entries: readonly HistoryEntry[]): { judgmentId: JudgmentId; kind: HistoryEntry['kind'] }[] {
   return entries
     .filter((e) => e.superseded_by === null && !e.in_snapshot)
     .map((e) => ({ judgmentId: Number(e.judgment_id), kind: e.kind }))

@@ -7,6 +7,7 @@
 import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
 import type { FeedbackKind } from '$lib/api/types/FeedbackKind';
 import type { FlagReason } from '$lib/api/types/FlagReason';
+import type { JudgmentId } from '$lib/api/types/JudgmentId';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 import type { Recorded } from '$lib/api/types/Recorded';
 import { describeError, toHoneError } from '$lib/api/errors';
@@ -16,7 +17,7 @@ export interface SessionDeps {
   /** The next unit, skipping `exclude` (units as response ids) when the server can. */
   next(exclude: number[][]): Promise<QueueItem | null>;
   record(input: FeedbackInput): Promise<Recorded>;
-  undo(judgmentId: number): Promise<unknown>;
+  undo(judgmentId: JudgmentId): Promise<unknown>;
   /** Puts the unit at the back of this annotator's queue (it comes back when nothing else is open). */
   skip(item: QueueItem): Promise<unknown>;
   /** Takes the unit out of this annotator's queue, with why. */
@@ -26,8 +27,8 @@ export interface SessionDeps {
    * This annotator's earlier judgments of this kind that undo may still take back (newest
    * last), so that undo survives a reload; and the item of one of them, to show it again.
    */
-  earlier?(): Promise<{ judgmentId: number; kind: FeedbackKind['kind'] }[]>;
-  itemOf?(judgmentId: number): Promise<QueueItem>;
+  earlier?(): Promise<{ judgmentId: JudgmentId; kind: FeedbackKind['kind'] }[]>;
+  itemOf?(judgmentId: JudgmentId): Promise<QueueItem>;
   /** Where judgments wait until the server has them (see `outbox.ts`); none: a failed save comes back on screen. */
   outbox?: Outbox;
   /** A fresh submission id (tests make them predictable). */
@@ -53,14 +54,14 @@ export type SaveState = 'idle' | 'saving' | 'saved' | 'error' | 'waiting';
 
 /** The last judgment saved in this session (what undo takes back, and what can be marked gold). */
 export interface LastSaved {
-  judgmentId: number;
+  judgmentId: JudgmentId;
   kind: FeedbackKind['kind'];
 }
 
 interface Done<D> {
   /** Null for a judgment of an earlier visit: fetched when undone. */
   item: QueueItem | null;
-  judgmentId: number;
+  judgmentId: JudgmentId;
   kind: FeedbackKind['kind'];
   draft: D;
   critique: string;
