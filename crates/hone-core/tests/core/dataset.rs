@@ -7,7 +7,7 @@ use hone_core::store::judgments::SpanMark;
 use hone_core::store::projects::NamedItem;
 use hone_core::{Choice, Hone, Split};
 
-use crate::{assert_invalid, compare, input, judge, open, project, prompt_with, record};
+use crate::{assert_invalid, compare, input, judge, open, project, prompt_with, record, thumbs};
 
 async fn data(hone: &Hone, p: i64) -> TrainingData {
     hone.training_data(p, &SnapshotFilter::default())
@@ -257,26 +257,8 @@ async fn spans_thumbs_and_demonstrations_make_kto_and_sft_rows() {
         },
     )
     .await;
-    judge(
-        &ws,
-        p,
-        "alice",
-        FeedbackKind::Thumbs {
-            response_id: r[1],
-            up: true,
-        },
-    )
-    .await;
-    judge(
-        &ws,
-        p,
-        "alice",
-        FeedbackKind::Thumbs {
-            response_id: r[2],
-            up: false,
-        },
-    )
-    .await;
+    judge(&ws, p, "alice", thumbs(r[1], true)).await;
+    judge(&ws, p, "alice", thumbs(r[2], false)).await;
     let demo = judge(
         &ws,
         p,
@@ -388,26 +370,8 @@ async fn desirability_votes_are_pooled_too() {
     let ws = open().await;
     let p = project(&ws, "law").await;
     let (_, r) = prompt_with(&ws, p, "Q", &["x", "y"]).await;
-    judge(
-        &ws,
-        p,
-        "alice",
-        FeedbackKind::Thumbs {
-            response_id: r[0],
-            up: true,
-        },
-    )
-    .await;
-    judge(
-        &ws,
-        p,
-        "bob",
-        FeedbackKind::Thumbs {
-            response_id: r[0],
-            up: false,
-        },
-    )
-    .await;
+    judge(&ws, p, "alice", thumbs(r[0], true)).await;
+    judge(&ws, p, "bob", thumbs(r[0], false)).await;
     judge(&ws, p, "carol", compare(r[0], r[1], Choice::BothBad)).await;
     let d = data(&ws, p).await;
     assert_eq!(
@@ -439,16 +403,7 @@ async fn held_out_prompts_and_excluded_annotators_are_left_out() {
     ws.set_prompt_split(heldout, Split::Heldout).await.unwrap();
     judge(&ws, p, "alice", compare(train[0], train[1], Choice::A)).await;
     judge(&ws, p, "alice", compare(held[0], held[1], Choice::A)).await;
-    judge(
-        &ws,
-        p,
-        "bob",
-        FeedbackKind::Thumbs {
-            response_id: train[1],
-            up: false,
-        },
-    )
-    .await;
+    judge(&ws, p, "bob", thumbs(train[1], false)).await;
 
     let d = data(&ws, p).await;
     assert_eq!(

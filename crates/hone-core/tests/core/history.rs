@@ -10,12 +10,8 @@ use hone_core::{Choice, Hone, JudgmentKind, ResponseSource};
 
 use crate::{
     assert_invalid, compare, input, judge, open, project, project_with_overlap, prompt_n,
-    prompt_with, record, stored_judgment,
+    prompt_with, record, stored_judgment, thumbs,
 };
-
-fn thumbs(response_id: i64, up: bool) -> FeedbackKind {
-    FeedbackKind::Thumbs { response_id, up }
-}
 
 async fn history(hone: &Hone, q: &HistoryQuery) -> HistoryPage {
     hone.judgment_history(q).await.expect("judgment_history")

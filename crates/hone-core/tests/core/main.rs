@@ -139,6 +139,11 @@ pub async fn judge(
         .judgment_id
 }
 
+/// A thumbs up or down on `response_id`.
+pub fn thumbs(response_id: i64, up: bool) -> FeedbackKind {
+    FeedbackKind::Thumbs { response_id, up }
+}
+
 pub fn compare(a: i64, b: i64, choice: hone_core::Choice) -> FeedbackKind {
     FeedbackKind::Comparison {
         response_a: a,

@@ -13,7 +13,7 @@ use hone_core::store::projects::SpanLabel;
 use hone_core::store::SpanPolarity;
 use hone_core::Hone;
 
-use crate::{assert_invalid, judge, open, project, prompt_with, record};
+use crate::{assert_invalid, judge, open, project, prompt_with, record, thumbs};
 
 async fn data(hone: &Hone, p: i64) -> TrainingData {
     hone.training_data(p, &SnapshotFilter::default())
@@ -211,26 +211,8 @@ async fn marks_under_a_good_label_ask_for_their_tokens_and_leave_the_answer_desi
     );
     // Two thumbs down on the answer alice marked only good: its row (undesirable, by the
     // majority) says what its marks do not, so it stays a whole-answer example.
-    judge(
-        &ws,
-        p,
-        "bob",
-        FeedbackKind::Thumbs {
-            response_id: r[0],
-            up: false,
-        },
-    )
-    .await;
-    judge(
-        &ws,
-        p,
-        "carol",
-        FeedbackKind::Thumbs {
-            response_id: r[0],
-            up: false,
-        },
-    )
-    .await;
+    judge(&ws, p, "bob", thumbs(r[0], false)).await;
+    judge(&ws, p, "carol", thumbs(r[0], false)).await;
     recipe.token_level.spans = true;
     let plan = ws.plan_fine_tune(p, &recipe).await.unwrap();
     let stages: Vec<_> = plan.stages.iter().map(|s| (s.method, s.examples)).collect();

@@ -9,7 +9,7 @@ use hone_core::{FlagReason, Hone, JudgmentKind};
 
 use crate::{
     assert_invalid, compare, count_rows, input, judge, open, project, project_with_overlap,
-    prompt_n, prompt_with, record, stored_judgment,
+    prompt_n, prompt_with, record, stored_judgment, thumbs,
 };
 
 async fn next(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
@@ -46,10 +46,6 @@ fn flag(p: i64, who: &str, response_ids: Vec<i64>, reason: FlagReason) -> FlagIn
         reason,
         note: None,
     }
-}
-
-fn thumbs(response_id: i64, up: bool) -> FeedbackKind {
-    FeedbackKind::Thumbs { response_id, up }
 }
 
 #[tokio::test]
