@@ -5,14 +5,13 @@
 //! α = 1 − D_o / D_e with the squared difference δ² of the chosen level of measurement
 //! (nominal: 0 if equal else 1; interval: (c − k)²). Missing values are simply absent.
 
-use crate::AnnotatorId;
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, JudgmentBody};
 use hone_store::{Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{Hone, Result};
+use crate::{AnnotatorId, Hone, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

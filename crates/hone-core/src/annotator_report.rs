@@ -6,8 +6,6 @@
 //! a reward model, how often annotators chose what it prefers when its suggestion was on screen
 //! and when it was not (the suggestion's pull on the verdicts).
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
 use std::collections::{BTreeMap, HashMap};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
@@ -19,7 +17,7 @@ use crate::agreement::{
 };
 use crate::queue::{unit_of, UnitKey};
 use crate::verdict::Verdict as VerdictOf;
-use crate::{Hone, Result};
+use crate::{AnnotatorId, Hone, JudgmentId, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

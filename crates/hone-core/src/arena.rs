@@ -2,7 +2,6 @@
 //! expert picks without knowing which is which, and the verdicts — ordinary comparisons —
 //! accumulate into a win-rate. Held-out judgments never train (snapshots take the train split).
 
-use crate::BaseModelId;
 use hone_store::judgments::{self, JudgmentBody};
 use hone_store::prompts::Prompt;
 use hone_store::responses::{self, Response};
@@ -14,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, Result};
+use crate::{BaseModelId, CoreError, Hone, Result};
 
 /// One round: a held-out prompt and the two answers, left and right in a random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

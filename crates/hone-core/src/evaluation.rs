@@ -1,7 +1,6 @@
 //! Measuring versions on stored responses: a reward model's scores, and a version's KL
 //! divergence from its base model on what it generates.
 
-use crate::VersionId;
 use hone_model::lora::LoraContext;
 use hone_model::score::{score, SequencePair};
 use hone_store::{prompts, responses, reward_scores};
@@ -9,7 +8,7 @@ use hone_train::reward::rewards;
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 /// Responses scored per forward pass.
 pub(crate) const BATCH: usize = 8;

@@ -3,14 +3,13 @@
 //! Files are written to a temporary name beside the target and renamed, so a reader never
 //! sees half a file.
 
-use crate::SnapshotId;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::rows::{to_jsonl, TrlRow};
 use crate::dataset::{TrainingData, TrlFormat};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, SnapshotId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExportReport {

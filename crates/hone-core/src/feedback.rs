@@ -1,6 +1,5 @@
 //! Recording feedback. Every judgment is validated here and committed before the call returns.
 
-use crate::JudgmentId;
 use std::collections::{BTreeMap, HashSet};
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment, SpanMark};
@@ -11,7 +10,7 @@ use hone_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, JudgmentId, Result};
 
 /// One piece of feedback as a front door submits it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

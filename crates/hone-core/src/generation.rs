@@ -1,7 +1,6 @@
 //! Generating candidate answers for prompts with the base model or a version, stored as
 //! responses (source `model`) with the settings that made them, ready to be judged.
 
-use crate::{BaseModelId, VersionId};
 use hone_model::generate::generate;
 use hone_model::sampling::SamplingParams;
 use hone_store::responses::{self, NewResponse, Response};
@@ -9,7 +8,7 @@ use hone_store::{prompts, ResponseSource};
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{prompt_input, ModelRef, ResolvedModel};
-use crate::{CoreError, Hone, Result};
+use crate::{BaseModelId, CoreError, Hone, Result, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

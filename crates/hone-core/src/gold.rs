@@ -3,14 +3,12 @@
 //! (without saying which they are), and the annotator report scores each annotator's verdicts
 //! on them against the gold answer (see [`crate::verdict`] for what counts as agreeing).
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
 use hone_store::judgments::{self, Judgment};
 use hone_store::{annotators, gold, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
 use crate::verdict::{describe, Verdict};
-use crate::{CoreError, Hone, Result};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, Result};
 
 /// The kinds a gold answer can be given for: those with a verdict to compare.
 pub const GOLD_KINDS: &[JudgmentKind] = &[

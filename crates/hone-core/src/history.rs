@@ -9,9 +9,6 @@
 //! asked for. [`Hone::judgment_detail`] gives one judgment as it was recorded, with the texts,
 //! as a [`FeedbackKind`] a re-judgment can start from (`FeedbackInput::supersedes`).
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
-use crate::SnapshotId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::{self, Judgment, JudgmentBody};
@@ -24,7 +21,7 @@ use crate::dataset::snapshot::stored_utc;
 use crate::feedback::FeedbackKind;
 use crate::triage::preview;
 use crate::verdict::{describe, label, VERDICT_LABELS};
-use crate::{CoreError, Hone, Result};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, Result, SnapshotId};
 
 /// The most rows one history page holds.
 pub const MAX_HISTORY_LIMIT: usize = 500;

@@ -2,7 +2,6 @@
 //! Generating candidates for prompts (stored as responses), scoring responses with a
 //! reward-model version, and measuring a version's KL to its base all start here.
 
-use crate::{BaseModelId, VersionId};
 use std::path::PathBuf;
 
 use hone_model::chat_template::Message;
@@ -15,7 +14,7 @@ use hone_train::reward::ScoreHead;
 use serde::{Deserialize, Serialize};
 
 use crate::finetune::SCORE_FILE;
-use crate::{CoreError, Hone, Result};
+use crate::{BaseModelId, CoreError, Hone, Result, VersionId};
 
 /// Which model answers: a base model folder, or a version of a project.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -2,12 +2,11 @@
 //! evaluation is compared with its parent's, and a regression beyond the interval on any
 //! measure is reported; promoting a regressing version takes an explicit `force`.
 
-use crate::VersionId;
 use hone_store::{models, projects};
 use serde::{Deserialize, Serialize};
 
 use crate::version_eval::VersionEvaluation;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

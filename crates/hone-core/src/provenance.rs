@@ -2,10 +2,6 @@
 //! them under which guideline version, and the chain of parents; from a judgment, the
 //! versions it trained.
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
-use crate::SnapshotId;
-use crate::VersionId;
 use std::collections::BTreeMap;
 
 use hone_store::judgments;
@@ -14,7 +10,7 @@ use hone_store::snapshots::{self, Snapshot};
 use hone_store::{annotators, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{Hone, Result};
+use crate::{AnnotatorId, Hone, JudgmentId, Result, SnapshotId, VersionId};
 
 /// One judgment as provenance lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

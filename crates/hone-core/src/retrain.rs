@@ -2,7 +2,6 @@
 //! snapshot that leaves out an annotator, a tag or a time range, so the two versions can be
 //! compared (in the arena, or with `evaluate_version`).
 
-use crate::VersionId;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -10,7 +9,7 @@ use hone_store::models;
 use serde::{Deserialize, Serialize};
 
 use crate::finetune::{FineTuneEvent, FineTuneOutcome, Recipe};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 /// What to leave out, on top of what the version's own filter left out.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,6 @@
 //! A project's numbers at a glance: what was collected, by whom, how much annotators agree,
 //! and what training data it makes.
 
-use crate::AnnotatorId;
 use std::collections::BTreeMap;
 
 use hone_store::{
@@ -12,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agreement::AgreementReport;
 use crate::dataset::SnapshotFilter;
-use crate::{Hone, Result};
+use crate::{AnnotatorId, Hone, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -5,14 +5,13 @@
 //! whether it was visible (`FeedbackInput::suggestion_visible`), so its pull on the verdicts can
 //! be measured (`annotator_report`).
 
-use crate::VersionId;
 use hone_model::score::score;
 use hone_store::prompts::Prompt;
 use hone_store::{projects, prompts, responses};
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -10,7 +10,6 @@
 //!
 //! The figures are stored in the version's metrics under `eval/`.
 
-use crate::VersionId;
 use hone_model::lora::Adapter;
 use hone_model::sampling::SamplingParams;
 use hone_model::score::{score, SequencePair};
@@ -24,7 +23,7 @@ use crate::dataset::SnapshotFilter;
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 /// A mean with the half-width of its 95% interval (normal approximation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -1,12 +1,11 @@
 //! Flags: an annotator marked a queue unit as not to be judged (broken prompt, off topic, not
 //! their expertise, unsafe), with an optional note. One flag per annotator and unit.
 
-use crate::AnnotatorId;
 use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
 use crate::skips::UnitRow;
-use crate::{FlagReason, JudgmentKind, Result, StoreError};
+use crate::{AnnotatorId, FlagReason, JudgmentKind, Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFlag {

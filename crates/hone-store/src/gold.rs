@@ -3,9 +3,8 @@
 //! against the gold answer.
 
 use crate::Conn;
-use crate::JudgmentId;
 
-use crate::{Result, StoreError};
+use crate::{JudgmentId, Result, StoreError};
 
 /// Marks judgment `judgment_id` as gold; marking it again changes nothing.
 pub async fn mark(conn: &mut Conn, judgment_id: JudgmentId) -> Result<()> {

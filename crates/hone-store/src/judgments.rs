@@ -1,7 +1,6 @@
 //! Judgments: what every kind shares (annotator, time spent, order shown, guideline version,
 //! critique) in `judgments`, and the kind-specific part in one table per kind.
 
-use crate::AnnotatorId;
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use crate::Conn;
 
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
-use crate::{Choice, JudgmentId, JudgmentKind, Result, StoreError};
+use crate::{AnnotatorId, Choice, JudgmentId, JudgmentKind, Result, StoreError};
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

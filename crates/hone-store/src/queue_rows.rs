@@ -8,13 +8,12 @@
 //! number after the table's largest), so "after id N" is everything new, except a judgment
 //! that takes the id of one just deleted: that is logged as a change too.
 
-use crate::JudgmentId;
 use std::collections::HashSet;
 
 use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
-use crate::{JudgmentKind, ResponseSource, Result};
+use crate::{JudgmentId, JudgmentKind, ResponseSource, Result};
 
 /// Where an index stands: the largest ids it has read of each table, and the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -1,11 +1,10 @@
 //! Skips: an annotator passed over a queue unit for now. One row per skip; a unit is (kind,
 //! prompt, sorted response ids), with no response ids for a prompt-level unit.
 
-use crate::AnnotatorId;
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{JudgmentKind, Result};
+use crate::{AnnotatorId, JudgmentKind, Result};
 
 /// A unit of the queue as skips and flags record it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,13 +1,12 @@
 //! Dataset snapshots: a frozen list of judgment ids and the hash of the rows they produced.
 
-use crate::JudgmentId;
 use serde::{Deserialize, Serialize};
 use sqlx::Connection;
 
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{Result, SnapshotId, StoreError};
+use crate::{JudgmentId, Result, SnapshotId, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

@@ -1,9 +1,7 @@
 //! Idempotent submissions: a judgment sent again under the id its client gave it is found, not
 //! recorded twice (see migration 0012).
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
-use crate::{Conn, Result};
+use crate::{AnnotatorId, Conn, JudgmentId, Result};
 
 /// A submission recorded before: who sent it and what recording it answered (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -25,8 +25,6 @@
 //! by a re-judgment) are left out by the caller when it selects judgments, not here: a frozen
 //! snapshot that holds one must still rebuild its rows.
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use hone_store::judgments::{Judgment, JudgmentBody, SpanMark};
@@ -36,7 +34,7 @@ use hone_store::Choice;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{EditRow, KtoRow, PreferenceRow, PromptContent, SftRow, SpanRow};
-use crate::{CoreError, Result};
+use crate::{AnnotatorId, CoreError, JudgmentId, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingData {

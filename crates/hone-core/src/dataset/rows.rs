@@ -4,10 +4,11 @@
 //! prompt gives the "conversational" form (lists of `{"role","content"}` messages). The key
 //! order and spelling here are the canonical form that export → import → export keeps.
 
-use crate::JudgmentId;
 use hone_store::prompts::{ChatMessage, Prompt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+
+use crate::JudgmentId;
 
 /// The prompt side of a row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -3,8 +3,6 @@
 //! The hash covers the exact training rows the judgments produce (their canonical TRL JSONL),
 //! so a snapshot re-read later is checked to still produce the same data.
 
-use crate::JudgmentId;
-use crate::SnapshotId;
 use std::collections::HashMap;
 
 use hone_store::judgments::{self, Judgment};
@@ -18,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::{build_training_data, RowRules, TrainingData};
 use super::rows::to_jsonl;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, JudgmentId, Result, SnapshotId};
 
 /// Which judgments a snapshot takes.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

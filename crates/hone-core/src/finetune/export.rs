@@ -2,7 +2,6 @@
 //! in (a plain Hugging Face folder), the merged model as one GGUF file or the adapter as a
 //! llama.cpp LoRA GGUF (each with an Ollama `Modelfile`), or its training data as TRL JSONL.
 
-use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_model::gguf::{
@@ -15,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::dataset::TrlFormat;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

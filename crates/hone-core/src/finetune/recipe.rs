@@ -1,6 +1,5 @@
 //! Recipes and plans.
 
-use crate::VersionId;
 use std::path::PathBuf;
 
 use hone_model::lora::{LoraConfig, ALL_LINEAR};
@@ -11,7 +10,7 @@ use hone_train::trainer::TrainConfig;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::{SnapshotFilter, TrainingData};
-use crate::{CoreError, Result};
+use crate::{CoreError, Result, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -2,7 +2,6 @@
 //! thread (training is CPU-bound), progress comes back over a channel and is written as the
 //! job's progress and metric curves, and the result becomes a model version.
 
-use crate::{BaseModelId, SnapshotId, VersionId};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -19,7 +18,7 @@ use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
 use super::tokens::tokenize;
 use crate::dataset::PromptContent;
-use crate::{CoreError, Hone, Result};
+use crate::{BaseModelId, CoreError, Hone, Result, SnapshotId, VersionId};
 
 /// What a running fine-tune reports.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]

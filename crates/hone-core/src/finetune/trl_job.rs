@@ -12,8 +12,6 @@
 //! Nothing in it refers back to the workspace but the base model's path, which the README
 //! says to change on the cluster.
 
-use crate::SnapshotId;
-use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_store::models;
@@ -25,7 +23,7 @@ use hone_train::schedule::Schedule;
 
 use super::recipe::{Recipe, StageMethod};
 use crate::dataset::{PromptContent, TrainingData};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, SnapshotId, VersionId};
 
 /// The manifest's file name in a job folder.
 pub const MANIFEST: &str = "hone-job.json";

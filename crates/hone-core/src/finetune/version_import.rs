@@ -3,7 +3,6 @@
 //! lineage the job was exported with (its snapshot, its parent), after checks that the adapter
 //! fits the base and that the job's data is the snapshot's.
 
-use crate::VersionId;
 use std::path::{Path, PathBuf};
 
 use hone_model::lora::Adapter;
@@ -13,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::trl_job::{JobManifest, JOB_FORMAT, JOB_FORMAT_VERSION, MANIFEST};
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, VersionId};
 
 /// The files of a PEFT adapter a version keeps.
 const ADAPTER_FILES: [&str; 2] = ["adapter_config.json", "adapter_model.safetensors"];

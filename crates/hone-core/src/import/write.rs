@@ -5,7 +5,6 @@
 //! this annotator already recorded (a re-import records nothing twice). Rows carry the run's
 //! id, so they stay pending until the run finishes.
 
-use crate::AnnotatorId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::{self, ImportedJudgment, ImportedVerdict};
@@ -13,7 +12,7 @@ use hone_store::{imports, prompts, responses, Store};
 
 use super::record::Record;
 use super::ImportReport;
-use crate::Result;
+use crate::{AnnotatorId, Result};
 
 /// Records per transaction: long enough to amortize a commit, short enough (tens of
 /// milliseconds) that a judgment saved meanwhile hardly waits.

@@ -15,8 +15,6 @@
 //! index is built again from nothing, as it is when more judgments changed than are worth
 //! applying one by one.
 
-use crate::AnnotatorId;
-use crate::JudgmentId;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -29,7 +27,7 @@ use rand::Rng;
 use super::votes::{disagreement, split_evenly, Vote, Votes};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
-use crate::Result;
+use crate::{AnnotatorId, JudgmentId, Result};
 
 /// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
 /// ordering units the way `in_order` offers them.

@@ -9,7 +9,6 @@
 //! Leases live in the server's memory (`Hone::with_leases`, which `hone serve` turns on); a
 //! restart forgets them, which only means a unit may be judged once more than needed.
 
-use crate::AnnotatorId;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -17,6 +16,7 @@ use std::time::{Duration, Instant};
 use hone_store::JudgmentKind;
 
 use super::UnitKey;
+use crate::AnnotatorId;
 
 /// How long a unit stays held for the annotator it was given to.
 pub const LEASE_DURATION: Duration = Duration::from_secs(10 * 60);

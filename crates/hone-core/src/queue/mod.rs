@@ -30,7 +30,6 @@ mod indexes;
 pub mod leases;
 pub mod progress;
 
-use crate::AnnotatorId;
 use std::collections::{HashMap, HashSet};
 
 use hone_store::judgments::JudgmentBody;
@@ -51,7 +50,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use votes::describe_split;
 
-use crate::{CoreError, Hone, Result};
+use crate::{AnnotatorId, CoreError, Hone, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;

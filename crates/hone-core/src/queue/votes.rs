@@ -1,10 +1,9 @@
 //! Votes on a unit and how split they are (the disagreement order, tie-breaks, reasons).
 
-use crate::JudgmentId;
 use std::collections::BTreeMap;
 
 use crate::verdict::Verdict;
-use crate::AnnotatorId;
+use crate::{AnnotatorId, JudgmentId};
 
 /// An annotator's latest counted judgment on a unit.
 #[derive(Debug, Clone, Copy)]
