@@ -242,6 +242,28 @@ async fn frozen_rows(
     Ok((ids, content_hash(&data), description, data))
 }
 
+/// Whether, since `mark` (read with `frozen`), a prompt or response of the project was deleted
+/// or a judgment in `frozen` was deleted, superseded or made current again.
+async fn touched_since(
+    conn: &mut Conn,
+    project_id: i64,
+    mark: (i64, i64),
+    frozen: &[JudgmentId],
+) -> Result<bool> {
+    let (revision, last_change) = queue_rows::removals_mark(conn, project_id).await?;
+    if revision != mark.0 {
+        return Ok(true);
+    }
+    if last_change == mark.1 {
+        return Ok(false);
+    }
+    let frozen: std::collections::HashSet<JudgmentId> = frozen.iter().copied().collect();
+    Ok(queue_rows::changes_after(conn, project_id, mark.1)
+        .await?
+        .iter()
+        .any(|(_, id)| frozen.contains(id)))
+}
+
 impl Hone {
     /// The rows the project's judgments produce now, without freezing anything.
     pub async fn training_data(
@@ -259,9 +281,13 @@ impl Hone {
     ///
     /// The judgments and their rows are read in a read transaction (one consistent view), not
     /// under the writer's turn: at 100k judgments that read takes seconds, and annotators'
-    /// saves would wait for it. The write then only inserts the snapshot, if no judgment of the
-    /// project was deleted or superseded meanwhile (what migration 0008's triggers log); if one
-    /// was, it reads again, and the last try reads under the writer's turn.
+    /// saves would wait for it. The write then only inserts the snapshot, if no judgment it
+    /// froze was deleted or superseded meanwhile and no prompt or response of the project was
+    /// deleted (what migration 0008's triggers log); if one was, it reads again, and the last
+    /// try reads under the writer's turn. Judgments saved, undone or re-judged after the read
+    /// began and not in it leave the snapshot as it was read: it is the project as of that
+    /// moment (while annotators label, a judgment is undone or re-judged every few seconds,
+    /// and rereading for each kept every save waiting behind the last, writer-held read).
     pub async fn freeze_snapshot(
         &self,
         project_id: i64,
@@ -287,7 +313,7 @@ impl Hone {
             read.rollback().await?;
             between(attempt).await;
             let mut tx = self.store().begin().await?;
-            if queue_rows::removals_mark(&mut tx, project_id).await? != removals {
+            if touched_since(&mut tx, project_id, removals, &ids).await? {
                 continue;
             }
             let snapshot =
@@ -480,6 +506,43 @@ mod optimistic_tests {
     async fn a_judgment_undone_between_the_read_and_the_write_is_not_frozen() {
         let (kept, snapshot, data) = freeze_while_undoing(1).await;
         assert_eq!(snapshot.judgment_ids, kept, "read again after the undo");
+        assert_eq!(data.preferences.len(), 3);
+        assert_eq!(snapshot.content_hash, content_hash(&data));
+    }
+
+    #[tokio::test]
+    async fn a_judgment_saved_and_undone_after_the_read_leaves_the_snapshot_as_read() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (project, judgments) = judged_pairs(&hone, 3).await;
+        let mut reads = 0;
+        let (snapshot, data) = hone
+            .freeze_snapshot_with(project, &SnapshotFilter::default(), async |_| {
+                reads += 1;
+                // Another annotator saves a verdict on the first pair and takes it back.
+                let first = hone
+                    .training_data(project, &SnapshotFilter::default())
+                    .await
+                    .unwrap();
+                let pair = &first.preferences[0];
+                let kind = FeedbackKind::Comparison {
+                    response_a: pair.chosen_response_id,
+                    response_b: pair.rejected_response_id,
+                    choice: Choice::B,
+                    strength: None,
+                    reason: None,
+                };
+                let input = FeedbackInput::new(project, "bob", kind);
+                let saved = hone.record_feedback(&input).await.unwrap().judgment_id;
+                hone.undo_judgment(saved).await.unwrap();
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            reads, 1,
+            "the change touched no frozen judgment: no second read"
+        );
+        assert_eq!(snapshot.judgment_ids, judgments);
         assert_eq!(data.preferences.len(), 3);
         assert_eq!(snapshot.content_hash, content_hash(&data));
     }
