@@ -12,6 +12,8 @@
 //! re-judges the save half-way between (the other answer, superseding it): the queue moves
 //! those votes in place, so the next items after them must stay as fast.
 //! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
+//! `HONE_LOG=hone_store=debug` tells each write transaction that held the writer's turn over
+//! 20 ms, and where it began: what the slowest saves waited for.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,6 +33,10 @@ fn setting(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
+    // `HONE_LOG=hone_store=debug`: which write transactions held the writer's turn long.
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_env("HONE_LOG") {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -38,14 +44,17 @@ fn main() {
     runtime.block_on(run());
 }
 
+/// When a request was answered (seconds since the labeling began) and how long it took (ms).
+type Timed = (f64, f64);
+
 #[derive(Default)]
 struct Seen {
     /// Each annotator's first "next item" (the first of all builds the queue's index).
-    first_next_item_ms: Vec<f64>,
-    next_item_ms: Vec<f64>,
-    save_ms: Vec<f64>,
+    first_next_item_ms: Vec<Timed>,
+    next_item_ms: Vec<Timed>,
+    save_ms: Vec<Timed>,
     /// Undos and re-judgments.
-    change_ms: Vec<f64>,
+    change_ms: Vec<Timed>,
     server_errors: Vec<String>,
     empty_queues: usize,
     /// "annotator-3 was offered [5, 6] again".
@@ -75,6 +84,7 @@ async fn annotator(
     project_id: i64,
     who: usize,
     until: Instant,
+    labeling: Duration,
     seen: Arc<Mutex<Seen>>,
 ) {
     let client = reqwest::Client::new();
@@ -97,12 +107,13 @@ async fn annotator(
                       status: u16,
                       body: &Value,
                       ms: f64,
-                      times: fn(&mut Seen) -> &mut Vec<f64>| {
+                      times: fn(&mut Seen) -> &mut Vec<Timed>| {
             let mut seen = seen.lock().unwrap();
             if status >= 500 {
                 seen.server_errors.push(format!("{what} {status}: {body}"));
             }
-            times(&mut seen).push(ms);
+            let at = (until - labeling).elapsed().as_secs_f64();
+            times(&mut seen).push((at, ms));
         };
         if saves == 0 {
             record("next_item", status, &item, ms, |s| {
@@ -207,6 +218,7 @@ async fn run() {
             project_id,
             who,
             until,
+            Duration::from_secs(seconds),
             seen.clone(),
         )));
     }
@@ -215,6 +227,7 @@ async fn run() {
     let import = tokio::spawn(async move {
         post(&import_client, &import_base, "import_text", &json!({ "project_id": project_id, "file_name": "more.jsonl", "split": "train", "content": pairs(judged.min(20_000), "more") })).await
     });
+    let mut job_id = None;
     if setting("HONE_LOAD_TRAIN", 1) == 1 {
         let (status, job, _) = post(
             &client,
@@ -224,9 +237,16 @@ async fn run() {
         )
         .await;
         assert_eq!(status, 200, "{job}");
+        job_id = Some(job["job_id"].as_u64().expect("a job id"));
     }
     for t in tasks {
         t.await.unwrap();
+    }
+    if let Some(job_id) = job_id {
+        // At 100k pairs the fine-tune outlasts the labeling; the runtime would wait for it.
+        let (status, answer, _) =
+            post(&client, &base, "cancel_job", &json!({ "job_id": job_id })).await;
+        assert_eq!(status, 200, "{answer}");
     }
     let (status, report, import_ms) = import.await.unwrap();
     assert_eq!(status, 200, "the concurrent import: {report}");
@@ -243,15 +263,41 @@ async fn run() {
         &seen.offered_again[..seen.offered_again.len().min(5)]
     );
     let saved_per_second = seen.save_ms.len() as f64 / seconds as f64;
-    let summary = |name: &str, mut ms: Vec<f64>| {
-        assert!(!ms.is_empty(), "no {name} request was answered");
-        ms.sort_by(f64::total_cmp);
+    let summary = |name: &str, mut timed: Vec<Timed>| {
+        assert!(!timed.is_empty(), "no {name} request was answered");
+        timed.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let ms: Vec<f64> = timed.iter().map(|t| t.1).collect();
+        // When the slowest percent came: a burst at one moment (the start, a job's write)
+        // reads differently from a tail spread over the run.
+        let mut slowest: Vec<f64> = timed[((timed.len() - 1) as f64 * 0.99).round() as usize..]
+            .iter()
+            .map(|t| t.0)
+            .collect();
+        slowest.sort_by(f64::total_cmp);
+        let slowest: Vec<String> = slowest.iter().map(|s| format!("{s:.1}")).collect();
+        // The second half: past the start's one-off work (the index's first build, the import,
+        // the job's snapshot), while the fine-tune trains.
+        let late: Vec<f64> = timed
+            .iter()
+            .filter(|t| t.0 >= seconds as f64 / 2.0)
+            .map(|t| t.1)
+            .collect();
+        let late = match late.is_empty() {
+            true => String::new(),
+            false => format!(
+                "; in the second half {} requests, p50 {:.1} ms, p99 {:.1} ms",
+                late.len(),
+                percentile(&late, 0.5),
+                percentile(&late, 0.99)
+            ),
+        };
         println!(
-            "{name}: {} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "{name}: {} requests, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms (the slowest 1% at {} s){late}",
             ms.len(),
             percentile(&ms, 0.5),
             percentile(&ms, 0.99),
-            ms[ms.len() - 1]
+            ms[ms.len() - 1],
+            slowest.join(", ")
         );
     };
     let database = match hone_core::database_location(dir.path()).unwrap() {

@@ -117,7 +117,32 @@ pub struct Store {
 /// function takes `&mut tx`.
 pub struct WriteTx {
     tx: Transaction<'static, sqlx::Any>,
-    _turn: tokio::sync::OwnedMutexGuard<()>,
+    _turn: Turn,
+}
+
+/// This process's writer turn, held by one write transaction until it ends. When the turn
+/// was taken and by which call: a long turn is what every save waits for, so one is told
+/// (`HONE_LOG=hone_store=debug`) with where it began.
+struct Turn {
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    taken: std::time::Instant,
+    by: &'static std::panic::Location<'static>,
+}
+
+/// A turn at the writer longer than this is told at debug level.
+const LONG_TURN: std::time::Duration = std::time::Duration::from_millis(20);
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        let held = self.taken.elapsed();
+        if held >= LONG_TURN {
+            tracing::debug!(
+                held_ms = held.as_millis() as u64,
+                by = %self.by,
+                "a write transaction held the writer's turn"
+            );
+        }
+    }
 }
 
 impl WriteTx {
@@ -273,17 +298,25 @@ impl Store {
     /// most the import's current chunk, instead of polling the lock against a writer that
     /// takes it again the moment it lets go. Keep write transactions short (an import commits
     /// in chunks) and do no slow work (a model, a file) while one is open.
-    pub async fn begin(&self) -> Result<WriteTx> {
-        let turn = self.writer.clone().lock_owned().await;
-        let tx = match self.backend {
-            Backend::Sqlite => self.writer_pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => {
-                let mut tx = self.writer_pool.begin().await?;
-                dialect::take_writer_lock(&mut tx).await?;
-                tx
-            }
-        };
-        Ok(WriteTx { tx, _turn: turn })
+    #[track_caller]
+    pub fn begin(&self) -> impl std::future::Future<Output = Result<WriteTx>> + Send + '_ {
+        let by = std::panic::Location::caller();
+        async move {
+            let turn = Turn {
+                _guard: self.writer.clone().lock_owned().await,
+                taken: std::time::Instant::now(),
+                by,
+            };
+            let tx = match self.backend {
+                Backend::Sqlite => self.writer_pool.begin_with("BEGIN IMMEDIATE").await?,
+                Backend::Postgres => {
+                    let mut tx = self.writer_pool.begin().await?;
+                    dialect::take_writer_lock(&mut tx).await?;
+                    tx
+                }
+            };
+            Ok(WriteTx { tx, _turn: turn })
+        }
     }
 
     pub async fn close(self) {

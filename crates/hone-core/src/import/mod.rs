@@ -4,13 +4,14 @@
 //! line (size limit, UTF-8, each record's fields) and writes nothing: a file with any bad line
 //! imports nothing, unless `skip_invalid` is set, in which case the bad lines are reported and
 //! the rest imported. The second pass writes the records as an import run (`run`), one short
-//! transaction per chunk of records (`write`), so that annotators saving judgments meanwhile
-//! wait at most one chunk; the run's rows count only once it finishes, and a run that fails, is
+//! transaction per chunk of records (`write`), each sized to hold the writer ~10 ms (`pace`),
+//! so that annotators saving judgments meanwhile wait at most that; the run's rows count only once it finishes, and a run that fails, is
 //! dropped, or whose process dies is undone, so an import still lands all or nothing.
 //! Prompts, responses and judgments already in the project are found again, not duplicated:
 //! importing a file twice changes nothing the second time.
 
 mod error;
+mod pace;
 mod parse;
 #[cfg(test)]
 mod properties;
@@ -223,7 +224,7 @@ impl Hone {
                 parse::Item::Record(..) => good += 1,
                 parse::Item::Bad(e) => bad.push(e),
             }
-            if (good + bad.total as u64).is_multiple_of(write::CHUNK_RECORDS as u64) {
+            if (good + bad.total as u64).is_multiple_of(pace::PROGRESS_RECORDS as u64) {
                 report_every(ImportStage::Checking, &reader, good);
             }
         }
@@ -310,7 +311,8 @@ impl Hone {
         report_every: &(dyn Fn(ImportStage, &parse::Records, u64) + Send + Sync),
     ) -> Result<i64> {
         let mut reader = parse::Records::open(path, format, options.split, options.max_bytes)?;
-        let mut chunk = Vec::with_capacity(write::CHUNK_RECORDS);
+        let mut pace = pace::Pace::default();
+        let mut chunk = Vec::new();
         let mut written: i64 = 0;
         let mut last_line = 0;
         loop {
@@ -320,7 +322,7 @@ impl Hone {
                 last_line = line;
                 chunk.push((line, record));
             }
-            if chunk.len() < write::CHUNK_RECORDS && !at_end {
+            if chunk.len() < pace.records(written as usize) && !at_end {
                 continue;
             }
             if written + chunk.len() as i64 > expected as i64 {
@@ -331,10 +333,14 @@ impl Hone {
                 .into());
             }
             if !chunk.is_empty() {
-                write::write_chunk(self.store(), target, &chunk, written, report).await?;
+                let held =
+                    write::write_chunk(self.store(), target, &chunk, written, report).await?;
+                pace.took(chunk.len(), held);
                 written += chunk.len() as i64;
                 chunk.clear();
-                report_every(ImportStage::Writing, &reader, written as u64);
+                if at_end || (written as usize).is_multiple_of(pace::PROGRESS_RECORDS) {
+                    report_every(ImportStage::Writing, &reader, written as u64);
+                }
             }
             if at_end {
                 break;

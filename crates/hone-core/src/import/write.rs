@@ -1,4 +1,5 @@
-//! Writing checked records, one chunk per short transaction, in a few statements per chunk.
+//! Writing checked records, one chunk per short transaction (sized by `pace`), in a few
+//! statements per chunk.
 //!
 //! Per chunk: the prompts already in the project are found by content hash in one query, the
 //! new ones inserted together; likewise the responses (by prompt and text) and the verdicts
@@ -6,6 +7,7 @@
 //! id, so they stay pending until the run finishes.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use hone_store::judgments::{self, ImportedJudgment, ImportedVerdict};
 use hone_store::{imports, prompts, responses, Store};
@@ -13,10 +15,6 @@ use hone_store::{imports, prompts, responses, Store};
 use super::record::Record;
 use super::ImportReport;
 use crate::{AnnotatorId, Result};
-
-/// Records per transaction: long enough to amortize a commit, short enough (tens of
-/// milliseconds) that a judgment saved meanwhile hardly waits.
-pub(super) const CHUNK_RECORDS: usize = 1_000;
 
 /// What stays the same for every chunk of a run.
 pub(super) struct Target {
@@ -26,15 +24,17 @@ pub(super) struct Target {
     pub guideline_version: Option<i64>,
 }
 
-/// Writes one chunk of records in one transaction and adds what it did to `report`.
+/// Writes one chunk of records in one transaction and adds what it did to `report`; how long
+/// it held the writer (from its turn to its commit), which sizes the next chunk (`pace`).
 pub(super) async fn write_chunk(
     store: &Store,
     target: &Target,
     records: &[(usize, Record)],
     written_before: i64,
     report: &mut ImportReport,
-) -> Result<()> {
+) -> Result<Duration> {
     let mut tx = store.begin().await?;
+    let turn = Instant::now();
 
     // Prompts: found by content hash, or created (first appearance in the chunk wins).
     let hashes: Vec<String> = records
@@ -159,7 +159,7 @@ pub(super) async fn write_chunk(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(turn.elapsed())
 }
 
 /// The answers a record carries (none for a prompt alone).
