@@ -118,6 +118,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// A snapshot still incomplete this long after it was started was abandoned by a process that
+/// died (writing one takes seconds; another process may be writing one now, so a young one is
+/// kept).
+const ABANDONED_SNAPSHOT_SECONDS: u32 = 3_600;
+
 impl Hone {
     /// Opens the workspace in `dir`, creating the folder and database if needed (its
     /// `hone.sqlite`, or the PostgreSQL database it is bound to: see [`bind_database`]). Jobs
@@ -130,6 +135,16 @@ impl Hone {
             tracing::warn!(
                 interrupted,
                 "jobs from an earlier run were interrupted; they can be resumed"
+            );
+        }
+        let mut tx = store.begin().await?;
+        let abandoned =
+            hone_store::snapshots::delete_abandoned(&mut tx, ABANDONED_SNAPSHOT_SECONDS).await?;
+        tx.commit().await?;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "dataset snapshots an earlier run left half-written were dropped"
             );
         }
         let undone = crate::import::recover_runs(&store, dir).await?;

@@ -149,12 +149,16 @@ async fn frozen_rules(conn: &mut Conn, snapshot: &Snapshot) -> Result<RowRules> 
     })
 }
 
+/// The rows `judgments` produce under `rules`, with their hash. Building and hashing them is
+/// CPU work (a few hundred milliseconds at 100k judgments on two cores): it runs on a blocking
+/// thread, since on one of the runtime's workers it would stall the requests queued there (the
+/// annotators' saves, while a fine-tune freezes its data).
 async fn rows_for(
     conn: &mut Conn,
     project_id: i64,
-    judgments: &[Judgment],
+    judgments: Vec<Judgment>,
     rules: &RowRules,
-) -> Result<TrainingData> {
+) -> Result<(TrainingData, String)> {
     let prompts: HashMap<_, _> = prompts::list(conn, project_id, None)
         .await?
         .into_iter()
@@ -165,7 +169,14 @@ async fn rows_for(
         .into_iter()
         .map(|r| (r.id, r))
         .collect();
-    build_training_data(judgments, &prompts, &responses, rules)
+    let rules = rules.clone();
+    tokio::task::spawn_blocking(move || {
+        let data = build_training_data(&judgments, &prompts, &responses, &rules)?;
+        let hash = content_hash(&data);
+        Ok((data, hash))
+    })
+    .await
+    .expect("building the rows does not panic")
 }
 
 async fn select(
@@ -229,8 +240,8 @@ async fn frozen_rows(
 ) -> Result<(Vec<JudgmentId>, String, serde_json::Value, TrainingData)> {
     let judgments = select(conn, project_id, filter).await?;
     let rules = current_rules(conn, project_id).await?;
-    let data = rows_for(conn, project_id, &judgments, &rules).await?;
     let ids: Vec<JudgmentId> = judgments.iter().map(|j| j.id).collect();
+    let (data, hash) = rows_for(conn, project_id, judgments, &rules).await?;
     let description = serde_json::json!({
         "filter": filter,
         "kto_threshold": rules.kto_threshold,
@@ -239,7 +250,28 @@ async fn frozen_rows(
         "rows": { "preference": data.preferences.len(), "sft": data.sft.len(), "kto": data.kto.len() },
         "conflicts": data.conflicts.len(),
     });
-    Ok((ids, content_hash(&data), description, data))
+    Ok((ids, hash, description, data))
+}
+
+/// Judgment ids per write transaction when a snapshot is written in parts.
+const SNAPSHOT_PART: usize = 5_000;
+
+/// What an optimistic read froze, to be written as a snapshot.
+struct Frozen<'a> {
+    project_id: i64,
+    /// The project's removals mark, read with the judgments.
+    mark: (i64, i64),
+    ids: &'a [JudgmentId],
+    hash: &'a str,
+    description: &'a serde_json::Value,
+}
+
+/// Where a freeze is, for the tests' hook: after the optimistic read of try `n`, or after
+/// the `n`th part past the first of a snapshot written in parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FreezeStep {
+    Read(usize),
+    Part(usize),
 }
 
 /// Whether, since `mark` (read with `frozen`), a prompt or response of the project was deleted
@@ -274,7 +306,7 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let judgments = select(&mut conn, project_id, filter).await?;
         let rules = current_rules(&mut conn, project_id).await?;
-        rows_for(&mut conn, project_id, &judgments, &rules).await
+        Ok(rows_for(&mut conn, project_id, judgments, &rules).await?.0)
     }
 
     /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
@@ -293,17 +325,18 @@ impl Hone {
         project_id: i64,
         filter: &SnapshotFilter,
     ) -> Result<(Snapshot, TrainingData)> {
-        self.freeze_snapshot_with(project_id, filter, async |_| {})
+        self.freeze_snapshot_with(project_id, filter, SNAPSHOT_PART, async |_| {})
             .await
     }
 
-    /// [`Self::freeze_snapshot`], calling `between` after each optimistic read (with the try's
-    /// number), before the write: the tests change the project there.
+    /// [`Self::freeze_snapshot`] writing parts of `part` judgment ids, calling `between` after
+    /// each optimistic read and each part written: the tests change the project there.
     async fn freeze_snapshot_with(
         &self,
         project_id: i64,
         filter: &SnapshotFilter,
-        mut between: impl AsyncFnMut(usize),
+        part: usize,
+        mut between: impl AsyncFnMut(FreezeStep),
     ) -> Result<(Snapshot, TrainingData)> {
         const OPTIMISTIC_TRIES: usize = 3;
         for attempt in 0..OPTIMISTIC_TRIES {
@@ -311,15 +344,17 @@ impl Hone {
             let removals = queue_rows::removals_mark(&mut read, project_id).await?;
             let (ids, hash, description, data) = frozen_rows(&mut read, project_id, filter).await?;
             read.rollback().await?;
-            between(attempt).await;
-            let mut tx = self.store().begin().await?;
-            if touched_since(&mut tx, project_id, removals, &ids).await? {
-                continue;
+            between(FreezeStep::Read(attempt)).await;
+            let frozen = Frozen {
+                project_id,
+                mark: removals,
+                ids: &ids,
+                hash: &hash,
+                description: &description,
+            };
+            if let Some(snapshot) = self.write_frozen(&frozen, part, &mut between).await? {
+                return Ok((snapshot, data));
             }
-            let snapshot =
-                snapshots::insert(&mut tx, project_id, &ids, &hash, &description).await?;
-            tx.commit().await?;
-            return Ok((snapshot, data));
         }
         let mut tx = self.store().begin().await?;
         let (ids, hash, description, data) = frozen_rows(&mut tx, project_id, filter).await?;
@@ -328,14 +363,76 @@ impl Hone {
         Ok((snapshot, data))
     }
 
+    /// Writes what an optimistic read froze: in one write transaction when it fits one part,
+    /// else started, filled part by part and completed, each step a short turn of its own at
+    /// the writer (100k ids in one held it ~250 ms on two cores beside a training job, and
+    /// every save waited). Each part is checked, in its turn, against what changed since the
+    /// read; a judgment it holds that was deleted or re-judged meanwhile drops the partial
+    /// snapshot and gives `None` (read again). Once written, a judgment cannot be deleted (a
+    /// snapshot holds it), so a part stays true to the read.
+    async fn write_frozen(
+        &self,
+        frozen: &Frozen<'_>,
+        part: usize,
+        between: &mut impl AsyncFnMut(FreezeStep),
+    ) -> Result<Option<Snapshot>> {
+        let project_id = frozen.project_id;
+        let mut parts = frozen.ids.chunks(part.max(1));
+        let first = parts.next().unwrap_or(&[]);
+        let mut tx = self.store().begin().await?;
+        if touched_since(&mut tx, project_id, frozen.mark, first).await? {
+            return Ok(None);
+        }
+        if frozen.ids.len() <= part {
+            let snapshot = snapshots::insert(
+                &mut tx,
+                project_id,
+                frozen.ids,
+                frozen.hash,
+                frozen.description,
+            )
+            .await?;
+            tx.commit().await?;
+            return Ok(Some(snapshot));
+        }
+        let id = snapshots::start(&mut tx, project_id, frozen.hash, frozen.description).await?;
+        snapshots::add_judgments(&mut tx, id, first).await?;
+        tx.commit().await?;
+        let filled = async || -> Result<Option<Snapshot>> {
+            for (n, ids) in parts.enumerate() {
+                between(FreezeStep::Part(n)).await;
+                let mut tx = self.store().begin().await?;
+                if touched_since(&mut tx, project_id, frozen.mark, ids).await? {
+                    return Ok(None);
+                }
+                snapshots::add_judgments(&mut tx, id, ids).await?;
+                tx.commit().await?;
+            }
+            let mut tx = self.store().begin().await?;
+            snapshots::complete(&mut tx, id).await?;
+            tx.commit().await?;
+            Ok(Some(
+                snapshots::get(&mut *self.store().conn().await?, id).await?,
+            ))
+        };
+        let written = filled().await;
+        if !matches!(written, Ok(Some(_))) {
+            // Given up or failed: the partial snapshot goes (or, if this fails too, the next
+            // `Hone::open` drops it as abandoned).
+            let mut tx = self.store().begin().await?;
+            snapshots::delete_incomplete(&mut tx, id).await?;
+            tx.commit().await?;
+        }
+        written
+    }
+
     /// The rows of a snapshot, checked against its hash.
     pub async fn snapshot_data(&self, snapshot_id: SnapshotId) -> Result<(Snapshot, TrainingData)> {
         let mut conn = self.store().conn().await?;
         let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
         let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;
         let rules = frozen_rules(&mut conn, &snapshot).await?;
-        let data = rows_for(&mut conn, snapshot.project_id, &judgments, &rules).await?;
-        let hash = content_hash(&data);
+        let (data, hash) = rows_for(&mut conn, snapshot.project_id, judgments, &rules).await?;
         if hash != snapshot.content_hash && legacy_content_hash(&data) != snapshot.content_hash {
             return Err(CoreError::invalid(
                 "snapshot",
@@ -483,10 +580,12 @@ mod optimistic_tests {
         let mut undone = Vec::new();
         let filter = SnapshotFilter::default();
         let (snapshot, data) = hone
-            .freeze_snapshot_with(project, &filter, async |attempt| {
-                if attempt < tries {
-                    hone.undo_judgment(judgments[attempt]).await.unwrap();
-                    undone.push(judgments[attempt]);
+            .freeze_snapshot_with(project, &filter, SNAPSHOT_PART, async |step| {
+                if let FreezeStep::Read(attempt) = step {
+                    if attempt < tries {
+                        hone.undo_judgment(judgments[attempt]).await.unwrap();
+                        undone.push(judgments[attempt]);
+                    }
                 }
             })
             .await
@@ -517,25 +616,30 @@ mod optimistic_tests {
         let (project, judgments) = judged_pairs(&hone, 3).await;
         let mut reads = 0;
         let (snapshot, data) = hone
-            .freeze_snapshot_with(project, &SnapshotFilter::default(), async |_| {
-                reads += 1;
-                // Another annotator saves a verdict on the first pair and takes it back.
-                let first = hone
-                    .training_data(project, &SnapshotFilter::default())
-                    .await
-                    .unwrap();
-                let pair = &first.preferences[0];
-                let kind = FeedbackKind::Comparison {
-                    response_a: pair.chosen_response_id,
-                    response_b: pair.rejected_response_id,
-                    choice: Choice::B,
-                    strength: None,
-                    reason: None,
-                };
-                let input = FeedbackInput::new(project, "bob", kind);
-                let saved = hone.record_feedback(&input).await.unwrap().judgment_id;
-                hone.undo_judgment(saved).await.unwrap();
-            })
+            .freeze_snapshot_with(
+                project,
+                &SnapshotFilter::default(),
+                SNAPSHOT_PART,
+                async |_| {
+                    reads += 1;
+                    // Another annotator saves a verdict on the first pair and takes it back.
+                    let first = hone
+                        .training_data(project, &SnapshotFilter::default())
+                        .await
+                        .unwrap();
+                    let pair = &first.preferences[0];
+                    let kind = FeedbackKind::Comparison {
+                        response_a: pair.chosen_response_id,
+                        response_b: pair.rejected_response_id,
+                        choice: Choice::B,
+                        strength: None,
+                        reason: None,
+                    };
+                    let input = FeedbackInput::new(project, "bob", kind);
+                    let saved = hone.record_feedback(&input).await.unwrap().judgment_id;
+                    hone.undo_judgment(saved).await.unwrap();
+                },
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -545,6 +649,58 @@ mod optimistic_tests {
         assert_eq!(snapshot.judgment_ids, judgments);
         assert_eq!(data.preferences.len(), 3);
         assert_eq!(snapshot.content_hash, content_hash(&data));
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_written_in_parts_is_unseen_until_complete_and_a_part_changed_meanwhile_reads_again(
+    ) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let (project, judgments) = judged_pairs(&hone, 5).await;
+        let mut steps = Vec::new();
+        let (snapshot, data) = hone
+            .freeze_snapshot_with(project, &SnapshotFilter::default(), 2, async |step| {
+                steps.push(step);
+                if step != FreezeStep::Part(0) || steps.contains(&FreezeStep::Read(1)) {
+                    return;
+                }
+                // The first part is written: the snapshot exists, unseen, and holds its judgments.
+                let mut conn = hone.store().conn().await.unwrap();
+                assert!(snapshots::list(&mut conn, project)
+                    .await
+                    .unwrap()
+                    .is_empty());
+                let error = hone.undo_judgment(judgments[0]).await.unwrap_err();
+                assert!(error.to_string().contains("snapshot"), "{error}");
+                // A judgment of the last part, not written yet, is undone.
+                hone.undo_judgment(judgments[4]).await.unwrap();
+            })
+            .await
+            .unwrap();
+        use FreezeStep::{Part, Read};
+        assert_eq!(
+            steps,
+            [Read(0), Part(0), Part(1), Read(1), Part(0)],
+            "the undo was seen at the last part (three of 2, 2, 1); the second read froze the four left"
+        );
+        assert_eq!(snapshot.judgment_ids, judgments[..4]);
+        assert_eq!(data.preferences.len(), 4);
+        let fresh = hone
+            .training_data(project, &SnapshotFilter::default())
+            .await
+            .unwrap();
+        assert_eq!(snapshot.content_hash, content_hash(&fresh));
+        let mut conn = hone.store().conn().await.unwrap();
+        assert_eq!(
+            snapshots::list(&mut conn, project).await.unwrap(),
+            [snapshot],
+            "the partial snapshot was dropped"
+        );
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshot_judgments")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        assert_eq!(rows, 4);
     }
 
     #[tokio::test]

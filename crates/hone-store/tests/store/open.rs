@@ -123,8 +123,8 @@ async fn migrations_create_every_table() {
     .unwrap();
     assert_eq!(
         applied,
-        (1..=13).map(|version| (version, 1)).collect::<Vec<_>>(),
-        "exactly migrations 0001–0013 must be recorded as applied"
+        (1..=14).map(|version| (version, 1)).collect::<Vec<_>>(),
+        "exactly migrations 0001–0014 must be recorded as applied"
     );
 }
 

@@ -161,3 +161,88 @@ async fn a_snapshot_of_a_missing_judgment_is_refused_entirely() {
         .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
 }
+
+#[tokio::test]
+async fn a_snapshot_written_in_parts_is_seen_only_once_complete() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "p", 2).await;
+    let j = judgments_for(&mut conn, &s, 5).await;
+    let id = snapshots::start(&mut conn, s.project_id, "cafe", &json!({"judgments": 5}))
+        .await
+        .unwrap();
+    snapshots::add_judgments(&mut conn, id, &j[..3])
+        .await
+        .unwrap();
+    assert_not_found(
+        snapshots::get(&mut conn, id).await.unwrap_err(),
+        "dataset snapshot",
+        &id.to_string(),
+    );
+    assert!(snapshots::list(&mut conn, s.project_id)
+        .await
+        .unwrap()
+        .is_empty());
+    snapshots::add_judgments(&mut conn, id, &j[3..])
+        .await
+        .unwrap();
+    snapshots::complete(&mut conn, id).await.unwrap();
+    let done = snapshots::get(&mut conn, id).await.unwrap();
+    assert_eq!(done.judgment_ids, j);
+    assert_eq!(done.content_hash, "cafe");
+    assert_eq!(
+        snapshots::list(&mut conn, s.project_id).await.unwrap(),
+        std::slice::from_ref(&done)
+    );
+    // Complete: no more parts, and deleting it as incomplete keeps it.
+    assert_not_found(
+        snapshots::add_judgments(&mut conn, id, &j[..1])
+            .await
+            .unwrap_err(),
+        "incomplete dataset snapshot",
+        &id.to_string(),
+    );
+    snapshots::delete_incomplete(&mut conn, id).await.unwrap();
+    assert_eq!(snapshots::get(&mut conn, id).await.unwrap(), done);
+}
+
+#[tokio::test]
+async fn an_incomplete_snapshot_is_dropped_with_its_ids_when_abandoned() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "p", 2).await;
+    let j = judgments_for(&mut conn, &s, 2).await;
+    let given_up = snapshots::start(&mut conn, s.project_id, "a", &json!({}))
+        .await
+        .unwrap();
+    snapshots::add_judgments(&mut conn, given_up, &j)
+        .await
+        .unwrap();
+    snapshots::delete_incomplete(&mut conn, given_up)
+        .await
+        .unwrap();
+    assert_eq!(count_rows(&mut conn, "dataset_snapshots").await, 0);
+    assert_eq!(count_rows(&mut conn, "snapshot_judgments").await, 0);
+
+    let died = snapshots::start(&mut conn, s.project_id, "b", &json!({}))
+        .await
+        .unwrap();
+    snapshots::add_judgments(&mut conn, died, &j).await.unwrap();
+    assert_eq!(
+        snapshots::delete_abandoned(&mut conn, 3600).await.unwrap(),
+        0,
+        "one started a moment ago may still be written"
+    );
+    sqlx::query(
+        "UPDATE dataset_snapshots SET created_at = '2026-01-01T00:00:00.000Z' WHERE id = $1",
+    )
+    .bind(died)
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(
+        snapshots::delete_abandoned(&mut conn, 3600).await.unwrap(),
+        1
+    );
+    assert_eq!(count_rows(&mut conn, "snapshot_judgments").await, 0);
+}
