@@ -184,6 +184,12 @@ impl Hone {
                 format!("judgment {judgment_id} is part of dataset snapshot(s) {holding:?} and can no longer be undone"),
             ));
         }
+        if judgments::being_frozen(&mut tx, judgment_id).await? {
+            return Err(CoreError::invalid(
+                "judgment_id",
+                format!("judgment {judgment_id} is being frozen into a dataset snapshot for a fine-tune; if the freeze gives up it can be undone again in a moment"),
+            ));
+        }
         let judgment = judgments::get(&mut tx, judgment_id).await?;
         judgments::delete(&mut tx, judgment_id).await?;
         let made = match judgment.body {

@@ -137,10 +137,17 @@ impl Hone {
                 "jobs from an earlier run were interrupted; they can be resumed"
             );
         }
-        let mut tx = store.begin().await?;
-        let abandoned =
-            hone_store::snapshots::delete_abandoned(&mut tx, ABANDONED_SNAPSHOT_SECONDS).await?;
-        tx.commit().await?;
+        // Only a workspace that has some takes the writer's turn for them (a read-only command
+        // on a busy or read-only database does not wait for it).
+        let abandoned = if hone_store::snapshots::any_incomplete(&mut *store.conn().await?).await? {
+            let mut tx = store.begin().await?;
+            let n = hone_store::snapshots::delete_abandoned(&mut tx, ABANDONED_SNAPSHOT_SECONDS)
+                .await?;
+            tx.commit().await?;
+            n
+        } else {
+            0
+        };
         if abandoned > 0 {
             tracing::warn!(
                 abandoned,

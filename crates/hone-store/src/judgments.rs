@@ -421,7 +421,8 @@ pub async fn superseded_by_this(conn: &mut Conn, id: JudgmentId) -> Result<Optio
 pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<JudgmentId>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT sj.judgment_id FROM snapshot_judgments sj JOIN judgments j ON j.id = sj.judgment_id
-         WHERE j.project_id = $1 ORDER BY sj.judgment_id",
+         JOIN dataset_snapshots d ON d.id = sj.snapshot_id
+         WHERE j.project_id = $1 AND d.complete = 1 ORDER BY sj.judgment_id",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
@@ -660,14 +661,29 @@ impl Details {
     }
 }
 
-/// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone).
+/// The dataset snapshots that hold this judgment (a judgment in one can no longer be undone);
+/// complete ones only, as every reader of snapshots sees them.
 pub async fn snapshots_holding(conn: &mut Conn, id: JudgmentId) -> Result<Vec<crate::SnapshotId>> {
     Ok(sqlx::query_scalar(
-        "SELECT snapshot_id FROM snapshot_judgments WHERE judgment_id = $1 ORDER BY snapshot_id",
+        "SELECT sj.snapshot_id FROM snapshot_judgments sj JOIN dataset_snapshots d ON d.id = sj.snapshot_id
+         WHERE sj.judgment_id = $1 AND d.complete = 1 ORDER BY sj.snapshot_id",
     )
     .bind(id)
     .fetch_all(&mut *conn)
     .await?)
+}
+
+/// Whether a snapshot being written in parts holds this judgment already (it cannot be
+/// undone meanwhile: the part that froze it must stay true).
+pub async fn being_frozen(conn: &mut Conn, id: JudgmentId) -> Result<bool> {
+    let held: Option<i64> = sqlx::query_scalar(
+        "SELECT 1 FROM snapshot_judgments sj JOIN dataset_snapshots d ON d.id = sj.snapshot_id
+         WHERE sj.judgment_id = $1 AND d.complete = 0 LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(held.is_some())
 }
 
 /// A verdict an import creates, as re-imports compare them: a comparison's chosen answer A

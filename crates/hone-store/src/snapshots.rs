@@ -117,6 +117,15 @@ pub async fn delete_incomplete(conn: &mut Conn, id: SnapshotId) -> Result<()> {
     Ok(())
 }
 
+/// Whether any snapshot is incomplete (being written, or abandoned).
+pub async fn any_incomplete(conn: &mut Conn) -> Result<bool> {
+    let one: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM dataset_snapshots WHERE complete = 0 LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(one.is_some())
+}
+
 /// Deletes the snapshots left incomplete over `seconds` ago (their writer died: writing one
 /// takes seconds); how many.
 pub async fn delete_abandoned(conn: &mut Conn, seconds: u32) -> Result<u64> {

@@ -204,6 +204,11 @@ async fn a_snapshot_written_in_parts_is_seen_only_once_complete() {
     );
     snapshots::delete_incomplete(&mut conn, id).await.unwrap();
     assert_eq!(snapshots::get(&mut conn, id).await.unwrap(), done);
+    assert_not_found(
+        snapshots::complete(&mut conn, id).await.unwrap_err(),
+        "incomplete dataset snapshot",
+        &id.to_string(),
+    );
 }
 
 #[tokio::test]
@@ -224,9 +229,11 @@ async fn an_incomplete_snapshot_is_dropped_with_its_ids_when_abandoned() {
     assert_eq!(count_rows(&mut conn, "dataset_snapshots").await, 0);
     assert_eq!(count_rows(&mut conn, "snapshot_judgments").await, 0);
 
+    assert!(!snapshots::any_incomplete(&mut conn).await.unwrap());
     let died = snapshots::start(&mut conn, s.project_id, "b", &json!({}))
         .await
         .unwrap();
+    assert!(snapshots::any_incomplete(&mut conn).await.unwrap());
     snapshots::add_judgments(&mut conn, died, &j).await.unwrap();
     assert_eq!(
         snapshots::delete_abandoned(&mut conn, 3600).await.unwrap(),
@@ -234,7 +241,7 @@ async fn an_incomplete_snapshot_is_dropped_with_its_ids_when_abandoned() {
         "one started a moment ago may still be written"
     );
     sqlx::query(
-        "UPDATE dataset_snapshots SET created_at = '2026-01-01T00:00:00.000Z' WHERE id = $1",
+        "UPDATE dataset_snapshots SET created_at = '2000-01-01T00:00:00.000Z' WHERE id = $1",
     )
     .bind(died)
     .execute(&mut *conn)
