@@ -149,16 +149,18 @@ async fn frozen_rules(conn: &mut Conn, snapshot: &Snapshot) -> Result<RowRules> 
     })
 }
 
-/// The rows `judgments` produce under `rules`, with their hash. Building and hashing them is
-/// CPU work (a few hundred milliseconds at 100k judgments on two cores): it runs on a blocking
-/// thread, since on one of the runtime's workers it would stall the requests queued there (the
-/// annotators' saves, while a fine-tune freezes its data).
-async fn rows_for(
+/// The rows `judgments` produce under `rules`, passed through `then` (`with_hash` for a freeze
+/// or a check; a preview needs no hash). Building and hashing them is CPU work (a few hundred
+/// milliseconds at 100k judgments on two cores): it runs on a blocking thread, since on one of
+/// the runtime's workers it would stall the requests queued there (the annotators' saves,
+/// while a fine-tune freezes its data).
+async fn rows_for<T: Send + 'static>(
     conn: &mut Conn,
     project_id: i64,
     judgments: Vec<Judgment>,
     rules: &RowRules,
-) -> Result<(TrainingData, String)> {
+    then: fn(TrainingData) -> T,
+) -> Result<T> {
     let prompts: HashMap<_, _> = prompts::list(conn, project_id, None)
         .await?
         .into_iter()
@@ -171,12 +173,18 @@ async fn rows_for(
         .collect();
     let rules = rules.clone();
     tokio::task::spawn_blocking(move || {
-        let data = build_training_data(&judgments, &prompts, &responses, &rules)?;
-        let hash = content_hash(&data);
-        Ok((data, hash))
+        Ok(then(build_training_data(
+            &judgments, &prompts, &responses, &rules,
+        )?))
     })
     .await
     .expect("building the rows does not panic")
+}
+
+/// Rows with their content hash.
+fn with_hash(data: TrainingData) -> (TrainingData, String) {
+    let hash = content_hash(&data);
+    (data, hash)
 }
 
 async fn select(
@@ -241,7 +249,7 @@ async fn frozen_rows(
     let judgments = select(conn, project_id, filter).await?;
     let rules = current_rules(conn, project_id).await?;
     let ids: Vec<JudgmentId> = judgments.iter().map(|j| j.id).collect();
-    let (data, hash) = rows_for(conn, project_id, judgments, &rules).await?;
+    let (data, hash) = rows_for(conn, project_id, judgments, &rules, with_hash).await?;
     let description = serde_json::json!({
         "filter": filter,
         "kto_threshold": rules.kto_threshold,
@@ -338,7 +346,7 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let judgments = select(&mut conn, project_id, filter).await?;
         let rules = current_rules(&mut conn, project_id).await?;
-        Ok(rows_for(&mut conn, project_id, judgments, &rules).await?.0)
+        rows_for(&mut conn, project_id, judgments, &rules, |data| data).await
     }
 
     /// Freezes the judgments selected by `filter` into a snapshot, with the hash of the rows.
@@ -471,7 +479,8 @@ impl Hone {
         let snapshot = snapshots::get(&mut conn, snapshot_id).await?;
         let judgments = judgments::get_many(&mut conn, &snapshot.judgment_ids).await?;
         let rules = frozen_rules(&mut conn, &snapshot).await?;
-        let (data, hash) = rows_for(&mut conn, snapshot.project_id, judgments, &rules).await?;
+        let (data, hash) =
+            rows_for(&mut conn, snapshot.project_id, judgments, &rules, with_hash).await?;
         if hash != snapshot.content_hash && legacy_content_hash(&data) != snapshot.content_hash {
             return Err(CoreError::invalid(
                 "snapshot",
