@@ -154,8 +154,24 @@ impl QueueIndex {
         // on the database) has moved watermarks past what it applied: until one finishes,
         // the index is marked unknown, and the next refresh builds it again.
         let known = std::mem::replace(&mut self.revision, UNKNOWN_REVISION);
+        let started = std::time::Instant::now();
+        let before = self.after;
         let revision = self.read_changes(conn, known, overlap, order).await?;
         self.revision = revision;
+        // Every annotator of the project waits for a refresh under the index's lock: a slow
+        // one is told (`HONE_LOG=hone_core=debug`), with how far it read.
+        let took = started.elapsed();
+        if took >= std::time::Duration::from_millis(20) {
+            tracing::debug!(
+                project = self.project_id,
+                took_ms = took.as_millis() as u64,
+                rebuilt = revision != known,
+                prompts = self.after.0 - before.0,
+                responses = self.after.1 - before.1,
+                judgments = self.after.2 - before.2,
+                "a slow refresh of the queue's index (ids read past, per table)"
+            );
+        }
         Ok(())
     }
 
