@@ -155,34 +155,34 @@ impl QueueIndex {
         // the index is marked unknown, and the next refresh builds it again.
         let known = std::mem::replace(&mut self.revision, UNKNOWN_REVISION);
         let started = std::time::Instant::now();
-        let before = self.after;
-        let revision = self.read_changes(conn, known, overlap, order).await?;
-        self.revision = revision;
+        let done = self.read_changes(conn, known, overlap, order).await?;
+        self.revision = done.revision;
         // Every annotator of the project waits for a refresh under the index's lock: a slow
-        // one is told (`HONE_LOG=hone_core=debug`), with how far it read.
+        // one is told (`HONE_LOG=hone_core=debug`), with what it did.
         let took = started.elapsed();
         if took >= std::time::Duration::from_millis(20) {
             tracing::debug!(
                 project = self.project_id,
                 took_ms = took.as_millis() as u64,
-                rebuilt = revision != known,
-                prompts = self.after.0 - before.0,
-                responses = self.after.1 - before.1,
-                judgments = self.after.2 - before.2,
-                "a slow refresh of the queue's index (ids read past, per table)"
+                rebuilt = done.rebuilt,
+                prompts = done.read.0,
+                responses = done.read.1,
+                judgments = done.read.2,
+                from_waiting = done.from_waiting,
+                "a slow refresh of the queue's index (rows read per table; waiting rows taken in)"
             );
         }
         Ok(())
     }
 
-    /// The refresh, from an index built at revision `known`; returns the revision it read.
+    /// The refresh, from an index built at revision `known`; what it did.
     async fn read_changes(
         &mut self,
         conn: &mut Conn,
         known: i64,
         overlap: usize,
         order: QueueOrder,
-    ) -> Result<i64> {
+    ) -> Result<Refreshed> {
         // One statement says which tables moved; the reads below skip the others (they would
         // find nothing in this transaction), and a rebuild reads everything.
         let (prompts_after, responses_after, judgments_after) = self.after;
@@ -256,21 +256,28 @@ impl QueueIndex {
             judgments.last().map_or(judgments_after, |(j, _)| j.id.0),
         );
 
+        let read = (prompts.len(), responses.len(), judgments.len());
         let waits = |run: Option<i64>| run.is_some_and(|run| running.contains(&run));
         let waiting = std::mem::take(&mut self.waiting);
+        // Rows that waited for an import run now finished (they come first in each chain).
+        let mut from_waiting = 0;
         let mut dirty: HashSet<i64> = HashSet::new();
-        for p in waiting.prompts.into_iter().chain(prompts) {
+        let waited = waiting.prompts.len();
+        for (i, p) in waiting.prompts.into_iter().chain(prompts).enumerate() {
             if waits(p.import_id) {
                 self.waiting.prompts.push(p);
             } else {
+                from_waiting += usize::from(i < waited);
                 self.units.entry(p.id).or_default();
                 dirty.insert(p.id);
             }
         }
-        for r in waiting.responses.into_iter().chain(responses) {
+        let waited = waiting.responses.len();
+        for (i, r) in waiting.responses.into_iter().chain(responses).enumerate() {
             if waits(r.import_id) {
                 self.waiting.responses.push(r);
             } else {
+                from_waiting += usize::from(i < waited);
                 let list = self.responses.entry(r.prompt_id).or_default();
                 // Waiting rows come back out of id order.
                 let at = list.partition_point(|x| x.id < r.id);
@@ -281,14 +288,17 @@ impl QueueIndex {
         for prompt_id in dirty {
             self.rebuild_units(prompt_id);
         }
-        for (run, j) in waiting
+        let waited = waiting.judgments.len();
+        for (i, (run, j)) in waiting
             .judgments
             .into_iter()
             .chain(judgments.into_iter().map(|(j, run)| (run, j)))
+            .enumerate()
         {
             if waits(run) {
                 self.waiting.judgments.push((run, j));
             } else {
+                from_waiting += usize::from(i < waited);
                 self.count(&j);
             }
         }
@@ -298,7 +308,12 @@ impl QueueIndex {
         if !changed.is_empty() {
             self.apply_changes(conn, &changed, &running).await?;
         }
-        Ok(revision)
+        Ok(Refreshed {
+            revision,
+            rebuilt,
+            read,
+            from_waiting,
+        })
     }
 
     /// Moves the votes of judgments deleted, superseded, made current again or whose id was
@@ -662,6 +677,15 @@ fn units_of(kind: JudgmentKind, prompt_id: i64, responses: &[ResponseRow]) -> Ve
             .map(|r| unit(UnitKey::Responses(vec![r.id]), vec![r]))
             .collect(),
     }
+}
+
+/// What one refresh did: the revision it read, whether it rebuilt the index, the rows it read
+/// (prompts, responses, judgments) and the waiting rows of finished imports it took in.
+struct Refreshed {
+    revision: i64,
+    rebuilt: bool,
+    read: (usize, usize, usize),
+    from_waiting: usize,
 }
 
 pub(super) type SharedIndex = Arc<tokio::sync::Mutex<QueueIndex>>;
