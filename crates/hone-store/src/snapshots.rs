@@ -37,14 +37,7 @@ pub async fn insert(
             .bind(to_json("dataset_snapshots.description", description)?)
             .fetch_one(&mut *tx)
             .await?;
-    let ids = crate::dialect::backend(&tx).json_ids(2);
-    sqlx::query(&format!(
-        "INSERT INTO snapshot_judgments (snapshot_id, judgment_id) SELECT $1, id FROM ({ids}) AS ids"
-    ))
-        .bind(id)
-        .bind(to_json("ids", &judgment_ids)?)
-        .execute(&mut *tx)
-        .await?;
+    insert_ids(&mut tx, id, judgment_ids).await?;
     tx.commit().await?;
     get(conn, id).await
 }
@@ -82,6 +75,11 @@ pub async fn add_judgments(
     if open != Some(0) {
         return Err(StoreError::not_found("incomplete dataset snapshot", id));
     }
+    insert_ids(conn, id, judgment_ids).await
+}
+
+/// The rows saying that snapshot `id` holds `judgment_ids`, in one statement.
+async fn insert_ids(conn: &mut Conn, id: SnapshotId, judgment_ids: &[JudgmentId]) -> Result<()> {
     let ids = crate::dialect::backend(conn).json_ids(2);
     sqlx::query(&format!(
         "INSERT INTO snapshot_judgments (snapshot_id, judgment_id) SELECT $1, id FROM ({ids}) AS ids"
