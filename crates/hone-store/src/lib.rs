@@ -307,13 +307,31 @@ impl Store {
                 taken: std::time::Instant::now(),
                 by,
             };
-            let tx = match self.backend {
-                Backend::Sqlite => self.writer_pool.begin_with("BEGIN IMMEDIATE").await?,
-                Backend::Postgres => {
-                    let mut tx = self.writer_pool.begin().await?;
-                    dialect::take_writer_lock(&mut tx).await?;
-                    tx
+            // Begun on a task of its own, which runs to the end even if this future is
+            // dropped (a closed request, a cancelled import): sqlx's begin dropped half-way can
+            // leave the writer connection inside a transaction nobody owns (SQLite's
+            // `begin_with` checks the connection's state after its BEGIN ran), and every later
+            // write of the process would fail. A transaction begun for nobody is dropped, so
+            // rolled back.
+            let (pool, backend) = (self.writer_pool.clone(), self.backend);
+            let begun = tokio::spawn(async move {
+                match backend {
+                    Backend::Sqlite => {
+                        Ok::<_, StoreError>(pool.begin_with("BEGIN IMMEDIATE").await?)
+                    }
+                    Backend::Postgres => {
+                        let mut tx = pool.begin().await?;
+                        dialect::take_writer_lock(&mut tx).await?;
+                        Ok(tx)
+                    }
                 }
+            })
+            .await;
+            let tx = match begun {
+                Ok(tx) => tx?,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                // The runtime is shutting down.
+                Err(_) => return Err(sqlx::Error::PoolClosed.into()),
             };
             Ok(WriteTx { tx, _turn: turn })
         }

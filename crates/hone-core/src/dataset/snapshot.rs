@@ -438,12 +438,13 @@ impl Hone {
         }
         let id = snapshots::start(&mut tx, project_id, frozen.hash, frozen.description).await?;
         snapshots::add_judgments(&mut tx, id, first).await?;
-        tx.commit().await?;
+        // Guarded before the commit: dropped while it is in flight, the part may have landed.
         let mut partial = Partial {
             store: self.store().clone(),
             id,
             settled: false,
         };
+        tx.commit().await?;
         let filled = async || -> Result<Option<Snapshot>> {
             for (n, ids) in parts.enumerate() {
                 between(FreezeStep::Part(n)).await;

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use hone_store::{imports, Store};
+use hone_store::{imports, ImportState, Store, StoreError};
 
 use crate::owner_lock::OwnerLock;
 use crate::{CoreError, Result};
@@ -42,13 +42,16 @@ impl Run {
                 format!("import run {id} is locked by another process"),
             )
         })?;
-        tx.commit().await?;
-        Ok(Self {
+        // The guard exists before the commit: a future dropped while the commit is in flight
+        // leaves a run that may have landed, and the guard's undo settles either way.
+        let run = Self {
             store: store.clone(),
             id,
             lock: Some(lock),
             settled: false,
-        })
+        };
+        tx.commit().await?;
+        Ok(run)
     }
 
     /// Makes the run's rows count.
@@ -84,8 +87,7 @@ impl Drop for Run {
         let lock = self.lock.take();
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                if let Err(e) = undo(&store, id, "the import was stopped before it finished").await
-                {
+                if let Err(e) = undo_dropped(&store, id).await {
                     tracing::error!(import = id, error = %e, "could not undo a stopped import");
                 }
                 if let Some(lock) = lock {
@@ -95,6 +97,24 @@ impl Drop for Run {
         }
         // Without a runtime the lock goes with the process and the next open undoes the run.
     }
+}
+
+/// Undoes the run of an import future that was dropped. It may have been dropped while
+/// committing the run's start (the run never landed) or its finish (the run is done): under
+/// the writer's turn that commit has landed or never will, so the run's state then says
+/// whether anything is left to undo.
+async fn undo_dropped(store: &Store, id: i64) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let state = match imports::get(&mut tx, id).await {
+        Ok(run) => Some(run.state),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    tx.rollback().await?;
+    if state != Some(ImportState::Running) {
+        return Ok(());
+    }
+    undo(store, id, "the import was stopped before it finished").await
 }
 
 /// Deletes a run's rows in short transactions, then marks it rolled back.

@@ -308,3 +308,51 @@ async fn progress_goes_through_checking_then_writing_to_the_whole_file() {
         .unwrap();
     assert_eq!((run.state, run.records), (ImportState::Done, 2_500));
 }
+
+/// Dropped after 0, 50, 100, … µs (to 8 ms), an import is stopped at every step of its start
+/// (the run's row committed or not) and of its first chunks: each time, what it wrote goes, no
+/// run is left `running`, and the workspace still takes writes. (Dropped while the run's start
+/// was committing, the run stayed `running` until the next open; dropped inside sqlx's begin,
+/// the writer connection was left in a transaction and no write of the process succeeded.)
+#[tokio::test]
+async fn an_import_dropped_at_any_point_leaves_nothing_running() {
+    for step in 0..160u32 {
+        let after = Duration::from_micros(50 * u64::from(step));
+        let ws = open().await;
+        let p = project(&ws, "q").await;
+        let path = pairs_file(&ws, "pairs.jsonl", 2_000);
+        let hone = Hone::open(ws.dir.path()).await.unwrap();
+        let task = tokio::spawn(async move {
+            hone.import_file_with_progress(p, &path, &ImportOptions::default(), &|_| {})
+                .await
+        });
+        let started = std::time::Instant::now();
+        while started.elapsed() < after {
+            tokio::task::yield_now().await;
+        }
+        task.abort();
+        let _ = task.await;
+
+        let mut running = true;
+        for _ in 0..800 {
+            let runs = imports::list(&mut ws.store().conn().await.unwrap(), p)
+                .await
+                .unwrap();
+            running = runs.iter().any(|r| r.state == ImportState::Running);
+            if !running {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert!(!running, "dropped after {after:?}, the run stays running");
+        assert_eq!(
+            count_rows(&ws, "judgments").await,
+            0,
+            "dropped after {after:?}, its judgments stay"
+        );
+        // The writer is free: a person's judgment is saved.
+        let (_, pair) = prompt_with(&ws, p, "Labeled question?", &["left", "right"]).await;
+        crate::judge(&ws, p, "ann", compare(pair[0], pair[1], Choice::A)).await;
+        assert_eq!(count_rows(&ws, "judgments").await, 1);
+    }
+}

@@ -219,6 +219,46 @@ async fn a_transaction_dropped_without_commit_rolls_back() {
     );
 }
 
+/// A write transaction whose `begin` is dropped at any point (a closed connection, a cancelled
+/// task) leaves the writer usable: sqlx's SQLite `begin_with` can be dropped after its BEGIN
+/// ran and before it hands over the transaction, which left the one writer connection inside a
+/// transaction nobody owned, and every later write of the process failed.
+#[tokio::test]
+async fn a_begin_dropped_at_any_point_leaves_the_writer_usable() {
+    const ROUNDS: u32 = 2_000;
+    let (_dir, store) = open_store().await;
+    for round in 0..ROUNDS {
+        // Polled once, then on every one of `yields` turns of the runtime, then dropped: the
+        // drop lands somewhere else in `begin` as the round changes.
+        let yields = round % 40;
+        let mut begin = Box::pin(store.begin());
+        tokio::select! {
+            biased;
+            tx = &mut begin => drop(tx.unwrap()),
+            () = yield_times(yields) => {}
+        }
+        drop(begin);
+        let mut tx = store.begin().await.unwrap_or_else(|e| {
+            panic!("round {round}: a begin dropped after {yields} yields broke the writer: {e}")
+        });
+        projects::create(&mut tx, &NewProject::named(format!("round {round}")))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut conn = store.conn().await.unwrap();
+    assert_eq!(
+        projects::list(&mut conn).await.unwrap().len(),
+        ROUNDS as usize
+    );
+}
+
+async fn yield_times(n: u32) {
+    for _ in 0..n {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// The store's tables (not sqlx's own).
 async fn table_names(store: &Store) -> Vec<String> {
     let sql = match store.backend() {
