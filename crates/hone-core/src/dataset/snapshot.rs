@@ -444,7 +444,11 @@ impl Hone {
             id,
             settled: false,
         };
-        tx.commit().await?;
+        if let Err(e) = tx.commit().await {
+            // Rolled back: nothing to drop, and the id may be another freeze's by now.
+            partial.settled = true;
+            return Err(e.into());
+        }
         let filled = async || -> Result<Option<Snapshot>> {
             for (n, ids) in parts.enumerate() {
                 between(FreezeStep::Part(n)).await;

@@ -44,13 +44,17 @@ impl Run {
         })?;
         // The guard exists before the commit: a future dropped while the commit is in flight
         // leaves a run that may have landed, and the guard's undo settles either way.
-        let run = Self {
+        let mut run = Self {
             store: store.clone(),
             id,
             lock: Some(lock),
             settled: false,
         };
-        tx.commit().await?;
+        if let Err(e) = tx.commit().await {
+            // Rolled back: nothing to undo.
+            run.settled = true;
+            return Err(e.into());
+        }
         Ok(run)
     }
 
@@ -95,7 +99,8 @@ impl Drop for Run {
                 }
             });
         }
-        // Without a runtime the lock goes with the process and the next open undoes the run.
+        // Without a runtime the run stays `running`, its lock released here: the next open
+        // undoes it.
     }
 }
 

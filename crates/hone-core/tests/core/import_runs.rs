@@ -309,15 +309,20 @@ async fn progress_goes_through_checking_then_writing_to_the_whole_file() {
     assert_eq!((run.state, run.records), (ImportState::Done, 2_500));
 }
 
-/// Dropped after 0, 50, 100, … µs (to 8 ms), an import is stopped at every step of its start
-/// (the run's row committed or not) and of its first chunks: each time, what it wrote goes, no
-/// run is left `running`, and the workspace still takes writes. (Dropped while the run's start
-/// was committing, the run stayed `running` until the next open; dropped inside sqlx's begin,
-/// the writer connection was left in a transaction and no write of the process succeeded.)
+/// Dropped after 0, 50, 100, … µs, an import is stopped at every step of its start (the run's
+/// row committed or not) and of its first chunks, until 40 of the drops came after its run
+/// began (however fast the machine): each time, what it wrote goes, no run is left `running`,
+/// and the workspace still takes writes. (Dropped while the run's start was committing, the
+/// run stayed `running` until the next open; dropped inside sqlx's begin, the writer
+/// connection was left in a transaction and no write of the process succeeded.)
 #[tokio::test]
 async fn an_import_dropped_at_any_point_leaves_nothing_running() {
-    for step in 0..160u32 {
-        let after = Duration::from_micros(50 * u64::from(step));
+    let mut after_its_run_began = 0;
+    let mut step = 0u64;
+    while after_its_run_began < 40 {
+        assert!(step < 2_000, "no drop in 100 ms came after the run began");
+        let after = Duration::from_micros(50 * step);
+        step += 1;
         let ws = open().await;
         let p = project(&ws, "q").await;
         let path = pairs_file(&ws, "pairs.jsonl", 2_000);
@@ -331,28 +336,41 @@ async fn an_import_dropped_at_any_point_leaves_nothing_running() {
             tokio::task::yield_now().await;
         }
         task.abort();
-        let _ = task.await;
+        if task.await.is_ok() {
+            break; // it finished before the abort: later drops would come later still
+        }
 
-        let mut running = true;
+        let mut runs = Vec::new();
         for _ in 0..800 {
-            let runs = imports::list(&mut ws.store().conn().await.unwrap(), p)
+            runs = imports::list(&mut ws.store().conn().await.unwrap(), p)
                 .await
                 .unwrap();
-            running = runs.iter().any(|r| r.state == ImportState::Running);
-            if !running {
+            if runs.iter().all(|r| r.state != ImportState::Running) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        assert!(!running, "dropped after {after:?}, the run stays running");
+        assert!(
+            runs.iter().all(|r| r.state == ImportState::RolledBack),
+            "dropped after {after:?}, the run is left {runs:?}"
+        );
+        after_its_run_began += runs.len();
         assert_eq!(
-            count_rows(&ws, "judgments").await,
-            0,
-            "dropped after {after:?}, its judgments stay"
+            [
+                count_rows(&ws, "prompts").await,
+                count_rows(&ws, "responses").await,
+                count_rows(&ws, "judgments").await
+            ],
+            [0, 0, 0],
+            "dropped after {after:?}, what it wrote stays"
         );
         // The writer is free: a person's judgment is saved.
         let (_, pair) = prompt_with(&ws, p, "Labeled question?", &["left", "right"]).await;
         crate::judge(&ws, p, "ann", compare(pair[0], pair[1], Choice::A)).await;
         assert_eq!(count_rows(&ws, "judgments").await, 1);
     }
+    assert!(
+        after_its_run_began > 0,
+        "every drop came before the run began"
+    );
 }
