@@ -27,6 +27,15 @@ fn pairs_file(ws: &Ws, name: &str, n: usize) -> PathBuf {
     path
 }
 
+/// How many prompts, responses and judgments the workspace holds.
+async fn prompts_responses_judgments(hone: &Hone) -> [i64; 3] {
+    [
+        count_rows(hone, "prompts").await,
+        count_rows(hone, "responses").await,
+        count_rows(hone, "judgments").await,
+    ]
+}
+
 /// Writes a prompt with two responses and an A-over-B judgment as an import run would,
 /// without finishing the run. Returns (run id, prompt id).
 async fn half_written_run(hone: &Hone, project_id: i64) -> (i64, i64) {
@@ -121,11 +130,7 @@ async fn an_import_whose_process_died_is_undone_when_the_workspace_opens_and_a_l
     let ws = open().await;
     let p = project(&ws, "q").await;
     let (existing, _) = prompt_with(&ws, p, "Kept question?", &["a", "b"]).await;
-    let before = [
-        count_rows(&ws, "prompts").await,
-        count_rows(&ws, "responses").await,
-        count_rows(&ws, "judgments").await,
-    ];
+    let before = prompts_responses_judgments(&ws).await;
     let (run, _) = half_written_run(&ws, p).await;
 
     // A live owner holds the run's lock: opening the workspace leaves the run alone.
@@ -146,11 +151,7 @@ async fn an_import_whose_process_died_is_undone_when_the_workspace_opens_and_a_l
     let reopened = Hone::open(ws.dir.path()).await.unwrap();
     assert_eq!(run_state(&reopened, run).await, ImportState::RolledBack);
     assert_eq!(
-        [
-            count_rows(&reopened, "prompts").await,
-            count_rows(&reopened, "responses").await,
-            count_rows(&reopened, "judgments").await,
-        ],
+        prompts_responses_judgments(&reopened).await,
         before,
         "nothing of the interrupted import is left"
     );
@@ -229,11 +230,7 @@ async fn an_import_dropped_half_way_is_undone() {
     }
     assert_eq!(state, ImportState::RolledBack);
     assert_eq!(
-        [
-            count_rows(&ws, "prompts").await,
-            count_rows(&ws, "responses").await,
-            count_rows(&ws, "judgments").await
-        ],
+        prompts_responses_judgments(&ws).await,
         [0, 0, 0],
         "the chunks it had written are gone"
     );
@@ -356,11 +353,7 @@ async fn an_import_dropped_at_any_point_leaves_nothing_running() {
         );
         after_its_run_began += runs.len();
         assert_eq!(
-            [
-                count_rows(&ws, "prompts").await,
-                count_rows(&ws, "responses").await,
-                count_rows(&ws, "judgments").await
-            ],
+            prompts_responses_judgments(&ws).await,
             [0, 0, 0],
             "dropped after {after:?}, what it wrote stays"
         );
