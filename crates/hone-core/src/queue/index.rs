@@ -7,8 +7,8 @@
 //! units they voted on, so that picking the next unit walks only past what this annotator
 //! cannot take, and "remaining" is a subtraction, not a pass over the project.
 //!
-//! A row of an import run still under way waits aside until its run is done (then it counts)
-//! or undone (then it is deleted). A judgment deleted (an undo), superseded (a re-judgment) or
+//! A row of an import run waits aside until its run is done (then it counts, a slice of whole
+//! prompts per refresh: `waiting.rs`) or undone (then it is deleted). A judgment deleted (an undo), superseded (a re-judgment) or
 //! made current again (the undo of a re-judgment) is logged by a trigger, and the refresh moves
 //! that annotator's vote on its unit in place, from their current judgments on the prompt. A
 //! prompt or response deleted (an import rolled back) bumps the project's revision, and the
@@ -25,6 +25,7 @@ use hone_store::{Conn, JudgmentKind, QueueOrder, ResponseSource};
 use rand::Rng;
 
 use super::votes::{disagreement, split_evenly, Vote, Votes};
+use super::waiting::{Group, Waiting};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
 use crate::{AnnotatorId, JudgmentId, Result};
@@ -60,6 +61,10 @@ pub(super) const UNKNOWN_REVISION: i64 = -1;
 /// Past this many changed judgments in one refresh the index is built again instead (each
 /// change applied in place costs a read).
 const MOST_CHANGES_IN_PLACE: usize = 256;
+
+/// How many rows of finished imports one refresh takes in (whole prompts; ~4 µs a row, so a
+/// few milliseconds under the index's lock). A rebuild takes every row at once.
+const TAKEN_PER_REFRESH: usize = 2048;
 
 /// A counted judgment: the unit it votes on, and whose vote it is.
 #[derive(Debug, Clone)]
@@ -105,15 +110,10 @@ pub(super) struct QueueIndex {
     orphans: HashMap<UnitKey, Votes>,
     /// Each counted judgment's unit and annotator (for gold items, and to take its vote back).
     judged: HashMap<JudgmentId, Counted>,
-    /// Rows of import runs still under way: counted once their run is done.
+    /// Rows of import runs: counted once their run is done, a slice per refresh.
     waiting: Waiting,
-}
-
-#[derive(Debug, Default)]
-struct Waiting {
-    prompts: Vec<PromptRow>,
-    responses: Vec<ResponseRow>,
-    judgments: Vec<(Option<i64>, Judgment)>,
+    /// The most waiting rows one refresh takes in ([`TAKEN_PER_REFRESH`]; tests set less).
+    take_per_refresh: usize,
 }
 
 impl QueueIndex {
@@ -139,6 +139,7 @@ impl QueueIndex {
             orphans: HashMap::new(),
             judged: HashMap::new(),
             waiting: Waiting::default(),
+            take_per_refresh: TAKEN_PER_REFRESH,
         }
     }
 
@@ -169,7 +170,10 @@ impl QueueIndex {
                 responses = done.read.1,
                 judgments = done.read.2,
                 from_waiting = done.from_waiting,
-                "a slow refresh of the queue's index (rows read per table; waiting rows taken in)"
+                pending = self.waiting.ready(),
+                waiting = self.waiting.rows(),
+                "a slow refresh of the queue's index (rows read per table; import rows taken in, \
+                 those of finished imports left for the next refreshes, all import rows aside)"
             );
         }
         Ok(())
@@ -206,7 +210,9 @@ impl QueueIndex {
         };
         let rebuilt = revision != known || changes.len() > MOST_CHANGES_IN_PLACE;
         if rebuilt {
+            let take_per_refresh = self.take_per_refresh;
             *self = Self::new(self.project_id, self.kind, UNKNOWN_REVISION);
+            self.take_per_refresh = take_per_refresh;
             self.changes_after = queue_rows::last_change(conn, self.project_id).await?;
             changes.clear();
         } else if let Some(&(last, _)) = changes.last() {
@@ -235,14 +241,21 @@ impl QueueIndex {
             true => queue_rows::responses_after(conn, self.project_id, responses_after).await?,
             false => Vec::new(),
         };
-        let judgments = match (rebuilt || moved.judgments, running.is_empty()) {
+        // A judgment's import run is read (one query more) when it may have to wait: an
+        // import runs, rows of one wait, or this refresh found some.
+        let runs_needed = !running.is_empty()
+            || !self.waiting.is_empty()
+            || prompts.iter().any(|p| p.import_id.is_some())
+            || responses.iter().any(|r| r.import_id.is_some());
+        let judgments = match (rebuilt || moved.judgments, runs_needed) {
             (false, _) => Vec::new(),
-            (true, false) => {
+            (true, true) => {
                 queue_rows::judgments_after(conn, self.project_id, self.kind, judgments_after)
                     .await?
             }
-            // No import running: no judgment waits, so their import runs are not needed.
-            (true, true) => {
+            // Only an import of verdicts on prompts and responses already counted counts at
+            // once, unsliced: counting a vote is all it costs.
+            (true, false) => {
                 judgments::list_current_after(conn, self.project_id, self.kind, judgments_after)
                     .await?
                     .into_iter()
@@ -257,51 +270,34 @@ impl QueueIndex {
         );
 
         let read = (prompts.len(), responses.len(), judgments.len());
-        let waits = |run: Option<i64>| run.is_some_and(|run| running.contains(&run));
-        let waiting = std::mem::take(&mut self.waiting);
-        // Rows that waited for an import run now finished (they come first in each chain).
-        let mut from_waiting = 0;
+        // An import's rows wait for their run; the others count now.
         let mut dirty: HashSet<i64> = HashSet::new();
-        let waited = waiting.prompts.len();
-        for (i, p) in waiting.prompts.into_iter().chain(prompts).enumerate() {
-            if waits(p.import_id) {
-                self.waiting.prompts.push(p);
-            } else {
-                from_waiting += usize::from(i < waited);
-                self.units.entry(p.id).or_default();
-                dirty.insert(p.id);
+        let mut counting: Vec<Judgment> = Vec::new();
+        for p in prompts {
+            match p.import_id {
+                Some(run) => self.waiting.add_prompt(run, p),
+                None => self.take_prompt(p, &mut dirty),
             }
         }
-        let waited = waiting.responses.len();
-        for (i, r) in waiting.responses.into_iter().chain(responses).enumerate() {
-            if waits(r.import_id) {
-                self.waiting.responses.push(r);
-            } else {
-                from_waiting += usize::from(i < waited);
-                let list = self.responses.entry(r.prompt_id).or_default();
-                // Waiting rows come back out of id order.
-                let at = list.partition_point(|x| x.id < r.id);
-                list.insert(at, r);
-                dirty.insert(r.prompt_id);
+        for r in responses {
+            match r.import_id {
+                Some(run) => self.waiting.add_response(run, r),
+                None => self.take_response(r, &mut dirty),
             }
         }
-        for prompt_id in dirty {
-            self.rebuild_units(prompt_id);
-        }
-        let waited = waiting.judgments.len();
-        for (i, (run, j)) in waiting
-            .judgments
-            .into_iter()
-            .chain(judgments.into_iter().map(|(j, run)| (run, j)))
-            .enumerate()
-        {
-            if waits(run) {
-                self.waiting.judgments.push((run, j));
-            } else {
-                from_waiting += usize::from(i < waited);
-                self.count(&j);
+        for (j, run) in judgments {
+            match run {
+                Some(run) => self.waiting.add_judgment(run, j),
+                None => counting.push(j),
             }
         }
+        self.waiting.mark_done(&running);
+        let budget = match rebuilt {
+            true => usize::MAX,
+            false => self.take_per_refresh,
+        };
+        let groups = self.waiting.take_ready(budget);
+        let from_waiting = self.take_in(groups, counting, dirty);
         let mut changed: Vec<JudgmentId> = changes.into_iter().map(|(_, id)| id).collect();
         changed.sort_unstable();
         changed.dedup();
@@ -341,13 +337,22 @@ impl QueueIndex {
             .filter(|(j, _)| j.superseded_by.is_none() && j.id.0 <= self.after.2)
             .collect();
         // First what waits for its import run, so that no recount below counts it early: a
-        // changed row waits again only if it is current and its run still running.
-        self.waiting
-            .judgments
-            .retain(|(_, j)| changed.binary_search(&j.id).is_err());
-        for (j, run) in &current {
-            if run.is_some_and(|run| running.contains(&run)) {
-                self.waiting.judgments.push((*run, j.clone()));
+        // changed row waits again only if it is current and its run still running, or the
+        // run's other rows on its prompt still wait.
+        for &id in changed {
+            self.waiting.remove_judgment(id);
+        }
+        let waits: Vec<bool> = current
+            .iter()
+            .map(|(j, run)| {
+                run.is_some_and(|run| {
+                    running.contains(&run) || self.waiting.holds(run, j.prompt_id)
+                })
+            })
+            .collect();
+        for ((j, run), &waits) in current.iter().zip(&waits) {
+            if let (true, Some(run)) = (waits, run) {
+                self.waiting.add_judgment(*run, j.clone());
             }
         }
         for id in changed {
@@ -363,8 +368,8 @@ impl QueueIndex {
                 self.recount(conn, &counted).await?;
             }
         }
-        for (j, run) in current {
-            if !run.is_some_and(|run| running.contains(&run)) {
+        for ((j, _), waits) in current.into_iter().zip(waits) {
+            if !waits {
                 self.count(j);
             }
         }
@@ -374,8 +379,6 @@ impl QueueIndex {
     /// Sets an annotator's vote on a unit to their latest counted judgment there, from their
     /// current judgments on its prompt.
     async fn recount(&mut self, conn: &mut Conn, counted: &Counted) -> Result<()> {
-        let waiting: HashSet<JudgmentId> =
-            self.waiting.judgments.iter().map(|(_, j)| j.id).collect();
         let latest = judgments::list_current_by_on_prompt(
             conn,
             counted.prompt_id,
@@ -386,7 +389,7 @@ impl QueueIndex {
         .into_iter()
         // Those after the watermark are counted when they are read, waiting ones when their
         // run is done.
-        .filter(|j| j.id.0 <= self.after.2 && !waiting.contains(&j.id))
+        .filter(|j| j.id.0 <= self.after.2 && !self.waiting.contains(j.id))
         .rfind(|j| unit_of(self.kind, &j.body, j.prompt_id) == counted.key);
         let vote = latest.map(|j| {
             self.judged.insert(j.id, counted.clone());
@@ -397,6 +400,61 @@ impl QueueIndex {
         });
         self.set_vote(&counted.key, counted.annotator, vote);
         Ok(())
+    }
+
+    /// Counts a prompt (its units are built once its responses are in: `dirty`).
+    fn take_prompt(&mut self, prompt: PromptRow, dirty: &mut HashSet<i64>) {
+        self.units.entry(prompt.id).or_default();
+        dirty.insert(prompt.id);
+    }
+
+    /// Counts a response under its prompt (whether the prompt is counted yet or not).
+    fn take_response(&mut self, response: ResponseRow, dirty: &mut HashSet<i64>) {
+        let list = self.responses.entry(response.prompt_id).or_default();
+        // Waiting rows come back out of id order.
+        let at = list.partition_point(|x| x.id < response.id);
+        list.insert(at, response);
+        dirty.insert(response.prompt_id);
+    }
+
+    /// Counts the rows of `groups` (taken from those waiting) and the judgments `counting`,
+    /// then builds the units of the prompts in `dirty` again; returns how many waiting rows
+    /// it took in.
+    fn take_in(
+        &mut self,
+        groups: Vec<Group>,
+        mut counting: Vec<Judgment>,
+        mut dirty: HashSet<i64>,
+    ) -> usize {
+        let mut taken = 0;
+        for group in groups {
+            taken += group.rows();
+            if let Some(p) = group.prompt {
+                self.take_prompt(p, &mut dirty);
+            }
+            for r in group.responses {
+                self.take_response(r, &mut dirty);
+            }
+            counting.extend(group.judgments);
+        }
+        // Votes before units: a new prompt's votes wait as orphans and its units are attached
+        // once, with them (an attach and detach less per vote).
+        for j in &counting {
+            self.count(j);
+        }
+        for prompt_id in dirty {
+            self.rebuild_units(prompt_id);
+        }
+        taken
+    }
+
+    /// Takes in the next slice of finished imports' waiting rows, if any is left (a caller
+    /// that found nothing open asks before saying so); whether it took any.
+    pub fn take_waiting_slice(&mut self) -> bool {
+        let groups = self.waiting.take_ready(self.take_per_refresh);
+        let any = !groups.is_empty();
+        self.take_in(groups, Vec::new(), HashSet::new());
+        any
     }
 
     /// Sets `annotator`'s vote on the unit `key` (taking it away with `None`).
@@ -857,6 +915,257 @@ mod tests {
         assert!(
             hone.next_item(a, "bob", kind).await.unwrap().is_none(),
             "counted once the run is done"
+        );
+    }
+
+    /// Writes `pairs` imported prompts, each with two responses and (for the first `judged`)
+    /// the import's verdict, in one run left running; returns the run, the prompts and the
+    /// verdicts.
+    async fn import_pairs(
+        hone: &Hone,
+        project: i64,
+        pairs: usize,
+        judged: usize,
+    ) -> (i64, Vec<i64>, Vec<JudgmentId>) {
+        use hone_store::judgments::{ImportedJudgment, ImportedVerdict};
+        use hone_store::{annotators, imports, prompts, responses, AnnotatorKind};
+        let mut tx = hone.store().begin().await.unwrap();
+        let run = imports::start(&mut tx, project, "pairs.jsonl", "import")
+            .await
+            .unwrap();
+        let news: Vec<NewPrompt> = (0..pairs)
+            .map(|i| NewPrompt::text(format!("imported {i}?")))
+            .collect();
+        let news: Vec<&NewPrompt> = news.iter().collect();
+        let prompt_ids = prompts::insert_batch(&mut tx, project, run, &news)
+            .await
+            .unwrap();
+        let texts: Vec<(i64, &str)> = prompt_ids
+            .iter()
+            .flat_map(|&p| [(p, "yes"), (p, "no")])
+            .collect();
+        let response_ids = responses::insert_batch(&mut tx, run, &texts).await.unwrap();
+        let by = annotators::get_or_create(&mut tx, "import", AnnotatorKind::Import)
+            .await
+            .unwrap()
+            .id;
+        let verdicts: Vec<ImportedJudgment> = prompt_ids
+            .iter()
+            .zip(response_ids.chunks(2))
+            .take(judged)
+            .map(|(&prompt_id, pair)| ImportedJudgment {
+                prompt_id,
+                verdict: ImportedVerdict::Preferred {
+                    chosen: pair[0],
+                    rejected: pair[1],
+                },
+            })
+            .collect();
+        let verdicts = judgments::insert_imported(&mut tx, project, by, None, run, &verdicts)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        (run, prompt_ids, verdicts)
+    }
+
+    async fn refresh(hone: &Hone, index: &mut QueueIndex) {
+        let mut read = hone.store().read().await.unwrap();
+        index
+            .refresh(&mut read, 2, QueueOrder::InOrder)
+            .await
+            .unwrap();
+    }
+
+    async fn finish_run(hone: &Hone, run: i64, records: i64) {
+        let mut tx = hone.store().begin().await.unwrap();
+        hone_store::imports::finish(&mut tx, run, records)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> i64 {
+        let mut spec = ProjectSpec::named(name);
+        spec.settings.overlap = overlap;
+        hone.create_project(&spec).await.unwrap().project.id
+    }
+
+    /// What annotators are offered: the open sets and every unit's place and votes.
+    fn offered(index: &QueueIndex) -> impl PartialEq + std::fmt::Debug {
+        type Seen = (UnitKey, Vec<(AnnotatorId, JudgmentId)>, bool);
+        let units: Vec<Seen> = index
+            .positions()
+            .map(|pos| {
+                let unit = index.unit(pos);
+                let mut votes: Vec<_> = unit.votes.iter().map(|(a, v)| (*a, v.judgment)).collect();
+                votes.sort_unstable();
+                (unit.key.clone(), votes, unit.open)
+            })
+            .collect();
+        let mut open_list = index.open_list.clone();
+        open_list.sort_unstable();
+        let mut mine: Vec<_> = index.mine_open.iter().filter(|(_, &n)| n > 0).collect();
+        mine.sort_unstable();
+        let mine: Vec<(AnnotatorId, usize)> = mine.into_iter().map(|(a, n)| (*a, *n)).collect();
+        (
+            units,
+            index.started.clone(),
+            index.fresh.clone(),
+            index.split.clone(),
+            open_list,
+            mine,
+            index.by_key.len(),
+            index.orphans.len(),
+        )
+    }
+
+    /// An import of 6 judged pairs (overlap 2) taken in 4 rows at a time: each refresh takes
+    /// one prompt whole, every unit offered on the import's prompts carries its vote, and once
+    /// all is in the index is what a fresh build makes. `seen_running`: a refresh reads the
+    /// rows while the run runs (else first after it finished); `undo_last`: the last pair's
+    /// verdict is undone while its prompt waits.
+    async fn take_an_import_in_slices(seen_running: bool, undo_last: bool) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let project = project_with_overlap(&hone, "a", 2).await;
+        let kind = JudgmentKind::Comparison;
+        let nothing = hone.next_item(project, "bob", kind).await.unwrap();
+        assert!(nothing.is_none());
+        let (run, prompt_ids, verdicts) = import_pairs(&hone, project, 6, 6).await;
+        let shared = hone.queue_indexes.get(project, kind);
+        shared.lock().await.take_per_refresh = 4;
+        if seen_running {
+            let mut index = shared.lock().await;
+            refresh(&hone, &mut index).await;
+            let waiting = (index.waiting.rows(), index.waiting.ready());
+            assert_eq!(
+                (index.open_count(), waiting),
+                (0, (24, 0)),
+                "while the run runs its 6 prompts, 12 responses and 6 verdicts wait"
+            );
+        }
+        finish_run(&hone, run, 6).await;
+        let mut index = shared.lock().await;
+        let mut refreshes = 0;
+        let mut undone = None;
+        loop {
+            let before = index.waiting.rows();
+            refresh(&hone, &mut index).await;
+            refreshes += 1;
+            let taken = before as i64 - index.waiting.rows() as i64;
+            let allowed = match (refreshes, undone) {
+                (2, Some(_)) => 5, // the undone verdict left too
+                _ => 4,
+            };
+            if refreshes == 1 && undo_last {
+                // Read now: the first refresh took one prompt and left five waiting.
+                assert_eq!(index.waiting.ready(), 20);
+                drop(index);
+                hone.undo_judgment(verdicts[5]).await.unwrap();
+                undone = Some(prompt_ids[5]);
+                index = shared.lock().await;
+            } else if refreshes > 1 || seen_running {
+                assert!(
+                    (1..=allowed).contains(&taken),
+                    "refresh {refreshes} took {taken} rows"
+                );
+            }
+            // Every unit offered on the import's prompts carries the import's vote.
+            for &prompt_id in prompt_ids.iter().filter(|&&p| Some(p) != undone) {
+                for pos in index.units_of_prompt(prompt_id) {
+                    assert_eq!(index.unit(pos).votes.len(), 1, "prompt {prompt_id}");
+                }
+            }
+            if index.waiting.rows() == 0 {
+                break;
+            }
+            assert!(refreshes < 6, "a prompt per refresh");
+        }
+        assert_eq!((refreshes, index.open_count()), (6, 6));
+        let mut fresh = QueueIndex::new(project, kind, UNKNOWN_REVISION);
+        let mut read = hone.store().read().await.unwrap();
+        fresh
+            .refresh(&mut read, 2, QueueOrder::InOrder)
+            .await
+            .unwrap();
+        assert_eq!(offered(&index), offered(&fresh), "as a fresh build");
+    }
+
+    #[tokio::test]
+    async fn a_finished_imports_rows_are_taken_in_whole_prompts_a_slice_per_refresh() {
+        take_an_import_in_slices(true, false).await;
+    }
+
+    #[tokio::test]
+    async fn an_import_first_read_once_finished_is_taken_in_slices_too() {
+        take_an_import_in_slices(false, false).await;
+    }
+
+    #[tokio::test]
+    async fn a_verdict_undone_while_its_prompt_waits_never_counts() {
+        take_an_import_in_slices(true, true).await;
+        take_an_import_in_slices(false, true).await;
+    }
+
+    #[tokio::test]
+    async fn nothing_is_left_for_an_annotator_only_once_every_finished_import_row_is_in() {
+        // Overlap 1: bob skipped the one pair there was; the import's first 5 pairs come
+        // judged (complete), the 6th does not. A slice of one prompt per refresh: the first
+        // slices offer bob only what he skipped, and the next item must still find the 6th.
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let project = project_with_overlap(&hone, "a", 1).await;
+        let kind = JudgmentKind::Comparison;
+        let prompt = hone
+            .add_prompt(project, &NewPrompt::text("skipped?"))
+            .await
+            .unwrap();
+        for text in ["one", "two"] {
+            let r = NewResponse::new(prompt.id, text, ResponseSource::Model);
+            hone.add_response(&r).await.unwrap();
+        }
+        let first = hone.next_item(project, "bob", kind).await.unwrap().unwrap();
+        hone.skip_item(&crate::triage::SkipInput {
+            project_id: project,
+            annotator: "bob".into(),
+            kind,
+            prompt_id: None,
+            response_ids: first.responses.iter().map(|r| r.id).collect(),
+        })
+        .await
+        .unwrap();
+        let (run, prompt_ids, _) = import_pairs(&hone, project, 6, 5).await;
+        let shared = hone.queue_indexes.get(project, kind);
+        shared.lock().await.take_per_refresh = 4;
+        let item = hone.next_item(project, "bob", kind).await.unwrap();
+        assert_eq!(
+            item.map(|i| i.prompt.id),
+            Some(prompt.id),
+            "while the run runs only the skipped pair is there"
+        );
+        finish_run(&hone, run, 6).await;
+        let item = hone.next_item(project, "bob", kind).await.unwrap();
+        assert_eq!(item.map(|i| i.prompt.id), Some(prompt_ids[5]));
+    }
+
+    #[tokio::test]
+    async fn the_progress_counts_a_finished_import_whole() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let project = project_with_overlap(&hone, "a", 1).await;
+        let kind = JudgmentKind::Comparison;
+        assert_eq!(hone.queue_progress(project, kind).await.unwrap().units, 0);
+        let (run, _, _) = import_pairs(&hone, project, 6, 5).await;
+        hone.queue_indexes
+            .get(project, kind)
+            .lock()
+            .await
+            .take_per_refresh = 4;
+        finish_run(&hone, run, 6).await;
+        let progress = hone.queue_progress(project, kind).await.unwrap();
+        assert_eq!(
+            (progress.units, progress.complete, progress.untouched),
+            (6, 5, 1)
         );
     }
 }

@@ -41,8 +41,21 @@ use hone_store::{
 };
 
 mod votes;
+mod waiting;
 
 use index::{Pos, QueueIndex, Unit};
+
+/// What one annotator may be offered from an index as it stands.
+struct Survey {
+    /// Units they cannot take now (flagged, on screen), not theirs.
+    hidden: HashSet<Pos>,
+    /// Open units they could take (not theirs, not hidden).
+    remaining: usize,
+    /// Those they skipped, each with when.
+    skipped: Vec<(i64, Pos)>,
+    /// Those others hold whose verdicts and holders reach the overlap.
+    held_full: HashSet<Pos>,
+}
 pub(crate) use indexes::QueueIndexes;
 pub(crate) use leases::QueueLeases;
 use rand::seq::{IndexedRandom, SliceRandom};
@@ -184,35 +197,87 @@ impl Hone {
         // needs one. The refresh and the chosen item's texts are read in one read transaction:
         // an import batch committed half-way through the refresh, or a row deleted before the
         // texts are read, cannot be seen by one read and missed by the next.
-        let (index, mut read) = self
+        let (mut index, mut read) = self
             .refreshed_index(project_id, kind, overlap, project.queue_order)
             .await?;
 
-        // Open units this annotator cannot take: theirs (the index counts those), and those
-        // they flagged or have on screen (a few, looked up).
-        let mine =
-            |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
-        let mut hidden: HashSet<Pos> = HashSet::new();
-        hidden.extend(flagged.iter().filter_map(|key| index.find(key)));
-        for &prompt_id in &flagged_prompts {
-            hidden.extend(index.units_of_prompt(prompt_id));
-        }
-        hidden.extend(exclude.iter().filter_map(|ids| index.find_shown(ids)));
-        hidden.retain(|&pos| !mine(pos));
-        let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
-        let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
-        let remaining = index
-            .open_count()
-            .saturating_sub(index.mine_open(annotator_id) + hidden_open);
+        // Units others hold (leases), to be weighed against each unit's verdicts below.
+        let now = std::time::Instant::now();
+        let held = self
+            .queue_leases
+            .as_ref()
+            .map(|leases| leases.held_by_others(project_id, kind, annotator, now));
+        let survey = |index: &QueueIndex| {
+            // Open units this annotator cannot take: theirs (the index counts those), and
+            // those they flagged or have on screen (a few, looked up).
+            let mine =
+                |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
+            let mut hidden: HashSet<Pos> = HashSet::new();
+            hidden.extend(flagged.iter().filter_map(|key| index.find(key)));
+            for &prompt_id in &flagged_prompts {
+                hidden.extend(index.units_of_prompt(prompt_id));
+            }
+            hidden.extend(exclude.iter().filter_map(|ids| index.find_shown(ids)));
+            hidden.retain(|&pos| !mine(pos));
+            let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
+            let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
+            let remaining = index
+                .open_count()
+                .saturating_sub(index.mine_open(annotator_id) + hidden_open);
+            // Skipped units wait until nothing else is open; then the one skipped longest ago.
+            let skipped: Vec<(i64, Pos)> = skipped_at
+                .iter()
+                .filter_map(|(key, &at)| Some((at, index.find(key)?)))
+                .filter(|&(_, pos)| index.unit(pos).open && offered(pos))
+                .collect();
+            // Held units whose verdicts and holders reach the overlap: given to this annotator
+            // only when every other open unit is held too.
+            let held_full: HashSet<Pos> = held
+                .iter()
+                .flatten()
+                .filter_map(|(key, holders)| {
+                    let pos = index.find(key)?;
+                    let unit = index.unit(pos);
+                    let pending = holders
+                        .iter()
+                        .filter(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
+                        .count();
+                    (unit.open
+                        && offered(pos)
+                        && !skipped_at.contains_key(&unit.key)
+                        && unit.votes.len() + pending >= overlap)
+                        .then_some(pos)
+                })
+                .collect();
+            Survey {
+                hidden,
+                remaining,
+                skipped,
+                held_full,
+            }
+        };
+        // With nothing for this annotator but what they skipped or others hold, a finished
+        // import's rows not taken in yet are taken, a slice at a time, before settling.
+        let Survey {
+            hidden,
+            remaining,
+            skipped,
+            held_full,
+        } = loop {
+            let found = survey(&index);
+            if found.held_full.len() + found.skipped.len() < found.remaining
+                || !index.take_waiting_slice()
+            {
+                break found;
+            }
+        };
+        let index = index;
         if remaining == 0 {
             return Ok(None);
         }
-        // Skipped units wait until nothing else is open; then the one skipped longest ago.
-        let skipped: Vec<(i64, Pos)> = skipped_at
-            .iter()
-            .filter_map(|(key, &at)| Some((at, index.find(key)?)))
-            .filter(|&(_, pos)| index.unit(pos).open && offered(pos))
-            .collect();
+        let mine =
+            |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
+        let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
         if skipped.len() == remaining {
             let (_, pos) = *skipped.iter().min().expect("skipped is not empty");
             let unit = index.unit(pos).clone();
@@ -226,29 +291,6 @@ impl Hone {
         }
         let not_skipped =
             |pos: Pos| skipped_at.is_empty() || !skipped_at.contains_key(&index.unit(pos).key);
-        // Units others hold (leases) whose verdicts and holders reach the overlap: given to
-        // this annotator only when every other open unit is held too.
-        let now = std::time::Instant::now();
-        let held_full: HashSet<Pos> = match &self.queue_leases {
-            None => HashSet::new(),
-            Some(leases) => leases
-                .held_by_others(project_id, kind, annotator, now)
-                .iter()
-                .filter_map(|(key, holders)| {
-                    let pos = index.find(key)?;
-                    let unit = index.unit(pos);
-                    let pending = holders
-                        .iter()
-                        .filter(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
-                        .count();
-                    (unit.open
-                        && offered(pos)
-                        && not_skipped(pos)
-                        && unit.votes.len() + pending >= overlap)
-                        .then_some(pos)
-                })
-                .collect(),
-        };
         let open_not_skipped = remaining - skipped.len();
         let avoid_held = held_full.len() < open_not_skipped;
         let eligible = |pos: Pos| {
