@@ -6,7 +6,7 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JobId, JudgmentId, JudgmentKind, Split, VersionId};
+use hone_core::{JobId, JudgmentId, JudgmentKind, ResponseId, Split, VersionId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -109,7 +109,7 @@ pub struct NextItemArgs {
     /// Response ids of units to skip (the one on screen, while the next is prefetched).
     #[serde(default)]
     #[ts(optional)]
-    pub exclude: Option<Vec<Vec<i64>>>,
+    pub exclude: Option<Vec<Vec<ResponseId>>>,
 }
 
 /// `queue_progress`: one kind's labeling progress in a project (a lead's view).
@@ -255,7 +255,7 @@ pub struct RetrainArgs {
 pub struct SuggestionArgs {
     pub project_id: i64,
     /// The answers on screen (one prompt's).
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<ResponseId>,
     /// A local judge model to ask instead of the latest reward model.
     #[serde(default)]
     #[ts(optional)]

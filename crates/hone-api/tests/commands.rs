@@ -53,6 +53,7 @@ async fn the_labeling_at_scale_commands_dispatch() {
             )
             .await["responses"][0]["id"]
                 .as_i64()
+                .map(hone_core::ResponseId)
                 .unwrap()
         }
     };

@@ -11,7 +11,7 @@ use hone_store::judgments::{self, JudgmentBody};
 use hone_store::{Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{AnnotatorId, Hone, Result};
+use crate::{AnnotatorId, Hone, ResponseId, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,7 +96,11 @@ pub struct AgreementReport {
 }
 
 /// A comparison's verdict, made independent of which side each response was shown on.
-pub(crate) fn comparison_value(response_a: i64, response_b: i64, choice: Choice) -> f64 {
+pub(crate) fn comparison_value(
+    response_a: ResponseId,
+    response_b: ResponseId,
+    choice: Choice,
+) -> f64 {
     let a_is_lower = response_a < response_b;
     match choice {
         Choice::A if a_is_lower => 0.0,
@@ -115,8 +119,10 @@ impl Hone {
         let all =
             judgments::list_current(&mut *self.store().conn().await?, project_id, None).await?;
         // unit → annotator → value (latest wins, judgments come in id order)
-        let mut comparisons: BTreeMap<(i64, i64), HashMap<AnnotatorId, f64>> = BTreeMap::new();
-        let mut ratings: BTreeMap<(i64, String), HashMap<AnnotatorId, f64>> = BTreeMap::new();
+        let mut comparisons: BTreeMap<(ResponseId, ResponseId), HashMap<AnnotatorId, f64>> =
+            BTreeMap::new();
+        let mut ratings: BTreeMap<(ResponseId, String), HashMap<AnnotatorId, f64>> =
+            BTreeMap::new();
         for j in &all {
             match &j.body {
                 JudgmentBody::Comparison {
@@ -258,16 +264,16 @@ mod tests {
     fn comparison_value_ignores_the_side_shown() {
         // response 5 preferred, whether it was shown left or right
         assert_eq!(
-            comparison_value(5, 9, Choice::A),
-            comparison_value(9, 5, Choice::B)
+            comparison_value(ResponseId(5), ResponseId(9), Choice::A),
+            comparison_value(ResponseId(9), ResponseId(5), Choice::B)
         );
         assert_ne!(
-            comparison_value(5, 9, Choice::A),
-            comparison_value(5, 9, Choice::B)
+            comparison_value(ResponseId(5), ResponseId(9), Choice::A),
+            comparison_value(ResponseId(5), ResponseId(9), Choice::B)
         );
         assert_eq!(
-            comparison_value(5, 9, Choice::Tie),
-            comparison_value(9, 5, Choice::Tie)
+            comparison_value(ResponseId(5), ResponseId(9), Choice::Tie),
+            comparison_value(ResponseId(9), ResponseId(5), Choice::Tie)
         );
     }
 }

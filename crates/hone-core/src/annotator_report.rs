@@ -17,7 +17,7 @@ use crate::agreement::{
 };
 use crate::queue::{unit_of, UnitKey};
 use crate::verdict::Verdict as VerdictOf;
-use crate::{AnnotatorId, Hone, JudgmentId, Result};
+use crate::{AnnotatorId, Hone, JudgmentId, ResponseId, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -260,11 +260,12 @@ impl Hone {
         let agreement = self.agreement(project_id).await?;
         let mut conn = self.store().conn().await?;
         let all = judgments::list_current(&mut conn, project_id, None).await?;
-        let lengths: HashMap<i64, usize> = responses::list_for_project(&mut conn, project_id)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r.text.chars().count()))
-            .collect();
+        let lengths: HashMap<ResponseId, usize> =
+            responses::list_for_project(&mut conn, project_id)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.text.chars().count()))
+                .collect();
         let everyone: HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
@@ -290,7 +291,8 @@ impl Hone {
             .collect();
 
         // unit → annotator → verdict value (latest wins); and each annotator's decided verdicts.
-        let mut units: BTreeMap<(i64, i64), BTreeMap<AnnotatorId, f64>> = BTreeMap::new();
+        let mut units: BTreeMap<(ResponseId, ResponseId), BTreeMap<AnnotatorId, f64>> =
+            BTreeMap::new();
         let mut verdicts: HashMap<AnnotatorId, Vec<Verdict>> = HashMap::new();
         for j in &all {
             let JudgmentBody::Comparison {
@@ -366,7 +368,8 @@ impl Hone {
         }
 
         // Every pair of annotators on the units both judged: comparisons, then ratings.
-        let mut ratings: BTreeMap<(i64, String), BTreeMap<AnnotatorId, f64>> = BTreeMap::new();
+        let mut ratings: BTreeMap<(ResponseId, String), BTreeMap<AnnotatorId, f64>> =
+            BTreeMap::new();
         for j in &all {
             if let JudgmentBody::Rating {
                 response_id,
@@ -526,9 +529,9 @@ impl Hone {
         &self,
         project_id: i64,
         all: &[Judgment],
-        lengths: &HashMap<i64, usize>,
+        lengths: &HashMap<ResponseId, usize>,
     ) -> Result<(Option<String>, HashMap<AnnotatorId, SuggestionInfluence>)> {
-        let decided: Vec<(&Judgment, i64, i64)> = all
+        let decided: Vec<(&Judgment, ResponseId, ResponseId)> = all
             .iter()
             .filter_map(|j| match &j.body {
                 JudgmentBody::Comparison {
@@ -550,18 +553,18 @@ impl Hone {
             return Ok((None, HashMap::new()));
         };
         // An empty answer cannot be scored: its comparisons say nothing here.
-        let empty = |id: &i64| lengths.get(id).is_none_or(|n| *n == 0);
-        let decided: Vec<(&Judgment, i64, i64)> = decided
+        let empty = |id: &ResponseId| lengths.get(id).is_none_or(|n| *n == 0);
+        let decided: Vec<(&Judgment, ResponseId, ResponseId)> = decided
             .into_iter()
             .filter(|(_, w, l)| !empty(w) && !empty(l))
             .collect();
-        let ids: Vec<i64> = decided
+        let ids: Vec<ResponseId> = decided
             .iter()
             .flat_map(|(_, w, l)| [*w, *l])
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let scores: HashMap<i64, f64> = if ids.is_empty() {
+        let scores: HashMap<ResponseId, f64> = if ids.is_empty() {
             HashMap::new()
         } else {
             ids.iter()

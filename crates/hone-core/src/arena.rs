@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{BaseModelId, CoreError, Hone, Result};
+use crate::{BaseModelId, CoreError, Hone, ResponseId, Result};
 
 /// One round: a held-out prompt and the two answers, left and right in a random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -142,7 +142,7 @@ impl Hone {
         let mut conn = self.store().conn().await?;
         let list =
             judgments::list_current(&mut conn, project_id, Some(JudgmentKind::Comparison)).await?;
-        let by_id: std::collections::HashMap<i64, Response> =
+        let by_id: std::collections::HashMap<ResponseId, Response> =
             responses::list_for_project(&mut conn, project_id)
                 .await?
                 .into_iter()

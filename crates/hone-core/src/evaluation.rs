@@ -8,7 +8,7 @@ use hone_train::reward::rewards;
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, Result, VersionId};
+use crate::{CoreError, Hone, ResponseId, Result, VersionId};
 
 /// Responses scored per forward pass.
 pub(crate) const BATCH: usize = 8;
@@ -47,7 +47,7 @@ impl Hone {
     async fn answer_pairs(
         &self,
         lm: &hone_model::LoadedModel,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
     ) -> Result<Vec<SequencePair>> {
         let mut conn = self.store().conn().await?;
         let mut pairs = Vec::with_capacity(response_ids.len());
@@ -70,12 +70,12 @@ impl Hone {
     pub async fn score_responses(
         &self,
         reward_model: VersionId,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
     ) -> Result<Vec<f64>> {
         let mut known =
             reward_scores::get_many(&mut *self.store().conn().await?, reward_model, response_ids)
                 .await?;
-        let missing: Vec<i64> = response_ids
+        let missing: Vec<ResponseId> = response_ids
             .iter()
             .copied()
             .filter(|id| !known.contains_key(id))
@@ -83,7 +83,7 @@ impl Hone {
             .into_iter()
             .collect();
         if !missing.is_empty() {
-            let fresh: Vec<(i64, f64)> = missing
+            let fresh: Vec<(ResponseId, f64)> = missing
                 .iter()
                 .copied()
                 .zip(self.compute_scores(reward_model, &missing).await?)
@@ -102,7 +102,7 @@ impl Hone {
             return Ok(0);
         };
         let mut conn = self.store().conn().await?;
-        let ids: Vec<i64> = responses::list_for_project(&mut conn, project_id)
+        let ids: Vec<ResponseId> = responses::list_for_project(&mut conn, project_id)
             .await?
             .into_iter()
             .filter(|r| !r.text.is_empty())
@@ -110,7 +110,7 @@ impl Hone {
             .collect();
         let known = reward_scores::get_many(&mut conn, rm.id, &ids).await?;
         drop(conn);
-        let missing: Vec<i64> = ids
+        let missing: Vec<ResponseId> = ids
             .into_iter()
             .filter(|id| !known.contains_key(id))
             .collect();
@@ -123,7 +123,7 @@ impl Hone {
     async fn compute_scores(
         &self,
         reward_model: VersionId,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
     ) -> Result<Vec<f64>> {
         let resolved = self
             .resolve_model(&ModelRef::Version { id: reward_model })
@@ -161,7 +161,7 @@ impl Hone {
     pub async fn kl_to_base(
         &self,
         version_id: VersionId,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
     ) -> Result<KlReport> {
         if response_ids.is_empty() {
             return Err(CoreError::invalid("response_ids", "is empty"));

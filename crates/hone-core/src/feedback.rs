@@ -10,7 +10,7 @@ use hone_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, JudgmentId, Result};
+use crate::{CoreError, Hone, JudgmentId, ResponseId, Result};
 
 /// One piece of feedback as a front door submits it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -23,7 +23,7 @@ pub struct FeedbackInput {
     pub time_spent_ms: i64,
     /// Response ids in the order they were shown; empty means "as given in `kind`".
     #[serde(default)]
-    pub shown_order: Vec<i64>,
+    pub shown_order: Vec<ResponseId>,
     #[serde(default)]
     pub critique: Option<String>,
     /// Whether an AI suggestion (`Hone::suggestion`) was on screen; recorded so its influence
@@ -34,7 +34,7 @@ pub struct FeedbackInput {
     /// is measured against what was shown; only with `suggestion_visible`.
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
-    pub suggested_response_id: Option<i64>,
+    pub suggested_response_id: Option<ResponseId>,
     /// A re-judgment: the id of the annotator's own earlier judgment (same project, kind and
     /// prompt, not superseded yet) that this one replaces. Both are kept; the old one stops
     /// counting (queue, agreement, training data built from now on).
@@ -55,34 +55,34 @@ pub struct FeedbackInput {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FeedbackKind {
     Comparison {
-        response_a: i64,
-        response_b: i64,
+        response_a: ResponseId,
+        response_b: ResponseId,
         choice: Choice,
         strength: Option<i64>,
         reason: Option<String>,
     },
     /// Best first; must be a permutation of the responses shown (k ≥ 3).
     Ranking {
-        ranked: Vec<i64>,
+        ranked: Vec<ResponseId>,
     },
     Rating {
-        response_id: i64,
+        response_id: ResponseId,
         scores: BTreeMap<String, i64>,
     },
     /// The expert's corrected version of the response. The original text unchanged (line
     /// endings and trailing white space aside) accepts the answer as it is ("already good").
     Edit {
-        response_id: i64,
+        response_id: ResponseId,
         corrected: String,
     },
     /// Marked spans, each under one of the project's labels (an error, or with a good label
     /// what is right); no spans at all accepts the answer as it is ("nothing wrong").
     Span {
-        response_id: i64,
+        response_id: ResponseId,
         spans: Vec<SpanMark>,
     },
     Thumbs {
-        response_id: i64,
+        response_id: ResponseId,
         up: bool,
     },
     /// A reference answer the expert wrote (or imported) for the prompt.
@@ -92,7 +92,7 @@ pub enum FeedbackKind {
     },
     /// Free text about a response, in `critique`.
     Critique {
-        response_id: i64,
+        response_id: ResponseId,
     },
 }
 
@@ -138,7 +138,7 @@ pub struct Recorded {
     pub prompt_id: i64,
     /// The response made from an edit's corrected text or a demonstration (`None` for an edit
     /// that left the answer as it was).
-    pub new_response_id: Option<i64>,
+    pub new_response_id: Option<ResponseId>,
 }
 
 impl Hone {
@@ -399,13 +399,18 @@ struct Prepared {
     prompt_id: i64,
     body: JudgmentBody,
     /// The responses the judgment is about, in the order given.
-    shown: Vec<i64>,
-    new_response_id: Option<i64>,
+    shown: Vec<ResponseId>,
+    new_response_id: Option<ResponseId>,
 }
 
 /// Response `id` of the judgment's project; one of another project is refused as one that does
 /// not exist, so that nothing of it (its prompt, its length) shows in the refusal.
-async fn response(conn: &mut Conn, project_id: i64, field: &str, id: i64) -> Result<Response> {
+async fn response(
+    conn: &mut Conn,
+    project_id: i64,
+    field: &str,
+    id: ResponseId,
+) -> Result<Response> {
     match responses::get_in_project(conn, id, project_id).await {
         Err(hone_store::StoreError::NotFound { .. }) => Err(CoreError::invalid(
             field,
@@ -745,7 +750,10 @@ async fn prepare(conn: &mut Conn, input: &FeedbackInput) -> Result<Prepared> {
 }
 
 /// The order shown must be a permutation of the judged responses; empty means as given.
-fn check_shown_order(shown_order: &[i64], judged: Vec<i64>) -> Result<Vec<i64>> {
+fn check_shown_order(
+    shown_order: &[ResponseId],
+    judged: Vec<ResponseId>,
+) -> Result<Vec<ResponseId>> {
     if shown_order.is_empty() {
         return Ok(judged);
     }

@@ -21,7 +21,7 @@ use crate::dataset::snapshot::stored_utc;
 use crate::feedback::FeedbackKind;
 use crate::triage::preview;
 use crate::verdict::{describe, label, VERDICT_LABELS};
-use crate::{AnnotatorId, CoreError, Hone, JudgmentId, Result, SnapshotId};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ResponseId, Result, SnapshotId};
 
 /// The most rows one history page holds.
 pub const MAX_HISTORY_LIMIT: usize = 500;
@@ -147,11 +147,11 @@ pub struct JudgmentDetail {
     /// An edit's unified diff (empty when the answer was accepted as it was).
     pub diff: Option<String>,
     pub critique: Option<String>,
-    pub shown_order: Vec<i64>,
+    pub shown_order: Vec<ResponseId>,
     pub guideline_version: Option<i64>,
     pub time_spent_ms: i64,
     pub suggestion_visible: bool,
-    pub suggested_response_id: Option<i64>,
+    pub suggested_response_id: Option<ResponseId>,
     pub verdict: String,
     pub summary: String,
     pub superseded_by: Option<JudgmentId>,
@@ -174,7 +174,11 @@ fn bound(field: &str, value: &Option<String>) -> Result<Option<String>> {
 }
 
 /// The texts the `text` filter searches, lower-cased.
-fn haystack(j: &Judgment, prompt: Option<&Prompt>, responses: &HashMap<i64, Response>) -> String {
+fn haystack(
+    j: &Judgment,
+    prompt: Option<&Prompt>,
+    responses: &HashMap<ResponseId, Response>,
+) -> String {
     let mut parts: Vec<&str> = Vec::new();
     if let Some(p) = prompt {
         parts.push(&p.text);
@@ -273,7 +277,7 @@ impl Hone {
             .into_iter()
             .map(|p| (p.id, p))
             .collect();
-        let responses: HashMap<i64, Response> = if needle.is_some() {
+        let responses: HashMap<ResponseId, Response> = if needle.is_some() {
             responses::list_for_project(&mut conn, query.project_id)
                 .await?
                 .into_iter()

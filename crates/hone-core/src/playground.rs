@@ -17,7 +17,7 @@ use crate::content::validate_prompt;
 use crate::dataset::PromptContent;
 use crate::generation::{generating_model, generation_settings, store_answer, MadeBy};
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ResponseId, Result};
 
 /// The longest prompt the playground takes, in characters.
 pub const MAX_PROMPT_CHARS: usize = 100_000;
@@ -75,7 +75,7 @@ pub struct CandidateInput {
 pub struct CandidateAdded {
     pub prompt_id: i64,
     /// The response: new, or the prompt's answer that already had this text.
-    pub response_id: i64,
+    pub response_id: ResponseId,
     /// Whether the prompt was created by this call.
     pub new_prompt: bool,
 }

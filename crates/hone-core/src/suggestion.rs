@@ -11,7 +11,7 @@ use hone_store::{projects, prompts, responses};
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, Result, VersionId};
+use crate::{CoreError, Hone, ResponseId, Result, VersionId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -24,7 +24,7 @@ pub struct Suggestion {
     /// judge's probability of naming that answer the best (they sum to 1).
     pub scores: Vec<f64>,
     /// The best-scored response (the first of equals).
-    pub preferred: i64,
+    pub preferred: ResponseId,
 }
 
 /// The most answers a judge can be asked about (one letter each).
@@ -74,7 +74,7 @@ impl Hone {
     async fn answers_on_screen(
         &self,
         project_id: i64,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
     ) -> Result<(Prompt, Vec<String>)> {
         if response_ids.is_empty() {
             return Err(CoreError::invalid("response_ids", "is empty"));
@@ -103,7 +103,11 @@ impl Hone {
     }
 
     /// The latest reward model's scores of `response_ids` (answers to one prompt of the project).
-    pub async fn suggestion(&self, project_id: i64, response_ids: &[i64]) -> Result<Suggestion> {
+    pub async fn suggestion(
+        &self,
+        project_id: i64,
+        response_ids: &[ResponseId],
+    ) -> Result<Suggestion> {
         self.answers_on_screen(project_id, response_ids).await?;
         let rm = self
             .latest_reward_model(project_id, None)
@@ -130,7 +134,7 @@ impl Hone {
     pub async fn judge_suggestion(
         &self,
         project_id: i64,
-        response_ids: &[i64],
+        response_ids: &[ResponseId],
         judge: &ModelRef,
     ) -> Result<Suggestion> {
         let (prompt, answers) = self.answers_on_screen(project_id, response_ids).await?;

@@ -23,7 +23,7 @@ use hone_store::{annotators, projects, prompts, AnnotatorKind, FlagReason, Judgm
 use hone_store::{Conn, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ResponseId, Result};
 
 /// The longest prompt text a flag or a history row carries (the full text is in the detail).
 pub const PROMPT_PREVIEW_CHARS: usize = 200;
@@ -49,7 +49,7 @@ pub struct SkipInput {
     pub prompt_id: Option<i64>,
     /// The item's responses (any order); empty for a demonstration.
     #[serde(default)]
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<ResponseId>,
 }
 
 /// A unit to flag, why, and an optional note for the lead.
@@ -63,7 +63,7 @@ pub struct FlagInput {
     #[cfg_attr(feature = "ts", ts(optional))]
     pub prompt_id: Option<i64>,
     #[serde(default)]
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<ResponseId>,
     pub reason: FlagReason,
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -82,7 +82,7 @@ pub struct Flag {
     /// The prompt's text, cut to 200 characters.
     pub prompt_text: String,
     /// The unit's responses, sorted; empty for a prompt-level unit (ranking, demonstration).
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<ResponseId>,
     pub reason: FlagReason,
     pub note: Option<String>,
     pub created_at: String,
@@ -107,7 +107,7 @@ async fn resolve_unit(
     project_id: i64,
     kind: JudgmentKind,
     prompt_id: Option<i64>,
-    response_ids: &[i64],
+    response_ids: &[ResponseId],
 ) -> Result<UnitRow> {
     projects::get(conn, project_id).await?;
     let mut ids = response_ids.to_vec();

@@ -2,7 +2,7 @@
 //! in: the gold check and the disagreement order of the queue read it.
 
 use hone_store::judgments::JudgmentBody;
-use hone_store::Choice;
+use hone_store::{Choice, ResponseId};
 
 use crate::agreement::comparison_value;
 
@@ -14,7 +14,7 @@ pub(crate) enum Verdict {
     /// A comparison's verdict independent of the side each answer was shown on.
     Comparison(f64),
     /// The answer a ranking put first.
-    Best(i64),
+    Best(ResponseId),
     /// A rating's mean over the criteria.
     Score(f64),
     Thumb(bool),
@@ -55,7 +55,7 @@ impl Verdict {
     pub fn bucket(&self) -> i64 {
         match self {
             Verdict::Comparison(v) => *v as i64,
-            Verdict::Best(id) => *id,
+            Verdict::Best(id) => id.0,
             Verdict::Score(s) => s.round() as i64,
             Verdict::Thumb(up) => i64::from(*up),
         }
@@ -163,22 +163,22 @@ mod tests {
     #[test]
     fn verdicts_compare_across_shown_sides_and_ratings_within_a_point() {
         let ab = JudgmentBody::Comparison {
-            response_a: 1,
-            response_b: 2,
+            response_a: ResponseId(1),
+            response_b: ResponseId(2),
             choice: Choice::A,
             strength: None,
             reason: None,
         };
         let ba = JudgmentBody::Comparison {
-            response_a: 2,
-            response_b: 1,
+            response_a: ResponseId(2),
+            response_b: ResponseId(1),
             choice: Choice::B,
             strength: None,
             reason: None,
         };
         let tie = JudgmentBody::Comparison {
-            response_a: 2,
-            response_b: 1,
+            response_a: ResponseId(2),
+            response_b: ResponseId(1),
             choice: Choice::Tie,
             strength: None,
             reason: None,
@@ -195,7 +195,7 @@ mod tests {
         assert!(!ab.agrees_with(&tie));
         let rating = |o: i64, c: i64| {
             Verdict::of(&JudgmentBody::Rating {
-                response_id: 1,
+                response_id: ResponseId(1),
                 scores: BTreeMap::from([("overall".into(), o), ("clarity".into(), c)]),
             })
             .unwrap()
@@ -204,12 +204,14 @@ mod tests {
         assert!(!rating(5, 5).agrees_with(&rating(6, 7)), "means 5 and 6.5");
         assert_eq!(
             Verdict::of(&JudgmentBody::Ranking {
-                ranked: vec![7, 3, 4]
+                ranked: vec![ResponseId(7), ResponseId(3), ResponseId(4)]
             }),
-            Some(Verdict::Best(7))
+            Some(Verdict::Best(ResponseId(7)))
         );
         assert_eq!(
-            Verdict::of(&JudgmentBody::Demonstration { response_id: 1 }),
+            Verdict::of(&JudgmentBody::Demonstration {
+                response_id: ResponseId(1)
+            }),
             None
         );
     }

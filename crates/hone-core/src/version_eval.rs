@@ -23,7 +23,7 @@ use crate::dataset::SnapshotFilter;
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, Result, VersionId};
+use crate::{CoreError, Hone, ResponseId, Result, VersionId};
 
 /// A mean with the half-width of its 95% interval (normal approximation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -259,13 +259,13 @@ impl Hone {
                 .await?;
             // prompt → its answer (a prompt answered with nothing has none).
             let first =
-                |c: &[crate::generation::Candidates]| -> std::collections::BTreeMap<i64, i64> {
+                |c: &[crate::generation::Candidates]| -> std::collections::BTreeMap<i64, ResponseId> {
                     c.iter()
                         .filter_map(|c| Some((c.prompt_id, c.responses.first()?.id)))
                         .collect()
                 };
             let own_answers = first(&own);
-            let own_ids: Vec<i64> = own_answers.values().copied().collect();
+            let own_ids: Vec<ResponseId> = own_answers.values().copied().collect();
             if !own_ids.is_empty() {
                 kl_to_base = Some(self.kl_to_base(version_id, &own_ids).await?.mean_kl);
             }
@@ -279,7 +279,7 @@ impl Hone {
                         .await?,
                 );
                 // The two answers to the same prompt, side by side.
-                let (own_ids, their_ids): (Vec<i64>, Vec<i64>) = own_answers
+                let (own_ids, their_ids): (Vec<ResponseId>, Vec<ResponseId>) = own_answers
                     .iter()
                     .filter_map(|(p, a)| Some((*a, *theirs.get(p)?)))
                     .unzip();

@@ -20,7 +20,7 @@ use hone_core::store::models::ModelVersion;
 use hone_core::store::projects::{NamedItem, NewProject, SpanLabel};
 use hone_core::store::prompts::Prompt;
 use hone_core::train::trainer::TrainConfig;
-use hone_core::{Choice, Hone, JudgmentKind, Split};
+use hone_core::{Choice, Hone, JudgmentKind, ResponseId, Split};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{prompt_sets, topic_index, DomainPrompt, TOPICS};
@@ -328,7 +328,7 @@ fn write_prompts(path: &Path, train: &[DomainPrompt], held_out: &[DomainPrompt])
     Ok(())
 }
 
-fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<i64>) -> FeedbackInput {
+fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<ResponseId>) -> FeedbackInput {
     FeedbackInput {
         shown_order,
         ..FeedbackInput::new(project_id, EXPERT, kind)
@@ -343,12 +343,12 @@ fn judgments_for(
     project_id: i64,
     index: usize,
     topic: usize,
-    shown: &[(i64, String)],
+    shown: &[(ResponseId, String)],
 ) -> Vec<FeedbackInput> {
     let mut out = Vec::new();
-    let ids: Vec<i64> = shown.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<ResponseId> = shown.iter().map(|(id, _)| *id).collect();
     if shown.len() >= 3 && index.is_multiple_of(3) {
-        let list: Vec<(i64, &str)> = shown.iter().map(|(id, t)| (*id, t.as_str())).collect();
+        let list: Vec<(ResponseId, &str)> = shown.iter().map(|(id, t)| (*id, t.as_str())).collect();
         out.push(feedback(
             project_id,
             FeedbackKind::Ranking {
@@ -559,7 +559,7 @@ pub async fn run(
     clock.start(Stage::Feedback);
     let mut inputs = Vec::new();
     for (index, (prompt, c)) in train.iter().zip(&candidates).enumerate() {
-        let shown: Vec<(i64, String)> =
+        let shown: Vec<(ResponseId, String)> =
             c.responses.iter().map(|r| (r.id, r.text.clone())).collect();
         inputs.extend(judgments_for(project.id, index, topic_of(prompt)?, &shown));
     }
@@ -696,7 +696,7 @@ pub async fn run(
         }
         held_out_pairs = pairs.len();
         if !pairs.is_empty() {
-            let ids: Vec<i64> = pairs.iter().flat_map(|(c, r)| [*c, *r]).collect();
+            let ids: Vec<ResponseId> = pairs.iter().flat_map(|(c, r)| [*c, *r]).collect();
             let scores = hone.score_responses(rm.id, &ids).await?;
             let agree = scores.chunks(2).filter(|s| s[0] > s[1]).count();
             reward_model_accuracy = Some(agree as f64 / pairs.len() as f64);
@@ -768,10 +768,10 @@ async fn generate_all<F: FnMut(&DemoEvent) + Send>(
     request: &GenerationRequest,
     n: usize,
     clock: &mut Clock<'_, F>,
-) -> Result<Vec<Vec<(i64, String)>>> {
+) -> Result<Vec<Vec<(ResponseId, String)>>> {
     // Sample i of a prompt is generated with its own seed, so asking for one sample at a time
     // with seed + i gives the same texts as one call with n — and keeps repeated texts.
-    let mut per_prompt: Vec<Vec<(i64, String)>> = vec![Vec::new(); request.prompt_ids.len()];
+    let mut per_prompt: Vec<Vec<(ResponseId, String)>> = vec![Vec::new(); request.prompt_ids.len()];
     for i in 0..n {
         let mut single = request.clone();
         single.n = 1;
@@ -795,8 +795,8 @@ async fn evaluate(
     hone: &Hone,
     project_id: i64,
     held_out: &[Prompt],
-    base_answers: &[Vec<(i64, String)>],
-    answers: &[Vec<(i64, String)>],
+    base_answers: &[Vec<(ResponseId, String)>],
+    answers: &[Vec<(ResponseId, String)>],
     version_id: hone_core::VersionId,
 ) -> Result<Evaluation> {
     let mut h2h = HeadToHead::default();
@@ -825,7 +825,7 @@ async fn evaluate(
             }
         }
     }
-    let ids: Vec<i64> = answers.iter().flatten().map(|(id, _)| *id).collect();
+    let ids: Vec<ResponseId> = answers.iter().flatten().map(|(id, _)| *id).collect();
     let kl = hone.kl_to_base(version_id, &ids).await?;
     Ok(Evaluation {
         versus_base: h2h,

@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use hone_core::store::judgments::SpanMark;
-use hone_core::Choice;
+use hone_core::{Choice, ResponseId};
 
 use crate::domain::{
     good_answer, ACKNOWLEDGEMENTS, PADDING_AFTER, PADDING_BEFORE, RUDE_REMARKS, TOPICS,
@@ -90,8 +90,8 @@ pub fn compare(topic: usize, a: &str, b: &str) -> Choice {
 }
 
 /// Best first; equal scores keep the order they were shown in.
-pub fn rank(topic: usize, shown: &[(i64, &str)]) -> Vec<i64> {
-    let mut scored: Vec<(u8, usize, i64)> = shown
+pub fn rank(topic: usize, shown: &[(ResponseId, &str)]) -> Vec<ResponseId> {
+    let mut scored: Vec<(u8, usize, ResponseId)> = shown
         .iter()
         .enumerate()
         .map(|(i, (id, text))| (assess(topic, text).score(), i, *id))
@@ -261,8 +261,16 @@ mod tests {
         );
         assert_eq!(compare(topic, &good, &good), Choice::Tie);
         assert_eq!(
-            rank(topic, &[(1, &wrong), (2, &rude), (3, &good), (4, &verbose)]),
-            vec![3, 4, 2, 1]
+            rank(
+                topic,
+                &[
+                    (ResponseId(1), &wrong),
+                    (ResponseId(2), &rude),
+                    (ResponseId(3), &good),
+                    (ResponseId(4), &verbose)
+                ]
+            ),
+            [3, 4, 2, 1].map(ResponseId)
         );
         assert_eq!(rate(topic, &rude)["tone"], 1);
         assert_eq!(rate(topic, &good).values().sum::<i64>(), 15);

@@ -21,7 +21,7 @@ use hone_core::projects::ProjectSpec;
 use hone_core::store::judgments;
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
-use hone_core::{Hone, ResponseSource};
+use hone_core::{Hone, ResponseId, ResponseSource};
 use serde_json::{json, Value};
 
 mod common;
@@ -92,8 +92,8 @@ async fn post(
 async fn label(
     base: String,
     project_id: i64,
-    a: i64,
-    b: i64,
+    a: ResponseId,
+    b: ResponseId,
     who: usize,
     seen: Arc<Mutex<Acknowledged>>,
 ) {

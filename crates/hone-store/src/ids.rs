@@ -3,14 +3,16 @@
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
 //! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`],
-//! [`AnnotatorId`], [`JudgmentId`]. The other tables' ids are still `i64` (issue 17 goes on).
+//! [`AnnotatorId`], [`JudgmentId`], [`ResponseId`]. The other tables' ids are still `i64`
+//! (issue 17 goes on).
 
 /// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, a value of
-/// a multi-row insert, serde, ts-rs, `Display` and `FromStr` (for the CLI).
+/// a multi-row insert, serde, ts-rs, `Display` and `Debug` (the bare number) and `FromStr`
+/// (for the CLI).
 macro_rules! typed_id {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
         #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
         #[serde(transparent)]
         pub struct $name(pub i64);
@@ -52,6 +54,13 @@ macro_rules! typed_id {
         impl From<Option<$name>> for crate::dialect::Value {
             fn from(id: Option<$name>) -> Self {
                 id.map(|id| id.0).into()
+            }
+        }
+
+        // The bare number, as in JSON: messages list ids with `{:?}` ("[3, 4]").
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
             }
         }
 
@@ -104,6 +113,13 @@ typed_id!(
     JudgmentId
 );
 
+typed_id!(
+    /// A response (`responses.id`): one answer shown for a prompt — a model's, an import's or
+    /// a person's correction. The queue's watermarks ("every response after id N") stay plain
+    /// numbers.
+    ResponseId
+);
+
 #[cfg(test)]
 mod tests {
     use super::JobId;
@@ -116,5 +132,6 @@ mod tests {
         assert_eq!(" 12 ".parse::<JobId>().unwrap(), JobId(12));
         assert!("twelve".parse::<JobId>().is_err());
         assert_eq!(JobId(3).to_string(), "3");
+        assert_eq!(format!("{:?}", [JobId(3), JobId(4)]), "[3, 4]");
     }
 }

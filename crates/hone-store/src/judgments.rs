@@ -10,7 +10,7 @@ use crate::Conn;
 
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
-use crate::{AnnotatorId, Choice, JudgmentId, JudgmentKind, Result, StoreError};
+use crate::{AnnotatorId, Choice, JudgmentId, JudgmentKind, ResponseId, Result, StoreError};
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -28,35 +28,35 @@ pub struct SpanMark {
 pub enum JudgmentBody {
     /// Response A against response B of the same prompt; A and B are as shown (left, right).
     Comparison {
-        response_a: i64,
-        response_b: i64,
+        response_a: ResponseId,
+        response_b: ResponseId,
         choice: Choice,
         strength: Option<i64>,
         reason: Option<String>,
     },
     /// Responses best first.
-    Ranking { ranked: Vec<i64> },
+    Ranking { ranked: Vec<ResponseId> },
     /// One score per project criterion.
     Rating {
-        response_id: i64,
+        response_id: ResponseId,
         scores: BTreeMap<String, i64>,
     },
     /// The corrected text is stored as its own response; `diff` is unified, original → corrected.
     Edit {
-        response_id: i64,
-        corrected_response_id: i64,
+        response_id: ResponseId,
+        corrected_response_id: ResponseId,
         diff: String,
     },
     Span {
-        response_id: i64,
+        response_id: ResponseId,
         spans: Vec<SpanMark>,
     },
     /// A binary verdict: desirable or not.
-    Thumbs { response_id: i64, up: bool },
+    Thumbs { response_id: ResponseId, up: bool },
     /// The response is a reference answer to imitate.
-    Demonstration { response_id: i64 },
+    Demonstration { response_id: ResponseId },
     /// Free text only (in the judgment's `critique`).
-    Critique { response_id: i64 },
+    Critique { response_id: ResponseId },
 }
 
 impl JudgmentBody {
@@ -74,7 +74,7 @@ impl JudgmentBody {
     }
 
     /// The responses this judgment is about (for an edit: the original only).
-    pub fn response_ids(&self) -> Vec<i64> {
+    pub fn response_ids(&self) -> Vec<ResponseId> {
         match self {
             JudgmentBody::Comparison {
                 response_a,
@@ -99,13 +99,13 @@ pub struct NewJudgment {
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
     /// Response ids in the order the annotator saw them.
-    pub shown_order: Vec<i64>,
+    pub shown_order: Vec<ResponseId>,
     pub guideline_version: Option<i64>,
     pub critique: Option<String>,
     /// An AI suggestion was on screen when it was made.
     pub suggestion_visible: bool,
     /// The answer that suggestion preferred.
-    pub suggested_response_id: Option<i64>,
+    pub suggested_response_id: Option<ResponseId>,
     pub body: JudgmentBody,
 }
 
@@ -116,14 +116,14 @@ pub struct Judgment {
     pub prompt_id: i64,
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
-    pub shown_order: Vec<i64>,
+    pub shown_order: Vec<ResponseId>,
     pub guideline_version: Option<i64>,
     pub critique: Option<String>,
     pub created_at: String,
     /// An AI suggestion was on screen when it was made.
     pub suggestion_visible: bool,
     /// The answer that suggestion preferred.
-    pub suggested_response_id: Option<i64>,
+    pub suggested_response_id: Option<ResponseId>,
     /// The judgment that replaced this one (a re-judgment by the same annotator); a superseded
     /// judgment is kept but no longer counts.
     #[serde(default)]
@@ -277,7 +277,7 @@ struct BaseRow {
     critique: Option<String>,
     created_at: String,
     suggestion_visible: i64,
-    suggested_response_id: Option<i64>,
+    suggested_response_id: Option<ResponseId>,
     superseded_by: Option<JudgmentId>,
 }
 
@@ -466,16 +466,16 @@ async fn hydrate(conn: &mut Conn, rows: Vec<BaseRow>) -> Result<Vec<Judgment>> {
 }
 
 /// response_a, response_b, choice, strength, reason
-type ComparisonParts = (i64, i64, Choice, Option<i64>, Option<String>);
+type ComparisonParts = (ResponseId, ResponseId, Choice, Option<i64>, Option<String>);
 
 /// The kind-specific rows of a set of judgments, keyed by judgment id.
 #[derive(Default)]
 struct Details {
     comparisons: HashMap<JudgmentId, ComparisonParts>,
-    rankings: HashMap<JudgmentId, Vec<i64>>,
-    responses: HashMap<JudgmentId, i64>,
+    rankings: HashMap<JudgmentId, Vec<ResponseId>>,
+    responses: HashMap<JudgmentId, ResponseId>,
     scores: HashMap<JudgmentId, BTreeMap<String, i64>>,
-    edits: HashMap<JudgmentId, (i64, String)>,
+    edits: HashMap<JudgmentId, (ResponseId, String)>,
     spans: HashMap<JudgmentId, Vec<SpanMark>>,
     thumbs: HashMap<JudgmentId, bool>,
 }
@@ -495,7 +495,7 @@ impl Details {
 
         if any(&[K::Comparison]) {
             #[allow(clippy::type_complexity)] // one tuple per SELECT column, named just below
-            let rows: Vec<(JudgmentId, i64, i64, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, ResponseId, ResponseId, Choice, Option<i64>, Option<String>)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_a, response_b, choice, strength, reason FROM comparisons WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -507,7 +507,7 @@ impl Details {
         }
 
         if any(&[K::Ranking]) {
-            let rows: Vec<(JudgmentId, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, ResponseId)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_id FROM ranking_entries WHERE {in_ids} ORDER BY judgment_id, rank"
             ))
             .bind(ids_json)
@@ -527,7 +527,7 @@ impl Details {
             K::Critique,
         ];
         if any(&single) {
-            let rows: Vec<(JudgmentId, i64)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, ResponseId)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, response_id FROM judged_responses WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -553,7 +553,7 @@ impl Details {
         }
 
         if any(&[K::Edit]) {
-            let rows: Vec<(JudgmentId, i64, String)> = sqlx::query_as(&format!(
+            let rows: Vec<(JudgmentId, ResponseId, String)> = sqlx::query_as(&format!(
                 "SELECT judgment_id, corrected_response_id, diff FROM edits WHERE {in_ids}"
             ))
             .bind(ids_json)
@@ -690,9 +690,17 @@ pub async fn being_frozen(conn: &mut Conn, id: JudgmentId) -> Result<bool> {
 /// over B (strength and reason aside), a thumbs verdict, a demonstration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ImportedVerdict {
-    Preferred { chosen: i64, rejected: i64 },
-    Thumbs { response_id: i64, up: bool },
-    Demonstration { response_id: i64 },
+    Preferred {
+        chosen: ResponseId,
+        rejected: ResponseId,
+    },
+    Thumbs {
+        response_id: ResponseId,
+        up: bool,
+    },
+    Demonstration {
+        response_id: ResponseId,
+    },
 }
 
 impl ImportedVerdict {
@@ -714,7 +722,7 @@ impl ImportedVerdict {
 pub async fn verdicts_on(
     conn: &mut Conn,
     annotator_id: AnnotatorId,
-    response_ids: &[i64],
+    response_ids: &[ResponseId],
 ) -> Result<std::collections::HashSet<ImportedVerdict>> {
     let mut found = std::collections::HashSet::new();
     let cross_join = dialect::backend(conn).cross_join();
@@ -727,7 +735,7 @@ pub async fn verdicts_on(
         for id in chunk {
             query = query.bind(*id);
         }
-        let pairs: Vec<(i64, i64)> = query.fetch_all(&mut *conn).await?;
+        let pairs: Vec<(ResponseId, ResponseId)> = query.fetch_all(&mut *conn).await?;
         found.extend(
             pairs
                 .into_iter()
@@ -741,7 +749,8 @@ pub async fn verdicts_on(
         for id in chunk {
             query = query.bind(*id);
         }
-        let singles: Vec<(i64, JudgmentKind, Option<i64>)> = query.fetch_all(&mut *conn).await?;
+        let singles: Vec<(ResponseId, JudgmentKind, Option<i64>)> =
+            query.fetch_all(&mut *conn).await?;
         found.extend(
             singles
                 .into_iter()

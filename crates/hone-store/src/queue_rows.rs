@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
-use crate::{JudgmentId, JudgmentKind, ResponseSource, Result};
+use crate::{JudgmentId, JudgmentKind, ResponseId, ResponseSource, Result};
 
 /// Where an index stands: the largest ids it has read of each table, and the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -161,7 +161,7 @@ pub async fn prompts_after(conn: &mut Conn, project_id: i64, after: i64) -> Resu
 /// A response as the queue needs it: no text, only whether it is empty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ResponseRow {
-    pub id: i64,
+    pub id: ResponseId,
     pub prompt_id: i64,
     pub source: ResponseSource,
     pub import_id: Option<i64>,

@@ -5,12 +5,12 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{BaseModelId, ResponseSource, Result, StoreError, VersionId};
+use crate::{BaseModelId, ResponseId, ResponseSource, Result, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
-    pub id: i64,
+    pub id: ResponseId,
     pub prompt_id: i64,
     pub text: String,
     pub source: ResponseSource,
@@ -47,7 +47,7 @@ impl NewResponse {
 
 #[derive(sqlx::FromRow)]
 struct ResponseRow {
-    id: i64,
+    id: ResponseId,
     prompt_id: i64,
     text: String,
     source: ResponseSource,
@@ -104,7 +104,7 @@ pub async fn find_by_text(conn: &mut Conn, prompt_id: i64, text: &str) -> Result
     row.map(Response::try_from).transpose()
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Response> {
+pub async fn get(conn: &mut Conn, id: ResponseId) -> Result<Response> {
     let row: ResponseRow =
         sqlx::query_as(&format!("SELECT {COLUMNS} FROM responses WHERE id = $1"))
             .bind(id)
@@ -117,7 +117,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<Response> {
 /// Response `id` if it answers a prompt of `project_id`; `NotFound` otherwise, whether it does
 /// not exist or belongs to another project (a caller limited to one project learns nothing of
 /// the others).
-pub async fn get_in_project(conn: &mut Conn, id: i64, project_id: i64) -> Result<Response> {
+pub async fn get_in_project(conn: &mut Conn, id: ResponseId, project_id: i64) -> Result<Response> {
     let row: ResponseRow = sqlx::query_as(
         "SELECT r.id, r.prompt_id, r.text, r.source, r.model_version_id, r.base_model_id, r.generation, r.created_at \
          FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = $1 AND p.project_id = $2",
@@ -142,7 +142,7 @@ pub async fn list_for_prompt(conn: &mut Conn, prompt_id: i64) -> Result<Vec<Resp
 
 /// Deletes the response unless a judgment refers to it (compares, ranks, judges or made it as a
 /// correction). Returns whether it was deleted. Undo uses it to remove the response a judgment made.
-pub async fn delete_if_unjudged(conn: &mut Conn, id: i64) -> Result<bool> {
+pub async fn delete_if_unjudged(conn: &mut Conn, id: ResponseId) -> Result<bool> {
     let done = sqlx::query(
         "DELETE FROM responses WHERE id = $1
            AND NOT EXISTS (SELECT 1 FROM comparisons WHERE response_a = $1 OR response_b = $1)
@@ -171,7 +171,7 @@ pub async fn list_for_project(conn: &mut Conn, project_id: i64) -> Result<Vec<Re
 pub async fn texts_of_prompts(
     conn: &mut Conn,
     prompt_ids: &[i64],
-) -> Result<Vec<(i64, i64, String)>> {
+) -> Result<Vec<(ResponseId, i64, String)>> {
     let mut found = Vec::new();
     for chunk in prompt_ids.chunks(crate::prompts::BATCH_ROWS) {
         let sql = format!(
@@ -182,7 +182,7 @@ pub async fn texts_of_prompts(
         for id in chunk {
             query = query.bind(*id);
         }
-        let rows: Vec<(i64, i64, String)> = query.fetch_all(&mut *conn).await?;
+        let rows: Vec<(ResponseId, i64, String)> = query.fetch_all(&mut *conn).await?;
         found.extend(rows);
     }
     Ok(found)
@@ -195,9 +195,13 @@ pub async fn insert_batch(
     conn: &mut Conn,
     import_id: i64,
     news: &[(i64, &str)],
-) -> Result<Vec<i64>> {
-    let ids = dialect::allocate_ids(conn, "responses", news.len()).await?;
-    let rows: Vec<(i64, i64, &str)> = ids
+) -> Result<Vec<ResponseId>> {
+    let ids: Vec<ResponseId> = dialect::allocate_ids(conn, "responses", news.len())
+        .await?
+        .into_iter()
+        .map(ResponseId)
+        .collect();
+    let rows: Vec<(ResponseId, i64, &str)> = ids
         .iter()
         .zip(news)
         .map(|(id, (prompt, text))| (*id, *prompt, *text))

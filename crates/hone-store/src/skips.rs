@@ -4,7 +4,7 @@
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{AnnotatorId, JudgmentKind, Result};
+use crate::{AnnotatorId, JudgmentKind, ResponseId, Result};
 
 /// A unit of the queue as skips and flags record it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -12,12 +12,12 @@ pub struct UnitRow {
     pub kind: JudgmentKind,
     pub prompt_id: i64,
     /// Sorted; empty for a prompt-level unit (ranking, demonstration).
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<ResponseId>,
 }
 
 impl UnitRow {
     /// The unit with its response ids sorted.
-    pub fn new(kind: JudgmentKind, prompt_id: i64, mut response_ids: Vec<i64>) -> Self {
+    pub fn new(kind: JudgmentKind, prompt_id: i64, mut response_ids: Vec<ResponseId>) -> Self {
         response_ids.sort_unstable();
         Self {
             kind,

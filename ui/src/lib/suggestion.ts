@@ -3,6 +3,7 @@
 // with just enough decimals to tell them apart (a judge's as probabilities), and why there is
 // none. Pure, with unit tests beside it.
 import type { HoneError } from './api/errors';
+import type { ResponseId } from './api/types/ResponseId';
 import type { Suggestion } from './api/types/Suggestion';
 
 /**
@@ -22,7 +23,7 @@ export function formatScores(scores: readonly number[]): string[] {
 }
 
 /** Where the preferred answer is on screen (an index into `ids`); -1 when it is not there. */
-export function preferredIndex(s: Suggestion, ids: readonly number[]): number {
+export function preferredIndex(s: Suggestion, ids: readonly ResponseId[]): number {
   return ids.findIndex((id) => Number(id) === Number(s.preferred));
 }
 
@@ -54,7 +55,7 @@ function percents(scores: readonly number[]): string[] {
  * A judge model's scores read as percents: "Judge qwen prefers B (73% vs 27%)".
  * `ids` and `labels` are the answers on screen, in the order shown (the order `scores` follow).
  */
-export function suggestionText(s: Suggestion, ids: readonly number[], labels: readonly string[]): string {
+export function suggestionText(s: Suggestion, ids: readonly ResponseId[], labels: readonly string[]): string {
   const model = suggester(s);
   const shown = byRewardModel(s) ? formatScores(s.scores) : percents(s.scores);
   const at = preferredIndex(s, ids);

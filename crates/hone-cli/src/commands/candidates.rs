@@ -99,7 +99,7 @@ pub struct RewardArgs {
     version: hone_core::VersionId,
     /// Response ids, comma-separated.
     #[arg(long, value_delimiter = ',', required = true)]
-    responses: Vec<i64>,
+    responses: Vec<hone_core::ResponseId>,
     #[arg(long)]
     json: bool,
 }
@@ -132,7 +132,7 @@ pub struct SuggestArgs {
     project: String,
     /// The answers to one prompt, comma-separated response ids.
     #[arg(long, value_delimiter = ',', required = true)]
-    responses: Vec<i64>,
+    responses: Vec<hone_core::ResponseId>,
     /// Ask this local model folder as a judge instead of the latest reward model.
     #[arg(long, value_name = "DIR", conflicts_with = "judge_version")]
     judge_model: Option<std::path::PathBuf>,

@@ -34,7 +34,7 @@ use hone_store::Choice;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{EditRow, KtoRow, PreferenceRow, PromptContent, SftRow, SpanRow};
-use crate::{AnnotatorId, CoreError, JudgmentId, Result};
+use crate::{AnnotatorId, CoreError, JudgmentId, ResponseId, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingData {
@@ -53,7 +53,7 @@ impl TrainingData {
     /// token-level spans are on: an answer's undesirable row when errors are marked in it, its
     /// desirable row when only what is good is. A row the marks disagree with (a majority of
     /// thumbs down on an answer marked only good) stays a whole-answer example.
-    pub fn kto_rows_replaced_by_spans(&self) -> HashSet<(i64, bool)> {
+    pub fn kto_rows_replaced_by_spans(&self) -> HashSet<(ResponseId, bool)> {
         self.spans
             .iter()
             .map(|s| (s.response_id, s.marked.is_empty()))
@@ -65,9 +65,12 @@ impl TrainingData {
 #[serde(tag = "about", rename_all = "snake_case")]
 pub enum ConflictSubject {
     /// Votes that `first` ≻ `second` against votes that `second` ≻ `first`.
-    Pair { first: i64, second: i64 },
+    Pair {
+        first: ResponseId,
+        second: ResponseId,
+    },
     /// Votes that the response is desirable against votes that it is not.
-    Desirability { response_id: i64 },
+    Desirability { response_id: ResponseId },
 }
 
 /// Judgments that disagree about the same thing.
@@ -197,7 +200,12 @@ impl<K: std::hash::Hash + Eq + Clone, V: Default> Ordered<K, V> {
 }
 
 /// A vote of `j` that `winner` ≻ `loser`, kept under the pair's (prompt, lower id, higher id).
-fn prefer(pairs: &mut Ordered<(i64, i64, i64), Votes>, j: &Judgment, winner: i64, loser: i64) {
+fn prefer(
+    pairs: &mut Ordered<(i64, ResponseId, ResponseId), Votes>,
+    j: &Judgment,
+    winner: ResponseId,
+    loser: ResponseId,
+) {
     let (lo, hi) = (winner.min(loser), winner.max(loser));
     pairs.entry((j.prompt_id, lo, hi)).push(winner == lo, j);
 }
@@ -207,19 +215,19 @@ fn prefer(pairs: &mut Ordered<(i64, i64, i64), Votes>, j: &Judgment, winner: i64
 pub fn build_training_data(
     judgments: &[Judgment],
     prompts: &HashMap<i64, Prompt>,
-    responses: &HashMap<i64, Response>,
+    responses: &HashMap<ResponseId, Response>,
     rules: &RowRules,
 ) -> Result<TrainingData> {
     // (prompt, lower id, higher id) → votes that lower ≻ higher.
-    let mut pairs: Ordered<(i64, i64, i64), Votes> = Ordered::new();
+    let mut pairs: Ordered<(i64, ResponseId, ResponseId), Votes> = Ordered::new();
     // (prompt, response) → votes that it is desirable.
-    let mut desirability: Ordered<(i64, i64), Votes> = Ordered::new();
+    let mut desirability: Ordered<(i64, ResponseId), Votes> = Ordered::new();
     // (prompt, response) → supporting judgments.
-    let mut demonstrations: Ordered<(i64, i64), Vec<JudgmentId>> = Ordered::new();
+    let mut demonstrations: Ordered<(i64, ResponseId), Vec<JudgmentId>> = Ordered::new();
     // (judgment, prompt, original, corrected) of each edit that changed its answer.
-    let mut edits: Vec<(JudgmentId, i64, i64, i64)> = Vec::new();
+    let mut edits: Vec<(JudgmentId, i64, ResponseId, ResponseId)> = Vec::new();
     // (prompt, response) → each span-annotating annotator's latest marks.
-    let mut marks: Ordered<(i64, i64), Vec<AnnotatorMarks>> = Ordered::new();
+    let mut marks: Ordered<(i64, ResponseId), Vec<AnnotatorMarks>> = Ordered::new();
 
     for j in judgments {
         match &j.body {
@@ -338,7 +346,7 @@ pub fn build_training_data(
                 key: id.to_string(),
             })
     };
-    let text = |id: i64| -> Result<String> {
+    let text = |id: ResponseId| -> Result<String> {
         responses
             .get(&id)
             .map(|r| r.text.clone())

@@ -8,7 +8,7 @@ use hone_store::prompts::{ChatMessage, Prompt};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::JudgmentId;
+use crate::{JudgmentId, ResponseId};
 
 /// The prompt side of a row.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -59,8 +59,8 @@ pub struct PreferenceRow {
     pub prompt: PromptContent,
     pub chosen: String,
     pub rejected: String,
-    pub chosen_response_id: i64,
-    pub rejected_response_id: i64,
+    pub chosen_response_id: ResponseId,
+    pub rejected_response_id: ResponseId,
     /// The judgments whose votes made this row.
     pub judgment_ids: Vec<JudgmentId>,
 }
@@ -70,7 +70,7 @@ pub struct PreferenceRow {
 pub struct SftRow {
     pub prompt: PromptContent,
     pub completion: String,
-    pub response_id: i64,
+    pub response_id: ResponseId,
     pub judgment_ids: Vec<JudgmentId>,
 }
 
@@ -80,7 +80,7 @@ pub struct KtoRow {
     pub prompt: PromptContent,
     pub completion: String,
     pub label: bool,
-    pub response_id: i64,
+    pub response_id: ResponseId,
     pub judgment_ids: Vec<JudgmentId>,
 }
 
@@ -91,8 +91,8 @@ pub struct EditRow {
     pub prompt: PromptContent,
     pub original: String,
     pub corrected: String,
-    pub original_response_id: i64,
-    pub corrected_response_id: i64,
+    pub original_response_id: ResponseId,
+    pub corrected_response_id: ResponseId,
     pub judgment_ids: Vec<JudgmentId>,
 }
 
@@ -108,7 +108,7 @@ pub struct SpanRow {
     /// Marked under a good label (a project's labels of [`SpanPolarity::Good`](hone_store::SpanPolarity::Good)).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub good: Vec<(usize, usize)>,
-    pub response_id: i64,
+    pub response_id: ResponseId,
     pub judgment_ids: Vec<JudgmentId>,
 }
 

@@ -526,6 +526,7 @@ mod time_tests {
 mod hash_tests {
     use super::super::rows::{EditRow, PromptContent, SpanRow};
     use super::*;
+    use crate::ResponseId;
 
     fn prompt() -> PromptContent {
         PromptContent {
@@ -547,7 +548,7 @@ mod hash_tests {
             completion: "Open Settings, then Account.".into(),
             marked: vec![(0, 4)],
             good: vec![],
-            response_id: 1,
+            response_id: ResponseId(1),
             judgment_ids: vec![JudgmentId(1)],
         });
         let first = content_hash(&data);
@@ -558,7 +559,7 @@ mod hash_tests {
             moved, first,
             "the same answer marked elsewhere trains differently"
         );
-        data.spans[0].response_id = 7;
+        data.spans[0].response_id = ResponseId(7);
         data.spans[0].judgment_ids = vec![JudgmentId(8), JudgmentId(9)];
         assert_eq!(
             content_hash(&data),
@@ -569,8 +570,8 @@ mod hash_tests {
             prompt: prompt(),
             original: "Make a new account.".into(),
             corrected: "Open Settings, then Account.".into(),
-            original_response_id: 1,
-            corrected_response_id: 2,
+            original_response_id: ResponseId(1),
+            corrected_response_id: ResponseId(2),
             judgment_ids: vec![JudgmentId(3)],
         });
         let edited = content_hash(&data);

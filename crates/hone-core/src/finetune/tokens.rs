@@ -11,7 +11,7 @@ use hone_train::token_weights::{changed_tokens, edit_token_weights, span_token_w
 
 use super::recipe::TokenLevel;
 use crate::dataset::{KtoRow, PreferenceRow, PromptContent, SftRow, TrainingData};
-use crate::Result;
+use crate::{ResponseId, Result};
 
 /// A chat prompt goes through the model's chat template; a text prompt too when the model has
 /// one (instruct models expect it), else it is used raw.
@@ -117,11 +117,11 @@ pub fn tokenize(
     };
     let fits = |pair: &SequencePair| pair.prompt.len() + pair.completion.len() <= max;
     // The corrections and marked answers whose whole-answer rows token-level rows replace.
-    let corrected: HashSet<i64> = match token_level.edits {
+    let corrected: HashSet<ResponseId> = match token_level.edits {
         true => data.edits.iter().map(|e| e.corrected_response_id).collect(),
         false => HashSet::new(),
     };
-    let marked: HashSet<(i64, bool)> = match token_level.spans {
+    let marked: HashSet<(ResponseId, bool)> = match token_level.spans {
         true => data.kto_rows_replaced_by_spans(),
         false => HashSet::new(),
     };
@@ -143,7 +143,7 @@ pub fn tokenize(
         out.sft.push(pair);
     }
     // (correction, original) → the changed tokens of each, for token-level DPO.
-    let mut focus: HashMap<(i64, i64), PairFocus> = HashMap::new();
+    let mut focus: HashMap<(ResponseId, ResponseId), PairFocus> = HashMap::new();
     if token_level.edits || token_level.edit_pairs {
         for edit in &data.edits {
             let input = prompt_input(lm, &edit.prompt);

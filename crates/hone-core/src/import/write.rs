@@ -14,7 +14,7 @@ use hone_store::{imports, prompts, responses, Store};
 
 use super::record::Record;
 use super::ImportReport;
-use crate::{AnnotatorId, Result};
+use crate::{AnnotatorId, ResponseId, Result};
 
 /// What stays the same for every chunk of a run.
 pub(super) struct Target {
@@ -79,7 +79,7 @@ pub(super) async fn write_chunk(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut response_ids: HashMap<(i64, &str), i64> = HashMap::new();
+    let mut response_ids: HashMap<(i64, &str), ResponseId> = HashMap::new();
     let existing = responses::texts_of_prompts(&mut tx, &old_prompts).await?;
     for (id, prompt, text) in &existing {
         response_ids.entry((*prompt, text.as_str())).or_insert(*id);
@@ -123,7 +123,7 @@ pub(super) async fn write_chunk(
             verdict,
         });
     }
-    let judged: Vec<i64> = verdicts
+    let judged: Vec<ResponseId> = verdicts
         .iter()
         .map(|j| match j.verdict {
             ImportedVerdict::Preferred { chosen, .. } => chosen,

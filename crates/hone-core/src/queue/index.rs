@@ -28,7 +28,7 @@ use super::votes::{disagreement, split_evenly, Vote, Votes};
 use super::waiting::{Group, Waiting};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
-use crate::{AnnotatorId, JudgmentId, Result};
+use crate::{AnnotatorId, JudgmentId, ResponseId, Result};
 
 /// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
 /// ordering units the way `in_order` offers them.
@@ -37,7 +37,7 @@ pub(super) type Pos = (i64, u32);
 /// A response as shown in a unit: its id, and whether it has text to score.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Shown {
-    pub id: i64,
+    pub id: ResponseId,
     pub empty: bool,
 }
 
@@ -49,7 +49,7 @@ pub(super) struct Unit {
     /// The responses to show, in the order units are built (empty for a demonstration).
     pub shown: Vec<Shown>,
     /// The shown responses' ids sorted (what a UI's prefetch exclusion names).
-    pub sorted: Vec<i64>,
+    pub sorted: Vec<ResponseId>,
     pub votes: Votes,
     /// Whether it is open now (see [`QueueIndex::is_open`]).
     pub open: bool,
@@ -94,7 +94,7 @@ pub(super) struct QueueIndex {
     order: QueueOrder,
     /// Where each offered unit is, by key and by its sorted response ids.
     by_key: HashMap<UnitKey, Pos>,
-    by_shown: HashMap<Vec<i64>, Pos>,
+    by_shown: HashMap<Vec<ResponseId>, Pos>,
     /// Open units with votes, and without, in prompt order.
     started: BTreeSet<Pos>,
     fresh: BTreeSet<Pos>,
@@ -265,7 +265,7 @@ impl QueueIndex {
         };
         self.after = (
             prompts.last().map_or(prompts_after, |p| p.id),
-            responses.last().map_or(responses_after, |r| r.id),
+            responses.last().map_or(responses_after, |r| r.id.0),
             judgments.last().map_or(judgments_after, |(j, _)| j.id.0),
         );
 
@@ -644,7 +644,7 @@ impl QueueIndex {
         self.by_key.get(key).copied()
     }
 
-    pub fn find_shown(&self, sorted: &[i64]) -> Option<Pos> {
+    pub fn find_shown(&self, sorted: &[ResponseId]) -> Option<Pos> {
         self.by_shown.get(sorted).copied()
     }
 
@@ -700,7 +700,7 @@ fn units_of(kind: JudgmentKind, prompt_id: i64, responses: &[ResponseRow]) -> Ve
                 empty: r.empty,
             })
             .collect();
-        let mut sorted: Vec<i64> = shown.iter().map(|s| s.id).collect();
+        let mut sorted: Vec<ResponseId> = shown.iter().map(|s| s.id).collect();
         sorted.sort_unstable();
         Unit {
             key,
@@ -758,12 +758,12 @@ mod tests {
     use crate::projects::ProjectSpec;
     use crate::{Choice, Hone};
 
-    async fn project_with_a_pair(hone: &Hone, name: &str) -> (i64, i64, i64) {
+    async fn project_with_a_pair(hone: &Hone, name: &str) -> (i64, ResponseId, ResponseId) {
         let (project, _, a, b) = project_prompt_pair(hone, name).await;
         (project, a, b)
     }
 
-    async fn project_prompt_pair(hone: &Hone, name: &str) -> (i64, i64, i64, i64) {
+    async fn project_prompt_pair(hone: &Hone, name: &str) -> (i64, i64, ResponseId, ResponseId) {
         let project = hone
             .create_project(&ProjectSpec::named(name))
             .await
@@ -782,7 +782,7 @@ mod tests {
         (project, prompt.id, ids[0], ids[1])
     }
 
-    fn comparison(project_id: i64, a: i64, b: i64) -> FeedbackInput {
+    fn comparison(project_id: i64, a: ResponseId, b: ResponseId) -> FeedbackInput {
         let kind = FeedbackKind::Comparison {
             response_a: a,
             response_b: b,

@@ -133,7 +133,7 @@ mod tests {
     const KIND: JudgmentKind = JudgmentKind::Comparison;
 
     fn unit(a: i64) -> UnitKey {
-        UnitKey::Responses(vec![a, a + 1])
+        UnitKey::Responses(vec![crate::ResponseId(a), crate::ResponseId(a + 1)])
     }
 
     #[test]

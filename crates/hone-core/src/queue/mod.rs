@@ -44,6 +44,23 @@ mod votes;
 mod waiting;
 
 use index::{Pos, QueueIndex, Unit};
+pub(crate) use indexes::QueueIndexes;
+pub(crate) use leases::QueueLeases;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use votes::describe_split;
+
+use crate::{AnnotatorId, CoreError, Hone, ResponseId, Result};
+
+/// The most responses shown in one ranking.
+pub const MAX_RANKED: usize = 6;
+
+/// The most answers the least-sure order scores while choosing the next item.
+pub const INLINE_SCORING: usize = 64;
+
+/// How many times the random order draws an open unit before it lists the eligible ones.
+const RANDOM_DRAWS: usize = 64;
 
 /// What one annotator may be offered from an index as it stands.
 struct Survey {
@@ -56,23 +73,6 @@ struct Survey {
     /// Those others hold whose verdicts and holders reach the overlap.
     held_full: HashSet<Pos>,
 }
-pub(crate) use indexes::QueueIndexes;
-pub(crate) use leases::QueueLeases;
-use rand::seq::{IndexedRandom, SliceRandom};
-use rand::Rng;
-use serde::{Deserialize, Serialize};
-use votes::describe_split;
-
-use crate::{AnnotatorId, CoreError, Hone, Result};
-
-/// The most responses shown in one ranking.
-pub const MAX_RANKED: usize = 6;
-
-/// The most answers the least-sure order scores while choosing the next item.
-pub const INLINE_SCORING: usize = 64;
-
-/// How many times the random order draws an open unit before it lists the eligible ones.
-const RANDOM_DRAWS: usize = 64;
 
 /// Why the reason for a gold item reads like a random pick: an annotator must not know.
 const PICKED_AT_RANDOM: &str = "picked at random";
@@ -96,7 +96,7 @@ pub struct QueueItem {
 /// What identifies a unit: sorted response ids, or the prompt for a prompt-level kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum UnitKey {
-    Responses(Vec<i64>),
+    Responses(Vec<ResponseId>),
     Prompt(i64),
 }
 
@@ -112,7 +112,7 @@ pub(crate) fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: i64) -
 }
 
 /// The reward model's uncertainty about a unit (its responses' ids): the smaller, the less sure.
-fn margin(shown: &[i64], scores: &HashMap<i64, f64>, median: f64) -> Option<f64> {
+fn margin(shown: &[ResponseId], scores: &HashMap<ResponseId, f64>, median: f64) -> Option<f64> {
     let s: Vec<f64> = shown
         .iter()
         .map(|id| scores.get(id).copied())
@@ -150,9 +150,9 @@ impl Hone {
         project_id: i64,
         annotator: &str,
         kind: JudgmentKind,
-        exclude: &[Vec<i64>],
+        exclude: &[Vec<ResponseId>],
     ) -> Result<Option<QueueItem>> {
-        let exclude: HashSet<Vec<i64>> = exclude
+        let exclude: HashSet<Vec<ResponseId>> = exclude
             .iter()
             .map(|ids| {
                 let mut ids = ids.clone();
@@ -389,11 +389,12 @@ impl Hone {
         reason: String,
     ) -> Result<QueueItem> {
         let prompt = prompts::get(conn, unit.prompt_id).await?;
-        let mut by_id: HashMap<i64, Response> = responses::list_for_prompt(conn, unit.prompt_id)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let mut by_id: HashMap<ResponseId, Response> =
+            responses::list_for_prompt(conn, unit.prompt_id)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r))
+                .collect();
         let mut shown: Vec<Response> = unit
             .shown
             .iter()
@@ -476,14 +477,14 @@ impl Hone {
                 // generated); the few still unscored are scored here, at most INLINE_SCORING per
                 // call so that the next item never waits long; units with an unscored answer wait.
                 // An empty answer cannot be scored; a unit holding one has no margin.
-                let ids: Vec<i64> = (0..open.len())
+                let ids: Vec<ResponseId> = (0..open.len())
                     .flat_map(|i| unit(i).shown.iter().filter(|r| !r.empty).map(|r| r.id))
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
                     .collect();
                 let mut scores =
                     reward_scores::get_many(&mut *self.store().conn().await?, rm.id, &ids).await?;
-                let missing: Vec<i64> = ids
+                let missing: Vec<ResponseId> = ids
                     .iter()
                     .copied()
                     .filter(|id| !scores.contains_key(id))
@@ -500,7 +501,7 @@ impl Hone {
                 let mid = crate::numbers::median(scores.values().copied().collect()).unwrap_or(0.0);
                 let least = (0..open.len())
                     .filter_map(|i| {
-                        let ids: Vec<i64> = unit(i).shown.iter().map(|s| s.id).collect();
+                        let ids: Vec<ResponseId> = unit(i).shown.iter().map(|s| s.id).collect();
                         Some((i, margin(&ids, &scores, mid)?))
                     })
                     .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -529,13 +530,14 @@ mod tests {
 
     #[test]
     fn the_margin_of_a_unit_is_its_closest_scores_or_the_distance_to_the_median() {
-        let scores = HashMap::from([(1, 0.5), (2, 0.8), (3, -1.0)]);
-        assert!((margin(&[1, 2], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12);
+        let r = ResponseId;
+        let scores = HashMap::from([(r(1), 0.5), (r(2), 0.8), (r(3), -1.0)]);
+        assert!((margin(&[r(1), r(2)], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12);
         assert!(
-            (margin(&[3, 1, 2], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12,
+            (margin(&[r(3), r(1), r(2)], &scores, 0.0).unwrap() - 0.3).abs() < 1e-12,
             "closest two of three"
         );
-        assert!((margin(&[3], &scores, 0.5).unwrap() - 1.5).abs() < 1e-12);
-        assert_eq!(margin(&[4], &scores, 0.0), None, "unscored");
+        assert!((margin(&[r(3)], &scores, 0.5).unwrap() - 1.5).abs() < 1e-12);
+        assert_eq!(margin(&[r(4)], &scores, 0.0), None, "unscored");
     }
 }

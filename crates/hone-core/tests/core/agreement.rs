@@ -13,7 +13,7 @@ async fn report(hone: &Hone, p: i64, kind: JudgmentKind) -> AgreementReport {
 }
 
 /// Three prompts with two responses each.
-async fn pairs(hone: &Hone, p: i64) -> Vec<Vec<i64>> {
+async fn pairs(hone: &Hone, p: i64) -> Vec<Vec<hone_core::ResponseId>> {
     let mut v = Vec::new();
     for i in 0..3 {
         v.push(prompt_n(hone, p, &format!("Q{i}"), 2).await.1);
@@ -106,7 +106,7 @@ async fn ratings_use_interval_alpha_and_nothing_pairable_is_none() {
     );
 
     let (_, r) = prompt_n(&ws, p, "Q", 2).await;
-    let rate = |id: i64, v: i64| FeedbackKind::Rating {
+    let rate = |id: hone_core::ResponseId, v: i64| FeedbackKind::Rating {
         response_id: id,
         scores: [("overall".to_string(), v)].into(),
     };
@@ -223,7 +223,7 @@ async fn the_annotator_report_gives_rating_agreement_per_pair() {
     let ws = crate::open().await;
     let p = crate::project(&ws, "ratings").await;
     let (_, r) = crate::prompt_with(&ws, p, "Q?", &["one", "two", "three"]).await;
-    let rate = |id: i64, v: i64| FeedbackKind::Rating {
+    let rate = |id: hone_core::ResponseId, v: i64| FeedbackKind::Rating {
         response_id: id,
         scores: [("overall".to_string(), v)].into(),
     };

@@ -117,7 +117,7 @@ async fn a_ranking_of_four_makes_six_pairs_best_over_worse() {
     .await;
     let d = data(&ws, p).await;
     assert_eq!(d.preferences.len(), 6, "k(k−1)/2 pairs for k = 4");
-    let position = |id: i64| ranked.iter().position(|&x| x == id).unwrap();
+    let position = |id: hone_core::ResponseId| ranked.iter().position(|&x| x == id).unwrap();
     for row in &d.preferences {
         assert!(
             position(row.chosen_response_id) < position(row.rejected_response_id),
@@ -158,7 +158,7 @@ async fn a_rating_is_desirable_when_its_mean_reaches_the_threshold() {
         &["exactly at", "just below", "high", "one criterion"],
     )
     .await;
-    let rate = |id: i64, s: &[(&str, i64)]| FeedbackKind::Rating {
+    let rate = |id: hone_core::ResponseId, s: &[(&str, i64)]| FeedbackKind::Rating {
         response_id: id,
         scores: s
             .iter()

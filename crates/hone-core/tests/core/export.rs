@@ -17,7 +17,7 @@ async fn chat_prompt(
     p: i64,
     messages: &[(&str, &str)],
     answers: &[&str],
-) -> (i64, Vec<i64>) {
+) -> (i64, Vec<hone_core::ResponseId>) {
     let messages: Vec<ChatMessage> = messages
         .iter()
         .map(|(r, c)| ChatMessage {

@@ -16,10 +16,10 @@ use crate::{
 struct Fixture {
     ws: Ws,
     p: i64,
-    r: Vec<i64>,
-    q: i64,
+    r: Vec<hone_core::ResponseId>,
+    q: hone_core::ResponseId,
     other_project: i64,
-    o: i64,
+    o: hone_core::ResponseId,
 }
 
 async fn fixture() -> Fixture {
@@ -112,13 +112,21 @@ async fn comparisons_are_validated_at_the_boundary() {
     .await;
     refused(
         &f,
-        input(p, "ann", compare(r[0], 9_999, Choice::A)),
+        input(
+            p,
+            "ann",
+            compare(r[0], hone_core::ResponseId(9_999), Choice::A),
+        ),
         "comparison.response_b",
     )
     .await;
     refused(
         &f,
-        input(p, "ann", compare(9_999, r[0], Choice::A)),
+        input(
+            p,
+            "ann",
+            compare(hone_core::ResponseId(9_999), r[0], Choice::A),
+        ),
         "comparison.response_a",
     )
     .await;
@@ -166,7 +174,7 @@ async fn comparisons_are_validated_at_the_boundary() {
 async fn rankings_are_validated_at_the_boundary() {
     let f = fixture().await;
     let (p, r) = (f.p, &f.r);
-    let rank = |ranked: Vec<i64>| FeedbackKind::Ranking { ranked };
+    let rank = |ranked: Vec<hone_core::ResponseId>| FeedbackKind::Ranking { ranked };
     refused(
         &f,
         input(p, "ann", rank(vec![r[0], r[1]])),
@@ -187,7 +195,11 @@ async fn rankings_are_validated_at_the_boundary() {
     .await;
     refused(
         &f,
-        input(p, "ann", rank(vec![r[0], r[1], 9_999])),
+        input(
+            p,
+            "ann",
+            rank(vec![r[0], r[1], hone_core::ResponseId(9_999)]),
+        ),
         "ranking.ranked[2]",
     )
     .await;
@@ -233,7 +245,7 @@ async fn single_response_kinds_are_validated_at_the_boundary() {
             p,
             "ann",
             FeedbackKind::Rating {
-                response_id: 9_999,
+                response_id: hone_core::ResponseId(9_999),
                 scores: scores(&[("overall", 3)]),
             },
         ),
@@ -468,7 +480,7 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
     }
 }
 
-async fn stored_prompt_of(f: &Fixture, response_id: i64) -> i64 {
+async fn stored_prompt_of(f: &Fixture, response_id: hone_core::ResponseId) -> i64 {
     let mut conn = f.ws.store().conn().await.unwrap();
     responses::get(&mut conn, response_id)
         .await
@@ -483,7 +495,7 @@ async fn a_valid_judgment_of_each_kind_round_trips() {
     f.ws.set_guidelines(p, "v1").await.unwrap();
     f.ws.set_guidelines(p, "v2: cite statutes").await.unwrap();
 
-    let cases: Vec<(FeedbackInput, JudgmentBody, Vec<i64>)> = vec![
+    let cases: Vec<(FeedbackInput, JudgmentBody, Vec<hone_core::ResponseId>)> = vec![
         (
             FeedbackInput {
                 shown_order: vec![r[1], r[0]],

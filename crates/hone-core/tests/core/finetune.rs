@@ -597,7 +597,7 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
         .iter()
         .map(|p| p.id)
         .collect();
-    let pairs: Vec<(i64, i64)> = {
+    let pairs: Vec<(hone_core::ResponseId, hone_core::ResponseId)> = {
         let mut conn = ws.store().conn().await.unwrap();
         hone_core::store::judgments::list(&mut conn, p, Some(hone_core::JudgmentKind::Comparison))
             .await
@@ -823,7 +823,7 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
     seen.suggested_response_id = Some(s.preferred);
     crate::assert_invalid(ws.record_feedback(&seen).await, "suggested_response_id");
     seen.suggestion_visible = true;
-    seen.suggested_response_id = Some(9999);
+    seen.suggested_response_id = Some(hone_core::ResponseId(9999));
     crate::assert_invalid(ws.record_feedback(&seen).await, "suggested_response_id");
     seen.suggested_response_id = Some(s.preferred);
     let id = crate::record(&ws, &seen).await.judgment_id;
@@ -853,7 +853,7 @@ async fn a_reward_model_suggests_and_the_judgment_records_that_it_was_shown() {
         .iter()
         .filter(|q| q.text.starts_with("How do I reset password") && !q.text.ends_with("9?"))
     {
-        let answers: Vec<i64> = ws
+        let answers: Vec<hone_core::ResponseId> = ws
             .prompt_with_responses(prompt.id)
             .await
             .unwrap()
@@ -930,7 +930,7 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
     crate::queue::set_queue(&ws, p, hone_core::QueueOrder::LeastSure, 0.0).await;
 
     // Every pair of answers to one prompt that nobody has compared yet (overlap 1), with its margin.
-    let judged: Vec<Vec<i64>> = hone_core::store::judgments::list(
+    let judged: Vec<Vec<hone_core::ResponseId>> = hone_core::store::judgments::list(
         &mut ws.store().conn().await.unwrap(),
         p,
         Some(hone_core::JudgmentKind::Comparison),
@@ -944,9 +944,9 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
         ids
     })
     .collect();
-    let mut pairs: Vec<(f64, Vec<i64>)> = Vec::new();
+    let mut pairs: Vec<(f64, Vec<hone_core::ResponseId>)> = Vec::new();
     for prompt in ws.list_prompts(p, None).await.unwrap() {
-        let answers: Vec<i64> = ws
+        let answers: Vec<hone_core::ResponseId> = ws
             .prompt_with_responses(prompt.id)
             .await
             .unwrap()
@@ -978,7 +978,7 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
             .await
             .unwrap()
             .unwrap();
-        let mut got: Vec<i64> = item.responses.iter().map(|x| x.id).collect();
+        let mut got: Vec<hone_core::ResponseId> = item.responses.iter().map(|x| x.id).collect();
         got.sort_unstable();
         assert_eq!(&got, pair, "the smallest margin left is {margin}");
         assert_eq!(item.reason, format!("the reward model {} is least sure here: the two answers' scores differ by {margin:.3}", rm.name));

@@ -28,7 +28,13 @@ async fn ids(hone: &Hone, q: &HistoryQuery) -> Vec<JudgmentId> {
 }
 
 /// A prompt with tags and model answers.
-async fn tagged(hone: &Hone, p: i64, text: &str, tags: &[&str], answers: &[&str]) -> Vec<i64> {
+async fn tagged(
+    hone: &Hone,
+    p: i64,
+    text: &str,
+    tags: &[&str],
+    answers: &[&str],
+) -> Vec<hone_core::ResponseId> {
     let prompt = hone
         .add_prompt(
             p,
@@ -294,7 +300,7 @@ async fn the_detail_is_the_judgment_as_recorded_and_can_be_sent_back() {
         assert_eq!(d.guideline_version, Some(1));
         assert_eq!((d.prompt.id, d.prompt.text.as_str()), (prompt, "Q"));
         assert_eq!(d.annotator, "alice");
-        let shown: Vec<i64> = d.responses.iter().map(|r| r.id).collect();
+        let shown: Vec<hone_core::ResponseId> = d.responses.iter().map(|r| r.id).collect();
         assert_eq!(shown, d.shown_order);
         if !feedback.shown_order.is_empty() {
             assert_eq!(shown, feedback.shown_order, "in the order shown");

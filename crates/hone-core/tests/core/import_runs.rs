@@ -169,7 +169,7 @@ async fn undoing_an_import_keeps_what_someone_elses_judgment_refers_to() {
     let ws = open().await;
     let p = project(&ws, "q").await;
     let (run, prompt) = half_written_run(&ws, p).await;
-    let answers: Vec<i64> =
+    let answers: Vec<hone_core::ResponseId> =
         responses::list_for_prompt(&mut ws.store().conn().await.unwrap(), prompt)
             .await
             .unwrap()

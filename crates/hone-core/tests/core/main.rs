@@ -93,7 +93,7 @@ pub async fn prompt_with(
     project_id: i64,
     text: &str,
     responses: &[&str],
-) -> (i64, Vec<i64>) {
+) -> (i64, Vec<hone_core::ResponseId>) {
     let prompt = hone
         .add_prompt(project_id, &NewPrompt::text(text))
         .await
@@ -110,7 +110,12 @@ pub async fn prompt_with(
 }
 
 /// A prompt with `n` generated responses `"<text> / answer i"`.
-pub async fn prompt_n(hone: &Hone, project_id: i64, text: &str, n: usize) -> (i64, Vec<i64>) {
+pub async fn prompt_n(
+    hone: &Hone,
+    project_id: i64,
+    text: &str,
+    n: usize,
+) -> (i64, Vec<hone_core::ResponseId>) {
     let answers: Vec<String> = (0..n).map(|i| format!("{text} / answer {i}")).collect();
     let refs: Vec<&str> = answers.iter().map(String::as_str).collect();
     prompt_with(hone, project_id, text, &refs).await
@@ -140,11 +145,15 @@ pub async fn judge(
 }
 
 /// A thumbs up or down on `response_id`.
-pub fn thumbs(response_id: i64, up: bool) -> FeedbackKind {
+pub fn thumbs(response_id: hone_core::ResponseId, up: bool) -> FeedbackKind {
     FeedbackKind::Thumbs { response_id, up }
 }
 
-pub fn compare(a: i64, b: i64, choice: hone_core::Choice) -> FeedbackKind {
+pub fn compare(
+    a: hone_core::ResponseId,
+    b: hone_core::ResponseId,
+    choice: hone_core::Choice,
+) -> FeedbackKind {
     FeedbackKind::Comparison {
         response_a: a,
         response_b: b,

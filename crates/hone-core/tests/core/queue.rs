@@ -10,11 +10,11 @@ use crate::{
     compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record,
 };
 
-fn ids(item: &QueueItem) -> Vec<i64> {
+fn ids(item: &QueueItem) -> Vec<hone_core::ResponseId> {
     item.responses.iter().map(|r| r.id).collect()
 }
 
-fn sorted(mut v: Vec<i64>) -> Vec<i64> {
+fn sorted(mut v: Vec<hone_core::ResponseId>) -> Vec<hone_core::ResponseId> {
     v.sort_unstable();
     v
 }
@@ -788,10 +788,18 @@ async fn undos_and_rejudgments_move_votes_in_place_as_a_fresh_index_counts_them(
     let annotators = ["ann", "bo", "cy"];
     let choices = [Choice::A, Choice::B, Choice::Tie];
     // The current judgments (id, author, pair), and what each re-judgment replaced.
-    let mut current: Vec<(hone_core::JudgmentId, &str, (i64, i64))> = Vec::new();
+    let mut current: Vec<(
+        hone_core::JudgmentId,
+        &str,
+        (hone_core::ResponseId, hone_core::ResponseId),
+    )> = Vec::new();
     let mut replaced: std::collections::HashMap<
         hone_core::JudgmentId,
-        (hone_core::JudgmentId, &str, (i64, i64)),
+        (
+            hone_core::JudgmentId,
+            &str,
+            (hone_core::ResponseId, hone_core::ResponseId),
+        ),
     > = std::collections::HashMap::new();
     let mut rng = StdRng::seed_from_u64(17);
     let (mut undos, mut rejudgments, mut undone_rejudgments) = (0, 0, 0);
@@ -926,7 +934,8 @@ async fn with_leases_annotators_asking_at_once_get_different_units_and_none_idle
     let ana = next(&hone, p, "ana", thumbs).await.unwrap();
     let bo = next(&hone, p, "bo", thumbs).await.unwrap();
     let cy = next(&hone, p, "cy", thumbs).await.unwrap();
-    let units: HashSet<Vec<i64>> = [&ana, &bo, &cy].iter().map(|i| ids(i)).collect();
+    let units: HashSet<Vec<hone_core::ResponseId>> =
+        [&ana, &bo, &cy].iter().map(|i| ids(i)).collect();
     assert_eq!(
         units.len(),
         3,

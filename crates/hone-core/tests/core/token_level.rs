@@ -30,7 +30,7 @@ fn span(start: i64, end: i64) -> SpanMark {
     }
 }
 
-fn marks(response_id: i64, spans: Vec<SpanMark>) -> FeedbackKind {
+fn marks(response_id: hone_core::ResponseId, spans: Vec<SpanMark>) -> FeedbackKind {
     FeedbackKind::Span { response_id, spans }
 }
 
@@ -127,7 +127,8 @@ async fn marks_under_a_good_label_ask_for_their_tokens_and_leave_the_answer_desi
     .await;
 
     let d = data(&ws, p).await;
-    let kto: Vec<(i64, bool)> = d.kto.iter().map(|k| (k.response_id, k.label)).collect();
+    let kto: Vec<(hone_core::ResponseId, bool)> =
+        d.kto.iter().map(|k| (k.response_id, k.label)).collect();
     assert_eq!(
         kto,
         vec![(r[0], true), (r[1], false)],

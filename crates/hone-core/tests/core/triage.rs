@@ -17,8 +17,13 @@ async fn next(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Option<Queu
 }
 
 /// The response ids of the next item (empty: none left).
-async fn next_ids(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Vec<i64> {
-    let mut ids: Vec<i64> = next(hone, p, who, kind)
+async fn next_ids(
+    hone: &Hone,
+    p: i64,
+    who: &str,
+    kind: JudgmentKind,
+) -> Vec<hone_core::ResponseId> {
+    let mut ids: Vec<hone_core::ResponseId> = next(hone, p, who, kind)
         .await
         .map(|i| i.responses.iter().map(|r| r.id).collect())
         .unwrap_or_default();
@@ -26,7 +31,12 @@ async fn next_ids(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Vec<i64
     ids
 }
 
-fn skip(p: i64, who: &str, kind: JudgmentKind, response_ids: Vec<i64>) -> SkipInput {
+fn skip(
+    p: i64,
+    who: &str,
+    kind: JudgmentKind,
+    response_ids: Vec<hone_core::ResponseId>,
+) -> SkipInput {
     SkipInput {
         project_id: p,
         annotator: who.into(),
@@ -36,7 +46,12 @@ fn skip(p: i64, who: &str, kind: JudgmentKind, response_ids: Vec<i64>) -> SkipIn
     }
 }
 
-fn flag(p: i64, who: &str, response_ids: Vec<i64>, reason: FlagReason) -> FlagInput {
+fn flag(
+    p: i64,
+    who: &str,
+    response_ids: Vec<hone_core::ResponseId>,
+    reason: FlagReason,
+) -> FlagInput {
     FlagInput {
         project_id: p,
         annotator: who.into(),
@@ -141,8 +156,13 @@ async fn units_of_every_shape_can_be_skipped_and_bad_units_are_refused() {
         "response_ids[1]",
     );
     assert_invalid(
-        ws.skip_item(&skip(p, "alice", JudgmentKind::Thumbs, vec![9_999]))
-            .await,
+        ws.skip_item(&skip(
+            p,
+            "alice",
+            JudgmentKind::Thumbs,
+            vec![hone_core::ResponseId(9_999)],
+        ))
+        .await,
         "response_ids[0]",
     );
     assert_invalid(

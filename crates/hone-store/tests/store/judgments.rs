@@ -4,7 +4,7 @@ use hone_store::judgments::{self, ImportedVerdict, Judgment, JudgmentBody, NewJu
 use hone_store::responses::{self, NewResponse};
 use hone_store::{
     annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, Conn, JudgmentKind,
-    ResponseSource,
+    ResponseId, ResponseSource,
 };
 use serde_json::json;
 use sqlx::error::ErrorKind;
@@ -14,8 +14,8 @@ use crate::{assert_constraint, assert_not_found, count_rows, open_store, seed, S
 /// Four responses r[0..4] to the seed prompt, and a human-corrected one.
 struct Fixture {
     seed: Seed,
-    r: Vec<i64>,
-    corrected: i64,
+    r: Vec<ResponseId>,
+    corrected: ResponseId,
 }
 
 async fn fixture(conn: &mut Conn, project: &str) -> Fixture {
@@ -732,7 +732,7 @@ async fn kind_rows_that_violate_constraints_roll_back_the_whole_judgment() {
         ),
         (
             JudgmentBody::Thumbs {
-                response_id: 9_999,
+                response_id: ResponseId(9_999),
                 up: true,
             },
             ErrorKind::ForeignKeyViolation,
@@ -741,7 +741,7 @@ async fn kind_rows_that_violate_constraints_roll_back_the_whole_judgment() {
         (
             JudgmentBody::Comparison {
                 response_a: r[0],
-                response_b: 9_999,
+                response_b: ResponseId(9_999),
                 choice: Choice::A,
                 strength: None,
                 reason: None,
@@ -752,7 +752,7 @@ async fn kind_rows_that_violate_constraints_roll_back_the_whole_judgment() {
         (
             JudgmentBody::Edit {
                 response_id: r[0],
-                corrected_response_id: 9_999,
+                corrected_response_id: ResponseId(9_999),
                 diff: String::new(),
             },
             ErrorKind::ForeignKeyViolation,
@@ -760,7 +760,7 @@ async fn kind_rows_that_violate_constraints_roll_back_the_whole_judgment() {
         ),
         (
             JudgmentBody::Ranking {
-                ranked: vec![r[0], 9_999],
+                ranked: vec![r[0], ResponseId(9_999)],
             },
             ErrorKind::ForeignKeyViolation,
             "ranking with a missing response",
@@ -935,34 +935,34 @@ async fn a_judgment_in_a_caller_transaction_that_is_dropped_is_not_stored() {
 #[test]
 fn body_kind_and_response_ids() {
     let edit = JudgmentBody::Edit {
-        response_id: 4,
-        corrected_response_id: 9,
+        response_id: ResponseId(4),
+        corrected_response_id: ResponseId(9),
         diff: String::new(),
     };
     assert_eq!(edit.kind(), JudgmentKind::Edit, "edit kind");
     assert_eq!(
         edit.response_ids(),
-        vec![4],
+        vec![ResponseId(4)],
         "an edit is about the original only"
     );
     let ranking = JudgmentBody::Ranking {
-        ranked: vec![3, 1, 2],
+        ranked: vec![ResponseId(3), ResponseId(1), ResponseId(2)],
     };
     assert_eq!(
         ranking.response_ids(),
-        vec![3, 1, 2],
+        vec![ResponseId(3), ResponseId(1), ResponseId(2)],
         "a ranking is about its responses, best first"
     );
     let cmp = JudgmentBody::Comparison {
-        response_a: 7,
-        response_b: 5,
+        response_a: ResponseId(7),
+        response_b: ResponseId(5),
         choice: Choice::Tie,
         strength: None,
         reason: None,
     };
     assert_eq!(
         cmp.response_ids(),
-        vec![7, 5],
+        vec![ResponseId(7), ResponseId(5)],
         "a comparison is about A then B"
     );
 }

@@ -117,7 +117,7 @@ pub struct Seed {
     pub project_id: i64,
     pub prompt_id: i64,
     pub annotator_id: hone_store::AnnotatorId,
-    pub response_ids: Vec<i64>,
+    pub response_ids: Vec<hone_store::ResponseId>,
 }
 
 pub async fn seed(conn: &mut hone_store::Conn, project: &str, responses: usize) -> Seed {

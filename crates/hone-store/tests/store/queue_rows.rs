@@ -28,7 +28,7 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
         prompts.iter().map(|p| p.id).collect::<Vec<_>>(),
         vec![s.prompt_id]
     );
-    let after_first = queue_rows::responses_after(&mut conn, s.project_id, s.response_ids[0])
+    let after_first = queue_rows::responses_after(&mut conn, s.project_id, s.response_ids[0].0)
         .await
         .unwrap();
     assert_eq!(
@@ -229,12 +229,13 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
             .await
             .unwrap(),
         prompt: s.prompt_id.max(other.prompt_id),
-        response: *other
+        response: other
             .response_ids
             .iter()
             .chain(&s.response_ids)
             .max()
-            .unwrap(),
+            .unwrap()
+            .0,
         judgment: 0,
     };
     let still = Moved {
@@ -306,7 +307,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
         }
     );
     let marks = Watermarks {
-        response: response.id,
+        response: response.id.0,
         ..marks
     };
     // A judgment undone: logged as a change.

@@ -130,7 +130,9 @@ async fn get_of_a_missing_response_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     assert_not_found(
-        responses::get(&mut conn, 8).await.unwrap_err(),
+        responses::get(&mut conn, hone_store::ResponseId(8))
+            .await
+            .unwrap_err(),
         "response",
         "8",
     );

@@ -61,6 +61,7 @@ import type { PromptWithResponses } from './types/PromptWithResponses';
 import type { QueueItem } from './types/QueueItem';
 import type { Recipe } from './types/Recipe';
 import type { Recorded } from './types/Recorded';
+import type { ResponseId } from './types/ResponseId';
 import type { SkipInput } from './types/SkipInput';
 import type { Split } from './types/Split';
 import type { Suggestion } from './types/Suggestion';
@@ -200,7 +201,7 @@ export const generateCandidates = (request: GenerationRequest, onEvent?: (e: Job
  * A server that does not know `exclude` ignores it; the labeling session then notices the
  * repeat and fetches again once the judgment is saved.
  */
-export const nextItem = (args: NextItemArgs, exclude: number[][] = []) =>
+export const nextItem = (args: NextItemArgs, exclude: ResponseId[][] = []) =>
   call<QueueItem | null>('next_item', exclude.length > 0 ? { ...args, exclude } : args);
 /** Records a judgment; with `supersedes` (the annotator's own earlier judgment id) it re-judges. */
 export const recordFeedback = (input: FeedbackInput) => call<Recorded>('record_feedback', input);
@@ -228,7 +229,7 @@ export const goldItems = (projectId: number) => call<GoldItem[]>('gold_items', {
  * reward model (`invalid` while the project has none), or with `judge` by that model asked
  * which answer is best (the scores are probabilities). Shown only on request.
  */
-export const suggestion = (projectId: number, responseIds: number[], judge: ModelRef | null = null) => {
+export const suggestion = (projectId: number, responseIds: ResponseId[], judge: ModelRef | null = null) => {
   const args: SuggestionArgs = { project_id: projectId, response_ids: responseIds };
   if (judge) args.judge = judge;
   return call<Suggestion>('suggestion', args);

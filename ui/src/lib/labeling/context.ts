@@ -4,6 +4,7 @@ import type { FeedbackKind } from '$lib/api/types/FeedbackKind';
 import type { ModelRef } from '$lib/api/types/ModelRef';
 import type { ModelVersion } from '$lib/api/types/ModelVersion';
 import type { ProjectDetails } from '$lib/api/types/ProjectDetails';
+import type { ResponseId } from '$lib/api/types/ResponseId';
 import type { CommonAction } from './keys';
 import type { Shown } from './session.svelte';
 
@@ -32,7 +33,7 @@ export interface SubmitOptions {
   /** An AI suggestion was on screen for this item when the verdict was given. */
   suggestionVisible?: boolean;
   /** The answer that suggestion preferred. */
-  suggestedResponseId?: number | null;
+  suggestedResponseId?: ResponseId | null;
 }
 
 export interface LabelContext<D> {

@@ -1,5 +1,6 @@
 // Ranking by picks: the expert names the best remaining answer, then the next, …; the order
 // holds indices into the responses as shown. Drag and drop reorders the same list.
+import type { ResponseId } from '$lib/api/types/ResponseId';
 
 /** Adds shown response `index` as the next best; when one is left it goes last by itself. */
 export function pick(order: readonly number[], index: number, count: number): number[] {
@@ -27,7 +28,7 @@ export function move(order: readonly number[], from: number, to: number): number
 }
 
 /** Response ids best first, or null while the ranking is incomplete. */
-export function rankedIds(order: readonly number[], shownIds: readonly number[]): number[] | null {
+export function rankedIds(order: readonly number[], shownIds: readonly ResponseId[]): ResponseId[] | null {
   if (order.length !== shownIds.length) return null;
   return order.map((i) => shownIds[i]);
 }

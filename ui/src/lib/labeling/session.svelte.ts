@@ -10,12 +10,13 @@ import type { FlagReason } from '$lib/api/types/FlagReason';
 import type { JudgmentId } from '$lib/api/types/JudgmentId';
 import type { QueueItem } from '$lib/api/types/QueueItem';
 import type { Recorded } from '$lib/api/types/Recorded';
+import type { ResponseId } from '$lib/api/types/ResponseId';
 import { describeError, toHoneError } from '$lib/api/errors';
 import { isTransient, newSubmissionId, type Outbox, type Pending } from './outbox';
 
 export interface SessionDeps {
   /** The next unit, skipping `exclude` (units as response ids) when the server can. */
-  next(exclude: number[][]): Promise<QueueItem | null>;
+  next(exclude: ResponseId[][]): Promise<QueueItem | null>;
   record(input: FeedbackInput): Promise<Recorded>;
   undo(judgmentId: JudgmentId): Promise<unknown>;
   /** Puts the unit at the back of this annotator's queue (it comes back when nothing else is open). */
@@ -75,7 +76,7 @@ export function unitKey(item: QueueItem): string {
     .join(',');
 }
 
-function unitIds(item: QueueItem): number[] {
+function unitIds(item: QueueItem): ResponseId[] {
   return item.responses.map((r) => Number(r.id)).sort((a, b) => a - b);
 }
 
@@ -154,7 +155,7 @@ export class LabelSession<D> {
    * `suggestionVisible`: an AI suggestion was on screen when the verdict was given;
    * `suggestedResponseId`: the answer it preferred.
    */
-  submit(kind: FeedbackKind, draft: D, critique: string, suggestionVisible = false, suggestedResponseId: number | null = null): Promise<void> {
+  submit(kind: FeedbackKind, draft: D, critique: string, suggestionVisible = false, suggestedResponseId: ResponseId | null = null): Promise<void> {
     const shown = this.current;
     if (!shown) return Promise.resolve();
     const spent = Math.max(0, Math.round(this.deps.now() - shown.shownAt));
@@ -394,7 +395,7 @@ export class LabelSession<D> {
   }
 
   /** Units the server must not hand out again now: on screen, being saved, or waiting to be sent. */
-  private held(): number[][] {
+  private held(): ResponseId[][] {
     const units = [...this.saving.values(), ...[...this.queued.values()].map((q) => q.item)].map(unitIds);
     // An earlier visit's kept judgments: their shown order is their unit's responses.
     for (const pending of this.deps.outbox?.list() ?? []) units.push([...pending.shown_order].map(Number).sort((a, b) => a - b));

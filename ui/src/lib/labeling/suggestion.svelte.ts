@@ -5,6 +5,7 @@
 // judgment records (`suggestion_visible`).
 import { toHoneError } from '$lib/api/errors';
 import type { ModelRef } from '$lib/api/types/ModelRef';
+import type { ResponseId } from '$lib/api/types/ResponseId';
 import type { Suggestion } from '$lib/api/types/Suggestion';
 import { encodeRef } from '$lib/modelref';
 import { unavailableText } from '$lib/suggestion';
@@ -56,7 +57,7 @@ export class ItemSuggestion {
   }
 
   /** What a judgment records of the suggestion: whether it was on screen and the answer it preferred. */
-  recordWhen(on: boolean): { suggestionVisible: boolean; suggestedResponseId: number | null } {
+  recordWhen(on: boolean): { suggestionVisible: boolean; suggestedResponseId: ResponseId | null } {
     const visible = this.visibleWhen(on);
     return { suggestionVisible: visible, suggestedResponseId: visible && this.result ? Number(this.result.preferred) : null };
   }

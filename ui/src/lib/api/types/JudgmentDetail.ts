@@ -4,6 +4,7 @@ import type { JudgmentId } from "./JudgmentId";
 import type { JudgmentKind } from "./JudgmentKind";
 import type { Prompt } from "./Prompt";
 import type { Response } from "./Response";
+import type { ResponseId } from "./ResponseId";
 import type { SnapshotId } from "./SnapshotId";
 
 /**
@@ -23,7 +24,7 @@ feedback: FeedbackKind,
 /**
  * An edit's unified diff (empty when the answer was accepted as it was).
  */
-diff: string | null, critique: string | null, shown_order: Array<number>, guideline_version: number | null, time_spent_ms: number, suggestion_visible: boolean, suggested_response_id: number | null, verdict: string, summary: string, superseded_by: JudgmentId | null, supersedes: JudgmentId | null, 
+diff: string | null, critique: string | null, shown_order: Array<ResponseId>, guideline_version: number | null, time_spent_ms: number, suggestion_visible: boolean, suggested_response_id: ResponseId | null, verdict: string, summary: string, superseded_by: JudgmentId | null, supersedes: JudgmentId | null, 
 /**
  * The dataset snapshots that hold it.
  */
