@@ -6,7 +6,7 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JobId, JudgmentId, JudgmentKind, ResponseId, Split, VersionId};
+use hone_core::{JobId, JudgmentId, JudgmentKind, PromptId, ResponseId, Split, VersionId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -92,13 +92,13 @@ pub struct ImportTextArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct SetSplitArgs {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub split: Split,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct PromptArgs {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

@@ -76,7 +76,7 @@ async fn the_labeling_at_scale_commands_dispatch() {
     .await;
     assert_eq!(flag["reason"], "unsafe");
     assert_eq!(flag["note"], "harmful");
-    assert_eq!(flag["prompt_id"], prompt);
+    assert_eq!(flag["prompt_id"], prompt.0);
     assert_eq!(flag["annotator"], "ana");
     assert_eq!(
         next(&api).await,
@@ -89,7 +89,7 @@ async fn the_labeling_at_scale_commands_dispatch() {
     let stats = call(&api, "project_stats", json!({ "project_id": p })).await;
     assert_eq!(stats["skips"], 1);
     assert_eq!(stats["flags"]["unsafe"], 1);
-    assert_eq!(stats["flagged_prompts"][0]["prompt_id"], prompt);
+    assert_eq!(stats["flagged_prompts"][0]["prompt_id"], prompt.0);
     assert_eq!(
         call(&api, "unflag_item", json!({ "flag_id": flag["id"] })).await,
         Value::Null

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{BaseModelId, CoreError, Hone, ResponseId, Result};
+use crate::{BaseModelId, CoreError, Hone, PromptId, ResponseId, Result};
 
 /// One round: a held-out prompt and the two answers, left and right in a random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,7 +122,7 @@ impl Hone {
         project_id: i64,
         a: &ModelRef,
         b: &ModelRef,
-    ) -> Result<Vec<i64>> {
+    ) -> Result<Vec<PromptId>> {
         Ok(self
             .arena_comparisons(project_id, a, b)
             .await?
@@ -137,7 +137,7 @@ impl Hone {
         project_id: i64,
         a: &ModelRef,
         b: &ModelRef,
-    ) -> Result<Vec<(i64, std::cmp::Ordering)>> {
+    ) -> Result<Vec<(PromptId, std::cmp::Ordering)>> {
         let (ra, rb) = (self.resolve_model(a).await?, self.resolve_model(b).await?);
         let mut conn = self.store().conn().await?;
         let list =

@@ -5,7 +5,7 @@ use hone_store::responses::{self, NewResponse, Response};
 use hone_store::{projects, Split};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, PromptId, Result};
 
 /// A prompt with its candidate responses.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -77,7 +77,7 @@ impl Hone {
         Ok(prompts::list(&mut *self.store().conn().await?, project_id, split).await?)
     }
 
-    pub async fn set_prompt_split(&self, prompt_id: i64, split: Split) -> Result<()> {
+    pub async fn set_prompt_split(&self, prompt_id: PromptId, split: Split) -> Result<()> {
         Ok(prompts::set_split(&mut *self.store().conn().await?, prompt_id, split).await?)
     }
 
@@ -90,7 +90,7 @@ impl Hone {
         Ok(responses::insert(&mut conn, new).await?)
     }
 
-    pub async fn prompt_with_responses(&self, prompt_id: i64) -> Result<PromptWithResponses> {
+    pub async fn prompt_with_responses(&self, prompt_id: PromptId) -> Result<PromptWithResponses> {
         let mut conn = self.store().conn().await?;
         Ok(PromptWithResponses {
             prompt: prompts::get(&mut conn, prompt_id).await?,

@@ -10,7 +10,7 @@ use hone_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, JudgmentId, ResponseId, Result};
+use crate::{CoreError, Hone, JudgmentId, PromptId, ResponseId, Result};
 
 /// One piece of feedback as a front door submits it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -87,7 +87,7 @@ pub enum FeedbackKind {
     },
     /// A reference answer the expert wrote (or imported) for the prompt.
     Demonstration {
-        prompt_id: i64,
+        prompt_id: PromptId,
         text: String,
     },
     /// Free text about a response, in `critique`.
@@ -135,7 +135,7 @@ impl FeedbackInput {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recorded {
     pub judgment_id: JudgmentId,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The response made from an edit's corrected text or a demonstration (`None` for an edit
     /// that left the answer as it was).
     pub new_response_id: Option<ResponseId>,
@@ -348,7 +348,7 @@ async fn check_supersedes(
     conn: &mut Conn,
     input: &FeedbackInput,
     old: JudgmentId,
-    prompt_id: i64,
+    prompt_id: PromptId,
 ) -> Result<()> {
     let refuse = |message: String| Err(CoreError::invalid("supersedes", message));
     let judgment = match judgments::get(conn, old).await {
@@ -396,7 +396,7 @@ fn same_text(a: &str, b: &str) -> bool {
 }
 
 struct Prepared {
-    prompt_id: i64,
+    prompt_id: PromptId,
     body: JudgmentBody,
     /// The responses the judgment is about, in the order given.
     shown: Vec<ResponseId>,
@@ -421,7 +421,7 @@ async fn response(
 }
 
 /// All responses must answer the same prompt; returns it.
-fn same_prompt(field: &str, responses: &[Response]) -> Result<i64> {
+fn same_prompt(field: &str, responses: &[Response]) -> Result<PromptId> {
     let first = &responses[0];
     for (i, r) in responses.iter().enumerate().skip(1) {
         if r.prompt_id != first.prompt_id {

@@ -8,13 +8,13 @@ use hone_store::{prompts, ResponseSource};
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{prompt_input, ModelRef, ResolvedModel};
-use crate::{BaseModelId, CoreError, Hone, Result, VersionId};
+use crate::{BaseModelId, CoreError, Hone, PromptId, Result, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GenerationRequest {
     pub model: ModelRef,
-    pub prompt_ids: Vec<i64>,
+    pub prompt_ids: Vec<PromptId>,
     /// Candidates per prompt.
     pub n: usize,
     /// `seed` is the run's seed: prompt `p` samples with `seed + p·7919` (sample `i` adds `i`),
@@ -26,7 +26,7 @@ pub struct GenerationRequest {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidates {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The distinct answers, in sample order (an answer the prompt already had is reused).
     pub responses: Vec<Response>,
     /// Samples that repeated an answer already listed.
@@ -35,8 +35,8 @@ pub struct Candidates {
     pub empty: usize,
 }
 
-pub fn prompt_seed(seed: u64, prompt_id: i64) -> u64 {
-    seed.wrapping_add((prompt_id as u64).wrapping_mul(7919))
+pub fn prompt_seed(seed: u64, prompt_id: PromptId) -> u64 {
+    seed.wrapping_add((prompt_id.0 as u64).wrapping_mul(7919))
 }
 
 /// The model an answer came from, and the settings that drew it, as a response records them.
@@ -73,7 +73,7 @@ pub(crate) async fn generating_model(
 /// returns the prompt's answer with that very text. `true` when the response is new.
 pub(crate) async fn store_answer(
     conn: &mut hone_store::Conn,
-    prompt_id: i64,
+    prompt_id: PromptId,
     text: String,
     made_by: &MadeBy,
 ) -> Result<(Response, bool)> {

@@ -8,7 +8,7 @@ use hone_store::{annotators, gold, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
 use crate::verdict::{describe, Verdict};
-use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, PromptId, ResponseId, Result};
 
 /// The kinds a gold answer can be given for: those with a verdict to compare.
 pub const GOLD_KINDS: &[JudgmentKind] = &[
@@ -23,7 +23,7 @@ pub const GOLD_KINDS: &[JudgmentKind] = &[
 pub struct GoldItem {
     pub judgment_id: JudgmentId,
     pub kind: JudgmentKind,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub response_ids: Vec<ResponseId>,
     /// Who gave the gold answer.
     pub annotator: String,

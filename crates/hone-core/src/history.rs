@@ -21,7 +21,7 @@ use crate::dataset::snapshot::stored_utc;
 use crate::feedback::FeedbackKind;
 use crate::triage::preview;
 use crate::verdict::{describe, label, VERDICT_LABELS};
-use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ResponseId, Result, SnapshotId};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, PromptId, ResponseId, Result, SnapshotId};
 
 /// The most rows one history page holds.
 pub const MAX_HISTORY_LIMIT: usize = 500;
@@ -99,7 +99,7 @@ pub struct HistoryEntry {
     pub kind: JudgmentKind,
     pub annotator: String,
     pub created_at: String,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The prompt's text, cut to 200 characters.
     pub prompt_text: String,
     /// The verdict in one word (the filter's values).
@@ -272,7 +272,7 @@ impl Hone {
             },
         };
         let all = judgments::list(&mut conn, query.project_id, query.kind).await?;
-        let prompts: HashMap<i64, Prompt> = prompts::list(&mut conn, query.project_id, None)
+        let prompts: HashMap<PromptId, Prompt> = prompts::list(&mut conn, query.project_id, None)
             .await?
             .into_iter()
             .map(|p| (p.id, p))

@@ -55,7 +55,7 @@ pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{
     AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagReason, JobId, JobState, JudgmentId,
-    JudgmentKind, QueueOrder, ResponseId, ResponseSource, SnapshotId, Split, VersionId,
+    JudgmentKind, PromptId, QueueOrder, ResponseId, ResponseSource, SnapshotId, Split, VersionId,
 };
 pub use hone_train as train;
 pub use workspace::{

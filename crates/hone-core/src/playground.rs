@@ -17,7 +17,7 @@ use crate::content::validate_prompt;
 use crate::dataset::PromptContent;
 use crate::generation::{generating_model, generation_settings, store_answer, MadeBy};
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, ResponseId, Result};
+use crate::{CoreError, Hone, PromptId, ResponseId, Result};
 
 /// The longest prompt the playground takes, in characters.
 pub const MAX_PROMPT_CHARS: usize = 100_000;
@@ -73,7 +73,7 @@ pub struct CandidateInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CandidateAdded {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The response: new, or the prompt's answer that already had this text.
     pub response_id: ResponseId,
     /// Whether the prompt was created by this call.

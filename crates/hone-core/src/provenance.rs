@@ -10,7 +10,7 @@ use hone_store::snapshots::{self, Snapshot};
 use hone_store::{annotators, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{AnnotatorId, Hone, JudgmentId, Result, SnapshotId, VersionId};
+use crate::{AnnotatorId, Hone, JudgmentId, PromptId, Result, SnapshotId, VersionId};
 
 /// One judgment as provenance lists it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,7 +18,7 @@ use crate::{AnnotatorId, Hone, JudgmentId, Result, SnapshotId, VersionId};
 pub struct JudgmentSource {
     pub judgment_id: JudgmentId,
     pub kind: JudgmentKind,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub annotator: String,
     pub guideline_version: Option<i64>,
     pub created_at: String,

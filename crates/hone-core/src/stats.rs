@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agreement::AgreementReport;
 use crate::dataset::SnapshotFilter;
-use crate::{AnnotatorId, Hone, Result};
+use crate::{AnnotatorId, Hone, PromptId, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ pub struct AnnotatorStats {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlaggedPrompt {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// Cut to 200 characters.
     pub text: String,
     /// Every flag on the prompt's units, by reason.
@@ -112,11 +112,11 @@ impl Hone {
             });
         }
         let mut flags_by_reason: BTreeMap<FlagReason, i64> = BTreeMap::new();
-        let mut by_prompt: BTreeMap<i64, FlaggedPrompt> = BTreeMap::new();
+        let mut by_prompt: BTreeMap<PromptId, FlaggedPrompt> = BTreeMap::new();
         for f in &all_flags {
             *flags_by_reason.entry(f.reason).or_default() += 1;
         }
-        let reported: std::collections::BTreeSet<i64> = all_flags
+        let reported: std::collections::BTreeSet<PromptId> = all_flags
             .iter()
             .filter(|f| f.reason.is_reported())
             .map(|f| f.unit.prompt_id)

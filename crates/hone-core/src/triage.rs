@@ -23,7 +23,7 @@ use hone_store::{annotators, projects, prompts, AnnotatorKind, FlagReason, Judgm
 use hone_store::{Conn, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, ResponseId, Result};
+use crate::{CoreError, Hone, PromptId, ResponseId, Result};
 
 /// The longest prompt text a flag or a history row carries (the full text is in the detail).
 pub const PROMPT_PREVIEW_CHARS: usize = 200;
@@ -46,7 +46,7 @@ pub struct SkipInput {
     /// The item's prompt; may be left out when `response_ids` are given.
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
-    pub prompt_id: Option<i64>,
+    pub prompt_id: Option<PromptId>,
     /// The item's responses (any order); empty for a demonstration.
     #[serde(default)]
     pub response_ids: Vec<ResponseId>,
@@ -61,7 +61,7 @@ pub struct FlagInput {
     pub kind: JudgmentKind,
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
-    pub prompt_id: Option<i64>,
+    pub prompt_id: Option<PromptId>,
     #[serde(default)]
     pub response_ids: Vec<ResponseId>,
     pub reason: FlagReason,
@@ -78,7 +78,7 @@ pub struct Flag {
     pub project_id: i64,
     pub annotator: String,
     pub kind: JudgmentKind,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The prompt's text, cut to 200 characters.
     pub prompt_text: String,
     /// The unit's responses, sorted; empty for a prompt-level unit (ranking, demonstration).
@@ -106,7 +106,7 @@ async fn resolve_unit(
     conn: &mut Conn,
     project_id: i64,
     kind: JudgmentKind,
-    prompt_id: Option<i64>,
+    prompt_id: Option<PromptId>,
     response_ids: &[ResponseId],
 ) -> Result<UnitRow> {
     projects::get(conn, project_id).await?;

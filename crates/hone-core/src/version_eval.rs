@@ -23,7 +23,7 @@ use crate::dataset::SnapshotFilter;
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, ResponseId, Result, VersionId};
+use crate::{CoreError, Hone, PromptId, ResponseId, Result, VersionId};
 
 /// A mean with the half-width of its 95% interval (normal approximation).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -259,7 +259,7 @@ impl Hone {
                 .await?;
             // prompt → its answer (a prompt answered with nothing has none).
             let first =
-                |c: &[crate::generation::Candidates]| -> std::collections::BTreeMap<i64, ResponseId> {
+                |c: &[crate::generation::Candidates]| -> std::collections::BTreeMap<PromptId, ResponseId> {
                     c.iter()
                         .filter_map(|c| Some((c.prompt_id, c.responses.first()?.id)))
                         .collect()

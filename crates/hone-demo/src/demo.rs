@@ -20,7 +20,7 @@ use hone_core::store::models::ModelVersion;
 use hone_core::store::projects::{NamedItem, NewProject, SpanLabel};
 use hone_core::store::prompts::Prompt;
 use hone_core::train::trainer::TrainConfig;
-use hone_core::{Choice, Hone, JudgmentKind, ResponseId, Split};
+use hone_core::{Choice, Hone, JudgmentKind, PromptId, ResponseId, Split};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{prompt_sets, topic_index, DomainPrompt, TOPICS};
@@ -626,7 +626,7 @@ pub async fn run(
 
     // 7. Evaluation on held-out prompts: each model answers with the same sampling seeds.
     clock.start(Stage::Evaluate);
-    let held_ids: Vec<i64> = held_out.iter().map(|p| p.id).collect();
+    let held_ids: Vec<PromptId> = held_out.iter().map(|p| p.id).collect();
     let eval_request = |model: ModelRef| GenerationRequest {
         model,
         prompt_ids: held_ids.clone(),

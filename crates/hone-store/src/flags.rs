@@ -5,7 +5,7 @@ use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
 use crate::skips::UnitRow;
-use crate::{AnnotatorId, FlagReason, JudgmentKind, Result, StoreError};
+use crate::{AnnotatorId, FlagReason, JudgmentKind, PromptId, Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFlag {
@@ -23,7 +23,7 @@ type Row = (
     i64,
     AnnotatorId,
     JudgmentKind,
-    i64,
+    PromptId,
     String,
     FlagReason,
     Option<String>,

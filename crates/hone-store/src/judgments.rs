@@ -10,7 +10,9 @@ use crate::Conn;
 
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
-use crate::{AnnotatorId, Choice, JudgmentId, JudgmentKind, ResponseId, Result, StoreError};
+use crate::{
+    AnnotatorId, Choice, JudgmentId, JudgmentKind, PromptId, ResponseId, Result, StoreError,
+};
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -95,7 +97,7 @@ impl JudgmentBody {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJudgment {
     pub project_id: i64,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
     /// Response ids in the order the annotator saw them.
@@ -113,7 +115,7 @@ pub struct NewJudgment {
 pub struct Judgment {
     pub id: JudgmentId,
     pub project_id: i64,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
     pub shown_order: Vec<ResponseId>,
@@ -268,7 +270,7 @@ async fn insert_single_response_details(
 struct BaseRow {
     id: JudgmentId,
     project_id: i64,
-    prompt_id: i64,
+    prompt_id: PromptId,
     kind: JudgmentKind,
     annotator_id: AnnotatorId,
     time_spent_ms: i64,
@@ -363,7 +365,7 @@ pub async fn list_current_after(
 /// (the queue re-reads them when one of them goes away).
 pub async fn list_current_by_on_prompt(
     conn: &mut Conn,
-    prompt_id: i64,
+    prompt_id: PromptId,
     annotator_id: AnnotatorId,
     kind: JudgmentKind,
 ) -> Result<Vec<Judgment>> {
@@ -769,7 +771,7 @@ pub async fn verdicts_on(
 /// One judgment of an import run, attributed to the run's annotator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImportedJudgment {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub verdict: ImportedVerdict,
 }
 

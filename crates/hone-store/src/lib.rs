@@ -45,7 +45,9 @@ pub use sqlx::{AnyConnection as Conn, AnyPool, Transaction};
 
 pub use dialect::Backend;
 pub use error::StoreError;
-pub use ids::{AnnotatorId, BaseModelId, JobId, JudgmentId, ResponseId, SnapshotId, VersionId};
+pub use ids::{
+    AnnotatorId, BaseModelId, JobId, JudgmentId, PromptId, ResponseId, SnapshotId, VersionId,
+};
 pub use types::*;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

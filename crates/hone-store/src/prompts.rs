@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{parse_json, to_json};
-use crate::{Result, Split, StoreError};
+use crate::{PromptId, Result, Split, StoreError};
 
 /// One chat turn, as Hugging Face chat templates and TRL's conversational datasets spell it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -19,7 +19,7 @@ pub struct ChatMessage {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prompt {
-    pub id: i64,
+    pub id: PromptId,
     pub project_id: i64,
     /// The plain text; for a chat prompt, the content of its last user message.
     pub text: String,
@@ -68,7 +68,7 @@ impl NewPrompt {
 
 #[derive(sqlx::FromRow)]
 struct PromptRow {
-    id: i64,
+    id: PromptId,
     project_id: i64,
     text: String,
     messages: Option<String>,
@@ -108,7 +108,7 @@ pub async fn insert_or_get(
     new: &NewPrompt,
 ) -> Result<(Prompt, bool)> {
     let hash = new.content_hash();
-    let existing: Option<i64> =
+    let existing: Option<PromptId> =
         sqlx::query_scalar("SELECT id FROM prompts WHERE project_id = $1 AND content_hash = $2")
             .bind(project_id)
             .bind(&hash)
@@ -141,7 +141,7 @@ pub async fn insert_or_get(
     Ok((get(conn, id).await?, created))
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Prompt> {
+pub async fn get(conn: &mut Conn, id: PromptId) -> Result<Prompt> {
     let row: PromptRow = sqlx::query_as(&format!("SELECT {COLUMNS} FROM prompts WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -161,14 +161,15 @@ pub async fn list(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Res
     .await?;
     // Every tag of the project's prompts in one query, not one query per prompt (the queue
     // lists all prompts on each "next item").
-    let tag_rows: Vec<(i64, String)> = sqlx::query_as(
+    let tag_rows: Vec<(PromptId, String)> = sqlx::query_as(
         "SELECT t.prompt_id, t.tag FROM prompt_tags t JOIN prompts p ON p.id = t.prompt_id \
          WHERE p.project_id = $1 ORDER BY t.prompt_id, t.tag",
     )
     .bind(project_id)
     .fetch_all(&mut *conn)
     .await?;
-    let mut tags: std::collections::HashMap<i64, Vec<String>> = std::collections::HashMap::new();
+    let mut tags: std::collections::HashMap<PromptId, Vec<String>> =
+        std::collections::HashMap::new();
     for (prompt_id, tag) in tag_rows {
         tags.entry(prompt_id).or_default().push(tag);
     }
@@ -190,7 +191,7 @@ pub async fn count(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Re
     .await?)
 }
 
-pub async fn set_split(conn: &mut Conn, id: i64, split: Split) -> Result<()> {
+pub async fn set_split(conn: &mut Conn, id: PromptId, split: Split) -> Result<()> {
     let done = sqlx::query("UPDATE prompts SET split = $1 WHERE id = $2")
         .bind(split)
         .bind(id)
@@ -202,7 +203,7 @@ pub async fn set_split(conn: &mut Conn, id: i64, split: Split) -> Result<()> {
     Ok(())
 }
 
-pub async fn add_tag(conn: &mut Conn, prompt_id: i64, tag: &str) -> Result<()> {
+pub async fn add_tag(conn: &mut Conn, prompt_id: PromptId, tag: &str) -> Result<()> {
     sqlx::query("INSERT INTO prompt_tags (prompt_id, tag) VALUES ($1, $2) ON CONFLICT DO NOTHING")
         .bind(prompt_id)
         .bind(tag)
@@ -211,7 +212,7 @@ pub async fn add_tag(conn: &mut Conn, prompt_id: i64, tag: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn tags(conn: &mut Conn, prompt_id: i64) -> Result<Vec<String>> {
+pub async fn tags(conn: &mut Conn, prompt_id: PromptId) -> Result<Vec<String>> {
     Ok(
         sqlx::query_scalar("SELECT tag FROM prompt_tags WHERE prompt_id = $1 ORDER BY tag")
             .bind(prompt_id)
@@ -228,7 +229,7 @@ pub async fn ids_by_hash(
     conn: &mut Conn,
     project_id: i64,
     hashes: &[String],
-) -> Result<std::collections::HashMap<String, i64>> {
+) -> Result<std::collections::HashMap<String, PromptId>> {
     let mut found = std::collections::HashMap::new();
     for chunk in hashes.chunks(BATCH_ROWS) {
         let sql = format!(
@@ -239,7 +240,7 @@ pub async fn ids_by_hash(
         for hash in chunk {
             query = query.bind(hash);
         }
-        let rows: Vec<(String, i64)> = query.fetch_all(&mut *conn).await?;
+        let rows: Vec<(String, PromptId)> = query.fetch_all(&mut *conn).await?;
         found.extend(rows);
     }
     Ok(found)
@@ -253,8 +254,12 @@ pub async fn insert_batch(
     project_id: i64,
     import_id: i64,
     news: &[&NewPrompt],
-) -> Result<Vec<i64>> {
-    let ids = dialect::allocate_ids(conn, "prompts", news.len()).await?;
+) -> Result<Vec<PromptId>> {
+    let ids: Vec<PromptId> = dialect::allocate_ids(conn, "prompts", news.len())
+        .await?
+        .into_iter()
+        .map(PromptId)
+        .collect();
     let mut rows = Vec::with_capacity(news.len());
     for (id, new) in ids.iter().zip(news) {
         let messages = new
@@ -285,7 +290,7 @@ pub async fn insert_batch(
 }
 
 /// Adds (prompt, tag) pairs; pairs already there are left as they are.
-pub async fn add_tags_batch(conn: &mut Conn, tags: &[(i64, &str)]) -> Result<()> {
+pub async fn add_tags_batch(conn: &mut Conn, tags: &[(PromptId, &str)]) -> Result<()> {
     for chunk in tags.chunks(BATCH_ROWS) {
         let mut insert = Rows::new("INSERT INTO prompt_tags (prompt_id, tag) ");
         for (id, tag) in chunk {

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
-use crate::{JudgmentId, JudgmentKind, ResponseId, ResponseSource, Result};
+use crate::{JudgmentId, JudgmentKind, PromptId, ResponseId, ResponseSource, Result};
 
 /// Where an index stands: the largest ids it has read of each table, and the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -141,7 +141,7 @@ pub async fn removals_mark(conn: &mut Conn, project_id: i64) -> Result<(i64, i64
 /// A prompt as the queue needs it: its id and the import run that wrote it, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct PromptRow {
-    pub id: i64,
+    pub id: PromptId,
     pub import_id: Option<i64>,
 }
 
@@ -162,7 +162,7 @@ pub async fn prompts_after(conn: &mut Conn, project_id: i64, after: i64) -> Resu
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ResponseRow {
     pub id: ResponseId,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub source: ResponseSource,
     pub import_id: Option<i64>,
     #[sqlx(try_from = "dialect::IntBool")]

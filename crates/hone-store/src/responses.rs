@@ -5,13 +5,13 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{BaseModelId, ResponseId, ResponseSource, Result, StoreError, VersionId};
+use crate::{BaseModelId, PromptId, ResponseId, ResponseSource, Result, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub id: ResponseId,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub text: String,
     pub source: ResponseSource,
     /// The version that generated it (source `model`); `None` with a base model id = the base itself.
@@ -24,7 +24,7 @@ pub struct Response {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewResponse {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub text: String,
     pub source: ResponseSource,
     pub model_version_id: Option<VersionId>,
@@ -33,7 +33,7 @@ pub struct NewResponse {
 }
 
 impl NewResponse {
-    pub fn new(prompt_id: i64, text: impl Into<String>, source: ResponseSource) -> Self {
+    pub fn new(prompt_id: PromptId, text: impl Into<String>, source: ResponseSource) -> Self {
         Self {
             prompt_id,
             text: text.into(),
@@ -48,7 +48,7 @@ impl NewResponse {
 #[derive(sqlx::FromRow)]
 struct ResponseRow {
     id: ResponseId,
-    prompt_id: i64,
+    prompt_id: PromptId,
     text: String,
     source: ResponseSource,
     model_version_id: Option<VersionId>,
@@ -93,7 +93,11 @@ pub async fn insert(conn: &mut Conn, new: &NewResponse) -> Result<Response> {
 }
 
 /// The prompt's earliest response with exactly this text, if any (imports reuse it).
-pub async fn find_by_text(conn: &mut Conn, prompt_id: i64, text: &str) -> Result<Option<Response>> {
+pub async fn find_by_text(
+    conn: &mut Conn,
+    prompt_id: PromptId,
+    text: &str,
+) -> Result<Option<Response>> {
     let row: Option<ResponseRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM responses WHERE prompt_id = $1 AND text = $2 ORDER BY id LIMIT 1"
     ))
@@ -130,7 +134,7 @@ pub async fn get_in_project(conn: &mut Conn, id: ResponseId, project_id: i64) ->
     row.try_into()
 }
 
-pub async fn list_for_prompt(conn: &mut Conn, prompt_id: i64) -> Result<Vec<Response>> {
+pub async fn list_for_prompt(conn: &mut Conn, prompt_id: PromptId) -> Result<Vec<Response>> {
     let rows: Vec<ResponseRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM responses WHERE prompt_id = $1 ORDER BY id"
     ))
@@ -170,8 +174,8 @@ pub async fn list_for_project(conn: &mut Conn, project_id: i64) -> Result<Vec<Re
 /// The responses of these prompts as (id, prompt id, text), oldest first.
 pub async fn texts_of_prompts(
     conn: &mut Conn,
-    prompt_ids: &[i64],
-) -> Result<Vec<(ResponseId, i64, String)>> {
+    prompt_ids: &[PromptId],
+) -> Result<Vec<(ResponseId, PromptId, String)>> {
     let mut found = Vec::new();
     for chunk in prompt_ids.chunks(crate::prompts::BATCH_ROWS) {
         let sql = format!(
@@ -182,7 +186,7 @@ pub async fn texts_of_prompts(
         for id in chunk {
             query = query.bind(*id);
         }
-        let rows: Vec<(ResponseId, i64, String)> = query.fetch_all(&mut *conn).await?;
+        let rows: Vec<(ResponseId, PromptId, String)> = query.fetch_all(&mut *conn).await?;
         found.extend(rows);
     }
     Ok(found)
@@ -194,14 +198,14 @@ pub async fn texts_of_prompts(
 pub async fn insert_batch(
     conn: &mut Conn,
     import_id: i64,
-    news: &[(i64, &str)],
+    news: &[(PromptId, &str)],
 ) -> Result<Vec<ResponseId>> {
     let ids: Vec<ResponseId> = dialect::allocate_ids(conn, "responses", news.len())
         .await?
         .into_iter()
         .map(ResponseId)
         .collect();
-    let rows: Vec<(ResponseId, i64, &str)> = ids
+    let rows: Vec<(ResponseId, PromptId, &str)> = ids
         .iter()
         .zip(news)
         .map(|(id, (prompt, text))| (*id, *prompt, *text))

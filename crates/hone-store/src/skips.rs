@@ -4,20 +4,20 @@
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{AnnotatorId, JudgmentKind, ResponseId, Result};
+use crate::{AnnotatorId, JudgmentKind, PromptId, ResponseId, Result};
 
 /// A unit of the queue as skips and flags record it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UnitRow {
     pub kind: JudgmentKind,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// Sorted; empty for a prompt-level unit (ranking, demonstration).
     pub response_ids: Vec<ResponseId>,
 }
 
 impl UnitRow {
     /// The unit with its response ids sorted.
-    pub fn new(kind: JudgmentKind, prompt_id: i64, mut response_ids: Vec<ResponseId>) -> Self {
+    pub fn new(kind: JudgmentKind, prompt_id: PromptId, mut response_ids: Vec<ResponseId>) -> Self {
         response_ids.sort_unstable();
         Self {
             kind,
@@ -54,7 +54,7 @@ pub async fn latest(
     annotator_id: AnnotatorId,
     kind: JudgmentKind,
 ) -> Result<Vec<(UnitRow, i64)>> {
-    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+    let rows: Vec<(PromptId, String, i64)> = sqlx::query_as(
         "SELECT prompt_id, response_ids, MAX(id) AS last FROM skips
          WHERE project_id = $1 AND annotator_id = $2 AND kind = $3
          GROUP BY prompt_id, response_ids ORDER BY last",

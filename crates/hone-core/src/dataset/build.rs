@@ -34,7 +34,7 @@ use hone_store::Choice;
 use serde::{Deserialize, Serialize};
 
 use super::rows::{EditRow, KtoRow, PreferenceRow, PromptContent, SftRow, SpanRow};
-use crate::{AnnotatorId, CoreError, JudgmentId, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, JudgmentId, PromptId, ResponseId, Result};
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainingData {
@@ -76,7 +76,7 @@ pub enum ConflictSubject {
 /// Judgments that disagree about the same thing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Conflict {
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     pub subject: ConflictSubject,
     /// Votes for the first reading (`first` ≻ `second`, or desirable).
     pub votes_for: usize,
@@ -130,7 +130,7 @@ impl Votes {
         }
     }
 
-    fn conflict(&self, prompt_id: i64, subject: ConflictSubject) -> Option<Conflict> {
+    fn conflict(&self, prompt_id: PromptId, subject: ConflictSubject) -> Option<Conflict> {
         if self.yes.is_empty() || self.no.is_empty() {
             return None;
         }
@@ -201,7 +201,7 @@ impl<K: std::hash::Hash + Eq + Clone, V: Default> Ordered<K, V> {
 
 /// A vote of `j` that `winner` ≻ `loser`, kept under the pair's (prompt, lower id, higher id).
 fn prefer(
-    pairs: &mut Ordered<(i64, ResponseId, ResponseId), Votes>,
+    pairs: &mut Ordered<(PromptId, ResponseId, ResponseId), Votes>,
     j: &Judgment,
     winner: ResponseId,
     loser: ResponseId,
@@ -214,20 +214,20 @@ fn prefer(
 /// `responses`, by the project's `rules`.
 pub fn build_training_data(
     judgments: &[Judgment],
-    prompts: &HashMap<i64, Prompt>,
+    prompts: &HashMap<PromptId, Prompt>,
     responses: &HashMap<ResponseId, Response>,
     rules: &RowRules,
 ) -> Result<TrainingData> {
     // (prompt, lower id, higher id) → votes that lower ≻ higher.
-    let mut pairs: Ordered<(i64, ResponseId, ResponseId), Votes> = Ordered::new();
+    let mut pairs: Ordered<(PromptId, ResponseId, ResponseId), Votes> = Ordered::new();
     // (prompt, response) → votes that it is desirable.
-    let mut desirability: Ordered<(i64, ResponseId), Votes> = Ordered::new();
+    let mut desirability: Ordered<(PromptId, ResponseId), Votes> = Ordered::new();
     // (prompt, response) → supporting judgments.
-    let mut demonstrations: Ordered<(i64, ResponseId), Vec<JudgmentId>> = Ordered::new();
+    let mut demonstrations: Ordered<(PromptId, ResponseId), Vec<JudgmentId>> = Ordered::new();
     // (judgment, prompt, original, corrected) of each edit that changed its answer.
-    let mut edits: Vec<(JudgmentId, i64, ResponseId, ResponseId)> = Vec::new();
+    let mut edits: Vec<(JudgmentId, PromptId, ResponseId, ResponseId)> = Vec::new();
     // (prompt, response) → each span-annotating annotator's latest marks.
-    let mut marks: Ordered<(i64, ResponseId), Vec<AnnotatorMarks>> = Ordered::new();
+    let mut marks: Ordered<(PromptId, ResponseId), Vec<AnnotatorMarks>> = Ordered::new();
 
     for j in judgments {
         match &j.body {
@@ -337,7 +337,7 @@ pub fn build_training_data(
         }
     }
 
-    let prompt = |id: i64| -> Result<PromptContent> {
+    let prompt = |id: PromptId| -> Result<PromptContent> {
         prompts
             .get(&id)
             .map(PromptContent::from)

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::{build_training_data, RowRules, TrainingData};
 use super::rows::to_jsonl;
-use crate::{CoreError, Hone, JudgmentId, Result, SnapshotId};
+use crate::{CoreError, Hone, JudgmentId, PromptId, Result, SnapshotId};
 
 /// Which judgments a snapshot takes.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -219,8 +219,9 @@ async fn select(
         }
     }
     let all_prompts = prompts::list(conn, project_id, None).await?;
-    let prompt_split: HashMap<i64, Split> = all_prompts.iter().map(|p| (p.id, p.split)).collect();
-    let tagged_out: std::collections::HashSet<i64> = all_prompts
+    let prompt_split: HashMap<PromptId, Split> =
+        all_prompts.iter().map(|p| (p.id, p.split)).collect();
+    let tagged_out: std::collections::HashSet<PromptId> = all_prompts
         .iter()
         .filter(|p| p.tags.iter().any(|t| filter.exclude_tags.contains(t)))
         .map(|p| p.id)

@@ -18,7 +18,7 @@ use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
 use super::tokens::tokenize;
 use crate::dataset::PromptContent;
-use crate::{BaseModelId, CoreError, Hone, Result, SnapshotId, VersionId};
+use crate::{BaseModelId, CoreError, Hone, PromptId, Result, SnapshotId, VersionId};
 
 /// What a running fine-tune reports.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -70,7 +70,7 @@ struct JobParams {
     /// The train prompts PPO samples from, frozen with the job (as the snapshot freezes the
     /// judgments) so a resumed run sees the same ones; `None` in jobs made before.
     #[serde(default)]
-    prompt_ids: Option<Vec<i64>>,
+    prompt_ids: Option<Vec<PromptId>>,
 }
 
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.

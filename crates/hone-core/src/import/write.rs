@@ -14,7 +14,7 @@ use hone_store::{imports, prompts, responses, Store};
 
 use super::record::Record;
 use super::ImportReport;
-use crate::{AnnotatorId, ResponseId, Result};
+use crate::{AnnotatorId, PromptId, ResponseId, Result};
 
 /// What stays the same for every chunk of a run.
 pub(super) struct Target {
@@ -42,7 +42,7 @@ pub(super) async fn write_chunk(
         .map(|(_, r)| r.prompt().content_hash())
         .collect();
     let mut prompt_ids = prompts::ids_by_hash(&mut tx, target.project_id, &hashes).await?;
-    let existed: HashSet<i64> = prompt_ids.values().copied().collect();
+    let existed: HashSet<PromptId> = prompt_ids.values().copied().collect();
     let mut new_prompts = Vec::new();
     let mut new_hashes: Vec<&String> = Vec::new();
     let mut chunk_new: HashSet<&String> = HashSet::new();
@@ -58,8 +58,8 @@ pub(super) async fn write_chunk(
     let created =
         prompts::insert_batch(&mut tx, target.project_id, target.import_id, &new_prompts).await?;
     prompt_ids.extend(new_hashes.into_iter().cloned().zip(created));
-    let record_prompts: Vec<i64> = hashes.iter().map(|h| prompt_ids[h]).collect();
-    let tags: Vec<(i64, &str)> = records
+    let record_prompts: Vec<PromptId> = hashes.iter().map(|h| prompt_ids[h]).collect();
+    let tags: Vec<(PromptId, &str)> = records
         .iter()
         .zip(&record_prompts)
         .flat_map(|((_, r), id)| r.prompt().tags.iter().map(move |t| (*id, t.as_str())))
@@ -67,19 +67,19 @@ pub(super) async fn write_chunk(
     prompts::add_tags_batch(&mut tx, &tags).await?;
 
     // Responses: an existing prompt's response with the same text is the same response.
-    let wanted: Vec<(i64, &str)> = records
+    let wanted: Vec<(PromptId, &str)> = records
         .iter()
         .zip(&record_prompts)
         .flat_map(|((_, r), prompt)| answers(r).into_iter().map(move |t| (*prompt, t)))
         .collect();
-    let old_prompts: Vec<i64> = record_prompts
+    let old_prompts: Vec<PromptId> = record_prompts
         .iter()
         .filter(|id| existed.contains(id))
         .copied()
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let mut response_ids: HashMap<(i64, &str), ResponseId> = HashMap::new();
+    let mut response_ids: HashMap<(PromptId, &str), ResponseId> = HashMap::new();
     let existing = responses::texts_of_prompts(&mut tx, &old_prompts).await?;
     for (id, prompt, text) in &existing {
         response_ids.entry((*prompt, text.as_str())).or_insert(*id);

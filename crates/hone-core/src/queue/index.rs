@@ -28,11 +28,11 @@ use super::votes::{disagreement, split_evenly, Vote, Votes};
 use super::waiting::{Group, Waiting};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
-use crate::{AnnotatorId, JudgmentId, ResponseId, Result};
+use crate::{AnnotatorId, JudgmentId, PromptId, ResponseId, Result};
 
 /// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
 /// ordering units the way `in_order` offers them.
-pub(super) type Pos = (i64, u32);
+pub(super) type Pos = (PromptId, u32);
 
 /// A response as shown in a unit: its id, and whether it has text to score.
 #[derive(Debug, Clone, Copy)]
@@ -45,7 +45,7 @@ pub(super) struct Shown {
 #[derive(Debug, Clone)]
 pub(super) struct Unit {
     pub key: UnitKey,
-    pub prompt_id: i64,
+    pub prompt_id: PromptId,
     /// The responses to show, in the order units are built (empty for a demonstration).
     pub shown: Vec<Shown>,
     /// The shown responses' ids sorted (what a UI's prefetch exclusion names).
@@ -70,7 +70,7 @@ const TAKEN_PER_REFRESH: usize = 2048;
 #[derive(Debug, Clone)]
 struct Counted {
     key: UnitKey,
-    prompt_id: i64,
+    prompt_id: PromptId,
     annotator: AnnotatorId,
 }
 
@@ -86,9 +86,9 @@ pub(super) struct QueueIndex {
     /// The last judgment change (`queue_changes`) applied.
     changes_after: i64,
     /// Counted responses by prompt, in id order.
-    responses: HashMap<i64, Vec<ResponseRow>>,
+    responses: HashMap<PromptId, Vec<ResponseRow>>,
     /// Counted prompts in id order, each with its units.
-    units: BTreeMap<i64, Vec<Unit>>,
+    units: BTreeMap<PromptId, Vec<Unit>>,
     /// What a unit's openness depends on besides its votes.
     overlap: usize,
     order: QueueOrder,
@@ -264,14 +264,14 @@ impl QueueIndex {
             }
         };
         self.after = (
-            prompts.last().map_or(prompts_after, |p| p.id),
+            prompts.last().map_or(prompts_after, |p| p.id.0),
             responses.last().map_or(responses_after, |r| r.id.0),
             judgments.last().map_or(judgments_after, |(j, _)| j.id.0),
         );
 
         let read = (prompts.len(), responses.len(), judgments.len());
         // An import's rows wait for their run; the others count now.
-        let mut dirty: HashSet<i64> = HashSet::new();
+        let mut dirty: HashSet<PromptId> = HashSet::new();
         let mut counting: Vec<Judgment> = Vec::new();
         for p in prompts {
             match p.import_id {
@@ -403,13 +403,13 @@ impl QueueIndex {
     }
 
     /// Counts a prompt (its units are built once its responses are in: `dirty`).
-    fn take_prompt(&mut self, prompt: PromptRow, dirty: &mut HashSet<i64>) {
+    fn take_prompt(&mut self, prompt: PromptRow, dirty: &mut HashSet<PromptId>) {
         self.units.entry(prompt.id).or_default();
         dirty.insert(prompt.id);
     }
 
     /// Counts a response under its prompt (whether the prompt is counted yet or not).
-    fn take_response(&mut self, response: ResponseRow, dirty: &mut HashSet<i64>) {
+    fn take_response(&mut self, response: ResponseRow, dirty: &mut HashSet<PromptId>) {
         let list = self.responses.entry(response.prompt_id).or_default();
         // Waiting rows come back out of id order.
         let at = list.partition_point(|x| x.id < response.id);
@@ -424,7 +424,7 @@ impl QueueIndex {
         &mut self,
         groups: Vec<Group>,
         mut counting: Vec<Judgment>,
-        mut dirty: HashSet<i64>,
+        mut dirty: HashSet<PromptId>,
     ) -> usize {
         let mut taken = 0;
         for group in groups {
@@ -521,7 +521,7 @@ impl QueueIndex {
     }
 
     /// Builds a counted prompt's units again from its counted responses, keeping their votes.
-    fn rebuild_units(&mut self, prompt_id: i64) {
+    fn rebuild_units(&mut self, prompt_id: PromptId) {
         let Some(n) = self.units.get(&prompt_id).map(Vec::len) else {
             return; // the prompt is not counted yet; its responses wait in `responses`
         };
@@ -649,7 +649,7 @@ impl QueueIndex {
     }
 
     /// The positions of a prompt's units.
-    pub fn units_of_prompt(&self, prompt_id: i64) -> impl Iterator<Item = Pos> + '_ {
+    pub fn units_of_prompt(&self, prompt_id: PromptId) -> impl Iterator<Item = Pos> + '_ {
         let n = self.units.get(&prompt_id).map_or(0, Vec::len) as u32;
         (0..n).map(move |i| (prompt_id, i))
     }
@@ -691,7 +691,7 @@ impl QueueIndex {
 }
 
 /// A prompt's units of `kind`, from its responses in id order.
-fn units_of(kind: JudgmentKind, prompt_id: i64, responses: &[ResponseRow]) -> Vec<Unit> {
+fn units_of(kind: JudgmentKind, prompt_id: PromptId, responses: &[ResponseRow]) -> Vec<Unit> {
     let unit = |key: UnitKey, shown: Vec<&ResponseRow>| {
         let shown: Vec<Shown> = shown
             .into_iter()
@@ -763,7 +763,10 @@ mod tests {
         (project, a, b)
     }
 
-    async fn project_prompt_pair(hone: &Hone, name: &str) -> (i64, i64, ResponseId, ResponseId) {
+    async fn project_prompt_pair(
+        hone: &Hone,
+        name: &str,
+    ) -> (i64, PromptId, ResponseId, ResponseId) {
         let project = hone
             .create_project(&ProjectSpec::named(name))
             .await
@@ -926,7 +929,7 @@ mod tests {
         project: i64,
         pairs: usize,
         judged: usize,
-    ) -> (i64, Vec<i64>, Vec<JudgmentId>) {
+    ) -> (i64, Vec<PromptId>, Vec<JudgmentId>) {
         use hone_store::judgments::{ImportedJudgment, ImportedVerdict};
         use hone_store::{annotators, imports, prompts, responses, AnnotatorKind};
         let mut tx = hone.store().begin().await.unwrap();
@@ -940,7 +943,7 @@ mod tests {
         let prompt_ids = prompts::insert_batch(&mut tx, project, run, &news)
             .await
             .unwrap();
-        let texts: Vec<(i64, &str)> = prompt_ids
+        let texts: Vec<(PromptId, &str)> = prompt_ids
             .iter()
             .flat_map(|&p| [(p, "yes"), (p, "no")])
             .collect();

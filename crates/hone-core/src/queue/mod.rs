@@ -51,7 +51,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use votes::describe_split;
 
-use crate::{AnnotatorId, CoreError, Hone, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, Hone, PromptId, ResponseId, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
@@ -97,10 +97,10 @@ pub struct QueueItem {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum UnitKey {
     Responses(Vec<ResponseId>),
-    Prompt(i64),
+    Prompt(PromptId),
 }
 
-pub(crate) fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: i64) -> UnitKey {
+pub(crate) fn unit_of(kind: JudgmentKind, body: &JudgmentBody, prompt_id: PromptId) -> UnitKey {
     match kind {
         JudgmentKind::Ranking | JudgmentKind::Demonstration => UnitKey::Prompt(prompt_id),
         _ => {
@@ -177,7 +177,7 @@ impl Hone {
         // This annotator's skips (unit → its latest skip; later skips have larger ids) and flags.
         let mut skipped_at: HashMap<UnitKey, i64> = HashMap::new();
         let mut flagged: HashSet<UnitKey> = HashSet::new();
-        let mut flagged_prompts: HashSet<i64> = HashSet::new();
+        let mut flagged_prompts: HashSet<PromptId> = HashSet::new();
         if let Some(id) = annotator_id {
             for (unit, last) in skips::latest(&mut conn, project_id, id, kind).await? {
                 skipped_at.insert(crate::triage::unit_key(&unit), last);

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use hone_store::judgments::Judgment;
 use hone_store::queue_rows::{PromptRow, ResponseRow};
 
-use crate::JudgmentId;
+use crate::{JudgmentId, PromptId};
 
 /// What one import run wrote on one prompt.
 #[derive(Debug, Default)]
@@ -35,7 +35,7 @@ impl Group {
 struct RunRows {
     /// The run is no longer under way: its groups may be taken.
     done: bool,
-    by_prompt: BTreeMap<i64, Group>,
+    by_prompt: BTreeMap<PromptId, Group>,
 }
 
 /// The waiting rows of a project's import runs, by run then prompt.
@@ -43,7 +43,7 @@ struct RunRows {
 pub(super) struct Waiting {
     runs: BTreeMap<i64, RunRows>,
     /// Where each waiting judgment is (run, prompt).
-    judgments: HashMap<JudgmentId, (i64, i64)>,
+    judgments: HashMap<JudgmentId, (i64, PromptId)>,
     rows: usize,
     /// Rows in runs that are done.
     ready: usize,
@@ -52,7 +52,7 @@ pub(super) struct Waiting {
 impl Waiting {
     /// Adds one row to what `run` wrote on `prompt_id` (`put` puts it in; false when it was
     /// there already, a prompt read twice).
-    fn add(&mut self, run: i64, prompt_id: i64, put: impl FnOnce(&mut Group) -> bool) {
+    fn add(&mut self, run: i64, prompt_id: PromptId, put: impl FnOnce(&mut Group) -> bool) {
         let rows = self.runs.entry(run).or_default();
         if put(rows.by_prompt.entry(prompt_id).or_default()) {
             self.rows += 1;
@@ -87,7 +87,7 @@ impl Waiting {
 
     /// Whether `run` still has rows on `prompt_id` waiting (a row of that run on that prompt
     /// must wait with them).
-    pub fn holds(&self, run: i64, prompt_id: i64) -> bool {
+    pub fn holds(&self, run: i64, prompt_id: PromptId) -> bool {
         self.runs
             .get(&run)
             .is_some_and(|rows| rows.by_prompt.contains_key(&prompt_id))

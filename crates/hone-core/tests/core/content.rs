@@ -1,6 +1,6 @@
 use hone_core::store::prompts::{ChatMessage, NewPrompt};
 use hone_core::store::responses::NewResponse;
-use hone_core::{CoreError, ResponseSource, Split};
+use hone_core::{CoreError, PromptId, ResponseSource, Split};
 
 use crate::{assert_invalid, count_rows, open, project};
 
@@ -82,7 +82,7 @@ async fn bad_prompts_and_responses_are_refused_naming_the_field() {
     );
     assert!(matches!(
         ws.add_response(&NewResponse::new(
-            prompt.id + 100,
+            PromptId(prompt.id.0 + 100),
             "a",
             ResponseSource::Model
         ))
@@ -120,7 +120,7 @@ async fn prompts_list_by_split_and_come_with_their_responses() {
     let with = ws.prompt_with_responses(a).await.unwrap();
     assert_eq!(with.responses.iter().map(|r| r.id).collect::<Vec<_>>(), ra);
     assert!(matches!(
-        ws.set_prompt_split(999, Split::Train).await,
+        ws.set_prompt_split(PromptId(999), Split::Train).await,
         Err(CoreError::NotFound { .. })
     ));
 }

@@ -17,7 +17,7 @@ async fn chat_prompt(
     p: i64,
     messages: &[(&str, &str)],
     answers: &[&str],
-) -> (i64, Vec<hone_core::ResponseId>) {
+) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
     let messages: Vec<ChatMessage> = messages
         .iter()
         .map(|(r, c)| ChatMessage {

@@ -4,7 +4,7 @@ use hone_core::dataset::SnapshotFilter;
 use hone_core::feedback::{FeedbackInput, FeedbackKind};
 use hone_core::store::judgments::{JudgmentBody, SpanMark};
 use hone_core::store::responses;
-use hone_core::{Choice, CoreError, ResponseSource};
+use hone_core::{Choice, CoreError, PromptId, ResponseSource};
 
 use crate::{
     assert_invalid, compare, count_rows, input, open, project, prompt_with, record,
@@ -323,7 +323,7 @@ async fn single_response_kinds_are_validated_at_the_boundary() {
             p,
             "ann",
             FeedbackKind::Demonstration {
-                prompt_id: 9_999,
+                prompt_id: PromptId(9_999),
                 text: "x".into(),
             },
         ),
@@ -336,7 +336,7 @@ async fn single_response_kinds_are_validated_at_the_boundary() {
             p,
             "ann",
             FeedbackKind::Demonstration {
-                prompt_id: 1,
+                prompt_id: PromptId(1),
                 text: " ".into(),
             },
         ),
@@ -480,7 +480,7 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
     }
 }
 
-async fn stored_prompt_of(f: &Fixture, response_id: hone_core::ResponseId) -> i64 {
+async fn stored_prompt_of(f: &Fixture, response_id: hone_core::ResponseId) -> hone_core::PromptId {
     let mut conn = f.ws.store().conn().await.unwrap();
     responses::get(&mut conn, response_id)
         .await

@@ -420,7 +420,7 @@ async fn a_reward_model_version_then_ppo_against_it() {
     let job = jobs::get(&mut ws.store().conn().await.unwrap(), outcome.job_id)
         .await
         .unwrap();
-    let train: Vec<i64> = ws
+    let train: Vec<hone_core::PromptId> = ws
         .list_prompts(p, Some(hone_core::Split::Train))
         .await
         .unwrap()
@@ -590,7 +590,7 @@ async fn evaluation_measures_a_version_and_promotion_refuses_a_regression_unless
 
     // The same annotator reverses every train verdict (the latest vote counts): v2, trained from
     // v1 on that, ranks the held-out pairs the wrong way round.
-    let train: Vec<i64> = ws
+    let train: Vec<hone_core::PromptId> = ws
         .list_prompts(p, Some(hone_core::Split::Train))
         .await
         .unwrap()
@@ -986,7 +986,7 @@ async fn the_least_sure_order_picks_the_smallest_margin_first() {
     }
 
     // Ratings: every answer of the project is open; the one nearest the median score first.
-    let all: Vec<i64> = ws
+    let all: Vec<hone_core::PromptId> = ws
         .list_prompts(p, None)
         .await
         .unwrap()

@@ -93,7 +93,7 @@ pub async fn prompt_with(
     project_id: i64,
     text: &str,
     responses: &[&str],
-) -> (i64, Vec<hone_core::ResponseId>) {
+) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
     let prompt = hone
         .add_prompt(project_id, &NewPrompt::text(text))
         .await
@@ -115,7 +115,7 @@ pub async fn prompt_n(
     project_id: i64,
     text: &str,
     n: usize,
-) -> (i64, Vec<hone_core::ResponseId>) {
+) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
     let answers: Vec<String> = (0..n).map(|i| format!("{text} / answer {i}")).collect();
     let refs: Vec<&str> = answers.iter().map(String::as_str).collect();
     prompt_with(hone, project_id, text, &refs).await

@@ -5,7 +5,7 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::queue::QueueItem;
 use hone_core::store::judgments::JudgmentBody;
 use hone_core::triage::{FlagInput, SkipInput};
-use hone_core::{FlagReason, Hone, JudgmentKind};
+use hone_core::{FlagReason, Hone, JudgmentKind, PromptId};
 
 use crate::{
     assert_invalid, compare, count_rows, input, judge, open, project, project_with_overlap,
@@ -262,7 +262,7 @@ async fn a_flag_hides_the_unit_from_its_flagger_only_and_is_reported() {
     assert_eq!(replaced.reason, FlagReason::BrokenPrompt);
 
     let flags = ws.list_flags(p).await.unwrap();
-    let listed: Vec<(&str, i64, FlagReason)> = flags
+    let listed: Vec<(&str, PromptId, FlagReason)> = flags
         .iter()
         .map(|f| (f.annotator.as_str(), f.prompt_id, f.reason))
         .collect();
@@ -283,7 +283,7 @@ async fn a_flag_hides_the_unit_from_its_flagger_only_and_is_reported() {
     assert_eq!(stats.flags.get(&FlagReason::Unsafe), Some(&1));
     assert_eq!(stats.flags.get(&FlagReason::OffTopic), Some(&1));
     assert_eq!(stats.flags.get(&FlagReason::NotMyExpertise), None);
-    let reported: Vec<(i64, i64)> = stats
+    let reported: Vec<(PromptId, i64)> = stats
         .flagged_prompts
         .iter()
         .map(|f| (f.prompt_id, f.flags.values().sum()))

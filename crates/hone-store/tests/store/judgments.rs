@@ -792,7 +792,7 @@ async fn base_rows_that_violate_constraints_are_refused() {
         response_id: f.r[0],
     };
     let missing_prompt = NewJudgment {
-        prompt_id: 9_999,
+        prompt_id: hone_store::PromptId(9_999),
         ..new_judgment(&f, body())
     };
     assert_refused_atomically(

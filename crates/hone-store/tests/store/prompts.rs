@@ -1,6 +1,6 @@
 use hone_store::projects::{self, NewProject};
 use hone_store::prompts::{self, ChatMessage, NewPrompt};
-use hone_store::Split;
+use hone_store::{PromptId, Split};
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_not_found, open_store};
@@ -193,7 +193,11 @@ async fn content_hash_is_stable_and_depends_on_content_only() {
 async fn get_of_a_missing_prompt_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    assert_not_found(prompts::get(&mut conn, 5).await.unwrap_err(), "prompt", "5");
+    assert_not_found(
+        prompts::get(&mut conn, PromptId(5)).await.unwrap_err(),
+        "prompt",
+        "5",
+    );
 }
 
 #[tokio::test]
@@ -335,7 +339,7 @@ async fn set_split_moves_a_prompt_between_splits() {
         "and back"
     );
     assert_not_found(
-        prompts::set_split(&mut conn, 404, Split::Train)
+        prompts::set_split(&mut conn, PromptId(404), Split::Train)
             .await
             .unwrap_err(),
         "prompt",
@@ -364,7 +368,7 @@ async fn add_tag_is_idempotent_and_tags_are_sorted() {
         ["Alpha", "beta", "medium", "zulu"],
         "get carries the tags"
     );
-    let err = prompts::add_tag(&mut conn, 999, "x")
+    let err = prompts::add_tag(&mut conn, PromptId(999), "x")
         .await
         .expect_err("a tag on a missing prompt");
     assert_constraint(err, ErrorKind::ForeignKeyViolation);

@@ -228,7 +228,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
         change: queue_rows::last_change(&mut conn, s.project_id)
             .await
             .unwrap(),
-        prompt: s.prompt_id.max(other.prompt_id),
+        prompt: s.prompt_id.max(other.prompt_id).0,
         response: other
             .response_ids
             .iter()
@@ -290,7 +290,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
         }
     );
     let marks = Watermarks {
-        prompt: prompt.id,
+        prompt: prompt.id.0,
         ..marks
     };
     let response = responses::insert(

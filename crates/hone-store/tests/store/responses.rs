@@ -2,7 +2,7 @@ use hone_store::models::{self, NewBaseModel, NewModelVersion};
 use hone_store::projects::{self, NewProject};
 use hone_store::prompts::{self, NewPrompt};
 use hone_store::responses::{self, NewResponse};
-use hone_store::ResponseSource;
+use hone_store::{PromptId, ResponseSource};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -101,7 +101,7 @@ async fn insert_refuses_missing_prompt_or_model_version() {
     let s = crate::seed(&mut conn, "p", 0).await;
     let err = responses::insert(
         &mut conn,
-        &NewResponse::new(12345, "orphan", ResponseSource::Import),
+        &NewResponse::new(PromptId(12345), "orphan", ResponseSource::Import),
     )
     .await
     .unwrap_err();

@@ -57,6 +57,7 @@ import type { ProjectStats } from './types/ProjectStats';
 import type { Prompt } from './types/Prompt';
 import type { PlaygroundAnswer } from './types/PlaygroundAnswer';
 import type { PlaygroundRequest } from './types/PlaygroundRequest';
+import type { PromptId } from './types/PromptId';
 import type { PromptWithResponses } from './types/PromptWithResponses';
 import type { QueueItem } from './types/QueueItem';
 import type { Recipe } from './types/Recipe';
@@ -188,8 +189,8 @@ export async function importFile(projectId: number, file: File, split: Split): P
   }
   return importText({ project_id: projectId, file_name: file.name, content: await file.text(), split });
 }
-export const setPromptSplit = (promptId: number, split: Split) => call<null>('set_prompt_split', { prompt_id: promptId, split });
-export const promptWithResponses = (promptId: number) => call<PromptWithResponses>('prompt_with_responses', { prompt_id: promptId });
+export const setPromptSplit = (promptId: PromptId, split: Split) => call<null>('set_prompt_split', { prompt_id: promptId, split });
+export const promptWithResponses = (promptId: PromptId) => call<PromptWithResponses>('prompt_with_responses', { prompt_id: promptId });
 export const generateCandidates = (request: GenerationRequest, onEvent?: (e: JobEvent) => void) =>
   startJob<Candidates[]>('generate_candidates', request, onEvent);
 
