@@ -246,6 +246,7 @@ impl Hone {
 
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, query.project_id).await?;
+        let good_labels = crate::projects::good_span_labels(&mut conn, query.project_id).await?;
         let names: HashMap<AnnotatorId, String> = annotators::list(&mut conn)
             .await?
             .into_iter()
@@ -306,7 +307,7 @@ impl Hone {
             .rev()
             .filter(|j| query.include_superseded || j.superseded_by.is_none())
             .filter(|j| who.is_none_or(|id| j.annotator_id == id))
-            .filter(|j| verdict.is_none_or(|v| label(&j.body) == v))
+            .filter(|j| verdict.is_none_or(|v| label(&j.body, &good_labels) == v))
             .filter(|j| since.as_deref().is_none_or(|s| j.created_at.as_str() >= s))
             .filter(|j| until.as_deref().is_none_or(|u| j.created_at.as_str() < u))
             .filter(|j| {
@@ -336,7 +337,7 @@ impl Hone {
                     .get(&j.prompt_id)
                     .map(|p| preview(&p.text))
                     .unwrap_or_default(),
-                verdict: label(&j.body).to_owned(),
+                verdict: label(&j.body, &good_labels).to_owned(),
                 summary: describe(&j.body),
                 time_spent_ms: j.time_spent_ms,
                 superseded_by: j.superseded_by,
@@ -452,6 +453,7 @@ impl Hone {
         let supersedes = judgments::superseded_by_this(&mut conn, j.id).await?;
         let snapshot_ids = judgments::snapshots_holding(&mut conn, j.id).await?;
         let gold = gold::list(&mut conn, j.project_id).await?.contains(&j.id);
+        let good_labels = crate::projects::good_span_labels(&mut conn, j.project_id).await?;
         Ok(JudgmentDetail {
             judgment_id: j.id,
             project_id: j.project_id,
@@ -460,7 +462,7 @@ impl Hone {
             created_at: j.created_at.clone(),
             prompt,
             responses: shown,
-            verdict: label(&j.body).to_owned(),
+            verdict: label(&j.body, &good_labels).to_owned(),
             summary: describe(&j.body),
             feedback,
             diff,

@@ -27,6 +27,20 @@ pub const DEFAULT_SPAN_LABELS: &[(&str, &str)] = &[
     ("style", "tone, verbosity or formatting problem"),
 ];
 
+/// The names of the project's span labels that mark what is right: a span judgment that marks
+/// only these (or nothing) says the answer is good.
+pub(crate) async fn good_span_labels(
+    conn: &mut hone_store::Conn,
+    project_id: i64,
+) -> Result<std::collections::BTreeSet<String>> {
+    Ok(projects::span_labels(conn, project_id)
+        .await?
+        .into_iter()
+        .filter(|l| l.polarity == SpanPolarity::Good)
+        .map(|l| l.name)
+        .collect())
+}
+
 impl ProjectSpec {
     pub fn named(name: impl Into<String>) -> Self {
         Self {

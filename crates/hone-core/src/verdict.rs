@@ -1,6 +1,8 @@
 //! What a judgment says about its item, in a form two annotators' judgments can be compared
 //! in: the gold check and the disagreement order of the queue read it.
 
+use std::collections::BTreeSet;
+
 use hone_store::judgments::JudgmentBody;
 use hone_store::{Choice, ResponseId};
 
@@ -71,9 +73,10 @@ pub const VERDICT_LABELS: &[&str] = &[
 /// A judgment's verdict in one word, as the judgment history filters it: a comparison's choice
 /// as recorded (`a`, `b` — the sides as shown —, `tie`, `both_bad`); `ranked`; `rated`; an edit
 /// `edited`, or `accepted` when the answer was left as it was ("already good"); a span
-/// annotation `marked`, or `accepted` with no span ("nothing wrong"); thumbs `up` / `down`; a
-/// demonstration `written`; `critique`.
-pub fn label(body: &JudgmentBody) -> &'static str {
+/// annotation `marked` when it marks something under an error label, else `accepted` (no span:
+/// "nothing wrong", or only spans under the project's `good_labels`, as the training data reads
+/// it); thumbs `up` / `down`; a demonstration `written`; `critique`.
+pub fn label(body: &JudgmentBody, good_labels: &BTreeSet<String>) -> &'static str {
     match body {
         JudgmentBody::Comparison { choice, .. } => match choice {
             Choice::A => "a",
@@ -89,7 +92,11 @@ pub fn label(body: &JudgmentBody) -> &'static str {
             ..
         } if response_id == corrected_response_id => "accepted",
         JudgmentBody::Edit { .. } => "edited",
-        JudgmentBody::Span { spans, .. } if spans.is_empty() => "accepted",
+        JudgmentBody::Span { spans, .. }
+            if spans.iter().all(|s| good_labels.contains(&s.label)) =>
+        {
+            "accepted"
+        }
         JudgmentBody::Span { .. } => "marked",
         JudgmentBody::Thumbs { up: true, .. } => "up",
         JudgmentBody::Thumbs { up: false, .. } => "down",

@@ -28,7 +28,7 @@ const VERDICTS: { value: string; label: string; kinds: JudgmentKind[] }[] = [
   { value: 'rated', label: 'rated', kinds: ['rating'] },
   { value: 'edited', label: 'corrected', kinds: ['edit'] },
   { value: 'accepted', label: 'accepted as it is', kinds: ['edit', 'span'] },
-  { value: 'marked', label: 'spans marked', kinds: ['span'] },
+  { value: 'marked', label: 'errors marked', kinds: ['span'] },
   { value: 'up', label: 'thumbs up', kinds: ['thumbs'] },
   { value: 'down', label: 'thumbs down', kinds: ['thumbs'] },
   { value: 'written', label: 'written', kinds: ['demonstration'] },

@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use hone_store::judgments::{self, Judgment};
 use hone_store::queue_rows;
 use hone_store::snapshots::{self, Snapshot};
-use hone_store::{
-    annotators, projects, prompts, responses, Conn, JudgmentKind, SpanPolarity, Split,
-};
+use hone_store::{annotators, projects, prompts, responses, Conn, JudgmentKind, Split};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -115,12 +113,7 @@ fn trl_rows_hasher(data: &TrainingData) -> Sha256 {
 async fn current_rules(conn: &mut Conn, project_id: i64) -> Result<RowRules> {
     Ok(RowRules {
         kto_threshold: projects::get(conn, project_id).await?.kto_threshold,
-        good_labels: projects::span_labels(conn, project_id)
-            .await?
-            .into_iter()
-            .filter(|l| l.polarity == SpanPolarity::Good)
-            .map(|l| l.name)
-            .collect(),
+        good_labels: crate::projects::good_span_labels(conn, project_id).await?,
     })
 }
 

@@ -508,3 +508,40 @@ async fn a_superseded_judgment_leaves_the_data_and_the_queue_but_its_snapshot_ke
     let again = ws.next_item(p, "alice", t).await.unwrap().unwrap();
     assert_eq!(again.responses[0].id, r[0], "it is alice's to judge again");
 }
+
+#[tokio::test]
+async fn a_span_judgment_marking_only_what_is_good_reads_as_accepted() {
+    use hone_core::projects::ProjectSpec;
+    use hone_core::store::judgments::SpanMark;
+    use hone_core::store::projects::SpanLabel;
+    use hone_core::store::SpanPolarity;
+    let ws = open().await;
+    let mut spec = ProjectSpec::named("praise");
+    spec.span_labels = vec![SpanLabel {
+        name: "clear_step".into(),
+        description: "a step stated clearly".into(),
+        polarity: SpanPolarity::Good,
+    }];
+    let p = ws.create_project(&spec).await.unwrap().project.id;
+    let answer = tagged(&ws, p, "How do I reset it?", &[], &["Hold the button."]).await;
+    let mark = |label: &str| SpanMark {
+        start: 0,
+        end: 4,
+        label: label.into(),
+        note: None,
+    };
+    let span = |spans: Vec<SpanMark>| FeedbackKind::Span {
+        response_id: answer[0],
+        spans,
+    };
+    let good = judge(&ws, p, "alice", span(vec![mark("clear_step")])).await;
+    let wrong = judge(&ws, p, "bob", span(vec![mark("clear_step"), mark("style")])).await;
+    let verdict = |v: &str| HistoryQuery {
+        verdict: Some(v.into()),
+        ..HistoryQuery::new(p)
+    };
+    assert_eq!(ids(&ws, &verdict("accepted")).await, vec![good]);
+    assert_eq!(ids(&ws, &verdict("marked")).await, vec![wrong]);
+    let detail = ws.judgment_detail(good).await.unwrap();
+    assert_eq!(detail.verdict, "accepted");
+}
