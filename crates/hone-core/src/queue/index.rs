@@ -987,10 +987,14 @@ mod tests {
         tx.commit().await.unwrap();
     }
 
-    async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> i64 {
-        let mut spec = ProjectSpec::named(name);
+    /// A fresh workspace (kept while the folder lives) with one project of this overlap.
+    async fn workspace_with_project(overlap: i64) -> (tempfile::TempDir, Hone, i64) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let mut spec = ProjectSpec::named("a");
         spec.settings.overlap = overlap;
-        hone.create_project(&spec).await.unwrap().project.id
+        let project = hone.create_project(&spec).await.unwrap().project.id;
+        (dir, hone, project)
     }
 
     /// What annotators are offered: the open sets and every unit's place and votes.
@@ -1028,9 +1032,7 @@ mod tests {
     /// rows while the run runs (else first after it finished); `undo_last`: the last pair's
     /// verdict is undone while its prompt waits.
     async fn take_an_import_in_slices(seen_running: bool, undo_last: bool) {
-        let dir = tempfile::TempDir::new().unwrap();
-        let hone = Hone::open(dir.path()).await.unwrap();
-        let project = project_with_overlap(&hone, "a", 2).await;
+        let (_dir, hone, project) = workspace_with_project(2).await;
         let kind = JudgmentKind::Comparison;
         let nothing = hone.next_item(project, "bob", kind).await.unwrap();
         assert!(nothing.is_none());
@@ -1115,9 +1117,7 @@ mod tests {
         // Overlap 1: bob skipped the one pair there was; the import's first 5 pairs come
         // judged (complete), the 6th does not. A slice of one prompt per refresh: the first
         // slices offer bob only what he skipped, and the next item must still find the 6th.
-        let dir = tempfile::TempDir::new().unwrap();
-        let hone = Hone::open(dir.path()).await.unwrap();
-        let project = project_with_overlap(&hone, "a", 1).await;
+        let (_dir, hone, project) = workspace_with_project(1).await;
         let kind = JudgmentKind::Comparison;
         let prompt = hone
             .add_prompt(project, &NewPrompt::text("skipped?"))
@@ -1153,9 +1153,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_progress_counts_a_finished_import_whole() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let hone = Hone::open(dir.path()).await.unwrap();
-        let project = project_with_overlap(&hone, "a", 1).await;
+        let (_dir, hone, project) = workspace_with_project(1).await;
         let kind = JudgmentKind::Comparison;
         assert_eq!(hone.queue_progress(project, kind).await.unwrap().units, 0);
         let (run, _, _) = import_pairs(&hone, project, 6, 5).await;
