@@ -114,6 +114,7 @@ pub(crate) async fn authorize(
         let project_id = args
             .get("project_id")
             .and_then(Value::as_i64)
+            .map(hone_core::ProjectId)
             .ok_or_else(|| {
                 ApiError::new("bad_arguments", format!("{command}: project_id is missing"))
             })?;
@@ -196,7 +197,11 @@ pub(crate) async fn visible(
             Ok(Value::Array(
                 projects
                     .into_iter()
-                    .filter(|p| p["id"].as_i64().is_some_and(|id| mine.contains(&id)))
+                    .filter(|p| {
+                        p["id"]
+                            .as_i64()
+                            .is_some_and(|id| mine.contains(&hone_core::ProjectId(id)))
+                    })
                     .collect(),
             ))
         }

@@ -6,7 +6,9 @@ use hone_core::finetune::{Method, Recipe, VersionFormat};
 use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
-use hone_core::{JobId, JudgmentId, JudgmentKind, PromptId, ResponseId, Split, VersionId};
+use hone_core::{
+    JobId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, Split, VersionId,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
@@ -48,24 +50,24 @@ pub struct JobStarted {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ProjectArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct GuidelinesArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub text: String,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct NamedItemArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub item: NamedItem,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct SpanLabelArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub item: SpanLabel,
 }
 
@@ -76,14 +78,14 @@ pub struct DirArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ListPromptsArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     #[serde(default)]
     pub split: Option<Split>,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ImportTextArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Its extension picks the format (.jsonl, .csv, .txt).
     pub file_name: String,
     pub content: String,
@@ -103,7 +105,7 @@ pub struct PromptArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct NextItemArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub annotator: String,
     pub kind: JudgmentKind,
     /// Response ids of units to skip (the one on screen, while the next is prefetched).
@@ -115,7 +117,7 @@ pub struct NextItemArgs {
 /// `queue_progress`: one kind's labeling progress in a project (a lead's view).
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct QueueProgressArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub kind: JudgmentKind,
 }
 
@@ -133,7 +135,7 @@ pub struct AddUserArgs {
 /// `add_member`, `remove_member`: an account joining or leaving a project.
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct MemberArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub name: String,
 }
 
@@ -161,7 +163,7 @@ pub struct DefaultRecipeArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct FineTuneArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub recipe: Recipe,
 }
 
@@ -180,7 +182,7 @@ pub struct StoredJobArgs {
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ListJobsArgs {
     #[serde(default)]
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
@@ -196,7 +198,7 @@ pub struct ExportVersionArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ArenaArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub a: ModelRef,
     pub b: ModelRef,
 }
@@ -253,7 +255,7 @@ pub struct RetrainArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct SuggestionArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The answers on screen (one prompt's).
     pub response_ids: Vec<ResponseId>,
     /// A local judge model to ask instead of the latest reward model.
@@ -264,7 +266,7 @@ pub struct SuggestionArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ProjectSettingsArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Every setting but the name (which is ignored): overlap, queue order, gold rate, scale, …
     pub settings: hone_core::store::projects::NewProject,
 }
@@ -272,6 +274,6 @@ pub struct ProjectSettingsArgs {
 /// `set_project_token_level`: a project's token-level feedback settings.
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct ProjectTokenLevelArgs {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub settings: hone_core::finetune::TokenLevel,
 }

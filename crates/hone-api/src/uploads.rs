@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use hone_core::import::{ImportOptions, ImportReport};
 pub use hone_core::store::Split;
+use hone_core::ProjectId;
 
 /// The largest upload an import takes (the import's own limit).
 pub const UPLOAD_LIMIT_BYTES: u64 = hone_core::import::DEFAULT_MAX_BYTES;
@@ -36,7 +37,7 @@ impl Api {
     /// Imports the uploaded file at `path` into the project, then removes it.
     pub async fn import_upload(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         path: &Path,
         split: Split,
     ) -> Result<ImportReport, ApiError> {

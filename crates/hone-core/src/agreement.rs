@@ -11,7 +11,7 @@ use hone_store::judgments::{self, JudgmentBody};
 use hone_store::{Choice, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{AnnotatorId, Hone, ResponseId, Result};
+use crate::{AnnotatorId, Hone, ProjectId, ResponseId, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ impl Hone {
     /// Alpha (nominal) and percent agreement on comparisons, and alpha (interval) on ratings
     /// (one unit per response and criterion). An annotator who judged a unit twice counts once,
     /// with the latest verdict.
-    pub async fn agreement(&self, project_id: i64) -> Result<Vec<AgreementReport>> {
+    pub async fn agreement(&self, project_id: ProjectId) -> Result<Vec<AgreementReport>> {
         let all =
             judgments::list_current(&mut *self.store().conn().await?, project_id, None).await?;
         // unit → annotator → value (latest wins, judgments come in id order)

@@ -17,7 +17,7 @@ use crate::agreement::{
 };
 use crate::queue::{unit_of, UnitKey};
 use crate::verdict::Verdict as VerdictOf;
-use crate::{AnnotatorId, Hone, JudgmentId, ResponseId, Result};
+use crate::{AnnotatorId, Hone, JudgmentId, ProjectId, ResponseId, Result};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -256,7 +256,7 @@ fn profile(name: &str, judgments: &[&Judgment], t: Tallies) -> AnnotatorProfile 
 
 impl Hone {
     /// Agreement and bias of every annotator of the project (see the module documentation).
-    pub async fn annotator_report(&self, project_id: i64) -> Result<AnnotatorReport> {
+    pub async fn annotator_report(&self, project_id: ProjectId) -> Result<AnnotatorReport> {
         let agreement = self.agreement(project_id).await?;
         let mut conn = self.store().conn().await?;
         let all = judgments::list_current(&mut conn, project_id, None).await?;
@@ -484,7 +484,7 @@ impl Hone {
     /// (other than their own gold answers) against the gold answers.
     async fn gold_tallies(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         all: &[Judgment],
     ) -> Result<(usize, HashMap<AnnotatorId, GoldAgreement>)> {
         let gold_ids: std::collections::HashSet<JudgmentId> =
@@ -527,7 +527,7 @@ impl Hone {
     /// whether the suggestion was shown, and whether they chose the answer it scores higher.
     async fn suggestion_tallies(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         all: &[Judgment],
         lengths: &HashMap<ResponseId, usize>,
     ) -> Result<(Option<String>, HashMap<AnnotatorId, SuggestionInfluence>)> {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::generation::GenerationRequest;
 use crate::head_to_head::HeadToHead;
 use crate::inference::ModelRef;
-use crate::{BaseModelId, CoreError, Hone, PromptId, ResponseId, Result};
+use crate::{BaseModelId, CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
 
 /// One round: a held-out prompt and the two answers, left and right in a random order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,7 +62,7 @@ impl Hone {
     /// between them first). Both answers are generated now and stored.
     pub async fn arena_round(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         a: &ModelRef,
         b: &ModelRef,
     ) -> Result<ArenaRound> {
@@ -119,7 +119,7 @@ impl Hone {
 
     async fn arena_judged_prompts(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         a: &ModelRef,
         b: &ModelRef,
     ) -> Result<Vec<PromptId>> {
@@ -134,7 +134,7 @@ impl Hone {
     /// (prompt, verdict for `a`) of every comparison between an answer of `a` and one of `b`.
     async fn arena_comparisons(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         a: &ModelRef,
         b: &ModelRef,
     ) -> Result<Vec<(PromptId, std::cmp::Ordering)>> {
@@ -181,7 +181,7 @@ impl Hone {
     /// Wins, ties and losses of `a` against `b` in the project's comparisons between them.
     pub async fn arena_results(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         a: &ModelRef,
         b: &ModelRef,
     ) -> Result<ArenaResults> {

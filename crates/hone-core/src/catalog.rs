@@ -6,7 +6,7 @@ use hone_store::jobs::{self, Job, MetricPoint};
 use hone_store::models::{self, BaseModel, ModelVersion};
 use hone_store::JobId;
 
-use crate::{Hone, Result};
+use crate::{Hone, ProjectId, Result};
 
 impl Hone {
     /// Every base model the workspace has registered, oldest first.
@@ -15,12 +15,12 @@ impl Hone {
     }
 
     /// A project's model versions, oldest first.
-    pub async fn versions(&self, project_id: i64) -> Result<Vec<ModelVersion>> {
+    pub async fn versions(&self, project_id: ProjectId) -> Result<Vec<ModelVersion>> {
         Ok(models::list_versions(&mut *self.store().conn().await?, project_id).await?)
     }
 
     /// The jobs of one project, or of all, oldest first.
-    pub async fn jobs(&self, project_id: Option<i64>) -> Result<Vec<Job>> {
+    pub async fn jobs(&self, project_id: Option<ProjectId>) -> Result<Vec<Job>> {
         Ok(jobs::list(&mut *self.store().conn().await?, project_id).await?)
     }
 

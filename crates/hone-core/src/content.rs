@@ -5,7 +5,7 @@ use hone_store::responses::{self, NewResponse, Response};
 use hone_store::{projects, Split};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, PromptId, Result};
+use crate::{CoreError, Hone, ProjectId, PromptId, Result};
 
 /// A prompt with its candidate responses.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -64,7 +64,7 @@ pub(crate) fn validate_prompt(field: &str, new: &NewPrompt) -> Result<()> {
 
 impl Hone {
     /// Adds a prompt to the project, or returns the existing one with the same content.
-    pub async fn add_prompt(&self, project_id: i64, new: &NewPrompt) -> Result<Prompt> {
+    pub async fn add_prompt(&self, project_id: ProjectId, new: &NewPrompt) -> Result<Prompt> {
         validate_prompt("prompt", new)?;
         let mut tx = self.store().begin().await?;
         projects::get(&mut tx, project_id).await?;
@@ -73,7 +73,11 @@ impl Hone {
         Ok(prompt)
     }
 
-    pub async fn list_prompts(&self, project_id: i64, split: Option<Split>) -> Result<Vec<Prompt>> {
+    pub async fn list_prompts(
+        &self,
+        project_id: ProjectId,
+        split: Option<Split>,
+    ) -> Result<Vec<Prompt>> {
         Ok(prompts::list(&mut *self.store().conn().await?, project_id, split).await?)
     }
 

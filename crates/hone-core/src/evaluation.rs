@@ -8,7 +8,7 @@ use hone_train::reward::rewards;
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, ResponseId, Result, VersionId};
+use crate::{CoreError, Hone, ProjectId, ResponseId, Result, VersionId};
 
 /// Responses scored per forward pass.
 pub(crate) const BATCH: usize = 8;
@@ -28,7 +28,7 @@ impl Hone {
     /// The project's most recent reward-model version, other than `except`.
     pub async fn latest_reward_model(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         except: Option<VersionId>,
     ) -> Result<Option<hone_store::models::ModelVersion>> {
         Ok(
@@ -97,7 +97,7 @@ impl Hone {
     /// Scores every response of the project that the latest reward model has not scored yet,
     /// so that the active queue and the reports find them ready; returns how many it scored.
     /// Run after a reward model is trained and after candidates are generated.
-    pub async fn prescore(&self, project_id: i64) -> Result<usize> {
+    pub async fn prescore(&self, project_id: ProjectId) -> Result<usize> {
         let Some(rm) = self.latest_reward_model(project_id, None).await? else {
             return Ok(0);
         };

@@ -10,13 +10,13 @@ use hone_store::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, JudgmentId, PromptId, ResponseId, Result};
+use crate::{CoreError, Hone, JudgmentId, ProjectId, PromptId, ResponseId, Result};
 
 /// One piece of feedback as a front door submits it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackInput {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The annotator's name; created on first use.
     pub annotator: String,
     #[serde(default)]
@@ -114,7 +114,7 @@ impl FeedbackKind {
 impl FeedbackInput {
     /// `kind` by `annotator`, with what a front door may leave out at its defaults: no time,
     /// the order as given, no critique, no suggestion on screen, not a re-judgment.
-    pub fn new(project_id: i64, annotator: impl Into<String>, kind: FeedbackKind) -> Self {
+    pub fn new(project_id: ProjectId, annotator: impl Into<String>, kind: FeedbackKind) -> Self {
         Self {
             project_id,
             annotator: annotator.into(),
@@ -407,7 +407,7 @@ struct Prepared {
 /// not exist, so that nothing of it (its prompt, its length) shows in the refusal.
 async fn response(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     field: &str,
     id: ResponseId,
 ) -> Result<Response> {

@@ -181,7 +181,7 @@ impl Hone {
         if let Some(project_id) = project_id {
             if let Err(e) = self.prescore(project_id).await {
                 tracing::warn!(
-                    project = project_id,
+                    project = %project_id,
                     "scoring the new candidates with the reward model failed: {e}"
                 );
             }

@@ -8,7 +8,7 @@ use hone_store::{annotators, gold, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
 use crate::verdict::{describe, Verdict};
-use crate::{AnnotatorId, CoreError, Hone, JudgmentId, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ProjectId, PromptId, ResponseId, Result};
 
 /// The kinds a gold answer can be given for: those with a verdict to compare.
 pub const GOLD_KINDS: &[JudgmentKind] = &[
@@ -75,7 +75,7 @@ impl Hone {
     }
 
     /// The project's gold items, oldest first.
-    pub async fn gold_items(&self, project_id: i64) -> Result<Vec<GoldItem>> {
+    pub async fn gold_items(&self, project_id: ProjectId) -> Result<Vec<GoldItem>> {
         let mut conn = self.store().conn().await?;
         let ids = gold::list(&mut conn, project_id).await?;
         let names: std::collections::HashMap<AnnotatorId, String> = annotators::list(&mut conn)

@@ -21,7 +21,9 @@ use crate::dataset::snapshot::stored_utc;
 use crate::feedback::FeedbackKind;
 use crate::triage::preview;
 use crate::verdict::{describe, label, VERDICT_LABELS};
-use crate::{AnnotatorId, CoreError, Hone, JudgmentId, PromptId, ResponseId, Result, SnapshotId};
+use crate::{
+    AnnotatorId, CoreError, Hone, JudgmentId, ProjectId, PromptId, ResponseId, Result, SnapshotId,
+};
 
 /// The most rows one history page holds.
 pub const MAX_HISTORY_LIMIT: usize = 500;
@@ -31,7 +33,7 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 50;
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryQuery {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// Only this annotator's judgments; everyone's when absent.
     #[serde(default)]
     #[cfg_attr(feature = "ts", ts(optional))]
@@ -74,7 +76,7 @@ pub struct HistoryQuery {
 
 impl HistoryQuery {
     /// Every current judgment of the project, first page.
-    pub fn new(project_id: i64) -> Self {
+    pub fn new(project_id: ProjectId) -> Self {
         Self {
             project_id,
             annotator: None,
@@ -133,7 +135,7 @@ pub struct HistoryPage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JudgmentDetail {
     pub judgment_id: JudgmentId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub kind: JudgmentKind,
     pub annotator: String,
     pub created_at: String,

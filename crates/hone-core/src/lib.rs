@@ -55,7 +55,8 @@ pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{
     AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagReason, JobId, JobState, JudgmentId,
-    JudgmentKind, PromptId, QueueOrder, ResponseId, ResponseSource, SnapshotId, Split, VersionId,
+    JudgmentKind, ProjectId, PromptId, QueueOrder, ResponseId, ResponseSource, SnapshotId, Split,
+    VersionId,
 };
 pub use hone_train as train;
 pub use workspace::{

@@ -5,18 +5,18 @@
 use hone_store::users::{self, User};
 use hone_store::{members, projects};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ProjectId, Result};
 
 impl Hone {
     /// The accounts that are members of the project, by name.
-    pub async fn project_members(&self, project_id: i64) -> Result<Vec<User>> {
+    pub async fn project_members(&self, project_id: ProjectId) -> Result<Vec<User>> {
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
         Ok(members::of_project(&mut conn, project_id).await?)
     }
 
     /// Makes the account `name` a member of the project (again: no change); the members after.
-    pub async fn add_member(&self, project_id: i64, name: &str) -> Result<Vec<User>> {
+    pub async fn add_member(&self, project_id: ProjectId, name: &str) -> Result<Vec<User>> {
         let mut tx = self.store().begin().await?;
         projects::get(&mut tx, project_id).await?;
         let user = users::get_by_name(&mut tx, name).await?;
@@ -33,7 +33,7 @@ impl Hone {
     }
 
     /// Ends the account's membership of the project; its judgments stay. The members after.
-    pub async fn remove_member(&self, project_id: i64, name: &str) -> Result<Vec<User>> {
+    pub async fn remove_member(&self, project_id: ProjectId, name: &str) -> Result<Vec<User>> {
         let mut tx = self.store().begin().await?;
         projects::get(&mut tx, project_id).await?;
         let user = users::get_by_name(&mut tx, name).await?;
@@ -49,11 +49,11 @@ impl Hone {
     }
 
     /// The ids of the projects the account is a member of.
-    pub async fn member_projects(&self, user_id: i64) -> Result<Vec<i64>> {
+    pub async fn member_projects(&self, user_id: i64) -> Result<Vec<ProjectId>> {
         Ok(members::projects_of(&mut *self.store().conn().await?, user_id).await?)
     }
 
-    pub async fn is_member(&self, project_id: i64, user_id: i64) -> Result<bool> {
+    pub async fn is_member(&self, project_id: ProjectId, user_id: i64) -> Result<bool> {
         Ok(members::is_member(&mut *self.store().conn().await?, project_id, user_id).await?)
     }
 }

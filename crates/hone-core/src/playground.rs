@@ -17,7 +17,7 @@ use crate::content::validate_prompt;
 use crate::dataset::PromptContent;
 use crate::generation::{generating_model, generation_settings, store_answer, MadeBy};
 use crate::inference::ModelRef;
-use crate::{CoreError, Hone, PromptId, ResponseId, Result};
+use crate::{CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
 
 /// The longest prompt the playground takes, in characters.
 pub const MAX_PROMPT_CHARS: usize = 100_000;
@@ -56,7 +56,7 @@ pub struct PlaygroundAnswer {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateInput {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The prompt's text: the project's text prompt with this very text, else a new one
     /// (train split).
     pub prompt: String,

@@ -4,7 +4,7 @@ use hone_store::projects::{self, Guideline, NamedItem, NewProject, Project, Span
 use hone_store::SpanPolarity;
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ProjectId, Result};
 
 /// Everything needed to create a project; `ProjectSpec::named` gives the defaults.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -31,7 +31,7 @@ pub const DEFAULT_SPAN_LABELS: &[(&str, &str)] = &[
 /// only these (or nothing) says the answer is good.
 pub(crate) async fn good_span_labels(
     conn: &mut hone_store::Conn,
-    project_id: i64,
+    project_id: ProjectId,
 ) -> Result<std::collections::BTreeSet<String>> {
     Ok(projects::span_labels(conn, project_id)
         .await?
@@ -181,7 +181,7 @@ impl Hone {
     pub async fn find_project(&self, key: &str) -> Result<Project> {
         let mut conn = self.store().conn().await?;
         if is_id_like(key) {
-            if let Ok(id) = key.trim().parse::<i64>() {
+            if let Ok(id) = key.parse::<ProjectId>() {
                 match projects::get(&mut conn, id).await {
                     Err(hone_store::StoreError::NotFound { .. }) => {}
                     other => return Ok(other?),
@@ -195,7 +195,7 @@ impl Hone {
         Ok(projects::list(&mut *self.store().conn().await?).await?)
     }
 
-    pub async fn project_details(&self, project_id: i64) -> Result<ProjectDetails> {
+    pub async fn project_details(&self, project_id: ProjectId) -> Result<ProjectDetails> {
         let mut conn = self.store().conn().await?;
         Ok(ProjectDetails {
             project: projects::get(&mut conn, project_id).await?,
@@ -206,7 +206,7 @@ impl Hone {
     }
 
     /// Publishes a new guideline version; judgments made from now on cite it.
-    pub async fn set_guidelines(&self, project_id: i64, text: &str) -> Result<Guideline> {
+    pub async fn set_guidelines(&self, project_id: ProjectId, text: &str) -> Result<Guideline> {
         if text.trim().is_empty() {
             return Err(CoreError::invalid("guidelines", "must not be empty"));
         }
@@ -218,7 +218,7 @@ impl Hone {
     /// Replaces the settings; `settings.name` is ignored (a project keeps its name).
     pub async fn update_project_settings(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         settings: &NewProject,
     ) -> Result<Project> {
         let mut conn = self.store().conn().await?;
@@ -235,7 +235,11 @@ impl Hone {
         )
     }
 
-    pub async fn add_rating_criterion(&self, project_id: i64, item: &NamedItem) -> Result<()> {
+    pub async fn add_rating_criterion(
+        &self,
+        project_id: ProjectId,
+        item: &NamedItem,
+    ) -> Result<()> {
         validate_names("criterion", [item.name.as_str()])?;
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
@@ -244,7 +248,7 @@ impl Hone {
 
     /// Adds a span label; one of [`SpanPolarity::Good`](hone_store::SpanPolarity::Good)
     /// marks what is right (its marks train for their tokens).
-    pub async fn add_span_label(&self, project_id: i64, label: &SpanLabel) -> Result<()> {
+    pub async fn add_span_label(&self, project_id: ProjectId, label: &SpanLabel) -> Result<()> {
         validate_names("span_label", [label.name.as_str()])?;
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::agreement::AgreementReport;
 use crate::dataset::SnapshotFilter;
-use crate::{AnnotatorId, Hone, PromptId, Result};
+use crate::{AnnotatorId, Hone, ProjectId, PromptId, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -67,7 +67,7 @@ pub struct ProjectStats {
 }
 
 impl Hone {
-    pub async fn stats(&self, project_id: i64) -> Result<ProjectStats> {
+    pub async fn stats(&self, project_id: ProjectId) -> Result<ProjectStats> {
         let mut conn = self.store().conn().await?;
         let project = projects::get(&mut conn, project_id).await?;
         let mut by_kind = BTreeMap::new();

@@ -11,7 +11,7 @@ use hone_store::{projects, prompts, responses};
 use serde::{Deserialize, Serialize};
 
 use crate::inference::{encode_answer, ModelRef};
-use crate::{CoreError, Hone, ResponseId, Result, VersionId};
+use crate::{CoreError, Hone, ProjectId, ResponseId, Result, VersionId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -73,7 +73,7 @@ impl Hone {
     /// The answers' prompt, checking that `response_ids` answer one prompt of the project.
     async fn answers_on_screen(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         response_ids: &[ResponseId],
     ) -> Result<(Prompt, Vec<String>)> {
         if response_ids.is_empty() {
@@ -105,7 +105,7 @@ impl Hone {
     /// The latest reward model's scores of `response_ids` (answers to one prompt of the project).
     pub async fn suggestion(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         response_ids: &[ResponseId],
     ) -> Result<Suggestion> {
         self.answers_on_screen(project_id, response_ids).await?;
@@ -133,7 +133,7 @@ impl Hone {
     /// letter as the reply, normalised over the letters.
     pub async fn judge_suggestion(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         response_ids: &[ResponseId],
         judge: &ModelRef,
     ) -> Result<Suggestion> {

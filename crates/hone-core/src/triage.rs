@@ -23,7 +23,7 @@ use hone_store::{annotators, projects, prompts, AnnotatorKind, FlagReason, Judgm
 use hone_store::{Conn, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, PromptId, ResponseId, Result};
+use crate::{CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
 
 /// The longest prompt text a flag or a history row carries (the full text is in the detail).
 pub const PROMPT_PREVIEW_CHARS: usize = 200;
@@ -40,7 +40,7 @@ pub(crate) fn preview(text: &str) -> String {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SkipInput {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub annotator: String,
     pub kind: JudgmentKind,
     /// The item's prompt; may be left out when `response_ids` are given.
@@ -56,7 +56,7 @@ pub struct SkipInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FlagInput {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub annotator: String,
     pub kind: JudgmentKind,
     #[serde(default)]
@@ -75,7 +75,7 @@ pub struct FlagInput {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub annotator: String,
     pub kind: JudgmentKind,
     pub prompt_id: PromptId,
@@ -104,7 +104,7 @@ fn prompt_level(kind: JudgmentKind) -> bool {
 /// Checks that the named unit exists in the project and returns it in its stored form.
 async fn resolve_unit(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     prompt_id: Option<PromptId>,
     response_ids: &[ResponseId],
@@ -226,7 +226,7 @@ impl Hone {
     }
 
     /// A skipped or flagged unit is no longer held for its annotator (`queue::leases`).
-    fn release_lease(&self, project_id: i64, annotator: &str, unit: &UnitRow) {
+    fn release_lease(&self, project_id: ProjectId, annotator: &str, unit: &UnitRow) {
         if let Some(leases) = &self.queue_leases {
             leases.release(project_id, unit.kind, annotator, &unit_key(unit));
         }
@@ -274,7 +274,7 @@ impl Hone {
     }
 
     /// The project's flags, oldest first.
-    pub async fn list_flags(&self, project_id: i64) -> Result<Vec<Flag>> {
+    pub async fn list_flags(&self, project_id: ProjectId) -> Result<Vec<Flag>> {
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
         let mut out = Vec::new();

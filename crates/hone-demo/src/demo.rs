@@ -20,7 +20,7 @@ use hone_core::store::models::ModelVersion;
 use hone_core::store::projects::{NamedItem, NewProject, SpanLabel};
 use hone_core::store::prompts::Prompt;
 use hone_core::train::trainer::TrainConfig;
-use hone_core::{Choice, Hone, JudgmentKind, PromptId, ResponseId, Split};
+use hone_core::{Choice, Hone, JudgmentKind, ProjectId, PromptId, ResponseId, Split};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{prompt_sets, topic_index, DomainPrompt, TOPICS};
@@ -328,7 +328,11 @@ fn write_prompts(path: &Path, train: &[DomainPrompt], held_out: &[DomainPrompt])
     Ok(())
 }
 
-fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<ResponseId>) -> FeedbackInput {
+fn feedback(
+    project_id: ProjectId,
+    kind: FeedbackKind,
+    shown_order: Vec<ResponseId>,
+) -> FeedbackInput {
     FeedbackInput {
         shown_order,
         ..FeedbackInput::new(project_id, EXPERT, kind)
@@ -340,7 +344,7 @@ fn feedback(project_id: i64, kind: FeedbackKind, shown_order: Vec<ResponseId>) -
 /// candidate (every fourth), an edit of the first flawed one, span marks on the flawed ones
 /// (every other prompt).
 fn judgments_for(
-    project_id: i64,
+    project_id: ProjectId,
     index: usize,
     topic: usize,
     shown: &[(ResponseId, String)],
@@ -793,7 +797,7 @@ async fn generate_all<F: FnMut(&DemoEvent) + Send>(
 /// are recorded as comparisons on the held-out prompts (held-out judgments never train).
 async fn evaluate(
     hone: &Hone,
-    project_id: i64,
+    project_id: ProjectId,
     held_out: &[Prompt],
     base_answers: &[Vec<(ResponseId, String)>],
     answers: &[Vec<(ResponseId, String)>],
@@ -839,7 +843,7 @@ async fn evaluate(
 
 async fn fine_tune<F: FnMut(&DemoEvent) + Send>(
     hone: &Hone,
-    project_id: i64,
+    project_id: ProjectId,
     recipe: &Recipe,
     stage: Stage,
     clock: &mut Clock<'_, F>,

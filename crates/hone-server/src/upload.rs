@@ -10,13 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::StreamExt;
 use hone_api::{ApiError, Split, UPLOAD_LIMIT_BYTES};
+use hone_core::ProjectId;
 use tokio::io::AsyncWriteExt;
 
 use crate::{AppState, Failure};
 
 #[derive(serde::Deserialize)]
 pub(crate) struct UploadQuery {
-    project_id: i64,
+    project_id: ProjectId,
     /// Its extension picks the format (.jsonl, .csv, .txt).
     file_name: String,
     #[serde(default = "train")]

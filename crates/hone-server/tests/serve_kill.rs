@@ -21,7 +21,7 @@ use hone_core::projects::ProjectSpec;
 use hone_core::store::judgments;
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
-use hone_core::{Hone, ResponseId, ResponseSource};
+use hone_core::{Hone, ProjectId, ResponseId, ResponseSource};
 use serde_json::{json, Value};
 
 mod common;
@@ -91,7 +91,7 @@ async fn post(
 
 async fn label(
     base: String,
-    project_id: i64,
+    project_id: ProjectId,
     a: ResponseId,
     b: ResponseId,
     who: usize,
@@ -116,7 +116,7 @@ async fn label(
     }
 }
 
-async fn import(base: String, project_id: i64, round: u64, seen: Arc<Mutex<Acknowledged>>) {
+async fn import(base: String, project_id: ProjectId, round: u64, seen: Arc<Mutex<Acknowledged>>) {
     let client = reqwest::Client::new();
     let content: String = (0..IMPORT_PAIRS)
         .map(|i| {

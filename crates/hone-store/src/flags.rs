@@ -5,12 +5,12 @@ use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
 use crate::skips::UnitRow;
-use crate::{AnnotatorId, FlagReason, JudgmentKind, PromptId, Result, StoreError};
+use crate::{AnnotatorId, FlagReason, JudgmentKind, ProjectId, PromptId, Result, StoreError};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFlag {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub annotator_id: AnnotatorId,
     pub unit: UnitRow,
     pub reason: FlagReason,
@@ -20,7 +20,7 @@ pub struct StoredFlag {
 
 type Row = (
     i64,
-    i64,
+    ProjectId,
     AnnotatorId,
     JudgmentKind,
     PromptId,
@@ -50,7 +50,7 @@ fn assemble(row: Row) -> Result<StoredFlag> {
 /// and the time. Returns the flag.
 pub async fn upsert(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     annotator_id: AnnotatorId,
     unit: &UnitRow,
     reason: FlagReason,
@@ -85,7 +85,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<StoredFlag> {
 }
 
 /// The project's flags, oldest first.
-pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<StoredFlag>> {
+pub async fn list(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<StoredFlag>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM flags WHERE project_id = $1 ORDER BY id"
     ))
@@ -98,7 +98,7 @@ pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<StoredFlag>> {
 /// The flags `annotator_id` set in the project, oldest first.
 pub async fn list_by(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     annotator_id: AnnotatorId,
 ) -> Result<Vec<StoredFlag>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(

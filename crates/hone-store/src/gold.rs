@@ -4,7 +4,7 @@
 
 use crate::Conn;
 
-use crate::{JudgmentId, Result, StoreError};
+use crate::{JudgmentId, ProjectId, Result, StoreError};
 
 /// Marks judgment `judgment_id` as gold; marking it again changes nothing.
 pub async fn mark(conn: &mut Conn, judgment_id: JudgmentId) -> Result<()> {
@@ -36,7 +36,7 @@ pub async fn unmark(conn: &mut Conn, judgment_id: JudgmentId) -> Result<bool> {
 }
 
 /// The project's gold judgments, oldest first.
-pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<JudgmentId>> {
+pub async fn list(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<JudgmentId>> {
     Ok(sqlx::query_scalar(
         "SELECT judgment_id FROM gold_items WHERE project_id = $1 ORDER BY judgment_id",
     )

@@ -3,8 +3,8 @@
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
 //! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`],
-//! [`AnnotatorId`], [`JudgmentId`], [`ResponseId`], [`PromptId`]. The other tables' ids are
-//! still `i64` (issue 17 goes on).
+//! [`AnnotatorId`], [`JudgmentId`], [`ResponseId`], [`PromptId`], [`ProjectId`]. The other
+//! tables' ids are still `i64` (issue 17 goes on).
 
 /// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, a value of
 /// a multi-row insert, serde, ts-rs, `Display` and `Debug` (the bare number) and `FromStr`
@@ -124,6 +124,12 @@ typed_id!(
     /// A prompt (`prompts.id`): one prompt of a project, with its responses. The queue's
     /// watermarks ("every prompt after id N") stay plain numbers.
     PromptId
+);
+
+typed_id!(
+    /// A project (`projects.id`): a task with its prompts, judgments, guidelines and model
+    /// versions.
+    ProjectId
 );
 
 #[cfg(test)]

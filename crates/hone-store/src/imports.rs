@@ -9,13 +9,13 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{ImportState, Result, StoreError};
+use crate::{ImportState, ProjectId, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ImportRun {
     pub id: i64,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub path: String,
     pub annotator: String,
     pub state: ImportState,
@@ -31,7 +31,12 @@ const COLUMNS: &str =
     "id, project_id, path, annotator, state, records, error, started_at, finished_at";
 
 /// Starts a run; its rows stay pending until [`finish`].
-pub async fn start(conn: &mut Conn, project_id: i64, path: &str, annotator: &str) -> Result<i64> {
+pub async fn start(
+    conn: &mut Conn,
+    project_id: ProjectId,
+    path: &str,
+    annotator: &str,
+) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO imports (project_id, path, annotator, state) VALUES ($1, $2, $3, 'running') RETURNING id",
     )
@@ -51,7 +56,7 @@ pub async fn get(conn: &mut Conn, id: i64) -> Result<ImportRun> {
 }
 
 /// The project's runs, newest first.
-pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<ImportRun>> {
+pub async fn list(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<ImportRun>> {
     Ok(sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM imports WHERE project_id = $1 ORDER BY id DESC"
     ))

@@ -4,13 +4,13 @@ use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{JobId, JobState, Result, StoreError};
+use crate::{JobId, JobState, ProjectId, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
     pub id: JobId,
-    pub project_id: Option<i64>,
+    pub project_id: Option<ProjectId>,
     pub kind: String,
     pub state: JobState,
     /// 0..=1
@@ -26,7 +26,7 @@ pub struct Job {
 #[derive(sqlx::FromRow)]
 struct JobRow {
     id: JobId,
-    project_id: Option<i64>,
+    project_id: Option<ProjectId>,
     kind: String,
     state: JobState,
     progress: f64,
@@ -66,7 +66,7 @@ const COLUMNS: &str =
 
 pub async fn create(
     conn: &mut Conn,
-    project_id: Option<i64>,
+    project_id: Option<ProjectId>,
     kind: &str,
     params: &serde_json::Value,
 ) -> Result<Job> {
@@ -90,7 +90,7 @@ pub async fn get(conn: &mut Conn, id: JobId) -> Result<Job> {
     row.try_into()
 }
 
-pub async fn list(conn: &mut Conn, project_id: Option<i64>) -> Result<Vec<Job>> {
+pub async fn list(conn: &mut Conn, project_id: Option<ProjectId>) -> Result<Vec<Job>> {
     let rows: Vec<JobRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM jobs WHERE $1 IS NULL OR project_id = $1 ORDER BY id"
     ))

@@ -11,7 +11,8 @@ use crate::Conn;
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
 use crate::{
-    AnnotatorId, Choice, JudgmentId, JudgmentKind, PromptId, ResponseId, Result, StoreError,
+    AnnotatorId, Choice, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, Result,
+    StoreError,
 };
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
@@ -96,7 +97,7 @@ impl JudgmentBody {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJudgment {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub prompt_id: PromptId,
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
@@ -114,7 +115,7 @@ pub struct NewJudgment {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Judgment {
     pub id: JudgmentId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub prompt_id: PromptId,
     pub annotator_id: AnnotatorId,
     pub time_spent_ms: i64,
@@ -269,7 +270,7 @@ async fn insert_single_response_details(
 #[derive(sqlx::FromRow)]
 struct BaseRow {
     id: JudgmentId,
-    project_id: i64,
+    project_id: ProjectId,
     prompt_id: PromptId,
     kind: JudgmentKind,
     annotator_id: AnnotatorId,
@@ -308,7 +309,7 @@ pub async fn get_many(conn: &mut Conn, ids: &[JudgmentId]) -> Result<Vec<Judgmen
 /// The project's judgments in id order, optionally of one kind.
 pub async fn list(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: Option<JudgmentKind>,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
@@ -329,7 +330,7 @@ const NOT_PENDING: &str =
 /// import still under way), in id order, optionally of one kind.
 pub async fn list_current(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: Option<JudgmentKind>,
 ) -> Result<Vec<Judgment>> {
     let rows: Vec<BaseRow> = sqlx::query_as(&format!(
@@ -346,7 +347,7 @@ pub async fn list_current(
 /// not their import run is done, in id order (for the queue's index: see `queue_rows`).
 pub async fn list_current_after(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     after: i64,
 ) -> Result<Vec<Judgment>> {
@@ -420,7 +421,7 @@ pub async fn superseded_by_this(conn: &mut Conn, id: JudgmentId) -> Result<Optio
 }
 
 /// The ids of the project's judgments that some dataset snapshot holds.
-pub async fn held_by_snapshots(conn: &mut Conn, project_id: i64) -> Result<Vec<JudgmentId>> {
+pub async fn held_by_snapshots(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<JudgmentId>> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT sj.judgment_id FROM snapshot_judgments sj JOIN judgments j ON j.id = sj.judgment_id
          JOIN dataset_snapshots d ON d.id = sj.snapshot_id
@@ -447,7 +448,7 @@ pub async fn delete(conn: &mut Conn, id: JudgmentId) -> Result<()> {
 /// an import under way left out.
 pub async fn counts(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
 ) -> Result<Vec<(JudgmentKind, AnnotatorId, i64)>> {
     Ok(sqlx::query_as(&format!(
         "SELECT kind, annotator_id, COUNT(*) FROM judgments WHERE project_id = $1 AND superseded_by IS NULL AND {NOT_PENDING} GROUP BY kind, annotator_id ORDER BY kind, annotator_id",
@@ -780,7 +781,7 @@ pub struct ImportedJudgment {
 /// transaction (`BEGIN IMMEDIATE`).
 pub async fn insert_imported(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     annotator_id: AnnotatorId,
     guideline_version: Option<i64>,
     import_id: i64,

@@ -46,7 +46,8 @@ pub use sqlx::{AnyConnection as Conn, AnyPool, Transaction};
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use ids::{
-    AnnotatorId, BaseModelId, JobId, JudgmentId, PromptId, ResponseId, SnapshotId, VersionId,
+    AnnotatorId, BaseModelId, JobId, JudgmentId, ProjectId, PromptId, ResponseId, SnapshotId,
+    VersionId,
 };
 pub use types::*;
 

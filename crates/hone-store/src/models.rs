@@ -4,7 +4,7 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{BaseModelId, JobId, Result, SnapshotId, StoreError, VersionId};
+use crate::{BaseModelId, JobId, ProjectId, Result, SnapshotId, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,7 +104,7 @@ pub struct VersionFile {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelVersion {
     pub id: VersionId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub name: String,
     pub parent_id: Option<VersionId>,
     pub base_model_id: BaseModelId,
@@ -127,7 +127,7 @@ impl ModelVersion {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewModelVersion {
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub name: String,
     pub parent_id: Option<VersionId>,
     pub base_model_id: BaseModelId,
@@ -143,7 +143,7 @@ pub struct NewModelVersion {
 #[derive(sqlx::FromRow)]
 struct VersionRow {
     id: VersionId,
-    project_id: i64,
+    project_id: ProjectId,
     name: String,
     parent_id: Option<VersionId>,
     base_model_id: BaseModelId,
@@ -229,7 +229,7 @@ pub async fn get_version(conn: &mut Conn, id: VersionId) -> Result<ModelVersion>
     hydrate(conn, row).await
 }
 
-pub async fn list_versions(conn: &mut Conn, project_id: i64) -> Result<Vec<ModelVersion>> {
+pub async fn list_versions(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<ModelVersion>> {
     let rows: Vec<VersionRow> = sqlx::query_as(&format!(
         "SELECT {VERSION_COLUMNS} FROM model_versions WHERE project_id = $1 ORDER BY id"
     ))

@@ -3,12 +3,12 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{QueueOrder, Result, SpanPolarity, StoreError, VersionId};
+use crate::{ProjectId, QueueOrder, Result, SpanPolarity, StoreError, VersionId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct Project {
-    pub id: i64,
+    pub id: ProjectId,
     pub name: String,
     pub task_description: String,
     pub rating_min: i64,
@@ -101,7 +101,7 @@ const COLUMNS: &str = "id, name, task_description, rating_min, rating_max, kto_t
 /// Makes `version_id` (or the base, with `None`) the project's promoted version.
 pub async fn set_promoted(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     version_id: Option<VersionId>,
 ) -> Result<()> {
     let done = sqlx::query("UPDATE projects SET promoted_version_id = $1 WHERE id = $2")
@@ -134,7 +134,7 @@ pub async fn create(conn: &mut Conn, new: &NewProject) -> Result<Project> {
         .map_err(StoreError::unique("project", &new.name))
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<Project> {
+pub async fn get(conn: &mut Conn, id: ProjectId) -> Result<Project> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -159,7 +159,11 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<Project>> {
 }
 
 /// Replaces the tunable settings (everything but the name).
-pub async fn update_settings(conn: &mut Conn, id: i64, settings: &NewProject) -> Result<Project> {
+pub async fn update_settings(
+    conn: &mut Conn,
+    id: ProjectId,
+    settings: &NewProject,
+) -> Result<Project> {
     sqlx::query_as(&format!(
         "UPDATE projects SET task_description = $1, rating_min = $2, rating_max = $3, kto_threshold = $4, overlap = $5,
          queue_order = $6, gold_rate = $7 WHERE id = $8 RETURNING {COLUMNS}"
@@ -178,7 +182,11 @@ pub async fn update_settings(conn: &mut Conn, id: i64, settings: &NewProject) ->
 }
 
 /// Adds a new guideline version (1, 2, …) and returns it; old versions stay, judgments cite them.
-pub async fn add_guideline(conn: &mut Conn, project_id: i64, text: &str) -> Result<Guideline> {
+pub async fn add_guideline(
+    conn: &mut Conn,
+    project_id: ProjectId,
+    text: &str,
+) -> Result<Guideline> {
     Ok(sqlx::query_as(
         "INSERT INTO guidelines (project_id, version, text)
          VALUES ($1, (SELECT COALESCE(MAX(version), 0) + 1 FROM guidelines WHERE project_id = $1), $2)
@@ -190,7 +198,7 @@ pub async fn add_guideline(conn: &mut Conn, project_id: i64, text: &str) -> Resu
     .await?)
 }
 
-pub async fn latest_guideline(conn: &mut Conn, project_id: i64) -> Result<Option<Guideline>> {
+pub async fn latest_guideline(conn: &mut Conn, project_id: ProjectId) -> Result<Option<Guideline>> {
     Ok(sqlx::query_as(
         "SELECT version, text, created_at FROM guidelines WHERE project_id = $1 ORDER BY version DESC LIMIT 1",
     )
@@ -199,7 +207,7 @@ pub async fn latest_guideline(conn: &mut Conn, project_id: i64) -> Result<Option
     .await?)
 }
 
-pub async fn guidelines(conn: &mut Conn, project_id: i64) -> Result<Vec<Guideline>> {
+pub async fn guidelines(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<Guideline>> {
     Ok(sqlx::query_as(
         "SELECT version, text, created_at FROM guidelines WHERE project_id = $1 ORDER BY version",
     )
@@ -209,7 +217,7 @@ pub async fn guidelines(conn: &mut Conn, project_id: i64) -> Result<Vec<Guidelin
 }
 
 /// Appends a rating criterion at the end of the project's list.
-pub async fn add_criterion(conn: &mut Conn, project_id: i64, item: &NamedItem) -> Result<()> {
+pub async fn add_criterion(conn: &mut Conn, project_id: ProjectId, item: &NamedItem) -> Result<()> {
     sqlx::query(
         "INSERT INTO rating_criteria (project_id, name, description, position)
          VALUES ($1, $2, $3, (SELECT COALESCE(MAX(position), -1) + 1 FROM rating_criteria WHERE project_id = $1))",
@@ -224,7 +232,7 @@ pub async fn add_criterion(conn: &mut Conn, project_id: i64, item: &NamedItem) -
 }
 
 /// The project's rating criteria, in order.
-pub async fn criteria(conn: &mut Conn, project_id: i64) -> Result<Vec<NamedItem>> {
+pub async fn criteria(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<NamedItem>> {
     Ok(sqlx::query_as(
         "SELECT name, description FROM rating_criteria WHERE project_id = $1 ORDER BY position",
     )
@@ -234,7 +242,11 @@ pub async fn criteria(conn: &mut Conn, project_id: i64) -> Result<Vec<NamedItem>
 }
 
 /// Appends a span label at the end of the project's list.
-pub async fn add_span_label(conn: &mut Conn, project_id: i64, label: &SpanLabel) -> Result<()> {
+pub async fn add_span_label(
+    conn: &mut Conn,
+    project_id: ProjectId,
+    label: &SpanLabel,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO span_labels (project_id, name, description, polarity, position)
          VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(position), -1) + 1 FROM span_labels WHERE project_id = $1))",
@@ -250,7 +262,7 @@ pub async fn add_span_label(conn: &mut Conn, project_id: i64, label: &SpanLabel)
 }
 
 /// The project's span labels, in order.
-pub async fn span_labels(conn: &mut Conn, project_id: i64) -> Result<Vec<SpanLabel>> {
+pub async fn span_labels(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<SpanLabel>> {
     Ok(sqlx::query_as(
         "SELECT name, description, polarity FROM span_labels WHERE project_id = $1 ORDER BY position",
     )
@@ -260,7 +272,7 @@ pub async fn span_labels(conn: &mut Conn, project_id: i64) -> Result<Vec<SpanLab
 }
 
 /// The project's token-level feedback settings as stored (JSON), if it has any.
-pub async fn token_level(conn: &mut Conn, project_id: i64) -> Result<Option<String>> {
+pub async fn token_level(conn: &mut Conn, project_id: ProjectId) -> Result<Option<String>> {
     Ok(
         sqlx::query_scalar("SELECT settings FROM project_token_level WHERE project_id = $1")
             .bind(project_id)
@@ -270,7 +282,7 @@ pub async fn token_level(conn: &mut Conn, project_id: i64) -> Result<Option<Stri
 }
 
 /// Stores the project's token-level feedback settings (JSON), replacing any before.
-pub async fn set_token_level(conn: &mut Conn, project_id: i64, settings: &str) -> Result<()> {
+pub async fn set_token_level(conn: &mut Conn, project_id: ProjectId, settings: &str) -> Result<()> {
     let now = dialect::backend(conn).now();
     sqlx::query(&format!(
         "INSERT INTO project_token_level (project_id, settings) VALUES ($1, $2) \

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{parse_json, to_json};
-use crate::{PromptId, Result, Split, StoreError};
+use crate::{ProjectId, PromptId, Result, Split, StoreError};
 
 /// One chat turn, as Hugging Face chat templates and TRL's conversational datasets spell it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -20,7 +20,7 @@ pub struct ChatMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Prompt {
     pub id: PromptId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     /// The plain text; for a chat prompt, the content of its last user message.
     pub text: String,
     /// The conversation, when the prompt is a chat; `None` for a plain text prompt.
@@ -69,7 +69,7 @@ impl NewPrompt {
 #[derive(sqlx::FromRow)]
 struct PromptRow {
     id: PromptId,
-    project_id: i64,
+    project_id: ProjectId,
     text: String,
     messages: Option<String>,
     split: Split,
@@ -104,7 +104,7 @@ fn prompt_of(row: PromptRow, tags: Vec<String>) -> Result<Prompt> {
 /// tags to it; its split is left as it was). Returns the prompt and whether it was created.
 pub async fn insert_or_get(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     new: &NewPrompt,
 ) -> Result<(Prompt, bool)> {
     let hash = new.content_hash();
@@ -151,7 +151,11 @@ pub async fn get(conn: &mut Conn, id: PromptId) -> Result<Prompt> {
 }
 
 /// The project's prompts in insertion order, optionally of one split only.
-pub async fn list(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Result<Vec<Prompt>> {
+pub async fn list(
+    conn: &mut Conn,
+    project_id: ProjectId,
+    split: Option<Split>,
+) -> Result<Vec<Prompt>> {
     let rows: Vec<PromptRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM prompts WHERE project_id = $1 AND ($2 IS NULL OR split = $2) ORDER BY id"
     ))
@@ -181,7 +185,7 @@ pub async fn list(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Res
         .collect()
 }
 
-pub async fn count(conn: &mut Conn, project_id: i64, split: Option<Split>) -> Result<i64> {
+pub async fn count(conn: &mut Conn, project_id: ProjectId, split: Option<Split>) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "SELECT COUNT(*) FROM prompts WHERE project_id = $1 AND ($2 IS NULL OR split = $2)",
     )
@@ -227,7 +231,7 @@ pub(crate) const BATCH_ROWS: usize = 500;
 /// The project's prompts with these content hashes: hash → id.
 pub async fn ids_by_hash(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     hashes: &[String],
 ) -> Result<std::collections::HashMap<String, PromptId>> {
     let mut found = std::collections::HashMap::new();
@@ -251,7 +255,7 @@ pub async fn ids_by_hash(
 /// ([`crate::Store::begin`]): ids are assigned here ([`dialect::allocate_ids`]).
 pub async fn insert_batch(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     import_id: i64,
     news: &[&NewPrompt],
 ) -> Result<Vec<PromptId>> {

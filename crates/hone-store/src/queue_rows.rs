@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
-use crate::{JudgmentId, JudgmentKind, PromptId, ResponseId, ResponseSource, Result};
+use crate::{JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, ResponseSource, Result};
 
 /// Where an index stands: the largest ids it has read of each table, and the last change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,7 +49,7 @@ pub struct Moved {
 /// that query would return nothing.
 pub async fn moved(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     marks: Watermarks,
 ) -> Result<Moved> {
@@ -82,7 +82,7 @@ pub async fn moved(
 }
 
 /// The project's queue revision: 0 until a prompt or response of it is deleted.
-pub async fn revision(conn: &mut Conn, project_id: i64) -> Result<i64> {
+pub async fn revision(conn: &mut Conn, project_id: ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT revision FROM queue_revisions WHERE project_id = $1")
             .bind(project_id)
@@ -94,7 +94,7 @@ pub async fn revision(conn: &mut Conn, project_id: i64) -> Result<i64> {
 
 /// Every (project, kind) that has judgments, in order: the queue indexes worth building when a
 /// server starts.
-pub async fn judged_kinds(conn: &mut Conn) -> Result<Vec<(i64, JudgmentKind)>> {
+pub async fn judged_kinds(conn: &mut Conn) -> Result<Vec<(ProjectId, JudgmentKind)>> {
     Ok(
         sqlx::query_as("SELECT DISTINCT project_id, kind FROM judgments ORDER BY project_id, kind")
             .fetch_all(&mut *conn)
@@ -106,7 +106,7 @@ pub async fn judged_kinds(conn: &mut Conn) -> Result<Vec<(i64, JudgmentKind)>> {
 /// (a sequence number of `queue_changes`), as (sequence number, judgment id), in order.
 pub async fn changes_after(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     after: i64,
 ) -> Result<Vec<(i64, JudgmentId)>> {
     Ok(sqlx::query_as(
@@ -120,7 +120,7 @@ pub async fn changes_after(
 
 /// The project's last change's sequence number (0 before any): where an index built now
 /// starts reading changes.
-pub async fn last_change(conn: &mut Conn, project_id: i64) -> Result<i64> {
+pub async fn last_change(conn: &mut Conn, project_id: ProjectId) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM queue_changes WHERE project_id = $1")
             .bind(project_id)
@@ -131,7 +131,7 @@ pub async fn last_change(conn: &mut Conn, project_id: i64) -> Result<i64> {
 
 /// Where the project's removals stand: its revision and its last change. Equal marks read at
 /// two moments mean no row of the project was deleted and no judgment changed in between.
-pub async fn removals_mark(conn: &mut Conn, project_id: i64) -> Result<(i64, i64)> {
+pub async fn removals_mark(conn: &mut Conn, project_id: ProjectId) -> Result<(i64, i64)> {
     Ok((
         revision(conn, project_id).await?,
         last_change(conn, project_id).await?,
@@ -146,7 +146,11 @@ pub struct PromptRow {
 }
 
 /// The project's prompts with ids above `after`, in id order.
-pub async fn prompts_after(conn: &mut Conn, project_id: i64, after: i64) -> Result<Vec<PromptRow>> {
+pub async fn prompts_after(
+    conn: &mut Conn,
+    project_id: ProjectId,
+    after: i64,
+) -> Result<Vec<PromptRow>> {
     // `+project_id`: walk the rowid range, not the (project_id, content_hash) index, which
     // would visit every prompt of the project to find the few new ones.
     Ok(sqlx::query_as(
@@ -172,7 +176,7 @@ pub struct ResponseRow {
 /// The responses to the project's prompts with ids above `after`, in id order.
 pub async fn responses_after(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     after: i64,
 ) -> Result<Vec<ResponseRow>> {
     // CROSS JOIN: SQLite keeps `responses` outside, walking its rowid range, instead of
@@ -194,7 +198,7 @@ pub async fn responses_after(
 /// order, each with the import run that wrote it (whether that run is done or not).
 pub async fn judgments_after(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     after: i64,
 ) -> Result<Vec<(Judgment, Option<i64>)>> {
@@ -245,7 +249,7 @@ pub async fn judgments_by_id(
 /// The project's import runs still running (or being undone): their rows do not count yet. An
 /// undone run's rows are deleted (which bumps the revision) or, where others' judgments hold
 /// them, released from the run.
-pub async fn unfinished_imports(conn: &mut Conn, project_id: i64) -> Result<HashSet<i64>> {
+pub async fn unfinished_imports(conn: &mut Conn, project_id: ProjectId) -> Result<HashSet<i64>> {
     let ids: Vec<i64> =
         sqlx::query_scalar("SELECT id FROM imports WHERE project_id = $1 AND state = 'running'")
             .bind(project_id)

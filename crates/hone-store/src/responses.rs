@@ -5,7 +5,9 @@ use crate::Conn;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
-use crate::{BaseModelId, PromptId, ResponseId, ResponseSource, Result, StoreError, VersionId};
+use crate::{
+    BaseModelId, ProjectId, PromptId, ResponseId, ResponseSource, Result, StoreError, VersionId,
+};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -121,7 +123,11 @@ pub async fn get(conn: &mut Conn, id: ResponseId) -> Result<Response> {
 /// Response `id` if it answers a prompt of `project_id`; `NotFound` otherwise, whether it does
 /// not exist or belongs to another project (a caller limited to one project learns nothing of
 /// the others).
-pub async fn get_in_project(conn: &mut Conn, id: ResponseId, project_id: i64) -> Result<Response> {
+pub async fn get_in_project(
+    conn: &mut Conn,
+    id: ResponseId,
+    project_id: ProjectId,
+) -> Result<Response> {
     let row: ResponseRow = sqlx::query_as(
         "SELECT r.id, r.prompt_id, r.text, r.source, r.model_version_id, r.base_model_id, r.generation, r.created_at \
          FROM responses r JOIN prompts p ON p.id = r.prompt_id WHERE r.id = $1 AND p.project_id = $2",
@@ -161,7 +167,7 @@ pub async fn delete_if_unjudged(conn: &mut Conn, id: ResponseId) -> Result<bool>
 }
 
 /// Every response of the project's prompts, in id order.
-pub async fn list_for_project(conn: &mut Conn, project_id: i64) -> Result<Vec<Response>> {
+pub async fn list_for_project(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<Response>> {
     let rows: Vec<ResponseRow> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM responses WHERE prompt_id IN (SELECT id FROM prompts WHERE project_id = $1) ORDER BY id"
     ))

@@ -4,7 +4,7 @@
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{AnnotatorId, JudgmentKind, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, JudgmentKind, ProjectId, PromptId, ResponseId, Result};
 
 /// A unit of the queue as skips and flags record it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,7 +30,7 @@ impl UnitRow {
 /// Records that `annotator_id` skipped `unit`; returns the skip's id (later skips have larger ids).
 pub async fn insert(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     annotator_id: AnnotatorId,
     unit: &UnitRow,
 ) -> Result<i64> {
@@ -50,7 +50,7 @@ pub async fn insert(
 /// latest skip (the later the skip, the larger), oldest latest skip first.
 pub async fn latest(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     annotator_id: AnnotatorId,
     kind: JudgmentKind,
 ) -> Result<Vec<(UnitRow, i64)>> {
@@ -75,7 +75,7 @@ pub async fn latest(
 }
 
 /// Number of skips per annotator id in the project (every skip counts, repeats included).
-pub async fn counts(conn: &mut Conn, project_id: i64) -> Result<Vec<(AnnotatorId, i64)>> {
+pub async fn counts(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<(AnnotatorId, i64)>> {
     Ok(sqlx::query_as(
         "SELECT annotator_id, COUNT(*) FROM skips WHERE project_id = $1 GROUP BY annotator_id ORDER BY annotator_id",
     )

@@ -8,13 +8,13 @@ use sqlx::Connection;
 use crate::Conn;
 
 use crate::error::{parse_json, to_json};
-use crate::{JudgmentId, Result, SnapshotId, StoreError};
+use crate::{JudgmentId, ProjectId, Result, SnapshotId, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Snapshot {
     pub id: SnapshotId,
-    pub project_id: i64,
+    pub project_id: ProjectId,
     pub content_hash: String,
     /// The filter and row counts that produced it.
     pub description: serde_json::Value,
@@ -24,7 +24,7 @@ pub struct Snapshot {
 
 pub async fn insert(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     judgment_ids: &[JudgmentId],
     content_hash: &str,
     description: &serde_json::Value,
@@ -47,7 +47,7 @@ pub async fn insert(
 /// in a write transaction of its own; [`delete_incomplete`] drops it if its writer gives up.
 pub async fn start(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     content_hash: &str,
     description: &serde_json::Value,
 ) -> Result<SnapshotId> {
@@ -137,7 +137,7 @@ pub async fn delete_abandoned(conn: &mut Conn, seconds: u32) -> Result<u64> {
 }
 
 pub async fn get(conn: &mut Conn, id: SnapshotId) -> Result<Snapshot> {
-    let (project_id, content_hash, description, created_at): (i64, String, String, String) =
+    let (project_id, content_hash, description, created_at): (ProjectId, String, String, String) =
         sqlx::query_as("SELECT project_id, content_hash, description, created_at FROM dataset_snapshots WHERE id = $1 AND complete = 1")
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -159,7 +159,7 @@ pub async fn get(conn: &mut Conn, id: SnapshotId) -> Result<Snapshot> {
     })
 }
 
-pub async fn list(conn: &mut Conn, project_id: i64) -> Result<Vec<Snapshot>> {
+pub async fn list(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<Snapshot>> {
     let ids: Vec<SnapshotId> = sqlx::query_scalar(
         "SELECT id FROM dataset_snapshots WHERE project_id = $1 AND complete = 1 ORDER BY id",
     )

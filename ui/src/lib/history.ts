@@ -2,6 +2,7 @@
 // verdicts), and the filters as the query judgment_history takes.
 import type { HistoryQuery } from './api/types/HistoryQuery';
 import type { JudgmentKind } from './api/types/JudgmentKind';
+import type { ProjectId } from './api/types/ProjectId';
 
 export const HISTORY_KINDS: JudgmentKind[] = ['comparison', 'ranking', 'rating', 'edit', 'span', 'thumbs', 'demonstration', 'critique'];
 
@@ -41,7 +42,7 @@ export function verdictsOf(kind: JudgmentKind | ''): { value: string; label: str
 }
 
 /** The filters as judgment_history's query; empty filters are left out. */
-export function queryOf(projectId: number, annotator: string, f: HistoryFilters, offset: number, limit: number): HistoryQuery {
+export function queryOf(projectId: ProjectId, annotator: string, f: HistoryFilters, offset: number, limit: number): HistoryQuery {
   const query: HistoryQuery = { project_id: projectId, include_superseded: f.replaced, offset, limit };
   if (!f.everyone) query.annotator = annotator;
   if (f.kind) query.kind = f.kind;

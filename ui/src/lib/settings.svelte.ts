@@ -7,6 +7,7 @@
 import { loadSettings, saveSettings } from './api/api';
 import { describeError } from './api/errors';
 import { defaultSettings, type Theme } from './api/settings';
+import type { ProjectId } from './api/types/ProjectId';
 import type { UiSettings } from './api/types/UiSettings';
 import { keymapOf, type Keymap, type Shortcuts } from './labeling/shortcuts';
 import { applyTheme } from './theme';
@@ -38,7 +39,7 @@ function write(key: string, value: string | null) {
 
 class Settings {
   #annotator = $state(read(KEYS.annotator) ?? '');
-  #projectId = $state<number | null>(Number(read(KEYS.projectId)) || null);
+  #projectId = $state<ProjectId | null>(Number(read(KEYS.projectId)) || null);
   #modelDir = $state(read(KEYS.modelDir) ?? '');
   #rawText = $state(read(KEYS.rawText) === '1');
   #syncScroll = $state(read(KEYS.syncScroll) === '1');
@@ -68,7 +69,7 @@ class Settings {
   get projectId() {
     return this.#projectId;
   }
-  set projectId(id: number | null) {
+  set projectId(id: ProjectId | null) {
     this.#projectId = id;
     write(KEYS.projectId, id === null ? null : String(id));
   }

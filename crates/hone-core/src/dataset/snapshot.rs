@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::build::{build_training_data, RowRules, TrainingData};
 use super::rows::to_jsonl;
-use crate::{CoreError, Hone, JudgmentId, PromptId, Result, SnapshotId};
+use crate::{CoreError, Hone, JudgmentId, ProjectId, PromptId, Result, SnapshotId};
 
 /// Which judgments a snapshot takes.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -110,7 +110,7 @@ fn trl_rows_hasher(data: &TrainingData) -> Sha256 {
 }
 
 /// The project's rules as they are now: what a new snapshot freezes.
-async fn current_rules(conn: &mut Conn, project_id: i64) -> Result<RowRules> {
+async fn current_rules(conn: &mut Conn, project_id: ProjectId) -> Result<RowRules> {
     Ok(RowRules {
         kto_threshold: projects::get(conn, project_id).await?.kto_threshold,
         good_labels: crate::projects::good_span_labels(conn, project_id).await?,
@@ -149,7 +149,7 @@ async fn frozen_rules(conn: &mut Conn, snapshot: &Snapshot) -> Result<RowRules> 
 /// while a fine-tune freezes its data).
 async fn rows_for<T: Send + 'static>(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     judgments: Vec<Judgment>,
     rules: &RowRules,
     then: fn(TrainingData) -> T,
@@ -182,7 +182,7 @@ fn with_hash(data: TrainingData) -> (TrainingData, String) {
 
 async fn select(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     filter: &SnapshotFilter,
 ) -> Result<Vec<Judgment>> {
     let mut excluded = Vec::new();
@@ -237,7 +237,7 @@ async fn select(
 /// What a snapshot of `filter` holds now: its judgment ids, rows' hash, description, rows.
 async fn frozen_rows(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     filter: &SnapshotFilter,
 ) -> Result<(Vec<JudgmentId>, String, serde_json::Value, TrainingData)> {
     let judgments = select(conn, project_id, filter).await?;
@@ -260,7 +260,7 @@ const SNAPSHOT_PART: usize = 5_000;
 
 /// What an optimistic read froze, to be written as a snapshot.
 struct Frozen<'a> {
-    project_id: i64,
+    project_id: ProjectId,
     /// The project's removals mark, read with the judgments.
     mark: (i64, i64),
     ids: &'a [JudgmentId],
@@ -312,7 +312,7 @@ enum FreezeStep {
 /// or a judgment in `frozen` was deleted, superseded or made current again.
 async fn touched_since(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     mark: (i64, i64),
     frozen: &[JudgmentId],
 ) -> Result<bool> {
@@ -334,7 +334,7 @@ impl Hone {
     /// The rows the project's judgments produce now, without freezing anything.
     pub async fn training_data(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         filter: &SnapshotFilter,
     ) -> Result<TrainingData> {
         let mut conn = self.store().conn().await?;
@@ -356,7 +356,7 @@ impl Hone {
     /// and rereading for each kept every save waiting behind the last, writer-held read).
     pub async fn freeze_snapshot(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         filter: &SnapshotFilter,
     ) -> Result<(Snapshot, TrainingData)> {
         self.freeze_snapshot_with(project_id, filter, SNAPSHOT_PART, async |_| {})
@@ -368,7 +368,7 @@ impl Hone {
     /// there.
     async fn freeze_snapshot_with(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         filter: &SnapshotFilter,
         part: usize,
         mut between: impl AsyncFnMut(FreezeStep),
@@ -595,7 +595,7 @@ mod optimistic_tests {
     use crate::Choice;
 
     /// A project with `n` prompts, each a pair judged by alice; the judgments' ids.
-    async fn judged_pairs(hone: &Hone, n: usize) -> (i64, Vec<JudgmentId>) {
+    async fn judged_pairs(hone: &Hone, n: usize) -> (ProjectId, Vec<JudgmentId>) {
         let spec = ProjectSpec::named("freeze");
         let project = hone.create_project(&spec).await.unwrap().project.id;
         let mut judgments = Vec::new();

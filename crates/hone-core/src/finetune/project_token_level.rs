@@ -6,11 +6,11 @@
 use hone_store::projects;
 
 use super::TokenLevel;
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ProjectId, Result};
 
 impl Hone {
     /// The project's token-level settings, or the defaults.
-    pub async fn project_token_level(&self, project_id: i64) -> Result<TokenLevel> {
+    pub async fn project_token_level(&self, project_id: ProjectId) -> Result<TokenLevel> {
         let mut conn = self.store().conn().await?;
         projects::get(&mut conn, project_id).await?;
         match projects::token_level(&mut conn, project_id).await? {
@@ -28,7 +28,7 @@ impl Hone {
     /// range, named.
     pub async fn set_project_token_level(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         settings: &TokenLevel,
     ) -> Result<TokenLevel> {
         settings.validate("settings")?;

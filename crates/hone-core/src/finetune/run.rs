@@ -18,7 +18,7 @@ use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
 use super::tokens::tokenize;
 use crate::dataset::PromptContent;
-use crate::{BaseModelId, CoreError, Hone, PromptId, Result, SnapshotId, VersionId};
+use crate::{BaseModelId, CoreError, Hone, ProjectId, PromptId, Result, SnapshotId, VersionId};
 
 /// What a running fine-tune reports.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -114,7 +114,7 @@ impl Hone {
     /// The train prompts, without those whose tags the filter leaves out.
     async fn train_prompt_list(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         filter: &crate::dataset::SnapshotFilter,
     ) -> Result<Vec<hone_store::prompts::Prompt>> {
         let mut prompts = self
@@ -124,7 +124,7 @@ impl Hone {
         Ok(prompts)
     }
 
-    async fn train_prompts(&self, project_id: i64) -> Result<Vec<PromptContent>> {
+    async fn train_prompts(&self, project_id: ProjectId) -> Result<Vec<PromptContent>> {
         Ok(self
             .list_prompts(project_id, Some(hone_store::Split::Train))
             .await?
@@ -134,7 +134,7 @@ impl Hone {
     }
 
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
-    pub async fn plan_fine_tune(&self, project_id: i64, recipe: &Recipe) -> Result<Plan> {
+    pub async fn plan_fine_tune(&self, project_id: ProjectId, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
         let (recipe, leftover) =
             super::memory::ImportLeftover::across(self.recipe_on_folder(recipe)).await;
@@ -166,7 +166,7 @@ impl Hone {
     /// Freezes a snapshot, trains the recipe's stages and records the new version.
     pub async fn fine_tune(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         recipe: &Recipe,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
@@ -252,7 +252,7 @@ impl Hone {
 
     /// The parent and the reward model must be versions of this project on the recipe's base
     /// model: an adapter on other base weights would load (same shapes) and mean nothing.
-    pub(crate) async fn check_lineage(&self, project_id: i64, recipe: &Recipe) -> Result<()> {
+    pub(crate) async fn check_lineage(&self, project_id: ProjectId, recipe: &Recipe) -> Result<()> {
         let location = std::fs::canonicalize(&recipe.model_dir)
             .unwrap_or_else(|_| recipe.model_dir.clone())
             .display()
@@ -290,7 +290,7 @@ impl Hone {
     /// with a `stem`, `<stem>`, `<stem>-2`, …; without, `vN` from the number of versions plus one.
     pub(crate) async fn version_name_for(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         wanted: Option<&str>,
         stem: Option<&str>,
     ) -> Result<String> {
@@ -326,7 +326,7 @@ impl Hone {
     /// the recipe's parent (version `<name>`). Returns both outcomes, reward model first.
     pub async fn rlhf(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         recipe: &Recipe,
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
@@ -408,7 +408,7 @@ impl Hone {
     async fn run_job(
         &self,
         job_id: JobId,
-        project_id: i64,
+        project_id: ProjectId,
         params: JobParams,
         leftover: super::memory::ImportLeftover,
         cancel: Arc<AtomicBool>,
@@ -459,7 +459,7 @@ impl Hone {
     async fn train_job(
         &self,
         job_id: JobId,
-        project_id: i64,
+        project_id: ProjectId,
         params: JobParams,
         leftover: super::memory::ImportLeftover,
         cancel: Arc<AtomicBool>,
@@ -540,7 +540,7 @@ impl Hone {
     /// and the reward model's adapters.
     async fn stage_inputs(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         params: &JobParams,
         job_dir: PathBuf,
         staged_dir: PathBuf,
@@ -671,7 +671,7 @@ impl Hone {
     async fn record_version(
         &self,
         job_id: JobId,
-        project_id: i64,
+        project_id: ProjectId,
         params: &JobParams,
         trained: Trained,
         staged_dir: &Path,

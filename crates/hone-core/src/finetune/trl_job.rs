@@ -23,7 +23,7 @@ use hone_train::schedule::Schedule;
 
 use super::recipe::{Recipe, StageMethod};
 use crate::dataset::{PromptContent, TrainingData};
-use crate::{CoreError, Hone, Result, SnapshotId, VersionId};
+use crate::{CoreError, Hone, ProjectId, Result, SnapshotId, VersionId};
 
 /// The manifest's file name in a job folder.
 pub const MANIFEST: &str = "hone-job.json";
@@ -68,7 +68,7 @@ pub enum TrlJobSource {
     /// The project's feedback now: a new snapshot is frozen with the recipe's filter, and the
     /// stages are those the recipe would run on it.
     Project {
-        project_id: i64,
+        project_id: ProjectId,
         recipe: Box<Recipe>,
     },
     /// An existing version's training again: its snapshot, recipe, stages and parent.
@@ -309,7 +309,7 @@ impl Hone {
             made_by: format!("hone {}", env!("CARGO_PKG_VERSION")),
             trl_version: TRL_VERSION.into(),
             project: JobEntity {
-                id: project.id,
+                id: project.id.0,
                 name: project.name.clone(),
             },
             snapshot: JobSnapshot {

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::trl_job::{JobManifest, JOB_FORMAT, JOB_FORMAT_VERSION, MANIFEST};
-use crate::{CoreError, Hone, Result, VersionId};
+use crate::{CoreError, Hone, ProjectId, Result, VersionId};
 
 /// The files of a PEFT adapter a version keeps.
 const ADAPTER_FILES: [&str; 2] = ["adapter_config.json", "adapter_model.safetensors"];
@@ -35,7 +35,7 @@ impl Hone {
     /// Records the adapter a TRL job made as a new version of the job's project.
     pub async fn import_trained_version(&self, request: &ImportVersion) -> Result<ModelVersion> {
         let manifest = read_manifest(&request.from)?;
-        let project_id = manifest.project.id;
+        let project_id = ProjectId(manifest.project.id);
         self.project_details(project_id).await.map_err(|_| {
             CoreError::invalid(
                 "from",

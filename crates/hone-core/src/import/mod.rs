@@ -33,7 +33,7 @@ pub use record::Record;
 
 pub(crate) use run::recover as recover_runs;
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, ProjectId, Result};
 
 /// How the file's lines are written.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -169,7 +169,7 @@ impl Hone {
     /// The project's import runs, newest first: done, running, or undone (with why).
     pub async fn import_runs(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
     ) -> Result<Vec<hone_store::imports::ImportRun>> {
         let mut conn = self.store().conn().await?;
         hone_store::projects::get(&mut conn, project_id).await?;
@@ -179,7 +179,7 @@ impl Hone {
     /// Imports `path` into the project; see the module documentation for the rules.
     pub async fn import_file(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         path: &Path,
         options: &ImportOptions,
     ) -> Result<ImportReport> {
@@ -190,7 +190,7 @@ impl Hone {
     /// [`Hone::import_file`], telling `progress` where it is every chunk of records.
     pub async fn import_file_with_progress(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         path: &Path,
         options: &ImportOptions,
         progress: &(dyn Fn(ImportProgress) + Send + Sync),

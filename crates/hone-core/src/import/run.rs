@@ -7,7 +7,7 @@ use std::path::Path;
 use hone_store::{imports, ImportState, Store, StoreError};
 
 use crate::owner_lock::OwnerLock;
-use crate::{CoreError, Result};
+use crate::{CoreError, ProjectId, Result};
 
 /// The kind of task in the lock file's name.
 const LOCK_KIND: &str = "import";
@@ -28,7 +28,7 @@ impl Run {
     pub(super) async fn start(
         store: &Store,
         workspace: &Path,
-        project_id: i64,
+        project_id: ProjectId,
         path: &Path,
         annotator: &str,
     ) -> Result<Self> {

@@ -28,7 +28,7 @@ use super::votes::{disagreement, split_evenly, Vote, Votes};
 use super::waiting::{Group, Waiting};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
-use crate::{AnnotatorId, JudgmentId, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, JudgmentId, ProjectId, PromptId, ResponseId, Result};
 
 /// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
 /// ordering units the way `in_order` offers them.
@@ -77,7 +77,7 @@ struct Counted {
 /// One project's units and votes of one kind.
 #[derive(Debug)]
 pub(super) struct QueueIndex {
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     /// The project's queue revision the index was built at.
     revision: i64,
@@ -117,7 +117,7 @@ pub(super) struct QueueIndex {
 }
 
 impl QueueIndex {
-    pub(super) fn new(project_id: i64, kind: JudgmentKind, revision: i64) -> Self {
+    pub(super) fn new(project_id: ProjectId, kind: JudgmentKind, revision: i64) -> Self {
         Self {
             project_id,
             kind,
@@ -163,7 +163,7 @@ impl QueueIndex {
         let took = started.elapsed();
         if took >= std::time::Duration::from_millis(20) {
             tracing::debug!(
-                project = self.project_id,
+                project = %self.project_id,
                 took_ms = took.as_millis() as u64,
                 rebuilt = done.rebuilt,
                 prompts = done.read.0,
@@ -758,7 +758,7 @@ mod tests {
     use crate::projects::ProjectSpec;
     use crate::{Choice, Hone};
 
-    async fn project_with_a_pair(hone: &Hone, name: &str) -> (i64, ResponseId, ResponseId) {
+    async fn project_with_a_pair(hone: &Hone, name: &str) -> (ProjectId, ResponseId, ResponseId) {
         let (project, _, a, b) = project_prompt_pair(hone, name).await;
         (project, a, b)
     }
@@ -766,7 +766,7 @@ mod tests {
     async fn project_prompt_pair(
         hone: &Hone,
         name: &str,
-    ) -> (i64, PromptId, ResponseId, ResponseId) {
+    ) -> (ProjectId, PromptId, ResponseId, ResponseId) {
         let project = hone
             .create_project(&ProjectSpec::named(name))
             .await
@@ -785,7 +785,7 @@ mod tests {
         (project, prompt.id, ids[0], ids[1])
     }
 
-    fn comparison(project_id: i64, a: ResponseId, b: ResponseId) -> FeedbackInput {
+    fn comparison(project_id: ProjectId, a: ResponseId, b: ResponseId) -> FeedbackInput {
         let kind = FeedbackKind::Comparison {
             response_a: a,
             response_b: b,
@@ -926,7 +926,7 @@ mod tests {
     /// verdicts.
     async fn import_pairs(
         hone: &Hone,
-        project: i64,
+        project: ProjectId,
         pairs: usize,
         judged: usize,
     ) -> (i64, Vec<PromptId>, Vec<JudgmentId>) {
@@ -988,7 +988,7 @@ mod tests {
     }
 
     /// A fresh workspace (kept while the folder lives) with one project of this overlap.
-    async fn workspace_with_project(overlap: i64) -> (tempfile::TempDir, Hone, i64) {
+    async fn workspace_with_project(overlap: i64) -> (tempfile::TempDir, Hone, ProjectId) {
         let dir = tempfile::TempDir::new().unwrap();
         let hone = Hone::open(dir.path()).await.unwrap();
         let mut spec = ProjectSpec::named("a");

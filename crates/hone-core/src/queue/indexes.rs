@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use hone_store::JudgmentKind;
 
+use crate::ProjectId;
+
 use super::index::{QueueIndex, SharedIndex, UNKNOWN_REVISION};
 
 /// How long an index stays after its last use. Building one again costs a few seconds at 100k
@@ -22,7 +24,7 @@ struct Entry {
 }
 
 pub(crate) struct QueueIndexes {
-    entries: Mutex<HashMap<(i64, JudgmentKind), Entry>>,
+    entries: Mutex<HashMap<(ProjectId, JudgmentKind), Entry>>,
     idle_lifetime: Duration,
 }
 
@@ -48,7 +50,7 @@ impl QueueIndexes {
 
     /// The index of `project_id`'s `kind`, made empty (its first refresh reads everything) if
     /// there is none. Indexes idle past their lifetime, and not in anyone's hands, go first.
-    pub(super) fn get(&self, project_id: i64, kind: JudgmentKind) -> SharedIndex {
+    pub(super) fn get(&self, project_id: ProjectId, kind: JudgmentKind) -> SharedIndex {
         let now = Instant::now();
         let mut entries = self.entries.lock().expect("queue index map lock");
         // A handful of entries per project: sweeping them on each call costs nothing next to
@@ -82,26 +84,29 @@ mod tests {
     fn an_index_idle_past_its_lifetime_is_dropped_unless_someone_holds_it() {
         let indexes = QueueIndexes::with_idle_lifetime(Duration::from_millis(50));
         let kind = JudgmentKind::Comparison;
-        let held = indexes.get(1, kind);
-        drop(indexes.get(2, kind));
+        let held = indexes.get(ProjectId(1), kind);
+        drop(indexes.get(ProjectId(2), kind));
         assert_eq!(indexes.len(), 2);
         std::thread::sleep(Duration::from_millis(80));
-        let fresh = indexes.get(3, kind);
+        let fresh = indexes.get(ProjectId(3), kind);
         assert_eq!(indexes.len(), 2, "project 2's idle index is dropped");
         assert!(
-            Arc::ptr_eq(&held, &indexes.get(1, kind)),
+            Arc::ptr_eq(&held, &indexes.get(ProjectId(1), kind)),
             "an index in someone's hands stays, however idle"
         );
-        assert!(Arc::ptr_eq(&fresh, &indexes.get(3, kind)));
+        assert!(Arc::ptr_eq(&fresh, &indexes.get(ProjectId(3), kind)));
     }
 
     #[test]
     fn an_index_in_use_is_the_same_one_for_every_caller() {
         let indexes = QueueIndexes::default();
-        let a = indexes.get(7, JudgmentKind::Rating);
-        let b = indexes.get(7, JudgmentKind::Rating);
+        let a = indexes.get(ProjectId(7), JudgmentKind::Rating);
+        let b = indexes.get(ProjectId(7), JudgmentKind::Rating);
         assert!(Arc::ptr_eq(&a, &b));
-        assert!(!Arc::ptr_eq(&a, &indexes.get(7, JudgmentKind::Comparison)));
+        assert!(!Arc::ptr_eq(
+            &a,
+            &indexes.get(ProjectId(7), JudgmentKind::Comparison)
+        ));
         assert_eq!(indexes.len(), 2);
     }
 }

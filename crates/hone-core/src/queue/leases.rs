@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hone_store::JudgmentKind;
 
 use super::UnitKey;
-use crate::AnnotatorId;
+use crate::{AnnotatorId, ProjectId};
 
 /// How long a unit stays held for the annotator it was given to.
 pub const LEASE_DURATION: Duration = Duration::from_secs(10 * 60);
@@ -36,14 +36,14 @@ pub(crate) struct Lease {
 
 /// Every project's and kind's leases.
 #[derive(Debug, Default)]
-pub(crate) struct QueueLeases(Mutex<HashMap<(i64, JudgmentKind), Vec<Lease>>>);
+pub(crate) struct QueueLeases(Mutex<HashMap<(ProjectId, JudgmentKind), Vec<Lease>>>);
 
 impl QueueLeases {
     /// The live leases of others than `annotator` on the project's units of `kind`, by unit:
     /// the holders' annotator ids.
     pub(crate) fn held_by_others(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
         annotator: &str,
         now: Instant,
@@ -66,7 +66,7 @@ impl QueueLeases {
     /// [`HELD_PER_ANNOTATOR`] ends.
     pub(crate) fn hold(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
         unit: UnitKey,
         annotator: &str,
@@ -114,7 +114,7 @@ impl QueueLeases {
     /// Ends `annotator`'s lease on `unit` (they skipped or flagged it).
     pub(crate) fn release(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
         annotator: &str,
         unit: &UnitKey,
@@ -140,19 +140,28 @@ mod tests {
     fn a_lease_is_seen_by_others_only_and_ends_after_its_duration() {
         let leases = QueueLeases::default();
         let t0 = Instant::now();
-        leases.hold(1, KIND, unit(1), "ana", Some(AnnotatorId(7)), t0);
-        assert!(leases.held_by_others(1, KIND, "ana", t0).is_empty());
-        let held = leases.held_by_others(1, KIND, "bo", t0);
+        leases.hold(ProjectId(1), KIND, unit(1), "ana", Some(AnnotatorId(7)), t0);
+        assert!(leases
+            .held_by_others(ProjectId(1), KIND, "ana", t0)
+            .is_empty());
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0);
         assert_eq!(held.get(&unit(1)), Some(&vec![Some(AnnotatorId(7))]));
         // Another project or kind is not held.
-        assert!(leases.held_by_others(2, KIND, "bo", t0).is_empty());
         assert!(leases
-            .held_by_others(1, JudgmentKind::Rating, "bo", t0)
+            .held_by_others(ProjectId(2), KIND, "bo", t0)
+            .is_empty());
+        assert!(leases
+            .held_by_others(ProjectId(1), JudgmentKind::Rating, "bo", t0)
             .is_empty());
         let almost = t0 + LEASE_DURATION - Duration::from_secs(1);
-        assert_eq!(leases.held_by_others(1, KIND, "bo", almost).len(), 1);
+        assert_eq!(
+            leases
+                .held_by_others(ProjectId(1), KIND, "bo", almost)
+                .len(),
+            1
+        );
         assert!(leases
-            .held_by_others(1, KIND, "bo", t0 + LEASE_DURATION)
+            .held_by_others(ProjectId(1), KIND, "bo", t0 + LEASE_DURATION)
             .is_empty());
     }
 
@@ -162,7 +171,7 @@ mod tests {
         let t0 = Instant::now();
         for (i, a) in [1, 3, 5].into_iter().enumerate() {
             leases.hold(
-                1,
+                ProjectId(1),
                 KIND,
                 unit(a),
                 "ana",
@@ -170,35 +179,42 @@ mod tests {
                 t0 + Duration::from_secs(i as u64),
             );
         }
-        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(3));
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0 + Duration::from_secs(3));
         let mut units: Vec<_> = held.keys().cloned().collect();
         units.sort();
         assert_eq!(units, vec![unit(3), unit(5)]);
         // Asking for a unit held already renews it instead of holding it twice.
-        leases.hold(1, KIND, unit(5), "ana", None, t0 + Duration::from_secs(4));
-        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(5));
+        leases.hold(
+            ProjectId(1),
+            KIND,
+            unit(5),
+            "ana",
+            None,
+            t0 + Duration::from_secs(4),
+        );
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0 + Duration::from_secs(5));
         assert_eq!(held.len(), 2);
         assert_eq!(held[&unit(5)].len(), 1);
         // Two annotators on one unit are two holders.
         leases.hold(
-            1,
+            ProjectId(1),
             KIND,
             unit(5),
             "cy",
             Some(AnnotatorId(9)),
             t0 + Duration::from_secs(6),
         );
-        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0 + Duration::from_secs(6));
         assert_eq!(held[&unit(5)], vec![None, Some(AnnotatorId(9))]);
         // A first verdict gives ana's leases her id; a skip ends her lease on that unit.
         leases.identify("ana", AnnotatorId(4));
-        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0 + Duration::from_secs(6));
         assert_eq!(
             held[&unit(5)],
             vec![Some(AnnotatorId(4)), Some(AnnotatorId(9))]
         );
-        leases.release(1, KIND, "ana", &unit(5));
-        let held = leases.held_by_others(1, KIND, "bo", t0 + Duration::from_secs(6));
+        leases.release(ProjectId(1), KIND, "ana", &unit(5));
+        let held = leases.held_by_others(ProjectId(1), KIND, "bo", t0 + Duration::from_secs(6));
         assert_eq!(held[&unit(5)], vec![Some(AnnotatorId(9))]);
         assert_eq!(held.len(), 2, "ana still holds unit 3");
     }

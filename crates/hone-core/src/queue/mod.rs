@@ -51,7 +51,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use votes::describe_split;
 
-use crate::{AnnotatorId, CoreError, Hone, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
@@ -135,7 +135,7 @@ impl Hone {
     /// The next item for `annotator` to judge with `kind`, or `None` when there is none left.
     pub async fn next_item(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         annotator: &str,
         kind: JudgmentKind,
     ) -> Result<Option<QueueItem>> {
@@ -147,7 +147,7 @@ impl Hone {
     /// `exclude`: a UI prefetches the item after the one on screen while it is being judged.
     pub async fn next_item_excluding(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         annotator: &str,
         kind: JudgmentKind,
         exclude: &[Vec<ResponseId>],
@@ -331,7 +331,7 @@ impl Hone {
     /// Holds `unit` for `annotator` when this workspace keeps leases.
     fn hold(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
         unit: &Unit,
         annotator: &str,
@@ -352,7 +352,7 @@ impl Hone {
     /// Builds the queue index of every project and kind that has judgments, so that the first
     /// annotators after a start do not wait for it (seconds at 100k judgments); `hone serve`
     /// runs it in the background when it starts. Returns the (project, kind) pairs built.
-    pub async fn warm_queues(&self) -> Result<Vec<(i64, JudgmentKind)>> {
+    pub async fn warm_queues(&self) -> Result<Vec<(ProjectId, JudgmentKind)>> {
         let judged = queue_rows::judged_kinds(&mut *self.store().conn().await?).await?;
         for &(project_id, kind) in &judged {
             let project = projects::get(&mut *self.store().conn().await?, project_id).await?;
@@ -367,7 +367,7 @@ impl Hone {
     /// transaction the refresh used (the caller reads the chosen item's texts in it).
     pub(in crate::queue) async fn refreshed_index(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
         overlap: usize,
         order: QueueOrder,
@@ -420,7 +420,7 @@ impl Hone {
     /// The eligible open unit `order` puts first (at least one is open), and why.
     async fn choose(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         order: QueueOrder,
         index: &QueueIndex,
         eligible: &(dyn Fn(Pos) -> bool + Sync),

@@ -6,7 +6,7 @@
 use hone_store::{projects, JudgmentKind};
 use serde::{Deserialize, Serialize};
 
-use crate::{Hone, Result};
+use crate::{Hone, ProjectId, Result};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,7 +31,7 @@ impl Hone {
     /// are offered is what is counted).
     pub async fn queue_progress(
         &self,
-        project_id: i64,
+        project_id: ProjectId,
         kind: JudgmentKind,
     ) -> Result<KindProgress> {
         let project = projects::get(&mut *self.store().conn().await?, project_id).await?;

@@ -1,10 +1,10 @@
 use hone_core::agreement::{AgreementReport, Level};
 use hone_core::feedback::FeedbackKind;
-use hone_core::{Choice, Hone, JudgmentKind};
+use hone_core::{Choice, Hone, JudgmentKind, ProjectId};
 
 use crate::{compare, judge, open, project, prompt_n};
 
-async fn report(hone: &Hone, p: i64, kind: JudgmentKind) -> AgreementReport {
+async fn report(hone: &Hone, p: ProjectId, kind: JudgmentKind) -> AgreementReport {
     let reports = hone.agreement(p).await.expect("agreement");
     reports
         .into_iter()
@@ -13,7 +13,7 @@ async fn report(hone: &Hone, p: i64, kind: JudgmentKind) -> AgreementReport {
 }
 
 /// Three prompts with two responses each.
-async fn pairs(hone: &Hone, p: i64) -> Vec<Vec<hone_core::ResponseId>> {
+async fn pairs(hone: &Hone, p: ProjectId) -> Vec<Vec<hone_core::ResponseId>> {
     let mut v = Vec::new();
     for i in 0..3 {
         v.push(prompt_n(hone, p, &format!("Q{i}"), 2).await.1);

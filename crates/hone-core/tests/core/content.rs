@@ -1,6 +1,6 @@
 use hone_core::store::prompts::{ChatMessage, NewPrompt};
 use hone_core::store::responses::NewResponse;
-use hone_core::{CoreError, PromptId, ResponseSource, Split};
+use hone_core::{CoreError, ProjectId, PromptId, ResponseSource, Split};
 
 use crate::{assert_invalid, count_rows, open, project};
 
@@ -65,7 +65,7 @@ async fn bad_prompts_and_responses_are_refused_naming_the_field() {
     bad_tag.tags = vec!["ok".into(), " ".into()];
     assert_invalid(ws.add_prompt(p, &bad_tag).await, "tags[1]");
     assert!(matches!(
-        ws.add_prompt(999, &NewPrompt::text("q")).await,
+        ws.add_prompt(ProjectId(999), &NewPrompt::text("q")).await,
         Err(CoreError::NotFound { .. })
     ));
     assert_eq!(

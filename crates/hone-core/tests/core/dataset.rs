@@ -5,11 +5,11 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::projects::ProjectSpec;
 use hone_core::store::judgments::SpanMark;
 use hone_core::store::projects::NamedItem;
-use hone_core::{Choice, Hone, Split};
+use hone_core::{Choice, Hone, ProjectId, Split};
 
 use crate::{assert_invalid, compare, input, judge, open, project, prompt_with, record, thumbs};
 
-async fn data(hone: &Hone, p: i64) -> TrainingData {
+async fn data(hone: &Hone, p: ProjectId) -> TrainingData {
     hone.training_data(p, &SnapshotFilter::default())
         .await
         .expect("training data")

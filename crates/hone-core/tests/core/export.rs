@@ -7,14 +7,14 @@ use hone_core::import::ImportOptions;
 use hone_core::store::judgments::SpanMark;
 use hone_core::store::prompts::{ChatMessage, NewPrompt};
 use hone_core::store::responses::NewResponse;
-use hone_core::{Choice, Hone, ResponseSource, Split};
+use hone_core::{Choice, Hone, ProjectId, ResponseSource, Split};
 
 use crate::{compare, input, judge, open, project, prompt_with, record};
 
 /// A chat prompt with model responses.
 async fn chat_prompt(
     hone: &Hone,
-    p: i64,
+    p: ProjectId,
     messages: &[(&str, &str)],
     answers: &[&str],
 ) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
@@ -58,7 +58,7 @@ async fn chat_prompt(
 
 /// A project whose judgments make rows of all three formats, with string and chat prompts,
 /// and texts that need escaping.
-async fn rich_project(hone: &Hone) -> i64 {
+async fn rich_project(hone: &Hone) -> ProjectId {
     let p = project(hone, "law").await;
     let (text_prompt, t) = prompt_with(
         hone,

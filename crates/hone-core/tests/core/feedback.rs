@@ -4,7 +4,7 @@ use hone_core::dataset::SnapshotFilter;
 use hone_core::feedback::{FeedbackInput, FeedbackKind};
 use hone_core::store::judgments::{JudgmentBody, SpanMark};
 use hone_core::store::responses;
-use hone_core::{Choice, CoreError, PromptId, ResponseSource};
+use hone_core::{Choice, CoreError, ProjectId, PromptId, ResponseSource};
 
 use crate::{
     assert_invalid, compare, count_rows, input, open, project, prompt_with, record,
@@ -15,10 +15,10 @@ use crate::{
 /// and prompt Q (response q), and a second project with prompt O (response o).
 struct Fixture {
     ws: Ws,
-    p: i64,
+    p: ProjectId,
     r: Vec<hone_core::ResponseId>,
     q: hone_core::ResponseId,
-    other_project: i64,
+    other_project: ProjectId,
     o: hone_core::ResponseId,
 }
 
@@ -464,7 +464,7 @@ async fn feedback_about_another_projects_prompt_or_without_annotator_is_refused(
     match f
         .ws
         .record_feedback(&input(
-            9_999,
+            ProjectId(9_999),
             "ann",
             FeedbackKind::Thumbs {
                 response_id: r[0],

@@ -5,12 +5,12 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::finetune::{FineTuneEvent, Method, Recipe, StageMethod};
 use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::store::{jobs, models};
-use hone_core::{Choice, CoreError, JobState};
+use hone_core::{Choice, CoreError, JobState, ProjectId};
 
 use crate::{compare, judge, open, project, prompt_with, Ws};
 
 /// A project with demonstrations and comparisons, and a tiny model folder.
-async fn setup() -> (Ws, i64, std::path::PathBuf) {
+async fn setup() -> (Ws, ProjectId, std::path::PathBuf) {
     let ws = open().await;
     let p = project(&ws, "support").await;
     for i in 0..4 {
@@ -494,7 +494,7 @@ async fn a_reward_model_version_then_ppo_against_it() {
 }
 
 /// Held-out pairs and demonstrations next to the train ones of `setup`.
-async fn add_held_out(ws: &Ws, p: i64) {
+async fn add_held_out(ws: &Ws, p: ProjectId) {
     for i in 0..4 {
         let (prompt, r) = prompt_with(
             ws,

@@ -6,7 +6,7 @@ use hone_core::history::{HistoryPage, HistoryQuery};
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
 use hone_core::JudgmentId;
-use hone_core::{Choice, Hone, JudgmentKind, ResponseSource};
+use hone_core::{Choice, Hone, JudgmentKind, ProjectId, ResponseSource};
 
 use crate::{
     assert_invalid, compare, input, judge, open, project, project_with_overlap, prompt_n,
@@ -30,7 +30,7 @@ async fn ids(hone: &Hone, q: &HistoryQuery) -> Vec<JudgmentId> {
 /// A prompt with tags and model answers.
 async fn tagged(
     hone: &Hone,
-    p: i64,
+    p: ProjectId,
     text: &str,
     tags: &[&str],
     answers: &[&str],

@@ -6,11 +6,13 @@ use hone_core::import::{ImportError, ImportOptions, ImportReport, InputFormat, L
 use hone_core::store::judgments::{self, JudgmentBody};
 use hone_core::store::prompts::{ChatMessage, Prompt};
 use hone_core::store::{annotators, responses};
-use hone_core::{AnnotatorKind, Choice, CoreError, Hone, JudgmentKind, ResponseSource, Split};
+use hone_core::{
+    AnnotatorKind, Choice, CoreError, Hone, JudgmentKind, ProjectId, ResponseSource, Split,
+};
 
 use crate::{count_rows, fixture, open, project, Ws};
 
-async fn import(hone: &Hone, p: i64, path: &Path) -> ImportReport {
+async fn import(hone: &Hone, p: ProjectId, path: &Path) -> ImportReport {
     hone.import_file(p, path, &ImportOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{} must import: {e}", path.display()))
@@ -682,8 +684,12 @@ async fn unreadable_files_are_refused_before_anything_is_written() {
         "annotator",
     );
     assert!(matches!(
-        ws.import_file(999, &fixture("prompts.jsonl"), &ImportOptions::default())
-            .await,
+        ws.import_file(
+            ProjectId(999),
+            &fixture("prompts.jsonl"),
+            &ImportOptions::default()
+        )
+        .await,
         Err(CoreError::NotFound {
             entity: "project",
             ..

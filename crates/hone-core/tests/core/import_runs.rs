@@ -10,7 +10,7 @@ use hone_core::import::{ImportOptions, ImportProgress, ImportStage};
 use hone_core::store::judgments::{self, ImportedJudgment, ImportedVerdict};
 use hone_core::store::prompts::{self, NewPrompt};
 use hone_core::store::{imports, responses, ImportState};
-use hone_core::{Choice, Hone, JudgmentKind};
+use hone_core::{Choice, Hone, JudgmentKind, ProjectId};
 
 use crate::{compare, count_rows, input, open, project, prompt_with, Ws};
 
@@ -38,7 +38,7 @@ async fn prompts_responses_judgments(hone: &Hone) -> [i64; 3] {
 
 /// Writes a prompt with two responses and an A-over-B judgment as an import run would,
 /// without finishing the run. Returns (run id, prompt id).
-async fn half_written_run(hone: &Hone, project_id: i64) -> (i64, hone_core::PromptId) {
+async fn half_written_run(hone: &Hone, project_id: ProjectId) -> (i64, hone_core::PromptId) {
     let mut tx = hone.store().begin().await.unwrap();
     let run = imports::start(&mut tx, project_id, "pairs.jsonl", "import")
         .await

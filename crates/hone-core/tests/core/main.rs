@@ -25,7 +25,7 @@ use hone_core::projects::ProjectSpec;
 use hone_core::store::judgments::{self, Judgment};
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses::NewResponse;
-use hone_core::{CoreError, Hone, ResponseSource};
+use hone_core::{CoreError, Hone, ProjectId, ResponseSource};
 use tempfile::TempDir;
 
 /// Read when the test runs, not when it is compiled: cargo reuses a test binary built from
@@ -68,7 +68,7 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 /// A project with the defaults (scale 1–7, threshold 5, overlap 1, criterion `overall`).
-pub async fn project(hone: &Hone, name: &str) -> i64 {
+pub async fn project(hone: &Hone, name: &str) -> ProjectId {
     hone.create_project(&ProjectSpec::named(name))
         .await
         .expect("create project")
@@ -77,7 +77,7 @@ pub async fn project(hone: &Hone, name: &str) -> i64 {
 }
 
 /// A project with the defaults but `overlap`.
-pub async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> i64 {
+pub async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> ProjectId {
     let mut spec = ProjectSpec::named(name);
     spec.settings.overlap = overlap;
     hone.create_project(&spec)
@@ -90,7 +90,7 @@ pub async fn project_with_overlap(hone: &Hone, name: &str, overlap: i64) -> i64 
 /// A text prompt with model responses; returns (prompt id, response ids in the order given).
 pub async fn prompt_with(
     hone: &Hone,
-    project_id: i64,
+    project_id: ProjectId,
     text: &str,
     responses: &[&str],
 ) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
@@ -112,7 +112,7 @@ pub async fn prompt_with(
 /// A prompt with `n` generated responses `"<text> / answer i"`.
 pub async fn prompt_n(
     hone: &Hone,
-    project_id: i64,
+    project_id: ProjectId,
     text: &str,
     n: usize,
 ) -> (hone_core::PromptId, Vec<hone_core::ResponseId>) {
@@ -122,7 +122,7 @@ pub async fn prompt_n(
 }
 
 /// Feedback with no time, no critique and the order "as given".
-pub fn input(project_id: i64, annotator: &str, kind: FeedbackKind) -> FeedbackInput {
+pub fn input(project_id: ProjectId, annotator: &str, kind: FeedbackKind) -> FeedbackInput {
     FeedbackInput::new(project_id, annotator, kind)
 }
 
@@ -135,7 +135,7 @@ pub async fn record(hone: &Hone, input: &FeedbackInput) -> Recorded {
 /// Records `kind` by `annotator` and returns the judgment id.
 pub async fn judge(
     hone: &Hone,
-    project_id: i64,
+    project_id: ProjectId,
     annotator: &str,
     kind: FeedbackKind,
 ) -> hone_core::JudgmentId {

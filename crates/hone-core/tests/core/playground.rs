@@ -13,7 +13,7 @@ use hone_core::playground::{CandidateInput, PlaygroundAnswer, PlaygroundRequest}
 use hone_core::store::models::{self, NewBaseModel, NewModelVersion};
 use hone_core::store::prompts::NewPrompt;
 use hone_core::store::responses;
-use hone_core::ResponseSource;
+use hone_core::{ProjectId, ResponseSource};
 
 use crate::{assert_invalid, count_rows, open, project, Ws};
 
@@ -314,7 +314,7 @@ async fn add_candidate_finds_or_creates_the_prompt_and_reuses_an_identical_answe
     bad.sampling.as_mut().unwrap().top_p = Some(2.0);
     assert_invalid(ws.add_candidate(&bad).await, "sampling");
     let mut missing = input("A new prompt", "An answer.");
-    missing.project_id = 999;
+    missing.project_id = ProjectId(999);
     match ws.add_candidate(&missing).await {
         Err(e) => assert_eq!(e.code(), "not_found", "{e}"),
         Ok(added) => panic!("no project 999: {added:?}"),

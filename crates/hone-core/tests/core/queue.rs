@@ -4,7 +4,7 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::queue::{QueueItem, MAX_RANKED};
 use hone_core::store::projects::NewProject;
 use hone_core::store::responses::NewResponse;
-use hone_core::{Choice, Hone, JudgmentKind, QueueOrder, ResponseSource};
+use hone_core::{Choice, Hone, JudgmentKind, ProjectId, QueueOrder, ResponseSource};
 
 use crate::{
     compare, input, judge, open, open_seeded, project, project_with_overlap, prompt_n, record,
@@ -19,12 +19,12 @@ fn sorted(mut v: Vec<hone_core::ResponseId>) -> Vec<hone_core::ResponseId> {
     v
 }
 
-async fn next(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
+async fn next(hone: &Hone, p: ProjectId, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
     hone.next_item(p, who, kind).await.expect("next_item")
 }
 
 /// Judges a queue item with feedback of its kind, sending back the order shown.
-async fn answer(hone: &Hone, p: i64, who: &str, item: &QueueItem) {
+async fn answer(hone: &Hone, p: ProjectId, who: &str, item: &QueueItem) {
     let shown = ids(item);
     let kind = match item.kind {
         JudgmentKind::Comparison => compare(shown[0], shown[1], Choice::A),
@@ -340,7 +340,8 @@ async fn the_shown_order_is_shuffled_and_repeatable_by_seed() {
 async fn an_unknown_project_is_not_found_and_an_unknown_annotator_gets_everything() {
     let ws = open().await;
     assert!(matches!(
-        ws.next_item(42, "alice", JudgmentKind::Thumbs).await,
+        ws.next_item(ProjectId(42), "alice", JudgmentKind::Thumbs)
+            .await,
         Err(hone_core::CoreError::NotFound { .. })
     ));
     let p = project(&ws, "law").await;
@@ -434,7 +435,7 @@ async fn a_prefetch_skips_the_units_on_screen() {
 }
 
 /// Sets the project's queue order and gold rate, keeping its other settings.
-pub async fn set_queue(hone: &Hone, p: i64, order: QueueOrder, gold_rate: f64) {
+pub async fn set_queue(hone: &Hone, p: ProjectId, order: QueueOrder, gold_rate: f64) {
     let current = hone.project_details(p).await.unwrap().project;
     let settings = NewProject {
         name: current.name,

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use hone_core::feedback::FeedbackKind;
-use hone_core::{Choice, CoreError, JudgmentKind, Split};
+use hone_core::{Choice, CoreError, JudgmentKind, ProjectId, Split};
 
 use crate::{compare, input, open, project, prompt_with, record};
 
@@ -124,7 +124,7 @@ async fn stats_of_an_empty_or_unknown_project() {
         (0, 0, 0, 0)
     );
     assert!(matches!(
-        ws.stats(404).await,
+        ws.stats(ProjectId(404)).await,
         Err(CoreError::NotFound { .. })
     ));
 }

@@ -11,11 +11,11 @@ use hone_core::model::tiny::{write_tiny_model, TinyArch, TinySize};
 use hone_core::store::judgments::SpanMark;
 use hone_core::store::projects::SpanLabel;
 use hone_core::store::SpanPolarity;
-use hone_core::Hone;
+use hone_core::{Hone, ProjectId};
 
 use crate::{assert_invalid, judge, open, project, prompt_with, record, thumbs};
 
-async fn data(hone: &Hone, p: i64) -> TrainingData {
+async fn data(hone: &Hone, p: ProjectId) -> TrainingData {
     hone.training_data(p, &SnapshotFilter::default())
         .await
         .expect("training data")
@@ -222,7 +222,7 @@ async fn marks_under_a_good_label_ask_for_their_tokens_and_leave_the_answer_desi
 
 /// Four prompts, each answer corrected by an edit ("settings" → "account") and a second
 /// answer with "idea" marked wrong.
-async fn setup() -> (crate::Ws, i64, std::path::PathBuf) {
+async fn setup() -> (crate::Ws, ProjectId, std::path::PathBuf) {
     let ws = open().await;
     let p = project(&ws, "support").await;
     for i in 0..4 {

@@ -5,21 +5,21 @@ use hone_core::feedback::FeedbackKind;
 use hone_core::queue::QueueItem;
 use hone_core::store::judgments::JudgmentBody;
 use hone_core::triage::{FlagInput, SkipInput};
-use hone_core::{FlagReason, Hone, JudgmentKind, PromptId};
+use hone_core::{FlagReason, Hone, JudgmentKind, ProjectId, PromptId};
 
 use crate::{
     assert_invalid, compare, count_rows, input, judge, open, project, project_with_overlap,
     prompt_n, prompt_with, record, stored_judgment, thumbs,
 };
 
-async fn next(hone: &Hone, p: i64, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
+async fn next(hone: &Hone, p: ProjectId, who: &str, kind: JudgmentKind) -> Option<QueueItem> {
     hone.next_item(p, who, kind).await.expect("next_item")
 }
 
 /// The response ids of the next item (empty: none left).
 async fn next_ids(
     hone: &Hone,
-    p: i64,
+    p: ProjectId,
     who: &str,
     kind: JudgmentKind,
 ) -> Vec<hone_core::ResponseId> {
@@ -32,7 +32,7 @@ async fn next_ids(
 }
 
 fn skip(
-    p: i64,
+    p: ProjectId,
     who: &str,
     kind: JudgmentKind,
     response_ids: Vec<hone_core::ResponseId>,
@@ -47,7 +47,7 @@ fn skip(
 }
 
 fn flag(
-    p: i64,
+    p: ProjectId,
     who: &str,
     response_ids: Vec<hone_core::ResponseId>,
     reason: FlagReason,

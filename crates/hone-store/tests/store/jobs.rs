@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use hone_store::jobs::{self, MetricPoint};
 use hone_store::projects::{self, NewProject};
-use hone_store::{Conn, JobId, JobState};
+use hone_store::{Conn, JobId, JobState, ProjectId};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -16,7 +16,7 @@ fn point(name: &str, step: i64, value: f64) -> MetricPoint {
     }
 }
 
-async fn project(conn: &mut Conn, name: &str) -> i64 {
+async fn project(conn: &mut Conn, name: &str) -> ProjectId {
     projects::create(conn, &NewProject::named(name))
         .await
         .unwrap()
@@ -68,7 +68,7 @@ async fn create_starts_queued_and_get_round_trips() {
         "1234",
     );
     assert_constraint(
-        jobs::create(&mut conn, Some(777), "train", &json!({}))
+        jobs::create(&mut conn, Some(ProjectId(777)), "train", &json!({}))
             .await
             .unwrap_err(),
         ErrorKind::ForeignKeyViolation,

@@ -4,7 +4,7 @@ use hone_store::judgments::{self, ImportedVerdict, Judgment, JudgmentBody, NewJu
 use hone_store::responses::{self, NewResponse};
 use hone_store::{
     annotators, gold, reward_scores, snapshots, AnnotatorKind, Choice, Conn, JudgmentKind,
-    ResponseId, ResponseSource,
+    ProjectId, ResponseId, ResponseSource,
 };
 use serde_json::json;
 use sqlx::error::ErrorKind;
@@ -506,7 +506,10 @@ async fn counts_group_by_kind_and_annotator_within_the_project() {
         "one row per (kind, annotator), ordered by kind then annotator, other projects left out"
     );
     assert!(
-        judgments::counts(&mut conn, 999).await.unwrap().is_empty(),
+        judgments::counts(&mut conn, ProjectId(999))
+            .await
+            .unwrap()
+            .is_empty(),
         "a project without judgments has no counts"
     );
 }
@@ -803,7 +806,7 @@ async fn base_rows_that_violate_constraints_are_refused() {
     )
     .await;
     let missing_project = NewJudgment {
-        project_id: 9_999,
+        project_id: ProjectId(9_999),
         ..new_judgment(&f, body())
     };
     assert_refused_atomically(

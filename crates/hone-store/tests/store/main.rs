@@ -114,7 +114,7 @@ pub async fn count_rows(conn: &mut hone_store::Conn, table: &str) -> i64 {
 
 /// A project with one prompt, one annotator and `responses` responses to the prompt.
 pub struct Seed {
-    pub project_id: i64,
+    pub project_id: hone_store::ProjectId,
     pub prompt_id: hone_store::PromptId,
     pub annotator_id: hone_store::AnnotatorId,
     pub response_ids: Vec<hone_store::ResponseId>,

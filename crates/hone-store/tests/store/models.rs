@@ -1,6 +1,6 @@
 use hone_store::models::{self, NewBaseModel, NewModelVersion, VersionFile};
 use hone_store::projects::{self, NewProject};
-use hone_store::{jobs, snapshots, BaseModelId, Conn, JobId, SnapshotId, VersionId};
+use hone_store::{jobs, snapshots, BaseModelId, Conn, JobId, ProjectId, SnapshotId, VersionId};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -24,7 +24,7 @@ fn file(path: &str, bytes: i64) -> VersionFile {
     }
 }
 
-fn version(project_id: i64, base_model_id: BaseModelId, name: &str) -> NewModelVersion {
+fn version(project_id: ProjectId, base_model_id: BaseModelId, name: &str) -> NewModelVersion {
     NewModelVersion {
         project_id,
         name: name.into(),
@@ -40,7 +40,7 @@ fn version(project_id: i64, base_model_id: BaseModelId, name: &str) -> NewModelV
     }
 }
 
-async fn project_and_base(conn: &mut Conn) -> (i64, BaseModelId) {
+async fn project_and_base(conn: &mut Conn) -> (ProjectId, BaseModelId) {
     let p = projects::create(conn, &NewProject::named("p"))
         .await
         .unwrap();
@@ -288,7 +288,7 @@ async fn versions_refuse_missing_references() {
             version(p, BaseModelId(404), "no base"),
             "missing base model",
         ),
-        (version(404, b, "no project"), "missing project"),
+        (version(ProjectId(404), b, "no project"), "missing project"),
         (
             NewModelVersion {
                 snapshot_id: Some(SnapshotId(404)),

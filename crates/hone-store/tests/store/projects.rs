@@ -1,6 +1,6 @@
 use hone_store::projects::{self, NamedItem, NewProject, SpanLabel};
-use hone_store::QueueOrder;
 use hone_store::SpanPolarity;
+use hone_store::{ProjectId, QueueOrder};
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_duplicate, assert_not_found, open_store};
@@ -42,7 +42,7 @@ async fn create_then_get_and_get_by_name_round_trip() {
     let mut conn = store.conn().await.unwrap();
     let new = custom("tax");
     let created = projects::create(&mut conn, &new).await.unwrap();
-    assert!(created.id > 0, "a created project has a row id");
+    assert!(created.id > ProjectId(0), "a created project has a row id");
     assert_eq!(created.name, new.name, "name as written");
     assert_eq!(
         created.task_description, new.task_description,
@@ -131,7 +131,7 @@ async fn get_of_a_missing_project_is_not_found() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     assert_not_found(
-        projects::get(&mut conn, 42).await.unwrap_err(),
+        projects::get(&mut conn, ProjectId(42)).await.unwrap_err(),
         "project",
         "42",
     );
@@ -236,7 +236,7 @@ async fn update_settings_replaces_everything_but_the_name() {
     );
 
     assert_not_found(
-        projects::update_settings(&mut conn, 777, &custom("x"))
+        projects::update_settings(&mut conn, ProjectId(777), &custom("x"))
             .await
             .unwrap_err(),
         "project",
@@ -297,7 +297,7 @@ async fn guidelines_are_numbered_per_project_and_the_latest_is_the_highest() {
 async fn a_guideline_for_a_missing_project_violates_the_foreign_key() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    let err = projects::add_guideline(&mut conn, 99, "orphan")
+    let err = projects::add_guideline(&mut conn, ProjectId(99), "orphan")
         .await
         .expect_err("project 99 does not exist");
     assert_constraint(err, ErrorKind::ForeignKeyViolation);
@@ -454,7 +454,7 @@ async fn the_promoted_version_is_set_cleared_and_must_exist() {
         .await
         .unwrap();
     assert!(matches!(
-        projects::set_promoted(&mut conn, 12345, None).await,
+        projects::set_promoted(&mut conn, ProjectId(12345), None).await,
         Err(hone_store::StoreError::NotFound { .. })
     ));
 }

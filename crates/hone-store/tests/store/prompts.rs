@@ -1,6 +1,6 @@
 use hone_store::projects::{self, NewProject};
 use hone_store::prompts::{self, ChatMessage, NewPrompt};
-use hone_store::{PromptId, Split};
+use hone_store::{ProjectId, PromptId, Split};
 use sqlx::error::ErrorKind;
 
 use crate::{assert_constraint, assert_not_found, open_store};
@@ -19,7 +19,7 @@ fn tagged(text: &str, tags: &[&str]) -> NewPrompt {
     }
 }
 
-async fn project(conn: &mut hone_store::Conn, name: &str) -> i64 {
+async fn project(conn: &mut hone_store::Conn, name: &str) -> ProjectId {
     projects::create(conn, &NewProject::named(name))
         .await
         .unwrap()
@@ -204,7 +204,7 @@ async fn get_of_a_missing_prompt_is_not_found() {
 async fn a_prompt_of_a_missing_project_violates_the_foreign_key() {
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
-    let err = prompts::insert_or_get(&mut conn, 31, &NewPrompt::text("orphan"))
+    let err = prompts::insert_or_get(&mut conn, ProjectId(31), &NewPrompt::text("orphan"))
         .await
         .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);

@@ -5,11 +5,11 @@
 use hone_store::judgments;
 use hone_store::queue_rows;
 use hone_store::responses;
-use hone_store::{Conn, JudgmentKind};
+use hone_store::{Conn, JudgmentKind, ProjectId};
 
 use crate::{open_store, seed, thumbs};
 
-async fn revision(conn: &mut Conn, project_id: i64) -> i64 {
+async fn revision(conn: &mut Conn, project_id: ProjectId) -> i64 {
     queue_rows::revision(conn, project_id).await.unwrap()
 }
 
@@ -206,7 +206,7 @@ async fn an_insert_outside_a_write_transaction_draws_its_id_after_the_writer_com
 
 async fn moved(
     conn: &mut Conn,
-    project_id: i64,
+    project_id: ProjectId,
     kind: JudgmentKind,
     marks: hone_store::queue_rows::Watermarks,
 ) -> hone_store::queue_rows::Moved {

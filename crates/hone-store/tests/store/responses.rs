@@ -2,7 +2,7 @@ use hone_store::models::{self, NewBaseModel, NewModelVersion};
 use hone_store::projects::{self, NewProject};
 use hone_store::prompts::{self, NewPrompt};
 use hone_store::responses::{self, NewResponse};
-use hone_store::{PromptId, ResponseSource};
+use hone_store::{ProjectId, PromptId, ResponseSource};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -251,7 +251,7 @@ async fn list_for_prompt_and_for_project_filter_and_order_by_id() {
         "the other project's responses only"
     );
     assert!(
-        responses::list_for_project(&mut conn, 999)
+        responses::list_for_project(&mut conn, ProjectId(999))
             .await
             .unwrap()
             .is_empty(),

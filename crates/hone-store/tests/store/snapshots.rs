@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use hone_store::judgments::{self, JudgmentBody, NewJudgment};
-use hone_store::{snapshots, Conn};
+use hone_store::{snapshots, Conn, ProjectId};
 use serde_json::json;
 use sqlx::error::ErrorKind;
 
@@ -124,7 +124,10 @@ async fn list_is_per_project_in_insertion_order() {
         "project b's only"
     );
     assert!(
-        snapshots::list(&mut conn, 999).await.unwrap().is_empty(),
+        snapshots::list(&mut conn, ProjectId(999))
+            .await
+            .unwrap()
+            .is_empty(),
         "a missing project has none"
     );
 }
@@ -156,7 +159,7 @@ async fn a_snapshot_of_a_missing_judgment_is_refused_entirely() {
         "nor any of its links"
     );
 
-    let err = snapshots::insert(&mut conn, 9_999, &[], "h", &json!({}))
+    let err = snapshots::insert(&mut conn, ProjectId(9_999), &[], "h", &json!({}))
         .await
         .unwrap_err();
     assert_constraint(err, ErrorKind::ForeignKeyViolation);

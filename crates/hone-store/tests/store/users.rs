@@ -1,5 +1,5 @@
 use hone_store::users;
-use hone_store::StoreError;
+use hone_store::{ProjectId, StoreError};
 
 use crate::{assert_not_found, open_store};
 
@@ -97,7 +97,9 @@ async fn members_are_kept_per_project_once_and_leave_with_their_project() {
     assert!(members::is_member(&mut conn, b, ana.id).await.unwrap());
     assert!(!members::is_member(&mut conn, b, bo.id).await.unwrap());
     // An unknown project or account is refused by the schema.
-    assert!(members::add(&mut conn, 999, ana.id).await.is_err());
+    assert!(members::add(&mut conn, ProjectId(999), ana.id)
+        .await
+        .is_err());
     assert!(members::remove(&mut conn, a, bo.id).await.unwrap());
     assert!(!members::remove(&mut conn, a, bo.id).await.unwrap());
     assert_eq!(

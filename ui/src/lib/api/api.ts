@@ -52,6 +52,7 @@ import type { Project } from './types/Project';
 import type { Promotion } from './types/Promotion';
 import type { RetrainArgs } from './types/RetrainArgs';
 import type { ProjectDetails } from './types/ProjectDetails';
+import type { ProjectId } from './types/ProjectId';
 import type { ProjectSpec } from './types/ProjectSpec';
 import type { ProjectStats } from './types/ProjectStats';
 import type { Prompt } from './types/Prompt';
@@ -143,12 +144,12 @@ export const listUsers = () => call<User[]>('list_users');
 export const addUser = (name: string, role: Role) => call<IssuedToken>('add_user', { name, role });
 export const newToken = (name: string) => call<IssuedToken>('new_token', { name });
 export const revokeUser = (name: string) => call<User>('revoke_user', { name });
-export const projectTokenLevel = (projectId: number) => call<TokenLevel>('project_token_level', { project_id: projectId });
-export const setProjectTokenLevel = (projectId: number, settings: TokenLevel) =>
+export const projectTokenLevel = (projectId: ProjectId) => call<TokenLevel>('project_token_level', { project_id: projectId });
+export const setProjectTokenLevel = (projectId: ProjectId, settings: TokenLevel) =>
   call<TokenLevel>('set_project_token_level', { project_id: projectId, settings });
-export const listMembers = (projectId: number) => call<User[]>('list_members', { project_id: projectId });
-export const addMember = (projectId: number, name: string) => call<User[]>('add_member', { project_id: projectId, name });
-export const removeMember = (projectId: number, name: string) =>
+export const listMembers = (projectId: ProjectId) => call<User[]>('list_members', { project_id: projectId });
+export const addMember = (projectId: ProjectId, name: string) => call<User[]>('add_member', { project_id: projectId, name });
+export const removeMember = (projectId: ProjectId, name: string) =>
   call<User[]>('remove_member', { project_id: projectId, name });
 
 // ---- workspace and projects ----
@@ -156,15 +157,15 @@ export const removeMember = (projectId: number, name: string) =>
 export const workspaceInfo = () => call<WorkspaceInfo>('workspace_info');
 export const listProjects = () => call<Project[]>('list_projects');
 export const createProject = (spec: ProjectSpec) => call<ProjectDetails>('create_project', spec);
-export const projectDetails = (projectId: number) => call<ProjectDetails>('project_details', { project_id: projectId });
+export const projectDetails = (projectId: ProjectId) => call<ProjectDetails>('project_details', { project_id: projectId });
 /** Every setting but the name (which the server ignores, but it must not be empty). */
-export const updateProjectSettings = (projectId: number, settings: NewProject) =>
+export const updateProjectSettings = (projectId: ProjectId, settings: NewProject) =>
   call<Project>('update_project_settings', { project_id: projectId, settings });
-export const setGuidelines = (projectId: number, text: string) => call<Guideline>('set_guidelines', { project_id: projectId, text });
-export const addRatingCriterion = (projectId: number, item: NamedItem) =>
+export const setGuidelines = (projectId: ProjectId, text: string) => call<Guideline>('set_guidelines', { project_id: projectId, text });
+export const addRatingCriterion = (projectId: ProjectId, item: NamedItem) =>
   call<ProjectDetails>('add_rating_criterion', { project_id: projectId, item });
-export const addSpanLabel = (projectId: number, item: SpanLabel) => call<ProjectDetails>('add_span_label', { project_id: projectId, item });
-export const projectStats = (projectId: number) => call<ProjectStats>('project_stats', { project_id: projectId });
+export const addSpanLabel = (projectId: ProjectId, item: SpanLabel) => call<ProjectDetails>('add_span_label', { project_id: projectId, item });
+export const projectStats = (projectId: ProjectId) => call<ProjectStats>('project_stats', { project_id: projectId });
 
 // ---- models ----
 
@@ -176,13 +177,13 @@ export const listBaseModels = () => call<BaseModel[]>('list_base_models');
 
 // ---- prompts and candidates ----
 
-export const listPrompts = (projectId: number, split: Split | null = null) =>
+export const listPrompts = (projectId: ProjectId, split: Split | null = null) =>
   call<Prompt[]>('list_prompts', { project_id: projectId, split });
 export const importText = (args: ImportTextArgs) => call<ImportReport>('import_text', args);
 
 /** Imports a file the user picked: streamed to the server over HTTP; in the desktop shell its
  * text is sent with `import_text`. */
-export async function importFile(projectId: number, file: File, split: Split): Promise<ImportReport> {
+export async function importFile(projectId: ProjectId, file: File, split: Split): Promise<ImportReport> {
   const t = current();
   if (t.upload) {
     return t.upload<ImportReport>('upload/import', { project_id: String(projectId), file_name: file.name, split }, file);
@@ -216,7 +217,7 @@ export const unflagItem = (flagId: number) => call<null>('unflag_item', { flag_i
 export const playground = (request: PlaygroundRequest, onEvent?: (e: JobEvent) => void) => startJob<PlaygroundAnswer>('playground', request, onEvent);
 /** An answer (from the playground) added to the project as a candidate of its prompt (created when new). */
 export const addCandidate = (input: CandidateInput) => call<CandidateAdded>('add_candidate', input);
-export const listFlags = (projectId: number) => call<Flag[]>('list_flags', { project_id: projectId });
+export const listFlags = (projectId: ProjectId) => call<Flag[]>('list_flags', { project_id: projectId });
 /** A page of judgments, newest first; see HistoryQuery for the filters (`verdict`: a, b, tie, both_bad, ranked, rated, edited, accepted, marked, up, down, written, critique). */
 export const judgmentHistory = (query: HistoryQuery) => call<HistoryPage>('judgment_history', query);
 /** One judgment as recorded; change its `feedback` and send it with `supersedes` to re-judge. */
@@ -224,13 +225,13 @@ export const judgmentDetail = (judgmentId: JudgmentId) => call<JudgmentDetail>('
 /** Makes a judgment (comparison, ranking, rating, thumbs) the known answer of its item. */
 export const markGold = (judgmentId: JudgmentId) => call<GoldItem>('mark_gold', { judgment_id: judgmentId });
 export const unmarkGold = (judgmentId: JudgmentId) => call<null>('unmark_gold', { judgment_id: judgmentId });
-export const goldItems = (projectId: number) => call<GoldItem[]>('gold_items', { project_id: projectId });
+export const goldItems = (projectId: ProjectId) => call<GoldItem[]>('gold_items', { project_id: projectId });
 /**
  * The scores of the answers on screen (in the order shown) and the one preferred: by the latest
  * reward model (`invalid` while the project has none), or with `judge` by that model asked
  * which answer is best (the scores are probabilities). Shown only on request.
  */
-export const suggestion = (projectId: number, responseIds: ResponseId[], judge: ModelRef | null = null) => {
+export const suggestion = (projectId: ProjectId, responseIds: ResponseId[], judge: ModelRef | null = null) => {
   const args: SuggestionArgs = { project_id: projectId, response_ids: responseIds };
   if (judge) args.judge = judge;
   return call<Suggestion>('suggestion', args);
@@ -239,20 +240,20 @@ export const suggestion = (projectId: number, responseIds: ResponseId[], judge: 
 // ---- fine-tuning and jobs ----
 
 export const defaultRecipe = (method: Method, modelDir: string) => call<Recipe>('default_recipe', { method, model_dir: modelDir });
-export const planFineTune = (projectId: number, recipe: Recipe) => call<Plan>('plan_fine_tune', { project_id: projectId, recipe });
-export const startFineTune = (projectId: number, recipe: Recipe, onEvent?: (e: JobEvent) => void) =>
+export const planFineTune = (projectId: ProjectId, recipe: Recipe) => call<Plan>('plan_fine_tune', { project_id: projectId, recipe });
+export const startFineTune = (projectId: ProjectId, recipe: Recipe, onEvent?: (e: JobEvent) => void) =>
   startJob<FineTuneOutcome>('start_fine_tune', { project_id: projectId, recipe }, onEvent);
 /** Resumes a fine-tune recorded in the workspace (`Job.id`) as a new job of this session. */
 export const resumeJob = (storedJobId: JobId, onEvent?: (e: JobEvent) => void) =>
   startJob<FineTuneOutcome>('resume_job', { job_id: storedJobId }, onEvent);
 /** Cancels a job of this session (`JobHandle.id`). */
 export const cancelJob = (jobId: number) => call<null>('cancel_job', { job_id: jobId });
-export const listJobs = (projectId: number | null = null) => call<Job[]>('list_jobs', { project_id: projectId });
+export const listJobs = (projectId: ProjectId | null = null) => call<Job[]>('list_jobs', { project_id: projectId });
 export const jobMetrics = (storedJobId: JobId) => call<MetricPoint[]>('job_metrics', { job_id: storedJobId });
 
 // ---- versions and arena ----
 
-export const listVersions = (projectId: number) => call<ModelVersion[]>('list_versions', { project_id: projectId });
+export const listVersions = (projectId: ProjectId) => call<ModelVersion[]>('list_versions', { project_id: projectId });
 export const exportVersion = (args: ExportVersionArgs) => call<string[]>('export_version', args);
 export const arenaRound = (args: ArenaArgs) => call<ArenaRound>('arena_round', args);
 export const arenaResults = (args: ArenaArgs) => call<ArenaResults>('arena_results', args);
@@ -266,6 +267,6 @@ export const retrainWithout = (args: RetrainArgs, onEvent?: (e: JobEvent) => voi
 export const versionProvenance = (versionId: VersionId) => call<VersionProvenance>('version_provenance', { version_id: versionId });
 export const judgmentProvenance = (judgmentId: JudgmentId) => call<JudgmentProvenance>('judgment_provenance', { judgment_id: judgmentId });
 /** One kind's labeling progress (a lead's view): units complete, under way, untouched, held now. */
-export const queueProgress = (projectId: number, kind: JudgmentKind) =>
+export const queueProgress = (projectId: ProjectId, kind: JudgmentKind) =>
   call<KindProgress>('queue_progress', { project_id: projectId, kind });
-export const annotatorReport = (projectId: number) => call<AnnotatorReport>('annotator_report', { project_id: projectId });
+export const annotatorReport = (projectId: ProjectId) => call<AnnotatorReport>('annotator_report', { project_id: projectId });

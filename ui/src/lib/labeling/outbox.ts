@@ -4,6 +4,7 @@
 // submission id, which the server records once (`FeedbackInput.submission_id`).
 import type { FeedbackInput } from '$lib/api/types/FeedbackInput';
 import type { HoneError } from '$lib/api/errors';
+import type { ProjectId } from '$lib/api/types/ProjectId';
 
 /** The part of `localStorage` the outbox uses. */
 export interface OutboxStorage {
@@ -35,7 +36,7 @@ export class Outbox {
   }
 
   /** The outbox of one annotator's judgments of one kind in one project (one labeling screen's). */
-  static for(projectId: number, annotator: string, kind: string, storage?: () => OutboxStorage | null): Outbox {
+  static for(projectId: ProjectId, annotator: string, kind: string, storage?: () => OutboxStorage | null): Outbox {
     return new Outbox(`hone.outbox.${projectId}.${kind}.${annotator}`, storage);
   }
 

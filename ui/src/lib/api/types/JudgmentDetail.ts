@@ -2,6 +2,7 @@
 import type { FeedbackKind } from "./FeedbackKind";
 import type { JudgmentId } from "./JudgmentId";
 import type { JudgmentKind } from "./JudgmentKind";
+import type { ProjectId } from "./ProjectId";
 import type { Prompt } from "./Prompt";
 import type { Response } from "./Response";
 import type { ResponseId } from "./ResponseId";
@@ -10,7 +11,7 @@ import type { SnapshotId } from "./SnapshotId";
 /**
  * One judgment as it was recorded, with everything needed to show it and to re-judge it.
  */
-export type JudgmentDetail = { judgment_id: JudgmentId, project_id: number, kind: JudgmentKind, annotator: string, created_at: string, prompt: Prompt, 
+export type JudgmentDetail = { judgment_id: JudgmentId, project_id: ProjectId, kind: JudgmentKind, annotator: string, created_at: string, prompt: Prompt, 
 /**
  * The answers judged, in the order they were shown (a demonstration: its answer; an
  * edit: the original — the correction is in `feedback`).
