@@ -144,10 +144,24 @@ pub async fn undo_step(conn: &mut Conn, id: i64, limit: i64) -> Result<u64> {
 /// Marks an undone run, with why; what it kept (rows others' judgments refer to) is released.
 pub async fn mark_rolled_back(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
     let now = dialect::backend(conn).now();
+    let mut released = 0;
     for table in ["prompts", "responses"] {
-        sqlx::query(&format!(
+        released += sqlx::query(&format!(
             "UPDATE {table} SET import_id = NULL WHERE import_id = $1"
         ))
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if released > 0 {
+        // A row released is a row of no import from now on: a queue index reads those by
+        // another watermark than an import's, and may have passed it already (it rebuilds).
+        sqlx::query(
+            "INSERT INTO queue_revisions (project_id, revision) \
+             SELECT project_id, 1 FROM imports WHERE id = $1 \
+             ON CONFLICT (project_id) DO UPDATE SET revision = queue_revisions.revision + 1",
+        )
         .bind(id)
         .execute(&mut *conn)
         .await?;

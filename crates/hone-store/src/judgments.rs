@@ -284,6 +284,14 @@ struct BaseRow {
     superseded_by: Option<JudgmentId>,
 }
 
+/// A judgment's row with the import run that wrote it.
+#[derive(sqlx::FromRow)]
+struct WithRun {
+    #[sqlx(flatten)]
+    base: BaseRow,
+    import_id: Option<i64>,
+}
+
 const BASE_COLUMNS: &str =
     "id, project_id, prompt_id, kind, annotator_id, time_spent_ms, shown_order, guideline_version, critique, created_at, suggestion_visible, suggested_response_id, superseded_by";
 
@@ -343,23 +351,28 @@ pub async fn list_current(
     hydrate(conn, rows).await
 }
 
-/// The project's judgments of `kind` with ids above `after` that are not superseded, whether or
-/// not their import run is done, in id order (for the queue's index: see `queue_rows`).
-pub async fn list_current_after(
+/// The project's judgments of `kind` with ids above `after` that are not superseded and meet
+/// `filter` (SQL, `AND …`), in id order, `limit` (SQL, `LIMIT n` or nothing) at most, each
+/// with the import run that wrote it (for the queue's index: see `queue_rows`).
+pub(crate) async fn list_current_after(
     conn: &mut Conn,
     project_id: ProjectId,
     kind: JudgmentKind,
     after: i64,
-) -> Result<Vec<Judgment>> {
-    let rows: Vec<BaseRow> = sqlx::query_as(&format!(
-        "SELECT {BASE_COLUMNS} FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 AND superseded_by IS NULL ORDER BY id"
+    filter: &str,
+    limit: &str,
+) -> Result<Vec<(Judgment, Option<i64>)>> {
+    let rows: Vec<WithRun> = sqlx::query_as(&format!(
+        "SELECT {BASE_COLUMNS}, import_id FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 AND superseded_by IS NULL{filter} ORDER BY id{limit}"
     ))
     .bind(project_id)
     .bind(kind)
     .bind(after)
     .fetch_all(&mut *conn)
     .await?;
-    hydrate(conn, rows).await
+    let runs: Vec<Option<i64>> = rows.iter().map(|r| r.import_id).collect();
+    let list = hydrate(conn, rows.into_iter().map(|r| r.base).collect()).await?;
+    Ok(list.into_iter().zip(runs).collect())
 }
 
 /// `annotator_id`'s judgments of `kind` on `prompt_id` that are not superseded, in id order

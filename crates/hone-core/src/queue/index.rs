@@ -19,8 +19,8 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use hone_store::judgments::{self, Judgment};
-use hone_store::queue_rows::{self, PromptRow, ResponseRow, Watermarks};
+use hone_store::judgments::Judgment;
+use hone_store::queue_rows::{self, PromptRow, ResponseRow, Rows, TableMarks, Watermarks};
 use hone_store::{Conn, JudgmentKind, QueueOrder, ResponseSource};
 use rand::Rng;
 
@@ -62,6 +62,10 @@ pub(super) const UNKNOWN_REVISION: i64 = -1;
 /// change applied in place costs a read).
 const MOST_CHANGES_IN_PLACE: usize = 256;
 
+/// How many rows of import runs one refresh reads, per table (~10 µs a row, read under the
+/// index's lock; they wait aside until their run is done). A rebuild reads them all.
+const READ_PER_REFRESH: usize = 1024;
+
 /// How many rows of finished imports one refresh takes in (whole prompts; ~4 µs a row, so a
 /// few milliseconds under the index's lock). A rebuild takes every row at once.
 const TAKEN_PER_REFRESH: usize = 2048;
@@ -81,10 +85,13 @@ pub(super) struct QueueIndex {
     kind: JudgmentKind,
     /// The project's queue revision the index was built at.
     revision: i64,
-    /// The largest prompt, response and judgment ids read so far.
-    after: (i64, i64, i64),
-    /// The last judgment change (`queue_changes`) applied.
-    changes_after: i64,
+    /// The last judgment change (`queue_changes`) applied, and how far each table was read:
+    /// every row of the project no import wrote up to `plain`, every import's row up to
+    /// `imported` (which lags while an import writes faster than a refresh reads).
+    marks: Watermarks,
+    /// The last refresh left import rows unread (and finished runs not marked done: a run's
+    /// rows are taken only once all of them are read).
+    behind: bool,
     /// Counted responses by prompt, in id order.
     responses: HashMap<PromptId, Vec<ResponseRow>>,
     /// Counted prompts in id order, each with its units.
@@ -114,6 +121,8 @@ pub(super) struct QueueIndex {
     waiting: Waiting,
     /// The most waiting rows one refresh takes in ([`TAKEN_PER_REFRESH`]; tests set less).
     take_per_refresh: usize,
+    /// The most import rows one refresh reads per table ([`READ_PER_REFRESH`]; tests set less).
+    read_per_refresh: usize,
 }
 
 impl QueueIndex {
@@ -122,8 +131,8 @@ impl QueueIndex {
             project_id,
             kind,
             revision,
-            after: (0, 0, 0),
-            changes_after: 0,
+            marks: Watermarks::default(),
+            behind: false,
             responses: HashMap::new(),
             units: BTreeMap::new(),
             overlap: 1,
@@ -140,6 +149,7 @@ impl QueueIndex {
             judged: HashMap::new(),
             waiting: Waiting::default(),
             take_per_refresh: TAKEN_PER_REFRESH,
+            read_per_refresh: READ_PER_REFRESH,
         }
     }
 
@@ -189,34 +199,22 @@ impl QueueIndex {
     ) -> Result<Refreshed> {
         // One statement says which tables moved; the reads below skip the others (they would
         // find nothing in this transaction), and a rebuild reads everything.
-        let (prompts_after, responses_after, judgments_after) = self.after;
-        let moved = queue_rows::moved(
-            conn,
-            self.project_id,
-            self.kind,
-            Watermarks {
-                change: self.changes_after,
-                prompt: prompts_after,
-                response: responses_after,
-                judgment: judgments_after,
-            },
-        )
-        .await?;
+        let moved = queue_rows::moved(conn, self.project_id, self.kind, self.marks).await?;
         let revision = moved.revision;
         let mut changes = if revision == known && moved.changes {
-            queue_rows::changes_after(conn, self.project_id, self.changes_after).await?
+            queue_rows::changes_after(conn, self.project_id, self.marks.change).await?
         } else {
             Vec::new()
         };
         let rebuilt = revision != known || changes.len() > MOST_CHANGES_IN_PLACE;
         if rebuilt {
-            let take_per_refresh = self.take_per_refresh;
+            let budgets = (self.take_per_refresh, self.read_per_refresh);
             *self = Self::new(self.project_id, self.kind, UNKNOWN_REVISION);
-            self.take_per_refresh = take_per_refresh;
-            self.changes_after = queue_rows::last_change(conn, self.project_id).await?;
+            (self.take_per_refresh, self.read_per_refresh) = budgets;
+            self.marks.change = queue_rows::last_change(conn, self.project_id).await?;
             changes.clear();
         } else if let Some(&(last, _)) = changes.last() {
-            self.changes_after = last;
+            self.marks.change = last;
         }
         if (overlap, order) != (self.overlap, self.order) {
             (self.overlap, self.order) = (overlap, order);
@@ -228,70 +226,134 @@ impl QueueIndex {
                 self.attach(pos);
             }
         }
-        let (prompts_after, responses_after, judgments_after) = self.after;
         let running = match rebuilt || moved.imports_running {
             true => queue_rows::unfinished_imports(conn, self.project_id).await?,
             false => HashSet::new(),
         };
-        let prompts = match rebuilt || moved.prompts {
-            true => queue_rows::prompts_after(conn, self.project_id, prompts_after).await?,
+        let (project, kind, marks) = (self.project_id, self.kind, self.marks);
+        // Rows no import wrote: all of them (an annotator's own save is never held back).
+        let plain = Rows::Plain;
+        let prompts = match rebuilt || moved.last_prompt.is_some() {
+            true => queue_rows::prompts_after(conn, project, marks.plain.prompt, plain).await?,
             false => Vec::new(),
         };
-        let responses = match rebuilt || moved.responses {
-            true => queue_rows::responses_after(conn, self.project_id, responses_after).await?,
+        let responses = match rebuilt || moved.last_response.is_some() {
+            true => queue_rows::responses_after(conn, project, marks.plain.response, plain).await?,
             false => Vec::new(),
         };
-        // A judgment's import run is read (one query more) when it may have to wait: an
-        // import runs, rows of one wait, or this refresh found some.
-        let runs_needed = !running.is_empty()
-            || !self.waiting.is_empty()
-            || prompts.iter().any(|p| p.import_id.is_some())
-            || responses.iter().any(|r| r.import_id.is_some());
-        let judgments = match (rebuilt || moved.judgments, runs_needed) {
-            (false, _) => Vec::new(),
-            (true, true) => {
-                queue_rows::judgments_after(conn, self.project_id, self.kind, judgments_after)
+        let judgments = match rebuilt || moved.last_judgment.is_some() {
+            true => {
+                queue_rows::judgments_after(conn, project, kind, marks.plain.judgment, plain)
                     .await?
             }
-            // Only an import of verdicts on prompts and responses already counted counts at
-            // once, unsliced: counting a vote is all it costs.
-            (true, false) => {
-                judgments::list_current_after(conn, self.project_id, self.kind, judgments_after)
-                    .await?
-                    .into_iter()
-                    .map(|j| (j, None))
-                    .collect()
-            }
+            false => Vec::new(),
         };
-        self.after = (
-            prompts.last().map_or(prompts_after, |p| p.id.0),
-            responses.last().map_or(responses_after, |r| r.id.0),
-            judgments.last().map_or(judgments_after, |(j, _)| j.id.0),
-        );
+        // Import runs' rows: a bounded slice per table (all of them for a rebuild). They wait
+        // aside for their run either way.
+        let limit = (!rebuilt).then_some(self.read_per_refresh);
+        let imported = Rows::Imported { limit };
+        let imported_prompts = match rebuilt || moved.imported_prompts {
+            true => {
+                queue_rows::prompts_after(conn, project, marks.imported.prompt, imported).await?
+            }
+            false => Vec::new(),
+        };
+        let imported_responses = match rebuilt || moved.imported_responses {
+            true => {
+                queue_rows::responses_after(conn, project, marks.imported.response, imported)
+                    .await?
+            }
+            false => Vec::new(),
+        };
+        let imported_judgments = match rebuilt || moved.imported_judgments {
+            true => {
+                queue_rows::judgments_after(conn, project, kind, marks.imported.judgment, imported)
+                    .await?
+            }
+            false => Vec::new(),
+        };
 
-        let read = (prompts.len(), responses.len(), judgments.len());
+        // The plain marks move to the project's largest ids (its rows of both kinds up to there
+        // are read, or left to the imported marks); the imported marks to the last row read,
+        // or with the plain ones where nothing more was left.
+        let largest = |mark: i64, last: Option<i64>, read: [Option<i64>; 2]| {
+            let last = if rebuilt { None } else { last };
+            read.into_iter().flatten().chain(last).fold(mark, i64::max)
+        };
+        let plain_marks = TableMarks {
+            prompt: largest(
+                marks.plain.prompt,
+                moved.last_prompt,
+                [prompts.last(), imported_prompts.last()].map(|p| p.map(|p| p.id.0)),
+            ),
+            response: largest(
+                marks.plain.response,
+                moved.last_response,
+                [responses.last(), imported_responses.last()].map(|r| r.map(|r| r.id.0)),
+            ),
+            judgment: largest(
+                marks.plain.judgment,
+                moved.last_judgment,
+                [judgments.last(), imported_judgments.last()].map(|j| j.map(|(j, _)| j.id.0)),
+            ),
+        };
+        let full = |read: usize| limit.is_some_and(|limit| read >= limit);
+        let imported_mark = |read: usize, last: Option<i64>, plain_mark: i64| match full(read) {
+            true => last.expect("a full slice has a last row"),
+            false => plain_mark,
+        };
+        let imported_marks = TableMarks {
+            prompt: imported_mark(
+                imported_prompts.len(),
+                imported_prompts.last().map(|p| p.id.0),
+                plain_marks.prompt,
+            ),
+            response: imported_mark(
+                imported_responses.len(),
+                imported_responses.last().map(|r| r.id.0),
+                plain_marks.response,
+            ),
+            judgment: imported_mark(
+                imported_judgments.len(),
+                imported_judgments.last().map(|(j, _)| j.id.0),
+                plain_marks.judgment,
+            ),
+        };
+        self.behind = full(imported_prompts.len())
+            || full(imported_responses.len())
+            || full(imported_judgments.len());
+        self.marks.plain = plain_marks;
+        self.marks.imported = imported_marks;
+
+        let read = (
+            prompts.len() + imported_prompts.len(),
+            responses.len() + imported_responses.len(),
+            judgments.len() + imported_judgments.len(),
+        );
         // An import's rows wait for their run; the others count now.
         let mut dirty: HashSet<PromptId> = HashSet::new();
-        let mut counting: Vec<Judgment> = Vec::new();
         for p in prompts {
-            match p.import_id {
-                Some(run) => self.waiting.add_prompt(run, p),
-                None => self.take_prompt(p, &mut dirty),
-            }
+            self.take_prompt(p, &mut dirty);
         }
         for r in responses {
-            match r.import_id {
-                Some(run) => self.waiting.add_response(run, r),
-                None => self.take_response(r, &mut dirty),
-            }
+            self.take_response(r, &mut dirty);
         }
-        for (j, run) in judgments {
-            match run {
-                Some(run) => self.waiting.add_judgment(run, j),
-                None => counting.push(j),
-            }
+        let counting: Vec<Judgment> = judgments.into_iter().map(|(j, _)| j).collect();
+        for p in imported_prompts {
+            let run = p.import_id.expect("an import's row");
+            self.waiting.add_prompt(run, p);
         }
-        self.waiting.mark_done(&running);
+        for r in imported_responses {
+            let run = r.import_id.expect("an import's row");
+            self.waiting.add_response(run, r);
+        }
+        for (j, run) in imported_judgments {
+            self.waiting.add_judgment(run.expect("an import's row"), j);
+        }
+        // A run is done for the index once it is not running and all its rows are read.
+        if !self.behind {
+            self.waiting.mark_done(&running);
+        }
         let budget = match rebuilt {
             true => usize::MAX,
             false => self.take_per_refresh,
@@ -310,6 +372,21 @@ impl QueueIndex {
             read,
             from_waiting,
         })
+    }
+
+    /// Whether a judgment with this id, of this import run or none, was read already (those
+    /// after count when they are read).
+    fn read_past(&self, id: JudgmentId, run: Option<i64>) -> bool {
+        match run {
+            None => id.0 <= self.marks.plain.judgment,
+            Some(_) => id.0 <= self.marks.imported.judgment,
+        }
+    }
+
+    /// Whether the last refresh left rows of import runs unread: a caller that needs the whole
+    /// project (or found nothing to offer) refreshes again.
+    pub fn behind(&self) -> bool {
+        self.behind
     }
 
     /// Moves the votes of judgments deleted, superseded, made current again or whose id was
@@ -334,11 +411,12 @@ impl QueueIndex {
         let current: Vec<&(Judgment, Option<i64>)> = changed
             .iter()
             .filter_map(|id| rows.get(id))
-            .filter(|(j, _)| j.superseded_by.is_none() && j.id.0 <= self.after.2)
+            .filter(|(j, run)| j.superseded_by.is_none() && self.read_past(j.id, *run))
             .collect();
         // First what waits for its import run, so that no recount below counts it early: a
         // changed row waits again only if it is current and its run still running, or the
-        // run's other rows on its prompt still wait.
+        // run's other rows on its prompt still wait, or the index has not read all of a
+        // finished run yet.
         for &id in changed {
             self.waiting.remove_judgment(id);
         }
@@ -346,7 +424,9 @@ impl QueueIndex {
             .iter()
             .map(|(j, run)| {
                 run.is_some_and(|run| {
-                    running.contains(&run) || self.waiting.holds(run, j.prompt_id)
+                    running.contains(&run)
+                        || self.waiting.holds(run, j.prompt_id)
+                        || (self.behind && !self.waiting.is_done(run))
                 })
             })
             .collect();
@@ -379,18 +459,15 @@ impl QueueIndex {
     /// Sets an annotator's vote on a unit to their latest counted judgment there, from their
     /// current judgments on its prompt.
     async fn recount(&mut self, conn: &mut Conn, counted: &Counted) -> Result<()> {
-        let latest = judgments::list_current_by_on_prompt(
-            conn,
-            counted.prompt_id,
-            counted.annotator,
-            self.kind,
-        )
-        .await?
-        .into_iter()
-        // Those after the watermark are counted when they are read, waiting ones when their
-        // run is done.
-        .filter(|j| j.id.0 <= self.after.2 && !self.waiting.contains(j.id))
-        .rfind(|j| unit_of(self.kind, &j.body, j.prompt_id) == counted.key);
+        let latest =
+            queue_rows::current_on_prompt_by(conn, counted.prompt_id, counted.annotator, self.kind)
+                .await?
+                .into_iter()
+                // Those after the watermarks are counted when they are read, waiting ones when their
+                // run is done.
+                .filter(|(j, run)| self.read_past(j.id, *run) && !self.waiting.contains(j.id))
+                .map(|(j, _)| j)
+                .rfind(|j| unit_of(self.kind, &j.body, j.prompt_id) == counted.key);
         let vote = latest.map(|j| {
             self.judged.insert(j.id, counted.clone());
             Vote {
@@ -750,6 +827,7 @@ pub(super) type SharedIndex = Arc<tokio::sync::Mutex<QueueIndex>>;
 
 #[cfg(test)]
 mod tests {
+    use hone_store::judgments;
     use hone_store::prompts::NewPrompt;
     use hone_store::responses::NewResponse;
 
@@ -1087,12 +1165,7 @@ mod tests {
             assert!(refreshes < 6, "a prompt per refresh");
         }
         assert_eq!((refreshes, index.open_count()), (6, 6));
-        let mut fresh = QueueIndex::new(project, kind, UNKNOWN_REVISION);
-        let mut read = hone.store().read().await.unwrap();
-        fresh
-            .refresh(&mut read, 2, QueueOrder::InOrder)
-            .await
-            .unwrap();
+        let fresh = fresh_build(&hone, project, kind).await;
         assert_eq!(offered(&index), offered(&fresh), "as a fresh build");
     }
 
@@ -1139,7 +1212,11 @@ mod tests {
         .unwrap();
         let (run, prompt_ids, _) = import_pairs(&hone, project, 6, 5).await;
         let shared = hone.queue_indexes.get(project, kind);
-        shared.lock().await.take_per_refresh = 4;
+        // Read and taken 4 rows at a time: the next item reads more, in its read transaction.
+        {
+            let mut index = shared.lock().await;
+            (index.take_per_refresh, index.read_per_refresh) = (4, 4);
+        }
         let item = hone.next_item(project, "bob", kind).await.unwrap();
         assert_eq!(
             item.map(|i| i.prompt.id),
@@ -1157,16 +1234,122 @@ mod tests {
         let kind = JudgmentKind::Comparison;
         assert_eq!(hone.queue_progress(project, kind).await.unwrap().units, 0);
         let (run, _, _) = import_pairs(&hone, project, 6, 5).await;
-        hone.queue_indexes
-            .get(project, kind)
-            .lock()
-            .await
-            .take_per_refresh = 4;
+        {
+            let shared = hone.queue_indexes.get(project, kind);
+            let mut index = shared.lock().await;
+            (index.take_per_refresh, index.read_per_refresh) = (4, 4);
+        }
         finish_run(&hone, run, 6).await;
         let progress = hone.queue_progress(project, kind).await.unwrap();
         assert_eq!(
             (progress.units, progress.complete, progress.untouched),
             (6, 5, 1)
         );
+    }
+
+    /// The index after a fresh build, to compare with one kept up to date.
+    async fn fresh_build(hone: &Hone, project: ProjectId, kind: JudgmentKind) -> QueueIndex {
+        let mut fresh = QueueIndex::new(project, kind, UNKNOWN_REVISION);
+        let mut read = hone.store().read().await.unwrap();
+        fresh
+            .refresh(&mut read, 2, QueueOrder::InOrder)
+            .await
+            .unwrap();
+        fresh
+    }
+
+    #[tokio::test]
+    async fn a_running_imports_rows_are_read_a_slice_per_refresh_and_a_save_is_never_held_back() {
+        let (_dir, hone, project) = workspace_with_project(2).await;
+        let kind = JudgmentKind::Comparison;
+        let prompt = hone
+            .add_prompt(project, &NewPrompt::text("by hand?"))
+            .await
+            .unwrap();
+        let mut pair = Vec::new();
+        for text in ["one", "two"] {
+            let r = NewResponse::new(prompt.id, text, ResponseSource::Model);
+            pair.push(hone.add_response(&r).await.unwrap().id);
+        }
+        assert!(hone
+            .next_item(project, "bob", kind)
+            .await
+            .unwrap()
+            .is_some());
+        // 6 prompts, 12 responses and 6 verdicts of a running import; then alice's save.
+        let (run, _, _) = import_pairs(&hone, project, 6, 6).await;
+        hone.record_feedback(&comparison(project, pair[0], pair[1]))
+            .await
+            .unwrap();
+        let shared = hone.queue_indexes.get(project, kind);
+        let mut index = shared.lock().await;
+        index.read_per_refresh = 4;
+        let mut refreshes = 0;
+        loop {
+            let before = index.waiting.rows();
+            refresh(&hone, &mut index).await;
+            refreshes += 1;
+            let read = index.waiting.rows() - before;
+            assert!(read <= 12, "refresh {refreshes} read {read} import rows");
+            let by_hand = index.units_of_prompt(prompt.id).next().unwrap();
+            assert_eq!(
+                index.unit(by_hand).votes.len(),
+                1,
+                "alice's save counts at once, whatever the import left unread"
+            );
+            if !index.behind() {
+                break;
+            }
+            assert!(refreshes < 4, "at most 4 rows a table a refresh");
+        }
+        assert_eq!(refreshes, 4, "12 responses: 4, 4, 4, then none left");
+        assert_eq!(
+            (index.waiting.rows(), index.open_count()),
+            (24, 1),
+            "the running import's rows all read, none counted"
+        );
+        drop(index);
+        finish_run(&hone, run, 6).await;
+        let mut index = shared.lock().await;
+        refresh(&hone, &mut index).await;
+        assert_eq!(index.waiting.rows(), 0);
+        let fresh = fresh_build(&hone, project, kind).await;
+        assert_eq!(offered(&index), offered(&fresh), "as a fresh build");
+    }
+
+    #[tokio::test]
+    async fn a_finished_runs_rows_count_only_once_every_one_of_them_is_read() {
+        let (_dir, hone, project) = workspace_with_project(2).await;
+        let kind = JudgmentKind::Comparison;
+        assert!(hone
+            .next_item(project, "bob", kind)
+            .await
+            .unwrap()
+            .is_none());
+        let (run, prompt_ids, _) = import_pairs(&hone, project, 6, 6).await;
+        finish_run(&hone, run, 6).await;
+        let shared = hone.queue_indexes.get(project, kind);
+        let mut index = shared.lock().await;
+        index.read_per_refresh = 4;
+        refresh(&hone, &mut index).await;
+        assert!(index.behind());
+        assert_eq!(
+            (index.waiting.rows(), index.open_count()),
+            (12, 0),
+            "a third of the run read, nothing of it counted"
+        );
+        let mut refreshes = 1;
+        while index.behind() || index.waiting.rows() > 0 {
+            refresh(&hone, &mut index).await;
+            refreshes += 1;
+            for &prompt_id in &prompt_ids {
+                for pos in index.units_of_prompt(prompt_id) {
+                    assert_eq!(index.unit(pos).votes.len(), 1, "prompt {prompt_id}");
+                }
+            }
+            assert!(refreshes <= 4);
+        }
+        let fresh = fresh_build(&hone, project, kind).await;
+        assert_eq!(offered(&index), offered(&fresh), "as a fresh build");
     }
 }

@@ -257,7 +257,8 @@ impl Hone {
             }
         };
         // With nothing for this annotator but what they skipped or others hold, a finished
-        // import's rows not taken in yet are taken, a slice at a time, before settling.
+        // import's rows not taken in yet are taken, a slice at a time, before settling (and
+        // those not read yet are read, in the same read transaction).
         let Survey {
             hidden,
             remaining,
@@ -265,11 +266,18 @@ impl Hone {
             held_full,
         } = loop {
             let found = survey(&index);
-            if found.held_full.len() + found.skipped.len() < found.remaining
-                || !index.take_waiting_slice()
-            {
+            if found.held_full.len() + found.skipped.len() < found.remaining {
                 break found;
             }
+            if index.take_waiting_slice() {
+                continue;
+            }
+            if !index.behind() {
+                break found;
+            }
+            index
+                .refresh(&mut read, overlap, project.queue_order)
+                .await?;
         };
         let index = index;
         if remaining == 0 {

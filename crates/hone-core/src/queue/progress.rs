@@ -36,12 +36,20 @@ impl Hone {
     ) -> Result<KindProgress> {
         let project = projects::get(&mut *self.store().conn().await?, project_id).await?;
         let overlap = project.overlap.max(1) as usize;
-        let (mut index, read) = self
+        let (mut index, mut read) = self
             .refreshed_index(project_id, kind, overlap, project.queue_order)
             .await?;
+        // The whole project: what finished imports left to read and take in, all of it.
+        loop {
+            while index.take_waiting_slice() {}
+            if !index.behind() {
+                break;
+            }
+            index
+                .refresh(&mut read, overlap, project.queue_order)
+                .await?;
+        }
         drop(read);
-        // The whole project: what finished imports left to take in, all of it.
-        while index.take_waiting_slice() {}
         let held_units = self
             .queue_leases
             .as_ref()

@@ -80,17 +80,17 @@ impl Waiting {
         });
     }
 
-    /// Whether any row waits.
-    pub fn is_empty(&self) -> bool {
-        self.runs.is_empty()
-    }
-
     /// Whether `run` still has rows on `prompt_id` waiting (a row of that run on that prompt
     /// must wait with them).
     pub fn holds(&self, run: i64, prompt_id: PromptId) -> bool {
         self.runs
             .get(&run)
             .is_some_and(|rows| rows.by_prompt.contains_key(&prompt_id))
+    }
+
+    /// Whether `run` has rows waiting and is marked done.
+    pub fn is_done(&self, run: i64) -> bool {
+        self.runs.get(&run).is_some_and(|rows| rows.done)
     }
 
     pub fn contains(&self, id: JudgmentId) -> bool {

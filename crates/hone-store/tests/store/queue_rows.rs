@@ -3,7 +3,7 @@
 //! a prompt or response goes away (and only then).
 
 use hone_store::judgments;
-use hone_store::queue_rows;
+use hone_store::queue_rows::{self, Rows};
 use hone_store::responses;
 use hone_store::{Conn, JudgmentKind, ProjectId};
 
@@ -21,16 +21,17 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     let other = seed(&mut conn, "medicine", 2).await;
 
     // Rows after a watermark, of this project only.
-    let prompts = queue_rows::prompts_after(&mut conn, s.project_id, 0)
+    let prompts = queue_rows::prompts_after(&mut conn, s.project_id, 0, Rows::Plain)
         .await
         .unwrap();
     assert_eq!(
         prompts.iter().map(|p| p.id).collect::<Vec<_>>(),
         vec![s.prompt_id]
     );
-    let after_first = queue_rows::responses_after(&mut conn, s.project_id, s.response_ids[0].0)
-        .await
-        .unwrap();
+    let after_first =
+        queue_rows::responses_after(&mut conn, s.project_id, s.response_ids[0].0, Rows::Plain)
+            .await
+            .unwrap();
     assert_eq!(
         after_first.iter().map(|r| r.id).collect::<Vec<_>>(),
         s.response_ids[1..].to_vec(),
@@ -44,9 +45,15 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
     let first = thumbs(&mut conn, &s, 0, true).await;
     let second = thumbs(&mut conn, &s, 1, true).await;
     assert_eq!(revision(&mut conn, s.project_id).await, 0);
-    let new = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, first.0)
-        .await
-        .unwrap();
+    let new = queue_rows::judgments_after(
+        &mut conn,
+        s.project_id,
+        JudgmentKind::Thumbs,
+        first.0,
+        Rows::Plain,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         new.iter().map(|(j, run)| (j.id, *run)).collect::<Vec<_>>(),
         vec![(second, None)]
@@ -68,9 +75,15 @@ async fn rows_after_a_watermark_changes_logged_and_a_revision_moved_by_deletions
         .await
         .unwrap();
     assert_eq!(changes.iter().map(|c| c.1).collect::<Vec<_>>(), vec![first]);
-    let listed = queue_rows::judgments_after(&mut conn, s.project_id, JudgmentKind::Thumbs, 0)
-        .await
-        .unwrap();
+    let listed = queue_rows::judgments_after(
+        &mut conn,
+        s.project_id,
+        JudgmentKind::Thumbs,
+        0,
+        Rows::Plain,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         listed.iter().map(|(j, _)| j.id).collect::<Vec<_>>(),
         vec![second]
@@ -216,18 +229,15 @@ async fn moved(
 }
 
 /// `moved` says, in one statement, whether each query the index's refresh may skip would find
-/// something past the watermarks: each flag turns on with its own kind of row, and only then.
+/// something past the watermarks: each field turns on with its own kind of row, and only then.
 #[tokio::test]
 async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
-    use hone_store::queue_rows::{Moved, Watermarks};
+    use hone_store::queue_rows::{Moved, TableMarks, Watermarks};
     let (_dir, store) = open_store().await;
     let mut conn = store.conn().await.unwrap();
     let s = seed(&mut conn, "law", 2).await;
     let other = seed(&mut conn, "medicine", 2).await;
-    let marks = Watermarks {
-        change: queue_rows::last_change(&mut conn, s.project_id)
-            .await
-            .unwrap(),
+    let largest = TableMarks {
         prompt: s.prompt_id.max(other.prompt_id).0,
         response: other
             .response_ids
@@ -238,12 +248,28 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
             .0,
         judgment: 0,
     };
+    let marks = Watermarks {
+        change: queue_rows::last_change(&mut conn, s.project_id)
+            .await
+            .unwrap(),
+        plain: largest,
+        imported: largest,
+    };
+    let both = |marks: Watermarks, set: fn(&mut TableMarks, i64), id: i64| {
+        let mut marks = marks;
+        set(&mut marks.plain, id);
+        set(&mut marks.imported, id);
+        marks
+    };
     let still = Moved {
         revision: 0,
         changes: false,
-        prompts: false,
-        responses: false,
-        judgments: false,
+        last_prompt: None,
+        last_response: None,
+        last_judgment: None,
+        imported_prompts: false,
+        imported_responses: false,
+        imported_judgments: false,
         imports_running: false,
     };
     assert_eq!(
@@ -262,7 +288,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
     assert_eq!(
         now,
         Moved {
-            judgments: true,
+            last_judgment: Some(judged.0),
             ..still
         }
     );
@@ -270,10 +296,7 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
         moved(&mut conn, s.project_id, JudgmentKind::Rating, marks).await,
         still
     );
-    let marks = Watermarks {
-        judgment: judged.0,
-        ..marks
-    };
+    let marks = both(marks, |m, id| m.judgment = id, judged.0);
     assert_eq!(
         moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
         still
@@ -285,14 +308,11 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
     assert_eq!(
         moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
         Moved {
-            prompts: true,
+            last_prompt: Some(prompt.id.0),
             ..still
         }
     );
-    let marks = Watermarks {
-        prompt: prompt.id.0,
-        ..marks
-    };
+    let marks = both(marks, |m, id| m.prompt = id, prompt.id.0);
     let response = responses::insert(
         &mut conn,
         &responses::NewResponse::new(prompt.id, "an answer", hone_store::ResponseSource::Human),
@@ -302,14 +322,11 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
     assert_eq!(
         moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
         Moved {
-            responses: true,
+            last_response: Some(response.id.0),
             ..still
         }
     );
-    let marks = Watermarks {
-        response: response.id.0,
-        ..marks
-    };
+    let marks = both(marks, |m, id| m.response = id, response.id.0);
     // A judgment undone: logged as a change.
     judgments::delete(&mut conn, judged).await.unwrap();
     assert_eq!(
@@ -325,8 +342,9 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
             .unwrap(),
         ..marks
     };
-    // An import running.
-    hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
+    // An import running, and a prompt it wrote: past both marks, then past the imported one
+    // only (the plain mark moved on, the import's rows left for later).
+    let run = hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
         .await
         .unwrap();
     assert_eq!(
@@ -336,4 +354,117 @@ async fn moved_flags_each_table_past_its_watermark_and_only_that_one() {
             ..still
         }
     );
+    let imported = hone_store::prompts::insert_batch(
+        &mut conn,
+        s.project_id,
+        run,
+        &[&self::prompt("imported")],
+    )
+    .await
+    .unwrap()[0];
+    let running = Moved {
+        imports_running: true,
+        ..still
+    };
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            last_prompt: Some(imported.0),
+            imported_prompts: true,
+            ..running
+        }
+    );
+    let mut marks = marks;
+    marks.plain.prompt = imported.0;
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        Moved {
+            imported_prompts: true,
+            ..running
+        }
+    );
+    marks.imported.prompt = imported.0;
+    assert_eq!(
+        moved(&mut conn, s.project_id, JudgmentKind::Thumbs, marks).await,
+        running
+    );
+}
+
+/// A refresh reads the rows no import wrote whole and an import's rows a bounded slice at a
+/// time; each list holds only its own kind of row.
+#[tokio::test]
+async fn plain_rows_are_read_whole_and_an_imports_a_slice_at_a_time() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "law", 2).await;
+    let run = hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
+        .await
+        .unwrap();
+    let news: Vec<hone_store::prompts::NewPrompt> =
+        (0..3).map(|i| prompt(&format!("imported {i}"))).collect();
+    let news: Vec<&hone_store::prompts::NewPrompt> = news.iter().collect();
+    let imported = hone_store::prompts::insert_batch(&mut conn, s.project_id, run, &news)
+        .await
+        .unwrap();
+    let (later, _) =
+        hone_store::prompts::insert_or_get(&mut conn, s.project_id, &prompt("by hand"))
+            .await
+            .unwrap();
+    let ids = |rows: Vec<queue_rows::PromptRow>| rows.iter().map(|p| p.id).collect::<Vec<_>>();
+    let plain = queue_rows::prompts_after(&mut conn, s.project_id, 0, Rows::Plain)
+        .await
+        .unwrap();
+    assert_eq!(ids(plain), vec![s.prompt_id, later.id]);
+    let two = Rows::Imported { limit: Some(2) };
+    let first = queue_rows::prompts_after(&mut conn, s.project_id, 0, two)
+        .await
+        .unwrap();
+    assert!(first.iter().all(|p| p.import_id == Some(run)));
+    assert_eq!(ids(first), imported[..2].to_vec());
+    let rest = queue_rows::prompts_after(&mut conn, s.project_id, imported[1].0, two)
+        .await
+        .unwrap();
+    assert_eq!(ids(rest), imported[2..].to_vec());
+    let all = Rows::Imported { limit: None };
+    let whole = queue_rows::prompts_after(&mut conn, s.project_id, 0, all)
+        .await
+        .unwrap();
+    assert_eq!(ids(whole), imported);
+}
+
+/// Rows an undone import keeps (another's judgment refers to them) are released from the run:
+/// the queue reads rows of no import by another watermark, so the revision moves.
+#[tokio::test]
+async fn releasing_an_undone_imports_rows_moves_the_revision() {
+    let (_dir, store) = open_store().await;
+    let mut conn = store.conn().await.unwrap();
+    let s = seed(&mut conn, "law", 1).await;
+    let run = hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
+        .await
+        .unwrap();
+    hone_store::imports::mark_rolled_back(&mut conn, run, "nothing to release")
+        .await
+        .unwrap();
+    assert_eq!(
+        revision(&mut conn, s.project_id).await,
+        0,
+        "nothing released"
+    );
+    let run = hone_store::imports::start(&mut conn, s.project_id, "pairs.jsonl", "importer")
+        .await
+        .unwrap();
+    let kept = hone_store::prompts::insert_batch(&mut conn, s.project_id, run, &[&prompt("kept")])
+        .await
+        .unwrap()[0];
+    hone_store::imports::mark_rolled_back(&mut conn, run, "cut")
+        .await
+        .unwrap();
+    let rows = queue_rows::prompts_after(&mut conn, s.project_id, 0, Rows::Plain)
+        .await
+        .unwrap();
+    assert!(
+        rows.iter().any(|p| p.id == kept),
+        "released: a row of no import"
+    );
+    assert_eq!(revision(&mut conn, s.project_id).await, 1);
 }
