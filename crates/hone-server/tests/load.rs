@@ -6,8 +6,12 @@
 //!
 //!   HONE_LOAD_PAIRS=100000 HONE_LOAD_SECONDS=30 cargo test --release -p hone-server --test load
 //!
-//! `HONE_LOAD_THINK_MS` makes each annotator pause that long after each save, as a person
-//! reading the next answers would (default 0: as fast as the server answers, its saturation).
+//! `HONE_LOAD_THINK_MS` makes each annotator pause about that long after each save, as a person
+//! reading the next answers would (default 0: as fast as the server answers, its saturation):
+//! each pause is drawn between half and one and a half times it (seeded per annotator), as
+//! people do not all finish reading in the same millisecond. A fixed pause kept the 50
+//! annotators in step after the index's first build (they all wait for it), and their 50 saves
+//! then reached the one writer at once, a burst no team of people makes.
 //! `HONE_LOAD_UNDO_EVERY` (default 10): each annotator undoes every such save at once, and
 //! re-judges the save half-way between (the other answer, superseding it): the queue moves
 //! those votes in place, so the next items after them must stay as fast.
@@ -16,6 +20,8 @@
 //! 20 ms, and where it began: what the slowest saves waited for.
 
 use std::sync::{Arc, Mutex};
+
+use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
 use hone_core::finetune::{Method, Recipe};
@@ -92,6 +98,7 @@ async fn annotator(
     let think = Duration::from_millis(setting("HONE_LOAD_THINK_MS", 0));
     // Staggered starts, so that paced annotators do not all ask at once.
     tokio::time::sleep(think * who as u32 / ANNOTATORS as u32).await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(who as u64);
     let mut judged: std::collections::HashSet<(i64, i64)> = Default::default();
     let undo_every = setting("HONE_LOAD_UNDO_EVERY", 10);
     let mut saves = 0u64;
@@ -163,7 +170,7 @@ async fn annotator(
                 record("re-judgment", status, &body, ms, |s| &mut s.change_ms);
             }
         }
-        tokio::time::sleep(think).await;
+        tokio::time::sleep(think.mul_f64(rng.random_range(0.5..1.5))).await;
     }
 }
 

@@ -1,5 +1,6 @@
 //! What the labeling queue's in-memory index is kept up to date from (see migration 0008): the
-//! rows added after the largest ids the index has seen, without their texts; the judgments
+//! rows added after the ids the index has read, without their texts (rows of no import whole,
+//! an import's a bounded slice at a time: [`Rows`], [`Watermarks`]); the judgments
 //! deleted, superseded or made current again since its last look (`queue_changes`, logged by
 //! triggers); and the project's revision, bumped by triggers when a prompt or response is
 //! deleted.

@@ -7,13 +7,15 @@
 //! units they voted on, so that picking the next unit walks only past what this annotator
 //! cannot take, and "remaining" is a subtraction, not a pass over the project.
 //!
-//! A row of an import run waits aside until its run is done (then it counts, a slice of whole
-//! prompts per refresh: `waiting.rs`) or undone (then it is deleted). A judgment deleted (an undo), superseded (a re-judgment) or
-//! made current again (the undo of a re-judgment) is logged by a trigger, and the refresh moves
-//! that annotator's vote on its unit in place, from their current judgments on the prompt. A
-//! prompt or response deleted (an import rolled back) bumps the project's revision, and the
-//! index is built again from nothing, as it is when more judgments changed than are worth
-//! applying one by one.
+//! A row of an import run is read a bounded slice per refresh (by its own watermark: the rows
+//! of no import are read whole, so an annotator's save is never behind an import's backlog)
+//! and waits aside until its run is done and all of it is read (then it counts, a slice of
+//! whole prompts per refresh: `waiting.rs`) or undone (then it is deleted). A judgment
+//! deleted (an undo), superseded (a re-judgment) or made current again (the undo of a
+//! re-judgment) is logged by a trigger, and the refresh moves that annotator's vote on its unit
+//! in place, from their current judgments on the prompt. A prompt or response deleted (an
+//! import rolled back) bumps the project's revision, and the index is built again from
+//! nothing, as it is when more judgments changed than are worth applying one by one.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -62,13 +64,16 @@ pub(super) const UNKNOWN_REVISION: i64 = -1;
 /// change applied in place costs a read).
 const MOST_CHANGES_IN_PLACE: usize = 256;
 
-/// How many rows of import runs one refresh reads, per table (~10 µs a row, read under the
-/// index's lock; they wait aside until their run is done). A rebuild reads them all.
-const READ_PER_REFRESH: usize = 1024;
+/// How many rows of import runs one refresh reads, per table (~10–15 µs a row on two busy
+/// cores, read under the index's lock, so a few milliseconds; they wait aside until their run
+/// is done). A rebuild reads them all. 50 annotators' refreshes read ~40k rows a second, more
+/// than a 100k import writes.
+const READ_PER_REFRESH: usize = 256;
 
-/// How many rows of finished imports one refresh takes in (whole prompts; ~4 µs a row, so a
-/// few milliseconds under the index's lock). A rebuild takes every row at once.
-const TAKEN_PER_REFRESH: usize = 2048;
+/// How many rows of finished imports one refresh takes in (whole prompts; ~4 µs a row alone,
+/// ~20 µs on two busy cores, so a few milliseconds under the index's lock). A rebuild takes
+/// every row at once.
+const TAKEN_PER_REFRESH: usize = 512;
 
 /// A counted judgment: the unit it votes on, and whose vote it is.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! Rows an import run wrote, kept aside by the queue's index until they may count.
 //!
 //! While its run is under way a row waits (the import may still be rolled back). Once the run
-//! is done its rows are taken in a slice at a time, a few thousand rows per refresh, so that
+//! is done its rows are taken in a slice at a time, a few hundred rows per refresh, so that
 //! the refresh that finds a 100k-pair import done does not hold every annotator of the project
 //! for the whole import at once (~300 ms at 70k rows). A slice never splits what one run wrote
 //! on one prompt (its prompt, responses and judgments there): a prompt's units are offered
