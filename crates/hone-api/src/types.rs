@@ -7,7 +7,7 @@ use hone_core::inference::ModelRef;
 use hone_core::model::gguf::GgufQuant;
 use hone_core::store::projects::{NamedItem, SpanLabel};
 use hone_core::{
-    JobId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, Split, VersionId,
+    FlagId, JobId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, Split, VersionId,
 };
 use serde::{Deserialize, Serialize};
 
@@ -152,7 +152,7 @@ pub struct JudgmentArgs {
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 pub struct FlagArgs {
-    pub flag_id: i64,
+    pub flag_id: FlagId,
 }
 
 #[derive(Debug, Clone, Deserialize, ts_rs::TS)]

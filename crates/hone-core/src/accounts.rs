@@ -17,7 +17,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{CoreError, Hone, Result};
+use crate::{CoreError, Hone, Result, UserId};
 
 /// What an account may do (`hone-api`'s `roles` applies it to each command).
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -60,8 +60,7 @@ impl std::str::FromStr for Role {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
-    #[cfg_attr(feature = "ts", ts(type = "number"))]
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
     pub role: Role,
 }
@@ -236,7 +235,7 @@ impl Hone {
 }
 
 /// Makes a token for `user_id` and stores its hash.
-async fn issue_token(conn: &mut hone_store::Conn, user_id: i64) -> Result<String> {
+async fn issue_token(conn: &mut hone_store::Conn, user_id: UserId) -> Result<String> {
     let (lookup, secret) = (random_hex(8), random_hex(32));
     let salt_bytes: [u8; 16] = {
         let mut b = [0u8; 16];

@@ -54,9 +54,9 @@ pub use error::{CoreError, Result};
 pub use hone_model as model;
 pub use hone_store as store;
 pub use hone_store::{
-    AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagReason, JobId, JobState, JudgmentId,
-    JudgmentKind, ProjectId, PromptId, QueueOrder, ResponseId, ResponseSource, SnapshotId, Split,
-    VersionId,
+    AnnotatorId, AnnotatorKind, BaseModelId, Choice, FlagId, FlagReason, ImportRunId, JobId,
+    JobState, JudgmentId, JudgmentKind, ProjectId, PromptId, QueueOrder, ResponseId,
+    ResponseSource, SnapshotId, Split, UserId, VersionId,
 };
 pub use hone_train as train;
 pub use workspace::{

@@ -5,7 +5,7 @@
 use hone_store::users::{self, User};
 use hone_store::{members, projects};
 
-use crate::{CoreError, Hone, ProjectId, Result};
+use crate::{CoreError, Hone, ProjectId, Result, UserId};
 
 impl Hone {
     /// The accounts that are members of the project, by name.
@@ -49,11 +49,11 @@ impl Hone {
     }
 
     /// The ids of the projects the account is a member of.
-    pub async fn member_projects(&self, user_id: i64) -> Result<Vec<ProjectId>> {
+    pub async fn member_projects(&self, user_id: UserId) -> Result<Vec<ProjectId>> {
         Ok(members::projects_of(&mut *self.store().conn().await?, user_id).await?)
     }
 
-    pub async fn is_member(&self, project_id: ProjectId, user_id: i64) -> Result<bool> {
+    pub async fn is_member(&self, project_id: ProjectId, user_id: UserId) -> Result<bool> {
         Ok(members::is_member(&mut *self.store().conn().await?, project_id, user_id).await?)
     }
 }

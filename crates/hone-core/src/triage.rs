@@ -23,7 +23,7 @@ use hone_store::{annotators, projects, prompts, AnnotatorKind, FlagReason, Judgm
 use hone_store::{Conn, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::{CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
+use crate::{CoreError, FlagId, Hone, ProjectId, PromptId, ResponseId, Result};
 
 /// The longest prompt text a flag or a history row carries (the full text is in the detail).
 pub const PROMPT_PREVIEW_CHARS: usize = 200;
@@ -74,7 +74,7 @@ pub struct FlagInput {
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Flag {
-    pub id: i64,
+    pub id: FlagId,
     pub project_id: ProjectId,
     pub annotator: String,
     pub kind: JudgmentKind,
@@ -267,7 +267,7 @@ impl Hone {
     }
 
     /// Removes a flag: its unit comes back to its flagger's queue.
-    pub async fn unflag_item(&self, flag_id: i64) -> Result<()> {
+    pub async fn unflag_item(&self, flag_id: FlagId) -> Result<()> {
         let mut conn = self.store().conn().await?;
         flags::delete(&mut conn, flag_id).await?;
         Ok(())

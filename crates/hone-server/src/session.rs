@@ -13,6 +13,7 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use hone_api::ApiError;
+use hone_core::UserId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -29,7 +30,7 @@ pub(crate) struct Sessions(Mutex<HashMap<[u8; 32], Session>>);
 
 struct Session {
     token: String,
-    account_id: i64,
+    account_id: UserId,
     expires: Instant,
 }
 
@@ -72,7 +73,7 @@ impl Sessions {
         }
     }
 
-    fn open(&self, token: String, account_id: i64) -> String {
+    fn open(&self, token: String, account_id: UserId) -> String {
         let mut bytes = [0u8; 32];
         rand::rng().fill_bytes(&mut bytes);
         let id = hex::encode(bytes);

@@ -5,11 +5,13 @@ use crate::{dialect, Conn};
 
 use crate::error::{parse_json, to_json};
 use crate::skips::UnitRow;
-use crate::{AnnotatorId, FlagReason, JudgmentKind, ProjectId, PromptId, Result, StoreError};
+use crate::{
+    AnnotatorId, FlagId, FlagReason, JudgmentKind, ProjectId, PromptId, Result, StoreError,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredFlag {
-    pub id: i64,
+    pub id: FlagId,
     pub project_id: ProjectId,
     pub annotator_id: AnnotatorId,
     pub unit: UnitRow,
@@ -19,7 +21,7 @@ pub struct StoredFlag {
 }
 
 type Row = (
-    i64,
+    FlagId,
     ProjectId,
     AnnotatorId,
     JudgmentKind,
@@ -57,7 +59,7 @@ pub async fn upsert(
     note: Option<&str>,
 ) -> Result<StoredFlag> {
     let now = dialect::backend(conn).now();
-    let id: i64 = sqlx::query_scalar(&format!(
+    let id: FlagId = sqlx::query_scalar(&format!(
         "INSERT INTO flags (project_id, annotator_id, kind, prompt_id, response_ids, reason, note) VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (annotator_id, kind, prompt_id, response_ids) DO UPDATE SET
            reason = excluded.reason, note = excluded.note, created_at = {now}
@@ -75,7 +77,7 @@ pub async fn upsert(
     get(conn, id).await
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<StoredFlag> {
+pub async fn get(conn: &mut Conn, id: FlagId) -> Result<StoredFlag> {
     let row: Row = sqlx::query_as(&format!("SELECT {COLUMNS} FROM flags WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -112,7 +114,7 @@ pub async fn list_by(
 }
 
 /// Removes a flag (the unit comes back to its flagger's queue).
-pub async fn delete(conn: &mut Conn, id: i64) -> Result<()> {
+pub async fn delete(conn: &mut Conn, id: FlagId) -> Result<()> {
     let done = sqlx::query("DELETE FROM flags WHERE id = $1")
         .bind(id)
         .execute(&mut *conn)

@@ -2,9 +2,10 @@
 //! passed where a project's is meant. Each is an `i64` in the database, in JSON (a bare
 //! number, `serde(transparent)`) and in TypeScript (`number`).
 //!
-//! Converted so far: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`],
-//! [`AnnotatorId`], [`JudgmentId`], [`ResponseId`], [`PromptId`], [`ProjectId`]. The other
-//! tables' ids are still `i64` (issue 17 goes on).
+//! Typed: [`JobId`], [`VersionId`], [`SnapshotId`], [`BaseModelId`], [`AnnotatorId`],
+//! [`JudgmentId`], [`ResponseId`], [`PromptId`], [`ProjectId`], [`ImportRunId`], [`UserId`],
+//! [`FlagId`]. An API token's id and a skip's id stay `i64` (neither goes further than
+//! hone-core), as do the queue's watermarks.
 
 /// Defines an id type over `i64` with what a store id needs: sqlx's `Any` encoding, a value of
 /// a multi-row insert, serde, ts-rs, `Display` and `Debug` (the bare number) and `FromStr`
@@ -130,6 +131,23 @@ typed_id!(
     /// A project (`projects.id`): a task with its prompts, judgments, guidelines and model
     /// versions.
     ProjectId
+);
+
+typed_id!(
+    /// An import run (`imports.id`): one file written in many short transactions; the
+    /// prompts, responses and judgments it writes carry it (`import_id`) until it is done.
+    ImportRunId
+);
+
+typed_id!(
+    /// A team account (`users.id`): a person who signs in with API tokens. Not an
+    /// annotator's id: the account's judgments carry the annotator of its name.
+    UserId
+);
+
+typed_id!(
+    /// A flag (`flags.id`): one annotator marked one queue unit as not to be judged.
+    FlagId
 );
 
 #[cfg(test)]

@@ -9,12 +9,12 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{ImportState, ProjectId, Result, StoreError};
+use crate::{ImportRunId, ImportState, ProjectId, Result, StoreError};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ImportRun {
-    pub id: i64,
+    pub id: ImportRunId,
     pub project_id: ProjectId,
     pub path: String,
     pub annotator: String,
@@ -36,7 +36,7 @@ pub async fn start(
     project_id: ProjectId,
     path: &str,
     annotator: &str,
-) -> Result<i64> {
+) -> Result<ImportRunId> {
     Ok(sqlx::query_scalar(
         "INSERT INTO imports (project_id, path, annotator, state) VALUES ($1, $2, $3, 'running') RETURNING id",
     )
@@ -47,7 +47,7 @@ pub async fn start(
     .await?)
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<ImportRun> {
+pub async fn get(conn: &mut Conn, id: ImportRunId) -> Result<ImportRun> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM imports WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -75,7 +75,7 @@ pub async fn running(conn: &mut Conn) -> Result<Vec<ImportRun>> {
 }
 
 /// Records how many records the run has written so far.
-pub async fn set_records(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
+pub async fn set_records(conn: &mut Conn, id: ImportRunId, records: i64) -> Result<()> {
     sqlx::query("UPDATE imports SET records = $1 WHERE id = $2")
         .bind(records)
         .bind(id)
@@ -85,7 +85,7 @@ pub async fn set_records(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
 }
 
 /// Makes the run's rows count: one short write, however big the file was.
-pub async fn finish(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
+pub async fn finish(conn: &mut Conn, id: ImportRunId, records: i64) -> Result<()> {
     let now = dialect::backend(conn).now();
     let done = sqlx::query(&format!(
         "UPDATE imports SET state = 'done', records = $1, finished_at = {now} WHERE id = $2 AND state = 'running'"
@@ -104,7 +104,7 @@ pub async fn finish(conn: &mut Conn, id: i64, records: i64) -> Result<()> {
 /// (0: nothing is left). Call it in short transactions until it returns 0, then
 /// [`mark_rolled_back`]. Responses and prompts that a judgment outside the run refers to are
 /// kept: nobody's judgment is deleted by undoing an import.
-pub async fn undo_step(conn: &mut Conn, id: i64, limit: i64) -> Result<u64> {
+pub async fn undo_step(conn: &mut Conn, id: ImportRunId, limit: i64) -> Result<u64> {
     let state: Option<ImportState> = sqlx::query_scalar("SELECT state FROM imports WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -142,7 +142,7 @@ pub async fn undo_step(conn: &mut Conn, id: i64, limit: i64) -> Result<u64> {
 }
 
 /// Marks an undone run, with why; what it kept (rows others' judgments refer to) is released.
-pub async fn mark_rolled_back(conn: &mut Conn, id: i64, error: &str) -> Result<()> {
+pub async fn mark_rolled_back(conn: &mut Conn, id: ImportRunId, error: &str) -> Result<()> {
     let now = dialect::backend(conn).now();
     let mut released = 0;
     for table in ["prompts", "responses"] {

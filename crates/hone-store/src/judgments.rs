@@ -11,8 +11,8 @@ use crate::Conn;
 use crate::dialect::{self, Rows, Value};
 use crate::error::{parse_json, to_json};
 use crate::{
-    AnnotatorId, Choice, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, Result,
-    StoreError,
+    AnnotatorId, Choice, ImportRunId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId,
+    Result, StoreError,
 };
 
 /// A marked character range of a response (Unicode scalar offsets, end exclusive).
@@ -289,7 +289,7 @@ struct BaseRow {
 struct WithRun {
     #[sqlx(flatten)]
     base: BaseRow,
-    import_id: Option<i64>,
+    import_id: Option<ImportRunId>,
 }
 
 const BASE_COLUMNS: &str =
@@ -361,7 +361,7 @@ pub(crate) async fn list_current_after(
     after: i64,
     filter: &str,
     limit: &str,
-) -> Result<Vec<(Judgment, Option<i64>)>> {
+) -> Result<Vec<(Judgment, Option<ImportRunId>)>> {
     let rows: Vec<WithRun> = sqlx::query_as(&format!(
         "SELECT {BASE_COLUMNS}, import_id FROM judgments WHERE project_id = $1 AND kind = $2 AND id > $3 AND superseded_by IS NULL{filter} ORDER BY id{limit}"
     ))
@@ -370,7 +370,7 @@ pub(crate) async fn list_current_after(
     .bind(after)
     .fetch_all(&mut *conn)
     .await?;
-    let runs: Vec<Option<i64>> = rows.iter().map(|r| r.import_id).collect();
+    let runs: Vec<Option<ImportRunId>> = rows.iter().map(|r| r.import_id).collect();
     let list = hydrate(conn, rows.into_iter().map(|r| r.base).collect()).await?;
     Ok(list.into_iter().zip(runs).collect())
 }
@@ -797,7 +797,7 @@ pub async fn insert_imported(
     project_id: ProjectId,
     annotator_id: AnnotatorId,
     guideline_version: Option<i64>,
-    import_id: i64,
+    import_id: ImportRunId,
     news: &[ImportedJudgment],
 ) -> Result<Vec<JudgmentId>> {
     let ids = dialect::allocate_ids(conn, "judgments", news.len()).await?;

@@ -46,8 +46,8 @@ pub use sqlx::{AnyConnection as Conn, AnyPool, Transaction};
 pub use dialect::Backend;
 pub use error::StoreError;
 pub use ids::{
-    AnnotatorId, BaseModelId, JobId, JudgmentId, ProjectId, PromptId, ResponseId, SnapshotId,
-    VersionId,
+    AnnotatorId, BaseModelId, FlagId, ImportRunId, JobId, JudgmentId, ProjectId, PromptId,
+    ResponseId, SnapshotId, UserId, VersionId,
 };
 pub use types::*;
 

@@ -4,10 +4,10 @@
 use crate::Conn;
 
 use crate::users::User;
-use crate::{ProjectId, Result};
+use crate::{ProjectId, Result, UserId};
 
 /// Makes `user_id` a member of `project_id`; `false` if it already was.
-pub async fn add(conn: &mut Conn, project_id: ProjectId, user_id: i64) -> Result<bool> {
+pub async fn add(conn: &mut Conn, project_id: ProjectId, user_id: UserId) -> Result<bool> {
     let done = sqlx::query(
         "INSERT INTO project_members (project_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
@@ -19,7 +19,7 @@ pub async fn add(conn: &mut Conn, project_id: ProjectId, user_id: i64) -> Result
 }
 
 /// Ends `user_id`'s membership of `project_id`; `false` if it was not a member.
-pub async fn remove(conn: &mut Conn, project_id: ProjectId, user_id: i64) -> Result<bool> {
+pub async fn remove(conn: &mut Conn, project_id: ProjectId, user_id: UserId) -> Result<bool> {
     let done = sqlx::query("DELETE FROM project_members WHERE project_id = $1 AND user_id = $2")
         .bind(project_id)
         .bind(user_id)
@@ -40,7 +40,7 @@ pub async fn of_project(conn: &mut Conn, project_id: ProjectId) -> Result<Vec<Us
 }
 
 /// The ids of the projects `user_id` is a member of, ascending.
-pub async fn projects_of(conn: &mut Conn, user_id: i64) -> Result<Vec<ProjectId>> {
+pub async fn projects_of(conn: &mut Conn, user_id: UserId) -> Result<Vec<ProjectId>> {
     Ok(sqlx::query_scalar(
         "SELECT project_id FROM project_members WHERE user_id = $1 ORDER BY project_id",
     )
@@ -49,7 +49,7 @@ pub async fn projects_of(conn: &mut Conn, user_id: i64) -> Result<Vec<ProjectId>
     .await?)
 }
 
-pub async fn is_member(conn: &mut Conn, project_id: ProjectId, user_id: i64) -> Result<bool> {
+pub async fn is_member(conn: &mut Conn, project_id: ProjectId, user_id: UserId) -> Result<bool> {
     Ok(sqlx::query_scalar::<_, i64>(
         "SELECT 1 FROM project_members WHERE project_id = $1 AND user_id = $2",
     )

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{parse_json, to_json};
-use crate::{ProjectId, PromptId, Result, Split, StoreError};
+use crate::{ImportRunId, ProjectId, PromptId, Result, Split, StoreError};
 
 /// One chat turn, as Hugging Face chat templates and TRL's conversational datasets spell it.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -256,7 +256,7 @@ pub async fn ids_by_hash(
 pub async fn insert_batch(
     conn: &mut Conn,
     project_id: ProjectId,
-    import_id: i64,
+    import_id: ImportRunId,
     news: &[&NewPrompt],
 ) -> Result<Vec<PromptId>> {
     let ids: Vec<PromptId> = dialect::allocate_ids(conn, "prompts", news.len())

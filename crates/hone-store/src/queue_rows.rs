@@ -15,7 +15,8 @@ use crate::{dialect, Conn};
 
 use crate::judgments::{self, Judgment};
 use crate::{
-    AnnotatorId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId, ResponseSource, Result,
+    AnnotatorId, ImportRunId, JudgmentId, JudgmentKind, ProjectId, PromptId, ResponseId,
+    ResponseSource, Result,
 };
 
 /// The largest id up to which an index has read a table's rows of one kind (see [`Rows`]).
@@ -176,7 +177,7 @@ pub async fn removals_mark(conn: &mut Conn, project_id: ProjectId) -> Result<(i6
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct PromptRow {
     pub id: PromptId,
-    pub import_id: Option<i64>,
+    pub import_id: Option<ImportRunId>,
 }
 
 /// Which of a table's new rows to read: those no import run wrote (all of them: an annotator's
@@ -232,7 +233,7 @@ pub struct ResponseRow {
     pub id: ResponseId,
     pub prompt_id: PromptId,
     pub source: ResponseSource,
-    pub import_id: Option<i64>,
+    pub import_id: Option<ImportRunId>,
     #[sqlx(try_from = "dialect::IntBool")]
     pub empty: bool,
 }
@@ -270,7 +271,7 @@ pub async fn judgments_after(
     kind: JudgmentKind,
     after: i64,
     rows: Rows,
-) -> Result<Vec<(Judgment, Option<i64>)>> {
+) -> Result<Vec<(Judgment, Option<ImportRunId>)>> {
     judgments::list_current_after(
         conn,
         project_id,
@@ -289,25 +290,29 @@ pub async fn current_on_prompt_by(
     prompt_id: PromptId,
     annotator_id: AnnotatorId,
     kind: JudgmentKind,
-) -> Result<Vec<(Judgment, Option<i64>)>> {
+) -> Result<Vec<(Judgment, Option<ImportRunId>)>> {
     let list = judgments::list_current_by_on_prompt(conn, prompt_id, annotator_id, kind).await?;
     with_runs(conn, list).await
 }
 
 /// Each judgment with the import run that wrote it.
-async fn with_runs(conn: &mut Conn, list: Vec<Judgment>) -> Result<Vec<(Judgment, Option<i64>)>> {
+async fn with_runs(
+    conn: &mut Conn,
+    list: Vec<Judgment>,
+) -> Result<Vec<(Judgment, Option<ImportRunId>)>> {
     if list.is_empty() {
         return Ok(Vec::new());
     }
     let ids: Vec<JudgmentId> = list.iter().map(|j| j.id).collect();
     let ids_in = dialect::backend(conn).json_ids(1);
-    let runs: Vec<(JudgmentId, Option<i64>)> = sqlx::query_as(&format!(
+    let runs: Vec<(JudgmentId, Option<ImportRunId>)> = sqlx::query_as(&format!(
         "SELECT id, import_id FROM judgments WHERE id IN ({ids_in})"
     ))
     .bind(serde_json::to_string(&ids).expect("ids as JSON"))
     .fetch_all(&mut *conn)
     .await?;
-    let runs: std::collections::HashMap<JudgmentId, Option<i64>> = runs.into_iter().collect();
+    let runs: std::collections::HashMap<JudgmentId, Option<ImportRunId>> =
+        runs.into_iter().collect();
     Ok(list
         .into_iter()
         .map(|j| {
@@ -322,7 +327,7 @@ async fn with_runs(conn: &mut Conn, list: Vec<Judgment>) -> Result<Vec<(Judgment
 pub async fn judgments_by_id(
     conn: &mut Conn,
     ids: &[JudgmentId],
-) -> Result<Vec<(Judgment, Option<i64>)>> {
+) -> Result<Vec<(Judgment, Option<ImportRunId>)>> {
     let list = judgments::get_many(conn, ids).await?;
     with_runs(conn, list).await
 }
@@ -330,8 +335,11 @@ pub async fn judgments_by_id(
 /// The project's import runs still running (or being undone): their rows do not count yet. An
 /// undone run's rows are deleted (which bumps the revision) or, where others' judgments hold
 /// them, released from the run.
-pub async fn unfinished_imports(conn: &mut Conn, project_id: ProjectId) -> Result<HashSet<i64>> {
-    let ids: Vec<i64> =
+pub async fn unfinished_imports(
+    conn: &mut Conn,
+    project_id: ProjectId,
+) -> Result<HashSet<ImportRunId>> {
+    let ids: Vec<ImportRunId> =
         sqlx::query_scalar("SELECT id FROM imports WHERE project_id = $1 AND state = 'running'")
             .bind(project_id)
             .fetch_all(&mut *conn)

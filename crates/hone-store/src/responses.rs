@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{parse_json, to_json};
 use crate::{
-    BaseModelId, ProjectId, PromptId, ResponseId, ResponseSource, Result, StoreError, VersionId,
+    BaseModelId, ImportRunId, ProjectId, PromptId, ResponseId, ResponseSource, Result, StoreError,
+    VersionId,
 };
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -203,7 +204,7 @@ pub async fn texts_of_prompts(
 /// needs the caller's write transaction.
 pub async fn insert_batch(
     conn: &mut Conn,
-    import_id: i64,
+    import_id: ImportRunId,
     news: &[(PromptId, &str)],
 ) -> Result<Vec<ResponseId>> {
     let ids: Vec<ResponseId> = dialect::allocate_ids(conn, "responses", news.len())

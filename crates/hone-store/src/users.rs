@@ -4,12 +4,12 @@
 use crate::{dialect, Conn};
 use serde::{Deserialize, Serialize};
 
-use crate::{Result, StoreError};
+use crate::{Result, StoreError, UserId};
 
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub name: String,
     /// `owner`, `lead` or `annotator`.
     pub role: String,
@@ -22,7 +22,7 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TokenRow {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub lookup: String,
     pub hash: String,
     pub revoked_at: Option<String>,
@@ -50,7 +50,7 @@ pub async fn insert(conn: &mut Conn, name: &str, role: &str) -> Result<User> {
     .await?)
 }
 
-pub async fn get(conn: &mut Conn, id: i64) -> Result<User> {
+pub async fn get(conn: &mut Conn, id: UserId) -> Result<User> {
     sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
         .bind(id)
         .fetch_optional(&mut *conn)
@@ -75,7 +75,7 @@ pub async fn list(conn: &mut Conn) -> Result<Vec<User>> {
 }
 
 /// Revokes the account and every token it has.
-pub async fn revoke(conn: &mut Conn, user_id: i64) -> Result<()> {
+pub async fn revoke(conn: &mut Conn, user_id: UserId) -> Result<()> {
     use sqlx::Connection;
     let now = dialect::backend(conn).now();
     let mut tx = conn.begin().await?;
@@ -95,7 +95,12 @@ pub async fn revoke(conn: &mut Conn, user_id: i64) -> Result<()> {
     Ok(())
 }
 
-pub async fn insert_token(conn: &mut Conn, user_id: i64, lookup: &str, hash: &str) -> Result<i64> {
+pub async fn insert_token(
+    conn: &mut Conn,
+    user_id: UserId,
+    lookup: &str,
+    hash: &str,
+) -> Result<i64> {
     Ok(sqlx::query_scalar(
         "INSERT INTO api_tokens (user_id, lookup, hash) VALUES ($1, $2, $3) RETURNING id",
     )

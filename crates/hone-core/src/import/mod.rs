@@ -33,7 +33,7 @@ pub use record::Record;
 
 pub(crate) use run::recover as recover_runs;
 
-use crate::{CoreError, Hone, ProjectId, Result};
+use crate::{CoreError, Hone, ImportRunId, ProjectId, Result};
 
 /// How the file's lines are written.
 #[cfg_attr(feature = "ts", derive(ts_rs::TS))]
@@ -121,7 +121,7 @@ pub struct ImportReport {
     pub skipped_total: usize,
     /// The import run that wrote it (`hone_store::imports`).
     #[serde(default)]
-    pub import_id: Option<i64>,
+    pub import_id: Option<ImportRunId>,
 }
 
 /// How many bad lines a report or an error lists (all are counted).

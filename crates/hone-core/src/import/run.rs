@@ -7,7 +7,7 @@ use std::path::Path;
 use hone_store::{imports, ImportState, Store, StoreError};
 
 use crate::owner_lock::OwnerLock;
-use crate::{CoreError, ProjectId, Result};
+use crate::{CoreError, ImportRunId, ProjectId, Result};
 
 /// The kind of task in the lock file's name.
 const LOCK_KIND: &str = "import";
@@ -18,7 +18,7 @@ const UNDO_ROWS: i64 = 2_000;
 /// A started run. Dropped before [`Run::finish`], it is undone in the background.
 pub(super) struct Run {
     store: Store,
-    pub id: i64,
+    pub id: ImportRunId,
     /// Held while this process works on the run: a dead process's lock is free at once.
     lock: Option<OwnerLock>,
     settled: bool,
@@ -92,7 +92,7 @@ impl Drop for Run {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
                 if let Err(e) = undo_dropped(&store, id).await {
-                    tracing::error!(import = id, error = %e, "could not undo a stopped import");
+                    tracing::error!(import = %id, error = %e, "could not undo a stopped import");
                 }
                 if let Some(lock) = lock {
                     lock.release();
@@ -108,7 +108,7 @@ impl Drop for Run {
 /// committing the run's start (the run never landed) or its finish (the run is done): under
 /// the writer's turn that commit has landed or never will, so the run's state then says
 /// whether anything is left to undo.
-async fn undo_dropped(store: &Store, id: i64) -> Result<()> {
+async fn undo_dropped(store: &Store, id: ImportRunId) -> Result<()> {
     let mut tx = store.begin().await?;
     let state = match imports::get(&mut tx, id).await {
         Ok(run) => Some(run.state),
@@ -123,7 +123,7 @@ async fn undo_dropped(store: &Store, id: i64) -> Result<()> {
 }
 
 /// Deletes a run's rows in short transactions, then marks it rolled back.
-pub(crate) async fn undo(store: &Store, id: i64, why: &str) -> Result<()> {
+pub(crate) async fn undo(store: &Store, id: ImportRunId, why: &str) -> Result<()> {
     loop {
         let mut tx = store.begin().await?;
         let deleted = imports::undo_step(&mut tx, id, UNDO_ROWS).await?;
@@ -146,7 +146,7 @@ pub(crate) async fn recover(store: &Store, workspace: &Path) -> Result<usize> {
             continue; // a live process is writing it
         };
         tracing::warn!(
-            import = run.id,
+            import = %run.id,
             path = %run.path,
             "an import was interrupted; undoing what it wrote"
         );

@@ -14,12 +14,12 @@ use hone_store::{imports, prompts, responses, Store};
 
 use super::record::Record;
 use super::ImportReport;
-use crate::{AnnotatorId, ProjectId, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, ImportRunId, ProjectId, PromptId, ResponseId, Result};
 
 /// What stays the same for every chunk of a run.
 pub(super) struct Target {
     pub project_id: ProjectId,
-    pub import_id: i64,
+    pub import_id: ImportRunId,
     pub annotator_id: AnnotatorId,
     pub guideline_version: Option<i64>,
 }

@@ -30,7 +30,7 @@ use super::votes::{disagreement, split_evenly, Vote, Votes};
 use super::waiting::{Group, Waiting};
 use super::{unit_of, UnitKey, MAX_RANKED};
 use crate::verdict::Verdict;
-use crate::{AnnotatorId, JudgmentId, ProjectId, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, ImportRunId, JudgmentId, ProjectId, PromptId, ResponseId, Result};
 
 /// Where a unit is: its prompt and its place among the prompt's units. Ordering positions is
 /// ordering units the way `in_order` offers them.
@@ -381,7 +381,7 @@ impl QueueIndex {
 
     /// Whether a judgment with this id, of this import run or none, was read already (those
     /// after count when they are read).
-    fn read_past(&self, id: JudgmentId, run: Option<i64>) -> bool {
+    fn read_past(&self, id: JudgmentId, run: Option<ImportRunId>) -> bool {
         match run {
             None => id.0 <= self.marks.plain.judgment,
             Some(_) => id.0 <= self.marks.imported.judgment,
@@ -402,9 +402,9 @@ impl QueueIndex {
         &mut self,
         conn: &mut Conn,
         changed: &[JudgmentId],
-        running: &HashSet<i64>,
+        running: &HashSet<ImportRunId>,
     ) -> Result<()> {
-        let rows: HashMap<JudgmentId, (Judgment, Option<i64>)> =
+        let rows: HashMap<JudgmentId, (Judgment, Option<ImportRunId>)> =
             queue_rows::judgments_by_id(conn, changed)
                 .await?
                 .into_iter()
@@ -413,7 +413,7 @@ impl QueueIndex {
                 .map(|(j, run)| (j.id, (j, run)))
                 .collect();
         // Current rows already read past (current again, or new under a reused id).
-        let current: Vec<&(Judgment, Option<i64>)> = changed
+        let current: Vec<&(Judgment, Option<ImportRunId>)> = changed
             .iter()
             .filter_map(|id| rows.get(id))
             .filter(|(j, run)| j.superseded_by.is_none() && self.read_past(j.id, *run))
@@ -1012,7 +1012,7 @@ mod tests {
         project: ProjectId,
         pairs: usize,
         judged: usize,
-    ) -> (i64, Vec<PromptId>, Vec<JudgmentId>) {
+    ) -> (ImportRunId, Vec<PromptId>, Vec<JudgmentId>) {
         use hone_store::judgments::{ImportedJudgment, ImportedVerdict};
         use hone_store::{annotators, imports, prompts, responses, AnnotatorKind};
         let mut tx = hone.store().begin().await.unwrap();
@@ -1062,7 +1062,7 @@ mod tests {
             .unwrap();
     }
 
-    async fn finish_run(hone: &Hone, run: i64, records: i64) {
+    async fn finish_run(hone: &Hone, run: ImportRunId, records: i64) {
         let mut tx = hone.store().begin().await.unwrap();
         hone_store::imports::finish(&mut tx, run, records)
             .await

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use hone_store::judgments::Judgment;
 use hone_store::queue_rows::{PromptRow, ResponseRow};
 
-use crate::{JudgmentId, PromptId};
+use crate::{ImportRunId, JudgmentId, PromptId};
 
 /// What one import run wrote on one prompt.
 #[derive(Debug, Default)]
@@ -41,9 +41,9 @@ struct RunRows {
 /// The waiting rows of a project's import runs, by run then prompt.
 #[derive(Debug, Default)]
 pub(super) struct Waiting {
-    runs: BTreeMap<i64, RunRows>,
+    runs: BTreeMap<ImportRunId, RunRows>,
     /// Where each waiting judgment is (run, prompt).
-    judgments: HashMap<JudgmentId, (i64, PromptId)>,
+    judgments: HashMap<JudgmentId, (ImportRunId, PromptId)>,
     rows: usize,
     /// Rows in runs that are done.
     ready: usize,
@@ -52,7 +52,7 @@ pub(super) struct Waiting {
 impl Waiting {
     /// Adds one row to what `run` wrote on `prompt_id` (`put` puts it in; false when it was
     /// there already, a prompt read twice).
-    fn add(&mut self, run: i64, prompt_id: PromptId, put: impl FnOnce(&mut Group) -> bool) {
+    fn add(&mut self, run: ImportRunId, prompt_id: PromptId, put: impl FnOnce(&mut Group) -> bool) {
         let rows = self.runs.entry(run).or_default();
         if put(rows.by_prompt.entry(prompt_id).or_default()) {
             self.rows += 1;
@@ -60,18 +60,18 @@ impl Waiting {
         }
     }
 
-    pub fn add_prompt(&mut self, run: i64, prompt: PromptRow) {
+    pub fn add_prompt(&mut self, run: ImportRunId, prompt: PromptRow) {
         self.add(run, prompt.id, |g| g.prompt.replace(prompt).is_none());
     }
 
-    pub fn add_response(&mut self, run: i64, response: ResponseRow) {
+    pub fn add_response(&mut self, run: ImportRunId, response: ResponseRow) {
         self.add(run, response.prompt_id, |g| {
             g.responses.push(response);
             true
         });
     }
 
-    pub fn add_judgment(&mut self, run: i64, judgment: Judgment) {
+    pub fn add_judgment(&mut self, run: ImportRunId, judgment: Judgment) {
         self.judgments
             .insert(judgment.id, (run, judgment.prompt_id));
         self.add(run, judgment.prompt_id, |g| {
@@ -82,14 +82,14 @@ impl Waiting {
 
     /// Whether `run` still has rows on `prompt_id` waiting (a row of that run on that prompt
     /// must wait with them).
-    pub fn holds(&self, run: i64, prompt_id: PromptId) -> bool {
+    pub fn holds(&self, run: ImportRunId, prompt_id: PromptId) -> bool {
         self.runs
             .get(&run)
             .is_some_and(|rows| rows.by_prompt.contains_key(&prompt_id))
     }
 
     /// Whether `run` has rows waiting and is marked done.
-    pub fn is_done(&self, run: i64) -> bool {
+    pub fn is_done(&self, run: ImportRunId) -> bool {
         self.runs.get(&run).is_some_and(|rows| rows.done)
     }
 
@@ -124,7 +124,7 @@ impl Waiting {
     }
 
     /// Marks the runs not in `running` done: their rows may be taken from now on.
-    pub fn mark_done(&mut self, running: &HashSet<i64>) {
+    pub fn mark_done(&mut self, running: &HashSet<ImportRunId>) {
         for (run, rows) in &mut self.runs {
             if !rows.done && !running.contains(run) {
                 rows.done = true;

@@ -10,7 +10,7 @@ use hone_core::import::{ImportOptions, ImportProgress, ImportStage};
 use hone_core::store::judgments::{self, ImportedJudgment, ImportedVerdict};
 use hone_core::store::prompts::{self, NewPrompt};
 use hone_core::store::{imports, responses, ImportState};
-use hone_core::{Choice, Hone, JudgmentKind, ProjectId};
+use hone_core::{Choice, Hone, ImportRunId, JudgmentKind, ProjectId};
 
 use crate::{compare, count_rows, input, open, project, prompt_with, Ws};
 
@@ -38,7 +38,10 @@ async fn prompts_responses_judgments(hone: &Hone) -> [i64; 3] {
 
 /// Writes a prompt with two responses and an A-over-B judgment as an import run would,
 /// without finishing the run. Returns (run id, prompt id).
-async fn half_written_run(hone: &Hone, project_id: ProjectId) -> (i64, hone_core::PromptId) {
+async fn half_written_run(
+    hone: &Hone,
+    project_id: ProjectId,
+) -> (ImportRunId, hone_core::PromptId) {
     let mut tx = hone.store().begin().await.unwrap();
     let run = imports::start(&mut tx, project_id, "pairs.jsonl", "import")
         .await
@@ -77,7 +80,7 @@ async fn half_written_run(hone: &Hone, project_id: ProjectId) -> (i64, hone_core
     (run, prompt)
 }
 
-async fn run_state(hone: &Hone, run: i64) -> ImportState {
+async fn run_state(hone: &Hone, run: ImportRunId) -> ImportState {
     imports::get(&mut hone.store().conn().await.unwrap(), run)
         .await
         .unwrap()
@@ -222,7 +225,7 @@ async fn an_import_dropped_half_way_is_undone() {
     let mut state = ImportState::Running;
     // Up to 20 s: the undo runs beside the other tests on a 2-core CI machine.
     for _ in 0..800 {
-        state = run_state(&ws, 1).await;
+        state = run_state(&ws, ImportRunId(1)).await;
         if state != ImportState::Running {
             break;
         }
@@ -299,8 +302,8 @@ async fn progress_goes_through_checking_then_writing_to_the_whole_file() {
     assert_eq!(last.records, 2_500);
     let written: Vec<u64> = events[first_writing..].iter().map(|e| e.records).collect();
     assert_eq!(written, vec![1_000, 2_000, 2_500], "one event per chunk");
-    assert_eq!(report.import_id, Some(1));
-    let run = imports::get(&mut ws.store().conn().await.unwrap(), 1)
+    assert_eq!(report.import_id, Some(ImportRunId(1)));
+    let run = imports::get(&mut ws.store().conn().await.unwrap(), ImportRunId(1))
         .await
         .unwrap();
     assert_eq!((run.state, run.records), (ImportState::Done, 2_500));

@@ -20,6 +20,7 @@ import type { DownloadArgs } from './types/DownloadArgs';
 import type { ExportVersionArgs } from './types/ExportVersionArgs';
 import type { FeedbackInput } from './types/FeedbackInput';
 import type { Flag } from './types/Flag';
+import type { FlagId } from './types/FlagId';
 import type { FlagInput } from './types/FlagInput';
 import type { FineTuneOutcome } from './types/FineTuneOutcome';
 import type { GenerationRequest } from './types/GenerationRequest';
@@ -212,7 +213,7 @@ export const undoJudgment = (judgmentId: JudgmentId) => call<null>('undo_judgmen
 export const skipItem = (input: SkipInput) => call<null>('skip_item', input);
 /** Flags the unit (broken prompt, off topic, not my expertise, unsafe): it never comes back to this annotator. */
 export const flagItem = (input: FlagInput) => call<Flag>('flag_item', input);
-export const unflagItem = (flagId: number) => call<null>('unflag_item', { flag_id: flagId });
+export const unflagItem = (flagId: FlagId) => call<null>('unflag_item', { flag_id: flagId });
 /** A free prompt answered by a base model or version; `token` events carry the text as it comes. */
 export const playground = (request: PlaygroundRequest, onEvent?: (e: JobEvent) => void) => startJob<PlaygroundAnswer>('playground', request, onEvent);
 /** An answer (from the playground) added to the project as a candidate of its prompt (created when new). */
