@@ -2,6 +2,6 @@
 
 /**
  * A team account (`users.id`): a person who signs in with API tokens. Not an
- * annotator's id: a member's account has an annotator of its own.
+ * annotator's id: the account's judgments carry the annotator of its name.
  */
 export type UserId = number;
