@@ -4,7 +4,7 @@
 //! line (size limit, UTF-8, each record's fields) and writes nothing: a file with any bad line
 //! imports nothing, unless `skip_invalid` is set, in which case the bad lines are reported and
 //! the rest imported. The second pass writes the records as an import run (`run`), one short
-//! transaction per chunk of records (`write`), each sized to hold the writer ~10 ms (`pace`),
+//! transaction per chunk of records (`write`), each sized to hold the writer ~5 ms (`pace`),
 //! so that annotators saving judgments meanwhile wait at most that; the run's rows count only once it finishes, and a run that fails, is
 //! dropped, or whose process dies is undone, so an import still lands all or nothing.
 //! Prompts, responses and judgments already in the project are found again, not duplicated:
