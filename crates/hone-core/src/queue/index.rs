@@ -19,6 +19,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::future::Future;
 use std::sync::Arc;
 
 use hone_store::judgments::Judgment;
@@ -236,105 +237,84 @@ impl QueueIndex {
             false => HashSet::new(),
         };
         let (project, kind, marks) = (self.project_id, self.kind, self.marks);
+        let reading = Reading {
+            rebuilt,
+            limit: (!rebuilt).then_some(self.read_per_refresh),
+        };
         // Rows no import wrote: all of them (an annotator's own save is never held back).
         let plain = Rows::Plain;
-        let prompts = match rebuilt || moved.last_prompt.is_some() {
-            true => queue_rows::prompts_after(conn, project, marks.plain.prompt, plain).await?,
-            false => Vec::new(),
-        };
-        let responses = match rebuilt || moved.last_response.is_some() {
-            true => queue_rows::responses_after(conn, project, marks.plain.response, plain).await?,
-            false => Vec::new(),
-        };
-        let judgments = match rebuilt || moved.last_judgment.is_some() {
-            true => {
-                queue_rows::judgments_after(conn, project, kind, marks.plain.judgment, plain)
-                    .await?
-            }
-            false => Vec::new(),
-        };
+        let prompts = reading
+            .rows(
+                moved.last_prompt.is_some(),
+                queue_rows::prompts_after(conn, project, marks.plain.prompt, plain),
+            )
+            .await?;
+        let responses = reading
+            .rows(
+                moved.last_response.is_some(),
+                queue_rows::responses_after(conn, project, marks.plain.response, plain),
+            )
+            .await?;
+        let judgments = reading
+            .rows(
+                moved.last_judgment.is_some(),
+                queue_rows::judgments_after(conn, project, kind, marks.plain.judgment, plain),
+            )
+            .await?;
         // Import runs' rows: a bounded slice per table (all of them for a rebuild). They wait
         // aside for their run either way.
-        let limit = (!rebuilt).then_some(self.read_per_refresh);
-        let imported = Rows::Imported { limit };
-        let imported_prompts = match rebuilt || moved.imported_prompts {
-            true => {
-                queue_rows::prompts_after(conn, project, marks.imported.prompt, imported).await?
-            }
-            false => Vec::new(),
+        let imported = Rows::Imported {
+            limit: reading.limit,
         };
-        let imported_responses = match rebuilt || moved.imported_responses {
-            true => {
-                queue_rows::responses_after(conn, project, marks.imported.response, imported)
-                    .await?
-            }
-            false => Vec::new(),
-        };
-        let imported_judgments = match rebuilt || moved.imported_judgments {
-            true => {
-                queue_rows::judgments_after(conn, project, kind, marks.imported.judgment, imported)
-                    .await?
-            }
-            false => Vec::new(),
-        };
-
-        // The plain marks move to the project's largest ids (its rows of both kinds up to there
-        // are read, or left to the imported marks); the imported marks to the last row read,
-        // or with the plain ones where nothing more was left.
-        let largest = |mark: i64, last: Option<i64>, read: [Option<i64>; 2]| {
-            let last = if rebuilt { None } else { last };
-            read.into_iter().flatten().chain(last).fold(mark, i64::max)
-        };
-        let plain_marks = TableMarks {
-            prompt: largest(
-                marks.plain.prompt,
-                moved.last_prompt,
-                [prompts.last(), imported_prompts.last()].map(|p| p.map(|p| p.id.0)),
-            ),
-            response: largest(
-                marks.plain.response,
-                moved.last_response,
-                [responses.last(), imported_responses.last()].map(|r| r.map(|r| r.id.0)),
-            ),
-            judgment: largest(
-                marks.plain.judgment,
-                moved.last_judgment,
-                [judgments.last(), imported_judgments.last()].map(|j| j.map(|(j, _)| j.id.0)),
-            ),
-        };
-        let full = |read: usize| limit.is_some_and(|limit| read >= limit);
-        let imported_mark = |read: usize, last: Option<i64>, plain_mark: i64| match full(read) {
-            true => last.expect("a full slice has a last row"),
-            false => plain_mark,
-        };
-        let imported_marks = TableMarks {
-            prompt: imported_mark(
-                imported_prompts.len(),
-                imported_prompts.last().map(|p| p.id.0),
-                plain_marks.prompt,
-            ),
-            response: imported_mark(
-                imported_responses.len(),
-                imported_responses.last().map(|r| r.id.0),
-                plain_marks.response,
-            ),
-            judgment: imported_mark(
-                imported_judgments.len(),
-                imported_judgments.last().map(|(j, _)| j.id.0),
-                plain_marks.judgment,
-            ),
-        };
-        self.behind = full(imported_prompts.len())
-            || full(imported_responses.len())
-            || full(imported_judgments.len());
-        self.marks.plain = plain_marks;
-        self.marks.imported = imported_marks;
-
-        let read = (
-            prompts.len() + imported_prompts.len(),
-            responses.len() + imported_responses.len(),
-            judgments.len() + imported_judgments.len(),
+        let imported_prompts = reading
+            .rows(
+                moved.imported_prompts,
+                queue_rows::prompts_after(conn, project, marks.imported.prompt, imported),
+            )
+            .await?;
+        let imported_responses = reading
+            .rows(
+                moved.imported_responses,
+                queue_rows::responses_after(conn, project, marks.imported.response, imported),
+            )
+            .await?;
+        let imported_judgments = reading
+            .rows(
+                moved.imported_judgments,
+                queue_rows::judgments_after(conn, project, kind, marks.imported.judgment, imported),
+            )
+            .await?;
+        // Where each table's marks move, and whether it left import rows unread.
+        let prompt = reading.table(
+            marks.plain.prompt,
+            moved.last_prompt,
+            &prompts,
+            &imported_prompts,
         );
+        let response = reading.table(
+            marks.plain.response,
+            moved.last_response,
+            &responses,
+            &imported_responses,
+        );
+        let judgment = reading.table(
+            marks.plain.judgment,
+            moved.last_judgment,
+            &judgments,
+            &imported_judgments,
+        );
+        self.behind = prompt.full || response.full || judgment.full;
+        self.marks.plain = TableMarks {
+            prompt: prompt.plain,
+            response: response.plain,
+            judgment: judgment.plain,
+        };
+        self.marks.imported = TableMarks {
+            prompt: prompt.imported,
+            response: response.imported,
+            judgment: judgment.imported,
+        };
+        let read = (prompt.read, response.read, judgment.read);
         // An import's rows wait for their run; the others count now.
         let mut dirty: HashSet<PromptId> = HashSet::new();
         for p in prompts {
@@ -826,6 +806,97 @@ struct Refreshed {
     rebuilt: bool,
     read: (usize, usize, usize),
     from_waiting: usize,
+}
+
+/// How one refresh reads the tables: every row for a rebuild, else only the tables that moved,
+/// and of import runs' rows at most `limit` a table.
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    rebuilt: bool,
+    limit: Option<usize>,
+}
+
+/// How far a refresh read one table: where its marks move, how many rows it read (of both
+/// kinds), and whether its slice of import rows came back full (more may be left).
+struct TableRead {
+    plain: i64,
+    imported: i64,
+    read: usize,
+    full: bool,
+}
+
+impl Reading {
+    /// The rows `query` reads, where the table moved (in this transaction the query would find
+    /// nothing otherwise) or the index is built again. A query not wanted is never polled, so
+    /// never run.
+    async fn rows<T>(
+        self,
+        moved: bool,
+        query: impl Future<Output = hone_store::Result<Vec<T>>>,
+    ) -> hone_store::Result<Vec<T>> {
+        match self.rebuilt || moved {
+            true => query.await,
+            false => Ok(Vec::new()),
+        }
+    }
+
+    /// Where a table's marks move once its `plain` rows and a slice of its `imported` ones are
+    /// read from `mark`: the plain mark to the project's largest id, `last` (its rows of both
+    /// kinds up to there are read, or left to the imported mark; a rebuild goes by the rows it
+    /// read, as `last` was measured against the marks it dropped); the imported mark to the
+    /// last row read, or with the plain one where nothing more was left.
+    fn table<T: TableRow>(
+        self,
+        mark: i64,
+        last: Option<i64>,
+        plain: &[T],
+        imported: &[T],
+    ) -> TableRead {
+        let last = if self.rebuilt { None } else { last };
+        let plain_mark = [plain.last(), imported.last()]
+            .into_iter()
+            .flatten()
+            .map(T::row_id)
+            .chain(last)
+            .fold(mark, i64::max);
+        let full = self.limit.is_some_and(|limit| imported.len() >= limit);
+        let imported_mark = match full {
+            true => imported
+                .last()
+                .expect("a full slice has a last row")
+                .row_id(),
+            false => plain_mark,
+        };
+        TableRead {
+            plain: plain_mark,
+            imported: imported_mark,
+            read: plain.len() + imported.len(),
+            full,
+        }
+    }
+}
+
+/// A row as the watermarks count it: by its id in its table.
+trait TableRow {
+    fn row_id(&self) -> i64;
+}
+
+impl TableRow for PromptRow {
+    fn row_id(&self) -> i64 {
+        self.id.0
+    }
+}
+
+impl TableRow for ResponseRow {
+    fn row_id(&self) -> i64 {
+        self.id.0
+    }
+}
+
+impl TableRow for (Judgment, Option<ImportRunId>) {
+    fn row_id(&self) -> i64 {
+        self.0.id.0
+    }
 }
 
 pub(super) type SharedIndex = Arc<tokio::sync::Mutex<QueueIndex>>;

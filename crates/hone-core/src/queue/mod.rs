@@ -62,6 +62,25 @@ pub const INLINE_SCORING: usize = 64;
 /// How many times the random order draws an open unit before it lists the eligible ones.
 const RANDOM_DRAWS: usize = 64;
 
+/// One annotator as the queue sees them while it picks their next item: which votes are
+/// theirs, what they skipped, flagged or have on screen, and what others hold.
+#[derive(Default)]
+struct Viewer {
+    /// `None` for a name not seen yet: no vote is theirs.
+    id: Option<AnnotatorId>,
+    overlap: usize,
+    /// Their latest skip of each unit (later skips have larger ids).
+    skipped_at: HashMap<UnitKey, i64>,
+    /// Units they flagged, and prompts they flagged (none of whose units come up).
+    flagged: HashSet<UnitKey>,
+    flagged_prompts: HashSet<PromptId>,
+    /// Units on their screen (a UI prefetching the next item), by sorted response ids.
+    on_screen: HashSet<Vec<ResponseId>>,
+    /// Units others hold (leases), with their holders: read once the index is locked and
+    /// fresh, as leases start and end while one waits for it.
+    held: HashMap<UnitKey, Vec<Option<AnnotatorId>>>,
+}
+
 /// What one annotator may be offered from an index as it stands.
 struct Survey {
     /// Units they cannot take now (flagged, on screen), not theirs.
@@ -72,6 +91,113 @@ struct Survey {
     skipped: Vec<(i64, Pos)>,
     /// Those others hold whose verdicts and holders reach the overlap.
     held_full: HashSet<Pos>,
+}
+
+impl Viewer {
+    /// The annotator with their skips and flags of the project read (a name not seen yet has
+    /// none); nothing held yet.
+    async fn read(
+        conn: &mut Conn,
+        project_id: ProjectId,
+        kind: JudgmentKind,
+        id: Option<AnnotatorId>,
+        overlap: usize,
+        on_screen: HashSet<Vec<ResponseId>>,
+    ) -> Result<Self> {
+        let mut viewer = Viewer {
+            id,
+            overlap,
+            on_screen,
+            ..Viewer::default()
+        };
+        let Some(id) = id else {
+            return Ok(viewer);
+        };
+        for (unit, last) in skips::latest(conn, project_id, id, kind).await? {
+            viewer
+                .skipped_at
+                .insert(crate::triage::unit_key(&unit), last);
+        }
+        for f in flags::list_by(conn, project_id, id).await? {
+            if f.reason.is_about_prompt() {
+                viewer.flagged_prompts.insert(f.unit.prompt_id);
+            }
+            if f.unit.kind == kind {
+                viewer.flagged.insert(crate::triage::unit_key(&f.unit));
+            }
+        }
+        Ok(viewer)
+    }
+
+    /// Whether they have a vote on the unit at `pos`.
+    fn mine(&self, index: &QueueIndex, pos: Pos) -> bool {
+        self.id
+            .is_some_and(|id| index.unit(pos).votes.contains_key(&id))
+    }
+
+    /// Whether the unit at `pos` may be offered to them (neither theirs nor `hidden`).
+    fn offered(&self, index: &QueueIndex, hidden: &HashSet<Pos>, pos: Pos) -> bool {
+        !self.mine(index, pos) && !hidden.contains(&pos)
+    }
+
+    /// Whether they skipped the unit at `pos` (most skip nothing: no lookup then).
+    fn skipped(&self, index: &QueueIndex, pos: Pos) -> bool {
+        !self.skipped_at.is_empty() && self.skipped_at.contains_key(&index.unit(pos).key)
+    }
+
+    /// What they may be offered from `index` as it stands.
+    fn survey(&self, index: &QueueIndex) -> Survey {
+        // Open units they cannot take: theirs (the index counts those), and those they flagged
+        // or have on screen (a few, looked up).
+        let mut hidden: HashSet<Pos> = HashSet::new();
+        hidden.extend(self.flagged.iter().filter_map(|key| index.find(key)));
+        for &prompt_id in &self.flagged_prompts {
+            hidden.extend(index.units_of_prompt(prompt_id));
+        }
+        hidden.extend(
+            self.on_screen
+                .iter()
+                .filter_map(|ids| index.find_shown(ids)),
+        );
+        hidden.retain(|&pos| !self.mine(index, pos));
+        let offered = |pos: Pos| self.offered(index, &hidden, pos);
+        let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
+        let remaining = index
+            .open_count()
+            .saturating_sub(index.mine_open(self.id) + hidden_open);
+        // Skipped units wait until nothing else is open; then the one skipped longest ago.
+        let skipped: Vec<(i64, Pos)> = self
+            .skipped_at
+            .iter()
+            .filter_map(|(key, &at)| Some((at, index.find(key)?)))
+            .filter(|&(_, pos)| index.unit(pos).open && offered(pos))
+            .collect();
+        // Held units whose verdicts and holders reach the overlap: given to this annotator
+        // only when every other open unit is held too.
+        let held_full: HashSet<Pos> = self
+            .held
+            .iter()
+            .filter_map(|(key, holders)| {
+                let pos = index.find(key)?;
+                let unit = index.unit(pos);
+                let pending = holders
+                    .iter()
+                    .filter(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
+                    .count();
+                (unit.open
+                    && offered(pos)
+                    && !self.skipped_at.contains_key(&unit.key)
+                    && unit.votes.len() + pending >= self.overlap)
+                    .then_some(pos)
+            })
+            .collect();
+        Survey {
+            hidden,
+            remaining,
+            skipped,
+            held_full,
+        }
+    }
 }
 
 /// Why the reason for a gold item reads like a random pick: an annotator must not know.
@@ -174,23 +300,8 @@ impl Hone {
             Err(e) => return Err(e.into()),
         };
         let gold_ids = gold::list(&mut conn, project_id).await?;
-        // This annotator's skips (unit → its latest skip; later skips have larger ids) and flags.
-        let mut skipped_at: HashMap<UnitKey, i64> = HashMap::new();
-        let mut flagged: HashSet<UnitKey> = HashSet::new();
-        let mut flagged_prompts: HashSet<PromptId> = HashSet::new();
-        if let Some(id) = annotator_id {
-            for (unit, last) in skips::latest(&mut conn, project_id, id, kind).await? {
-                skipped_at.insert(crate::triage::unit_key(&unit), last);
-            }
-            for f in flags::list_by(&mut conn, project_id, id).await? {
-                if f.reason.is_about_prompt() {
-                    flagged_prompts.insert(f.unit.prompt_id);
-                }
-                if f.unit.kind == kind {
-                    flagged.insert(crate::triage::unit_key(&f.unit));
-                }
-            }
-        }
+        let mut viewer =
+            Viewer::read(&mut conn, project_id, kind, annotator_id, overlap, exclude).await?;
         drop(conn);
         // The project's units and votes, brought up to date from the rows added since the
         // last call. No connection is held while waiting for the index: the one holding it
@@ -200,62 +311,11 @@ impl Hone {
         let (mut index, mut read) = self
             .refreshed_index(project_id, kind, overlap, project.queue_order)
             .await?;
-
-        // Units others hold (leases), to be weighed against each unit's verdicts below.
-        let now = std::time::Instant::now();
-        let held = self
-            .queue_leases
-            .as_ref()
-            .map(|leases| leases.held_by_others(project_id, kind, annotator, now));
-        let survey = |index: &QueueIndex| {
-            // Open units this annotator cannot take: theirs (the index counts those), and
-            // those they flagged or have on screen (a few, looked up).
-            let mine =
-                |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
-            let mut hidden: HashSet<Pos> = HashSet::new();
-            hidden.extend(flagged.iter().filter_map(|key| index.find(key)));
-            for &prompt_id in &flagged_prompts {
-                hidden.extend(index.units_of_prompt(prompt_id));
-            }
-            hidden.extend(exclude.iter().filter_map(|ids| index.find_shown(ids)));
-            hidden.retain(|&pos| !mine(pos));
-            let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
-            let hidden_open = hidden.iter().filter(|&&pos| index.unit(pos).open).count();
-            let remaining = index
-                .open_count()
-                .saturating_sub(index.mine_open(annotator_id) + hidden_open);
-            // Skipped units wait until nothing else is open; then the one skipped longest ago.
-            let skipped: Vec<(i64, Pos)> = skipped_at
-                .iter()
-                .filter_map(|(key, &at)| Some((at, index.find(key)?)))
-                .filter(|&(_, pos)| index.unit(pos).open && offered(pos))
-                .collect();
-            // Held units whose verdicts and holders reach the overlap: given to this annotator
-            // only when every other open unit is held too.
-            let held_full: HashSet<Pos> = held
-                .iter()
-                .flatten()
-                .filter_map(|(key, holders)| {
-                    let pos = index.find(key)?;
-                    let unit = index.unit(pos);
-                    let pending = holders
-                        .iter()
-                        .filter(|h| !h.is_some_and(|id| unit.votes.contains_key(&id)))
-                        .count();
-                    (unit.open
-                        && offered(pos)
-                        && !skipped_at.contains_key(&unit.key)
-                        && unit.votes.len() + pending >= overlap)
-                        .then_some(pos)
-                })
-                .collect();
-            Survey {
-                hidden,
-                remaining,
-                skipped,
-                held_full,
-            }
-        };
+        // Units others hold (leases), to be weighed against each unit's verdicts.
+        if let Some(leases) = &self.queue_leases {
+            let now = std::time::Instant::now();
+            viewer.held = leases.held_by_others(project_id, kind, annotator, now);
+        }
         // With nothing for this annotator but what they skipped or others hold, a finished
         // import's rows not taken in yet are taken, a slice at a time, before settling (and
         // those not read yet are read, in the same read transaction).
@@ -265,7 +325,7 @@ impl Hone {
             skipped,
             held_full,
         } = loop {
-            let found = survey(&index);
+            let found = viewer.survey(&index);
             if found.held_full.len() + found.skipped.len() < found.remaining {
                 break found;
             }
@@ -283,9 +343,6 @@ impl Hone {
         if remaining == 0 {
             return Ok(None);
         }
-        let mine =
-            |pos: Pos| annotator_id.is_some_and(|id| index.unit(pos).votes.contains_key(&id));
-        let offered = |pos: Pos| !mine(pos) && !hidden.contains(&pos);
         if skipped.len() == remaining {
             let (_, pos) = *skipped.iter().min().expect("skipped is not empty");
             let unit = index.unit(pos).clone();
@@ -297,12 +354,12 @@ impl Hone {
                 .await
                 .map(Some);
         }
-        let not_skipped =
-            |pos: Pos| skipped_at.is_empty() || !skipped_at.contains_key(&index.unit(pos).key);
         let open_not_skipped = remaining - skipped.len();
         let avoid_held = held_full.len() < open_not_skipped;
         let eligible = |pos: Pos| {
-            offered(pos) && not_skipped(pos) && !(avoid_held && held_full.contains(&pos))
+            viewer.offered(&index, &hidden, pos)
+                && !viewer.skipped(&index, pos)
+                && !(avoid_held && held_full.contains(&pos))
         };
         // Gold items this annotator has not judged (nor skipped), whether or not their overlap
         // is complete: open ones first, each in prompt order.
