@@ -53,7 +53,7 @@ impl Dropout {
     }
 
     /// `values[i] · mask[first + i]`, in place.
-    fn apply(&self, first: usize, values: &mut [f32]) {
+    pub(super) fn apply(&self, first: usize, values: &mut [f32]) {
         for (i, v) in values.iter_mut().enumerate() {
             *v *= self.value(first + i);
         }

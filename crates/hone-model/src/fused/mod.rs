@@ -1,6 +1,7 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
 //! with a frozen weight, half-rotation RoPE, SwiGLU's `silu(gate)·up`, the log-prob of
-//! target tokens under logits, causal attention, and LoRA's `dropout(x)·Aᵀ`, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
+//! target tokens under logits, causal attention, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
+//! projection with it, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations, and every intermediate they create stays alive until the backward ends; these
 //! ops make one each way and keep only their inputs.
@@ -17,6 +18,7 @@ use candle_core::{bail, DType, Device, Tensor};
 mod attention;
 mod dropout_matmul;
 mod kernels;
+mod lora_projection;
 mod rms_norm;
 mod rotary;
 mod softmax;
@@ -27,6 +29,7 @@ mod tests;
 
 pub use attention::causal_attention;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
+pub(crate) use lora_projection::lora_projection;
 use rms_norm::RmsNorm;
 use rotary::Rope;
 use softmax::Softmax;

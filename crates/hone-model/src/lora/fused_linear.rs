@@ -8,7 +8,8 @@
 //! `xa` is `[tokens, rank]`) and its output. Its backward returns the gradients of `x`
 //! (through the frozen weight only: the branch's share reaches `x` through `xa`), `xa` and
 //! B; the weight and bias are frozen. It runs on every backend (it is made of the backend's
-//! own matmul, affine and add); the caller uses it when all operands share one dtype. A
+//! own matmul, affine and add); the caller uses it when all operands share one dtype off the
+//! CPU (on the CPU [`crate::fused::lora_projection`] takes the first factor in too). A
 //! quantized weight is dequantized for the forward's product and again for the backward's,
 //! and dropped after each (QLoRA-style training keeps only the quantized blocks).
 

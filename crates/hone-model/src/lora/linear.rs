@@ -115,17 +115,13 @@ impl LoraLinear {
             (branch.a.as_tensor().detach(), branch.b.as_tensor().detach())
         };
         let p = adapter.config.lora_dropout;
-        let xa = match lora.dropout_rng {
+        // One seed per projection and pass, drawn whichever path runs, so a run repeats.
+        let dropout = match lora.dropout_rng {
             Some(rng) if p > 0.0 => {
                 let seed = rng.lock().expect("dropout rng").random::<u64>();
-                let dropout = Dropout::new(p, seed);
-                if fused::supports(&h) {
-                    fused::dropout_matmul_t(&h, &a, dropout)?
-                } else {
-                    matmul_t(&(&h * dropout.mask(h.shape(), h.device())?)?, &a)?
-                }
+                Some(Dropout::new(p, seed))
             }
-            _ => matmul_t(&h, &a)?,
+            _ => None,
         };
         // One op for base and branch when every operand is f32 (the CPU's training dtype):
         // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
@@ -137,6 +133,24 @@ impl LoraLinear {
             BaseWeight::Dense(w) => w.dtype() == DType::F32 && !w.track_op(),
             BaseWeight::Quantized(_) => lora.grad,
         };
+        let scale = adapter.config.scale();
+        // On the CPU the whole projection, dropout and first factor included, is one node.
+        if fused_base && fused::supports(x) {
+            return Ok(fused::lora_projection(
+                x,
+                &a,
+                &b,
+                &self.weight,
+                self.bias.as_ref(),
+                scale,
+                dropout,
+            )?);
+        }
+        let xa = match dropout {
+            Some(dropout) if fused::supports(&h) => fused::dropout_matmul_t(&h, &a, dropout)?,
+            Some(dropout) => matmul_t(&(&h * dropout.mask(h.shape(), h.device())?)?, &a)?,
+            None => matmul_t(&h, &a)?,
+        };
         if x.dtype() == DType::F32 && fused_base {
             return Ok(super::fused_linear::lora_matmul_t(
                 x,
@@ -144,11 +158,11 @@ impl LoraLinear {
                 &b,
                 &self.weight,
                 self.bias.as_ref(),
-                adapter.config.scale(),
+                scale,
             )?);
         }
         let y = base()?;
-        let delta = (matmul_t(&xa, &b)? * adapter.config.scale())?.to_dtype(y.dtype())?;
+        let delta = (matmul_t(&xa, &b)? * scale)?.to_dtype(y.dtype())?;
         Ok((y + delta)?)
     }
 

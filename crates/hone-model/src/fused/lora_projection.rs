@@ -1,0 +1,313 @@
+//! A whole LoRA projection as one differentiable op on the CPU:
+//! `y = x·Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ`, differentiable in `x`, A and B.
+//!
+//! candle's backward sums every gradient a node receives into a fresh zero tensor
+//! (`zeros + grad`), and every reshape is a node. Built from the first factor's op, the
+//! branch's op and the reshapes that flatten `[batch, seq, in]` for each, one projection was
+//! eight nodes, three of them reshapes as large as its input or output, and `x` took two
+//! gradients (the base's and the branch's). A `perf` profile of an SFT step on SmolLM2 put those
+//! sums at ~10% of the step (candle's `zeros_impl` and `Tensor::add` under `backward`). This op
+//! takes `x` with any leading dimensions and returns them: one node, one gradient for `x`. The
+//! rank-r factor `dropout(x)·Aᵀ` is recomputed in the backward (`tokens × in × r`
+//! multiply-adds, a few percent of the base product's), so the op keeps only its inputs.
+
+use candle_core::backend::BackendStorage;
+use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor, D};
+
+use super::dropout_matmul::Dropout;
+use super::kernels::{each_row, f32s, last_dim};
+use crate::base_weight::BaseWeight;
+
+/// `x [.., in] · Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `a` `[r, in]`, `b` `[out, r]`,
+/// the frozen `weight` `[out, in]` and `bias` `[out]`; `[.., out]`. f32 on the CPU (see
+/// [`super::supports`]); `dropout` `None` keeps every element.
+pub(crate) fn lora_projection(
+    x: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    weight: &BaseWeight,
+    bias: Option<&Tensor>,
+    scale: f64,
+    dropout: Option<Dropout>,
+) -> candle_core::Result<Tensor> {
+    let op = LoraProjection {
+        weight: match weight {
+            BaseWeight::Dense(w) => BaseWeight::Dense(w.detach().contiguous()?),
+            quantized => quantized.clone(),
+        },
+        bias: bias.map(|b| b.detach().contiguous()).transpose()?,
+        scale,
+        dropout,
+    };
+    x.contiguous()?
+        .apply_op3(&a.contiguous()?, &b.contiguous()?, op)
+}
+
+struct LoraProjection {
+    /// `[out, in]`
+    weight: BaseWeight,
+    /// `[out]`
+    bias: Option<Tensor>,
+    scale: f64,
+    dropout: Option<Dropout>,
+}
+
+impl LoraProjection {
+    /// The frozen weight as a dense CPU tensor (dequantized when quantized, for this product).
+    fn dense_weight(&self) -> candle_core::Result<Tensor> {
+        match &self.weight {
+            BaseWeight::Dense(w) => Ok(w.clone()),
+            BaseWeight::Quantized(q) => q.dequantize(&Device::Cpu),
+        }
+    }
+}
+
+impl CustomOp3 for LoraProjection {
+    fn name(&self) -> &'static str {
+        "hone-lora-projection"
+    }
+
+    fn cpu_fwd(
+        &self,
+        x: &CpuStorage,
+        x_l: &Layout,
+        a: &CpuStorage,
+        a_l: &Layout,
+        b: &CpuStorage,
+        b_l: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let k = last_dim(x_l)?;
+        let m = x_l.shape().elem_count() / k.max(1);
+        let (r, k_a) = a_l.shape().dims2()?;
+        let (n, r_b) = b_l.shape().dims2()?;
+        let w = self.dense_weight()?;
+        if w.dims2()? != (n, k) || k_a != k || r_b != r {
+            bail!(
+                "LoRA projection: x {:?}, A {:?}, B {:?} and weight {:?} do not fit",
+                x_l.shape(),
+                a_l.shape(),
+                b_l.shape(),
+                w.shape()
+            );
+        }
+        let xs = f32s(x, x_l)?;
+        let x_flat = Layout::contiguous_with_offset((m, k), x_l.start_offset());
+        // The dropped copy lives only for the first factor's product.
+        let dropped = self.dropout.map(|dropout| {
+            let mut values = xs.to_vec();
+            each_row(&mut values, k, |row, out| dropout.apply(row * k, out));
+            CpuStorage::F32(values)
+        });
+        let (xd, xd_l) = match &dropped {
+            Some(values) => (values, Layout::contiguous((m, k))),
+            None => (x, x_flat.clone()),
+        };
+        let xa = xd.matmul(a, (1, m, r, k), &xd_l, &a_l.transpose(0, 1)?)?;
+        // Scale the thin `[m, r]` factor rather than the `[m, n]` product.
+        let xa = xa.affine(&Layout::contiguous((m, r)), self.scale, 0.0)?;
+        let delta = xa.matmul(
+            b,
+            (1, m, n, r),
+            &Layout::contiguous((m, r)),
+            &b_l.transpose(0, 1)?,
+        )?;
+        let (w_guard, w_l) = w.storage_and_layout();
+        let Storage::Cpu(w_storage) = &*w_guard else {
+            bail!("LoRA projection: the weight is not on the CPU")
+        };
+        let y = x.matmul(w_storage, (1, m, n, k), &x_flat, &w_l.transpose(0, 1)?)?;
+        let (CpuStorage::F32(mut y), CpuStorage::F32(delta)) = (y, delta) else {
+            bail!("LoRA projection: expects f32")
+        };
+        let bias = match &self.bias {
+            Some(bias) => Some(bias.flatten_all()?.to_vec1::<f32>()?),
+            None => None,
+        };
+        // One pass adds the branch and the bias, in the order the composition adds them.
+        each_row(&mut y, n, |row, out| {
+            let delta = &delta[row * n..(row + 1) * n];
+            match &bias {
+                Some(bias) => {
+                    for ((o, d), c) in out.iter_mut().zip(delta).zip(bias) {
+                        *o = *o + d + c;
+                    }
+                }
+                None => {
+                    for (o, d) in out.iter_mut().zip(delta) {
+                        *o += d;
+                    }
+                }
+            }
+        });
+        let mut dims = x_l.dims().to_vec();
+        *dims.last_mut().expect("x has a last axis") = n;
+        Ok((CpuStorage::F32(y), Shape::from(dims)))
+    }
+
+    /// With `xd = dropout(x)` (its mask `M` recomputed) and `gB = scale · g·B`:
+    /// `dx = g·W + (gB·A) ⊙ M`, `dA = gBᵀ·xd`, `dB = scale · gᵀ·(xd·Aᵀ)`; nothing for W and the
+    /// bias (frozen).
+    fn bwd(
+        &self,
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        // Detached: a gradient built on forward tensors would carry their graph.
+        let (x, a, b, grad) = (x.detach(), a.detach(), b.detach(), grad.detach());
+        let k = x.dim(D::Minus1)?;
+        let n = grad.dim(D::Minus1)?;
+        let m = x.elem_count() / k.max(1);
+        let x2 = x.reshape((m, k))?;
+        let g = grad.reshape((m, n))?;
+        let mask = self
+            .dropout
+            .map(|dropout| dropout.mask(x2.shape(), x2.device()))
+            .transpose()?;
+        let xd = match &mask {
+            Some(mask) => (&x2 * mask)?,
+            None => x2,
+        };
+        let gb = (g.matmul(&b)? * self.scale)?;
+        let branch = gb.matmul(&a)?;
+        let branch = match &mask {
+            Some(mask) => (branch * mask)?,
+            None => branch,
+        };
+        let dx = (g.matmul(&self.dense_weight()?)? + branch)?;
+        let da = gb.t()?.matmul(&xd)?;
+        let xa = xd.matmul(&a.t()?)?;
+        let db = (g.t()?.matmul(&xa)? * self.scale)?;
+        Ok((Some(dx.reshape(x.shape())?), Some(da), Some(db)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Var;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::test_tensors::{assert_same_output_and_gradients, random};
+
+    /// The composition the model ran before this op: dropout, the first factor, the frozen
+    /// product, the scaled branch and the bias.
+    fn composed(
+        x: &Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        weight: &Tensor,
+        bias: Option<&Tensor>,
+        scale: f64,
+        dropout: Option<Dropout>,
+    ) -> Tensor {
+        let xd = match dropout {
+            Some(d) => (x * d.mask(x.shape(), x.device()).unwrap()).unwrap(),
+            None => x.clone(),
+        };
+        let xa = xd.broadcast_matmul(&a.t().unwrap()).unwrap();
+        let base = x.broadcast_matmul(&weight.t().unwrap()).unwrap();
+        let base = match bias {
+            Some(bias) => base.broadcast_add(bias).unwrap(),
+            None => base,
+        };
+        let delta = (xa.broadcast_matmul(&b.t().unwrap()).unwrap() * scale).unwrap();
+        (base + delta).unwrap()
+    }
+
+    #[test]
+    fn output_and_the_gradients_of_x_a_and_b_equal_the_composition_with_and_without_dropout() {
+        let mut rng = StdRng::seed_from_u64(21);
+        let (batch, seq, input, out, rank, scale) = (2, 5, 12, 7, 3, 2.5);
+        // Values in [−1, 1): the products stay small enough for f32 sums to agree to 1e-5.
+        let random = |rng: &mut StdRng, shape: &[usize]| (random(rng, shape) * 0.5).unwrap();
+        let weight = random(&mut rng, &[out, input]);
+        let bias = random(&mut rng, &[out]);
+        for (dropout, bias) in [
+            (None, None),
+            (None, Some(&bias)),
+            (Some(Dropout::new(0.3, 9)), Some(&bias)),
+        ] {
+            let x = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
+            let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
+            let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+            let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
+            let fused = lora_projection(
+                xt,
+                at,
+                bt,
+                &BaseWeight::Dense(weight.clone()),
+                bias,
+                scale,
+                dropout,
+            )
+            .unwrap();
+            assert_eq!(fused.dims(), &[batch, seq, out]);
+            let composed = composed(xt, at, bt, &weight, bias, scale, dropout);
+            let vars = [("x", &x), ("A", &a), ("B", &b)];
+            assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
+        }
+    }
+
+    #[test]
+    fn the_graph_behind_the_output_is_the_op_and_its_three_inputs() {
+        // What the op is for: no reshape or intermediate node whose gradient the backward
+        // would sum (the composition had eight nodes per projection).
+        let mut rng = StdRng::seed_from_u64(22);
+        let x = Var::from_tensor(&random(&mut rng, &[2, 3, 8])).unwrap();
+        let a = Var::from_tensor(&random(&mut rng, &[2, 8])).unwrap();
+        let b = Var::from_tensor(&random(&mut rng, &[4, 2])).unwrap();
+        let weight = BaseWeight::Dense(random(&mut rng, &[4, 8]));
+        let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
+        let y = lora_projection(xt, at, bt, &weight, None, 1.0, None).unwrap();
+        let nodes: Vec<_> = y.sorted_nodes().iter().map(|t| t.id()).collect();
+        assert_eq!(nodes.len(), 4, "y, x, A and B");
+        assert!([&y, xt, at, bt].iter().all(|t| nodes.contains(&t.id())));
+    }
+
+    #[test]
+    fn a_quantized_weight_gives_what_its_dequantized_matrix_gives_with_every_gradient() {
+        use candle_core::quantized::{GgmlDType, QTensor};
+        let mut rng = StdRng::seed_from_u64(23);
+        let (rows, input, out, rank) = (20, 64, 8, 4);
+        let q = QTensor::quantize(&random(&mut rng, &[out, input]), GgmlDType::Q4_1).unwrap();
+        let dense = q.dequantize(&Device::Cpu).unwrap();
+        let quantized = BaseWeight::Quantized(std::sync::Arc::new(q));
+        let x = Var::from_tensor(&random(&mut rng, &[rows, input])).unwrap();
+        let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
+        let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+        let dropout = Some(Dropout::new(0.1, 3));
+        let run = |w: &BaseWeight| {
+            let y = lora_projection(
+                x.as_tensor(),
+                a.as_tensor(),
+                b.as_tensor(),
+                w,
+                None,
+                2.0,
+                dropout,
+            )
+            .unwrap();
+            let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+            let g = |v: &Var| {
+                grads
+                    .get(v.as_tensor())
+                    .unwrap()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            };
+            (
+                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                g(&x),
+                g(&a),
+                g(&b),
+            )
+        };
+        assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));
+    }
+}
