@@ -421,7 +421,7 @@ pub struct Plan {
 /// sustains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Speed {
-    /// The ~100 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
+    /// The ~130 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
     Cpu,
     /// A GPU whose matmul peak in the base dtype was measured (`device_probe`): a LoRA step
     /// reaches about [`GPU_STEP_EFFICIENCY`] of it (small batches, f32 LoRA branches, the
@@ -441,7 +441,7 @@ pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.4;
 /// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P).
 pub fn estimate_seconds(parameters: usize, tokens: usize, speed: Speed) -> f64 {
     let flops = match speed {
-        Speed::Cpu => 100e9,
+        Speed::Cpu => 130e9,
         Speed::Gpu { matmul_flops } => matmul_flops * GPU_STEP_EFFICIENCY,
     };
     4.0 * parameters as f64 * tokens as f64 / flops
@@ -450,8 +450,9 @@ pub fn estimate_seconds(parameters: usize, tokens: usize, speed: Speed) -> f64 {
 /// What a CPU spends per sequence row and decoder layer beyond the matmuls (norms, RoPE,
 /// attention's softmax, element-wise ops and each op's dispatch), in seconds: fitted on six
 /// `hone train` runs on a 2-core VM (SmolLM2-135M and the starter, SFT and DPO, BENCHMARKS.md
-/// "Plan estimates"), where it was 20–35% of a run.
-pub const CPU_SECONDS_PER_ROW_LAYER: f64 = 3.0e-3;
+/// "Plan estimates"), where it was 20–35% of a run; both CPU constants were divided by 1.3
+/// when the steps got faster (ten runs of `bench/plan.sh`, 2026-12-05).
+pub const CPU_SECONDS_PER_ROW_LAYER: f64 = 2.3e-3;
 
 /// The seconds [`CPU_SECONDS_PER_ROW_LAYER`] adds for `rows` sequence rows (every epoch's,
 /// each DPO pair counting two) through `layers` decoder layers; none on a GPU, whose
