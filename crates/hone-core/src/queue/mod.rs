@@ -51,7 +51,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use votes::describe_split;
 
-use crate::{AnnotatorId, CoreError, Hone, ProjectId, PromptId, ResponseId, Result};
+use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ProjectId, PromptId, ResponseId, Result};
 
 /// The most responses shown in one ranking.
 pub const MAX_RANKED: usize = 6;
@@ -361,23 +361,7 @@ impl Hone {
                 && !viewer.skipped(&index, pos)
                 && !(avoid_held && held_full.contains(&pos))
         };
-        // Gold items this annotator has not judged (nor skipped), whether or not their overlap
-        // is complete: open ones first, each in prompt order.
-        let mut gold: Vec<(bool, Pos)> = gold_ids
-            .iter()
-            .filter_map(|&id| index.find(index.unit_of_judgment(id)?))
-            .filter(|&pos| eligible(pos))
-            .map(|pos| (!index.unit(pos).open, pos))
-            .collect();
-        gold.sort_unstable();
-        gold.dedup();
-        let gold_pick = {
-            let mut rng = self.rng.lock().expect("rng lock");
-            let draw: f64 = rng.random();
-            (draw < project.gold_rate)
-                .then(|| gold.choose(&mut *rng).map(|&(_, pos)| pos))
-                .flatten()
-        };
+        let gold_pick = self.gold_pick(&index, &gold_ids, project.gold_rate, &eligible);
         let (pos, reason) = match gold_pick {
             Some(pos) => (pos, PICKED_AT_RANDOM.to_owned()),
             None => {
@@ -391,6 +375,31 @@ impl Hone {
         self.item(&mut read, kind, &unit, overlap, remaining, reason)
             .await
             .map(Some)
+    }
+
+    /// A gold item, at the project's gold rate: one this annotator may be offered (`eligible`:
+    /// not judged, skipped or hidden), whether or not its overlap is complete, open ones
+    /// first, each in prompt order.
+    fn gold_pick(
+        &self,
+        index: &QueueIndex,
+        gold_ids: &[JudgmentId],
+        gold_rate: f64,
+        eligible: &impl Fn(Pos) -> bool,
+    ) -> Option<Pos> {
+        let mut gold: Vec<(bool, Pos)> = gold_ids
+            .iter()
+            .filter_map(|&id| index.find(index.unit_of_judgment(id)?))
+            .filter(|&pos| eligible(pos))
+            .map(|pos| (!index.unit(pos).open, pos))
+            .collect();
+        gold.sort_unstable();
+        gold.dedup();
+        let mut rng = self.rng.lock().expect("rng lock");
+        let draw: f64 = rng.random();
+        (draw < gold_rate)
+            .then(|| gold.choose(&mut *rng).map(|&(_, pos)| pos))
+            .flatten()
     }
 
     /// Holds `unit` for `annotator` when this workspace keeps leases.
