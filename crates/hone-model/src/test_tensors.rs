@@ -60,3 +60,15 @@ pub(crate) fn assert_same_output_and_gradients(
         assert!(d <= tolerance, "the gradient of {name} differs by {d}");
     }
 }
+
+/// `y`'s values and the gradients of `Σ y²` with respect to each of `vars`, flattened: what two
+/// computations that should agree exactly are compared by.
+pub(crate) fn values_and_gradients(y: &Tensor, vars: &[&Var]) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let gradients = vars
+        .iter()
+        .map(|v| flat(grads.get(v.as_tensor()).unwrap()))
+        .collect();
+    (flat(y), gradients)
+}

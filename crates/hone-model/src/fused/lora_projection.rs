@@ -191,7 +191,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::test_tensors::{assert_same_output_and_gradients, random};
+    use crate::test_tensors::{assert_same_output_and_gradients, random, values_and_gradients};
 
     /// The composition the model ran before this op: dropout, the first factor, the frozen
     /// product, the scaled branch and the bias.
@@ -291,22 +291,7 @@ mod tests {
                 dropout,
             )
             .unwrap();
-            let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let g = |v: &Var| {
-                grads
-                    .get(v.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            };
-            (
-                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                g(&x),
-                g(&a),
-                g(&b),
-            )
+            values_and_gradients(&y, &[&x, &a, &b])
         };
         assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));
     }

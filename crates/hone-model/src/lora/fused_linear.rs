@@ -215,7 +215,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::test_tensors::{assert_same_output_and_gradients, random};
+    use crate::test_tensors::{assert_same_output_and_gradients, random, values_and_gradients};
 
     #[test]
     fn output_and_the_gradients_of_x_a_and_b_equal_candles_composition() {
@@ -268,22 +268,7 @@ mod tests {
         let run = |w: &BaseWeight| {
             let y =
                 lora_matmul_t(x.as_tensor(), xa.as_tensor(), b.as_tensor(), w, None, 2.0).unwrap();
-            let grads = y.sqr().unwrap().sum_all().unwrap().backward().unwrap();
-            let g = |v: &Var| {
-                grads
-                    .get(v.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            };
-            (
-                y.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
-                g(&x),
-                g(&xa),
-                g(&b),
-            )
+            values_and_gradients(&y, &[&x, &xa, &b])
         };
         assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));
     }
