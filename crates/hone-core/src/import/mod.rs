@@ -314,6 +314,7 @@ impl Hone {
         let mut pace = pace::Pace::default();
         let mut chunk = Vec::new();
         let mut written: i64 = 0;
+        let mut told: i64 = 0;
         let mut last_line = 0;
         loop {
             let item = reader.next().transpose()?;
@@ -338,13 +339,19 @@ impl Hone {
                 pace.took(chunk.len(), held);
                 written += chunk.len() as i64;
                 chunk.clear();
-                if at_end || (written as usize).is_multiple_of(pace::PROGRESS_RECORDS) {
+                if (written as usize).is_multiple_of(pace::PROGRESS_RECORDS) {
                     report_every(ImportStage::Writing, &reader, written as u64);
+                    told = written;
                 }
             }
             if at_end {
                 break;
             }
+        }
+        // The end is told once, whether or not a chunk was left to write when the file ended
+        // (a chunk can fill on the last record, before the reader sees the end).
+        if told != written {
+            report_every(ImportStage::Writing, &reader, written as u64);
         }
         if written != expected as i64 {
             return Err(ImportError::Changed {

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hone_core::import::{ImportOptions, ImportProgress, ImportStage};
+use hone_core::import::{ImportOptions, ImportProgress, ImportReport, ImportStage};
 use hone_core::store::judgments::{self, ImportedJudgment, ImportedVerdict};
 use hone_core::store::prompts::{self, NewPrompt};
 use hone_core::store::{imports, responses, ImportState};
@@ -274,15 +274,7 @@ async fn progress_goes_through_checking_then_writing_to_the_whole_file() {
     let p = project(&ws, "q").await;
     let path = pairs_file(&ws, "pairs.jsonl", 2_500);
     let size = std::fs::metadata(&path).unwrap().len();
-    let events: Arc<Mutex<Vec<ImportProgress>>> = Arc::default();
-    let seen = events.clone();
-    let report = ws
-        .import_file_with_progress(p, &path, &ImportOptions::default(), &move |e| {
-            seen.lock().unwrap().push(e)
-        })
-        .await
-        .unwrap();
-    let events = events.lock().unwrap().clone();
+    let (report, events) = import_telling_progress(&ws, p, &path).await;
     let stages: Vec<ImportStage> = events.iter().map(|e| e.stage).collect();
     let first_writing = stages
         .iter()
@@ -307,6 +299,41 @@ async fn progress_goes_through_checking_then_writing_to_the_whole_file() {
         .await
         .unwrap();
     assert_eq!((run.state, run.records), (ImportState::Done, 2_500));
+}
+
+/// A file whose last record fills a chunk (the first chunk takes 100 records) was written
+/// without telling its end: the bar stopped short of the whole file (CI, stop 37).
+#[tokio::test]
+async fn the_end_is_told_when_the_last_record_fills_a_chunk() {
+    let ws = open().await;
+    let p = project(&ws, "q").await;
+    let path = pairs_file(&ws, "pairs.jsonl", 100);
+    let size = std::fs::metadata(&path).unwrap().len();
+    let (_, events) = import_telling_progress(&ws, p, &path).await;
+    let writing: Vec<(u64, u64)> = events
+        .iter()
+        .filter(|e| e.stage == ImportStage::Writing)
+        .map(|e| (e.records, e.bytes_done))
+        .collect();
+    assert_eq!(writing, vec![(100, size)], "{events:?}");
+}
+
+/// Imports `path` and returns its report with every progress event it told, in order.
+async fn import_telling_progress(
+    ws: &Ws,
+    project_id: ProjectId,
+    path: &std::path::Path,
+) -> (ImportReport, Vec<ImportProgress>) {
+    let events: Arc<Mutex<Vec<ImportProgress>>> = Arc::default();
+    let seen = events.clone();
+    let report = ws
+        .import_file_with_progress(project_id, path, &ImportOptions::default(), &move |e| {
+            seen.lock().unwrap().push(e)
+        })
+        .await
+        .unwrap();
+    let events = events.lock().unwrap().clone();
+    (report, events)
 }
 
 /// Dropped after 0, 50, 100, … µs, an import is stopped at every step of its start (the run's
