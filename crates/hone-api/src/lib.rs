@@ -44,8 +44,13 @@ impl Api {
         dir: &Path,
         device: hone_core::model::DeviceChoice,
     ) -> Result<Self, ApiError> {
-        // Leases: annotators of a shared server asking at once get different units.
-        let hone = Hone::open(dir).await?.with_device(device).with_leases();
+        // Leases: annotators of a shared server asking at once get different units. Jobs
+        // train at background priority: the people labeling meanwhile are answered first.
+        let hone = Hone::open(dir)
+            .await?
+            .with_device(device)
+            .with_leases()
+            .with_background_training();
         Ok(Self {
             hone: Arc::new(hone),
             jobs: Jobs::default(),

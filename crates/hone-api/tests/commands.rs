@@ -16,6 +16,21 @@ async fn call(api: &Api, command: &str, args: Value) -> Value {
         .unwrap_or_else(|e| panic!("{command}: {e:?}"))
 }
 
+/// The server and the desktop app answer people while a job trains: their jobs train at
+/// background priority (`compute_priority`'s own tests show what that does to the threads);
+/// a workspace opened for the CLI keeps normal priority.
+#[tokio::test]
+async fn jobs_started_through_the_api_train_at_background_priority() {
+    use hone_core::model::compute_priority::ComputePriority;
+    let dir = tempfile::tempdir().unwrap();
+    let api = Api::open(dir.path()).await.unwrap();
+    assert_eq!(api.hone().training_priority(), ComputePriority::Background);
+    let cli = hone_core::Hone::open(&dir.path().join("cli"))
+        .await
+        .unwrap();
+    assert_eq!(cli.training_priority(), ComputePriority::Normal);
+}
+
 #[tokio::test]
 async fn the_labeling_at_scale_commands_dispatch() {
     let dir = tempfile::tempdir().unwrap();

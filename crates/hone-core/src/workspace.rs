@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use hone_model::compute_priority::ComputePriority;
 use hone_model::{DeviceChoice, DeviceInfo};
 use hone_store::{jobs, Location, Store, DATABASE_FILE};
 use rand::rngs::StdRng;
@@ -52,6 +53,8 @@ pub struct Hone {
     pub(crate) queue_leases: Option<crate::queue::QueueLeases>,
     /// Tokens whose argon2 hash was checked in this process (see `accounts`).
     pub(crate) verified_tokens: crate::accounts::VerifiedTokens,
+    /// The CPU priority fine-tunes train at: normal unless [`Hone::with_background_training`].
+    pub(crate) training_priority: ComputePriority,
 }
 
 /// The file that binds a workspace folder to a PostgreSQL database: its URL on one line.
@@ -169,6 +172,7 @@ impl Hone {
             queue_indexes: Default::default(),
             queue_leases: None,
             verified_tokens: Default::default(),
+            training_priority: ComputePriority::Normal,
         })
     }
 
@@ -190,9 +194,24 @@ impl Hone {
         }
     }
 
+    /// Trains fine-tunes on threads the OS schedules after everyone else's
+    /// (`hone_model::compute_priority`): what a process that answers people while it trains
+    /// wants (`hone serve`, the desktop app), so that labeling stays quick during a job.
+    pub fn with_background_training(self) -> Self {
+        Self {
+            training_priority: ComputePriority::Background,
+            ..self
+        }
+    }
+
     /// Runs every model (inference, plans, fine-tunes) on `device`.
     pub fn with_device(self, device: DeviceChoice) -> Self {
         Self { device, ..self }
+    }
+
+    /// The CPU priority this workspace's fine-tunes train at.
+    pub fn training_priority(&self) -> ComputePriority {
+        self.training_priority
     }
 
     pub fn device_choice(&self) -> DeviceChoice {

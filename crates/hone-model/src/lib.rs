@@ -14,6 +14,7 @@ pub mod base_weight;
 pub mod cache;
 pub mod chat_template;
 mod checkpoint;
+pub mod compute_priority;
 pub mod config;
 pub mod device;
 mod error;

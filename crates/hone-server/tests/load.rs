@@ -16,6 +16,9 @@
 //! re-judges the save half-way between (the other answer, superseding it): the queue moves
 //! those votes in place, so the next items after them must stay as fast.
 //! Defaults (CI): 2,000 pairs already judged once, 10 seconds of labeling. Loopback only.
+//! `HONE_LOAD_MODEL=DIR` fine-tunes that model folder (e.g. SmolLM2's, `hone model
+//! import-gguf`) instead of a tiny random one: a job that keeps both cores busy, as a real
+//! model's does.
 //! `HONE_LOG=hone_store=debug` tells each write transaction that held the writer's turn over
 //! 20 ms, and where it began: what the slowest saves waited for.
 
@@ -204,14 +207,20 @@ async fn run() {
         "{judged} judged pairs imported in {:.1} s",
         loaded.elapsed().as_secs_f64()
     );
-    let model = dir.path().join("tiny");
-    hone_core::model::tiny::write_tiny_model(
-        hone_core::model::tiny::TinyArch::Llama,
-        Default::default(),
-        &model,
-        1,
-    )
-    .unwrap();
+    let model = match std::env::var_os("HONE_LOAD_MODEL") {
+        Some(folder) => std::path::PathBuf::from(folder),
+        None => {
+            let tiny = dir.path().join("tiny");
+            hone_core::model::tiny::write_tiny_model(
+                hone_core::model::tiny::TinyArch::Llama,
+                Default::default(),
+                &tiny,
+                1,
+            )
+            .unwrap();
+            tiny
+        }
+    };
     let mut recipe = Recipe::new(Method::Dpo, model);
     recipe.evaluate = false;
     recipe.lora.r = 4;
@@ -250,6 +259,21 @@ async fn run() {
         t.await.unwrap();
     }
     if let Some(job_id) = job_id {
+        // How far the fine-tune got meanwhile: what the CPU the requests left was worth.
+        let (_, jobs, _) = post(
+            &client,
+            &base,
+            "list_jobs",
+            &json!({ "project_id": project_id }),
+        )
+        .await;
+        if let Some(job) = jobs.as_array().and_then(|jobs| jobs.first()) {
+            println!(
+                "the fine-tune when labeling ended: {:.1}% ({})",
+                job["progress"].as_f64().unwrap_or(0.0) * 100.0,
+                job["message"]
+            );
+        }
         // At 100k pairs the fine-tune outlasts the labeling; the runtime would wait for it.
         let (status, answer, _) =
             post(&client, &base, "cancel_job", &json!({ "job_id": job_id })).await;

@@ -483,8 +483,11 @@ impl Hone {
         let throughput = self.measured_throughput(&params.recipe.model_dir).await?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<FineTuneEvent>();
         let stop = cancel.clone();
-        let worker =
-            tokio::task::spawn_blocking(move || stages::train_stages(inputs, &cancel, &tx));
+        // Beside labeling (a server, the desktop app) the job trains at background priority.
+        let priority = self.training_priority;
+        let worker = tokio::task::spawn_blocking(move || {
+            priority.run(|| stages::train_stages(inputs, &cancel, &tx))
+        });
         if let Err(e) = self
             .record_progress(job_id, rx, &throughput, &mut on_event)
             .await
