@@ -2,6 +2,8 @@
 //! the model with the adapter off (or a parent adapter); its log-probs are computed once,
 //! without a graph, and cached per example.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use candle_core::{Device, Tensor};
 use hone_model::lora::{Adapter, LoraContext};
 use hone_model::score::{completion_logprobs, SequencePair};
@@ -63,20 +65,29 @@ pub fn logp_sums(
     batch_size: usize,
 ) -> Result<Vec<f32>> {
     let everything = vec![None; sequences.len()];
-    focused_logp_sums(model, sequences, &everything, lora, batch_size)
+    focused_logp_sums(model, sequences, &everything, lora, batch_size, &NEVER)
 }
 
-/// [`logp_sums`] over the tokens each sequence's focus keeps (every token where it has none).
+/// A cancel flag nobody sets.
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+/// [`logp_sums`] over the tokens each sequence's focus keeps (every token where it has none),
+/// stopped with [`TrainError::Cancelled`] between batches once `cancel` is set: a reference
+/// pass over a large project takes minutes, and a job cancelled during it must stop.
 fn focused_logp_sums(
     model: &Model,
     sequences: &[SequencePair],
     focus: &[Option<&[f32]>],
     lora: &LoraContext,
     batch_size: usize,
+    cancel: &AtomicBool,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(sequences.len());
     let size = batch_size.max(1);
     for (chunk, focus) in sequences.chunks(size).zip(focus.chunks(size)) {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(TrainError::Cancelled);
+        }
         let lp = completion_logprobs(model, chunk, lora)?;
         let sums = focused_sums(&lp, chunk, focus)?;
         out.extend(sums.0.to_vec1::<f32>()?);
@@ -137,6 +148,18 @@ impl<'a> Dpo<'a> {
         reference: Option<&Adapter>,
         settings: DpoSettings,
     ) -> Result<Self> {
+        Self::cancellable(model, pairs, reference, settings, &NEVER)
+    }
+
+    /// [`Dpo::new`], whose reference pass stops with [`TrainError::Cancelled`] once `cancel`
+    /// is set (a job's cancel flag: the trainer's loop checks the same one).
+    pub fn cancellable(
+        model: &'a Model,
+        pairs: &'a [TokenPair],
+        reference: Option<&Adapter>,
+        settings: DpoSettings,
+        cancel: &AtomicBool,
+    ) -> Result<Self> {
         if pairs.is_empty() {
             return Err(TrainError::Invalid {
                 field: "pairs".into(),
@@ -168,6 +191,7 @@ impl<'a> Dpo<'a> {
             &pairs.iter().map(|p| p.chosen_focus()).collect::<Vec<_>>(),
             &lora,
             8,
+            cancel,
         )?;
         let rejected = focused_logp_sums(
             model,
@@ -175,6 +199,7 @@ impl<'a> Dpo<'a> {
             &pairs.iter().map(|p| p.rejected_focus()).collect::<Vec<_>>(),
             &lora,
             8,
+            cancel,
         )?;
         Ok(Self {
             model,
@@ -280,6 +305,18 @@ impl<'a> Kto<'a> {
         reference: Option<&'a Adapter>,
         settings: KtoSettings,
     ) -> Result<Self> {
+        Self::cancellable(model, examples, reference, settings, &NEVER)
+    }
+
+    /// [`Kto::new`], whose reference pass stops with [`TrainError::Cancelled`] once `cancel`
+    /// is set.
+    pub fn cancellable(
+        model: &'a Model,
+        examples: &'a [LabeledExample],
+        reference: Option<&'a Adapter>,
+        settings: KtoSettings,
+        cancel: &AtomicBool,
+    ) -> Result<Self> {
         if examples.is_empty() {
             return Err(TrainError::Invalid {
                 field: "examples".into(),
@@ -293,7 +330,9 @@ impl<'a> Kto<'a> {
                 completion: e.completion.clone(),
             })
             .collect();
-        let reference_logps = logp_sums(model, &sequences, &LoraContext::inference(reference), 8)?;
+        let everything = vec![None; sequences.len()];
+        let lora = LoraContext::inference(reference);
+        let reference_logps = focused_logp_sums(model, &sequences, &everything, &lora, 8, cancel)?;
         Ok(Self {
             model,
             examples,

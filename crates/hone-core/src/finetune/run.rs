@@ -621,9 +621,25 @@ impl Hone {
                     throughput.apply(plan);
                     plan_steps = plan.stages.iter().map(|s| s.steps).sum::<u64>().max(1)
                 }
-                FineTuneEvent::StageStarted { steps, .. } => {
+                FineTuneEvent::StageStarted {
+                    method,
+                    examples,
+                    steps,
+                    ..
+                } => {
                     done_before_stage += stage_steps;
                     stage_steps = *steps;
+                    // Until its first step the stage says what it is doing: a preference
+                    // stage's reference pass takes minutes on a large project.
+                    let fraction = done_before_stage as f64 / plan_steps as f64;
+                    jobs::update(
+                        &mut *self.store().conn().await?,
+                        job_id,
+                        JobState::Running,
+                        fraction.min(1.0),
+                        &stage_start_message(*method, *examples, *steps),
+                    )
+                    .await?;
                 }
                 FineTuneEvent::Progress { method, progress } => {
                     let name = method.as_str();
@@ -823,9 +839,59 @@ pub(crate) async fn base_model_for(conn: &mut hone_store::Conn, dir: &Path) -> R
     .id)
 }
 
+/// What a job says while a stage prepares its first step.
+fn stage_start_message(method: StageMethod, examples: usize, steps: u64) -> String {
+    let name = method.as_str();
+    match method {
+        StageMethod::Dpo | StageMethod::Kto => format!(
+            "{name}: scoring {examples} examples under the reference model before step 1 of \
+             {steps}"
+        ),
+        _ => format!("{name}: starting, {examples} examples in {steps} steps"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stage's start is on the job's row at once: a DPO job's reference pass (minutes on a
+    /// large project) used to show the message before it ("loading the model") throughout.
+    #[tokio::test]
+    async fn a_stage_says_it_started_before_its_first_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let mut conn = hone.store().conn().await.unwrap();
+        let job = jobs::create(&mut conn, None, "fine_tune", &serde_json::json!({}))
+            .await
+            .unwrap();
+        drop(conn);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(FineTuneEvent::StageStarted {
+            index: 0,
+            method: StageMethod::Dpo,
+            examples: 2_000,
+            steps: 1_500,
+        })
+        .unwrap();
+        drop(tx);
+        let mut seen = 0;
+        hone.record_progress(job.id, rx, &Default::default(), &mut |_| seen += 1)
+            .await
+            .unwrap();
+        assert_eq!(seen, 1, "the event is handed on");
+        let row = jobs::get(&mut *hone.store().conn().await.unwrap(), job.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.state, row.progress, row.message.as_str()),
+            (
+                JobState::Running,
+                0.0,
+                "dpo: scoring 2000 examples under the reference model before step 1 of 1500"
+            )
+        );
+    }
 
     #[tokio::test]
     async fn a_panic_in_the_training_thread_is_the_jobs_error() {

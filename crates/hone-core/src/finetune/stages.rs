@@ -233,7 +233,13 @@ impl StageRun<'_> {
                     loss_type: recipe.dpo_loss,
                     label_smoothing: recipe.label_smoothing,
                 };
-                let mut dpo = Dpo::new(model, &self.tokens.pairs, self.reference, settings)?;
+                let mut dpo = Dpo::cancellable(
+                    model,
+                    &self.tokens.pairs,
+                    self.reference,
+                    settings,
+                    self.cancel,
+                )?;
                 trace_memory(self.lm, "reference log-probs computed");
                 self.run(&mut dpo, &recipe.preference)
             }
@@ -242,7 +248,13 @@ impl StageRun<'_> {
                     beta: recipe.beta,
                     ..KtoSettings::default()
                 };
-                let mut kto = Kto::new(model, &self.tokens.kto, self.reference, settings)?;
+                let mut kto = Kto::cancellable(
+                    model,
+                    &self.tokens.kto,
+                    self.reference,
+                    settings,
+                    self.cancel,
+                )?;
                 self.run(&mut kto, &recipe.preference)
             }
             StageMethod::RewardModel => {

@@ -171,3 +171,38 @@ fn kto_raises_desirable_and_lowers_undesirable_log_probs() {
         }
     }
 }
+
+/// A job cancelled while its reference log-probs are computed stops there (the pass takes
+/// minutes on a large project; it used to run to its end before the trainer saw the flag),
+/// and an unset flag changes nothing.
+#[test]
+fn a_cancelled_reference_pass_stops_with_cancelled() {
+    let lm = tiny_llama();
+    let data = pairs();
+    let examples: Vec<LabeledExample> = data
+        .iter()
+        .map(|p| LabeledExample {
+            prompt: p.prompt.clone(),
+            completion: p.chosen.clone(),
+            label: true,
+        })
+        .collect();
+    let cancelled = AtomicBool::new(true);
+    let dpo = Dpo::cancellable(&lm.model, &data, None, DpoSettings::default(), &cancelled);
+    assert!(matches!(dpo, Err(hone_train::TrainError::Cancelled)));
+    let kto = Kto::cancellable(
+        &lm.model,
+        &examples,
+        None,
+        KtoSettings::default(),
+        &cancelled,
+    );
+    assert!(matches!(kto, Err(hone_train::TrainError::Cancelled)));
+
+    let running = AtomicBool::new(false);
+    let dpo = Dpo::cancellable(&lm.model, &data, None, DpoSettings::default(), &running).unwrap();
+    let plain = Dpo::new(&lm.model, &data, None, DpoSettings::default()).unwrap();
+    for i in 0..data.len() {
+        assert_eq!(dpo.reference_logps(i), plain.reference_logps(i));
+    }
+}
