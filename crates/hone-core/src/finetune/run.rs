@@ -880,7 +880,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(seen, 1, "the event is handed on");
-        let row = jobs::get(&mut *hone.store().conn().await.unwrap(), job.id)
+        let row = jobs::get(&mut hone.store().conn().await.unwrap(), job.id)
             .await
             .unwrap();
         assert_eq!(
