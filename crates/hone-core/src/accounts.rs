@@ -212,15 +212,14 @@ impl Hone {
                 .await
                 .expect("the semaphore is never closed");
             let (hash, secret) = (row.hash.clone(), secret.to_owned());
-            let ok = tokio::task::spawn_blocking(move || {
+            let ok = crate::blocking::run(move || {
                 PasswordHash::new(&hash).is_ok_and(|parsed| {
                     Argon2::default()
                         .verify_password(secret.as_bytes(), &parsed)
                         .is_ok()
                 })
             })
-            .await
-            .expect("the hash check does not panic");
+            .await?;
             if !ok {
                 return Ok(None);
             }
@@ -243,14 +242,13 @@ async fn issue_token(conn: &mut hone_store::Conn, user_id: UserId) -> Result<Str
         b
     };
     let secret_for_hash = secret.clone();
-    let hash = tokio::task::spawn_blocking(move || {
+    let hash = crate::blocking::run(move || {
         let salt = SaltString::encode_b64(&salt_bytes).expect("16 bytes is a valid salt");
         Argon2::default()
             .hash_password(secret_for_hash.as_bytes(), &salt)
             .map(|h| h.to_string())
     })
-    .await
-    .expect("hashing does not panic")
+    .await?
     .map_err(|e| CoreError::invalid("token", format!("cannot hash the token: {e}")))?;
     users::insert_token(conn, user_id, &lookup, &hash).await?;
     Ok(format!("{PREFIX}{lookup}_{secret}"))

@@ -31,6 +31,9 @@ pub enum CoreError {
     /// A panic in the training thread (a bug), caught so that its job ends failed.
     #[error("the training stopped on an internal error: {0}")]
     TrainingPanicked(String),
+    /// The application is shutting down: work it had queued was dropped before it ran.
+    #[error("Hone is shutting down; try again once it is back")]
+    ShuttingDown,
 }
 
 impl CoreError {
@@ -66,6 +69,7 @@ impl CoreError {
             CoreError::Import(_) => "bad_import",
             CoreError::Io { .. } => "io",
             CoreError::Store(e) if e.is_unavailable() => "unavailable",
+            CoreError::ShuttingDown => "unavailable",
             CoreError::Store(_) => "store",
             CoreError::Model(_) => "model",
             CoreError::Train(hone_train::TrainError::Cancelled) => "cancelled",

@@ -128,9 +128,7 @@ impl Hone {
         let resolved = self
             .resolve_model(&ModelRef::Version { id: reward_model })
             .await?;
-        let loaded = tokio::task::spawn_blocking(move || resolved.load())
-            .await
-            .expect("loading does not panic")?;
+        let loaded = crate::blocking::run(move || resolved.load()).await??;
         if loaded.score_head.is_none() {
             return Err(CoreError::invalid(
                 "reward_model",
@@ -138,7 +136,7 @@ impl Hone {
             ));
         }
         let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
-        tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
+        crate::blocking::run(move || -> Result<Vec<f64>> {
             let head = loaded.score_head.as_ref().expect("checked above");
             let lora = LoraContext::inference(loaded.adapter.as_ref());
             let mut out = Vec::with_capacity(pairs.len());
@@ -153,8 +151,7 @@ impl Hone {
             }
             Ok(out)
         })
-        .await
-        .expect("scoring does not panic")
+        .await?
     }
 
     /// KL of version `version_id` to its base, estimated on `response_ids` (answers it sampled).
@@ -169,11 +166,9 @@ impl Hone {
         let resolved = self
             .resolve_model(&ModelRef::Version { id: version_id })
             .await?;
-        let loaded = tokio::task::spawn_blocking(move || resolved.load())
-            .await
-            .expect("loading does not panic")?;
+        let loaded = crate::blocking::run(move || resolved.load()).await??;
         let pairs = self.answer_pairs(&loaded.lm, response_ids).await?;
-        tokio::task::spawn_blocking(move || -> Result<KlReport> {
+        crate::blocking::run(move || -> Result<KlReport> {
             let mut per_response = Vec::with_capacity(pairs.len());
             for chunk in pairs.chunks(BATCH) {
                 let policy = score(&loaded.lm, loaded.adapter.as_ref(), chunk)?;
@@ -191,7 +186,6 @@ impl Hone {
                 per_response,
             })
         })
-        .await
-        .expect("scoring does not panic")
+        .await?
     }
 }

@@ -120,9 +120,7 @@ impl Hone {
         };
         let loaded = {
             let resolved = resolved.clone();
-            tokio::task::spawn_blocking(move || resolved.load())
-                .await
-                .expect("the loading thread does not panic")?
+            crate::blocking::run(move || resolved.load()).await??
         };
         let loaded = std::sync::Arc::new(loaded);
         let total = prompt_list.len();
@@ -132,7 +130,7 @@ impl Hone {
             params.seed = prompt_seed(request.sampling.seed, prompt.id);
             let (n, model, p) = (request.n, loaded.clone(), prompt.clone());
             let settings = params.clone();
-            let texts = tokio::task::spawn_blocking(move || -> Result<Vec<String>> {
+            let texts = crate::blocking::run(move || -> Result<Vec<String>> {
                 let ids = model.lm.encode_prompt(&prompt_input(&model.lm, &p))?;
                 Ok(generate(
                     &model.lm,
@@ -146,8 +144,7 @@ impl Hone {
                 .map(|g| g.text.trim().to_owned())
                 .collect())
             })
-            .await
-            .expect("the generation thread does not panic")?;
+            .await??;
 
             let mut tx = self.store().begin().await?;
             let mut listed: Vec<Response> = Vec::new();

@@ -19,6 +19,7 @@ pub mod agreement;
 pub mod annotator_report;
 pub mod arena;
 pub mod bench;
+mod blocking;
 mod catalog;
 pub mod content;
 pub mod dataset;

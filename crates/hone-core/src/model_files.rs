@@ -29,9 +29,7 @@ impl Hone {
             return Ok(path.to_owned());
         }
         let (workspace, path) = (self.dir().to_owned(), path.to_owned());
-        tokio::task::spawn_blocking(move || model_folder_in(&workspace, &path))
-            .await
-            .expect("the import thread does not panic")
+        crate::blocking::run(move || model_folder_in(&workspace, &path)).await?
     }
 
     /// `recipe` with its model given as a folder.

@@ -133,15 +133,13 @@ impl Hone {
     ) -> Result<PlaygroundAnswer> {
         request.validate()?;
         let resolved = self.resolve_model(&request.model).await?;
-        let loaded = tokio::task::spawn_blocking(move || resolved.load())
-            .await
-            .expect("the loading thread does not panic")?;
+        let loaded = crate::blocking::run(move || resolved.load()).await??;
         let prompt = PromptContent {
             text: request.prompt.clone(),
             messages: None,
         };
         let mut sampling = request.sampling.clone();
-        tokio::task::spawn_blocking(move || -> Result<PlaygroundAnswer> {
+        crate::blocking::run(move || -> Result<PlaygroundAnswer> {
             let lm = &loaded.lm;
             let ids = lm.encode_prompt(&crate::finetune::tokens::prompt_input(lm, &prompt))?;
             let positions = lm.model.config().max_position_embeddings;
@@ -192,8 +190,7 @@ impl Hone {
                 sampling,
             })
         })
-        .await
-        .expect("the generation thread does not panic")
+        .await?
     }
 
     /// Adds `input.text` as a `model` answer (with its model and settings) to the project's

@@ -178,7 +178,7 @@ impl Hone {
             ),
         };
         let n = answers.len();
-        let scores = tokio::task::spawn_blocking(move || -> Result<Vec<f64>> {
+        let scores = crate::blocking::run(move || -> Result<Vec<f64>> {
             let loaded = resolved.load()?;
             let letter_probabilities = |question: &Prompt| -> Result<Vec<f64>> {
                 let pairs = (0..n)
@@ -199,8 +199,7 @@ impl Hone {
                 .map(|i| (forward[i] + backward[n - 1 - i]) / 2.0)
                 .collect())
         })
-        .await
-        .expect("judging does not panic")?;
+        .await??;
         Ok(Suggestion {
             source,
             reward_model: None,

@@ -134,7 +134,7 @@ impl Hone {
 
         let offline = {
             let data = data.clone();
-            tokio::task::spawn_blocking(move || -> Result<Offline> {
+            crate::blocking::run(move || -> Result<Offline> {
                 let loaded = resolved.load()?;
                 let lm = &loaded.lm;
                 let tokens = crate::finetune::tokens::tokenize(
@@ -232,8 +232,7 @@ impl Hone {
                     parent_loss,
                 })
             })
-            .await
-            .expect("evaluation does not panic")?
+            .await??
         };
 
         let mut kl_to_base = None;

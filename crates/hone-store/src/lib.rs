@@ -129,6 +129,10 @@ pub struct WriteTx {
 struct Turn {
     _guard: tokio::sync::OwnedMutexGuard<()>,
     taken: std::time::Instant,
+    /// How long the database took to begin the transaction (waiting for another connection's
+    /// write, for SQLite's busy handler's sleeps), and to commit it (the `fsync`).
+    begin: std::time::Duration,
+    commit: std::time::Duration,
     by: &'static std::panic::Location<'static>,
 }
 
@@ -141,6 +145,8 @@ impl Drop for Turn {
         if held >= LONG_TURN {
             tracing::debug!(
                 held_ms = held.as_millis() as u64,
+                begin_ms = self.begin.as_millis() as u64,
+                commit_ms = self.commit.as_millis() as u64,
                 by = %self.by,
                 "a write transaction held the writer's turn"
             );
@@ -150,7 +156,14 @@ impl Drop for Turn {
 
 impl WriteTx {
     pub async fn commit(self) -> Result<()> {
-        Ok(self.tx.commit().await?)
+        let WriteTx {
+            tx,
+            _turn: mut turn,
+        } = self;
+        let started = std::time::Instant::now();
+        let committed = tx.commit().await;
+        turn.commit = started.elapsed();
+        Ok(committed?)
     }
 
     pub async fn rollback(self) -> Result<()> {
@@ -305,9 +318,11 @@ impl Store {
     pub fn begin(&self) -> impl std::future::Future<Output = Result<WriteTx>> + Send + '_ {
         let by = std::panic::Location::caller();
         async move {
-            let turn = Turn {
+            let mut turn = Turn {
                 _guard: self.writer.clone().lock_owned().await,
                 taken: std::time::Instant::now(),
+                begin: std::time::Duration::ZERO,
+                commit: std::time::Duration::ZERO,
                 by,
             };
             // Begun on a task of its own, which runs to the end even if this future is
@@ -336,6 +351,7 @@ impl Store {
                 // The runtime is shutting down.
                 Err(_) => return Err(sqlx::Error::PoolClosed.into()),
             };
+            turn.begin = turn.taken.elapsed();
             Ok(WriteTx { tx, _turn: turn })
         }
     }

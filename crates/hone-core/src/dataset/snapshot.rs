@@ -165,13 +165,12 @@ async fn rows_for<T: Send + 'static>(
         .map(|r| (r.id, r))
         .collect();
     let rules = rules.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::blocking::run(move || {
         Ok(then(build_training_data(
             &judgments, &prompts, &responses, &rules,
         )?))
     })
-    .await
-    .expect("building the rows does not panic")
+    .await?
 }
 
 /// Rows with their content hash.

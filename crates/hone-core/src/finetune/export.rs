@@ -115,7 +115,7 @@ impl Hone {
                 drop(conn);
                 let base_dir = PathBuf::from(&base.location);
                 let out = out.to_owned();
-                tokio::task::spawn_blocking(move || -> Result<Vec<PathBuf>> {
+                crate::blocking::run(move || -> Result<Vec<PathBuf>> {
                     let lm = LoadedModel::load(&base_dir, hone_model::DeviceInfo::cpu("export"))?;
                     let adapter = Adapter::load_peft(
                         "export",
@@ -136,15 +136,14 @@ impl Hone {
                     }
                     Ok(written)
                 })
-                .await
-                .expect("the export thread does not panic")
+                .await?
             }
             VersionFormat::Gguf | VersionFormat::GgufLora => {
                 let base = models::get_base(&mut conn, version.base_model_id).await?;
                 drop(conn);
                 let base_dir = PathBuf::from(&base.location);
                 let (out, name) = (out.to_owned(), version.name.clone());
-                tokio::task::spawn_blocking(move || {
+                crate::blocking::run(move || {
                     let lm = LoadedModel::load(&base_dir, hone_model::DeviceInfo::cpu("export"))?;
                     let adapter = Adapter::load_peft(
                         &name,
@@ -158,8 +157,7 @@ impl Hone {
                         write_lora_gguf(&lm, &adapter, &base_dir, &out, &name)
                     }
                 })
-                .await
-                .expect("the export thread does not panic")
+                .await?
             }
             VersionFormat::Trl => {
                 drop(conn);

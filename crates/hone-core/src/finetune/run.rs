@@ -2,6 +2,7 @@
 //! thread (training is CPU-bound), progress comes back over a channel and is written as the
 //! job's progress and metric curves, and the result becomes a model version.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -73,6 +74,20 @@ struct JobParams {
     prompt_ids: Option<Vec<PromptId>>,
 }
 
+/// What a job's stages train on: its snapshot's rows and its prompts.
+struct JobRows {
+    data: crate::dataset::TrainingData,
+    prompts: Vec<PromptContent>,
+}
+
+/// What the call that starts a job knows before it runs: the rows a new job's freeze read
+/// (`None` for a resumed job, which reads them from its snapshot), and what a GGUF import just
+/// before left with the allocator, for the plan.
+struct JobStart {
+    rows: Option<JobRows>,
+    leftover: super::memory::ImportLeftover,
+}
+
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
 pub(crate) fn validate_version_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
@@ -124,13 +139,34 @@ impl Hone {
         Ok(prompts)
     }
 
-    async fn train_prompts(&self, project_id: ProjectId) -> Result<Vec<PromptContent>> {
-        Ok(self
+    /// What a resumed job trains on: its snapshot's rows, and its prompts as listed when it
+    /// started (the project's train prompts now, for a job from before the list was kept). A
+    /// prompt deleted since is an error, as it was when they were read one by one.
+    async fn job_rows(&self, project_id: ProjectId, params: &JobParams) -> Result<JobRows> {
+        let (_, data) = self.snapshot_data(params.snapshot_id).await?;
+        let listed = self
             .list_prompts(project_id, Some(hone_store::Split::Train))
-            .await?
-            .iter()
-            .map(PromptContent::from)
-            .collect())
+            .await?;
+        let prompts = match &params.prompt_ids {
+            Some(ids) => {
+                // One listing, not a query per prompt (a job may have 100k).
+                let by_id: HashMap<PromptId, &hone_store::prompts::Prompt> =
+                    listed.iter().map(|p| (p.id, p)).collect();
+                ids.iter()
+                    .map(|id| {
+                        by_id
+                            .get(id)
+                            .map(|&p| PromptContent::from(p))
+                            .ok_or_else(|| CoreError::NotFound {
+                                entity: "prompt",
+                                key: id.to_string(),
+                            })
+                    })
+                    .collect::<Result<_>>()?
+            }
+            None => listed.iter().map(PromptContent::from).collect(),
+        };
+        Ok(JobRows { data, prompts })
     }
 
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
@@ -171,6 +207,19 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
+        // Beside labeling (a server, the desktop app) the whole job, its data included, runs
+        // at background priority.
+        let job = self.start_fine_tune(project_id, recipe, cancel, on_event);
+        crate::blocking::at_priority(self.training_priority, job).await
+    }
+
+    async fn start_fine_tune(
+        &self,
+        project_id: ProjectId,
+        recipe: &Recipe,
+        cancel: Arc<AtomicBool>,
+        on_event: impl FnMut(&FineTuneEvent) + Send,
+    ) -> Result<FineTuneOutcome> {
         validate(recipe)?;
         if recipe.method == Method::Rlhf {
             return Err(CoreError::invalid(
@@ -195,10 +244,8 @@ impl Hone {
                 "PPO needs a reward-model version to optimise against (train one with method rm)",
             ));
         }
-        let has_prompts = !self
-            .train_prompt_list(project_id, &recipe.filter)
-            .await?
-            .is_empty();
+        let train_prompts = self.train_prompt_list(project_id, &recipe.filter).await?;
+        let has_prompts = !train_prompts.is_empty();
         let has_rows = |m: &StageMethod| match m {
             StageMethod::Sft => {
                 !preview.sft.is_empty() || (recipe.token_level.spans && !preview.spans.is_empty())
@@ -224,13 +271,14 @@ impl Hone {
         let name = self
             .version_name_for(project_id, recipe.version_name.as_deref(), None)
             .await?;
-        let (snapshot, _) = self.freeze_snapshot(project_id, &recipe.filter).await?;
-        let prompt_ids = self
-            .train_prompt_list(project_id, &recipe.filter)
-            .await?
-            .iter()
-            .map(|p| p.id)
-            .collect();
+        let (snapshot, data) = self.freeze_snapshot(project_id, &recipe.filter).await?;
+        let prompt_ids = train_prompts.iter().map(|p| p.id).collect();
+        // What the job trains on, as frozen and listed here: at 100k judgments reading it
+        // again from the snapshot takes seconds of the CPU that annotators' requests share.
+        let read = JobRows {
+            data,
+            prompts: train_prompts.iter().map(PromptContent::from).collect(),
+        };
         let params = JobParams {
             recipe: Recipe {
                 version_name: Some(name),
@@ -246,7 +294,11 @@ impl Hone {
             &serde_json::to_value(&params).expect("JSON"),
         )
         .await?;
-        self.run_job(job.id, project_id, params, leftover, cancel, on_event)
+        let start = JobStart {
+            rows: Some(read),
+            leftover,
+        };
+        self.run_job(job.id, project_id, params, start, cancel, on_event)
             .await
     }
 
@@ -398,19 +450,21 @@ impl Hone {
             return Err(CoreError::invalid("job", format!("job {job_id} is {}; only a failed, cancelled or interrupted job can be resumed{why}", job.state)));
         }
         // The stored recipe names the imported folder: nothing to import.
-        let leftover = super::memory::ImportLeftover::default();
-        self.run_job(job_id, project_id, params, leftover, cancel, on_event)
-            .await
+        let start = JobStart {
+            rows: None,
+            leftover: super::memory::ImportLeftover::default(),
+        };
+        let job = self.run_job(job_id, project_id, params, start, cancel, on_event);
+        crate::blocking::at_priority(self.training_priority, job).await
     }
 
     /// Runs the job; whatever goes wrong, the job ends failed (or cancelled) with the error.
-    /// `leftover` is what a GGUF import just before left with the allocator, for the plan.
     async fn run_job(
         &self,
         job_id: JobId,
         project_id: ProjectId,
         params: JobParams,
-        leftover: super::memory::ImportLeftover,
+        start: JobStart,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -435,7 +489,7 @@ impl Hone {
             }
         }));
         let result = self
-            .train_job(job_id, project_id, params, leftover, cancel, on_event)
+            .train_job(job_id, project_id, params, start, cancel, on_event)
             .await;
         drop(heartbeat);
         owner.release();
@@ -461,7 +515,7 @@ impl Hone {
         job_id: JobId,
         project_id: ProjectId,
         params: JobParams,
-        leftover: super::memory::ImportLeftover,
+        start: JobStart,
         cancel: Arc<AtomicBool>,
         mut on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
@@ -470,7 +524,7 @@ impl Hone {
         // row, so a failed or clashing run never touches another version's files.
         let staged_dir = job_dir.join("adapter");
         let inputs = self
-            .stage_inputs(project_id, &params, job_dir, staged_dir.clone(), leftover)
+            .stage_inputs(project_id, &params, start, job_dir, staged_dir.clone())
             .await?;
         jobs::update(
             &mut *self.store().conn().await?,
@@ -539,17 +593,22 @@ impl Hone {
         Ok(outcome)
     }
 
-    /// What the stages train on: the frozen snapshot's rows, the job's prompts, the parent's
-    /// and the reward model's adapters.
+    /// What the stages train on: the frozen snapshot's rows and the job's prompts (read by a
+    /// new job's start; read here for a resumed one), the parent's and the reward model's
+    /// adapters.
     async fn stage_inputs(
         &self,
         project_id: ProjectId,
         params: &JobParams,
+        start: JobStart,
         job_dir: PathBuf,
         staged_dir: PathBuf,
-        leftover: super::memory::ImportLeftover,
     ) -> Result<StageInputs> {
-        let (_, data) = self.snapshot_data(params.snapshot_id).await?;
+        let JobStart { rows, leftover } = start;
+        let JobRows { data, prompts } = match rows {
+            Some(rows) => rows,
+            None => self.job_rows(project_id, params).await?,
+        };
         let mut conn = self.store().conn().await?;
         let parent_dir = match params.recipe.parent_version {
             Some(id) => models::get_version(&mut conn, id)
@@ -573,21 +632,6 @@ impl Hone {
                 rm.adapter_dir.map(|d| self.dir().join(d))
             }
             None => None,
-        };
-        let prompts = match &params.prompt_ids {
-            Some(ids) => {
-                let mut list = Vec::with_capacity(ids.len());
-                for &id in ids {
-                    list.push(PromptContent::from(
-                        &hone_store::prompts::get(&mut conn, id).await?,
-                    ));
-                }
-                list
-            }
-            None => {
-                drop(conn);
-                self.train_prompts(project_id).await?
-            }
         };
         Ok(StageInputs {
             recipe: params.recipe.clone(),
@@ -890,6 +934,55 @@ mod tests {
                 0.0,
                 "dpo: scoring 2000 examples under the reference model before step 1 of 1500"
             )
+        );
+    }
+
+    /// A resumed job reads its prompts as its start listed them, in that order, in one
+    /// listing (they were read one query each: seconds at 100k prompts beside labeling).
+    #[tokio::test]
+    async fn a_resumed_job_reads_the_prompts_it_listed_and_misses_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let project = hone
+            .create_project(&crate::projects::ProjectSpec::named("p"))
+            .await
+            .unwrap()
+            .project
+            .id;
+        let mut ids = Vec::new();
+        for text in ["first?", "second?", "third?"] {
+            let prompt = hone_store::prompts::NewPrompt::text(text);
+            ids.push(hone.add_prompt(project, &prompt).await.unwrap().id);
+        }
+        let (snapshot, _) = hone
+            .freeze_snapshot(project, &Default::default())
+            .await
+            .unwrap();
+        let params = |prompt_ids| JobParams {
+            recipe: Recipe::new(Method::Sft, PathBuf::from("model")),
+            snapshot_id: snapshot.id,
+            prompt_ids,
+        };
+        let texts =
+            |rows: JobRows| -> Vec<String> { rows.prompts.into_iter().map(|p| p.text).collect() };
+        let listed = params(Some(vec![ids[2], ids[0]]));
+        let rows = hone.job_rows(project, &listed).await.unwrap();
+        assert_eq!(texts(rows), ["third?", "first?"]);
+        // A job from before the list was kept trains on the train prompts as they are.
+        let rows = hone.job_rows(project, &params(None)).await.unwrap();
+        assert_eq!(texts(rows), ["first?", "second?", "third?"]);
+        // A listed prompt gone since is an error that names it.
+        let mut conn = hone.store().conn().await.unwrap();
+        sqlx::query("DELETE FROM prompts WHERE id = $1")
+            .bind(ids[0].0)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        let err = hone.job_rows(project, &listed).await.err().unwrap();
+        assert!(
+            matches!(&err, CoreError::NotFound { entity: "prompt", key } if *key == ids[0].to_string()),
+            "{err}"
         );
     }
 

@@ -129,7 +129,7 @@ impl Hone {
         check_base_name(&request.from, &adapter_dir, &manifest)?;
         {
             let (adapter_dir, base_dir) = (adapter_dir.clone(), base_dir.clone());
-            tokio::task::spawn_blocking(move || -> Result<()> {
+            crate::blocking::run(move || -> Result<()> {
                 let lm = LoadedModel::load(&base_dir, hone_model::DeviceInfo::cpu("import"))?;
                 // Shapes and target modules: the engine refuses an adapter that does not fit.
                 Adapter::load_peft(
@@ -140,8 +140,7 @@ impl Hone {
                 )?;
                 Ok(())
             })
-            .await
-            .expect("the check thread does not panic")
+            .await?
             .map_err(|e| e.for_field("adapter"))?;
         }
 
