@@ -18,7 +18,7 @@ use super::plan::plan_for;
 use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
 use super::tokens::tokenize;
-use crate::dataset::PromptContent;
+use crate::dataset::{PromptContent, TrainingData};
 use crate::{BaseModelId, CoreError, Hone, ProjectId, PromptId, Result, SnapshotId, VersionId};
 
 /// What a running fine-tune reports.
@@ -76,7 +76,7 @@ struct JobParams {
 
 /// What a job's stages train on: its snapshot's rows and its prompts.
 struct JobRows {
-    data: crate::dataset::TrainingData,
+    data: TrainingData,
     prompts: Vec<PromptContent>,
 }
 
@@ -186,15 +186,14 @@ impl Hone {
         let throughput = self.measured_throughput(&dir).await?;
         let recipe = recipe.clone();
         let (device, workspace) = (self.device_choice(), self.dir().to_owned());
-        let mut plan = tokio::task::spawn_blocking(move || -> Result<Plan> {
+        let mut plan = crate::blocking::run(move || -> Result<Plan> {
             let runtime = leftover.runtime_bytes();
             let lm = load_model(&dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
             Ok(plan_for(&recipe, &data, &tokens, &lm, speed, runtime))
         })
-        .await
-        .expect("the planning thread does not panic")?;
+        .await??;
         throughput.apply(&mut plan);
         Ok(plan)
     }
@@ -236,8 +235,6 @@ impl Hone {
                 format!("{} is not a model folder", recipe.model_dir.display()),
             ));
         }
-        let preview = self.training_data(project_id, &recipe.filter).await?;
-        let stages = recipe.stages(&preview);
         if recipe.method == Method::Ppo && recipe.reward_model.is_none() {
             return Err(CoreError::invalid(
                 "recipe.reward_model",
@@ -245,33 +242,19 @@ impl Hone {
             ));
         }
         let train_prompts = self.train_prompt_list(project_id, &recipe.filter).await?;
-        let has_prompts = !train_prompts.is_empty();
-        let has_rows = |m: &StageMethod| match m {
-            StageMethod::Sft => {
-                !preview.sft.is_empty() || (recipe.token_level.spans && !preview.spans.is_empty())
-            }
-            StageMethod::Dpo | StageMethod::RewardModel => !preview.preferences.is_empty(),
-            StageMethod::Kto => !preview.kto.is_empty(),
-            StageMethod::Ppo => has_prompts,
-        };
-        if stages.is_empty() || !stages.iter().any(has_rows) {
-            return Err(CoreError::invalid(
-                "recipe.method",
-                format!(
-                    "the project's feedback has no rows for {} ({} preference pairs, {} SFT examples, {} KTO examples)",
-                    recipe.method.as_str(),
-                    preview.preferences.len(),
-                    preview.sft.len(),
-                    preview.kto.len()
-                ),
-            ));
-        }
         self.check_lineage(project_id, recipe).await?;
         // The name is settled (and free) before anything is made; a resumed job keeps it.
         let name = self
             .version_name_for(project_id, recipe.version_name.as_deref(), None)
             .await?;
-        let (snapshot, data) = self.freeze_snapshot(project_id, &recipe.filter).await?;
+        // The stages must have rows: checked on the rows the freeze reads, before it writes
+        // (one read of the project, not a preview and then the freeze's).
+        let has_prompts = !train_prompts.is_empty();
+        let (snapshot, data) = self
+            .freeze_snapshot_checked(project_id, &recipe.filter, &|data| {
+                stages_have_rows(recipe, data, has_prompts)
+            })
+            .await?;
         let prompt_ids = train_prompts.iter().map(|p| p.id).collect();
         // What the job trains on, as frozen and listed here: at 100k judgments reading it
         // again from the snapshot takes seconds of the CPU that annotators' requests share.
@@ -814,6 +797,33 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// Refuses a recipe none of whose stages has rows in `data` (PPO's rows are the train
+/// prompts: `has_prompts`).
+fn stages_have_rows(recipe: &Recipe, data: &TrainingData, has_prompts: bool) -> Result<()> {
+    let has_rows = |m: &StageMethod| match m {
+        StageMethod::Sft => {
+            !data.sft.is_empty() || (recipe.token_level.spans && !data.spans.is_empty())
+        }
+        StageMethod::Dpo | StageMethod::RewardModel => !data.preferences.is_empty(),
+        StageMethod::Kto => !data.kto.is_empty(),
+        StageMethod::Ppo => has_prompts,
+    };
+    let stages = recipe.stages(data);
+    if stages.is_empty() || !stages.iter().any(has_rows) {
+        return Err(CoreError::invalid(
+            "recipe.method",
+            format!(
+                "the project's feedback has no rows for {} ({} preference pairs, {} SFT examples, {} KTO examples)",
+                recipe.method.as_str(),
+                data.preferences.len(),
+                data.sft.len(),
+                data.kto.len()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The training thread's result; a panic in it is the job's error (the job then ends failed

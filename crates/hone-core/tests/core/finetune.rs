@@ -243,6 +243,38 @@ async fn a_recipe_without_a_model_folder_is_refused_before_anything_is_frozen() 
     );
 }
 
+/// The stages' rows are checked on the rows the freeze reads, before it writes: a recipe with
+/// none is refused with nothing frozen and no job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_recipe_whose_stages_have_no_rows_is_refused_before_anything_is_frozen() {
+    let ws = open().await;
+    let p = project(&ws, "only-pairs").await;
+    let (_, r) = prompt_with(&ws, p, "Reset?", &["Open settings.", "No idea."]).await;
+    judge(&ws, p, "alice", compare(r[0], r[1], Choice::A)).await;
+    let model = ws.dir.path().join("tiny-model");
+    write_tiny_model(TinyArch::Llama, TinySize::default(), &model, 0).unwrap();
+    let err = ws
+        .fine_tune(
+            p,
+            &Recipe::new(Method::Sft, model),
+            Arc::new(AtomicBool::new(false)),
+            |_| {},
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, CoreError::Invalid { field, message }
+            if field == "recipe.method" && message.contains("no rows for sft (1 preference pairs, 0 SFT examples")),
+        "{err}"
+    );
+    let mut conn = ws.store().conn().await.unwrap();
+    let snapshots = hone_core::store::snapshots::list(&mut conn, p)
+        .await
+        .unwrap();
+    assert!(snapshots.is_empty(), "{snapshots:?}");
+    assert!(jobs::list(&mut conn, Some(p)).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_version_exports_as_peft_merged_weights_and_trl_data_that_agree() {
     use hone_core::finetune::VersionFormat;
