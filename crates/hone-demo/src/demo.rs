@@ -869,6 +869,8 @@ async fn fine_tune<F: FnMut(&DemoEvent) + Send>(
             stage,
             message: format!("{}: {examples} examples, {steps} steps", method.as_str()),
         }),
+        // The demo's pairs are few: its reference pass is over in a moment.
+        FineTuneEvent::ReferencePass { .. } => {}
         FineTuneEvent::Progress { method, progress } => clock.emit(DemoEvent::StageProgress {
             stage,
             done: progress.step,

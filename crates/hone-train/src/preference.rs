@@ -65,32 +65,67 @@ pub fn logp_sums(
     batch_size: usize,
 ) -> Result<Vec<f32>> {
     let everything = vec![None; sequences.len()];
-    focused_logp_sums(model, sequences, &everything, lora, batch_size, &NEVER)
+    let pass = Pass {
+        watch: &Watch::none(),
+        before: 0,
+        total: sequences.len(),
+    };
+    focused_logp_sums(model, sequences, &everything, lora, batch_size, &pass)
 }
 
 /// A cancel flag nobody sets.
 static NEVER: AtomicBool = AtomicBool::new(false);
 
+/// Told nothing.
+fn nobody(_scored: usize, _total: usize) {}
+
+/// What watches a reference pass (the log-probs DPO and KTO cache before their first step,
+/// minutes over a large project): the job's cancel flag, checked between batches (once it is
+/// set the pass stops with [`TrainError::Cancelled`]), and who is told, after each batch, how
+/// many sequences it has scored of how many.
+pub struct Watch<'a> {
+    pub cancel: &'a AtomicBool,
+    pub scored: &'a (dyn Fn(usize, usize) + Sync),
+}
+
+impl Watch<'static> {
+    /// Nobody cancels, nobody is told.
+    pub fn none() -> Self {
+        Self {
+            cancel: &NEVER,
+            scored: &nobody,
+        }
+    }
+}
+
+/// One run of [`focused_logp_sums`] within a pass of `total` sequences, `before` of which
+/// were scored by earlier runs (DPO scores the chosen answers, then the rejected ones).
+struct Pass<'a, 'w> {
+    watch: &'a Watch<'w>,
+    before: usize,
+    total: usize,
+}
+
 /// [`logp_sums`] over the tokens each sequence's focus keeps (every token where it has none),
-/// stopped with [`TrainError::Cancelled`] between batches once `cancel` is set: a reference
-/// pass over a large project takes minutes, and a job cancelled during it must stop.
+/// watched by `pass` (see [`Watch`]).
 fn focused_logp_sums(
     model: &Model,
     sequences: &[SequencePair],
     focus: &[Option<&[f32]>],
     lora: &LoraContext,
     batch_size: usize,
-    cancel: &AtomicBool,
+    pass: &Pass,
 ) -> Result<Vec<f32>> {
     let mut out = Vec::with_capacity(sequences.len());
     let size = batch_size.max(1);
     for (chunk, focus) in sequences.chunks(size).zip(focus.chunks(size)) {
-        if cancel.load(Ordering::Relaxed) {
+        if pass.watch.cancel.load(Ordering::Relaxed) {
             return Err(TrainError::Cancelled);
         }
         let lp = completion_logprobs(model, chunk, lora)?;
         let sums = focused_sums(&lp, chunk, focus)?;
         out.extend(sums.0.to_vec1::<f32>()?);
+        (pass.watch.scored)(pass.before + out.len(), pass.total);
     }
     Ok(out)
 }
@@ -148,17 +183,18 @@ impl<'a> Dpo<'a> {
         reference: Option<&Adapter>,
         settings: DpoSettings,
     ) -> Result<Self> {
-        Self::cancellable(model, pairs, reference, settings, &NEVER)
+        Self::watched(model, pairs, reference, settings, &Watch::none())
     }
 
-    /// [`Dpo::new`], whose reference pass stops with [`TrainError::Cancelled`] once `cancel`
-    /// is set (a job's cancel flag: the trainer's loop checks the same one).
-    pub fn cancellable(
+    /// [`Dpo::new`], its reference pass (each pair's chosen answer, then each rejected one)
+    /// watched by `watch`: a job's cancel flag (the trainer's loop checks the same one) and its
+    /// progress.
+    pub fn watched(
         model: &'a Model,
         pairs: &'a [TokenPair],
         reference: Option<&Adapter>,
         settings: DpoSettings,
-        cancel: &AtomicBool,
+        watch: &Watch,
     ) -> Result<Self> {
         if pairs.is_empty() {
             return Err(TrainError::Invalid {
@@ -185,13 +221,18 @@ impl<'a> Dpo<'a> {
             }
         }
         let lora = LoraContext::inference(reference);
+        let total = 2 * pairs.len();
         let chosen = focused_logp_sums(
             model,
             &pairs.iter().map(TokenPair::chosen).collect::<Vec<_>>(),
             &pairs.iter().map(|p| p.chosen_focus()).collect::<Vec<_>>(),
             &lora,
             8,
-            cancel,
+            &Pass {
+                watch,
+                before: 0,
+                total,
+            },
         )?;
         let rejected = focused_logp_sums(
             model,
@@ -199,7 +240,11 @@ impl<'a> Dpo<'a> {
             &pairs.iter().map(|p| p.rejected_focus()).collect::<Vec<_>>(),
             &lora,
             8,
-            cancel,
+            &Pass {
+                watch,
+                before: pairs.len(),
+                total,
+            },
         )?;
         Ok(Self {
             model,
@@ -305,17 +350,16 @@ impl<'a> Kto<'a> {
         reference: Option<&'a Adapter>,
         settings: KtoSettings,
     ) -> Result<Self> {
-        Self::cancellable(model, examples, reference, settings, &NEVER)
+        Self::watched(model, examples, reference, settings, &Watch::none())
     }
 
-    /// [`Kto::new`], whose reference pass stops with [`TrainError::Cancelled`] once `cancel`
-    /// is set.
-    pub fn cancellable(
+    /// [`Kto::new`], its reference pass watched by `watch` (see [`Dpo::watched`]).
+    pub fn watched(
         model: &'a Model,
         examples: &'a [LabeledExample],
         reference: Option<&'a Adapter>,
         settings: KtoSettings,
-        cancel: &AtomicBool,
+        watch: &Watch,
     ) -> Result<Self> {
         if examples.is_empty() {
             return Err(TrainError::Invalid {
@@ -332,7 +376,12 @@ impl<'a> Kto<'a> {
             .collect();
         let everything = vec![None; sequences.len()];
         let lora = LoraContext::inference(reference);
-        let reference_logps = focused_logp_sums(model, &sequences, &everything, &lora, 8, cancel)?;
+        let pass = Pass {
+            watch,
+            before: 0,
+            total: sequences.len(),
+        };
+        let reference_logps = focused_logp_sums(model, &sequences, &everything, &lora, 8, &pass)?;
         Ok(Self {
             model,
             examples,

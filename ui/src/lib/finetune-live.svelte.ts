@@ -17,6 +17,8 @@ class LiveFineTune {
   curveVersion = $state(0);
   stage = $state<{ index: number; method: string; steps: number } | null>(null);
   last = $state<Progress | null>(null);
+  /** A preference stage's reference pass, until its first step. */
+  reference = $state<{ method: string; scored: number; total: number } | null>(null);
   /** Training is over and the new version is being measured on the held-out data. */
   evaluating = $state(false);
   /** The plan the running job announced. */
@@ -27,6 +29,7 @@ class LiveFineTune {
     this.curveVersion += 1;
     this.stage = null;
     this.last = null;
+    this.reference = null;
     this.evaluating = false;
     this.plan = null;
   }
@@ -37,7 +40,12 @@ class LiveFineTune {
     if (f.event === 'planned') this.plan = f.plan;
     else if (f.event === 'evaluating') this.evaluating = true;
     else if (f.event === 'stage_started') this.stage = { index: Number(f.index), method: String(f.method), steps: Number(f.steps) };
-    else if (f.event === 'progress') {
+    else if (f.event === 'reference_pass') {
+      // The stage's steps start after it: the last step shown was the stage before's.
+      this.reference = { method: String(f.method), scored: Number(f.scored), total: Number(f.total) };
+      this.last = null;
+    } else if (f.event === 'progress') {
+      this.reference = null;
       addEvent(this.curves, f);
       this.curveVersion += 1;
       this.last = f.progress;

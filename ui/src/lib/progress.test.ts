@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Progress } from './api/types/Progress';
-import { duration, jobProgress, trainingProgress } from './progress';
+import { duration, jobProgress, referenceProgress, trainingProgress } from './progress';
 
 const step = (s: number, total: number, loss: number, eta: number): Progress => ({
   step: s,
@@ -35,6 +35,18 @@ describe('trainingProgress', () => {
   });
   it('does not divide by zero steps', () => {
     expect(trainingProgress(step(0, 0, 1, 0), '').value).toBe(0);
+  });
+});
+
+describe('referenceProgress', () => {
+  it('says how far the reference pass got', () => {
+    expect(referenceProgress({ method: 'dpo', scored: 1200, total: 4000 })).toEqual({
+      value: 0.3,
+      label: 'dpo: scoring answers under the reference model, 1,200 / 4,000',
+    });
+  });
+  it('does not divide by zero answers', () => {
+    expect(referenceProgress({ method: 'kto', scored: 0, total: 0 }).value).toBe(0);
   });
 });
 

@@ -32,3 +32,16 @@ export function trainingProgress(last: Progress | null, preparing: string, optio
   if (options.eta) parts.push(`${duration(last.eta_seconds)} left`);
   return { value: step / Math.max(1, total), label: parts.join(' · ') };
 }
+
+/**
+ * A preference stage's reference pass, before its first step: "dpo: scoring answers under the
+ * reference model, 1,200 / 4,000" (minutes on a large project, so it says how far it got).
+ */
+export function referenceProgress(pass: { method: string; scored: number; total: number }): ProgressView {
+  const total = Math.max(1, pass.total);
+  const n = (k: number) => k.toLocaleString('en-US');
+  return {
+    value: Math.min(1, pass.scored / total),
+    label: `${pass.method}: scoring answers under the reference model, ${n(pass.scored)} / ${n(pass.total)}`,
+  };
+}

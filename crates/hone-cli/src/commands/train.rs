@@ -224,6 +224,13 @@ fn progress_bars(quiet: bool) -> impl FnMut(&FineTuneEvent) + Send {
                 b.set_prefix(method.as_str());
                 bar = Some(b);
             }
+            FineTuneEvent::ReferencePass { scored, total, .. } => {
+                if let Some(b) = &bar {
+                    b.set_message(format!(
+                        "scored {scored} of {total} answers under the reference model"
+                    ));
+                }
+            }
             FineTuneEvent::Progress { progress, .. } => {
                 if let Some(b) = &bar {
                     b.set_position(progress.step);

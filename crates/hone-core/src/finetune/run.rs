@@ -35,6 +35,13 @@ pub enum FineTuneEvent {
         examples: usize,
         steps: u64,
     },
+    /// A preference stage's reference pass (before its first step): `scored` of its `total`
+    /// answers scored under the reference model, said a second at most.
+    ReferencePass {
+        method: StageMethod,
+        scored: usize,
+        total: usize,
+    },
     Progress {
         method: StageMethod,
         progress: Progress,
@@ -668,6 +675,21 @@ impl Hone {
                     )
                     .await?;
                 }
+                FineTuneEvent::ReferencePass {
+                    method,
+                    scored,
+                    total,
+                } => {
+                    let fraction = done_before_stage as f64 / plan_steps as f64;
+                    jobs::update(
+                        &mut *self.store().conn().await?,
+                        job_id,
+                        JobState::Running,
+                        fraction.min(1.0),
+                        &reference_pass_message(*method, *scored, *total, stage_steps),
+                    )
+                    .await?;
+                }
                 FineTuneEvent::Progress { method, progress } => {
                     let name = method.as_str();
                     let step = progress.step as i64;
@@ -894,6 +916,15 @@ pub(crate) async fn base_model_for(conn: &mut hone_store::Conn, dir: &Path) -> R
 }
 
 /// What a job says while a stage prepares its first step.
+/// The job's message while a preference stage's reference pass scores.
+fn reference_pass_message(method: StageMethod, scored: usize, total: usize, steps: u64) -> String {
+    format!(
+        "{}: scored {scored} of {total} answers under the reference model before step 1 of \
+         {steps}",
+        method.as_str()
+    )
+}
+
 fn stage_start_message(method: StageMethod, examples: usize, steps: u64) -> String {
     let name = method.as_str();
     match method {
@@ -943,6 +974,51 @@ mod tests {
                 JobState::Running,
                 0.0,
                 "dpo: scoring 2000 examples under the reference model before step 1 of 1500"
+            )
+        );
+    }
+
+    /// During the reference pass the job's row says how far it got (it showed the stage's start
+    /// for minutes on a large project).
+    #[tokio::test]
+    async fn the_reference_pass_says_how_far_it_got() {
+        let dir = tempfile::tempdir().unwrap();
+        let hone = Hone::open(dir.path()).await.unwrap();
+        let mut conn = hone.store().conn().await.unwrap();
+        let job = jobs::create(&mut conn, None, "fine_tune", &serde_json::json!({}))
+            .await
+            .unwrap();
+        drop(conn);
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let stage = FineTuneEvent::StageStarted {
+            index: 0,
+            method: StageMethod::Kto,
+            examples: 300,
+            steps: 75,
+        };
+        let pass = FineTuneEvent::ReferencePass {
+            method: StageMethod::Kto,
+            scored: 120,
+            total: 300,
+        };
+        tx.send(stage).unwrap();
+        tx.send(pass.clone()).unwrap();
+        drop(tx);
+        let mut seen = Vec::new();
+        hone.record_progress(job.id, rx, &Default::default(), &mut |e| {
+            seen.push(e.clone())
+        })
+        .await
+        .unwrap();
+        assert_eq!(seen.last(), Some(&pass), "the event is handed on");
+        let row = jobs::get(&mut hone.store().conn().await.unwrap(), job.id)
+            .await
+            .unwrap();
+        assert_eq!(
+            (row.progress, row.message.as_str()),
+            (
+                0.0,
+                "kto: scored 120 of 300 answers under the reference model before step 1 of 75"
             )
         );
     }

@@ -12,7 +12,7 @@ use hone_model::LoadedModel;
 use hone_store::models::VersionFile;
 use hone_train::checkpointing::Checkpointing;
 use hone_train::ppo::{Ppo, PpoSchedule, RewardModel};
-use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings};
+use hone_train::preference::{Dpo, DpoSettings, Kto, KtoSettings, Watch};
 use hone_train::reward::{RewardModelTraining, ScoreHead, SCORE_KEY};
 use hone_train::sft::Sft;
 use hone_train::token_losses::TokenWeighted;
@@ -202,7 +202,28 @@ struct StageRun<'a> {
     events: &'a UnboundedSender<FineTuneEvent>,
 }
 
+/// How often a reference pass says how far it got (its last batch is always said).
+const REFERENCE_PASS_TOLD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl StageRun<'_> {
+    /// What a preference stage's reference pass tells, as it scores: a
+    /// [`FineTuneEvent::ReferencePass`] a second at most, and at its end.
+    fn reference_pass_told(&self) -> impl Fn(usize, usize) + Sync + '_ {
+        let last = std::sync::Mutex::new(None::<std::time::Instant>);
+        move |scored, total| {
+            let mut last = last.lock().expect("reference pass clock");
+            if scored < total && last.is_some_and(|t| t.elapsed() < REFERENCE_PASS_TOLD_EVERY) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+            let _ = self.events.send(FineTuneEvent::ReferencePass {
+                method: self.stage.method,
+                scored,
+                total,
+            });
+        }
+    }
+
     /// Trains the stage and returns its final metrics; a reward-model stage leaves its scalar
     /// head in `score_head`.
     fn train(&self, score_head: &mut Option<ScoreHead>) -> Result<Metrics> {
@@ -233,13 +254,13 @@ impl StageRun<'_> {
                     loss_type: recipe.dpo_loss,
                     label_smoothing: recipe.label_smoothing,
                 };
-                let mut dpo = Dpo::cancellable(
-                    model,
-                    &self.tokens.pairs,
-                    self.reference,
-                    settings,
-                    self.cancel,
-                )?;
+                let told = self.reference_pass_told();
+                let watch = Watch {
+                    cancel: self.cancel,
+                    scored: &told,
+                };
+                let mut dpo =
+                    Dpo::watched(model, &self.tokens.pairs, self.reference, settings, &watch)?;
                 trace_memory(self.lm, "reference log-probs computed");
                 self.run(&mut dpo, &recipe.preference)
             }
@@ -248,13 +269,13 @@ impl StageRun<'_> {
                     beta: recipe.beta,
                     ..KtoSettings::default()
                 };
-                let mut kto = Kto::cancellable(
-                    model,
-                    &self.tokens.kto,
-                    self.reference,
-                    settings,
-                    self.cancel,
-                )?;
+                let told = self.reference_pass_told();
+                let watch = Watch {
+                    cancel: self.cancel,
+                    scored: &told,
+                };
+                let mut kto =
+                    Kto::watched(model, &self.tokens.kto, self.reference, settings, &watch)?;
                 self.run(&mut kto, &recipe.preference)
             }
             StageMethod::RewardModel => {

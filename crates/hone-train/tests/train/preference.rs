@@ -4,7 +4,7 @@ use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::SequencePair;
 use hone_model::LoadedModel;
 use hone_train::preference::{
-    logp_sums, Dpo, DpoSettings, Kto, KtoSettings, LabeledExample, TokenPair,
+    logp_sums, Dpo, DpoSettings, Kto, KtoSettings, LabeledExample, TokenPair, Watch,
 };
 use hone_train::trainer::{train, Progress, TrainConfig};
 
@@ -174,11 +174,12 @@ fn kto_raises_desirable_and_lowers_undesirable_log_probs() {
 
 /// A job cancelled while its reference log-probs are computed stops there (the pass takes
 /// minutes on a large project; it used to run to its end before the trainer saw the flag),
-/// and an unset flag changes nothing.
+/// and an unset flag changes nothing; the pass says how far it got after each batch.
 #[test]
-fn a_cancelled_reference_pass_stops_with_cancelled() {
+fn a_cancelled_reference_pass_stops_with_cancelled_and_a_running_one_tells_its_progress() {
     let lm = tiny_llama();
-    let data = pairs();
+    // 20 pairs: batches of 8, 8 and 4 on each side.
+    let data: Vec<TokenPair> = pairs().into_iter().cycle().take(20).collect();
     let examples: Vec<LabeledExample> = data
         .iter()
         .map(|p| LabeledExample {
@@ -188,21 +189,45 @@ fn a_cancelled_reference_pass_stops_with_cancelled() {
         })
         .collect();
     let cancelled = AtomicBool::new(true);
-    let dpo = Dpo::cancellable(&lm.model, &data, None, DpoSettings::default(), &cancelled);
+    let stopped = Watch {
+        cancel: &cancelled,
+        scored: &|_: usize, _: usize| panic!("nothing is scored once cancelled"),
+    };
+    let dpo = Dpo::watched(&lm.model, &data, None, DpoSettings::default(), &stopped);
     assert!(matches!(dpo, Err(hone_train::TrainError::Cancelled)));
-    let kto = Kto::cancellable(
-        &lm.model,
-        &examples,
-        None,
-        KtoSettings::default(),
-        &cancelled,
-    );
+    let kto = Kto::watched(&lm.model, &examples, None, KtoSettings::default(), &stopped);
     assert!(matches!(kto, Err(hone_train::TrainError::Cancelled)));
 
+    // Not cancelled: told after each batch of 8 how far the pass got, the chosen answers then
+    // the rejected ones, up to every sequence; the log-probs those of `new`.
     let running = AtomicBool::new(false);
-    let dpo = Dpo::cancellable(&lm.model, &data, None, DpoSettings::default(), &running).unwrap();
+    let told = std::sync::Mutex::new(Vec::new());
+    let watching = Watch {
+        cancel: &running,
+        scored: &|scored: usize, total: usize| told.lock().unwrap().push((scored, total)),
+    };
+    let dpo = Dpo::watched(&lm.model, &data, None, DpoSettings::default(), &watching).unwrap();
     let plain = Dpo::new(&lm.model, &data, None, DpoSettings::default()).unwrap();
     for i in 0..data.len() {
         assert_eq!(dpo.reference_logps(i), plain.reference_logps(i));
     }
+    let n = data.len();
+    let per_side = |before: usize| {
+        (8..n)
+            .step_by(8)
+            .chain([n])
+            .map(move |k| (before + k, 2 * n))
+    };
+    let expected: Vec<(usize, usize)> = per_side(0).chain(per_side(n)).collect();
+    assert_eq!(*told.lock().unwrap(), expected);
+    told.lock().unwrap().clear();
+    Kto::watched(
+        &lm.model,
+        &examples,
+        None,
+        KtoSettings::default(),
+        &watching,
+    )
+    .unwrap();
+    assert_eq!(told.lock().unwrap().last(), Some(&(n, n)));
 }

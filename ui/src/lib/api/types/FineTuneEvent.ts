@@ -7,4 +7,4 @@ import type { VersionId } from "./VersionId";
 /**
  * What a running fine-tune reports.
  */
-export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: StageMethod, examples: number, steps: number, } | { "event": "progress", method: StageMethod, progress: Progress, } | { "event": "evaluating", version_id: VersionId, };
+export type FineTuneEvent = { "event": "planned", plan: Plan, } | { "event": "stage_started", index: number, method: StageMethod, examples: number, steps: number, } | { "event": "reference_pass", method: StageMethod, scored: number, total: number, } | { "event": "progress", method: StageMethod, progress: Progress, } | { "event": "evaluating", version_id: VersionId, };
