@@ -20,7 +20,10 @@
 //! import-gguf`) instead of a tiny random one: a job that keeps both cores busy, as a real
 //! model's does.
 //! `HONE_LOG=hone_store=debug` tells each write transaction that held the writer's turn over
-//! 20 ms, and where it began: what the slowest saves waited for.
+//! 20 ms, and where it began: what the slowest saves waited for; and each wait of 20 ms or more
+//! for a pooled reader connection, with its caller. `HONE_LOG=hone_core=debug` tells each slow
+//! refresh of the queue's index and each next item over 20 ms with its phases (the annotator's
+//! own rows, the wait for the index, the refresh, the survey, the choice, the texts).
 
 use std::sync::{Arc, Mutex};
 

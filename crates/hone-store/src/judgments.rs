@@ -741,13 +741,10 @@ pub async fn verdicts_on(
     response_ids: &[ResponseId],
 ) -> Result<std::collections::HashSet<ImportedVerdict>> {
     let mut found = std::collections::HashSet::new();
-    let cross_join = dialect::backend(conn).cross_join();
+    let backend = dialect::backend(conn);
     for chunk in response_ids.chunks(crate::prompts::BATCH_ROWS) {
-        let list = dialect::params(2, chunk.len());
-        let sql = format!(
-            "SELECT c.response_a, c.response_b FROM comparisons c {cross_join} judgments j ON j.id = c.judgment_id WHERE c.choice = 'a' AND j.annotator_id = $1 AND c.response_a IN ({list})"
-        );
-        let mut query = sqlx::query_as(&sql).bind(annotator_id);
+        let [preferred_sql, singles_sql] = verdicts_on_sql(backend, chunk.len());
+        let mut query = sqlx::query_as(&preferred_sql).bind(annotator_id);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -758,10 +755,7 @@ pub async fn verdicts_on(
                 .map(|(chosen, rejected)| ImportedVerdict::Preferred { chosen, rejected }),
         );
 
-        let sql = format!(
-            "SELECT r.response_id, j.kind, t.up FROM judged_responses r {cross_join} judgments j ON j.id = r.judgment_id LEFT JOIN thumbs t ON t.judgment_id = j.id WHERE j.kind IN ('thumbs', 'demonstration') AND j.annotator_id = $1 AND r.response_id IN ({list})"
-        );
-        let mut query = sqlx::query_as(&sql).bind(annotator_id);
+        let mut query = sqlx::query_as(&singles_sql).bind(annotator_id);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -780,6 +774,21 @@ pub async fn verdicts_on(
         );
     }
     Ok(found)
+}
+
+/// [`verdicts_on`]'s two queries (comparisons won, then thumbs and demonstrations) for
+/// `ids` response ids bound after the annotator's.
+fn verdicts_on_sql(backend: dialect::Backend, ids: usize) -> [String; 2] {
+    let cross_join = backend.cross_join();
+    let list = dialect::params(2, ids);
+    [
+        format!(
+            "SELECT c.response_a, c.response_b FROM comparisons c {cross_join} judgments j ON j.id = c.judgment_id WHERE c.choice = 'a' AND j.annotator_id = $1 AND c.response_a IN ({list})"
+        ),
+        format!(
+            "SELECT r.response_id, j.kind, t.up FROM judged_responses r {cross_join} judgments j ON j.id = r.judgment_id LEFT JOIN thumbs t ON t.judgment_id = j.id WHERE j.kind IN ('thumbs', 'demonstration') AND j.annotator_id = $1 AND r.response_id IN ({list})"
+        ),
+    ]
 }
 
 /// One judgment of an import run, attributed to the run's annotator.
@@ -848,4 +857,51 @@ pub async fn insert_imported(
         thumbs.execute(conn).await?;
     }
     Ok(rows.into_iter().map(|(id, _)| id).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 17's quadratic import: each chunk's look-up of what the import's annotator already
+    /// recorded started from that annotator's judgments (all of the import's), so 100k pairs
+    /// took over 300 s. SQLite must start from the chunk's responses, by index, and reach each
+    /// judgment by its id: the work then grows with the chunk, not with what was imported.
+    #[tokio::test]
+    async fn the_verdict_look_up_starts_from_the_chunks_responses_not_the_annotators_judgments() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::Store::open(&dir.path().join("plan.db"))
+            .await
+            .unwrap();
+        let mut conn = store.conn().await.unwrap();
+        let chunk = crate::prompts::BATCH_ROWS;
+        for (sql, responses) in verdicts_on_sql(dialect::Backend::Sqlite, chunk)
+            .iter()
+            .zip(["c", "r"])
+        {
+            let explain = format!("EXPLAIN QUERY PLAN {sql}");
+            let mut plan = sqlx::query_as(&explain).bind(7_i64);
+            for id in 0..chunk as i64 {
+                plan = plan.bind(id);
+            }
+            let rows: Vec<(i64, i64, i64, String)> = plan.fetch_all(&mut *conn).await.unwrap();
+            let steps: Vec<&str> = rows.iter().map(|row| row.3.as_str()).collect();
+            assert!(
+                steps[0].starts_with(&format!("SEARCH {responses} USING ")),
+                "the outer loop must be the chunk's responses: {steps:?}"
+            );
+            let judgments = steps
+                .iter()
+                .find(|step| step.starts_with("SEARCH j "))
+                .unwrap_or_else(|| panic!("no look-up of the judgments: {steps:?}"));
+            assert!(
+                judgments.contains("rowid=?"),
+                "each judgment is reached by its id: {steps:?}"
+            );
+            assert!(
+                !steps.iter().any(|step| step.starts_with("SCAN")),
+                "no table is scanned: {steps:?}"
+            );
+        }
+    }
 }

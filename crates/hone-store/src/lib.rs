@@ -139,6 +139,15 @@ struct Turn {
 /// A turn at the writer longer than this is told at debug level.
 const LONG_TURN: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Tells (at debug level) a wait for a reader connection of [`LONG_TURN`] or more: the pool
+/// is small (SQLite's readers), and a long read elsewhere makes every request wait.
+fn told_if_slow(asked: std::time::Instant, by: &std::panic::Location<'_>, what: &str) {
+    let waited = asked.elapsed();
+    if waited >= LONG_TURN {
+        tracing::debug!(waited_ms = waited.as_millis() as u64, by = %by, "{what}");
+    }
+}
+
 impl Drop for Turn {
     fn drop(&mut self) {
         let held = self.taken.elapsed();
@@ -280,23 +289,44 @@ impl Store {
     }
 
     /// A pooled connection for reads and single-statement writes.
-    pub async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
-        Ok(self.pool.acquire().await?)
+    #[track_caller]
+    pub fn conn(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::pool::PoolConnection<sqlx::Any>>> + Send + '_
+    {
+        let by = std::panic::Location::caller();
+        async move {
+            let asked = std::time::Instant::now();
+            let conn = self.pool.acquire().await?;
+            told_if_slow(asked, by, "a reader waited for a pooled connection");
+            Ok(conn)
+        }
     }
 
     /// A read transaction: every query in it sees the database as it was at its first read
     /// (SQLite's WAL readers, PostgreSQL's repeatable read: readers do not block writers, nor
     /// wait for them). For work that must read many tables consistently without holding the
     /// writer's turn while it does (a snapshot's rows).
-    pub async fn read(&self) -> Result<ReadTx> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin().await?,
-            Backend::Postgres => {
-                self.pool
-                    .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
-                    .await?
-            }
-        })
+    #[track_caller]
+    pub fn read(&self) -> impl std::future::Future<Output = Result<ReadTx>> + Send + '_ {
+        let by = std::panic::Location::caller();
+        async move {
+            let asked = std::time::Instant::now();
+            let tx = match self.backend {
+                Backend::Sqlite => self.pool.begin().await?,
+                Backend::Postgres => {
+                    self.pool
+                        .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                        .await?
+                }
+            };
+            told_if_slow(
+                asked,
+                by,
+                "a read transaction waited for a pooled connection",
+            );
+            Ok(tx)
+        }
     }
 
     /// A write transaction; dropped without `commit()` it rolls back.

@@ -192,10 +192,23 @@ fn a_job_trained_by_trl_comes_back_as_a_version_with_its_lineage_and_peft_s_numb
     assert_eq!(imported["parent_id"].as_i64(), Some(v1));
     assert_eq!(imported["method"], "dpo");
     assert_eq!(imported["snapshot_id"], manifest["snapshot"]["id"]);
-    assert!(imported["metrics"]["dpo/loss"]
-        .as_f64()
+    // The version's loss is the last one TRL logged for the stage (its trainer_state.json).
+    let output = manifest["stages"][0]["output"]
+        .as_str()
+        .expect("the stage's output");
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(job.join(output).join("trainer_state.json")).unwrap(),
+    )
+    .unwrap();
+    let logged = state["log_history"]
+        .as_array()
         .unwrap()
-        .is_finite());
+        .iter()
+        .rev()
+        .find_map(|entry| entry["loss"].as_f64())
+        .expect("TRL logged a loss");
+    assert_eq!(imported["metrics"]["dpo/loss"].as_f64(), Some(logged));
+    assert!(logged > 0.0 && logged < 2.0, "a DPO loss: {logged}");
     assert!(imported["hyperparams"]["trained_elsewhere"]["trainer"]
         .as_str()
         .unwrap()

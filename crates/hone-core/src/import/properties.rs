@@ -1,6 +1,7 @@
 //! Property tests of the importers' parsing (issue 17): any bytes in any format give records
 //! or errors that name a line of the file, never a panic; and what a TRL-format writer writes
-//! (serde_json for JSONL, the csv crate for CSV) reads back as the same records.
+//! (serde_json for JSONL, the csv crate for CSV) reads back as the same records: preference,
+//! SFT (prompt-completion and conversational) and KTO rows.
 
 use proptest::prelude::*;
 
@@ -118,6 +119,90 @@ proptest! {
                 Record::Sft { prompt, completion } => {
                     prop_assert_eq!(&prompt.text, p);
                     prop_assert_eq!(completion, c);
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+}
+
+/// A conversation TRL's conversational SFT rows hold: an optional system message, then user
+/// and assistant turns that alternate, ending with the assistant's answer.
+fn conversation() -> impl Strategy<Value = Vec<(String, String)>> {
+    (
+        prop::option::of(text()),
+        prop::collection::vec((text(), text()), 1..4),
+    )
+        .prop_map(|(system, turns)| {
+            let mut messages: Vec<(String, String)> =
+                system.map(|s| ("system".into(), s)).into_iter().collect();
+            for (user, assistant) in turns {
+                messages.push(("user".into(), user));
+                messages.push(("assistant".into(), assistant));
+            }
+            messages
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn kto_rows_written_as_jsonl_read_back_the_same(
+        rows in prop::collection::vec((text(), text(), any::<bool>()), 1..12)
+    ) {
+        let jsonl: String = rows
+            .iter()
+            .map(|(p, c, l)| {
+                serde_json::json!({ "prompt": p, "completion": c, "label": l }).to_string() + "\n"
+            })
+            .collect();
+        let (records, bad_lines, failed) = read(jsonl.as_bytes(), InputFormat::Jsonl);
+        prop_assert!(bad_lines.is_empty() && !failed, "bad lines {bad_lines:?}");
+        prop_assert_eq!(records.len(), rows.len());
+        for ((_, record), (p, c, l)) in records.iter().zip(&rows) {
+            match record {
+                Record::Kto { prompt, completion, label } => {
+                    prop_assert_eq!(&prompt.text, p);
+                    prop_assert_eq!((completion, label), (c, l));
+                }
+                other => prop_assert!(false, "{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn conversations_written_as_jsonl_read_back_as_their_turns_and_answer(
+        rows in prop::collection::vec(conversation(), 1..8)
+    ) {
+        let jsonl: String = rows
+            .iter()
+            .map(|messages| {
+                let messages: Vec<_> = messages
+                    .iter()
+                    .map(|(role, content)| serde_json::json!({ "role": role, "content": content }))
+                    .collect();
+                serde_json::json!({ "messages": messages }).to_string() + "\n"
+            })
+            .collect();
+        let (records, bad_lines, failed) = read(jsonl.as_bytes(), InputFormat::Jsonl);
+        prop_assert!(bad_lines.is_empty() && !failed, "bad lines {bad_lines:?}");
+        prop_assert_eq!(records.len(), rows.len());
+        for ((_, record), messages) in records.iter().zip(&rows) {
+            let (answer, turns) = messages.split_last().expect("an answer");
+            match record {
+                Record::Sft { prompt, completion } => {
+                    prop_assert_eq!(completion, &answer.1);
+                    let read: Vec<(String, String)> = prompt
+                        .messages
+                        .iter()
+                        .flatten()
+                        .map(|m| (m.role.clone(), m.content.clone()))
+                        .collect();
+                    prop_assert_eq!(&read, &turns.to_vec());
+                    // The prompt shown is the last user message.
+                    let last_user = turns.iter().rev().find(|m| m.0 == "user").expect("a user turn");
+                    prop_assert_eq!(&prompt.text, &last_user.1);
                 }
                 other => prop_assert!(false, "{other:?}"),
             }

@@ -29,6 +29,7 @@ mod index;
 mod indexes;
 pub mod leases;
 pub mod progress;
+mod timeline;
 
 use std::collections::{HashMap, HashSet};
 
@@ -49,6 +50,7 @@ pub(crate) use leases::QueueLeases;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
+use timeline::NextItemTimeline;
 use votes::describe_split;
 
 use crate::{AnnotatorId, CoreError, Hone, JudgmentId, ProjectId, PromptId, ResponseId, Result};
@@ -291,6 +293,7 @@ impl Hone {
         if annotator.is_empty() {
             return Err(CoreError::invalid("annotator", "must not be empty"));
         }
+        let mut timeline = NextItemTimeline::start(project_id);
         let mut conn = self.store().conn().await?;
         let project = projects::get(&mut conn, project_id).await?;
         let overlap = project.overlap.max(1) as usize;
@@ -303,14 +306,19 @@ impl Hone {
         let mut viewer =
             Viewer::read(&mut conn, project_id, kind, annotator_id, overlap, exclude).await?;
         drop(conn);
+        timeline.mark("own_rows");
         // The project's units and votes, brought up to date from the rows added since the
         // last call. No connection is held while waiting for the index: the one holding it
         // needs one. The refresh and the chosen item's texts are read in one read transaction:
         // an import batch committed half-way through the refresh, or a row deleted before the
         // texts are read, cannot be seen by one read and missed by the next.
-        let (mut index, mut read) = self
-            .refreshed_index(project_id, kind, overlap, project.queue_order)
+        let mut index = self.queue_indexes.get(project_id, kind).lock_owned().await;
+        timeline.mark("index_wait");
+        let mut read = self.store().read().await?;
+        index
+            .refresh(&mut read, overlap, project.queue_order)
             .await?;
+        timeline.mark("refresh");
         // Units others hold (leases), to be weighed against each unit's verdicts.
         if let Some(leases) = &self.queue_leases {
             let now = std::time::Instant::now();
@@ -340,6 +348,7 @@ impl Hone {
                 .await?;
         };
         let index = index;
+        timeline.mark("survey");
         if remaining == 0 {
             return Ok(None);
         }
@@ -371,10 +380,13 @@ impl Hone {
         };
         let unit = index.unit(pos).clone();
         drop(index);
+        timeline.mark("choose");
         self.hold(project_id, kind, &unit, annotator, annotator_id);
-        self.item(&mut read, kind, &unit, overlap, remaining, reason)
-            .await
-            .map(Some)
+        let item = self
+            .item(&mut read, kind, &unit, overlap, remaining, reason)
+            .await?;
+        timeline.mark("texts");
+        Ok(Some(item))
     }
 
     /// A gold item, at the project's gold rate: one this annotator may be offered (`eligible`:

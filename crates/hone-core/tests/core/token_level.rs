@@ -313,10 +313,14 @@ async fn the_one_click_recipe_trains_edits_and_marks_on_their_tokens_and_says_so
             .and_then(|v| v.as_f64())
             .unwrap_or_else(|| panic!("no {name} in {metrics}"))
     };
-    // The last SFT batch (4 of the 12 rows) asked for and against some tokens.
-    assert!(metric("sft/loss").is_finite());
+    // The last SFT batch (4 of the 12 rows) asked for and against some tokens; both terms,
+    // −log p and −log(1 − p), are positive.
+    assert!(metric("sft/loss") > 0.0, "{metrics}");
     assert!(metric("sft/likelihood_tokens") + metric("sft/unlikelihood_tokens") > 0.0);
-    assert!(metric("dpo/loss").is_finite());
+    // DPO's one step (4 pairs, batch 4) starts from the SFT adapter, which is also its
+    // reference: the loss is log 2 but for LoRA dropout's effect on the policy's pass.
+    let dpo = metric("dpo/loss");
+    assert!((dpo - std::f64::consts::LN_2).abs() < 0.05, "{dpo}");
 
     // A weight outside 0..=100 is refused, naming it.
     recipe.token_level.edit_weights.removed = -1.0;
