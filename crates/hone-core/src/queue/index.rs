@@ -188,8 +188,12 @@ impl QueueIndex {
                 from_waiting = done.from_waiting,
                 pending = self.waiting.ready(),
                 waiting = self.waiting.rows(),
+                reading_ms = done.timings[0].as_millis() as u64,
+                counting_ms = done.timings[1].as_millis() as u64,
+                changes_ms = done.timings[2].as_millis() as u64,
                 "a slow refresh of the queue's index (rows read per table; import rows taken in, \
-                 those of finished imports left for the next refreshes, all import rows aside)"
+                 those of finished imports left for the next refreshes, all import rows aside; \
+                 the time of the reads, of counting, of moving changed votes)"
             );
         }
         Ok(())
@@ -203,6 +207,7 @@ impl QueueIndex {
         overlap: usize,
         order: QueueOrder,
     ) -> Result<Refreshed> {
+        let started = std::time::Instant::now();
         // One statement says which tables moved; the reads below skip the others (they would
         // find nothing in this transaction), and a rebuild reads everything.
         let moved = queue_rows::moved(conn, self.project_id, self.kind, self.marks).await?;
@@ -315,6 +320,7 @@ impl QueueIndex {
             judgment: judgment.imported,
         };
         let read = (prompt.read, response.read, judgment.read);
+        let reading_took = started.elapsed();
         // An import's rows wait for their run; the others count now.
         let mut dirty: HashSet<PromptId> = HashSet::new();
         for p in prompts {
@@ -345,6 +351,10 @@ impl QueueIndex {
         };
         let groups = self.waiting.take_ready(budget);
         let from_waiting = self.take_in(groups, counting, dirty);
+        if rebuilt {
+            self.reserve_headroom();
+        }
+        let counting_took = started.elapsed() - reading_took;
         let mut changed: Vec<JudgmentId> = changes.into_iter().map(|(_, id)| id).collect();
         changed.sort_unstable();
         changed.dedup();
@@ -356,6 +366,11 @@ impl QueueIndex {
             rebuilt,
             read,
             from_waiting,
+            timings: [
+                reading_took,
+                counting_took,
+                started.elapsed() - reading_took - counting_took,
+            ],
         })
     }
 
@@ -508,6 +523,21 @@ impl QueueIndex {
             self.rebuild_units(prompt_id);
         }
         taken
+    }
+
+    /// Room in the lookups for as many units, judgments and prompts again, made when the index
+    /// is built. A hash map that outgrows its table rehashes every entry at once: four maps of
+    /// 115k units took 48–74 ms in the refresh that crossed the line (the load test's first
+    /// slice of the second import), with every annotator of the project waiting. Built with
+    /// room, the index takes in an import as large as the project without that pause (the build
+    /// itself, which everyone waits for anyway, pays one rehash more).
+    fn reserve_headroom(&mut self) {
+        self.by_key.reserve(self.by_key.len());
+        self.by_shown.reserve(self.by_shown.len());
+        self.judged.reserve(self.judged.len());
+        self.responses.reserve(self.responses.len());
+        self.open_at.reserve(self.open_at.len());
+        self.open_list.reserve(self.open_list.len());
     }
 
     /// Takes in the next slice of finished imports' waiting rows, if any is left (a caller
@@ -806,6 +836,9 @@ struct Refreshed {
     rebuilt: bool,
     read: (usize, usize, usize),
     from_waiting: usize,
+    /// How long the database reads took, then counting what was read and taken from the
+    /// waiting rows, then moving the changed judgments' votes.
+    timings: [std::time::Duration; 3],
 }
 
 /// How one refresh reads the tables: every row for a rebuild, else only the tables that moved,
@@ -1091,7 +1124,7 @@ mod tests {
             .await
             .unwrap();
         let news: Vec<NewPrompt> = (0..pairs)
-            .map(|i| NewPrompt::text(format!("imported {i}?")))
+            .map(|i| NewPrompt::text(format!("imported {i} by run {run}?")))
             .collect();
         let news: Vec<&NewPrompt> = news.iter().collect();
         let prompt_ids = prompts::insert_batch(&mut tx, project, run, &news)
@@ -1185,6 +1218,43 @@ mod tests {
     /// all is in the index is what a fresh build makes. `seen_running`: a refresh reads the
     /// rows while the run runs (else first after it finished); `undo_last`: the last pair's
     /// verdict is undone while its prompt waits.
+    /// The capacities of the index's hash maps (equal before and after: nothing was rehashed).
+    fn capacities(index: &QueueIndex) -> [usize; 5] {
+        [
+            index.by_key.capacity(),
+            index.by_shown.capacity(),
+            index.judged.capacity(),
+            index.responses.capacity(),
+            index.open_at.capacity(),
+        ]
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn an_import_as_large_as_the_built_index_goes_in_without_rehashing_its_maps() {
+        let (_dir, hone, project) = workspace_with_project(2).await;
+        let kind = JudgmentKind::Comparison;
+        let (first, ..) = import_pairs(&hone, project, 60, 60).await;
+        finish_run(&hone, first, 60).await;
+        let shared = hone.queue_indexes.get(project, kind);
+        let mut index = shared.lock().await;
+        index.take_per_refresh = 16;
+        refresh(&hone, &mut index).await;
+        assert_eq!(index.open_count(), 60, "the build counted the first import");
+        let built = capacities(&index);
+
+        let (second, ..) = import_pairs(&hone, project, 60, 60).await;
+        finish_run(&hone, second, 60).await;
+        for _ in 0..20 {
+            refresh(&hone, &mut index).await;
+            assert_eq!(capacities(&index), built, "a slice rehashed a map");
+        }
+        assert_eq!(
+            (index.waiting.rows(), index.open_count()),
+            (0, 120),
+            "the second import is in, a slice per refresh"
+        );
+    }
+
     async fn take_an_import_in_slices(seen_running: bool, undo_last: bool) {
         let (_dir, hone, project) = workspace_with_project(2).await;
         let kind = JudgmentKind::Comparison;
