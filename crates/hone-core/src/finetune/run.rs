@@ -940,10 +940,9 @@ fn stage_start_message(method: StageMethod, examples: usize, steps: u64) -> Stri
 mod tests {
     use super::*;
 
-    /// A stage's start is on the job's row at once: a DPO job's reference pass (minutes on a
-    /// large project) used to show the message before it ("loading the model") throughout.
-    #[tokio::test]
-    async fn a_stage_says_it_started_before_its_first_step() {
+    /// `events` handed to `record_progress` for a fresh job: the events it handed on, and the
+    /// job's row after them.
+    async fn recorded(events: Vec<FineTuneEvent>) -> (Vec<FineTuneEvent>, jobs::Job) {
         let dir = tempfile::tempdir().unwrap();
         let hone = Hone::open(dir.path()).await.unwrap();
         let mut conn = hone.store().conn().await.unwrap();
@@ -952,22 +951,34 @@ mod tests {
             .unwrap();
         drop(conn);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        tx.send(FineTuneEvent::StageStarted {
+        for event in events {
+            tx.send(event).unwrap();
+        }
+        drop(tx);
+        let mut seen = Vec::new();
+        hone.record_progress(job.id, rx, &Default::default(), &mut |e| {
+            seen.push(e.clone())
+        })
+        .await
+        .unwrap();
+        let row = jobs::get(&mut hone.store().conn().await.unwrap(), job.id)
+            .await
+            .unwrap();
+        (seen, row)
+    }
+
+    /// A stage's start is on the job's row at once: a DPO job's reference pass (minutes on a
+    /// large project) used to show the message before it ("loading the model") throughout.
+    #[tokio::test]
+    async fn a_stage_says_it_started_before_its_first_step() {
+        let (seen, row) = recorded(vec![FineTuneEvent::StageStarted {
             index: 0,
             method: StageMethod::Dpo,
             examples: 2_000,
             steps: 1_500,
-        })
-        .unwrap();
-        drop(tx);
-        let mut seen = 0;
-        hone.record_progress(job.id, rx, &Default::default(), &mut |_| seen += 1)
-            .await
-            .unwrap();
-        assert_eq!(seen, 1, "the event is handed on");
-        let row = jobs::get(&mut hone.store().conn().await.unwrap(), job.id)
-            .await
-            .unwrap();
+        }])
+        .await;
+        assert_eq!(seen.len(), 1, "the event is handed on");
         assert_eq!(
             (row.state, row.progress, row.message.as_str()),
             (
@@ -982,14 +993,6 @@ mod tests {
     /// for minutes on a large project).
     #[tokio::test]
     async fn the_reference_pass_says_how_far_it_got() {
-        let dir = tempfile::tempdir().unwrap();
-        let hone = Hone::open(dir.path()).await.unwrap();
-        let mut conn = hone.store().conn().await.unwrap();
-        let job = jobs::create(&mut conn, None, "fine_tune", &serde_json::json!({}))
-            .await
-            .unwrap();
-        drop(conn);
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let stage = FineTuneEvent::StageStarted {
             index: 0,
             method: StageMethod::Kto,
@@ -1001,19 +1004,8 @@ mod tests {
             scored: 120,
             total: 300,
         };
-        tx.send(stage).unwrap();
-        tx.send(pass.clone()).unwrap();
-        drop(tx);
-        let mut seen = Vec::new();
-        hone.record_progress(job.id, rx, &Default::default(), &mut |e| {
-            seen.push(e.clone())
-        })
-        .await
-        .unwrap();
+        let (seen, row) = recorded(vec![stage, pass.clone()]).await;
         assert_eq!(seen.last(), Some(&pass), "the event is handed on");
-        let row = jobs::get(&mut hone.store().conn().await.unwrap(), job.id)
-            .await
-            .unwrap();
         assert_eq!(
             (row.progress, row.message.as_str()),
             (
