@@ -221,6 +221,8 @@ fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>>
 }
 
 fn main() {
+    // Before any other thread: candle would otherwise count the cores at every matmul.
+    hone_core::model::thread_count::settle();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("HONE_LOG")

@@ -121,6 +121,8 @@ fn end_quietly_on_closed_pipe() {
 
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    // Before any other thread: candle would otherwise count the cores at every matmul.
+    hone_core::model::thread_count::settle();
     let cli = Cli::parse();
     #[cfg(unix)]
     if !matches!(cli.command, Command::Serve(_)) {

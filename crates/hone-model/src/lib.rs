@@ -9,6 +9,7 @@
 //! - [`generate`] + [`sampling`]: generation with a KV cache; [`score`]: completion log-probs.
 //! - [`gguf`]: llama.cpp's GGUF files imported as Hugging Face folders.
 //! - [`tiny`]: tiny random models of the real format, for tests and first steps.
+//! - [`thread_count`]: the CPU kernels' thread count, counted once per process.
 
 pub mod base_weight;
 pub mod cache;
@@ -35,6 +36,7 @@ pub mod sampling;
 pub mod score;
 #[cfg(test)]
 mod test_tensors;
+pub mod thread_count;
 pub mod tiny;
 pub mod tokenizer;
 mod weights;
