@@ -250,6 +250,7 @@ impl<'a> Ppo<'a> {
             });
         }
         let s = self.settings.clone();
+        let started = std::time::Instant::now();
         // 1. Rollouts from the policy.
         let eos = self.lm.eos_token_ids.first().copied();
         let mut batch = Vec::with_capacity(prompts.len());
@@ -282,6 +283,7 @@ impl<'a> Ppo<'a> {
         }
 
         // 2. Old log-probs and values (policy), reference log-probs (adapter off), scores.
+        let sampled = started.elapsed();
         let model = &self.lm.model;
         let old = completion_outputs(
             model,
@@ -326,6 +328,7 @@ impl<'a> Ppo<'a> {
         let advantages = (centered.broadcast_div(&(var + 1e-8)?.sqrt()?)? * &mask)?;
 
         // 4. PPO epochs.
+        let scored = started.elapsed();
         let mut last = Metrics::default();
         for epoch in 0..s.ppo_epochs {
             let rng =
@@ -372,6 +375,16 @@ impl<'a> Ppo<'a> {
             last.insert("clipfrac", scalar(&masked_mean(&clipped, &mask)?)?);
             last.insert("grad_norm", grad_norm);
         }
+        // What the plan's PPO estimate is checked against (BENCHMARKS.md "Plan estimates").
+        tracing::debug!(
+            iteration,
+            rows = batch.len(),
+            response_tokens = lengths.iter().sum::<usize>(),
+            sampling_ms = sampled.as_millis() as u64,
+            scoring_ms = (scored - sampled).as_millis() as u64,
+            updates_ms = (started.elapsed() - scored).as_millis() as u64,
+            "a PPO iteration's phases"
+        );
         let mut metrics = Metrics::default();
         metrics.insert(
             "score",

@@ -341,6 +341,7 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         ],
     );
     assert_eq!(rm["version"]["method"], "rm");
+    plan_memory_is_within_a_quarter_of_the_measured_peak(&rm);
     let rm_id = rm["version"]["id"].as_i64().unwrap().to_string();
     let list = format!("{},{}", ids[0], ids[1]);
     let scores = json(w, &["reward", "--version", &rm_id, "--responses", &list]);
@@ -515,6 +516,10 @@ fn candidates_are_generated_and_stored_and_a_reward_model_scores_them() {
         rlhf["reward_model"]["version"]["id"],
         "PPO ran against the new reward model"
     );
+    // PPO's plan, made in the process that just trained the reward model, leaves out what
+    // that training left with the allocator.
+    plan_memory_is_within_a_quarter_of_the_measured_peak(&rlhf["reward_model"]);
+    plan_memory_is_within_a_quarter_of_the_measured_peak(&rlhf["ppo"]);
     let stderr = fails(w, &["candidates", "--project", "support"], 2);
     assert!(
         stderr.contains("--model") || stderr.contains("--version"),

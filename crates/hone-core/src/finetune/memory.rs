@@ -5,7 +5,8 @@
 //! - what is resident before the first step ([`Resident`]): on the CPU, what the process holds
 //!   before it loads the model (code, the runtime's buffers, the training data, whatever else
 //!   a server holds), measured when the plan is made ([`runtime_bytes`]) less what a GGUF
-//!   file's import just before left with the allocator ([`ImportLeftover`]), what the allocator commits beyond
+//!   file's import or an RLHF run's reward model just before left with the allocator
+//!   ([`Leftover`]), what the allocator commits beyond
 //!   live data ([`ALLOCATOR_MIB`]) and the frozen base weights; on a GPU, the device's memory
 //!   in use once the model is loaded, read when the plan is made;
 //! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);
@@ -38,19 +39,25 @@ pub fn runtime_bytes() -> f64 {
         .unwrap_or(RUNTIME_MIB * 1024.0 * 1024.0)
 }
 
-/// What a GGUF file's first import, done just before a plan or a training, left in the
-/// process: the allocator keeps the import's freed buffers (it never returns memory) and the
-/// training reuses them, so they are not counted as the process's own. Zero when the model was
-/// a folder or imported before.
+/// What work done just before a plan or a training left in the process: a GGUF file's first
+/// import, or in RLHF the reward model's training before PPO's. The allocator keeps that
+/// work's freed buffers (it never returns memory) and the training reuses them, so they are
+/// not counted as the process's own. Zero when the model was a folder or imported before.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct ImportLeftover(pub f64);
+pub struct Leftover(pub f64);
 
-impl ImportLeftover {
-    /// The process's growth across `import`, which makes sure the model is a folder.
-    pub async fn across<T>(import: impl std::future::Future<Output = T>) -> (T, Self) {
+impl Leftover {
+    /// The process's growth across `work` (an import that makes sure the model is a folder,
+    /// a reward model's training).
+    pub async fn across<T>(work: impl std::future::Future<Output = T>) -> (T, Self) {
         let before = runtime_bytes();
-        let out = import.await;
+        let out = work.await;
         (out, Self((runtime_bytes() - before).max(0.0)))
+    }
+
+    /// Both leftovers, this one's work and then `later`'s.
+    pub fn and(self, later: Leftover) -> Self {
+        Self(self.0 + later.0)
     }
 
     /// [`runtime_bytes`] without the leftover.

@@ -90,11 +90,57 @@ fn batch_shape(
     let (all, completion) = lengths.iter().fold((0, 0), |(all, completion), (p, c)| {
         (all.max(p + c), completion.max(*c))
     });
+    // A reward model scores the last hidden state: no logits over the vocabulary.
+    let completion = if method == StageMethod::RewardModel {
+        0
+    } else {
+        completion
+    };
     super::memory::BatchShape {
         rows,
         tokens: all,
         completion_tokens: completion,
     }
+}
+
+/// PPO's seconds before a run of it on this device has been measured. Each iteration samples
+/// a response to each of its prompts token by token, scores the responses in three forward
+/// passes (the policy with its values, the reference, the reward model) and updates the policy
+/// `ppo_epochs` times on them. Responses are counted at `max_new_tokens`, the most they can
+/// take: SmolLM2-135M-Instruct's took 47 of 48 on average, the starter's 25 (BENCHMARKS.md
+/// "Plan estimates").
+fn ppo_seconds(
+    recipe: &Recipe,
+    tokens: &TokenizedData,
+    lm: &LoadedModel,
+    speed: Speed,
+    checkpointed: bool,
+) -> f64 {
+    use super::recipe::{
+        decode_token_seconds, row_overhead_seconds, CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE,
+    };
+    if tokens.prompts.is_empty() {
+        return 0.0;
+    }
+    let config = lm.model.config();
+    let (parameters, layers) = (config.parameter_count(), config.num_hidden_layers);
+    let rows = recipe.ppo_batch_size.min(tokens.prompts.len());
+    let prompt_tokens =
+        tokens.prompts.iter().map(Vec::len).sum::<usize>() * rows / tokens.prompts.len();
+    let response_tokens = rows * recipe.ppo.max_new_tokens;
+    let step = |tokens: usize| {
+        estimate_seconds(parameters, tokens, speed) + row_overhead_seconds(rows, layers, speed)
+    };
+    let sampling = FORWARD_SHARE * step(prompt_tokens)
+        + response_tokens as f64 * decode_token_seconds(lm.model.weight_bytes(), layers, speed);
+    let scoring = 3.0 * FORWARD_SHARE * step(prompt_tokens + response_tokens);
+    let update = step(prompt_tokens + response_tokens)
+        * if checkpointed {
+            CHECKPOINTING_TIME_FACTOR
+        } else {
+            1.0
+        };
+    recipe.ppo_iterations as f64 * (sampling + scoring + recipe.ppo.ppo_epochs as f64 * update)
 }
 
 /// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
@@ -227,12 +273,7 @@ pub(super) fn plan_for(
                         recipe.ppo_iterations as u64
                     },
                     tokens: total_tokens,
-                    estimated_seconds: estimate_seconds(parameters, total_tokens, speed)
-                        * if checkpointed {
-                            super::recipe::CHECKPOINTING_TIME_FACTOR
-                        } else {
-                            1.0
-                        },
+                    estimated_seconds: ppo_seconds(recipe, tokens, lm, speed, checkpointed),
                     gradient_checkpointing: checkpointed,
                 });
                 continue;

@@ -421,7 +421,7 @@ pub struct Plan {
 /// sustains.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Speed {
-    /// The ~130 GFLOP/s a 2-core laptop CPU sustains (BENCHMARKS.md).
+    /// The ~115 GFLOP/s a 2-core laptop CPU sustains in a LoRA step (BENCHMARKS.md).
     Cpu,
     /// A GPU whose matmul peak in the base dtype was measured (`device_probe`): a LoRA step
     /// reaches about [`GPU_STEP_EFFICIENCY`] of it (small batches, f32 LoRA branches, the
@@ -441,18 +441,53 @@ pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.4;
 /// 4 × parameters FLOPs per token (forward 2P, backward through frozen weights 2P).
 pub fn estimate_seconds(parameters: usize, tokens: usize, speed: Speed) -> f64 {
     let flops = match speed {
-        Speed::Cpu => 130e9,
+        Speed::Cpu => 115e9,
         Speed::Gpu { matmul_flops } => matmul_flops * GPU_STEP_EFFICIENCY,
     };
     4.0 * parameters as f64 * tokens as f64 / flops
+}
+
+/// What decoding one token costs per decoder layer beyond reading the weights (each op's
+/// dispatch at one row, the adapter's products; on a GPU, its kernel launches), in seconds.
+/// CPU: fitted with [`decode_bytes_per_second`] on PPO's sampling on a 2-core VM (the starter
+/// 0.55 ms a token, SmolLM2-135M 31 ms, both with their adapter; BENCHMARKS.md "Plan
+/// estimates"); GPU: SmolLM2's and a 1B Llama's greedy generation on an H200 (0.23–0.31 ms a
+/// layer, "GPU check").
+fn decode_seconds_per_layer(speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu => 0.04e-3,
+        Speed::Gpu { .. } => 0.25e-3,
+    }
+}
+
+/// The bytes a second a decoding step reads the weights at (fitted as above on the CPU); a
+/// GPU's is so much higher that its launches dominate at the sizes Hone trains.
+fn decode_bytes_per_second(speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu => 18e9,
+        Speed::Gpu { .. } => 2e12,
+    }
+}
+
+/// What a forward pass without a graph (PPO's scoring, a prompt's prefill) costs against a
+/// training step on the same rows: 1.28 s against 3.56 s on SmolLM2-135M's PPO batch.
+pub const FORWARD_SHARE: f64 = 0.4;
+
+/// Seconds to decode one token of a model with `weight_bytes` of weights and `layers`
+/// decoder layers, one row at a time (sampling a PPO response).
+pub fn decode_token_seconds(weight_bytes: usize, layers: usize, speed: Speed) -> f64 {
+    weight_bytes as f64 / decode_bytes_per_second(speed)
+        + layers as f64 * decode_seconds_per_layer(speed)
 }
 
 /// What a CPU spends per sequence row and decoder layer beyond the matmuls (norms, RoPE,
 /// attention's softmax, element-wise ops and each op's dispatch), in seconds: fitted on six
 /// `hone train` runs on a 2-core VM (SmolLM2-135M and the starter, SFT and DPO, BENCHMARKS.md
 /// "Plan estimates"), where it was 20–35% of a run; both CPU constants were divided by 1.3
-/// when the steps got faster (ten runs of `bench/plan.sh`, 2026-12-05).
-pub const CPU_SECONDS_PER_ROW_LAYER: f64 = 2.3e-3;
+/// when the steps got faster (ten runs of `bench/plan.sh`, 2026-12-05), and fitted again on
+/// ten runs of SFT, DPO, KTO and reward models once candle stopped counting the cores at each matmul
+/// (2026-12-06: 115 GFLOP/s and 1.6 ms, every run then within ±10%).
+pub const CPU_SECONDS_PER_ROW_LAYER: f64 = 1.6e-3;
 
 /// The seconds [`CPU_SECONDS_PER_ROW_LAYER`] adds for `rows` sequence rows (every epoch's,
 /// each DPO pair counting two) through `layers` decoder layers; none on a GPU, whose

@@ -14,6 +14,7 @@ use hone_train::trainer::Progress;
 use hone_train::TrainError;
 use serde::{Deserialize, Serialize};
 
+use super::memory::Leftover;
 use super::plan::plan_for;
 use super::recipe::{Method, Plan, Recipe, StageMethod};
 use super::stages::{self, load_model, StageInputs, Trained};
@@ -92,7 +93,7 @@ struct JobRows {
 /// before left with the allocator, for the plan.
 struct JobStart {
     rows: Option<JobRows>,
-    leftover: super::memory::ImportLeftover,
+    leftover: Leftover,
 }
 
 /// A version name is also a folder name: 1–64 letters, digits, `-`, `_` or `.`, not starting with `.`.
@@ -179,8 +180,7 @@ impl Hone {
     /// The plan of `recipe` on the project's data now (nothing is frozen or trained).
     pub async fn plan_fine_tune(&self, project_id: ProjectId, recipe: &Recipe) -> Result<Plan> {
         validate(recipe)?;
-        let (recipe, leftover) =
-            super::memory::ImportLeftover::across(self.recipe_on_folder(recipe)).await;
+        let (recipe, leftover) = Leftover::across(self.recipe_on_folder(recipe)).await;
         let recipe = &recipe?;
         let data = self.training_data(project_id, &recipe.filter).await?;
         let prompts: Vec<PromptContent> = self
@@ -213,9 +213,23 @@ impl Hone {
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
     ) -> Result<FineTuneOutcome> {
+        self.fine_tune_after(project_id, recipe, cancel, on_event, Leftover::default())
+            .await
+    }
+
+    /// [`Hone::fine_tune`] after work in this process whose freed buffers the allocator kept
+    /// (`earlier`), which the plan's memory does not count as the process's own.
+    async fn fine_tune_after(
+        &self,
+        project_id: ProjectId,
+        recipe: &Recipe,
+        cancel: Arc<AtomicBool>,
+        on_event: impl FnMut(&FineTuneEvent) + Send,
+        earlier: Leftover,
+    ) -> Result<FineTuneOutcome> {
         // Beside labeling (a server, the desktop app) the whole job, its data included, runs
         // at background priority.
-        let job = self.start_fine_tune(project_id, recipe, cancel, on_event);
+        let job = self.start_fine_tune(project_id, recipe, cancel, on_event, earlier);
         crate::blocking::at_priority(self.training_priority, job).await
     }
 
@@ -225,6 +239,7 @@ impl Hone {
         recipe: &Recipe,
         cancel: Arc<AtomicBool>,
         on_event: impl FnMut(&FineTuneEvent) + Send,
+        earlier: Leftover,
     ) -> Result<FineTuneOutcome> {
         validate(recipe)?;
         if recipe.method == Method::Rlhf {
@@ -233,8 +248,8 @@ impl Hone {
                 "rlhf makes two versions; run it with Hone::rlhf",
             ));
         }
-        let (recipe, leftover) =
-            super::memory::ImportLeftover::across(self.recipe_on_folder(recipe)).await;
+        let (recipe, imported) = Leftover::across(self.recipe_on_folder(recipe)).await;
+        let leftover = earlier.and(imported);
         let recipe = &recipe?;
         if !recipe.model_dir.join("config.json").is_file() {
             return Err(CoreError::invalid(
@@ -384,9 +399,11 @@ impl Hone {
             parent_version: None,
             ..recipe.clone()
         };
-        let rm = self
-            .fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event)
-            .await?;
+        // PPO's plan leaves out what the reward model's training left with the allocator.
+        let (rm, rm_leftover) =
+            Leftover::across(self.fine_tune(project_id, &rm_recipe, cancel.clone(), &mut on_event))
+                .await;
+        let rm = rm?;
         let ppo_recipe = Recipe {
             method: Method::Ppo,
             version_name: Some(name),
@@ -394,7 +411,7 @@ impl Hone {
             ..recipe.clone()
         };
         let ppo = self
-            .fine_tune(project_id, &ppo_recipe, cancel, on_event)
+            .fine_tune_after(project_id, &ppo_recipe, cancel, on_event, rm_leftover)
             .await?;
         Ok((rm, ppo))
     }
@@ -442,7 +459,7 @@ impl Hone {
         // The stored recipe names the imported folder: nothing to import.
         let start = JobStart {
             rows: None,
-            leftover: super::memory::ImportLeftover::default(),
+            leftover: Leftover::default(),
         };
         let job = self.run_job(job_id, project_id, params, start, cancel, on_event);
         crate::blocking::at_priority(self.training_priority, job).await

@@ -45,7 +45,7 @@ pub(super) struct StageInputs {
     pub device: DeviceChoice,
     pub workspace: PathBuf,
     /// What a GGUF import just before left with the allocator, for the plan.
-    pub leftover: super::memory::ImportLeftover,
+    pub leftover: super::memory::Leftover,
 }
 
 /// What the training thread hands back.
