@@ -47,14 +47,21 @@ load = lambda who, m: json.load(open(f"{out}/{who}-{m}.json"))
 first = load("hone", "forward"); peer = load("peer", "forward")
 print(f"model: {first['parameters']/1e6:.0f}M parameters (peer counts {peer['parameters']/1e6:.0f}M), threads: hone {first['threads']}, peer {peer['threads']}")
 print(f"peer: {peer['engine']}")
-print("| measure | Hone tokens/s | PyTorch tokens/s | Hone ÷ PyTorch | Hone peak MiB | PyTorch peak MiB | memory ratio |")
-print("|---|---|---|---|---|---|---|")
+print(f"matmul peak measured by Hone (1024³ products): {first['matmul_tflops'] * 1000:.0f} GFLOP/s")
+print("| measure | Hone tokens/s | PyTorch tokens/s | Hone ÷ PyTorch | Hone peak MiB | PyTorch peak MiB | memory ratio | share of the matmul peak: Hone, PyTorch |")
+print("|---|---|---|---|---|---|---|---|")
+# The training steps' model FLOPs (4 × matmul parameters a token) over Hone's measured peak;
+# the peer's share is the same FLOPs at its speed.
+mfu_keys = {"train": "train_mfu_of_measured_peak", "dpo": "dpo_mfu_of_measured_peak"}
 for m, key, label in [("forward", "forward_tokens_per_s", "forward (4×128, no grad)"),
                       ("train", "lora_train_tokens_per_s", "LoRA r=8 SFT step, forward+backward (4×128)"),
                       ("dpo", "dpo_tokens_per_s", "LoRA r=8 DPO step (4 pairs × 2 × 128)"),
                       ("generate", "generate_tokens_per_s", "greedy generation (64 new tokens, batch 1)")]:
     h, p = load("hone", m), load("peer", m)
-    print(f"| {label} | {h[key]:.0f} | {p[key]:.0f} | {h[key]/p[key]:.2f}× | {h['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {h['peak_rss_mib']/p['peak_rss_mib']:.2f}× |")
+    share = ""
+    if m in mfu_keys and h.get(mfu_keys[m]) is not None:
+        share = f"{h[mfu_keys[m]]:.2f}, {h[mfu_keys[m]] * p[key] / h[key]:.2f}"
+    print(f"| {label} | {h[key]:.0f} | {p[key]:.0f} | {h[key]/p[key]:.2f}× | {h['peak_rss_mib']:.0f} | {p['peak_rss_mib']:.0f} | {h['peak_rss_mib']/p['peak_rss_mib']:.2f}× | {share} |")
 if os.path.exists(f"{out}/llama-generate.json"):
     h, l = load("hone", "generate"), json.load(open(f"{out}/llama-generate.json"))
     key = "generate_tokens_per_s"

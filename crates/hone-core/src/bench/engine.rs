@@ -97,6 +97,9 @@ pub struct EngineReport {
     /// Model FLOPs utilisation of the SFT step: 4 × matmul parameters × tokens/s (forward 2P,
     /// backward to the input 2P; frozen weights get no gradient) over the measured peak.
     pub train_mfu_of_measured_peak: Option<f64>,
+    /// The same for the DPO step, over its tokens (chosen and rejected; the reference
+    /// log-probs are computed once, before the steps).
+    pub dpo_mfu_of_measured_peak: Option<f64>,
     pub seconds: Seconds,
     pub shape: serde_json::Value,
 }
@@ -264,6 +267,8 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
     };
     let matmul_parameters = cfg.parameter_count().saturating_sub(embedding) as f64;
     let lora_train_tokens_per_s = per_s(tokens, seconds.lora_train);
+    let dpo_tokens_per_s = per_s(2.0 * tokens, seconds.dpo);
+    let mfu = |tokens_per_s: Option<f64>| tokens_per_s.map(|t| 4.0 * matmul_parameters * t / peak);
     Ok(EngineReport {
         engine: format!(
             "hone {} (candle, {})",
@@ -279,14 +284,14 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
         threads: candle_core::utils::get_num_threads(),
         forward_tokens_per_s: per_s(tokens, seconds.forward),
         lora_train_tokens_per_s,
-        dpo_tokens_per_s: per_s(2.0 * tokens, seconds.dpo),
+        dpo_tokens_per_s,
         generate_tokens_per_s: seconds.generate.map(|s| generated as f64 / s),
         peak_rss_mib: peak_rss_mib(),
         peak_device_mib: (peak_device.get() > 0)
             .then(|| peak_device.get() as f64 / (1024.0 * 1024.0)),
         matmul_tflops: peak / 1e12,
-        train_mfu_of_measured_peak: lora_train_tokens_per_s
-            .map(|t| 4.0 * matmul_parameters * t / peak),
+        train_mfu_of_measured_peak: mfu(lora_train_tokens_per_s),
+        dpo_mfu_of_measured_peak: mfu(dpo_tokens_per_s),
         seconds,
         shape: serde_json::json!({
             "batch": batch,

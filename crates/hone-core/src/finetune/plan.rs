@@ -143,6 +143,18 @@ fn ppo_seconds(
     recipe.ppo_iterations as f64 * (sampling + scoring + recipe.ppo.ppo_epochs as f64 * update)
 }
 
+/// The parameters a stage's tokens go through: a reward model scores the last hidden state
+/// and never applies the LM head (`vocab × hidden`).
+fn matmul_parameters(method: StageMethod, config: &hone_model::Config) -> usize {
+    let parameters = config.parameter_count();
+    match method {
+        StageMethod::RewardModel => {
+            parameters.saturating_sub(config.vocab_size * config.hidden_size)
+        }
+        _ => parameters,
+    }
+}
+
 /// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
 /// KTO's completion and its mismatched KL row.
 fn rows_per_example(method: StageMethod) -> usize {
@@ -297,7 +309,7 @@ pub(super) fn plan_for(
             },
             tokens: total_tokens,
             estimated_seconds: estimate_seconds(
-                parameters,
+                matmul_parameters(method, lm.model.config()),
                 computed_tokens(method, tokens, config),
                 speed,
             ) * if checkpointed {
@@ -416,4 +428,36 @@ fn token_level_notes(recipe: &Recipe, tokens: &TokenizedData) -> Vec<String> {
         );
     }
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use hone_train::preference::TokenPair;
+
+    use super::*;
+    use crate::finetune::recipe::Method;
+
+    #[test]
+    fn a_reward_models_step_keeps_no_vocabulary_logits_where_dpos_keeps_its_answers() {
+        let pair = |chosen, rejected| TokenPair {
+            prompt: vec![1; 5],
+            chosen: vec![2; chosen],
+            rejected: vec![3; rejected],
+            focus: None,
+        };
+        let tokens = TokenizedData {
+            pairs: vec![pair(20, 3), pair(2, 9), pair(4, 4)],
+            ..Default::default()
+        };
+        let recipe = Recipe::new(Method::Dpo, "model".into());
+        let dpo = batch_shape(StageMethod::Dpo, &recipe, &tokens);
+        let rm = batch_shape(StageMethod::RewardModel, &recipe, &tokens);
+        // Both run a pair's two answers through the model, the longest row padded to.
+        assert_eq!((dpo.rows, dpo.tokens), (6, 25));
+        assert_eq!((rm.rows, rm.tokens), (6, 25));
+        // DPO's log-probs need the logits of the longest answer's positions; a reward model
+        // scores the last hidden state.
+        assert_eq!(dpo.completion_tokens, 20);
+        assert_eq!(rm.completion_tokens, 0);
+    }
 }
