@@ -5,7 +5,11 @@
 # computed once (SFT: the chosen answers as prompt-completion pairs), the same threads, one process after the other. Prints each side's training
 # time, process time and peak memory, the ratios, and the losses of the first and last steps.
 # The peer needs trl, datasets and peft (PYTHON=path/to/python; tests/fixtures/README.md).
-#   [METHOD=sft] THREADS=2 PYTHON=/var/tmp/hone-py/bin/python bash bench/trl.sh [--bf16]
+# EPOCHS, BATCH and DROPOUT (default 3, 4, 0.05) set both sides; with BATCH=16 every epoch is
+# one batch of all 16 pairs on both sides and with DROPOUT=0 no mask is drawn, so the two loss
+# curves (printed step by step, Hone's read from its workspace) differ only by the adapter's
+# random initial A.
+#   [METHOD=sft] [EPOCHS=3 BATCH=4 DROPOUT=0.05] THREADS=2 PYTHON=/var/tmp/hone-py/bin/python bash bench/trl.sh [--bf16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
@@ -13,6 +17,9 @@ cache="${HONE_CACHE:-/var/tmp/hone-cache}"
 threads="${THREADS:-$(nproc)}"
 python="${PYTHON:-python3}"
 method="${METHOD:-dpo}"
+epochs="${EPOCHS:-3}"
+batch="${BATCH:-4}"
+dropout="${DROPOUT:-0.05}"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cargo build -q --release --locked -p hone-cli
@@ -36,11 +43,13 @@ else
 fi
 start=$(date +%s.%N)
 RAYON_NUM_THREADS="$threads" "$hone" --device cpu train --project bench --model "$model" \
-    --method "$method" --epochs 3 --batch-size 4 --lr 5e-5 --lora-r 16 --lora-alpha 32 --no-eval \
+    --method "$method" --epochs "$epochs" --batch-size "$batch" --lr 5e-5 --lora-r 16 --lora-alpha 32 \
+    --lora-dropout "$dropout" --no-eval \
     --json > "$out/hone.json"
 end=$(date +%s.%N)
 echo "$start $end" > "$out/hone-time.txt"
-"$python" bench/peer_trl.py --model "$model" --data "$data" --method "$method" --threads "$threads" "$@" \
+"$python" bench/peer_trl.py --model "$model" --data "$data" --method "$method" --threads "$threads" \
+    --epochs "$epochs" --batch-size "$batch" --dropout "$dropout" "$@" \
     > "$out/trl.json" 2> "$out/trl.err" || { cat "$out/trl.err"; exit 1; }
 "$python" - "$out" "$method" <<'PY'
 import json, sys
@@ -59,4 +68,15 @@ print(f"| whole process (s) | {t['process_seconds']:.1f} | {ht['process_seconds'
 print(f"| peak memory (MiB) | {t['peak_rss_mib']:.0f} | {h['peak_memory_mib']:.0f} | | {h['peak_memory_mib']/t['peak_rss_mib']:.2f}× |")
 print(f"| the plan's estimate | | {h['plan']['stages'][0]['estimated_seconds']:.1f} s, {h['plan']['estimated_memory_mib']:.0f} MiB | | |")
 print(f"\nTRL loss: first {t['losses'][0]:.4f}, last {t['losses'][-1]:.4f}; Hone's last-step loss {m[f'{method}/loss']:.4f}")
+# Hone's loss at every step, as its job recorded them in the workspace.
+import sqlite3
+db = sqlite3.connect(f"{out}/ws/hone.sqlite")
+hone_losses = [v for (v,) in db.execute(
+    "SELECT value FROM metric_points WHERE name = ? ORDER BY step", (f"{method}/loss",))]
+print("\n| step | TRL loss | Hone loss | difference |\n|---|---|---|---|")
+for i, (a, b) in enumerate(zip(t["losses"], hone_losses), 1):
+    print(f"| {i} | {a:.4f} | {b:.4f} | {b - a:+.4f} |")
+if hone_losses and len(hone_losses) == len(t["losses"]):
+    print(f"\nlargest difference over the {len(hone_losses)} steps: "
+          f"{max(abs(a - b) for a, b in zip(t['losses'], hone_losses)):.4f}")
 PY

@@ -738,3 +738,41 @@ fn a_projects_token_level_settings_are_kept_and_its_fine_tunes_start_from_them()
     );
     assert!(refused.contains("--span-weights"), "{refused}");
 }
+
+#[test]
+fn lora_dropout_is_a_flag_written_into_the_adapter_and_refused_out_of_range() {
+    let ws = workspace_with_project();
+    let w = ws.path();
+    let model = example_pairs_and_tiny_model(w);
+    let m = model.to_str().unwrap();
+    let train = |dropout: &str| {
+        vec![
+            "train",
+            "--project",
+            "support",
+            "--model",
+            m,
+            "--method",
+            "dpo",
+            "--epochs",
+            "1",
+            "--no-eval",
+            "--lora-dropout",
+            dropout,
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
+    };
+    let args = train("0");
+    let outcome = json(w, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let dir = outcome["version"]["adapter_dir"].as_str().unwrap();
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(w.join(dir).join("adapter_config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["lora_dropout"], 0.0, "{config}");
+    let args = train("1");
+    let stderr = fails(w, &args.iter().map(String::as_str).collect::<Vec<_>>(), 2);
+    assert!(stderr.contains("lora_dropout"), "{stderr}");
+}
