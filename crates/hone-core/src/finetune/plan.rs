@@ -344,6 +344,13 @@ pub(super) fn plan_for(
             ),
             f64::max,
         );
+    // On the CPU the peak is at least what the process holds now, the model loaded: after
+    // earlier work whose freed buffers the allocator kept (left out of `runtime_bytes`), a
+    // small step reuses them and the process stays at that size.
+    let memory = match resident {
+        super::memory::Resident::Host { .. } => memory.max(super::memory::runtime_bytes()),
+        super::memory::Resident::Device { .. } => memory,
+    };
     if let Some(available) = device.memory_mib {
         let needed = memory / MIB;
         if needed > available {
