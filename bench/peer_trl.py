@@ -1,7 +1,9 @@
 """The peer of a whole `hone train --method dpo|sft` run: TRL's DPOTrainer or SFTTrainer with
 PEFT on the same model folder, data, LoRA and hyper-parameters, on the CPU. Prints one JSON
-object: the process's wall time, the training's (trainer.train(), after DPO's reference
-log-probs are precomputed), the peak resident memory and the loss of each step.
+object: the process's wall time, the training's (trainer.train(); DPO's reference log-probs
+are precomputed before it, in the trainer's constructor, and timed apart as
+`reference_seconds`: Hone's stage time includes its reference pass), the peak resident memory
+and the loss of each step.
 
     python bench/peer_trl.py --model DIR --data FILE.jsonl [--method dpo|sft] [--threads N] [--bf16]
 
@@ -65,6 +67,18 @@ def main():
         logging_steps=1, save_strategy="no", report_to=[], use_cpu=True, bf16=args.bf16,
         seed=0, dataloader_num_workers=0, disable_tqdm=True,
     )
+    # DPOTrainer precomputes the reference log-probs in its constructor: timed here.
+    reference = {"seconds": 0.0}
+    precompute = DPOTrainer._precompute_ref_logps
+
+    def timed_precompute(self, *a, **k):
+        t = time.perf_counter()
+        try:
+            return precompute(self, *a, **k)
+        finally:
+            reference["seconds"] += time.perf_counter() - t
+
+    DPOTrainer._precompute_ref_logps = timed_precompute
     with tempfile.TemporaryDirectory() as out:
         if args.method == "dpo":
             trainer = DPOTrainer(
@@ -99,6 +113,7 @@ def main():
         "pairs": len(pairs),
         "steps": len(losses),
         "train_seconds": train_seconds,
+        "reference_seconds": reference["seconds"],
         "process_seconds": time.perf_counter() - started,
         "tokens": tokens,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

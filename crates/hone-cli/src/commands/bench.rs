@@ -142,11 +142,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             lora_r,
             json,
         } => {
-            let batch = hone_core::finetune::memory::BatchShape {
-                rows,
-                tokens,
-                completion_tokens,
-            };
+            let batch =
+                hone_core::finetune::memory::BatchShape::uniform(rows, tokens, completion_tokens);
             let table = plan_memory::llama_table(batch, lora_r);
             if json {
                 return output::json(&table);

@@ -135,11 +135,7 @@ mod tests {
 
     #[test]
     fn a_quantized_base_needs_the_least_and_f32_puts_8b_past_24_gib() {
-        let batch = BatchShape {
-            rows: 4,
-            tokens: 256,
-            completion_tokens: 128,
-        };
+        let batch = BatchShape::uniform(4, 256, 128);
         let table = llama_table(batch, 16);
         assert_eq!(table.len(), 9);
         let peak = |shape: &str, mode| {

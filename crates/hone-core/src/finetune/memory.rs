@@ -11,12 +11,15 @@
 //!   in use once the model is loaded, read when the plan is made;
 //! - the adapter in f32 with its gradients and AdamW's two moments (4 × 4 bytes a value);
 //! - the activations of one batch: per token and layer, what the step's path keeps (counted
-//!   below from the layer's sizes) times [`BACKWARD_FACTOR`] for what the backward allocates
-//!   before the forward's tensors are freed;
-//! - the completion positions' logits over the vocabulary, and their gradient.
+//!   below from the layer's sizes) times [`BACKWARD_FACTOR`] (the fused CPU path's
+//!   [`FUSED_BACKWARD_FACTOR`]) for what the backward allocates before the forward's tensors
+//!   are freed;
+//! - the completion positions' logits over the vocabulary, and their gradient (each row's own
+//!   completion tokens, not padded).
 //!
 //! The constants were fitted on measured runs (`hone bench engine`, SmolLM2-135M's shape at
-//! 512 and 1,024 tokens a batch; BENCHMARKS.md "Plan estimates"), and the estimate is checked
+//! 512 and 1,024 tokens a batch, and `bench/plan.sh`'s `hone train` runs of 4 to 32 rows a
+//! batch; BENCHMARKS.md "Plan estimates"), and the estimate is checked
 //! against a measured `hone train` run by the CLI tests.
 
 use hone_model::config::Config;
@@ -94,8 +97,15 @@ pub fn checkpointing(
     }
 }
 
-/// Peak activation memory over the activations a step's forward keeps.
+/// Peak activation memory over the activations a step's forward keeps: candle's composition
+/// (a GPU's path; measured on an H200, "GPU check"), and one recomputed layer of a
+/// checkpointed step.
 pub const BACKWARD_FACTOR: f64 = 1.6;
+
+/// The same for a plain step of the CPU's fused ops, whose backward writes one gradient per
+/// op: fitted on SmolLM2 runs of 4 to 32 rows a batch, DPO and SFT (BENCHMARKS.md "Plan
+/// estimates": 1.6 over-counted each row by ~40%, 1.27× the measured peak at 32 rows).
+pub const FUSED_BACKWARD_FACTOR: f64 = 1.3;
 
 /// One batch of a training stage, as the plan sizes it.
 #[derive(Debug, Clone, Copy)]
@@ -104,8 +114,20 @@ pub struct BatchShape {
     pub rows: usize,
     /// The longest sequence (rows are padded to it).
     pub tokens: usize,
-    /// The longest completion (the LM head runs at completion positions only).
-    pub completion_tokens: usize,
+    /// The completion tokens the rows hold together: the LM head runs at those positions
+    /// only, each row's own (`hone_model::score`), never padded to the longest.
+    pub completion_positions: usize,
+}
+
+impl BatchShape {
+    /// `rows` rows of `tokens` tokens, each with a completion of `completion_tokens`.
+    pub fn uniform(rows: usize, tokens: usize, completion_tokens: usize) -> Self {
+        Self {
+            rows,
+            tokens,
+            completion_positions: rows * completion_tokens,
+        }
+    }
 }
 
 /// How a training step runs, which decides what its forward keeps for the backward.
@@ -206,7 +228,11 @@ pub fn peak_bytes(
         // gradient until it returns).
         2.0 * layers * (c.hidden_size * step.activation_bytes) as f64 + BACKWARD_FACTOR * layer
     } else {
-        BACKWARD_FACTOR * layer * layers
+        let factor = match step.path {
+            StepPath::Fused | StepPath::QuantizedBase => FUSED_BACKWARD_FACTOR,
+            StepPath::Composed => BACKWARD_FACTOR,
+        };
+        factor * layer * layers
     };
     let activations = per_token * (batch.rows * batch.tokens) as f64;
     // The completion positions' logits over the vocabulary: fused, the f32 logits and their
@@ -216,7 +242,7 @@ pub fn peak_bytes(
         StepPath::Composed => step.activation_bytes as f64 + 5.0 * F32_BYTES,
         StepPath::Fused | StepPath::QuantizedBase => 2.0 * F32_BYTES,
     };
-    let logits = logit_bytes * (batch.rows * batch.completion_tokens * c.vocab_size) as f64;
+    let logits = logit_bytes * (batch.completion_positions * c.vocab_size) as f64;
     before + adapter + activations + logits
 }
 
@@ -252,11 +278,7 @@ mod tests {
     #[test]
     fn checkpointing_keeps_less_the_more_layers_and_tokens() {
         let c = hone_model::tiny::Shape::Smollm2_135m.config();
-        let batch = BatchShape {
-            rows: 8,
-            tokens: 256,
-            completion_tokens: 128,
-        };
+        let batch = BatchShape::uniform(8, 256, 128);
         let peak = |checkpointed| {
             peak_bytes(
                 Resident::Host {
@@ -285,11 +307,7 @@ mod tests {
         // `hone bench engine --only train` on an H200 (BENCHMARKS.md "GPU check"): 4 rows of
         // 128 tokens, 64 of them completion; nvidia-smi's peak 3,921 MiB, its forward-only
         // process 1,069 MiB; the DPO step (8 rows) 6,865 MiB: 196 KB a token and layer.
-        let batch = BatchShape {
-            rows: 4,
-            tokens: 128,
-            completion_tokens: 64,
-        };
+        let batch = BatchShape::uniform(4, 128, 64);
         let in_use = 1_069.0 * 1024.0 * 1024.0;
         let gpu = StepKind {
             path: StepPath::Composed,

@@ -59,47 +59,51 @@ fn computed_tokens(method: StageMethod, tokens: &TokenizedData, config: &TrainCo
 }
 
 /// The largest batch a stage runs with a graph: its rows (a pair's chosen and rejected; KTO's
-/// KL rows run without one), the longest row and the longest completion.
+/// KL rows run without one), the longest row, and the most completion tokens a batch can hold
+/// (its examples' own, which is where the LM head runs).
 fn batch_shape(
     method: StageMethod,
     recipe: &Recipe,
     tokens: &TokenizedData,
 ) -> super::memory::BatchShape {
-    let (rows, lengths) = match method {
-        StageMethod::Sft => (
-            recipe.sft.batch_size.min(tokens.sft_stage_len()),
-            example_lengths(method, tokens),
-        ),
-        StageMethod::Kto => (
-            recipe.preference.batch_size.min(tokens.kto.len()),
-            example_lengths(method, tokens),
-        ),
-        StageMethod::Ppo => (
-            recipe.ppo_batch_size,
-            tokens
-                .prompts
-                .iter()
-                .map(|p| (p.len(), recipe.ppo.max_new_tokens))
-                .collect(),
-        ),
-        StageMethod::Dpo | StageMethod::RewardModel => (
-            2 * recipe.preference.batch_size.min(tokens.pairs.len()),
-            example_lengths(method, tokens),
-        ),
+    let lengths = match method {
+        StageMethod::Ppo => tokens
+            .prompts
+            .iter()
+            .map(|p| (p.len(), recipe.ppo.max_new_tokens))
+            .collect(),
+        _ => example_lengths(method, tokens),
     };
-    let (all, completion) = lengths.iter().fold((0, 0), |(all, completion), (p, c)| {
-        (all.max(p + c), completion.max(*c))
-    });
-    // A reward model scores the last hidden state: no logits over the vocabulary.
-    let completion = if method == StageMethod::RewardModel {
-        0
+    // Each example's completion tokens (a pair's chosen and rejected together).
+    let mut positions: Vec<usize> = match method {
+        StageMethod::Dpo => tokens
+            .pairs
+            .iter()
+            .map(|p| p.chosen.len() + p.rejected.len())
+            .collect(),
+        // A reward model scores the last hidden state: no logits over the vocabulary.
+        StageMethod::RewardModel => Vec::new(),
+        _ => lengths.iter().map(|&(_, c)| c).collect(),
+    };
+    let (examples, rows_per_example) = match method {
+        StageMethod::Sft => (recipe.sft.batch_size.min(tokens.sft_stage_len()), 1),
+        StageMethod::Kto => (recipe.preference.batch_size.min(tokens.kto.len()), 1),
+        StageMethod::Ppo => (recipe.ppo_batch_size, 1),
+        StageMethod::Dpo | StageMethod::RewardModel => {
+            (recipe.preference.batch_size.min(tokens.pairs.len()), 2)
+        }
+    };
+    positions.sort_unstable_by(|a, b| b.cmp(a));
+    let completion_positions = if method == StageMethod::Ppo {
+        // Every response may run to the limit.
+        examples * recipe.ppo.max_new_tokens
     } else {
-        completion
+        positions.iter().take(examples).sum()
     };
     super::memory::BatchShape {
-        rows,
-        tokens: all,
-        completion_tokens: completion,
+        rows: rows_per_example * examples,
+        tokens: lengths.iter().map(|(p, c)| p + c).max().unwrap_or(0),
+        completion_positions,
     }
 }
 
@@ -227,7 +231,7 @@ pub(super) fn plan_for(
             method = method.as_str(),
             rows = batch.rows,
             tokens = batch.tokens,
-            completion_tokens = batch.completion_tokens,
+            completion_positions = batch.completion_positions,
             needed_mib = needed,
             "a stage's largest batch"
         );
@@ -334,14 +338,7 @@ pub(super) fn plan_for(
             )
         })
         .fold(
-            peak(
-                super::memory::BatchShape {
-                    rows: 0,
-                    tokens: 0,
-                    completion_tokens: 0,
-                },
-                false,
-            ),
+            peak(super::memory::BatchShape::uniform(0, 0, 0), false),
             f64::max,
         );
     // On the CPU the peak is at least what the process holds now, the model loaded: after
@@ -462,9 +459,16 @@ mod tests {
         // Both run a pair's two answers through the model, the longest row padded to.
         assert_eq!((dpo.rows, dpo.tokens), (6, 25));
         assert_eq!((rm.rows, rm.tokens), (6, 25));
-        // DPO's log-probs need the logits of the longest answer's positions; a reward model
-        // scores the last hidden state.
-        assert_eq!(dpo.completion_tokens, 20);
-        assert_eq!(rm.completion_tokens, 0);
+        // DPO's log-probs need the logits of its answers' own positions (a batch of all
+        // three pairs: 23 + 11 + 8 tokens, none padded); a reward model scores the last hidden
+        // state.
+        assert_eq!(dpo.completion_positions, 42);
+        assert_eq!(rm.completion_positions, 0);
+        // Two pairs a batch: the most any batch holds is the two pairs with the most answer
+        // tokens (23 + 11), less than 4 rows × the longest answer (80).
+        let mut two = recipe.clone();
+        two.preference.batch_size = 2;
+        let dpo = batch_shape(StageMethod::Dpo, &two, &tokens);
+        assert_eq!((dpo.rows, dpo.completion_positions), (4, 34));
     }
 }
