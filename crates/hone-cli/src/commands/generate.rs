@@ -89,6 +89,10 @@ pub struct GenerateArgs {
     stop: Vec<String>,
     #[arg(long)]
     json: bool,
+    /// Print the prompt's and the generation's speed to stderr (tokens/s, as `ollama run
+    /// --verbose` and llama.cpp do).
+    #[arg(long)]
+    verbose: bool,
 }
 
 pub async fn run_generate(
@@ -107,6 +111,8 @@ pub async fn run_generate(
         seed: args.seed,
     };
     let stream = !args.json && args.n == 1;
+    let started = std::time::Instant::now();
+    let mut first_token = None;
     let generations = generate(
         &lm,
         adapter.as_ref(),
@@ -114,18 +120,31 @@ pub async fn run_generate(
         args.n,
         &params,
         |event| {
+            first_token.get_or_insert_with(std::time::Instant::now);
             if stream {
                 print!("{}", crate::output::escape_controls(event.text));
                 let _ = std::io::stdout().flush();
             }
         },
     )?;
+    if args.verbose {
+        let speed = Speed {
+            prompt_tokens: prompt_ids.len(),
+            first_token: first_token.map(|t| t - started),
+            total: started.elapsed(),
+            generated_tokens: generations.iter().map(|g| g.token_ids.len()).sum(),
+        };
+        if stream {
+            say!();
+        }
+        eprintln!("{}", speed.report());
+    }
     if args.json {
         return output::json(&generations);
     }
-    if stream {
+    if stream && !args.verbose {
         say!();
-    } else {
+    } else if !stream {
         for (i, g) in generations.iter().enumerate() {
             say!(
                 "--- sample {i} ({:?}, {} tokens)\n{}",
@@ -169,4 +188,44 @@ pub async fn run_score(workspace: Option<&std::path::Path>, args: ScoreArgs) -> 
         scored.token_ids.len()
     );
     Ok(())
+}
+
+/// How fast a `hone generate` ran: the prompt's forward pass with the first token (until the
+/// first piece of text), then each token after it.
+struct Speed {
+    prompt_tokens: usize,
+    first_token: Option<std::time::Duration>,
+    total: std::time::Duration,
+    generated_tokens: usize,
+}
+
+impl Speed {
+    fn report(&self) -> String {
+        let rate = |tokens: usize, seconds: f64| {
+            if seconds > 0.0 {
+                format!("{:.1} tokens/s", tokens as f64 / seconds)
+            } else {
+                "-".into()
+            }
+        };
+        let Some(first) = self.first_token else {
+            return format!(
+                "prompt {} tokens; no text generated in {:.2} s",
+                self.prompt_tokens,
+                self.total.as_secs_f64()
+            );
+        };
+        let first = first.as_secs_f64();
+        let rest = self.total.as_secs_f64() - first;
+        let after_first = self.generated_tokens.saturating_sub(1);
+        format!(
+            "prompt {} tokens and the first token in {:.2} s ({})\ngeneration {} tokens after the first in {:.2} s ({})",
+            self.prompt_tokens,
+            first,
+            rate(self.prompt_tokens, first),
+            after_first,
+            rest,
+            rate(after_first, rest),
+        )
+    }
 }

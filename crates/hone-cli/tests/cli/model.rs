@@ -1,6 +1,6 @@
 use std::path::Path;
 
-use crate::{fails, json, ok};
+use crate::{fails, hone, json, ok};
 
 fn sha256s(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
@@ -124,6 +124,66 @@ fn generate_and_score_from_the_command_line() {
         (sum - scored["sum"].as_f64().unwrap()).abs() < 1e-3,
         "sum is the sum"
     );
+}
+
+#[test]
+fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
+    let ws = tempfile::tempdir().unwrap();
+    let model = ws.path().join("m");
+    ok(
+        ws.path(),
+        &["model", "new-tiny", "--out", model.to_str().unwrap()],
+    );
+    let args = [
+        "generate",
+        "--model",
+        model.to_str().unwrap(),
+        "--prompt",
+        "Hello",
+        "--chat",
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+    ];
+    let samples = json(ws.path(), &args);
+    let tokens = samples[0]["token_ids"].as_array().unwrap().len();
+    let prompt = json(
+        ws.path(),
+        &[
+            "score",
+            "--model",
+            model.to_str().unwrap(),
+            "--prompt",
+            "Hello",
+            "--completion",
+            "x",
+            "--chat",
+        ],
+    )["prompt_token_ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    let out = hone(ws.path(), &[&args[..], &["--verbose"]].concat());
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The speed goes to stderr, the text to stdout as without --verbose.
+    if tokens == 0 {
+        assert!(stderr.contains("no text generated"), "{stderr}");
+        return;
+    }
+    assert!(
+        stderr.contains(&format!("prompt {prompt} tokens and the first token in ")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "generation {} tokens after the first in ",
+            tokens - 1
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tokens/s"), "{stderr}");
 }
 
 #[test]
