@@ -33,6 +33,10 @@ pub enum Command {
         /// `hone generate` does), instead of the folder's dense ones.
         #[arg(long)]
         quantized: bool,
+        /// generate: from this text as a user message in the chat template, timing the
+        /// prompt's pass apart (prompt tokens/s), instead of 16 fixed tokens.
+        #[arg(long)]
+        chat_prompt: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -79,6 +83,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
             new_tokens,
             reps,
             quantized,
+            chat_prompt,
             json,
         } => {
             let options = EngineOptions {
@@ -87,6 +92,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 seq,
                 new_tokens,
                 reps,
+                chat_prompt,
                 ..EngineOptions::default()
             };
             let report = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -116,6 +122,7 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
                 report.threads
             );
             for (what, rate) in [
+                ("chat prompt", report.prompt_tokens_per_s),
                 ("forward", report.forward_tokens_per_s),
                 ("LoRA SFT step", report.lora_train_tokens_per_s),
                 ("LoRA DPO step", report.dpo_tokens_per_s),

@@ -187,6 +187,79 @@ fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
 }
 
 #[test]
+fn the_generation_bench_times_a_chat_prompts_pass_apart() {
+    let ws = tempfile::tempdir().unwrap();
+    let model = ws.path().join("m");
+    ok(
+        ws.path(),
+        &["model", "new-tiny", "--out", model.to_str().unwrap()],
+    );
+    let m = model.to_str().unwrap();
+    let prompt = json(
+        ws.path(),
+        &[
+            "score",
+            "--model",
+            m,
+            "--prompt",
+            "How cold is a fridge?",
+            "--completion",
+            "x",
+            "--chat",
+        ],
+    )["prompt_token_ids"]
+        .as_array()
+        .unwrap()
+        .len();
+    let engine = json(
+        ws.path(),
+        &[
+            "bench",
+            "engine",
+            "--model",
+            m,
+            "--only",
+            "generate",
+            "--chat-prompt",
+            "How cold is a fridge?",
+            "--new-tokens",
+            "6",
+            "--reps",
+            "2",
+        ],
+    );
+    // The prompt is the chat template's rendering of the user message, as `generate --chat`.
+    assert_eq!(engine["prompt_tokens"].as_u64().unwrap() as usize, prompt);
+    assert!(
+        engine["prompt_tokens_per_s"].as_f64().unwrap() > 0.0,
+        "{engine}"
+    );
+    assert!(
+        engine["generate_tokens_per_s"].as_f64().unwrap() > 0.0,
+        "{engine}"
+    );
+    assert!(engine["seconds"]["chat_prompt"].as_f64().unwrap() > 0.0);
+    // Without a chat prompt, no prompt rate.
+    let plain = json(
+        ws.path(),
+        &[
+            "bench",
+            "engine",
+            "--model",
+            m,
+            "--only",
+            "generate",
+            "--new-tokens",
+            "4",
+            "--reps",
+            "1",
+        ],
+    );
+    assert!(plain["prompt_tokens_per_s"].is_null(), "{plain}");
+    assert!(plain["generate_tokens_per_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
 fn model_errors_are_bad_input() {
     let ws = tempfile::tempdir().unwrap();
     let stderr = fails(

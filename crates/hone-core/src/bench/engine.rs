@@ -6,11 +6,12 @@
 use std::sync::Mutex;
 
 use candle_core::{Device, Tensor};
+use hone_model::chat_template::Message;
 use hone_model::device::{dtype_name, matmul_flops, memory_in_use, DeviceReport};
 use hone_model::generate::generate;
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::sampling::SamplingParams;
-use hone_model::score::{completion_logprobs, SequencePair};
+use hone_model::score::{completion_logprobs, PromptInput, SequencePair};
 use hone_model::LoadedModel;
 use rand::SeedableRng;
 use serde::Serialize;
@@ -43,7 +44,7 @@ impl std::str::FromStr for Measure {
 }
 
 /// Sizes of the measures (the peer's defaults).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Run only this measure (so the peak memory is its own), or all.
     pub only: Option<Measure>,
@@ -52,6 +53,9 @@ pub struct EngineOptions {
     pub new_tokens: usize,
     pub reps: usize,
     pub lora_rank: usize,
+    /// Generate from this text as a user message in the model's chat template (as a desktop
+    /// user meets generation), timing the prompt's pass apart; else from 16 fixed tokens.
+    pub chat_prompt: Option<String>,
 }
 
 impl Default for EngineOptions {
@@ -63,6 +67,7 @@ impl Default for EngineOptions {
             new_tokens: 64,
             reps: 5,
             lora_rank: 8,
+            chat_prompt: None,
         }
     }
 }
@@ -74,6 +79,9 @@ pub struct Seconds {
     pub lora_train: Option<f64>,
     pub dpo: Option<f64>,
     pub generate: Option<f64>,
+    /// With a chat prompt: its pass with the first token, and the tokens after the first.
+    pub chat_prompt: Option<f64>,
+    pub after_first_token: Option<f64>,
 }
 
 /// What `hone bench engine --json` prints; the keys `bench/run.sh` and
@@ -88,6 +96,11 @@ pub struct EngineReport {
     pub lora_train_tokens_per_s: Option<f64>,
     pub dpo_tokens_per_s: Option<f64>,
     pub generate_tokens_per_s: Option<f64>,
+    /// With a chat prompt: its tokens, and their rate through the prompt's pass (the first
+    /// token's included, as a user waits for it); `generate_tokens_per_s` is then the rate
+    /// of the tokens after the first.
+    pub prompt_tokens: Option<usize>,
+    pub prompt_tokens_per_s: Option<f64>,
     pub peak_rss_mib: Option<f64>,
     /// The most device memory seen in use after a step (a GPU's; every process's).
     pub peak_device_mib: Option<f64>,
@@ -222,8 +235,17 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
     }
 
     let mut generated = 0;
+    let chat_ids = match &options.chat_prompt {
+        Some(text) => {
+            Some(lm.encode_prompt(&PromptInput::Chat(vec![Message::new("user", text.clone())]))?)
+        }
+        None => None,
+    };
     if wanted(Measure::Generate) {
-        let prompt = &ids[..16.min(seq)];
+        let prompt = match &chat_ids {
+            Some(ids) => ids.as_slice(),
+            None => &ids[..16.min(seq)],
+        };
         let new_tokens = options
             .new_tokens
             .min(cfg.max_position_embeddings.saturating_sub(prompt.len()));
@@ -237,16 +259,34 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
             eos_token_ids: Vec::new(),
             device: lm.device.clone(),
         };
+        // Each rep's (prompt pass with the first token, the rest) in seconds.
+        let phases = std::cell::RefCell::new(Vec::new());
         seconds.generate = Some(median_seconds(
             device,
             options.reps,
             || {
-                let out = generate(&lm, None, prompt, 1, &params, |_| {})?;
+                let started = std::time::Instant::now();
+                let mut first = None;
+                let out = generate(&lm, None, prompt, 1, &params, |_| {
+                    first.get_or_insert_with(|| started.elapsed().as_secs_f64());
+                })?;
                 generated = out[0].token_ids.len();
+                let total = started.elapsed().as_secs_f64();
+                if let Some(first) = first {
+                    phases.borrow_mut().push((first, total - first));
+                }
                 Ok(())
             },
             sample,
         )?);
+        if chat_ids.is_some() {
+            let phases = phases.into_inner();
+            // The warm-up run is the first; the measured reps follow it.
+            let measured = &phases[phases.len().saturating_sub(options.reps)..];
+            seconds.chat_prompt = crate::numbers::median(measured.iter().map(|p| p.0).collect());
+            seconds.after_first_token =
+                crate::numbers::median(measured.iter().map(|p| p.1).collect());
+        }
     }
 
     let tokens = (batch * seq) as f64;
@@ -285,7 +325,15 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
         forward_tokens_per_s: per_s(tokens, seconds.forward),
         lora_train_tokens_per_s,
         dpo_tokens_per_s,
-        generate_tokens_per_s: seconds.generate.map(|s| generated as f64 / s),
+        generate_tokens_per_s: match (&chat_ids, seconds.after_first_token) {
+            (Some(_), Some(s)) => Some(generated.saturating_sub(1) as f64 / s),
+            _ => seconds.generate.map(|s| generated as f64 / s),
+        },
+        prompt_tokens: chat_ids.as_ref().map(Vec::len),
+        prompt_tokens_per_s: match (&chat_ids, seconds.chat_prompt) {
+            (Some(ids), Some(s)) => Some(ids.len() as f64 / s),
+            _ => None,
+        },
         peak_rss_mib: peak_rss_mib(),
         peak_device_mib: (peak_device.get() > 0)
             .then(|| peak_device.get() as f64 / (1024.0 * 1024.0)),
