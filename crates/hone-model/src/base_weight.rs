@@ -106,9 +106,30 @@ impl BaseWeight {
 }
 
 /// Rows of `x` up to which the product runs on the quantized blocks (decoding a token, a few
-/// sequences at a time). Longer inputs — a prompt, scoring, training — dequantize the weight
-/// for the one product and run the dense matmul: as fast there, and exact in the activations.
+/// sequences at a time). Longer inputs — scoring, training — dequantize the weight for the
+/// one product and run the dense matmul: as fast there, and exact in the activations. In
+/// [`generating`], a Q4_1 weight takes its kernel for a whole prompt too.
 pub const QUANTIZED_ROWS: usize = 16;
+
+thread_local! {
+    /// Set inside [`generating`].
+    static GENERATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` (generation's forward passes, the prompt's included) with a Q4_1 weight's
+/// products on its 8-bit kernel up to [`crate::q4_1_kernel::MOST_ROWS`] rows, as llama.cpp
+/// runs a prompt: the prompt's activations rounded as every decoded token's are. Scoring and
+/// training stay exact in the activations.
+pub fn generating<T>(f: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            GENERATING.with(|g| g.set(self.0));
+        }
+    }
+    let _restore = Restore(GENERATING.with(|g| g.replace(true)));
+    f()
+}
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
 /// `grad · W`, with `W` dequantized only for that product.
@@ -206,10 +227,16 @@ impl CustomOp1 for QuantizedMatmul {
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
-        if m > QUANTIZED_ROWS {
+        let q4_1 = self.weight.dtype() == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd();
+        let most = if q4_1 && GENERATING.with(|g| g.get()) {
+            crate::q4_1_kernel::MOST_ROWS
+        } else {
+            QUANTIZED_ROWS
+        };
+        if m > most {
             return self.dense_cpu(x, layout, m, DEQUANTIZED_BAND_BYTES);
         }
-        if self.weight.dtype() == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd() {
+        if q4_1 {
             let CpuStorage::F32(all) = x else {
                 candle_core::bail!("quantized matmul: expects f32 input");
             };
@@ -288,7 +315,7 @@ mod tests {
     use rand::SeedableRng;
 
     use super::*;
-    use crate::test_tensors::max_diff;
+    use crate::test_tensors::{max_abs, max_diff};
 
     fn random(rows: usize, cols: usize, seed: u64) -> Tensor {
         crate::test_tensors::random(&mut rand::rngs::StdRng::seed_from_u64(seed), &[rows, cols])
@@ -365,6 +392,35 @@ mod tests {
         let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
         assert_eq!(y.dims(), &[1, QUANTIZED_ROWS + 1, 40]);
         assert!(max_diff(&y, &dense) < 1e-5);
+    }
+
+    #[test]
+    fn a_generated_prompt_runs_the_q4_1_kernel_and_scoring_the_exact_product() {
+        let w = random(40, 64, 4);
+        let q = Arc::new(QTensor::quantize(&w, GgmlDType::Q4_1).unwrap());
+        let deq = q.dequantize(&Device::Cpu).unwrap();
+        let rows = QUANTIZED_ROWS + 5;
+        let x = random(rows, 64, 5).reshape((1, rows, 64)).unwrap();
+        let weight = BaseWeight::Quantized(q.clone());
+        let scored = weight.matmul_t(&x).unwrap();
+        let prompt = generating(|| weight.matmul_t(&x)).unwrap();
+        let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
+        // Outside generation: the dequantized weight, exact in the activations.
+        assert!(max_diff(&scored, &dense) < 1e-5);
+        if crate::q4_1_kernel::has_simd() {
+            // Inside: the 8-bit kernel, as each decoded token runs (activations rounded to 8
+            // bits: close to the exact product, not equal).
+            let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let kernel = crate::q4_1_kernel::matmul_t(&xs, rows, 64, &q.data().unwrap(), 40);
+            assert_eq!(
+                prompt.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                kernel
+            );
+            let off = max_diff(&prompt, &dense);
+            assert!(off > 0.0 && off < 0.01 * max_abs(&dense), "{off}");
+        }
+        // The flag ends with the call.
+        assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-5);
     }
 
     #[test]

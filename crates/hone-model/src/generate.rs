@@ -112,7 +112,9 @@ pub fn generate_until(
         .repeat((n, 1))?;
     let mut input = prompt;
     for _ in 0..params.max_new_tokens {
-        let hidden = model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)?;
+        let hidden = crate::base_weight::generating(|| {
+            model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)
+        })?;
         let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
         let logits = model
             .logits(&last)?

@@ -1,4 +1,4 @@
-//! `x · Wᵀ` for a Q4_1 weight and a few rows of `x` (decoding), on the CPU.
+//! `x · Wᵀ` for a Q4_1 weight and up to a prompt's rows of `x`, on the CPU.
 //!
 //! candle runs Q4_1 with a scalar loop only (its SIMD kernels cover Q4_0, Q8_0 and the
 //! k-quants), several times slower than llama.cpp; requantizing to Q8_0 instead would read
@@ -109,10 +109,56 @@ mod avx2 {
             );
             mins += m * x.s[b];
         }
+        horizontal_sum(acc) + mins
+    }
+
+    /// As [`dot`] for [`super::ROWS_AT_ONCE`] rows of `x` at once: each weight block is
+    /// loaded and unpacked once for all of them (a prompt's pass, where `x` has many rows).
+    ///
+    /// # Safety
+    /// As [`dot`], for every row.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_rows(
+        w: &[u8],
+        x: &[QuantizedRow; super::ROWS_AT_ONCE],
+    ) -> [f32; super::ROWS_AT_ONCE] {
+        let low = _mm_set1_epi8(0x0F);
+        let ones = _mm256_set1_epi16(1);
+        let mut acc = [_mm256_setzero_ps(); super::ROWS_AT_ONCE];
+        let mut mins = [0f32; super::ROWS_AT_ONCE];
+        for b in 0..x[0].d.len() {
+            let block = w.as_ptr().add(b * BLOCK_BYTES);
+            let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((block as *const i32).read_unaligned()));
+            let (d, m) = (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1)));
+            let packed = _mm_loadu_si128(block.add(4) as *const __m128i);
+            let lo = _mm_and_si128(packed, low);
+            let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
+            let qw = _mm256_set_m128i(hi, lo);
+            for r in 0..super::ROWS_AT_ONCE {
+                let row = &x[r];
+                let qx = _mm256_loadu_si256(row.q.as_ptr().add(b * BLOCK) as *const __m256i);
+                let products = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
+                acc[r] = _mm256_fmadd_ps(
+                    _mm256_set1_ps(d * row.d[b]),
+                    _mm256_cvtepi32_ps(products),
+                    acc[r],
+                );
+                mins[r] += m * row.s[b];
+            }
+        }
+        let mut out = [0f32; super::ROWS_AT_ONCE];
+        for r in 0..super::ROWS_AT_ONCE {
+            out[r] = horizontal_sum(acc[r]) + mins[r];
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn horizontal_sum(acc: __m256) -> f32 {
         let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
         let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
         let one = _mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1));
-        _mm_cvtss_f32(one) + mins
+        _mm_cvtss_f32(one)
     }
 }
 
@@ -137,6 +183,46 @@ fn dot(w: &[u8], x: &QuantizedRow, simd: bool) -> f32 {
     }
     let _ = simd;
     dot_scalar(w, x)
+}
+
+/// The most rows of `x` this kernel takes; longer inputs dequantize the weight and run the
+/// dense matmul. Each row costs the same here, while the dense product's dequantizing and
+/// packing is paid once: on SmolLM2's Q4_1 file (2 threads, `hone bench engine --quantized
+/// --chat-prompt`) a prompt ran at ~350 tokens/s here at 50–226 tokens against 186–310 dense,
+/// and at 450 tokens at 274 against 333 (BENCHMARKS.md "A prompt's pass on the quantized
+/// weights").
+pub const MOST_ROWS: usize = 256;
+
+/// Rows of `x` that share each unpacked weight block ([`avx2::dot_rows`]).
+const ROWS_AT_ONCE: usize = 4;
+
+/// The dot products of one weight row with every row of `x`, into `out` (one per row).
+fn dots(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) {
+    let done = dots_grouped(w, rows, simd, out);
+    for (row, o) in rows[done..].iter().zip(&mut out[done..]) {
+        *o = dot(w, row, simd);
+    }
+}
+
+/// [`dots`] for whole groups of [`ROWS_AT_ONCE`] rows with SIMD; the rows it did.
+#[cfg(target_arch = "x86_64")]
+fn dots_grouped(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) -> usize {
+    if !simd {
+        return 0;
+    }
+    let groups = rows.chunks_exact(ROWS_AT_ONCE);
+    let done = rows.len() - groups.remainder().len();
+    for (group, out) in groups.zip(out.chunks_exact_mut(ROWS_AT_ONCE)) {
+        let group: &[QuantizedRow; ROWS_AT_ONCE] = group.try_into().expect("a whole group");
+        // Safety: `simd` is `has_simd()`; the caller passes whole rows.
+        out.copy_from_slice(&unsafe { avx2::dot_rows(w, group) });
+    }
+    done
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn dots_grouped(_: &[u8], _: &[QuantizedRow], _: bool, _: &mut [f32]) -> usize {
+    0
 }
 
 /// A pointer workers write disjoint elements through.
@@ -167,13 +253,15 @@ pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f
     let out = Out(y.as_mut_ptr());
     let chunks = n.div_ceil(COLUMNS_PER_CHUNK);
     candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
+        let mut column = vec![0f32; m];
         for chunk in range {
             let start = chunk * COLUMNS_PER_CHUNK;
             for col in start..n.min(start + COLUMNS_PER_CHUNK) {
                 let w = &weight[col * row_bytes..(col + 1) * row_bytes];
-                for (i, row) in rows.iter().enumerate() {
+                dots(w, &rows, simd, &mut column);
+                for (i, value) in column.iter().enumerate() {
                     // Safety: (i, col) belongs to this chunk alone, inside `y`.
-                    unsafe { out.write(i * n + col, dot(w, row, simd)) };
+                    unsafe { out.write(i * n + col, *value) };
                 }
             }
         }
@@ -192,7 +280,8 @@ mod tests {
     #[test]
     fn the_product_matches_the_dequantized_weight_and_the_simd_path_the_portable_one() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let (m, k, n) = (3, 96, 70);
+        // Seven rows: a group of four at once and three one by one.
+        let (m, k, n) = (7, 96, 70);
         let w = crate::test_tensors::random(&mut rng, &[n, k]);
         let x = crate::test_tensors::random(&mut rng, &[m, k]);
         let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
@@ -210,11 +299,14 @@ mod tests {
 
         let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
         let row_bytes = k / BLOCK * BLOCK_BYTES;
+        let mut column = vec![0f32; m];
         for col in 0..n {
             let wrow = &bytes[col * row_bytes..(col + 1) * row_bytes];
-            for row in &rows {
+            dots(wrow, &rows, has_simd(), &mut column);
+            for (row, grouped) in rows.iter().zip(&column) {
                 let (fast, slow) = (dot(wrow, row, has_simd()), dot_scalar(wrow, row));
                 assert!((fast - slow).abs() <= 1e-4 * slow.abs().max(1.0));
+                assert!((grouped - slow).abs() <= 1e-4 * slow.abs().max(1.0));
             }
         }
     }
