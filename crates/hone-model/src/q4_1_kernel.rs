@@ -80,17 +80,20 @@ mod avx2 {
             && is_x86_feature_detected!("f16c")
     }
 
-    /// As [`super::dot_scalar`], 32 products per block at once.
+    /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 products per block at a time:
+    /// each weight block is loaded and unpacked once for all of them (decoding takes one row,
+    /// a prompt's pass [`super::ROWS_AT_ONCE`]).
     ///
     /// # Safety
-    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x.d.len()` blocks.
+    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x[r].d.len()` blocks for
+    /// every row.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot(w: &[u8], x: &QuantizedRow) -> f32 {
+    pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
         let low = _mm_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
-        let mut acc = _mm256_setzero_ps();
-        let mut mins = 0f32;
-        for b in 0..x.d.len() {
+        let mut acc = [_mm256_setzero_ps(); R];
+        let mut mins = [0f32; R];
+        for b in 0..x[0].d.len() {
             let block = w.as_ptr().add(b * BLOCK_BYTES);
             // [d, m] of the block as f32.
             let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((block as *const i32).read_unaligned()));
@@ -99,44 +102,10 @@ mod avx2 {
             let lo = _mm_and_si128(packed, low);
             let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
             let qw = _mm256_set_m128i(hi, lo);
-            let qx = _mm256_loadu_si256(x.q.as_ptr().add(b * BLOCK) as *const __m256i);
-            // u8 × i8 pairs summed to i16 (at most 2·15·127), then to i32.
-            let products = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
-            acc = _mm256_fmadd_ps(
-                _mm256_set1_ps(d * x.d[b]),
-                _mm256_cvtepi32_ps(products),
-                acc,
-            );
-            mins += m * x.s[b];
-        }
-        horizontal_sum(acc) + mins
-    }
-
-    /// As [`dot`] for [`super::ROWS_AT_ONCE`] rows of `x` at once: each weight block is
-    /// loaded and unpacked once for all of them (a prompt's pass, where `x` has many rows).
-    ///
-    /// # Safety
-    /// As [`dot`], for every row.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_rows(
-        w: &[u8],
-        x: &[QuantizedRow; super::ROWS_AT_ONCE],
-    ) -> [f32; super::ROWS_AT_ONCE] {
-        let low = _mm_set1_epi8(0x0F);
-        let ones = _mm256_set1_epi16(1);
-        let mut acc = [_mm256_setzero_ps(); super::ROWS_AT_ONCE];
-        let mut mins = [0f32; super::ROWS_AT_ONCE];
-        for b in 0..x[0].d.len() {
-            let block = w.as_ptr().add(b * BLOCK_BYTES);
-            let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((block as *const i32).read_unaligned()));
-            let (d, m) = (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1)));
-            let packed = _mm_loadu_si128(block.add(4) as *const __m128i);
-            let lo = _mm_and_si128(packed, low);
-            let hi = _mm_and_si128(_mm_srli_epi16(packed, 4), low);
-            let qw = _mm256_set_m128i(hi, lo);
-            for r in 0..super::ROWS_AT_ONCE {
-                let row = &x[r];
+            for r in 0..R {
+                let row = x[r];
                 let qx = _mm256_loadu_si256(row.q.as_ptr().add(b * BLOCK) as *const __m256i);
+                // u8 × i8 pairs summed to i16 (at most 2·15·127), then to i32.
                 let products = _mm256_madd_epi16(_mm256_maddubs_epi16(qw, qx), ones);
                 acc[r] = _mm256_fmadd_ps(
                     _mm256_set1_ps(d * row.d[b]),
@@ -146,8 +115,8 @@ mod avx2 {
                 mins[r] += m * row.s[b];
             }
         }
-        let mut out = [0f32; super::ROWS_AT_ONCE];
-        for r in 0..super::ROWS_AT_ONCE {
+        let mut out = [0f32; R];
+        for r in 0..R {
             out[r] = horizontal_sum(acc[r]) + mins[r];
         }
         out
@@ -179,7 +148,7 @@ fn dot(w: &[u8], x: &QuantizedRow, simd: bool) -> f32 {
     #[cfg(target_arch = "x86_64")]
     if simd {
         // Safety: `simd` is `has_simd()`; the caller passes whole rows.
-        return unsafe { avx2::dot(w, x) };
+        return unsafe { avx2::dot_rows(w, [x]) }[0];
     }
     let _ = simd;
     dot_scalar(w, x)
@@ -193,7 +162,8 @@ fn dot(w: &[u8], x: &QuantizedRow, simd: bool) -> f32 {
 /// weights").
 pub const MOST_ROWS: usize = 256;
 
-/// Rows of `x` that share each unpacked weight block ([`avx2::dot_rows`]).
+/// Rows of `x` that share each unpacked weight block (`avx2::dot_rows`).
+#[cfg(target_arch = "x86_64")]
 const ROWS_AT_ONCE: usize = 4;
 
 /// The dot products of one weight row with every row of `x`, into `out` (one per row).
@@ -213,7 +183,7 @@ fn dots_grouped(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) ->
     let groups = rows.chunks_exact(ROWS_AT_ONCE);
     let done = rows.len() - groups.remainder().len();
     for (group, out) in groups.zip(out.chunks_exact_mut(ROWS_AT_ONCE)) {
-        let group: &[QuantizedRow; ROWS_AT_ONCE] = group.try_into().expect("a whole group");
+        let group: [&QuantizedRow; ROWS_AT_ONCE] = std::array::from_fn(|r| &group[r]);
         // Safety: `simd` is `has_simd()`; the caller passes whole rows.
         out.copy_from_slice(&unsafe { avx2::dot_rows(w, group) });
     }

@@ -126,6 +126,26 @@ fn generate_and_score_from_the_command_line() {
     );
 }
 
+/// The tokens of `text` as a user message in `model`'s chat template (as `hone score --chat`
+/// renders it).
+fn chat_prompt_tokens(ws: &Path, model: &Path, text: &str) -> usize {
+    let model = model.to_str().unwrap();
+    let scored = json(
+        ws,
+        &[
+            "score",
+            "--model",
+            model,
+            "--prompt",
+            text,
+            "--completion",
+            "x",
+            "--chat",
+        ],
+    );
+    scored["prompt_token_ids"].as_array().unwrap().len()
+}
+
 #[test]
 fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
     let ws = tempfile::tempdir().unwrap();
@@ -148,22 +168,7 @@ fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
     ];
     let samples = json(ws.path(), &args);
     let tokens = samples[0]["token_ids"].as_array().unwrap().len();
-    let prompt = json(
-        ws.path(),
-        &[
-            "score",
-            "--model",
-            model.to_str().unwrap(),
-            "--prompt",
-            "Hello",
-            "--completion",
-            "x",
-            "--chat",
-        ],
-    )["prompt_token_ids"]
-        .as_array()
-        .unwrap()
-        .len();
+    let prompt = chat_prompt_tokens(ws.path(), &model, "Hello");
     let out = hone(ws.path(), &[&args[..], &["--verbose"]].concat());
     assert!(out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -195,22 +200,7 @@ fn the_generation_bench_times_a_chat_prompts_pass_apart() {
         &["model", "new-tiny", "--out", model.to_str().unwrap()],
     );
     let m = model.to_str().unwrap();
-    let prompt = json(
-        ws.path(),
-        &[
-            "score",
-            "--model",
-            m,
-            "--prompt",
-            "How cold is a fridge?",
-            "--completion",
-            "x",
-            "--chat",
-        ],
-    )["prompt_token_ids"]
-        .as_array()
-        .unwrap()
-        .len();
+    let prompt = chat_prompt_tokens(ws.path(), &model, "How cold is a fridge?");
     let engine = json(
         ws.path(),
         &[
