@@ -55,7 +55,7 @@ impl BaseWeight {
     pub fn dense(&self, dtype: DType) -> Result<Tensor> {
         Ok(match self {
             Self::Dense(t) => t.to_dtype(dtype)?,
-            Self::Quantized(q) => q.dequantize(&q.device())?.to_dtype(dtype)?,
+            Self::Quantized(q) => crate::dequantize::dequantize(q, &q.device())?.to_dtype(dtype)?,
         })
     }
 
@@ -107,8 +107,8 @@ impl BaseWeight {
 
 /// Rows of `x` up to which the product runs on the quantized blocks (decoding a token, a few
 /// sequences at a time). Longer inputs — scoring, training — dequantize the weight for the
-/// one product and run the dense matmul: as fast there, and exact in the activations. In
-/// [`generating`], a Q4_1 weight takes its kernel for a whole prompt too.
+/// one product and run the dense matmul: exact in the activations. In [`generating`], the
+/// types with a many-row kernel take it for a whole prompt too ([`prompt_rows_on_blocks`]).
 pub const QUANTIZED_ROWS: usize = 16;
 
 thread_local! {
@@ -116,19 +116,53 @@ thread_local! {
     static GENERATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` (generation's forward passes, the prompt's included) with a Q4_1 weight's
-/// products on its 8-bit kernel up to [`crate::q4_1_kernel::MOST_ROWS`] rows, as llama.cpp
-/// runs a prompt: the prompt's activations rounded as every decoded token's are. Scoring and
-/// training stay exact in the activations.
+/// Runs `f` (generation's forward passes, the prompt's included) with the products of Q4_1,
+/// Q4_K and Q8_0 weights on their quantized kernels for a whole prompt where this CPU has them
+/// ([`prompt_rows_on_blocks`]), as llama.cpp runs a prompt: the prompt's activations rounded to
+/// 8 bits as every decoded token's are. Scoring and training stay exact in the activations.
 pub fn generating<T>(f: impl FnOnce() -> T) -> T {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            GENERATING.with(|g| g.set(self.0));
-        }
+    crate::scoped_flag::with_flag_set(&GENERATING, f)
+}
+
+/// Rows of a product inside [`generating`] (a prompt's pass) that run on the weight's blocks:
+/// where this CPU has a quantized kernel that unpacks each block once for many rows — Hone's
+/// Q4_1 kernel up to its crossover with the dense path, candle's repacked Q4_K tiles (AVX2)
+/// and Q8_0 tiles (AVX-VNNI), at any length (3.6× the dense path at 235 rows on a 1B Q4_K
+/// model, BENCHMARKS.md "A prompt's pass on Q4_K and Q8_0 blocks"). Decoding builds those tiles
+/// already, so the prompt adds no memory. Other types keep [`QUANTIZED_ROWS`]: their kernels
+/// read the whole weight once per row, or would build tiles decoding does not (Q6_K).
+fn prompt_rows_on_blocks(dtype: GgmlDType, (n, k): (usize, usize)) -> usize {
+    match dtype {
+        GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => crate::q4_1_kernel::MOST_ROWS,
+        GgmlDType::Q4K | GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => usize::MAX,
+        _ => QUANTIZED_ROWS,
     }
-    let _restore = Restore(GENERATING.with(|g| g.replace(true)));
-    f()
+}
+
+/// Whether candle's x86 kernels take an `[n, k]` weight of `dtype` as repacked tiles on this
+/// CPU (its `repack_x86::select`: tiles of 16 rows and 256 columns; Q4_K from AVX2 on, Q8_0
+/// with VNNI's `vpdpbusd`). SmolLM2's 576 columns have none: candle's per-row kernel there is
+/// slower than the dense path from ~100 rows.
+#[cfg(target_arch = "x86_64")]
+fn has_tiles(dtype: GgmlDType, (n, k): (usize, usize)) -> bool {
+    if !n.is_multiple_of(16) || !k.is_multiple_of(256) {
+        return false;
+    }
+    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+    let vnni = (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+        || (avx2 && is_x86_feature_detected!("avxvnni"));
+    match dtype {
+        GgmlDType::Q4K => avx2,
+        GgmlDType::Q8_0 => vnni,
+        _ => false,
+    }
+}
+
+/// Elsewhere a prompt keeps the exact dequantized path: candle's tiled kernels there are not
+/// measured against it.
+#[cfg(not(target_arch = "x86_64"))]
+fn has_tiles(_dtype: GgmlDType, _shape: (usize, usize)) -> bool {
+    false
 }
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
@@ -148,7 +182,7 @@ fn band_rows(cols: usize, band_bytes: usize) -> usize {
 }
 
 /// Rows `[start, start + len)` of a quantized matrix on the CPU, dequantized. Blocks run along
-/// a row, so a band of rows is a byte range of the data.
+/// a row, so a band of rows is a byte range of the data, read in place.
 fn dequantize_band(
     q: &QTensor,
     data: &[u8],
@@ -159,6 +193,10 @@ fn dequantize_band(
     let dtype = q.dtype();
     let row_bytes = cols / dtype.block_size() * dtype.type_size();
     let bytes = &data[start * row_bytes..(start + len) * row_bytes];
+    let mut out = vec![0f32; len * cols];
+    if crate::dequantize::blocks_into(dtype, bytes, &mut out) {
+        return Tensor::from_vec(out, (len, cols), &Device::Cpu);
+    }
     let band = QTensor::new(
         QStorage::from_data(Cow::Borrowed(bytes), &Device::Cpu, dtype)?,
         (len, cols),
@@ -200,7 +238,7 @@ impl QuantizedMatmul {
     /// `grad [m, n] · W`, on the CPU a band of `W`'s rows at a time.
     fn input_gradient(&self, grad: &Tensor, band_bytes: usize) -> candle_core::Result<Tensor> {
         if !grad.device().is_cpu() {
-            let w = self.weight.dequantize(grad.device())?;
+            let w = crate::dequantize::dequantize(&self.weight, grad.device())?;
             return grad.matmul(&w);
         }
         let (n, k) = self.weight.shape().dims2()?;
@@ -227,9 +265,10 @@ impl CustomOp1 for QuantizedMatmul {
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
-        let q4_1 = self.weight.dtype() == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd();
-        let most = if q4_1 && GENERATING.with(|g| g.get()) {
-            crate::q4_1_kernel::MOST_ROWS
+        let dtype = self.weight.dtype();
+        let q4_1 = dtype == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd();
+        let most = if GENERATING.with(|g| g.get()) {
+            prompt_rows_on_blocks(dtype, self.weight.shape().dims2()?)
         } else {
             QUANTIZED_ROWS
         };
@@ -421,6 +460,28 @@ mod tests {
         }
         // The flag ends with the call.
         assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-5);
+    }
+
+    #[test]
+    fn a_generated_prompt_runs_q4_k_on_candles_tiles_and_scoring_the_exact_product() {
+        // Q4_K blocks are 256 wide; tiles are 16 rows.
+        let (n, k, rows) = (32, 512, QUANTIZED_ROWS + 7);
+        let q = Arc::new(QTensor::quantize(&random(n, k, 9), GgmlDType::Q4K).unwrap());
+        let deq = q.dequantize(&Device::Cpu).unwrap();
+        let x = random(rows, k, 10).reshape((1, rows, k)).unwrap();
+        let weight = BaseWeight::Quantized(q.clone());
+        let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
+        assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-4);
+        let prompt = generating(|| weight.matmul_t(&x)).unwrap();
+        if has_tiles(GgmlDType::Q4K, (n, k)) {
+            // candle's own quantized product (activations rounded to 8 bits, as decoding's).
+            let candle = x.apply_op1_no_bwd(q.as_ref()).unwrap();
+            assert_eq!(max_diff(&prompt, &candle), 0.0);
+            let off = max_diff(&prompt, &dense);
+            assert!(off > 0.0 && off < 0.01 * max_abs(&dense), "{off}");
+        } else {
+            assert!(max_diff(&prompt, &dense) < 1e-4);
+        }
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod chat_template;
 mod checkpoint;
 pub mod compute_priority;
 pub mod config;
+mod dequantize;
 pub mod device;
 mod error;
 pub mod files;
@@ -33,6 +34,7 @@ mod q4_1_kernel;
 mod released_weights;
 pub mod rope;
 pub mod sampling;
+mod scoped_flag;
 pub mod score;
 #[cfg(test)]
 mod test_tensors;

@@ -57,7 +57,7 @@ impl LoraProjection {
     fn dense_weight(&self) -> candle_core::Result<Tensor> {
         match &self.weight {
             BaseWeight::Dense(w) => Ok(w.clone()),
-            BaseWeight::Quantized(q) => q.dequantize(&Device::Cpu),
+            BaseWeight::Quantized(q) => crate::dequantize::dequantize(q, &Device::Cpu),
         }
     }
 }

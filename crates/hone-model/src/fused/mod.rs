@@ -57,14 +57,7 @@ pub fn supports(x: &Tensor) -> bool {
 /// takes (the model's forward and backward run on the calling thread; only the fused kernels'
 /// insides use worker threads).
 pub fn composed<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            COMPOSED_ONLY.with(|c| c.set(self.0));
-        }
-    }
-    let _restore = Restore(COMPOSED_ONLY.with(|c| c.replace(true)));
-    f()
+    crate::scoped_flag::with_flag_set(&COMPOSED_ONLY, f)
 }
 
 /// Softmax over the last axis, differentiable; `x` must be f32 on the CPU.

@@ -257,7 +257,7 @@ impl GgufFile {
 
     /// Reads one tensor and dequantizes it to f32, refusing NaN or infinite values.
     pub fn dequantized(&self, name: &str) -> Result<Tensor> {
-        let t = self.qtensor(name)?.dequantize(&Device::Cpu)?;
+        let t = crate::dequantize::dequantize(&self.qtensor(name)?, &Device::Cpu)?;
         let values = t.flatten_all()?.to_vec1::<f32>()?;
         if let Some(i) = values.iter().position(|v| !v.is_finite()) {
             return Err(ModelError::file(

@@ -60,7 +60,10 @@ pub fn read(gguf: &GgufFile, device: &Device, dtype: DType) -> Result<QuantizedT
         if device.is_cpu() && !has_fast_cpu_kernel(stored) {
             // 8 bits per weight hold a 4- or 5-bit block's values to within 1/254 of the
             // block's largest, and run the SIMD kernels instead of a scalar loop.
-            q = QTensor::quantize(&q.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?;
+            q = QTensor::quantize(
+                &crate::dequantize::dequantize(&q, &Device::Cpu)?,
+                GgmlDType::Q8_0,
+            )?;
         }
         if let Some(heads) = planned.unpermute_heads {
             q = permute_rows(&q, &unpermuted_order(planned.shape[0], heads)?, device)?;

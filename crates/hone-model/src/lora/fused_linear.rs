@@ -65,7 +65,7 @@ impl LoraMatmul {
     fn dense_weight(&self, device: &Device) -> candle_core::Result<Tensor> {
         match &self.weight {
             BaseWeight::Dense(w) => Ok(w.clone()),
-            BaseWeight::Quantized(q) => q.dequantize(device),
+            BaseWeight::Quantized(q) => crate::dequantize::dequantize(q, device),
         }
     }
 
