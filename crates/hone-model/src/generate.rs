@@ -48,6 +48,40 @@ struct Row {
     finished: Option<FinishReason>,
 }
 
+/// Times one generation as a user waits for it (and as llama.cpp and `ollama run --verbose`
+/// count): the prompt's pass until the first piece of text, then the tokens after it. Call
+/// [`FirstTokenClock::token`] from the token callback.
+pub struct FirstTokenClock {
+    started: std::time::Instant,
+    first: Option<std::time::Duration>,
+}
+
+impl FirstTokenClock {
+    pub fn start() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            first: None,
+        }
+    }
+
+    /// A piece of text came; the first one ends the prompt's phase.
+    pub fn token(&mut self) {
+        if self.first.is_none() {
+            self.first = Some(self.started.elapsed());
+        }
+    }
+
+    /// (the prompt's pass with the first token, the rest) so far; none before any text.
+    pub fn phases(&self) -> Option<(std::time::Duration, std::time::Duration)> {
+        let first = self.first?;
+        Some((first, self.started.elapsed().saturating_sub(first)))
+    }
+
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+}
+
 /// Generates `n` continuations of `prompt_ids`, applying `adapter` when given.
 pub fn generate(
     lm: &LoadedModel,

@@ -2,7 +2,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use hone_core::model::chat_template::Message;
-use hone_core::model::generate::generate;
+use hone_core::model::generate::{generate, FirstTokenClock};
 use hone_core::model::lora::Adapter;
 use hone_core::model::sampling::SamplingParams;
 use hone_core::model::score::{score, PromptInput};
@@ -111,8 +111,7 @@ pub async fn run_generate(
         seed: args.seed,
     };
     let stream = !args.json && args.n == 1;
-    let started = std::time::Instant::now();
-    let mut first_token = None;
+    let mut clock = FirstTokenClock::start();
     let generations = generate(
         &lm,
         adapter.as_ref(),
@@ -120,7 +119,7 @@ pub async fn run_generate(
         args.n,
         &params,
         |event| {
-            first_token.get_or_insert_with(std::time::Instant::now);
+            clock.token();
             if stream {
                 print!("{}", crate::output::escape_controls(event.text));
                 let _ = std::io::stdout().flush();
@@ -130,8 +129,8 @@ pub async fn run_generate(
     if args.verbose {
         let speed = Speed {
             prompt_tokens: prompt_ids.len(),
-            first_token: first_token.map(|t| t - started),
-            total: started.elapsed(),
+            phases: clock.phases(),
+            total: clock.elapsed(),
             generated_tokens: generations.iter().map(|g| g.token_ids.len()).sum(),
         };
         if stream {
@@ -194,7 +193,8 @@ pub async fn run_score(workspace: Option<&std::path::Path>, args: ScoreArgs) -> 
 /// first piece of text), then each token after it.
 struct Speed {
     prompt_tokens: usize,
-    first_token: Option<std::time::Duration>,
+    /// The prompt's pass with the first token, and the rest.
+    phases: Option<(std::time::Duration, std::time::Duration)>,
     total: std::time::Duration,
     generated_tokens: usize,
 }
@@ -208,15 +208,14 @@ impl Speed {
                 "-".into()
             }
         };
-        let Some(first) = self.first_token else {
+        let Some((first, rest)) = self.phases else {
             return format!(
                 "prompt {} tokens; no text generated in {:.2} s",
                 self.prompt_tokens,
                 self.total.as_secs_f64()
             );
         };
-        let first = first.as_secs_f64();
-        let rest = self.total.as_secs_f64() - first;
+        let (first, rest) = (first.as_secs_f64(), rest.as_secs_f64());
         let after_first = self.generated_tokens.saturating_sub(1);
         format!(
             "prompt {} tokens and the first token in {:.2} s ({})\ngeneration {} tokens after the first in {:.2} s ({})",

@@ -63,11 +63,7 @@ fn new_tiny_is_deterministic_and_loads() {
 #[test]
 fn generate_and_score_from_the_command_line() {
     let ws = tempfile::tempdir().unwrap();
-    let model = ws.path().join("m");
-    ok(
-        ws.path(),
-        &["model", "new-tiny", "--out", model.to_str().unwrap()],
-    );
+    let model = new_tiny_model(ws.path());
     let m = model.to_str().unwrap();
     let args = [
         "generate",
@@ -128,6 +124,13 @@ fn generate_and_score_from_the_command_line() {
 
 /// The tokens of `text` as a user message in `model`'s chat template (as `hone score --chat`
 /// renders it).
+/// A tiny random model written by `hone model new-tiny` into `ws/m`.
+fn new_tiny_model(ws: &Path) -> std::path::PathBuf {
+    let model = ws.join("m");
+    ok(ws, &["model", "new-tiny", "--out", model.to_str().unwrap()]);
+    model
+}
+
 fn chat_prompt_tokens(ws: &Path, model: &Path, text: &str) -> usize {
     let model = model.to_str().unwrap();
     let scored = json(
@@ -149,11 +152,7 @@ fn chat_prompt_tokens(ws: &Path, model: &Path, text: &str) -> usize {
 #[test]
 fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
     let ws = tempfile::tempdir().unwrap();
-    let model = ws.path().join("m");
-    ok(
-        ws.path(),
-        &["model", "new-tiny", "--out", model.to_str().unwrap()],
-    );
+    let model = new_tiny_model(ws.path());
     let args = [
         "generate",
         "--model",
@@ -194,11 +193,7 @@ fn verbose_generation_tells_the_prompts_and_the_generations_speed() {
 #[test]
 fn the_generation_bench_times_a_chat_prompts_pass_apart() {
     let ws = tempfile::tempdir().unwrap();
-    let model = ws.path().join("m");
-    ok(
-        ws.path(),
-        &["model", "new-tiny", "--out", model.to_str().unwrap()],
-    );
+    let model = new_tiny_model(ws.path());
     let m = model.to_str().unwrap();
     let prompt = chat_prompt_tokens(ws.path(), &model, "How cold is a fridge?");
     let engine = json(
@@ -258,11 +253,7 @@ fn model_errors_are_bad_input() {
         2,
     );
     assert!(stderr.contains("/no/model"), "{stderr}");
-    let model = ws.path().join("m");
-    ok(
-        ws.path(),
-        &["model", "new-tiny", "--out", model.to_str().unwrap()],
-    );
+    let model = new_tiny_model(ws.path());
     let stderr = fails(
         ws.path(),
         &[
@@ -393,11 +384,7 @@ fn a_folder_written_as_gguf_is_a_model_again_and_bad_files_exit_2() {
 #[test]
 fn the_device_flag_is_global_checked_and_read_from_the_environment() {
     let ws = tempfile::tempdir().unwrap();
-    let model = ws.path().join("m");
-    ok(
-        ws.path(),
-        &["model", "new-tiny", "--out", model.to_str().unwrap()],
-    );
+    let model = new_tiny_model(ws.path());
     let err = fails(
         ws.path(),
         &["--device", "gpu", "model", "info", model.to_str().unwrap()],

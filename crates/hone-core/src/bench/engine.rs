@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use candle_core::{Device, Tensor};
 use hone_model::chat_template::Message;
 use hone_model::device::{dtype_name, matmul_flops, memory_in_use, DeviceReport};
-use hone_model::generate::generate;
+use hone_model::generate::{generate, FirstTokenClock};
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::sampling::SamplingParams;
 use hone_model::score::{completion_logprobs, PromptInput, SequencePair};
@@ -265,15 +265,13 @@ pub fn run(lm: &LoadedModel, options: &EngineOptions) -> Result<EngineReport> {
             device,
             options.reps,
             || {
-                let started = std::time::Instant::now();
-                let mut first = None;
-                let out = generate(&lm, None, prompt, 1, &params, |_| {
-                    first.get_or_insert_with(|| started.elapsed().as_secs_f64());
-                })?;
+                let mut clock = FirstTokenClock::start();
+                let out = generate(&lm, None, prompt, 1, &params, |_| clock.token())?;
                 generated = out[0].token_ids.len();
-                let total = started.elapsed().as_secs_f64();
-                if let Some(first) = first {
-                    phases.borrow_mut().push((first, total - first));
+                if let Some((first, rest)) = clock.phases() {
+                    phases
+                        .borrow_mut()
+                        .push((first.as_secs_f64(), rest.as_secs_f64()));
                 }
                 Ok(())
             },
