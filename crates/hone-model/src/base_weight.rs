@@ -126,36 +126,32 @@ pub fn generating<T>(f: impl FnOnce() -> T) -> T {
 
 /// Rows of a product inside [`generating`] (a prompt's pass) that run on the weight's blocks:
 /// where this CPU has a quantized kernel that unpacks each block once for many rows — Hone's
-/// Q4_1 kernel up to its crossover with the dense path, candle's repacked Q4_K tiles (AVX2)
-/// and Q8_0 tiles (AVX-VNNI), at any length (3.6× the dense path at 235 rows on a 1B Q4_K
-/// model, BENCHMARKS.md "A prompt's pass on Q4_K and Q8_0 blocks"). Decoding builds those tiles
-/// already, so the prompt adds no memory. Other types keep [`QUANTIZED_ROWS`]: their kernels
-/// read the whole weight once per row, or would build tiles decoding does not (Q6_K).
+/// Q4_1 and Q4_K kernels up to their crossover with the dense path, candle's repacked Q8_0
+/// tiles (AVX-VNNI) at any length (BENCHMARKS.md "A prompt's pass on Q4_K and Q8_0 blocks").
+/// Decoding builds those tiles already, so the prompt adds no memory. Other types keep
+/// [`QUANTIZED_ROWS`]: their kernels read the whole weight once per row, or would build tiles
+/// decoding does not (Q6_K).
 fn prompt_rows_on_blocks(dtype: GgmlDType, (n, k): (usize, usize)) -> usize {
     match dtype {
         GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => crate::q4_1_kernel::MOST_ROWS,
-        GgmlDType::Q4K | GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => usize::MAX,
+        GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => crate::q4_k_kernel::MOST_ROWS,
+        GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => usize::MAX,
         _ => QUANTIZED_ROWS,
     }
 }
 
-/// Whether candle's x86 kernels take an `[n, k]` weight of `dtype` as repacked tiles on this
-/// CPU (its `repack_x86::select`: tiles of 16 rows and 256 columns; Q4_K from AVX2 on, Q8_0
-/// with VNNI's `vpdpbusd`). SmolLM2's 576 columns have none: candle's per-row kernel there is
-/// slower than the dense path from ~100 rows.
+/// Whether candle's x86 kernels take an `[n, k]` Q8_0 weight as repacked tiles on this CPU
+/// (its `repack_x86::select`: tiles of 16 rows and 256 columns, with VNNI's `vpdpbusd`).
+/// SmolLM2's 576 columns have none: candle's per-row kernel there is slower than the dense
+/// path from ~100 rows.
 #[cfg(target_arch = "x86_64")]
 fn has_tiles(dtype: GgmlDType, (n, k): (usize, usize)) -> bool {
-    if !n.is_multiple_of(16) || !k.is_multiple_of(256) {
+    if dtype != GgmlDType::Q8_0 || !n.is_multiple_of(16) || !k.is_multiple_of(256) {
         return false;
     }
     let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    let vnni = (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
-        || (avx2 && is_x86_feature_detected!("avxvnni"));
-    match dtype {
-        GgmlDType::Q4K => avx2,
-        GgmlDType::Q8_0 => vnni,
-        _ => false,
-    }
+    (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
+        || (avx2 && is_x86_feature_detected!("avxvnni"))
 }
 
 /// Elsewhere a prompt keeps the exact dequantized path: candle's tiled kernels there are not
@@ -164,6 +160,10 @@ fn has_tiles(dtype: GgmlDType, (n, k): (usize, usize)) -> bool {
 fn has_tiles(_dtype: GgmlDType, _shape: (usize, usize)) -> bool {
     false
 }
+
+/// `y [m, n] = x [m, k] · Wᵀ` on a weight's blocks (`x`, `m`, `k`, the bytes, `n`): Hone's
+/// Q4_1 and Q4_K kernels.
+type BlockKernel = fn(&[f32], usize, usize, &[u8], usize) -> Vec<f32>;
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
 /// `grad · W`, with `W` dequantized only for that product.
@@ -266,7 +266,11 @@ impl CustomOp1 for QuantizedMatmul {
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
         let dtype = self.weight.dtype();
-        let q4_1 = dtype == GgmlDType::Q4_1 && crate::q4_1_kernel::has_simd();
+        let kernel: Option<BlockKernel> = match dtype {
+            GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => Some(crate::q4_1_kernel::matmul_t),
+            GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => Some(crate::q4_k_kernel::matmul_t),
+            _ => None,
+        };
         let most = if GENERATING.with(|g| g.get()) {
             prompt_rows_on_blocks(dtype, self.weight.shape().dims2()?)
         } else {
@@ -275,7 +279,7 @@ impl CustomOp1 for QuantizedMatmul {
         if m > most {
             return self.dense_cpu(x, layout, m, DEQUANTIZED_BAND_BYTES);
         }
-        if q4_1 {
+        if let Some(kernel) = kernel {
             let CpuStorage::F32(all) = x else {
                 candle_core::bail!("quantized matmul: expects f32 input");
             };
@@ -284,7 +288,7 @@ impl CustomOp1 for QuantizedMatmul {
             };
             let n = self.weight.shape().dims2()?.0;
             let bytes = self.weight.data()?;
-            let y = crate::q4_1_kernel::matmul_t(&all[start..end], m, k, &bytes, n);
+            let y = kernel(&all[start..end], m, k, &bytes, n);
             return Ok((CpuStorage::F32(y), Shape::from((m, n))));
         }
         self.weight.cpu_fwd(x, layout)
@@ -463,24 +467,39 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_prompt_runs_q4_k_on_candles_tiles_and_scoring_the_exact_product() {
-        // Q4_K blocks are 256 wide; tiles are 16 rows.
+    fn a_generated_prompt_runs_q4_k_on_hones_kernel_and_q8_0_on_candles_tiles() {
+        // Q4_K blocks and candle's tiles are 256 wide; tiles are 16 rows.
         let (n, k, rows) = (32, 512, QUANTIZED_ROWS + 7);
-        let q = Arc::new(QTensor::quantize(&random(n, k, 9), GgmlDType::Q4K).unwrap());
-        let deq = q.dequantize(&Device::Cpu).unwrap();
         let x = random(rows, k, 10).reshape((1, rows, k)).unwrap();
-        let weight = BaseWeight::Quantized(q.clone());
-        let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
-        assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-4);
-        let prompt = generating(|| weight.matmul_t(&x)).unwrap();
-        if has_tiles(GgmlDType::Q4K, (n, k)) {
-            // candle's own quantized product (activations rounded to 8 bits, as decoding's).
-            let candle = x.apply_op1_no_bwd(q.as_ref()).unwrap();
-            assert_eq!(max_diff(&prompt, &candle), 0.0);
-            let off = max_diff(&prompt, &dense);
-            assert!(off > 0.0 && off < 0.01 * max_abs(&dense), "{off}");
-        } else {
-            assert!(max_diff(&prompt, &dense) < 1e-4);
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q8_0] {
+            let q = Arc::new(QTensor::quantize(&random(n, k, 9), dtype).unwrap());
+            let deq = q.dequantize(&Device::Cpu).unwrap();
+            let weight = BaseWeight::Quantized(q.clone());
+            let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
+            assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-4);
+            let prompt = generating(|| weight.matmul_t(&x)).unwrap();
+            // Inside generation the activations are rounded to 8 bits, as decoding's.
+            let blocks = match dtype {
+                GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => {
+                    let hones = crate::q4_k_kernel::matmul_t(&xs, rows, k, &q.data().unwrap(), n);
+                    Some(Tensor::from_vec(hones, (1, rows, n), &Device::Cpu).unwrap())
+                }
+                GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => {
+                    Some(x.apply_op1_no_bwd(q.as_ref()).unwrap())
+                }
+                _ => None,
+            };
+            if let Some(blocks) = blocks {
+                assert_eq!(max_diff(&prompt, &blocks), 0.0, "{dtype:?}");
+                let off = max_diff(&prompt, &dense);
+                assert!(
+                    off > 0.0 && off < 0.01 * max_abs(&dense),
+                    "{dtype:?}: {off}"
+                );
+            } else {
+                assert!(max_diff(&prompt, &dense) < 1e-4);
+            }
         }
     }
 

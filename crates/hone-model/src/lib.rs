@@ -31,6 +31,8 @@ pub mod loader;
 pub mod lora;
 pub mod norm;
 mod q4_1_kernel;
+mod q4_k_kernel;
+mod quantized_columns;
 mod released_weights;
 pub mod rope;
 pub mod sampling;

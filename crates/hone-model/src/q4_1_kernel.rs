@@ -11,10 +11,12 @@
 
 use half::f16;
 
+#[cfg(target_arch = "x86_64")]
+use crate::quantized_columns::in_groups;
+use crate::quantized_columns::{by_columns, round_to_i8};
+
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 20;
-/// Columns of the output handed to a worker at a time.
-const COLUMNS_PER_CHUNK: usize = 64;
 
 /// One row of `x` quantized to 8 bits per block.
 struct QuantizedRow {
@@ -37,7 +39,7 @@ fn quantize_row(x: &[f32]) -> QuantizedRow {
         let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
         let mut sum = 0i32;
         for (q, v) in row.q[b * BLOCK..(b + 1) * BLOCK].iter_mut().zip(values) {
-            *q = (v * inv).round() as i8;
+            *q = round_to_i8(v * inv);
             sum += *q as i32;
         }
         row.d.push(d);
@@ -168,45 +170,14 @@ const ROWS_AT_ONCE: usize = 4;
 
 /// The dot products of one weight row with every row of `x`, into `out` (one per row).
 fn dots(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) {
-    let done = dots_grouped(w, rows, simd, out);
-    for (row, o) in rows[done..].iter().zip(&mut out[done..]) {
-        *o = dot(w, row, simd);
-    }
-}
-
-/// [`dots`] for whole groups of [`ROWS_AT_ONCE`] rows with SIMD; the rows it did.
-#[cfg(target_arch = "x86_64")]
-fn dots_grouped(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) -> usize {
-    if !simd {
-        return 0;
-    }
-    let groups = rows.chunks_exact(ROWS_AT_ONCE);
-    let done = rows.len() - groups.remainder().len();
-    for (group, out) in groups.zip(out.chunks_exact_mut(ROWS_AT_ONCE)) {
-        let group: [&QuantizedRow; ROWS_AT_ONCE] = std::array::from_fn(|r| &group[r]);
+    #[cfg(target_arch = "x86_64")]
+    if simd {
         // Safety: `simd` is `has_simd()`; the caller passes whole rows.
-        out.copy_from_slice(&unsafe { avx2::dot_rows(w, group) });
+        let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
+        return in_groups(rows, out, group, |row| dot(w, row, simd));
     }
-    done
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn dots_grouped(_: &[u8], _: &[QuantizedRow], _: bool, _: &mut [f32]) -> usize {
-    0
-}
-
-/// A pointer workers write disjoint elements through.
-#[derive(Clone, Copy)]
-struct Out(*mut f32);
-// Safety: every element is written by exactly one work item (see `matmul_t`).
-unsafe impl Send for Out {}
-unsafe impl Sync for Out {}
-
-impl Out {
-    /// # Safety
-    /// `i` is inside the output, and no other work item writes it.
-    unsafe fn write(self, i: usize, value: f32) {
-        *self.0.add(i) = value;
+    for (row, o) in rows.iter().zip(out) {
+        *o = dot(w, row, simd);
     }
 }
 
@@ -219,24 +190,14 @@ pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f
     assert_eq!(weight.len(), n * row_bytes);
     let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(quantize_row).collect();
     let simd = has_simd();
-    let mut y = vec![0f32; m * n];
-    let out = Out(y.as_mut_ptr());
-    let chunks = n.div_ceil(COLUMNS_PER_CHUNK);
-    candle_core::utils::barrier_pool().execute_chunked(chunks, |range| {
-        let mut column = vec![0f32; m];
-        for chunk in range {
-            let start = chunk * COLUMNS_PER_CHUNK;
-            for col in start..n.min(start + COLUMNS_PER_CHUNK) {
-                let w = &weight[col * row_bytes..(col + 1) * row_bytes];
-                dots(w, &rows, simd, &mut column);
-                for (i, value) in column.iter().enumerate() {
-                    // Safety: (i, col) belongs to this chunk alone, inside `y`.
-                    unsafe { out.write(i * n + col, *value) };
-                }
-            }
-        }
-    });
-    y
+    by_columns(m, n, |col, out| {
+        dots(
+            &weight[col * row_bytes..(col + 1) * row_bytes],
+            &rows,
+            simd,
+            out,
+        )
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,526 @@
+//! `x · Wᵀ` for a Q4_K weight and up to a prompt's rows of `x`, on the CPU, read from the
+//! file's blocks as they are.
+//!
+//! candle's x86 Q4_K product repacks each matrix, the first time it runs, into tiles of 16 rows
+//! with f32 scales: 6 bits a weight, kept beside the blocks' 4.5. Decoding reads every weight
+//! once per token and is bound by memory bandwidth, so those tiles cost a third more traffic
+//! per token, and their own memory (a 1B model generated at 0.60–0.66× llama.cpp's tokens/s with
+//! 1.3× its memory, BENCHMARKS.md "Generation on Q4_K blocks"). This is the product llama.cpp
+//! computes (`ggml_vec_dot_q4_K_q8_K`): each row of `x` is quantized to 8 bits per 256 values
+//! with one scale `d`, and the sum of each 32 kept for the weights' minimums.
+//!
+//! A Q4_K block holds 256 weights in 144 bytes: `d` and `dmin` as f16, twelve bytes of 6-bit
+//! scales and minimums for its eight sub-blocks of 32, then 128 bytes of nibbles. Byte `j` of
+//! the `c`-th 32 of them holds weight `64c + j` in its low nibble (sub-block `2c`) and
+//! `64c + 32 + j` in its high one (sub-block `2c + 1`). A weight is
+//! `d·scale_s·q − dmin·min_s`, so a block contributes
+//! `d·d_x·Σ_s scale_s·(q_s · q_x) − dmin·d_x·Σ_s min_s·(Σ q_x)_s`.
+
+use half::f16;
+
+#[cfg(target_arch = "x86_64")]
+use crate::quantized_columns::in_groups;
+use crate::quantized_columns::{by_columns, round_to_i8};
+
+#[cfg(target_arch = "x86_64")]
+mod tiles;
+
+pub const BLOCK: usize = 256;
+const BLOCK_BYTES: usize = 144;
+/// Weights per sub-block.
+const SUB: usize = 32;
+const SUBS: usize = BLOCK / SUB;
+/// Where the nibbles start in a block.
+const NIBBLES: usize = 16;
+
+/// The slot (of 32 activations) sub-block `s` takes in a quantized row's block: the order in
+/// which a 64-byte load of nibbles meets the sub-blocks, its low nibbles first (sub-blocks
+/// 0 and 2, then 1 and 3 from the high ones; then 4, 6, 5, 7), so that each load of 64
+/// activations lines up with one load of nibbles.
+const fn slot(s: usize) -> usize {
+    let within = s % 4;
+    s / 4 * 4 + within % 2 * 2 + within / 2
+}
+
+/// One row of `x` quantized to 8 bits per block of 256.
+struct QuantizedRow {
+    /// Each block's 256 values, sub-blocks in [`slot`] order.
+    q: Vec<i8>,
+    d: Vec<f32>,
+    /// `Σ q` of each sub-block, in sub-block order.
+    sums: Vec<i16>,
+}
+
+fn quantize_row(x: &[f32]) -> QuantizedRow {
+    let blocks = x.len() / BLOCK;
+    let mut row = QuantizedRow {
+        q: vec![0; x.len()],
+        d: Vec::with_capacity(blocks),
+        sums: Vec::with_capacity(blocks * SUBS),
+    };
+    for (b, values) in x.chunks_exact(BLOCK).enumerate() {
+        let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+        for (s, sub) in values.chunks_exact(SUB).enumerate() {
+            let start = b * BLOCK + slot(s) * SUB;
+            let mut sum = 0i32;
+            for (q, v) in row.q[start..start + SUB].iter_mut().zip(sub) {
+                *q = round_to_i8(v * inv);
+                sum += *q as i32;
+            }
+            // At most 32 · 127.
+            row.sums.push(sum as i16);
+        }
+        row.d.push(d);
+    }
+    row
+}
+
+/// The eight 6-bit scales and eight 6-bit minimums of a block's twelve bytes: bytes 0–3 hold
+/// scales 0–3 in their low six bits, bytes 4–7 minimums 0–3; bytes 8–11 hold the low four
+/// bits of scales 4–7 (low nibble) and minimums 4–7 (high nibble), whose top two bits are the
+/// top bits of bytes 0–3 and 4–7. Taken four at a time as 32-bit words. (Inlined: decoding
+/// calls it once per block of every weight row, 16% of a token's time as a call.)
+#[inline(always)]
+fn scales_and_mins(bytes: &[u8]) -> ([u8; SUBS], [u8; SUBS]) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let word = |i: usize| {
+        u32::from_le_bytes([
+            bytes[4 * i],
+            bytes[4 * i + 1],
+            bytes[4 * i + 2],
+            bytes[4 * i + 3],
+        ])
+    };
+    let (w0, w1, w2) = (word(0), word(1), word(2));
+    let scales = [w0 & LOW6, (w2 & LOW4) | ((w0 >> 6) & LOW2) << 4];
+    let mins = [w1 & LOW6, ((w2 >> 4) & LOW4) | ((w1 >> 6) & LOW2) << 4];
+    let bytes8 = |w: [u32; 2]| (w[0] as u64 | (w[1] as u64) << 32).to_le_bytes();
+    (bytes8(scales), bytes8(mins))
+}
+
+#[inline(always)]
+fn d_and_dmin(block: &[u8]) -> (f32, f32) {
+    (
+        f16::from_le_bytes([block[0], block[1]]).to_f32(),
+        f16::from_le_bytes([block[2], block[3]]).to_f32(),
+    )
+}
+
+/// The dot product of one weight row (`k / 256` blocks) with one quantized row, portably.
+fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
+    let mut sum = 0f32;
+    for (b, block) in w.chunks_exact(BLOCK_BYTES).enumerate() {
+        let (d, dmin) = d_and_dmin(block);
+        let (scales, mins) = scales_and_mins(&block[4..NIBBLES]);
+        let q = &x.q[b * BLOCK..(b + 1) * BLOCK];
+        let (mut dots, mut mins_sum) = (0i32, 0i32);
+        for s in 0..SUBS {
+            let nibbles = &block[NIBBLES + s / 2 * SUB..][..SUB];
+            let xs = &q[slot(s) * SUB..][..SUB];
+            let mut dot = 0i32;
+            for (&byte, &xq) in nibbles.iter().zip(xs) {
+                let n = if s % 2 == 0 { byte & 0x0F } else { byte >> 4 };
+                dot += n as i32 * xq as i32;
+            }
+            dots += scales[s] as i32 * dot;
+            mins_sum += mins[s] as i32 * x.sums[b * SUBS + s] as i32;
+        }
+        sum += d * x.d[b] * dots as f32 - dmin * x.d[b] * mins_sum as f32;
+    }
+    sum
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{scales_and_mins, slot, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUB, SUBS};
+
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    }
+
+    /// A `pshufb` control that copies 16-bit lane `i` of each 128-bit half to all its lanes.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn lane_broadcast(i: usize) -> __m256i {
+        _mm256_set1_epi16((((2 * i + 1) << 8) | (2 * i)) as i16)
+    }
+
+    /// `[d, dmin]` of the block at `block`, and its scales and minimums as 16-bit lanes.
+    ///
+    /// # Safety
+    /// `block` points at a whole block; the CPU has F16C and SSE4.1.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn block_head(block: *const u8) -> (f32, f32, __m128i, __m128i) {
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((block as *const i32).read_unaligned()));
+        let (d, dmin) = (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1)));
+        let (scales, mins) = scales_and_mins(std::slice::from_raw_parts(block.add(4), 12));
+        let scales = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(scales)));
+        let mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(mins)));
+        (d, dmin, scales, mins)
+    }
+
+    /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 weights at a time: each
+    /// block's nibbles are unpacked once for all of them (decoding takes one row, a prompt's
+    /// pass [`super::ROWS_AT_ONCE`]). The products of a nibble and an 8-bit activation are
+    /// summed in pairs to 16 bits (at most 2·15·127), then times the sub-block's scale to 32.
+    ///
+    /// # Safety
+    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x[r].d.len()` blocks for
+    /// every row.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        let low = _mm256_set1_epi8(0x0F);
+        let mut acc = [_mm256_setzero_ps(); R];
+        for b in 0..x[0].d.len() {
+            let block = w.as_ptr().add(b * BLOCK_BYTES);
+            let (d, dmin, scales, mins) = block_head(block);
+            let scales = _mm256_set_m128i(scales, scales);
+            let mut sums = [_mm256_setzero_si256(); R];
+            for c in 0..4 {
+                let packed = _mm256_loadu_si256(block.add(NIBBLES + c * SUB) as *const __m256i);
+                let lo = _mm256_and_si256(packed, low);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+                let scale_lo = _mm256_shuffle_epi8(scales, lane_broadcast(2 * c));
+                let scale_hi = _mm256_shuffle_epi8(scales, lane_broadcast(2 * c + 1));
+                for r in 0..R {
+                    let q = x[r].q.as_ptr().add(b * BLOCK);
+                    let x_lo = _mm256_loadu_si256(q.add(slot(2 * c) * SUB) as *const __m256i);
+                    let x_hi = _mm256_loadu_si256(q.add(slot(2 * c + 1) * SUB) as *const __m256i);
+                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x_lo), scale_lo);
+                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x_hi), scale_hi);
+                    sums[r] = _mm256_add_epi32(sums[r], _mm256_add_epi32(p_lo, p_hi));
+                }
+            }
+            for r in 0..R {
+                let dx = x[r].d[b];
+                let x_sums = _mm_loadu_si128(x[r].sums.as_ptr().add(b * SUBS) as *const __m128i);
+                let min_sum = _mm256_zextsi128_si256(_mm_madd_epi16(mins, x_sums));
+                acc[r] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(d * dx), _mm256_cvtepi32_ps(sums[r]), acc[r]);
+                acc[r] = _mm256_fnmadd_ps(
+                    _mm256_set1_ps(dmin * dx),
+                    _mm256_cvtepi32_ps(min_sum),
+                    acc[r],
+                );
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = horizontal_sum(acc[r]);
+        }
+        out
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    fn horizontal_sum(acc: __m256) -> f32 {
+        let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::avx2::{block_head, lane_broadcast};
+    use super::{slot, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUB, SUBS};
+
+    pub fn available() -> bool {
+        super::avx2::available()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+    }
+
+    /// A `pshufb` control for a 512-bit register of two sub-blocks: sub-block `a`'s scale in
+    /// the low 256 bits, `b`'s in the high.
+    #[target_feature(enable = "avx512f,avx512bw,avx2")]
+    fn pair_broadcast(a: usize, b: usize) -> __m512i {
+        _mm512_inserti64x4(
+            _mm512_castsi256_si512(lane_broadcast(a)),
+            lane_broadcast(b),
+            1,
+        )
+    }
+
+    /// As [`super::avx2::dot_rows`], 64 weights (two sub-blocks) per instruction: a 64-byte
+    /// load of nibbles holds sub-blocks `4h` and `4h + 2` in its low nibbles and `4h + 1` and
+    /// `4h + 3` in its high ones, which [`slot`] lays out side by side in the activations.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F and BW besides AVX2, FMA and F16C ([`available`]); `w` holds
+    /// `x[r].d.len()` blocks for every row.
+    #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
+    pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        let low = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for b in 0..x[0].d.len() {
+            let block = w.as_ptr().add(b * BLOCK_BYTES);
+            let (d, dmin, scales, mins) = block_head(block);
+            let scales = _mm512_broadcast_i32x4(scales);
+            let mut sums = [_mm512_setzero_si512(); R];
+            for h in 0..2 {
+                let packed = _mm512_loadu_si512(block.add(NIBBLES + h * 2 * SUB) as *const __m512i);
+                let lo = _mm512_and_si512(packed, low);
+                let hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
+                let scale_lo = _mm512_shuffle_epi8(scales, pair_broadcast(4 * h, 4 * h + 2));
+                let scale_hi = _mm512_shuffle_epi8(scales, pair_broadcast(4 * h + 1, 4 * h + 3));
+                for r in 0..R {
+                    let q = x[r].q.as_ptr().add(b * BLOCK);
+                    let x_lo = _mm512_loadu_si512(q.add(slot(4 * h) * SUB) as *const __m512i);
+                    let x_hi = _mm512_loadu_si512(q.add(slot(4 * h + 1) * SUB) as *const __m512i);
+                    let p_lo = _mm512_madd_epi16(_mm512_maddubs_epi16(lo, x_lo), scale_lo);
+                    let p_hi = _mm512_madd_epi16(_mm512_maddubs_epi16(hi, x_hi), scale_hi);
+                    sums[r] = _mm512_add_epi32(sums[r], _mm512_add_epi32(p_lo, p_hi));
+                }
+            }
+            for r in 0..R {
+                let dx = x[r].d[b];
+                let x_sums = _mm_loadu_si128(x[r].sums.as_ptr().add(b * SUBS) as *const __m128i);
+                let min_sum = _mm512_zextsi128_si512(_mm_madd_epi16(mins, x_sums));
+                acc[r] =
+                    _mm512_fmadd_ps(_mm512_set1_ps(d * dx), _mm512_cvtepi32_ps(sums[r]), acc[r]);
+                acc[r] = _mm512_fnmadd_ps(
+                    _mm512_set1_ps(dmin * dx),
+                    _mm512_cvtepi32_ps(min_sum),
+                    acc[r],
+                );
+            }
+        }
+        let mut out = [0f32; R];
+        for r in 0..R {
+            out[r] = _mm512_reduce_add_ps(acc[r]);
+        }
+        out
+    }
+}
+
+/// The SIMD this CPU runs the kernel with.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Simd {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    None,
+}
+
+fn simd() -> Simd {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if avx512::available() {
+            return Simd::Avx512;
+        }
+        if avx2::available() {
+            return Simd::Avx2;
+        }
+    }
+    Simd::None
+}
+
+/// Whether this CPU runs the kernel with SIMD (else candle's product runs: its portable loop
+/// is as fast as this one's would be).
+pub fn has_simd() -> bool {
+    simd() != Simd::None
+}
+
+/// The most rows of `x` this kernel takes; longer inputs dequantize the weight and run the
+/// dense matmul, whose dequantizing and packing is paid once for all rows.
+pub const MOST_ROWS: usize = 256;
+
+/// Rows of `x` from which a product takes the tiled kernel (where the CPU has it): repacking
+/// 16 weight rows side by side costs about what a few rows' products do.
+#[cfg(target_arch = "x86_64")]
+const TILED_FROM_ROWS: usize = 8;
+
+/// Rows of `x` that share each unpacked weight block.
+#[cfg(target_arch = "x86_64")]
+const ROWS_AT_ONCE: usize = 4;
+
+/// The dot products of one weight row with every row of `x`, into `out` (one per row).
+fn dots(w: &[u8], rows: &[QuantizedRow], simd: Simd, out: &mut [f32]) {
+    // Safety (each arm): `simd` was detected on this CPU; the caller passes whole rows.
+    match simd {
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => in_groups(
+            rows,
+            out,
+            |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx512::dot_rows(w, g) },
+            |row| unsafe { avx512::dot_rows(w, [row]) }[0],
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => in_groups(
+            rows,
+            out,
+            |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) },
+            |row| unsafe { avx2::dot_rows(w, [row]) }[0],
+        ),
+        _ => {
+            for (row, o) in rows.iter().zip(out) {
+                *o = dot_scalar(w, row);
+            }
+        }
+    }
+}
+
+/// `y [m, n] = x [m, k] · Wᵀ` for Q4_K `weight` bytes of `n` rows of `k` (a multiple of 256)
+/// elements. Columns are shared among candle's CPU workers.
+pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f32> {
+    assert_eq!(k % BLOCK, 0, "Q4_K rows are whole blocks of {BLOCK}");
+    assert_eq!(x.len(), m * k);
+    let row_bytes = k / BLOCK * BLOCK_BYTES;
+    assert_eq!(weight.len(), n * row_bytes);
+    let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(quantize_row).collect();
+    #[cfg(target_arch = "x86_64")]
+    if m >= TILED_FROM_ROWS && n.is_multiple_of(tiles::TILE) && tiles::available() {
+        return tiles::matmul_t(&rows, weight, row_bytes, n);
+    }
+    let simd = simd();
+    by_columns(m, n, |col, out| {
+        dots(
+            &weight[col * row_bytes..(col + 1) * row_bytes],
+            &rows,
+            simd,
+            out,
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::quantized::{GgmlDType, QTensor};
+    use candle_core::{Device, Tensor};
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// The format's rule for scale and minimum `j`, one at a time.
+    fn scale_and_min(j: usize, s: &[u8]) -> (u8, u8) {
+        if j < 4 {
+            (s[j] & 63, s[j + 4] & 63)
+        } else {
+            (
+                (s[j + 4] & 0xF) | ((s[j - 4] >> 6) << 4),
+                (s[j + 4] >> 4) | ((s[j] >> 6) << 4),
+            )
+        }
+    }
+
+    #[test]
+    fn scales_and_minimums_unpack_by_the_formats_rule() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for _ in 0..200 {
+            let bytes: [u8; 12] = std::array::from_fn(|_| rng.random());
+            let (scales, mins) = scales_and_mins(&bytes);
+            for j in 0..SUBS {
+                assert_eq!(
+                    (scales[j], mins[j]),
+                    scale_and_min(j, &bytes),
+                    "{bytes:?} {j}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_product_matches_the_dequantized_weight_and_each_simd_path_the_portable_one() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        // Seven rows: a group of four at once and three one by one; 70 columns, two chunks.
+        let (m, k, n) = (7, 512, 70);
+        let w = crate::test_tensors::random(&mut rng, &[n, k]);
+        let x = crate::test_tensors::random(&mut rng, &[m, k]);
+        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
+        let bytes = q.data().unwrap();
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let got = matmul_t(&xs, m, k, &bytes, n);
+        let want = x
+            .matmul(&q.dequantize(&Device::Cpu).unwrap().t().unwrap())
+            .unwrap();
+        let got = Tensor::from_vec(got, (m, n), &Device::Cpu).unwrap();
+        // Only the activations' 8-bit rounding separates the two: under 1% of the scale.
+        let scale = crate::test_tensors::max_abs(&want);
+        let diff = crate::test_tensors::max_diff(&got, &want);
+        assert!(
+            diff > 0.0 && diff < 0.01 * scale,
+            "off by {diff} (scale {scale})"
+        );
+
+        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
+        let row_bytes = k / BLOCK * BLOCK_BYTES;
+        let mut paths = vec![Simd::None];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if avx2::available() {
+                paths.push(Simd::Avx2);
+            }
+            if avx512::available() {
+                paths.push(Simd::Avx512);
+            }
+        }
+        let mut column = vec![0f32; m];
+        for col in 0..n {
+            let wrow = &bytes[col * row_bytes..(col + 1) * row_bytes];
+            for &path in &paths {
+                dots(wrow, &rows, path, &mut column);
+                for (row, got) in rows.iter().zip(&column) {
+                    let want = dot_scalar(wrow, row);
+                    assert!(
+                        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                        "{path:?}: column {col}: {got} against {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_tiled_product_of_a_prompt_equals_the_portable_one() {
+        if !tiles::available() {
+            return;
+        }
+        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
+        // 80 columns: a chunk of four tiles and one of one; 7 rows: a group of four and three.
+        let (m, k, n) = (7, 768, 80);
+        let w = crate::test_tensors::random(&mut rng, &[n, k]);
+        let x = crate::test_tensors::random(&mut rng, &[m, k]);
+        let bytes = QTensor::quantize(&w, GgmlDType::Q4K)
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
+        let row_bytes = k / BLOCK * BLOCK_BYTES;
+        let got = tiles::matmul_t(&rows, &bytes, row_bytes, n);
+        for (i, row) in rows.iter().enumerate() {
+            for col in 0..n {
+                let want = dot_scalar(&bytes[col * row_bytes..(col + 1) * row_bytes], row);
+                let got = got[i * n + col];
+                assert!(
+                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "row {i}, column {col}: {got} against {want}"
+                );
+            }
+        }
+        // A prompt's worth of rows takes this path.
+        let xs: Vec<f32> = xs
+            .iter()
+            .cycle()
+            .take(TILED_FROM_ROWS * k)
+            .copied()
+            .collect();
+        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
+        assert_eq!(
+            matmul_t(&xs, TILED_FROM_ROWS, k, &bytes, n),
+            tiles::matmul_t(&rows, &bytes, row_bytes, n)
+        );
+    }
+}

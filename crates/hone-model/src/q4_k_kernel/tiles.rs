@@ -1,0 +1,156 @@
+//! A prompt's product with a Q4_K weight: 16 of the weight's rows at a time laid side by side
+//! in a worker's scratch, so that one `vpdpbusd` multiplies 4 weights of each of the 16 rows
+//! with the same 4 activations and no sum crosses lanes (the layout candle's and llama.cpp's
+//! many-row kernels keep for the whole model). Here it lives only while those 16 columns of
+//! the output are computed, for all the prompt's rows: the blocks stay the one copy of the
+//! weight in memory, and the repacking, paid once per 16 rows of the weight, is shared by
+//! every row of the prompt. x86 only (AVX-512 VNNI).
+
+use super::{d_and_dmin, scales_and_mins, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUBS};
+
+/// Rows of the weight (columns of the output) in a tile.
+pub(super) const TILE: usize = 16;
+/// 4-byte words of nibbles in a block.
+const WORDS: usize = BLOCK / 8;
+
+/// One block of 16 weight rows: each row's `w`-th word of nibbles side by side, and each
+/// sub-block's scale (`d·scale_s`) and minimum (`dmin·min_s`) per row.
+#[derive(Clone, Copy)]
+struct TileBlock {
+    words: [[u32; TILE]; WORDS],
+    scales: [[f32; TILE]; SUBS],
+    mins: [[f32; TILE]; SUBS],
+}
+
+const EMPTY: TileBlock = TileBlock {
+    words: [[0; TILE]; WORDS],
+    scales: [[0.0; TILE]; SUBS],
+    mins: [[0.0; TILE]; SUBS],
+};
+
+/// Weight rows `first..first + 16` into `tile` (one [`TileBlock`] per block of a row).
+fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
+    for r in 0..TILE {
+        let row = &weight[(first + r) * row_bytes..(first + r + 1) * row_bytes];
+        for (t, block) in tile.iter_mut().zip(row.chunks_exact(BLOCK_BYTES)) {
+            let (d, dmin) = d_and_dmin(block);
+            let (scales, mins) = scales_and_mins(&block[4..NIBBLES]);
+            for s in 0..SUBS {
+                t.scales[s][r] = d * scales[s] as f32;
+                t.mins[s][r] = dmin * mins[s] as f32;
+            }
+            for (w, word) in block[NIBBLES..].chunks_exact(4).enumerate() {
+                t.words[w][r] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+            }
+        }
+    }
+}
+
+mod vnni {
+    use std::arch::x86_64::*;
+
+    use super::super::{slot, QuantizedRow, BLOCK, SUB, SUBS};
+    use super::{TileBlock, TILE};
+
+    pub fn available() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// The 16 outputs of a tile for `R` rows of `x`. Word `8c + q` of a block holds weights
+    /// `64c + 4q ..+ 4` (sub-block `2c`) in its low nibbles and `64c + 32 + 4q ..+ 4`
+    /// (sub-block `2c + 1`) in its high ones; each meets the 4 activations at the same place,
+    /// broadcast to the 16 rows.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI ([`available`]); `tile` holds `x[r].d.len()` blocks.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub unsafe fn rows<const R: usize>(
+        tile: &[TileBlock],
+        x: [&QuantizedRow; R],
+    ) -> [[f32; TILE]; R] {
+        let low = _mm512_set1_epi8(0x0F);
+        let mut acc = [_mm512_setzero_ps(); R];
+        for (b, t) in tile.iter().enumerate() {
+            for c in 0..4 {
+                let mut sums_lo = [_mm512_setzero_si512(); R];
+                let mut sums_hi = [_mm512_setzero_si512(); R];
+                for q in 0..8 {
+                    let w = _mm512_loadu_si512(t.words[8 * c + q].as_ptr() as *const __m512i);
+                    let lo = _mm512_and_si512(w, low);
+                    let hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
+                    for r in 0..R {
+                        let xq = x[r].q.as_ptr().add(b * BLOCK);
+                        let at = |s: usize| {
+                            (xq.add(slot(s) * SUB + 4 * q) as *const i32).read_unaligned()
+                        };
+                        sums_lo[r] =
+                            _mm512_dpbusd_epi32(sums_lo[r], lo, _mm512_set1_epi32(at(2 * c)));
+                        sums_hi[r] =
+                            _mm512_dpbusd_epi32(sums_hi[r], hi, _mm512_set1_epi32(at(2 * c + 1)));
+                    }
+                }
+                for (s, sums) in [(2 * c, &sums_lo), (2 * c + 1, &sums_hi)] {
+                    let scale = _mm512_loadu_ps(t.scales[s].as_ptr());
+                    let min = _mm512_loadu_ps(t.mins[s].as_ptr());
+                    for r in 0..R {
+                        let dx = x[r].d[b];
+                        let x_sum = x[r].sums[b * SUBS + s] as f32;
+                        let scale = _mm512_mul_ps(scale, _mm512_set1_ps(dx));
+                        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), scale, acc[r]);
+                        acc[r] = _mm512_fnmadd_ps(min, _mm512_set1_ps(dx * x_sum), acc[r]);
+                    }
+                }
+            }
+        }
+        let mut out = [[0f32; TILE]; R];
+        for r in 0..R {
+            _mm512_storeu_ps(out[r].as_mut_ptr(), acc[r]);
+        }
+        out
+    }
+}
+
+/// Whether this CPU has the tiled kernel (AVX-512 with VNNI).
+pub(super) fn available() -> bool {
+    vnni::available()
+}
+
+/// Rows of `x` that share each loaded word of a tile.
+const ROWS_AT_ONCE: usize = 4;
+
+/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q4_K `weight` bytes of `n` rows (a
+/// multiple of [`TILE`]) of `row_bytes`. Needs [`available`].
+pub(super) fn matmul_t(
+    rows: &[QuantizedRow],
+    weight: &[u8],
+    row_bytes: usize,
+    n: usize,
+) -> Vec<f32> {
+    assert!(available() && n.is_multiple_of(TILE));
+    let blocks = row_bytes / BLOCK_BYTES;
+    crate::quantized_columns::by_column_chunks(rows.len(), n, 4 * TILE, |start, width, out| {
+        let mut tile = vec![EMPTY; blocks];
+        for first in (start..start + width).step_by(TILE) {
+            pack(weight, row_bytes, first, &mut tile);
+            let column = first - start;
+            let mut put = |i: usize, values: &[f32; TILE]| {
+                out[i * width + column..][..TILE].copy_from_slice(values);
+            };
+            let groups = rows.chunks_exact(ROWS_AT_ONCE);
+            let done = rows.len() - groups.remainder().len();
+            for (g, group) in groups.enumerate() {
+                let group: [&QuantizedRow; ROWS_AT_ONCE] = std::array::from_fn(|r| &group[r]);
+                // Safety: `available()`; the tile holds every row's blocks.
+                for (r, values) in unsafe { vnni::rows(&tile, group) }.iter().enumerate() {
+                    put(g * ROWS_AT_ONCE + r, values);
+                }
+            }
+            for (i, row) in rows.iter().enumerate().skip(done) {
+                // Safety: as above.
+                put(i, &unsafe { vnni::rows(&tile, [row]) }[0]);
+            }
+        }
+    })
+}
