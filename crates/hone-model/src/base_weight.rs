@@ -125,44 +125,22 @@ pub fn generating<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Rows of a product inside [`generating`] (a prompt's pass) that run on the weight's blocks:
-/// where this CPU has a quantized kernel that unpacks each block once for many rows — Hone's
-/// Q4_1 and Q4_K kernels up to their crossover with the dense path, candle's repacked Q8_0
-/// tiles (AVX-VNNI) at any length (BENCHMARKS.md "A prompt's pass on Q4_K and Q8_0 blocks").
-/// Decoding builds those tiles already, so the prompt adds no memory. Other types keep
-/// [`QUANTIZED_ROWS`]: their kernels read the whole weight once per row, or would build tiles
-/// decoding does not (Q6_K).
-fn prompt_rows_on_blocks(dtype: GgmlDType, (n, k): (usize, usize)) -> usize {
+/// where this CPU has a Hone kernel that takes each block once for many rows — for Q4_1 up to
+/// its crossover with the dense path; for Q4_K and Q8_0 up to 256 rows, or at any length where
+/// the CPU has VNNI and the kernel lays 16 weight rows side by side (BENCHMARKS.md
+/// "Generation and prompts on Q4_K and Q8_0 blocks"). Other types keep [`QUANTIZED_ROWS`]:
+/// candle's kernels for them read the whole weight once per row.
+fn prompt_rows_on_blocks(dtype: GgmlDType, n: usize) -> usize {
     match dtype {
         GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => crate::q4_1_kernel::MOST_ROWS,
-        GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => crate::q4_k_kernel::MOST_ROWS,
-        GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => usize::MAX,
+        GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => crate::q4_k_kernel::most_rows(n),
+        GgmlDType::Q8_0 if crate::q8_0_kernel::has_simd() => crate::q8_0_kernel::most_rows(n),
         _ => QUANTIZED_ROWS,
     }
 }
 
-/// Whether candle's x86 kernels take an `[n, k]` Q8_0 weight as repacked tiles on this CPU
-/// (its `repack_x86::select`: tiles of 16 rows and 256 columns, with VNNI's `vpdpbusd`).
-/// SmolLM2's 576 columns have none: candle's per-row kernel there is slower than the dense
-/// path from ~100 rows.
-#[cfg(target_arch = "x86_64")]
-fn has_tiles(dtype: GgmlDType, (n, k): (usize, usize)) -> bool {
-    if dtype != GgmlDType::Q8_0 || !n.is_multiple_of(16) || !k.is_multiple_of(256) {
-        return false;
-    }
-    let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-    (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
-        || (avx2 && is_x86_feature_detected!("avxvnni"))
-}
-
-/// Elsewhere a prompt keeps the exact dequantized path: candle's tiled kernels there are not
-/// measured against it.
-#[cfg(not(target_arch = "x86_64"))]
-fn has_tiles(_dtype: GgmlDType, _shape: (usize, usize)) -> bool {
-    false
-}
-
 /// `y [m, n] = x [m, k] · Wᵀ` on a weight's blocks (`x`, `m`, `k`, the bytes, `n`): Hone's
-/// Q4_1 and Q4_K kernels.
+/// Q4_1, Q4_K and Q8_0 kernels.
 type BlockKernel = fn(&[f32], usize, usize, &[u8], usize) -> Vec<f32>;
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
@@ -269,10 +247,11 @@ impl CustomOp1 for QuantizedMatmul {
         let kernel: Option<BlockKernel> = match dtype {
             GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => Some(crate::q4_1_kernel::matmul_t),
             GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => Some(crate::q4_k_kernel::matmul_t),
+            GgmlDType::Q8_0 if crate::q8_0_kernel::has_simd() => Some(crate::q8_0_kernel::matmul_t),
             _ => None,
         };
         let most = if GENERATING.with(|g| g.get()) {
-            prompt_rows_on_blocks(dtype, self.weight.shape().dims2()?)
+            prompt_rows_on_blocks(dtype, self.weight.shape().dims2()?.0)
         } else {
             QUANTIZED_ROWS
         };
@@ -467,31 +446,35 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_prompt_runs_q4_k_on_hones_kernel_and_q8_0_on_candles_tiles() {
-        // Q4_K blocks and candle's tiles are 256 wide; tiles are 16 rows.
+    fn a_generated_prompt_runs_q4_k_and_q8_0_on_hones_kernels_and_scoring_the_exact_product() {
         let (n, k, rows) = (32, 512, QUANTIZED_ROWS + 7);
         let x = random(rows, k, 10).reshape((1, rows, k)).unwrap();
         let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        for dtype in [GgmlDType::Q4K, GgmlDType::Q8_0] {
+        let kernels: [(GgmlDType, bool, BlockKernel); 2] = [
+            (
+                GgmlDType::Q4K,
+                crate::q4_k_kernel::has_simd(),
+                crate::q4_k_kernel::matmul_t,
+            ),
+            (
+                GgmlDType::Q8_0,
+                crate::q8_0_kernel::has_simd(),
+                crate::q8_0_kernel::matmul_t,
+            ),
+        ];
+        for (dtype, has_kernel, kernel) in kernels {
             let q = Arc::new(QTensor::quantize(&random(n, k, 9), dtype).unwrap());
             let deq = q.dequantize(&Device::Cpu).unwrap();
             let weight = BaseWeight::Quantized(q.clone());
             let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
+            // Outside generation: the dequantized weight, exact in the activations.
             assert!(max_diff(&weight.matmul_t(&x).unwrap(), &dense) < 1e-4);
             let prompt = generating(|| weight.matmul_t(&x)).unwrap();
-            // Inside generation the activations are rounded to 8 bits, as decoding's.
-            let blocks = match dtype {
-                GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => {
-                    let hones = crate::q4_k_kernel::matmul_t(&xs, rows, k, &q.data().unwrap(), n);
-                    Some(Tensor::from_vec(hones, (1, rows, n), &Device::Cpu).unwrap())
-                }
-                GgmlDType::Q8_0 if has_tiles(dtype, (n, k)) => {
-                    Some(x.apply_op1_no_bwd(q.as_ref()).unwrap())
-                }
-                _ => None,
-            };
-            if let Some(blocks) = blocks {
-                assert_eq!(max_diff(&prompt, &blocks), 0.0, "{dtype:?}");
+            if has_kernel {
+                // Inside: Hone's kernel, the activations rounded to 8 bits as decoding's.
+                let hones = kernel(&xs, rows, k, &q.data().unwrap(), n);
+                let hones = Tensor::from_vec(hones, (1, rows, n), &Device::Cpu).unwrap();
+                assert_eq!(max_diff(&prompt, &hones), 0.0, "{dtype:?}");
                 let off = max_diff(&prompt, &dense);
                 assert!(
                     off > 0.0 && off < 0.01 * max_abs(&dense),

@@ -13,39 +13,15 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::quantized_columns::in_groups;
-use crate::quantized_columns::{by_columns, round_to_i8};
+use crate::quantized_columns::{by_columns, QuantizedRow};
 
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 20;
 
-/// One row of `x` quantized to 8 bits per block.
-struct QuantizedRow {
-    q: Vec<i8>,
-    d: Vec<f32>,
-    /// `d · Σ q` of each block.
-    s: Vec<f32>,
-}
-
+/// Each row of `x` rounded to 8 bits per block of 32; a block's minimum multiplies
+/// `d · Σ q` of the row's block.
 fn quantize_row(x: &[f32]) -> QuantizedRow {
-    let blocks = x.len() / BLOCK;
-    let mut row = QuantizedRow {
-        q: vec![0; x.len()],
-        d: Vec::with_capacity(blocks),
-        s: Vec::with_capacity(blocks),
-    };
-    for (b, values) in x.chunks_exact(BLOCK).enumerate() {
-        let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, v) in row.q[b * BLOCK..(b + 1) * BLOCK].iter_mut().zip(values) {
-            *q = round_to_i8(v * inv);
-            sum += *q as i32;
-        }
-        row.d.push(d);
-        row.s.push(d * sum as f32);
-    }
-    row
+    crate::quantized_columns::quantize_row(x, BLOCK, |s| s)
 }
 
 fn scales(block: &[u8]) -> (f32, f32) {
@@ -65,7 +41,7 @@ fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
         for (j, &byte) in block[4..].iter().enumerate() {
             dot += (byte & 0x0F) as i32 * xq[j] as i32 + (byte >> 4) as i32 * xq[j + 16] as i32;
         }
-        sum += d * x.d[b] * dot as f32 + m * x.s[b];
+        sum += d * x.d[b] * dot as f32 + m * x.d[b] * x.sums[b] as f32;
     }
     sum
 }
@@ -114,7 +90,7 @@ mod avx2 {
                     _mm256_cvtepi32_ps(products),
                     acc[r],
                 );
-                mins[r] += m * row.s[b];
+                mins[r] += m * row.d[b] * row.sums[b] as f32;
             }
         }
         let mut out = [0f32; R];

@@ -1,6 +1,8 @@
-//! What Hone's quantized CPU kernels (Q4_1, Q4_K) share: the product's output columns among
-//! candle's CPU workers, and the rows of `x` taken a group at a time, so that each weight block
-//! a worker unpacks serves several rows (a prompt's pass) or one (decoding a token).
+//! What Hone's quantized CPU kernels (Q4_1, Q4_K, Q8_0) share: each row of `x` rounded to 8
+//! bits as llama.cpp's products take it, the product's output columns among candle's CPU
+//! workers, and the rows of `x` taken a group at a time, so that each weight block a worker
+//! unpacks serves several rows (a prompt's pass) or one (decoding a token). A prompt's pass can
+//! also go through [`by_tiles`]: 16 weight rows at a time laid side by side in scratch.
 
 /// Columns of the output handed to a worker at a time.
 const COLUMNS_PER_CHUNK: usize = 64;
@@ -84,6 +86,90 @@ pub(crate) fn in_groups<T, const G: usize>(
     for (row, o) in rest.iter().zip(&mut out[done..]) {
         *o = one(row);
     }
+}
+
+/// Values per sum of a quantized row: a Q4_1 or Q8_0 block, a Q4_K sub-block.
+pub(crate) const RUN: usize = 32;
+
+/// One row of `x` rounded to 8 bits: one scale per block of values (32 or 256), and the sum
+/// of each run of 32 (what a weight's minimum or offset multiplies).
+pub(crate) struct QuantizedRow {
+    /// The values; each block's runs of 32 in the order its kernel reads them.
+    pub q: Vec<i8>,
+    pub d: Vec<f32>,
+    /// `Σ q` of each run of 32, in the row's order (at most 32 · 127).
+    pub sums: Vec<i16>,
+}
+
+/// `x` rounded to 8 bits per `block` values, scaled by each block's largest magnitude; run
+/// `s` of a block is stored at run `slot(s)`.
+pub(crate) fn quantize_row(x: &[f32], block: usize, slot: impl Fn(usize) -> usize) -> QuantizedRow {
+    let mut row = QuantizedRow {
+        q: vec![0; x.len()],
+        d: Vec::with_capacity(x.len() / block),
+        sums: Vec::with_capacity(x.len() / RUN),
+    };
+    for (b, values) in x.chunks_exact(block).enumerate() {
+        let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+        for (s, run) in values.chunks_exact(RUN).enumerate() {
+            let start = b * block + slot(s) * RUN;
+            let mut sum = 0i32;
+            for (q, v) in row.q[start..start + RUN].iter_mut().zip(run) {
+                *q = round_to_i8(v * inv);
+                sum += *q as i32;
+            }
+            row.sums.push(sum as i16);
+        }
+        row.d.push(d);
+    }
+    row
+}
+
+/// Weight rows (output columns) in a tile of [`by_tiles`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) const TILE: usize = 16;
+/// Rows of `x` a tiled kernel takes at once.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const TILE_ROWS_AT_ONCE: usize = 4;
+
+/// `y [m, n] = x · Wᵀ` for the quantized rows of `x`, a tile of 16 weight rows at a time:
+/// `pack(first, tile)` lays rows `first..first + 16` side by side into a worker's scratch
+/// (`empty` to start), and `group` / `one` give the tile's 16 outputs for four rows of `x` / one.
+/// `n` is a multiple of [`TILE`]. (The tiled kernels are x86's.)
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn by_tiles<T: Clone + Sync>(
+    rows: &[QuantizedRow],
+    n: usize,
+    empty: T,
+    pack: impl Fn(usize, &mut T) + Sync,
+    group: impl Fn(&T, [&QuantizedRow; TILE_ROWS_AT_ONCE]) -> [[f32; TILE]; TILE_ROWS_AT_ONCE] + Sync,
+    one: impl Fn(&T, &QuantizedRow) -> [f32; TILE] + Sync,
+) -> Vec<f32> {
+    assert!(n.is_multiple_of(TILE));
+    let empty = &empty;
+    by_column_chunks(rows.len(), n, 4 * TILE, |start, width, out| {
+        let mut tile = empty.clone();
+        for first in (start..start + width).step_by(TILE) {
+            pack(first, &mut tile);
+            let column = first - start;
+            let mut put = |i: usize, values: &[f32; TILE]| {
+                out[i * width + column..][..TILE].copy_from_slice(values);
+            };
+            let groups = rows.chunks_exact(TILE_ROWS_AT_ONCE);
+            let done = rows.len() - groups.remainder().len();
+            for (g, rows) in groups.enumerate() {
+                let rows = std::array::from_fn(|r| &rows[r]);
+                for (r, values) in group(&tile, rows).iter().enumerate() {
+                    put(g * TILE_ROWS_AT_ONCE + r, values);
+                }
+            }
+            for (i, row) in rows.iter().enumerate().skip(done) {
+                put(i, &one(&tile, row));
+            }
+        }
+    })
 }
 
 /// `v` (at most 127.5 in magnitude) rounded to the nearest integer, ties to even: adding

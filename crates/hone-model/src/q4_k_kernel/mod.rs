@@ -20,15 +20,13 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::quantized_columns::in_groups;
-use crate::quantized_columns::{by_columns, round_to_i8};
+use crate::quantized_columns::{by_columns, QuantizedRow, RUN as SUB};
 
 #[cfg(target_arch = "x86_64")]
 mod tiles;
 
 pub const BLOCK: usize = 256;
 const BLOCK_BYTES: usize = 144;
-/// Weights per sub-block.
-const SUB: usize = 32;
 const SUBS: usize = BLOCK / SUB;
 /// Where the nibbles start in a block.
 const NIBBLES: usize = 16;
@@ -42,39 +40,9 @@ const fn slot(s: usize) -> usize {
     s / 4 * 4 + within % 2 * 2 + within / 2
 }
 
-/// One row of `x` quantized to 8 bits per block of 256.
-struct QuantizedRow {
-    /// Each block's 256 values, sub-blocks in [`slot`] order.
-    q: Vec<i8>,
-    d: Vec<f32>,
-    /// `Σ q` of each sub-block, in sub-block order.
-    sums: Vec<i16>,
-}
-
+/// Each row of `x` rounded to 8 bits per block of 256, its runs of 32 in [`slot`] order.
 fn quantize_row(x: &[f32]) -> QuantizedRow {
-    let blocks = x.len() / BLOCK;
-    let mut row = QuantizedRow {
-        q: vec![0; x.len()],
-        d: Vec::with_capacity(blocks),
-        sums: Vec::with_capacity(blocks * SUBS),
-    };
-    for (b, values) in x.chunks_exact(BLOCK).enumerate() {
-        let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
-        let d = amax / 127.0;
-        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-        for (s, sub) in values.chunks_exact(SUB).enumerate() {
-            let start = b * BLOCK + slot(s) * SUB;
-            let mut sum = 0i32;
-            for (q, v) in row.q[start..start + SUB].iter_mut().zip(sub) {
-                *q = round_to_i8(v * inv);
-                sum += *q as i32;
-            }
-            // At most 32 · 127.
-            row.sums.push(sum as i16);
-        }
-        row.d.push(d);
-    }
-    row
+    crate::quantized_columns::quantize_row(x, BLOCK, slot)
 }
 
 /// The eight 6-bit scales and eight 6-bit minimums of a block's twelve bytes: bytes 0–3 hold
@@ -331,9 +299,17 @@ pub fn has_simd() -> bool {
     simd() != Simd::None
 }
 
-/// The most rows of `x` this kernel takes; longer inputs dequantize the weight and run the
-/// dense matmul, whose dequantizing and packing is paid once for all rows.
-pub const MOST_ROWS: usize = 256;
+/// The most rows of `x` an `[n, k]` weight takes here; longer inputs dequantize the weight and
+/// run the dense matmul. Without the tiled kernel each row costs the same here while the dense
+/// product's dequantizing and packing is paid once, so a prompt stops at 256 rows.
+pub fn most_rows(n: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if n.is_multiple_of(tiles::TILE) && tiles::available() {
+        return usize::MAX;
+    }
+    let _ = n;
+    256
+}
 
 /// Rows of `x` from which a product takes the tiled kernel (where the CPU has it): repacking
 /// 16 weight rows side by side costs about what a few rows' products do.

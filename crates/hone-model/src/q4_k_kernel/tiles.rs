@@ -7,9 +7,9 @@
 //! every row of the prompt. x86 only (AVX-512 VNNI).
 
 use super::{d_and_dmin, scales_and_mins, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUBS};
+use crate::quantized_columns::by_tiles;
+pub(super) use crate::quantized_columns::TILE;
 
-/// Rows of the weight (columns of the output) in a tile.
-pub(super) const TILE: usize = 16;
 /// 4-byte words of nibbles in a block.
 const WORDS: usize = BLOCK / 8;
 
@@ -117,9 +117,6 @@ pub(super) fn available() -> bool {
     vnni::available()
 }
 
-/// Rows of `x` that share each loaded word of a tile.
-const ROWS_AT_ONCE: usize = 4;
-
 /// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q4_K `weight` bytes of `n` rows (a
 /// multiple of [`TILE`]) of `row_bytes`. Needs [`available`].
 pub(super) fn matmul_t(
@@ -128,29 +125,15 @@ pub(super) fn matmul_t(
     row_bytes: usize,
     n: usize,
 ) -> Vec<f32> {
-    assert!(available() && n.is_multiple_of(TILE));
-    let blocks = row_bytes / BLOCK_BYTES;
-    crate::quantized_columns::by_column_chunks(rows.len(), n, 4 * TILE, |start, width, out| {
-        let mut tile = vec![EMPTY; blocks];
-        for first in (start..start + width).step_by(TILE) {
-            pack(weight, row_bytes, first, &mut tile);
-            let column = first - start;
-            let mut put = |i: usize, values: &[f32; TILE]| {
-                out[i * width + column..][..TILE].copy_from_slice(values);
-            };
-            let groups = rows.chunks_exact(ROWS_AT_ONCE);
-            let done = rows.len() - groups.remainder().len();
-            for (g, group) in groups.enumerate() {
-                let group: [&QuantizedRow; ROWS_AT_ONCE] = std::array::from_fn(|r| &group[r]);
-                // Safety: `available()`; the tile holds every row's blocks.
-                for (r, values) in unsafe { vnni::rows(&tile, group) }.iter().enumerate() {
-                    put(g * ROWS_AT_ONCE + r, values);
-                }
-            }
-            for (i, row) in rows.iter().enumerate().skip(done) {
-                // Safety: as above.
-                put(i, &unsafe { vnni::rows(&tile, [row]) }[0]);
-            }
-        }
-    })
+    assert!(available());
+    let empty = vec![EMPTY; row_bytes / BLOCK_BYTES];
+    // Safety (both kernels): `available()`; a tile holds every row's blocks.
+    by_tiles(
+        rows,
+        n,
+        empty,
+        |first, tile| pack(weight, row_bytes, first, tile),
+        |tile, rows| unsafe { vnni::rows(tile, rows) },
+        |tile, row| unsafe { vnni::rows(tile, [row]) }[0],
+    )
 }
