@@ -4,10 +4,11 @@
 //! candle's x86 Q4_K product repacks each matrix, the first time it runs, into tiles of 16 rows
 //! with f32 scales: 6 bits a weight, kept beside the blocks' 4.5. Decoding reads every weight
 //! once per token and is bound by memory bandwidth, so those tiles cost a third more traffic
-//! per token, and their own memory (a 1B model generated at 0.60–0.66× llama.cpp's tokens/s with
-//! 1.3× its memory, BENCHMARKS.md "Generation on Q4_K blocks"). This is the product llama.cpp
-//! computes (`ggml_vec_dot_q4_K_q8_K`): each row of `x` is quantized to 8 bits per 256 values
-//! with one scale `d`, and the sum of each 32 kept for the weights' minimums.
+//! per token, and their own memory (a 1B model generated at 0.60–0.66× llama.cpp's tokens/s
+//! with 1.3× its memory, BENCHMARKS.md "Generation and prompts on Q4_K and Q8_0 blocks"). This
+//! is the product llama.cpp computes (`ggml_vec_dot_q4_K_q8_K`): each row of `x` is quantized
+//! to 8 bits per 256 values with one scale `d`, and the sum of each 32 kept for the weights'
+//! minimums; a prompt's pass takes [`tiles`] where the CPU has VNNI.
 //!
 //! A Q4_K block holds 256 weights in 144 bytes: `d` and `dmin` as f16, twelve bytes of 6-bit
 //! scales and minimums for its eight sub-blocks of 32, then 128 bytes of nibbles. Byte `j` of
