@@ -13,6 +13,10 @@ use candle_core::backend::BackendStorage;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
+use crate::q4_1_kernel::Kernel as Q4_1;
+use crate::q4_k_kernel::Kernel as Q4K;
+use crate::q8_0_kernel::Kernel as Q8_0;
+use crate::quantized_columns::Blocks;
 use crate::Result;
 
 #[derive(Clone)]
@@ -131,11 +135,23 @@ pub fn generating<T>(f: impl FnOnce() -> T) -> T {
 /// "Generation and prompts on Q4_K and Q8_0 blocks"). Other types keep [`QUANTIZED_ROWS`]:
 /// candle's kernels for them read the whole weight once per row.
 fn prompt_rows_on_blocks(dtype: GgmlDType, n: usize) -> usize {
+    use crate::quantized_columns::most_rows;
     match dtype {
-        GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => crate::q4_1_kernel::MOST_ROWS,
-        GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => crate::q4_k_kernel::most_rows(n),
-        GgmlDType::Q8_0 if crate::q8_0_kernel::has_simd() => crate::q8_0_kernel::most_rows(n),
+        GgmlDType::Q4_1 if Q4_1::has_simd() => most_rows::<Q4_1>(n),
+        GgmlDType::Q4K if Q4K::has_simd() => most_rows::<Q4K>(n),
+        GgmlDType::Q8_0 if Q8_0::has_simd() => most_rows::<Q8_0>(n),
         _ => QUANTIZED_ROWS,
+    }
+}
+
+/// Hone's kernel for a block type where this CPU runs it with SIMD.
+fn block_kernel(dtype: GgmlDType) -> Option<BlockKernel> {
+    use crate::quantized_columns::matmul_t;
+    match dtype {
+        GgmlDType::Q4_1 if Q4_1::has_simd() => Some(matmul_t::<Q4_1>),
+        GgmlDType::Q4K if Q4K::has_simd() => Some(matmul_t::<Q4K>),
+        GgmlDType::Q8_0 if Q8_0::has_simd() => Some(matmul_t::<Q8_0>),
+        _ => None,
     }
 }
 
@@ -244,12 +260,7 @@ impl CustomOp1 for QuantizedMatmul {
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let (m, k) = layout.shape().dims2()?;
         let dtype = self.weight.dtype();
-        let kernel: Option<BlockKernel> = match dtype {
-            GgmlDType::Q4_1 if crate::q4_1_kernel::has_simd() => Some(crate::q4_1_kernel::matmul_t),
-            GgmlDType::Q4K if crate::q4_k_kernel::has_simd() => Some(crate::q4_k_kernel::matmul_t),
-            GgmlDType::Q8_0 if crate::q8_0_kernel::has_simd() => Some(crate::q8_0_kernel::matmul_t),
-            _ => None,
-        };
+        let kernel = block_kernel(dtype);
         let most = if GENERATING.with(|g| g.get()) {
             prompt_rows_on_blocks(dtype, self.weight.shape().dims2()?.0)
         } else {
@@ -325,7 +336,7 @@ pub fn permute_rows(q: &QTensor, order: &[usize], device: &Device) -> Result<QTe
 /// than llama.cpp.
 pub fn has_fast_cpu_kernel(dtype: GgmlDType) -> bool {
     match dtype {
-        GgmlDType::Q4_1 => crate::q4_1_kernel::has_simd(),
+        GgmlDType::Q4_1 => Q4_1::has_simd(),
         GgmlDType::Q5_0 | GgmlDType::Q5_1 => false,
         _ => true,
     }
@@ -429,11 +440,12 @@ mod tests {
         let dense = crate::frozen::frozen_matmul_t(&x, &deq).unwrap();
         // Outside generation: the dequantized weight, exact in the activations.
         assert!(max_diff(&scored, &dense) < 1e-5);
-        if crate::q4_1_kernel::has_simd() {
+        if Q4_1::has_simd() {
             // Inside: the 8-bit kernel, as each decoded token runs (activations rounded to 8
             // bits: close to the exact product, not equal).
             let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            let kernel = crate::q4_1_kernel::matmul_t(&xs, rows, 64, &q.data().unwrap(), 40);
+            let kernel =
+                crate::quantized_columns::matmul_t::<Q4_1>(&xs, rows, 64, &q.data().unwrap(), 40);
             assert_eq!(
                 prompt.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
                 kernel
@@ -453,13 +465,13 @@ mod tests {
         let kernels: [(GgmlDType, bool, BlockKernel); 2] = [
             (
                 GgmlDType::Q4K,
-                crate::q4_k_kernel::has_simd(),
-                crate::q4_k_kernel::matmul_t,
+                Q4K::has_simd(),
+                crate::quantized_columns::matmul_t::<Q4K>,
             ),
             (
                 GgmlDType::Q8_0,
-                crate::q8_0_kernel::has_simd(),
-                crate::q8_0_kernel::matmul_t,
+                Q8_0::has_simd(),
+                crate::quantized_columns::matmul_t::<Q8_0>,
             ),
         ];
         for (dtype, has_kernel, kernel) in kernels {

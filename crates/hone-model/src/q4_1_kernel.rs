@@ -13,7 +13,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::quantized_columns::in_groups;
-use crate::quantized_columns::{by_columns, QuantizedRow};
+use crate::quantized_columns::{Blocks, QuantizedRow};
 
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 20;
@@ -52,11 +52,7 @@ mod avx2 {
 
     use super::{QuantizedRow, BLOCK, BLOCK_BYTES};
 
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-    }
+    pub use crate::quantized_columns::x86::has_avx2 as available;
 
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 products per block at a time:
     /// each weight block is loaded and unpacked once for all of them (decoding takes one row,
@@ -95,126 +91,81 @@ mod avx2 {
         }
         let mut out = [0f32; R];
         for r in 0..R {
-            out[r] = horizontal_sum(acc[r]) + mins[r];
+            out[r] = crate::quantized_columns::x86::horizontal_sum(acc[r]) + mins[r];
         }
         out
     }
-
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn horizontal_sum(acc: __m256) -> f32 {
-        let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        let one = _mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1));
-        _mm_cvtss_f32(one)
-    }
 }
 
-/// Whether this CPU runs the SIMD version (else the portable loop, which is slower than
-/// requantizing to Q8_0: callers then do that).
-pub fn has_simd() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        avx2::available()
+/// Q4_1's kernels for [`crate::quantized_columns::matmul_t`].
+pub struct Kernel;
+
+impl Blocks for Kernel {
+    const NAME: &'static str = "Q4_1";
+    const VALUES: usize = BLOCK;
+    const BYTES: usize = BLOCK_BYTES;
+
+    /// Else the portable loop, which is slower than requantizing to Q8_0: callers then do that.
+    fn has_simd() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx2::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
+
+    fn quantize_row(x: &[f32]) -> QuantizedRow {
+        quantize_row(x)
+    }
+
+    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::has_simd() {
+            return avx2_dots(w, rows, out);
+        }
+        for (row, o) in rows.iter().zip(out) {
+            *o = dot_scalar(w, row);
+        }
     }
 }
-
-fn dot(w: &[u8], x: &QuantizedRow, simd: bool) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // Safety: `simd` is `has_simd()`; the caller passes whole rows.
-        return unsafe { avx2::dot_rows(w, [x]) }[0];
-    }
-    let _ = simd;
-    dot_scalar(w, x)
-}
-
-/// The most rows of `x` this kernel takes; longer inputs dequantize the weight and run the
-/// dense matmul. Each row costs the same here, while the dense product's dequantizing and
-/// packing is paid once: on SmolLM2's Q4_1 file (2 threads, `hone bench engine --quantized
-/// --chat-prompt`) a prompt ran at ~350 tokens/s here at 50–226 tokens against 186–310 dense,
-/// and at 450 tokens at 274 against 333 (BENCHMARKS.md "A prompt's pass on the quantized
-/// weights").
-pub const MOST_ROWS: usize = 256;
 
 /// Rows of `x` that share each unpacked weight block (`avx2::dot_rows`).
 #[cfg(target_arch = "x86_64")]
 const ROWS_AT_ONCE: usize = 4;
 
-/// The dot products of one weight row with every row of `x`, into `out` (one per row).
-fn dots(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // Safety: `simd` is `has_simd()`; the caller passes whole rows.
-        let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
-        return in_groups(rows, out, group, |row| dot(w, row, simd));
-    }
-    for (row, o) in rows.iter().zip(out) {
-        *o = dot(w, row, simd);
-    }
-}
-
-/// `y [m, n] = x [m, k] · Wᵀ` for Q4_1 `weight` bytes of `n` rows of `k` (a multiple of 32)
-/// elements. Columns are shared among candle's CPU workers.
-pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f32> {
-    assert_eq!(k % BLOCK, 0, "Q4_1 rows are whole blocks of {BLOCK}");
-    assert_eq!(x.len(), m * k);
-    let row_bytes = k / BLOCK * BLOCK_BYTES;
-    assert_eq!(weight.len(), n * row_bytes);
-    let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(quantize_row).collect();
-    let simd = has_simd();
-    by_columns(m, n, |col, out| {
-        dots(
-            &weight[col * row_bytes..(col + 1) * row_bytes],
-            &rows,
-            simd,
-            out,
-        )
-    })
+/// [`Blocks::dots`] on AVX2.
+#[cfg(target_arch = "x86_64")]
+fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
-    use rand::SeedableRng;
+    use candle_core::quantized::GgmlDType;
 
     use super::*;
+    use crate::quantized_columns::{check_kernel, Dots};
 
     #[test]
     fn the_product_matches_the_dequantized_weight_and_the_simd_path_the_portable_one() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        // Seven rows: a group of four at once and three one by one.
-        let (m, k, n) = (7, 96, 70);
-        let w = crate::test_tensors::random(&mut rng, &[n, k]);
-        let x = crate::test_tensors::random(&mut rng, &[m, k]);
-        let q = QTensor::quantize(&w, GgmlDType::Q4_1).unwrap();
-        let bytes = q.data().unwrap();
-        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let got = matmul_t(&xs, m, k, &bytes, n);
-        let want = x
-            .matmul(&q.dequantize(&Device::Cpu).unwrap().t().unwrap())
-            .unwrap();
-        let got = Tensor::from_vec(got, (m, n), &Device::Cpu).unwrap();
-        // Only the activations' 8-bit rounding separates the two: under 1% of the scale.
-        let scale = crate::test_tensors::max_abs(&want);
-        let diff = crate::test_tensors::max_diff(&got, &want);
-        assert!(diff < 0.01 * scale, "off by {diff} (scale {scale})");
-
-        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-        let row_bytes = k / BLOCK * BLOCK_BYTES;
-        let mut column = vec![0f32; m];
-        for col in 0..n {
-            let wrow = &bytes[col * row_bytes..(col + 1) * row_bytes];
-            dots(wrow, &rows, has_simd(), &mut column);
-            for (row, grouped) in rows.iter().zip(&column) {
-                let (fast, slow) = (dot(wrow, row, has_simd()), dot_scalar(wrow, row));
-                assert!((fast - slow).abs() <= 1e-4 * slow.abs().max(1.0));
-                assert!((grouped - slow).abs() <= 1e-4 * slow.abs().max(1.0));
-            }
-        }
+        #[cfg(target_arch = "x86_64")]
+        let paths: &[(&str, Dots)] = if avx2::available() {
+            &[("avx2", avx2_dots)]
+        } else {
+            &[]
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let paths: &[(&str, Dots)] = &[];
+        check_kernel::<Kernel>(GgmlDType::Q4_1, (96, 70), paths, dot_scalar);
     }
 }

@@ -24,11 +24,7 @@ impl Out {
 
 /// `y [m, n]`, where `column(c, out)` writes column `c` of all `m` rows into `out`. Columns
 /// are shared among candle's CPU workers, [`COLUMNS_PER_CHUNK`] at a time.
-pub(crate) fn by_columns(
-    m: usize,
-    n: usize,
-    column: impl Fn(usize, &mut [f32]) + Sync,
-) -> Vec<f32> {
+fn by_columns(m: usize, n: usize, column: impl Fn(usize, &mut [f32]) + Sync) -> Vec<f32> {
     by_column_chunks(m, n, COLUMNS_PER_CHUNK, |start, width, out| {
         let mut values = vec![0f32; m];
         for c in 0..width {
@@ -127,8 +123,107 @@ pub(crate) fn quantize_row(x: &[f32], block: usize, slot: impl Fn(usize) -> usiz
     row
 }
 
-/// Weight rows (output columns) in a tile of [`by_tiles`].
+/// One block type's kernels, which [`matmul_t`] drives.
+pub(crate) trait Blocks {
+    /// The type's name in GGUF's spelling (for a failed check).
+    const NAME: &'static str;
+    /// Values and bytes in a block.
+    const VALUES: usize;
+    const BYTES: usize;
+    /// Whether this CPU has the SIMD [`Blocks::dots`] (else candle's product runs).
+    fn has_simd() -> bool;
+    /// A row of `x` rounded to 8 bits as the kernels read it.
+    fn quantize_row(x: &[f32]) -> QuantizedRow;
+    /// The dot products of one weight row with every row of `x`, into `out` (one per row).
+    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]);
+    /// Whether a prompt's rows take [`Blocks::tiled`] on this CPU.
+    fn has_tiles() -> bool {
+        false
+    }
+    /// `y [m, n] = x · Wᵀ` for `x`'s quantized rows, 16 weight rows of `row_bytes` at a time
+    /// ([`by_tiles`]). Called only where [`Blocks::has_tiles`].
+    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
+        let _ = (rows, weight, row_bytes, n);
+        unreachable!("{} has no tiled kernel", Self::NAME)
+    }
+}
+
+/// Rows of `x` from which a product takes the tiled kernel where there is one: repacking 16
+/// weight rows side by side costs about what a few rows' products do.
+const TILED_FROM_ROWS: usize = 8;
+
+/// The most rows of `x` an `[n, k]` weight of `B` takes on its kernels; longer inputs
+/// dequantize the weight and run the dense matmul. On a row kernel each row costs the same
+/// while the dense product's dequantizing and packing is paid once: on SmolLM2's Q4_1 file a
+/// prompt ran at ~350 tokens/s at 50–226 tokens against 186–310 dense, and at 450 tokens at 274
+/// against 333 (BENCHMARKS.md "A prompt's pass on the quantized weights"), hence 256. The tiled
+/// kernels lead at any length.
+pub(crate) fn most_rows<B: Blocks>(n: usize) -> usize {
+    if n.is_multiple_of(TILE) && B::has_tiles() {
+        usize::MAX
+    } else {
+        256
+    }
+}
+
+/// `y [m, n] = x [m, k] · Wᵀ` for `weight`'s bytes of `n` rows of `k` (whole blocks of `B`):
+/// the tiled kernel for a prompt's rows where there is one, else the row kernel with the
+/// output's columns shared among candle's CPU workers.
+pub(crate) fn matmul_t<B: Blocks>(
+    x: &[f32],
+    m: usize,
+    k: usize,
+    weight: &[u8],
+    n: usize,
+) -> Vec<f32> {
+    assert!(
+        k.is_multiple_of(B::VALUES),
+        "{} rows are whole blocks of {}",
+        B::NAME,
+        B::VALUES
+    );
+    assert_eq!(x.len(), m * k);
+    let row_bytes = k / B::VALUES * B::BYTES;
+    assert_eq!(weight.len(), n * row_bytes);
+    let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(B::quantize_row).collect();
+    if m >= TILED_FROM_ROWS && n.is_multiple_of(TILE) && B::has_tiles() {
+        return B::tiled(&rows, weight, row_bytes, n);
+    }
+    by_columns(m, n, |col, out| {
+        B::dots(&weight[col * row_bytes..(col + 1) * row_bytes], &rows, out)
+    })
+}
+
+/// What the x86 kernels share.
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod x86 {
+    use std::arch::x86_64::*;
+
+    /// Whether this CPU has the row kernels' instructions (AVX2 with FMA and F16C).
+    pub fn has_avx2() -> bool {
+        is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("f16c")
+    }
+
+    /// Whether this CPU has the tiled kernels' instructions (AVX-512 with VNNI's `vpdpbusd`).
+    pub fn has_vnni() -> bool {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+
+    /// The sum of the eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub fn horizontal_sum(acc: __m256) -> f32 {
+        let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
+        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
+    }
+}
+
+/// Weight rows (output columns) in a tile of [`by_tiles`].
 pub(crate) const TILE: usize = 16;
 /// Rows of `x` a tiled kernel takes at once.
 #[cfg(target_arch = "x86_64")]
@@ -180,6 +275,83 @@ pub(crate) fn by_tiles<T: Clone + Sync>(
 pub(crate) fn round_to_i8(v: f32) -> i8 {
     const SHIFT: f32 = 12_582_912.0;
     ((v + SHIFT).to_bits() as i32 - SHIFT.to_bits() as i32) as i8
+}
+
+/// A way of taking [`Blocks::dots`] (one SIMD path), as the kernels' tests name them.
+#[cfg(test)]
+pub(crate) type Dots = fn(&[u8], &[QuantizedRow], &mut [f32]);
+
+/// The checks every kernel passes: `B`'s product within 1% of the dequantized weight's (only
+/// the activations' rounding between them); `paths` (each of this CPU's ways of taking the dot
+/// products, by name) equal to `portable` on 7 rows (a group of four and three) and `n`
+/// columns; the tiled kernel too where there is one, and a prompt's worth of rows taking it.
+#[cfg(test)]
+pub(crate) fn check_kernel<B: Blocks>(
+    dtype: candle_core::quantized::GgmlDType,
+    (k, n): (usize, usize),
+    paths: &[(&str, Dots)],
+    portable: fn(&[u8], &QuantizedRow) -> f32,
+) {
+    use candle_core::quantized::QTensor;
+    use candle_core::{Device, Tensor};
+    use rand::SeedableRng;
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(k as u64 + n as u64);
+    let m = 7;
+    let w = crate::test_tensors::random(&mut rng, &[n, k]);
+    let x = crate::test_tensors::random(&mut rng, &[m, k]);
+    let q = QTensor::quantize(&w, dtype).unwrap();
+    let bytes = q.data().unwrap().to_vec();
+    let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let got = Tensor::from_vec(matmul_t::<B>(&xs, m, k, &bytes, n), (m, n), &Device::Cpu).unwrap();
+    let want = x
+        .matmul(&q.dequantize(&Device::Cpu).unwrap().t().unwrap())
+        .unwrap();
+    let scale = crate::test_tensors::max_abs(&want);
+    let diff = crate::test_tensors::max_diff(&got, &want);
+    assert!(
+        diff > 0.0 && diff < 0.01 * scale,
+        "{dtype:?} off by {diff} (scale {scale})"
+    );
+
+    let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(B::quantize_row).collect();
+    let row_bytes = k / B::VALUES * B::BYTES;
+    let weight_row = |col: usize| &bytes[col * row_bytes..(col + 1) * row_bytes];
+    let check = |path: &str, i: usize, col: usize, got: f32| {
+        let want = portable(weight_row(col), &rows[i]);
+        assert!(
+            (got - want).abs() <= 1e-4 * want.abs().max(1.0),
+            "{dtype:?} {path}: row {i}, column {col}: {got} against {want}"
+        );
+    };
+    let mut column = vec![0f32; m];
+    for col in 0..n {
+        for (path, dots) in paths {
+            dots(weight_row(col), &rows, &mut column);
+            for (i, got) in column.iter().enumerate() {
+                check(path, i, col, *got);
+            }
+        }
+    }
+    if B::has_tiles() {
+        let tiled = B::tiled(&rows, &bytes, row_bytes, n);
+        for (i, row) in tiled.chunks_exact(n).enumerate() {
+            for (col, got) in row.iter().enumerate() {
+                check("tiled", i, col, *got);
+            }
+        }
+        let xs: Vec<f32> = xs
+            .iter()
+            .cycle()
+            .take(TILED_FROM_ROWS * k)
+            .copied()
+            .collect();
+        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(B::quantize_row).collect();
+        assert_eq!(
+            matmul_t::<B>(&xs, TILED_FROM_ROWS, k, &bytes, n),
+            B::tiled(&rows, &bytes, row_bytes, n)
+        );
+    }
 }
 
 #[cfg(test)]

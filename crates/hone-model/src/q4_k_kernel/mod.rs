@@ -21,7 +21,7 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::quantized_columns::in_groups;
-use crate::quantized_columns::{by_columns, QuantizedRow, RUN as SUB};
+use crate::quantized_columns::{Blocks, QuantizedRow, RUN as SUB};
 
 #[cfg(target_arch = "x86_64")]
 mod tiles;
@@ -39,11 +39,6 @@ const NIBBLES: usize = 16;
 const fn slot(s: usize) -> usize {
     let within = s % 4;
     s / 4 * 4 + within % 2 * 2 + within / 2
-}
-
-/// Each row of `x` rounded to 8 bits per block of 256, its runs of 32 in [`slot`] order.
-fn quantize_row(x: &[f32]) -> QuantizedRow {
-    crate::quantized_columns::quantize_row(x, BLOCK, slot)
 }
 
 /// The eight 6-bit scales and eight 6-bit minimums of a block's twelve bytes: bytes 0–3 hold
@@ -109,11 +104,7 @@ mod avx2 {
 
     use super::{scales_and_mins, slot, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUB, SUBS};
 
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-    }
+    pub use crate::quantized_columns::x86::has_avx2 as available;
 
     /// A `pshufb` control that copies 16-bit lane `i` of each 128-bit half to all its lanes.
     #[target_feature(enable = "avx2")]
@@ -182,16 +173,9 @@ mod avx2 {
         }
         let mut out = [0f32; R];
         for r in 0..R {
-            out[r] = horizontal_sum(acc[r]);
+            out[r] = crate::quantized_columns::x86::horizontal_sum(acc[r]);
         }
         out
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    fn horizontal_sum(acc: __m256) -> f32 {
-        let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
     }
 }
 
@@ -271,112 +255,90 @@ mod avx512 {
     }
 }
 
-/// The SIMD this CPU runs the kernel with.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Simd {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    None,
-}
+/// Q4_K's kernels for [`crate::quantized_columns::matmul_t`].
+pub struct Kernel;
 
-fn simd() -> Simd {
-    #[cfg(target_arch = "x86_64")]
-    {
+impl Blocks for Kernel {
+    const NAME: &'static str = "Q4_K";
+    const VALUES: usize = BLOCK;
+    const BYTES: usize = BLOCK_BYTES;
+
+    /// Else candle's product runs: its portable loop is as fast as this one's would be.
+    fn has_simd() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx2::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    fn quantize_row(x: &[f32]) -> QuantizedRow {
+        crate::quantized_columns::quantize_row(x, BLOCK, slot)
+    }
+
+    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
         if avx512::available() {
-            return Simd::Avx512;
+            return avx512_dots(w, rows, out);
+        } else if avx2::available() {
+            return avx2_dots(w, rows, out);
         }
-        if avx2::available() {
-            return Simd::Avx2;
+        for (row, o) in rows.iter().zip(out) {
+            *o = dot_scalar(w, row);
         }
     }
-    Simd::None
-}
 
-/// Whether this CPU runs the kernel with SIMD (else candle's product runs: its portable loop
-/// is as fast as this one's would be).
-pub fn has_simd() -> bool {
-    simd() != Simd::None
-}
-
-/// The most rows of `x` an `[n, k]` weight takes here; longer inputs dequantize the weight and
-/// run the dense matmul. Without the tiled kernel each row costs the same here while the dense
-/// product's dequantizing and packing is paid once, so a prompt stops at 256 rows.
-pub fn most_rows(n: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if n.is_multiple_of(tiles::TILE) && tiles::available() {
-        return usize::MAX;
+    fn has_tiles() -> bool {
+        crate::quantized_columns::x86::has_vnni()
     }
-    let _ = n;
-    256
-}
 
-/// Rows of `x` from which a product takes the tiled kernel (where the CPU has it): repacking
-/// 16 weight rows side by side costs about what a few rows' products do.
-#[cfg(target_arch = "x86_64")]
-const TILED_FROM_ROWS: usize = 8;
+    #[cfg(target_arch = "x86_64")]
+    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
+        tiles::matmul_t(rows, weight, row_bytes, n)
+    }
+}
 
 /// Rows of `x` that share each unpacked weight block.
 #[cfg(target_arch = "x86_64")]
 const ROWS_AT_ONCE: usize = 4;
 
-/// The dot products of one weight row with every row of `x`, into `out` (one per row).
-fn dots(w: &[u8], rows: &[QuantizedRow], simd: Simd, out: &mut [f32]) {
-    // Safety (each arm): `simd` was detected on this CPU; the caller passes whole rows.
-    match simd {
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx512 => in_groups(
-            rows,
-            out,
-            |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx512::dot_rows(w, g) },
-            |row| unsafe { avx512::dot_rows(w, [row]) }[0],
-        ),
-        #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => in_groups(
-            rows,
-            out,
-            |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) },
-            |row| unsafe { avx2::dot_rows(w, [row]) }[0],
-        ),
-        _ => {
-            for (row, o) in rows.iter().zip(out) {
-                *o = dot_scalar(w, row);
-            }
-        }
-    }
+/// [`Blocks::dots`] on AVX-512.
+#[cfg(target_arch = "x86_64")]
+fn avx512_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    // Safety (both): the caller checked `avx512::available()` and passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx512::dot_rows(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { avx512::dot_rows(w, [row]) }[0],
+    );
 }
 
-/// `y [m, n] = x [m, k] · Wᵀ` for Q4_K `weight` bytes of `n` rows of `k` (a multiple of 256)
-/// elements. Columns are shared among candle's CPU workers.
-pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f32> {
-    assert_eq!(k % BLOCK, 0, "Q4_K rows are whole blocks of {BLOCK}");
-    assert_eq!(x.len(), m * k);
-    let row_bytes = k / BLOCK * BLOCK_BYTES;
-    assert_eq!(weight.len(), n * row_bytes);
-    let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(quantize_row).collect();
-    #[cfg(target_arch = "x86_64")]
-    if m >= TILED_FROM_ROWS && n.is_multiple_of(tiles::TILE) && tiles::available() {
-        return tiles::matmul_t(&rows, weight, row_bytes, n);
-    }
-    let simd = simd();
-    by_columns(m, n, |col, out| {
-        dots(
-            &weight[col * row_bytes..(col + 1) * row_bytes],
-            &rows,
-            simd,
-            out,
-        )
-    })
+/// [`Blocks::dots`] on AVX2.
+#[cfg(target_arch = "x86_64")]
+fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
+    use candle_core::quantized::GgmlDType;
     use rand::{Rng, SeedableRng};
 
     use super::*;
+    use crate::quantized_columns::{check_kernel, Dots};
 
     /// The format's rule for scale and minimum `j`, one at a time.
     fn scale_and_min(j: usize, s: &[u8]) -> (u8, u8) {
@@ -407,97 +369,18 @@ mod tests {
     }
 
     #[test]
-    fn the_product_matches_the_dequantized_weight_and_each_simd_path_the_portable_one() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-        // Seven rows: a group of four at once and three one by one; 70 columns, two chunks.
-        let (m, k, n) = (7, 512, 70);
-        let w = crate::test_tensors::random(&mut rng, &[n, k]);
-        let x = crate::test_tensors::random(&mut rng, &[m, k]);
-        let q = QTensor::quantize(&w, GgmlDType::Q4K).unwrap();
-        let bytes = q.data().unwrap();
-        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let got = matmul_t(&xs, m, k, &bytes, n);
-        let want = x
-            .matmul(&q.dequantize(&Device::Cpu).unwrap().t().unwrap())
-            .unwrap();
-        let got = Tensor::from_vec(got, (m, n), &Device::Cpu).unwrap();
-        // Only the activations' 8-bit rounding separates the two: under 1% of the scale.
-        let scale = crate::test_tensors::max_abs(&want);
-        let diff = crate::test_tensors::max_diff(&got, &want);
-        assert!(
-            diff > 0.0 && diff < 0.01 * scale,
-            "off by {diff} (scale {scale})"
-        );
-
-        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-        let row_bytes = k / BLOCK * BLOCK_BYTES;
-        let mut paths = vec![Simd::None];
+    fn the_product_matches_the_dequantized_weight_and_each_path_the_portable_one() {
+        let mut paths: Vec<(&str, Dots)> = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
             if avx2::available() {
-                paths.push(Simd::Avx2);
+                paths.push(("avx2", avx2_dots));
             }
             if avx512::available() {
-                paths.push(Simd::Avx512);
+                paths.push(("avx512", avx512_dots));
             }
         }
-        let mut column = vec![0f32; m];
-        for col in 0..n {
-            let wrow = &bytes[col * row_bytes..(col + 1) * row_bytes];
-            for &path in &paths {
-                dots(wrow, &rows, path, &mut column);
-                for (row, got) in rows.iter().zip(&column) {
-                    let want = dot_scalar(wrow, row);
-                    assert!(
-                        (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-                        "{path:?}: column {col}: {got} against {want}"
-                    );
-                }
-            }
-        }
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    #[test]
-    fn the_tiled_product_of_a_prompt_equals_the_portable_one() {
-        if !tiles::available() {
-            return;
-        }
-        let mut rng = rand::rngs::StdRng::seed_from_u64(12);
-        // 80 columns: a chunk of four tiles and one of one; 7 rows: a group of four and three.
-        let (m, k, n) = (7, 768, 80);
-        let w = crate::test_tensors::random(&mut rng, &[n, k]);
-        let x = crate::test_tensors::random(&mut rng, &[m, k]);
-        let bytes = QTensor::quantize(&w, GgmlDType::Q4K)
-            .unwrap()
-            .data()
-            .unwrap()
-            .to_vec();
-        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-        let row_bytes = k / BLOCK * BLOCK_BYTES;
-        let got = tiles::matmul_t(&rows, &bytes, row_bytes, n);
-        for (i, row) in rows.iter().enumerate() {
-            for col in 0..n {
-                let want = dot_scalar(&bytes[col * row_bytes..(col + 1) * row_bytes], row);
-                let got = got[i * n + col];
-                assert!(
-                    (got - want).abs() <= 1e-4 * want.abs().max(1.0),
-                    "row {i}, column {col}: {got} against {want}"
-                );
-            }
-        }
-        // A prompt's worth of rows takes this path.
-        let xs: Vec<f32> = xs
-            .iter()
-            .cycle()
-            .take(TILED_FROM_ROWS * k)
-            .copied()
-            .collect();
-        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-        assert_eq!(
-            matmul_t(&xs, TILED_FROM_ROWS, k, &bytes, n),
-            tiles::matmul_t(&rows, &bytes, row_bytes, n)
-        );
+        // 768 columns: three blocks; 80 rows: a chunk of four tiles and one of one.
+        check_kernel::<Kernel>(GgmlDType::Q4K, (768, 80), &paths, dot_scalar);
     }
 }

@@ -14,18 +14,13 @@ use half::f16;
 
 #[cfg(target_arch = "x86_64")]
 use crate::quantized_columns::in_groups;
-use crate::quantized_columns::{by_columns, QuantizedRow};
+use crate::quantized_columns::{Blocks, QuantizedRow};
 
 #[cfg(target_arch = "x86_64")]
 mod tiles;
 
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 34;
-
-/// Each row of `x` rounded to 8 bits per block of 32.
-fn quantize_row(x: &[f32]) -> QuantizedRow {
-    crate::quantized_columns::quantize_row(x, BLOCK, |s| s)
-}
 
 #[inline(always)]
 fn scale(block: &[u8]) -> f32 {
@@ -53,11 +48,7 @@ mod avx2 {
 
     use super::{QuantizedRow, BLOCK, BLOCK_BYTES};
 
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx2")
-            && is_x86_feature_detected!("fma")
-            && is_x86_feature_detected!("f16c")
-    }
+    pub use crate::quantized_columns::x86::has_avx2 as available;
 
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, a block at a time: `maddubs`
     /// multiplies unsigned by signed bytes, so each product is taken as `|w| · (x with w's
@@ -89,161 +80,94 @@ mod avx2 {
         }
         let mut out = [0f32; R];
         for r in 0..R {
-            out[r] = horizontal_sum(_mm256_add_ps(acc[0][r], acc[1][r]));
+            out[r] =
+                crate::quantized_columns::x86::horizontal_sum(_mm256_add_ps(acc[0][r], acc[1][r]));
         }
         out
     }
-
-    #[target_feature(enable = "avx2,fma")]
-    fn horizontal_sum(acc: __m256) -> f32 {
-        let half = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
-        let quarter = _mm_add_ps(half, _mm_movehl_ps(half, half));
-        _mm_cvtss_f32(_mm_add_ss(quarter, _mm_shuffle_ps(quarter, quarter, 1)))
-    }
 }
 
-/// Whether this CPU runs the kernel with SIMD (else candle's product runs).
-pub fn has_simd() -> bool {
+/// Q8_0's kernels for [`crate::quantized_columns::matmul_t`].
+pub struct Kernel;
+
+impl Blocks for Kernel {
+    const NAME: &'static str = "Q8_0";
+    const VALUES: usize = BLOCK;
+    const BYTES: usize = BLOCK_BYTES;
+
+    /// Else candle's product runs.
+    fn has_simd() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            avx2::available()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    fn quantize_row(x: &[f32]) -> QuantizedRow {
+        crate::quantized_columns::quantize_row(x, BLOCK, |s| s)
+    }
+
+    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::has_simd() {
+            return avx2_dots(w, rows, out);
+        }
+        for (row, o) in rows.iter().zip(out) {
+            *o = dot_scalar(w, row);
+        }
+    }
+
     #[cfg(target_arch = "x86_64")]
-    {
-        avx2::available()
+    fn has_tiles() -> bool {
+        crate::quantized_columns::x86::has_vnni()
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
 
-/// The most rows of `x` an `[n, k]` weight takes here; longer inputs dequantize the weight and
-/// run the dense matmul. Without the tiled kernel each row costs the same here while the dense
-/// product's dequantizing and packing is paid once, so a prompt stops at 256 rows.
-pub fn most_rows(n: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if n.is_multiple_of(tiles::TILE) && tiles::available() {
-        return usize::MAX;
+    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
+        tiles::matmul_t(rows, weight, row_bytes, n)
     }
-    let _ = n;
-    256
 }
-
-/// Rows of `x` from which a product takes the tiled kernel (where the CPU has it).
-#[cfg(target_arch = "x86_64")]
-const TILED_FROM_ROWS: usize = 8;
 
 /// Rows of `x` that share each loaded weight block.
 #[cfg(target_arch = "x86_64")]
 const ROWS_AT_ONCE: usize = 4;
 
-/// The dot products of one weight row with every row of `x`, into `out` (one per row).
-fn dots(w: &[u8], rows: &[QuantizedRow], simd: bool, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // Safety (both): `simd` is `has_simd()`; the caller passes whole rows.
-        let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
-        return in_groups(
-            rows,
-            out,
-            group,
-            |row| unsafe { avx2::dot_rows(w, [row]) }[0],
-        );
-    }
-    let _ = simd;
-    for (row, o) in rows.iter().zip(out) {
-        *o = dot_scalar(w, row);
-    }
-}
-
-/// `y [m, n] = x [m, k] · Wᵀ` for Q8_0 `weight` bytes of `n` rows of `k` (a multiple of 32)
-/// elements. Columns are shared among candle's CPU workers.
-pub fn matmul_t(x: &[f32], m: usize, k: usize, weight: &[u8], n: usize) -> Vec<f32> {
-    assert_eq!(k % BLOCK, 0, "Q8_0 rows are whole blocks of {BLOCK}");
-    assert_eq!(x.len(), m * k);
-    let row_bytes = k / BLOCK * BLOCK_BYTES;
-    assert_eq!(weight.len(), n * row_bytes);
-    let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(quantize_row).collect();
-    #[cfg(target_arch = "x86_64")]
-    if m >= TILED_FROM_ROWS && n.is_multiple_of(tiles::TILE) && tiles::available() {
-        return tiles::matmul_t(&rows, weight, row_bytes, n);
-    }
-    let simd = has_simd();
-    by_columns(m, n, |col, out| {
-        dots(
-            &weight[col * row_bytes..(col + 1) * row_bytes],
-            &rows,
-            simd,
-            out,
-        )
-    })
+/// [`Blocks::dots`] on AVX2.
+#[cfg(target_arch = "x86_64")]
+fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
+    );
 }
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::{Device, Tensor};
-    use rand::SeedableRng;
+    use candle_core::quantized::GgmlDType;
 
     use super::*;
+    use crate::quantized_columns::{check_kernel, Dots};
 
     #[test]
     fn the_product_matches_the_dequantized_weight_and_every_path_the_portable_one() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(13);
-        // 576 columns (SmolLM2's, not a multiple of 256); 80 output columns: a chunk of four
-        // tiles and one of one; 7 rows: a group of four and three.
-        let (m, k, n) = (7, 576, 80);
-        let w = crate::test_tensors::random(&mut rng, &[n, k]);
-        let x = crate::test_tensors::random(&mut rng, &[m, k]);
-        let q = QTensor::quantize(&w, GgmlDType::Q8_0).unwrap();
-        let bytes = q.data().unwrap().to_vec();
-        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let got = matmul_t(&xs, m, k, &bytes, n);
-        let want = x
-            .matmul(&q.dequantize(&Device::Cpu).unwrap().t().unwrap())
-            .unwrap();
-        let got = Tensor::from_vec(got, (m, n), &Device::Cpu).unwrap();
-        let scale = crate::test_tensors::max_abs(&want);
-        let diff = crate::test_tensors::max_diff(&got, &want);
-        assert!(
-            diff > 0.0 && diff < 0.01 * scale,
-            "off by {diff} (scale {scale})"
-        );
-
-        let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-        let row_bytes = k / BLOCK * BLOCK_BYTES;
-        let close = |got: f32, want: f32| (got - want).abs() <= 1e-4 * want.abs().max(1.0);
-        let mut column = vec![0f32; m];
-        for col in 0..n {
-            let wrow = &bytes[col * row_bytes..(col + 1) * row_bytes];
-            dots(wrow, &rows, has_simd(), &mut column);
-            for (row, got) in rows.iter().zip(&column) {
-                let want = dot_scalar(wrow, row);
-                assert!(close(*got, want), "column {col}: {got} against {want}");
-            }
-        }
         #[cfg(target_arch = "x86_64")]
-        if tiles::available() {
-            let tiled = tiles::matmul_t(&rows, &bytes, row_bytes, n);
-            for (i, row) in rows.iter().enumerate() {
-                for col in 0..n {
-                    let want = dot_scalar(&bytes[col * row_bytes..(col + 1) * row_bytes], row);
-                    let got = tiled[i * n + col];
-                    assert!(
-                        close(got, want),
-                        "tiled: row {i}, column {col}: {got} against {want}"
-                    );
-                }
-            }
-            // A prompt's worth of rows takes that path.
-            let xs: Vec<f32> = xs
-                .iter()
-                .cycle()
-                .take(TILED_FROM_ROWS * k)
-                .copied()
-                .collect();
-            let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(quantize_row).collect();
-            assert_eq!(
-                matmul_t(&xs, TILED_FROM_ROWS, k, &bytes, n),
-                tiles::matmul_t(&rows, &bytes, row_bytes, n)
-            );
-        }
+        let paths: &[(&str, Dots)] = if avx2::available() {
+            &[("avx2", avx2_dots)]
+        } else {
+            &[]
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let paths: &[(&str, Dots)] = &[];
+        // 576 columns (SmolLM2's, not a multiple of 256); 80 rows: a chunk of four tiles and
+        // one of one.
+        check_kernel::<Kernel>(GgmlDType::Q8_0, (576, 80), paths, dot_scalar);
     }
 }

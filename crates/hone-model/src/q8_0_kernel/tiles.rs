@@ -6,7 +6,7 @@
 
 use super::{scale, QuantizedRow, BLOCK, BLOCK_BYTES};
 use crate::quantized_columns::by_tiles;
-pub(super) use crate::quantized_columns::TILE;
+use crate::quantized_columns::TILE;
 
 /// 4-byte words of weights in a block.
 const WORDS: usize = BLOCK / 4;
@@ -45,16 +45,11 @@ mod vnni {
     use super::super::{QuantizedRow, BLOCK};
     use super::{TileBlock, TILE, WORDS};
 
-    pub fn available() -> bool {
-        is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vnni")
-    }
-
     /// The 16 outputs of a tile for `R` rows of `x`.
     ///
     /// # Safety
-    /// The CPU has AVX-512 F, BW and VNNI ([`available`]); `tile` holds `x[r].d.len()` blocks.
+    /// The CPU has AVX-512 F, BW and VNNI (`quantized_columns::x86::has_vnni`); `tile` holds
+    /// `x[r].d.len()` blocks.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
     pub unsafe fn rows<const R: usize>(
         tile: &[TileBlock],
@@ -86,22 +81,17 @@ mod vnni {
     }
 }
 
-/// Whether this CPU has the tiled kernel (AVX-512 with VNNI).
-pub(super) fn available() -> bool {
-    vnni::available()
-}
-
 /// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q8_0 `weight` bytes of `n` rows (a
-/// multiple of [`TILE`]) of `row_bytes`. Needs [`available`].
+/// multiple of [`TILE`]) of `row_bytes`. Needs AVX-512 VNNI.
 pub(super) fn matmul_t(
     rows: &[QuantizedRow],
     weight: &[u8],
     row_bytes: usize,
     n: usize,
 ) -> Vec<f32> {
-    assert!(available());
+    assert!(crate::quantized_columns::x86::has_vnni());
     let empty = vec![EMPTY; row_bytes / BLOCK_BYTES];
-    // Safety (both kernels): `available()`; a tile holds every row's blocks.
+    // Safety (both kernels): the CPU has VNNI; a tile holds every row's blocks.
     by_tiles(
         rows,
         n,
