@@ -15,6 +15,7 @@ use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
 use crate::q4_1_kernel::Kernel as Q4_1;
 use crate::q4_k_kernel::Kernel as Q4K;
+use crate::q6_k_kernel::Kernel as Q6K;
 use crate::q8_0_kernel::Kernel as Q8_0;
 use crate::quantized_columns::Blocks;
 use crate::Result;
@@ -129,16 +130,17 @@ pub fn generating<T>(f: impl FnOnce() -> T) -> T {
 }
 
 /// Rows of a product inside [`generating`] (a prompt's pass) that run on the weight's blocks:
-/// where this CPU has a Hone kernel that takes each block once for many rows — for Q4_1 up to
-/// its crossover with the dense path; for Q4_K and Q8_0 up to 256 rows, or at any length where
-/// the CPU has VNNI and the kernel lays 16 weight rows side by side (BENCHMARKS.md
-/// "Generation and prompts on Q4_K and Q8_0 blocks"). Other types keep [`QUANTIZED_ROWS`]:
+/// where this CPU has a Hone kernel that takes each block once for many rows — up to 256 rows
+/// (`quantized_columns::most_rows`), or at any length where the CPU has VNNI and the Q4_K,
+/// Q6_K or Q8_0 kernel lays 16 weight rows side by side (BENCHMARKS.md "Generation and
+/// prompts on Q4_K and Q8_0 blocks"). Other types keep [`QUANTIZED_ROWS`]:
 /// candle's kernels for them read the whole weight once per row.
 fn prompt_rows_on_blocks(dtype: GgmlDType, n: usize) -> usize {
     use crate::quantized_columns::most_rows;
     match dtype {
         GgmlDType::Q4_1 if Q4_1::has_simd() => most_rows::<Q4_1>(n),
         GgmlDType::Q4K if Q4K::has_simd() => most_rows::<Q4K>(n),
+        GgmlDType::Q6K if Q6K::has_simd() => most_rows::<Q6K>(n),
         GgmlDType::Q8_0 if Q8_0::has_simd() => most_rows::<Q8_0>(n),
         _ => QUANTIZED_ROWS,
     }
@@ -150,13 +152,14 @@ fn block_kernel(dtype: GgmlDType) -> Option<BlockKernel> {
     match dtype {
         GgmlDType::Q4_1 if Q4_1::has_simd() => Some(matmul_t::<Q4_1>),
         GgmlDType::Q4K if Q4K::has_simd() => Some(matmul_t::<Q4K>),
+        GgmlDType::Q6K if Q6K::has_simd() => Some(matmul_t::<Q6K>),
         GgmlDType::Q8_0 if Q8_0::has_simd() => Some(matmul_t::<Q8_0>),
         _ => None,
     }
 }
 
 /// `y [m, n] = x [m, k] · Wᵀ` on a weight's blocks (`x`, `m`, `k`, the bytes, `n`): Hone's
-/// Q4_1, Q4_K and Q8_0 kernels.
+/// Q4_1, Q4_K, Q6_K and Q8_0 kernels.
 type BlockKernel = fn(&[f32], usize, usize, &[u8], usize) -> Vec<f32>;
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
@@ -458,15 +461,20 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_prompt_runs_q4_k_and_q8_0_on_hones_kernels_and_scoring_the_exact_product() {
+    fn a_generated_prompt_runs_q4_k_q6_k_and_q8_0_on_hones_kernels_and_scoring_the_exact_product() {
         let (n, k, rows) = (32, 512, QUANTIZED_ROWS + 7);
         let x = random(rows, k, 10).reshape((1, rows, k)).unwrap();
         let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let kernels: [(GgmlDType, bool, BlockKernel); 2] = [
+        let kernels: [(GgmlDType, bool, BlockKernel); 3] = [
             (
                 GgmlDType::Q4K,
                 Q4K::has_simd(),
                 crate::quantized_columns::matmul_t::<Q4K>,
+            ),
+            (
+                GgmlDType::Q6K,
+                Q6K::has_simd(),
+                crate::quantized_columns::matmul_t::<Q6K>,
             ),
             (
                 GgmlDType::Q8_0,

@@ -32,6 +32,7 @@ pub mod lora;
 pub mod norm;
 mod q4_1_kernel;
 mod q4_k_kernel;
+mod q6_k_kernel;
 mod q8_0_kernel;
 mod quantized_columns;
 mod released_weights;

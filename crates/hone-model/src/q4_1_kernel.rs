@@ -21,7 +21,7 @@ const BLOCK_BYTES: usize = 20;
 /// Each row of `x` rounded to 8 bits per block of 32; a block's minimum multiplies
 /// `d · Σ q` of the row's block.
 fn quantize_row(x: &[f32]) -> QuantizedRow {
-    crate::quantized_columns::quantize_row(x, BLOCK, |s| s)
+    crate::quantized_columns::quantize_row(x, BLOCK, BLOCK, |s| s)
 }
 
 fn scales(block: &[u8]) -> (f32, f32) {

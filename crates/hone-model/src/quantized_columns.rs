@@ -93,26 +93,31 @@ pub(crate) struct QuantizedRow {
     /// The values; each block's runs of 32 in the order its kernel reads them.
     pub q: Vec<i8>,
     pub d: Vec<f32>,
-    /// `Σ q` of each run of 32, in the row's order (at most 32 · 127).
+    /// `Σ q` of each run of 32 (16 for Q6_K), in the row's order (at most 32 · 127).
     pub sums: Vec<i16>,
 }
 
-/// `x` rounded to 8 bits per `block` values, scaled by each block's largest magnitude; run
-/// `s` of a block is stored at run `slot(s)`.
-pub(crate) fn quantize_row(x: &[f32], block: usize, slot: impl Fn(usize) -> usize) -> QuantizedRow {
+/// `x` rounded to 8 bits per `block` values, scaled by each block's largest magnitude, with the
+/// sum of each `run` values (32, or Q6_K's 16); run `s` of a block is stored at run `slot(s)`.
+pub(crate) fn quantize_row(
+    x: &[f32],
+    block: usize,
+    run: usize,
+    slot: impl Fn(usize) -> usize,
+) -> QuantizedRow {
     let mut row = QuantizedRow {
         q: vec![0; x.len()],
         d: Vec::with_capacity(x.len() / block),
-        sums: Vec::with_capacity(x.len() / RUN),
+        sums: Vec::with_capacity(x.len() / run),
     };
     for (b, values) in x.chunks_exact(block).enumerate() {
         let amax = values.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
         let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-        for (s, run) in values.chunks_exact(RUN).enumerate() {
-            let start = b * block + slot(s) * RUN;
+        for (s, values) in values.chunks_exact(run).enumerate() {
+            let start = b * block + slot(s) * run;
             let mut sum = 0i32;
-            for (q, v) in row.q[start..start + RUN].iter_mut().zip(run) {
+            for (q, v) in row.q[start..start + run].iter_mut().zip(values) {
                 *q = round_to_i8(v * inv);
                 sum += *q as i32;
             }

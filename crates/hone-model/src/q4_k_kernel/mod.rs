@@ -276,7 +276,7 @@ impl Blocks for Kernel {
     }
 
     fn quantize_row(x: &[f32]) -> QuantizedRow {
-        crate::quantized_columns::quantize_row(x, BLOCK, slot)
+        crate::quantized_columns::quantize_row(x, BLOCK, SUB, slot)
     }
 
     fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {

@@ -108,7 +108,7 @@ impl Blocks for Kernel {
     }
 
     fn quantize_row(x: &[f32]) -> QuantizedRow {
-        crate::quantized_columns::quantize_row(x, BLOCK, |s| s)
+        crate::quantized_columns::quantize_row(x, BLOCK, BLOCK, |s| s)
     }
 
     fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
