@@ -11,18 +11,10 @@
 
 use half::f16;
 
-#[cfg(target_arch = "x86_64")]
-use crate::quantized_columns::in_groups;
 use crate::quantized_columns::{Blocks, QuantizedRow};
 
 pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 20;
-
-/// Each row of `x` rounded to 8 bits per block of 32; a block's minimum multiplies
-/// `d · Σ q` of the row's block.
-fn quantize_row(x: &[f32]) -> QuantizedRow {
-    crate::quantized_columns::quantize_row(x, BLOCK, BLOCK, |s| s)
-}
 
 fn scales(block: &[u8]) -> (f32, f32) {
     (
@@ -52,14 +44,12 @@ mod avx2 {
 
     use super::{QuantizedRow, BLOCK, BLOCK_BYTES};
 
-    pub use crate::quantized_columns::x86::has_avx2 as available;
-
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 products per block at a time:
     /// each weight block is loaded and unpacked once for all of them (decoding takes one row,
-    /// a prompt's pass [`super::ROWS_AT_ONCE`]).
+    /// a prompt's pass `quantized_columns::ROWS_AT_ONCE`).
     ///
     /// # Safety
-    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x[r].d.len()` blocks for
+    /// The CPU has AVX2, FMA and F16C (`quantized_columns::x86::has_avx2`); `w` holds `x[r].d.len()` blocks for
     /// every row.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
@@ -97,7 +87,8 @@ mod avx2 {
     }
 }
 
-/// Q4_1's kernels for [`crate::quantized_columns::matmul_t`].
+/// Q4_1's kernels for [`crate::quantized_columns::matmul_t`]. Without AVX2 the portable loop
+/// is slower than requantizing to Q8_0, which the loader then does (`has_fast_cpu_kernel`).
 pub struct Kernel;
 
 impl Blocks for Kernel {
@@ -105,48 +96,19 @@ impl Blocks for Kernel {
     const VALUES: usize = BLOCK;
     const BYTES: usize = BLOCK_BYTES;
 
-    /// Else the portable loop, which is slower than requantizing to Q8_0: callers then do that.
-    fn has_simd() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            avx2::available()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    }
-
+    /// Per block of 32; a block's minimum multiplies `d · Σ q` of the row's block.
     fn quantize_row(x: &[f32]) -> QuantizedRow {
-        quantize_row(x)
+        crate::quantized_columns::quantize_row(x, BLOCK, BLOCK, |s| s)
     }
 
-    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if Self::has_simd() {
-            return avx2_dots(w, rows, out);
-        }
-        for (row, o) in rows.iter().zip(out) {
-            *o = dot_scalar(w, row);
-        }
+    fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
+        dot_scalar(w, x)
     }
-}
 
-/// Rows of `x` that share each unpacked weight block (`avx2::dot_rows`).
-#[cfg(target_arch = "x86_64")]
-const ROWS_AT_ONCE: usize = 4;
-
-/// [`Blocks::dots`] on AVX2.
-#[cfg(target_arch = "x86_64")]
-fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
-    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
-    in_groups(
-        rows,
-        out,
-        group,
-        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
-    );
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        avx2::dot_rows(w, x)
+    }
 }
 
 #[cfg(test)]
@@ -154,18 +116,10 @@ mod tests {
     use candle_core::quantized::GgmlDType;
 
     use super::*;
-    use crate::quantized_columns::{check_kernel, Dots};
+    use crate::quantized_columns::check_kernel;
 
     #[test]
     fn the_product_matches_the_dequantized_weight_and_the_simd_path_the_portable_one() {
-        #[cfg(target_arch = "x86_64")]
-        let paths: &[(&str, Dots)] = if avx2::available() {
-            &[("avx2", avx2_dots)]
-        } else {
-            &[]
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let paths: &[(&str, Dots)] = &[];
-        check_kernel::<Kernel>(GgmlDType::Q4_1, (96, 70), paths, dot_scalar);
+        check_kernel::<Kernel>(GgmlDType::Q4_1, (96, 70), &[]);
     }
 }

@@ -135,12 +135,38 @@ pub(crate) trait Blocks {
     /// Values and bytes in a block.
     const VALUES: usize;
     const BYTES: usize;
-    /// Whether this CPU has the SIMD [`Blocks::dots`] (else candle's product runs).
-    fn has_simd() -> bool;
     /// A row of `x` rounded to 8 bits as the kernels read it.
     fn quantize_row(x: &[f32]) -> QuantizedRow;
+    /// The dot product of one weight row with one quantized row, portably: the reference
+    /// every SIMD path is checked against.
+    fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32;
+    /// [`Blocks::dot_scalar`] for `R` rows of `x` at once on AVX2.
+    ///
+    /// # Safety
+    /// [`x86::has_avx2`]; `w` holds `x[r].d.len()` blocks for every row.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R];
+    /// Whether this CPU has the SIMD [`Blocks::dots`] (else candle's product runs).
+    fn has_simd() -> bool {
+        #[cfg(target_arch = "x86_64")]
+        {
+            x86::has_avx2()
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
     /// The dot products of one weight row with every row of `x`, into `out` (one per row).
-    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]);
+    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if x86::has_avx2() {
+            return avx2_dots::<Self>(w, rows, out);
+        }
+        for (row, o) in rows.iter().zip(out) {
+            *o = Self::dot_scalar(w, row);
+        }
+    }
     /// Whether a prompt's rows take [`Blocks::tiled`] on this CPU.
     fn has_tiles() -> bool {
         false
@@ -151,6 +177,24 @@ pub(crate) trait Blocks {
         let _ = (rows, weight, row_bytes, n);
         unreachable!("{} has no tiled kernel", Self::NAME)
     }
+}
+
+/// Rows of `x` that share each unpacked weight block in a row kernel.
+#[cfg(target_arch = "x86_64")]
+pub(crate) const ROWS_AT_ONCE: usize = 4;
+
+/// [`Blocks::dots`] on AVX2: rows four at a time, the rest one by one.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx2_dots<B: Blocks + ?Sized>(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    assert!(x86::has_avx2());
+    // Safety (both): AVX2 is there; the caller passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { B::dot_rows_avx2(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { B::dot_rows_avx2(w, [row]) }[0],
+    );
 }
 
 /// Rows of `x` from which a product takes the tiled kernel where there is one: repacking 16
@@ -287,20 +331,25 @@ pub(crate) fn round_to_i8(v: f32) -> i8 {
 pub(crate) type Dots = fn(&[u8], &[QuantizedRow], &mut [f32]);
 
 /// The checks every kernel passes: `B`'s product within 1% of the dequantized weight's (only
-/// the activations' rounding between them); `paths` (each of this CPU's ways of taking the dot
-/// products, by name) equal to `portable` on 7 rows (a group of four and three) and `n`
-/// columns; the tiled kernel too where there is one, and a prompt's worth of rows taking it.
+/// the activations' rounding between them); its AVX2 path and `paths` (any other way this CPU
+/// takes the dot products, by name) equal to [`Blocks::dot_scalar`] on 7 rows (a group of
+/// four and three) and `n` columns; the tiled kernel too where there is one, and a prompt's
+/// worth of rows taking it.
 #[cfg(test)]
 pub(crate) fn check_kernel<B: Blocks>(
     dtype: candle_core::quantized::GgmlDType,
     (k, n): (usize, usize),
     paths: &[(&str, Dots)],
-    portable: fn(&[u8], &QuantizedRow) -> f32,
 ) {
     use candle_core::quantized::QTensor;
     use candle_core::{Device, Tensor};
     use rand::SeedableRng;
 
+    let mut paths = paths.to_vec();
+    #[cfg(target_arch = "x86_64")]
+    if x86::has_avx2() {
+        paths.push(("avx2", avx2_dots::<B>));
+    }
     let mut rng = rand::rngs::StdRng::seed_from_u64(k as u64 + n as u64);
     let m = 7;
     let w = crate::test_tensors::random(&mut rng, &[n, k]);
@@ -323,7 +372,7 @@ pub(crate) fn check_kernel<B: Blocks>(
     let row_bytes = k / B::VALUES * B::BYTES;
     let weight_row = |col: usize| &bytes[col * row_bytes..(col + 1) * row_bytes];
     let check = |path: &str, i: usize, col: usize, got: f32| {
-        let want = portable(weight_row(col), &rows[i]);
+        let want = B::dot_scalar(weight_row(col), &rows[i]);
         assert!(
             (got - want).abs() <= 1e-4 * want.abs().max(1.0),
             "{dtype:?} {path}: row {i}, column {col}: {got} against {want}"
@@ -331,7 +380,7 @@ pub(crate) fn check_kernel<B: Blocks>(
     };
     let mut column = vec![0f32; m];
     for col in 0..n {
-        for (path, dots) in paths {
+        for (path, dots) in &paths {
             dots(weight_row(col), &rows, &mut column);
             for (i, got) in column.iter().enumerate() {
                 check(path, i, col, *got);

@@ -128,7 +128,7 @@ mod avx2 {
 
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 weights at a time: each
     /// block's nibbles are unpacked once for all of them (decoding takes one row, a prompt's
-    /// pass [`super::ROWS_AT_ONCE`]). The products of a nibble and an 8-bit activation are
+    /// pass `quantized_columns::ROWS_AT_ONCE`). The products of a nibble and an 8-bit activation are
     /// summed in pairs to 16 bits (at most 2·15·127), then times the sub-block's scale to 32.
     ///
     /// # Safety
@@ -263,28 +263,27 @@ impl Blocks for Kernel {
     const VALUES: usize = BLOCK;
     const BYTES: usize = BLOCK_BYTES;
 
-    /// Else candle's product runs: its portable loop is as fast as this one's would be.
-    fn has_simd() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            avx2::available()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    }
-
     fn quantize_row(x: &[f32]) -> QuantizedRow {
         crate::quantized_columns::quantize_row(x, BLOCK, SUB, slot)
+    }
+
+    fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
+        dot_scalar(w, x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        avx2::dot_rows(w, x)
     }
 
     fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         if avx512::available() {
             return avx512_dots(w, rows, out);
-        } else if avx2::available() {
-            return avx2_dots(w, rows, out);
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx2::available() {
+            return crate::quantized_columns::avx2_dots::<Self>(w, rows, out);
         }
         for (row, o) in rows.iter().zip(out) {
             *o = dot_scalar(w, row);
@@ -302,13 +301,10 @@ impl Blocks for Kernel {
     }
 }
 
-/// Rows of `x` that share each unpacked weight block.
-#[cfg(target_arch = "x86_64")]
-const ROWS_AT_ONCE: usize = 4;
-
 /// [`Blocks::dots`] on AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn avx512_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    const ROWS_AT_ONCE: usize = crate::quantized_columns::ROWS_AT_ONCE;
     // Safety (both): the caller checked `avx512::available()` and passes whole rows.
     let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx512::dot_rows(w, g) };
     in_groups(
@@ -316,19 +312,6 @@ fn avx512_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
         out,
         group,
         |row| unsafe { avx512::dot_rows(w, [row]) }[0],
-    );
-}
-
-/// [`Blocks::dots`] on AVX2.
-#[cfg(target_arch = "x86_64")]
-fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
-    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
-    in_groups(
-        rows,
-        out,
-        group,
-        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
     );
 }
 
@@ -372,15 +355,10 @@ mod tests {
     fn the_product_matches_the_dequantized_weight_and_each_path_the_portable_one() {
         let mut paths: Vec<(&str, Dots)> = Vec::new();
         #[cfg(target_arch = "x86_64")]
-        {
-            if avx2::available() {
-                paths.push(("avx2", avx2_dots));
-            }
-            if avx512::available() {
-                paths.push(("avx512", avx512_dots));
-            }
+        if avx512::available() {
+            paths.push(("avx512", avx512_dots));
         }
         // 768 columns: three blocks; 80 rows: a chunk of four tiles and one of one.
-        check_kernel::<Kernel>(GgmlDType::Q4K, (768, 80), &paths, dot_scalar);
+        check_kernel::<Kernel>(GgmlDType::Q4K, (768, 80), &paths);
     }
 }

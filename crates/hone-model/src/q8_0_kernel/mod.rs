@@ -12,8 +12,6 @@
 
 use half::f16;
 
-#[cfg(target_arch = "x86_64")]
-use crate::quantized_columns::in_groups;
 use crate::quantized_columns::{Blocks, QuantizedRow};
 
 #[cfg(target_arch = "x86_64")]
@@ -48,14 +46,12 @@ mod avx2 {
 
     use super::{QuantizedRow, BLOCK, BLOCK_BYTES};
 
-    pub use crate::quantized_columns::x86::has_avx2 as available;
-
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, a block at a time: `maddubs`
     /// multiplies unsigned by signed bytes, so each product is taken as `|w| · (x with w's
     /// sign)`, summed in pairs to 16 bits (at most 2·128·127) and then to 32.
     ///
     /// # Safety
-    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x[r].d.len()` blocks for
+    /// The CPU has AVX2, FMA and F16C (`quantized_columns::x86::has_avx2`); `w` holds `x[r].d.len()` blocks for
     /// every row.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
@@ -95,30 +91,17 @@ impl Blocks for Kernel {
     const VALUES: usize = BLOCK;
     const BYTES: usize = BLOCK_BYTES;
 
-    /// Else candle's product runs.
-    fn has_simd() -> bool {
-        #[cfg(target_arch = "x86_64")]
-        {
-            avx2::available()
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            false
-        }
-    }
-
     fn quantize_row(x: &[f32]) -> QuantizedRow {
         crate::quantized_columns::quantize_row(x, BLOCK, BLOCK, |s| s)
     }
 
-    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if Self::has_simd() {
-            return avx2_dots(w, rows, out);
-        }
-        for (row, o) in rows.iter().zip(out) {
-            *o = dot_scalar(w, row);
-        }
+    fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
+        dot_scalar(w, x)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        avx2::dot_rows(w, x)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -132,42 +115,17 @@ impl Blocks for Kernel {
     }
 }
 
-/// Rows of `x` that share each loaded weight block.
-#[cfg(target_arch = "x86_64")]
-const ROWS_AT_ONCE: usize = 4;
-
-/// [`Blocks::dots`] on AVX2.
-#[cfg(target_arch = "x86_64")]
-fn avx2_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-    // Safety (both): the caller checked `avx2::available()` and passes whole rows.
-    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx2::dot_rows(w, g) };
-    in_groups(
-        rows,
-        out,
-        group,
-        |row| unsafe { avx2::dot_rows(w, [row]) }[0],
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use candle_core::quantized::GgmlDType;
 
     use super::*;
-    use crate::quantized_columns::{check_kernel, Dots};
+    use crate::quantized_columns::check_kernel;
 
     #[test]
     fn the_product_matches_the_dequantized_weight_and_every_path_the_portable_one() {
-        #[cfg(target_arch = "x86_64")]
-        let paths: &[(&str, Dots)] = if avx2::available() {
-            &[("avx2", avx2_dots)]
-        } else {
-            &[]
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let paths: &[(&str, Dots)] = &[];
         // 576 columns (SmolLM2's, not a multiple of 256); 80 rows: a chunk of four tiles and
         // one of one.
-        check_kernel::<Kernel>(GgmlDType::Q8_0, (576, 80), paths, dot_scalar);
+        check_kernel::<Kernel>(GgmlDType::Q8_0, (576, 80), &[]);
     }
 }
