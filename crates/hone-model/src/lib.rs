@@ -12,6 +12,7 @@
 //! - [`thread_count`]: the CPU kernels' thread count, counted once per process.
 
 pub mod base_weight;
+mod block32_tiles;
 pub mod cache;
 pub mod chat_template;
 mod checkpoint;
@@ -30,8 +31,8 @@ pub mod llama;
 pub mod loader;
 pub mod lora;
 pub mod norm;
-mod q4_1_kernel;
-mod q4_k_kernel;
+mod q4_k_q5_k_kernel;
+mod q4_q5_kernel;
 mod q6_k_kernel;
 mod q8_0_kernel;
 mod quantized_columns;

@@ -1,4 +1,4 @@
-//! What Hone's quantized CPU kernels (Q4_1, Q4_K, Q8_0) share: each row of `x` rounded to 8
+//! What Hone's quantized CPU kernels (Q4_1, Q4_K, Q5_K, Q6_K, Q8_0) share: each row of `x` rounded to 8
 //! bits as llama.cpp's products take it, the product's output columns among candle's CPU
 //! workers, and the rows of `x` taken a group at a time, so that each weight block a worker
 //! unpacks serves several rows (a prompt's pass) or one (decoding a token). A prompt's pass can
@@ -146,6 +146,20 @@ pub(crate) trait Blocks {
     /// [`x86::has_avx2`]; `w` holds `x[r].d.len()` blocks for every row.
     #[cfg(target_arch = "x86_64")]
     unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R];
+    /// Whether the kernel has [`Blocks::dot_rows_avx512`], 64 weights an instruction.
+    /// Decoding reads each weight once per token, and on AVX-512 CPUs the wider loads and
+    /// half the instructions per block take it to the memory's rate.
+    #[cfg(target_arch = "x86_64")]
+    const HAS_AVX512: bool = false;
+    /// [`Blocks::dot_scalar`] for `R` rows of `x` at once on AVX-512 BW.
+    ///
+    /// # Safety
+    /// [`x86::has_avx512`]; `w` holds `x[r].d.len()` blocks for every row.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx512<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        let _ = (w, x);
+        unreachable!("{} has no AVX-512 row kernel", Self::NAME)
+    }
     /// Whether this CPU has the SIMD [`Blocks::dots`] (else candle's product runs).
     fn has_simd() -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -159,6 +173,10 @@ pub(crate) trait Blocks {
     }
     /// The dot products of one weight row with every row of `x`, into `out` (one per row).
     fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if Self::HAS_AVX512 && x86::has_avx512() {
+            return avx512_dots::<Self>(w, rows, out);
+        }
         #[cfg(target_arch = "x86_64")]
         if x86::has_avx2() {
             return avx2_dots::<Self>(w, rows, out);
@@ -194,6 +212,20 @@ pub(crate) fn avx2_dots<B: Blocks + ?Sized>(w: &[u8], rows: &[QuantizedRow], out
         out,
         group,
         |row| unsafe { B::dot_rows_avx2(w, [row]) }[0],
+    );
+}
+
+/// [`Blocks::dots`] on AVX-512: as [`avx2_dots`], through [`Blocks::dot_rows_avx512`].
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn avx512_dots<B: Blocks + ?Sized>(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
+    assert!(B::HAS_AVX512 && x86::has_avx512());
+    // Safety (both): AVX-512 is there; the caller passes whole rows.
+    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { B::dot_rows_avx512(w, g) };
+    in_groups(
+        rows,
+        out,
+        group,
+        |row| unsafe { B::dot_rows_avx512(w, [row]) }[0],
     );
 }
 
@@ -255,9 +287,17 @@ pub(crate) mod x86 {
             && is_x86_feature_detected!("f16c")
     }
 
-    /// Whether this CPU has the tiled kernels' instructions (AVX-512 with VNNI's `vpdpbusd`).
+    /// Whether this CPU has the AVX-512 row kernels' instructions (AVX-512 F and BW besides
+    /// [`has_avx2`]'s).
+    pub fn has_avx512() -> bool {
+        has_avx2() && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512bw")
+    }
+
+    /// Whether this CPU has the tiled kernels' instructions (AVX-512 with VNNI's `vpdpbusd`,
+    /// besides [`has_avx2`]'s, which their packing uses).
     pub fn has_vnni() -> bool {
-        is_x86_feature_detected!("avx512f")
+        has_avx2()
+            && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vnni")
     }
@@ -326,29 +366,29 @@ pub(crate) fn round_to_i8(v: f32) -> i8 {
     ((v + SHIFT).to_bits() as i32 - SHIFT.to_bits() as i32) as i8
 }
 
-/// A way of taking [`Blocks::dots`] (one SIMD path), as the kernels' tests name them.
-#[cfg(test)]
-pub(crate) type Dots = fn(&[u8], &[QuantizedRow], &mut [f32]);
-
 /// The checks every kernel passes: `B`'s product within 1% of the dequantized weight's (only
-/// the activations' rounding between them); its AVX2 path and `paths` (any other way this CPU
-/// takes the dot products, by name) equal to [`Blocks::dot_scalar`] on 7 rows (a group of
+/// the activations' rounding between them); each SIMD path this CPU has (AVX2, and AVX-512
+/// where the kernel has one) equal to [`Blocks::dot_scalar`] on 7 rows (a group of
 /// four and three) and `n` columns; the tiled kernel too where there is one, and a prompt's
 /// worth of rows taking it.
 #[cfg(test)]
 pub(crate) fn check_kernel<B: Blocks>(
     dtype: candle_core::quantized::GgmlDType,
     (k, n): (usize, usize),
-    paths: &[(&str, Dots)],
 ) {
     use candle_core::quantized::QTensor;
     use candle_core::{Device, Tensor};
     use rand::SeedableRng;
 
-    let mut paths = paths.to_vec();
+    type Dots = fn(&[u8], &[QuantizedRow], &mut [f32]);
+    let mut paths: Vec<(&str, Dots)> = Vec::new();
     #[cfg(target_arch = "x86_64")]
     if x86::has_avx2() {
         paths.push(("avx2", avx2_dots::<B>));
+    }
+    #[cfg(target_arch = "x86_64")]
+    if B::HAS_AVX512 && x86::has_avx512() {
+        paths.push(("avx512", avx512_dots::<B>));
     }
     let mut rng = rand::rngs::StdRng::seed_from_u64(k as u64 + n as u64);
     let m = 7;

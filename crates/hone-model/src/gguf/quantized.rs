@@ -1,7 +1,8 @@
 //! A GGUF model file's tensors as the engine runs them without dequantizing: each matrix
 //! kept in its quantized blocks (Q and K rows moved back to Hugging Face's order, whole rows
 //! at a time), the small tensors (norms, biases) and any f32/f16 matrix dequantized. On the
-//! CPU, types candle runs without SIMD (Q4_1, Q5_0, Q5_1) are requantized to Q8_0.
+//! CPU, types that neither Hone nor candle runs with SIMD there (Q4_1, Q5_0 and Q5_1 without
+//! AVX2) are requantized to Q8_0.
 //!
 //! The file was checked when its folder was imported (every value finite, every shape as the
 //! metadata say); [`super::import::GgufSource`] ties the folder to it.

@@ -1,5 +1,5 @@
 //! A prompt's product with a Q6_K weight: 16 of the weight's rows at a time laid side by side
-//! in a worker's scratch (as `q4_k_kernel::tiles` does for Q4_K), each weight's 6-bit value a
+//! in a worker's scratch (as `q4_k_q5_k_kernel::tiles` does for Q4_K), each weight's 6-bit value a
 //! byte, so that one `vpdpbusd` multiplies 4 weights of each of the 16 rows with the same 4
 //! activations; the offset of 32 comes off as `32·Σ x` per 16 weights. x86 only (AVX-512 VNNI).
 

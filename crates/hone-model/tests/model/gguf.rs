@@ -464,7 +464,8 @@ fn a_gguf_path_resolves_to_one_cached_import_keyed_by_its_sha256() {
 }
 
 /// Every tensor type llama.cpp files use dequantizes on import: a random model with 256-wide rows
-/// (a K-quant block) written with its matrices in each type gives logits near the f32 model's.
+/// (a K-quant block) written with its matrices in each type gives logits near the f32 model's,
+/// dequantized and run from the file's blocks alike.
 #[test]
 fn every_quantized_type_llama_cpp_writes_imports() {
     use candle_core::quantized::GgmlDType;
@@ -551,6 +552,24 @@ fn every_quantized_type_llama_cpp_writes_imports() {
             diff > 0.0 && diff < tolerance,
             "{dtype:?}: max |Δlogit| {diff}, tolerance {tolerance}"
         );
+        if !matches!(dtype, GgmlDType::F16 | GgmlDType::BF16) {
+            // Run from the file's blocks, as generation loads it: 8 rows take the quantized
+            // kernels (Hone's for every type but Q2_K and Q3_K on x86 with AVX2), the
+            // activations rounded to 8 bits besides the weights' own rounding.
+            let quantized =
+                LoadedModel::load_for_inference(&out, DeviceInfo::cpu("tests")).unwrap();
+            assert!(quantized.model.is_quantized(), "{dtype:?}");
+            let logits = quantized
+                .model
+                .forward(&ids, &LoraContext::default())
+                .unwrap();
+            let from_blocks = crate::max_diff(&logits, &expected);
+            println!("{dtype:?} from the blocks: max |Δlogit| vs f32 = {from_blocks:e}");
+            assert!(
+                from_blocks > 0.0 && from_blocks < tolerance,
+                "{dtype:?} from the blocks: max |Δlogit| {from_blocks}, tolerance {tolerance}"
+            );
+        }
     }
     let error_of = |t: GgmlDType| errors.iter().find(|(d, _)| *d == t).expect("measured").1;
     assert!(

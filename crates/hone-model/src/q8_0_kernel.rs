@@ -6,18 +6,16 @@
 //! memory), and where the columns are not a multiple of 256 (SmolLM2's 576) it has a per-row
 //! kernel only, slower than the dense path for a prompt. This is llama.cpp's product
 //! (`ggml_vec_dot_q8_0_q8_0`): each row of `x` rounded to 8 bits per block of 32, a block
-//! contributing `d_w·d_x·Σ q_w q_x`; a prompt's pass takes [`tiles`] where the CPU has VNNI.
+//! contributing `d_w·d_x·Σ q_w q_x`; a prompt's pass takes `block32_tiles` where the CPU has
+//! VNNI (the weights plus 128 as unsigned bytes, `128·Σ q_x` taken back per block).
 //!
 //! A Q8_0 block is 34 bytes: `d` as f16, then 32 signed 8-bit weights.
 
 use half::f16;
 
+use crate::block32_tiles::{Block32, BLOCK};
 use crate::quantized_columns::{Blocks, QuantizedRow};
 
-#[cfg(target_arch = "x86_64")]
-mod tiles;
-
-pub const BLOCK: usize = 32;
 const BLOCK_BYTES: usize = 34;
 
 #[inline(always)]
@@ -111,7 +109,21 @@ impl Blocks for Kernel {
 
     #[cfg(target_arch = "x86_64")]
     fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        tiles::matmul_t(rows, weight, row_bytes, n)
+        crate::block32_tiles::matmul_t::<Self>(rows, weight, row_bytes, n)
+    }
+}
+
+impl Block32 for Kernel {
+    const BYTES: usize = BLOCK_BYTES;
+    const BIAS: i32 = 128;
+    const HAS_MIN: bool = false;
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn unpack(block: &[u8]) -> ([u8; BLOCK], f32, f32) {
+        // A signed byte plus 128 is the byte with its top bit flipped.
+        let values = std::array::from_fn(|j| block[2 + j] ^ 0x80);
+        (values, scale(block), 0.0)
     }
 }
 
@@ -126,6 +138,6 @@ mod tests {
     fn the_product_matches_the_dequantized_weight_and_every_path_the_portable_one() {
         // 576 columns (SmolLM2's, not a multiple of 256); 80 rows: a chunk of four tiles and
         // one of one.
-        check_kernel::<Kernel>(GgmlDType::Q8_0, (576, 80), &[]);
+        check_kernel::<Kernel>(GgmlDType::Q8_0, (576, 80));
     }
 }

@@ -1,4 +1,4 @@
-//! A prompt's product with a Q4_K weight: 16 of the weight's rows at a time laid side by side
+//! A prompt's product with a Q4_K or Q5_K weight: 16 of the weight's rows at a time laid side by side
 //! in a worker's scratch, so that one `vpdpbusd` multiplies 4 weights of each of the 16 rows
 //! with the same 4 activations and no sum crosses lanes (the layout candle's and llama.cpp's
 //! many-row kernels keep for the whole model). Here it lives only while those 16 columns of
@@ -6,41 +6,52 @@
 //! weight in memory, and the repacking, paid once per 16 rows of the weight, is shared by
 //! every row of the prompt. x86 only (AVX-512 VNNI).
 
-use super::{d_and_dmin, scales_and_mins, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUBS};
+use super::{d_and_dmin, scales_and_mins, Layout, QuantizedRow, BLOCK, SCALES, SUBS};
 use crate::quantized_columns::by_tiles;
 use crate::quantized_columns::TILE;
 
 /// 4-byte words of nibbles in a block.
 const WORDS: usize = BLOCK / 8;
 
-/// One block of 16 weight rows: each row's `w`-th word of nibbles side by side, and each
-/// sub-block's scale (`d·scale_s`) and minimum (`dmin·min_s`) per row.
+/// One block of 16 weight rows: each row's `w`-th word of nibbles side by side (and of fifth
+/// bits for Q5_K: bit 4 of each byte tops the low nibble's weight, bit 5 the high one's), and
+/// each sub-block's scale (`d·scale_s`) and minimum (`dmin·min_s`) per row.
 #[derive(Clone, Copy)]
 struct TileBlock {
     words: [[u32; TILE]; WORDS],
+    high: [[u32; TILE]; WORDS],
     scales: [[f32; TILE]; SUBS],
     mins: [[f32; TILE]; SUBS],
 }
 
 const EMPTY: TileBlock = TileBlock {
     words: [[0; TILE]; WORDS],
+    high: [[0; TILE]; WORDS],
     scales: [[0.0; TILE]; SUBS],
     mins: [[0.0; TILE]; SUBS],
 };
 
 /// Weight rows `first..first + 16` into `tile` (one [`TileBlock`] per block of a row).
-fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
+fn pack<L: Layout>(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
     for r in 0..TILE {
         let row = &weight[(first + r) * row_bytes..(first + r + 1) * row_bytes];
-        for (t, block) in tile.iter_mut().zip(row.chunks_exact(BLOCK_BYTES)) {
+        for (t, block) in tile.iter_mut().zip(row.chunks_exact(L::BYTES)) {
             let (d, dmin) = d_and_dmin(block);
-            let (scales, mins) = scales_and_mins(&block[4..NIBBLES]);
+            let (scales, mins) = scales_and_mins(&block[SCALES..SCALES + 12]);
             for s in 0..SUBS {
                 t.scales[s][r] = d * scales[s] as f32;
                 t.mins[s][r] = dmin * mins[s] as f32;
             }
-            for (w, word) in block[NIBBLES..].chunks_exact(4).enumerate() {
+            let nibbles = &block[L::NIBBLES..L::NIBBLES + BLOCK / 2];
+            for (w, word) in nibbles.chunks_exact(4).enumerate() {
                 t.words[w][r] = u32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                if let Some(at) = L::HIGH_BITS {
+                    // Word w holds weights 4(w % 8) ..+ 4 of sub-blocks 2c and 2c + 1.
+                    let c = w / 8;
+                    let bits = &block[at + 4 * (w % 8)..][..4];
+                    let pair = |byte: u8| ((byte >> (2 * c)) & 3) << 4;
+                    t.high[w][r] = u32::from_le_bytes(std::array::from_fn(|i| pair(bits[i])));
+                }
             }
         }
     }
@@ -49,7 +60,7 @@ fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
 mod vnni {
     use std::arch::x86_64::*;
 
-    use super::super::{slot, QuantizedRow, BLOCK, SUB, SUBS};
+    use super::super::{slot, Layout, QuantizedRow, BLOCK, SUB, SUBS};
     use super::{TileBlock, TILE};
 
     /// The 16 outputs of a tile for `R` rows of `x`. Word `8c + q` of a block holds weights
@@ -61,11 +72,12 @@ mod vnni {
     /// The CPU has AVX-512 F, BW and VNNI (`quantized_columns::x86::has_vnni`); `tile` holds
     /// `x[r].d.len()` blocks.
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub unsafe fn rows<const R: usize>(
+    pub unsafe fn rows<L: Layout, const R: usize>(
         tile: &[TileBlock],
         x: [&QuantizedRow; R],
     ) -> [[f32; TILE]; R] {
         let low = _mm512_set1_epi8(0x0F);
+        let fifth = _mm512_set1_epi8(0x10);
         let mut acc = [_mm512_setzero_ps(); R];
         for (b, t) in tile.iter().enumerate() {
             for c in 0..4 {
@@ -73,8 +85,15 @@ mod vnni {
                 let mut sums_hi = [_mm512_setzero_si512(); R];
                 for q in 0..8 {
                     let w = _mm512_loadu_si512(t.words[8 * c + q].as_ptr() as *const __m512i);
-                    let lo = _mm512_and_si512(w, low);
-                    let hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
+                    let mut lo = _mm512_and_si512(w, low);
+                    let mut hi = _mm512_and_si512(_mm512_srli_epi16(w, 4), low);
+                    if L::HIGH_BITS.is_some() {
+                        let high = t.high[8 * c + q].as_ptr() as *const __m512i;
+                        let high = _mm512_loadu_si512(high);
+                        lo = _mm512_or_si512(lo, _mm512_and_si512(high, fifth));
+                        let shifted = _mm512_srli_epi16(high, 1);
+                        hi = _mm512_or_si512(hi, _mm512_and_si512(shifted, fifth));
+                    }
                     for r in 0..R {
                         let xq = x[r].q.as_ptr().add(b * BLOCK);
                         let at = |s: usize| {
@@ -107,23 +126,23 @@ mod vnni {
     }
 }
 
-/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q4_K `weight` bytes of `n` rows (a
+/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q4_K or Q5_K `weight` bytes of `n` rows (a
 /// multiple of [`TILE`]) of `row_bytes`. Needs AVX-512 VNNI.
-pub(super) fn matmul_t(
+pub(super) fn matmul_t<L: Layout>(
     rows: &[QuantizedRow],
     weight: &[u8],
     row_bytes: usize,
     n: usize,
 ) -> Vec<f32> {
     assert!(crate::quantized_columns::x86::has_vnni());
-    let empty = vec![EMPTY; row_bytes / BLOCK_BYTES];
+    let empty = vec![EMPTY; row_bytes / L::BYTES];
     // Safety (both kernels): the CPU has VNNI; a tile holds every row's blocks.
     by_tiles(
         rows,
         n,
         empty,
-        |first, tile| pack(weight, row_bytes, first, tile),
-        |tile, rows| unsafe { vnni::rows(tile, rows) },
-        |tile, row| unsafe { vnni::rows(tile, [row]) }[0],
+        |first, tile| pack::<L>(weight, row_bytes, first, tile),
+        |tile, rows| unsafe { vnni::rows::<L, _>(tile, rows) },
+        |tile, row| unsafe { vnni::rows::<L, 1>(tile, [row]) }[0],
     )
 }

@@ -1,36 +1,63 @@
-//! `x · Wᵀ` for a Q4_K weight and up to a prompt's rows of `x`, on the CPU, read from the
-//! file's blocks as they are.
+//! `x · Wᵀ` for a Q4_K or Q5_K weight and up to a prompt's rows of `x`, on the CPU, read from
+//! the file's blocks as they are.
 //!
 //! candle's x86 Q4_K product repacks each matrix, the first time it runs, into tiles of 16 rows
 //! with f32 scales: 6 bits a weight, kept beside the blocks' 4.5. Decoding reads every weight
 //! once per token and is bound by memory bandwidth, so those tiles cost a third more traffic
 //! per token, and their own memory (a 1B model generated at 0.60–0.66× llama.cpp's tokens/s
-//! with 1.3× its memory, BENCHMARKS.md "Generation and prompts on Q4_K and Q8_0 blocks"). This
-//! is the product llama.cpp computes (`ggml_vec_dot_q4_K_q8_K`): each row of `x` is quantized
-//! to 8 bits per 256 values with one scale `d`, and the sum of each 32 kept for the weights'
+//! with 1.3× its memory, BENCHMARKS.md "Generation and prompts on Q4_K and Q8_0 blocks"); its
+//! Q5_K product reads the whole weight once per row of `x`, so a prompt's pass on a Q5_K_M
+//! file took the dense path. This is the product llama.cpp computes
+//! (`ggml_vec_dot_q4_K_q8_K`, `ggml_vec_dot_q5_K_q8_K`): each row of `x` is quantized to 8
+//! bits per 256 values with one scale `d`, and the sum of each 32 kept for the weights'
 //! minimums; a prompt's pass takes [`tiles`] where the CPU has VNNI.
 //!
 //! A Q4_K block holds 256 weights in 144 bytes: `d` and `dmin` as f16, twelve bytes of 6-bit
 //! scales and minimums for its eight sub-blocks of 32, then 128 bytes of nibbles. Byte `j` of
 //! the `c`-th 32 of them holds weight `64c + j` in its low nibble (sub-block `2c`) and
-//! `64c + 32 + j` in its high one (sub-block `2c + 1`). A weight is
-//! `d·scale_s·q − dmin·min_s`, so a block contributes
+//! `64c + 32 + j` in its high one (sub-block `2c + 1`). A Q5_K block (176 bytes) has 32 bytes
+//! of fifth bits between the scales and the nibbles: bit `s` of byte `j` tops weight `j` of
+//! sub-block `s`. A weight is `d·scale_s·q − dmin·min_s`, so a block contributes
 //! `d·d_x·Σ_s scale_s·(q_s · q_x) − dmin·d_x·Σ_s min_s·(Σ q_x)_s`.
+
+use std::marker::PhantomData;
 
 use half::f16;
 
-#[cfg(target_arch = "x86_64")]
-use crate::quantized_columns::in_groups;
 use crate::quantized_columns::{Blocks, QuantizedRow, RUN as SUB};
 
 #[cfg(target_arch = "x86_64")]
 mod tiles;
 
 pub const BLOCK: usize = 256;
-const BLOCK_BYTES: usize = 144;
 const SUBS: usize = BLOCK / SUB;
-/// Where the nibbles start in a block.
-const NIBBLES: usize = 16;
+/// Where the twelve bytes of scales and minimums start in a block.
+const SCALES: usize = 4;
+
+/// What sets Q5_K's blocks apart from Q4_K's: their size, and the 32 bytes of fifth bits.
+pub trait Layout: Send + Sync + 'static {
+    const NAME: &'static str;
+    const BYTES: usize;
+    /// Where the fifth bits start (Q5_K), if the type has them.
+    const HIGH_BITS: Option<usize>;
+    /// Where the nibbles start.
+    const NIBBLES: usize = SCALES + 12 + if Self::HIGH_BITS.is_some() { 32 } else { 0 };
+}
+
+pub struct Q4;
+pub struct Q5;
+
+impl Layout for Q4 {
+    const NAME: &'static str = "Q4_K";
+    const BYTES: usize = 144;
+    const HIGH_BITS: Option<usize> = None;
+}
+
+impl Layout for Q5 {
+    const NAME: &'static str = "Q5_K";
+    const BYTES: usize = 176;
+    const HIGH_BITS: Option<usize> = Some(SCALES + 12);
+}
 
 /// The slot (of 32 activations) sub-block `s` takes in a quantized row's block: the order in
 /// which a 64-byte load of nibbles meets the sub-blocks, its low nibbles first (sub-blocks
@@ -74,21 +101,34 @@ fn d_and_dmin(block: &[u8]) -> (f32, f32) {
     )
 }
 
+/// The value (0–15, or 0–31 for Q5_K) of weight `j` of sub-block `s` of a block.
+#[inline(always)]
+fn value<L: Layout>(block: &[u8], s: usize, j: usize) -> u8 {
+    let byte = block[L::NIBBLES + s / 2 * SUB + j];
+    let nibble = if s.is_multiple_of(2) {
+        byte & 0x0F
+    } else {
+        byte >> 4
+    };
+    match L::HIGH_BITS {
+        Some(at) => nibble | ((block[at + j] >> s) & 1) << 4,
+        None => nibble,
+    }
+}
+
 /// The dot product of one weight row (`k / 256` blocks) with one quantized row, portably.
-fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
+fn dot_scalar<L: Layout>(w: &[u8], x: &QuantizedRow) -> f32 {
     let mut sum = 0f32;
-    for (b, block) in w.chunks_exact(BLOCK_BYTES).enumerate() {
+    for (b, block) in w.chunks_exact(L::BYTES).enumerate() {
         let (d, dmin) = d_and_dmin(block);
-        let (scales, mins) = scales_and_mins(&block[4..NIBBLES]);
+        let (scales, mins) = scales_and_mins(&block[SCALES..SCALES + 12]);
         let q = &x.q[b * BLOCK..(b + 1) * BLOCK];
         let (mut dots, mut mins_sum) = (0i32, 0i32);
         for s in 0..SUBS {
-            let nibbles = &block[NIBBLES + s / 2 * SUB..][..SUB];
             let xs = &q[slot(s) * SUB..][..SUB];
             let mut dot = 0i32;
-            for (&byte, &xq) in nibbles.iter().zip(xs) {
-                let n = if s % 2 == 0 { byte & 0x0F } else { byte >> 4 };
-                dot += n as i32 * xq as i32;
+            for (j, &xq) in xs.iter().enumerate() {
+                dot += value::<L>(block, s, j) as i32 * xq as i32;
             }
             dots += scales[s] as i32 * dot;
             mins_sum += mins[s] as i32 * x.sums[b * SUBS + s] as i32;
@@ -102,9 +142,7 @@ fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{scales_and_mins, slot, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUB, SUBS};
-
-    pub use crate::quantized_columns::x86::has_avx2 as available;
+    use super::{scales_and_mins, slot, Layout, QuantizedRow, BLOCK, SCALES, SUB, SUBS};
 
     /// A `pshufb` control that copies 16-bit lane `i` of each 128-bit half to all its lanes.
     #[target_feature(enable = "avx2")]
@@ -120,33 +158,45 @@ mod avx2 {
     pub(super) unsafe fn block_head(block: *const u8) -> (f32, f32, __m128i, __m128i) {
         let dm = _mm_cvtph_ps(_mm_cvtsi32_si128((block as *const i32).read_unaligned()));
         let (d, dmin) = (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_shuffle_ps(dm, dm, 1)));
-        let (scales, mins) = scales_and_mins(std::slice::from_raw_parts(block.add(4), 12));
+        let (scales, mins) = scales_and_mins(std::slice::from_raw_parts(block.add(SCALES), 12));
         let scales = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(scales)));
         let mins = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(i64::from_le_bytes(mins)));
         (d, dmin, scales, mins)
     }
 
     /// As [`super::dot_scalar`] for `R` rows of `x` at once, 32 weights at a time: each
-    /// block's nibbles are unpacked once for all of them (decoding takes one row, a prompt's
-    /// pass `quantized_columns::ROWS_AT_ONCE`). The products of a nibble and an 8-bit activation are
-    /// summed in pairs to 16 bits (at most 2·15·127), then times the sub-block's scale to 32.
+    /// block's values are unpacked once for all of them (decoding takes one row, a prompt's
+    /// pass `quantized_columns::ROWS_AT_ONCE`). The products of a value and an 8-bit
+    /// activation are summed in pairs to 16 bits (at most 2·31·127), then times the
+    /// sub-block's scale to 32.
     ///
     /// # Safety
-    /// The CPU has AVX2, FMA and F16C ([`available`]); `w` holds `x[r].d.len()` blocks for
-    /// every row.
+    /// The CPU has AVX2, FMA and F16C (`quantized_columns::x86::has_avx2`); `w` holds
+    /// `x[r].d.len()` blocks for every row.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+    pub unsafe fn dot_rows<L: Layout, const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
         let low = _mm256_set1_epi8(0x0F);
+        let fifth = _mm256_set1_epi8(0x10);
         let mut acc = [_mm256_setzero_ps(); R];
         for b in 0..x[0].d.len() {
-            let block = w.as_ptr().add(b * BLOCK_BYTES);
+            let block = w.as_ptr().add(b * L::BYTES);
             let (d, dmin, scales, mins) = block_head(block);
             let scales = _mm256_set_m128i(scales, scales);
+            // Sub-blocks 2c and 2c + 1 take bits 2c and 2c + 1: shifted down by two a pair.
+            let mut high = match L::HIGH_BITS {
+                Some(at) => _mm256_loadu_si256(block.add(at) as *const __m256i),
+                None => _mm256_setzero_si256(),
+            };
             let mut sums = [_mm256_setzero_si256(); R];
             for c in 0..4 {
-                let packed = _mm256_loadu_si256(block.add(NIBBLES + c * SUB) as *const __m256i);
-                let lo = _mm256_and_si256(packed, low);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+                let packed = _mm256_loadu_si256(block.add(L::NIBBLES + c * SUB) as *const __m256i);
+                let mut lo = _mm256_and_si256(packed, low);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low);
+                if L::HIGH_BITS.is_some() {
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(high, 4), fifth));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(high, 3), fifth));
+                    high = _mm256_srli_epi16(high, 2);
+                }
                 let scale_lo = _mm256_shuffle_epi8(scales, lane_broadcast(2 * c));
                 let scale_hi = _mm256_shuffle_epi8(scales, lane_broadcast(2 * c + 1));
                 for r in 0..R {
@@ -184,13 +234,7 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::avx2::{block_head, lane_broadcast};
-    use super::{slot, QuantizedRow, BLOCK, BLOCK_BYTES, NIBBLES, SUB, SUBS};
-
-    pub fn available() -> bool {
-        super::avx2::available()
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-    }
+    use super::{slot, Layout, QuantizedRow, BLOCK, SUB, SUBS};
 
     /// A `pshufb` control for a 512-bit register of two sub-blocks: sub-block `a`'s scale in
     /// the low 256 bits, `b`'s in the high.
@@ -208,21 +252,37 @@ mod avx512 {
     /// `4h + 3` in its high ones, which [`slot`] lays out side by side in the activations.
     ///
     /// # Safety
-    /// The CPU has AVX-512 F and BW besides AVX2, FMA and F16C ([`available`]); `w` holds
-    /// `x[r].d.len()` blocks for every row.
+    /// The CPU has AVX-512 F and BW besides AVX2, FMA and F16C
+    /// (`quantized_columns::x86::has_avx512`); `w` holds `x[r].d.len()` blocks for every row.
     #[target_feature(enable = "avx512f,avx512bw,avx2,fma,f16c")]
-    pub unsafe fn dot_rows<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+    pub unsafe fn dot_rows<L: Layout, const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
         let low = _mm512_set1_epi8(0x0F);
+        let fifth = _mm512_set1_epi8(0x10);
         let mut acc = [_mm512_setzero_ps(); R];
         for b in 0..x[0].d.len() {
-            let block = w.as_ptr().add(b * BLOCK_BYTES);
+            let block = w.as_ptr().add(b * L::BYTES);
             let (d, dmin, scales, mins) = block_head(block);
             let scales = _mm512_broadcast_i32x4(scales);
+            // The low 256 bits serve sub-blocks 4h and 4h + 1 (bits 4h, 4h + 1), the high
+            // 256 bits 4h + 2 and 4h + 3: the same 32 bytes, the high copy two bits down.
+            let mut high = match L::HIGH_BITS {
+                Some(at) => {
+                    let bits = _mm256_loadu_si256(block.add(at) as *const __m256i);
+                    _mm512_inserti64x4(_mm512_castsi256_si512(bits), _mm256_srli_epi16(bits, 2), 1)
+                }
+                None => _mm512_setzero_si512(),
+            };
             let mut sums = [_mm512_setzero_si512(); R];
             for h in 0..2 {
-                let packed = _mm512_loadu_si512(block.add(NIBBLES + h * 2 * SUB) as *const __m512i);
-                let lo = _mm512_and_si512(packed, low);
-                let hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
+                let packed =
+                    _mm512_loadu_si512(block.add(L::NIBBLES + h * 2 * SUB) as *const __m512i);
+                let mut lo = _mm512_and_si512(packed, low);
+                let mut hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low);
+                if L::HIGH_BITS.is_some() {
+                    lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(high, 4), fifth));
+                    hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(high, 3), fifth));
+                    high = _mm512_srli_epi16(high, 4);
+                }
                 let scale_lo = _mm512_shuffle_epi8(scales, pair_broadcast(4 * h, 4 * h + 2));
                 let scale_hi = _mm512_shuffle_epi8(scales, pair_broadcast(4 * h + 1, 4 * h + 3));
                 for r in 0..R {
@@ -255,39 +315,33 @@ mod avx512 {
     }
 }
 
-/// Q4_K's kernels for [`crate::quantized_columns::matmul_t`].
-pub struct Kernel;
+/// The kernels of Q4_K ([`Q4`]) or Q5_K ([`Q5`]) for [`crate::quantized_columns::matmul_t`].
+pub struct Kernel<L>(PhantomData<L>);
 
-impl Blocks for Kernel {
-    const NAME: &'static str = "Q4_K";
+impl<L: Layout> Blocks for Kernel<L> {
+    const NAME: &'static str = L::NAME;
     const VALUES: usize = BLOCK;
-    const BYTES: usize = BLOCK_BYTES;
+    const BYTES: usize = L::BYTES;
 
     fn quantize_row(x: &[f32]) -> QuantizedRow {
         crate::quantized_columns::quantize_row(x, BLOCK, SUB, slot)
     }
 
     fn dot_scalar(w: &[u8], x: &QuantizedRow) -> f32 {
-        dot_scalar(w, x)
+        dot_scalar::<L>(w, x)
     }
 
     #[cfg(target_arch = "x86_64")]
     unsafe fn dot_rows_avx2<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
-        avx2::dot_rows(w, x)
+        avx2::dot_rows::<L, R>(w, x)
     }
 
-    fn dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            return avx512_dots(w, rows, out);
-        }
-        #[cfg(target_arch = "x86_64")]
-        if avx2::available() {
-            return crate::quantized_columns::avx2_dots::<Self>(w, rows, out);
-        }
-        for (row, o) in rows.iter().zip(out) {
-            *o = dot_scalar(w, row);
-        }
+    #[cfg(target_arch = "x86_64")]
+    const HAS_AVX512: bool = true;
+
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn dot_rows_avx512<const R: usize>(w: &[u8], x: [&QuantizedRow; R]) -> [f32; R] {
+        avx512::dot_rows::<L, R>(w, x)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -297,22 +351,8 @@ impl Blocks for Kernel {
 
     #[cfg(target_arch = "x86_64")]
     fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        tiles::matmul_t(rows, weight, row_bytes, n)
+        tiles::matmul_t::<L>(rows, weight, row_bytes, n)
     }
-}
-
-/// [`Blocks::dots`] on AVX-512.
-#[cfg(target_arch = "x86_64")]
-fn avx512_dots(w: &[u8], rows: &[QuantizedRow], out: &mut [f32]) {
-    const ROWS_AT_ONCE: usize = crate::quantized_columns::ROWS_AT_ONCE;
-    // Safety (both): the caller checked `avx512::available()` and passes whole rows.
-    let group = |g: [&QuantizedRow; ROWS_AT_ONCE]| unsafe { avx512::dot_rows(w, g) };
-    in_groups(
-        rows,
-        out,
-        group,
-        |row| unsafe { avx512::dot_rows(w, [row]) }[0],
-    );
 }
 
 #[cfg(test)]
@@ -321,7 +361,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::quantized_columns::{check_kernel, Dots};
+    use crate::quantized_columns::check_kernel;
 
     /// The format's rule for scale and minimum `j`, one at a time.
     fn scale_and_min(j: usize, s: &[u8]) -> (u8, u8) {
@@ -352,13 +392,39 @@ mod tests {
     }
 
     #[test]
-    fn the_product_matches_the_dequantized_weight_and_each_path_the_portable_one() {
-        let mut paths: Vec<(&str, Dots)> = Vec::new();
-        #[cfg(target_arch = "x86_64")]
-        if avx512::available() {
-            paths.push(("avx512", avx512_dots));
+    fn the_values_are_the_ones_candle_dequantizes() {
+        fn check<L: Layout>(dtype: GgmlDType) {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+            let w = crate::test_tensors::random(&mut rng, &[2, BLOCK]);
+            let q = candle_core::quantized::QTensor::quantize(&w, dtype).unwrap();
+            let bytes = q.data().unwrap();
+            let deq = q.dequantize(&candle_core::Device::Cpu).unwrap();
+            let deq = deq.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            for (b, block) in bytes.chunks_exact(L::BYTES).enumerate() {
+                let (d, dmin) = d_and_dmin(block);
+                let (scales, mins) = scales_and_mins(&block[SCALES..SCALES + 12]);
+                for s in 0..SUBS {
+                    for j in 0..SUB {
+                        let q = value::<L>(block, s, j) as f32;
+                        let mine = d * scales[s] as f32 * q - dmin * mins[s] as f32;
+                        let want = deq[b * BLOCK + s * SUB + j];
+                        assert!(
+                            (mine - want).abs() <= 1e-6 * want.abs().max(1.0),
+                            "{}: block {b}, sub-block {s}, weight {j}: {mine} against {want}",
+                            L::NAME
+                        );
+                    }
+                }
+            }
         }
+        check::<Q4>(GgmlDType::Q4K);
+        check::<Q5>(GgmlDType::Q5K);
+    }
+
+    #[test]
+    fn the_product_matches_the_dequantized_weight_and_each_path_the_portable_one() {
         // 768 columns: three blocks; 80 rows: a chunk of four tiles and one of one.
-        check_kernel::<Kernel>(GgmlDType::Q4K, (768, 80), &paths);
+        check_kernel::<Kernel<Q4>>(GgmlDType::Q4K, (768, 80));
+        check_kernel::<Kernel<Q5>>(GgmlDType::Q5K, (768, 80));
     }
 }
