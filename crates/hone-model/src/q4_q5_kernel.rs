@@ -267,39 +267,21 @@ impl<L: Layout> Block32 for Kernel<L> {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::Device;
-    use rand::SeedableRng;
+    use candle_core::quantized::GgmlDType;
 
     use super::*;
-    use crate::quantized_columns::check_kernel;
+    use crate::quantized_columns::{check_kernel, check_weights};
 
     #[test]
     fn the_values_are_the_ones_candle_dequantizes() {
-        fn check<L: Layout>(dtype: GgmlDType) {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(4);
-            let w = crate::test_tensors::random(&mut rng, &[2, 4 * BLOCK]);
-            let q = QTensor::quantize(&w, dtype).unwrap();
-            let bytes = q.data().unwrap();
-            let deq = q.dequantize(&Device::Cpu).unwrap();
-            let deq = deq.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (b, block) in bytes.chunks_exact(L::BYTES).enumerate() {
-                let (d, m) = d_and_m::<L>(block);
-                for (j, v) in values::<L>(block).iter().enumerate() {
-                    let mine = d * (*v as i32 - L::BIAS) as f32 + m;
-                    let want = deq[b * BLOCK + j];
-                    assert!(
-                        (mine - want).abs() <= 1e-6 * want.abs().max(1.0),
-                        "{}: block {b}, weight {j}: {mine} against {want}",
-                        L::NAME
-                    );
-                }
-            }
+        fn weight<L: Layout>(block: &[u8], j: usize) -> f32 {
+            let (d, m) = d_and_m::<L>(block);
+            d * (values::<L>(block)[j] as i32 - L::BIAS) as f32 + m
         }
-        check::<Q4_0>(GgmlDType::Q4_0);
-        check::<Q4_1>(GgmlDType::Q4_1);
-        check::<Q5_0>(GgmlDType::Q5_0);
-        check::<Q5_1>(GgmlDType::Q5_1);
+        check_weights::<Kernel<Q4_0>>(GgmlDType::Q4_0, weight::<Q4_0>);
+        check_weights::<Kernel<Q4_1>>(GgmlDType::Q4_1, weight::<Q4_1>);
+        check_weights::<Kernel<Q5_0>>(GgmlDType::Q5_0, weight::<Q5_0>);
+        check_weights::<Kernel<Q5_1>>(GgmlDType::Q5_1, weight::<Q5_1>);
     }
 
     #[test]

@@ -366,6 +366,31 @@ pub(crate) fn round_to_i8(v: f32) -> i8 {
     ((v + SHIFT).to_bits() as i32 - SHIFT.to_bits() as i32) as i8
 }
 
+/// Checks `weight(block, j)` — a kernel's reading of weight `j` of a block of `B` — against
+/// candle's dequantization of two rows of four blocks of random weights, to within 1e-6.
+#[cfg(test)]
+pub(crate) fn check_weights<B: Blocks>(
+    dtype: candle_core::quantized::GgmlDType,
+    weight: impl Fn(&[u8], usize) -> f32,
+) {
+    use rand::SeedableRng;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(B::BYTES as u64);
+    let w = crate::test_tensors::random(&mut rng, &[2, 4 * B::VALUES]);
+    let q = candle_core::quantized::QTensor::quantize(&w, dtype).unwrap();
+    let deq = q.dequantize(&candle_core::Device::Cpu).unwrap();
+    let deq = deq.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    for (b, block) in q.data().unwrap().chunks_exact(B::BYTES).enumerate() {
+        for j in 0..B::VALUES {
+            let (mine, want) = (weight(block, j), deq[b * B::VALUES + j]);
+            assert!(
+                (mine - want).abs() <= 1e-6 * want.abs().max(1.0),
+                "{}: block {b}, weight {j}: {mine} against {want}",
+                B::NAME
+            );
+        }
+    }
+}
+
 /// The checks every kernel passes: `B`'s product within 1% of the dequantized weight's (only
 /// the activations' rounding between them); each SIMD path this CPU has (AVX2, and AVX-512
 /// where the kernel has one) equal to [`Blocks::dot_scalar`] on 7 rows (a group of

@@ -361,7 +361,7 @@ mod tests {
     use rand::{Rng, SeedableRng};
 
     use super::*;
-    use crate::quantized_columns::check_kernel;
+    use crate::quantized_columns::{check_kernel, check_weights};
 
     /// The format's rule for scale and minimum `j`, one at a time.
     fn scale_and_min(j: usize, s: &[u8]) -> (u8, u8) {
@@ -393,32 +393,14 @@ mod tests {
 
     #[test]
     fn the_values_are_the_ones_candle_dequantizes() {
-        fn check<L: Layout>(dtype: GgmlDType) {
-            let mut rng = rand::rngs::StdRng::seed_from_u64(9);
-            let w = crate::test_tensors::random(&mut rng, &[2, BLOCK]);
-            let q = candle_core::quantized::QTensor::quantize(&w, dtype).unwrap();
-            let bytes = q.data().unwrap();
-            let deq = q.dequantize(&candle_core::Device::Cpu).unwrap();
-            let deq = deq.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            for (b, block) in bytes.chunks_exact(L::BYTES).enumerate() {
-                let (d, dmin) = d_and_dmin(block);
-                let (scales, mins) = scales_and_mins(&block[SCALES..SCALES + 12]);
-                for s in 0..SUBS {
-                    for j in 0..SUB {
-                        let q = value::<L>(block, s, j) as f32;
-                        let mine = d * scales[s] as f32 * q - dmin * mins[s] as f32;
-                        let want = deq[b * BLOCK + s * SUB + j];
-                        assert!(
-                            (mine - want).abs() <= 1e-6 * want.abs().max(1.0),
-                            "{}: block {b}, sub-block {s}, weight {j}: {mine} against {want}",
-                            L::NAME
-                        );
-                    }
-                }
-            }
+        fn weight<L: Layout>(block: &[u8], j: usize) -> f32 {
+            let (d, dmin) = d_and_dmin(block);
+            let (scales, mins) = scales_and_mins(&block[SCALES..SCALES + 12]);
+            let (s, q) = (j / SUB, value::<L>(block, j / SUB, j % SUB) as f32);
+            d * scales[s] as f32 * q - dmin * mins[s] as f32
         }
-        check::<Q4>(GgmlDType::Q4K);
-        check::<Q5>(GgmlDType::Q5K);
+        check_weights::<Kernel<Q4>>(GgmlDType::Q4K, weight::<Q4>);
+        check_weights::<Kernel<Q5>>(GgmlDType::Q5K, weight::<Q5>);
     }
 
     #[test]

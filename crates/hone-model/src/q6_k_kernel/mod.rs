@@ -281,27 +281,17 @@ impl Blocks for Kernel {
 
 #[cfg(test)]
 mod tests {
-    use candle_core::quantized::{GgmlDType, QTensor};
-    use candle_core::Device;
+    use candle_core::quantized::GgmlDType;
 
     use super::*;
-    use crate::quantized_columns::check_kernel;
+    use crate::quantized_columns::{check_kernel, check_weights};
 
     #[test]
     fn the_values_are_the_ones_candle_dequantizes() {
-        let mut rng = rand::SeedableRng::seed_from_u64(5);
-        let w = crate::test_tensors::random(&mut rng, &[2, BLOCK]);
-        let q = QTensor::quantize(&w, GgmlDType::Q6K).unwrap();
-        let bytes = q.data().unwrap();
-        let deq = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap();
-        let deq = deq.to_vec1::<f32>().unwrap();
-        for (b, block) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
-            for v in 0..BLOCK {
-                let scale = block[SCALE + v / RUN] as i8 as f32;
-                let mine = d_of(block) * scale * (value(block, v) as f32 - 32.0);
-                assert_eq!(mine, deq[b * BLOCK + v], "block {b}, weight {v}");
-            }
-        }
+        check_weights::<Kernel>(GgmlDType::Q6K, |block, v| {
+            let scale = block[SCALE + v / RUN] as i8 as f32;
+            d_of(block) * scale * (value(block, v) as f32 - 32.0)
+        });
     }
 
     #[test]
