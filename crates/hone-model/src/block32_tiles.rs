@@ -6,7 +6,7 @@
 //! all the prompt's rows: the blocks stay the one copy of the weight. x86 only (AVX-512 VNNI).
 
 #[cfg(target_arch = "x86_64")]
-use crate::quantized_columns::{by_tiles, QuantizedRow, TILE};
+use crate::quantized_columns::{QuantizedRow, Tiles, TILE};
 
 /// Values in a block.
 pub(crate) const BLOCK: usize = 32;
@@ -37,7 +37,7 @@ pub(crate) trait Block32 {
 /// `d` and `m`.
 #[cfg(target_arch = "x86_64")]
 #[derive(Clone, Copy)]
-struct TileBlock {
+pub(crate) struct TileBlock {
     words: [[u32; TILE]; WORDS],
     d: [f32; TILE],
     m: [f32; TILE],
@@ -118,24 +118,21 @@ mod vnni {
     }
 }
 
-/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and `weight`'s bytes of `n` rows (a
-/// multiple of [`TILE`]) of `row_bytes`, blocks of `B`. Needs AVX-512 VNNI.
+/// The tiles of a 32-value block type for [`crate::quantized_columns::by_tiles`].
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn matmul_t<B: Block32>(
-    rows: &[QuantizedRow],
-    weight: &[u8],
-    row_bytes: usize,
-    n: usize,
-) -> Vec<f32> {
-    assert!(crate::quantized_columns::x86::has_vnni());
-    let empty = vec![EMPTY; row_bytes / B::BYTES];
-    // Safety (all three): the CPU has VNNI, and so AVX2; a tile holds every row's blocks.
-    by_tiles(
-        rows,
-        n,
-        empty,
-        |first, tile| unsafe { pack::<B>(weight, row_bytes, first, tile) },
-        |tile, rows| unsafe { vnni::rows::<B, _>(tile, rows) },
-        |tile, row| unsafe { vnni::rows::<B, 1>(tile, [row]) }[0],
-    )
+pub(crate) struct Block32Tiles<B>(std::marker::PhantomData<B>);
+
+#[cfg(target_arch = "x86_64")]
+impl<B: Block32> Tiles for Block32Tiles<B> {
+    type Block = TileBlock;
+    const EMPTY: TileBlock = EMPTY;
+    const BYTES: usize = B::BYTES;
+
+    unsafe fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
+        pack::<B>(weight, row_bytes, first, tile)
+    }
+
+    unsafe fn rows<const R: usize>(tile: &[TileBlock], x: [&QuantizedRow; R]) -> [[f32; TILE]; R] {
+        vnni::rows::<B, R>(tile, x)
+    }
 }

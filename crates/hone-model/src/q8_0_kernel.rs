@@ -103,14 +103,7 @@ impl Blocks for Kernel {
     }
 
     #[cfg(target_arch = "x86_64")]
-    fn has_tiles() -> bool {
-        crate::quantized_columns::x86::has_vnni()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        crate::block32_tiles::matmul_t::<Self>(rows, weight, row_bytes, n)
-    }
+    type Tiles = crate::block32_tiles::Block32Tiles<Self>;
 }
 
 impl Block32 for Kernel {

@@ -1,8 +1,9 @@
-//! What Hone's quantized CPU kernels (Q4_1, Q4_K, Q5_K, Q6_K, Q8_0) share: each row of `x` rounded to 8
-//! bits as llama.cpp's products take it, the product's output columns among candle's CPU
-//! workers, and the rows of `x` taken a group at a time, so that each weight block a worker
-//! unpacks serves several rows (a prompt's pass) or one (decoding a token). A prompt's pass can
-//! also go through [`by_tiles`]: 16 weight rows at a time laid side by side in scratch.
+//! What Hone's quantized CPU kernels (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K) share:
+//! each row of `x` rounded to 8 bits as llama.cpp's products take it, the product's output
+//! columns among candle's CPU workers, and the rows of `x` taken a group at a time, so that
+//! each weight block a worker unpacks serves several rows (a prompt's pass) or one (decoding a
+//! token). A prompt's pass can also go through [`by_tiles`] (x86 with AVX-512 VNNI): 16
+//! weight rows at a time laid side by side in scratch, by each type's [`Tiles`].
 
 /// Columns of the output handed to a worker at a time.
 const COLUMNS_PER_CHUNK: usize = 64;
@@ -185,16 +186,31 @@ pub(crate) trait Blocks {
             *o = Self::dot_scalar(w, row);
         }
     }
-    /// Whether a prompt's rows take [`Blocks::tiled`] on this CPU.
-    fn has_tiles() -> bool {
+    /// The type's tiles: a prompt's rows on a CPU with VNNI ([`by_tiles`]).
+    #[cfg(target_arch = "x86_64")]
+    type Tiles: Tiles;
+}
+
+/// Whether a prompt's rows take the tiles ([`Blocks::Tiles`]) on this CPU.
+fn has_tiles() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        x86::has_vnni()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
         false
     }
-    /// `y [m, n] = x · Wᵀ` for `x`'s quantized rows, 16 weight rows of `row_bytes` at a time
-    /// ([`by_tiles`]). Called only where [`Blocks::has_tiles`].
-    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        let _ = (rows, weight, row_bytes, n);
-        unreachable!("{} has no tiled kernel", Self::NAME)
-    }
+}
+
+/// `y [m, n] = x · Wᵀ` on `B`'s tiles. Called only where [`has_tiles`].
+#[cfg(target_arch = "x86_64")]
+fn tiled<B: Blocks>(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
+    by_tiles::<B::Tiles>(rows, weight, row_bytes, n)
+}
+#[cfg(not(target_arch = "x86_64"))]
+fn tiled<B: Blocks>(_: &[QuantizedRow], _: &[u8], _: usize, _: usize) -> Vec<f32> {
+    unreachable!("{} has tiles on x86 only", B::NAME)
 }
 
 /// Rows of `x` that share each unpacked weight block in a row kernel.
@@ -240,7 +256,7 @@ const TILED_FROM_ROWS: usize = 8;
 /// against 333 (BENCHMARKS.md "A prompt's pass on the quantized weights"), hence 256. The tiled
 /// kernels lead at any length.
 pub(crate) fn most_rows<B: Blocks>(n: usize) -> usize {
-    if n.is_multiple_of(TILE) && B::has_tiles() {
+    if n.is_multiple_of(TILE) && has_tiles() {
         usize::MAX
     } else {
         256
@@ -267,8 +283,8 @@ pub(crate) fn matmul_t<B: Blocks>(
     let row_bytes = k / B::VALUES * B::BYTES;
     assert_eq!(weight.len(), n * row_bytes);
     let rows: Vec<QuantizedRow> = x.chunks_exact(k).map(B::quantize_row).collect();
-    if m >= TILED_FROM_ROWS && n.is_multiple_of(TILE) && B::has_tiles() {
-        return B::tiled(&rows, weight, row_bytes, n);
+    if m >= TILED_FROM_ROWS && n.is_multiple_of(TILE) && has_tiles() {
+        return tiled::<B>(&rows, weight, row_bytes, n);
     }
     by_columns(m, n, |col, out| {
         B::dots(&weight[col * row_bytes..(col + 1) * row_bytes], &rows, out)
@@ -318,25 +334,51 @@ pub(crate) const TILE: usize = 16;
 #[cfg(target_arch = "x86_64")]
 pub(crate) const TILE_ROWS_AT_ONCE: usize = 4;
 
-/// `y [m, n] = x · Wᵀ` for the quantized rows of `x`, a tile of 16 weight rows at a time:
-/// `pack(first, tile)` lays rows `first..first + 16` side by side into a worker's scratch
-/// (`empty` to start), and `group` / `one` give the tile's 16 outputs for four rows of `x` / one.
-/// `n` is a multiple of [`TILE`]. (The tiled kernels are x86's.)
+/// One block type's tiles, which [`by_tiles`] drives: 16 weight rows laid side by side in a
+/// worker's scratch, so that one `vpdpbusd` multiplies 4 weights of each of the 16 rows with
+/// the same 4 activations and no sum crosses lanes. (x86 only: AVX-512 VNNI.)
 #[cfg(target_arch = "x86_64")]
-pub(crate) fn by_tiles<T: Clone + Sync>(
+pub(crate) trait Tiles {
+    /// One of the file's blocks for 16 weight rows, as the tile kernel reads it.
+    type Block: Copy + Send + Sync;
+    /// A block to start a worker's scratch with.
+    const EMPTY: Self::Block;
+    /// Bytes of one of the file's blocks.
+    const BYTES: usize;
+    /// Weight rows `first..first + 16` into `tile` (one [`Tiles::Block`] per block of a row).
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and F16C.
+    unsafe fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [Self::Block]);
+    /// The 16 outputs of a tile for `R` rows of `x`.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512 F, BW and VNNI ([`x86::has_vnni`]); `tile` holds `x[r].d.len()`
+    /// blocks.
+    unsafe fn rows<const R: usize>(tile: &[Self::Block], x: [&QuantizedRow; R])
+        -> [[f32; TILE]; R];
+}
+
+/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and `weight`'s bytes of `n` rows (a
+/// multiple of [`TILE`]) of `row_bytes`, a tile of 16 weight rows at a time: each tile is
+/// packed once into a worker's scratch and serves all the rows of `x`, four at a time. The
+/// scratch lives while those 16 columns of the output are computed: the blocks stay the one
+/// copy of the weight. Needs AVX-512 VNNI.
+#[cfg(target_arch = "x86_64")]
+pub(crate) fn by_tiles<T: Tiles>(
     rows: &[QuantizedRow],
+    weight: &[u8],
+    row_bytes: usize,
     n: usize,
-    empty: T,
-    pack: impl Fn(usize, &mut T) + Sync,
-    group: impl Fn(&T, [&QuantizedRow; TILE_ROWS_AT_ONCE]) -> [[f32; TILE]; TILE_ROWS_AT_ONCE] + Sync,
-    one: impl Fn(&T, &QuantizedRow) -> [f32; TILE] + Sync,
 ) -> Vec<f32> {
-    assert!(n.is_multiple_of(TILE));
+    assert!(n.is_multiple_of(TILE) && x86::has_vnni());
+    let empty = vec![T::EMPTY; row_bytes / T::BYTES];
     let empty = &empty;
     by_column_chunks(rows.len(), n, 4 * TILE, |start, width, out| {
         let mut tile = empty.clone();
         for first in (start..start + width).step_by(TILE) {
-            pack(first, &mut tile);
+            // Safety: VNNI (and so AVX2 and F16C) is there; the tile holds every row's blocks.
+            unsafe { T::pack(weight, row_bytes, first, &mut tile) };
             let column = first - start;
             let mut put = |i: usize, values: &[f32; TILE]| {
                 out[i * width + column..][..TILE].copy_from_slice(values);
@@ -345,12 +387,13 @@ pub(crate) fn by_tiles<T: Clone + Sync>(
             let done = rows.len() - groups.remainder().len();
             for (g, rows) in groups.enumerate() {
                 let rows = std::array::from_fn(|r| &rows[r]);
-                for (r, values) in group(&tile, rows).iter().enumerate() {
+                let values = unsafe { T::rows::<TILE_ROWS_AT_ONCE>(&tile, rows) };
+                for (r, values) in values.iter().enumerate() {
                     put(g * TILE_ROWS_AT_ONCE + r, values);
                 }
             }
             for (i, row) in rows.iter().enumerate().skip(done) {
-                put(i, &one(&tile, row));
+                put(i, &unsafe { T::rows::<1>(&tile, [row]) }[0]);
             }
         }
     })
@@ -452,9 +495,9 @@ pub(crate) fn check_kernel<B: Blocks>(
             }
         }
     }
-    if B::has_tiles() {
-        let tiled = B::tiled(&rows, &bytes, row_bytes, n);
-        for (i, row) in tiled.chunks_exact(n).enumerate() {
+    if has_tiles() {
+        let by_tiles = tiled::<B>(&rows, &bytes, row_bytes, n);
+        for (i, row) in by_tiles.chunks_exact(n).enumerate() {
             for (col, got) in row.iter().enumerate() {
                 check("tiled", i, col, *got);
             }
@@ -468,7 +511,7 @@ pub(crate) fn check_kernel<B: Blocks>(
         let rows: Vec<QuantizedRow> = xs.chunks_exact(k).map(B::quantize_row).collect();
         assert_eq!(
             matmul_t::<B>(&xs, TILED_FROM_ROWS, k, &bytes, n),
-            B::tiled(&rows, &bytes, row_bytes, n)
+            tiled::<B>(&rows, &bytes, row_bytes, n)
         );
     }
 }

@@ -345,14 +345,7 @@ impl<L: Layout> Blocks for Kernel<L> {
     }
 
     #[cfg(target_arch = "x86_64")]
-    fn has_tiles() -> bool {
-        crate::quantized_columns::x86::has_vnni()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        tiles::matmul_t::<L>(rows, weight, row_bytes, n)
-    }
+    type Tiles = tiles::KTiles<L>;
 }
 
 #[cfg(test)]

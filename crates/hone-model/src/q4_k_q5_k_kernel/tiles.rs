@@ -7,8 +7,7 @@
 //! every row of the prompt. x86 only (AVX-512 VNNI).
 
 use super::{d_and_dmin, scales_and_mins, Layout, QuantizedRow, BLOCK, SCALES, SUBS};
-use crate::quantized_columns::by_tiles;
-use crate::quantized_columns::TILE;
+use crate::quantized_columns::{Tiles, TILE};
 
 /// 4-byte words of nibbles in a block.
 const WORDS: usize = BLOCK / 8;
@@ -17,7 +16,7 @@ const WORDS: usize = BLOCK / 8;
 /// bits for Q5_K: bit 4 of each byte tops the low nibble's weight, bit 5 the high one's), and
 /// each sub-block's scale (`d·scale_s`) and minimum (`dmin·min_s`) per row.
 #[derive(Clone, Copy)]
-struct TileBlock {
+pub(crate) struct TileBlock {
     words: [[u32; TILE]; WORDS],
     high: [[u32; TILE]; WORDS],
     scales: [[f32; TILE]; SUBS],
@@ -126,23 +125,19 @@ mod vnni {
     }
 }
 
-/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q4_K or Q5_K `weight` bytes of `n` rows (a
-/// multiple of [`TILE`]) of `row_bytes`. Needs AVX-512 VNNI.
-pub(super) fn matmul_t<L: Layout>(
-    rows: &[QuantizedRow],
-    weight: &[u8],
-    row_bytes: usize,
-    n: usize,
-) -> Vec<f32> {
-    assert!(crate::quantized_columns::x86::has_vnni());
-    let empty = vec![EMPTY; row_bytes / L::BYTES];
-    // Safety (both kernels): the CPU has VNNI; a tile holds every row's blocks.
-    by_tiles(
-        rows,
-        n,
-        empty,
-        |first, tile| pack::<L>(weight, row_bytes, first, tile),
-        |tile, rows| unsafe { vnni::rows::<L, _>(tile, rows) },
-        |tile, row| unsafe { vnni::rows::<L, 1>(tile, [row]) }[0],
-    )
+/// Q4_K's or Q5_K's tiles for [`crate::quantized_columns::by_tiles`].
+pub(crate) struct KTiles<L>(std::marker::PhantomData<L>);
+
+impl<L: Layout> Tiles for KTiles<L> {
+    type Block = TileBlock;
+    const EMPTY: TileBlock = EMPTY;
+    const BYTES: usize = L::BYTES;
+
+    unsafe fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
+        pack::<L>(weight, row_bytes, first, tile)
+    }
+
+    unsafe fn rows<const R: usize>(tile: &[TileBlock], x: [&QuantizedRow; R]) -> [[f32; TILE]; R] {
+        vnni::rows::<L, R>(tile, x)
+    }
 }

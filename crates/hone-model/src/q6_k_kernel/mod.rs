@@ -269,14 +269,7 @@ impl Blocks for Kernel {
     }
 
     #[cfg(target_arch = "x86_64")]
-    fn has_tiles() -> bool {
-        crate::quantized_columns::x86::has_vnni()
-    }
-
-    #[cfg(target_arch = "x86_64")]
-    fn tiled(rows: &[QuantizedRow], weight: &[u8], row_bytes: usize, n: usize) -> Vec<f32> {
-        tiles::matmul_t(rows, weight, row_bytes, n)
-    }
+    type Tiles = tiles::Q6Tiles;
 }
 
 #[cfg(test)]

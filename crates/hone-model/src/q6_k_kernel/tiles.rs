@@ -4,7 +4,7 @@
 //! activations; the offset of 32 comes off as `32·Σ x` per 16 weights. x86 only (AVX-512 VNNI).
 
 use super::{d_of, QuantizedRow, BLOCK, BLOCK_BYTES, SCALE, SCALES};
-use crate::quantized_columns::{by_tiles, TILE};
+use crate::quantized_columns::{Tiles, TILE};
 
 /// 4-byte words of values in a block.
 const WORDS: usize = BLOCK / 4;
@@ -12,7 +12,7 @@ const WORDS: usize = BLOCK / 4;
 /// One block of 16 weight rows: each row's `w`-th word of values side by side, and each run
 /// of 16's scale (`d·scale_s`) per row.
 #[derive(Clone, Copy)]
-struct TileBlock {
+pub(crate) struct TileBlock {
     words: [[u32; TILE]; WORDS],
     scales: [[f32; TILE]; SCALES],
 }
@@ -95,23 +95,19 @@ mod vnni {
     }
 }
 
-/// `y [m, n] = x · Wᵀ` for the quantized rows of `x` and Q6_K `weight` bytes of `n` rows (a
-/// multiple of [`TILE`]) of `row_bytes`. Needs AVX-512 VNNI.
-pub(super) fn matmul_t(
-    rows: &[QuantizedRow],
-    weight: &[u8],
-    row_bytes: usize,
-    n: usize,
-) -> Vec<f32> {
-    assert!(crate::quantized_columns::x86::has_vnni());
-    let empty = vec![EMPTY; row_bytes / BLOCK_BYTES];
-    // Safety (all three): the CPU has VNNI (so AVX2); a tile holds every row's blocks.
-    by_tiles(
-        rows,
-        n,
-        empty,
-        |first, tile| unsafe { pack(weight, row_bytes, first, tile) },
-        |tile, rows| unsafe { vnni::rows(tile, rows) },
-        |tile, row| unsafe { vnni::rows(tile, [row]) }[0],
-    )
+/// Q6_K's tiles for [`crate::quantized_columns::by_tiles`].
+pub(crate) struct Q6Tiles;
+
+impl Tiles for Q6Tiles {
+    type Block = TileBlock;
+    const EMPTY: TileBlock = EMPTY;
+    const BYTES: usize = BLOCK_BYTES;
+
+    unsafe fn pack(weight: &[u8], row_bytes: usize, first: usize, tile: &mut [TileBlock]) {
+        pack(weight, row_bytes, first, tile)
+    }
+
+    unsafe fn rows<const R: usize>(tile: &[TileBlock], x: [&QuantizedRow; R]) -> [[f32; TILE]; R] {
+        vnni::rows(tile, x)
+    }
 }
