@@ -241,7 +241,8 @@ impl GgufFile {
         Ok(())
     }
 
-    /// Reads one tensor as stored (quantized or not).
+    /// Reads one tensor as stored (quantized or not), its bytes straight into the blocks the
+    /// `QTensor` keeps (`read_blocks`).
     pub fn qtensor(&self, name: &str) -> Result<QTensor> {
         let info = self
             .tensor_info(name)
@@ -251,7 +252,7 @@ impl GgufFile {
             })?;
         let file = File::open(&self.path).map_err(|e| ModelError::file(&self.path, e))?;
         let mut reader = BufReader::new(file);
-        info.read(&mut reader, self.content.tensor_data_offset, &Device::Cpu)
+        super::read_blocks::read_qtensor(&mut reader, info, self.content.tensor_data_offset)
             .map_err(|e| ModelError::file(&self.path, format!("tensor `{name}`: {e}")))
     }
 

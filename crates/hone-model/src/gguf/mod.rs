@@ -16,6 +16,7 @@ pub mod import;
 pub mod names;
 pub mod permute;
 pub mod quantized;
+mod read_blocks;
 pub mod rope_freqs;
 pub mod tokenizer;
 
