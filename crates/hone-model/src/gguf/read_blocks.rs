@@ -1,9 +1,9 @@
 //! One tensor of a GGUF file read straight into the blocks a CPU `QTensor` keeps.
 //!
 //! candle's reader (`TensorInfo::read`) reads a tensor into a byte buffer, then copies it into
-//! a vector of its block type, so the largest tensor is held twice while it loads. The loader
-//! reads the embedding last, when every other matrix is resident: `hone generate` on a 1B
-//! Q8_0 file peaked 118 MB higher for it (1,400 against 1,282 MB). Here the block vector is
+//! a vector of its block type, so each tensor is held twice while it loads; for the embedding,
+//! the largest, that was while the other matrices were resident: `hone generate` on a 1B Q8_0
+//! file peaked 118 MB higher for it (1,400 against 1,282 MB). Here the block vector is
 //! allocated once and the file's bytes land in it.
 
 use std::io::{Read, Seek, SeekFrom};
