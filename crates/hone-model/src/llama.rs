@@ -63,18 +63,30 @@ impl Attention {
         lora: &LoraContext,
     ) -> Result<Tensor> {
         let (b, t, _) = x.dims3()?;
+        let q = self.q_proj.forward(x, lora)?;
+        let k = self.k_proj.forward(x, lora)?;
+        let v = self.v_proj.forward(x, lora)?;
+        if cache.is_none() && offset == 0 && crate::fused::supports(&q) {
+            // The whole sequence at once (training, scoring): one op from the projections.
+            let (cos, sin) = self.rope.tables(0, t)?;
+            let out = crate::fused::rotary_attention(
+                &q,
+                &k,
+                &v,
+                self.num_heads,
+                self.num_kv_heads,
+                &cos,
+                &sin,
+                self.sliding_window,
+            )?;
+            return self.o_proj.forward(&out, lora);
+        }
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?)
         };
-        let q = heads(self.q_proj.forward(x, lora)?, self.num_heads)?;
-        let k = heads(self.k_proj.forward(x, lora)?, self.num_kv_heads)?;
-        let v = heads(self.v_proj.forward(x, lora)?, self.num_kv_heads)?;
-        let q = self.rope.apply(&q, offset)?;
-        let k = self.rope.apply(&k, offset)?;
-        if cache.is_none() && crate::fused::supports(&q) {
-            let out = crate::fused::causal_attention(&q, &k, &v, offset, self.sliding_window)?;
-            return self.o_proj.forward(&out, lora);
-        }
+        let q = self.rope.apply(&heads(q, self.num_heads)?, offset)?;
+        let k = self.rope.apply(&heads(k, self.num_kv_heads)?, offset)?;
+        let v = heads(v, self.num_kv_heads)?;
         let (k, v) = match cache {
             Some(cache) => cache.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),

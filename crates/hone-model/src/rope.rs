@@ -70,18 +70,24 @@ impl RotaryEmbedding {
         })
     }
 
+    /// The rows of the cos and sin tables for positions `offset..offset + len`,
+    /// `[len, head_dim / 2]` each.
+    pub fn tables(&self, offset: usize, len: usize) -> Result<(Tensor, Tensor)> {
+        Ok((
+            self.cos.narrow(0, offset, len)?,
+            self.sin.narrow(0, offset, len)?,
+        ))
+    }
+
     /// Rotates `x` `[batch, heads, seq, head_dim]` whose first position is `offset`.
-    /// Uses candle's fused kernel when no gradient flows (it has no backward); with
-    /// gradients, Hone's fused op on the CPU and the differentiable composition elsewhere.
+    /// Uses candle's fused kernel when no gradient flows (it has no backward), and the
+    /// differentiable composition otherwise (training on the CPU in f32 rotates inside
+    /// [`crate::fused::rotary_attention`] instead).
     pub fn apply(&self, x: &Tensor, offset: usize) -> Result<Tensor> {
-        let seq_len = x.dim(2)?;
-        let cos = self.cos.narrow(0, offset, seq_len)?;
-        let sin = self.sin.narrow(0, offset, seq_len)?;
+        let (cos, sin) = self.tables(offset, x.dim(2)?)?;
         let x = x.contiguous()?;
         Ok(if !x.track_op() {
             candle_nn::rotary_emb::rope(&x, &cos, &sin)?
-        } else if crate::fused::supports(&x) && crate::fused::supports(&cos) {
-            crate::fused::rope(&x, &cos, &sin)?
         } else {
             candle_nn::rotary_emb::rope_slow(&x, &cos, &sin)?
         })

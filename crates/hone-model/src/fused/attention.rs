@@ -1,80 +1,36 @@
-//! Causal attention, `softmax(q·kᵀ/√d + mask)·v`, as one op over all heads, with grouped
-//! query heads sharing a K/V head. Composed from candle's ops, attention keeps four
-//! `[batch, heads, seq, seq]` score tensors alive until the backward ends and runs its
+//! The kernels of causal attention, `softmax(q·kᵀ/√d + mask)·v`, over all heads at once,
+//! with grouped query heads sharing a K/V head. Composed from candle's ops, attention keeps
+//! four `[batch, heads, seq, seq]` score tensors alive until the backward ends and runs its
 //! products as many small batched matmuls, each split across threads (at SmolLM2's sizes
-//! candle's gemm reaches a third of PyTorch's rate on them). This op hands whole heads to
-//! threads, runs each head's products single-threaded, keeps no scores (the backward
-//! recomputes them from q and k, as FlashAttention does) and writes its output in the
+//! candle's gemm reaches a third of PyTorch's rate on them). These kernels hand whole heads to
+//! threads, run each head's products single-threaded, keep no scores (the backward
+//! recomputes them from q and k, as FlashAttention does) and write the output in the
 //! `[batch, seq, heads · head_dim]` layout the output projection reads.
 
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Shape, Tensor};
+use candle_core::bail;
 use std::sync::Mutex;
 
-use super::kernels::{f32s, row_max, with_f32s};
+use super::kernels::row_max;
 
-/// Attention of `q` `[b, heads, t, d]` over `k`, `v` `[b, kv_heads, s, d]` (f32 on the CPU),
-/// query `i` seeing keys `j ≤ offset + i` (and, with a window `w`, `j > offset + i − w`).
-/// Returns `[b, t, heads · d]`; differentiable in q, k and v.
-pub fn causal_attention(
-    q: &Tensor,
-    k: &Tensor,
-    v: &Tensor,
-    offset: usize,
-    window: Option<usize>,
-) -> candle_core::Result<Tensor> {
-    let (b, h, t, d) = q.dims4()?;
-    let (b2, kvh, s, d2) = k.dims4()?;
-    if b != b2 || d != d2 || v.dims() != k.dims() || kvh == 0 || h % kvh != 0 {
-        bail!(
-            "fused attention: q {:?}, k {:?} and v {:?} do not fit",
-            q.shape(),
-            k.shape(),
-            v.shape()
-        );
-    }
-    if t == 0 {
-        bail!("fused attention: no queries");
-    }
-    if offset + t != s {
-        bail!(
-            "fused attention: {t} queries at offset {offset} need {} keys, got {s}",
-            offset + t
-        );
-    }
-    let op = Attention {
-        offset,
-        window,
-        grad_out: None,
-    };
-    q.contiguous()?
-        .apply_op3(&k.contiguous()?, &v.contiguous()?, op)
+/// The attention kernels over head-major buffers: `q` `[b, heads, t, d]`, `k` and `v`
+/// `[b, kv_heads, t, d]`, query `i` seeing keys `j ≤ i` (and, with a window `w`, `j > i − w`).
+/// [`super::rotary_attention`] is the op around them.
+pub(super) struct Attention {
+    pub(super) window: Option<usize>,
 }
 
-struct Attention {
-    offset: usize,
-    window: Option<usize>,
-    /// Set on the backward op: the output's gradient, `[b, t, heads · d]`.
-    grad_out: Option<Tensor>,
-}
-
-/// The sizes of one call.
+/// The sizes of one call (`s`, the keys, equals `t`: no cache).
 #[derive(Clone, Copy)]
-struct Dims {
-    b: usize,
-    h: usize,
-    kvh: usize,
-    t: usize,
-    s: usize,
-    d: usize,
+pub(super) struct Dims {
+    pub(super) b: usize,
+    pub(super) h: usize,
+    pub(super) kvh: usize,
+    pub(super) t: usize,
+    pub(super) s: usize,
+    pub(super) d: usize,
 }
 
 impl Dims {
-    fn of(q: &Layout, k: &Layout) -> candle_core::Result<Self> {
-        let (b, h, t, d) = q.shape().dims4()?;
-        let (_, kvh, s, _) = k.shape().dims4()?;
-        Ok(Self { b, h, kvh, t, s, d })
-    }
-
     fn group(&self) -> usize {
         self.h / self.kvh
     }
@@ -170,10 +126,8 @@ fn gemm_into(
 impl Attention {
     /// The keys query `i` sees, as a range of key indices.
     fn visible(&self, i: usize, s: usize) -> std::ops::Range<usize> {
-        let last = (self.offset + i).min(s - 1);
-        let first = self
-            .window
-            .map_or(0, |w| (self.offset + i + 1).saturating_sub(w));
+        let last = i.min(s - 1);
+        let first = self.window.map_or(0, |w| (i + 1).saturating_sub(w));
         first..last + 1
     }
 
@@ -230,25 +184,9 @@ impl SharedOut {
     }
 }
 
-impl CustomOp3 for Attention {
-    fn name(&self) -> &'static str {
-        "hone-causal-attention"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (q, k, v) = (f32s(s1, l1)?, f32s(s2, l2)?, f32s(s3, l3)?);
-        let dims = Dims::of(l1, l2)?;
-        if let Some(grad_out) = &self.grad_out {
-            return with_f32s(grad_out, |g| self.backward(dims, q, k, v, g));
-        }
+impl Attention {
+    /// The output, `[b, t, heads · d]`: the layout the output projection reads.
+    pub(super) fn forward(&self, dims: Dims, q: &[f32], k: &[f32], v: &[f32]) -> Vec<f32> {
         let Dims { b, h, t, s, d, .. } = dims;
         let mut out = vec![0f32; b * t * h * d];
         let (len, shared) = (out.len(), SharedOut(out.as_mut_ptr()));
@@ -272,31 +210,7 @@ impl CustomOp3 for Attention {
                 );
             }
         });
-        Ok((CpuStorage::F32(out), Shape::from((b, t, h * d))))
-    }
-
-    /// With `P` recomputed per head and `dO` the output's gradient:
-    /// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS·K/√d`,
-    /// `dK = dSᵀ·Q/√d` (K and V gradients summed over the query heads that share them).
-    fn bwd(
-        &self,
-        q: &Tensor,
-        k: &Tensor,
-        v: &Tensor,
-        _res: &Tensor,
-        grad: &Tensor,
-    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let back = Attention {
-            offset: self.offset,
-            window: self.window,
-            grad_out: Some(grad.contiguous()?),
-        };
-        let all = q.apply_op3_no_bwd(k, v, &back)?;
-        let (nq, nk) = (q.elem_count(), k.elem_count());
-        let dq = all.narrow(0, 0, nq)?.reshape(q.shape())?;
-        let dk = all.narrow(0, nq, nk)?.reshape(k.shape())?;
-        let dv = all.narrow(0, nq + nk, nk)?.reshape(v.shape())?;
-        Ok((Some(dq), Some(dk), Some(dv)))
+        out
     }
 }
 
@@ -304,15 +218,18 @@ impl CustomOp3 for Attention {
 type HeadGradients<'a> = (&'a mut [f32], &'a mut [f32], &'a mut [f32]);
 
 impl Attention {
-    /// The three gradients, flat and stacked `[dq | dk | dv]`.
-    fn backward(
+    /// The three gradients, head-major like the inputs, flat and stacked `[dq | dk | dv]`.
+    /// With `P` recomputed per head and `dO` the output's gradient (`[b, t, heads · d]`):
+    /// `dV = Pᵀ·dO`, `dP = dO·Vᵀ`, `dS = P ⊙ (dP − rowsum(dP ⊙ P))`, `dQ = dS·K/√d`,
+    /// `dK = dSᵀ·Q/√d` (K and V gradients summed over the query heads that share them).
+    pub(super) fn backward(
         &self,
         dims: Dims,
         q: &[f32],
         k: &[f32],
         v: &[f32],
         grad_out: &[f32],
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
+    ) -> candle_core::Result<Vec<f32>> {
         let Dims { b, h, kvh, t, s, d } = dims;
         let group = dims.group();
         if grad_out.len() != b * t * h * d {
@@ -401,7 +318,6 @@ impl Attention {
                 }
             }
         });
-        let n = all.len();
-        Ok((CpuStorage::F32(all), Shape::from(n)))
+        Ok(all)
     }
 }

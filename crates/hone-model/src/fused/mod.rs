@@ -1,6 +1,6 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
-//! with a frozen weight, half-rotation RoPE, SwiGLU's `silu(gate)·up`, the log-prob of
-//! target tokens under logits, causal attention, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
+//! with a frozen weight, SwiGLU's `silu(gate)·up`, the log-prob of target tokens under
+//! logits, RoPE and causal attention from the projections, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
 //! projection with it, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations, and every intermediate they create stays alive until the backward ends; these
@@ -13,7 +13,7 @@
 
 use std::cell::Cell;
 
-use candle_core::{bail, DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor};
 
 mod attention;
 mod dropout_matmul;
@@ -21,17 +21,17 @@ mod kernels;
 mod lora_projection;
 mod rms_norm;
 mod rotary;
+mod rotary_attention;
 mod softmax;
 mod swiglu;
 mod target_logprobs;
 #[cfg(test)]
 mod tests;
 
-pub use attention::causal_attention;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
 pub(crate) use lora_projection::lora_projection;
 use rms_norm::RmsNorm;
-use rotary::Rope;
+pub use rotary_attention::rotary_attention;
 use softmax::Softmax;
 pub use swiglu::swiglu;
 pub use target_logprobs::target_logprobs;
@@ -74,25 +74,4 @@ pub fn rms_norm_frozen_weight(
 ) -> candle_core::Result<Tensor> {
     let weight = weight.detach().contiguous()?;
     x.contiguous()?.apply_op1(RmsNorm { weight, eps })
-}
-
-/// Rotates `x` `[batch, heads, seq, head_dim]` by `cos`/`sin` `[seq, head_dim / 2]` in the
-/// half-rotation layout (`x·cos + rotate_half(x)·sin`), differentiable in `x`; f32 on the CPU.
-pub fn rope(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    let (_, _, t, d) = x.dims4()?;
-    if d % 2 != 0 || cos.dims2()? != (t, d / 2) || sin.dims2()? != (t, d / 2) {
-        bail!(
-            "fused rope: x {:?} needs cos/sin [{t}, {}], got {:?} and {:?}",
-            x.shape(),
-            d / 2,
-            cos.shape(),
-            sin.shape()
-        );
-    }
-    let op = Rope {
-        cos: cos.detach().contiguous()?,
-        sin: sin.detach().contiguous()?,
-        inverse: false,
-    };
-    x.contiguous()?.apply_op1(op)
 }

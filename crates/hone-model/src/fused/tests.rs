@@ -133,40 +133,6 @@ fn rms_norm_leaves_its_weight_without_a_gradient() {
 }
 
 #[test]
-fn rope_of_a_transposed_input_and_its_gradient_equal_candles_rope_slow() {
-    let mut rng = StdRng::seed_from_u64(5);
-    let (b, h, t, d, positions, offset) = (2, 3, 4, 8, 10, 3);
-    // As rope.rs passes them: rows `offset..offset + t` of the full tables.
-    let cos = random(&mut rng, &[positions, d / 2])
-        .narrow(0, offset, t)
-        .unwrap();
-    let sin = random(&mut rng, &[positions, d / 2])
-        .narrow(0, offset, t)
-        .unwrap();
-    // `[b, t, h, d]` seen as `[b, h, t, d]`, as the attention's heads are.
-    let x = random(&mut rng, &[b, t, h, d]);
-    let heads = |x: &Tensor| x.transpose(1, 2).unwrap();
-    assert!(!heads(&x).is_contiguous());
-    check(
-        &mut rng,
-        x,
-        heads,
-        |x| rope(x, &cos, &sin).unwrap(),
-        |x| candle_nn::rotary_emb::rope_slow(&x.contiguous().unwrap(), &cos, &sin).unwrap(),
-    );
-}
-
-#[test]
-fn fused_rope_equals_candles_fused_rope() {
-    let mut rng = StdRng::seed_from_u64(6);
-    let (cos, sin) = (random(&mut rng, &[5, 4]), random(&mut rng, &[5, 4]));
-    let x = random(&mut rng, &[1, 2, 5, 8]);
-    let ours = rope(&x, &cos, &sin).unwrap();
-    let candle = candle_nn::rotary_emb::rope(&x, &cos, &sin).unwrap();
-    assert!(max_diff(&ours, &candle) <= 1e-6);
-}
-
-#[test]
 fn swiglu_and_both_its_gradients_equal_the_composed_silu_times_up() {
     let mut rng = StdRng::seed_from_u64(8);
     // More than one row of work per thread, and a ragged last row.
@@ -262,45 +228,78 @@ fn composed_attention(
         .unwrap()
 }
 
+/// The rotary attention against its composition (reshape to heads, candle's RoPE, the
+/// composed attention), forward and the gradients of q, k and v; `cos`/`sin` of random angles
+/// are rows of longer tables, as rope.rs passes them.
 fn check_attention(
     seed: u64,
-    (b, h, kvh, t, s, d): (usize, usize, usize, usize, usize, usize),
+    (b, h, kvh, t, d): (usize, usize, usize, usize, usize),
     window: Option<usize>,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let offset = s - t;
-    let q = Var::from_tensor(&random(&mut rng, &[b, h, t, d])).unwrap();
-    let k = Var::from_tensor(&random(&mut rng, &[b, kvh, s, d])).unwrap();
-    let v = Var::from_tensor(&random(&mut rng, &[b, kvh, s, d])).unwrap();
-    let fused =
-        causal_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window).unwrap();
-    let composed = composed_attention(q.as_tensor(), k.as_tensor(), v.as_tensor(), offset, window);
+    let angles = (random(&mut rng, &[t + 3, d / 2]) * 3.0).unwrap();
+    let cos = angles.cos().unwrap().narrow(0, 0, t).unwrap();
+    let sin = angles.sin().unwrap().narrow(0, 0, t).unwrap();
+    let q = Var::from_tensor(&random(&mut rng, &[b, t, h * d])).unwrap();
+    let k = Var::from_tensor(&random(&mut rng, &[b, t, kvh * d])).unwrap();
+    let v = Var::from_tensor(&random(&mut rng, &[b, t, kvh * d])).unwrap();
+    let (q_, k_, v_) = (q.as_tensor(), k.as_tensor(), v.as_tensor());
+    let fused = rotary_attention(q_, k_, v_, h, kvh, &cos, &sin, window).unwrap();
+    let heads = |x: &Tensor, n: usize| x.reshape((b, t, n, d)).unwrap().transpose(1, 2).unwrap();
+    let rotate =
+        |x: Tensor| candle_nn::rotary_emb::rope_slow(&x.contiguous().unwrap(), &cos, &sin).unwrap();
+    let composed = composed_attention(
+        &rotate(heads(q_, h)),
+        &rotate(heads(k_, kvh)),
+        &heads(v_, kvh),
+        0,
+        window,
+    );
     let vars = [("q", &q), ("k", &k), ("v", &v)];
     assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
 }
 
 #[test]
-fn attention_and_its_gradients_equal_the_composed_attention_with_grouped_heads() {
-    check_attention(21, (3, 6, 2, 9, 9, 8), None);
+fn attention_and_its_gradients_equal_rope_and_the_composed_attention_with_grouped_heads() {
+    check_attention(21, (3, 6, 2, 9, 8), None);
+    // More rows than one chunk of work, so that the regrouping runs on several threads.
+    check_attention(24, (2, 4, 2, 300, 16), None);
 }
 
 #[test]
-fn attention_with_a_cache_offset_and_a_sliding_window_matches_the_composed_masks() {
-    check_attention(22, (2, 4, 4, 5, 12, 16), None);
-    check_attention(23, (2, 4, 1, 10, 10, 8), Some(3));
+fn attention_with_a_sliding_window_matches_the_composed_mask() {
+    check_attention(22, (2, 4, 4, 12, 16), Some(5));
+    check_attention(23, (2, 4, 1, 10, 8), Some(3));
 }
 
 #[test]
-fn attention_refuses_keys_that_do_not_match_queries_and_offset() {
+fn attention_refuses_heads_that_do_not_fit_and_tables_of_the_wrong_length() {
     let z = |shape: &[usize]| Tensor::zeros(shape, DType::F32, &Device::Cpu).unwrap();
-    let err = causal_attention(
-        &z(&[1, 2, 4, 8]),
-        &z(&[1, 1, 5, 8]),
-        &z(&[1, 1, 5, 8]),
-        0,
+    let (cos, sin) = (z(&[4, 4]), z(&[4, 4]));
+    let err = rotary_attention(
+        &z(&[1, 4, 16]),
+        &z(&[1, 5, 8]),
+        &z(&[1, 5, 8]),
+        2,
+        1,
+        &cos,
+        &sin,
         None,
     )
     .unwrap_err()
     .to_string();
-    assert!(err.contains("need 4 keys, got 5"), "{err}");
+    assert!(err.contains("do not fit 2 heads over 1 K/V heads"), "{err}");
+    let err = rotary_attention(
+        &z(&[1, 4, 16]),
+        &z(&[1, 4, 8]),
+        &z(&[1, 4, 8]),
+        2,
+        1,
+        &z(&[3, 4]),
+        &sin,
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("need cos/sin [4, 4]"), "{err}");
 }
