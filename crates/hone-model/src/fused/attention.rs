@@ -11,6 +11,7 @@ use candle_core::bail;
 use std::sync::Mutex;
 
 use super::kernels::row_max;
+use super::vector_math::exp_shifted_in_place;
 
 /// The attention kernels over head-major buffers: `q` `[b, heads, t, d]`, `k` and `v`
 /// `[b, kv_heads, t, d]`, query `i` seeing keys `j ≤ i` (and, with a window `w`, `j > i − w`).
@@ -157,17 +158,11 @@ impl Attention {
         for (i, row) in p.chunks_mut(s).enumerate() {
             let seen = self.visible(i, s);
             let max = row_max(&row[seen.clone()]);
-            let mut sum = 0.0;
-            for (j, x) in row.iter_mut().enumerate() {
-                *x = if seen.contains(&j) {
-                    (*x - max).exp()
-                } else {
-                    0.0
-                };
-                sum += *x;
-            }
-            let inv = 1.0 / sum;
-            row[seen].iter_mut().for_each(|x| *x *= inv);
+            row[..seen.start].fill(0.0);
+            row[seen.end..].fill(0.0);
+            let seen = &mut row[seen];
+            let inv = 1.0 / exp_shifted_in_place(seen, max);
+            seen.iter_mut().for_each(|x| *x *= inv);
         }
     }
 }

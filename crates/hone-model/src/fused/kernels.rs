@@ -132,6 +132,7 @@ pub(super) fn row_kernel2(
 const LANES: usize = 8;
 
 /// The largest element of a row (−∞ for an empty one).
+#[inline(always)]
 pub(super) fn row_max(row: &[f32]) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = row.chunks_exact(LANES);
@@ -147,6 +148,7 @@ pub(super) fn row_max(row: &[f32]) -> f32 {
 }
 
 /// `Σ f(aᵢ, bᵢ)` over two rows of the same length.
+#[inline(always)]
 pub(super) fn sum_pairs(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) -> f32 {
     let mut acc = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

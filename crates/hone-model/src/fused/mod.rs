@@ -27,6 +27,7 @@ mod swiglu;
 mod target_logprobs;
 #[cfg(test)]
 mod tests;
+mod vector_math;
 
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
 pub(crate) use lora_projection::lora_projection;

@@ -3,6 +3,7 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 
 use super::kernels::{each_row, f32s, last_dim, row_kernel2, row_max, sum_pairs};
+use super::vector_math::exp_shifted_in_place;
 
 pub(super) struct Softmax;
 
@@ -21,11 +22,8 @@ impl CustomOp1 for Softmax {
         let mut y = vec![0f32; x.len()];
         each_row(&mut y, width, |i, out| {
             let row = &x[i * width..(i + 1) * width];
-            let max = row_max(row);
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = (v - max).exp();
-            }
-            let scale = 1.0 / sum_pairs(out, out, |e, _| e);
+            out.copy_from_slice(row);
+            let scale = 1.0 / exp_shifted_in_place(out, row_max(row));
             for o in out.iter_mut() {
                 *o *= scale;
             }

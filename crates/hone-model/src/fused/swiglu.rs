@@ -5,14 +5,11 @@
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Shape, Tensor};
 
 use super::kernels::{each_row, f32s};
+use super::vector_math::{sigmoid, vectorized_fn};
 
 /// `silu(gate) · up` for same-shaped f32 CPU tensors, differentiable in both.
 pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
     gate.contiguous()?.apply_op2(&up.contiguous()?, SwiGlu)
-}
-
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Rows of this many elements are handed to worker threads (the ops are element-wise).
@@ -23,6 +20,34 @@ fn same_shape(name: &str, a: &Layout, b: &Layout) -> candle_core::Result<()> {
         bail!("{name}: shapes {:?} and {:?} differ", a.shape(), b.shape());
     }
     Ok(())
+}
+
+vectorized_fn! {
+    /// `silu(g) · u` element by element.
+    fn forward_rows(gate: &[f32], up: &[f32], out: &mut [f32]) {
+        for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+            *o = g * sigmoid(g) * u;
+        }
+    }
+}
+
+vectorized_fn! {
+    /// With `s = σ(g)`: `d g = dy · u · s · (1 + g · (1 − s))`.
+    fn gate_gradient_rows(gate: &[f32], up: &[f32], dy: &[f32], out: &mut [f32]) {
+        for (((o, &g), &u), &d) in out.iter_mut().zip(gate).zip(up).zip(dy) {
+            let s = sigmoid(g);
+            *o = d * u * s * (1.0 + g * (1.0 - s));
+        }
+    }
+}
+
+vectorized_fn! {
+    /// `d u = dy · g · σ(g)`.
+    fn up_gradient_rows(gate: &[f32], dy: &[f32], out: &mut [f32]) {
+        for ((o, &g), &d) in out.iter_mut().zip(gate).zip(dy) {
+            *o = d * g * sigmoid(g);
+        }
+    }
 }
 
 struct SwiGlu;
@@ -45,9 +70,7 @@ impl CustomOp2 for SwiGlu {
         each_row(&mut out, ROW, |i, o| {
             let start = i * ROW;
             let (g, u) = (&gate[start..start + o.len()], &up[start..start + o.len()]);
-            for ((o, &g), &u) in o.iter_mut().zip(g).zip(u) {
-                *o = g * sigmoid(g) * u;
-            }
+            forward_rows(g, u, o);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -96,17 +119,12 @@ impl CustomOp3 for SwiGluBackward {
             let start = i * ROW;
             let span = start..start + o.len();
             let (g, u, d) = (&gate[span.clone()], &up[span.clone()], &dy[span]);
-            for (((o, &g), &u), &d) in o.iter_mut().zip(g).zip(u).zip(d) {
-                let s = sigmoid(g);
-                *o = d * u * s * (1.0 + g * (1.0 - s));
-            }
+            gate_gradient_rows(g, u, d, o);
         });
         each_row(d_up, ROW, |i, o| {
             let start = i * ROW;
             let span = start..start + o.len();
-            for ((o, &g), &d) in o.iter_mut().zip(&gate[span.clone()]).zip(&dy[span]) {
-                *o = d * g * sigmoid(g);
-            }
+            up_gradient_rows(&gate[span.clone()], &dy[span], o);
         });
         let mut dims = vec![2];
         dims.extend_from_slice(l1.dims());

@@ -6,6 +6,7 @@
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Shape, Tensor};
 
 use super::kernels::{each_row_weighted, f32s, row_max, sum_pairs};
+use super::vector_math::{exp, vectorized_fn};
 
 /// `logits[i, targets[i]] − logsumexp(logits[i])` for logits `[n, vocab]` (f32 on the CPU),
 /// differentiable in the logits.
@@ -68,12 +69,23 @@ impl CustomOp1 for TargetLogprobs {
     }
 }
 
-fn log_sum_exp(row: &[f32]) -> f32 {
-    let max = row_max(row);
-    if max == f32::NEG_INFINITY {
-        return max;
+vectorized_fn! {
+    fn log_sum_exp(row: &[f32]) -> f32 {
+        let max = row_max(row);
+        if max == f32::NEG_INFINITY {
+            return max;
+        }
+        max + sum_pairs(row, row, |v, _| exp(v - max)).ln()
     }
-    max + sum_pairs(row, row, |v, _| (v - max).exp()).ln()
+}
+
+vectorized_fn! {
+    /// One row of the logits' gradient: `−g · softmax` (the target's `+g` is added after).
+    fn minus_scaled_softmax(row: &[f32], lse: f32, g: f32, out: &mut [f32]) {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o = -g * exp(v - lse);
+        }
+    }
 }
 
 struct TargetLogprobsBackward<'a> {
@@ -109,9 +121,7 @@ impl CustomOp3 for TargetLogprobsBackward<'_> {
             let t = self.targets[i] as usize;
             let lse = row[t] - y[i];
             let gi = g[i];
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = -gi * (v - lse).exp();
-            }
+            minus_scaled_softmax(row, lse, gi, out);
             out[t] += gi;
         });
         Ok((CpuStorage::F32(dx), l1.shape().clone()))
