@@ -10,6 +10,7 @@
 use candle_core::bail;
 use std::sync::Mutex;
 
+use super::gemm::{gemm_into, Mat};
 use super::kernels::row_max;
 use super::vector_math::exp_shifted_in_place;
 
@@ -37,93 +38,6 @@ impl Dims {
     }
 }
 
-/// A strided matrix inside a slice: element `(r, c)` is at `offset + r·row + c·col`.
-#[derive(Clone, Copy)]
-struct Mat {
-    offset: usize,
-    rows: usize,
-    cols: usize,
-    row: usize,
-    col: usize,
-}
-
-impl Mat {
-    fn rows(offset: usize, rows: usize, cols: usize, row: usize) -> Self {
-        Self {
-            offset,
-            rows,
-            cols,
-            row,
-            col: 1,
-        }
-    }
-
-    fn t(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            row: self.col,
-            col: self.row,
-            ..self
-        }
-    }
-
-    /// One past the largest index the matrix touches.
-    fn end(&self) -> usize {
-        if self.rows == 0 || self.cols == 0 {
-            return self.offset;
-        }
-        self.offset + (self.rows - 1) * self.row + (self.cols - 1) * self.col + 1
-    }
-}
-
-/// `dst = [dst +] alpha · lhs · rhs` on one thread (the callers parallelise over heads).
-/// `dst` is a raw pointer because the forward's heads write interleaved rows of one buffer;
-/// every matrix is checked to lie inside its buffer.
-#[allow(clippy::too_many_arguments)]
-fn gemm_into(
-    dst: *mut f32,
-    dst_len: usize,
-    d: Mat,
-    lhs: &[f32],
-    l: Mat,
-    rhs: &[f32],
-    r: Mat,
-    alpha: f32,
-    accumulate: bool,
-) {
-    assert!(
-        l.rows == d.rows && r.cols == d.cols && l.cols == r.rows,
-        "fused attention: matrix sizes do not chain"
-    );
-    assert!(d.end() <= dst_len && l.end() <= lhs.len() && r.end() <= rhs.len());
-    // Safety: the three matrices lie inside their buffers (checked above); the caller
-    // guarantees that no other thread writes the destination's elements meanwhile.
-    unsafe {
-        gemm::gemm(
-            d.rows,
-            d.cols,
-            l.cols,
-            dst.add(d.offset),
-            d.col as isize,
-            d.row as isize,
-            accumulate,
-            lhs.as_ptr().add(l.offset),
-            l.col as isize,
-            l.row as isize,
-            rhs.as_ptr().add(r.offset),
-            r.col as isize,
-            r.row as isize,
-            1.0,
-            alpha,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
-    }
-}
-
 impl Attention {
     /// The keys query `i` sees, as a range of key indices.
     fn visible(&self, i: usize, s: usize) -> std::ops::Range<usize> {
@@ -144,17 +58,20 @@ impl Attention {
     ) {
         let Dims { t, s, d, .. } = dims;
         let scale = 1.0 / (d as f32).sqrt();
-        gemm_into(
-            p.as_mut_ptr(),
-            p.len(),
-            Mat::rows(0, t, s, s),
-            q,
-            Mat::rows(q_at, t, d, d),
-            k,
-            Mat::rows(k_at, s, d, d).t(),
-            scale,
-            false,
-        );
+        // Safety: the destination is this task's own (a head's rows or its scratch).
+        unsafe {
+            gemm_into(
+                p.as_mut_ptr(),
+                p.len(),
+                Mat::rows(0, t, s, s),
+                q,
+                Mat::rows(q_at, t, d, d),
+                k,
+                Mat::rows(k_at, s, d, d).t(),
+                scale,
+                false,
+            );
+        }
         for (i, row) in p.chunks_mut(s).enumerate() {
             let seen = self.visible(i, s);
             let max = row_max(&row[seen.clone()]);
@@ -192,17 +109,20 @@ impl Attention {
                 let kv = bi * dims.kvh + head / dims.group();
                 self.probabilities(dims, q, task * t * d, k, kv * s * d, &mut p);
                 // Row i of this head goes to out[bi, i, head, :].
-                gemm_into(
-                    shared.ptr(),
-                    len,
-                    Mat::rows(bi * t * h * d + head * d, t, d, h * d),
-                    &p,
-                    Mat::rows(0, t, s, s),
-                    v,
-                    Mat::rows(kv * s * d, s, d, d),
-                    1.0,
-                    false,
-                );
+                // Safety: the destination is this task's own (a head's rows or its scratch).
+                unsafe {
+                    gemm_into(
+                        shared.ptr(),
+                        len,
+                        Mat::rows(bi * t * h * d + head * d, t, d, h * d),
+                        &p,
+                        Mat::rows(0, t, s, s),
+                        v,
+                        Mat::rows(kv * s * d, s, d, d),
+                        1.0,
+                        false,
+                    );
+                }
             }
         });
         out
@@ -259,28 +179,34 @@ impl Attention {
                     self.probabilities(dims, q, q_at, k, kv_at, &mut p);
                     // dO of this head: rows of [b, t, h·d].
                     let d_out = Mat::rows(bi * t * h * d + head * d, t, d, h * d);
-                    gemm_into(
-                        dv.as_mut_ptr(),
-                        dv.len(),
-                        Mat::rows(0, s, d, d),
-                        &p,
-                        Mat::rows(0, t, s, s).t(),
-                        grad_out,
-                        d_out,
-                        1.0,
-                        g > 0,
-                    );
-                    gemm_into(
-                        dp.as_mut_ptr(),
-                        dp.len(),
-                        Mat::rows(0, t, s, s),
-                        grad_out,
-                        d_out,
-                        v,
-                        Mat::rows(kv_at, s, d, d).t(),
-                        1.0,
-                        false,
-                    );
+                    // Safety: the destination is this task's own (a head's rows or its scratch).
+                    unsafe {
+                        gemm_into(
+                            dv.as_mut_ptr(),
+                            dv.len(),
+                            Mat::rows(0, s, d, d),
+                            &p,
+                            Mat::rows(0, t, s, s).t(),
+                            grad_out,
+                            d_out,
+                            1.0,
+                            g > 0,
+                        );
+                    }
+                    // Safety: the destination is this task's own (a head's rows or its scratch).
+                    unsafe {
+                        gemm_into(
+                            dp.as_mut_ptr(),
+                            dp.len(),
+                            Mat::rows(0, t, s, s),
+                            grad_out,
+                            d_out,
+                            v,
+                            Mat::rows(kv_at, s, d, d).t(),
+                            1.0,
+                            false,
+                        );
+                    }
                     for (prow, dprow) in p.chunks_mut(s).zip(dp.chunks(s)) {
                         let dot: f32 = prow.iter().zip(dprow).map(|(a, b)| a * b).sum();
                         for (x, &g) in prow.iter_mut().zip(dprow) {
@@ -288,28 +214,34 @@ impl Attention {
                         }
                     }
                     // p now holds dS.
-                    gemm_into(
-                        dq.as_mut_ptr(),
-                        dq.len(),
-                        Mat::rows(g * t * d, t, d, d),
-                        &p,
-                        Mat::rows(0, t, s, s),
-                        k,
-                        Mat::rows(kv_at, s, d, d),
-                        scale,
-                        false,
-                    );
-                    gemm_into(
-                        dk.as_mut_ptr(),
-                        dk.len(),
-                        Mat::rows(0, s, d, d),
-                        &p,
-                        Mat::rows(0, t, s, s).t(),
-                        q,
-                        Mat::rows(q_at, t, d, d),
-                        scale,
-                        g > 0,
-                    );
+                    // Safety: the destination is this task's own (a head's rows or its scratch).
+                    unsafe {
+                        gemm_into(
+                            dq.as_mut_ptr(),
+                            dq.len(),
+                            Mat::rows(g * t * d, t, d, d),
+                            &p,
+                            Mat::rows(0, t, s, s),
+                            k,
+                            Mat::rows(kv_at, s, d, d),
+                            scale,
+                            false,
+                        );
+                    }
+                    // Safety: the destination is this task's own (a head's rows or its scratch).
+                    unsafe {
+                        gemm_into(
+                            dk.as_mut_ptr(),
+                            dk.len(),
+                            Mat::rows(0, s, d, d),
+                            &p,
+                            Mat::rows(0, t, s, s).t(),
+                            q,
+                            Mat::rows(q_at, t, d, d),
+                            scale,
+                            g > 0,
+                        );
+                    }
                 }
             }
         });

@@ -11,11 +11,11 @@
 //! rank-r factor `dropout(x)·Aᵀ` is recomputed in the backward (`tokens × in × r`
 //! multiply-adds, a few percent of the base product's), so the op keeps only its inputs.
 
-use candle_core::backend::BackendStorage;
-use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Storage, Tensor, D};
+use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor, D};
 
 use super::dropout_matmul::Dropout;
-use super::kernels::{each_row, f32s, last_dim};
+use super::gemm::{add_product, product, Mat};
+use super::kernels::{each_row, f32s, last_dim, with_f32s};
 use crate::base_weight::BaseWeight;
 
 /// `x [.., in] · Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `a` `[r, in]`, `b` `[out, r]`,
@@ -90,55 +90,30 @@ impl CustomOp3 for LoraProjection {
                 w.shape()
             );
         }
-        let xs = f32s(x, x_l)?;
-        let x_flat = Layout::contiguous_with_offset((m, k), x_l.start_offset());
+        let (xs, a, b) = (f32s(x, x_l)?, f32s(a, a_l)?, f32s(b, b_l)?);
+        let rows = |cols| Mat::rows(0, m, cols, cols);
         // The dropped copy lives only for the first factor's product.
         let dropped = self.dropout.map(|dropout| {
             let mut values = xs.to_vec();
             each_row(&mut values, k, |row, out| dropout.apply(row * k, out));
-            CpuStorage::F32(values)
+            values
         });
-        let (xd, xd_l) = match &dropped {
-            Some(values) => (values, Layout::contiguous((m, k))),
-            None => (x, x_flat.clone()),
-        };
-        let xa = xd.matmul(a, (1, m, r, k), &xd_l, &a_l.transpose(0, 1)?)?;
+        let xd = dropped.as_deref().unwrap_or(xs);
+        let mut xa = product(xd, rows(k), a, Mat::rows(0, r, k, k).t());
         // Scale the thin `[m, r]` factor rather than the `[m, n]` product.
-        let xa = xa.affine(&Layout::contiguous((m, r)), self.scale, 0.0)?;
-        let delta = xa.matmul(
-            b,
-            (1, m, n, r),
-            &Layout::contiguous((m, r)),
-            &b_l.transpose(0, 1)?,
-        )?;
-        let (w_guard, w_l) = w.storage_and_layout();
-        let Storage::Cpu(w_storage) = &*w_guard else {
-            bail!("LoRA projection: the weight is not on the CPU")
-        };
-        let y = x.matmul(w_storage, (1, m, n, k), &x_flat, &w_l.transpose(0, 1)?)?;
-        let (CpuStorage::F32(mut y), CpuStorage::F32(delta)) = (y, delta) else {
-            bail!("LoRA projection: expects f32")
-        };
-        let bias = match &self.bias {
-            Some(bias) => Some(bias.flatten_all()?.to_vec1::<f32>()?),
-            None => None,
-        };
-        // One pass adds the branch and the bias, in the order the composition adds them.
-        each_row(&mut y, n, |row, out| {
-            let delta = &delta[row * n..(row + 1) * n];
-            match &bias {
-                Some(bias) => {
-                    for ((o, d), c) in out.iter_mut().zip(delta).zip(bias) {
-                        *o = *o + d + c;
-                    }
-                }
-                None => {
-                    for (o, d) in out.iter_mut().zip(delta) {
-                        *o += d;
-                    }
-                }
-            }
-        });
+        let scale = self.scale as f32;
+        xa.iter_mut().for_each(|v| *v *= scale);
+        let mut y = with_f32s(&w, |w| {
+            Ok(product(xs, rows(k), w, Mat::rows(0, n, k, k).t()))
+        })?;
+        // The branch is added into the base product by gemm itself, then the bias.
+        add_product(&mut y, &xa, rows(r), b, Mat::rows(0, n, r, r).t(), 1.0);
+        if let Some(bias) = &self.bias {
+            let bias = bias.flatten_all()?.to_vec1::<f32>()?;
+            each_row(&mut y, n, |_, out| {
+                out.iter_mut().zip(&bias).for_each(|(o, c)| *o += c);
+            });
+        }
         let mut dims = x_l.dims().to_vec();
         *dims.last_mut().expect("x has a last axis") = n;
         Ok((CpuStorage::F32(y), Shape::from(dims)))
@@ -161,7 +136,7 @@ impl CustomOp3 for LoraProjection {
         let n = grad.dim(D::Minus1)?;
         let m = x.elem_count() / k.max(1);
         let x2 = x.reshape((m, k))?;
-        let g = grad.reshape((m, n))?;
+        let g = grad.reshape((m, n))?.contiguous()?;
         let mask = self
             .dropout
             .map(|dropout| dropout.mask(x2.shape(), x2.device()))
@@ -171,12 +146,40 @@ impl CustomOp3 for LoraProjection {
             None => x2,
         };
         let gb = (g.matmul(&b)? * self.scale)?;
-        let branch = gb.matmul(&a)?;
-        let branch = match &mask {
-            Some(mask) => (branch * mask)?,
-            None => branch,
-        };
-        let dx = (g.matmul(&self.dense_weight()?)? + branch)?;
+        let r = gb.dim(1)?;
+        // `dx = g·W`, then the branch added into it: by gemm itself without dropout, masked
+        // in one pass with it.
+        let mut dx = with_f32s(&g, |gs| {
+            with_f32s(&self.dense_weight()?, |w| {
+                Ok(product(gs, Mat::rows(0, m, n, n), w, Mat::rows(0, n, k, k)))
+            })
+        })?;
+        match &mask {
+            None => with_f32s(&gb, |gb| {
+                with_f32s(&a, |a| {
+                    let (l, rt) = (Mat::rows(0, m, r, r), Mat::rows(0, r, k, k));
+                    add_product(&mut dx, gb, l, a, rt, 1.0);
+                    Ok(())
+                })
+            })?,
+            Some(mask) => {
+                let branch = gb.matmul(&a)?;
+                with_f32s(&branch, |branch| {
+                    with_f32s(mask, |mask| {
+                        each_row(&mut dx, k, |row, out| {
+                            let span = row * k..(row + 1) * k;
+                            for ((o, b), m) in
+                                out.iter_mut().zip(&branch[span.clone()]).zip(&mask[span])
+                            {
+                                *o += b * m;
+                            }
+                        });
+                        Ok(())
+                    })
+                })?
+            }
+        }
+        let dx = Tensor::from_vec(dx, (m, k), &Device::Cpu)?;
         let da = gb.t()?.matmul(&xd)?;
         let xa = xd.matmul(&a.t()?)?;
         let db = (g.t()?.matmul(&xa)? * self.scale)?;

@@ -17,6 +17,7 @@ use candle_core::{DType, Device, Tensor};
 
 mod attention;
 mod dropout_matmul;
+mod gemm;
 mod kernels;
 mod lora_projection;
 mod rms_norm;
