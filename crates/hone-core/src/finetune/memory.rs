@@ -146,7 +146,8 @@ pub enum StepPath {
 ///
 /// The fused path: the layer's input, the two norms' outputs, q/k/v (RoPE and attention read
 /// them as one op, `hone_model::fused::rotary_attention`), attention's output, the other
-/// projections' outputs and the residual sum (8 × hidden and 2 × the K/V width), and the
+/// projections' outputs and the residual sum (6 × hidden, 2 × the query width — q and
+/// attention's output — and 2 × the K/V width), and the
 /// MLP's gate, up and product (3 × intermediate), in the base dtype.
 ///
 /// The composed path (a GPU's) keeps those, q and k's head-major copies and RoPE outputs and
@@ -161,7 +162,7 @@ fn values_per_token_layer(c: &Config, path: StepPath, tokens: usize) -> (f64, f6
     let (h, i) = (c.hidden_size as f64, c.intermediate_size as f64);
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let q = (c.num_attention_heads * c.head_dim) as f64;
-    let kept = 8.0 * h + 2.0 * kv + 3.0 * i;
+    let kept = 6.0 * h + 2.0 * q + 2.0 * kv + 3.0 * i;
     let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
     let branch_inputs = 5.0 * h + q + i;
     let norms = 2.0 * 3.0 * h;

@@ -69,7 +69,8 @@ unsafe fn run(
     );
     assert!(d.end() <= dst_len && l.end() <= lhs.len() && r.end() <= rhs.len());
     // Safety: the matrices lie inside their buffers (checked above); the caller vouches for
-    // `dst`. Without `accumulate`, gemm writes `dst` without reading it.
+    // `dst`. Without `accumulate`, gemm (0.19: `read_dst` false) writes `dst` without reading
+    // it, on every path it takes (tested below with a NaN-filled output).
     unsafe {
         gemm::gemm(
             d.rows,
@@ -174,5 +175,98 @@ pub(super) fn add_product(dst: &mut [f32], lhs: &[f32], l: Mat, rhs: &[f32], r: 
             true,
             threads(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 1000) as f32 / 500.0) - 1.0)
+            .collect()
+    }
+
+    /// `lhs [m, k] · rhs [k, n]`, row-major, in f64.
+    fn naive(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32]) -> Vec<f64> {
+        let mut out = vec![0f64; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                out[i * n + j] = (0..k)
+                    .map(|p| lhs[i * k + p] as f64 * rhs[p * n + j] as f64)
+                    .sum();
+            }
+        }
+        out
+    }
+
+    fn assert_close(ours: &[f32], expected: &[f64], what: &str) {
+        assert_eq!(ours.len(), expected.len(), "{what}");
+        for (o, e) in ours.iter().zip(expected) {
+            assert!(
+                (*o as f64 - e).abs() <= 1e-4 * (1.0 + e.abs()),
+                "{what}: {o} against {e}"
+            );
+        }
+    }
+
+    /// The shapes reach gemm's paths: an empty inner dimension, a column, a row, a thin inner
+    /// dimension, one microkernel tile, and several tiles split over threads.
+    const SHAPES: [(usize, usize, usize); 7] = [
+        (3, 4, 0),
+        (6, 1, 7),
+        (1, 5, 7),
+        (5, 6, 2),
+        (16, 16, 16),
+        (70, 90, 130),
+        (300, 64, 257),
+    ];
+
+    #[test]
+    fn an_overwritten_output_is_never_read_on_any_of_gemms_paths() {
+        for (m, n, k) in SHAPES {
+            let (lhs, rhs) = (values(m * k, 1), values(k * n, 2));
+            let expected = naive(m, n, k, &lhs, &rhs);
+            for parallelism in [Parallelism::None, Parallelism::Rayon(2)] {
+                // NaN where gemm must write without reading: any read would show.
+                let mut dst = vec![f32::NAN; m * n];
+                // Safety: `dst` holds the m·n elements and is this thread's alone.
+                unsafe {
+                    run(
+                        dst.as_mut_ptr(),
+                        dst.len(),
+                        Mat::rows(0, m, n, n),
+                        (&lhs, Mat::rows(0, m, k, k)),
+                        (&rhs, Mat::rows(0, k, n, n)),
+                        1.0,
+                        false,
+                        parallelism,
+                    )
+                };
+                assert_close(&dst, &expected, &format!("{m}×{k}·{k}×{n}"));
+            }
+            let fresh = product(&lhs, Mat::rows(0, m, k, k), &rhs, Mat::rows(0, k, n, n));
+            assert_close(&fresh, &expected, &format!("product {m}×{k}·{k}×{n}"));
+        }
+    }
+
+    #[test]
+    fn add_product_adds_a_scaled_product_of_a_transposed_operand() {
+        let (m, n, k) = (70, 90, 130);
+        let (lhs, rhs_t) = (values(m * k, 3), values(n * k, 4));
+        // rhs is stored `[n, k]` and read transposed, as the LoRA projection reads B.
+        let rhs: Vec<f32> = (0..k * n).map(|i| rhs_t[(i % n) * k + i / n]).collect();
+        let start = values(m * n, 5);
+        let product = naive(m, n, k, &lhs, &rhs);
+        let expected: Vec<f64> = start
+            .iter()
+            .zip(&product)
+            .map(|(&s, p)| s as f64 + 0.5 * p)
+            .collect();
+        let mut dst = start.clone();
+        let r = Mat::rows(0, n, k, k).t();
+        add_product(&mut dst, &lhs, Mat::rows(0, m, k, k), &rhs_t, r, 0.5);
+        assert_close(&dst, &expected, "dst + 0.5 · lhs · rhsᵀᵀ");
     }
 }

@@ -110,6 +110,9 @@ impl CustomOp3 for LoraProjection {
         add_product(&mut y, &xa, rows(r), b, Mat::rows(0, n, r, r).t(), 1.0);
         if let Some(bias) = &self.bias {
             let bias = bias.flatten_all()?.to_vec1::<f32>()?;
+            if bias.len() != n {
+                bail!("LoRA projection: a bias of {} for {n} outputs", bias.len());
+            }
             each_row(&mut y, n, |_, out| {
                 out.iter_mut().zip(&bias).for_each(|(o, c)| *o += c);
             });

@@ -263,7 +263,10 @@ fn check_attention(
 fn attention_and_its_gradients_equal_rope_and_the_composed_attention_with_grouped_heads() {
     check_attention(21, (3, 6, 2, 9, 8), None);
     // More rows than one chunk of work, so that the regrouping runs on several threads.
+    const { assert!(2 * 4 * 300 * 16 > 2 * GRAIN, "several tasks") };
     check_attention(24, (2, 4, 2, 300, 16), None);
+    // One position: one key per query.
+    check_attention(25, (2, 4, 2, 1, 8), None);
 }
 
 #[test]
