@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # The plan's time and memory estimates against measured `hone train` runs: SmolLM2-135M-Instruct
 # (its GGUF from PyPI, imported) and the starter model, each in a fresh workspace
-# (so the estimate is the FLOP-and-row one, not a previous run's throughput), every method (SFT,
+# (so the estimate is the one from the model's shape and the CPU's measured rate, not a previous run's throughput), every method (SFT,
 # DPO, KTO, a reward model, RLHF: a reward model then PPO against it), the SmolLM2 runs also on
 # its GGUF file's quantized base (--base-weights quantized) and with gradient checkpointing
-# (--gradient-checkpointing on). Prints the table
-# of BENCHMARKS.md "Plan estimates".
-#   bash bench/plan.sh
+# (--gradient-checkpointing on); with LLAMA1B=DIR, a 1B Llama's DPO and SFT too. Prints the
+# table of BENCHMARKS.md "Plan estimates", with the CPU matmul rate each plan measured.
+#   [LLAMA1B=/var/tmp/hone-cache/llama1b-smollm2tok] bash bench/plan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hone-target}"
@@ -43,10 +43,12 @@ run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [more `hone train` flags]
     HONE_WORKSPACE="$ws" "$hone" --device cpu train --project p --model "$2" --method "$4" \
         --epochs "$5" --batch-size "$6" --lora-r "$7" --lora-alpha "$8" "${@:9}" --no-eval --json \
         > "$ws.json"
-    python3 - "$1" "$ws.json" <<'PY'
+    python3 - "$1" "$ws.json" "$ws/devices.json" <<'PY'
 import json, sys
-name, path = sys.argv[1:]
+name, path, devices = sys.argv[1:]
 o = json.load(open(path))
+# The CPU's matmul rate the plan measured (step_time's constants scale with it).
+probe = max(d["matmul_flops"] for d in json.load(open(devices)).values()) / 1e9
 # rlhf trains two versions in one process: the reward model, then PPO against it.
 parts = [(f"{name}: reward model", o["reward_model"]), (f"{name}: PPO", o["ppo"])] if "ppo" in o else [(name, o)]
 for label, part in parts:
@@ -54,11 +56,11 @@ for label, part in parts:
     s = part["version"]["metrics"][f"{stage['method']}/train_seconds"]
     e = stage["estimated_seconds"]
     em, mm = part["plan"]["estimated_memory_mib"], part["peak_memory_mib"]
-    print(f"| {label} | {stage['tokens']} | {e:.1f} | {s:.1f} | {e/s:.2f} | {em:.0f} | {mm:.0f} | {em/mm:.2f} |")
+    print(f"| {label} | {stage['tokens']} | {probe:.0f} | {e:.1f} | {s:.1f} | {e/s:.2f} | {em:.0f} | {mm:.0f} | {em/mm:.2f} |")
 PY
 }
-echo "| run | tokens | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| run | tokens | CPU GFLOP/s | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|"
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16" "$smol" "$pairs" dpo 3 4 16 32
 run "SmolLM2 DPO, 7 pairs, batch 4, 3 epochs, r 8" "$smol" examples/support-preferences.jsonl dpo 3 4 8 16
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16" "$smol" "$out/sft.jsonl" sft 3 4 16 32
@@ -81,3 +83,9 @@ run "starter KTO, 32 verdicts, batch 4, 3 epochs, r 8" "$starter" "$out/kto.json
 run "starter reward model, 16 pairs, batch 4, 3 epochs, r 8" "$starter" "$pairs" rm 3 4 8 16
 run "starter RLHF, 16 pairs, batch 4, 3 epochs, r 8, 20 PPO iterations" "$starter" "$pairs" rlhf 3 4 8 16
 run "starter DPO, 16 pairs, batch 4, 20 epochs, r 8" "$starter" "$pairs" dpo 20 4 8 16
+# A random Llama of Llama-3.2-1B's body with SmolLM2's tokenizer (`python bench/make_llama_1b.py
+# DIR SMOLLM2_DIR`), where products dominate a step as they do not at 135M.
+if [ -n "${LLAMA1B:-}" ]; then
+    run "1B Llama DPO, 16 pairs, batch 4, 1 epoch, r 16" "$LLAMA1B" "$pairs" dpo 1 4 16 32
+    run "1B Llama SFT, 16 examples, batch 4, 1 epoch, r 16" "$LLAMA1B" "$out/sft.jsonl" sft 1 4 16 32
+fi

@@ -19,6 +19,7 @@ mod project_token_level;
 pub mod recipe;
 mod run;
 mod stages;
+pub mod step_time;
 pub mod timing;
 pub mod tokens;
 pub mod trl_job;

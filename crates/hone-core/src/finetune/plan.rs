@@ -4,7 +4,8 @@
 use hone_model::LoadedModel;
 use hone_train::trainer::TrainConfig;
 
-use super::recipe::{estimate_seconds, Plan, PlanDevice, PlanStage, Recipe, Speed, StageMethod};
+use super::recipe::{Plan, PlanDevice, PlanStage, Recipe, StageMethod};
+use super::step_time::{estimate_seconds, Speed, TokenWork};
 use super::tokens::TokenizedData;
 use crate::dataset::TrainingData;
 
@@ -120,21 +121,19 @@ fn ppo_seconds(
     speed: Speed,
     checkpointed: bool,
 ) -> f64 {
-    use super::recipe::{
-        decode_token_seconds, row_overhead_seconds, CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE,
-    };
+    use super::step_time::{decode_token_seconds, CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE};
     if tokens.prompts.is_empty() {
         return 0.0;
     }
     let config = lm.model.config();
-    let (parameters, layers) = (config.parameter_count(), config.num_hidden_layers);
+    let layers = config.num_hidden_layers;
     let rows = recipe.ppo_batch_size.min(tokens.prompts.len());
     let prompt_tokens =
         tokens.prompts.iter().map(Vec::len).sum::<usize>() * rows / tokens.prompts.len();
     let response_tokens = rows * recipe.ppo.max_new_tokens;
-    let step = |tokens: usize| {
-        estimate_seconds(parameters, tokens, speed) + row_overhead_seconds(rows, layers, speed)
-    };
+    let row_tokens = (prompt_tokens + response_tokens) as f64 / rows as f64;
+    let step =
+        |tokens: usize| estimate_seconds(TokenWork::new(config, true, row_tokens), tokens, speed);
     let sampling = FORWARD_SHARE * step(prompt_tokens)
         + response_tokens as f64 * decode_token_seconds(lm.model.weight_bytes(), layers, speed);
     let scoring = 3.0 * FORWARD_SHARE * step(prompt_tokens + response_tokens);
@@ -147,20 +146,6 @@ fn ppo_seconds(
     recipe.ppo_iterations as f64 * (sampling + scoring + recipe.ppo.ppo_epochs as f64 * update)
 }
 
-/// The parameters a stage's tokens go through: a reward model scores the last hidden state
-/// and never applies the LM head (`vocab × hidden`).
-fn matmul_parameters(method: StageMethod, config: &hone_model::Config) -> usize {
-    let parameters = config.parameter_count();
-    match method {
-        StageMethod::RewardModel => {
-            parameters.saturating_sub(config.vocab_size * config.hidden_size)
-        }
-        _ => parameters,
-    }
-}
-
-/// Sequence rows one example puts through the model per epoch: a pair's chosen and rejected,
-/// KTO's completion and its mismatched KL row.
 fn rows_per_example(method: StageMethod) -> usize {
     match method {
         StageMethod::Sft => 1,
@@ -302,6 +287,19 @@ pub(super) fn plan_for(
         };
         let total_tokens = tokens_per_epoch * config.epochs;
         let checkpointed = examples > 0 && checkpointing(method, config);
+        let work = TokenWork::new(
+            lm.model.config(),
+            method != StageMethod::RewardModel,
+            tokens_per_epoch as f64 / (examples * rows_per_example(method)).max(1) as f64,
+        );
+        let computed = computed_tokens(method, tokens, config);
+        tracing::debug!(
+            method = method.as_str(),
+            computed_tokens = computed,
+            ?work,
+            ?speed,
+            "a stage's work"
+        );
         stages.push(PlanStage {
             method,
             examples,
@@ -312,19 +310,12 @@ pub(super) fn plan_for(
                 config.total_steps(examples)
             },
             tokens: total_tokens,
-            estimated_seconds: estimate_seconds(
-                matmul_parameters(method, lm.model.config()),
-                computed_tokens(method, tokens, config),
-                speed,
-            ) * if checkpointed {
-                super::recipe::CHECKPOINTING_TIME_FACTOR
-            } else {
-                1.0
-            } + super::recipe::row_overhead_seconds(
-                examples * rows_per_example(method) * config.epochs,
-                lm.model.config().num_hidden_layers,
-                speed,
-            ),
+            estimated_seconds: estimate_seconds(work, computed, speed)
+                * if checkpointed {
+                    super::step_time::CHECKPOINTING_TIME_FACTOR
+                } else {
+                    1.0
+                },
         });
     }
     // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
@@ -361,7 +352,7 @@ pub(super) fn plan_for(
         notes.push(format!(
             "times on {} assume {:.0}% of its measured {:.0} TFLOP/s {} matmul peak until a run on it is measured",
             device.name,
-            super::recipe::GPU_STEP_EFFICIENCY * 100.0,
+            super::step_time::GPU_STEP_EFFICIENCY * 100.0,
             matmul_flops / 1e12,
             device.dtype
         ));

@@ -9,14 +9,15 @@ use std::path::Path;
 
 use hone_store::models;
 
-use super::recipe::{Plan, StageMethod, CHECKPOINTING_TIME_FACTOR};
+use super::recipe::{Plan, StageMethod};
+use super::step_time::CHECKPOINTING_TIME_FACTOR;
 use crate::{Hone, Result};
 
 /// Metric names a stage records about itself (beside its training metrics).
 pub const SECONDS: &str = "train_seconds";
 pub const TOKENS: &str = "train_tokens";
 /// 1 when the stage ran with gradient checkpointing: its rate is scaled back to a plain
-/// step's by [`super::recipe::CHECKPOINTING_TIME_FACTOR`], and scaled again for a plan that
+/// step's by [`super::step_time::CHECKPOINTING_TIME_FACTOR`], and scaled again for a plan that
 /// checkpoints.
 pub const CHECKPOINTING: &str = "gradient_checkpointing";
 /// The key of a version's hyper-parameters that holds the device it trained on (a

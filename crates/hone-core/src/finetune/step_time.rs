@@ -1,0 +1,205 @@
+//! How long a plan expects training to take on a device before a run of the method on the
+//! model has been measured there ([`super::timing`] takes over after one): the work of a
+//! training token counted from the model's shape, at the device's measured matmul rate
+//! ([`super::device_speed`]).
+//!
+//! On the CPU a token's work is its products (4 × the parameters it goes through, and
+//! attention's) and the values its layers stream outside them (norms, SwiGLU, residual adds,
+//! LoRA's thin rank-r products, the gradients' sums), each such value costing as much as
+//! [`CPU_FLOPS_PER_STREAMED_VALUE`] FLOPs; both run at [`CPU_STEP_EFFICIENCY`] of the CPU's
+//! measured rate. The two constants were fitted on `hone train` runs of three shapes (the
+//! starter, SmolLM2-135M, a 1B Llama) on a 2-core VM, BENCHMARKS.md "Plan estimates"; another
+//! CPU scales both by its own measured rate.
+
+use hone_model::Config;
+
+/// The speed a plan assumes for its device: its matmul rate in the base dtype, measured once
+/// and kept per device.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// The CPU: its f32 rate on `n × n` products, measured with the threads training uses.
+    Cpu { matmul_flops: f64 },
+    /// A GPU: its rate in the base dtype. A LoRA step reaches about [`GPU_STEP_EFFICIENCY`]
+    /// of it (small batches, f32 LoRA branches, the loss in f32).
+    Gpu { matmul_flops: f64 },
+}
+
+/// The CPU rate assumed where it cannot be measured: the 2-core VM's (1024³ products,
+/// 172–211 GFLOP/s over 25 plans).
+pub const FALLBACK_CPU_FLOPS: f64 = 200e9;
+
+/// The share of the CPU's measured rate a training step's work runs at (fitted on 23 runs:
+/// 0.78 on the best fit of one run of `bench/plan.sh`, 0.84 on an earlier run's).
+pub const CPU_STEP_EFFICIENCY: f64 = 0.8;
+
+/// What one value a layer streams outside its products costs, in matmul FLOPs (fitted on the
+/// same runs: 1,040 on both, about 6 ns a value on the 2-core VM).
+pub const CPU_FLOPS_PER_STREAMED_VALUE: f64 = 1040.0;
+
+/// The share of a GPU's measured matmul peak a LoRA step is assumed to reach until a run on
+/// it measures the real throughput.
+pub const GPU_STEP_EFFICIENCY: f64 = 0.3;
+
+/// A step's time with gradient checkpointing over its time without: one more forward pass
+/// per step, measured on SmolLM2-135M beside the same run without it: 1.02–1.47 over eight
+/// pairs of runs, 1.28 on average (BENCHMARKS.md "Plan estimates"; larger batches measured
+/// less).
+pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.3;
+
+/// The work of one training token through a model, counted from its shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenWork {
+    /// 4 × the parameters the token goes through (forward 2P, backward through the frozen
+    /// weights 2P).
+    pub weight_flops: f64,
+    /// Attention's products at the rows' mean length `t`: two forward and five backward (the
+    /// scores recomputed), each `2 · t/2 · head_dim` a head under the causal mask.
+    pub attention_flops: f64,
+    /// The values the projections read and write, every layer's inputs and outputs.
+    pub streamed_values: f64,
+}
+
+impl TokenWork {
+    /// A training token of `config`'s model in rows of `row_tokens` tokens; `with_head`
+    /// false for a reward model, which scores the last hidden state and never applies the LM
+    /// head.
+    pub fn new(config: &Config, with_head: bool, row_tokens: f64) -> Self {
+        let (h, i) = (config.hidden_size as f64, config.intermediate_size as f64);
+        let q = (config.num_attention_heads * config.head_dim) as f64;
+        let kv = (config.num_key_value_heads * config.head_dim) as f64;
+        let layers = config.num_hidden_layers as f64;
+        let head = config.vocab_size * config.hidden_size;
+        let parameters = if with_head {
+            config.parameter_count()
+        } else {
+            config.parameter_count().saturating_sub(head)
+        };
+        // Inputs: q, k, v, gate and up read `h`, o reads `q`, down reads `i`; outputs: q, k,
+        // v, o, gate, up, down.
+        let inputs = 5.0 * h + q + i;
+        let outputs = q + 2.0 * kv + h + 2.0 * i + h;
+        Self {
+            weight_flops: 4.0 * parameters as f64,
+            attention_flops: layers * 7.0 * row_tokens * q,
+            streamed_values: layers * (inputs + outputs),
+        }
+    }
+}
+
+/// Seconds for `tokens` training tokens of `work` each on a device of `speed`.
+pub fn estimate_seconds(work: TokenWork, tokens: usize, speed: Speed) -> f64 {
+    let tokens = tokens as f64;
+    match speed {
+        Speed::Cpu { matmul_flops } => {
+            let flops = work.weight_flops
+                + work.attention_flops
+                + CPU_FLOPS_PER_STREAMED_VALUE * work.streamed_values;
+            tokens * flops / (matmul_flops * CPU_STEP_EFFICIENCY)
+        }
+        Speed::Gpu { matmul_flops } => {
+            tokens * work.weight_flops / (matmul_flops * GPU_STEP_EFFICIENCY)
+        }
+    }
+}
+
+/// What decoding one token costs per decoder layer beyond reading the weights (each op's
+/// dispatch at one row, the adapter's products; on a GPU, its kernel launches), in seconds.
+/// CPU: fitted with [`decode_bytes_per_second`] on PPO's sampling on a 2-core VM (the starter
+/// 0.55 ms a token, SmolLM2-135M 31 ms, both with their adapter; BENCHMARKS.md "Plan
+/// estimates"); GPU: SmolLM2's and a 1B Llama's greedy generation on an H200 (0.23–0.31 ms a
+/// layer, "GPU check"). Decoding reads memory more than it computes, so the CPU's figures are
+/// not scaled by its matmul rate.
+fn decode_seconds_per_layer(speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu { .. } => 0.04e-3,
+        Speed::Gpu { .. } => 0.25e-3,
+    }
+}
+
+/// The bytes a second a decoding step reads the weights at (fitted as above on the CPU); a
+/// GPU's is so much higher that its launches dominate at the sizes Hone trains.
+fn decode_bytes_per_second(speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu { .. } => 18e9,
+        Speed::Gpu { .. } => 2e12,
+    }
+}
+
+/// What a forward pass without a graph (PPO's scoring, a prompt's prefill) costs against a
+/// training step on the same rows: 1.28 s against 3.56 s on SmolLM2-135M's PPO batch.
+pub const FORWARD_SHARE: f64 = 0.4;
+
+/// Seconds to decode one token of a model with `weight_bytes` of weights and `layers`
+/// decoder layers, one row at a time (sampling a PPO response).
+pub fn decode_token_seconds(weight_bytes: usize, layers: usize, speed: Speed) -> f64 {
+    weight_bytes as f64 / decode_bytes_per_second(speed)
+        + layers as f64 * decode_seconds_per_layer(speed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use hone_model::tiny::Shape;
+
+    #[test]
+    fn a_token_of_a_wider_model_spends_a_larger_share_in_products() {
+        // Products grow with the width squared, the streamed values with the width: the reason
+        // one FLOP rate over-estimated a 1B model's run where it fitted SmolLM2's.
+        let cpu = Speed::Cpu {
+            matmul_flops: 200e9,
+        };
+        let share = |c: &Config| {
+            let work = TokenWork::new(c, true, 64.0);
+            let all = estimate_seconds(work, 1000, cpu);
+            let products = estimate_seconds(
+                TokenWork {
+                    streamed_values: 0.0,
+                    ..work
+                },
+                1000,
+                cpu,
+            );
+            products / all
+        };
+        let (narrow, wide) = (Shape::Smollm2_135m.config(), Shape::Llama1b.config());
+        assert!(
+            share(&wide) > share(&narrow) + 0.1,
+            "{} {}",
+            share(&wide),
+            share(&narrow)
+        );
+    }
+
+    #[test]
+    fn a_cpu_twice_as_fast_takes_half_the_time_and_a_reward_model_skips_the_head() {
+        let c = Shape::Smollm2_135m.config();
+        let work = TokenWork::new(&c, true, 100.0);
+        let at = |flops| {
+            estimate_seconds(
+                work,
+                5000,
+                Speed::Cpu {
+                    matmul_flops: flops,
+                },
+            )
+        };
+        assert!((at(100e9) / at(200e9) - 2.0).abs() < 1e-9);
+        let reward = TokenWork::new(&c, false, 100.0);
+        let head = (c.vocab_size * c.hidden_size) as f64;
+        assert!((work.weight_flops - reward.weight_flops - 4.0 * head).abs() < 1.0);
+        // Longer rows cost more attention, nothing else.
+        let long = TokenWork::new(&c, true, 1000.0);
+        assert!((long.attention_flops / work.attention_flops - 10.0).abs() < 1e-9);
+        assert_eq!(long.weight_flops, work.weight_flops);
+    }
+
+    #[test]
+    fn a_gpu_counts_the_weights_products_at_its_efficiency() {
+        let c = Shape::Smollm2_135m.config();
+        let work = TokenWork::new(&c, true, 100.0);
+        let seconds = estimate_seconds(work, 1000, Speed::Gpu { matmul_flops: 1e12 });
+        let expected = 1000.0 * 4.0 * c.parameter_count() as f64 / (1e12 * GPU_STEP_EFFICIENCY);
+        assert!((seconds - expected).abs() < 1e-12);
+    }
+}
