@@ -54,9 +54,12 @@ impl Attention {
         })
     }
 
+    /// `residual + attention(x)`: the output projection adds itself to the residual stream.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: &Tensor,
+        residual: &Tensor,
         offset: usize,
         cache: Option<&mut KvCache>,
         layer: usize,
@@ -79,7 +82,7 @@ impl Attention {
                 &sin,
                 self.sliding_window,
             )?;
-            return self.o_proj.forward(&out, lora);
+            return self.o_proj.forward_added_to(&out, residual, lora);
         }
         let heads = |y: Tensor, n: usize| -> Result<Tensor> {
             Ok(y.reshape((b, t, n, self.head_dim))?.transpose(1, 2)?)
@@ -112,7 +115,7 @@ impl Attention {
         let out = out
             .transpose(1, 2)?
             .reshape((b, t, self.num_heads * self.head_dim))?;
-        self.o_proj.forward(&out, lora)
+        self.o_proj.forward_added_to(&out, residual, lora)
     }
 }
 
@@ -178,12 +181,7 @@ impl Mlp {
     fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
         let gate = self.gate_proj.forward(x, lora)?;
         let up = self.up_proj.forward(x, lora)?;
-        let hidden = if crate::fused::supports(&gate) {
-            crate::fused::swiglu(&gate, &up)?
-        } else {
-            (candle_nn::ops::silu(&gate)? * up)?
-        };
-        self.down_proj.forward(&hidden, lora)
+        self.down_proj.forward_swiglu(&gate, &up, lora)
     }
 }
 
@@ -236,13 +234,9 @@ impl DecoderLayer {
         i: usize,
         lora: &LoraContext,
     ) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(
-            &self.input_layernorm.forward(x)?,
-            offset,
-            cache,
-            i,
-            lora,
-        )?)?;
+        let h =
+            self.self_attn
+                .forward(&self.input_layernorm.forward(x)?, x, offset, cache, i, lora)?;
         Ok((&h
             + self
                 .mlp

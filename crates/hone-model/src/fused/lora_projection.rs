@@ -30,20 +30,62 @@ pub(crate) fn lora_projection(
     scale: f64,
     dropout: Option<Dropout>,
 ) -> candle_core::Result<Tensor> {
-    let op = LoraProjection {
-        weight: match weight {
-            BaseWeight::Dense(w) => BaseWeight::Dense(w.detach().contiguous()?),
-            quantized => quantized.clone(),
-        },
-        bias: bias.map(|b| b.detach().contiguous()).transpose()?,
-        scale,
-        dropout,
-    };
+    let op = LoraProjection::new(weight, bias, scale, dropout)?;
     x.contiguous()?
         .apply_op3(&a.contiguous()?, &b.contiguous()?, op)
 }
 
-struct LoraProjection {
+/// A and B as one tensor, A's values then B's: the ops that take two more inputs than the
+/// projection's `x` (a residual, SwiGLU's gate and up) have one slot left for both factors
+/// (candle's custom ops take at most three). Both are `r × (in or out)` values, a copy of
+/// each the size of the adapter's.
+pub(super) fn packed_factors(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
+    Tensor::cat(&[a.flatten_all()?, b.flatten_all()?], 0)
+}
+
+/// The packed factors' A `[r, k]` and B `[n, r]` (views into it).
+pub(super) fn unpacked_factors(
+    ab: &Tensor,
+    k: usize,
+    n: usize,
+) -> candle_core::Result<(Tensor, Tensor)> {
+    let r = ab.elem_count() / (k + n).max(1);
+    if r * (k + n) != ab.elem_count() {
+        bail!(
+            "LoRA factors: {} values are not r × ({k} + {n})",
+            ab.elem_count()
+        );
+    }
+    let a = ab.narrow(0, 0, r * k)?.reshape((r, k))?;
+    let b = ab.narrow(0, r * k, n * r)?.reshape((n, r))?;
+    Ok((a, b))
+}
+
+impl LoraProjection {
+    pub(super) fn new(
+        weight: &BaseWeight,
+        bias: Option<&Tensor>,
+        scale: f64,
+        dropout: Option<Dropout>,
+    ) -> candle_core::Result<Self> {
+        Ok(Self {
+            weight: match weight {
+                BaseWeight::Dense(w) => BaseWeight::Dense(w.detach().contiguous()?),
+                quantized => quantized.clone(),
+            },
+            bias: bias.map(|b| b.detach().contiguous()).transpose()?,
+            scale,
+            dropout,
+        })
+    }
+
+    /// The weight's output count.
+    pub(super) fn outputs(&self) -> candle_core::Result<usize> {
+        Ok(self.weight_dims()?.0)
+    }
+}
+
+pub(super) struct LoraProjection {
     /// `[out, in]`
     weight: BaseWeight,
     /// `[out]`
@@ -59,6 +101,136 @@ impl LoraProjection {
             BaseWeight::Dense(w) => Ok(w.clone()),
             BaseWeight::Quantized(q) => crate::dequantize::dequantize(q, &Device::Cpu),
         }
+    }
+
+    /// The weight's `[out, in]`.
+    fn weight_dims(&self) -> candle_core::Result<(usize, usize)> {
+        match &self.weight {
+            BaseWeight::Dense(w) => w.dims2(),
+            BaseWeight::Quantized(q) => q.shape().dims2(),
+        }
+    }
+
+    /// `init + x·Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` for `x` `[m, k]`, A `[r, k]` and B
+    /// `[n, r]`, `[m, n]`; `init` `None` starts from zero (without writing the zeros).
+    pub(super) fn project(
+        &self,
+        xs: &[f32],
+        (m, k): (usize, usize),
+        a: &[f32],
+        b: &[f32],
+        init: Option<&[f32]>,
+    ) -> candle_core::Result<Vec<f32>> {
+        let (n, k_w) = self.weight_dims()?;
+        let r = a.len() / k.max(1);
+        if k_w != k || xs.len() != m * k || a.len() != r * k || b.len() != n * r {
+            bail!(
+                "LoRA projection: x [{m}, {k}], A of {}, B of {} and weight [{n}, {k_w}] do not fit",
+                a.len(),
+                b.len()
+            );
+        }
+        if init.is_some_and(|init| init.len() != m * n) {
+            bail!("LoRA projection: a residual of the wrong size for [{m}, {n}]");
+        }
+        let rows = |cols| Mat::rows(0, m, cols, cols);
+        // The dropped copy lives only for the first factor's product.
+        let dropped = self.dropout.map(|dropout| {
+            let mut values = xs.to_vec();
+            each_row(&mut values, k, |row, out| dropout.apply(row * k, out));
+            values
+        });
+        let xd = dropped.as_deref().unwrap_or(xs);
+        let mut xa = product(xd, rows(k), a, Mat::rows(0, r, k, k).t());
+        // Scale the thin `[m, r]` factor rather than the `[m, n]` product.
+        let scale = self.scale as f32;
+        xa.iter_mut().for_each(|v| *v *= scale);
+        let w = self.dense_weight()?;
+        let mut y = with_f32s(&w, |w| {
+            let wt = Mat::rows(0, n, k, k).t();
+            Ok(match init {
+                // gemm adds the product into a copy of the residual: no separate sum pass.
+                Some(init) => {
+                    let mut y = init.to_vec();
+                    add_product(&mut y, xs, rows(k), w, wt, 1.0);
+                    y
+                }
+                None => product(xs, rows(k), w, wt),
+            })
+        })?;
+        // The branch is added into the base product by gemm itself, then the bias.
+        add_product(&mut y, &xa, rows(r), b, Mat::rows(0, n, r, r).t(), 1.0);
+        if let Some(bias) = &self.bias {
+            let bias = bias.flatten_all()?.to_vec1::<f32>()?;
+            if bias.len() != n {
+                bail!("LoRA projection: a bias of {} for {n} outputs", bias.len());
+            }
+            each_row(&mut y, n, |_, out| {
+                out.iter_mut().zip(&bias).for_each(|(o, c)| *o += c);
+            });
+        }
+        Ok(y)
+    }
+
+    /// With `xd = dropout(x)` (its mask `M` recomputed) and `gB = scale · g·B`:
+    /// `dx = g·W + (gB·A) ⊙ M`, `dA = gBᵀ·xd`, `dB = scale · gᵀ·(xd·Aᵀ)`; nothing for W and the
+    /// bias (frozen). `x` `[m, k]` and `g` `[m, n]`, detached; `dx` as `[m, k]` values.
+    pub(super) fn gradients(
+        &self,
+        x2: Tensor,
+        a: &Tensor,
+        b: &Tensor,
+        g: &Tensor,
+    ) -> candle_core::Result<(Vec<f32>, Tensor, Tensor)> {
+        let (m, k) = x2.dims2()?;
+        let n = g.dim(1)?;
+        let g = g.contiguous()?;
+        let mask = self
+            .dropout
+            .map(|dropout| dropout.mask(x2.shape(), x2.device()))
+            .transpose()?;
+        let xd = match &mask {
+            Some(mask) => (&x2 * mask)?,
+            None => x2,
+        };
+        let gb = (g.matmul(b)? * self.scale)?;
+        let r = gb.dim(1)?;
+        // `dx = g·W`, then the branch added into it: by gemm itself without dropout, masked
+        // in one pass with it.
+        let mut dx = with_f32s(&g, |gs| {
+            with_f32s(&self.dense_weight()?, |w| {
+                Ok(product(gs, Mat::rows(0, m, n, n), w, Mat::rows(0, n, k, k)))
+            })
+        })?;
+        match &mask {
+            None => with_f32s(&gb, |gb| {
+                with_f32s(a, |a| {
+                    let (l, rt) = (Mat::rows(0, m, r, r), Mat::rows(0, r, k, k));
+                    add_product(&mut dx, gb, l, a, rt, 1.0);
+                    Ok(())
+                })
+            })?,
+            Some(mask) => {
+                let branch = gb.matmul(a)?;
+                with_f32s(&branch, |branch| {
+                    with_f32s(mask, |mask| {
+                        each_row(&mut dx, k, |row, out| {
+                            let span = row * k..(row + 1) * k;
+                            for ((o, b), m) in
+                                out.iter_mut().zip(&branch[span.clone()]).zip(&mask[span])
+                            {
+                                *o += b * m;
+                            }
+                        });
+                        Ok(())
+                    })
+                })?
+            }
+        }
+        let da = gb.t()?.matmul(&xd)?;
+        let xa = xd.matmul(&a.t()?)?;
+        let db = (g.t()?.matmul(&xa)? * self.scale)?;
+        Ok((dx, da, db))
     }
 }
 
@@ -80,51 +252,23 @@ impl CustomOp3 for LoraProjection {
         let m = x_l.shape().elem_count() / k.max(1);
         let (r, k_a) = a_l.shape().dims2()?;
         let (n, r_b) = b_l.shape().dims2()?;
-        let w = self.dense_weight()?;
-        if w.dims2()? != (n, k) || k_a != k || r_b != r {
+        if self.weight_dims()? != (n, k) || k_a != k || r_b != r {
             bail!(
                 "LoRA projection: x {:?}, A {:?}, B {:?} and weight {:?} do not fit",
                 x_l.shape(),
                 a_l.shape(),
                 b_l.shape(),
-                w.shape()
+                self.weight_dims()?
             );
         }
         let (xs, a, b) = (f32s(x, x_l)?, f32s(a, a_l)?, f32s(b, b_l)?);
-        let rows = |cols| Mat::rows(0, m, cols, cols);
-        // The dropped copy lives only for the first factor's product.
-        let dropped = self.dropout.map(|dropout| {
-            let mut values = xs.to_vec();
-            each_row(&mut values, k, |row, out| dropout.apply(row * k, out));
-            values
-        });
-        let xd = dropped.as_deref().unwrap_or(xs);
-        let mut xa = product(xd, rows(k), a, Mat::rows(0, r, k, k).t());
-        // Scale the thin `[m, r]` factor rather than the `[m, n]` product.
-        let scale = self.scale as f32;
-        xa.iter_mut().for_each(|v| *v *= scale);
-        let mut y = with_f32s(&w, |w| {
-            Ok(product(xs, rows(k), w, Mat::rows(0, n, k, k).t()))
-        })?;
-        // The branch is added into the base product by gemm itself, then the bias.
-        add_product(&mut y, &xa, rows(r), b, Mat::rows(0, n, r, r).t(), 1.0);
-        if let Some(bias) = &self.bias {
-            let bias = bias.flatten_all()?.to_vec1::<f32>()?;
-            if bias.len() != n {
-                bail!("LoRA projection: a bias of {} for {n} outputs", bias.len());
-            }
-            each_row(&mut y, n, |_, out| {
-                out.iter_mut().zip(&bias).for_each(|(o, c)| *o += c);
-            });
-        }
+        let y = self.project(xs, (m, k), a, b, None)?;
         let mut dims = x_l.dims().to_vec();
         *dims.last_mut().expect("x has a last axis") = n;
         Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 
-    /// With `xd = dropout(x)` (its mask `M` recomputed) and `gB = scale · g·B`:
-    /// `dx = g·W + (gB·A) ⊙ M`, `dA = gBᵀ·xd`, `dB = scale · gᵀ·(xd·Aᵀ)`; nothing for W and the
-    /// bias (frozen).
+    /// [`LoraProjection::gradients`].
     fn bwd(
         &self,
         x: &Tensor,
@@ -138,55 +282,9 @@ impl CustomOp3 for LoraProjection {
         let k = x.dim(D::Minus1)?;
         let n = grad.dim(D::Minus1)?;
         let m = x.elem_count() / k.max(1);
-        let x2 = x.reshape((m, k))?;
-        let g = grad.reshape((m, n))?.contiguous()?;
-        let mask = self
-            .dropout
-            .map(|dropout| dropout.mask(x2.shape(), x2.device()))
-            .transpose()?;
-        let xd = match &mask {
-            Some(mask) => (&x2 * mask)?,
-            None => x2,
-        };
-        let gb = (g.matmul(&b)? * self.scale)?;
-        let r = gb.dim(1)?;
-        // `dx = g·W`, then the branch added into it: by gemm itself without dropout, masked
-        // in one pass with it.
-        let mut dx = with_f32s(&g, |gs| {
-            with_f32s(&self.dense_weight()?, |w| {
-                Ok(product(gs, Mat::rows(0, m, n, n), w, Mat::rows(0, n, k, k)))
-            })
-        })?;
-        match &mask {
-            None => with_f32s(&gb, |gb| {
-                with_f32s(&a, |a| {
-                    let (l, rt) = (Mat::rows(0, m, r, r), Mat::rows(0, r, k, k));
-                    add_product(&mut dx, gb, l, a, rt, 1.0);
-                    Ok(())
-                })
-            })?,
-            Some(mask) => {
-                let branch = gb.matmul(&a)?;
-                with_f32s(&branch, |branch| {
-                    with_f32s(mask, |mask| {
-                        each_row(&mut dx, k, |row, out| {
-                            let span = row * k..(row + 1) * k;
-                            for ((o, b), m) in
-                                out.iter_mut().zip(&branch[span.clone()]).zip(&mask[span])
-                            {
-                                *o += b * m;
-                            }
-                        });
-                        Ok(())
-                    })
-                })?
-            }
-        }
-        let dx = Tensor::from_vec(dx, (m, k), &Device::Cpu)?;
-        let da = gb.t()?.matmul(&xd)?;
-        let xa = xd.matmul(&a.t()?)?;
-        let db = (g.t()?.matmul(&xa)? * self.scale)?;
-        Ok((Some(dx.reshape(x.shape())?), Some(da), Some(db)))
+        let (dx, da, db) = self.gradients(x.reshape((m, k))?, &a, &b, &grad.reshape((m, n))?)?;
+        let dx = Tensor::from_vec(dx, x.shape(), &Device::Cpu)?;
+        Ok((Some(dx), Some(da), Some(db)))
     }
 }
 
@@ -256,6 +354,105 @@ mod tests {
             let vars = [("x", &x), ("A", &a), ("B", &b)];
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
         }
+    }
+
+    #[test]
+    fn added_to_a_residual_it_equals_the_sum_with_every_gradient_and_keeps_no_projection_output() {
+        use super::super::added_projection::lora_projection_added;
+        let mut rng = StdRng::seed_from_u64(24);
+        let (batch, seq, input, out, rank, scale) = (2, 5, 12, 7, 3, 2.5);
+        let random = |rng: &mut StdRng, shape: &[usize]| (random(rng, shape) * 0.5).unwrap();
+        let weight = random(&mut rng, &[out, input]);
+        let bias = random(&mut rng, &[out]);
+        for (dropout, bias) in [(None, None), (Some(Dropout::new(0.3, 9)), Some(&bias))] {
+            let x = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
+            let residual = Var::from_tensor(&random(&mut rng, &[batch, seq, out])).unwrap();
+            let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
+            let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+            let (xt, rt, at, bt) = (
+                x.as_tensor(),
+                residual.as_tensor(),
+                a.as_tensor(),
+                b.as_tensor(),
+            );
+            let dense = BaseWeight::Dense(weight.clone());
+            let fused =
+                lora_projection_added(xt, rt, at, bt, &dense, bias, scale, dropout).unwrap();
+            let composed = (rt + composed(xt, at, bt, &weight, bias, scale, dropout)).unwrap();
+            let vars = [("x", &x), ("residual", &residual), ("A", &a), ("B", &b)];
+            assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
+            // The graph holds no `[.., out]` tensor but the output and the residual: the
+            // projection's own output is never kept.
+            let outputs: Vec<_> = fused
+                .sorted_nodes()
+                .iter()
+                .filter(|t| t.dims() == [batch, seq, out])
+                .map(|t| t.id())
+                .collect();
+            assert_eq!(outputs.len(), 2, "{outputs:?}");
+        }
+        let x = random(&mut rng, &[2, 3, 12]);
+        let (a, b) = (
+            random(&mut rng, &[rank, 12]),
+            random(&mut rng, &[out, rank]),
+        );
+        let wrong = random(&mut rng, &[2, 3, out + 1]);
+        let dense = BaseWeight::Dense(weight);
+        let err = lora_projection_added(&x, &wrong, &a, &b, &dense, None, 1.0, None).unwrap_err();
+        assert!(
+            err.to_string().contains("the residual is [2, 3, 8]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn of_swiglu_s_product_it_equals_the_composition_with_every_gradient_and_keeps_no_product() {
+        use super::super::swiglu_projection::swiglu_lora_projection;
+        let mut rng = StdRng::seed_from_u64(25);
+        let (batch, seq, input, out, rank, scale) = (2, 5, 12, 7, 3, 2.5);
+        let random = |rng: &mut StdRng, shape: &[usize]| (random(rng, shape) * 0.5).unwrap();
+        let weight = random(&mut rng, &[out, input]);
+        for dropout in [None, Some(Dropout::new(0.3, 9))] {
+            let gate = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
+            let up = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
+            let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
+            let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+            let (gt, ut, at, bt) = (
+                gate.as_tensor(),
+                up.as_tensor(),
+                a.as_tensor(),
+                b.as_tensor(),
+            );
+            let dense = BaseWeight::Dense(weight.clone());
+            let fused =
+                swiglu_lora_projection(gt, ut, at, bt, &dense, None, scale, dropout).unwrap();
+            let product = (candle_nn::ops::silu(gt).unwrap() * ut).unwrap();
+            let composed = composed(&product, at, bt, &weight, None, scale, dropout);
+            let vars = [("gate", &gate), ("up", &up), ("A", &a), ("B", &b)];
+            assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
+            // Of the `[.., in]` tensors, the graph holds gate and up only.
+            let inputs = fused
+                .sorted_nodes()
+                .iter()
+                .filter(|t| t.dims() == [batch, seq, input])
+                .count();
+            assert_eq!(inputs, 2);
+        }
+    }
+
+    #[test]
+    fn packed_factors_unpack_to_a_and_b_and_a_wrong_count_is_refused() {
+        let mut rng = StdRng::seed_from_u64(26);
+        let (a, b) = (random(&mut rng, &[3, 5]), random(&mut rng, &[4, 3]));
+        let ab = packed_factors(&a, &b).unwrap();
+        let (a2, b2) = unpacked_factors(&ab, 5, 4).unwrap();
+        assert_eq!(a2.to_vec2::<f32>().unwrap(), a.to_vec2::<f32>().unwrap());
+        assert_eq!(b2.to_vec2::<f32>().unwrap(), b.to_vec2::<f32>().unwrap());
+        let err = unpacked_factors(&ab, 6, 4).unwrap_err();
+        assert!(
+            err.to_string().contains("27 values are not r × (6 + 4)"),
+            "{err}"
+        );
     }
 
     #[test]

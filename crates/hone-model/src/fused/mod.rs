@@ -1,7 +1,7 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
 //! with a frozen weight, SwiGLU's `silu(gate)·up`, the log-prob of target tokens under
 //! logits, RoPE and causal attention from the projections, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
-//! projection with it, each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
+//! projection with it (alone, added to the residual stream, or of SwiGLU's product), each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations, and every intermediate they create stays alive until the backward ends; these
 //! ops make one each way and keep only their inputs.
@@ -15,6 +15,7 @@ use std::cell::Cell;
 
 use candle_core::{DType, Device, Tensor};
 
+mod added_projection;
 mod attention;
 mod dropout_matmul;
 mod gemm;
@@ -25,17 +26,20 @@ mod rotary;
 mod rotary_attention;
 mod softmax;
 mod swiglu;
+mod swiglu_projection;
 mod target_logprobs;
 #[cfg(test)]
 mod tests;
 mod vector_math;
 
+pub(crate) use added_projection::lora_projection_added;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
 pub(crate) use lora_projection::lora_projection;
 use rms_norm::RmsNorm;
 pub use rotary_attention::rotary_attention;
 use softmax::Softmax;
 pub use swiglu::swiglu;
+pub(crate) use swiglu_projection::swiglu_lora_projection;
 pub use target_logprobs::target_logprobs;
 
 thread_local! {

@@ -15,7 +15,7 @@ pub fn swiglu(gate: &Tensor, up: &Tensor) -> candle_core::Result<Tensor> {
 /// Rows of this many elements are handed to worker threads (the ops are element-wise).
 const ROW: usize = 1024;
 
-fn same_shape(name: &str, a: &Layout, b: &Layout) -> candle_core::Result<()> {
+pub(super) fn same_shape(name: &str, a: &Layout, b: &Layout) -> candle_core::Result<()> {
     if a.shape() != b.shape() {
         bail!("{name}: shapes {:?} and {:?} differ", a.shape(), b.shape());
     }
@@ -50,6 +50,38 @@ vectorized_fn! {
     }
 }
 
+/// `silu(gate) · up` of two same-sized slices, on the worker threads.
+pub(super) fn product(gate: &[f32], up: &[f32]) -> Vec<f32> {
+    let mut out = vec![0f32; gate.len()];
+    each_row(&mut out, ROW, |i, o| {
+        let start = i * ROW;
+        let (g, u) = (&gate[start..start + o.len()], &up[start..start + o.len()]);
+        forward_rows(g, u, o);
+    });
+    out
+}
+
+/// Writes gate's and up's gradients for the product's gradient `dy`.
+pub(super) fn gradients_into(
+    gate: &[f32],
+    up: &[f32],
+    dy: &[f32],
+    d_gate: &mut [f32],
+    d_up: &mut [f32],
+) {
+    each_row(d_gate, ROW, |i, o| {
+        let start = i * ROW;
+        let span = start..start + o.len();
+        let (g, u, d) = (&gate[span.clone()], &up[span.clone()], &dy[span]);
+        gate_gradient_rows(g, u, d, o);
+    });
+    each_row(d_up, ROW, |i, o| {
+        let start = i * ROW;
+        let span = start..start + o.len();
+        up_gradient_rows(&gate[span.clone()], &dy[span], o);
+    });
+}
+
 struct SwiGlu;
 
 impl CustomOp2 for SwiGlu {
@@ -65,13 +97,7 @@ impl CustomOp2 for SwiGlu {
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         same_shape(self.name(), l1, l2)?;
-        let (gate, up) = (f32s(s1, l1)?, f32s(s2, l2)?);
-        let mut out = vec![0f32; gate.len()];
-        each_row(&mut out, ROW, |i, o| {
-            let start = i * ROW;
-            let (g, u) = (&gate[start..start + o.len()], &up[start..start + o.len()]);
-            forward_rows(g, u, o);
-        });
+        let out = product(f32s(s1, l1)?, f32s(s2, l2)?);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -115,17 +141,7 @@ impl CustomOp3 for SwiGluBackward {
         let n = gate.len();
         let mut out = vec![0f32; 2 * n];
         let (d_gate, d_up) = out.split_at_mut(n);
-        each_row(d_gate, ROW, |i, o| {
-            let start = i * ROW;
-            let span = start..start + o.len();
-            let (g, u, d) = (&gate[span.clone()], &up[span.clone()], &dy[span]);
-            gate_gradient_rows(g, u, d, o);
-        });
-        each_row(d_up, ROW, |i, o| {
-            let start = i * ROW;
-            let span = start..start + o.len();
-            up_gradient_rows(&gate[span.clone()], &dy[span], o);
-        });
+        gradients_into(gate, up, dy, d_gate, d_up);
         let mut dims = vec![2];
         dims.extend_from_slice(l1.dims());
         Ok((CpuStorage::F32(out), Shape::from(dims)))

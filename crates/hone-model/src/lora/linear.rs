@@ -57,6 +57,14 @@ impl<'a> LoraContext<'a> {
     }
 }
 
+/// One projection's share of the adapter in one pass.
+struct Branch {
+    a: Tensor,
+    b: Tensor,
+    scale: f64,
+    dropout: Option<Dropout>,
+}
+
 #[derive(Debug, Clone)]
 pub struct LoraLinear {
     spec: LinearSpec,
@@ -93,29 +101,27 @@ impl LoraLinear {
         self.bias.as_ref()
     }
 
-    pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
-        let base = || -> Result<Tensor> {
-            let y = self.weight.matmul_t(x)?;
-            Ok(match &self.bias {
-                Some(bias) => y.broadcast_add(bias)?,
-                None => y,
-            })
-        };
-        let Some((adapter, branch)) = lora
+    fn base(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.weight.matmul_t(x)?;
+        Ok(match &self.bias {
+            Some(bias) => y.broadcast_add(bias)?,
+            None => y,
+        })
+    }
+
+    /// The adapter's branch for this projection in this pass, if the adapter has one; its
+    /// dropout seed is drawn here, once per projection and pass whichever path runs, so a run
+    /// repeats.
+    fn branch(&self, lora: &LoraContext) -> Option<Branch> {
+        let (adapter, branch) = lora
             .adapter
-            .and_then(|a| a.branch(&self.spec.path).map(|b| (a, b)))
-        else {
-            return base();
-        };
-        // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
-        let h = x.to_dtype(DType::F32)?;
+            .and_then(|a| a.branch(&self.spec.path).map(|b| (a, b)))?;
         let (a, b) = if lora.grad {
             (branch.a.as_tensor().clone(), branch.b.as_tensor().clone())
         } else {
             (branch.a.as_tensor().detach(), branch.b.as_tensor().detach())
         };
         let p = adapter.config.lora_dropout;
-        // One seed per projection and pass, drawn whichever path runs, so a run repeats.
         let dropout = match lora.dropout_rng {
             Some(rng) if p > 0.0 => {
                 let seed = rng.lock().expect("dropout rng").random::<u64>();
@@ -123,17 +129,101 @@ impl LoraLinear {
             }
             _ => None,
         };
-        // One op for base and branch when every operand is f32 (the CPU's training dtype):
-        // it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
-        // dtypes with the f32 branch, and a trainable base weight needs its own gradient:
-        // those compose.
-        // A quantized base takes it too when training (its matrix dequantized per product);
-        // decoding with an adapter composes, so the base product stays on the quantized kernels.
-        let fused_base = match &self.weight {
+        Some(Branch {
+            a,
+            b,
+            scale: adapter.config.scale(),
+            dropout,
+        })
+    }
+
+    /// Whether base and branch run as one op, every operand f32 (the CPU's training dtype):
+    /// it keeps a fraction of the composition's activations. A bf16/f16 base (GPUs) mixes
+    /// dtypes with the f32 branch, and a trainable base weight needs its own gradient: those
+    /// compose. A quantized base takes it too when training (its matrix dequantized per
+    /// product); decoding with an adapter composes, so the base product stays on the quantized
+    /// kernels.
+    fn fused_base(&self, lora: &LoraContext) -> bool {
+        match &self.weight {
             BaseWeight::Dense(w) => w.dtype() == DType::F32 && !w.track_op(),
             BaseWeight::Quantized(_) => lora.grad,
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
+        self.forward_with(x, self.branch(lora), lora)
+    }
+
+    /// `residual + self.forward(x)`; on the CPU's fused path one op, which keeps no
+    /// `[tokens, out]` output of the projection's own ([`fused::lora_projection_added`]).
+    pub fn forward_added_to(
+        &self,
+        x: &Tensor,
+        residual: &Tensor,
+        lora: &LoraContext,
+    ) -> Result<Tensor> {
+        let branch = self.branch(lora);
+        if let Some(br) = &branch {
+            if self.fused_base(lora) && fused::supports(x) {
+                return Ok(fused::lora_projection_added(
+                    x,
+                    residual,
+                    &br.a,
+                    &br.b,
+                    &self.weight,
+                    self.bias.as_ref(),
+                    br.scale,
+                    br.dropout,
+                )?);
+            }
+        }
+        Ok((residual + self.forward_with(x, branch, lora)?)?)
+    }
+
+    /// `self.forward(silu(gate) · up)`; on the CPU's fused path one op, which keeps only gate
+    /// and up ([`fused::swiglu_lora_projection`]).
+    pub fn forward_swiglu(&self, gate: &Tensor, up: &Tensor, lora: &LoraContext) -> Result<Tensor> {
+        let branch = self.branch(lora);
+        if let Some(br) = &branch {
+            if self.fused_base(lora) && fused::supports(gate) {
+                return Ok(fused::swiglu_lora_projection(
+                    gate,
+                    up,
+                    &br.a,
+                    &br.b,
+                    &self.weight,
+                    self.bias.as_ref(),
+                    br.scale,
+                    br.dropout,
+                )?);
+            }
+        }
+        let hidden = if fused::supports(gate) {
+            fused::swiglu(gate, up)?
+        } else {
+            (candle_nn::ops::silu(gate)? * up)?
         };
-        let scale = adapter.config.scale();
+        self.forward_with(&hidden, branch, lora)
+    }
+
+    fn forward_with(
+        &self,
+        x: &Tensor,
+        branch: Option<Branch>,
+        lora: &LoraContext,
+    ) -> Result<Tensor> {
+        let Some(Branch {
+            a,
+            b,
+            scale,
+            dropout,
+        }) = branch
+        else {
+            return self.base(x);
+        };
+        // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
+        let h = x.to_dtype(DType::F32)?;
+        let fused_base = self.fused_base(lora);
         // On the CPU the whole projection, dropout and first factor included, is one node.
         if fused_base && fused::supports(x) {
             return Ok(fused::lora_projection(
@@ -161,7 +251,7 @@ impl LoraLinear {
                 scale,
             )?);
         }
-        let y = base()?;
+        let y = self.base(x)?;
         let delta = (matmul_t(&xa, &b)? * scale)?.to_dtype(y.dtype())?;
         Ok((y + delta)?)
     }
