@@ -6,26 +6,20 @@
 
 use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor, D};
 
-use super::dropout_matmul::Dropout;
 use super::kernels::{f32s, last_dim};
-use super::lora_projection::{packed_factors, unpacked_factors, LoraProjection};
-use crate::base_weight::BaseWeight;
+use super::lora_projection::{packed_factors, unpacked_factors, LoraProjection, Projection};
 
 /// `residual + x·Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `x` `[.., in]` and `residual`
 /// `[.., out]`, differentiable in `x`, `residual`, A and B (see
 /// [`super::lora_projection::lora_projection`]); f32 on the CPU.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn lora_projection_added(
     x: &Tensor,
     residual: &Tensor,
     a: &Tensor,
     b: &Tensor,
-    weight: &BaseWeight,
-    bias: Option<&Tensor>,
-    scale: f64,
-    dropout: Option<Dropout>,
+    projection: Projection,
 ) -> candle_core::Result<Tensor> {
-    let op = AddedProjection(LoraProjection::new(weight, bias, scale, dropout)?);
+    let op = AddedProjection(LoraProjection::new(projection)?);
     x.contiguous()?.apply_op3(
         &residual.contiguous()?,
         &packed_factors(&a.contiguous()?, &b.contiguous()?)?,

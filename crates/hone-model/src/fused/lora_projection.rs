@@ -18,19 +18,26 @@ use super::gemm::{add_product, product, Mat};
 use super::kernels::{each_row, f32s, last_dim, with_f32s};
 use crate::base_weight::BaseWeight;
 
-/// `x [.., in] · Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `a` `[r, in]`, `b` `[out, r]`,
-/// the frozen `weight` `[out, in]` and `bias` `[out]`; `[.., out]`. f32 on the CPU (see
-/// [`super::supports`]); `dropout` `None` keeps every element.
+/// What a LoRA projection applies besides its input and factors: the frozen `weight`
+/// `[out, in]` and `bias` `[out]`, the branch's scale and its dropout (`None` keeps every
+/// element). The three projection ops take it.
+#[derive(Clone, Copy)]
+pub(crate) struct Projection<'a> {
+    pub(crate) weight: &'a BaseWeight,
+    pub(crate) bias: Option<&'a Tensor>,
+    pub(crate) scale: f64,
+    pub(crate) dropout: Option<Dropout>,
+}
+
+/// `x [.., in] · Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `a` `[r, in]` and `b`
+/// `[out, r]`; `[.., out]`. f32 on the CPU (see [`super::supports`]).
 pub(crate) fn lora_projection(
     x: &Tensor,
     a: &Tensor,
     b: &Tensor,
-    weight: &BaseWeight,
-    bias: Option<&Tensor>,
-    scale: f64,
-    dropout: Option<Dropout>,
+    projection: Projection,
 ) -> candle_core::Result<Tensor> {
-    let op = LoraProjection::new(weight, bias, scale, dropout)?;
+    let op = LoraProjection::new(projection)?;
     x.contiguous()?
         .apply_op3(&a.contiguous()?, &b.contiguous()?, op)
 }
@@ -62,20 +69,15 @@ pub(super) fn unpacked_factors(
 }
 
 impl LoraProjection {
-    pub(super) fn new(
-        weight: &BaseWeight,
-        bias: Option<&Tensor>,
-        scale: f64,
-        dropout: Option<Dropout>,
-    ) -> candle_core::Result<Self> {
+    pub(super) fn new(p: Projection) -> candle_core::Result<Self> {
         Ok(Self {
-            weight: match weight {
+            weight: match p.weight {
                 BaseWeight::Dense(w) => BaseWeight::Dense(w.detach().contiguous()?),
                 quantized => quantized.clone(),
             },
-            bias: bias.map(|b| b.detach().contiguous()).transpose()?,
-            scale,
-            dropout,
+            bias: p.bias.map(|b| b.detach().contiguous()).transpose()?,
+            scale: p.scale,
+            dropout: p.dropout,
         })
     }
 
@@ -339,16 +341,14 @@ mod tests {
             let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
             let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
             let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
-            let fused = lora_projection(
-                xt,
-                at,
-                bt,
-                &BaseWeight::Dense(weight.clone()),
+            let dense = BaseWeight::Dense(weight.clone());
+            let projection = Projection {
+                weight: &dense,
                 bias,
                 scale,
                 dropout,
-            )
-            .unwrap();
+            };
+            let fused = lora_projection(xt, at, bt, projection).unwrap();
             assert_eq!(fused.dims(), &[batch, seq, out]);
             let composed = composed(xt, at, bt, &weight, bias, scale, dropout);
             let vars = [("x", &x), ("A", &a), ("B", &b)];
@@ -376,8 +376,13 @@ mod tests {
                 b.as_tensor(),
             );
             let dense = BaseWeight::Dense(weight.clone());
-            let fused =
-                lora_projection_added(xt, rt, at, bt, &dense, bias, scale, dropout).unwrap();
+            let projection = Projection {
+                weight: &dense,
+                bias,
+                scale,
+                dropout,
+            };
+            let fused = lora_projection_added(xt, rt, at, bt, projection).unwrap();
             let composed = (rt + composed(xt, at, bt, &weight, bias, scale, dropout)).unwrap();
             let vars = [("x", &x), ("residual", &residual), ("A", &a), ("B", &b)];
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
@@ -398,7 +403,13 @@ mod tests {
         );
         let wrong = random(&mut rng, &[2, 3, out + 1]);
         let dense = BaseWeight::Dense(weight);
-        let err = lora_projection_added(&x, &wrong, &a, &b, &dense, None, 1.0, None).unwrap_err();
+        let projection = Projection {
+            weight: &dense,
+            bias: None,
+            scale: 1.0,
+            dropout: None,
+        };
+        let err = lora_projection_added(&x, &wrong, &a, &b, projection).unwrap_err();
         assert!(
             err.to_string().contains("the residual is [2, 3, 8]"),
             "{err}"
@@ -424,8 +435,13 @@ mod tests {
                 b.as_tensor(),
             );
             let dense = BaseWeight::Dense(weight.clone());
-            let fused =
-                swiglu_lora_projection(gt, ut, at, bt, &dense, None, scale, dropout).unwrap();
+            let projection = Projection {
+                weight: &dense,
+                bias: None,
+                scale,
+                dropout,
+            };
+            let fused = swiglu_lora_projection(gt, ut, at, bt, projection).unwrap();
             let product = (candle_nn::ops::silu(gt).unwrap() * ut).unwrap();
             let composed = composed(&product, at, bt, &weight, None, scale, dropout);
             let vars = [("gate", &gate), ("up", &up), ("A", &a), ("B", &b)];
@@ -465,7 +481,13 @@ mod tests {
         let b = Var::from_tensor(&random(&mut rng, &[4, 2])).unwrap();
         let weight = BaseWeight::Dense(random(&mut rng, &[4, 8]));
         let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
-        let y = lora_projection(xt, at, bt, &weight, None, 1.0, None).unwrap();
+        let projection = Projection {
+            weight: &weight,
+            bias: None,
+            scale: 1.0,
+            dropout: None,
+        };
+        let y = lora_projection(xt, at, bt, projection).unwrap();
         let nodes: Vec<_> = y.sorted_nodes().iter().map(|t| t.id()).collect();
         assert_eq!(nodes.len(), 4, "y, x, A and B");
         assert!([&y, xt, at, bt].iter().all(|t| nodes.contains(&t.id())));
@@ -484,16 +506,14 @@ mod tests {
         let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
         let dropout = Some(Dropout::new(0.1, 3));
         let run = |w: &BaseWeight| {
-            let y = lora_projection(
-                x.as_tensor(),
-                a.as_tensor(),
-                b.as_tensor(),
-                w,
-                None,
-                2.0,
+            let projection = Projection {
+                weight: w,
+                bias: None,
+                scale: 2.0,
                 dropout,
-            )
-            .unwrap();
+            };
+            let y =
+                lora_projection(x.as_tensor(), a.as_tensor(), b.as_tensor(), projection).unwrap();
             values_and_gradients(&y, &[&x, &a, &b])
         };
         assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));

@@ -34,7 +34,7 @@ mod vector_math;
 
 pub(crate) use added_projection::lora_projection_added;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
-pub(crate) use lora_projection::lora_projection;
+pub(crate) use lora_projection::{lora_projection, Projection};
 use rms_norm::RmsNorm;
 pub use rotary_attention::rotary_attention;
 use softmax::Softmax;

@@ -6,27 +6,21 @@
 
 use candle_core::{CpuStorage, CustomOp3, Device, Layout, Shape, Tensor, D};
 
-use super::dropout_matmul::Dropout;
 use super::kernels::{f32s, last_dim, with_f32s};
-use super::lora_projection::{packed_factors, unpacked_factors, LoraProjection};
+use super::lora_projection::{packed_factors, unpacked_factors, LoraProjection, Projection};
 use super::swiglu::{gradients_into, product, same_shape};
-use crate::base_weight::BaseWeight;
 
 /// `y·Wᵀ (+ bias) + scale · (dropout(y)·Aᵀ)·Bᵀ` with `y = silu(gate) · up`, `gate` and `up`
 /// `[.., in]`, differentiable in gate, up, A and B (see
 /// [`super::lora_projection::lora_projection`]); f32 on the CPU.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn swiglu_lora_projection(
     gate: &Tensor,
     up: &Tensor,
     a: &Tensor,
     b: &Tensor,
-    weight: &BaseWeight,
-    bias: Option<&Tensor>,
-    scale: f64,
-    dropout: Option<Dropout>,
+    projection: Projection,
 ) -> candle_core::Result<Tensor> {
-    let op = SwigluProjection(LoraProjection::new(weight, bias, scale, dropout)?);
+    let op = SwigluProjection(LoraProjection::new(projection)?);
     gate.contiguous()?.apply_op3(
         &up.contiguous()?,
         &packed_factors(&a.contiguous()?, &b.contiguous()?)?,

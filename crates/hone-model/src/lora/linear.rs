@@ -150,6 +150,26 @@ impl LoraLinear {
         }
     }
 
+    /// The branch, and what the fused ops apply with it, when this projection runs as one
+    /// fused op for `x` (see [`Self::fused_base`] and [`fused::supports`]).
+    fn fused<'b>(
+        &'b self,
+        branch: &'b Option<Branch>,
+        x: &Tensor,
+        lora: &LoraContext,
+    ) -> Option<(&'b Branch, fused::Projection<'b>)> {
+        let br = branch.as_ref()?;
+        (self.fused_base(lora) && fused::supports(x)).then(|| {
+            let projection = fused::Projection {
+                weight: &self.weight,
+                bias: self.bias.as_ref(),
+                scale: br.scale,
+                dropout: br.dropout,
+            };
+            (br, projection)
+        })
+    }
+
     pub fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
         self.forward_with(x, self.branch(lora), lora)
     }
@@ -163,19 +183,10 @@ impl LoraLinear {
         lora: &LoraContext,
     ) -> Result<Tensor> {
         let branch = self.branch(lora);
-        if let Some(br) = &branch {
-            if self.fused_base(lora) && fused::supports(x) {
-                return Ok(fused::lora_projection_added(
-                    x,
-                    residual,
-                    &br.a,
-                    &br.b,
-                    &self.weight,
-                    self.bias.as_ref(),
-                    br.scale,
-                    br.dropout,
-                )?);
-            }
+        if let Some((br, projection)) = self.fused(&branch, x, lora) {
+            return Ok(fused::lora_projection_added(
+                x, residual, &br.a, &br.b, projection,
+            )?);
         }
         Ok((residual + self.forward_with(x, branch, lora)?)?)
     }
@@ -184,19 +195,10 @@ impl LoraLinear {
     /// and up ([`fused::swiglu_lora_projection`]).
     pub fn forward_swiglu(&self, gate: &Tensor, up: &Tensor, lora: &LoraContext) -> Result<Tensor> {
         let branch = self.branch(lora);
-        if let Some(br) = &branch {
-            if self.fused_base(lora) && fused::supports(gate) {
-                return Ok(fused::swiglu_lora_projection(
-                    gate,
-                    up,
-                    &br.a,
-                    &br.b,
-                    &self.weight,
-                    self.bias.as_ref(),
-                    br.scale,
-                    br.dropout,
-                )?);
-            }
+        if let Some((br, projection)) = self.fused(&branch, gate, lora) {
+            return Ok(fused::swiglu_lora_projection(
+                gate, up, &br.a, &br.b, projection,
+            )?);
         }
         let hidden = if fused::supports(gate) {
             fused::swiglu(gate, up)?
@@ -212,6 +214,10 @@ impl LoraLinear {
         branch: Option<Branch>,
         lora: &LoraContext,
     ) -> Result<Tensor> {
+        // On the CPU the whole projection, dropout and first factor included, is one node.
+        if let Some((br, projection)) = self.fused(&branch, x, lora) {
+            return Ok(fused::lora_projection(x, &br.a, &br.b, projection)?);
+        }
         let Some(Branch {
             a,
             b,
@@ -224,18 +230,6 @@ impl LoraLinear {
         // The branch runs in f32 whatever the base dtype (bf16/f16 on GPU).
         let h = x.to_dtype(DType::F32)?;
         let fused_base = self.fused_base(lora);
-        // On the CPU the whole projection, dropout and first factor included, is one node.
-        if fused_base && fused::supports(x) {
-            return Ok(fused::lora_projection(
-                x,
-                &a,
-                &b,
-                &self.weight,
-                self.bias.as_ref(),
-                scale,
-                dropout,
-            )?);
-        }
         let xa = match dropout {
             Some(dropout) if fused::supports(&h) => fused::dropout_matmul_t(&h, &a, dropout)?,
             Some(dropout) => matmul_t(&(&h * dropout.mask(h.shape(), h.device())?)?, &a)?,
