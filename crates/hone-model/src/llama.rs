@@ -18,7 +18,7 @@ use crate::base_weight::BaseWeight;
 use crate::cache::KvCache;
 use crate::config::Config;
 use crate::lora::{LinearSpec, LoraContext, LoraLinear};
-use crate::norm::RmsNorm;
+use crate::norm::{NormedInput, RmsNorm};
 use crate::rope::RotaryEmbedding;
 use crate::weights::Weights;
 use crate::Result;
@@ -54,21 +54,21 @@ impl Attention {
         })
     }
 
-    /// `residual + attention(x)`: the output projection adds itself to the residual stream.
-    #[allow(clippy::too_many_arguments)]
+    /// `x + attention(norm(x))` for `input` = `(x, norm)`: the output projection adds itself
+    /// to the residual stream.
     fn forward(
         &self,
-        x: &Tensor,
-        residual: &Tensor,
+        input: &NormedInput,
         offset: usize,
         cache: Option<&mut KvCache>,
         layer: usize,
         lora: &LoraContext,
     ) -> Result<Tensor> {
-        let (b, t, _) = x.dims3()?;
-        let q = self.q_proj.forward(x, lora)?;
-        let k = self.k_proj.forward(x, lora)?;
-        let v = self.v_proj.forward(x, lora)?;
+        let residual = input.input();
+        let (b, t, _) = residual.dims3()?;
+        let q = self.q_proj.forward_normed(input, lora)?;
+        let k = self.k_proj.forward_normed(input, lora)?;
+        let v = self.v_proj.forward_normed(input, lora)?;
         if cache.is_none() && offset == 0 && crate::fused::supports(&q) {
             // The whole sequence at once (training, scoring): one op from the projections.
             let (cos, sin) = self.rope.tables(0, t)?;
@@ -104,7 +104,7 @@ impl Attention {
             .reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let scores = scores.reshape((b, self.num_kv_heads, group, t, s))?;
-        let scores = match causal_mask(t, offset, s, self.sliding_window, x.device())? {
+        let scores = match causal_mask(t, offset, s, self.sliding_window, residual.device())? {
             Some(mask) => scores.broadcast_add(&mask.to_dtype(scores.dtype())?)?,
             None => scores,
         };
@@ -178,9 +178,10 @@ impl Mlp {
         })
     }
 
-    fn forward(&self, x: &Tensor, lora: &LoraContext) -> Result<Tensor> {
-        let gate = self.gate_proj.forward(x, lora)?;
-        let up = self.up_proj.forward(x, lora)?;
+    /// `mlp(norm(x))` for `input` = `(x, norm)`.
+    fn forward(&self, input: &NormedInput, lora: &LoraContext) -> Result<Tensor> {
+        let gate = self.gate_proj.forward_normed(input, lora)?;
+        let up = self.up_proj.forward_normed(input, lora)?;
         self.down_proj.forward_swiglu(&gate, &up, lora)
     }
 }
@@ -234,13 +235,12 @@ impl DecoderLayer {
         i: usize,
         lora: &LoraContext,
     ) -> Result<Tensor> {
-        let h =
-            self.self_attn
-                .forward(&self.input_layernorm.forward(x)?, x, offset, cache, i, lora)?;
-        Ok((&h
-            + self
-                .mlp
-                .forward(&self.post_attention_layernorm.forward(&h)?, lora)?)?)
+        let attention_input = NormedInput::new(x, &self.input_layernorm);
+        let h = self
+            .self_attn
+            .forward(&attention_input, offset, cache, i, lora)?;
+        let mlp_input = NormedInput::new(&h, &self.post_attention_layernorm);
+        Ok((&h + self.mlp.forward(&mlp_input, lora)?)?)
     }
 }
 

@@ -35,19 +35,24 @@ impl Default for AdamWParams {
 
 pub struct AdamW {
     vars: Vec<Var>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    /// The moments, updated in place like the variables: a step's new moments allocated
+    /// afresh land in the holes the freed activations left, and scatter long-lived buffers
+    /// through the space the next step's activations need (a 1B DPO run peaked at 5,738 MiB
+    /// with the moments in place and the checkpoint streamed, at 5,828 before).
+    m: Vec<Var>,
+    v: Vec<Var>,
     step: u64,
     pub params: AdamWParams,
 }
 
 impl AdamW {
     pub fn new(vars: Vec<Var>, params: AdamWParams) -> Result<Self> {
-        let m = vars
-            .iter()
-            .map(|v| v.as_tensor().zeros_like())
-            .collect::<candle_core::Result<Vec<_>>>()?;
-        let v = m.clone();
+        let zeros = || {
+            vars.iter()
+                .map(|v| Var::from_tensor(&v.as_tensor().zeros_like()?))
+                .collect::<candle_core::Result<Vec<_>>>()
+        };
+        let (m, v) = (zeros()?, zeros()?);
         Ok(Self {
             vars,
             m,
@@ -124,14 +129,14 @@ impl AdamW {
         for (i, var) in self.vars.iter().enumerate() {
             let Some(g) = &grads[i] else { continue };
             let g = (g.detach().to_dtype(DType::F32)? * clip)?;
-            let m = ((&self.m[i] * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
-            let v = ((&self.v[i] * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
+            let m = ((self.m[i].as_tensor() * p.beta1)? + (&g * (1.0 - p.beta1))?)?;
+            let v = ((self.v[i].as_tensor() * p.beta2)? + (g.sqr()? * (1.0 - p.beta2))?)?;
             let decayed = (var.as_tensor() * (1.0 - lr * p.weight_decay))?;
             let denom = ((v.sqrt()? / bias2.sqrt())? + p.eps)?;
             let update = ((&m / denom)? * (lr / bias1))?;
             var.set(&(decayed - update)?)?;
-            self.m[i] = m.detach();
-            self.v[i] = v.detach();
+            self.m[i].set(&m)?;
+            self.v[i].set(&v)?;
         }
         Ok(norm)
     }
@@ -140,8 +145,15 @@ impl AdamW {
     pub fn state_tensors(&self) -> Result<HashMap<String, Tensor>> {
         let mut out = HashMap::new();
         for (i, (m, v)) in self.m.iter().zip(&self.v).enumerate() {
-            out.insert(format!("{i}.exp_avg"), m.to_device(&Device::Cpu)?);
-            out.insert(format!("{i}.exp_avg_sq"), v.to_device(&Device::Cpu)?);
+            // Detached: a variable's tensor counts as tracked.
+            out.insert(
+                format!("{i}.exp_avg"),
+                m.as_tensor().detach().to_device(&Device::Cpu)?,
+            );
+            out.insert(
+                format!("{i}.exp_avg_sq"),
+                v.as_tensor().detach().to_device(&Device::Cpu)?,
+            );
         }
         out.insert(
             "step".into(),
@@ -154,9 +166,11 @@ impl AdamW {
         let tensors = self.state_tensors()?;
         let mut items: Vec<(&String, &Tensor)> = tensors.iter().collect();
         items.sort_by(|a, b| a.0.cmp(b.0));
-        let bytes = safetensors::serialize(items, None)
-            .map_err(|e| TrainError::Checkpoint(format!("optimiser state: {e}")))?;
-        hone_model::files::write_atomically(path, &bytes)?;
+        hone_model::files::write_safetensors(
+            path,
+            items.into_iter().map(|(k, t)| (k.as_str(), t)),
+            None,
+        )?;
         Ok(())
     }
 
@@ -179,7 +193,7 @@ impl AdamW {
                 get(&format!("{i}.exp_avg"))?,
                 get(&format!("{i}.exp_avg_sq"))?,
             );
-            if m.dims() != self.m[i].dims() {
+            if m.dims() != self.m[i].dims() || v.dims() != self.v[i].dims() {
                 return Err(TrainError::Checkpoint(format!(
                     "{}: moment {i} has shape {:?}, expected {:?}",
                     path.display(),
@@ -187,8 +201,8 @@ impl AdamW {
                     self.m[i].dims()
                 )));
             }
-            self.m[i] = m.to_device(&device)?;
-            self.v[i] = v.to_device(&device)?;
+            self.m[i].set(&m.to_device(&device)?)?;
+            self.v[i].set(&v.to_device(&device)?)?;
         }
         self.step = get("step")?.to_vec1::<f64>()?[0] as u64;
         Ok(())

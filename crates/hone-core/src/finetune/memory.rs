@@ -144,18 +144,20 @@ pub enum StepPath {
 
 /// Values one token keeps per decoder layer for the backward, in the base dtype and in f32.
 ///
-/// The fused path: the layer's input, the two norms' outputs, q/k/v (RoPE and attention read
-/// them as one op, `hone_model::fused::rotary_attention`), attention's output, the residual
-/// sum after attention (its output projection adds itself to the residual stream as one op,
+/// The fused path: the layer's input, q/k/v (RoPE and attention read them as one op,
+/// `hone_model::fused::rotary_attention`), attention's output, the residual sum after
+/// attention (its output projection adds itself to the residual stream as one op,
 /// `fused::lora_projection_added`) and the down projection's output (kept by the sum after
-/// the MLP) — 5 × hidden, 2 × the query width (q and attention's output) and 2 × the K/V
+/// the MLP) — 3 × hidden, 2 × the query width (q and attention's output) and 2 × the K/V
 /// width — and the MLP's gate and up (2 × intermediate: the down projection makes SwiGLU's
-/// product from them, `fused::swiglu_lora_projection`), in the base dtype.
+/// product from them, `fused::swiglu_lora_projection`), in the base dtype. The norms'
+/// outputs are not kept: the projections that read them normalise their input themselves
+/// (`fused::lora_projection` with a pre-norm).
 ///
-/// The composed path (a GPU's) keeps those, the output projection's output and SwiGLU's
-/// product (hidden + intermediate), q and k's head-major copies and RoPE outputs and
-/// v's copy (2 × the query width and 3 × the K/V width), and, in f32 whatever the base
-/// dtype: each LoRA
+/// The composed path (a GPU's) keeps those, the two norms' outputs, the output projection's
+/// output and SwiGLU's product (3 × hidden + intermediate), q and k's head-major copies and
+/// RoPE outputs and v's copy (2 × the query width and 3 × the K/V width), and, in f32
+/// whatever the base dtype: each LoRA
 /// branch's intermediates (3 × every projection's output) and the f32 copy of its input (the
 /// attention input once per q, k and v, the MLP input once per gate and up), candle's RMSNorm
 /// composition (3 × hidden per norm) and attention's scores (4 × heads × tokens). Counted
@@ -165,12 +167,12 @@ fn values_per_token_layer(c: &Config, path: StepPath, tokens: usize) -> (f64, f6
     let (h, i) = (c.hidden_size as f64, c.intermediate_size as f64);
     let kv = (c.num_key_value_heads * c.head_dim) as f64;
     let q = (c.num_attention_heads * c.head_dim) as f64;
-    let kept = 5.0 * h + 2.0 * q + 2.0 * kv + 2.0 * i;
+    let kept = 3.0 * h + 2.0 * q + 2.0 * kv + 2.0 * i;
     let branches = 3.0 * (2.0 * q + 2.0 * kv + 2.0 * i + h);
     let branch_inputs = 5.0 * h + q + i;
     let norms = 2.0 * 3.0 * h;
     let scores = 4.0 * c.num_attention_heads as f64 * tokens as f64;
-    let composed_only = h + i + 2.0 * q + 3.0 * kv;
+    let composed_only = 3.0 * h + i + 2.0 * q + 3.0 * kv;
     match path {
         StepPath::Fused | StepPath::QuantizedBase => (kept, 0.0),
         StepPath::Composed => (

@@ -170,7 +170,9 @@ pub(super) fn train_stages(
             }
         }
         finals.push((stage.method, metrics));
-        if stage.method == StageMethod::Sft {
+        // Copied only when a later stage reads it: the copy is as large as the adapter.
+        let later = plan.stages[index + 1..].iter().any(|s| s.examples > 0);
+        if stage.method == StageMethod::Sft && later {
             reference = Some(adapter.duplicate("reference")?);
         }
     }

@@ -16,6 +16,7 @@ use candle_core::{bail, CpuStorage, CustomOp3, Device, Layout, Shape, Tensor, D}
 use super::dropout_matmul::Dropout;
 use super::gemm::{add_product, product, Mat};
 use super::kernels::{each_row, f32s, last_dim, with_f32s};
+use super::rms_norm::RmsNorm;
 use crate::base_weight::BaseWeight;
 
 /// What a LoRA projection applies besides its input and factors: the frozen `weight`
@@ -29,15 +30,34 @@ pub(crate) struct Projection<'a> {
     pub(crate) dropout: Option<Dropout>,
 }
 
+/// The RMSNorm a projection applies to its input itself: its frozen weight `[in]` and eps.
+#[derive(Clone, Copy)]
+pub(crate) struct PreNorm<'a> {
+    pub(crate) weight: &'a Tensor,
+    pub(crate) eps: f32,
+}
+
 /// `x [.., in] · Wᵀ (+ bias) + scale · (dropout(x)·Aᵀ)·Bᵀ` with `a` `[r, in]` and `b`
 /// `[out, r]`; `[.., out]`. f32 on the CPU (see [`super::supports`]).
+///
+/// With `pre_norm`, the projection of `rms_norm(x)`: the normalised input is made for the
+/// forward's products and again in the backward, never kept. Composed, the norm's output
+/// `[tokens, in]` stays alive until the backward ends for the projections that read it (q, k
+/// and v; gate and up): two `[tokens, hidden]` tensors a decoder layer. Normalising is one
+/// pass over a row against a product over it, so each projection repeats it.
 pub(crate) fn lora_projection(
     x: &Tensor,
+    pre_norm: Option<PreNorm>,
     a: &Tensor,
     b: &Tensor,
     projection: Projection,
 ) -> candle_core::Result<Tensor> {
-    let op = LoraProjection::new(projection)?;
+    let op = ProjectionOp {
+        pre_norm: pre_norm
+            .map(|n| RmsNorm::frozen(n.weight, n.eps))
+            .transpose()?,
+        projection: LoraProjection::new(projection)?,
+    };
     x.contiguous()?
         .apply_op3(&a.contiguous()?, &b.contiguous()?, op)
 }
@@ -236,7 +256,24 @@ impl LoraProjection {
     }
 }
 
-impl CustomOp3 for LoraProjection {
+/// The projection alone, of `x` or of its normalisation.
+struct ProjectionOp {
+    pre_norm: Option<RmsNorm>,
+    projection: LoraProjection,
+}
+
+impl ProjectionOp {
+    /// `x`'s rows normalised, or `None` without a pre-norm.
+    fn normalized(&self, x: &[f32], k: usize) -> candle_core::Result<Option<Vec<f32>>> {
+        let Some(norm) = &self.pre_norm else {
+            return Ok(None);
+        };
+        norm.check(k)?;
+        Ok(Some(norm.normalize(x)?))
+    }
+}
+
+impl CustomOp3 for ProjectionOp {
     fn name(&self) -> &'static str {
         "hone-lora-projection"
     }
@@ -254,23 +291,25 @@ impl CustomOp3 for LoraProjection {
         let m = x_l.shape().elem_count() / k.max(1);
         let (r, k_a) = a_l.shape().dims2()?;
         let (n, r_b) = b_l.shape().dims2()?;
-        if self.weight_dims()? != (n, k) || k_a != k || r_b != r {
+        if self.projection.weight_dims()? != (n, k) || k_a != k || r_b != r {
             bail!(
                 "LoRA projection: x {:?}, A {:?}, B {:?} and weight {:?} do not fit",
                 x_l.shape(),
                 a_l.shape(),
                 b_l.shape(),
-                self.weight_dims()?
+                self.projection.weight_dims()?
             );
         }
         let (xs, a, b) = (f32s(x, x_l)?, f32s(a, a_l)?, f32s(b, b_l)?);
-        let y = self.project(xs, (m, k), a, b, None)?;
+        let normed = self.normalized(xs, k)?;
+        let input = normed.as_deref().unwrap_or(xs);
+        let y = self.projection.project(input, (m, k), a, b, None)?;
         let mut dims = x_l.dims().to_vec();
         *dims.last_mut().expect("x has a last axis") = n;
         Ok((CpuStorage::F32(y), Shape::from(dims)))
     }
 
-    /// [`LoraProjection::gradients`].
+    /// [`LoraProjection::gradients`], then the norm's backward with a pre-norm.
     fn bwd(
         &self,
         x: &Tensor,
@@ -284,7 +323,18 @@ impl CustomOp3 for LoraProjection {
         let k = x.dim(D::Minus1)?;
         let n = grad.dim(D::Minus1)?;
         let m = x.elem_count() / k.max(1);
-        let (dx, da, db) = self.gradients(x.reshape((m, k))?, &a, &b, &grad.reshape((m, n))?)?;
+        let x2 = x.reshape((m, k))?.contiguous()?;
+        let grad = grad.reshape((m, n))?;
+        let (dx, da, db) = match with_f32s(&x2, |xs| self.normalized(xs, k))? {
+            None => self.projection.gradients(x2, &a, &b, &grad)?,
+            Some(normed) => {
+                let normed = Tensor::from_vec(normed, (m, k), &Device::Cpu)?;
+                let (d_normed, da, db) = self.projection.gradients(normed, &a, &b, &grad)?;
+                let norm = self.pre_norm.as_ref().expect("normalized");
+                let dx = with_f32s(&x2, |xs| norm.input_gradient(xs, &d_normed))?;
+                (dx, da, db)
+            }
+        };
         let dx = Tensor::from_vec(dx, x.shape(), &Device::Cpu)?;
         Ok((Some(dx), Some(da), Some(db)))
     }
@@ -348,12 +398,79 @@ mod tests {
                 scale,
                 dropout,
             };
-            let fused = lora_projection(xt, at, bt, projection).unwrap();
+            let fused = lora_projection(xt, None, at, bt, projection).unwrap();
             assert_eq!(fused.dims(), &[batch, seq, out]);
             let composed = composed(xt, at, bt, &weight, bias, scale, dropout);
             let vars = [("x", &x), ("A", &a), ("B", &b)];
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
         }
+    }
+
+    #[test]
+    fn with_a_pre_norm_it_equals_the_projection_of_the_norm_with_every_gradient_and_keeps_no_norm()
+    {
+        let mut rng = StdRng::seed_from_u64(27);
+        let (batch, seq, input, out, rank, scale, eps) = (2, 5, 12, 7, 3, 2.5, 1e-5);
+        let weight = random(&mut rng, &[out, input]);
+        let bias = random(&mut rng, &[out]);
+        // A norm weight away from 1, so that a pre-norm that dropped it would be seen.
+        let norm_weight = (random(&mut rng, &[input]) + 1.5).unwrap();
+        for (dropout, bias) in [(None, None), (Some(Dropout::new(0.3, 9)), Some(&bias))] {
+            let x = Var::from_tensor(&random(&mut rng, &[batch, seq, input])).unwrap();
+            let a = Var::from_tensor(&random(&mut rng, &[rank, input])).unwrap();
+            let b = Var::from_tensor(&random(&mut rng, &[out, rank])).unwrap();
+            let (xt, at, bt) = (x.as_tensor(), a.as_tensor(), b.as_tensor());
+            let dense = BaseWeight::Dense(weight.clone());
+            let projection = Projection {
+                weight: &dense,
+                bias,
+                scale,
+                dropout,
+            };
+            let pre_norm = PreNorm {
+                weight: &norm_weight,
+                eps: eps as f32,
+            };
+            let fused = lora_projection(xt, Some(pre_norm), at, bt, projection).unwrap();
+            let normed = candle_nn::ops::rms_norm_slow(xt, &norm_weight, eps as f32).unwrap();
+            let composed = composed(&normed, at, bt, &weight, bias, scale, dropout);
+            let vars = [("x", &x), ("A", &a), ("B", &b)];
+            // Outputs of ~10 here (the norm scales rows to unit RMS, its weight ~1.5): f32
+            // sums in another order differ by a few of their ulps.
+            assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-4, 1e-4));
+            // The graph is the op and its inputs: no normalised `[.., in]` tensor is kept.
+            let inputs: Vec<_> = fused
+                .sorted_nodes()
+                .iter()
+                .filter(|t| t.dims() == [batch, seq, input])
+                .map(|t| t.id())
+                .collect();
+            assert_eq!(inputs, vec![xt.id()]);
+        }
+        // A norm of another width is refused, naming both.
+        let x = random(&mut rng, &[2, 3, input]);
+        let (a, b) = (
+            random(&mut rng, &[rank, input]),
+            random(&mut rng, &[out, rank]),
+        );
+        let narrow = random(&mut rng, &[input - 1]);
+        let dense = BaseWeight::Dense(weight);
+        let projection = Projection {
+            weight: &dense,
+            bias: None,
+            scale: 1.0,
+            dropout: None,
+        };
+        let pre_norm = PreNorm {
+            weight: &narrow,
+            eps: 1e-5,
+        };
+        let err = lora_projection(&x, Some(pre_norm), &a, &b, projection).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("input has 12 features, weight is [11]"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -487,7 +604,7 @@ mod tests {
             scale: 1.0,
             dropout: None,
         };
-        let y = lora_projection(xt, at, bt, projection).unwrap();
+        let y = lora_projection(xt, None, at, bt, projection).unwrap();
         let nodes: Vec<_> = y.sorted_nodes().iter().map(|t| t.id()).collect();
         assert_eq!(nodes.len(), 4, "y, x, A and B");
         assert!([&y, xt, at, bt].iter().all(|t| nodes.contains(&t.id())));
@@ -512,8 +629,14 @@ mod tests {
                 scale: 2.0,
                 dropout,
             };
-            let y =
-                lora_projection(x.as_tensor(), a.as_tensor(), b.as_tensor(), projection).unwrap();
+            let y = lora_projection(
+                x.as_tensor(),
+                None,
+                a.as_tensor(),
+                b.as_tensor(),
+                projection,
+            )
+            .unwrap();
             values_and_gradients(&y, &[&x, &a, &b])
         };
         assert_eq!(run(&quantized), run(&BaseWeight::Dense(dense)));

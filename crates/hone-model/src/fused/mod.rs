@@ -1,7 +1,8 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
 //! with a frozen weight, SwiGLU's `silu(gate)·up`, the log-prob of target tokens under
 //! logits, RoPE and causal attention from the projections, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
-//! projection with it (alone, added to the residual stream, or of SwiGLU's product), each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
+//! projection with it (alone or of its input's RMSNorm, added to the residual stream, or of
+//! SwiGLU's product), each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
 //! allocations, and every intermediate they create stays alive until the backward ends; these
 //! ops make one each way and keep only their inputs.
@@ -34,7 +35,7 @@ mod vector_math;
 
 pub(crate) use added_projection::lora_projection_added;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
-pub(crate) use lora_projection::{lora_projection, Projection};
+pub(crate) use lora_projection::{lora_projection, PreNorm, Projection};
 use rms_norm::RmsNorm;
 pub use rotary_attention::rotary_attention;
 use softmax::Softmax;
@@ -78,6 +79,5 @@ pub fn rms_norm_frozen_weight(
     weight: &Tensor,
     eps: f32,
 ) -> candle_core::Result<Tensor> {
-    let weight = weight.detach().contiguous()?;
-    x.contiguous()?.apply_op1(RmsNorm { weight, eps })
+    x.contiguous()?.apply_op1(RmsNorm::frozen(weight, eps)?)
 }

@@ -9,7 +9,7 @@ use rand::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
 
 use super::LoraConfig;
-use crate::files::write_atomically;
+use crate::files::{sha256_file, write_atomically, write_safetensors};
 use crate::{ModelError, Result};
 
 pub const CONFIG_FILE: &str = "adapter_config.json";
@@ -222,21 +222,25 @@ impl Adapter {
             .map(|(k, t)| Ok((k, t.to_device(&Device::Cpu)?)))
             .collect::<Result<Vec<(String, Tensor)>>>()?;
         let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-        let weights =
-            safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(metadata))
-                .map_err(|e| ModelError::Adapter {
-                    name: self.name.clone(),
-                    message: format!("cannot serialise: {e}"),
-                })?;
-        let mut written = Vec::new();
-        for (file, bytes) in [(CONFIG_FILE, config), (WEIGHTS_FILE, weights)] {
-            write_atomically(&dir.join(file), &bytes)?;
-            written.push(WrittenFile {
-                name: file.into(),
-                sha256: hex::encode(Sha256::digest(&bytes)),
-                bytes: bytes.len() as u64,
-            });
-        }
+        write_atomically(&dir.join(CONFIG_FILE), &config)?;
+        let mut written = vec![WrittenFile {
+            name: CONFIG_FILE.into(),
+            sha256: hex::encode(Sha256::digest(&config)),
+            bytes: config.len() as u64,
+        }];
+        let weights_path = dir.join(WEIGHTS_FILE);
+        write_safetensors(
+            &weights_path,
+            tensors.iter().map(|(k, t)| (k.as_str(), t)),
+            Some(metadata),
+        )?;
+        written.push(WrittenFile {
+            name: WEIGHTS_FILE.into(),
+            sha256: sha256_file(&weights_path)?,
+            bytes: std::fs::metadata(&weights_path)
+                .map_err(|e| ModelError::file(&weights_path, e))?
+                .len(),
+        });
         Ok(written)
     }
 

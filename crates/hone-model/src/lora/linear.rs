@@ -10,6 +10,7 @@ use rand::Rng;
 use super::{Adapter, LinearSpec};
 use crate::base_weight::BaseWeight;
 use crate::fused::{self, Dropout};
+use crate::norm::NormedInput;
 use crate::Result;
 
 /// Which adapter a forward pass applies, and whether it trains (dropout on).
@@ -174,6 +175,29 @@ impl LoraLinear {
         self.forward_with(x, self.branch(lora), lora)
     }
 
+    /// `self.forward(norm(x))` for `input` = `(x, norm)`; when training on the CPU's fused
+    /// path one op that normalises `x` itself and keeps only `x`
+    /// ([`fused::lora_projection`] with a pre-norm). Without a graph to keep, `norm(x)` is
+    /// made once for every projection that reads it.
+    pub(crate) fn forward_normed(&self, input: &NormedInput, lora: &LoraContext) -> Result<Tensor> {
+        let branch = self.branch(lora);
+        let x = input.input();
+        if let (true, Some(pre_norm), Some((br, projection))) = (
+            lora.grad,
+            input.fused_pre_norm(),
+            self.fused(&branch, x, lora),
+        ) {
+            return Ok(fused::lora_projection(
+                x,
+                Some(pre_norm),
+                &br.a,
+                &br.b,
+                projection,
+            )?);
+        }
+        self.forward_with(input.normed()?, branch, lora)
+    }
+
     /// `residual + self.forward(x)`; on the CPU's fused path one op, which keeps no
     /// `[tokens, out]` output of the projection's own ([`fused::lora_projection_added`]).
     pub fn forward_added_to(
@@ -216,7 +240,7 @@ impl LoraLinear {
     ) -> Result<Tensor> {
         // On the CPU the whole projection, dropout and first factor included, is one node.
         if let Some((br, projection)) = self.fused(&branch, x, lora) {
-            return Ok(fused::lora_projection(x, &br.a, &br.b, projection)?);
+            return Ok(fused::lora_projection(x, None, &br.a, &br.b, projection)?);
         }
         let Some(Branch {
             a,

@@ -71,6 +71,19 @@ fn save_then_load_keeps_pefts_keys_and_the_outputs() {
     let out = tempfile::tempdir().unwrap();
     let written = adapter.save_peft(out.path(), "tiny-llama").unwrap();
     assert_eq!(written.len(), 2, "config and weights");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |name: &str| {
+            let meta = std::fs::metadata(out.path().join(name)).unwrap();
+            meta.permissions().mode() & 0o777
+        };
+        assert_eq!(
+            mode("adapter_model.safetensors"),
+            mode("adapter_config.json"),
+            "the streamed weights file gets the config's (the umask's) mode, not a temporary file's"
+        );
+    }
     for file in &written {
         let bytes = std::fs::read(out.path().join(&file.name)).unwrap();
         assert_eq!(bytes.len() as u64, file.bytes);

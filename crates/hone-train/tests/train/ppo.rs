@@ -299,8 +299,12 @@ fn ppo_updates_with_gradient_checkpointing_equal_the_plain_ones() {
         moved > 1e-4,
         "precondition: the updates moved the weights ({moved})"
     );
+    // Not bit for bit: each layer input's gradient is the sum of six (its five projections
+    // normalise it themselves, and the residual), which the recomputed layer's own graph adds
+    // in another order; f32 rounding at 1e-7 of a gradient, through four Adam updates at lr
+    // 3e-3, moves a weight by ~1e-6 against the ~1e-2 the updates move it.
     let differ = largest(&plain, &checkpointed);
-    assert!(differ < 1e-6, "checkpointed weights differ by {differ}");
+    assert!(differ < 1e-5, "checkpointed weights differ by {differ}");
     for (a, b) in plain_losses.iter().zip(&checkpointed_losses) {
         assert!((a - b).abs() < 1e-6, "policy loss {a} vs {b}");
     }
