@@ -359,6 +359,14 @@ pub fn train<'a>(
             }
             loss_sum += value;
             tokens_seen += tokens;
+            // What a step's memory and time are read against (BENCHMARKS.md, issue 16).
+            tracing::debug!(
+                step,
+                batch = b,
+                examples = indices.len(),
+                tokens,
+                "a micro-batch"
+            );
             for (name, v) in m.0 {
                 let prev = metrics.get(&name).unwrap_or(0.0);
                 metrics.insert(&name, prev + v / micro as f64);
