@@ -374,6 +374,15 @@ mod tests {
         (base + delta).unwrap()
     }
 
+    /// The tensors of shape `dims` that the graph behind `y` holds (`y` included).
+    fn nodes_shaped(y: &Tensor, dims: &[usize]) -> Vec<candle_core::TensorId> {
+        y.sorted_nodes()
+            .iter()
+            .filter(|t| t.dims() == dims)
+            .map(|t| t.id())
+            .collect()
+    }
+
     #[test]
     fn output_and_gradients_equal_the_composition_with_and_without_dropout_bias_and_a_pre_norm() {
         let mut rng = StdRng::seed_from_u64(21);
@@ -419,13 +428,7 @@ mod tests {
             // Normalised rows reach ~5 here: f32 sums in another order differ by a few ulps.
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-4, 1e-4));
             // The graph is the op and its inputs: no normalised `[.., in]` tensor is kept.
-            let inputs: Vec<_> = fused
-                .sorted_nodes()
-                .iter()
-                .filter(|t| t.dims() == [batch, seq, input])
-                .map(|t| t.id())
-                .collect();
-            assert_eq!(inputs, vec![xt.id()]);
+            assert_eq!(nodes_shaped(&fused, &[batch, seq, input]), vec![xt.id()]);
         }
     }
 
@@ -491,12 +494,7 @@ mod tests {
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
             // The graph holds no `[.., out]` tensor but the output and the residual: the
             // projection's own output is never kept.
-            let outputs: Vec<_> = fused
-                .sorted_nodes()
-                .iter()
-                .filter(|t| t.dims() == [batch, seq, out])
-                .map(|t| t.id())
-                .collect();
+            let outputs = nodes_shaped(&fused, &[batch, seq, out]);
             assert_eq!(outputs.len(), 2, "{outputs:?}");
         }
         let x = random(&mut rng, &[2, 3, 12]);
@@ -550,12 +548,7 @@ mod tests {
             let vars = [("gate", &gate), ("up", &up), ("A", &a), ("B", &b)];
             assert_same_output_and_gradients(&mut rng, &fused, &composed, &vars, (1e-5, 1e-5));
             // Of the `[.., in]` tensors, the graph holds gate and up only.
-            let inputs = fused
-                .sorted_nodes()
-                .iter()
-                .filter(|t| t.dims() == [batch, seq, input])
-                .count();
-            assert_eq!(inputs, 2);
+            assert_eq!(nodes_shaped(&fused, &[batch, seq, input]).len(), 2);
         }
     }
 
