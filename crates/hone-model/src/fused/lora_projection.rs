@@ -325,12 +325,13 @@ impl CustomOp3 for ProjectionOp {
         let m = x.elem_count() / k.max(1);
         let x2 = x.reshape((m, k))?.contiguous()?;
         let grad = grad.reshape((m, n))?;
-        let (dx, da, db) = match with_f32s(&x2, |xs| self.normalized(xs, k))? {
+        let (dx, da, db) = match &self.pre_norm {
             None => self.projection.gradients(x2, &a, &b, &grad)?,
-            Some(normed) => {
+            Some(norm) => {
+                norm.check(k)?;
+                let normed = with_f32s(&x2, |xs| norm.normalize(xs))?;
                 let normed = Tensor::from_vec(normed, (m, k), &Device::Cpu)?;
                 let (d_normed, da, db) = self.projection.gradients(normed, &a, &b, &grad)?;
-                let norm = self.pre_norm.as_ref().expect("normalized");
                 let dx = with_f32s(&x2, |xs| norm.input_gradient(xs, &d_normed))?;
                 (dx, da, db)
             }
