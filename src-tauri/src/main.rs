@@ -220,7 +220,12 @@ fn workspace_dir(app: &AppHandle) -> Result<PathBuf, Box<dyn std::error::Error>>
     Ok(dir)
 }
 
+#[global_allocator]
+static GLOBAL: hone_allocator::Allocator = hone_allocator::Allocator;
+
 fn main() {
+    hone_allocator::keep_freed_memory();
+    hone_core::train::step_end::set_hook(hone_allocator::release_freed_memory);
     // Before any other thread: candle would otherwise count the cores at every matmul.
     hone_core::model::thread_count::settle();
     tracing_subscriber::fmt()

@@ -3,7 +3,6 @@
 //!
 //! Exit codes: 0 success, 2 bad input (a file, a flag or a value the user gave), 1 anything else.
 
-mod allocator;
 mod commands;
 mod output;
 
@@ -119,8 +118,12 @@ fn end_quietly_on_closed_pipe() {
     }
 }
 
+#[global_allocator]
+static GLOBAL: hone_allocator::Allocator = hone_allocator::Allocator;
+
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
+    hone_allocator::keep_freed_memory();
+    hone_core::train::step_end::set_hook(hone_allocator::release_freed_memory);
     // Before any other thread: candle would otherwise count the cores at every matmul.
     hone_core::model::thread_count::settle();
     let cli = Cli::parse();

@@ -12,6 +12,7 @@ pub mod preference;
 pub mod reward;
 pub mod schedule;
 pub mod sft;
+pub mod step_end;
 pub mod token_losses;
 pub mod token_weights;
 pub mod trainer;

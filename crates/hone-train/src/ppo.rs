@@ -451,6 +451,7 @@ impl Ppo<'_> {
                 .map(|k| prompts[(iteration * schedule.batch_size + k) % prompts.len()].clone())
                 .collect();
             last = self.step(&batch, reward, iteration as u64)?;
+            crate::step_end::run_hook();
             let done = iteration + 1;
             if done.is_multiple_of(save_every) || done == schedule.iterations {
                 self.save_checkpoint(dir, done as u64, base_model_name)?;

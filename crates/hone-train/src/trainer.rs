@@ -403,6 +403,7 @@ pub fn train<'a>(
             eta_seconds: elapsed / done as f64 * (total_steps - step) as f64,
             metrics,
         };
+        crate::step_end::run_hook();
         on_progress(&progress);
         last = Some(progress);
         if step % config.save_steps == 0 || step == total_steps {

@@ -1,3 +1,4 @@
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -70,14 +71,25 @@ fn tensors(adapter: &Adapter) -> Vec<Vec<f32>> {
         .collect()
 }
 
+thread_local! {
+    /// Steps ended on this thread, counted by the step-end hook (tests run on their own threads).
+    static STEPS_ENDED: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count_step_end() {
+    STEPS_ENDED.with(|n| n.set(n.get() + 1));
+}
+
 #[test]
 fn sft_halves_the_completion_loss_on_a_small_set() {
+    hone_train::step_end::set_hook(count_step_end);
     let lm = tiny_llama();
     let adapter = adapter(&lm);
     let data = examples();
     let before = Sft::evaluate(&lm.model, &data, &LoraContext::inference(Some(&adapter))).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut events: Vec<Progress> = Vec::new();
+    let mut ended_before_event = Vec::new();
     let outcome = train(
         &adapter,
         &mut Sft {
@@ -89,9 +101,17 @@ fn sft_halves_the_completion_loss_on_a_small_set() {
         dir.path(),
         "tiny-llama",
         &AtomicBool::new(false),
-        |p| events.push(p.clone()),
+        |p| {
+            events.push(p.clone());
+            ended_before_event.push(STEPS_ENDED.with(Cell::get));
+        },
     )
     .unwrap();
+    assert_eq!(
+        ended_before_event,
+        (1..=24).collect::<Vec<u64>>(),
+        "the step-end hook (where the binaries release freed memory) runs once a step, before its progress"
+    );
     let after = Sft::evaluate(&lm.model, &data, &LoraContext::inference(Some(&adapter))).unwrap();
     assert!(
         after < before / 2.0,
