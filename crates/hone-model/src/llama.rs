@@ -410,6 +410,14 @@ impl Model {
         head.matmul_t(hidden)
     }
 
+    /// The LM head's weight `[vocab, hidden]` when it is a dense f32 tensor no gradient flows to
+    /// (not a full-parameter run's variable): what the fused head-and-log-prob op takes.
+    pub fn frozen_dense_head(&self) -> Option<&Tensor> {
+        let head = self.lm_head.as_ref().unwrap_or(&self.embed_tokens);
+        head.as_dense()
+            .filter(|w| w.dtype() == DType::F32 && !w.track_op())
+    }
+
     /// Logits at every position, `[batch, seq, vocab]` (tests and small inputs).
     pub fn forward(&self, input_ids: &Tensor, lora: &LoraContext) -> Result<Tensor> {
         self.logits(&self.hidden_states(input_ids, 0, None, lora)?)

@@ -206,15 +206,28 @@ pub fn completion_outputs(
     let hidden = hidden
         .reshape((b * seq, hidden_size))?
         .index_select(&Tensor::new(positions.as_slice(), device)?, 0)?;
-    let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
-    // log p(target) = logit[target] − logsumexp(logits), fused on the CPU (one pass; one [n, vocab]
-    // tensor kept for the backward instead of three).
-    let flat = if crate::fused::supports(&logits) {
-        crate::fused::target_logprobs(&logits, &targets)?
+    // log p(target) = logit[target] − logsumexp(logits). On the CPU with a frozen f32 head, the
+    // head and the log-prob are one op over blocks of rows: no [n, vocab] tensor is kept. The
+    // entropy needs the whole logits.
+    let fused_head = model
+        .frozen_dense_head()
+        .filter(|_| !want_entropy && crate::fused::supports(&hidden));
+    let (flat, logits) = if let Some(head) = fused_head {
+        let with_gradient = hidden.track_op();
+        let flat = crate::fused::head_target_logprobs(&hidden, head, &targets, with_gradient)?;
+        (flat, None)
     } else {
-        let lse = log_sum_exp(&logits)?;
-        let picked = logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
-        (picked - &lse)?.squeeze(1)?
+        let logits = model.logits(&hidden)?.to_dtype(DType::F32)?;
+        // Fused on the CPU (one pass; one [n, vocab] tensor kept for the backward, not three).
+        let flat = if crate::fused::supports(&logits) {
+            crate::fused::target_logprobs(&logits, &targets)?
+        } else {
+            let lse = log_sum_exp(&logits)?;
+            let picked =
+                logits.gather(&Tensor::new(targets.as_slice(), device)?.unsqueeze(1)?, 1)?;
+            (picked - &lse)?.squeeze(1)?
+        };
+        (flat, Some(logits))
     };
 
     // Back to [batch, longest], padding from a zero row appended at index n.
@@ -235,7 +248,7 @@ pub fn completion_outputs(
         Ok(Tensor::cat(&[flat, &zero], 0)?.index_select(&index, 0)?)
     };
     let per_token = pad(&flat)?.reshape((b, longest))?;
-    let entropy = if want_entropy {
+    let entropy = if let (true, Some(logits)) = (want_entropy, logits) {
         let logits = logits.detach();
         let logp = logits.broadcast_sub(&log_sum_exp(&logits)?)?;
         let h = (logp.exp()? * &logp)?.sum(D::Minus1)?.neg()?;

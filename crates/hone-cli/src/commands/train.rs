@@ -181,6 +181,7 @@ pub fn print_plan(plan: &Plan) {
                 s.steps.to_string(),
                 s.tokens.to_string(),
                 format!("{:.0}", s.estimated_seconds),
+                format!("{:.0}", s.step_memory_mib),
                 if s.gradient_checkpointing {
                     "on"
                 } else {
@@ -198,6 +199,7 @@ pub fn print_plan(plan: &Plan) {
             "steps",
             "tokens",
             "est. seconds",
+            "step MiB",
             "checkpointing",
         ],
         &rows,

@@ -549,11 +549,6 @@ fn gradient_checkpointing_trains_to_the_same_loss_in_a_smaller_plan() {
                 "dpo",
                 "--epochs",
                 "1",
-                // All seven pairs in one batch: the tiny model's two layers save less than a
-                // MiB by checkpointing, and each plan measures its own process's baseline,
-                // which moved by 0.65 MiB between two runs; 14 rows of 4 doubles the margin.
-                "--batch-size",
-                "7",
                 "--lora-r",
                 "4",
                 "--no-eval",
@@ -565,12 +560,14 @@ fn gradient_checkpointing_trains_to_the_same_loss_in_a_smaller_plan() {
     let (plain, ckpt) = (run("off"), run("on"));
     assert_eq!(plain["plan"]["stages"][0]["gradient_checkpointing"], false);
     assert_eq!(ckpt["plan"]["stages"][0]["gradient_checkpointing"], true);
-    let memory = |o: &serde_json::Value| o["plan"]["estimated_memory_mib"].as_f64().unwrap();
+    // The step's own memory: the whole plan's also counts each process's measured baseline,
+    // which moves by more than the tiny model's two layers save (0.65 against ~0.6 MiB).
+    let step = |o: &serde_json::Value| o["plan"]["stages"][0]["step_memory_mib"].as_f64().unwrap();
     assert!(
-        memory(&ckpt) < memory(&plain),
-        "checkpointing plans {} MiB, plain {} MiB",
-        memory(&ckpt),
-        memory(&plain)
+        step(&ckpt) > 0.0 && step(&ckpt) < step(&plain),
+        "checkpointing plans a {} MiB step, plain {} MiB",
+        step(&ckpt),
+        step(&plain)
     );
     plan_memory_is_within_a_quarter_of_the_measured_peak(&ckpt);
     let loss = |o: &serde_json::Value| o["version"]["metrics"]["dpo/loss"].as_f64().unwrap();

@@ -14,8 +14,9 @@
 //!   below from the layer's sizes) times [`BACKWARD_FACTOR`] (the fused CPU path's
 //!   [`FUSED_BACKWARD_FACTOR`]) for what the backward allocates before the forward's tensors
 //!   are freed;
-//! - the completion positions' logits over the vocabulary, and their gradient (each row's own
-//!   completion tokens, not padded).
+//! - the completion positions' log-probs (each row's own completion tokens, not padded): on
+//!   the fused CPU path each position's hidden state and gradient direction and one block of
+//!   logits, else the logits over the vocabulary and their gradient.
 //!
 //! The constants were fitted on measured runs (`hone bench engine`, SmolLM2-135M's shape at
 //! 512 and 1,024 tokens a batch, and `bench/plan.sh`'s `hone train` runs of 4 to 32 rows a
@@ -211,7 +212,9 @@ pub enum Resident {
     Device { in_use_bytes: f64 },
 }
 
-/// The estimated peak in bytes: host memory on the CPU, the device's on a GPU.
+/// The estimated peak in bytes: host memory on the CPU, the device's on a GPU. What the
+/// process holds with the model loaded, the adapter with its gradients and AdamW's two moments
+/// (f32), and one step ([`step_bytes`]).
 pub fn peak_bytes(
     resident: Resident,
     c: &Config,
@@ -219,20 +222,33 @@ pub fn peak_bytes(
     step: StepKind,
     batch: BatchShape,
 ) -> f64 {
-    let mut before = match resident {
+    let loaded = match resident {
         Resident::Host {
             runtime_bytes,
             weight_bytes,
         } => runtime_bytes + ALLOCATOR_MIB * 1024.0 * 1024.0 + weight_bytes as f64,
         Resident::Device { in_use_bytes } => in_use_bytes,
     };
-    if step.path == StepPath::QuantizedBase && batch.rows > 0 {
-        // A band of the LM head's rows dequantized to f32 for a product (the whole head once,
-        // 2 GiB at 8B; `hone_model::base_weight::DEQUANTIZED_BAND_BYTES` since).
-        let head = c.vocab_size * c.hidden_size * 4;
-        before += head.min(hone_model::base_weight::DEQUANTIZED_BAND_BYTES) as f64;
-    }
     let adapter = (trainable * 4 * 4) as f64;
+    loaded + adapter + step_bytes(c, step, batch)
+}
+
+/// What one training step adds on top of the loaded model and adapter, in bytes: the
+/// activations the forward keeps for its batch and the backward's own allocations, the
+/// completion positions' logits and their gradient, and on a quantized base a dequantized band
+/// of the LM head. It does not depend on the process, so two plans' steps compare exactly.
+pub fn step_bytes(c: &Config, step: StepKind, batch: BatchShape) -> f64 {
+    if batch.rows == 0 {
+        return 0.0;
+    }
+    // A band of the LM head's rows dequantized to f32 for a product (the whole head once,
+    // 2 GiB at 8B; `hone_model::base_weight::DEQUANTIZED_BAND_BYTES` since).
+    let head_band = if step.path == StepPath::QuantizedBase {
+        (c.vocab_size * c.hidden_size * 4).min(hone_model::base_weight::DEQUANTIZED_BAND_BYTES)
+            as f64
+    } else {
+        0.0
+    };
     let (kept, f32_values) = values_per_token_layer(c, step.path, batch.tokens);
     let layer = kept * step.activation_bytes as f64 + f32_values * F32_BYTES;
     let layers = c.num_hidden_layers as f64;
@@ -248,15 +264,24 @@ pub fn peak_bytes(
         factor * layer * layers
     };
     let activations = per_token * (batch.rows * batch.tokens) as f64;
-    // The completion positions' logits over the vocabulary: fused, the f32 logits and their
-    // gradient; composed, the base dtype's logits, their f32 copy, its shifted and
-    // exponentiated copies, and two f32 gradients at a time in the backward.
-    let logit_bytes = match step.path {
-        StepPath::Composed => step.activation_bytes as f64 + 5.0 * F32_BYTES,
-        StepPath::Fused | StepPath::QuantizedBase => 2.0 * F32_BYTES,
+    // The completion positions' log-probs. Fused, the head and the log-prob are one op over
+    // blocks of rows (`hone_model::fused::head_target_logprobs`): each position's hidden state
+    // and its gradient direction, and one block of f32 logits. From a quantized base, the f32
+    // logits and their gradient; composed, the base dtype's logits, their f32 copy, its
+    // shifted and exponentiated copies, and two f32 gradients at a time in the backward.
+    let positions = batch.completion_positions as f64;
+    let vocab = c.vocab_size as f64;
+    let logits = match step.path {
+        StepPath::Fused => {
+            let block = batch
+                .completion_positions
+                .min(hone_model::fused::HEAD_BLOCK_ROWS) as f64;
+            F32_BYTES * (2.0 * positions * c.hidden_size as f64 + block * vocab)
+        }
+        StepPath::QuantizedBase => 2.0 * F32_BYTES * positions * vocab,
+        StepPath::Composed => (step.activation_bytes as f64 + 5.0 * F32_BYTES) * positions * vocab,
     };
-    let logits = logit_bytes * (batch.completion_positions * c.vocab_size) as f64;
-    before + adapter + activations + logits
+    head_band + activations + logits
 }
 
 #[cfg(test)]

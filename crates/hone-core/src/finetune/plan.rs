@@ -192,18 +192,26 @@ pub(super) fn plan_for(
             weight_bytes: lm.model.weight_bytes(),
         },
     };
+    let step_kind = |checkpointed| super::memory::StepKind {
+        path,
+        activation_bytes: lm.device.dtype.size_in_bytes(),
+        checkpointed,
+    };
     let peak = |batch, checkpointed| {
         super::memory::peak_bytes(
             resident,
             lm.model.config(),
             trainable,
-            super::memory::StepKind {
-                path,
-                activation_bytes: lm.device.dtype.size_in_bytes(),
-                checkpointed,
-            },
+            step_kind(checkpointed),
             batch,
         )
+    };
+    let step_mib = |method, checkpointed| {
+        super::memory::step_bytes(
+            lm.model.config(),
+            step_kind(checkpointed),
+            batch_shape(method, recipe, tokens),
+        ) / MIB
     };
     let device = PlanDevice::from(&lm.device);
     let mut notes = Vec::new();
@@ -276,6 +284,11 @@ pub(super) fn plan_for(
                     tokens: total_tokens,
                     estimated_seconds: ppo_seconds(recipe, tokens, lm, speed, checkpointed),
                     gradient_checkpointing: checkpointed,
+                    step_memory_mib: if tokens.prompts.is_empty() {
+                        0.0
+                    } else {
+                        step_mib(method, checkpointed)
+                    },
                 });
                 continue;
             }
@@ -316,6 +329,11 @@ pub(super) fn plan_for(
                 } else {
                     1.0
                 },
+            step_memory_mib: if examples == 0 {
+                0.0
+            } else {
+                step_mib(method, checkpointed)
+            },
         });
     }
     // The run's peak is its most demanding stage's; with no data, the model and adapter alone.

@@ -354,6 +354,12 @@ pub struct PlanStage {
     /// `gradient_checkpointing`, or turned on by the plan when memory needs it.
     #[serde(default)]
     pub gradient_checkpointing: bool,
+    /// What one step of this stage adds to the loaded model and adapter, in MiB: its largest
+    /// batch's kept activations and logits, checkpointing counted (`finetune::memory`). Unlike
+    /// the plan's `estimated_memory_mib` it leaves out the process, so two plans' steps
+    /// compare exactly.
+    #[serde(default)]
+    pub step_memory_mib: f64,
 }
 
 /// The device a plan runs on, as the plan shows it.

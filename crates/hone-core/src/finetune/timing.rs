@@ -135,6 +135,7 @@ mod tests {
                 tokens: 1000,
                 estimated_seconds: 99.0,
                 gradient_checkpointing: false,
+                step_memory_mib: 40.0,
             }],
             parameters: 1,
             trainable_parameters: 1,

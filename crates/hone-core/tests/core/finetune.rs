@@ -65,6 +65,17 @@ async fn auto_plans_sft_then_dpo_and_records_a_version_with_its_lineage() {
     assert!(
         plan.estimated_memory_mib > 0.0 && plan.stages.iter().all(|s| s.estimated_seconds > 0.0)
     );
+    // A step's own memory is part of the run's peak, and a DPO step (a chosen and a rejected
+    // row per pair, the same batch size) needs more than an SFT one.
+    let (sft, dpo) = (
+        plan.stages[0].step_memory_mib,
+        plan.stages[1].step_memory_mib,
+    );
+    assert!(
+        0.0 < sft && sft < dpo && dpo < plan.estimated_memory_mib,
+        "steps {sft} and {dpo} MiB, run {} MiB",
+        plan.estimated_memory_mib
+    );
     // This machine has no GPU (and this build no CUDA): auto plans on the CPU, in f32.
     assert_eq!(
         (plan.device.name.as_str(), plan.device.dtype.as_str()),

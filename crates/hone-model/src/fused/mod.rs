@@ -1,6 +1,6 @@
 //! Fused differentiable kernels for training on the CPU: softmax over the last axis, RMSNorm
 //! with a frozen weight, SwiGLU's `silu(gate)·up`, the log-prob of target tokens under
-//! logits, RoPE and causal attention from the projections, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
+//! logits (alone, or with the LM head that makes them), RoPE and causal attention from the projections, LoRA's `dropout(x)·Aᵀ` and a whole LoRA
 //! projection with it (alone or of its input's RMSNorm, added to the residual stream, or of
 //! SwiGLU's product), each one pass over its rows forward and one backward. candle's own fused kernels have no backward, and its differentiable versions are
 //! compositions of broadcast ops whose forward and backward make a dozen passes and
@@ -20,6 +20,7 @@ mod added_projection;
 mod attention;
 mod dropout_matmul;
 mod gemm;
+mod head_logprobs;
 mod kernels;
 mod lora_projection;
 mod rms_norm;
@@ -35,6 +36,7 @@ mod vector_math;
 
 pub(crate) use added_projection::lora_projection_added;
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
+pub use head_logprobs::{head_target_logprobs, HEAD_BLOCK_ROWS};
 pub(crate) use lora_projection::{lora_projection, PreNorm, Projection};
 use rms_norm::RmsNorm;
 pub use rotary_attention::rotary_attention;

@@ -70,7 +70,8 @@ impl CustomOp1 for TargetLogprobs {
 }
 
 vectorized_fn! {
-    fn log_sum_exp(row: &[f32]) -> f32 {
+    /// `log Σ exp(row)`, shifted by the row's max.
+    pub(super) fn log_sum_exp(row: &[f32]) -> f32 {
         let max = row_max(row);
         if max == f32::NEG_INFINITY {
             return max;

@@ -182,6 +182,73 @@ fn target_logprobs_refuse_a_token_outside_the_vocabulary() {
     );
 }
 
+#[test]
+fn the_head_and_its_log_probs_in_blocks_equal_the_logits_then_log_softmax() {
+    let mut rng = StdRng::seed_from_u64(10);
+    // 150 rows: two whole blocks of 64 and a part of one.
+    let (n, width, vocab) = (150, 48, 3001);
+    let head = random(&mut rng, &[vocab, width]);
+    let hidden = (random(&mut rng, &[n, width]) * 3.0).unwrap();
+    let targets: Vec<u32> = (0..n).map(|i| (i * 431 % vocab) as u32).collect();
+    let composed = |x: &Tensor| {
+        let logits = crate::frozen::frozen_matmul_t(x, &head).unwrap();
+        target_logprobs(&logits, &targets).unwrap()
+    };
+    let x = Var::from_tensor(&hidden).unwrap();
+    let (fused, slow) = (
+        head_target_logprobs(x.as_tensor(), &head, &targets, true).unwrap(),
+        composed(x.as_tensor()),
+    );
+    let forward = max_diff(&fused, &slow);
+    assert!(forward <= 2e-5, "forward differs by {forward}");
+    let r = random(&mut rng, &[n]);
+    let grad = |y: &Tensor| {
+        let store = (y * &r).unwrap().sum_all().unwrap().backward().unwrap();
+        store.get(x.as_tensor()).unwrap().clone()
+    };
+    let (a, b) = (grad(&fused), grad(&slow));
+    // Each row's gradient is a sum over 3,001 tokens, made in another order (the target's row
+    // of the head less the softmax-weighted ones, against the logits' gradient times the
+    // head): a relative tolerance.
+    let scale = b
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    let backward = max_diff(&a, &b) / scale;
+    assert!(
+        backward <= 1e-5,
+        "input gradient differs by {backward} of its largest value {scale}"
+    );
+    // Without the gradient (a reference pass): the same values, and no backward.
+    let x = Var::from_tensor(&hidden).unwrap();
+    let plain = head_target_logprobs(x.as_tensor(), &head, &targets, false).unwrap();
+    let diff = max_diff(&plain, &composed(x.as_tensor()));
+    assert!(diff <= 2e-5, "forward without gradient differs by {diff}");
+    let err = plain.sum_all().unwrap().backward().unwrap_err().to_string();
+    assert!(err.contains("without its gradient"), "{err}");
+}
+
+#[test]
+fn the_head_log_probs_refuse_a_foreign_width_and_an_unknown_token() {
+    let hidden = Tensor::zeros((2, 4), DType::F32, &Device::Cpu).unwrap();
+    let head = Tensor::zeros((5, 3), DType::F32, &Device::Cpu).unwrap();
+    let err = head_target_logprobs(&hidden, &head, &[1, 2], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("width 4") && err.contains("width 3"), "{err}");
+    let head = Tensor::zeros((5, 4), DType::F32, &Device::Cpu).unwrap();
+    let err = head_target_logprobs(&hidden, &head, &[1, 5], true)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("token 5") && err.contains("vocabulary of 5"),
+        "{err}"
+    );
+}
+
 /// Attention as llama.rs composes it without the fused op: GQA heads stacked on the sequence
 /// axis, scores, additive mask, softmax, `[b, t, heads · d]` out.
 fn composed_attention(

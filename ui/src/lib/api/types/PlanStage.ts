@@ -13,4 +13,11 @@ estimated_seconds: number,
  * Whether the stage recomputes each layer in the backward: asked for by the recipe's
  * `gradient_checkpointing`, or turned on by the plan when memory needs it.
  */
-gradient_checkpointing: boolean, };
+gradient_checkpointing: boolean, 
+/**
+ * What one step of this stage adds to the loaded model and adapter, in MiB: its largest
+ * batch's kept activations and logits, checkpointing counted (`finetune::memory`). Unlike
+ * the plan's `estimated_memory_mib` it leaves out the process, so two plans' steps
+ * compare exactly.
+ */
+step_memory_mib: number, };
