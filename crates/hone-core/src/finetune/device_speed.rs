@@ -25,11 +25,16 @@ pub struct Measured {
 
 /// `n` of the probe's `n × n` products and how many are timed, on a GPU and on the CPU (what
 /// `step_time`'s CPU constants were fitted against).
-/// The CPU's figure is the best of [`CPU_ROUNDS`] rounds: a fresh process's first products
-/// measured up to a fifth below its later ones on a 2-core VM.
+/// The CPU's figure is the best of [`CPU_ROUNDS`] rounds [`CPU_ROUND_GAP`] apart: a fresh
+/// process's first products measured up to a fifth below its later ones on a 2-core VM, and
+/// 2 of 25 plans in one `bench/plan.sh` run (session 36) measured half the rate in all of four
+/// back-to-back rounds (~0.2 s), another process holding one of the two cores meanwhile,
+/// which doubled their time estimates. Spread over ~0.5 s the probe is likelier to find the
+/// cores free; it runs once per workspace and device.
 const GPU_PROBE: (usize, usize) = (4096, 20);
 const CPU_PROBE: (usize, usize) = (1024, 4);
-const CPU_ROUNDS: usize = 4;
+const CPU_ROUNDS: usize = 8;
+const CPU_ROUND_GAP: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The speed to plan with on `device`, measured on first use and remembered. A failed
 /// measurement falls back to [`FALLBACK_CPU_FLOPS`] on the CPU's terms (and the plan's time is
@@ -57,7 +62,12 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
         hone_model::device::matmul_flops(device, GPU_PROBE.0, GPU_PROBE.1)
     } else {
         (0..CPU_ROUNDS)
-            .map(|_| hone_model::device::matmul_flops(device, CPU_PROBE.0, CPU_PROBE.1))
+            .map(|round| {
+                if round > 0 {
+                    std::thread::sleep(CPU_ROUND_GAP);
+                }
+                hone_model::device::matmul_flops(device, CPU_PROBE.0, CPU_PROBE.1)
+            })
             .reduce(|best, next| Ok(best?.max(next?)))
             .expect("at least one round")
     };
