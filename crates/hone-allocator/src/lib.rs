@@ -30,8 +30,9 @@ pub fn keep_freed_memory() {
     }
 }
 
-/// Hands the memory freed so far back to the OS: the calling thread's and the rayon workers'
-/// (where the parallel kernels allocate), and the process's free segments.
+/// Hands the memory freed so far back to the OS: the calling thread's (where tensors are
+/// allocated) and the rayon workers' (gemm's packing buffers), and the process's free
+/// segments.
 pub fn release_freed_memory() {
     // Safety: mimalloc's own collection; it frees nothing that is in use.
     let collect = || unsafe { libmimalloc_sys::mi_collect(true) };

@@ -329,11 +329,8 @@ pub(super) fn plan_for(
                 } else {
                     1.0
                 },
-            step_memory_mib: if examples == 0 {
-                0.0
-            } else {
-                step_mib(method, checkpointed)
-            },
+            // No examples: an empty batch, whose step adds nothing (`memory::step_bytes`).
+            step_memory_mib: step_mib(method, checkpointed),
         });
     }
     // The run's peak is its most demanding stage's; with no data, the model and adapter alone.
