@@ -5,7 +5,7 @@
 # DPO, KTO, a reward model, RLHF: a reward model then PPO against it), the SmolLM2 runs also on
 # its GGUF file's quantized base (--base-weights quantized) and with gradient checkpointing
 # (--gradient-checkpointing on); with LLAMA1B=DIR, a 1B Llama's DPO and SFT too. Prints the
-# table of BENCHMARKS.md "Plan estimates", with the CPU matmul rate each plan measured.
+# table of BENCHMARKS.md "Plan estimates", with the CPU rates each plan's probe measured.
 #   [LLAMA1B=/var/tmp/hone-cache/llama1b-smollm2tok] bash bench/plan.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -47,8 +47,10 @@ run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [more `hone train` flags]
 import json, sys
 name, path, devices = sys.argv[1:]
 o = json.load(open(path))
-# The CPU's matmul rate the plan measured (step_time's constants scale with it).
-probe = max(d["matmul_flops"] for d in json.load(open(devices)).values()) / 1e9
+# The CPU's rates the plan's probe measured (step_probe.rs): a step's products, FLOP/s, and a
+# streamed value's cost, seconds.
+rates = [d["cpu"] for d in json.load(open(devices)).values() if "cpu" in d][0]
+probe = f'{rates["product_flops"] / 1e9:.0f} | {rates["seconds_per_value"] * 1e9:.1f}'
 # rlhf trains two versions in one process: the reward model, then PPO against it.
 parts = [(f"{name}: reward model", o["reward_model"]), (f"{name}: PPO", o["ppo"])] if "ppo" in o else [(name, o)]
 for label, part in parts:
@@ -56,11 +58,11 @@ for label, part in parts:
     s = part["version"]["metrics"][f"{stage['method']}/train_seconds"]
     e = stage["estimated_seconds"]
     em, mm = part["plan"]["estimated_memory_mib"], part["peak_memory_mib"]
-    print(f"| {label} | {stage['tokens']} | {probe:.0f} | {e:.1f} | {s:.1f} | {e/s:.2f} | {em:.0f} | {mm:.0f} | {em/mm:.2f} |")
+    print(f"| {label} | {stage['tokens']} | {probe} | {e:.1f} | {s:.1f} | {e/s:.2f} | {em:.0f} | {mm:.0f} | {em/mm:.2f} |")
 PY
 }
-echo "| run | tokens | CPU GFLOP/s | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| run | tokens | products GFLOP/s | ns a value | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16" "$smol" "$pairs" dpo 3 4 16 32
 run "SmolLM2 DPO, 7 pairs, batch 4, 3 epochs, r 8" "$smol" examples/support-preferences.jsonl dpo 3 4 8 16
 run "SmolLM2 SFT, 16 examples, batch 4, 3 epochs, r 16" "$smol" "$out/sft.jsonl" sft 3 4 16 32

@@ -279,16 +279,81 @@ pub fn write_model_folder(
     });
 
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let mut tensors: Vec<(String, Tensor)> = Vec::new();
-    let mut random = |name: String, shape: &[usize]| -> Result<()> {
+    let tensors = llama_tensors(arch, size, &mut |shape| {
         let n: usize = shape.iter().product();
         let values: Vec<f32> = (0..n).map(|_| 0.02 * standard_normal(&mut rng)).collect();
-        tensors.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?));
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+    })?;
+    write_weights(&out.join("model.safetensors"), &tensors)?;
+
+    let tokenizer_json = tokenizer
+        .to_string(true)
+        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+    write_atomically(&out.join("tokenizer.json"), tokenizer_json.as_bytes())?;
+    for (file, value) in [
+        ("config.json", config),
+        ("generation_config.json", generation),
+        ("tokenizer_config.json", tokenizer_config),
+    ] {
+        write_atomically(
+            &out.join(file),
+            &serde_json::to_vec_pretty(&value).expect("JSON"),
+        )?;
+    }
+    Ok(())
+}
+
+/// A model of `size`'s shape (Llama) built in memory on `device`, its matrices filled by a
+/// cheap pattern of small values rather than drawn: for measuring what the shape's steps cost
+/// (the plan's CPU probe), where the values do not matter and drawing ~25 M normals would take
+/// longer than the steps measured.
+pub fn patterned_llama(size: TinySize, device: &Device) -> Result<crate::Model> {
+    let mut next = 0u32;
+    let tensors = llama_tensors(TinyArch::Llama, size, &mut |shape| {
+        let n: usize = shape.iter().product();
+        let values: Vec<f32> = (0..n)
+            .map(|_| {
+                // A multiplicative hash: values spread over ±0.02 with no structure a kernel
+                // could shortcut.
+                next = next.wrapping_add(1).wrapping_mul(2_654_435_761);
+                (next >> 8) as f32 / (1u32 << 24) as f32 * 0.04 - 0.02
+            })
+            .collect();
+        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+    })?;
+    let config = crate::Config::from_value(json!({
+        "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
+        "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
+        "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
+        "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+        "max_position_embeddings": size.max_positions,
+        "tie_word_embeddings": size.tie_embeddings,
+    }))?;
+    let tensors = tensors
+        .into_iter()
+        .map(|(name, t)| Ok((name, t.to_device(device)?)))
+        .collect::<Result<HashMap<_, _>>>()?;
+    let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, device);
+    crate::Model::new(&config, vb)
+}
+
+/// Every tensor of a model of `arch` and `size` by its Hugging Face name: the matrices from
+/// `fill` (given their shape), norms 1 and biases 0.
+fn llama_tensors(
+    arch: TinyArch,
+    size: TinySize,
+    fill: &mut dyn FnMut(&[usize]) -> Result<Tensor>,
+) -> Result<Vec<(String, Tensor)>> {
+    let qwen = arch == TinyArch::Qwen2;
+    let head_dim = size.hidden / size.heads;
+    let mut tensors: Vec<(String, Tensor)> = Vec::new();
+    let mut matrix = |name: String, shape: &[usize]| -> Result<()> {
+        tensors.push((name, fill(shape)?));
         Ok(())
     };
     let (h, i, v) = (size.hidden, size.intermediate, size.vocab);
     let (q, kv) = (size.heads * head_dim, size.kv_heads * head_dim);
-    random("model.embed_tokens.weight".into(), &[v, h])?;
+    matrix("model.embed_tokens.weight".into(), &[v, h])?;
     for l in 0..size.layers {
         let p = format!("model.layers.{l}");
         for (m, o, inp) in [
@@ -297,14 +362,14 @@ pub fn write_model_folder(
             ("v_proj", kv, h),
             ("o_proj", h, q),
         ] {
-            random(format!("{p}.self_attn.{m}.weight"), &[o, inp])?;
+            matrix(format!("{p}.self_attn.{m}.weight"), &[o, inp])?;
         }
         for (m, o, inp) in [("gate_proj", i, h), ("up_proj", i, h), ("down_proj", h, i)] {
-            random(format!("{p}.mlp.{m}.weight"), &[o, inp])?;
+            matrix(format!("{p}.mlp.{m}.weight"), &[o, inp])?;
         }
     }
     if !(qwen || size.tie_embeddings) {
-        random("lm_head.weight".into(), &[v, h])?;
+        matrix("lm_head.weight".into(), &[v, h])?;
     }
     for l in 0..size.layers {
         let p = format!("model.layers.{l}");
@@ -329,23 +394,7 @@ pub fn write_model_folder(
         "model.norm.weight".into(),
         Tensor::ones(h, DType::F32, &Device::Cpu)?,
     ));
-    write_weights(&out.join("model.safetensors"), &tensors)?;
-
-    let tokenizer_json = tokenizer
-        .to_string(true)
-        .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
-    write_atomically(&out.join("tokenizer.json"), tokenizer_json.as_bytes())?;
-    for (file, value) in [
-        ("config.json", config),
-        ("generation_config.json", generation),
-        ("tokenizer_config.json", tokenizer_config),
-    ] {
-        write_atomically(
-            &out.join(file),
-            &serde_json::to_vec_pretty(&value).expect("JSON"),
-        )?;
-    }
-    Ok(())
+    Ok(tensors)
 }
 
 /// Writes tensors as safetensors (`{"format": "pt"}`), atomically.

@@ -12,8 +12,9 @@ pub fn set_hook(hook: fn()) -> bool {
     HOOK.set(hook).is_ok()
 }
 
-/// Runs the hook, if one is set.
-pub(crate) fn run_hook() {
+/// Runs the hook, if one is set: the trainer after each step, and anything else that just
+/// freed large buffers (the plan's CPU probe).
+pub fn run_hook() {
     if let Some(hook) = HOOK.get() {
         hook();
     }

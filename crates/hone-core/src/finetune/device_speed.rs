@@ -1,7 +1,9 @@
-//! How fast a plan assumes the device trains before a run on it was measured: its matmul
-//! throughput, measured once (a tenth of a second on a CPU, a second or so on a GPU) and kept
-//! per device in `<workspace>/devices.json`, so later plans on it do not measure again. The
-//! CPU's key names its threads: a run with another thread count is measured anew.
+//! How fast a plan assumes the device trains before a run on it was measured: on a GPU its
+//! matmul throughput (a second or so), on the CPU the costs of a training step's products and
+//! streamed values from real steps of two probe shapes ([`super::step_probe`], about a second),
+//! measured once and kept per device in `<workspace>/devices.json`, so later plans on it do not
+//! measure again. The CPU's key names its threads: a run with another thread count is measured
+//! anew.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,7 +11,7 @@ use std::path::Path;
 use hone_model::DeviceInfo;
 use serde::{Deserialize, Serialize};
 
-use super::step_time::{Speed, FALLBACK_CPU_FLOPS};
+use super::step_time::{CpuRates, Speed, FALLBACK_CPU};
 
 /// The cache file, in the workspace folder.
 pub const DEVICES_FILE: &str = "devices.json";
@@ -18,36 +20,23 @@ pub const DEVICES_FILE: &str = "devices.json";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Measured {
     pub dtype: String,
-    pub matmul_flops: f64,
+    /// A GPU's matmul rate in `dtype`, FLOP/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matmul_flops: Option<f64>,
+    /// The CPU's step rates. A CPU entry without them (written before the step probe, when
+    /// the CPU was one matmul rate) is measured again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuRates>,
     /// Seconds since the Unix epoch.
     pub measured_at: u64,
 }
 
-/// `n` of the probe's `n × n` products and how many are timed, on a GPU and on the CPU (what
-/// `step_time`'s CPU constants were fitted against).
-/// The CPU's figure is the best of [`CPU_ROUNDS`] rounds [`CPU_ROUND_GAP`] apart: a fresh
-/// process's first products measured up to a fifth below its later ones on a 2-core VM, and
-/// 2 of 25 plans in one `bench/plan.sh` run (session 36) measured half the rate in all of four
-/// back-to-back rounds (~0.2 s), another process holding one of the two cores meanwhile,
-/// which doubled their time estimates. Spread over ~0.5 s the probe is likelier to find the
-/// cores free; it runs once per workspace and device.
+/// `n` of the GPU probe's `n × n` products and how many are timed.
 const GPU_PROBE: (usize, usize) = (4096, 20);
-const CPU_PROBE: (usize, usize) = (1024, 4);
-const CPU_ROUNDS: usize = 8;
-const CPU_ROUND_GAP: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// The speed to plan with on `device`, measured on first use and remembered. A failed
-/// measurement falls back to [`FALLBACK_CPU_FLOPS`] on the CPU's terms (and the plan's time is
-/// then a guess).
+/// measurement falls back to [`FALLBACK_CPU`] (and the plan's time is then a guess).
 pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
-    let gpu = device.is_gpu();
-    let as_speed = |matmul_flops| {
-        if gpu {
-            Speed::Gpu { matmul_flops }
-        } else {
-            Speed::Cpu { matmul_flops }
-        }
-    };
     let key = format!("{} ({})", device.name, device.description);
     let dtype = hone_model::device::dtype_name(device.dtype).to_string();
     let path = workspace.join(DEVICES_FILE);
@@ -55,29 +44,27 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
-    if let Some(m) = known.get(&key).filter(|m| m.dtype == dtype) {
-        return as_speed(m.matmul_flops);
-    }
-    let measured = if gpu {
+    let remembered = known.get(&key).filter(|m| m.dtype == dtype);
+    let measured = if device.is_gpu() {
+        if let Some(matmul_flops) = remembered.and_then(|m| m.matmul_flops) {
+            return Speed::Gpu { matmul_flops };
+        }
         hone_model::device::matmul_flops(device, GPU_PROBE.0, GPU_PROBE.1)
+            .map(|flops| (Some(flops), None))
     } else {
-        (0..CPU_ROUNDS)
-            .map(|round| {
-                if round > 0 {
-                    std::thread::sleep(CPU_ROUND_GAP);
-                }
-                hone_model::device::matmul_flops(device, CPU_PROBE.0, CPU_PROBE.1)
-            })
-            .reduce(|best, next| Ok(best?.max(next?)))
-            .expect("at least one round")
+        if let Some(rates) = remembered.and_then(|m| m.cpu) {
+            return Speed::Cpu(rates);
+        }
+        super::step_probe::measure(&device.device).map(|rates| (None, Some(rates)))
     };
     match measured {
-        Ok(matmul_flops) => {
+        Ok((matmul_flops, cpu)) => {
             known.insert(
                 key,
                 Measured {
                     dtype,
                     matmul_flops,
+                    cpu,
                     measured_at: std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
@@ -87,13 +74,15 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
             if let Err(e) = crate::export::write_atomically(&path, &bytes) {
                 tracing::warn!(error = %e, "cannot keep the device's measured speed");
             }
-            as_speed(matmul_flops)
+            match (matmul_flops, cpu) {
+                (Some(matmul_flops), _) => Speed::Gpu { matmul_flops },
+                (None, Some(rates)) => Speed::Cpu(rates),
+                (None, None) => Speed::Cpu(FALLBACK_CPU),
+            }
         }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot measure the device's matmul speed");
-            Speed::Cpu {
-                matmul_flops: FALLBACK_CPU_FLOPS,
-            }
+            tracing::warn!(error = %e, "cannot measure the device's training speed");
+            Speed::Cpu(FALLBACK_CPU)
         }
     }
 }
@@ -106,26 +95,33 @@ mod tests {
     fn the_cpu_is_measured_once_and_remembered_under_its_thread_count() {
         let dir = tempfile::tempdir().unwrap();
         let cpu = DeviceInfo::cpu("test");
-        let Speed::Cpu { matmul_flops } = speed(dir.path(), &cpu) else {
-            panic!("the CPU planned as a GPU");
-        };
-        assert!((1e8..1e14).contains(&matmul_flops), "{matmul_flops}");
-        let path = dir.path().join(DEVICES_FILE);
-        let known: BTreeMap<String, Measured> =
-            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         let key = format!("cpu ({})", cpu.description);
         assert!(key.contains("threads"), "{key}");
+        let path = dir.path().join(DEVICES_FILE);
+        // A file from before the step probe: the CPU as one matmul rate. It is measured anew.
+        std::fs::write(
+            &path,
+            format!(r#"{{"{key}": {{"dtype": "f32", "matmul_flops": 2e11, "measured_at": 1}}}}"#),
+        )
+        .unwrap();
+        let Speed::Cpu(rates) = speed(dir.path(), &cpu) else {
+            panic!("the CPU planned as a GPU");
+        };
+        assert!((1e9..1e14).contains(&rates.product_flops), "{rates:?}");
+        let known: BTreeMap<String, Measured> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let kept = known[&key].cpu.unwrap();
         // serde_json reads floats back to within an ulp, not always exactly.
-        assert!((known[&key].matmul_flops / matmul_flops - 1.0).abs() < 1e-12);
+        assert!((kept.product_flops / rates.product_flops - 1.0).abs() < 1e-12);
+        assert!(known[&key].measured_at > 1);
         // A remembered figure is used as it is, not measured again.
         let mut edited = known.clone();
-        edited.get_mut(&key).unwrap().matmul_flops = 123e9;
+        let remembered = CpuRates {
+            product_flops: 123e9,
+            seconds_per_value: 5e-9,
+        };
+        edited.get_mut(&key).unwrap().cpu = Some(remembered);
         std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
-        assert_eq!(
-            speed(dir.path(), &cpu),
-            Speed::Cpu {
-                matmul_flops: 123e9
-            }
-        );
+        assert_eq!(speed(dir.path(), &cpu), Speed::Cpu(remembered));
     }
 }

@@ -7,7 +7,8 @@
 //! - `stages`: the training of a job's stages on a blocking thread, and `plan`: what they
 //!   will take (examples, steps, time, memory).
 //! - [`memory`]: the peak memory a plan states.
-//! - [`device_speed`]: the training speed a plan assumes on its device before one is measured.
+//! - [`device_speed`]: the training speed a plan assumes on its device before one is measured,
+//!   on the CPU from [`step_probe`]'s real steps of two shapes.
 //! - [`trl_job`]: a job folder that trains the recipe with TRL elsewhere (a cluster), and
 //!   `version_import`: its adapter taken back as a version.
 
@@ -19,6 +20,7 @@ mod project_token_level;
 pub mod recipe;
 mod run;
 mod stages;
+pub mod step_probe;
 pub mod step_time;
 pub mod timing;
 pub mod tokens;

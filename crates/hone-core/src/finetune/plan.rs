@@ -5,7 +5,7 @@ use hone_model::LoadedModel;
 use hone_train::trainer::TrainConfig;
 
 use super::recipe::{Plan, PlanDevice, PlanStage, Recipe, StageMethod};
-use super::step_time::{estimate_seconds, Speed, TokenWork};
+use super::step_time::{estimate_seconds, weight_pass_seconds, Speed, TokenWork};
 use super::tokens::TokenizedData;
 use crate::dataset::TrainingData;
 
@@ -57,6 +57,32 @@ fn computed_tokens(method: StageMethod, tokens: &TokenizedData, config: &TrainCo
         StageMethod::Kto => padded + longest.iter().sum::<usize>() / 2,
         StageMethod::Ppo => 0,
     }
+}
+
+/// The bytes a pass over `lm`'s weights moves: the weights themselves, or for a quantized
+/// base each matrix dequantized into the compute dtype and then read by the product (twice
+/// those bytes: a SmolLM2 SFT on its Q4_1 base took 1.25× the time of the same run on f32
+/// weights, BENCHMARKS.md "Plan estimates", session 37).
+fn pass_bytes(lm: &LoadedModel) -> usize {
+    let model = &lm.model;
+    if model.is_quantized() {
+        2 * model.config().parameter_count() * model.dtype().size_in_bytes()
+    } else {
+        model.weight_bytes()
+    }
+}
+
+/// The passes a stage makes over the weights: a forward and a backward for each batch, and for
+/// DPO and KTO the reference pass before training, in batches of 8 rows (hone-train's
+/// `Dpo::watched`: each pair's chosen answers, then its rejected ones).
+fn weight_passes(method: StageMethod, examples: usize, config: &TrainConfig) -> usize {
+    let batches = examples.div_ceil(config.batch_size.max(1)) * config.epochs;
+    let reference = match method {
+        StageMethod::Dpo => 2 * examples.div_ceil(8),
+        StageMethod::Kto => examples.div_ceil(8),
+        _ => 0,
+    };
+    2 * batches + reference
 }
 
 /// The largest batch a stage runs with a graph: its rows (a pair's chosen and rejected; KTO's
@@ -323,7 +349,12 @@ pub(super) fn plan_for(
                 config.total_steps(examples)
             },
             tokens: total_tokens,
-            estimated_seconds: estimate_seconds(work, computed, speed)
+            estimated_seconds: (estimate_seconds(work, computed, speed)
+                + weight_pass_seconds(
+                    pass_bytes(lm),
+                    weight_passes(method, examples, config),
+                    speed,
+                ))
                 * if checkpointed {
                     super::step_time::CHECKPOINTING_TIME_FACTOR
                 } else {
@@ -476,5 +507,22 @@ mod tests {
         two.preference.batch_size = 2;
         let dpo = batch_shape(StageMethod::Dpo, &two, &tokens);
         assert_eq!((dpo.rows, dpo.completion_positions), (4, 34));
+    }
+
+    #[test]
+    fn a_stage_passes_over_the_weights_twice_a_batch_and_once_a_reference_batch() {
+        let config = TrainConfig {
+            batch_size: 4,
+            epochs: 3,
+            ..TrainConfig::default()
+        };
+        // 16 examples in batches of 4 for 3 epochs: 12 batches, a forward and a backward each.
+        assert_eq!(weight_passes(StageMethod::Sft, 16, &config), 24);
+        assert_eq!(weight_passes(StageMethod::RewardModel, 16, &config), 24);
+        // DPO's reference pass: the 16 chosen answers in 2 batches of 8, then the rejected.
+        assert_eq!(weight_passes(StageMethod::Dpo, 16, &config), 28);
+        // KTO's: 17 verdicts in 3 batches of 8; 5 batches of 4 an epoch.
+        assert_eq!(weight_passes(StageMethod::Kto, 17, &config), 33);
+        assert_eq!(weight_passes(StageMethod::Sft, 0, &config), 0);
     }
 }

@@ -1,40 +1,71 @@
 //! How long a plan expects training to take on a device before a run of the method on the
 //! model has been measured there ([`super::timing`] takes over after one): the work of a
-//! training token counted from the model's shape, at the device's measured matmul rate
-//! ([`super::device_speed`]).
+//! training token counted from the model's shape, at the device's measured rates
+//! ([`super::device_speed`]), and on the CPU each pass over the weights.
 //!
 //! On the CPU a token's work is its products (4 × the parameters it goes through, and
 //! attention's) and the values its layers stream outside them (norms, SwiGLU, residual adds,
-//! LoRA's thin rank-r products, the gradients' sums), each such value costing as much as
-//! [`CPU_FLOPS_PER_STREAMED_VALUE`] FLOPs; both run at [`CPU_STEP_EFFICIENCY`] of the CPU's
-//! measured rate. The two constants were fitted on `hone train` runs of three shapes (the
-//! starter, SmolLM2-135M, a 1B Llama) on a 2-core VM, BENCHMARKS.md "Plan estimates"; another
-//! CPU scales both by its own measured rate.
+//! LoRA's thin rank-r products, the gradients' sums). What each costs is measured on the CPU
+//! itself by real training steps of two probe shapes ([`super::step_probe`]), since the two do
+//! not scale together from one CPU to another; [`CPU_RUN_FACTOR`] turns the probe's bare steps
+//! into a whole run's time.
 
 use hone_model::Config;
+use serde::{Deserialize, Serialize};
 
-/// The speed a plan assumes for its device: its matmul rate in the base dtype, measured once
-/// and kept per device.
+/// The speed a plan assumes for its device, measured once and kept per device.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Speed {
-    /// The CPU: its f32 rate on `n × n` products, measured with the threads training uses.
-    Cpu { matmul_flops: f64 },
-    /// A GPU: its rate in the base dtype. A LoRA step reaches about [`GPU_STEP_EFFICIENCY`]
-    /// of it (small batches, f32 LoRA branches, the loss in f32).
+    /// The CPU: what a step's two kinds of work cost there, measured with the threads training
+    /// uses (`step_probe`).
+    Cpu(CpuRates),
+    /// A GPU: its matmul rate in the base dtype. A LoRA step reaches about
+    /// [`GPU_STEP_EFFICIENCY`] of it (small batches, f32 LoRA branches, the loss in f32).
     Gpu { matmul_flops: f64 },
 }
 
-/// The CPU rate assumed where it cannot be measured: the 2-core VM's (1024³ products,
-/// 172–211 GFLOP/s over 25 plans).
-pub const FALLBACK_CPU_FLOPS: f64 = 200e9;
+/// A CPU's measured costs of a training step's work (`step_probe`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CpuRates {
+    /// The rate a step's products (the weights' and attention's) run at, FLOP/s.
+    pub product_flops: f64,
+    /// The seconds each value a layer streams outside its products costs (norms, SwiGLU,
+    /// residual adds, LoRA's thin products, the gradients' sums).
+    pub seconds_per_value: f64,
+}
 
-/// The share of the CPU's measured rate a training step's work runs at (fitted on 23 runs:
-/// 0.78 on the best fit of one run of `bench/plan.sh`, 0.84 on an earlier run's).
-pub const CPU_STEP_EFFICIENCY: f64 = 0.8;
+/// The rates assumed where the CPU cannot be measured: about what the probe measures on the
+/// 2-core VMs of the benchmarks.
+pub const FALLBACK_CPU: CpuRates = CpuRates {
+    product_flops: 150e9,
+    seconds_per_value: 6e-9,
+};
 
-/// What one value a layer streams outside its products costs, in matmul FLOPs (fitted on the
-/// same runs: 1,040 on both, about 6 ns a value on the 2-core VM).
-pub const CPU_FLOPS_PER_STREAMED_VALUE: f64 = 1040.0;
+/// A whole run's time over its tokens' work priced at the probe's rates: what the probe's
+/// bare steps leave out (the optimiser, the loss, batching, the first steps' page faults):
+/// the geometric mean of measured over estimated time on 11 rows of one `bench/plan.sh` run on
+/// a 2-core VM (the quantized rows aside; BENCHMARKS.md "Plan estimates", session 37).
+pub const CPU_RUN_FACTOR: f64 = 1.06;
+
+/// What a pass over the weights costs on the CPU beyond its tokens' work, in seconds per byte
+/// of weights: each product streams its weight matrix from memory (gemm packs it anew in each
+/// call) whatever the batch's size, once in the forward and once in the backward. The
+/// intercept of a LoRA step's time against its tokens (`hone bench engine --only train --seq
+/// 64 --batch 2/4/8`) on a 2-core VM: SmolLM2-135M 0.26 s a step for 0.54 GB of weights, a 1B
+/// Llama 2.0 s for 4.3 GB (BENCHMARKS.md "Plan estimates", session 37). Memory bandwidth, not
+/// the matmul rate, bounds it, so the probe's rates do not scale it.
+pub const CPU_SECONDS_PER_WEIGHT_BYTE: f64 = 0.23e-9;
+
+/// Seconds for `passes` passes over `weight_bytes` of weights beyond their tokens' work (0 on
+/// a GPU, whose efficiency covers it).
+pub fn weight_pass_seconds(weight_bytes: usize, passes: usize, speed: Speed) -> f64 {
+    match speed {
+        Speed::Cpu(_) => {
+            (weight_bytes * passes) as f64 * CPU_SECONDS_PER_WEIGHT_BYTE * CPU_RUN_FACTOR
+        }
+        Speed::Gpu { .. } => 0.0,
+    }
+}
 
 /// The share of a GPU's measured matmul peak a LoRA step is assumed to reach until a run on
 /// it measures the real throughput.
@@ -90,11 +121,10 @@ impl TokenWork {
 pub fn estimate_seconds(work: TokenWork, tokens: usize, speed: Speed) -> f64 {
     let tokens = tokens as f64;
     match speed {
-        Speed::Cpu { matmul_flops } => {
-            let flops = work.weight_flops
-                + work.attention_flops
-                + CPU_FLOPS_PER_STREAMED_VALUE * work.streamed_values;
-            tokens * flops / (matmul_flops * CPU_STEP_EFFICIENCY)
+        Speed::Cpu(rates) => {
+            let seconds = (work.weight_flops + work.attention_flops) / rates.product_flops
+                + work.streamed_values * rates.seconds_per_value;
+            tokens * seconds * CPU_RUN_FACTOR
         }
         Speed::Gpu { matmul_flops } => {
             tokens * work.weight_flops / (matmul_flops * GPU_STEP_EFFICIENCY)
@@ -146,9 +176,7 @@ mod tests {
     fn a_token_of_a_wider_model_spends_a_larger_share_in_products() {
         // Products grow with the width squared, the streamed values with the width: the reason
         // one FLOP rate over-estimated a 1B model's run where it fitted SmolLM2's.
-        let cpu = Speed::Cpu {
-            matmul_flops: 200e9,
-        };
+        let cpu = Speed::Cpu(FALLBACK_CPU);
         let share = |c: &Config| {
             let work = TokenWork::new(c, true, 64.0);
             let all = estimate_seconds(work, 1000, cpu);
@@ -179,9 +207,10 @@ mod tests {
             estimate_seconds(
                 work,
                 5000,
-                Speed::Cpu {
-                    matmul_flops: flops,
-                },
+                Speed::Cpu(CpuRates {
+                    product_flops: flops,
+                    seconds_per_value: 6e-9 * 200e9 / flops,
+                }),
             )
         };
         assert!((at(100e9) / at(200e9) - 2.0).abs() < 1e-9);
@@ -192,6 +221,27 @@ mod tests {
         let long = TokenWork::new(&c, true, 1000.0);
         assert!((long.attention_flops / work.attention_flops - 10.0).abs() < 1e-9);
         assert_eq!(long.weight_flops, work.weight_flops);
+    }
+
+    #[test]
+    fn each_pass_over_the_weights_costs_the_same_on_any_cpu_and_nothing_on_a_gpu() {
+        let slow = Speed::Cpu(FALLBACK_CPU);
+        let fast = Speed::Cpu(CpuRates {
+            product_flops: 4.0 * FALLBACK_CPU.product_flops,
+            seconds_per_value: FALLBACK_CPU.seconds_per_value / 4.0,
+        });
+        let one = weight_pass_seconds(1 << 30, 1, slow);
+        assert!(
+            (one - (1u64 << 30) as f64 * CPU_SECONDS_PER_WEIGHT_BYTE * CPU_RUN_FACTOR).abs()
+                < 1e-12
+        );
+        assert!((weight_pass_seconds(1 << 30, 6, slow) - 6.0 * one).abs() < 1e-9);
+        // Memory bandwidth bounds it, not the products' rate.
+        assert_eq!(weight_pass_seconds(1 << 30, 1, fast), one);
+        assert_eq!(
+            weight_pass_seconds(1 << 30, 6, Speed::Gpu { matmul_flops: 1e12 }),
+            0.0
+        );
     }
 
     #[test]
