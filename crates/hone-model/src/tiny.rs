@@ -57,6 +57,20 @@ pub struct TinySize {
     pub tie_embeddings: bool,
 }
 
+impl TinySize {
+    /// The config of a Llama of this size (what its `config.json` would say).
+    pub fn llama_config(&self) -> Result<crate::Config> {
+        crate::Config::from_value(json!({
+            "model_type": "llama", "vocab_size": self.vocab, "hidden_size": self.hidden,
+            "intermediate_size": self.intermediate, "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads, "num_key_value_heads": self.kv_heads,
+            "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+            "max_position_embeddings": self.max_positions,
+            "tie_word_embeddings": self.tie_embeddings,
+        }))
+    }
+}
+
 impl Default for TinySize {
     fn default() -> Self {
         Self {
@@ -150,16 +164,9 @@ impl Shape {
 
     /// The config of a Llama of this shape (what its `config.json` would say).
     pub fn config(self) -> crate::Config {
-        let size = self.size();
-        crate::Config::from_value(json!({
-            "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
-            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
-            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
-            "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-            "max_position_embeddings": size.max_positions,
-            "tie_word_embeddings": size.tie_embeddings,
-        }))
-        .expect("the shapes are valid configs")
+        self.size()
+            .llama_config()
+            .expect("the shapes are valid configs")
     }
 }
 
@@ -321,14 +328,7 @@ pub fn patterned_llama(size: TinySize, device: &Device) -> Result<crate::Model> 
             .collect();
         Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
     })?;
-    let config = crate::Config::from_value(json!({
-        "model_type": "llama", "vocab_size": size.vocab, "hidden_size": size.hidden,
-        "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
-        "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads,
-        "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-        "max_position_embeddings": size.max_positions,
-        "tie_word_embeddings": size.tie_embeddings,
-    }))?;
+    let config = size.llama_config()?;
     let tensors = tensors
         .into_iter()
         .map(|(name, t)| Ok((name, t.to_device(device)?)))

@@ -18,7 +18,9 @@ use std::time::Instant;
 use candle_core::Device;
 
 /// Median seconds of `reps` runs of `f` after one warm-up, each ended by a device
-/// synchronisation (GPU kernels run asynchronously); `after` runs after each (a memory sample).
+/// synchronisation (GPU kernels run asynchronously); `after` runs after each (a memory sample),
+/// and then, untimed, the step-end hook that hands freed memory back, as a training run does
+/// between its steps (`hone_train::step_end`).
 pub(crate) fn median_seconds(
     device: &Device,
     reps: usize,
@@ -28,6 +30,7 @@ pub(crate) fn median_seconds(
     f()?;
     device.synchronize().map_err(hone_model::ModelError::from)?;
     after();
+    hone_train::step_end::run_hook();
     let mut times = Vec::with_capacity(reps.max(1));
     for _ in 0..reps.max(1) {
         let start = Instant::now();
@@ -35,6 +38,7 @@ pub(crate) fn median_seconds(
         device.synchronize().map_err(hone_model::ModelError::from)?;
         times.push(start.elapsed().as_secs_f64());
         after();
+        hone_train::step_end::run_hook();
     }
     Ok(crate::numbers::median(times).unwrap_or(f64::NAN))
 }

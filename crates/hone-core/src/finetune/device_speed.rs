@@ -1,6 +1,6 @@
 //! How fast a plan assumes the device trains before a run on it was measured: on a GPU its
 //! matmul throughput (a second or so), on the CPU the costs of a training step's products and
-//! streamed values from real steps of two probe shapes ([`super::step_probe`], about a second),
+//! streamed values from products and a real training step ([`super::step_probe`], ~1.3 s),
 //! measured once and kept per device in `<workspace>/devices.json`, so later plans on it do not
 //! measure again. The CPU's key names its threads: a run with another thread count is measured
 //! anew.

@@ -8,7 +8,7 @@
 //!   will take (examples, steps, time, memory).
 //! - [`memory`]: the peak memory a plan states.
 //! - [`device_speed`]: the training speed a plan assumes on its device before one is measured,
-//!   on the CPU from [`step_probe`]'s real steps of two shapes.
+//!   on the CPU from [`step_probe`]'s products and training step.
 //! - [`trl_job`]: a job folder that trains the recipe with TRL elsewhere (a cluster), and
 //!   `version_import`: its adapter taken back as a version.
 

@@ -6,9 +6,9 @@
 //! On the CPU a token's work is its products (4 × the parameters it goes through, and
 //! attention's) and the values its layers stream outside them (norms, SwiGLU, residual adds,
 //! LoRA's thin rank-r products, the gradients' sums). What each costs is measured on the CPU
-//! itself by real training steps of two probe shapes ([`super::step_probe`]), since the two do
-//! not scale together from one CPU to another; [`CPU_RUN_FACTOR`] turns the probe's bare steps
-//! into a whole run's time.
+//! itself ([`super::step_probe`]: products of a step's shape, and a real training step), since
+//! the two do not scale together from one CPU to another; [`CPU_RUN_FACTOR`] turns the probe's
+//! bare steps into a whole run's time.
 
 use hone_model::Config;
 use serde::{Deserialize, Serialize};
