@@ -315,18 +315,8 @@ pub fn write_model_folder(
 /// (the plan's CPU probe), where the values do not matter and drawing ~25 M normals would take
 /// longer than the steps measured.
 pub fn patterned_llama(size: TinySize, device: &Device) -> Result<crate::Model> {
-    let mut next = 0u32;
     let tensors = llama_tensors(TinyArch::Llama, size, &mut |shape| {
-        let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|_| {
-                // A multiplicative hash: values spread over ±0.02 with no structure a kernel
-                // could shortcut.
-                next = next.wrapping_add(1).wrapping_mul(2_654_435_761);
-                (next >> 8) as f32 / (1u32 << 24) as f32 * 0.04 - 0.02
-            })
-            .collect();
-        Ok(Tensor::from_vec(values, shape, &Device::Cpu)?)
+        patterned(shape, &Device::Cpu)
     })?;
     let config = size.llama_config()?;
     let tensors = tensors
@@ -335,6 +325,19 @@ pub fn patterned_llama(size: TinySize, device: &Device) -> Result<crate::Model> 
         .collect::<Result<HashMap<_, _>>>()?;
     let vb = candle_nn::VarBuilder::from_tensors(tensors, DType::F32, device);
     crate::Model::new(&config, vb)
+}
+
+/// A tensor of `shape` on `device` filled by a multiplicative hash of each index: values
+/// spread over ±0.02 with no structure a kernel could shortcut, at a fraction of a random
+/// draw's cost.
+pub fn patterned(shape: &[usize], device: &Device) -> Result<Tensor> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f32> = (0..n)
+        .map(|i| {
+            ((i as u32).wrapping_mul(2_654_435_761) >> 8) as f32 / (1u32 << 24) as f32 * 0.04 - 0.02
+        })
+        .collect();
+    Ok(Tensor::from_vec(values, shape, device)?)
 }
 
 /// Every tensor of a model of `arch` and `size` by its Hugging Face name: the matrices from

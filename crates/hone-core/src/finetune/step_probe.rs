@@ -19,7 +19,7 @@ use super::step_time::{CpuRates, TokenWork, FALLBACK_CPU as FALLBACK};
 use candle_core::Device;
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::score::{completion_logprobs, SequencePair};
-use hone_model::tiny::{patterned_llama, TinySize};
+use hone_model::tiny::{patterned, patterned_llama, TinySize};
 use hone_model::Model;
 use rand::SeedableRng;
 
@@ -56,8 +56,8 @@ pub fn measure(device: &Device) -> hone_model::Result<CpuRates> {
     let rates = {
         let step = Probe::new(NARROW, device)?;
         let (rows, inner, outer) = PRODUCT;
-        let x = patterned((rows, inner), device)?;
-        let w = patterned((outer, inner), device)?;
+        let x = patterned(&[rows, inner], device)?;
+        let w = patterned(&[outer, inner], device)?;
         let products = || -> hone_model::Result<f64> {
             let start = Instant::now();
             for _ in 0..PRODUCTS {
@@ -92,16 +92,7 @@ pub fn measure(device: &Device) -> hone_model::Result<CpuRates> {
     Ok(rates)
 }
 
-/// A `shape` matrix of small values from a multiplicative hash.
-fn patterned(shape: (usize, usize), device: &Device) -> hone_model::Result<candle_core::Tensor> {
-    let n = shape.0 * shape.1;
-    let values: Vec<f32> = (0..n as u32)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 8) as f32 / (1u32 << 24) as f32 * 0.04 - 0.02)
-        .collect();
-    Ok(candle_core::Tensor::from_vec(values, shape, device)?)
-}
-
-/// One shape's model, adapter and batch.
+/// The probe step's model, adapter and batch.
 struct Probe {
     model: Model,
     adapter: Adapter,
