@@ -15,6 +15,10 @@ use crate::token_losses::{masked_sums, padded};
 use crate::trainer::Objective;
 use crate::{Result, TrainError};
 
+/// The rows a reference pass (DPO's and KTO's log-probs cached before the first step) runs
+/// at once: each pair's chosen answers in such batches, then its rejected ones.
+pub const REFERENCE_BATCH_ROWS: usize = 8;
+
 /// A tokenised preference pair: the same prompt, a chosen and a rejected completion.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TokenPair {
@@ -227,7 +231,7 @@ impl<'a> Dpo<'a> {
             &pairs.iter().map(TokenPair::chosen).collect::<Vec<_>>(),
             &pairs.iter().map(|p| p.chosen_focus()).collect::<Vec<_>>(),
             &lora,
-            8,
+            REFERENCE_BATCH_ROWS,
             &Pass {
                 watch,
                 before: 0,
@@ -239,7 +243,7 @@ impl<'a> Dpo<'a> {
             &pairs.iter().map(TokenPair::rejected).collect::<Vec<_>>(),
             &pairs.iter().map(|p| p.rejected_focus()).collect::<Vec<_>>(),
             &lora,
-            8,
+            REFERENCE_BATCH_ROWS,
             &Pass {
                 watch,
                 before: pairs.len(),
@@ -381,7 +385,14 @@ impl<'a> Kto<'a> {
             before: 0,
             total: sequences.len(),
         };
-        let reference_logps = focused_logp_sums(model, &sequences, &everything, &lora, 8, &pass)?;
+        let reference_logps = focused_logp_sums(
+            model,
+            &sequences,
+            &everything,
+            &lora,
+            REFERENCE_BATCH_ROWS,
+            &pass,
+        )?;
         Ok(Self {
             model,
             examples,

@@ -2,6 +2,7 @@
 //! this device and the run's peak memory, from the tokenized data and the loaded model.
 
 use hone_model::LoadedModel;
+use hone_train::preference::REFERENCE_BATCH_ROWS;
 use hone_train::trainer::TrainConfig;
 
 use super::recipe::{Plan, PlanDevice, PlanStage, Recipe, StageMethod};
@@ -73,13 +74,13 @@ fn pass_bytes(lm: &LoadedModel) -> usize {
 }
 
 /// The passes a stage makes over the weights: a forward and a backward for each batch, and for
-/// DPO and KTO the reference pass before training, in batches of 8 rows (hone-train's
-/// `Dpo::watched`: each pair's chosen answers, then its rejected ones).
+/// DPO and KTO the reference pass before training, in batches of
+/// [`REFERENCE_BATCH_ROWS`] (DPO: each pair's chosen answers, then its rejected ones).
 fn weight_passes(method: StageMethod, examples: usize, config: &TrainConfig) -> usize {
     let batches = examples.div_ceil(config.batch_size.max(1)) * config.epochs;
     let reference = match method {
-        StageMethod::Dpo => 2 * examples.div_ceil(8),
-        StageMethod::Kto => examples.div_ceil(8),
+        StageMethod::Dpo => 2 * examples.div_ceil(REFERENCE_BATCH_ROWS),
+        StageMethod::Kto => examples.div_ceil(REFERENCE_BATCH_ROWS),
         _ => 0,
     };
     2 * batches + reference
