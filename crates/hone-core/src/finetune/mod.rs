@@ -8,10 +8,12 @@
 //!   will take (examples, steps, time, memory).
 //! - [`memory`]: the peak memory a plan states.
 //! - [`device_speed`]: the training speed a plan assumes on its device before one is measured,
-//!   on the CPU from [`step_probe`]'s products and training step.
+//!   on the CPU from [`step_probe`]'s products and training step; PPO's sampling from
+//!   [`decode_probe`]'s tokens decoded on the plan's model.
 //! - [`trl_job`]: a job folder that trains the recipe with TRL elsewhere (a cluster), and
 //!   `version_import`: its adapter taken back as a version.
 
+pub mod decode_probe;
 pub mod device_speed;
 pub mod export;
 pub mod memory;

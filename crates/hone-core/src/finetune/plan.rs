@@ -136,24 +136,24 @@ fn batch_shape(
 }
 
 /// PPO's seconds before a run of it on this device has been measured. Each iteration samples
-/// a response to each of its prompts token by token, scores the responses in three forward
-/// passes (the policy with its values, the reference, the reward model) and updates the policy
+/// a response to each of its prompts token by token (`decode_token_seconds` a token, measured
+/// on the model by [`super::decode_probe`]), scores the responses in three forward passes (the
+/// policy with its values, the reference, the reward model) and updates the policy
 /// `ppo_epochs` times on them. Responses are counted at `max_new_tokens`, the most they can
 /// take: SmolLM2-135M-Instruct's took 47 of 48 on average, the starter's 25 (BENCHMARKS.md
 /// "Plan estimates").
 fn ppo_seconds(
     recipe: &Recipe,
     tokens: &TokenizedData,
-    lm: &LoadedModel,
+    config: &hone_model::Config,
     speed: Speed,
+    decode_token_seconds: f64,
     checkpointed: bool,
 ) -> f64 {
-    use super::step_time::{decode_token_seconds, CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE};
+    use super::step_time::{CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE};
     if tokens.prompts.is_empty() {
         return 0.0;
     }
-    let config = lm.model.config();
-    let layers = config.num_hidden_layers;
     let rows = recipe.ppo_batch_size.min(tokens.prompts.len());
     let prompt_tokens =
         tokens.prompts.iter().map(Vec::len).sum::<usize>() * rows / tokens.prompts.len();
@@ -161,8 +161,8 @@ fn ppo_seconds(
     let row_tokens = (prompt_tokens + response_tokens) as f64 / rows as f64;
     let step =
         |tokens: usize| estimate_seconds(TokenWork::new(config, true, row_tokens), tokens, speed);
-    let sampling = FORWARD_SHARE * step(prompt_tokens)
-        + response_tokens as f64 * decode_token_seconds(lm.model.weight_bytes(), layers, speed);
+    let sampling =
+        FORWARD_SHARE * step(prompt_tokens) + response_tokens as f64 * decode_token_seconds;
     let scoring = 3.0 * FORWARD_SHARE * step(prompt_tokens + response_tokens);
     let update = step(prompt_tokens + response_tokens)
         * if checkpointed {
@@ -189,7 +189,7 @@ pub(super) fn plan_for(
     lm: &LoadedModel,
     speed: Speed,
     runtime_bytes: f64,
-) -> Plan {
+) -> crate::Result<Plan> {
     let r = recipe.lora.r;
     let trainable: usize = lm
         .model
@@ -300,6 +300,15 @@ pub(super) fn plan_for(
                 // The updates follow the preference stages' setting (PPO has no TrainConfig).
                 let checkpointed =
                     !tokens.prompts.is_empty() && checkpointing(method, &recipe.preference);
+                let decode_token_seconds = match tokens.prompts.first() {
+                    Some(prompt) => super::decode_probe::token_seconds(
+                        &lm.model,
+                        recipe.lora.config()?,
+                        prompt,
+                    )?,
+                    None => 0.0,
+                };
+                tracing::debug!(decode_token_seconds, "PPO's sampling, a token");
                 stages.push(PlanStage {
                     method,
                     examples: tokens.prompts.len(),
@@ -309,7 +318,14 @@ pub(super) fn plan_for(
                         recipe.ppo_iterations as u64
                     },
                     tokens: total_tokens,
-                    estimated_seconds: ppo_seconds(recipe, tokens, lm, speed, checkpointed),
+                    estimated_seconds: ppo_seconds(
+                        recipe,
+                        tokens,
+                        lm.model.config(),
+                        speed,
+                        decode_token_seconds,
+                        checkpointed,
+                    ),
                     gradient_checkpointing: checkpointed,
                     step_memory_mib: if tokens.prompts.is_empty() {
                         0.0
@@ -414,7 +430,7 @@ pub(super) fn plan_for(
     if stages.is_empty() {
         notes.push("the snapshot holds no data this recipe can train on".into());
     }
-    Plan {
+    Ok(Plan {
         stages,
         parameters,
         trainable_parameters: trainable,
@@ -423,7 +439,7 @@ pub(super) fn plan_for(
             .saturating_sub(used_rows),
         notes,
         device,
-    }
+    })
 }
 
 /// What token-level feedback feeds, said in the plan: which judgments feed which loss, how
@@ -525,5 +541,29 @@ mod tests {
         // KTO's: 17 verdicts in 3 batches of 8; 5 batches of 4 an epoch.
         assert_eq!(weight_passes(StageMethod::Kto, 17, &config), 33);
         assert_eq!(weight_passes(StageMethod::Sft, 0, &config), 0);
+    }
+
+    #[test]
+    fn ppo_prices_each_response_token_at_the_measured_decoding() {
+        let config = hone_model::tiny::Shape::Smollm2_135m.config();
+        let mut recipe = Recipe::new(Method::Ppo, "model".into());
+        recipe.ppo_iterations = 4;
+        recipe.ppo_batch_size = 8;
+        recipe.ppo.max_new_tokens = 48;
+        let tokens = TokenizedData {
+            prompts: vec![vec![1; 40]; 16],
+            ..Default::default()
+        };
+        let speed = Speed::Cpu(super::super::step_time::FALLBACK_CPU);
+        let at = |decode| ppo_seconds(&recipe, &tokens, &config, speed, decode, false);
+        // 4 iterations × 8 responses × 48 tokens, each 10 ms slower.
+        assert!((at(0.06) - at(0.05) - 4.0 * 8.0 * 48.0 * 0.01).abs() < 1e-6);
+        // The scoring and updates cost something beside the sampling.
+        assert!(at(0.0) > 1.0, "{}", at(0.0));
+        let none = TokenizedData::default();
+        assert_eq!(
+            ppo_seconds(&recipe, &none, &config, speed, 0.05, false),
+            0.0
+        );
     }
 }

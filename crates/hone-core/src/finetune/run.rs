@@ -198,7 +198,7 @@ impl Hone {
             let lm = load_model(&dir, device, recipe.base_weights)?;
             let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
             let speed = super::device_speed::speed(&workspace, &lm.device);
-            Ok(plan_for(&recipe, &data, &tokens, &lm, speed, runtime))
+            plan_for(&recipe, &data, &tokens, &lm, speed, runtime)
         })
         .await??;
         throughput.apply(&mut plan);

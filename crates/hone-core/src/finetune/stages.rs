@@ -108,7 +108,7 @@ pub(super) fn train_stages(
     // Again, after the speed probe of a workspace's first plan (its models and steps are not
     // the training's); what the loaded model holds is resident and still counts.
     hone_model::device::reset_process_peak_memory();
-    let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime);
+    let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime)?;
     let _ = events.send(FineTuneEvent::Planned { plan: plan.clone() });
     if plan.stages.iter().all(|s| s.examples == 0) {
         return Err(CoreError::invalid(

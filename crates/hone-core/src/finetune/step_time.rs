@@ -132,39 +132,9 @@ pub fn estimate_seconds(work: TokenWork, tokens: usize, speed: Speed) -> f64 {
     }
 }
 
-/// What decoding one token costs per decoder layer beyond reading the weights (each op's
-/// dispatch at one row, the adapter's products; on a GPU, its kernel launches), in seconds.
-/// CPU: fitted with [`decode_bytes_per_second`] on PPO's sampling on a 2-core VM (the starter
-/// 0.55 ms a token, SmolLM2-135M 31 ms, both with their adapter; BENCHMARKS.md "Plan
-/// estimates"); GPU: SmolLM2's and a 1B Llama's greedy generation on an H200 (0.23–0.31 ms a
-/// layer, "GPU check"). Decoding reads memory more than it computes, so the CPU's figures are
-/// not scaled by its matmul rate.
-fn decode_seconds_per_layer(speed: Speed) -> f64 {
-    match speed {
-        Speed::Cpu { .. } => 0.04e-3,
-        Speed::Gpu { .. } => 0.25e-3,
-    }
-}
-
-/// The bytes a second a decoding step reads the weights at (fitted as above on the CPU); a
-/// GPU's is so much higher that its launches dominate at the sizes Hone trains.
-fn decode_bytes_per_second(speed: Speed) -> f64 {
-    match speed {
-        Speed::Cpu { .. } => 18e9,
-        Speed::Gpu { .. } => 2e12,
-    }
-}
-
 /// What a forward pass without a graph (PPO's scoring, a prompt's prefill) costs against a
 /// training step on the same rows: 1.28 s against 3.56 s on SmolLM2-135M's PPO batch.
 pub const FORWARD_SHARE: f64 = 0.4;
-
-/// Seconds to decode one token of a model with `weight_bytes` of weights and `layers`
-/// decoder layers, one row at a time (sampling a PPO response).
-pub fn decode_token_seconds(weight_bytes: usize, layers: usize, speed: Speed) -> f64 {
-    weight_bytes as f64 / decode_bytes_per_second(speed)
-        + layers as f64 * decode_seconds_per_layer(speed)
-}
 
 #[cfg(test)]
 mod tests {
