@@ -8,6 +8,8 @@ use crate::Result;
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
+    /// Each row's padding positions at its start (empty when no row is padded).
+    left_padding: Vec<usize>,
 }
 
 impl KvCache {
@@ -15,7 +17,29 @@ impl KvCache {
         Self {
             layers: vec![None; num_layers],
             len: 0,
+            left_padding: Vec::new(),
         }
+    }
+
+    /// A cache for rows of prompts of different lengths decoded as one batch, each padded on
+    /// the left to the longest: row `r`'s first `left_padding[r]` positions are padding, which
+    /// no later position attends to. A row's real tokens sit at positions shifted by its
+    /// padding, which rotary attention does not see (it depends on positions' differences).
+    pub fn left_padded(num_layers: usize, left_padding: Vec<usize>) -> Self {
+        let left_padding = if left_padding.iter().all(|p| *p == 0) {
+            Vec::new()
+        } else {
+            left_padding
+        };
+        Self {
+            left_padding,
+            ..Self::new(num_layers)
+        }
+    }
+
+    /// Each row's padding positions, or empty when no row is padded.
+    pub(crate) fn left_padding(&self) -> &[usize] {
+        &self.left_padding
     }
 
     /// Positions already cached: the offset of the next input.

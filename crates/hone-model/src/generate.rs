@@ -1,6 +1,7 @@
-//! Text generation with a KV cache: N samples of one prompt decoded as one batch, each with
-//! its own seeded generator (sample i of seed s is the same whatever N is), streamed token by
-//! token through a callback.
+//! Text generation with a KV cache: N samples of one prompt (or one of each of N prompts,
+//! padded on the left to the longest) decoded as one batch, each with its own seeded
+//! generator (sample i of seed s is the same whatever N is), streamed token by token through a
+//! callback.
 
 use std::ops::ControlFlow;
 
@@ -106,32 +107,71 @@ pub fn generate_until(
     prompt_ids: &[u32],
     n: usize,
     params: &SamplingParams,
-    mut on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
+    on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
 ) -> Result<Vec<Generation>> {
-    params.validate()?;
-    if prompt_ids.is_empty() {
-        return Err(crate::ModelError::invalid("prompt", "is empty (no tokens)"));
-    }
     if n == 0 {
         return Err(crate::ModelError::invalid("n", "must be at least 1"));
     }
+    decode_rows(lm, adapter, &vec![prompt_ids; n], params, on_token)
+}
+
+/// One continuation of each of `prompts` (of any lengths), decoded as one batch: each prompt
+/// is padded on the left to the longest, so every decoding step reads the weights once for
+/// all of them (PPO's rollouts; TRL generates its batch the same way). Sample `i` draws from
+/// `params.seed + i`, as sample `i` of [`generate`] does.
+pub fn generate_each(
+    lm: &LoadedModel,
+    adapter: Option<&Adapter>,
+    prompts: &[Vec<u32>],
+    params: &SamplingParams,
+    mut on_token: impl FnMut(TokenEvent),
+) -> Result<Vec<Generation>> {
+    if prompts.is_empty() {
+        return Err(crate::ModelError::invalid("prompts", "none was given"));
+    }
+    let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    decode_rows(lm, adapter, &prompts, params, |event| {
+        on_token(event);
+        ControlFlow::Continue(())
+    })
+}
+
+fn decode_rows(
+    lm: &LoadedModel,
+    adapter: Option<&Adapter>,
+    prompts: &[&[u32]],
+    params: &SamplingParams,
+    mut on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
+) -> Result<Vec<Generation>> {
+    params.validate()?;
+    if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
+        let field = if prompts.len() == 1 || prompts.iter().all(|p| p.is_empty()) {
+            "prompt".to_string()
+        } else {
+            format!("prompts[{i}]")
+        };
+        return Err(crate::ModelError::invalid(field, "is empty (no tokens)"));
+    }
+    let n = prompts.len();
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
     // Said now rather than after minutes of decoding, when the positions run out.
     let room = lm.model.config().max_position_embeddings;
-    if prompt_ids.len() + params.max_new_tokens > room {
+    if longest + params.max_new_tokens > room {
         return Err(crate::ModelError::invalid(
             "max_new_tokens",
             format!(
-                "the prompt's {} tokens and {} new ones exceed the model's context of {room} positions; ask for at most {}",
-                prompt_ids.len(),
+                "the prompt's {longest} tokens and {} new ones exceed the model's context of {room} positions; ask for at most {}",
                 params.max_new_tokens,
-                room.saturating_sub(prompt_ids.len())
+                room.saturating_sub(longest)
             ),
         ));
     }
     let model = &lm.model;
     let device = model.device();
     let lora = LoraContext::inference(adapter);
-    let mut cache = KvCache::new(model.config().num_hidden_layers);
+    let pad_id = *lm.eos_token_ids.first().unwrap_or(&0);
+    let left_padding: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let mut cache = KvCache::left_padded(model.config().num_hidden_layers, left_padding.clone());
     let mut rows: Vec<Row> = (0..n)
         .map(|i| Row {
             rng: StdRng::seed_from_u64(params.seed.wrapping_add(i as u64)),
@@ -141,10 +181,12 @@ pub fn generate_until(
         })
         .collect();
 
-    let prompt = Tensor::new(prompt_ids, device)?
-        .unsqueeze(0)?
-        .repeat((n, 1))?;
-    let mut input = prompt;
+    let padded: Vec<u32> = prompts
+        .iter()
+        .zip(&left_padding)
+        .flat_map(|(p, &pad)| std::iter::repeat_n(pad_id, pad).chain(p.iter().copied()))
+        .collect();
+    let mut input = Tensor::from_vec(padded, (n, longest), device)?;
     for _ in 0..params.max_new_tokens {
         let hidden = crate::base_weight::generating(|| {
             model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)
@@ -159,10 +201,10 @@ pub fn generate_until(
         for (i, (row, mut row_logits)) in rows.iter_mut().zip(logits).enumerate() {
             if row.finished.is_some() {
                 // Finished rows keep decoding a pad in the batch; their output is ignored.
-                next.push(*lm.eos_token_ids.first().unwrap_or(&0));
+                next.push(pad_id);
                 continue;
             }
-            let context: Vec<u32> = prompt_ids.iter().chain(&row.ids).copied().collect();
+            let context: Vec<u32> = prompts[i].iter().chain(&row.ids).copied().collect();
             let token = sample(&mut row_logits, &context, params, &mut row.rng);
             next.push(token);
             if lm.eos_token_ids.contains(&token) {

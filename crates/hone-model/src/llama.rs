@@ -90,8 +90,12 @@ impl Attention {
         let q = self.rope.apply(&heads(q, self.num_heads)?, offset)?;
         let k = self.rope.apply(&heads(k, self.num_kv_heads)?, offset)?;
         let v = heads(v, self.num_kv_heads)?;
+        let mut left_padding = Vec::new();
         let (k, v) = match cache {
-            Some(cache) => cache.append(layer, &k, &v)?,
+            Some(cache) => {
+                left_padding = cache.left_padding().to_vec();
+                cache.append(layer, &k, &v)?
+            }
             None => (k, v.contiguous()?),
         };
         let s = k.dim(2)?;
@@ -104,7 +108,19 @@ impl Attention {
             .reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let scores = scores.reshape((b, self.num_kv_heads, group, t, s))?;
-        let scores = match causal_mask(t, offset, s, self.sliding_window, residual.device())? {
+        let mask = if left_padding.is_empty() {
+            causal_mask(t, offset, s, self.sliding_window, residual.device())?
+        } else {
+            Some(padded_causal_mask(
+                t,
+                offset,
+                s,
+                self.sliding_window,
+                &left_padding,
+                residual.device(),
+            )?)
+        };
+        let scores = match mask {
             Some(mask) => scores.broadcast_add(&mask.to_dtype(scores.dtype())?)?,
             None => scores,
         };
@@ -143,6 +159,38 @@ fn causal_mask(
         })
         .collect();
     Ok(Some(Tensor::from_vec(mask, (t, s), device)?))
+}
+
+/// `[b, 1, 1, t, s]`: [`causal_mask`] for each row, and −∞ where a real position would see its
+/// row's left padding (`left_padding[r]` positions). A padding position sees the padding
+/// before it, so its own softmax has something to weigh and its values stay finite (a masked
+/// key's weight is 0, and 0 × NaN would not be).
+fn padded_causal_mask(
+    t: usize,
+    offset: usize,
+    s: usize,
+    window: Option<usize>,
+    left_padding: &[usize],
+    device: &Device,
+) -> Result<Tensor> {
+    let outside_window = |i: usize, j: usize| window.is_some_and(|w| j + w <= i);
+    let mask: Vec<f32> = left_padding
+        .iter()
+        .flat_map(|&pad| (0..t).flat_map(move |i| (0..s).map(move |j| (pad, offset + i, j))))
+        .map(|(pad, query, key)| {
+            let padding_seen = key < pad && query >= pad;
+            if key > query || outside_window(query, key) || padding_seen {
+                f32::NEG_INFINITY
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    Ok(Tensor::from_vec(
+        mask,
+        (left_padding.len(), 1, 1, t, s),
+        device,
+    )?)
 }
 
 /// Softmax over the last axis in f32. candle's fused kernel has no backward, so it is used
@@ -515,5 +563,49 @@ impl Model {
             linear.merge(adapter, dtype)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_padded_row_hides_its_padding_from_its_real_positions_only() {
+        // Row 0 has 2 padding positions, row 1 none; 4 positions; a window of 3.
+        let mask = padded_causal_mask(4, 0, 4, Some(3), &[2, 0], &Device::Cpu).unwrap();
+        let rows = mask.squeeze(1).unwrap().squeeze(1).unwrap();
+        let seen = |m: Vec<Vec<f32>>| -> Vec<Vec<u8>> {
+            m.iter()
+                .map(|r| r.iter().map(|v| u8::from(v.is_finite())).collect())
+                .collect()
+        };
+        let padded = seen(rows.get(0).unwrap().to_vec2().unwrap());
+        let plain = seen(rows.get(1).unwrap().to_vec2().unwrap());
+        // Padding positions see the padding before them; real ones only real keys, causally,
+        // within the window.
+        assert_eq!(
+            padded,
+            vec![
+                vec![1, 0, 0, 0],
+                vec![1, 1, 0, 0],
+                vec![0, 0, 1, 0],
+                vec![0, 0, 1, 1]
+            ]
+        );
+        assert_eq!(
+            plain,
+            vec![
+                vec![1, 0, 0, 0],
+                vec![1, 1, 0, 0],
+                vec![1, 1, 1, 0],
+                vec![0, 1, 1, 1]
+            ]
+        );
+        // Decoding one more token at position 4 of 5 keys: the window leaves 3 keys.
+        let step = padded_causal_mask(1, 4, 5, Some(3), &[2, 0], &Device::Cpu).unwrap();
+        let step = step.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let step: Vec<u8> = step.iter().map(|v| u8::from(v.is_finite())).collect();
+        assert_eq!(step, vec![0, 0, 1, 1, 1, 0, 0, 1, 1, 1]);
     }
 }

@@ -5,7 +5,7 @@
 //! scalar head on the policy's hidden states; the reference is the base model (adapter off).
 
 use candle_core::{Tensor, Var};
-use hone_model::generate::{generate, FinishReason};
+use hone_model::generate::{generate_each, FinishReason};
 use hone_model::lora::{Adapter, LoraContext};
 use hone_model::sampling::SamplingParams;
 use hone_model::score::{completion_logprobs, completion_outputs, SequencePair};
@@ -251,23 +251,21 @@ impl<'a> Ppo<'a> {
         }
         let s = self.settings.clone();
         let started = std::time::Instant::now();
-        // 1. Rollouts from the policy.
+        // 1. Rollouts from the policy: the batch's prompts decoded together, so each step
+        // reads the weights once for all of them. Response i draws from seed + i.
         let eos = self.lm.eos_token_ids.first().copied();
+        let params = SamplingParams {
+            temperature: s.temperature,
+            top_k: None,
+            top_p: None,
+            repetition_penalty: 1.0,
+            max_new_tokens: s.max_new_tokens,
+            stop: Vec::new(),
+            seed: s.seed.wrapping_add(iteration.wrapping_mul(100_003)),
+        };
+        let generations = generate_each(self.lm, Some(self.policy), prompts, &params, |_| {})?;
         let mut batch = Vec::with_capacity(prompts.len());
-        for (i, prompt) in prompts.iter().enumerate() {
-            let params = SamplingParams {
-                temperature: s.temperature,
-                top_k: None,
-                top_p: None,
-                repetition_penalty: 1.0,
-                max_new_tokens: s.max_new_tokens,
-                stop: Vec::new(),
-                seed: s
-                    .seed
-                    .wrapping_add(iteration.wrapping_mul(100_003))
-                    .wrapping_add(i as u64),
-            };
-            let g = generate(self.lm, Some(self.policy), prompt, 1, &params, |_| {})?.remove(0);
+        for (prompt, g) in prompts.iter().zip(generations) {
             let mut response = g.token_ids;
             // The end-of-sequence token is part of the response: the policy learns to stop.
             if let (FinishReason::Eos, Some(eos)) = (g.finish_reason, eos) {

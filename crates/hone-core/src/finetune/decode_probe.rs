@@ -1,8 +1,8 @@
-//! What sampling one token of a PPO response costs, measured on the model the plan is for:
-//! PPO decodes its responses one row and one token at a time, with the policy's adapter
-//! applied beside the frozen weights, so a token's time is a pass over the weights at one row
-//! plus each op's dispatch, bound by the machine's memory (or, on a GPU, its launches) rather
-//! than its products' rate.
+//! What a decoding step of PPO's rollouts costs, measured on the model the plan is for: PPO
+//! decodes its batch's responses together, a token of each row a step, with the policy's
+//! adapter applied beside the frozen weights, so a step's time is a pass over the weights at a
+//! few rows plus each op's dispatch, bound by the machine's memory (or, on a GPU, its
+//! launches) rather than its products' rate.
 //!
 //! Why measured, not counted: the plan priced it at constants fitted on one 2-core VM (18 GB/s
 //! over the weights and 0.04 ms a layer: SmolLM2-135M at 31 ms a token). Another 2-core VM,
@@ -18,30 +18,36 @@ use hone_model::{KvCache, Model};
 /// The prompt the timed tokens follow: at most this many of the first PPO prompt's tokens, so
 /// attention's share is a short response's, not a long context's.
 const PROMPT_TOKENS: usize = 32;
-/// Tokens decoded untimed first (the first token after a prompt faults in the cache's pages).
+/// Steps decoded untimed first (the first after a prompt faults in the cache's pages).
 const WARM_UP: usize = 1;
-/// Tokens timed; their median is the answer (one token can lose its core on a busy machine).
+/// Steps timed; their median is the answer (one step can lose its core on a busy machine).
 const TIMED: usize = 6;
 
-/// Seconds to sample one token of a response after `prompt` on `model` with a fresh adapter of
-/// `lora`'s shape (its values do not change the work): the median of [`TIMED`] tokens.
-pub fn token_seconds(model: &Model, lora: LoraConfig, prompt: &[u32]) -> hone_model::Result<f64> {
+/// Seconds for one decoding step of `rows` responses after `prompt` on `model` with a fresh
+/// adapter of `lora`'s shape (its values do not change the work): the median of [`TIMED`]
+/// steps.
+pub fn step_seconds(
+    model: &Model,
+    lora: LoraConfig,
+    prompt: &[u32],
+    rows: usize,
+) -> hone_model::Result<f64> {
     let device = model.device();
     let adapter = Adapter::new("decode-probe", lora, &model.linear_specs(), 0, device)?;
     let context = LoraContext::inference(Some(&adapter));
     let prompt = &prompt[..prompt.len().min(PROMPT_TOKENS)];
-    if prompt.is_empty() {
+    if prompt.is_empty() || rows == 0 {
         return Err(hone_model::ModelError::invalid(
             "prompt",
-            "is empty (no tokens)",
+            "is empty (no tokens), or no row decodes it",
         ));
     }
     let mut cache = KvCache::new(model.config().num_hidden_layers);
-    // One decoding step as `generate` runs it: the new token through every layer with the
-    // cache, the last position's logits read back to the host (which waits for a GPU), the
-    // most likely token next.
+    // One decoding step as `generate` runs it: each row's new token through every layer with
+    // the cache, the last position's logits read back to the host (which waits for a GPU),
+    // the first row's most likely token next for every row.
     let mut step = |ids: &[u32]| -> hone_model::Result<u32> {
-        let input = Tensor::new(ids, device)?.unsqueeze(0)?;
+        let input = Tensor::new(ids, device)?.unsqueeze(0)?.repeat((rows, 1))?;
         let hidden = hone_model::base_weight::generating(|| {
             model.hidden_states(&input, cache.len(), Some(&mut cache), &context)
         })?;
@@ -100,7 +106,7 @@ mod tests {
         // The best of three measures each, so one slow token on a busy machine cannot flip it.
         let best = |lm: &Model| {
             (0..3)
-                .map(|_| token_seconds(lm, lora(), &prompt).unwrap())
+                .map(|_| step_seconds(lm, lora(), &prompt, 1).unwrap())
                 .fold(f64::INFINITY, f64::min)
         };
         let (shallow, deep) = (tiny_lm(size(1)), tiny_lm(size(8)));
@@ -110,7 +116,7 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_prompt_is_refused() {
+    fn an_empty_prompt_or_no_row_is_refused() {
         let lm = tiny_lm(TinySize {
             hidden: 64,
             intermediate: 128,
@@ -122,7 +128,11 @@ mod tests {
             tie_embeddings: true,
         });
         let lora = LoraConfig::new(4, 8.0, 0.0, &["all-linear"], false).unwrap();
-        let error = token_seconds(&lm, lora, &[]).unwrap_err().to_string();
+        let error = step_seconds(&lm, lora.clone(), &[], 1)
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("prompt"), "{error}");
+        let error = step_seconds(&lm, lora, &[5, 6], 0).unwrap_err().to_string();
+        assert!(error.contains("no row"), "{error}");
     }
 }

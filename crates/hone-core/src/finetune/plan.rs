@@ -136,8 +136,8 @@ fn batch_shape(
 }
 
 /// PPO's seconds before a run of it on this device has been measured. Each iteration samples
-/// a response to each of its prompts token by token (`decode_token_seconds` a token, measured
-/// on the model by [`super::decode_probe`]), scores the responses in three forward passes (the
+/// a response to each of its prompts, the batch's rows decoded together a token at a time
+/// (`decode_step_seconds` a step, measured on the model by [`super::decode_probe`]), scores the responses in three forward passes (the
 /// policy with its values, the reference, the reward model) and updates the policy
 /// `ppo_epochs` times on them. Responses are counted at `max_new_tokens`, the most they can
 /// take: SmolLM2-135M-Instruct's took 47 of 48 on average, the starter's 25 (BENCHMARKS.md
@@ -147,7 +147,7 @@ fn ppo_seconds(
     tokens: &TokenizedData,
     config: &hone_model::Config,
     speed: Speed,
-    decode_token_seconds: f64,
+    decode_step_seconds: f64,
     checkpointed: bool,
 ) -> f64 {
     use super::step_time::{CHECKPOINTING_TIME_FACTOR, FORWARD_SHARE};
@@ -161,8 +161,8 @@ fn ppo_seconds(
     let row_tokens = (prompt_tokens + response_tokens) as f64 / rows as f64;
     let step =
         |tokens: usize| estimate_seconds(TokenWork::new(config, true, row_tokens), tokens, speed);
-    let sampling =
-        FORWARD_SHARE * step(prompt_tokens) + response_tokens as f64 * decode_token_seconds;
+    let sampling = FORWARD_SHARE * step(prompt_tokens)
+        + recipe.ppo.max_new_tokens as f64 * decode_step_seconds;
     let scoring = 3.0 * FORWARD_SHARE * step(prompt_tokens + response_tokens);
     let update = step(prompt_tokens + response_tokens)
         * if checkpointed {
@@ -300,15 +300,16 @@ pub(super) fn plan_for(
                 // The updates follow the preference stages' setting (PPO has no TrainConfig).
                 let checkpointed =
                     !tokens.prompts.is_empty() && checkpointing(method, &recipe.preference);
-                let decode_token_seconds = match tokens.prompts.first() {
-                    Some(prompt) => super::decode_probe::token_seconds(
+                let decode_step_seconds = match tokens.prompts.first() {
+                    Some(prompt) => super::decode_probe::step_seconds(
                         &lm.model,
                         recipe.lora.config()?,
                         prompt,
+                        recipe.ppo_batch_size.min(tokens.prompts.len()),
                     )?,
                     None => 0.0,
                 };
-                tracing::debug!(decode_token_seconds, "PPO's sampling, a token");
+                tracing::debug!(decode_step_seconds, "PPO's sampling, a step of its rows");
                 stages.push(PlanStage {
                     method,
                     examples: tokens.prompts.len(),
@@ -323,7 +324,7 @@ pub(super) fn plan_for(
                         tokens,
                         lm.model.config(),
                         speed,
-                        decode_token_seconds,
+                        decode_step_seconds,
                         checkpointed,
                     ),
                     gradient_checkpointing: checkpointed,
@@ -544,7 +545,7 @@ mod tests {
     }
 
     #[test]
-    fn ppo_prices_each_response_token_at_the_measured_decoding() {
+    fn ppo_prices_each_decoding_step_of_its_rows_at_the_measured_time() {
         let config = hone_model::tiny::Shape::Smollm2_135m.config();
         let mut recipe = Recipe::new(Method::Ppo, "model".into());
         recipe.ppo_iterations = 4;
@@ -556,8 +557,8 @@ mod tests {
         };
         let speed = Speed::Cpu(super::super::step_time::FALLBACK_CPU);
         let at = |decode| ppo_seconds(&recipe, &tokens, &config, speed, decode, false);
-        // 4 iterations × 8 responses × 48 tokens, each 10 ms slower.
-        assert!((at(0.06) - at(0.05) - 4.0 * 8.0 * 48.0 * 0.01).abs() < 1e-6);
+        // 4 iterations × 48 steps (the 8 responses decoded together), each 10 ms slower.
+        assert!((at(0.06) - at(0.05) - 4.0 * 48.0 * 0.01).abs() < 1e-6);
         // The scoring and updates cost something beside the sampling.
         assert!(at(0.0) > 1.0, "{}", at(0.0));
         let none = TokenizedData::default();

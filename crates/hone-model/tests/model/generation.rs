@@ -1,7 +1,7 @@
 use candle_core::{Device, Tensor};
 use std::ops::ControlFlow;
 
-use hone_model::generate::{generate, generate_until, FinishReason};
+use hone_model::generate::{generate, generate_each, generate_until, FinishReason};
 use hone_model::lora::LoraContext;
 use hone_model::sampling::SamplingParams;
 
@@ -214,4 +214,58 @@ fn bad_sampling_settings_are_refused() {
             .to_string();
         assert!(err.contains(field), "the error names {field}: {err}");
     }
+}
+
+#[test]
+fn prompts_of_different_lengths_decoded_together_continue_as_each_alone() {
+    // One batch, each prompt padded on the left to the longest (PPO's rollouts): every row
+    // must continue as its prompt does alone, greedy or sampled from seed + its index.
+    let prompts = vec![
+        PROMPT.to_vec(),
+        vec![7, 99],
+        vec![3, 14, 15, 92, 65, 35, 89, 79, 32],
+    ];
+    for name in ["tiny-llama", "tiny-qwen2", "tiny-llama3-tied"] {
+        let lm = load(name);
+        for params in [
+            SamplingParams::greedy(12),
+            SamplingParams {
+                temperature: 1.0,
+                max_new_tokens: 12,
+                seed: 11,
+                ..SamplingParams::default()
+            },
+        ] {
+            let together = generate_each(&lm, None, &prompts, &params, |_| {}).unwrap();
+            assert_eq!(together.len(), prompts.len());
+            for (i, prompt) in prompts.iter().enumerate() {
+                let alone_params = SamplingParams {
+                    seed: params.seed + i as u64,
+                    ..params.clone()
+                };
+                let alone = generate(&lm, None, prompt, 1, &alone_params, |_| {})
+                    .unwrap()
+                    .remove(0);
+                assert_eq!(
+                    together[i], alone,
+                    "{name}, prompt {i}, temperature {}",
+                    params.temperature
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_batch_with_an_empty_prompt_is_refused_by_its_index() {
+    let lm = load("tiny-llama");
+    let prompts = vec![PROMPT.to_vec(), Vec::new()];
+    let err = generate_each(&lm, None, &prompts, &SamplingParams::greedy(4), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("prompts[1]"), "{err}");
+    let err = generate_each(&lm, None, &[], &SamplingParams::greedy(4), |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("prompts"), "{err}");
 }
