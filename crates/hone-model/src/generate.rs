@@ -188,14 +188,7 @@ fn decode_rows(
         .collect();
     let mut input = Tensor::from_vec(padded, (n, longest), device)?;
     for _ in 0..params.max_new_tokens {
-        let hidden = crate::base_weight::generating(|| {
-            model.hidden_states(&input, cache.len(), Some(&mut cache), &lora)
-        })?;
-        let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
-        let logits = model
-            .logits(&last)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
+        let logits = decode_step(model, &input, &mut cache, &lora)?;
         let mut next = Vec::with_capacity(n);
         let mut stopped = false;
         for (i, (row, mut row_logits)) in rows.iter_mut().zip(logits).enumerate() {
@@ -265,6 +258,25 @@ fn decode_rows(
             }
         })
         .collect())
+}
+
+/// One decoding step: `input` `[rows, new]` through every layer after what `cache` holds
+/// (which it then holds too), and each row's logits at its last position, read back to the
+/// host (on a GPU, the step's end).
+pub fn decode_step(
+    model: &crate::Model,
+    input: &Tensor,
+    cache: &mut KvCache,
+    lora: &LoraContext,
+) -> Result<Vec<Vec<f32>>> {
+    let hidden = crate::base_weight::generating(|| {
+        model.hidden_states(input, cache.len(), Some(cache), lora)
+    })?;
+    let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
+    Ok(model
+        .logits(&last)?
+        .to_dtype(DType::F32)?
+        .to_vec2::<f32>()?)
 }
 
 /// The earliest byte offset at which a stop string occurs in `text`, looking only at

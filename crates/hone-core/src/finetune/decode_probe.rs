@@ -11,7 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
+use hone_model::generate::decode_step;
 use hone_model::lora::{Adapter, LoraConfig, LoraContext};
 use hone_model::{KvCache, Model};
 
@@ -43,19 +44,11 @@ pub fn step_seconds(
         ));
     }
     let mut cache = KvCache::new(model.config().num_hidden_layers);
-    // One decoding step as `generate` runs it: each row's new token through every layer with
-    // the cache, the last position's logits read back to the host (which waits for a GPU),
-    // the first row's most likely token next for every row.
+    // One decoding step as `generate` runs it (`decode_step`), the first row's most likely
+    // token next for every row.
     let mut step = |ids: &[u32]| -> hone_model::Result<u32> {
         let input = Tensor::new(ids, device)?.unsqueeze(0)?.repeat((rows, 1))?;
-        let hidden = hone_model::base_weight::generating(|| {
-            model.hidden_states(&input, cache.len(), Some(&mut cache), &context)
-        })?;
-        let last = hidden.narrow(1, hidden.dim(1)? - 1, 1)?.squeeze(1)?;
-        let logits = model
-            .logits(&last)?
-            .to_dtype(DType::F32)?
-            .to_vec2::<f32>()?;
+        let logits = decode_step(model, &input, &mut cache, &context)?;
         Ok(logits[0]
             .iter()
             .enumerate()
