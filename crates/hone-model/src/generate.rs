@@ -109,6 +109,11 @@ pub fn generate_until(
     params: &SamplingParams,
     on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
 ) -> Result<Vec<Generation>> {
+    // The checks in the order callers have always met them.
+    params.validate()?;
+    if prompt_ids.is_empty() {
+        return Err(crate::ModelError::invalid("prompt", "is empty (no tokens)"));
+    }
     if n == 0 {
         return Err(crate::ModelError::invalid("n", "must be at least 1"));
     }
@@ -145,12 +150,10 @@ fn decode_rows(
 ) -> Result<Vec<Generation>> {
     params.validate()?;
     if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
-        let field = if prompts.len() == 1 || prompts.iter().all(|p| p.is_empty()) {
-            "prompt".to_string()
-        } else {
-            format!("prompts[{i}]")
-        };
-        return Err(crate::ModelError::invalid(field, "is empty (no tokens)"));
+        return Err(crate::ModelError::invalid(
+            format!("prompts[{i}]"),
+            "is empty (no tokens)",
+        ));
     }
     let n = prompts.len();
     let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);

@@ -90,13 +90,28 @@ impl Attention {
         let q = self.rope.apply(&heads(q, self.num_heads)?, offset)?;
         let k = self.rope.apply(&heads(k, self.num_kv_heads)?, offset)?;
         let v = heads(v, self.num_kv_heads)?;
-        let mut left_padding = Vec::new();
-        let (k, v) = match cache {
+        let window = self.sliding_window;
+        let (k, v, padding_mask) = match cache {
             Some(cache) => {
-                left_padding = cache.left_padding().to_vec();
-                cache.append(layer, &k, &v)?
+                let (k, v) = cache.append(layer, &k, &v)?;
+                let s = k.dim(2)?;
+                // Built once a step and shared by the layers (on a GPU each build is a copy
+                // to the device).
+                let mask = cache.padding_mask((t, offset, s, window), |padding| {
+                    if padding.len() != b {
+                        return Err(crate::ModelError::invalid(
+                            "cache",
+                            format!(
+                                "holds the left padding of {} rows for a batch of {b}",
+                                padding.len()
+                            ),
+                        ));
+                    }
+                    padded_causal_mask(t, offset, s, window, padding, residual.device())
+                })?;
+                (k, v, mask)
             }
-            None => (k, v.contiguous()?),
+            None => (k, v.contiguous()?, None),
         };
         let s = k.dim(2)?;
 
@@ -108,17 +123,9 @@ impl Attention {
             .reshape((b, self.num_kv_heads, group * t, self.head_dim))?;
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let scores = scores.reshape((b, self.num_kv_heads, group, t, s))?;
-        let mask = if left_padding.is_empty() {
-            causal_mask(t, offset, s, self.sliding_window, residual.device())?
-        } else {
-            Some(padded_causal_mask(
-                t,
-                offset,
-                s,
-                self.sliding_window,
-                &left_padding,
-                residual.device(),
-            )?)
+        let mask = match padding_mask {
+            Some(mask) => Some(mask),
+            None => causal_mask(t, offset, s, window, residual.device())?,
         };
         let scores = match mask {
             Some(mask) => scores.broadcast_add(&mask.to_dtype(scores.dtype())?)?,

@@ -124,6 +124,12 @@ pub(crate) fn validate(recipe: &Recipe) -> Result<()> {
     if recipe.beta.is_nan() || recipe.beta <= 0.0 {
         return Err(CoreError::invalid("recipe.beta", "must be positive"));
     }
+    if recipe.ppo_batch_size == 0 {
+        return Err(CoreError::invalid(
+            "recipe.ppo_batch_size",
+            "must be at least 1 (the prompts PPO samples from an iteration)",
+        ));
+    }
     recipe.token_level.validate("recipe.token_level")
 }
 
@@ -956,6 +962,15 @@ fn stage_start_message(method: StageMethod, examples: usize, steps: u64) -> Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ppo_batch_of_no_prompts_is_refused_by_name() {
+        let mut recipe = Recipe::new(Method::Rlhf, "model".into());
+        assert!(validate(&recipe).is_ok());
+        recipe.ppo_batch_size = 0;
+        let error = validate(&recipe).unwrap_err().to_string();
+        assert!(error.contains("recipe.ppo_batch_size"), "{error}");
+    }
 
     /// `events` handed to `record_progress` for a fresh job: the events it handed on, and the
     /// job's row after them.

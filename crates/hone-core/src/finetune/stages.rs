@@ -106,7 +106,9 @@ pub(super) fn train_stages(
     let tokens = tokenize(&lm, &data, &prompts, &recipe.token_level)?;
     let speed = super::device_speed::speed(&workspace, &lm.device);
     // Again, after the speed probe of a workspace's first plan (its models and steps are not
-    // the training's); what the loaded model holds is resident and still counts.
+    // the training's); what the loaded model holds is resident and still counts. (PPO's plan
+    // decodes a few steps, `decode_probe`, after this: an adapter and a short cache, less than
+    // the PPO updates themselves hold.)
     hone_model::device::reset_process_peak_memory();
     let plan = plan_for(&recipe, &data, &tokens, &lm, speed, runtime)?;
     let _ = events.send(FineTuneEvent::Planned { plan: plan.clone() });

@@ -269,3 +269,24 @@ fn a_batch_with_an_empty_prompt_is_refused_by_its_index() {
         .to_string();
     assert!(err.contains("prompts"), "{err}");
 }
+
+#[test]
+fn a_cache_padded_for_other_rows_than_the_batch_is_refused() {
+    let lm = load("tiny-llama");
+    let layers = lm.model.config().num_hidden_layers;
+    let input = Tensor::new(&[[5u32, 6, 7], [8, 9, 10]], &Device::Cpu).unwrap();
+    let mut cache = hone_model::KvCache::left_padded(layers, vec![1]);
+    let err = lm
+        .model
+        .hidden_states(&input, 0, Some(&mut cache), &LoraContext::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cache") && err.contains("2"), "{err}");
+    // Padding for both rows is taken.
+    let mut cache = hone_model::KvCache::left_padded(layers, vec![1, 0]);
+    let hidden = lm
+        .model
+        .hidden_states(&input, 0, Some(&mut cache), &LoraContext::default())
+        .unwrap();
+    assert_eq!(hidden.dims3().unwrap().0, 2);
+}
