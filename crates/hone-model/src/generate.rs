@@ -131,8 +131,15 @@ pub fn generate_each(
     params: &SamplingParams,
     mut on_token: impl FnMut(TokenEvent),
 ) -> Result<Vec<Generation>> {
+    params.validate()?;
     if prompts.is_empty() {
         return Err(crate::ModelError::invalid("prompts", "none was given"));
+    }
+    if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
+        return Err(crate::ModelError::invalid(
+            format!("prompts[{i}]"),
+            "is empty (no tokens)",
+        ));
     }
     let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
     decode_rows(lm, adapter, &prompts, params, |event| {
@@ -141,6 +148,8 @@ pub fn generate_each(
     })
 }
 
+/// The decoding both front doors share; they have checked `params` and that every prompt
+/// has tokens.
 fn decode_rows(
     lm: &LoadedModel,
     adapter: Option<&Adapter>,
@@ -148,13 +157,6 @@ fn decode_rows(
     params: &SamplingParams,
     mut on_token: impl FnMut(TokenEvent) -> ControlFlow<()>,
 ) -> Result<Vec<Generation>> {
-    params.validate()?;
-    if let Some(i) = prompts.iter().position(|p| p.is_empty()) {
-        return Err(crate::ModelError::invalid(
-            format!("prompts[{i}]"),
-            "is empty (no tokens)",
-        ));
-    }
     let n = prompts.len();
     let longest = prompts.iter().map(|p| p.len()).max().unwrap_or(0);
     // Said now rather than after minutes of decoding, when the positions run out.

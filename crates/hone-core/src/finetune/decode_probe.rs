@@ -33,16 +33,22 @@ pub fn step_seconds(
     prompt: &[u32],
     rows: usize,
 ) -> hone_model::Result<f64> {
+    let prompt = &prompt[..prompt.len().min(PROMPT_TOKENS)];
+    if prompt.is_empty() {
+        return Err(hone_model::ModelError::invalid(
+            "prompt",
+            "is empty (no tokens)",
+        ));
+    }
+    if rows == 0 {
+        return Err(hone_model::ModelError::invalid(
+            "rows",
+            "no row decodes the prompt",
+        ));
+    }
     let device = model.device();
     let adapter = Adapter::new("decode-probe", lora, &model.linear_specs(), 0, device)?;
     let context = LoraContext::inference(Some(&adapter));
-    let prompt = &prompt[..prompt.len().min(PROMPT_TOKENS)];
-    if prompt.is_empty() || rows == 0 {
-        return Err(hone_model::ModelError::invalid(
-            "prompt",
-            "is empty (no tokens), or no row decodes it",
-        ));
-    }
     let mut cache = KvCache::new(model.config().num_hidden_layers);
     // One decoding step as `generate` runs it (`decode_step`), the first row's most likely
     // token next for every row.
