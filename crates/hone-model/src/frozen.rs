@@ -45,10 +45,21 @@ impl CustomOp1 for FrozenMatmul {
     }
 
     fn cpu_fwd(&self, x: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (storage, _) = self.weight.storage_and_layout();
+        let (storage, w_layout) = self.weight.storage_and_layout();
         let Storage::Cpu(w) = &*storage else {
             return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
         };
+        // f32 (the CPU's training dtype) on the fused ops' kernel; others on candle's.
+        if let (CpuStorage::F32(xs), CpuStorage::F32(ws)) = (x, w) {
+            let (m, k, n, _) = self.plan(layout)?;
+            let (Some((x0, x1)), Some((w0, w1))) =
+                (layout.contiguous_offsets(), w_layout.contiguous_offsets())
+            else {
+                candle_core::bail!("frozen matmul: expects contiguous operands");
+            };
+            let y = crate::fused::product_t_f32(&xs[x0..x1], (m, k), &ws[w0..w1], n);
+            return Ok((CpuStorage::F32(y), Shape::from((m, n))));
+        }
         self.matmul(x, w, layout)
     }
 
@@ -85,6 +96,10 @@ impl CustomOp1 for FrozenMatmul {
         _res: &Tensor,
         grad: &Tensor,
     ) -> candle_core::Result<Option<Tensor>> {
+        if crate::fused::supports(grad) && crate::fused::supports(&self.weight) {
+            let rows = grad.contiguous()?;
+            return Ok(Some(crate::fused::product_n(&rows, &self.weight)?));
+        }
         Ok(Some(grad.matmul(&self.weight)?))
     }
 }
@@ -101,6 +116,12 @@ pub fn frozen_matmul_t(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
             .apply_op1_arc(std::sync::Arc::new(Box::new(FrozenMatmul {
                 weight: w.contiguous()?,
             })))?
+    } else if !w.track_op() && crate::fused::supports(&x2) && crate::fused::supports(w) {
+        // No gradient through either (a reference or inference pass): the same op's forward,
+        // whose f32 product runs on the fused ops' kernel.
+        x2.contiguous()?.apply_op1_no_bwd(&FrozenMatmul {
+            weight: w.contiguous()?,
+        })?
     } else {
         x2.matmul(&w.t()?)?
     };

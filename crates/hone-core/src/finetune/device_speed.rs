@@ -27,6 +27,10 @@ pub struct Measured {
     /// the CPU was one matmul rate) is measured again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuRates>,
+    /// The kernel the CPU's products ran on (`hone_model::fused::product_kernel`). CPU rates
+    /// measured on another kernel (or before it was recorded) are measured again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
     /// Seconds since the Unix epoch.
     pub measured_at: u64,
 }
@@ -52,7 +56,11 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
         hone_model::device::matmul_flops(device, GPU_PROBE.0, GPU_PROBE.1)
             .map(|flops| (Some(flops), None))
     } else {
-        if let Some(rates) = remembered.and_then(|m| m.cpu) {
+        let kernel = hone_model::fused::product_kernel();
+        if let Some(rates) = remembered
+            .filter(|m| m.kernel.as_deref() == Some(kernel.as_str()))
+            .and_then(|m| m.cpu)
+        {
             return Speed::Cpu(rates);
         }
         super::step_probe::measure(&device.device).map(|rates| (None, Some(rates)))
@@ -65,6 +73,7 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
                     dtype,
                     matmul_flops,
                     cpu,
+                    kernel: (!device.is_gpu()).then(hone_model::fused::product_kernel),
                     measured_at: std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| d.as_secs()),
@@ -123,5 +132,16 @@ mod tests {
         edited.get_mut(&key).unwrap().cpu = Some(remembered);
         std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
         assert_eq!(speed(dir.path(), &cpu), Speed::Cpu(remembered));
+        // Rates measured on the products' kernel are recorded with its name; rates of another
+        // kernel (a build with another one, or from before the name was kept) are measured anew.
+        assert_eq!(
+            known[&key].kernel.as_deref(),
+            Some(hone_model::fused::product_kernel().as_str())
+        );
+        for other in [Some("another kernel".to_string()), None] {
+            edited.get_mut(&key).unwrap().kernel = other;
+            std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+            assert_ne!(speed(dir.path(), &cpu), Speed::Cpu(remembered));
+        }
     }
 }

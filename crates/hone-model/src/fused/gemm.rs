@@ -1,9 +1,8 @@
-//! The fused ops' matrix products, on gemm (candle's CPU kernel) called directly: on strided
+//! The fused ops' matrix products, on BLIS where the build linked it (x86-64 Linux: see
+//! [`super::blis`]) and elsewhere on gemm (candle's CPU kernel), called directly: on strided
 //! matrices inside a buffer (attention's heads), into an output that is not zeroed first, or
 //! added into an existing one. candle's `matmul` zeroes each fresh output on the calling
 //! thread before gemm overwrites it, and a sum of two products is a third buffer and a pass.
-
-use gemm::Parallelism;
 
 /// A strided matrix inside a slice: element `(r, c)` is at `offset + r·row + c·col`.
 #[derive(Clone, Copy)]
@@ -61,7 +60,7 @@ unsafe fn run(
     (rhs, r): (&[f32], Mat),
     alpha: f32,
     accumulate: bool,
-    parallelism: Parallelism,
+    threads: usize,
 ) {
     assert!(
         l.rows == d.rows && r.cols == d.cols && l.cols == r.rows,
@@ -69,21 +68,74 @@ unsafe fn run(
     );
     assert!(d.end() <= dst_len && l.end() <= lhs.len() && r.end() <= rhs.len());
     // Safety: the matrices lie inside their buffers (checked above); the caller vouches for
-    // `dst`. Without `accumulate`, gemm (0.19: `read_dst` false) writes `dst` without reading
-    // it, on every path it takes (tested below with a NaN-filled output).
+    // `dst`.
+    unsafe {
+        kernel(
+            (dst.add(d.offset), d),
+            (lhs.as_ptr().add(l.offset), l),
+            (rhs.as_ptr().add(r.offset), r),
+            alpha,
+            accumulate,
+            threads,
+        )
+    }
+}
+
+/// `d = [d +] alpha · l · r` on BLIS where the build linked it (build.rs) and the product is
+/// large enough to gain from it ([`on_blis`]); on gemm otherwise.
+///
+/// # Safety
+/// Each pointer is its matrix's first element, and the matrix lies inside its allocation.
+unsafe fn kernel(
+    (dst, d): (*mut f32, Mat),
+    (lhs, l): (*const f32, Mat),
+    (rhs, r): (*const f32, Mat),
+    alpha: f32,
+    accumulate: bool,
+    threads: usize,
+) {
+    #[cfg(hone_blis)]
+    if on_blis(d.rows, d.cols, l.cols) {
+        use super::blis::{sgemm, Strided};
+        let strided = |ptr, m: Mat| Strided {
+            ptr,
+            row: m.row,
+            col: m.col,
+        };
+        // Safety: the caller's. Without `accumulate`, beta is 0 and BLIS writes `d` without
+        // reading it (tested below with a NaN-filled output).
+        unsafe {
+            sgemm(
+                (d.rows, d.cols, l.cols),
+                alpha,
+                strided(lhs, l),
+                strided(rhs, r),
+                if accumulate { 1.0 } else { 0.0 },
+                Strided {
+                    ptr: dst,
+                    row: d.row,
+                    col: d.col,
+                },
+                threads,
+            )
+        };
+        return;
+    }
+    // Safety: the caller's. Without `accumulate`, gemm (0.19: `read_dst` false) writes `d`
+    // without reading it, on every path it takes (tested below with a NaN-filled output).
     unsafe {
         gemm::gemm(
             d.rows,
             d.cols,
             l.cols,
-            dst.add(d.offset),
+            dst,
             d.col as isize,
             d.row as isize,
             accumulate,
-            lhs.as_ptr().add(l.offset),
+            lhs,
             l.col as isize,
             l.row as isize,
-            rhs.as_ptr().add(r.offset),
+            rhs,
             r.col as isize,
             r.row as isize,
             1.0,
@@ -91,9 +143,23 @@ unsafe fn run(
             false,
             false,
             false,
-            parallelism,
+            match threads {
+                0 | 1 => gemm::Parallelism::None,
+                n => gemm::Parallelism::Rayon(n),
+            },
         )
     }
+}
+
+/// Whether an `[m, k] · [k, n]` product runs on BLIS: the projections' products (every side
+/// at least 512; the 1B's, SmolLM2's and their backward's), where BLIS's AVX-512 kernels ran
+/// 1.3–1.8× gemm's (BENCHMARKS, session 39). The thin ones — LoRA's rank-16 factors,
+/// attention's per-head products — stay on gemm, which ran them faster: BLIS starts its
+/// threads and packs both operands on every call.
+#[cfg(hone_blis)]
+fn on_blis(m: usize, n: usize, k: usize) -> bool {
+    const SIDE: usize = 512;
+    m >= 64 && n >= SIDE && k >= SIDE
 }
 
 /// [`run`] on one thread (attention's callers parallelise over heads, each writing its own
@@ -114,26 +180,12 @@ pub(super) unsafe fn gemm_into(
     accumulate: bool,
 ) {
     // Safety: the caller's.
-    unsafe {
-        run(
-            dst,
-            dst_len,
-            d,
-            (lhs, l),
-            (rhs, r),
-            alpha,
-            accumulate,
-            Parallelism::None,
-        )
-    }
+    unsafe { run(dst, dst_len, d, (lhs, l), (rhs, r), alpha, accumulate, 1) }
 }
 
-/// How candle splits a CPU product: over its thread count, on rayon.
-fn threads() -> Parallelism {
-    match candle_core::utils::get_num_threads() {
-        n if n > 1 => Parallelism::Rayon(n),
-        _ => Parallelism::None,
-    }
+/// How candle splits a CPU product: over its thread count.
+fn threads() -> usize {
+    candle_core::utils::get_num_threads()
 }
 
 /// `lhs · rhs`, row-major `[lhs.rows, rhs.cols]`, in a fresh buffer gemm writes without
@@ -212,8 +264,9 @@ mod tests {
     }
 
     /// The shapes reach gemm's paths: an empty inner dimension, a column, a row, a thin inner
-    /// dimension, one microkernel tile, and several tiles split over threads.
-    const SHAPES: [(usize, usize, usize); 7] = [
+    /// dimension, one microkernel tile, and several tiles split over threads; and BLIS's where
+    /// it is linked: the smallest product it takes, and one with partial tiles on every side.
+    const SHAPES: [(usize, usize, usize); 9] = [
         (3, 4, 0),
         (6, 1, 7),
         (1, 5, 7),
@@ -221,6 +274,8 @@ mod tests {
         (16, 16, 16),
         (70, 90, 130),
         (300, 64, 257),
+        (64, 512, 512),
+        (101, 531, 517),
     ];
 
     #[test]
@@ -228,7 +283,7 @@ mod tests {
         for (m, n, k) in SHAPES {
             let (lhs, rhs) = (values(m * k, 1), values(k * n, 2));
             let expected = naive(m, n, k, &lhs, &rhs);
-            for parallelism in [Parallelism::None, Parallelism::Rayon(2)] {
+            for threads in [1, 2] {
                 // NaN where gemm must write without reading: any read would show.
                 let mut dst = vec![f32::NAN; m * n];
                 // Safety: `dst` holds the m·n elements and is this thread's alone.
@@ -241,7 +296,7 @@ mod tests {
                         (&rhs, Mat::rows(0, k, n, n)),
                         1.0,
                         false,
-                        parallelism,
+                        threads,
                     )
                 };
                 assert_close(&dst, &expected, &format!("{m}×{k}·{k}×{n}"));
@@ -253,7 +308,13 @@ mod tests {
 
     #[test]
     fn add_product_adds_a_scaled_product_of_a_transposed_operand() {
-        let (m, n, k) = (70, 90, 130);
+        // gemm's size, and BLIS's where it is linked
+        for (m, n, k) in [(70, 90, 130), (101, 531, 517)] {
+            add_product_of_a_transposed_operand(m, n, k);
+        }
+    }
+
+    fn add_product_of_a_transposed_operand(m: usize, n: usize, k: usize) {
         let (lhs, rhs_t) = (values(m * k, 3), values(n * k, 4));
         // rhs is stored `[n, k]` and read transposed, as the LoRA projection reads B.
         let rhs: Vec<f32> = (0..k * n).map(|i| rhs_t[(i % n) * k + i / n]).collect();

@@ -18,6 +18,9 @@ use candle_core::{DType, Device, Tensor};
 
 mod added_projection;
 mod attention;
+#[cfg(hone_blis)]
+mod blis;
+mod dense_product;
 mod dropout_matmul;
 mod gemm;
 mod head_logprobs;
@@ -35,6 +38,7 @@ mod tests;
 mod vector_math;
 
 pub(crate) use added_projection::lora_projection_added;
+pub(crate) use dense_product::{product_n, product_t_f32};
 pub use dropout_matmul::{dropout_matmul_t, Dropout};
 pub use head_logprobs::{head_target_logprobs, HEAD_BLOCK_ROWS};
 pub(crate) use lora_projection::{lora_projection, PreNorm, Projection};
@@ -54,6 +58,16 @@ thread_local! {
 /// plan needs to know before there is a tensor.
 pub fn runs_on(device: &Device, dtype: DType) -> bool {
     device.is_cpu() && dtype == DType::F32
+}
+
+/// What the fused ops' large f32 products run on: `BLIS <configuration>` where the build linked
+/// it (x86-64 Linux), `gemm` elsewhere. A plan's remembered CPU rates name it, so that rates
+/// measured on another kernel are measured again.
+pub fn product_kernel() -> String {
+    #[cfg(hone_blis)]
+    return format!("BLIS {}", blis::configuration());
+    #[cfg(not(hone_blis))]
+    return "gemm".to_string();
 }
 
 /// Whether the fused ops can run on `x`: [`runs_on`] its device and dtype, outside
