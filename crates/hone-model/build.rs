@@ -15,12 +15,11 @@ fn main() {
         println!("cargo::rerun-if-env-changed={var}");
     }
     println!("cargo::rerun-if-changed=csrc/blis_sgemm.c");
-    let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    let target_arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
-    if target_os != "linux"
-        || target_arch != "x86_64"
-        || env::var("HONE_BLIS").as_deref() == Ok("off")
-    {
+    let target = |key: &str| env::var(format!("CARGO_CFG_TARGET_{key}")).unwrap_or_default();
+    // glibc's x86-64 Linux: the library Debian builds (not musl's).
+    let linux_gnu_x86_64 =
+        target("OS") == "linux" && target("ARCH") == "x86_64" && target("ENV") == "gnu";
+    if !linux_gnu_x86_64 || env::var("HONE_BLIS").as_deref() == Ok("off") {
         return;
     }
     let include = PathBuf::from(env::var("HONE_BLIS_INCLUDE").unwrap_or(DEBIAN_INCLUDE.into()));
@@ -34,6 +33,15 @@ fn main() {
             lib.join("libblis.a").display()
         );
     }
+    // A new BLIS (a Debian update) relinks.
+    println!(
+        "cargo::rerun-if-changed={}",
+        include.join("blis.h").display()
+    );
+    println!(
+        "cargo::rerun-if-changed={}",
+        lib.join("libblis.a").display()
+    );
     cc::Build::new()
         .file("csrc/blis_sgemm.c")
         // a system header: its unused inline helpers are not this file's warnings

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <blis.h>
 
-// BLIS's own set-up of its AVX-512 configuration (not in blis.h; weak, so that a BLIS built
-// without that configuration links too and keeps its own choice).
+// BLIS's own set-up of its AVX-512 configuration (weak, so that a BLIS built without that
+// configuration links too and keeps its own choice).
 extern void bli_cntx_init_skx(cntx_t* cntx) __attribute__((weak));
 
 static cntx_t skx_context;

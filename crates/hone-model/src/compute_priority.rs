@@ -7,8 +7,10 @@
 //! the utility QoS class on macOS; elsewhere the pool keeps normal priority), so a training
 //! job takes the CPU the requests leave and loses nothing when the machine is otherwise idle.
 //! candle's matmuls and every other rayon loop inside the computation run on that pool (rayon
-//! runs nested parallel work on the pool it is called from), so no compute thread of the job
-//! keeps normal priority.
+//! runs nested parallel work on the pool it is called from), and so do the fused ops' BLIS
+//! products, which ask [`in_background`] where to split. What candle itself hands to its own
+//! workers (its barrier pool: the fused ops' row loops) runs at the priority of the thread
+//! that first started them.
 //!
 //! The CLI's `hone train` keeps [`ComputePriority::Normal`]: run in a terminal, it is the
 //! work its user waits for.
@@ -40,10 +42,19 @@ impl ComputePriority {
     }
 }
 
+static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+
+/// Whether the calling thread is one of the background pool's: work that fans out over
+/// threads of its own choosing (the fused ops' BLIS products) stays on that pool there.
+pub fn in_background() -> bool {
+    POOL.get()
+        .and_then(Option::as_ref)
+        .is_some_and(|pool| pool.current_thread_index().is_some())
+}
+
 /// The background pool, built on first use with as many threads as candle's matmuls use;
 /// `None` (the work runs on the caller's thread) when the OS refused the threads.
 fn background_pool() -> Option<&'static rayon::ThreadPool> {
-    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
     POOL.get_or_init(|| {
         let built = rayon::ThreadPoolBuilder::new()
             .num_threads(candle_core::utils::get_num_threads())
@@ -113,6 +124,12 @@ mod tests {
                 .collect();
             ((nice(), thread_name()), inner)
         });
+        assert!(
+            !in_background(),
+            "a normal thread taken for the background pool's"
+        );
+        assert!(ComputePriority::Background.run(in_background));
+        assert!(!ComputePriority::Normal.run(in_background));
         assert!(outer.0 >= BACKGROUND_NICE, "nice {}", outer.0);
         assert!(outer.1.starts_with("hone-background-"), "{}", outer.1);
         for (nice, name) in inner {

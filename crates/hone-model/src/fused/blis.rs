@@ -13,6 +13,8 @@
 use std::ffi::{c_char, c_int, c_long, CStr};
 use std::sync::OnceLock;
 
+use rayon::prelude::*;
+
 unsafe extern "C" {
     fn hone_blis_init(avx512: c_int) -> *const c_char;
     #[allow(clippy::too_many_arguments)]
@@ -39,7 +41,10 @@ unsafe extern "C" {
 pub(crate) fn configuration() -> &'static str {
     static NAME: OnceLock<String> = OnceLock::new();
     NAME.get_or_init(|| {
-        let avx512 = std::arch::is_x86_feature_detected!("avx512f")
+        // What BLIS's own test for `skx` asks: AVX-512's F, DQ, BW and VL, and AVX2 and FMA.
+        let avx512 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vl");
@@ -66,10 +71,13 @@ const MIN_PART_COLUMNS: usize = 256;
 /// `c = beta·c + alpha·a·b` for `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` on `threads` threads;
 /// with `beta` 0, `c` is written without being read.
 ///
-/// The threads are candle's CPU workers, each running BLIS on one thread over its own columns
-/// of `b` and `c`. BLIS's own threads are started at every call and meet at spinning barriers;
-/// beside candle's workers, which spin for a while after each op before they sleep, a `perf`
-/// profile of the 1B's DPO put a third of its time in those barriers.
+/// The threads each run BLIS on one thread over their own columns of `b` and `c`. BLIS's own
+/// threads are started at every call and meet at spinning barriers; beside candle's workers,
+/// which spin for a while after each op before they sleep, a `perf` profile of the 1B's DPO
+/// put a third of its time in those barriers. The threads are candle's workers (the caller
+/// among them), except in a background job (`compute_priority`), whose products stay on its
+/// low-priority rayon pool: there rayon's workers compete with candle's spinning ones, and
+/// the 1B's DPO took 75 s instead of 59.
 ///
 /// # Safety
 /// Each matrix lies inside its allocation at its strides, `c` is writable and no other thread
@@ -90,32 +98,35 @@ pub(super) unsafe fn sgemm(
         unsafe { one_thread((m, n, k), alpha, &a, &b, beta, &c) };
         return;
     }
-    let width = n.div_ceil(parts);
+    // Part p takes columns p·n/parts .. (p+1)·n/parts: every part is inside `n`.
+    let bounds = |part: usize| part * n / parts;
     // The pointers cross to the workers as addresses: each part writes its own columns of `c`.
     let (a_at, b_at, c_at) = (a.ptr as usize, b.ptr as usize, c.ptr as usize);
-    candle_core::utils::barrier_pool().execute_chunked(parts, |range| {
-        for part in range {
-            let start = part * width;
-            let columns = width.min(n - start);
-            let a = Strided {
-                ptr: a_at as *const f32,
-                ..a
+    let run_part = |part: usize| {
+        let (start, end) = (bounds(part), bounds(part + 1));
+        let a = Strided {
+            ptr: a_at as *const f32,
+            ..a
+        };
+        // Safety: columns `start..end` of `b` and `c` lie inside theirs (the caller's), and no
+        // other part touches them.
+        unsafe {
+            let b = Strided {
+                ptr: (b_at as *const f32).add(start * b.col),
+                ..b
             };
-            // Safety: columns `start..start + columns` of `b` and `c` lie inside theirs (the
-            // caller's), and no other part touches them.
-            unsafe {
-                let b = Strided {
-                    ptr: (b_at as *const f32).add(start * b.col),
-                    ..b
-                };
-                let c = Strided {
-                    ptr: (c_at as *mut f32).add(start * c.col),
-                    ..c
-                };
-                one_thread((m, columns, k), alpha, &a, &b, beta, &c)
-            }
+            let c = Strided {
+                ptr: (c_at as *mut f32).add(start * c.col),
+                ..c
+            };
+            one_thread((m, end - start, k), alpha, &a, &b, beta, &c)
         }
-    });
+    };
+    if crate::compute_priority::in_background() {
+        (0..parts).into_par_iter().for_each(run_part);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(parts, |range| range.for_each(run_part));
+    }
 }
 
 /// [`sgemm`] on the calling thread.

@@ -303,6 +303,14 @@ mod tests {
             }
             let fresh = product(&lhs, Mat::rows(0, m, k, k), &rhs, Mat::rows(0, k, n, n));
             assert_close(&fresh, &expected, &format!("product {m}×{k}·{k}×{n}"));
+            // A background job's products split over its own pool instead of candle's workers.
+            let background = crate::compute_priority::ComputePriority::Background
+                .run(|| product(&lhs, Mat::rows(0, m, k, k), &rhs, Mat::rows(0, k, n, n)));
+            assert_close(
+                &background,
+                &expected,
+                &format!("in the background {m}×{k}·{k}×{n}"),
+            );
         }
     }
 

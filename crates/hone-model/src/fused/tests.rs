@@ -199,9 +199,10 @@ fn the_head_and_its_log_probs_in_blocks_equal_the_logits_then_log_softmax() {
         head_target_logprobs(x.as_tensor(), &head, &targets, true).unwrap(),
         composed(x.as_tensor()),
     );
-    // The logits come from two kernels (the fused op's product and candle's matmul), each
-    // summing a row's 48 products in its own order: a tolerance relative to the log-probs'
-    // size (tens here), a few f32 roundings of it.
+    // The fused op makes the logits in blocks of 64 rows, the composition in one product of
+    // all 150: products of other shapes, which the kernel may block differently over a row's
+    // 48 products. A tolerance relative to the log-probs' size (tens here), a few f32
+    // roundings of it.
     let size = slow
         .abs()
         .unwrap()
