@@ -4,7 +4,7 @@ use rand::SeedableRng;
 
 use super::kernels::GRAIN;
 use super::*;
-use crate::test_tensors::{assert_same_output_and_gradients, max_diff, random};
+use crate::test_tensors::{assert_same_output_and_gradients, max_abs, max_diff, random};
 
 /// Runs `fused` and `slow` on the same variable: the outputs, and the gradients of
 /// `Σ op(x)·r` for a random `r`, must agree.
@@ -203,13 +203,7 @@ fn the_head_and_its_log_probs_in_blocks_equal_the_logits_then_log_softmax() {
     // all 150: products of other shapes, which the kernel may block differently over a row's
     // 48 products. A tolerance relative to the log-probs' size (tens here), a few f32
     // roundings of it.
-    let size = slow
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let size = max_abs(&slow);
     let forward = max_diff(&fused, &slow) / size;
     assert!(
         forward <= 2e-6,
@@ -224,13 +218,7 @@ fn the_head_and_its_log_probs_in_blocks_equal_the_logits_then_log_softmax() {
     // Each row's gradient is a sum over 3,001 tokens, made in another order (the target's row
     // of the head less the softmax-weighted ones, against the logits' gradient times the
     // head): a relative tolerance.
-    let scale = b
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let scale = max_abs(&b);
     let backward = max_diff(&a, &b) / scale;
     assert!(
         backward <= 1e-5,
