@@ -26,12 +26,14 @@ const char* hone_blis_init(int avx512) {
     return bli_arch_string(own);
 }
 
-// c = beta·c + alpha·a·b, each matrix by its row and column strides; beta 0 never reads c.
+// c = beta·c + alpha·a·b, each matrix by its row and column strides; beta 0 never reads c. On
+// the calling thread: Hone splits a product over its own threads (src/fused/blis.rs), and a
+// BLIS_NUM_THREADS in the environment must not start more.
 void hone_blis_sgemm(long m, long n, long k, float alpha, const float* a, long rsa, long csa,
                      const float* b, long rsb, long csb, float beta, float* c, long rsc,
-                     long csc, long threads) {
+                     long csc) {
     rntm_t runtime = BLIS_RNTM_INITIALIZER;
-    bli_rntm_set_num_threads(threads, &runtime);
+    bli_rntm_set_num_threads(1, &runtime);
     bli_sgemm_ex(BLIS_NO_TRANSPOSE, BLIS_NO_TRANSPOSE, m, n, k, &alpha, (float*)a, rsa, csa,
                  (float*)b, rsb, csb, &beta, c, rsc, csc, chosen_context, &runtime);
 }

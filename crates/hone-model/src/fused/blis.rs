@@ -33,7 +33,6 @@ unsafe extern "C" {
         c: *mut f32,
         rsc: c_long,
         csc: c_long,
-        threads: c_long,
     );
 }
 
@@ -159,7 +158,6 @@ unsafe fn one_thread(
             c.ptr,
             l(c.row),
             l(c.col),
-            1,
         )
     }
 }
