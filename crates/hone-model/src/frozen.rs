@@ -49,8 +49,11 @@ impl CustomOp1 for FrozenMatmul {
         let Storage::Cpu(w) = &*storage else {
             return Err(candle_core::Error::Msg(OTHER_DEVICE.into()));
         };
-        // f32 (the CPU's training dtype) on the fused ops' kernel; others on candle's.
-        if let (CpuStorage::F32(xs), CpuStorage::F32(ws)) = (x, w) {
+        // f32 (the CPU's training dtype) on the fused ops' kernel; others, and everything inside
+        // `fused::composed` (which mirrors a GPU's path), on candle's.
+        if let (CpuStorage::F32(xs), CpuStorage::F32(ws), false) =
+            (x, w, crate::fused::in_composed())
+        {
             let (m, k, n, _) = self.plan(layout)?;
             let (Some((x0, x1)), Some((w0, w1))) =
                 (layout.contiguous_offsets(), w_layout.contiguous_offsets())

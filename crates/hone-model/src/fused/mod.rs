@@ -70,10 +70,21 @@ pub fn product_kernel() -> String {
     return "gemm".to_string();
 }
 
+/// A weight's product is wide when both its sides (inputs and outputs) are at least this:
+/// where BLIS is linked, such products (of 64 rows or more) run on it and the thinner ones on
+/// gemm. Wide and thin products run at different rates on either kernel, so a plan prices
+/// them apart.
+pub const WIDE_PRODUCT_SIDE: usize = 512;
+
 /// Whether the fused ops can run on `x`: [`runs_on`] its device and dtype, outside
 /// [`composed`].
 pub fn supports(x: &Tensor) -> bool {
-    runs_on(x.device(), x.dtype()) && !COMPOSED_ONLY.with(Cell::get)
+    runs_on(x.device(), x.dtype()) && !in_composed()
+}
+
+/// Whether this thread is inside [`composed`], for ops that see storages rather than tensors.
+pub(crate) fn in_composed() -> bool {
+    COMPOSED_ONLY.with(Cell::get)
 }
 
 /// Runs `f` with the fused ops declined on this thread: every op takes the composed path a GPU
