@@ -47,10 +47,11 @@ run() { # NAME MODEL DATA METHOD EPOCHS BATCH R ALPHA [more `hone train` flags]
 import json, sys
 name, path, devices = sys.argv[1:]
 o = json.load(open(path))
-# The CPU's rates the plan's probe measured (step_probe.rs): a step's products, FLOP/s, and a
-# streamed value's cost, seconds.
+# The CPU's rates the plan's probe measured (step_probe.rs): a step's wide and thin products,
+# FLOP/s, and a streamed value's cost, seconds.
 rates = [d["cpu"] for d in json.load(open(devices)).values() if "cpu" in d][0]
-probe = f'{rates["product_flops"] / 1e9:.0f} | {rates["seconds_per_value"] * 1e9:.1f}'
+probe = (f'{rates["product_flops"] / 1e9:.0f} / {rates["thin_product_flops"] / 1e9:.0f}'
+         f' | {rates["seconds_per_value"] * 1e9:.1f}')
 # rlhf trains two versions in one process: the reward model, then PPO against it.
 parts = [(f"{name}: reward model", o["reward_model"]), (f"{name}: PPO", o["ppo"])] if "ppo" in o else [(name, o)]
 for label, part in parts:
@@ -61,7 +62,7 @@ for label, part in parts:
     print(f"| {label} | {stage['tokens']} | {probe} | {e:.1f} | {s:.1f} | {e/s:.2f} | {em:.0f} | {mm:.0f} | {em/mm:.2f} |")
 PY
 }
-echo "| run | tokens | products GFLOP/s | ns a value | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
+echo "| run | tokens | products GFLOP/s, wide / thin | ns a value | estimated s | measured s | ratio | estimated MiB | measured MiB | ratio |"
 echo "|---|---|---|---|---|---|---|---|---|---|"
 run "SmolLM2 DPO, 16 pairs, batch 4, 3 epochs, r 16" "$smol" "$pairs" dpo 3 4 16 32
 run "SmolLM2 DPO, 7 pairs, batch 4, 3 epochs, r 8" "$smol" examples/support-preferences.jsonl dpo 3 4 8 16

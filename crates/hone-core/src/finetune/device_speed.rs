@@ -60,6 +60,7 @@ pub fn speed(workspace: &Path, device: &DeviceInfo) -> Speed {
         if let Some(rates) = remembered
             .filter(|m| m.kernel.as_deref() == Some(kernel.as_str()))
             .and_then(|m| m.cpu)
+            .filter(|rates| rates.thin_product_flops > 0.0)
         {
             return Speed::Cpu(rates);
         }
@@ -127,6 +128,7 @@ mod tests {
         let mut edited = known.clone();
         let remembered = CpuRates {
             product_flops: 123e9,
+            thin_product_flops: 61e9,
             seconds_per_value: 5e-9,
         };
         edited.get_mut(&key).unwrap().cpu = Some(remembered);
@@ -139,9 +141,23 @@ mod tests {
             Some(hone_model::fused::product_kernel().as_str())
         );
         for other in [Some("another kernel".to_string()), None] {
-            edited.get_mut(&key).unwrap().kernel = other;
-            std::fs::write(&path, serde_json::to_vec(&edited).unwrap()).unwrap();
+            let mut stale = edited.clone();
+            stale.get_mut(&key).unwrap().kernel = other;
+            std::fs::write(&path, serde_json::to_vec(&stale).unwrap()).unwrap();
             assert_ne!(speed(dir.path(), &cpu), Speed::Cpu(remembered));
         }
+        // Rates from before the thin products were measured apart (no `thin_product_flops`)
+        // are measured anew.
+        let mut entry = serde_json::to_value(&edited).unwrap();
+        entry[&key]["cpu"]
+            .as_object_mut()
+            .unwrap()
+            .remove("thin_product_flops");
+        std::fs::write(&path, serde_json::to_vec(&entry).unwrap()).unwrap();
+        let Speed::Cpu(again) = speed(dir.path(), &cpu) else {
+            panic!("the CPU planned as a GPU");
+        };
+        assert_ne!(again, remembered);
+        assert!(again.thin_product_flops > 0.0, "{again:?}");
     }
 }

@@ -1,6 +1,7 @@
 //! What a LoRA training step's two kinds of work cost on this CPU, measured rather than assumed:
-//! the products' rate from products of a step's shape (256 rows through a 1536 → 4096
-//! projection), and a streamed value's cost from the rest of a real step (LoRA r 16 on every
+//! the products' rates from products of a step's shapes (wide: 256 rows through a 1536 → 4096
+//! projection; thin: through 576 → 192 and 192 → 512, which run on another kernel where BLIS
+//! is linked), and a streamed value's cost from the rest of a real step (LoRA r 16 on every
 //! projection, 4 rows of 64 tokens, the log-probs of their last 32, forward and backward) on a
 //! model of SmolLM2's layer built in memory, whose time goes about half to values
 //! (`step_time::TokenWork`).
@@ -36,10 +37,17 @@ const NARROW: TinySize = TinySize {
     tie_embeddings: true,
 };
 
-/// The products' shape: rows × inner → outer, timed `PRODUCTS` at a time (~3 GFLOP each), on
-/// the kernel a frozen weight's products run on (BLIS where linked: `fused::product_kernel`).
+/// The wide products' shape: rows × inner → outer, timed `PRODUCTS` at a time (~3 GFLOP
+/// each), on the kernel a frozen weight's products run on (BLIS where linked:
+/// `fused::product_kernel`).
 const PRODUCT: (usize, usize, usize) = (256, 1536, 4096);
 const PRODUCTS: usize = 3;
+
+/// The thin products' shapes (SmolLM2's key/value projection, the starter's MLP), each timed
+/// `THIN_PRODUCTS` times (~0.9 GFLOP in all): they run on gemm where the wide ones run on
+/// BLIS.
+const THIN: [(usize, usize, usize); 2] = [(256, 576, 192), (256, 192, 512)];
+const THIN_PRODUCTS: usize = 8;
 
 const ROWS: usize = 4;
 const PROMPT_TOKENS: usize = 32;
@@ -56,32 +64,24 @@ const ROUND_GAP: Duration = Duration::from_millis(25);
 pub fn measure(device: &Device) -> hone_model::Result<CpuRates> {
     let rates = {
         let step = Probe::new(NARROW, device)?;
-        let (rows, inner, outer) = PRODUCT;
-        let x = patterned(&[rows, inner], device)?;
-        let w = patterned(&[outer, inner], device)?;
-        let products = || -> hone_model::Result<f64> {
-            let start = Instant::now();
-            for _ in 0..PRODUCTS {
-                hone_model::frozen::frozen_matmul_t(&x, &w)?;
-            }
-            Ok(start.elapsed().as_secs_f64())
-        };
-        let (mut best_products, mut best_step) = (f64::INFINITY, f64::INFINITY);
+        let wide = Products::new(&[PRODUCT], PRODUCTS, device)?;
+        let thin = Products::new(&THIN, THIN_PRODUCTS, device)?;
+        let (mut best_wide, mut best_thin, mut best_step) = (0.0f64, 0.0f64, f64::INFINITY);
         for round in 0..=ROUNDS {
             if round > 1 {
                 std::thread::sleep(ROUND_GAP);
             }
-            let (p, s) = (products()?, step.step_seconds()?);
-            tracing::debug!(round, products = p, step = s, "a probe round");
+            let (w, t, s) = (wide.flops()?, thin.flops()?, step.step_seconds()?);
+            tracing::debug!(round, wide = w, thin = t, step = s, "a probe round");
             // Round 0 is the warm-up.
             if round > 0 {
-                best_products = best_products.min(p);
+                best_wide = best_wide.max(w);
+                best_thin = best_thin.max(t);
                 best_step = best_step.min(s);
             }
         }
-        let product_flops = (2 * rows * inner * outer * PRODUCTS) as f64 / best_products;
         solve(
-            product_flops,
+            (best_wide, best_thin),
             step.work,
             best_step,
             (ROWS * (PROMPT_TOKENS + COMPLETION_TOKENS)) as f64,
@@ -91,6 +91,52 @@ pub fn measure(device: &Device) -> hone_model::Result<CpuRates> {
     // process (and a training's peak) does not count them.
     hone_train::step_end::run_hook();
     Ok(rates)
+}
+
+/// Products of frozen weights, timed together.
+struct Products {
+    operands: Vec<(candle_core::Tensor, candle_core::Tensor)>,
+    repeats: usize,
+    flops: f64,
+}
+
+impl Products {
+    /// `shapes` are rows × inner → outer, each run `repeats` times a round.
+    fn new(
+        shapes: &[(usize, usize, usize)],
+        repeats: usize,
+        device: &Device,
+    ) -> hone_model::Result<Self> {
+        let operands = shapes
+            .iter()
+            .map(|&(rows, inner, outer)| {
+                Ok((
+                    patterned(&[rows, inner], device)?,
+                    patterned(&[outer, inner], device)?,
+                ))
+            })
+            .collect::<hone_model::Result<_>>()?;
+        let flops = shapes
+            .iter()
+            .map(|&(rows, inner, outer)| (2 * rows * inner * outer * repeats) as f64)
+            .sum();
+        Ok(Self {
+            operands,
+            repeats,
+            flops,
+        })
+    }
+
+    /// One round's rate, FLOP/s.
+    fn flops(&self) -> hone_model::Result<f64> {
+        let start = Instant::now();
+        for _ in 0..self.repeats {
+            for (x, w) in &self.operands {
+                hone_model::frozen::frozen_matmul_t(x, w)?;
+            }
+        }
+        Ok(self.flops / start.elapsed().as_secs_f64())
+    }
 }
 
 /// The probe step's model, adapter and batch.
@@ -144,22 +190,29 @@ impl Probe {
     }
 }
 
-/// The rates: the products' as measured, and a streamed value's from what is left of a step
-/// of `tokens` tokens of `work` that took `seconds` once its products are priced. Where noise
-/// leaves nothing (the step faster than its products alone), the fallback's proportion of the
-/// two.
-fn solve(product_flops: f64, work: TokenWork, seconds: f64, tokens: f64) -> CpuRates {
-    let products = tokens * (work.weight_flops + work.attention_flops) / product_flops;
-    let per_value = (seconds - products) / (tokens * work.streamed_values);
-    let seconds_per_value = if per_value.is_finite() && per_value > 0.0 {
+/// The rates: the (wide, thin) products' as measured, and a streamed value's from what is
+/// left of a step of `tokens` tokens of `work` that took `seconds` once its products are
+/// priced. Where noise leaves nothing (the step faster than its products alone), the
+/// fallback's proportion of a value to the wide products.
+fn solve(
+    (product_flops, thin_product_flops): (f64, f64),
+    work: TokenWork,
+    seconds: f64,
+    tokens: f64,
+) -> CpuRates {
+    let mut rates = CpuRates {
+        product_flops,
+        thin_product_flops,
+        seconds_per_value: 0.0,
+    };
+    let per_value =
+        (seconds - tokens * work.product_seconds(&rates)) / (tokens * work.streamed_values);
+    rates.seconds_per_value = if per_value.is_finite() && per_value > 0.0 {
         per_value
     } else {
         FALLBACK.seconds_per_value * FALLBACK.product_flops / product_flops
     };
-    CpuRates {
-        product_flops,
-        seconds_per_value,
-    }
+    rates
 }
 
 #[cfg(test)]
@@ -171,17 +224,20 @@ mod tests {
         let work = TokenWork::new(&NARROW.llama_config().unwrap(), false, 64.0);
         let truth = CpuRates {
             product_flops: 300e9,
+            thin_product_flops: 120e9,
             seconds_per_value: 4e-9,
         };
-        let products = 256.0 * (work.weight_flops + work.attention_flops) / truth.product_flops;
+        let measured = (truth.product_flops, truth.thin_product_flops);
+        let products = 256.0 * work.product_seconds(&truth);
         let values = 256.0 * work.streamed_values * truth.seconds_per_value;
         // SmolLM2's layer spends about as much on its values as on its products.
         assert!((0.3..0.7).contains(&(values / (products + values))));
-        let got = solve(truth.product_flops, work, products + values, 256.0);
+        let got = solve(measured, work, products + values, 256.0);
         assert_eq!(got.product_flops, truth.product_flops);
+        assert_eq!(got.thin_product_flops, truth.thin_product_flops);
         assert!((got.seconds_per_value / truth.seconds_per_value - 1.0).abs() < 1e-9);
         // A step measured faster than its products: the fallback's proportion.
-        let got = solve(truth.product_flops, work, products * 0.9, 256.0);
+        let got = solve(measured, work, products * 0.9, 256.0);
         assert!(
             (got.product_flops * got.seconds_per_value
                 - FALLBACK.product_flops * FALLBACK.seconds_per_value)
@@ -195,6 +251,7 @@ mod tests {
         let rates = measure(&Device::Cpu).unwrap();
         // Any CPU of this century: 1 GFLOP/s to 100 TFLOP/s, 0.01 to 1,000 ns a value.
         assert!((1e9..1e14).contains(&rates.product_flops), "{rates:?}");
+        assert!((1e9..1e14).contains(&rates.thin_product_flops), "{rates:?}");
         assert!((0.0..1e-6).contains(&rates.seconds_per_value), "{rates:?}");
     }
 }

@@ -27,8 +27,15 @@ pub enum Speed {
 /// A CPU's measured costs of a training step's work (`step_probe`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CpuRates {
-    /// The rate a step's products (the weights' and attention's) run at, FLOP/s.
+    /// The rate the weights' wide products run at (both sides at least
+    /// `hone_model::fused::WIDE_PRODUCT_SIDE`), FLOP/s.
     pub product_flops: f64,
+    /// The rate the thin products run at (a narrower weight's, attention's per-head ones),
+    /// FLOP/s. Where BLIS is linked they run on another kernel than the wide ones (the
+    /// starter's, all thin, ran at 0.61 of a plan that priced them at BLIS's rate). 0 in a
+    /// `devices.json` entry from before it was measured, which is then measured again.
+    #[serde(default)]
+    pub thin_product_flops: f64,
     /// The seconds each value a layer streams outside its products costs (norms, SwiGLU,
     /// residual adds, LoRA's thin products, the gradients' sums).
     pub seconds_per_value: f64,
@@ -38,6 +45,7 @@ pub struct CpuRates {
 /// 2-core VMs of the benchmarks.
 pub const FALLBACK_CPU: CpuRates = CpuRates {
     product_flops: 150e9,
+    thin_product_flops: 100e9,
     seconds_per_value: 6e-9,
 };
 
@@ -83,6 +91,10 @@ pub struct TokenWork {
     /// 4 × the parameters the token goes through (forward 2P, backward through the frozen
     /// weights 2P).
     pub weight_flops: f64,
+    /// The part of `weight_flops` in thin products: weights with a side narrower than
+    /// `hone_model::fused::WIDE_PRODUCT_SIDE` (SmolLM2's key and value projections, all of
+    /// the starter's).
+    pub thin_weight_flops: f64,
     /// Attention's products at the rows' mean length `t`: two forward and five backward (the
     /// scores recomputed), each `2 · t/2 · head_dim` a head under the causal mask.
     pub attention_flops: f64,
@@ -109,11 +121,35 @@ impl TokenWork {
         // v, o, gate, up, down.
         let inputs = 5.0 * h + q + i;
         let outputs = q + 2.0 * kv + h + 2.0 * i + h;
+        let projections = [(h, q), (h, kv), (h, kv), (q, h), (h, i), (h, i), (i, h)];
+        let thin = |(a, b): (f64, f64)| {
+            if a.min(b) < hone_model::fused::WIDE_PRODUCT_SIDE as f64 {
+                a * b
+            } else {
+                0.0
+            }
+        };
+        let thin_layer: f64 = projections.into_iter().map(thin).sum();
+        let thin_head = if with_head {
+            thin((h, config.vocab_size as f64))
+        } else {
+            0.0
+        };
         Self {
             weight_flops: 4.0 * parameters as f64,
+            thin_weight_flops: 4.0 * (layers * thin_layer + thin_head),
             attention_flops: layers * 7.0 * row_tokens * q,
             streamed_values: layers * (inputs + outputs),
         }
+    }
+}
+
+impl TokenWork {
+    /// A token's products on the CPU, in seconds: the wide ones at the wide rate, the thin
+    /// ones and attention's (per head) at the thin rate.
+    pub fn product_seconds(&self, rates: &CpuRates) -> f64 {
+        (self.weight_flops - self.thin_weight_flops) / rates.product_flops
+            + (self.thin_weight_flops + self.attention_flops) / rates.thin_product_flops
     }
 }
 
@@ -122,8 +158,8 @@ pub fn estimate_seconds(work: TokenWork, tokens: usize, speed: Speed) -> f64 {
     let tokens = tokens as f64;
     match speed {
         Speed::Cpu(rates) => {
-            let seconds = (work.weight_flops + work.attention_flops) / rates.product_flops
-                + work.streamed_values * rates.seconds_per_value;
+            let seconds =
+                work.product_seconds(&rates) + work.streamed_values * rates.seconds_per_value;
             tokens * seconds * CPU_RUN_FACTOR
         }
         Speed::Gpu { matmul_flops } => {
@@ -170,6 +206,38 @@ mod tests {
     }
 
     #[test]
+    fn thin_products_are_the_weights_with_a_side_under_the_wide_kernels_width() {
+        let work = |shape: Shape| TokenWork::new(&shape.config(), true, 64.0);
+        // SmolLM2: its key and value projections (576 → 192) in each of 30 layers.
+        let smollm2 = work(Shape::Smollm2_135m);
+        assert_eq!(smollm2.thin_weight_flops, 4.0 * 30.0 * 2.0 * 576.0 * 192.0);
+        // The 1B's are 2048 → 512: every product is wide.
+        assert_eq!(work(Shape::Llama1b).thin_weight_flops, 0.0);
+        // The tiny test model (hidden 64): every product, the head's included, is thin.
+        let c = Shape::Tiny.config();
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let (q, kv) = (
+            c.num_attention_heads * c.head_dim,
+            c.num_key_value_heads * c.head_dim,
+        );
+        let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
+        let products = c.num_hidden_layers * layer + h * c.vocab_size;
+        assert_eq!(work(Shape::Tiny).thin_weight_flops, 4.0 * products as f64);
+        // A thin rate half the wide one adds exactly the thin products' time again.
+        let rates = CpuRates {
+            thin_product_flops: FALLBACK_CPU.product_flops / 2.0,
+            ..FALLBACK_CPU
+        };
+        let even = CpuRates {
+            thin_product_flops: FALLBACK_CPU.product_flops,
+            ..FALLBACK_CPU
+        };
+        let extra = smollm2.product_seconds(&rates) - smollm2.product_seconds(&even);
+        let thin = (smollm2.thin_weight_flops + smollm2.attention_flops) / even.product_flops;
+        assert!((extra / thin - 1.0).abs() < 1e-9, "{extra} {thin}");
+    }
+
+    #[test]
     fn a_cpu_twice_as_fast_takes_half_the_time_and_a_reward_model_skips_the_head() {
         let c = Shape::Smollm2_135m.config();
         let work = TokenWork::new(&c, true, 100.0);
@@ -179,6 +247,7 @@ mod tests {
                 5000,
                 Speed::Cpu(CpuRates {
                     product_flops: flops,
+                    thin_product_flops: flops / 2.0,
                     seconds_per_value: 6e-9 * 200e9 / flops,
                 }),
             )
@@ -198,6 +267,7 @@ mod tests {
         let slow = Speed::Cpu(FALLBACK_CPU);
         let fast = Speed::Cpu(CpuRates {
             product_flops: 4.0 * FALLBACK_CPU.product_flops,
+            thin_product_flops: 4.0 * FALLBACK_CPU.thin_product_flops,
             seconds_per_value: FALLBACK_CPU.seconds_per_value / 4.0,
         });
         let one = weight_pass_seconds(1 << 30, 1, slow);

@@ -158,8 +158,7 @@ unsafe fn kernel(
 /// threads and packs both operands on every call.
 #[cfg(hone_blis)]
 fn on_blis(m: usize, n: usize, k: usize) -> bool {
-    const SIDE: usize = 512;
-    m >= 64 && n >= SIDE && k >= SIDE
+    m >= 64 && n >= super::WIDE_PRODUCT_SIDE && k >= super::WIDE_PRODUCT_SIDE
 }
 
 /// [`run`] on one thread (attention's callers parallelise over heads, each writing its own
