@@ -71,7 +71,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "dense")]
     base_weights: BaseWeights,
     /// auto, on or off: recompute each decoder layer in the backward instead of keeping its
-    /// activations (less memory, about a third more time). auto: when the plan's memory
+    /// activations (less memory, about a fifth more time). auto: when the plan's memory
     /// estimate would not fit the device otherwise.
     #[arg(long, default_value = "auto")]
     gradient_checkpointing: Checkpointing,

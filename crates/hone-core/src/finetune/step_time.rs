@@ -80,10 +80,11 @@ pub fn weight_pass_seconds(weight_bytes: usize, passes: usize, speed: Speed) -> 
 pub const GPU_STEP_EFFICIENCY: f64 = 0.3;
 
 /// A step's time with gradient checkpointing over its time without: one more forward pass
-/// per step, measured on SmolLM2-135M beside the same run without it: 1.02–1.47 over eight
-/// pairs of runs, 1.28 on average (BENCHMARKS.md "Plan estimates"; larger batches measured
-/// less).
-pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.3;
+/// per step, measured on SmolLM2-135M beside the same run without it. On gemm (sessions
+/// 33–34) 1.02–1.47 over eight pairs of runs, 1.28 on average; with the wide products on BLIS
+/// (sessions 39–40) 0.96–1.34 over eight more, 1.13 on average (BENCHMARKS.md "Plan
+/// estimates"; larger batches measured less).
+pub const CHECKPOINTING_TIME_FACTOR: f64 = 1.2;
 
 /// The work of one training token through a model, counted from its shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
