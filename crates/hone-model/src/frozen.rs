@@ -170,4 +170,18 @@ mod tests {
             "no gradient is computed for the frozen weight"
         );
     }
+
+    #[test]
+    fn inside_composed_the_forward_is_candles_matmul_as_a_gpu_would_run_it() {
+        // A shape the fused kernel takes outside `composed` (BLIS where it is linked).
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&crate::tiny::patterned(&[64, 512], &dev).unwrap()).unwrap();
+        let w = crate::tiny::patterned(&[512, 512], &dev).unwrap();
+        let plain = x.as_tensor().matmul(&w.t().unwrap()).unwrap();
+        let composed = crate::fused::composed(|| frozen_matmul_t(x.as_tensor(), &w).unwrap());
+        assert_eq!(
+            composed.to_vec2::<f32>().unwrap(),
+            plain.to_vec2::<f32>().unwrap()
+        );
+    }
 }

@@ -6,9 +6,14 @@
 //! On the CPU a token's work is its products (4 × the parameters it goes through, and
 //! attention's) and the values its layers stream outside them (norms, SwiGLU, residual adds,
 //! LoRA's thin rank-r products, the gradients' sums). What each costs is measured on the CPU
-//! itself ([`super::step_probe`]: products of a step's shape, and a real training step), since
-//! the two do not scale together from one CPU to another; [`CPU_RUN_FACTOR`] turns the probe's
-//! bare steps into a whole run's time.
+//! itself ([`super::step_probe`]: wide and thin products of a step's shapes, and a real
+//! training step), since the two do not scale together from one CPU to another;
+//! [`CPU_RUN_FACTOR`] turns the probe's bare steps into a whole run's time.
+//!
+//! Known simplifications: `4 × parameters` also counts an untied input embedding and the norms
+//! (a lookup and element-wise work, priced as wide products: ~7% of the starter's); and a
+//! product is classed by its weight's sides only, while batches of fewer than 64 padded tokens
+//! (and the LM head's last partial block of 64 rows) run on gemm even for a wide weight.
 
 use hone_model::Config;
 use serde::{Deserialize, Serialize};
@@ -41,8 +46,10 @@ pub struct CpuRates {
     pub seconds_per_value: f64,
 }
 
-/// The rates assumed where the CPU cannot be measured: about what the probe measures on the
-/// 2-core VMs of the benchmarks.
+/// The rates assumed where the CPU cannot be measured: about what the probe measured with the
+/// products on gemm on the 2-core VMs of the benchmarks (sessions 37–38; with BLIS the wide
+/// products measured 176–298 GFLOP/s and the thin ones 140–205 in session 40): a cautious
+/// guess.
 pub const FALLBACK_CPU: CpuRates = CpuRates {
     product_flops: 150e9,
     thin_product_flops: 100e9,
@@ -224,6 +231,12 @@ mod tests {
         let layer = h * q + 2 * h * kv + q * h + 3 * h * i;
         let products = c.num_hidden_layers * layer + h * c.vocab_size;
         assert_eq!(work(Shape::Tiny).thin_weight_flops, 4.0 * products as f64);
+        // A reward model never applies the head: its thin products are the layers' alone.
+        let reward = TokenWork::new(&c, false, 64.0);
+        assert_eq!(
+            reward.thin_weight_flops,
+            4.0 * (c.num_hidden_layers * layer) as f64
+        );
         // A thin rate half the wide one adds exactly the thin products' time again.
         let rates = CpuRates {
             thin_product_flops: FALLBACK_CPU.product_flops / 2.0,

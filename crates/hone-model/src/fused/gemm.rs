@@ -151,11 +151,13 @@ unsafe fn kernel(
     }
 }
 
-/// Whether an `[m, k] · [k, n]` product runs on BLIS: the projections' products (every side
-/// at least 512; the 1B's, SmolLM2's and their backward's), where BLIS's AVX-512 kernels ran
-/// 1.3–1.8× gemm's (BENCHMARKS, session 39). The thin ones — LoRA's rank-16 factors,
-/// attention's per-head products — stay on gemm, which ran them faster: BLIS starts its
-/// threads and packs both operands on every call.
+/// Whether an `[m, k] · [k, n]` product runs on BLIS: the wide projections' products (both
+/// weight sides at least [`super::WIDE_PRODUCT_SIDE`], 64 rows or more: the 1B's, most of
+/// SmolLM2's, and their backward's), where BLIS's AVX-512 kernels ran 1.3–1.8× gemm's
+/// (BENCHMARKS, session 39). The thin ones — LoRA's rank-16 factors, attention's per-head
+/// products, a narrow weight's (SmolLM2's key and value projections, all of the starter's) —
+/// and products of fewer than 64 rows stay on gemm, which ran them faster: BLIS's `skx` has
+/// no small-matrix kernels and packs both operands on every call.
 #[cfg(hone_blis)]
 fn on_blis(m: usize, n: usize, k: usize) -> bool {
     m >= 64 && n >= super::WIDE_PRODUCT_SIDE && k >= super::WIDE_PRODUCT_SIDE
