@@ -51,9 +51,10 @@ impl CustomOp1 for FrozenMatmul {
         };
         // f32 (the CPU's training dtype) on the fused ops' kernel; others, and everything inside
         // `fused::composed` (which mirrors a GPU's path), on candle's.
-        if let (CpuStorage::F32(xs), CpuStorage::F32(ws), false) =
-            (x, w, crate::fused::in_composed())
-        {
+        if crate::fused::in_composed() {
+            return self.matmul(x, w, layout);
+        }
+        if let (CpuStorage::F32(xs), CpuStorage::F32(ws)) = (x, w) {
             let (m, k, n, _) = self.plan(layout)?;
             let (Some((x0, x1)), Some((w0, w1))) =
                 (layout.contiguous_offsets(), w_layout.contiguous_offsets())

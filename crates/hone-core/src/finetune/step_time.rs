@@ -150,9 +150,7 @@ impl TokenWork {
             streamed_values: layers * (inputs + outputs),
         }
     }
-}
 
-impl TokenWork {
     /// A token's products on the CPU, in seconds: the wide ones at the wide rate, the thin
     /// ones and attention's (per head) at the thin rate.
     pub fn product_seconds(&self, rates: &CpuRates) -> f64 {
