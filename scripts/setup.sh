@@ -4,10 +4,10 @@
 # script that needs more Debian packages lists them in HONE_APT_PACKAGES before sourcing.
 set -euo pipefail
 
-# BLIS: on x86-64 the engine's training products run on it, linked statically
+# OpenBLAS: on x86-64 the engine's training products run on it, linked statically
 # (crates/hone-model/build.rs).
 base_packages="build-essential pkg-config"
-[ "$(dpkg --print-architecture)" = amd64 ] && base_packages="$base_packages libblis-pthread-dev"
+[ "$(dpkg --print-architecture)" = amd64 ] && base_packages="$base_packages libopenblas-pthread-dev"
 need_apt=()
 for package in $base_packages ${HONE_APT_PACKAGES:-}; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$package")

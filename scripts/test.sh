@@ -125,9 +125,9 @@ sudo_cmd=""
 [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
 $sudo_cmd apt-get install -y -q --reinstall "$deb"
 installed="$(dpkg-query -L hone | grep -m 1 '^/usr/bin/')"
-# BLIS is linked into the binary on amd64; its BSD-3 notice ships in the package (on every
-# architecture, as the file map does not depend on it).
-[ "$(dpkg-query -S /usr/share/doc/hone/BLIS-LICENSE 2>/dev/null)" = "hone: /usr/share/doc/hone/BLIS-LICENSE" ] \
-    || { echo "the .deb lacks /usr/share/doc/hone/BLIS-LICENSE" >&2; exit 1; }
+# OpenBLAS is linked into the binary on amd64; its licence notice ships in the package (on
+# every architecture, as the file map does not depend on it).
+[ "$(dpkg-query -S /usr/share/doc/hone/OpenBLAS-LICENSE 2>/dev/null)" = "hone: /usr/share/doc/hone/OpenBLAS-LICENSE" ] \
+    || { echo "the .deb lacks /usr/share/doc/hone/OpenBLAS-LICENSE" >&2; exit 1; }
 HONE_BIN="$CARGO_TARGET_DIR/release/hone" HONE_DESKTOP="$installed" TAURI_DRIVER="$tauri_driver" \
     xvfb-run -a node tests/desktop/run.mjs

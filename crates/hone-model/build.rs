@@ -1,57 +1,63 @@
-//! On x86-64 Linux the fused ops' f32 products run on BLIS (src/fused/blis.rs), linked
-//! statically from the system's library: Debian's `libblis-pthread-dev`, which
-//! scripts/setup.sh installs. `HONE_BLIS_INCLUDE` / `HONE_BLIS_LIB` name another copy's header
-//! folder and `libblis.a` folder; `HONE_BLIS=off` builds without it (gemm's kernels instead).
+//! On x86-64 Linux the fused ops' f32 products run on OpenBLAS (src/fused/openblas.rs), linked
+//! statically from the system's library: Debian's `libopenblas-pthread-dev`, which
+//! scripts/setup.sh installs. `HONE_OPENBLAS_INCLUDE` / `HONE_OPENBLAS_LIB` name another copy's
+//! header folder and `libopenblas.a` folder; `HONE_OPENBLAS=off` builds without it (gemm's
+//! kernels instead).
 
 use std::env;
 use std::path::PathBuf;
 
-const DEBIAN_INCLUDE: &str = "/usr/include/x86_64-linux-gnu/blis-pthread";
-const DEBIAN_LIB: &str = "/usr/lib/x86_64-linux-gnu/blis-pthread";
+const DEBIAN_INCLUDE: &str = "/usr/include/x86_64-linux-gnu/openblas-pthread";
+const DEBIAN_LIB: &str = "/usr/lib/x86_64-linux-gnu/openblas-pthread";
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(hone_blis)");
-    for var in ["HONE_BLIS", "HONE_BLIS_INCLUDE", "HONE_BLIS_LIB"] {
+    println!("cargo::rustc-check-cfg=cfg(hone_openblas)");
+    for var in [
+        "HONE_OPENBLAS",
+        "HONE_OPENBLAS_INCLUDE",
+        "HONE_OPENBLAS_LIB",
+    ] {
         println!("cargo::rerun-if-env-changed={var}");
     }
-    println!("cargo::rerun-if-changed=csrc/blis_sgemm.c");
+    println!("cargo::rerun-if-changed=csrc/openblas_sgemm.c");
     let target = |key: &str| env::var(format!("CARGO_CFG_TARGET_{key}")).unwrap_or_default();
     // glibc's x86-64 Linux: the library Debian builds (not musl's).
     let linux_gnu_x86_64 =
         target("OS") == "linux" && target("ARCH") == "x86_64" && target("ENV") == "gnu";
-    if !linux_gnu_x86_64 || env::var("HONE_BLIS").as_deref() == Ok("off") {
+    if !linux_gnu_x86_64 || env::var("HONE_OPENBLAS").as_deref() == Ok("off") {
         return;
     }
-    let include = PathBuf::from(env::var("HONE_BLIS_INCLUDE").unwrap_or(DEBIAN_INCLUDE.into()));
-    let lib = PathBuf::from(env::var("HONE_BLIS_LIB").unwrap_or(DEBIAN_LIB.into()));
-    if !include.join("blis.h").is_file() || !lib.join("libblis.a").is_file() {
+    let include = PathBuf::from(env::var("HONE_OPENBLAS_INCLUDE").unwrap_or(DEBIAN_INCLUDE.into()));
+    let lib = PathBuf::from(env::var("HONE_OPENBLAS_LIB").unwrap_or(DEBIAN_LIB.into()));
+    if !include.join("cblas.h").is_file() || !lib.join("libopenblas.a").is_file() {
         panic!(
-            "hone-model: BLIS not found ({} and {}): install Debian's libblis-pthread-dev \
-             (scripts/setup.sh does), name another copy with HONE_BLIS_INCLUDE and HONE_BLIS_LIB, \
-             or build without it with HONE_BLIS=off",
-            include.join("blis.h").display(),
-            lib.join("libblis.a").display()
+            "hone-model: OpenBLAS not found ({} and {}): install Debian's \
+             libopenblas-pthread-dev (scripts/setup.sh does), name another copy with \
+             HONE_OPENBLAS_INCLUDE and HONE_OPENBLAS_LIB, or build without it with \
+             HONE_OPENBLAS=off",
+            include.join("cblas.h").display(),
+            lib.join("libopenblas.a").display()
         );
     }
-    // A new BLIS (a Debian update) relinks.
+    // A new OpenBLAS (a Debian update) relinks.
     println!(
         "cargo::rerun-if-changed={}",
-        include.join("blis.h").display()
+        include.join("cblas.h").display()
     );
     println!(
         "cargo::rerun-if-changed={}",
-        lib.join("libblis.a").display()
+        lib.join("libopenblas.a").display()
     );
     cc::Build::new()
-        .file("csrc/blis_sgemm.c")
-        // a system header: its unused inline helpers are not this file's warnings
+        .file("csrc/openblas_sgemm.c")
+        // a system header: its declarations are not this file's warnings
         .flag("-isystem")
         .flag(include.to_string_lossy().as_ref())
         .opt_level(2)
-        .compile("hone_blis_sgemm");
+        .compile("hone_openblas_sgemm");
     println!("cargo::rustc-link-search=native={}", lib.display());
-    println!("cargo::rustc-link-lib=static=blis");
+    println!("cargo::rustc-link-lib=static=openblas");
     println!("cargo::rustc-link-lib=dylib=pthread");
     println!("cargo::rustc-link-lib=dylib=m");
-    println!("cargo::rustc-cfg=hone_blis");
+    println!("cargo::rustc-cfg=hone_openblas");
 }

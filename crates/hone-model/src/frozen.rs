@@ -174,7 +174,7 @@ mod tests {
 
     #[test]
     fn inside_composed_the_forward_is_candles_matmul_as_a_gpu_would_run_it() {
-        // A shape the fused kernel takes outside `composed` (BLIS where it is linked).
+        // A shape the fused kernel takes outside `composed` (OpenBLAS where it is linked).
         let dev = Device::Cpu;
         let x = Var::from_tensor(&crate::tiny::patterned(&[64, 512], &dev).unwrap()).unwrap();
         let w = crate::tiny::patterned(&[512, 512], &dev).unwrap();

@@ -1,7 +1,7 @@
 //! What a LoRA training step's two kinds of work cost on this CPU, measured rather than assumed:
 //! the products' rates from products of a step's shapes (wide: 256 rows through a 1536 → 4096
-//! projection; thin: through 576 → 192 and 192 → 512, which run on another kernel where BLIS
-//! is linked), and a streamed value's cost from the rest of a real step (LoRA r 16 on every
+//! projection; thin: through 576 → 192 and 192 → 512, which run on another kernel where
+//! OpenBLAS is linked), and a streamed value's cost from the rest of a real step (LoRA r 16 on every
 //! projection, 4 rows of 64 tokens, the log-probs of their last 32, forward and backward) on a
 //! model of SmolLM2's layer built in memory, whose time goes about half to values
 //! (`step_time::TokenWork`).
@@ -38,14 +38,14 @@ const NARROW: TinySize = TinySize {
 };
 
 /// The wide products' shape: rows × inner → outer, timed `PRODUCTS` at a time (~3 GFLOP
-/// each), on the kernel a frozen weight's products run on (BLIS where linked:
+/// each), on the kernel a frozen weight's products run on (OpenBLAS where linked:
 /// `fused::product_kernel`).
 const PRODUCT: (usize, usize, usize) = (256, 1536, 4096);
 const PRODUCTS: usize = 3;
 
 /// The thin products' shapes (SmolLM2's key/value projection, the starter's MLP), each timed
 /// `THIN_PRODUCTS` times (~0.9 GFLOP in all): they run on gemm where the wide ones run on
-/// BLIS.
+/// OpenBLAS.
 const THIN: [(usize, usize, usize); 2] = [(256, 576, 192), (256, 192, 512)];
 const THIN_PRODUCTS: usize = 8;
 

@@ -36,8 +36,9 @@ pub struct CpuRates {
     /// `hone_model::fused::WIDE_PRODUCT_SIDE`), FLOP/s.
     pub product_flops: f64,
     /// The rate the thin products run at (a narrower weight's, attention's per-head ones),
-    /// FLOP/s. Where BLIS is linked they run on another kernel than the wide ones (the
-    /// starter's, all thin, ran at 0.61 of a plan that priced them at BLIS's rate). 0 in a
+    /// FLOP/s. Where OpenBLAS (before it BLIS) is linked they run on another kernel than the
+    /// wide ones (the starter's, all thin, ran at 0.61 of a plan that priced them at BLIS's
+    /// rate). 0 in a
     /// `devices.json` entry from before it was measured, which is then measured again.
     #[serde(default)]
     pub thin_product_flops: f64,

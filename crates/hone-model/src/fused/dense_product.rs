@@ -1,4 +1,4 @@
-//! Plain f32 products on the fused ops' kernel (BLIS where linked: [`super::gemm`]) for the
+//! Plain f32 products on the fused ops' kernel (OpenBLAS where linked: [`super::gemm`]) for the
 //! frozen weights' products outside the LoRA ops: a pass without an adapter branch (DPO's
 //! reference pass, scoring and generation with the base alone) and the frozen product's
 //! backward. candle's matmul would run them on gemm, ~1.5× slower on the projections' shapes

@@ -1,5 +1,5 @@
-//! The fused ops' matrix products, on BLIS where the build linked it (x86-64 Linux: see
-//! [`super::blis`]) and elsewhere on gemm (candle's CPU kernel), called directly: on strided
+//! The fused ops' matrix products, on OpenBLAS where the build linked it (x86-64 Linux: see
+//! [`super::openblas`]) and elsewhere on gemm (candle's CPU kernel), called directly: on strided
 //! matrices inside a buffer (attention's heads), into an output that is not zeroed first, or
 //! added into an existing one. candle's `matmul` zeroes each fresh output on the calling
 //! thread before gemm overwrites it, and a sum of two products is a third buffer and a pass.
@@ -81,8 +81,9 @@ unsafe fn run(
     }
 }
 
-/// `d = [d +] alpha · l · r` on BLIS where the build linked it (build.rs) and the product is
-/// large enough to gain from it ([`on_blis`]); on gemm otherwise.
+/// `d = [d +] alpha · l · r` on OpenBLAS where the build linked it (build.rs), the product is
+/// large enough to gain from it ([`on_openblas`]) and its layouts are CBLAS's; on gemm
+/// otherwise.
 ///
 /// # Safety
 /// Each pointer is its matrix's first element, and the matrix lies inside its allocation.
@@ -94,17 +95,17 @@ unsafe fn kernel(
     accumulate: bool,
     threads: usize,
 ) {
-    #[cfg(hone_blis)]
-    if on_blis(d.rows, d.cols, l.cols) {
-        use super::blis::{sgemm, Strided};
+    #[cfg(hone_openblas)]
+    if on_openblas(d.rows, d.cols, l.cols) {
+        use super::openblas::{sgemm, Strided};
         let strided = |ptr, m: Mat| Strided {
             ptr,
             row: m.row,
             col: m.col,
         };
-        // Safety: the caller's. Without `accumulate`, beta is 0 and BLIS writes `d` without
+        // Safety: the caller's. Without `accumulate`, beta is 0 and OpenBLAS writes `d` without
         // reading it (tested below with a NaN-filled output).
-        unsafe {
+        let ran = unsafe {
             sgemm(
                 (d.rows, d.cols, l.cols),
                 alpha,
@@ -119,7 +120,9 @@ unsafe fn kernel(
                 threads,
             )
         };
-        return;
+        if ran {
+            return;
+        }
     }
     // Safety: the caller's. Without `accumulate`, gemm (0.19: `read_dst` false) writes `d`
     // without reading it, on every path it takes (tested below with a NaN-filled output).
@@ -151,15 +154,15 @@ unsafe fn kernel(
     }
 }
 
-/// Whether an `[m, k] · [k, n]` product runs on BLIS: the wide projections' products (both
+/// Whether an `[m, k] · [k, n]` product runs on OpenBLAS: the wide projections' products (both
 /// weight sides at least [`super::WIDE_PRODUCT_SIDE`], 64 rows or more: the 1B's, most of
 /// SmolLM2's, and their backward's), where BLIS's AVX-512 kernels ran 1.3–1.8× gemm's
-/// (BENCHMARKS, session 39). The thin ones — LoRA's rank-16 factors, attention's per-head
-/// products, a narrow weight's (SmolLM2's key and value projections, all of the starter's) —
-/// and products of fewer than 64 rows stay on gemm, which ran them faster: BLIS's `skx` has
-/// no small-matrix kernels and packs both operands on every call.
-#[cfg(hone_blis)]
-fn on_blis(m: usize, n: usize, k: usize) -> bool {
+/// (BENCHMARKS, session 39) and OpenBLAS's 1.05–1.25× BLIS's (session 41). The thin ones —
+/// LoRA's rank-16 factors, attention's per-head products, a narrow weight's (SmolLM2's key and
+/// value projections, all of the starter's) — and products of fewer than 64 rows stay on gemm,
+/// which ran them faster than BLIS (session 39).
+#[cfg(hone_openblas)]
+fn on_openblas(m: usize, n: usize, k: usize) -> bool {
     m >= 64 && n >= super::WIDE_PRODUCT_SIDE && k >= super::WIDE_PRODUCT_SIDE
 }
 
@@ -265,8 +268,8 @@ mod tests {
     }
 
     /// The shapes reach gemm's paths: an empty inner dimension, a column, a row, a thin inner
-    /// dimension, one microkernel tile, and several tiles split over threads; and BLIS's where
-    /// it is linked: the smallest product it takes, and one with partial tiles on every side.
+    /// dimension, one microkernel tile, and several tiles split over threads; and OpenBLAS's
+    /// where it is linked: the smallest product it takes, and one with partial tiles on every side.
     const SHAPES: [(usize, usize, usize); 9] = [
         (3, 4, 0),
         (6, 1, 7),
@@ -317,7 +320,7 @@ mod tests {
 
     #[test]
     fn add_product_adds_a_scaled_product_of_a_transposed_operand() {
-        // gemm's size, and BLIS's where it is linked
+        // gemm's size, and OpenBLAS's where it is linked
         for (m, n, k) in [(70, 90, 130), (101, 531, 517)] {
             add_product_of_a_transposed_operand(m, n, k);
         }
@@ -338,5 +341,35 @@ mod tests {
         let r = Mat::rows(0, n, k, k).t();
         add_product(&mut dst, &lhs, Mat::rows(0, m, k, k), &rhs_t, r, 0.5);
         assert_close(&dst, &expected, "dst + 0.5 · lhs · rhsᵀᵀ");
+    }
+
+    /// A wide product whose left operand is transposed (the backward's `xᵀ·dy` reads it so),
+    /// or strided with no unit stride, which CBLAS cannot take: OpenBLAS where linked takes the
+    /// first, gemm the second, and both are right.
+    #[test]
+    fn a_wide_product_is_right_in_every_layout_of_its_left_operand() {
+        let (m, n, k) = (96, 512, 520);
+        let rhs = values(k * n, 6);
+        let lhs = values(m * k, 7);
+        let expected = naive(m, n, k, &lhs, &rhs);
+        let r = Mat::rows(0, k, n, n);
+        // stored [k, m], read transposed
+        let lhs_t: Vec<f32> = (0..m * k).map(|i| lhs[(i % m) * k + i / m]).collect();
+        let transposed = product(&lhs_t, Mat::rows(0, k, m, m).t(), &rhs, r);
+        assert_close(&transposed, &expected, "lhsᵀᵀ · rhs");
+        // every other element of rows twice as long, after an offset of 3
+        let mut spread = vec![f32::NAN; 3 + 2 * m * k];
+        for (i, v) in lhs.iter().enumerate() {
+            spread[3 + 2 * i] = *v;
+        }
+        let strided = Mat {
+            offset: 3,
+            rows: m,
+            cols: k,
+            row: 2 * k,
+            col: 2,
+        };
+        let ours = product(&spread, strided, &rhs, r);
+        assert_close(&ours, &expected, "strided lhs · rhs");
     }
 }

@@ -18,14 +18,14 @@ use candle_core::{DType, Device, Tensor};
 
 mod added_projection;
 mod attention;
-#[cfg(hone_blis)]
-mod blis;
 mod dense_product;
 mod dropout_matmul;
 mod gemm;
 mod head_logprobs;
 mod kernels;
 mod lora_projection;
+#[cfg(hone_openblas)]
+mod openblas;
 mod rms_norm;
 mod rotary;
 mod rotary_attention;
@@ -60,19 +60,19 @@ pub fn runs_on(device: &Device, dtype: DType) -> bool {
     device.is_cpu() && dtype == DType::F32
 }
 
-/// What the fused ops' large f32 products run on: `BLIS <configuration>` where the build linked
+/// What the fused ops' large f32 products run on: `OpenBLAS <kernels>` where the build linked
 /// it (x86-64 Linux), `gemm` elsewhere. A plan's remembered CPU rates name it, so that rates
 /// measured on another kernel are measured again.
 pub fn product_kernel() -> String {
-    #[cfg(hone_blis)]
-    return format!("BLIS {}", blis::configuration());
-    #[cfg(not(hone_blis))]
+    #[cfg(hone_openblas)]
+    return format!("OpenBLAS {}", openblas::configuration());
+    #[cfg(not(hone_openblas))]
     return "gemm".to_string();
 }
 
 /// A weight's product is wide when both its sides (inputs and outputs) are at least this:
-/// where BLIS is linked, such products (of 64 rows or more) run on it and the thinner ones on
-/// gemm. Wide and thin products run at different rates on either kernel, so a plan prices
+/// where OpenBLAS is linked, such products (of 64 rows or more) run on it and the thinner ones
+/// on gemm. Wide and thin products run at different rates on either kernel, so a plan prices
 /// them apart.
 pub const WIDE_PRODUCT_SIDE: usize = 512;
 
