@@ -1,8 +1,11 @@
-//! The fused ops' matrix products, on OpenBLAS where the build linked it (x86-64 Linux: see
-//! [`super::openblas`]) and elsewhere on gemm (candle's CPU kernel), called directly: on strided
-//! matrices inside a buffer (attention's heads), into an output that is not zeroed first, or
-//! added into an existing one. candle's `matmul` zeroes each fresh output on the calling
-//! thread before gemm overwrites it, and a sum of two products is a third buffer and a pass.
+//! The fused ops' matrix products, the wide ones on OpenBLAS where the build linked it (x86-64
+//! Linux: see [`super::openblas`]) and the rest on gemm (candle's CPU kernel), called directly:
+//! on strided matrices inside a buffer (attention's heads), into an output that is not zeroed
+//! first, or added into an existing one, cut between threads by [`super::product_parts`].
+//! candle's `matmul` zeroes each fresh output on the calling thread before gemm overwrites it,
+//! and a sum of two products is a third buffer and a pass.
+
+use super::product_parts::{Cut, Parts};
 
 /// A strided matrix inside a slice: element `(r, c)` is at `offset + r·row + c·col`.
 #[derive(Clone, Copy)]
@@ -83,7 +86,7 @@ unsafe fn run(
 
 /// `d = [d +] alpha · l · r` on OpenBLAS where the build linked it (build.rs), the product is
 /// large enough to gain from it ([`on_openblas`]) and its layouts are CBLAS's; on gemm
-/// otherwise.
+/// otherwise, each on `threads` threads cut as [`Parts`] says.
 ///
 /// # Safety
 /// Each pointer is its matrix's first element, and the matrix lies inside its allocation.
@@ -124,34 +127,54 @@ unsafe fn kernel(
             return;
         }
     }
-    // Safety: the caller's. Without `accumulate`, gemm (0.19: `read_dst` false) writes `d`
-    // without reading it, on every path it takes (tested below with a NaN-filled output).
-    unsafe {
-        gemm::gemm(
-            d.rows,
-            d.cols,
-            l.cols,
-            dst,
-            d.col as isize,
-            d.row as isize,
-            accumulate,
-            lhs,
-            l.col as isize,
-            l.row as isize,
-            rhs,
-            r.col as isize,
-            r.row as isize,
-            1.0,
-            alpha,
-            false,
-            false,
-            false,
-            match threads {
-                0 | 1 => gemm::Parallelism::None,
-                n => gemm::Parallelism::Rayon(n),
-            },
-        )
-    }
+    let parts = Parts::for_gemm(d.rows, d.cols, l.cols, threads);
+    // The pointers cross to the workers as addresses: each part writes its own band of `d`.
+    let (dst_at, lhs_at, rhs_at) = (dst as usize, lhs as usize, rhs as usize);
+    parts.run(|band| {
+        // A band of rows takes those rows of `lhs`; one of columns those columns of `rhs`.
+        let (skip_dst, skip_lhs, skip_rhs, m, n) = match parts.cut {
+            Cut::Rows => (
+                band.start * d.row,
+                band.start * l.row,
+                0,
+                band.len(),
+                d.cols,
+            ),
+            Cut::Columns => (
+                band.start * d.col,
+                0,
+                band.start * r.col,
+                d.rows,
+                band.len(),
+            ),
+        };
+        // Safety: the caller's, and the band lies inside its matrices. Without `accumulate`,
+        // gemm (0.19: `read_dst` false) writes `d` without reading it, on every path it takes
+        // (tested below with a NaN-filled output).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                l.cols,
+                (dst_at as *mut f32).add(skip_dst),
+                d.col as isize,
+                d.row as isize,
+                accumulate,
+                (lhs_at as *const f32).add(skip_lhs),
+                l.col as isize,
+                l.row as isize,
+                (rhs_at as *const f32).add(skip_rhs),
+                r.col as isize,
+                r.row as isize,
+                1.0,
+                alpha,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
+    });
 }
 
 /// Whether an `[m, k] · [k, n]` product runs on OpenBLAS: the wide projections' products (both
@@ -320,8 +343,8 @@ mod tests {
 
     #[test]
     fn add_product_adds_a_scaled_product_of_a_transposed_operand() {
-        // gemm's size, and OpenBLAS's where it is linked
-        for (m, n, k) in [(70, 90, 130), (101, 531, 517)] {
+        // gemm's sizes, cut in columns and in rows, and OpenBLAS's where it is linked
+        for (m, n, k) in [(70, 90, 130), (300, 64, 257), (101, 531, 517)] {
             add_product_of_a_transposed_operand(m, n, k);
         }
     }

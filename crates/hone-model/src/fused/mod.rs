@@ -26,6 +26,7 @@ mod kernels;
 mod lora_projection;
 #[cfg(hone_openblas)]
 mod openblas;
+mod product_parts;
 mod rms_norm;
 mod rotary;
 mod rotary_attention;

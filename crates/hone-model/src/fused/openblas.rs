@@ -15,7 +15,7 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
+use super::product_parts::Parts;
 
 unsafe extern "C" {
     fn hone_openblas_init() -> *const c_char;
@@ -93,18 +93,12 @@ fn cblas_layout(rows: usize, cols: usize, row: usize, col: usize) -> Option<(boo
 /// Each thread's share of a product's columns is at least this wide.
 const MIN_PART_COLUMNS: usize = 256;
 
-/// `c = beta·c + alpha·a·b` for `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` on `threads` threads;
-/// with `beta` 0, `c` is written without being read. Returns `false`, touching nothing, where
-/// a matrix's layout is not one CBLAS takes (`c` must be row-major, `a` and `b` row-major or
-/// transposed) or a side is past `int`: the caller runs the product elsewhere.
-///
-/// The threads each run OpenBLAS on one thread over their own columns of `b` and `c`. A BLAS's
-/// own threads meet at spinning barriers; beside candle's workers, which spin for a while after
-/// each op before they sleep, a `perf` profile of the 1B's DPO on BLIS's threads put a third of
-/// its time in those barriers. The threads are candle's workers (the caller among them), except
-/// in a background job (`compute_priority`), whose products stay on its low-priority rayon
-/// pool: there rayon's workers compete with candle's spinning ones, and the 1B's DPO took 75 s
-/// instead of 59.
+/// `c = beta·c + alpha·a·b` for `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]` on `threads` threads,
+/// each running OpenBLAS on one thread over its own columns of `b` and `c`
+/// ([`super::product_parts`]); with `beta` 0, `c` is written without being read. Returns
+/// `false`, touching nothing, where a matrix's layout is not one CBLAS takes (`c` must be
+/// row-major, `a` and `b` row-major or transposed) or a side is past `int`: the caller runs
+/// the product elsewhere.
 ///
 /// # Safety
 /// Each matrix lies inside its allocation at its strides, `c` is writable and no other thread
@@ -130,41 +124,30 @@ pub(super) unsafe fn sgemm(
         return false;
     };
     configuration();
-    let parts = threads.min(n / MIN_PART_COLUMNS).max(1);
-    // Part p takes columns p·n/parts .. (p+1)·n/parts: every part is inside `n`.
-    let bounds = |part: usize| part * n / parts;
     // The pointers cross to the workers as addresses: each part writes its own columns of `c`.
     let (a_at, b_at, c_at) = (a.ptr as usize, b.ptr as usize, c.ptr as usize);
-    let run_part = |part: usize| {
-        let (start, end) = (bounds(part), bounds(part + 1));
-        // Safety: columns `start..end` of `b` and `c` lie inside theirs (the caller's), no
-        // other part touches them, and the layouts were checked above (a part's leading
-        // dimensions are the whole matrix's; its width is at most `n`, which fits `int`).
+    Parts::columns(n, threads, MIN_PART_COLUMNS).run(|columns| {
+        // Safety: `columns` of `b` and `c` lie inside theirs (the caller's), no other part
+        // touches them, and the layouts were checked above (a part's leading dimensions are
+        // the whole matrix's; its width is at most `n`, which fits `int`).
         unsafe {
             hone_openblas_sgemm(
                 m_,
-                (end - start) as c_int,
+                columns.len() as c_int,
                 k_,
                 alpha,
                 a_at as *const f32,
                 a_op.1,
                 c_int::from(a_op.0),
-                (b_at as *const f32).add(start * b.col),
+                (b_at as *const f32).add(columns.start * b.col),
                 b_op.1,
                 c_int::from(b_op.0),
                 beta,
-                (c_at as *mut f32).add(start * c.col),
+                (c_at as *mut f32).add(columns.start * c.col),
                 ldc,
             )
         }
-    };
-    if parts == 1 {
-        run_part(0);
-    } else if crate::compute_priority::in_background() {
-        (0..parts).into_par_iter().for_each(run_part);
-    } else {
-        candle_core::utils::barrier_pool().execute_chunked(parts, |range| range.for_each(run_part));
-    }
+    });
     true
 }
 
