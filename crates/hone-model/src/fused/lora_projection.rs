@@ -213,10 +213,13 @@ impl LoraProjection {
             .transpose()?;
         let xd = match &mask {
             Some(mask) => (&x2 * mask)?,
-            None => x2,
+            None => x2.contiguous()?,
         };
-        let gb = (g.matmul(b)? * self.scale)?;
-        let r = gb.dim(1)?;
+        let r = b.dim(1)?;
+        // The rank-r products on the fused ops' kernel rather than candle's matmul, whose gemm
+        // splits them over rayon's threads at half the rate (`product_parts`).
+        let rows = |rows, cols| Mat::rows(0, rows, cols, cols);
+        let gb = (tensor_product((&g, rows(m, n)), (b, rows(n, r)))? * self.scale)?;
         // `dx = g·W`, then the branch added into it: by gemm itself without dropout, masked
         // in one pass with it.
         let mut dx = with_f32s(&g, |gs| {
@@ -233,7 +236,7 @@ impl LoraProjection {
                 })
             })?,
             Some(mask) => {
-                let branch = gb.matmul(a)?;
+                let branch = tensor_product((&gb, rows(m, r)), (a, rows(r, k)))?;
                 with_f32s(&branch, |branch| {
                     with_f32s(mask, |mask| {
                         each_row(&mut dx, k, |row, out| {
@@ -249,11 +252,18 @@ impl LoraProjection {
                 })?
             }
         }
-        let da = gb.t()?.matmul(&xd)?;
-        let xa = xd.matmul(&a.t()?)?;
-        let db = (g.t()?.matmul(&xa)? * self.scale)?;
+        let da = tensor_product((&gb, rows(m, r).t()), (&xd, rows(m, k)))?;
+        let xa = tensor_product((&xd, rows(m, k)), (a, rows(r, k).t()))?;
+        let db = (tensor_product((&g, rows(m, n).t()), (&xa, rows(m, r)))? * self.scale)?;
         Ok((dx, da, db))
     }
+}
+
+/// `l · r` of two contiguous f32 CPU tensors, each read as the matrix its [`Mat`] says, as a
+/// `[l.rows, r.cols]` tensor.
+fn tensor_product((lt, l): (&Tensor, Mat), (rt, r): (&Tensor, Mat)) -> candle_core::Result<Tensor> {
+    let out = with_f32s(lt, |ls| with_f32s(rt, |rs| Ok(product(ls, l, rs, r))))?;
+    Tensor::from_vec(out, (l.rows, r.cols), lt.device())
 }
 
 /// The projection alone, of `x` or of its normalisation.
