@@ -370,6 +370,7 @@ pub(super) fn plan_for(
             estimated_seconds: (estimate_seconds(work, computed, speed)
                 + weight_pass_seconds(
                     pass_bytes(lm),
+                    lm.model.config().num_hidden_layers,
                     weight_passes(method, examples, config),
                     speed,
                 ))

@@ -59,25 +59,33 @@ pub const FALLBACK_CPU: CpuRates = CpuRates {
 
 /// A whole run's time over its tokens' work priced at the probe's rates: what the probe's
 /// bare steps leave out (the optimiser, the loss, batching, the first steps' page faults):
-/// the geometric mean of measured over estimated time on 11 rows of one `bench/plan.sh` run on
-/// a 2-core VM (the quantized rows aside; BENCHMARKS.md "Plan estimates", session 37).
-pub const CPU_RUN_FACTOR: f64 = 1.06;
+/// the geometric mean of measured over estimated time on the 23 rows of one `bench/plan.sh`
+/// run on a 2-core VM, the quantized rows aside, with the products on OpenBLAS and gemm's in
+/// bands (BENCHMARKS.md "Plan estimates", session 41: 1.06 × 1/0.936; 1.06 on 11 rows of
+/// session 37's, on gemm).
+pub const CPU_RUN_FACTOR: f64 = 1.13;
 
-/// What a pass over the weights costs on the CPU beyond its tokens' work, in seconds per byte
-/// of weights: each product streams its weight matrix from memory (gemm packs it anew in each
-/// call) whatever the batch's size, once in the forward and once in the backward. The
+/// What a pass over the weights costs on the CPU beyond its tokens' work: each product packs
+/// its weight matrix anew (OpenBLAS and gemm alike) whatever the batch's size, and each layer's
+/// ops have a fixed cost, once in the forward and once in the backward. Fitted on the
 /// intercept of a LoRA step's time against its tokens (`hone bench engine --only train --seq
-/// 64 --batch 2/4/8`) on a 2-core VM: SmolLM2-135M 0.26 s a step for 0.54 GB of weights, a 1B
-/// Llama 2.0 s for 4.3 GB (BENCHMARKS.md "Plan estimates", session 37). Memory bandwidth, not
-/// the matmul rate, bounds it, so the probe's rates do not scale it.
-pub const CPU_SECONDS_PER_WEIGHT_BYTE: f64 = 0.23e-9;
+/// 64 --batch 2/8`, three rounds, and `--batch 2/4/8` once) with the products on OpenBLAS on a
+/// 2-core VM: SmolLM2-135M (30 layers, 0.54 GB) 0.07 s a step, a 1B Llama (16 layers, 4.3 GB)
+/// 0.25 s, the starter (4 layers) 0.02 s, each ±0.1 s between rounds (BENCHMARKS.md "Plan
+/// estimates", session 41). On gemm (session 37) the 1B's was 2.0 s; on BLIS (session 40) ~0.
+/// Memory bandwidth and the ops' overheads, not the products' rate, bound it, so the probe's
+/// rates do not scale it.
+pub const CPU_SECONDS_PER_LAYER_PASS: f64 = 1.5e-3;
+pub const CPU_SECONDS_PER_WEIGHT_BYTE: f64 = 0.024e-9;
 
-/// Seconds for `passes` passes over `weight_bytes` of weights beyond their tokens' work (0 on
-/// a GPU, whose efficiency covers it).
-pub fn weight_pass_seconds(weight_bytes: usize, passes: usize, speed: Speed) -> f64 {
+/// Seconds for `passes` passes over `weight_bytes` of weights in `layers` decoder layers
+/// beyond their tokens' work (0 on a GPU, whose efficiency covers it).
+pub fn weight_pass_seconds(weight_bytes: usize, layers: usize, passes: usize, speed: Speed) -> f64 {
     match speed {
         Speed::Cpu(_) => {
-            (weight_bytes * passes) as f64 * CPU_SECONDS_PER_WEIGHT_BYTE * CPU_RUN_FACTOR
+            let pass = layers as f64 * CPU_SECONDS_PER_LAYER_PASS
+                + weight_bytes as f64 * CPU_SECONDS_PER_WEIGHT_BYTE;
+            passes as f64 * pass * CPU_RUN_FACTOR
         }
         Speed::Gpu { .. } => 0.0,
     }
@@ -283,16 +291,24 @@ mod tests {
             thin_product_flops: 4.0 * FALLBACK_CPU.thin_product_flops,
             seconds_per_value: FALLBACK_CPU.seconds_per_value / 4.0,
         });
-        let one = weight_pass_seconds(1 << 30, 1, slow);
-        assert!(
-            (one - (1u64 << 30) as f64 * CPU_SECONDS_PER_WEIGHT_BYTE * CPU_RUN_FACTOR).abs()
-                < 1e-12
-        );
-        assert!((weight_pass_seconds(1 << 30, 6, slow) - 6.0 * one).abs() < 1e-9);
-        // Memory bandwidth bounds it, not the products' rate.
-        assert_eq!(weight_pass_seconds(1 << 30, 1, fast), one);
+        let one = weight_pass_seconds(1 << 30, 16, 1, slow);
+        let expected = (16.0 * CPU_SECONDS_PER_LAYER_PASS
+            + (1u64 << 30) as f64 * CPU_SECONDS_PER_WEIGHT_BYTE)
+            * CPU_RUN_FACTOR;
+        assert!((one - expected).abs() < 1e-12, "{one} {expected}");
+        assert!((weight_pass_seconds(1 << 30, 16, 6, slow) - 6.0 * one).abs() < 1e-9);
+        // More layers or more bytes cost more.
+        assert!(weight_pass_seconds(1 << 30, 30, 1, slow) > one);
+        assert!(weight_pass_seconds(2 << 30, 16, 1, slow) > one);
+        // The 1B's pass (4.3 GB, 16 layers) near its measured 0.125 s, SmolLM2's (0.54 GB,
+        // 30 layers) near its 0.035 s.
+        let pass = |gb: f64, layers| weight_pass_seconds((gb * 1e9) as usize, layers, 1, slow);
+        assert!((0.1..0.16).contains(&pass(4.3, 16)), "{}", pass(4.3, 16));
+        assert!((0.03..0.08).contains(&pass(0.54, 30)), "{}", pass(0.54, 30));
+        // Memory bandwidth and overheads bound it, not the products' rate.
+        assert_eq!(weight_pass_seconds(1 << 30, 16, 1, fast), one);
         assert_eq!(
-            weight_pass_seconds(1 << 30, 6, Speed::Gpu { matmul_flops: 1e12 }),
+            weight_pass_seconds(1 << 30, 16, 6, Speed::Gpu { matmul_flops: 1e12 }),
             0.0
         );
     }
