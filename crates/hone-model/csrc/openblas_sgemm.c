@@ -5,8 +5,8 @@
 #include <cblas.h>
 
 // OpenBLAS picks its kernels in a constructor of its own, by the CPU's model number, and a CPU
-// it does not know (a cloud VM's "Intel Xeon Processor", a newer part) gets no SIMD kernels at
-// all (0.3.21: `Prescott`). Its documented override is OPENBLAS_CORETYPE, read by that
+// it does not know (a cloud VM's "Intel Xeon Processor", a newer part) gets its SSE3 kernels
+// (0.3.21: `Prescott`). Its documented override is OPENBLAS_CORETYPE, read by that
 // constructor; this one runs first (a prioritised constructor precedes the default ones in a
 // static link) and names the kernels the CPU's features can run, unless the user named some.
 // OPENBLAS_NUM_THREADS=1 keeps OpenBLAS from starting a thread pool Hone never uses: Hone

@@ -7,10 +7,10 @@
 //! the utility QoS class on macOS; elsewhere the pool keeps normal priority), so a training
 //! job takes the CPU the requests leave and loses nothing when the machine is otherwise idle.
 //! candle's matmuls and every other rayon loop inside the computation run on that pool (rayon
-//! runs nested parallel work on the pool it is called from), and so do the fused ops' OpenBLAS
-//! products, which ask [`in_background`] where to split. What candle itself hands to its own
-//! workers (its barrier pool: the fused ops' row loops) runs at the priority of the thread
-//! that first started them.
+//! runs nested parallel work on the pool it is called from), and so do the fused ops' products
+//! (OpenBLAS's and gemm's bands, `fused::product_parts`), which ask [`in_background`] where to
+//! split. What candle itself hands to its own workers (its barrier pool: the fused ops' row
+//! loops) runs at the priority of the thread that first started them.
 //!
 //! The CLI's `hone train` keeps [`ComputePriority::Normal`]: run in a terminal, it is the
 //! work its user waits for.
@@ -45,7 +45,7 @@ impl ComputePriority {
 static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
 
 /// Whether the calling thread is one of the background pool's: work that fans out over
-/// threads of its own choosing (the fused ops' OpenBLAS products) stays on that pool there.
+/// threads of its own choosing (the fused ops' products) stays on that pool there.
 pub fn in_background() -> bool {
     POOL.get()
         .and_then(Option::as_ref)

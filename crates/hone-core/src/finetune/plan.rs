@@ -567,5 +567,12 @@ mod tests {
             ppo_seconds(&recipe, &none, &config, speed, 0.05, false),
             0.0
         );
+        // Checkpointed updates recompute their layers: only the updates cost more.
+        let checkpointed = ppo_seconds(&recipe, &tokens, &config, speed, 0.05, true);
+        let updates = checkpointed - at(0.05);
+        assert!(updates > 0.0, "{checkpointed} {}", at(0.05));
+        let factor = super::super::step_time::CHECKPOINTING_TIME_FACTOR;
+        let plain_updates = updates / (factor - 1.0);
+        assert!(plain_updates < at(0.05), "{plain_updates} {}", at(0.05));
     }
 }

@@ -8,8 +8,8 @@
 //! packs the 32-row panels of its `skx` kernels with a generic loop (10% of the 1B's DPO).
 //!
 //! Why Hone names the kernels: OpenBLAS chooses them by the CPU's model number, and a CPU it
-//! does not know — a cloud VM's "Intel Xeon Processor", a newer part — gets no SIMD kernels at
-//! all (0.3.21: `Prescott`). So csrc/openblas_sgemm.c sets OPENBLAS_CORETYPE from the CPU's
+//! does not know — a cloud VM's "Intel Xeon Processor", a newer part — gets its SSE3 kernels
+//! (0.3.21: `Prescott`, 51–70 GFLOP/s against ~300). So csrc/openblas_sgemm.c sets OPENBLAS_CORETYPE from the CPU's
 //! features before OpenBLAS starts; a user's OPENBLAS_CORETYPE still wins.
 
 use std::ffi::{c_char, c_int, CStr};
@@ -59,7 +59,7 @@ pub(crate) fn configuration() -> &'static str {
 }
 
 /// The kernels Hone named from the CPU's features before OpenBLAS started; `None` where the
-/// user named them (OPENBLAS_CORETYPE) or the CPU has no AVX2 (OpenBLAS's own choice).
+/// user named them (OPENBLAS_CORETYPE) or the CPU lacks AVX2 or FMA (OpenBLAS's own choice).
 fn requested() -> Option<&'static str> {
     // Safety: a static NUL-terminated name or NULL, set before `main` and never after.
     let name = unsafe { hone_openblas_requested() };
@@ -173,10 +173,11 @@ mod tests {
     #[test]
     fn the_kernels_are_the_ones_hone_named_from_the_cpus_features() {
         let Some(requested) = requested() else {
-            // the user's OPENBLAS_CORETYPE, or a CPU without AVX2: OpenBLAS's own choice
+            // the user's OPENBLAS_CORETYPE, or a CPU without AVX2 and FMA: OpenBLAS's choice
             assert!(
                 std::env::var_os("OPENBLAS_CORETYPE").is_some()
-                    || !std::arch::is_x86_feature_detected!("avx2")
+                    || !(std::arch::is_x86_feature_detected!("avx2")
+                        && std::arch::is_x86_feature_detected!("fma"))
             );
             return;
         };
@@ -187,5 +188,83 @@ mod tests {
         assert_eq!(requested, if avx512 { "SkylakeX" } else { "Haswell" });
         // OpenBLAS took them (not its fallback for a CPU it does not know)
         assert_eq!(configuration(), requested);
+    }
+
+    /// A wide product in CBLAS's layouts runs on OpenBLAS (not on the caller's gemm fallback),
+    /// right, in one part and in several; one CBLAS cannot take is declined untouched.
+    #[test]
+    fn a_wide_product_runs_on_openblas_and_a_foreign_layout_is_declined() {
+        let (m, n, k) = (64, 600, 520);
+        let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
+        // `b` stored [n, k] and read transposed, as a weight is
+        let b: Vec<f32> = (0..n * k).map(|i| ((i * 5) % 11) as f32 - 5.0).collect();
+        let expected: Vec<f32> = (0..m * n)
+            .map(|at| {
+                let (i, j) = (at / n, at % n);
+                (0..k).map(|p| a[i * k + p] * b[j * k + p]).sum()
+            })
+            .collect();
+        for threads in [1, 2, 3] {
+            let mut c = vec![f32::NAN; m * n];
+            // Safety: every matrix lies inside its vector at these strides.
+            let ran = unsafe {
+                sgemm(
+                    (m, n, k),
+                    1.0,
+                    Strided {
+                        ptr: a.as_ptr(),
+                        row: k,
+                        col: 1,
+                    },
+                    Strided {
+                        ptr: b.as_ptr(),
+                        row: 1,
+                        col: k,
+                    },
+                    0.0,
+                    Strided {
+                        ptr: c.as_mut_ptr(),
+                        row: n,
+                        col: 1,
+                    },
+                    threads,
+                )
+            };
+            assert!(ran, "{threads} threads");
+            for (got, want) in c.iter().zip(&expected) {
+                // integers: exact in f32 at these sizes
+                assert_eq!(got, want, "{threads} threads");
+            }
+        }
+        let mut c = vec![f32::NAN; m * n];
+        // Safety: as above; `a` read with a column stride of 2 stays inside it (half its rows).
+        let ran = unsafe {
+            sgemm(
+                (m / 2, n, k / 2),
+                1.0,
+                Strided {
+                    ptr: a.as_ptr(),
+                    row: k,
+                    col: 2,
+                },
+                Strided {
+                    ptr: b.as_ptr(),
+                    row: 1,
+                    col: k,
+                },
+                0.0,
+                Strided {
+                    ptr: c.as_mut_ptr(),
+                    row: n,
+                    col: 1,
+                },
+                2,
+            )
+        };
+        assert!(!ran);
+        assert!(
+            c.iter().all(|v| v.is_nan()),
+            "a declined product writes nothing"
+        );
     }
 }

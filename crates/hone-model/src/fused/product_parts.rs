@@ -72,6 +72,10 @@ impl Parts {
     }
 
     /// Runs `f` on every band, in parallel where there are several.
+    ///
+    /// Never from inside a closure candle's workers run (`kernels::each_row`, attention's
+    /// heads): candle's pool keeps its lock while the calling thread runs its own share, so a
+    /// product of several parts there would wait on itself. Such callers pass one thread.
     pub(super) fn run(&self, f: impl Fn(Range<usize>) + Sync + Send) {
         let one = |part: usize| f(self.band(part));
         if self.count == 1 {
