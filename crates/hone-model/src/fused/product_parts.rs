@@ -37,7 +37,8 @@ const MIN_GEMM_BAND: usize = 32;
 const MIN_SPLIT_WORK: usize = 1 << 15;
 
 impl Parts {
-    /// `n` columns in bands of at least `min` on up to `threads` threads.
+    /// `n` columns in bands of at least `min` on up to `threads` threads (OpenBLAS's cut).
+    #[cfg(any(hone_openblas, test))]
     pub(super) fn columns(n: usize, threads: usize, min: usize) -> Self {
         Self {
             cut: Cut::Columns,
