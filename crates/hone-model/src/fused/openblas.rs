@@ -204,23 +204,18 @@ mod tests {
                 (0..k).map(|p| a[i * k + p] * b[j * k + p]).sum()
             })
             .collect();
-        for threads in [1, 2, 3] {
+        // `a` read with column stride `a_col` (1: row-major), `b` transposed, into `c`.
+        let product = |(m, n, k): (usize, usize, usize), a_col: usize, threads: usize| {
             let mut c = vec![f32::NAN; m * n];
-            // Safety: every matrix lies inside its vector at these strides.
+            let at = |ptr, row, col| Strided { ptr, row, col };
+            // Safety: every matrix lies inside its vector at these strides (with a column
+            // stride of 2, `a` is read over half its rows and half its width).
             let ran = unsafe {
                 sgemm(
                     (m, n, k),
                     1.0,
-                    Strided {
-                        ptr: a.as_ptr(),
-                        row: k,
-                        col: 1,
-                    },
-                    Strided {
-                        ptr: b.as_ptr(),
-                        row: 1,
-                        col: k,
-                    },
+                    at(a.as_ptr(), k * a_col, a_col),
+                    at(b.as_ptr(), 1, k),
                     0.0,
                     Strided {
                         ptr: c.as_mut_ptr(),
@@ -230,37 +225,17 @@ mod tests {
                     threads,
                 )
             };
+            (ran, c)
+        };
+        for threads in [1, 2, 3] {
+            let (ran, c) = product((m, n, k), 1, threads);
             assert!(ran, "{threads} threads");
             for (got, want) in c.iter().zip(&expected) {
                 // integers: exact in f32 at these sizes
                 assert_eq!(got, want, "{threads} threads");
             }
         }
-        let mut c = vec![f32::NAN; m * n];
-        // Safety: as above; `a` read with a column stride of 2 stays inside it (half its rows).
-        let ran = unsafe {
-            sgemm(
-                (m / 2, n, k / 2),
-                1.0,
-                Strided {
-                    ptr: a.as_ptr(),
-                    row: k,
-                    col: 2,
-                },
-                Strided {
-                    ptr: b.as_ptr(),
-                    row: 1,
-                    col: k,
-                },
-                0.0,
-                Strided {
-                    ptr: c.as_mut_ptr(),
-                    row: n,
-                    col: 1,
-                },
-                2,
-            )
-        };
+        let (ran, c) = product((m / 2, n, k / 2), 2, 2);
         assert!(!ran);
         assert!(
             c.iter().all(|v| v.is_nan()),
